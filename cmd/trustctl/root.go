@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/internal/cliutil"
+)
+
+const defaultServer = "127.0.0.1:7400"
+
+// globals are the flags every command shares.
+type globals struct {
+	server  string
+	tls     client.TLS
+	output  string
+	timeout time.Duration
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "trustctl",
+		Short: "trustctl: hash artifacts and ask trustd who vouches for them",
+		Long: `trustctl talks to a trustd server. It hashes artifacts itself (the server never
+sees the bytes) and looks up what trustd knows about their digests.
+
+Exit codes: 0 success, 1 a negative answer (e.g. nothing known about a
+digest), 2 an error (bad input, server unreachable, internal error).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cliutil.BindEnv(cmd.Flags(), "TRUSTCTL", "server"); err != nil {
+				return err
+			}
+			if g.output != "text" && g.output != "json" {
+				return fmt.Errorf("--output: %q is not text or json", g.output)
+			}
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.server, "server", defaultServer, "trustd gRPC address host:port (env TRUSTCTL_SERVER)")
+	pf.BoolVar(&g.tls.Enabled, "tls", false, "connect with TLS, verifying the server against the system roots")
+	pf.StringVar(&g.tls.CAFile, "tls-ca", "", "PEM file of CA certificates to verify the server with (implies --tls)")
+	pf.StringVar(&g.tls.ServerName, "tls-server-name", "", "name to verify in the server certificate (implies --tls)")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
+	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline for each call to the server")
+
+	root.AddCommand(newDigestCmd(g), newSubjectCmd(g), newAliasesCmd(g), newVersionCmd())
+	return root
+}
+
+// call runs fn with a connected client and a deadline, turning gRPC errors
+// into one-line errors with the right exit code.
+func (g *globals) call(ctx context.Context, fn func(context.Context, *client.Client) error) error {
+	c, err := client.New(g.server, g.tls)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	return rpcError(g.server, fn(ctx, c))
+}
+
+func rpcError(server string, err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.NotFound:
+		return cliutil.Negative(errors.New(st.Message()))
+	case codes.Unavailable:
+		return fmt.Errorf("server %s unavailable: %s", server, st.Message())
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("server %s did not answer in time (see --timeout)", server)
+	}
+	return fmt.Errorf("%s", st.Message())
+}
+
+// printJSON writes v (a proto message or plain value) as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	if m, ok := v.(proto.Message); ok {
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}.Marshal(m)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+var version = "dev"
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the trustctl version",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "trustctl", version) },
+	}
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/digest"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+)
+
+// parseDigestArg checks a digest locally so a typo is reported without a
+// round trip.
+func parseDigestArg(s string) (digest.Digest, error) {
+	d, err := digest.Parse(s)
+	if err != nil {
+		return digest.Digest{}, fmt.Errorf("DIGEST: %w", err)
+	}
+	return d, nil
+}
+
+func newSubjectCmd(g *globals) *cobra.Command {
+	var limit uint32
+	cmd := &cobra.Command{
+		Use:   "subject DIGEST",
+		Short: "Show what trustd knows about a digest",
+		Long: `subject asks trustd for the subject a digest belongs to: every alias (another
+digest of the same bytes) with the signed claim that links it, and the signed
+evidence recorded for the digest and its aliases. Evidence reached through an
+alias is marked: it holds only as far as the alias claim's signer is trusted.
+
+DIGEST is algorithm:hex (e.g. sha256:…) or a multibase multihash string.
+Exit code 1 means trustd knows nothing about the digest.`,
+		Example: `  trustctl subject sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+  trustctl subject -o json $(trustctl digest -a sha256 app.tar | cut -d' ' -f1)`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := parseDigestArg(args[0])
+			if err != nil {
+				return err
+			}
+			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Subjects.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: d.String(), EvidenceLimit: limit})
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp.GetSubject())
+				}
+				printSubject(cmd.OutOrStdout(), resp.GetSubject())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().Uint32Var(&limit, "evidence-limit", 0, "most evidence entries to show (server default 100, max 1000)")
+	return cmd
+}
+
+func newAliasesCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "aliases DIGEST",
+		Short: "List the digests claimed to name the same bytes as DIGEST",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := parseDigestArg(args[0])
+			if err != nil {
+				return err
+			}
+			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Subjects.ListAliases(ctx, &trustv1.ListAliasesRequest{Digest: d.String()})
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "subject %d\n", resp.GetSubjectId())
+				printAliases(cmd.OutOrStdout(), resp.GetAliases())
+				return nil
+			})
+		},
+	}
+}
+
+func printSubject(w io.Writer, s *trustv1.Subject) {
+	fmt.Fprintf(w, "subject %d (first seen %s)\n", s.GetId(), ts(s.GetFirstSeen().AsTime()))
+	printAliases(w, s.GetAliases())
+	fmt.Fprintf(w, "evidence: %d", len(s.GetEvidence()))
+	if s.GetEvidenceTruncated() {
+		fmt.Fprint(w, " (more exist; raise --evidence-limit)")
+	}
+	fmt.Fprintln(w)
+	for _, e := range s.GetEvidence() {
+		via := ""
+		if e.GetViaAlias() {
+			via = " [via alias " + e.GetDigest() + "]"
+		}
+		fmt.Fprintf(w, "  #%d %s signed by %s at %s%s\n", e.GetStatementSeq(), e.GetPredicateType(),
+			strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
+	}
+}
+
+func printAliases(w io.Writer, as []*trustv1.Alias) {
+	for _, a := range as {
+		label := "alias"
+		switch {
+		case a.GetQueried():
+			label = "digest"
+		case !a.GetSameSubject():
+			label = "alias (other subject)"
+		}
+		fmt.Fprintf(w, "%s %s\n", label, a.GetDigest())
+		for _, c := range a.GetClaims() {
+			src := strings.ToLower(strings.TrimPrefix(c.GetSource().String(), "CLAIM_SOURCE_"))
+			fmt.Fprintf(w, "  claimed by %s in %s %s", c.GetSignerKeyId(), src, c.GetReference())
+			if c.GetStatementSeq() != 0 {
+				fmt.Fprintf(w, " (statement #%d)", c.GetStatementSeq())
+			}
+			fmt.Fprintf(w, " at %s\n", ts(c.GetClaimedAt().AsTime()))
+		}
+	}
+}
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/store/postgres"
+	"github.com/trustd-dev/trustd/store/sqlite"
+)
+
+// Default listen addresses: loopback, so exposing trustd is a choice.
+const (
+	defaultGRPCAddr = "127.0.0.1:7400"
+	defaultHTTPAddr = "127.0.0.1:7401"
+	envPrefix       = "TRUSTD"
+)
+
+// config is trustd's complete configuration, from flags and TRUSTD_* env.
+type config struct {
+	DataDir         string
+	DB              string
+	GRPCAddr        string
+	HTTPAddr        string
+	TLSCert         string
+	TLSKey          string
+	LogLevel        string
+	LogFormat       string
+	MaxRequestBytes int
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "trustd")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "trustd")
+	}
+	return "trustd-data"
+}
+
+// storeFlags registers the flags that choose the store (shared by serve
+// and migrate).
+func (c *config) storeFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "directory for the embedded SQLite database (env TRUSTD_DATA_DIR)")
+	fs.StringVar(&c.DB, "db", "", "database: empty for SQLite in --data-dir, postgres://… for PostgreSQL, or sqlite:PATH (env TRUSTD_DB)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env TRUSTD_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (env TRUSTD_LOG_FORMAT)")
+}
+
+func (c *config) serveFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", defaultGRPCAddr, "gRPC listen address (env TRUSTD_GRPC_ADDR)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address for /healthz, /readyz, /metrics; empty disables (env TRUSTD_HTTP_ADDR)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate for gRPC TLS (env TRUSTD_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for gRPC TLS (env TRUSTD_TLS_KEY)")
+	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest gRPC request accepted (env TRUSTD_MAX_REQUEST_BYTES)")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", 30*time.Second, "deadline for requests that carry none (env TRUSTD_REQUEST_TIMEOUT)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "grace period for open calls on SIGTERM (env TRUSTD_SHUTDOWN_TIMEOUT)")
+}
+
+// complete reads the environment and checks every value, naming the flag
+// at fault.
+func (c *config) complete(fs *pflag.FlagSet) error {
+	if err := cliutil.BindEnv(fs, envPrefix); err != nil {
+		return err
+	}
+	var errs []error
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format: %q is not text or json", c.LogFormat))
+	}
+	if fs.Lookup("grpc-addr") != nil {
+		if err := checkAddr("--grpc-addr", c.GRPCAddr, false); err != nil {
+			errs = append(errs, err)
+		}
+		if err := checkAddr("--http-addr", c.HTTPAddr, true); err != nil {
+			errs = append(errs, err)
+		}
+		if (c.TLSCert == "") != (c.TLSKey == "") {
+			errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))
+		}
+		if c.MaxRequestBytes < 1024 {
+			errs = append(errs, fmt.Errorf("--max-request-bytes: %d is below the minimum 1024", c.MaxRequestBytes))
+		}
+		if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 {
+			errs = append(errs, errors.New("--request-timeout and --shutdown-timeout must be positive"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkAddr(flag, addr string, mayBeEmpty bool) error {
+	if addr == "" && mayBeEmpty {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%s: %q is not host:port: %w", flag, addr, err)
+	}
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level: %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func (c *config) logger() *slog.Logger {
+	level, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// backend describes the configured store without secrets, for logs.
+func (c *config) backend() string {
+	if isPostgres(c.DB) {
+		return "postgres"
+	}
+	return "sqlite " + c.sqlitePath()
+}
+
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+func (c *config) sqlitePath() string {
+	if p, ok := strings.CutPrefix(c.DB, "sqlite:"); ok {
+		return p
+	}
+	return filepath.Join(c.DataDir, "trustd.db")
+}
+
+// openStore opens and migrates the configured store.
+func (c *config) openStore(ctx context.Context) (store.Store, error) {
+	switch {
+	case isPostgres(c.DB):
+		s, err := postgres.Open(ctx, c.DB)
+		if err != nil {
+			return nil, fmt.Errorf("--db: %w", err)
+		}
+		return s, nil
+	case c.DB == "" || strings.HasPrefix(c.DB, "sqlite:"):
+		path := c.sqlitePath()
+		if err := ensureWritableDir(filepath.Dir(path)); err != nil {
+			if c.DB == "" {
+				return nil, fmt.Errorf("--data-dir: %w", err)
+			}
+			return nil, fmt.Errorf("--db: %w", err)
+		}
+		return sqlite.Open(ctx, path)
+	}
+	return nil, fmt.Errorf("--db: %q is neither postgres://…, postgresql://… nor sqlite:PATH", c.DB)
+}
+
+// ensureWritableDir creates dir (0700) if needed and proves it writable.
+func ensureWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create data directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("data directory %s is not writable: %w", dir, errors.Unwrap(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func (c *config) tlsConfig() (*tls.Config, error) {
+	if c.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trustd-dev/trustd/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func newRootCmd() *cobra.Command {
+	var cfg config
+	root := &cobra.Command{
+		Use:   "trustd",
+		Short: "trustd: a supply-chain trust and attestation service keyed by content digest",
+		Long: `trustd stores signed claims about artifacts, keyed by their digests, and
+answers lookups over gRPC. It never stores artifact bytes.
+
+With no flags it serves on loopback (gRPC ` + defaultGRPCAddr + `, HTTP ` + defaultHTTPAddr + `)
+from an embedded SQLite file in --data-dir. Point --db at postgres://… to use
+PostgreSQL. Every flag can also be set as TRUSTD_<FLAG> (e.g. TRUSTD_DB).`,
+		Example: `  trustd                                  # SQLite in ~/.local/share/trustd
+  trustd --data-dir /var/lib/trustd
+  TRUSTD_DB=postgres://trustd@db/trustd trustd --grpc-addr 0.0.0.0:7400`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.complete(cmd.Flags()); err != nil {
+				return err
+			}
+			return serve(cmd, &cfg)
+		},
+	}
+	cfg.storeFlags(root.Flags())
+	cfg.serveFlags(root.Flags())
+	root.AddCommand(newMigrateCmd(), &cobra.Command{
+		Use:   "version",
+		Short: "Print the trustd version",
+		Args:  cobra.NoArgs,
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "trustd", version) },
+	})
+	return root
+}
+
+func newMigrateCmd() *cobra.Command {
+	var cfg config
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending database migrations and exit",
+		Long: `migrate applies every pending schema migration to the configured store and
+exits. trustd also migrates at start; run this alone to migrate ahead of a
+rollout.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.complete(cmd.Flags()); err != nil {
+				return err
+			}
+			s, err := cfg.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "migrated %s\n", cfg.backend())
+			return nil
+		},
+	}
+	cfg.storeFlags(cmd.Flags())
+	return cmd
+}
+
+func serve(cmd *cobra.Command, cfg *config) error {
+	ctx := cmd.Context()
+	log := cfg.logger()
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return err
+	}
+	st, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	srv, err := server.New(server.Options{
+		Store: st, Logger: log, TLS: tlsCfg,
+		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("--grpc-addr: %w", err)
+	}
+	var httpLis net.Listener
+	if cfg.HTTPAddr != "" {
+		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			grpcLis.Close()
+			return fmt.Errorf("--http-addr: %w", err)
+		}
+	}
+	for _, a := range []string{cfg.GRPCAddr, cfg.HTTPAddr} {
+		if a != "" && !isLoopback(a) && tlsCfg == nil {
+			log.Warn("listening beyond loopback without TLS", "addr", a)
+		}
+	}
+	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "version", version}
+	if httpLis != nil {
+		attrs = append(attrs, "http", httpLis.Addr().String())
+	}
+	log.Info("trustd serving", attrs...)
+	return srv.Serve(ctx, grpcLis, httpLis)
+}

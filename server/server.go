@@ -1,0 +1,157 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// Options configure a Server. Store and Logger are required.
+type Options struct {
+	Store  store.Store
+	Logger *slog.Logger
+	// MaxRequestBytes bounds one gRPC request message (default 4 MiB).
+	MaxRequestBytes int
+	// RequestTimeout is the deadline given to requests that carry none
+	// (default 30 s).
+	RequestTimeout time.Duration
+	// ShutdownTimeout bounds graceful shutdown before open calls are cut
+	// (default 15 s).
+	ShutdownTimeout time.Duration
+	// TLS, when set, serves gRPC over TLS.
+	TLS *tls.Config
+}
+
+// Server is trustd's gRPC and HTTP front.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	grpc     *grpc.Server
+	health   *health.Server
+	registry *prometheus.Registry
+	metrics  *metrics
+	http     *http.Server
+}
+
+// New builds a Server with every service registered.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.Logger == nil {
+		return nil, errors.New("server: Store and Logger are required")
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = 4 << 20
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 30 * time.Second
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 15 * time.Second
+	}
+	s := &Server{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry(), health: health.NewServer()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newMetrics(s.registry)
+
+	grpcOpts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(opts.MaxRequestBytes),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+	}
+	if opts.TLS != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	s.grpc = grpc.NewServer(grpcOpts...)
+	trustv1.RegisterSubjectServiceServer(s.grpc, &subjectService{store: opts.Store})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	for name := range s.grpc.GetServiceInfo() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
+	return s, nil
+}
+
+// GRPC returns the gRPC server, for tests that serve it on their own
+// listener.
+func (s *Server) GRPC() *grpc.Server { return s.grpc }
+
+// HTTPHandler returns the handler of the HTTP listener.
+func (s *Server) HTTPHandler() http.Handler { return s.http.Handler }
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.opts.Store.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		http.Error(w, "not ready: store does not answer", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Serve serves gRPC on grpcLis and HTTP on httpLis (which may be nil) until
+// ctx is done, then shuts down gracefully: health turns NOT_SERVING, new
+// calls are refused and open ones get ShutdownTimeout to finish.
+func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := s.grpc.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("server: grpc: %w", err)
+		}
+		return nil
+	})
+	if httpLis != nil {
+		g.Go(func() error {
+			if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("server: http: %w", err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		s.log.Info("shutting down", "grace", s.opts.ShutdownTimeout)
+		s.health.Shutdown()
+		stopped := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop()
+			close(stopped)
+		}()
+		timer := time.NewTimer(s.opts.ShutdownTimeout)
+		defer timer.Stop()
+		select {
+		case <-stopped:
+		case <-timer.C:
+			s.log.Warn("graceful shutdown timed out; closing open calls")
+			s.grpc.Stop()
+		}
+		hctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+		defer cancel()
+		return s.http.Shutdown(hctx)
+	})
+	return g.Wait()
+}

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trustd-dev/trustd/digest"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/subject"
+)
+
+const (
+	defaultEvidenceLimit = 100
+	maxEvidenceLimit     = 1000
+)
+
+// subjectService implements trustv1.SubjectServiceServer.
+type subjectService struct {
+	trustv1.UnimplementedSubjectServiceServer
+	store subject.Reader
+}
+
+func parseDigestField(field, s string) (digest.Digest, error) {
+	if s == "" {
+		return digest.Digest{}, invalidField(field, errors.New("is required"))
+	}
+	d, err := digest.Parse(s)
+	if err != nil {
+		return digest.Digest{}, invalidField(field, err)
+	}
+	return d, nil
+}
+
+func (s *subjectService) GetSubject(ctx context.Context, req *trustv1.GetSubjectRequest) (*trustv1.GetSubjectResponse, error) {
+	d, err := parseDigestField("digest", req.GetDigest())
+	if err != nil {
+		return nil, err
+	}
+	limit := int(req.GetEvidenceLimit())
+	switch {
+	case limit == 0:
+		limit = defaultEvidenceLimit
+	case limit > maxEvidenceLimit:
+		return nil, invalidField("evidence_limit", fmt.Errorf("%d is above the maximum %d", limit, maxEvidenceLimit))
+	}
+	v, err := subject.Lookup(ctx, s.store, d, limit)
+	if err != nil {
+		return nil, notFound(d, err)
+	}
+	out := &trustv1.Subject{
+		Id:                uint64(v.Subject.ID),
+		Digest:            d.String(),
+		FirstSeen:         timestamppb.New(v.Subject.CreatedAt),
+		Aliases:           aliasesToProto(v.Aliases),
+		EvidenceTruncated: v.Truncated,
+	}
+	for _, e := range v.Evidence {
+		out.Evidence = append(out.Evidence, &trustv1.Evidence{
+			StatementSeq:  uint64(e.Seq),
+			PredicateType: e.PredicateType,
+			SignerKeyIds:  e.SignerKeyIDs,
+			Digest:        e.Digest.String(),
+			ViaAlias:      e.ViaAlias,
+			RecordedAt:    timestamppb.New(e.RecordedAt),
+		})
+	}
+	return &trustv1.GetSubjectResponse{Subject: out}, nil
+}
+
+func (s *subjectService) ListAliases(ctx context.Context, req *trustv1.ListAliasesRequest) (*trustv1.ListAliasesResponse, error) {
+	d, err := parseDigestField("digest", req.GetDigest())
+	if err != nil {
+		return nil, err
+	}
+	v, err := subject.Lookup(ctx, s.store, d, 0)
+	if err != nil {
+		return nil, notFound(d, err)
+	}
+	return &trustv1.ListAliasesResponse{SubjectId: uint64(v.Subject.ID), Digest: d.String(), Aliases: aliasesToProto(v.Aliases)}, nil
+}
+
+// notFound rewords a missing subject so the message names the digest
+// rather than storage internals.
+func notFound(d digest.Digest, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("digest %s: no subject known: %w", d, store.ErrNotFound)
+	}
+	return err
+}
+
+var claimSources = map[store.ClaimSource]trustv1.ClaimSource{
+	store.ClaimStatement: trustv1.ClaimSource_CLAIM_SOURCE_STATEMENT,
+	store.ClaimTUFTarget: trustv1.ClaimSource_CLAIM_SOURCE_TUF_TARGET,
+}
+
+func aliasesToProto(as []subject.Alias) []*trustv1.Alias {
+	out := make([]*trustv1.Alias, 0, len(as))
+	for _, a := range as {
+		pa := &trustv1.Alias{Digest: a.Digest.String(), Queried: a.Queried, SameSubject: a.SameSubject}
+		for _, c := range a.Claims {
+			pc := &trustv1.AliasClaim{
+				Source:       claimSources[c.Source],
+				Reference:    c.Reference,
+				StatementSeq: uint64(c.StatementSeq),
+				SignerKeyId:  c.SignerKeyID,
+				ClaimedAt:    timestamppb.New(c.ClaimedAt),
+			}
+			for _, cd := range c.Digests {
+				pc.Digests = append(pc.Digests, cd.String())
+			}
+			pa.Claims = append(pa.Claims, pc)
+		}
+		out = append(out, pa)
+	}
+	return out
+}

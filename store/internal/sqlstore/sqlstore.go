@@ -1,0 +1,454 @@
+// Package sqlstore holds the SQL that the PostgreSQL and SQLite backends
+// share. Both speak the same dialect for trustd's schema (numbered $N
+// placeholders, RETURNING, ON CONFLICT), so the queries are written once
+// and each backend supplies only its connection, locking and error mapping.
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// Rows is the subset of a driver's result set the queries use.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Row is a single-row result.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Conn runs SQL on a pool or inside a transaction.
+type Conn interface {
+	Exec(ctx context.Context, sql string, args ...any) error
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) Row
+}
+
+// Dialect is what differs between backends.
+type Dialect interface {
+	// LockLog serialises log appends until the current transaction ends, so
+	// sequence numbers are gapless and in commit order.
+	LockLog(ctx context.Context, c Conn) error
+	// MapError turns a driver error into one wrapping a store sentinel
+	// (ErrNotFound, ErrConflict, ErrUnavailable), keeping the driver's text.
+	MapError(err error) error
+}
+
+// Queries implements store.Writer (and so store.Reader) over a Conn.
+type Queries struct {
+	C Conn
+	D Dialect
+}
+
+var _ store.Writer = (*Queries)(nil)
+
+// Now is the clock used for recorded timestamps, truncated to the
+// microsecond precision both backends keep.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func (q *Queries) fail(op string, err error) error {
+	return fmt.Errorf("store: %s: %w", op, q.D.MapError(err))
+}
+
+// SubjectByDigest implements store.Reader.
+func (q *Queries) SubjectByDigest(ctx context.Context, d digest.Digest) (store.Subject, error) {
+	var s store.Subject
+	err := q.C.QueryRow(ctx, `SELECT s.id, s.created_at FROM digests d JOIN subjects s ON s.id = d.subject_id
+		WHERE d.algorithm = $1 AND d.value = $2`, string(d.Algorithm()), d.Hex()).Scan(&s.ID, &s.CreatedAt)
+	if err != nil {
+		return store.Subject{}, q.fail("subject by digest "+d.String(), err)
+	}
+	s.CreatedAt = s.CreatedAt.UTC()
+	rows, err := q.C.Query(ctx, `SELECT algorithm, value FROM digests WHERE subject_id = $1 ORDER BY id`, s.ID)
+	if err != nil {
+		return store.Subject{}, q.fail("subject digests", err)
+	}
+	s.Digests, err = scanDigests(rows)
+	if err != nil {
+		return store.Subject{}, q.fail("subject digests", err)
+	}
+	return s, nil
+}
+
+// AliasClaims implements store.Reader.
+func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	where, args := digestIn("algorithm", "value", ds, 0)
+	rows, err := q.C.Query(ctx, `SELECT c.id, c.source, c.reference, COALESCE(c.statement_seq, 0), c.signer_key_id, c.claimed_at
+		FROM alias_claims c WHERE c.id IN (SELECT claim_id FROM alias_claim_digests WHERE `+where+`)
+		ORDER BY c.id`, args...)
+	if err != nil {
+		return nil, q.fail("alias claims", err)
+	}
+	var claims []store.AliasClaim
+	err = scanAll(rows, func(r Rows) error {
+		var c store.AliasClaim
+		var src string
+		if err := r.Scan(&c.ID, &src, &c.Reference, &c.StatementSeq, &c.SignerKeyID, &c.ClaimedAt); err != nil {
+			return err
+		}
+		c.Source = store.ClaimSource(src)
+		c.ClaimedAt = c.ClaimedAt.UTC()
+		claims = append(claims, c)
+		return nil
+	})
+	if err != nil {
+		return nil, q.fail("alias claims", err)
+	}
+	for i := range claims {
+		if claims[i].Digests, err = q.claimDigests(ctx, claims[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	return claims, nil
+}
+
+func (q *Queries) claimDigests(ctx context.Context, id int64) ([]digest.Digest, error) {
+	rows, err := q.C.Query(ctx, `SELECT algorithm, value FROM alias_claim_digests WHERE claim_id = $1 ORDER BY position`, id)
+	if err != nil {
+		return nil, q.fail("alias claim digests", err)
+	}
+	ds, err := scanDigests(rows)
+	if err != nil {
+		return nil, q.fail("alias claim digests", err)
+	}
+	return ds, nil
+}
+
+// Key implements store.Reader.
+func (q *Queries) Key(ctx context.Context, id string) (store.Key, error) {
+	var k store.Key
+	err := q.C.QueryRow(ctx, `SELECT id, type, public_key, label, created_at FROM keys WHERE id = $1`, id).
+		Scan(&k.ID, &k.Type, &k.PublicKey, &k.Label, &k.CreatedAt)
+	if err != nil {
+		return store.Key{}, q.fail(fmt.Sprintf("key %q", id), err)
+	}
+	k.CreatedAt = k.CreatedAt.UTC()
+	return k, nil
+}
+
+// Statement implements store.Reader.
+func (q *Queries) Statement(ctx context.Context, seq int64) (store.Statement, error) {
+	var (
+		s       store.Statement
+		env     string
+		signers string
+	)
+	err := q.C.QueryRow(ctx, `SELECT seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at
+		FROM statements WHERE seq = $1`, seq).
+		Scan(&s.Seq, &env, &s.PayloadType, &s.PredicateType, &s.Envelope, &s.Payload, &signers, &s.RecordedAt)
+	if err != nil {
+		return store.Statement{}, q.fail(fmt.Sprintf("statement %d", seq), err)
+	}
+	s.RecordedAt = s.RecordedAt.UTC()
+	if s.EnvelopeDigest, err = digest.Parse(env); err != nil {
+		return store.Statement{}, fmt.Errorf("store: statement %d: stored envelope digest: %w", seq, err)
+	}
+	if err := json.Unmarshal([]byte(signers), &s.SignerKeyIDs); err != nil {
+		return store.Statement{}, fmt.Errorf("store: statement %d: stored signers: %w", seq, err)
+	}
+	rows, err := q.C.Query(ctx, `SELECT algorithm, value FROM statement_subjects WHERE seq = $1 ORDER BY algorithm, value`, seq)
+	if err != nil {
+		return store.Statement{}, q.fail("statement subjects", err)
+	}
+	if s.Subjects, err = scanDigests(rows); err != nil {
+		return store.Statement{}, q.fail("statement subjects", err)
+	}
+	return s, nil
+}
+
+// Evidence implements store.Reader.
+func (q *Queries) Evidence(ctx context.Context, ds []digest.Digest, limit int) ([]store.Evidence, error) {
+	if len(ds) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	where, args := digestIn("ss.algorithm", "ss.value", ds, 1)
+	args = append([]any{limit}, args...)
+	rows, err := q.C.Query(ctx, `SELECT s.seq, s.predicate_type, s.signer_key_ids, ss.algorithm, ss.value, s.recorded_at
+		FROM statement_subjects ss JOIN statements s ON s.seq = ss.seq
+		WHERE `+where+` ORDER BY s.seq DESC, ss.algorithm, ss.value LIMIT $1`, args...)
+	if err != nil {
+		return nil, q.fail("evidence", err)
+	}
+	var out []store.Evidence
+	err = scanAll(rows, func(r Rows) error {
+		var (
+			e          store.Evidence
+			signers    string
+			alg, value string
+		)
+		if err := r.Scan(&e.Seq, &e.PredicateType, &signers, &alg, &value, &e.RecordedAt); err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(signers), &e.SignerKeyIDs); err != nil {
+			return fmt.Errorf("stored signers of statement %d: %w", e.Seq, err)
+		}
+		d, err := digest.Parse(alg + ":" + value)
+		if err != nil {
+			return fmt.Errorf("stored digest of statement %d: %w", e.Seq, err)
+		}
+		e.Digest, e.RecordedAt = d, e.RecordedAt.UTC()
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		return nil, q.fail("evidence", err)
+	}
+	return out, nil
+}
+
+// PutKey implements store.Writer.
+func (q *Queries) PutKey(ctx context.Context, k store.Key) (store.Key, error) {
+	if k.ID == "" || k.Type == "" || len(k.PublicKey) == 0 {
+		return store.Key{}, fmt.Errorf("store: put key: %w: id, type and public key are required", store.ErrInvalid)
+	}
+	existing, err := q.Key(ctx, k.ID)
+	switch {
+	case err == nil:
+		if existing.Type != k.Type || string(existing.PublicKey) != string(k.PublicKey) {
+			return store.Key{}, fmt.Errorf("store: put key %q: %w: another key is registered under this id", k.ID, store.ErrConflict)
+		}
+		return existing, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return store.Key{}, err
+	}
+	k.CreatedAt = Now()
+	if err := q.C.Exec(ctx, `INSERT INTO keys (id, type, public_key, label, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		k.ID, k.Type, k.PublicKey, k.Label, k.CreatedAt); err != nil {
+		return store.Key{}, q.fail(fmt.Sprintf("put key %q", k.ID), err)
+	}
+	return k, nil
+}
+
+// AppendStatement implements store.Writer.
+func (q *Queries) AppendStatement(ctx context.Context, s store.Statement) (store.Statement, bool, error) {
+	if s.EnvelopeDigest.IsZero() || len(s.Envelope) == 0 || s.PayloadType == "" {
+		return store.Statement{}, false, fmt.Errorf("store: append statement: %w: envelope, its digest and payload type are required", store.ErrInvalid)
+	}
+	var seq int64
+	err := q.C.QueryRow(ctx, `SELECT seq FROM statements WHERE envelope_digest = $1`, s.EnvelopeDigest.String()).Scan(&seq)
+	if err == nil {
+		st, err := q.Statement(ctx, seq)
+		return st, false, err
+	}
+	if err = q.D.MapError(err); !errors.Is(err, store.ErrNotFound) {
+		return store.Statement{}, false, fmt.Errorf("store: append statement: %w", err)
+	}
+	if err := q.D.LockLog(ctx, q.C); err != nil {
+		return store.Statement{}, false, q.fail("lock log", err)
+	}
+	if err := q.C.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM statements`).Scan(&s.Seq); err != nil {
+		return store.Statement{}, false, q.fail("next sequence number", err)
+	}
+	signers, err := json.Marshal(nonNil(s.SignerKeyIDs))
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("store: append statement: %w", err)
+	}
+	s.RecordedAt = Now()
+	if err := q.C.Exec(ctx, `INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		s.Seq, s.EnvelopeDigest.String(), s.PayloadType, s.PredicateType, s.Envelope, nonNilBytes(s.Payload), string(signers), s.RecordedAt); err != nil {
+		return store.Statement{}, false, q.fail("append statement", err)
+	}
+	for _, d := range uniqueDigests(s.Subjects) {
+		if _, err := q.ensureDigest(ctx, d, 0); err != nil {
+			return store.Statement{}, false, err
+		}
+		if err := q.C.Exec(ctx, `INSERT INTO statement_subjects (seq, algorithm, value) VALUES ($1, $2, $3)`,
+			s.Seq, string(d.Algorithm()), d.Hex()); err != nil {
+			return store.Statement{}, false, q.fail("index statement subject", err)
+		}
+	}
+	s.Subjects = uniqueDigests(s.Subjects)
+	s.SignerKeyIDs = nonNil(s.SignerKeyIDs)
+	return s, true, nil
+}
+
+// AddAliasClaim implements store.Writer.
+func (q *Queries) AddAliasClaim(ctx context.Context, c store.AliasClaim) (store.AliasClaim, bool, error) {
+	ds := uniqueDigests(c.Digests)
+	switch {
+	case !c.Source.Valid():
+		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w: unknown source %q", store.ErrInvalid, c.Source)
+	case c.Reference == "":
+		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w: reference is required", store.ErrInvalid)
+	case len(ds) < 2:
+		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w: needs at least two distinct digests, got %d", store.ErrInvalid, len(ds))
+	}
+	var id int64
+	err := q.C.QueryRow(ctx, `SELECT id FROM alias_claims WHERE source = $1 AND reference = $2`, string(c.Source), c.Reference).Scan(&id)
+	if err == nil {
+		return q.existingClaim(ctx, id, c, ds)
+	}
+	if err = q.D.MapError(err); !errors.Is(err, store.ErrNotFound) {
+		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w", err)
+	}
+
+	// Digests already known keep their subject; new ones join the subject of
+	// the oldest known digest, or a new subject when none is known.
+	var target int64
+	for _, d := range ds {
+		var sid int64
+		err := q.C.QueryRow(ctx, `SELECT subject_id FROM digests WHERE algorithm = $1 AND value = $2`, string(d.Algorithm()), d.Hex()).Scan(&sid)
+		if err = q.D.MapError(err); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w", err)
+		}
+		if err == nil && (target == 0 || sid < target) {
+			target = sid
+		}
+	}
+	for _, d := range ds {
+		sid, err := q.ensureDigest(ctx, d, target)
+		if err != nil {
+			return store.AliasClaim{}, false, err
+		}
+		if target == 0 {
+			target = sid
+		}
+	}
+
+	c.Digests, c.ClaimedAt = ds, Now()
+	var seq any
+	if c.StatementSeq != 0 {
+		seq = c.StatementSeq
+	}
+	if err := q.C.QueryRow(ctx, `INSERT INTO alias_claims (source, reference, statement_seq, signer_key_id, claimed_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, string(c.Source), c.Reference, seq, c.SignerKeyID, c.ClaimedAt).Scan(&c.ID); err != nil {
+		return store.AliasClaim{}, false, q.fail("alias claim", err)
+	}
+	for i, d := range ds {
+		if err := q.C.Exec(ctx, `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value) VALUES ($1, $2, $3, $4)`,
+			c.ID, i, string(d.Algorithm()), d.Hex()); err != nil {
+			return store.AliasClaim{}, false, q.fail("alias claim digest", err)
+		}
+	}
+	return c, true, nil
+}
+
+// existingClaim returns the stored claim with id when it says the same as c,
+// and ErrConflict when the same identity carries different content.
+func (q *Queries) existingClaim(ctx context.Context, id int64, c store.AliasClaim, ds []digest.Digest) (store.AliasClaim, bool, error) {
+	var stored store.AliasClaim
+	err := q.C.QueryRow(ctx, `SELECT id, source, reference, COALESCE(statement_seq, 0), signer_key_id, claimed_at FROM alias_claims WHERE id = $1`, id).
+		Scan(&stored.ID, (*string)(&stored.Source), &stored.Reference, &stored.StatementSeq, &stored.SignerKeyID, &stored.ClaimedAt)
+	if err != nil {
+		return store.AliasClaim{}, false, q.fail("alias claim", err)
+	}
+	stored.ClaimedAt = stored.ClaimedAt.UTC()
+	if stored.Digests, err = q.claimDigests(ctx, id); err != nil {
+		return store.AliasClaim{}, false, err
+	}
+	same := stored.StatementSeq == c.StatementSeq && stored.SignerKeyID == c.SignerKeyID && len(stored.Digests) == len(ds)
+	for i := 0; same && i < len(ds); i++ {
+		same = stored.Digests[i] == ds[i]
+	}
+	if !same {
+		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim %s %q: %w: recorded before with other content", c.Source, c.Reference, store.ErrConflict)
+	}
+	return stored, false, nil
+}
+
+// ensureDigest records d under subject (a new subject when subject is 0)
+// unless d is already known, and returns the subject d belongs to.
+func (q *Queries) ensureDigest(ctx context.Context, d digest.Digest, subject int64) (int64, error) {
+	var sid int64
+	err := q.C.QueryRow(ctx, `SELECT subject_id FROM digests WHERE algorithm = $1 AND value = $2`, string(d.Algorithm()), d.Hex()).Scan(&sid)
+	if err == nil {
+		return sid, nil
+	}
+	if err = q.D.MapError(err); !errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("store: digest %s: %w", d, err)
+	}
+	if subject == 0 {
+		if err := q.C.QueryRow(ctx, `INSERT INTO subjects (created_at) VALUES ($1) RETURNING id`, Now()).Scan(&subject); err != nil {
+			return 0, q.fail("new subject", err)
+		}
+	}
+	if err := q.C.Exec(ctx, `INSERT INTO digests (algorithm, value, subject_id) VALUES ($1, $2, $3)`,
+		string(d.Algorithm()), d.Hex(), subject); err != nil {
+		return 0, q.fail("record digest "+d.String(), err)
+	}
+	return subject, nil
+}
+
+// digestIn builds "(alg = $k AND value = $k+1) OR …" for ds, numbering
+// placeholders after the first `offset` arguments.
+func digestIn(algCol, valueCol string, ds []digest.Digest, offset int) (string, []any) {
+	var b strings.Builder
+	args := make([]any, 0, 2*len(ds))
+	for i, d := range ds {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		fmt.Fprintf(&b, "(%s = $%d AND %s = $%d)", algCol, offset+2*i+1, valueCol, offset+2*i+2)
+		args = append(args, string(d.Algorithm()), d.Hex())
+	}
+	return "(" + b.String() + ")", args
+}
+
+func scanAll(rows Rows, each func(Rows) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func scanDigests(rows Rows) ([]digest.Digest, error) {
+	var ds []digest.Digest
+	err := scanAll(rows, func(r Rows) error {
+		var alg, value string
+		if err := r.Scan(&alg, &value); err != nil {
+			return err
+		}
+		d, err := digest.Parse(alg + ":" + value)
+		if err != nil {
+			return fmt.Errorf("stored digest: %w", err)
+		}
+		ds = append(ds, d)
+		return nil
+	})
+	return ds, err
+}
+
+func uniqueDigests(ds []digest.Digest) []digest.Digest {
+	seen := make(map[digest.Digest]bool, len(ds))
+	out := make([]digest.Digest, 0, len(ds))
+	for _, d := range ds {
+		if !d.IsZero() && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilBytes(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,171 @@
+// Package postgres is the PostgreSQL store backend, on pgx/v5 and pgxpool.
+// It is the production backend: stateless trustd replicas share one
+// database.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/trustd-dev/trustd/migrations"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/store/internal/sqlstore"
+)
+
+// logLockKey is the advisory lock that serialises statement log appends.
+const logLockKey = 0x7472757374640001
+
+// Store is a store.Store on PostgreSQL.
+type Store struct {
+	sqlstore.Queries
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url, checks that it answers, and applies
+// pending migrations. Errors wrap store.ErrUnavailable when the server cannot
+// be reached and store.ErrInvalid when url is malformed.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse url: %w: %s", store.ErrInvalid, redact(err))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w: %s", store.ErrUnavailable, redact(err))
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s:%d: %w: %s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, store.ErrUnavailable, redact(err))
+	}
+	s := &Store{pool: pool}
+	s.Queries = sqlstore.Queries{C: conn{pool}, D: dialect{}}
+	if err := s.Migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Migrate applies every pending migration.
+func (s *Store) Migrate(ctx context.Context) error {
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.Postgres())
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// Update implements store.Store.
+func (s *Store) Update(ctx context.Context, fn func(context.Context, store.Writer) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return fn(ctx, &sqlstore.Queries{C: conn{tx}, D: dialect{}})
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: %w", dialect{}.MapError(err))
+	}
+	return nil
+}
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w: %s", store.ErrUnavailable, redact(err))
+	}
+	return nil
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+type dialect struct{}
+
+func (dialect) LockLog(ctx context.Context, c sqlstore.Conn) error {
+	return c.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(logLockKey))
+}
+
+// SQLSTATE codes mapped to store errors.
+const (
+	uniqueViolation     = "23505"
+	foreignKeyViolation = "23503"
+	checkViolation      = "23514"
+	notNullViolation    = "23502"
+)
+
+func (dialect) MapError(err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
+		errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnavailable),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, pgx.ErrNoRows):
+		return store.ErrNotFound
+	case errors.As(err, &pgErr):
+		switch pgErr.Code {
+		case uniqueViolation:
+			return fmt.Errorf("%w: %s", store.ErrConflict, pgErr.Message)
+		case foreignKeyViolation, checkViolation, notNullViolation:
+			return fmt.Errorf("%w: %s", store.ErrInvalid, pgErr.Message)
+		}
+		return fmt.Errorf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
+	case pgconn.SafeToRetry(err), pgconn.Timeout(err):
+		return fmt.Errorf("%w: %s", store.ErrUnavailable, redact(err))
+	}
+	return err
+}
+
+// redact drops the error chain below the message so connection strings with
+// passwords never reach logs through driver errors.
+func redact(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Message
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return connErr.Unwrap().Error()
+	}
+	return err.Error()
+}
+
+// querier is what a pool and a transaction have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// conn adapts a pool or a transaction to sqlstore.Conn.
+type conn struct{ q querier }
+
+func (c conn) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := c.q.Exec(ctx, sql, args...)
+	return err
+}
+
+func (c conn) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
+	return c.q.Query(ctx, sql, args...)
+}
+
+func (c conn) QueryRow(ctx context.Context, sql string, args ...any) sqlstore.Row {
+	return c.q.QueryRow(ctx, sql, args...)
+}

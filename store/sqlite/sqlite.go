@@ -1,0 +1,166 @@
+// Package sqlite is the embedded store backend: one SQLite file through the
+// pure-Go modernc.org/sqlite driver, so trustd runs with no database server
+// and no cgo.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/pressly/goose/v3"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+
+	"github.com/trustd-dev/trustd/migrations"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/store/internal/sqlstore"
+)
+
+// Store is a store.Store on one SQLite file.
+type Store struct {
+	sqlstore.Queries
+	db *sql.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path and applies
+// pending migrations. The file's directory must exist and be writable.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("sqlite: %w: database path is empty", store.ErrInvalid)
+	}
+	if info, err := os.Stat(filepath.Dir(path)); err != nil || !info.IsDir() {
+		return nil, fmt.Errorf("sqlite: %w: directory of %s does not exist", store.ErrUnavailable, path)
+	}
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w: %s", path, store.ErrUnavailable, err)
+	}
+	s := &Store{db: db}
+	s.Queries = sqlstore.Queries{C: conn{db}, D: dialect{}}
+	if err := s.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Migrate applies every pending migration.
+func (s *Store) Migrate(ctx context.Context) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.db, migrations.SQLite())
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", dialect{}.MapError(err))
+	}
+	return nil
+}
+
+// Update implements store.Store.
+func (s *Store) Update(ctx context.Context, fn func(context.Context, store.Writer) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", dialect{}.MapError(err))
+	}
+	if err := fn(ctx, &sqlstore.Queries{C: conn{tx}, D: dialect{}}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", dialect{}.MapError(err))
+	}
+	return nil
+}
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w: %s", store.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+type dialect struct{}
+
+// LockLog is a no-op: transactions begin IMMEDIATE, so SQLite already holds
+// the database's only write lock.
+func (dialect) LockLog(context.Context, sqlstore.Conn) error { return nil }
+
+func (dialect) MapError(err error) error {
+	var sqlErr *sqlite3.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
+		errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnavailable),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrNotFound
+	case errors.As(err, &sqlErr):
+		switch sqlErr.Code() {
+		case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %s", store.ErrConflict, sqlErr.Error())
+		case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY, sqlite3lib.SQLITE_CONSTRAINT_NOTNULL, sqlite3lib.SQLITE_CONSTRAINT_CHECK:
+			return fmt.Errorf("%w: %s", store.ErrInvalid, sqlErr.Error())
+		}
+		switch sqlErr.Code() & 0xff {
+		case sqlite3lib.SQLITE_BUSY, sqlite3lib.SQLITE_LOCKED, sqlite3lib.SQLITE_READONLY,
+			sqlite3lib.SQLITE_CANTOPEN, sqlite3lib.SQLITE_FULL, sqlite3lib.SQLITE_IOERR:
+			return fmt.Errorf("%w: %s", store.ErrUnavailable, sqlErr.Error())
+		}
+	}
+	return err
+}
+
+// querier is what a database handle and a transaction have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// conn adapts a database handle or a transaction to sqlstore.Conn.
+type conn struct{ q querier }
+
+func (c conn) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := c.q.ExecContext(ctx, query, args...)
+	return err
+}
+
+func (c conn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := c.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (c conn) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return c.q.QueryRowContext(ctx, query, args...)
+}
+
+// sqlRows drops the error from Close: Err reports anything that matters.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }

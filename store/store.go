@@ -1,0 +1,160 @@
+// Package store defines the storage contract every trustd backend fulfils:
+// subjects and their digests, alias claims with provenance, registered keys
+// and the append-only statement log. Backends live in store/postgres and
+// store/sqlite and are held to one conformance suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+)
+
+// Errors callers branch on. Backends wrap driver errors into these so that
+// nothing above store/ sees pgx or SQLite types.
+var (
+	// ErrNotFound means the record asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a write collides with an existing, different record
+	// under the same identity (for example another key under the same key id).
+	ErrConflict = errors.New("conflict with an existing record")
+	// ErrInvalid means the record handed to the store is malformed; nothing
+	// was written.
+	ErrInvalid = errors.New("invalid record")
+	// ErrUnavailable means the backend could not be reached or failed in a
+	// way that a retry may fix.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Subject is one artifact, known by one or more digests. Which digests share
+// a subject follows from alias claims; see AliasClaim.
+type Subject struct {
+	ID        int64
+	CreatedAt time.Time
+	// Digests are the digests recorded under this subject, in the order
+	// they were first seen.
+	Digests []digest.Digest
+}
+
+// ClaimSource says what kind of signed evidence asserted an alias link.
+type ClaimSource string
+
+// Claim sources known to trustd.
+const (
+	// ClaimStatement is an in-toto statement whose subject listed several
+	// digests of the same bytes.
+	ClaimStatement ClaimSource = "statement"
+	// ClaimTUFTarget is a TUF target whose hashes listed several algorithms.
+	ClaimTUFTarget ClaimSource = "tuf-target"
+)
+
+// Valid reports whether s is a known claim source.
+func (s ClaimSource) Valid() bool {
+	return s == ClaimStatement || s == ClaimTUFTarget
+}
+
+// AliasClaim records that a signer asserted several digests name the same
+// bytes. trustd never sees the bytes, so the link is only as good as its
+// signer: readers label whatever they reach through it with the claim.
+type AliasClaim struct {
+	ID int64
+	// Source and Reference identify the evidence that made the claim; the
+	// pair is unique, so recording the same claim twice is a no-op.
+	Source    ClaimSource
+	Reference string
+	// StatementSeq is the log entry holding the signed claim, or 0 when the
+	// claim comes from elsewhere (a TUF target).
+	StatementSeq int64
+	SignerKeyID  string
+	Digests      []digest.Digest
+	ClaimedAt    time.Time
+}
+
+// Key is a registered public key. Registering grants nothing: authority comes
+// from delegations, TUF roles and policy.
+type Key struct {
+	ID        string
+	Type      string
+	PublicKey []byte
+	Label     string
+	CreatedAt time.Time
+}
+
+// Statement is one accepted signed statement, kept verbatim.
+type Statement struct {
+	// Seq is the global, gapless log sequence number, assigned on append.
+	Seq int64
+	// EnvelopeDigest identifies the envelope bytes; appending the same
+	// envelope twice returns the first entry.
+	EnvelopeDigest digest.Digest
+	PayloadType    string
+	PredicateType  string
+	Envelope       []byte
+	Payload        []byte
+	SignerKeyIDs   []string
+	Subjects       []digest.Digest
+	RecordedAt     time.Time
+}
+
+// Evidence is a log entry that names one of the digests a lookup asked
+// about.
+type Evidence struct {
+	Seq           int64
+	PredicateType string
+	SignerKeyIDs  []string
+	// Digest is the digest the statement names.
+	Digest     digest.Digest
+	RecordedAt time.Time
+}
+
+// Reader is the read side of the store.
+type Reader interface {
+	// SubjectByDigest returns the subject that d is recorded under.
+	// Errors: ErrNotFound.
+	SubjectByDigest(ctx context.Context, d digest.Digest) (Subject, error)
+	// AliasClaims returns every claim that names at least one of ds, oldest
+	// first.
+	AliasClaims(ctx context.Context, ds []digest.Digest) ([]AliasClaim, error)
+	// Key returns a registered key. Errors: ErrNotFound.
+	Key(ctx context.Context, id string) (Key, error)
+	// Statement returns the log entry with sequence number seq.
+	// Errors: ErrNotFound.
+	Statement(ctx context.Context, seq int64) (Statement, error)
+	// Evidence returns up to limit log entries naming any of ds, newest
+	// first.
+	Evidence(ctx context.Context, ds []digest.Digest, limit int) ([]Evidence, error)
+}
+
+// Writer is the read-write view inside one transaction.
+type Writer interface {
+	Reader
+	// PutKey registers k. Registering the same key again is a no-op that
+	// returns the stored record; another key under the same id is
+	// ErrConflict.
+	PutKey(ctx context.Context, k Key) (Key, error)
+	// AppendStatement adds s to the log, recording its subject digests
+	// (creating subjects for digests not seen before). Appending an
+	// envelope already in the log returns the original entry and false.
+	// Errors: ErrInvalid.
+	AppendStatement(ctx context.Context, s Statement) (Statement, bool, error)
+	// AddAliasClaim records c. Digests not yet known join the subject of the
+	// oldest known digest in c (or a new subject); digests already under
+	// another subject stay there, so a claim never merges subjects. The same
+	// (Source, Reference) again returns the stored claim and false.
+	// Errors: ErrInvalid, ErrConflict (same identity, different content).
+	AddAliasClaim(ctx context.Context, c AliasClaim) (AliasClaim, bool, error)
+}
+
+// Store is a trustd backend.
+type Store interface {
+	Reader
+	// Update runs fn in one transaction: it commits when fn returns nil and
+	// rolls back otherwise, so nothing partial is stored.
+	Update(ctx context.Context, fn func(ctx context.Context, w Writer) error) error
+	// Ping checks that the backend answers.
+	Ping(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close() error
+}

@@ -1,0 +1,52 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// Seeded names the records Seed writes.
+var Seeded = struct {
+	SHA256, SHA512 digest.Digest
+	Signer         string
+}{sha256Of("seeded artifact"), sha512Of("seeded artifact"), "seed-publisher"}
+
+// Seed writes a known statement and the alias claim it makes, for tests that
+// check data survives a restart, a reopen or a migration.
+func Seed(t testing.TB, s store.Store) {
+	t.Helper()
+	err := s.Update(context.Background(), func(ctx context.Context, w store.Writer) error {
+		st := statement("seeded", Seeded.SHA256, Seeded.SHA512)
+		st.SignerKeyIDs = []string{Seeded.Signer}
+		st, _, err := w.AppendStatement(ctx, st)
+		if err != nil {
+			return err
+		}
+		_, _, err = w.AddAliasClaim(ctx, store.AliasClaim{Source: store.ClaimStatement, Reference: "seeded",
+			StatementSeq: st.Seq, SignerKeyID: Seeded.Signer, Digests: []digest.Digest{Seeded.SHA256, Seeded.SHA512}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+}
+
+// CheckSeeded fails t unless the records Seed writes are in s.
+func CheckSeeded(t testing.TB, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.SubjectByDigest(ctx, Seeded.SHA256); err != nil {
+		t.Fatalf("seeded subject: %v", err)
+	}
+	claims, err := s.AliasClaims(ctx, []digest.Digest{Seeded.SHA512})
+	if err != nil || len(claims) != 1 || claims[0].SignerKeyID != Seeded.Signer {
+		t.Fatalf("seeded claim: %+v, %v", claims, err)
+	}
+	st, err := s.Statement(ctx, claims[0].StatementSeq)
+	if err != nil || len(st.Subjects) != 2 {
+		t.Fatalf("seeded statement: %+v, %v", st, err)
+	}
+}

@@ -1,0 +1,465 @@
+// Package storetest is the conformance suite every store backend must pass.
+// Backends call Run from their own tests with a factory that hands out a
+// fresh, migrated, empty store per test.
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// Factory returns a fresh, empty store; it registers its own cleanup on t.
+type Factory func(t *testing.T) store.Store
+
+// Run runs every conformance test against the backend that open makes.
+func Run(t *testing.T, open Factory) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"UnknownSubject", testUnknownSubject},
+		{"AppendStatement", testAppendStatement},
+		{"AppendIdempotent", testAppendIdempotent},
+		{"AppendInvalid", testAppendInvalid},
+		{"RollbackStoresNothing", testRollback},
+		{"GaplessConcurrentAppends", testConcurrentAppends},
+		{"AliasClaimJoinsNewDigests", testAliasClaimJoins},
+		{"AliasClaimNeverMerges", testAliasClaimNeverMerges},
+		{"AliasClaimIdempotent", testAliasClaimIdempotent},
+		{"AliasClaimInvalid", testAliasClaimInvalid},
+		{"Keys", testKeys},
+		{"Evidence", testEvidence},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t))
+		})
+	}
+}
+
+func sha256Of(s string) digest.Digest {
+	sum := sha256.Sum256([]byte(s))
+	return must(digest.New(digest.SHA256, sum[:]))
+}
+
+func sha512Of(s string) digest.Digest {
+	sum := sha512.Sum512([]byte(s))
+	return must(digest.New(digest.SHA512, sum[:]))
+}
+
+func must(d digest.Digest, err error) digest.Digest {
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+func statement(name string, subjects ...digest.Digest) store.Statement {
+	env := []byte(fmt.Sprintf(`{"payloadType":"application/vnd.in-toto+json","payload":%q,"signatures":[]}`, name))
+	return store.Statement{
+		EnvelopeDigest: sha256Of(string(env)),
+		PayloadType:    "application/vnd.in-toto+json",
+		PredicateType:  "https://example.com/predicate/" + name,
+		Envelope:       env,
+		Payload:        []byte(name),
+		SignerKeyIDs:   []string{"key-" + name},
+		Subjects:       subjects,
+	}
+}
+
+func appendOne(t *testing.T, s store.Store, st store.Statement) (store.Statement, bool) {
+	t.Helper()
+	var (
+		got     store.Statement
+		created bool
+	)
+	err := s.Update(context.Background(), func(ctx context.Context, w store.Writer) error {
+		var err error
+		got, created, err = w.AppendStatement(ctx, st)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("AppendStatement: %v", err)
+	}
+	return got, created
+}
+
+func claim(t *testing.T, s store.Store, c store.AliasClaim) (store.AliasClaim, bool, error) {
+	t.Helper()
+	var (
+		got     store.AliasClaim
+		created bool
+	)
+	err := s.Update(context.Background(), func(ctx context.Context, w store.Writer) error {
+		var err error
+		got, created, err = w.AddAliasClaim(ctx, c)
+		return err
+	})
+	return got, created, err
+}
+
+// nextSeq reports the sequence number the next append would get, by
+// appending in a transaction that is rolled back.
+func nextSeq(t *testing.T, s store.Store) int64 {
+	t.Helper()
+	errRollback := errors.New("rollback")
+	var seq int64
+	err := s.Update(context.Background(), func(ctx context.Context, w store.Writer) error {
+		st, _, err := w.AppendStatement(ctx, statement(fmt.Sprintf("probe-%d", time.Now().UnixNano())))
+		if err != nil {
+			return err
+		}
+		seq = st.Seq
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatalf("probe append: %v", err)
+	}
+	return seq
+}
+
+func testUnknownSubject(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.SubjectByDigest(ctx, sha256Of("nobody")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SubjectByDigest(unknown) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Statement(ctx, 42); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Statement(42) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Key(ctx, "nokey"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Key(nokey) = %v, want ErrNotFound", err)
+	}
+	claims, err := s.AliasClaims(ctx, []digest.Digest{sha256Of("nobody")})
+	if err != nil || len(claims) != 0 {
+		t.Errorf("AliasClaims(unknown) = %v, %v; want none", claims, err)
+	}
+}
+
+func testAppendStatement(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := sha256Of("a"), sha256Of("b")
+	first, created := appendOne(t, s, statement("one", a))
+	if !created || first.Seq != 1 {
+		t.Fatalf("first append: seq %d created %v, want 1 true", first.Seq, created)
+	}
+	second, _ := appendOne(t, s, statement("two", b, a))
+	if second.Seq != 2 {
+		t.Fatalf("second append: seq %d, want 2", second.Seq)
+	}
+	got, err := s.Statement(ctx, 2)
+	if err != nil {
+		t.Fatalf("Statement(2): %v", err)
+	}
+	want := statement("two", b, a)
+	if string(got.Envelope) != string(want.Envelope) || string(got.Payload) != string(want.Payload) ||
+		got.EnvelopeDigest != want.EnvelopeDigest || got.PredicateType != want.PredicateType ||
+		got.PayloadType != want.PayloadType || fmt.Sprint(got.SignerKeyIDs) != fmt.Sprint(want.SignerKeyIDs) {
+		t.Errorf("Statement(2) = %+v, want the appended statement verbatim", got)
+	}
+	if len(got.Subjects) != 2 || !got.RecordedAt.Equal(second.RecordedAt) {
+		t.Errorf("Statement(2) subjects %v recorded %v; want 2 subjects, recorded %v", got.Subjects, got.RecordedAt, second.RecordedAt)
+	}
+	// Each digest of a statement gets a subject of its own: naming two
+	// digests in one statement is not an alias claim.
+	sa, err := s.SubjectByDigest(ctx, a)
+	if err != nil {
+		t.Fatalf("SubjectByDigest(a): %v", err)
+	}
+	sb, err := s.SubjectByDigest(ctx, b)
+	if err != nil {
+		t.Fatalf("SubjectByDigest(b): %v", err)
+	}
+	if sa.ID == sb.ID || len(sa.Digests) != 1 || sa.Digests[0] != a {
+		t.Errorf("subjects a=%+v b=%+v: want distinct single-digest subjects", sa, sb)
+	}
+}
+
+func testAppendIdempotent(t *testing.T, s store.Store) {
+	st := statement("same", sha256Of("x"))
+	first, _ := appendOne(t, s, st)
+	again, created := appendOne(t, s, st)
+	if created || again.Seq != first.Seq || !again.RecordedAt.Equal(first.RecordedAt) {
+		t.Errorf("resubmit: seq %d created %v recorded %v; want original seq %d, not created, recorded %v",
+			again.Seq, created, again.RecordedAt, first.Seq, first.RecordedAt)
+	}
+	if n := nextSeq(t, s); n != first.Seq+1 {
+		t.Errorf("next seq after resubmit = %d, want %d (nothing new stored)", n, first.Seq+1)
+	}
+}
+
+func testAppendInvalid(t *testing.T, s store.Store) {
+	ok := statement("ok", sha256Of("ok"))
+	cases := map[string]func(*store.Statement){
+		"no envelope":      func(st *store.Statement) { st.Envelope = nil },
+		"no envelope hash": func(st *store.Statement) { st.EnvelopeDigest = digest.Digest{} },
+		"no payload type":  func(st *store.Statement) { st.PayloadType = "" },
+	}
+	for name, mutate := range cases {
+		st := ok
+		mutate(&st)
+		err := s.Update(context.Background(), func(ctx context.Context, w store.Writer) error {
+			_, _, err := w.AppendStatement(ctx, st)
+			return err
+		})
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+	if n := nextSeq(t, s); n != 1 {
+		t.Errorf("next seq after rejected appends = %d, want 1", n)
+	}
+	if _, err := s.SubjectByDigest(context.Background(), sha256Of("ok")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("subject of rejected statement: %v, want ErrNotFound", err)
+	}
+}
+
+func testRollback(t *testing.T, s store.Store) {
+	boom := errors.New("boom")
+	d := sha256Of("rolled back")
+	err := s.Update(context.Background(), func(ctx context.Context, w store.Writer) error {
+		if _, _, err := w.AppendStatement(ctx, statement("rb", d)); err != nil {
+			return err
+		}
+		if _, _, err := w.AddAliasClaim(ctx, store.AliasClaim{Source: store.ClaimStatement, Reference: "rb",
+			Digests: []digest.Digest{d, sha512Of("rolled back")}}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update = %v, want the callback's error", err)
+	}
+	if _, err := s.SubjectByDigest(context.Background(), d); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("subject after rollback: %v, want ErrNotFound", err)
+	}
+	if n := nextSeq(t, s); n != 1 {
+		t.Errorf("next seq after rollback = %d, want 1", n)
+	}
+}
+
+func testConcurrentAppends(t *testing.T, s store.Store) {
+	const workers, each = 8, 10
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		seqs = map[int64]bool{}
+		errs []error
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				var st store.Statement
+				err := s.Update(context.Background(), func(ctx context.Context, wr store.Writer) error {
+					var err error
+					st, _, err = wr.AppendStatement(ctx, statement(fmt.Sprintf("c-%d-%d", w, i), sha256Of("shared")))
+					return err
+				})
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					seqs[st.Seq] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d concurrent appends failed, first: %v", len(errs), errs[0])
+	}
+	for seq := int64(1); seq <= workers*each; seq++ {
+		if !seqs[seq] {
+			t.Errorf("sequence number %d missing: the log must be gapless", seq)
+		}
+	}
+}
+
+func testAliasClaimJoins(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := sha256Of("artifact"), sha512Of("artifact")
+	st, _ := appendOne(t, s, statement("release", a, b))
+	c, created, err := claim(t, s, store.AliasClaim{Source: store.ClaimStatement, Reference: "stmt/1",
+		StatementSeq: st.Seq, SignerKeyID: "publisher", Digests: []digest.Digest{a, b}})
+	if err != nil || !created {
+		t.Fatalf("AddAliasClaim: %v created=%v", err, created)
+	}
+	// Both digests already had subjects of their own: the claim is recorded
+	// but subjects are not merged.
+	sa, _ := s.SubjectByDigest(ctx, a)
+	sb, _ := s.SubjectByDigest(ctx, b)
+	if sa.ID == sb.ID {
+		t.Errorf("claim merged existing subjects %d and %d", sa.ID, sb.ID)
+	}
+
+	x, y := sha256Of("new"), sha512Of("new")
+	c2, _, err := claim(t, s, store.AliasClaim{Source: store.ClaimTUFTarget, Reference: "repo/targets/3/new.tar",
+		SignerKeyID: "targets-key", Digests: []digest.Digest{x, y, x}})
+	if err != nil {
+		t.Fatalf("AddAliasClaim(new digests): %v", err)
+	}
+	sx, err := s.SubjectByDigest(ctx, y)
+	if err != nil {
+		t.Fatalf("SubjectByDigest(y): %v", err)
+	}
+	if len(sx.Digests) != 2 || sx.Digests[0] != x || sx.Digests[1] != y {
+		t.Errorf("subject of new digests = %v, want [x y]", sx.Digests)
+	}
+	if len(c2.Digests) != 2 {
+		t.Errorf("claim digests = %v, want duplicates dropped", c2.Digests)
+	}
+	claims, err := s.AliasClaims(ctx, []digest.Digest{a})
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("AliasClaims(a) = %v, %v; want one", claims, err)
+	}
+	got := claims[0]
+	if got.ID != c.ID || got.Source != store.ClaimStatement || got.Reference != "stmt/1" || got.StatementSeq != st.Seq ||
+		got.SignerKeyID != "publisher" || len(got.Digests) != 2 || !got.ClaimedAt.Equal(c.ClaimedAt) {
+		t.Errorf("AliasClaims(a)[0] = %+v, want %+v", got, c)
+	}
+}
+
+func testAliasClaimNeverMerges(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	good, good512 := sha256Of("good"), sha512Of("good")
+	bad := sha512Of("malware")
+	if _, _, err := claim(t, s, store.AliasClaim{Source: store.ClaimStatement, Reference: "publisher",
+		SignerKeyID: "publisher", Digests: []digest.Digest{good, good512}}); err != nil {
+		t.Fatal(err)
+	}
+	appendOne(t, s, statement("bad-evidence", bad))
+	// The attacker claims GOOD ≡ BAD. BAD already has a subject, so it stays
+	// there; the claim is visible from both sides, labelled with its signer.
+	if _, _, err := claim(t, s, store.AliasClaim{Source: store.ClaimStatement, Reference: "attacker",
+		SignerKeyID: "attacker", Digests: []digest.Digest{good, bad}}); err != nil {
+		t.Fatal(err)
+	}
+	sg, _ := s.SubjectByDigest(ctx, good)
+	sb, _ := s.SubjectByDigest(ctx, bad)
+	if sg.ID == sb.ID || len(sg.Digests) != 2 || len(sb.Digests) != 1 {
+		t.Errorf("attacker claim changed subjects: good=%+v bad=%+v", sg, sb)
+	}
+	for _, d := range []digest.Digest{good, bad} {
+		claims, err := s.AliasClaims(ctx, []digest.Digest{d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var signers []string
+		for _, c := range claims {
+			signers = append(signers, c.SignerKeyID)
+		}
+		if fmt.Sprint(signers) != map[bool]string{true: "[publisher attacker]", false: "[attacker]"}[d == good] {
+			t.Errorf("claims naming %s signed by %v", d, signers)
+		}
+	}
+}
+
+func testAliasClaimIdempotent(t *testing.T, s store.Store) {
+	c := store.AliasClaim{Source: store.ClaimTUFTarget, Reference: "r/t/1", SignerKeyID: "k",
+		Digests: []digest.Digest{sha256Of("i"), sha512Of("i")}}
+	first, _, err := claim(t, s, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, created, err := claim(t, s, c)
+	if err != nil || created || again.ID != first.ID || !again.ClaimedAt.Equal(first.ClaimedAt) {
+		t.Errorf("same claim again = %+v created=%v err=%v; want the original, not created", again, created, err)
+	}
+	c.Digests = []digest.Digest{sha256Of("i"), sha512Of("other")}
+	if _, _, err := claim(t, s, c); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("same identity, other digests: err = %v, want ErrConflict", err)
+	}
+	if _, err := s.SubjectByDigest(context.Background(), sha512Of("other")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("digest of rejected claim was stored: %v", err)
+	}
+}
+
+func testAliasClaimInvalid(t *testing.T, s store.Store) {
+	two := []digest.Digest{sha256Of("v"), sha512Of("v")}
+	cases := map[string]store.AliasClaim{
+		"unknown source":    {Source: "gossip", Reference: "r", Digests: two},
+		"no reference":      {Source: store.ClaimStatement, Digests: two},
+		"one digest":        {Source: store.ClaimStatement, Reference: "r", Digests: []digest.Digest{two[0], two[0]}},
+		"unknown statement": {Source: store.ClaimStatement, Reference: "r", StatementSeq: 999, Digests: two},
+	}
+	for name, c := range cases {
+		if _, _, err := claim(t, s, c); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := s.SubjectByDigest(context.Background(), two[0]); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("digest of rejected claim was stored: %v", err)
+	}
+}
+
+func testKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put := func(k store.Key) (store.Key, error) {
+		var got store.Key
+		err := s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+			var err error
+			got, err = w.PutKey(ctx, k)
+			return err
+		})
+		return got, err
+	}
+	k := store.Key{ID: "abc123", Type: "ed25519", PublicKey: []byte{1, 2, 3}, Label: "release"}
+	first, err := put(k)
+	if err != nil {
+		t.Fatalf("PutKey: %v", err)
+	}
+	again, err := put(k)
+	if err != nil || !again.CreatedAt.Equal(first.CreatedAt) {
+		t.Errorf("PutKey again = %+v, %v; want the original record", again, err)
+	}
+	got, err := s.Key(ctx, "abc123")
+	if err != nil || got.Type != "ed25519" || string(got.PublicKey) != "\x01\x02\x03" || got.Label != "release" {
+		t.Errorf("Key = %+v, %v", got, err)
+	}
+	k.PublicKey = []byte{9}
+	if _, err := put(k); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("other key under same id: err = %v, want ErrConflict", err)
+	}
+	if _, err := put(store.Key{ID: "x"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("key without type: err = %v, want ErrInvalid", err)
+	}
+}
+
+func testEvidence(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b, c := sha256Of("ea"), sha512Of("ea"), sha256Of("unrelated")
+	appendOne(t, s, statement("e1", a))
+	appendOne(t, s, statement("e2", c))
+	appendOne(t, s, statement("e3", b, a))
+	ev, err := s.Evidence(ctx, []digest.Digest{a, b}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ev {
+		got = append(got, fmt.Sprintf("%d:%s", e.Seq, e.Digest.Algorithm()))
+	}
+	// Newest first; statement 3 names both digests.
+	want := map[string]bool{"[3:sha256 3:sha512 1:sha256]": true, "[3:sha512 3:sha256 1:sha256]": true}
+	if !want[fmt.Sprint(got)] {
+		t.Errorf("Evidence = %v, want statement 3 (both digests) then 1", got)
+	}
+	if ev[len(ev)-1].PredicateType != "https://example.com/predicate/e1" || fmt.Sprint(ev[len(ev)-1].SignerKeyIDs) != "[key-e1]" {
+		t.Errorf("Evidence[last] = %+v", ev[len(ev)-1])
+	}
+	if ev, _ := s.Evidence(ctx, []digest.Digest{a, b}, 1); len(ev) != 1 || ev[0].Seq != 3 {
+		t.Errorf("Evidence limit 1 = %+v, want only the newest", ev)
+	}
+}
