@@ -106,7 +106,7 @@ func aliasesToProto(as []subject.Alias) []*trustv1.Alias {
 				Source:       claimSources[c.Source],
 				Reference:    c.Reference,
 				StatementSeq: uint64(c.StatementSeq),
-				SignerKeyId:  c.SignerKeyID,
+				SignerKeyIds: c.SignerKeyIDs,
 				ClaimedAt:    timestamppb.New(c.ClaimedAt),
 			}
 			for _, cd := range c.Digests {

@@ -67,7 +67,8 @@ type AliasClaim struct {
 	// StatementSeq is the log entry holding the signed claim, or 0 when the
 	// claim comes from elsewhere (a TUF target).
 	StatementSeq int64
-	SignerKeyID  string
+	// SignerKeyIDs are the keys whose signatures carry the claim.
+	SignerKeyIDs []string
 	Digests      []digest.Digest
 	ClaimedAt    time.Time
 }
@@ -82,6 +83,13 @@ type Key struct {
 	CreatedAt time.Time
 }
 
+// StatementSubject is one artifact a statement is about: an in-toto subject
+// with its name and its digests (several when it lists several algorithms).
+type StatementSubject struct {
+	Name    string
+	Digests []digest.Digest
+}
+
 // Statement is one accepted signed statement, kept verbatim.
 type Statement struct {
 	// Seq is the global, gapless log sequence number, assigned on append.
@@ -94,7 +102,7 @@ type Statement struct {
 	Envelope       []byte
 	Payload        []byte
 	SignerKeyIDs   []string
-	Subjects       []digest.Digest
+	Subjects       []StatementSubject
 	RecordedAt     time.Time
 }
 
@@ -134,10 +142,12 @@ type Writer interface {
 	// returns the stored record; another key under the same id is
 	// ErrConflict.
 	PutKey(ctx context.Context, k Key) (Key, error)
-	// AppendStatement adds s to the log, recording its subject digests
-	// (creating subjects for digests not seen before). Appending an
-	// envelope already in the log returns the original entry and false.
-	// Errors: ErrInvalid.
+	// AppendStatement adds s to the log and indexes it under every digest of
+	// every subject. The digests of one statement subject are placed as
+	// AddAliasClaim places them, and when there are several the statement
+	// is recorded as an alias claim (source ClaimStatement, reference
+	// "SEQ/INDEX", signed by s's signers). Appending an envelope already in
+	// the log returns the original entry and false. Errors: ErrInvalid.
 	AppendStatement(ctx context.Context, s Statement) (Statement, bool, error)
 	// AddAliasClaim records c. Digests not yet known join the subject of the
 	// oldest known digest in c (or a new subject); digests already under

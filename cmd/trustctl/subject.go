@@ -117,7 +117,7 @@ func printAliases(w io.Writer, as []*trustv1.Alias) {
 		fmt.Fprintf(w, "%s %s\n", label, a.GetDigest())
 		for _, c := range a.GetClaims() {
 			src := strings.ToLower(strings.TrimPrefix(c.GetSource().String(), "CLAIM_SOURCE_"))
-			fmt.Fprintf(w, "  claimed by %s in %s %s", c.GetSignerKeyId(), src, c.GetReference())
+			fmt.Fprintf(w, "  claimed by %s in %s %s", strings.Join(c.GetSignerKeyIds(), ", "), src, c.GetReference())
 			if c.GetStatementSeq() != 0 {
 				fmt.Fprintf(w, " (statement #%d)", c.GetStatementSeq())
 			}

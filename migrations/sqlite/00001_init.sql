@@ -36,20 +36,24 @@ CREATE TABLE statements (
     recorded_at     TIMESTAMP NOT NULL
 );
 
+-- One row per digest of each in-toto subject of a statement.
 CREATE TABLE statement_subjects (
-    seq       BIGINT NOT NULL REFERENCES statements (seq),
-    algorithm TEXT   NOT NULL,
-    value     TEXT   NOT NULL,
-    PRIMARY KEY (algorithm, value, seq),
+    seq           BIGINT  NOT NULL REFERENCES statements (seq),
+    subject_index INTEGER NOT NULL,
+    name          TEXT    NOT NULL,
+    algorithm     TEXT    NOT NULL,
+    value         TEXT    NOT NULL,
+    PRIMARY KEY (seq, subject_index, algorithm),
     FOREIGN KEY (algorithm, value) REFERENCES digests (algorithm, value)
 );
+CREATE INDEX statement_subjects_digest ON statement_subjects (algorithm, value, seq);
 
 CREATE TABLE alias_claims (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     source        TEXT        NOT NULL,
     reference     TEXT        NOT NULL,
     statement_seq BIGINT      REFERENCES statements (seq),
-    signer_key_id TEXT        NOT NULL,
+    signer_key_ids TEXT       NOT NULL,
     claimed_at    TIMESTAMP NOT NULL,
     UNIQUE (source, reference)
 );

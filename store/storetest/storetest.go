@@ -64,7 +64,21 @@ func must(d digest.Digest, err error) digest.Digest {
 	return d
 }
 
-func statement(name string, subjects ...digest.Digest) store.Statement {
+// artifact is one statement subject with the given digests.
+func artifact(name string, ds ...digest.Digest) store.StatementSubject {
+	return store.StatementSubject{Name: name, Digests: ds}
+}
+
+// statement is a statement with one single-digest subject per digest.
+func statement(name string, ds ...digest.Digest) store.Statement {
+	var subjects []store.StatementSubject
+	for i, d := range ds {
+		subjects = append(subjects, artifact(fmt.Sprintf("%s-%d", name, i), d))
+	}
+	return statementOf(name, subjects...)
+}
+
+func statementOf(name string, subjects ...store.StatementSubject) store.Statement {
 	env := []byte(fmt.Sprintf(`{"payloadType":"application/vnd.in-toto+json","payload":%q,"signatures":[]}`, name))
 	return store.Statement{
 		EnvelopeDigest: sha256Of(string(env)),
@@ -166,11 +180,10 @@ func testAppendStatement(t *testing.T, s store.Store) {
 		got.PayloadType != want.PayloadType || fmt.Sprint(got.SignerKeyIDs) != fmt.Sprint(want.SignerKeyIDs) {
 		t.Errorf("Statement(2) = %+v, want the appended statement verbatim", got)
 	}
-	if len(got.Subjects) != 2 || !got.RecordedAt.Equal(second.RecordedAt) {
-		t.Errorf("Statement(2) subjects %v recorded %v; want 2 subjects, recorded %v", got.Subjects, got.RecordedAt, second.RecordedAt)
+	if len(got.Subjects) != 2 || got.Subjects[0].Name != "two-0" || got.Subjects[0].Digests[0] != b || !got.RecordedAt.Equal(second.RecordedAt) {
+		t.Errorf("Statement(2) subjects %v recorded %v; want [two-0: b, two-1: a], recorded %v", got.Subjects, got.RecordedAt, second.RecordedAt)
 	}
-	// Each digest of a statement gets a subject of its own: naming two
-	// digests in one statement is not an alias claim.
+	// Two subjects of one statement are two artifacts: no alias claim.
 	sa, err := s.SubjectByDigest(ctx, a)
 	if err != nil {
 		t.Fatalf("SubjectByDigest(a): %v", err)
@@ -181,6 +194,25 @@ func testAppendStatement(t *testing.T, s store.Store) {
 	}
 	if sa.ID == sb.ID || len(sa.Digests) != 1 || sa.Digests[0] != a {
 		t.Errorf("subjects a=%+v b=%+v: want distinct single-digest subjects", sa, sb)
+	}
+	if claims, _ := s.AliasClaims(ctx, []digest.Digest{a, b}); len(claims) != 0 {
+		t.Errorf("claims = %+v, want none", claims)
+	}
+
+	// One subject listing two algorithms is an alias claim by the signers.
+	c256, c512 := sha256Of("c"), sha512Of("c")
+	third, _ := appendOne(t, s, statementOf("three", artifact("c.tar", c512, c256)))
+	sc, err := s.SubjectByDigest(ctx, c512)
+	if err != nil || len(sc.Digests) != 2 {
+		t.Fatalf("SubjectByDigest(c512) = %+v, %v; want both digests of the artifact", sc, err)
+	}
+	claims, err := s.AliasClaims(ctx, []digest.Digest{c256})
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("AliasClaims(c256) = %+v, %v; want the statement's claim", claims, err)
+	}
+	if c := claims[0]; c.Source != store.ClaimStatement || c.StatementSeq != third.Seq || c.Reference != "3/0" ||
+		fmt.Sprint(c.SignerKeyIDs) != "[key-three]" || !c.ClaimedAt.Equal(third.RecordedAt) {
+		t.Errorf("statement claim = %+v", c)
 	}
 }
 
@@ -292,7 +324,7 @@ func testAliasClaimJoins(t *testing.T, s store.Store) {
 	a, b := sha256Of("artifact"), sha512Of("artifact")
 	st, _ := appendOne(t, s, statement("release", a, b))
 	c, created, err := claim(t, s, store.AliasClaim{Source: store.ClaimStatement, Reference: "stmt/1",
-		StatementSeq: st.Seq, SignerKeyID: "publisher", Digests: []digest.Digest{a, b}})
+		StatementSeq: st.Seq, SignerKeyIDs: []string{"publisher"}, Digests: []digest.Digest{a, b}})
 	if err != nil || !created {
 		t.Fatalf("AddAliasClaim: %v created=%v", err, created)
 	}
@@ -306,7 +338,7 @@ func testAliasClaimJoins(t *testing.T, s store.Store) {
 
 	x, y := sha256Of("new"), sha512Of("new")
 	c2, _, err := claim(t, s, store.AliasClaim{Source: store.ClaimTUFTarget, Reference: "repo/targets/3/new.tar",
-		SignerKeyID: "targets-key", Digests: []digest.Digest{x, y, x}})
+		SignerKeyIDs: []string{"targets-key"}, Digests: []digest.Digest{x, y, x}})
 	if err != nil {
 		t.Fatalf("AddAliasClaim(new digests): %v", err)
 	}
@@ -326,7 +358,7 @@ func testAliasClaimJoins(t *testing.T, s store.Store) {
 	}
 	got := claims[0]
 	if got.ID != c.ID || got.Source != store.ClaimStatement || got.Reference != "stmt/1" || got.StatementSeq != st.Seq ||
-		got.SignerKeyID != "publisher" || len(got.Digests) != 2 || !got.ClaimedAt.Equal(c.ClaimedAt) {
+		fmt.Sprint(got.SignerKeyIDs) != "[publisher]" || len(got.Digests) != 2 || !got.ClaimedAt.Equal(c.ClaimedAt) {
 		t.Errorf("AliasClaims(a)[0] = %+v, want %+v", got, c)
 	}
 }
@@ -336,14 +368,14 @@ func testAliasClaimNeverMerges(t *testing.T, s store.Store) {
 	good, good512 := sha256Of("good"), sha512Of("good")
 	bad := sha512Of("malware")
 	if _, _, err := claim(t, s, store.AliasClaim{Source: store.ClaimStatement, Reference: "publisher",
-		SignerKeyID: "publisher", Digests: []digest.Digest{good, good512}}); err != nil {
+		SignerKeyIDs: []string{"publisher"}, Digests: []digest.Digest{good, good512}}); err != nil {
 		t.Fatal(err)
 	}
 	appendOne(t, s, statement("bad-evidence", bad))
 	// The attacker claims GOOD ≡ BAD. BAD already has a subject, so it stays
 	// there; the claim is visible from both sides, labelled with its signer.
 	if _, _, err := claim(t, s, store.AliasClaim{Source: store.ClaimStatement, Reference: "attacker",
-		SignerKeyID: "attacker", Digests: []digest.Digest{good, bad}}); err != nil {
+		SignerKeyIDs: []string{"attacker"}, Digests: []digest.Digest{good, bad}}); err != nil {
 		t.Fatal(err)
 	}
 	sg, _ := s.SubjectByDigest(ctx, good)
@@ -358,7 +390,7 @@ func testAliasClaimNeverMerges(t *testing.T, s store.Store) {
 		}
 		var signers []string
 		for _, c := range claims {
-			signers = append(signers, c.SignerKeyID)
+			signers = append(signers, c.SignerKeyIDs...)
 		}
 		if fmt.Sprint(signers) != map[bool]string{true: "[publisher attacker]", false: "[attacker]"}[d == good] {
 			t.Errorf("claims naming %s signed by %v", d, signers)
@@ -367,7 +399,7 @@ func testAliasClaimNeverMerges(t *testing.T, s store.Store) {
 }
 
 func testAliasClaimIdempotent(t *testing.T, s store.Store) {
-	c := store.AliasClaim{Source: store.ClaimTUFTarget, Reference: "r/t/1", SignerKeyID: "k",
+	c := store.AliasClaim{Source: store.ClaimTUFTarget, Reference: "r/t/1", SignerKeyIDs: []string{"k"},
 		Digests: []digest.Digest{sha256Of("i"), sha512Of("i")}}
 	first, _, err := claim(t, s, c)
 	if err != nil {

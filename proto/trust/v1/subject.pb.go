@@ -454,7 +454,8 @@ type AliasClaim struct {
 	Reference string `protobuf:"bytes,2,opt,name=reference,proto3" json:"reference,omitempty"`
 	// Log sequence number of the signed statement that made the claim, or 0.
 	StatementSeq uint64 `protobuf:"varint,3,opt,name=statement_seq,json=statementSeq,proto3" json:"statement_seq,omitempty"`
-	SignerKeyId  string `protobuf:"bytes,4,opt,name=signer_key_id,json=signerKeyId,proto3" json:"signer_key_id,omitempty"`
+	// Keys whose signatures carry the claim.
+	SignerKeyIds []string `protobuf:"bytes,4,rep,name=signer_key_ids,json=signerKeyIds,proto3" json:"signer_key_ids,omitempty"`
 	// Every digest the claim links, canonical OCI form.
 	Digests       []string               `protobuf:"bytes,5,rep,name=digests,proto3" json:"digests,omitempty"`
 	ClaimedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=claimed_at,json=claimedAt,proto3" json:"claimed_at,omitempty"`
@@ -513,11 +514,11 @@ func (x *AliasClaim) GetStatementSeq() uint64 {
 	return 0
 }
 
-func (x *AliasClaim) GetSignerKeyId() string {
+func (x *AliasClaim) GetSignerKeyIds() []string {
 	if x != nil {
-		return x.SignerKeyId
+		return x.SignerKeyIds
 	}
-	return ""
+	return nil
 }
 
 func (x *AliasClaim) GetDigests() []string {
@@ -652,13 +653,13 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x18\n" +
 	"\aqueried\x18\x02 \x01(\bR\aqueried\x12!\n" +
 	"\fsame_subject\x18\x03 \x01(\bR\vsameSubject\x12,\n" +
-	"\x06claims\x18\x04 \x03(\v2\x14.trust.v1.AliasClaimR\x06claims\"\xf7\x01\n" +
+	"\x06claims\x18\x04 \x03(\v2\x14.trust.v1.AliasClaimR\x06claims\"\xf9\x01\n" +
 	"\n" +
 	"AliasClaim\x12-\n" +
 	"\x06source\x18\x01 \x01(\x0e2\x15.trust.v1.ClaimSourceR\x06source\x12\x1c\n" +
 	"\treference\x18\x02 \x01(\tR\treference\x12#\n" +
-	"\rstatement_seq\x18\x03 \x01(\x04R\fstatementSeq\x12\"\n" +
-	"\rsigner_key_id\x18\x04 \x01(\tR\vsignerKeyId\x12\x18\n" +
+	"\rstatement_seq\x18\x03 \x01(\x04R\fstatementSeq\x12$\n" +
+	"\x0esigner_key_ids\x18\x04 \x03(\tR\fsignerKeyIds\x12\x18\n" +
 	"\adigests\x18\x05 \x03(\tR\adigests\x129\n" +
 	"\n" +
 	"claimed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\"\xee\x01\n" +

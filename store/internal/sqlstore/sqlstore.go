@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,23 +89,16 @@ func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.
 		return nil, nil
 	}
 	where, args := digestIn("algorithm", "value", ds, 0)
-	rows, err := q.C.Query(ctx, `SELECT c.id, c.source, c.reference, COALESCE(c.statement_seq, 0), c.signer_key_id, c.claimed_at
-		FROM alias_claims c WHERE c.id IN (SELECT claim_id FROM alias_claim_digests WHERE `+where+`)
+	rows, err := q.C.Query(ctx, claimColumns+` WHERE c.id IN (SELECT claim_id FROM alias_claim_digests WHERE `+where+`)
 		ORDER BY c.id`, args...)
 	if err != nil {
 		return nil, q.fail("alias claims", err)
 	}
 	var claims []store.AliasClaim
 	err = scanAll(rows, func(r Rows) error {
-		var c store.AliasClaim
-		var src string
-		if err := r.Scan(&c.ID, &src, &c.Reference, &c.StatementSeq, &c.SignerKeyID, &c.ClaimedAt); err != nil {
-			return err
-		}
-		c.Source = store.ClaimSource(src)
-		c.ClaimedAt = c.ClaimedAt.UTC()
+		c, err := scanClaim(r)
 		claims = append(claims, c)
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, q.fail("alias claims", err)
@@ -115,6 +109,23 @@ func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.
 		}
 	}
 	return claims, nil
+}
+
+const claimColumns = `SELECT c.id, c.source, c.reference, COALESCE(c.statement_seq, 0), c.signer_key_ids, c.claimed_at FROM alias_claims c`
+
+func scanClaim(r Row) (store.AliasClaim, error) {
+	var (
+		c            store.AliasClaim
+		src, signers string
+	)
+	if err := r.Scan(&c.ID, &src, &c.Reference, &c.StatementSeq, &signers, &c.ClaimedAt); err != nil {
+		return c, err
+	}
+	c.Source, c.ClaimedAt = store.ClaimSource(src), c.ClaimedAt.UTC()
+	if err := json.Unmarshal([]byte(signers), &c.SignerKeyIDs); err != nil {
+		return c, fmt.Errorf("stored signers of alias claim %d: %w", c.ID, err)
+	}
+	return c, nil
 }
 
 func (q *Queries) claimDigests(ctx context.Context, id int64) ([]digest.Digest, error) {
@@ -161,11 +172,31 @@ func (q *Queries) Statement(ctx context.Context, seq int64) (store.Statement, er
 	if err := json.Unmarshal([]byte(signers), &s.SignerKeyIDs); err != nil {
 		return store.Statement{}, fmt.Errorf("store: statement %d: stored signers: %w", seq, err)
 	}
-	rows, err := q.C.Query(ctx, `SELECT algorithm, value FROM statement_subjects WHERE seq = $1 ORDER BY algorithm, value`, seq)
+	rows, err := q.C.Query(ctx, `SELECT subject_index, name, algorithm, value FROM statement_subjects WHERE seq = $1
+		ORDER BY subject_index, algorithm`, seq)
 	if err != nil {
 		return store.Statement{}, q.fail("statement subjects", err)
 	}
-	if s.Subjects, err = scanDigests(rows); err != nil {
+	err = scanAll(rows, func(r Rows) error {
+		var (
+			idx              int
+			name, alg, value string
+		)
+		if err := r.Scan(&idx, &name, &alg, &value); err != nil {
+			return err
+		}
+		d, err := digest.Parse(alg + ":" + value)
+		if err != nil {
+			return fmt.Errorf("stored digest: %w", err)
+		}
+		for len(s.Subjects) <= idx {
+			s.Subjects = append(s.Subjects, store.StatementSubject{})
+		}
+		s.Subjects[idx].Name = name
+		s.Subjects[idx].Digests = append(s.Subjects[idx].Digests, d)
+		return nil
+	})
+	if err != nil {
 		return store.Statement{}, q.fail("statement subjects", err)
 	}
 	return s, nil
@@ -239,6 +270,18 @@ func (q *Queries) AppendStatement(ctx context.Context, s store.Statement) (store
 	if s.EnvelopeDigest.IsZero() || len(s.Envelope) == 0 || s.PayloadType == "" {
 		return store.Statement{}, false, fmt.Errorf("store: append statement: %w: envelope, its digest and payload type are required", store.ErrInvalid)
 	}
+	subjects := make([]store.StatementSubject, len(s.Subjects))
+	for i, subj := range s.Subjects {
+		subjects[i] = store.StatementSubject{Name: subj.Name, Digests: sortedDigests(subj.Digests)}
+		if len(subjects[i].Digests) == 0 {
+			return store.Statement{}, false, fmt.Errorf("store: append statement: %w: subject %d has no digest", store.ErrInvalid, i)
+		}
+		for j := 1; j < len(subjects[i].Digests); j++ {
+			if subjects[i].Digests[j].Algorithm() == subjects[i].Digests[j-1].Algorithm() {
+				return store.Statement{}, false, fmt.Errorf("store: append statement: %w: subject %d has two %s digests", store.ErrInvalid, i, subjects[i].Digests[j].Algorithm())
+			}
+		}
+	}
 	var seq int64
 	err := q.C.QueryRow(ctx, `SELECT seq FROM statements WHERE envelope_digest = $1`, s.EnvelopeDigest.String()).Scan(&seq)
 	if err == nil {
@@ -254,27 +297,34 @@ func (q *Queries) AppendStatement(ctx context.Context, s store.Statement) (store
 	if err := q.C.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM statements`).Scan(&s.Seq); err != nil {
 		return store.Statement{}, false, q.fail("next sequence number", err)
 	}
-	signers, err := json.Marshal(nonNil(s.SignerKeyIDs))
+	s.Subjects, s.SignerKeyIDs, s.RecordedAt = subjects, nonNil(s.SignerKeyIDs), Now()
+	signers, err := json.Marshal(s.SignerKeyIDs)
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("store: append statement: %w", err)
 	}
-	s.RecordedAt = Now()
 	if err := q.C.Exec(ctx, `INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		s.Seq, s.EnvelopeDigest.String(), s.PayloadType, s.PredicateType, s.Envelope, nonNilBytes(s.Payload), string(signers), s.RecordedAt); err != nil {
 		return store.Statement{}, false, q.fail("append statement", err)
 	}
-	for _, d := range uniqueDigests(s.Subjects) {
-		if _, err := q.ensureDigest(ctx, d, 0); err != nil {
+	for i, subj := range s.Subjects {
+		if err := q.placeDigests(ctx, subj.Digests); err != nil {
 			return store.Statement{}, false, err
 		}
-		if err := q.C.Exec(ctx, `INSERT INTO statement_subjects (seq, algorithm, value) VALUES ($1, $2, $3)`,
-			s.Seq, string(d.Algorithm()), d.Hex()); err != nil {
-			return store.Statement{}, false, q.fail("index statement subject", err)
+		for _, d := range subj.Digests {
+			if err := q.C.Exec(ctx, `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES ($1, $2, $3, $4, $5)`,
+				s.Seq, i, subj.Name, string(d.Algorithm()), d.Hex()); err != nil {
+				return store.Statement{}, false, q.fail("index statement subject", err)
+			}
+		}
+		if len(subj.Digests) > 1 {
+			c := store.AliasClaim{Source: store.ClaimStatement, Reference: fmt.Sprintf("%d/%d", s.Seq, i),
+				StatementSeq: s.Seq, SignerKeyIDs: s.SignerKeyIDs, Digests: subj.Digests, ClaimedAt: s.RecordedAt}
+			if _, err := q.insertClaim(ctx, c); err != nil {
+				return store.Statement{}, false, err
+			}
 		}
 	}
-	s.Subjects = uniqueDigests(s.Subjects)
-	s.SignerKeyIDs = nonNil(s.SignerKeyIDs)
 	return s, true, nil
 }
 
@@ -297,92 +347,85 @@ func (q *Queries) AddAliasClaim(ctx context.Context, c store.AliasClaim) (store.
 	if err = q.D.MapError(err); !errors.Is(err, store.ErrNotFound) {
 		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w", err)
 	}
+	if err := q.placeDigests(ctx, ds); err != nil {
+		return store.AliasClaim{}, false, err
+	}
+	c.Digests, c.SignerKeyIDs, c.ClaimedAt = ds, nonNil(c.SignerKeyIDs), Now()
+	c, err = q.insertClaim(ctx, c)
+	return c, err == nil, err
+}
 
-	// Digests already known keep their subject; new ones join the subject of
-	// the oldest known digest, or a new subject when none is known.
+// placeDigests records the digests of one artifact: digests already known
+// keep their subject; new ones join the subject of the oldest known digest
+// among ds, or one new subject when none is known.
+func (q *Queries) placeDigests(ctx context.Context, ds []digest.Digest) error {
 	var target int64
+	var missing []digest.Digest
 	for _, d := range ds {
 		var sid int64
 		err := q.C.QueryRow(ctx, `SELECT subject_id FROM digests WHERE algorithm = $1 AND value = $2`, string(d.Algorithm()), d.Hex()).Scan(&sid)
-		if err = q.D.MapError(err); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w", err)
-		}
-		if err == nil && (target == 0 || sid < target) {
-			target = sid
-		}
-	}
-	for _, d := range ds {
-		sid, err := q.ensureDigest(ctx, d, target)
-		if err != nil {
-			return store.AliasClaim{}, false, err
-		}
-		if target == 0 {
-			target = sid
+		switch err = q.D.MapError(err); {
+		case err == nil:
+			if target == 0 || sid < target {
+				target = sid
+			}
+		case errors.Is(err, store.ErrNotFound):
+			missing = append(missing, d)
+		default:
+			return fmt.Errorf("store: digest %s: %w", d, err)
 		}
 	}
+	if len(missing) > 0 && target == 0 {
+		if err := q.C.QueryRow(ctx, `INSERT INTO subjects (created_at) VALUES ($1) RETURNING id`, Now()).Scan(&target); err != nil {
+			return q.fail("new subject", err)
+		}
+	}
+	for _, d := range missing {
+		if err := q.C.Exec(ctx, `INSERT INTO digests (algorithm, value, subject_id) VALUES ($1, $2, $3)`,
+			string(d.Algorithm()), d.Hex(), target); err != nil {
+			return q.fail("record digest "+d.String(), err)
+		}
+	}
+	return nil
+}
 
-	c.Digests, c.ClaimedAt = ds, Now()
+// insertClaim writes c, whose digests are already placed.
+func (q *Queries) insertClaim(ctx context.Context, c store.AliasClaim) (store.AliasClaim, error) {
+	signers, err := json.Marshal(nonNil(c.SignerKeyIDs))
+	if err != nil {
+		return store.AliasClaim{}, fmt.Errorf("store: alias claim: %w", err)
+	}
 	var seq any
 	if c.StatementSeq != 0 {
 		seq = c.StatementSeq
 	}
-	if err := q.C.QueryRow(ctx, `INSERT INTO alias_claims (source, reference, statement_seq, signer_key_id, claimed_at)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`, string(c.Source), c.Reference, seq, c.SignerKeyID, c.ClaimedAt).Scan(&c.ID); err != nil {
-		return store.AliasClaim{}, false, q.fail("alias claim", err)
+	if err := q.C.QueryRow(ctx, `INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, string(c.Source), c.Reference, seq, string(signers), c.ClaimedAt).Scan(&c.ID); err != nil {
+		return store.AliasClaim{}, q.fail("alias claim", err)
 	}
-	for i, d := range ds {
+	for i, d := range c.Digests {
 		if err := q.C.Exec(ctx, `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value) VALUES ($1, $2, $3, $4)`,
 			c.ID, i, string(d.Algorithm()), d.Hex()); err != nil {
-			return store.AliasClaim{}, false, q.fail("alias claim digest", err)
+			return store.AliasClaim{}, q.fail("alias claim digest", err)
 		}
 	}
-	return c, true, nil
+	return c, nil
 }
 
 // existingClaim returns the stored claim with id when it says the same as c,
 // and ErrConflict when the same identity carries different content.
 func (q *Queries) existingClaim(ctx context.Context, id int64, c store.AliasClaim, ds []digest.Digest) (store.AliasClaim, bool, error) {
-	var stored store.AliasClaim
-	err := q.C.QueryRow(ctx, `SELECT id, source, reference, COALESCE(statement_seq, 0), signer_key_id, claimed_at FROM alias_claims WHERE id = $1`, id).
-		Scan(&stored.ID, (*string)(&stored.Source), &stored.Reference, &stored.StatementSeq, &stored.SignerKeyID, &stored.ClaimedAt)
+	stored, err := scanClaim(q.C.QueryRow(ctx, claimColumns+` WHERE c.id = $1`, id))
 	if err != nil {
 		return store.AliasClaim{}, false, q.fail("alias claim", err)
 	}
-	stored.ClaimedAt = stored.ClaimedAt.UTC()
 	if stored.Digests, err = q.claimDigests(ctx, id); err != nil {
 		return store.AliasClaim{}, false, err
 	}
-	same := stored.StatementSeq == c.StatementSeq && stored.SignerKeyID == c.SignerKeyID && len(stored.Digests) == len(ds)
-	for i := 0; same && i < len(ds); i++ {
-		same = stored.Digests[i] == ds[i]
-	}
-	if !same {
+	if stored.StatementSeq != c.StatementSeq || !slices.Equal(stored.SignerKeyIDs, nonNil(c.SignerKeyIDs)) || !slices.Equal(stored.Digests, ds) {
 		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim %s %q: %w: recorded before with other content", c.Source, c.Reference, store.ErrConflict)
 	}
 	return stored, false, nil
-}
-
-// ensureDigest records d under subject (a new subject when subject is 0)
-// unless d is already known, and returns the subject d belongs to.
-func (q *Queries) ensureDigest(ctx context.Context, d digest.Digest, subject int64) (int64, error) {
-	var sid int64
-	err := q.C.QueryRow(ctx, `SELECT subject_id FROM digests WHERE algorithm = $1 AND value = $2`, string(d.Algorithm()), d.Hex()).Scan(&sid)
-	if err == nil {
-		return sid, nil
-	}
-	if err = q.D.MapError(err); !errors.Is(err, store.ErrNotFound) {
-		return 0, fmt.Errorf("store: digest %s: %w", d, err)
-	}
-	if subject == 0 {
-		if err := q.C.QueryRow(ctx, `INSERT INTO subjects (created_at) VALUES ($1) RETURNING id`, Now()).Scan(&subject); err != nil {
-			return 0, q.fail("new subject", err)
-		}
-	}
-	if err := q.C.Exec(ctx, `INSERT INTO digests (algorithm, value, subject_id) VALUES ($1, $2, $3)`,
-		string(d.Algorithm()), d.Hex(), subject); err != nil {
-		return 0, q.fail("record digest "+d.String(), err)
-	}
-	return subject, nil
 }
 
 // digestIn builds "(alg = $k AND value = $k+1) OR …" for ds, numbering
@@ -425,6 +468,14 @@ func scanDigests(rows Rows) ([]digest.Digest, error) {
 		return nil
 	})
 	return ds, err
+}
+
+// sortedDigests returns the distinct digests of ds in canonical order, the
+// order they are read back in.
+func sortedDigests(ds []digest.Digest) []digest.Digest {
+	out := uniqueDigests(ds)
+	slices.SortFunc(out, func(a, b digest.Digest) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }
 
 func uniqueDigests(ds []digest.Digest) []digest.Digest {
