@@ -76,6 +76,9 @@ func (g *globals) call(ctx context.Context, fn func(context.Context, *client.Cli
 }
 
 func rpcError(server string, err error) error {
+	if err == nil {
+		return nil
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
