@@ -9,6 +9,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
+
 	"github.com/trustd-dev/trustd/digest"
 )
 
@@ -117,6 +119,26 @@ type Evidence struct {
 	RecordedAt time.Time
 }
 
+// EvidenceQuery selects log entries naming some digests.
+type EvidenceQuery struct {
+	// Digests are the digests asked about; at least one.
+	Digests []digest.Digest
+	// PredicateType, when set, keeps only statements of that type.
+	PredicateType string
+	// SignerKeyID, when set, keeps only statements that key signed.
+	SignerKeyID string
+	// BeforeSeq, when positive, keeps only entries older than it (paging).
+	BeforeSeq int64
+	// Limit bounds the number of entries returned.
+	Limit int
+}
+
+// LogNode is a stored node of the statement log's Merkle tree.
+type LogNode struct {
+	ID   compact.NodeID
+	Hash []byte
+}
+
 // Reader is the read side of the store.
 type Reader interface {
 	// SubjectByDigest returns the subject that d is recorded under.
@@ -127,12 +149,20 @@ type Reader interface {
 	AliasClaims(ctx context.Context, ds []digest.Digest) ([]AliasClaim, error)
 	// Key returns a registered key. Errors: ErrNotFound.
 	Key(ctx context.Context, id string) (Key, error)
+	// Keys returns up to limit registered keys with ids after `after`, in id
+	// order.
+	Keys(ctx context.Context, after string, limit int) ([]Key, error)
 	// Statement returns the log entry with sequence number seq.
 	// Errors: ErrNotFound.
 	Statement(ctx context.Context, seq int64) (Statement, error)
-	// Evidence returns up to limit log entries naming any of ds, newest
-	// first.
-	Evidence(ctx context.Context, ds []digest.Digest, limit int) ([]Evidence, error)
+	// Evidence returns the log entries naming any of q.Digests, newest first,
+	// one per (entry, digest) pair.
+	Evidence(ctx context.Context, q EvidenceQuery) ([]Evidence, error)
+	// LogSize returns the number of entries in the statement log.
+	LogSize(ctx context.Context) (uint64, error)
+	// LogNodes returns the hashes of the given tree nodes, in order.
+	// Errors: ErrNotFound when any is missing.
+	LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error)
 }
 
 // Writer is the read-write view inside one transaction.
@@ -155,6 +185,10 @@ type Writer interface {
 	// (Source, Reference) again returns the stored claim and false.
 	// Errors: ErrInvalid, ErrConflict (same identity, different content).
 	AddAliasClaim(ctx context.Context, c AliasClaim) (AliasClaim, bool, error)
+	// PutLogNodes stores completed tree nodes. Nodes are immutable: storing
+	// a node again with the same hash is a no-op, with another hash
+	// ErrConflict.
+	PutLogNodes(ctx context.Context, nodes []LogNode) error
 }
 
 // Store is a trustd backend.

@@ -17,7 +17,7 @@ import (
 type Reader interface {
 	SubjectByDigest(ctx context.Context, d digest.Digest) (store.Subject, error)
 	AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error)
-	Evidence(ctx context.Context, ds []digest.Digest, limit int) ([]store.Evidence, error)
+	Evidence(ctx context.Context, q store.EvidenceQuery) ([]store.Evidence, error)
 }
 
 // Alias is one digest that is, or is claimed to be, of the same bytes as the
@@ -98,7 +98,7 @@ func Lookup(ctx context.Context, r Reader, d digest.Digest, evidenceLimit int) (
 	for i, a := range v.Aliases {
 		all[i] = a.Digest
 	}
-	ev, err := r.Evidence(ctx, all, evidenceLimit+1)
+	ev, err := r.Evidence(ctx, store.EvidenceQuery{Digests: all, Limit: evidenceLimit + 1})
 	if err != nil {
 		return View{}, fmt.Errorf("subject: evidence for %s: %w", d, err)
 	}

@@ -2,10 +2,15 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
 	"github.com/trustd-dev/trustd/internal/testpg"
+	"github.com/trustd-dev/trustd/migrations"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/store/storetest"
@@ -56,4 +61,21 @@ func TestMigrateTwiceKeepsData(t *testing.T) {
 	}
 	defer s2.Close()
 	storetest.CheckSeeded(t, s2)
+}
+
+func TestMigrationKeepsData(t *testing.T) {
+	url := testpg.URL(t)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.MigrationKeepsData(t, db, goose.DialectPostgres, migrations.Postgres(), func() store.Store {
+		s, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

@@ -2,11 +2,15 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/pressly/goose/v3"
+
+	"github.com/trustd-dev/trustd/migrations"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/sqlite"
 	"github.com/trustd-dev/trustd/store/storetest"
@@ -66,4 +70,22 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 	defer s2.Close()
 	storetest.CheckSeeded(t, s2)
+}
+
+func TestMigrationKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trustd.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.MigrationKeepsData(t, db, goose.DialectSQLite3, migrations.SQLite(), func() store.Store {
+		db.Close()
+		s, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

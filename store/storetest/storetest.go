@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
+
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -38,6 +40,8 @@ func Run(t *testing.T, open Factory) {
 		{"AliasClaimInvalid", testAliasClaimInvalid},
 		{"Keys", testKeys},
 		{"Evidence", testEvidence},
+		{"KeyList", testKeyList},
+		{"LogNodes", testLogNodes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -475,7 +479,7 @@ func testEvidence(t *testing.T, s store.Store) {
 	appendOne(t, s, statement("e1", a))
 	appendOne(t, s, statement("e2", c))
 	appendOne(t, s, statement("e3", b, a))
-	ev, err := s.Evidence(ctx, []digest.Digest{a, b}, 10)
+	ev, err := s.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{a, b}, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +495,95 @@ func testEvidence(t *testing.T, s store.Store) {
 	if ev[len(ev)-1].PredicateType != "https://example.com/predicate/e1" || fmt.Sprint(ev[len(ev)-1].SignerKeyIDs) != "[key-e1]" {
 		t.Errorf("Evidence[last] = %+v", ev[len(ev)-1])
 	}
-	if ev, _ := s.Evidence(ctx, []digest.Digest{a, b}, 1); len(ev) != 1 || ev[0].Seq != 3 {
+	if ev, _ := s.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{a, b}, Limit: 1}); len(ev) != 1 || ev[0].Seq != 3 {
 		t.Errorf("Evidence limit 1 = %+v, want only the newest", ev)
+	}
+	seqs := func(q store.EvidenceQuery) string {
+		t.Helper()
+		q.Limit = 10
+		ev, err := s.Evidence(ctx, q)
+		if err != nil {
+			t.Fatalf("Evidence(%+v): %v", q, err)
+		}
+		var out []int64
+		for _, e := range ev {
+			out = append(out, e.Seq)
+		}
+		return fmt.Sprint(out)
+	}
+	for _, tc := range []struct {
+		q    store.EvidenceQuery
+		want string
+	}{
+		{store.EvidenceQuery{Digests: []digest.Digest{a}, PredicateType: "https://example.com/predicate/e1"}, "[1]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a}, SignerKeyID: "key-e3"}, "[3]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a}, SignerKeyID: "key-e2"}, "[]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a}, BeforeSeq: 3}, "[1]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{c}}, "[2]"},
+	} {
+		if got := seqs(tc.q); got != tc.want {
+			t.Errorf("Evidence(%+v) = %s, want %s", tc.q, got, tc.want)
+		}
+	}
+}
+
+func testKeyList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, id := range []string{"c", "a", "b"} {
+		err := s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+			_, err := w.PutKey(ctx, store.Key{ID: id, Type: "ed25519", PublicKey: []byte(id)})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := func(after string, limit int) string {
+		keys, err := s.Keys(ctx, after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, k := range keys {
+			ids = append(ids, k.ID)
+		}
+		return fmt.Sprint(ids)
+	}
+	if got := page("", 2); got != "[a b]" {
+		t.Errorf("first page = %s, want [a b]", got)
+	}
+	if got := page("b", 2); got != "[c]" {
+		t.Errorf("second page = %s, want [c]", got)
+	}
+}
+
+func testLogNodes(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put := func(nodes ...store.LogNode) error {
+		return s.Update(ctx, func(ctx context.Context, w store.Writer) error { return w.PutLogNodes(ctx, nodes) })
+	}
+	n0, n1 := compact.NewNodeID(0, 0), compact.NewNodeID(3, 7)
+	if err := put(store.LogNode{ID: n0, Hash: []byte("h0")}, store.LogNode{ID: n1, Hash: []byte("h1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(store.LogNode{ID: n1, Hash: []byte("h1")}); err != nil {
+		t.Errorf("same node again: %v, want no-op", err)
+	}
+	if err := put(store.LogNode{ID: n1, Hash: []byte("other")}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("node rewritten: %v, want ErrConflict", err)
+	}
+	got, err := s.LogNodes(ctx, []compact.NodeID{n1, n0})
+	if err != nil || string(got[0]) != "h1" || string(got[1]) != "h0" {
+		t.Errorf("LogNodes = %q, %v; want [h1 h0]", got, err)
+	}
+	if _, err := s.LogNodes(ctx, []compact.NodeID{n0, compact.NewNodeID(1, 0)}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing node: %v, want ErrNotFound", err)
+	}
+	if n, err := s.LogSize(ctx); err != nil || n != 0 {
+		t.Errorf("LogSize = %d, %v; want 0", n, err)
+	}
+	appendOne(t, s, statement("sized", sha256Of("sized")))
+	if n, err := s.LogSize(ctx); err != nil || n != 1 {
+		t.Errorf("LogSize = %d, %v; want 1", n, err)
 	}
 }

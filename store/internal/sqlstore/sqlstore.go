@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
+
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -203,15 +205,30 @@ func (q *Queries) Statement(ctx context.Context, seq int64) (store.Statement, er
 }
 
 // Evidence implements store.Reader.
-func (q *Queries) Evidence(ctx context.Context, ds []digest.Digest, limit int) ([]store.Evidence, error) {
-	if len(ds) == 0 || limit <= 0 {
+func (q *Queries) Evidence(ctx context.Context, eq store.EvidenceQuery) ([]store.Evidence, error) {
+	if len(eq.Digests) == 0 || eq.Limit <= 0 {
 		return nil, nil
 	}
-	where, args := digestIn("ss.algorithm", "ss.value", ds, 1)
-	args = append([]any{limit}, args...)
+	args := []any{eq.Limit}
+	var cond []string
+	if eq.PredicateType != "" {
+		args = append(args, eq.PredicateType)
+		cond = append(cond, fmt.Sprintf("s.predicate_type = $%d", len(args)))
+	}
+	if eq.SignerKeyID != "" {
+		args = append(args, eq.SignerKeyID)
+		cond = append(cond, fmt.Sprintf("EXISTS (SELECT 1 FROM statement_signers sg WHERE sg.seq = s.seq AND sg.key_id = $%d)", len(args)))
+	}
+	if eq.BeforeSeq > 0 {
+		args = append(args, eq.BeforeSeq)
+		cond = append(cond, fmt.Sprintf("s.seq < $%d", len(args)))
+	}
+	where, dargs := digestIn("ss.algorithm", "ss.value", eq.Digests, len(args))
+	args = append(args, dargs...)
+	cond = append(cond, where)
 	rows, err := q.C.Query(ctx, `SELECT s.seq, s.predicate_type, s.signer_key_ids, ss.algorithm, ss.value, s.recorded_at
 		FROM statement_subjects ss JOIN statements s ON s.seq = ss.seq
-		WHERE `+where+` ORDER BY s.seq DESC, ss.algorithm, ss.value LIMIT $1`, args...)
+		WHERE `+strings.Join(cond, " AND ")+` ORDER BY s.seq DESC, ss.algorithm, ss.value LIMIT $1`, args...)
 	if err != nil {
 		return nil, q.fail("evidence", err)
 	}
@@ -240,6 +257,97 @@ func (q *Queries) Evidence(ctx context.Context, ds []digest.Digest, limit int) (
 		return nil, q.fail("evidence", err)
 	}
 	return out, nil
+}
+
+// Keys implements store.Reader.
+func (q *Queries) Keys(ctx context.Context, after string, limit int) ([]store.Key, error) {
+	rows, err := q.C.Query(ctx, `SELECT id, type, public_key, label, created_at FROM keys WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, q.fail("list keys", err)
+	}
+	var keys []store.Key
+	err = scanAll(rows, func(r Rows) error {
+		var k store.Key
+		err := r.Scan(&k.ID, &k.Type, &k.PublicKey, &k.Label, &k.CreatedAt)
+		k.CreatedAt = k.CreatedAt.UTC()
+		keys = append(keys, k)
+		return err
+	})
+	if err != nil {
+		return nil, q.fail("list keys", err)
+	}
+	return keys, nil
+}
+
+// LogSize implements store.Reader.
+func (q *Queries) LogSize(ctx context.Context) (uint64, error) {
+	var n int64
+	if err := q.C.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM statements`).Scan(&n); err != nil {
+		return 0, q.fail("log size", err)
+	}
+	return uint64(n), nil
+}
+
+// LogNodes implements store.Reader.
+func (q *Queries) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var b strings.Builder
+	args := make([]any, 0, 2*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		fmt.Fprintf(&b, "(level = $%d AND idx = $%d)", 2*i+1, 2*i+2)
+		args = append(args, int64(id.Level), int64(id.Index))
+	}
+	rows, err := q.C.Query(ctx, `SELECT level, idx, hash FROM log_nodes WHERE `+b.String(), args...)
+	if err != nil {
+		return nil, q.fail("log nodes", err)
+	}
+	found := make(map[compact.NodeID][]byte, len(ids))
+	err = scanAll(rows, func(r Rows) error {
+		var (
+			level, idx int64
+			hash       []byte
+		)
+		err := r.Scan(&level, &idx, &hash)
+		found[compact.NewNodeID(uint(level), uint64(idx))] = hash
+		return err
+	})
+	if err != nil {
+		return nil, q.fail("log nodes", err)
+	}
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		h, ok := found[id]
+		if !ok {
+			return nil, fmt.Errorf("store: log node level %d index %d: %w", id.Level, id.Index, store.ErrNotFound)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// PutLogNodes implements store.Writer.
+func (q *Queries) PutLogNodes(ctx context.Context, nodes []store.LogNode) error {
+	for _, n := range nodes {
+		if len(n.Hash) == 0 {
+			return fmt.Errorf("store: log node level %d index %d: %w: empty hash", n.ID.Level, n.ID.Index, store.ErrInvalid)
+		}
+		var stored []byte
+		err := q.C.QueryRow(ctx, `INSERT INTO log_nodes (level, idx, hash) VALUES ($1, $2, $3)
+			ON CONFLICT (level, idx) DO UPDATE SET hash = log_nodes.hash RETURNING hash`,
+			int64(n.ID.Level), int64(n.ID.Index), n.Hash).Scan(&stored)
+		if err != nil {
+			return q.fail("put log node", err)
+		}
+		if string(stored) != string(n.Hash) {
+			return fmt.Errorf("store: log node level %d index %d: %w: stored with another hash", n.ID.Level, n.ID.Index, store.ErrConflict)
+		}
+	}
+	return nil
 }
 
 // PutKey implements store.Writer.
@@ -306,6 +414,11 @@ func (q *Queries) AppendStatement(ctx context.Context, s store.Statement) (store
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		s.Seq, s.EnvelopeDigest.String(), s.PayloadType, s.PredicateType, s.Envelope, nonNilBytes(s.Payload), string(signers), s.RecordedAt); err != nil {
 		return store.Statement{}, false, q.fail("append statement", err)
+	}
+	for _, k := range uniqueStrings(s.SignerKeyIDs) {
+		if err := q.C.Exec(ctx, `INSERT INTO statement_signers (seq, key_id) VALUES ($1, $2)`, s.Seq, k); err != nil {
+			return store.Statement{}, false, q.fail("index statement signer", err)
+		}
 	}
 	for i, subj := range s.Subjects {
 		if err := q.placeDigests(ctx, subj.Digests); err != nil {
@@ -488,6 +601,12 @@ func uniqueDigests(ds []digest.Digest) []digest.Digest {
 		}
 	}
 	return out
+}
+
+func uniqueStrings(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func nonNil(s []string) []string {
