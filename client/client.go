@@ -31,8 +31,11 @@ type TLS struct {
 
 // Client holds a connection to trustd and its service stubs.
 type Client struct {
-	conn     *grpc.ClientConn
-	Subjects trustv1.SubjectServiceClient
+	conn       *grpc.ClientConn
+	Subjects   trustv1.SubjectServiceClient
+	Keys       trustv1.KeyServiceClient
+	Statements trustv1.StatementServiceClient
+	Log        trustv1.LogServiceClient
 }
 
 // New prepares a client for the trustd server at addr (host:port). It does
@@ -49,7 +52,13 @@ func New(addr string, t TLS) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %s: %w", addr, err)
 	}
-	return &Client{conn: conn, Subjects: trustv1.NewSubjectServiceClient(conn)}, nil
+	return &Client{
+		conn:       conn,
+		Subjects:   trustv1.NewSubjectServiceClient(conn),
+		Keys:       trustv1.NewKeyServiceClient(conn),
+		Statements: trustv1.NewStatementServiceClient(conn),
+		Log:        trustv1.NewLogServiceClient(conn),
+	}, nil
 }
 
 // Close closes the connection.

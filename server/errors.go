@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -24,6 +28,34 @@ func (e *fieldError) Unwrap() error { return e.err }
 
 func invalidField(field string, err error) error { return &fieldError{field: field, err: err} }
 
+// codeOf maps domain errors to gRPC codes; the first match wins, so the
+// more specific sentinels come first.
+var codeOf = []struct {
+	err  error
+	code codes.Code
+}{
+	{context.DeadlineExceeded, codes.DeadlineExceeded},
+	{context.Canceled, codes.Canceled},
+	{envelope.ErrUnknownKey, codes.FailedPrecondition},
+	{envelope.ErrBadSignature, codes.PermissionDenied},
+	{envelope.ErrWrongKeyType, codes.InvalidArgument},
+	{envelope.ErrTooLarge, codes.InvalidArgument},
+	{envelope.ErrTooDeep, codes.InvalidArgument},
+	{envelope.ErrMalformed, codes.InvalidArgument},
+	{envelope.ErrPayloadType, codes.InvalidArgument},
+	{envelope.ErrInvalidStatement, codes.InvalidArgument},
+	{envelope.ErrInvalidKey, codes.InvalidArgument},
+	{keys.ErrInvalidLabel, codes.InvalidArgument},
+	{statement.ErrInvalidPage, codes.InvalidArgument},
+	{statement.ErrRejected, codes.InvalidArgument},
+	{statement.ErrBeyondLog, codes.OutOfRange},
+	{digest.ErrInvalid, codes.InvalidArgument},
+	{store.ErrInvalid, codes.InvalidArgument},
+	{store.ErrNotFound, codes.NotFound},
+	{store.ErrConflict, codes.AlreadyExists},
+	{store.ErrUnavailable, codes.Unavailable},
+}
+
 // toStatus maps a domain error to a gRPC status. It is the only place that
 // does: handlers return domain errors and the interceptor calls this.
 // Unknown errors are logged in full and answered with a sanitised message.
@@ -35,21 +67,50 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return err
 	}
 	var fe *fieldError
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "request canceled")
-	case errors.Is(err, digest.ErrInvalid), errors.Is(err, store.ErrInvalid), errors.As(err, &fe):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, store.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, store.ErrConflict):
-		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, store.ErrUnavailable):
-		log.ErrorContext(ctx, "store unavailable", "err", err)
-		return status.Error(codes.Unavailable, "storage is unavailable; retry later")
+	code := codes.Unknown
+	for _, c := range codeOf {
+		if errors.Is(err, c.err) {
+			code = c.code
+			break
+		}
 	}
-	log.ErrorContext(ctx, "internal error", "err", err)
-	return status.Error(codes.Internal, fmt.Sprintf("internal error (request id %s)", requestID(ctx)))
+	if code == codes.Unknown && errors.As(err, &fe) {
+		code = codes.InvalidArgument
+	}
+	switch code {
+	case codes.DeadlineExceeded:
+		return status.Error(code, "deadline exceeded")
+	case codes.Canceled:
+		return status.Error(code, "request canceled")
+	case codes.Unavailable:
+		log.ErrorContext(ctx, "store unavailable", "err", err)
+		return status.Error(code, "storage is unavailable; retry later")
+	case codes.Unknown:
+		log.ErrorContext(ctx, "internal error", "err", err)
+		return status.Error(codes.Internal, fmt.Sprintf("internal error (request id %s)", requestID(ctx)))
+	}
+	return status.Error(code, err.Error())
+}
+
+var httpStatus = map[codes.Code]int{
+	codes.InvalidArgument:    http.StatusBadRequest,
+	codes.OutOfRange:         http.StatusBadRequest,
+	codes.NotFound:           http.StatusNotFound,
+	codes.AlreadyExists:      http.StatusConflict,
+	codes.PermissionDenied:   http.StatusForbidden,
+	codes.FailedPrecondition: http.StatusPreconditionFailed,
+	codes.Unavailable:        http.StatusServiceUnavailable,
+	codes.DeadlineExceeded:   http.StatusGatewayTimeout,
+}
+
+// httpError answers an HTTP request with err mapped as toStatus maps it.
+func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
+	id := newRequestID()
+	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+	st := status.Convert(toStatus(ctx, s.log.With("request_id", id, "path", r.URL.Path), err))
+	code, ok := httpStatus[st.Code()]
+	if !ok {
+		code = http.StatusInternalServerError
+	}
+	http.Error(w, st.Message(), code)
 }

@@ -20,13 +20,16 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/trustd-dev/trustd/keys"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
 
-// Options configure a Server. Store and Logger are required.
+// Options configure a Server. Store, Log and Logger are required.
 type Options struct {
 	Store  store.Store
+	Log    *statement.Log
 	Logger *slog.Logger
 	// MaxRequestBytes bounds one gRPC request message (default 4 MiB).
 	MaxRequestBytes int
@@ -53,8 +56,8 @@ type Server struct {
 
 // New builds a Server with every service registered.
 func New(opts Options) (*Server, error) {
-	if opts.Store == nil || opts.Logger == nil {
-		return nil, errors.New("server: Store and Logger are required")
+	if opts.Store == nil || opts.Log == nil || opts.Logger == nil {
+		return nil, errors.New("server: Store, Log and Logger are required")
 	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
@@ -77,7 +80,11 @@ func New(opts Options) (*Server, error) {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
+	ls := &logService{log: opts.Log}
 	trustv1.RegisterSubjectServiceServer(s.grpc, &subjectService{store: opts.Store})
+	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store)})
+	trustv1.RegisterStatementServiceServer(s.grpc, &statementService{log: opts.Log})
+	trustv1.RegisterLogServiceServer(s.grpc, ls)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for name := range s.grpc.GetServiceInfo() {
@@ -91,6 +98,7 @@ func New(opts Options) (*Server, error) {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	s.registerLogHTTP(mux, ls)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
 	return s, nil
 }

@@ -23,9 +23,11 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/server"
+	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/sqlite"
 	"github.com/trustd-dev/trustd/store/storetest"
+	"github.com/trustd-dev/trustd/tlog"
 )
 
 type fixture struct {
@@ -42,7 +44,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxRequestBytes: 64 << 10})
+	srv, err := server.New(server.Options{Store: st, Log: newLog(t, st), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxRequestBytes: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +66,19 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &fixture{srv: srv, store: st, conn: conn, client: trustv1.NewSubjectServiceClient(conn)}
+}
+
+func newLog(t *testing.T, st store.Store) *statement.Log {
+	t.Helper()
+	skey, vkey, err := tlog.GenerateLogKey("test-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func TestGetSubject(t *testing.T) {
@@ -196,7 +211,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := server.New(server.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := server.New(server.Options{Store: st, Log: newLog(t, st), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

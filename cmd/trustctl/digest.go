@@ -48,13 +48,9 @@ multihash-hex.`,
 			if err != nil {
 				return fmt.Errorf("--format: %w", err)
 			}
-			want := make([]digest.Algorithm, 0, len(algs))
-			for _, a := range algs {
-				alg, err := digest.ParseAlgorithm(strings.TrimSpace(a))
-				if err != nil {
-					return fmt.Errorf("--algorithm: %w", err)
-				}
-				want = append(want, alg)
+			want, err := parseAlgorithms(algs)
+			if err != nil {
+				return err
 			}
 			name := args[0]
 			var in io.Reader = cmd.InOrStdin()

@@ -37,6 +37,8 @@ type config struct {
 	TLSKey          string
 	LogLevel        string
 	LogFormat       string
+	LogKey          string
+	LogOrigin       string
 	MaxRequestBytes int
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
@@ -67,6 +69,8 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address for /healthz, /readyz, /metrics; empty disables (env TRUSTD_HTTP_ADDR)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate for gRPC TLS (env TRUSTD_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for gRPC TLS (env TRUSTD_TLS_KEY)")
+	fs.StringVar(&c.LogKey, "log-key", "", "file holding the statement log's checkpoint signing key; created (0600) if missing; replicas must share it (default DATA_DIR/log.key) (env TRUSTD_LOG_KEY)")
+	fs.StringVar(&c.LogOrigin, "log-origin", "trustd-log", "name of the log in its checkpoints, used when creating --log-key (env TRUSTD_LOG_ORIGIN)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest gRPC request accepted (env TRUSTD_MAX_REQUEST_BYTES)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 30*time.Second, "deadline for requests that carry none (env TRUSTD_REQUEST_TIMEOUT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "grace period for open calls on SIGTERM (env TRUSTD_SHUTDOWN_TIMEOUT)")
@@ -171,6 +175,17 @@ func (c *config) openStore(ctx context.Context) (store.Store, error) {
 		return sqlite.Open(ctx, path)
 	}
 	return nil, fmt.Errorf("--db: %q is neither postgres://…, postgresql://… nor sqlite:PATH", c.DB)
+}
+
+// logKeyPath is --log-key, or log.key in the data directory.
+func (c *config) logKeyPath() (string, error) {
+	if c.LogKey != "" {
+		return c.LogKey, nil
+	}
+	if err := ensureWritableDir(c.DataDir); err != nil {
+		return "", fmt.Errorf("--data-dir (for the log key): %w", err)
+	}
+	return filepath.Join(c.DataDir, "log.key"), nil
 }
 
 // ensureWritableDir creates dir (0700) if needed and proves it writable.

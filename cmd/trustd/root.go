@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trustd-dev/trustd/server"
+	"github.com/trustd-dev/trustd/statement"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -82,14 +83,26 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	if err != nil {
 		return err
 	}
+	keyPath, err := cfg.logKeyPath()
+	if err != nil {
+		return err
+	}
+	skey, vkey, err := loadLogKey(keyPath, cfg.LogOrigin)
+	if err != nil {
+		return err
+	}
 	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey})
+	if err != nil {
+		return err
+	}
 
 	srv, err := server.New(server.Options{
-		Store: st, Logger: log, TLS: tlsCfg,
+		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
 		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {
@@ -111,7 +124,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 			log.Warn("listening beyond loopback without TLS", "addr", a)
 		}
 	}
-	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "version", version}
+	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "log_key", vkey, "version", version}
 	if httpLis != nil {
 		attrs = append(attrs, "http", httpLis.Addr().String())
 	}

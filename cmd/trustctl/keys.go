@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/envelope"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+)
+
+// maxKeyFile bounds key files read from disk.
+const maxKeyFile = 64 << 10
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
+}
+
+// signingKey is the --key/--key-password-env pair of signing commands.
+type signingKey struct {
+	path        string
+	passwordEnv string
+}
+
+func (k *signingKey) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&k.path, "key", "", "private key file (PEM PKCS#8, encrypted or not); it never leaves this machine")
+	cmd.Flags().StringVar(&k.passwordEnv, "key-password-env", "", "environment variable holding the key's password (else prompt when the key is encrypted)")
+	_ = cmd.MarkFlagRequired("key")
+}
+
+// load reads and decrypts the private key, prompting for a password on the
+// terminal when the key is encrypted and no variable names one.
+func (k *signingKey) load() (envelope.Signer, envelope.PublicKey, error) {
+	data, err := readBounded(k.path, maxKeyFile)
+	if err != nil {
+		return nil, envelope.PublicKey{}, fmt.Errorf("--key: %w", err)
+	}
+	var password []byte
+	if k.passwordEnv != "" {
+		v, ok := os.LookupEnv(k.passwordEnv)
+		if !ok {
+			return nil, envelope.PublicKey{}, fmt.Errorf("--key-password-env: %s is not set", k.passwordEnv)
+		}
+		password = []byte(v)
+	}
+	signer, pub, err := envelope.LoadPrivateKey(data, password)
+	if errors.Is(err, envelope.ErrBadPassword) && password == nil && term.IsTerminal(int(os.Stdin.Fd())) {
+		fmt.Fprintf(os.Stderr, "password for %s: ", k.path)
+		password, err = term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return nil, envelope.PublicKey{}, fmt.Errorf("--key: read password: %w", err)
+		}
+		signer, pub, err = envelope.LoadPrivateKey(data, password)
+	}
+	if err != nil {
+		return nil, envelope.PublicKey{}, fmt.Errorf("--key: %w", err)
+	}
+	return signer, pub, nil
+}
+
+func newKeyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Register, show and list public keys; generate key pairs",
+		Long: `Keys sign statements. trustd keeps a registry of public keys under their
+TUF/securesystemslib key id; registering is open, because a key alone grants
+nothing: authority comes from delegations, TUF roles and policy.`,
+	}
+	cmd.AddCommand(newKeyAddCmd(g), newKeyShowCmd(g), newKeyListCmd(g), newKeyGenerateCmd(g))
+	return cmd
+}
+
+func newKeyAddCmd(g *globals) *cobra.Command {
+	var label string
+	cmd := &cobra.Command{
+		Use:   "add PUBLIC_KEY_FILE|-",
+		Short: "Register a public key (PEM or securesystemslib JSON)",
+		Example: `  trustctl key add release.pub --label "release signing 2026"
+  openssl pkey -in key.pem -pubout | trustctl key add -`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readBounded(args[0], maxKeyFile)
+			if err != nil {
+				return fmt.Errorf("PUBLIC_KEY_FILE: %w", err)
+			}
+			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Keys.AddKey(ctx, &trustv1.AddKeyRequest{PublicKey: data, Label: label})
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				verb := "registered"
+				if !resp.GetCreated() {
+					verb = "already registered"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", verb, resp.GetKey().GetId(), resp.GetKey().GetType())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&label, "label", "", "human label for the key (at most 200 characters)")
+	return cmd
+}
+
+func newKeyShowCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show KEY_ID",
+		Short: "Show a registered key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Keys.GetKey(ctx, &trustv1.GetKeyRequest{KeyId: args[0]})
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp.GetKey())
+				}
+				k := resp.GetKey()
+				fmt.Fprintf(cmd.OutOrStdout(), "key %s\ntype %s (scheme %s)\nlabel %s\nregistered %s\n%s", k.GetId(), k.GetType(),
+					k.GetScheme(), k.GetLabel(), ts(k.GetCreatedAt().AsTime()), k.GetPublicKeyPem())
+				return nil
+			})
+		},
+	}
+}
+
+func newKeyListCmd(g *globals) *cobra.Command {
+	var (
+		pageSize uint32
+		token    string
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List registered keys",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				resp, err := c.Keys.ListKeys(ctx, &trustv1.ListKeysRequest{PageSize: pageSize, PageToken: token})
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				for _, k := range resp.GetKeys() {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s  %-10s  %s\n", k.GetId(), k.GetType(), k.GetLabel())
+				}
+				if resp.GetNextPageToken() != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "more: --page-token %s\n", resp.GetNextPageToken())
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().Uint32Var(&pageSize, "page-size", 0, "keys per page (server default 100)")
+	cmd.Flags().StringVar(&token, "page-token", "", "continue a previous listing")
+	return cmd
+}
+
+func newKeyGenerateCmd(g *globals) *cobra.Command {
+	var keyType, out string
+	cmd := &cobra.Command{
+		Use:   "generate --out FILE",
+		Short: "Generate a key pair locally (private key 0600, public key FILE.pub)",
+		Long: `generate makes a new key pair on this machine. The private key is written
+unencrypted as PEM PKCS#8 with mode 0600; protect it (or encrypt it with
+openssl pkcs8 -topk8). The public half goes to FILE.pub, ready for
+'trustctl key add'. Nothing is sent to the server.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			priv, pub, err := envelope.GenerateKey(keyType)
+			if err != nil {
+				return fmt.Errorf("--type: %w", err)
+			}
+			if err := writeNew(out, priv, 0o600); err != nil {
+				return fmt.Errorf("--out: %w", err)
+			}
+			if err := writeNew(out+".pub", pub.Encode(), 0o644); err != nil {
+				return fmt.Errorf("--out: %w", err)
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"key_id": pub.ID, "type": pub.Type, "private_key": out, "public_key": out + ".pub"})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "key %s (%s)\nprivate %s\npublic  %s.pub\n", pub.ID, pub.Type, out, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyType, "type", envelope.KeyTypeED25519, "ed25519, ecdsa-p256, ecdsa-p384 or rsa")
+	cmd.Flags().StringVar(&out, "out", "", "private key file to create (must not exist)")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+// writeNew creates path with mode perm, refusing to overwrite.
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/internal/cliutil"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/tlog"
+)
+
+// logState is what trustctl remembers about a server's log between runs:
+// the verifier key pinned on first use and the newest checkpoint seen.
+type logState struct {
+	Server      string `json:"server"`
+	VerifierKey string `json:"verifier_key"`
+	Checkpoint  string `json:"checkpoint,omitempty"`
+}
+
+type logFlags struct {
+	state string
+	key   string
+}
+
+func (f *logFlags) register(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&f.state, "state", "", "file remembering the pinned log key and last checkpoint (default: per server, under $XDG_STATE_HOME/trustctl)")
+	cmd.PersistentFlags().StringVar(&f.key, "log-key", "", "pin this note verifier key instead of trusting the server's on first use (env TRUSTCTL_LOG_KEY)")
+}
+
+var unsafePathChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func (f *logFlags) statePath(server string) (string, error) {
+	if f.state != "" {
+		return f.state, nil
+	}
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("--state: no home directory to keep log state in: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "trustctl", "log-"+unsafePathChars.ReplaceAllString(server, "_")+".json"), nil
+}
+
+func (f *logFlags) load(server string) (logState, string, error) {
+	path, err := f.statePath(server)
+	if err != nil {
+		return logState{}, "", err
+	}
+	st := logState{Server: server}
+	data, err := readBounded(path, 1<<20)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return logState{}, "", fmt.Errorf("--state: %w", err)
+	default:
+		if err := json.Unmarshal(data, &st); err != nil {
+			return logState{}, "", fmt.Errorf("--state: %s: %w", path, err)
+		}
+	}
+	if f.key == "" {
+		f.key = os.Getenv("TRUSTCTL_LOG_KEY")
+	}
+	if f.key != "" {
+		if st.VerifierKey != "" && st.VerifierKey != f.key {
+			return logState{}, "", fmt.Errorf("--log-key differs from the key pinned in %s; remove the file to re-pin", path)
+		}
+		st.VerifierKey = f.key
+	}
+	return st, path, nil
+}
+
+func saveState(path string, st logState) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("--state: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("--state: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// pin fills st.VerifierKey from the server on first use.
+func pin(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState) error {
+	if st.VerifierKey != "" {
+		return nil
+	}
+	resp, err := c.Log.GetCheckpoint(ctx, &trustv1.GetCheckpointRequest{})
+	if err != nil {
+		return err
+	}
+	st.VerifierKey = resp.GetVerifierKey()
+	fmt.Fprintf(cmd.ErrOrStderr(), "trusting log key %s on first use\n", st.VerifierKey)
+	return nil
+}
+
+func newLogCmd(g *globals) *cobra.Command {
+	var f logFlags
+	cmd := &cobra.Command{
+		Use:   "log",
+		Short: "Check the verifiable statement log: checkpoints, inclusion, consistency",
+		Long: `trustd appends every accepted statement to an RFC 6962 Merkle tree and signs
+checkpoints of it (signed notes, as Go's checksum database does). These
+commands let anyone check that an entry is in the log and that the log only
+ever grew: a server that rewrites history, or shows different users
+different histories, is caught.
+
+The log's key is pinned on first use (or with --log-key) in a state file
+that also remembers the newest checkpoint seen. Exit code 1 means the check
+failed: the log is not what it claims.`,
+	}
+	f.register(cmd)
+	cmd.AddCommand(newLogCheckpointCmd(g, &f), newLogVerifyInclusionCmd(g, &f), newLogWatchCmd(g, &f))
+	return cmd
+}
+
+func newLogCheckpointCmd(g *globals, f *logFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Print the log's latest signed checkpoint, after checking its signature",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, _, err := f.load(g.server)
+			if err != nil {
+				return err
+			}
+			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				if err := pin(ctx, cmd, c, &st); err != nil {
+					return err
+				}
+				resp, err := c.Log.GetCheckpoint(ctx, &trustv1.GetCheckpointRequest{})
+				if err != nil {
+					return err
+				}
+				cp, err := tlog.OpenCheckpoint(resp.GetCheckpoint(), st.VerifierKey)
+				if err != nil {
+					return cliutil.Negative(err)
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"origin": cp.Origin, "size": cp.Size, "root_hash": cp.Hash, "note": string(resp.GetCheckpoint())})
+				}
+				_, err = cmd.OutOrStdout().Write(resp.GetCheckpoint())
+				return err
+			})
+		},
+	}
+}
+
+func newLogVerifyInclusionCmd(g *globals, f *logFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify-inclusion SEQ",
+		Short: "Check that entry SEQ, as served, is in the log under a signed checkpoint",
+		Long: `verify-inclusion fetches entry SEQ and an inclusion proof, checks the
+checkpoint's signature with the pinned log key, hashes the entry's envelope
+itself and checks the proof against the checkpoint's root. A server that
+altered the stored entry, or serves a proof that does not hold, fails
+with exit code 1.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			seq, err := parseSeq(args[0])
+			if err != nil {
+				return err
+			}
+			st, _, err := f.load(g.server)
+			if err != nil {
+				return err
+			}
+			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				if err := pin(ctx, cmd, c, &st); err != nil {
+					return err
+				}
+				entry, err := c.Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: seq})
+				if err != nil {
+					return err
+				}
+				proof, err := c.Log.GetInclusionProof(ctx, &trustv1.GetInclusionProofRequest{Seq: seq})
+				if err != nil {
+					return err
+				}
+				cp, err := tlog.OpenCheckpoint(proof.GetCheckpoint(), st.VerifierKey)
+				if err != nil {
+					return cliutil.Negative(fmt.Errorf("checkpoint: %w", err))
+				}
+				if cp.Size != proof.GetTreeSize() {
+					return cliutil.Negative(fmt.Errorf("proof is for tree size %d but the checkpoint signs size %d", proof.GetTreeSize(), cp.Size))
+				}
+				leaf := tlog.LeafHash(entry.GetEntry().GetEnvelope())
+				if err := tlog.VerifyInclusion(leaf, seq-1, cp.Size, proof.GetHashes(), cp.Hash); err != nil {
+					return cliutil.Negative(fmt.Errorf("entry %d is not in the log as served: %w", seq, err))
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"seq": seq, "tree_size": cp.Size, "root_hash": cp.Hash, "verified": true})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "entry %d is in the log of size %d (checkpoint signed by %s)\n", seq, cp.Size, cp.Origin)
+				return nil
+			})
+		},
+	}
+}
+
+func newLogWatchCmd(g *globals, f *logFlags) *cobra.Command {
+	var (
+		once     bool
+		interval time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Follow the log's checkpoints, checking each is consistent with the last",
+		Long: `watch fetches the latest checkpoint, checks its signature with the pinned key,
+and proves it consistent with the last checkpoint remembered in the state
+file, then remembers the new one. A log that shrank, or forked (two
+checkpoints that cannot both be true), fails with exit code 1. With --once it
+checks once and exits; otherwise it polls every --interval until stopped.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, path, err := f.load(g.server)
+			if err != nil {
+				return err
+			}
+			for {
+				if err := g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+					return watchOnce(ctx, cmd, c, &st, path, g.output)
+				}); err != nil {
+					return err
+				}
+				if once {
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(interval):
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&once, "once", false, "check once and exit")
+	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "time between checks")
+	return cmd
+}
+
+func watchOnce(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState, path, output string) error {
+	if err := pin(ctx, cmd, c, st); err != nil {
+		return err
+	}
+	resp, err := c.Log.GetCheckpoint(ctx, &trustv1.GetCheckpointRequest{})
+	if err != nil {
+		return err
+	}
+	next, err := tlog.OpenCheckpoint(resp.GetCheckpoint(), st.VerifierKey)
+	if err != nil {
+		return cliutil.Negative(fmt.Errorf("checkpoint: %w", err))
+	}
+	verdict := "first checkpoint"
+	if st.Checkpoint != "" {
+		prev, err := tlog.OpenCheckpoint([]byte(st.Checkpoint), st.VerifierKey)
+		if err != nil {
+			return fmt.Errorf("--state: remembered checkpoint: %w", err)
+		}
+		var proof [][]byte
+		if prev.Size > 0 && prev.Size < next.Size {
+			p, err := c.Log.GetConsistencyProof(ctx, &trustv1.GetConsistencyProofRequest{FromSize: prev.Size, ToSize: next.Size})
+			if err != nil {
+				return err
+			}
+			proof = p.GetHashes()
+		}
+		if err := tlog.CheckConsistent(prev, next, proof); err != nil {
+			return cliutil.Negative(fmt.Errorf("log at %s is inconsistent with the checkpoint of size %d seen before: %w", st.Server, prev.Size, err))
+		}
+		verdict = fmt.Sprintf("consistent with size %d", prev.Size)
+	}
+	st.Checkpoint = string(resp.GetCheckpoint())
+	if err := saveState(path, *st); err != nil {
+		return err
+	}
+	if output == "json" {
+		return printJSON(cmd.OutOrStdout(), map[string]any{"size": next.Size, "root_hash": next.Hash, "verdict": verdict})
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "size %d: %s\n", next.Size, verdict)
+	return nil
+}

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trustd-dev/trustd/keys"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+)
+
+const (
+	defaultKeyPage = 100
+	maxKeyPage     = 1000
+)
+
+// keyService implements trustv1.KeyServiceServer.
+type keyService struct {
+	trustv1.UnimplementedKeyServiceServer
+	keys *keys.Registry
+}
+
+func (s *keyService) AddKey(ctx context.Context, req *trustv1.AddKeyRequest) (*trustv1.AddKeyResponse, error) {
+	if len(req.GetPublicKey()) == 0 {
+		return nil, invalidField("public_key", errors.New("is required"))
+	}
+	k, created, err := s.keys.Add(ctx, req.GetPublicKey(), req.GetLabel())
+	if err != nil {
+		return nil, err
+	}
+	return &trustv1.AddKeyResponse{Key: keyToProto(k), Created: created}, nil
+}
+
+func (s *keyService) GetKey(ctx context.Context, req *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error) {
+	if req.GetKeyId() == "" {
+		return nil, invalidField("key_id", errors.New("is required"))
+	}
+	k, err := s.keys.Get(ctx, req.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	return &trustv1.GetKeyResponse{Key: keyToProto(k)}, nil
+}
+
+func (s *keyService) ListKeys(ctx context.Context, req *trustv1.ListKeysRequest) (*trustv1.ListKeysResponse, error) {
+	size, err := pageSize(req.GetPageSize(), defaultKeyPage, maxKeyPage)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := s.keys.List(ctx, req.GetPageToken(), size+1)
+	if err != nil {
+		return nil, err
+	}
+	resp := &trustv1.ListKeysResponse{}
+	if len(ks) > size {
+		ks = ks[:size]
+		resp.NextPageToken = ks[len(ks)-1].ID
+	}
+	for _, k := range ks {
+		resp.Keys = append(resp.Keys, keyToProto(k))
+	}
+	return resp, nil
+}
+
+func pageSize(req uint32, def, max int) (int, error) {
+	switch {
+	case req == 0:
+		return def, nil
+	case int(req) > max:
+		return 0, invalidField("page_size", fmt.Errorf("%d is above the maximum %d", req, max))
+	}
+	return int(req), nil
+}
+
+func keyToProto(k keys.Key) *trustv1.Key {
+	return &trustv1.Key{
+		Id:           k.ID,
+		Type:         k.Type,
+		Scheme:       k.Public.Scheme,
+		PublicKeyPem: string(k.Public.Encode()),
+		Label:        k.Label,
+		CreatedAt:    timestamppb.New(k.CreatedAt),
+	}
+}

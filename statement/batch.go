@@ -1,0 +1,143 @@
+package statement
+
+import (
+	"context"
+	"sync"
+
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
+)
+
+// maxBatch bounds how many submissions share one transaction.
+const maxBatch = 256
+
+// pending is one verified submission waiting to be appended.
+type pending struct {
+	rec  store.Statement
+	leaf []byte
+	// done receives the outcome; lead tells a waiting submitter to take
+	// over committing. Both are buffered so senders never block.
+	done chan result
+	lead chan struct{}
+}
+
+type result struct {
+	rec     store.Statement
+	created bool
+	err     error
+}
+
+// batcher groups concurrent appends into shared transactions (group
+// commit): the log lock and the commit are paid once per batch rather than
+// once per statement. There is no background goroutine: the first
+// submitter to find nobody committing becomes the leader, commits batches
+// until its own entry is done, then hands leadership to the next waiter.
+type batcher struct {
+	store store.Store
+	mu    sync.Mutex
+	queue []*pending
+	busy  bool
+}
+
+func (b *batcher) append(ctx context.Context, rec store.Statement, leaf []byte) (store.Statement, bool, error) {
+	p := &pending{rec: rec, leaf: leaf, done: make(chan result, 1), lead: make(chan struct{}, 1)}
+	b.mu.Lock()
+	b.queue = append(b.queue, p)
+	if !b.busy {
+		b.busy = true
+		p.lead <- struct{}{}
+	}
+	b.mu.Unlock()
+
+	for {
+		select {
+		case r := <-p.done:
+			return r.rec, r.created, r.err
+		case <-p.lead:
+			b.leadUntilDone(ctx, p)
+		}
+	}
+}
+
+// leadUntilDone commits batches from the queue until p's own is committed,
+// then passes leadership to the oldest waiter, if any.
+func (b *batcher) leadUntilDone(ctx context.Context, p *pending) {
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), maxBatch)
+		batch := b.queue[:n:n]
+		b.queue = b.queue[n:]
+		b.mu.Unlock()
+
+		b.commit(context.WithoutCancel(ctx), batch)
+
+		mine := false
+		for _, q := range batch {
+			mine = mine || q == p
+		}
+		b.mu.Lock()
+		if mine || len(b.queue) == 0 {
+			if len(b.queue) > 0 {
+				b.queue[0].lead <- struct{}{}
+			} else {
+				b.busy = false
+			}
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+	}
+}
+
+// commit appends the batch in one transaction. When that fails, each entry
+// is retried alone so one bad entry cannot fail the others.
+func (b *batcher) commit(ctx context.Context, batch []*pending) {
+	results, err := b.appendAll(ctx, batch)
+	if err == nil {
+		for i, q := range batch {
+			q.done <- results[i]
+		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].done <- result{err: err}
+		return
+	}
+	for _, q := range batch {
+		rs, err := b.appendAll(ctx, []*pending{q})
+		if err != nil {
+			q.done <- result{err: err}
+			continue
+		}
+		q.done <- rs[0]
+	}
+}
+
+func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, error) {
+	results := make([]result, len(batch))
+	err := b.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		var (
+			first  int64
+			leaves [][]byte
+		)
+		for i, q := range batch {
+			rec, created, err := w.AppendStatement(ctx, q.rec)
+			if err != nil {
+				return err
+			}
+			results[i] = result{rec: rec, created: created}
+			if created {
+				if first == 0 {
+					first = rec.Seq
+				}
+				leaves = append(leaves, q.leaf)
+			}
+		}
+		if len(leaves) == 0 {
+			return nil
+		}
+		_, err := tlog.AppendBatch(ctx, nodeWriter{w}, uint64(first-1), leaves)
+		return err
+	})
+	return results, err
+}

@@ -1,0 +1,46 @@
+package statement
+
+import (
+	"context"
+	"sync"
+
+	"github.com/trustd-dev/trustd/store"
+)
+
+// maxCachedKeys bounds the key cache; past it the cache starts over.
+const maxCachedKeys = 10000
+
+// keyCache remembers registered keys by id. A key id is a hash of the key
+// itself, so a cached entry can never go stale; revocation is decided
+// elsewhere, never by dropping a key from the registry.
+type keyCache struct {
+	store interface {
+		Key(ctx context.Context, id string) (store.Key, error)
+	}
+	mu   sync.RWMutex
+	keys map[string]store.Key
+}
+
+func newKeyCache(s store.Reader) *keyCache {
+	return &keyCache{store: s, keys: map[string]store.Key{}}
+}
+
+// lookup is an envelope.KeyLookup.
+func (c *keyCache) lookup(ctx context.Context, id string) (string, []byte, error) {
+	c.mu.RLock()
+	k, ok := c.keys[id]
+	c.mu.RUnlock()
+	if !ok {
+		var err error
+		if k, err = c.store.Key(ctx, id); err != nil {
+			return "", nil, err
+		}
+		c.mu.Lock()
+		if len(c.keys) >= maxCachedKeys {
+			c.keys = map[string]store.Key{}
+		}
+		c.keys[id] = k
+		c.mu.Unlock()
+	}
+	return k.Type, k.PublicKey, nil
+}

@@ -1,0 +1,264 @@
+// Package statement is the one path every signed write takes into trustd:
+// decode the DSSE envelope within limits, verify every signature against
+// registered keys, parse the in-toto statement, let the package that owns
+// the predicate type validate it, then store the envelope verbatim and
+// append it to the verifiable log, all in one transaction.
+package statement
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
+)
+
+// Errors callers branch on.
+var (
+	// ErrRejected means a predicate's owner refused the statement.
+	ErrRejected = errors.New("statement rejected")
+	// ErrInvalidPage means a page token or size is malformed.
+	ErrInvalidPage = errors.New("invalid page")
+	// ErrBeyondLog means a sequence number or tree size past the log's end.
+	ErrBeyondLog = errors.New("beyond the end of the log")
+)
+
+// Validator checks a statement whose predicate type has a meaning to
+// trustd (votes, delegations, revocations…), given its verified signers.
+// Returning an error rejects the statement; nothing is stored.
+type Validator func(ctx context.Context, st envelope.Statement, signerKeyIDs []string) error
+
+// Options configure a Log.
+type Options struct {
+	// Limits bound envelope decoding; zero means envelope.DefaultLimits.
+	Limits envelope.Limits
+	// LogKey is the note signer key that signs checkpoints (see
+	// tlog.GenerateLogKey). Required.
+	LogKey string
+	// LogVerifierKey is LogKey's public half, handed to clients to pin.
+	// Required.
+	LogVerifierKey string
+	// Validators by predicate type; predicate types without one are stored
+	// as opaque attestations.
+	Validators map[string]Validator
+}
+
+// Log accepts signed statements and serves the verifiable log of them.
+type Log struct {
+	store store.Store
+	opts  Options
+	batch *batcher
+	keys  *keyCache
+}
+
+// New returns a Log over s.
+func New(s store.Store, opts Options) (*Log, error) {
+	if opts.LogKey == "" || opts.LogVerifierKey == "" {
+		return nil, errors.New("statement: a log key and its verifier key are required")
+	}
+	if opts.Limits == (envelope.Limits{}) {
+		opts.Limits = envelope.DefaultLimits()
+	}
+	return &Log{store: s, opts: opts, batch: &batcher{store: s}, keys: newKeyCache(s)}, nil
+}
+
+// VerifierKey is the note verifier key of the log's checkpoints.
+func (l *Log) VerifierKey() string { return l.opts.LogVerifierKey }
+
+// Submit verifies raw (a DSSE envelope, JSON) and, when it holds, appends it
+// to the log. Resubmitting an envelope already in the log returns the
+// original entry and false. Errors wrap the envelope sentinels (malformed,
+// too large, too deep, unknown key, bad signature, …), ErrRejected, or
+// store errors; nothing is stored on error.
+func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, error) {
+	env, err := envelope.Decode(raw, l.opts.Limits)
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: envelope: %w", err)
+	}
+	signers, err := envelope.Verify(ctx, env, l.keys.lookup)
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
+	}
+	payload, err := env.DecodeB64Payload()
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: envelope: payload: %w", err)
+	}
+	st, err := envelope.ParseStatement(env.PayloadType, payload, l.opts.Limits)
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
+	}
+	if v := l.opts.Validators[st.PredicateType]; v != nil {
+		if err := v(ctx, st, signers); err != nil {
+			return store.Statement{}, false, fmt.Errorf("statement: predicate %s: %w: %w", st.PredicateType, ErrRejected, err)
+		}
+	}
+
+	sum := sha256.Sum256(raw)
+	envDigest, err := digest.New(digest.SHA256, sum[:])
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
+	}
+	rec := store.Statement{
+		EnvelopeDigest: envDigest,
+		PayloadType:    env.PayloadType,
+		PredicateType:  st.PredicateType,
+		Envelope:       raw,
+		Payload:        payload,
+		SignerKeyIDs:   signers,
+	}
+	for _, s := range st.Subjects {
+		rec.Subjects = append(rec.Subjects, store.StatementSubject{Name: s.Name, Digests: s.Digests})
+	}
+	rec, created, err := l.batch.append(ctx, rec, tlog.LeafHash(raw))
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: append: %w", err)
+	}
+	return rec, created, nil
+}
+
+// Get returns the entry with sequence number seq. Errors: store.ErrNotFound.
+func (l *Log) Get(ctx context.Context, seq int64) (store.Statement, error) {
+	st, err := l.store.Statement(ctx, seq)
+	if err != nil {
+		return store.Statement{}, fmt.Errorf("statement: seq %d: %w", seq, err)
+	}
+	return st, nil
+}
+
+// Query selects entries naming a digest.
+type Query struct {
+	Digest        digest.Digest
+	PredicateType string
+	SignerKeyID   string
+	// PageToken continues a previous listing; empty starts at the newest.
+	PageToken string
+	PageSize  int
+}
+
+// List returns the entries naming q.Digest, newest first, and the token
+// for the next page ("" when there is none).
+func (l *Log) List(ctx context.Context, q Query) ([]store.Statement, string, error) {
+	var before int64
+	if q.PageToken != "" {
+		n, err := strconv.ParseInt(q.PageToken, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, "", fmt.Errorf("statement: page_token %q: %w: not a token this server issued", q.PageToken, ErrInvalidPage)
+		}
+		before = n
+	}
+	ev, err := l.store.Evidence(ctx, store.EvidenceQuery{
+		Digests: []digest.Digest{q.Digest}, PredicateType: q.PredicateType, SignerKeyID: q.SignerKeyID,
+		BeforeSeq: before, Limit: q.PageSize + 1,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("statement: list %s: %w", q.Digest, err)
+	}
+	next := ""
+	if len(ev) > q.PageSize {
+		ev = ev[:q.PageSize]
+		next = strconv.FormatInt(ev[len(ev)-1].Seq, 10)
+	}
+	out := make([]store.Statement, 0, len(ev))
+	for _, e := range ev {
+		st, err := l.Get(ctx, e.Seq)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, st)
+	}
+	return out, next, nil
+}
+
+// size resolves a requested tree size (0 = latest) against the log.
+func (l *Log) size(ctx context.Context, want uint64) (uint64, error) {
+	n, err := l.store.LogSize(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("statement: log size: %w", err)
+	}
+	if want == 0 {
+		return n, nil
+	}
+	if want > n {
+		return 0, fmt.Errorf("statement: tree_size %d: %w (size %d)", want, ErrBeyondLog, n)
+	}
+	return want, nil
+}
+
+// Checkpoint signs a checkpoint of the tree of the given size (0 = latest)
+// and returns it with its size.
+func (l *Log) Checkpoint(ctx context.Context, size uint64) ([]byte, uint64, error) {
+	size, err := l.size(ctx, size)
+	if err != nil {
+		return nil, 0, err
+	}
+	root, err := tlog.Root(ctx, nodeReader{l.store}, size)
+	if err != nil {
+		return nil, 0, fmt.Errorf("statement: root of %d: %w", size, err)
+	}
+	origin, _, _ := strings.Cut(l.opts.LogVerifierKey, "+")
+	cp, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: origin, Size: size, Hash: root}, l.opts.LogKey)
+	if err != nil {
+		return nil, 0, fmt.Errorf("statement: sign checkpoint: %w", err)
+	}
+	return cp, size, nil
+}
+
+// InclusionProof proves entry seq is in the tree of the given size
+// (0 = latest) and returns the proof with a checkpoint of that size.
+func (l *Log) InclusionProof(ctx context.Context, seq int64, size uint64) (proof [][]byte, checkpoint []byte, treeSize uint64, err error) {
+	if checkpoint, treeSize, err = l.Checkpoint(ctx, size); err != nil {
+		return nil, nil, 0, err
+	}
+	if seq <= 0 || uint64(seq) > treeSize {
+		return nil, nil, 0, fmt.Errorf("statement: seq %d: %w (tree size %d)", seq, ErrBeyondLog, treeSize)
+	}
+	if proof, err = tlog.InclusionProof(ctx, nodeReader{l.store}, uint64(seq-1), treeSize); err != nil {
+		return nil, nil, 0, fmt.Errorf("statement: inclusion proof: %w", err)
+	}
+	return proof, checkpoint, treeSize, nil
+}
+
+// ConsistencyProof proves the tree of size from is a prefix of the tree of
+// size to (0 = latest), returned with a checkpoint of to.
+func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) (proof [][]byte, checkpoint []byte, toSize uint64, err error) {
+	if checkpoint, toSize, err = l.Checkpoint(ctx, to); err != nil {
+		return nil, nil, 0, err
+	}
+	if from > toSize {
+		return nil, nil, 0, fmt.Errorf("statement: from_size %d: %w (to size %d)", from, ErrBeyondLog, toSize)
+	}
+	if proof, err = tlog.ConsistencyProof(ctx, nodeReader{l.store}, from, toSize); err != nil {
+		return nil, nil, 0, fmt.Errorf("statement: consistency proof: %w", err)
+	}
+	return proof, checkpoint, toSize, nil
+}
+
+// nodeReader adapts the store's log nodes to tlog.NodeReader.
+type nodeReader struct{ r store.Reader }
+
+func (n nodeReader) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	return n.r.LogNodes(ctx, ids)
+}
+
+// nodeWriter adapts a transaction to tlog.NodeWriter.
+type nodeWriter struct{ w store.Writer }
+
+func (n nodeWriter) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	return n.w.LogNodes(ctx, ids)
+}
+
+func (n nodeWriter) PutLogNodes(ctx context.Context, ns []tlog.Node) error {
+	out := make([]store.LogNode, len(ns))
+	for i, x := range ns {
+		out[i] = store.LogNode{ID: x.ID, Hash: x.Hash}
+	}
+	return n.w.PutLogNodes(ctx, out)
+}
