@@ -114,29 +114,33 @@ func (b *batcher) commit(ctx context.Context, batch []*pending) {
 }
 
 func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, error) {
+	recs := make([]store.Statement, len(batch))
+	for i, q := range batch {
+		recs[i] = q.rec
+	}
 	results := make([]result, len(batch))
 	err := b.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		out, created, err := w.AppendStatements(ctx, recs)
+		if err != nil {
+			return err
+		}
 		var (
 			first  int64
 			leaves [][]byte
 		)
-		for i, q := range batch {
-			rec, created, err := w.AppendStatement(ctx, q.rec)
-			if err != nil {
-				return err
-			}
-			results[i] = result{rec: rec, created: created}
-			if created {
+		for i := range batch {
+			results[i] = result{rec: out[i], created: created[i]}
+			if created[i] {
 				if first == 0 {
-					first = rec.Seq
+					first = out[i].Seq
 				}
-				leaves = append(leaves, q.leaf)
+				leaves = append(leaves, batch[i].leaf)
 			}
 		}
 		if len(leaves) == 0 {
 			return nil
 		}
-		_, err := tlog.AppendBatch(ctx, nodeWriter{w}, uint64(first-1), leaves)
+		_, err = tlog.AppendBatch(ctx, nodeWriter{w}, uint64(first-1), leaves)
 		return err
 	})
 	return results, err

@@ -179,6 +179,11 @@ type Writer interface {
 	// "SEQ/INDEX", signed by s's signers). Appending an envelope already in
 	// the log returns the original entry and false. Errors: ErrInvalid.
 	AppendStatement(ctx context.Context, s Statement) (Statement, bool, error)
+	// AppendStatements appends several statements in order, as
+	// AppendStatement would one by one, in a number of round trips that
+	// does not grow with len(sts). It returns each entry and whether it was
+	// new; an envelope given twice is appended once.
+	AppendStatements(ctx context.Context, sts []Statement) ([]Statement, []bool, error)
 	// AddAliasClaim records c. Digests not yet known join the subject of the
 	// oldest known digest in c (or a new subject); digests already under
 	// another subject stay there, so a claim never merges subjects. The same

@@ -152,6 +152,7 @@ type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // conn adapts a pool or a transaction to sqlstore.Conn.
@@ -160,6 +161,25 @@ type conn struct{ q querier }
 func (c conn) Exec(ctx context.Context, sql string, args ...any) error {
 	_, err := c.q.Exec(ctx, sql, args...)
 	return err
+}
+
+// ExecBatch pipelines stmts: one round trip for all of them.
+func (c conn) ExecBatch(ctx context.Context, stmts []sqlstore.Stmt) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, s := range stmts {
+		b.Queue(s.SQL, s.Args...)
+	}
+	br := c.q.SendBatch(ctx, b)
+	for range stmts {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	return br.Close()
 }
 
 func (c conn) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {

@@ -148,6 +148,17 @@ func (c conn) Exec(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
+// ExecBatch runs stmts one after the other: SQLite is in process, so
+// there is no round trip to save.
+func (c conn) ExecBatch(ctx context.Context, stmts []sqlstore.Stmt) error {
+	for _, s := range stmts {
+		if _, err := c.q.ExecContext(ctx, s.SQL, s.Args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (c conn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
 	rows, err := c.q.QueryContext(ctx, query, args...)
 	if err != nil {

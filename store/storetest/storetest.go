@@ -40,6 +40,7 @@ func Run(t *testing.T, open Factory) {
 		{"AliasClaimInvalid", testAliasClaimInvalid},
 		{"Keys", testKeys},
 		{"Evidence", testEvidence},
+		{"AppendStatementsBatch", testAppendBatch},
 		{"KeyList", testKeyList},
 		{"LogNodes", testLogNodes},
 	}
@@ -524,6 +525,44 @@ func testEvidence(t *testing.T, s store.Store) {
 		if got := seqs(tc.q); got != tc.want {
 			t.Errorf("Evidence(%+v) = %s, want %s", tc.q, got, tc.want)
 		}
+	}
+}
+
+func testAppendBatch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	old, _ := appendOne(t, s, statement("old", sha256Of("old")))
+	x256, x512, y := sha256Of("x"), sha512Of("x"), sha256Of("y")
+	batch := []store.Statement{
+		statementOf("b1", artifact("x", x256, x512)), // new artifact: one new subject for both digests
+		statement("old", sha256Of("old")),            // already in the log
+		statementOf("b2", artifact("x+y", x512, y)),  // y joins x's subject, placed earlier in this batch
+		statementOf("b1", artifact("x", x256, x512)), // the same envelope again
+	}
+	var (
+		out     []store.Statement
+		created []bool
+	)
+	err := s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		var err error
+		out, created, err = w.AppendStatements(ctx, batch)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("AppendStatements: %v", err)
+	}
+	got := fmt.Sprint(out[0].Seq, created[0], out[1].Seq, created[1], out[2].Seq, created[2], out[3].Seq, created[3])
+	if want := fmt.Sprint(2, true, old.Seq, false, 3, true, 2, false); got != want {
+		t.Errorf("seqs and created = %s, want %s", got, want)
+	}
+	sx, err := s.SubjectByDigest(ctx, y)
+	if err != nil || len(sx.Digests) != 3 {
+		t.Errorf("subject of y = %+v, %v; want x's subject with x256, x512 and y", sx, err)
+	}
+	if claims, _ := s.AliasClaims(ctx, []digest.Digest{y}); len(claims) != 1 || claims[0].StatementSeq != 3 {
+		t.Errorf("claims naming y = %+v, want statement 3's", claims)
+	}
+	if n := nextSeq(t, s); n != 4 {
+		t.Errorf("next seq = %d, want 4", n)
 	}
 }
 

@@ -32,9 +32,18 @@ type Row interface {
 	Scan(dest ...any) error
 }
 
+// Stmt is one SQL statement with its arguments.
+type Stmt struct {
+	SQL  string
+	Args []any
+}
+
 // Conn runs SQL on a pool or inside a transaction.
 type Conn interface {
 	Exec(ctx context.Context, sql string, args ...any) error
+	// ExecBatch runs stmts in order, in one round trip where the driver can
+	// pipeline them.
+	ExecBatch(ctx context.Context, stmts []Stmt) error
 	Query(ctx context.Context, sql string, args ...any) (Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) Row
 }
@@ -49,10 +58,14 @@ type Dialect interface {
 	MapError(err error) error
 }
 
-// Queries implements store.Writer (and so store.Reader) over a Conn.
+// Queries implements store.Writer (and so store.Reader) over a Conn. A
+// Queries used as a Writer belongs to one transaction and remembers the
+// log lock and the next sequence number across appends in it.
 type Queries struct {
 	C Conn
 	D Dialect
+
+	nextSeq int64 // 0 until the log lock is taken in this transaction
 }
 
 var _ store.Writer = (*Queries)(nil)
@@ -332,19 +345,35 @@ func (q *Queries) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte,
 
 // PutLogNodes implements store.Writer.
 func (q *Queries) PutLogNodes(ctx context.Context, nodes []store.LogNode) error {
-	for _, n := range nodes {
-		if len(n.Hash) == 0 {
-			return fmt.Errorf("store: log node level %d index %d: %w: empty hash", n.ID.Level, n.ID.Index, store.ErrInvalid)
+	const chunk = 200
+	for start := 0; start < len(nodes); start += chunk {
+		part := nodes[start:min(start+chunk, len(nodes))]
+		var values strings.Builder
+		args := make([]any, 0, 3*len(part))
+		ids := make([]compact.NodeID, len(part))
+		for i, n := range part {
+			if len(n.Hash) == 0 {
+				return fmt.Errorf("store: log node level %d index %d: %w: empty hash", n.ID.Level, n.ID.Index, store.ErrInvalid)
+			}
+			if i > 0 {
+				values.WriteString(", ")
+			}
+			fmt.Fprintf(&values, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
+			args = append(args, int64(n.ID.Level), int64(n.ID.Index), n.Hash)
+			ids[i] = n.ID
 		}
-		var stored []byte
-		err := q.C.QueryRow(ctx, `INSERT INTO log_nodes (level, idx, hash) VALUES ($1, $2, $3)
-			ON CONFLICT (level, idx) DO UPDATE SET hash = log_nodes.hash RETURNING hash`,
-			int64(n.ID.Level), int64(n.ID.Index), n.Hash).Scan(&stored)
+		if err := q.C.Exec(ctx, `INSERT INTO log_nodes (level, idx, hash) VALUES `+values.String()+` ON CONFLICT (level, idx) DO NOTHING`, args...); err != nil {
+			return q.fail("put log nodes", err)
+		}
+		// Nodes are immutable: one already stored must carry the same hash.
+		stored, err := q.LogNodes(ctx, ids)
 		if err != nil {
-			return q.fail("put log node", err)
+			return err
 		}
-		if string(stored) != string(n.Hash) {
-			return fmt.Errorf("store: log node level %d index %d: %w: stored with another hash", n.ID.Level, n.ID.Index, store.ErrConflict)
+		for i, n := range part {
+			if string(stored[i]) != string(n.Hash) {
+				return fmt.Errorf("store: log node level %d index %d: %w: stored with another hash", n.ID.Level, n.ID.Index, store.ErrConflict)
+			}
 		}
 	}
 	return nil
@@ -375,70 +404,156 @@ func (q *Queries) PutKey(ctx context.Context, k store.Key) (store.Key, error) {
 
 // AppendStatement implements store.Writer.
 func (q *Queries) AppendStatement(ctx context.Context, s store.Statement) (store.Statement, bool, error) {
+	out, created, err := q.AppendStatements(ctx, []store.Statement{s})
+	if err != nil {
+		return store.Statement{}, false, err
+	}
+	return out[0], created[0], nil
+}
+
+// normalize checks s and returns its subjects with digests deduplicated
+// and in canonical order.
+func normalize(i int, s store.Statement) ([]store.StatementSubject, error) {
 	if s.EnvelopeDigest.IsZero() || len(s.Envelope) == 0 || s.PayloadType == "" {
-		return store.Statement{}, false, fmt.Errorf("store: append statement: %w: envelope, its digest and payload type are required", store.ErrInvalid)
+		return nil, fmt.Errorf("store: append statement %d: %w: envelope, its digest and payload type are required", i, store.ErrInvalid)
 	}
 	subjects := make([]store.StatementSubject, len(s.Subjects))
-	for i, subj := range s.Subjects {
-		subjects[i] = store.StatementSubject{Name: subj.Name, Digests: sortedDigests(subj.Digests)}
-		if len(subjects[i].Digests) == 0 {
-			return store.Statement{}, false, fmt.Errorf("store: append statement: %w: subject %d has no digest", store.ErrInvalid, i)
+	for j, subj := range s.Subjects {
+		subjects[j] = store.StatementSubject{Name: subj.Name, Digests: sortedDigests(subj.Digests)}
+		ds := subjects[j].Digests
+		if len(ds) == 0 {
+			return nil, fmt.Errorf("store: append statement %d: %w: subject %d has no digest", i, store.ErrInvalid, j)
 		}
-		for j := 1; j < len(subjects[i].Digests); j++ {
-			if subjects[i].Digests[j].Algorithm() == subjects[i].Digests[j-1].Algorithm() {
-				return store.Statement{}, false, fmt.Errorf("store: append statement: %w: subject %d has two %s digests", store.ErrInvalid, i, subjects[i].Digests[j].Algorithm())
+		for k := 1; k < len(ds); k++ {
+			if ds[k].Algorithm() == ds[k-1].Algorithm() {
+				return nil, fmt.Errorf("store: append statement %d: %w: subject %d has two %s digests", i, store.ErrInvalid, j, ds[k].Algorithm())
 			}
 		}
 	}
-	var seq int64
-	err := q.C.QueryRow(ctx, `SELECT seq FROM statements WHERE envelope_digest = $1`, s.EnvelopeDigest.String()).Scan(&seq)
-	if err == nil {
-		st, err := q.Statement(ctx, seq)
-		return st, false, err
+	return subjects, nil
+}
+
+// AppendStatements implements store.Writer. Its cost in round trips does
+// not grow with len(sts): one lookup of known envelopes, one of known
+// digests, one insert of new subjects and one pipelined batch of inserts.
+func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) ([]store.Statement, []bool, error) {
+	out := make([]store.Statement, len(sts))
+	created := make([]bool, len(sts))
+	for i, s := range sts {
+		subjects, err := normalize(i, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		out[i] = s
+		out[i].Subjects, out[i].SignerKeyIDs = subjects, nonNil(s.SignerKeyIDs)
 	}
-	if err = q.D.MapError(err); !errors.Is(err, store.ErrNotFound) {
-		return store.Statement{}, false, fmt.Errorf("store: append statement: %w", err)
+
+	// Envelopes already in the log, or earlier in this call, are not
+	// appended again.
+	envs := make([]any, len(sts))
+	marks := make([]string, len(sts))
+	for i, s := range sts {
+		envs[i] = s.EnvelopeDigest.String()
+		marks[i] = fmt.Sprintf("$%d", i+1)
 	}
-	if err := q.D.LockLog(ctx, q.C); err != nil {
-		return store.Statement{}, false, q.fail("lock log", err)
-	}
-	if err := q.C.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM statements`).Scan(&s.Seq); err != nil {
-		return store.Statement{}, false, q.fail("next sequence number", err)
-	}
-	s.Subjects, s.SignerKeyIDs, s.RecordedAt = subjects, nonNil(s.SignerKeyIDs), Now()
-	signers, err := json.Marshal(s.SignerKeyIDs)
+	rows, err := q.C.Query(ctx, `SELECT seq, envelope_digest FROM statements WHERE envelope_digest IN (`+strings.Join(marks, ", ")+`)`, envs...)
 	if err != nil {
-		return store.Statement{}, false, fmt.Errorf("store: append statement: %w", err)
+		return nil, nil, q.fail("known envelopes", err)
 	}
-	if err := q.C.Exec(ctx, `INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		s.Seq, s.EnvelopeDigest.String(), s.PayloadType, s.PredicateType, s.Envelope, nonNilBytes(s.Payload), string(signers), s.RecordedAt); err != nil {
-		return store.Statement{}, false, q.fail("append statement", err)
+	seen := map[string]int64{}
+	err = scanAll(rows, func(r Rows) error {
+		var (
+			seq int64
+			env string
+		)
+		err := r.Scan(&seq, &env)
+		seen[env] = seq
+		return err
+	})
+	if err != nil {
+		return nil, nil, q.fail("known envelopes", err)
 	}
-	for _, k := range uniqueStrings(s.SignerKeyIDs) {
-		if err := q.C.Exec(ctx, `INSERT INTO statement_signers (seq, key_id) VALUES ($1, $2)`, s.Seq, k); err != nil {
-			return store.Statement{}, false, q.fail("index statement signer", err)
+	var fresh []int // indexes of statements to append
+	dups := map[int]int{} // later copy -> first index of the same envelope
+	firstIn := map[string]int{}
+	for i := range out {
+		env := out[i].EnvelopeDigest.String()
+		if seq, ok := seen[env]; ok {
+			if out[i], err = q.Statement(ctx, seq); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if j, ok := firstIn[env]; ok {
+			dups[i] = j
+			continue
+		}
+		firstIn[env] = i
+		fresh = append(fresh, i)
+	}
+	if len(fresh) == 0 {
+		return out, created, nil
+	}
+
+	if q.nextSeq == 0 {
+		if err := q.D.LockLog(ctx, q.C); err != nil {
+			return nil, nil, q.fail("lock log", err)
+		}
+		if err := q.C.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM statements`).Scan(&q.nextSeq); err != nil {
+			return nil, nil, q.fail("next sequence number", err)
 		}
 	}
-	for i, subj := range s.Subjects {
-		if err := q.placeDigests(ctx, subj.Digests); err != nil {
-			return store.Statement{}, false, err
+	var all []digest.Digest
+	for _, i := range fresh {
+		for _, subj := range out[i].Subjects {
+			all = append(all, subj.Digests...)
 		}
-		for _, d := range subj.Digests {
-			if err := q.C.Exec(ctx, `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES ($1, $2, $3, $4, $5)`,
-				s.Seq, i, subj.Name, string(d.Algorithm()), d.Hex()); err != nil {
-				return store.Statement{}, false, q.fail("index statement subject", err)
+	}
+	known, err := q.subjectsOf(ctx, all)
+	if err != nil {
+		return nil, nil, err
+	}
+	var pl placer
+	var batch []Stmt
+	now := Now()
+	for _, i := range fresh {
+		s := &out[i]
+		s.Seq, s.RecordedAt = q.nextSeq, now
+		q.nextSeq++
+		created[i] = true
+		signers, err := json.Marshal(s.SignerKeyIDs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: append statement: %w", err)
+		}
+		batch = append(batch, Stmt{`INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			[]any{s.Seq, s.EnvelopeDigest.String(), s.PayloadType, s.PredicateType, s.Envelope, nonNilBytes(s.Payload), string(signers), s.RecordedAt}})
+		for _, k := range uniqueStrings(s.SignerKeyIDs) {
+			batch = append(batch, Stmt{`INSERT INTO statement_signers (seq, key_id) VALUES ($1, $2)`, []any{s.Seq, k}})
+		}
+		for j, subj := range s.Subjects {
+			batch = append(batch, pl.place(subj.Digests, known)...)
+			for _, d := range subj.Digests {
+				batch = append(batch, Stmt{`INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES ($1, $2, $3, $4, $5)`,
+					[]any{s.Seq, j, subj.Name, string(d.Algorithm()), d.Hex()}})
+			}
+			if len(subj.Digests) > 1 {
+				batch = append(batch, claimInsert(store.AliasClaim{Source: store.ClaimStatement, Reference: fmt.Sprintf("%d/%d", s.Seq, j),
+					StatementSeq: s.Seq, SignerKeyIDs: s.SignerKeyIDs, Digests: subj.Digests, ClaimedAt: s.RecordedAt}, signers)...)
 			}
 		}
-		if len(subj.Digests) > 1 {
-			c := store.AliasClaim{Source: store.ClaimStatement, Reference: fmt.Sprintf("%d/%d", s.Seq, i),
-				StatementSeq: s.Seq, SignerKeyIDs: s.SignerKeyIDs, Digests: subj.Digests, ClaimedAt: s.RecordedAt}
-			if _, err := q.insertClaim(ctx, c); err != nil {
-				return store.Statement{}, false, err
-			}
-		}
 	}
-	return s, true, nil
+	if err := pl.allocate(ctx, q); err != nil {
+		return nil, nil, err
+	}
+	if err := q.C.ExecBatch(ctx, batch); err != nil {
+		q.nextSeq = 0
+		return nil, nil, q.fail("append statements", err)
+	}
+	for i, j := range dups {
+		out[i] = out[j]
+	}
+	return out, created, nil
 }
 
 // AddAliasClaim implements store.Writer.
@@ -460,69 +575,153 @@ func (q *Queries) AddAliasClaim(ctx context.Context, c store.AliasClaim) (store.
 	if err = q.D.MapError(err); !errors.Is(err, store.ErrNotFound) {
 		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w", err)
 	}
-	if err := q.placeDigests(ctx, ds); err != nil {
+	known, err := q.subjectsOf(ctx, ds)
+	if err != nil {
+		return store.AliasClaim{}, false, err
+	}
+	var pl placer
+	batch := pl.place(ds, known)
+	if err := pl.allocate(ctx, q); err != nil {
 		return store.AliasClaim{}, false, err
 	}
 	c.Digests, c.SignerKeyIDs, c.ClaimedAt = ds, nonNil(c.SignerKeyIDs), Now()
-	c, err = q.insertClaim(ctx, c)
-	return c, err == nil, err
+	signers, err := json.Marshal(c.SignerKeyIDs)
+	if err != nil {
+		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w", err)
+	}
+	if err := q.C.ExecBatch(ctx, append(batch, claimInsert(c, signers)...)); err != nil {
+		return store.AliasClaim{}, false, q.fail("alias claim", err)
+	}
+	if err := q.C.QueryRow(ctx, `SELECT id FROM alias_claims WHERE source = $1 AND reference = $2`, string(c.Source), c.Reference).Scan(&c.ID); err != nil {
+		return store.AliasClaim{}, false, q.fail("alias claim", err)
+	}
+	return c, true, nil
 }
 
-// placeDigests records the digests of one artifact: digests already known
-// keep their subject; new ones join the subject of the oldest known digest
-// among ds, or one new subject when none is known.
-func (q *Queries) placeDigests(ctx context.Context, ds []digest.Digest) error {
-	var target int64
-	var missing []digest.Digest
+// subjectsOf returns the subject of each of ds that is already recorded.
+func (q *Queries) subjectsOf(ctx context.Context, ds []digest.Digest) (map[digest.Digest]int64, error) {
+	known := make(map[digest.Digest]int64, len(ds))
+	if len(ds) == 0 {
+		return known, nil
+	}
+	where, args := digestIn("algorithm", "value", ds, 0)
+	rows, err := q.C.Query(ctx, `SELECT algorithm, value, subject_id FROM digests WHERE `+where, args...)
+	if err != nil {
+		return nil, q.fail("digest subjects", err)
+	}
+	err = scanAll(rows, func(r Rows) error {
+		var (
+			alg, value string
+			sid        int64
+		)
+		if err := r.Scan(&alg, &value, &sid); err != nil {
+			return err
+		}
+		d, err := digest.Parse(alg + ":" + value)
+		if err != nil {
+			return fmt.Errorf("stored digest: %w", err)
+		}
+		known[d] = sid
+		return nil
+	})
+	if err != nil {
+		return nil, q.fail("digest subjects", err)
+	}
+	return known, nil
+}
+
+// placer decides which subject each new digest joins. Digests already
+// known keep their subject; new ones join the subject of the oldest known
+// digest of the same artifact, or a new subject when none is known. New
+// subjects get placeholder ids (-1, -2, …) until allocate creates them, so
+// any number of them costs one insert.
+type placer struct {
+	stmts []*Stmt // digest inserts whose subject id may be a placeholder
+	count int     // placeholders handed out
+}
+
+func (p *placer) place(ds []digest.Digest, known map[digest.Digest]int64) []Stmt {
+	var (
+		target  int64
+		missing []digest.Digest
+	)
 	for _, d := range ds {
-		var sid int64
-		err := q.C.QueryRow(ctx, `SELECT subject_id FROM digests WHERE algorithm = $1 AND value = $2`, string(d.Algorithm()), d.Hex()).Scan(&sid)
-		switch err = q.D.MapError(err); {
-		case err == nil:
-			if target == 0 || sid < target {
-				target = sid
-			}
-		case errors.Is(err, store.ErrNotFound):
+		sid, ok := known[d]
+		switch {
+		case !ok:
 			missing = append(missing, d)
-		default:
-			return fmt.Errorf("store: digest %s: %w", d, err)
+		case target == 0, sid > 0 && (target < 0 || sid < target):
+			target = sid
 		}
 	}
-	if len(missing) > 0 && target == 0 {
-		if err := q.C.QueryRow(ctx, `INSERT INTO subjects (created_at) VALUES ($1) RETURNING id`, Now()).Scan(&target); err != nil {
-			return q.fail("new subject", err)
-		}
+	if len(missing) == 0 {
+		return nil
 	}
-	for _, d := range missing {
-		if err := q.C.Exec(ctx, `INSERT INTO digests (algorithm, value, subject_id) VALUES ($1, $2, $3)`,
-			string(d.Algorithm()), d.Hex(), target); err != nil {
-			return q.fail("record digest "+d.String(), err)
+	if target == 0 {
+		p.count++
+		target = -int64(p.count)
+	}
+	stmts := make([]Stmt, len(missing))
+	for i, d := range missing {
+		known[d] = target
+		stmts[i] = Stmt{`INSERT INTO digests (algorithm, value, subject_id) VALUES ($1, $2, $3)`, []any{string(d.Algorithm()), d.Hex(), target}}
+		p.stmts = append(p.stmts, &stmts[i])
+	}
+	return stmts
+}
+
+// allocate creates the new subjects and rewrites placeholders to their ids.
+// The rewritten statements are the ones place returned, so call allocate
+// before running them.
+func (p *placer) allocate(ctx context.Context, q *Queries) error {
+	if p.count == 0 {
+		return nil
+	}
+	marks := make([]string, p.count)
+	for i := range marks {
+		marks[i] = "($1)"
+	}
+	rows, err := q.C.Query(ctx, `INSERT INTO subjects (created_at) VALUES `+strings.Join(marks, ", ")+` RETURNING id`, Now())
+	if err != nil {
+		return q.fail("new subjects", err)
+	}
+	var ids []int64
+	err = scanAll(rows, func(r Rows) error {
+		var id int64
+		err := r.Scan(&id)
+		ids = append(ids, id)
+		return err
+	})
+	if err != nil {
+		return q.fail("new subjects", err)
+	}
+	if len(ids) != p.count {
+		return fmt.Errorf("store: new subjects: got %d ids for %d subjects", len(ids), p.count)
+	}
+	slices.Sort(ids)
+	for _, st := range p.stmts {
+		if sid := st.Args[2].(int64); sid < 0 {
+			st.Args[2] = ids[-sid-1]
 		}
 	}
 	return nil
 }
 
-// insertClaim writes c, whose digests are already placed.
-func (q *Queries) insertClaim(ctx context.Context, c store.AliasClaim) (store.AliasClaim, error) {
-	signers, err := json.Marshal(nonNil(c.SignerKeyIDs))
-	if err != nil {
-		return store.AliasClaim{}, fmt.Errorf("store: alias claim: %w", err)
-	}
+// claimInsert returns the statements that write c and its digests (which
+// must be recorded already, or earlier in the same batch).
+func claimInsert(c store.AliasClaim, signersJSON []byte) []Stmt {
 	var seq any
 	if c.StatementSeq != 0 {
 		seq = c.StatementSeq
 	}
-	if err := q.C.QueryRow(ctx, `INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`, string(c.Source), c.Reference, seq, string(signers), c.ClaimedAt).Scan(&c.ID); err != nil {
-		return store.AliasClaim{}, q.fail("alias claim", err)
-	}
+	stmts := []Stmt{{`INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at) VALUES ($1, $2, $3, $4, $5)`,
+		[]any{string(c.Source), c.Reference, seq, string(signersJSON), c.ClaimedAt}}}
 	for i, d := range c.Digests {
-		if err := q.C.Exec(ctx, `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value) VALUES ($1, $2, $3, $4)`,
-			c.ID, i, string(d.Algorithm()), d.Hex()); err != nil {
-			return store.AliasClaim{}, q.fail("alias claim digest", err)
-		}
+		stmts = append(stmts, Stmt{`INSERT INTO alias_claim_digests (claim_id, position, algorithm, value)
+			VALUES ((SELECT id FROM alias_claims WHERE source = $1 AND reference = $2), $3, $4, $5)`,
+			[]any{string(c.Source), c.Reference, i, string(d.Algorithm()), d.Hex()}})
 	}
-	return c, nil
+	return stmts
 }
 
 // existingClaim returns the stored claim with id when it says the same as c,
