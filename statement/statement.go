@@ -81,7 +81,7 @@ func (l *Log) VerifierKey() string { return l.opts.LogVerifierKey }
 func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, error) {
 	env, err := envelope.Decode(raw, l.opts.Limits)
 	if err != nil {
-		return store.Statement{}, false, fmt.Errorf("statement: envelope: %w", err)
+		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
 	}
 	signers, err := envelope.Verify(ctx, env, l.keys.lookup)
 	if err != nil {
