@@ -1,0 +1,287 @@
+package envelope
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// jsonIssue is what checkJSON found wrong, before the caller decides which
+// operation and sentinel it belongs to.
+type jsonIssue struct {
+	field  string
+	reason string
+	deep   bool // nested past the depth limit (ErrTooDeep) rather than malformed
+}
+
+// frame is one open JSON object or array during the token walk.
+type frame struct {
+	object    bool
+	expectKey bool
+	key       string              // current key (objects)
+	index     int                 // current element (arrays)
+	keys      map[string]struct{} // keys seen so far (objects)
+}
+
+// checkJSON walks data token by token, without building any value, and
+// rejects what encoding/json would silently accept or choke on later: invalid
+// UTF-8 (which encoding/json replaces), nesting past maxDepth, duplicate
+// object keys (which encoding/json resolves by "last one wins"), a top level
+// that is not an object, and anything after the top-level value.
+func checkJSON(data []byte, maxDepth int) *jsonIssue {
+	if !utf8.Valid(data) {
+		off := 0
+		for off < len(data) {
+			r, n := utf8.DecodeRune(data[off:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			off += n
+		}
+		return &jsonIssue{reason: fmt.Sprintf("invalid UTF-8 at offset %d", off)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			var syn *json.SyntaxError
+			switch {
+			case errors.Is(err, io.EOF) && len(stack) == 0:
+				return &jsonIssue{reason: "empty input: want a JSON object"}
+			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+				return &jsonIssue{reason: fmt.Sprintf("invalid JSON: unexpected end of input at offset %d", len(data))}
+			case errors.As(err, &syn):
+				return &jsonIssue{reason: fmt.Sprintf("invalid JSON at offset %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))}
+			default:
+				return &jsonIssue{reason: "invalid JSON: " + strings.TrimPrefix(err.Error(), "json: ")}
+			}
+		}
+		if len(stack) == 0 && tok != json.Delim('{') {
+			return &jsonIssue{reason: fmt.Sprintf("want a JSON object, got %s", describeToken(tok))}
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.expectKey {
+			if tok == json.Delim('}') {
+				stack = stack[:len(stack)-1]
+				if len(stack) == 0 {
+					return checkEnd(dec)
+				}
+				valueDone(stack[len(stack)-1])
+				continue
+			}
+			key := tok.(string) // the decoder only yields strings in key position
+			if _, dup := top.keys[key]; dup {
+				top.key = key
+				return &jsonIssue{field: path(stack), reason: "duplicate key"}
+			}
+			top.keys[key] = struct{}{}
+			top.key = key
+			top.expectKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if len(stack)+1 > maxDepth {
+				return &jsonIssue{field: path(stack), deep: true,
+					reason: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
+			}
+			f := &frame{object: tok == json.Delim('{')}
+			if f.object {
+				f.expectKey = true
+				f.keys = make(map[string]struct{})
+			}
+			stack = append(stack, f)
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return checkEnd(dec)
+			}
+			valueDone(stack[len(stack)-1])
+		default:
+			valueDone(top)
+		}
+	}
+}
+
+// valueDone records that a value inside f is complete.
+func valueDone(f *frame) {
+	if f.object {
+		f.expectKey = true
+	} else {
+		f.index++
+	}
+}
+
+// checkEnd rejects anything but whitespace after the top-level value.
+func checkEnd(dec *json.Decoder) *jsonIssue {
+	off := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &jsonIssue{reason: fmt.Sprintf("trailing data after the JSON object at offset %d", off)}
+	}
+	return nil
+}
+
+func describeToken(tok json.Token) string {
+	switch tok.(type) {
+	case json.Delim:
+		return "an array"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	default:
+		return "null"
+	}
+}
+
+// maxPathKey is how much of one object key a path in an error message repeats.
+const maxPathKey = 40
+
+// maxPathFrames is how many levels of a path an error message shows.
+const maxPathFrames = 10
+
+// path renders the position of the innermost open value as "a.b[2].c",
+// cut after maxPathFrames levels.
+func path(stack []*frame) string {
+	var b strings.Builder
+	for i, f := range stack {
+		if i == maxPathFrames {
+			b.WriteString("…")
+			break
+		}
+		if f.object {
+			if f.expectKey && i == len(stack)-1 && f.key == "" {
+				break
+			}
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(pathKey(f.key))
+		} else {
+			b.WriteString("[" + strconv.Itoa(f.index) + "]")
+		}
+	}
+	return b.String()
+}
+
+func pathKey(k string) string {
+	if len(k) > maxPathKey {
+		cut := maxPathKey
+		for cut > 0 && !utf8.RuneStart(k[cut]) {
+			cut--
+		}
+		k = k[:cut] + "…"
+	}
+	if k == "" || strings.ContainsAny(k, ".[]\" ") {
+		return strconv.Quote(k)
+	}
+	return k
+}
+
+// field joins a parent path and a key for error messages.
+func field(parent, key string) string {
+	if parent == "" {
+		return pathKey(key)
+	}
+	return parent + "." + pathKey(key)
+}
+
+// member is one key and raw value of a JSON object, in document order.
+type member struct {
+	key   string
+	value json.RawMessage
+}
+
+// objectMembers returns the members of the JSON object raw in document order.
+// raw must have passed checkJSON (as part of a larger document or alone), so
+// syntax and duplicate keys are already settled.
+func objectMembers(raw json.RawMessage) ([]member, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // '{'
+		return nil, false
+	}
+	var out []member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		out = append(out, member{key: key, value: v})
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return nil, false
+	}
+	return out, true
+}
+
+// jsonKind names the JSON type of raw for error messages.
+func jsonKind(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}
+
+// jsonString decodes raw as a JSON string; ok is false for any other type.
+func jsonString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// jsonArray splits raw into its elements; ok is false if it is not an array.
+func jsonArray(raw json.RawMessage) ([]json.RawMessage, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil, false
+	}
+	var a []json.RawMessage
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, false
+	}
+	return a, true
+}
