@@ -3,12 +3,17 @@ package statement_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"testing"
 
+	"github.com/transparency-dev/merkle/compact"
+
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/teststore"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
 )
 
 // BenchmarkSubmit measures statements accepted per second at concurrency 16
@@ -39,6 +44,62 @@ func BenchmarkSubmit(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "stmts/s")
+		})
+	}
+}
+
+// storeNodes reads and writes tree nodes through a store, as the log does.
+type storeNodes struct {
+	r store.Reader
+	w store.Writer
+}
+
+func (n storeNodes) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	if n.w != nil {
+		return n.w.LogNodes(ctx, ids)
+	}
+	return n.r.LogNodes(ctx, ids)
+}
+
+func (n storeNodes) PutLogNodes(ctx context.Context, ns []tlog.Node) error {
+	out := make([]store.LogNode, len(ns))
+	for i, x := range ns {
+		out[i] = store.LogNode{ID: x.ID, Hash: x.Hash}
+	}
+	return n.w.PutLogNodes(ctx, out)
+}
+
+// BenchmarkInclusionProofStore measures inclusion proof generation for a
+// log of 1,000,000 entries whose nodes live in the store (one indexed
+// query per proof), at a random index per op.
+//
+//	make test-go TESTFLAGS='-run ^$ -bench InclusionProofStore -benchtime 2000x ./statement'
+func BenchmarkInclusionProofStore(b *testing.B) {
+	const size, chunk = 1_000_000, 20_000
+	for _, be := range teststore.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			s := be.Open(b)
+			ctx := context.Background()
+			leaves := make([][]byte, chunk)
+			for done := uint64(0); done < size; done += chunk {
+				for i := range leaves {
+					leaves[i] = tlog.LeafHash([]byte(fmt.Sprint(done + uint64(i))))
+				}
+				err := s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+					_, err := tlog.AppendBatch(ctx, storeNodes{w: w}, done, leaves)
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := tlog.InclusionProof(ctx, storeNodes{r: s}, rng.Uint64N(size), size); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -473,7 +473,7 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 	if err != nil {
 		return nil, nil, q.fail("known envelopes", err)
 	}
-	var fresh []int // indexes of statements to append
+	var fresh []int       // indexes of statements to append
 	dups := map[int]int{} // later copy -> first index of the same envelope
 	firstIn := map[string]int{}
 	for i := range out {
