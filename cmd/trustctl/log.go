@@ -96,18 +96,22 @@ func saveState(path string, st logState) error {
 	return os.Rename(tmp, path)
 }
 
-// pin fills st.VerifierKey from the server on first use.
-func pin(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState) error {
-	if st.VerifierKey != "" {
-		return nil
-	}
+// latestCheckpoint fetches the log's latest checkpoint and opens it with
+// the pinned key, pinning the server's key first if none is pinned yet.
+func latestCheckpoint(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState) ([]byte, tlog.Checkpoint, error) {
 	resp, err := c.Log.GetCheckpoint(ctx, &trustv1.GetCheckpointRequest{})
 	if err != nil {
-		return err
+		return nil, tlog.Checkpoint{}, err
 	}
-	st.VerifierKey = resp.GetVerifierKey()
-	fmt.Fprintf(cmd.ErrOrStderr(), "trusting log key %s on first use\n", st.VerifierKey)
-	return nil
+	if st.VerifierKey == "" {
+		st.VerifierKey = resp.GetVerifierKey()
+		fmt.Fprintf(cmd.ErrOrStderr(), "trusting log key %s on first use\n", st.VerifierKey)
+	}
+	cp, err := tlog.OpenCheckpoint(resp.GetCheckpoint(), st.VerifierKey)
+	if err != nil {
+		return nil, tlog.Checkpoint{}, cliutil.Negative(fmt.Errorf("checkpoint: %w", err))
+	}
+	return resp.GetCheckpoint(), cp, nil
 }
 
 func newLogCmd(g *globals) *cobra.Command {
@@ -141,21 +145,14 @@ func newLogCheckpointCmd(g *globals, f *logFlags) *cobra.Command {
 				return err
 			}
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				if err := pin(ctx, cmd, c, &st); err != nil {
-					return err
-				}
-				resp, err := c.Log.GetCheckpoint(ctx, &trustv1.GetCheckpointRequest{})
+				signed, cp, err := latestCheckpoint(ctx, cmd, c, &st)
 				if err != nil {
 					return err
-				}
-				cp, err := tlog.OpenCheckpoint(resp.GetCheckpoint(), st.VerifierKey)
-				if err != nil {
-					return cliutil.Negative(err)
 				}
 				if g.output == "json" {
-					return printJSON(cmd.OutOrStdout(), map[string]any{"origin": cp.Origin, "size": cp.Size, "root_hash": cp.Hash, "note": string(resp.GetCheckpoint())})
+					return printJSON(cmd.OutOrStdout(), map[string]any{"origin": cp.Origin, "size": cp.Size, "root_hash": cp.Hash, "note": string(signed)})
 				}
-				_, err = cmd.OutOrStdout().Write(resp.GetCheckpoint())
+				_, err = cmd.OutOrStdout().Write(signed)
 				return err
 			})
 		},
@@ -182,7 +179,7 @@ with exit code 1.`,
 				return err
 			}
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				if err := pin(ctx, cmd, c, &st); err != nil {
+				if _, _, err := latestCheckpoint(ctx, cmd, c, &st); err != nil {
 					return err
 				}
 				entry, err := c.Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: seq})
@@ -256,16 +253,9 @@ checks once and exits; otherwise it polls every --interval until stopped.`,
 }
 
 func watchOnce(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState, path, output string) error {
-	if err := pin(ctx, cmd, c, st); err != nil {
-		return err
-	}
-	resp, err := c.Log.GetCheckpoint(ctx, &trustv1.GetCheckpointRequest{})
+	signed, next, err := latestCheckpoint(ctx, cmd, c, st)
 	if err != nil {
 		return err
-	}
-	next, err := tlog.OpenCheckpoint(resp.GetCheckpoint(), st.VerifierKey)
-	if err != nil {
-		return cliutil.Negative(fmt.Errorf("checkpoint: %w", err))
 	}
 	verdict := "first checkpoint"
 	if st.Checkpoint != "" {
@@ -286,7 +276,7 @@ func watchOnce(ctx context.Context, cmd *cobra.Command, c *client.Client, st *lo
 		}
 		verdict = fmt.Sprintf("consistent with size %d", prev.Size)
 	}
-	st.Checkpoint = string(resp.GetCheckpoint())
+	st.Checkpoint = string(signed)
 	if err := saveState(path, *st); err != nil {
 		return err
 	}

@@ -111,11 +111,7 @@ const (
 func (dialect) MapError(err error) error {
 	var pgErr *pgconn.PgError
 	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
-		errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnavailable),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case err == nil, sqlstore.Mapped(err):
 		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return store.ErrNotFound

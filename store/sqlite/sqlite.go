@@ -109,11 +109,7 @@ func (dialect) LockLog(context.Context, sqlstore.Conn) error { return nil }
 func (dialect) MapError(err error) error {
 	var sqlErr *sqlite3.Error
 	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrConflict),
-		errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnavailable),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case err == nil, sqlstore.Mapped(err):
 		return err
 	case errors.Is(err, sql.ErrNoRows):
 		return store.ErrNotFound

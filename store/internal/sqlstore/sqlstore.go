@@ -58,6 +58,18 @@ type Dialect interface {
 	MapError(err error) error
 }
 
+// Mapped reports whether err already carries a store sentinel or a context
+// error, so a Dialect's MapError passes it through unchanged.
+func Mapped(err error) bool {
+	for _, target := range []error{store.ErrNotFound, store.ErrConflict, store.ErrInvalid, store.ErrUnavailable,
+		context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
 // Queries implements store.Writer (and so store.Reader) over a Conn. A
 // Queries used as a Writer belongs to one transaction and remembers the
 // log lock and the next sequence number across appends in it.
