@@ -101,23 +101,32 @@ func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, er
 		}
 	}
 
-	sum := sha256.Sum256(raw)
-	envDigest, err := digest.New(digest.SHA256, sum[:])
-	if err != nil {
-		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
-	}
 	rec := store.Statement{
-		EnvelopeDigest: envDigest,
-		PayloadType:    env.PayloadType,
-		PredicateType:  st.PredicateType,
-		Envelope:       raw,
-		Payload:        payload,
-		SignerKeyIDs:   signers,
+		PayloadType:   env.PayloadType,
+		PredicateType: st.PredicateType,
+		Envelope:      raw,
+		Payload:       payload,
+		SignerKeyIDs:  signers,
 	}
 	for _, s := range st.Subjects {
 		rec.Subjects = append(rec.Subjects, store.StatementSubject{Name: s.Name, Digests: s.Digests})
 	}
-	rec, created, err := l.batch.append(ctx, rec, tlog.LeafHash(raw))
+	return l.AppendVerified(ctx, rec)
+}
+
+// AppendVerified appends a signed record that its owning package has
+// already verified in a format other than a DSSE envelope (an OpenPGP
+// signed manifest, TUF metadata). rec.Envelope holds the signed bytes
+// verbatim; they are the log leaf and identify the record, so appending the
+// same bytes again returns the original entry and false.
+func (l *Log) AppendVerified(ctx context.Context, rec store.Statement) (store.Statement, bool, error) {
+	sum := sha256.Sum256(rec.Envelope)
+	d, err := digest.New(digest.SHA256, sum[:])
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
+	}
+	rec.EnvelopeDigest = d
+	rec, created, err := l.batch.append(ctx, rec, tlog.LeafHash(rec.Envelope))
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: append: %w", err)
 	}

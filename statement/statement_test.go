@@ -357,3 +357,32 @@ func TestConcurrentSubmissions(t *testing.T) {
 		})
 	}
 }
+
+func TestAppendVerified(t *testing.T) {
+	f := newFixture(t, teststore.Backends()[0].Open(t), nil)
+	ctx := context.Background()
+	app := artifact("app.tar")
+	rec := store.Statement{
+		PayloadType:   "application/vnd.example.signed-manifest",
+		PredicateType: "https://example.com/manifest/v1",
+		Envelope:      []byte("manifest bytes and their detached signature, verbatim"),
+		SignerKeyIDs:  []string{"pgp-fingerprint"},
+		Subjects:      []store.StatementSubject{{Name: app.Name, Digests: app.Digests[:1]}},
+	}
+	first, created, err := f.log.AppendVerified(ctx, rec)
+	if err != nil || !created || first.Seq != 1 || first.EnvelopeDigest.IsZero() {
+		t.Fatalf("AppendVerified = %+v, %v, %v", first, created, err)
+	}
+	again, created, err := f.log.AppendVerified(ctx, rec)
+	if err != nil || created || again.Seq != 1 {
+		t.Errorf("AppendVerified again = seq %d created %v err %v; want the original entry", again.Seq, created, err)
+	}
+	proof, signed, size, err := f.log.InclusionProof(ctx, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := tlog.OpenCheckpoint(signed, f.vkey)
+	if err != nil || tlog.VerifyInclusion(tlog.LeafHash(rec.Envelope), 0, size, proof, cp.Hash) != nil {
+		t.Errorf("the appended record is not provably in the log: %v", err)
+	}
+}
