@@ -94,6 +94,8 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 		s.log.Log(ctx, level, "rpc", "method", info.FullMethod, "code", code.String(), "duration", elapsed, "request_id", id)
 	}()
 
-	resp, err = handler(ctx, req)
-	return resp, toStatus(ctx, s.log.With("request_id", id, "method", info.FullMethod), err)
+	if resp, err = handler(ctx, req); err != nil {
+		err = toStatus(ctx, s.log.With("request_id", id, "method", info.FullMethod), err)
+	}
+	return resp, err
 }

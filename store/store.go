@@ -133,6 +133,13 @@ type EvidenceQuery struct {
 	Limit int
 }
 
+// SubjectView is the stored material of one subject lookup.
+type SubjectView struct {
+	Subject  Subject
+	Claims   []AliasClaim
+	Evidence []Evidence
+}
+
 // LogNode is a stored node of the statement log's Merkle tree.
 type LogNode struct {
 	ID   compact.NodeID
@@ -147,6 +154,12 @@ type Reader interface {
 	// AliasClaims returns every claim that names at least one of ds, oldest
 	// first.
 	AliasClaims(ctx context.Context, ds []digest.Digest) ([]AliasClaim, error)
+	// SubjectView reads in one go what a lookup of d shows: the subject of
+	// d, the alias claims naming any of its digests, and up to limit
+	// evidence entries (newest first) naming any digest of the subject or
+	// of those claims (claims are followed one hop, no further).
+	// Errors: ErrNotFound when d is unknown.
+	SubjectView(ctx context.Context, d digest.Digest, limit int) (SubjectView, error)
 	// Key returns a registered key. Errors: ErrNotFound.
 	Key(ctx context.Context, id string) (Key, error)
 	// Keys returns up to limit registered keys with ids after `after`, in id

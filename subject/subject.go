@@ -15,9 +15,7 @@ import (
 
 // Reader is the part of the store a lookup needs.
 type Reader interface {
-	SubjectByDigest(ctx context.Context, d digest.Digest) (store.Subject, error)
-	AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error)
-	Evidence(ctx context.Context, q store.EvidenceQuery) ([]store.Evidence, error)
+	SubjectView(ctx context.Context, d digest.Digest, limit int) (store.SubjectView, error)
 }
 
 // Alias is one digest that is, or is claimed to be, of the same bytes as the
@@ -58,14 +56,11 @@ type View struct {
 // claim links from another subject is shown, labelled, but its own subject
 // is not pulled in. Errors: store.ErrNotFound when d is unknown.
 func Lookup(ctx context.Context, r Reader, d digest.Digest, evidenceLimit int) (View, error) {
-	subj, err := r.SubjectByDigest(ctx, d)
+	sv, err := r.SubjectView(ctx, d, max(evidenceLimit+1, 0))
 	if err != nil {
 		return View{}, fmt.Errorf("subject: lookup %s: %w", d, err)
 	}
-	claims, err := r.AliasClaims(ctx, subj.Digests)
-	if err != nil {
-		return View{}, fmt.Errorf("subject: claims of %s: %w", d, err)
-	}
+	subj, claims, ev := sv.Subject, sv.Claims, sv.Evidence
 	v := View{Subject: subj, Queried: d}
 
 	inSubject := make(map[digest.Digest]bool, len(subj.Digests))
@@ -93,14 +88,6 @@ func Lookup(ctx context.Context, r Reader, d digest.Digest, evidenceLimit int) (
 
 	if evidenceLimit <= 0 {
 		return v, nil
-	}
-	all := make([]digest.Digest, len(v.Aliases))
-	for i, a := range v.Aliases {
-		all[i] = a.Digest
-	}
-	ev, err := r.Evidence(ctx, store.EvidenceQuery{Digests: all, Limit: evidenceLimit + 1})
-	if err != nil {
-		return View{}, fmt.Errorf("subject: evidence for %s: %w", d, err)
 	}
 	if len(ev) > evidenceLimit {
 		ev, v.Truncated = ev[:evidenceLimit], true

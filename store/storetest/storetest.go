@@ -41,6 +41,7 @@ func Run(t *testing.T, open Factory) {
 		{"Keys", testKeys},
 		{"Evidence", testEvidence},
 		{"AppendStatementsBatch", testAppendBatch},
+		{"SubjectView", testSubjectView},
 		{"KeyList", testKeyList},
 		{"LogNodes", testLogNodes},
 	}
@@ -563,6 +564,52 @@ func testAppendBatch(t *testing.T, s store.Store) {
 	}
 	if n := nextSeq(t, s); n != 4 {
 		t.Errorf("next seq = %d, want 4", n)
+	}
+}
+
+// testSubjectView holds every backend's SubjectView (PostgreSQL has its own
+// one-statement version) to the same answers.
+func testSubjectView(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.SubjectView(ctx, sha256Of("none"), 10); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SubjectView(unknown) = %v, want ErrNotFound", err)
+	}
+	good, good512, other, far := sha256Of("g"), sha512Of("g"), sha256Of("other"), sha512Of("far")
+	appendOne(t, s, statementOf("release", artifact("g", good, good512))) // 1: claim good≡good512
+	appendOne(t, s, statement("other-evidence", other))                   // 2: other has its own subject
+	appendOne(t, s, statement("far-evidence", far))                       // 3
+	appendOne(t, s, statementOf("link", artifact("x", good512, other)))   // 4: claim good512≡other (other stays in its subject)
+	appendOne(t, s, statementOf("far-link", artifact("y", other, far)))   // 5: two hops from good: not followed
+	appendOne(t, s, statement("unrelated", sha256Of("u")))                // 6
+
+	v, err := s.SubjectView(ctx, good, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Subject.Digests) != 2 || v.Subject.Digests[0] != good {
+		t.Errorf("subject digests = %v, want [good good512]", v.Subject.Digests)
+	}
+	var refs []string
+	for _, c := range v.Claims {
+		refs = append(refs, c.Reference+fmt.Sprint(c.SignerKeyIDs, len(c.Digests)))
+	}
+	if fmt.Sprint(refs) != "[1/0[key-release] 2 4/0[key-link] 2]" {
+		t.Errorf("claims = %v, want statement 1's and 4's", refs)
+	}
+	var ev []string
+	for _, e := range v.Evidence {
+		ev = append(ev, fmt.Sprintf("%d:%s", e.Seq, e.Digest.Algorithm()))
+	}
+	// Evidence on good, good512 and other (reached through claim 4), but
+	// not on far (two hops), newest first.
+	if fmt.Sprint(ev) != "[5:sha256 4:sha256 4:sha512 2:sha256 1:sha256 1:sha512]" {
+		t.Errorf("evidence = %v", ev)
+	}
+	if v, _ := s.SubjectView(ctx, good, 2); len(v.Evidence) != 2 {
+		t.Errorf("limit 2: %d entries", len(v.Evidence))
+	}
+	if v, _ := s.SubjectView(ctx, good, 0); len(v.Evidence) != 0 || len(v.Claims) != 2 {
+		t.Errorf("limit 0: %+v", v)
 	}
 }
 

@@ -110,6 +110,29 @@ func (q *Queries) SubjectByDigest(ctx context.Context, d digest.Digest) (store.S
 	return s, nil
 }
 
+// SubjectView implements store.Reader with one query per part; backends
+// where round trips are dear override it.
+func (q *Queries) SubjectView(ctx context.Context, d digest.Digest, limit int) (store.SubjectView, error) {
+	var (
+		v   store.SubjectView
+		err error
+	)
+	if v.Subject, err = q.SubjectByDigest(ctx, d); err != nil {
+		return store.SubjectView{}, err
+	}
+	if v.Claims, err = q.AliasClaims(ctx, v.Subject.Digests); err != nil {
+		return store.SubjectView{}, err
+	}
+	all := slices.Clone(v.Subject.Digests)
+	for _, c := range v.Claims {
+		all = append(all, c.Digests...)
+	}
+	if v.Evidence, err = q.Evidence(ctx, store.EvidenceQuery{Digests: uniqueDigests(all), Limit: limit}); err != nil {
+		return store.SubjectView{}, err
+	}
+	return v, nil
+}
+
 // AliasClaims implements store.Reader.
 func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error) {
 	if len(ds) == 0 {

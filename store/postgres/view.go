@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// subjectViewSQL is store.Reader.SubjectView in one statement, so a lookup
+// costs one round trip. It must select exactly what the generic
+// sqlstore.Queries.SubjectView selects; the conformance suite holds both to
+// the same answers.
+const subjectViewSQL = `
+WITH q AS (SELECT subject_id FROM digests WHERE algorithm = $1 AND value = $2),
+sd AS (SELECT d.id, d.algorithm, d.value FROM digests d WHERE d.subject_id = (SELECT subject_id FROM q)),
+cl AS (
+  SELECT c.id, c.source, c.reference, COALESCE(c.statement_seq, 0) AS statement_seq, c.signer_key_ids, c.claimed_at,
+    (SELECT array_agg(a2.algorithm || ':' || a2.value ORDER BY a2.position) FROM alias_claim_digests a2 WHERE a2.claim_id = c.id) AS digests
+  FROM alias_claims c
+  WHERE c.id IN (SELECT a.claim_id FROM alias_claim_digests a JOIN sd ON a.algorithm = sd.algorithm AND a.value = sd.value)),
+al AS (
+  SELECT algorithm, value FROM sd
+  UNION
+  SELECT a.algorithm, a.value FROM alias_claim_digests a WHERE a.claim_id IN (SELECT id FROM cl))
+SELECT s.id, s.created_at,
+  (SELECT array_agg(algorithm || ':' || value ORDER BY id) FROM sd),
+  (SELECT json_agg(cl ORDER BY cl.id) FROM cl),
+  (SELECT json_agg(e) FROM (
+     SELECT st.seq, st.predicate_type, st.signer_key_ids, ss.algorithm, ss.value, st.recorded_at
+     FROM statement_subjects ss
+     JOIN statements st ON st.seq = ss.seq
+     JOIN al ON ss.algorithm = al.algorithm AND ss.value = al.value
+     ORDER BY st.seq DESC, ss.algorithm, ss.value LIMIT $3) e)
+FROM subjects s WHERE s.id = (SELECT subject_id FROM q)`
+
+// SubjectView implements store.Reader in one round trip.
+func (s *Store) SubjectView(ctx context.Context, d digest.Digest, limit int) (store.SubjectView, error) {
+	var (
+		v              store.SubjectView
+		digests        []string
+		claims, events []byte
+	)
+	err := s.pool.QueryRow(ctx, subjectViewSQL, string(d.Algorithm()), d.Hex(), max(limit, 0)).
+		Scan(&v.Subject.ID, &v.Subject.CreatedAt, &digests, &claims, &events)
+	if err != nil {
+		return store.SubjectView{}, fmt.Errorf("store: subject view %s: %w", d, dialect{}.MapError(err))
+	}
+	v.Subject.CreatedAt = v.Subject.CreatedAt.UTC()
+	if v.Subject.Digests, err = parseDigests(digests); err != nil {
+		return store.SubjectView{}, fmt.Errorf("store: subject view %s: %w", d, err)
+	}
+	if v.Claims, err = decodeClaims(claims); err != nil {
+		return store.SubjectView{}, fmt.Errorf("store: subject view %s: claims: %w", d, err)
+	}
+	if v.Evidence, err = decodeEvidence(events); err != nil {
+		return store.SubjectView{}, fmt.Errorf("store: subject view %s: evidence: %w", d, err)
+	}
+	return v, nil
+}
+
+func parseDigests(ss []string) ([]digest.Digest, error) {
+	out := make([]digest.Digest, 0, len(ss))
+	for _, s := range ss {
+		d, err := digest.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("stored digest: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// signerList is a signer_key_ids column: JSON text inside the JSON row.
+type signerList []string
+
+func (l *signerList) UnmarshalJSON(b []byte) error {
+	var text string
+	if err := json.Unmarshal(b, &text); err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(text), (*[]string)(l))
+}
+
+func decodeClaims(b []byte) ([]store.AliasClaim, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var rows []struct {
+		ID           int64      `json:"id"`
+		Source       string     `json:"source"`
+		Reference    string     `json:"reference"`
+		StatementSeq int64      `json:"statement_seq"`
+		Signers      signerList `json:"signer_key_ids"`
+		ClaimedAt    time.Time  `json:"claimed_at"`
+		Digests      []string   `json:"digests"`
+	}
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return nil, err
+	}
+	out := make([]store.AliasClaim, len(rows))
+	for i, r := range rows {
+		ds, err := parseDigests(r.Digests)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = store.AliasClaim{ID: r.ID, Source: store.ClaimSource(r.Source), Reference: r.Reference, StatementSeq: r.StatementSeq,
+			SignerKeyIDs: r.Signers, Digests: ds, ClaimedAt: r.ClaimedAt.UTC()}
+	}
+	return out, nil
+}
+
+func decodeEvidence(b []byte) ([]store.Evidence, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var rows []struct {
+		Seq           int64      `json:"seq"`
+		PredicateType string     `json:"predicate_type"`
+		Signers       signerList `json:"signer_key_ids"`
+		Algorithm     string     `json:"algorithm"`
+		Value         string     `json:"value"`
+		RecordedAt    time.Time  `json:"recorded_at"`
+	}
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return nil, err
+	}
+	out := make([]store.Evidence, len(rows))
+	for i, r := range rows {
+		d, err := digest.Parse(r.Algorithm + ":" + r.Value)
+		if err != nil {
+			return nil, fmt.Errorf("stored digest: %w", err)
+		}
+		out[i] = store.Evidence{Seq: r.Seq, PredicateType: r.PredicateType, SignerKeyIDs: r.Signers, Digest: d, RecordedAt: r.RecordedAt.UTC()}
+	}
+	return out, nil
+}
