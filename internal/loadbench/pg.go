@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/trustd-dev/trustd/store/postgres"
 )
 
 // envAdminURL and envPGBin are set by scripts/with-postgres.sh.
@@ -249,16 +251,12 @@ var pgbenchScripts = map[string]string{
 	"point.sql": `\set id random(1, %d)
 SELECT d.subject_id FROM digests d WHERE d.id = :id;
 `,
-	// trustd-sql.sql: the four statements trustd's GetSubject issues for a
-	// subject with one digest, no alias claims and no evidence (the seeded
-	// data), copied from store/internal/sqlstore, with the digest value
-	// computed in the server.
+	// trustd-sql.sql: the one statement trustd's GetSubject issues
+	// (postgres.SubjectViewSQL), with the digest value computed in the
+	// server.
 	"trustd-sql.sql": `\set id random(1, %d)
-SELECT s.id, s.created_at FROM digests d JOIN subjects s ON s.id = d.subject_id WHERE d.algorithm = 'sha256' AND d.value = encode(sha256(:id::text::bytea), 'hex');
-SELECT algorithm, value FROM digests WHERE subject_id = :id ORDER BY id;
-SELECT c.id, c.source, c.reference, COALESCE(c.statement_seq, 0), c.signer_key_ids, c.claimed_at FROM alias_claims c WHERE c.id IN (SELECT claim_id FROM alias_claim_digests WHERE ((algorithm = 'sha256' AND value = encode(sha256(:id::text::bytea), 'hex')))) ORDER BY c.id;
-SELECT s.seq, s.predicate_type, s.signer_key_ids, ss.algorithm, ss.value, s.recorded_at FROM statement_subjects ss JOIN statements s ON s.seq = ss.seq WHERE ((ss.algorithm = 'sha256' AND ss.value = encode(sha256(:id::text::bytea), 'hex'))) ORDER BY s.seq DESC, ss.algorithm, ss.value LIMIT 101;
-`,
+` + strings.NewReplacer("$1", "'sha256'", "$2", "encode(sha256(:id::text::bytea), 'hex')", "$3", "101", "\n", " ").
+		Replace(postgres.SubjectViewSQL) + ";\n",
 }
 
 // writePGBenchScript writes the named script for n subjects into dir.

@@ -18,7 +18,7 @@ const (
 	rowTrustd            = "trustd GetSubject (binary)"
 	rowTrustdInProcess   = "trustd GetSubject (in-process)"
 	rowPGBenchPoint      = "pgbench point select (digests pk)"
-	rowPGBenchTrustdSQL  = "pgbench trustd's 4 statements"
+	rowPGBenchTrustdSQL  = "pgbench trustd's SQL"
 	rowPGBenchSelectOnly = "pgbench -S (built-in select-only)"
 )
 
@@ -272,7 +272,7 @@ func (r *report) writeText(w io.Writer) error {
 			v    float64
 		}{
 			{"trustd / pgbench point select", s.TrustdOverPGBenchPoint},
-			{"trustd / pgbench trustd's 4 statements", s.TrustdOverPGBenchSQL},
+			{"trustd / pgbench trustd's SQL", s.TrustdOverPGBenchSQL},
 			{"trustd / pgbench -S", s.TrustdOverPGBenchSelect},
 		} {
 			if x.v > 0 {

@@ -10,11 +10,12 @@ import (
 	"github.com/trustd-dev/trustd/store"
 )
 
-// subjectViewSQL is store.Reader.SubjectView in one statement, so a lookup
-// costs one round trip. It must select exactly what the generic
+// SubjectViewSQL is store.Reader.SubjectView in one statement, so a lookup
+// costs one round trip; $1, $2 are the digest's algorithm and hex value, $3
+// the evidence limit. It must select exactly what the generic
 // sqlstore.Queries.SubjectView selects; the conformance suite holds both to
-// the same answers.
-const subjectViewSQL = `
+// the same answers. Exported so benchmarks replay the very statement.
+const SubjectViewSQL = `
 WITH q AS (SELECT subject_id FROM digests WHERE algorithm = $1 AND value = $2),
 sd AS (SELECT d.id, d.algorithm, d.value FROM digests d WHERE d.subject_id = (SELECT subject_id FROM q)),
 cl AS (
@@ -44,7 +45,7 @@ func (s *Store) SubjectView(ctx context.Context, d digest.Digest, limit int) (st
 		digests        []string
 		claims, events []byte
 	)
-	err := s.pool.QueryRow(ctx, subjectViewSQL, string(d.Algorithm()), d.Hex(), max(limit, 0)).
+	err := s.pool.QueryRow(ctx, SubjectViewSQL, string(d.Algorithm()), d.Hex(), max(limit, 0)).
 		Scan(&v.Subject.ID, &v.Subject.CreatedAt, &digests, &claims, &events)
 	if err != nil {
 		return store.SubjectView{}, fmt.Errorf("store: subject view %s: %w", d, dialect{}.MapError(err))
