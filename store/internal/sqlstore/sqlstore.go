@@ -378,37 +378,53 @@ func (q *Queries) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte,
 	return out, nil
 }
 
-// PutLogNodes implements store.Writer.
+// PutLogNodes implements store.Writer. Inserting reports which nodes were
+// new; only the others (none, when appends are serialised) are read back
+// and compared.
 func (q *Queries) PutLogNodes(ctx context.Context, nodes []store.LogNode) error {
-	const chunk = 200
-	for start := 0; start < len(nodes); start += chunk {
-		part := nodes[start:min(start+chunk, len(nodes))]
-		var values strings.Builder
-		args := make([]any, 0, 3*len(part))
-		ids := make([]compact.NodeID, len(part))
-		for i, n := range part {
-			if len(n.Hash) == 0 {
-				return fmt.Errorf("store: log node level %d index %d: %w: empty hash", n.ID.Level, n.ID.Index, store.ErrInvalid)
-			}
-			if i > 0 {
-				values.WriteString(", ")
-			}
-			fmt.Fprintf(&values, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
-			args = append(args, int64(n.ID.Level), int64(n.ID.Index), n.Hash)
-			ids[i] = n.ID
+	r := rows{head: `INSERT INTO log_nodes (level, idx, hash) VALUES `, row: "(?, ?, ?)"}
+	for _, n := range nodes {
+		if len(n.Hash) == 0 {
+			return fmt.Errorf("store: log node level %d index %d: %w: empty hash", n.ID.Level, n.ID.Index, store.ErrInvalid)
 		}
-		if err := q.C.Exec(ctx, `INSERT INTO log_nodes (level, idx, hash) VALUES `+values.String()+` ON CONFLICT (level, idx) DO NOTHING`, args...); err != nil {
+		r.add(int64(n.ID.Level), int64(n.ID.Index), n.Hash)
+	}
+	inserted := make(map[compact.NodeID]bool, len(nodes))
+	for _, st := range r.stmts() {
+		rs, err := q.C.Query(ctx, st.SQL+` ON CONFLICT (level, idx) DO NOTHING RETURNING level, idx`, st.Args...)
+		if err != nil {
 			return q.fail("put log nodes", err)
 		}
-		// Nodes are immutable: one already stored must carry the same hash.
-		stored, err := q.LogNodes(ctx, ids)
-		if err != nil {
+		err = scanAll(rs, func(r Rows) error {
+			var level, idx int64
+			err := r.Scan(&level, &idx)
+			inserted[compact.NewNodeID(uint(level), uint64(idx))] = true
 			return err
+		})
+		if err != nil {
+			return q.fail("put log nodes", err)
 		}
-		for i, n := range part {
-			if string(stored[i]) != string(n.Hash) {
-				return fmt.Errorf("store: log node level %d index %d: %w: stored with another hash", n.ID.Level, n.ID.Index, store.ErrConflict)
-			}
+	}
+	var existing []store.LogNode
+	for _, n := range nodes {
+		if !inserted[n.ID] {
+			existing = append(existing, n)
+		}
+	}
+	if len(existing) == 0 {
+		return nil
+	}
+	ids := make([]compact.NodeID, len(existing))
+	for i, n := range existing {
+		ids[i] = n.ID
+	}
+	stored, err := q.LogNodes(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i, n := range existing {
+		if string(stored[i]) != string(n.Hash) {
+			return fmt.Errorf("store: log node level %d index %d: %w: stored with another hash", n.ID.Level, n.ID.Index, store.ErrConflict)
 		}
 	}
 	return nil
@@ -548,8 +564,7 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 	if err != nil {
 		return nil, nil, err
 	}
-	var pl placer
-	var batch []Stmt
+	w := newWrites()
 	now := Now()
 	for _, i := range fresh {
 		s := &out[i]
@@ -560,28 +575,22 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 		if err != nil {
 			return nil, nil, fmt.Errorf("store: append statement: %w", err)
 		}
-		batch = append(batch, Stmt{`INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			[]any{s.Seq, s.EnvelopeDigest.String(), s.PayloadType, s.PredicateType, s.Envelope, nonNilBytes(s.Payload), string(signers), s.RecordedAt}})
+		w.statements.add(s.Seq, s.EnvelopeDigest.String(), s.PayloadType, s.PredicateType, s.Envelope, nonNilBytes(s.Payload), string(signers), s.RecordedAt)
 		for _, k := range uniqueStrings(s.SignerKeyIDs) {
-			batch = append(batch, Stmt{`INSERT INTO statement_signers (seq, key_id) VALUES ($1, $2)`, []any{s.Seq, k}})
+			w.signers.add(s.Seq, k)
 		}
 		for j, subj := range s.Subjects {
-			batch = append(batch, pl.place(subj.Digests, known)...)
+			w.place(subj.Digests, known)
 			for _, d := range subj.Digests {
-				batch = append(batch, Stmt{`INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES ($1, $2, $3, $4, $5)`,
-					[]any{s.Seq, j, subj.Name, string(d.Algorithm()), d.Hex()}})
+				w.subjects.add(s.Seq, j, subj.Name, string(d.Algorithm()), d.Hex())
 			}
 			if len(subj.Digests) > 1 {
-				batch = append(batch, claimInsert(store.AliasClaim{Source: store.ClaimStatement, Reference: fmt.Sprintf("%d/%d", s.Seq, j),
-					StatementSeq: s.Seq, SignerKeyIDs: s.SignerKeyIDs, Digests: subj.Digests, ClaimedAt: s.RecordedAt}, signers)...)
+				w.claim(store.AliasClaim{Source: store.ClaimStatement, Reference: fmt.Sprintf("%d/%d", s.Seq, j),
+					StatementSeq: s.Seq, SignerKeyIDs: s.SignerKeyIDs, Digests: subj.Digests, ClaimedAt: s.RecordedAt}, signers)
 			}
 		}
 	}
-	if err := pl.allocate(ctx, q); err != nil {
-		return nil, nil, err
-	}
-	if err := q.C.ExecBatch(ctx, batch); err != nil {
+	if err := w.flush(ctx, q); err != nil {
 		q.nextSeq = 0
 		return nil, nil, q.fail("append statements", err)
 	}
@@ -614,17 +623,15 @@ func (q *Queries) AddAliasClaim(ctx context.Context, c store.AliasClaim) (store.
 	if err != nil {
 		return store.AliasClaim{}, false, err
 	}
-	var pl placer
-	batch := pl.place(ds, known)
-	if err := pl.allocate(ctx, q); err != nil {
-		return store.AliasClaim{}, false, err
-	}
 	c.Digests, c.SignerKeyIDs, c.ClaimedAt = ds, nonNil(c.SignerKeyIDs), Now()
 	signers, err := json.Marshal(c.SignerKeyIDs)
 	if err != nil {
 		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w", err)
 	}
-	if err := q.C.ExecBatch(ctx, append(batch, claimInsert(c, signers)...)); err != nil {
+	w := newWrites()
+	w.place(ds, known)
+	w.claim(c, signers)
+	if err := w.flush(ctx, q); err != nil {
 		return store.AliasClaim{}, false, q.fail("alias claim", err)
 	}
 	if err := q.C.QueryRow(ctx, `SELECT id FROM alias_claims WHERE source = $1 AND reference = $2`, string(c.Source), c.Reference).Scan(&c.ID); err != nil {
@@ -665,17 +672,80 @@ func (q *Queries) subjectsOf(ctx context.Context, ds []digest.Digest) (map[diges
 	return known, nil
 }
 
-// placer decides which subject each new digest joins. Digests already
-// known keep their subject; new ones join the subject of the oldest known
-// digest of the same artifact, or a new subject when none is known. New
-// subjects get placeholder ids (-1, -2, …) until allocate creates them, so
-// any number of them costs one insert.
-type placer struct {
-	stmts []*Stmt // digest inserts whose subject id may be a placeholder
-	count int     // placeholders handed out
+// rows accumulates the rows of one multi-row INSERT. Its row template
+// writes ? for each argument; Stmts numbers them and splits the rows so no
+// statement exceeds maxArgs arguments (SQLite's limit is 32766).
+type rows struct {
+	head, row string
+	args      [][]any
 }
 
-func (p *placer) place(ds []digest.Digest, known map[digest.Digest]int64) []Stmt {
+const maxArgs = 30000
+
+func (r *rows) add(args ...any) []any {
+	r.args = append(r.args, args)
+	return args
+}
+
+func (r *rows) stmts() []Stmt {
+	if len(r.args) == 0 {
+		return nil
+	}
+	perRow := len(r.args[0])
+	chunk := max(1, maxArgs/perRow)
+	var out []Stmt
+	for start := 0; start < len(r.args); start += chunk {
+		part := r.args[start:min(start+chunk, len(r.args))]
+		var b strings.Builder
+		b.WriteString(r.head)
+		args := make([]any, 0, perRow*len(part))
+		for i, row := range part {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			tmpl := r.row
+			for range row {
+				j := strings.IndexByte(tmpl, '?')
+				fmt.Fprintf(&b, "%s$%d", tmpl[:j], len(args)+1)
+				args = append(args, row[len(args)-i*perRow])
+				tmpl = tmpl[j+1:]
+			}
+			b.WriteString(tmpl)
+		}
+		out = append(out, Stmt{b.String(), args})
+	}
+	return out
+}
+
+// writes collects every row one append or claim writes, table by table, so
+// they go to the database as a handful of multi-row INSERTs in foreign-key
+// order.
+type writes struct {
+	statements, signers, digests, subjects, claims, claimDigests rows
+	// newSubjects counts the placeholder subject ids (-1, -2, …) handed
+	// out for artifacts none of whose digests is known yet.
+	newSubjects int
+}
+
+func newWrites() *writes {
+	return &writes{
+		statements: rows{head: `INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at) VALUES `,
+			row: "(?, ?, ?, ?, ?, ?, ?, ?)"},
+		signers:  rows{head: `INSERT INTO statement_signers (seq, key_id) VALUES `, row: "(?, ?)"},
+		digests:  rows{head: `INSERT INTO digests (algorithm, value, subject_id) VALUES `, row: "(?, ?, ?)"},
+		subjects: rows{head: `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES `, row: "(?, ?, ?, ?, ?)"},
+		claims: rows{head: `INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at) VALUES `,
+			row: "(?, ?, ?, ?, ?)"},
+		claimDigests: rows{head: `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value) VALUES `,
+			row: "((SELECT id FROM alias_claims WHERE source = ? AND reference = ?), ?, ?, ?)"},
+	}
+}
+
+// place decides which subject the digests of one artifact join. Digests
+// already known keep their subject; new ones join the subject of the oldest
+// known digest among ds, or one new subject when none is known (a
+// placeholder id until allocate). known is updated with the placements.
+func (w *writes) place(ds []digest.Digest, known map[digest.Digest]int64) {
 	var (
 		target  int64
 		missing []digest.Digest
@@ -690,73 +760,67 @@ func (p *placer) place(ds []digest.Digest, known map[digest.Digest]int64) []Stmt
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		return
 	}
 	if target == 0 {
-		p.count++
-		target = -int64(p.count)
+		w.newSubjects++
+		target = -int64(w.newSubjects)
 	}
-	stmts := make([]Stmt, len(missing))
-	for i, d := range missing {
+	for _, d := range missing {
 		known[d] = target
-		stmts[i] = Stmt{`INSERT INTO digests (algorithm, value, subject_id) VALUES ($1, $2, $3)`, []any{string(d.Algorithm()), d.Hex(), target}}
-		p.stmts = append(p.stmts, &stmts[i])
+		w.digests.add(string(d.Algorithm()), d.Hex(), target)
 	}
-	return stmts
 }
 
-// allocate creates the new subjects and rewrites placeholders to their ids.
-// The rewritten statements are the ones place returned, so call allocate
-// before running them.
-func (p *placer) allocate(ctx context.Context, q *Queries) error {
-	if p.count == 0 {
-		return nil
-	}
-	marks := make([]string, p.count)
-	for i := range marks {
-		marks[i] = "($1)"
-	}
-	rows, err := q.C.Query(ctx, `INSERT INTO subjects (created_at) VALUES `+strings.Join(marks, ", ")+` RETURNING id`, Now())
-	if err != nil {
-		return q.fail("new subjects", err)
-	}
-	var ids []int64
-	err = scanAll(rows, func(r Rows) error {
-		var id int64
-		err := r.Scan(&id)
-		ids = append(ids, id)
-		return err
-	})
-	if err != nil {
-		return q.fail("new subjects", err)
-	}
-	if len(ids) != p.count {
-		return fmt.Errorf("store: new subjects: got %d ids for %d subjects", len(ids), p.count)
-	}
-	slices.Sort(ids)
-	for _, st := range p.stmts {
-		if sid := st.Args[2].(int64); sid < 0 {
-			st.Args[2] = ids[-sid-1]
-		}
-	}
-	return nil
-}
-
-// claimInsert returns the statements that write c and its digests (which
-// must be recorded already, or earlier in the same batch).
-func claimInsert(c store.AliasClaim, signersJSON []byte) []Stmt {
+// claim adds c and its digests (placed already, or in these writes).
+func (w *writes) claim(c store.AliasClaim, signersJSON []byte) {
 	var seq any
 	if c.StatementSeq != 0 {
 		seq = c.StatementSeq
 	}
-	stmts := []Stmt{{`INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at) VALUES ($1, $2, $3, $4, $5)`,
-		[]any{string(c.Source), c.Reference, seq, string(signersJSON), c.ClaimedAt}}}
+	w.claims.add(string(c.Source), c.Reference, seq, string(signersJSON), c.ClaimedAt)
 	for i, d := range c.Digests {
-		stmts = append(stmts, Stmt{`INSERT INTO alias_claim_digests (claim_id, position, algorithm, value)
-			VALUES ((SELECT id FROM alias_claims WHERE source = $1 AND reference = $2), $3, $4, $5)`,
-			[]any{string(c.Source), c.Reference, i, string(d.Algorithm()), d.Hex()}})
+		w.claimDigests.add(string(c.Source), c.Reference, i, string(d.Algorithm()), d.Hex())
 	}
-	return stmts
+}
+
+// flush creates the new subjects, rewrites placeholder ids to theirs, and
+// runs every INSERT in one batch.
+func (w *writes) flush(ctx context.Context, q *Queries) error {
+	if w.newSubjects > 0 {
+		marks := make([]string, w.newSubjects)
+		for i := range marks {
+			marks[i] = "($1)"
+		}
+		rs, err := q.C.Query(ctx, `INSERT INTO subjects (created_at) VALUES `+strings.Join(marks, ", ")+` RETURNING id`, Now())
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		err = scanAll(rs, func(r Rows) error {
+			var id int64
+			err := r.Scan(&id)
+			ids = append(ids, id)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if len(ids) != w.newSubjects {
+			return fmt.Errorf("new subjects: got %d ids for %d subjects", len(ids), w.newSubjects)
+		}
+		slices.Sort(ids)
+		for _, row := range w.digests.args {
+			if sid := row[2].(int64); sid < 0 {
+				row[2] = ids[-sid-1]
+			}
+		}
+	}
+	var batch []Stmt
+	for _, r := range []*rows{&w.statements, &w.digests, &w.signers, &w.subjects, &w.claims, &w.claimDigests} {
+		batch = append(batch, r.stmts()...)
+	}
+	return q.C.ExecBatch(ctx, batch)
 }
 
 // existingClaim returns the stored claim with id when it says the same as c,
