@@ -1,0 +1,29 @@
+// Package pgp is trustd's OpenPGP support: it registers GnuPG-compatible
+// certificates (transferable public keys), verifies detached and clearsigned
+// signatures over release manifests, parses those manifests (GNU coreutils
+// and BSD tagged checksum formats), reads revocation certificates, plugs
+// OpenPGP signatures into trustd's DSSE envelopes, and decides whether a key
+// may sign for a name at a time through delegation and rotation chains.
+//
+// The same code runs in the server (before it stores anything) and in the
+// offline client verifier, so every function here is deterministic and does
+// no I/O except the gpg signer, which runs the local gpg program.
+//
+// Cryptography is github.com/ProtonMail/go-crypto's openpgp/v2 API. Every
+// signature is verified against a key ring that holds exactly one
+// certificate, chosen by full fingerprint (the issuer fingerprint subpacket),
+// never by 64-bit key id alone, since key ids can be made to collide.
+// Certificates are stored verbatim (all packets, old self-signatures
+// included); this package re-reads them per verification so that shared
+// certificates are never mutated and can be used from many goroutines.
+//
+// Time: OpenPGP lets the signer choose a signature's creation time, so soft
+// revocations (key superseded or retired) and rotations are judged against
+// both the claimed time and the time trustd first observed the signature;
+// hard revocations (compromised, no reason, or an unknown reason) invalidate
+// every signature the key ever made. See [Decide].
+//
+// Errors for bad input are [*Error] values matching one sentinel (ErrMalformed,
+// ErrTooLarge, ErrUntrusted, …) with errors.Is; chain decisions refuse with a
+// [*Refusal] carrying a stable [RefusalCode].
+package pgp
