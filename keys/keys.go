@@ -5,6 +5,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -28,6 +30,11 @@ type Store interface {
 	Update(ctx context.Context, fn func(context.Context, store.Writer) error) error
 }
 
+// MaxKeyBytes bounds what Add accepts: an OpenPGP certificate (whose
+// subkeys and certifications make it the largest kind) up to
+// pgp.MaxCertificateBytes; the other kinds have their own, smaller limit.
+const MaxKeyBytes = pgp.MaxCertificateBytes
+
 // Registry registers and looks up keys.
 type Registry struct {
 	store Store
@@ -36,41 +43,81 @@ type Registry struct {
 // NewRegistry returns a registry over s.
 func NewRegistry(s Store) *Registry { return &Registry{store: s} }
 
-// Key is a registered key with its parsed public half.
+// Key is a registered key with its parsed public half: Public for the
+// envelope key types, PGP for OpenPGP certificates (type pgp.KeyType).
 type Key struct {
 	store.Key
 	Public envelope.PublicKey
+	PGP    *pgp.Certificate
 }
 
-// Add parses data (PEM or securesystemslib JSON) and registers the key.
-// It returns the stored key and whether it was new. Errors:
-// envelope.ErrInvalidKey, ErrInvalidLabel, store.ErrConflict.
+// IsOpenPGP reports whether data looks like an OpenPGP certificate or key
+// rather than a PEM or JSON key: an armor header ("-----BEGIN PGP …") or a
+// binary packet (the first byte has the packet tag bit set).
+func IsOpenPGP(data []byte) bool {
+	t := bytes.TrimSpace(data)
+	return bytes.HasPrefix(t, []byte("-----BEGIN PGP ")) || (len(t) > 0 && t[0]&0x80 != 0)
+}
+
+// Add parses data (PEM, securesystemslib JSON, or an OpenPGP certificate,
+// armored or binary, as gpg --export writes it) and registers the key. An
+// OpenPGP certificate is registered under its primary fingerprint with type
+// pgp.KeyType, kept as given (every packet), and its primary key and
+// subkeys are indexed so signatures by any of them resolve to it, in the
+// same transaction. It returns the stored key and whether it was new.
+// Errors: envelope.ErrInvalidKey, the pgp sentinels (pgp.ErrMalformed,
+// pgp.ErrUntrusted, …), ErrInvalidLabel, store.ErrConflict.
 func (r *Registry) Add(ctx context.Context, data []byte, label string) (Key, bool, error) {
 	if err := checkLabel(label); err != nil {
 		return Key{}, false, fmt.Errorf("keys: label: %w", err)
 	}
-	pub, err := envelope.ParsePublicKey(data)
-	if err != nil {
-		return Key{}, false, fmt.Errorf("keys: public_key: %w", err)
-	}
-	want := store.Key{ID: pub.ID, Type: pub.Type, PublicKey: pub.Encode(), Label: label}
 	var (
-		got     store.Key
-		created bool
+		key     Key
+		subkeys []store.PGPKey
 	)
-	err = r.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
-		_, err := w.Key(ctx, want.ID)
+	if IsOpenPGP(data) {
+		cert, err := pgp.ParseCertificate(data)
+		if err != nil {
+			return Key{}, false, fmt.Errorf("keys: public_key: %w", err)
+		}
+		key = Key{Key: store.Key{ID: cert.Fingerprint, Type: pgp.KeyType, PublicKey: cert.Encode(), Label: label}, PGP: cert}
+		subkeys = PGPIndex(cert)
+	} else {
+		pub, err := envelope.ParsePublicKey(data)
+		if err != nil {
+			return Key{}, false, fmt.Errorf("keys: public_key: %w", err)
+		}
+		key = Key{Key: store.Key{ID: pub.ID, Type: pub.Type, PublicKey: pub.Encode(), Label: label}, Public: pub}
+	}
+	var created bool
+	err := r.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		_, err := w.Key(ctx, key.ID)
 		created = errors.Is(err, store.ErrNotFound)
 		if err != nil && !created {
 			return err
 		}
-		got, err = w.PutKey(ctx, want)
-		return err
+		if key.Key, err = w.PutKey(ctx, key.Key); err != nil {
+			return err
+		}
+		if len(subkeys) > 0 {
+			return w.PutPGPKeys(ctx, subkeys)
+		}
+		return nil
 	})
 	if err != nil {
-		return Key{}, false, fmt.Errorf("keys: register %s: %w", want.ID, err)
+		return Key{}, false, fmt.Errorf("keys: register %s: %w", key.ID, err)
 	}
-	return Key{Key: got, Public: pub}, created, nil
+	return key, created, nil
+}
+
+// PGPIndex returns the index entries of a certificate's keys: the primary
+// key and every subkey, each under the primary fingerprint.
+func PGPIndex(cert *pgp.Certificate) []store.PGPKey {
+	out := []store.PGPKey{{Fingerprint: cert.Fingerprint, KeyID: fmt.Sprintf("%016x", cert.KeyID), Primary: cert.Fingerprint}}
+	for _, sk := range cert.Subkeys {
+		out = append(out, store.PGPKey{Fingerprint: sk.Fingerprint, KeyID: fmt.Sprintf("%016x", sk.KeyID), Primary: cert.Fingerprint})
+	}
+	return out
 }
 
 // Get returns a registered key. Errors: store.ErrNotFound.
@@ -100,6 +147,13 @@ func (r *Registry) List(ctx context.Context, after string, limit int) ([]Key, er
 }
 
 func decode(k store.Key) (Key, error) {
+	if k.Type == pgp.KeyType {
+		cert, err := pgp.ParseCertificate(k.PublicKey)
+		if err != nil {
+			return Key{}, fmt.Errorf("keys: stored key %q: %w", k.ID, err)
+		}
+		return Key{Key: k, PGP: cert}, nil
+	}
 	pub, err := envelope.DecodeStoredKey(k.Type, k.PublicKey)
 	if err != nil {
 		return Key{}, fmt.Errorf("keys: stored key %q: %w", k.ID, err)

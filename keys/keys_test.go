@@ -3,12 +3,14 @@ package keys_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/sqlite"
 )
@@ -60,5 +62,68 @@ func TestRegistry(t *testing.T) {
 				t.Errorf("Add = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestRegistryOpenPGP(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "trustd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := keys.NewRegistry(s)
+	ctx := context.Background()
+	read := func(name string) []byte {
+		data, err := os.ReadFile(filepath.Join("..", "pgp", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	for _, name := range []string{"ed25519.asc", "rsa3072.gpg"} { // armored and binary
+		t.Run(name, func(t *testing.T) {
+			cert, err := pgp.ParseCertificate(read(name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, created, err := r.Add(ctx, read(name), "gpg key")
+			if err != nil || !created || k.ID != cert.Fingerprint || k.Type != pgp.KeyType || k.PGP == nil {
+				t.Fatalf("Add = %+v created=%v err=%v", k, created, err)
+			}
+			if _, created, err := r.Add(ctx, read(name), "gpg key"); err != nil || created {
+				t.Errorf("Add again: created=%v err=%v", created, err)
+			}
+			got, err := r.Get(ctx, cert.Fingerprint)
+			if err != nil || got.PGP == nil || got.PGP.Fingerprint != cert.Fingerprint || string(got.PublicKey) != string(cert.Encode()) {
+				t.Fatalf("Get = %+v, %v", got, err)
+			}
+			for _, sk := range cert.Subkeys {
+				ix, err := s.PGPKey(ctx, sk.Fingerprint)
+				if err != nil || ix.Primary != cert.Fingerprint {
+					t.Errorf("subkey %s indexed as %+v, %v", sk.Fingerprint, ix, err)
+				}
+			}
+			if ix, err := s.PGPKey(ctx, cert.Fingerprint); err != nil || ix.Primary != cert.Fingerprint {
+				t.Errorf("primary indexed as %+v, %v", ix, err)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"secret key", read("ed25519.sec.asc"), pgp.ErrSecretKey},
+		{"SHA-1 self-signature", read("sha1-selfsig.asc"), pgp.ErrUntrusted},
+		{"garbage armor", []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot base64\n-----END PGP PUBLIC KEY BLOCK-----\n"), pgp.ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := r.Add(ctx, tc.data, ""); !errors.Is(err, tc.want) {
+				t.Errorf("Add = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if list, err := r.List(ctx, "", 10); err != nil || len(list) != 2 {
+		t.Errorf("List = %d keys, %v; want 2", len(list), err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -46,6 +47,11 @@ var codeOf = []struct {
 	{envelope.ErrInvalidStatement, codes.InvalidArgument},
 	{envelope.ErrInvalidKey, codes.InvalidArgument},
 	{keys.ErrInvalidLabel, codes.InvalidArgument},
+	{pgp.ErrMalformed, codes.InvalidArgument},
+	{pgp.ErrTooLarge, codes.InvalidArgument},
+	{pgp.ErrSecretKey, codes.InvalidArgument},
+	{pgp.ErrUntrusted, codes.InvalidArgument},
+	{pgp.ErrUnsupportedAlgorithm, codes.InvalidArgument},
 	{statement.ErrInvalidPage, codes.InvalidArgument},
 	{statement.ErrRejected, codes.InvalidArgument},
 	{statement.ErrBeyondLog, codes.OutOfRange},

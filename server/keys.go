@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgp"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 )
 
@@ -20,6 +22,8 @@ const (
 type keyService struct {
 	trustv1.UnimplementedKeyServiceServer
 	keys *keys.Registry
+	// pgpStatus is an OpenPGP key's state now, counting what the log holds.
+	pgpStatus func(ctx context.Context, k keys.Key) (pgp.Status, error)
 }
 
 func (s *keyService) AddKey(ctx context.Context, req *trustv1.AddKeyRequest) (*trustv1.AddKeyResponse, error) {
@@ -30,7 +34,11 @@ func (s *keyService) AddKey(ctx context.Context, req *trustv1.AddKeyRequest) (*t
 	if err != nil {
 		return nil, err
 	}
-	return &trustv1.AddKeyResponse{Key: keyToProto(k), Created: created}, nil
+	pk, err := s.toProto(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return &trustv1.AddKeyResponse{Key: pk, Created: created}, nil
 }
 
 func (s *keyService) GetKey(ctx context.Context, req *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error) {
@@ -41,7 +49,11 @@ func (s *keyService) GetKey(ctx context.Context, req *trustv1.GetKeyRequest) (*t
 	if err != nil {
 		return nil, err
 	}
-	return &trustv1.GetKeyResponse{Key: keyToProto(k)}, nil
+	pk, err := s.toProto(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return &trustv1.GetKeyResponse{Key: pk}, nil
 }
 
 func (s *keyService) ListKeys(ctx context.Context, req *trustv1.ListKeysRequest) (*trustv1.ListKeysResponse, error) {
@@ -74,13 +86,35 @@ func pageSize(req uint32, def, max int) (int, error) {
 	return int(req), nil
 }
 
-func keyToProto(k keys.Key) *trustv1.Key {
-	return &trustv1.Key{
-		Id:           k.ID,
-		Type:         k.Type,
-		Scheme:       k.Public.Scheme,
-		PublicKeyPem: string(k.Public.Encode()),
-		Label:        k.Label,
-		CreatedAt:    timestamppb.New(k.CreatedAt),
+// toProto converts a key, with an OpenPGP key's current status.
+func (s *keyService) toProto(ctx context.Context, k keys.Key) (*trustv1.Key, error) {
+	pk := keyToProto(k)
+	if k.PGP != nil {
+		st, err := s.pgpStatus(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		pk.Pgp.Status = pgpStatusToProto(st)
 	}
+	return pk, nil
+}
+
+// certStatus is the status of an OpenPGP key by its certificate alone.
+func certStatus(_ context.Context, k keys.Key) (pgp.Status, error) {
+	return k.PGP.Status(time.Now()), nil
+}
+
+func keyToProto(k keys.Key) *trustv1.Key {
+	pk := &trustv1.Key{
+		Id:        k.ID,
+		Type:      k.Type,
+		Label:     k.Label,
+		CreatedAt: timestamppb.New(k.CreatedAt),
+	}
+	if k.PGP != nil {
+		pk.Pgp = certToProto(k.PGP)
+		return pk
+	}
+	pk.Scheme, pk.PublicKeyPem = k.Public.Scheme, string(k.Public.Encode())
+	return pk
 }

@@ -82,7 +82,7 @@ func New(opts Options) (*Server, error) {
 	s.grpc = grpc.NewServer(grpcOpts...)
 	ls := &logService{log: opts.Log}
 	trustv1.RegisterSubjectServiceServer(s.grpc, &subjectService{store: opts.Store})
-	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store)})
+	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store), pgpStatus: certStatus})
 	trustv1.RegisterStatementServiceServer(s.grpc, &statementService{log: opts.Log})
 	trustv1.RegisterLogServiceServer(s.grpc, ls)
 	healthpb.RegisterHealthServer(s.grpc, s.health)

@@ -85,6 +85,19 @@ type Key struct {
 	CreatedAt time.Time
 }
 
+// PGPKey indexes one key (the primary key or a subkey) of a registered
+// OpenPGP certificate, so that a signature's issuer resolves to the
+// certificate, whose registry key id is its primary fingerprint.
+type PGPKey struct {
+	// Fingerprint is the key's fingerprint, lowercase hex.
+	Fingerprint string
+	// KeyID is the key's 64-bit key id as 16 lowercase hex digits.
+	KeyID string
+	// Primary is the certificate's primary fingerprint: a registered key id.
+	// A primary key is indexed under itself.
+	Primary string
+}
+
 // StatementSubject is one artifact a statement is about: an in-toto subject
 // with its name and its digests (several when it lists several algorithms).
 type StatementSubject struct {
@@ -171,6 +184,17 @@ type Reader interface {
 	// Evidence returns the log entries naming any of q.Digests, newest first,
 	// one per (entry, digest) pair.
 	Evidence(ctx context.Context, q EvidenceQuery) ([]Evidence, error)
+	// StatementsByPredicate returns up to limit log entries of one
+	// predicate type with sequence numbers above afterSeq, oldest first
+	// (paging: pass the last Seq seen). Subjects are not filled in.
+	StatementsByPredicate(ctx context.Context, predicateType string, afterSeq int64, limit int) ([]Statement, error)
+	// PGPKey returns the index entry of an OpenPGP key by fingerprint.
+	// Errors: ErrNotFound.
+	PGPKey(ctx context.Context, fingerprint string) (PGPKey, error)
+	// PGPKeysByKeyID returns the index entries of every OpenPGP key with a
+	// 64-bit key id (16 lowercase hex digits), by primary and fingerprint.
+	// Key ids can collide, so there may be several.
+	PGPKeysByKeyID(ctx context.Context, keyID string) ([]PGPKey, error)
 	// LogSize returns the number of entries in the statement log.
 	LogSize(ctx context.Context) (uint64, error)
 	// LogNodes returns the hashes of the given tree nodes, in order.
@@ -203,6 +227,11 @@ type Writer interface {
 	// (Source, Reference) again returns the stored claim and false.
 	// Errors: ErrInvalid, ErrConflict (same identity, different content).
 	AddAliasClaim(ctx context.Context, c AliasClaim) (AliasClaim, bool, error)
+	// PutPGPKeys indexes the keys of a registered OpenPGP certificate.
+	// Indexing a key again under the same primary is a no-op; under another
+	// primary it is ErrConflict. Every Primary must be a registered key id
+	// and every field set, else ErrInvalid.
+	PutPGPKeys(ctx context.Context, keys []PGPKey) error
 	// PutLogNodes stores completed tree nodes. Nodes are immutable: storing
 	// a node again with the same hash is a no-op, with another hash
 	// ErrConflict.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgp"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 )
 
@@ -98,12 +100,18 @@ func newKeyAddCmd(g *globals) *cobra.Command {
 	var label string
 	cmd := &cobra.Command{
 		Use:   "add PUBLIC_KEY_FILE|-",
-		Short: "Register a public key (PEM or securesystemslib JSON)",
+		Short: "Register a public key (PEM, securesystemslib JSON or an OpenPGP certificate)",
+		Long: `add registers a public key: a PEM "PUBLIC KEY" block, a securesystemslib
+JSON key, or an OpenPGP certificate (armored or binary, as gpg --export
+writes it). An OpenPGP certificate is checked (self-signatures, subkey
+bindings, algorithms) and registered under its primary fingerprint; its
+subkeys are indexed so signatures by any of them find it.`,
 		Example: `  trustctl key add release.pub --label "release signing 2026"
-  openssl pkey -in key.pem -pubout | trustctl key add -`,
+  openssl pkey -in key.pem -pubout | trustctl key add -
+  gpg --export --armor release@example.org | trustctl key add - --label "release (gpg)"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := readBounded(args[0], maxKeyFile)
+			data, err := readBounded(args[0], keys.MaxKeyBytes)
 			if err != nil {
 				return fmt.Errorf("PUBLIC_KEY_FILE: %w", err)
 			}
@@ -131,11 +139,22 @@ func newKeyAddCmd(g *globals) *cobra.Command {
 func newKeyShowCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show KEY_ID",
-		Short: "Show a registered key",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show a registered key (an OpenPGP key with its user ids, subkeys and status)",
+		Long: `show prints a registered key. For an OpenPGP certificate KEY_ID is the
+primary fingerprint (gpg's spacing is accepted), and show prints its user
+ids, subkeys with their algorithms, creation and expiry, and the key's
+current status: valid, expired, revoked (and why, and whether every
+signature it ever made is void), or superseded by a rotation.`,
+		Example: `  trustctl key show 3f2a…
+  trustctl key show "A1B2 C3D4 …"`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				resp, err := c.Keys.GetKey(ctx, &trustv1.GetKeyRequest{KeyId: args[0]})
+				id := args[0]
+				if fpr, err := pgp.NormalizeFingerprint(id); err == nil {
+					id = fpr
+				}
+				resp, err := c.Keys.GetKey(ctx, &trustv1.GetKeyRequest{KeyId: id})
 				if err != nil {
 					return err
 				}
@@ -143,6 +162,10 @@ func newKeyShowCmd(g *globals) *cobra.Command {
 					return printJSON(cmd.OutOrStdout(), resp.GetKey())
 				}
 				k := resp.GetKey()
+				if k.GetPgp() != nil {
+					printPGPKey(cmd.OutOrStdout(), k)
+					return nil
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "key %s\ntype %s (scheme %s)\nlabel %s\nregistered %s\n%s", k.GetId(), k.GetType(),
 					k.GetScheme(), k.GetLabel(), ts(k.GetCreatedAt().AsTime()), k.GetPublicKeyPem())
 				return nil
@@ -232,4 +255,31 @@ func writeNew(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return f.Close()
+}
+
+// printPGPKey prints an OpenPGP certificate as key show does.
+func printPGPKey(w io.Writer, k *trustv1.Key) {
+	c := k.GetPgp()
+	fmt.Fprintf(w, "key %s\ntype pgp (OpenPGP v%d)\nlabel %s\nregistered %s\n", k.GetId(), c.GetVersion(), k.GetLabel(), ts(k.GetCreatedAt().AsTime()))
+	fmt.Fprintf(w, "status %s\n", c.GetStatus().GetSummary())
+	for _, u := range c.GetUserIds() {
+		fmt.Fprintf(w, "uid %s\n", u)
+	}
+	printPGPKeyInfo(w, "pub", c.GetPrimary())
+	for _, sk := range c.GetSubkeys() {
+		printPGPKeyInfo(w, "sub", sk)
+	}
+}
+
+func printPGPKeyInfo(w io.Writer, kind string, k *trustv1.PGPKeyInfo) {
+	expires := "never expires"
+	if k.GetExpires() != nil {
+		expires = "expires " + ts(k.GetExpires().AsTime())
+	}
+	revoked := ""
+	if k.GetRevoked() {
+		revoked = ", revoked"
+	}
+	fmt.Fprintf(w, "%s %s %s [%s] created %s, %s%s\n", kind, k.GetAlgorithm(), k.GetFingerprint(), k.GetCapabilities(),
+		ts(k.GetCreated().AsTime()), expires, revoked)
 }

@@ -44,6 +44,8 @@ func Run(t *testing.T, open Factory) {
 		{"SubjectView", testSubjectView},
 		{"KeyList", testKeyList},
 		{"LogNodes", testLogNodes},
+		{"PGPKeys", testPGPKeys},
+		{"StatementsByPredicate", testStatementsByPredicate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -671,5 +673,98 @@ func testLogNodes(t *testing.T, s store.Store) {
 	appendOne(t, s, statement("sized", sha256Of("sized")))
 	if n, err := s.LogSize(ctx); err != nil || n != 1 {
 		t.Errorf("LogSize = %d, %v; want 1", n, err)
+	}
+}
+
+func testPGPKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put := func(ks ...store.PGPKey) error {
+		return s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+			for _, k := range []string{"primary-a", "primary-b"} {
+				if _, err := w.PutKey(ctx, store.Key{ID: k, Type: "pgp", PublicKey: []byte(k)}); err != nil {
+					return err
+				}
+			}
+			return w.PutPGPKeys(ctx, ks)
+		})
+	}
+	a := store.PGPKey{Fingerprint: "primary-a", KeyID: "aaaa", Primary: "primary-a"}
+	sub := store.PGPKey{Fingerprint: "sub-a", KeyID: "1111", Primary: "primary-a"}
+	b := store.PGPKey{Fingerprint: "primary-b", KeyID: "1111", Primary: "primary-b"}
+	if err := put(a, sub, b); err != nil {
+		t.Fatalf("PutPGPKeys: %v", err)
+	}
+	if err := put(a, sub); err != nil {
+		t.Errorf("PutPGPKeys again: %v, want no-op", err)
+	}
+	if got, err := s.PGPKey(ctx, "sub-a"); err != nil || got != sub {
+		t.Errorf("PGPKey(sub-a) = %+v, %v; want %+v", got, err, sub)
+	}
+	if _, err := s.PGPKey(ctx, "unknown"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PGPKey(unknown): err = %v, want ErrNotFound", err)
+	}
+	got, err := s.PGPKeysByKeyID(ctx, "1111")
+	if err != nil || len(got) != 2 || got[0] != sub || got[1] != b {
+		t.Errorf("PGPKeysByKeyID(1111) = %+v, %v; want [sub-a primary-b]", got, err)
+	}
+	if got, err := s.PGPKeysByKeyID(ctx, "ffff"); err != nil || len(got) != 0 {
+		t.Errorf("PGPKeysByKeyID(ffff) = %+v, %v; want none", got, err)
+	}
+	tests := []struct {
+		name string
+		key  store.PGPKey
+		want error
+	}{
+		{"other primary", store.PGPKey{Fingerprint: "sub-a", KeyID: "1111", Primary: "primary-b"}, store.ErrConflict},
+		{"unregistered primary", store.PGPKey{Fingerprint: "sub-x", KeyID: "2222", Primary: "nobody"}, store.ErrInvalid},
+		{"no key id", store.PGPKey{Fingerprint: "sub-y", Primary: "primary-a"}, store.ErrInvalid},
+	}
+	for _, tc := range tests {
+		if err := put(tc.key); !errors.Is(err, tc.want) {
+			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, err := s.PGPKey(ctx, "sub-x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("rejected key was stored: %v", err)
+	}
+}
+
+func testStatementsByPredicate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var want []int64
+	for i := range 5 {
+		st := statement(fmt.Sprintf("bypred-%d", i), sha256Of(fmt.Sprintf("bypred-%d", i)))
+		if i%2 == 0 {
+			st.PredicateType = "https://example.com/wanted"
+		}
+		got, _ := appendOne(t, s, st)
+		if i%2 == 0 {
+			want = append(want, got.Seq)
+		}
+	}
+	var seen []int64
+	after := int64(0)
+	for {
+		page, err := s.StatementsByPredicate(ctx, "https://example.com/wanted", after, 2)
+		if err != nil {
+			t.Fatalf("StatementsByPredicate: %v", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, st := range page {
+			if st.PredicateType != "https://example.com/wanted" || len(st.Envelope) == 0 || st.EnvelopeDigest.IsZero() ||
+				len(st.SignerKeyIDs) != 1 || st.RecordedAt.IsZero() {
+				t.Errorf("entry %d = %+v", st.Seq, st)
+			}
+			seen = append(seen, st.Seq)
+		}
+		after = page[len(page)-1].Seq
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("paged seqs = %v, want %v", seen, want)
+	}
+	if page, err := s.StatementsByPredicate(ctx, "https://example.com/none", 0, 10); err != nil || len(page) != 0 {
+		t.Errorf("unknown predicate type = %v, %v; want none", page, err)
 	}
 }

@@ -24,8 +24,9 @@ const (
 
 type AddKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The public key: PEM (PKIX "PUBLIC KEY") or the securesystemslib/TUF
-	// JSON key form.
+	// The public key: PEM (PKIX "PUBLIC KEY"), the securesystemslib/TUF
+	// JSON key form, or an OpenPGP certificate (armored or binary, as
+	// gpg --export writes it; at most 1 MiB).
 	PublicKey []byte `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
 	// Optional human label, at most 200 characters.
 	Label         string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
@@ -328,16 +329,19 @@ func (x *ListKeysResponse) GetNextPageToken() string {
 // Key is a registered public key.
 type Key struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The TUF/securesystemslib key id: hex SHA-256 of the canonical JSON key.
+	// The TUF/securesystemslib key id: hex SHA-256 of the canonical JSON key;
+	// for OpenPGP certificates the primary key's fingerprint.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// ed25519, ecdsa-p256, ecdsa-p384 or rsa.
+	// ed25519, ecdsa-p256, ecdsa-p384, rsa or pgp.
 	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	// The securesystemslib signature scheme the key verifies.
+	// The securesystemslib signature scheme the key verifies (empty for pgp).
 	Scheme string `protobuf:"bytes,3,opt,name=scheme,proto3" json:"scheme,omitempty"`
-	// PEM-encoded PKIX public key.
-	PublicKeyPem  string                 `protobuf:"bytes,4,opt,name=public_key_pem,json=publicKeyPem,proto3" json:"public_key_pem,omitempty"`
-	Label         string                 `protobuf:"bytes,5,opt,name=label,proto3" json:"label,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// PEM-encoded PKIX public key (empty for pgp).
+	PublicKeyPem string                 `protobuf:"bytes,4,opt,name=public_key_pem,json=publicKeyPem,proto3" json:"public_key_pem,omitempty"`
+	Label        string                 `protobuf:"bytes,5,opt,name=label,proto3" json:"label,omitempty"`
+	CreatedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Set for OpenPGP certificates (type pgp).
+	Pgp           *PGPCertificate `protobuf:"bytes,7,opt,name=pgp,proto3" json:"pgp,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -414,11 +418,18 @@ func (x *Key) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Key) GetPgp() *PGPCertificate {
+	if x != nil {
+		return x.Pgp
+	}
+	return nil
+}
+
 var File_trust_v1_key_proto protoreflect.FileDescriptor
 
 const file_trust_v1_key_proto_rawDesc = "" +
 	"\n" +
-	"\x12trust/v1/key.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"D\n" +
+	"\x12trust/v1/key.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12trust/v1/pgp.proto\"D\n" +
 	"\rAddKeyRequest\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\fR\tpublicKey\x12\x14\n" +
@@ -436,7 +447,7 @@ const file_trust_v1_key_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"]\n" +
 	"\x10ListKeysResponse\x12!\n" +
 	"\x04keys\x18\x01 \x03(\v2\r.trust.v1.KeyR\x04keys\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb8\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe4\x01\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x16\n" +
@@ -444,7 +455,8 @@ const file_trust_v1_key_proto_rawDesc = "" +
 	"\x0epublic_key_pem\x18\x04 \x01(\tR\fpublicKeyPem\x12\x14\n" +
 	"\x05label\x18\x05 \x01(\tR\x05label\x129\n" +
 	"\n" +
-	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt2\xc9\x01\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12*\n" +
+	"\x03pgp\x18\a \x01(\v2\x18.trust.v1.PGPCertificateR\x03pgp2\xc9\x01\n" +
 	"\n" +
 	"KeyService\x12;\n" +
 	"\x06AddKey\x12\x17.trust.v1.AddKeyRequest\x1a\x18.trust.v1.AddKeyResponse\x12;\n" +
@@ -474,23 +486,25 @@ var file_trust_v1_key_proto_goTypes = []any{
 	(*ListKeysResponse)(nil),      // 5: trust.v1.ListKeysResponse
 	(*Key)(nil),                   // 6: trust.v1.Key
 	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*PGPCertificate)(nil),        // 8: trust.v1.PGPCertificate
 }
 var file_trust_v1_key_proto_depIdxs = []int32{
 	6, // 0: trust.v1.AddKeyResponse.key:type_name -> trust.v1.Key
 	6, // 1: trust.v1.GetKeyResponse.key:type_name -> trust.v1.Key
 	6, // 2: trust.v1.ListKeysResponse.keys:type_name -> trust.v1.Key
 	7, // 3: trust.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	0, // 4: trust.v1.KeyService.AddKey:input_type -> trust.v1.AddKeyRequest
-	2, // 5: trust.v1.KeyService.GetKey:input_type -> trust.v1.GetKeyRequest
-	4, // 6: trust.v1.KeyService.ListKeys:input_type -> trust.v1.ListKeysRequest
-	1, // 7: trust.v1.KeyService.AddKey:output_type -> trust.v1.AddKeyResponse
-	3, // 8: trust.v1.KeyService.GetKey:output_type -> trust.v1.GetKeyResponse
-	5, // 9: trust.v1.KeyService.ListKeys:output_type -> trust.v1.ListKeysResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8, // 4: trust.v1.Key.pgp:type_name -> trust.v1.PGPCertificate
+	0, // 5: trust.v1.KeyService.AddKey:input_type -> trust.v1.AddKeyRequest
+	2, // 6: trust.v1.KeyService.GetKey:input_type -> trust.v1.GetKeyRequest
+	4, // 7: trust.v1.KeyService.ListKeys:input_type -> trust.v1.ListKeysRequest
+	1, // 8: trust.v1.KeyService.AddKey:output_type -> trust.v1.AddKeyResponse
+	3, // 9: trust.v1.KeyService.GetKey:output_type -> trust.v1.GetKeyResponse
+	5, // 10: trust.v1.KeyService.ListKeys:output_type -> trust.v1.ListKeysResponse
+	8, // [8:11] is the sub-list for method output_type
+	5, // [5:8] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_trust_v1_key_proto_init() }
@@ -498,6 +512,7 @@ func file_trust_v1_key_proto_init() {
 	if File_trust_v1_key_proto != nil {
 		return
 	}
+	file_trust_v1_pgp_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

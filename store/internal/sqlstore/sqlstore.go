@@ -920,3 +920,103 @@ func nonNilBytes(b []byte) []byte {
 	}
 	return b
 }
+
+// StatementsByPredicate implements store.Reader.
+func (q *Queries) StatementsByPredicate(ctx context.Context, predicateType string, afterSeq int64, limit int) ([]store.Statement, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := q.C.Query(ctx, `SELECT seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at
+		FROM statements WHERE predicate_type = $1 AND seq > $2 ORDER BY seq LIMIT $3`, predicateType, afterSeq, limit)
+	if err != nil {
+		return nil, q.fail("statements by predicate type", err)
+	}
+	var out []store.Statement
+	err = scanAll(rows, func(r Rows) error {
+		var (
+			s            store.Statement
+			env, signers string
+		)
+		if err := r.Scan(&s.Seq, &env, &s.PayloadType, &s.PredicateType, &s.Envelope, &s.Payload, &signers, &s.RecordedAt); err != nil {
+			return err
+		}
+		s.RecordedAt = s.RecordedAt.UTC()
+		var err error
+		if s.EnvelopeDigest, err = digest.Parse(env); err != nil {
+			return fmt.Errorf("statement %d: stored envelope digest: %w", s.Seq, err)
+		}
+		if err := json.Unmarshal([]byte(signers), &s.SignerKeyIDs); err != nil {
+			return fmt.Errorf("statement %d: stored signers: %w", s.Seq, err)
+		}
+		out = append(out, s)
+		return nil
+	})
+	if err != nil {
+		return nil, q.fail("statements by predicate type", err)
+	}
+	return out, nil
+}
+
+// PGPKey implements store.Reader.
+func (q *Queries) PGPKey(ctx context.Context, fingerprint string) (store.PGPKey, error) {
+	var k store.PGPKey
+	err := q.C.QueryRow(ctx, `SELECT fingerprint, key_id, primary_fingerprint FROM pgp_subkeys WHERE fingerprint = $1`, fingerprint).
+		Scan(&k.Fingerprint, &k.KeyID, &k.Primary)
+	if err != nil {
+		return store.PGPKey{}, q.fail(fmt.Sprintf("pgp key %q", fingerprint), err)
+	}
+	return k, nil
+}
+
+// PGPKeysByKeyID implements store.Reader.
+func (q *Queries) PGPKeysByKeyID(ctx context.Context, keyID string) ([]store.PGPKey, error) {
+	rows, err := q.C.Query(ctx, `SELECT fingerprint, key_id, primary_fingerprint FROM pgp_subkeys WHERE key_id = $1
+		ORDER BY primary_fingerprint, fingerprint`, keyID)
+	if err != nil {
+		return nil, q.fail(fmt.Sprintf("pgp keys with key id %q", keyID), err)
+	}
+	var out []store.PGPKey
+	err = scanAll(rows, func(r Rows) error {
+		var k store.PGPKey
+		err := r.Scan(&k.Fingerprint, &k.KeyID, &k.Primary)
+		out = append(out, k)
+		return err
+	})
+	if err != nil {
+		return nil, q.fail(fmt.Sprintf("pgp keys with key id %q", keyID), err)
+	}
+	return out, nil
+}
+
+// PutPGPKeys implements store.Writer.
+func (q *Queries) PutPGPKeys(ctx context.Context, keys []store.PGPKey) error {
+	primaries := map[string]bool{}
+	for i, k := range keys {
+		if k.Fingerprint == "" || k.KeyID == "" || k.Primary == "" {
+			return fmt.Errorf("store: put pgp keys: %w: key %d: fingerprint, key id and primary are required", store.ErrInvalid, i)
+		}
+		if !primaries[k.Primary] {
+			if _, err := q.Key(ctx, k.Primary); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("store: put pgp keys: %w: primary %s is not a registered key", store.ErrInvalid, k.Primary)
+			} else if err != nil {
+				return err
+			}
+			primaries[k.Primary] = true
+		}
+		existing, err := q.PGPKey(ctx, k.Fingerprint)
+		switch {
+		case err == nil:
+			if existing.Primary != k.Primary || existing.KeyID != k.KeyID {
+				return fmt.Errorf("store: put pgp key %s: %w: already indexed under primary %s", k.Fingerprint, store.ErrConflict, existing.Primary)
+			}
+			continue
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if err := q.C.Exec(ctx, `INSERT INTO pgp_subkeys (fingerprint, key_id, primary_fingerprint) VALUES ($1, $2, $3)`,
+			k.Fingerprint, k.KeyID, k.Primary); err != nil {
+			return q.fail(fmt.Sprintf("put pgp key %s", k.Fingerprint), err)
+		}
+	}
+	return nil
+}
