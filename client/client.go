@@ -35,6 +35,7 @@ type Client struct {
 	Subjects   trustv1.SubjectServiceClient
 	Keys       trustv1.KeyServiceClient
 	Statements trustv1.StatementServiceClient
+	PGP        trustv1.PGPServiceClient
 	Log        trustv1.LogServiceClient
 }
 
@@ -57,6 +58,7 @@ func New(addr string, t TLS) (*Client, error) {
 		Subjects:   trustv1.NewSubjectServiceClient(conn),
 		Keys:       trustv1.NewKeyServiceClient(conn),
 		Statements: trustv1.NewStatementServiceClient(conn),
+		PGP:        trustv1.NewPGPServiceClient(conn),
 		Log:        trustv1.NewLogServiceClient(conn),
 	}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -38,6 +39,14 @@ var codeOf = []struct {
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 	{envelope.ErrUnknownKey, codes.FailedPrecondition},
+	{pgplog.ErrUnknownSigner, codes.FailedPrecondition},
+	{pgp.ErrRefused, codes.PermissionDenied},
+	{pgp.ErrBadSignature, codes.PermissionDenied},
+	{pgp.ErrWrongKey, codes.PermissionDenied},
+	{pgp.ErrWeakHash, codes.PermissionDenied},
+	{pgp.ErrKeyRevoked, codes.PermissionDenied},
+	{pgp.ErrKeyExpired, codes.PermissionDenied},
+	{pgp.ErrNotSigningKey, codes.PermissionDenied},
 	{envelope.ErrBadSignature, codes.PermissionDenied},
 	{envelope.ErrWrongKeyType, codes.InvalidArgument},
 	{envelope.ErrTooLarge, codes.InvalidArgument},
@@ -47,6 +56,9 @@ var codeOf = []struct {
 	{envelope.ErrInvalidStatement, codes.InvalidArgument},
 	{envelope.ErrInvalidKey, codes.InvalidArgument},
 	{keys.ErrInvalidLabel, codes.InvalidArgument},
+	{pgplog.ErrInvalidManifest, codes.InvalidArgument},
+	{pgplog.ErrInvalidQuery, codes.InvalidArgument},
+	{pgp.ErrInvalidPredicate, codes.InvalidArgument},
 	{pgp.ErrMalformed, codes.InvalidArgument},
 	{pgp.ErrTooLarge, codes.InvalidArgument},
 	{pgp.ErrSecretKey, codes.InvalidArgument},

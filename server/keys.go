@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -97,11 +96,6 @@ func (s *keyService) toProto(ctx context.Context, k keys.Key) (*trustv1.Key, err
 		pk.Pgp.Status = pgpStatusToProto(st)
 	}
 	return pk, nil
-}
-
-// certStatus is the status of an OpenPGP key by its certificate alone.
-func certStatus(_ context.Context, k keys.Key) (pgp.Status, error) {
-	return k.PGP.Status(time.Now()), nil
 }
 
 func keyToProto(k keys.Key) *trustv1.Key {

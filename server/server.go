@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
@@ -82,7 +84,10 @@ func New(opts Options) (*Server, error) {
 	s.grpc = grpc.NewServer(grpcOpts...)
 	ls := &logService{log: opts.Log}
 	trustv1.RegisterSubjectServiceServer(s.grpc, &subjectService{store: opts.Store})
-	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store), pgpStatus: certStatus})
+	pgpLog := pgplog.New(opts.Store, opts.Log)
+	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store),
+		pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) { return pgpLog.Status(ctx, k.ID, time.Now()) }})
+	trustv1.RegisterPGPServiceServer(s.grpc, &pgpService{pgp: pgpLog})
 	trustv1.RegisterStatementServiceServer(s.grpc, &statementService{log: opts.Log})
 	trustv1.RegisterLogServiceServer(s.grpc, ls)
 	healthpb.RegisterHealthServer(s.grpc, s.health)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 )
 
@@ -52,7 +54,11 @@ Exit code 1 means trustd knows nothing about the digest.`,
 				if g.output == "json" {
 					return printJSON(cmd.OutOrStdout(), resp.GetSubject())
 				}
-				printSubject(cmd.OutOrStdout(), resp.GetSubject())
+				names, err := manifestNames(ctx, c, resp.GetSubject())
+				if err != nil {
+					return err
+				}
+				printSubject(cmd.OutOrStdout(), resp.GetSubject(), names)
 				return nil
 			})
 		},
@@ -87,7 +93,33 @@ func newAliasesCmd(g *globals) *cobra.Command {
 	}
 }
 
-func printSubject(w io.Writer, s *trustv1.Subject) {
+// manifestNames reads the file names of the OpenPGP manifests among the
+// evidence, by log sequence number, for "signed in manifest NAME".
+func manifestNames(ctx context.Context, c *client.Client, s *trustv1.Subject) (map[uint64]string, error) {
+	names := map[uint64]string{}
+	for _, e := range s.GetEvidence() {
+		if e.GetPredicateType() != pgplog.ManifestPredicateType {
+			continue
+		}
+		if _, ok := names[e.GetStatementSeq()]; ok {
+			continue
+		}
+		resp, err := c.Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: e.GetStatementSeq()})
+		if err != nil {
+			return nil, err
+		}
+		var rec pgplog.ManifestRecord
+		if err := json.Unmarshal(resp.GetEntry().GetEnvelope(), &rec); err != nil {
+			return nil, fmt.Errorf("statement #%d: not a manifest record: %w", e.GetStatementSeq(), err)
+		}
+		names[e.GetStatementSeq()] = rec.Name
+	}
+	return names, nil
+}
+
+// printSubject prints a lookup; manifests names the OpenPGP manifests
+// among the evidence by sequence number.
+func printSubject(w io.Writer, s *trustv1.Subject, manifests map[uint64]string) {
 	fmt.Fprintf(w, "subject %d (first seen %s)\n", s.GetId(), ts(s.GetFirstSeen().AsTime()))
 	printAliases(w, s.GetAliases())
 	fmt.Fprintf(w, "evidence: %d", len(s.GetEvidence()))
@@ -99,6 +131,11 @@ func printSubject(w io.Writer, s *trustv1.Subject) {
 		via := ""
 		if e.GetViaAlias() {
 			via = " [via alias " + e.GetDigest() + "]"
+		}
+		if name, ok := manifests[e.GetStatementSeq()]; ok {
+			fmt.Fprintf(w, "  #%d signed in manifest %s by key %s at %s%s\n", e.GetStatementSeq(), name,
+				strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
+			continue
 		}
 		fmt.Fprintf(w, "  #%d %s signed by %s at %s%s\n", e.GetStatementSeq(), e.GetPredicateType(),
 			strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)

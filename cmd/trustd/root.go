@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
+	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
 )
@@ -96,7 +98,10 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 	defer st.Close()
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey})
+	// pgplog's validators judge OpenPGP delegations and rotations; its
+	// import of pgp registers the pgp key type with envelope, so DSSE
+	// signatures by registered OpenPGP certificates verify.
+	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: pgplog.Validators(st)})
 	if err != nil {
 		return err
 	}

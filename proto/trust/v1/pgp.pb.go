@@ -22,6 +22,734 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type PublishManifestRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The manifest's file name (SHA256SUMS, B2SUMS, InRelease, …); it
+	// selects the checksum algorithms of untagged lines. At most 255 bytes.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The manifest bytes, with signature; or empty with clearsigned.
+	Manifest []byte `protobuf:"bytes,2,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	// The detached signature over manifest, armored or binary.
+	Signature []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	// A clearsigned manifest (gpg --clearsign), instead of manifest and
+	// signature.
+	Clearsigned   []byte `protobuf:"bytes,4,opt,name=clearsigned,proto3" json:"clearsigned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishManifestRequest) Reset() {
+	*x = PublishManifestRequest{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishManifestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishManifestRequest) ProtoMessage() {}
+
+func (x *PublishManifestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishManifestRequest.ProtoReflect.Descriptor instead.
+func (*PublishManifestRequest) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PublishManifestRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PublishManifestRequest) GetManifest() []byte {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
+func (x *PublishManifestRequest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *PublishManifestRequest) GetClearsigned() []byte {
+	if x != nil {
+		return x.Clearsigned
+	}
+	return nil
+}
+
+type PublishManifestResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entry   *LogEntry              `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	Created bool                   `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// How many lines were indexed (one statement subject each).
+	EntryCount uint32 `protobuf:"varint,3,opt,name=entry_count,json=entryCount,proto3" json:"entry_count,omitempty"`
+	// Lines that were not indexed, and why.
+	Problems []*ManifestProblem `protobuf:"bytes,4,rep,name=problems,proto3" json:"problems,omitempty"`
+	// The certificate's primary fingerprint and the key (primary or subkey)
+	// that made the signature.
+	Signer     string `protobuf:"bytes,5,opt,name=signer,proto3" json:"signer,omitempty"`
+	SigningKey string `protobuf:"bytes,6,opt,name=signing_key,json=signingKey,proto3" json:"signing_key,omitempty"`
+	// The signature's creation time, as the signer claims it.
+	SignedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=signed_at,json=signedAt,proto3" json:"signed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishManifestResponse) Reset() {
+	*x = PublishManifestResponse{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishManifestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishManifestResponse) ProtoMessage() {}
+
+func (x *PublishManifestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishManifestResponse.ProtoReflect.Descriptor instead.
+func (*PublishManifestResponse) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PublishManifestResponse) GetEntry() *LogEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *PublishManifestResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+func (x *PublishManifestResponse) GetEntryCount() uint32 {
+	if x != nil {
+		return x.EntryCount
+	}
+	return 0
+}
+
+func (x *PublishManifestResponse) GetProblems() []*ManifestProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *PublishManifestResponse) GetSigner() string {
+	if x != nil {
+		return x.Signer
+	}
+	return ""
+}
+
+func (x *PublishManifestResponse) GetSigningKey() string {
+	if x != nil {
+		return x.SigningKey
+	}
+	return ""
+}
+
+func (x *PublishManifestResponse) GetSignedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SignedAt
+	}
+	return nil
+}
+
+// ManifestProblem is a manifest line that was not indexed.
+type ManifestProblem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1-based.
+	Line uint32 `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
+	// The line, truncated.
+	Text          string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManifestProblem) Reset() {
+	*x = ManifestProblem{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManifestProblem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManifestProblem) ProtoMessage() {}
+
+func (x *ManifestProblem) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManifestProblem.ProtoReflect.Descriptor instead.
+func (*ManifestProblem) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ManifestProblem) GetLine() uint32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *ManifestProblem) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *ManifestProblem) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RevokeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A standalone revocation certificate, armored or binary.
+	Revocation    []byte `protobuf:"bytes,1,opt,name=revocation,proto3" json:"revocation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeRequest) Reset() {
+	*x = RevokeRequest{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeRequest) ProtoMessage() {}
+
+func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
+func (*RevokeRequest) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RevokeRequest) GetRevocation() []byte {
+	if x != nil {
+		return x.Revocation
+	}
+	return nil
+}
+
+type RevokeResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entry   *LogEntry              `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	Created bool                   `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// The revoked key (the primary, or a subkey) and its certificate.
+	Fingerprint string `protobuf:"bytes,3,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	Primary     string `protobuf:"bytes,4,opt,name=primary,proto3" json:"primary,omitempty"`
+	Subkey      bool   `protobuf:"varint,5,opt,name=subkey,proto3" json:"subkey,omitempty"`
+	// The reason as gpg names it, and the revoker's text.
+	Reason string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Text   string `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
+	// True when every signature the key ever made becomes invalid.
+	Hard          bool                   `protobuf:"varint,8,opt,name=hard,proto3" json:"hard,omitempty"`
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeResponse) Reset() {
+	*x = RevokeResponse{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeResponse) ProtoMessage() {}
+
+func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
+func (*RevokeResponse) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RevokeResponse) GetEntry() *LogEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *RevokeResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+func (x *RevokeResponse) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *RevokeResponse) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *RevokeResponse) GetSubkey() bool {
+	if x != nil {
+		return x.Subkey
+	}
+	return false
+}
+
+func (x *RevokeResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RevokeResponse) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *RevokeResponse) GetHard() bool {
+	if x != nil {
+		return x.Hard
+	}
+	return false
+}
+
+func (x *RevokeResponse) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+type DecideRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The name signed for (a file or artifact name).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Fingerprint of the key that signed: a primary key or a subkey.
+	Signer string `protobuf:"bytes,2,opt,name=signer,proto3" json:"signer,omitempty"`
+	// When the signature was made; unset means now.
+	SignedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=signed_at,json=signedAt,proto3" json:"signed_at,omitempty"`
+	// When trustd first observed the signature; unset means signed_at.
+	ObservedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	// Pinned root fingerprints; at least one.
+	Roots         []string `protobuf:"bytes,5,rep,name=roots,proto3" json:"roots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideRequest) Reset() {
+	*x = DecideRequest{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideRequest) ProtoMessage() {}
+
+func (x *DecideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideRequest.ProtoReflect.Descriptor instead.
+func (*DecideRequest) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DecideRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DecideRequest) GetSigner() string {
+	if x != nil {
+		return x.Signer
+	}
+	return ""
+}
+
+func (x *DecideRequest) GetSignedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SignedAt
+	}
+	return nil
+}
+
+func (x *DecideRequest) GetObservedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObservedAt
+	}
+	return nil
+}
+
+func (x *DecideRequest) GetRoots() []string {
+	if x != nil {
+		return x.Roots
+	}
+	return nil
+}
+
+type DecideResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when the chain holds; then chain is set, else refusal.
+	Allowed       bool        `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	Chain         *PGPChain   `protobuf:"bytes,2,opt,name=chain,proto3" json:"chain,omitempty"`
+	Refusal       *PGPRefusal `protobuf:"bytes,3,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideResponse) Reset() {
+	*x = DecideResponse{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideResponse) ProtoMessage() {}
+
+func (x *DecideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideResponse.ProtoReflect.Descriptor instead.
+func (*DecideResponse) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DecideResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *DecideResponse) GetChain() *PGPChain {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+func (x *DecideResponse) GetRefusal() *PGPRefusal {
+	if x != nil {
+		return x.Refusal
+	}
+	return nil
+}
+
+// PGPChain is how authority flows from a pinned root to the signer.
+type PGPChain struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Root   string                 `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
+	Signer string                 `protobuf:"bytes,2,opt,name=signer,proto3" json:"signer,omitempty"`
+	// Root first; empty when the signer is a root.
+	Links         []*PGPLink `protobuf:"bytes,3,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PGPChain) Reset() {
+	*x = PGPChain{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PGPChain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PGPChain) ProtoMessage() {}
+
+func (x *PGPChain) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PGPChain.ProtoReflect.Descriptor instead.
+func (*PGPChain) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PGPChain) GetRoot() string {
+	if x != nil {
+		return x.Root
+	}
+	return ""
+}
+
+func (x *PGPChain) GetSigner() string {
+	if x != nil {
+		return x.Signer
+	}
+	return ""
+}
+
+func (x *PGPChain) GetLinks() []*PGPLink {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
+// PGPLink is one step of a chain.
+type PGPLink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "delegation" or "rotation".
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To   string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	// The log sequence number of the delegation or rotation statement.
+	StatementSeq  uint64 `protobuf:"varint,4,opt,name=statement_seq,json=statementSeq,proto3" json:"statement_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PGPLink) Reset() {
+	*x = PGPLink{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PGPLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PGPLink) ProtoMessage() {}
+
+func (x *PGPLink) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PGPLink.ProtoReflect.Descriptor instead.
+func (*PGPLink) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PGPLink) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PGPLink) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PGPLink) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *PGPLink) GetStatementSeq() uint64 {
+	if x != nil {
+		return x.StatementSeq
+	}
+	return 0
+}
+
+// PGPRefusal says why a chain does not hold.
+type PGPRefusal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A stable code: "scope-escape", "revoked-compromised", "no-path", …
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The log sequence number of the statement at fault, or 0.
+	StatementSeq  uint64 `protobuf:"varint,2,opt,name=statement_seq,json=statementSeq,proto3" json:"statement_seq,omitempty"`
+	Detail        string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PGPRefusal) Reset() {
+	*x = PGPRefusal{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PGPRefusal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PGPRefusal) ProtoMessage() {}
+
+func (x *PGPRefusal) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PGPRefusal.ProtoReflect.Descriptor instead.
+func (*PGPRefusal) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PGPRefusal) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *PGPRefusal) GetStatementSeq() uint64 {
+	if x != nil {
+		return x.StatementSeq
+	}
+	return 0
+}
+
+func (x *PGPRefusal) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 // PGPCertificate describes a registered OpenPGP certificate (transferable
 // public key), as validated when it was registered.
 type PGPCertificate struct {
@@ -43,7 +771,7 @@ type PGPCertificate struct {
 
 func (x *PGPCertificate) Reset() {
 	*x = PGPCertificate{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[0]
+	mi := &file_trust_v1_pgp_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -55,7 +783,7 @@ func (x *PGPCertificate) String() string {
 func (*PGPCertificate) ProtoMessage() {}
 
 func (x *PGPCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[0]
+	mi := &file_trust_v1_pgp_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -68,7 +796,7 @@ func (x *PGPCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPCertificate.ProtoReflect.Descriptor instead.
 func (*PGPCertificate) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{0}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PGPCertificate) GetVersion() int32 {
@@ -136,7 +864,7 @@ type PGPKeyInfo struct {
 
 func (x *PGPKeyInfo) Reset() {
 	*x = PGPKeyInfo{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[1]
+	mi := &file_trust_v1_pgp_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -148,7 +876,7 @@ func (x *PGPKeyInfo) String() string {
 func (*PGPKeyInfo) ProtoMessage() {}
 
 func (x *PGPKeyInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[1]
+	mi := &file_trust_v1_pgp_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -161,7 +889,7 @@ func (x *PGPKeyInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPKeyInfo.ProtoReflect.Descriptor instead.
 func (*PGPKeyInfo) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{1}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PGPKeyInfo) GetFingerprint() string {
@@ -237,7 +965,7 @@ type PGPKeyStatus struct {
 
 func (x *PGPKeyStatus) Reset() {
 	*x = PGPKeyStatus{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[2]
+	mi := &file_trust_v1_pgp_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +977,7 @@ func (x *PGPKeyStatus) String() string {
 func (*PGPKeyStatus) ProtoMessage() {}
 
 func (x *PGPKeyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[2]
+	mi := &file_trust_v1_pgp_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +990,7 @@ func (x *PGPKeyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPKeyStatus.ProtoReflect.Descriptor instead.
 func (*PGPKeyStatus) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{2}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PGPKeyStatus) GetState() string {
@@ -318,7 +1046,66 @@ var File_trust_v1_pgp_proto protoreflect.FileDescriptor
 
 const file_trust_v1_pgp_proto_rawDesc = "" +
 	"\n" +
-	"\x12trust/v1/pgp.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x01\n" +
+	"\x12trust/v1/pgp.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18trust/v1/statement.proto\"\x88\x01\n" +
+	"\x16PublishManifestRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bmanifest\x18\x02 \x01(\fR\bmanifest\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12 \n" +
+	"\vclearsigned\x18\x04 \x01(\fR\vclearsigned\"\xa7\x02\n" +
+	"\x17PublishManifestResponse\x12(\n" +
+	"\x05entry\x18\x01 \x01(\v2\x12.trust.v1.LogEntryR\x05entry\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
+	"\ventry_count\x18\x03 \x01(\rR\n" +
+	"entryCount\x125\n" +
+	"\bproblems\x18\x04 \x03(\v2\x19.trust.v1.ManifestProblemR\bproblems\x12\x16\n" +
+	"\x06signer\x18\x05 \x01(\tR\x06signer\x12\x1f\n" +
+	"\vsigning_key\x18\x06 \x01(\tR\n" +
+	"signingKey\x127\n" +
+	"\tsigned_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bsignedAt\"Q\n" +
+	"\x0fManifestProblem\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\rR\x04line\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"/\n" +
+	"\rRevokeRequest\x12\x1e\n" +
+	"\n" +
+	"revocation\x18\x01 \x01(\fR\n" +
+	"revocation\"\xa3\x02\n" +
+	"\x0eRevokeResponse\x12(\n" +
+	"\x05entry\x18\x01 \x01(\v2\x12.trust.v1.LogEntryR\x05entry\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12 \n" +
+	"\vfingerprint\x18\x03 \x01(\tR\vfingerprint\x12\x18\n" +
+	"\aprimary\x18\x04 \x01(\tR\aprimary\x12\x16\n" +
+	"\x06subkey\x18\x05 \x01(\bR\x06subkey\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04text\x18\a \x01(\tR\x04text\x12\x12\n" +
+	"\x04hard\x18\b \x01(\bR\x04hard\x129\n" +
+	"\n" +
+	"revoked_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\xc7\x01\n" +
+	"\rDecideRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06signer\x18\x02 \x01(\tR\x06signer\x127\n" +
+	"\tsigned_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bsignedAt\x12;\n" +
+	"\vobserved_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"observedAt\x12\x14\n" +
+	"\x05roots\x18\x05 \x03(\tR\x05roots\"\x84\x01\n" +
+	"\x0eDecideResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12(\n" +
+	"\x05chain\x18\x02 \x01(\v2\x12.trust.v1.PGPChainR\x05chain\x12.\n" +
+	"\arefusal\x18\x03 \x01(\v2\x14.trust.v1.PGPRefusalR\arefusal\"_\n" +
+	"\bPGPChain\x12\x12\n" +
+	"\x04root\x18\x01 \x01(\tR\x04root\x12\x16\n" +
+	"\x06signer\x18\x02 \x01(\tR\x06signer\x12'\n" +
+	"\x05links\x18\x03 \x03(\v2\x11.trust.v1.PGPLinkR\x05links\"f\n" +
+	"\aPGPLink\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12#\n" +
+	"\rstatement_seq\x18\x04 \x01(\x04R\fstatementSeq\"]\n" +
+	"\n" +
+	"PGPRefusal\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12#\n" +
+	"\rstatement_seq\x18\x02 \x01(\x04R\fstatementSeq\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\xf7\x01\n" +
 	"\x0ePGPCertificate\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x05R\aversion\x12\x19\n" +
 	"\buser_ids\x18\x02 \x03(\tR\auserIds\x12.\n" +
@@ -342,7 +1129,12 @@ const file_trust_v1_pgp_proto_rawDesc = "" +
 	"\x0frevocation_text\x18\x04 \x01(\tR\x0erevocationText\x12\x12\n" +
 	"\x04hard\x18\x05 \x01(\bR\x04hard\x12#\n" +
 	"\rsuperseded_by\x18\x06 \x01(\tR\fsupersededBy\x12\x18\n" +
-	"\asummary\x18\a \x01(\tR\asummaryB\x8e\x01\n" +
+	"\asummary\x18\a \x01(\tR\asummary2\xde\x01\n" +
+	"\n" +
+	"PGPService\x12V\n" +
+	"\x0fPublishManifest\x12 .trust.v1.PublishManifestRequest\x1a!.trust.v1.PublishManifestResponse\x12;\n" +
+	"\x06Revoke\x12\x17.trust.v1.RevokeRequest\x1a\x18.trust.v1.RevokeResponse\x12;\n" +
+	"\x06Decide\x12\x17.trust.v1.DecideRequest\x1a\x18.trust.v1.DecideResponseB\x8e\x01\n" +
 	"\fcom.trust.v1B\bPgpProtoP\x01Z3github.com/trustd-dev/trustd/proto/trust/v1;trustv1\xa2\x02\x03TXX\xaa\x02\bTrust.V1\xca\x02\bTrust\\V1\xe2\x02\x14Trust\\V1\\GPBMetadata\xea\x02\tTrust::V1b\x06proto3"
 
 var (
@@ -357,25 +1149,52 @@ func file_trust_v1_pgp_proto_rawDescGZIP() []byte {
 	return file_trust_v1_pgp_proto_rawDescData
 }
 
-var file_trust_v1_pgp_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_trust_v1_pgp_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_trust_v1_pgp_proto_goTypes = []any{
-	(*PGPCertificate)(nil),        // 0: trust.v1.PGPCertificate
-	(*PGPKeyInfo)(nil),            // 1: trust.v1.PGPKeyInfo
-	(*PGPKeyStatus)(nil),          // 2: trust.v1.PGPKeyStatus
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*PublishManifestRequest)(nil),  // 0: trust.v1.PublishManifestRequest
+	(*PublishManifestResponse)(nil), // 1: trust.v1.PublishManifestResponse
+	(*ManifestProblem)(nil),         // 2: trust.v1.ManifestProblem
+	(*RevokeRequest)(nil),           // 3: trust.v1.RevokeRequest
+	(*RevokeResponse)(nil),          // 4: trust.v1.RevokeResponse
+	(*DecideRequest)(nil),           // 5: trust.v1.DecideRequest
+	(*DecideResponse)(nil),          // 6: trust.v1.DecideResponse
+	(*PGPChain)(nil),                // 7: trust.v1.PGPChain
+	(*PGPLink)(nil),                 // 8: trust.v1.PGPLink
+	(*PGPRefusal)(nil),              // 9: trust.v1.PGPRefusal
+	(*PGPCertificate)(nil),          // 10: trust.v1.PGPCertificate
+	(*PGPKeyInfo)(nil),              // 11: trust.v1.PGPKeyInfo
+	(*PGPKeyStatus)(nil),            // 12: trust.v1.PGPKeyStatus
+	(*LogEntry)(nil),                // 13: trust.v1.LogEntry
+	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
 }
 var file_trust_v1_pgp_proto_depIdxs = []int32{
-	1, // 0: trust.v1.PGPCertificate.primary:type_name -> trust.v1.PGPKeyInfo
-	1, // 1: trust.v1.PGPCertificate.subkeys:type_name -> trust.v1.PGPKeyInfo
-	2, // 2: trust.v1.PGPCertificate.status:type_name -> trust.v1.PGPKeyStatus
-	3, // 3: trust.v1.PGPKeyInfo.created:type_name -> google.protobuf.Timestamp
-	3, // 4: trust.v1.PGPKeyInfo.expires:type_name -> google.protobuf.Timestamp
-	3, // 5: trust.v1.PGPKeyStatus.since:type_name -> google.protobuf.Timestamp
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	13, // 0: trust.v1.PublishManifestResponse.entry:type_name -> trust.v1.LogEntry
+	2,  // 1: trust.v1.PublishManifestResponse.problems:type_name -> trust.v1.ManifestProblem
+	14, // 2: trust.v1.PublishManifestResponse.signed_at:type_name -> google.protobuf.Timestamp
+	13, // 3: trust.v1.RevokeResponse.entry:type_name -> trust.v1.LogEntry
+	14, // 4: trust.v1.RevokeResponse.revoked_at:type_name -> google.protobuf.Timestamp
+	14, // 5: trust.v1.DecideRequest.signed_at:type_name -> google.protobuf.Timestamp
+	14, // 6: trust.v1.DecideRequest.observed_at:type_name -> google.protobuf.Timestamp
+	7,  // 7: trust.v1.DecideResponse.chain:type_name -> trust.v1.PGPChain
+	9,  // 8: trust.v1.DecideResponse.refusal:type_name -> trust.v1.PGPRefusal
+	8,  // 9: trust.v1.PGPChain.links:type_name -> trust.v1.PGPLink
+	11, // 10: trust.v1.PGPCertificate.primary:type_name -> trust.v1.PGPKeyInfo
+	11, // 11: trust.v1.PGPCertificate.subkeys:type_name -> trust.v1.PGPKeyInfo
+	12, // 12: trust.v1.PGPCertificate.status:type_name -> trust.v1.PGPKeyStatus
+	14, // 13: trust.v1.PGPKeyInfo.created:type_name -> google.protobuf.Timestamp
+	14, // 14: trust.v1.PGPKeyInfo.expires:type_name -> google.protobuf.Timestamp
+	14, // 15: trust.v1.PGPKeyStatus.since:type_name -> google.protobuf.Timestamp
+	0,  // 16: trust.v1.PGPService.PublishManifest:input_type -> trust.v1.PublishManifestRequest
+	3,  // 17: trust.v1.PGPService.Revoke:input_type -> trust.v1.RevokeRequest
+	5,  // 18: trust.v1.PGPService.Decide:input_type -> trust.v1.DecideRequest
+	1,  // 19: trust.v1.PGPService.PublishManifest:output_type -> trust.v1.PublishManifestResponse
+	4,  // 20: trust.v1.PGPService.Revoke:output_type -> trust.v1.RevokeResponse
+	6,  // 21: trust.v1.PGPService.Decide:output_type -> trust.v1.DecideResponse
+	19, // [19:22] is the sub-list for method output_type
+	16, // [16:19] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_trust_v1_pgp_proto_init() }
@@ -383,15 +1202,16 @@ func file_trust_v1_pgp_proto_init() {
 	if File_trust_v1_pgp_proto != nil {
 		return
 	}
+	file_trust_v1_statement_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trust_v1_pgp_proto_rawDesc), len(file_trust_v1_pgp_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   13,
 			NumExtensions: 0,
-			NumServices:   0,
+			NumServices:   1,
 		},
 		GoTypes:           file_trust_v1_pgp_proto_goTypes,
 		DependencyIndexes: file_trust_v1_pgp_proto_depIdxs,

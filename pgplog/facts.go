@@ -1,0 +1,181 @@
+package pgplog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// factsPage is how many keys or log entries one store read returns while
+// assembling facts.
+const factsPage = 500
+
+// StatementID is the fact ID of the log entry with sequence number seq, as
+// chain links and refusals name it.
+func StatementID(seq int64) string { return strconv.FormatInt(seq, 10) }
+
+// Facts assembles everything pgp.Decide judges by: every registered
+// OpenPGP certificate, and every delegation, rotation and revocation in the
+// log, each with its log sequence number as ID and its recorded time as
+// observed time. A logged statement whose signatures no longer verify
+// against the registered certificates is kept without them, so the chain
+// verifier refuses it as unsigned rather than ignoring it.
+func (s *Service) Facts(ctx context.Context) (pgp.Facts, error) {
+	var f pgp.Facts
+	certs := map[string]*pgp.Certificate{}
+	for after := ""; ; {
+		ks, err := s.store.Keys(ctx, after, factsPage)
+		if err != nil {
+			return pgp.Facts{}, fmt.Errorf("pgplog: facts: keys: %w", err)
+		}
+		for _, k := range ks {
+			if k.Type != pgp.KeyType {
+				continue
+			}
+			c, err := pgp.ParseCertificate(k.PublicKey)
+			if err != nil {
+				return pgp.Facts{}, fmt.Errorf("pgplog: facts: stored certificate %s: %w", k.ID, err)
+			}
+			certs[c.Fingerprint] = c
+			f.Certificates = append(f.Certificates, c)
+		}
+		if len(ks) < factsPage {
+			break
+		}
+		after = ks[len(ks)-1].ID
+	}
+	lookup := func(fpr string) (*pgp.Certificate, bool) { c, ok := certs[fpr]; return c, ok }
+
+	err := s.each(ctx, pgp.DelegationPredicateType, func(st store.Statement) error {
+		pred, sigs, err := statementFact(st, lookup)
+		if err != nil {
+			return err
+		}
+		d, err := pgp.ParseDelegation(pred)
+		if err != nil {
+			return fmt.Errorf("pgplog: facts: delegation %d: %w", st.Seq, err)
+		}
+		fact := pgp.DelegationFact{Delegation: d, ID: StatementID(st.Seq), Observed: st.RecordedAt}
+		for _, si := range sigs {
+			if si.Primary == d.Delegator {
+				fact.Signature = si
+			}
+		}
+		f.Delegations = append(f.Delegations, fact)
+		return nil
+	})
+	if err != nil {
+		return pgp.Facts{}, err
+	}
+	err = s.each(ctx, pgp.RotationPredicateType, func(st store.Statement) error {
+		pred, sigs, err := statementFact(st, lookup)
+		if err != nil {
+			return err
+		}
+		r, err := pgp.ParseRotation(pred)
+		if err != nil {
+			return fmt.Errorf("pgplog: facts: rotation %d: %w", st.Seq, err)
+		}
+		f.Rotations = append(f.Rotations, pgp.RotationFact{Rotation: r, ID: StatementID(st.Seq), Signatures: sigs, Observed: st.RecordedAt})
+		return nil
+	})
+	if err != nil {
+		return pgp.Facts{}, err
+	}
+	err = s.each(ctx, RevocationPredicateType, func(st store.Statement) error {
+		var rec RevocationRecord
+		if err := json.Unmarshal(st.Envelope, &rec); err != nil {
+			return fmt.Errorf("pgplog: facts: revocation %d: stored record: %w", st.Seq, err)
+		}
+		if len(st.SignerKeyIDs) != 1 {
+			return fmt.Errorf("pgplog: facts: revocation %d: stored with %d signers, want 1", st.Seq, len(st.SignerKeyIDs))
+		}
+		c, ok := certs[st.SignerKeyIDs[0]]
+		if !ok {
+			return fmt.Errorf("pgplog: facts: revocation %d: certificate %s is not registered", st.Seq, st.SignerKeyIDs[0])
+		}
+		r, err := pgp.VerifyRevocation(c, rec.Revocation)
+		if err != nil {
+			return fmt.Errorf("pgplog: facts: revocation %d: %w", st.Seq, err)
+		}
+		f.Revocations = append(f.Revocations, pgp.RevocationFact{Revocation: r, ID: StatementID(st.Seq), Observed: st.RecordedAt})
+		return nil
+	})
+	if err != nil {
+		return pgp.Facts{}, err
+	}
+	return f, nil
+}
+
+// Graph compiles the current facts (see Facts).
+func (s *Service) Graph(ctx context.Context) (*pgp.Graph, error) {
+	f, err := s.Facts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g, err := pgp.Compile(f)
+	if err != nil {
+		return nil, fmt.Errorf("pgplog: compile facts: %w", err)
+	}
+	return g, nil
+}
+
+// Status is a registered OpenPGP key's state at a time, counting the
+// certificate's own revocations and expiry and the revocations and
+// rotations in the log.
+func (s *Service) Status(ctx context.Context, fingerprint string, at time.Time) (pgp.Status, error) {
+	g, err := s.Graph(ctx)
+	if err != nil {
+		return pgp.Status{}, err
+	}
+	st, err := g.Status(fingerprint, at)
+	if err != nil {
+		return pgp.Status{}, fmt.Errorf("pgplog: status of %s: %w", fingerprint, err)
+	}
+	return st, nil
+}
+
+// each calls fn for every log entry of a predicate type, oldest first.
+func (s *Service) each(ctx context.Context, predicateType string, fn func(store.Statement) error) error {
+	for after := int64(0); ; {
+		sts, err := s.store.StatementsByPredicate(ctx, predicateType, after, factsPage)
+		if err != nil {
+			return fmt.Errorf("pgplog: facts: %s: %w", predicateType, err)
+		}
+		for _, st := range sts {
+			if err := fn(st); err != nil {
+				return err
+			}
+		}
+		if len(sts) < factsPage {
+			return nil
+		}
+		after = sts[len(sts)-1].Seq
+	}
+}
+
+// statementFact decodes a logged DSSE statement: its predicate and the
+// OpenPGP signatures on it that verify (none when any fails).
+func statementFact(st store.Statement, certs func(string) (*pgp.Certificate, bool)) (json.RawMessage, []pgp.SignatureInfo, error) {
+	var env dsse.Envelope
+	if err := json.Unmarshal(st.Envelope, &env); err != nil {
+		return nil, nil, fmt.Errorf("pgplog: facts: statement %d: stored envelope: %w", st.Seq, err)
+	}
+	parsed, err := envelope.ParseStatement(st.PayloadType, st.Payload, envelope.DefaultLimits())
+	if err != nil {
+		return nil, nil, fmt.Errorf("pgplog: facts: statement %d: %w", st.Seq, err)
+	}
+	sigs, err := pgp.VerifyEnvelope(&env, certs)
+	if err != nil {
+		sigs = nil
+	}
+	return parsed.Predicate, sigs, nil
+}

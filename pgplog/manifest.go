@@ -1,0 +1,199 @@
+package pgplog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// The log types of a published manifest.
+const (
+	ManifestPayloadType   = "application/vnd.trustd.pgp-manifest+json"
+	ManifestPredicateType = "https://trustd.dev/pgp/manifest/v1"
+)
+
+// MaxManifestNameBytes bounds a manifest's file name.
+const MaxManifestNameBytes = 255
+
+// ErrInvalidManifest reports a publish request that is malformed: a
+// missing or bad name, or neither (or both) of a detached and a
+// clearsigned signature.
+var ErrInvalidManifest = errors.New("invalid manifest request")
+
+// ManifestRecord is what the log stores for a published manifest: the
+// signed bytes exactly as given, as JSON with fields in this order (so the
+// same publication gives the same bytes, hence the same log entry).
+// Either Manifest and Signature are set, or Clearsigned.
+type ManifestRecord struct {
+	Name        string `json:"name"`
+	Manifest    []byte `json:"manifest,omitempty"`
+	Signature   []byte `json:"signature,omitempty"`
+	Clearsigned []byte `json:"clearsigned,omitempty"`
+}
+
+// Manifest is a publish request.
+type Manifest struct {
+	Name        string // the manifest's file name; selects untagged algorithms (pgp.ManifestOptionsFor)
+	Data        []byte // the manifest, with Signature
+	Signature   []byte // detached signature over Data, armored or binary
+	Clearsigned []byte // a clearsigned manifest, instead of Data and Signature
+}
+
+// Published is the outcome of PublishManifest.
+type Published struct {
+	Entry     store.Statement
+	Created   bool
+	Entries   []pgp.ManifestEntry
+	Problems  []pgp.ManifestProblem
+	Signature pgp.SignatureInfo
+}
+
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("pgplog: %s: %w: %s", field, ErrInvalidManifest, fmt.Sprintf(format, args...))
+}
+
+func (m Manifest) check() error {
+	switch {
+	case m.Name == "":
+		return invalid("name", "required (the manifest's file name, e.g. SHA256SUMS)")
+	case len(m.Name) > MaxManifestNameBytes:
+		return invalid("name", "%d bytes, the limit is %d", len(m.Name), MaxManifestNameBytes)
+	case !utf8.ValidString(m.Name):
+		return invalid("name", "not UTF-8")
+	}
+	for _, r := range m.Name {
+		if unicode.IsControl(r) {
+			return invalid("name", "control character %U", r)
+		}
+	}
+	detached := len(m.Data) > 0 || len(m.Signature) > 0
+	switch {
+	case detached && len(m.Clearsigned) > 0:
+		return invalid("clearsigned", "give either manifest and signature or clearsigned, not both")
+	case !detached && len(m.Clearsigned) == 0:
+		return invalid("manifest", "required (or clearsigned)")
+	case detached && len(m.Data) == 0:
+		return invalid("manifest", "required with a detached signature")
+	case detached && len(m.Signature) == 0:
+		return invalid("signature", "required with manifest (or give clearsigned instead)")
+	case len(m.Data) > pgp.MaxManifestBytes:
+		return fmt.Errorf("pgplog: manifest: %w: %d bytes, the limit is %d", pgp.ErrTooLarge, len(m.Data), pgp.MaxManifestBytes)
+	case len(m.Signature) > pgp.MaxSignatureBytes:
+		return fmt.Errorf("pgplog: signature: %w: %d bytes, the limit is %d", pgp.ErrTooLarge, len(m.Signature), pgp.MaxSignatureBytes)
+	case len(m.Clearsigned) > pgp.MaxClearsignedBytes:
+		return fmt.Errorf("pgplog: clearsigned: %w: %d bytes, the limit is %d", pgp.ErrTooLarge, len(m.Clearsigned), pgp.MaxClearsignedBytes)
+	}
+	return nil
+}
+
+// PublishManifest verifies m's signature against the registered
+// certificate of its signer (found by full fingerprint, primary or subkey;
+// a signature naming only a key id tries every certificate with that key id
+// on its own), refuses a signature by a key the log shows revoked or
+// superseded, parses the manifest, and appends it to the log: one
+// statement subject per indexed line (the file name and its digest), signed
+// by the certificate's primary fingerprint. Lines that cannot be indexed
+// come back as problems. Nothing is stored on error.
+// Errors: ErrInvalidManifest, ErrUnknownSigner, the pgp sentinels.
+func (s *Service) PublishManifest(ctx context.Context, m Manifest) (Published, error) {
+	if err := m.check(); err != nil {
+		return Published{}, err
+	}
+	signed, field := m.Signature, "signature"
+	if len(m.Clearsigned) > 0 {
+		signed, field = m.Clearsigned, "clearsigned"
+	}
+	issuers, err := pgp.SignatureIssuers(signed)
+	if err != nil {
+		return Published{}, fmt.Errorf("pgplog: %s: %w", field, err)
+	}
+	cands, err := s.candidates(ctx, issuers)
+	if err != nil {
+		return Published{}, err
+	}
+	if len(cands) == 0 {
+		return Published{}, fmt.Errorf("pgplog: %s: %w: signed by %s; register the certificate first (trustctl key add)", field, ErrUnknownSigner, describeIssuers(issuers))
+	}
+	var (
+		data     = m.Data
+		info     pgp.SignatureInfo
+		firstErr error
+		verified bool
+	)
+	for _, fpr := range cands {
+		cert, err := s.certificate(ctx, fpr)
+		if err != nil {
+			return Published{}, err
+		}
+		if len(m.Clearsigned) > 0 {
+			data, info, err = pgp.VerifyCleartext(cert, m.Clearsigned)
+		} else {
+			info, err = pgp.VerifyDetached(cert, m.Data, m.Signature)
+		}
+		if err == nil {
+			verified = true
+			break
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if !verified {
+		return Published{}, fmt.Errorf("pgplog: %s: %w", field, firstErr)
+	}
+	if err := s.checkInForce(ctx, info); err != nil {
+		return Published{}, err
+	}
+	entries, problems, err := pgp.ParseManifestWith(data, pgp.ManifestOptionsFor(m.Name))
+	if err != nil {
+		return Published{}, fmt.Errorf("pgplog: manifest: %w", err)
+	}
+	rec, err := json.Marshal(ManifestRecord{Name: m.Name, Manifest: m.Data, Signature: m.Signature, Clearsigned: m.Clearsigned})
+	if err != nil {
+		return Published{}, fmt.Errorf("pgplog: encode manifest record: %w", err)
+	}
+	st := store.Statement{
+		PayloadType:   ManifestPayloadType,
+		PredicateType: ManifestPredicateType,
+		Envelope:      rec,
+		Payload:       data,
+		SignerKeyIDs:  []string{info.Primary},
+	}
+	for _, e := range entries {
+		st.Subjects = append(st.Subjects, store.StatementSubject{Name: e.Name, Digests: []digest.Digest{e.Digest}})
+	}
+	entry, created, err := s.log.AppendVerified(ctx, st)
+	if err != nil {
+		return Published{}, fmt.Errorf("pgplog: publish manifest %s: %w", m.Name, err)
+	}
+	return Published{Entry: entry, Created: created, Entries: entries, Problems: problems, Signature: info}, nil
+}
+
+// checkInForce refuses a signature by a key that the log shows revoked
+// (hard: whenever signed; soft: signed or published after the revocation)
+// or superseded by a rotation, judged at the claimed signing time and at
+// now, when trustd observes it.
+func (s *Service) checkInForce(ctx context.Context, info pgp.SignatureInfo) error {
+	g, err := s.Graph(ctx)
+	if err != nil {
+		return err
+	}
+	for _, at := range []time.Time{info.Created, time.Now()} {
+		st, err := g.Status(info.Primary, at)
+		if err != nil {
+			return fmt.Errorf("pgplog: status of %s: %w", info.Primary, err)
+		}
+		if st.State == pgp.StateRevoked || st.State == pgp.StateSuperseded {
+			return fmt.Errorf("pgplog: signature: %w: key %s is %s", pgp.ErrKeyRevoked, info.Primary, st)
+		}
+	}
+	return nil
+}
