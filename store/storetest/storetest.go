@@ -44,6 +44,9 @@ func Run(t *testing.T, open Factory) {
 		{"SubjectView", testSubjectView},
 		{"KeyList", testKeyList},
 		{"LogNodes", testLogNodes},
+		{"TUFMetadata", testTUFMetadata},
+		{"TUFPending", testTUFPending},
+		{"TUFConcurrentPublish", testTUFConcurrentPublish},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
