@@ -36,6 +36,7 @@ type Client struct {
 	Keys       trustv1.KeyServiceClient
 	Statements trustv1.StatementServiceClient
 	Log        trustv1.LogServiceClient
+	TUF        trustv1.TUFServiceClient
 }
 
 // New prepares a client for the trustd server at addr (host:port). It does
@@ -58,6 +59,7 @@ func New(addr string, t TLS) (*Client, error) {
 		Keys:       trustv1.NewKeyServiceClient(conn),
 		Statements: trustv1.NewStatementServiceClient(conn),
 		Log:        trustv1.NewLogServiceClient(conn),
+		TUF:        trustv1.NewTUFServiceClient(conn),
 	}, nil
 }
 

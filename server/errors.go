@@ -15,6 +15,7 @@ import (
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tuf"
 )
 
 // fieldError names the request field whose value err rejects.
@@ -36,6 +37,22 @@ var codeOf = []struct {
 }{
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
+	{store.ErrUnavailable, codes.Unavailable},
+	{tuf.ErrBadSignature, codes.PermissionDenied},
+	{tuf.ErrThreshold, codes.FailedPrecondition},
+	{tuf.ErrVersion, codes.FailedPrecondition},
+	{tuf.ErrPathNotDelegated, codes.FailedPrecondition},
+	{tuf.ErrUnknownRole, codes.FailedPrecondition},
+	{tuf.ErrOnlineKey, codes.FailedPrecondition},
+	{tuf.ErrExpired, codes.InvalidArgument},
+	{tuf.ErrMalformed, codes.InvalidArgument},
+	{tuf.ErrDuplicateKeyID, codes.InvalidArgument},
+	{tuf.ErrWrongKeyType, codes.InvalidArgument},
+	{tuf.ErrTooLarge, codes.InvalidArgument},
+	{tuf.ErrUnknownRepo, codes.NotFound},
+	{tuf.ErrNotFound, codes.NotFound},
+	{tuf.ErrConflict, codes.Aborted},
+	{tuf.ErrRepoExists, codes.AlreadyExists},
 	{envelope.ErrUnknownKey, codes.FailedPrecondition},
 	{envelope.ErrBadSignature, codes.PermissionDenied},
 	{envelope.ErrWrongKeyType, codes.InvalidArgument},
@@ -53,7 +70,6 @@ var codeOf = []struct {
 	{store.ErrInvalid, codes.InvalidArgument},
 	{store.ErrNotFound, codes.NotFound},
 	{store.ErrConflict, codes.AlreadyExists},
-	{store.ErrUnavailable, codes.Unavailable},
 }
 
 // toStatus maps a domain error to a gRPC status. It is the only place that
@@ -97,6 +113,7 @@ var httpStatus = map[codes.Code]int{
 	codes.OutOfRange:         http.StatusBadRequest,
 	codes.NotFound:           http.StatusNotFound,
 	codes.AlreadyExists:      http.StatusConflict,
+	codes.Aborted:            http.StatusConflict,
 	codes.PermissionDenied:   http.StatusForbidden,
 	codes.FailedPrecondition: http.StatusPreconditionFailed,
 	codes.Unavailable:        http.StatusServiceUnavailable,
