@@ -100,7 +100,9 @@ func (s *State) Pending(ctx context.Context, repo string) ([]tuf.Pending, error)
 func (s *State) Apply(ctx context.Context, c tuf.Change) error {
 	err := s.st.Update(ctx, func(ctx context.Context, w store.Writer) error {
 		if len(c.Publish) == 0 {
-			if _, err := w.TUFMetadata(ctx, c.Repo, metadata.ROOT, 1); err != nil {
+			if _, err := w.TUFMetadata(ctx, c.Repo, metadata.ROOT, 1); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("repository %q: %w", c.Repo, tuf.ErrNotFound)
+			} else if err != nil {
 				return err
 			}
 		}
@@ -131,16 +133,25 @@ func (s *State) Apply(ctx context.Context, c tuf.Change) error {
 		_, _, err = s.log.AppendVerifiedIn(ctx, w, recs)
 		return err
 	})
-	if err != nil {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, tuf.ErrNotFound), errors.Is(err, store.ErrConflict):
 		return mapErr("apply "+c.Repo, err)
+	case errors.Is(err, store.ErrNotFound):
+		// Something the publish relies on is missing (a log node): an
+		// internal fault, not a missing repository or file.
+		return fmt.Errorf("tufstore: apply %s: %v", c.Repo, err)
 	}
-	return nil
+	return fmt.Errorf("tufstore: apply %s: %w", c.Repo, err)
 }
 
 // mapErr turns store sentinels into the tuf ones the tuf package branches
 // on; other errors (unavailable, invalid) keep their store sentinel.
 func mapErr(op string, err error) error {
 	switch {
+	case errors.Is(err, tuf.ErrNotFound):
+		return fmt.Errorf("tufstore: %s: %w", op, err)
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("tufstore: %s: %w (%v)", op, tuf.ErrNotFound, err)
 	case errors.Is(err, store.ErrConflict):
