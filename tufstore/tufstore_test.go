@@ -21,6 +21,10 @@ import (
 )
 
 func newState(t *testing.T, st store.Store) (*tufstore.State, *statement.Log) {
+	return newStateTB(t, st)
+}
+
+func newStateTB(t testing.TB, st store.Store) (*tufstore.State, *statement.Log) {
 	t.Helper()
 	skey, vkey, err := tlog.GenerateLogKey("test-log")
 	if err != nil {
