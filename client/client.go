@@ -37,6 +37,7 @@ type Client struct {
 	Statements trustv1.StatementServiceClient
 	PGP        trustv1.PGPServiceClient
 	Log        trustv1.LogServiceClient
+	TUF        trustv1.TUFServiceClient
 }
 
 // New prepares a client for the trustd server at addr (host:port). It does
@@ -60,6 +61,7 @@ func New(addr string, t TLS) (*Client, error) {
 		Statements: trustv1.NewStatementServiceClient(conn),
 		PGP:        trustv1.NewPGPServiceClient(conn),
 		Log:        trustv1.NewLogServiceClient(conn),
+		TUF:        trustv1.NewTUFServiceClient(conn),
 	}, nil
 }
 

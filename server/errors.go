@@ -17,6 +17,7 @@ import (
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tuf"
 )
 
 // fieldError names the request field whose value err rejects.
@@ -38,6 +39,22 @@ var codeOf = []struct {
 }{
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
+	{store.ErrUnavailable, codes.Unavailable},
+	{tuf.ErrBadSignature, codes.PermissionDenied},
+	{tuf.ErrThreshold, codes.FailedPrecondition},
+	{tuf.ErrVersion, codes.FailedPrecondition},
+	{tuf.ErrPathNotDelegated, codes.FailedPrecondition},
+	{tuf.ErrUnknownRole, codes.FailedPrecondition},
+	{tuf.ErrOnlineKey, codes.FailedPrecondition},
+	{tuf.ErrExpired, codes.InvalidArgument},
+	{tuf.ErrMalformed, codes.InvalidArgument},
+	{tuf.ErrDuplicateKeyID, codes.InvalidArgument},
+	{tuf.ErrWrongKeyType, codes.InvalidArgument},
+	{tuf.ErrTooLarge, codes.InvalidArgument},
+	{tuf.ErrUnknownRepo, codes.NotFound},
+	{tuf.ErrNotFound, codes.NotFound},
+	{tuf.ErrConflict, codes.Aborted},
+	{tuf.ErrRepoExists, codes.AlreadyExists},
 	{envelope.ErrUnknownKey, codes.FailedPrecondition},
 	{pgplog.ErrUnknownSigner, codes.FailedPrecondition},
 	{pgp.ErrRefused, codes.PermissionDenied},
@@ -71,7 +88,6 @@ var codeOf = []struct {
 	{store.ErrInvalid, codes.InvalidArgument},
 	{store.ErrNotFound, codes.NotFound},
 	{store.ErrConflict, codes.AlreadyExists},
-	{store.ErrUnavailable, codes.Unavailable},
 }
 
 // toStatus maps a domain error to a gRPC status. It is the only place that
@@ -115,6 +131,7 @@ var httpStatus = map[codes.Code]int{
 	codes.OutOfRange:         http.StatusBadRequest,
 	codes.NotFound:           http.StatusNotFound,
 	codes.AlreadyExists:      http.StatusConflict,
+	codes.Aborted:            http.StatusConflict,
 	codes.PermissionDenied:   http.StatusForbidden,
 	codes.FailedPrecondition: http.StatusPreconditionFailed,
 	codes.Unavailable:        http.StatusServiceUnavailable,

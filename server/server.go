@@ -26,6 +26,7 @@ import (
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tuf"
 )
 
 // Options configure a Server. Store, Log and Logger are required.
@@ -43,6 +44,11 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// TLS, when set, serves gRPC over TLS.
 	TLS *tls.Config
+	// TUF, TUFState and TUFKeys, when TUF is set, serve the TUF repository
+	// service (gRPC TUFService and HTTP /tuf/); all three are then required.
+	TUF      *tuf.Service
+	TUFState tuf.State
+	TUFKeys  *tuf.OnlineKeys
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -60,6 +66,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if opts.Store == nil || opts.Log == nil || opts.Logger == nil {
 		return nil, errors.New("server: Store, Log and Logger are required")
+	}
+	if opts.TUF != nil && (opts.TUFState == nil || opts.TUFKeys == nil) {
+		return nil, errors.New("server: TUF needs TUFState and TUFKeys")
 	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
@@ -90,6 +99,11 @@ func New(opts Options) (*Server, error) {
 	trustv1.RegisterPGPServiceServer(s.grpc, &pgpService{pgp: pgpLog})
 	trustv1.RegisterStatementServiceServer(s.grpc, &statementService{log: opts.Log})
 	trustv1.RegisterLogServiceServer(s.grpc, ls)
+	var tufs *tufService
+	if opts.TUF != nil {
+		tufs = &tufService{svc: opts.TUF, state: opts.TUFState, keys: opts.TUFKeys}
+		trustv1.RegisterTUFServiceServer(s.grpc, tufs)
+	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for name := range s.grpc.GetServiceInfo() {
@@ -104,6 +118,9 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	s.registerLogHTTP(mux, ls)
+	if tufs != nil {
+		s.registerTUFHTTP(mux, tufs)
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
 	return s, nil
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/tuftest"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
@@ -28,9 +29,12 @@ import (
 	"github.com/trustd-dev/trustd/store/sqlite"
 	"github.com/trustd-dev/trustd/store/storetest"
 	"github.com/trustd-dev/trustd/tlog"
+	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 type fixture struct {
+	online *tuf.OnlineKeys
 	srv    *server.Server
 	store  store.Store
 	conn   *grpc.ClientConn
@@ -44,7 +48,18 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Options{Store: st, Log: newLog(t, st), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxRequestBytes: 64 << 10})
+	l := newLog(t, st)
+	online := tuftest.OnlineKeys(t)
+	tufState, err := tufstore.New(st, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tufSvc, err := tuf.New(tufState, online, tuf.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxRequestBytes: 64 << 10,
+		TUF: tufSvc, TUFState: tufState, TUFKeys: online})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +80,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &fixture{srv: srv, store: st, conn: conn, client: trustv1.NewSubjectServiceClient(conn)}
+	return &fixture{online: online, srv: srv, store: st, conn: conn, client: trustv1.NewSubjectServiceClient(conn)}
 }
 
 func newLog(t *testing.T, st store.Store) *statement.Log {

@@ -119,29 +119,48 @@ func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, er
 		recs[i] = q.rec
 	}
 	results := make([]result, len(batch))
+	leaves := make([][]byte, len(batch))
+	for i, q := range batch {
+		leaves[i] = q.leaf
+	}
 	err := b.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
-		out, created, err := w.AppendStatements(ctx, recs)
+		out, created, err := appendIn(ctx, w, recs, leaves)
 		if err != nil {
 			return err
 		}
-		var (
-			first  int64
-			leaves [][]byte
-		)
 		for i := range batch {
 			results[i] = result{rec: out[i], created: created[i]}
-			if created[i] {
-				if first == 0 {
-					first = out[i].Seq
-				}
-				leaves = append(leaves, batch[i].leaf)
-			}
 		}
-		if len(leaves) == 0 {
-			return nil
-		}
-		_, err = tlog.AppendBatch(ctx, nodeWriter{w}, uint64(first-1), leaves)
-		return err
+		return nil
 	})
 	return results, err
+}
+
+// appendIn appends recs (whose leaf hashes are leaves) to the log inside
+// the transaction w: the statements, then the Merkle tree nodes of the new
+// entries.
+func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leaves [][]byte) ([]store.Statement, []bool, error) {
+	out, created, err := w.AppendStatements(ctx, recs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		first int64
+		fresh [][]byte
+	)
+	for i := range recs {
+		if created[i] {
+			if first == 0 {
+				first = out[i].Seq
+			}
+			fresh = append(fresh, leaves[i])
+		}
+	}
+	if len(fresh) == 0 {
+		return out, created, nil
+	}
+	if _, err := tlog.AppendBatch(ctx, nodeWriter{w}, uint64(first-1), fresh); err != nil {
+		return nil, nil, err
+	}
+	return out, created, nil
 }

@@ -133,6 +133,35 @@ func (l *Log) AppendVerified(ctx context.Context, rec store.Statement) (store.St
 	return rec, created, nil
 }
 
+// AppendVerifiedIn appends signed records verified in their own format,
+// as AppendVerified does, but inside the caller's transaction w: they are
+// committed or rolled back together with the caller's other writes (TUF
+// metadata and its log entries are published in one transaction). It
+// returns each entry and whether it was new; records whose bytes are
+// already in the log return the original entry. It bypasses group commit;
+// the store's log lock orders it with every other append.
+func (l *Log) AppendVerifiedIn(ctx context.Context, w store.Writer, recs []store.Statement) ([]store.Statement, []bool, error) {
+	if len(recs) == 0 {
+		return nil, nil, nil
+	}
+	recs = append([]store.Statement(nil), recs...)
+	leaves := make([][]byte, len(recs))
+	for i := range recs {
+		sum := sha256.Sum256(recs[i].Envelope)
+		d, err := digest.New(digest.SHA256, sum[:])
+		if err != nil {
+			return nil, nil, fmt.Errorf("statement: %w", err)
+		}
+		recs[i].EnvelopeDigest = d
+		leaves[i] = tlog.LeafHash(recs[i].Envelope)
+	}
+	out, created, err := appendIn(ctx, w, recs, leaves)
+	if err != nil {
+		return nil, nil, fmt.Errorf("statement: append: %w", err)
+	}
+	return out, created, nil
+}
+
 // Get returns the entry with sequence number seq. Errors: store.ErrNotFound.
 func (l *Log) Get(ctx context.Context, seq int64) (store.Statement, error) {
 	st, err := l.store.Statement(ctx, seq)

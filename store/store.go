@@ -159,8 +159,56 @@ type LogNode struct {
 	Hash []byte
 }
 
+// TUFFile is one published TUF metadata file of a repository, kept
+// verbatim.
+type TUFFile struct {
+	Role    string
+	Version int64
+	Data    []byte
+}
+
+// TUFPending is a TUF metadata proposal collecting signatures.
+type TUFPending struct {
+	Role    string
+	Version int64
+	Data    []byte
+}
+
+// TUFReader reads TUF repositories: published metadata and pending
+// proposals.
+type TUFReader interface {
+	// TUFMetadata returns the bytes of repo's published role at version,
+	// exactly as published; version 0 means the highest published version.
+	// Errors: ErrNotFound (also when the repository does not exist).
+	TUFMetadata(ctx context.Context, repo, role string, version int64) ([]byte, error)
+	// TUFPending returns every pending proposal of repo, by role and
+	// version; none is not an error.
+	TUFPending(ctx context.Context, repo string) ([]TUFPending, error)
+	// TUFRepos returns the name of every repository (one with a published
+	// root), in name order.
+	TUFRepos(ctx context.Context) ([]string, error)
+}
+
+// TUFWriter writes TUF repositories inside a transaction.
+type TUFWriter interface {
+	// PublishTUF inserts published files. A (repo, role, version) that
+	// already exists is ErrConflict: that uniqueness is the
+	// compare-and-swap that stops two concurrent publishes from both
+	// winning. Published files are never changed afterwards.
+	PublishTUF(ctx context.Context, repo string, files []TUFFile) error
+	// PutTUFPending inserts (expect nil) or replaces (expect the stored
+	// bytes) a pending proposal. ErrConflict when expect is nil and a
+	// proposal for that role and version exists, or when the stored bytes
+	// are not expect (or there are none).
+	PutTUFPending(ctx context.Context, repo string, p TUFPending, expect []byte) error
+	// DropTUFPending deletes a pending proposal; an absent one is ignored.
+	DropTUFPending(ctx context.Context, repo, role string, version int64) error
+}
+
 // Reader is the read side of the store.
 type Reader interface {
+	TUFReader
+
 	// SubjectByDigest returns the subject that d is recorded under.
 	// Errors: ErrNotFound.
 	SubjectByDigest(ctx context.Context, d digest.Digest) (Subject, error)
@@ -205,6 +253,7 @@ type Reader interface {
 // Writer is the read-write view inside one transaction.
 type Writer interface {
 	Reader
+	TUFWriter
 	// PutKey registers k. Registering the same key again is a no-op that
 	// returns the stored record; another key under the same id is
 	// ErrConflict.

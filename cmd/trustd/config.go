@@ -14,10 +14,12 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/store/sqlite"
+	"github.com/trustd-dev/trustd/tuf"
 )
 
 // Default listen addresses: loopback, so exposing trustd is a choice.
@@ -42,6 +44,11 @@ type config struct {
 	MaxRequestBytes int
 	RequestTimeout  time.Duration
 	ShutdownTimeout time.Duration
+	TUFKeysDir      string
+	TUFKeyType      string
+	TUFSnapshotTTL  time.Duration
+	TUFTimestampTTL time.Duration
+	TUFRefresh      time.Duration
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -66,7 +73,7 @@ func (c *config) storeFlags(fs *pflag.FlagSet) {
 
 func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", defaultGRPCAddr, "gRPC listen address (env TRUSTD_GRPC_ADDR)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address for /healthz, /readyz, /metrics; empty disables (env TRUSTD_HTTP_ADDR)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address for /healthz, /readyz, /metrics, /log/…, /tuf/REPO/FILE; empty disables (env TRUSTD_HTTP_ADDR)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate for gRPC TLS (env TRUSTD_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for gRPC TLS (env TRUSTD_TLS_KEY)")
 	fs.StringVar(&c.LogKey, "log-key", "", "file holding the statement log's checkpoint signing key; created (0600) if missing; replicas must share it (default DATA_DIR/log.key) (env TRUSTD_LOG_KEY)")
@@ -74,6 +81,11 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest gRPC request accepted (env TRUSTD_MAX_REQUEST_BYTES)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 30*time.Second, "deadline for requests that carry none (env TRUSTD_REQUEST_TIMEOUT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "grace period for open calls on SIGTERM (env TRUSTD_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.TUFKeysDir, "tuf-keys-dir", "", "directory of the TUF online keys (snapshot*.pem, timestamp*.pem, mode 0600); missing ones are generated (default DATA_DIR/tuf-keys) (env TRUSTD_TUF_KEYS_DIR)")
+	fs.StringVar(&c.TUFKeyType, "tuf-key-type", "ed25519", "type of generated TUF online keys: ed25519, ecdsa-p256 or rsa (env TRUSTD_TUF_KEY_TYPE)")
+	fs.DurationVar(&c.TUFSnapshotTTL, "tuf-snapshot-expiry", tuf.DefaultSnapshotExpiry, "lifetime of newly signed TUF snapshot metadata (env TRUSTD_TUF_SNAPSHOT_EXPIRY)")
+	fs.DurationVar(&c.TUFTimestampTTL, "tuf-timestamp-expiry", tuf.DefaultTimestampExpiry, "lifetime of newly signed TUF timestamp metadata (env TRUSTD_TUF_TIMESTAMP_EXPIRY)")
+	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
 }
 
 // complete reads the environment and checks every value, naming the flag
@@ -104,6 +116,17 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 {
 			errs = append(errs, errors.New("--request-timeout and --shutdown-timeout must be positive"))
+		}
+		switch c.TUFKeyType {
+		case envelope.KeyTypeED25519, envelope.KeyTypeECDSAP256, envelope.KeyTypeRSA:
+		default:
+			errs = append(errs, fmt.Errorf("--tuf-key-type: %q is not ed25519, ecdsa-p256 or rsa", c.TUFKeyType))
+		}
+		if c.TUFSnapshotTTL < time.Minute || c.TUFTimestampTTL < time.Minute {
+			errs = append(errs, errors.New("--tuf-snapshot-expiry and --tuf-timestamp-expiry must be at least 1m"))
+		}
+		if c.TUFRefresh <= 0 || c.TUFRefresh >= c.TUFTimestampTTL/2 {
+			errs = append(errs, fmt.Errorf("--tuf-refresh-interval: %s must be positive and below half of --tuf-timestamp-expiry (%s), or timestamps would expire between refreshes", c.TUFRefresh, c.TUFTimestampTTL))
 		}
 	}
 	return errors.Join(errs...)
@@ -186,6 +209,17 @@ func (c *config) logKeyPath() (string, error) {
 		return "", fmt.Errorf("--data-dir (for the log key): %w", err)
 	}
 	return filepath.Join(c.DataDir, "log.key"), nil
+}
+
+// tufKeysDir is --tuf-keys-dir, or tuf-keys in the data directory.
+func (c *config) tufKeysDir() (string, error) {
+	if c.TUFKeysDir != "" {
+		return c.TUFKeysDir, nil
+	}
+	if err := ensureWritableDir(c.DataDir); err != nil {
+		return "", fmt.Errorf("--data-dir (for the TUF online keys): %w", err)
+	}
+	return filepath.Join(c.DataDir, "tuf-keys"), nil
 }
 
 // ensureWritableDir creates dir (0700) if needed and proves it writable.

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -10,6 +13,8 @@ import (
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -106,8 +111,26 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 
+	tufDir, err := cfg.tufKeysDir()
+	if err != nil {
+		return err
+	}
+	onlineKeys, err := tuf.LoadOnlineKeys(tufDir, cfg.TUFKeyType)
+	if err != nil {
+		return fmt.Errorf("--tuf-keys-dir: %w", err)
+	}
+	tufState, err := tufstore.New(st, stLog)
+	if err != nil {
+		return err
+	}
+	tufSvc, err := tuf.New(tufState, onlineKeys, tuf.Config{SnapshotExpiry: cfg.TUFSnapshotTTL, TimestampExpiry: cfg.TUFTimestampTTL})
+	if err != nil {
+		return err
+	}
+
 	srv, err := server.New(server.Options{
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
+		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys,
 		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {
@@ -134,5 +157,48 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		attrs = append(attrs, "http", httpLis.Addr().String())
 	}
 	log.Info("trustd serving", attrs...)
-	return srv.Serve(ctx, grpcLis, httpLis)
+	refreshed := make(chan struct{})
+	rctx, stopRefresh := context.WithCancel(ctx)
+	go func() {
+		defer close(refreshed)
+		refreshTUF(rctx, log, tufState, tufSvc, cfg.TUFRefresh)
+	}()
+	err = srv.Serve(ctx, grpcLis, httpLis)
+	stopRefresh()
+	<-refreshed
+	return err
+}
+
+// refreshTUF re-signs, every interval (and once at start), the timestamp
+// and snapshot of every TUF repository that are past their refresh window,
+// until ctx is done. A failure is logged and retried at the next tick.
+func refreshTUF(ctx context.Context, log *slog.Logger, st *tufstore.State, svc *tuf.Service, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		repos, err := st.Repos(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Error("tuf refresh: list repositories", "err", err)
+		}
+		for _, repo := range repos {
+			files, err := svc.Refresh(ctx, repo, time.Now())
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				log.Error("tuf refresh", "repo", repo, "err", err)
+			case len(files) > 0:
+				attrs := []any{"repo", repo}
+				for _, f := range files {
+					attrs = append(attrs, f.Role, f.Version)
+				}
+				log.Info("tuf refreshed", attrs...)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -46,6 +46,9 @@ func Run(t *testing.T, open Factory) {
 		{"LogNodes", testLogNodes},
 		{"PGPKeys", testPGPKeys},
 		{"StatementsByPredicate", testStatementsByPredicate},
+		{"TUFMetadata", testTUFMetadata},
+		{"TUFPending", testTUFPending},
+		{"TUFConcurrentPublish", testTUFConcurrentPublish},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,108 @@
+// Package tuftest builds TUF repositories for tests and benchmarks of the
+// packages that wire the tuf package into trustd: keys, a root v1 naming
+// trustd's online keys, and signed targets uploads.
+package tuftest
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/tuf"
+)
+
+// Key is a test signing key in both forms the tuf package uses.
+type Key struct {
+	Signer signature.Signer
+	Key    *metadata.Key
+	ID     string
+}
+
+// NewKey generates an ed25519 key.
+func NewKey(t testing.TB) Key {
+	t.Helper()
+	priv, _, err := envelope.GenerateKey(envelope.KeyTypeED25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := envelope.LoadPrivateKey(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := tuf.EnvelopeSigner(s)
+	k, id, err := tuf.PublicKeyOf(signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Key{Signer: signer, Key: k, ID: id}
+}
+
+// OnlineKeys returns a fresh set of trustd online keys (one snapshot, one
+// timestamp key).
+func OnlineKeys(t testing.TB) *tuf.OnlineKeys {
+	t.Helper()
+	o := tuf.NewOnlineKeys()
+	for _, role := range []string{metadata.SNAPSHOT, metadata.TIMESTAMP} {
+		if _, err := o.Add(role, NewKey(t).Signer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return o
+}
+
+// Repo is a repository's offline keys and its root v1.
+type Repo struct {
+	Name    string
+	Root    Key
+	Targets Key
+	RootV1  []byte
+}
+
+// NewRepo builds and signs root v1 for name (one root and one targets key,
+// threshold 1, trustd's online keys), without uploading it.
+func NewRepo(t testing.TB, name string, online *tuf.OnlineKeys) *Repo {
+	t.Helper()
+	r := &Repo{Name: name, Root: NewKey(t), Targets: NewKey(t)}
+	md, err := tuf.NewRoot(tuf.RootSpec{Version: 1, Expires: time.Now().Add(365 * 24 * time.Hour),
+		Root: tuf.KeySet{Keys: []*metadata.Key{r.Root.Key}, Threshold: 1}, Targets: tuf.KeySet{Keys: []*metadata.Key{r.Targets.Key}, Threshold: 1},
+		Snapshot: tuf.Keys(online.Keys(metadata.SNAPSHOT)), Timestamp: tuf.Keys(online.Keys(metadata.TIMESTAMP))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RootV1, err = tuf.Sign(md, r.Root.Signer); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// SignTargets returns the next targets version after current (nil: v1) with
+// target name describing content, signed by signers (default: the
+// repository's targets key).
+func (r *Repo) SignTargets(t testing.TB, current []byte, name string, content []byte, signers ...signature.Signer) []byte {
+	t.Helper()
+	n, ds, err := tuf.HashTarget(context.Background(), bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf, err := tuf.NewTargetFile(n, ds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := tuf.AddTarget(current, name, tf, time.Now().Add(90*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(signers) == 0 {
+		signers = []signature.Signer{r.Targets.Signer}
+	}
+	out, err := tuf.Sign(md, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
