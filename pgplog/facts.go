@@ -115,8 +115,24 @@ func (s *Service) Facts(ctx context.Context) (pgp.Facts, error) {
 	return f, nil
 }
 
-// Graph compiles the current facts (see Facts).
+// Graph returns the compiled current facts (see Facts). The compiled graph
+// is kept until the log grows or another OpenPGP key is registered, so a
+// decision costs two counts and the graph walk rather than a rebuild.
 func (s *Service) Graph(ctx context.Context) (*pgp.Graph, error) {
+	size, err := s.store.LogSize(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pgplog: facts: %w", err)
+	}
+	keys, err := s.store.KeyCount(ctx, pgp.KeyType)
+	if err != nil {
+		return nil, fmt.Errorf("pgplog: facts: %w", err)
+	}
+	at := [2]int64{int64(size), keys}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.graph != nil && s.graphAt == at {
+		return s.graph, nil
+	}
 	f, err := s.Facts(ctx)
 	if err != nil {
 		return nil, err
@@ -125,6 +141,7 @@ func (s *Service) Graph(ctx context.Context) (*pgp.Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgplog: compile facts: %w", err)
 	}
+	s.graph, s.graphAt = g, at
 	return g, nil
 }
 

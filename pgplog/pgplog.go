@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/statement"
@@ -31,6 +32,13 @@ var ErrUnknownSigner = errors.New("signer not registered")
 type Service struct {
 	store store.Reader
 	log   *statement.Log
+
+	mu    sync.Mutex
+	graph *pgp.Graph
+	// graphAt says what the cached graph was compiled from: the log size
+	// and the number of registered OpenPGP keys. Both only grow, so equal
+	// figures mean the facts are unchanged.
+	graphAt [2]int64
 }
 
 // New returns a Service reading registered keys and log entries from r and

@@ -226,6 +226,8 @@ type Reader interface {
 	// Keys returns up to limit registered keys with ids after `after`, in id
 	// order.
 	Keys(ctx context.Context, after string, limit int) ([]Key, error)
+	// KeyCount returns how many keys of keyType are registered.
+	KeyCount(ctx context.Context, keyType string) (int64, error)
 	// Statement returns the log entry with sequence number seq.
 	// Errors: ErrNotFound.
 	Statement(ctx context.Context, seq int64) (Statement, error)

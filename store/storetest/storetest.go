@@ -646,6 +646,12 @@ func testKeyList(t *testing.T, s store.Store) {
 	if got := page("b", 2); got != "[c]" {
 		t.Errorf("second page = %s, want [c]", got)
 	}
+	if n, err := s.KeyCount(ctx, "ed25519"); err != nil || n != 3 {
+		t.Errorf("KeyCount(ed25519) = %d, %v; want 3", n, err)
+	}
+	if n, err := s.KeyCount(ctx, "rsa"); err != nil || n != 0 {
+		t.Errorf("KeyCount(rsa) = %d, %v; want 0", n, err)
+	}
 }
 
 func testLogNodes(t *testing.T, s store.Store) {

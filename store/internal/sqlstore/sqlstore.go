@@ -307,6 +307,15 @@ func (q *Queries) Evidence(ctx context.Context, eq store.EvidenceQuery) ([]store
 	return out, nil
 }
 
+// KeyCount implements store.Reader.
+func (q *Queries) KeyCount(ctx context.Context, keyType string) (int64, error) {
+	var n int64
+	if err := q.C.QueryRow(ctx, `SELECT COUNT(*) FROM keys WHERE type = $1`, keyType).Scan(&n); err != nil {
+		return 0, q.fail("count keys", err)
+	}
+	return n, nil
+}
+
 // Keys implements store.Reader.
 func (q *Queries) Keys(ctx context.Context, after string, limit int) ([]store.Key, error) {
 	rows, err := q.C.Query(ctx, `SELECT id, type, public_key, label, created_at FROM keys WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
@@ -341,31 +350,39 @@ func (q *Queries) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte,
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var b strings.Builder
-	args := make([]any, 0, 2*len(ids))
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteString(" OR ")
-		}
-		fmt.Fprintf(&b, "(level = $%d AND idx = $%d)", 2*i+1, 2*i+2)
-		args = append(args, int64(id.Level), int64(id.Index))
-	}
-	rows, err := q.C.Query(ctx, `SELECT level, idx, hash FROM log_nodes WHERE `+b.String(), args...)
-	if err != nil {
-		return nil, q.fail("log nodes", err)
-	}
+	// One primary-key lookup per node, joined with UNION ALL: both
+	// backends run each branch as an index point read, where a long OR list
+	// makes SQLite scan. Chunks stay under SQLite's compound SELECT limit
+	// (500); a proof needs at most 64 nodes, so it is one query.
+	const chunk = 200
 	found := make(map[compact.NodeID][]byte, len(ids))
-	err = scanAll(rows, func(r Rows) error {
-		var (
-			level, idx int64
-			hash       []byte
-		)
-		err := r.Scan(&level, &idx, &hash)
-		found[compact.NewNodeID(uint(level), uint64(idx))] = hash
-		return err
-	})
-	if err != nil {
-		return nil, q.fail("log nodes", err)
+	for start := 0; start < len(ids); start += chunk {
+		var b strings.Builder
+		part := ids[start:min(start+chunk, len(ids))]
+		args := make([]any, 0, 2*len(part))
+		for i, id := range part {
+			if i > 0 {
+				b.WriteString(" UNION ALL ")
+			}
+			fmt.Fprintf(&b, "SELECT level, idx, hash FROM log_nodes WHERE level = $%d AND idx = $%d", 2*i+1, 2*i+2)
+			args = append(args, int64(id.Level), int64(id.Index))
+		}
+		rows, err := q.C.Query(ctx, b.String(), args...)
+		if err != nil {
+			return nil, q.fail("log nodes", err)
+		}
+		err = scanAll(rows, func(r Rows) error {
+			var (
+				level, idx int64
+				hash       []byte
+			)
+			err := r.Scan(&level, &idx, &hash)
+			found[compact.NewNodeID(uint(level), uint64(idx))] = hash
+			return err
+		})
+		if err != nil {
+			return nil, q.fail("log nodes", err)
+		}
 	}
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
