@@ -31,7 +31,7 @@ type env struct {
 	keys  *keys.Registry
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "trustd.db"))
 	if err != nil {
@@ -49,7 +49,7 @@ func newEnv(t *testing.T) *env {
 	return &env{store: st, log: l, svc: pgplog.New(st, l), keys: keys.NewRegistry(st)}
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "pgp", "testdata", name))
 	if err != nil {
@@ -58,7 +58,7 @@ func fixture(t *testing.T, name string) []byte {
 	return data
 }
 
-func (e *env) register(t *testing.T, cert []byte) *pgp.Certificate {
+func (e *env) register(t testing.TB, cert []byte) *pgp.Certificate {
 	t.Helper()
 	k, _, err := e.keys.Add(context.Background(), cert, "")
 	if err != nil {
@@ -67,7 +67,7 @@ func (e *env) register(t *testing.T, cert []byte) *pgp.Certificate {
 	return k.PGP
 }
 
-func (e *env) size(t *testing.T) uint64 {
+func (e *env) size(t testing.TB) uint64 {
 	t.Helper()
 	n, err := e.store.LogSize(context.Background())
 	if err != nil {
@@ -173,7 +173,7 @@ func TestRevoke(t *testing.T) {
 
 // genKey makes an OpenPGP key with a signing subkey and returns its
 // registered certificate and a signer for it.
-func genKey(t *testing.T, e *env, name string) (*pgp.Certificate, *pgp.KeySigner) {
+func genKey(t testing.TB, e *env, name string) (*pgp.Certificate, *pgp.KeySigner) {
 	t.Helper()
 	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEd25519}
 	ent, err := openpgp.NewEntity(name, "", name+"@example.org", cfg)

@@ -41,6 +41,7 @@ func Run(t *testing.T, open Factory) {
 		{"Keys", testKeys},
 		{"Evidence", testEvidence},
 		{"AppendStatementsBatch", testAppendBatch},
+		{"LargeStatement", testLargeStatement},
 		{"SubjectView", testSubjectView},
 		{"KeyList", testKeyList},
 		{"LogNodes", testLogNodes},
@@ -615,6 +616,33 @@ func testSubjectView(t *testing.T, s store.Store) {
 	}
 	if v, _ := s.SubjectView(ctx, good, 0); len(v.Evidence) != 0 || len(v.Claims) != 2 {
 		t.Errorf("limit 0: %+v", v)
+	}
+}
+
+// testLargeStatement appends one statement with more subjects than any one
+// INSERT or lookup takes, as a 10,000-line signed manifest does.
+func testLargeStatement(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 1234
+	var subjects []store.StatementSubject
+	for i := range n {
+		subjects = append(subjects, artifact(fmt.Sprintf("file-%d", i), sha256Of(fmt.Sprint(i)), sha512Of(fmt.Sprint(i))))
+	}
+	st, created := appendOne(t, s, statementOf("large", subjects...))
+	if !created {
+		t.Fatal("not created")
+	}
+	got, err := s.Statement(ctx, st.Seq)
+	if err != nil || len(got.Subjects) != n || got.Subjects[n-1].Name != fmt.Sprintf("file-%d", n-1) {
+		t.Fatalf("Statement = %d subjects, %v; want %d", len(got.Subjects), err, n)
+	}
+	last, err := s.SubjectByDigest(ctx, sha512Of(fmt.Sprint(n-1)))
+	if err != nil || len(last.Digests) != 2 {
+		t.Errorf("subject of the last artifact = %+v, %v", last, err)
+	}
+	claims, err := s.AliasClaims(ctx, []digest.Digest{sha256Of("0"), sha256Of(fmt.Sprint(n - 1))})
+	if err != nil || len(claims) != 2 {
+		t.Errorf("claims of the first and last artifacts = %d, %v; want 2", len(claims), err)
 	}
 }
 
