@@ -274,6 +274,16 @@ func later(a, b time.Time) time.Time {
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
+// CheckSignature judges one verified signature on its own, with no chain:
+// the checks Decide makes of the final signature (see checkSignature),
+// observed at observed. It returns nil or a *Refusal.
+func (g *Graph) CheckSignature(sig SignatureInfo, observed time.Time) error {
+	if r := g.checkSignature(sig, observed, nil); r != nil {
+		return r
+	}
+	return nil
+}
+
 // checkSignature judges one verified signature by itself: registered key,
 // strong hash, signing key bound and sign-capable and unexpired at the
 // claimed time, no hard revocation ever, and no soft revocation or rotation

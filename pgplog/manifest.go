@@ -177,23 +177,17 @@ func (s *Service) PublishManifest(ctx context.Context, m Manifest) (Published, e
 	return Published{Entry: entry, Created: created, Entries: entries, Problems: problems, Signature: info}, nil
 }
 
-// checkInForce refuses a signature by a key that the log shows revoked
-// (hard: whenever signed; soft: signed or published after the revocation)
-// or superseded by a rotation, judged at the claimed signing time and at
-// now, when trustd observes it.
+// checkInForce refuses a signature that pgp's chain verifier would refuse
+// on its own: a hard revocation of the primary or the signing subkey ever,
+// a soft revocation or rotation in effect when signed or when trustd
+// observes it (now), an expired or unbound signing key, or a weak hash.
 func (s *Service) checkInForce(ctx context.Context, info pgp.SignatureInfo) error {
 	g, err := s.Graph(ctx)
 	if err != nil {
 		return err
 	}
-	for _, at := range []time.Time{info.Created, time.Now()} {
-		st, err := g.Status(info.Primary, at)
-		if err != nil {
-			return fmt.Errorf("pgplog: status of %s: %w", info.Primary, err)
-		}
-		if st.State == pgp.StateRevoked || st.State == pgp.StateSuperseded {
-			return fmt.Errorf("pgplog: signature: %w: key %s is %s", pgp.ErrKeyRevoked, info.Primary, st)
-		}
+	if err := g.CheckSignature(info, time.Now()); err != nil {
+		return fmt.Errorf("pgplog: signature: %w", err)
 	}
 	return nil
 }

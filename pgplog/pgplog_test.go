@@ -163,8 +163,8 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("status after = %+v, %v; want revoked, hard", st, err)
 	}
 	_, err = e.svc.PublishManifest(ctx, pgplog.Manifest{Name: "SHA256SUMS", Data: fixture(t, "SHA256SUMS"), Signature: fixture(t, "SHA256SUMS.ed25519.gpg")})
-	if !errors.Is(err, pgp.ErrKeyRevoked) {
-		t.Errorf("publish by a revoked key = %v, want ErrKeyRevoked", err)
+	if !errors.Is(err, pgp.ErrRefused) || !errors.Is(err, pgp.CodeRevokedCompromised) {
+		t.Errorf("publish by a revoked key = %v, want a revoked-compromised refusal", err)
 	}
 	if _, err := e.svc.Revoke(ctx, []byte("garbage")); !errors.Is(err, pgp.ErrMalformed) {
 		t.Errorf("garbage revocation = %v, want ErrMalformed", err)
