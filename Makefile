@@ -30,6 +30,7 @@ run: ## Run trustd on the embedded SQLite default
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/trustd $(ARGS)
 
 test: ## Run every test, against a throwaway PostgreSQL that is removed afterwards
+	scripts/test-deps.sh
 	scripts/with-postgres.sh $(MAKE) --no-print-directory test-go
 
 test-go:

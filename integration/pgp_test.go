@@ -24,6 +24,9 @@ type gnupg struct {
 func newGnuPG(t *testing.T) *gnupg {
 	t.Helper()
 	if _, err := exec.LookPath("gpg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("gpg is not installed; scripts/test-deps.sh installs it")
+		}
 		t.Skip("gpg not installed")
 	}
 	home, err := os.MkdirTemp("", "gpgi") // short: gpg-agent's socket path is bounded

@@ -137,6 +137,9 @@ type gpgHome struct {
 func newGPG(t testing.TB) *gpgHome {
 	t.Helper()
 	if _, err := exec.LookPath("gpg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("gpg is not installed; scripts/test-deps.sh installs it")
+		}
 		t.Skip("gpg not installed")
 	}
 	// gpg-agent's socket path must be short: use a short temp dir.

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# test-deps.sh: makes sure the foreign tools the interop tests drive are
+# installed (gpg for OpenPGP, openssl for keys, coreutils' b2sum). On a
+# Debian machine where we are root, missing ones are installed; elsewhere
+# a missing tool is reported and the tests that need it say so.
+set -euo pipefail
+
+missing=()
+command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v b2sum >/dev/null 2>&1 || missing+=(coreutils)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+else
+  echo "test-deps: missing ${missing[*]}; the interop tests that need them will not run" >&2
+fi
