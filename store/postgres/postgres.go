@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/trustd-dev/trustd/migrations"
 	"github.com/trustd-dev/trustd/store"
@@ -95,6 +96,20 @@ func (s *Store) Close() error {
 }
 
 type dialect struct{}
+
+var _ sqlstore.NodeQuerier = dialect{}
+
+// LogNodesQuery reads any number of nodes with one statement text, so
+// PostgreSQL plans it once.
+func (dialect) LogNodesQuery(ids []compact.NodeID) (string, []any) {
+	levels := make([]int32, len(ids))
+	idxs := make([]int64, len(ids))
+	for i, id := range ids {
+		levels[i], idxs[i] = int32(id.Level), int64(id.Index)
+	}
+	return `SELECT n.level, n.idx, n.hash FROM log_nodes n
+		JOIN unnest($1::integer[], $2::bigint[]) AS w (level, idx) ON n.level = w.level AND n.idx = w.idx`, []any{levels, idxs}
+}
 
 func (dialect) LockLog(ctx context.Context, c sqlstore.Conn) error {
 	return c.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(logLockKey))

@@ -350,24 +350,25 @@ func (q *Queries) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte,
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	// One primary-key lookup per node, joined with UNION ALL: both
-	// backends run each branch as an index point read, where a long OR list
-	// makes SQLite scan. Chunks stay under SQLite's compound SELECT limit
-	// (500); a proof needs at most 64 nodes, so it is one query.
+	// By default one primary-key lookup per node, joined with UNION ALL:
+	// each branch is an index point read, where a long OR list makes SQLite
+	// scan. Chunks stay under SQLite's compound SELECT limit (500); a proof
+	// needs at most 64 nodes, so it is one query. A dialect may bring its
+	// own query (PostgreSQL: arrays, one statement text for any count).
 	const chunk = 200
 	found := make(map[compact.NodeID][]byte, len(ids))
 	for start := 0; start < len(ids); start += chunk {
-		var b strings.Builder
 		part := ids[start:min(start+chunk, len(ids))]
-		args := make([]any, 0, 2*len(part))
-		for i, id := range part {
-			if i > 0 {
-				b.WriteString(" UNION ALL ")
-			}
-			fmt.Fprintf(&b, "SELECT level, idx, hash FROM log_nodes WHERE level = $%d AND idx = $%d", 2*i+1, 2*i+2)
-			args = append(args, int64(id.Level), int64(id.Index))
+		var (
+			query string
+			args  []any
+		)
+		if nq, ok := q.D.(NodeQuerier); ok {
+			query, args = nq.LogNodesQuery(part)
+		} else {
+			query, args = unionNodeQuery(part)
 		}
-		rows, err := q.C.Query(ctx, b.String(), args...)
+		rows, err := q.C.Query(ctx, query, args...)
 		if err != nil {
 			return nil, q.fail("log nodes", err)
 		}
@@ -393,6 +394,25 @@ func (q *Queries) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte,
 		out[i] = h
 	}
 	return out, nil
+}
+
+// NodeQuerier is implemented by dialects with a better way to read a set of
+// log nodes than unionNodeQuery. The query selects level, idx and hash.
+type NodeQuerier interface {
+	LogNodesQuery(ids []compact.NodeID) (string, []any)
+}
+
+func unionNodeQuery(ids []compact.NodeID) (string, []any) {
+	var b strings.Builder
+	args := make([]any, 0, 2*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&b, "SELECT level, idx, hash FROM log_nodes WHERE level = $%d AND idx = $%d", 2*i+1, 2*i+2)
+		args = append(args, int64(id.Level), int64(id.Index))
+	}
+	return b.String(), args
 }
 
 // PutLogNodes implements store.Writer. Inserting reports which nodes were
