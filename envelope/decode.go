@@ -7,6 +7,8 @@ import (
 	"unicode"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // Limits bound the work done on untrusted envelopes and statements. A zero
@@ -61,7 +63,7 @@ func (l Limits) withDefaults() Limits {
 func Decode(data []byte, lim Limits) (*dsse.Envelope, error) {
 	lim = lim.withDefaults()
 	if len(data) > lim.MaxEnvelopeBytes {
-		return nil, newError(opDecode, "", ErrTooLarge,
+		return nil, inputerr.New(opDecode, "", ErrTooLarge,
 			fmt.Sprintf("envelope is %d bytes, the limit is %d", len(data), lim.MaxEnvelopeBytes))
 	}
 	if issue := checkJSON(data, lim.MaxJSONDepth); issue != nil {
@@ -69,7 +71,7 @@ func Decode(data []byte, lim Limits) (*dsse.Envelope, error) {
 		if issue.deep {
 			kind = ErrTooDeep
 		}
-		return nil, newError(opDecode, issue.field, kind, issue.reason)
+		return nil, inputerr.New(opDecode, issue.field, kind, issue.reason)
 	}
 	members, _ := objectMembers(data)
 	env := &dsse.Envelope{}
@@ -80,38 +82,38 @@ func Decode(data []byte, lim Limits) (*dsse.Envelope, error) {
 		case "payloadType":
 			s, ok := jsonString(m.value)
 			if !ok {
-				return nil, newError(opDecode, m.key, ErrMalformed, "must be a string, not "+jsonKind(m.value))
+				return nil, inputerr.New(opDecode, m.key, ErrMalformed, "must be a string, not "+jsonKind(m.value))
 			}
 			env.PayloadType = s
 		case "payload":
 			s, ok := jsonString(m.value)
 			if !ok {
-				return nil, newError(opDecode, m.key, ErrMalformed, "must be a base64 string, not "+jsonKind(m.value))
+				return nil, inputerr.New(opDecode, m.key, ErrMalformed, "must be a base64 string, not "+jsonKind(m.value))
 			}
 			if _, err := decodeBase64(s); err != nil {
-				return nil, newError(opDecode, m.key, ErrMalformed, "not valid base64 (standard or URL-safe, padded)")
+				return nil, inputerr.New(opDecode, m.key, ErrMalformed, "not valid base64 (standard or URL-safe, padded)")
 			}
 			env.Payload, havePayload = s, true
 		case "signatures":
 			a, ok := jsonArray(m.value)
 			if !ok {
-				return nil, newError(opDecode, m.key, ErrMalformed, "must be an array, not "+jsonKind(m.value))
+				return nil, inputerr.New(opDecode, m.key, ErrMalformed, "must be an array, not "+jsonKind(m.value))
 			}
 			sigs, haveSignatures = a, true
 		default:
-			return nil, newError(opDecode, field("", m.key), ErrMalformed,
+			return nil, inputerr.New(opDecode, field("", m.key), ErrMalformed,
 				"unknown field (a DSSE envelope has payloadType, payload and signatures)")
 		}
 	}
 	switch {
 	case env.PayloadType == "":
-		return nil, newError(opDecode, "payloadType", ErrMalformed, "required")
+		return nil, inputerr.New(opDecode, "payloadType", ErrMalformed, "required")
 	case !havePayload:
-		return nil, newError(opDecode, "payload", ErrMalformed, "required")
+		return nil, inputerr.New(opDecode, "payload", ErrMalformed, "required")
 	case !haveSignatures || len(sigs) == 0:
-		return nil, newError(opDecode, "signatures", ErrMalformed, "at least one signature is required")
+		return nil, inputerr.New(opDecode, "signatures", ErrMalformed, "at least one signature is required")
 	case len(sigs) > lim.MaxSignatures:
-		return nil, newError(opDecode, "signatures", ErrTooLarge,
+		return nil, inputerr.New(opDecode, "signatures", ErrTooLarge,
 			fmt.Sprintf("%d signatures, the limit is %d", len(sigs), lim.MaxSignatures))
 	}
 	env.Signatures = make([]dsse.Signature, len(sigs))
@@ -128,7 +130,7 @@ func Decode(data []byte, lim Limits) (*dsse.Envelope, error) {
 func decodeSignature(fld string, raw json.RawMessage) (dsse.Signature, error) {
 	members, ok := objectMembers(raw)
 	if !ok {
-		return dsse.Signature{}, newError(opDecode, fld, ErrMalformed, "must be an object, not "+jsonKind(raw))
+		return dsse.Signature{}, inputerr.New(opDecode, fld, ErrMalformed, "must be an object, not "+jsonKind(raw))
 	}
 	var sig dsse.Signature
 	var haveSig bool
@@ -137,10 +139,10 @@ func decodeSignature(fld string, raw json.RawMessage) (dsse.Signature, error) {
 		switch m.key {
 		case "keyid", "sig":
 			if !isString {
-				return dsse.Signature{}, newError(opDecode, field(fld, m.key), ErrMalformed, "must be a string, not "+jsonKind(m.value))
+				return dsse.Signature{}, inputerr.New(opDecode, field(fld, m.key), ErrMalformed, "must be a string, not "+jsonKind(m.value))
 			}
 		default:
-			return dsse.Signature{}, newError(opDecode, field(fld, m.key), ErrMalformed,
+			return dsse.Signature{}, inputerr.New(opDecode, field(fld, m.key), ErrMalformed,
 				"unknown field (a DSSE signature has keyid and sig)")
 		}
 		if m.key == "keyid" {
@@ -153,10 +155,10 @@ func decodeSignature(fld string, raw json.RawMessage) (dsse.Signature, error) {
 		return dsse.Signature{}, err
 	}
 	if !haveSig || sig.Sig == "" {
-		return dsse.Signature{}, newError(opDecode, fld+".sig", ErrMalformed, "required")
+		return dsse.Signature{}, inputerr.New(opDecode, fld+".sig", ErrMalformed, "required")
 	}
 	if _, err := decodeBase64(sig.Sig); err != nil {
-		return dsse.Signature{}, newError(opDecode, fld+".sig", ErrMalformed, "not valid base64 (standard or URL-safe, padded)")
+		return dsse.Signature{}, inputerr.New(opDecode, fld+".sig", ErrMalformed, "not valid base64 (standard or URL-safe, padded)")
 	}
 	return sig, nil
 }
@@ -165,14 +167,14 @@ func decodeSignature(fld string, raw json.RawMessage) (dsse.Signature, error) {
 // holding control characters.
 func checkKeyID(op, fld string, kind error, id string) error {
 	if id == "" {
-		return newError(op, fld, kind, "required: trustd looks signers up by key id")
+		return inputerr.New(op, fld, kind, "required: trustd looks signers up by key id")
 	}
 	if len(id) > MaxKeyIDBytes {
-		return newError(op, fld, kind, fmt.Sprintf("%d bytes, the limit is %d", len(id), MaxKeyIDBytes))
+		return inputerr.New(op, fld, kind, fmt.Sprintf("%d bytes, the limit is %d", len(id), MaxKeyIDBytes))
 	}
 	for _, r := range id {
 		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return newError(op, fld, kind, fmt.Sprintf("contains the character %q", r))
+			return inputerr.New(op, fld, kind, fmt.Sprintf("contains the character %q", r))
 		}
 	}
 	return nil

@@ -19,6 +19,8 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/cjson"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // Key types this package knows. Other packages add theirs (OpenPGP, Sigstore)
@@ -75,13 +77,13 @@ func (k PublicKey) Encode() []byte {
 // least 2048 bits; errors match ErrInvalidKey and say why.
 func ParsePublicKey(data []byte) (PublicKey, error) {
 	if len(data) > MaxKeyBytes {
-		return PublicKey{}, wrapError(opPublicKey, "", ErrInvalidKey,
+		return PublicKey{}, inputerr.Wrap(opPublicKey, "", ErrInvalidKey,
 			fmt.Sprintf("%d bytes, the limit is %d", len(data), MaxKeyBytes), ErrTooLarge)
 	}
 	trimmed := bytes.TrimSpace(data)
 	switch {
 	case len(trimmed) == 0:
-		return PublicKey{}, newError(opPublicKey, "", ErrInvalidKey, "empty input")
+		return PublicKey{}, inputerr.New(opPublicKey, "", ErrInvalidKey, "empty input")
 	case trimmed[0] == '{':
 		return parseJSONKey(trimmed)
 	case bytes.HasPrefix(trimmed, []byte("-----BEGIN ")):
@@ -91,7 +93,7 @@ func ParsePublicKey(data []byte) (PublicKey, error) {
 		}
 		return newPublicKey(opPublicKey, "", pub)
 	default:
-		return PublicKey{}, newError(opPublicKey, "", ErrInvalidKey,
+		return PublicKey{}, inputerr.New(opPublicKey, "", ErrInvalidKey,
 			`neither a PEM "PUBLIC KEY" block nor a securesystemslib JSON key`)
 	}
 }
@@ -102,16 +104,16 @@ func DecodeStoredKey(keyType string, encoded []byte) (PublicKey, error) {
 	switch keyType {
 	case KeyTypeED25519, KeyTypeECDSAP256, KeyTypeECDSAP384, KeyTypeRSA:
 	default:
-		return PublicKey{}, newError(opStoredKey, "", ErrInvalidKey,
+		return PublicKey{}, inputerr.New(opStoredKey, "", ErrInvalidKey,
 			fmt.Sprintf("key type %q is not one this package decodes", keyType))
 	}
 	if len(encoded) > MaxKeyBytes {
-		return PublicKey{}, wrapError(opStoredKey, "", ErrInvalidKey,
+		return PublicKey{}, inputerr.Wrap(opStoredKey, "", ErrInvalidKey,
 			fmt.Sprintf("%d bytes, the limit is %d", len(encoded), MaxKeyBytes), ErrTooLarge)
 	}
 	trimmed := bytes.TrimSpace(encoded)
 	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN ")) {
-		return PublicKey{}, newError(opStoredKey, "", ErrInvalidKey, `not a PEM "PUBLIC KEY" block`)
+		return PublicKey{}, inputerr.New(opStoredKey, "", ErrInvalidKey, `not a PEM "PUBLIC KEY" block`)
 	}
 	pub, err := parsePEMPublic(opStoredKey, "", trimmed)
 	if err != nil {
@@ -122,7 +124,7 @@ func DecodeStoredKey(keyType string, encoded []byte) (PublicKey, error) {
 		return PublicKey{}, err
 	}
 	if k.Type != keyType {
-		return PublicKey{}, newError(opStoredKey, "", ErrInvalidKey,
+		return PublicKey{}, inputerr.New(opStoredKey, "", ErrInvalidKey,
 			fmt.Sprintf("registry row says %s but holds a key of type %s", keyType, k.Type))
 	}
 	return k, nil
@@ -136,28 +138,28 @@ const privateKeyHint = "this is a private key; give the public half (openssl pke
 func parsePEMPublic(op, fld string, data []byte) (crypto.PublicKey, error) {
 	block, rest := pem.Decode(data)
 	if block == nil {
-		return nil, newError(op, fld, ErrInvalidKey, "malformed PEM block")
+		return nil, inputerr.New(op, fld, ErrInvalidKey, "malformed PEM block")
 	}
 	switch block.Type {
 	case "PUBLIC KEY":
 	case "PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY",
 		"OPENSSH PRIVATE KEY", "DSA PRIVATE KEY":
-		return nil, newError(op, fld, ErrInvalidKey, privateKeyHint)
+		return nil, inputerr.New(op, fld, ErrInvalidKey, privateKeyHint)
 	case "RSA PUBLIC KEY":
-		return nil, newError(op, fld, ErrInvalidKey,
+		return nil, inputerr.New(op, fld, ErrInvalidKey,
 			`PKCS#1 "RSA PUBLIC KEY" is not accepted; convert it to PKIX with openssl rsa -RSAPublicKey_in -pubout`)
 	case "CERTIFICATE":
-		return nil, newError(op, fld, ErrInvalidKey,
+		return nil, inputerr.New(op, fld, ErrInvalidKey,
 			"this is a certificate; give its public key (openssl x509 -pubkey -noout)")
 	default:
-		return nil, newError(op, fld, ErrInvalidKey,
+		return nil, inputerr.New(op, fld, ErrInvalidKey,
 			fmt.Sprintf(`PEM block type %q; want "PUBLIC KEY"`, block.Type))
 	}
 	if len(block.Headers) > 0 {
-		return nil, newError(op, fld, ErrInvalidKey, "PEM headers are not allowed in a public key")
+		return nil, inputerr.New(op, fld, ErrInvalidKey, "PEM headers are not allowed in a public key")
 	}
 	if len(bytes.TrimSpace(rest)) > 0 {
-		return nil, newError(op, fld, ErrInvalidKey, "trailing data after the PEM block")
+		return nil, inputerr.New(op, fld, ErrInvalidKey, "trailing data after the PEM block")
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
@@ -165,7 +167,7 @@ func parsePEMPublic(op, fld string, data []byte) (crypto.PublicKey, error) {
 		if strings.Contains(err.Error(), "unsupported elliptic curve") {
 			reason = "unsupported curve (trustd takes P-256 and P-384)"
 		}
-		return nil, wrapError(op, fld, ErrInvalidKey, reason, err)
+		return nil, inputerr.Wrap(op, fld, ErrInvalidKey, reason, err)
 	}
 	return pub, nil
 }
@@ -176,7 +178,7 @@ func newPublicKey(op, fld string, pub crypto.PublicKey) (PublicKey, error) {
 	switch p := pub.(type) {
 	case ed25519.PublicKey:
 		if len(p) != ed25519.PublicKeySize {
-			return PublicKey{}, newError(op, fld, ErrInvalidKey,
+			return PublicKey{}, inputerr.New(op, fld, ErrInvalidKey,
 				fmt.Sprintf("ed25519 key is %d bytes, want %d", len(p), ed25519.PublicKeySize))
 		}
 		k = PublicKey{Type: KeyTypeED25519, Scheme: SchemeED25519, Public: p}
@@ -187,30 +189,30 @@ func newPublicKey(op, fld string, pub crypto.PublicKey) (PublicKey, error) {
 		case elliptic.P384():
 			k = PublicKey{Type: KeyTypeECDSAP384, Scheme: SchemeECDSAP384SHA384, Public: p}
 		default:
-			return PublicKey{}, newError(op, fld, ErrInvalidKey,
+			return PublicKey{}, inputerr.New(op, fld, ErrInvalidKey,
 				fmt.Sprintf("unsupported curve %s (trustd takes P-256 and P-384)", p.Curve.Params().Name))
 		}
 	case *rsa.PublicKey:
 		bits := p.N.BitLen()
 		switch {
 		case bits < MinRSABits:
-			return PublicKey{}, newError(op, fld, ErrInvalidKey,
+			return PublicKey{}, inputerr.New(op, fld, ErrInvalidKey,
 				fmt.Sprintf("rsa key is %d bits; trustd requires at least %d", bits, MinRSABits))
 		case bits > MaxRSABits:
-			return PublicKey{}, newError(op, fld, ErrInvalidKey,
+			return PublicKey{}, inputerr.New(op, fld, ErrInvalidKey,
 				fmt.Sprintf("rsa key is %d bits; trustd accepts at most %d", bits, MaxRSABits))
 		}
 		k = PublicKey{Type: KeyTypeRSA, Scheme: SchemeRSAPSSSHA256, Public: p}
 	case *ecdh.PublicKey:
-		return PublicKey{}, newError(op, fld, ErrInvalidKey,
+		return PublicKey{}, inputerr.New(op, fld, ErrInvalidKey,
 			"this is a key-agreement (ECDH/X25519) key, not a signing key")
 	default:
-		return PublicKey{}, newError(op, fld, ErrInvalidKey,
+		return PublicKey{}, inputerr.New(op, fld, ErrInvalidKey,
 			fmt.Sprintf("unsupported key algorithm %T (trustd takes ed25519, ecdsa P-256/P-384 and rsa)", pub))
 	}
 	id, err := tufKeyID(k.Public, k.Scheme)
 	if err != nil {
-		return PublicKey{}, wrapError(op, fld, ErrInvalidKey, "cannot compute the key id", err)
+		return PublicKey{}, inputerr.Wrap(op, fld, ErrInvalidKey, "cannot compute the key id", err)
 	}
 	k.ID = id
 	return k, nil
@@ -246,7 +248,7 @@ const maxJSONKeyDepth = 2
 
 func parseJSONKey(data []byte) (PublicKey, error) {
 	if issue := checkJSON(data, maxJSONKeyDepth); issue != nil {
-		e := newError(opPublicKey, issue.field, ErrInvalidKey, issue.reason)
+		e := inputerr.New(opPublicKey, issue.field, ErrInvalidKey, issue.reason)
 		if issue.deep {
 			e.Err = ErrTooDeep
 		}
@@ -261,7 +263,7 @@ func parseJSONKey(data []byte) (PublicKey, error) {
 	str := func(name string, raw json.RawMessage) (string, error) {
 		s, ok := jsonString(raw)
 		if !ok {
-			return "", newError(opPublicKey, name, ErrInvalidKey, "must be a string, not "+jsonKind(raw))
+			return "", inputerr.New(opPublicKey, name, ErrInvalidKey, "must be a string, not "+jsonKind(raw))
 		}
 		return s, nil
 	}
@@ -277,12 +279,12 @@ func parseJSONKey(data []byte) (PublicKey, error) {
 		case "keyid_hash_algorithms":
 			haveHashAlgs = true
 			if jsonKind(m.value) != "an array" || json.Unmarshal(m.value, &hashAlgs) != nil {
-				err = newError(opPublicKey, m.key, ErrInvalidKey, "must be an array of strings")
+				err = inputerr.New(opPublicKey, m.key, ErrInvalidKey, "must be an array of strings")
 			}
 		case "keyval":
 			public, err = parseKeyval(m.value)
 		default:
-			err = newError(opPublicKey, field("", m.key), ErrInvalidKey,
+			err = inputerr.New(opPublicKey, field("", m.key), ErrInvalidKey,
 				"unknown field (a JSON key has keytype, scheme, keyval, and optionally keyid and keyid_hash_algorithms)")
 		}
 		if err != nil {
@@ -291,19 +293,19 @@ func parseJSONKey(data []byte) (PublicKey, error) {
 	}
 	switch {
 	case keyType == "":
-		return PublicKey{}, newError(opPublicKey, "keytype", ErrInvalidKey, "required")
+		return PublicKey{}, inputerr.New(opPublicKey, "keytype", ErrInvalidKey, "required")
 	case scheme == "":
-		return PublicKey{}, newError(opPublicKey, "scheme", ErrInvalidKey, "required")
+		return PublicKey{}, inputerr.New(opPublicKey, "scheme", ErrInvalidKey, "required")
 	case public == "":
-		return PublicKey{}, newError(opPublicKey, "keyval.public", ErrInvalidKey, "required")
+		return PublicKey{}, inputerr.New(opPublicKey, "keyval.public", ErrInvalidKey, "required")
 	}
 	schemes, ok := sslibKeyTypes[keyType]
 	if !ok {
-		return PublicKey{}, newError(opPublicKey, "keytype", ErrInvalidKey,
+		return PublicKey{}, inputerr.New(opPublicKey, "keytype", ErrInvalidKey,
 			fmt.Sprintf("unsupported key type %q (trustd takes ed25519, ecdsa and rsa)", keyType))
 	}
 	if !slices.Contains(schemes, scheme) {
-		return PublicKey{}, newError(opPublicKey, "scheme", ErrInvalidKey,
+		return PublicKey{}, inputerr.New(opPublicKey, "scheme", ErrInvalidKey,
 			fmt.Sprintf("%q is not supported for key type %s (want %s)", scheme, keyType, strings.Join(schemes, " or ")))
 	}
 
@@ -311,14 +313,14 @@ func parseJSONKey(data []byte) (PublicKey, error) {
 	if keyType == "ed25519" {
 		raw, err := hex.DecodeString(public)
 		if err != nil || len(raw) != ed25519.PublicKeySize {
-			return PublicKey{}, newError(opPublicKey, "keyval.public", ErrInvalidKey,
+			return PublicKey{}, inputerr.New(opPublicKey, "keyval.public", ErrInvalidKey,
 				fmt.Sprintf("an ed25519 public key is %d hex characters", 2*ed25519.PublicKeySize))
 		}
 		pub = ed25519.PublicKey(raw)
 	} else {
 		pemData := bytes.TrimSpace([]byte(public))
 		if !bytes.HasPrefix(pemData, []byte("-----BEGIN ")) {
-			return PublicKey{}, newError(opPublicKey, "keyval.public", ErrInvalidKey,
+			return PublicKey{}, inputerr.New(opPublicKey, "keyval.public", ErrInvalidKey,
 				`must be a PEM "PUBLIC KEY" block for key type `+keyType)
 		}
 		pub, err = parsePEMPublic(opPublicKey, "keyval.public", pemData)
@@ -331,7 +333,7 @@ func parseJSONKey(data []byte) (PublicKey, error) {
 		return PublicKey{}, err
 	}
 	if k.Scheme != scheme {
-		return PublicKey{}, newError(opPublicKey, "scheme", ErrInvalidKey,
+		return PublicKey{}, inputerr.New(opPublicKey, "scheme", ErrInvalidKey,
 			fmt.Sprintf("%s does not match the %s key in keyval.public (want %s)", scheme, k.Type, k.Scheme))
 	}
 	if declaredID != "" && declaredID != k.ID {
@@ -343,7 +345,7 @@ func parseJSONKey(data []byte) (PublicKey, error) {
 			asGiven["keyid_hash_algorithms"] = hashAlgs
 		}
 		if id, err := canonicalID(asGiven); err != nil || id != declaredID {
-			return PublicKey{}, newError(opPublicKey, "keyid", ErrInvalidKey,
+			return PublicKey{}, inputerr.New(opPublicKey, "keyid", ErrInvalidKey,
 				fmt.Sprintf("%q does not match the key (its key id is %s)", declaredID, k.ID))
 		}
 	}
@@ -355,23 +357,23 @@ func parseJSONKey(data []byte) (PublicKey, error) {
 func parseKeyval(raw json.RawMessage) (string, error) {
 	members, ok := objectMembers(raw)
 	if !ok {
-		return "", newError(opPublicKey, "keyval", ErrInvalidKey, "must be an object, not "+jsonKind(raw))
+		return "", inputerr.New(opPublicKey, "keyval", ErrInvalidKey, "must be an object, not "+jsonKind(raw))
 	}
 	var public string
 	for _, m := range members {
 		s, ok := jsonString(m.value)
 		if !ok {
-			return "", newError(opPublicKey, field("keyval", m.key), ErrInvalidKey, "must be a string, not "+jsonKind(m.value))
+			return "", inputerr.New(opPublicKey, field("keyval", m.key), ErrInvalidKey, "must be a string, not "+jsonKind(m.value))
 		}
 		switch m.key {
 		case "public":
 			public = s
 		case "private":
 			if s != "" {
-				return "", newError(opPublicKey, "keyval.private", ErrInvalidKey, privateKeyHint)
+				return "", inputerr.New(opPublicKey, "keyval.private", ErrInvalidKey, privateKeyHint)
 			}
 		default:
-			return "", newError(opPublicKey, field("keyval", m.key), ErrInvalidKey, "unknown field (keyval takes public)")
+			return "", inputerr.New(opPublicKey, field("keyval", m.key), ErrInvalidKey, "unknown field (keyval takes public)")
 		}
 	}
 	return public, nil

@@ -17,6 +17,8 @@ import (
 	"os"
 
 	"github.com/youmark/pkcs8"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // GeneratedRSABits is the modulus size of RSA keys made by GenerateKey.
@@ -42,12 +44,12 @@ const (
 // ignored. The key never leaves the returned Signer.
 func LoadPrivateKey(pemBytes, password []byte) (Signer, PublicKey, error) {
 	if len(pemBytes) > MaxKeyBytes {
-		return nil, PublicKey{}, wrapError(opPrivateKey, "", ErrInvalidKey,
+		return nil, PublicKey{}, inputerr.Wrap(opPrivateKey, "", ErrInvalidKey,
 			fmt.Sprintf("%d bytes, the limit is %d", len(pemBytes), MaxKeyBytes), ErrTooLarge)
 	}
 	trimmed := bytes.TrimSpace(pemBytes)
 	if !bytes.HasPrefix(trimmed, []byte("-----BEGIN ")) {
-		return nil, PublicKey{}, newError(opPrivateKey, "", ErrInvalidKey, "not a PEM private key")
+		return nil, PublicKey{}, inputerr.New(opPrivateKey, "", ErrInvalidKey, "not a PEM private key")
 	}
 	block, rest := pem.Decode(trimmed)
 	if block != nil && block.Type == "EC PARAMETERS" {
@@ -55,17 +57,17 @@ func LoadPrivateKey(pemBytes, password []byte) (Signer, PublicKey, error) {
 		block, rest = pem.Decode(rest)
 	}
 	if block == nil {
-		return nil, PublicKey{}, newError(opPrivateKey, "", ErrInvalidKey, "malformed PEM block")
+		return nil, PublicKey{}, inputerr.New(opPrivateKey, "", ErrInvalidKey, "malformed PEM block")
 	}
 	if len(bytes.TrimSpace(rest)) > 0 {
-		return nil, PublicKey{}, newError(opPrivateKey, "", ErrInvalidKey, "trailing data after the PEM block")
+		return nil, PublicKey{}, inputerr.New(opPrivateKey, "", ErrInvalidKey, "trailing data after the PEM block")
 	}
 	if _, ok := block.Headers["Proc-Type"]; ok {
-		return nil, PublicKey{}, newError(opPrivateKey, "", ErrInvalidKey,
+		return nil, PublicKey{}, inputerr.New(opPrivateKey, "", ErrInvalidKey,
 			"legacy OpenSSL PEM encryption is not supported; re-encrypt with openssl pkcs8 -topk8 -v2 aes-256-cbc")
 	}
 	if len(block.Headers) > 0 {
-		return nil, PublicKey{}, newError(opPrivateKey, "", ErrInvalidKey, "PEM headers are not allowed in a private key")
+		return nil, PublicKey{}, inputerr.New(opPrivateKey, "", ErrInvalidKey, "PEM headers are not allowed in a private key")
 	}
 
 	var (
@@ -89,16 +91,16 @@ func LoadPrivateKey(pemBytes, password []byte) (Signer, PublicKey, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	case "PUBLIC KEY":
-		return nil, PublicKey{}, newError(opPrivateKey, "", ErrInvalidKey, "this is a public key; signing needs the private key")
+		return nil, PublicKey{}, inputerr.New(opPrivateKey, "", ErrInvalidKey, "this is a public key; signing needs the private key")
 	case "OPENSSH PRIVATE KEY":
-		return nil, PublicKey{}, newError(opPrivateKey, "", ErrInvalidKey,
+		return nil, PublicKey{}, inputerr.New(opPrivateKey, "", ErrInvalidKey,
 			"the OpenSSH private key format is not supported; export the key as PKCS#8 PEM")
 	default:
-		return nil, PublicKey{}, newError(opPrivateKey, "", ErrInvalidKey,
+		return nil, PublicKey{}, inputerr.New(opPrivateKey, "", ErrInvalidKey,
 			fmt.Sprintf(`PEM block type %q; want "PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "EC PRIVATE KEY" or "RSA PRIVATE KEY"`, block.Type))
 	}
 	if err != nil {
-		return nil, PublicKey{}, wrapError(opPrivateKey, "", ErrInvalidKey, "not a valid "+block.Type, err)
+		return nil, PublicKey{}, inputerr.Wrap(opPrivateKey, "", ErrInvalidKey, "not a valid "+block.Type, err)
 	}
 	return signerFromKey(opPrivateKey, key)
 }
@@ -114,9 +116,9 @@ func signerFromKey(op string, key any) (Signer, PublicKey, error) {
 	case *rsa.PrivateKey:
 		priv = k
 	case *ecdh.PrivateKey:
-		return nil, PublicKey{}, newError(op, "", ErrInvalidKey, "this is a key-agreement (ECDH/X25519) key, not a signing key")
+		return nil, PublicKey{}, inputerr.New(op, "", ErrInvalidKey, "this is a key-agreement (ECDH/X25519) key, not a signing key")
 	default:
-		return nil, PublicKey{}, newError(op, "", ErrInvalidKey,
+		return nil, PublicKey{}, inputerr.New(op, "", ErrInvalidKey,
 			fmt.Sprintf("unsupported private key %T (trustd takes ed25519, ecdsa P-256/P-384 and rsa)", key))
 	}
 	pub, err := newPublicKey(op, "", priv.Public())
@@ -170,7 +172,7 @@ type scryptParams struct {
 // or ciphertext length, and decrypts its "AES-GCM" OIDs as CBC) and within
 // work bounds, then decrypts it with that package.
 func decryptPKCS8(der, password []byte) (any, error) {
-	bad := func(reason string) error { return newError(opPrivateKey, "", ErrInvalidKey, reason) }
+	bad := func(reason string) error { return inputerr.New(opPrivateKey, "", ErrInvalidKey, reason) }
 	var info encryptedPrivateKeyInfo
 	if rest, err := asn1.Unmarshal(der, &info); err != nil || len(rest) > 0 {
 		return nil, bad("not a PKCS#8 EncryptedPrivateKeyInfo")
@@ -252,7 +254,7 @@ func decryptPKCS8(der, password []byte) (any, error) {
 
 	key, err := parseEncryptedPKCS8(der, password)
 	if err != nil {
-		return nil, wrapError(opPrivateKey, "", ErrBadPassword,
+		return nil, inputerr.Wrap(opPrivateKey, "", ErrBadPassword,
 			"wrong password (or the decrypted data is not a private key)", err)
 	}
 	return key, nil
@@ -329,7 +331,7 @@ func generate(keyType string) (crypto.Signer, PublicKey, error) {
 	case KeyTypeRSA:
 		priv, err = rsa.GenerateKey(rand.Reader, GeneratedRSABits)
 	default:
-		return nil, PublicKey{}, newError(opGenerate, "", ErrInvalidKey,
+		return nil, PublicKey{}, inputerr.New(opGenerate, "", ErrInvalidKey,
 			fmt.Sprintf("cannot generate key type %q (want %s, %s, %s or %s)", keyType, KeyTypeED25519, KeyTypeECDSAP256, KeyTypeECDSAP384, KeyTypeRSA))
 	}
 	if err != nil {

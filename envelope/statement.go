@@ -11,6 +11,7 @@ import (
 	intoto "github.com/in-toto/attestation/go/v1"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // PayloadTypeInToto is the DSSE payload type of in-toto statements.
@@ -65,11 +66,11 @@ func intotoName(alg digest.Algorithm) string {
 func ParseStatement(payloadType string, payload []byte, lim Limits) (Statement, error) {
 	lim = lim.withDefaults()
 	if payloadType != PayloadTypeInToto {
-		return Statement{}, newError(opStatement, "payloadType", ErrPayloadType,
+		return Statement{}, inputerr.New(opStatement, "payloadType", ErrPayloadType,
 			fmt.Sprintf("%q; an in-toto statement travels as %s", payloadType, PayloadTypeInToto))
 	}
 	if len(payload) > lim.MaxEnvelopeBytes {
-		return Statement{}, newError(opStatement, "", ErrTooLarge,
+		return Statement{}, inputerr.New(opStatement, "", ErrTooLarge,
 			fmt.Sprintf("statement is %d bytes, the limit is %d", len(payload), lim.MaxEnvelopeBytes))
 	}
 	if issue := checkJSON(payload, lim.MaxJSONDepth); issue != nil {
@@ -77,7 +78,7 @@ func ParseStatement(payloadType string, payload []byte, lim Limits) (Statement, 
 		if issue.deep {
 			kind = ErrTooDeep
 		}
-		return Statement{}, newError(opStatement, issue.field, kind, issue.reason)
+		return Statement{}, inputerr.New(opStatement, issue.field, kind, issue.reason)
 	}
 	members, _ := objectMembers(payload)
 	raw := make(map[string]json.RawMessage, len(members))
@@ -85,7 +86,7 @@ func ParseStatement(payloadType string, payload []byte, lim Limits) (Statement, 
 		raw[m.key] = m.value
 	}
 	bad := func(fld, reason string) (Statement, error) {
-		return Statement{}, newError(opStatement, fld, ErrInvalidStatement, reason)
+		return Statement{}, inputerr.New(opStatement, fld, ErrInvalidStatement, reason)
 	}
 
 	var st Statement
@@ -149,7 +150,7 @@ func ParseStatement(payloadType string, payload []byte, lim Limits) (Statement, 
 func parseSubject(i int, raw json.RawMessage, seen map[digest.Digest]int) (Subject, error) {
 	fld := fmt.Sprintf("subject[%d]", i)
 	bad := func(f, reason string) (Subject, error) {
-		return Subject{}, newError(opStatement, f, ErrInvalidStatement, reason)
+		return Subject{}, inputerr.New(opStatement, f, ErrInvalidStatement, reason)
 	}
 	members, ok := objectMembers(raw)
 	if !ok {
@@ -194,7 +195,7 @@ func parseSubject(i int, raw json.RawMessage, seen map[digest.Digest]int) (Subje
 			if errors.Is(err, digest.ErrUnknownAlgorithm) {
 				reason = "unsupported algorithm"
 			}
-			return Subject{}, wrapError(opStatement, f, ErrInvalidStatement, reason, err)
+			return Subject{}, inputerr.Wrap(opStatement, f, ErrInvalidStatement, reason, err)
 		}
 		if other, dup := algs[d.Algorithm()]; dup {
 			return bad(f, fmt.Sprintf("same algorithm as %s.digest.%s", fld, pathKey(other)))
@@ -230,7 +231,7 @@ func truncate(s string) string {
 // equal bytes. It applies the rules ParseStatement checks.
 func NewStatement(predicateType string, predicate json.RawMessage, subjects ...Subject) ([]byte, error) {
 	bad := func(fld, reason string) ([]byte, error) {
-		return nil, newError(opNewStatement, fld, ErrInvalidStatement, reason)
+		return nil, inputerr.New(opNewStatement, fld, ErrInvalidStatement, reason)
 	}
 	if predicateType == "" {
 		return bad("predicateType", "required")
@@ -275,7 +276,7 @@ func NewStatement(predicateType string, predicate json.RawMessage, subjects ...S
 	if len(predicate) > 0 {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, predicate); err != nil {
-			return nil, wrapError(opNewStatement, "predicate", ErrInvalidStatement, "not valid JSON", err)
+			return nil, inputerr.Wrap(opNewStatement, "predicate", ErrInvalidStatement, "not valid JSON", err)
 		}
 		if jsonKind(buf.Bytes()) != "an object" {
 			return bad("predicate", "must be a JSON object, not "+jsonKind(buf.Bytes()))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -19,17 +20,17 @@ import (
 // than the registered key with ErrWrongKeyType.
 func Verify(ctx context.Context, env *dsse.Envelope, lookup KeyLookup) ([]string, error) {
 	if env == nil {
-		return nil, newError(opVerify, "", ErrMalformed, "no envelope")
+		return nil, inputerr.New(opVerify, "", ErrMalformed, "no envelope")
 	}
 	if lookup == nil {
 		return nil, fmt.Errorf("%s: no key lookup given", opVerify)
 	}
 	if len(env.Signatures) == 0 {
-		return nil, newError(opVerify, "signatures", ErrMalformed, "at least one signature is required")
+		return nil, inputerr.New(opVerify, "signatures", ErrMalformed, "at least one signature is required")
 	}
 	body, err := env.DecodeB64Payload()
 	if err != nil {
-		return nil, wrapError(opVerify, "payload", ErrMalformed, "not valid base64", err)
+		return nil, inputerr.Wrap(opVerify, "payload", ErrMalformed, "not valid base64", err)
 	}
 	pae := dsse.PAE(env.PayloadType, body)
 
@@ -49,7 +50,7 @@ func Verify(ctx context.Context, env *dsse.Envelope, lookup KeyLookup) ([]string
 		}
 		sig, err := decodeBase64(s.Sig)
 		if err != nil || len(sig) == 0 {
-			return nil, newError(opVerify, fld+".sig", ErrMalformed, "not a non-empty base64 signature")
+			return nil, inputerr.New(opVerify, fld+".sig", ErrMalformed, "not a non-empty base64 signature")
 		}
 		k, seen := keys[s.KeyID]
 		if !seen {
@@ -63,10 +64,10 @@ func Verify(ctx context.Context, env *dsse.Envelope, lookup KeyLookup) ([]string
 		}
 		if err := k.v.Verify(ctx, pae, sig); err != nil {
 			if errors.Is(err, ErrWrongKeyType) {
-				return nil, wrapError(opVerify, fld, ErrWrongKeyType,
+				return nil, inputerr.Wrap(opVerify, fld, ErrWrongKeyType,
 					fmt.Sprintf("key %s is %s, which cannot have made this signature", s.KeyID, k.keyType), err)
 			}
-			return nil, wrapError(opVerify, fld, ErrBadSignature,
+			return nil, inputerr.Wrap(opVerify, fld, ErrBadSignature,
 				fmt.Sprintf("does not verify with key %s (%s)", s.KeyID, k.keyType), err)
 		}
 	}
@@ -77,25 +78,25 @@ func Verify(ctx context.Context, env *dsse.Envelope, lookup KeyLookup) ([]string
 func loadVerifier(ctx context.Context, lookup KeyLookup, fld, keyID string) (string, dsse.Verifier, error) {
 	keyType, encoded, err := lookup(ctx, keyID)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", nil, newError(opVerify, fld, ErrUnknownKey, fmt.Sprintf("key id %s is not registered", keyID))
+		return "", nil, inputerr.New(opVerify, fld, ErrUnknownKey, fmt.Sprintf("key id %s is not registered", keyID))
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: %s: look up key %s: %w", opVerify, fld, keyID, err)
 	}
 	factory, ok := verifierFactory(keyType)
 	if !ok {
-		return "", nil, newError(opVerify, fld, ErrInvalidKey,
+		return "", nil, inputerr.New(opVerify, fld, ErrInvalidKey,
 			fmt.Sprintf("key %s is of type %q, which this program cannot verify (it knows %s)", keyID, keyType, strings.Join(KeyTypes(), ", ")))
 	}
 	v, err := factory(encoded)
 	if err != nil {
-		return "", nil, wrapError(opVerify, fld, ErrInvalidKey, fmt.Sprintf("registered key %s (%s) cannot be loaded", keyID, keyType), err)
+		return "", nil, inputerr.Wrap(opVerify, fld, ErrInvalidKey, fmt.Sprintf("registered key %s (%s) cannot be loaded", keyID, keyType), err)
 	}
 	if v == nil {
-		return "", nil, newError(opVerify, fld, ErrInvalidKey, fmt.Sprintf("key type %s gave no verifier for key %s", keyType, keyID))
+		return "", nil, inputerr.New(opVerify, fld, ErrInvalidKey, fmt.Sprintf("key type %s gave no verifier for key %s", keyType, keyID))
 	}
 	if id, err := v.KeyID(); err == nil && id != "" && id != keyID {
-		return "", nil, newError(opVerify, fld, ErrInvalidKey,
+		return "", nil, inputerr.New(opVerify, fld, ErrInvalidKey,
 			fmt.Sprintf("the registry row for key id %s holds the key %s", keyID, id))
 	}
 	return keyType, v, nil
@@ -105,19 +106,19 @@ func loadVerifier(ctx context.Context, lookup KeyLookup, fld, keyID string) (str
 // using the dsse package's EnvelopeSigner. Every signer must have a key id.
 func Sign(ctx context.Context, payloadType string, payload []byte, signers ...Signer) (*dsse.Envelope, error) {
 	if payloadType == "" {
-		return nil, newError(opSign, "payloadType", ErrMalformed, "required")
+		return nil, inputerr.New(opSign, "payloadType", ErrMalformed, "required")
 	}
 	if len(signers) == 0 {
-		return nil, newError(opSign, "", ErrInvalidKey, "no signers given")
+		return nil, inputerr.New(opSign, "", ErrInvalidKey, "no signers given")
 	}
 	ds := make([]dsse.Signer, len(signers))
 	for i, s := range signers {
 		if s == nil {
-			return nil, newError(opSign, fmt.Sprintf("signers[%d]", i), ErrInvalidKey, "nil signer")
+			return nil, inputerr.New(opSign, fmt.Sprintf("signers[%d]", i), ErrInvalidKey, "nil signer")
 		}
 		id, err := s.KeyID()
 		if err != nil {
-			return nil, wrapError(opSign, fmt.Sprintf("signers[%d]", i), ErrInvalidKey, "no key id", err)
+			return nil, inputerr.Wrap(opSign, fmt.Sprintf("signers[%d]", i), ErrInvalidKey, "no key id", err)
 		}
 		if err := checkKeyID(opSign, fmt.Sprintf("signers[%d]", i), ErrInvalidKey, id); err != nil {
 			return nil, err

@@ -14,6 +14,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // KeyType is the trustd registry key type of OpenPGP certificates; the
@@ -223,7 +225,7 @@ func algorithmName(pk *packet.PublicKey) (string, error) {
 // armored. It rejects more than one armored block.
 func dearmor(op string, data []byte, wanted ...string) ([]byte, string, error) {
 	if bytes.HasPrefix(data, []byte(":-----BEGIN PGP")) || bytes.Contains(data, []byte("\n:-----BEGIN PGP")) {
-		return nil, "", newError(op, "", ErrMalformed,
+		return nil, "", inputerr.New(op, "", ErrMalformed,
 			"the armor line starts with a colon, which gpg adds to stored revocation certificates to prevent accidental use; remove the colon to use it")
 	}
 	if !bytes.Contains(data, []byte("-----BEGIN PGP")) {
@@ -231,23 +233,23 @@ func dearmor(op string, data []byte, wanted ...string) ([]byte, string, error) {
 	}
 	block, err := armor.Decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, "", wrapError(op, "", ErrMalformed, "bad ASCII armor", err)
+		return nil, "", inputerr.Wrap(op, "", ErrMalformed, "bad ASCII armor", err)
 	}
 	if !slices.Contains(wanted, block.Type) {
 		if block.Type == openpgp.PrivateKeyType {
-			return nil, block.Type, newError(op, "", ErrSecretKey,
+			return nil, block.Type, inputerr.New(op, "", ErrSecretKey,
 				"this is a secret key block; give the public certificate (gpg --export --armor FINGERPRINT)")
 		}
-		return nil, block.Type, newError(op, "", ErrMalformed,
+		return nil, block.Type, inputerr.New(op, "", ErrMalformed,
 			fmt.Sprintf("armored block is %q, want %s", block.Type, strings.Join(wanted, " or ")))
 	}
 	body, err := io.ReadAll(io.LimitReader(block.Body, int64(len(data))+1))
 	if err != nil {
-		return nil, block.Type, wrapError(op, "", ErrMalformed, "bad ASCII armor body", err)
+		return nil, block.Type, inputerr.Wrap(op, "", ErrMalformed, "bad ASCII armor body", err)
 	}
 	end := []byte("-----END " + block.Type + "-----")
 	if i := bytes.Index(data, end); i >= 0 && bytes.Contains(data[i+len(end):], []byte("-----BEGIN PGP")) {
-		return nil, block.Type, newError(op, "", ErrMalformed, "more than one armored block; give exactly one")
+		return nil, block.Type, inputerr.New(op, "", ErrMalformed, "more than one armored block; give exactly one")
 	}
 	return body, block.Type, nil
 }
@@ -259,10 +261,10 @@ func dearmor(op string, data []byte, wanted ...string) ([]byte, string, error) {
 // cross-signature for signing subkeys). Secret keys are rejected with a hint.
 func ParseCertificate(data []byte) (*Certificate, error) {
 	if len(data) > MaxCertificateBytes {
-		return nil, newError(opCert, "", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(data), MaxCertificateBytes))
+		return nil, inputerr.New(opCert, "", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(data), MaxCertificateBytes))
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, newError(opCert, "", ErrMalformed, "empty input")
+		return nil, inputerr.New(opCert, "", ErrMalformed, "empty input")
 	}
 	raw, _, err := dearmor(opCert, data, openpgp.PublicKeyType)
 	if err != nil {
@@ -274,10 +276,10 @@ func ParseCertificate(data []byte) (*Certificate, error) {
 	packets := packet.NewReader(bytes.NewReader(raw))
 	e, err := openpgp.ReadEntity(packets)
 	if err != nil {
-		return nil, wrapError(opCert, "", ErrMalformed, "not a valid OpenPGP certificate", err)
+		return nil, inputerr.Wrap(opCert, "", ErrMalformed, "not a valid OpenPGP certificate", err)
 	}
 	if _, err := packets.Next(); !errors.Is(err, io.EOF) {
-		return nil, newError(opCert, "", ErrMalformed, "more than one certificate (or trailing data); give exactly one")
+		return nil, inputerr.New(opCert, "", ErrMalformed, "more than one certificate (or trailing data); give exactly one")
 	}
 	c := &Certificate{raw: slices.Clone(raw), entity: e, Version: e.PrimaryKey.Version}
 	if err := c.validate(); err != nil {
@@ -298,31 +300,31 @@ func scanCertificatePackets(raw []byte) error {
 			break
 		}
 		if err != nil {
-			return wrapError(opCert, fmt.Sprintf("packet %d", n), ErrMalformed, "cannot be read", err)
+			return inputerr.Wrap(opCert, fmt.Sprintf("packet %d", n), ErrMalformed, "cannot be read", err)
 		}
 		if u, ok := p.(*packet.UnsupportedPacket); ok {
 			if _, isKey := u.IncompletePacket.(*packet.PublicKey); isKey {
-				return wrapError(opCert, fmt.Sprintf("packet %d", n), ErrUnsupportedAlgorithm, "a key of an unsupported algorithm", u.Error)
+				return inputerr.Wrap(opCert, fmt.Sprintf("packet %d", n), ErrUnsupportedAlgorithm, "a key of an unsupported algorithm", u.Error)
 			}
 		}
 		switch pk := p.(type) {
 		case *packet.PrivateKey:
-			return newError(opCert, fmt.Sprintf("packet %d", n), ErrSecretKey,
+			return inputerr.New(opCert, fmt.Sprintf("packet %d", n), ErrSecretKey,
 				"this is a secret key; give the public certificate (gpg --export --armor FINGERPRINT)")
 		case *packet.PublicKey:
 			if n != 0 && !pk.IsSubkey {
-				return newError(opCert, "", ErrMalformed, "more than one certificate; give exactly one")
+				return inputerr.New(opCert, "", ErrMalformed, "more than one certificate; give exactly one")
 			}
 		}
 		if n == 0 {
 			if pk, ok := p.(*packet.PublicKey); !ok || pk.IsSubkey {
-				return newError(opCert, "packet 0", ErrMalformed, fmt.Sprintf("a certificate starts with a public key packet, not %T", p))
+				return inputerr.New(opCert, "packet 0", ErrMalformed, fmt.Sprintf("a certificate starts with a public key packet, not %T", p))
 			}
 		}
 		n++
 	}
 	if n == 0 {
-		return newError(opCert, "", ErrMalformed, "no OpenPGP packets")
+		return inputerr.New(opCert, "", ErrMalformed, "no OpenPGP packets")
 	}
 	return nil
 }
@@ -373,10 +375,10 @@ func (c *Certificate) validate() error {
 	pk := e.PrimaryKey
 	alg, err := algorithmName(pk)
 	if err != nil {
-		return wrapError(opCert, "primary key", ErrUnsupportedAlgorithm, "cannot be used", err)
+		return inputerr.Wrap(opCert, "primary key", ErrUnsupportedAlgorithm, "cannot be used", err)
 	}
 	if !pk.PubKeyAlgo.CanSign() {
-		return newError(opCert, "primary key", ErrUnsupportedAlgorithm, alg+" cannot sign")
+		return inputerr.New(opCert, "primary key", ErrUnsupportedAlgorithm, alg+" cannot sign")
 	}
 	primary := &keyState{info: &c.KeyInfo, pub: pk, primary: true}
 	c.KeyInfo = KeyInfo{Fingerprint: fpr(pk.Fingerprint), KeyID: pk.KeyId, Algorithm: alg, Created: pk.CreationTime}
@@ -412,9 +414,9 @@ func (c *Certificate) validate() error {
 	}
 	if len(primary.bindings) == 0 {
 		if weak > 0 {
-			return newError(opCert, "primary key", ErrUntrusted, "its self-signatures use only weak hashes (SHA-1 or older); re-sign them with SHA-256 or better (gpg --cert-digest-algo SHA256 --quick-set-expire)")
+			return inputerr.New(opCert, "primary key", ErrUntrusted, "its self-signatures use only weak hashes (SHA-1 or older); re-sign them with SHA-256 or better (gpg --cert-digest-algo SHA256 --quick-set-expire)")
 		}
-		return newError(opCert, "primary key", ErrUntrusted, "no valid self-signature")
+		return inputerr.New(opCert, "primary key", ErrUntrusted, "no valid self-signature")
 	}
 	for _, vs := range e.Revocations {
 		err := pk.VerifyRevocationSignature(vs.Packet)
@@ -435,7 +437,7 @@ func (c *Certificate) validate() error {
 		*info = KeyInfo{Fingerprint: fpr(spk.Fingerprint), KeyID: spk.KeyId, Created: spk.CreationTime}
 		field := "subkey " + info.Fingerprint
 		if info.Algorithm, err = algorithmName(spk); err != nil {
-			return wrapError(opCert, field, ErrUnsupportedAlgorithm, "cannot be used", err)
+			return inputerr.Wrap(opCert, field, ErrUnsupportedAlgorithm, "cannot be used", err)
 		}
 		st := &keyState{info: info, pub: spk}
 		weak = 0
@@ -450,9 +452,9 @@ func (c *Certificate) validate() error {
 		}
 		if len(st.bindings) == 0 {
 			if weak > 0 {
-				return newError(opCert, field, ErrUntrusted, "its binding signatures use only weak hashes (SHA-1 or older)")
+				return inputerr.New(opCert, field, ErrUntrusted, "its binding signatures use only weak hashes (SHA-1 or older)")
 			}
-			return newError(opCert, field, ErrUntrusted, "no valid binding signature (a signing subkey also needs a valid cross-signature)")
+			return inputerr.New(opCert, field, ErrUntrusted, "no valid binding signature (a signing subkey also needs a valid cross-signature)")
 		}
 		for _, vs := range sk.Revocations {
 			err := pk.VerifySubkeyRevocationSignature(vs.Packet, spk)

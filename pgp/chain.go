@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // RefusalCode is the stable code of a chain refusal. A RefusalCode is also
@@ -178,14 +180,14 @@ func Compile(f Facts) (*Graph, error) {
 		rotTo: map[string][]*rotation{}, rotFrom: map[string][]*rotation{}, revs: map[string][]*RevocationFact{}}
 	for i, c := range f.Certificates {
 		if c == nil {
-			return nil, newError(opFacts, fmt.Sprintf("certificates[%d]", i), ErrMalformed, "nil certificate")
+			return nil, inputerr.New(opFacts, fmt.Sprintf("certificates[%d]", i), ErrMalformed, "nil certificate")
 		}
 		g.certs[c.Fingerprint] = c
 	}
 	for i := range f.Revocations {
 		r := &f.Revocations[i]
 		if !r.Verified {
-			return nil, newError(opFacts, fmt.Sprintf("revocations[%d]", i), ErrMalformed, "revocation not verified (use VerifyRevocation)")
+			return nil, inputerr.New(opFacts, fmt.Sprintf("revocations[%d]", i), ErrMalformed, "revocation not verified (use VerifyRevocation)")
 		}
 		g.revs[r.Fingerprint] = append(g.revs[r.Fingerprint], r)
 	}

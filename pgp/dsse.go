@@ -16,6 +16,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 func init() {
@@ -79,11 +80,11 @@ func (v *Verifier) VerifyInfo(data, sig []byte) (SignatureInfo, error) {
 // signed; signatures by other key types are left to envelope.Verify.
 func VerifyEnvelope(env *dsse.Envelope, certs func(fingerprint string) (*Certificate, bool)) ([]SignatureInfo, error) {
 	if env == nil {
-		return nil, newError(opVerify, "", ErrMalformed, "no envelope")
+		return nil, inputerr.New(opVerify, "", ErrMalformed, "no envelope")
 	}
 	body, err := env.DecodeB64Payload()
 	if err != nil {
-		return nil, wrapError(opVerify, "payload", ErrMalformed, "not valid base64", err)
+		return nil, inputerr.Wrap(opVerify, "payload", ErrMalformed, "not valid base64", err)
 	}
 	pae := dsse.PAE(env.PayloadType, body)
 	var out []SignatureInfo
@@ -94,7 +95,7 @@ func VerifyEnvelope(env *dsse.Envelope, certs func(fingerprint string) (*Certifi
 		}
 		sig, err := decodeB64(s.Sig)
 		if err != nil {
-			return nil, wrapError(opVerify, fmt.Sprintf("signatures[%d].sig", i), ErrMalformed, "not base64", err)
+			return nil, inputerr.Wrap(opVerify, fmt.Sprintf("signatures[%d].sig", i), ErrMalformed, "not base64", err)
 		}
 		info, err := NewVerifier(c).VerifyInfo(pae, sig)
 		if err != nil {
@@ -117,7 +118,7 @@ type KeySigner struct {
 // it is protected.
 func NewKeySigner(secretKey, passphrase []byte) (*KeySigner, error) {
 	if len(secretKey) > MaxCertificateBytes {
-		return nil, newError(opSign, "", ErrTooLarge, "secret key over the size limit")
+		return nil, inputerr.New(opSign, "", ErrTooLarge, "secret key over the size limit")
 	}
 	raw, _, err := dearmor(opSign, secretKey, openpgp.PrivateKeyType)
 	if err != nil {
@@ -125,25 +126,25 @@ func NewKeySigner(secretKey, passphrase []byte) (*KeySigner, error) {
 	}
 	el, err := openpgp.ReadKeyRing(bytes.NewReader(raw))
 	if err != nil {
-		return nil, wrapError(opSign, "", ErrMalformed, "not an OpenPGP secret key", err)
+		return nil, inputerr.Wrap(opSign, "", ErrMalformed, "not an OpenPGP secret key", err)
 	}
 	if len(el) != 1 || el[0].PrivateKey == nil {
-		return nil, newError(opSign, "", ErrMalformed, fmt.Sprintf("want exactly one secret key, got %d keys", len(el)))
+		return nil, inputerr.New(opSign, "", ErrMalformed, fmt.Sprintf("want exactly one secret key, got %d keys", len(el)))
 	}
 	e := el[0]
 	if err := e.DecryptPrivateKeys(passphrase); err != nil {
-		return nil, wrapError(opSign, "", ErrBadSignature, "cannot decrypt the secret key (wrong passphrase?)", err)
+		return nil, inputerr.Wrap(opSign, "", ErrBadSignature, "cannot decrypt the secret key (wrong passphrase?)", err)
 	}
 	var pub bytes.Buffer
 	if err := e.Serialize(&pub); err != nil {
-		return nil, wrapError(opSign, "", ErrMalformed, "cannot serialize the public certificate", err)
+		return nil, inputerr.Wrap(opSign, "", ErrMalformed, "cannot serialize the public certificate", err)
 	}
 	cert, err := ParseCertificate(pub.Bytes())
 	if err != nil {
 		return nil, err
 	}
 	if _, ok := e.SigningKey(time.Now(), verifyConfig(time.Now())); !ok {
-		return nil, newError(opSign, "", ErrNotSigningKey, "the key has no valid signing key or subkey now")
+		return nil, inputerr.New(opSign, "", ErrNotSigningKey, "the key has no valid signing key or subkey now")
 	}
 	return &KeySigner{entity: e, cert: cert}, nil
 }
@@ -206,7 +207,7 @@ func NewGPGSigner(ctx context.Context, program, fingerprint string, env []string
 	}
 	path, err := exec.LookPath(program)
 	if err != nil {
-		return nil, wrapError(opSign, "program", ErrGPG, "not found", err)
+		return nil, inputerr.Wrap(opSign, "program", ErrGPG, "not found", err)
 	}
 	s := &GPGSigner{program: path, env: env}
 	out, err := s.run(ctx, nil, MaxCertificateBytes, "--export", f)
@@ -214,14 +215,14 @@ func NewGPGSigner(ctx context.Context, program, fingerprint string, env []string
 		return nil, err
 	}
 	if len(out) == 0 {
-		return nil, newError(opSign, "fingerprint", ErrGPG, "gpg has no public key "+f)
+		return nil, inputerr.New(opSign, "fingerprint", ErrGPG, "gpg has no public key "+f)
 	}
 	cert, err := ParseCertificate(out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: the certificate gpg exports for %s: %w", opSign, f, err)
 	}
 	if cert.Fingerprint != f {
-		return nil, newError(opSign, "fingerprint", ErrWrongKey, fmt.Sprintf("gpg exported %s for %s; give the primary key fingerprint", cert.Fingerprint, f))
+		return nil, inputerr.New(opSign, "fingerprint", ErrWrongKey, fmt.Sprintf("gpg exported %s for %s; give the primary key fingerprint", cert.Fingerprint, f))
 	}
 	s.cert = cert
 	return s, nil
@@ -260,10 +261,10 @@ func (s *GPGSigner) run(ctx context.Context, stdin []byte, maxOut int, args ...s
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.buf.String())
-		return nil, wrapError(opSign, "", ErrGPG, fmt.Sprintf("%s %s: %s", s.program, strings.Join(args, " "), msg), err)
+		return nil, inputerr.Wrap(opSign, "", ErrGPG, fmt.Sprintf("%s %s: %s", s.program, strings.Join(args, " "), msg), err)
 	}
 	if stdout.overflow {
-		return nil, newError(opSign, "", ErrTooLarge, fmt.Sprintf("gpg wrote more than %d bytes", maxOut))
+		return nil, inputerr.New(opSign, "", ErrTooLarge, fmt.Sprintf("gpg wrote more than %d bytes", maxOut))
 	}
 	return stdout.buf.Bytes(), nil
 }

@@ -1,6 +1,10 @@
 package pgp
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
+)
 
 // Sentinel errors callers branch on with errors.Is. Every error this package
 // returns for bad input is an [*Error] matching one of them.
@@ -43,39 +47,9 @@ var (
 	ErrGPG = errors.New("gpg failed")
 )
 
-// Error is the error type for rejected input. Kind is one of the sentinel
-// errors above; Field names the element at fault, if any.
-type Error struct {
-	Op     string // what was being done: "pgp: parse certificate", …
-	Field  string // the element at fault ("subkey 3f2a…", "scope[2]"), or ""
-	Reason string // why the input was rejected
-	Kind   error  // the sentinel error this error matches
-	Err    error  // the underlying error, if any
-}
-
-// Error formats the error as "op: field: reason: underlying error".
-func (e *Error) Error() string {
-	s := e.Op
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	if e.Reason != "" {
-		s += ": " + e.Reason
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
-}
-
-// Unwrap returns the sentinel kind and the underlying error, so errors.Is
-// matches both.
-func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
-	}
-	return []error{e.Kind, e.Err}
-}
+// Error is the error type for rejected input (see inputerr.Error): Kind is
+// one of the sentinel errors above and Field the element at fault, if any.
+type Error = inputerr.Error
 
 // The operations named at the start of error messages.
 const (
@@ -88,11 +62,3 @@ const (
 	opSign       = "pgp: sign"
 	opFacts      = "pgp: chain facts"
 )
-
-func newError(op, field string, kind error, reason string) *Error {
-	return &Error{Op: op, Field: field, Reason: reason, Kind: kind}
-}
-
-func wrapError(op, field string, kind error, reason string, err error) *Error {
-	return &Error{Op: op, Field: field, Reason: reason, Kind: kind, Err: err}
-}

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // Limits on release manifests.
@@ -103,10 +104,10 @@ func ParseManifest(data []byte) ([]ManifestEntry, []ManifestProblem, error) {
 // skipped. The error is for input over the limits or not a manifest at all.
 func ParseManifestWith(data []byte, opts ManifestOptions) ([]ManifestEntry, []ManifestProblem, error) {
 	if len(data) > MaxManifestBytes {
-		return nil, nil, newError(opManifest, "", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(data), MaxManifestBytes))
+		return nil, nil, inputerr.New(opManifest, "", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(data), MaxManifestBytes))
 	}
 	if bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
-		return nil, nil, newError(opManifest, "", ErrMalformed, "this is a clearsigned document; verify it with VerifyCleartext and parse the text it returns")
+		return nil, nil, inputerr.New(opManifest, "", ErrMalformed, "this is a clearsigned document; verify it with VerifyCleartext and parse the text it returns")
 	}
 	byLen := map[int]digest.Algorithm{}
 	untagged := opts.Untagged
@@ -115,15 +116,15 @@ func ParseManifestWith(data []byte, opts ManifestOptions) ([]ManifestEntry, []Ma
 	}
 	for _, a := range untagged {
 		if !a.Valid() {
-			return nil, nil, newError(opManifest, "options", ErrUnsupportedAlgorithm, fmt.Sprintf("untagged algorithm %q", a))
+			return nil, nil, inputerr.New(opManifest, "options", ErrUnsupportedAlgorithm, fmt.Sprintf("untagged algorithm %q", a))
 		}
 		if prev, dup := byLen[a.Size()*2]; dup {
-			return nil, nil, newError(opManifest, "options", ErrMalformed, fmt.Sprintf("untagged algorithms %s and %s have the same length and cannot be told apart", prev, a))
+			return nil, nil, inputerr.New(opManifest, "options", ErrMalformed, fmt.Sprintf("untagged algorithms %s and %s have the same length and cannot be told apart", prev, a))
 		}
 		byLen[a.Size()*2] = a
 	}
 	if n := bytes.Count(data, []byte{'\n'}); n > MaxManifestLines {
-		return nil, nil, newError(opManifest, "", ErrTooLarge, fmt.Sprintf("%d lines, over the limit of %d", n, MaxManifestLines))
+		return nil, nil, inputerr.New(opManifest, "", ErrTooLarge, fmt.Sprintf("%d lines, over the limit of %d", n, MaxManifestLines))
 	}
 
 	type key struct {

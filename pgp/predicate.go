@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // Predicate types of trustd's OpenPGP authority statements (in-toto
@@ -55,19 +57,19 @@ type Rotation struct {
 // trailing data and oversized input.
 func decodeStrict(kind string, data []byte, v any) error {
 	if len(data) > MaxPredicateBytes {
-		return newError(opPredicate, "", ErrTooLarge, fmt.Sprintf("%s predicate is %d bytes, over the limit of %d", kind, len(data), MaxPredicateBytes))
+		return inputerr.New(opPredicate, "", ErrTooLarge, fmt.Sprintf("%s predicate is %d bytes, over the limit of %d", kind, len(data), MaxPredicateBytes))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return wrapError(opPredicate, te.Field, ErrInvalidPredicate, fmt.Sprintf("%s predicate: wrong JSON type", kind), err)
+			return inputerr.Wrap(opPredicate, te.Field, ErrInvalidPredicate, fmt.Sprintf("%s predicate: wrong JSON type", kind), err)
 		}
-		return wrapError(opPredicate, "", ErrInvalidPredicate, fmt.Sprintf("%s predicate is not valid JSON for its type", kind), err)
+		return inputerr.Wrap(opPredicate, "", ErrInvalidPredicate, fmt.Sprintf("%s predicate is not valid JSON for its type", kind), err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return newError(opPredicate, "", ErrInvalidPredicate, fmt.Sprintf("data after the %s predicate", kind))
+		return inputerr.New(opPredicate, "", ErrInvalidPredicate, fmt.Sprintf("data after the %s predicate", kind))
 	}
 	return nil
 }
@@ -83,14 +85,14 @@ func ValidFingerprint(s string) bool {
 func NormalizeFingerprint(s string) (string, error) {
 	f := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(strings.TrimSpace(s), "0x"), " ", ""))
 	if !ValidFingerprint(f) {
-		return "", newError("pgp: fingerprint", "", ErrMalformed, fmt.Sprintf("%q is not a 40- or 64-character hex fingerprint (64-bit key ids are not accepted)", s))
+		return "", inputerr.New("pgp: fingerprint", "", ErrMalformed, fmt.Sprintf("%q is not a 40- or 64-character hex fingerprint (64-bit key ids are not accepted)", s))
 	}
 	return f, nil
 }
 
 func checkFpr(field, s string) error {
 	if !ValidFingerprint(s) {
-		return newError(opPredicate, field, ErrInvalidPredicate, fmt.Sprintf("%q is not a lowercase 40- or 64-character hex fingerprint", s))
+		return inputerr.New(opPredicate, field, ErrInvalidPredicate, fmt.Sprintf("%q is not a lowercase 40- or 64-character hex fingerprint", s))
 	}
 	return nil
 }
@@ -110,7 +112,7 @@ func ParseDelegation(data []byte) (Delegation, error) {
 // Validate checks a delegation: fingerprints, distinct parties, 1 to
 // MaxScopePatterns valid patterns, a time window, and the depth bound.
 func (d Delegation) Validate() error {
-	bad := func(field, reason string) error { return newError(opPredicate, field, ErrInvalidPredicate, reason) }
+	bad := func(field, reason string) error { return inputerr.New(opPredicate, field, ErrInvalidPredicate, reason) }
 	if err := checkFpr("delegator", d.Delegator); err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func (d Delegation) Validate() error {
 		return bad("scope", "at least one name pattern is required")
 	}
 	if len(d.Scope) > MaxScopePatterns {
-		return newError(opPredicate, "scope", ErrTooLarge, fmt.Sprintf("%d patterns, over the limit of %d", len(d.Scope), MaxScopePatterns))
+		return inputerr.New(opPredicate, "scope", ErrTooLarge, fmt.Sprintf("%d patterns, over the limit of %d", len(d.Scope), MaxScopePatterns))
 	}
 	for i, p := range d.Scope {
 		if err := checkPattern(p); err != nil {
@@ -201,7 +203,7 @@ func matchPattern(p, name string) bool {
 // delegator (signers are the primary fingerprints of verified signatures).
 func (d Delegation) CheckSigners(signers []string) error {
 	if !slices.Contains(signers, d.Delegator) {
-		return newError(opPredicate, "signatures", ErrInvalidPredicate, "a delegation must be signed by its delegator "+d.Delegator)
+		return inputerr.New(opPredicate, "signatures", ErrInvalidPredicate, "a delegation must be signed by its delegator "+d.Delegator)
 	}
 	return nil
 }
@@ -228,13 +230,13 @@ func (r Rotation) Validate() error {
 		return err
 	}
 	if r.Old == r.New {
-		return newError(opPredicate, "new", ErrInvalidPredicate, "a key cannot rotate to itself")
+		return inputerr.New(opPredicate, "new", ErrInvalidPredicate, "a key cannot rotate to itself")
 	}
 	if r.Effective.IsZero() {
-		return newError(opPredicate, "effective", ErrInvalidPredicate, "required")
+		return inputerr.New(opPredicate, "effective", ErrInvalidPredicate, "required")
 	}
 	if len(r.Reason) > MaxReasonBytes {
-		return newError(opPredicate, "reason", ErrTooLarge, fmt.Sprintf("longer than %d bytes", MaxReasonBytes))
+		return inputerr.New(opPredicate, "reason", ErrTooLarge, fmt.Sprintf("longer than %d bytes", MaxReasonBytes))
 	}
 	return nil
 }
@@ -250,7 +252,7 @@ func (r Rotation) CheckSigners(signers []string) error {
 		missing = append(missing, "new key "+r.New)
 	}
 	if len(missing) > 0 {
-		return newError(opPredicate, "signatures", ErrInvalidPredicate, "a rotation must be signed by both keys; missing "+strings.Join(missing, " and "))
+		return inputerr.New(opPredicate, "signatures", ErrInvalidPredicate, "a rotation must be signed by both keys; missing "+strings.Join(missing, " and "))
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // MaxRevocationBytes bounds a standalone revocation certificate.
@@ -90,7 +92,7 @@ func newRevocation(sig *packet.Signature, target, primary string, subkey bool) R
 // or subkey (0x28) revocation signature, armored or binary.
 func readRevocation(data []byte) (*packet.Signature, error) {
 	if len(data) > MaxRevocationBytes {
-		return nil, newError(opRevocation, "", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(data), MaxRevocationBytes))
+		return nil, inputerr.New(opRevocation, "", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(data), MaxRevocationBytes))
 	}
 	raw, _, err := dearmor(opRevocation, data, openpgp.PublicKeyType, openpgp.SignatureType)
 	if err != nil {
@@ -99,20 +101,20 @@ func readRevocation(data []byte) (*packet.Signature, error) {
 	r := packet.NewReader(bytes.NewReader(raw))
 	p, err := r.Next()
 	if err != nil {
-		return nil, wrapError(opRevocation, "", ErrMalformed, "not an OpenPGP signature packet", err)
+		return nil, inputerr.Wrap(opRevocation, "", ErrMalformed, "not an OpenPGP signature packet", err)
 	}
 	sig, ok := p.(*packet.Signature)
 	if !ok {
-		return nil, newError(opRevocation, "", ErrMalformed, fmt.Sprintf("want one revocation signature packet, got %T (is this a certificate? give the revocation certificate alone)", p))
+		return nil, inputerr.New(opRevocation, "", ErrMalformed, fmt.Sprintf("want one revocation signature packet, got %T (is this a certificate? give the revocation certificate alone)", p))
 	}
 	if _, err := r.Next(); !errors.Is(err, io.EOF) {
-		return nil, newError(opRevocation, "", ErrMalformed, "more than one packet; a revocation certificate is one signature")
+		return nil, inputerr.New(opRevocation, "", ErrMalformed, "more than one packet; a revocation certificate is one signature")
 	}
 	if sig.SigType != packet.SigTypeKeyRevocation && sig.SigType != packet.SigTypeSubkeyRevocation {
-		return nil, newError(opRevocation, "", ErrMalformed, fmt.Sprintf("signature type 0x%02x is not a key (0x20) or subkey (0x28) revocation", uint8(sig.SigType)))
+		return nil, inputerr.New(opRevocation, "", ErrMalformed, fmt.Sprintf("signature type 0x%02x is not a key (0x20) or subkey (0x28) revocation", uint8(sig.SigType)))
 	}
 	if sig.Hash == crypto.MD5 {
-		return nil, newError(opRevocation, "", ErrWeakHash, "MD5 revocation signatures are not accepted")
+		return nil, inputerr.New(opRevocation, "", ErrWeakHash, "MD5 revocation signatures are not accepted")
 	}
 	return sig, nil
 }
@@ -147,7 +149,7 @@ func ParseRevocation(data []byte) (Revocation, error) {
 // Third-party (designated revoker) revocations are not accepted.
 func VerifyRevocation(cert *Certificate, data []byte) (Revocation, error) {
 	if cert == nil {
-		return Revocation{}, newError(opRevocation, "", ErrMalformed, "no certificate given")
+		return Revocation{}, inputerr.New(opRevocation, "", ErrMalformed, "no certificate given")
 	}
 	sig, err := readRevocation(data)
 	if err != nil {
@@ -155,12 +157,12 @@ func VerifyRevocation(cert *Certificate, data []byte) (Revocation, error) {
 	}
 	pk := cert.entity.PrimaryKey
 	if !sig.CheckKeyIdOrFingerprint(pk) {
-		return Revocation{}, newError(opRevocation, "issuer", ErrWrongKey,
+		return Revocation{}, inputerr.New(opRevocation, "issuer", ErrWrongKey,
 			fmt.Sprintf("the revocation was issued by %s, not by certificate %s (third-party revocations are not accepted)", issuerString(sig), cert.Fingerprint))
 	}
 	if sig.SigType == packet.SigTypeKeyRevocation {
 		if err := pk.VerifyRevocationSignature(sig); err != nil {
-			return Revocation{}, wrapError(opRevocation, "", ErrBadSignature, "does not verify against certificate "+cert.Fingerprint, err)
+			return Revocation{}, inputerr.Wrap(opRevocation, "", ErrBadSignature, "does not verify against certificate "+cert.Fingerprint, err)
 		}
 		return newRevocation(sig, cert.Fingerprint, cert.Fingerprint, false), nil
 	}
@@ -169,7 +171,7 @@ func VerifyRevocation(cert *Certificate, data []byte) (Revocation, error) {
 			return newRevocation(sig, fpr(sk.PublicKey.Fingerprint), cert.Fingerprint, true), nil
 		}
 	}
-	return Revocation{}, newError(opRevocation, "", ErrBadSignature, "the subkey revocation does not verify against any subkey of certificate "+cert.Fingerprint)
+	return Revocation{}, inputerr.New(opRevocation, "", ErrBadSignature, "the subkey revocation does not verify against any subkey of certificate "+cert.Fingerprint)
 }
 
 // issuerString describes a signature's issuer by fingerprint or key id.

@@ -12,6 +12,8 @@ import (
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // MaxSignatureBytes bounds a detached signature (armored or binary).
@@ -171,7 +173,7 @@ type sigPacket struct {
 // nothing else.
 func readSignatures(op string, data []byte) ([]sigPacket, error) {
 	if len(data) > MaxSignatureBytes {
-		return nil, newError(op, "signature", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(data), MaxSignatureBytes))
+		return nil, inputerr.New(op, "signature", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(data), MaxSignatureBytes))
 	}
 	raw, _, err := dearmor(op, data, openpgp.SignatureType)
 	if err != nil {
@@ -183,26 +185,26 @@ func readSignatures(op string, data []byte) ([]sigPacket, error) {
 func parseSignaturePackets(op string, raw []byte) ([]sigPacket, error) {
 	pkts, err := splitPackets(raw, MaxSignaturePackets)
 	if errors.Is(err, ErrTooLarge) {
-		return nil, wrapError(op, "signature", ErrTooLarge, "too many packets", err)
+		return nil, inputerr.Wrap(op, "signature", ErrTooLarge, "too many packets", err)
 	}
 	if err != nil {
-		return nil, wrapError(op, "signature", ErrMalformed, "not OpenPGP packets", err)
+		return nil, inputerr.Wrap(op, "signature", ErrMalformed, "not OpenPGP packets", err)
 	}
 	if len(pkts) == 0 {
-		return nil, newError(op, "signature", ErrMalformed, "empty")
+		return nil, inputerr.New(op, "signature", ErrMalformed, "empty")
 	}
 	out := make([]sigPacket, 0, len(pkts))
 	for i, b := range pkts {
 		p, err := packet.Read(bytes.NewReader(b))
 		if err != nil {
-			return nil, wrapError(op, fmt.Sprintf("signature packet %d", i), ErrMalformed, "cannot be read", err)
+			return nil, inputerr.Wrap(op, fmt.Sprintf("signature packet %d", i), ErrMalformed, "cannot be read", err)
 		}
 		sig, ok := p.(*packet.Signature)
 		if !ok {
-			return nil, newError(op, fmt.Sprintf("signature packet %d", i), ErrMalformed, fmt.Sprintf("a detached signature holds only signature packets, not %T", p))
+			return nil, inputerr.New(op, fmt.Sprintf("signature packet %d", i), ErrMalformed, fmt.Sprintf("a detached signature holds only signature packets, not %T", p))
 		}
 		if sig.IssuerKeyId == nil && sig.IssuerFingerprint == nil {
-			return nil, newError(op, fmt.Sprintf("signature packet %d", i), ErrMalformed, "the signature names no issuer")
+			return nil, inputerr.New(op, fmt.Sprintf("signature packet %d", i), ErrMalformed, "the signature names no issuer")
 		}
 		out = append(out, sigPacket{raw: b, sig: sig})
 	}
@@ -287,21 +289,21 @@ func VerifyCleartext(cert *Certificate, signed []byte) ([]byte, SignatureInfo, e
 
 func readCleartext(op string, signed []byte) (*clearsign.Block, []sigPacket, error) {
 	if len(signed) > MaxClearsignedBytes {
-		return nil, nil, newError(op, "", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(signed), MaxClearsignedBytes))
+		return nil, nil, inputerr.New(op, "", ErrTooLarge, fmt.Sprintf("%d bytes, over the limit of %d", len(signed), MaxClearsignedBytes))
 	}
 	block, rest := clearsign.Decode(signed)
 	if block == nil {
-		return nil, nil, newError(op, "", ErrMalformed, "not a clearsigned document (-----BEGIN PGP SIGNED MESSAGE-----)")
+		return nil, nil, inputerr.New(op, "", ErrMalformed, "not a clearsigned document (-----BEGIN PGP SIGNED MESSAGE-----)")
 	}
 	if len(bytes.TrimSpace(rest)) != 0 {
-		return nil, nil, newError(op, "", ErrMalformed, "data after the clearsigned document's signature")
+		return nil, nil, inputerr.New(op, "", ErrMalformed, "data after the clearsigned document's signature")
 	}
 	if i := bytes.Index(signed, []byte("-----BEGIN PGP SIGNED MESSAGE-----")); len(bytes.TrimSpace(signed[:i])) != 0 {
-		return nil, nil, newError(op, "", ErrMalformed, "data before the clearsigned document")
+		return nil, nil, inputerr.New(op, "", ErrMalformed, "data before the clearsigned document")
 	}
 	var body bytes.Buffer
 	if _, err := body.ReadFrom(block.ArmoredSignature.Body); err != nil {
-		return nil, nil, wrapError(op, "signature", ErrMalformed, "bad ASCII armor", err)
+		return nil, nil, inputerr.Wrap(op, "signature", ErrMalformed, "bad ASCII armor", err)
 	}
 	sigs, err := parseSignaturePackets(op, body.Bytes())
 	if err != nil {
@@ -335,7 +337,7 @@ func (c *Certificate) verifySigs(message []byte, sigs []sigPacket, now time.Time
 			names = append(names, issuerString(s.sig))
 		}
 		sort.Strings(names)
-		return SignatureInfo{}, newError(opVerify, "signature", ErrWrongKey,
+		return SignatureInfo{}, inputerr.New(opVerify, "signature", ErrWrongKey,
 			fmt.Sprintf("made by %v, not by certificate %s or its subkeys", names, c.Fingerprint))
 	}
 	return SignatureInfo{}, firstErr
@@ -345,26 +347,26 @@ func (c *Certificate) verifyOne(message []byte, s sigPacket, k *keyState, now ti
 	sig := s.sig
 	fld := "signature by " + k.info.Fingerprint
 	if sig.SigType != packet.SigTypeBinary && sig.SigType != packet.SigTypeText {
-		return SignatureInfo{}, newError(opVerify, fld, ErrMalformed, fmt.Sprintf("signature type 0x%02x is not a document signature", uint8(sig.SigType)))
+		return SignatureInfo{}, inputerr.New(opVerify, fld, ErrMalformed, fmt.Sprintf("signature type 0x%02x is not a document signature", uint8(sig.SigType)))
 	}
 	if !strongHash(sig.Hash) {
-		return SignatureInfo{}, newError(opVerify, fld, ErrWeakHash, fmt.Sprintf("made with %s; SHA-256 or better is required", hashName(sig.Hash)))
+		return SignatureInfo{}, inputerr.New(opVerify, fld, ErrWeakHash, fmt.Sprintf("made with %s; SHA-256 or better is required", hashName(sig.Hash)))
 	}
 	// Our own time line first, for a precise reason; go-crypto checks the
 	// same again below.
 	if rev := c.hardRevocation(k); rev != nil {
-		return SignatureInfo{}, newError(opVerify, fld, ErrKeyRevoked, fmt.Sprintf("the key was revoked (%s) on %s, which invalidates all its signatures", rev.Reason, rev.Created.UTC().Format(time.RFC3339)))
+		return SignatureInfo{}, inputerr.New(opVerify, fld, ErrKeyRevoked, fmt.Sprintf("the key was revoked (%s) on %s, which invalidates all its signatures", rev.Reason, rev.Created.UTC().Format(time.RFC3339)))
 	}
 	if rev := c.softRevocationBefore(k, sig.CreationTime); rev != nil {
-		return SignatureInfo{}, newError(opVerify, fld, ErrKeyRevoked, fmt.Sprintf("signed on %s, after the key was revoked (%s) on %s", sig.CreationTime.UTC().Format(time.RFC3339), rev.Reason, rev.Created.UTC().Format(time.RFC3339)))
+		return SignatureInfo{}, inputerr.New(opVerify, fld, ErrKeyRevoked, fmt.Sprintf("signed on %s, after the key was revoked (%s) on %s", sig.CreationTime.UTC().Format(time.RFC3339), rev.Reason, rev.Created.UTC().Format(time.RFC3339)))
 	}
 	if !k.primary {
 		if reason, code := c.keys[0].keyProblem(sig.CreationTime, false); code != "" {
-			return SignatureInfo{}, newError(opVerify, fld, code.kind(), reason)
+			return SignatureInfo{}, inputerr.New(opVerify, fld, code.kind(), reason)
 		}
 	}
 	if reason, code := k.keyProblem(sig.CreationTime, true); code != "" {
-		return SignatureInfo{}, newError(opVerify, fld, code.kind(), reason)
+		return SignatureInfo{}, inputerr.New(opVerify, fld, code.kind(), reason)
 	}
 	_, _, err := openpgp.VerifyDetachedSignature(singleKeyring{c.entity}, bytes.NewReader(message), bytes.NewReader(s.raw), verifyConfig(now))
 	if err != nil {
@@ -375,7 +377,7 @@ func (c *Certificate) verifyOne(message []byte, s sigPacket, k *keyState, now ti
 		case errors.Is(err, pgperrors.ErrKeyExpired), errors.Is(err, pgperrors.ErrSignatureExpired), errors.Is(err, pgperrors.ErrSignatureOlderThanKey):
 			kind = ErrKeyExpired
 		}
-		return SignatureInfo{}, wrapError(opVerify, fld, kind, "does not verify", err)
+		return SignatureInfo{}, inputerr.Wrap(opVerify, fld, kind, "does not verify", err)
 	}
 	return SignatureInfo{Primary: c.Fingerprint, SigningKey: k.info.Fingerprint, Created: sig.CreationTime, Hash: sig.Hash}, nil
 }
@@ -466,5 +468,5 @@ func (r *Keyring) VerifyDetached(message, sig []byte) (*Certificate, SignatureIn
 	if firstErr != nil {
 		return nil, SignatureInfo{}, firstErr
 	}
-	return nil, SignatureInfo{}, newError(opVerify, "signature", ErrWrongKey, fmt.Sprintf("no registered certificate for issuer %v", issuers))
+	return nil, SignatureInfo{}, inputerr.New(opVerify, "signature", ErrWrongKey, fmt.Sprintf("no registered certificate for issuer %v", issuers))
 }
