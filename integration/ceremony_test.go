@@ -21,9 +21,10 @@ import (
 // TestRootRotationCeremony: with the real binaries on SQLite, a repository
 // with 2-of-3 root keys rotates its root 1→2→3 through 'trustctl ceremony'
 // (propose signed by one key, status naming who is missing, sign by the
-// other holders, publish confirming), and go-tuf's unmodified updater that
-// trusted root 1 walks to the new root and still verifies the target. A
-// proposal signed only by its own new keys stays pending.
+// other holders, publish confirming), then 3→4 air-gapped through a file;
+// go-tuf's unmodified updater that trusted root 1 walks to each new root and
+// still verifies the target. A proposal signed only by its own new keys
+// stays pending (publish exits 1).
 func TestRootRotationCeremony(t *testing.T) {
 	work := t.TempDir()
 	d := startTrustd(t, "--data-dir", filepath.Join(work, "data"))
@@ -163,16 +164,33 @@ func TestRootRotationCeremony(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "--targets-key: root v4 would change the targets keys") {
 		t.Errorf("propose with new targets keys: %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	// A root v4 signed only by its own new key stays pending.
-	r = ctl("ceremony", "propose", repo, "--root-key", pub("new5"), "--root-threshold", "1", "--key", keys["new5"])
+	// Air-gapped: root v4 is written to a file, signed offline, then sent.
+	file := filepath.Join(work, "root-v4.json")
+	r = ctl("ceremony", "propose", repo, "--root-key", pub("new5"), "--root-threshold", "1", "--key", keys["new3"], "--out", file)
+	if r.code != 0 || !strings.Contains(r.stdout, "wrote root v4") {
+		t.Fatalf("propose --out: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	for _, k := range []string{"new4", "new5"} {
+		if r = run(t, nil, "trustctl", "ceremony", "sign", repo, "--file", file, "--key", keys[k]); r.code != 0 {
+			t.Fatalf("sign --file %s: %d %q", k, r.code, r.stderr)
+		}
+	}
+	r = ctl("ceremony", "publish", repo, "--file", file)
+	if r.code != 0 || !strings.Contains(r.stdout, "root v4 of acme/images is published") {
+		t.Fatalf("publish --file: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	checkUpdater(4)
+
+	// A root v5 signed only by its own new key stays pending.
+	r = ctl("ceremony", "propose", repo, "--root-key", pub("old1"), "--root-threshold", "1", "--key", keys["old1"])
 	if r.code != 0 || !strings.Contains(r.stdout, "is pending") {
-		t.Fatalf("propose v4: %d %q %q", r.code, r.stdout, r.stderr)
+		t.Fatalf("propose v5: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	r = ctl("ceremony", "publish", repo)
-	if r.code != 1 || !strings.Contains(r.stderr, "root v4 of acme/images is still pending: root v3, role root has 0 of 2") {
-		t.Errorf("publish v4 signed by new keys only: %d %q, want exit 1", r.code, r.stderr)
+	if r.code != 1 || !strings.Contains(r.stderr, "root v5 of acme/images is still pending: root v4, role root has 0 of 1 signatures (missing: "+ids["new5"]+")") {
+		t.Errorf("publish v5 signed by new keys only: %d %q, want exit 1", r.code, r.stderr)
 	}
-	checkUpdater(3)
+	checkUpdater(4)
 }
 
 // keyID returns the TUF key id of a public key file.
