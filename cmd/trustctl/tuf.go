@@ -39,7 +39,8 @@ online keys. Any TUF client updates from http://HTTP_ADDR/tuf/REPO/.
   trustctl sign ARTIFACT ...     publish a target (top-level command)
   trustctl tuf status REPO       versions, expiries, pending proposals
   trustctl tuf sign-pending ...  add your signature to a pending proposal
-  trustctl tuf delegate ...      delegate paths or hashed bins to a role`,
+  trustctl tuf delegate ...      delegate paths or hashed bins to a role
+  trustctl ceremony ...          rotate the root keys (root N+1)`,
 	}
 	cmd.AddCommand(newTUFInitCmd(g), newTUFStatusCmd(g), newTUFSignPendingCmd(g), newTUFUploadCmd(g), newTUFDelegateCmd(g))
 	return cmd
