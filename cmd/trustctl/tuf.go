@@ -39,7 +39,8 @@ online keys. Any TUF client updates from http://HTTP_ADDR/tuf/REPO/.
   trustctl sign ARTIFACT ...     publish a target (top-level command)
   trustctl tuf status REPO       versions, expiries, pending proposals
   trustctl tuf sign-pending ...  add your signature to a pending proposal
-  trustctl tuf delegate ...      delegate paths or hashed bins to a role`,
+  trustctl tuf delegate ...      delegate paths or hashed bins to a role
+  trustctl ceremony ...          rotate the root keys (root N+1)`,
 	}
 	cmd.AddCommand(newTUFInitCmd(g), newTUFStatusCmd(g), newTUFSignPendingCmd(g), newTUFUploadCmd(g), newTUFDelegateCmd(g))
 	return cmd
@@ -455,23 +456,11 @@ contacting the server.`,
 				return errors.New("--role and --version: both are required (see 'trustctl tuf status')")
 			}
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				resp, err := c.TUF.GetMetadata(ctx, &trustv1.GetMetadataRequest{Repo: args[0], Name: fmt.Sprintf("%d.%s.json", version, role), Pending: true})
+				res, err := signPending(ctx, c, args[0], role, version, signer)
 				if err != nil {
 					return err
 				}
-				sigs, err := tuf.SignatureFor(resp.GetData(), signer)
-				if err != nil {
-					return err
-				}
-				req := &trustv1.AddSignaturesRequest{Repo: args[0], Role: role, Version: version}
-				for _, s := range sigs {
-					req.Signatures = append(req.Signatures, &trustv1.TUFSignature{KeyId: s.KeyID, Sig: s.Signature})
-				}
-				out, err := c.TUF.AddSignatures(ctx, req)
-				if err != nil {
-					return err
-				}
-				return g.printResult(cmd, out.GetResult())
+				return g.printResult(cmd, res)
 			})
 		},
 	}
@@ -481,6 +470,28 @@ contacting the server.`,
 	fl.StringVar(&file, "file", "", "sign this metadata file in place instead of a pending proposal on the server")
 	key.flags(cmd)
 	return cmd
+}
+
+// signPending fetches the pending proposal for role at version, signs its
+// signed part with signer on this machine and sends the signature.
+func signPending(ctx context.Context, c *client.Client, repo, role string, version int64, signer signature.Signer) (*trustv1.TUFResult, error) {
+	resp, err := c.TUF.GetMetadata(ctx, &trustv1.GetMetadataRequest{Repo: repo, Name: fmt.Sprintf("%d.%s.json", version, role), Pending: true})
+	if err != nil {
+		return nil, err
+	}
+	sigs, err := tuf.SignatureFor(resp.GetData(), signer)
+	if err != nil {
+		return nil, err
+	}
+	req := &trustv1.AddSignaturesRequest{Repo: repo, Role: role, Version: version}
+	for _, s := range sigs {
+		req.Signatures = append(req.Signatures, &trustv1.TUFSignature{KeyId: s.KeyID, Sig: s.Signature})
+	}
+	out, err := c.TUF.AddSignatures(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return out.GetResult(), nil
 }
 
 // addSignature adds signer's signature to a metadata document.

@@ -1,0 +1,226 @@
+package integration_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/tuf"
+)
+
+// TestRootRotationCeremony: with the real binaries on SQLite, a repository
+// with 2-of-3 root keys rotates its root 1→2→3 through 'trustctl ceremony'
+// (propose signed by one key, status naming who is missing, sign by the
+// other holders, publish confirming), then 3→4 air-gapped through a file;
+// go-tuf's unmodified updater that trusted root 1 walks to each new root and
+// still verifies the target. A proposal signed only by its own new keys
+// stays pending (publish exits 1).
+func TestRootRotationCeremony(t *testing.T) {
+	work := t.TempDir()
+	d := startTrustd(t, "--data-dir", filepath.Join(work, "data"))
+	const repo = "acme/images"
+	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
+
+	keys := map[string]string{} // name → private key file
+	ids := map[string]string{}  // name → TUF key id
+	for _, name := range []string{"old1", "old2", "old3", "new1", "new2", "new3", "new4", "new5", "targets"} {
+		keys[name] = filepath.Join(work, name+".pem")
+		if r := ctl("key", "generate", "--out", keys[name]); r.code != 0 {
+			t.Fatalf("key generate %s: %d %s", name, r.code, r.stderr)
+		}
+		ids[name] = keyID(t, keys[name]+".pub")
+	}
+	pub := func(name string) string { return keys[name] + ".pub" }
+
+	r := ctl("tuf", "init", repo, "--root-key", keys["old1"], "--root-key", keys["old2"], "--root-key", pub("old3"),
+		"--root-threshold", "2", "--targets-key", pub("targets"), "--targets-threshold", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "published acme/images: root v1") {
+		t.Fatalf("tuf init: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	content := []byte("app 1.0 release bytes\n")
+	if err := os.MkdirAll(filepath.Join(work, "blobs", "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	artifact := filepath.Join(work, "blobs", "app", "app-1.0.tar.gz")
+	if err := os.WriteFile(artifact, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := ctl("sign", artifact, "--repo", repo, "--name", "app/app-1.0.tar.gz", "--key", keys["targets"]); r.code != 0 {
+		t.Fatalf("sign: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	rootV1 := httpGet(t, "http://"+d.httpAddr+"/tuf/acme/images/1.root.json")
+	blobs := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(work, "blobs"))))
+	defer blobs.Close()
+
+	// checkUpdater runs a fresh go-tuf updater trusting root v1 and wants it
+	// to end on root vWant and verify the target.
+	checkUpdater := func(want int64) {
+		t.Helper()
+		cfg, err := config.New("http://"+d.httpAddr+"/tuf/acme/images", rootV1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
+		cfg.RemoteTargetsURL = blobs.URL
+		cfg.PrefixTargetsWithHash = false
+		up, err := updater.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := up.Refresh(); err != nil {
+			t.Fatalf("updater Refresh (want root v%d): %v", want, err)
+		}
+		if got := up.GetTrustedMetadataSet().Root.Signed.Version; got != want {
+			t.Fatalf("updater trusts root v%d, want v%d", got, want)
+		}
+		ti, err := up.GetTargetInfo("app/app-1.0.tar.gz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := up.DownloadTarget(ti, "", ""); err != nil || string(got) != string(content) {
+			t.Fatalf("DownloadTarget on root v%d = %q, %v", want, got, err)
+		}
+	}
+	checkUpdater(1)
+
+	// rotate proposes root vN+1 with newKeys (2-of-2) signed by proposer,
+	// checks it is pending and who is missing, then has every other signer
+	// sign and checks it is published.
+	rotate := func(version int64, oldAuth string, newKeys []string, proposer string, others []string, oldIDs []string) {
+		t.Helper()
+		args := []string{"ceremony", "propose", repo, "--root-threshold", "2", "--key", keys[proposer]}
+		for _, k := range newKeys {
+			args = append(args, "--root-key", pub(k))
+		}
+		r := ctl(args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "is pending") {
+			t.Fatalf("ceremony propose v%d: %d %q %q", version, r.code, r.stdout, r.stderr)
+		}
+		var st struct {
+			RootVersion int64 `json:"root_version"`
+			Proposals   []struct {
+				Version    int64 `json:"version"`
+				Thresholds []struct {
+					Authority string   `json:"authority"`
+					Met       bool     `json:"met"`
+					Signed    []string `json:"signed"`
+					Missing   []string `json:"missing"`
+				} `json:"thresholds"`
+			} `json:"proposals"`
+		}
+		r = ctl("ceremony", "status", repo, "-o", "json")
+		if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil || len(st.Proposals) != 1 || len(st.Proposals[0].Thresholds) != 2 {
+			t.Fatalf("ceremony status -o json: %d %q %q %v", r.code, r.stdout, r.stderr, err)
+		}
+		p := st.Proposals[0]
+		old, nw := p.Thresholds[0], p.Thresholds[1]
+		if st.RootVersion != version-1 || p.Version != version || old.Authority != oldAuth || old.Met || nw.Met ||
+			!slices.Equal(old.Signed, []string{ids[proposer]}) || len(old.Missing) != len(oldIDs)-1 || len(nw.Missing) != 2 {
+			t.Fatalf("ceremony status v%d: %+v", version, st)
+		}
+		for _, k := range newKeys {
+			if !slices.Contains(nw.Missing, ids[k]) {
+				t.Errorf("new threshold does not name %s (%s) missing: %+v", k, ids[k], nw)
+			}
+		}
+		r = ctl("ceremony", "status", repo)
+		if r.code != 0 || !strings.Contains(r.stdout, "missing "+ids[others[0]]) || !strings.Contains(r.stdout, "NOT met") {
+			t.Errorf("ceremony status text: %d %q %q", r.code, r.stdout, r.stderr)
+		}
+		r = ctl("ceremony", "publish", repo)
+		if r.code != 1 || !strings.Contains(r.stderr, "still pending") || !strings.Contains(r.stderr, ids[newKeys[0]]) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("ceremony publish while pending: %d %q, want exit 1 naming the missing keys on one line", r.code, r.stderr)
+		}
+		for i, k := range others {
+			r = ctl("ceremony", "sign", repo, "--key", keys[k])
+			last := i == len(others)-1
+			if r.code != 0 || last != strings.Contains(r.stdout, "published acme/images: root v") {
+				t.Fatalf("ceremony sign %s (last %v): %d %q %q", k, last, r.code, r.stdout, r.stderr)
+			}
+		}
+		r = ctl("ceremony", "publish", repo)
+		if r.code != 0 || !strings.Contains(r.stdout, "is published") {
+			t.Fatalf("ceremony publish v%d: %d %q %q", version, r.code, r.stdout, r.stderr)
+		}
+		checkUpdater(version)
+	}
+	rotate(2, "root v1, role root", []string{"new1", "new2"}, "old1", []string{"old2", "new1", "new2"},
+		[]string{ids["old1"], ids["old2"], ids["old3"]})
+	rotate(3, "root v2, role root", []string{"new3", "new4"}, "new1", []string{"new2", "new3", "new4"},
+		[]string{ids["new1"], ids["new2"]})
+
+	// Changing the targets keys is refused client-side with the reason.
+	r = ctl("ceremony", "propose", repo, "--root-key", pub("new5"), "--root-threshold", "1", "--targets-key", pub("new5"), "--key", keys["new5"])
+	if r.code != 2 || !strings.Contains(r.stderr, "--targets-key: root v4 would change the targets keys") {
+		t.Errorf("propose with new targets keys: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	// Air-gapped: root v4 is written to a file, signed offline, then sent.
+	file := filepath.Join(work, "root-v4.json")
+	r = ctl("ceremony", "propose", repo, "--root-key", pub("new5"), "--root-threshold", "1", "--key", keys["new3"], "--out", file)
+	if r.code != 0 || !strings.Contains(r.stdout, "wrote root v4") {
+		t.Fatalf("propose --out: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	for _, k := range []string{"new4", "new5"} {
+		if r = run(t, nil, "trustctl", "ceremony", "sign", repo, "--file", file, "--key", keys[k]); r.code != 0 {
+			t.Fatalf("sign --file %s: %d %q", k, r.code, r.stderr)
+		}
+	}
+	r = ctl("ceremony", "publish", repo, "--file", file)
+	if r.code != 0 || !strings.Contains(r.stdout, "root v4 of acme/images is published") {
+		t.Fatalf("publish --file: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	checkUpdater(4)
+
+	// A root v5 signed only by its own new key stays pending.
+	r = ctl("ceremony", "propose", repo, "--root-key", pub("old1"), "--root-threshold", "1", "--key", keys["old1"])
+	if r.code != 0 || !strings.Contains(r.stdout, "is pending") {
+		t.Fatalf("propose v5: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = ctl("ceremony", "publish", repo)
+	if r.code != 1 || !strings.Contains(r.stderr, "root v5 of acme/images is still pending: root v4, role root has 0 of 1 signatures (missing: "+ids["new5"]+")") {
+		t.Errorf("publish v5 signed by new keys only: %d %q, want exit 1", r.code, r.stderr)
+	}
+	checkUpdater(4)
+}
+
+// keyID returns the TUF key id of a public key file.
+func keyID(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := envelope.ParsePublicKey(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id, err := tuf.KeyFromEnvelope(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func httpGet(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return b
+}
