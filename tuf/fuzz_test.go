@@ -2,8 +2,10 @@ package tuf
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +120,33 @@ func FuzzUpload(f *testing.F) {
 		} else if after == before && len(res.Pending.Thresholds) > 0 {
 			// Re-submitting an identical pending proposal is a no-op.
 			return
+		}
+	})
+}
+
+// FuzzParseFileName feeds HTTP path elements to ParseFileName: it never
+// panics, and whatever it accepts names a role without a path separator and, written back
+// canonically, parses to the same role and version.
+func FuzzParseFileName(f *testing.F) {
+	for _, s := range []string{"1.root.json", "timestamp.json", "12.snapshot.json", "3.targets.json", "2.bins-0a.json",
+		"0.root.json", "007.root.json", "root", ".json", "1..json", "-1.root.json", "99999999999999999999.root.json", "a/b.json"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		role, version, ok := ParseFileName(name)
+		if !ok {
+			return
+		}
+		if role == "" || version < 0 || strings.Contains(role, "/") {
+			t.Fatalf("ParseFileName(%q) = %q, %d", name, role, version)
+		}
+		canon := role + ".json"
+		if version > 0 {
+			canon = fmt.Sprintf("%d.%s", version, canon)
+		}
+		r2, v2, ok2 := ParseFileName(canon)
+		if !ok2 || r2 != role || v2 != version {
+			t.Fatalf("canonical %q of %q parses to %q, %d, %v", canon, name, r2, v2, ok2)
 		}
 	})
 }
