@@ -125,8 +125,8 @@ func FuzzUpload(f *testing.F) {
 }
 
 // FuzzParseFileName feeds HTTP path elements to ParseFileName: it never
-// panics, and whatever it accepts names a role without a path separator and, written back
-// canonically, parses to the same role and version.
+// panics, and whatever it accepts names a role without a path separator
+// and, written back canonically, parses to the same role and version.
 func FuzzParseFileName(f *testing.F) {
 	for _, s := range []string{"1.root.json", "timestamp.json", "12.snapshot.json", "3.targets.json", "2.bins-0a.json",
 		"0.root.json", "007.root.json", "root", ".json", "1..json", "-1.root.json", "99999999999999999999.root.json", "a/b.json"} {
