@@ -519,6 +519,21 @@ func pendingStatus(role string, version int64, expires time.Time, signed any, au
 	return ps
 }
 
+// pendingOrGate settles a verified submission that may be under
+// threshold: under it, the submission is kept (or dry-run reported) as
+// pending and its result returned; at or over it, go-tuf's own delegate
+// check must pass too. A nil result and error mean "publish it".
+func pendingOrGate[T metadata.Roles](ctx context.Context, s *Service, op, repo, role string, sub *submission[T], expires time.Time, signed any, dry bool) (*Result, error) {
+	if !sub.ev.met {
+		ps := pendingStatus(role, sub.version, expires, signed, sub.auths, sub.ev)
+		return s.keepPending(ctx, op, repo, role, sub.version, sub.data, sub.existing, sub.conflict, ps, sub.ev.valid, dry)
+	}
+	if err := gate(sub.md, sub.auths); err != nil {
+		return nil, opError(op, repo, role, ErrThreshold, &fault{field: "signatures", reason: "threshold check", kind: ErrThreshold, err: err})
+	}
+	return nil, nil
+}
+
 // keepPending stores an under-threshold proposal.
 func (s *Service) keepPending(ctx context.Context, op, repo, role string, version int64, data []byte, existing *Pending, conflict bool, ps *PendingStatus, signedBy []string, dry bool) (*Result, error) {
 	if conflict {
@@ -591,12 +606,8 @@ func (s *Service) submitTargets(ctx context.Context, op, repo, role string, data
 		return nil, opError(op, repo, role, nil, err)
 	}
 	md := sub.md
-	if !sub.ev.met {
-		ps := pendingStatus(role, sub.version, md.Signed.Expires, md.Signed, sub.auths, sub.ev)
-		return s.keepPending(ctx, op, repo, role, sub.version, sub.data, sub.existing, sub.conflict, ps, sub.ev.valid, dry)
-	}
-	if err := gate(md, sub.auths); err != nil {
-		return nil, opError(op, repo, role, ErrThreshold, &fault{field: "signatures", reason: "threshold check", kind: ErrThreshold, err: err})
+	if res, err := pendingOrGate(ctx, s, op, repo, role, sub, md.Signed.Expires, md.Signed, dry); res != nil || err != nil {
+		return res, err
 	}
 	res := &Result{Repo: repo, Role: role, Version: sub.version, SignedBy: sub.ev.valid}
 	if dry {
@@ -659,12 +670,8 @@ func (s *Service) submitRoot(ctx context.Context, op, repo string, data []byte, 
 		return nil, opError(op, repo, role, nil, err)
 	}
 	md := sub.md
-	if !sub.ev.met {
-		ps := pendingStatus(role, sub.version, md.Signed.Expires, md.Signed, sub.auths, sub.ev)
-		return s.keepPending(ctx, op, repo, role, sub.version, sub.data, sub.existing, sub.conflict, ps, sub.ev.valid, dry)
-	}
-	if err := gate(md, sub.auths); err != nil {
-		return nil, opError(op, repo, role, ErrThreshold, &fault{field: "signatures", reason: "threshold check", kind: ErrThreshold, err: err})
+	if res, err := pendingOrGate(ctx, s, op, repo, role, sub, md.Signed.Expires, md.Signed, dry); res != nil || err != nil {
+		return res, err
 	}
 	// The published targets must stay valid under the new root's targets keys.
 	if v := metaVersion(t.snapshot, metadata.TARGETS); v > 0 {

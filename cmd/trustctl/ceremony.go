@@ -88,20 +88,7 @@ FILE instead, for signers on air-gapped machines.`,
 			if err := tuf.ValidRepoName(repo); err != nil {
 				return fmt.Errorf("REPO: %w", err)
 			}
-			if rootThreshold < 1 || rootThreshold > len(rootKeys) {
-				return fmt.Errorf("--root-threshold: %d must be between 1 and the number of --root-key (%d)", rootThreshold, len(rootKeys))
-			}
-			if len(targetsKeys) > 0 && (targetsThreshold < 1 || targetsThreshold > len(targetsKeys)) {
-				return fmt.Errorf("--targets-threshold: %d must be between 1 and the number of --targets-key (%d)", targetsThreshold, len(targetsKeys))
-			}
-			if expires <= 0 {
-				return fmt.Errorf("--expires: %s must be positive", expires)
-			}
-			roots, err := loadKeyFiles("--root-key", rootKeys, passwordEnv)
-			if err != nil {
-				return err
-			}
-			targets, err := loadKeyFiles("--targets-key", targetsKeys, passwordEnv)
+			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, false, expires, passwordEnv)
 			if err != nil {
 				return err
 			}

@@ -78,6 +78,29 @@ func loadKeyFile(flag, path, passwordEnv string) (keyFile, error) {
 	return keyFile{key: k, id: id, signer: tuf.EnvelopeSigner(s)}, nil
 }
 
+// loadRootKeys checks the root and targets key flags of a root being built
+// (targets keys may be omitted unless required: the current ones are kept)
+// and loads the key files.
+func loadRootKeys(rootKeys []string, rootThreshold int, targetsKeys []string, targetsThreshold int, targetsRequired bool,
+	expires time.Duration, passwordEnv string) (roots, targets []keyFile, err error) {
+	if rootThreshold < 1 || rootThreshold > len(rootKeys) {
+		return nil, nil, fmt.Errorf("--root-threshold: %d must be between 1 and the number of --root-key (%d)", rootThreshold, len(rootKeys))
+	}
+	if (targetsRequired || len(targetsKeys) > 0) && (targetsThreshold < 1 || targetsThreshold > len(targetsKeys)) {
+		return nil, nil, fmt.Errorf("--targets-threshold: %d must be between 1 and the number of --targets-key (%d)", targetsThreshold, len(targetsKeys))
+	}
+	if expires <= 0 {
+		return nil, nil, fmt.Errorf("--expires: %s must be positive", expires)
+	}
+	if roots, err = loadKeyFiles("--root-key", rootKeys, passwordEnv); err != nil {
+		return nil, nil, err
+	}
+	if targets, err = loadKeyFiles("--targets-key", targetsKeys, passwordEnv); err != nil {
+		return nil, nil, err
+	}
+	return roots, targets, nil
+}
+
 func loadKeyFiles(flag string, paths []string, passwordEnv string) ([]keyFile, error) {
 	var out []keyFile
 	for _, p := range paths {
@@ -164,20 +187,7 @@ were given) is written to FILE, so other root holders can sign it offline
 			if err := tuf.ValidRepoName(repo); err != nil {
 				return fmt.Errorf("REPO: %w", err)
 			}
-			if rootThreshold < 1 || rootThreshold > len(rootKeys) {
-				return fmt.Errorf("--root-threshold: %d must be between 1 and the number of --root-key (%d)", rootThreshold, len(rootKeys))
-			}
-			if targetsThreshold < 1 || targetsThreshold > len(targetsKeys) {
-				return fmt.Errorf("--targets-threshold: %d must be between 1 and the number of --targets-key (%d)", targetsThreshold, len(targetsKeys))
-			}
-			if expires <= 0 {
-				return fmt.Errorf("--expires: %s must be positive", expires)
-			}
-			roots, err := loadKeyFiles("--root-key", rootKeys, passwordEnv)
-			if err != nil {
-				return err
-			}
-			targets, err := loadKeyFiles("--targets-key", targetsKeys, passwordEnv)
+			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, true, expires, passwordEnv)
 			if err != nil {
 				return err
 			}
