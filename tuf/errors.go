@@ -3,6 +3,8 @@ package tuf
 import (
 	"errors"
 	"fmt"
+
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // Sentinel errors callers branch on with errors.Is. Every error this package
@@ -75,32 +77,22 @@ type Error struct {
 
 // Error formats the error as "tuf: op repo role: field: reason: underlying".
 func (e *Error) Error() string {
-	s := "tuf: " + e.Op
+	op := "tuf: " + e.Op
 	if e.Repo != "" {
-		s += " " + e.Repo
+		op += " " + e.Repo
 	}
 	if e.Role != "" {
-		s += " " + e.Role
+		op += " " + e.Role
 	}
-	if e.Field != "" {
-		s += ": " + e.Field
-	}
-	if e.Reason != "" {
-		s += ": " + e.Reason
-	}
-	if e.Err != nil {
-		s += ": " + e.Err.Error()
-	}
-	return s
+	return e.rejection(op).Error()
 }
 
 // Unwrap returns the sentinel kind and the underlying error, so that
 // errors.Is matches both.
-func (e *Error) Unwrap() []error {
-	if e.Err == nil {
-		return []error{e.Kind}
-	}
-	return []error{e.Kind, e.Err}
+func (e *Error) Unwrap() []error { return e.rejection("").Unwrap() }
+
+func (e *Error) rejection(op string) *inputerr.Error {
+	return &inputerr.Error{Op: op, Field: e.Field, Reason: e.Reason, Kind: e.Kind, Err: e.Err}
 }
 
 // fault is an error found while checking one document, before the operation,

@@ -1,7 +1,8 @@
 // Package inputerr is the error type trustd's parsers and verifiers return
 // for rejected input: what was being done, the field at fault, why, and the
 // sentinel kind callers branch on with errors.Is. envelope and pgp export
-// it under their own names.
+// it under their own names; tuf's error, which also names a repository and
+// role, formats through it.
 package inputerr
 
 // Error is one rejection. Kind is the sentinel it matches; Field names the
