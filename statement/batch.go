@@ -2,6 +2,7 @@ package statement
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/trustd-dev/trustd/store"
@@ -34,6 +35,7 @@ type result struct {
 // until its own entry is done, then hands leadership to the next waiter.
 type batcher struct {
 	store store.Store
+	index map[string]Indexer
 	mu    sync.Mutex
 	queue []*pending
 	busy  bool
@@ -124,7 +126,7 @@ func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, er
 		leaves[i] = q.leaf
 	}
 	err := b.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
-		out, created, err := appendIn(ctx, w, recs, leaves)
+		out, created, err := appendIn(ctx, w, recs, leaves, b.index)
 		if err != nil {
 			return err
 		}
@@ -137,12 +139,20 @@ func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, er
 }
 
 // appendIn appends recs (whose leaf hashes are leaves) to the log inside
-// the transaction w: the statements, then the Merkle tree nodes of the new
+// the transaction w: the statements, the index entries their predicate
+// types' indexers derive from them, then the Merkle tree nodes of the new
 // entries.
-func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leaves [][]byte) ([]store.Statement, []bool, error) {
+func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leaves [][]byte, index map[string]Indexer) ([]store.Statement, []bool, error) {
 	out, created, err := w.AppendStatements(ctx, recs)
 	if err != nil {
 		return nil, nil, err
+	}
+	for i := range out {
+		if ix := index[out[i].PredicateType]; ix != nil && created[i] {
+			if err := ix(ctx, w, out[i]); err != nil {
+				return nil, nil, fmt.Errorf("index %s entry %d: %w", out[i].PredicateType, out[i].Seq, err)
+			}
+		}
 	}
 	var (
 		first int64

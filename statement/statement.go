@@ -36,6 +36,13 @@ var (
 // Returning an error rejects the statement; nothing is stored.
 type Validator func(ctx context.Context, st envelope.Statement, signerKeyIDs []string) error
 
+// Indexer maintains what a predicate type derives from the log (current
+// votes and their totals, attestation indexes, revocations) inside the
+// transaction that appends the entry, so a derived table never disagrees
+// with the log. It runs once per new entry of its predicate type, whichever
+// path appended it; an error rolls the append back.
+type Indexer func(ctx context.Context, w store.Writer, entry store.Statement) error
+
 // Options configure a Log.
 type Options struct {
 	// Limits bound envelope decoding; zero means envelope.DefaultLimits.
@@ -49,6 +56,8 @@ type Options struct {
 	// Validators by predicate type; predicate types without one are stored
 	// as opaque attestations.
 	Validators map[string]Validator
+	// Indexers by predicate type; see Indexer.
+	Indexers map[string]Indexer
 }
 
 // Log accepts signed statements and serves the verifiable log of them.
@@ -67,7 +76,7 @@ func New(s store.Store, opts Options) (*Log, error) {
 	if opts.Limits == (envelope.Limits{}) {
 		opts.Limits = envelope.DefaultLimits()
 	}
-	return &Log{store: s, opts: opts, batch: &batcher{store: s}, keys: newKeyCache(s)}, nil
+	return &Log{store: s, opts: opts, batch: &batcher{store: s, index: opts.Indexers}, keys: newKeyCache(s)}, nil
 }
 
 // VerifierKey is the note verifier key of the log's checkpoints.
@@ -155,7 +164,7 @@ func (l *Log) AppendVerifiedIn(ctx context.Context, w store.Writer, recs []store
 		recs[i].EnvelopeDigest = d
 		leaves[i] = tlog.LeafHash(recs[i].Envelope)
 	}
-	out, created, err := appendIn(ctx, w, recs, leaves)
+	out, created, err := appendIn(ctx, w, recs, leaves, l.opts.Indexers)
 	if err != nil {
 		return nil, nil, fmt.Errorf("statement: append: %w", err)
 	}

@@ -386,3 +386,75 @@ func TestAppendVerified(t *testing.T) {
 		t.Errorf("the appended record is not provably in the log: %v", err)
 	}
 }
+
+// TestIndexer checks that an indexer runs once per new entry of its
+// predicate type, inside the append's transaction: its writes commit with
+// the entry, and its failure leaves neither the entry nor its writes.
+func TestIndexer(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
+			ctx := context.Background()
+			skey, vkey, err := tlog.GenerateLogKey("test-log")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var (
+				mu    sync.Mutex
+				calls []int64
+			)
+			_, derived, err := envelope.GenerateKey(envelope.KeyTypeED25519)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Indexers: map[string]statement.Indexer{
+				testPredicate: func(ctx context.Context, w store.Writer, e store.Statement) error {
+					mu.Lock()
+					calls = append(calls, e.Seq)
+					mu.Unlock()
+					// A write standing for a derived table.
+					if _, err := w.PutKey(ctx, store.Key{ID: derived.ID, Type: derived.Type, PublicKey: derived.Encode(), Label: "derived"}); err != nil {
+						return err
+					}
+					if strings.Contains(string(e.Payload), "poison") {
+						return errors.New("poisoned")
+					}
+					return nil
+				},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := newSigner(t, s, envelope.KeyTypeED25519, true)
+
+			bad := sign(t, `{"poison":true}`, []envelope.Subject{artifact("a")}, k)
+			if _, _, err := l.Submit(ctx, bad); err == nil || !strings.Contains(err.Error(), "poisoned") {
+				t.Fatalf("poisoned submit: %v, want the indexer's error", err)
+			}
+			if n, _ := s.LogSize(ctx); n != 0 {
+				t.Errorf("log size after a failed index = %d, want 0", n)
+			}
+			if _, err := s.Key(ctx, derived.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the failed indexer's write survived: %v", err)
+			}
+
+			good := sign(t, `{"passed":true}`, []envelope.Subject{artifact("a")}, k)
+			otherRaw := signPayload(t, envelope.PayloadTypeInToto, []byte(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://example.com/other","subject":[{"name":"b","digest":{"sha256":"`+strings.Repeat("ab", 32)+`"}}]}`), k)
+			for _, raw := range [][]byte{good, good, otherRaw} {
+				if _, _, err := l.Submit(ctx, raw); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.Key(ctx, derived.ID); err != nil {
+				t.Errorf("the indexer's write did not commit with the entry: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			// Seq 1 ran and rolled back with the poisoned entry; a resubmit
+			// and another predicate type run nothing.
+			if fmt.Sprint(calls) != "[1 1]" {
+				t.Errorf("indexer calls = %v, want [1 1] (poisoned then good, both as seq 1)", calls)
+			}
+		})
+	}
+}
