@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/pkcs11/softhsmtest"
 	"github.com/trustd-dev/trustd/internal/testpg"
 )
 
@@ -145,4 +148,134 @@ func TestTUFRepositoryFlow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPKCS11Signers: root, targets and delegated keys live only on a
+// SoftHSM2 token (generated there by pkcs11-tool). With the real binaries,
+// 'tuf init', 'sign', 'tuf delegate' and 'statement sign' sign on the token
+// through RFC 7512 URIs, the PIN read from an environment variable or a
+// pin-source file; go-tuf's updater verifies the result. A wrong PIN or an
+// unknown key label fails with exit 2 and a one-line error, nothing signed.
+func TestPKCS11Signers(t *testing.T) {
+	tk := softhsmtest.New(t, "release")
+	for _, k := range []struct{ label, kt string }{
+		{"root", envelope.KeyTypeECDSAP256}, {"targets", envelope.KeyTypeED25519}, {"rel", envelope.KeyTypeRSA},
+	} {
+		tk.Generate(t, k.label, k.kt)
+	}
+	work := t.TempDir()
+	pinFile := filepath.Join(work, "pin")
+	if err := os.WriteFile(pinFile, []byte(softhsmtest.PIN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HSM_PIN", softhsmtest.PIN)
+	d := startTrustd(t, "--data-dir", filepath.Join(work, "data"))
+	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
+	const repo = "acme/hsm"
+
+	r := ctl("tuf", "init", repo, "--root-key", tk.URI("root"), "--root-threshold", "1",
+		"--targets-key", tk.URI("targets"), "--targets-threshold", "1", "--pin-env", "HSM_PIN")
+	if r.code != 0 || !strings.Contains(r.stdout, "published acme/hsm: root v1") {
+		t.Fatalf("tuf init with token keys: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	blobDir := filepath.Join(work, "blobs")
+	content := []byte("signed on a token\n")
+	if err := os.MkdirAll(filepath.Join(blobDir, "rel"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"app.tar", "rel/app-2.tar"} {
+		if err := os.WriteFile(filepath.Join(blobDir, name), content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withPINFile := tk.URI("targets") + "&pin-source=file:" + pinFile
+	if r := ctl("sign", filepath.Join(blobDir, "app.tar"), "--repo", repo, "--name", "app.tar", "--key", withPINFile); r.code != 0 {
+		t.Fatalf("sign with token key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("tuf", "delegate", repo, "--to", "releases", "--key-file", tk.URI("rel"), "--threshold", "1",
+		"--paths", "rel/*", "--key", tk.URI("targets"), "--pin-env", "HSM_PIN"); r.code != 0 {
+		t.Fatalf("delegate with token keys: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("sign", filepath.Join(blobDir, "rel", "app-2.tar"), "--repo", repo, "--name", "rel/app-2.tar", "--role", "releases",
+		"--key", tk.URI("rel"), "--pin-env", "HSM_PIN"); r.code != 0 {
+		t.Fatalf("sign into the delegated role with an rsa token key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+
+	up := newUpdater(t, "http://"+d.httpAddr+"/tuf/"+repo, httpGet(t, "http://"+d.httpAddr+"/tuf/"+repo+"/1.root.json"), blobDir)
+	if err := up.Refresh(); err != nil {
+		t.Fatalf("updater Refresh: %v", err)
+	}
+	for _, name := range []string{"app.tar", "rel/app-2.tar"} {
+		ti, err := up.GetTargetInfo(name)
+		if err != nil {
+			t.Fatalf("GetTargetInfo(%s): %v", name, err)
+		}
+		if _, got, err := up.DownloadTarget(ti, "", ""); err != nil || string(got) != string(content) {
+			t.Fatalf("DownloadTarget(%s) = %q, %v", name, got, err)
+		}
+	}
+
+	// A DSSE statement signed on the token; its public half exported by
+	// pkcs11-tool and converted by openssl, registered like any key.
+	der, pemFile := filepath.Join(work, "root.der"), filepath.Join(work, "root.pub.pem")
+	for _, c := range [][]string{
+		{"pkcs11-tool", "--module", tk.Module, "--token-label", "release", "--read-object", "--type", "pubkey", "--label", "root", "-o", der},
+		{"openssl", "pkey", "-pubin", "-inform", "DER", "-in", der, "-out", pemFile},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
+		}
+	}
+	if r := ctl("key", "add", pemFile); r.code != 0 {
+		t.Fatalf("key add: %d %q", r.code, r.stderr)
+	}
+	predicate := filepath.Join(work, "p.json")
+	if err := os.WriteFile(predicate, []byte(`{"hsm":true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = ctl("statement", "sign", "--predicate-type", "https://example.com/hsm/v1", "--predicate", predicate,
+		"--artifact", filepath.Join(blobDir, "app.tar"), "--key", tk.URI("root"), "--pin-env", "HSM_PIN")
+	if r.code != 0 || !strings.Contains(r.stdout, "accepted: seq") {
+		t.Fatalf("statement sign with token key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+
+	t.Setenv("BAD_PIN", "0000")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--key", tk.URI("targets"), "--pin-env", "BAD_PIN"}, "--key: pkcs11: open pkcs11:token=release;object=targets: log in"},
+		{[]string{"--key", tk.URI("nope"), "--pin-env", "HSM_PIN"}, "no private key with this object/id on the token"},
+		{[]string{"--key", "pkcs11:object=targets", "--pin-env", "HSM_PIN"}, "--key: pkcs11: parse uri: module-path: the URI names no PKCS#11 module"},
+		{[]string{"--key", tk.URI("targets"), "--pin-env", "UNSET_PIN_VAR"}, "--pin-env: UNSET_PIN_VAR is not set"},
+	} {
+		r := ctl(append([]string{"sign", filepath.Join(blobDir, "app.tar"), "--repo", repo, "--name", "app.tar"}, c.args...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || strings.Contains(r.stderr, "0000") {
+			t.Errorf("sign %v: %d %q, want exit 2 with %q on one line", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	if r := ctl("tuf", "status", repo); r.code != 0 || !strings.Contains(r.stdout, "targets    v2") {
+		t.Errorf("failed signs changed the repository: %q", r.stdout)
+	}
+}
+
+// newUpdater is go-tuf's unmodified updater for the repository at
+// metadataURL, trusting root, fetching target bytes from a plain file
+// server over blobDir.
+func newUpdater(t *testing.T, metadataURL string, root []byte, blobDir string) *updater.Updater {
+	t.Helper()
+	blobs := httptest.NewServer(http.FileServer(http.Dir(blobDir)))
+	t.Cleanup(blobs.Close)
+	cfg, err := config.New(metadataURL, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
+	cfg.RemoteTargetsURL = blobs.URL
+	cfg.PrefixTargetsWithHash = false
+	up, err := updater.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
 }

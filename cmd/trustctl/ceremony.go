@@ -66,7 +66,8 @@ func newCeremonyProposeCmd(g *globals) *cobra.Command {
 		rootKeys, targetsKeys, signKeys []string
 		rootThreshold, targetsThreshold int
 		expires                         time.Duration
-		out, passwordEnv                string
+		out                             string
+		keyOpts                         signingKey
 	)
 	cmd := &cobra.Command{
 		Use:   "propose REPO --root-key PUB... --root-threshold N [--targets-key PUB... --targets-threshold N] [--key PRIV...] [--out FILE]",
@@ -88,11 +89,11 @@ FILE instead, for signers on air-gapped machines.`,
 			if err := tuf.ValidRepoName(repo); err != nil {
 				return fmt.Errorf("REPO: %w", err)
 			}
-			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, false, expires, passwordEnv)
+			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, false, expires, keyOpts)
 			if err != nil {
 				return err
 			}
-			signers, err := loadKeyFiles("--key", signKeys, passwordEnv)
+			signers, err := loadKeyFiles("--key", signKeys, keyOpts)
 			if err != nil {
 				return err
 			}
@@ -163,9 +164,10 @@ FILE instead, for signers on air-gapped machines.`,
 	fl.StringArrayVar(&targetsKeys, "targets-key", nil, "targets key (default: root N's, unchanged); repeatable")
 	fl.IntVar(&targetsThreshold, "targets-threshold", 1, "targets signatures required, with --targets-key")
 	fl.DurationVar(&expires, "expires", 365*24*time.Hour, "lifetime of the new root")
-	fl.StringArrayVar(&signKeys, "key", nil, "private root key (of root N or N+1) signing the proposal here; repeatable")
+	fl.StringArrayVar(&signKeys, "key", nil, "private root key (of root N or N+1) signing the proposal here: a file or a pkcs11: URI; repeatable")
 	fl.StringVar(&out, "out", "", "write the proposal here instead of uploading it (air-gapped signing)")
-	fl.StringVar(&passwordEnv, "key-password-env", "", "environment variable holding the private keys' password")
+	fl.StringVar(&keyOpts.passwordEnv, "key-password-env", "", "environment variable holding the private keys' password")
+	keyOpts.pkcs11.flags(cmd)
 	_ = cmd.MarkFlagRequired("root-key")
 	return cmd
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/pkcs11"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/tuf"
 )
@@ -54,7 +55,20 @@ type keyFile struct {
 	signer signature.Signer // nil for a public key
 }
 
-func loadKeyFile(flag, path, passwordEnv string) (keyFile, error) {
+// loadKeyFile loads a key file, or a key on a PKCS#11 token (a pkcs11:
+// URI, which then signs), with opts' password and PIN flags.
+func loadKeyFile(flag, path string, opts signingKey) (keyFile, error) {
+	if pkcs11.IsURI(path) {
+		s, pub, err := opts.pkcs11.open(flag, path)
+		if err != nil {
+			return keyFile{}, err
+		}
+		k, id, err := tuf.KeyFromEnvelope(pub)
+		if err != nil {
+			return keyFile{}, fmt.Errorf("%s %s: %w", flag, path, err)
+		}
+		return keyFile{key: k, id: id, signer: tuf.EnvelopeSigner(s)}, nil
+	}
 	data, err := readBounded(path, maxKeyFile)
 	if err != nil {
 		return keyFile{}, fmt.Errorf("%s: %w", flag, err)
@@ -66,8 +80,8 @@ func loadKeyFile(flag, path, passwordEnv string) (keyFile, error) {
 		}
 		return keyFile{key: k, id: id}, nil
 	}
-	sk := signingKey{path: path, passwordEnv: passwordEnv}
-	s, pub, err := sk.load()
+	opts.path = path
+	s, pub, err := opts.load()
 	if err != nil {
 		return keyFile{}, fmt.Errorf("%s: %s is neither a public nor a private key: %w", flag, path, err)
 	}
@@ -82,7 +96,7 @@ func loadKeyFile(flag, path, passwordEnv string) (keyFile, error) {
 // (targets keys may be omitted unless required: the current ones are kept)
 // and loads the key files.
 func loadRootKeys(rootKeys []string, rootThreshold int, targetsKeys []string, targetsThreshold int, targetsRequired bool,
-	expires time.Duration, passwordEnv string) (roots, targets []keyFile, err error) {
+	expires time.Duration, opts signingKey) (roots, targets []keyFile, err error) {
 	if rootThreshold < 1 || rootThreshold > len(rootKeys) {
 		return nil, nil, fmt.Errorf("--root-threshold: %d must be between 1 and the number of --root-key (%d)", rootThreshold, len(rootKeys))
 	}
@@ -92,19 +106,19 @@ func loadRootKeys(rootKeys []string, rootThreshold int, targetsKeys []string, ta
 	if expires <= 0 {
 		return nil, nil, fmt.Errorf("--expires: %s must be positive", expires)
 	}
-	if roots, err = loadKeyFiles("--root-key", rootKeys, passwordEnv); err != nil {
+	if roots, err = loadKeyFiles("--root-key", rootKeys, opts); err != nil {
 		return nil, nil, err
 	}
-	if targets, err = loadKeyFiles("--targets-key", targetsKeys, passwordEnv); err != nil {
+	if targets, err = loadKeyFiles("--targets-key", targetsKeys, opts); err != nil {
 		return nil, nil, err
 	}
 	return roots, targets, nil
 }
 
-func loadKeyFiles(flag string, paths []string, passwordEnv string) ([]keyFile, error) {
+func loadKeyFiles(flag string, paths []string, opts signingKey) ([]keyFile, error) {
 	var out []keyFile
 	for _, p := range paths {
-		k, err := loadKeyFile(flag, p, passwordEnv)
+		k, err := loadKeyFile(flag, p, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +178,8 @@ func newTUFInitCmd(g *globals) *cobra.Command {
 		rootKeys, targetsKeys           []string
 		rootThreshold, targetsThreshold int
 		expires                         time.Duration
-		out, passwordEnv                string
+		out                             string
+		keyOpts                         signingKey
 	)
 	cmd := &cobra.Command{
 		Use:   "init REPO --root-key FILE... --root-threshold N --targets-key FILE... --targets-threshold N",
@@ -187,7 +202,7 @@ were given) is written to FILE, so other root holders can sign it offline
 			if err := tuf.ValidRepoName(repo); err != nil {
 				return fmt.Errorf("REPO: %w", err)
 			}
-			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, true, expires, passwordEnv)
+			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, true, expires, keyOpts)
 			if err != nil {
 				return err
 			}
@@ -227,13 +242,14 @@ were given) is written to FILE, so other root holders can sign it offline
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&rootKeys, "root-key", nil, "root key file (private: also signs; or public); repeatable")
+	fl.StringArrayVar(&rootKeys, "root-key", nil, "root key: file (private: also signs; or public) or pkcs11: URI (signs on the token); repeatable")
 	fl.IntVar(&rootThreshold, "root-threshold", 1, "root signatures required")
-	fl.StringArrayVar(&targetsKeys, "targets-key", nil, "targets key file (public or private); repeatable")
+	fl.StringArrayVar(&targetsKeys, "targets-key", nil, "targets key: file (public or private) or pkcs11: URI; repeatable")
 	fl.IntVar(&targetsThreshold, "targets-threshold", 1, "targets signatures required")
 	fl.DurationVar(&expires, "expires", 365*24*time.Hour, "lifetime of root v1")
 	fl.StringVar(&out, "out", "", "write the (partially) signed root here instead of uploading")
-	fl.StringVar(&passwordEnv, "key-password-env", "", "environment variable holding the private keys' password")
+	fl.StringVar(&keyOpts.passwordEnv, "key-password-env", "", "environment variable holding the private keys' password")
+	keyOpts.pkcs11.flags(cmd)
 	_ = cmd.MarkFlagRequired("root-key")
 	_ = cmd.MarkFlagRequired("targets-key")
 	return cmd
@@ -591,7 +607,7 @@ Signed by --key, which must be a key of --from.`,
 			if threshold < 1 || threshold > len(keyFiles) {
 				return fmt.Errorf("--threshold: %d must be between 1 and the number of --key-file (%d)", threshold, len(keyFiles))
 			}
-			ks, err := loadKeyFiles("--key-file", keyFiles, "")
+			ks, err := loadKeyFiles("--key-file", keyFiles, key)
 			if err != nil {
 				return err
 			}
