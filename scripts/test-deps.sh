@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # test-deps.sh: makes sure the foreign tools the interop tests drive are
-# installed (gpg for OpenPGP, openssl for keys, coreutils' b2sum, SoftHSM2
-# and OpenSC's pkcs11-tool for PKCS#11 signing). On a
+# installed (gpg for OpenPGP, openssl for keys, coreutils' b2sum). On a
 # Debian machine where we are root, missing ones are installed; elsewhere
 # a missing tool is reported and the tests that need it say so.
 set -euo pipefail
@@ -10,6 +9,7 @@ missing=()
 command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v b2sum >/dev/null 2>&1 || missing+=(coreutils)
+# SoftHSM2 and OpenSC's pkcs11-tool: the PKCS#11 (hardware key) signing tests.
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 [ ${#missing[@]} -eq 0 ] && exit 0
