@@ -195,7 +195,12 @@ were given) is written to FILE, so other root holders can sign it offline
 ('trustctl tuf sign-pending --file FILE') and 'trustctl tuf upload' sends it.`,
 		Example: `  trustctl key generate --out root.pem && trustctl key generate --out targets.pem
   trustctl tuf init acme/images --root-key root.pem --root-threshold 1 \
-      --targets-key targets.pem.pub --targets-threshold 1`,
+      --targets-key targets.pem.pub --targets-threshold 1
+
+  # keys on a PKCS#11 token (HSM, YubiKey, SoftHSM2); the PIN from $HSM_PIN
+  trustctl tuf init acme/images --pin-env HSM_PIN --root-threshold 1 --targets-threshold 1 \
+      --root-key 'pkcs11:token=release;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so' \
+      --targets-key 'pkcs11:token=release;object=targets?module-path=/usr/lib/softhsm/libsofthsm2.so'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo := args[0]
@@ -352,7 +357,10 @@ pending when the role needs more signatures ('trustctl tuf sign-pending').
 
 The target's digests are indexed: 'trustctl subject DIGEST' shows it.`,
 		Example: `  trustctl sign dist/app-1.0.tar.gz --repo acme/images --name app/app-1.0.tar.gz --key targets.pem
-  curl -s https://example.com/x.iso | trustctl sign - --repo acme/images --name x.iso --key targets.pem`,
+  curl -s https://example.com/x.iso | trustctl sign - --repo acme/images --name x.iso --key targets.pem
+  # the targets key on a PKCS#11 token, the PIN read from a file
+  trustctl sign app.tar --repo acme/images --name app.tar \
+      --key 'pkcs11:token=release;object=targets?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/hsm-pin'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := tuf.ValidRepoName(repo); err != nil {
