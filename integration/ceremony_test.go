@@ -24,7 +24,9 @@ import (
 // other holders, publish confirming), then 3→4 air-gapped through a file;
 // go-tuf's unmodified updater that trusted root 1 walks to each new root and
 // still verifies the target. A proposal signed only by its own new keys
-// stays pending (publish exits 1).
+// stays pending (publish exits 1); root v5 also rotates the targets key and
+// is published with the first targets version 'trustctl sign' signs with
+// the new key, and the updater walks on to it.
 func TestRootRotationCeremony(t *testing.T) {
 	work := t.TempDir()
 	d := startTrustd(t, "--data-dir", filepath.Join(work, "data"))
@@ -159,11 +161,6 @@ func TestRootRotationCeremony(t *testing.T) {
 	rotate(3, "root v2, role root", []string{"new3", "new4"}, "new1", []string{"new2", "new3", "new4"},
 		[]string{ids["new1"], ids["new2"]})
 
-	// Changing the targets keys is refused client-side with the reason.
-	r = ctl("ceremony", "propose", repo, "--root-key", pub("new5"), "--root-threshold", "1", "--targets-key", pub("new5"), "--key", keys["new5"])
-	if r.code != 2 || !strings.Contains(r.stderr, "--targets-key: root v4 would change the targets keys") {
-		t.Errorf("propose with new targets keys: %d %q %q", r.code, r.stdout, r.stderr)
-	}
 	// Air-gapped: root v4 is written to a file, signed offline, then sent.
 	file := filepath.Join(work, "root-v4.json")
 	r = ctl("ceremony", "propose", repo, "--root-key", pub("new5"), "--root-threshold", "1", "--key", keys["new3"], "--out", file)
@@ -181,8 +178,10 @@ func TestRootRotationCeremony(t *testing.T) {
 	}
 	checkUpdater(4)
 
-	// A root v5 signed only by its own new key stays pending.
-	r = ctl("ceremony", "propose", repo, "--root-key", pub("old1"), "--root-threshold", "1", "--key", keys["old1"])
+	// A root v5 signed only by its own new key stays pending. It also
+	// rotates the targets key to new2.
+	r = ctl("ceremony", "propose", repo, "--root-key", pub("old1"), "--root-threshold", "1", "--key", keys["old1"],
+		"--targets-key", pub("new2"), "--targets-threshold", "1")
 	if r.code != 0 || !strings.Contains(r.stdout, "is pending") {
 		t.Fatalf("propose v5: %d %q %q", r.code, r.stdout, r.stderr)
 	}
@@ -191,6 +190,28 @@ func TestRootRotationCeremony(t *testing.T) {
 		t.Errorf("publish v5 signed by new keys only: %d %q, want exit 1", r.code, r.stderr)
 	}
 	checkUpdater(4)
+	// Both thresholds met, but the published targets is signed by the old
+	// targets key: root v5 waits for a targets version by new2.
+	if r = ctl("ceremony", "sign", repo, "--key", keys["new5"]); r.code != 0 || !strings.Contains(r.stdout, "is pending") {
+		t.Fatalf("ceremony sign new5: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = ctl("ceremony", "publish", repo)
+	if r.code != 1 || !strings.Contains(r.stderr, "problem: root v5 changes the targets keys") {
+		t.Errorf("publish v5 before its targets: %d %q, want exit 1 naming the targets", r.code, r.stderr)
+	}
+	checkUpdater(4)
+	app2 := filepath.Join(work, "blobs", "app", "app-2.0.tar.gz")
+	if err := os.WriteFile(app2, []byte("app 2.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = ctl("sign", app2, "--repo", repo, "--name", "app/app-2.0.tar.gz", "--key", keys["new2"])
+	if r.code != 0 || !strings.Contains(r.stdout, "published acme/images: root v5, targets v") {
+		t.Fatalf("sign with the new targets key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r = ctl("ceremony", "publish", repo); r.code != 0 || !strings.Contains(r.stdout, "root v5 of acme/images is published") {
+		t.Errorf("publish v5 after its targets: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	checkUpdater(5)
 }
 
 // keyID returns the TUF key id of a public key file.

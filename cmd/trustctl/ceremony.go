@@ -73,10 +73,12 @@ func newCeremonyProposeCmd(g *globals) *cobra.Command {
 		Use:   "propose REPO --root-key PUB... --root-threshold N [--targets-key PUB... --targets-threshold N] [--key PRIV...] [--out FILE]",
 		Short: "Propose root N+1: new root keys and threshold, trustd's current online keys",
 		Long: `propose fetches REPO's current root N and builds root N+1: the given root keys
-and threshold, the targets keys and threshold of root N (--targets-key may
-only repeat them while a targets version is published, since clients would
-reject that targets under other keys), and trustd's current snapshot and
-timestamp keys (so a rotation of trustd's online keys is picked up here).
+and threshold, the targets keys and threshold of root N or new ones
+(--targets-key), and trustd's current snapshot and timestamp keys (so a
+rotation of trustd's online keys is picked up here). A root that changes
+the targets keys is published together with the next targets version signed
+by the new targets keys (e.g. 'trustctl sign ... --key NEW_TARGETS_KEY'),
+since clients would reject the published targets under the new keys.
 Each --key (a private key file of root N or of root N+1) signs it on this
 machine. It is uploaded and stays pending until a threshold of root N's root
 keys and a threshold of its own have signed; with --out it is written to
@@ -110,17 +112,7 @@ FILE instead, for signers on air-gapped machines.`,
 				n := cur.Signed.Version
 				tks := roleKeySet(cur, metadata.TARGETS)
 				if len(targets) > 0 {
-					want := keySet(targets, targetsThreshold)
-					if !sameKeySet(tks, want) {
-						tg, err := currentMetadata(ctx, c, repo, metadata.TARGETS)
-						if err != nil {
-							return err
-						}
-						if tg != nil {
-							return fmt.Errorf("--targets-key: root v%d would change the targets keys or threshold of root v%d, and trustd refuses that while targets is published (clients would reject it); omit --targets-key to keep them", n+1, n)
-						}
-						tks = want
-					}
+					tks = keySet(targets, targetsThreshold)
 				}
 				snap, ts, err := onlineKeys(ctx, c)
 				if err != nil {
@@ -161,7 +153,7 @@ FILE instead, for signers on air-gapped machines.`,
 	fl := cmd.Flags()
 	fl.StringArrayVar(&rootKeys, "root-key", nil, "root key of the new root (public half, or private); repeatable")
 	fl.IntVar(&rootThreshold, "root-threshold", 1, "root signatures the new root requires")
-	fl.StringArrayVar(&targetsKeys, "targets-key", nil, "targets key (default: root N's, unchanged); repeatable")
+	fl.StringArrayVar(&targetsKeys, "targets-key", nil, "targets key of the new root (default: root N's, unchanged); repeatable")
 	fl.IntVar(&targetsThreshold, "targets-threshold", 1, "targets signatures required, with --targets-key")
 	fl.DurationVar(&expires, "expires", 365*24*time.Hour, "lifetime of the new root")
 	fl.StringArrayVar(&signKeys, "key", nil, "private root key (of root N or N+1) signing the proposal here: a file or a pkcs11: URI; repeatable")
@@ -196,23 +188,6 @@ func roleKeySet(root *metadata.Metadata[metadata.RootType], role string) tuf.Key
 		ks.Keys = append(ks.Keys, root.Signed.Keys[id])
 	}
 	return ks
-}
-
-// sameKeySet reports whether a and b hold the same keys and threshold.
-func sameKeySet(a, b tuf.KeySet) bool {
-	ids := func(ks tuf.KeySet) []string {
-		var out []string
-		for _, k := range ks.Keys {
-			id, err := k.ID()
-			if err != nil {
-				return nil
-			}
-			out = append(out, id)
-		}
-		slices.Sort(out)
-		return slices.Compact(out)
-	}
-	return a.Threshold == b.Threshold && slices.Equal(ids(a), ids(b))
 }
 
 func newCeremonySignCmd(g *globals) *cobra.Command {
