@@ -68,6 +68,7 @@ func newCeremonyProposeCmd(g *globals) *cobra.Command {
 		expires                         time.Duration
 		out                             string
 		keyOpts                         signingKey
+		snapIDs, tsIDs                  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "propose REPO --root-key PUB... --root-threshold N [--targets-key PUB... --targets-threshold N] [--key PRIV...] [--out FILE]",
@@ -75,7 +76,8 @@ func newCeremonyProposeCmd(g *globals) *cobra.Command {
 		Long: `propose fetches REPO's current root N and builds root N+1: the given root keys
 and threshold, the targets keys and threshold of root N or new ones
 (--targets-key), and trustd's current snapshot and timestamp keys (so a
-rotation of trustd's online keys is picked up here). A root that changes
+rotation of trustd's online keys is picked up here; --snapshot-key-id and
+--timestamp-key-id name only some of them, to retire old ones). A root that changes
 the targets keys is published together with the next targets version signed
 by the new targets keys (e.g. 'trustctl sign ... --key NEW_TARGETS_KEY'),
 since clients would reject the published targets under the new keys.
@@ -84,7 +86,11 @@ machine. It is uploaded and stays pending until a threshold of root N's root
 keys and a threshold of its own have signed; with --out it is written to
 FILE instead, for signers on air-gapped machines.`,
 		Example: `  trustctl ceremony propose acme/images --root-key new1.pem.pub --root-key new2.pem.pub \
-      --root-threshold 2 --key old1.pem`,
+      --root-threshold 2 --key old1.pem
+
+  # retire trustd's old timestamp key once its new one is in the keys directory
+  trustctl ceremony propose acme/images --root-key root.pem --key root.pem \
+      --timestamp-key-id NEW_TIMESTAMP_KEY_ID`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo := args[0]
@@ -116,6 +122,12 @@ FILE instead, for signers on air-gapped machines.`,
 				}
 				snap, ts, err := onlineKeys(ctx, c)
 				if err != nil {
+					return err
+				}
+				if snap, err = pickKeys("--snapshot-key-id", snap, snapIDs); err != nil {
+					return err
+				}
+				if ts, err = pickKeys("--timestamp-key-id", ts, tsIDs); err != nil {
 					return err
 				}
 				md, err := tuf.NewRoot(tuf.RootSpec{Version: n + 1, Expires: time.Now().Add(expires),
@@ -158,6 +170,8 @@ FILE instead, for signers on air-gapped machines.`,
 	fl.DurationVar(&expires, "expires", 365*24*time.Hour, "lifetime of the new root")
 	fl.StringArrayVar(&signKeys, "key", nil, "private root key (of root N or N+1) signing the proposal here: a file or a pkcs11: URI; repeatable")
 	fl.StringVar(&out, "out", "", "write the proposal here instead of uploading it (air-gapped signing)")
+	fl.StringArrayVar(&snapIDs, "snapshot-key-id", nil, "name only this one of trustd's snapshot keys (key id) in the new root, e.g. to retire an old one; repeatable (default: all)")
+	fl.StringArrayVar(&tsIDs, "timestamp-key-id", nil, "name only this one of trustd's timestamp keys (key id) in the new root; repeatable (default: all)")
 	fl.StringVar(&keyOpts.passwordEnv, "key-password-env", "", "environment variable holding the private keys' password")
 	keyOpts.pkcs11.flags(cmd)
 	_ = cmd.MarkFlagRequired("root-key")
@@ -188,6 +202,32 @@ func roleKeySet(root *metadata.Metadata[metadata.RootType], role string) tuf.Key
 		ks.Keys = append(ks.Keys, root.Signed.Keys[id])
 	}
 	return ks
+}
+
+// pickKeys keeps the keys of ks whose ids are in ids (all if ids is empty);
+// each id must be one of them.
+func pickKeys(flag string, ks tuf.KeySet, ids []string) (tuf.KeySet, error) {
+	if len(ids) == 0 {
+		return ks, nil
+	}
+	out := tuf.KeySet{Threshold: ks.Threshold}
+	var have []string
+	for _, k := range ks.Keys {
+		id, err := k.ID()
+		if err != nil {
+			return ks, fmt.Errorf("%s: %w", flag, err)
+		}
+		have = append(have, id)
+		if slices.Contains(ids, id) {
+			out.Keys = append(out.Keys, k)
+		}
+	}
+	for _, id := range ids {
+		if !slices.Contains(have, id) {
+			return ks, fmt.Errorf("%s: %s is not one of trustd's keys for the role (%s)", flag, id, strings.Join(have, ", "))
+		}
+	}
+	return out, nil
 }
 
 func newCeremonySignCmd(g *globals) *cobra.Command {
