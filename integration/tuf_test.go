@@ -1,17 +1,25 @@
 package integration_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
@@ -201,7 +209,7 @@ func TestPKCS11Signers(t *testing.T) {
 		t.Fatalf("sign into the delegated role with an rsa token key: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 
-	up := newUpdater(t, "http://"+d.httpAddr+"/tuf/"+repo, httpGet(t, "http://"+d.httpAddr+"/tuf/"+repo+"/1.root.json"), blobDir)
+	up := newUpdater(t, "http://"+d.httpAddr+"/tuf/"+repo, httpGet(t, "http://"+d.httpAddr+"/tuf/"+repo+"/1.root.json"), blobDir, t.TempDir())
 	if err := up.Refresh(); err != nil {
 		t.Fatalf("updater Refresh: %v", err)
 	}
@@ -260,9 +268,9 @@ func TestPKCS11Signers(t *testing.T) {
 }
 
 // newUpdater is go-tuf's unmodified updater for the repository at
-// metadataURL, trusting root, fetching target bytes from a plain file
-// server over blobDir.
-func newUpdater(t *testing.T, metadataURL string, root []byte, blobDir string) *updater.Updater {
+// metadataURL, trusting root, keeping its metadata in cacheDir, and fetching
+// target bytes from a plain file server over blobDir.
+func newUpdater(t *testing.T, metadataURL string, root []byte, blobDir, cacheDir string) *updater.Updater {
 	t.Helper()
 	blobs := httptest.NewServer(http.FileServer(http.Dir(blobDir)))
 	t.Cleanup(blobs.Close)
@@ -270,7 +278,7 @@ func newUpdater(t *testing.T, metadataURL string, root []byte, blobDir string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
+	cfg.LocalMetadataDir, cfg.LocalTargetsDir = cacheDir, t.TempDir()
 	cfg.RemoteTargetsURL = blobs.URL
 	cfg.PrefixTargetsWithHash = false
 	up, err := updater.New(cfg)
@@ -278,4 +286,146 @@ func newUpdater(t *testing.T, metadataURL string, root []byte, blobDir string) *
 		t.Fatal(err)
 	}
 	return up
+}
+
+// TestTUFThresholdDelegationAndAttacks drives the real binaries through a
+// 2-of-2 targets role: 'trustctl sign' leaves the version pending, 'tuf
+// status' names the missing key, 'tuf sign-pending' by the second holder
+// publishes it; 'tuf delegate' (also 2-of-2) delegates rel/* to a role
+// whose key then signs into it, and a path outside it is refused. Against
+// trustd's real HTTP (through a proxy playing the attacker), go-tuf's
+// updater rejects a rolled-back timestamp and detects a frozen one, while
+// trustd itself re-signs the timestamp in the background before it expires.
+func TestTUFThresholdDelegationAndAttacks(t *testing.T) {
+	work := t.TempDir()
+	d := startTrustd(t, "--data-dir", filepath.Join(work, "data"), "--tuf-timestamp-expiry", "1m", "--tuf-refresh-interval", "1s")
+	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
+	const repo = "acme/dist"
+	keys := map[string]string{}
+	for _, name := range []string{"root", "t1", "t2", "rel"} {
+		keys[name] = filepath.Join(work, name+".pem")
+		if r := ctl("key", "generate", "--out", keys[name]); r.code != 0 {
+			t.Fatalf("key generate: %d %s", r.code, r.stderr)
+		}
+	}
+	if r := ctl("tuf", "init", repo, "--root-key", keys["root"], "--targets-key", keys["t1"]+".pub", "--targets-key", keys["t2"]+".pub",
+		"--targets-threshold", "2"); r.code != 0 {
+		t.Fatalf("tuf init: %d %q", r.code, r.stderr)
+	}
+	blobDir := filepath.Join(work, "blobs")
+	if err := os.MkdirAll(filepath.Join(blobDir, "rel"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := func(name string) string {
+		p := filepath.Join(blobDir, name)
+		if err := os.WriteFile(p, []byte("bytes of "+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// twoOfTwo runs a targets step signed by t1 (left pending), then adds
+	// t2's signature to targets vN with sign-pending (published).
+	twoOfTwo := func(version int, args ...string) {
+		t.Helper()
+		r := ctl(append(args, "--key", keys["t1"])...)
+		if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("%s targets v%d is pending", repo, version)) {
+			t.Fatalf("%v: %d %q %q, want pending", args, r.code, r.stdout, r.stderr)
+		}
+		r = ctl("tuf", "status", repo)
+		if r.code != 0 || !strings.Contains(r.stdout, "pending: 1") || !strings.Contains(r.stdout, "missing "+keyID(t, keys["t2"]+".pub")) {
+			t.Fatalf("tuf status: %d %q %q", r.code, r.stdout, r.stderr)
+		}
+		r = ctl("tuf", "sign-pending", repo, "--role", "targets", "--version", fmt.Sprint(version), "--key", keys["t2"])
+		if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("published %s: targets v%d", repo, version)) {
+			t.Fatalf("sign-pending v%d: %d %q %q", version, r.code, r.stdout, r.stderr)
+		}
+	}
+	twoOfTwo(1, "sign", file("a.bin"), "--repo", repo, "--name", "a.bin")
+	twoOfTwo(2, "tuf", "delegate", repo, "--to", "releases", "--key-file", keys["rel"]+".pub", "--threshold", "1", "--paths", "rel/*")
+	if r := ctl("sign", file("rel/b.bin"), "--repo", repo, "--name", "rel/b.bin", "--role", "releases", "--key", keys["rel"]); r.code != 0 ||
+		!strings.Contains(r.stdout, "published acme/dist: releases v1") {
+		t.Fatalf("sign into the delegated role: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r := ctl("sign", file("c.bin"), "--repo", repo, "--name", "c.bin", "--role", "releases", "--key", keys["rel"])
+	if r.code != 2 || !strings.Contains(r.stderr, `"c.bin"`) || !strings.Contains(r.stderr, "rel/*") {
+		t.Errorf("target outside the delegated paths: %d %q, want exit 2 naming the path and the pattern", r.code, r.stderr)
+	}
+
+	tsURL := "http://" + d.httpAddr + "/tuf/" + repo + "/timestamp.json"
+	oldTS := httpGet(t, tsURL)
+	twoOfTwo(3, "sign", file("d.bin"), "--repo", repo, "--name", "d.bin")
+	rootV1 := httpGet(t, "http://"+d.httpAddr+"/tuf/"+repo+"/1.root.json")
+	cache := t.TempDir()
+	up := newUpdater(t, "http://"+d.httpAddr+"/tuf/"+repo, rootV1, blobDir, cache)
+	if err := up.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.bin", "rel/b.bin", "d.bin"} {
+		ti, err := up.GetTargetInfo(name)
+		if err != nil {
+			t.Fatalf("GetTargetInfo(%s): %v", name, err)
+		}
+		if _, got, err := up.DownloadTarget(ti, "", ""); err != nil || string(got) != "bytes of "+name {
+			t.Fatalf("DownloadTarget(%s) = %q, %v", name, got, err)
+		}
+	}
+	// The attacker's mirror: trustd's HTTP, with timestamp.json replaced.
+	var replay []byte
+	var mu sync.Mutex
+	target, _ := url.Parse("http://" + d.httpAddr)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		body := replay
+		mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/timestamp.json") && body != nil {
+			_, _ = w.Write(body)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer mirror.Close()
+	mirrorURL := mirror.URL + "/tuf/" + repo
+
+	// Rollback: the client cached the current timestamp; the mirror serves
+	// the one before it.
+	mu.Lock()
+	replay = oldTS
+	mu.Unlock()
+	cached, err := os.ReadFile(filepath.Join(cache, "root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := newUpdater(t, mirrorURL, cached, blobDir, cache).Refresh(); !errors.Is(err, &metadata.ErrBadVersionNumber{}) {
+		t.Errorf("Refresh with a rolled-back timestamp: %v, want ErrBadVersionNumber", err)
+	}
+
+	// Freeze: the mirror keeps serving today's timestamp; trustd re-signs
+	// its own once less than half its minute is left.
+	frozen := httpGet(t, tsURL)
+	var ts metadata.Metadata[metadata.TimestampType]
+	if _, err := ts.FromBytes(frozen); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for bytes.Equal(httpGet(t, tsURL), frozen) {
+		if time.Now().After(deadline) {
+			t.Fatal("trustd did not re-sign the timestamp before it expired")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	mu.Lock()
+	replay = frozen
+	mu.Unlock()
+	after := ts.Signed.Expires.Add(time.Second)
+	frozenClient := newUpdater(t, mirrorURL, rootV1, blobDir, t.TempDir())
+	frozenClient.UnsafeSetRefTime(after)
+	if err := frozenClient.Refresh(); !errors.Is(err, &metadata.ErrExpiredMetadata{}) {
+		t.Errorf("Refresh with a frozen timestamp: %v, want ErrExpiredMetadata", err)
+	}
+	live := newUpdater(t, "http://"+d.httpAddr+"/tuf/"+repo, rootV1, blobDir, t.TempDir())
+	live.UnsafeSetRefTime(after)
+	if err := live.Refresh(); err != nil {
+		t.Errorf("Refresh from trustd itself at the same time: %v", err)
+	}
 }
