@@ -116,7 +116,8 @@ func TestTUFRepositoryFlow(t *testing.T) {
 			// The target is evidence for its digests, aliased by the role.
 			sum := sha256.Sum256(content)
 			r = trustctl(t, d.grpcAddr, "subject", "sha256:"+hex.EncodeToString(sum[:]))
-			if r.code != 0 || !strings.Contains(r.stdout, "https://trustd.dev/tuf/metadata/v1") || !strings.Contains(r.stdout, "alias sha512:") {
+			if r.code != 0 || !strings.Contains(r.stdout, "TUF repo acme/images: target app/app-1.0.tar.gz in role targets v1, signed by keys "+keyID(t, targetsKey+".pub")) ||
+				!strings.Contains(r.stdout, "alias sha512:") {
 				t.Errorf("subject: %d %q %q", r.code, r.stdout, r.stderr)
 			}
 
@@ -349,6 +350,11 @@ func TestTUFThresholdDelegationAndAttacks(t *testing.T) {
 	r := ctl("sign", file("c.bin"), "--repo", repo, "--name", "c.bin", "--role", "releases", "--key", keys["rel"])
 	if r.code != 2 || !strings.Contains(r.stderr, `"c.bin"`) || !strings.Contains(r.stderr, "rel/*") {
 		t.Errorf("target outside the delegated paths: %d %q, want exit 2 naming the path and the pattern", r.code, r.stderr)
+	}
+
+	sha := strings.Fields(ctl("digest", "-a", "sha512", filepath.Join(blobDir, "rel", "b.bin")).stdout)[0]
+	if r := ctl("subject", sha); r.code != 0 || !strings.Contains(r.stdout, "TUF repo acme/dist: target rel/b.bin in role releases v1, signed by keys "+keyID(t, keys["rel"]+".pub")) {
+		t.Errorf("subject of a delegated target: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 
 	tsURL := "http://" + d.httpAddr + "/tuf/" + repo + "/timestamp.json"

@@ -55,6 +55,23 @@ type Descriptor struct {
 	Pending bool   `json:"pending,omitempty"` // a proposal, not published metadata
 }
 
+// ErrNotTUF is returned by Describe for a log entry that holds no TUF
+// metadata.
+var ErrNotTUF = errors.New("not a TUF metadata log entry")
+
+// Describe tells which repository, role and version the TUF metadata in log
+// entry e is (published or pending), from the descriptor stored beside it.
+func Describe(e store.Statement) (Descriptor, error) {
+	if e.PayloadType != PayloadType || (e.PredicateType != PredicateType && e.PredicateType != PendingPredicateType) {
+		return Descriptor{}, fmt.Errorf("tufstore: log entry %d (%s): %w", e.Seq, e.PredicateType, ErrNotTUF)
+	}
+	var d Descriptor
+	if err := json.Unmarshal(e.Payload, &d); err != nil || d.Repo == "" || d.Role == "" || d.Version < 1 {
+		return Descriptor{}, fmt.Errorf("tufstore: log entry %d: descriptor %q: %w", e.Seq, e.Payload, ErrNotTUF)
+	}
+	return d, nil
+}
+
 // State is a tuf.State on a store.Store that logs every publish.
 type State struct {
 	st  store.Store

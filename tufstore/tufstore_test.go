@@ -288,3 +288,21 @@ func TestCeremonyStepsAreLogged(t *testing.T) {
 		})
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	desc := []byte(`{"repo":"acme/images","role":"releases","version":3,"pending":true}`)
+	d, err := tufstore.Describe(store.Statement{PayloadType: tufstore.PayloadType, PredicateType: tufstore.PendingPredicateType, Payload: desc})
+	if err != nil || d != (tufstore.Descriptor{Repo: "acme/images", Role: "releases", Version: 3, Pending: true}) {
+		t.Fatalf("Describe = %+v, %v", d, err)
+	}
+	for _, e := range []store.Statement{
+		{PayloadType: "application/vnd.in-toto+json", PredicateType: tufstore.PredicateType, Payload: desc},
+		{PayloadType: tufstore.PayloadType, PredicateType: "https://slsa.dev/provenance/v1", Payload: desc},
+		{PayloadType: tufstore.PayloadType, PredicateType: tufstore.PredicateType, Payload: []byte(`{"repo":"acme/images"}`)},
+		{PayloadType: tufstore.PayloadType, PredicateType: tufstore.PredicateType, Payload: []byte(`not json`)},
+	} {
+		if _, err := tufstore.Describe(e); !errors.Is(err, tufstore.ErrNotTUF) {
+			t.Errorf("Describe(%s %s %s) = %v, want ErrNotTUF", e.PayloadType, e.PredicateType, e.Payload, err)
+		}
+	}
+}

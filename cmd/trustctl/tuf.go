@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/pkcs11"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // maxMetadataFile bounds TUF metadata read from disk or the server.
@@ -682,4 +684,53 @@ Signed by --key, which must be a key of --from.`,
 	_ = cmd.MarkFlagRequired("to")
 	_ = cmd.MarkFlagRequired("key-file")
 	return cmd
+}
+
+// tufEvidenceLabels describes the TUF metadata among a subject's evidence:
+// "TUF repo R: target NAME in role X vN", keyed by evidenceKey. A target is
+// found in the entry's metadata by the evidence digest among its hashes.
+func tufEvidenceLabels(ctx context.Context, c *client.Client, s *trustv1.Subject) (map[string]string, error) {
+	labels := map[string]string{}
+	entries := map[uint64]*trustv1.GetMetadataResponse{}
+	for _, e := range s.GetEvidence() {
+		if e.GetPredicateType() != tufstore.PredicateType {
+			continue
+		}
+		m, ok := entries[e.GetStatementSeq()]
+		if !ok {
+			resp, err := c.TUF.GetMetadata(ctx, &trustv1.GetMetadataRequest{LogSeq: e.GetStatementSeq()})
+			if err != nil {
+				return nil, fmt.Errorf("statement #%d: %w", e.GetStatementSeq(), err)
+			}
+			m, entries[e.GetStatementSeq()] = resp, resp
+		}
+		var doc struct {
+			Signed struct {
+				Targets map[string]struct {
+					Hashes map[string]string `json:"hashes"`
+				} `json:"targets"`
+			} `json:"signed"`
+		}
+		if err := json.Unmarshal(m.GetData(), &doc); err != nil {
+			return nil, fmt.Errorf("statement #%d: TUF metadata: %w", e.GetStatementSeq(), err)
+		}
+		alg, hexDigest, _ := strings.Cut(e.GetDigest(), ":")
+		names := make([]string, 0, 1)
+		for name, t := range doc.Signed.Targets {
+			if strings.EqualFold(t.Hashes[alg], hexDigest) {
+				names = append(names, name)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		sort.Strings(names)
+		labels[evidenceKey(e)] = fmt.Sprintf("TUF repo %s: target %s in role %s v%d", m.GetRepo(), strings.Join(names, ", "), m.GetRole(), m.GetVersion())
+	}
+	return labels, nil
+}
+
+// evidenceKey names one evidence row: its log entry and digest.
+func evidenceKey(e *trustv1.Evidence) string {
+	return fmt.Sprintf("%d %s", e.GetStatementSeq(), e.GetDigest())
 }
