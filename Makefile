@@ -45,6 +45,9 @@ bench-digest:
 bench-load:
 	scripts/bench-load.sh $(ARGS)
 
+bench-tuf-bins: ## Publish into 1,024 hashed bins of 102,400 targets on PostgreSQL; serve timestamp.json
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench BenchmarkHashedBinPublishPostgres -benchtime 100x ./tufstore
+
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
