@@ -161,7 +161,8 @@ func TestTUFRepositoryFlow(t *testing.T) {
 
 // TestPKCS11Signers: root, targets and delegated keys live only on a
 // SoftHSM2 token (generated there by pkcs11-tool). With the real binaries,
-// 'tuf init', 'sign', 'tuf delegate' and 'statement sign' sign on the token
+// 'tuf init', 'sign', 'tuf delegate', 'ceremony propose' and 'statement
+// sign' sign on the token
 // through RFC 7512 URIs, the PIN read from an environment variable or a
 // pin-source file; go-tuf's updater verifies the result. A wrong PIN or an
 // unknown key label fails with exit 2 and a one-line error, nothing signed.
@@ -248,6 +249,26 @@ func TestPKCS11Signers(t *testing.T) {
 		t.Fatalf("statement sign with token key: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 
+	// A ceremony with the token's root key: root v2 adds a second root key
+	// (a file) with threshold 2, proposed and signed on the token, then
+	// signed with the file; go-tuf's updater walks to it.
+	root2 := filepath.Join(work, "root2.pem")
+	if r := ctl("key", "generate", "--out", root2); r.code != 0 {
+		t.Fatalf("key generate: %d %q", r.code, r.stderr)
+	}
+	r = ctl("ceremony", "propose", repo, "--root-key", tk.URI("root"), "--root-key", root2+".pub", "--root-threshold", "2",
+		"--key", tk.URI("root"), "--pin-env", "HSM_PIN")
+	if r.code != 0 || !strings.Contains(r.stdout, "is pending") {
+		t.Fatalf("ceremony propose with the token key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("ceremony", "sign", repo, "--key", root2); r.code != 0 || !strings.Contains(r.stdout, "published acme/hsm: root v2") {
+		t.Fatalf("ceremony sign: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	up = newUpdater(t, "http://"+d.httpAddr+"/tuf/"+repo, httpGet(t, "http://"+d.httpAddr+"/tuf/"+repo+"/1.root.json"), blobDir, t.TempDir())
+	if err := up.Refresh(); err != nil || up.GetTrustedMetadataSet().Root.Signed.Version != 2 {
+		t.Fatalf("updater after the token ceremony: %v", err)
+	}
+
 	t.Setenv("BAD_PIN", "0000")
 	for _, c := range []struct {
 		args []string
@@ -263,7 +284,7 @@ func TestPKCS11Signers(t *testing.T) {
 			t.Errorf("sign %v: %d %q, want exit 2 with %q on one line", c.args, r.code, r.stderr, c.want)
 		}
 	}
-	if r := ctl("tuf", "status", repo); r.code != 0 || !strings.Contains(r.stdout, "targets    v2") {
+	if r := ctl("tuf", "status", repo); r.code != 0 || !strings.Contains(r.stdout, "targets    v2") || !strings.Contains(r.stdout, "root       v2") {
 		t.Errorf("failed signs changed the repository: %q", r.stdout)
 	}
 }
