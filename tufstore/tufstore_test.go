@@ -306,3 +306,29 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDescribe(f *testing.F) {
+	for _, s := range []string{
+		`{"repo":"acme/images","role":"targets","version":1}`,
+		`{"repo":"acme/images","role":"root","version":2,"pending":true}`,
+		`{"repo":"","role":"x","version":0}`, `{"version":-1}`, `null`, `[]`, `{`,
+	} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte, pending bool) {
+		pt := tufstore.PredicateType
+		if pending {
+			pt = tufstore.PendingPredicateType
+		}
+		d, err := tufstore.Describe(store.Statement{PayloadType: tufstore.PayloadType, PredicateType: pt, Payload: payload})
+		if err != nil {
+			if !errors.Is(err, tufstore.ErrNotTUF) {
+				t.Fatalf("error without ErrNotTUF: %v", err)
+			}
+			return
+		}
+		if d.Repo == "" || d.Role == "" || d.Version < 1 {
+			t.Fatalf("accepted an incomplete descriptor %+v from %q", d, payload)
+		}
+	})
+}
