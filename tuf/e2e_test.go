@@ -401,3 +401,50 @@ func TestUpdaterRootRotationNewTargetsKeys(t *testing.T) {
 		fetch(t, up, "app2.bin", app2)
 	}
 }
+
+// TestTargetsKeyRotationEdges: the targets version that goes with a root
+// changing the targets keys meets that root's targets threshold over time
+// (2 of 2 here, one signature at a time); a key of neither root is still
+// refused with nothing stored; and a targets version the old keys publish
+// meanwhile moves the root on to wait for the version after it.
+func TestTargetsKeyRotationEdges(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.publishTargets(metadata.TARGETS, addTarget(t, "a.bin", []byte("a")), f.targets...)
+	b, c, stranger := newTestKey(t, 0), newTestKey(t, 0), newTestKey(t, 0)
+	if res, err := f.svc.Upload(f.ctx, f.repo, metadata.ROOT, f.signRoot(2, f.root, 1, []testKey{b, c}, 2, f.online, f.root...)); err != nil || res.Pending == nil {
+		t.Fatalf("root v2: %+v, %v", res, err)
+	}
+	// The old keys still publish under root v1: targets v2.
+	f.publishTargets(metadata.TARGETS, addTarget(t, "b.bin", []byte("b")), f.targets...)
+	st, err := f.svc.Status(f.ctx, f.repo)
+	if err != nil || len(st.Pending) != 1 || !strings.Contains(st.Pending[0].Problem, "published together with targets v3") {
+		t.Fatalf("root v2 after targets v2 by the old key: %+v, %v", st, err)
+	}
+	before := f.st.Fingerprint(f.repo)
+	if _, err := f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, mustSign(t, f.nextTargets(metadata.TARGETS, nil), stranger)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("targets by a stranger: %v, want ErrBadSignature", err)
+	}
+	if f.st.Fingerprint(f.repo) != before {
+		t.Fatal("a refused upload changed the state")
+	}
+	v3 := mustSign(t, f.nextTargets(metadata.TARGETS, addTarget(t, "c.bin", []byte("c"))), b)
+	res, err := f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, v3)
+	if err != nil || res.Pending == nil || len(res.Pending.Thresholds) != 1 || res.Pending.Thresholds[0].Authority != "root v2, role targets" ||
+		len(res.Pending.Thresholds[0].Missing) != 1 || res.Pending.Thresholds[0].Missing[0] != c.id {
+		t.Fatalf("targets v3 by B: %+v, %v; want pending on root v2's targets threshold, missing C", res, err)
+	}
+	if v := f.st.Latest(f.repo)[metadata.ROOT]; v != 1 {
+		t.Fatalf("root v%d published before its targets met their threshold", v)
+	}
+	sigs, err := SignatureFor(f.pendingData(metadata.TARGETS, 3), c.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 3, sigs)
+	if err != nil || rolesOf(res.Published) != "root,targets,snapshot,timestamp" {
+		t.Fatalf("C signs targets v3: %+v, %v", res, err)
+	}
+	if got := f.st.Latest(f.repo); got[metadata.ROOT] != 2 || got[metadata.TARGETS] != 3 {
+		t.Fatalf("latest = %v, want root v2 and targets v3", got)
+	}
+}
