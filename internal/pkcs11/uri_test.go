@@ -47,6 +47,14 @@ func TestParseURI(t *testing.T) {
 			t.Errorf("ParseURI(%s) = %+v, want %+v", c.uri, got, c.want)
 		}
 	}
+	// module-name is looked up in ModuleDirs.
+	saved := ModuleDirs
+	ModuleDirs = []string{filepath.Dir(mod)}
+	byName, err := ParseURI("pkcs11:object=k?module-name=token", "")
+	ModuleDirs = saved
+	if err != nil || byName.Module != mod {
+		t.Errorf("module-name: %+v (module %s), %v; want %s", byName, byName.Module, err, mod)
+	}
 	slot, err := ParseURI("pkcs11:slot-id=7;object=k", mod)
 	if err != nil || slot.SlotID == nil || *slot.SlotID != 7 {
 		t.Errorf("slot-id: %v %v", slot, err)
