@@ -250,7 +250,6 @@ func (s *Service) Import(ctx context.Context, l *statement.Log, doc Export) (Imp
 	return res, nil
 }
 
-
 // checkEnvelopeType makes sure an imported envelope holds a statement of
 // the feedback predicate type its entry declares, so an import can only
 // ever append feedback.

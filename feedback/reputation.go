@@ -100,7 +100,9 @@ func WilsonLowerBound(pos, neg float64) float64 {
 }
 
 func (q *Query) check() error {
-	bad := func(field, reason string) error { return inputerr.New("feedback: reputation", field, ErrInvalidQuery, reason) }
+	bad := func(field, reason string) error {
+		return inputerr.New("feedback: reputation", field, ErrInvalidQuery, reason)
+	}
 	switch {
 	case q.Digest.IsZero():
 		return bad("digest", "required")
