@@ -91,13 +91,27 @@ func (s *Service) Export(ctx context.Context, l *statement.Log, since int64, lim
 	sent := map[string]bool{}
 	for _, st := range all {
 		e := ExportEntry{Seq: st.Seq, PredicateType: st.PredicateType, Envelope: st.Envelope}
-		for _, id := range st.SignerKeyIDs {
+		ids := st.SignerKeyIDs
+		if st.PredicateType == TrustPredicateType {
+			// The trusted key must be registered for the statement to verify
+			// at the importer.
+			raw, err := predicateOf(st)
+			if err != nil {
+				return Export{}, err
+			}
+			p, err := ParseTrust(raw)
+			if err != nil {
+				return Export{}, fmt.Errorf("feedback: export: entry %d: %w", st.Seq, err)
+			}
+			ids = append(slices.Clone(ids), p.KeyID)
+		}
+		for _, id := range ids {
 			if sent[id] {
 				continue
 			}
 			k, err := s.store.Key(ctx, id)
 			if err != nil {
-				return Export{}, fmt.Errorf("feedback: export: signer of %d: %w", st.Seq, err)
+				return Export{}, fmt.Errorf("feedback: export: key %s of entry %d: %w", id, st.Seq, err)
 			}
 			sent[id] = true
 			e.Keys = append(e.Keys, ExportedKey{ID: k.ID, PublicKey: k.PublicKey})
