@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -217,13 +218,20 @@ type ImportResult struct {
 	// Imported entries were new here; Present ones were already in the
 	// log (their provenance is recorded all the same).
 	Imported, Present int
+	// Skipped are responses whose signer published nothing here about
+	// their subject (the publisher's own evidence was not imported), with
+	// the first such reason in SkipReason.
+	Skipped    int
+	SkipReason string
 }
 
 // Import re-verifies and appends every entry of doc through l.Submit (the
 // same checks as any submission, less the rate limit), registering the
 // keys the export carries first, and records the exporting instance as
-// each entry's provenance. It is idempotent. It stops at the first entry
-// that fails, naming it; entries before it stay imported.
+// each entry's provenance. It is idempotent. Responses whose signer is not
+// known here as a publisher of their subject are skipped and counted; any
+// other failure stops the import, naming the entry; entries before it stay
+// imported.
 func (s *Service) Import(ctx context.Context, l *statement.Log, doc Export) (ImportResult, error) {
 	var res ImportResult
 	if err := doc.Check(); err != nil {
@@ -246,6 +254,12 @@ func (s *Service) Import(ctx context.Context, l *statement.Log, doc Export) (Imp
 			return res, fmt.Errorf("feedback: import: entries[%d]: %w", i, err)
 		}
 		rec, created, err := l.Submit(ictx, e.Envelope)
+		if errors.Is(err, ErrNotPublisher) {
+			if res.Skipped++; res.SkipReason == "" {
+				res.SkipReason = fmt.Sprintf("entries[%d]: %v", i, err)
+			}
+			continue
+		}
 		if err != nil {
 			return res, fmt.Errorf("feedback: import: entries[%d] (seq %d at %s): %w", i, e.Seq, doc.Origin, err)
 		}

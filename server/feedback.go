@@ -121,5 +121,7 @@ func (s *feedbackService) ImportFeedback(ctx context.Context, req *trustv1.Impor
 	if err != nil {
 		return nil, err
 	}
-	return &trustv1.ImportFeedbackResponse{Imported: uint32(res.Imported), AlreadyPresent: uint32(res.Present)}, nil
+	return &trustv1.ImportFeedbackResponse{
+		Imported: uint32(res.Imported), AlreadyPresent: uint32(res.Present), Skipped: uint32(res.Skipped), SkipReason: res.SkipReason,
+	}, nil
 }

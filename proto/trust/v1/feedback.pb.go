@@ -789,8 +789,12 @@ type ImportFeedbackResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Imported       uint32                 `protobuf:"varint,1,opt,name=imported,proto3" json:"imported,omitempty"`
 	AlreadyPresent uint32                 `protobuf:"varint,2,opt,name=already_present,json=alreadyPresent,proto3" json:"already_present,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Responses skipped because their signer published nothing here about
+	// their subject, and the first such reason.
+	Skipped       uint32 `protobuf:"varint,3,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	SkipReason    string `protobuf:"bytes,4,opt,name=skip_reason,json=skipReason,proto3" json:"skip_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImportFeedbackResponse) Reset() {
@@ -835,6 +839,20 @@ func (x *ImportFeedbackResponse) GetAlreadyPresent() uint32 {
 		return x.AlreadyPresent
 	}
 	return 0
+}
+
+func (x *ImportFeedbackResponse) GetSkipped() uint32 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *ImportFeedbackResponse) GetSkipReason() string {
+	if x != nil {
+		return x.SkipReason
+	}
+	return ""
 }
 
 var File_trust_v1_feedback_proto protoreflect.FileDescriptor
@@ -902,10 +920,13 @@ const file_trust_v1_feedback_proto_rawDesc = "" +
 	"\x15ImportFeedbackRequest\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12!\n" +
 	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey\x127\n" +
-	"\aentries\x18\x03 \x03(\v2\x1d.trust.v1.FeedbackExportEntryR\aentries\"]\n" +
+	"\aentries\x18\x03 \x03(\v2\x1d.trust.v1.FeedbackExportEntryR\aentries\"\x98\x01\n" +
 	"\x16ImportFeedbackResponse\x12\x1a\n" +
 	"\bimported\x18\x01 \x01(\rR\bimported\x12'\n" +
-	"\x0falready_present\x18\x02 \x01(\rR\x0ealreadyPresent2\x8d\x02\n" +
+	"\x0falready_present\x18\x02 \x01(\rR\x0ealreadyPresent\x12\x18\n" +
+	"\askipped\x18\x03 \x01(\rR\askipped\x12\x1f\n" +
+	"\vskip_reason\x18\x04 \x01(\tR\n" +
+	"skipReason2\x8d\x02\n" +
 	"\x0fFeedbackService\x12P\n" +
 	"\rGetReputation\x12\x1e.trust.v1.GetReputationRequest\x1a\x1f.trust.v1.GetReputationResponse\x12S\n" +
 	"\x0eExportFeedback\x12\x1f.trust.v1.ExportFeedbackRequest\x1a .trust.v1.ExportFeedbackResponse\x12S\n" +
