@@ -73,11 +73,6 @@ func artifact(name string) envelope.Subject {
 	return envelope.Subject{Name: name, Digests: []digest.Digest{must(digest.New(digest.SHA256, a[:])), must(digest.New(digest.SHA512, b[:]))}}
 }
 
-func sha256Subject(name string) envelope.Subject {
-	a := sha256.Sum256([]byte(name))
-	return envelope.Subject{Name: name, Digests: []digest.Digest{must(digest.New(digest.SHA256, a[:]))}}
-}
-
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)

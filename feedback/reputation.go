@@ -172,11 +172,9 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 				return Reputation{}, err
 			}
 			rep.WebOfTrust, rep.Reached = true, len(web)
-			voters = make([]string, 0, len(web))
-			for k := range web {
-				voters = append(voters, k)
+			if voters, err = s.votersToRead(ctx, ds, web); err != nil {
+				return Reputation{}, err
 			}
-			sort.Strings(voters)
 		}
 		votes, err := s.store.Votes(ctx, ds, voters)
 		if err != nil {
@@ -190,6 +188,30 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 		return Reputation{}, fmt.Errorf("feedback: responses to %s: %w", q.Digest, err)
 	}
 	return rep, nil
+}
+
+// votersToRead returns the reached identities whose votes on ds to read,
+// or nil (read every vote on ds and filter them here) when the digests
+// have few votes compared with the identities reached: one scan of a few
+// rows beats many lookups by voter.
+func (s *Service) votersToRead(ctx context.Context, ds []digest.Digest, web map[string]*node) ([]string, error) {
+	var votes int64
+	for _, d := range ds {
+		t, err := s.store.VoteTotals(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("feedback: totals of %s: %w", d, err)
+		}
+		votes += t.Likes + t.Dislikes + t.Trusts + t.Distrusts
+	}
+	if votes <= 4*int64(len(web)) {
+		return nil, nil
+	}
+	voters := make([]string, 0, len(web))
+	for k := range web {
+		voters = append(voters, k)
+	}
+	sort.Strings(voters)
+	return voters, nil
 }
 
 // fromTotals fills rep from d's totals, less the counted votes of revoked
@@ -271,7 +293,7 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 		w := 1.0
 		if web != nil {
 			n := web[v.VoterKeyID]
-			if n == nil || n.weight <= 0 || (q.MinPaths > 0 && !n.root && len(n.introducers) < q.MinPaths) {
+			if n == nil || n.weight <= 0 || (q.MinPaths > 0 && !n.root && n.distinctIntroducers() < q.MinPaths) {
 				continue
 			}
 			w = n.weight

@@ -18,8 +18,18 @@ type node struct {
 	weight float64
 	// hops is the length of the shortest path reaching it.
 	hops int
-	// introducers are the reached identities that trust it directly.
-	introducers map[string]bool
+	// introducers are the reached identities that trust it directly (an
+	// identity may repeat when a stronger path re-reaches it).
+	introducers []string
+}
+
+// distinctIntroducers counts n's introducers once each.
+func (n *node) distinctIntroducers() int {
+	seen := make(map[string]bool, len(n.introducers))
+	for _, k := range n.introducers {
+		seen[k] = true
+	}
+	return len(seen)
 }
 
 // edgeCache keeps the trust edges read while answering one query.
@@ -96,7 +106,7 @@ func (s *Service) walk(ctx context.Context, cache *edgeCache, roots []string, de
 	var frontier []string
 	for _, r := range roots {
 		if reached[r] == nil {
-			reached[r] = &node{root: true, weight: 1, introducers: map[string]bool{}}
+			reached[r] = &node{root: true, weight: 1}
 			frontier = append(frontier, r)
 		}
 	}
@@ -119,10 +129,10 @@ func (s *Service) walk(ctx context.Context, cache *edgeCache, roots []string, de
 				w := min(snapshot[from], strength)
 				n := reached[e.to]
 				if n == nil {
-					n = &node{hops: hop, introducers: map[string]bool{}}
+					n = &node{hops: hop}
 					reached[e.to] = n
 				}
-				n.introducers[from] = true
+				n.introducers = append(n.introducers, from)
 				if w > n.weight {
 					n.weight = w
 					next[e.to] = true
