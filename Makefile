@@ -45,6 +45,12 @@ bench-digest:
 bench-load:
 	scripts/bench-load.sh $(ARGS)
 
+.PHONY: bench-feedback
+bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one seeds 10M votes: minutes)
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime 20000x ./feedback
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationWebOfTrust -benchtime 300x ./feedback
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationGlobal -benchtime 5000x -timeout 40m ./feedback
+
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
