@@ -15,8 +15,8 @@ import (
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/feedback"
-	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/internal/testpg"
+	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/store/postgres"
 )
 

@@ -148,17 +148,17 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 	for i, a := range aliases {
 		ds[i] = a.Digest
 	}
-	var revoked map[string]time.Time
-	if s.opts.Revocations != nil {
-		if revoked, err = s.opts.Revocations.RevokedKeys(ctx); err != nil {
-			return Reputation{}, fmt.Errorf("feedback: revoked keys: %w", err)
-		}
-	}
 	if q.VerifiedOnly && s.opts.Identities == nil {
 		return Reputation{}, inputerr.New("feedback: reputation", "verified_only", ErrNoIdentities, "this server cannot tell verified identities")
 	}
 
 	if len(q.TrustRoots) == 0 && len(ds) == 1 && !q.VerifiedOnly && q.HalfLife == 0 {
+		var revoked map[string]time.Time
+		if s.opts.Revocations != nil {
+			if revoked, err = s.opts.Revocations.RevokedKeys(ctx); err != nil {
+				return Reputation{}, fmt.Errorf("feedback: revoked keys: %w", err)
+			}
+		}
 		if err := s.fromTotals(ctx, &rep, ds[0], revoked); err != nil {
 			return Reputation{}, err
 		}
@@ -180,7 +180,7 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 		if err != nil {
 			return Reputation{}, fmt.Errorf("feedback: reputation of %s: %w", q.Digest, err)
 		}
-		if err := s.tally(ctx, &rep, q, votes, web, revoked); err != nil {
+		if err := s.tally(ctx, &rep, q, votes, web); err != nil {
 			return Reputation{}, err
 		}
 	}
@@ -262,7 +262,7 @@ func axisOf(pos, neg float64) Axis {
 // weighted by the web of trust and half-life, without withdrawn votes,
 // revoked voters' later votes, unverified voters when asked, or voters
 // with too few introducers.
-func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []store.Vote, web map[string]*node, revoked map[string]time.Time) error {
+func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []store.Vote, web map[string]*node) error {
 	type key struct{ voter, axis string }
 	current := map[key]store.Vote{}
 	for _, v := range votes {
@@ -279,6 +279,7 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 		return keys[i].voter < keys[j].voter || keys[i].voter == keys[j].voter && keys[i].axis < keys[j].axis
 	})
 	verified := map[string]bool{}
+	revocations := map[string]time.Time{}
 	counted := map[string]bool{}
 	var qual, trust Axis
 	now := s.opts.Now()
@@ -287,7 +288,9 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 		if v.Value == 0 {
 			continue
 		}
-		if at, ok := revoked[v.VoterKeyID]; ok && !v.RecordedAt.Before(at) {
+		if revoked, err := s.revokedAt(ctx, revocations, v.VoterKeyID); err != nil {
+			return err
+		} else if !revoked.IsZero() && !v.RecordedAt.Before(revoked) {
 			continue
 		}
 		w := 1.0
@@ -336,6 +339,26 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 	trust.Score = WilsonLowerBound(trust.PositiveWeight, trust.NegativeWeight)
 	rep.Quality, rep.Trust, rep.Voters = qual, trust, int64(len(counted))
 	return nil
+}
+
+// revokedAt returns when keyID's revocation takes effect (zero when it is
+// not revoked), asking Revocations once per key and query.
+func (s *Service) revokedAt(ctx context.Context, cache map[string]time.Time, keyID string) (time.Time, error) {
+	if s.opts.Revocations == nil {
+		return time.Time{}, nil
+	}
+	if at, ok := cache[keyID]; ok {
+		return at, nil
+	}
+	at, revoked, err := s.opts.Revocations.KeyRevokedAt(ctx, keyID)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("feedback: revocation of %s: %w", keyID, err)
+	}
+	if !revoked {
+		at = time.Time{}
+	}
+	cache[keyID] = at
+	return at, nil
 }
 
 // aliases returns d and the digests a publisher of d linked to it: through

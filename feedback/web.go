@@ -16,8 +16,6 @@ type node struct {
 	// weight is the strength of the strongest path from a root within the
 	// depth (1 for roots).
 	weight float64
-	// hops is the length of the shortest path reaching it.
-	hops int
 	// introducers are the reached identities that trust it directly (an
 	// identity may repeat when a stronger path re-reaches it).
 	introducers []string
@@ -129,7 +127,7 @@ func (s *Service) walk(ctx context.Context, cache *edgeCache, roots []string, de
 				w := min(snapshot[from], strength)
 				n := reached[e.to]
 				if n == nil {
-					n = &node{hops: hop}
+					n = &node{}
 					reached[e.to] = n
 				}
 				n.introducers = append(n.introducers, from)
