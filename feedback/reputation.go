@@ -40,8 +40,9 @@ type Query struct {
 	Depth int
 	// VerifiedOnly counts only voters bound to a verified identity.
 	VerifiedOnly bool
-	// MinPaths, with trust roots, counts only voters introduced by at least
-	// this many distinct reachable identities (roots always qualify).
+	// MinPaths, with trust roots, counts only voters reached by at least
+	// this many vertex-disjoint trust paths from the roots through reached
+	// identities (roots always qualify).
 	MinPaths int
 	// HalfLife, when set, weighs a vote by 0.5^(age/HalfLife).
 	HalfLife time.Duration
@@ -165,11 +166,16 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 	} else {
 		var (
 			web    map[string]*node
+			paths  *pathCounter
 			voters []string
 		)
 		if len(q.TrustRoots) > 0 {
-			if web, err = s.web(ctx, q.TrustRoots, q.Depth); err != nil {
+			var cache *edgeCache
+			if web, cache, err = s.web(ctx, q.TrustRoots, q.Depth); err != nil {
 				return Reputation{}, err
+			}
+			if q.MinPaths > 0 {
+				paths = newPathCounter(web, cache)
 			}
 			rep.WebOfTrust, rep.Reached = true, len(web)
 			if voters, err = s.votersToRead(ctx, ds, web); err != nil {
@@ -180,7 +186,7 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 		if err != nil {
 			return Reputation{}, fmt.Errorf("feedback: reputation of %s: %w", q.Digest, err)
 		}
-		if err := s.tally(ctx, &rep, q, votes, web); err != nil {
+		if err := s.tally(ctx, &rep, q, votes, web, paths); err != nil {
 			return Reputation{}, err
 		}
 	}
@@ -261,8 +267,8 @@ func axisOf(pos, neg float64) Axis {
 // tally counts votes once per voter and axis (the newest across aliases),
 // weighted by the web of trust and half-life, without withdrawn votes,
 // revoked voters' later votes, unverified voters when asked, or voters
-// with too few introducers.
-func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []store.Vote, web map[string]*node) error {
+// with too few independent paths.
+func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []store.Vote, web map[string]*node, paths *pathCounter) error {
 	type key struct{ voter, axis string }
 	current := map[key]store.Vote{}
 	for _, v := range votes {
@@ -279,6 +285,7 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 		return keys[i].voter < keys[j].voter || keys[i].voter == keys[j].voter && keys[i].axis < keys[j].axis
 	})
 	verified := map[string]bool{}
+	independent := map[string]bool{}
 	revocations := map[string]time.Time{}
 	counted := map[string]bool{}
 	var qual, trust Axis
@@ -296,8 +303,18 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 		w := 1.0
 		if web != nil {
 			n := web[v.VoterKeyID]
-			if n == nil || n.weight <= 0 || (q.MinPaths > 0 && !n.root && n.distinctIntroducers() < q.MinPaths) {
+			if n == nil || n.weight <= 0 {
 				continue
+			}
+			if paths != nil {
+				ok, seen := independent[v.VoterKeyID]
+				if !seen {
+					ok = paths.atLeast(v.VoterKeyID, q.MinPaths)
+					independent[v.VoterKeyID] = ok
+				}
+				if !ok {
+					continue
+				}
 			}
 			w = n.weight
 		}

@@ -121,18 +121,26 @@ func TestWebOfTrust(t *testing.T) {
 func TestSybilControls(t *testing.T) {
 	f := newFixture(t, teststore.Backends()[0].Open(t), feedback.Options{})
 	const H = feedback.LevelHigh
-	ids := f.web(t, "rabcs", [][3]string{{"r", "a", H}, {"r", "b", H}, {"a", "c", H}, {"b", "c", H}, {"a", "s", H}})
+	// c is reached by r→a→c and r→b→c; s only through a; m through p and
+	// q, which are both reached only through x: two introducers, but one
+	// identity (x) could forge both.
+	ids := f.web(t, "rabcsxpqm", [][3]string{{"r", "a", H}, {"r", "b", H}, {"a", "c", H}, {"b", "c", H}, {"a", "s", H},
+		{"r", "x", H}, {"x", "p", H}, {"x", "q", H}, {"p", "m", H}, {"q", "m", H}})
 	app := artifact("app.tar")
-	for _, n := range "cs" {
+	for _, n := range "csm" {
 		f.submit(t, voteEnv(t, ids[string(n)], app, feedback.Like, t0.Add(-time.Minute)))
 	}
 	q := feedback.Query{Digest: app.Digests[0], TrustRoots: []string{ids["r"].id}}
-	if rep := f.reputation(t, q); rep.Quality.Positive != 2 {
+	if rep := f.reputation(t, q); rep.Quality.Positive != 3 {
 		t.Fatalf("without K: %d likes", rep.Quality.Positive)
 	}
 	q.MinPaths = 2
 	if rep := f.reputation(t, q); rep.Quality.Positive != 1 {
-		t.Fatalf("K=2: %d likes, want only c (introduced by a and b)", rep.Quality.Positive)
+		t.Fatalf("K=2: %d likes, want only c (two paths sharing only the root)", rep.Quality.Positive)
+	}
+	q.MinPaths = 3
+	if rep := f.reputation(t, q); rep.Quality.Positive != 0 {
+		t.Fatalf("K=3: %d likes, want none", rep.Quality.Positive)
 	}
 
 	// Half-life: a vote one half-life old weighs one half.

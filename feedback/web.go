@@ -16,18 +16,6 @@ type node struct {
 	// weight is the strength of the strongest path from a root within the
 	// depth (1 for roots).
 	weight float64
-	// introducers are the reached identities that trust it directly (an
-	// identity may repeat when a stronger path re-reaches it).
-	introducers []string
-}
-
-// distinctIntroducers counts n's introducers once each.
-func (n *node) distinctIntroducers() int {
-	seen := make(map[string]bool, len(n.introducers))
-	for _, k := range n.introducers {
-		seen[k] = true
-	}
-	return len(seen)
 }
 
 // edgeCache keeps the trust edges read while answering one query.
@@ -70,7 +58,7 @@ func (c *edgeCache) load(ctx context.Context, keys []string) error {
 // distrusted by any reached identity is cut off with everything reached
 // only through it; roots are never cut. The walk repeats until the cut set
 // is stable, as cutting can unreach a distruster.
-func (s *Service) web(ctx context.Context, roots []string, depth int) (map[string]*node, error) {
+func (s *Service) web(ctx context.Context, roots []string, depth int) (map[string]*node, *edgeCache, error) {
 	cache := &edgeCache{s: s, edges: map[string][]edge{}}
 	isRoot := map[string]bool{}
 	for _, r := range roots {
@@ -80,7 +68,7 @@ func (s *Service) web(ctx context.Context, roots []string, depth int) (map[strin
 	for {
 		reached, err := s.walk(ctx, cache, roots, depth, cut)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		grew := false
 		for k := range reached {
@@ -91,7 +79,7 @@ func (s *Service) web(ctx context.Context, roots []string, depth int) (map[strin
 			}
 		}
 		if !grew {
-			return reached, nil
+			return reached, cache, nil
 		}
 	}
 }
@@ -130,7 +118,6 @@ func (s *Service) walk(ctx context.Context, cache *edgeCache, roots []string, de
 					n = &node{}
 					reached[e.to] = n
 				}
-				n.introducers = append(n.introducers, from)
 				if w > n.weight {
 					n.weight = w
 					next[e.to] = true
@@ -143,4 +130,113 @@ func (s *Service) walk(ctx context.Context, cache *edgeCache, roots []string, de
 		}
 	}
 	return reached, nil
+}
+
+// pathCounter counts trust paths from the roots to an identity that share
+// no identity but the roots, over the reached, uncut part of the web
+// (Menger: the maximum flow with unit vertex capacities), so that K
+// independent paths cannot all pass through one identity a Sybil attacker
+// controls.
+type pathCounter struct {
+	index map[string]int
+	roots []int
+	// residual graph over split vertices: in(i) = 2i, out(i) = 2i+1,
+	// source = 2n.
+	head []int
+	arcs []arc
+}
+
+type arc struct {
+	to, next, capacity int
+}
+
+func newPathCounter(web map[string]*node, cache *edgeCache) *pathCounter {
+	pc := &pathCounter{index: make(map[string]int, len(web))}
+	keys := make([]string, 0, len(web))
+	for k := range web {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		pc.index[k] = i
+	}
+	n := len(keys)
+	pc.head = make([]int, 2*n+1)
+	for i := range pc.head {
+		pc.head[i] = -1
+	}
+	// Roots are the caller's own trust: paths may share them, so they
+	// (and the arcs into them) are not capacity-bound; every other
+	// identity carries one path.
+	unbounded := n + 1
+	for i, k := range keys {
+		if web[k].root {
+			pc.roots = append(pc.roots, i)
+			pc.add(2*n, 2*i, unbounded)
+			pc.add(2*i, 2*i+1, unbounded)
+		} else {
+			pc.add(2*i, 2*i+1, 1)
+		}
+		for _, e := range cache.edges[k] {
+			if j, ok := pc.index[e.to]; ok && e.level > 0 && j != i {
+				pc.add(2*i+1, 2*j, 1)
+			}
+		}
+	}
+	return pc
+}
+
+// add adds an arc and its residual twin.
+func (pc *pathCounter) add(from, to, capacity int) {
+	pc.arcs = append(pc.arcs, arc{to: to, next: pc.head[from], capacity: capacity})
+	pc.head[from] = len(pc.arcs) - 1
+	pc.arcs = append(pc.arcs, arc{to: from, next: pc.head[to], capacity: 0})
+	pc.head[to] = len(pc.arcs) - 1
+}
+
+// atLeast reports whether at least k vertex-disjoint paths lead from the
+// roots to keyID (a root has as many as asked).
+func (pc *pathCounter) atLeast(keyID string, k int) bool {
+	t, ok := pc.index[keyID]
+	if !ok {
+		return false
+	}
+	for _, r := range pc.roots {
+		if r == t {
+			return true
+		}
+	}
+	capacity := make([]int, len(pc.arcs))
+	for i, a := range pc.arcs {
+		capacity[i] = a.capacity
+	}
+	source, sink := len(pc.head)-1, 2*t
+	prev := make([]int, len(pc.head))
+	for flow := 0; flow < k; flow++ {
+		for i := range prev {
+			prev[i] = -1
+		}
+		queue := []int{source}
+		prev[source] = -2
+		for len(queue) > 0 && prev[sink] == -1 {
+			v := queue[0]
+			queue = queue[1:]
+			for a := pc.head[v]; a != -1; a = pc.arcs[a].next {
+				if w := pc.arcs[a].to; capacity[a] > 0 && prev[w] == -1 {
+					prev[w] = a
+					queue = append(queue, w)
+				}
+			}
+		}
+		if prev[sink] == -1 {
+			return false
+		}
+		for v := sink; v != source; {
+			a := prev[v]
+			capacity[a]--
+			capacity[a^1]++
+			v = pc.arcs[a^1].to
+		}
+	}
+	return true
 }

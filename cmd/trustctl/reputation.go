@@ -39,8 +39,8 @@ Votes on another digest count only when a publisher of this one linked it
 a key you name with --attestation-signer), once per voter.
 
 Sybil controls: --verified-only counts voters bound to a verified identity,
---min-paths K counts voters introduced by at least K distinct reachable
-identities, --half-life makes old votes weigh less.`,
+--min-paths K counts voters reached by at least K trust paths that share no
+identity but the roots, --half-life makes old votes weigh less.`,
 		Example: `  trustctl reputation sha256:9f86d0…
   trustctl reputation dist/app.tar.gz --output json
   trustctl reputation sha256:9f86d0… --trust-root 5f2e… --depth 3 --min-paths 2 --half-life 4380h`,
@@ -77,7 +77,7 @@ identities, --half-life makes old votes weigh less.`,
 	fl.StringArrayVar(&roots, "trust-root", nil, "key id to walk trust statements from; repeatable")
 	fl.StringArrayVar(&attesters, "attestation-signer", nil, "key id whose attestations may link aliases; repeatable")
 	fl.Uint32Var(&depth, "depth", 0, "trust statements a path may chain (server default 3, at most 8)")
-	fl.Uint32Var(&minPaths, "min-paths", 0, "with --trust-root: count voters introduced by at least this many distinct identities")
+	fl.Uint32Var(&minPaths, "min-paths", 0, "with --trust-root: count voters reached by at least this many paths sharing no identity but the roots")
 	fl.BoolVar(&verifiedOnly, "verified-only", false, "count only voters bound to a verified identity")
 	fl.DurationVar(&halfLife, "half-life", 0, "weigh a vote by 0.5^(age/half-life), e.g. 4380h")
 	return cmd

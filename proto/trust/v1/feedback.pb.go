@@ -36,8 +36,8 @@ type GetReputationRequest struct {
 	Depth uint32 `protobuf:"varint,4,opt,name=depth,proto3" json:"depth,omitempty"`
 	// Count only voters bound to a verified identity.
 	VerifiedOnly bool `protobuf:"varint,5,opt,name=verified_only,json=verifiedOnly,proto3" json:"verified_only,omitempty"`
-	// With trust roots: count only voters introduced by at least this many
-	// distinct reachable identities.
+	// With trust roots: count only voters reached by at least this many
+	// trust paths that share no identity but the roots.
 	MinPaths uint32 `protobuf:"varint,6,opt,name=min_paths,json=minPaths,proto3" json:"min_paths,omitempty"`
 	// Weigh votes by 0.5^(age / half_life).
 	HalfLife *durationpb.Duration `protobuf:"bytes,7,opt,name=half_life,json=halfLife,proto3" json:"half_life,omitempty"`
