@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -54,10 +53,18 @@ func (s *Service) indexVote(ctx context.Context, w store.Writer, e store.Stateme
 	if err != nil {
 		return fmt.Errorf("feedback: entry %d: %w", e.Seq, err)
 	}
+	// The voter's standing votes on every digest of the subject, in one
+	// read.
+	all, err := w.Votes(ctx, e.Subjects[0].Digests, []string{voter})
+	if err != nil {
+		return err
+	}
 	for _, d := range e.Subjects[0].Digests {
-		cur, err := w.Votes(ctx, []digest.Digest{d}, []string{voter})
-		if err != nil {
-			return err
+		var cur []store.Vote
+		for _, old := range all {
+			if old.Digest == d {
+				cur = append(cur, old)
+			}
 		}
 		v := store.Vote{VoterKeyID: voter, Digest: d, Axis: p.Axis, Value: p.Sign(), VotedAt: p.Timestamp.UTC(), Seq: e.Seq, RecordedAt: e.RecordedAt}
 		var (
