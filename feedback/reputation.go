@@ -132,10 +132,11 @@ func (q *Query) check() error {
 	return nil
 }
 
-// Reputation answers q. Without trust roots, Sybil controls or revoked
-// voters, and when no publisher links an alias, it reads the digest's
-// totals only; otherwise it reads the vote rows of the digests involved
-// (restricted to the reached identities under trust roots).
+// Reputation answers q. Without trust roots or Sybil controls, and when no
+// publisher links an alias, it reads the digest's totals (less the votes of
+// revoked voters, read by key); otherwise it reads the vote rows of the
+// digests involved (restricted to the reached identities under trust
+// roots when the digests have many votes).
 func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 	if err := q.check(); err != nil {
 		return Reputation{}, err
