@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/trustd-dev/trustd/digest"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,11 +291,11 @@ func TestResponses(t *testing.T) {
 			ctx := context.Background()
 			app := artifact("app.tar")
 			publisher, voter, stranger := f.identity(t), f.identity(t), f.identity(t)
-			release, err := envelope.NewStatement("https://slsa.dev/provenance/v1", []byte(`{}`), app)
+			provenance, err := envelope.NewStatement("https://slsa.dev/provenance/v1", []byte(`{}`), app)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.submit(t, signEnv(t, release, publisher))
+			release := f.submit(t, signEnv(t, provenance, publisher))
 			vote := f.submit(t, voteEnv(t, voter, app, feedback.Distrust, t0.Add(-time.Hour)))
 
 			respond := func(who identity, text string) error {
@@ -313,6 +314,13 @@ func TestResponses(t *testing.T) {
 			}
 			if err := respond(publisher, "false positive from scanner X"); err != nil {
 				t.Fatal(err)
+			}
+			// A reply to something that is not a vote on this artifact.
+			for _, target := range []string{"sha256:" + strings.Repeat("ab", 32), release.EnvelopeDigest.String()} {
+				p, _ := feedback.ResponseStatement(app, feedback.ResponsePredicate{InReplyTo: target, Text: "x", Timestamp: t0})
+				if _, _, err := f.log.Submit(ctx, signEnv(t, p, publisher)); !errors.Is(err, feedback.ErrInvalidPredicate) || !strings.Contains(err.Error(), "predicate.inReplyTo") {
+					t.Fatalf("reply to %s: %v", target, err)
+				}
 			}
 			rep := f.reputation(t, feedback.Query{Digest: app.Digests[0]})
 			if len(rep.Responses) != 1 || rep.Responses[0].Body != "false positive from scanner X" ||

@@ -113,7 +113,44 @@ func (s *Service) validateResponse(ctx context.Context, st envelope.Statement, s
 		return inputerr.New(opValidate, "signatures[0].keyid", ErrNotPublisher,
 			fmt.Sprintf("key %s signed no TUF metadata, OpenPGP manifest or attestation naming %s", signers[0], st.Subjects[0].Digests[0]))
 	}
+	if r.InReplyTo != "" {
+		return s.checkRepliedVote(ctx, r.InReplyTo, st.Subjects[0].Digests)
+	}
 	return nil
+}
+
+// checkRepliedVote makes sure a response answers a vote in the log about
+// one of the response's digests.
+func (s *Service) checkRepliedVote(ctx context.Context, envelopeDigest string, ds []digest.Digest) error {
+	bad := func(reason string) error {
+		return inputerr.New(opValidate, "predicate.inReplyTo", ErrInvalidPredicate, reason)
+	}
+	d, err := digest.Parse(envelopeDigest)
+	if err != nil {
+		return bad("not an envelope digest")
+	}
+	seq, err := s.store.StatementSeqByEnvelope(ctx, d)
+	if errors.Is(err, store.ErrNotFound) {
+		return bad(fmt.Sprintf("no log entry has envelope %s", d))
+	}
+	if err != nil {
+		return fmt.Errorf("feedback: response: %w", err)
+	}
+	vote, err := s.store.Statement(ctx, seq)
+	if err != nil {
+		return fmt.Errorf("feedback: response: %w", err)
+	}
+	if vote.PredicateType != VotePredicateType {
+		return bad(fmt.Sprintf("log entry %d is a %s, not a vote", seq, vote.PredicateType))
+	}
+	for _, subj := range vote.Subjects {
+		for _, vd := range subj.Digests {
+			if slices.Contains(ds, vd) {
+				return nil
+			}
+		}
+	}
+	return bad(fmt.Sprintf("vote %d is about another artifact", seq))
 }
 
 // publisherScan bounds the log entries read to decide whether a key

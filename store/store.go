@@ -278,6 +278,9 @@ type FeedbackReader interface {
 	// FeedbackProvenance returns where entry seq was imported from; none
 	// when it was submitted here.
 	FeedbackProvenance(ctx context.Context, seq int64) ([]FeedbackProvenance, error)
+	// StatementSeqByEnvelope returns the sequence number of the log entry
+	// whose envelope has digest d. Errors: ErrNotFound.
+	StatementSeqByEnvelope(ctx context.Context, d digest.Digest) (int64, error)
 	// SignedSince counts the log entries of the given predicate types that
 	// keyID signed and that were recorded at or after since.
 	SignedSince(ctx context.Context, keyID string, predicateTypes []string, since time.Time) (int64, error)

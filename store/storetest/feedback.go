@@ -217,6 +217,12 @@ func testFeedbackProvenance(t *testing.T, s store.Store) {
 	}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("empty provenance: %v", err)
 	}
+	if seq, err := s.StatementSeqByEnvelope(ctx, st.EnvelopeDigest); err != nil || seq != st.Seq {
+		t.Fatalf("StatementSeqByEnvelope: %d, %v; want %d", seq, err, st.Seq)
+	}
+	if _, err := s.StatementSeqByEnvelope(ctx, sha256Of("no such envelope")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("StatementSeqByEnvelope of an unknown envelope: %v", err)
+	}
 	n, err := s.SignedSince(ctx, "key-prov", []string{st.PredicateType, "other"}, before)
 	if err != nil || n != 1 {
 		t.Fatalf("SignedSince: %d, %v", n, err)

@@ -180,6 +180,15 @@ func (q *Queries) FeedbackProvenance(ctx context.Context, seq int64) ([]store.Fe
 	return out, nil
 }
 
+// StatementSeqByEnvelope implements store.FeedbackReader.
+func (q *Queries) StatementSeqByEnvelope(ctx context.Context, d digest.Digest) (int64, error) {
+	var seq int64
+	if err := q.C.QueryRow(ctx, `SELECT seq FROM statements WHERE envelope_digest = $1`, d.String()).Scan(&seq); err != nil {
+		return 0, q.fail("statement by envelope "+d.String(), err)
+	}
+	return seq, nil
+}
+
 // SignedSince implements store.FeedbackReader.
 func (q *Queries) SignedSince(ctx context.Context, keyID string, predicateTypes []string, since time.Time) (int64, error) {
 	if len(predicateTypes) == 0 {
