@@ -204,6 +204,20 @@ func TestRevokedVoters(t *testing.T) {
 			if rep, err = svc.Reputation(context.Background(), q); err != nil || rep.Quality.Negative != 0 || rep.Voters != 1 {
 				t.Fatalf("web of trust counted a revoked voter: %+v %v", rep, err)
 			}
+			// A revoked key's trust statements reach nobody: carol, trusted
+			// only by mallory, drops out.
+			carol := f.identity(t)
+			f.trust(t, mallory, carol, feedback.LevelHigh, t0.Add(-time.Hour))
+			f.submit(t, voteEnv(t, carol, app, feedback.Like, t0.Add(-time.Minute)))
+			q.TrustRoots = []string{alice.id}
+			plain := feedback.New(f.store, feedback.Options{})
+			f.trust(t, alice, mallory, feedback.LevelHigh, t0.Add(-time.Hour))
+			if rep, err := plain.Reputation(context.Background(), q); err != nil || rep.Reached != 3 {
+				t.Fatalf("before revocation: %+v %v", rep, err)
+			}
+			if rep, err = svc.Reputation(context.Background(), q); err != nil || rep.Reached != 1 || rep.Quality.Positive != 1 {
+				t.Fatalf("revoked key still introduces: %+v %v", rep, err)
+			}
 		})
 	}
 }

@@ -57,14 +57,29 @@ func (c *edgeCache) load(ctx context.Context, keys []string) error {
 // level); cycles end the walk where they add nothing. An identity
 // distrusted by any reached identity is cut off with everything reached
 // only through it; roots are never cut. The walk repeats until the cut set
-// is stable, as cutting can unreach a distruster.
+// is stable, as cutting can unreach a distruster. Revoked keys are cut
+// from the start.
 func (s *Service) web(ctx context.Context, roots []string, depth int) (map[string]*node, *edgeCache, error) {
 	cache := &edgeCache{s: s, edges: map[string][]edge{}}
 	isRoot := map[string]bool{}
 	for _, r := range roots {
 		isRoot[r] = true
 	}
+	// Revoked keys speak for nobody: their trust statements stop counting
+	// once the revocation is in effect.
 	cut := map[string]bool{}
+	if s.opts.Revocations != nil {
+		revoked, err := s.opts.Revocations.RevokedKeys(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("feedback: revoked keys: %w", err)
+		}
+		now := s.opts.Now()
+		for k, at := range revoked {
+			if !isRoot[k] && !at.After(now) {
+				cut[k] = true
+			}
+		}
+	}
 	for {
 		reached, err := s.walk(ctx, cache, roots, depth, cut)
 		if err != nil {
