@@ -19,6 +19,31 @@ import (
 // maxInList bounds the number of values bound into one IN list.
 const maxInList = 500
 
+// TextLister is implemented by dialects that can bind a list of strings as
+// one parameter (PostgreSQL arrays), so a long list is neither split nor
+// spelled out as placeholders.
+type TextLister interface {
+	// TextIn returns a condition matching col against values, bound from
+	// parameter number param on, and its arguments.
+	TextIn(col string, param int, values []string) (string, []any)
+}
+
+// textIn returns the condition "col IN values" for one chunk of values
+// bound after n parameters, and how many values it took: all of them when
+// the dialect binds lists, else at most maxInList.
+func (q *Queries) textIn(col string, n int, values []string) (string, []any, int) {
+	if tl, ok := q.D.(TextLister); ok {
+		cond, args := tl.TextIn(col, n+1, values)
+		return cond, args, len(values)
+	}
+	part := values[:min(maxInList, len(values))]
+	args := make([]any, len(part))
+	for i, v := range part {
+		args[i] = v
+	}
+	return col + " IN (" + placeholders(n, len(part)) + ")", args, len(part)
+}
+
 // Votes implements store.FeedbackReader.
 func (q *Queries) Votes(ctx context.Context, ds []digest.Digest, voters []string) ([]store.Vote, error) {
 	ds = uniqueDigests(ds)
@@ -26,14 +51,13 @@ func (q *Queries) Votes(ctx context.Context, ds []digest.Digest, voters []string
 		return nil, nil
 	}
 	var out []store.Vote
-	for start := 0; start == 0 || start < len(voters); start += maxInList {
+	for start := 0; start == 0 || start < len(voters); {
 		where, args := digestIn("algorithm", "value", ds, 0)
 		if voters != nil {
-			part := voters[start:min(start+maxInList, len(voters))]
-			where += " AND voter_key_id IN (" + placeholders(len(args), len(part)) + ")"
-			for _, v := range part {
-				args = append(args, v)
-			}
+			cond, vargs, n := q.textIn("voter_key_id", len(args), voters[start:])
+			where += " AND " + cond
+			args = append(args, vargs...)
+			start += n
 		}
 		rows, err := q.C.Query(ctx, `SELECT algorithm, value, axis, voter_key_id, vote, voted_at, seq, recorded_at
 			FROM votes WHERE `+where+` ORDER BY algorithm, value, axis, voter_key_id`, args...)
@@ -99,14 +123,11 @@ func (q *Queries) VoteTotals(ctx context.Context, d digest.Digest) (store.VoteTo
 // TrustEdges implements store.FeedbackReader.
 func (q *Queries) TrustEdges(ctx context.Context, trusters []string) ([]store.TrustEdge, error) {
 	var out []store.TrustEdge
-	for start := 0; start < len(trusters); start += maxInList {
-		part := trusters[start:min(start+maxInList, len(trusters))]
-		args := make([]any, len(part))
-		for i, t := range part {
-			args[i] = t
-		}
+	for start := 0; start < len(trusters); {
+		cond, args, n := q.textIn("truster_key_id", 0, trusters[start:])
+		start += n
 		rows, err := q.C.Query(ctx, `SELECT truster_key_id, trustee_key_id, level, stated_at, seq FROM trust_edges
-			WHERE truster_key_id IN (`+placeholders(0, len(part))+`) ORDER BY truster_key_id, trustee_key_id`, args...)
+			WHERE `+cond+` ORDER BY truster_key_id, trustee_key_id`, args...)
 		if err != nil {
 			return nil, q.fail("trust edges", err)
 		}
