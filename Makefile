@@ -45,12 +45,6 @@ bench-digest:
 bench-load:
 	scripts/bench-load.sh $(ARGS)
 
-.PHONY: bench-feedback
-bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one seeds 10M votes: minutes)
-	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime 20000x ./feedback
-	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationWebOfTrust -benchtime 300x ./feedback
-	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationGlobal -benchtime 5000x -timeout 40m ./feedback
-
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
@@ -95,3 +89,9 @@ $(BIN)/.staticcheck-$(STATICCHECK_VERSION):
 
 clean:
 	rm -rf $(BIN)
+
+.PHONY: bench-feedback
+bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one seeds 10M votes: minutes)
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime 20000x ./feedback
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationWebOfTrust -benchtime 300x ./feedback
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationGlobal -benchtime 5000x -timeout 40m ./feedback
