@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
@@ -49,6 +50,10 @@ type Options struct {
 	TUF      *tuf.Service
 	TUFState tuf.State
 	TUFKeys  *tuf.OnlineKeys
+	// Feedback answers reputation queries and feedback export/import; nil
+	// serves them with default options (its validators and indexers must
+	// be in Log's options either way).
+	Feedback *feedback.Service
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -99,6 +104,11 @@ func New(opts Options) (*Server, error) {
 	trustv1.RegisterPGPServiceServer(s.grpc, &pgpService{pgp: pgpLog})
 	trustv1.RegisterStatementServiceServer(s.grpc, &statementService{log: opts.Log})
 	trustv1.RegisterLogServiceServer(s.grpc, ls)
+	fb := opts.Feedback
+	if fb == nil {
+		fb = feedback.New(opts.Store, feedback.Options{})
+	}
+	trustv1.RegisterFeedbackServiceServer(s.grpc, &feedbackService{svc: fb, log: opts.Log})
 	var tufs *tufService
 	if opts.TUF != nil {
 		tufs = &tufService{svc: opts.TUF, state: opts.TUFState, keys: opts.TUFKeys}

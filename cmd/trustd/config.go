@@ -49,6 +49,9 @@ type config struct {
 	TUFSnapshotTTL  time.Duration
 	TUFTimestampTTL time.Duration
 	TUFRefresh      time.Duration
+	VoteRate        int
+	VoteRateWindow  time.Duration
+	VoteMaxSkew     time.Duration
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -86,6 +89,9 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.TUFSnapshotTTL, "tuf-snapshot-expiry", tuf.DefaultSnapshotExpiry, "lifetime of newly signed TUF snapshot metadata (env TRUSTD_TUF_SNAPSHOT_EXPIRY)")
 	fs.DurationVar(&c.TUFTimestampTTL, "tuf-timestamp-expiry", tuf.DefaultTimestampExpiry, "lifetime of newly signed TUF timestamp metadata (env TRUSTD_TUF_TIMESTAMP_EXPIRY)")
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
+	fs.IntVar(&c.VoteRate, "vote-rate-limit", 600, "feedback statements (votes, trust statements, responses) one key may submit per --vote-rate-window; 0 disables (env TRUSTD_VOTE_RATE_LIMIT)")
+	fs.DurationVar(&c.VoteRateWindow, "vote-rate-window", time.Hour, "window of --vote-rate-limit (env TRUSTD_VOTE_RATE_WINDOW)")
+	fs.DurationVar(&c.VoteMaxSkew, "vote-max-skew", 5*time.Minute, "how far ahead of the server clock a feedback statement's signed timestamp may be (env TRUSTD_VOTE_MAX_SKEW)")
 }
 
 // complete reads the environment and checks every value, naming the flag
@@ -124,6 +130,12 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.TUFSnapshotTTL < time.Minute || c.TUFTimestampTTL < time.Minute {
 			errs = append(errs, errors.New("--tuf-snapshot-expiry and --tuf-timestamp-expiry must be at least 1m"))
+		}
+		if c.VoteRate < 0 || (c.VoteRate > 0 && c.VoteRateWindow <= 0) {
+			errs = append(errs, errors.New("--vote-rate-limit must not be negative, and --vote-rate-window must be positive with it"))
+		}
+		if c.VoteMaxSkew <= 0 {
+			errs = append(errs, errors.New("--vote-max-skew must be positive"))
 		}
 		if c.TUFRefresh <= 0 || c.TUFRefresh >= c.TUFTimestampTTL/2 {
 			errs = append(errs, fmt.Errorf("--tuf-refresh-interval: %s must be positive and below half of --tuf-timestamp-expiry (%s), or timestamps would expire between refreshes", c.TUFRefresh, c.TUFTimestampTTL))

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trustd-dev/trustd/feedback"
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/server"
@@ -106,7 +108,14 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: pgplog.Validators(st)})
+	// feedback validates votes, trust statements and responses, and keeps
+	// the current votes and their totals in each append's transaction.
+	fb := feedback.New(st, feedback.Options{
+		MaxSkew: cfg.VoteMaxSkew, RateLimit: feedback.RateLimit{N: cfg.VoteRate, Per: cfg.VoteRateWindow},
+	})
+	validators := pgplog.Validators(st)
+	maps.Copy(validators, fb.Validators())
+	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: fb.Indexers()})
 	if err != nil {
 		return err
 	}
@@ -130,7 +139,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 
 	srv, err := server.New(server.Options{
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
-		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys,
+		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
 		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {

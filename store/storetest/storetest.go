@@ -50,6 +50,11 @@ func Run(t *testing.T, open Factory) {
 		{"TUFMetadata", testTUFMetadata},
 		{"TUFPending", testTUFPending},
 		{"TUFConcurrentPublish", testTUFConcurrentPublish},
+		{"Votes", testVotes},
+		{"VoteTotals", testVoteTotals},
+		{"TrustEdges", testTrustEdges},
+		{"FeedbackResponses", testFeedbackResponses},
+		{"FeedbackProvenance", testFeedbackProvenance},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
