@@ -1,0 +1,124 @@
+package revocation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// DefaultListValidity is how long a published list is valid for.
+const DefaultListValidity = 24 * time.Hour
+
+// listPage is how many rows one store read returns while building a list.
+const listPage = 10_000
+
+// snapshotAttempts bounds how often a snapshot is rebuilt because
+// revocations arrived while it was read.
+const snapshotAttempts = 5
+
+// ErrBusy means revocations kept arriving while a snapshot was read;
+// retrying later succeeds.
+var ErrBusy = errors.New("revocations changed while the snapshot was read")
+
+// Publisher builds signed revocation lists from the store's revocation
+// index, signed by the list key (see LoadListKey).
+type Publisher struct {
+	store    store.Reader
+	signer   envelope.Signer
+	validity time.Duration
+	now      func() time.Time
+}
+
+// NewPublisher returns a Publisher signing with signer; validity 0 means
+// DefaultListValidity.
+func NewPublisher(r store.Reader, signer envelope.Signer, validity time.Duration) *Publisher {
+	if validity <= 0 {
+		validity = DefaultListValidity
+	}
+	return &Publisher{store: r, signer: signer, validity: validity, now: time.Now}
+}
+
+func (p *Publisher) info(number, since int64) ListInfo {
+	now := p.now().UTC()
+	return ListInfo{Number: number, Since: since, Issued: now, Expires: now.Add(p.validity)}
+}
+
+// Snapshot returns a signed list of every revocation in force, sorted by
+// target key, numbered by the newest revocation event it covers. It reads
+// the index page by page and starts again if a revocation was indexed
+// meanwhile, so a snapshot is always the exact state at its number.
+func (p *Publisher) Snapshot(ctx context.Context) (List, error) {
+	for range snapshotAttempts {
+		head, err := p.store.RevocationHead(ctx)
+		if err != nil {
+			return List{}, fmt.Errorf("revocation: snapshot: %w", err)
+		}
+		var entries []Entry
+		var after []byte
+		for {
+			recs, err := p.store.ActiveRevocations(ctx, after, 0, listPage)
+			if err != nil {
+				return List{}, fmt.Errorf("revocation: snapshot: %w", err)
+			}
+			for _, r := range recs {
+				e, err := storeEntry(r)
+				if err != nil {
+					return List{}, err
+				}
+				entries = append(entries, e)
+			}
+			if len(recs) < listPage {
+				break
+			}
+			after = recs[len(recs)-1].TargetKey
+		}
+		again, err := p.store.RevocationHead(ctx)
+		if err != nil {
+			return List{}, fmt.Errorf("revocation: snapshot: %w", err)
+		}
+		if again == head {
+			return Sign(ctx, p.signer, p.info(head, 0), entries)
+		}
+	}
+	return List{}, fmt.Errorf("revocation: snapshot: %w; retry", ErrBusy)
+}
+
+// Delta returns a signed list of the revocation events after since, in
+// log order: applied to the snapshot numbered since it gives the snapshot
+// of its own number. since 0 returns a Snapshot. Errors: ErrAhead when
+// since is past the newest event.
+func (p *Publisher) Delta(ctx context.Context, since int64) (List, error) {
+	if since <= 0 {
+		return p.Snapshot(ctx)
+	}
+	head, err := p.store.RevocationHead(ctx)
+	if err != nil {
+		return List{}, fmt.Errorf("revocation: delta: %w", err)
+	}
+	if since > head {
+		return List{}, fmt.Errorf("revocation: since %d: %w (newest revocation is log entry %d)", since, ErrAhead, head)
+	}
+	var entries []Entry
+	for after := since; ; {
+		recs, err := p.store.RevocationEvents(ctx, after, head, listPage)
+		if err != nil {
+			return List{}, fmt.Errorf("revocation: delta: %w", err)
+		}
+		for _, r := range recs {
+			e, err := storeEntry(r)
+			if err != nil {
+				return List{}, err
+			}
+			entries = append(entries, e)
+		}
+		if len(recs) < listPage {
+			break
+		}
+		after = recs[len(recs)-1].Seq
+	}
+	return Sign(ctx, p.signer, p.info(head, since), entries)
+}
