@@ -41,7 +41,8 @@ func sha256Of(s string) digest.Digest {
 // pgpKey makes and registers an OpenPGP key with a signing subkey.
 func (e *env) pgpKey(t testing.TB, name string) *pgp.KeySigner {
 	t.Helper()
-	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEd25519}
+	// Made before the test clock, so signatures judged at e.now are valid.
+	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEd25519, Time: func() time.Time { return e.now.Add(-time.Hour) }}
 	ent, err := openpgp.NewEntity(name, "", name+"@example.org", cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -133,3 +133,6 @@ func (e *env) attest(t testing.TB, name string, signers ...envelope.Signer) stor
 	}
 	return st
 }
+
+// teststoreSQLite is a fresh SQLite store.
+func teststoreSQLite(t testing.TB) store.Store { return teststore.Backends()[0].Open(t) }

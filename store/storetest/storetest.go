@@ -50,6 +50,8 @@ func Run(t *testing.T, open Factory) {
 		{"TUFMetadata", testTUFMetadata},
 		{"TUFPending", testTUFPending},
 		{"TUFConcurrentPublish", testTUFConcurrentPublish},
+		{"Revocations", testRevocations},
+		{"StatementByEnvelope", testStatementByEnvelope},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
