@@ -15,6 +15,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/store"
 )
 
 // PredicateType is the in-toto predicate type of a revocation or
@@ -260,4 +261,13 @@ func Parse(st envelope.Statement) (Predicate, error) {
 		return Predicate{}, reject("subject", fmt.Sprintf("must be one subject with digest %s (the target)", want.Digests[0]))
 	}
 	return p, nil
+}
+
+// ParseEntry parses a logged revocation statement (see Parse).
+func ParseEntry(entry store.Statement) (Predicate, error) {
+	st, err := envelope.ParseStatement(entry.PayloadType, entry.Payload, envelope.DefaultLimits())
+	if err != nil {
+		return Predicate{}, fmt.Errorf("revocation: entry %d: %w", entry.Seq, err)
+	}
+	return Parse(st)
 }

@@ -230,11 +230,7 @@ func (s *Service) pgpAuthority(ctx context.Context, d digest.Digest, k string, n
 
 // index is the Indexer of PredicateType.
 func index(ctx context.Context, w store.Writer, entry store.Statement) error {
-	st, err := envelope.ParseStatement(entry.PayloadType, entry.Payload, envelope.DefaultLimits())
-	if err != nil {
-		return fmt.Errorf("revocation: index %d: %w", entry.Seq, err)
-	}
-	p, err := Parse(st)
+	p, err := ParseEntry(entry)
 	if err != nil {
 		return fmt.Errorf("revocation: index %d: %w", entry.Seq, err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tuf"
@@ -49,6 +50,10 @@ type Options struct {
 	TUF      *tuf.Service
 	TUFState tuf.State
 	TUFKeys  *tuf.OnlineKeys
+	// Revocation and RevocationLists, when Revocation is set, serve the
+	// RevocationService; both are then required.
+	Revocation      *revocation.Service
+	RevocationLists *revocation.Publisher
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -69,6 +74,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.TUF != nil && (opts.TUFState == nil || opts.TUFKeys == nil) {
 		return nil, errors.New("server: TUF needs TUFState and TUFKeys")
+	}
+	if opts.Revocation != nil && opts.RevocationLists == nil {
+		return nil, errors.New("server: Revocation needs RevocationLists")
 	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
@@ -103,6 +111,9 @@ func New(opts Options) (*Server, error) {
 	if opts.TUF != nil {
 		tufs = &tufService{svc: opts.TUF, state: opts.TUFState, keys: opts.TUFKeys}
 		trustv1.RegisterTUFServiceServer(s.grpc, tufs)
+	}
+	if opts.Revocation != nil {
+		trustv1.RegisterRevocationServiceServer(s.grpc, &revocationService{log: opts.Log, svc: opts.Revocation, publisher: opts.RevocationLists, logger: opts.Logger})
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -49,6 +49,7 @@ type config struct {
 	TUFSnapshotTTL  time.Duration
 	TUFTimestampTTL time.Duration
 	TUFRefresh      time.Duration
+	Rev             revocationConfig
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -86,6 +87,7 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.TUFSnapshotTTL, "tuf-snapshot-expiry", tuf.DefaultSnapshotExpiry, "lifetime of newly signed TUF snapshot metadata (env TRUSTD_TUF_SNAPSHOT_EXPIRY)")
 	fs.DurationVar(&c.TUFTimestampTTL, "tuf-timestamp-expiry", tuf.DefaultTimestampExpiry, "lifetime of newly signed TUF timestamp metadata (env TRUSTD_TUF_TIMESTAMP_EXPIRY)")
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
+	c.Rev.flags(fs)
 }
 
 // complete reads the environment and checks every value, naming the flag
@@ -127,6 +129,9 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.TUFRefresh <= 0 || c.TUFRefresh >= c.TUFTimestampTTL/2 {
 			errs = append(errs, fmt.Errorf("--tuf-refresh-interval: %s must be positive and below half of --tuf-timestamp-expiry (%s), or timestamps would expire between refreshes", c.TUFRefresh, c.TUFTimestampTTL))
+		}
+		if err := c.Rev.check(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

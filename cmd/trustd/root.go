@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/tuf"
@@ -106,7 +108,12 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: pgplog.Validators(st)})
+	// revocation's validator enforces who may revoke what; its indexer
+	// keeps the revocation index in each append's transaction.
+	rev := newRevocation(cfg, st)
+	validators := pgplog.Validators(st)
+	maps.Copy(validators, rev.Validators())
+	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: revocation.Indexers()})
 	if err != nil {
 		return err
 	}
@@ -128,9 +135,15 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 
+	revLists, listKey, err := revocationLists(ctx, cfg, st, tufSvc, tufState, onlineKeys, tufDir)
+	if err != nil {
+		return err
+	}
+
 	srv, err := server.New(server.Options{
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys,
+		Revocation: rev, RevocationLists: revLists,
 		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {
@@ -153,6 +166,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		}
 	}
 	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "log_key", vkey, "version", version}
+	attrs = append(attrs, "revocation_list_key", listKey.ID)
 	if httpLis != nil {
 		attrs = append(attrs, "http", httpLis.Addr().String())
 	}
