@@ -97,6 +97,10 @@ type Entry struct {
 	Seq       int64
 }
 
+// Voids reports whether the entry makes what was signed or used at time
+// at stop counting (see Record.Voids).
+func (e Entry) Voids(at time.Time) bool { return e.record().Voids(at) }
+
 func (e Entry) record() Record {
 	var rv []string
 	if e.Revoker != "" {
