@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/trustd-dev/trustd/envelope"
@@ -121,4 +122,45 @@ func (p *Publisher) Delta(ctx context.Context, since int64) (List, error) {
 		after = recs[len(recs)-1].Seq
 	}
 	return Sign(ctx, p.signer, p.info(head, since), entries)
+}
+
+// Lists serves signed revocation lists and makes sure, on first use, that
+// the list key is published in KeysRepo: trustd creates that repository
+// when a client first asks for a list or for the key, not at start, so a
+// server nobody syncs from has no extra log entries.
+type Lists struct {
+	pub  *Publisher
+	keys *KeyPublisher
+	key  envelope.PublicKey
+
+	mu        sync.Mutex
+	published bool
+}
+
+// NewLists returns Lists signing with the publisher's key, whose public
+// half is key, published through keys.
+func NewLists(pub *Publisher, keys *KeyPublisher, key envelope.PublicKey) *Lists {
+	return &Lists{pub: pub, keys: keys, key: key}
+}
+
+// Key publishes the list key in KeysRepo if needed and returns it.
+func (l *Lists) Key(ctx context.Context) (envelope.PublicKey, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.published {
+		if err := l.keys.PublishKey(ctx, ListKeyTarget, l.key); err != nil {
+			return envelope.PublicKey{}, err
+		}
+		l.published = true
+	}
+	return l.key, nil
+}
+
+// Fetch returns the snapshot (since 0) or the delta since a number (see
+// Publisher.Delta), after making sure the key is published.
+func (l *Lists) Fetch(ctx context.Context, since int64) (List, error) {
+	if _, err := l.Key(ctx); err != nil {
+		return List{}, err
+	}
+	return l.pub.Delta(ctx, since)
 }

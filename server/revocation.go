@@ -25,7 +25,7 @@ type revocationService struct {
 	trustv1.UnimplementedRevocationServiceServer
 	log       *statement.Log
 	svc       *revocation.Service
-	publisher *revocation.Publisher
+	lists     *revocation.Lists
 	logger    *slog.Logger
 }
 
@@ -90,7 +90,7 @@ func (s *revocationService) ListRevocations(ctx context.Context, req *trustv1.Li
 }
 
 func (s *revocationService) FetchRevocationList(req *trustv1.FetchRevocationListRequest, stream trustv1.RevocationService_FetchRevocationListServer) error {
-	l, err := s.publisher.Delta(stream.Context(), int64(req.GetSince()))
+	l, err := s.lists.Fetch(stream.Context(), int64(req.GetSince()))
 	if err != nil {
 		return toStatus(stream.Context(), s.logger, err)
 	}
@@ -108,4 +108,12 @@ func (s *revocationService) FetchRevocationList(req *trustv1.FetchRevocationList
 		body, first = body[n:], false
 	}
 	return nil
+}
+
+func (s *revocationService) GetRevocationListKey(ctx context.Context, _ *trustv1.GetRevocationListKeyRequest) (*trustv1.GetRevocationListKeyResponse, error) {
+	k, err := s.lists.Key(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &trustv1.GetRevocationListKeyResponse{KeyId: k.ID, TufRepo: revocation.KeysRepo, TufTarget: revocation.ListKeyTarget}, nil
 }

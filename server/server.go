@@ -53,7 +53,7 @@ type Options struct {
 	// Revocation and RevocationLists, when Revocation is set, serve the
 	// RevocationService; both are then required.
 	Revocation      *revocation.Service
-	RevocationLists *revocation.Publisher
+	RevocationLists *revocation.Lists
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -113,7 +113,7 @@ func New(opts Options) (*Server, error) {
 		trustv1.RegisterTUFServiceServer(s.grpc, tufs)
 	}
 	if opts.Revocation != nil {
-		trustv1.RegisterRevocationServiceServer(s.grpc, &revocationService{log: opts.Log, svc: opts.Revocation, publisher: opts.RevocationLists, logger: opts.Logger})
+		trustv1.RegisterRevocationServiceServer(s.grpc, &revocationService{log: opts.Log, svc: opts.Revocation, lists: opts.RevocationLists, logger: opts.Logger})
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -196,12 +196,17 @@ body's digest and freshness, and saves the result.`,
 			if err != nil {
 				return err
 			}
-			pub, err := revocation.FetchKey(tufURL, pinned, filepath.Join(cf.dir, "tuf"), revocation.ListKeyTarget)
-			if err != nil {
-				return err
-			}
 			var res syncResult
 			err = g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				// Asking for the key makes trustd publish it in trustd/keys
+				// on first use; the key itself comes only through TUF.
+				if _, err := c.Revocations().GetRevocationListKey(ctx, &trustv1.GetRevocationListKeyRequest{}); err != nil {
+					return err
+				}
+				pub, err := revocation.FetchKey(tufURL, pinned, filepath.Join(cf.dir, "tuf"), revocation.ListKeyTarget)
+				if err != nil {
+					return err
+				}
 				since, has := cache.Number()
 				if !has || full {
 					since = 0

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -62,11 +61,10 @@ func newRevocation(c *config, st store.Store) *revocation.Service {
 	return revocation.New(st, revocation.Config{SecurityAuthority: c.Rev.SecurityAuthority, TokenIssuers: c.Rev.TokenIssuers, PGP: pgplog.New(st, nil)})
 }
 
-// revocationLists loads (or creates) the list key, publishes its public
-// half in the trustd/keys TUF repository (created at first start with
-// root and targets keys kept in TUF_KEYS_DIR/keys-repo) and returns the
-// list publisher.
-func revocationLists(ctx context.Context, c *config, st store.Store, svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, tufDir string) (*revocation.Publisher, envelope.PublicKey, error) {
+// revocationLists loads (or creates) the list key and the keys of the
+// trustd/keys TUF repository (kept in TUF_KEYS_DIR/keys-repo); the
+// repository is created and the key published when a client first asks.
+func revocationLists(c *config, st store.Store, svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, tufDir string) (*revocation.Lists, envelope.PublicKey, error) {
 	path, err := c.listKeyPath()
 	if err != nil {
 		return nil, envelope.PublicKey{}, err
@@ -79,8 +77,5 @@ func revocationLists(ctx context.Context, c *config, st store.Store, svc *tuf.Se
 	if err != nil {
 		return nil, envelope.PublicKey{}, err
 	}
-	if err := kp.PublishKey(ctx, revocation.ListKeyTarget, pub); err != nil {
-		return nil, envelope.PublicKey{}, err
-	}
-	return revocation.NewPublisher(st, signer, c.Rev.ListValidity), pub, nil
+	return revocation.NewLists(revocation.NewPublisher(st, signer, c.Rev.ListValidity), kp, pub), pub, nil
 }

@@ -135,7 +135,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 
-	revLists, listKey, err := revocationLists(ctx, cfg, st, tufSvc, tufState, onlineKeys, tufDir)
+	revLists, listKey, err := revocationLists(cfg, st, tufSvc, tufState, onlineKeys, tufDir)
 	if err != nil {
 		return err
 	}

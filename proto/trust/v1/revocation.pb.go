@@ -549,6 +549,105 @@ func (x *FetchRevocationListResponse) GetBody() []byte {
 	return nil
 }
 
+type GetRevocationListKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRevocationListKeyRequest) Reset() {
+	*x = GetRevocationListKeyRequest{}
+	mi := &file_trust_v1_revocation_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRevocationListKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRevocationListKeyRequest) ProtoMessage() {}
+
+func (x *GetRevocationListKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_revocation_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRevocationListKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetRevocationListKeyRequest) Descriptor() ([]byte, []int) {
+	return file_trust_v1_revocation_proto_rawDescGZIP(), []int{9}
+}
+
+type GetRevocationListKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key id (TUF key id) of the list signing key.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The TUF repository (served under /tuf/REPO/) and target name that
+	// distribute it.
+	TufRepo       string `protobuf:"bytes,2,opt,name=tuf_repo,json=tufRepo,proto3" json:"tuf_repo,omitempty"`
+	TufTarget     string `protobuf:"bytes,3,opt,name=tuf_target,json=tufTarget,proto3" json:"tuf_target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRevocationListKeyResponse) Reset() {
+	*x = GetRevocationListKeyResponse{}
+	mi := &file_trust_v1_revocation_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRevocationListKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRevocationListKeyResponse) ProtoMessage() {}
+
+func (x *GetRevocationListKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_revocation_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRevocationListKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetRevocationListKeyResponse) Descriptor() ([]byte, []int) {
+	return file_trust_v1_revocation_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetRevocationListKeyResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *GetRevocationListKeyResponse) GetTufRepo() string {
+	if x != nil {
+		return x.TufRepo
+	}
+	return ""
+}
+
+func (x *GetRevocationListKeyResponse) GetTufTarget() string {
+	if x != nil {
+		return x.TufTarget
+	}
+	return ""
+}
+
 var File_trust_v1_revocation_proto protoreflect.FileDescriptor
 
 const file_trust_v1_revocation_proto_rawDesc = "" +
@@ -589,11 +688,18 @@ const file_trust_v1_revocation_proto_rawDesc = "" +
 	"\x05since\x18\x01 \x01(\x04R\x05since\"M\n" +
 	"\x1bFetchRevocationListResponse\x12\x1a\n" +
 	"\benvelope\x18\x01 \x01(\fR\benvelope\x12\x12\n" +
-	"\x04body\x18\x02 \x01(\fR\x04body2\x87\x03\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\"\x1d\n" +
+	"\x1bGetRevocationListKeyRequest\"o\n" +
+	"\x1cGetRevocationListKeyResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x19\n" +
+	"\btuf_repo\x18\x02 \x01(\tR\atufRepo\x12\x1d\n" +
+	"\n" +
+	"tuf_target\x18\x03 \x01(\tR\ttufTarget2\xee\x03\n" +
 	"\x11RevocationService\x12Y\n" +
 	"\x10SubmitRevocation\x12!.trust.v1.SubmitRevocationRequest\x1a\".trust.v1.SubmitRevocationResponse\x12Y\n" +
 	"\x10LookupRevocation\x12!.trust.v1.LookupRevocationRequest\x1a\".trust.v1.LookupRevocationResponse\x12V\n" +
-	"\x0fListRevocations\x12 .trust.v1.ListRevocationsRequest\x1a!.trust.v1.ListRevocationsResponse\x12d\n" +
+	"\x0fListRevocations\x12 .trust.v1.ListRevocationsRequest\x1a!.trust.v1.ListRevocationsResponse\x12e\n" +
+	"\x14GetRevocationListKey\x12%.trust.v1.GetRevocationListKeyRequest\x1a&.trust.v1.GetRevocationListKeyResponse\x12d\n" +
 	"\x13FetchRevocationList\x12$.trust.v1.FetchRevocationListRequest\x1a%.trust.v1.FetchRevocationListResponse0\x01B\x95\x01\n" +
 	"\fcom.trust.v1B\x0fRevocationProtoP\x01Z3github.com/trustd-dev/trustd/proto/trust/v1;trustv1\xa2\x02\x03TXX\xaa\x02\bTrust.V1\xca\x02\bTrust\\V1\xe2\x02\x14Trust\\V1\\GPBMetadata\xea\x02\tTrust::V1b\x06proto3"
 
@@ -609,37 +715,41 @@ func file_trust_v1_revocation_proto_rawDescGZIP() []byte {
 	return file_trust_v1_revocation_proto_rawDescData
 }
 
-var file_trust_v1_revocation_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_trust_v1_revocation_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_trust_v1_revocation_proto_goTypes = []any{
-	(*SubmitRevocationRequest)(nil),     // 0: trust.v1.SubmitRevocationRequest
-	(*SubmitRevocationResponse)(nil),    // 1: trust.v1.SubmitRevocationResponse
-	(*LookupRevocationRequest)(nil),     // 2: trust.v1.LookupRevocationRequest
-	(*LookupRevocationResponse)(nil),    // 3: trust.v1.LookupRevocationResponse
-	(*ListRevocationsRequest)(nil),      // 4: trust.v1.ListRevocationsRequest
-	(*ListRevocationsResponse)(nil),     // 5: trust.v1.ListRevocationsResponse
-	(*Revocation)(nil),                  // 6: trust.v1.Revocation
-	(*FetchRevocationListRequest)(nil),  // 7: trust.v1.FetchRevocationListRequest
-	(*FetchRevocationListResponse)(nil), // 8: trust.v1.FetchRevocationListResponse
-	(*LogEntry)(nil),                    // 9: trust.v1.LogEntry
-	(*timestamppb.Timestamp)(nil),       // 10: google.protobuf.Timestamp
+	(*SubmitRevocationRequest)(nil),      // 0: trust.v1.SubmitRevocationRequest
+	(*SubmitRevocationResponse)(nil),     // 1: trust.v1.SubmitRevocationResponse
+	(*LookupRevocationRequest)(nil),      // 2: trust.v1.LookupRevocationRequest
+	(*LookupRevocationResponse)(nil),     // 3: trust.v1.LookupRevocationResponse
+	(*ListRevocationsRequest)(nil),       // 4: trust.v1.ListRevocationsRequest
+	(*ListRevocationsResponse)(nil),      // 5: trust.v1.ListRevocationsResponse
+	(*Revocation)(nil),                   // 6: trust.v1.Revocation
+	(*FetchRevocationListRequest)(nil),   // 7: trust.v1.FetchRevocationListRequest
+	(*FetchRevocationListResponse)(nil),  // 8: trust.v1.FetchRevocationListResponse
+	(*GetRevocationListKeyRequest)(nil),  // 9: trust.v1.GetRevocationListKeyRequest
+	(*GetRevocationListKeyResponse)(nil), // 10: trust.v1.GetRevocationListKeyResponse
+	(*LogEntry)(nil),                     // 11: trust.v1.LogEntry
+	(*timestamppb.Timestamp)(nil),        // 12: google.protobuf.Timestamp
 }
 var file_trust_v1_revocation_proto_depIdxs = []int32{
-	9,  // 0: trust.v1.SubmitRevocationResponse.entry:type_name -> trust.v1.LogEntry
+	11, // 0: trust.v1.SubmitRevocationResponse.entry:type_name -> trust.v1.LogEntry
 	6,  // 1: trust.v1.SubmitRevocationResponse.state:type_name -> trust.v1.Revocation
 	6,  // 2: trust.v1.LookupRevocationResponse.revocation:type_name -> trust.v1.Revocation
 	6,  // 3: trust.v1.ListRevocationsResponse.revocations:type_name -> trust.v1.Revocation
-	10, // 4: trust.v1.Revocation.effective:type_name -> google.protobuf.Timestamp
-	10, // 5: trust.v1.Revocation.recorded_at:type_name -> google.protobuf.Timestamp
+	12, // 4: trust.v1.Revocation.effective:type_name -> google.protobuf.Timestamp
+	12, // 5: trust.v1.Revocation.recorded_at:type_name -> google.protobuf.Timestamp
 	0,  // 6: trust.v1.RevocationService.SubmitRevocation:input_type -> trust.v1.SubmitRevocationRequest
 	2,  // 7: trust.v1.RevocationService.LookupRevocation:input_type -> trust.v1.LookupRevocationRequest
 	4,  // 8: trust.v1.RevocationService.ListRevocations:input_type -> trust.v1.ListRevocationsRequest
-	7,  // 9: trust.v1.RevocationService.FetchRevocationList:input_type -> trust.v1.FetchRevocationListRequest
-	1,  // 10: trust.v1.RevocationService.SubmitRevocation:output_type -> trust.v1.SubmitRevocationResponse
-	3,  // 11: trust.v1.RevocationService.LookupRevocation:output_type -> trust.v1.LookupRevocationResponse
-	5,  // 12: trust.v1.RevocationService.ListRevocations:output_type -> trust.v1.ListRevocationsResponse
-	8,  // 13: trust.v1.RevocationService.FetchRevocationList:output_type -> trust.v1.FetchRevocationListResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
+	9,  // 9: trust.v1.RevocationService.GetRevocationListKey:input_type -> trust.v1.GetRevocationListKeyRequest
+	7,  // 10: trust.v1.RevocationService.FetchRevocationList:input_type -> trust.v1.FetchRevocationListRequest
+	1,  // 11: trust.v1.RevocationService.SubmitRevocation:output_type -> trust.v1.SubmitRevocationResponse
+	3,  // 12: trust.v1.RevocationService.LookupRevocation:output_type -> trust.v1.LookupRevocationResponse
+	5,  // 13: trust.v1.RevocationService.ListRevocations:output_type -> trust.v1.ListRevocationsResponse
+	10, // 14: trust.v1.RevocationService.GetRevocationListKey:output_type -> trust.v1.GetRevocationListKeyResponse
+	8,  // 15: trust.v1.RevocationService.FetchRevocationList:output_type -> trust.v1.FetchRevocationListResponse
+	11, // [11:16] is the sub-list for method output_type
+	6,  // [6:11] is the sub-list for method input_type
 	6,  // [6:6] is the sub-list for extension type_name
 	6,  // [6:6] is the sub-list for extension extendee
 	0,  // [0:6] is the sub-list for field type_name
@@ -657,7 +767,7 @@ func file_trust_v1_revocation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trust_v1_revocation_proto_rawDesc), len(file_trust_v1_revocation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

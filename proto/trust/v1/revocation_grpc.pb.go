@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RevocationService_SubmitRevocation_FullMethodName    = "/trust.v1.RevocationService/SubmitRevocation"
-	RevocationService_LookupRevocation_FullMethodName    = "/trust.v1.RevocationService/LookupRevocation"
-	RevocationService_ListRevocations_FullMethodName     = "/trust.v1.RevocationService/ListRevocations"
-	RevocationService_FetchRevocationList_FullMethodName = "/trust.v1.RevocationService/FetchRevocationList"
+	RevocationService_SubmitRevocation_FullMethodName     = "/trust.v1.RevocationService/SubmitRevocation"
+	RevocationService_LookupRevocation_FullMethodName     = "/trust.v1.RevocationService/LookupRevocation"
+	RevocationService_ListRevocations_FullMethodName      = "/trust.v1.RevocationService/ListRevocations"
+	RevocationService_GetRevocationListKey_FullMethodName = "/trust.v1.RevocationService/GetRevocationListKey"
+	RevocationService_FetchRevocationList_FullMethodName  = "/trust.v1.RevocationService/FetchRevocationList"
 )
 
 // RevocationServiceClient is the client API for RevocationService service.
@@ -48,6 +49,11 @@ type RevocationServiceClient interface {
 	// FetchRevocationList streams a signed revocation list: a full snapshot (since =
 	// 0) or the delta since a list number. The first message carries the
 	// DSSE envelope, every message a chunk of the body.
+	// GetRevocationListKey returns the key that signs revocation lists, and
+	// publishes it in the trustd/keys TUF repository (creating it) if that
+	// has not happened yet. Clients must not trust the key from this answer:
+	// they fetch it through TUF with a pinned root.
+	GetRevocationListKey(ctx context.Context, in *GetRevocationListKeyRequest, opts ...grpc.CallOption) (*GetRevocationListKeyResponse, error)
 	FetchRevocationList(ctx context.Context, in *FetchRevocationListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchRevocationListResponse], error)
 }
 
@@ -83,6 +89,16 @@ func (c *revocationServiceClient) ListRevocations(ctx context.Context, in *ListR
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListRevocationsResponse)
 	err := c.cc.Invoke(ctx, RevocationService_ListRevocations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *revocationServiceClient) GetRevocationListKey(ctx context.Context, in *GetRevocationListKeyRequest, opts ...grpc.CallOption) (*GetRevocationListKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRevocationListKeyResponse)
+	err := c.cc.Invoke(ctx, RevocationService_GetRevocationListKey_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +147,11 @@ type RevocationServiceServer interface {
 	// FetchRevocationList streams a signed revocation list: a full snapshot (since =
 	// 0) or the delta since a list number. The first message carries the
 	// DSSE envelope, every message a chunk of the body.
+	// GetRevocationListKey returns the key that signs revocation lists, and
+	// publishes it in the trustd/keys TUF repository (creating it) if that
+	// has not happened yet. Clients must not trust the key from this answer:
+	// they fetch it through TUF with a pinned root.
+	GetRevocationListKey(context.Context, *GetRevocationListKeyRequest) (*GetRevocationListKeyResponse, error)
 	FetchRevocationList(*FetchRevocationListRequest, grpc.ServerStreamingServer[FetchRevocationListResponse]) error
 	mustEmbedUnimplementedRevocationServiceServer()
 }
@@ -150,6 +171,9 @@ func (UnimplementedRevocationServiceServer) LookupRevocation(context.Context, *L
 }
 func (UnimplementedRevocationServiceServer) ListRevocations(context.Context, *ListRevocationsRequest) (*ListRevocationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRevocations not implemented")
+}
+func (UnimplementedRevocationServiceServer) GetRevocationListKey(context.Context, *GetRevocationListKeyRequest) (*GetRevocationListKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRevocationListKey not implemented")
 }
 func (UnimplementedRevocationServiceServer) FetchRevocationList(*FetchRevocationListRequest, grpc.ServerStreamingServer[FetchRevocationListResponse]) error {
 	return status.Error(codes.Unimplemented, "method FetchRevocationList not implemented")
@@ -229,6 +253,24 @@ func _RevocationService_ListRevocations_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RevocationService_GetRevocationListKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRevocationListKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RevocationServiceServer).GetRevocationListKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RevocationService_GetRevocationListKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RevocationServiceServer).GetRevocationListKey(ctx, req.(*GetRevocationListKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RevocationService_FetchRevocationList_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(FetchRevocationListRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -258,6 +300,10 @@ var RevocationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRevocations",
 			Handler:    _RevocationService_ListRevocations_Handler,
+		},
+		{
+			MethodName: "GetRevocationListKey",
+			Handler:    _RevocationService_GetRevocationListKey_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
