@@ -214,3 +214,13 @@ func (s *Service) History(ctx context.Context, afterSeq int64, limit int) ([]Rec
 	}
 	return out, nil
 }
+
+// DigestRevocation returns the revocation of d, in force or from a future
+// effective time, or nil (for display: revoked digests are shown as such).
+func (s *Service) DigestRevocation(ctx context.Context, d digest.Digest) (*Record, error) {
+	r, err := s.lookup(ctx, Target{Kind: KindDigest, ID: d.String()})
+	if err != nil || r == nil || r.Action != ActionRevoke {
+		return nil, err
+	}
+	return r, nil
+}

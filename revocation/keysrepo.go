@@ -182,7 +182,7 @@ func FetchKey(repoURL string, pinnedRoot []byte, metadataDir, name string) (enve
 		root = stored
 	}
 	if len(root) == 0 {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: no trusted root: pin the root of %s (its 1.root.json, fetched out of band)", KeysRepo)
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: no trusted root: pin the root of %s (%s/1.root.json, checked out of band)", KeysRepo, repoURL)
 	}
 	cfg, err := config.New(repoURL, root)
 	if err != nil {

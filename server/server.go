@@ -100,7 +100,11 @@ func New(opts Options) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
 	ls := &logService{log: opts.Log}
-	trustv1.RegisterSubjectServiceServer(s.grpc, &subjectService{store: opts.Store})
+	subjects := &subjectService{store: opts.Store}
+	if opts.Revocation != nil {
+		subjects.revocations = opts.Revocation
+	}
+	trustv1.RegisterSubjectServiceServer(s.grpc, subjects)
 	pgpLog := pgplog.New(opts.Store, opts.Log)
 	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store),
 		pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) { return pgpLog.Status(ctx, k.ID, time.Now()) }})

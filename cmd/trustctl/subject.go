@@ -135,10 +135,12 @@ func printSubject(w io.Writer, s *trustv1.Subject, manifests map[uint64]string) 
 		if name, ok := manifests[e.GetStatementSeq()]; ok {
 			fmt.Fprintf(w, "  #%d signed in manifest %s by key %s at %s%s\n", e.GetStatementSeq(), name,
 				strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
+			printRevoked(w, e.GetRevoked())
 			continue
 		}
 		fmt.Fprintf(w, "  #%d %s signed by %s at %s%s\n", e.GetStatementSeq(), e.GetPredicateType(),
 			strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
+		printRevoked(w, e.GetRevoked())
 	}
 }
 
@@ -152,6 +154,7 @@ func printAliases(w io.Writer, as []*trustv1.Alias) {
 			label = "alias (other subject)"
 		}
 		fmt.Fprintf(w, "%s %s\n", label, a.GetDigest())
+		printRevoked(w, a.GetRevocation())
 		for _, c := range a.GetClaims() {
 			src := strings.ToLower(strings.TrimPrefix(c.GetSource().String(), "CLAIM_SOURCE_"))
 			fmt.Fprintf(w, "  claimed by %s in %s %s", strings.Join(c.GetSignerKeyIds(), ", "), src, c.GetReference())
@@ -164,3 +167,12 @@ func printAliases(w io.Writer, as []*trustv1.Alias) {
 }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// printRevoked prints a revocation under the line it applies to: who, why,
+// from when. Nothing is hidden because it is revoked.
+func printRevoked(w io.Writer, r *trustv1.Revocation) {
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(w, "    REVOKED: %s\n", formatRevocation(r))
+}
