@@ -80,7 +80,16 @@ func TestRevocationFlow(t *testing.T) {
 				t.Fatalf("statement revoked by its signer: %d %q %q", r.code, r.stdout, r.stderr)
 			}
 			r = tc("revoke", "digest", sha, "--reason", "malicious", "--key", securityKey, "--comment", "backdoored build", "-o", "json")
-			if r.code != 0 || !strings.Contains(r.stdout, `"action": "revoke"`) {
+			var revoked struct {
+				Created bool `json:"created"`
+				State   struct {
+					Action   string   `json:"action"`
+					Reason   string   `json:"reason"`
+					Revokers []string `json:"revokers"`
+				} `json:"state"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &revoked); r.code != 0 || err != nil || !revoked.Created || revoked.State.Action != "revoke" ||
+				revoked.State.Reason != "malicious" || len(revoked.State.Revokers) != 1 || revoked.State.Revokers[0] != security {
 				t.Fatalf("digest revoked by the security authority: %d %q %q", r.code, r.stdout, r.stderr)
 			}
 			if r := tc("revoke", "key", other, "--reason", "compromised", "--key", otherKey); r.code != 0 {
@@ -158,7 +167,12 @@ func TestRevocationFlow(t *testing.T) {
 			if r := offline("digest", sha); r.code != 0 || !strings.Contains(r.stdout, "is not revoked") {
 				t.Errorf("offline check of the reinstated digest: %d %q %q", r.code, r.stdout, r.stderr)
 			}
-			if r := offline("token", "tok-1", "-o", "json"); r.code != 1 || !strings.Contains(r.stdout, `"reason": "retired"`) {
+			r = offline("token", "tok-1", "-o", "json")
+			var checked struct {
+				Revoked bool   `json:"revoked"`
+				Reason  string `json:"reason"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &checked); r.code != 1 || err != nil || !checked.Revoked || checked.Reason != "retired" {
 				t.Errorf("offline check of the token: %d %q %q", r.code, r.stdout, r.stderr)
 			}
 			if r := offline("key", release); r.code != 0 {
