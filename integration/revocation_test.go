@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trustd-dev/trustd/internal/testpg"
 )
 
 // genKey makes a key pair with trustctl and returns its id.
@@ -29,12 +31,16 @@ func genKey(t *testing.T, path string) string {
 // the trustd/keys TUF repository, a delta, checks without the server, and
 // a rollback refused.
 func TestRevocationFlow(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
 			work := t.TempDir()
 			securityKey := filepath.Join(work, "security.pem")
 			security := genKey(t, securityKey)
-			d := startTrustd(t, append(b.seed(t), "--data-dir", filepath.Join(work, "data"), "--security-authority", security)...)
+			args := []string{"--data-dir", filepath.Join(work, "data"), "--security-authority", security}
+			if backend == "postgres" {
+				args = append(args, "--db", testpg.URL(t))
+			}
+			d := startTrustd(t, args...)
 			tc := func(args ...string) result { return trustctl(t, d.grpcAddr, args...) }
 
 			releaseKey, otherKey := filepath.Join(work, "release.pem"), filepath.Join(work, "other.pem")
