@@ -1,9 +1,11 @@
 package revocation_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -136,3 +138,8 @@ func (e *env) attest(t testing.TB, name string, signers ...envelope.Signer) stor
 
 // teststoreSQLite is a fresh SQLite store.
 func teststoreSQLite(t testing.TB) store.Store { return teststore.Backends()[0].Open(t) }
+
+// sortEntries sorts list entries by target key, as a snapshot holds them.
+func sortEntries(es []revocation.Entry) {
+	slices.SortFunc(es, func(a, b revocation.Entry) int { return bytes.Compare(a.Key[:], b.Key[:]) })
+}

@@ -23,10 +23,10 @@ const (
 // revocationService implements trustv1.RevocationServiceServer.
 type revocationService struct {
 	trustv1.UnimplementedRevocationServiceServer
-	log       *statement.Log
-	svc       *revocation.Service
-	lists     *revocation.Lists
-	logger    *slog.Logger
+	log    *statement.Log
+	svc    *revocation.Service
+	lists  *revocation.Lists
+	logger *slog.Logger
 }
 
 func revocationToProto(r *revocation.Record) *trustv1.Revocation {

@@ -279,10 +279,14 @@ func seedRevocations(b *testing.B, url string, from, n int) {
 		_, err := conn.Exec(ctx, `INSERT INTO `+table+` (target_key, kind, target_id, action, reason, effective_at, revokers, seq, recorded_at)
 			SELECT sha256(int8send(g)), 'digest', 'sha256:' || encode(sha256(int8send(g)), 'hex'), 'revoke',
 				(ARRAY['compromised','superseded','retired','malicious','withdrawn','other'])[1 + g % 6],
-				now(), '["` + fmt.Sprintf("%064x", n) + `"]', g, now()
+				now(), '["`+fmt.Sprintf("%064x", n)+`"]', g, now()
 			FROM generate_series($1::bigint, $2::bigint) g`, from+1, from+n)
 		if err != nil {
 			b.Fatalf("seed %s: %v", table, err)
+		}
+		// As autovacuum would after a bulk load: plan with real statistics.
+		if _, err := conn.Exec(ctx, `ANALYZE `+table); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

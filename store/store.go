@@ -232,9 +232,9 @@ type RevocationReader interface {
 	// and at most uptoSeq (0: no bound), oldest first.
 	RevocationEvents(ctx context.Context, afterSeq, uptoSeq int64, limit int) ([]RevocationRecord, error)
 	// ActiveRevocations returns up to limit current states whose action is
-	// revoke and whose seq is at most uptoSeq (0: no bound), with target
-	// keys above afterKey (nil: from the start), in target key order.
-	ActiveRevocations(ctx context.Context, afterKey []byte, uptoSeq int64, limit int) ([]RevocationRecord, error)
+	// revoke, with seq above afterSeq and at most uptoSeq (0: no bound), in
+	// seq order (the order they were written in, so mostly the table's).
+	ActiveRevocations(ctx context.Context, afterSeq, uptoSeq int64, limit int) ([]RevocationRecord, error)
 	// RevocationHead returns the highest event seq, 0 when there is none.
 	RevocationHead(ctx context.Context) (int64, error)
 	// StatementByEnvelope returns the log entry whose envelope has digest

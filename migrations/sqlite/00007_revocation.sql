@@ -30,6 +30,8 @@ CREATE TABLE revocations (
     recorded_at  TIMESTAMP NOT NULL
 );
 CREATE INDEX revocations_kind_id ON revocations (kind, target_id);
+-- Snapshots page through the revocations in force in write order.
+CREATE INDEX revocations_seq ON revocations (seq) WHERE action = 'revoke';
 
 -- +goose Down
 DROP TABLE revocations;

@@ -72,9 +72,9 @@ func testRevocations(t *testing.T, s store.Store) {
 	if evs, _ := s.RevocationEvents(ctx, 0, 0, 2); len(evs) != 2 || evs[1].Seq != 2 {
 		t.Errorf("RevocationEvents limit 2 = %+v", evs)
 	}
-	// Active: b and c (a was reinstated), in target key order, paged.
-	var keys [][]byte
-	for after := []byte(nil); ; {
+	// Active: b (state at 2) and c (3); a was reinstated. Paged by seq.
+	var ids []string
+	for after := int64(0); ; {
 		page, err := s.ActiveRevocations(ctx, after, 0, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -82,14 +82,17 @@ func testRevocations(t *testing.T, s store.Store) {
 		if len(page) == 0 {
 			break
 		}
-		keys = append(keys, page[0].TargetKey)
-		after = page[0].TargetKey
+		ids = append(ids, page[0].TargetID)
+		after = page[0].Seq
 	}
-	if len(keys) != 2 || bytes.Compare(keys[0], keys[1]) >= 0 {
-		t.Errorf("ActiveRevocations = %x; want b's and c's keys, ascending", keys)
+	if fmt.Sprint(ids) != "[b c]" {
+		t.Errorf("ActiveRevocations = %v; want [b c] in seq order", ids)
 	}
-	if act, _ := s.ActiveRevocations(ctx, nil, 2, 10); len(act) != 1 || act[0].TargetID != "b" {
+	if act, _ := s.ActiveRevocations(ctx, 0, 2, 10); len(act) != 1 || act[0].TargetID != "b" {
 		t.Errorf("ActiveRevocations up to seq 2 = %+v; want b only", act)
+	}
+	if got, err := s.Revocation(ctx, revocationRecord("c", "", 0).TargetKey); err != nil || !bytes.Equal(got.TargetKey, revocationRecord("c", "", 0).TargetKey) {
+		t.Errorf("Revocation(c) = %+v, %v", got, err)
 	}
 }
 

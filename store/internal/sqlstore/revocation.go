@@ -73,18 +73,15 @@ func (q *Queries) RevocationEvents(ctx context.Context, afterSeq, uptoSeq int64,
 }
 
 // ActiveRevocations implements store.RevocationReader.
-func (q *Queries) ActiveRevocations(ctx context.Context, afterKey []byte, uptoSeq int64, limit int) ([]store.RevocationRecord, error) {
+func (q *Queries) ActiveRevocations(ctx context.Context, afterSeq, uptoSeq int64, limit int) ([]store.RevocationRecord, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	if uptoSeq <= 0 {
 		uptoSeq = 1<<63 - 1
 	}
-	if afterKey == nil {
-		afterKey = []byte{}
-	}
 	return q.revocations(ctx, "active revocations", `SELECT `+revocationColumns+` FROM revocations
-		WHERE target_key > $1 AND action = 'revoke' AND seq <= $2 ORDER BY target_key LIMIT $3`, afterKey, uptoSeq, limit)
+		WHERE seq > $1 AND seq <= $2 AND action = 'revoke' ORDER BY seq LIMIT $3`, afterSeq, uptoSeq, limit)
 }
 
 // RevocationHead implements store.RevocationReader.
