@@ -215,7 +215,8 @@ body's digest and freshness, and saves the result.`,
 				if err != nil {
 					return err
 				}
-				if err := cache.Apply(v); errors.Is(err, revocation.ErrDeltaBase) {
+				err = cache.Apply(v)
+				if errors.Is(err, revocation.ErrDeltaBase) {
 					if v, n, err = fetchList(ctx, c, pub, 0, maxBytes); err != nil {
 						return err
 					}
