@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -299,5 +300,79 @@ func TestKeysRepo(t *testing.T) {
 	otherRepo := tuftest.NewRepo(t, "x/y", online)
 	if _, err := revocation.FetchKey(url, otherRepo.RootV1, t.TempDir(), revocation.ListKeyTarget); err == nil {
 		t.Fatal("FetchKey trusting another root succeeded")
+	}
+}
+
+// TestDeltaEqualsSnapshotRandomized: after any sequence of revocations,
+// stronger revocations, repeats and reinstatements, a cache kept current
+// with deltas holds exactly what a fresh full snapshot holds.
+func TestDeltaEqualsSnapshotRandomized(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, teststoreSQLite(t), revocation.Config{})
+	authority := e.key(t)
+	e = newEnvOn(t, e, revocation.Config{TokenIssuers: []string{authority.id}})
+	signer, pub := listKey(t)
+	pubr := revocation.NewPublisher(e.store, signer, time.Hour)
+	rng := rand.New(rand.NewPCG(1, 2))
+	delta, err := revocation.OpenCache(t.TempDir(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 8 {
+		for range 25 {
+			target := revocation.Target{Kind: revocation.KindToken, ID: fmt.Sprint("t", rng.IntN(10))}
+			cur, err := e.svc.Lookup(ctx, target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := revocation.Predicate{Target: target, Reason: revocation.Reasons[rng.IntN(len(revocation.Reasons))],
+				Effective: e.now.Add(time.Duration(rng.IntN(100)-50) * time.Minute)}
+			if cur != nil && cur.Action == revocation.ActionRevoke && rng.IntN(3) == 0 {
+				p.Action = revocation.ActionReinstate
+			}
+			if _, err := e.revoke(t, p, authority.signer); err != nil {
+				t.Fatalf("round %d: %+v: %v", round, p, err)
+			}
+		}
+		since, has := delta.Number()
+		if !has {
+			since = 0
+		}
+		l, err := pubr.Delta(ctx, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := delta.Apply(verify(t, l, pub)); err != nil {
+			t.Fatalf("round %d: apply: %v", round, err)
+		}
+		snap, err := pubr.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := revocation.OpenCache(t.TempDir(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := full.Apply(verify(t, snap, pub)); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := delta.Entries()
+		b, _ := full.Entries()
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("round %d: delta-kept cache %+v\n!= snapshot %+v", round, a, b)
+		}
+		for i := range 10 {
+			want, err := e.svc.TokenRevoked(ctx, fmt.Sprint("t", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := delta.Check(revocation.KindToken, fmt.Sprint("t", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (want != nil) != (got != nil && got.Voids(e.now)) {
+				t.Fatalf("round %d: t%d: server says %v, cache %+v", round, i, want, got)
+			}
+		}
 	}
 }
