@@ -148,16 +148,17 @@ func (s *Service) KeyRevoked(ctx context.Context, keyID string, at time.Time) (*
 
 // StatementRevoked returns the revocation that voids the log entry seq,
 // taken as signed at signedAt: a revocation of the statement itself in
-// force at signedAt, or else, when every one of its signers' keys is
-// revoked at signedAt, the first signer's. A statement keeps counting
-// while one signer's key is in force.
+// force now (a statement always predates its own withdrawal, so that is
+// judged at the time of use), or else, when every one of its signers' keys
+// is revoked as of signedAt, the first signer's. A statement keeps
+// counting while one signer's key is in force.
 func (s *Service) StatementRevoked(ctx context.Context, seq int64, signedAt time.Time) (*Record, error) {
 	st, err := s.store.Statement(ctx, seq)
 	if err != nil {
 		return nil, fmt.Errorf("revocation: statement %d: %w", seq, err)
 	}
 	r, err := s.lookup(ctx, Target{Kind: KindStatement, ID: st.EnvelopeDigest.String()})
-	if err != nil || (r != nil && r.Voids(signedAt)) {
+	if err != nil || (r != nil && r.Voids(s.cfg.Now())) {
 		return r, err
 	}
 	var first *Record

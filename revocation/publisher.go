@@ -137,9 +137,13 @@ type Lists struct {
 	keys *KeyPublisher
 	key  envelope.PublicKey
 
-	mu        sync.Mutex
-	published bool
+	mu          sync.Mutex
+	publishedAt time.Time
 }
+
+// republishEvery is how often Lists re-checks that the key is published
+// and its targets metadata is not due for renewal (see PublishKey).
+const republishEvery = 24 * time.Hour
 
 // NewLists returns Lists signing with the publisher's key, whose public
 // half is key, published through keys.
@@ -147,15 +151,16 @@ func NewLists(pub *Publisher, keys *KeyPublisher, key envelope.PublicKey) *Lists
 	return &Lists{pub: pub, keys: keys, key: key}
 }
 
-// Key publishes the list key in KeysRepo if needed and returns it.
+// Key publishes the list key in KeysRepo if needed (on first use, then
+// daily, renewing the targets metadata before it expires) and returns it.
 func (l *Lists) Key(ctx context.Context) (envelope.PublicKey, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.published {
+	if time.Since(l.publishedAt) > republishEvery {
 		if err := l.keys.PublishKey(ctx, ListKeyTarget, l.key); err != nil {
 			return envelope.PublicKey{}, err
 		}
-		l.published = true
+		l.publishedAt = time.Now()
 	}
 	return l.key, nil
 }
