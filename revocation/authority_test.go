@@ -281,3 +281,31 @@ func TestReinstate(t *testing.T) {
 		}
 	})
 }
+
+// TestIndexerJudgesInTransaction: the indexer judges authority again
+// inside the append's transaction, so a revocation that reaches the log by
+// a path without the validator (or after a concurrent change) is refused
+// and nothing is stored.
+func TestIndexerJudgesInTransaction(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, teststoreSQLite(t), revocation.Config{})
+	owner, other := e.key(t), e.key(t)
+	stmt, err := revocation.NewStatement(revocation.Predicate{Action: revocation.ActionRevoke,
+		Target: revocation.Target{Kind: revocation.KindKey, ID: owner.id}, Reason: revocation.ReasonCompromised, Effective: e.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := sign(t, stmt, other.signer)
+	before, _ := e.store.LogSize(ctx)
+	_, _, err = e.log.AppendVerified(ctx, store.Statement{PayloadType: envelope.PayloadTypeInToto, PredicateType: revocation.PredicateType,
+		Envelope: raw, Payload: stmt, SignerKeyIDs: []string{other.id}, Subjects: []store.StatementSubject{{Name: "key", Digests: []digest.Digest{sha256Of("x")}}}})
+	if !errors.Is(err, revocation.ErrUnauthorized) {
+		t.Fatalf("append bypassing the validator = %v, want ErrUnauthorized from the indexer", err)
+	}
+	if after, _ := e.store.LogSize(ctx); after != before {
+		t.Errorf("log grew from %d to %d", before, after)
+	}
+	if r, err := e.svc.KeyRevoked(ctx, owner.id, e.now); err != nil || r != nil {
+		t.Errorf("KeyRevoked = %v, %v; want nothing indexed", r, err)
+	}
+}

@@ -61,7 +61,7 @@ func newEnv(t testing.TB, st store.Store, cfg revocation.Config) *env {
 	validators := pgplog.Validators(st)
 	maps.Copy(validators, e.svc.Validators())
 	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators,
-		Indexers: revocation.Indexers()})
+		Indexers: e.svc.Indexers()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,10 +58,11 @@ func (s *Service) Validators() map[string]statement.Validator {
 }
 
 // Indexers returns the statement indexer of PredicateType, for
-// statement.Options: it records every revocation entry and the target's
-// new current state in the append's transaction.
-func Indexers() map[string]statement.Indexer {
-	return map[string]statement.Indexer{PredicateType: index}
+// statement.Options: it judges the revocation again inside the append's
+// transaction (so nothing committed since the validator ran slips past),
+// then records the entry and the target's new current state.
+func (s *Service) Indexers() map[string]statement.Indexer {
+	return map[string]statement.Indexer{PredicateType: s.index}
 }
 
 func (s *Service) validate(ctx context.Context, st envelope.Statement, signers []string) error {
@@ -69,6 +70,12 @@ func (s *Service) validate(ctx context.Context, st envelope.Statement, signers [
 	if err != nil {
 		return err
 	}
+	return s.judge(ctx, p, signers)
+}
+
+// judge checks that a reinstatement has a revocation to lift and that the
+// signers hold authority for the target.
+func (s *Service) judge(ctx context.Context, p Predicate, signers []string) error {
 	if p.Action == ActionReinstate {
 		cur, err := s.lookup(ctx, p.Target)
 		if err != nil {
@@ -229,10 +236,15 @@ func (s *Service) pgpAuthority(ctx context.Context, d digest.Digest, k string, n
 }
 
 // index is the Indexer of PredicateType.
-func index(ctx context.Context, w store.Writer, entry store.Statement) error {
+func (s *Service) index(ctx context.Context, w store.Writer, entry store.Statement) error {
 	p, err := ParseEntry(entry)
 	if err != nil {
 		return fmt.Errorf("revocation: index %d: %w", entry.Seq, err)
+	}
+	// The same judgement as the validator's, read through the transaction.
+	in := &Service{store: w, cfg: s.cfg}
+	if err := in.judge(ctx, p, entry.SignerKeyIDs); err != nil {
+		return err
 	}
 	key := p.Target.Key()
 	ev := Record{Target: p.Target, Action: p.Action, Reason: p.Reason, Effective: p.Effective.UTC(),

@@ -67,7 +67,7 @@ func newRevFixture(t testing.TB, st store.Store) *revFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: rev.Validators(), Indexers: revocation.Indexers()})
+	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: rev.Validators(), Indexers: rev.Indexers()})
 	if err != nil {
 		t.Fatal(err)
 	}

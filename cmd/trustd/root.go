@@ -12,7 +12,6 @@ import (
 
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
-	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/tuf"
@@ -113,7 +112,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	rev := newRevocation(cfg, st)
 	validators := pgplog.Validators(st)
 	maps.Copy(validators, rev.Validators())
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: revocation.Indexers()})
+	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: rev.Indexers()})
 	if err != nil {
 		return err
 	}
