@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/trustd-dev/trustd/digest"
 )
 
 // DefaultMaxStaleness is the default oldest list a client accepts or
@@ -40,10 +42,11 @@ type cacheState struct {
 }
 
 // Cache is a client's verified revocation list on disk: entries sorted by
-// target key, looked up by interpolation search over their first eight
-// bytes (target keys are SHA-256 outputs, so uniformly spread), falling
-// back to binary search. It only ever moves forward: Apply refuses lists
-// older than the one it holds or older than MaxStaleness.
+// target key. In memory a bucket table indexed by a key's top bits (about
+// one entry per bucket: target keys are SHA-256 outputs, so uniformly
+// spread) finds an entry with two memory reads. It only ever moves
+// forward: Apply refuses lists older than the one it holds or older than
+// MaxStaleness.
 type Cache struct {
 	dir string
 	// MaxStaleness bounds the age of a list Apply accepts and of the list
@@ -55,7 +58,10 @@ type Cache struct {
 	has     bool
 	state   cacheState
 	entries []byte
-	prefix  []uint64
+	// buckets[b] is the index of the first entry whose key's top bits
+	// are at least b; len(buckets) is 2^bits + 1.
+	buckets []uint32
+	bits    uint
 }
 
 // OpenCache loads the cache in dir (created 0700 if missing); an empty
@@ -92,12 +98,24 @@ func OpenCache(dir string, maxStaleness time.Duration) (*Cache, error) {
 }
 
 func (c *Cache) setEntries(entries []byte) {
+	n := len(entries) / EntrySize
 	c.entries = entries
-	c.prefix = make([]uint64, len(entries)/EntrySize)
-	for i := range c.prefix {
-		c.prefix[i] = binary.BigEndian.Uint64(entries[i*EntrySize:])
+	c.bits = 8
+	for c.bits < 24 && 1<<c.bits < n {
+		c.bits++
+	}
+	c.buckets = make([]uint32, 1<<c.bits+1)
+	i := 0
+	for b := range c.buckets {
+		for i < n && c.bucketOf(entries[i*EntrySize:]) < b {
+			i++
+		}
+		c.buckets[b] = uint32(i)
 	}
 }
+
+// bucketOf is the bucket of the key at the start of rec.
+func (c *Cache) bucketOf(rec []byte) int { return int(binary.BigEndian.Uint64(rec) >> (64 - c.bits)) }
 
 // Number is the number of the cached list, and false when there is none.
 func (c *Cache) Number() (int64, bool) { return c.state.Number, c.has }
@@ -106,7 +124,7 @@ func (c *Cache) Number() (int64, bool) { return c.state.Number, c.has }
 func (c *Cache) Issued() time.Time { return c.state.Issued }
 
 // Len is the number of revocations in force in the cache.
-func (c *Cache) Len() int { return len(c.prefix) }
+func (c *Cache) Len() int { return len(c.entries) / EntrySize }
 
 // SizeOnDisk is the size of the cache's entries file in bytes.
 func (c *Cache) SizeOnDisk() int64 { return int64(len(c.entries)) }
@@ -218,46 +236,15 @@ func (c *Cache) searchIn(es []byte, k [32]byte) int {
 
 // find returns the cached entry with key k.
 func (c *Cache) find(k [32]byte) (Entry, bool) {
-	p := binary.BigEndian.Uint64(k[:])
-	n := len(c.prefix)
-	lo, hi := 0, n // the first index with prefix >= p is in [lo, hi]
-	for step := 0; hi-lo > 8 && step < 6; step++ {
-		lov := uint64(0)
-		if lo > 0 {
-			lov = c.prefix[lo-1]
-		}
-		hiv := ^uint64(0)
-		if hi < n {
-			hiv = c.prefix[hi]
-		}
-		if p <= lov || p > hiv || hiv == lov {
-			break
-		}
-		// Interpolate the position of p between lov and hiv.
-		frac := float64(p-lov) / float64(hiv-lov)
-		m := lo + int(frac*float64(hi-lo))
-		if m >= hi {
-			m = hi - 1
-		}
-		if c.prefix[m] < p {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if c.prefix[m] < p {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	for i := lo; i < n && c.prefix[i] == p; i++ {
-		rec := c.entries[i*EntrySize : (i+1)*EntrySize]
-		if bytes.Equal(rec[:32], k[:]) {
+	b := c.bucketOf(k[:])
+	for i := c.buckets[b]; i < c.buckets[b+1]; i++ {
+		rec := c.entries[int(i)*EntrySize : int(i+1)*EntrySize]
+		switch bytes.Compare(rec[:32], k[:]) {
+		case 0:
 			e, err := decodeEntry(rec, c.state.Revokers)
 			return e, err == nil
+		case 1:
+			return Entry{}, false
 		}
 	}
 	return Entry{}, false
@@ -288,6 +275,12 @@ func (c *Cache) Check(kind Kind, id string) (*Entry, error) {
 		return nil, err
 	}
 	return c.CheckKey(TargetKey(kind, id))
+}
+
+// CheckDigest returns the cached revocation of digest d, as CheckKey; d
+// is already canonical, so this skips parsing.
+func (c *Cache) CheckDigest(d digest.Digest) (*Entry, error) {
+	return c.CheckKey(TargetKey(KindDigest, d.String()))
 }
 
 // Save writes the cache to its directory: the entries under a new name,
