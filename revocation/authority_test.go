@@ -104,8 +104,10 @@ func (e *env) tufKey(t testing.TB) (testKey, tuftest.Key) {
 }
 
 // tufPublish creates repository name whose targets key is targets and
-// publishes one target with content.
-func (e *env) tufPublish(t testing.TB, name string, targets tuftest.Key, target string, content []byte) {
+// publishes one target with content; with a delegate, the top-level
+// targets role delegates "rel/*" to role "releases" (the delegate's key),
+// which lists the target instead.
+func (e *env) tufPublish(t testing.TB, name string, targets tuftest.Key, target string, content []byte, delegate ...tuftest.Key) {
 	t.Helper()
 	ctx := context.Background()
 	state, err := tufstore.New(e.store, e.log)
@@ -131,7 +133,23 @@ func (e *env) tufPublish(t testing.TB, name string, targets tuftest.Key, target 
 	if _, err := svc.Init(ctx, name, root); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Upload(ctx, name, metadata.TARGETS, repo.SignTargets(t, nil, target, content)); err != nil {
+	if len(delegate) == 0 {
+		if _, err := svc.Upload(ctx, name, metadata.TARGETS, repo.SignTargets(t, nil, target, content)); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	top := metadata.Targets(time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second))
+	top.Signed.Delegations = &metadata.Delegations{Keys: map[string]*metadata.Key{delegate[0].ID: delegate[0].Key},
+		Roles: []metadata.DelegatedRole{{Name: "releases", KeyIDs: []string{delegate[0].ID}, Threshold: 1, Paths: []string{"rel/*"}}}}
+	signed, err := tuf.Sign(top, targets.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Upload(ctx, name, metadata.TARGETS, signed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Upload(ctx, name, "releases", repo.SignTargets(t, nil, target, content, delegate[0].Signer)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -157,6 +175,11 @@ func TestAuthorityMatrix(t *testing.T) {
 		e.tufPublish(t, "acme/images", tufMeta, "app.tar.gz", []byte("app bytes"))
 		e.tufPublish(t, "other/images", otherMeta, "tool.tar.gz", []byte("tool bytes"))
 		tufDigest := sha256Of("app bytes").String()
+		// A digest listed by a delegated role.
+		topTargets, topMeta := e.tufKey(t)
+		relTargets, relMeta := e.tufKey(t)
+		e.tufPublish(t, "acme/delegated", topMeta, "rel/app-2.tar.gz", []byte("delegated bytes"), relMeta)
+		delegatedDigest := sha256Of("delegated bytes").String()
 
 		// A digest in an OpenPGP manifest published by root, with
 		// delegations of its name (in force, expired) and of another scope.
@@ -200,6 +223,8 @@ func TestAuthorityMatrix(t *testing.T) {
 			{"TUF digest by the security authority", dig(sha256Of("anything").String()), authority.signer, ""},
 			{"TUF digest by another repository's role key", dig(tufDigest), otherTargets.signer, "holds no authority for it"},
 			{"TUF digest by another key", dig(tufDigest), other.signer, "holds no authority for it"},
+			{"TUF digest by the delegated role key that listed it", dig(delegatedDigest), relTargets.signer, ""},
+			{"TUF digest by the delegating role key (it did not list it)", dig(delegatedDigest), topTargets.signer, "holds no authority for it"},
 			{"PGP digest by its publisher", dig(pgpDigest.String()), root, ""},
 			{"PGP digest by a delegate whose scope covers it", dig(pgpDigest.String()), dev, ""},
 			{"PGP digest by an expired delegation", dig(pgpDigest.String()), stale, "holds no authority for it"},
