@@ -57,21 +57,27 @@ func (p *Publisher) info(number, since int64) ListInfo {
 // revocation was indexed meanwhile, so a snapshot is always the exact
 // state at its number.
 func (p *Publisher) Snapshot(ctx context.Context) (List, error) {
+	l, _, err := p.snapshot(ctx)
+	return l, err
+}
+
+// snapshot is Snapshot, also returning the list's info.
+func (p *Publisher) snapshot(ctx context.Context) (List, ListInfo, error) {
 	for range snapshotAttempts {
 		head, err := p.store.RevocationHead(ctx)
 		if err != nil {
-			return List{}, fmt.Errorf("revocation: snapshot: %w", err)
+			return List{}, ListInfo{}, fmt.Errorf("revocation: snapshot: %w", err)
 		}
 		var entries []Entry
 		for after := int64(0); ; {
 			recs, err := p.store.ActiveRevocations(ctx, after, head, listPage)
 			if err != nil {
-				return List{}, fmt.Errorf("revocation: snapshot: %w", err)
+				return List{}, ListInfo{}, fmt.Errorf("revocation: snapshot: %w", err)
 			}
 			for _, r := range recs {
 				e, err := storeEntry(r)
 				if err != nil {
-					return List{}, err
+					return List{}, ListInfo{}, err
 				}
 				entries = append(entries, e)
 			}
@@ -83,13 +89,15 @@ func (p *Publisher) Snapshot(ctx context.Context) (List, error) {
 		slices.SortFunc(entries, func(a, b Entry) int { return bytes.Compare(a.Key[:], b.Key[:]) })
 		again, err := p.store.RevocationHead(ctx)
 		if err != nil {
-			return List{}, fmt.Errorf("revocation: snapshot: %w", err)
+			return List{}, ListInfo{}, fmt.Errorf("revocation: snapshot: %w", err)
 		}
 		if again == head {
-			return Sign(ctx, p.signer, p.info(head, 0), entries)
+			info := p.info(head, 0)
+			l, err := Sign(ctx, p.signer, info, entries)
+			return l, info, err
 		}
 	}
-	return List{}, fmt.Errorf("revocation: snapshot: %w; retry", ErrBusy)
+	return List{}, ListInfo{}, fmt.Errorf("revocation: snapshot: %w; retry", ErrBusy)
 }
 
 // Delta returns a signed list of the revocation events after since, in
@@ -139,6 +147,8 @@ type Lists struct {
 
 	mu          sync.Mutex
 	publishedAt time.Time
+	snap        List     // the last snapshot served
+	snapInfo    ListInfo // and what it covers
 }
 
 // republishEvery is how often Lists re-checks that the key is published
@@ -166,10 +176,30 @@ func (l *Lists) Key(ctx context.Context) (envelope.PublicKey, error) {
 }
 
 // Fetch returns the snapshot (since 0) or the delta since a number (see
-// Publisher.Delta), after making sure the key is published.
+// Publisher.Delta), after making sure the key is published. A snapshot is
+// rebuilt only when revocations arrived since the last one or it has used
+// a quarter of its validity, so many clients syncing from scratch cost one
+// build.
 func (l *Lists) Fetch(ctx context.Context, since int64) (List, error) {
 	if _, err := l.Key(ctx); err != nil {
 		return List{}, err
 	}
-	return l.pub.Delta(ctx, since)
+	if since > 0 {
+		return l.pub.Delta(ctx, since)
+	}
+	head, err := l.pub.store.RevocationHead(ctx)
+	if err != nil {
+		return List{}, fmt.Errorf("revocation: snapshot: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.snap.Envelope != nil && l.snapInfo.Number == head && l.pub.now().Sub(l.snapInfo.Issued) < l.pub.validity/4 {
+		return l.snap, nil
+	}
+	snap, info, err := l.pub.snapshot(ctx)
+	if err != nil {
+		return List{}, err
+	}
+	l.snap, l.snapInfo = snap, info
+	return snap, nil
 }
