@@ -1,6 +1,7 @@
 package revocation_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -294,6 +295,31 @@ func TestKeysRepo(t *testing.T) {
 	}
 	if got, err := revocation.FetchKey(url, nil, meta, revocation.ListKeyTarget); err != nil || got.ID != pub2.ID {
 		t.Fatalf("FetchKey after rotation = %v, %v; want %s", got.ID, err, pub2.ID)
+	}
+
+	// Lists serve one snapshot until something changes.
+	signer, listPub := listKey(t)
+	lists := revocation.NewLists(revocation.NewPublisher(e.store, signer, time.Hour), kp, listPub)
+	first, err := lists.Fetch(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := lists.Fetch(ctx, 0); err != nil || !bytes.Equal(again.Envelope, first.Envelope) {
+		t.Errorf("a second snapshot with nothing changed was rebuilt (%v)", err)
+	}
+	k := e.key(t)
+	if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: k.id}}, k.signer); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := lists.Fetch(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := verify(t, changed, listPub); v.Len() != 1 {
+		t.Errorf("snapshot after a revocation has %d entries, want 1", v.Len())
+	}
+	if got, err := lists.Key(ctx); err != nil || got.ID != listPub.ID {
+		t.Errorf("Lists.Key = %v, %v", got.ID, err)
 	}
 
 	// A client pinning another root refuses the repository.
