@@ -108,10 +108,25 @@ func newRevokeKindCmd(g *globals, kind revocation.Kind, action revocation.Action
 		revocation.KindDigest:    "an artifact digest (known bad: do not deploy)",
 		revocation.KindToken:     "an issued token, by token id",
 	}[kind]
+	example := map[revocation.Kind]string{
+		revocation.KindKey:       "key 3e63ed31… --reason compromised --key laptop.pem",
+		revocation.KindStatement: "statement 42 --reason withdrawn --key release.pem",
+		revocation.KindDigest:    "digest sha256:ff7a5e64… --reason malicious --key security.pem",
+		revocation.KindToken:     "token tok-2026-0001 --reason retired --key issuer.pem",
+	}[kind]
+	prefix := "  trustctl revoke "
+	if action == revocation.ActionReinstate {
+		prefix += "reinstate "
+		head, tail, _ := strings.Cut(example, " --reason ")
+		_, keyFlag, _ := strings.Cut(tail, " ")
+		example = head + " " + keyFlag + ` --comment "false alarm"`
+	}
 	cmd := &cobra.Command{
-		Use:   string(kind) + " ID",
-		Short: strings.ToUpper(string(action[:1])) + string(action[1:]) + " " + short,
-		Args:  cobra.ExactArgs(1),
+		Use:     string(kind) + " ID",
+		Short:   strings.ToUpper(string(action[:1])) + string(action[1:]) + " " + short,
+		Long:    revokeLong,
+		Example: prefix + example + "\n" + prefix + example + " --out revocation.dsse.json   # sign only",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := revocation.Predicate{Action: action, Target: revocation.Target{Kind: kind}, Comment: comment}
 			r, err := revocation.ParseReason(reason)
