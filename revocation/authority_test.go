@@ -165,8 +165,14 @@ func TestAuthorityMatrix(t *testing.T) {
 		owner, other, revoked, self, victim := e.key(t), e.key(t), e.key(t), e.key(t), e.key(t)
 		ownerStmt := e.attest(t, "owner-attestation", owner.signer)
 		revokedStmt := e.attest(t, "revoked-attestation", revoked.signer)
-		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: revoked.id}, Reason: revocation.ReasonCompromised}, authority.signer); err != nil {
+		revokedKey, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: revoked.id}, Reason: revocation.ReasonCompromised}, authority.signer)
+		if err != nil {
 			t.Fatalf("authority revokes a key: %v", err)
+		}
+		// A revocation is lifted by reinstating, never by revoking the statement.
+		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindStatement, ID: revokedKey.EnvelopeDigest.String()},
+			Reason: revocation.ReasonWithdrawn}, authority.signer); !errors.Is(err, revocation.ErrInvalid) || !strings.Contains(err.Error(), "is itself a revocation") {
+			t.Fatalf("revoking a revocation statement = %v, want ErrInvalid", err)
 		}
 
 		// A digest listed by a TUF targets role, and one by another repository's role.

@@ -154,6 +154,9 @@ func (s *Service) authorityOf(ctx context.Context, t Target, k string, now time.
 		if err != nil {
 			return "", fmt.Errorf("revocation: statement %s: %w", t.ID, err)
 		}
+		if st.PredicateType == PredicateType {
+			return "", fmt.Errorf("revocation: target.id: %w: statement %d is itself a revocation; lift it with a reinstatement of its target instead", ErrInvalid, st.Seq)
+		}
 		if slices.Contains(st.SignerKeyIDs, k) {
 			return "", nil
 		}
@@ -195,40 +198,56 @@ func (s *Service) digestAuthority(ctx context.Context, id, k string, now time.Ti
 // manifest naming d, or a delegation chain in force now links k and that
 // publisher for the name.
 func (s *Service) pgpAuthority(ctx context.Context, d digest.Digest, k string, now time.Time) (bool, error) {
-	ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: pgplog.ManifestPredicateType, Limit: evidencePage})
-	if err != nil {
-		return false, fmt.Errorf("revocation: digest %s: %w", d, err)
-	}
 	if !pgp.ValidFingerprint(k) {
 		return false, nil
 	}
-	for _, e := range ev {
-		if len(e.SignerKeyIDs) != 1 {
+	for before := int64(0); ; {
+		ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: pgplog.ManifestPredicateType,
+			BeforeSeq: before, Limit: evidencePage})
+		if err != nil {
+			return false, fmt.Errorf("revocation: digest %s: %w", d, err)
+		}
+		for _, e := range ev {
+			ok, err := s.pgpManifestAuthority(ctx, d, e, k, now)
+			if err != nil || ok {
+				return ok, err
+			}
+		}
+		if len(ev) < evidencePage {
+			return false, nil
+		}
+		before = ev[len(ev)-1].Seq
+	}
+}
+
+// pgpManifestAuthority reports whether OpenPGP key k may revoke d, listed
+// in the manifest of evidence entry e.
+func (s *Service) pgpManifestAuthority(ctx context.Context, d digest.Digest, e store.Evidence, k string, now time.Time) (bool, error) {
+	if len(e.SignerKeyIDs) != 1 {
+		return false, nil
+	}
+	publisher := e.SignerKeyIDs[0]
+	if publisher == k {
+		return true, nil
+	}
+	st, err := s.store.Statement(ctx, e.Seq)
+	if err != nil {
+		return false, fmt.Errorf("revocation: manifest %d: %w", e.Seq, err)
+	}
+	for _, sub := range st.Subjects {
+		if !slices.Contains(sub.Digests, d) {
 			continue
 		}
-		publisher := e.SignerKeyIDs[0]
-		if publisher == k {
-			return true, nil
-		}
-		st, err := s.store.Statement(ctx, e.Seq)
-		if err != nil {
-			return false, fmt.Errorf("revocation: manifest %d: %w", e.Seq, err)
-		}
-		for _, sub := range st.Subjects {
-			if !slices.Contains(sub.Digests, d) {
-				continue
+		for _, q := range []pgplog.Query{
+			{Name: sub.Name, Signer: publisher, SignedAt: now, Roots: []string{k}}, // k delegated the name down to the publisher
+			{Name: sub.Name, Signer: k, SignedAt: now, Roots: []string{publisher}}, // the publisher delegated the name to k
+		} {
+			_, err := s.cfg.PGP.Decide(ctx, q)
+			if err == nil {
+				return true, nil
 			}
-			for _, q := range []pgplog.Query{
-				{Name: sub.Name, Signer: publisher, SignedAt: now, Roots: []string{k}}, // k delegated the name down to the publisher
-				{Name: sub.Name, Signer: k, SignedAt: now, Roots: []string{publisher}}, // the publisher delegated the name to k
-			} {
-				_, err := s.cfg.PGP.Decide(ctx, q)
-				if err == nil {
-					return true, nil
-				}
-				if !errors.Is(err, pgp.ErrRefused) {
-					return false, fmt.Errorf("revocation: digest %s: %w", d, err)
-				}
+			if !errors.Is(err, pgp.ErrRefused) {
+				return false, fmt.Errorf("revocation: digest %s: %w", d, err)
 			}
 		}
 	}
