@@ -159,8 +159,8 @@ func TestAuthorityMatrix(t *testing.T) {
 		ctx := context.Background()
 		st := open(t)
 		e := newEnv(t, st, revocation.Config{})
-		authority, issuer := e.key(t), e.key(t)
-		e = newEnvOn(t, e, revocation.Config{SecurityAuthority: []string{authority.id}, TokenIssuers: []string{issuer.id}})
+		authority, issuer, revokedIssuer := e.key(t), e.key(t), e.key(t)
+		e = newEnvOn(t, e, revocation.Config{SecurityAuthority: []string{authority.id}, TokenIssuers: []string{issuer.id, revokedIssuer.id}})
 
 		owner, other, revoked, self, victim := e.key(t), e.key(t), e.key(t), e.key(t), e.key(t)
 		ownerStmt := e.attest(t, "owner-attestation", owner.signer)
@@ -186,6 +186,15 @@ func TestAuthorityMatrix(t *testing.T) {
 		relTargets, relMeta := e.tufKey(t)
 		e.tufPublish(t, "acme/delegated", topMeta, "rel/app-2.tar.gz", []byte("delegated bytes"), relMeta)
 		delegatedDigest := sha256Of("delegated bytes").String()
+		// A digest listed by a TUF role whose key was revoked since.
+		revokedTargets, revokedMeta := e.tufKey(t)
+		e.tufPublish(t, "acme/old", revokedMeta, "old.tar.gz", []byte("old bytes"))
+		oldDigest := sha256Of("old bytes").String()
+		for _, k := range []string{revokedTargets.id, revokedIssuer.id} {
+			if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: k}, Reason: revocation.ReasonCompromised}, authority.signer); err != nil {
+				t.Fatal(err)
+			}
+		}
 
 		// A digest in an OpenPGP manifest published by root, with
 		// delegations of its name (in force, expired) and of another scope.
@@ -229,6 +238,7 @@ func TestAuthorityMatrix(t *testing.T) {
 			{"TUF digest by the security authority", dig(sha256Of("anything").String()), authority.signer, ""},
 			{"TUF digest by another repository's role key", dig(tufDigest), otherTargets.signer, "holds no authority for it"},
 			{"TUF digest by another key", dig(tufDigest), other.signer, "holds no authority for it"},
+			{"TUF digest by its role key, since revoked", dig(oldDigest), revokedTargets.signer, "is revoked (compromised"},
 			{"TUF digest by the delegated role key that listed it", dig(delegatedDigest), relTargets.signer, ""},
 			{"TUF digest by the delegating role key (it did not list it)", dig(delegatedDigest), topTargets.signer, "holds no authority for it"},
 			{"PGP digest by its publisher", dig(pgpDigest.String()), root, ""},
@@ -238,6 +248,8 @@ func TestAuthorityMatrix(t *testing.T) {
 			{"token by its issuer", token, issuer.signer, ""},
 			{"token by the security authority", revocation.Target{Kind: revocation.KindToken, ID: "tok-0002"}, authority.signer, ""},
 			{"token by another key", token, owner.signer, "is neither a token issuer nor a security authority key"},
+			{"token by a TUF role key (another scope)", token, tufTargets.signer, "is neither a token issuer nor a security authority key"},
+			{"token by a revoked issuer", token, revokedIssuer.signer, "is revoked (compromised"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				before, err := st.LogSize(ctx)
