@@ -352,3 +352,64 @@ func TestIndexerJudgesInTransaction(t *testing.T) {
 		t.Errorf("KeyRevoked = %v, %v; want nothing indexed", r, err)
 	}
 }
+
+// TestTUFRoleRotation: digest authority follows the TUF role, not a key
+// that once signed it: after the targets key is rotated (root v2 adds a new
+// key, which signs targets v2; root v3 drops the old one), the new key may
+// revoke a digest that only v1 listed, and the old key may not.
+func TestTUFRoleRotation(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, teststoreSQLite(t), revocation.Config{})
+	state, err := tufstore.New(e.store, e.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := tuftest.OnlineKeys(t)
+	svc, err := tuf.New(state, online, tuf.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey, oldMeta := e.tufKey(t)
+	newKey, newMeta := e.tufKey(t)
+	repo := &tuftest.Repo{Name: "acme/rotating", Root: tuftest.NewKey(t), Targets: oldMeta}
+	root := func(version int64, targets ...tuftest.Key) []byte {
+		var ks []*metadata.Key
+		for _, k := range targets {
+			ks = append(ks, k.Key)
+		}
+		md, err := tuf.NewRoot(tuf.RootSpec{Version: version, Expires: time.Now().Add(24 * time.Hour),
+			Root: tuf.KeySet{Keys: []*metadata.Key{repo.Root.Key}}, Targets: tuf.KeySet{Keys: ks},
+			Snapshot: tuf.Keys(online.Keys(metadata.SNAPSHOT)), Timestamp: tuf.Keys(online.Keys(metadata.TIMESTAMP))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := tuf.Sign(md, repo.Root.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signed
+	}
+	if _, err := svc.Init(ctx, repo.Name, root(1, oldMeta)); err != nil {
+		t.Fatal(err)
+	}
+	v1 := repo.SignTargets(t, nil, "app-1.tar.gz", []byte("app 1"))
+	if _, err := svc.Upload(ctx, repo.Name, metadata.TARGETS, v1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Upload(ctx, repo.Name, metadata.ROOT, root(2, oldMeta, newMeta)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Upload(ctx, repo.Name, metadata.TARGETS, repo.SignTargets(t, v1, "app-2.tar.gz", []byte("app 2"), newMeta.Signer)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Upload(ctx, repo.Name, metadata.ROOT, root(3, newMeta)); err != nil {
+		t.Fatal(err)
+	}
+	target := revocation.Target{Kind: revocation.KindDigest, ID: sha256Of("app 1").String()}
+	if _, err := e.revoke(t, revocation.Predicate{Target: target, Reason: revocation.ReasonMalicious}, oldKey.signer); !errors.Is(err, revocation.ErrUnauthorized) {
+		t.Errorf("revocation by the rotated-out key = %v, want ErrUnauthorized", err)
+	}
+	if _, err := e.revoke(t, revocation.Predicate{Target: target, Reason: revocation.ReasonMalicious}, newKey.signer); err != nil {
+		t.Errorf("revocation by the role's current key: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -93,8 +94,9 @@ func (s *Service) judge(ctx context.Context, p Predicate, signers []string) erro
 // signer that is itself revoked now holds no authority. Who may:
 //   - a key: the key itself, or the security authority;
 //   - a statement: one of its signers;
-//   - a digest: the security authority; a key that signed TUF targets
-//     metadata listing the digest; the OpenPGP key that published a
+//   - a digest: the security authority; a key that signs the current
+//     metadata of a TUF targets role (top-level or delegated) that listed
+//     the digest; the OpenPGP key that published a
 //     manifest listing it, any key whose delegation chain (in force now)
 //     leads from it to that publisher for the name it was published
 //     under, or any key the publisher delegated that name to;
@@ -178,12 +180,8 @@ func (s *Service) digestAuthority(ctx context.Context, id, k string, now time.Ti
 	if err != nil {
 		return "", fmt.Errorf("revocation: target.id: %w: %w", ErrInvalid, err)
 	}
-	tufEv, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: tufstore.PredicateType, SignerKeyID: k, Limit: 1})
-	if err != nil {
-		return "", fmt.Errorf("revocation: digest %s: %w", id, err)
-	}
-	if len(tufEv) > 0 {
-		return "", nil
+	if ok, err := s.tufAuthority(ctx, d, k); err != nil || ok {
+		return "", err
 	}
 	if s.cfg.PGP != nil {
 		ok, err := s.pgpAuthority(ctx, d, k, now)
@@ -192,6 +190,57 @@ func (s *Service) digestAuthority(ctx context.Context, id, k string, now time.Ti
 		}
 	}
 	return "holds no authority for it: not a security authority key, not a key of a TUF targets role that lists it, and no OpenPGP delegation in force covers a name it was published under", nil
+}
+
+// tufAuthority reports whether key k may revoke d as a TUF role key: some
+// version of a targets role (top-level or delegated) listed d, and k signs
+// that role's current metadata. A key rotated out of the role loses the
+// authority; its successor gains it.
+func (s *Service) tufAuthority(ctx context.Context, d digest.Digest, k string) (bool, error) {
+	seen := map[tufstore.Descriptor]bool{}
+	for before := int64(0); ; {
+		ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: tufstore.PredicateType,
+			BeforeSeq: before, Limit: evidencePage})
+		if err != nil {
+			return false, fmt.Errorf("revocation: digest %s: %w", d, err)
+		}
+		for _, e := range ev {
+			st, err := s.store.Statement(ctx, e.Seq)
+			if err != nil {
+				return false, fmt.Errorf("revocation: TUF entry %d: %w", e.Seq, err)
+			}
+			var role tufstore.Descriptor
+			if err := json.Unmarshal(st.Payload, &role); err != nil {
+				return false, fmt.Errorf("revocation: TUF entry %d: descriptor: %w", e.Seq, err)
+			}
+			role.Version = 0
+			if seen[role] {
+				continue
+			}
+			seen[role] = true
+			cur, err := s.store.TUFMetadata(ctx, role.Repo, role.Role, 0)
+			if err != nil {
+				return false, fmt.Errorf("revocation: TUF %s %s: %w", role.Repo, role.Role, err)
+			}
+			var doc struct {
+				Signatures []struct {
+					KeyID string `json:"keyid"`
+				} `json:"signatures"`
+			}
+			if err := json.Unmarshal(cur, &doc); err != nil {
+				return false, fmt.Errorf("revocation: TUF %s %s: %w", role.Repo, role.Role, err)
+			}
+			for _, sg := range doc.Signatures {
+				if sg.KeyID == k {
+					return true, nil
+				}
+			}
+		}
+		if len(ev) < evidencePage {
+			return false, nil
+		}
+		before = ev[len(ev)-1].Seq
+	}
 }
 
 // pgpAuthority reports whether OpenPGP key k may revoke d: it published a
