@@ -45,10 +45,6 @@ bench-digest:
 bench-load:
 	scripts/bench-load.sh $(ARGS)
 
-bench-revocation: ## Offline revocation cache check at 1M; full list (1M) and delta (1,000) sync on PostgreSQL
-	$(GO) test -run '^$$' -bench 'CacheCheck1M' -benchtime 2s ./revocation
-	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'FullListDownload1M|DeltaSync1000' -benchtime 3x -timeout 30m ./server
-
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
@@ -93,3 +89,7 @@ $(BIN)/.staticcheck-$(STATICCHECK_VERSION):
 
 clean:
 	rm -rf $(BIN)
+
+bench-revocation: ## Offline revocation cache check at 1M; full list (1M) and delta (1,000) sync on PostgreSQL
+	$(GO) test -run '^$$' -bench 'CacheCheck1M' -benchtime 2s ./revocation
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'FullListDownload1M|DeltaSync1000' -benchtime 3x -timeout 30m ./server
