@@ -109,7 +109,8 @@ func TestRevocationFlow(t *testing.T) {
 			// The subject shows its revoked evidence as revoked: who, why, when.
 			r = tc("subject", sha)
 			if r.code != 0 || !strings.Contains(r.stdout, "REVOKED") || !strings.Contains(r.stdout, "malicious") || !strings.Contains(r.stdout, security) ||
-				!strings.Contains(r.stdout, "withdrawn") || !strings.Contains(r.stdout, "https://example.com/test-result/v1") {
+				!strings.Contains(r.stdout, "withdrawn") || !strings.Contains(r.stdout, "https://example.com/test-result/v1") ||
+				!strings.Contains(r.stdout, "revoked evidence: 1") {
 				t.Errorf("subject: %d %q %q", r.code, r.stdout, r.stderr)
 			}
 			if r := tc("revocations", "lookup", "digest", sha); r.code != 1 || !strings.Contains(r.stdout, "revoked (malicious)") {

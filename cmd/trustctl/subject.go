@@ -135,13 +135,12 @@ func printSubject(w io.Writer, s *trustv1.Subject, manifests map[uint64]string) 
 		if name, ok := manifests[e.GetStatementSeq()]; ok {
 			fmt.Fprintf(w, "  #%d signed in manifest %s by key %s at %s%s\n", e.GetStatementSeq(), name,
 				strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
-			printRevoked(w, e.GetRevoked())
 			continue
 		}
 		fmt.Fprintf(w, "  #%d %s signed by %s at %s%s\n", e.GetStatementSeq(), e.GetPredicateType(),
 			strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
-		printRevoked(w, e.GetRevoked())
 	}
+	printRevokedEvidence(w, s.GetEvidence())
 }
 
 func printAliases(w io.Writer, as []*trustv1.Alias) {
@@ -175,4 +174,24 @@ func printRevoked(w io.Writer, r *trustv1.Revocation) {
 		return
 	}
 	fmt.Fprintf(w, "    REVOKED: %s\n", formatRevocation(r))
+}
+
+// printRevokedEvidence lists, after the evidence, every entry that no
+// longer counts and the revocation that voids it (each entry once).
+func printRevokedEvidence(w io.Writer, evidence []*trustv1.Evidence) {
+	seen := map[uint64]bool{}
+	var revoked []*trustv1.Evidence
+	for _, e := range evidence {
+		if e.GetRevoked() != nil && !seen[e.GetStatementSeq()] {
+			seen[e.GetStatementSeq()] = true
+			revoked = append(revoked, e)
+		}
+	}
+	if len(revoked) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "revoked evidence: %d (shown above, no longer counting)\n", len(revoked))
+	for _, e := range revoked {
+		fmt.Fprintf(w, "  #%d REVOKED: %s\n", e.GetStatementSeq(), formatRevocation(e.GetRevoked()))
+	}
 }
