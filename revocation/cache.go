@@ -280,7 +280,7 @@ func (c *Cache) Check(kind Kind, id string) (*Entry, error) {
 // CheckDigest returns the cached revocation of digest d, as CheckKey; d
 // is already canonical, so this skips parsing.
 func (c *Cache) CheckDigest(d digest.Digest) (*Entry, error) {
-	return c.CheckKey(TargetKey(KindDigest, d.String()))
+	return c.CheckKey(DigestKey(d))
 }
 
 // Save writes the cache to its directory: the entries under a new name,

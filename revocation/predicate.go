@@ -98,19 +98,51 @@ func (t Target) String() string { return string(t.Kind) + ":" + t.ID }
 func (t Target) Key() [32]byte { return TargetKey(t.Kind, t.ID) }
 
 // TargetKey is the 32-byte id of a target in the index and in offline
-// lists: SHA-256 over a domain tag, the kind and the canonical id, so ids
-// of any length and kind share one sorted table.
+// lists: SHA-256 over a short domain tag, the kind and the canonical id (a
+// digest's algorithm and raw bytes: see DigestKey), so ids of any length
+// and kind share one sorted table and a sha256 digest's key takes one
+// SHA-256 block.
 func TargetKey(kind Kind, id string) [32]byte {
-	// One Sum256 over a stack buffer: no allocation on the check path.
-	var buf [64 + 2*MaxIDBytes]byte
+	if kind == KindDigest {
+		if d, err := digest.Parse(id); err == nil {
+			return DigestKey(d)
+		}
+	}
+	var buf [8 + 2*MaxIDBytes]byte
 	b := append(buf[:0], targetKeyTag...)
-	b = append(b, kind...)
-	b = append(b, 0)
+	b = append(b, kindByte(kind))
 	b = append(b, id...)
 	return sha256.Sum256(b)
 }
 
-const targetKeyTag = "trustd-revocation-target/v1\x00"
+// DigestKey is TargetKey(KindDigest, d.String()), computed from d without
+// parsing or allocating: the check path of offline clients.
+func DigestKey(d digest.Digest) [32]byte {
+	var buf [8 + 2*MaxIDBytes]byte
+	b := append(buf[:0], targetKeyTag...)
+	b = append(b, kindByte(KindDigest))
+	b = append(b, d.Algorithm()...)
+	b = append(b, 0)
+	h := d.Hex()
+	for i := 0; i+1 < len(h); i += 2 {
+		b = append(b, unhex(h[i])<<4|unhex(h[i+1]))
+	}
+	return sha256.Sum256(b)
+}
+
+// targetKeyTag separates target keys from every other SHA-256 use.
+const targetKeyTag = "rv1"
+
+// kindByte is a kind's one-byte code in a target key: its index in Kinds.
+func kindByte(k Kind) byte { return byte(slices.Index(Kinds, k) + 1) }
+
+// unhex decodes one lowercase hex digit (digest.Digest holds only those).
+func unhex(c byte) byte {
+	if c >= 'a' {
+		return c - 'a' + 10
+	}
+	return c - '0'
+}
 
 // Predicate is the predicate of a revocation statement.
 type Predicate struct {

@@ -58,3 +58,12 @@ func TestParsePredicate(t *testing.T) {
 		})
 	}
 }
+
+func TestDigestKey(t *testing.T) {
+	for _, s := range []string{"abc", "", "bad release"} {
+		d := sha256Of(s)
+		if revocation.DigestKey(d) != revocation.TargetKey(revocation.KindDigest, d.String()) {
+			t.Errorf("DigestKey(%s) differs from TargetKey of its string", d)
+		}
+	}
+}
