@@ -304,3 +304,23 @@ func ParseEntry(entry store.Statement) (Predicate, error) {
 	}
 	return Parse(st)
 }
+
+// CheckEnvelope checks, without verifying signatures, that raw is a DSSE
+// envelope of a well-formed revocation statement, so a front end can
+// refuse other statements before they reach the log.
+func CheckEnvelope(raw []byte) error {
+	env, err := envelope.Decode(raw, envelope.DefaultLimits())
+	if err != nil {
+		return err
+	}
+	payload, err := env.DecodeB64Payload()
+	if err != nil {
+		return inputerr.Wrap(opParse, "payload", ErrInvalid, "not base64", err)
+	}
+	st, err := envelope.ParseStatement(env.PayloadType, payload, envelope.DefaultLimits())
+	if err != nil {
+		return err
+	}
+	_, err = Parse(st)
+	return err
+}

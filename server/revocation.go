@@ -43,12 +43,13 @@ func (s *revocationService) SubmitRevocation(ctx context.Context, req *trustv1.S
 	if len(req.GetEnvelope()) == 0 {
 		return nil, invalidField("envelope", errors.New("is required"))
 	}
+	// Refuse anything but a revocation before it reaches the log.
+	if err := revocation.CheckEnvelope(req.GetEnvelope()); err != nil {
+		return nil, invalidField("envelope", err)
+	}
 	st, created, err := s.log.Submit(ctx, req.GetEnvelope())
 	if err != nil {
 		return nil, err
-	}
-	if st.PredicateType != revocation.PredicateType {
-		return nil, invalidField("envelope", errors.New("logged, but it is not a revocation statement ("+st.PredicateType+"); use StatementService.Submit for other statements"))
 	}
 	p, err := revocation.ParseEntry(st)
 	if err != nil {

@@ -191,6 +191,18 @@ func TestRevocationService(t *testing.T) {
 		{"unauthorized", f.sign(t, revocation.Predicate{Action: revocation.ActionRevoke, Target: target, Reason: revocation.ReasonMalicious, Effective: now}, otherSigner), codes.PermissionDenied},
 		{"nothing to reinstate", f.sign(t, revocation.Predicate{Action: revocation.ActionReinstate, Target: target, Reason: revocation.ReasonOther, Effective: now}, f.authority), codes.FailedPrecondition},
 		{"empty", nil, codes.InvalidArgument},
+		{"not a revocation", func() []byte {
+			stmt, err := envelope.NewStatement("https://example.com/other/v1", json.RawMessage(`{}`), envelope.Subject{Digests: []digest.Digest{bad}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, stmt, f.authority)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := json.Marshal(env)
+			return raw
+		}(), codes.InvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.rev.SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: tc.raw})
@@ -198,6 +210,9 @@ func TestRevocationService(t *testing.T) {
 				t.Fatalf("SubmitRevocation = %v, want %s", err, tc.code)
 			}
 		})
+	}
+	if n, _ := st.LogSize(ctx); n != 0 {
+		t.Fatalf("refused submissions left %d log entries", n)
 	}
 	resp, err := f.rev.SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: f.sign(t, revocation.Predicate{Action: revocation.ActionRevoke, Target: target, Reason: revocation.ReasonMalicious, Effective: now}, f.authority)})
 	if err != nil || !resp.GetCreated() || resp.GetState().GetReason() != "malicious" || resp.GetState().GetRevokers()[0] != f.authID {
