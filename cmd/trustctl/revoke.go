@@ -55,7 +55,8 @@ submits it. trustd accepts it only from a key with authority for the target:
   key ID        the key itself, or a --security-authority key of the deployment
   statement ID  one of the statement's signers (ID: its log sequence number or
                 the sha256 digest of its envelope)
-  digest ID     the TUF targets role key that listed the digest, the OpenPGP key
+  digest ID     a key signing the current metadata of the TUF targets role (or
+                delegated role) that listed the digest, the OpenPGP key
                 that published it or whose delegation (in force) covers its name,
                 or a security authority key ("known bad: do not deploy")
   token ID      the token issuer (--token-issuer) or a security authority key
