@@ -225,3 +225,51 @@ func (s *Service) DigestRevocation(ctx context.Context, d digest.Digest) (*Recor
 	}
 	return r, nil
 }
+
+// notBefore is from when r voids signatures: the zero time for a
+// retroactive reason, else its effective time.
+func notBefore(r *Record) time.Time {
+	if r.Reason.Retroactive() {
+		return time.Time{}
+	}
+	return r.Effective
+}
+
+// KeyRevokedAt returns from when keyID's signatures stop counting (the
+// zero time when revoked as compromised: all of them) and whether the key
+// is revoked at all, counting OpenPGP revocation certificates and
+// rotations in force now. It serves vote weighting (feedback).
+func (s *Service) KeyRevokedAt(ctx context.Context, keyID string) (time.Time, bool, error) {
+	r, err := s.lookup(ctx, Target{Kind: KindKey, ID: keyID})
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if r == nil || r.Action != ActionRevoke {
+		if r, err = s.KeyRevoked(ctx, keyID, s.cfg.Now()); err != nil || r == nil {
+			return time.Time{}, false, err
+		}
+	}
+	return notBefore(r), true, nil
+}
+
+// RevokedKeys returns every key with a revocation statement in force or
+// scheduled, with from when its signatures stop counting (as
+// KeyRevokedAt). OpenPGP revocation certificates are not enumerated here;
+// KeyRevokedAt answers for them key by key.
+func (s *Service) RevokedKeys(ctx context.Context) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	for after := ""; ; {
+		recs, err := s.store.RevocationsOfKind(ctx, string(KindKey), after, listPage)
+		if err != nil {
+			return nil, fmt.Errorf("revocation: revoked keys: %w", err)
+		}
+		for _, rec := range recs {
+			r := fromStore(rec)
+			out[r.Target.ID] = notBefore(&r)
+		}
+		if len(recs) < listPage {
+			return out, nil
+		}
+		after = recs[len(recs)-1].TargetID
+	}
+}

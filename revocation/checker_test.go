@@ -77,6 +77,20 @@ func TestTimeSemantics(t *testing.T) {
 			t.Errorf("KeyRevoked of a compromised key at 1970 = %v, %v; want compromised", r, err)
 		}
 
+		// For vote weighting: from when each revoked key's votes stop counting.
+		if at, ok, err := e.svc.KeyRevokedAt(ctx, voter.id); err != nil || !ok || !at.IsZero() {
+			t.Errorf("KeyRevokedAt(compromised) = %v, %v, %v; want the zero time (every vote)", at, ok, err)
+		}
+		if at, ok, err := e.svc.KeyRevokedAt(ctx, rotated.id); err != nil || !ok || !at.Equal(effective) {
+			t.Errorf("KeyRevokedAt(superseded) = %v, %v, %v; want %v", at, ok, err, effective)
+		}
+		if _, ok, err := e.svc.KeyRevokedAt(ctx, signer.id); err != nil || ok {
+			t.Errorf("KeyRevokedAt(in good standing) = %v, %v", ok, err)
+		}
+		if keys, err := e.svc.RevokedKeys(ctx); err != nil || len(keys) != 2 || !keys[voter.id].IsZero() || !keys[rotated.id].Equal(effective) {
+			t.Errorf("RevokedKeys = %v, %v", keys, err)
+		}
+
 		// Digests: known bad from the effective time on.
 		bad := sha256Of("bad release")
 		authority := e.key(t)

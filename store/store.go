@@ -235,6 +235,10 @@ type RevocationReader interface {
 	// revoke, with seq above afterSeq and at most uptoSeq (0: no bound), in
 	// seq order (the order they were written in, so mostly the table's).
 	ActiveRevocations(ctx context.Context, afterSeq, uptoSeq int64, limit int) ([]RevocationRecord, error)
+	// RevocationsOfKind returns up to limit current states of one target
+	// kind whose action is revoke, with target ids above afterID, in
+	// target id order.
+	RevocationsOfKind(ctx context.Context, kind, afterID string, limit int) ([]RevocationRecord, error)
 	// RevocationHead returns the highest event seq, 0 when there is none.
 	RevocationHead(ctx context.Context) (int64, error)
 	// StatementByEnvelope returns the log entry whose envelope has digest

@@ -91,6 +91,12 @@ func testRevocations(t *testing.T, s store.Store) {
 	if act, _ := s.ActiveRevocations(ctx, 0, 2, 10); len(act) != 1 || act[0].TargetID != "b" {
 		t.Errorf("ActiveRevocations up to seq 2 = %+v; want b only", act)
 	}
+	if got, _ := s.RevocationsOfKind(ctx, "token", "b", 10); len(got) != 1 || got[0].TargetID != "c" {
+		t.Errorf("RevocationsOfKind(token, after b) = %+v; want c", got)
+	}
+	if got, _ := s.RevocationsOfKind(ctx, "key", "", 10); len(got) != 0 {
+		t.Errorf("RevocationsOfKind(key) = %+v; want none", got)
+	}
 	if got, err := s.Revocation(ctx, revocationRecord("c", "", 0).TargetKey); err != nil || !bytes.Equal(got.TargetKey, revocationRecord("c", "", 0).TargetKey) {
 		t.Errorf("Revocation(c) = %+v, %v", got, err)
 	}

@@ -84,6 +84,15 @@ func (q *Queries) ActiveRevocations(ctx context.Context, afterSeq, uptoSeq int64
 		WHERE seq > $1 AND seq <= $2 AND action = 'revoke' ORDER BY seq LIMIT $3`, afterSeq, uptoSeq, limit)
 }
 
+// RevocationsOfKind implements store.RevocationReader.
+func (q *Queries) RevocationsOfKind(ctx context.Context, kind, afterID string, limit int) ([]store.RevocationRecord, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	return q.revocations(ctx, "revocations of kind "+kind, `SELECT `+revocationColumns+` FROM revocations
+		WHERE kind = $1 AND target_id > $2 AND action = 'revoke' ORDER BY target_id LIMIT $3`, kind, afterID, limit)
+}
+
 // RevocationHead implements store.RevocationReader.
 func (q *Queries) RevocationHead(ctx context.Context) (int64, error) {
 	var head int64
