@@ -273,3 +273,26 @@ func (s *Service) RevokedKeys(ctx context.Context) (map[string]time.Time, error)
 		after = recs[len(recs)-1].TargetID
 	}
 }
+
+// AttestationView answers, in words, whether a log entry has stopped
+// counting: the shape the attestation index asks in (attest.Revocations).
+type AttestationView struct{ s *Service }
+
+// AttestationView returns s as an AttestationView.
+func (s *Service) AttestationView() AttestationView { return AttestationView{s: s} }
+
+// StatementRevoked reports whether log entry seq is revoked, judging its
+// signers' keys as of when trustd recorded it (see Service.StatementRevoked),
+// and why: who revoked what, for which reason, from when. The signers the
+// caller names are those of the stored entry, which is what is judged.
+func (v AttestationView) StatementRevoked(ctx context.Context, seq int64, _ []string) (string, bool, error) {
+	st, err := v.s.store.Statement(ctx, seq)
+	if err != nil {
+		return "", false, fmt.Errorf("revocation: statement %d: %w", seq, err)
+	}
+	r, err := v.s.StatementRevoked(ctx, seq, st.RecordedAt)
+	if err != nil || r == nil {
+		return "", false, err
+	}
+	return r.String(), true, nil
+}

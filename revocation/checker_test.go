@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,15 @@ func TestTimeSemantics(t *testing.T) {
 		}
 		if r, err := e.svc.KeyRevoked(ctx, voter.id, time.Unix(0, 0)); err != nil || r == nil || r.Reason != revocation.ReasonCompromised {
 			t.Errorf("KeyRevoked of a compromised key at 1970 = %v, %v; want compromised", r, err)
+		}
+
+		// For the attestation index: revoked in words, as of recording.
+		if why, revoked, err := e.svc.AttestationView().StatementRevoked(ctx, vote.Seq, nil); err != nil || !revoked ||
+			!strings.Contains(why, "compromised") || !strings.Contains(why, voter.id) {
+			t.Errorf("AttestationView of a compromised voter's statement = %q, %v, %v", why, revoked, err)
+		}
+		if why, revoked, err := e.svc.AttestationView().StatementRevoked(ctx, withdrawn.Seq, nil); err != nil || revoked {
+			t.Errorf("AttestationView of a statement withdrawn from later = %q, %v, %v", why, revoked, err)
 		}
 
 		// For vote weighting: from when each revoked key's votes stop counting.
