@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
 // DefaultMaxStaleness is the default oldest list a client accepts or
@@ -237,9 +238,16 @@ func (c *Cache) searchIn(es []byte, k [32]byte) int {
 // find returns the cached entry with key k.
 func (c *Cache) find(k [32]byte) (Entry, bool) {
 	b := c.bucketOf(k[:])
+	p := binary.BigEndian.Uint64(k[:])
 	for i := c.buckets[b]; i < c.buckets[b+1]; i++ {
 		rec := c.entries[int(i)*EntrySize : int(i+1)*EntrySize]
-		switch bytes.Compare(rec[:32], k[:]) {
+		switch q := binary.BigEndian.Uint64(rec); {
+		case q < p:
+			continue
+		case q > p:
+			return Entry{}, false
+		}
+		switch bytes.Compare(rec[8:32], k[8:]) {
 		case 0:
 			e, err := decodeEntry(rec, c.state.Revokers)
 			return e, err == nil
@@ -268,8 +276,15 @@ func (c *Cache) CheckKey(k [32]byte) (*Entry, error) {
 }
 
 // Check returns the cached revocation of target (kind, id), as CheckKey.
-// The id is put in canonical form first.
+// The id is put in canonical form first (a digest is parsed once).
 func (c *Cache) Check(kind Kind, id string) (*Entry, error) {
+	if kind == KindDigest {
+		d, err := digest.Parse(id)
+		if err != nil {
+			return nil, inputerr.Wrap(opParse, "target.id", ErrInvalid, "not a digest", err)
+		}
+		return c.CheckDigest(d)
+	}
 	id, err := CanonicalID(kind, id)
 	if err != nil {
 		return nil, err

@@ -118,7 +118,7 @@ func TargetKey(kind Kind, id string) [32]byte {
 // DigestKey is TargetKey(KindDigest, d.String()), computed from d without
 // parsing or allocating: the check path of offline clients.
 func DigestKey(d digest.Digest) [32]byte {
-	var buf [8 + 2*MaxIDBytes]byte
+	var buf [160]byte // tag, kind, algorithm name, raw value (64 bytes at most)
 	b := append(buf[:0], targetKeyTag...)
 	b = append(b, kindByte(KindDigest))
 	b = append(b, d.Algorithm()...)
