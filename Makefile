@@ -98,3 +98,7 @@ bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime 20000x ./feedback
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationWebOfTrust -benchtime 300x ./feedback
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationGlobal -benchtime 5000x -timeout 40m ./feedback
+
+bench-revocation: ## Offline revocation cache check at 1M; full list (1M) and delta (1,000) sync on PostgreSQL
+	$(GO) test -run '^$$' -bench 'CacheCheck1M' -benchtime 2s ./revocation
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'FullListDownload1M|DeltaSync1000' -benchtime 3x -timeout 30m ./server

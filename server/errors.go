@@ -16,6 +16,7 @@ import (
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tuf"
@@ -41,6 +42,11 @@ var codeOf = []struct {
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 	{store.ErrUnavailable, codes.Unavailable},
+	{revocation.ErrUnauthorized, codes.PermissionDenied},
+	{revocation.ErrNothingToReinstate, codes.FailedPrecondition},
+	{revocation.ErrInvalid, codes.InvalidArgument},
+	{revocation.ErrAhead, codes.FailedPrecondition},
+	{revocation.ErrBusy, codes.Aborted},
 	{tuf.ErrBadSignature, codes.PermissionDenied},
 	{tuf.ErrThreshold, codes.FailedPrecondition},
 	{tuf.ErrVersion, codes.FailedPrecondition},

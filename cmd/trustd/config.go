@@ -52,6 +52,7 @@ type config struct {
 	VoteRate        int
 	VoteRateWindow  time.Duration
 	VoteMaxSkew     time.Duration
+	Rev             revocationConfig
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -92,6 +93,7 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.VoteRate, "vote-rate-limit", 600, "feedback statements (votes, trust statements, responses) one key may submit per --vote-rate-window; 0 disables (env TRUSTD_VOTE_RATE_LIMIT)")
 	fs.DurationVar(&c.VoteRateWindow, "vote-rate-window", time.Hour, "window of --vote-rate-limit (env TRUSTD_VOTE_RATE_WINDOW)")
 	fs.DurationVar(&c.VoteMaxSkew, "vote-max-skew", 5*time.Minute, "how far ahead of the server clock a feedback statement's signed timestamp may be (env TRUSTD_VOTE_MAX_SKEW)")
+	c.Rev.flags(fs)
 }
 
 // complete reads the environment and checks every value, naming the flag
@@ -139,6 +141,9 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.TUFRefresh <= 0 || c.TUFRefresh >= c.TUFTimestampTTL/2 {
 			errs = append(errs, fmt.Errorf("--tuf-refresh-interval: %s must be positive and below half of --tuf-timestamp-expiry (%s), or timestamps would expire between refreshes", c.TUFRefresh, c.TUFTimestampTTL))
+		}
+		if err := c.Rev.check(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -108,14 +108,22 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.
+	// revocation's validator enforces who may revoke what; its indexer
+	// keeps the revocation index in each append's transaction.
+	rev := newRevocation(cfg, st)
 	// feedback validates votes, trust statements and responses, and keeps
-	// the current votes and their totals in each append's transaction.
+	// the current votes and their totals in each append's transaction;
+	// votes of revoked keys stop counting.
 	fb := feedback.New(st, feedback.Options{
 		MaxSkew: cfg.VoteMaxSkew, RateLimit: feedback.RateLimit{N: cfg.VoteRate, Per: cfg.VoteRateWindow},
+		Revocations: rev,
 	})
 	validators := pgplog.Validators(st)
 	maps.Copy(validators, fb.Validators())
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: fb.Indexers()})
+	maps.Copy(validators, rev.Validators())
+	indexers := fb.Indexers()
+	maps.Copy(indexers, rev.Indexers())
+	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: indexers})
 	if err != nil {
 		return err
 	}
@@ -137,9 +145,15 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 
+	revLists, listKey, err := revocationLists(cfg, st, tufSvc, tufState, onlineKeys, tufDir)
+	if err != nil {
+		return err
+	}
+
 	srv, err := server.New(server.Options{
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
+		Revocation: rev, RevocationLists: revLists,
 		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {
@@ -162,6 +176,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		}
 	}
 	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "log_key", vkey, "version", version}
+	attrs = append(attrs, "revocation_list_key", listKey.ID)
 	if httpLis != nil {
 		attrs = append(attrs, "http", httpLis.Addr().String())
 	}
