@@ -28,8 +28,9 @@ type revokeSigner struct {
 }
 
 func (s *revokeSigner) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&s.key.path, "key", "", "private key file (PEM PKCS#8) of the revoking key; it never leaves this machine")
+	cmd.Flags().StringVar(&s.key.path, "key", "", "private key file (PEM PKCS#8) of the revoking key, or a PKCS#11 URI 'pkcs11:token=T;object=LABEL?module-path=/path/module.so'; it never leaves this machine or token")
 	cmd.Flags().StringVar(&s.key.passwordEnv, "key-password-env", "", "environment variable holding the key's password (else prompt when the key is encrypted)")
+	s.key.pkcs11.flags(cmd)
 	cmd.Flags().StringVar(&s.gpg, "gpg", "", "sign through gpg with this OpenPGP key fingerprint instead of --key")
 	cmd.Flags().StringVar(&s.gpgProgram, "gpg-program", "gpg", "the gpg program to run for --gpg")
 	cmd.MarkFlagsMutuallyExclusive("key", "gpg")
