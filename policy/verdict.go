@@ -46,12 +46,16 @@ func (v Verdict) WriteJSON(w io.Writer) error {
 	return enc.Encode(v)
 }
 
-// Reasons returns every reason code in the verdict's failed or undecided
-// leaves, in tree order, without duplicates.
+// Reasons returns the reason codes of the failed or undecided leaves that
+// decided the verdict (subtrees that passed are skipped), in tree order,
+// without duplicates. A passing verdict has none.
 func (v Verdict) Reasons() []Reason {
 	var out []Reason
 	var walk func(r Result)
 	walk = func(r Result) {
+		if r.Outcome == Pass {
+			return
+		}
 		if len(r.Children) == 0 && r.Reason != "" {
 			for _, x := range out {
 				if x == r.Reason {
