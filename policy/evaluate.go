@@ -42,7 +42,10 @@ type Verdict struct {
 	Digests      []string  `json:"digests"`
 	Outcome      Outcome   `json:"outcome"`
 	EvaluatedAt  time.Time `json:"evaluatedAt"`
-	Result       Result    `json:"result"`
+	// RevocationListSeq is the revocation list a revocation requirement
+	// consulted, 0 if none did; a token records it.
+	RevocationListSeq uint64 `json:"revocationListSeq,omitempty"`
+	Result            Result `json:"result"`
 }
 
 // Evaluator evaluates policies over a set of evidence sources.
@@ -74,7 +77,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, p *Policy, resource string, ds
 		}
 	})
 	res := ev.combine(&p.Require)
-	v := Verdict{Policy: p.Name, PolicyDigest: p.Digest().String(), Resource: resource, Outcome: res.Outcome, EvaluatedAt: ev.now, Result: res}
+	v := Verdict{Policy: p.Name, PolicyDigest: p.Digest().String(), Resource: resource, Outcome: res.Outcome, EvaluatedAt: ev.now, Result: res, RevocationListSeq: ev.revSeq}
 	for _, d := range ds {
 		v.Digests = append(v.Digests, d.String())
 	}
@@ -89,6 +92,7 @@ type evaluation struct {
 	now     time.Time
 	signers map[string]bool // key ids and fingerprints that vouched, for revocation
 	leaves  map[*Requirement]Result
+	revSeq  uint64
 }
 
 func (ev *evaluation) walk(r *Requirement, fn func(*Requirement)) {
@@ -350,6 +354,7 @@ func (ev *evaluation) revocation(r *RevocationRequirement) Result {
 	if err != nil {
 		return undecided("revocation", fmt.Sprintf("revocation list: %v", err))
 	}
+	ev.revSeq = max(ev.revSeq, st.ListSeq)
 	list := fmt.Sprintf("revocation list seq %d", st.ListSeq)
 	if r.MaxAge > 0 && ev.now.Sub(st.ListTime) > time.Duration(r.MaxAge) {
 		return fail("revocation", ReasonStaleMetadata, fmt.Sprintf("the revocation list is from %s, older than %s", st.ListTime.UTC().Format(time.RFC3339), r.MaxAge), list)
@@ -400,9 +405,9 @@ func (ev *evaluation) threshold(t *ThresholdRequirement) Result {
 			ok := false
 			switch {
 			case want.Key != "":
-				ok = s.Kind == "key" && s.ID == want.Key
+				ok = s.Kind != "sigstore" && s.ID == want.Key
 			case want.PGP != "":
-				ok = s.Kind == "pgp" && strings.EqualFold(s.ID, want.PGP)
+				ok = s.Kind != "sigstore" && strings.EqualFold(s.ID, want.PGP)
 			case want.Sigstore != nil:
 				ok = s.Kind == "sigstore" && identityMatches(*want.Sigstore, s.Identity)
 			}

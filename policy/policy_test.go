@@ -214,4 +214,3 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
-

@@ -1,0 +1,202 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/policy"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/token"
+)
+
+// RPC adapts the client's stubs to the functions policy's server-backed
+// evidence sources call.
+func (c *Client) RPC() policy.RPC {
+	return policy.RPC{
+		ListBySubject: func(ctx context.Context, r *trustv1.ListBySubjectRequest) (*trustv1.ListBySubjectResponse, error) {
+			return c.Statements.ListBySubject(ctx, r)
+		},
+		Decide: func(ctx context.Context, r *trustv1.DecideRequest) (*trustv1.DecideResponse, error) {
+			return c.PGP.Decide(ctx, r)
+		},
+		GetMetadata: func(ctx context.Context, r *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error) {
+			return c.TUF.GetMetadata(ctx, r)
+		},
+	}
+}
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	// Policy is the policy to enforce (required).
+	Policy *policy.Policy
+	// Resolve configures how the bytes are read; its Algorithms are
+	// replaced by the ones the policy needs.
+	Resolve ResolveOptions
+	// Client, when set, is asked for evidence (online verification);
+	// nil verifies offline, from the tokens beside the bytes alone.
+	Client *Client
+	// TokenKeys are the trusted token keys; nil leaves token requirements
+	// undecided.
+	TokenKeys token.KeySource
+	// Extra are further evidence sources (attestations, revocations,
+	// reputation); a set field replaces the built-in one.
+	Extra policy.Sources
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is the outcome of Verify.
+type Result struct {
+	Artifact *Artifact
+	Verdict  policy.Verdict
+}
+
+// Verify resolves ref, reads the bytes once computing the digests the
+// policy needs, gathers evidence (the tokens beside the bytes, and the
+// server's evidence when online) and evaluates the policy. An error means
+// the verification could not start (bad reference, unreadable bytes,
+// tampered registry content: errors.Is ErrDigestMismatch); otherwise the
+// verdict says pass, fail or undecided, and why.
+func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error) {
+	if opts.Policy == nil {
+		return nil, errors.New("client: verify: no policy")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	ro := opts.Resolve
+	ro.Algorithms = opts.Policy.Algorithms()
+	art, err := Resolve(ctx, ref, ro)
+	if err != nil {
+		return nil, err
+	}
+	var src policy.Sources
+	if opts.Client != nil {
+		src = policy.ServerSources(opts.Client.RPC())
+	}
+	if opts.TokenKeys != nil || needsTokens(&opts.Policy.Require) {
+		toks, err := FindTokens(ctx, art, ro)
+		if err != nil {
+			return nil, err
+		}
+		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Now: now}
+	}
+	merge(&src, opts.Extra)
+	ev := &policy.Evaluator{Sources: src, Now: now}
+	return &Result{Artifact: art, Verdict: ev.Evaluate(ctx, opts.Policy, art.ResourceURI, art.Digests)}, nil
+}
+
+func needsTokens(r *policy.Requirement) bool {
+	if r.Token != nil {
+		return true
+	}
+	for _, l := range [][]policy.Requirement{r.All, r.Any} {
+		for i := range l {
+			if needsTokens(&l[i]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func merge(dst *policy.Sources, extra policy.Sources) {
+	if extra.TUF != nil {
+		dst.TUF = extra.TUF
+	}
+	if extra.PGP != nil {
+		dst.PGP = extra.PGP
+	}
+	if extra.Attestations != nil {
+		dst.Attestations = extra.Attestations
+	}
+	if extra.Revocations != nil {
+		dst.Revocations = extra.Revocations
+	}
+	if extra.Reputation != nil {
+		dst.Reputation = extra.Reputation
+	}
+	if extra.Signers != nil {
+		dst.Signers = extra.Signers
+	}
+	if extra.Tokens != nil {
+		dst.Tokens = extra.Tokens
+	}
+}
+
+// TokenChecker is the token evidence source: it verifies tokens found
+// beside the bytes with the trusted keys and checks each against the
+// digests and policy; the first that holds satisfies the requirement.
+type TokenChecker struct {
+	Keys   token.KeySource
+	Tokens [][]byte
+	Now    func() time.Time
+}
+
+// CheckToken implements policy.TokenSource.
+func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *policy.Policy, maxAge time.Duration) (policy.TokenCheck, error) {
+	if len(tc.Tokens) == 0 {
+		return policy.TokenCheck{Reason: policy.ReasonNoToken, Detail: "no token was found beside the bytes"}, nil
+	}
+	if tc.Keys == nil {
+		return policy.TokenCheck{}, errors.New("no trusted token key given (--token-key)")
+	}
+	v, err := token.NewVerifier(ctx, tc.Keys)
+	if err != nil {
+		return policy.TokenCheck{}, err
+	}
+	now := time.Now
+	if tc.Now != nil {
+		now = tc.Now
+	}
+	var worst policy.TokenCheck
+	for _, data := range tc.Tokens {
+		c := policy.TokenCheck{ID: token.ID(data)}
+		tok, err := v.Verify(ctx, data)
+		if err == nil {
+			c.IssuedAt, c.Expires = tok.Claims.TimeVerified, tok.Claims.Expires
+			err = tok.Check(token.Expect{Digests: ds, PolicyURI: p.URI(), PolicyDigest: p.Digest(), MaxAge: maxAge}, now())
+		}
+		if err == nil {
+			return c, nil
+		}
+		c.Reason, c.Detail = tokenReason(err), err.Error()
+		if worst.Reason == "" || rank(c.Reason) > rank(worst.Reason) {
+			worst = c
+		}
+	}
+	return worst, nil
+}
+
+// tokenReason maps a token refusal to its verdict reason code.
+func tokenReason(err error) policy.Reason {
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return policy.ReasonExpired
+	case errors.Is(err, token.ErrTooOld):
+		return policy.ReasonStaleMetadata
+	case errors.Is(err, token.ErrDigestMismatch):
+		return policy.ReasonDigestMismatch
+	case errors.Is(err, token.ErrPolicyMismatch):
+		return policy.ReasonPolicyMismatch
+	}
+	return policy.ReasonTokenInvalid
+}
+
+// rank orders refusals by how much they say about this artifact: a token
+// for these bytes and this policy that merely expired explains more than
+// one for other bytes or from an unknown key.
+func rank(r policy.Reason) int {
+	switch r {
+	case policy.ReasonExpired, policy.ReasonStaleMetadata:
+		return 3
+	case policy.ReasonPolicyMismatch:
+		return 2
+	case policy.ReasonDigestMismatch:
+		return 1
+	}
+	return 0
+}
