@@ -84,8 +84,7 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 		}
 		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Now: now}
 	}
-	merge(&src, opts.Extra)
-	ev := &policy.Evaluator{Sources: src, Now: now}
+	ev := &policy.Evaluator{Sources: src.With(opts.Extra), Now: now}
 	return &Result{Artifact: art, Verdict: ev.Evaluate(ctx, opts.Policy, art.ResourceURI, art.Digests)}, nil
 }
 
@@ -101,30 +100,6 @@ func needsTokens(r *policy.Requirement) bool {
 		}
 	}
 	return false
-}
-
-func merge(dst *policy.Sources, extra policy.Sources) {
-	if extra.TUF != nil {
-		dst.TUF = extra.TUF
-	}
-	if extra.PGP != nil {
-		dst.PGP = extra.PGP
-	}
-	if extra.Attestations != nil {
-		dst.Attestations = extra.Attestations
-	}
-	if extra.Revocations != nil {
-		dst.Revocations = extra.Revocations
-	}
-	if extra.Reputation != nil {
-		dst.Reputation = extra.Reputation
-	}
-	if extra.Signers != nil {
-		dst.Signers = extra.Signers
-	}
-	if extra.Tokens != nil {
-		dst.Tokens = extra.Tokens
-	}
 }
 
 // TokenChecker is the token evidence source: it verifies tokens found

@@ -22,6 +22,34 @@ type Sources struct {
 	Tokens       TokenSource
 }
 
+// With returns s with every source set in extra replacing its own: how
+// callers add the sources they have (attestations, revocations,
+// reputation) to the built-in ones.
+func (s Sources) With(extra Sources) Sources {
+	if extra.TUF != nil {
+		s.TUF = extra.TUF
+	}
+	if extra.PGP != nil {
+		s.PGP = extra.PGP
+	}
+	if extra.Attestations != nil {
+		s.Attestations = extra.Attestations
+	}
+	if extra.Revocations != nil {
+		s.Revocations = extra.Revocations
+	}
+	if extra.Reputation != nil {
+		s.Reputation = extra.Reputation
+	}
+	if extra.Signers != nil {
+		s.Signers = extra.Signers
+	}
+	if extra.Tokens != nil {
+		s.Tokens = extra.Tokens
+	}
+	return s
+}
+
 // TUFRole is the current version of one targets role of a TUF repository.
 type TUFRole struct {
 	Repo, Role string

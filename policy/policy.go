@@ -69,6 +69,10 @@ type Policy struct {
 	// Digests lists the algorithms the verifier computes over the bytes
 	// besides sha256 (which is always computed).
 	Digests []string `yaml:"digests,omitempty" json:"digests,omitempty"`
+	// Levels are the SLSA levels a token for this policy asserts in its
+	// verifiedLevels ("SLSA_BUILD_LEVEL_3", …); the policy's requirements
+	// must justify them.
+	Levels []string `yaml:"levels,omitempty" json:"levels,omitempty"`
 	// Require is the requirement tree.
 	Require Requirement `yaml:"require" json:"require"`
 }
@@ -279,6 +283,8 @@ func (p *Policy) Algorithms() []digest.Algorithm {
 	return algs
 }
 
+var levelPattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 func (f *File) check() error {
@@ -307,6 +313,11 @@ func (f *File) check() error {
 		for k, a := range p.Digests {
 			if !digest.Algorithm(a).Valid() {
 				return bad(fmt.Sprintf("%s.digests[%d]", fld, k), fmt.Sprintf("%q is not a digest algorithm trustd knows", a))
+			}
+		}
+		for k, l := range p.Levels {
+			if !levelPattern.MatchString(l) {
+				return bad(fmt.Sprintf("%s.levels[%d]", fld, k), fmt.Sprintf("%q: want a SLSA level such as SLSA_BUILD_LEVEL_3", l))
 			}
 		}
 		if err := p.Require.check(fld+".require", 1, &count); err != nil {
