@@ -51,8 +51,8 @@ const (
 // Reasons lists every reason code with its meaning, in the order of the
 // documentation (trustctl policy reasons prints it).
 var Reasons = []struct {
-	Code    Reason
-	Meaning string
+	Code    Reason `json:"code"`
+	Meaning string `json:"meaning"`
 }{
 	{ReasonUnsigned, "no evidence of the required kind names these bytes"},
 	{ReasonUntrustedSigner, "evidence exists, but from a signer, key chain or TUF role the requirement does not accept"},
