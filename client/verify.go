@@ -56,9 +56,12 @@ type Result struct {
 // Verify resolves ref, reads the bytes once computing the digests the
 // policy needs, gathers evidence (the tokens beside the bytes, and the
 // server's evidence when online) and evaluates the policy. An error means
-// the verification could not start (bad reference, unreadable bytes,
-// tampered registry content: errors.Is ErrDigestMismatch); otherwise the
-// verdict says pass, fail or undecided, and why.
+// the verification could not start (bad reference, unreadable bytes);
+// otherwise the verdict says pass, fail or undecided, and why. Bytes that
+// do not match their digests (a tampered registry manifest or layer) fail
+// with DIGEST_MISMATCH. Without a Client the verification is offline:
+// requirements needing server evidence fail with OFFLINE, so only a token
+// can pass.
 func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error) {
 	if opts.Policy == nil {
 		return nil, errors.New("client: verify: no policy")
@@ -70,6 +73,9 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 	ro := opts.Resolve
 	ro.Algorithms = opts.Policy.Algorithms()
 	art, err := Resolve(ctx, ref, ro)
+	if errors.Is(err, ErrDigestMismatch) {
+		return &Result{Verdict: integrityFailure(opts.Policy, ref, err, now())}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -84,8 +90,17 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 		}
 		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Now: now}
 	}
-	ev := &policy.Evaluator{Sources: src.With(opts.Extra), Now: now}
+	ev := &policy.Evaluator{Sources: src.With(opts.Extra), Now: now, Offline: opts.Client == nil}
 	return &Result{Artifact: art, Verdict: ev.Evaluate(ctx, opts.Policy, art.ResourceURI, art.Digests)}, nil
+}
+
+// integrityFailure is the verdict for bytes that do not match their own
+// digests (a tampered registry blob): a definite no, whatever the policy.
+func integrityFailure(p *policy.Policy, ref string, err error, now time.Time) policy.Verdict {
+	return policy.Verdict{
+		Policy: p.Name, PolicyDigest: p.Digest().String(), Resource: ref, Digests: []string{}, Outcome: policy.Fail, EvaluatedAt: now.UTC(),
+		Result: policy.Result{Kind: "integrity", Outcome: policy.Fail, Reason: policy.ReasonDigestMismatch, Detail: err.Error()},
+	}
 }
 
 func needsTokens(r *policy.Requirement) bool {

@@ -53,6 +53,10 @@ type Evaluator struct {
 	Sources Sources
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Offline says the verification deliberately consults no server: a
+	// requirement whose source is missing then fails (OFFLINE) instead of
+	// being undecided, so a token that does not hold gives a definite no.
+	Offline bool
 }
 
 // Evaluate evaluates p for the bytes known by ds (sha256 first). Evidence
@@ -168,7 +172,10 @@ func (ev *evaluation) leaf(r *Requirement) Result {
 	src := ev.e.Sources
 	k := r.Kind()
 	missing := func(what string) Result {
-		return undecided(k, "no "+what+" evidence source (offline, or not configured)")
+		if ev.e.Offline {
+			return fail(k, ReasonOffline, "offline: "+what+" evidence is not consulted")
+		}
+		return undecided(k, "no "+what+" evidence source (not configured)")
 	}
 	switch {
 	case r.TUF != nil:
@@ -343,7 +350,10 @@ func (ev *evaluation) attestation(a *AttestationRequirement) Result {
 
 func (ev *evaluation) revocation(r *RevocationRequirement) Result {
 	if ev.e.Sources.Revocations == nil {
-		return undecided("revocation", "no revocation evidence source (offline, or not configured)")
+		if ev.e.Offline {
+			return fail("revocation", ReasonOffline, "offline: revocation evidence is not consulted")
+		}
+		return undecided("revocation", "no revocation evidence source (not configured)")
 	}
 	signers := make([]string, 0, len(ev.signers))
 	for s := range ev.signers {

@@ -170,17 +170,24 @@ func TestEvaluate(t *testing.T) {
 			s.TUF = nil
 			s.Tokens = tokenData{Reason: ReasonPolicyMismatch, Detail: "other policy"}
 		}, Undecided, []Reason{ReasonPolicyMismatch, ReasonEvidenceUnavailable}},
+		{"offline: failed token is a definite no", "      any: [{token: {maxAge: 1h}}, {all: [{tuf: {repo: acme/app, target: app-1.0.tar.gz}}, {revocation: {}}]}]\n", func(s *Sources) {
+			*s = Sources{Tokens: tokenData{Reason: ReasonExpired, Detail: "expired"}}
+		}, Fail, []Reason{ReasonExpired, ReasonOffline}},
+		{"offline: good token", "      any: [{token: {maxAge: 1h}}, {tuf: {repo: acme/app, target: app-1.0.tar.gz}}]\n", func(s *Sources) {
+			*s = Sources{Tokens: s.Tokens}
+		}, Pass, nil},
 		{"all: failure beats undecided", "      all: [{tuf: {repo: acme/app, target: nope}}, {reputation: {minVotes: 1}}]\n", func(s *Sources) { s.Reputation = nil }, Fail, []Reason{ReasonUntrustedSigner, ReasonEvidenceUnavailable}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			src := good()
+			offline := strings.HasPrefix(tc.name, "offline")
 			src.TUF.(tufData)["acme/app/targets"] = &TUFRole{Repo: "acme/app", Role: "targets", Version: 4, Expires: now.Add(time.Hour),
 				Targets: map[string][]digest.Digest{"app-1.0.tar.gz": {artSHA}, "lib.tar.gz": {otherSH}}}
 			if tc.mutate != nil {
 				tc.mutate(&src)
 			}
-			ev := &Evaluator{Sources: src, Now: func() time.Time { return now }}
+			ev := &Evaluator{Sources: src, Now: func() time.Time { return now }, Offline: offline}
 			v := ev.Evaluate(context.Background(), mustPolicy(t, tc.req), "app.tar.gz", []digest.Digest{artSHA})
 			if v.Outcome != tc.outcome || !equalReasons(v.Reasons(), tc.reasons) {
 				var b bytes.Buffer

@@ -43,6 +43,9 @@ const (
 	// (offline, server unreachable, source not configured); the
 	// requirement is undecided, not failed.
 	ReasonEvidenceUnavailable Reason = "EVIDENCE_UNAVAILABLE"
+	// ReasonOffline: the requirement needs evidence only trustd holds, and
+	// the verification is offline by choice, so it counts as not met.
+	ReasonOffline Reason = "OFFLINE"
 	// ReasonChildrenFailed: an all/any combination did not hold; its
 	// children carry the reasons.
 	ReasonChildrenFailed Reason = "REQUIREMENTS_NOT_MET"
@@ -67,5 +70,6 @@ var Reasons = []struct {
 	{ReasonNoToken, "no token was found beside the bytes"},
 	{ReasonPolicyMismatch, "a token was issued for another policy (name or content digest differ)"},
 	{ReasonEvidenceUnavailable, "the evidence could not be consulted (offline, unreachable, not configured): undecided"},
+	{ReasonOffline, "the requirement needs evidence only trustd holds; offline verification counts it as not met"},
 	{ReasonChildrenFailed, "an all/any combination did not hold; see its children"},
 }

@@ -9,6 +9,8 @@ missing=()
 command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v b2sum >/dev/null 2>&1 || missing+=(coreutils)
+# docker-registry: the distribution registry the OCI verify tests run.
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
