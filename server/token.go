@@ -96,9 +96,11 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	if v.Outcome != policy.Pass {
 		return resp, nil
 	}
+	// Tokens carry whole seconds (RFC 3339); the response says the same.
+	at := v.EvaluatedAt.Truncate(time.Second)
 	c := token.Claims{
 		Subject: ds, Name: req.GetName(), ResourceURI: req.GetResourceUri(),
-		VerifierVersion: s.version, TimeVerified: v.EvaluatedAt, Expires: v.EvaluatedAt.Add(s.ttl),
+		VerifierVersion: s.version, TimeVerified: at, Expires: at.Add(s.ttl),
 		PolicyName: p.Name, PolicyURI: p.URI(), PolicyDigest: p.Digest(),
 		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq,
 	}
