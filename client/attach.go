@@ -156,8 +156,7 @@ func readAllBounded(r io.Reader) ([]byte, error) {
 
 func findReferrers(a *Artifact) ([][]byte, error) {
 	repo := a.OCI.Repository
-	opts := append([]remote.Option{remote.WithFilter("artifactType", TokenArtifactType)}, a.OCI.options...)
-	idx, err := remote.Referrers(repo.Digest(a.OCI.Digest.String()), opts...)
+	idx, err := remote.Referrers(repo.Digest(a.OCI.Digest.String()), a.OCI.options...)
 	if err != nil {
 		return nil, fmt.Errorf("client: referrers of %s: %w: %w", a.ResourceURI, ErrUnreadable, err)
 	}
@@ -170,7 +169,10 @@ func findReferrers(a *Artifact) ([][]byte, error) {
 	}
 	var out [][]byte
 	for _, d := range im.Manifests {
-		if d.ArtifactType != TokenArtifactType || len(out) == maxReferrerTokens {
+		// Some registries report the config media type (here the empty
+		// descriptor's) instead of the manifest's artifactType; the
+		// manifest itself decides.
+		if (d.ArtifactType != TokenArtifactType && d.ArtifactType != emptyMediaType) || len(out) == maxReferrerTokens {
 			continue
 		}
 		desc, err := remote.Get(repo.Digest(d.Digest.String()), a.OCI.options...)
@@ -178,7 +180,7 @@ func findReferrers(a *Artifact) ([][]byte, error) {
 			return nil, fmt.Errorf("client: token referrer %s: %w: %w", d.Digest, ErrUnreadable, err)
 		}
 		m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
-		if err != nil || len(m.Layers) != 1 || m.Layers[0].MediaType != DSSEMediaType || m.Layers[0].Size > token.MaxTokenBytes {
+		if err != nil || m.ArtifactType != TokenArtifactType || len(m.Layers) != 1 || m.Layers[0].MediaType != DSSEMediaType || m.Layers[0].Size > token.MaxTokenBytes {
 			continue
 		}
 		l, err := remote.Layer(repo.Digest(m.Layers[0].Digest.String()), a.OCI.options...)
