@@ -45,6 +45,9 @@ bench-digest:
 bench-load:
 	scripts/bench-load.sh $(ARGS)
 
+bench-verify: ## Deploy verification: offline verify wall time (1 KiB, 1 GiB vs openssl), tokens/s
+	scripts/bench-verify.sh
+
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
