@@ -24,6 +24,9 @@ func (c *Client) RPC() policy.RPC {
 		GetMetadata: func(ctx context.Context, r *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error) {
 			return c.TUF.GetMetadata(ctx, r)
 		},
+		GetKey: func(ctx context.Context, r *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error) {
+			return c.Keys.GetKey(ctx, r)
+		},
 	}
 }
 

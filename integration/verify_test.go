@@ -1,6 +1,8 @@
 package integration_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -330,5 +332,91 @@ func deployVerify(t *testing.T, backend string) {
 	// Without --layers only the manifest is checked, which still holds.
 	if r, v := verify(d.grpcAddr, imageRef); r.code != 0 || v.Outcome != "pass" {
 		t.Errorf("manifest-only verify after layer tampering: exit %d %+v", r.code, v)
+	}
+}
+
+// TestVerifyPGPChainAndThreshold checks the OpenPGP and threshold
+// requirements against a real trustd and real gpg: a release signed in a
+// gpg-signed SHA256SUMS by a developer key and listed as a TUF target
+// passes once the pinned root delegates to the developer, and fails as
+// revoked once the root's compromise is published.
+func TestVerifyPGPChainAndThreshold(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { verifyPGPChain(t, backend) })
+	}
+}
+
+func verifyPGPChain(t *testing.T, backend string) {
+	g := newGnuPG(t)
+	t.Setenv("GNUPGHOME", g.home)
+	work := t.TempDir()
+	args := []string{"--data-dir", filepath.Join(work, "data")}
+	if backend == "postgres" {
+		args = append(args, "--db", testpg.URL(t))
+	}
+	d := startTrustd(t, args...)
+	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
+	write := func(name string, data []byte) string {
+		t.Helper()
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	must := func(r result, what string) {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d %q %q", what, r.code, r.stdout, r.stderr)
+		}
+	}
+	root, _ := g.newKey("Root <root@example.org>")
+	dev, _ := g.newKey("Dev <dev@example.org>")
+	for _, fpr := range []string{root, dev} {
+		must(ctl("key", "add", write(fpr+".asc", g.run("--export", "--armor", fpr))), "key add")
+	}
+	artifact := write("app-1.0.tar.gz", []byte("release tarball bytes\n"))
+	data, _ := os.ReadFile(artifact)
+	sum := sha256.Sum256(data)
+	manifest := write("SHA256SUMS", []byte(hex.EncodeToString(sum[:])+"  app-1.0.tar.gz\n"))
+	must(ctl("pgp", "publish", manifest, write("SHA256SUMS.gpg", g.run("--local-user", dev, "--detach-sign", "--output", "-", manifest))), "pgp publish")
+
+	rootKey, targetsKey := filepath.Join(work, "root.pem"), filepath.Join(work, "targets.pem")
+	for _, k := range []string{rootKey, targetsKey} {
+		must(ctl("key", "generate", "--out", k), "key generate")
+	}
+	must(ctl("tuf", "init", "acme/files", "--root-key", rootKey, "--root-threshold", "1", "--targets-key", targetsKey+".pub", "--targets-threshold", "1"), "tuf init")
+	must(ctl("sign", artifact, "--repo", "acme/files", "--name", "app-1.0.tar.gz", "--key", targetsKey), "sign")
+
+	policyFile := write("policy.yaml", []byte(fmt.Sprintf(`apiVersion: trustd.dev/policy/v1
+policies:
+  - name: release
+    require:
+      all:
+        - pgp: {roots: [%s], name: "app-*"}
+        - threshold:
+            k: 2
+            signers: [{pgp: %s}, {key: "%s"}, {key: "%s"}]
+`, root, dev, keyID(t, targetsKey+".pub"), strings.Repeat("0", 64))))
+	verify := func() (result, verdictJSON) {
+		t.Helper()
+		r := ctl("verify", artifact, "--policy", policyFile, "-o", "json")
+		return r, parseVerdict(t, r)
+	}
+	r, v := verify()
+	if got := v.reasons(); r.code != 1 || len(got) != 1 || got[0] != "pgp:UNTRUSTED_SIGNER" || v.Result.Children[1].Outcome != "pass" {
+		t.Errorf("before delegation: exit %d reasons %v %+v", r.code, got, v)
+	}
+	must(ctl("pgp", "delegate", "--from", root, "--to", dev, "--scope", "**", "--gpg", root), "pgp delegate")
+	r, v = verify()
+	if r.code != 0 || v.Outcome != "pass" || !strings.Contains(r.stdout, "delegation "+root+" → "+dev) {
+		t.Errorf("after delegation: exit %d %+v\n%s", r.code, v, r.stdout)
+	}
+	rev := g.exec([]byte("y\n1\nkey leaked\n\ny\n"), "--no-tty", "--command-fd", "0", "--status-fd", "2",
+		"--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--gen-revoke", root)
+	must(ctl("pgp", "revoke", write("rev.asc", rev)), "pgp revoke")
+	r, v = verify()
+	if got := v.reasons(); r.code != 1 || len(got) != 1 || got[0] != "pgp:REVOKED" {
+		t.Errorf("revoked root: exit %d reasons %v\n%s", r.code, got, r.stdout)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/pgp"
 )
 
 // Outcome is the three-valued result of a requirement.
@@ -269,6 +270,7 @@ func (ev *evaluation) pgp(p *PGPRequirement) Result {
 		return fail("pgp", ReasonUnsigned, "no OpenPGP-signed manifest lists these bytes")
 	}
 	var refusals []string
+	revoked := false
 	for _, s := range sigs {
 		if p.Name != "" {
 			if ok, _ := path.Match(p.Name, s.Name); !ok {
@@ -280,12 +282,19 @@ func (ev *evaluation) pgp(p *PGPRequirement) Result {
 		if err != nil {
 			return undecided("pgp", fmt.Sprintf("chain for %s: %v", s.Signer, err))
 		}
-		evidence := fmt.Sprintf("pgp manifest seq %d: %s signed by %s", s.Seq, s.Name, s.Signer)
+		evidence := fmt.Sprintf("pgp manifest seq %d: %s signed by key %s", s.Seq, s.Name, s.Signer)
 		if d.Allowed {
 			ev.signers[s.Signer] = true
+			if s.Primary != "" {
+				ev.signers[s.Primary] = true
+			}
 			return pass("pgp", fmt.Sprintf("%s signed by %s, which chains to a pinned root", s.Name, s.Signer), append([]string{evidence}, d.Chain...)...)
 		}
 		refusals = append(refusals, fmt.Sprintf("%s: %s %s", s.Signer, d.Refusal, d.Detail))
+		revoked = revoked || d.Refusal == string(pgp.CodeRevoked) || d.Refusal == string(pgp.CodeRevokedCompromised)
+	}
+	if revoked {
+		return fail("pgp", ReasonRevoked, "a key on the chain is revoked: "+strings.Join(refusals, "; "))
 	}
 	return fail("pgp", ReasonUntrustedSigner, "no manifest signer chains to the pinned roots: "+strings.Join(refusals, "; "))
 }

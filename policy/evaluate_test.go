@@ -45,6 +45,9 @@ func (d pgpData) PGPSignatures(context.Context, []digest.Digest) ([]PGPSignature
 }
 
 func (d pgpData) PGPDecide(_ context.Context, name, signer string, _ time.Time, roots []string) (PGPDecision, error) {
+	if signer == "revoked" {
+		return PGPDecision{Refusal: "revoked-compromised", Detail: "root revoked"}, nil
+	}
 	if d.allowed[signer] {
 		return PGPDecision{Allowed: true, Chain: []string{"root " + roots[0], "delegation " + roots[0] + "→" + signer + " (seq 3)"}}, nil
 	}
@@ -137,6 +140,9 @@ func TestEvaluate(t *testing.T) {
 		{"tuf unreachable", "      tuf: {repo: acme/app, target: app-1.0.tar.gz}\n", func(s *Sources) { s.TUF = failing{} }, Undecided, []Reason{ReasonEvidenceUnavailable}},
 		{"pgp pass", pgpReq, nil, Pass, nil},
 		{"pgp untrusted", pgpReq, func(s *Sources) { s.PGP = pgpData{sigs: s.PGP.(pgpData).sigs} }, Fail, []Reason{ReasonUntrustedSigner}},
+		{"pgp revoked", pgpReq, func(s *Sources) {
+			s.PGP = pgpData{sigs: []PGPSignature{{Name: "app-1.0.tar.gz", Signer: "revoked", Seq: 9}}}
+		}, Fail, []Reason{ReasonRevoked}},
 		{"pgp unsigned", pgpReq, func(s *Sources) { s.PGP = pgpData{} }, Fail, []Reason{ReasonUnsigned}},
 		{"attestation by key with conditions", "      attestation: {predicateType: p, signers: [" + keyA + "], conditions: {sourceRepository: 'https://github.com/acme/*'}}\n", nil, Pass, nil},
 		{"attestation by identity", "      attestation: {predicateType: p, identities: [{issuer: 'https://token.actions.githubusercontent.com', subject: 'https://github.com/acme/app/.*'}]}\n", nil, Pass, nil},

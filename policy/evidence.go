@@ -66,10 +66,11 @@ type TUFSource interface {
 
 // PGPSignature is an OpenPGP-signed manifest line naming the bytes.
 type PGPSignature struct {
-	Name   string // the file name on the manifest line
-	Signer string // the signing certificate's primary fingerprint
-	Seq    uint64 // log sequence number of the manifest
-	At     time.Time
+	Name    string // the file name on the manifest line
+	Signer  string // the fingerprint of the key that signed (primary or subkey)
+	Primary string // its certificate's primary fingerprint
+	Seq     uint64 // log sequence number of the manifest
+	At      time.Time
 }
 
 // PGPDecision is whether a key may sign for a name, given pinned roots.

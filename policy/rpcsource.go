@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 )
@@ -25,6 +27,7 @@ type RPC struct {
 	ListBySubject func(context.Context, *trustv1.ListBySubjectRequest) (*trustv1.ListBySubjectResponse, error)
 	Decide        func(context.Context, *trustv1.DecideRequest) (*trustv1.DecideResponse, error)
 	GetMetadata   func(context.Context, *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error)
+	GetKey        func(context.Context, *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error)
 }
 
 // ServerSources returns the sources trustd itself answers today: TUF
@@ -37,7 +40,7 @@ func ServerSources(rpc RPC) Sources {
 	if rpc.GetMetadata != nil {
 		out.TUF = s
 	}
-	if rpc.Decide != nil {
+	if rpc.Decide != nil && rpc.GetKey != nil {
 		out.PGP = s
 	}
 	return out
@@ -89,7 +92,11 @@ func (s *rpcSource) entries(ctx context.Context, d digest.Digest, predicateType 
 	return out, nil
 }
 
-// PGPSignatures lists the OpenPGP manifests whose lines name the bytes.
+// PGPSignatures lists the OpenPGP manifests whose lines name the bytes. The
+// log's index is not taken on trust: each manifest's signature is verified
+// here against its signer's registered certificate, and the manifest
+// itself is parsed for the line naming the digest; the signing key and
+// the time the signature claims are what the chain decision is asked about.
 func (s *rpcSource) PGPSignatures(ctx context.Context, ds []digest.Digest) ([]PGPSignature, error) {
 	var out []PGPSignature
 	seen := map[uint64]bool{}
@@ -103,16 +110,54 @@ func (s *rpcSource) PGPSignatures(ctx context.Context, ds []digest.Digest) ([]PG
 				continue
 			}
 			seen[e.GetSeq()] = true
-			for _, sub := range e.GetSubjects() {
-				for _, sd := range sub.GetDigests() {
-					if sd == d.String() {
-						out = append(out, PGPSignature{Name: sub.GetName(), Signer: e.GetSignerKeyIds()[0], Seq: e.GetSeq(), At: e.GetRecordedAt().AsTime()})
-					}
-				}
+			sig, err := s.verifyManifest(ctx, e, d)
+			if err != nil {
+				return nil, fmt.Errorf("manifest seq %d: %w", e.GetSeq(), err)
+			}
+			if sig != nil {
+				out = append(out, *sig)
 			}
 		}
 	}
 	return out, nil
+}
+
+// verifyManifest checks a manifest log entry's signature and finds the line
+// naming d; nil when no line does.
+func (s *rpcSource) verifyManifest(ctx context.Context, e *trustv1.LogEntry, d digest.Digest) (*PGPSignature, error) {
+	var rec pgplog.ManifestRecord
+	if err := json.Unmarshal(e.GetEnvelope(), &rec); err != nil {
+		return nil, fmt.Errorf("not a manifest record: %w", err)
+	}
+	primary := e.GetSignerKeyIds()[0]
+	resp, err := s.rpc.GetKey(ctx, &trustv1.GetKeyRequest{KeyId: primary})
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", primary, err)
+	}
+	cert, err := pgp.ParseCertificate(resp.GetKey().GetPgp().GetCertificate())
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", primary, err)
+	}
+	data := rec.Manifest
+	var info pgp.SignatureInfo
+	if len(rec.Clearsigned) > 0 {
+		data, info, err = pgp.VerifyCleartext(cert, rec.Clearsigned)
+	} else {
+		info, err = pgp.VerifyDetached(cert, rec.Manifest, rec.Signature)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signature: %w", err)
+	}
+	lines, _, err := pgp.ParseManifestWith(data, pgp.ManifestOptionsFor(rec.Name))
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	for _, l := range lines {
+		if l.Digest == d {
+			return &PGPSignature{Name: l.Name, Signer: info.SigningKey, Primary: info.Primary, Seq: e.GetSeq(), At: info.Created}, nil
+		}
+	}
+	return nil, nil
 }
 
 // PGPDecide asks trustd's chain decision for a signer and name.

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
@@ -41,6 +43,8 @@ func newTokenService(opts Options, pgpLog *pgplog.Service, tufs *tufService) *to
 	rpc := policy.RPC{
 		ListBySubject: (&statementService{log: opts.Log}).ListBySubject,
 		Decide:        (&pgpService{pgp: pgpLog}).Decide,
+		GetKey: (&keyService{keys: keys.NewRegistry(opts.Store),
+			pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) { return pgpLog.Status(ctx, k.ID, time.Now()) }}).GetKey,
 	}
 	if tufs != nil {
 		rpc.GetMetadata = tufs.GetMetadata
