@@ -40,6 +40,10 @@ type VerifyOptions struct {
 	// Client, when set, is asked for evidence (online verification);
 	// nil verifies offline, from the tokens beside the bytes alone.
 	Client *Client
+	// TUFRoots pins TUF roots by repository name: online TUF evidence for
+	// those repositories is verified by go-tuf's client workflow from the
+	// pinned root instead of read as served (see TUFClient).
+	TUFRoots map[string][]byte
 	// TokenKeys are the trusted token keys; nil leaves token requirements
 	// undecided.
 	TokenKeys token.KeySource
@@ -84,7 +88,11 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 	}
 	var src policy.Sources
 	if opts.Client != nil {
-		src = policy.ServerSources(opts.Client.RPC())
+		rpc := opts.Client.RPC()
+		src = policy.ServerSources(rpc)
+		if len(opts.TUFRoots) > 0 {
+			src.TUF = &TUFClient{GetMetadata: rpc.GetMetadata, Roots: opts.TUFRoots, Unpinned: src.TUF, Now: opts.Now}
+		}
 	}
 	if opts.TokenKeys != nil || needsTokens(&opts.Policy.Require) {
 		toks, err := FindTokens(ctx, art, ro)

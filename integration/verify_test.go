@@ -333,6 +333,34 @@ func deployVerify(t *testing.T, backend string) {
 	if r, v := verify(d.grpcAddr, imageRef); r.code != 0 || v.Outcome != "pass" {
 		t.Errorf("manifest-only verify after layer tampering: exit %d %+v", r.code, v)
 	}
+
+	// TUF evidence verified by go-tuf from the pinned root v1.
+	rootFile := write("root.json", string(httpGet(t, "http://"+d.httpAddr+"/tuf/acme/images/1.root.json")))
+	pinned := []string{"--tuf-root", "acme/images=" + rootFile}
+	r, v = verify(d.grpcAddr, append([]string{artifact}, pinned...)...)
+	if r.code != 0 || v.Outcome != "pass" || len(v.Result.Children[1].Evidence) == 0 || !strings.Contains(v.Result.Children[1].Evidence[0], "verified from the pinned root") {
+		t.Errorf("pinned TUF root: exit %d %+v", r.code, v)
+	}
+	// A pinned root whose signed part was altered does not verify.
+	var rootDoc map[string]any
+	if err := json.Unmarshal(httpGet(t, "http://"+d.httpAddr+"/tuf/acme/images/1.root.json"), &rootDoc); err != nil {
+		t.Fatal(err)
+	}
+	rootDoc["signed"].(map[string]any)["expires"] = "2099-01-01T00:00:00Z"
+	altered, _ := json.Marshal(rootDoc)
+	wrongRoot := write("wrong-root.json", string(altered))
+	if r, v := verify(d.grpcAddr, artifact, "--tuf-root", "acme/images="+wrongRoot); r.code != 2 || v.Outcome != "undecided" {
+		t.Errorf("tampered pinned root: exit %d %+v", r.code, v)
+	}
+	// Targets metadata past its expiry: STALE_METADATA.
+	must(trustctl(t, d.grpcAddr, "sign", other, "--repo", "acme/images", "--name", "app/other.bin", "--key", targetsKey, "--expires", "1s"), "sign short-lived")
+	time.Sleep(1100 * time.Millisecond)
+	for _, extra := range [][]string{nil, pinned} {
+		r, v := verify(d.grpcAddr, append([]string{artifact}, extra...)...)
+		if got := v.reasons(); r.code != 1 || len(got) != 2 || got[1] != "tuf:STALE_METADATA" {
+			t.Errorf("expired targets %v: exit %d reasons %v\n%s", extra, r.code, got, r.stdout)
+		}
+	}
 }
 
 // TestVerifyPGPChainAndThreshold checks the OpenPGP and threshold

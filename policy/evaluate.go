@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -224,10 +225,16 @@ func (ev *evaluation) matches(ds []digest.Digest) bool {
 
 func (ev *evaluation) tuf(t *TUFRequirement) Result {
 	role, err := ev.e.Sources.TUF.TUFRole(ev.ctx, t.Repo, t.Role)
+	if errors.Is(err, ErrStaleEvidence) {
+		return fail("tuf", ReasonStaleMetadata, fmt.Sprintf("repo %s role %s: %v", t.Repo, t.Role, err))
+	}
 	if err != nil {
 		return undecided("tuf", fmt.Sprintf("repo %s role %s: %v", t.Repo, t.Role, err))
 	}
 	ref := fmt.Sprintf("tuf %s/%s v%d", role.Repo, role.Role, role.Version)
+	if role.Verified {
+		ref += " (verified from the pinned root)"
+	}
 	names := make([]string, 0, len(role.Targets))
 	for name := range role.Targets {
 		names = append(names, name)

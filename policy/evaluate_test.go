@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,6 +96,12 @@ func (d tokenData) CheckToken(context.Context, []digest.Digest, *Policy, time.Du
 	return TokenCheck(d), nil
 }
 
+type staleTUF struct{}
+
+func (staleTUF) TUFRole(context.Context, string, string) (*TUFRole, error) {
+	return nil, fmt.Errorf("%w: targets.json expired", ErrStaleEvidence)
+}
+
 type failing struct{}
 
 func (failing) TUFRole(context.Context, string, string) (*TUFRole, error) {
@@ -137,6 +144,7 @@ func TestEvaluate(t *testing.T) {
 		{"tuf other name", "      tuf: {repo: acme/app, target: app-2.0.tar.gz}\n", nil, Fail, []Reason{ReasonUntrustedSigner}},
 		{"tuf absent", "      tuf: {repo: acme/app, target: x}\n", func(s *Sources) { s.TUF.(tufData)["acme/app/targets"].Targets = nil }, Fail, []Reason{ReasonUnsigned}},
 		{"tuf expired", "      tuf: {repo: acme/app, target: app-1.0.tar.gz}\n", func(s *Sources) { s.TUF.(tufData)["acme/app/targets"].Expires = now.Add(-time.Second) }, Fail, []Reason{ReasonStaleMetadata}},
+		{"tuf stale from a TUF client", "      tuf: {repo: acme/app, target: app-1.0.tar.gz}\n", func(s *Sources) { s.TUF = staleTUF{} }, Fail, []Reason{ReasonStaleMetadata}},
 		{"tuf unreachable", "      tuf: {repo: acme/app, target: app-1.0.tar.gz}\n", func(s *Sources) { s.TUF = failing{} }, Undecided, []Reason{ReasonEvidenceUnavailable}},
 		{"pgp pass", pgpReq, nil, Pass, nil},
 		{"pgp untrusted", pgpReq, func(s *Sources) { s.PGP = pgpData{sigs: s.PGP.(pgpData).sigs} }, Fail, []Reason{ReasonUntrustedSigner}},

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -57,7 +58,15 @@ type TUFRole struct {
 	Expires    time.Time
 	// Targets maps each target path to its digests.
 	Targets map[string][]digest.Digest
+	// Verified is true when a TUF client verified the role from a pinned
+	// root; false when it is read as the server serves it.
+	Verified bool
 }
+
+// ErrStaleEvidence, wrapped by a source's error, says the evidence exists
+// but is past its expiry (TUF metadata): the requirement fails with
+// STALE_METADATA rather than being undecided.
+var ErrStaleEvidence = errors.New("evidence expired")
 
 // TUFSource reads a targets role as its repository currently publishes it.
 type TUFSource interface {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -87,7 +88,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	var (
 		policyFile, policyName string
 		offline                bool
-		tokenKeys              []string
+		tokenKeys, tufRoots    []string
 		ref                    refFlags
 	)
 	cmd := &cobra.Command{
@@ -99,7 +100,10 @@ requirement: passed or failed and why, naming the evidence (log sequence
 numbers, keys, TUF role and version, OpenPGP chain). In --output json every
 failed requirement carries a stable reason code (trustctl policy reasons).
 
-Online (the default) the evidence comes from trustd. With --offline only
+Online (the default) the evidence comes from trustd; with --tuf-root
+REPO=ROOT.json the TUF evidence of REPO is verified from that pinned root
+by go-tuf's client workflow (signatures, thresholds, versions, expiry,
+delegations) rather than taken as served. With --offline only
 the token stored beside the bytes counts (FILE.trust.json, URL.trust.json
 or an OCI referrer; see trustctl token attach): its signature is checked
 against --token-key, and its expiry, age, digest and policy against the
@@ -127,6 +131,20 @@ server, evidence unavailable).`,
 					return fmt.Errorf("--token-key: %w", err)
 				}
 				opts.TokenKeys = keys
+			}
+			for _, v := range tufRoots {
+				repo, file, ok := strings.Cut(v, "=")
+				if !ok || repo == "" || file == "" {
+					return fmt.Errorf("--tuf-root %q: want REPO=ROOT.json", v)
+				}
+				data, err := readBounded(file, maxEnvelopeFile)
+				if err != nil {
+					return fmt.Errorf("--tuf-root %s: %w", repo, err)
+				}
+				if opts.TUFRoots == nil {
+					opts.TUFRoots = map[string][]byte{}
+				}
+				opts.TUFRoots[repo] = data
 			}
 			ctx := cmd.Context()
 			if !offline {
@@ -165,6 +183,7 @@ server, evidence unavailable).`,
 	f.StringVar(&policyFile, "policy", "", "policy file (YAML, apiVersion "+policy.APIVersion+")")
 	f.StringVar(&policyName, "policy-name", "", "the policy to enforce; may be omitted when the file holds one")
 	f.BoolVar(&offline, "offline", false, "decide from the token beside the bytes alone, contacting no server")
+	f.StringArrayVar(&tufRoots, "tuf-root", nil, "REPO=ROOT.json: verify TUF evidence of REPO with go-tuf's client from this pinned root (repeatable); other repositories are read as trustd serves them")
 	f.StringArrayVar(&tokenKeys, "token-key", nil, "trusted token public key file (PEM or TUF JSON; repeatable); online, the server's key is used when none is given")
 	ref.add(f)
 	_ = cmd.MarkFlagRequired("policy")
