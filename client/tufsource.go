@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -48,9 +49,10 @@ type TUFClient struct {
 // rpcFetcher serves go-tuf's metadata downloads from GetMetadata; the
 // "URL" is REPO/FILE.
 type rpcFetcher struct {
-	ctx  context.Context
-	get  func(context.Context, *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error)
-	repo string
+	ctx   context.Context
+	get   func(context.Context, *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error)
+	repo  string
+	files map[string][]byte // what was downloaded, by file name
 }
 
 func (f *rpcFetcher) DownloadFile(urlPath string, maxLength int64, _ time.Duration) ([]byte, error) {
@@ -65,6 +67,7 @@ func (f *rpcFetcher) DownloadFile(urlPath string, maxLength int64, _ time.Durati
 	if int64(len(resp.GetData())) > maxLength {
 		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s is longer than %d bytes", name, maxLength)}
 	}
+	f.files[name] = resp.GetData()
 	return resp.GetData(), nil
 }
 
@@ -81,7 +84,7 @@ func (c *TUFClient) TUFRole(ctx context.Context, repo, role string) (*policy.TUF
 	if err != nil {
 		return nil, err
 	}
-	f := &rpcFetcher{ctx: ctx, get: c.GetMetadata, repo: repo}
+	f := &rpcFetcher{ctx: ctx, get: c.GetMetadata, repo: repo, files: map[string][]byte{}}
 	cfg.Fetcher = f
 	cfg.DisableLocalCache = true
 	up, err := updater.New(cfg)
@@ -104,6 +107,12 @@ func (c *TUFClient) TUFRole(ctx context.Context, repo, role string) (*policy.TUF
 	}
 	out := &policy.TUFRole{Repo: repo, Role: role, Version: md.Signed.Version, Expires: md.Signed.Expires,
 		Targets: map[string][]digest.Digest{}, Verified: true}
+	file := fmt.Sprintf("%d.%s.json", md.Signed.Version, role)
+	if data, ok := f.files[file]; ok {
+		sum := sha256.Sum256(data)
+		d, _ := digest.New(digest.SHA256, sum[:])
+		out.Input = policy.Input{URI: "trustd:tuf/" + repo + "/" + file, Digest: d}
+	}
 	for name, t := range md.Signed.Targets {
 		for alg, h := range t.Hashes {
 			if d, err := digest.Parse(alg + ":" + hex.EncodeToString(h)); err == nil {

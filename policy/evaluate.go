@@ -33,6 +33,8 @@ type Result struct {
 	Reason   Reason   `json:"reason,omitempty"`
 	Detail   string   `json:"detail"`
 	Evidence []string `json:"evidence,omitempty"`
+	// Inputs are the signed documents a passing requirement relied on.
+	Inputs   []Input  `json:"inputs,omitempty"`
 	Children []Result `json:"children,omitempty"`
 }
 
@@ -48,6 +50,31 @@ type Verdict struct {
 	// consulted, 0 if none did; a token records it.
 	RevocationListSeq uint64 `json:"revocationListSeq,omitempty"`
 	Result            Result `json:"result"`
+}
+
+// Inputs returns the signed documents that the passing part of the verdict
+// relied on, without duplicates, in tree order: what a token lists as its
+// input attestations.
+func (v Verdict) Inputs() []Input {
+	var out []Input
+	seen := map[Input]bool{}
+	var walk func(r Result)
+	walk = func(r Result) {
+		if r.Outcome != Pass {
+			return
+		}
+		for _, in := range r.Inputs {
+			if !seen[in] {
+				seen[in] = true
+				out = append(out, in)
+			}
+		}
+		for _, c := range r.Children {
+			walk(c)
+		}
+	}
+	walk(v.Result)
+	return out
 }
 
 // Evaluator evaluates policies over a set of evidence sources.
@@ -256,7 +283,11 @@ func (ev *evaluation) tuf(t *TUFRequirement) Result {
 		if !role.Expires.IsZero() && !ev.now.Before(role.Expires) {
 			return fail("tuf", ReasonStaleMetadata, fmt.Sprintf("target %s is listed by %s, which expired at %s", name, ref, role.Expires.UTC().Format(time.RFC3339)), ref+" target "+name)
 		}
-		return pass("tuf", fmt.Sprintf("target %s in repo %s, signed under role %s", name, role.Repo, role.Role), ref+" target "+name)
+		res := pass("tuf", fmt.Sprintf("target %s in repo %s, signed under role %s", name, role.Repo, role.Role), ref+" target "+name)
+		if role.Input.URI != "" {
+			res.Inputs = []Input{role.Input}
+		}
+		return res
 	}
 	if len(wrongName) > 0 {
 		return fail("tuf", ReasonUntrustedSigner, fmt.Sprintf("the bytes are target %s in %s, which the requirement does not name", strings.Join(wrongName, ", "), ref), ref)
@@ -295,7 +326,11 @@ func (ev *evaluation) pgp(p *PGPRequirement) Result {
 			if s.Primary != "" {
 				ev.signers[s.Primary] = true
 			}
-			return pass("pgp", fmt.Sprintf("%s signed by %s, which chains to a pinned root", s.Name, s.Signer), append([]string{evidence}, d.Chain...)...)
+			res := pass("pgp", fmt.Sprintf("%s signed by %s, which chains to a pinned root", s.Name, s.Signer), append([]string{evidence}, d.Chain...)...)
+			if s.Input.URI != "" {
+				res.Inputs = []Input{s.Input}
+			}
+			return res
 		}
 		refusals = append(refusals, fmt.Sprintf("%s: %s %s", s.Signer, d.Refusal, d.Detail))
 		revoked = revoked || d.Refusal == string(pgp.CodeRevoked) || d.Refusal == string(pgp.CodeRevokedCompromised)
@@ -324,6 +359,7 @@ func (ev *evaluation) attestation(a *AttestationRequirement) Result {
 	}
 	var trusted, good int
 	var evidence []string
+	var inputs []Input
 	for _, at := range atts {
 		ok := len(a.Signers) == 0 && len(a.Identities) == 0
 		for _, s := range at.Signers {
@@ -349,13 +385,18 @@ func (ev *evaluation) attestation(a *AttestationRequirement) Result {
 		}
 		good++
 		evidence = append(evidence, fmt.Sprintf("attestation seq %d", at.Seq))
+		if at.Input.URI != "" {
+			inputs = append(inputs, at.Input)
+		}
 		for _, s := range at.Signers {
 			ev.signers[s] = true
 		}
 	}
 	switch {
 	case good >= a.Min:
-		return pass("attestation", fmt.Sprintf("%d attestations of type %s from accepted signers (at least %d required)", good, a.PredicateType, a.Min), evidence...)
+		res := pass("attestation", fmt.Sprintf("%d attestations of type %s from accepted signers (at least %d required)", good, a.PredicateType, a.Min), evidence...)
+		res.Inputs = inputs
+		return res
 	case trusted == 0:
 		return fail("attestation", ReasonUntrustedSigner, fmt.Sprintf("%d attestations of type %s, none from an accepted signer", len(atts), a.PredicateType))
 	case good == 0:

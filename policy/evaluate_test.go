@@ -112,7 +112,7 @@ func good() Sources {
 	return Sources{
 		TUF: tufData{"acme/app/targets": {Repo: "acme/app", Role: "targets", Version: 4, Expires: now.Add(time.Hour),
 			Targets: map[string][]digest.Digest{"app-1.0.tar.gz": {artSHA}, "lib.tar.gz": {otherSH}}}},
-		PGP: pgpData{sigs: []PGPSignature{{Name: "app-1.0.tar.gz", Signer: fprDev, Seq: 9, At: now}}, allowed: map[string]bool{fprDev: true}},
+		PGP: pgpData{sigs: []PGPSignature{{Name: "app-1.0.tar.gz", Signer: fprDev, Seq: 9, At: now, Input: Input{URI: "trustd:log/9", Digest: otherSH}}}, allowed: map[string]bool{fprDev: true}},
 		Attestations: attData{{Seq: 11, Signers: []string{keyA}, Fields: map[string]string{"builderId": "https://github.com/actions/runner/v2", "sourceRepository": "https://github.com/acme/app"}},
 			{Seq: 12, Identities: []SigstoreIdentity{{Issuer: "https://token.actions.githubusercontent.com", Subject: "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0"}}, Fields: map[string]string{"builderId": "https://github.com/actions/runner/v2"}}},
 		Revocations: revData{ListSeq: 40, ListTime: now.Add(-10 * time.Minute)},
@@ -209,6 +209,21 @@ func TestEvaluate(t *testing.T) {
 				t.Errorf("outcome %s reasons %v, want %s %v\n%s", v.Outcome, v.Reasons(), tc.outcome, tc.reasons, b.String())
 			}
 		})
+	}
+}
+
+func TestVerdictInputs(t *testing.T) {
+	src := good()
+	ev := &Evaluator{Sources: src, Now: func() time.Time { return now }}
+	p := mustPolicy(t, "      any: [{pgp: {roots: ["+fprRoot+"]}}, {tuf: {repo: acme/app, target: nope}}]\n")
+	v := ev.Evaluate(context.Background(), p, "", []digest.Digest{artSHA})
+	if in := v.Inputs(); v.Outcome != Pass || len(in) != 1 || in[0].URI != "trustd:log/9" {
+		t.Errorf("inputs of a pass through pgp: %+v", in)
+	}
+	src.PGP = pgpData{sigs: src.PGP.(pgpData).sigs}
+	ev.Sources = src
+	if in := ev.Evaluate(context.Background(), p, "", []digest.Digest{artSHA}).Inputs(); len(in) != 0 {
+		t.Errorf("a failed verdict relies on inputs: %+v", in)
 	}
 }
 

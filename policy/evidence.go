@@ -51,6 +51,15 @@ func (s Sources) With(extra Sources) Sources {
 	return s
 }
 
+// Input names a signed document the evaluation relied on, as a token's
+// inputAttestations lists it: a URI (trustd:log/SEQ for log entries,
+// trustd:tuf/REPO/VERSION.ROLE.json for TUF metadata) and the digest of its
+// bytes.
+type Input struct {
+	URI    string        `json:"uri"`
+	Digest digest.Digest `json:"digest"`
+}
+
 // TUFRole is the current version of one targets role of a TUF repository.
 type TUFRole struct {
 	Repo, Role string
@@ -61,6 +70,8 @@ type TUFRole struct {
 	// Verified is true when a TUF client verified the role from a pinned
 	// root; false when it is read as the server serves it.
 	Verified bool
+	// Input is the role's metadata file, if known.
+	Input Input
 }
 
 // ErrStaleEvidence, wrapped by a source's error, says the evidence exists
@@ -80,6 +91,7 @@ type PGPSignature struct {
 	Primary string // its certificate's primary fingerprint
 	Seq     uint64 // log sequence number of the manifest
 	At      time.Time
+	Input   Input // the manifest's log entry, if known
 }
 
 // PGPDecision is whether a key may sign for a name, given pinned roots.
@@ -106,6 +118,7 @@ type Attestation struct {
 	Signers    []string           // key ids or OpenPGP fingerprints
 	Identities []SigstoreIdentity // keyless signers
 	Fields     map[string]string  // builderId, sourceRepository, …
+	Input      Input              // the attestation's log entry, if known
 }
 
 // AttestationSource lists verified attestations of a predicate type.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -58,7 +59,8 @@ func (s *rpcSource) TUFRole(ctx context.Context, repo, role string) (*TUFRole, e
 	if err != nil {
 		return nil, fmt.Errorf("repo %s role %s: %w", repo, role, err)
 	}
-	out := &TUFRole{Repo: repo, Role: role, Version: md.Signed.Version, Expires: md.Signed.Expires, Targets: map[string][]digest.Digest{}}
+	out := &TUFRole{Repo: repo, Role: role, Version: md.Signed.Version, Expires: md.Signed.Expires, Targets: map[string][]digest.Digest{},
+		Input: Input{URI: fmt.Sprintf("trustd:tuf/%s/%d.%s.json", repo, md.Signed.Version, role), Digest: sha256Of(resp.GetData())}}
 	for name, t := range md.Signed.Targets {
 		for alg, h := range t.Hashes {
 			d, err := digest.Parse(alg + ":" + hex.EncodeToString(h))
@@ -69,6 +71,13 @@ func (s *rpcSource) TUFRole(ctx context.Context, repo, role string) (*TUFRole, e
 		}
 	}
 	return out, nil
+}
+
+// sha256Of is the sha256 digest of data.
+func sha256Of(data []byte) digest.Digest {
+	sum := sha256.Sum256(data)
+	d, _ := digest.New(digest.SHA256, sum[:])
+	return d
 }
 
 // entries pages through the log entries naming d (of one predicate type,
@@ -154,7 +163,11 @@ func (s *rpcSource) verifyManifest(ctx context.Context, e *trustv1.LogEntry, d d
 	}
 	for _, l := range lines {
 		if l.Digest == d {
-			return &PGPSignature{Name: l.Name, Signer: info.SigningKey, Primary: info.Primary, Seq: e.GetSeq(), At: info.Created}, nil
+			sig := &PGPSignature{Name: l.Name, Signer: info.SigningKey, Primary: info.Primary, Seq: e.GetSeq(), At: info.Created}
+			if ed, err := digest.Parse(e.GetEnvelopeDigest()); err == nil {
+				sig.Input = Input{URI: fmt.Sprintf("trustd:log/%d", e.GetSeq()), Digest: ed}
+			}
+			return sig, nil
 		}
 	}
 	return nil, nil

@@ -108,6 +108,9 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 		PolicyName: p.Name, PolicyURI: p.URI(), PolicyDigest: p.Digest(),
 		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq,
 	}
+	for _, in := range v.Inputs() {
+		c.Inputs = append(c.Inputs, token.Input{URI: in.URI, Digest: in.Digest})
+	}
 	env, id, err := s.issuer.Issue(ctx, c)
 	if err != nil {
 		return nil, err

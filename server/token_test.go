@@ -139,6 +139,9 @@ func TestIssueToken(t *testing.T) {
 	if cl.TimeVerified.Before(before.Truncate(time.Second)) || cl.Expires.Sub(cl.TimeVerified) != 2*time.Hour || !resp.GetExpires().AsTime().Equal(cl.Expires) {
 		t.Errorf("times: verified %s expires %s (response %s)", cl.TimeVerified, cl.Expires, resp.GetExpires().AsTime())
 	}
+	if len(cl.Inputs) != 1 || cl.Inputs[0].URI != "trustd:tuf/acme/images/1.targets.json" || cl.Inputs[0].Digest.Algorithm() != digest.SHA256 {
+		t.Errorf("input attestations: %+v", cl.Inputs)
+	}
 	if err := tok.Check(token.Expect{Digests: []digest.Digest{digest.MustParse(appDigest)}, PolicyURI: p.URI(), PolicyDigest: p.Digest()}, time.Now()); err != nil {
 		t.Errorf("Check: %v", err)
 	}
