@@ -245,6 +245,13 @@ func deployVerify(t *testing.T, backend string) {
 	if _, err := os.Stat(artifact + ".trust.json"); err != nil {
 		t.Fatalf("no sidecar: %v", err)
 	}
+	// By digest alone, with no bytes read: the same evidence, a token for
+	// the same subject.
+	artSum := sha256.Sum256([]byte("app 1.0 release bytes\n"))
+	r = must(trustctl(t, d.grpcAddr, "token", "issue", "sha256:"+hex.EncodeToString(artSum[:]), "--policy", policyFile, "--policy-name", "production", "-o", "json"), "token issue digest")
+	if !strings.Contains(r.stdout, `"issued": true`) {
+		t.Errorf("token issue by digest: %s", r.stdout)
+	}
 	must(trustctl(t, d.grpcAddr, "token", "issue", httpsRef, "--blob-ca", caFile, "--policy", policyFile, "--out", filepath.Join(served, "app-1.0.tar.gz.trust.json"),
 		"--policy-name", "production"), "token issue https")
 

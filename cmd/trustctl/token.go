@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/token"
@@ -50,18 +51,20 @@ func newTokenIssueCmd(g *globals) *cobra.Command {
 		ref                         refFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "issue REF --policy FILE [--policy-name N] [--attach | --out FILE]",
+		Use:   "issue REF|DIGEST --policy FILE [--policy-name N] [--attach | --out FILE]",
 		Short: "Have trustd evaluate a policy for the bytes and sign a token",
 		Long: `issue hashes the artifact (only its digests go to the server), sends them with
 the policy to trustd, which evaluates the policy against its own evidence
 and, if it passes, returns a signed token. --attach stores it beside the
 bytes (see 'token attach'); --out writes it to a file; otherwise it is
 printed. When the policy does not pass, the verdict is printed and the
-exit code is 1.
+exit code is 1. A digest (sha256:…) instead of REF asks for a token for
+those bytes without reading them.
 
 ` + refHelp,
 		Example: `  trustctl token issue registry.example/acme/app:1.4 --policy deploy.yaml --attach
-  trustctl token issue dist/app.tar.gz --policy deploy.yaml --policy-name production --out app.token.json`,
+  trustctl token issue dist/app.tar.gz --policy deploy.yaml --policy-name production --out app.token.json
+  trustctl token issue sha256:… --policy deploy.yaml --out app.token.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if attach && out != "" {
@@ -71,11 +74,18 @@ exit code is 1.
 			if err != nil {
 				return err
 			}
-			ro := ref.options(cmd)
-			ro.Algorithms = p.Algorithms()
-			art, err := client.Resolve(cmd.Context(), args[0], ro)
-			if err != nil {
-				return resolveError(err)
+			var art *client.Artifact
+			if d, derr := digest.Parse(args[0]); derr == nil && !fileExists(args[0]) {
+				if attach {
+					return fmt.Errorf("--attach: %s is a digest; name the artifact (file or OCI reference) to attach beside", args[0])
+				}
+				art = &client.Artifact{Ref: args[0], Name: args[0], Digests: []digest.Digest{d}}
+			} else {
+				ro := ref.options(cmd)
+				ro.Algorithms = p.Algorithms()
+				if art, err = client.Resolve(cmd.Context(), args[0], ro); err != nil {
+					return resolveError(err)
+				}
 			}
 			req := &trustv1.IssueTokenRequest{Name: art.Name, ResourceUri: art.ResourceURI, Policy: data, PolicyName: p.Name}
 			for _, d := range art.Digests {
@@ -89,7 +99,7 @@ exit code is 1.
 			}); err != nil {
 				return err
 			}
-			res := issueOutput{Issued: resp.GetIssued(), TokenID: resp.GetTokenId(), Resource: art.ResourceURI, Digest: art.SHA256().String(), Verdict: resp.GetVerdict()}
+			res := issueOutput{Issued: resp.GetIssued(), TokenID: resp.GetTokenId(), Resource: art.ResourceURI, Digest: art.Digests[0].String(), Verdict: resp.GetVerdict()}
 			if resp.GetIssued() {
 				res.Expires = resp.GetExpires().AsTime().UTC().Format("2006-01-02T15:04:05Z")
 				switch {
@@ -132,6 +142,11 @@ exit code is 1.
 	ref.add(f)
 	_ = cmd.MarkFlagRequired("policy")
 	return cmd
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func newTokenAttachCmd(g *globals) *cobra.Command {
