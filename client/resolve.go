@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -197,14 +198,14 @@ func resolveFile(ctx context.Context, p string, size int64, opts ResolveOptions)
 	return a, a.sum(ctx, f, opts, filepath.Base(p), size)
 }
 
-// HTTPClient returns the client https references are fetched with: opts'
+// httpClient returns the client https references are fetched with: opts'
 // own, or one trusting the system roots plus CAFile.
 func (opts ResolveOptions) httpClient() (*http.Client, error) {
 	if opts.HTTPClient != nil {
 		return opts.HTTPClient, nil
 	}
 	if opts.CAFile == "" {
-		return &http.Client{Timeout: 0}, nil
+		return &http.Client{}, nil
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
@@ -288,7 +289,7 @@ func resolveOCI(ctx context.Context, ref, s string, opts ResolveOptions) (*Artif
 	}
 	repo := r.Context()
 	a := &Artifact{Ref: ref, Kind: KindOCI, Name: repo.Name()}
-	if err := a.sum(ctx, strings.NewReader(string(desc.Manifest)), ResolveOptions{Algorithms: opts.Algorithms}, "manifest", int64(len(desc.Manifest))); err != nil {
+	if err := a.sum(ctx, bytes.NewReader(desc.Manifest), ResolveOptions{Algorithms: opts.Algorithms}, "manifest", int64(len(desc.Manifest))); err != nil {
 		return nil, err
 	}
 	got := a.SHA256()
@@ -317,13 +318,13 @@ func checkBlobs(ctx context.Context, a *Artifact, desc *remote.Descriptor, opts 
 	repo := a.OCI.Repository
 	var blobs, manifests []v1.Descriptor
 	if desc.MediaType.IsIndex() {
-		idx, err := v1.ParseIndexManifest(strings.NewReader(string(desc.Manifest)))
+		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
 		if err != nil {
 			return fmt.Errorf("client: %s: index: %w: %w", a.Ref, ErrUnreadable, err)
 		}
 		manifests = idx.Manifests
 	} else {
-		m, err := v1.ParseManifest(strings.NewReader(string(desc.Manifest)))
+		m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
 		if err != nil {
 			return fmt.Errorf("client: %s: manifest: %w: %w", a.Ref, ErrUnreadable, err)
 		}
