@@ -22,8 +22,12 @@ import (
 // Options.TokenTTL says otherwise.
 const DefaultTokenTTL = 24 * time.Hour
 
-// maxTokenDigests bounds the digests one IssueToken request may name.
-const maxTokenDigests = 8
+// Bounds of an IssueToken request.
+const (
+	maxTokenDigests = 8
+	maxTokenName    = 1024
+	maxResourceURI  = 4096
+)
 
 // tokenService implements trustv1.TokenServiceServer over the server's own
 // evidence: the same policy evaluator trustctl runs, with sources that
@@ -78,6 +82,12 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	}
 	if !hasSHA256 {
 		return nil, invalidField("digests", errors.New("a sha256 digest is required"))
+	}
+	if len(req.GetName()) > maxTokenName {
+		return nil, invalidField("name", fmt.Errorf("longer than %d bytes", maxTokenName))
+	}
+	if len(req.GetResourceUri()) > maxResourceURI {
+		return nil, invalidField("resource_uri", fmt.Errorf("longer than %d bytes", maxResourceURI))
 	}
 	if len(req.GetPolicy()) == 0 {
 		return nil, invalidField("policy", errors.New("is required: the policy file"))

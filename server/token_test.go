@@ -171,6 +171,8 @@ func TestIssueTokenErrors(t *testing.T) {
 		{"bad digest", &trustv1.IssueTokenRequest{Digests: []string{"sha256:xyz"}, Policy: []byte(tokenPolicy)}, "digests[0]"},
 		{"no sha256", &trustv1.IssueTokenRequest{Digests: []string{"sha512:" + strings.Repeat("ab", 64)}, Policy: []byte(tokenPolicy)}, "a sha256 digest is required"},
 		{"no policy", &trustv1.IssueTokenRequest{Digests: []string{good}}, "policy: is required"},
+		{"long name", &trustv1.IssueTokenRequest{Digests: []string{good}, Name: strings.Repeat("n", 1025), Policy: []byte(tokenPolicy)}, "name: longer than 1024 bytes"},
+		{"long resource", &trustv1.IssueTokenRequest{Digests: []string{good}, ResourceUri: strings.Repeat("u", 4097), Policy: []byte(tokenPolicy)}, "resource_uri: longer than 4096 bytes"},
 		{"bad policy", &trustv1.IssueTokenRequest{Digests: []string{good}, Policy: []byte("apiVersion: v0\n")}, "policy: policy: parse: apiVersion"},
 		{"unnamed of two", &trustv1.IssueTokenRequest{Digests: []string{good}, Policy: []byte(tokenPolicy)}, "policy_name: policy: the file holds 2 policies"},
 		{"unknown name", &trustv1.IssueTokenRequest{Digests: []string{good}, Policy: []byte(tokenPolicy), PolicyName: "nope"}, "policy_name: policy: \"nope\": no such policy"},
