@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -49,10 +50,21 @@ func ReadKeyFiles(paths ...string) (Keys, error) {
 	return out, nil
 }
 
-// Verifier checks token signatures against trusted token keys.
+// verifiedCacheSize bounds the verifier's cache of verified tokens.
+const verifiedCacheSize = 4096
+
+// Verifier checks token signatures against trusted token keys. It is safe
+// for concurrent use, and remembers the last verifiedCacheSize tokens it
+// verified by their ID (the sha256 of their exact bytes), so a token seen
+// again (every pod of a deployment carries the same one) costs a hash and
+// a lookup instead of a signature verification. Check runs in full every
+// time.
 type Verifier struct {
-	keys map[string]envelope.PublicKey
-	enc  map[string][]byte
+	keys    map[string]envelope.PublicKey
+	enc     map[string][]byte
+	mu      sync.Mutex
+	cache   map[string]*Token
+	noCache bool // benchmarks of the cold path
 }
 
 // NewVerifier reads the trusted keys from src once.
@@ -64,7 +76,7 @@ func NewVerifier(ctx context.Context, src KeySource) (*Verifier, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("token: no trusted token keys")
 	}
-	v := &Verifier{keys: map[string]envelope.PublicKey{}, enc: map[string][]byte{}}
+	v := &Verifier{keys: map[string]envelope.PublicKey{}, enc: map[string][]byte{}, cache: map[string]*Token{}}
 	for _, k := range keys {
 		v.keys[k.ID] = k
 		v.enc[k.ID] = k.Encode()
@@ -90,6 +102,30 @@ func (v *Verifier) Verify(ctx context.Context, data []byte) (*Token, error) {
 	if len(data) > MaxTokenBytes {
 		return nil, inputerr.New(opVerify, "", ErrInvalid, fmt.Sprintf("larger than %d bytes", MaxTokenBytes))
 	}
+	id := ID(data)
+	if !v.noCache {
+		v.mu.Lock()
+		t, ok := v.cache[id]
+		v.mu.Unlock()
+		if ok {
+			return t, nil
+		}
+	}
+	t, err := v.verify(ctx, data, id)
+	if err != nil || v.noCache {
+		return t, err
+	}
+	v.mu.Lock()
+	if len(v.cache) >= verifiedCacheSize {
+		clear(v.cache)
+	}
+	v.cache[id] = t
+	v.mu.Unlock()
+	return t, nil
+}
+
+// verify is Verify without the cache.
+func (v *Verifier) verify(ctx context.Context, data []byte, id string) (*Token, error) {
 	var env dsse.Envelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		return nil, inputerr.Wrap(opVerify, "", ErrInvalid, "not a DSSE envelope", err)
@@ -118,7 +154,7 @@ func (v *Verifier) Verify(ctx context.Context, data []byte) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Token{ID: ID(data), Envelope: data, KeyID: signers[0], Claims: c}, nil
+	return &Token{ID: id, Envelope: data, KeyID: signers[0], Claims: c}, nil
 }
 
 // statementJSON is the in-toto v1 statement of a token.
