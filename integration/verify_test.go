@@ -215,8 +215,31 @@ func deployVerify(t *testing.T, backend string) {
 			t.Errorf("online verify %s: exit %d %+v\n%s", ref, r.code, v, r.stderr)
 		}
 	}
+	// Text for people: the outcome, then each requirement with its evidence.
+	r := trustctl(t, d.grpcAddr, "verify", artifact, "--policy", policyFile, "--policy-name", "production")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "PASS: policy production (sha256:") || !strings.Contains(r.stdout, "✓ tuf: target app/app-1.0.tar.gz in repo acme/images, signed under role targets") ||
+		!strings.Contains(r.stdout, "✗ token [NO_TOKEN]") {
+		t.Errorf("text verdict: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Bad input: exit 2 with one line naming what is wrong.
+	badPolicy := write("bad.yaml", strings.Replace(deployPolicy, "maxAge: 1h", "maxAge: soon", 1))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"verify", artifact, "--policy", badPolicy}, `line 6: "soon": want a duration`},
+		{[]string{"verify", artifact, "--policy", policyFile}, "--policy-name: policy: the file holds 2 policies"},
+		{[]string{"verify", artifact, "--policy", policyFile, "--policy-name", "production", "--offline"}, "--offline: give the trusted token key"},
+		{[]string{"verify", filepath.Join(work, "missing.tar"), "--policy", policyFile, "--policy-name", "production"}, "no such file"},
+	} {
+		r := trustctl(t, d.grpcAddr, tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%v: exit %d %q, want 2 with %q on one line", tc.args[1:], r.code, r.stderr, tc.want)
+		}
+	}
+
 	// A policy the bytes do not meet fails (exit 1) with its reason code.
-	r := trustctl(t, d.grpcAddr, "verify", imageRef, "--policy", policyFile, "--policy-name", "strict", "-o", "json")
+	r = trustctl(t, d.grpcAddr, "verify", imageRef, "--policy", policyFile, "--policy-name", "strict", "-o", "json")
 	if v := parseVerdict(t, r); r.code != 1 || v.Outcome != "fail" || v.Result.Reason != "UNTRUSTED_SIGNER" {
 		t.Errorf("strict policy: exit %d %+v", r.code, v)
 	}

@@ -193,14 +193,14 @@ func ParseDuration(s string) (Duration, error) {
 // String formats d as Go duration text.
 func (d Duration) String() string { return time.Duration(d).String() }
 
-// UnmarshalYAML reads duration text.
+// UnmarshalYAML reads duration text, naming the line of a bad one.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return errors.New("want a duration such as 24h")
+		return fmt.Errorf("line %d: want a duration such as 24h", n.Line)
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return err
+		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
 	*d = v
 	return nil
