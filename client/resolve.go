@@ -21,6 +21,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/trustd-dev/trustd/digest"
 )
@@ -312,24 +313,14 @@ func resolveOCI(ctx context.Context, ref, s string, opts ResolveOptions) (*Artif
 	return a, nil
 }
 
-// checkBlobs fetches the config and layers of an image manifest (or the
-// child manifests of an index) and checks every one against its digest.
+// maxIndexDepth bounds how deep nested image indexes are followed.
+const maxIndexDepth = 4
+
+// checkBlobs fetches what the manifest references and checks every piece
+// against its digest and size: the config and layers of an image manifest,
+// or, for an index, each child manifest and in turn what it references.
 func checkBlobs(ctx context.Context, a *Artifact, desc *remote.Descriptor, opts ResolveOptions) error {
 	repo := a.OCI.Repository
-	var blobs, manifests []v1.Descriptor
-	if desc.MediaType.IsIndex() {
-		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
-		if err != nil {
-			return fmt.Errorf("client: %s: index: %w: %w", a.Ref, ErrUnreadable, err)
-		}
-		manifests = idx.Manifests
-	} else {
-		m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
-		if err != nil {
-			return fmt.Errorf("client: %s: manifest: %w: %w", a.Ref, ErrUnreadable, err)
-		}
-		blobs = append([]v1.Descriptor{m.Config}, m.Layers...)
-	}
 	auth, err := authn.DefaultKeychain.Resolve(repo.Registry)
 	if err != nil {
 		return fmt.Errorf("client: %s: credentials: %w", a.Ref, err)
@@ -346,55 +337,100 @@ func checkBlobs(ctx context.Context, a *Artifact, desc *remote.Descriptor, opts 
 	if err != nil {
 		return fmt.Errorf("client: %s: %w: %w", a.Ref, ErrUnreadable, err)
 	}
-	hc := &http.Client{Transport: rt}
-	check := func(kind string, d v1.Descriptor) error {
-		u := fmt.Sprintf("%s://%s/v2/%s/%s/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), kind, d.Digest)
-		want, err := digest.Parse(d.Digest.String())
+	c := &blobChecker{ctx: ctx, a: a, opts: opts, hc: &http.Client{Transport: rt}}
+	return c.references(desc.MediaType, desc.Manifest, 0)
+}
+
+// blobChecker fetches and checks the pieces of one OCI artifact.
+type blobChecker struct {
+	ctx  context.Context
+	a    *Artifact
+	opts ResolveOptions
+	hc   *http.Client
+}
+
+// references checks everything a manifest or index (body, of media type
+// mt) references.
+func (c *blobChecker) references(mt types.MediaType, body []byte, depth int) error {
+	if mt.IsIndex() {
+		if depth >= maxIndexDepth {
+			return fmt.Errorf("client: %s: %w: image indexes nested deeper than %d", c.a.Ref, ErrUnreadable, maxIndexDepth)
+		}
+		idx, err := v1.ParseIndexManifest(bytes.NewReader(body))
 		if err != nil {
-			return fmt.Errorf("client: %s: %s %s: %w: %w", a.Ref, kind, d.Digest, ErrUnreadable, err)
+			return fmt.Errorf("client: %s: index: %w: %w", c.a.Ref, ErrUnreadable, err)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return err
+		for _, d := range idx.Manifests {
+			child, err := c.fetch("manifests", d, true)
+			if err != nil {
+				return err
+			}
+			if err := c.references(d.MediaType, child, depth+1); err != nil {
+				return err
+			}
 		}
-		if kind == "manifests" {
-			req.Header.Set("Accept", string(d.MediaType))
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return fmt.Errorf("client: %s: %w: %w", a.Ref, ErrUnreadable, err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("client: %s: %s %s: %w: %s", a.Ref, kind, d.Digest, ErrUnreadable, resp.Status)
-		}
-		var sumOpts []digest.SumOption
-		if opts.Progress != nil {
-			opts.Progress.Start(d.Digest.String()[:19], d.Size)
-			defer opts.Progress.Done()
-			var last int64
-			sumOpts = append(sumOpts, digest.WithProgress(func(n int64) { opts.Progress.Add(n - last); last = n }))
-		}
-		res, err := digest.Sum(ctx, io.LimitReader(resp.Body, d.Size+1), []digest.Algorithm{want.Algorithm()}, sumOpts...)
-		if err != nil {
-			return fmt.Errorf("client: %s: %s %s: %w: %w", a.Ref, kind, d.Digest, ErrUnreadable, err)
-		}
-		if res.Digests[0] != want || res.Size != d.Size {
-			return fmt.Errorf("client: %s: %s %w: the manifest says %s (%d bytes), the registry served %s (%d bytes)",
-				a.Ref, strings.TrimSuffix(kind, "s"), ErrDigestMismatch, want, d.Size, res.Digests[0], res.Size)
-		}
-		a.OCI.Checked = append(a.OCI.Checked, d.Digest.String())
 		return nil
 	}
-	for _, d := range blobs {
-		if err := check("blobs", d); err != nil {
-			return err
-		}
+	m, err := v1.ParseManifest(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("client: %s: manifest: %w: %w", c.a.Ref, ErrUnreadable, err)
 	}
-	for _, d := range manifests {
-		if err := check("manifests", d); err != nil {
+	for _, d := range append([]v1.Descriptor{m.Config}, m.Layers...) {
+		if _, err := c.fetch("blobs", d, false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// fetch streams one blob or manifest, checks its digest and size, and
+// returns its bytes when keep is set (manifests, bounded by
+// MaxManifestBytes).
+func (c *blobChecker) fetch(kind string, d v1.Descriptor, keep bool) ([]byte, error) {
+	a, repo := c.a, c.a.OCI.Repository
+	want, err := digest.Parse(d.Digest.String())
+	if err != nil {
+		return nil, fmt.Errorf("client: %s: %s %s: %w: %w", a.Ref, kind, d.Digest, ErrUnreadable, err)
+	}
+	if keep && d.Size > MaxManifestBytes {
+		return nil, fmt.Errorf("client: %s: manifest %s: %w: larger than %d bytes", a.Ref, d.Digest, ErrUnreadable, MaxManifestBytes)
+	}
+	u := fmt.Sprintf("%s://%s/v2/%s/%s/%s", repo.Scheme(), repo.RegistryStr(), repo.RepositoryStr(), kind, d.Digest)
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	if kind == "manifests" {
+		req.Header.Set("Accept", string(d.MediaType))
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s: %w: %w", a.Ref, ErrUnreadable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("client: %s: %s %s: %w: %s", a.Ref, kind, d.Digest, ErrUnreadable, resp.Status)
+	}
+	var r io.Reader = io.LimitReader(resp.Body, d.Size+1)
+	var kept bytes.Buffer
+	if keep {
+		r = io.TeeReader(r, &kept)
+	}
+	var sumOpts []digest.SumOption
+	if p := c.opts.Progress; p != nil {
+		p.Start(d.Digest.String()[:19], d.Size)
+		defer p.Done()
+		var last int64
+		sumOpts = append(sumOpts, digest.WithProgress(func(n int64) { p.Add(n - last); last = n }))
+	}
+	res, err := digest.Sum(c.ctx, r, []digest.Algorithm{want.Algorithm()}, sumOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s: %s %s: %w: %w", a.Ref, kind, d.Digest, ErrUnreadable, err)
+	}
+	if res.Digests[0] != want || res.Size != d.Size {
+		return nil, fmt.Errorf("client: %s: %s %w: the manifest says %s (%d bytes), the registry served %s (%d bytes)",
+			a.Ref, strings.TrimSuffix(kind, "s"), ErrDigestMismatch, want, d.Size, res.Digests[0], res.Size)
+	}
+	a.OCI.Checked = append(a.OCI.Checked, d.Digest.String())
+	return kept.Bytes(), nil
 }

@@ -151,6 +151,18 @@ func TestResolveOCIReferrersAPI(t *testing.T) {
 			t.Errorf("%s: %+v %+v", ref, a, a.OCI)
 		}
 	}
+	// A multi-platform index: every child manifest and what it references.
+	idx, err := random.Index(512, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idxTag, _ := name.ParseReference(host + "/acme/multi:1.0")
+	if err := remote.WriteIndex(idxTag, idx); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := Resolve(ctx, host+"/acme/multi:1.0", ResolveOptions{Layers: true}); err != nil || len(a.OCI.Checked) != 2*(1+1+2) {
+		t.Errorf("index: %v, checked %d pieces, want 8", err, len(a.OCI.Checked))
+	}
 	other := "sha256:" + strings.Repeat("0", 64)
 	if _, err := Resolve(ctx, host+"/acme/app@"+other, ResolveOptions{}); !errors.Is(err, ErrUnreadable) {
 		t.Errorf("unknown digest: %v", err)
