@@ -48,6 +48,9 @@ bench-load:
 bench-verify: ## Deploy verification: offline verify wall time (1 KiB, 1 GiB vs openssl), tokens/s
 	scripts/bench-verify.sh
 
+bench-tuf-bins: ## Publish into 1,024 hashed bins of 102,400 targets on PostgreSQL; serve timestamp.json
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench BenchmarkHashedBinPublishPostgres -benchtime 100x ./tufstore
+
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
