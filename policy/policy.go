@@ -283,9 +283,59 @@ func (p *Policy) Algorithms() []digest.Algorithm {
 	return algs
 }
 
-var levelPattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+// validName reports whether s is a policy name: 1-63 characters of
+// [a-z0-9._-], starting with a letter or digit.
+func validName(s string) bool {
+	return validToken(s, 63, func(c byte, first bool) bool {
+		return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || !first && (c == '.' || c == '_' || c == '-')
+	})
+}
 
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+// validLevel reports whether s is a SLSA level name: 1-64 characters of
+// [A-Z0-9_], starting with a letter.
+func validLevel(s string) bool {
+	return validToken(s, 64, func(c byte, first bool) bool {
+		return c >= 'A' && c <= 'Z' || !first && (c >= '0' && c <= '9' || c == '_')
+	})
+}
+
+// validToken checks s's length (1 to max) and every byte with ok. The
+// checks are plain loops rather than regular expressions so that trustctl
+// starts without compiling any.
+func validToken(s string, max int, ok func(c byte, first bool) bool) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i], i == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// lowerHex reports whether s is lowercase hex of one of the lengths.
+func lowerHex(s string, lengths ...int) bool {
+	okLen := false
+	for _, n := range lengths {
+		okLen = okLen || len(s) == n
+	}
+	if !okLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isFingerprint: an OpenPGP v4 (40) or v6 (64) fingerprint in lowercase hex.
+func isFingerprint(s string) bool { return lowerHex(s, 40, 64) }
+
+// isKeyID: a trustd (TUF) key id, 64 lowercase hex digits.
+func isKeyID(s string) bool { return lowerHex(s, 64) }
 
 func (f *File) check() error {
 	bad := func(fld, reason string) error { return inputerr.New(opParse, fld, ErrInvalid, reason) }
@@ -303,7 +353,7 @@ func (f *File) check() error {
 	for i := range f.Policies {
 		p := &f.Policies[i]
 		fld := fmt.Sprintf("policies[%d]", i)
-		if !namePattern.MatchString(p.Name) {
+		if !validName(p.Name) {
 			return bad(fld+".name", fmt.Sprintf("%q: want 1-63 characters of [a-z0-9._-], starting with a letter or digit", p.Name))
 		}
 		if j, dup := seen[p.Name]; dup {
@@ -316,7 +366,7 @@ func (f *File) check() error {
 			}
 		}
 		for k, l := range p.Levels {
-			if !levelPattern.MatchString(l) {
+			if !validLevel(l) {
 				return bad(fmt.Sprintf("%s.levels[%d]", fld, k), fmt.Sprintf("%q: want a SLSA level such as SLSA_BUILD_LEVEL_3", l))
 			}
 		}
@@ -354,9 +404,6 @@ func (r *Requirement) Kind() string {
 	}
 	return ""
 }
-
-var fingerprintPattern = regexp.MustCompile(`^([0-9a-f]{40}|[0-9a-f]{64})$`)
-var keyIDPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func checkGlob(fld, pattern string) error {
 	if _, err := path.Match(pattern, ""); err != nil {
@@ -425,7 +472,7 @@ func (r *Requirement) check(fld string, depth int, count *int) error {
 		}
 		for i, root := range p.Roots {
 			p.Roots[i] = strings.ToLower(strings.ReplaceAll(root, " ", ""))
-			if !fingerprintPattern.MatchString(p.Roots[i]) {
+			if !isFingerprint(p.Roots[i]) {
 				return bad(fmt.Sprintf("%s.roots[%d]", f, i), fmt.Sprintf("%q is not an OpenPGP fingerprint (40 or 64 hex digits)", root))
 			}
 		}
@@ -444,7 +491,7 @@ func (r *Requirement) check(fld string, depth int, count *int) error {
 			return bad(f+".min", "must be at least 1")
 		}
 		for i, s := range a.Signers {
-			if !keyIDPattern.MatchString(s) && !fingerprintPattern.MatchString(s) {
+			if !isKeyID(s) && !isFingerprint(s) {
 				return bad(fmt.Sprintf("%s.signers[%d]", f, i), fmt.Sprintf("%q is not a key id or OpenPGP fingerprint", s))
 			}
 		}
@@ -478,7 +525,7 @@ func (r *Requirement) check(fld string, depth int, count *int) error {
 			return bad(f+".minScore", "must be between -1 and 1")
 		}
 		for i, s := range p.TrustSet {
-			if !keyIDPattern.MatchString(s) && !fingerprintPattern.MatchString(s) {
+			if !isKeyID(s) && !isFingerprint(s) {
 				return bad(fmt.Sprintf("%s.trustSet[%d]", f, i), fmt.Sprintf("%q is not a key id or OpenPGP fingerprint", s))
 			}
 		}
@@ -503,11 +550,11 @@ func (r *Requirement) check(fld string, depth int, count *int) error {
 				return bad(sf, "want exactly one of key, pgp, sigstore")
 			}
 			switch {
-			case s.Key != "" && !keyIDPattern.MatchString(s.Key):
+			case s.Key != "" && !isKeyID(s.Key):
 				return bad(sf+".key", fmt.Sprintf("%q is not a trustd key id (64 hex digits)", s.Key))
 			case s.PGP != "":
 				s.PGP = strings.ToLower(s.PGP)
-				if !fingerprintPattern.MatchString(s.PGP) {
+				if !isFingerprint(s.PGP) {
 					return bad(sf+".pgp", fmt.Sprintf("%q is not an OpenPGP fingerprint", s.PGP))
 				}
 			case s.Sigstore != nil:
