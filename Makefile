@@ -45,6 +45,9 @@ bench-digest:
 bench-load:
 	scripts/bench-load.sh $(ARGS)
 
+bench-verify: ## Deploy verification: offline verify wall time (1 KiB, 1 GiB vs openssl), tokens/s
+	scripts/bench-verify.sh
+
 bench-tuf-bins: ## Publish into 1,024 hashed bins of 102,400 targets on PostgreSQL; serve timestamp.json
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench BenchmarkHashedBinPublishPostgres -benchtime 100x ./tufstore
 

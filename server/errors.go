@@ -16,9 +16,11 @@ import (
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 )
 
@@ -103,6 +105,9 @@ var codeOf = []struct {
 	{store.ErrInvalid, codes.InvalidArgument},
 	{store.ErrNotFound, codes.NotFound},
 	{store.ErrConflict, codes.AlreadyExists},
+	{policy.ErrInvalid, codes.InvalidArgument},
+	{policy.ErrNoPolicy, codes.InvalidArgument},
+	{token.ErrInvalid, codes.InvalidArgument},
 }
 
 // toStatus maps a domain error to a gRPC status. It is the only place that

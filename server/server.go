@@ -24,10 +24,12 @@ import (
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 )
 
@@ -59,6 +61,17 @@ type Options struct {
 	// RevocationService; both are then required.
 	Revocation      *revocation.Service
 	RevocationLists *revocation.Lists
+	// TokenIssuer, when set, serves TokenService: policy evaluation over
+	// this server's evidence and tokens signed with its token key.
+	TokenIssuer *token.Issuer
+	// TokenTTL is the lifetime of issued tokens (default DefaultTokenTTL).
+	TokenTTL time.Duration
+	// TokenEvidence adds evidence sources (attestations, revocations,
+	// reputation) to the built-in TUF, OpenPGP and signer sources that
+	// IssueToken evaluates policies over.
+	TokenEvidence policy.Sources
+	// Version is the trustd version recorded in tokens.
+	Version string
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -129,6 +142,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Revocation != nil {
 		trustv1.RegisterRevocationServiceServer(s.grpc, &revocationService{log: opts.Log, svc: opts.Revocation, lists: opts.RevocationLists, logger: opts.Logger})
+	}
+	if opts.TokenIssuer != nil {
+		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, pgpLog, tufs))
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

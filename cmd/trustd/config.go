@@ -16,6 +16,7 @@ import (
 
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/store/sqlite"
@@ -53,6 +54,8 @@ type config struct {
 	VoteRateWindow  time.Duration
 	VoteMaxSkew     time.Duration
 	Rev             revocationConfig
+	TokenKey        string
+	TokenTTL        time.Duration
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -89,6 +92,8 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TUFKeyType, "tuf-key-type", "ed25519", "type of generated TUF online keys: ed25519, ecdsa-p256 or rsa (env TRUSTD_TUF_KEY_TYPE)")
 	fs.DurationVar(&c.TUFSnapshotTTL, "tuf-snapshot-expiry", tuf.DefaultSnapshotExpiry, "lifetime of newly signed TUF snapshot metadata (env TRUSTD_TUF_SNAPSHOT_EXPIRY)")
 	fs.DurationVar(&c.TUFTimestampTTL, "tuf-timestamp-expiry", tuf.DefaultTimestampExpiry, "lifetime of newly signed TUF timestamp metadata (env TRUSTD_TUF_TIMESTAMP_EXPIRY)")
+	fs.StringVar(&c.TokenKey, "token-key", "", "file holding the token signing key (PEM); an ed25519 key is created (0600) if missing; replicas must share it (default DATA_DIR/token.key) (env TRUSTD_TOKEN_KEY)")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", server.DefaultTokenTTL, "lifetime of issued deploy tokens (env TRUSTD_TOKEN_TTL)")
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
 	fs.IntVar(&c.VoteRate, "vote-rate-limit", 600, "feedback statements (votes, trust statements, responses) one key may submit per --vote-rate-window; 0 disables (env TRUSTD_VOTE_RATE_LIMIT)")
 	fs.DurationVar(&c.VoteRateWindow, "vote-rate-window", time.Hour, "window of --vote-rate-limit (env TRUSTD_VOTE_RATE_WINDOW)")

@@ -150,7 +150,12 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 
+	tokenIssuer, err := loadTokenIssuer(cfg)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
+		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
 		Revocation: rev, RevocationLists: revLists,
