@@ -50,6 +50,9 @@ func Run(t *testing.T, open Factory) {
 		{"TUFMetadata", testTUFMetadata},
 		{"TUFPending", testTUFPending},
 		{"TUFConcurrentPublish", testTUFConcurrentPublish},
+		{"Attestations", testAttestations},
+		{"AttestationInvalid", testAttestationInvalid},
+		{"LayoutLinks", testLayoutLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
