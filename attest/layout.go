@@ -123,7 +123,7 @@ func (s *Service) layout(ctx context.Context, seq int64) (intoto.Layout, error) 
 		return intoto.Layout{}, fmt.Errorf("attest: layout: %w", err)
 	}
 	if rec.PayloadType != LayoutPayloadType {
-		return intoto.Layout{}, inputerr.New(opLayout, "layout", ErrNotLayout, fmt.Sprintf("log entry %d is a %s", seq, rec.PredicateType))
+		return intoto.Layout{}, inputerr.New(opLayout, "layout", ErrNotLayout, fmt.Sprintf("log entry %d is not an in-toto layout but a %s", seq, rec.PredicateType))
 	}
 	md, err := loadMetadata(rec.Envelope)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
@@ -49,6 +50,9 @@ type Options struct {
 	TUF      *tuf.Service
 	TUFState tuf.State
 	TUFKeys  *tuf.OnlineKeys
+	// Attest serves AttestService; nil serves one over Store and Log with
+	// attest's defaults (no Sigstore trusted root: bundles are refused).
+	Attest *attest.Service
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -99,6 +103,11 @@ func New(opts Options) (*Server, error) {
 	trustv1.RegisterPGPServiceServer(s.grpc, &pgpService{pgp: pgpLog})
 	trustv1.RegisterStatementServiceServer(s.grpc, &statementService{log: opts.Log})
 	trustv1.RegisterLogServiceServer(s.grpc, ls)
+	attestSvc := opts.Attest
+	if attestSvc == nil {
+		attestSvc = attest.New(opts.Store, opts.Log, attest.Options{})
+	}
+	trustv1.RegisterAttestServiceServer(s.grpc, &attestService{svc: attestSvc})
 	var tufs *tufService
 	if opts.TUF != nil {
 		tufs = &tufService{svc: opts.TUF, state: opts.TUFState, keys: opts.TUFKeys}
