@@ -10,6 +10,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 
 	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/attest/attesttest"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/teststore"
@@ -23,7 +24,7 @@ func FuzzVerifyBundle(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	path := writeTrustedRoot(f, vs)
+	path := attesttest.WriteTrustedRoot(f, vs)
 	tr, err := attest.LoadTrustedRoot(path)
 	if err != nil {
 		f.Fatal(err)
@@ -32,8 +33,8 @@ func FuzzVerifyBundle(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(attestBundle(f, vs, identity, issuer, stmt, time.Now().Add(5*time.Minute), bundleOpts{tlog: true, tsa: true}))
-	f.Add(attestBundle(f, vs, identity, issuer, stmt, time.Now().Add(5*time.Minute), bundleOpts{tsa: true}))
+	f.Add(attesttest.Attest(f, vs, identity, issuer, stmt, time.Now().Add(5*time.Minute), attesttest.Opts{TLog: true, TSA: true}))
+	f.Add(attesttest.Attest(f, vs, identity, issuer, stmt, time.Now().Add(5*time.Minute), attesttest.Opts{TSA: true}))
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{},"dsseEnvelope":{}}`))
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.1"}`))
 	f.Add([]byte(`[]`))

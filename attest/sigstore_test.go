@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/attest/attesttest"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/teststore"
@@ -33,7 +34,7 @@ func TestSigstoreBundles(t *testing.T) {
 			app := sumsOf("app v1.0")
 			stmt := statementJSON(t, attest.PredicateSLSAProvenanceV1, provenanceV1, envelope.Subject{Name: "app.tar.gz", Digests: app})
 			now := time.Now()
-			good := attestBundle(t, e.vs, identity, issuer, stmt, now.Add(5*time.Minute), bundleOpts{tlog: true, tsa: true})
+			good := attesttest.Attest(t, e.vs, identity, issuer, stmt, now.Add(5*time.Minute), attesttest.Opts{TLog: true, TSA: true})
 
 			t.Run("verified", func(t *testing.T) {
 				a, created, err := e.svc.Put(ctx, attest.PutRequest{Data: good, Digest: app[1],
@@ -67,7 +68,7 @@ func TestSigstoreBundles(t *testing.T) {
 
 			t.Run("timestamp only", func(t *testing.T) {
 				stmt := statementJSON(t, "https://example.com/test-result/v1", `{"passed":true}`, envelope.Subject{Digests: app})
-				b := attestBundle(t, e.vs, identity, issuer, stmt, now.Add(5*time.Minute), bundleOpts{tsa: true})
+				b := attesttest.Attest(t, e.vs, identity, issuer, stmt, now.Add(5*time.Minute), attesttest.Opts{TSA: true})
 				a, _, err := e.svc.Put(ctx, attest.PutRequest{Data: b})
 				if err != nil || a.Index != nil || a.SignerIDs[0] != attest.SigstoreSignerID(issuer, identity) {
 					t.Fatalf("Put(TSA-only bundle) = %+v, %v", a, err)
@@ -80,7 +81,7 @@ func TestSigstoreBundles(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				b := toBundle(t, e.vs, ent, bundleOpts{tlog: true, tsa: true, mediaType: "application/vnd.dev.sigstore.bundle+json;version=0.1"})
+				b := attesttest.Bundle(t, e.vs, ent, attesttest.Opts{TLog: true, TSA: true, MediaType: "application/vnd.dev.sigstore.bundle+json;version=0.1"})
 				want := sha256Of(string(blob))
 				a, _, err := e.svc.Put(ctx, attest.PutRequest{Data: b, Digest: want})
 				if err != nil {
@@ -95,7 +96,7 @@ func TestSigstoreBundles(t *testing.T) {
 				}
 			})
 
-			expired := attestBundle(t, e.vs, identity, issuer, stmt, now.Add(30*time.Minute), bundleOpts{tlog: true})
+			expired := attesttest.Attest(t, e.vs, identity, issuer, stmt, now.Add(30*time.Minute), attesttest.Opts{TLog: true})
 			tampered := tamper(t, good, app)
 			rejections := []struct {
 				name  string
@@ -108,7 +109,7 @@ func TestSigstoreBundles(t *testing.T) {
 				{"wrong issuer", attest.PutRequest{Data: good, Identity: attest.Identity{Issuer: "https://accounts.example.org", Subject: identity}},
 					attest.ErrIdentity, `expected issuer value "https://accounts.example.org"`},
 				{"tampered payload", attest.PutRequest{Data: tampered}, attest.ErrBundleVerification, "does not match envelope payload hash"},
-				{"tampered payload, timestamp only", attest.PutRequest{Data: tamper(t, attestBundle(t, e.vs, identity, issuer, stmt, now.Add(5*time.Minute), bundleOpts{tsa: true}), app)},
+				{"tampered payload, timestamp only", attest.PutRequest{Data: tamper(t, attesttest.Attest(t, e.vs, identity, issuer, stmt, now.Add(5*time.Minute), attesttest.Opts{TSA: true}), app)},
 					attest.ErrBundleVerification, "failed to verify signature"},
 				{"certificate expired, no timestamp", attest.PutRequest{Data: toBundleNoTime(t, e, stmt)}, attest.ErrNoTimestamp, "neither a transparency log entry nor a signed timestamp"},
 				{"certificate expired at the log time", attest.PutRequest{Data: expired}, attest.ErrBundleVerification, "certificate"},
@@ -154,7 +155,7 @@ func tamper(t *testing.T, bundle []byte, subject []digest.Digest) []byte {
 // timestamp: its certificate (valid ten minutes) cannot be checked.
 func toBundleNoTime(t *testing.T, e *env, stmt []byte) []byte {
 	t.Helper()
-	return attestBundle(t, e.vs, identity, issuer, stmt, time.Now(), bundleOpts{})
+	return attesttest.Attest(t, e.vs, identity, issuer, stmt, time.Now(), attesttest.Opts{})
 }
 
 func TestTrustedRootReload(t *testing.T) {
@@ -167,7 +168,7 @@ func TestTrustedRootReload(t *testing.T) {
 		t.Fatalf("Reload of an unchanged file = %v, %v", changed, err)
 	}
 	stmt := statementJSON(t, "https://example.com/x/v1", "", envelope.Subject{Digests: sumsOf("x")})
-	b := attestBundle(t, e.vs, identity, issuer, stmt, time.Now().Add(5*time.Minute), bundleOpts{tlog: true, tsa: true})
+	b := attesttest.Attest(t, e.vs, identity, issuer, stmt, time.Now().Add(5*time.Minute), attesttest.Opts{TLog: true, TSA: true})
 	if _, err := attest.VerifyBundle(tr.Material(), b, attest.Identity{}, digest.Digest{}, envelope.Limits{}); err != nil {
 		t.Fatalf("VerifyBundle: %v", err)
 	}

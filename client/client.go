@@ -38,6 +38,7 @@ type Client struct {
 	PGP        trustv1.PGPServiceClient
 	Log        trustv1.LogServiceClient
 	TUF        trustv1.TUFServiceClient
+	Attest     trustv1.AttestServiceClient
 }
 
 // New prepares a client for the trustd server at addr (host:port). It does
@@ -62,6 +63,7 @@ func New(addr string, t TLS) (*Client, error) {
 		PGP:        trustv1.NewPGPServiceClient(conn),
 		Log:        trustv1.NewLogServiceClient(conn),
 		TUF:        trustv1.NewTUFServiceClient(conn),
+		Attest:     trustv1.NewAttestServiceClient(conn),
 	}, nil
 }
 

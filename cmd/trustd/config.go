@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/store"
@@ -49,6 +50,13 @@ type config struct {
 	TUFSnapshotTTL  time.Duration
 	TUFTimestampTTL time.Duration
 	TUFRefresh      time.Duration
+	// MaxAttestationBytes bounds an attestation's in-toto statement.
+	MaxAttestationBytes int
+	// SigstoreTrustedRoot is the trusted_root.json bundles verify against.
+	SigstoreTrustedRoot string
+	// SigstoreRootCheck is how often the trusted root file is checked for
+	// changes.
+	SigstoreRootCheck time.Duration
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -86,6 +94,9 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.TUFSnapshotTTL, "tuf-snapshot-expiry", tuf.DefaultSnapshotExpiry, "lifetime of newly signed TUF snapshot metadata (env TRUSTD_TUF_SNAPSHOT_EXPIRY)")
 	fs.DurationVar(&c.TUFTimestampTTL, "tuf-timestamp-expiry", tuf.DefaultTimestampExpiry, "lifetime of newly signed TUF timestamp metadata (env TRUSTD_TUF_TIMESTAMP_EXPIRY)")
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
+	fs.IntVar(&c.MaxAttestationBytes, "max-attestation-bytes", attest.DefaultMaxStatementBytes, "largest in-toto statement (predicate included: SBOMs) accepted; envelopes, bundles and gRPC requests may be a third larger (env TRUSTD_MAX_ATTESTATION_BYTES)")
+	fs.StringVar(&c.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless bundles verify against (Fulcio CAs, Rekor logs, TSAs); re-read on SIGHUP and when it changes; empty refuses bundles (env TRUSTD_SIGSTORE_TRUSTED_ROOT)")
+	fs.DurationVar(&c.SigstoreRootCheck, "sigstore-trusted-root-check", time.Minute, "how often to check --sigstore-trusted-root for changes (env TRUSTD_SIGSTORE_TRUSTED_ROOT_CHECK)")
 }
 
 // complete reads the environment and checks every value, naming the flag
@@ -124,6 +135,12 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.TUFSnapshotTTL < time.Minute || c.TUFTimestampTTL < time.Minute {
 			errs = append(errs, errors.New("--tuf-snapshot-expiry and --tuf-timestamp-expiry must be at least 1m"))
+		}
+		if c.MaxAttestationBytes < 1024 {
+			errs = append(errs, fmt.Errorf("--max-attestation-bytes: %d is below the minimum 1024", c.MaxAttestationBytes))
+		}
+		if c.SigstoreRootCheck <= 0 {
+			errs = append(errs, errors.New("--sigstore-trusted-root-check must be positive"))
 		}
 		if c.TUFRefresh <= 0 || c.TUFRefresh >= c.TUFTimestampTTL/2 {
 			errs = append(errs, fmt.Errorf("--tuf-refresh-interval: %s must be positive and below half of --tuf-timestamp-expiry (%s), or timestamps would expire between refreshes", c.TUFRefresh, c.TUFTimestampTTL))

@@ -4,11 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/envelope"
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/server"
@@ -106,10 +112,24 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: pgplog.Validators(st)})
+	// attest's validators and indexers check and index the predicates it
+	// understands (SLSA provenance, SBOMs, VSAs) on every path into the log.
+	validators := pgplog.Validators(st)
+	maps.Copy(validators, attest.Validators(cfg.MaxAttestationBytes))
+	limits := envelope.DefaultLimits()
+	limits.MaxEnvelopeBytes = max(limits.MaxEnvelopeBytes, attest.EnvelopeBound(cfg.MaxAttestationBytes))
+	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Limits: limits,
+		Validators: validators, Indexers: attest.Indexers()})
 	if err != nil {
 		return err
 	}
+	var sigstoreRoot *attest.TrustedRoot
+	if cfg.SigstoreTrustedRoot != "" {
+		if sigstoreRoot, err = attest.LoadTrustedRoot(cfg.SigstoreTrustedRoot); err != nil {
+			return fmt.Errorf("--sigstore-trusted-root: %w", err)
+		}
+	}
+	attestSvc := attest.New(st, stLog, attest.Options{MaxStatementBytes: cfg.MaxAttestationBytes, Limits: limits, Sigstore: sigstoreRoot})
 
 	tufDir, err := cfg.tufKeysDir()
 	if err != nil {
@@ -130,8 +150,8 @@ func serve(cmd *cobra.Command, cfg *config) error {
 
 	srv, err := server.New(server.Options{
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
-		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys,
-		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Attest: attestSvc,
+		MaxRequestBytes: max(cfg.MaxRequestBytes, attestSvc.MaxDocumentBytes()+64<<10), RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {
 		return err
@@ -163,10 +183,39 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		defer close(refreshed)
 		refreshTUF(rctx, log, tufState, tufSvc, cfg.TUFRefresh)
 	}()
+	if sigstoreRoot != nil {
+		go watchSigstoreRoot(rctx, log, sigstoreRoot, cfg.SigstoreRootCheck)
+	}
 	err = srv.Serve(ctx, grpcLis, httpLis)
 	stopRefresh()
 	<-refreshed
 	return err
+}
+
+// watchSigstoreRoot re-reads the Sigstore trusted root on SIGHUP and when
+// the file changes, until ctx is done; a bad file is logged and the last
+// good root stays in use.
+func watchSigstoreRoot(ctx context.Context, log *slog.Logger, root *attest.TrustedRoot, interval time.Duration) {
+	report := func(changed bool, err error) {
+		switch {
+		case err != nil:
+			log.Error("sigstore trusted root: keeping the previous one", "err", err)
+		case changed:
+			log.Info("sigstore trusted root reloaded")
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go root.Watch(ctx, interval, report)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			report(root.Reload())
+		}
+	}
 }
 
 // refreshTUF re-signs, every interval (and once at start), the timestamp
