@@ -21,11 +21,11 @@ var (
 	// ErrInvalidBundle reports a Sigstore bundle that does not parse or is
 	// not a bundle trustd accepts (a public-key bundle, a payload that is
 	// not an in-toto statement).
-	ErrInvalidBundle = errors.New("invalid Sigstore bundle")
+	ErrInvalidBundle = errors.New("invalid bundle")
 	// ErrBundleVerification reports a Sigstore bundle whose signature,
 	// certificate chain, transparency log entry or timestamp does not
 	// verify against the trusted root.
-	ErrBundleVerification = errors.New("Sigstore bundle verification failed")
+	ErrBundleVerification = errors.New("bundle verification failed")
 	// ErrNoTimestamp reports a keyless bundle with neither a transparency
 	// log entry nor a signed timestamp: nothing proves that its short-lived
 	// certificate was valid when it signed.

@@ -175,7 +175,6 @@ var hashNames = map[protocommon.HashAlgorithm]digest.Algorithm{
 	protocommon.HashAlgorithm_SHA2_256: digest.SHA256,
 	protocommon.HashAlgorithm_SHA2_384: digest.SHA384,
 	protocommon.HashAlgorithm_SHA2_512: digest.SHA512,
-	protocommon.HashAlgorithm_SHA3_256: digest.SHA3_256,
 }
 
 // VerifyBundle verifies a Sigstore bundle (JSON, media types v0.1 to v0.3)
