@@ -277,7 +277,7 @@ func VerifyBundle(tm root.TrustedMaterial, raw []byte, id Identity, want digest.
 		if errors.As(err, &idErr) {
 			return BundleResult{}, inputerr.Wrap(opBundle, "identity", ErrIdentity, "", err)
 		}
-		return BundleResult{}, inputerr.Wrap(opBundle, "", ErrBundleVerification, "", err)
+		return BundleResult{}, inputerr.Wrap(opBundle, "", ErrBundleVerification, "does not verify against the trusted root", err)
 	}
 	cert := vr.Signature.Certificate
 	res.Issuer, res.Subject = cert.Issuer, cert.SubjectAlternativeName
