@@ -3,7 +3,6 @@ package attest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -195,27 +194,45 @@ func (s *Service) Put(ctx context.Context, req PutRequest) (Attestation, bool, e
 	return a, created, err
 }
 
+// predicateOf reads the predicate of a stored in-toto statement payload,
+// which was checked when it was appended.
+func predicateOf(payload []byte) (json.RawMessage, error) {
+	var st struct {
+		Predicate json.RawMessage `json:"predicate"`
+	}
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, err
+	}
+	return st.Predicate, nil
+}
+
 func (s *Service) putDSSE(ctx context.Context, req PutRequest) (store.Statement, bool, error) {
-	env, err := envelope.Decode(req.Data, s.envelopeLimits())
-	if err != nil {
-		return store.Statement{}, false, fmt.Errorf("attest: %w", err)
-	}
-	payload, err := env.DecodeB64Payload()
-	if err != nil {
-		return store.Statement{}, false, inputerr.Wrap(opPut, "payload", ErrMalformed, "not base64", err)
-	}
-	if len(payload) > s.opts.MaxStatementBytes {
-		return store.Statement{}, false, inputerr.New(opPut, "payload", ErrTooLarge,
-			fmt.Sprintf("the statement is %d bytes, the limit is %d (trustd --max-attestation-bytes)", len(payload), s.opts.MaxStatementBytes))
-	}
-	if !req.Digest.IsZero() {
-		st, err := envelope.ParseStatement(env.PayloadType, payload, s.envelopeLimits())
+	// A payload is three quarters of its base64 in the envelope, so only an
+	// envelope larger than the statement bound can carry a statement over
+	// it; only then, or to check the subject, is it decoded here as well as
+	// by the log.
+	if len(req.Data) > s.opts.MaxStatementBytes || !req.Digest.IsZero() {
+		env, err := envelope.Decode(req.Data, s.envelopeLimits())
 		if err != nil {
 			return store.Statement{}, false, fmt.Errorf("attest: %w", err)
 		}
-		if !statementNames(st, req.Digest) {
-			return store.Statement{}, false, inputerr.New(opPut, "payload.subject", ErrDigestMismatch,
-				fmt.Sprintf("the statement does not name %s", req.Digest))
+		payload, err := env.DecodeB64Payload()
+		if err != nil {
+			return store.Statement{}, false, inputerr.Wrap(opPut, "payload", ErrMalformed, "not base64", err)
+		}
+		if len(payload) > s.opts.MaxStatementBytes {
+			return store.Statement{}, false, inputerr.New(opPut, "payload", ErrTooLarge,
+				fmt.Sprintf("the statement is %d bytes, the limit is %d (trustd --max-attestation-bytes)", len(payload), s.opts.MaxStatementBytes))
+		}
+		if !req.Digest.IsZero() {
+			st, err := envelope.ParseStatement(env.PayloadType, payload, s.envelopeLimits())
+			if err != nil {
+				return store.Statement{}, false, fmt.Errorf("attest: %w", err)
+			}
+			if !statementNames(st, req.Digest) {
+				return store.Statement{}, false, inputerr.New(opPut, "payload.subject", ErrDigestMismatch,
+					fmt.Sprintf("the statement does not name %s", req.Digest))
+			}
 		}
 	}
 	rec, created, err := s.log.Submit(ctx, req.Data)
@@ -346,12 +363,19 @@ func (s *Service) view(ctx context.Context, rec store.Statement) (Attestation, e
 		SignerIDs: rec.SignerKeyIDs, Subjects: rec.Subjects, RecordedAt: rec.RecordedAt,
 		EnvelopeDigest: rec.EnvelopeDigest, Envelope: rec.Envelope,
 	}
-	idx, err := s.store.Attestation(ctx, rec.Seq)
-	switch {
-	case err == nil:
+	// The index is what the predicate's indexer stored; it is derived
+	// again here rather than read back.
+	if indexerFor(rec.PredicateType) != nil {
+		predicate, err := predicateOf(rec.Payload)
+		if err != nil {
+			return Attestation{}, fmt.Errorf("attest: entry %d: payload: %w", rec.Seq, err)
+		}
+		idx, _, err := Index(rec.PredicateType, predicate)
+		if err != nil {
+			return Attestation{}, fmt.Errorf("attest: entry %d: %w", rec.Seq, err)
+		}
+		idx.Seq = rec.Seq
 		a.Index = &idx
-	case !errors.Is(err, store.ErrNotFound):
-		return Attestation{}, fmt.Errorf("attest: index of %d: %w", rec.Seq, err)
 	}
 	if err := s.revoked(ctx, &a); err != nil {
 		return Attestation{}, err

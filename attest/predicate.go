@@ -120,11 +120,11 @@ func checkPredicateSize(predicate json.RawMessage, max int) error {
 // bundle).
 func Indexers() map[string]statement.Indexer {
 	ix := func(ctx context.Context, w store.Writer, entry store.Statement) error {
-		st, err := envelope.ParseStatement(envelope.PayloadTypeInToto, entry.Payload, envelope.Limits{MaxEnvelopeBytes: len(entry.Payload) + 1})
+		predicate, err := predicateOf(entry.Payload)
 		if err != nil {
-			return fmt.Errorf("attest: index entry %d: %w", entry.Seq, err)
+			return fmt.Errorf("attest: index entry %d: payload: %w", entry.Seq, err)
 		}
-		a, ok, err := Index(entry.PredicateType, st.Predicate)
+		a, ok, err := Index(entry.PredicateType, predicate)
 		if err != nil || !ok {
 			return err
 		}
