@@ -45,6 +45,10 @@ bench-digest:
 bench-load:
 	scripts/bench-load.sh $(ARGS)
 
+bench-attest: ## Attestation ingest rates and list latency over 1M attestations, on PostgreSQL
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench Ingest -benchtime 3000x ./attest
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ListByDigest -benchtime 20000x -timeout 30m ./attest
+
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -337,3 +337,47 @@ func TestPredicateSizeLimit(t *testing.T) {
 		t.Error("statement.Log accepted an attestation over the bound")
 	}
 }
+
+// revokedSeqs is a Revocations that revokes chosen entries, as the
+// revocation package will.
+type revokedSeqs map[int64]string
+
+func (r revokedSeqs) StatementRevoked(_ context.Context, seq int64, signers []string) (string, bool, error) {
+	if len(signers) == 0 {
+		return "", false, errors.New("no signers given")
+	}
+	why, ok := r[seq]
+	return why, ok, nil
+}
+
+// TestRevocationsConsulted: listings and gets say whether each attestation
+// was revoked, as the configured Revocations answers.
+func TestRevocationsConsulted(t *testing.T) {
+	e := newEnv(t, teststore.Backends()[0], 0)
+	ctx := context.Background()
+	d := sumsOf("revocable")
+	sign := goSigner(envelope.KeyTypeED25519)
+	var seqs []int64
+	for i := range 2 {
+		raw, _ := sign(t, e, statementJSON(t, "https://example.com/x/v1", fmt.Sprintf(`{"n":%d}`, i), envelope.Subject{Digests: d}))
+		a, _, err := e.svc.Put(ctx, attest.PutRequest{Data: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, a.Seq)
+	}
+	svc := attest.New(e.store, e.log, attest.Options{Revocations: revokedSeqs{seqs[0]: "key compromised"}})
+	list, _, err := svc.List(ctx, attest.Query{Digest: d[0], PageSize: 10})
+	if err != nil || len(list) != 2 {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	if list[0].Seq != seqs[1] || list[0].Revoked || list[1].Seq != seqs[0] || !list[1].Revoked || list[1].RevokedWhy != "key compromised" {
+		t.Errorf("List = %+v", list)
+	}
+	if a, err := svc.Get(ctx, seqs[0]); err != nil || !a.Revoked {
+		t.Errorf("Get(%d) = %+v, %v", seqs[0], a, err)
+	}
+	if a, err := e.svc.Get(ctx, seqs[0]); err != nil || a.Revoked {
+		t.Errorf("Get without Revocations = %+v, %v", a, err)
+	}
+}
