@@ -94,6 +94,10 @@ type Options struct {
 	// Sigstore is the trusted root Sigstore bundles verify against; nil
 	// rejects bundles with ErrNoTrustedRoot.
 	Sigstore *TrustedRoot
+	// SigstoreRequireSCT requires bundle certificates to carry a signed
+	// certificate timestamp from a CT log of the trusted root (Fulcio's
+	// certificates do).
+	SigstoreRequireSCT bool
 	// Revocations, when set, marks revoked entries in listings; nil means
 	// nothing is revoked.
 	Revocations Revocations
@@ -252,10 +256,10 @@ func (s *Service) envelopeLimits() envelope.Limits {
 }
 
 func (s *Service) putBundle(ctx context.Context, req PutRequest) (store.Statement, bool, error) {
-	var tm = s.trustedMaterial()
+	tm := s.trustedMaterial()
 	lim := s.envelopeLimits()
 	lim.MaxEnvelopeBytes = s.opts.MaxStatementBytes
-	res, err := VerifyBundle(tm, req.Data, req.Identity, req.Digest, lim)
+	res, err := VerifyBundle(tm, req.Data, BundlePolicy{Identity: req.Identity, Digest: req.Digest, RequireSCT: s.opts.SigstoreRequireSCT}, lim)
 	if err != nil {
 		return store.Statement{}, false, err
 	}

@@ -243,4 +243,3 @@ func explainList(b *testing.B, conn *pgx.Conn) {
 		b.Fatalf("the listing query does not use the statement_subjects_digest index:\n%s", text)
 	}
 }
-

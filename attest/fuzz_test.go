@@ -11,7 +11,6 @@ import (
 
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/attest/attesttest"
-	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/teststore"
 )
@@ -39,7 +38,7 @@ func FuzzVerifyBundle(f *testing.F) {
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle+json;version=0.1"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := attest.VerifyBundle(tr.Material(), data, attest.Identity{}, digest.Digest{}, envelope.Limits{})
+		res, err := attest.VerifyBundle(tr.Material(), data, attest.BundlePolicy{}, envelope.Limits{})
 		if err == nil && (res.Issuer == "" || res.Subject == "") {
 			t.Fatalf("verified a bundle with no identity: %+v", res)
 		}

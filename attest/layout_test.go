@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/attest/attesttest"
 	"github.com/trustd-dev/trustd/envelope"

@@ -177,17 +177,28 @@ var hashNames = map[protocommon.HashAlgorithm]digest.Algorithm{
 	protocommon.HashAlgorithm_SHA2_512: digest.SHA512,
 }
 
+// BundlePolicy is what VerifyBundle requires beyond a valid signature.
+type BundlePolicy struct {
+	// Identity, when not zero, must match the certificate (ErrIdentity).
+	Identity Identity
+	// Digest, when not zero, must be what the bundle is about: a subject of
+	// its statement, or the digest a message signature signs
+	// (ErrDigestMismatch).
+	Digest digest.Digest
+	// RequireSCT requires the certificate to carry a signed certificate
+	// timestamp from a CT log of the trusted root, as Fulcio issues them.
+	RequireSCT bool
+}
+
 // VerifyBundle verifies a Sigstore bundle (JSON, media types v0.1 to v0.3)
 // with sigstore-go against tm: the certificate chain to a trusted Fulcio
 // CA, the signature, and a trusted time for the short-lived certificate —
 // transparency log inclusion (with its signed entry timestamp) when the
 // bundle has log entries, else an RFC 3161 signed timestamp; a bundle with
-// neither is ErrNoTimestamp. When id is not zero the certificate identity
-// must match it (ErrIdentity). When want is not zero the bundle must be
-// about it: a subject of its statement, or the digest a message signature
-// signs (ErrDigestMismatch). A DSSE bundle's payload must be an in-toto
-// statement within lim.
-func VerifyBundle(tm root.TrustedMaterial, raw []byte, id Identity, want digest.Digest, lim envelope.Limits) (BundleResult, error) {
+// neither is ErrNoTimestamp — and what p requires. A DSSE bundle's payload
+// must be an in-toto statement within lim.
+func VerifyBundle(tm root.TrustedMaterial, raw []byte, p BundlePolicy, lim envelope.Limits) (BundleResult, error) {
+	id, want := p.Identity, p.Digest
 	if tm == nil {
 		return BundleResult{}, inputerr.New(opBundle, "", ErrNoTrustedRoot, "start trustd with --sigstore-trusted-root")
 	}
@@ -255,6 +266,9 @@ func VerifyBundle(tm root.TrustedMaterial, raw []byte, id Identity, want digest.
 	default:
 		return BundleResult{}, inputerr.New(opBundle, "verificationMaterial", ErrNoTimestamp,
 			"neither a transparency log entry nor a signed timestamp proves when the short-lived certificate signed")
+	}
+	if p.RequireSCT {
+		opts = append(opts, verify.WithSignedCertificateTimestamps(1))
 	}
 	v, err := verify.NewVerifier(tm, opts...)
 	if err != nil {

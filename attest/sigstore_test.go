@@ -169,7 +169,7 @@ func TestTrustedRootReload(t *testing.T) {
 	}
 	stmt := statementJSON(t, "https://example.com/x/v1", "", envelope.Subject{Digests: sumsOf("x")})
 	b := attesttest.Attest(t, e.vs, identity, issuer, stmt, time.Now().Add(5*time.Minute), attesttest.Opts{TLog: true, TSA: true})
-	if _, err := attest.VerifyBundle(tr.Material(), b, attest.Identity{}, digest.Digest{}, envelope.Limits{}); err != nil {
+	if _, err := attest.VerifyBundle(tr.Material(), b, attest.BundlePolicy{}, envelope.Limits{}); err != nil {
 		t.Fatalf("VerifyBundle: %v", err)
 	}
 	// Rotate to another Sigstore deployment: the old bundle no longer verifies.
@@ -179,8 +179,14 @@ func TestTrustedRootReload(t *testing.T) {
 	if changed, err := tr.Reload(); err != nil || !changed {
 		t.Fatalf("Reload after rotation = %v, %v", changed, err)
 	}
-	if _, err := attest.VerifyBundle(tr.Material(), b, attest.Identity{}, digest.Digest{}, envelope.Limits{}); !errors.Is(err, attest.ErrBundleVerification) {
+	if _, err := attest.VerifyBundle(tr.Material(), b, attest.BundlePolicy{}, envelope.Limits{}); !errors.Is(err, attest.ErrBundleVerification) {
 		t.Errorf("VerifyBundle against the rotated root = %v, want ErrBundleVerification", err)
+	}
+	// A deployment that requires SCTs (Fulcio embeds them) refuses a
+	// certificate without one.
+	if _, err := attest.VerifyBundle(tr.Material(), attesttest.Attest(t, other.vs, identity, issuer, stmt, time.Now().Add(5*time.Minute), attesttest.Opts{TLog: true, TSA: true}),
+		attest.BundlePolicy{RequireSCT: true}, envelope.Limits{}); !errors.Is(err, attest.ErrBundleVerification) || !strings.Contains(err.Error(), "signed certificate timestamp") {
+		t.Errorf("VerifyBundle requiring an SCT = %v", err)
 	}
 	writeFile(t, e.root, []byte("{not json"))
 	if _, err := tr.Reload(); err == nil {

@@ -57,6 +57,8 @@ type config struct {
 	// SigstoreRootCheck is how often the trusted root file is checked for
 	// changes.
 	SigstoreRootCheck time.Duration
+	// SigstoreRequireSCT requires an SCT in bundle certificates.
+	SigstoreRequireSCT bool
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -96,6 +98,7 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
 	fs.IntVar(&c.MaxAttestationBytes, "max-attestation-bytes", attest.DefaultMaxStatementBytes, "largest in-toto statement (predicate included: SBOMs) accepted; envelopes, bundles and gRPC requests may be a third larger (env TRUSTD_MAX_ATTESTATION_BYTES)")
 	fs.StringVar(&c.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless bundles verify against (Fulcio CAs, Rekor logs, TSAs); re-read on SIGHUP and when it changes; empty refuses bundles (env TRUSTD_SIGSTORE_TRUSTED_ROOT)")
+	fs.BoolVar(&c.SigstoreRequireSCT, "sigstore-require-sct", true, "require bundle certificates to carry a signed certificate timestamp from a CT log of the trusted root, as Fulcio issues them; false for private CAs without CT (env TRUSTD_SIGSTORE_REQUIRE_SCT)")
 	fs.DurationVar(&c.SigstoreRootCheck, "sigstore-trusted-root-check", time.Minute, "how often to check --sigstore-trusted-root for changes (env TRUSTD_SIGSTORE_TRUSTED_ROOT_CHECK)")
 }
 

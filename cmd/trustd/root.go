@@ -129,7 +129,8 @@ func serve(cmd *cobra.Command, cfg *config) error {
 			return fmt.Errorf("--sigstore-trusted-root: %w", err)
 		}
 	}
-	attestSvc := attest.New(st, stLog, attest.Options{MaxStatementBytes: cfg.MaxAttestationBytes, Limits: limits, Sigstore: sigstoreRoot})
+	attestSvc := attest.New(st, stLog, attest.Options{MaxStatementBytes: cfg.MaxAttestationBytes, Limits: limits, Sigstore: sigstoreRoot,
+		SigstoreRequireSCT: cfg.SigstoreRequireSCT})
 
 	tufDir, err := cfg.tufKeysDir()
 	if err != nil {
