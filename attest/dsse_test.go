@@ -295,6 +295,20 @@ func TestDSSERejections(t *testing.T) {
 
 func first(b []byte, _ string) []byte { return b }
 
+// TestStatementV01: an in-toto v0.1 statement (as older producers write)
+// is accepted and indexed like a v1 one.
+func TestStatementV01(t *testing.T) {
+	e := newEnv(t, teststore.Backends()[0], 0)
+	d := sumsOf("old producer")
+	stmt := fmt.Sprintf(`{"_type":"https://in-toto.io/Statement/v0.1","subject":[{"name":"app","digest":{"sha256":%q,"sha512":%q}}],`+
+		`"predicateType":%q,"predicate":%s}`, d[0].Hex(), d[1].Hex(), attest.PredicateSLSAProvenanceV02, readString(t, "provenance-v0.2.json"))
+	raw, _ := goSigner(envelope.KeyTypeECDSAP256)(t, e, []byte(stmt))
+	a, _, err := e.svc.Put(context.Background(), attest.PutRequest{Data: raw, Digest: d[1]})
+	if err != nil || a.Index == nil || a.Index.SourceRef != "refs/tags/v1.0.0" {
+		t.Fatalf("Put(v0.1 statement) = %+v, %v", a, err)
+	}
+}
+
 // TestPredicateSizeLimit: a large SBOM is accepted up to the configured
 // bound and rejected beyond it with an error that names the bound.
 func TestPredicateSizeLimit(t *testing.T) {

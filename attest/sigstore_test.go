@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,17 @@ func TestSigstoreBundles(t *testing.T) {
 				a, _, err := e.svc.Put(ctx, attest.PutRequest{Data: b})
 				if err != nil || a.Index != nil || a.SignerIDs[0] != attest.SigstoreSignerID(issuer, identity) {
 					t.Fatalf("Put(TSA-only bundle) = %+v, %v", a, err)
+				}
+			})
+
+			t.Run("bundle versions", func(t *testing.T) {
+				for i, mt := range []string{"application/vnd.dev.sigstore.bundle+json;version=0.2", "application/vnd.dev.sigstore.bundle+json;version=0.3",
+					"application/vnd.dev.sigstore.bundle.v0.3+json"} {
+					stmt := statementJSON(t, "https://example.com/scan/v1", fmt.Sprintf(`{"n":%d}`, i), envelope.Subject{Digests: app})
+					b := attesttest.Attest(t, e.vs, identity, issuer, stmt, now.Add(5*time.Minute), attesttest.Opts{TLog: true, TSA: true, MediaType: mt})
+					if a, _, err := e.svc.Put(ctx, attest.PutRequest{Data: b}); err != nil || a.PayloadType != mt {
+						t.Errorf("Put(%s) = %+v, %v", mt, a, err)
+					}
 				}
 			})
 
