@@ -139,7 +139,7 @@ func printAttestation(w io.Writer, a *trustv1.Attestation) {
 		fmt.Fprintf(w, "  REVOKED: %s\n", a.GetRevokedReason())
 	}
 	for _, s := range a.GetSubjects() {
-		fmt.Fprintf(w, "  subject %s %s\n", s.GetName(), strings.Join(s.GetDigests(), " "))
+		fmt.Fprintf(w, "  subject %s\n", strings.Join(append(nonEmpty(s.GetName()), s.GetDigests()...), " "))
 	}
 	if x := a.GetIndex(); x != nil {
 		for _, f := range []struct{ name, value string }{
@@ -152,6 +152,13 @@ func printAttestation(w io.Writer, a *trustv1.Attestation) {
 			}
 		}
 	}
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 func newAttestSignCmd(g *globals) *cobra.Command {
@@ -369,6 +376,25 @@ func newAttestGetCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// printLayoutChecks prints one line per check of a layout verification.
+func printLayoutChecks(w io.Writer, resp *trustv1.VerifyLayoutResponse) {
+	for _, c := range resp.GetChecks() {
+		mark := "PASS"
+		if !c.GetPassed() {
+			mark = "FAIL"
+		}
+		links := ""
+		if len(c.GetLinkSeqs()) > 0 {
+			var seqs []string
+			for _, s := range c.GetLinkSeqs() {
+				seqs = append(seqs, strconv.FormatUint(s, 10))
+			}
+			links = " [links " + strings.Join(seqs, ", ") + "]"
+		}
+		fmt.Fprintf(w, "%s  %-10s %s: %s%s\n", mark, c.GetKind(), c.GetName(), c.GetDetail(), links)
+	}
+}
+
 func newAttestVerifyLayoutCmd(g *globals) *cobra.Command {
 	var (
 		layout      uint64
@@ -405,14 +431,7 @@ product and changed nothing. Exit 0 when every check passes, 1 when one fails.`,
 						return err
 					}
 				} else {
-					w := cmd.OutOrStdout()
-					for _, c := range resp.GetChecks() {
-						mark := "PASS"
-						if !c.GetPassed() {
-							mark = "FAIL"
-						}
-						fmt.Fprintf(w, "%s  %-10s %s: %s\n", mark, c.GetKind(), c.GetName(), c.GetDetail())
-					}
+					printLayoutChecks(cmd.OutOrStdout(), resp)
 				}
 				if !resp.GetPassed() {
 					return cliutil.Negative(fmt.Errorf("%s does not verify against layout %d", d, layout))
