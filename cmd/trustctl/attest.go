@@ -64,8 +64,9 @@ v0.9 layout or link metablock. What does not verify is refused with the reason
 and nothing is stored.
 
 --digest makes trustd check that the attestation is about that artifact.
---issuer/--identity (or their -regexp forms) require a Sigstore bundle's
-certificate identity. A layout needs --layout-key: the registered key id(s) of
+--issuer and --identity (or their -regexp forms; give both) require a
+Sigstore bundle's certificate identity; without them any identity the trusted
+root's CA certified is accepted and recorded. A layout needs --layout-key: the registered key id(s) of
 the project owner who signed it; a link needs --layout: the layout's
 sequence number.`,
 		Example: `  trustctl attest put app.intoto.dsse.json --digest sha256:…
