@@ -101,9 +101,6 @@ type Options struct {
 	// Revocations, when set, marks revoked entries in listings; nil means
 	// nothing is revoked.
 	Revocations Revocations
-	// Now is the clock layouts' expiry is checked against (default
-	// time.Now).
-	Now func() time.Time
 }
 
 // Service ingests, verifies and finds attestations.
@@ -118,9 +115,6 @@ type Service struct {
 func New(s store.Store, l *statement.Log, opts Options) *Service {
 	if opts.MaxStatementBytes <= 0 {
 		opts.MaxStatementBytes = DefaultMaxStatementBytes
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
 	}
 	return &Service{store: s, log: l, opts: opts}
 }
