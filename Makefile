@@ -45,6 +45,9 @@ bench-digest:
 bench-load:
 	scripts/bench-load.sh $(ARGS)
 
+bench-tuf-bins: ## Publish into 1,024 hashed bins of 102,400 targets on PostgreSQL; serve timestamp.json
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench BenchmarkHashedBinPublishPostgres -benchtime 100x ./tufstore
+
 bench-attest: ## Attestation ingest rates and list latency over 1M attestations, on PostgreSQL
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench Ingest -benchtime 3000x ./attest
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ListByDigest -benchtime 20000x -timeout 30m ./attest

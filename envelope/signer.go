@@ -30,22 +30,26 @@ type Signer interface {
 // private key: every fmt verb renders the key type and id only.
 type keySigner struct {
 	verifier
-	private crypto.Signer // ed25519.PrivateKey, *ecdsa.PrivateKey or *rsa.PrivateKey
+	private crypto.Signer // ed25519.PrivateKey, *ecdsa.PrivateKey, *rsa.PrivateKey or a token key
 }
 
 // Sign signs data (the DSSE PAE) with the key's scheme: ed25519, ECDSA with
 // SHA-256 (P-256) or SHA-384 (P-384) in ASN.1 DER, or RSASSA-PSS SHA-256
-// with a 32-byte salt, as securesystemslib does.
+// with a 32-byte salt, as securesystemslib does. The private key may be any
+// crypto.Signer (a key in memory or one on a PKCS#11 token).
 func (s *keySigner) Sign(_ context.Context, data []byte) ([]byte, error) {
 	switch s.pub.Type {
 	case KeyTypeED25519:
-		return ed25519.Sign(s.private.(ed25519.PrivateKey), data), nil
+		return s.private.Sign(rand.Reader, data, crypto.Hash(0))
 	case KeyTypeECDSAP256, KeyTypeECDSAP384:
-		return ecdsa.SignASN1(rand.Reader, s.private.(*ecdsa.PrivateKey), ecdsaHash(s.pub.Type, data))
+		h := crypto.SHA256
+		if s.pub.Type == KeyTypeECDSAP384 {
+			h = crypto.SHA384
+		}
+		return s.private.Sign(rand.Reader, ecdsaHash(s.pub.Type, data), h)
 	case KeyTypeRSA:
 		h := sha256.Sum256(data)
-		return rsa.SignPSS(rand.Reader, s.private.(*rsa.PrivateKey), crypto.SHA256, h[:],
-			&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		return s.private.Sign(rand.Reader, h[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256})
 	}
 	return nil, fmt.Errorf("%s: key type %q cannot sign", opSign, s.pub.Type)
 }

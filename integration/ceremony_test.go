@@ -24,7 +24,9 @@ import (
 // other holders, publish confirming), then 3→4 air-gapped through a file;
 // go-tuf's unmodified updater that trusted root 1 walks to each new root and
 // still verifies the target. A proposal signed only by its own new keys
-// stays pending (publish exits 1).
+// stays pending (publish exits 1); root v5 also rotates the targets key and
+// is published with the first targets version 'trustctl sign' signs with
+// the new key, and the updater walks on to it.
 func TestRootRotationCeremony(t *testing.T) {
 	work := t.TempDir()
 	d := startTrustd(t, "--data-dir", filepath.Join(work, "data"))
@@ -159,11 +161,6 @@ func TestRootRotationCeremony(t *testing.T) {
 	rotate(3, "root v2, role root", []string{"new3", "new4"}, "new1", []string{"new2", "new3", "new4"},
 		[]string{ids["new1"], ids["new2"]})
 
-	// Changing the targets keys is refused client-side with the reason.
-	r = ctl("ceremony", "propose", repo, "--root-key", pub("new5"), "--root-threshold", "1", "--targets-key", pub("new5"), "--key", keys["new5"])
-	if r.code != 2 || !strings.Contains(r.stderr, "--targets-key: root v4 would change the targets keys") {
-		t.Errorf("propose with new targets keys: %d %q %q", r.code, r.stdout, r.stderr)
-	}
 	// Air-gapped: root v4 is written to a file, signed offline, then sent.
 	file := filepath.Join(work, "root-v4.json")
 	r = ctl("ceremony", "propose", repo, "--root-key", pub("new5"), "--root-threshold", "1", "--key", keys["new3"], "--out", file)
@@ -181,8 +178,10 @@ func TestRootRotationCeremony(t *testing.T) {
 	}
 	checkUpdater(4)
 
-	// A root v5 signed only by its own new key stays pending.
-	r = ctl("ceremony", "propose", repo, "--root-key", pub("old1"), "--root-threshold", "1", "--key", keys["old1"])
+	// A root v5 signed only by its own new key stays pending. It also
+	// rotates the targets key to new2.
+	r = ctl("ceremony", "propose", repo, "--root-key", pub("old1"), "--root-threshold", "1", "--key", keys["old1"],
+		"--targets-key", pub("new2"), "--targets-threshold", "1")
 	if r.code != 0 || !strings.Contains(r.stdout, "is pending") {
 		t.Fatalf("propose v5: %d %q %q", r.code, r.stdout, r.stderr)
 	}
@@ -191,6 +190,28 @@ func TestRootRotationCeremony(t *testing.T) {
 		t.Errorf("publish v5 signed by new keys only: %d %q, want exit 1", r.code, r.stderr)
 	}
 	checkUpdater(4)
+	// Both thresholds met, but the published targets is signed by the old
+	// targets key: root v5 waits for a targets version by new2.
+	if r = ctl("ceremony", "sign", repo, "--key", keys["new5"]); r.code != 0 || !strings.Contains(r.stdout, "is pending") {
+		t.Fatalf("ceremony sign new5: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = ctl("ceremony", "publish", repo)
+	if r.code != 1 || !strings.Contains(r.stderr, "problem: root v5 changes the targets keys") {
+		t.Errorf("publish v5 before its targets: %d %q, want exit 1 naming the targets", r.code, r.stderr)
+	}
+	checkUpdater(4)
+	app2 := filepath.Join(work, "blobs", "app", "app-2.0.tar.gz")
+	if err := os.WriteFile(app2, []byte("app 2.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = ctl("sign", app2, "--repo", repo, "--name", "app/app-2.0.tar.gz", "--key", keys["new2"])
+	if r.code != 0 || !strings.Contains(r.stdout, "published acme/images: root v5, targets v") {
+		t.Fatalf("sign with the new targets key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r = ctl("ceremony", "publish", repo); r.code != 0 || !strings.Contains(r.stdout, "root v5 of acme/images is published") {
+		t.Errorf("publish v5 after its targets: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	checkUpdater(5)
 }
 
 // keyID returns the TUF key id of a public key file.
@@ -223,4 +244,130 @@ func httpGet(t *testing.T, url string) []byte {
 		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
 	}
 	return b
+}
+
+// TestOnlineKeyRotation: trustd's snapshot and timestamp keys are rotated
+// through a ceremony. New key files are put in the keys directory and
+// trustd restarted (it holds old and new); root v2 names only the new ones;
+// the old files are removed and trustd restarted again. go-tuf's updater,
+// trusting root 1 and keeping its metadata cached between runs, follows the
+// rotation and keeps verifying targets published before and after it.
+func TestOnlineKeyRotation(t *testing.T) {
+	work := t.TempDir()
+	keysDir := filepath.Join(work, "tuf-keys")
+	args := []string{"--data-dir", filepath.Join(work, "data"), "--tuf-keys-dir", keysDir}
+	d := startTrustd(t, args...)
+	const repo = "acme/online"
+	rootKey, targetsKey := filepath.Join(work, "root.pem"), filepath.Join(work, "targets.pem")
+	for _, k := range []string{rootKey, targetsKey} {
+		if r := trustctl(t, d.grpcAddr, "key", "generate", "--out", k); r.code != 0 {
+			t.Fatalf("key generate: %d %s", r.code, r.stderr)
+		}
+	}
+	if r := trustctl(t, d.grpcAddr, "tuf", "init", repo, "--root-key", rootKey, "--targets-key", targetsKey+".pub"); r.code != 0 {
+		t.Fatalf("tuf init: %d %q", r.code, r.stderr)
+	}
+	blobDir := filepath.Join(work, "blobs")
+	if err := os.MkdirAll(blobDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(d *daemon, name string) {
+		t.Helper()
+		p := filepath.Join(blobDir, name)
+		if err := os.WriteFile(p, []byte("bytes of "+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := trustctl(t, d.grpcAddr, "sign", p, "--repo", repo, "--name", name, "--key", targetsKey); r.code != 0 {
+			t.Fatalf("sign %s: %d %q", name, r.code, r.stderr)
+		}
+	}
+	publish(d, "one.bin")
+	rootV1 := httpGet(t, "http://"+d.httpAddr+"/tuf/"+repo+"/1.root.json")
+	cache := t.TempDir()
+	// refresh runs a client that keeps its trusted metadata in cache and
+	// wants the online roles signed by the given keys.
+	refresh := func(d *daemon, snapID, tsID string, names ...string) {
+		t.Helper()
+		trusted := rootV1
+		if b, err := os.ReadFile(filepath.Join(cache, "root.json")); err == nil {
+			trusted = b
+		}
+		blobs := httptest.NewServer(http.FileServer(http.Dir(blobDir)))
+		defer blobs.Close()
+		cfg, err := config.New("http://"+d.httpAddr+"/tuf/"+repo, trusted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.LocalMetadataDir, cfg.LocalTargetsDir, cfg.RemoteTargetsURL, cfg.PrefixTargetsWithHash = cache, t.TempDir(), blobs.URL, false
+		up, err := updater.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := up.Refresh(); err != nil {
+			t.Fatalf("Refresh: %v", err)
+		}
+		set := up.GetTrustedMetadataSet()
+		if sg := set.Snapshot.Signatures; len(sg) != 1 || sg[0].KeyID != snapID {
+			t.Errorf("snapshot signed by %+v, want %s", sg, snapID)
+		}
+		if sg := set.Timestamp.Signatures; len(sg) != 1 || sg[0].KeyID != tsID {
+			t.Errorf("timestamp signed by %+v, want %s", sg, tsID)
+		}
+		for _, name := range names {
+			ti, err := up.GetTargetInfo(name)
+			if err != nil {
+				t.Fatalf("GetTargetInfo(%s): %v", name, err)
+			}
+			if _, got, err := up.DownloadTarget(ti, "", ""); err != nil || string(got) != "bytes of "+name {
+				t.Fatalf("DownloadTarget(%s) = %q, %v", name, got, err)
+			}
+		}
+	}
+	oldSnap, oldTS := onlineKeyID(t, keysDir, "snapshot.pem"), onlineKeyID(t, keysDir, "timestamp.pem")
+	refresh(d, oldSnap, oldTS, "one.bin")
+
+	// New online keys beside the old ones; trustd restarted holds both.
+	for _, name := range []string{"snapshot-2.pem", "timestamp-2.pem"} {
+		if r := trustctl(t, d.grpcAddr, "key", "generate", "--out", filepath.Join(keysDir, name)); r.code != 0 {
+			t.Fatalf("key generate %s: %d %q", name, r.code, r.stderr)
+		}
+	}
+	newSnap, newTS := keyID(t, filepath.Join(keysDir, "snapshot-2.pem.pub")), keyID(t, filepath.Join(keysDir, "timestamp-2.pem.pub"))
+	d.stop(t)
+	d = startTrustd(t, args...)
+	r := trustctl(t, d.grpcAddr, "ceremony", "propose", repo, "--root-key", rootKey, "--key", rootKey,
+		"--snapshot-key-id", newSnap, "--timestamp-key-id", newTS)
+	if r.code != 0 || !strings.Contains(r.stdout, "published acme/online: root v2, snapshot v2, timestamp v2") {
+		t.Fatalf("ceremony propose with the new online keys: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = trustctl(t, d.grpcAddr, "ceremony", "propose", repo, "--root-key", rootKey, "--key", rootKey, "--timestamp-key-id", "00ff")
+	if r.code != 2 || !strings.Contains(r.stderr, "--timestamp-key-id: 00ff is not one of trustd's keys for the role") {
+		t.Errorf("unknown online key id: %d %q", r.code, r.stderr)
+	}
+	refresh(d, newSnap, newTS, "one.bin")
+
+	// The old key files go; trustd restarted signs with the new keys only.
+	for _, name := range []string{"snapshot.pem", "timestamp.pem"} {
+		if err := os.Remove(filepath.Join(keysDir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.stop(t)
+	d = startTrustd(t, args...)
+	publish(d, "two.bin")
+	refresh(d, newSnap, newTS, "one.bin", "two.bin")
+}
+
+// onlineKeyID is the TUF key id of one of trustd's online key files.
+func onlineKeyID(t *testing.T, dir, name string) string {
+	t.Helper()
+	s, err := tuf.LoadOnlineKey(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id, err := tuf.PublicKeyOf(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -111,6 +111,7 @@ func New(opts Options) (*Server, error) {
 	var tufs *tufService
 	if opts.TUF != nil {
 		tufs = &tufService{svc: opts.TUF, state: opts.TUFState, keys: opts.TUFKeys}
+		tufs.log = opts.Log
 		trustv1.RegisterTUFServiceServer(s.grpc, tufs)
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -16,7 +17,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // maxTUFPath bounds the path of a TUF metadata request: a repository name
@@ -29,6 +32,7 @@ type tufService struct {
 	svc   *tuf.Service
 	state tuf.State
 	keys  *tuf.OnlineKeys
+	log   *statement.Log // for GetMetadata by log entry
 }
 
 func required(field, v string) error {
@@ -104,6 +108,9 @@ func (s *tufService) GetStatus(ctx context.Context, req *trustv1.GetStatusReques
 }
 
 func (s *tufService) GetMetadata(ctx context.Context, req *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error) {
+	if seq := req.GetLogSeq(); seq != 0 {
+		return s.metadataOfEntry(ctx, seq)
+	}
 	if err := errors.Join(required("repo", req.GetRepo()), required("name", req.GetName())); err != nil {
 		return nil, err
 	}
@@ -129,6 +136,23 @@ func (s *tufService) GetMetadata(ctx context.Context, req *trustv1.GetMetadataRe
 	}
 	return nil, &tuf.Error{Op: "pending metadata", Repo: req.GetRepo(), Role: role, Kind: tuf.ErrNotFound,
 		Reason: fmt.Sprintf("no pending proposal for %s v%d", role, version)}
+}
+
+// metadataOfEntry returns the TUF metadata log entry seq holds and what it
+// is (repository, role, version, pending or published).
+func (s *tufService) metadataOfEntry(ctx context.Context, seq uint64) (*trustv1.GetMetadataResponse, error) {
+	if seq > math.MaxInt64 {
+		return nil, invalidField("log_seq", fmt.Errorf("%d is out of range", seq))
+	}
+	e, err := s.log.Get(ctx, int64(seq))
+	if err != nil {
+		return nil, err
+	}
+	d, err := tufstore.Describe(e)
+	if err != nil {
+		return nil, &tuf.Error{Op: "metadata of log entry", Field: "log_seq", Kind: tuf.ErrNotFound, Reason: fmt.Sprintf("entry %d holds no TUF metadata", seq), Err: err}
+	}
+	return &trustv1.GetMetadataResponse{Data: e.Envelope, Repo: d.Repo, Role: d.Role, Version: d.Version, Pending: d.Pending}, nil
 }
 
 func (s *tufService) GetOnlineKeys(context.Context, *trustv1.GetOnlineKeysRequest) (*trustv1.GetOnlineKeysResponse, error) {

@@ -107,6 +107,10 @@ func TestTUFErrors(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, "version"},
 		{"status of unknown repo", func() error { _, err := c.GetStatus(ctx, &trustv1.GetStatusRequest{Repo: "acme/none"}); return err }, codes.NotFound, "acme/none"},
+		{"log entry beyond the log", func() error {
+			_, err := c.GetMetadata(ctx, &trustv1.GetMetadataRequest{LogSeq: 99})
+			return err
+		}, codes.NotFound, "99"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,6 +127,11 @@ func TestTUFErrors(t *testing.T) {
 	resp, err := c.UploadMetadata(ctx, &trustv1.UploadMetadataRequest{Repo: r.Name, Role: "targets", Metadata: v1})
 	if err != nil || len(resp.GetResult().GetPublished()) != 3 || len(resp.GetResult().GetTargets()) != 1 {
 		t.Fatalf("upload = %v, %v", resp, err)
+	}
+	// Log entry 2 is targets v1, described by repository, role and version.
+	byLog, err := c.GetMetadata(ctx, &trustv1.GetMetadataRequest{LogSeq: 2})
+	if err != nil || !bytes.Equal(byLog.GetData(), v1) || byLog.GetRepo() != r.Name || byLog.GetRole() != "targets" || byLog.GetVersion() != 1 || byLog.GetPending() {
+		t.Errorf("GetMetadata(log_seq 2) = %v, %v; want targets v1 of %s", byLog, err, r.Name)
 	}
 	st := status.Convert(upload(r.Name, "targets", v1)())
 	if st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "rollback or replay") {

@@ -27,6 +27,9 @@
 // (size and depth bounded before parsing, duplicate object keys rejected).
 // Metadata valid in all respects but under-signed is kept pending; further
 // key holders add signatures until the threshold is met and it is published.
+// A new root that changes the targets keys would strand the published
+// targets, so it waits (pending) for the next targets version signed by its
+// new targets keys, which is held beside it, and both publish together.
 // Accepted metadata is published with a new snapshot (the version of every
 // targets role) and a new timestamp, signed with the online keys the root
 // names, in one State.Apply whose compare-and-swap stops two concurrent

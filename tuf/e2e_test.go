@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -289,4 +292,159 @@ func TestUpdaterDetectsFreeze(t *testing.T) {
 	up = newUpdater(t, srv, f.repo, f.rootV1, blobs, t.TempDir())
 	up.UnsafeSetRefTime(later)
 	fetch(t, up, "app.bin", app)
+}
+
+// TestUpdaterRootRotationNewTargetsKeys: each root rotation also replaces
+// the targets keys. A root that would strand the published targets (signed
+// by the old targets keys) waits, pending, for the next targets version
+// signed by its new targets keys, whichever comes first, and both are
+// published together with a new snapshot and timestamp. go-tuf's updater
+// that trusted root 1 walks 1→2→3 and verifies the targets each time; an
+// updater that trusted root 2 follows to 3 as well.
+func TestUpdaterRootRotationNewTargetsKeys(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	app, app2 := []byte("app bytes"), []byte("app 2 bytes")
+	f.publishTargets(metadata.TARGETS, addTarget(t, "app.bin", app), f.targets...)
+	srv := httptest.NewServer(tufHandler(f.svc, nil))
+	defer srv.Close()
+	blobs := blobServer(t, map[string][]byte{"app.bin": app, "app2.bin": app2})
+	// walk refreshes a client that keeps its trusted metadata in cache, as
+	// a deployed client does between runs, and wants it on root vWant.
+	cache := t.TempDir()
+	walk := func(want int64) {
+		t.Helper()
+		trusted := f.rootV1
+		if b, err := os.ReadFile(filepath.Join(cache, "root.json")); err == nil {
+			trusted = b
+		}
+		up := newUpdater(t, srv, f.repo, trusted, blobs, cache)
+		if err := up.Refresh(); err != nil {
+			t.Fatalf("cached client: Refresh to root v%d: %v", want, err)
+		}
+		if v := up.GetTrustedMetadataSet().Root.Signed.Version; v != want {
+			t.Fatalf("cached client on root v%d, want %d", v, want)
+		}
+		fetch(t, up, "app.bin", app)
+	}
+	walk(1)
+
+	// Root first: v2 (same root key, new targets key B) meets its thresholds
+	// at once but stays pending, saying why.
+	b := newTestKey(t, 0)
+	res, err := f.svc.Upload(f.ctx, f.repo, metadata.ROOT, f.signRoot(2, f.root, 1, []testKey{b}, 1, f.online, f.root...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pending == nil || !strings.Contains(res.Pending.Problem, "root v2 changes the targets keys") {
+		t.Fatalf("root v2 = %+v, want pending on its targets", res.Pending)
+	}
+	if v := f.st.Latest(f.repo)[metadata.ROOT]; v != 1 {
+		t.Fatalf("root v%d published without its targets", v)
+	}
+	// Targets v2 signed by B goes with root v2: both are published.
+	res, err = f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, mustSign(t, f.nextTargets(metadata.TARGETS, addTarget(t, "app2.bin", app2)), b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rolesOf(res.Published); got != "root,targets,snapshot,timestamp" || res.Role != metadata.ROOT {
+		t.Fatalf("targets v2 by the new key published %q (%+v)", got, res.Pending)
+	}
+	if ps, _ := f.st.Pending(f.ctx, f.repo); len(ps) != 0 {
+		t.Fatalf("pending left after the rotation: %+v", ps)
+	}
+	walk(2)
+	root2 := f.current(metadata.ROOT)
+
+	// Targets first is refused (no pending root names the key), then root
+	// v3 (new root key R3, new targets key C) is proposed but needs R3's
+	// signature too; targets v3 by C waits beside it; R3's signature
+	// publishes both.
+	c, r3 := newTestKey(t, 0), newTestKey(t, 0)
+	early := mustSign(t, f.nextTargets(metadata.TARGETS, nil), c)
+	if _, err := f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, early); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("targets by a key of no root = %v, want ErrBadSignature", err)
+	}
+	if res, err = f.svc.Upload(f.ctx, f.repo, metadata.ROOT, f.signRoot(3, []testKey{r3}, 1, []testKey{c}, 1, f.online, f.root...)); err != nil || res.Pending == nil {
+		t.Fatalf("root v3 proposal: %+v, %v", res, err)
+	}
+	if res, err = f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, early); err != nil || res.Pending == nil ||
+		!strings.Contains(res.Pending.Problem, "pending root v3") {
+		t.Fatalf("targets v3 by C: %+v, %v; want pending beside root v3", res, err)
+	}
+	st, err := f.svc.Status(f.ctx, f.repo)
+	if err != nil || len(st.Pending) != 2 {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	sigs, err := SignatureFor(f.pendingData(metadata.ROOT, 3), r3.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.ROOT, 3, sigs); err != nil || rolesOf(res.Published) != "root,targets,snapshot,timestamp" {
+		t.Fatalf("R3 signs root v3: %+v, %v", res, err)
+	}
+
+	walk(3)
+	for name, up := range map[string]*updater.Updater{
+		"fresh from root 1": newUpdater(t, srv, f.repo, f.rootV1, blobs, t.TempDir()),
+		"fresh from root 2": newUpdater(t, srv, f.repo, root2, blobs, t.TempDir()),
+	} {
+		if err := up.Refresh(); err != nil {
+			t.Fatalf("%s: Refresh: %v", name, err)
+		}
+		if v := up.GetTrustedMetadataSet().Root.Signed.Version; v != 3 {
+			t.Fatalf("%s: root v%d, want 3", name, v)
+		}
+		if sg := up.GetTrustedMetadataSet().Targets[metadata.TARGETS].Signatures; len(sg) != 1 || sg[0].KeyID != c.id {
+			t.Fatalf("%s: targets signed by %+v, want C", name, sg)
+		}
+		fetch(t, up, "app.bin", app)
+		fetch(t, up, "app2.bin", app2)
+	}
+}
+
+// TestTargetsKeyRotationEdges: the targets version that goes with a root
+// changing the targets keys meets that root's targets threshold over time
+// (2 of 2 here, one signature at a time); a key of neither root is still
+// refused with nothing stored; and a targets version the old keys publish
+// meanwhile moves the root on to wait for the version after it.
+func TestTargetsKeyRotationEdges(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.publishTargets(metadata.TARGETS, addTarget(t, "a.bin", []byte("a")), f.targets...)
+	b, c, stranger := newTestKey(t, 0), newTestKey(t, 0), newTestKey(t, 0)
+	if res, err := f.svc.Upload(f.ctx, f.repo, metadata.ROOT, f.signRoot(2, f.root, 1, []testKey{b, c}, 2, f.online, f.root...)); err != nil || res.Pending == nil {
+		t.Fatalf("root v2: %+v, %v", res, err)
+	}
+	// The old keys still publish under root v1: targets v2.
+	f.publishTargets(metadata.TARGETS, addTarget(t, "b.bin", []byte("b")), f.targets...)
+	st, err := f.svc.Status(f.ctx, f.repo)
+	if err != nil || len(st.Pending) != 1 || !strings.Contains(st.Pending[0].Problem, "published together with targets v3") {
+		t.Fatalf("root v2 after targets v2 by the old key: %+v, %v", st, err)
+	}
+	before := f.st.Fingerprint(f.repo)
+	if _, err := f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, mustSign(t, f.nextTargets(metadata.TARGETS, nil), stranger)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("targets by a stranger: %v, want ErrBadSignature", err)
+	}
+	if f.st.Fingerprint(f.repo) != before {
+		t.Fatal("a refused upload changed the state")
+	}
+	v3 := mustSign(t, f.nextTargets(metadata.TARGETS, addTarget(t, "c.bin", []byte("c"))), b)
+	res, err := f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, v3)
+	if err != nil || res.Pending == nil || len(res.Pending.Thresholds) != 1 || res.Pending.Thresholds[0].Authority != "root v2, role targets" ||
+		len(res.Pending.Thresholds[0].Missing) != 1 || res.Pending.Thresholds[0].Missing[0] != c.id {
+		t.Fatalf("targets v3 by B: %+v, %v; want pending on root v2's targets threshold, missing C", res, err)
+	}
+	if v := f.st.Latest(f.repo)[metadata.ROOT]; v != 1 {
+		t.Fatalf("root v%d published before its targets met their threshold", v)
+	}
+	sigs, err := SignatureFor(f.pendingData(metadata.TARGETS, 3), c.signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 3, sigs)
+	if err != nil || rolesOf(res.Published) != "root,targets,snapshot,timestamp" {
+		t.Fatalf("C signs targets v3: %+v, %v", res, err)
+	}
+	if got := f.st.Latest(f.repo); got[metadata.ROOT] != 2 || got[metadata.TARGETS] != 3 {
+		t.Fatalf("latest = %v, want root v2 and targets v3", got)
+	}
 }

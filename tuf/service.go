@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,8 +159,10 @@ type PendingStatus struct {
 	// targets role per delegating role, two for a new root: the current
 	// root's and its own).
 	Thresholds []ThresholdStatus
-	// Problem says why the proposal can no longer be published as is
-	// (obsolete version, expired, delegation changed); empty if it can.
+	// Problem says why the proposal cannot be published as is (obsolete
+	// version, expired, delegation changed) or what else it waits for (a
+	// root that changes the targets keys and the targets version signed by
+	// them are published together); empty if nothing.
 	Problem string
 }
 
@@ -570,10 +573,18 @@ func (s *Service) submitTargets(ctx context.Context, op, repo, role string, data
 	now := s.cfg.Now()
 	var parents []delegator
 	prev := metaVersion(t.snapshot, role)
+	var next *Pending // a pending root whose targets keys sign this version
 	sub, err := collect(ctx, s, repo, role, metadata.TARGETS, data, pend, func(md *metadata.Metadata[metadata.TargetsType], h header) ([]authority, error) {
 		var auths []authority
 		if role == metadata.TARGETS {
 			auths = []authority{rootAuthority(t.root, metadata.TARGETS)}
+			nr, np, err := s.nextRoot(ctx, repo, t.root, md.Signatures)
+			if err != nil {
+				return nil, err
+			}
+			if nr != nil {
+				auths, next = []authority{rootAuthority(nr, metadata.TARGETS)}, np
+			}
 		} else {
 			var err error
 			if parents, err = s.delegators(ctx, repo, t.snapshot, role); err != nil {
@@ -606,6 +617,9 @@ func (s *Service) submitTargets(ctx context.Context, op, repo, role string, data
 		return nil, opError(op, repo, role, nil, err)
 	}
 	md := sub.md
+	if next != nil {
+		return s.companionTargets(ctx, op, repo, sub, next, dry)
+	}
 	if res, err := pendingOrGate(ctx, s, op, repo, role, sub, md.Signed.Expires, md.Signed, dry); res != nil || err != nil {
 		return res, err
 	}
@@ -673,7 +687,13 @@ func (s *Service) submitRoot(ctx context.Context, op, repo string, data []byte, 
 	if res, err := pendingOrGate(ctx, s, op, repo, role, sub, md.Signed.Expires, md.Signed, dry); res != nil || err != nil {
 		return res, err
 	}
-	// The published targets must stay valid under the new root's targets keys.
+	// The published targets must stay valid under the new root's targets
+	// keys, as a client checks it right after updating its root; a root that
+	// changes them is published together with the next targets version,
+	// signed by its new targets keys (kept pending until then).
+	var changed map[string]int64
+	var companion *metadata.Metadata[metadata.TargetsType]
+	var companionData []byte
 	if v := metaVersion(t.snapshot, metadata.TARGETS); v > 0 {
 		raw, err := s.st.Get(ctx, repo, metadata.TARGETS, v)
 		if err != nil {
@@ -683,9 +703,17 @@ func (s *Service) submitRoot(ctx context.Context, op, repo string, data []byte, 
 		if err != nil {
 			return nil, fmt.Errorf("tuf: %s %s: stored targets v%d: %w", op, repo, v, err)
 		}
-		if err := md.VerifyDelegate(metadata.TARGETS, tg); err != nil {
-			return nil, &Error{Op: op, Repo: repo, Role: role, Field: "signed.roles.targets", Kind: ErrThreshold,
-				Reason: fmt.Sprintf("the published targets v%d is not signed by a threshold of root v%d's targets keys, so clients would reject it; change the targets keys only together with a targets version they sign (not supported yet), or keep the current targets keys", v, sub.version), Err: err}
+		if md.VerifyDelegate(metadata.TARGETS, tg) != nil {
+			if companion, companionData, err = s.companionFor(ctx, repo, md, v+1, now); err != nil {
+				return nil, fmt.Errorf("tuf: %s %s: %w", op, repo, err)
+			}
+			if companion == nil {
+				ps := pendingStatus(role, sub.version, md.Signed.Expires, md.Signed, sub.auths, sub.ev)
+				ps.Problem = fmt.Sprintf("root v%d changes the targets keys, so clients would reject the published targets v%d: it is published together with targets v%d signed by a threshold of its targets keys (upload or sign one, e.g. 'trustctl sign ... --key NEW_TARGETS_KEY')",
+					sub.version, v, v+1)
+				return s.keepPending(ctx, op, repo, role, sub.version, sub.data, sub.existing, sub.conflict, ps, sub.ev.valid, dry)
+			}
+			changed = map[string]int64{metadata.TARGETS: v + 1}
 		}
 	}
 	res := &Result{Repo: repo, Role: role, Version: sub.version, SignedBy: sub.ev.valid}
@@ -693,18 +721,93 @@ func (s *Service) submitRoot(ctx context.Context, op, repo string, data []byte, 
 		return res, nil
 	}
 	files := []File{{Role: role, Version: sub.version, Data: bytes.Clone(sub.data)}}
+	drop := sub.drop
+	if companion != nil {
+		files = append(files, File{Role: metadata.TARGETS, Version: companion.Signed.Version, Data: companionData})
+		drop = append(drop, PendingKey{Role: metadata.TARGETS, Version: companion.Signed.Version})
+	}
 	if t.snapshot != nil {
-		online, err := s.signOnline(t, md, nil, true, now)
+		online, err := s.signOnline(t, md, changed, true, now)
 		if err != nil {
 			return nil, opError(op, repo, role, ErrOnlineKey, err)
 		}
 		files = append(files, online...)
 	}
-	if err := s.st.Apply(ctx, Change{Repo: repo, Publish: files, DropPending: sub.drop}); err != nil {
+	if err := s.st.Apply(ctx, Change{Repo: repo, Publish: files, DropPending: drop}); err != nil {
 		return nil, s.applyError(op, repo, role, err)
+	}
+	if companion != nil {
+		s.remember(repo, metadata.TARGETS, companion.Signed.Version, companion.Signed.Delegations)
 	}
 	res.Published = files
 	return res, nil
+}
+
+// nextRoot returns the pending root proposal for the version after cur (and
+// its parsed form) if it names targets keys cur does not and some signature
+// in sigs is by one of those: a targets version meant to be published with
+// that root. Otherwise it returns nils.
+func (s *Service) nextRoot(ctx context.Context, repo string, cur *metadata.Metadata[metadata.RootType], sigs []metadata.Signature) (*metadata.Metadata[metadata.RootType], *Pending, error) {
+	curKeys := cur.Signed.Roles[metadata.TARGETS].KeyIDs
+	var newKey bool
+	for _, sg := range sigs {
+		if !slices.Contains(curKeys, sg.KeyID) {
+			newKey = true
+		}
+	}
+	if !newKey {
+		return nil, nil, nil
+	}
+	p, err := s.findPending(ctx, "targets", repo, metadata.ROOT, cur.Signed.Version+1)
+	if err != nil || p == nil {
+		return nil, nil, err
+	}
+	nr, err := (&metadata.Metadata[metadata.RootType]{}).FromBytes(p.Data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pending root v%d: %w", p.Version, err)
+	}
+	nextKeys := nr.Signed.Roles[metadata.TARGETS].KeyIDs
+	for _, sg := range sigs {
+		if !slices.Contains(curKeys, sg.KeyID) && slices.Contains(nextKeys, sg.KeyID) {
+			return nr, p, nil
+		}
+	}
+	return nil, nil, nil
+}
+
+// companionTargets keeps a targets version signed by a pending root's new
+// targets keys pending beside that root, and publishes both once the root's
+// thresholds and its own are met.
+func (s *Service) companionTargets(ctx context.Context, op, repo string, sub *submission[metadata.TargetsType], root *Pending, dry bool) (*Result, error) {
+	md := sub.md
+	ps := pendingStatus(metadata.TARGETS, sub.version, md.Signed.Expires, md.Signed, sub.auths, sub.ev)
+	ps.Problem = fmt.Sprintf("signed for the pending root v%d, which changes the targets keys: published together with it", root.Version)
+	res, err := s.keepPending(ctx, op, repo, metadata.TARGETS, sub.version, sub.data, sub.existing, sub.conflict, ps, sub.ev.valid, dry)
+	if err != nil || dry || !sub.ev.met {
+		return res, err
+	}
+	ready, err := s.submitRoot(ctx, op, repo, root.Data, root, true)
+	if err != nil || ready.Pending != nil {
+		return res, nil // the root still needs signatures: both stay pending
+	}
+	return s.submitRoot(ctx, op, repo, root.Data, root, false)
+}
+
+// companionFor returns the pending targets proposal at version if it meets
+// the threshold of root's targets keys and has not expired, else nil.
+func (s *Service) companionFor(ctx context.Context, repo string, root *metadata.Metadata[metadata.RootType], version int64, now time.Time) (*metadata.Metadata[metadata.TargetsType], []byte, error) {
+	p, err := s.findPending(ctx, "root", repo, metadata.TARGETS, version)
+	if err != nil || p == nil {
+		return nil, nil, err
+	}
+	tg, err := (&metadata.Metadata[metadata.TargetsType]{}).FromBytes(p.Data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pending targets v%d: %w", version, err)
+	}
+	if tg.Signed.Version != version || !tg.Signed.Expires.After(now) || root.VerifyDelegate(metadata.TARGETS, tg) != nil {
+		return nil, nil, nil
+	}
+	return tg, bytes.Clone(p.Data), nil
 }
 
 // signOnline makes the next snapshot (when newSnapshot: with the changed

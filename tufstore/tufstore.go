@@ -1,8 +1,10 @@
 // Package tufstore implements tuf.State on a trustd store: published TUF
 // metadata and pending proposals live in the store's TUF tables, and every
-// published file is appended to the verifiable statement log in the same
-// transaction, so a metadata version is never served without its log entry
-// nor logged without being published.
+// published file and every stored state of a pending proposal (each new
+// signature of a ceremony) is appended to the verifiable statement log in
+// the same transaction, so a metadata version is never served without its
+// log entry nor logged without being published, and who signed what when is
+// auditable.
 //
 // Each published file becomes one log entry whose leaf is the metadata
 // bytes verbatim (payload type PayloadType, predicate type PredicateType),
@@ -37,6 +39,10 @@ const (
 	PayloadType = "application/vnd.tuf+json"
 	// PredicateType is the predicate type of a TUF metadata log entry.
 	PredicateType = "https://trustd.dev/tuf/metadata/v1"
+	// PendingPredicateType is the predicate type of the log entry of a
+	// pending proposal (under-signed metadata collecting signatures), logged
+	// each time it is stored or gains signatures.
+	PendingPredicateType = "https://trustd.dev/tuf/pending/v1"
 )
 
 // Descriptor is the payload stored beside a TUF metadata log entry: which
@@ -46,6 +52,24 @@ type Descriptor struct {
 	Repo    string `json:"repo"`
 	Role    string `json:"role"`
 	Version int64  `json:"version"`
+	Pending bool   `json:"pending,omitempty"` // a proposal, not published metadata
+}
+
+// ErrNotTUF is returned by Describe for a log entry that holds no TUF
+// metadata.
+var ErrNotTUF = errors.New("not a TUF metadata log entry")
+
+// Describe tells which repository, role and version the TUF metadata in log
+// entry e is (published or pending), from the descriptor stored beside it.
+func Describe(e store.Statement) (Descriptor, error) {
+	if e.PayloadType != PayloadType || (e.PredicateType != PredicateType && e.PredicateType != PendingPredicateType) {
+		return Descriptor{}, fmt.Errorf("tufstore: log entry %d (%s): %w", e.Seq, e.PredicateType, ErrNotTUF)
+	}
+	var d Descriptor
+	if err := json.Unmarshal(e.Payload, &d); err != nil || d.Repo == "" || d.Role == "" || d.Version < 1 {
+		return Descriptor{}, fmt.Errorf("tufstore: log entry %d: descriptor %q: %w", e.Seq, e.Payload, ErrNotTUF)
+	}
+	return d, nil
 }
 
 // State is a tuf.State on a store.Store that logs every publish.
@@ -116,19 +140,26 @@ func (s *State) Apply(ctx context.Context, c tuf.Change) error {
 				return err
 			}
 		}
-		if len(c.Publish) == 0 {
-			return nil
-		}
-		files := make([]store.TUFFile, len(c.Publish))
-		for i, f := range c.Publish {
-			files[i] = store.TUFFile{Role: f.Role, Version: f.Version, Data: f.Data}
-		}
-		if err := w.PublishTUF(ctx, c.Repo, files); err != nil {
-			return err
-		}
-		recs, err := Records(ctx, w, c.Repo, c.Publish)
+		recs, err := PendingRecords(c.Repo, c.PutPending)
 		if err != nil {
 			return err
+		}
+		if len(c.Publish) > 0 {
+			files := make([]store.TUFFile, len(c.Publish))
+			for i, f := range c.Publish {
+				files[i] = store.TUFFile{Role: f.Role, Version: f.Version, Data: f.Data}
+			}
+			if err := w.PublishTUF(ctx, c.Repo, files); err != nil {
+				return err
+			}
+			pub, err := Records(ctx, w, c.Repo, c.Publish)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, pub...)
+		}
+		if len(recs) == 0 {
+			return nil
 		}
 		_, _, err = s.log.AppendVerifiedIn(ctx, w, recs)
 		return err
@@ -160,29 +191,59 @@ func mapErr(op string, err error) error {
 	return fmt.Errorf("tufstore: %s: %w", op, err)
 }
 
+// PendingRecords builds the log entries of pending proposals being stored:
+// one per proposal, its bytes verbatim with every signature collected so far
+// (each verified by the tuf package), predicate type PendingPredicateType and
+// no subjects, since a proposal vouches for nothing until it is published.
+// Together they record which key holder signed which proposal when.
+func PendingRecords(repo string, ps []tuf.PendingWrite) ([]store.Statement, error) {
+	recs := make([]store.Statement, 0, len(ps))
+	for _, p := range ps {
+		rec, _, err := record(repo, p.Role, p.Version, p.Data, true)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
+// record builds the log entry of one metadata document (published or
+// pending) without subjects, and returns the parsed document.
+func record(repo, role string, version int64, data []byte, pending bool) (store.Statement, *document, error) {
+	desc, err := json.Marshal(Descriptor{Repo: repo, Role: role, Version: version, Pending: pending})
+	if err != nil {
+		return store.Statement{}, nil, fmt.Errorf("tufstore: %s %s v%d: %w", repo, role, version, err)
+	}
+	doc, err := parseDoc(data)
+	if err != nil {
+		return store.Statement{}, nil, fmt.Errorf("tufstore: %s %s v%d: %w", repo, role, version, err)
+	}
+	rec := store.Statement{PayloadType: PayloadType, PredicateType: PredicateType, Envelope: data, Payload: desc}
+	if pending {
+		rec.PredicateType = PendingPredicateType
+	}
+	seen := map[string]bool{}
+	for _, sg := range doc.Signatures {
+		if !seen[sg.KeyID] {
+			seen[sg.KeyID] = true
+			rec.SignerKeyIDs = append(rec.SignerKeyIDs, sg.KeyID)
+		}
+	}
+	sort.Strings(rec.SignerKeyIDs)
+	return rec, doc, nil
+}
+
 // Records builds the log entries of published files of repo: one per file,
 // with the targets each targets role adds or changes relative to its
 // previous version (read through r) as subjects.
 func Records(ctx context.Context, r store.TUFReader, repo string, files []tuf.File) ([]store.Statement, error) {
 	recs := make([]store.Statement, 0, len(files))
 	for _, f := range files {
-		desc, err := json.Marshal(Descriptor{Repo: repo, Role: f.Role, Version: f.Version})
+		rec, doc, err := record(repo, f.Role, f.Version, f.Data, false)
 		if err != nil {
-			return nil, fmt.Errorf("tufstore: %s %s v%d: %w", repo, f.Role, f.Version, err)
+			return nil, err
 		}
-		doc, err := parseDoc(f.Data)
-		if err != nil {
-			return nil, fmt.Errorf("tufstore: %s %s v%d: %w", repo, f.Role, f.Version, err)
-		}
-		rec := store.Statement{PayloadType: PayloadType, PredicateType: PredicateType, Envelope: f.Data, Payload: desc}
-		seen := map[string]bool{}
-		for _, sg := range doc.Signatures {
-			if !seen[sg.KeyID] {
-				seen[sg.KeyID] = true
-				rec.SignerKeyIDs = append(rec.SignerKeyIDs, sg.KeyID)
-			}
-		}
-		sort.Strings(rec.SignerKeyIDs)
 		if doc.Signed.Type == metadata.TARGETS {
 			var old map[string]target
 			if f.Version > 1 {

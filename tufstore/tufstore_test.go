@@ -5,8 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
 	"testing"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -57,7 +61,8 @@ func TestStateContract(t *testing.T) {
 			if _, err := s.Get(ctx, repo, metadata.ROOT, 0); !errors.Is(err, tuf.ErrNotFound) {
 				t.Fatalf("Get of an unknown repo = %v, want tuf.ErrNotFound", err)
 			}
-			pend := tuf.PendingWrite{Pending: tuf.Pending{Role: "targets", Version: 1, Data: []byte("p1")}}
+			pdoc := func(n string) []byte { return file("targets", 1, n).Data }
+			pend := tuf.PendingWrite{Pending: tuf.Pending{Role: "targets", Version: 1, Data: pdoc("p1")}}
 			if err := s.Apply(ctx, tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{pend}}); !errors.Is(err, tuf.ErrNotFound) {
 				t.Fatalf("pending write to an unknown repo = %v, want tuf.ErrNotFound", err)
 			}
@@ -72,8 +77,8 @@ func TestStateContract(t *testing.T) {
 			}{
 				{"pending insert", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{pend}}, nil},
 				{"pending insert again", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{pend}}, tuf.ErrConflict},
-				{"pending replace, stale expect", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{{Pending: tuf.Pending{Role: "targets", Version: 1, Data: []byte("p2")}, Expect: []byte("p0")}}}, tuf.ErrConflict},
-				{"pending replace", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{{Pending: tuf.Pending{Role: "targets", Version: 1, Data: []byte("p2")}, Expect: []byte("p1")}}}, nil},
+				{"pending replace, stale expect", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{{Pending: tuf.Pending{Role: "targets", Version: 1, Data: pdoc("p2")}, Expect: pdoc("p0")}}}, tuf.ErrConflict},
+				{"pending replace", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{{Pending: tuf.Pending{Role: "targets", Version: 1, Data: pdoc("p2")}, Expect: pdoc("p1")}}}, nil},
 				{"publish, drop pending", tuf.Change{Repo: repo, Publish: []tuf.File{file("targets", 1, "t1"), file("snapshot", 1, "s1"), file("timestamp", 1, "ts1")},
 					DropPending: []tuf.PendingKey{{Role: "targets", Version: 1}}}, nil},
 				{"publish conflict rolls back", tuf.Change{Repo: repo, Publish: []tuf.File{file("targets", 2, "t2"), file("timestamp", 1, "ts1b")}}, tuf.ErrConflict},
@@ -116,10 +121,17 @@ func TestStateContract(t *testing.T) {
 			if ps, err := s.Pending(ctx, repo); err != nil || len(ps) != 0 {
 				t.Errorf("Pending = %+v, %v; want none", ps, err)
 			}
-			// Every published file is a log entry; the rolled-back ones are not.
+			// Every published file and every stored pending state is a log
+			// entry; the rolled-back ones are not.
 			size, err := st.LogSize(ctx)
-			if err != nil || size != 5 {
-				t.Errorf("log size = %d, %v; want 5 (root v1, targets, snapshot, timestamp, root v2)", size, err)
+			if err != nil || size != 7 {
+				t.Errorf("log size = %d, %v; want 7 (root v1, pending p1 and p2, targets, snapshot, timestamp, root v2)", size, err)
+			}
+			for seq, want := range map[int64][]byte{2: pdoc("p1"), 3: pdoc("p2")} {
+				e, err := st.Statement(ctx, seq)
+				if err != nil || e.PredicateType != tufstore.PendingPredicateType || !bytes.Equal(e.Envelope, want) || len(e.Subjects) != 0 {
+					t.Errorf("log entry %d = %+v, %v; want the pending proposal %s", seq, e, err, want)
+				}
 			}
 			repos, err := s.Repos(ctx)
 			if err != nil || len(repos) != 1 || repos[0] != repo {
@@ -192,4 +204,131 @@ func TestPublishIsLoggedAndIndexed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCeremonyStepsAreLogged: a root rotation ceremony through the real
+// Service on the store. Each stored state of the proposal is a log entry
+// naming the key holders who had signed it by then; the published root
+// names them all.
+func TestCeremonyStepsAreLogged(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := b.Open(t)
+			s, l := newState(t, st)
+			online := tuftest.OnlineKeys(t)
+			svc, err := tuf.New(s, online, tuf.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := tuftest.NewRepo(t, "acme/images", online)
+			if _, err := svc.Init(ctx, r.Name, r.RootV1); err != nil {
+				t.Fatal(err)
+			}
+			k2, k3 := tuftest.NewKey(t), tuftest.NewKey(t)
+			md, err := tuf.NewRoot(tuf.RootSpec{Version: 2, Expires: time.Now().Add(24 * time.Hour),
+				Root:     tuf.KeySet{Keys: []*metadata.Key{r.Root.Key, k2.Key, k3.Key}, Threshold: 3},
+				Targets:  tuf.KeySet{Keys: []*metadata.Key{r.Targets.Key}, Threshold: 1},
+				Snapshot: tuf.Keys(online.Keys(metadata.SNAPSHOT)), Timestamp: tuf.Keys(online.Keys(metadata.TIMESTAMP))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			proposal, err := tuf.Sign(md, r.Root.Signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := svc.Upload(ctx, r.Name, metadata.ROOT, proposal)
+			if err != nil || res.Pending == nil {
+				t.Fatalf("propose: %+v, %v; want pending", res, err)
+			}
+			for _, k := range []tuftest.Key{k2, k3} {
+				sigs, err := tuf.SignatureFor(proposal, k.Signer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := svc.AddSignatures(ctx, r.Name, metadata.ROOT, 2, sigs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			size, err := st.LogSize(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pending [][]string
+			var published []string
+			for seq := int64(1); seq <= int64(size); seq++ {
+				e, err := l.Get(ctx, seq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var d tufstore.Descriptor
+				if err := json.Unmarshal(e.Payload, &d); err != nil || d.Repo != r.Name {
+					t.Fatalf("entry %d payload %s: %v", seq, e.Payload, err)
+				}
+				switch {
+				case e.PredicateType == tufstore.PendingPredicateType && d.Pending && d.Role == metadata.ROOT && d.Version == 2:
+					pending = append(pending, e.SignerKeyIDs)
+				case e.PredicateType == tufstore.PredicateType && !d.Pending:
+					published = append(published, fmt.Sprintf("%s v%d", d.Role, d.Version))
+					if d.Role == metadata.ROOT && d.Version == 2 && len(e.SignerKeyIDs) != 3 {
+						t.Errorf("published root v2 names signers %v, want all three", e.SignerKeyIDs)
+					}
+				default:
+					t.Errorf("entry %d: %s %+v", seq, e.PredicateType, d)
+				}
+			}
+			sorted := func(ids ...string) []string { sort.Strings(ids); return ids }
+			want := [][]string{{r.Root.ID}, sorted(r.Root.ID, k2.ID)}
+			if fmt.Sprint(pending) != fmt.Sprint(want) {
+				t.Errorf("pending entries signed by %v, want %v (one per step before the threshold)", pending, want)
+			}
+			if fmt.Sprint(published) != "[root v1 root v2]" {
+				t.Errorf("published entries %v", published)
+			}
+		})
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	desc := []byte(`{"repo":"acme/images","role":"releases","version":3,"pending":true}`)
+	d, err := tufstore.Describe(store.Statement{PayloadType: tufstore.PayloadType, PredicateType: tufstore.PendingPredicateType, Payload: desc})
+	if err != nil || d != (tufstore.Descriptor{Repo: "acme/images", Role: "releases", Version: 3, Pending: true}) {
+		t.Fatalf("Describe = %+v, %v", d, err)
+	}
+	for _, e := range []store.Statement{
+		{PayloadType: "application/vnd.in-toto+json", PredicateType: tufstore.PredicateType, Payload: desc},
+		{PayloadType: tufstore.PayloadType, PredicateType: "https://slsa.dev/provenance/v1", Payload: desc},
+		{PayloadType: tufstore.PayloadType, PredicateType: tufstore.PredicateType, Payload: []byte(`{"repo":"acme/images"}`)},
+		{PayloadType: tufstore.PayloadType, PredicateType: tufstore.PredicateType, Payload: []byte(`not json`)},
+	} {
+		if _, err := tufstore.Describe(e); !errors.Is(err, tufstore.ErrNotTUF) {
+			t.Errorf("Describe(%s %s %s) = %v, want ErrNotTUF", e.PayloadType, e.PredicateType, e.Payload, err)
+		}
+	}
+}
+
+func FuzzDescribe(f *testing.F) {
+	for _, s := range []string{
+		`{"repo":"acme/images","role":"targets","version":1}`,
+		`{"repo":"acme/images","role":"root","version":2,"pending":true}`,
+		`{"repo":"","role":"x","version":0}`, `{"version":-1}`, `null`, `[]`, `{`,
+	} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte, pending bool) {
+		pt := tufstore.PredicateType
+		if pending {
+			pt = tufstore.PendingPredicateType
+		}
+		d, err := tufstore.Describe(store.Statement{PayloadType: tufstore.PayloadType, PredicateType: pt, Payload: payload})
+		if err != nil {
+			if !errors.Is(err, tufstore.ErrNotTUF) {
+				t.Fatalf("error without ErrNotTUF: %v", err)
+			}
+			return
+		}
+		if d.Repo == "" || d.Role == "" || d.Version < 1 {
+			t.Fatalf("accepted an incomplete descriptor %+v from %q", d, payload)
+		}
+	})
 }

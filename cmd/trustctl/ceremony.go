@@ -66,33 +66,42 @@ func newCeremonyProposeCmd(g *globals) *cobra.Command {
 		rootKeys, targetsKeys, signKeys []string
 		rootThreshold, targetsThreshold int
 		expires                         time.Duration
-		out, passwordEnv                string
+		out                             string
+		keyOpts                         signingKey
+		snapIDs, tsIDs                  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "propose REPO --root-key PUB... --root-threshold N [--targets-key PUB... --targets-threshold N] [--key PRIV...] [--out FILE]",
 		Short: "Propose root N+1: new root keys and threshold, trustd's current online keys",
 		Long: `propose fetches REPO's current root N and builds root N+1: the given root keys
-and threshold, the targets keys and threshold of root N (--targets-key may
-only repeat them while a targets version is published, since clients would
-reject that targets under other keys), and trustd's current snapshot and
-timestamp keys (so a rotation of trustd's online keys is picked up here).
+and threshold, the targets keys and threshold of root N or new ones
+(--targets-key), and trustd's current snapshot and timestamp keys (so a
+rotation of trustd's online keys is picked up here; --snapshot-key-id and
+--timestamp-key-id name only some of them, to retire old ones). A root that changes
+the targets keys is published together with the next targets version signed
+by the new targets keys (e.g. 'trustctl sign ... --key NEW_TARGETS_KEY'),
+since clients would reject the published targets under the new keys.
 Each --key (a private key file of root N or of root N+1) signs it on this
 machine. It is uploaded and stays pending until a threshold of root N's root
 keys and a threshold of its own have signed; with --out it is written to
 FILE instead, for signers on air-gapped machines.`,
 		Example: `  trustctl ceremony propose acme/images --root-key new1.pem.pub --root-key new2.pem.pub \
-      --root-threshold 2 --key old1.pem`,
+      --root-threshold 2 --key old1.pem
+
+  # retire trustd's old timestamp key once its new one is in the keys directory
+  trustctl ceremony propose acme/images --root-key root.pem --key root.pem \
+      --timestamp-key-id NEW_TIMESTAMP_KEY_ID`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo := args[0]
 			if err := tuf.ValidRepoName(repo); err != nil {
 				return fmt.Errorf("REPO: %w", err)
 			}
-			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, false, expires, passwordEnv)
+			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, false, expires, keyOpts)
 			if err != nil {
 				return err
 			}
-			signers, err := loadKeyFiles("--key", signKeys, passwordEnv)
+			signers, err := loadKeyFiles("--key", signKeys, keyOpts)
 			if err != nil {
 				return err
 			}
@@ -109,20 +118,16 @@ FILE instead, for signers on air-gapped machines.`,
 				n := cur.Signed.Version
 				tks := roleKeySet(cur, metadata.TARGETS)
 				if len(targets) > 0 {
-					want := keySet(targets, targetsThreshold)
-					if !sameKeySet(tks, want) {
-						tg, err := currentMetadata(ctx, c, repo, metadata.TARGETS)
-						if err != nil {
-							return err
-						}
-						if tg != nil {
-							return fmt.Errorf("--targets-key: root v%d would change the targets keys or threshold of root v%d, and trustd refuses that while targets is published (clients would reject it); omit --targets-key to keep them", n+1, n)
-						}
-						tks = want
-					}
+					tks = keySet(targets, targetsThreshold)
 				}
 				snap, ts, err := onlineKeys(ctx, c)
 				if err != nil {
+					return err
+				}
+				if snap, err = pickKeys("--snapshot-key-id", snap, snapIDs); err != nil {
+					return err
+				}
+				if ts, err = pickKeys("--timestamp-key-id", ts, tsIDs); err != nil {
 					return err
 				}
 				md, err := tuf.NewRoot(tuf.RootSpec{Version: n + 1, Expires: time.Now().Add(expires),
@@ -160,12 +165,15 @@ FILE instead, for signers on air-gapped machines.`,
 	fl := cmd.Flags()
 	fl.StringArrayVar(&rootKeys, "root-key", nil, "root key of the new root (public half, or private); repeatable")
 	fl.IntVar(&rootThreshold, "root-threshold", 1, "root signatures the new root requires")
-	fl.StringArrayVar(&targetsKeys, "targets-key", nil, "targets key (default: root N's, unchanged); repeatable")
+	fl.StringArrayVar(&targetsKeys, "targets-key", nil, "targets key of the new root (default: root N's, unchanged); repeatable")
 	fl.IntVar(&targetsThreshold, "targets-threshold", 1, "targets signatures required, with --targets-key")
 	fl.DurationVar(&expires, "expires", 365*24*time.Hour, "lifetime of the new root")
-	fl.StringArrayVar(&signKeys, "key", nil, "private root key (of root N or N+1) signing the proposal here; repeatable")
+	fl.StringArrayVar(&signKeys, "key", nil, "private root key (of root N or N+1) signing the proposal here: a file or a pkcs11: URI; repeatable")
 	fl.StringVar(&out, "out", "", "write the proposal here instead of uploading it (air-gapped signing)")
-	fl.StringVar(&passwordEnv, "key-password-env", "", "environment variable holding the private keys' password")
+	fl.StringArrayVar(&snapIDs, "snapshot-key-id", nil, "name only this one of trustd's snapshot keys (key id) in the new root, e.g. to retire an old one; repeatable (default: all)")
+	fl.StringArrayVar(&tsIDs, "timestamp-key-id", nil, "name only this one of trustd's timestamp keys (key id) in the new root; repeatable (default: all)")
+	fl.StringVar(&keyOpts.passwordEnv, "key-password-env", "", "environment variable holding the private keys' password")
+	keyOpts.pkcs11.flags(cmd)
 	_ = cmd.MarkFlagRequired("root-key")
 	return cmd
 }
@@ -196,21 +204,30 @@ func roleKeySet(root *metadata.Metadata[metadata.RootType], role string) tuf.Key
 	return ks
 }
 
-// sameKeySet reports whether a and b hold the same keys and threshold.
-func sameKeySet(a, b tuf.KeySet) bool {
-	ids := func(ks tuf.KeySet) []string {
-		var out []string
-		for _, k := range ks.Keys {
-			id, err := k.ID()
-			if err != nil {
-				return nil
-			}
-			out = append(out, id)
-		}
-		slices.Sort(out)
-		return slices.Compact(out)
+// pickKeys keeps the keys of ks whose ids are in ids (all if ids is empty);
+// each id must be one of them.
+func pickKeys(flag string, ks tuf.KeySet, ids []string) (tuf.KeySet, error) {
+	if len(ids) == 0 {
+		return ks, nil
 	}
-	return a.Threshold == b.Threshold && slices.Equal(ids(a), ids(b))
+	out := tuf.KeySet{Threshold: ks.Threshold}
+	var have []string
+	for _, k := range ks.Keys {
+		id, err := k.ID()
+		if err != nil {
+			return ks, fmt.Errorf("%s: %w", flag, err)
+		}
+		have = append(have, id)
+		if slices.Contains(ids, id) {
+			out.Keys = append(out.Keys, k)
+		}
+	}
+	for _, id := range ids {
+		if !slices.Contains(have, id) {
+			return ks, fmt.Errorf("%s: %s is not one of trustd's keys for the role (%s)", flag, id, strings.Join(have, ", "))
+		}
+	}
+	return out, nil
 }
 
 func newCeremonySignCmd(g *globals) *cobra.Command {

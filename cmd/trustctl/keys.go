@@ -13,6 +13,7 @@ import (
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/pkcs11"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
@@ -45,17 +46,22 @@ func readBounded(path string, limit int64) ([]byte, error) {
 type signingKey struct {
 	path        string
 	passwordEnv string
+	pkcs11      pkcs11Flags // --pin-env, --pkcs11-module: for a --key that is a pkcs11: URI
 }
 
 func (k *signingKey) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&k.path, "key", "", "private key file (PEM PKCS#8, encrypted or not); it never leaves this machine")
+	cmd.Flags().StringVar(&k.path, "key", "", "private key file (PEM PKCS#8, encrypted or not; it never leaves this machine) or PKCS#11 URI 'pkcs11:token=T;object=LABEL?module-path=/path/module.so' (the key never leaves the token)")
 	cmd.Flags().StringVar(&k.passwordEnv, "key-password-env", "", "environment variable holding the key's password (else prompt when the key is encrypted)")
+	k.pkcs11.flags(cmd)
 	_ = cmd.MarkFlagRequired("key")
 }
 
 // load reads and decrypts the private key, prompting for a password on the
 // terminal when the key is encrypted and no variable names one.
 func (k *signingKey) load() (envelope.Signer, envelope.PublicKey, error) {
+	if pkcs11.IsURI(k.path) {
+		return k.pkcs11.open("--key", k.path)
+	}
 	data, err := readBounded(k.path, maxKeyFile)
 	if err != nil {
 		return nil, envelope.PublicKey{}, fmt.Errorf("--key: %w", err)

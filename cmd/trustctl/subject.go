@@ -58,7 +58,11 @@ Exit code 1 means trustd knows nothing about the digest.`,
 				if err != nil {
 					return err
 				}
-				printSubject(cmd.OutOrStdout(), resp.GetSubject(), names)
+				tufLabels, err := tufEvidenceLabels(ctx, c, resp.GetSubject())
+				if err != nil {
+					return err
+				}
+				printSubject(cmd.OutOrStdout(), resp.GetSubject(), names, tufLabels)
 				return nil
 			})
 		},
@@ -118,8 +122,9 @@ func manifestNames(ctx context.Context, c *client.Client, s *trustv1.Subject) (m
 }
 
 // printSubject prints a lookup; manifests names the OpenPGP manifests
-// among the evidence by sequence number.
-func printSubject(w io.Writer, s *trustv1.Subject, manifests map[uint64]string) {
+// among the evidence by sequence number, tufLabels the TUF targets by
+// evidenceKey.
+func printSubject(w io.Writer, s *trustv1.Subject, manifests map[uint64]string, tufLabels map[string]string) {
 	fmt.Fprintf(w, "subject %d (first seen %s)\n", s.GetId(), ts(s.GetFirstSeen().AsTime()))
 	printAliases(w, s.GetAliases())
 	fmt.Fprintf(w, "evidence: %d", len(s.GetEvidence()))
@@ -131,6 +136,11 @@ func printSubject(w io.Writer, s *trustv1.Subject, manifests map[uint64]string) 
 		via := ""
 		if e.GetViaAlias() {
 			via = " [via alias " + e.GetDigest() + "]"
+		}
+		if label, ok := tufLabels[evidenceKey(e)]; ok {
+			fmt.Fprintf(w, "  #%d %s, signed by keys %s at %s%s\n", e.GetStatementSeq(), label,
+				strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
+			continue
 		}
 		if name, ok := manifests[e.GetStatementSeq()]; ok {
 			fmt.Fprintf(w, "  #%d signed in manifest %s by key %s at %s%s\n", e.GetStatementSeq(), name,

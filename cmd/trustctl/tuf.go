@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -19,8 +20,10 @@ import (
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/pkcs11"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // maxMetadataFile bounds TUF metadata read from disk or the server.
@@ -54,7 +57,20 @@ type keyFile struct {
 	signer signature.Signer // nil for a public key
 }
 
-func loadKeyFile(flag, path, passwordEnv string) (keyFile, error) {
+// loadKeyFile loads a key file, or a key on a PKCS#11 token (a pkcs11:
+// URI, which then signs), with opts' password and PIN flags.
+func loadKeyFile(flag, path string, opts signingKey) (keyFile, error) {
+	if pkcs11.IsURI(path) {
+		s, pub, err := opts.pkcs11.open(flag, path)
+		if err != nil {
+			return keyFile{}, err
+		}
+		k, id, err := tuf.KeyFromEnvelope(pub)
+		if err != nil {
+			return keyFile{}, fmt.Errorf("%s %s: %w", flag, path, err)
+		}
+		return keyFile{key: k, id: id, signer: tuf.EnvelopeSigner(s)}, nil
+	}
 	data, err := readBounded(path, maxKeyFile)
 	if err != nil {
 		return keyFile{}, fmt.Errorf("%s: %w", flag, err)
@@ -66,8 +82,8 @@ func loadKeyFile(flag, path, passwordEnv string) (keyFile, error) {
 		}
 		return keyFile{key: k, id: id}, nil
 	}
-	sk := signingKey{path: path, passwordEnv: passwordEnv}
-	s, pub, err := sk.load()
+	opts.path = path
+	s, pub, err := opts.load()
 	if err != nil {
 		return keyFile{}, fmt.Errorf("%s: %s is neither a public nor a private key: %w", flag, path, err)
 	}
@@ -82,7 +98,7 @@ func loadKeyFile(flag, path, passwordEnv string) (keyFile, error) {
 // (targets keys may be omitted unless required: the current ones are kept)
 // and loads the key files.
 func loadRootKeys(rootKeys []string, rootThreshold int, targetsKeys []string, targetsThreshold int, targetsRequired bool,
-	expires time.Duration, passwordEnv string) (roots, targets []keyFile, err error) {
+	expires time.Duration, opts signingKey) (roots, targets []keyFile, err error) {
 	if rootThreshold < 1 || rootThreshold > len(rootKeys) {
 		return nil, nil, fmt.Errorf("--root-threshold: %d must be between 1 and the number of --root-key (%d)", rootThreshold, len(rootKeys))
 	}
@@ -92,19 +108,19 @@ func loadRootKeys(rootKeys []string, rootThreshold int, targetsKeys []string, ta
 	if expires <= 0 {
 		return nil, nil, fmt.Errorf("--expires: %s must be positive", expires)
 	}
-	if roots, err = loadKeyFiles("--root-key", rootKeys, passwordEnv); err != nil {
+	if roots, err = loadKeyFiles("--root-key", rootKeys, opts); err != nil {
 		return nil, nil, err
 	}
-	if targets, err = loadKeyFiles("--targets-key", targetsKeys, passwordEnv); err != nil {
+	if targets, err = loadKeyFiles("--targets-key", targetsKeys, opts); err != nil {
 		return nil, nil, err
 	}
 	return roots, targets, nil
 }
 
-func loadKeyFiles(flag string, paths []string, passwordEnv string) ([]keyFile, error) {
+func loadKeyFiles(flag string, paths []string, opts signingKey) ([]keyFile, error) {
 	var out []keyFile
 	for _, p := range paths {
-		k, err := loadKeyFile(flag, p, passwordEnv)
+		k, err := loadKeyFile(flag, p, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +180,8 @@ func newTUFInitCmd(g *globals) *cobra.Command {
 		rootKeys, targetsKeys           []string
 		rootThreshold, targetsThreshold int
 		expires                         time.Duration
-		out, passwordEnv                string
+		out                             string
+		keyOpts                         signingKey
 	)
 	cmd := &cobra.Command{
 		Use:   "init REPO --root-key FILE... --root-threshold N --targets-key FILE... --targets-threshold N",
@@ -180,14 +197,19 @@ were given) is written to FILE, so other root holders can sign it offline
 ('trustctl tuf sign-pending --file FILE') and 'trustctl tuf upload' sends it.`,
 		Example: `  trustctl key generate --out root.pem && trustctl key generate --out targets.pem
   trustctl tuf init acme/images --root-key root.pem --root-threshold 1 \
-      --targets-key targets.pem.pub --targets-threshold 1`,
+      --targets-key targets.pem.pub --targets-threshold 1
+
+  # keys on a PKCS#11 token (HSM, YubiKey, SoftHSM2); the PIN from $HSM_PIN
+  trustctl tuf init acme/images --pin-env HSM_PIN --root-threshold 1 --targets-threshold 1 \
+      --root-key 'pkcs11:token=release;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so' \
+      --targets-key 'pkcs11:token=release;object=targets?module-path=/usr/lib/softhsm/libsofthsm2.so'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo := args[0]
 			if err := tuf.ValidRepoName(repo); err != nil {
 				return fmt.Errorf("REPO: %w", err)
 			}
-			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, true, expires, passwordEnv)
+			roots, targets, err := loadRootKeys(rootKeys, rootThreshold, targetsKeys, targetsThreshold, true, expires, keyOpts)
 			if err != nil {
 				return err
 			}
@@ -227,13 +249,14 @@ were given) is written to FILE, so other root holders can sign it offline
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&rootKeys, "root-key", nil, "root key file (private: also signs; or public); repeatable")
+	fl.StringArrayVar(&rootKeys, "root-key", nil, "root key: file (private: also signs; or public) or pkcs11: URI (signs on the token); repeatable")
 	fl.IntVar(&rootThreshold, "root-threshold", 1, "root signatures required")
-	fl.StringArrayVar(&targetsKeys, "targets-key", nil, "targets key file (public or private); repeatable")
+	fl.StringArrayVar(&targetsKeys, "targets-key", nil, "targets key: file (public or private) or pkcs11: URI; repeatable")
 	fl.IntVar(&targetsThreshold, "targets-threshold", 1, "targets signatures required")
 	fl.DurationVar(&expires, "expires", 365*24*time.Hour, "lifetime of root v1")
 	fl.StringVar(&out, "out", "", "write the (partially) signed root here instead of uploading")
-	fl.StringVar(&passwordEnv, "key-password-env", "", "environment variable holding the private keys' password")
+	fl.StringVar(&keyOpts.passwordEnv, "key-password-env", "", "environment variable holding the private keys' password")
+	keyOpts.pkcs11.flags(cmd)
 	_ = cmd.MarkFlagRequired("root-key")
 	_ = cmd.MarkFlagRequired("targets-key")
 	return cmd
@@ -336,7 +359,10 @@ pending when the role needs more signatures ('trustctl tuf sign-pending').
 
 The target's digests are indexed: 'trustctl subject DIGEST' shows it.`,
 		Example: `  trustctl sign dist/app-1.0.tar.gz --repo acme/images --name app/app-1.0.tar.gz --key targets.pem
-  curl -s https://example.com/x.iso | trustctl sign - --repo acme/images --name x.iso --key targets.pem`,
+  curl -s https://example.com/x.iso | trustctl sign - --repo acme/images --name x.iso --key targets.pem
+  # the targets key on a PKCS#11 token, the PIN read from a file
+  trustctl sign app.tar --repo acme/images --name app.tar \
+      --key 'pkcs11:token=release;object=targets?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/hsm-pin'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := tuf.ValidRepoName(repo); err != nil {
@@ -591,7 +617,7 @@ Signed by --key, which must be a key of --from.`,
 			if threshold < 1 || threshold > len(keyFiles) {
 				return fmt.Errorf("--threshold: %d must be between 1 and the number of --key-file (%d)", threshold, len(keyFiles))
 			}
-			ks, err := loadKeyFiles("--key-file", keyFiles, "")
+			ks, err := loadKeyFiles("--key-file", keyFiles, key)
 			if err != nil {
 				return err
 			}
@@ -658,4 +684,53 @@ Signed by --key, which must be a key of --from.`,
 	_ = cmd.MarkFlagRequired("to")
 	_ = cmd.MarkFlagRequired("key-file")
 	return cmd
+}
+
+// tufEvidenceLabels describes the TUF metadata among a subject's evidence:
+// "TUF repo R: target NAME in role X vN", keyed by evidenceKey. A target is
+// found in the entry's metadata by the evidence digest among its hashes.
+func tufEvidenceLabels(ctx context.Context, c *client.Client, s *trustv1.Subject) (map[string]string, error) {
+	labels := map[string]string{}
+	entries := map[uint64]*trustv1.GetMetadataResponse{}
+	for _, e := range s.GetEvidence() {
+		if e.GetPredicateType() != tufstore.PredicateType {
+			continue
+		}
+		m, ok := entries[e.GetStatementSeq()]
+		if !ok {
+			resp, err := c.TUF.GetMetadata(ctx, &trustv1.GetMetadataRequest{LogSeq: e.GetStatementSeq()})
+			if err != nil {
+				return nil, fmt.Errorf("statement #%d: %w", e.GetStatementSeq(), err)
+			}
+			m, entries[e.GetStatementSeq()] = resp, resp
+		}
+		var doc struct {
+			Signed struct {
+				Targets map[string]struct {
+					Hashes map[string]string `json:"hashes"`
+				} `json:"targets"`
+			} `json:"signed"`
+		}
+		if err := json.Unmarshal(m.GetData(), &doc); err != nil {
+			return nil, fmt.Errorf("statement #%d: TUF metadata: %w", e.GetStatementSeq(), err)
+		}
+		alg, hexDigest, _ := strings.Cut(e.GetDigest(), ":")
+		names := make([]string, 0, 1)
+		for name, t := range doc.Signed.Targets {
+			if strings.EqualFold(t.Hashes[alg], hexDigest) {
+				names = append(names, name)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		sort.Strings(names)
+		labels[evidenceKey(e)] = fmt.Sprintf("TUF repo %s: target %s in role %s v%d", m.GetRepo(), strings.Join(names, ", "), m.GetRole(), m.GetVersion())
+	}
+	return labels, nil
+}
+
+// evidenceKey names one evidence row: its log entry and digest.
+func evidenceKey(e *trustv1.Evidence) string {
+	return fmt.Sprintf("%d %s", e.GetStatementSeq(), e.GetDigest())
 }

@@ -1004,7 +1004,11 @@ type GetMetadataRequest struct {
 	// "2.targets.json", "1.bins-0a.json"; "ROLE.json" is the latest version.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// Return the pending proposal named by name ("N.ROLE.json") instead.
-	Pending       bool `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	Pending bool `protobuf:"varint,3,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Return the metadata that statement log entry log_seq holds (a published
+	// file or a pending proposal's state), with its repository, role and
+	// version, instead; repo and name are then not used.
+	LogSeq        uint64 `protobuf:"varint,4,opt,name=log_seq,json=logSeq,proto3" json:"log_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1060,9 +1064,21 @@ func (x *GetMetadataRequest) GetPending() bool {
 	return false
 }
 
+func (x *GetMetadataRequest) GetLogSeq() uint64 {
+	if x != nil {
+		return x.LogSeq
+	}
+	return 0
+}
+
 type GetMetadataResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Set for a log_seq request: what the entry's metadata is.
+	Repo          string `protobuf:"bytes,2,opt,name=repo,proto3" json:"repo,omitempty"`
+	Role          string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	Version       int64  `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	Pending       bool   `protobuf:"varint,5,opt,name=pending,proto3" json:"pending,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1102,6 +1118,34 @@ func (x *GetMetadataResponse) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *GetMetadataResponse) GetRepo() string {
+	if x != nil {
+		return x.Repo
+	}
+	return ""
+}
+
+func (x *GetMetadataResponse) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *GetMetadataResponse) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *GetMetadataResponse) GetPending() bool {
+	if x != nil {
+		return x.Pending
+	}
+	return false
 }
 
 type GetOnlineKeysRequest struct {
@@ -1320,13 +1364,18 @@ const file_trust_v1_tuf_proto_rawDesc = "" +
 	"\ttimestamp\x18\x03 \x01(\v2\x17.trust.v1.TUFRoleStatusR\ttimestamp\x123\n" +
 	"\bsnapshot\x18\x04 \x01(\v2\x17.trust.v1.TUFRoleStatusR\bsnapshot\x121\n" +
 	"\atargets\x18\x05 \x03(\v2\x17.trust.v1.TUFRoleStatusR\atargets\x124\n" +
-	"\apending\x18\x06 \x03(\v2\x1a.trust.v1.TUFPendingStatusR\apending\"V\n" +
+	"\apending\x18\x06 \x03(\v2\x1a.trust.v1.TUFPendingStatusR\apending\"o\n" +
 	"\x12GetMetadataRequest\x12\x12\n" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
-	"\apending\x18\x03 \x01(\bR\apending\")\n" +
+	"\apending\x18\x03 \x01(\bR\apending\x12\x17\n" +
+	"\alog_seq\x18\x04 \x01(\x04R\x06logSeq\"\x85\x01\n" +
 	"\x13GetMetadataResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\x16\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
+	"\x04repo\x18\x02 \x01(\tR\x04repo\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x03R\aversion\x12\x18\n" +
+	"\apending\x18\x05 \x01(\bR\apending\"\x16\n" +
 	"\x14GetOnlineKeysRequest\"1\n" +
 	"\x06TUFKey\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x10\n" +
