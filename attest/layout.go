@@ -295,12 +295,25 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 		rep.Checks = append(rep.Checks, c)
 		stepCheck[step.Name] = &rep.Checks[len(rep.Checks)-1]
 	}
-	reduced, err := intoto.ReduceStepsMetadata(good, verified)
-	if err != nil {
-		return LayoutReport{}, fmt.Errorf("attest: layout %d: %w", layoutSeq, err)
+	// Links of one step must agree on what they saw; a step whose links
+	// disagree fails.
+	reduced := map[string]intoto.Metadata{}
+	agreed := good
+	agreed.Steps = nil
+	for _, step := range good.Steps {
+		one := good
+		one.Steps = []intoto.Step{step}
+		r, err := intoto.ReduceStepsMetadata(one, verified)
+		if err != nil {
+			c := stepCheck[step.Name]
+			c.Passed, c.Detail = false, "links disagree: "+err.Error()
+			continue
+		}
+		reduced[step.Name] = r[step.Name]
+		agreed.Steps = append(agreed.Steps, step)
 	}
 	// Artifact rules of the steps whose links verified.
-	for _, step := range good.Steps {
+	for _, step := range agreed.Steps {
 		c := stepCheck[step.Name]
 		if err := intoto.VerifyArtifacts([]any{step}, reduced); err != nil {
 			c.Passed = false

@@ -3,8 +3,12 @@ package attest_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	intoto "github.com/in-toto/in-toto-golang/in_toto"
 
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/attest/attesttest"
@@ -118,6 +122,31 @@ func TestInTotoLayout(t *testing.T) {
 				}
 				c := check(t, rep, "step", "package")
 				if rep.Passed || c.Passed || !strings.Contains(c.Detail, "not an authorised functionary") || !strings.Contains(c.Detail, sc.Alice.KeyID) {
+					t.Errorf("package = %+v", c)
+				}
+			})
+
+			t.Run("links disagree", func(t *testing.T) {
+				// Alice may package too, but her link saw another tarball.
+				both := func(l *intoto.Layout) { l.Steps[1].PubKeys = []string{sc.Bob.KeyID, sc.Alice.KeyID} }
+				tarball := filepath.Join(sc.Dir, "foo.tar.gz")
+				orig, err := os.ReadFile(tarball)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(tarball, []byte("another tarball"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				byAlice := sc.Link(t, "package", []string{"foo.py"}, []string{"foo.tar.gz"}, sc.Alice)
+				if err := os.WriteFile(tarball, orig, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				seq := sc.put(t, e, sc.Layout(t, "disagree", both), writeCode, pack, byAlice)
+				rep, err := e.svc.VerifyLayout(ctx, seq, sc.Product, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c := check(t, rep, "step", "package"); rep.Passed || c.Passed || !strings.Contains(c.Detail, "links disagree") || len(c.LinkSeqs) != 2 {
 					t.Errorf("package = %+v", c)
 				}
 			})

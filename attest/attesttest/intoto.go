@@ -65,9 +65,9 @@ func public(k intoto.Key) intoto.Key {
 	return k
 }
 
-// Layout is the signed layout (a v0.9 metablock, JSON); readme makes
+// Layout is the signed layout, changed by edits, (a v0.9 metablock, JSON); readme makes
 // layouts of separate tests distinct.
-func (sc *SupplyChain) Layout(t testing.TB, readme string) []byte {
+func (sc *SupplyChain) Layout(t testing.TB, readme string, edits ...func(*intoto.Layout)) []byte {
 	t.Helper()
 	l := intoto.Layout{
 		Type:    "layout",
@@ -90,6 +90,9 @@ func (sc *SupplyChain) Layout(t testing.TB, readme string) []byte {
 					ExpectedMaterials: [][]string{{"MATCH", "foo.tar.gz", "WITH", "PRODUCTS", "FROM", "package"}, {"DISALLOW", "*"}},
 					ExpectedProducts:  [][]string{{"ALLOW", "foo.tar.gz"}, {"DISALLOW", "*"}}}},
 		},
+	}
+	for _, edit := range edits {
+		edit(&l)
 	}
 	mb := intoto.Metablock{Signed: l}
 	if err := mb.Sign(sc.Owner); err != nil {
