@@ -163,7 +163,8 @@ type PutRequest struct {
 func (s *Service) Put(ctx context.Context, req PutRequest) (Attestation, bool, error) {
 	if max := s.MaxDocumentBytes(); len(req.Data) > max {
 		return Attestation{}, false, inputerr.New(opPut, "", ErrTooLarge,
-			fmt.Sprintf("%d bytes, the limit is %d (trustd --max-attestation-bytes)", len(req.Data), max))
+			fmt.Sprintf("%d bytes, more than a statement within trustd --max-attestation-bytes=%d can take when signed (%d)",
+				len(req.Data), s.opts.MaxStatementBytes, max))
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(req.Data, &top); err != nil {
@@ -220,7 +221,7 @@ func (s *Service) putDSSE(ctx context.Context, req PutRequest) (store.Statement,
 		}
 		if len(payload) > s.opts.MaxStatementBytes {
 			return store.Statement{}, false, inputerr.New(opPut, "payload", ErrTooLarge,
-				fmt.Sprintf("the statement is %d bytes, the limit is %d (trustd --max-attestation-bytes)", len(payload), s.opts.MaxStatementBytes))
+				fmt.Sprintf("the statement is %d bytes, over trustd --max-attestation-bytes=%d", len(payload), s.opts.MaxStatementBytes))
 		}
 		if !req.Digest.IsZero() {
 			st, err := envelope.ParseStatement(env.PayloadType, payload, s.envelopeLimits())

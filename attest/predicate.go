@@ -109,7 +109,7 @@ func Validators(maxPredicate int) map[string]statement.Validator {
 func checkPredicateSize(predicate json.RawMessage, max int) error {
 	if max > 0 && len(predicate) > max {
 		return inputerr.New(opPredicate, "predicate", ErrTooLarge,
-			fmt.Sprintf("%d bytes, the limit is %d (trustd --max-attestation-bytes)", len(predicate), max))
+			fmt.Sprintf("%d bytes, over trustd --max-attestation-bytes=%d", len(predicate), max))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -116,6 +117,30 @@ func TestAttestFlow(t *testing.T) {
 			if r := trustctl(t, d.grpcAddr, "attest", "get", a.Seq, "--envelope"); r.code != 0 || !json.Valid([]byte(r.stdout)) ||
 				!strings.Contains(r.stdout, envelope.PayloadTypeInToto) {
 				t.Errorf("attest get --envelope: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			// A large SBOM is accepted up to --max-attestation-bytes (1 MiB here).
+			sbom := func(packages int) string {
+				var b strings.Builder
+				b.WriteString(`{"spdxVersion":"SPDX-2.3","name":"app-sbom","packages":[`)
+				for i := range packages {
+					if i > 0 {
+						b.WriteByte(',')
+					}
+					b.WriteString(`{"SPDXID":"SPDXRef-Package-` + strconv.Itoa(i) + `","name":"pkg","versionInfo":"1.0.0","downloadLocation":"NOASSERTION"}`)
+				}
+				return b.String() + `]}`
+			}
+			for _, tc := range []struct {
+				packages int
+				code     int
+				words    string
+			}{{8000, 0, "document: app-sbom"}, {12000, 2, "--max-attestation-bytes=1048576"}} {
+				p := filepath.Join(work, "sbom.json")
+				writeTestFile(t, p, []byte(sbom(tc.packages)))
+				r := trustctl(t, d.grpcAddr, "attest", "sign", artifact, "--predicate-type", attest.PredicateSPDX, "--predicate", p, "--key", key)
+				if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.words) {
+					t.Errorf("attest sign of a %d-package SBOM: exit %d, want %d with %q\n%s%s", tc.packages, r.code, tc.code, tc.words, r.stdout, r.stderr)
+				}
 			}
 			if r := trustctl(t, d.grpcAddr, "attest", "list", "sha256:"+strings.Repeat("0", 64)); r.code != 1 {
 				t.Errorf("attest list of an unknown digest: exit %d, want 1\n%s", r.code, r.stderr)
