@@ -208,3 +208,33 @@ func TestTrustedRootReload(t *testing.T) {
 		t.Error("a failed reload dropped the last good root")
 	}
 }
+
+// TestTrustedRootWatch: a changed trusted root file is picked up without a
+// signal.
+func TestTrustedRootWatch(t *testing.T) {
+	e := newEnv(t, teststore.Backends()[0], 0)
+	tr, err := attest.LoadTrustedRoot(e.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := tr.Material()
+	reports := make(chan bool, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go tr.Watch(ctx, 10*time.Millisecond, func(changed bool, err error) {
+		if err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+		reports <- changed
+	})
+	other := newEnv(t, teststore.Backends()[0], 0)
+	writeFile(t, e.root, readFile(t, other.root))
+	select {
+	case changed := <-reports:
+		if !changed || tr.Material() == before {
+			t.Errorf("Watch reported changed=%v; material replaced: %v", changed, tr.Material() != before)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch did not notice the new trusted root")
+	}
+}
