@@ -59,16 +59,16 @@ func newAttestPutCmd(g *globals) *cobra.Command {
 		Short: "Submit a DSSE envelope, a Sigstore bundle, or an in-toto layout or link",
 		Long: `put submits a signed attestation exactly as it was signed. The format is
 recognised: a DSSE envelope (in-toto statement v1 or v0.1), a Sigstore bundle
-(v0.1 to v0.3 JSON, as cosign --bundle and sigstore-go write), or an in-toto
-v0.9 layout or link metablock. What does not verify is refused with the reason
-and nothing is stored.
+(v0.1 to v0.3 JSON, as cosign --new-bundle-format and sigstore-go write), or an
+in-toto v0.9 layout or link metablock. What does not verify is refused with the
+reason and nothing is stored.
 
 --digest makes trustd check that the attestation is about that artifact.
---issuer and --identity (or their -regexp forms; give both) require a
-Sigstore bundle's certificate identity; without them any identity the trusted
-root's CA certified is accepted and recorded. A layout needs --layout-key: the registered key id(s) of
-the project owner who signed it; a link needs --layout: the layout's
-sequence number.`,
+--issuer and --identity (or their -regexp forms; give both) require a Sigstore
+bundle's certificate identity; without them any identity the trusted root's CA
+certified is accepted, and recorded. A layout needs --layout-key: the
+registered key id(s) of the project owner who signed it; a link needs
+--layout: the layout's sequence number.`,
 		Example: `  trustctl attest put app.intoto.dsse.json --digest sha256:…
   trustctl attest put app.sigstore.json --issuer https://token.actions.githubusercontent.com \
       --identity-regexp '^https://github.com/example/app/'
