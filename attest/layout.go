@@ -196,6 +196,9 @@ func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMe
 	return out[0], created[0], nil
 }
 
+// MaxLayoutLinks bounds the links VerifyLayout reads for one layout.
+const MaxLayoutLinks = 1000
+
 // LayoutCheck is the outcome of one part of a layout verification.
 type LayoutCheck struct {
 	// Kind is "layout", "step" or "inspection".
@@ -243,9 +246,13 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 		add(LayoutCheck{Kind: "layout", Name: "expires", Passed: true, Detail: "valid until " + layout.Expires})
 	}
 
-	links, err := s.store.LayoutLinks(ctx, layoutSeq)
+	links, err := s.store.LayoutLinks(ctx, layoutSeq, MaxLayoutLinks+1)
 	if err != nil {
 		return LayoutReport{}, fmt.Errorf("attest: links of layout %d: %w", layoutSeq, err)
+	}
+	if len(links) > MaxLayoutLinks {
+		return LayoutReport{}, inputerr.New(opVerify, "layout", ErrInvalidLayout,
+			fmt.Sprintf("layout %d has more than %d links; trustd verifies at most that many", layoutSeq, MaxLayoutLinks))
 	}
 	stepLinks := map[string]map[string]intoto.Metadata{}
 	seqs := map[string][]int64{}

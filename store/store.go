@@ -268,9 +268,9 @@ type AttestReader interface {
 	// Attestation returns the index of the entry seq. Errors: ErrNotFound
 	// when the entry has none (an opaque predicate type, or no such entry).
 	Attestation(ctx context.Context, seq int64) (Attestation, error)
-	// LayoutLinks returns the links recorded for the layout at layoutSeq,
-	// by step and sequence number.
-	LayoutLinks(ctx context.Context, layoutSeq int64) ([]LayoutLink, error)
+	// LayoutLinks returns up to limit links recorded for the layout at
+	// layoutSeq, by step and sequence number.
+	LayoutLinks(ctx context.Context, layoutSeq int64, limit int) ([]LayoutLink, error)
 }
 
 // AttestWriter writes the attestation index inside a transaction.

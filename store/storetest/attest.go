@@ -125,11 +125,14 @@ func testLayoutLinks(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("PutLayoutLink: %v", err)
 	}
-	got, err := s.LayoutLinks(ctx, layout.Seq)
+	got, err := s.LayoutLinks(ctx, layout.Seq, 10)
 	if err != nil || fmt.Sprint(got) != fmt.Sprint([]store.LayoutLink{links[1], links[0]}) {
 		t.Errorf("LayoutLinks = %+v, %v; want %+v", got, err, []store.LayoutLink{links[1], links[0]})
 	}
-	if got, err := s.LayoutLinks(ctx, build.Seq); err != nil || len(got) != 0 {
+	if got, err := s.LayoutLinks(ctx, layout.Seq, 1); err != nil || len(got) != 1 || got[0] != links[1] {
+		t.Errorf("LayoutLinks limited to 1 = %+v, %v", got, err)
+	}
+	if got, err := s.LayoutLinks(ctx, build.Seq, 10); err != nil || len(got) != 0 {
 		t.Errorf("links of a non-layout = %+v, %v", got, err)
 	}
 	for _, l := range []store.LayoutLink{{LayoutSeq: layout.Seq, Seq: build.Seq, KeyID: "k"}, {LayoutSeq: layout.Seq, Step: "s", Seq: 999999, KeyID: "k"}} {

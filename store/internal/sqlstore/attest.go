@@ -98,8 +98,8 @@ func (q *Queries) Attestation(ctx context.Context, seq int64) (store.Attestation
 }
 
 // LayoutLinks implements store.AttestReader.
-func (q *Queries) LayoutLinks(ctx context.Context, layoutSeq int64) ([]store.LayoutLink, error) {
-	rows, err := q.C.Query(ctx, `SELECT step, seq, key_id FROM layout_links WHERE layout_seq = $1 ORDER BY step, seq`, layoutSeq)
+func (q *Queries) LayoutLinks(ctx context.Context, layoutSeq int64, limit int) ([]store.LayoutLink, error) {
+	rows, err := q.C.Query(ctx, `SELECT step, seq, key_id FROM layout_links WHERE layout_seq = $1 ORDER BY step, seq LIMIT $2`, layoutSeq, limit)
 	if err != nil {
 		return nil, q.fail(fmt.Sprintf("links of layout %d", layoutSeq), err)
 	}
