@@ -68,9 +68,12 @@ const DefaultMaxStatementBytes = 16 << 20
 
 // EnvelopeBound is the largest signed document (DSSE envelope, Sigstore
 // bundle, in-toto metablock) that can carry a statement of maxStatement
-// bytes: base64 grows it by a third, and signatures and certificates
-// take some room.
+// bytes (0: DefaultMaxStatementBytes): base64 grows it by a third, and
+// signatures and certificates take some room.
 func EnvelopeBound(maxStatement int) int {
+	if maxStatement <= 0 {
+		maxStatement = DefaultMaxStatementBytes
+	}
 	return maxStatement/3*4 + 4 + 64<<10
 }
 
