@@ -96,3 +96,9 @@ $(BIN)/.staticcheck-$(STATICCHECK_VERSION):
 
 clean:
 	rm -rf $(BIN)
+
+.PHONY: bench-feedback
+bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one seeds 10M votes: minutes)
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime 20000x ./feedback
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationWebOfTrust -benchtime 300x ./feedback
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationGlobal -benchtime 5000x -timeout 40m ./feedback

@@ -38,6 +38,7 @@ type Client struct {
 	PGP        trustv1.PGPServiceClient
 	Log        trustv1.LogServiceClient
 	TUF        trustv1.TUFServiceClient
+	Feedback   trustv1.FeedbackServiceClient
 	Attest     trustv1.AttestServiceClient
 }
 
@@ -63,6 +64,7 @@ func New(addr string, t TLS) (*Client, error) {
 		PGP:        trustv1.NewPGPServiceClient(conn),
 		Log:        trustv1.NewLogServiceClient(conn),
 		TUF:        trustv1.NewTUFServiceClient(conn),
+		Feedback:   trustv1.NewFeedbackServiceClient(conn),
 		Attest:     trustv1.NewAttestServiceClient(conn),
 	}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
@@ -94,6 +95,14 @@ var codeOf = []struct {
 	{pgp.ErrSecretKey, codes.InvalidArgument},
 	{pgp.ErrUntrusted, codes.InvalidArgument},
 	{pgp.ErrUnsupportedAlgorithm, codes.InvalidArgument},
+	{feedback.ErrRateLimited, codes.ResourceExhausted},
+	{feedback.ErrNotPublisher, codes.PermissionDenied},
+	{feedback.ErrUnknownKey, codes.FailedPrecondition},
+	{feedback.ErrNoIdentities, codes.FailedPrecondition},
+	{feedback.ErrFutureTimestamp, codes.InvalidArgument},
+	{feedback.ErrInvalidPredicate, codes.InvalidArgument},
+	{feedback.ErrInvalidQuery, codes.InvalidArgument},
+	{feedback.ErrInvalidExport, codes.InvalidArgument},
 	{statement.ErrInvalidPage, codes.InvalidArgument},
 	{statement.ErrRejected, codes.InvalidArgument},
 	{statement.ErrBeyondLog, codes.OutOfRange},
@@ -147,6 +156,7 @@ var httpStatus = map[codes.Code]int{
 	codes.Aborted:            http.StatusConflict,
 	codes.PermissionDenied:   http.StatusForbidden,
 	codes.FailedPrecondition: http.StatusPreconditionFailed,
+	codes.ResourceExhausted:  http.StatusTooManyRequests,
 	codes.Unavailable:        http.StatusServiceUnavailable,
 	codes.DeadlineExceeded:   http.StatusGatewayTimeout,
 }

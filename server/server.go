@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
@@ -50,6 +51,10 @@ type Options struct {
 	TUF      *tuf.Service
 	TUFState tuf.State
 	TUFKeys  *tuf.OnlineKeys
+	// Feedback answers reputation queries and feedback export/import; nil
+	// serves them with default options (its validators and indexers must
+	// be in Log's options either way).
+	Feedback *feedback.Service
 	// Attest serves AttestService; nil serves one over Store and Log with
 	// attest's defaults (no Sigstore trusted root: bundles are refused).
 	Attest *attest.Service
@@ -103,6 +108,11 @@ func New(opts Options) (*Server, error) {
 	trustv1.RegisterPGPServiceServer(s.grpc, &pgpService{pgp: pgpLog})
 	trustv1.RegisterStatementServiceServer(s.grpc, &statementService{log: opts.Log})
 	trustv1.RegisterLogServiceServer(s.grpc, ls)
+	fb := opts.Feedback
+	if fb == nil {
+		fb = feedback.New(opts.Store, feedback.Options{})
+	}
+	trustv1.RegisterFeedbackServiceServer(s.grpc, &feedbackService{svc: fb, log: opts.Log})
 	attestSvc := opts.Attest
 	if attestSvc == nil {
 		attestSvc = attest.New(opts.Store, opts.Log, attest.Options{})

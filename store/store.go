@@ -205,6 +205,106 @@ type TUFWriter interface {
 	DropTUFPending(ctx context.Context, repo, role string, version int64) error
 }
 
+// Vote is the current vote of one voter (a registered key) on one digest
+// along one axis, as the feedback indexer keeps it.
+type Vote struct {
+	VoterKeyID string
+	Digest     digest.Digest
+	Axis       string
+	// Value is +1 or -1, or 0 once the voter withdrew the vote.
+	Value int
+	// VotedAt is the signed time of the vote; a vote replaces another only
+	// when it is later (Seq breaks ties).
+	VotedAt    time.Time
+	Seq        int64
+	RecordedAt time.Time
+}
+
+// VoteTotals are the counts of standing votes on one digest; Voters counts
+// distinct voters with a standing vote on either axis.
+type VoteTotals struct {
+	Likes, Dislikes, Trusts, Distrusts, Voters int64
+	// LastVoteAt is the latest signed time of a vote counted (zero when
+	// none).
+	LastVoteAt time.Time
+}
+
+// TrustEdge is the current trust statement of one identity about another.
+type TrustEdge struct {
+	TrusterKeyID, TrusteeKeyID string
+	// Level is 3 (high), 2 (medium), 1 (low), -1 (distrust) or 0
+	// (withdrawn).
+	Level    int
+	StatedAt time.Time
+	Seq      int64
+}
+
+// FeedbackResponse is a publisher's signed response to a vote on a digest
+// or to the digest's reputation.
+type FeedbackResponse struct {
+	Seq            int64
+	Digest         digest.Digest
+	PublisherKeyID string
+	// InReplyTo is the envelope digest of the vote answered, or "".
+	InReplyTo   string
+	Body        string
+	RespondedAt time.Time
+}
+
+// FeedbackProvenance records that log entry Seq was imported from another
+// instance, identified by its log origin and verifier key.
+type FeedbackProvenance struct {
+	Seq         int64
+	Origin      string
+	VerifierKey string
+	SourceSeq   int64
+	ImportedAt  time.Time
+}
+
+// FeedbackReader reads the tables the feedback indexer maintains.
+type FeedbackReader interface {
+	// Votes returns the vote rows (withdrawn ones included) on any of ds,
+	// restricted to voters when voters is not nil, ordered by digest,
+	// axis and voter.
+	Votes(ctx context.Context, ds []digest.Digest, voters []string) ([]Vote, error)
+	// VoteTotals returns the totals of d; all zero when nobody voted.
+	VoteTotals(ctx context.Context, d digest.Digest) (VoteTotals, error)
+	// TrustEdges returns the current trust edges stated by any of
+	// trusters, withdrawn ones (Level 0) included, by truster and trustee.
+	TrustEdges(ctx context.Context, trusters []string) ([]TrustEdge, error)
+	// FeedbackResponses returns up to limit responses on any of ds,
+	// newest first.
+	FeedbackResponses(ctx context.Context, ds []digest.Digest, limit int) ([]FeedbackResponse, error)
+	// FeedbackProvenance returns where entry seq was imported from; none
+	// when it was submitted here.
+	FeedbackProvenance(ctx context.Context, seq int64) ([]FeedbackProvenance, error)
+	// StatementSeqByEnvelope returns the sequence number of the log entry
+	// whose envelope has digest d. Errors: ErrNotFound.
+	StatementSeqByEnvelope(ctx context.Context, d digest.Digest) (int64, error)
+	// SignedSince counts the log entries of the given predicate types that
+	// keyID signed and that were recorded at or after since.
+	SignedSince(ctx context.Context, keyID string, predicateTypes []string, since time.Time) (int64, error)
+}
+
+// FeedbackWriter writes the feedback tables inside a transaction.
+type FeedbackWriter interface {
+	// PutVote inserts or replaces the vote row of (v.Digest, v.Axis,
+	// v.VoterKeyID). The digest must be recorded, else ErrInvalid.
+	PutVote(ctx context.Context, v Vote) error
+	// AddVoteTotals adds delta's counts to d's totals (creating them) and
+	// raises LastVoteAt to delta.LastVoteAt when later.
+	AddVoteTotals(ctx context.Context, d digest.Digest, delta VoteTotals) error
+	// PutTrustEdge inserts or replaces the edge (TrusterKeyID,
+	// TrusteeKeyID).
+	PutTrustEdge(ctx context.Context, e TrustEdge) error
+	// AddFeedbackResponse records r; the same (Digest, Seq) again is a
+	// no-op.
+	AddFeedbackResponse(ctx context.Context, r FeedbackResponse) error
+	// AddFeedbackProvenance records p; the same (Seq, Origin) again is a
+	// no-op.
+	AddFeedbackProvenance(ctx context.Context, p FeedbackProvenance) error
+}
+
 // Attestation is what trustd indexes from the predicate of an attestation
 // whose predicate type it understands (SLSA provenance, SBOMs, SLSA VSAs),
 // so that a policy can ask "built by builder X from repository Y" without
@@ -286,6 +386,7 @@ type AttestWriter interface {
 // Reader is the read side of the store.
 type Reader interface {
 	TUFReader
+	FeedbackReader
 	AttestReader
 
 	// SubjectByDigest returns the subject that d is recorded under.
@@ -335,6 +436,7 @@ type Reader interface {
 type Writer interface {
 	Reader
 	TUFWriter
+	FeedbackWriter
 	AttestWriter
 	// PutKey registers k. Registering the same key again is a no-op that
 	// returns the stored record; another key under the same id is

@@ -59,6 +59,7 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline for each call to the server")
 
 	root.AddCommand(newDigestCmd(g), newSubjectCmd(g), newAliasesCmd(g), newKeyCmd(g), newPGPCmd(g), newStatementCmd(g), newLogCmd(g), newTUFCmd(g), newCeremonyCmd(g), newSignCmd(g), newVersionCmd())
+	root.AddCommand(newVoteCmd(g), newReputationCmd(g), newFeedbackCmd(g))
 	root.AddCommand(newAttestCmd(g))
 	return root
 }

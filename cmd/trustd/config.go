@@ -50,6 +50,9 @@ type config struct {
 	TUFSnapshotTTL  time.Duration
 	TUFTimestampTTL time.Duration
 	TUFRefresh      time.Duration
+	VoteRate        int
+	VoteRateWindow  time.Duration
+	VoteMaxSkew     time.Duration
 	// MaxAttestationBytes bounds an attestation's in-toto statement.
 	MaxAttestationBytes int
 	// SigstoreTrustedRoot is the trusted_root.json bundles verify against.
@@ -96,6 +99,9 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.TUFSnapshotTTL, "tuf-snapshot-expiry", tuf.DefaultSnapshotExpiry, "lifetime of newly signed TUF snapshot metadata (env TRUSTD_TUF_SNAPSHOT_EXPIRY)")
 	fs.DurationVar(&c.TUFTimestampTTL, "tuf-timestamp-expiry", tuf.DefaultTimestampExpiry, "lifetime of newly signed TUF timestamp metadata (env TRUSTD_TUF_TIMESTAMP_EXPIRY)")
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
+	fs.IntVar(&c.VoteRate, "vote-rate-limit", 600, "feedback statements (votes, trust statements, responses) one key may submit per --vote-rate-window; 0 disables (env TRUSTD_VOTE_RATE_LIMIT)")
+	fs.DurationVar(&c.VoteRateWindow, "vote-rate-window", time.Hour, "window of --vote-rate-limit (env TRUSTD_VOTE_RATE_WINDOW)")
+	fs.DurationVar(&c.VoteMaxSkew, "vote-max-skew", 5*time.Minute, "how far ahead of the server clock a feedback statement's signed timestamp may be (env TRUSTD_VOTE_MAX_SKEW)")
 	fs.IntVar(&c.MaxAttestationBytes, "max-attestation-bytes", attest.DefaultMaxStatementBytes, "largest in-toto statement (predicate included: SBOMs) accepted; envelopes, bundles and gRPC requests may be a third larger (env TRUSTD_MAX_ATTESTATION_BYTES)")
 	fs.StringVar(&c.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless bundles verify against (Fulcio CAs, Rekor logs, TSAs); re-read on SIGHUP and when it changes; empty refuses bundles (env TRUSTD_SIGSTORE_TRUSTED_ROOT)")
 	fs.BoolVar(&c.SigstoreRequireSCT, "sigstore-require-sct", true, "require bundle certificates to carry a signed certificate timestamp from a CT log of the trusted root, as Fulcio issues them; false for private CAs without CT (env TRUSTD_SIGSTORE_REQUIRE_SCT)")
@@ -138,6 +144,12 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.TUFSnapshotTTL < time.Minute || c.TUFTimestampTTL < time.Minute {
 			errs = append(errs, errors.New("--tuf-snapshot-expiry and --tuf-timestamp-expiry must be at least 1m"))
+		}
+		if c.VoteRate < 0 || (c.VoteRate > 0 && c.VoteRateWindow <= 0) {
+			errs = append(errs, errors.New("--vote-rate-limit must not be negative, and --vote-rate-window must be positive with it"))
+		}
+		if c.VoteMaxSkew <= 0 {
+			errs = append(errs, errors.New("--vote-max-skew must be positive"))
 		}
 		if c.MaxAttestationBytes < 1024 {
 			errs = append(errs, fmt.Errorf("--max-attestation-bytes: %d is below the minimum 1024", c.MaxAttestationBytes))

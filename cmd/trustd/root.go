@@ -15,6 +15,7 @@ import (
 
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/feedback"
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/server"
@@ -112,14 +113,22 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.
+	// feedback validates votes, trust statements and responses, and keeps
+	// the current votes and their totals in each append's transaction.
+	fb := feedback.New(st, feedback.Options{
+		MaxSkew: cfg.VoteMaxSkew, RateLimit: feedback.RateLimit{N: cfg.VoteRate, Per: cfg.VoteRateWindow},
+	})
 	// attest's validators and indexers check and index the predicates it
 	// understands (SLSA provenance, SBOMs, VSAs) on every path into the log.
 	validators := pgplog.Validators(st)
+	maps.Copy(validators, fb.Validators())
 	maps.Copy(validators, attest.Validators(cfg.MaxAttestationBytes))
+	indexers := fb.Indexers()
+	maps.Copy(indexers, attest.Indexers())
 	limits := envelope.DefaultLimits()
 	limits.MaxEnvelopeBytes = max(limits.MaxEnvelopeBytes, attest.EnvelopeBound(cfg.MaxAttestationBytes))
 	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Limits: limits,
-		Validators: validators, Indexers: attest.Indexers()})
+		Validators: validators, Indexers: indexers})
 	if err != nil {
 		return err
 	}
@@ -151,7 +160,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 
 	srv, err := server.New(server.Options{
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
-		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Attest: attestSvc,
+		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb, Attest: attestSvc,
 		MaxRequestBytes: max(cfg.MaxRequestBytes, attestSvc.MaxDocumentBytes()+64<<10), RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {

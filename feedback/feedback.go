@@ -1,0 +1,133 @@
+// Package feedback keeps signed votes about digests (like/dislike and
+// trust/distrust), trust statements between voters, and publishers'
+// responses, and answers reputation queries over them: global totals, and
+// the same figures weighted over a web of trust from the caller's roots.
+// Every vote, trust statement and response is an in-toto statement in a
+// DSSE envelope that goes through statement.Log.Submit; this package
+// validates them before they are stored and, inside the append
+// transaction, maintains the current votes and their totals, so totals
+// always equal a recount. Export and Import carry the signed envelopes
+// verbatim between trustd instances.
+package feedback
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// Errors callers branch on.
+var (
+	// ErrInvalidPredicate means a feedback predicate is malformed.
+	ErrInvalidPredicate = errors.New("invalid feedback predicate")
+	// ErrFutureTimestamp means a statement's signed time is later than the
+	// server's clock allows.
+	ErrFutureTimestamp = errors.New("timestamp in the future")
+	// ErrRateLimited means the signing key submitted more feedback than the
+	// rate limit allows; retry later.
+	ErrRateLimited = errors.New("feedback rate limit exceeded")
+	// ErrNotPublisher means a response is signed by a key that did not
+	// publish the digest (through TUF, an OpenPGP manifest or an
+	// attestation).
+	ErrNotPublisher = errors.New("signer is not a publisher of the subject")
+	// ErrUnknownKey means a trust statement names a key that is not
+	// registered.
+	ErrUnknownKey = errors.New("key not registered")
+	// ErrInvalidQuery means a reputation query is malformed.
+	ErrInvalidQuery = errors.New("invalid reputation query")
+	// ErrInvalidExport means an export document is malformed.
+	ErrInvalidExport = errors.New("invalid feedback export")
+	// ErrNoIdentities means a query asked for verified identities only on a
+	// service with no identity verifier.
+	ErrNoIdentities = errors.New("no identity verifier configured")
+)
+
+// Revocations tells which keys are revoked and from when; the revocation
+// package implements it. Votes of a revoked key recorded at or after the
+// effective time stop counting.
+type Revocations interface {
+	// KeyRevokedAt returns the effective time of keyID's revocation and
+	// whether it is revoked.
+	KeyRevokedAt(ctx context.Context, keyID string) (time.Time, bool, error)
+	// RevokedKeys returns every revoked key with its effective time.
+	RevokedKeys(ctx context.Context) (map[string]time.Time, error)
+}
+
+// Identities tells which keys are bound to a verified identity (a
+// Sigstore identity, or an OpenPGP key with a valid certification path),
+// for queries that count verified voters only.
+type Identities interface {
+	Verified(ctx context.Context, keyID string) (bool, error)
+}
+
+// RateLimit bounds the feedback statements one key may submit: at most N
+// within any window Per (of server time). Zero N means no limit.
+type RateLimit struct {
+	N   int
+	Per time.Duration
+}
+
+// Options configure a Service.
+type Options struct {
+	// MaxSkew is how far in the future a signed timestamp may be (default
+	// five minutes).
+	MaxSkew time.Duration
+	// RateLimit applies to submissions; imports are exempt (they replay
+	// history another instance already admitted, re-verified signature by
+	// signature).
+	RateLimit RateLimit
+	// Revocations, when set, drops votes of revoked keys; nil means no key
+	// is revoked.
+	Revocations Revocations
+	// Identities, when set, answers which voters are verified.
+	Identities Identities
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Store is the part of the store this package uses.
+type Store interface {
+	store.Reader
+	Update(ctx context.Context, fn func(ctx context.Context, w store.Writer) error) error
+}
+
+// Service validates and indexes feedback statements and answers reputation
+// queries.
+type Service struct {
+	store Store
+	opts  Options
+}
+
+// New returns a Service over s.
+func New(s Store, opts Options) *Service {
+	if opts.MaxSkew <= 0 {
+		opts.MaxSkew = 5 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Service{store: s, opts: opts}
+}
+
+// Validators returns the statement validators of the feedback predicate
+// types, for statement.Options.Validators.
+func (s *Service) Validators() map[string]statement.Validator {
+	return map[string]statement.Validator{
+		VotePredicateType:     s.validateVote,
+		TrustPredicateType:    s.validateTrust,
+		ResponsePredicateType: s.validateResponse,
+	}
+}
+
+// Indexers returns the indexers that maintain votes, totals, trust edges
+// and responses, for statement.Options.Indexers.
+func (s *Service) Indexers() map[string]statement.Indexer {
+	return map[string]statement.Indexer{
+		VotePredicateType:     s.indexVote,
+		TrustPredicateType:    s.indexTrust,
+		ResponsePredicateType: s.indexResponse,
+	}
+}

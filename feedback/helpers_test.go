@@ -1,0 +1,176 @@
+package feedback_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
+)
+
+// t0 is the fixed clock of the tests.
+var t0 = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	store store.Store
+	log   *statement.Log
+	svc   *feedback.Service
+}
+
+func newFixture(t testing.TB, s store.Store, opts feedback.Options) *fixture {
+	t.Helper()
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return t0 }
+	}
+	svc := feedback.New(s, opts)
+	skey, vkey, err := tlog.GenerateLogKey("feedback-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: svc.Validators(), Indexers: svc.Indexers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{store: s, log: l, svc: svc}
+}
+
+// identity is a registered key that signs feedback.
+type identity struct {
+	envelope.Signer
+	id  string
+	key store.Key
+}
+
+func (f *fixture) identity(t testing.TB) identity {
+	t.Helper()
+	priv, _, err := envelope.GenerateKey(envelope.KeyTypeED25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, pub, err := envelope.LoadPrivateKey(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := keys.NewRegistry(f.store).Add(context.Background(), pub.Encode(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity{Signer: sg, id: k.ID, key: k.Key}
+}
+
+func artifact(name string) envelope.Subject {
+	a := sha256.Sum256([]byte(name))
+	b := sha512.Sum512([]byte(name))
+	return envelope.Subject{Name: name, Digests: []digest.Digest{must(digest.New(digest.SHA256, a[:])), must(digest.New(digest.SHA512, b[:]))}}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func signEnv(t testing.TB, payload []byte, signers ...envelope.Signer) []byte {
+	t.Helper()
+	env, err := envelope.Sign(context.Background(), envelope.PayloadTypeInToto, payload, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func voteEnv(t testing.TB, who identity, subj envelope.Subject, value string, at time.Time) []byte {
+	t.Helper()
+	axis := feedback.AxisQuality
+	if value == feedback.Trust || value == feedback.Distrust {
+		axis = feedback.AxisTrust
+	}
+	payload, err := feedback.VoteStatement(subj, feedback.VotePredicate{Axis: axis, Value: value, Timestamp: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signEnv(t, payload, who)
+}
+
+func retractEnv(t testing.TB, who identity, subj envelope.Subject, axis string, at time.Time) []byte {
+	t.Helper()
+	payload, err := feedback.VoteStatement(subj, feedback.VotePredicate{Axis: axis, Value: feedback.Retract, Timestamp: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signEnv(t, payload, who)
+}
+
+func (f *fixture) submit(t testing.TB, raw []byte) store.Statement {
+	t.Helper()
+	st, _, err := f.log.Submit(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	return st
+}
+
+func (f *fixture) trust(t testing.TB, from, to identity, level string, at time.Time) {
+	t.Helper()
+	payload, err := feedback.TrustStatement(to.key, feedback.TrustPredicate{Level: level, Timestamp: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.submit(t, signEnv(t, payload, from))
+}
+
+func (f *fixture) reputation(t testing.TB, q feedback.Query) feedback.Reputation {
+	t.Helper()
+	rep, err := f.svc.Reputation(context.Background(), q)
+	if err != nil {
+		t.Fatalf("reputation: %v", err)
+	}
+	return rep
+}
+
+// recount computes the totals of d from its vote rows.
+func recount(t testing.TB, s store.Reader, d digest.Digest) store.VoteTotals {
+	t.Helper()
+	vs, err := s.Votes(context.Background(), []digest.Digest{d}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tot store.VoteTotals
+	voters := map[string]bool{}
+	for _, v := range vs {
+		switch {
+		case v.Value == 0:
+			continue
+		case v.Axis == feedback.AxisQuality && v.Value > 0:
+			tot.Likes++
+		case v.Axis == feedback.AxisQuality:
+			tot.Dislikes++
+		case v.Value > 0:
+			tot.Trusts++
+		default:
+			tot.Distrusts++
+		}
+		voters[v.VoterKeyID] = true
+	}
+	tot.Voters = int64(len(voters))
+	return tot
+}
+
+func counts(t store.VoteTotals) store.VoteTotals {
+	t.LastVoteAt = time.Time{}
+	return t
+}

@@ -1,0 +1,179 @@
+package feedback
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/trustd-dev/trustd/store"
+)
+
+// predicateOf returns the predicate of a stored, already validated
+// statement's payload.
+func predicateOf(e store.Statement) ([]byte, error) {
+	var st struct {
+		Predicate json.RawMessage `json:"predicate"`
+	}
+	if err := json.Unmarshal(e.Payload, &st); err != nil {
+		return nil, fmt.Errorf("feedback: entry %d: payload: %w", e.Seq, err)
+	}
+	return st.Predicate, nil
+}
+
+// author returns the one signer of a feedback entry.
+func author(e store.Statement) (string, error) {
+	if len(e.SignerKeyIDs) != 1 || len(e.Subjects) != 1 {
+		return "", fmt.Errorf("feedback: entry %d: %d signers and %d subjects, want one of each", e.Seq, len(e.SignerKeyIDs), len(e.Subjects))
+	}
+	return e.SignerKeyIDs[0], nil
+}
+
+// newer reports whether a vote signed at (at, seq) supersedes the stored
+// vote old: a later signed time wins, the log sequence breaks ties.
+func newer(v store.Vote, old store.Vote) bool {
+	if !v.VotedAt.Equal(old.VotedAt) {
+		return v.VotedAt.After(old.VotedAt)
+	}
+	return v.Seq > old.Seq
+}
+
+// indexVote makes the entry the voter's current vote on each digest of its
+// subject along its axis, unless a later vote stands, and moves the totals
+// by the difference, in the append's transaction.
+func (s *Service) indexVote(ctx context.Context, w store.Writer, e store.Statement) error {
+	voter, err := author(e)
+	if err != nil {
+		return err
+	}
+	raw, err := predicateOf(e)
+	if err != nil {
+		return err
+	}
+	p, err := ParseVote(raw)
+	if err != nil {
+		return fmt.Errorf("feedback: entry %d: %w", e.Seq, err)
+	}
+	// The voter's standing votes on every digest of the subject, in one
+	// read.
+	all, err := w.Votes(ctx, e.Subjects[0].Digests, []string{voter})
+	if err != nil {
+		return err
+	}
+	for _, d := range e.Subjects[0].Digests {
+		var cur []store.Vote
+		for _, old := range all {
+			if old.Digest == d {
+				cur = append(cur, old)
+			}
+		}
+		v := store.Vote{VoterKeyID: voter, Digest: d, Axis: p.Axis, Value: p.Sign(), VotedAt: p.Timestamp.UTC(), Seq: e.Seq, RecordedAt: e.RecordedAt}
+		var (
+			delta    store.VoteTotals
+			before   = false
+			after    = false
+			replaced = true
+		)
+		for _, old := range cur {
+			before = before || old.Value != 0
+			if old.Axis != p.Axis {
+				after = after || old.Value != 0
+				continue
+			}
+			if !newer(v, old) {
+				replaced = false
+				after = after || old.Value != 0
+				continue
+			}
+			addTo(&delta, old.Axis, old.Value, -1)
+		}
+		if !replaced {
+			continue
+		}
+		if err := w.PutVote(ctx, v); err != nil {
+			return err
+		}
+		addTo(&delta, v.Axis, v.Value, 1)
+		after = after || v.Value != 0
+		switch {
+		case after && !before:
+			delta.Voters = 1
+		case before && !after:
+			delta.Voters = -1
+		}
+		if v.Value != 0 {
+			delta.LastVoteAt = v.VotedAt
+		}
+		if err := w.AddVoteTotals(ctx, d, delta); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addTo adds n times one vote of value on axis to t.
+func addTo(t *store.VoteTotals, axis string, value int, n int64) {
+	switch {
+	case axis == AxisQuality && value > 0:
+		t.Likes += n
+	case axis == AxisQuality && value < 0:
+		t.Dislikes += n
+	case axis == AxisTrust && value > 0:
+		t.Trusts += n
+	case axis == AxisTrust && value < 0:
+		t.Distrusts += n
+	}
+}
+
+// indexTrust makes the entry the truster's current statement about the
+// trusted key, unless a later one stands.
+func (s *Service) indexTrust(ctx context.Context, w store.Writer, e store.Statement) error {
+	truster, err := author(e)
+	if err != nil {
+		return err
+	}
+	raw, err := predicateOf(e)
+	if err != nil {
+		return err
+	}
+	p, err := ParseTrust(raw)
+	if err != nil {
+		return fmt.Errorf("feedback: entry %d: %w", e.Seq, err)
+	}
+	edge := store.TrustEdge{TrusterKeyID: truster, TrusteeKeyID: p.KeyID, Level: p.Weight(), StatedAt: p.Timestamp.UTC(), Seq: e.Seq}
+	cur, err := w.TrustEdges(ctx, []string{truster})
+	if err != nil {
+		return err
+	}
+	for _, old := range cur {
+		if old.TrusteeKeyID == p.KeyID && !newer(store.Vote{VotedAt: edge.StatedAt, Seq: edge.Seq}, store.Vote{VotedAt: old.StatedAt, Seq: old.Seq}) {
+			return nil
+		}
+	}
+	return w.PutTrustEdge(ctx, edge)
+}
+
+// indexResponse records a publisher's response under each digest of its
+// subject.
+func (s *Service) indexResponse(ctx context.Context, w store.Writer, e store.Statement) error {
+	publisher, err := author(e)
+	if err != nil {
+		return err
+	}
+	raw, err := predicateOf(e)
+	if err != nil {
+		return err
+	}
+	p, err := ParseResponse(raw)
+	if err != nil {
+		return fmt.Errorf("feedback: entry %d: %w", e.Seq, err)
+	}
+	for _, d := range e.Subjects[0].Digests {
+		err := w.AddFeedbackResponse(ctx, store.FeedbackResponse{
+			Seq: e.Seq, Digest: d, PublisherKeyID: publisher, InReplyTo: p.InReplyTo, Body: p.Text, RespondedAt: p.Timestamp.UTC(),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

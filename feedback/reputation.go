@@ -1,0 +1,439 @@
+package feedback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tufstore"
+)
+
+// Query bounds.
+const (
+	DefaultDepth         = 3
+	MaxDepth             = 8
+	MaxTrustRoots        = 64
+	MaxMinPaths          = 16
+	DefaultResponseLimit = 20
+	MaxResponseLimit     = 200
+)
+
+// Query asks for the reputation of a digest.
+type Query struct {
+	Digest digest.Digest
+	// AttestationSigners are keys whose in-toto attestations the caller
+	// accepts as asserting alias links (TUF targets and OpenPGP manifests
+	// always count; other signers never do).
+	AttestationSigners []string
+	// TrustRoots, when set, count only voters reachable from these keys
+	// through trust statements within Depth, weighted by level.
+	TrustRoots []string
+	// Depth is the number of trust statements a path may chain (default 3).
+	Depth int
+	// VerifiedOnly counts only voters bound to a verified identity.
+	VerifiedOnly bool
+	// MinPaths, with trust roots, counts only voters reached by at least
+	// this many vertex-disjoint trust paths from the roots through reached
+	// identities (roots always qualify).
+	MinPaths int
+	// HalfLife, when set, weighs a vote by 0.5^(age/HalfLife).
+	HalfLife time.Duration
+	// ResponseLimit bounds the responses returned (default 20).
+	ResponseLimit int
+}
+
+// Axis holds the figures of one axis (like/dislike or trust/distrust).
+type Axis struct {
+	// Positive and Negative count the voters.
+	Positive, Negative int64
+	// PositiveWeight and NegativeWeight sum their weights (equal to the
+	// counts without trust roots or half-life).
+	PositiveWeight, NegativeWeight float64
+	// Score is the lower bound of the 95% Wilson score interval of the
+	// positive share: it ranks by confidence, not raw ratio.
+	Score float64
+}
+
+// Alias is a digest whose votes count for the queried one, with the claim
+// that links it (none for the queried digest itself).
+type Alias struct {
+	Digest       digest.Digest
+	Source       store.ClaimSource
+	Reference    string
+	SignerKeyIDs []string
+}
+
+// Reputation is the answer to a Query.
+type Reputation struct {
+	Digest  digest.Digest
+	Aliases []Alias
+	Quality Axis
+	Trust   Axis
+	// Voters counts distinct voters with a counted vote on either axis.
+	Voters     int64
+	LastVoteAt time.Time
+	// WebOfTrust is true when trust roots restricted the voters; Reached
+	// is then the number of identities reached (roots included).
+	WebOfTrust bool
+	Reached    int
+	Responses  []store.FeedbackResponse
+}
+
+// WilsonLowerBound is the lower bound of the 95% Wilson score interval for
+// pos positive out of pos+neg (weighted) observations; 0 when there are
+// none.
+func WilsonLowerBound(pos, neg float64) float64 {
+	n := pos + neg
+	if n <= 0 {
+		return 0
+	}
+	const z = 1.959963984540054
+	p := pos / n
+	return max(0, (p+z*z/(2*n)-z*math.Sqrt((p*(1-p)+z*z/(4*n))/n))/(1+z*z/n))
+}
+
+func (q *Query) check() error {
+	bad := func(field, reason string) error {
+		return inputerr.New("feedback: reputation", field, ErrInvalidQuery, reason)
+	}
+	switch {
+	case q.Digest.IsZero():
+		return bad("digest", "required")
+	case len(q.TrustRoots) > MaxTrustRoots:
+		return bad("trust_roots", fmt.Sprintf("%d roots, at most %d", len(q.TrustRoots), MaxTrustRoots))
+	case q.Depth < 0 || q.Depth > MaxDepth:
+		return bad("depth", fmt.Sprintf("%d is outside 0..%d", q.Depth, MaxDepth))
+	case q.MinPaths < 0 || q.MinPaths > MaxMinPaths:
+		return bad("min_paths", fmt.Sprintf("%d is outside 0..%d", q.MinPaths, MaxMinPaths))
+	case q.MinPaths > 0 && len(q.TrustRoots) == 0:
+		return bad("min_paths", "needs trust roots")
+	case q.HalfLife < 0:
+		return bad("half_life", "negative")
+	case q.ResponseLimit < 0 || q.ResponseLimit > MaxResponseLimit:
+		return bad("response_limit", fmt.Sprintf("%d is outside 0..%d", q.ResponseLimit, MaxResponseLimit))
+	}
+	if slices.Contains(q.TrustRoots, "") {
+		return bad("trust_roots", "empty key id")
+	}
+	if q.Depth == 0 {
+		q.Depth = DefaultDepth
+	}
+	if q.ResponseLimit == 0 {
+		q.ResponseLimit = DefaultResponseLimit
+	}
+	return nil
+}
+
+// Reputation answers q. Without trust roots or Sybil controls, and when no
+// publisher links an alias, it reads the digest's totals (less the votes of
+// revoked voters, read by key); otherwise it reads the vote rows of the
+// digests involved (restricted to the reached identities under trust
+// roots when the digests have many votes).
+func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
+	if err := q.check(); err != nil {
+		return Reputation{}, err
+	}
+	aliases, err := s.aliases(ctx, q.Digest, q.AttestationSigners)
+	if err != nil {
+		return Reputation{}, err
+	}
+	rep := Reputation{Digest: q.Digest, Aliases: aliases}
+	ds := make([]digest.Digest, len(aliases))
+	for i, a := range aliases {
+		ds[i] = a.Digest
+	}
+	if q.VerifiedOnly && s.opts.Identities == nil {
+		return Reputation{}, inputerr.New("feedback: reputation", "verified_only", ErrNoIdentities, "this server cannot tell verified identities")
+	}
+
+	if len(q.TrustRoots) == 0 && len(ds) == 1 && !q.VerifiedOnly && q.HalfLife == 0 {
+		var revoked map[string]time.Time
+		if s.opts.Revocations != nil {
+			if revoked, err = s.opts.Revocations.RevokedKeys(ctx); err != nil {
+				return Reputation{}, fmt.Errorf("feedback: revoked keys: %w", err)
+			}
+		}
+		if err := s.fromTotals(ctx, &rep, ds[0], revoked); err != nil {
+			return Reputation{}, err
+		}
+	} else {
+		var (
+			web    map[string]*node
+			paths  *pathCounter
+			voters []string
+		)
+		if len(q.TrustRoots) > 0 {
+			var cache *edgeCache
+			if web, cache, err = s.web(ctx, q.TrustRoots, q.Depth); err != nil {
+				return Reputation{}, err
+			}
+			if q.MinPaths > 0 {
+				paths = newPathCounter(web, cache)
+			}
+			rep.WebOfTrust, rep.Reached = true, len(web)
+			if voters, err = s.votersToRead(ctx, ds, web); err != nil {
+				return Reputation{}, err
+			}
+		}
+		votes, err := s.store.Votes(ctx, ds, voters)
+		if err != nil {
+			return Reputation{}, fmt.Errorf("feedback: reputation of %s: %w", q.Digest, err)
+		}
+		if err := s.tally(ctx, &rep, q, votes, web, paths); err != nil {
+			return Reputation{}, err
+		}
+	}
+	if rep.Responses, err = s.store.FeedbackResponses(ctx, ds, q.ResponseLimit); err != nil {
+		return Reputation{}, fmt.Errorf("feedback: responses to %s: %w", q.Digest, err)
+	}
+	return rep, nil
+}
+
+// votersToRead returns the reached identities whose votes on ds to read,
+// or nil (read every vote on ds and filter them here) when the digests
+// have few votes compared with the identities reached: one scan of a few
+// rows beats many lookups by voter.
+func (s *Service) votersToRead(ctx context.Context, ds []digest.Digest, web map[string]*node) ([]string, error) {
+	var votes int64
+	for _, d := range ds {
+		t, err := s.store.VoteTotals(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("feedback: totals of %s: %w", d, err)
+		}
+		votes += t.Likes + t.Dislikes + t.Trusts + t.Distrusts
+	}
+	if votes <= 4*int64(len(web)) {
+		return nil, nil
+	}
+	voters := make([]string, 0, len(web))
+	for k := range web {
+		voters = append(voters, k)
+	}
+	sort.Strings(voters)
+	return voters, nil
+}
+
+// fromTotals fills rep from d's totals, less the counted votes of revoked
+// voters (read by primary key, voter by voter).
+func (s *Service) fromTotals(ctx context.Context, rep *Reputation, d digest.Digest, revoked map[string]time.Time) error {
+	t, err := s.store.VoteTotals(ctx, d)
+	if err != nil {
+		return fmt.Errorf("feedback: reputation of %s: %w", d, err)
+	}
+	if len(revoked) > 0 && t.Voters > 0 {
+		keys := make([]string, 0, len(revoked))
+		for k := range revoked {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		vs, err := s.store.Votes(ctx, []digest.Digest{d}, keys)
+		if err != nil {
+			return fmt.Errorf("feedback: reputation of %s: %w", d, err)
+		}
+		dropped := map[string]bool{}
+		for _, v := range vs {
+			if v.Value != 0 && !v.RecordedAt.Before(revoked[v.VoterKeyID]) {
+				addTo(&t, v.Axis, v.Value, -1)
+				dropped[v.VoterKeyID] = true
+			}
+		}
+		// A dropped voter stops counting only if no vote of theirs remains.
+		for _, v := range vs {
+			if v.Value != 0 && v.RecordedAt.Before(revoked[v.VoterKeyID]) {
+				delete(dropped, v.VoterKeyID)
+			}
+		}
+		t.Voters -= int64(len(dropped))
+	}
+	rep.Quality = axisOf(float64(t.Likes), float64(t.Dislikes))
+	rep.Quality.Positive, rep.Quality.Negative = t.Likes, t.Dislikes
+	rep.Trust = axisOf(float64(t.Trusts), float64(t.Distrusts))
+	rep.Trust.Positive, rep.Trust.Negative = t.Trusts, t.Distrusts
+	rep.Voters, rep.LastVoteAt = t.Voters, t.LastVoteAt
+	return nil
+}
+
+func axisOf(pos, neg float64) Axis {
+	return Axis{PositiveWeight: pos, NegativeWeight: neg, Score: WilsonLowerBound(pos, neg)}
+}
+
+// tally counts votes once per voter and axis (the newest across aliases),
+// weighted by the web of trust and half-life, without withdrawn votes,
+// revoked voters' later votes, unverified voters when asked, or voters
+// with too few independent paths.
+func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []store.Vote, web map[string]*node, paths *pathCounter) error {
+	type key struct{ voter, axis string }
+	current := map[key]store.Vote{}
+	for _, v := range votes {
+		k := key{v.VoterKeyID, v.Axis}
+		if old, ok := current[k]; !ok || newer(v, old) {
+			current[k] = v
+		}
+	}
+	keys := make([]key, 0, len(current))
+	for k := range current {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].voter < keys[j].voter || keys[i].voter == keys[j].voter && keys[i].axis < keys[j].axis
+	})
+	verified := map[string]bool{}
+	independent := map[string]bool{}
+	revocations := map[string]time.Time{}
+	counted := map[string]bool{}
+	var qual, trust Axis
+	now := s.opts.Now()
+	for _, k := range keys {
+		v := current[k]
+		if v.Value == 0 {
+			continue
+		}
+		if revoked, err := s.revokedAt(ctx, revocations, v.VoterKeyID); err != nil {
+			return err
+		} else if !revoked.IsZero() && !v.RecordedAt.Before(revoked) {
+			continue
+		}
+		w := 1.0
+		if web != nil {
+			n := web[v.VoterKeyID]
+			if n == nil || n.weight <= 0 {
+				continue
+			}
+			if paths != nil {
+				ok, seen := independent[v.VoterKeyID]
+				if !seen {
+					ok = paths.atLeast(v.VoterKeyID, q.MinPaths)
+					independent[v.VoterKeyID] = ok
+				}
+				if !ok {
+					continue
+				}
+			}
+			w = n.weight
+		}
+		if q.VerifiedOnly {
+			ok, seen := verified[v.VoterKeyID]
+			if !seen {
+				var err error
+				if ok, err = s.opts.Identities.Verified(ctx, v.VoterKeyID); err != nil {
+					return fmt.Errorf("feedback: identity of %s: %w", v.VoterKeyID, err)
+				}
+				verified[v.VoterKeyID] = ok
+			}
+			if !ok {
+				continue
+			}
+		}
+		if q.HalfLife > 0 {
+			if age := now.Sub(v.VotedAt); age > 0 {
+				w *= math.Exp2(-float64(age) / float64(q.HalfLife))
+			}
+		}
+		ax := &qual
+		if v.Axis == AxisTrust {
+			ax = &trust
+		}
+		if v.Value > 0 {
+			ax.Positive++
+			ax.PositiveWeight += w
+		} else {
+			ax.Negative++
+			ax.NegativeWeight += w
+		}
+		counted[v.VoterKeyID] = true
+		if v.VotedAt.After(rep.LastVoteAt) {
+			rep.LastVoteAt = v.VotedAt
+		}
+	}
+	qual.Score = WilsonLowerBound(qual.PositiveWeight, qual.NegativeWeight)
+	trust.Score = WilsonLowerBound(trust.PositiveWeight, trust.NegativeWeight)
+	rep.Quality, rep.Trust, rep.Voters = qual, trust, int64(len(counted))
+	return nil
+}
+
+// revokedAt returns when keyID's revocation takes effect (zero when it is
+// not revoked), asking Revocations once per key and query.
+func (s *Service) revokedAt(ctx context.Context, cache map[string]time.Time, keyID string) (time.Time, error) {
+	if s.opts.Revocations == nil {
+		return time.Time{}, nil
+	}
+	if at, ok := cache[keyID]; ok {
+		return at, nil
+	}
+	at, revoked, err := s.opts.Revocations.KeyRevokedAt(ctx, keyID)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("feedback: revocation of %s: %w", keyID, err)
+	}
+	if !revoked {
+		at = time.Time{}
+	}
+	cache[keyID] = at
+	return at, nil
+}
+
+// aliases returns d and the digests a publisher of d linked to it: through
+// a TUF target, an OpenPGP manifest, or an attestation by one of
+// attestationSigners. Claims by anyone else (an attacker's attestation, a
+// voter's own multi-digest vote) link nothing. Claims are followed one hop.
+func (s *Service) aliases(ctx context.Context, d digest.Digest, attestationSigners []string) ([]Alias, error) {
+	out := []Alias{{Digest: d}}
+	claims, err := s.store.AliasClaims(ctx, []digest.Digest{d})
+	if err != nil {
+		return nil, fmt.Errorf("feedback: aliases of %s: %w", d, err)
+	}
+	seen := map[digest.Digest]bool{d: true}
+	for _, c := range claims {
+		ok, err := s.publisherClaim(ctx, c, attestationSigners)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		for _, cd := range c.Digests {
+			if !seen[cd] {
+				seen[cd] = true
+				out = append(out, Alias{Digest: cd, Source: c.Source, Reference: c.Reference, SignerKeyIDs: c.SignerKeyIDs})
+			}
+		}
+	}
+	return out, nil
+}
+
+// publisherClaim reports whether c was asserted by a publisher: a TUF
+// role, the key of an OpenPGP manifest, or a named attestation signer.
+func (s *Service) publisherClaim(ctx context.Context, c store.AliasClaim, attestationSigners []string) (bool, error) {
+	if c.Source == store.ClaimTUFTarget {
+		return true, nil
+	}
+	if c.StatementSeq <= 0 {
+		return false, nil
+	}
+	st, err := s.store.Statement(ctx, c.StatementSeq)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("feedback: alias claim %d: %w", c.ID, err)
+	}
+	switch {
+	case st.PredicateType == tufstore.PredicateType, st.PredicateType == pgplog.ManifestPredicateType:
+		return true, nil
+	case slices.Contains(PredicateTypes, st.PredicateType):
+		return false, nil
+	}
+	for _, k := range c.SignerKeyIDs {
+		if slices.Contains(attestationSigners, k) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,257 @@
+package feedback
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// levelStrength is the weight a trust level gives a path: a path is as
+// strong as its weakest statement, and the strongest path wins.
+var levelStrength = map[int]float64{3: 1, 2: 0.5, 1: 0.25}
+
+// node is an identity reached from the trust roots.
+type node struct {
+	root bool
+	// weight is the strength of the strongest path from a root within the
+	// depth (1 for roots).
+	weight float64
+}
+
+// edgeCache keeps the trust edges read while answering one query.
+type edgeCache struct {
+	s     *Service
+	edges map[string][]edge
+}
+
+type edge struct {
+	to    string
+	level int
+}
+
+func (c *edgeCache) load(ctx context.Context, keys []string) error {
+	var want []string
+	for _, k := range keys {
+		if _, ok := c.edges[k]; !ok {
+			want = append(want, k)
+			c.edges[k] = nil
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	es, err := c.s.store.TrustEdges(ctx, want)
+	if err != nil {
+		return fmt.Errorf("feedback: trust edges: %w", err)
+	}
+	for _, e := range es {
+		if e.Level != 0 {
+			c.edges[e.TrusterKeyID] = append(c.edges[e.TrusterKeyID], edge{e.TrusteeKeyID, e.Level})
+		}
+	}
+	return nil
+}
+
+// web walks trust statements from roots for at most depth hops. The
+// strongest path to each identity wins (a path's strength is its weakest
+// level); cycles end the walk where they add nothing. An identity
+// distrusted by any reached identity is cut off with everything reached
+// only through it; roots are never cut. The walk repeats until the cut set
+// is stable, as cutting can unreach a distruster. Revoked keys are cut
+// from the start.
+func (s *Service) web(ctx context.Context, roots []string, depth int) (map[string]*node, *edgeCache, error) {
+	cache := &edgeCache{s: s, edges: map[string][]edge{}}
+	isRoot := map[string]bool{}
+	for _, r := range roots {
+		isRoot[r] = true
+	}
+	// Revoked keys speak for nobody: their trust statements stop counting
+	// once the revocation is in effect.
+	cut := map[string]bool{}
+	if s.opts.Revocations != nil {
+		revoked, err := s.opts.Revocations.RevokedKeys(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("feedback: revoked keys: %w", err)
+		}
+		now := s.opts.Now()
+		for k, at := range revoked {
+			if !isRoot[k] && !at.After(now) {
+				cut[k] = true
+			}
+		}
+	}
+	for {
+		reached, err := s.walk(ctx, cache, roots, depth, cut)
+		if err != nil {
+			return nil, nil, err
+		}
+		grew := false
+		for k := range reached {
+			for _, e := range cache.edges[k] {
+				if e.level < 0 && !isRoot[e.to] && !cut[e.to] {
+					cut[e.to], grew = true, true
+				}
+			}
+		}
+		if !grew {
+			return reached, cache, nil
+		}
+	}
+}
+
+// walk is one bounded relaxation from roots avoiding cut: round r extends
+// the paths of round r-1 by one statement, so weights are those of the
+// strongest path within depth.
+func (s *Service) walk(ctx context.Context, cache *edgeCache, roots []string, depth int, cut map[string]bool) (map[string]*node, error) {
+	reached := map[string]*node{}
+	var frontier []string
+	for _, r := range roots {
+		if reached[r] == nil {
+			reached[r] = &node{root: true, weight: 1}
+			frontier = append(frontier, r)
+		}
+	}
+	for hop := 1; hop <= depth && len(frontier) > 0; hop++ {
+		sort.Strings(frontier)
+		if err := cache.load(ctx, frontier); err != nil {
+			return nil, err
+		}
+		snapshot := make(map[string]float64, len(frontier))
+		for _, k := range frontier {
+			snapshot[k] = reached[k].weight
+		}
+		next := map[string]bool{}
+		for _, from := range frontier {
+			for _, e := range cache.edges[from] {
+				strength, ok := levelStrength[e.level]
+				if !ok || cut[e.to] || e.to == from {
+					continue
+				}
+				w := min(snapshot[from], strength)
+				n := reached[e.to]
+				if n == nil {
+					n = &node{}
+					reached[e.to] = n
+				}
+				if w > n.weight {
+					n.weight = w
+					next[e.to] = true
+				}
+			}
+		}
+		frontier = frontier[:0]
+		for k := range next {
+			frontier = append(frontier, k)
+		}
+	}
+	return reached, nil
+}
+
+// pathCounter counts trust paths from the roots to an identity that share
+// no identity but the roots, over the reached, uncut part of the web
+// (Menger: the maximum flow with unit vertex capacities), so that K
+// independent paths cannot all pass through one identity a Sybil attacker
+// controls.
+type pathCounter struct {
+	index map[string]int
+	roots []int
+	// residual graph over split vertices: in(i) = 2i, out(i) = 2i+1,
+	// source = 2n.
+	head []int
+	arcs []arc
+}
+
+type arc struct {
+	to, next, capacity int
+}
+
+func newPathCounter(web map[string]*node, cache *edgeCache) *pathCounter {
+	pc := &pathCounter{index: make(map[string]int, len(web))}
+	keys := make([]string, 0, len(web))
+	for k := range web {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		pc.index[k] = i
+	}
+	n := len(keys)
+	pc.head = make([]int, 2*n+1)
+	for i := range pc.head {
+		pc.head[i] = -1
+	}
+	// Roots are the caller's own trust: paths may share them, so they
+	// (and the arcs into them) are not capacity-bound; every other
+	// identity carries one path.
+	unbounded := n + 1
+	for i, k := range keys {
+		if web[k].root {
+			pc.roots = append(pc.roots, i)
+			pc.add(2*n, 2*i, unbounded)
+			pc.add(2*i, 2*i+1, unbounded)
+		} else {
+			pc.add(2*i, 2*i+1, 1)
+		}
+		for _, e := range cache.edges[k] {
+			if j, ok := pc.index[e.to]; ok && e.level > 0 && j != i {
+				pc.add(2*i+1, 2*j, 1)
+			}
+		}
+	}
+	return pc
+}
+
+// add adds an arc and its residual twin.
+func (pc *pathCounter) add(from, to, capacity int) {
+	pc.arcs = append(pc.arcs, arc{to: to, next: pc.head[from], capacity: capacity})
+	pc.head[from] = len(pc.arcs) - 1
+	pc.arcs = append(pc.arcs, arc{to: from, next: pc.head[to], capacity: 0})
+	pc.head[to] = len(pc.arcs) - 1
+}
+
+// atLeast reports whether at least k vertex-disjoint paths lead from the
+// roots to keyID (a root has as many as asked).
+func (pc *pathCounter) atLeast(keyID string, k int) bool {
+	t, ok := pc.index[keyID]
+	if !ok {
+		return false
+	}
+	for _, r := range pc.roots {
+		if r == t {
+			return true
+		}
+	}
+	capacity := make([]int, len(pc.arcs))
+	for i, a := range pc.arcs {
+		capacity[i] = a.capacity
+	}
+	source, sink := len(pc.head)-1, 2*t
+	prev := make([]int, len(pc.head))
+	for flow := 0; flow < k; flow++ {
+		for i := range prev {
+			prev[i] = -1
+		}
+		queue := []int{source}
+		prev[source] = -2
+		for len(queue) > 0 && prev[sink] == -1 {
+			v := queue[0]
+			queue = queue[1:]
+			for a := pc.head[v]; a != -1; a = pc.arcs[a].next {
+				if w := pc.arcs[a].to; capacity[a] > 0 && prev[w] == -1 {
+					prev[w] = a
+					queue = append(queue, w)
+				}
+			}
+		}
+		if prev[sink] == -1 {
+			return false
+		}
+		for v := sink; v != source; {
+			a := prev[v]
+			capacity[a]--
+			capacity[a^1]++
+			v = pc.arcs[a^1].to
+		}
+	}
+	return true
+}

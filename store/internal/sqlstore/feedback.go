@@ -1,0 +1,308 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// Feedback: current votes (votes), their totals (vote_totals), trust edges
+// (trust_edges), publishers' responses (feedback_responses) and import
+// provenance (feedback_provenance). See store.FeedbackReader and
+// store.FeedbackWriter.
+
+// maxInList bounds the number of values bound into one IN list.
+const maxInList = 500
+
+// TextLister is implemented by dialects that can bind a list of strings as
+// one parameter (PostgreSQL arrays), so a long list is neither split nor
+// spelled out as placeholders.
+type TextLister interface {
+	// TextIn returns a condition matching col against values, bound from
+	// parameter number param on, and its arguments.
+	TextIn(col string, param int, values []string) (string, []any)
+}
+
+// textIn returns the condition "col IN values" for one chunk of values
+// bound after n parameters, and how many values it took: all of them when
+// the dialect binds lists, else at most maxInList.
+func (q *Queries) textIn(col string, n int, values []string) (string, []any, int) {
+	if tl, ok := q.D.(TextLister); ok {
+		cond, args := tl.TextIn(col, n+1, values)
+		return cond, args, len(values)
+	}
+	part := values[:min(maxInList, len(values))]
+	args := make([]any, len(part))
+	for i, v := range part {
+		args[i] = v
+	}
+	return col + " IN (" + placeholders(n, len(part)) + ")", args, len(part)
+}
+
+// Votes implements store.FeedbackReader.
+func (q *Queries) Votes(ctx context.Context, ds []digest.Digest, voters []string) ([]store.Vote, error) {
+	ds = uniqueDigests(ds)
+	if len(ds) == 0 || (voters != nil && len(voters) == 0) {
+		return nil, nil
+	}
+	var out []store.Vote
+	for start := 0; start == 0 || start < len(voters); {
+		where, args := digestIn("algorithm", "value", ds, 0)
+		if voters != nil {
+			cond, vargs, n := q.textIn("voter_key_id", len(args), voters[start:])
+			where += " AND " + cond
+			args = append(args, vargs...)
+			start += n
+		}
+		rows, err := q.C.Query(ctx, `SELECT algorithm, value, axis, voter_key_id, vote, voted_at, seq, recorded_at
+			FROM votes WHERE `+where+` ORDER BY algorithm, value, axis, voter_key_id`, args...)
+		if err != nil {
+			return nil, q.fail("votes", err)
+		}
+		err = scanAll(rows, func(r Rows) error {
+			var (
+				v          store.Vote
+				alg, value string
+			)
+			if err := r.Scan(&alg, &value, &v.Axis, &v.VoterKeyID, &v.Value, &v.VotedAt, &v.Seq, &v.RecordedAt); err != nil {
+				return err
+			}
+			d, err := digest.Parse(alg + ":" + value)
+			if err != nil {
+				return fmt.Errorf("stored digest: %w", err)
+			}
+			v.Digest, v.VotedAt, v.RecordedAt = d, v.VotedAt.UTC(), v.RecordedAt.UTC()
+			out = append(out, v)
+			return nil
+		})
+		if err != nil {
+			return nil, q.fail("votes", err)
+		}
+		if voters == nil {
+			break
+		}
+	}
+	return out, nil
+}
+
+// placeholders returns "$n+1, $n+2, …" for count values after n.
+func placeholders(n, count int) string {
+	marks := make([]string, count)
+	for i := range marks {
+		marks[i] = fmt.Sprintf("$%d", n+i+1)
+	}
+	return strings.Join(marks, ", ")
+}
+
+// VoteTotals implements store.FeedbackReader.
+func (q *Queries) VoteTotals(ctx context.Context, d digest.Digest) (store.VoteTotals, error) {
+	var (
+		t    store.VoteTotals
+		last *time.Time
+	)
+	err := q.C.QueryRow(ctx, `SELECT likes, dislikes, trusts, distrusts, voters, last_vote_at FROM vote_totals
+		WHERE algorithm = $1 AND value = $2`, string(d.Algorithm()), d.Hex()).
+		Scan(&t.Likes, &t.Dislikes, &t.Trusts, &t.Distrusts, &t.Voters, &last)
+	if err != nil {
+		if err = q.D.MapError(err); errors.Is(err, store.ErrNotFound) {
+			return store.VoteTotals{}, nil
+		}
+		return store.VoteTotals{}, fmt.Errorf("store: vote totals %s: %w", d, err)
+	}
+	if last != nil {
+		t.LastVoteAt = last.UTC()
+	}
+	return t, nil
+}
+
+// TrustEdges implements store.FeedbackReader.
+func (q *Queries) TrustEdges(ctx context.Context, trusters []string) ([]store.TrustEdge, error) {
+	var out []store.TrustEdge
+	for start := 0; start < len(trusters); {
+		cond, args, n := q.textIn("truster_key_id", 0, trusters[start:])
+		start += n
+		rows, err := q.C.Query(ctx, `SELECT truster_key_id, trustee_key_id, level, stated_at, seq FROM trust_edges
+			WHERE `+cond+` ORDER BY truster_key_id, trustee_key_id`, args...)
+		if err != nil {
+			return nil, q.fail("trust edges", err)
+		}
+		err = scanAll(rows, func(r Rows) error {
+			var e store.TrustEdge
+			err := r.Scan(&e.TrusterKeyID, &e.TrusteeKeyID, &e.Level, &e.StatedAt, &e.Seq)
+			e.StatedAt = e.StatedAt.UTC()
+			out = append(out, e)
+			return err
+		})
+		if err != nil {
+			return nil, q.fail("trust edges", err)
+		}
+	}
+	return out, nil
+}
+
+// FeedbackResponses implements store.FeedbackReader.
+func (q *Queries) FeedbackResponses(ctx context.Context, ds []digest.Digest, limit int) ([]store.FeedbackResponse, error) {
+	ds = uniqueDigests(ds)
+	if len(ds) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	where, args := digestIn("algorithm", "value", ds, 1)
+	rows, err := q.C.Query(ctx, `SELECT seq, algorithm, value, publisher_key_id, in_reply_to, body, responded_at
+		FROM feedback_responses WHERE `+where+` ORDER BY seq DESC, algorithm, value LIMIT $1`, append([]any{limit}, args...)...)
+	if err != nil {
+		return nil, q.fail("feedback responses", err)
+	}
+	var out []store.FeedbackResponse
+	err = scanAll(rows, func(r Rows) error {
+		var (
+			fr         store.FeedbackResponse
+			alg, value string
+		)
+		if err := r.Scan(&fr.Seq, &alg, &value, &fr.PublisherKeyID, &fr.InReplyTo, &fr.Body, &fr.RespondedAt); err != nil {
+			return err
+		}
+		d, err := digest.Parse(alg + ":" + value)
+		if err != nil {
+			return fmt.Errorf("stored digest: %w", err)
+		}
+		fr.Digest, fr.RespondedAt = d, fr.RespondedAt.UTC()
+		out = append(out, fr)
+		return nil
+	})
+	if err != nil {
+		return nil, q.fail("feedback responses", err)
+	}
+	return out, nil
+}
+
+// FeedbackProvenance implements store.FeedbackReader.
+func (q *Queries) FeedbackProvenance(ctx context.Context, seq int64) ([]store.FeedbackProvenance, error) {
+	rows, err := q.C.Query(ctx, `SELECT seq, origin, verifier_key, source_seq, imported_at FROM feedback_provenance
+		WHERE seq = $1 ORDER BY origin`, seq)
+	if err != nil {
+		return nil, q.fail("feedback provenance", err)
+	}
+	var out []store.FeedbackProvenance
+	err = scanAll(rows, func(r Rows) error {
+		var p store.FeedbackProvenance
+		err := r.Scan(&p.Seq, &p.Origin, &p.VerifierKey, &p.SourceSeq, &p.ImportedAt)
+		p.ImportedAt = p.ImportedAt.UTC()
+		out = append(out, p)
+		return err
+	})
+	if err != nil {
+		return nil, q.fail("feedback provenance", err)
+	}
+	return out, nil
+}
+
+// StatementSeqByEnvelope implements store.FeedbackReader.
+func (q *Queries) StatementSeqByEnvelope(ctx context.Context, d digest.Digest) (int64, error) {
+	var seq int64
+	if err := q.C.QueryRow(ctx, `SELECT seq FROM statements WHERE envelope_digest = $1`, d.String()).Scan(&seq); err != nil {
+		return 0, q.fail("statement by envelope "+d.String(), err)
+	}
+	return seq, nil
+}
+
+// SignedSince implements store.FeedbackReader.
+func (q *Queries) SignedSince(ctx context.Context, keyID string, predicateTypes []string, since time.Time) (int64, error) {
+	if len(predicateTypes) == 0 {
+		return 0, nil
+	}
+	args := []any{keyID, since.UTC()}
+	for _, p := range predicateTypes {
+		args = append(args, p)
+	}
+	var n int64
+	err := q.C.QueryRow(ctx, `SELECT COUNT(*) FROM statement_signers sg JOIN statements s ON s.seq = sg.seq
+		WHERE sg.key_id = $1 AND s.recorded_at >= $2 AND s.predicate_type IN (`+placeholders(2, len(predicateTypes))+`)`, args...).Scan(&n)
+	if err != nil {
+		return 0, q.fail("count signed statements", err)
+	}
+	return n, nil
+}
+
+// PutVote implements store.FeedbackWriter.
+func (q *Queries) PutVote(ctx context.Context, v store.Vote) error {
+	if v.Digest.IsZero() || v.Axis == "" || v.VoterKeyID == "" || v.Value < -1 || v.Value > 1 || v.Seq <= 0 {
+		return fmt.Errorf("store: put vote: %w: digest, axis, voter, value in -1..1 and seq are required", store.ErrInvalid)
+	}
+	err := q.C.Exec(ctx, `INSERT INTO votes (algorithm, value, axis, voter_key_id, vote, voted_at, seq, recorded_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (algorithm, value, axis, voter_key_id) DO UPDATE SET
+			vote = excluded.vote, voted_at = excluded.voted_at, seq = excluded.seq, recorded_at = excluded.recorded_at`,
+		string(v.Digest.Algorithm()), v.Digest.Hex(), v.Axis, v.VoterKeyID, v.Value, v.VotedAt.UTC(), v.Seq, v.RecordedAt.UTC())
+	if err != nil {
+		return q.fail("put vote", err)
+	}
+	return nil
+}
+
+// AddVoteTotals implements store.FeedbackWriter.
+func (q *Queries) AddVoteTotals(ctx context.Context, d digest.Digest, t store.VoteTotals) error {
+	var last *time.Time
+	if !t.LastVoteAt.IsZero() {
+		l := t.LastVoteAt.UTC()
+		last = &l
+	}
+	err := q.C.Exec(ctx, `INSERT INTO vote_totals (algorithm, value, likes, dislikes, trusts, distrusts, voters, last_vote_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (algorithm, value) DO UPDATE SET
+			likes = vote_totals.likes + excluded.likes, dislikes = vote_totals.dislikes + excluded.dislikes,
+			trusts = vote_totals.trusts + excluded.trusts, distrusts = vote_totals.distrusts + excluded.distrusts,
+			voters = vote_totals.voters + excluded.voters,
+			last_vote_at = CASE WHEN vote_totals.last_vote_at IS NULL OR excluded.last_vote_at > vote_totals.last_vote_at
+				THEN COALESCE(excluded.last_vote_at, vote_totals.last_vote_at) ELSE vote_totals.last_vote_at END`,
+		string(d.Algorithm()), d.Hex(), t.Likes, t.Dislikes, t.Trusts, t.Distrusts, t.Voters, last)
+	if err != nil {
+		return q.fail("add vote totals", err)
+	}
+	return nil
+}
+
+// PutTrustEdge implements store.FeedbackWriter.
+func (q *Queries) PutTrustEdge(ctx context.Context, e store.TrustEdge) error {
+	if e.TrusterKeyID == "" || e.TrusteeKeyID == "" || e.Level < -1 || e.Level > 3 || e.Seq <= 0 {
+		return fmt.Errorf("store: put trust edge: %w: truster, trustee, level in -1..3 and seq are required", store.ErrInvalid)
+	}
+	err := q.C.Exec(ctx, `INSERT INTO trust_edges (truster_key_id, trustee_key_id, level, stated_at, seq) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (truster_key_id, trustee_key_id) DO UPDATE SET level = excluded.level, stated_at = excluded.stated_at, seq = excluded.seq`,
+		e.TrusterKeyID, e.TrusteeKeyID, e.Level, e.StatedAt.UTC(), e.Seq)
+	if err != nil {
+		return q.fail("put trust edge", err)
+	}
+	return nil
+}
+
+// AddFeedbackResponse implements store.FeedbackWriter.
+func (q *Queries) AddFeedbackResponse(ctx context.Context, r store.FeedbackResponse) error {
+	if r.Digest.IsZero() || r.PublisherKeyID == "" || r.Seq <= 0 {
+		return fmt.Errorf("store: add feedback response: %w: digest, publisher and seq are required", store.ErrInvalid)
+	}
+	err := q.C.Exec(ctx, `INSERT INTO feedback_responses (seq, algorithm, value, publisher_key_id, in_reply_to, body, responded_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (algorithm, value, seq) DO NOTHING`,
+		r.Seq, string(r.Digest.Algorithm()), r.Digest.Hex(), r.PublisherKeyID, r.InReplyTo, r.Body, r.RespondedAt.UTC())
+	if err != nil {
+		return q.fail("add feedback response", err)
+	}
+	return nil
+}
+
+// AddFeedbackProvenance implements store.FeedbackWriter.
+func (q *Queries) AddFeedbackProvenance(ctx context.Context, p store.FeedbackProvenance) error {
+	if p.Seq <= 0 || p.Origin == "" || p.VerifierKey == "" || p.SourceSeq <= 0 {
+		return fmt.Errorf("store: add feedback provenance: %w: seq, origin, verifier key and source seq are required", store.ErrInvalid)
+	}
+	err := q.C.Exec(ctx, `INSERT INTO feedback_provenance (seq, origin, verifier_key, source_seq, imported_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq, origin) DO NOTHING`, p.Seq, p.Origin, p.VerifierKey, p.SourceSeq, Now())
+	if err != nil {
+		return q.fail("add feedback provenance", err)
+	}
+	return nil
+}

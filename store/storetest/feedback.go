@@ -1,0 +1,236 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/store"
+)
+
+func update(t *testing.T, s store.Store, fn func(ctx context.Context, w store.Writer) error) error {
+	t.Helper()
+	return s.Update(context.Background(), fn)
+}
+
+// testVotes: vote rows are keyed by digest, axis and voter, replaced in
+// place, and read back in order, optionally restricted to some voters.
+func testVotes(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := sha256Of("votes-a"), sha512Of("votes-a")
+	st, _ := appendOne(t, s, statementOf("votes", artifact("a", a, b)))
+	at := time.Date(2026, 5, 1, 10, 0, 0, 123000, time.UTC)
+	rows := []store.Vote{
+		{VoterKeyID: "v2", Digest: a, Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq, RecordedAt: at},
+		{VoterKeyID: "v1", Digest: a, Axis: "quality", Value: -1, VotedAt: at, Seq: st.Seq, RecordedAt: at},
+		{VoterKeyID: "v1", Digest: a, Axis: "trust", Value: 1, VotedAt: at, Seq: st.Seq, RecordedAt: at},
+		{VoterKeyID: "v1", Digest: b, Axis: "quality", Value: 0, VotedAt: at, Seq: st.Seq, RecordedAt: at},
+	}
+	err := update(t, s, func(ctx context.Context, w store.Writer) error {
+		for _, v := range rows {
+			if err := w.PutVote(ctx, v); err != nil {
+				return err
+			}
+		}
+		// Replacing in place: the row keeps its key, takes the new value.
+		later := rows[1]
+		later.Value, later.VotedAt = 1, at.Add(time.Minute)
+		return w.PutVote(ctx, later)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Votes(ctx, []digest.Digest{a, b}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("Votes: %d rows, want 4: %+v", len(got), got)
+	}
+	// Ordered by digest (algorithm, value), axis, voter.
+	if got[0].Digest != a || got[0].VoterKeyID != "v1" || got[0].Axis != "quality" || got[0].Value != 1 || !got[0].VotedAt.Equal(at.Add(time.Minute)) {
+		t.Fatalf("replaced row: %+v", got[0])
+	}
+	if got[3].Digest != b || got[3].Value != 0 || got[3].Seq != st.Seq || !got[3].RecordedAt.Equal(at) {
+		t.Fatalf("withdrawn row: %+v", got[3])
+	}
+	only, err := s.Votes(ctx, []digest.Digest{a}, []string{"v2", "nobody"})
+	if err != nil || len(only) != 1 || only[0].VoterKeyID != "v2" {
+		t.Fatalf("Votes by voter: %+v, %v", only, err)
+	}
+	if none, err := s.Votes(ctx, []digest.Digest{a}, []string{}); err != nil || len(none) != 0 {
+		t.Fatalf("Votes with no voters: %+v, %v", none, err)
+	}
+	// Many voters: the IN list is split without losing any.
+	many := make([]string, 1200)
+	for i := range many {
+		many[i] = "x" + string(rune('a'+i%26)) + time.Duration(i).String()
+	}
+	many[1100] = "v2"
+	if got, err := s.Votes(ctx, []digest.Digest{a}, many); err != nil || len(got) != 1 {
+		t.Fatalf("Votes with 1200 voters: %d rows, %v", len(got), err)
+	}
+	// Bad rows and unknown digests are refused; nothing is written.
+	for _, bad := range []store.Vote{
+		{VoterKeyID: "v", Digest: a, Axis: "quality", Value: 2, VotedAt: at, Seq: st.Seq},
+		{VoterKeyID: "", Digest: a, Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq},
+		{VoterKeyID: "v", Digest: sha256Of("unknown"), Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq},
+	} {
+		err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.PutVote(ctx, bad) })
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("PutVote(%+v): %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// testVoteTotals: totals add up deltas, start at zero, and keep the
+// latest vote time.
+func testVoteTotals(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := sha256Of("totals-a")
+	appendOne(t, s, statementOf("totals", artifact("a", a)))
+	if got, err := s.VoteTotals(ctx, a); err != nil || got != (store.VoteTotals{}) {
+		t.Fatalf("no votes yet: %+v, %v", got, err)
+	}
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	deltas := []store.VoteTotals{
+		{Likes: 1, Voters: 1, LastVoteAt: at},
+		{Dislikes: 2, Trusts: 1, Voters: 2, LastVoteAt: at.Add(time.Hour)},
+		{Likes: -1, Distrusts: 3, LastVoteAt: at.Add(-time.Hour)},
+		{Voters: -1},
+	}
+	for _, d := range deltas {
+		if err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.AddVoteTotals(ctx, a, d) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := store.VoteTotals{Likes: 0, Dislikes: 2, Trusts: 1, Distrusts: 3, Voters: 2, LastVoteAt: at.Add(time.Hour)}
+	got, err := s.VoteTotals(ctx, a)
+	if err != nil || got.Likes != want.Likes || got.Dislikes != want.Dislikes || got.Trusts != want.Trusts ||
+		got.Distrusts != want.Distrusts || got.Voters != want.Voters || !got.LastVoteAt.Equal(want.LastVoteAt) {
+		t.Fatalf("totals %+v, want %+v (%v)", got, want, err)
+	}
+	// A rolled back transaction leaves the totals as they were.
+	boom := errors.New("boom")
+	err = update(t, s, func(ctx context.Context, w store.Writer) error {
+		if err := w.AddVoteTotals(ctx, a, store.VoteTotals{Likes: 100}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if again, _ := s.VoteTotals(ctx, a); again.Likes != 0 {
+		t.Fatalf("rolled back delta applied: %+v", again)
+	}
+}
+
+// testTrustEdges: edges are replaced per (truster, trustee), withdrawn ones
+// read back with level 0.
+func testTrustEdges(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	st, _ := appendOne(t, s, statementOf("trust", artifact("k", sha256Of("trust-k"))))
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	edges := []store.TrustEdge{
+		{TrusterKeyID: "a", TrusteeKeyID: "b", Level: 3, StatedAt: at, Seq: st.Seq},
+		{TrusterKeyID: "a", TrusteeKeyID: "c", Level: -1, StatedAt: at, Seq: st.Seq},
+		{TrusterKeyID: "b", TrusteeKeyID: "c", Level: 1, StatedAt: at, Seq: st.Seq},
+		{TrusterKeyID: "a", TrusteeKeyID: "b", Level: 0, StatedAt: at.Add(time.Hour), Seq: st.Seq},
+	}
+	err := update(t, s, func(ctx context.Context, w store.Writer) error {
+		for _, e := range edges {
+			if err := w.PutTrustEdge(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.TrustEdges(ctx, []string{"a"})
+	if err != nil || len(got) != 2 || got[0].TrusteeKeyID != "b" || got[0].Level != 0 || !got[0].StatedAt.Equal(at.Add(time.Hour)) || got[1].Level != -1 {
+		t.Fatalf("edges of a: %+v, %v", got, err)
+	}
+	if got, err := s.TrustEdges(ctx, []string{"a", "b", "z"}); err != nil || len(got) != 3 {
+		t.Fatalf("edges of a, b: %+v, %v", got, err)
+	}
+	bad := store.TrustEdge{TrusterKeyID: "a", TrusteeKeyID: "b", Level: 4, StatedAt: at, Seq: st.Seq}
+	if err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.PutTrustEdge(ctx, bad) }); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("level 4: %v", err)
+	}
+}
+
+// testFeedbackResponses: responses are idempotent per (digest, seq) and
+// read newest first within the limit.
+func testFeedbackResponses(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := sha256Of("resp-a"), sha256Of("resp-b")
+	st1, _ := appendOne(t, s, statementOf("resp1", artifact("a", a)))
+	st2, _ := appendOne(t, s, statementOf("resp2", artifact("b", b)))
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	rs := []store.FeedbackResponse{
+		{Seq: st1.Seq, Digest: a, PublisherKeyID: "p", Body: "fixed in 1.2", RespondedAt: at},
+		{Seq: st2.Seq, Digest: b, PublisherKeyID: "p", InReplyTo: "sha256:ab", Body: "false positive", RespondedAt: at},
+		{Seq: st1.Seq, Digest: a, PublisherKeyID: "p", Body: "fixed in 1.2", RespondedAt: at},
+	}
+	err := update(t, s, func(ctx context.Context, w store.Writer) error {
+		for _, r := range rs {
+			if err := w.AddFeedbackResponse(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FeedbackResponses(ctx, []digest.Digest{a, b}, 10)
+	if err != nil || len(got) != 2 || got[0].Seq != st2.Seq || got[0].InReplyTo != "sha256:ab" || got[1].Body != "fixed in 1.2" {
+		t.Fatalf("responses %+v, %v", got, err)
+	}
+	if got, _ := s.FeedbackResponses(ctx, []digest.Digest{a, b}, 1); len(got) != 1 {
+		t.Fatalf("limit 1: %d", len(got))
+	}
+}
+
+// testFeedbackProvenance and SignedSince.
+func testFeedbackProvenance(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	before := time.Now().Add(-time.Minute)
+	st, _ := appendOne(t, s, statementOf("prov", artifact("a", sha256Of("prov-a"))))
+	p := store.FeedbackProvenance{Seq: st.Seq, Origin: "b.example", VerifierKey: "b.example+1+x", SourceSeq: 7}
+	for range 2 {
+		if err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.AddFeedbackProvenance(ctx, p) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.FeedbackProvenance(ctx, st.Seq)
+	if err != nil || len(got) != 1 || got[0].Origin != "b.example" || got[0].SourceSeq != 7 || got[0].ImportedAt.IsZero() {
+		t.Fatalf("provenance %+v, %v", got, err)
+	}
+	if err := update(t, s, func(ctx context.Context, w store.Writer) error {
+		return w.AddFeedbackProvenance(ctx, store.FeedbackProvenance{Seq: st.Seq})
+	}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("empty provenance: %v", err)
+	}
+	if seq, err := s.StatementSeqByEnvelope(ctx, st.EnvelopeDigest); err != nil || seq != st.Seq {
+		t.Fatalf("StatementSeqByEnvelope: %d, %v; want %d", seq, err, st.Seq)
+	}
+	if _, err := s.StatementSeqByEnvelope(ctx, sha256Of("no such envelope")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("StatementSeqByEnvelope of an unknown envelope: %v", err)
+	}
+	n, err := s.SignedSince(ctx, "key-prov", []string{st.PredicateType, "other"}, before)
+	if err != nil || n != 1 {
+		t.Fatalf("SignedSince: %d, %v", n, err)
+	}
+	if n, _ := s.SignedSince(ctx, "key-prov", []string{st.PredicateType}, time.Now().Add(time.Minute)); n != 0 {
+		t.Fatalf("SignedSince the future: %d", n)
+	}
+	if n, _ := s.SignedSince(ctx, "key-prov", []string{"other"}, before); n != 0 {
+		t.Fatalf("SignedSince other type: %d", n)
+	}
+}
