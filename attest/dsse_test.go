@@ -16,6 +16,7 @@ import (
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/teststore"
+	"github.com/trustd-dev/trustd/store"
 )
 
 // signerFunc signs an in-toto statement into a DSSE envelope (JSON) with a
@@ -269,9 +270,12 @@ func TestDSSERejections(t *testing.T) {
 		{"unregistered key", attest.PutRequest{Data: unregistered(t, statementJSON(t, "https://example.com/x/v1", `{}`, envelope.Subject{Digests: d}))},
 			envelope.ErrUnknownKey, "is not registered"},
 		{"another digest", attest.PutRequest{Data: good, Digest: sha256Of("other")}, attest.ErrDigestMismatch, "does not name"},
-		{"provenance without builder", attest.PutRequest{Data: first(sign(t, e, statementJSON(t, attest.PredicateSLSAProvenanceV1,
-			`{"buildDefinition":{"buildType":"x"},"runDetails":{}}`, envelope.Subject{Digests: d})))},
-			attest.ErrInvalidPredicate, "predicate.runDetails.builder.id: required"},
+		{"provenance with a numeric builder id", attest.PutRequest{Data: first(sign(t, e, statementJSON(t, attest.PredicateSLSAProvenanceV1,
+			`{"buildDefinition":{"buildType":"x"},"runDetails":{"builder":{"id":7}}}`, envelope.Subject{Digests: d})))},
+			attest.ErrInvalidPredicate, "predicate.runDetails.builder.id: must be a string"},
+		{"provenance v0.2 with a string builder", attest.PutRequest{Data: first(sign(t, e, statementJSON(t, attest.PredicateSLSAProvenanceV02,
+			`{"builder":"ci"}`, envelope.Subject{Digests: d})))},
+			attest.ErrInvalidPredicate, "predicate.builder: must be an object"},
 		{"vsa with a bad result", attest.PutRequest{Data: first(sign(t, e, statementJSON(t, attest.PredicateSLSAVSAV1,
 			`{"verifier":{"id":"v"},"verificationResult":"MAYBE"}`, envelope.Subject{Digests: d})))},
 			attest.ErrInvalidPredicate, `predicate.verificationResult: "MAYBE", want PASSED or FAILED`},
@@ -294,6 +298,19 @@ func TestDSSERejections(t *testing.T) {
 }
 
 func first(b []byte, _ string) []byte { return b }
+
+// TestPartialPredicate: an indexed predicate that lacks fields (a
+// provenance without runDetails) is stored, its index empty where the
+// fields are missing.
+func TestPartialPredicate(t *testing.T) {
+	e := newEnv(t, teststore.Backends()[0], 0)
+	raw, _ := goSigner(envelope.KeyTypeED25519)(t, e, statementJSON(t, attest.PredicateSLSAProvenanceV1, `{"builder":"ci"}`,
+		envelope.Subject{Digests: sumsOf("partial")}))
+	a, _, err := e.svc.Put(context.Background(), attest.PutRequest{Data: raw})
+	if err != nil || a.Index == nil || *a.Index != (store.Attestation{Seq: a.Seq}) {
+		t.Fatalf("Put(partial provenance) = %+v, %v", a.Index, err)
+	}
+}
 
 // TestStatementV01: an in-toto v0.1 statement (as older producers write)
 // is accepted and indexed like a v1 one.

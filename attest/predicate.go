@@ -1,7 +1,6 @@
 package attest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -70,15 +69,15 @@ func indexerFor(predicateType string) func(json.RawMessage) (store.Attestation, 
 }
 
 // Index reads the index fields of a predicate of the given type. ok is
-// false for predicate types trustd stores opaquely. Errors match
-// ErrInvalidPredicate and name the field at fault.
+// false for predicate types trustd stores opaquely. Fields the predicate
+// lacks index as empty (producers fill SLSA's required fields unevenly,
+// and the statement is kept whole either way); a field of the wrong JSON
+// type, or a VSA result other than PASSED or FAILED, is an error matching
+// ErrInvalidPredicate that names the field.
 func Index(predicateType string, predicate json.RawMessage) (a store.Attestation, ok bool, err error) {
 	f := indexerFor(predicateType)
 	if f == nil {
 		return store.Attestation{}, false, nil
-	}
-	if len(bytes.TrimSpace(predicate)) == 0 {
-		return store.Attestation{}, true, inputerr.New(opPredicate, "predicate", ErrInvalidPredicate, "required for "+predicateType)
 	}
 	a, err = f(predicate)
 	if err != nil {
@@ -88,7 +87,8 @@ func Index(predicateType string, predicate json.RawMessage) (a store.Attestation
 }
 
 // Validators returns statement validators for the indexed predicate
-// types: a predicate whose index fields are malformed or that is larger
+// types: a predicate whose index fields are mistyped (see Index) or that is
+// larger
 // than maxPredicate bytes (0: no bound beyond the envelope's) is rejected
 // before it is stored.
 func Validators(maxPredicate int) map[string]statement.Validator {
@@ -156,13 +156,6 @@ func (f *fields) str(raw json.RawMessage, path string) string {
 	return s
 }
 
-func (f *fields) require(v, path string) string {
-	if f.err == nil && v == "" {
-		f.err = inputerr.New(opPredicate, path, ErrInvalidPredicate, "required")
-	}
-	return v
-}
-
 // object decodes raw (an object or absent) into v, naming path on error.
 func (f *fields) object(raw json.RawMessage, path string, v any) {
 	if f.err != nil || len(raw) == 0 || string(raw) == "null" {
@@ -183,8 +176,8 @@ func splitSource(uri string) (repo, ref string) {
 	return uri, ""
 }
 
-// provenanceV02 indexes SLSA provenance v0.2: builder.id (required),
-// buildType, and invocation.configSource.uri as repository@ref.
+// provenanceV02 indexes SLSA provenance v0.2: builder.id, buildType, and
+// invocation.configSource.uri as repository@ref.
 func provenanceV02(raw json.RawMessage) (store.Attestation, error) {
 	var p struct {
 		Builder    json.RawMessage `json:"builder"`
@@ -208,15 +201,15 @@ func provenanceV02(raw json.RawMessage) (store.Attestation, error) {
 	f.object(inv.ConfigSource, "predicate.invocation.configSource", &cs)
 
 	a := store.Attestation{
-		BuilderID: f.require(f.str(b.ID, "predicate.builder.id"), "predicate.builder.id"),
+		BuilderID: f.str(b.ID, "predicate.builder.id"),
 		BuildType: f.str(p.BuildType, "predicate.buildType"),
 	}
 	a.SourceRepository, a.SourceRef = splitSource(f.str(cs.URI, "predicate.invocation.configSource.uri"))
 	return a, f.err
 }
 
-// provenanceV1 indexes SLSA provenance v1: runDetails.builder.id and
-// buildDefinition.buildType (both required), and the source from
+// provenanceV1 indexes SLSA provenance v1: runDetails.builder.id,
+// buildDefinition.buildType, and the source from
 // externalParameters (GitHub Actions' workflow.repository/ref, or a
 // "source" URI), else the first git resolved dependency.
 func provenanceV1(raw json.RawMessage) (store.Attestation, error) {
@@ -241,8 +234,8 @@ func provenanceV1(raw json.RawMessage) (store.Attestation, error) {
 	}
 	f.object(rd.Builder, "predicate.runDetails.builder", &b)
 	a := store.Attestation{
-		BuilderID: f.require(f.str(b.ID, "predicate.runDetails.builder.id"), "predicate.runDetails.builder.id"),
-		BuildType: f.require(f.str(bd.BuildType, "predicate.buildDefinition.buildType"), "predicate.buildDefinition.buildType"),
+		BuilderID: f.str(b.ID, "predicate.runDetails.builder.id"),
+		BuildType: f.str(bd.BuildType, "predicate.buildDefinition.buildType"),
 	}
 	var ext struct {
 		Workflow json.RawMessage `json:"workflow"`
@@ -276,7 +269,7 @@ func provenanceV1(raw json.RawMessage) (store.Attestation, error) {
 	return a, f.err
 }
 
-// spdx indexes an SPDX 2.x document: name (required) and spdxVersion.
+// spdx indexes an SPDX 2.x document: name and spdxVersion.
 func spdx(raw json.RawMessage) (store.Attestation, error) {
 	var p struct {
 		Name        json.RawMessage `json:"name"`
@@ -285,7 +278,7 @@ func spdx(raw json.RawMessage) (store.Attestation, error) {
 	var f fields
 	f.object(raw, "predicate", &p)
 	a := store.Attestation{
-		DocumentName:    f.require(f.str(p.Name, "predicate.name"), "predicate.name"),
+		DocumentName:    f.str(p.Name, "predicate.name"),
 		DocumentVersion: f.str(p.SPDXVersion, "predicate.spdxVersion"),
 	}
 	return a, f.err
@@ -328,8 +321,9 @@ func cyclonedx(raw json.RawMessage) (store.Attestation, error) {
 	return a, f.err
 }
 
-// vsa indexes a SLSA verification summary (v0.2 and v1): verifier.id and
-// verificationResult (both required), and resourceUri as the repository.
+// vsa indexes a SLSA verification summary (v0.2 and v1): verifier.id,
+// verificationResult (PASSED or FAILED when given), and resourceUri as the
+// repository.
 func vsa(raw json.RawMessage) (store.Attestation, error) {
 	var p struct {
 		Verifier           json.RawMessage `json:"verifier"`
@@ -343,11 +337,11 @@ func vsa(raw json.RawMessage) (store.Attestation, error) {
 	}
 	f.object(p.Verifier, "predicate.verifier", &v)
 	a := store.Attestation{
-		VerifierID:         f.require(f.str(v.ID, "predicate.verifier.id"), "predicate.verifier.id"),
-		VerificationResult: f.require(f.str(p.VerificationResult, "predicate.verificationResult"), "predicate.verificationResult"),
+		VerifierID:         f.str(v.ID, "predicate.verifier.id"),
+		VerificationResult: f.str(p.VerificationResult, "predicate.verificationResult"),
 		SourceRepository:   f.str(p.ResourceURI, "predicate.resourceUri"),
 	}
-	if f.err == nil && a.VerificationResult != "PASSED" && a.VerificationResult != "FAILED" {
+	if f.err == nil && a.VerificationResult != "" && a.VerificationResult != "PASSED" && a.VerificationResult != "FAILED" {
 		f.err = inputerr.New(opPredicate, "predicate.verificationResult", ErrInvalidPredicate,
 			fmt.Sprintf("%q, want PASSED or FAILED", a.VerificationResult))
 	}
