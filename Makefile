@@ -45,6 +45,9 @@ bench-digest:
 bench-load:
 	scripts/bench-load.sh $(ARGS)
 
+bench-verify: ## Deploy verification: offline verify wall time (1 KiB, 1 GiB vs openssl), tokens/s
+	scripts/bench-verify.sh
+
 bench-tuf-bins: ## Publish into 1,024 hashed bins of 102,400 targets on PostgreSQL; serve timestamp.json
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench BenchmarkHashedBinPublishPostgres -benchtime 100x ./tufstore
 
@@ -102,3 +105,7 @@ bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime 20000x ./feedback
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationWebOfTrust -benchtime 300x ./feedback
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationGlobal -benchtime 5000x -timeout 40m ./feedback
+
+bench-revocation: ## Offline revocation cache check at 1M; full list (1M) and delta (1,000) sync on PostgreSQL
+	$(GO) test -run '^$$' -bench 'CacheCheck1M' -benchtime 2s ./revocation
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'FullListDownload1M|DeltaSync1000' -benchtime 3x -timeout 30m ./server

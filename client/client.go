@@ -1,6 +1,8 @@
-// Package client is the Go client library for trustd: a connection helper
-// for its gRPC API. Offline verification and blobstore readers join it in
-// later issues.
+// Package client is the Go client library for trustd: a connection to its
+// gRPC API, one resolver for artifact references (files, stdin, https URLs,
+// OCI registries) that hashes the bytes once, tokens stored beside the
+// bytes (sidecar files and OCI referrers), and Verify, which evaluates a
+// deploy policy online against trustd or offline from a token.
 package client
 
 import (
@@ -39,6 +41,7 @@ type Client struct {
 	Log        trustv1.LogServiceClient
 	TUF        trustv1.TUFServiceClient
 	Feedback   trustv1.FeedbackServiceClient
+	Tokens     trustv1.TokenServiceClient
 	Attest     trustv1.AttestServiceClient
 }
 
@@ -65,6 +68,7 @@ func New(addr string, t TLS) (*Client, error) {
 		Log:        trustv1.NewLogServiceClient(conn),
 		TUF:        trustv1.NewTUFServiceClient(conn),
 		Feedback:   trustv1.NewFeedbackServiceClient(conn),
+		Tokens:     trustv1.NewTokenServiceClient(conn),
 		Attest:     trustv1.NewAttestServiceClient(conn),
 	}, nil
 }

@@ -9,6 +9,8 @@ missing=()
 command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v b2sum >/dev/null 2>&1 || missing+=(coreutils)
+# docker-registry: the distribution registry the OCI verify tests run.
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 # SoftHSM2 and OpenSC's pkcs11-tool: the PKCS#11 (hardware key) signing tests.
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)

@@ -17,8 +17,11 @@ import (
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 )
 
@@ -42,6 +45,11 @@ var codeOf = []struct {
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 	{store.ErrUnavailable, codes.Unavailable},
+	{revocation.ErrUnauthorized, codes.PermissionDenied},
+	{revocation.ErrNothingToReinstate, codes.FailedPrecondition},
+	{revocation.ErrInvalid, codes.InvalidArgument},
+	{revocation.ErrAhead, codes.FailedPrecondition},
+	{revocation.ErrBusy, codes.Aborted},
 	{tuf.ErrBadSignature, codes.PermissionDenied},
 	{tuf.ErrThreshold, codes.FailedPrecondition},
 	{tuf.ErrVersion, codes.FailedPrecondition},
@@ -110,6 +118,9 @@ var codeOf = []struct {
 	{store.ErrInvalid, codes.InvalidArgument},
 	{store.ErrNotFound, codes.NotFound},
 	{store.ErrConflict, codes.AlreadyExists},
+	{policy.ErrInvalid, codes.InvalidArgument},
+	{policy.ErrNoPolicy, codes.InvalidArgument},
+	{token.ErrInvalid, codes.InvalidArgument},
 }
 
 // toStatus maps a domain error to a gRPC status. It is the only place that

@@ -25,9 +25,12 @@ import (
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 )
 
@@ -55,6 +58,21 @@ type Options struct {
 	// serves them with default options (its validators and indexers must
 	// be in Log's options either way).
 	Feedback *feedback.Service
+	// Revocation and RevocationLists, when Revocation is set, serve the
+	// RevocationService; both are then required.
+	Revocation      *revocation.Service
+	RevocationLists *revocation.Lists
+	// TokenIssuer, when set, serves TokenService: policy evaluation over
+	// this server's evidence and tokens signed with its token key.
+	TokenIssuer *token.Issuer
+	// TokenTTL is the lifetime of issued tokens (default DefaultTokenTTL).
+	TokenTTL time.Duration
+	// TokenEvidence adds evidence sources (attestations, revocations,
+	// reputation) to the built-in TUF, OpenPGP and signer sources that
+	// IssueToken evaluates policies over.
+	TokenEvidence policy.Sources
+	// Version is the trustd version recorded in tokens.
+	Version string
 	// Attest serves AttestService; nil serves one over Store and Log with
 	// attest's defaults (no Sigstore trusted root: bundles are refused).
 	Attest *attest.Service
@@ -79,6 +97,9 @@ func New(opts Options) (*Server, error) {
 	if opts.TUF != nil && (opts.TUFState == nil || opts.TUFKeys == nil) {
 		return nil, errors.New("server: TUF needs TUFState and TUFKeys")
 	}
+	if opts.Revocation != nil && opts.RevocationLists == nil {
+		return nil, errors.New("server: Revocation needs RevocationLists")
+	}
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
 	}
@@ -101,7 +122,11 @@ func New(opts Options) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
 	ls := &logService{log: opts.Log}
-	trustv1.RegisterSubjectServiceServer(s.grpc, &subjectService{store: opts.Store})
+	subjects := &subjectService{store: opts.Store}
+	if opts.Revocation != nil {
+		subjects.revocations = opts.Revocation
+	}
+	trustv1.RegisterSubjectServiceServer(s.grpc, subjects)
 	pgpLog := pgplog.New(opts.Store, opts.Log)
 	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store),
 		pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) { return pgpLog.Status(ctx, k.ID, time.Now()) }})
@@ -123,6 +148,12 @@ func New(opts Options) (*Server, error) {
 		tufs = &tufService{svc: opts.TUF, state: opts.TUFState, keys: opts.TUFKeys}
 		tufs.log = opts.Log
 		trustv1.RegisterTUFServiceServer(s.grpc, tufs)
+	}
+	if opts.Revocation != nil {
+		trustv1.RegisterRevocationServiceServer(s.grpc, &revocationService{log: opts.Log, svc: opts.Revocation, lists: opts.RevocationLists, logger: opts.Logger})
+	}
+	if opts.TokenIssuer != nil {
+		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, pgpLog, tufs))
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -22,6 +22,8 @@ const (
 type subjectService struct {
 	trustv1.UnimplementedSubjectServiceServer
 	store subject.Reader
+	// revocations, when set, marks revoked aliases and evidence.
+	revocations subject.RevocationChecker
 }
 
 func parseDigestField(field, s string) (digest.Digest, error) {
@@ -68,7 +70,28 @@ func (s *subjectService) GetSubject(ctx context.Context, req *trustv1.GetSubject
 			RecordedAt:    timestamppb.New(e.RecordedAt),
 		})
 	}
+	if s.revocations != nil {
+		if err := markRevoked(ctx, s.revocations, v, out); err != nil {
+			return nil, err
+		}
+	}
 	return &trustv1.GetSubjectResponse{Subject: out}, nil
+}
+
+// markRevoked sets the revocation of every revoked alias and evidence
+// entry of out (built from v, in the same order).
+func markRevoked(ctx context.Context, c subject.RevocationChecker, v subject.View, out *trustv1.Subject) error {
+	rv, err := subject.MarkRevoked(ctx, v, c)
+	if err != nil {
+		return err
+	}
+	for i, a := range v.Aliases {
+		out.Aliases[i].Revocation = revocationToProto(rv.Aliases[a.Digest])
+	}
+	for i, e := range v.Evidence {
+		out.Evidence[i].Revoked = revocationToProto(rv.Evidence[e.Seq])
+	}
+	return nil
 }
 
 func (s *subjectService) ListAliases(ctx context.Context, req *trustv1.ListAliasesRequest) (*trustv1.ListAliasesResponse, error) {

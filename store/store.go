@@ -305,6 +305,56 @@ type FeedbackWriter interface {
 	AddFeedbackProvenance(ctx context.Context, p FeedbackProvenance) error
 }
 
+// RevocationRecord is one revocation or reinstatement of a target, as
+// derived from its log entry: an event of the history, or (with the seq of
+// the event that made it) the current state of the target.
+type RevocationRecord struct {
+	// TargetKey is revocation.TargetKey(Kind, TargetID): 32 bytes.
+	TargetKey []byte
+	Kind      string
+	TargetID  string
+	// Action is "revoke" or "reinstate".
+	Action    string
+	Reason    string
+	Effective time.Time
+	// Revokers are the key ids that signed the statement.
+	Revokers   []string
+	Seq        int64
+	RecordedAt time.Time
+}
+
+// RevocationReader reads the revocation index (see RevocationRecord).
+type RevocationReader interface {
+	// Revocation returns the current state of the target with this key.
+	// Errors: ErrNotFound when it was never revoked.
+	Revocation(ctx context.Context, targetKey []byte) (RevocationRecord, error)
+	// RevocationEvents returns up to limit events with seq above afterSeq
+	// and at most uptoSeq (0: no bound), oldest first.
+	RevocationEvents(ctx context.Context, afterSeq, uptoSeq int64, limit int) ([]RevocationRecord, error)
+	// ActiveRevocations returns up to limit current states whose action is
+	// revoke, with seq above afterSeq and at most uptoSeq (0: no bound), in
+	// seq order (the order they were written in, so mostly the table's).
+	ActiveRevocations(ctx context.Context, afterSeq, uptoSeq int64, limit int) ([]RevocationRecord, error)
+	// RevocationsOfKind returns up to limit current states of one target
+	// kind whose action is revoke, with target ids above afterID, in
+	// target id order.
+	RevocationsOfKind(ctx context.Context, kind, afterID string, limit int) ([]RevocationRecord, error)
+	// RevocationHead returns the highest event seq, 0 when there is none.
+	RevocationHead(ctx context.Context) (int64, error)
+	// StatementByEnvelope returns the log entry whose envelope has digest
+	// d (its EnvelopeDigest). Errors: ErrNotFound.
+	StatementByEnvelope(ctx context.Context, d digest.Digest) (Statement, error)
+}
+
+// RevocationWriter writes the revocation index inside the transaction that
+// appends the revocation's log entry.
+type RevocationWriter interface {
+	// PutRevocation records event and sets the target's current state to
+	// current (inserted or replaced). An event seq already recorded is
+	// ErrConflict; a malformed record ErrInvalid.
+	PutRevocation(ctx context.Context, event, current RevocationRecord) error
+}
+
 // Attestation is what trustd indexes from the predicate of an attestation
 // whose predicate type it understands (SLSA provenance, SBOMs, SLSA VSAs),
 // so that a policy can ask "built by builder X from repository Y" without
@@ -387,6 +437,7 @@ type AttestWriter interface {
 type Reader interface {
 	TUFReader
 	FeedbackReader
+	RevocationReader
 	AttestReader
 
 	// SubjectByDigest returns the subject that d is recorded under.
@@ -437,6 +488,7 @@ type Writer interface {
 	Reader
 	TUFWriter
 	FeedbackWriter
+	RevocationWriter
 	AttestWriter
 	// PutKey registers k. Registering the same key again is a no-op that
 	// returns the stored record; another key under the same id is

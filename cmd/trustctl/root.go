@@ -60,6 +60,8 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 
 	root.AddCommand(newDigestCmd(g), newSubjectCmd(g), newAliasesCmd(g), newKeyCmd(g), newPGPCmd(g), newStatementCmd(g), newLogCmd(g), newTUFCmd(g), newCeremonyCmd(g), newSignCmd(g), newVersionCmd())
 	root.AddCommand(newVoteCmd(g), newReputationCmd(g), newFeedbackCmd(g))
+	root.AddCommand(newRevokeCmd(g), newRevocationsCmd(g))
+	root.AddCommand(newVerifyCmd(g), newTokenCmd(g), newPolicyCmd(g))
 	root.AddCommand(newAttestCmd(g))
 	return root
 }

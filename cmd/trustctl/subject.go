@@ -150,6 +150,7 @@ func printSubject(w io.Writer, s *trustv1.Subject, manifests map[uint64]string, 
 		fmt.Fprintf(w, "  #%d %s signed by %s at %s%s\n", e.GetStatementSeq(), e.GetPredicateType(),
 			strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
 	}
+	printRevokedEvidence(w, s.GetEvidence())
 }
 
 func printAliases(w io.Writer, as []*trustv1.Alias) {
@@ -162,6 +163,7 @@ func printAliases(w io.Writer, as []*trustv1.Alias) {
 			label = "alias (other subject)"
 		}
 		fmt.Fprintf(w, "%s %s\n", label, a.GetDigest())
+		printRevoked(w, a.GetRevocation())
 		for _, c := range a.GetClaims() {
 			src := strings.ToLower(strings.TrimPrefix(c.GetSource().String(), "CLAIM_SOURCE_"))
 			fmt.Fprintf(w, "  claimed by %s in %s %s", strings.Join(c.GetSignerKeyIds(), ", "), src, c.GetReference())
@@ -174,3 +176,32 @@ func printAliases(w io.Writer, as []*trustv1.Alias) {
 }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// printRevoked prints a revocation under the line it applies to: who, why,
+// from when. Nothing is hidden because it is revoked.
+func printRevoked(w io.Writer, r *trustv1.Revocation) {
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(w, "    REVOKED: %s\n", formatRevocation(r))
+}
+
+// printRevokedEvidence lists, after the evidence, every entry that no
+// longer counts and the revocation that voids it (each entry once).
+func printRevokedEvidence(w io.Writer, evidence []*trustv1.Evidence) {
+	seen := map[uint64]bool{}
+	var revoked []*trustv1.Evidence
+	for _, e := range evidence {
+		if e.GetRevoked() != nil && !seen[e.GetStatementSeq()] {
+			seen[e.GetStatementSeq()] = true
+			revoked = append(revoked, e)
+		}
+	}
+	if len(revoked) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "revoked evidence: %d (shown above, no longer counting)\n", len(revoked))
+	for _, e := range revoked {
+		fmt.Fprintf(w, "  #%d REVOKED: %s\n", e.GetStatementSeq(), formatRevocation(e.GetRevoked()))
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/store/sqlite"
@@ -53,6 +54,9 @@ type config struct {
 	VoteRate        int
 	VoteRateWindow  time.Duration
 	VoteMaxSkew     time.Duration
+	Rev             revocationConfig
+	TokenKey        string
+	TokenTTL        time.Duration
 	// MaxAttestationBytes bounds an attestation's in-toto statement.
 	MaxAttestationBytes int
 	// SigstoreTrustedRoot is the trusted_root.json bundles verify against.
@@ -98,10 +102,13 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TUFKeyType, "tuf-key-type", "ed25519", "type of generated TUF online keys: ed25519, ecdsa-p256 or rsa (env TRUSTD_TUF_KEY_TYPE)")
 	fs.DurationVar(&c.TUFSnapshotTTL, "tuf-snapshot-expiry", tuf.DefaultSnapshotExpiry, "lifetime of newly signed TUF snapshot metadata (env TRUSTD_TUF_SNAPSHOT_EXPIRY)")
 	fs.DurationVar(&c.TUFTimestampTTL, "tuf-timestamp-expiry", tuf.DefaultTimestampExpiry, "lifetime of newly signed TUF timestamp metadata (env TRUSTD_TUF_TIMESTAMP_EXPIRY)")
+	fs.StringVar(&c.TokenKey, "token-key", "", "file holding the token signing key (PEM); an ed25519 key is created (0600) if missing; replicas must share it (default DATA_DIR/token.key) (env TRUSTD_TOKEN_KEY)")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", server.DefaultTokenTTL, "lifetime of issued deploy tokens (env TRUSTD_TOKEN_TTL)")
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
 	fs.IntVar(&c.VoteRate, "vote-rate-limit", 600, "feedback statements (votes, trust statements, responses) one key may submit per --vote-rate-window; 0 disables (env TRUSTD_VOTE_RATE_LIMIT)")
 	fs.DurationVar(&c.VoteRateWindow, "vote-rate-window", time.Hour, "window of --vote-rate-limit (env TRUSTD_VOTE_RATE_WINDOW)")
 	fs.DurationVar(&c.VoteMaxSkew, "vote-max-skew", 5*time.Minute, "how far ahead of the server clock a feedback statement's signed timestamp may be (env TRUSTD_VOTE_MAX_SKEW)")
+	c.Rev.flags(fs)
 	fs.IntVar(&c.MaxAttestationBytes, "max-attestation-bytes", attest.DefaultMaxStatementBytes, "largest in-toto statement (predicate included: SBOMs) accepted; envelopes, bundles and gRPC requests may be a third larger (env TRUSTD_MAX_ATTESTATION_BYTES)")
 	fs.StringVar(&c.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless bundles verify against (Fulcio CAs, Rekor logs, TSAs); re-read on SIGHUP and when it changes; empty refuses bundles (env TRUSTD_SIGSTORE_TRUSTED_ROOT)")
 	fs.BoolVar(&c.SigstoreRequireSCT, "sigstore-require-sct", true, "require bundle certificates to carry a signed certificate timestamp from a CT log of the trusted root, as Fulcio issues them; false for private CAs without CT (env TRUSTD_SIGSTORE_REQUIRE_SCT)")
@@ -159,6 +166,9 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.TUFRefresh <= 0 || c.TUFRefresh >= c.TUFTimestampTTL/2 {
 			errs = append(errs, fmt.Errorf("--tuf-refresh-interval: %s must be positive and below half of --tuf-timestamp-expiry (%s), or timestamps would expire between refreshes", c.TUFRefresh, c.TUFTimestampTTL))
+		}
+		if err := c.Rev.check(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

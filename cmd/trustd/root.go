@@ -113,17 +113,24 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.
+	// revocation's validator enforces who may revoke what; its indexer
+	// keeps the revocation index in each append's transaction.
+	rev := newRevocation(cfg, st)
 	// feedback validates votes, trust statements and responses, and keeps
-	// the current votes and their totals in each append's transaction.
+	// the current votes and their totals in each append's transaction;
+	// votes of revoked keys stop counting.
 	fb := feedback.New(st, feedback.Options{
 		MaxSkew: cfg.VoteMaxSkew, RateLimit: feedback.RateLimit{N: cfg.VoteRate, Per: cfg.VoteRateWindow},
+		Revocations: rev,
 	})
 	// attest's validators and indexers check and index the predicates it
 	// understands (SLSA provenance, SBOMs, VSAs) on every path into the log.
 	validators := pgplog.Validators(st)
 	maps.Copy(validators, fb.Validators())
+	maps.Copy(validators, rev.Validators())
 	maps.Copy(validators, attest.Validators(cfg.MaxAttestationBytes))
 	indexers := fb.Indexers()
+	maps.Copy(indexers, rev.Indexers())
 	maps.Copy(indexers, attest.Indexers())
 	limits := envelope.DefaultLimits()
 	limits.MaxEnvelopeBytes = max(limits.MaxEnvelopeBytes, attest.EnvelopeBound(cfg.MaxAttestationBytes))
@@ -139,7 +146,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		}
 	}
 	attestSvc := attest.New(st, stLog, attest.Options{MaxStatementBytes: cfg.MaxAttestationBytes, Limits: limits, Sigstore: sigstoreRoot,
-		SigstoreRequireSCT: cfg.SigstoreRequireSCT})
+		SigstoreRequireSCT: cfg.SigstoreRequireSCT, Revocations: rev.AttestationView()})
 
 	tufDir, err := cfg.tufKeysDir()
 	if err != nil {
@@ -158,9 +165,20 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 
+	revLists, listKey, err := revocationLists(cfg, st, tufSvc, tufState, onlineKeys, tufDir)
+	if err != nil {
+		return err
+	}
+
+	tokenIssuer, err := loadTokenIssuer(cfg)
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
+		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb, Attest: attestSvc,
+		Revocation: rev, RevocationLists: revLists,
 		MaxRequestBytes: max(cfg.MaxRequestBytes, attestSvc.MaxDocumentBytes()+64<<10), RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {
@@ -183,6 +201,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		}
 	}
 	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "log_key", vkey, "version", version}
+	attrs = append(attrs, "revocation_list_key", listKey.ID)
 	if httpLis != nil {
 		attrs = append(attrs, "http", httpLis.Addr().String())
 	}

@@ -55,6 +55,8 @@ func Run(t *testing.T, open Factory) {
 		{"TrustEdges", testTrustEdges},
 		{"FeedbackResponses", testFeedbackResponses},
 		{"FeedbackProvenance", testFeedbackProvenance},
+		{"Revocations", testRevocations},
+		{"StatementByEnvelope", testStatementByEnvelope},
 		{"Attestations", testAttestations},
 		{"AttestationInvalid", testAttestationInvalid},
 		{"LayoutLinks", testLayoutLinks},

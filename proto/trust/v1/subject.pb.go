@@ -381,7 +381,10 @@ type Alias struct {
 	SameSubject bool `protobuf:"varint,3,opt,name=same_subject,json=sameSubject,proto3" json:"same_subject,omitempty"`
 	// The claims that name this digest together with another alias. Empty
 	// only for the queried digest when nothing links it.
-	Claims        []*AliasClaim `protobuf:"bytes,4,rep,name=claims,proto3" json:"claims,omitempty"`
+	Claims []*AliasClaim `protobuf:"bytes,4,rep,name=claims,proto3" json:"claims,omitempty"`
+	// Set when the digest is revoked ("known bad: do not deploy"): who, why,
+	// from when. Revoked digests are shown, never hidden.
+	Revocation    *Revocation `protobuf:"bytes,5,opt,name=revocation,proto3" json:"revocation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -440,6 +443,13 @@ func (x *Alias) GetSameSubject() bool {
 func (x *Alias) GetClaims() []*AliasClaim {
 	if x != nil {
 		return x.Claims
+	}
+	return nil
+}
+
+func (x *Alias) GetRevocation() *Revocation {
+	if x != nil {
+		return x.Revocation
 	}
 	return nil
 }
@@ -546,8 +556,12 @@ type Evidence struct {
 	Digest string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
 	// True when digest is not the queried digest: the statement reached this
 	// subject through an alias claim, which the client must weigh.
-	ViaAlias      bool                   `protobuf:"varint,5,opt,name=via_alias,json=viaAlias,proto3" json:"via_alias,omitempty"`
-	RecordedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	ViaAlias   bool                   `protobuf:"varint,5,opt,name=via_alias,json=viaAlias,proto3" json:"via_alias,omitempty"`
+	RecordedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	// Set when the statement no longer counts: it was revoked, or every key
+	// that signed it was revoked as of when trustd recorded it (compromised:
+	// always). The entry is still shown.
+	Revoked       *Revocation `protobuf:"bytes,7,opt,name=revoked,proto3" json:"revoked,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -624,11 +638,18 @@ func (x *Evidence) GetRecordedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Evidence) GetRevoked() *Revocation {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
+}
+
 var File_trust_v1_subject_proto protoreflect.FileDescriptor
 
 const file_trust_v1_subject_proto_rawDesc = "" +
 	"\n" +
-	"\x16trust/v1/subject.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n" +
+	"\x16trust/v1/subject.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19trust/v1/revocation.proto\"R\n" +
 	"\x11GetSubjectRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12%\n" +
 	"\x0eevidence_limit\x18\x02 \x01(\rR\revidenceLimit\"A\n" +
@@ -648,12 +669,15 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"first_seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x12)\n" +
 	"\aaliases\x18\x04 \x03(\v2\x0f.trust.v1.AliasR\aaliases\x12.\n" +
 	"\bevidence\x18\x05 \x03(\v2\x12.trust.v1.EvidenceR\bevidence\x12-\n" +
-	"\x12evidence_truncated\x18\x06 \x01(\bR\x11evidenceTruncated\"\x8a\x01\n" +
+	"\x12evidence_truncated\x18\x06 \x01(\bR\x11evidenceTruncated\"\xc0\x01\n" +
 	"\x05Alias\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x18\n" +
 	"\aqueried\x18\x02 \x01(\bR\aqueried\x12!\n" +
 	"\fsame_subject\x18\x03 \x01(\bR\vsameSubject\x12,\n" +
-	"\x06claims\x18\x04 \x03(\v2\x14.trust.v1.AliasClaimR\x06claims\"\xf9\x01\n" +
+	"\x06claims\x18\x04 \x03(\v2\x14.trust.v1.AliasClaimR\x06claims\x124\n" +
+	"\n" +
+	"revocation\x18\x05 \x01(\v2\x14.trust.v1.RevocationR\n" +
+	"revocation\"\xf9\x01\n" +
 	"\n" +
 	"AliasClaim\x12-\n" +
 	"\x06source\x18\x01 \x01(\x0e2\x15.trust.v1.ClaimSourceR\x06source\x12\x1c\n" +
@@ -662,7 +686,7 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"\x0esigner_key_ids\x18\x04 \x03(\tR\fsignerKeyIds\x12\x18\n" +
 	"\adigests\x18\x05 \x03(\tR\adigests\x129\n" +
 	"\n" +
-	"claimed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\"\xee\x01\n" +
+	"claimed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\"\x9e\x02\n" +
 	"\bEvidence\x12#\n" +
 	"\rstatement_seq\x18\x01 \x01(\x04R\fstatementSeq\x12%\n" +
 	"\x0epredicate_type\x18\x02 \x01(\tR\rpredicateType\x12$\n" +
@@ -670,7 +694,8 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"\x06digest\x18\x04 \x01(\tR\x06digest\x12\x1b\n" +
 	"\tvia_alias\x18\x05 \x01(\bR\bviaAlias\x12;\n" +
 	"\vrecorded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"recordedAt*d\n" +
+	"recordedAt\x12.\n" +
+	"\arevoked\x18\a \x01(\v2\x14.trust.v1.RevocationR\arevoked*d\n" +
 	"\vClaimSource\x12\x1c\n" +
 	"\x18CLAIM_SOURCE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CLAIM_SOURCE_STATEMENT\x10\x01\x12\x1b\n" +
@@ -706,6 +731,7 @@ var file_trust_v1_subject_proto_goTypes = []any{
 	(*AliasClaim)(nil),            // 7: trust.v1.AliasClaim
 	(*Evidence)(nil),              // 8: trust.v1.Evidence
 	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Revocation)(nil),            // 10: trust.v1.Revocation
 }
 var file_trust_v1_subject_proto_depIdxs = []int32{
 	5,  // 0: trust.v1.GetSubjectResponse.subject:type_name -> trust.v1.Subject
@@ -714,18 +740,20 @@ var file_trust_v1_subject_proto_depIdxs = []int32{
 	6,  // 3: trust.v1.Subject.aliases:type_name -> trust.v1.Alias
 	8,  // 4: trust.v1.Subject.evidence:type_name -> trust.v1.Evidence
 	7,  // 5: trust.v1.Alias.claims:type_name -> trust.v1.AliasClaim
-	0,  // 6: trust.v1.AliasClaim.source:type_name -> trust.v1.ClaimSource
-	9,  // 7: trust.v1.AliasClaim.claimed_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: trust.v1.Evidence.recorded_at:type_name -> google.protobuf.Timestamp
-	1,  // 9: trust.v1.SubjectService.GetSubject:input_type -> trust.v1.GetSubjectRequest
-	3,  // 10: trust.v1.SubjectService.ListAliases:input_type -> trust.v1.ListAliasesRequest
-	2,  // 11: trust.v1.SubjectService.GetSubject:output_type -> trust.v1.GetSubjectResponse
-	4,  // 12: trust.v1.SubjectService.ListAliases:output_type -> trust.v1.ListAliasesResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 6: trust.v1.Alias.revocation:type_name -> trust.v1.Revocation
+	0,  // 7: trust.v1.AliasClaim.source:type_name -> trust.v1.ClaimSource
+	9,  // 8: trust.v1.AliasClaim.claimed_at:type_name -> google.protobuf.Timestamp
+	9,  // 9: trust.v1.Evidence.recorded_at:type_name -> google.protobuf.Timestamp
+	10, // 10: trust.v1.Evidence.revoked:type_name -> trust.v1.Revocation
+	1,  // 11: trust.v1.SubjectService.GetSubject:input_type -> trust.v1.GetSubjectRequest
+	3,  // 12: trust.v1.SubjectService.ListAliases:input_type -> trust.v1.ListAliasesRequest
+	2,  // 13: trust.v1.SubjectService.GetSubject:output_type -> trust.v1.GetSubjectResponse
+	4,  // 14: trust.v1.SubjectService.ListAliases:output_type -> trust.v1.ListAliasesResponse
+	13, // [13:15] is the sub-list for method output_type
+	11, // [11:13] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_trust_v1_subject_proto_init() }
@@ -733,6 +761,7 @@ func file_trust_v1_subject_proto_init() {
 	if File_trust_v1_subject_proto != nil {
 		return
 	}
+	file_trust_v1_revocation_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

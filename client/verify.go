@@ -1,0 +1,203 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/policy"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/token"
+)
+
+// RPC adapts the client's stubs to the functions policy's server-backed
+// evidence sources call.
+func (c *Client) RPC() policy.RPC {
+	return policy.RPC{
+		ListBySubject: func(ctx context.Context, r *trustv1.ListBySubjectRequest) (*trustv1.ListBySubjectResponse, error) {
+			return c.Statements.ListBySubject(ctx, r)
+		},
+		Decide: func(ctx context.Context, r *trustv1.DecideRequest) (*trustv1.DecideResponse, error) {
+			return c.PGP.Decide(ctx, r)
+		},
+		GetMetadata: func(ctx context.Context, r *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error) {
+			return c.TUF.GetMetadata(ctx, r)
+		},
+		GetKey: func(ctx context.Context, r *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error) {
+			return c.Keys.GetKey(ctx, r)
+		},
+	}
+}
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	// Policy is the policy to enforce (required).
+	Policy *policy.Policy
+	// Resolve configures how the bytes are read; its Algorithms are
+	// replaced by the ones the policy needs.
+	Resolve ResolveOptions
+	// Client, when set, is asked for evidence (online verification);
+	// nil verifies offline, from the tokens beside the bytes alone.
+	Client *Client
+	// TUFRoots pins TUF roots by repository name: online TUF evidence for
+	// those repositories is verified by go-tuf's client workflow from the
+	// pinned root instead of read as served (see TUFClient).
+	TUFRoots map[string][]byte
+	// TokenKeys are the trusted token keys; nil leaves token requirements
+	// undecided.
+	TokenKeys token.KeySource
+	// Extra are further evidence sources (attestations, revocations,
+	// reputation); a set field replaces the built-in one.
+	Extra policy.Sources
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is the outcome of Verify.
+type Result struct {
+	Artifact *Artifact
+	Verdict  policy.Verdict
+}
+
+// Verify resolves ref, reads the bytes once computing the digests the
+// policy needs, gathers evidence (the tokens beside the bytes, and the
+// server's evidence when online) and evaluates the policy. An error means
+// the verification could not start (bad reference, unreadable bytes);
+// otherwise the verdict says pass, fail or undecided, and why. Bytes that
+// do not match their digests (a tampered registry manifest or layer) fail
+// with DIGEST_MISMATCH. Without a Client the verification is offline:
+// requirements needing server evidence fail with OFFLINE, so only a token
+// can pass.
+func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error) {
+	if opts.Policy == nil {
+		return nil, errors.New("client: verify: no policy")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	ro := opts.Resolve
+	ro.Algorithms = opts.Policy.Algorithms()
+	art, err := Resolve(ctx, ref, ro)
+	if errors.Is(err, ErrDigestMismatch) {
+		return &Result{Verdict: integrityFailure(opts.Policy, ref, err, now())}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var src policy.Sources
+	if opts.Client != nil {
+		rpc := opts.Client.RPC()
+		src = policy.ServerSources(rpc)
+		if len(opts.TUFRoots) > 0 {
+			src.TUF = &TUFClient{GetMetadata: rpc.GetMetadata, Roots: opts.TUFRoots, Unpinned: src.TUF, Now: opts.Now}
+		}
+	}
+	if opts.TokenKeys != nil || needsTokens(&opts.Policy.Require) {
+		toks, err := FindTokens(ctx, art, ro)
+		if err != nil {
+			return nil, err
+		}
+		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Now: now}
+	}
+	ev := &policy.Evaluator{Sources: src.With(opts.Extra), Now: now, Offline: opts.Client == nil}
+	return &Result{Artifact: art, Verdict: ev.Evaluate(ctx, opts.Policy, art.ResourceURI, art.Digests)}, nil
+}
+
+// integrityFailure is the verdict for bytes that do not match their own
+// digests (a tampered registry blob): a definite no, whatever the policy.
+func integrityFailure(p *policy.Policy, ref string, err error, now time.Time) policy.Verdict {
+	return policy.Verdict{
+		Policy: p.Name, PolicyDigest: p.Digest().String(), Resource: ref, Digests: []string{}, Outcome: policy.Fail, EvaluatedAt: now.UTC(),
+		Result: policy.Result{Kind: "integrity", Outcome: policy.Fail, Reason: policy.ReasonDigestMismatch, Detail: err.Error()},
+	}
+}
+
+func needsTokens(r *policy.Requirement) bool {
+	if r.Token != nil {
+		return true
+	}
+	for _, l := range [][]policy.Requirement{r.All, r.Any} {
+		for i := range l {
+			if needsTokens(&l[i]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TokenChecker is the token evidence source: it verifies tokens found
+// beside the bytes with the trusted keys and checks each against the
+// digests and policy; the first that holds satisfies the requirement.
+type TokenChecker struct {
+	Keys   token.KeySource
+	Tokens [][]byte
+	Now    func() time.Time
+}
+
+// CheckToken implements policy.TokenSource.
+func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *policy.Policy, maxAge time.Duration) (policy.TokenCheck, error) {
+	if len(tc.Tokens) == 0 {
+		return policy.TokenCheck{Reason: policy.ReasonNoToken, Detail: "no token was found beside the bytes"}, nil
+	}
+	if tc.Keys == nil {
+		return policy.TokenCheck{}, errors.New("no trusted token key given (--token-key)")
+	}
+	v, err := token.NewVerifier(ctx, tc.Keys)
+	if err != nil {
+		return policy.TokenCheck{}, err
+	}
+	now := time.Now
+	if tc.Now != nil {
+		now = tc.Now
+	}
+	var worst policy.TokenCheck
+	for _, data := range tc.Tokens {
+		c := policy.TokenCheck{ID: token.ID(data)}
+		tok, err := v.Verify(ctx, data)
+		if err == nil {
+			c.IssuedAt, c.Expires = tok.Claims.TimeVerified, tok.Claims.Expires
+			err = tok.Check(token.Expect{Digests: ds, PolicyURI: p.URI(), PolicyDigest: p.Digest(), MaxAge: maxAge}, now())
+		}
+		if err == nil {
+			return c, nil
+		}
+		c.Reason, c.Detail = tokenReason(err), err.Error()
+		if worst.Reason == "" || rank(c.Reason) > rank(worst.Reason) {
+			worst = c
+		}
+	}
+	return worst, nil
+}
+
+// tokenReason maps a token refusal to its verdict reason code.
+func tokenReason(err error) policy.Reason {
+	switch {
+	case errors.Is(err, token.ErrExpired):
+		return policy.ReasonExpired
+	case errors.Is(err, token.ErrTooOld):
+		return policy.ReasonStaleMetadata
+	case errors.Is(err, token.ErrDigestMismatch):
+		return policy.ReasonDigestMismatch
+	case errors.Is(err, token.ErrPolicyMismatch):
+		return policy.ReasonPolicyMismatch
+	}
+	return policy.ReasonTokenInvalid
+}
+
+// rank orders refusals by how much they say about this artifact: a token
+// for these bytes and this policy that merely expired explains more than
+// one for other bytes or from an unknown key.
+func rank(r policy.Reason) int {
+	switch r {
+	case policy.ReasonExpired, policy.ReasonStaleMetadata:
+		return 3
+	case policy.ReasonPolicyMismatch:
+		return 2
+	case policy.ReasonDigestMismatch:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/pgp"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/revocation"
+)
+
+// revokeSigner is the --key / --gpg choice of the revocation commands: a
+// PEM private key, or an OpenPGP key through the local gpg.
+type revokeSigner struct {
+	key        signingKey
+	gpg        string
+	gpgProgram string
+}
+
+func (s *revokeSigner) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.key.path, "key", "", "private key file (PEM PKCS#8) of the revoking key, or a PKCS#11 URI 'pkcs11:token=T;object=LABEL?module-path=/path/module.so'; it never leaves this machine or token")
+	cmd.Flags().StringVar(&s.key.passwordEnv, "key-password-env", "", "environment variable holding the key's password (else prompt when the key is encrypted)")
+	s.key.pkcs11.flags(cmd)
+	cmd.Flags().StringVar(&s.gpg, "gpg", "", "sign through gpg with this OpenPGP key fingerprint instead of --key")
+	cmd.Flags().StringVar(&s.gpgProgram, "gpg-program", "gpg", "the gpg program to run for --gpg")
+	cmd.MarkFlagsMutuallyExclusive("key", "gpg")
+	cmd.MarkFlagsOneRequired("key", "gpg")
+}
+
+func (s *revokeSigner) load(ctx context.Context) (envelope.Signer, error) {
+	if s.gpg != "" {
+		k, err := pgp.NewGPGSigner(ctx, s.gpgProgram, s.gpg, nil)
+		if err != nil {
+			return nil, fmt.Errorf("--gpg %s: %w", s.gpg, err)
+		}
+		return k, nil
+	}
+	signer, _, err := s.key.load()
+	return signer, err
+}
+
+const revokeLong = `revoke signs a revocation statement (an in-toto statement of predicate type
+https://trustd.dev/revocation/v1 in a DSSE envelope) on this machine and
+submits it. trustd accepts it only from a key with authority for the target:
+
+  key ID        the key itself, or a --security-authority key of the deployment
+  statement ID  one of the statement's signers (ID: its log sequence number or
+                the sha256 digest of its envelope)
+  digest ID     a key signing the current metadata of the TUF targets role (or
+                delegated role) that listed the digest, the OpenPGP key
+                that published it or whose delegation (in force) covers its name,
+                or a security authority key ("known bad: do not deploy")
+  token ID      the token issuer (--token-issuer) or a security authority key
+
+A key that is itself revoked holds no authority. Reasons: compromised (every
+signature the key ever made stops counting), superseded, retired, malicious,
+withdrawn, other (these count from --effective on). Revoking twice is
+harmless: the first (or a stronger, compromised) revocation stays in force.
+Only a new statement by the same authority, 'trustctl revoke reinstate',
+lifts a revocation; both stay in the log.`
+
+func newRevokeCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke key|statement|digest|token ID --reason R [--effective T] (--key KEY | --gpg FPR)",
+		Short: "Revoke a key, a signed statement, a known-bad digest or a token",
+		Long:  revokeLong,
+		Example: `  trustctl revoke key 3e63ed31… --reason compromised --key laptop.pem
+  trustctl revoke digest sha256:ff7a5e64… --reason malicious --key security.pem
+  trustctl revoke statement 42 --reason withdrawn --key release.pem
+  trustctl revoke key 3e63ed31… --reason superseded --effective 2026-07-01 --key old.pem
+  trustctl revoke token tok-2026-0001 --reason retired --key issuer.pem --output json
+  trustctl revoke reinstate token tok-2026-0001 --key issuer.pem`,
+	}
+	for _, kind := range revocation.Kinds {
+		cmd.AddCommand(newRevokeKindCmd(g, kind, revocation.ActionRevoke))
+	}
+	re := &cobra.Command{
+		Use:   "reinstate key|statement|digest|token ID (--key KEY | --gpg FPR)",
+		Short: "Lift a revocation with a new statement from a key with the same authority",
+		Long: `reinstate signs a reinstatement of a revoked target. The same authority rules
+apply as for revoking, and the target must be revoked. The revocation and the
+reinstatement both stay in the log.`,
+		Example: `  trustctl revoke reinstate digest sha256:ff7a5e64… --key security.pem --comment "false alarm"`,
+	}
+	for _, kind := range revocation.Kinds {
+		re.AddCommand(newRevokeKindCmd(g, kind, revocation.ActionReinstate))
+	}
+	cmd.AddCommand(re)
+	return cmd
+}
+
+func newRevokeKindCmd(g *globals, kind revocation.Kind, action revocation.Action) *cobra.Command {
+	var (
+		reason, effective, comment, out string
+		signer                          revokeSigner
+	)
+	short := map[revocation.Kind]string{
+		revocation.KindKey:       "a registered key, by key id",
+		revocation.KindStatement: "a logged statement, by log sequence number or envelope digest",
+		revocation.KindDigest:    "an artifact digest (known bad: do not deploy)",
+		revocation.KindToken:     "an issued token, by token id",
+	}[kind]
+	example := map[revocation.Kind]string{
+		revocation.KindKey:       "key 3e63ed31… --reason compromised --key laptop.pem",
+		revocation.KindStatement: "statement 42 --reason withdrawn --key release.pem",
+		revocation.KindDigest:    "digest sha256:ff7a5e64… --reason malicious --key security.pem",
+		revocation.KindToken:     "token tok-2026-0001 --reason retired --key issuer.pem",
+	}[kind]
+	prefix := "  trustctl revoke "
+	if action == revocation.ActionReinstate {
+		prefix += "reinstate "
+		head, tail, _ := strings.Cut(example, " --reason ")
+		_, keyFlag, _ := strings.Cut(tail, " ")
+		example = head + " " + keyFlag + ` --comment "false alarm"`
+	}
+	cmd := &cobra.Command{
+		Use:     string(kind) + " ID",
+		Short:   strings.ToUpper(string(action[:1])) + string(action[1:]) + " " + short,
+		Long:    revokeLong,
+		Example: prefix + example + "\n" + prefix + example + " --out revocation.dsse.json   # sign only",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := revocation.Predicate{Action: action, Target: revocation.Target{Kind: kind}, Comment: comment}
+			r, err := revocation.ParseReason(reason)
+			if err != nil {
+				return fmt.Errorf("--reason: %w", err)
+			}
+			p.Reason = r
+			p.Effective = time.Now().UTC().Truncate(time.Second)
+			if effective != "" {
+				if p.Effective, err = parseTime("--effective", effective); err != nil {
+					return err
+				}
+			}
+			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				if p.Target.ID, err = g.targetID(ctx, c, kind, args[0], out != ""); err != nil {
+					return err
+				}
+				s, err := signer.load(ctx)
+				if err != nil {
+					return err
+				}
+				stmt, err := revocation.NewStatement(p)
+				if err != nil {
+					return err
+				}
+				env, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, stmt, s)
+				if err != nil {
+					return err
+				}
+				raw, err := json.Marshal(env)
+				if err != nil {
+					return err
+				}
+				if out != "" {
+					if out == "-" {
+						_, err = fmt.Fprintln(cmd.OutOrStdout(), string(raw))
+						return err
+					}
+					return os.WriteFile(out, append(raw, '\n'), 0o644)
+				}
+				resp, err := c.Revocations().SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: raw})
+				if err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				state := "accepted"
+				if !resp.GetCreated() {
+					state = "already in the log"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: seq %d, %s %s:%s (%s) signed by %s\n", state, resp.GetEntry().GetSeq(), action, kind, p.Target.ID,
+					p.Reason, strings.Join(resp.GetEntry().GetSignerKeyIds(), ", "))
+				if st := resp.GetState(); st != nil && st.GetSeq() != resp.GetEntry().GetSeq() {
+					fmt.Fprintf(cmd.OutOrStdout(), "in force: %s\n", formatRevocation(st))
+				}
+				return nil
+			})
+		},
+	}
+	fl := cmd.Flags()
+	defReason := ""
+	if action == revocation.ActionReinstate {
+		defReason = string(revocation.ReasonOther)
+	}
+	fl.StringVar(&reason, "reason", defReason, "compromised, superseded, retired, malicious, withdrawn or other")
+	fl.StringVar(&effective, "effective", "", "when it takes effect: RFC 3339 time or date (default now); ignored for compromised, which is retroactive")
+	fl.StringVar(&comment, "comment", "", "free text kept in the statement")
+	fl.StringVar(&out, "out", "", "write the signed envelope here (- for stdout) instead of submitting")
+	signer.flags(cmd)
+	if action == revocation.ActionRevoke {
+		_ = cmd.MarkFlagRequired("reason")
+	}
+	return cmd
+}
+
+// targetID puts a command-line id in canonical form; a statement given by
+// its log sequence number is looked up for its envelope digest (unless
+// offline, when only the digest form works).
+func (g *globals) targetID(ctx context.Context, c *client.Client, kind revocation.Kind, arg string, offline bool) (string, error) {
+	if kind == revocation.KindStatement {
+		if seq, err := strconv.ParseUint(arg, 10, 64); err == nil {
+			if offline {
+				return "", errors.New("ID: with --out, name the statement by its envelope digest (sha256:…), not its sequence number")
+			}
+			resp, err := c.Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: seq})
+			if err != nil {
+				return "", err
+			}
+			return resp.GetEntry().GetEnvelopeDigest(), nil
+		}
+	}
+	id, err := revocation.CanonicalID(kind, arg)
+	if err != nil {
+		return "", fmt.Errorf("ID: %w", err)
+	}
+	return id, nil
+}
+
+// formatRevocation renders a revocation in one line: who, why, when.
+func formatRevocation(r *trustv1.Revocation) string {
+	verb := "revoked"
+	if r.GetAction() == string(revocation.ActionReinstate) {
+		verb = "reinstated"
+	}
+	return fmt.Sprintf("%s:%s %s (%s) effective %s by %s, log entry %d", r.GetKind(), r.GetId(), verb, r.GetReason(),
+		r.GetEffective().AsTime().UTC().Format(time.RFC3339), strings.Join(r.GetRevokers(), ", "), r.GetSeq())
+}

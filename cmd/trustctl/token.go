@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/cliutil"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/token"
+)
+
+func newTokenCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Get deploy tokens from trustd and store them beside the bytes",
+		Long: `A token is trustd's signed answer "policy P passed for these bytes": a SLSA
+Verification Summary Attestation (https://slsa.dev/verification_summary/v1)
+in a DSSE envelope signed by trustd's token key, with an expiry and the
+revocation list it was checked against. Stored beside the bytes, it lets
+'trustctl verify --offline' decide with no server.
+
+Token id: "sha256:" and the sha256 of the envelope bytes.`,
+	}
+	cmd.AddCommand(newTokenIssueCmd(g), newTokenAttachCmd(g), newTokenKeyCmd(g))
+	return cmd
+}
+
+type issueOutput struct {
+	Issued   bool            `json:"issued"`
+	TokenID  string          `json:"tokenId,omitempty"`
+	Expires  string          `json:"expires,omitempty"`
+	Resource string          `json:"resource"`
+	Digest   string          `json:"digest"`
+	Attached string          `json:"attached,omitempty"`
+	Written  string          `json:"written,omitempty"`
+	Verdict  json.RawMessage `json:"verdict"`
+}
+
+func newTokenIssueCmd(g *globals) *cobra.Command {
+	var (
+		policyFile, policyName, out string
+		attach                      bool
+		ref                         refFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "issue REF|DIGEST --policy FILE [--policy-name N] [--attach | --out FILE]",
+		Short: "Have trustd evaluate a policy for the bytes and sign a token",
+		Long: `issue hashes the artifact (only its digests go to the server), sends them with
+the policy to trustd, which evaluates the policy against its own evidence
+and, if it passes, returns a signed token. --attach stores it beside the
+bytes (see 'token attach'); --out writes it to a file; otherwise it is
+printed. When the policy does not pass, the verdict is printed and the
+exit code is 1. A digest (sha256:…) instead of REF asks for a token for
+those bytes without reading them.
+
+` + refHelp,
+		Example: `  trustctl token issue registry.example/acme/app:1.4 --policy deploy.yaml --attach
+  trustctl token issue dist/app.tar.gz --policy deploy.yaml --policy-name production --out app.token.json
+  trustctl token issue sha256:… --policy deploy.yaml --out app.token.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if attach && out != "" {
+				return fmt.Errorf("--attach and --out: choose one")
+			}
+			data, p, err := loadPolicy(policyFile, policyName)
+			if err != nil {
+				return err
+			}
+			var art *client.Artifact
+			if d, derr := digest.Parse(args[0]); derr == nil && !fileExists(args[0]) {
+				if attach {
+					return fmt.Errorf("--attach: %s is a digest; name the artifact (file or OCI reference) to attach beside", args[0])
+				}
+				art = &client.Artifact{Ref: args[0], Name: args[0], Digests: []digest.Digest{d}}
+			} else {
+				ro := ref.options(cmd)
+				ro.Algorithms = p.Algorithms()
+				if art, err = client.Resolve(cmd.Context(), args[0], ro); err != nil {
+					return resolveError(err)
+				}
+			}
+			req := &trustv1.IssueTokenRequest{Name: art.Name, ResourceUri: art.ResourceURI, Policy: data, PolicyName: p.Name}
+			for _, d := range art.Digests {
+				req.Digests = append(req.Digests, d.String())
+			}
+			var resp *trustv1.IssueTokenResponse
+			if err := g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				var err error
+				resp, err = c.Tokens.IssueToken(ctx, req)
+				return err
+			}); err != nil {
+				return err
+			}
+			res := issueOutput{Issued: resp.GetIssued(), TokenID: resp.GetTokenId(), Resource: art.ResourceURI, Digest: art.Digests[0].String(), Verdict: resp.GetVerdict()}
+			if resp.GetIssued() {
+				res.Expires = resp.GetExpires().AsTime().UTC().Format("2006-01-02T15:04:05Z")
+				switch {
+				case attach:
+					if res.Attached, err = client.AttachToken(cmd.Context(), art, resp.GetToken()); err != nil {
+						return err
+					}
+				case out != "":
+					if err := os.WriteFile(out, resp.GetToken(), 0o644); err != nil {
+						return err
+					}
+					res.Written = out
+				}
+			}
+			w := cmd.OutOrStdout()
+			switch {
+			case g.output == "json":
+				if err := printJSON(w, res); err != nil {
+					return err
+				}
+			case !res.Issued:
+				fmt.Fprintf(w, "no token: policy %s did not pass for %s\n", p.Name, art.ResourceURI)
+				fmt.Fprintln(w, string(bytes.TrimSpace(resp.GetVerdict())))
+			case attach || out != "":
+				fmt.Fprintf(w, "token %s for %s (policy %s), expires %s\nstored at %s%s\n", res.TokenID, res.Digest, p.Name, res.Expires, res.Attached, res.Written)
+			default:
+				fmt.Fprintln(w, string(resp.GetToken()))
+			}
+			if !res.Issued {
+				return cliutil.Negative(fmt.Errorf("policy %s did not pass; no token issued", p.Name))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&policyFile, "policy", "", "policy file (YAML)")
+	f.StringVar(&policyName, "policy-name", "", "the policy to evaluate; may be omitted when the file holds one")
+	f.BoolVar(&attach, "attach", false, "store the token beside the bytes (FILE.trust.json or an OCI referrer)")
+	f.StringVar(&out, "out", "", "write the token to this file")
+	ref.add(f)
+	_ = cmd.MarkFlagRequired("policy")
+	return cmd
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func newTokenAttachCmd(g *globals) *cobra.Command {
+	var (
+		tokenFile string
+		ref       refFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "attach REF --token FILE",
+		Short: "Store a token beside the bytes: FILE.trust.json or an OCI referrer",
+		Long: `attach stores a token where 'trustctl verify --offline' looks for it: beside a
+file as FILE.trust.json, or in the image's registry as an OCI 1.1 referrer
+artifact (artifactType ` + client.TokenArtifactType + `, one layer of
+type ` + client.DSSEMediaType + `, subject = the image manifest), through
+the referrers API or, for registries without it, the referrers tag
+fallback (tag sha256-HEX). The token must name the artifact's digest.
+
+` + refHelp,
+		Example: `  trustctl token attach registry.example/acme/app:1.4 --token app.token.json
+  trustctl token attach dist/app.tar.gz --token app.token.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readBounded(tokenFile, token.MaxTokenBytes)
+			if err != nil {
+				return fmt.Errorf("--token: %w", err)
+			}
+			art, err := client.Resolve(cmd.Context(), args[0], ref.options(cmd))
+			if err != nil {
+				return resolveError(err)
+			}
+			var env struct{ Payload []byte }
+			if err := json.Unmarshal(data, &env); err != nil || !bytes.Contains(env.Payload, []byte(art.SHA256().Hex())) {
+				return fmt.Errorf("--token: %s is not a token for %s (%s)", tokenFile, args[0], art.SHA256())
+			}
+			where, err := client.AttachToken(cmd.Context(), art, data)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"tokenId": token.ID(data), "attached": where})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "token %s stored at %s\n", token.ID(data), where)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tokenFile, "token", "", "the token file (from 'token issue --out')")
+	ref.add(cmd.Flags())
+	_ = cmd.MarkFlagRequired("token")
+	return cmd
+}
+
+func newTokenKeyCmd(g *globals) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "key [--out FILE]",
+		Short: "Print trustd's token public key, for offline verifiers to pin",
+		Example: `  trustctl token key --out token.pub
+  trustctl verify app.tar.gz --policy deploy.yaml --offline --token-key token.pub`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var resp *trustv1.GetTokenKeyResponse
+			if err := g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				var err error
+				resp, err = c.Tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{})
+				return err
+			}); err != nil {
+				return err
+			}
+			var w io.Writer = cmd.OutOrStdout()
+			if out != "" {
+				if err := os.WriteFile(out, resp.GetPublicKey(), 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "token key %s (%s) written to %s\n", resp.GetKeyId(), resp.GetKeyType(), out)
+				return nil
+			}
+			if g.output == "json" {
+				return printJSON(w, resp)
+			}
+			_, err := w.Write(resp.GetPublicKey())
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "write the PEM public key to this file")
+	return cmd
+}

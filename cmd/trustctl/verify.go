@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/trustd-dev/trustd/policy"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/token"
+)
+
+// refHelp describes the artifact reference forms every command that takes
+// an artifact accepts (client.Resolve).
+const refHelp = `REF is a file path, - (standard input), an https:// URL, or an OCI reference
+(registry/repo:tag or registry/repo@sha256:…, optionally oci://…). For OCI
+references the artifact is the image manifest: its digest is checked
+against the registry's and the reference's, and with --layers the config
+and every layer (or every child manifest of an index) is fetched and
+checked against its digest too.`
+
+// refFlags are the flags that control how REF is read; commands that take
+// an artifact register them with add.
+type refFlags struct {
+	layers bool
+	caFile string
+}
+
+func (f *refFlags) add(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.layers, "layers", false, "for OCI references, also fetch and check every layer's digest")
+	fs.StringVar(&f.caFile, "blob-ca", "", "PEM CA certificates to trust for https URLs and registries, besides the system's")
+}
+
+// options returns the resolver options: a progress bar when stderr is a
+// terminal (and CI is unset), quiet otherwise.
+func (f *refFlags) options(cmd *cobra.Command) client.ResolveOptions {
+	return client.ResolveOptions{Layers: f.layers, CAFile: f.caFile, Stdin: cmd.InOrStdin(), Progress: client.TerminalProgress(os.Stderr)}
+}
+
+// resolveError gives bad references and unreadable bytes their exit code:
+// both are "could not decide" (2).
+func resolveError(err error) error {
+	return &cliutil.ExitError{Code: cliutil.ExitFailure, Err: err}
+}
+
+// loadPolicy reads a policy file and picks the named policy.
+func loadPolicy(file, name string) ([]byte, *policy.Policy, error) {
+	data, err := readBounded(file, policy.MaxFileBytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--policy: %w", err)
+	}
+	f, err := policy.Parse(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--policy %s: %w", file, err)
+	}
+	p, err := f.Policy(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--policy-name: %w", err)
+	}
+	return data, p, nil
+}
+
+// serverTokenKey is the token key a connected trustd reports, trusted as
+// far as the connection to it is.
+type serverTokenKey struct{ c *client.Client }
+
+func (s serverTokenKey) TokenKeys(ctx context.Context) ([]envelope.PublicKey, error) {
+	resp, err := s.c.Tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{})
+	if err != nil {
+		return nil, err
+	}
+	k, err := envelope.ParsePublicKey(resp.GetPublicKey())
+	if err != nil {
+		return nil, err
+	}
+	return []envelope.PublicKey{k}, nil
+}
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var (
+		policyFile, policyName string
+		offline                bool
+		tokenKeys, tufRoots    []string
+		ref                    refFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "verify REF --policy FILE [--policy-name N]",
+		Short: "Decide whether bytes may be deployed, by a policy",
+		Long: `verify reads the artifact once, computing the digests the policy needs, gathers
+the evidence about them and evaluates the policy. It prints every
+requirement: passed or failed and why, naming the evidence (log sequence
+numbers, keys, TUF role and version, OpenPGP chain). In --output json every
+failed requirement carries a stable reason code (trustctl policy reasons).
+
+Online (the default) the evidence comes from trustd; with --tuf-root
+REPO=ROOT.json the TUF evidence of REPO is verified from that pinned root
+by go-tuf's client workflow (signatures, thresholds, versions, expiry,
+delegations) rather than taken as served. With --offline only
+the token stored beside the bytes counts (FILE.trust.json, URL.trust.json
+or an OCI referrer; see trustctl token attach): its signature is checked
+against --token-key, and its expiry, age, digest and policy against the
+bytes just hashed and the policy given. Nothing else is contacted.
+
+` + refHelp + `
+
+Exit codes: 0 the policy passed, 1 it failed, 2 it could not be decided
+(bad input, unreadable bytes, tampered registry content, unreachable
+server, evidence unavailable).`,
+		Example: `  trustctl verify dist/app.tar.gz --policy deploy.yaml
+  trustctl verify registry.example/acme/app:1.4 --layers --policy deploy.yaml --policy-name production
+  trustctl verify registry.example/acme/app@sha256:… --policy deploy.yaml --offline --token-key token.pub
+  curl -sL https://example.com/app.tgz | trustctl verify - --policy deploy.yaml -o json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, p, err := loadPolicy(policyFile, policyName)
+			if err != nil {
+				return err
+			}
+			opts := client.VerifyOptions{Policy: p, Resolve: ref.options(cmd)}
+			if len(tokenKeys) > 0 {
+				keys, err := token.ReadKeyFiles(tokenKeys...)
+				if err != nil {
+					return fmt.Errorf("--token-key: %w", err)
+				}
+				opts.TokenKeys = keys
+			}
+			for _, v := range tufRoots {
+				repo, file, ok := strings.Cut(v, "=")
+				if !ok || repo == "" || file == "" {
+					return fmt.Errorf("--tuf-root %q: want REPO=ROOT.json", v)
+				}
+				data, err := readBounded(file, maxEnvelopeFile)
+				if err != nil {
+					return fmt.Errorf("--tuf-root %s: %w", repo, err)
+				}
+				if opts.TUFRoots == nil {
+					opts.TUFRoots = map[string][]byte{}
+				}
+				opts.TUFRoots[repo] = data
+			}
+			ctx := cmd.Context()
+			if !offline {
+				c, err := client.New(g.server, g.tls)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, g.timeout)
+				defer cancel()
+				opts.Client = c
+				if opts.TokenKeys == nil {
+					opts.TokenKeys = serverTokenKey{c}
+				}
+			} else if opts.TokenKeys == nil {
+				return errors.New("--offline: give the trusted token key with --token-key FILE")
+			}
+			res, err := client.Verify(ctx, args[0], opts)
+			if err != nil {
+				return resolveError(err)
+			}
+			out := cmd.OutOrStdout()
+			if g.output == "json" {
+				err = res.Verdict.WriteJSON(out)
+			} else {
+				err = res.Verdict.WriteText(out)
+			}
+			if err != nil {
+				return err
+			}
+			return verdictExit(res.Verdict)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&policyFile, "policy", "", "policy file (YAML, apiVersion "+policy.APIVersion+")")
+	f.StringVar(&policyName, "policy-name", "", "the policy to enforce; may be omitted when the file holds one")
+	f.BoolVar(&offline, "offline", false, "decide from the token beside the bytes alone, contacting no server")
+	f.StringArrayVar(&tufRoots, "tuf-root", nil, "REPO=ROOT.json: verify TUF evidence of REPO with go-tuf's client from this pinned root (repeatable); other repositories are read as trustd serves them")
+	f.StringArrayVar(&tokenKeys, "token-key", nil, "trusted token public key file (PEM or TUF JSON; repeatable); online, the server's key is used when none is given")
+	ref.add(f)
+	_ = cmd.MarkFlagRequired("policy")
+	return cmd
+}
+
+// verdictExit turns a verdict into the exit code: 0 pass, 1 fail, 2
+// undecided.
+func verdictExit(v policy.Verdict) error {
+	switch v.Outcome {
+	case policy.Pass:
+		return nil
+	case policy.Fail:
+		return &cliutil.ExitError{Code: cliutil.ExitNegative, Err: fmt.Errorf("policy %s failed: %v", v.Policy, v.Reasons())}
+	}
+	return &cliutil.ExitError{Code: cliutil.ExitFailure, Err: fmt.Errorf("policy %s could not be decided: %v", v.Policy, v.Reasons())}
+}

@@ -1,0 +1,512 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/pgp"
+)
+
+// Outcome is the three-valued result of a requirement.
+type Outcome string
+
+// Outcomes. An undecided requirement could not be evaluated (evidence
+// unavailable); all/any treat it as neither pass nor fail.
+const (
+	Pass      Outcome = "pass"
+	Fail      Outcome = "fail"
+	Undecided Outcome = "undecided"
+)
+
+// Result is the outcome of one requirement and why, naming the evidence.
+type Result struct {
+	Kind     string   `json:"kind"`
+	Outcome  Outcome  `json:"outcome"`
+	Reason   Reason   `json:"reason,omitempty"`
+	Detail   string   `json:"detail"`
+	Evidence []string `json:"evidence,omitempty"`
+	// Inputs are the signed documents a passing requirement relied on.
+	Inputs   []Input  `json:"inputs,omitempty"`
+	Children []Result `json:"children,omitempty"`
+}
+
+// Verdict is a policy's answer for one artifact.
+type Verdict struct {
+	Policy       string    `json:"policy"`
+	PolicyDigest string    `json:"policyDigest"`
+	Resource     string    `json:"resource,omitempty"`
+	Digests      []string  `json:"digests"`
+	Outcome      Outcome   `json:"outcome"`
+	EvaluatedAt  time.Time `json:"evaluatedAt"`
+	// RevocationListSeq is the revocation list a revocation requirement
+	// consulted, 0 if none did; a token records it.
+	RevocationListSeq uint64 `json:"revocationListSeq,omitempty"`
+	Result            Result `json:"result"`
+}
+
+// Inputs returns the signed documents that the passing part of the verdict
+// relied on, without duplicates, in tree order: what a token lists as its
+// input attestations.
+func (v Verdict) Inputs() []Input {
+	var out []Input
+	seen := map[Input]bool{}
+	var walk func(r Result)
+	walk = func(r Result) {
+		if r.Outcome != Pass {
+			return
+		}
+		for _, in := range r.Inputs {
+			if !seen[in] {
+				seen[in] = true
+				out = append(out, in)
+			}
+		}
+		for _, c := range r.Children {
+			walk(c)
+		}
+	}
+	walk(v.Result)
+	return out
+}
+
+// Evaluator evaluates policies over a set of evidence sources.
+type Evaluator struct {
+	Sources Sources
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Offline says the verification deliberately consults no server: a
+	// requirement whose source is missing then fails (OFFLINE) instead of
+	// being undecided, so a token that does not hold gives a definite no.
+	Offline bool
+}
+
+// Evaluate evaluates p for the bytes known by ds (sha256 first). Evidence
+// errors never escape: they make the requirement undecided, so the verdict
+// always explains itself.
+func (e *Evaluator) Evaluate(ctx context.Context, p *Policy, resource string, ds []digest.Digest) Verdict {
+	now := time.Now
+	if e.Now != nil {
+		now = e.Now
+	}
+	ev := &evaluation{e: e, ctx: ctx, policy: p, ds: ds, now: now().UTC(), signers: map[string]bool{}, leaves: map[*Requirement]Result{}}
+	// Revocation requirements need the signers the other evidence named,
+	// so every other leaf is evaluated first.
+	ev.walk(&p.Require, func(r *Requirement) {
+		if r.Revocation == nil {
+			ev.leaves[r] = ev.leaf(r)
+		}
+	})
+	ev.walk(&p.Require, func(r *Requirement) {
+		if r.Revocation != nil {
+			ev.leaves[r] = ev.revocation(r.Revocation)
+		}
+	})
+	res := ev.combine(&p.Require)
+	v := Verdict{Policy: p.Name, PolicyDigest: p.Digest().String(), Resource: resource, Outcome: res.Outcome, EvaluatedAt: ev.now, Result: res, RevocationListSeq: ev.revSeq}
+	for _, d := range ds {
+		v.Digests = append(v.Digests, d.String())
+	}
+	return v
+}
+
+type evaluation struct {
+	e       *Evaluator
+	ctx     context.Context
+	policy  *Policy
+	ds      []digest.Digest
+	now     time.Time
+	signers map[string]bool // key ids and fingerprints that vouched, for revocation
+	leaves  map[*Requirement]Result
+	revSeq  uint64
+}
+
+func (ev *evaluation) walk(r *Requirement, fn func(*Requirement)) {
+	switch {
+	case r.All != nil:
+		for i := range r.All {
+			ev.walk(&r.All[i], fn)
+		}
+	case r.Any != nil:
+		for i := range r.Any {
+			ev.walk(&r.Any[i], fn)
+		}
+	default:
+		fn(r)
+	}
+}
+
+func (ev *evaluation) combine(r *Requirement) Result {
+	if r.All == nil && r.Any == nil {
+		return ev.leaves[r]
+	}
+	list, kind := r.All, "all"
+	if r.Any != nil {
+		list, kind = r.Any, "any"
+	}
+	res := Result{Kind: kind}
+	var pass, fail, undecided int
+	for i := range list {
+		c := ev.combine(&list[i])
+		res.Children = append(res.Children, c)
+		switch c.Outcome {
+		case Pass:
+			pass++
+		case Fail:
+			fail++
+		default:
+			undecided++
+		}
+	}
+	n := len(list)
+	switch {
+	case kind == "all" && fail > 0, kind == "any" && pass == 0 && undecided == 0:
+		res.Outcome, res.Reason = Fail, ReasonChildrenFailed
+	case kind == "all" && undecided > 0, kind == "any" && pass == 0:
+		res.Outcome, res.Reason = Undecided, ReasonEvidenceUnavailable
+	default:
+		res.Outcome = Pass
+	}
+	if kind == "all" {
+		res.Detail = fmt.Sprintf("%d of %d requirements passed; all are required", pass, n)
+	} else {
+		res.Detail = fmt.Sprintf("%d of %d requirements passed; one is enough", pass, n)
+	}
+	if undecided > 0 {
+		res.Detail += fmt.Sprintf(" (%d undecided)", undecided)
+	}
+	return res
+}
+
+func pass(kind, detail string, evidence ...string) Result {
+	return Result{Kind: kind, Outcome: Pass, Detail: detail, Evidence: evidence}
+}
+
+func fail(kind string, reason Reason, detail string, evidence ...string) Result {
+	return Result{Kind: kind, Outcome: Fail, Reason: reason, Detail: detail, Evidence: evidence}
+}
+
+func undecided(kind, detail string) Result {
+	return Result{Kind: kind, Outcome: Undecided, Reason: ReasonEvidenceUnavailable, Detail: detail}
+}
+
+func (ev *evaluation) leaf(r *Requirement) Result {
+	src := ev.e.Sources
+	k := r.Kind()
+	missing := func(what string) Result {
+		if ev.e.Offline {
+			return fail(k, ReasonOffline, "offline: "+what+" evidence is not consulted")
+		}
+		return undecided(k, "no "+what+" evidence source (not configured)")
+	}
+	switch {
+	case r.TUF != nil:
+		if src.TUF == nil {
+			return missing("TUF")
+		}
+		return ev.tuf(r.TUF)
+	case r.PGP != nil:
+		if src.PGP == nil {
+			return missing("OpenPGP")
+		}
+		return ev.pgp(r.PGP)
+	case r.Attestation != nil:
+		if src.Attestations == nil {
+			return missing("attestation")
+		}
+		return ev.attestation(r.Attestation)
+	case r.Reputation != nil:
+		if src.Reputation == nil {
+			return missing("reputation")
+		}
+		return ev.reputation(r.Reputation)
+	case r.Threshold != nil:
+		if src.Signers == nil {
+			return missing("signer")
+		}
+		return ev.threshold(r.Threshold)
+	case r.Token != nil:
+		if src.Tokens == nil {
+			return missing("token")
+		}
+		return ev.token(r.Token)
+	}
+	return undecided(k, "unknown requirement kind")
+}
+
+func (ev *evaluation) matches(ds []digest.Digest) bool {
+	for _, d := range ds {
+		if slices.Contains(ev.ds, d) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ev *evaluation) tuf(t *TUFRequirement) Result {
+	role, err := ev.e.Sources.TUF.TUFRole(ev.ctx, t.Repo, t.Role)
+	if errors.Is(err, ErrStaleEvidence) {
+		return fail("tuf", ReasonStaleMetadata, fmt.Sprintf("repo %s role %s: %v", t.Repo, t.Role, err))
+	}
+	if err != nil {
+		return undecided("tuf", fmt.Sprintf("repo %s role %s: %v", t.Repo, t.Role, err))
+	}
+	ref := fmt.Sprintf("tuf %s/%s v%d", role.Repo, role.Role, role.Version)
+	if role.Verified {
+		ref += " (verified from the pinned root)"
+	}
+	names := make([]string, 0, len(role.Targets))
+	for name := range role.Targets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var wrongName []string
+	for _, name := range names {
+		if !ev.matches(role.Targets[name]) {
+			continue
+		}
+		ok := name == t.Target
+		if t.Pattern != "" {
+			ok, _ = path.Match(t.Pattern, name)
+		}
+		if !ok {
+			wrongName = append(wrongName, name)
+			continue
+		}
+		if !role.Expires.IsZero() && !ev.now.Before(role.Expires) {
+			return fail("tuf", ReasonStaleMetadata, fmt.Sprintf("target %s is listed by %s, which expired at %s", name, ref, role.Expires.UTC().Format(time.RFC3339)), ref+" target "+name)
+		}
+		res := pass("tuf", fmt.Sprintf("target %s in repo %s, signed under role %s", name, role.Repo, role.Role), ref+" target "+name)
+		if role.Input.URI != "" {
+			res.Inputs = []Input{role.Input}
+		}
+		return res
+	}
+	if len(wrongName) > 0 {
+		return fail("tuf", ReasonUntrustedSigner, fmt.Sprintf("the bytes are target %s in %s, which the requirement does not name", strings.Join(wrongName, ", "), ref), ref)
+	}
+	want := t.Target
+	if want == "" {
+		want = t.Pattern
+	}
+	return fail("tuf", ReasonUnsigned, fmt.Sprintf("no target matching %s with these digests in %s", want, ref), ref)
+}
+
+func (ev *evaluation) pgp(p *PGPRequirement) Result {
+	sigs, err := ev.e.Sources.PGP.PGPSignatures(ev.ctx, ev.ds)
+	if err != nil {
+		return undecided("pgp", fmt.Sprintf("manifest signatures: %v", err))
+	}
+	if len(sigs) == 0 {
+		return fail("pgp", ReasonUnsigned, "no OpenPGP-signed manifest lists these bytes")
+	}
+	var refusals []string
+	revoked := false
+	for _, s := range sigs {
+		if p.Name != "" {
+			if ok, _ := path.Match(p.Name, s.Name); !ok {
+				refusals = append(refusals, fmt.Sprintf("manifest seq %d names %s, not matching %s", s.Seq, s.Name, p.Name))
+				continue
+			}
+		}
+		d, err := ev.e.Sources.PGP.PGPDecide(ev.ctx, s.Name, s.Signer, s.At, p.Roots)
+		if err != nil {
+			return undecided("pgp", fmt.Sprintf("chain for %s: %v", s.Signer, err))
+		}
+		evidence := fmt.Sprintf("pgp manifest seq %d: %s signed by key %s", s.Seq, s.Name, s.Signer)
+		if d.Allowed {
+			ev.signers[s.Signer] = true
+			if s.Primary != "" {
+				ev.signers[s.Primary] = true
+			}
+			res := pass("pgp", fmt.Sprintf("%s signed by %s, which chains to a pinned root", s.Name, s.Signer), append([]string{evidence}, d.Chain...)...)
+			if s.Input.URI != "" {
+				res.Inputs = []Input{s.Input}
+			}
+			return res
+		}
+		refusals = append(refusals, fmt.Sprintf("%s: %s %s", s.Signer, d.Refusal, d.Detail))
+		revoked = revoked || d.Refusal == string(pgp.CodeRevoked) || d.Refusal == string(pgp.CodeRevokedCompromised)
+	}
+	if revoked {
+		return fail("pgp", ReasonRevoked, "a key on the chain is revoked: "+strings.Join(refusals, "; "))
+	}
+	return fail("pgp", ReasonUntrustedSigner, "no manifest signer chains to the pinned roots: "+strings.Join(refusals, "; "))
+}
+
+func identityMatches(want Identity, got SigstoreIdentity) bool {
+	if want.Issuer != got.Issuer {
+		return false
+	}
+	ok, err := regexp.MatchString("^(?:"+want.Subject+")$", got.Subject)
+	return err == nil && ok
+}
+
+func (ev *evaluation) attestation(a *AttestationRequirement) Result {
+	atts, err := ev.e.Sources.Attestations.Attestations(ev.ctx, ev.ds, a.PredicateType)
+	if err != nil {
+		return undecided("attestation", fmt.Sprintf("attestations: %v", err))
+	}
+	if len(atts) == 0 {
+		return fail("attestation", ReasonUnsigned, "no attestation of type "+a.PredicateType+" names these bytes")
+	}
+	var trusted, good int
+	var evidence []string
+	var inputs []Input
+	for _, at := range atts {
+		ok := len(a.Signers) == 0 && len(a.Identities) == 0
+		for _, s := range at.Signers {
+			ok = ok || slices.Contains(a.Signers, s)
+		}
+		for _, id := range at.Identities {
+			for _, want := range a.Identities {
+				ok = ok || identityMatches(want, id)
+			}
+		}
+		if !ok {
+			continue
+		}
+		trusted++
+		met := true
+		for name, pattern := range a.Conditions {
+			if m, _ := path.Match(pattern, at.Fields[name]); !m {
+				met = false
+			}
+		}
+		if !met {
+			continue
+		}
+		good++
+		evidence = append(evidence, fmt.Sprintf("attestation seq %d", at.Seq))
+		if at.Input.URI != "" {
+			inputs = append(inputs, at.Input)
+		}
+		for _, s := range at.Signers {
+			ev.signers[s] = true
+		}
+	}
+	switch {
+	case good >= a.Min:
+		res := pass("attestation", fmt.Sprintf("%d attestations of type %s from accepted signers (at least %d required)", good, a.PredicateType, a.Min), evidence...)
+		res.Inputs = inputs
+		return res
+	case trusted == 0:
+		return fail("attestation", ReasonUntrustedSigner, fmt.Sprintf("%d attestations of type %s, none from an accepted signer", len(atts), a.PredicateType))
+	case good == 0:
+		return fail("attestation", ReasonConditionFailed, fmt.Sprintf("%d attestations from accepted signers, none meeting the conditions", trusted))
+	}
+	return fail("attestation", ReasonThresholdNotMet, fmt.Sprintf("%d attestations of type %s meet the requirement; %d required", good, a.PredicateType, a.Min), evidence...)
+}
+
+func (ev *evaluation) revocation(r *RevocationRequirement) Result {
+	if ev.e.Sources.Revocations == nil {
+		if ev.e.Offline {
+			return fail("revocation", ReasonOffline, "offline: revocation evidence is not consulted")
+		}
+		return undecided("revocation", "no revocation evidence source (not configured)")
+	}
+	signers := make([]string, 0, len(ev.signers))
+	for s := range ev.signers {
+		signers = append(signers, s)
+	}
+	sort.Strings(signers)
+	st, err := ev.e.Sources.Revocations.Revocations(ev.ctx, ev.ds, signers)
+	if err != nil {
+		return undecided("revocation", fmt.Sprintf("revocation list: %v", err))
+	}
+	ev.revSeq = max(ev.revSeq, st.ListSeq)
+	list := fmt.Sprintf("revocation list seq %d", st.ListSeq)
+	if r.MaxAge > 0 && ev.now.Sub(st.ListTime) > time.Duration(r.MaxAge) {
+		return fail("revocation", ReasonStaleMetadata, fmt.Sprintf("the revocation list is from %s, older than %s", st.ListTime.UTC().Format(time.RFC3339), r.MaxAge), list)
+	}
+	if len(st.Revoked) > 0 {
+		var what, evidence []string
+		for _, rv := range st.Revoked {
+			what = append(what, rv.What+" ("+rv.Reason+")")
+			evidence = append(evidence, fmt.Sprintf("revocation seq %d", rv.Seq))
+		}
+		return fail("revocation", ReasonRevoked, "revoked: "+strings.Join(what, ", "), append([]string{list}, evidence...)...)
+	}
+	return pass("revocation", fmt.Sprintf("nothing involved is revoked (%d signers checked)", len(signers)), list)
+}
+
+func (ev *evaluation) reputation(r *ReputationRequirement) Result {
+	rep, err := ev.e.Sources.Reputation.Reputation(ev.ctx, ev.ds, r.TrustSet)
+	if err != nil {
+		return undecided("reputation", fmt.Sprintf("reputation: %v", err))
+	}
+	scope := "all voters"
+	if len(r.TrustSet) > 0 {
+		scope = fmt.Sprintf("voters trusted by %d keys", len(r.TrustSet))
+	}
+	got := fmt.Sprintf("score %.2f over %d votes (%s)", rep.Score, rep.Votes, scope)
+	if rep.Votes < r.MinVotes || (r.MinScore != nil && rep.Score < *r.MinScore) {
+		want := []string{}
+		if r.MinScore != nil {
+			want = append(want, fmt.Sprintf("score ≥ %.2f", *r.MinScore))
+		}
+		if r.MinVotes > 0 {
+			want = append(want, fmt.Sprintf("≥ %d votes", r.MinVotes))
+		}
+		return fail("reputation", ReasonReputationBelow, got+"; required "+strings.Join(want, " and "))
+	}
+	return pass("reputation", got)
+}
+
+func (ev *evaluation) threshold(t *ThresholdRequirement) Result {
+	sigs, err := ev.e.Sources.Signers.Signatures(ev.ctx, ev.ds)
+	if err != nil {
+		return undecided("threshold", fmt.Sprintf("signatures: %v", err))
+	}
+	met := map[int]bool{}
+	var evidence []string
+	for _, s := range sigs {
+		for i, want := range t.Signers {
+			ok := false
+			switch {
+			case want.Key != "":
+				ok = s.Kind != "sigstore" && s.ID == want.Key
+			case want.PGP != "":
+				ok = s.Kind != "sigstore" && strings.EqualFold(s.ID, want.PGP)
+			case want.Sigstore != nil:
+				ok = s.Kind == "sigstore" && identityMatches(*want.Sigstore, s.Identity)
+			}
+			if ok && !met[i] {
+				met[i] = true
+				evidence = append(evidence, fmt.Sprintf("%s (seq %d)", want, s.Seq))
+				if s.ID != "" {
+					ev.signers[s.ID] = true
+				}
+			}
+		}
+	}
+	if len(met) >= t.K {
+		return pass("threshold", fmt.Sprintf("%d of the %d named signers signed; %d required", len(met), len(t.Signers), t.K), evidence...)
+	}
+	if len(sigs) == 0 {
+		return fail("threshold", ReasonUnsigned, fmt.Sprintf("nothing signed about these bytes; %d of %d named signers required", t.K, len(t.Signers)))
+	}
+	return fail("threshold", ReasonThresholdNotMet, fmt.Sprintf("%d of the %d named signers signed; %d required", len(met), len(t.Signers), t.K), evidence...)
+}
+
+func (ev *evaluation) token(t *TokenRequirement) Result {
+	c, err := ev.e.Sources.Tokens.CheckToken(ev.ctx, ev.ds, ev.policy, time.Duration(t.MaxAge))
+	if err != nil {
+		return undecided("token", fmt.Sprintf("token: %v", err))
+	}
+	evidence := []string{}
+	if c.ID != "" {
+		evidence = append(evidence, "token "+c.ID)
+	}
+	if c.Reason != "" {
+		return fail("token", c.Reason, c.Detail, evidence...)
+	}
+	return pass("token", fmt.Sprintf("token issued %s, expires %s, for policy %s", c.IssuedAt.UTC().Format(time.RFC3339), c.Expires.UTC().Format(time.RFC3339), ev.policy.Name), evidence...)
+}

@@ -1,0 +1,189 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+)
+
+// Sources are where the evaluator gets evidence, one source per kind of
+// requirement. A nil source makes its requirements undecided
+// (EVIDENCE_UNAVAILABLE), which is how offline verification treats
+// everything but tokens. Each method receives every digest the verifier
+// computed over the bytes (sha256 first).
+type Sources struct {
+	TUF          TUFSource
+	PGP          PGPSource
+	Attestations AttestationSource
+	Revocations  RevocationSource
+	Reputation   ReputationSource
+	Signers      SignerSource
+	Tokens       TokenSource
+}
+
+// With returns s with every source set in extra replacing its own: how
+// callers add the sources they have (attestations, revocations,
+// reputation) to the built-in ones.
+func (s Sources) With(extra Sources) Sources {
+	if extra.TUF != nil {
+		s.TUF = extra.TUF
+	}
+	if extra.PGP != nil {
+		s.PGP = extra.PGP
+	}
+	if extra.Attestations != nil {
+		s.Attestations = extra.Attestations
+	}
+	if extra.Revocations != nil {
+		s.Revocations = extra.Revocations
+	}
+	if extra.Reputation != nil {
+		s.Reputation = extra.Reputation
+	}
+	if extra.Signers != nil {
+		s.Signers = extra.Signers
+	}
+	if extra.Tokens != nil {
+		s.Tokens = extra.Tokens
+	}
+	return s
+}
+
+// Input names a signed document the evaluation relied on, as a token's
+// inputAttestations lists it: a URI (trustd:log/SEQ for log entries,
+// trustd:tuf/REPO/VERSION.ROLE.json for TUF metadata) and the digest of its
+// bytes.
+type Input struct {
+	URI    string        `json:"uri"`
+	Digest digest.Digest `json:"digest"`
+}
+
+// TUFRole is the current version of one targets role of a TUF repository.
+type TUFRole struct {
+	Repo, Role string
+	Version    int64
+	Expires    time.Time
+	// Targets maps each target path to its digests.
+	Targets map[string][]digest.Digest
+	// Verified is true when a TUF client verified the role from a pinned
+	// root; false when it is read as the server serves it.
+	Verified bool
+	// Input is the role's metadata file, if known.
+	Input Input
+}
+
+// ErrStaleEvidence, wrapped by a source's error, says the evidence exists
+// but is past its expiry (TUF metadata): the requirement fails with
+// STALE_METADATA rather than being undecided.
+var ErrStaleEvidence = errors.New("evidence expired")
+
+// TUFSource reads a targets role as its repository currently publishes it.
+type TUFSource interface {
+	TUFRole(ctx context.Context, repo, role string) (*TUFRole, error)
+}
+
+// PGPSignature is an OpenPGP-signed manifest line naming the bytes.
+type PGPSignature struct {
+	Name    string // the file name on the manifest line
+	Signer  string // the fingerprint of the key that signed (primary or subkey)
+	Primary string // its certificate's primary fingerprint
+	Seq     uint64 // log sequence number of the manifest
+	At      time.Time
+	Input   Input // the manifest's log entry, if known
+}
+
+// PGPDecision is whether a key may sign for a name, given pinned roots.
+type PGPDecision struct {
+	Allowed bool
+	Chain   []string // root first, then each link ("delegation a→b (seq 7)")
+	Refusal string   // refusal code when not allowed
+	Detail  string
+}
+
+// PGPSource finds manifest signatures over the bytes and decides chains.
+type PGPSource interface {
+	PGPSignatures(ctx context.Context, ds []digest.Digest) ([]PGPSignature, error)
+	PGPDecide(ctx context.Context, name, signer string, at time.Time, roots []string) (PGPDecision, error)
+}
+
+// SigstoreIdentity is the certificate identity of a keyless signature.
+type SigstoreIdentity struct{ Issuer, Subject string }
+
+// Attestation is one verified attestation about the bytes with the fields
+// the attestation index extracts.
+type Attestation struct {
+	Seq        uint64
+	Signers    []string           // key ids or OpenPGP fingerprints
+	Identities []SigstoreIdentity // keyless signers
+	Fields     map[string]string  // builderId, sourceRepository, …
+	Input      Input              // the attestation's log entry, if known
+}
+
+// AttestationSource lists verified attestations of a predicate type.
+type AttestationSource interface {
+	Attestations(ctx context.Context, ds []digest.Digest, predicateType string) ([]Attestation, error)
+}
+
+// Revoked is one revocation that applies.
+type Revoked struct {
+	What   string // the revoked digest or key
+	Seq    uint64 // the revocation's log sequence number
+	Reason string
+}
+
+// RevocationStatus is the revocation list's answer for the bytes and the
+// keys involved.
+type RevocationStatus struct {
+	ListSeq  uint64    // sequence of the revocation list consulted
+	ListTime time.Time // when that list was produced
+	Revoked  []Revoked
+}
+
+// RevocationSource checks digests and signer keys against the revocation
+// list.
+type RevocationSource interface {
+	Revocations(ctx context.Context, ds []digest.Digest, signers []string) (RevocationStatus, error)
+}
+
+// Reputation is an aggregate of votes about the bytes.
+type Reputation struct {
+	Score float64
+	Votes int
+}
+
+// ReputationSource aggregates votes, globally (empty trust set) or over the
+// voters reachable from trustSet.
+type ReputationSource interface {
+	Reputation(ctx context.Context, ds []digest.Digest, trustSet []string) (Reputation, error)
+}
+
+// Signature is one verified signature over evidence about the bytes.
+type Signature struct {
+	Kind     string // "key", "pgp" or "sigstore"
+	ID       string // key id or fingerprint; empty for sigstore
+	Identity SigstoreIdentity
+	Seq      uint64 // log sequence number of the signed evidence
+}
+
+// SignerSource lists who signed evidence about the bytes, for thresholds.
+type SignerSource interface {
+	Signatures(ctx context.Context, ds []digest.Digest) ([]Signature, error)
+}
+
+// TokenCheck is the outcome of checking the tokens found beside the bytes.
+// Reason is empty when a token satisfies the policy.
+type TokenCheck struct {
+	ID       string
+	IssuedAt time.Time
+	Expires  time.Time
+	Reason   Reason
+	Detail   string
+}
+
+// TokenSource checks the tokens found beside the bytes against the digests,
+// the policy (name and content digest) and the allowed age.
+type TokenSource interface {
+	CheckToken(ctx context.Context, ds []digest.Digest, p *Policy, maxAge time.Duration) (TokenCheck, error)
+}

@@ -1,0 +1,249 @@
+package revocation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/tuf"
+)
+
+// KeysRepo is the TUF repository trustd creates at first start to
+// distribute its own public keys (the revocation list key; later the token
+// key): clients pin its root and fetch keys with any TUF client.
+const KeysRepo = "trustd/keys"
+
+// ListKeyTarget is the target name of the revocation list key in KeysRepo.
+const ListKeyTarget = "revocation-list.pub"
+
+// Lifetimes of the system repository's offline-role metadata, and the
+// remaining lifetime below which PublishKey re-signs the targets role.
+const (
+	SystemRootValidity    = 5 * 365 * 24 * time.Hour
+	SystemTargetsValidity = 365 * 24 * time.Hour
+	SystemTargetsRenew    = 90 * 24 * time.Hour
+)
+
+// Key file names in the system keys directory.
+const (
+	systemRootKeyFile    = "system-root.pem"
+	systemTargetsKeyFile = "system-targets.pem"
+)
+
+// KeyCustom is the custom field of a key target: the public key itself
+// (PEM, the target's bytes, so length and hashes cover it) and its id.
+type KeyCustom struct {
+	KeyID     string `json:"keyid"`
+	KeyType   string `json:"keytype"`
+	PublicKey string `json:"publicKey"`
+}
+
+// KeyPublisher keeps KeysRepo: it creates the repository with trustd-held
+// root and targets keys and publishes public keys as targets.
+type KeyPublisher struct {
+	svc     *tuf.Service
+	state   tuf.State
+	online  *tuf.OnlineKeys
+	root    signature.Signer
+	targets signature.Signer
+}
+
+// loadOrCreate loads a private key file (0600), generating it first if
+// missing.
+func loadOrCreate(path string) (signature.Signer, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := tuf.GenerateOnlineKey(path, envelope.KeyTypeED25519); err != nil {
+			return nil, err
+		}
+	}
+	return tuf.LoadOnlineKey(path)
+}
+
+// NewKeyPublisher loads (creating if missing, mode 0600) the system
+// repository's root and targets keys from dir.
+func NewKeyPublisher(svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, dir string) (*KeyPublisher, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("revocation: system keys: %w", err)
+	}
+	root, err := loadOrCreate(filepath.Join(dir, systemRootKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("revocation: system keys: %w", err)
+	}
+	targets, err := loadOrCreate(filepath.Join(dir, systemTargetsKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("revocation: system keys: %w", err)
+	}
+	return &KeyPublisher{svc: svc, state: state, online: online, root: root, targets: targets}, nil
+}
+
+// Ensure creates KeysRepo with root v1 if it does not exist yet.
+func (p *KeyPublisher) Ensure(ctx context.Context) error {
+	if _, err := p.state.Get(ctx, KeysRepo, metadata.ROOT, 1); err == nil {
+		return nil
+	} else if !errors.Is(err, tuf.ErrNotFound) {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	rootKey, _, err := tuf.PublicKeyOf(p.root)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	targetsKey, _, err := tuf.PublicKeyOf(p.targets)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	md, err := tuf.NewRoot(tuf.RootSpec{Version: 1, Expires: time.Now().Add(SystemRootValidity),
+		Root: tuf.KeySet{Keys: []*metadata.Key{rootKey}, Threshold: 1}, Targets: tuf.KeySet{Keys: []*metadata.Key{targetsKey}, Threshold: 1},
+		Snapshot: tuf.Keys(p.online.Keys(metadata.SNAPSHOT)), Timestamp: tuf.Keys(p.online.Keys(metadata.TIMESTAMP))})
+	if err != nil {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	signed, err := tuf.Sign(md, p.root)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	if _, err := p.svc.Init(ctx, KeysRepo, signed); err != nil && !errors.Is(err, tuf.ErrRepoExists) {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	return nil
+}
+
+// PublishKey publishes pub as target name of KeysRepo (the PEM bytes, with
+// the key in the target's custom field), unless the current targets
+// already list exactly that key and are not due for renewal. It is how
+// every trustd-held key reaches clients: the revocation list key now, a
+// token issuer key the same way.
+func (p *KeyPublisher) PublishKey(ctx context.Context, name string, pub envelope.PublicKey) error {
+	if err := p.Ensure(ctx); err != nil {
+		return err
+	}
+	pemBytes := pub.Encode()
+	current, err := p.state.Get(ctx, KeysRepo, metadata.TARGETS, 0)
+	if err != nil && !errors.Is(err, tuf.ErrNotFound) {
+		return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
+	}
+	if current != nil {
+		md, err := (&metadata.Metadata[metadata.TargetsType]{}).FromBytes(current)
+		if err != nil {
+			return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
+		}
+		if tf, ok := md.Signed.Targets[name]; ok && tf.VerifyLengthHashes(pemBytes) == nil && time.Until(md.Signed.Expires) > SystemTargetsRenew {
+			return nil
+		}
+	}
+	n, ds, err := tuf.HashTarget(ctx, bytes.NewReader(pemBytes))
+	if err != nil {
+		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+	}
+	custom, err := json.Marshal(KeyCustom{KeyID: pub.ID, KeyType: pub.Type, PublicKey: string(pemBytes)})
+	if err != nil {
+		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+	}
+	tf, err := tuf.NewTargetFile(n, ds, custom)
+	if err != nil {
+		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+	}
+	md, err := tuf.AddTarget(current, name, tf, time.Now().Add(SystemTargetsValidity))
+	if err != nil {
+		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+	}
+	signed, err := tuf.Sign(md, p.targets)
+	if err != nil {
+		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+	}
+	if _, err := p.svc.Upload(ctx, KeysRepo, metadata.TARGETS, signed); err != nil {
+		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+	}
+	return nil
+}
+
+// FetchKey is the client side of KeysRepo: go-tuf's updater refreshes the
+// repository at repoURL (http://HOST/tuf/trustd/keys) into metadataDir,
+// trusting the root stored there from an earlier fetch or else the pinned
+// root, and returns the public key of target name, checked against the
+// target's length and hashes.
+func FetchKey(repoURL string, pinnedRoot []byte, metadataDir, name string) (envelope.PublicKey, error) {
+	if err := os.MkdirAll(metadataDir, 0o700); err != nil {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: %w", err)
+	}
+	root := pinnedRoot
+	if stored, err := os.ReadFile(filepath.Join(metadataDir, "root.json")); err == nil {
+		root = stored
+	}
+	if len(root) == 0 {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: no trusted root: pin the root of %s (%s/1.root.json, checked out of band)", KeysRepo, repoURL)
+	}
+	cfg, err := config.New(repoURL, root)
+	if err != nil {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: %w", err)
+	}
+	cfg.LocalMetadataDir = metadataDir
+	cfg.LocalTargetsDir = filepath.Join(metadataDir, "targets")
+	up, err := updater.New(cfg)
+	if err != nil {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: %w", err)
+	}
+	if err := up.Refresh(); err != nil {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf refresh of %s: %w", KeysRepo, err)
+	}
+	ti, err := up.GetTargetInfo(name)
+	if err != nil {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: %w", name, err)
+	}
+	if ti.Custom == nil {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: %w: no custom field with the key", name, ErrBadList)
+	}
+	var kc KeyCustom
+	if err := json.Unmarshal(*ti.Custom, &kc); err != nil {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: custom: %w: %w", name, ErrBadList, err)
+	}
+	if err := ti.VerifyLengthHashes([]byte(kc.PublicKey)); err != nil {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: %w: %w", name, ErrBadList, err)
+	}
+	pub, err := envelope.ParsePublicKey([]byte(kc.PublicKey))
+	if err != nil {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: %w", name, err)
+	}
+	return pub, nil
+}
+
+// LoadListKey loads the revocation list signing key from path, generating
+// an ed25519 key (mode 0600) if the file does not exist.
+func LoadListKey(path string) (envelope.Signer, envelope.PublicKey, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		priv, _, err := envelope.GenerateKey(envelope.KeyTypeED25519)
+		if err != nil {
+			return nil, envelope.PublicKey{}, fmt.Errorf("revocation: list key: %w", err)
+		}
+		if err := envelope.WritePrivateKeyFile(path, priv); err != nil {
+			return nil, envelope.PublicKey{}, fmt.Errorf("revocation: list key: %w", err)
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, envelope.PublicKey{}, fmt.Errorf("revocation: list key: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, envelope.PublicKey{}, fmt.Errorf("revocation: list key %s: mode %#o lets others read it; chmod 600 it: %w", path, st.Mode().Perm(), fs.ErrPermission)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, envelope.PublicKey{}, fmt.Errorf("revocation: list key: %w", err)
+	}
+	s, pub, err := envelope.LoadPrivateKey(data, nil)
+	if err != nil {
+		return nil, envelope.PublicKey{}, fmt.Errorf("revocation: list key %s: %w", path, err)
+	}
+	return s, pub, nil
+}

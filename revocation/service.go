@@ -1,0 +1,335 @@
+package revocation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tufstore"
+)
+
+// Config is a deployment's revocation authority.
+type Config struct {
+	// SecurityAuthority are key ids that may revoke (and reinstate) any
+	// key and any digest (trustd --security-authority).
+	SecurityAuthority []string
+	// TokenIssuers are the key ids of token issuers: they (and the
+	// security authority) may revoke tokens by id (trustd --token-issuer).
+	TokenIssuers []string
+	// PGP, when set, grants digest authority along OpenPGP delegation
+	// chains and makes the Checker honour OpenPGP revocation certificates
+	// and rotations. Only its reads are used, so pgplog.New(store, nil)
+	// will do.
+	PGP *pgplog.Service
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Service judges revocation statements (Validator), indexes them
+// (Indexer) and answers whether something is revoked (the Checker
+// methods).
+type Service struct {
+	store store.Reader
+	cfg   Config
+}
+
+// New returns a Service reading the store r.
+func New(r store.Reader, cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{store: r, cfg: cfg}
+}
+
+// Validators returns the statement validator of PredicateType, for
+// statement.Options: the statement must be a well-formed revocation whose
+// signers hold authority for its target (see Authorize).
+func (s *Service) Validators() map[string]statement.Validator {
+	return map[string]statement.Validator{PredicateType: s.validate}
+}
+
+// Indexers returns the statement indexer of PredicateType, for
+// statement.Options: it judges the revocation again inside the append's
+// transaction (so nothing committed since the validator ran slips past),
+// then records the entry and the target's new current state.
+func (s *Service) Indexers() map[string]statement.Indexer {
+	return map[string]statement.Indexer{PredicateType: s.index}
+}
+
+func (s *Service) validate(ctx context.Context, st envelope.Statement, signers []string) error {
+	p, err := Parse(st)
+	if err != nil {
+		return err
+	}
+	return s.judge(ctx, p, signers)
+}
+
+// judge checks that a reinstatement has a revocation to lift and that the
+// signers hold authority for the target.
+func (s *Service) judge(ctx context.Context, p Predicate, signers []string) error {
+	if p.Action == ActionReinstate {
+		cur, err := s.lookup(ctx, p.Target)
+		if err != nil {
+			return err
+		}
+		if cur == nil || cur.Action != ActionRevoke {
+			return fmt.Errorf("revocation: %s: %w: it is not revoked", p.Target, ErrNothingToReinstate)
+		}
+	}
+	return s.Authorize(ctx, p.Target, signers)
+}
+
+// Authorize checks that at least one of signers may revoke or reinstate
+// t, and returns ErrUnauthorized with every signer's reason otherwise. A
+// signer that is itself revoked now holds no authority. Who may:
+//   - a key: the key itself, or the security authority;
+//   - a statement: one of its signers;
+//   - a digest: the security authority; a key that signs the current
+//     metadata of a TUF targets role (top-level or delegated) that listed
+//     the digest; the OpenPGP key that published a
+//     manifest listing it, any key whose delegation chain (in force now)
+//     leads from it to that publisher for the name it was published
+//     under, or any key the publisher delegated that name to;
+//   - a token: a configured token issuer, or the security authority.
+func (s *Service) Authorize(ctx context.Context, t Target, signers []string) error {
+	if len(signers) == 0 {
+		return fmt.Errorf("revocation: %s: %w: no verified signature", t, ErrUnauthorized)
+	}
+	now := s.cfg.Now()
+	var why []string
+	for _, k := range signers {
+		rev, err := s.KeyRevoked(ctx, k, now)
+		if err != nil {
+			return err
+		}
+		if rev != nil {
+			why = append(why, fmt.Sprintf("key %s is revoked (%s, effective %s)", k, rev.Reason, rev.Effective.Format(time.RFC3339)))
+			continue
+		}
+		reason, err := s.authorityOf(ctx, t, k, now)
+		if err != nil {
+			return err
+		}
+		if reason == "" {
+			return nil
+		}
+		why = append(why, fmt.Sprintf("key %s %s", k, reason))
+	}
+	return fmt.Errorf("revocation: %s: %w: %s", t, ErrUnauthorized, strings.Join(why, "; "))
+}
+
+// authorityOf returns "" when key k may revoke t, else why not.
+func (s *Service) authorityOf(ctx context.Context, t Target, k string, now time.Time) (string, error) {
+	authority := slices.Contains(s.cfg.SecurityAuthority, k)
+	switch t.Kind {
+	case KindKey:
+		if _, err := s.store.Key(ctx, t.ID); errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("revocation: target.id: %w: key %s is not registered", ErrInvalid, t.ID)
+		} else if err != nil {
+			return "", fmt.Errorf("revocation: key %s: %w", t.ID, err)
+		}
+		if k == t.ID || authority {
+			return "", nil
+		}
+		return "is neither the key itself nor a security authority key", nil
+	case KindToken:
+		if authority || slices.Contains(s.cfg.TokenIssuers, k) {
+			return "", nil
+		}
+		return "is neither a token issuer nor a security authority key", nil
+	case KindStatement:
+		d, _ := digest.Parse(t.ID)
+		st, err := s.store.StatementByEnvelope(ctx, d)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("revocation: target.id: %w: no statement with envelope digest %s is in the log", ErrInvalid, t.ID)
+		}
+		if err != nil {
+			return "", fmt.Errorf("revocation: statement %s: %w", t.ID, err)
+		}
+		if st.PredicateType == PredicateType {
+			return "", fmt.Errorf("revocation: target.id: %w: statement %d is itself a revocation; lift it with a reinstatement of its target instead", ErrInvalid, st.Seq)
+		}
+		if slices.Contains(st.SignerKeyIDs, k) {
+			return "", nil
+		}
+		return fmt.Sprintf("did not sign statement %d (signed by %s)", st.Seq, strings.Join(st.SignerKeyIDs, ", ")), nil
+	case KindDigest:
+		if authority {
+			return "", nil
+		}
+		return s.digestAuthority(ctx, t.ID, k, now)
+	}
+	return "", fmt.Errorf("revocation: target.kind: %w: %q", ErrInvalid, t.Kind)
+}
+
+// evidencePage bounds the log entries read to find who published a digest.
+const evidencePage = 100
+
+func (s *Service) digestAuthority(ctx context.Context, id, k string, now time.Time) (string, error) {
+	d, err := digest.Parse(id)
+	if err != nil {
+		return "", fmt.Errorf("revocation: target.id: %w: %w", ErrInvalid, err)
+	}
+	if ok, err := s.tufAuthority(ctx, d, k); err != nil || ok {
+		return "", err
+	}
+	if s.cfg.PGP != nil {
+		ok, err := s.pgpAuthority(ctx, d, k, now)
+		if err != nil || ok {
+			return "", err
+		}
+	}
+	return "holds no authority for it: not a security authority key, not a key of a TUF targets role that lists it, and no OpenPGP delegation in force covers a name it was published under", nil
+}
+
+// tufAuthority reports whether key k may revoke d as a TUF role key: some
+// version of a targets role (top-level or delegated) listed d, and k signs
+// that role's current metadata. A key rotated out of the role loses the
+// authority; its successor gains it.
+func (s *Service) tufAuthority(ctx context.Context, d digest.Digest, k string) (bool, error) {
+	seen := map[tufstore.Descriptor]bool{}
+	for before := int64(0); ; {
+		ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: tufstore.PredicateType,
+			BeforeSeq: before, Limit: evidencePage})
+		if err != nil {
+			return false, fmt.Errorf("revocation: digest %s: %w", d, err)
+		}
+		for _, e := range ev {
+			st, err := s.store.Statement(ctx, e.Seq)
+			if err != nil {
+				return false, fmt.Errorf("revocation: TUF entry %d: %w", e.Seq, err)
+			}
+			var role tufstore.Descriptor
+			if err := json.Unmarshal(st.Payload, &role); err != nil {
+				return false, fmt.Errorf("revocation: TUF entry %d: descriptor: %w", e.Seq, err)
+			}
+			role.Version = 0
+			if seen[role] {
+				continue
+			}
+			seen[role] = true
+			cur, err := s.store.TUFMetadata(ctx, role.Repo, role.Role, 0)
+			if err != nil {
+				return false, fmt.Errorf("revocation: TUF %s %s: %w", role.Repo, role.Role, err)
+			}
+			var doc struct {
+				Signatures []struct {
+					KeyID string `json:"keyid"`
+				} `json:"signatures"`
+			}
+			if err := json.Unmarshal(cur, &doc); err != nil {
+				return false, fmt.Errorf("revocation: TUF %s %s: %w", role.Repo, role.Role, err)
+			}
+			for _, sg := range doc.Signatures {
+				if sg.KeyID == k {
+					return true, nil
+				}
+			}
+		}
+		if len(ev) < evidencePage {
+			return false, nil
+		}
+		before = ev[len(ev)-1].Seq
+	}
+}
+
+// pgpAuthority reports whether OpenPGP key k may revoke d: it published a
+// manifest naming d, or a delegation chain in force now links k and that
+// publisher for the name.
+func (s *Service) pgpAuthority(ctx context.Context, d digest.Digest, k string, now time.Time) (bool, error) {
+	if !pgp.ValidFingerprint(k) {
+		return false, nil
+	}
+	for before := int64(0); ; {
+		ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: pgplog.ManifestPredicateType,
+			BeforeSeq: before, Limit: evidencePage})
+		if err != nil {
+			return false, fmt.Errorf("revocation: digest %s: %w", d, err)
+		}
+		for _, e := range ev {
+			ok, err := s.pgpManifestAuthority(ctx, d, e, k, now)
+			if err != nil || ok {
+				return ok, err
+			}
+		}
+		if len(ev) < evidencePage {
+			return false, nil
+		}
+		before = ev[len(ev)-1].Seq
+	}
+}
+
+// pgpManifestAuthority reports whether OpenPGP key k may revoke d, listed
+// in the manifest of evidence entry e.
+func (s *Service) pgpManifestAuthority(ctx context.Context, d digest.Digest, e store.Evidence, k string, now time.Time) (bool, error) {
+	if len(e.SignerKeyIDs) != 1 {
+		return false, nil
+	}
+	publisher := e.SignerKeyIDs[0]
+	if publisher == k {
+		return true, nil
+	}
+	st, err := s.store.Statement(ctx, e.Seq)
+	if err != nil {
+		return false, fmt.Errorf("revocation: manifest %d: %w", e.Seq, err)
+	}
+	for _, sub := range st.Subjects {
+		if !slices.Contains(sub.Digests, d) {
+			continue
+		}
+		for _, q := range []pgplog.Query{
+			{Name: sub.Name, Signer: publisher, SignedAt: now, Roots: []string{k}}, // k delegated the name down to the publisher
+			{Name: sub.Name, Signer: k, SignedAt: now, Roots: []string{publisher}}, // the publisher delegated the name to k
+		} {
+			_, err := s.cfg.PGP.Decide(ctx, q)
+			if err == nil {
+				return true, nil
+			}
+			if !errors.Is(err, pgp.ErrRefused) {
+				return false, fmt.Errorf("revocation: digest %s: %w", d, err)
+			}
+		}
+	}
+	return false, nil
+}
+
+// index is the Indexer of PredicateType.
+func (s *Service) index(ctx context.Context, w store.Writer, entry store.Statement) error {
+	p, err := ParseEntry(entry)
+	if err != nil {
+		return fmt.Errorf("revocation: index %d: %w", entry.Seq, err)
+	}
+	// The same judgement as the validator's, read through the transaction.
+	in := &Service{store: w, cfg: s.cfg}
+	if err := in.judge(ctx, p, entry.SignerKeyIDs); err != nil {
+		return err
+	}
+	key := p.Target.Key()
+	ev := Record{Target: p.Target, Action: p.Action, Reason: p.Reason, Effective: p.Effective.UTC(),
+		Revokers: entry.SignerKeyIDs, Seq: entry.Seq, RecordedAt: entry.RecordedAt}
+	if ev.RecordedAt.IsZero() {
+		ev.RecordedAt = time.Now().UTC()
+	}
+	var cur *Record
+	switch got, err := w.Revocation(ctx, key[:]); {
+	case err == nil:
+		r := fromStore(got)
+		cur = &r
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("revocation: index %d: %w", entry.Seq, err)
+	}
+	if err := w.PutRevocation(ctx, ev.toStore(), Merge(cur, ev).toStore()); err != nil {
+		return fmt.Errorf("revocation: index %d: %w", entry.Seq, err)
+	}
+	return nil
+}

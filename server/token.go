@@ -1,0 +1,130 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/policy"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/token"
+)
+
+// DefaultTokenTTL is how long an issued token stays valid unless
+// Options.TokenTTL says otherwise.
+const DefaultTokenTTL = 24 * time.Hour
+
+// Bounds of an IssueToken request.
+const (
+	maxTokenDigests = 8
+	maxTokenName    = 1024
+	maxResourceURI  = 4096
+)
+
+// tokenService implements trustv1.TokenServiceServer over the server's own
+// evidence: the same policy evaluator trustctl runs, with sources that
+// call this server's handlers in process.
+type tokenService struct {
+	trustv1.UnimplementedTokenServiceServer
+	issuer  *token.Issuer
+	ttl     time.Duration
+	sources policy.Sources
+	version string
+	now     func() time.Time
+}
+
+// newTokenService builds the token service over in-process calls to the
+// statement, OpenPGP and TUF handlers.
+func newTokenService(opts Options, pgpLog *pgplog.Service, tufs *tufService) *tokenService {
+	rpc := policy.RPC{
+		ListBySubject: (&statementService{log: opts.Log}).ListBySubject,
+		Decide:        (&pgpService{pgp: pgpLog}).Decide,
+		GetKey: (&keyService{keys: keys.NewRegistry(opts.Store),
+			pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) { return pgpLog.Status(ctx, k.ID, time.Now()) }}).GetKey,
+	}
+	if tufs != nil {
+		rpc.GetMetadata = tufs.GetMetadata
+	}
+	ttl := opts.TokenTTL
+	if ttl <= 0 {
+		ttl = DefaultTokenTTL
+	}
+	return &tokenService{issuer: opts.TokenIssuer, ttl: ttl, version: opts.Version,
+		sources: policy.ServerSources(rpc).With(opts.TokenEvidence)}
+}
+
+func (s *tokenService) GetTokenKey(context.Context, *trustv1.GetTokenKeyRequest) (*trustv1.GetTokenKeyResponse, error) {
+	k := s.issuer.PublicKey()
+	return &trustv1.GetTokenKeyResponse{KeyId: k.ID, KeyType: k.Type, PublicKey: k.Encode()}, nil
+}
+
+func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRequest) (*trustv1.IssueTokenResponse, error) {
+	if len(req.GetDigests()) == 0 || len(req.GetDigests()) > maxTokenDigests {
+		return nil, invalidField("digests", fmt.Errorf("want 1 to %d digests of the bytes, got %d", maxTokenDigests, len(req.GetDigests())))
+	}
+	var ds []digest.Digest
+	hasSHA256 := false
+	for i, v := range req.GetDigests() {
+		d, err := parseDigestField(fmt.Sprintf("digests[%d]", i), v)
+		if err != nil {
+			return nil, err
+		}
+		hasSHA256 = hasSHA256 || d.Algorithm() == digest.SHA256
+		ds = append(ds, d)
+	}
+	if !hasSHA256 {
+		return nil, invalidField("digests", errors.New("a sha256 digest is required"))
+	}
+	if len(req.GetName()) > maxTokenName {
+		return nil, invalidField("name", fmt.Errorf("longer than %d bytes", maxTokenName))
+	}
+	if len(req.GetResourceUri()) > maxResourceURI {
+		return nil, invalidField("resource_uri", fmt.Errorf("longer than %d bytes", maxResourceURI))
+	}
+	if len(req.GetPolicy()) == 0 {
+		return nil, invalidField("policy", errors.New("is required: the policy file"))
+	}
+	f, err := policy.Parse(req.GetPolicy())
+	if err != nil {
+		return nil, invalidField("policy", err)
+	}
+	p, err := f.Policy(req.GetPolicyName())
+	if err != nil {
+		return nil, invalidField("policy_name", err)
+	}
+	ev := &policy.Evaluator{Sources: s.sources, Now: s.now}
+	v := ev.Evaluate(ctx, p, req.GetResourceUri(), ds)
+	var verdict bytes.Buffer
+	if err := v.WriteJSON(&verdict); err != nil {
+		return nil, err
+	}
+	resp := &trustv1.IssueTokenResponse{Verdict: verdict.Bytes()}
+	if v.Outcome != policy.Pass {
+		return resp, nil
+	}
+	// Tokens carry whole seconds (RFC 3339); the response says the same.
+	at := v.EvaluatedAt.Truncate(time.Second)
+	c := token.Claims{
+		Subject: ds, Name: req.GetName(), ResourceURI: req.GetResourceUri(),
+		VerifierVersion: s.version, TimeVerified: at, Expires: at.Add(s.ttl),
+		PolicyName: p.Name, PolicyURI: p.URI(), PolicyDigest: p.Digest(),
+		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq,
+	}
+	for _, in := range v.Inputs() {
+		c.Inputs = append(c.Inputs, token.Input{URI: in.URI, Digest: in.Digest})
+	}
+	env, id, err := s.issuer.Issue(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	resp.Issued, resp.Token, resp.TokenId, resp.Expires = true, env, id, timestamppb.New(c.Expires)
+	return resp, nil
+}
