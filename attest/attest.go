@@ -337,7 +337,7 @@ func (s *Service) List(ctx context.Context, q Query) ([]Attestation, string, err
 	for _, e := range entries {
 		a := Attestation{
 			Seq: e.Seq, Kind: KindOf(e.PayloadType), PayloadType: e.PayloadType, PredicateType: e.PredicateType,
-			SignerIDs: e.SignerKeyIDs, RecordedAt: e.RecordedAt, Index: e.Index,
+			SignerIDs: e.SignerKeyIDs, RecordedAt: e.RecordedAt, Index: e.Index, EnvelopeDigest: e.EnvelopeDigest,
 			Subjects: []store.StatementSubject{{Name: e.SubjectName, Digests: []digest.Digest{e.Digest}}},
 		}
 		if err := s.revoked(ctx, &a); err != nil {

@@ -384,6 +384,8 @@ type AttestationEntry struct {
 	SubjectName string
 	Digest      digest.Digest
 	RecordedAt  time.Time
+	// EnvelopeDigest identifies the entry's signed bytes.
+	EnvelopeDigest digest.Digest
 	// Index is nil for opaque predicate types.
 	Index *Attestation
 }

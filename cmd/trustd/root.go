@@ -18,6 +18,7 @@ import (
 	"github.com/trustd-dev/trustd/feedback"
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/tuf"
@@ -177,7 +178,8 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	srv, err := server.New(server.Options{
 		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
-		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb, Attest: attestSvc,
+		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
+		Attest: attestSvc, TokenEvidence: policy.Sources{Attestations: attestSvc.PolicySource()},
 		Revocation: rev, RevocationLists: revLists,
 		MaxRequestBytes: max(cfg.MaxRequestBytes, attestSvc.MaxDocumentBytes()+64<<10), RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})

@@ -51,7 +51,7 @@ func testAttestations(t *testing.T, s store.Store) {
 		}
 		for i, e := range got {
 			want := seqs[3-i]
-			if e.Seq != want || e.Digest != dg || e.SubjectName != "app.tar" || len(e.SignerKeyIDs) != 1 || e.RecordedAt.IsZero() {
+			if e.Seq != want || e.Digest != dg || e.SubjectName != "app.tar" || len(e.SignerKeyIDs) != 1 || e.RecordedAt.IsZero() || e.EnvelopeDigest.IsZero() {
 				t.Errorf("%s entry %d = %+v, want seq %d", d.name, i, e, want)
 			}
 			indexed := (3-i)%2 == 1

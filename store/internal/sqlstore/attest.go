@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -37,7 +38,7 @@ func (q *Queries) Attestations(ctx context.Context, aq store.AttestationQuery) (
 		args = append(args, aq.BeforeSeq)
 		cond = append(cond, fmt.Sprintf("ss.seq < $%d", len(args)))
 	}
-	rows, err := q.C.Query(ctx, `SELECT s.seq, s.payload_type, s.predicate_type, s.signer_key_ids, ss.name, s.recorded_at,
+	rows, err := q.C.Query(ctx, `SELECT s.seq, s.payload_type, s.predicate_type, s.signer_key_ids, ss.name, s.recorded_at, s.envelope_digest,
 		a.seq, `+prefixed("a.", attestationColumns)+`
 		FROM statement_subjects ss JOIN statements s ON s.seq = ss.seq LEFT JOIN attestations a ON a.seq = ss.seq
 		WHERE `+strings.Join(cond, " AND ")+` ORDER BY ss.seq DESC LIMIT $3`, args...)
@@ -49,10 +50,11 @@ func (q *Queries) Attestations(ctx context.Context, aq store.AttestationQuery) (
 		var (
 			e       store.AttestationEntry
 			signers string
+			envDig  string
 			aseq    sql.NullInt64
 			idx     [8]sql.NullString
 		)
-		dest := []any{&e.Seq, &e.PayloadType, &e.PredicateType, &signers, &e.SubjectName, &e.RecordedAt, &aseq}
+		dest := []any{&e.Seq, &e.PayloadType, &e.PredicateType, &signers, &e.SubjectName, &e.RecordedAt, &envDig, &aseq}
 		for i := range idx {
 			dest = append(dest, &idx[i])
 		}
@@ -62,7 +64,11 @@ func (q *Queries) Attestations(ctx context.Context, aq store.AttestationQuery) (
 		if err := json.Unmarshal([]byte(signers), &e.SignerKeyIDs); err != nil {
 			return fmt.Errorf("stored signers of statement %d: %w", e.Seq, err)
 		}
-		e.Digest, e.RecordedAt = aq.Digest, e.RecordedAt.UTC()
+		d, err := digest.Parse(envDig)
+		if err != nil {
+			return fmt.Errorf("stored envelope digest of statement %d: %w", e.Seq, err)
+		}
+		e.Digest, e.RecordedAt, e.EnvelopeDigest = aq.Digest, e.RecordedAt.UTC(), d
 		if aseq.Valid {
 			e.Index = &store.Attestation{Seq: aseq.Int64, BuilderID: idx[0].String, BuildType: idx[1].String,
 				SourceRepository: idx[2].String, SourceRef: idx[3].String, DocumentName: idx[4].String,
