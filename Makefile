@@ -51,6 +51,10 @@ bench-verify: ## Deploy verification: offline verify wall time (1 KiB, 1 GiB vs 
 bench-tuf-bins: ## Publish into 1,024 hashed bins of 102,400 targets on PostgreSQL; serve timestamp.json
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench BenchmarkHashedBinPublishPostgres -benchtime 100x ./tufstore
 
+bench-attest: ## Attestation ingest rates and list latency over 1M attestations, on PostgreSQL
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench Ingest -benchtime 3000x ./attest
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ListByDigest -benchtime 20000x -timeout 30m ./attest
+
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -42,6 +42,7 @@ type Client struct {
 	TUF        trustv1.TUFServiceClient
 	Feedback   trustv1.FeedbackServiceClient
 	Tokens     trustv1.TokenServiceClient
+	Attest     trustv1.AttestServiceClient
 }
 
 // New prepares a client for the trustd server at addr (host:port). It does
@@ -68,6 +69,7 @@ func New(addr string, t TLS) (*Client, error) {
 		TUF:        trustv1.NewTUFServiceClient(conn),
 		Feedback:   trustv1.NewFeedbackServiceClient(conn),
 		Tokens:     trustv1.NewTokenServiceClient(conn),
+		Attest:     trustv1.NewAttestServiceClient(conn),
 	}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
@@ -65,6 +66,18 @@ var codeOf = []struct {
 	{tuf.ErrConflict, codes.Aborted},
 	{tuf.ErrRepoExists, codes.AlreadyExists},
 	{envelope.ErrUnknownKey, codes.FailedPrecondition},
+	{attest.ErrNoTrustedRoot, codes.FailedPrecondition},
+	{attest.ErrNotLayout, codes.FailedPrecondition},
+	{attest.ErrBundleVerification, codes.PermissionDenied},
+	{attest.ErrNoTimestamp, codes.PermissionDenied},
+	{attest.ErrIdentity, codes.PermissionDenied},
+	{attest.ErrLayoutSignature, codes.PermissionDenied},
+	{attest.ErrDigestMismatch, codes.InvalidArgument},
+	{attest.ErrInvalidBundle, codes.InvalidArgument},
+	{attest.ErrInvalidPredicate, codes.InvalidArgument},
+	{attest.ErrInvalidLayout, codes.InvalidArgument},
+	{attest.ErrMalformed, codes.InvalidArgument},
+	{attest.ErrTooLarge, codes.InvalidArgument},
 	{pgplog.ErrUnknownSigner, codes.FailedPrecondition},
 	{pgp.ErrRefused, codes.PermissionDenied},
 	{pgp.ErrBadSignature, codes.PermissionDenied},

@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
@@ -72,6 +73,9 @@ type Options struct {
 	TokenEvidence policy.Sources
 	// Version is the trustd version recorded in tokens.
 	Version string
+	// Attest serves AttestService; nil serves one over Store and Log with
+	// attest's defaults (no Sigstore trusted root: bundles are refused).
+	Attest *attest.Service
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -134,6 +138,11 @@ func New(opts Options) (*Server, error) {
 		fb = feedback.New(opts.Store, feedback.Options{})
 	}
 	trustv1.RegisterFeedbackServiceServer(s.grpc, &feedbackService{svc: fb, log: opts.Log})
+	attestSvc := opts.Attest
+	if attestSvc == nil {
+		attestSvc = attest.New(opts.Store, opts.Log, attest.Options{})
+	}
+	trustv1.RegisterAttestServiceServer(s.grpc, &attestService{svc: attestSvc})
 	var tufs *tufService
 	if opts.TUF != nil {
 		tufs = &tufService{svc: opts.TUF, state: opts.TUFState, keys: opts.TUFKeys}

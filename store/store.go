@@ -355,11 +355,92 @@ type RevocationWriter interface {
 	PutRevocation(ctx context.Context, event, current RevocationRecord) error
 }
 
+// Attestation is what trustd indexes from the predicate of an attestation
+// whose predicate type it understands (SLSA provenance, SBOMs, SLSA VSAs),
+// so that a policy can ask "built by builder X from repository Y" without
+// parsing every predicate. Empty fields were absent from the predicate.
+type Attestation struct {
+	// Seq is the log entry of the attestation.
+	Seq                int64
+	BuilderID          string
+	BuildType          string
+	SourceRepository   string
+	SourceRef          string
+	DocumentName       string
+	DocumentVersion    string
+	VerifierID         string
+	VerificationResult string
+}
+
+// AttestationEntry is one log entry naming a digest, as an attestation
+// listing shows it: the entry's metadata and, when its predicate type is
+// one trustd indexes, the index.
+type AttestationEntry struct {
+	Seq           int64
+	PayloadType   string
+	PredicateType string
+	SignerKeyIDs  []string
+	// SubjectName is the name the entry gives the subject with Digest.
+	SubjectName string
+	Digest      digest.Digest
+	RecordedAt  time.Time
+	// EnvelopeDigest identifies the entry's signed bytes.
+	EnvelopeDigest digest.Digest
+	// Index is nil for opaque predicate types.
+	Index *Attestation
+}
+
+// AttestationQuery selects the log entries naming one digest.
+type AttestationQuery struct {
+	Digest digest.Digest
+	// PredicateType and SignerKeyID, when set, filter the entries.
+	PredicateType string
+	SignerKeyID   string
+	// BeforeSeq, when positive, keeps only entries older than it (paging).
+	BeforeSeq int64
+	// Limit bounds the number of entries returned.
+	Limit int
+}
+
+// LayoutLink records that log entry Seq is an in-toto link for step Step
+// of the in-toto layout at log entry LayoutSeq, signed by KeyID (the
+// in-toto key id of a functionary key the layout lists).
+type LayoutLink struct {
+	LayoutSeq int64
+	Step      string
+	Seq       int64
+	KeyID     string
+}
+
+// AttestReader reads the attestation index.
+type AttestReader interface {
+	// Attestations returns the log entries naming q.Digest, newest first,
+	// with their attestation index where there is one.
+	Attestations(ctx context.Context, q AttestationQuery) ([]AttestationEntry, error)
+	// Attestation returns the index of the entry seq. Errors: ErrNotFound
+	// when the entry has none (an opaque predicate type, or no such entry).
+	Attestation(ctx context.Context, seq int64) (Attestation, error)
+	// LayoutLinks returns up to limit links recorded for the layout at
+	// layoutSeq, by step and sequence number.
+	LayoutLinks(ctx context.Context, layoutSeq int64, limit int) ([]LayoutLink, error)
+}
+
+// AttestWriter writes the attestation index inside a transaction.
+type AttestWriter interface {
+	// PutAttestation stores the index of an entry; storing it again is a
+	// no-op. Errors: ErrInvalid (no such entry).
+	PutAttestation(ctx context.Context, a Attestation) error
+	// PutLayoutLink records a link of a layout; recording it again is a
+	// no-op. Errors: ErrInvalid (an empty step or key id, no such entry).
+	PutLayoutLink(ctx context.Context, l LayoutLink) error
+}
+
 // Reader is the read side of the store.
 type Reader interface {
 	TUFReader
 	FeedbackReader
 	RevocationReader
+	AttestReader
 
 	// SubjectByDigest returns the subject that d is recorded under.
 	// Errors: ErrNotFound.
@@ -410,6 +491,7 @@ type Writer interface {
 	TUFWriter
 	FeedbackWriter
 	RevocationWriter
+	AttestWriter
 	// PutKey registers k. Registering the same key again is a no-op that
 	// returns the stored record; another key under the same id is
 	// ErrConflict.

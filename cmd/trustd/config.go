@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/server"
@@ -56,6 +57,15 @@ type config struct {
 	Rev             revocationConfig
 	TokenKey        string
 	TokenTTL        time.Duration
+	// MaxAttestationBytes bounds an attestation's in-toto statement.
+	MaxAttestationBytes int
+	// SigstoreTrustedRoot is the trusted_root.json bundles verify against.
+	SigstoreTrustedRoot string
+	// SigstoreRootCheck is how often the trusted root file is checked for
+	// changes.
+	SigstoreRootCheck time.Duration
+	// SigstoreRequireSCT requires an SCT in bundle certificates.
+	SigstoreRequireSCT bool
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -99,6 +109,10 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.VoteRateWindow, "vote-rate-window", time.Hour, "window of --vote-rate-limit (env TRUSTD_VOTE_RATE_WINDOW)")
 	fs.DurationVar(&c.VoteMaxSkew, "vote-max-skew", 5*time.Minute, "how far ahead of the server clock a feedback statement's signed timestamp may be (env TRUSTD_VOTE_MAX_SKEW)")
 	c.Rev.flags(fs)
+	fs.IntVar(&c.MaxAttestationBytes, "max-attestation-bytes", attest.DefaultMaxStatementBytes, "largest in-toto statement (predicate included: SBOMs) accepted; envelopes, bundles and gRPC requests may be a third larger (env TRUSTD_MAX_ATTESTATION_BYTES)")
+	fs.StringVar(&c.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless bundles verify against (Fulcio CAs, Rekor logs, TSAs); re-read on SIGHUP and when it changes; empty refuses bundles (env TRUSTD_SIGSTORE_TRUSTED_ROOT)")
+	fs.BoolVar(&c.SigstoreRequireSCT, "sigstore-require-sct", true, "require bundle certificates to carry a signed certificate timestamp from a CT log of the trusted root, as Fulcio issues them; false for private CAs without CT (env TRUSTD_SIGSTORE_REQUIRE_SCT)")
+	fs.DurationVar(&c.SigstoreRootCheck, "sigstore-trusted-root-check", time.Minute, "how often to check --sigstore-trusted-root for changes (env TRUSTD_SIGSTORE_TRUSTED_ROOT_CHECK)")
 }
 
 // complete reads the environment and checks every value, naming the flag
@@ -143,6 +157,12 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.VoteMaxSkew <= 0 {
 			errs = append(errs, errors.New("--vote-max-skew must be positive"))
+		}
+		if c.MaxAttestationBytes < 1024 {
+			errs = append(errs, fmt.Errorf("--max-attestation-bytes: %d is below the minimum 1024", c.MaxAttestationBytes))
+		}
+		if c.SigstoreRootCheck <= 0 {
+			errs = append(errs, errors.New("--sigstore-trusted-root-check must be positive"))
 		}
 		if c.TUFRefresh <= 0 || c.TUFRefresh >= c.TUFTimestampTTL/2 {
 			errs = append(errs, fmt.Errorf("--tuf-refresh-interval: %s must be positive and below half of --tuf-timestamp-expiry (%s), or timestamps would expire between refreshes", c.TUFRefresh, c.TUFTimestampTTL))

@@ -6,13 +6,19 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/tuf"
@@ -118,15 +124,30 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		MaxSkew: cfg.VoteMaxSkew, RateLimit: feedback.RateLimit{N: cfg.VoteRate, Per: cfg.VoteRateWindow},
 		Revocations: rev,
 	})
+	// attest's validators and indexers check and index the predicates it
+	// understands (SLSA provenance, SBOMs, VSAs) on every path into the log.
 	validators := pgplog.Validators(st)
 	maps.Copy(validators, fb.Validators())
 	maps.Copy(validators, rev.Validators())
+	maps.Copy(validators, attest.Validators(cfg.MaxAttestationBytes))
 	indexers := fb.Indexers()
 	maps.Copy(indexers, rev.Indexers())
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: indexers})
+	maps.Copy(indexers, attest.Indexers())
+	limits := envelope.DefaultLimits()
+	limits.MaxEnvelopeBytes = max(limits.MaxEnvelopeBytes, attest.EnvelopeBound(cfg.MaxAttestationBytes))
+	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Limits: limits,
+		Validators: validators, Indexers: indexers})
 	if err != nil {
 		return err
 	}
+	var sigstoreRoot *attest.TrustedRoot
+	if cfg.SigstoreTrustedRoot != "" {
+		if sigstoreRoot, err = attest.LoadTrustedRoot(cfg.SigstoreTrustedRoot); err != nil {
+			return fmt.Errorf("--sigstore-trusted-root: %w", err)
+		}
+	}
+	attestSvc := attest.New(st, stLog, attest.Options{MaxStatementBytes: cfg.MaxAttestationBytes, Limits: limits, Sigstore: sigstoreRoot,
+		SigstoreRequireSCT: cfg.SigstoreRequireSCT, Revocations: rev.AttestationView()})
 
 	tufDir, err := cfg.tufKeysDir()
 	if err != nil {
@@ -158,8 +179,9 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
+		Attest: attestSvc, TokenEvidence: policy.Sources{Attestations: attestSvc.PolicySource()},
 		Revocation: rev, RevocationLists: revLists,
-		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+		MaxRequestBytes: max(cfg.MaxRequestBytes, attestSvc.MaxDocumentBytes()+64<<10), RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	})
 	if err != nil {
 		return err
@@ -192,10 +214,39 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		defer close(refreshed)
 		refreshTUF(rctx, log, tufState, tufSvc, cfg.TUFRefresh)
 	}()
+	if sigstoreRoot != nil {
+		go watchSigstoreRoot(rctx, log, sigstoreRoot, cfg.SigstoreRootCheck)
+	}
 	err = srv.Serve(ctx, grpcLis, httpLis)
 	stopRefresh()
 	<-refreshed
 	return err
+}
+
+// watchSigstoreRoot re-reads the Sigstore trusted root on SIGHUP and when
+// the file changes, until ctx is done; a bad file is logged and the last
+// good root stays in use.
+func watchSigstoreRoot(ctx context.Context, log *slog.Logger, root *attest.TrustedRoot, interval time.Duration) {
+	report := func(changed bool, err error) {
+		switch {
+		case err != nil:
+			log.Error("sigstore trusted root: keeping the previous one", "err", err)
+		case changed:
+			log.Info("sigstore trusted root reloaded")
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go root.Watch(ctx, interval, report)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			report(root.Reload())
+		}
+	}
 }
 
 // refreshTUF re-signs, every interval (and once at start), the timestamp

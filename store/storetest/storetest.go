@@ -57,6 +57,9 @@ func Run(t *testing.T, open Factory) {
 		{"FeedbackProvenance", testFeedbackProvenance},
 		{"Revocations", testRevocations},
 		{"StatementByEnvelope", testStatementByEnvelope},
+		{"Attestations", testAttestations},
+		{"AttestationInvalid", testAttestationInvalid},
+		{"LayoutLinks", testLayoutLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

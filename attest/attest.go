@@ -1,0 +1,398 @@
+package attest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// Payload and predicate types of the records this package appends in
+// formats other than a DSSE envelope. A Sigstore bundle's payload type is
+// the bundle's media type.
+const (
+	// LayoutPayloadType and LayoutPredicateType label an in-toto v0.9
+	// layout metablock ({"signed": layout, "signatures": …}).
+	LayoutPayloadType   = "application/vnd.in-toto.layout+json"
+	LayoutPredicateType = "https://trustd.dev/in-toto/layout/v0.9"
+	// LinkPayloadType and LinkPredicateType label an in-toto v0.9 link
+	// metablock.
+	LinkPayloadType   = "application/vnd.in-toto.link+json"
+	LinkPredicateType = "https://trustd.dev/in-toto/link/v0.9"
+	// MessageSignaturePredicateType labels a Sigstore bundle whose message
+	// signature signs an artifact digest directly (cosign sign-blob).
+	MessageSignaturePredicateType = "https://trustd.dev/sigstore/message-signature/v1"
+	// bundleMediaTypePrefix starts every Sigstore bundle media type.
+	bundleMediaTypePrefix = "application/vnd.dev.sigstore.bundle"
+)
+
+// Kinds of attestation, by the format they were submitted in.
+const (
+	KindDSSE           = "dsse"
+	KindSigstoreBundle = "sigstore-bundle"
+	KindLayout         = "in-toto-layout"
+	KindLink           = "in-toto-link"
+	// KindOther is a log entry of another kind (an OpenPGP manifest, TUF
+	// metadata) that names the digest.
+	KindOther = "other"
+)
+
+// KindOf returns the kind of a log entry with the given payload type.
+func KindOf(payloadType string) string {
+	switch {
+	case payloadType == envelope.PayloadTypeInToto:
+		return KindDSSE
+	case strings.HasPrefix(payloadType, bundleMediaTypePrefix):
+		return KindSigstoreBundle
+	case payloadType == LayoutPayloadType:
+		return KindLayout
+	case payloadType == LinkPayloadType:
+		return KindLink
+	}
+	return KindOther
+}
+
+// DefaultMaxStatementBytes is the default bound on an attestation's
+// in-toto statement, predicate included: large SBOMs fit.
+const DefaultMaxStatementBytes = 16 << 20
+
+// EnvelopeBound is the largest signed document (DSSE envelope, Sigstore
+// bundle, in-toto metablock) that can carry a statement of maxStatement
+// bytes (0: DefaultMaxStatementBytes): base64 grows it by a third, and
+// signatures and certificates take some room.
+func EnvelopeBound(maxStatement int) int {
+	if maxStatement <= 0 {
+		maxStatement = DefaultMaxStatementBytes
+	}
+	return maxStatement/3*4 + 4 + 64<<10
+}
+
+// Revocations tells whether a log entry has been revoked. The revocation
+// package implements it; attest only consults it, so that a listing says
+// whether each attestation is still valid.
+type Revocations interface {
+	// StatementRevoked reports whether entry seq, signed by signers, is
+	// revoked, and why.
+	StatementRevoked(ctx context.Context, seq int64, signers []string) (why string, revoked bool, err error)
+}
+
+// Options configure a Service.
+type Options struct {
+	// MaxStatementBytes bounds an attestation's statement (predicate
+	// included); 0 means DefaultMaxStatementBytes.
+	MaxStatementBytes int
+	// Limits bound envelope decoding; zero fields mean envelope's
+	// defaults. Give the same limits as the statement.Log's.
+	Limits envelope.Limits
+	// Sigstore is the trusted root Sigstore bundles verify against; nil
+	// rejects bundles with ErrNoTrustedRoot.
+	Sigstore *TrustedRoot
+	// SigstoreRequireSCT requires bundle certificates to carry a signed
+	// certificate timestamp from a CT log of the trusted root (Fulcio's
+	// certificates do).
+	SigstoreRequireSCT bool
+	// Revocations, when set, marks revoked entries in listings; nil means
+	// nothing is revoked.
+	Revocations Revocations
+}
+
+// Service ingests, verifies and finds attestations.
+type Service struct {
+	store store.Store
+	log   *statement.Log
+	opts  Options
+}
+
+// New returns a Service over s that appends to l. l must run this
+// package's Indexers and Validators (see Indexers and Validators).
+func New(s store.Store, l *statement.Log, opts Options) *Service {
+	if opts.MaxStatementBytes <= 0 {
+		opts.MaxStatementBytes = DefaultMaxStatementBytes
+	}
+	return &Service{store: s, log: l, opts: opts}
+}
+
+// MaxDocumentBytes is the largest document Put accepts.
+func (s *Service) MaxDocumentBytes() int { return EnvelopeBound(s.opts.MaxStatementBytes) }
+
+// Attestation is one attestation as trustd shows it.
+type Attestation struct {
+	Seq            int64
+	Kind           string
+	PayloadType    string
+	PredicateType  string
+	SignerIDs      []string
+	Subjects       []store.StatementSubject
+	RecordedAt     time.Time
+	EnvelopeDigest digest.Digest
+	// Envelope is the signed document verbatim (Put and Get only).
+	Envelope []byte
+	// Index holds the indexed predicate fields; nil when opaque.
+	Index *store.Attestation
+	// Revoked and RevokedWhy say whether the attestation was revoked.
+	Revoked    bool
+	RevokedWhy string
+}
+
+// PutRequest is one submission.
+type PutRequest struct {
+	// Data is a DSSE envelope, a Sigstore bundle, or an in-toto layout or
+	// link metablock (JSON), exactly as signed.
+	Data []byte
+	// Digest, when set, must be a subject of the attestation.
+	Digest digest.Digest
+	// Identity, when set, is required of a Sigstore bundle's certificate.
+	Identity Identity
+	// LayoutKeyIDs name the registered keys of a layout's owner; each must
+	// have signed the layout. Required for layouts.
+	LayoutKeyIDs []string
+	// Layout is the log entry of the layout a link belongs to. Required
+	// for links.
+	Layout int64
+}
+
+// Put verifies an attestation and appends it to the log. Resubmitting one
+// already in the log returns the original entry and false.
+func (s *Service) Put(ctx context.Context, req PutRequest) (Attestation, bool, error) {
+	if max := s.MaxDocumentBytes(); len(req.Data) > max {
+		return Attestation{}, false, inputerr.New(opPut, "", ErrTooLarge,
+			fmt.Sprintf("%d bytes, more than a statement within trustd --max-attestation-bytes=%d can take when signed (%d)",
+				len(req.Data), s.opts.MaxStatementBytes, max))
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(req.Data, &top); err != nil {
+		return Attestation{}, false, inputerr.Wrap(opPut, "", ErrMalformed, "not a JSON object", err)
+	}
+	var (
+		rec     store.Statement
+		created bool
+		err     error
+	)
+	switch {
+	case top["payloadType"] != nil:
+		rec, created, err = s.putDSSE(ctx, req)
+	case top["mediaType"] != nil:
+		rec, created, err = s.putBundle(ctx, req)
+	case top["signed"] != nil && top["signatures"] != nil:
+		rec, created, err = s.putMetablock(ctx, req, top["signed"])
+	default:
+		return Attestation{}, false, inputerr.New(opPut, "", ErrMalformed,
+			"not a DSSE envelope (payloadType, payload, signatures), a Sigstore bundle (mediaType, …) or an in-toto metablock (signed, signatures)")
+	}
+	if err != nil {
+		return Attestation{}, false, err
+	}
+	a, err := s.view(ctx, rec)
+	return a, created, err
+}
+
+// predicateOf reads the predicate of a stored in-toto statement payload,
+// which was checked when it was appended.
+func predicateOf(payload []byte) (json.RawMessage, error) {
+	var st struct {
+		Predicate json.RawMessage `json:"predicate"`
+	}
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, err
+	}
+	return st.Predicate, nil
+}
+
+func (s *Service) putDSSE(ctx context.Context, req PutRequest) (store.Statement, bool, error) {
+	// A payload is three quarters of its base64 in the envelope, so only an
+	// envelope larger than the statement bound can carry a statement over
+	// it; only then, or to check the subject, is it decoded here as well as
+	// by the log.
+	if len(req.Data) > s.opts.MaxStatementBytes || !req.Digest.IsZero() {
+		env, err := envelope.Decode(req.Data, s.envelopeLimits())
+		if err != nil {
+			return store.Statement{}, false, fmt.Errorf("attest: %w", err)
+		}
+		payload, err := env.DecodeB64Payload()
+		if err != nil {
+			return store.Statement{}, false, inputerr.Wrap(opPut, "payload", ErrMalformed, "not base64", err)
+		}
+		if len(payload) > s.opts.MaxStatementBytes {
+			return store.Statement{}, false, inputerr.New(opPut, "payload", ErrTooLarge,
+				fmt.Sprintf("the statement is %d bytes, over trustd --max-attestation-bytes=%d", len(payload), s.opts.MaxStatementBytes))
+		}
+		if !req.Digest.IsZero() {
+			st, err := envelope.ParseStatement(env.PayloadType, payload, s.envelopeLimits())
+			if err != nil {
+				return store.Statement{}, false, fmt.Errorf("attest: %w", err)
+			}
+			if !statementNames(st, req.Digest) {
+				return store.Statement{}, false, inputerr.New(opPut, "payload.subject", ErrDigestMismatch,
+					fmt.Sprintf("the statement does not name %s", req.Digest))
+			}
+		}
+	}
+	rec, created, err := s.log.Submit(ctx, req.Data)
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("attest: %w", err)
+	}
+	return rec, created, nil
+}
+
+// envelopeLimits are the limits for documents up to the configured bound.
+func (s *Service) envelopeLimits() envelope.Limits {
+	lim := s.opts.Limits
+	if lim.MaxEnvelopeBytes < s.MaxDocumentBytes() {
+		lim.MaxEnvelopeBytes = s.MaxDocumentBytes()
+	}
+	return lim
+}
+
+func (s *Service) putBundle(ctx context.Context, req PutRequest) (store.Statement, bool, error) {
+	tm := s.trustedMaterial()
+	lim := s.envelopeLimits()
+	lim.MaxEnvelopeBytes = s.opts.MaxStatementBytes
+	res, err := VerifyBundle(tm, req.Data, BundlePolicy{Identity: req.Identity, Digest: req.Digest, RequireSCT: s.opts.SigstoreRequireSCT}, lim)
+	if err != nil {
+		return store.Statement{}, false, err
+	}
+	rec := store.Statement{
+		PayloadType:  res.MediaType,
+		Envelope:     req.Data,
+		Payload:      res.Payload,
+		SignerKeyIDs: []string{res.SignerID()},
+	}
+	if res.MessageDigest.IsZero() {
+		st := res.Statement
+		if err := checkPredicateSize(st.Predicate, s.opts.MaxStatementBytes); err != nil {
+			return store.Statement{}, false, err
+		}
+		if _, _, err := Index(st.PredicateType, st.Predicate); err != nil {
+			return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", err)
+		}
+		rec.PredicateType = st.PredicateType
+		for _, sub := range st.Subjects {
+			rec.Subjects = append(rec.Subjects, store.StatementSubject{Name: sub.Name, Digests: sub.Digests})
+		}
+	} else {
+		rec.PredicateType = MessageSignaturePredicateType
+		rec.Subjects = []store.StatementSubject{{Digests: []digest.Digest{res.MessageDigest}}}
+	}
+	out, created, err := s.log.AppendVerified(ctx, rec)
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", err)
+	}
+	return out, created, nil
+}
+
+func (s *Service) trustedMaterial() root.TrustedMaterial {
+	if s.opts.Sigstore == nil {
+		return nil
+	}
+	return s.opts.Sigstore.Material()
+}
+
+// Query selects attestations naming a digest.
+type Query struct {
+	Digest        digest.Digest
+	PredicateType string
+	SignerID      string
+	// PageToken continues a previous listing; empty starts at the newest.
+	PageToken string
+	PageSize  int
+}
+
+// List returns the attestations naming q.Digest (by exactly that digest;
+// a statement listing several digests of a subject is found by each),
+// newest first, and the token of the next page ("" when there is none).
+func (s *Service) List(ctx context.Context, q Query) ([]Attestation, string, error) {
+	var before int64
+	if q.PageToken != "" {
+		n, err := strconv.ParseInt(q.PageToken, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, "", fmt.Errorf("attest: page_token %q: %w: not a token this server issued", q.PageToken, statement.ErrInvalidPage)
+		}
+		before = n
+	}
+	if q.PageSize <= 0 {
+		return nil, "", fmt.Errorf("attest: page_size %d: %w: must be positive", q.PageSize, statement.ErrInvalidPage)
+	}
+	entries, err := s.store.Attestations(ctx, store.AttestationQuery{
+		Digest: q.Digest, PredicateType: q.PredicateType, SignerKeyID: q.SignerID, BeforeSeq: before, Limit: q.PageSize + 1,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("attest: list %s: %w", q.Digest, err)
+	}
+	next := ""
+	if len(entries) > q.PageSize {
+		entries = entries[:q.PageSize]
+		next = strconv.FormatInt(entries[len(entries)-1].Seq, 10)
+	}
+	out := make([]Attestation, 0, len(entries))
+	for _, e := range entries {
+		a := Attestation{
+			Seq: e.Seq, Kind: KindOf(e.PayloadType), PayloadType: e.PayloadType, PredicateType: e.PredicateType,
+			SignerIDs: e.SignerKeyIDs, RecordedAt: e.RecordedAt, Index: e.Index, EnvelopeDigest: e.EnvelopeDigest,
+			Subjects: []store.StatementSubject{{Name: e.SubjectName, Digests: []digest.Digest{e.Digest}}},
+		}
+		if err := s.revoked(ctx, &a); err != nil {
+			return nil, "", err
+		}
+		out = append(out, a)
+	}
+	return out, next, nil
+}
+
+// Get returns the attestation at log entry seq with its signed bytes.
+// Errors: store.ErrNotFound.
+func (s *Service) Get(ctx context.Context, seq int64) (Attestation, error) {
+	rec, err := s.log.Get(ctx, seq)
+	if err != nil {
+		return Attestation{}, fmt.Errorf("attest: %w", err)
+	}
+	return s.view(ctx, rec)
+}
+
+// view completes a log entry with its index and revocation state.
+func (s *Service) view(ctx context.Context, rec store.Statement) (Attestation, error) {
+	a := Attestation{
+		Seq: rec.Seq, Kind: KindOf(rec.PayloadType), PayloadType: rec.PayloadType, PredicateType: rec.PredicateType,
+		SignerIDs: rec.SignerKeyIDs, Subjects: rec.Subjects, RecordedAt: rec.RecordedAt,
+		EnvelopeDigest: rec.EnvelopeDigest, Envelope: rec.Envelope,
+	}
+	// The index is what the predicate's indexer stored; it is derived
+	// again here rather than read back.
+	if indexerFor(rec.PredicateType) != nil {
+		predicate, err := predicateOf(rec.Payload)
+		if err != nil {
+			return Attestation{}, fmt.Errorf("attest: entry %d: payload: %w", rec.Seq, err)
+		}
+		idx, _, err := Index(rec.PredicateType, predicate)
+		if err != nil {
+			return Attestation{}, fmt.Errorf("attest: entry %d: %w", rec.Seq, err)
+		}
+		idx.Seq = rec.Seq
+		a.Index = &idx
+	}
+	if err := s.revoked(ctx, &a); err != nil {
+		return Attestation{}, err
+	}
+	return a, nil
+}
+
+func (s *Service) revoked(ctx context.Context, a *Attestation) error {
+	if s.opts.Revocations == nil {
+		return nil
+	}
+	why, revoked, err := s.opts.Revocations.StatementRevoked(ctx, a.Seq, a.SignerIDs)
+	if err != nil {
+		return fmt.Errorf("attest: revocation of %d: %w", a.Seq, err)
+	}
+	a.Revoked, a.RevokedWhy = revoked, why
+	return nil
+}
