@@ -16,6 +16,7 @@ import (
 
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/identity"
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/store"
@@ -66,6 +67,9 @@ type config struct {
 	SigstoreRootCheck time.Duration
 	// SigstoreRequireSCT requires an SCT in bundle certificates.
 	SigstoreRequireSCT bool
+	// IdentityPGPRoots are the OpenPGP fingerprints whose certifications
+	// verify voters' identities.
+	IdentityPGPRoots []string
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -112,6 +116,7 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxAttestationBytes, "max-attestation-bytes", attest.DefaultMaxStatementBytes, "largest in-toto statement (predicate included: SBOMs) accepted; envelopes, bundles and gRPC requests may be a third larger (env TRUSTD_MAX_ATTESTATION_BYTES)")
 	fs.StringVar(&c.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless bundles verify against (Fulcio CAs, Rekor logs, TSAs); re-read on SIGHUP and when it changes; empty refuses bundles (env TRUSTD_SIGSTORE_TRUSTED_ROOT)")
 	fs.BoolVar(&c.SigstoreRequireSCT, "sigstore-require-sct", true, "require bundle certificates to carry a signed certificate timestamp from a CT log of the trusted root, as Fulcio issues them; false for private CAs without CT (env TRUSTD_SIGSTORE_REQUIRE_SCT)")
+	fs.StringSliceVar(&c.IdentityPGPRoots, "identity-pgp-root", nil, "fingerprint of a registered OpenPGP certificate whose certifications (gpg --sign-key) make a voter's OpenPGP key a verified identity for reputation --verified-only; repeatable or comma-separated (env TRUSTD_IDENTITY_PGP_ROOT)")
 	fs.DurationVar(&c.SigstoreRootCheck, "sigstore-trusted-root-check", time.Minute, "how often to check --sigstore-trusted-root for changes (env TRUSTD_SIGSTORE_TRUSTED_ROOT_CHECK)")
 }
 
@@ -166,6 +171,9 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.TUFRefresh <= 0 || c.TUFRefresh >= c.TUFTimestampTTL/2 {
 			errs = append(errs, fmt.Errorf("--tuf-refresh-interval: %s must be positive and below half of --tuf-timestamp-expiry (%s), or timestamps would expire between refreshes", c.TUFRefresh, c.TUFTimestampTTL))
+		}
+		if _, err := identity.New(nil, identity.Options{PGPRoots: c.IdentityPGPRoots}); err != nil {
+			errs = append(errs, fmt.Errorf("--identity-pgp-root: %w", err))
 		}
 		if err := c.Rev.check(); err != nil {
 			errs = append(errs, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/identity"
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
@@ -117,12 +118,19 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// revocation's validator enforces who may revoke what; its indexer
 	// keeps the revocation index in each append's transaction.
 	rev := newRevocation(cfg, st)
+	// identity tells which voters are bound to a verified identity (a
+	// Sigstore binding, or an OpenPGP certification by a configured root).
+	idv, err := identity.New(st, identity.Options{PGPRoots: cfg.IdentityPGPRoots, Revocations: rev})
+	if err != nil {
+		return fmt.Errorf("--identity-pgp-root: %w", err)
+	}
 	// feedback validates votes, trust statements and responses, and keeps
 	// the current votes and their totals in each append's transaction;
 	// votes of revoked keys stop counting.
 	fb := feedback.New(st, feedback.Options{
 		MaxSkew: cfg.VoteMaxSkew, RateLimit: feedback.RateLimit{N: cfg.VoteRate, Per: cfg.VoteRateWindow},
 		Revocations: rev,
+		Identities:  idv,
 	})
 	// attest's validators and indexers check and index the predicates it
 	// understands (SLSA provenance, SBOMs, VSAs) on every path into the log.
@@ -130,6 +138,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	maps.Copy(validators, fb.Validators())
 	maps.Copy(validators, rev.Validators())
 	maps.Copy(validators, attest.Validators(cfg.MaxAttestationBytes))
+	maps.Copy(validators, idv.Validators())
 	indexers := fb.Indexers()
 	maps.Copy(indexers, rev.Indexers())
 	maps.Copy(indexers, attest.Indexers())
