@@ -1,0 +1,309 @@
+package identity_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"github.com/sigstore/sigstore-go/pkg/testing/ca"
+
+	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/attest/attesttest"
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/identity"
+	"github.com/trustd-dev/trustd/internal/teststore"
+	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
+)
+
+const issuer = "https://token.actions.example.com"
+
+type env struct {
+	store  store.Store
+	log    *statement.Log
+	attest *attest.Service
+	fb     *feedback.Service
+	vs     *ca.VirtualSigstore
+	idv    *identity.Verifier
+}
+
+func newEnv(t *testing.T, s store.Store, roots ...string) *env {
+	t.Helper()
+	idv, err := identity.New(s, identity.Options{PGPRoots: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := feedback.New(s, feedback.Options{Identities: idv})
+	validators := fb.Validators()
+	maps.Copy(validators, idv.Validators())
+	skey, vkey, err := tlog.GenerateLogKey("identity-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: fb.Indexers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := ca.NewVirtualSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := attest.LoadTrustedRoot(attesttest.WriteTrustedRoot(t, vs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{store: s, log: l, attest: attest.New(s, l, attest.Options{Sigstore: tr}), fb: fb, vs: vs, idv: idv}
+}
+
+type voter struct {
+	envelope.Signer
+	id string
+}
+
+func (e *env) voter(t *testing.T) voter {
+	t.Helper()
+	priv, _, err := envelope.GenerateKey(envelope.KeyTypeED25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, pub, err := envelope.LoadPrivateKey(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := keys.NewRegistry(e.store).Add(context.Background(), pub.Encode(), "voter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return voter{Signer: sg, id: k.ID}
+}
+
+func (e *env) sign(t *testing.T, payload []byte, by voter) []byte {
+	t.Helper()
+	env, err := envelope.Sign(context.Background(), envelope.PayloadTypeInToto, payload, by)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// bindKey submits the key's side of a binding to subject.
+func (e *env) bindKey(t *testing.T, v voter, subject string) {
+	t.Helper()
+	stmt, err := identity.Statement(identity.Binding{KeyID: v.id, Issuer: issuer, Subject: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.log.Submit(context.Background(), e.sign(t, stmt, v)); err != nil {
+		t.Fatalf("submit key binding: %v", err)
+	}
+}
+
+// bindIdentity submits the identity's side: a keyless Sigstore bundle.
+func (e *env) bindIdentity(t *testing.T, keyID, subject string) {
+	t.Helper()
+	stmt, err := identity.Statement(identity.Binding{KeyID: keyID, Issuer: issuer, Subject: subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := attesttest.Attest(t, e.vs, subject, issuer, stmt, time.Now().Add(time.Minute), attesttest.Opts{TLog: true})
+	if _, _, err := e.attest.Put(context.Background(), attest.PutRequest{Data: b}); err != nil {
+		t.Fatalf("put identity bundle: %v", err)
+	}
+}
+
+func (e *env) verified(t *testing.T, keyID string) bool {
+	t.Helper()
+	ok, err := e.idv.Verified(context.Background(), keyID)
+	if err != nil {
+		t.Fatalf("Verified(%s): %v", keyID, err)
+	}
+	return ok
+}
+
+func TestSigstoreBinding(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, b.Open(t))
+			alice, bob, carol, dave, erin := e.voter(t), e.voter(t), e.voter(t), e.voter(t), e.voter(t)
+
+			e.bindKey(t, alice, "alice@example.com")
+			e.bindIdentity(t, alice.id, "alice@example.com")
+			e.bindKey(t, bob, "bob@example.com")             // the key's side only
+			e.bindIdentity(t, carol.id, "carol@example.com") // the identity's side only
+			e.bindKey(t, carol, "someone-else@example.com")  // names another identity
+			e.bindIdentity(t, bob.id, "mallory@example.com") // an identity bob never named
+			e.bindKey(t, dave, "shared@example.com")         // one identity, two keys:
+			e.bindIdentity(t, dave.id, "shared@example.com") // dave first,
+			e.bindKey(t, erin, "shared@example.com")         // then erin,
+			e.bindIdentity(t, erin.id, "shared@example.com") // whose binding is newest
+
+			for _, c := range []struct {
+				name string
+				id   string
+				want bool
+			}{
+				{"both sides", alice.id, true},
+				{"key side only", bob.id, false},
+				{"identity side only", carol.id, false},
+				{"superseded by a newer binding of the identity", dave.id, false},
+				{"newest binding of the identity", erin.id, true},
+				{"unknown key", "0000000000000000000000000000000000000000000000000000000000000000", false},
+			} {
+				if got := e.verified(t, c.id); got != c.want {
+					t.Errorf("%s: Verified = %v, want %v", c.name, got, c.want)
+				}
+			}
+
+			// A binding naming alice, signed by bob, is refused before it is stored.
+			stmt, err := identity.Statement(identity.Binding{KeyID: alice.id, Issuer: issuer, Subject: "bob@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := e.log.Submit(context.Background(), e.sign(t, stmt, bob)); !errors.Is(err, identity.ErrInvalidBinding) {
+				t.Errorf("binding signed by another key: %v, want ErrInvalidBinding", err)
+			}
+
+			// Reputation: alice (verified) and bob (not) like the same digest.
+			sum := sha256.Sum256([]byte("app"))
+			d, err := digest.New(digest.SHA256, sum[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			subj := envelope.Subject{Name: "app", Digests: []digest.Digest{d}}
+			for _, v := range []voter{alice, bob} {
+				payload, err := feedback.VoteStatement(subj, feedback.VotePredicate{Axis: feedback.AxisQuality, Value: feedback.Like, Timestamp: time.Now()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := e.log.Submit(context.Background(), e.sign(t, payload, v)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			all, err := e.fb.Reputation(context.Background(), feedback.Query{Digest: d})
+			if err != nil || all.Voters != 2 || all.Quality.Positive != 2 {
+				t.Fatalf("Reputation = %+v, %v; want 2 voters", all, err)
+			}
+			ver, err := e.fb.Reputation(context.Background(), feedback.Query{Digest: d, VerifiedOnly: true})
+			if err != nil || ver.Voters != 1 || ver.Quality.Positive != 1 {
+				t.Fatalf("Reputation(verified only) = %+v, %v; want alice alone", ver, err)
+			}
+		})
+	}
+}
+
+// pgpKey is an OpenPGP key made with go-crypto, certified by certifiers.
+func pgpKey(t *testing.T, name string, certifiers ...*openpgp.Entity) (*openpgp.Entity, []byte) {
+	t.Helper()
+	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA}
+	e, err := openpgp.NewEntity(name, "", name+"@example.com", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range certifiers {
+		for _, id := range e.Identities {
+			if err := id.SignIdentity(c, cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := e.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return e, buf.Bytes()
+}
+
+func TestPGPCertification(t *testing.T) {
+	root, rootCert := pgpKey(t, "root")
+	_, memberCert := pgpKey(t, "member", root)
+	stranger, strangerCert := pgpKey(t, "stranger")
+	_, vouchedCert := pgpKey(t, "vouched", stranger) // certified, but not by a root
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
+			ids := map[string]string{}
+			for name, cert := range map[string][]byte{"root": rootCert, "member": memberCert, "stranger": strangerCert, "vouched": vouchedCert} {
+				k, _, err := keys.NewRegistry(s).Add(context.Background(), cert, name)
+				if err != nil {
+					t.Fatalf("register %s: %v", name, err)
+				}
+				ids[name] = k.ID
+			}
+			e := newEnv(t, s, ids["root"])
+			for name, want := range map[string]bool{"root": true, "member": true, "stranger": false, "vouched": false} {
+				if got := e.verified(t, ids[name]); got != want {
+					t.Errorf("%s: Verified = %v, want %v", name, got, want)
+				}
+			}
+			none := newEnv(t, s)
+			if none.verified(t, ids["member"]) {
+				t.Error("member is verified with no roots configured")
+			}
+		})
+	}
+}
+
+func TestNewRejectsRoots(t *testing.T) {
+	for _, roots := range [][]string{{"not-hex"}, {"abcd"}} {
+		if _, err := identity.New(nil, identity.Options{PGPRoots: roots}); !errors.Is(err, identity.ErrInvalidRoot) {
+			t.Errorf("New(%q) = %v, want ErrInvalidRoot", roots, err)
+		}
+	}
+}
+
+func TestParseBinding(t *testing.T) {
+	kid := "5f2e0000000000000000000000000000000000000000000000000000000000ab"
+	for _, c := range []struct {
+		name, in, field string
+	}{
+		{"valid", `{"keyId":"` + kid + `","issuer":"https://accounts.example.com","subject":"a@example.com"}`, ""},
+		{"not json", `[`, "predicate"},
+		{"no key", `{"issuer":"https://i","subject":"s"}`, "predicate.keyId"},
+		{"pgp fingerprint", `{"keyId":"0123456789abcdef0123456789abcdef01234567","issuer":"https://i","subject":"s"}`, "predicate.keyId"},
+		{"no issuer", `{"keyId":"` + kid + `","subject":"s"}`, "predicate.issuer"},
+		{"issuer with fragment", `{"keyId":"` + kid + `","issuer":"https://i#x","subject":"s"}`, "predicate.issuer"},
+		{"no subject", `{"keyId":"` + kid + `","issuer":"https://i"}`, "predicate.subject"},
+	} {
+		_, err := identity.ParseBinding([]byte(c.in))
+		if c.field == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		var ie *envelope.Error
+		if !errors.Is(err, identity.ErrInvalidBinding) || !errors.As(err, &ie) || ie.Field != c.field {
+			t.Errorf("%s: %v, want ErrInvalidBinding on %s", c.name, err, c.field)
+		}
+	}
+}
+
+func FuzzParseBinding(f *testing.F) {
+	f.Add([]byte(`{"keyId":"5f2e0000000000000000000000000000000000000000000000000000000000ab","issuer":"https://i","subject":"s"}`))
+	f.Add([]byte(`{"keyId":"","issuer":"https://i#","subject":""}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := identity.ParseBinding(data)
+		if err != nil {
+			return
+		}
+		if _, err := identity.Statement(b); err != nil {
+			t.Fatalf("Statement of a parsed binding: %v", err)
+		}
+	})
+}
