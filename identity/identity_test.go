@@ -22,6 +22,8 @@ import (
 	"github.com/trustd-dev/trustd/identity"
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tlog"
@@ -36,22 +38,30 @@ type env struct {
 	fb     *feedback.Service
 	vs     *ca.VirtualSigstore
 	idv    *identity.Verifier
+	// authority is the security authority, which may revoke anything.
+	authority voter
 }
 
 func newEnv(t *testing.T, s store.Store, roots ...string) *env {
 	t.Helper()
-	idv, err := identity.New(s, identity.Options{PGPRoots: roots})
+	e := &env{store: s}
+	e.authority = e.voter(t)
+	rev := revocation.New(s, revocation.Config{SecurityAuthority: []string{e.authority.id}, PGP: pgplog.New(s, nil)})
+	idv, err := identity.New(s, identity.Options{PGPRoots: roots, Revocations: rev})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fb := feedback.New(s, feedback.Options{Identities: idv})
+	fb := feedback.New(s, feedback.Options{Identities: idv, Revocations: rev})
 	validators := fb.Validators()
 	maps.Copy(validators, idv.Validators())
+	maps.Copy(validators, rev.Validators())
+	indexers := fb.Indexers()
+	maps.Copy(indexers, rev.Indexers())
 	skey, vkey, err := tlog.GenerateLogKey("identity-test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: fb.Indexers()})
+	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: indexers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +73,21 @@ func newEnv(t *testing.T, s store.Store, roots ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{store: s, log: l, attest: attest.New(s, l, attest.Options{Sigstore: tr}), fb: fb, vs: vs, idv: idv}
+	e.log, e.attest, e.fb, e.vs, e.idv = l, attest.New(s, l, attest.Options{Sigstore: tr}), fb, vs, idv
+	return e
+}
+
+// revoke has the security authority revoke a target.
+func (e *env) revoke(t *testing.T, kind revocation.Kind, id string, reason revocation.Reason) {
+	t.Helper()
+	stmt, err := revocation.NewStatement(revocation.Predicate{Action: revocation.ActionRevoke, Target: revocation.Target{Kind: kind, ID: id},
+		Reason: reason, Effective: time.Now().Add(-time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.log.Submit(context.Background(), e.sign(t, stmt, e.authority)); err != nil {
+		t.Fatalf("revoke %s %s: %v", kind, id, err)
+	}
 }
 
 type voter struct {
@@ -102,15 +126,17 @@ func (e *env) sign(t *testing.T, payload []byte, by voter) []byte {
 }
 
 // bindKey submits the key's side of a binding to subject.
-func (e *env) bindKey(t *testing.T, v voter, subject string) {
+func (e *env) bindKey(t *testing.T, v voter, subject string) store.Statement {
 	t.Helper()
 	stmt, err := identity.Statement(identity.Binding{KeyID: v.id, Issuer: issuer, Subject: subject})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.log.Submit(context.Background(), e.sign(t, stmt, v)); err != nil {
+	st, _, err := e.log.Submit(context.Background(), e.sign(t, stmt, v))
+	if err != nil {
 		t.Fatalf("submit key binding: %v", err)
 	}
+	return st
 }
 
 // bindIdentity submits the identity's side: a keyless Sigstore bundle.
@@ -140,6 +166,7 @@ func TestSigstoreBinding(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newEnv(t, b.Open(t))
 			alice, bob, carol, dave, erin := e.voter(t), e.voter(t), e.voter(t), e.voter(t), e.voter(t)
+			frank, grace := e.voter(t), e.voter(t)
 
 			e.bindKey(t, alice, "alice@example.com")
 			e.bindIdentity(t, alice.id, "alice@example.com")
@@ -162,6 +189,8 @@ func TestSigstoreBinding(t *testing.T) {
 				{"identity side only", carol.id, false},
 				{"superseded by a newer binding of the identity", dave.id, false},
 				{"newest binding of the identity", erin.id, true},
+				{"revoked key", frank.id, false},
+				{"revoked binding statement", grace.id, false},
 				{"unknown key", "0000000000000000000000000000000000000000000000000000000000000000", false},
 			} {
 				if got := e.verified(t, c.id); got != c.want {
