@@ -17,9 +17,9 @@ import (
 )
 
 // TestIdentityVerifiedVoters: through the real binaries, alice binds her
-// voter key to her Sigstore identity both ways (trustctl statement sign
-// with her key, and a keyless bundle from her identity through trustctl
-// attest put); bob signs only his side. Both like a digest: reputation
+// voter key to her Sigstore identity both ways (trustctl identity bind
+// with her key, and a keyless bundle of the same statement from her
+// identity through trustctl attest put); bob signs only his side. Both like a digest: reputation
 // counts two voters, and with --verified-only alice alone.
 func TestIdentityVerifiedVoters(t *testing.T) {
 	const issuer = "https://token.actions.example.com"
@@ -65,34 +65,43 @@ func TestIdentityVerifiedVoters(t *testing.T) {
 				}
 				ids[name] = added.Key.ID
 
-				// The key's side of the binding, with the generic statement command.
 				b := identity.Binding{KeyID: added.Key.ID, Issuer: issuer, Subject: name + "@example.com"}
-				pred, err := json.Marshal(b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				kd, err := identity.KeyDigest(b.KeyID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				must(trustctl(t, d.grpcAddr, "statement", "sign", "--predicate-type", identity.BindingPredicateType,
-					"--predicate", write(name+"-binding.json", pred),
-					"--subject", "key:"+b.KeyID+"="+kd.String(),
-					"--subject", b.SignerID()+"="+identity.IdentityDigest(b.SignerID()).String(),
-					"--key", key), "statement sign (binding)")
-
-				if name == "alice" {
-					// The identity's side: a keyless Sigstore bundle of the same claim.
-					stmt, err := identity.Statement(b)
+				if name == "bob" {
+					// Bob signs his side with the generic statement command, and
+					// his identity never signs.
+					pred, err := json.Marshal(b)
 					if err != nil {
 						t.Fatal(err)
 					}
-					bundle := attesttest.Attest(t, vs, b.Subject, issuer, stmt, time.Now().Add(time.Minute), attesttest.Opts{TLog: true})
-					r := must(trustctl(t, d.grpcAddr, "attest", "put", write("alice.sigstore.json", bundle), "-o", "json"), "attest put (binding bundle)")
-					if !strings.Contains(r.stdout, attest.SigstoreSignerID(issuer, b.Subject)) {
-						t.Fatalf("attest put: %s names no Sigstore signer", r.stdout)
+					kd, err := identity.KeyDigest(b.KeyID)
+					if err != nil {
+						t.Fatal(err)
 					}
+					must(trustctl(t, d.grpcAddr, "statement", "sign", "--predicate-type", identity.BindingPredicateType,
+						"--predicate", write(name+"-binding.json", pred),
+						"--subject", "key:"+b.KeyID+"="+kd.String(),
+						"--subject", b.SignerID()+"="+identity.IdentityDigest(b.SignerID()).String(),
+						"--key", key), "statement sign (binding)")
+					continue
 				}
+				// Alice: trustctl identity bind signs her key's side and writes
+				// the statement her identity signs keylessly into a bundle.
+				stmtFile := filepath.Join(work, "alice.intoto.json")
+				must(trustctl(t, d.grpcAddr, "identity", "bind", "--issuer", issuer, "--subject", b.Subject, "--key", key,
+					"--statement-out", stmtFile), "identity bind")
+				stmt, err := os.ReadFile(stmtFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bundle := attesttest.Attest(t, vs, b.Subject, issuer, stmt, time.Now().Add(time.Minute), attesttest.Opts{TLog: true})
+				r = must(trustctl(t, d.grpcAddr, "attest", "put", write("alice.sigstore.json", bundle), "-o", "json"), "attest put (binding bundle)")
+				if !strings.Contains(r.stdout, attest.SigstoreSignerID(issuer, b.Subject)) {
+					t.Fatalf("attest put: %s names no Sigstore signer", r.stdout)
+				}
+			}
+			if r := trustctl(t, d.grpcAddr, "identity", "bind", "--issuer", "https://x#y", "--subject", "a", "--key", filepath.Join(work, "bob.pem")); r.code != 2 ||
+				!strings.Contains(r.stderr, "predicate.issuer") || strings.Count(r.stderr, "\n") != 1 {
+				t.Fatalf("identity bind with a bad issuer: %d %q", r.code, r.stderr)
 			}
 
 			// A binding that names alice's key, signed by bob's, is refused (exit 2).

@@ -63,6 +63,7 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 	root.AddCommand(newRevokeCmd(g), newRevocationsCmd(g))
 	root.AddCommand(newVerifyCmd(g), newTokenCmd(g), newPolicyCmd(g))
 	root.AddCommand(newAttestCmd(g))
+	root.AddCommand(newIdentityCmd(g))
 	return root
 }
 
