@@ -122,7 +122,7 @@ func TestGnuPGCertification(t *testing.T) {
 					t.Errorf("%s: Verified = %v, want %v", name, got, c.want)
 				}
 			}
-			e.revoke(t, revocation.KindKey, root, revocation.ReasonCompromised)
+			e.revoke(t, nil, revocation.KindKey, root, revocation.ReasonCompromised)
 			if e.verified(t, member) || e.verified(t, root) {
 				t.Error("the root's certifications still verify after its key was revoked as compromised")
 			}

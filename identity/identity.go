@@ -6,8 +6,8 @@
 // Sigstore binding: the key holder signs, with the registered key, an
 // in-toto statement of predicate type BindingPredicateType whose predicate
 // names the key id and the identity's OIDC issuer and subject, and the
-// identity holder signs the same claim keylessly (cosign attest-blob
-// --statement, or any Sigstore client) as a Sigstore bundle that attest
+// identity holder signs the same claim keylessly, with any Sigstore client
+// that signs a given in-toto statement, as a Sigstore bundle that attest
 // verifies against the deployment's trusted root. Both are logged; only
 // the pair binds, so neither side can claim the other alone. The statement
 // names two subjects: the key (sha256 of its canonical form, which is its
@@ -292,54 +292,36 @@ func (v *Verifier) bindingAt(ctx context.Context, e store.Evidence) (Binding, bo
 	return b, err == nil, nil
 }
 
-// sigstoreBound reports whether a Sigstore identity and keyID signed
-// bindings of each other, neither revoked, and the identity's newest
-// binding names keyID.
+// sigstoreBound reports whether keyID signed an unrevoked binding to a
+// Sigstore identity whose newest unrevoked binding names keyID. Both reads
+// are filtered by signer, so only the key and the identity themselves can
+// fill them: nobody else's statements can crowd a binding out.
 func (v *Verifier) sigstoreBound(ctx context.Context, keyID string) (bool, error) {
 	kd, err := KeyDigest(keyID)
 	if err != nil {
 		return false, nil
 	}
-	ev, err := v.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{kd}, PredicateType: BindingPredicateType, Limit: MaxBindings})
+	ev, err := v.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{kd}, PredicateType: BindingPredicateType,
+		SignerKeyID: keyID, Limit: MaxBindings})
 	if err != nil {
 		return false, fmt.Errorf("identity: bindings of %s: %w", keyID, err)
 	}
-	byKey, byIdentity := map[string]bool{}, map[string]bool{}
+	tried := map[string]bool{}
 	for _, e := range ev {
 		b, ok, err := v.bindingAt(ctx, e)
 		if err != nil {
 			return false, err
 		}
-		if !ok || b.KeyID != keyID {
-			continue
-		}
-		id := b.SignerID()
-		side := byKey
-		switch {
-		case slices.Contains(e.SignerKeyIDs, keyID):
-		case slices.Contains(e.SignerKeyIDs, id):
-			side = byIdentity
-		default:
-			continue
-		}
-		if side[id] {
+		if !ok || b.KeyID != keyID || tried[b.SignerID()] {
 			continue
 		}
 		if revoked, err := v.statementRevoked(ctx, e); err != nil {
 			return false, err
-		} else if !revoked {
-			side[id] = true
+		} else if revoked {
+			continue
 		}
-	}
-	ids := make([]string, 0, len(byIdentity))
-	for id := range byIdentity {
-		if byKey[id] {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		if newest, err := v.newestBinding(ctx, id); err != nil {
+		tried[b.SignerID()] = true
+		if newest, err := v.newestBinding(ctx, b.SignerID()); err != nil {
 			return false, err
 		} else if newest == keyID {
 			return true, nil

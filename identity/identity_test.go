@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -77,15 +78,18 @@ func newEnv(t *testing.T, s store.Store, roots ...string) *env {
 	return e
 }
 
-// revoke has the security authority revoke a target.
-func (e *env) revoke(t *testing.T, kind revocation.Kind, id string, reason revocation.Reason) {
+// revoke has by (the security authority when nil) revoke a target.
+func (e *env) revoke(t *testing.T, by *voter, kind revocation.Kind, id string, reason revocation.Reason) {
 	t.Helper()
 	stmt, err := revocation.NewStatement(revocation.Predicate{Action: revocation.ActionRevoke, Target: revocation.Target{Kind: kind, ID: id},
 		Reason: reason, Effective: time.Now().Add(-time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.log.Submit(context.Background(), e.sign(t, stmt, e.authority)); err != nil {
+	if by == nil {
+		by = &e.authority
+	}
+	if _, _, err := e.log.Submit(context.Background(), e.sign(t, stmt, *by)); err != nil {
 		t.Fatalf("revoke %s %s: %v", kind, id, err)
 	}
 }
@@ -178,6 +182,19 @@ func TestSigstoreBinding(t *testing.T) {
 			e.bindIdentity(t, dave.id, "shared@example.com") // dave first,
 			e.bindKey(t, erin, "shared@example.com")         // then erin,
 			e.bindIdentity(t, erin.id, "shared@example.com") // whose binding is newest
+			graceSide := e.bindKey(t, grace, "grace@example.com")
+			e.bindIdentity(t, grace.id, "grace@example.com")
+			e.bindKey(t, frank, "frank@example.com")
+			e.bindIdentity(t, frank.id, "frank@example.com")
+			if !e.verified(t, frank.id) || !e.verified(t, grace.id) {
+				t.Fatal("frank and grace are not verified before the revocations")
+			}
+			// Others' bundles naming alice's key cannot crowd her binding out.
+			for i := range identity.MaxBindings + 1 {
+				e.bindIdentity(t, alice.id, fmt.Sprintf("sybil-%d@example.com", i))
+			}
+			e.revoke(t, nil, revocation.KindKey, frank.id, revocation.ReasonRetired)
+			e.revoke(t, &grace, revocation.KindStatement, graceSide.EnvelopeDigest.String(), revocation.ReasonWithdrawn)
 
 			for _, c := range []struct {
 				name string
