@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trustd-dev/trustd/attest"
@@ -190,10 +191,14 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Verifier implements feedback.Identities over the store.
+// Verifier implements feedback.Identities over the store. It is safe for
+// concurrent use.
 type Verifier struct {
 	store store.Reader
 	opts  Options
+	// roots caches parsed root certificates by fingerprint: a registered
+	// key never changes.
+	roots sync.Map
 }
 
 // New returns a Verifier over s. Errors: ErrInvalidRoot.
@@ -369,16 +374,12 @@ func (v *Verifier) certified(ctx context.Context, k store.Key, now time.Time) (b
 		return true, nil
 	}
 	for _, root := range v.opts.PGPRoots {
-		rk, err := v.store.Key(ctx, root)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && rk.Type != pgp.KeyType) {
+		rc, err := v.root(ctx, root)
+		if err != nil {
+			return false, err
+		}
+		if rc == nil {
 			continue
-		}
-		if err != nil {
-			return false, fmt.Errorf("identity: root %s: %w", root, err)
-		}
-		rc, err := pgp.ParseCertificate(rk.PublicKey)
-		if err != nil {
-			return false, fmt.Errorf("identity: root %s: %w", root, err)
 		}
 		for _, c := range cert.CertifiedBy(rc, now) {
 			revoked, err := v.keyRevoked(ctx, root, c.Created)
@@ -391,4 +392,25 @@ func (v *Verifier) certified(ctx context.Context, k store.Key, now time.Time) (b
 		}
 	}
 	return false, nil
+}
+
+// root returns the registered certificate of a root, or nil when it is
+// not registered (yet) as an OpenPGP certificate.
+func (v *Verifier) root(ctx context.Context, fingerprint string) (*pgp.Certificate, error) {
+	if c, ok := v.roots.Load(fingerprint); ok {
+		return c.(*pgp.Certificate), nil
+	}
+	k, err := v.store.Key(ctx, fingerprint)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && k.Type != pgp.KeyType) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("identity: root %s: %w", fingerprint, err)
+	}
+	c, err := pgp.ParseCertificate(k.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("identity: root %s: %w", fingerprint, err)
+	}
+	v.roots.Store(fingerprint, c)
+	return c, nil
 }

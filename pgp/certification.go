@@ -24,10 +24,11 @@ type Certification struct {
 // positive certification (a persona certification says the certifier
 // checked nothing) with a strong hash, verified over a user id that has a
 // valid self-certification, made while certifier's primary key was bound,
-// unexpired and certify-capable, not itself expired at at, and not
-// withdrawn by a later certification revocation from the same certifier.
-// Revocation of the certifier's key is the caller's to judge (it may come
-// from the log). The certifications travel inside c as registered (gpg
+// unexpired, certify-capable and not revoked by its own certificate (a
+// hard revocation voids every certification), not itself expired at at,
+// and not withdrawn by a later certification revocation from the same
+// certifier. Revocations of the certifier's key logged elsewhere are the
+// caller's to judge. The certifications travel inside c as registered (gpg
 // --export after gpg --sign-key).
 func (c *Certificate) CertifiedBy(certifier *Certificate, at time.Time) []Certification {
 	ck := certifier.keys[0]
@@ -59,6 +60,9 @@ func (c *Certificate) CertifiedBy(certifier *Certificate, at time.Time) []Certif
 				continue
 			}
 			if b, _ := ck.bindingAt(s.CreationTime); !b.caps.Certify {
+				continue
+			}
+			if certifier.Status(s.CreationTime).State != StateValid {
 				continue
 			}
 			if slices.ContainsFunc(revoked, func(r time.Time) bool { return !r.Before(s.CreationTime) }) {
