@@ -14,7 +14,9 @@
 // TUF key id) and the identity (sha256 of its signer id string), so both
 // sides are found by digest. An identity vouches for one key at a time,
 // the one its newest binding names, so an OIDC account cannot verify a
-// crowd of voter keys; revoking either statement or the key undoes it.
+// crowd of voter keys. Revoking the key or its binding statement undoes
+// the binding (a revoked statement of either side stops counting), and the
+// identity undoes its side by binding another key.
 //
 // OpenPGP: a registered certificate is verified when it is one of the
 // configured roots, or when it carries (as registered) a valid

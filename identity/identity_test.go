@@ -43,7 +43,7 @@ type env struct {
 	authority voter
 }
 
-func newEnv(t *testing.T, s store.Store, roots ...string) *env {
+func newEnv(t testing.TB, s store.Store, roots ...string) *env {
 	t.Helper()
 	e := &env{store: s}
 	e.authority = e.voter(t)
@@ -79,7 +79,7 @@ func newEnv(t *testing.T, s store.Store, roots ...string) *env {
 }
 
 // revoke has by (the security authority when nil) revoke a target.
-func (e *env) revoke(t *testing.T, by *voter, kind revocation.Kind, id string, reason revocation.Reason) {
+func (e *env) revoke(t testing.TB, by *voter, kind revocation.Kind, id string, reason revocation.Reason) {
 	t.Helper()
 	stmt, err := revocation.NewStatement(revocation.Predicate{Action: revocation.ActionRevoke, Target: revocation.Target{Kind: kind, ID: id},
 		Reason: reason, Effective: time.Now().Add(-time.Second)})
@@ -99,7 +99,7 @@ type voter struct {
 	id string
 }
 
-func (e *env) voter(t *testing.T) voter {
+func (e *env) voter(t testing.TB) voter {
 	t.Helper()
 	priv, _, err := envelope.GenerateKey(envelope.KeyTypeED25519)
 	if err != nil {
@@ -116,7 +116,7 @@ func (e *env) voter(t *testing.T) voter {
 	return voter{Signer: sg, id: k.ID}
 }
 
-func (e *env) sign(t *testing.T, payload []byte, by voter) []byte {
+func (e *env) sign(t testing.TB, payload []byte, by voter) []byte {
 	t.Helper()
 	env, err := envelope.Sign(context.Background(), envelope.PayloadTypeInToto, payload, by)
 	if err != nil {
@@ -130,7 +130,7 @@ func (e *env) sign(t *testing.T, payload []byte, by voter) []byte {
 }
 
 // bindKey submits the key's side of a binding to subject.
-func (e *env) bindKey(t *testing.T, v voter, subject string) store.Statement {
+func (e *env) bindKey(t testing.TB, v voter, subject string) store.Statement {
 	t.Helper()
 	stmt, err := identity.Statement(identity.Binding{KeyID: v.id, Issuer: issuer, Subject: subject})
 	if err != nil {
@@ -144,7 +144,7 @@ func (e *env) bindKey(t *testing.T, v voter, subject string) store.Statement {
 }
 
 // bindIdentity submits the identity's side: a keyless Sigstore bundle.
-func (e *env) bindIdentity(t *testing.T, keyID, subject string) {
+func (e *env) bindIdentity(t testing.TB, keyID, subject string) {
 	t.Helper()
 	stmt, err := identity.Statement(identity.Binding{KeyID: keyID, Issuer: issuer, Subject: subject})
 	if err != nil {
@@ -156,7 +156,7 @@ func (e *env) bindIdentity(t *testing.T, keyID, subject string) {
 	}
 }
 
-func (e *env) verified(t *testing.T, keyID string) bool {
+func (e *env) verified(t testing.TB, keyID string) bool {
 	t.Helper()
 	ok, err := e.idv.Verified(context.Background(), keyID)
 	if err != nil {
