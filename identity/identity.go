@@ -177,7 +177,11 @@ func checkStatement(st envelope.Statement) (Binding, error) {
 // Revocations says whether keys and log entries are revoked; the
 // revocation package's Service implements it.
 type Revocations interface {
+	// KeyRevoked returns the revocation that voids what keyID signed at
+	// at, or nil.
 	KeyRevoked(ctx context.Context, keyID string, at time.Time) (*revocation.Record, error)
+	// StatementRevoked returns the revocation that voids log entry seq,
+	// signed at signedAt, or nil.
 	StatementRevoked(ctx context.Context, seq int64, signedAt time.Time) (*revocation.Record, error)
 }
 
