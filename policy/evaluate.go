@@ -418,6 +418,9 @@ func (ev *evaluation) revocation(r *RevocationRequirement) Result {
 	}
 	sort.Strings(signers)
 	st, err := ev.e.Sources.Revocations.Revocations(ev.ctx, ev.ds, signers)
+	if errors.Is(err, ErrStaleEvidence) {
+		return fail("revocation", ReasonStaleMetadata, fmt.Sprintf("revocation list: %v", err))
+	}
 	if err != nil {
 		return undecided("revocation", fmt.Sprintf("revocation list: %v", err))
 	}

@@ -40,6 +40,11 @@ const PredicateType = "https://slsa.dev/verification_summary/v1"
 // ExtensionKey names the predicate member that carries trustd's fields.
 const ExtensionKey = "https://trustd.dev/token/v1"
 
+// KeyTarget is the target name under which trustd publishes the token
+// public key in its trustd/keys TUF repository, so verifiers pin only
+// that repository's root.
+const KeyTarget = "token.pub"
+
 // VerifierID is the VSA verifier.id trustd writes.
 const VerifierID = "https://trustd.dev/trustd"
 

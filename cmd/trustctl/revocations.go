@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/envelope"
@@ -201,6 +203,12 @@ body's digest and freshness, and saves the result.`,
 				// Asking for the key makes trustd publish it in trustd/keys
 				// on first use; the key itself comes only through TUF.
 				if _, err := c.Revocations().GetRevocationListKey(ctx, &trustv1.GetRevocationListKeyRequest{}); err != nil {
+					return err
+				}
+				// The token key too, so the cached TUF metadata lets
+				// 'verify --offline --trust-root' read it (a server without
+				// the token service has none to publish).
+				if _, err := c.Tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{}); err != nil && status.Code(err) != codes.Unimplemented {
 					return err
 				}
 				pub, err := revocation.FetchKey(tufURL, pinned, filepath.Join(cf.dir, "tuf"), revocation.ListKeyTarget)
