@@ -206,10 +206,14 @@ func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *p
 // errTokenRevoked: the revocation cache voids the token or what it names.
 var errTokenRevoked = errors.New("revoked")
 
-// revokedToken checks the token's id, the key that signed it, its subject
-// digests and the log entries it names as inputs against the cache.
+// revokedToken checks the token's id, the key that signed it, the signer
+// keys it names, its subject digests and the log entries it names as
+// inputs against the cache.
 func revokedToken(c *revocation.Cache, tok *token.Token) error {
 	targets := []revocation.CheckTarget{{Kind: revocation.KindToken, ID: tok.ID}, {Kind: revocation.KindKey, ID: tok.KeyID}}
+	for _, k := range tok.Claims.Signers {
+		targets = append(targets, revocation.CheckTarget{Kind: revocation.KindKey, ID: k})
+	}
 	for _, d := range tok.Claims.Subject {
 		targets = append(targets, revocation.CheckTarget{Kind: revocation.KindDigest, ID: d.String()})
 	}

@@ -49,7 +49,11 @@ type Verdict struct {
 	// RevocationListSeq is the revocation list a revocation requirement
 	// consulted, 0 if none did; a token records it.
 	RevocationListSeq uint64 `json:"revocationListSeq,omitempty"`
-	Result            Result `json:"result"`
+	// Signers are the keys and fingerprints whose signatures the
+	// evaluation counted, sorted; a token names them so an offline
+	// verifier can check them against its revocation list.
+	Signers []string `json:"signers,omitempty"`
+	Result  Result   `json:"result"`
 }
 
 // Inputs returns the signed documents that the passing part of the verdict
@@ -114,6 +118,10 @@ func (e *Evaluator) Evaluate(ctx context.Context, p *Policy, resource string, ds
 	for _, d := range ds {
 		v.Digests = append(v.Digests, d.String())
 	}
+	for k := range ev.signers {
+		v.Signers = append(v.Signers, k)
+	}
+	sort.Strings(v.Signers)
 	return v
 }
 

@@ -130,7 +130,7 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 		Subject: ds, Name: req.GetName(), ResourceURI: req.GetResourceUri(),
 		VerifierVersion: s.version, TimeVerified: at, Expires: at.Add(s.ttl),
 		PolicyName: p.Name, PolicyURI: p.URI(), PolicyDigest: p.Digest(),
-		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq,
+		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq, Signers: v.Signers,
 	}
 	for _, in := range v.Inputs() {
 		c.Inputs = append(c.Inputs, token.Input{URI: in.URI, Digest: in.Digest})
