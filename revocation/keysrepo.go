@@ -189,7 +189,8 @@ func FetchKey(repoURL string, pinnedRoot []byte, metadataDir, name string) (enve
 // root) and returns the public key of target name. Expired metadata fails
 // with metadata.ErrExpiredMetadata in the chain; fetch again to renew it.
 func CachedKey(pinnedRoot []byte, metadataDir, name string) (envelope.PublicKey, error) {
-	return readKey("", pinnedRoot, metadataDir, name, true)
+	// go-tuf wants a remote URL even in local mode, which never uses it.
+	return readKey("file://"+filepath.ToSlash(metadataDir), pinnedRoot, metadataDir, name, true)
 }
 
 // readKey is FetchKey, or CachedKey when local.

@@ -1,0 +1,229 @@
+package integration_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustd-dev/trustd/internal/testpg"
+)
+
+// wirePolicy: "release" passes with a token, or online with a signature by
+// the release key; either way nothing involved may be revoked by a list
+// older than 4s. "liked" needs two likes (Wilson lower bound 0.34).
+const wirePolicy = `apiVersion: trustd.dev/policy/v1
+policies:
+  - name: release
+    require:
+      all:
+        - any:
+            - token: {maxAge: 1h}
+            - threshold: {k: 1, signers: [{key: "RELEASE"}]}
+        - revocation: {maxAge: 4s}
+  - name: liked
+    require:
+      reputation: {minScore: 0.3, minVotes: 2}
+`
+
+// wireResult is a verdict's requirement tree.
+type wireResult struct {
+	Kind     string       `json:"kind"`
+	Outcome  string       `json:"outcome"`
+	Reason   string       `json:"reason"`
+	Children []wireResult `json:"children"`
+}
+
+// leafReasons lists "kind:REASON" for every leaf of the tree with a reason.
+func (r wireResult) leafReasons() []string {
+	if len(r.Children) == 0 {
+		if r.Reason == "" {
+			return nil
+		}
+		return []string{r.Kind + ":" + r.Reason}
+	}
+	var out []string
+	for _, c := range r.Children {
+		out = append(out, c.leafReasons()...)
+	}
+	return out
+}
+
+// TestDeployEvidenceWiring drives the evidence behind deploy policies with
+// the real binaries on both backends: the token key read through trustd's
+// trustd/keys TUF repository from a pinned root (online, then offline from
+// go-tuf's cache), tokens carrying the revocation list they were checked
+// against, a revoked signer failing verify online and offline (REVOKED), a
+// stale cached revocation list failing offline (STALE_METADATA), and a
+// reputation threshold passing and failing (REPUTATION_BELOW).
+func TestDeployEvidenceWiring(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { deployEvidenceWiring(t, backend) })
+	}
+}
+
+func deployEvidenceWiring(t *testing.T, backend string) {
+	work := t.TempDir()
+	key := func(name string) (string, string) {
+		p := filepath.Join(work, name+".pem")
+		return p, genKey(t, p)
+	}
+	securityKey, security := key("security")
+	args := []string{"--data-dir", filepath.Join(work, "data"), "--security-authority", security, "--revocation-list-validity", "1m"}
+	if backend == "postgres" {
+		args = append(args, "--db", testpg.URL(t))
+	}
+	d := startTrustd(t, args...)
+	tc := func(args ...string) result { return trustctl(t, d.grpcAddr, args...) }
+	must := func(r result, what string) result {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	releaseKey, release := key("release")
+	oldKey, old := key("old")
+	aliceKey, _ := key("alice")
+	bobKey, _ := key("bob")
+	for _, k := range []string{securityKey, releaseKey, oldKey, aliceKey, bobKey} {
+		must(tc("key", "add", k+".pub"), "key add")
+	}
+	artifact := write("app.tar", "release bytes for the wiring test\n")
+	must(tc("statement", "sign", "--predicate-type", "https://example.com/test-result/v1", "--predicate", write("pred.json", `{"tests":"passed"}`),
+		"--artifact", artifact, "--key", releaseKey), "statement sign")
+	policyFile := write("policy.yaml", strings.Replace(wirePolicy, "RELEASE", release, 1))
+	verify := func(server, name string, extra ...string) (result, wireResult) {
+		t.Helper()
+		a := append([]string{"verify", artifact, "--policy", policyFile, "--policy-name", name, "-o", "json"}, extra...)
+		r := trustctl(t, server, a...)
+		var v struct {
+			Outcome string     `json:"outcome"`
+			Result  wireResult `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+			t.Fatalf("verify %v: not JSON (exit %d): %v\n%s\n%s", extra, r.code, err, r.stdout, r.stderr)
+		}
+		return r, v.Result
+	}
+
+	// The token key through TUF: asking for it publishes it in trustd/keys;
+	// read from the pinned root it is the key trustd reports.
+	served := must(tc("token", "key"), "token key").stdout
+	tufURL := "http://" + d.httpAddr + "/tuf/trustd/keys"
+	rootFile := write("keys-root.json", string(httpGet(t, tufURL+"/1.root.json")))
+	cache := filepath.Join(work, "cache")
+	viaTUF := must(tc("token", "key", "--root", rootFile, "--tuf-url", tufURL, "--cache", cache), "token key --root").stdout
+	if viaTUF != served || !strings.Contains(viaTUF, "PUBLIC KEY") {
+		t.Errorf("token key through TUF %q, trustd reports %q", viaTUF, served)
+	}
+	// A pinned root whose signed part was altered does not verify.
+	var rootDoc map[string]any
+	if err := json.Unmarshal([]byte(readFile(t, rootFile)), &rootDoc); err != nil {
+		t.Fatal(err)
+	}
+	rootDoc["signed"].(map[string]any)["expires"] = "2099-01-01T00:00:00Z"
+	altered, _ := json.Marshal(rootDoc)
+	if r := tc("token", "key", "--root", write("altered-root.json", string(altered)), "--tuf-url", tufURL, "--cache", filepath.Join(work, "cache2")); r.code != 2 {
+		t.Errorf("token key with an altered root: exit %d %q", r.code, r.stderr)
+	}
+
+	// A revocation before the token is issued: the token records the list
+	// it was checked against.
+	must(tc("revoke", "key", old, "--reason", "retired", "--key", oldKey), "revoke old key")
+	must(tc("token", "issue", artifact, "--policy", policyFile, "--policy-name", "release", "--attach"), "token issue")
+	sidecar := readFile(t, artifact+".trust.json")
+	var env struct {
+		Payload string `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(sidecar), &env); err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := base64.StdEncoding.DecodeString(env.Payload)
+	var st struct {
+		Predicate struct {
+			Ext struct {
+				RevocationListSeq uint64   `json:"revocationListSeq"`
+				Signers           []string `json:"signers"`
+			} `json:"https://trustd.dev/token/v1"`
+		} `json:"predicate"`
+	}
+	if err := json.Unmarshal(payload, &st); err != nil || st.Predicate.Ext.RevocationListSeq == 0 || !slices.Contains(st.Predicate.Ext.Signers, release) {
+		t.Errorf("token extension: %v %+v\n%s", err, st.Predicate.Ext, payload)
+	}
+
+	// Online: the signature and the live revocation index pass.
+	if r, v := verify(d.grpcAddr, "release"); r.code != 0 {
+		t.Errorf("online verify: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	}
+	// Offline, from a fresh sync: the token passes; the token key is read
+	// from the cached TUF metadata through the pinned root, and nothing is
+	// contacted (the server address is closed).
+	const closed = "127.0.0.1:1"
+	must(tc("revocations", "sync", "--root", rootFile, "--tuf-url", tufURL, "--cache", cache), "revocations sync")
+	offline := []string{"--offline", "--trust-root", rootFile, "--cache", cache}
+	if r, v := verify(closed, "release", offline...); r.code != 0 {
+		t.Errorf("offline verify: exit %d %v\n%s\n%s", r.code, v.leafReasons(), r.stdout, r.stderr)
+	}
+	// Without the cached TUF metadata the pinned root alone proves nothing.
+	if r := trustctl(t, closed, "verify", artifact, "--policy", policyFile, "--policy-name", "release",
+		"--offline", "--trust-root", rootFile, "--cache", filepath.Join(work, "empty")); r.code != 2 {
+		t.Errorf("offline verify with no cached metadata: exit %d\n%s", r.code, r.stdout)
+	}
+
+	// The cached list ages past the policy's 4s: STALE_METADATA offline.
+	time.Sleep(4500 * time.Millisecond)
+	if r, v := verify(closed, "release", offline...); r.code != 1 || !slices.Contains(v.leafReasons(), "revocation:STALE_METADATA") {
+		t.Errorf("stale list offline: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	}
+
+	// The release key is revoked: online the revocation requirement
+	// fails; offline, once synced, the token naming it is refused.
+	must(tc("revoke", "key", release, "--reason", "compromised", "--key", releaseKey), "revoke release key")
+	if r, v := verify(d.grpcAddr, "release"); r.code != 1 || !slices.Contains(v.leafReasons(), "revocation:REVOKED") {
+		t.Errorf("revoked signer online: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	}
+	must(tc("revocations", "sync", "--cache", cache, "--tuf-url", tufURL), "revocations sync (delta)")
+	if r, v := verify(closed, "release", offline...); r.code != 1 || !slices.Contains(v.leafReasons(), "token:REVOKED") {
+		t.Errorf("revoked signer offline: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	}
+	// trustd no longer issues a token for it.
+	if r := tc("token", "issue", artifact, "--policy", policyFile, "--policy-name", "release"); r.code != 1 {
+		t.Errorf("token issue with a revoked signer: exit %d %s", r.code, r.stderr)
+	}
+
+	// Reputation: one like is below the threshold, two reach it; online and
+	// in trustd's own evaluation (a token is issued).
+	must(tc("vote", artifact, "--like", "--key", aliceKey), "vote alice")
+	if r, v := verify(d.grpcAddr, "liked"); r.code != 1 || !slices.Equal(v.leafReasons(), []string{"reputation:REPUTATION_BELOW"}) {
+		t.Errorf("one like: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	}
+	if r := tc("token", "issue", artifact, "--policy", policyFile, "--policy-name", "liked"); r.code != 1 || !strings.Contains(r.stdout, "REPUTATION_BELOW") {
+		t.Errorf("token issue with one like: exit %d %s", r.code, r.stdout)
+	}
+	must(tc("vote", artifact, "--like", "--key", bobKey), "vote bob")
+	if r, v := verify(d.grpcAddr, "liked"); r.code != 0 {
+		t.Errorf("two likes: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	}
+	must(tc("token", "issue", artifact, "--policy", policyFile, "--policy-name", "liked"), "token issue with two likes")
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
