@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/trustd-dev/trustd/internal/testpg"
 )
 
@@ -226,4 +230,109 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestOneResolver: the commands that take an artifact read it through the
+// one resolver, so an image in a real registry (by tag) is signed, voted
+// on, attested and scored exactly as verify later checks it: by its
+// manifest digest. A file works the same way.
+func TestOneResolver(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { oneResolver(t, backend) })
+	}
+}
+
+func oneResolver(t *testing.T, backend string) {
+	work := t.TempDir()
+	args := []string{"--data-dir", filepath.Join(work, "data")}
+	if backend == "postgres" {
+		args = append(args, "--db", testpg.URL(t))
+	}
+	d := startTrustd(t, args...)
+	reg := startRegistry(t)
+	tc := func(args ...string) result { return trustctl(t, d.grpcAddr, args...) }
+	must := func(r result, what string) result {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	img, err := random.Image(2048, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imageRef := reg.host + "/acme/app:2.0"
+	tag, err := name.ParseReference(imageRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	imgDigest, _ := img.Digest()
+	file := filepath.Join(work, "app.tar")
+	if err := os.WriteFile(file, []byte("file bytes for the resolver test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fileSHA := strings.Fields(tc("digest", "-a", "sha256", file).stdout)[0]
+
+	rootKey, targetsKey := filepath.Join(work, "root.pem"), filepath.Join(work, "targets.pem")
+	aliceKey := filepath.Join(work, "alice.pem")
+	genKey(t, rootKey)
+	genKey(t, targetsKey)
+	genKey(t, aliceKey)
+	must(tc("key", "add", aliceKey+".pub"), "key add")
+	must(tc("tuf", "init", "acme/images", "--root-key", rootKey, "--root-threshold", "1",
+		"--targets-key", targetsKey+".pub", "--targets-threshold", "1"), "tuf init")
+
+	// sign REF: the image by tag, the file by path; the targets name their
+	// manifest digest and file digest, and verify passes for both.
+	must(tc("sign", imageRef, "--repo", "acme/images", "--name", "app/image-2.0", "--key", targetsKey), "sign image")
+	must(tc("sign", file, "--repo", "acme/images", "--name", "app/app.tar", "--key", targetsKey), "sign file")
+	for _, want := range []string{imgDigest.String(), fileSHA} {
+		if r := tc("subject", want, "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, "https://trustd.dev/tuf/metadata/v1") {
+			t.Errorf("subject %s after sign: exit %d\n%s%s", want, r.code, r.stdout, r.stderr)
+		}
+	}
+	policyFile := filepath.Join(work, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte("apiVersion: trustd.dev/policy/v1\npolicies:\n  - name: p\n    require:\n      tuf: {repo: acme/images, pattern: \"app/*\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{imageRef, reg.host + "/acme/app@" + imgDigest.String(), file} {
+		if r := tc("verify", ref, "--policy", policyFile); r.code != 0 {
+			t.Errorf("verify %s: exit %d\n%s%s", ref, r.code, r.stdout, r.stderr)
+		}
+	}
+
+	// vote REF: the vote on the tag counts for the manifest digest, and
+	// reputation takes the REF too.
+	must(tc("vote", imageRef, "--like", "--key", aliceKey), "vote image")
+	must(tc("vote", file, "--trust", "--key", aliceKey), "vote file")
+	for _, tcase := range []struct{ ref, axis string }{{imageRef, "quality"}, {imgDigest.String(), "quality"}, {file, "trust"}, {fileSHA, "trust"}} {
+		r := tc("reputation", tcase.ref, "-o", "json")
+		var rep map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &rep); r.code != 0 || err != nil {
+			t.Fatalf("reputation %s: exit %d %v\n%s", tcase.ref, r.code, err, r.stderr)
+		}
+		axis, _ := rep[tcase.axis].(map[string]any)
+		if axis["positive"] != "1" && axis["positive"] != float64(1) {
+			t.Errorf("reputation %s: %s = %v, want 1 positive", tcase.ref, tcase.axis, rep[tcase.axis])
+		}
+	}
+
+	// statement sign --artifact REF: the subject is the manifest digest.
+	pred := filepath.Join(work, "pred.json")
+	if err := os.WriteFile(pred, []byte(`{"scan":"clean"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(tc("statement", "sign", "--predicate-type", "https://example.com/scan/v1", "--predicate", pred, "--artifact", imageRef, "--key", aliceKey), "statement sign image")
+	if r := tc("subject", imgDigest.String()); r.code != 0 || !strings.Contains(r.stdout, "https://example.com/scan/v1") {
+		t.Errorf("subject after statement sign: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// A missing file that is no registry reference: exit 2, one line.
+	if r := tc("vote", filepath.Join(work, "missing.tar"), "--like", "--key", aliceKey); r.code != 2 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "no such file") {
+		t.Errorf("vote on a missing file: exit %d %q", r.code, r.stderr)
+	}
 }

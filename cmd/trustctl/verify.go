@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/policy"
@@ -44,6 +45,20 @@ func (f *refFlags) add(fs *pflag.FlagSet) {
 // terminal (and CI is unset), quiet otherwise.
 func (f *refFlags) options(cmd *cobra.Command) client.ResolveOptions {
 	return client.ResolveOptions{Layers: f.layers, CAFile: f.caFile, Stdin: cmd.InOrStdin(), Progress: client.TerminalProgress(os.Stderr)}
+}
+
+// subject resolves ref (one of the refHelp forms) computing algs over its
+// bytes, and returns it as an in-toto subject named by the artifact's
+// name: for an OCI reference, the image manifest and its digest. Errors
+// exit 2, prefixed with what (the argument or flag that named ref).
+func (f *refFlags) subject(cmd *cobra.Command, what, ref string, algs []digest.Algorithm) (envelope.Subject, error) {
+	ro := f.options(cmd)
+	ro.Algorithms = algs
+	art, err := client.Resolve(cmd.Context(), ref, ro)
+	if err != nil {
+		return envelope.Subject{}, resolveError(fmt.Errorf("%s: %w", what, err))
+	}
+	return envelope.Subject{Name: art.Name, Digests: art.Digests}, nil
 }
 
 // resolveError gives bad references and unreadable bytes their exit code:
