@@ -139,7 +139,8 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 	}
 	rootDoc["signed"].(map[string]any)["expires"] = "2099-01-01T00:00:00Z"
 	altered, _ := json.Marshal(rootDoc)
-	if r := tc("token", "key", "--root", write("altered-root.json", string(altered)), "--tuf-url", tufURL, "--cache", filepath.Join(work, "cache2")); r.code != 2 {
+	alteredRoot := write("altered-root.json", string(altered))
+	if r := tc("token", "key", "--root", alteredRoot, "--tuf-url", tufURL, "--cache", filepath.Join(work, "cache2")); r.code != 2 {
 		t.Errorf("token key with an altered root: exit %d %q", r.code, r.stderr)
 	}
 
@@ -167,9 +168,18 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 		t.Errorf("token extension: %v %+v\n%s", err, st.Predicate.Ext, payload)
 	}
 
-	// Online: the signature and the live revocation index pass.
+	// Online: the signature and the live revocation index pass; the token
+	// beside the bytes too, its key read through TUF from the pinned root
+	// (an altered root leaves the token undecided).
 	if r, v := verify(d.grpcAddr, "release"); r.code != 0 {
 		t.Errorf("online verify: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	}
+	if r, v := verify(d.grpcAddr, "release", "--trust-root", rootFile, "--tuf-url", tufURL, "--cache", cache); r.code != 0 || len(v.leafReasons()) != 0 {
+		t.Errorf("online verify, token key through TUF: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	}
+	if r, v := verify(d.grpcAddr, "release", "--trust-root", alteredRoot, "--tuf-url", tufURL, "--cache", filepath.Join(work, "cache3")); r.code != 0 ||
+		!slices.Equal(v.leafReasons(), []string{"token:EVIDENCE_UNAVAILABLE"}) {
+		t.Errorf("online verify, altered TUF root: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
 	}
 	// Offline, from a fresh sync: the token passes; the token key is read
 	// from the cached TUF metadata through the pinned root, and nothing is
