@@ -212,6 +212,9 @@ func readKey(repoURL string, pinnedRoot []byte, metadataDir, name string, local 
 	cfg.LocalMetadataDir = metadataDir
 	cfg.LocalTargetsDir = filepath.Join(metadataDir, "targets")
 	cfg.UnsafeLocalMode = local
+	// Local mode reads the cache and learns nothing new: writing the root
+	// back (as updater.New does) would cost a file write per verification.
+	cfg.DisableLocalCache = local
 	up, err := updater.New(cfg)
 	if err != nil {
 		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: %w", err)
