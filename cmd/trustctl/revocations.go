@@ -180,7 +180,9 @@ func newRevocationsSyncCmd(g *globals) *cobra.Command {
 with go-tuf's updater (pin its root with --root the first time), takes the
 revocation list key from it, downloads the delta since the cached list (or a
 full snapshot with --full or on first use), verifies the signature, the
-body's digest and freshness, and saves the result.`,
+body's digest and freshness, and saves the result. The TUF metadata it
+keeps (in CACHE/tuf) also holds trustd's token key, which 'trustctl verify
+--offline --trust-root' reads from there.`,
 		Example: `  curl -o keys-root.json http://trustd.example:7401/tuf/trustd/keys/1.root.json   # once, then check it out of band
   trustctl revocations sync --root keys-root.json --tuf-url http://trustd.example:7401/tuf/trustd/keys
   trustctl revocations sync                 # later: a delta, trusting the cached root

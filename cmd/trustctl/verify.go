@@ -134,7 +134,10 @@ root pinned with --trust-root, out of the go-tuf metadata cached by
 file with --token-key). The revocation list cached by 'trustctl revocations
 sync' (--cache) answers revocation requirements (STALE_METADATA when older
 than the policy's maxAge) and refuses a token it revokes, or whose key,
-subject or input statements it revokes (REVOKED). Nothing is contacted.
+signer keys, subject or input statements it revokes (REVOKED); once a list
+is cached, one older than --max-staleness refuses every token
+(STALE_METADATA): absence from a stale list proves nothing. Nothing is
+contacted.
 
 ` + refHelp + `
 
