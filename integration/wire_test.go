@@ -39,7 +39,21 @@ type wireResult struct {
 	Kind     string       `json:"kind"`
 	Outcome  string       `json:"outcome"`
 	Reason   string       `json:"reason"`
+	Detail   string       `json:"detail"`
 	Children []wireResult `json:"children"`
+}
+
+// detail is the detail of the first leaf of kind, "" if none.
+func (r wireResult) detail(kind string) string {
+	if len(r.Children) == 0 && r.Kind == kind {
+		return r.Detail
+	}
+	for _, c := range r.Children {
+		if d := c.detail(kind); d != "" {
+			return d
+		}
+	}
+	return ""
 }
 
 // leafReasons lists "kind:REASON" for every leaf of the tree with a reason.
@@ -105,8 +119,16 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 		must(tc("key", "add", k+".pub"), "key add")
 	}
 	artifact := write("app.tar", "release bytes for the wiring test\n")
-	must(tc("statement", "sign", "--predicate-type", "https://example.com/test-result/v1", "--predicate", write("pred.json", `{"tests":"passed"}`),
-		"--artifact", artifact, "--key", releaseKey), "statement sign")
+	signed := must(tc("statement", "sign", "--predicate-type", "https://example.com/test-result/v1", "--predicate", write("pred.json", `{"tests":"passed"}`),
+		"--artifact", artifact, "--key", releaseKey, "-o", "json"), "statement sign")
+	var entry struct {
+		Entry struct {
+			Seq string `json:"seq"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal([]byte(signed.stdout), &entry); err != nil || entry.Entry.Seq == "" {
+		t.Fatalf("statement sign output: %v %q", err, signed.stdout)
+	}
 	policyFile := write("policy.yaml", strings.Replace(wirePolicy, "RELEASE", release, 1))
 	verify := func(server, name string, extra ...string) (result, wireResult) {
 		t.Helper()
@@ -202,15 +224,27 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 		t.Errorf("stale list offline: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
 	}
 
+	// The signed statement is withdrawn by its signer: online the
+	// revocation requirement names it; offline, once synced, the token
+	// that lists it as an input is refused.
+	must(tc("revoke", "statement", entry.Entry.Seq, "--reason", "withdrawn", "--key", releaseKey), "withdraw statement")
+	if r, v := verify(d.grpcAddr, "release"); r.code != 1 || !slices.Contains(v.leafReasons(), "revocation:REVOKED") || !strings.Contains(v.detail("revocation"), "statement sha256:") {
+		t.Errorf("withdrawn statement online: exit %d %v %q\n%s", r.code, v.leafReasons(), v.detail("revocation"), r.stderr)
+	}
+	must(tc("revocations", "sync", "--cache", cache, "--tuf-url", tufURL), "revocations sync (delta)")
+	if r, v := verify(closed, "release", offline...); r.code != 1 || !slices.Contains(v.leafReasons(), "token:REVOKED") || !strings.Contains(v.detail("token"), "statement sha256:") {
+		t.Errorf("withdrawn statement offline: exit %d %v %q\n%s", r.code, v.leafReasons(), v.detail("token"), r.stderr)
+	}
+
 	// The release key is revoked: online the revocation requirement
 	// fails; offline, once synced, the token naming it is refused.
 	must(tc("revoke", "key", release, "--reason", "compromised", "--key", releaseKey), "revoke release key")
-	if r, v := verify(d.grpcAddr, "release"); r.code != 1 || !slices.Contains(v.leafReasons(), "revocation:REVOKED") {
-		t.Errorf("revoked signer online: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	if r, v := verify(d.grpcAddr, "release"); r.code != 1 || !slices.Contains(v.leafReasons(), "revocation:REVOKED") || !strings.Contains(v.detail("revocation"), "key "+release) {
+		t.Errorf("revoked signer online: exit %d %v %q\n%s", r.code, v.leafReasons(), v.detail("revocation"), r.stderr)
 	}
 	must(tc("revocations", "sync", "--cache", cache, "--tuf-url", tufURL), "revocations sync (delta)")
-	if r, v := verify(closed, "release", offline...); r.code != 1 || !slices.Contains(v.leafReasons(), "token:REVOKED") {
-		t.Errorf("revoked signer offline: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
+	if r, v := verify(closed, "release", offline...); r.code != 1 || !slices.Contains(v.leafReasons(), "token:REVOKED") || !strings.Contains(v.detail("token"), "key "+release) {
+		t.Errorf("revoked signer offline: exit %d %v %q\n%s", r.code, v.leafReasons(), v.detail("token"), r.stderr)
 	}
 	// trustd no longer issues a token for it.
 	if r := tc("token", "issue", artifact, "--policy", policyFile, "--policy-name", "release"); r.code != 1 {

@@ -230,18 +230,22 @@ func (s *rpcSource) Signatures(ctx context.Context, ds []digest.Digest) ([]Signa
 			if e.GetPredicateType() == pgplog.ManifestPredicateType {
 				kind = "pgp"
 			}
+			var in Input
+			if ed, err := digest.Parse(e.GetEnvelopeDigest()); err == nil {
+				in = Input{URI: fmt.Sprintf("trustd:log/%d", e.GetSeq()), Digest: ed}
+			}
 			for _, id := range e.GetSignerKeyIds() {
-				out = append(out, Signature{Kind: kind, ID: id, Seq: e.GetSeq()})
+				out = append(out, Signature{Kind: kind, ID: id, Seq: e.GetSeq(), Input: in})
 			}
 		}
 	}
 	return out, nil
 }
 
-// Revocations asks trustd's live revocation index about each digest and
-// signer key. The answer is current, so the list time is now; the list
-// number is not known to this call and is left 0.
-func (s *rpcSource) Revocations(ctx context.Context, ds []digest.Digest, signers []string) (RevocationStatus, error) {
+// Revocations asks trustd's live revocation index about each digest,
+// signer key and statement. The answer is current, so the list time is
+// now; the list number is not known to this call and is left 0.
+func (s *rpcSource) Revocations(ctx context.Context, ds []digest.Digest, signers []string, statements []digest.Digest) (RevocationStatus, error) {
 	st := RevocationStatus{ListTime: time.Now()}
 	ask := func(kind, id string) error {
 		resp, err := s.rpc.LookupRevocation(ctx, &trustv1.LookupRevocationRequest{Kind: kind, Id: id})
@@ -261,6 +265,11 @@ func (s *rpcSource) Revocations(ctx context.Context, ds []digest.Digest, signers
 	}
 	for _, k := range signers {
 		if err := ask("key", k); err != nil {
+			return RevocationStatus{}, err
+		}
+	}
+	for _, d := range statements {
+		if err := ask("statement", d.String()); err != nil {
 			return RevocationStatus{}, err
 		}
 	}

@@ -41,8 +41,8 @@ func TestServerSourcesRevocationReputation(t *testing.T) {
 		},
 	}
 	src := ServerSources(rpc)
-	st, err := src.Revocations.Revocations(ctx, []digest.Digest{artSHA, otherSH}, []string{keyA, keyB})
-	wantAsked := []string{"digest " + artSHA.String(), "digest " + otherSH.String(), "key " + keyA, "key " + keyB}
+	st, err := src.Revocations.Revocations(ctx, []digest.Digest{artSHA, otherSH}, []string{keyA, keyB}, []digest.Digest{otherSH})
+	wantAsked := []string{"digest " + artSHA.String(), "digest " + otherSH.String(), "key " + keyA, "key " + keyB, "statement " + otherSH.String()}
 	if err != nil || !slices.Equal(asked, wantAsked) || len(st.Revoked) != 1 || st.Revoked[0] != (Revoked{What: "key " + keyB, Seq: 17, Reason: "compromised"}) || st.ListTime.IsZero() {
 		t.Errorf("Revocations = %+v, %v; asked %v", st, err, asked)
 	}
@@ -86,7 +86,7 @@ func TestRevocationStaleEvidence(t *testing.T) {
 
 type revErr struct{ err error }
 
-func (r revErr) Revocations(context.Context, []digest.Digest, []string) (RevocationStatus, error) {
+func (r revErr) Revocations(context.Context, []digest.Digest, []string, []digest.Digest) (RevocationStatus, error) {
 	return RevocationStatus{}, r.err
 }
 

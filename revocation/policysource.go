@@ -18,7 +18,7 @@ func (s *Service) PolicySource() policy.RevocationSource { return serviceSource{
 
 type serviceSource struct{ s *Service }
 
-func (src serviceSource) Revocations(ctx context.Context, ds []digest.Digest, signers []string) (policy.RevocationStatus, error) {
+func (src serviceSource) Revocations(ctx context.Context, ds []digest.Digest, signers []string, statements []digest.Digest) (policy.RevocationStatus, error) {
 	s := src.s
 	head, err := s.store.RevocationHead(ctx)
 	if err != nil {
@@ -44,6 +44,15 @@ func (src serviceSource) Revocations(ctx context.Context, ds []digest.Digest, si
 			st.Revoked = append(st.Revoked, policy.Revoked{What: "key " + k, Seq: uint64(r.Seq), Reason: string(r.Reason)})
 		}
 	}
+	for _, d := range statements {
+		r, err := s.lookup(ctx, Target{Kind: KindStatement, ID: d.String()})
+		if err != nil {
+			return policy.RevocationStatus{}, err
+		}
+		if r != nil && r.Voids(now) {
+			st.Revoked = append(st.Revoked, policy.Revoked{What: "statement " + d.String(), Seq: uint64(r.Seq), Reason: string(r.Reason)})
+		}
+	}
 	return st, nil
 }
 
@@ -56,7 +65,7 @@ func (c *Cache) PolicySource() policy.RevocationSource { return cacheSource{c} }
 
 type cacheSource struct{ c *Cache }
 
-func (src cacheSource) Revocations(_ context.Context, ds []digest.Digest, signers []string) (policy.RevocationStatus, error) {
+func (src cacheSource) Revocations(_ context.Context, ds []digest.Digest, signers []string, statements []digest.Digest) (policy.RevocationStatus, error) {
 	c := src.c
 	if !c.has {
 		return policy.RevocationStatus{}, fmt.Errorf("revocation: %w in %s: run trustctl revocations sync", ErrNoCache, c.dir)
@@ -76,6 +85,9 @@ func (src cacheSource) Revocations(_ context.Context, ds []digest.Digest, signer
 	}
 	for _, k := range signers {
 		add(KindKey, k)
+	}
+	for _, d := range statements {
+		add(KindStatement, d.String())
 	}
 	return st, nil
 }

@@ -36,6 +36,12 @@ func TestPolicySources(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// A statement its signer withdrew.
+		withdrawn := e.attest(t, "withdrawn", signer.signer).EnvelopeDigest
+		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindStatement, ID: withdrawn.String()}, Reason: revocation.ReasonWithdrawn}, signer.signer); err != nil {
+			t.Fatal(err)
+		}
+		kept := e.attest(t, "kept", signer.signer).EnvelopeDigest
 		head, err := e.store.RevocationHead(ctx)
 		if err != nil || head == 0 {
 			t.Fatalf("head %d, %v", head, err)
@@ -52,14 +58,16 @@ func TestPolicySources(t *testing.T) {
 
 		live := e.svc.PolicySource()
 		for _, tc := range []struct {
-			ds      []digest.Digest
-			signers []string
-			want    []string
+			ds         []digest.Digest
+			signers    []string
+			statements []digest.Digest
+			want       []string
 		}{
-			{[]digest.Digest{good}, []string{signer.id}, wantGood},
-			{[]digest.Digest{good, bad}, []string{signer.id, compromised.id}, wantBad},
+			{[]digest.Digest{good}, []string{signer.id}, []digest.Digest{kept}, wantGood},
+			{[]digest.Digest{good, bad}, []string{signer.id, compromised.id}, nil, wantBad},
+			{[]digest.Digest{good}, nil, []digest.Digest{kept, withdrawn}, []string{"statement " + withdrawn.String() + " withdrawn"}},
 		} {
-			st, err := live.Revocations(ctx, tc.ds, tc.signers)
+			st, err := live.Revocations(ctx, tc.ds, tc.signers, tc.statements)
 			if err != nil || st.ListSeq != uint64(head) || !slices.Equal(what(st), tc.want) || !st.ListTime.Equal(e.now) {
 				t.Errorf("live %v %v: %+v, %v; want %v at list %d", tc.ds, tc.signers, st, err, tc.want, head)
 			}
@@ -77,18 +85,21 @@ func TestPolicySources(t *testing.T) {
 			t.Fatal(err)
 		}
 		cached := c.PolicySource()
-		if _, err := cached.Revocations(ctx, []digest.Digest{good}, nil); !errors.Is(err, revocation.ErrNoCache) {
+		if _, err := cached.Revocations(ctx, []digest.Digest{good}, nil, nil); !errors.Is(err, revocation.ErrNoCache) {
 			t.Errorf("empty cache: %v, want ErrNoCache", err)
 		}
 		if err := c.Apply(v); err != nil {
 			t.Fatal(err)
 		}
-		st, err := cached.Revocations(ctx, []digest.Digest{good, bad}, []string{signer.id, compromised.id})
+		st, err := cached.Revocations(ctx, []digest.Digest{good, bad}, []string{signer.id, compromised.id}, nil)
 		if err != nil || st.ListSeq != uint64(head) || !st.ListTime.Equal(v.Info.Issued) || !slices.Equal(what(st), wantBad) {
 			t.Errorf("cache: %+v, %v; want %v at list %d", st, err, wantBad, head)
 		}
-		if st, err := cached.Revocations(ctx, []digest.Digest{good}, []string{signer.id}); err != nil || len(st.Revoked) != 0 {
+		if st, err := cached.Revocations(ctx, []digest.Digest{good}, []string{signer.id}, []digest.Digest{kept}); err != nil || len(st.Revoked) != 0 {
 			t.Errorf("cache, good: %+v, %v", st, err)
+		}
+		if st, err := cached.Revocations(ctx, []digest.Digest{good}, nil, []digest.Digest{kept, withdrawn}); err != nil || !slices.Equal(what(st), []string{"statement " + withdrawn.String() + " withdrawn"}) {
+			t.Errorf("cache, withdrawn statement: %+v, %v", st, err)
 		}
 		got, err := c.FirstRevoked([]revocation.CheckTarget{{Kind: revocation.KindKey, ID: signer.id}, {Kind: revocation.KindToken, ID: "sha256:" + good.Hex()}})
 		if err != nil || !strings.Contains(got, "token sha256:"+good.Hex()+": revoked (withdrawn)") {
@@ -100,7 +111,7 @@ func TestPolicySources(t *testing.T) {
 
 		// Past the list's expiry the cache proves nothing.
 		c.Now = func() time.Time { return v.Info.Expires.Add(time.Second) }
-		if _, err := cached.Revocations(ctx, []digest.Digest{good}, nil); !errors.Is(err, policy.ErrStaleEvidence) {
+		if _, err := cached.Revocations(ctx, []digest.Digest{good}, nil, nil); !errors.Is(err, policy.ErrStaleEvidence) {
 			t.Errorf("expired cache: %v, want ErrStaleEvidence", err)
 		}
 		if _, err := c.FirstRevoked([]revocation.CheckTarget{{Kind: revocation.KindDigest, ID: good.String()}}); !errors.Is(err, revocation.ErrStale) {
