@@ -49,7 +49,11 @@ type Verdict struct {
 	// RevocationListSeq is the revocation list a revocation requirement
 	// consulted, 0 if none did; a token records it.
 	RevocationListSeq uint64 `json:"revocationListSeq,omitempty"`
-	Result            Result `json:"result"`
+	// Signers are the keys and fingerprints whose signatures the
+	// evaluation counted, sorted; a token names them so an offline
+	// verifier can check them against its revocation list.
+	Signers []string `json:"signers,omitempty"`
+	Result  Result   `json:"result"`
 }
 
 // Inputs returns the signed documents that the passing part of the verdict
@@ -114,6 +118,10 @@ func (e *Evaluator) Evaluate(ctx context.Context, p *Policy, resource string, ds
 	for _, d := range ds {
 		v.Digests = append(v.Digests, d.String())
 	}
+	for k := range ev.signers {
+		v.Signers = append(v.Signers, k)
+	}
+	sort.Strings(v.Signers)
 	return v
 }
 
@@ -417,7 +425,10 @@ func (ev *evaluation) revocation(r *RevocationRequirement) Result {
 		signers = append(signers, s)
 	}
 	sort.Strings(signers)
-	st, err := ev.e.Sources.Revocations.Revocations(ev.ctx, ev.ds, signers)
+	st, err := ev.e.Sources.Revocations.Revocations(ev.ctx, ev.ds, signers, ev.statements())
+	if errors.Is(err, ErrStaleEvidence) {
+		return fail("revocation", ReasonStaleMetadata, fmt.Sprintf("revocation list: %v", err))
+	}
 	if err != nil {
 		return undecided("revocation", fmt.Sprintf("revocation list: %v", err))
 	}
@@ -434,7 +445,25 @@ func (ev *evaluation) revocation(r *RevocationRequirement) Result {
 		}
 		return fail("revocation", ReasonRevoked, "revoked: "+strings.Join(what, ", "), append([]string{list}, evidence...)...)
 	}
-	return pass("revocation", fmt.Sprintf("nothing involved is revoked (%d signers checked)", len(signers)), list)
+	return pass("revocation", fmt.Sprintf("nothing involved is revoked (%d signers, %d statements checked)", len(signers), len(ev.statements())), list)
+}
+
+// statements are the log entries (sha256 envelope digests) that the
+// passing leaves evaluated so far relied on, in tree order.
+func (ev *evaluation) statements() []digest.Digest {
+	var out []digest.Digest
+	ev.walk(&ev.policy.Require, func(r *Requirement) {
+		res, ok := ev.leaves[r]
+		if !ok || res.Outcome != Pass {
+			return
+		}
+		for _, in := range res.Inputs {
+			if strings.HasPrefix(in.URI, "trustd:log/") && in.Digest.Algorithm() == digest.SHA256 && !slices.Contains(out, in.Digest) {
+				out = append(out, in.Digest)
+			}
+		}
+	})
+	return out
 }
 
 func (ev *evaluation) reputation(r *ReputationRequirement) Result {
@@ -467,6 +496,7 @@ func (ev *evaluation) threshold(t *ThresholdRequirement) Result {
 	}
 	met := map[int]bool{}
 	var evidence []string
+	var inputs []Input
 	for _, s := range sigs {
 		for i, want := range t.Signers {
 			ok := false
@@ -484,11 +514,16 @@ func (ev *evaluation) threshold(t *ThresholdRequirement) Result {
 				if s.ID != "" {
 					ev.signers[s.ID] = true
 				}
+				if s.Input.URI != "" && !slices.Contains(inputs, s.Input) {
+					inputs = append(inputs, s.Input)
+				}
 			}
 		}
 	}
 	if len(met) >= t.K {
-		return pass("threshold", fmt.Sprintf("%d of the %d named signers signed; %d required", len(met), len(t.Signers), t.K), evidence...)
+		res := pass("threshold", fmt.Sprintf("%d of the %d named signers signed; %d required", len(met), len(t.Signers), t.K), evidence...)
+		res.Inputs = inputs
+		return res
 	}
 	if len(sigs) == 0 {
 		return fail("threshold", ReasonUnsigned, fmt.Sprintf("nothing signed about these bytes; %d of %d named signers required", t.K, len(t.Signers)))

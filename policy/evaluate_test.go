@@ -63,7 +63,7 @@ func (d attData) Attestations(context.Context, []digest.Digest, string) ([]Attes
 
 type revData RevocationStatus
 
-func (d revData) Revocations(_ context.Context, _ []digest.Digest, signers []string) (RevocationStatus, error) {
+func (d revData) Revocations(_ context.Context, _ []digest.Digest, signers []string, _ []digest.Digest) (RevocationStatus, error) {
 	st := RevocationStatus(d)
 	var out []Revoked
 	for _, r := range st.Revoked {

@@ -141,10 +141,11 @@ type RevocationStatus struct {
 	Revoked  []Revoked
 }
 
-// RevocationSource checks digests and signer keys against the revocation
-// list.
+// RevocationSource checks digests, signer keys and the log entries the
+// other evidence relied on (statements, named by the sha256 digest of
+// their envelope) against the revocation list.
 type RevocationSource interface {
-	Revocations(ctx context.Context, ds []digest.Digest, signers []string) (RevocationStatus, error)
+	Revocations(ctx context.Context, ds []digest.Digest, signers []string, statements []digest.Digest) (RevocationStatus, error)
 }
 
 // Reputation is an aggregate of votes about the bytes.
@@ -165,6 +166,7 @@ type Signature struct {
 	ID       string // key id or fingerprint; empty for sigstore
 	Identity SigstoreIdentity
 	Seq      uint64 // log sequence number of the signed evidence
+	Input    Input  // the signed evidence's log entry, if known
 }
 
 // SignerSource lists who signed evidence about the bytes, for thresholds.

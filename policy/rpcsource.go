@@ -29,15 +29,27 @@ type RPC struct {
 	Decide        func(context.Context, *trustv1.DecideRequest) (*trustv1.DecideResponse, error)
 	GetMetadata   func(context.Context, *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error)
 	GetKey        func(context.Context, *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error)
+	// LookupRevocation, when set, answers revocation requirements from
+	// trustd's live revocation index.
+	LookupRevocation func(context.Context, *trustv1.LookupRevocationRequest) (*trustv1.LookupRevocationResponse, error)
+	// GetReputation, when set, answers reputation requirements.
+	GetReputation func(context.Context, *trustv1.GetReputationRequest) (*trustv1.GetReputationResponse, error)
 }
 
-// ServerSources returns the sources trustd itself answers today: TUF
-// targets, OpenPGP manifests and chains, and the signers of every log
-// entry about the bytes (for thresholds). Attestation, revocation and
-// reputation sources are added by the caller where they exist.
+// ServerSources returns the sources trustd answers through its API: TUF
+// targets, OpenPGP manifests and chains, the signers of every log entry
+// about the bytes (for thresholds), and, when their functions are set,
+// revocations and reputation. Attestation sources are added by the caller
+// where they exist.
 func ServerSources(rpc RPC) Sources {
 	s := &rpcSource{rpc: rpc}
 	out := Sources{Signers: s}
+	if rpc.LookupRevocation != nil {
+		out.Revocations = s
+	}
+	if rpc.GetReputation != nil {
+		out.Reputation = s
+	}
 	if rpc.GetMetadata != nil {
 		out.TUF = s
 	}
@@ -218,10 +230,64 @@ func (s *rpcSource) Signatures(ctx context.Context, ds []digest.Digest) ([]Signa
 			if e.GetPredicateType() == pgplog.ManifestPredicateType {
 				kind = "pgp"
 			}
+			var in Input
+			if ed, err := digest.Parse(e.GetEnvelopeDigest()); err == nil {
+				in = Input{URI: fmt.Sprintf("trustd:log/%d", e.GetSeq()), Digest: ed}
+			}
 			for _, id := range e.GetSignerKeyIds() {
-				out = append(out, Signature{Kind: kind, ID: id, Seq: e.GetSeq()})
+				out = append(out, Signature{Kind: kind, ID: id, Seq: e.GetSeq(), Input: in})
 			}
 		}
 	}
 	return out, nil
+}
+
+// Revocations asks trustd's live revocation index about each digest,
+// signer key and statement. The answer is current, so the list time is
+// now; the list number is not known to this call and is left 0.
+func (s *rpcSource) Revocations(ctx context.Context, ds []digest.Digest, signers []string, statements []digest.Digest) (RevocationStatus, error) {
+	st := RevocationStatus{ListTime: time.Now()}
+	ask := func(kind, id string) error {
+		resp, err := s.rpc.LookupRevocation(ctx, &trustv1.LookupRevocationRequest{Kind: kind, Id: id})
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", kind, id, err)
+		}
+		if resp.GetInForce() {
+			r := resp.GetRevocation()
+			st.Revoked = append(st.Revoked, Revoked{What: kind + " " + id, Seq: r.GetSeq(), Reason: r.GetReason()})
+		}
+		return nil
+	}
+	for _, d := range ds {
+		if err := ask("digest", d.String()); err != nil {
+			return RevocationStatus{}, err
+		}
+	}
+	for _, k := range signers {
+		if err := ask("key", k); err != nil {
+			return RevocationStatus{}, err
+		}
+	}
+	for _, d := range statements {
+		if err := ask("statement", d.String()); err != nil {
+			return RevocationStatus{}, err
+		}
+	}
+	return st, nil
+}
+
+// Reputation asks trustd for the figures of the bytes' first digest
+// (sha256), over all voters or the voters reachable from trustSet: the
+// score is the like/dislike axis's Wilson lower bound, the votes its
+// voters.
+func (s *rpcSource) Reputation(ctx context.Context, ds []digest.Digest, trustSet []string) (Reputation, error) {
+	if len(ds) == 0 {
+		return Reputation{}, errors.New("no digest")
+	}
+	resp, err := s.rpc.GetReputation(ctx, &trustv1.GetReputationRequest{Digest: ds[0].String(), TrustRoots: trustSet})
+	if err != nil {
+		return Reputation{}, err
+	}
+	q := resp.GetQuality()
+	return Reputation{Score: q.GetScore(), Votes: int(q.GetPositive() + q.GetNegative())}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -58,6 +59,9 @@ type KeyPublisher struct {
 	online  *tuf.OnlineKeys
 	root    signature.Signer
 	targets signature.Signer
+	// mu serialises PublishKey: each key's publication re-signs the one
+	// targets role, so two at once would race for its next version.
+	mu sync.Mutex
 }
 
 // loadOrCreate loads a private key file (0600), generating it first if
@@ -125,6 +129,8 @@ func (p *KeyPublisher) Ensure(ctx context.Context) error {
 // every trustd-held key reaches clients: the revocation list key now, a
 // token issuer key the same way.
 func (p *KeyPublisher) PublishKey(ctx context.Context, name string, pub envelope.PublicKey) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err := p.Ensure(ctx); err != nil {
 		return err
 	}
@@ -174,6 +180,21 @@ func (p *KeyPublisher) PublishKey(ctx context.Context, name string, pub envelope
 // root, and returns the public key of target name, checked against the
 // target's length and hashes.
 func FetchKey(repoURL string, pinnedRoot []byte, metadataDir, name string) (envelope.PublicKey, error) {
+	return readKey(repoURL, pinnedRoot, metadataDir, name, false)
+}
+
+// CachedKey is FetchKey with no network: go-tuf's local mode verifies the
+// metadata an earlier FetchKey stored in metadataDir (signatures,
+// thresholds, versions and expiry, from the stored or else the pinned
+// root) and returns the public key of target name. Expired metadata fails
+// with metadata.ErrExpiredMetadata in the chain; fetch again to renew it.
+func CachedKey(pinnedRoot []byte, metadataDir, name string) (envelope.PublicKey, error) {
+	// go-tuf wants a remote URL even in local mode, which never uses it.
+	return readKey("file://"+filepath.ToSlash(metadataDir), pinnedRoot, metadataDir, name, true)
+}
+
+// readKey is FetchKey, or CachedKey when local.
+func readKey(repoURL string, pinnedRoot []byte, metadataDir, name string, local bool) (envelope.PublicKey, error) {
 	if err := os.MkdirAll(metadataDir, 0o700); err != nil {
 		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: %w", err)
 	}
@@ -190,11 +211,17 @@ func FetchKey(repoURL string, pinnedRoot []byte, metadataDir, name string) (enve
 	}
 	cfg.LocalMetadataDir = metadataDir
 	cfg.LocalTargetsDir = filepath.Join(metadataDir, "targets")
+	cfg.UnsafeLocalMode = local
+	// Local mode reads the cache and learns nothing new: writing the root
+	// back (as updater.New does) would cost a file write per verification.
+	cfg.DisableLocalCache = local
 	up, err := updater.New(cfg)
 	if err != nil {
 		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: %w", err)
 	}
-	if err := up.Refresh(); err != nil {
+	if err := up.Refresh(); local && errors.Is(err, fs.ErrNotExist) {
+		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: no cached metadata of %s in %s: fetch it once online (trustctl token key --root, or trustctl revocations sync): %w", KeysRepo, metadataDir, err)
+	} else if err != nil {
 		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf refresh of %s: %w", KeysRepo, err)
 	}
 	ti, err := up.GetTargetInfo(name)

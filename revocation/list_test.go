@@ -18,6 +18,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 	"github.com/trustd-dev/trustd/tufstore"
 )
@@ -295,6 +296,25 @@ func TestKeysRepo(t *testing.T) {
 	}
 	if got, err := revocation.FetchKey(url, nil, meta, revocation.ListKeyTarget); err != nil || got.ID != pub2.ID {
 		t.Fatalf("FetchKey after rotation = %v, %v; want %s", got.ID, err, pub2.ID)
+	}
+
+	// The token key is published beside it (PublishedKey); once fetched,
+	// both are read from go-tuf's local cache alone, which an empty cache
+	// cannot do.
+	_, tokPub := listKey(t)
+	if got, err := kp.Key(token.KeyTarget, tokPub).Publish(ctx); err != nil || got.ID != tokPub.ID {
+		t.Fatalf("publish token key: %v, %v", got.ID, err)
+	}
+	if got, err := revocation.FetchKey(url, nil, meta, token.KeyTarget); err != nil || got.ID != tokPub.ID {
+		t.Fatalf("FetchKey(token key) = %v, %v; want %s", got.ID, err, tokPub.ID)
+	}
+	for name, want := range map[string]string{token.KeyTarget: tokPub.ID, revocation.ListKeyTarget: pub2.ID} {
+		if got, err := revocation.CachedKey(root, meta, name); err != nil || got.ID != want {
+			t.Errorf("CachedKey(%s) = %v, %v; want %s", name, got.ID, err, want)
+		}
+	}
+	if _, err := revocation.CachedKey(root, t.TempDir(), token.KeyTarget); err == nil || !strings.Contains(err.Error(), "no cached metadata") {
+		t.Errorf("CachedKey from an empty cache: %v", err)
 	}
 
 	// Lists serve one snapshot until something changes.

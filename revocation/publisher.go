@@ -141,38 +141,59 @@ func (p *Publisher) Delta(ctx context.Context, since int64) (List, error) {
 // when a client first asks for a list or for the key, not at start, so a
 // server nobody syncs from has no extra log entries.
 type Lists struct {
-	pub  *Publisher
-	keys *KeyPublisher
-	key  envelope.PublicKey
+	pub *Publisher
+	key *PublishedKey
 
-	mu          sync.Mutex
-	publishedAt time.Time
-	snap        List     // the last snapshot served
-	snapInfo    ListInfo // and what it covers
+	mu       sync.Mutex
+	snap     List     // the last snapshot served
+	snapInfo ListInfo // and what it covers
 }
 
-// republishEvery is how often Lists re-checks that the key is published
-// and its targets metadata is not due for renewal (see PublishKey).
+// republishEvery is how often a PublishedKey re-checks that its key is
+// published and the targets metadata is not due for renewal (see
+// PublishKey).
 const republishEvery = 24 * time.Hour
 
 // NewLists returns Lists signing with the publisher's key, whose public
-// half is key, published through keys.
+// half is key, published through keys as ListKeyTarget.
 func NewLists(pub *Publisher, keys *KeyPublisher, key envelope.PublicKey) *Lists {
-	return &Lists{pub: pub, keys: keys, key: key}
+	return &Lists{pub: pub, key: keys.Key(ListKeyTarget, key)}
 }
 
 // Key publishes the list key in KeysRepo if needed (on first use, then
 // daily, renewing the targets metadata before it expires) and returns it.
 func (l *Lists) Key(ctx context.Context) (envelope.PublicKey, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if time.Since(l.publishedAt) > republishEvery {
-		if err := l.keys.PublishKey(ctx, ListKeyTarget, l.key); err != nil {
+	return l.key.Publish(ctx)
+}
+
+// PublishedKey is a trustd-held public key kept published as one target
+// of KeysRepo: the revocation list key, the token key.
+type PublishedKey struct {
+	keys *KeyPublisher
+	name string
+	key  envelope.PublicKey
+
+	mu          sync.Mutex
+	publishedAt time.Time
+}
+
+// Key returns key, to be published in KeysRepo as target name by Publish.
+func (p *KeyPublisher) Key(name string, key envelope.PublicKey) *PublishedKey {
+	return &PublishedKey{keys: p, name: name, key: key}
+}
+
+// Publish publishes the key in KeysRepo if needed (on first use, then
+// daily, renewing the targets metadata before it expires) and returns it.
+func (k *PublishedKey) Publish(ctx context.Context) (envelope.PublicKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if time.Since(k.publishedAt) > republishEvery {
+		if err := k.keys.PublishKey(ctx, k.name, k.key); err != nil {
 			return envelope.PublicKey{}, err
 		}
-		l.publishedAt = time.Now()
+		k.publishedAt = time.Now()
 	}
-	return l.key, nil
+	return k.key, nil
 }
 
 // Fetch returns the snapshot (since 0) or the delta since a number (see

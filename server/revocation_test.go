@@ -34,6 +34,7 @@ import (
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/store/sqlite"
 	"github.com/trustd-dev/trustd/tlog"
+	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 	"github.com/trustd-dev/trustd/tufstore"
 )
@@ -46,6 +47,9 @@ type revFixture struct {
 	authority envelope.Signer
 	authID    string
 	listKey   envelope.PublicKey
+	tokens    trustv1.TokenServiceClient
+	tokenKey  envelope.PublicKey
+	tufState  tuf.State
 }
 
 func newRevFixture(t testing.TB, st store.Store) *revFixture {
@@ -89,9 +93,14 @@ func newRevFixture(t testing.TB, st store.Store) *revFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tokSigner, tokKey, err := token.LoadOrCreateKey(filepath.Join(dir, "token.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: online,
-		Revocation: rev, RevocationLists: revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey)})
+		Revocation: rev, RevocationLists: revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey),
+		TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +122,8 @@ func newRevFixture(t testing.TB, st store.Store) *revFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &revFixture{store: st, conn: conn, rev: trustv1.NewRevocationServiceClient(conn), authority: authority, authID: pub.ID, listKey: listKey}
+	return &revFixture{store: st, conn: conn, rev: trustv1.NewRevocationServiceClient(conn), authority: authority, authID: pub.ID, listKey: listKey,
+		tokens: trustv1.NewTokenServiceClient(conn), tokenKey: tokKey, tufState: tufState}
 }
 
 func (f *revFixture) sign(t testing.TB, p revocation.Predicate, s envelope.Signer) []byte {

@@ -65,6 +65,9 @@ type Options struct {
 	// TokenIssuer, when set, serves TokenService: policy evaluation over
 	// this server's evidence and tokens signed with its token key.
 	TokenIssuer *token.Issuer
+	// TokenKey, when set, is the token key kept published in the
+	// trustd/keys TUF repository: GetTokenKey publishes it on first use.
+	TokenKey *revocation.PublishedKey
 	// TokenTTL is the lifetime of issued tokens (default DefaultTokenTTL).
 	TokenTTL time.Duration
 	// TokenEvidence adds evidence sources (attestations, revocations,
@@ -153,7 +156,7 @@ func New(opts Options) (*Server, error) {
 		trustv1.RegisterRevocationServiceServer(s.grpc, &revocationService{log: opts.Log, svc: opts.Revocation, lists: opts.RevocationLists, logger: opts.Logger})
 	}
 	if opts.TokenIssuer != nil {
-		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, pgpLog, tufs))
+		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, pgpLog, tufs, &feedbackService{svc: fb, log: opts.Log}))
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -15,6 +15,7 @@ import (
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/token"
 )
 
@@ -34,17 +35,20 @@ const (
 // call this server's handlers in process.
 type tokenService struct {
 	trustv1.UnimplementedTokenServiceServer
-	issuer  *token.Issuer
-	ttl     time.Duration
-	sources policy.Sources
-	version string
-	now     func() time.Time
+	issuer *token.Issuer
+	// published keeps the token key published in trustd/keys, if set.
+	published *revocation.PublishedKey
+	ttl       time.Duration
+	sources   policy.Sources
+	version   string
+	now       func() time.Time
 }
 
 // newTokenService builds the token service over in-process calls to the
 // statement, OpenPGP and TUF handlers.
-func newTokenService(opts Options, pgpLog *pgplog.Service, tufs *tufService) *tokenService {
+func newTokenService(opts Options, pgpLog *pgplog.Service, tufs *tufService, fb *feedbackService) *tokenService {
 	rpc := policy.RPC{
+		GetReputation: fb.GetReputation,
 		ListBySubject: (&statementService{log: opts.Log}).ListBySubject,
 		Decide:        (&pgpService{pgp: pgpLog}).Decide,
 		GetKey: (&keyService{keys: keys.NewRegistry(opts.Store),
@@ -57,11 +61,21 @@ func newTokenService(opts Options, pgpLog *pgplog.Service, tufs *tufService) *to
 	if ttl <= 0 {
 		ttl = DefaultTokenTTL
 	}
-	return &tokenService{issuer: opts.TokenIssuer, ttl: ttl, version: opts.Version,
-		sources: policy.ServerSources(rpc).With(opts.TokenEvidence)}
+	sources := policy.ServerSources(rpc)
+	if opts.Revocation != nil {
+		sources.Revocations = opts.Revocation.PolicySource()
+	}
+	return &tokenService{issuer: opts.TokenIssuer, published: opts.TokenKey, ttl: ttl, version: opts.Version,
+		sources: sources.With(opts.TokenEvidence)}
 }
 
-func (s *tokenService) GetTokenKey(context.Context, *trustv1.GetTokenKeyRequest) (*trustv1.GetTokenKeyResponse, error) {
+func (s *tokenService) GetTokenKey(ctx context.Context, _ *trustv1.GetTokenKeyRequest) (*trustv1.GetTokenKeyResponse, error) {
+	if s.published != nil {
+		// Verifiers read the key through TUF; asking for it publishes it.
+		if _, err := s.published.Publish(ctx); err != nil {
+			return nil, err
+		}
+	}
 	k := s.issuer.PublicKey()
 	return &trustv1.GetTokenKeyResponse{KeyId: k.ID, KeyType: k.Type, PublicKey: k.Encode()}, nil
 }
@@ -116,7 +130,7 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 		Subject: ds, Name: req.GetName(), ResourceURI: req.GetResourceUri(),
 		VerifierVersion: s.version, TimeVerified: at, Expires: at.Add(s.ttl),
 		PolicyName: p.Name, PolicyURI: p.URI(), PolicyDigest: p.Digest(),
-		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq,
+		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq, Signers: v.Signers,
 	}
 	for _, in := range v.Inputs() {
 		c.Inputs = append(c.Inputs, token.Input{URI: in.URI, Digest: in.Digest})

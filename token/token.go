@@ -13,7 +13,8 @@
 //	"https://trustd.dev/token/v1": {
 //	  "expires": "2026-11-24T12:00:00Z",     // the token is void after this
 //	  "revocationListSeq": 42,               // the revocation list it was checked against
-//	  "policyName": "production"             // the policy's name (its URI and digest are in "policy")
+//	  "policyName": "production",            // the policy's name (its URI and digest are in "policy")
+//	  "signers": ["3e63ed31…"]               // keys whose signatures counted (omitted when none)
 //	}
 //
 // A token's ID is the sha256 digest of its envelope bytes exactly as issued
@@ -39,6 +40,11 @@ const PredicateType = "https://slsa.dev/verification_summary/v1"
 
 // ExtensionKey names the predicate member that carries trustd's fields.
 const ExtensionKey = "https://trustd.dev/token/v1"
+
+// KeyTarget is the target name under which trustd publishes the token
+// public key in its trustd/keys TUF repository, so verifiers pin only
+// that repository's root.
+const KeyTarget = "token.pub"
 
 // VerifierID is the VSA verifier.id trustd writes.
 const VerifierID = "https://trustd.dev/trustd"
@@ -104,6 +110,9 @@ type Claims struct {
 	// RevocationListSeq is the revocation list sequence the verification
 	// consulted; 0 when none was.
 	RevocationListSeq uint64
+	// Signers are the keys whose signatures the verification counted, so
+	// an offline verifier can check them against its revocation list.
+	Signers []string
 }
 
 // Token is a verified token.
@@ -134,6 +143,7 @@ type extension struct {
 	Expires           time.Time `json:"expires"`
 	RevocationListSeq uint64    `json:"revocationListSeq"`
 	PolicyName        string    `json:"policyName"`
+	Signers           []string  `json:"signers,omitempty"`
 }
 
 type predicate struct {
@@ -201,7 +211,7 @@ func (i *Issuer) Issue(ctx context.Context, c Claims) (envBytes []byte, id strin
 		p.VerifiedLevels = []string{}
 	}
 	p.SLSAVersion = "1.0"
-	p.Extension = &extension{Expires: c.Expires.UTC().Truncate(time.Second), RevocationListSeq: c.RevocationListSeq, PolicyName: c.PolicyName}
+	p.Extension = &extension{Expires: c.Expires.UTC().Truncate(time.Second), RevocationListSeq: c.RevocationListSeq, PolicyName: c.PolicyName, Signers: c.Signers}
 	pred, err := json.Marshal(p)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", opIssue, err)

@@ -20,9 +20,10 @@ func newReputationCmd(g *globals) *cobra.Command {
 		depth, minPaths  uint32
 		verifiedOnly     bool
 		halfLife         time.Duration
+		ref              refFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "reputation DIGEST|FILE [--trust-root KEYID ...] [--depth N] [--output json]",
+		Use:   "reputation DIGEST|REF [--trust-root KEYID ...] [--depth N] [--output json]",
 		Short: "Show the votes on a digest: global, or over your web of trust",
 		Long: `reputation shows, per axis (like/dislike, trust/distrust), how many voters
 voted which way, a score that ranks by confidence rather than raw ratio (the
@@ -40,13 +41,16 @@ a key you name with --attestation-signer), once per voter.
 
 Sybil controls: --verified-only counts voters bound to a verified identity,
 --min-paths K counts voters reached by at least K trust paths that share no
-identity but the roots, --half-life makes old votes weigh less.`,
+identity but the roots, --half-life makes old votes weigh less.
+
+` + voteRefHelp,
 		Example: `  trustctl reputation sha256:9f86d0…
   trustctl reputation dist/app.tar.gz --output json
+  trustctl reputation registry.example/acme/app:1.4
   trustctl reputation sha256:9f86d0… --trust-root 5f2e… --depth 3 --min-paths 2 --half-life 4380h`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			subj, err := voteSubject(cmd.Context(), args[0])
+			subj, err := voteSubject(cmd, &ref, args[0])
 			if err != nil {
 				return err
 			}
@@ -80,6 +84,7 @@ identity but the roots, --half-life makes old votes weigh less.`,
 	fl.Uint32Var(&minPaths, "min-paths", 0, "with --trust-root: count voters reached by at least this many paths sharing no identity but the roots")
 	fl.BoolVar(&verifiedOnly, "verified-only", false, "count only voters bound to a verified identity")
 	fl.DurationVar(&halfLife, "half-life", 0, "weigh a vote by 0.5^(age/half-life), e.g. 4380h")
+	ref.add(fl)
 	return cmd
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/envelope"
@@ -178,7 +180,9 @@ func newRevocationsSyncCmd(g *globals) *cobra.Command {
 with go-tuf's updater (pin its root with --root the first time), takes the
 revocation list key from it, downloads the delta since the cached list (or a
 full snapshot with --full or on first use), verifies the signature, the
-body's digest and freshness, and saves the result.`,
+body's digest and freshness, and saves the result. The TUF metadata it
+keeps (in CACHE/tuf) also holds trustd's token key, which 'trustctl verify
+--offline --trust-root' reads from there.`,
 		Example: `  curl -o keys-root.json http://trustd.example:7401/tuf/trustd/keys/1.root.json   # once, then check it out of band
   trustctl revocations sync --root keys-root.json --tuf-url http://trustd.example:7401/tuf/trustd/keys
   trustctl revocations sync                 # later: a delta, trusting the cached root
@@ -201,6 +205,12 @@ body's digest and freshness, and saves the result.`,
 				// Asking for the key makes trustd publish it in trustd/keys
 				// on first use; the key itself comes only through TUF.
 				if _, err := c.Revocations().GetRevocationListKey(ctx, &trustv1.GetRevocationListKeyRequest{}); err != nil {
+					return err
+				}
+				// The token key too, so the cached TUF metadata lets
+				// 'verify --offline --trust-root' read it (a server without
+				// the token service has none to publish).
+				if _, err := c.Tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{}); err != nil && status.Code(err) != codes.Unimplemented {
 					return err
 				}
 				pub, err := revocation.FetchKey(tufURL, pinned, filepath.Join(cf.dir, "tuf"), revocation.ListKeyTarget)

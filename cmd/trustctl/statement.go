@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -59,9 +58,10 @@ func newStatementSignCmd(g *globals) *cobra.Command {
 		predicateType, predicateFile, out string
 		subjects, artifacts, algs         []string
 		key                               signingKey
+		ref                               refFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "sign --predicate-type T --predicate FILE (--subject DIGEST | --artifact PATH)... --key KEY",
+		Use:   "sign --predicate-type T --predicate FILE (--subject DIGEST | --artifact REF)... --key KEY",
 		Short: "Build, sign and submit an in-toto statement (or write it with --out)",
 		Long: `sign builds an in-toto Statement v1 with the given predicate about the given
 subjects, signs it into a DSSE envelope with a local private key, and
@@ -69,12 +69,17 @@ submits it (or writes the envelope to --out without contacting the server).
 
 --subject takes [NAME=]DIGEST[,DIGEST...]: the digests of one artifact, so
 listing several algorithms asserts they name the same bytes (an alias
-claim signed by you). --artifact hashes a local file in one pass with
---algorithm (default sha256,sha512) and names it by its base name.`,
+claim signed by you). --artifact reads an artifact once, hashing it with
+--algorithm (default sha256,sha512), and names it by its name (a file's
+base name, the URL's last element, the OCI repository).
+
+For --artifact, ` + refHelp,
 		Example: `  trustctl statement sign --predicate-type https://example.com/test-result/v1 \
       --predicate result.json --artifact dist/app.tar.gz --key release.pem
   trustctl statement sign --predicate-type https://example.com/note/v1 --predicate - \
-      --subject app.tar=sha256:…,sha512:… --key release.pem --out note.dsse.json`,
+      --subject app.tar=sha256:…,sha512:… --key release.pem --out note.dsse.json
+  trustctl statement sign --predicate-type https://slsa.dev/provenance/v1 \
+      --predicate provenance.json --artifact registry.example/acme/app:1.4 --key release.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(subjects)+len(artifacts) == 0 {
@@ -92,8 +97,8 @@ claim signed by you). --artifact hashes a local file in one pass with
 			if err != nil {
 				return err
 			}
-			for _, path := range artifacts {
-				s, err := hashArtifact(cmd.Context(), path, want)
+			for _, a := range artifacts {
+				s, err := ref.subject(cmd, "--artifact", a, want)
 				if err != nil {
 					return err
 				}
@@ -136,10 +141,11 @@ claim signed by you). --artifact hashes a local file in one pass with
 	fl.StringVar(&predicateType, "predicate-type", "", "predicate type URI")
 	fl.StringVar(&predicateFile, "predicate", "", "JSON file holding the predicate (- for stdin)")
 	fl.StringArrayVar(&subjects, "subject", nil, "[NAME=]DIGEST[,DIGEST...] of one artifact; repeatable")
-	fl.StringArrayVar(&artifacts, "artifact", nil, "local file to hash into a subject; repeatable")
+	fl.StringArrayVar(&artifacts, "artifact", nil, "artifact REF (file, -, https URL, OCI reference) to hash into a subject; repeatable")
 	fl.StringSliceVarP(&algs, "algorithm", "a", []string{"sha256", "sha512"}, "algorithms for --artifact")
 	fl.StringVar(&out, "out", "", "write the signed envelope here (- for stdout) instead of submitting")
 	key.flags(cmd)
+	ref.add(fl)
 	_ = cmd.MarkFlagRequired("predicate-type")
 	_ = cmd.MarkFlagRequired("predicate")
 	return cmd
@@ -155,19 +161,6 @@ func parseAlgorithms(names []string) ([]digest.Algorithm, error) {
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-func hashArtifact(ctx context.Context, path string, algs []digest.Algorithm) (envelope.Subject, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return envelope.Subject{}, fmt.Errorf("--artifact: %w", err)
-	}
-	defer f.Close()
-	res, err := digest.Sum(ctx, f, algs)
-	if err != nil {
-		return envelope.Subject{}, fmt.Errorf("--artifact %s: %w", path, err)
-	}
-	return envelope.Subject{Name: filepath.Base(path), Digests: res.Digests}, nil
 }
 
 // submit sends raw to the server and prints the entry.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -199,19 +200,47 @@ fallback (tag sha256-HEX). The token must name the artifact's digest.
 }
 
 func newTokenKeyCmd(g *globals) *cobra.Command {
-	var out string
+	var (
+		out, rootFile, tufURL string
+		cf                    cacheFlags
+	)
 	cmd := &cobra.Command{
-		Use:   "key [--out FILE]",
+		Use:   "key [--root ROOT.json] [--out FILE]",
 		Short: "Print trustd's token public key, for offline verifiers to pin",
-		Example: `  trustctl token key --out token.pub
+		Long: `key prints the public key trustd signs tokens with. With --root it reads the
+key the way an offline verifier trusts it: as target ` + token.KeyTarget + ` of trustd's
+trustd/keys TUF repository, through go-tuf's updater from the pinned root
+(the repository's 1.root.json, checked out of band), and keeps the verified
+metadata in the cache (--cache DIR/tuf) where 'trustctl verify --offline
+--trust-root ROOT.json' reads it with no network. Without --root the key is
+trusted as far as the connection to trustd is.`,
+		Example: `  curl -o keys-root.json http://trustd.example:7401/tuf/trustd/keys/1.root.json   # once, then check it out of band
+  trustctl token key --root keys-root.json --tuf-url http://trustd.example:7401/tuf/trustd/keys
+  trustctl verify app.tar.gz --policy deploy.yaml --offline --trust-root keys-root.json
+  trustctl token key --out token.pub
   trustctl verify app.tar.gz --policy deploy.yaml --offline --token-key token.pub`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var pinned []byte
+			if rootFile != "" {
+				var err error
+				if pinned, err = readBounded(rootFile, 1<<20); err != nil {
+					return fmt.Errorf("--root: %w", err)
+				}
+			}
 			var resp *trustv1.GetTokenKeyResponse
 			if err := g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 				var err error
-				resp, err = c.Tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{})
-				return err
+				// Asking for the key makes trustd publish it in trustd/keys.
+				if resp, err = c.Tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{}); err != nil || pinned == nil {
+					return err
+				}
+				keys, err := client.TUFTokenKey{RepoURL: tufURL, Root: pinned, MetadataDir: filepath.Join(cf.dir, "tuf")}.TokenKeys(ctx)
+				if err != nil {
+					return err
+				}
+				resp = &trustv1.GetTokenKeyResponse{KeyId: keys[0].ID, KeyType: keys[0].Type, PublicKey: keys[0].Encode()}
+				return nil
 			}); err != nil {
 				return err
 			}
@@ -231,5 +260,8 @@ func newTokenKeyCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "write the PEM public key to this file")
+	cmd.Flags().StringVar(&rootFile, "root", "", "pinned root.json of the trustd/keys TUF repository: read the key through TUF")
+	cmd.Flags().StringVar(&tufURL, "tuf-url", defaultTUFURL, "URL of the trustd/keys TUF repository (trustd's HTTP address + /tuf/trustd/keys)")
+	cf.register(cmd)
 	return cmd
 }

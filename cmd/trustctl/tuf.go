@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -299,35 +298,6 @@ func printPending(w io.Writer, p *trustv1.TUFPendingStatus) {
 	}
 }
 
-// openArtifact opens a file, an https URL or "-" (stdin).
-func openArtifact(ctx context.Context, ref string) (io.ReadCloser, error) {
-	switch {
-	case ref == "-":
-		return io.NopCloser(os.Stdin), nil
-	case strings.HasPrefix(ref, "https://"):
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, ref, nil)
-		if err != nil {
-			return nil, fmt.Errorf("ARTIFACT: %w", err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("ARTIFACT: %w", err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			resp.Body.Close()
-			return nil, fmt.Errorf("ARTIFACT: GET %s: %s", ref, resp.Status)
-		}
-		return resp.Body, nil
-	case strings.HasPrefix(ref, "http://"):
-		return nil, fmt.Errorf("ARTIFACT: %s: only https URLs are fetched", ref)
-	}
-	f, err := os.Open(ref)
-	if err != nil {
-		return nil, fmt.Errorf("ARTIFACT: %w", err)
-	}
-	return f, nil
-}
-
 // currentMetadata fetches the latest published version of role, nil if
 // it has none yet.
 func currentMetadata(ctx context.Context, c *client.Client, repo, role string) ([]byte, error) {
@@ -346,19 +316,24 @@ func newSignCmd(g *globals) *cobra.Command {
 		repo, name, role string
 		expires          time.Duration
 		key              signingKey
+		ref              refFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "sign ARTIFACT --repo REPO --name NAME --key KEY [--role ROLE]",
+		Use:   "sign REF --repo REPO --name NAME --key KEY [--role ROLE]",
 		Short: "Publish an artifact as a TUF target: hash it, add it to a targets role, sign, upload",
-		Long: `sign streams ARTIFACT (a file, an https URL, or - for stdin) once, computing its
-length, sha256 and sha512; fetches the current metadata of --role (default
+		Long: `sign reads the artifact REF once, computing its length, sha256 and sha512
+(for an OCI reference: of the image manifest, which is what 'trustctl verify'
+checks); fetches the current metadata of --role (default
 targets) from trustd; adds or replaces target NAME; bumps the version; signs
 with --key on this machine and uploads. trustd checks it as a TUF client
 would and publishes it with a new snapshot and timestamp, or keeps it
 pending when the role needs more signatures ('trustctl tuf sign-pending').
 
-The target's digests are indexed: 'trustctl subject DIGEST' shows it.`,
+The target's digests are indexed: 'trustctl subject DIGEST' shows it.
+
+` + refHelp,
 		Example: `  trustctl sign dist/app-1.0.tar.gz --repo acme/images --name app/app-1.0.tar.gz --key targets.pem
+  trustctl sign registry.example/acme/app:1.4 --repo acme/images --name app/image-1.4 --key targets.pem
   curl -s https://example.com/x.iso | trustctl sign - --repo acme/images --name x.iso --key targets.pem
   # the targets key on a PKCS#11 token, the PIN read from a file
   trustctl sign app.tar --repo acme/images --name app.tar \
@@ -375,16 +350,13 @@ The target's digests are indexed: 'trustctl subject DIGEST' shows it.`,
 			if err != nil {
 				return err
 			}
-			r, err := openArtifact(cmd.Context(), args[0])
+			ro := ref.options(cmd)
+			ro.Algorithms = tuf.TargetAlgorithms
+			art, err := client.Resolve(cmd.Context(), args[0], ro)
 			if err != nil {
-				return err
+				return resolveError(fmt.Errorf("REF: %w", err))
 			}
-			n, ds, err := tuf.HashTarget(cmd.Context(), r)
-			r.Close()
-			if err != nil {
-				return fmt.Errorf("ARTIFACT %s: %w", args[0], err)
-			}
-			tf, err := tuf.NewTargetFile(n, ds, nil)
+			tf, err := tuf.NewTargetFile(art.Size, art.Digests, nil)
 			if err != nil {
 				return err
 			}
@@ -415,6 +387,7 @@ The target's digests are indexed: 'trustctl subject DIGEST' shows it.`,
 	fl.StringVar(&role, "role", "targets", "targets role to add the target to (targets or a delegated role)")
 	fl.DurationVar(&expires, "expires", 90*24*time.Hour, "lifetime of the new role version")
 	key.flags(cmd)
+	ref.add(fl)
 	_ = cmd.MarkFlagRequired("repo")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/policy"
@@ -43,6 +45,20 @@ func (f *refFlags) add(fs *pflag.FlagSet) {
 // terminal (and CI is unset), quiet otherwise.
 func (f *refFlags) options(cmd *cobra.Command) client.ResolveOptions {
 	return client.ResolveOptions{Layers: f.layers, CAFile: f.caFile, Stdin: cmd.InOrStdin(), Progress: client.TerminalProgress(os.Stderr)}
+}
+
+// subject resolves ref (one of the refHelp forms) computing algs over its
+// bytes, and returns it as an in-toto subject named by the artifact's
+// name: for an OCI reference, the image manifest and its digest. Errors
+// exit 2, prefixed with what (the argument or flag that named ref).
+func (f *refFlags) subject(cmd *cobra.Command, what, ref string, algs []digest.Algorithm) (envelope.Subject, error) {
+	ro := f.options(cmd)
+	ro.Algorithms = algs
+	art, err := client.Resolve(cmd.Context(), ref, ro)
+	if err != nil {
+		return envelope.Subject{}, resolveError(fmt.Errorf("%s: %w", what, err))
+	}
+	return envelope.Subject{Name: art.Name, Digests: art.Digests}, nil
 }
 
 // resolveError gives bad references and unreadable bytes their exit code:
@@ -89,6 +105,8 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		policyFile, policyName string
 		offline                bool
 		tokenKeys, tufRoots    []string
+		trustRoot, tufURL      string
+		cf                     cacheFlags
 		ref                    refFlags
 	)
 	cmd := &cobra.Command{
@@ -103,11 +121,23 @@ failed requirement carries a stable reason code (trustctl policy reasons).
 Online (the default) the evidence comes from trustd; with --tuf-root
 REPO=ROOT.json the TUF evidence of REPO is verified from that pinned root
 by go-tuf's client workflow (signatures, thresholds, versions, expiry,
-delegations) rather than taken as served. With --offline only
-the token stored beside the bytes counts (FILE.trust.json, URL.trust.json
-or an OCI referrer; see trustctl token attach): its signature is checked
-against --token-key, and its expiry, age, digest and policy against the
-bytes just hashed and the policy given. Nothing else is contacted.
+delegations) rather than taken as served. Revocation requirements ask
+trustd's live revocation index, reputation requirements its vote totals.
+
+With --offline only the token stored beside the bytes counts
+(FILE.trust.json, URL.trust.json or an OCI referrer; see trustctl token
+attach): its signature is checked against the token key, and its expiry,
+age, digest and policy against the bytes just hashed and the policy given.
+The token key is read through trustd's trustd/keys TUF repository from the
+root pinned with --trust-root, out of the go-tuf metadata cached by
+'trustctl token key --root' or 'trustctl revocations sync' (or given as a
+file with --token-key). The revocation list cached by 'trustctl revocations
+sync' (--cache) answers revocation requirements (STALE_METADATA when older
+than the policy's maxAge) and refuses a token it revokes, or whose key,
+signer keys, subject or input statements it revokes (REVOKED); once a list
+is cached, one older than --max-staleness refuses every token
+(STALE_METADATA): absence from a stale list proves nothing. Nothing is
+contacted.
 
 ` + refHelp + `
 
@@ -116,7 +146,9 @@ Exit codes: 0 the policy passed, 1 it failed, 2 it could not be decided
 server, evidence unavailable).`,
 		Example: `  trustctl verify dist/app.tar.gz --policy deploy.yaml
   trustctl verify registry.example/acme/app:1.4 --layers --policy deploy.yaml --policy-name production
-  trustctl verify registry.example/acme/app@sha256:… --policy deploy.yaml --offline --token-key token.pub
+  trustctl revocations sync --root keys-root.json --tuf-url http://trustd.example:7401/tuf/trustd/keys   # while online
+  trustctl verify registry.example/acme/app@sha256:… --policy deploy.yaml --offline --trust-root keys-root.json
+  trustctl verify dist/app.tar.gz --policy deploy.yaml --offline --token-key token.pub
   curl -sL https://example.com/app.tgz | trustctl verify - --policy deploy.yaml -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -146,6 +178,13 @@ server, evidence unavailable).`,
 				}
 				opts.TUFRoots[repo] = data
 			}
+			var pinned []byte
+			if trustRoot != "" {
+				if pinned, err = readBounded(trustRoot, 1<<20); err != nil {
+					return fmt.Errorf("--trust-root: %w", err)
+				}
+			}
+			tufCache := filepath.Join(cf.dir, "tuf")
 			ctx := cmd.Context()
 			if !offline {
 				c, err := client.New(g.server, g.tls)
@@ -157,11 +196,28 @@ server, evidence unavailable).`,
 				ctx, cancel = context.WithTimeout(ctx, g.timeout)
 				defer cancel()
 				opts.Client = c
-				if opts.TokenKeys == nil {
+				switch {
+				case opts.TokenKeys != nil:
+				case pinned != nil:
+					// Asking for the key makes trustd publish it in
+					// trustd/keys; the key itself comes through TUF.
+					if _, err := c.Tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{}); err != nil {
+						return err
+					}
+					opts.TokenKeys = client.TUFTokenKey{RepoURL: tufURL, Root: pinned, MetadataDir: tufCache}
+				default:
 					opts.TokenKeys = serverTokenKey{c}
 				}
-			} else if opts.TokenKeys == nil {
-				return errors.New("--offline: give the trusted token key with --token-key FILE")
+			} else {
+				if opts.TokenKeys == nil && pinned == nil {
+					return errors.New("--offline: give the trusted token key with --token-key FILE or --trust-root ROOT.json (the trustd/keys TUF root)")
+				}
+				if opts.TokenKeys == nil {
+					opts.TokenKeys = client.TUFTokenKey{Root: pinned, MetadataDir: tufCache}
+				}
+				if opts.Revocations, err = cf.open(); err != nil {
+					return err
+				}
 			}
 			res, err := client.Verify(ctx, args[0], opts)
 			if err != nil {
@@ -185,6 +241,9 @@ server, evidence unavailable).`,
 	f.BoolVar(&offline, "offline", false, "decide from the token beside the bytes alone, contacting no server")
 	f.StringArrayVar(&tufRoots, "tuf-root", nil, "REPO=ROOT.json: verify TUF evidence of REPO with go-tuf's client from this pinned root (repeatable); other repositories are read as trustd serves them")
 	f.StringArrayVar(&tokenKeys, "token-key", nil, "trusted token public key file (PEM or TUF JSON; repeatable); online, the server's key is used when none is given")
+	f.StringVar(&trustRoot, "trust-root", "", "pinned root.json of trustd's trustd/keys TUF repository: the token key is read through it")
+	f.StringVar(&tufURL, "tuf-url", defaultTUFURL, "URL of the trustd/keys TUF repository, online with --trust-root")
+	cf.register(cmd)
 	ref.add(f)
 	_ = cmd.MarkFlagRequired("policy")
 	return cmd

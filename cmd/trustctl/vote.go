@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,18 +19,26 @@ import (
 	"github.com/trustd-dev/trustd/store"
 )
 
-// voteSubject reads DIGEST|FILE: a digest, or a local file hashed with
-// sha256 and sha512 in one pass.
-func voteSubject(ctx context.Context, arg string) (envelope.Subject, error) {
+// voteSubject reads DIGEST|REF: a digest, or an artifact reference
+// (refHelp) whose bytes are hashed with sha256 and sha512 in one pass. An
+// argument that starts like a digest (sha256:…) is taken as one and
+// refused with the digest's error if malformed.
+func voteSubject(cmd *cobra.Command, ref *refFlags, arg string) (envelope.Subject, error) {
 	d, err := digest.Parse(arg)
 	if err == nil {
 		return envelope.Subject{Digests: []digest.Digest{d}}, nil
 	}
-	if info, statErr := os.Stat(arg); statErr == nil && info.Mode().IsRegular() {
-		return hashArtifact(ctx, arg, []digest.Algorithm{digest.SHA256, digest.SHA512})
+	if alg, _, ok := strings.Cut(arg, ":"); ok {
+		if _, aerr := digest.ParseAlgorithm(alg); aerr == nil {
+			return envelope.Subject{}, fmt.Errorf("DIGEST: %q: %w", arg, err)
+		}
 	}
-	return envelope.Subject{}, fmt.Errorf("DIGEST: %q is neither a digest nor a file: %w", arg, err)
+	return ref.subject(cmd, "REF", arg, []digest.Algorithm{digest.SHA256, digest.SHA512})
 }
+
+// voteRefHelp says what the artifact argument of vote, respond and
+// reputation may be.
+const voteRefHelp = `The artifact is a digest (sha256:…, named as given) or a REF: ` + refHelp
 
 // signAndSubmit signs payload with key and submits it, or writes the
 // envelope to out ("-" for stdout) when out is set.
@@ -57,9 +66,10 @@ func newVoteCmd(g *globals) *cobra.Command {
 		like, dislike, trust, distrust, retract bool
 		reason, out                             string
 		key                                     signingKey
+		ref                                     refFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "vote DIGEST|FILE (--like | --dislike | --trust | --distrust) [--retract] --key KEY",
+		Use:   "vote DIGEST|REF (--like | --dislike | --trust | --distrust) [--retract] --key KEY",
 		Short: "Sign and submit a vote on a digest",
 		Long: `vote signs a vote with your registered key and submits it. There are two
 independent axes: --like/--dislike (is it good software) and --trust/--distrust
@@ -68,10 +78,15 @@ and axis: a newer vote replaces the older one, and --retract with the axis's
 flag withdraws it. Order is decided by the signed time, so a replayed older
 vote changes nothing; the history stays in the log.
 
-DIGEST may be a local file: it is hashed (sha256 and sha512) and the vote
-names both digests. --reason is at most 1024 bytes.`,
+A REF is hashed (sha256 and sha512) and the vote names both digests; for an
+OCI reference that is the image manifest, so a vote on registry/repo:tag
+counts for the image as verify later checks it. --reason is at most 1024
+bytes.
+
+` + voteRefHelp,
 		Example: `  trustctl vote sha256:9f86d0…  --like --reason "works as documented" --key me.pem
   trustctl vote dist/app.tar.gz --distrust --reason "unexpected network calls" --key me.pem
+  trustctl vote registry.example/acme/app:1.4 --like --key me.pem
   trustctl vote sha256:9f86d0… --like --retract --key me.pem
   trustctl vote trust-key 5f2e… --level high --key me.pem
   trustctl vote respond sha256:9f86d0… --text "false positive from scanner X" --key release.pem`,
@@ -95,7 +110,7 @@ names both digests. --reason is at most 1024 bytes.`,
 			if retract {
 				p.Value = feedback.Retract
 			}
-			subj, err := voteSubject(cmd.Context(), args[0])
+			subj, err := voteSubject(cmd, &ref, args[0])
 			if err != nil {
 				return err
 			}
@@ -119,6 +134,7 @@ names both digests. --reason is at most 1024 bytes.`,
 	fl.StringVar(&reason, "reason", "", "why (at most 1024 bytes)")
 	fl.StringVar(&out, "out", "", "write the signed envelope here (- for stdout) instead of submitting")
 	key.flags(cmd)
+	ref.add(fl)
 	cmd.AddCommand(newVoteTrustKeyCmd(g), newVoteRespondCmd(g))
 	return cmd
 }
@@ -184,9 +200,10 @@ func newVoteRespondCmd(g *globals) *cobra.Command {
 	var (
 		text, inReplyTo, out string
 		key                  signingKey
+		ref                  refFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "respond DIGEST|FILE --text TEXT [--in-reply-to VOTE_ENVELOPE_DIGEST] --key KEY",
+		Use:   "respond DIGEST|REF --text TEXT [--in-reply-to VOTE_ENVELOPE_DIGEST] --key KEY",
 		Short: "As a publisher, answer a vote on your artifact or its reputation",
 		Long: `respond attaches a signed response to a digest's reputation, or to one vote
 (--in-reply-to takes the vote's envelope digest, as 'trustctl statement get'
@@ -197,7 +214,7 @@ shows responses beside the figures. --text is at most 4096 bytes.`,
   trustctl vote respond sha256:9f86d0… --in-reply-to sha256:41c7… --text "false positive from scanner X" --key release.pem`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			subj, err := voteSubject(cmd.Context(), args[0])
+			subj, err := voteSubject(cmd, &ref, args[0])
 			if err != nil {
 				return err
 			}
@@ -218,5 +235,6 @@ shows responses beside the figures. --text is at most 4096 bytes.`,
 	fl.StringVar(&out, "out", "", "write the signed envelope here (- for stdout) instead of submitting")
 	_ = cmd.MarkFlagRequired("text")
 	key.flags(cmd)
+	ref.add(fl)
 	return cmd
 }

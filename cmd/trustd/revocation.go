@@ -64,18 +64,20 @@ func newRevocation(c *config, st store.Store) *revocation.Service {
 // revocationLists loads (or creates) the list key and the keys of the
 // trustd/keys TUF repository (kept in TUF_KEYS_DIR/keys-repo); the
 // repository is created and the key published when a client first asks.
-func revocationLists(c *config, st store.Store, svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, tufDir string) (*revocation.Lists, envelope.PublicKey, error) {
+// The repository's publisher is returned too: the token key is published
+// through it the same way.
+func revocationLists(c *config, st store.Store, svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, tufDir string) (*revocation.Lists, *revocation.KeyPublisher, envelope.PublicKey, error) {
 	path, err := c.listKeyPath()
 	if err != nil {
-		return nil, envelope.PublicKey{}, err
+		return nil, nil, envelope.PublicKey{}, err
 	}
 	signer, pub, err := revocation.LoadListKey(path)
 	if err != nil {
-		return nil, envelope.PublicKey{}, fmt.Errorf("--revocation-list-key: %w", err)
+		return nil, nil, envelope.PublicKey{}, fmt.Errorf("--revocation-list-key: %w", err)
 	}
 	kp, err := revocation.NewKeyPublisher(svc, state, online, filepath.Join(tufDir, "keys-repo"))
 	if err != nil {
-		return nil, envelope.PublicKey{}, err
+		return nil, nil, envelope.PublicKey{}, err
 	}
-	return revocation.NewLists(revocation.NewPublisher(st, signer, c.Rev.ListValidity), kp, pub), pub, nil
+	return revocation.NewLists(revocation.NewPublisher(st, signer, c.Rev.ListValidity), kp, pub), kp, pub, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 	"github.com/trustd-dev/trustd/tufstore"
 )
@@ -175,7 +176,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 
-	revLists, listKey, err := revocationLists(cfg, st, tufSvc, tufState, onlineKeys, tufDir)
+	revLists, keysRepo, listKey, err := revocationLists(cfg, st, tufSvc, tufState, onlineKeys, tufDir)
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 	srv, err := server.New(server.Options{
-		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version,
+		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version, TokenKey: keysRepo.Key(token.KeyTarget, tokenIssuer.PublicKey()),
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
 		Attest: attestSvc, TokenEvidence: policy.Sources{Attestations: attestSvc.PolicySource()},

@@ -1,0 +1,45 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/revocation"
+	"github.com/trustd-dev/trustd/token"
+)
+
+// TUFTokenKey is the token key as trustd publishes it: target
+// token.KeyTarget of its trustd/keys TUF repository, read with go-tuf's
+// updater from a pinned root, so a verifier pins only that root. Online
+// (RepoURL set) it refreshes the repository into MetadataDir; offline
+// (RepoURL empty) it verifies the metadata cached there by an earlier
+// online read (signatures, thresholds, versions, expiry) and contacts
+// nothing. `trustctl revocations sync` fills the same cache.
+type TUFTokenKey struct {
+	// RepoURL is the repository's URL (http://HOST/tuf/trustd/keys);
+	// empty reads the cache only.
+	RepoURL string
+	// Root is the pinned root metadata; a root stored in MetadataDir by
+	// an earlier update (after rotations) is trusted instead.
+	Root []byte
+	// MetadataDir is go-tuf's local metadata cache.
+	MetadataDir string
+}
+
+// TokenKeys implements token.KeySource.
+func (k TUFTokenKey) TokenKeys(context.Context) ([]envelope.PublicKey, error) {
+	var (
+		pub envelope.PublicKey
+		err error
+	)
+	if k.RepoURL == "" {
+		pub, err = revocation.CachedKey(k.Root, k.MetadataDir, token.KeyTarget)
+	} else {
+		pub, err = revocation.FetchKey(k.RepoURL, k.Root, k.MetadataDir, token.KeyTarget)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: token key from TUF: %w", err)
+	}
+	return []envelope.PublicKey{pub}, nil
+}

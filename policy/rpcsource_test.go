@@ -1,0 +1,106 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+)
+
+// TestServerSourcesRevocationReputation: the API-backed revocation and
+// reputation sources ask trustd per digest and signer, map its answers to
+// the evaluator's figures, and exist only when their call is given.
+func TestServerSourcesRevocationReputation(t *testing.T) {
+	ctx := context.Background()
+	if s := ServerSources(RPC{}); s.Revocations != nil || s.Reputation != nil {
+		t.Fatalf("sources without calls: %+v", s)
+	}
+	var asked []string
+	rpc := RPC{
+		LookupRevocation: func(_ context.Context, r *trustv1.LookupRevocationRequest) (*trustv1.LookupRevocationResponse, error) {
+			asked = append(asked, r.GetKind()+" "+r.GetId())
+			if r.GetId() == keyB {
+				return &trustv1.LookupRevocationResponse{InForce: true, Revocation: &trustv1.Revocation{Seq: 17, Reason: "compromised"}}, nil
+			}
+			if r.GetId() == otherSH.String() {
+				// Revoked from a future time: not in force.
+				return &trustv1.LookupRevocationResponse{Revocation: &trustv1.Revocation{Seq: 18, Reason: "withdrawn"}}, nil
+			}
+			return &trustv1.LookupRevocationResponse{}, nil
+		},
+		GetReputation: func(_ context.Context, r *trustv1.GetReputationRequest) (*trustv1.GetReputationResponse, error) {
+			if r.GetDigest() != artSHA.String() || !slices.Equal(r.GetTrustRoots(), []string{keyA}) {
+				return nil, fmt.Errorf("asked %s %v", r.GetDigest(), r.GetTrustRoots())
+			}
+			return &trustv1.GetReputationResponse{Quality: &trustv1.ReputationAxis{Positive: 3, Negative: 1, Score: 0.3}}, nil
+		},
+	}
+	src := ServerSources(rpc)
+	st, err := src.Revocations.Revocations(ctx, []digest.Digest{artSHA, otherSH}, []string{keyA, keyB}, []digest.Digest{otherSH})
+	wantAsked := []string{"digest " + artSHA.String(), "digest " + otherSH.String(), "key " + keyA, "key " + keyB, "statement " + otherSH.String()}
+	if err != nil || !slices.Equal(asked, wantAsked) || len(st.Revoked) != 1 || st.Revoked[0] != (Revoked{What: "key " + keyB, Seq: 17, Reason: "compromised"}) || st.ListTime.IsZero() {
+		t.Errorf("Revocations = %+v, %v; asked %v", st, err, asked)
+	}
+	rep, err := src.Reputation.Reputation(ctx, []digest.Digest{artSHA}, []string{keyA})
+	if err != nil || rep != (Reputation{Score: 0.3, Votes: 4}) {
+		t.Errorf("Reputation = %+v, %v", rep, err)
+	}
+
+	// Through the evaluator: a revoked signer fails, a low score fails.
+	p := mustPolicy(t, `      all:
+        - threshold: {k: 1, signers: [{key: "`+keyB+`"}]}
+        - revocation: {}
+        - reputation: {minScore: 0.5, trustSet: ["`+keyA+`"]}
+`)
+	src.Signers = sigData{{Kind: "key", ID: keyB, Seq: 3}}
+	v := (&Evaluator{Sources: src, Now: func() time.Time { return now }}).Evaluate(ctx, p, "", []digest.Digest{artSHA})
+	if got := leafReasons(v.Result); !slices.Equal(got, []string{"revocation:REVOKED", "reputation:REPUTATION_BELOW"}) {
+		t.Errorf("verdict reasons %v", got)
+	}
+}
+
+// TestRevocationStaleEvidence: a revocation source whose list is past its
+// expiry fails the requirement as STALE_METADATA; other errors leave it
+// undecided.
+func TestRevocationStaleEvidence(t *testing.T) {
+	p := mustPolicy(t, "      revocation: {maxAge: 1h}\n")
+	for _, tc := range []struct {
+		err  error
+		want Outcome
+		code Reason
+	}{
+		{fmt.Errorf("%w: list 4 expired", ErrStaleEvidence), Fail, ReasonStaleMetadata},
+		{errors.New("no revocation list cached"), Undecided, ReasonEvidenceUnavailable},
+	} {
+		v := (&Evaluator{Sources: Sources{Revocations: revErr{tc.err}}, Now: func() time.Time { return now }}).Evaluate(context.Background(), p, "", []digest.Digest{artSHA})
+		if v.Outcome != tc.want || v.Result.Reason != tc.code {
+			t.Errorf("%v: %s %s, want %s %s", tc.err, v.Outcome, v.Result.Reason, tc.want, tc.code)
+		}
+	}
+}
+
+type revErr struct{ err error }
+
+func (r revErr) Revocations(context.Context, []digest.Digest, []string, []digest.Digest) (RevocationStatus, error) {
+	return RevocationStatus{}, r.err
+}
+
+// leafReasons lists "kind:REASON" of every failed or undecided leaf.
+func leafReasons(r Result) []string {
+	if len(r.Children) == 0 {
+		if r.Reason == "" {
+			return nil
+		}
+		return []string{r.Kind + ":" + string(r.Reason)}
+	}
+	var out []string
+	for _, c := range r.Children {
+		out = append(out, leafReasons(c)...)
+	}
+	return out
+}

@@ -1,0 +1,85 @@
+package server_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/teststore"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/revocation"
+	"github.com/trustd-dev/trustd/token"
+)
+
+const revPolicy = `apiVersion: trustd.dev/policy/v1
+policies:
+  - name: clean
+    require:
+      revocation: {maxAge: 1h}
+`
+
+// TestIssueTokenRevocation: IssueToken judges revocation requirements by
+// the revocation service, and the token records the revocation list
+// number it was checked against; GetTokenKey publishes the token key in
+// trustd/keys.
+func TestIssueTokenRevocation(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			f := newRevFixture(t, b.Open(t))
+			sha := func(s string) digest.Digest {
+				sum := sha256.Sum256([]byte(s))
+				d, _ := digest.New(digest.SHA256, sum[:])
+				return d
+			}
+			bad, good := sha("revoked bytes"), sha("good bytes")
+			raw := f.sign(t, revocation.Predicate{Action: revocation.ActionRevoke, Target: revocation.Target{Kind: revocation.KindDigest, ID: bad.String()},
+				Reason: revocation.ReasonMalicious, Effective: time.Now().UTC().Truncate(time.Second)}, f.authority)
+			sub, err := f.rev.SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: raw})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq := sub.GetEntry().GetSeq()
+
+			resp, err := f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{bad.String()}, Policy: []byte(revPolicy)})
+			if err != nil || resp.GetIssued() || !strings.Contains(string(resp.GetVerdict()), `"reason": "REVOKED"`) {
+				t.Fatalf("revoked digest: issued %v, %v\n%s", resp.GetIssued(), err, resp.GetVerdict())
+			}
+			resp, err = f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{good.String()}, Policy: []byte(revPolicy)})
+			if err != nil || !resp.GetIssued() {
+				t.Fatalf("good digest: %v\n%s", err, resp.GetVerdict())
+			}
+			var v struct {
+				RevocationListSeq uint64 `json:"revocationListSeq"`
+			}
+			if err := json.Unmarshal(resp.GetVerdict(), &v); err != nil || v.RevocationListSeq != seq {
+				t.Errorf("verdict list seq %d (%v), want %d", v.RevocationListSeq, err, seq)
+			}
+			ver, err := token.NewVerifier(ctx, token.Keys{f.tokenKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := ver.Verify(ctx, resp.GetToken())
+			if err != nil || tok.Claims.RevocationListSeq != seq {
+				t.Errorf("token list seq %d (%v), want %d", tok.Claims.RevocationListSeq, err, seq)
+			}
+
+			// The key is published in trustd/keys when first asked for.
+			if _, err := f.tufState.Get(ctx, revocation.KeysRepo, "targets", 0); err == nil {
+				t.Fatal("trustd/keys targets exist before anyone asked")
+			}
+			k, err := f.tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{})
+			if err != nil || k.GetKeyId() != f.tokenKey.ID {
+				t.Fatalf("GetTokenKey: %v %v", k, err)
+			}
+			targets, err := f.tufState.Get(ctx, revocation.KeysRepo, "targets", 0)
+			if err != nil || !strings.Contains(string(targets), `"`+token.KeyTarget+`"`) || !strings.Contains(string(targets), f.tokenKey.ID) {
+				t.Errorf("trustd/keys targets after GetTokenKey: %v\n%s", err, targets)
+			}
+		})
+	}
+}
