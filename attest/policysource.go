@@ -35,13 +35,17 @@ func (p policySource) Attestations(ctx context.Context, ds []digest.Digest, pred
 				continue
 			}
 			seen[a.Seq] = true
-			out = append(out, policyAttestation(a))
+			out = append(out, PolicyAttestation(a))
 		}
 	}
 	return out, nil
 }
 
-func policyAttestation(a Attestation) policy.Attestation {
+// PolicyAttestation is a as policy evaluation sees it: key signers and
+// Sigstore identities apart, the indexed predicate fields by name. The
+// server's source and trustctl's (over the AttestService API) both use it,
+// so a policy reads the same evidence online and in token issuance.
+func PolicyAttestation(a Attestation) policy.Attestation {
 	pa := policy.Attestation{
 		Seq:   uint64(a.Seq),
 		Input: policy.Input{URI: fmt.Sprintf("trustd:log/%d", a.Seq), Digest: a.EnvelopeDigest},

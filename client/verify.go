@@ -105,6 +105,7 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 	if opts.Client != nil {
 		rpc := opts.Client.RPC()
 		src = policy.ServerSources(rpc)
+		src.Attestations = AttestationSource{Attest: opts.Client.Attest}
 		if len(opts.TUFRoots) > 0 {
 			src.TUF = &TUFClient{GetMetadata: rpc.GetMetadata, Roots: opts.TUFRoots, Unpinned: src.TUF, Now: opts.Now}
 		}

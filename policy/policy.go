@@ -130,7 +130,8 @@ type AttestationRequirement struct {
 }
 
 // ConditionFields are the indexed attestation fields a condition may name.
-var ConditionFields = []string{"builderId", "buildType", "sourceRepository", "sourceRef"}
+var ConditionFields = []string{"builderId", "buildType", "sourceRepository", "sourceRef",
+	"documentName", "documentVersion", "verifierId", "verificationResult"}
 
 // RevocationRequirement: nothing involved (the artifact's digests, the
 // signers of the evidence) is revoked, by a revocation list no older than

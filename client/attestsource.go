@@ -1,0 +1,55 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/policy"
+	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// maxAttestations bounds the attestations one requirement reads per
+// digest (the API's page limit).
+const maxAttestations = 500
+
+// AttestationSource answers a policy's attestation requirements from
+// trustd's AttestService: the attestations trustd verified on ingest (DSSE
+// signatures against its key registry, Sigstore bundles against its
+// trusted root) that name the bytes, less the revoked ones.
+type AttestationSource struct {
+	Attest trustv1.AttestServiceClient
+}
+
+// Attestations lists the unrevoked attestations of predicateType naming
+// any of ds, each once.
+func (s AttestationSource) Attestations(ctx context.Context, ds []digest.Digest, predicateType string) ([]policy.Attestation, error) {
+	var out []policy.Attestation
+	seen := map[uint64]bool{}
+	for _, d := range ds {
+		resp, err := s.Attest.ListAttestations(ctx, &trustv1.ListAttestationsRequest{Digest: d.String(), PredicateType: predicateType, PageSize: maxAttestations})
+		if err != nil {
+			return nil, fmt.Errorf("attestations of %s: %w", d, err)
+		}
+		for _, a := range resp.GetAttestations() {
+			if seen[a.GetSeq()] || a.GetRevoked() {
+				continue
+			}
+			seen[a.GetSeq()] = true
+			at := attest.Attestation{Seq: int64(a.GetSeq()), SignerIDs: a.GetSigners()}
+			if ed, err := digest.Parse(a.GetEnvelopeDigest()); err == nil {
+				at.EnvelopeDigest = ed
+			}
+			if x := a.GetIndex(); x != nil {
+				at.Index = &store.Attestation{Seq: at.Seq,
+					BuilderID: x.GetBuilderId(), BuildType: x.GetBuildType(), SourceRepository: x.GetSourceRepository(), SourceRef: x.GetSourceRef(),
+					DocumentName: x.GetDocumentName(), DocumentVersion: x.GetDocumentVersion(),
+					VerifierID: x.GetVerifierId(), VerificationResult: x.GetVerificationResult()}
+			}
+			out = append(out, attest.PolicyAttestation(at))
+		}
+	}
+	return out, nil
+}
