@@ -18,7 +18,7 @@ PROTOC_GEN_GO      := $(BIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 STATICCHECK        := $(BIN)/staticcheck
 
-.PHONY: all build run test test-go bench bench-digest bench-load proto proto-check lint tools fuzz clean
+.PHONY: all build run test test-go bench bench-digest bench-load bench-verify bench-tuf-bins bench-attest bench-feedback bench-revocation proto proto-check lint tools fuzz clean
 
 all: build
 
@@ -54,6 +54,15 @@ bench-tuf-bins: ## Publish into 1,024 hashed bins of 102,400 targets on PostgreS
 bench-attest: ## Attestation ingest rates and list latency over 1M attestations, on PostgreSQL
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench Ingest -benchtime 3000x ./attest
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ListByDigest -benchtime 20000x -timeout 30m ./attest
+
+bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one seeds 10M votes: minutes)
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime 20000x ./feedback
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationWebOfTrust -benchtime 300x ./feedback
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationGlobal -benchtime 5000x -timeout 40m ./feedback
+
+bench-revocation: ## Offline revocation cache check at 1M; full list (1M) and delta (1,000) sync on PostgreSQL
+	$(GO) test -run '^$$' -bench 'CacheCheck1M' -benchtime 2s ./revocation
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'FullListDownload1M|DeltaSync1000' -benchtime 3x -timeout 30m ./server
 
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@for pkg in $$($(GO) list ./...); do \
@@ -99,13 +108,3 @@ $(BIN)/.staticcheck-$(STATICCHECK_VERSION):
 
 clean:
 	rm -rf $(BIN)
-
-.PHONY: bench-feedback
-bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one seeds 10M votes: minutes)
-	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime 20000x ./feedback
-	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationWebOfTrust -benchtime 300x ./feedback
-	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationGlobal -benchtime 5000x -timeout 40m ./feedback
-
-bench-revocation: ## Offline revocation cache check at 1M; full list (1M) and delta (1,000) sync on PostgreSQL
-	$(GO) test -run '^$$' -bench 'CacheCheck1M' -benchtime 2s ./revocation
-	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'FullListDownload1M|DeltaSync1000' -benchtime 3x -timeout 30m ./server
