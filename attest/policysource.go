@@ -2,7 +2,6 @@ package attest
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/policy"
@@ -35,39 +34,8 @@ func (p policySource) Attestations(ctx context.Context, ds []digest.Digest, pred
 				continue
 			}
 			seen[a.Seq] = true
-			out = append(out, PolicyAttestation(a))
+			out = append(out, policy.IndexedAttestation(a.Seq, a.EnvelopeDigest, a.SignerIDs, a.Index))
 		}
 	}
 	return out, nil
-}
-
-// PolicyAttestation is a as policy evaluation sees it: key signers and
-// Sigstore identities apart, the indexed predicate fields by name. The
-// server's source and trustctl's (over the AttestService API) both use it,
-// so a policy reads the same evidence online and in token issuance.
-func PolicyAttestation(a Attestation) policy.Attestation {
-	pa := policy.Attestation{
-		Seq:   uint64(a.Seq),
-		Input: policy.Input{URI: fmt.Sprintf("trustd:log/%d", a.Seq), Digest: a.EnvelopeDigest},
-	}
-	for _, id := range a.SignerIDs {
-		if issuer, subject, ok := ParseSigstoreSignerID(id); ok {
-			pa.Identities = append(pa.Identities, policy.SigstoreIdentity{Issuer: issuer, Subject: subject})
-		} else {
-			pa.Signers = append(pa.Signers, id)
-		}
-	}
-	if x := a.Index; x != nil {
-		pa.Fields = map[string]string{}
-		for name, v := range map[string]string{
-			"builderId": x.BuilderID, "buildType": x.BuildType, "sourceRepository": x.SourceRepository, "sourceRef": x.SourceRef,
-			"documentName": x.DocumentName, "documentVersion": x.DocumentVersion,
-			"verifierId": x.VerifierID, "verificationResult": x.VerificationResult,
-		} {
-			if v != "" {
-				pa.Fields[name] = v
-			}
-		}
-	}
-	return pa
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,29 +18,20 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/policy"
 )
 
-// sigstorePrefix starts every Sigstore signer id.
-const sigstorePrefix = "sigstore:"
-
 // SigstoreSignerID is the signer id trustd records for a keyless Sigstore
-// signature: the certificate's OIDC issuer and subject (its SAN), as
-// "sigstore:ISSUER#SUBJECT". An OIDC issuer is a URL without a fragment,
-// so the first '#' separates the two; the id is stable across
-// certificates, so policies and feedback can name the identity.
+// signature, "sigstore:ISSUER#SUBJECT" (see policy.SigstoreIdentity.SignerID).
 func SigstoreSignerID(issuer, subject string) string {
-	return sigstorePrefix + issuer + "#" + subject
+	return policy.SigstoreIdentity{Issuer: issuer, Subject: subject}.SignerID()
 }
 
 // ParseSigstoreSignerID splits an id made by SigstoreSignerID; ok is false
 // for any other signer id.
 func ParseSigstoreSignerID(id string) (issuer, subject string, ok bool) {
-	rest, found := strings.CutPrefix(id, sigstorePrefix)
-	if !found {
-		return "", "", false
-	}
-	issuer, subject, ok = strings.Cut(rest, "#")
-	return issuer, subject, ok && issuer != "" && subject != ""
+	si, ok := policy.ParseSignerID(id)
+	return si.Issuer, si.Subject, ok
 }
 
 // TrustedRoot holds a Sigstore trusted root (trusted_root.json, as the

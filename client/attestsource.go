@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
@@ -38,17 +37,19 @@ func (s AttestationSource) Attestations(ctx context.Context, ds []digest.Digest,
 				continue
 			}
 			seen[a.GetSeq()] = true
-			at := attest.Attestation{Seq: int64(a.GetSeq()), SignerIDs: a.GetSigners()}
-			if ed, err := digest.Parse(a.GetEnvelopeDigest()); err == nil {
-				at.EnvelopeDigest = ed
+			seq := int64(a.GetSeq())
+			ed, err := digest.Parse(a.GetEnvelopeDigest())
+			if err != nil {
+				return nil, fmt.Errorf("attestation %d: envelope_digest: %w", seq, err)
 			}
+			var index *store.Attestation
 			if x := a.GetIndex(); x != nil {
-				at.Index = &store.Attestation{Seq: at.Seq,
+				index = &store.Attestation{Seq: seq,
 					BuilderID: x.GetBuilderId(), BuildType: x.GetBuildType(), SourceRepository: x.GetSourceRepository(), SourceRef: x.GetSourceRef(),
 					DocumentName: x.GetDocumentName(), DocumentVersion: x.GetDocumentVersion(),
 					VerifierID: x.GetVerifierId(), VerificationResult: x.GetVerificationResult()}
 			}
-			out = append(out, attest.PolicyAttestation(at))
+			out = append(out, policy.IndexedAttestation(seq, ed, a.GetSigners(), index))
 		}
 	}
 	return out, nil

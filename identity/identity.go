@@ -37,11 +37,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
@@ -78,7 +78,9 @@ type Binding struct {
 }
 
 // SignerID is the Sigstore signer id of the bound identity.
-func (b Binding) SignerID() string { return attest.SigstoreSignerID(b.Issuer, b.Subject) }
+func (b Binding) SignerID() string {
+	return policy.SigstoreIdentity{Issuer: b.Issuer, Subject: b.Subject}.SignerID()
+}
 
 // ParseBinding parses and checks a binding predicate.
 func ParseBinding(predicate []byte) (Binding, error) {
@@ -100,7 +102,7 @@ func ParseBinding(predicate []byte) (Binding, error) {
 	if !isKeyID(b.KeyID) {
 		return Binding{}, bad("predicate.keyId", "not a key id (64 lowercase hex digits); OpenPGP keys are verified by certification instead")
 	}
-	if _, _, ok := attest.ParseSigstoreSignerID(b.SignerID()); !ok || containsHash(b.Issuer) {
+	if _, ok := policy.ParseSignerID(b.SignerID()); !ok || containsHash(b.Issuer) {
 		return Binding{}, bad("predicate.issuer", "an OIDC issuer URL without '#'")
 	}
 	return b, nil

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/feedback"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/statement"
@@ -83,41 +84,14 @@ func (s *feedbackService) ExportFeedback(ctx context.Context, req *trustv1.Expor
 	if err != nil {
 		return nil, err
 	}
-	return ExportToProto(doc), nil
-}
-
-// ExportToProto converts an export page to its wire form.
-func ExportToProto(doc feedback.Export) *trustv1.ExportFeedbackResponse {
-	out := &trustv1.ExportFeedbackResponse{Origin: doc.Origin, VerifierKey: doc.VerifierKey, NextSinceSeq: uint64(doc.Next)}
-	for _, e := range doc.Entries {
-		pe := &trustv1.FeedbackExportEntry{Seq: uint64(e.Seq), PredicateType: e.PredicateType, Envelope: e.Envelope}
-		for _, k := range e.Keys {
-			pe.Keys = append(pe.Keys, &trustv1.ExportedKey{Id: k.ID, PublicKey: k.PublicKey})
-		}
-		out.Entries = append(out.Entries, pe)
-	}
-	return out
-}
-
-// ExportFromProto converts entries received on the wire (an export page or
-// an import request) to an export document.
-func ExportFromProto(origin, verifierKey string, entries []*trustv1.FeedbackExportEntry) feedback.Export {
-	doc := feedback.Export{Format: feedback.ExportFormat, Origin: origin, VerifierKey: verifierKey}
-	for _, pe := range entries {
-		e := feedback.ExportEntry{Seq: int64(min(pe.GetSeq(), 1<<62)), PredicateType: pe.GetPredicateType(), Envelope: pe.GetEnvelope()}
-		for _, k := range pe.GetKeys() {
-			e.Keys = append(e.Keys, feedback.ExportedKey{ID: k.GetId(), PublicKey: k.GetPublicKey()})
-		}
-		doc.Entries = append(doc.Entries, e)
-	}
-	return doc
+	return client.FeedbackExportToProto(doc), nil
 }
 
 func (s *feedbackService) ImportFeedback(ctx context.Context, req *trustv1.ImportFeedbackRequest) (*trustv1.ImportFeedbackResponse, error) {
 	if len(req.GetEntries()) > maxImportEntries {
 		return nil, invalidField("entries", errors.New("too many entries in one call; send at most 5000"))
 	}
-	res, err := s.svc.Import(ctx, s.log, ExportFromProto(req.GetOrigin(), req.GetVerifierKey(), req.GetEntries()))
+	res, err := s.svc.Import(ctx, s.log, client.FeedbackExportFromProto(req.GetOrigin(), req.GetVerifierKey(), req.GetEntries()))
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/feedback"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
-	"github.com/trustd-dev/trustd/server"
 )
 
 // maxExportFile bounds an export read from a file or URL.
@@ -61,7 +60,7 @@ func newFeedbackExportCmd(g *globals) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					p := server.ExportFromProto(page.GetOrigin(), page.GetVerifierKey(), page.GetEntries())
+					p := client.FeedbackExportFromProto(page.GetOrigin(), page.GetVerifierKey(), page.GetEntries())
 					doc.Origin, doc.VerifierKey = p.Origin, p.VerifierKey
 					doc.Entries = append(doc.Entries, p.Entries...)
 					if len(p.Entries) == 0 {
@@ -140,7 +139,7 @@ func newFeedbackImportCmd(g *globals) *cobra.Command {
 			}
 			var res trustv1.ImportFeedbackResponse
 			err = g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				entries := server.ExportToProto(doc).GetEntries()
+				entries := client.FeedbackExportToProto(doc).GetEntries()
 				for start := 0; start < len(entries); start += importChunk {
 					part, err := c.Feedback.ImportFeedback(ctx, &trustv1.ImportFeedbackRequest{
 						Origin: doc.Origin, VerifierKey: doc.VerifierKey, Entries: entries[start:min(start+importChunk, len(entries))],
