@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
@@ -88,7 +89,7 @@ func loadVerifier(ctx context.Context, lookup KeyLookup, fld, keyID string) (str
 		return "", nil, inputerr.New(opVerify, fld, ErrInvalidKey,
 			fmt.Sprintf("key %s is of type %q, which this program cannot verify (it knows %s)", keyID, keyType, strings.Join(KeyTypes(), ", ")))
 	}
-	v, err := factory(encoded)
+	v, err := verifiers.load(keyType, encoded, factory)
 	if err != nil {
 		return "", nil, inputerr.Wrap(opVerify, fld, ErrInvalidKey, fmt.Sprintf("registered key %s (%s) cannot be loaded", keyID, keyType), err)
 	}
@@ -134,4 +135,47 @@ func Sign(ctx context.Context, payloadType string, payload []byte, signers ...Si
 		return nil, fmt.Errorf("%s: %w", opSign, err)
 	}
 	return env, nil
+}
+
+// The verifier cache holds at most maxCachedVerifiers entries (it is
+// emptied when full), each for a key of at most maxCachedKeyBytes encoded:
+// its keys take at most 32 MiB, whatever the registry holds.
+const (
+	maxCachedVerifiers = 4096
+	maxCachedKeyBytes  = 8 << 10
+)
+
+// verifierCache keeps loaded verifiers by key type and encoded key.
+// Loading one parses the key and computes its TUF key id over canonical
+// JSON, which costs a quarter of an ed25519 verification; an encoded key
+// never changes meaning, so an entry never goes stale.
+type verifierCache struct {
+	mu sync.Mutex
+	m  map[string]dsse.Verifier
+}
+
+var verifiers verifierCache
+
+func (c *verifierCache) load(keyType string, encoded []byte, factory func([]byte) (dsse.Verifier, error)) (dsse.Verifier, error) {
+	if len(encoded) > maxCachedKeyBytes {
+		return factory(encoded)
+	}
+	k := keyType + "\x00" + string(encoded)
+	c.mu.Lock()
+	v, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := factory(encoded)
+	if err != nil || v == nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedVerifiers {
+		c.m = make(map[string]dsse.Verifier)
+	}
+	c.m[k] = v
+	c.mu.Unlock()
+	return v, nil
 }

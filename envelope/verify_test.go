@@ -452,3 +452,34 @@ func TestInteropPython(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifierCache checks that a cached verifier is reused for the same
+// key and never stands in for another: a registry row holding a different
+// key under a cached key's id is still refused.
+func TestVerifierCache(t *testing.T) {
+	pubs := allTestPublic(t)
+	a, b := pubs[0], pubs[1]
+	calls := 0
+	factory := func(encoded []byte) (dsse.Verifier, error) {
+		calls++
+		f, _ := verifierFactory(a.Type)
+		return f(encoded)
+	}
+	var c verifierCache
+	v1, err := c.load(a.Type, a.Encode(), factory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := c.load(a.Type, a.Encode(), factory)
+	if err != nil || v1 != v2 || calls != 1 {
+		t.Fatalf("second load: same=%v calls=%d err=%v; want the cached verifier and one factory call", v1 == v2, calls, err)
+	}
+
+	lookup := func(_ context.Context, id string) (string, []byte, error) { return b.Type, b.Encode(), nil }
+	if _, _, err := loadVerifier(context.Background(), lookup, "signatures[0]", b.ID); err != nil {
+		t.Fatalf("prime the shared cache with b: %v", err)
+	}
+	if _, _, err := loadVerifier(context.Background(), lookup, "signatures[0]", a.ID); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("a row holding b under a's id, from the cache: %v, want ErrInvalidKey", err)
+	}
+}
