@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -154,20 +152,12 @@ func newRevokeKindCmd(g *globals, kind revocation.Kind, action revocation.Action
 				if err != nil {
 					return err
 				}
-				env, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, stmt, s)
-				if err != nil {
-					return err
-				}
-				raw, err := json.Marshal(env)
+				raw, err := signInToto(ctx, s, stmt)
 				if err != nil {
 					return err
 				}
 				if out != "" {
-					if out == "-" {
-						_, err = fmt.Fprintln(cmd.OutOrStdout(), string(raw))
-						return err
-					}
-					return os.WriteFile(out, append(raw, '\n'), 0o644)
+					return writeSigned(cmd, out, raw)
 				}
 				resp, err := c.Revocations().SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: raw})
 				if err != nil {

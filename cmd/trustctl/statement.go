@@ -119,22 +119,7 @@ For --artifact, ` + refHelp,
 			if err != nil {
 				return err
 			}
-			env, err := envelope.Sign(cmd.Context(), envelope.PayloadTypeInToto, payload, signer)
-			if err != nil {
-				return err
-			}
-			raw, err := json.Marshal(env)
-			if err != nil {
-				return err
-			}
-			if out != "" {
-				if out == "-" {
-					_, err = fmt.Fprintln(cmd.OutOrStdout(), string(raw))
-					return err
-				}
-				return os.WriteFile(out, append(raw, '\n'), 0o644)
-			}
-			return g.submit(cmd, raw)
+			return signAndSubmit(cmd, g, signer, payload, out)
 		},
 	}
 	fl := cmd.Flags()
@@ -287,4 +272,36 @@ func newStatementListCmd(g *globals) *cobra.Command {
 	fl.Uint32Var(&pageSize, "page-size", 0, "entries per page (server default 50)")
 	fl.StringVar(&token, "page-token", "", "continue a previous listing")
 	return cmd
+}
+
+// signInToto signs an in-toto statement payload into a DSSE envelope (JSON).
+func signInToto(ctx context.Context, signer envelope.Signer, payload []byte) ([]byte, error) {
+	env, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, payload, signer)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(env)
+}
+
+// writeSigned writes a signed envelope to out ("-" for stdout) instead of
+// submitting it, for air-gapped signing and later submission.
+func writeSigned(cmd *cobra.Command, out string, raw []byte) error {
+	if out == "-" {
+		_, err := fmt.Fprintln(cmd.OutOrStdout(), string(raw))
+		return err
+	}
+	return os.WriteFile(out, append(raw, '\n'), 0o644)
+}
+
+// signAndSubmit signs payload and submits it to the statement log, or,
+// with out set, writes the envelope there instead.
+func signAndSubmit(cmd *cobra.Command, g *globals, signer envelope.Signer, payload []byte, out string) error {
+	raw, err := signInToto(cmd.Context(), signer, payload)
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		return writeSigned(cmd, out, raw)
+	}
+	return g.submit(cmd, raw)
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -42,25 +40,6 @@ const voteRefHelp = `The artifact is a digest (sha256:…, named as given) or a 
 
 // signAndSubmit signs payload with key and submits it, or writes the
 // envelope to out ("-" for stdout) when out is set.
-func signAndSubmit(cmd *cobra.Command, g *globals, signer envelope.Signer, payload []byte, out string) error {
-	env, err := envelope.Sign(cmd.Context(), envelope.PayloadTypeInToto, payload, signer)
-	if err != nil {
-		return err
-	}
-	raw, err := json.Marshal(env)
-	if err != nil {
-		return err
-	}
-	switch out {
-	case "":
-		return g.submit(cmd, raw)
-	case "-":
-		_, err = fmt.Fprintln(cmd.OutOrStdout(), string(raw))
-		return err
-	}
-	return os.WriteFile(out, append(raw, '\n'), 0o644)
-}
-
 func newVoteCmd(g *globals) *cobra.Command {
 	var (
 		like, dislike, trust, distrust, retract bool
