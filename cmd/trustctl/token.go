@@ -11,6 +11,8 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/digest"
@@ -123,6 +125,11 @@ the policy lists under digests (trustd refuses the request naming them).
 			if err := g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 				var err error
 				resp, err = c.Tokens.IssueToken(ctx, req)
+				if st, ok := status.FromError(err); ok && st.Code() == codes.NotFound {
+					// A name trustd does not hold is bad input (exit 2), not
+					// a policy that failed (exit 1).
+					return fmt.Errorf("--policy: %s", st.Message())
+				}
 				return err
 			}); err != nil {
 				return err

@@ -230,7 +230,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		go watchSigstoreRoot(rctx, log, sigstoreRoot, cfg.SigstoreRootCheck)
 	}
 	if cfg.TokenPolicies.catalog != nil {
-		go watchTokenPolicies(rctx, log, cfg.TokenPolicies.catalog)
+		watchTokenPolicies(rctx, log, cfg.TokenPolicies.catalog)
 	}
 	err = srv.Serve(ctx, grpcLis, httpLis)
 	stopRefresh()

@@ -90,20 +90,23 @@ func logTokenPolicies(log *slog.Logger, c *policy.Catalog, msg string) {
 
 // watchTokenPolicies re-reads the token policies on SIGHUP until ctx is
 // done; a bad file is logged and the policies held before stay in use.
+// The signal is caught from the moment it returns.
 func watchTokenPolicies(ctx context.Context, log *slog.Logger, c *policy.Catalog) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := c.Reload(); err != nil {
-				log.Error("token policies: keeping the previous ones", "err", err)
-				continue
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := c.Reload(); err != nil {
+					log.Error("token policies: keeping the previous ones", "err", err)
+					continue
+				}
+				logTokenPolicies(log, c, "token policies reloaded")
 			}
-			logTokenPolicies(log, c, "token policies reloaded")
 		}
-	}
+	}()
 }
