@@ -91,6 +91,12 @@ func (s *tokenService) GetTokenKey(ctx context.Context, _ *trustv1.GetTokenKeyRe
 }
 
 func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRequest) (*trustv1.IssueTokenResponse, error) {
+	// The policy first: a request carrying its own is refused before
+	// anything else is looked at.
+	p, err := s.heldPolicy(req)
+	if err != nil {
+		return nil, err
+	}
 	if len(req.GetDigests()) == 0 || len(req.GetDigests()) > maxTokenDigests {
 		return nil, invalidField("digests", fmt.Errorf("want 1 to %d digests of the bytes, got %d", maxTokenDigests, len(req.GetDigests())))
 	}
@@ -112,10 +118,6 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	}
 	if len(req.GetResourceUri()) > maxResourceURI {
 		return nil, invalidField("resource_uri", fmt.Errorf("longer than %d bytes", maxResourceURI))
-	}
-	p, err := s.heldPolicy(req)
-	if err != nil {
-		return nil, err
 	}
 	if err := hasAlgorithms(p, ds); err != nil {
 		return nil, err
