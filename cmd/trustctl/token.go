@@ -26,7 +26,8 @@ func newTokenCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Get deploy tokens from trustd and store them beside the bytes",
-		Long: `A token is trustd's signed answer "policy P passed for these bytes": a SLSA
+		Long: `A token is trustd's signed answer "policy P passed for these bytes", P being
+one of the policies trustd holds (trustd --token-policy-dir): a SLSA
 Verification Summary Attestation (https://slsa.dev/verification_summary/v1)
 in a DSSE envelope signed by trustd's token key, with an expiry and the
 revocation list it was checked against. Stored beside the bytes, it lets
