@@ -134,12 +134,6 @@ func TestDeployVerify(t *testing.T) {
 
 func deployVerify(t *testing.T, backend string) {
 	work := t.TempDir()
-	args := []string{"--data-dir", filepath.Join(work, "data")}
-	if backend == "postgres" {
-		args = append(args, "--db", testpg.URL(t))
-	}
-	d := startTrustd(t, args...)
-	reg := startRegistry(t)
 	write := func(name, content string) string {
 		p := filepath.Join(work, name)
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -147,6 +141,15 @@ func deployVerify(t *testing.T, backend string) {
 		}
 		return p
 	}
+	// trustd issues tokens only for the policies it holds: the same file
+	// the verifier enforces.
+	policyFile := write("deploy.yaml", deployPolicy)
+	args := []string{"--data-dir", filepath.Join(work, "data"), "--token-policy", policyFile}
+	if backend == "postgres" {
+		args = append(args, "--db", testpg.URL(t))
+	}
+	d := startTrustd(t, args...)
+	reg := startRegistry(t)
 	must := func(r result, what string) result {
 		t.Helper()
 		if r.code != 0 {
@@ -197,7 +200,6 @@ func deployVerify(t *testing.T, backend string) {
 	caFile := write("ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: https.Certificate().Raw})))
 	httpsRef := https.URL + "/app-1.0.tar.gz"
 
-	policyFile := write("deploy.yaml", deployPolicy)
 	tokenKey := filepath.Join(work, "token.pub")
 	must(trustctl(t, d.grpcAddr, "token", "key", "--out", tokenKey), "token key")
 
@@ -245,7 +247,7 @@ func deployVerify(t *testing.T, backend string) {
 	}
 
 	// Tokens: issued by trustd, stored beside the bytes.
-	r = must(trustctl(t, d.grpcAddr, "token", "issue", imageRef, "--policy", policyFile, "--policy-name", "production", "--attach", "-o", "json"), "token issue image")
+	r = must(trustctl(t, d.grpcAddr, "token", "issue", imageRef, "--policy", "production", "--attach", "-o", "json"), "token issue image")
 	var issued struct {
 		Issued   bool   `json:"issued"`
 		TokenID  string `json:"tokenId"`
@@ -264,19 +266,19 @@ func deployVerify(t *testing.T, backend string) {
 	if _, err := remote.Get(fallback); err != nil {
 		t.Errorf("referrers fallback tag: %v", err)
 	}
-	must(trustctl(t, d.grpcAddr, "token", "issue", artifact, "--policy", policyFile, "--policy-name", "production", "--attach"), "token issue file")
+	must(trustctl(t, d.grpcAddr, "token", "issue", artifact, "--policy", "production", "--attach"), "token issue file")
 	if _, err := os.Stat(artifact + ".trust.json"); err != nil {
 		t.Fatalf("no sidecar: %v", err)
 	}
 	// By digest alone, with no bytes read: the same evidence, a token for
 	// the same subject.
 	artSum := sha256.Sum256([]byte("app 1.0 release bytes\n"))
-	r = must(trustctl(t, d.grpcAddr, "token", "issue", "sha256:"+hex.EncodeToString(artSum[:]), "--policy", policyFile, "--policy-name", "production", "-o", "json"), "token issue digest")
+	r = must(trustctl(t, d.grpcAddr, "token", "issue", "sha256:"+hex.EncodeToString(artSum[:]), "--policy", "production", "-o", "json"), "token issue digest")
 	if !strings.Contains(r.stdout, `"issued": true`) {
 		t.Errorf("token issue by digest: %s", r.stdout)
 	}
-	must(trustctl(t, d.grpcAddr, "token", "issue", httpsRef, "--blob-ca", caFile, "--policy", policyFile, "--out", filepath.Join(served, "app-1.0.tar.gz.trust.json"),
-		"--policy-name", "production"), "token issue https")
+	must(trustctl(t, d.grpcAddr, "token", "issue", httpsRef, "--blob-ca", caFile, "--policy", "production",
+		"--out", filepath.Join(served, "app-1.0.tar.gz.trust.json")), "token issue https")
 
 	// Offline: the token alone decides, no server contacted (the address
 	// given is closed).
@@ -325,7 +327,7 @@ func deployVerify(t *testing.T, backend string) {
 	d.stop(t)
 	d = startTrustd(t, append(args, "--token-ttl", "1s")...)
 	expired := filepath.Join(work, "expired.json")
-	must(trustctl(t, d.grpcAddr, "token", "issue", artifact, "--policy", policyFile, "--policy-name", "production", "--out", expired), "token issue short-lived")
+	must(trustctl(t, d.grpcAddr, "token", "issue", artifact, "--policy", "production", "--out", expired), "token issue short-lived")
 	must(trustctl(t, d.grpcAddr, "token", "attach", artifact, "--token", expired), "token attach")
 	time.Sleep(1100 * time.Millisecond)
 	r, v = verify(closed, artifact, "--offline", "--token-key", tokenKey)

@@ -91,7 +91,19 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 		return p, genKey(t, p)
 	}
 	securityKey, security := key("security")
-	args := []string{"--data-dir", filepath.Join(work, "data"), "--security-authority", security, "--revocation-list-validity", "1m"}
+	write := func(name, content string) string {
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	releaseKey, release := key("release")
+	// trustd holds the policies it issues tokens for: the same file the
+	// verifier enforces.
+	policyFile := write("policy.yaml", strings.Replace(wirePolicy, "RELEASE", release, 1))
+	args := []string{"--data-dir", filepath.Join(work, "data"), "--security-authority", security, "--revocation-list-validity", "1m",
+		"--token-policy", policyFile}
 	if backend == "postgres" {
 		args = append(args, "--db", testpg.URL(t))
 	}
@@ -104,14 +116,6 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 		}
 		return r
 	}
-	write := func(name, content string) string {
-		p := filepath.Join(work, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	releaseKey, release := key("release")
 	oldKey, old := key("old")
 	aliceKey, _ := key("alice")
 	bobKey, _ := key("bob")
@@ -129,7 +133,6 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 	if err := json.Unmarshal([]byte(signed.stdout), &entry); err != nil || entry.Entry.Seq == "" {
 		t.Fatalf("statement sign output: %v %q", err, signed.stdout)
 	}
-	policyFile := write("policy.yaml", strings.Replace(wirePolicy, "RELEASE", release, 1))
 	verify := func(server, name string, extra ...string) (result, wireResult) {
 		t.Helper()
 		a := append([]string{"verify", artifact, "--policy", policyFile, "--policy-name", name, "-o", "json"}, extra...)
@@ -169,7 +172,7 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 	// A revocation before the token is issued: the token records the list
 	// it was checked against.
 	must(tc("revoke", "key", old, "--reason", "retired", "--key", oldKey), "revoke old key")
-	must(tc("token", "issue", artifact, "--policy", policyFile, "--policy-name", "release", "--attach"), "token issue")
+	must(tc("token", "issue", artifact, "--policy", "release", "--attach"), "token issue")
 	sidecar := readFile(t, artifact+".trust.json")
 	var env struct {
 		Payload string `json:"payload"`
@@ -247,7 +250,7 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 		t.Errorf("revoked signer offline: exit %d %v %q\n%s", r.code, v.leafReasons(), v.detail("token"), r.stderr)
 	}
 	// trustd no longer issues a token for it.
-	if r := tc("token", "issue", artifact, "--policy", policyFile, "--policy-name", "release"); r.code != 1 {
+	if r := tc("token", "issue", artifact, "--policy", "release"); r.code != 1 {
 		t.Errorf("token issue with a revoked signer: exit %d %s", r.code, r.stderr)
 	}
 
@@ -257,14 +260,14 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 	if r, v := verify(d.grpcAddr, "liked"); r.code != 1 || !slices.Equal(v.leafReasons(), []string{"reputation:REPUTATION_BELOW"}) {
 		t.Errorf("one like: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
 	}
-	if r := tc("token", "issue", artifact, "--policy", policyFile, "--policy-name", "liked"); r.code != 1 || !strings.Contains(r.stdout, "REPUTATION_BELOW") {
+	if r := tc("token", "issue", artifact, "--policy", "liked"); r.code != 1 || !strings.Contains(r.stdout, "REPUTATION_BELOW") {
 		t.Errorf("token issue with one like: exit %d %s", r.code, r.stdout)
 	}
 	must(tc("vote", artifact, "--like", "--key", bobKey), "vote bob")
 	if r, v := verify(d.grpcAddr, "liked"); r.code != 0 {
 		t.Errorf("two likes: exit %d %v\n%s", r.code, v.leafReasons(), r.stderr)
 	}
-	must(tc("token", "issue", artifact, "--policy", policyFile, "--policy-name", "liked"), "token issue with two likes")
+	must(tc("token", "issue", artifact, "--policy", "liked"), "token issue with two likes")
 }
 
 func readFile(t *testing.T, p string) string {

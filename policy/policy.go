@@ -284,6 +284,10 @@ func (p *Policy) Algorithms() []digest.Algorithm {
 	return algs
 }
 
+// ValidName reports whether s is a policy name: 1-63 characters of
+// [a-z0-9._-], starting with a letter or digit.
+func ValidName(s string) bool { return validName(s) }
+
 // validName reports whether s is a policy name: 1-63 characters of
 // [a-z0-9._-], starting with a letter or digit.
 func validName(s string) bool {

@@ -35,7 +35,18 @@ go build -o "$tmp/trustd" ./cmd/trustd
 go build -o "$tmp/trustctl" ./cmd/trustctl
 tctl() { "$tmp/trustctl" --server "$addr" "$@"; }
 
-"$tmp/trustd" --data-dir "$tmp/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 2>"$tmp/trustd.log" &
+# trustd issues tokens only for the policies it holds: the file the
+# verifications below enforce.
+cat >"$tmp/policy.yaml" <<'YAML'
+apiVersion: trustd.dev/policy/v1
+policies:
+  - name: deploy
+    require:
+      any:
+        - token: {maxAge: 24h}
+        - tuf: {repo: bench/files, pattern: "*"}
+YAML
+"$tmp/trustd" --data-dir "$tmp/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --token-policy "$tmp/policy.yaml" 2>"$tmp/trustd.log" &
 pid=$!
 for _ in $(seq 100); do
 	addr=$(sed -n 's/.*grpc=\([^ ]*\).*/\1/p' "$tmp/trustd.log" | head -1)
@@ -53,18 +64,9 @@ head -c $((size_mib * 1024 * 1024)) /dev/urandom >"$big"
 tctl key generate --out "$tmp/root.pem" >/dev/null
 tctl key generate --out "$tmp/targets.pem" >/dev/null
 tctl tuf init bench/files --root-key "$tmp/root.pem" --root-threshold 1 --targets-key "$tmp/targets.pem.pub" --targets-threshold 1 >/dev/null
-cat >"$tmp/policy.yaml" <<'YAML'
-apiVersion: trustd.dev/policy/v1
-policies:
-  - name: deploy
-    require:
-      any:
-        - token: {maxAge: 24h}
-        - tuf: {repo: bench/files, pattern: "*"}
-YAML
 for f in "$small" "$big"; do
 	tctl sign "$f" --repo bench/files --name "$(basename "$f")" --key "$tmp/targets.pem" >/dev/null
-	tctl token issue "$f" --policy "$tmp/policy.yaml" --attach >/dev/null
+	tctl token issue "$f" --policy deploy --attach >/dev/null
 done
 tctl token key --out "$tmp/token.pub" 2>/dev/null
 # The pinned-root path: the token key through trustd/keys (go-tuf's local

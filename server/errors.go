@@ -119,7 +119,8 @@ var codeOf = []struct {
 	{store.ErrNotFound, codes.NotFound},
 	{store.ErrConflict, codes.AlreadyExists},
 	{policy.ErrInvalid, codes.InvalidArgument},
-	{policy.ErrNoPolicy, codes.InvalidArgument},
+	{policy.ErrNoPolicy, codes.NotFound},
+	{policy.ErrNoCatalog, codes.FailedPrecondition},
 	{token.ErrInvalid, codes.InvalidArgument},
 }
 

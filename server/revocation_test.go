@@ -100,7 +100,7 @@ func newRevFixture(t testing.TB, st store.Store) *revFixture {
 	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: online,
 		Revocation: rev, RevocationLists: revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey),
-		TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey)})
+		TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey), TokenPolicies: tokenPolicies(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

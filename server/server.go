@@ -70,6 +70,13 @@ type Options struct {
 	TokenKey *revocation.PublishedKey
 	// TokenTTL is the lifetime of issued tokens (default DefaultTokenTTL).
 	TokenTTL time.Duration
+	// TokenPolicies are the policies IssueToken evaluates, named by the
+	// caller; it never evaluates a policy the caller sends. Nil or empty:
+	// IssueToken answers FailedPrecondition.
+	TokenPolicies *policy.Catalog
+	// TokenVerifierID is the verifier.id of issued tokens (default
+	// token.VerifierID).
+	TokenVerifierID string
 	// TokenEvidence adds evidence sources (attestations, revocations,
 	// reputation) to the built-in TUF, OpenPGP and signer sources that
 	// IssueToken evaluates policies over.

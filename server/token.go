@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -39,9 +42,12 @@ type tokenService struct {
 	// published keeps the token key published in trustd/keys, if set.
 	published *revocation.PublishedKey
 	ttl       time.Duration
-	sources   policy.Sources
-	version   string
-	now       func() time.Time
+	// policies are the policies tokens may be issued for.
+	policies   *policy.Catalog
+	verifierID string
+	sources    policy.Sources
+	version    string
+	now        func() time.Time
 }
 
 // newTokenService builds the token service over in-process calls to the
@@ -65,8 +71,12 @@ func newTokenService(opts Options, pgpLog *pgplog.Service, tufs *tufService, fb 
 	if opts.Revocation != nil {
 		sources.Revocations = opts.Revocation.PolicySource()
 	}
+	verifierID := opts.TokenVerifierID
+	if verifierID == "" {
+		verifierID = token.VerifierID
+	}
 	return &tokenService{issuer: opts.TokenIssuer, published: opts.TokenKey, ttl: ttl, version: opts.Version,
-		sources: sources.With(opts.TokenEvidence)}
+		policies: opts.TokenPolicies, verifierID: verifierID, sources: sources.With(opts.TokenEvidence)}
 }
 
 func (s *tokenService) GetTokenKey(ctx context.Context, _ *trustv1.GetTokenKeyRequest) (*trustv1.GetTokenKeyResponse, error) {
@@ -81,6 +91,12 @@ func (s *tokenService) GetTokenKey(ctx context.Context, _ *trustv1.GetTokenKeyRe
 }
 
 func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRequest) (*trustv1.IssueTokenResponse, error) {
+	// The policy first: a request carrying its own is refused before
+	// anything else is looked at.
+	p, err := s.heldPolicy(req)
+	if err != nil {
+		return nil, err
+	}
 	if len(req.GetDigests()) == 0 || len(req.GetDigests()) > maxTokenDigests {
 		return nil, invalidField("digests", fmt.Errorf("want 1 to %d digests of the bytes, got %d", maxTokenDigests, len(req.GetDigests())))
 	}
@@ -103,16 +119,8 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	if len(req.GetResourceUri()) > maxResourceURI {
 		return nil, invalidField("resource_uri", fmt.Errorf("longer than %d bytes", maxResourceURI))
 	}
-	if len(req.GetPolicy()) == 0 {
-		return nil, invalidField("policy", errors.New("is required: the policy file"))
-	}
-	f, err := policy.Parse(req.GetPolicy())
-	if err != nil {
-		return nil, invalidField("policy", err)
-	}
-	p, err := f.Policy(req.GetPolicyName())
-	if err != nil {
-		return nil, invalidField("policy_name", err)
+	if err := hasAlgorithms(p, ds); err != nil {
+		return nil, err
 	}
 	ev := &policy.Evaluator{Sources: s.sources, Now: s.now}
 	v := ev.Evaluate(ctx, p, req.GetResourceUri(), ds)
@@ -128,7 +136,7 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	at := v.EvaluatedAt.Truncate(time.Second)
 	c := token.Claims{
 		Subject: ds, Name: req.GetName(), ResourceURI: req.GetResourceUri(),
-		VerifierVersion: s.version, TimeVerified: at, Expires: at.Add(s.ttl),
+		VerifierID: s.verifierID, VerifierVersion: s.version, TimeVerified: at, Expires: at.Add(s.ttl),
 		PolicyName: p.Name, PolicyURI: p.URI(), PolicyDigest: p.Digest(),
 		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq, Signers: v.Signers,
 	}
@@ -141,4 +149,73 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	}
 	resp.Issued, resp.Token, resp.TokenId, resp.Expires = true, env, id, timestamppb.New(c.Expires)
 	return resp, nil
+}
+
+// policyDocumentField is the field number IssueTokenRequest.policy had: a
+// policy file written by the caller. It is reserved, so a request that
+// still carries it (an older client) arrives as an unknown field.
+const policyDocumentField protowire.Number = 4
+
+// heldPolicy returns the policy the request names, from the policies this
+// server holds. A request carrying a policy document of its own is
+// refused before anything is evaluated: evaluating it would let any
+// caller choose what trustd's token key signs.
+func (s *tokenService) heldPolicy(req *trustv1.IssueTokenRequest) (*policy.Policy, error) {
+	if carriesField(req.ProtoReflect().GetUnknown(), policyDocumentField) {
+		return nil, invalidField("policy", errors.New("trustd evaluates only the policies it holds; name one in policy_name and send no policy document"))
+	}
+	if req.GetPolicyName() == "" {
+		if names := s.policyNames(); names != "" {
+			return nil, invalidField("policy_name", fmt.Errorf("required: the name of a policy this trustd holds (one of %s)", names))
+		}
+	}
+	p, err := s.policies.Lookup(req.GetPolicyName())
+	if errors.Is(err, policy.ErrNoCatalog) {
+		return nil, fmt.Errorf("token: %w: this trustd issues tokens only for policies its operator configured; start it with --token-policy-dir DIR or --token-policy FILE", err)
+	}
+	if err != nil {
+		return nil, invalidField("policy_name", err)
+	}
+	return p, nil
+}
+
+// policyNames lists the held policies' names for an error message.
+func (s *tokenService) policyNames() string {
+	var names []string
+	for _, e := range s.policies.Entries() {
+		names = append(names, e.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// hasAlgorithms checks that ds holds a digest of every algorithm p says a
+// verifier computes, so the token names the bytes as the policy's
+// verifiers know them.
+func hasAlgorithms(p *policy.Policy, ds []digest.Digest) error {
+	for _, alg := range p.Algorithms() {
+		if !slices.ContainsFunc(ds, func(d digest.Digest) bool { return d.Algorithm() == alg }) {
+			return invalidField("digests", fmt.Errorf("policy %s needs a %s digest of the bytes too (trustctl token issue --algorithm %s)", p.Name, alg, alg))
+		}
+	}
+	return nil
+}
+
+// carriesField reports whether the wire-format bytes hold field num.
+func carriesField(b []byte, num protowire.Number) bool {
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return false
+		}
+		if n == num {
+			return true
+		}
+		b = b[l:]
+		l = protowire.ConsumeFieldValue(n, typ, b)
+		if l < 0 {
+			return false
+		}
+		b = b[l:]
+	}
+	return false
 }

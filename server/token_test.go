@@ -3,13 +3,16 @@ package server_test
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
@@ -31,9 +35,56 @@ import (
 	"github.com/trustd-dev/trustd/tufstore"
 )
 
+// tokenPolicies are the token policies the test servers hold.
+func tokenPolicies(t testing.TB) *policy.Catalog {
+	t.Helper()
+	c, err := policy.LoadCatalog(policy.CatalogSources{Dirs: []string{filepath.Join("testdata", "token-policies")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// heldPolicy is the named policy as a verifier reads it from the same
+// file trustd holds.
+func heldPolicy(t *testing.T, file, name string) *policy.Policy {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "token-policies", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := policy.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.Policy(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// countingSigner counts the signatures the token key makes.
+type countingSigner struct {
+	envelope.Signer
+	n atomic.Int64
+}
+
+func (s *countingSigner) Sign(ctx context.Context, data []byte) ([]byte, error) {
+	s.n.Add(1)
+	return s.Signer.Sign(ctx, data)
+}
+
+// tokenServerOptions vary the token service of tokenServer.
+type tokenServerOptions struct {
+	ttl        time.Duration
+	policies   *policy.Catalog
+	verifierID string
+}
+
 // tokenServer serves a server with a token key over bufconn and returns a
-// connection to it and the online TUF keys.
-func tokenServer(t *testing.T, ttl time.Duration) (*grpc.ClientConn, *tuf.OnlineKeys) {
+// connection to it, the online TUF keys and the token key's signer.
+func tokenServer(t *testing.T, o tokenServerOptions) (*grpc.ClientConn, *tuf.OnlineKeys, *countingSigner) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "trustd.db"))
 	if err != nil {
@@ -54,8 +105,10 @@ func tokenServer(t *testing.T, ttl time.Duration) (*grpc.ClientConn, *tuf.Online
 	if err != nil {
 		t.Fatal(err)
 	}
+	counting := &countingSigner{Signer: signer}
 	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		TUF: tufSvc, TUFState: tufState, TUFKeys: online, TokenIssuer: token.NewIssuer(signer, pub), TokenTTL: ttl, Version: "test"})
+		TUF: tufSvc, TUFState: tufState, TUFKeys: online, TokenIssuer: token.NewIssuer(counting, pub), TokenTTL: o.ttl, Version: "test",
+		TokenPolicies: o.policies, TokenVerifierID: o.verifierID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,22 +124,13 @@ func tokenServer(t *testing.T, ttl time.Duration) (*grpc.ClientConn, *tuf.Online
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return conn, online
+	return conn, online, counting
 }
 
-const tokenPolicy = `apiVersion: trustd.dev/policy/v1
-policies:
-  - name: release
-    levels: [SLSA_BUILD_LEVEL_1]
-    require:
-      tuf: {repo: acme/images, pattern: "app*"}
-  - name: other
-    require:
-      tuf: {repo: acme/images, target: lib.tar.gz}
-`
-
-func TestIssueToken(t *testing.T) {
-	conn, online := tokenServer(t, 2*time.Hour)
+// signApp makes acme/images list app.tar.gz (bytes "app") and returns its
+// sha256 digest: the held policy "release" passes for it.
+func signApp(t *testing.T, conn *grpc.ClientConn, online *tuf.OnlineKeys) string {
+	t.Helper()
 	ctx := context.Background()
 	r := tuftest.NewRepo(t, "acme/images", online)
 	tc := trustv1.NewTUFServiceClient(conn)
@@ -97,7 +141,14 @@ func TestIssueToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte("app"))
-	appDigest := "sha256:" + hex.EncodeToString(sum[:])
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func TestIssueToken(t *testing.T) {
+	const verifierID = "https://trustd.example/prod"
+	conn, online, _ := tokenServer(t, tokenServerOptions{ttl: 2 * time.Hour, policies: tokenPolicies(t), verifierID: verifierID})
+	ctx := context.Background()
+	appDigest := signApp(t, conn, online)
 	c := trustv1.NewTokenServiceClient(conn)
 
 	key, err := c.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{})
@@ -111,7 +162,7 @@ func TestIssueToken(t *testing.T) {
 
 	before := time.Now().Add(-time.Second)
 	resp, err := c.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{appDigest}, Name: "app.tar.gz",
-		ResourceUri: "https://example.com/app.tar.gz", Policy: []byte(tokenPolicy), PolicyName: "release"})
+		ResourceUri: "https://example.com/app.tar.gz", PolicyName: "release"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,15 +177,17 @@ func TestIssueToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := policy.Parse([]byte(tokenPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := f.Policy("release")
+	// The VSA's verifier id, levels and policy are the server's
+	// configuration: the verifier id flag and the held policy file, whose
+	// digest a verifier enforcing the same file computes.
+	p := heldPolicy(t, "release.yaml", "release")
 	cl := tok.Claims
-	if cl.PolicyDigest != p.Digest() || cl.PolicyURI != p.URI() || cl.PolicyName != "release" || cl.ResourceURI != "https://example.com/app.tar.gz" ||
-		cl.Name != "app.tar.gz" || cl.VerifierVersion != "test" || len(cl.Levels) != 1 || cl.Levels[0] != "SLSA_BUILD_LEVEL_1" {
-		t.Errorf("claims: %+v", cl)
+	if cl.VerifierID != verifierID || cl.PolicyDigest != p.Digest() || cl.PolicyURI != "trustd:policy/release" || cl.PolicyName != "release" ||
+		len(cl.Levels) != 1 || cl.Levels[0] != "SLSA_BUILD_LEVEL_1" {
+		t.Errorf("configured claims: %+v", cl)
+	}
+	if cl.ResourceURI != "https://example.com/app.tar.gz" || cl.Name != "app.tar.gz" || cl.VerifierVersion != "test" {
+		t.Errorf("request claims: %+v", cl)
 	}
 	if cl.TimeVerified.Before(before.Truncate(time.Second)) || cl.Expires.Sub(cl.TimeVerified) != 2*time.Hour || !resp.GetExpires().AsTime().Equal(cl.Expires) {
 		t.Errorf("times: verified %s expires %s (response %s)", cl.TimeVerified, cl.Expires, resp.GetExpires().AsTime())
@@ -146,8 +199,8 @@ func TestIssueToken(t *testing.T) {
 		t.Errorf("Check: %v", err)
 	}
 
-	// A policy that does not pass: no token, and the verdict says why.
-	resp, err = c.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{appDigest}, Policy: []byte(tokenPolicy), PolicyName: "other"})
+	// A held policy that does not pass: no token, and the verdict says why.
+	resp, err = c.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{appDigest}, PolicyName: "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,33 +209,155 @@ func TestIssueToken(t *testing.T) {
 		verdict.Outcome != policy.Fail || verdict.Result.Reason != policy.ReasonUntrustedSigner {
 		t.Errorf("failing policy: issued=%v %v %s", resp.GetIssued(), err, resp.GetVerdict())
 	}
+
+	// With no verifier id configured, tokens carry trustd's default.
+	conn, online, _ = tokenServer(t, tokenServerOptions{policies: tokenPolicies(t)})
+	appDigest = signApp(t, conn, online)
+	resp, err = trustv1.NewTokenServiceClient(conn).IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{appDigest}, PolicyName: "release"})
+	if err != nil || !resp.GetIssued() {
+		t.Fatalf("default verifier id: %v %s", err, resp.GetVerdict())
+	}
+	if !strings.Contains(decodePayload(t, resp.GetToken()), `"id":"`+token.VerifierID+`"`) {
+		t.Errorf("default verifier id missing from %s", decodePayload(t, resp.GetToken()))
+	}
 }
 
-func TestIssueTokenErrors(t *testing.T) {
-	conn, _ := tokenServer(t, time.Hour)
+func decodePayload(t *testing.T, env []byte) string {
+	t.Helper()
+	var e struct{ Payload []byte }
+	if err := json.Unmarshal(env, &e); err != nil {
+		t.Fatal(err)
+	}
+	return string(e.Payload)
+}
+
+// withPolicyDocument adds, as an old client sends it, field 4 (the policy
+// file the caller wrote) to req.
+func withPolicyDocument(req *trustv1.IssueTokenRequest, doc string) *trustv1.IssueTokenRequest {
+	raw := protowire.AppendTag(nil, 4, protowire.BytesType)
+	req.ProtoReflect().SetUnknown(protowire.AppendBytes(raw, []byte(doc)))
+	return req
+}
+
+// TestIssueTokenOracle is the regression test of the signing oracle: a
+// caller who writes a trivial policy claiming SLSA build level 3 must not
+// get trustd's token key to sign it, whatever name the policy has. Only
+// policies the server holds are evaluated; nothing else is signed.
+func TestIssueTokenOracle(t *testing.T) {
+	conn, online, signer := tokenServer(t, tokenServerOptions{policies: tokenPolicies(t)})
+	ctx := context.Background()
+	appDigest := signApp(t, conn, online)
 	c := trustv1.NewTokenServiceClient(conn)
-	good := "sha256:" + strings.Repeat("ab", 32)
+	arbitrary := "sha256:" + strings.Repeat("0f", 32)
+	const trivial = `apiVersion: trustd.dev/policy/v1
+policies:
+  - name: %s
+    levels: [SLSA_BUILD_LEVEL_3]
+    require:
+      reputation: {minScore: -1}
+`
 	tests := []struct {
 		name string
 		req  *trustv1.IssueTokenRequest
+		code codes.Code
 		msg  string
 	}{
-		{"no digests", &trustv1.IssueTokenRequest{Policy: []byte(tokenPolicy)}, "digests: want 1 to 8"},
-		{"bad digest", &trustv1.IssueTokenRequest{Digests: []string{"sha256:xyz"}, Policy: []byte(tokenPolicy)}, "digests[0]"},
-		{"no sha256", &trustv1.IssueTokenRequest{Digests: []string{"sha512:" + strings.Repeat("ab", 64)}, Policy: []byte(tokenPolicy)}, "a sha256 digest is required"},
-		{"no policy", &trustv1.IssueTokenRequest{Digests: []string{good}}, "policy: is required"},
-		{"long name", &trustv1.IssueTokenRequest{Digests: []string{good}, Name: strings.Repeat("n", 1025), Policy: []byte(tokenPolicy)}, "name: longer than 1024 bytes"},
-		{"long resource", &trustv1.IssueTokenRequest{Digests: []string{good}, ResourceUri: strings.Repeat("u", 4097), Policy: []byte(tokenPolicy)}, "resource_uri: longer than 4096 bytes"},
-		{"bad policy", &trustv1.IssueTokenRequest{Digests: []string{good}, Policy: []byte("apiVersion: v0\n")}, "policy: policy: parse: apiVersion"},
-		{"unnamed of two", &trustv1.IssueTokenRequest{Digests: []string{good}, Policy: []byte(tokenPolicy)}, "policy_name: policy: the file holds 2 policies"},
-		{"unknown name", &trustv1.IssueTokenRequest{Digests: []string{good}, Policy: []byte(tokenPolicy), PolicyName: "nope"}, "policy_name: policy: \"nope\": no such policy"},
+		{"caller-written trivial policy", withPolicyDocument(&trustv1.IssueTokenRequest{Digests: []string{arbitrary}, PolicyName: "trivial"}, strings.ReplaceAll(trivial, "%s", "trivial")),
+			codes.InvalidArgument, "policy: trustd evaluates only the policies it holds"},
+		{"caller-written policy under a held name", withPolicyDocument(&trustv1.IssueTokenRequest{Digests: []string{arbitrary}, PolicyName: "release"}, strings.ReplaceAll(trivial, "%s", "release")),
+			codes.InvalidArgument, "policy: trustd evaluates only the policies it holds"},
+		{"caller-written policy for bytes the held policy passes", withPolicyDocument(&trustv1.IssueTokenRequest{Digests: []string{appDigest}, PolicyName: "release"}, strings.ReplaceAll(trivial, "%s", "release")),
+			codes.InvalidArgument, "policy: trustd evaluates only the policies it holds"},
+		{"name of a policy trustd does not hold", &trustv1.IssueTokenRequest{Digests: []string{arbitrary}, PolicyName: "trivial"},
+			codes.NotFound, `"trivial": no such policy; this trustd holds clean, other, release, wide`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := c.IssueToken(ctx, tc.req)
+			if st := status.Convert(err); st.Code() != tc.code || !strings.Contains(st.Message(), tc.msg) {
+				t.Errorf("err = %v, want %s containing %q", err, tc.code, tc.msg)
+			}
+			if len(resp.GetToken()) != 0 || resp.GetIssued() {
+				t.Errorf("a token was returned: %s", resp.GetToken())
+			}
+		})
+	}
+	if n := signer.n.Load(); n != 0 {
+		t.Fatalf("the token key signed %d times for refused requests", n)
+	}
+	// The held policy of that name still issues, and only for bytes it
+	// passes: the one signature of this test.
+	resp, err := c.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{arbitrary}, PolicyName: "release"})
+	if err != nil || resp.GetIssued() {
+		t.Errorf("held policy for arbitrary bytes: issued %v, %v", resp.GetIssued(), err)
+	}
+	resp, err = c.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{appDigest}, PolicyName: "release"})
+	if err != nil || !resp.GetIssued() || signer.n.Load() != 1 {
+		t.Errorf("held policy for its bytes: issued %v, %v, %d signatures", resp.GetIssued(), err, signer.n.Load())
+	}
+	if p := decodePayload(t, resp.GetToken()); strings.Contains(p, "SLSA_BUILD_LEVEL_3") || !strings.Contains(p, `"verifiedLevels":["SLSA_BUILD_LEVEL_1"]`) {
+		t.Errorf("levels are not the held policy's: %s", p)
+	}
+}
+
+// TestIssueTokenNoPolicies: a trustd holding no policies issues nothing
+// and says how to give it some.
+func TestIssueTokenNoPolicies(t *testing.T) {
+	empty, err := policy.LoadCatalog(policy.CatalogSources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cat := range map[string]*policy.Catalog{"unset": nil, "empty": empty} {
+		t.Run(name, func(t *testing.T) {
+			conn, _, signer := tokenServer(t, tokenServerOptions{policies: cat})
+			_, err := trustv1.NewTokenServiceClient(conn).IssueToken(context.Background(),
+				&trustv1.IssueTokenRequest{Digests: []string{"sha256:" + strings.Repeat("ab", 32)}, PolicyName: "release"})
+			if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "--token-policy-dir") ||
+				!strings.Contains(st.Message(), "no token policies configured") {
+				t.Errorf("err = %v, want FailedPrecondition teaching --token-policy-dir", err)
+			}
+			if signer.n.Load() != 0 {
+				t.Error("signed with no policies")
+			}
+		})
+	}
+}
+
+func TestIssueTokenErrors(t *testing.T) {
+	conn, _, signer := tokenServer(t, tokenServerOptions{ttl: time.Hour, policies: tokenPolicies(t)})
+	c := trustv1.NewTokenServiceClient(conn)
+	good := "sha256:" + strings.Repeat("ab", 32)
+	sum := sha512.Sum512([]byte("x"))
+	sha512Digest := "sha512:" + hex.EncodeToString(sum[:])
+	tests := []struct {
+		name string
+		req  *trustv1.IssueTokenRequest
+		code codes.Code
+		msg  string
+	}{
+		{"no digests", &trustv1.IssueTokenRequest{PolicyName: "release"}, codes.InvalidArgument, "digests: want 1 to 8"},
+		{"bad digest", &trustv1.IssueTokenRequest{Digests: []string{"sha256:xyz"}, PolicyName: "release"}, codes.InvalidArgument, "digests[0]"},
+		{"no sha256", &trustv1.IssueTokenRequest{Digests: []string{sha512Digest}, PolicyName: "release"}, codes.InvalidArgument, "a sha256 digest is required"},
+		{"no policy name", &trustv1.IssueTokenRequest{Digests: []string{good}}, codes.InvalidArgument, "policy_name: required: the name of a policy this trustd holds (one of clean, other, release, wide)"},
+		{"long name", &trustv1.IssueTokenRequest{Digests: []string{good}, Name: strings.Repeat("n", 1025), PolicyName: "release"}, codes.InvalidArgument, "name: longer than 1024 bytes"},
+		{"long resource", &trustv1.IssueTokenRequest{Digests: []string{good}, ResourceUri: strings.Repeat("u", 4097), PolicyName: "release"}, codes.InvalidArgument, "resource_uri: longer than 4096 bytes"},
+		{"policy document", withPolicyDocument(&trustv1.IssueTokenRequest{Digests: []string{good}, PolicyName: "release"}, "apiVersion: v0\n"),
+			codes.InvalidArgument, "policy: trustd evaluates only the policies it holds; name one in policy_name"},
+		{"empty policy document", withPolicyDocument(&trustv1.IssueTokenRequest{Digests: []string{good}, PolicyName: "release"}, ""),
+			codes.InvalidArgument, "policy: trustd evaluates only the policies it holds"},
+		{"unknown name", &trustv1.IssueTokenRequest{Digests: []string{good}, PolicyName: "nope"}, codes.NotFound, `policy_name: policy: "nope": no such policy; this trustd holds clean, other, release, wide`},
+		{"digest the policy needs", &trustv1.IssueTokenRequest{Digests: []string{good}, PolicyName: "wide"}, codes.InvalidArgument,
+			"digests: policy wide needs a sha512 digest of the bytes too"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := c.IssueToken(context.Background(), tc.req)
-			if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tc.msg) {
-				t.Errorf("err = %v, want InvalidArgument containing %q", err, tc.msg)
+			if st := status.Convert(err); st.Code() != tc.code || !strings.Contains(st.Message(), tc.msg) {
+				t.Errorf("err = %v, want %s containing %q", err, tc.code, tc.msg)
 			}
 		})
+	}
+	if signer.n.Load() != 0 {
+		t.Errorf("the token key signed %d times for refused requests", signer.n.Load())
 	}
 }

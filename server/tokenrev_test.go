@@ -15,13 +15,6 @@ import (
 	"github.com/trustd-dev/trustd/token"
 )
 
-const revPolicy = `apiVersion: trustd.dev/policy/v1
-policies:
-  - name: clean
-    require:
-      revocation: {maxAge: 1h}
-`
-
 // TestIssueTokenRevocation: IssueToken judges revocation requirements by
 // the revocation service, and the token records the revocation list
 // number it was checked against; GetTokenKey publishes the token key in
@@ -45,11 +38,11 @@ func TestIssueTokenRevocation(t *testing.T) {
 			}
 			seq := sub.GetEntry().GetSeq()
 
-			resp, err := f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{bad.String()}, Policy: []byte(revPolicy)})
+			resp, err := f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{bad.String()}, PolicyName: "clean"})
 			if err != nil || resp.GetIssued() || !strings.Contains(string(resp.GetVerdict()), `"reason": "REVOKED"`) {
 				t.Fatalf("revoked digest: issued %v, %v\n%s", resp.GetIssued(), err, resp.GetVerdict())
 			}
-			resp, err = f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{good.String()}, Policy: []byte(revPolicy)})
+			resp, err = f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{good.String()}, PolicyName: "clean"})
 			if err != nil || !resp.GetIssued() {
 				t.Fatalf("good digest: %v\n%s", err, resp.GetVerdict())
 			}

@@ -46,7 +46,8 @@ const ExtensionKey = "https://trustd.dev/token/v1"
 // that repository's root.
 const KeyTarget = "token.pub"
 
-// VerifierID is the VSA verifier.id trustd writes.
+// VerifierID is the VSA verifier.id trustd writes unless its operator
+// names the deployment otherwise (trustd --token-verifier-id).
 const VerifierID = "https://trustd.dev/trustd"
 
 // Verification results, as the VSA spells them.

@@ -8,12 +8,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/token"
 )
@@ -22,7 +26,8 @@ func newTokenCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Get deploy tokens from trustd and store them beside the bytes",
-		Long: `A token is trustd's signed answer "policy P passed for these bytes": a SLSA
+		Long: `A token is trustd's signed answer "policy P passed for these bytes", P being
+one of the policies trustd holds (trustd --token-policy-dir): a SLSA
 Verification Summary Attestation (https://slsa.dev/verification_summary/v1)
 in a DSSE envelope signed by trustd's token key, with an expiry and the
 revocation list it was checked against. Stored beside the bytes, it lets
@@ -47,31 +52,48 @@ type issueOutput struct {
 
 func newTokenIssueCmd(g *globals) *cobra.Command {
 	var (
-		policyFile, policyName, out string
-		attach                      bool
-		ref                         refFlags
+		policyName, out string
+		algs            []string
+		attach          bool
+		ref             refFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "issue REF|DIGEST --policy FILE [--policy-name N] [--attach | --out FILE]",
-		Short: "Have trustd evaluate a policy for the bytes and sign a token",
-		Long: `issue hashes the artifact (only its digests go to the server), sends them with
-the policy to trustd, which evaluates the policy against its own evidence
-and, if it passes, returns a signed token. --attach stores it beside the
-bytes (see 'token attach'); --out writes it to a file; otherwise it is
-printed. When the policy does not pass, the verdict is printed and the
-exit code is 1. A digest (sha256:…) instead of REF asks for a token for
-those bytes without reading them.
+		Use:   "issue REF|DIGEST --policy NAME [--attach | --out FILE]",
+		Short: "Have trustd evaluate one of its policies for the bytes and sign a token",
+		Long: `issue hashes the artifact (only its digests go to the server) and asks trustd
+to evaluate the policy NAME against its own evidence; if it passes, trustd
+returns a signed token. --attach stores it beside the bytes (see 'token
+attach'); --out writes it to a file; otherwise it is printed. When the
+policy does not pass, the verdict is printed and the exit code is 1. A
+digest (sha256:…) instead of REF asks for a token for those bytes without
+reading them.
+
+trustd signs tokens only for policies its operator configured (trustd
+--token-policy-dir DIR or --token-policy FILE): NAME is the name of one of
+them, never a file of yours, so nobody can make trustd's key sign what a
+policy of their own writing claims. The token records that policy's name,
+URI, content digest and SLSA levels as trustd holds them; 'trustctl verify
+--policy FILE --policy-name NAME' accepts it with a copy of the same policy
+file (same digest: 'trustctl policy check FILE' prints it). An unknown NAME
+is refused with the list of the names trustd holds.
+
+Only sha256 is computed unless --algorithm adds others: give the algorithms
+the policy lists under digests (trustd refuses the request naming them).
 
 ` + refHelp,
-		Example: `  trustctl token issue registry.example/acme/app:1.4 --policy deploy.yaml --attach
-  trustctl token issue dist/app.tar.gz --policy deploy.yaml --policy-name production --out app.token.json
-  trustctl token issue sha256:… --policy deploy.yaml --out app.token.json`,
+		Example: `  trustctl token issue registry.example/acme/app:1.4 --policy production --attach
+  trustctl token issue dist/app.tar.gz --policy production --out app.token.json
+  trustctl token issue dist/app.tar.gz --policy production --algorithm sha512 --attach
+  trustctl token issue sha256:… --policy production --out app.token.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if attach && out != "" {
 				return fmt.Errorf("--attach and --out: choose one")
 			}
-			data, p, err := loadPolicy(policyFile, policyName)
+			if err := checkHeldPolicyName(policyName); err != nil {
+				return err
+			}
+			extra, err := parseAlgorithms(algs)
 			if err != nil {
 				return err
 			}
@@ -80,15 +102,23 @@ those bytes without reading them.
 				if attach {
 					return fmt.Errorf("--attach: %s is a digest; name the artifact (file or OCI reference) to attach beside", args[0])
 				}
+				if len(extra) > 0 {
+					return fmt.Errorf("--algorithm: %s is a digest; name the artifact (file or OCI reference) to hash", args[0])
+				}
 				art = &client.Artifact{Ref: args[0], Name: args[0], Digests: []digest.Digest{d}}
 			} else {
 				ro := ref.options(cmd)
-				ro.Algorithms = p.Algorithms()
+				ro.Algorithms = []digest.Algorithm{digest.SHA256}
+				for _, a := range extra {
+					if !slices.Contains(ro.Algorithms, a) {
+						ro.Algorithms = append(ro.Algorithms, a)
+					}
+				}
 				if art, err = client.Resolve(cmd.Context(), args[0], ro); err != nil {
 					return resolveError(err)
 				}
 			}
-			req := &trustv1.IssueTokenRequest{Name: art.Name, ResourceUri: art.ResourceURI, Policy: data, PolicyName: p.Name}
+			req := &trustv1.IssueTokenRequest{Name: art.Name, ResourceUri: art.ResourceURI, PolicyName: policyName}
 			for _, d := range art.Digests {
 				req.Digests = append(req.Digests, d.String())
 			}
@@ -96,6 +126,11 @@ those bytes without reading them.
 			if err := g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 				var err error
 				resp, err = c.Tokens.IssueToken(ctx, req)
+				if st, ok := status.FromError(err); ok && st.Code() == codes.NotFound {
+					// A name trustd does not hold is bad input (exit 2), not
+					// a policy that failed (exit 1).
+					return fmt.Errorf("--policy: %s", st.Message())
+				}
 				return err
 			}); err != nil {
 				return err
@@ -122,27 +157,37 @@ those bytes without reading them.
 					return err
 				}
 			case !res.Issued:
-				fmt.Fprintf(w, "no token: policy %s did not pass for %s\n", p.Name, art.ResourceURI)
+				fmt.Fprintf(w, "no token: policy %s did not pass for %s\n", policyName, art.ResourceURI)
 				fmt.Fprintln(w, string(bytes.TrimSpace(resp.GetVerdict())))
 			case attach || out != "":
-				fmt.Fprintf(w, "token %s for %s (policy %s), expires %s\nstored at %s%s\n", res.TokenID, res.Digest, p.Name, res.Expires, res.Attached, res.Written)
+				fmt.Fprintf(w, "token %s for %s (policy %s), expires %s\nstored at %s%s\n", res.TokenID, res.Digest, policyName, res.Expires, res.Attached, res.Written)
 			default:
 				fmt.Fprintln(w, string(resp.GetToken()))
 			}
 			if !res.Issued {
-				return cliutil.Negative(fmt.Errorf("policy %s did not pass; no token issued", p.Name))
+				return cliutil.Negative(fmt.Errorf("policy %s did not pass; no token issued", policyName))
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&policyFile, "policy", "", "policy file (YAML)")
-	f.StringVar(&policyName, "policy-name", "", "the policy to evaluate; may be omitted when the file holds one")
+	f.StringVar(&policyName, "policy", "", "name of a policy trustd holds (its --token-policy-dir / --token-policy files), such as production")
+	f.StringSliceVarP(&algs, "algorithm", "a", nil, "digest algorithms to compute besides sha256, comma-separated: those the policy lists under digests (default none)")
 	f.BoolVar(&attach, "attach", false, "store the token beside the bytes (FILE.trust.json or an OCI referrer)")
 	f.StringVar(&out, "out", "", "write the token to this file")
 	ref.add(f)
 	_ = cmd.MarkFlagRequired("policy")
 	return cmd
+}
+
+// checkHeldPolicyName refuses a --policy that is not a policy name, such
+// as the policy file 'trustctl verify' takes: trustd signs tokens only for
+// policies it holds.
+func checkHeldPolicyName(name string) error {
+	if fileExists(name) || !policy.ValidName(name) {
+		return fmt.Errorf("--policy: %q is not a policy name: trustd issues tokens only for the policies it holds (trustd --token-policy-dir), never for a policy file sent to it; name one, such as --policy production", name)
+	}
+	return nil
 }
 
 func fileExists(p string) bool {

@@ -58,6 +58,7 @@ type config struct {
 	Rev             revocationConfig
 	TokenKey        string
 	TokenTTL        time.Duration
+	TokenPolicies   tokenPolicyConfig
 	// MaxAttestationBytes bounds an attestation's in-toto statement.
 	MaxAttestationBytes int
 	// SigstoreTrustedRoot is the trusted_root.json bundles verify against.
@@ -108,6 +109,7 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.TUFTimestampTTL, "tuf-timestamp-expiry", tuf.DefaultTimestampExpiry, "lifetime of newly signed TUF timestamp metadata (env TRUSTD_TUF_TIMESTAMP_EXPIRY)")
 	fs.StringVar(&c.TokenKey, "token-key", "", "file holding the token signing key (PEM); an ed25519 key is created (0600) if missing; replicas must share it (default DATA_DIR/token.key) (env TRUSTD_TOKEN_KEY)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", server.DefaultTokenTTL, "lifetime of issued deploy tokens (env TRUSTD_TOKEN_TTL)")
+	c.TokenPolicies.flags(fs)
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
 	fs.IntVar(&c.VoteRate, "vote-rate-limit", 600, "feedback statements (votes, trust statements, responses) one key may submit per --vote-rate-window; 0 disables (env TRUSTD_VOTE_RATE_LIMIT)")
 	fs.DurationVar(&c.VoteRateWindow, "vote-rate-window", time.Hour, "window of --vote-rate-limit (env TRUSTD_VOTE_RATE_WINDOW)")
@@ -176,6 +178,9 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 			errs = append(errs, fmt.Errorf("--identity-pgp-root: %w", err))
 		}
 		if err := c.Rev.check(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.TokenPolicies.check(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -187,6 +187,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	}
 	srv, err := server.New(server.Options{
 		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version, TokenKey: keysRepo.Key(token.KeyTarget, tokenIssuer.PublicKey()),
+		TokenPolicies: cfg.TokenPolicies.catalog, TokenVerifierID: cfg.TokenPolicies.VerifierID,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
 		Attest: attestSvc, TokenEvidence: policy.Sources{Attestations: attestSvc.PolicySource()},
@@ -218,6 +219,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		attrs = append(attrs, "http", httpLis.Addr().String())
 	}
 	log.Info("trustd serving", attrs...)
+	logTokenPolicies(log, cfg.TokenPolicies.catalog, "token policies")
 	refreshed := make(chan struct{})
 	rctx, stopRefresh := context.WithCancel(ctx)
 	go func() {
@@ -226,6 +228,9 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	}()
 	if sigstoreRoot != nil {
 		go watchSigstoreRoot(rctx, log, sigstoreRoot, cfg.SigstoreRootCheck)
+	}
+	if cfg.TokenPolicies.catalog != nil {
+		watchTokenPolicies(rctx, log, cfg.TokenPolicies.catalog)
 	}
 	err = srv.Serve(ctx, grpcLis, httpLis)
 	stopRefresh()

@@ -24,17 +24,18 @@ const (
 
 type IssueTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Digests of the bytes, OCI form; one must be sha256. The client hashed
-	// the bytes itself (trustd never sees them).
+	// Digests of the bytes, OCI form; one must be sha256, and every
+	// algorithm the policy lists under digests must be present. The client
+	// hashed the bytes itself (trustd never sees them).
 	Digests []string `protobuf:"bytes,1,rep,name=digests,proto3" json:"digests,omitempty"`
 	// The artifact's name, recorded as the statement subject's name.
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// Where the bytes live (oci://registry/repo@sha256:…, https://…),
 	// recorded as the VSA resourceUri.
 	ResourceUri string `protobuf:"bytes,3,opt,name=resource_uri,json=resourceUri,proto3" json:"resource_uri,omitempty"`
-	// The policy file (YAML, apiVersion trustd.dev/policy/v1), at most 1 MiB.
-	Policy []byte `protobuf:"bytes,4,opt,name=policy,proto3" json:"policy,omitempty"`
-	// The policy to evaluate; may be empty when the file holds one.
+	// The name of the policy to evaluate, one trustd holds; required. The
+	// token's policy name, URI, digest and verifiedLevels are that
+	// policy's, as configured on the server.
 	PolicyName    string `protobuf:"bytes,5,opt,name=policy_name,json=policyName,proto3" json:"policy_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -89,13 +90,6 @@ func (x *IssueTokenRequest) GetResourceUri() string {
 		return x.ResourceUri
 	}
 	return ""
-}
-
-func (x *IssueTokenRequest) GetPolicy() []byte {
-	if x != nil {
-		return x.Policy
-	}
-	return nil
 }
 
 func (x *IssueTokenRequest) GetPolicyName() string {
@@ -287,14 +281,13 @@ var File_trust_v1_token_proto protoreflect.FileDescriptor
 
 const file_trust_v1_token_proto_rawDesc = "" +
 	"\n" +
-	"\x14trust/v1/token.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x01\n" +
+	"\x14trust/v1/token.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x01\n" +
 	"\x11IssueTokenRequest\x12\x18\n" +
 	"\adigests\x18\x01 \x03(\tR\adigests\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
-	"\fresource_uri\x18\x03 \x01(\tR\vresourceUri\x12\x16\n" +
-	"\x06policy\x18\x04 \x01(\fR\x06policy\x12\x1f\n" +
+	"\fresource_uri\x18\x03 \x01(\tR\vresourceUri\x12\x1f\n" +
 	"\vpolicy_name\x18\x05 \x01(\tR\n" +
-	"policyName\"\xad\x01\n" +
+	"policyNameJ\x04\b\x04\x10\x05R\x06policy\"\xad\x01\n" +
 	"\x12IssueTokenResponse\x12\x16\n" +
 	"\x06issued\x18\x01 \x01(\bR\x06issued\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\fR\x05token\x12\x19\n" +

@@ -33,9 +33,13 @@ const (
 // with its token key. The token travels beside the bytes and verifies
 // offline against the token key alone.
 type TokenServiceClient interface {
-	// IssueToken evaluates the policy for the digests and returns a signed
-	// token when it passes; when it does not, issued is false and the
-	// verdict says why.
+	// IssueToken evaluates a policy trustd holds (configured with trustd
+	// --token-policy-dir / --token-policy), named by the caller, for the
+	// digests and returns a signed token when it passes; when it does not,
+	// issued is false and the verdict says why. trustd never evaluates a
+	// policy the caller sends: a request carrying one (old field 4) is
+	// refused with InvalidArgument, an unknown name is NotFound, and a
+	// trustd holding no policies answers FailedPrecondition.
 	IssueToken(ctx context.Context, in *IssueTokenRequest, opts ...grpc.CallOption) (*IssueTokenResponse, error)
 	// GetTokenKey returns the public half of the token key, for verifiers to
 	// pin.
@@ -80,9 +84,13 @@ func (c *tokenServiceClient) GetTokenKey(ctx context.Context, in *GetTokenKeyReq
 // with its token key. The token travels beside the bytes and verifies
 // offline against the token key alone.
 type TokenServiceServer interface {
-	// IssueToken evaluates the policy for the digests and returns a signed
-	// token when it passes; when it does not, issued is false and the
-	// verdict says why.
+	// IssueToken evaluates a policy trustd holds (configured with trustd
+	// --token-policy-dir / --token-policy), named by the caller, for the
+	// digests and returns a signed token when it passes; when it does not,
+	// issued is false and the verdict says why. trustd never evaluates a
+	// policy the caller sends: a request carrying one (old field 4) is
+	// refused with InvalidArgument, an unknown name is NotFound, and a
+	// trustd holding no policies answers FailedPrecondition.
 	IssueToken(context.Context, *IssueTokenRequest) (*IssueTokenResponse, error)
 	// GetTokenKey returns the public half of the token key, for verifiers to
 	// pin.
