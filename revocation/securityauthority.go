@@ -56,7 +56,7 @@ func (s Scope) String() string {
 // MaxScopeBytes bounds a scope's text form.
 const MaxScopeBytes = 300
 
-const opScope = "revocation: scope"
+const opScope = "revocation"
 
 func badScope(s, reason string) error {
 	return inputerr.New(opScope, "scope", ErrInvalid, fmt.Sprintf("%q: %s", truncScope(s), reason))
