@@ -39,7 +39,7 @@ Before signing it prints what the statement says and who signed it so far
 (the key ids, unverified: trustd verifies every signature on submission). A
 key that already signed the envelope is refused.`,
 		Example: `  trustctl statement cosign rev.json --key bob.pem --out rev.json
-  trustctl statement cosign - --key pkcs11:token=sec;object=bob < rev.json > rev2.json`,
+  trustctl statement cosign - --key 'pkcs11:token=sec;object=bob' < rev.json > rev2.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			raw, err := readBounded(args[0], maxEnvelopeFile)

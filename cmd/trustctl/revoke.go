@@ -144,7 +144,7 @@ func newRevokeKindCmd(g *globals, kind revocation.Kind, action revocation.Action
 	example := map[revocation.Kind]string{
 		revocation.KindKey:       "key 3e63ed31… --reason compromised --key laptop.pem",
 		revocation.KindStatement: "statement 42 --reason withdrawn --key release.pem",
-		revocation.KindDigest:    "digest sha256:ff7a5e64… --reason malicious --key security.pem",
+		revocation.KindDigest:    "digest sha256:ff7a5e64… --reason malicious --key security-a.pem --key security-b.pem",
 		revocation.KindToken:     "token tok-2026-0001 --reason retired --key issuer.pem",
 	}[kind]
 	prefix := "  trustctl revoke "
