@@ -3,6 +3,7 @@ package feedback
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +11,15 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
 )
 
 // ExportFormat identifies an export document (and the header line of the
@@ -30,13 +35,20 @@ const (
 )
 
 // Export is a page of an instance's feedback log entries, carried verbatim
-// to another instance, with the exporting instance's identity.
+// to another instance, with what proves where they come from: the
+// exporting log's verifier key, a checkpoint it signed, and each entry's
+// inclusion proof in that checkpoint's tree.
 type Export struct {
 	Format string `json:"format"`
-	// Origin and VerifierKey identify the exporting instance: its log's
-	// origin and checkpoint verifier key.
-	Origin      string `json:"origin"`
+	// Origin is the exporting log's name, for people reading the file. An
+	// importer ignores it: it records VerifierKey and Checkpoint, which it
+	// verified, never a name the file states.
+	Origin string `json:"origin,omitempty"`
+	// VerifierKey is the exporting log's note verifier key.
 	VerifierKey string `json:"verifierKey"`
+	// Checkpoint is a checkpoint of the exporting log signed by
+	// VerifierKey (a signed note), whose tree holds every entry.
+	Checkpoint string `json:"checkpoint"`
 	// Since is the sequence number the export starts after; Next is the
 	// last one included (0 when there was nothing to export).
 	Since   int64         `json:"since"`
@@ -45,13 +57,15 @@ type Export struct {
 }
 
 // ExportEntry is one feedback log entry: its envelope bytes exactly as
-// signed and stored, and the public keys of its signers the first time the
+// signed and stored (the log leaf), the proof that it is entry Seq of the
+// checkpoint's tree, and the public keys of its signers the first time the
 // export names them, so the importer can register them.
 type ExportEntry struct {
-	Seq           int64         `json:"seq"`
-	PredicateType string        `json:"predicateType"`
-	Envelope      []byte        `json:"envelope"`
-	Keys          []ExportedKey `json:"keys,omitempty"`
+	Seq            int64         `json:"seq"`
+	PredicateType  string        `json:"predicateType"`
+	Envelope       []byte        `json:"envelope"`
+	InclusionProof [][]byte      `json:"inclusionProof"`
+	Keys           []ExportedKey `json:"keys,omitempty"`
 }
 
 // ExportedKey is a registered key as the registry stores it.
@@ -67,8 +81,11 @@ func Origin(verifierKey string) string {
 }
 
 // Export returns up to limit feedback entries of l with sequence numbers
-// above since, oldest first.
-func (s *Service) Export(ctx context.Context, l *statement.Log, since int64, limit int) (Export, error) {
+// above since, oldest first, from the log's tree of size treeSize (0: the
+// latest), with a checkpoint of that tree and each entry's inclusion proof
+// in it. Pages of one export ask for the same tree size, so one checkpoint
+// covers them all.
+func (s *Service) Export(ctx context.Context, l *statement.Log, since int64, limit int, treeSize uint64) (Export, error) {
 	if since < 0 {
 		return Export{}, inputerr.New("feedback: export", "since", ErrInvalidQuery, "negative")
 	}
@@ -76,14 +93,22 @@ func (s *Service) Export(ctx context.Context, l *statement.Log, since int64, lim
 		limit = DefaultExportPage
 	}
 	limit = min(limit, MaxExportPage)
-	doc := Export{Format: ExportFormat, Origin: Origin(l.VerifierKey()), VerifierKey: l.VerifierKey(), Since: since}
+	cp, size, err := l.Checkpoint(ctx, treeSize)
+	if err != nil {
+		return Export{}, fmt.Errorf("feedback: export: %w", err)
+	}
+	doc := Export{Format: ExportFormat, Origin: Origin(l.VerifierKey()), VerifierKey: l.VerifierKey(), Checkpoint: string(cp), Since: since}
 	var all []store.Statement
 	for _, pt := range PredicateTypes {
 		sts, err := s.store.StatementsByPredicate(ctx, pt, since, limit)
 		if err != nil {
 			return Export{}, fmt.Errorf("feedback: export: %w", err)
 		}
-		all = append(all, sts...)
+		for _, st := range sts {
+			if uint64(st.Seq) <= size {
+				all = append(all, st)
+			}
+		}
 	}
 	slices.SortFunc(all, func(a, b store.Statement) int { return int(a.Seq - b.Seq) })
 	if len(all) > limit {
@@ -91,7 +116,11 @@ func (s *Service) Export(ctx context.Context, l *statement.Log, since int64, lim
 	}
 	sent := map[string]bool{}
 	for _, st := range all {
-		e := ExportEntry{Seq: st.Seq, PredicateType: st.PredicateType, Envelope: st.Envelope}
+		proof, err := tlog.InclusionProof(ctx, s.store, uint64(st.Seq-1), size)
+		if err != nil {
+			return Export{}, fmt.Errorf("feedback: export: entry %d: inclusion proof: %w", st.Seq, err)
+		}
+		e := ExportEntry{Seq: st.Seq, PredicateType: st.PredicateType, Envelope: st.Envelope, InclusionProof: proof}
 		ids := st.SignerKeyIDs
 		if st.PredicateType == TrustPredicateType {
 			// The trusted key must be registered for the statement to verify
@@ -181,16 +210,22 @@ func ParseExport(r io.Reader, limit int64) (Export, error) {
 	return doc, nil
 }
 
-// Check verifies the shape of doc (not its signatures: Import does).
+// maxProofHashes bounds an inclusion proof: one hash per tree level.
+const maxProofHashes = 64
+
+// Check verifies the shape of doc (not its signatures, checkpoint or
+// proofs: Import does).
 func (doc Export) Check() error {
 	bad := func(field, reason string) error { return inputerr.New(opParseExport, field, ErrInvalidExport, reason) }
 	switch {
 	case doc.Format != ExportFormat:
 		return bad("format", fmt.Sprintf("%q is not %s", doc.Format, ExportFormat))
-	case doc.Origin == "" || len(doc.Origin) > 256:
-		return bad("origin", "required, at most 256 characters")
-	case doc.VerifierKey == "" || Origin(doc.VerifierKey) != doc.Origin || len(doc.VerifierKey) > 1024:
-		return bad("verifierKey", "required, a note verifier key whose origin is the document's origin")
+	case len(doc.Origin) > 256:
+		return bad("origin", "at most 256 characters")
+	case doc.VerifierKey == "" || len(doc.VerifierKey) > 1024:
+		return bad("verifierKey", "required: the exporting log's note verifier key, at most 1024 characters")
+	case doc.Checkpoint == "" || len(doc.Checkpoint) > tlog.MaxCheckpointSize:
+		return bad("checkpoint", fmt.Sprintf("required: a checkpoint signed by verifierKey, at most %d bytes", tlog.MaxCheckpointSize))
 	case len(doc.Entries) > MaxImportEntries:
 		return bad("entries", fmt.Sprintf("more than %d entries", MaxImportEntries))
 	}
@@ -203,6 +238,8 @@ func (doc Export) Check() error {
 			return bad(f+".predicateType", fmt.Sprintf("%q is not a feedback predicate type", e.PredicateType))
 		case len(e.Envelope) == 0:
 			return bad(f+".envelope", "required")
+		case len(e.InclusionProof) > maxProofHashes:
+			return bad(f+".inclusionProof", fmt.Sprintf("more than %d hashes", maxProofHashes))
 		}
 		for j, k := range e.Keys {
 			if k.ID == "" || len(k.PublicKey) == 0 {
@@ -225,23 +262,35 @@ type ImportResult struct {
 	SkipReason string
 }
 
-// Import re-verifies and appends every entry of doc through l.Submit (the
-// same checks as any submission, less the rate limit), registering the
-// keys the export carries first, and records the exporting instance as
-// each entry's provenance. It is idempotent. Responses whose signer is not
-// known here as a publisher of their subject are skipped and counted; any
-// other failure stops the import, naming the entry; entries before it stay
-// imported.
+// Import verifies where doc comes from and appends its entries. It
+// opens the checkpoint with the verifier key the export names and checks
+// every entry's inclusion proof in that checkpoint's tree, so the entries
+// are provably entries of the log whose key it is (refused with
+// ErrInvalidExport, and tlog.ErrBadCheckpoint for a checkpoint that key
+// did not sign, before anything is stored). It then registers the keys the
+// export carries and appends each entry through l.Submit: the same checks
+// as any submission, the signer's rate limit included (imported entries
+// count against it as direct ones do). Entries already in the log are not
+// submitted again. Each entry's provenance is the verified key, the
+// checkpoint's size and root hash, and its sequence number there; a name
+// the file states is never recorded. Import is idempotent. Responses whose
+// signer is not known here as a publisher of their subject are skipped
+// and counted; any other failure stops the import, naming the entry;
+// entries before it stay imported.
 func (s *Service) Import(ctx context.Context, l *statement.Log, doc Export) (ImportResult, error) {
 	var res ImportResult
 	if err := doc.Check(); err != nil {
 		return res, err
 	}
+	cp, err := doc.verify()
+	if err != nil {
+		return res, err
+	}
+	source := keyName(doc.VerifierKey)
 	reg := keys.NewRegistry(s.store)
-	ictx := context.WithValue(ctx, importing{}, true)
 	for i, e := range doc.Entries {
 		for j, k := range e.Keys {
-			got, _, err := reg.Add(ctx, k.PublicKey, "imported from "+doc.Origin)
+			got, _, err := reg.Add(ctx, k.PublicKey, "imported from log key "+source)
 			if err != nil {
 				return res, fmt.Errorf("feedback: import: entries[%d].keys[%d]: %w", i, j, err)
 			}
@@ -253,7 +302,7 @@ func (s *Service) Import(ctx context.Context, l *statement.Log, doc Export) (Imp
 		if err := checkEnvelopeType(e.Envelope, e.PredicateType); err != nil {
 			return res, fmt.Errorf("feedback: import: entries[%d]: %w", i, err)
 		}
-		rec, created, err := l.Submit(ictx, e.Envelope)
+		seq, created, err := s.submitOnce(ctx, l, e.Envelope)
 		if errors.Is(err, ErrNotPublisher) {
 			if res.Skipped++; res.SkipReason == "" {
 				res.SkipReason = fmt.Sprintf("entries[%d]: %v", i, err)
@@ -261,10 +310,11 @@ func (s *Service) Import(ctx context.Context, l *statement.Log, doc Export) (Imp
 			continue
 		}
 		if err != nil {
-			return res, fmt.Errorf("feedback: import: entries[%d] (seq %d at %s): %w", i, e.Seq, doc.Origin, err)
+			return res, fmt.Errorf("feedback: import: entries[%d] (seq %d of log %s): %w", i, e.Seq, source, err)
 		}
 		err = s.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
-			return w.AddFeedbackProvenance(ctx, store.FeedbackProvenance{Seq: rec.Seq, Origin: doc.Origin, VerifierKey: doc.VerifierKey, SourceSeq: e.Seq})
+			return w.AddFeedbackProvenance(ctx, store.FeedbackProvenance{Seq: seq, VerifierKey: doc.VerifierKey,
+				CheckpointSize: cp.Size, CheckpointHash: cp.Hash, SourceSeq: e.Seq})
 		})
 		if err != nil {
 			return res, fmt.Errorf("feedback: import: entries[%d]: provenance: %w", i, err)
@@ -276,6 +326,61 @@ func (s *Service) Import(ctx context.Context, l *statement.Log, doc Export) (Imp
 		}
 	}
 	return res, nil
+}
+
+// submitOnce submits raw unless its envelope is already in the log, and
+// returns its sequence number and whether it is new.
+func (s *Service) submitOnce(ctx context.Context, l *statement.Log, raw []byte) (int64, bool, error) {
+	sum := sha256.Sum256(raw)
+	d, err := digest.New(digest.SHA256, sum[:])
+	if err != nil {
+		return 0, false, err
+	}
+	switch seq, err := s.store.StatementSeqByEnvelope(ctx, d); {
+	case err == nil:
+		return seq, false, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return 0, false, err
+	}
+	rec, created, err := l.Submit(ctx, raw)
+	return rec.Seq, created, err
+}
+
+// verify opens doc's checkpoint with its verifier key and checks every
+// entry's inclusion proof in the checkpoint's tree.
+func (doc Export) verify() (tlog.Checkpoint, error) {
+	const op = "feedback: import"
+	if _, err := note.NewVerifier(doc.VerifierKey); err != nil {
+		return tlog.Checkpoint{}, inputerr.Wrap(op, "verifierKey", ErrInvalidExport, "not a note verifier key", err)
+	}
+	cp, err := tlog.OpenCheckpoint([]byte(doc.Checkpoint), doc.VerifierKey)
+	if err != nil {
+		return tlog.Checkpoint{}, inputerr.Wrap(op, "checkpoint", ErrInvalidExport,
+			fmt.Sprintf("not a checkpoint signed by verifierKey %s", keyName(doc.VerifierKey)), err)
+	}
+	for i, e := range doc.Entries {
+		f := fmt.Sprintf("entries[%d]", i)
+		if uint64(e.Seq) > cp.Size {
+			return tlog.Checkpoint{}, inputerr.New(op, f+".seq", ErrInvalidExport,
+				fmt.Sprintf("%d is beyond the checkpoint's tree of %d entries", e.Seq, cp.Size))
+		}
+		if len(e.InclusionProof) == 0 && cp.Size > 1 {
+			return tlog.Checkpoint{}, inputerr.New(op, f+".inclusionProof", ErrInvalidExport, "required: the entry's inclusion proof in the checkpoint's tree")
+		}
+		if err := tlog.VerifyInclusion(tlog.LeafHash(e.Envelope), uint64(e.Seq-1), cp.Size, e.InclusionProof, cp.Hash); err != nil {
+			return tlog.Checkpoint{}, inputerr.Wrap(op, f, ErrInvalidExport,
+				fmt.Sprintf("the envelope is not entry %d of the checkpoint's tree", e.Seq), err)
+		}
+	}
+	return cp, nil
+}
+
+// keyName is the "origin+hash" name of a note verifier key, which
+// identifies the key (the hash covers the key), for messages and labels.
+func keyName(vkey string) string {
+	origin, rest, _ := strings.Cut(vkey, "+")
+	hash, _, _ := strings.Cut(rest, "+")
+	return origin + "+" + hash
 }
 
 // checkEnvelopeType makes sure an imported envelope holds a statement of

@@ -75,9 +75,9 @@ type Options struct {
 	// MaxSkew is how far in the future a signed timestamp may be (default
 	// five minutes).
 	MaxSkew time.Duration
-	// RateLimit applies to submissions; imports are exempt (they replay
-	// history another instance already admitted, re-verified signature by
-	// signature).
+	// RateLimit applies to every feedback statement appended, submitted
+	// here or imported: another instance's admission is no reason to let a
+	// key write faster here.
 	RateLimit RateLimit
 	// Revocations, when set, drops votes of revoked keys; nil means no key
 	// is revoked.

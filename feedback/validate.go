@@ -16,10 +16,6 @@ import (
 
 const opValidate = "feedback: validate"
 
-// importing marks a context whose submissions replay an export, which the
-// rate limit does not apply to.
-type importing struct{}
-
 // common checks what every feedback statement shares: one signer (its
 // author), one subject, a signed time not beyond the allowed skew, and
 // the author's rate limit.
@@ -37,7 +33,7 @@ func (s *Service) common(ctx context.Context, st envelope.Statement, signers []s
 		return inputerr.New(opValidate, "predicate.timestamp", ErrFutureTimestamp,
 			fmt.Sprintf("%s is more than %s ahead of the server's clock (%s)", ts.UTC().Format(time.RFC3339), s.opts.MaxSkew, now.UTC().Format(time.RFC3339)))
 	}
-	if rl := s.opts.RateLimit; rl.N > 0 && ctx.Value(importing{}) == nil {
+	if rl := s.opts.RateLimit; rl.N > 0 {
 		n, err := s.store.SignedSince(ctx, signers[0], PredicateTypes, now.Add(-rl.Per))
 		if err != nil {
 			return fmt.Errorf("feedback: rate limit: %w", err)

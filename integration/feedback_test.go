@@ -144,14 +144,14 @@ func TestFeedbackFederation(t *testing.T) {
 				t.Fatalf("export: %q", r.stderr)
 			}
 			r := trustctl(t, bb.grpcAddr, "feedback", "import", export)
-			if r.code != 0 || !strings.Contains(r.stdout, "imported 11 entries from a.example (0 already present)") {
+			if r.code != 0 || !strings.Contains(r.stdout, "imported 11 entries from the log with key a.example+") {
 				t.Fatalf("import: %d %q %q", r.code, r.stdout, r.stderr)
 			}
 			lines := trustctl(t, a.grpcAddr, "feedback", "export", "--format", "jsonl")
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(lines.stdout)) }))
 			defer srv.Close()
 			r = trustctl(t, bb.grpcAddr, "feedback", "import", "--from", srv.URL+"/feedback.jsonl")
-			if r.code != 0 || !strings.Contains(r.stdout, "imported 0 entries from a.example (11 already present)") {
+			if r.code != 0 || !strings.Contains(r.stdout, "imported 0 entries from the log with key a.example+") || !strings.Contains(r.stdout, "(11 already present)") {
 				t.Fatalf("import again from a URL: %d %q %q", r.code, r.stdout, r.stderr)
 			}
 			for _, q := range [][]string{{sha}, webArgs} {

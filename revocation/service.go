@@ -20,9 +20,20 @@ import (
 
 // Config is a deployment's revocation authority.
 type Config struct {
-	// SecurityAuthority are key ids that may revoke (and reinstate) any
-	// key and any digest (trustd --security-authority).
+	// SecurityAuthority are the key ids of the deployment's security
+	// authority (trustd --security-authority): SecurityThreshold of them,
+	// signing one envelope together, may revoke (and reinstate) any key,
+	// digest and token within SecurityScopes. Since a revocation in force
+	// fails every verdict, one key alone should not hold that power.
 	SecurityAuthority []string
+	// SecurityThreshold is how many distinct SecurityAuthority keys must
+	// sign a revocation that relies on the security authority (trustd
+	// --security-authority-threshold); 0 means 1.
+	SecurityThreshold int
+	// SecurityScopes restrict what the security authority may revoke
+	// (trustd --security-authority-scope, see ParseScope); none means
+	// everything.
+	SecurityScopes []Scope
 	// TokenIssuers are the key ids of token issuers: they (and the
 	// security authority) may revoke tokens by id (trustd --token-issuer).
 	TokenIssuers []string
@@ -89,9 +100,9 @@ func (s *Service) judge(ctx context.Context, p Predicate, signers []string) erro
 	return s.Authorize(ctx, p.Target, signers)
 }
 
-// Authorize checks that at least one of signers may revoke or reinstate
-// t, and returns ErrUnauthorized with every signer's reason otherwise. A
-// signer that is itself revoked now holds no authority. Who may:
+// Authorize checks that the signers may revoke or reinstate t, and returns
+// ErrUnauthorized with every signer's reason otherwise. A signer that is
+// itself revoked now holds no authority. Who may:
 //   - a key: the key itself, or the security authority;
 //   - a statement: one of its signers;
 //   - a digest: the security authority; a key that signs the current
@@ -101,12 +112,17 @@ func (s *Service) judge(ctx context.Context, p Predicate, signers []string) erro
 //     leads from it to that publisher for the name it was published
 //     under, or any key the publisher delegated that name to;
 //   - a token: a configured token issuer, or the security authority.
+//
+// One signer with authority of its own suffices. The security authority
+// acts only as SecurityThreshold distinct keys of SecurityAuthority
+// signing together, and only within SecurityScopes (see
+// securityAuthority).
 func (s *Service) Authorize(ctx context.Context, t Target, signers []string) error {
 	if len(signers) == 0 {
 		return fmt.Errorf("revocation: %s: %w: no verified signature", t, ErrUnauthorized)
 	}
 	now := s.cfg.Now()
-	var why []string
+	var why, authority []string
 	for _, k := range signers {
 		rev, err := s.KeyRevoked(ctx, k, now)
 		if err != nil {
@@ -123,14 +139,26 @@ func (s *Service) Authorize(ctx context.Context, t Target, signers []string) err
 		if reason == "" {
 			return nil
 		}
+		if t.Kind != KindStatement && slices.Contains(s.cfg.SecurityAuthority, k) {
+			// Judged below, with the other authority keys that signed.
+			authority = append(authority, k)
+			continue
+		}
 		why = append(why, fmt.Sprintf("key %s %s", k, reason))
+	}
+	if len(authority) > 0 {
+		reason, err := s.securityAuthority(ctx, t, authority)
+		if err != nil || reason == "" {
+			return err
+		}
+		why = append(why, reason)
 	}
 	return fmt.Errorf("revocation: %s: %w: %s", t, ErrUnauthorized, strings.Join(why, "; "))
 }
 
-// authorityOf returns "" when key k may revoke t, else why not.
+// authorityOf returns "" when key k may revoke t by authority of its own
+// (not as a security authority key), else why not.
 func (s *Service) authorityOf(ctx context.Context, t Target, k string, now time.Time) (string, error) {
-	authority := slices.Contains(s.cfg.SecurityAuthority, k)
 	switch t.Kind {
 	case KindKey:
 		if _, err := s.store.Key(ctx, t.ID); errors.Is(err, store.ErrNotFound) {
@@ -138,12 +166,12 @@ func (s *Service) authorityOf(ctx context.Context, t Target, k string, now time.
 		} else if err != nil {
 			return "", fmt.Errorf("revocation: key %s: %w", t.ID, err)
 		}
-		if k == t.ID || authority {
+		if k == t.ID {
 			return "", nil
 		}
 		return "is neither the key itself nor a security authority key", nil
 	case KindToken:
-		if authority || slices.Contains(s.cfg.TokenIssuers, k) {
+		if slices.Contains(s.cfg.TokenIssuers, k) {
 			return "", nil
 		}
 		return "is neither a token issuer nor a security authority key", nil
@@ -164,9 +192,6 @@ func (s *Service) authorityOf(ctx context.Context, t Target, k string, now time.
 		}
 		return fmt.Sprintf("did not sign statement %d (signed by %s)", st.Seq, strings.Join(st.SignerKeyIDs, ", ")), nil
 	case KindDigest:
-		if authority {
-			return "", nil
-		}
 		return s.digestAuthority(ctx, t.ID, k, now)
 	}
 	return "", fmt.Errorf("revocation: target.kind: %w: %q", ErrInvalid, t.Kind)
@@ -205,13 +230,12 @@ func (s *Service) tufAuthority(ctx context.Context, d digest.Digest, k string) (
 			return false, fmt.Errorf("revocation: digest %s: %w", d, err)
 		}
 		for _, e := range ev {
-			st, err := s.store.Statement(ctx, e.Seq)
+			role, ok, err := s.publishedTUF(ctx, e.Seq)
 			if err != nil {
-				return false, fmt.Errorf("revocation: TUF entry %d: %w", e.Seq, err)
+				return false, err
 			}
-			var role tufstore.Descriptor
-			if err := json.Unmarshal(st.Payload, &role); err != nil {
-				return false, fmt.Errorf("revocation: TUF entry %d: descriptor: %w", e.Seq, err)
+			if !ok {
+				continue
 			}
 			role.Version = 0
 			if seen[role] {

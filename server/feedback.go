@@ -80,7 +80,7 @@ func (s *feedbackService) ExportFeedback(ctx context.Context, req *trustv1.Expor
 	if err != nil {
 		return nil, err
 	}
-	doc, err := s.svc.Export(ctx, s.log, int64(min(req.GetSinceSeq(), 1<<62)), size)
+	doc, err := s.svc.Export(ctx, s.log, int64(min(req.GetSinceSeq(), 1<<62)), size, req.GetTreeSize())
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (s *feedbackService) ImportFeedback(ctx context.Context, req *trustv1.Impor
 	if len(req.GetEntries()) > maxImportEntries {
 		return nil, invalidField("entries", errors.New("too many entries in one call; send at most 5000"))
 	}
-	res, err := s.svc.Import(ctx, s.log, client.FeedbackExportFromProto(req.GetOrigin(), req.GetVerifierKey(), req.GetEntries()))
+	res, err := s.svc.Import(ctx, s.log, client.FeedbackExportFromProto(req.GetOrigin(), req.GetVerifierKey(), req.GetCheckpoint(), req.GetEntries()))
 	if err != nil {
 		return nil, err
 	}

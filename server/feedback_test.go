@@ -192,7 +192,8 @@ func TestFeedbackService(t *testing.T) {
 	if page.GetOrigin() != "a.example" || len(page.GetEntries()) != 4 || page.GetNextSinceSeq() != page.GetEntries()[3].GetSeq() {
 		t.Fatalf("export page: origin %q, %d entries", page.GetOrigin(), len(page.GetEntries()))
 	}
-	res, err := b.feedback.ImportFeedback(ctx, &trustv1.ImportFeedbackRequest{Origin: page.GetOrigin(), VerifierKey: page.GetVerifierKey(), Entries: page.GetEntries()})
+	res, err := b.feedback.ImportFeedback(ctx, &trustv1.ImportFeedbackRequest{Origin: page.GetOrigin(), VerifierKey: page.GetVerifierKey(),
+		Checkpoint: page.GetCheckpoint(), Entries: page.GetEntries()})
 	if err != nil || res.GetImported() != 4 {
 		t.Fatalf("import: %v, %v", res, err)
 	}
@@ -201,5 +202,37 @@ func TestFeedbackService(t *testing.T) {
 	if err != nil || got.GetQuality().GetPositive() != want.GetQuality().GetPositive() || got.GetQuality().GetNegative() != want.GetQuality().GetNegative() ||
 		got.GetTrust().GetNegative() != want.GetTrust().GetNegative() || got.GetVoters() != want.GetVoters() {
 		t.Fatalf("imported reputation %v, want %v (%v)", got, want, err)
+	}
+
+	// An import's refusals carry the codes of direct writes' refusals.
+	c := newFeedbackFixture(t, "c.example")
+	elsewhere, err := b.feedback.ExportFeedback(ctx, &trustv1.ExportFeedbackRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.feedback.ImportFeedback(ctx, &trustv1.ImportFeedbackRequest{VerifierKey: page.GetVerifierKey(), Checkpoint: elsewhere.GetCheckpoint(), Entries: page.GetEntries()})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("import with another log's checkpoint: %v, want InvalidArgument", err)
+	}
+	if _, err := c.feedback.ImportFeedback(ctx, &trustv1.ImportFeedbackRequest{VerifierKey: page.GetVerifierKey(), Checkpoint: page.GetCheckpoint(), Entries: page.GetEntries()}); err != nil {
+		t.Fatal(err)
+	}
+	// alice: one vote imported into c, one direct there, and two more
+	// exported from a: the second of those is one over her limit of 3.
+	if _, err := c.statements.Submit(ctx, &trustv1.SubmitRequest{Envelope: signedVote(t, alice, d, feedback.Distrust, now)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{feedback.Dislike, feedback.Trust} {
+		if _, err := a.statements.Submit(ctx, &trustv1.SubmitRequest{Envelope: signedVote(t, alice, d, v, now)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	more, err := a.feedback.ExportFeedback(ctx, &trustv1.ExportFeedbackRequest{SinceSeq: page.GetNextSinceSeq()})
+	if err != nil || len(more.GetEntries()) != 2 {
+		t.Fatalf("second export page: %v, %v", more, err)
+	}
+	_, err = c.feedback.ImportFeedback(ctx, &trustv1.ImportFeedbackRequest{VerifierKey: more.GetVerifierKey(), Checkpoint: more.GetCheckpoint(), Entries: more.GetEntries()})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("import over the rate limit: %v, want ResourceExhausted", err)
 	}
 }

@@ -252,13 +252,16 @@ type FeedbackResponse struct {
 }
 
 // FeedbackProvenance records that log entry Seq was imported from another
-// instance, identified by its log origin and verifier key.
+// instance's log, identified only by what the importer verified: the
+// log's note verifier key, and the checkpoint signed by it (tree size and
+// root hash) in which entry SourceSeq of that log was proven included.
 type FeedbackProvenance struct {
-	Seq         int64
-	Origin      string
-	VerifierKey string
-	SourceSeq   int64
-	ImportedAt  time.Time
+	Seq            int64
+	VerifierKey    string
+	CheckpointSize uint64
+	CheckpointHash []byte
+	SourceSeq      int64
+	ImportedAt     time.Time
 }
 
 // FeedbackReader reads the tables the feedback indexer maintains.
@@ -300,8 +303,8 @@ type FeedbackWriter interface {
 	// AddFeedbackResponse records r; the same (Digest, Seq) again is a
 	// no-op.
 	AddFeedbackResponse(ctx context.Context, r FeedbackResponse) error
-	// AddFeedbackProvenance records p; the same (Seq, Origin) again is a
-	// no-op.
+	// AddFeedbackProvenance records p; the same (Seq, VerifierKey) again
+	// is a no-op.
 	AddFeedbackProvenance(ctx context.Context, p FeedbackProvenance) error
 }
 

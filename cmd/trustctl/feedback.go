@@ -14,6 +14,7 @@ import (
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/feedback"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/tlog"
 )
 
 // maxExportFile bounds an export read from a file or URL.
@@ -28,10 +29,14 @@ func newFeedbackCmd(g *globals) *cobra.Command {
 		Short: "Carry signed votes and trust statements between trustd instances",
 		Long: `Feedback attached to a digest is global: the same bytes have the same digest
 at every vendor. 'feedback export' writes this server's signed votes, trust
-statements and responses verbatim, with the keys that signed them and the
-server's log identity; 'feedback import' hands them to another server, which
-re-verifies every signature exactly as for a direct submission, ignores
-entries it already has, and records which instance each came from.`,
+statements and responses verbatim, with the keys that signed them, the
+server's log key, a checkpoint of its log signed by that key and each entry's
+inclusion proof in it; 'feedback import' hands them to another server, which
+checks the checkpoint's signature and every proof, re-verifies every
+signature and applies every limit exactly as for a direct submission (each
+key's --vote-rate-limit included: a large import may need several runs),
+ignores entries it already has, and records where each came from as the log
+key and checkpoint it verified (never a name the file states).`,
 	}
 	cmd.AddCommand(newFeedbackExportCmd(g), newFeedbackImportCmd(g))
 	return cmd
@@ -55,13 +60,23 @@ func newFeedbackExportCmd(g *globals) *cobra.Command {
 			}
 			doc := feedback.Export{Format: feedback.ExportFormat, Since: int64(since)}
 			err := g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				var treeSize uint64 // every page from the first page's tree, so its checkpoint covers them all
 				for next := since; ; {
-					page, err := c.Feedback.ExportFeedback(ctx, &trustv1.ExportFeedbackRequest{SinceSeq: next})
+					page, err := c.Feedback.ExportFeedback(ctx, &trustv1.ExportFeedbackRequest{SinceSeq: next, TreeSize: treeSize})
 					if err != nil {
 						return err
 					}
-					p := client.FeedbackExportFromProto(page.GetOrigin(), page.GetVerifierKey(), page.GetEntries())
-					doc.Origin, doc.VerifierKey = p.Origin, p.VerifierKey
+					p := client.FeedbackExportFromProto(page.GetOrigin(), page.GetVerifierKey(), page.GetCheckpoint(), page.GetEntries())
+					if treeSize == 0 {
+						cp, err := tlog.OpenCheckpoint([]byte(p.Checkpoint), p.VerifierKey)
+						if err != nil {
+							return fmt.Errorf("the server's export checkpoint: %w", err)
+						}
+						doc.Origin, doc.VerifierKey, doc.Checkpoint, treeSize = p.Origin, p.VerifierKey, p.Checkpoint, cp.Size
+						if treeSize == 0 {
+							return nil // an empty log
+						}
+					}
 					doc.Entries = append(doc.Entries, p.Entries...)
 					if len(p.Entries) == 0 {
 						return nil
@@ -89,7 +104,7 @@ func newFeedbackExportCmd(g *globals) *cobra.Command {
 			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "exported %d entries from %s to %s\n", len(doc.Entries), doc.Origin, out)
+			fmt.Fprintf(cmd.ErrOrStderr(), "exported %d entries from the log with key %s to %s\n", len(doc.Entries), doc.VerifierKey, out)
 			return nil
 		},
 	}
@@ -142,7 +157,8 @@ func newFeedbackImportCmd(g *globals) *cobra.Command {
 				entries := client.FeedbackExportToProto(doc).GetEntries()
 				for start := 0; start < len(entries); start += importChunk {
 					part, err := c.Feedback.ImportFeedback(ctx, &trustv1.ImportFeedbackRequest{
-						Origin: doc.Origin, VerifierKey: doc.VerifierKey, Entries: entries[start:min(start+importChunk, len(entries))],
+						Origin: doc.Origin, VerifierKey: doc.VerifierKey, Checkpoint: []byte(doc.Checkpoint),
+						Entries: entries[start:min(start+importChunk, len(entries))],
 					})
 					if err != nil {
 						return err
@@ -161,7 +177,7 @@ func newFeedbackImportCmd(g *globals) *cobra.Command {
 			if g.output == "json" {
 				return printJSON(cmd.OutOrStdout(), &res)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported %d entries from %s (%d already present)\n", res.GetImported(), doc.Origin, res.GetAlreadyPresent())
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d entries from the log with key %s (%d already present)\n", res.GetImported(), doc.VerifierKey, res.GetAlreadyPresent())
 			if res.GetSkipped() > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "skipped %d responses whose publisher is unknown here, e.g. %s\n", res.GetSkipped(), res.GetSkipReason())
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -17,48 +18,80 @@ import (
 	"github.com/trustd-dev/trustd/revocation"
 )
 
-// revokeSigner is the --key / --gpg choice of the revocation commands: a
-// PEM private key, or an OpenPGP key through the local gpg.
+// revokeSigner is the --key / --gpg choice of the revocation commands:
+// one or more PEM private keys (or PKCS#11 URIs), or an OpenPGP key
+// through the local gpg.
 type revokeSigner struct {
-	key        signingKey
-	gpg        string
-	gpgProgram string
+	keys        []string
+	passwordEnv string
+	pkcs11      pkcs11Flags
+	gpg         string
+	gpgProgram  string
 }
 
 func (s *revokeSigner) flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&s.key.path, "key", "", "private key file (PEM PKCS#8) of the revoking key, or a PKCS#11 URI 'pkcs11:token=T;object=LABEL?module-path=/path/module.so'; it never leaves this machine or token")
-	cmd.Flags().StringVar(&s.key.passwordEnv, "key-password-env", "", "environment variable holding the key's password (else prompt when the key is encrypted)")
-	s.key.pkcs11.flags(cmd)
+	cmd.Flags().StringArrayVar(&s.keys, "key", nil, "private key file (PEM PKCS#8) of a signing key, or a PKCS#11 URI 'pkcs11:token=T;object=LABEL?module-path=/path/module.so'; it never leaves this machine or token; repeat to sign one envelope with several keys (a security authority quorum)")
+	cmd.Flags().StringVar(&s.passwordEnv, "key-password-env", "", "environment variable holding the password of every encrypted --key (else prompt for each)")
+	s.pkcs11.flags(cmd)
 	cmd.Flags().StringVar(&s.gpg, "gpg", "", "sign through gpg with this OpenPGP key fingerprint instead of --key")
 	cmd.Flags().StringVar(&s.gpgProgram, "gpg-program", "gpg", "the gpg program to run for --gpg")
 	cmd.MarkFlagsMutuallyExclusive("key", "gpg")
 	cmd.MarkFlagsOneRequired("key", "gpg")
 }
 
-func (s *revokeSigner) load(ctx context.Context) (envelope.Signer, error) {
+// load opens every signing key given.
+func (s *revokeSigner) load(ctx context.Context) ([]envelope.Signer, error) {
 	if s.gpg != "" {
 		k, err := pgp.NewGPGSigner(ctx, s.gpgProgram, s.gpg, nil)
 		if err != nil {
 			return nil, fmt.Errorf("--gpg %s: %w", s.gpg, err)
 		}
-		return k, nil
+		return []envelope.Signer{k}, nil
 	}
-	signer, _, err := s.key.load()
-	return signer, err
+	var out []envelope.Signer
+	for _, path := range s.keys {
+		k := signingKey{path: path, passwordEnv: s.passwordEnv, pkcs11: s.pkcs11}
+		signer, _, err := k.load()
+		if err != nil {
+			return nil, fmt.Errorf("%w (%s)", err, path)
+		}
+		out = append(out, signer)
+	}
+	return out, nil
+}
+
+// signEnvelope signs an in-toto statement payload with every signer into
+// one DSSE envelope (JSON).
+func signEnvelope(ctx context.Context, payload []byte, signers []envelope.Signer) ([]byte, error) {
+	env, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, payload, signers...)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(env)
 }
 
 const revokeLong = `revoke signs a revocation statement (an in-toto statement of predicate type
 https://trustd.dev/revocation/v1 in a DSSE envelope) on this machine and
 submits it. trustd accepts it only from a key with authority for the target:
 
-  key ID        the key itself, or a --security-authority key of the deployment
+  key ID        the key itself, or the deployment's security authority
   statement ID  one of the statement's signers (ID: its log sequence number or
                 the sha256 digest of its envelope)
   digest ID     a key signing the current metadata of the TUF targets role (or
                 delegated role) that listed the digest, the OpenPGP key
                 that published it or whose delegation (in force) covers its name,
-                or a security authority key ("known bad: do not deploy")
-  token ID      the token issuer (--token-issuer) or a security authority key
+                or the security authority ("known bad: do not deploy")
+  token ID      the token issuer (--token-issuer) or the security authority
+
+The security authority (trustd --security-authority) acts only as a quorum:
+K of its keys (trustd --security-authority-threshold) must sign the same
+envelope, and only within its scopes (trustd --security-authority-scope). Give
+--key once per key to sign with several keys here, or pass the envelope on
+when the keys are held apart, each holder adding a signature:
+
+  alice$ trustctl revoke digest sha256:… --reason malicious --key alice.pem --out rev.json
+  bob$   trustctl statement cosign rev.json --key bob.pem --out rev.json
+  bob$   trustctl statement submit rev.json
 
 A key that is itself revoked holds no authority. Reasons: compromised (every
 signature the key ever made stops counting), superseded, retired, malicious,
@@ -73,7 +106,7 @@ func newRevokeCmd(g *globals) *cobra.Command {
 		Short: "Revoke a key, a signed statement, a known-bad digest or a token",
 		Long:  revokeLong,
 		Example: `  trustctl revoke key 3e63ed31… --reason compromised --key laptop.pem
-  trustctl revoke digest sha256:ff7a5e64… --reason malicious --key security.pem
+  trustctl revoke digest sha256:ff7a5e64… --reason malicious --key security-a.pem --key security-b.pem
   trustctl revoke statement 42 --reason withdrawn --key release.pem
   trustctl revoke key 3e63ed31… --reason superseded --effective 2026-07-01 --key old.pem
   trustctl revoke token tok-2026-0001 --reason retired --key issuer.pem --output json
@@ -86,9 +119,9 @@ func newRevokeCmd(g *globals) *cobra.Command {
 		Use:   "reinstate key|statement|digest|token ID (--key KEY | --gpg FPR)",
 		Short: "Lift a revocation with a new statement from a key with the same authority",
 		Long: `reinstate signs a reinstatement of a revoked target. The same authority rules
-apply as for revoking, and the target must be revoked. The revocation and the
-reinstatement both stay in the log.`,
-		Example: `  trustctl revoke reinstate digest sha256:ff7a5e64… --key security.pem --comment "false alarm"`,
+apply as for revoking (a security authority quorum included), and the target
+must be revoked. The revocation and the reinstatement both stay in the log.`,
+		Example: `  trustctl revoke reinstate digest sha256:ff7a5e64… --key security-a.pem --key security-b.pem --comment "false alarm"`,
 	}
 	for _, kind := range revocation.Kinds {
 		re.AddCommand(newRevokeKindCmd(g, kind, revocation.ActionReinstate))
@@ -111,7 +144,7 @@ func newRevokeKindCmd(g *globals, kind revocation.Kind, action revocation.Action
 	example := map[revocation.Kind]string{
 		revocation.KindKey:       "key 3e63ed31… --reason compromised --key laptop.pem",
 		revocation.KindStatement: "statement 42 --reason withdrawn --key release.pem",
-		revocation.KindDigest:    "digest sha256:ff7a5e64… --reason malicious --key security.pem",
+		revocation.KindDigest:    "digest sha256:ff7a5e64… --reason malicious --key security-a.pem --key security-b.pem",
 		revocation.KindToken:     "token tok-2026-0001 --reason retired --key issuer.pem",
 	}[kind]
 	prefix := "  trustctl revoke "
@@ -144,7 +177,7 @@ func newRevokeKindCmd(g *globals, kind revocation.Kind, action revocation.Action
 				if p.Target.ID, err = g.targetID(ctx, c, kind, args[0], out != ""); err != nil {
 					return err
 				}
-				s, err := signer.load(ctx)
+				signers, err := signer.load(ctx)
 				if err != nil {
 					return err
 				}
@@ -152,7 +185,7 @@ func newRevokeKindCmd(g *globals, kind revocation.Kind, action revocation.Action
 				if err != nil {
 					return err
 				}
-				raw, err := signInToto(ctx, s, stmt)
+				raw, err := signEnvelope(ctx, stmt, signers)
 				if err != nil {
 					return err
 				}

@@ -30,7 +30,7 @@ envelope, signed by registered keys. trustd verifies it, keeps it verbatim,
 indexes it under every digest of its subjects and appends it to its
 verifiable log (see 'trustctl log').`,
 	}
-	cmd.AddCommand(newStatementSignCmd(g), newStatementSubmitCmd(g), newStatementGetCmd(g), newStatementListCmd(g))
+	cmd.AddCommand(newStatementSignCmd(g), newStatementSubmitCmd(g), newStatementCosignCmd(g), newStatementGetCmd(g), newStatementListCmd(g))
 	return cmd
 }
 

@@ -177,7 +177,7 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		if _, err := identity.New(nil, identity.Options{PGPRoots: c.IdentityPGPRoots}); err != nil {
 			errs = append(errs, fmt.Errorf("--identity-pgp-root: %w", err))
 		}
-		if err := c.Rev.check(); err != nil {
+		if err := c.Rev.check(c.loopbackOnly()); err != nil {
 			errs = append(errs, err)
 		}
 		if err := c.TokenPolicies.check(); err != nil {

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"testing"
 	"time"
@@ -202,20 +204,35 @@ func testFeedbackProvenance(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	before := time.Now().Add(-time.Minute)
 	st, _ := appendOne(t, s, statementOf("prov", artifact("a", sha256Of("prov-a"))))
-	p := store.FeedbackProvenance{Seq: st.Seq, Origin: "b.example", VerifierKey: "b.example+1+x", SourceSeq: 7}
+	hash := sha256.Sum256([]byte("root"))
+	p := store.FeedbackProvenance{Seq: st.Seq, VerifierKey: "b.example+1+x", CheckpointSize: 9, CheckpointHash: hash[:], SourceSeq: 7}
+	// The same entry from another log (every trustd log is named
+	// trustd-log by default: the key tells them apart).
+	q := p
+	q.VerifierKey, q.CheckpointSize, q.SourceSeq = "b.example+2+y", 1<<40, 1<<39
 	for range 2 {
-		if err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.AddFeedbackProvenance(ctx, p) }); err != nil {
-			t.Fatal(err)
+		for _, p := range []store.FeedbackProvenance{p, q} {
+			if err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.AddFeedbackProvenance(ctx, p) }); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	got, err := s.FeedbackProvenance(ctx, st.Seq)
-	if err != nil || len(got) != 1 || got[0].Origin != "b.example" || got[0].SourceSeq != 7 || got[0].ImportedAt.IsZero() {
+	if err != nil || len(got) != 2 || got[0].VerifierKey != p.VerifierKey || got[0].SourceSeq != 7 || got[0].CheckpointSize != 9 ||
+		!bytes.Equal(got[0].CheckpointHash, hash[:]) || got[0].ImportedAt.IsZero() || got[1].CheckpointSize != 1<<40 || got[1].SourceSeq != 1<<39 {
 		t.Fatalf("provenance %+v, %v", got, err)
 	}
-	if err := update(t, s, func(ctx context.Context, w store.Writer) error {
-		return w.AddFeedbackProvenance(ctx, store.FeedbackProvenance{Seq: st.Seq})
-	}); !errors.Is(err, store.ErrInvalid) {
-		t.Fatalf("empty provenance: %v", err)
+	for _, bad := range []store.FeedbackProvenance{
+		{Seq: st.Seq},
+		{Seq: st.Seq, VerifierKey: "k", CheckpointSize: 6, CheckpointHash: hash[:], SourceSeq: 7}, // beyond the checkpoint
+		{Seq: st.Seq, VerifierKey: "k", CheckpointSize: 9, CheckpointHash: hash[:4], SourceSeq: 7},
+		{Seq: st.Seq, VerifierKey: "k", CheckpointSize: 1 << 63, CheckpointHash: hash[:], SourceSeq: 7},
+	} {
+		if err := update(t, s, func(ctx context.Context, w store.Writer) error {
+			return w.AddFeedbackProvenance(ctx, bad)
+		}); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("provenance %+v: %v, want ErrInvalid", bad, err)
+		}
 	}
 	if seq, err := s.StatementSeqByEnvelope(ctx, st.EnvelopeDigest); err != nil || seq != st.Seq {
 		t.Fatalf("StatementSeqByEnvelope: %d, %v; want %d", seq, err, st.Seq)

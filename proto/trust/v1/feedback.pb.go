@@ -482,7 +482,11 @@ type ExportFeedbackRequest struct {
 	// Export entries with sequence numbers above this.
 	SinceSeq uint64 `protobuf:"varint,1,opt,name=since_seq,json=sinceSeq,proto3" json:"since_seq,omitempty"`
 	// Entries per page (default 500, at most 5000).
-	PageSize      uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageSize uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Export from the log's tree of this size, with a checkpoint of it and
+	// each entry's inclusion proof in it (0: the latest). The pages of one
+	// export ask for the size of the first page's checkpoint.
+	TreeSize      uint64 `protobuf:"varint,3,opt,name=tree_size,json=treeSize,proto3" json:"tree_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -527,6 +531,13 @@ func (x *ExportFeedbackRequest) GetSinceSeq() uint64 {
 func (x *ExportFeedbackRequest) GetPageSize() uint32 {
 	if x != nil {
 		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ExportFeedbackRequest) GetTreeSize() uint64 {
+	if x != nil {
+		return x.TreeSize
 	}
 	return 0
 }
@@ -592,9 +603,11 @@ type FeedbackExportEntry struct {
 	Envelope      []byte                 `protobuf:"bytes,3,opt,name=envelope,proto3" json:"envelope,omitempty"`
 	// Keys the entry needs (its signer, a trust statement's trusted key),
 	// the first time the page names them.
-	Keys          []*ExportedKey `protobuf:"bytes,4,rep,name=keys,proto3" json:"keys,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Keys []*ExportedKey `protobuf:"bytes,4,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The proof that the envelope is entry seq of the checkpoint's tree.
+	InclusionProof [][]byte `protobuf:"bytes,5,rep,name=inclusion_proof,json=inclusionProof,proto3" json:"inclusion_proof,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *FeedbackExportEntry) Reset() {
@@ -655,14 +668,24 @@ func (x *FeedbackExportEntry) GetKeys() []*ExportedKey {
 	return nil
 }
 
+func (x *FeedbackExportEntry) GetInclusionProof() [][]byte {
+	if x != nil {
+		return x.InclusionProof
+	}
+	return nil
+}
+
 type ExportFeedbackResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The exporting instance: its log origin and checkpoint verifier key.
+	// The exporting instance: its log origin (informational) and checkpoint
+	// verifier key.
 	Origin      string                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
 	VerifierKey string                 `protobuf:"bytes,2,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
 	Entries     []*FeedbackExportEntry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
 	// The last sequence number included; 0 when there was nothing to export.
-	NextSinceSeq  uint64 `protobuf:"varint,4,opt,name=next_since_seq,json=nextSinceSeq,proto3" json:"next_since_seq,omitempty"`
+	NextSinceSeq uint64 `protobuf:"varint,4,opt,name=next_since_seq,json=nextSinceSeq,proto3" json:"next_since_seq,omitempty"`
+	// A checkpoint signed by verifier_key whose tree holds every entry.
+	Checkpoint    []byte `protobuf:"bytes,5,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -725,11 +748,25 @@ func (x *ExportFeedbackResponse) GetNextSinceSeq() uint64 {
 	return 0
 }
 
+func (x *ExportFeedbackResponse) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return nil
+}
+
 type ImportFeedbackRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Origin        string                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
-	VerifierKey   string                 `protobuf:"bytes,2,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
-	Entries       []*FeedbackExportEntry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Informational; never recorded (the importer records the verified key
+	// and checkpoint).
+	Origin string `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
+	// The exporting log's note verifier key, which must have signed
+	// checkpoint.
+	VerifierKey string                 `protobuf:"bytes,2,opt,name=verifier_key,json=verifierKey,proto3" json:"verifier_key,omitempty"`
+	Entries     []*FeedbackExportEntry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The exporting log's signed checkpoint; every entry carries its
+	// inclusion proof in its tree.
+	Checkpoint    []byte `protobuf:"bytes,4,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -781,6 +818,13 @@ func (x *ImportFeedbackRequest) GetVerifierKey() string {
 func (x *ImportFeedbackRequest) GetEntries() []*FeedbackExportEntry {
 	if x != nil {
 		return x.Entries
+	}
+	return nil
+}
+
+func (x *ImportFeedbackRequest) GetCheckpoint() []byte {
+	if x != nil {
+		return x.Checkpoint
 	}
 	return nil
 }
@@ -899,28 +943,36 @@ const file_trust_v1_feedback_proto_rawDesc = "" +
 	"\fweb_of_trust\x18\a \x01(\bR\n" +
 	"webOfTrust\x12\x18\n" +
 	"\areached\x18\b \x01(\x04R\areached\x128\n" +
-	"\tresponses\x18\t \x03(\v2\x1a.trust.v1.FeedbackResponseR\tresponses\"Q\n" +
+	"\tresponses\x18\t \x03(\v2\x1a.trust.v1.FeedbackResponseR\tresponses\"n\n" +
 	"\x15ExportFeedbackRequest\x12\x1b\n" +
 	"\tsince_seq\x18\x01 \x01(\x04R\bsinceSeq\x12\x1b\n" +
-	"\tpage_size\x18\x02 \x01(\rR\bpageSize\"<\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1b\n" +
+	"\ttree_size\x18\x03 \x01(\x04R\btreeSize\"<\n" +
 	"\vExportedKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x02 \x01(\fR\tpublicKey\"\x95\x01\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\"\xbe\x01\n" +
 	"\x13FeedbackExportEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12%\n" +
 	"\x0epredicate_type\x18\x02 \x01(\tR\rpredicateType\x12\x1a\n" +
 	"\benvelope\x18\x03 \x01(\fR\benvelope\x12)\n" +
-	"\x04keys\x18\x04 \x03(\v2\x15.trust.v1.ExportedKeyR\x04keys\"\xb2\x01\n" +
+	"\x04keys\x18\x04 \x03(\v2\x15.trust.v1.ExportedKeyR\x04keys\x12'\n" +
+	"\x0finclusion_proof\x18\x05 \x03(\fR\x0einclusionProof\"\xd2\x01\n" +
 	"\x16ExportFeedbackResponse\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12!\n" +
 	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey\x127\n" +
 	"\aentries\x18\x03 \x03(\v2\x1d.trust.v1.FeedbackExportEntryR\aentries\x12$\n" +
-	"\x0enext_since_seq\x18\x04 \x01(\x04R\fnextSinceSeq\"\x8b\x01\n" +
+	"\x0enext_since_seq\x18\x04 \x01(\x04R\fnextSinceSeq\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x05 \x01(\fR\n" +
+	"checkpoint\"\xab\x01\n" +
 	"\x15ImportFeedbackRequest\x12\x16\n" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12!\n" +
 	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey\x127\n" +
-	"\aentries\x18\x03 \x03(\v2\x1d.trust.v1.FeedbackExportEntryR\aentries\"\x98\x01\n" +
+	"\aentries\x18\x03 \x03(\v2\x1d.trust.v1.FeedbackExportEntryR\aentries\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x04 \x01(\fR\n" +
+	"checkpoint\"\x98\x01\n" +
 	"\x16ImportFeedbackResponse\x12\x1a\n" +
 	"\bimported\x18\x01 \x01(\rR\bimported\x12'\n" +
 	"\x0falready_present\x18\x02 \x01(\rR\x0ealreadyPresent\x12\x18\n" +

@@ -40,9 +40,11 @@ type FeedbackServiceClient interface {
 	// ExportFeedback pages through the feedback entries of the log, verbatim, with
 	// this instance's identity.
 	ExportFeedback(ctx context.Context, in *ExportFeedbackRequest, opts ...grpc.CallOption) (*ExportFeedbackResponse, error)
-	// ImportFeedback re-verifies and appends another instance's export, recording
-	// where each entry came from. Importing the same entries again is a
-	// no-op.
+	// ImportFeedback verifies another instance's export against its log's key
+	// (the checkpoint's signature, each entry's inclusion proof), re-verifies
+	// and appends every entry as a direct submission (rate limit included),
+	// and records the verified key and checkpoint as each entry's provenance.
+	// Importing the same entries again appends nothing.
 	ImportFeedback(ctx context.Context, in *ImportFeedbackRequest, opts ...grpc.CallOption) (*ImportFeedbackResponse, error)
 }
 
@@ -100,9 +102,11 @@ type FeedbackServiceServer interface {
 	// ExportFeedback pages through the feedback entries of the log, verbatim, with
 	// this instance's identity.
 	ExportFeedback(context.Context, *ExportFeedbackRequest) (*ExportFeedbackResponse, error)
-	// ImportFeedback re-verifies and appends another instance's export, recording
-	// where each entry came from. Importing the same entries again is a
-	// no-op.
+	// ImportFeedback verifies another instance's export against its log's key
+	// (the checkpoint's signature, each entry's inclusion proof), re-verifies
+	// and appends every entry as a direct submission (rate limit included),
+	// and records the verified key and checkpoint as each entry's provenance.
+	// Importing the same entries again appends nothing.
 	ImportFeedback(context.Context, *ImportFeedbackRequest) (*ImportFeedbackResponse, error)
 	mustEmbedUnimplementedFeedbackServiceServer()
 }

@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -182,15 +184,17 @@ func (q *Queries) FeedbackResponses(ctx context.Context, ds []digest.Digest, lim
 
 // FeedbackProvenance implements store.FeedbackReader.
 func (q *Queries) FeedbackProvenance(ctx context.Context, seq int64) ([]store.FeedbackProvenance, error) {
-	rows, err := q.C.Query(ctx, `SELECT seq, origin, verifier_key, source_seq, imported_at FROM feedback_provenance
-		WHERE seq = $1 ORDER BY origin`, seq)
+	rows, err := q.C.Query(ctx, `SELECT seq, verifier_key, checkpoint_size, checkpoint_hash, source_seq, imported_at FROM feedback_provenance
+		WHERE seq = $1 ORDER BY verifier_key`, seq)
 	if err != nil {
 		return nil, q.fail("feedback provenance", err)
 	}
 	var out []store.FeedbackProvenance
 	err = scanAll(rows, func(r Rows) error {
 		var p store.FeedbackProvenance
-		err := r.Scan(&p.Seq, &p.Origin, &p.VerifierKey, &p.SourceSeq, &p.ImportedAt)
+		var size int64
+		err := r.Scan(&p.Seq, &p.VerifierKey, &size, &p.CheckpointHash, &p.SourceSeq, &p.ImportedAt)
+		p.CheckpointSize = uint64(size)
 		p.ImportedAt = p.ImportedAt.UTC()
 		out = append(out, p)
 		return err
@@ -296,11 +300,13 @@ func (q *Queries) AddFeedbackResponse(ctx context.Context, r store.FeedbackRespo
 
 // AddFeedbackProvenance implements store.FeedbackWriter.
 func (q *Queries) AddFeedbackProvenance(ctx context.Context, p store.FeedbackProvenance) error {
-	if p.Seq <= 0 || p.Origin == "" || p.VerifierKey == "" || p.SourceSeq <= 0 {
-		return fmt.Errorf("store: add feedback provenance: %w: seq, origin, verifier key and source seq are required", store.ErrInvalid)
+	if p.Seq <= 0 || p.VerifierKey == "" || p.SourceSeq <= 0 || p.CheckpointSize < uint64(p.SourceSeq) || p.CheckpointSize > math.MaxInt64 ||
+		len(p.CheckpointHash) != sha256.Size {
+		return fmt.Errorf("store: add feedback provenance: %w: seq, verifier key, source seq, a checkpoint size covering it and a 32-byte checkpoint hash are required", store.ErrInvalid)
 	}
-	err := q.C.Exec(ctx, `INSERT INTO feedback_provenance (seq, origin, verifier_key, source_seq, imported_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq, origin) DO NOTHING`, p.Seq, p.Origin, p.VerifierKey, p.SourceSeq, Now())
+	err := q.C.Exec(ctx, `INSERT INTO feedback_provenance (seq, verifier_key, checkpoint_size, checkpoint_hash, source_seq, imported_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq, verifier_key) DO NOTHING`,
+		p.Seq, p.VerifierKey, int64(p.CheckpointSize), p.CheckpointHash, p.SourceSeq, Now())
 	if err != nil {
 		return q.fail("add feedback provenance", err)
 	}
