@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,10 +24,21 @@ import (
 	"github.com/trustd-dev/trustd/tuf"
 )
 
-// KeysRepo is the TUF repository trustd creates at first start to
-// distribute its own public keys (the revocation list key; later the token
-// key): clients pin its root and fetch keys with any TUF client.
+// KeysRepo is the TUF repository trustd creates at its first start, before
+// it serves, to distribute its own public keys (the token key, the
+// revocation list key): clients pin its root and fetch keys with any TUF
+// client. Its name is reserved (tuf.Reserved): no caller can create it.
 const KeysRepo = "trustd/keys"
+
+// ErrKeysRepoForeign reports a KeysRepo whose current root does not name
+// this server's system root and targets keys: someone else created it (a
+// takeover before trustd first started), or this replica does not share the
+// system keys of the one that did. trustd refuses to start on it.
+var ErrKeysRepoForeign = errors.New("trustd/keys is not this server's")
+
+// publishAttempts bounds how often PublishKey retries when another replica
+// publishes into KeysRepo at the same moment.
+const publishAttempts = 8
 
 // ListKeyTarget is the target name of the revocation list key in KeysRepo.
 const ListKeyTarget = "revocation-list.pub"
@@ -92,11 +106,33 @@ func NewKeyPublisher(svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, 
 	return &KeyPublisher{svc: svc, state: state, online: online, root: root, targets: targets}, nil
 }
 
-// Ensure creates KeysRepo with root v1 if it does not exist yet.
+// Start makes KeysRepo exist with trustd's root (Ensure) and publishes
+// keys in it, so that from trustd's first start the repository is trustd's
+// and holds its keys before any client asks. It is idempotent (a restart
+// publishes nothing new) and safe when replicas start at once on one
+// database: the loser of a race re-reads the winner's repository.
+func (p *KeyPublisher) Start(ctx context.Context, keys ...*PublishedKey) error {
+	if err := p.Ensure(ctx); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := k.Publish(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Ensure creates KeysRepo with root v1 if it does not exist yet, and checks
+// that its current root names this server's system root and targets keys
+// (ErrKeysRepoForeign otherwise). A replica that loses the race to create
+// it checks the winner's root the same way.
 func (p *KeyPublisher) Ensure(ctx context.Context) error {
-	if _, err := p.state.Get(ctx, KeysRepo, metadata.ROOT, 1); err == nil {
-		return nil
-	} else if !errors.Is(err, tuf.ErrNotFound) {
+	current, err := p.state.Get(ctx, KeysRepo, metadata.ROOT, 0)
+	switch {
+	case err == nil:
+		return p.checkOurs(current)
+	case !errors.Is(err, tuf.ErrNotFound):
 		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
 	}
 	rootKey, _, err := tuf.PublicKeyOf(p.root)
@@ -117,23 +153,76 @@ func (p *KeyPublisher) Ensure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
 	}
-	if _, err := p.svc.Init(ctx, KeysRepo, signed); err != nil && !errors.Is(err, tuf.ErrRepoExists) {
+	_, err = p.svc.InitReserved(ctx, KeysRepo, signed)
+	if errors.Is(err, tuf.ErrRepoExists) {
+		// Another replica created it first: it must be ours too.
+		if current, err = p.state.Get(ctx, KeysRepo, metadata.ROOT, 0); err != nil {
+			return fmt.Errorf("revocation: %s: created concurrently, re-read: %w", KeysRepo, err)
+		}
+		return p.checkOurs(current)
+	}
+	if err != nil {
 		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
 	}
 	return nil
 }
 
+// checkOurs checks that root (KeysRepo's current root) names this server's
+// system root key among its root keys and its targets key among its targets
+// keys.
+func (p *KeyPublisher) checkOurs(root []byte) error {
+	md, err := (&metadata.Metadata[metadata.RootType]{}).FromBytes(root)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: stored root: %w", KeysRepo, err)
+	}
+	_, rootID, err := tuf.PublicKeyOf(p.root)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	_, targetsID, err := tuf.PublicKeyOf(p.targets)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	roots, targets := md.Signed.Roles[metadata.ROOT].KeyIDs, md.Signed.Roles[metadata.TARGETS].KeyIDs
+	if slices.Contains(roots, rootID) && slices.Contains(targets, targetsID) {
+		return nil
+	}
+	return fmt.Errorf("revocation: %w: its root v%d has root keys %s and targets keys %s, but this server's system keys are %s (root) and %s (targets): "+
+		"it was created by someone else before trustd first started, or this replica does not share the system keys directory (TUF_KEYS_DIR/keys-repo) of the one that created it; "+
+		"trustd will not publish its keys there",
+		ErrKeysRepoForeign, md.Signed.Version, strings.Join(roots, ", "), strings.Join(targets, ", "), rootID, targetsID)
+}
+
 // PublishKey publishes pub as target name of KeysRepo (the PEM bytes, with
 // the key in the target's custom field), unless the current targets
 // already list exactly that key and are not due for renewal. It is how
-// every trustd-held key reaches clients: the revocation list key now, a
-// token issuer key the same way.
+// every trustd-held key reaches clients: the revocation list key, the
+// token key. When another replica publishes at the same moment, it re-reads
+// the targets and tries again (a few times), so the race never reaches a
+// caller.
 func (p *KeyPublisher) PublishKey(ctx context.Context, name string, pub envelope.PublicKey) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.Ensure(ctx); err != nil {
 		return err
 	}
+	for attempt := 1; ; attempt++ {
+		err := p.publishOnce(ctx, name, pub)
+		if err == nil || attempt == publishAttempts || !(errors.Is(err, tuf.ErrConflict) || errors.Is(err, tuf.ErrVersion)) {
+			return err
+		}
+		// Lost a race with another replica's publish: back off a little
+		// (jittered, so two losers do not collide again) and re-read.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("revocation: publish key %s: %w", name, ctx.Err())
+		case <-time.After(time.Duration(attempt) * time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
+	}
+}
+
+// publishOnce is one attempt of PublishKey.
+func (p *KeyPublisher) publishOnce(ctx context.Context, name string, pub envelope.PublicKey) error {
 	pemBytes := pub.Encode()
 	current, err := p.state.Get(ctx, KeysRepo, metadata.TARGETS, 0)
 	if err != nil && !errors.Is(err, tuf.ErrNotFound) {
