@@ -112,13 +112,16 @@ func NewKeyPublisher(svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, 
 // publishes nothing new) and safe when replicas start at once on one
 // database: the loser of a race re-reads the winner's repository.
 func (p *KeyPublisher) Start(ctx context.Context, keys ...*PublishedKey) error {
-	if err := p.Ensure(ctx); err != nil {
+	nks := make([]namedKey, len(keys))
+	for i, k := range keys {
+		nks[i] = namedKey{k.name, k.key}
+	}
+	// One targets version carries them all.
+	if err := p.publish(ctx, nks); err != nil {
 		return err
 	}
 	for _, k := range keys {
-		if _, err := k.Publish(ctx); err != nil {
-			return err
-		}
+		k.published()
 	}
 	return nil
 }
@@ -201,13 +204,25 @@ func (p *KeyPublisher) checkOurs(root []byte) error {
 // the targets and tries again (a few times), so the race never reaches a
 // caller.
 func (p *KeyPublisher) PublishKey(ctx context.Context, name string, pub envelope.PublicKey) error {
+	return p.publish(ctx, []namedKey{{name, pub}})
+}
+
+// namedKey is a public key and its target name in KeysRepo.
+type namedKey struct {
+	name string
+	key  envelope.PublicKey
+}
+
+// publish is PublishKey for several keys at once: one targets version
+// carries every key that is missing or changed.
+func (p *KeyPublisher) publish(ctx context.Context, keys []namedKey) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.Ensure(ctx); err != nil {
 		return err
 	}
 	for attempt := 1; ; attempt++ {
-		err := p.publishOnce(ctx, name, pub)
+		err := p.publishOnce(ctx, keys)
 		if err == nil || attempt == publishAttempts || !(errors.Is(err, tuf.ErrConflict) || errors.Is(err, tuf.ErrVersion)) {
 			return err
 		}
@@ -215,50 +230,64 @@ func (p *KeyPublisher) PublishKey(ctx context.Context, name string, pub envelope
 		// (jittered, so two losers do not collide again) and re-read.
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("revocation: publish key %s: %w", name, ctx.Err())
+			return fmt.Errorf("revocation: publish keys in %s: %w", KeysRepo, ctx.Err())
 		case <-time.After(time.Duration(attempt) * time.Duration(5+rand.IntN(20)) * time.Millisecond):
 		}
 	}
 }
 
-// publishOnce is one attempt of PublishKey.
-func (p *KeyPublisher) publishOnce(ctx context.Context, name string, pub envelope.PublicKey) error {
-	pemBytes := pub.Encode()
+// publishOnce is one attempt of publish: it reads the current targets and
+// uploads the next version if a key is missing or changed, or the targets
+// are due for renewal.
+func (p *KeyPublisher) publishOnce(ctx context.Context, keys []namedKey) error {
 	current, err := p.state.Get(ctx, KeysRepo, metadata.TARGETS, 0)
 	if err != nil && !errors.Is(err, tuf.ErrNotFound) {
 		return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
 	}
+	var have map[string]*metadata.TargetFiles
+	renew := true
 	if current != nil {
 		md, err := (&metadata.Metadata[metadata.TargetsType]{}).FromBytes(current)
 		if err != nil {
 			return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
 		}
-		if tf, ok := md.Signed.Targets[name]; ok && tf.VerifyLengthHashes(pemBytes) == nil && time.Until(md.Signed.Expires) > SystemTargetsRenew {
-			return nil
+		have, renew = md.Signed.Targets, time.Until(md.Signed.Expires) <= SystemTargetsRenew
+	}
+	md, err := tuf.NextTargets(current, time.Now().Add(SystemTargetsValidity))
+	if err != nil {
+		return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
+	}
+	var names []string
+	for _, k := range keys {
+		pemBytes := k.key.Encode()
+		if tf, ok := have[k.name]; ok && tf.VerifyLengthHashes(pemBytes) == nil {
+			continue
 		}
+		n, ds, err := tuf.HashTarget(ctx, bytes.NewReader(pemBytes))
+		if err != nil {
+			return fmt.Errorf("revocation: publish key %s: %w", k.name, err)
+		}
+		custom, err := json.Marshal(KeyCustom{KeyID: k.key.ID, KeyType: k.key.Type, PublicKey: string(pemBytes)})
+		if err != nil {
+			return fmt.Errorf("revocation: publish key %s: %w", k.name, err)
+		}
+		tf, err := tuf.NewTargetFile(n, ds, custom)
+		if err != nil {
+			return fmt.Errorf("revocation: publish key %s: %w", k.name, err)
+		}
+		tf.Path = k.name
+		md.Signed.Targets[k.name] = tf
+		names = append(names, k.name)
 	}
-	n, ds, err := tuf.HashTarget(ctx, bytes.NewReader(pemBytes))
-	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
-	}
-	custom, err := json.Marshal(KeyCustom{KeyID: pub.ID, KeyType: pub.Type, PublicKey: string(pemBytes)})
-	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
-	}
-	tf, err := tuf.NewTargetFile(n, ds, custom)
-	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
-	}
-	md, err := tuf.AddTarget(current, name, tf, time.Now().Add(SystemTargetsValidity))
-	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+	if len(names) == 0 && !renew {
+		return nil
 	}
 	signed, err := tuf.Sign(md, p.targets)
 	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+		return fmt.Errorf("revocation: publish keys %s: %w", strings.Join(names, ", "), err)
 	}
 	if _, err := p.svc.Upload(ctx, KeysRepo, metadata.TARGETS, signed); err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+		return fmt.Errorf("revocation: publish keys %s in %s: %w", strings.Join(names, ", "), KeysRepo, err)
 	}
 	return nil
 }

@@ -111,6 +111,10 @@ func TestKeysRepoTakeover(t *testing.T) {
 	if err := s.kp.Start(ctx, s.kp.Key(token.KeyTarget, tokPub), s.kp.Key(revocation.ListKeyTarget, listPub)); err != nil {
 		t.Fatal(err)
 	}
+	// Both keys in one targets version.
+	if v, err := s.state.Get(ctx, revocation.KeysRepo, metadata.TARGETS, 0); err != nil || !strings.Contains(string(v), `"version":1`) {
+		t.Errorf("targets after start = %s, %v; want version 1 with both keys", v, err)
+	}
 	// Starting again (a restart) changes nothing.
 	sizeBefore := logSize(t, s)
 	if err := s.kp.Start(ctx, s.kp.Key(token.KeyTarget, tokPub), s.kp.Key(revocation.ListKeyTarget, listPub)); err != nil {
