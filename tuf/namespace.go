@@ -89,7 +89,7 @@ func (o Owner) validate() error {
 
 func checkKeyID(id string) error {
 	if len(id) != 64 || !isHex(id) {
-		return fmt.Errorf("key id %q: want a TUF key id, 64 hex digits (trustctl key id FILE)", trunc(id))
+		return fmt.Errorf("key id %q: want a TUF key id, 64 hex digits (as 'trustctl key generate' and 'trustctl key add' print it)", trunc(id))
 	}
 	return nil
 }
