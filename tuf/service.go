@@ -1116,11 +1116,11 @@ func (s *Service) Status(ctx context.Context, repo string) (*Status, error) {
 		}
 		switch {
 		case err != nil:
-			st.Pending = append(st.Pending, PendingStatus{Role: p.Role, Version: p.Version, Problem: err.Error()})
+			st.Pending = append(st.Pending, PendingStatus{Role: p.Role, Version: p.Version, SignedDigest: p.Digest, Problem: err.Error()})
 		case res.Pending != nil:
 			st.Pending = append(st.Pending, *res.Pending)
 		default:
-			st.Pending = append(st.Pending, PendingStatus{Role: p.Role, Version: p.Version,
+			st.Pending = append(st.Pending, PendingStatus{Role: p.Role, Version: p.Version, SignedDigest: p.Digest,
 				Problem: "its thresholds are met but it is not published; add any signature to publish it"})
 		}
 	}
