@@ -23,8 +23,8 @@ import (
 // (propose signed by one key, status naming who is missing, sign by the
 // other holders, publish confirming), then 3→4 air-gapped through a file;
 // go-tuf's unmodified updater that trusted root 1 walks to each new root and
-// still verifies the target. A proposal signed only by its own new keys
-// stays pending (publish exits 1); root v5 also rotates the targets key and
+// still verifies the target. A proposal signed only by its own new keys is
+// refused (PermissionDenied); root v5 also rotates the targets key and
 // is published with the first targets version 'trustctl sign' signs with
 // the new key, and the updater walks on to it.
 func TestRootRotationCeremony(t *testing.T) {
@@ -178,22 +178,31 @@ func TestRootRotationCeremony(t *testing.T) {
 	}
 	checkUpdater(4)
 
-	// A root v5 signed only by its own new key stays pending. It also
-	// rotates the targets key to new2.
-	r = ctl("ceremony", "propose", repo, "--root-key", pub("old1"), "--root-threshold", "1", "--key", keys["old1"],
-		"--targets-key", pub("new2"), "--targets-threshold", "1")
-	if r.code != 0 || !strings.Contains(r.stdout, "is pending") {
+	// A root v5 signed only by its own new key is refused: no key of root
+	// v4 vouches for it, so it is not even kept pending. It also rotates
+	// the targets key to new2.
+	propose5 := []string{"ceremony", "propose", repo, "--root-key", pub("old1"), "--root-threshold", "1",
+		"--targets-key", pub("new2"), "--targets-threshold", "1"}
+	r = ctl(append(propose5, "--key", keys["old1"])...)
+	if r.code != 2 || !strings.Contains(r.stderr, "no root key of the current root v4 signs it") {
+		t.Fatalf("propose v5 signed by its new key only: %d %q %q, want a refusal", r.code, r.stdout, r.stderr)
+	}
+	if r = ctl("ceremony", "status", repo); !strings.Contains(r.stdout, "no root proposal pending") {
+		t.Errorf("the refused proposal is pending: %q", r.stdout)
+	}
+	// Proposed by root v4's key, it waits for the new key's signature.
+	if r = ctl(append(propose5, "--key", keys["new5"])...); r.code != 0 || !strings.Contains(r.stdout, "is pending") {
 		t.Fatalf("propose v5: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	r = ctl("ceremony", "publish", repo)
-	if r.code != 1 || !strings.Contains(r.stderr, "root v5 of acme/images is still pending: root v4, role root has 0 of 1 signatures (missing: "+ids["new5"]+")") {
-		t.Errorf("publish v5 signed by new keys only: %d %q, want exit 1", r.code, r.stderr)
+	if r.code != 1 || !strings.Contains(r.stderr, "is still pending: root v5, role root has 0 of 1 signatures (missing: "+ids["old1"]+")") {
+		t.Errorf("publish v5 signed by root v4's key only: %d %q, want exit 1", r.code, r.stderr)
 	}
 	checkUpdater(4)
 	// Both thresholds met, but the published targets is signed by the old
 	// targets key: root v5 waits for a targets version by new2.
-	if r = ctl("ceremony", "sign", repo, "--key", keys["new5"]); r.code != 0 || !strings.Contains(r.stdout, "is pending") {
-		t.Fatalf("ceremony sign new5: %d %q %q", r.code, r.stdout, r.stderr)
+	if r = ctl("ceremony", "sign", repo, "--key", keys["old1"]); r.code != 0 || !strings.Contains(r.stdout, "is pending") {
+		t.Fatalf("ceremony sign old1: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	r = ctl("ceremony", "publish", repo)
 	if r.code != 1 || !strings.Contains(r.stderr, "problem: root v5 changes the targets keys") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,8 @@ func TestSignedStatementFlow(t *testing.T) {
 	work := t.TempDir()
 	d := startTrustd(t, "--data-dir", filepath.Join(work, "data"))
 	keyFile := filepath.Join(work, "release.pem")
+	// trustd's own trustd/keys entries come first; the statement follows.
+	seq := logSize(t, d) + 1
 
 	r := trustctl(t, d.grpcAddr, "key", "generate", "--out", keyFile)
 	if r.code != 0 {
@@ -52,33 +55,33 @@ func TestSignedStatementFlow(t *testing.T) {
 	}
 	r = trustctl(t, d.grpcAddr, "statement", "sign", "--predicate-type", "https://example.com/test-result/v1",
 		"--predicate", predicate, "--artifact", artifact, "--key", keyFile)
-	if r.code != 0 || !strings.Contains(r.stdout, "accepted: seq 1") {
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("accepted: seq %d", seq)) {
 		t.Fatalf("statement sign: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	sha := strings.Fields(trustctl(t, d.grpcAddr, "digest", "-a", "sha512", artifact).stdout)[0]
 
 	r = trustctl(t, d.grpcAddr, "statement", "list", sha)
-	if r.code != 0 || !strings.Contains(r.stdout, "seq 1") || !strings.Contains(r.stdout, added.Key.ID) {
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("seq %d", seq)) || !strings.Contains(r.stdout, added.Key.ID) {
 		t.Errorf("statement list: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	r = trustctl(t, d.grpcAddr, "subject", sha)
-	if r.code != 0 || !strings.Contains(r.stdout, "#1 https://example.com/test-result/v1 signed by "+added.Key.ID) {
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("#%d https://example.com/test-result/v1 signed by %s", seq, added.Key.ID)) {
 		t.Errorf("subject: %d %q", r.code, r.stdout)
 	}
 
 	// Resubmitting the same envelope is idempotent.
-	env := trustctl(t, d.grpcAddr, "statement", "get", "1", "--envelope")
+	env := trustctl(t, d.grpcAddr, "statement", "get", fmt.Sprint(seq), "--envelope")
 	envFile := filepath.Join(work, "env.json")
 	if err := os.WriteFile(envFile, []byte(env.stdout), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := trustctl(t, d.grpcAddr, "statement", "submit", envFile); r.code != 0 || !strings.Contains(r.stdout, "already in the log: seq 1") {
+	if r := trustctl(t, d.grpcAddr, "statement", "submit", envFile); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("already in the log: seq %d", seq)) {
 		t.Errorf("resubmit: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 
 	state := filepath.Join(work, "log-state.json")
-	r = trustctl(t, d.grpcAddr, "log", "verify-inclusion", "1", "--state", state)
-	if r.code != 0 || !strings.Contains(r.stdout, "entry 1 is in the log of size 1") {
+	r = trustctl(t, d.grpcAddr, "log", "verify-inclusion", fmt.Sprint(seq), "--state", state)
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("entry %d is in the log of size %d", seq, seq)) {
 		t.Errorf("verify-inclusion: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 
@@ -123,7 +126,7 @@ func TestEncryptedKeyFromOpenSSL(t *testing.T) {
 	cmd := exec.Command(filepath.Join(binDir, "trustctl"), append([]string{"--server", d.grpcAddr}, args...)...)
 	cmd.Stdin = strings.NewReader(`{}`)
 	cmd.Env = append(os.Environ(), "KEY_PASSWORD=s3cret")
-	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "accepted: seq 1") {
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "accepted: seq ") {
 		t.Errorf("sign with encrypted openssl key: %v %s", err, out)
 	}
 	cmd = exec.Command(filepath.Join(binDir, "trustctl"), append([]string{"--server", d.grpcAddr}, args...)...)
@@ -159,17 +162,19 @@ func TestLogDetectsTamperingAndForks(t *testing.T) {
 	key := filepath.Join(work, "k.pem")
 
 	a := startTrustd(t, "--data-dir", dataA, "--log-key", logKey)
+	base := logSize(t, a) // trustd's own trustd/keys entries
 	trustctl(t, a.grpcAddr, "key", "generate", "--out", key)
 	trustctl(t, a.grpcAddr, "key", "add", key+".pub")
 	signOne(t, a.grpcAddr, work, key, "one")
 	signOne(t, a.grpcAddr, work, key, "two")
 
 	state := filepath.Join(work, "watch.json")
-	if r := trustctl(t, a.grpcAddr, "log", "watch", "--once", "--state", state); r.code != 0 || !strings.Contains(r.stdout, "size 2: first checkpoint") {
+	if r := trustctl(t, a.grpcAddr, "log", "watch", "--once", "--state", state); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("size %d: first checkpoint", base+2)) {
 		t.Fatalf("watch A: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	signOne(t, a.grpcAddr, work, key, "three")
-	if r := trustctl(t, a.grpcAddr, "log", "watch", "--once", "--state", state); r.code != 0 || !strings.Contains(r.stdout, "size 3: consistent with size 2") {
+	if r := trustctl(t, a.grpcAddr, "log", "watch", "--once", "--state", state); r.code != 0 ||
+		!strings.Contains(r.stdout, fmt.Sprintf("size %d: consistent with size %d", base+3, base+2)) {
 		t.Fatalf("watch A again: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 
@@ -184,23 +189,23 @@ func TestLogDetectsTamperingAndForks(t *testing.T) {
 		t.Errorf("watch of a forked log: exit %d %q %q; want exit 1 naming the inconsistency", r.code, r.stdout, r.stderr)
 	}
 
-	// Tamper with A's stored entry 2 while it is stopped.
+	// Tamper with A's stored entry "two" while it is stopped.
 	a.stop(t)
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataA, "trustd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ExecContext(context.Background(), `UPDATE statements SET envelope = CAST(? AS BLOB) WHERE seq = 2`, `{"payloadType":"forged"}`); err != nil {
+	if _, err := db.ExecContext(context.Background(), `UPDATE statements SET envelope = CAST(? AS BLOB) WHERE seq = ?`, `{"payloadType":"forged"}`, base+2); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
 	a = startTrustd(t, "--data-dir", dataA, "--log-key", logKey)
 	vstate := filepath.Join(work, "verify.json")
-	if r := trustctl(t, a.grpcAddr, "log", "verify-inclusion", "1", "--state", vstate); r.code != 0 {
-		t.Errorf("untouched entry 1: %d %q", r.code, r.stderr)
+	if r := trustctl(t, a.grpcAddr, "log", "verify-inclusion", fmt.Sprint(base+1), "--state", vstate); r.code != 0 {
+		t.Errorf("untouched entry %d: %d %q", base+1, r.code, r.stderr)
 	}
-	r = trustctl(t, a.grpcAddr, "log", "verify-inclusion", "2", "--state", vstate)
-	if r.code != 1 || !strings.Contains(r.stderr, "entry 2 is not in the log as served") {
-		t.Errorf("tampered entry 2: exit %d %q; want exit 1", r.code, r.stderr)
+	r = trustctl(t, a.grpcAddr, "log", "verify-inclusion", fmt.Sprint(base+2), "--state", vstate)
+	if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("entry %d is not in the log as served", base+2)) {
+		t.Errorf("tampered entry %d: exit %d %q; want exit 1", base+2, r.code, r.stderr)
 	}
 }

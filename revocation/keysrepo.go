@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,10 +24,21 @@ import (
 	"github.com/trustd-dev/trustd/tuf"
 )
 
-// KeysRepo is the TUF repository trustd creates at first start to
-// distribute its own public keys (the revocation list key; later the token
-// key): clients pin its root and fetch keys with any TUF client.
+// KeysRepo is the TUF repository trustd creates at its first start, before
+// it serves, to distribute its own public keys (the token key, the
+// revocation list key): clients pin its root and fetch keys with any TUF
+// client. Its name is reserved (tuf.Reserved): no caller can create it.
 const KeysRepo = "trustd/keys"
+
+// ErrKeysRepoForeign reports a KeysRepo whose current root does not name
+// this server's system root and targets keys: someone else created it (a
+// takeover before trustd first started), or this replica does not share the
+// system keys of the one that did. trustd refuses to start on it.
+var ErrKeysRepoForeign = errors.New("trustd/keys is not this server's")
+
+// publishAttempts bounds how often PublishKey retries when another replica
+// publishes into KeysRepo at the same moment.
+const publishAttempts = 8
 
 // ListKeyTarget is the target name of the revocation list key in KeysRepo.
 const ListKeyTarget = "revocation-list.pub"
@@ -92,11 +106,36 @@ func NewKeyPublisher(svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, 
 	return &KeyPublisher{svc: svc, state: state, online: online, root: root, targets: targets}, nil
 }
 
-// Ensure creates KeysRepo with root v1 if it does not exist yet.
+// Start makes KeysRepo exist with trustd's root (Ensure) and publishes
+// keys in it, so that from trustd's first start the repository is trustd's
+// and holds its keys before any client asks. It is idempotent (a restart
+// publishes nothing new) and safe when replicas start at once on one
+// database: the loser of a race re-reads the winner's repository.
+func (p *KeyPublisher) Start(ctx context.Context, keys ...*PublishedKey) error {
+	nks := make([]namedKey, len(keys))
+	for i, k := range keys {
+		nks[i] = namedKey{k.name, k.key}
+	}
+	// One targets version carries them all.
+	if err := p.publish(ctx, nks); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		k.published()
+	}
+	return nil
+}
+
+// Ensure creates KeysRepo with root v1 if it does not exist yet, and checks
+// that its current root names this server's system root and targets keys
+// (ErrKeysRepoForeign otherwise). A replica that loses the race to create
+// it checks the winner's root the same way.
 func (p *KeyPublisher) Ensure(ctx context.Context) error {
-	if _, err := p.state.Get(ctx, KeysRepo, metadata.ROOT, 1); err == nil {
-		return nil
-	} else if !errors.Is(err, tuf.ErrNotFound) {
+	current, err := p.state.Get(ctx, KeysRepo, metadata.ROOT, 0)
+	switch {
+	case err == nil:
+		return p.checkOurs(current)
+	case !errors.Is(err, tuf.ErrNotFound):
 		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
 	}
 	rootKey, _, err := tuf.PublicKeyOf(p.root)
@@ -117,59 +156,138 @@ func (p *KeyPublisher) Ensure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
 	}
-	if _, err := p.svc.Init(ctx, KeysRepo, signed); err != nil && !errors.Is(err, tuf.ErrRepoExists) {
+	_, err = p.svc.InitReserved(ctx, KeysRepo, signed)
+	if errors.Is(err, tuf.ErrRepoExists) {
+		// Another replica created it first: it must be ours too.
+		if current, err = p.state.Get(ctx, KeysRepo, metadata.ROOT, 0); err != nil {
+			return fmt.Errorf("revocation: %s: created concurrently, re-read: %w", KeysRepo, err)
+		}
+		return p.checkOurs(current)
+	}
+	if err != nil {
 		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
 	}
 	return nil
 }
 
+// checkOurs checks that root (KeysRepo's current root) names this server's
+// system root key among its root keys and its targets key among its targets
+// keys.
+func (p *KeyPublisher) checkOurs(root []byte) error {
+	md, err := (&metadata.Metadata[metadata.RootType]{}).FromBytes(root)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: stored root: %w", KeysRepo, err)
+	}
+	_, rootID, err := tuf.PublicKeyOf(p.root)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	_, targetsID, err := tuf.PublicKeyOf(p.targets)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: %w", KeysRepo, err)
+	}
+	roots, targets := md.Signed.Roles[metadata.ROOT].KeyIDs, md.Signed.Roles[metadata.TARGETS].KeyIDs
+	if slices.Contains(roots, rootID) && slices.Contains(targets, targetsID) {
+		return nil
+	}
+	return fmt.Errorf("revocation: %w: its root v%d has root keys %s and targets keys %s, but this server's system keys are %s (root) and %s (targets): "+
+		"it was created by someone else before trustd first started, or this replica does not share the system keys directory (TUF_KEYS_DIR/keys-repo) of the one that created it; "+
+		"trustd will not publish its keys there",
+		ErrKeysRepoForeign, md.Signed.Version, strings.Join(roots, ", "), strings.Join(targets, ", "), rootID, targetsID)
+}
+
 // PublishKey publishes pub as target name of KeysRepo (the PEM bytes, with
 // the key in the target's custom field), unless the current targets
 // already list exactly that key and are not due for renewal. It is how
-// every trustd-held key reaches clients: the revocation list key now, a
-// token issuer key the same way.
+// every trustd-held key reaches clients: the revocation list key, the
+// token key. When another replica publishes at the same moment, it re-reads
+// the targets and tries again (a few times), so the race never reaches a
+// caller.
 func (p *KeyPublisher) PublishKey(ctx context.Context, name string, pub envelope.PublicKey) error {
+	return p.publish(ctx, []namedKey{{name, pub}})
+}
+
+// namedKey is a public key and its target name in KeysRepo.
+type namedKey struct {
+	name string
+	key  envelope.PublicKey
+}
+
+// publish is PublishKey for several keys at once: one targets version
+// carries every key that is missing or changed.
+func (p *KeyPublisher) publish(ctx context.Context, keys []namedKey) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.Ensure(ctx); err != nil {
 		return err
 	}
-	pemBytes := pub.Encode()
+	for attempt := 1; ; attempt++ {
+		err := p.publishOnce(ctx, keys)
+		if err == nil || attempt == publishAttempts || !(errors.Is(err, tuf.ErrConflict) || errors.Is(err, tuf.ErrVersion)) {
+			return err
+		}
+		// Lost a race with another replica's publish: back off a little
+		// (jittered, so two losers do not collide again) and re-read.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("revocation: publish keys in %s: %w", KeysRepo, ctx.Err())
+		case <-time.After(time.Duration(attempt) * time.Duration(5+rand.IntN(20)) * time.Millisecond):
+		}
+	}
+}
+
+// publishOnce is one attempt of publish: it reads the current targets and
+// uploads the next version if a key is missing or changed, or the targets
+// are due for renewal.
+func (p *KeyPublisher) publishOnce(ctx context.Context, keys []namedKey) error {
 	current, err := p.state.Get(ctx, KeysRepo, metadata.TARGETS, 0)
 	if err != nil && !errors.Is(err, tuf.ErrNotFound) {
 		return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
 	}
+	var have map[string]*metadata.TargetFiles
+	renew := true
 	if current != nil {
 		md, err := (&metadata.Metadata[metadata.TargetsType]{}).FromBytes(current)
 		if err != nil {
 			return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
 		}
-		if tf, ok := md.Signed.Targets[name]; ok && tf.VerifyLengthHashes(pemBytes) == nil && time.Until(md.Signed.Expires) > SystemTargetsRenew {
-			return nil
+		have, renew = md.Signed.Targets, time.Until(md.Signed.Expires) <= SystemTargetsRenew
+	}
+	md, err := tuf.NextTargets(current, time.Now().Add(SystemTargetsValidity))
+	if err != nil {
+		return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
+	}
+	var names []string
+	for _, k := range keys {
+		pemBytes := k.key.Encode()
+		if tf, ok := have[k.name]; ok && tf.VerifyLengthHashes(pemBytes) == nil {
+			continue
 		}
+		n, ds, err := tuf.HashTarget(ctx, bytes.NewReader(pemBytes))
+		if err != nil {
+			return fmt.Errorf("revocation: publish key %s: %w", k.name, err)
+		}
+		custom, err := json.Marshal(KeyCustom{KeyID: k.key.ID, KeyType: k.key.Type, PublicKey: string(pemBytes)})
+		if err != nil {
+			return fmt.Errorf("revocation: publish key %s: %w", k.name, err)
+		}
+		tf, err := tuf.NewTargetFile(n, ds, custom)
+		if err != nil {
+			return fmt.Errorf("revocation: publish key %s: %w", k.name, err)
+		}
+		tf.Path = k.name
+		md.Signed.Targets[k.name] = tf
+		names = append(names, k.name)
 	}
-	n, ds, err := tuf.HashTarget(ctx, bytes.NewReader(pemBytes))
-	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
-	}
-	custom, err := json.Marshal(KeyCustom{KeyID: pub.ID, KeyType: pub.Type, PublicKey: string(pemBytes)})
-	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
-	}
-	tf, err := tuf.NewTargetFile(n, ds, custom)
-	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
-	}
-	md, err := tuf.AddTarget(current, name, tf, time.Now().Add(SystemTargetsValidity))
-	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+	if len(names) == 0 && !renew {
+		return nil
 	}
 	signed, err := tuf.Sign(md, p.targets)
 	if err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+		return fmt.Errorf("revocation: publish keys %s: %w", strings.Join(names, ", "), err)
 	}
 	if _, err := p.svc.Upload(ctx, KeysRepo, metadata.TARGETS, signed); err != nil {
-		return fmt.Errorf("revocation: publish key %s: %w", name, err)
+		return fmt.Errorf("revocation: publish keys %s in %s: %w", strings.Join(names, ", "), KeysRepo, err)
 	}
 	return nil
 }

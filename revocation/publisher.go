@@ -136,10 +136,9 @@ func (p *Publisher) Delta(ctx context.Context, since int64) (List, error) {
 	return Sign(ctx, p.signer, p.info(head, since), entries)
 }
 
-// Lists serves signed revocation lists and makes sure, on first use, that
-// the list key is published in KeysRepo: trustd creates that repository
-// when a client first asks for a list or for the key, not at start, so a
-// server nobody syncs from has no extra log entries.
+// Lists serves signed revocation lists and makes sure the list key stays
+// published in KeysRepo (trustd publishes it at start, KeyPublisher.Start;
+// Lists re-checks it daily and renews the targets before they expire).
 type Lists struct {
 	pub *Publisher
 	key *PublishedKey
@@ -165,6 +164,10 @@ func NewLists(pub *Publisher, keys *KeyPublisher, key envelope.PublicKey) *Lists
 func (l *Lists) Key(ctx context.Context) (envelope.PublicKey, error) {
 	return l.key.Publish(ctx)
 }
+
+// PublishedKey returns the list key as kept published in KeysRepo, for
+// KeyPublisher.Start.
+func (l *Lists) PublishedKey() *PublishedKey { return l.key }
 
 // PublishedKey is a trustd-held public key kept published as one target
 // of KeysRepo: the revocation list key, the token key.
@@ -194,6 +197,14 @@ func (k *PublishedKey) Publish(ctx context.Context) (envelope.PublicKey, error) 
 		k.publishedAt = time.Now()
 	}
 	return k.key, nil
+}
+
+// published records that the key was just published (by
+// KeyPublisher.Start), so Publish does nothing for a day.
+func (k *PublishedKey) published() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.publishedAt = time.Now()
 }
 
 // Fetch returns the snapshot (since 0) or the delta since a number (see

@@ -50,6 +50,8 @@ var codeOf = []struct {
 	{revocation.ErrInvalid, codes.InvalidArgument},
 	{revocation.ErrAhead, codes.FailedPrecondition},
 	{revocation.ErrBusy, codes.Aborted},
+	{tuf.ErrNotAuthorized, codes.PermissionDenied},
+	{tuf.ErrAmbiguous, codes.InvalidArgument},
 	{tuf.ErrBadSignature, codes.PermissionDenied},
 	{tuf.ErrThreshold, codes.FailedPrecondition},
 	{tuf.ErrVersion, codes.FailedPrecondition},

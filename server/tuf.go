@@ -82,7 +82,7 @@ func (s *tufService) AddSignatures(ctx context.Context, req *trustv1.AddSignatur
 	for i, sg := range req.GetSignatures() {
 		sigs[i] = metadata.Signature{KeyID: sg.GetKeyId(), Signature: sg.GetSig()}
 	}
-	res, err := s.svc.AddSignatures(ctx, req.GetRepo(), req.GetRole(), req.GetVersion(), sigs)
+	res, err := s.svc.AddSignatures(ctx, req.GetRepo(), req.GetRole(), req.GetVersion(), req.GetProposal(), sigs)
 	if err != nil {
 		return nil, err
 	}
@@ -125,17 +125,11 @@ func (s *tufService) GetMetadata(ctx context.Context, req *trustv1.GetMetadataRe
 	if !ok || version == 0 {
 		return nil, invalidField("name", fmt.Errorf("%q: a pending proposal is named VERSION.ROLE.json", req.GetName()))
 	}
-	ps, err := s.state.Pending(ctx, req.GetRepo())
+	p, err := s.svc.Proposal(ctx, req.GetRepo(), role, version, req.GetProposal())
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range ps {
-		if p.Role == role && p.Version == version {
-			return &trustv1.GetMetadataResponse{Data: p.Data}, nil
-		}
-	}
-	return nil, &tuf.Error{Op: "pending metadata", Repo: req.GetRepo(), Role: role, Kind: tuf.ErrNotFound,
-		Reason: fmt.Sprintf("no pending proposal for %s v%d", role, version)}
+	return &trustv1.GetMetadataResponse{Data: p.Data}, nil
 }
 
 // metadataOfEntry returns the TUF metadata log entry seq holds and what it

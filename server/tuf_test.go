@@ -106,6 +106,15 @@ func TestTUFErrors(t *testing.T) {
 			_, err := c.AddSignatures(ctx, &trustv1.AddSignaturesRequest{Repo: r.Name, Role: "targets"})
 			return err
 		}, codes.InvalidArgument, "version"},
+		{"init of trustd's own name", func() error {
+			_, err := c.InitRepo(ctx, &trustv1.InitRepoRequest{Repo: "trustd/keys", Root: tuftest.NewRepo(t, "trustd/keys", f.online).RootV1})
+			return err
+		}, codes.PermissionDenied, "reserved"},
+		{"root proposal no current root key signs", upload(r.Name, "root", strangerRoot(t, f, stranger)), codes.PermissionDenied, "root v1"},
+		{"pending proposal by a malformed digest", func() error {
+			_, err := c.GetMetadata(ctx, &trustv1.GetMetadataRequest{Repo: r.Name, Name: "1.targets.json", Pending: true, Proposal: "zz"})
+			return err
+		}, codes.InvalidArgument, "proposal"},
 		{"status of unknown repo", func() error { _, err := c.GetStatus(ctx, &trustv1.GetStatusRequest{Repo: "acme/none"}); return err }, codes.NotFound, "acme/none"},
 		{"log entry beyond the log", func() error {
 			_, err := c.GetMetadata(ctx, &trustv1.GetMetadataRequest{LogSeq: 99})
@@ -219,4 +228,20 @@ func TestTUFHTTP(t *testing.T) {
 			t.Errorf("GET %s: headers %v", tc.path, resp.Header)
 		}
 	}
+}
+
+// strangerRoot is a root v2 naming and signed by stranger alone.
+func strangerRoot(t *testing.T, f *fixture, stranger tuftest.Key) []byte {
+	t.Helper()
+	md, err := tuf.NewRoot(tuf.RootSpec{Version: 2, Expires: time.Now().Add(time.Hour),
+		Root: tuf.KeySet{Keys: []*gotuf.Key{stranger.Key}, Threshold: 1}, Targets: tuf.KeySet{Keys: []*gotuf.Key{stranger.Key}, Threshold: 1},
+		Snapshot: tuf.Keys(f.online.Keys(gotuf.SNAPSHOT)), Timestamp: tuf.Keys(f.online.Keys(gotuf.TIMESTAMP))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := tuf.Sign(md, stranger.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
 }

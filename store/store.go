@@ -167,11 +167,16 @@ type TUFFile struct {
 	Data    []byte
 }
 
-// TUFPending is a TUF metadata proposal collecting signatures.
+// TUFPending is a TUF metadata proposal collecting signatures. Several may
+// be pending for one role and version, each keyed by Digest (the hex
+// SHA-256 of its signed part, which the tuf package computes).
 type TUFPending struct {
 	Role    string
 	Version int64
-	Data    []byte
+	// Digest is the proposal's key; empty on rows written before proposals
+	// were keyed (the reader computes it, and the next update stores it).
+	Digest string
+	Data   []byte
 }
 
 // TUFReader reads TUF repositories: published metadata and pending
@@ -181,8 +186,8 @@ type TUFReader interface {
 	// exactly as published; version 0 means the highest published version.
 	// Errors: ErrNotFound (also when the repository does not exist).
 	TUFMetadata(ctx context.Context, repo, role string, version int64) ([]byte, error)
-	// TUFPending returns every pending proposal of repo, by role and
-	// version; none is not an error.
+	// TUFPending returns every pending proposal of repo, by role, version
+	// and digest; none is not an error.
 	TUFPending(ctx context.Context, repo string) ([]TUFPending, error)
 	// TUFRepos returns the name of every repository (one with a published
 	// root), in name order.
@@ -197,11 +202,14 @@ type TUFWriter interface {
 	// winning. Published files are never changed afterwards.
 	PublishTUF(ctx context.Context, repo string, files []TUFFile) error
 	// PutTUFPending inserts (expect nil) or replaces (expect the stored
-	// bytes) a pending proposal. ErrConflict when expect is nil and a
-	// proposal for that role and version exists, or when the stored bytes
-	// are not expect (or there are none).
+	// bytes) the pending proposal for p's role, version and digest (a
+	// digest is required). ErrConflict when expect is nil and that proposal
+	// exists, or when its stored bytes are not expect (or there are none).
+	// A row stored with an empty digest and exactly expect is replaced too,
+	// and gets p's digest.
 	PutTUFPending(ctx context.Context, repo string, p TUFPending, expect []byte) error
-	// DropTUFPending deletes a pending proposal; an absent one is ignored.
+	// DropTUFPending deletes every pending proposal for role and version,
+	// whatever its digest; none is ignored.
 	DropTUFPending(ctx context.Context, repo, role string, version int64) error
 }
 

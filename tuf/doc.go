@@ -13,7 +13,7 @@
 //	// res.Published: targets vN, snapshot, timestamp (append them to the log)
 //	// res.Targets:   name, length, sha256/sha512 digests, role, key ids (index them)
 //	// res.Pending:   non-nil if the signatures do not meet the threshold yet
-//	svc.AddSignatures(ctx, "acme/images", "targets", n, sigs)
+//	svc.AddSignatures(ctx, "acme/images", "targets", n, "", sigs) // "": the only proposal pending
 //	svc.Metadata(ctx, "acme/images", "3.root.json") // the TUF HTTP layout
 //	svc.Refresh(ctx, "acme/images", time.Now())     // re-sign timestamp/snapshot before expiry
 //
@@ -27,6 +27,15 @@
 // (size and depth bounded before parsing, duplicate object keys rejected).
 // Metadata valid in all respects but under-signed is kept pending; further
 // key holders add signatures until the threshold is met and it is published.
+// Several proposals may be pending for one role and version, each keyed by
+// the digest of its signed part (ProposalDigest); the first to meet its
+// thresholds is published and the others become void. A root proposal is
+// kept only when a key of the current root signs it, so nobody outside the
+// current root can crowd a rotation.
+//
+// Repository names have owners: names under trustd/ are trustd's own
+// (InitReserved; Init refuses them), and Config.Creation (a CreationPolicy)
+// says which keys' signatures on root v1 may create which other names.
 // A new root that changes the targets keys would strand the published
 // targets, so it waits (pending) for the next targets version signed by its
 // new targets keys, which is held beside it, and both publish together.

@@ -151,7 +151,7 @@ func TestUpdaterRootRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.ROOT, 2, sigs)
+		res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.ROOT, 2, "", sigs)
 		if err != nil {
 			t.Fatalf("holder %d: %v", i, err)
 		}
@@ -379,7 +379,7 @@ func TestUpdaterRootRotationNewTargetsKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.ROOT, 3, sigs); err != nil || rolesOf(res.Published) != "root,targets,snapshot,timestamp" {
+	if res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.ROOT, 3, "", sigs); err != nil || rolesOf(res.Published) != "root,targets,snapshot,timestamp" {
 		t.Fatalf("R3 signs root v3: %+v, %v", res, err)
 	}
 
@@ -440,7 +440,7 @@ func TestTargetsKeyRotationEdges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 3, sigs)
+	res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 3, "", sigs)
 	if err != nil || rolesOf(res.Published) != "root,targets,snapshot,timestamp" {
 		t.Fatalf("C signs targets v3: %+v, %v", res, err)
 	}

@@ -61,6 +61,15 @@ var (
 	// State implementations return it from Apply when a compare-and-swap
 	// fails.
 	ErrConflict = errors.New("conflict")
+	// ErrNotAuthorized reports a write its signers hold no authority for: a
+	// repository name reserved for trustd (trustd/…) or one the creation
+	// policy gives to other keys, or a root proposal that no key of the
+	// current root signs.
+	ErrNotAuthorized = errors.New("not authorized")
+	// ErrAmbiguous reports a request that names no pending proposal while
+	// several are pending for that role and version; it must name one by its
+	// signed digest (or a unique prefix of it).
+	ErrAmbiguous = errors.New("ambiguous proposal")
 )
 
 // Error is the error type for rejected input and failed operations. Kind is

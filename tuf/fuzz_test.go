@@ -2,6 +2,7 @@ package tuf
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -147,6 +148,49 @@ func FuzzParseFileName(f *testing.F) {
 		r2, v2, ok2 := ParseFileName(canon)
 		if !ok2 || r2 != role || v2 != version {
 			t.Fatalf("canonical %q of %q parses to %q, %d, %v", canon, name, r2, v2, ok2)
+		}
+	})
+}
+
+// FuzzProposalDigest: any bytes give an error or a 64-hex-digit digest that
+// does not depend on the signatures, since the signed part is the
+// proposal's key.
+func FuzzProposalDigest(f *testing.F) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "upload"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join("testdata", "upload", e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"signed":{"_type":"snapshot"},"signatures":[]}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		d, err := ProposalDigest(doc)
+		if err != nil {
+			return
+		}
+		if len(d) != 64 || !isHex(d) {
+			t.Fatalf("ProposalDigest = %q", d)
+		}
+		stripped, err := mergeSignatures(doc, nil)
+		if err != nil {
+			return
+		}
+		var raw rawDoc
+		if json.Unmarshal(stripped, &raw) != nil {
+			return
+		}
+		raw.Signatures = nil
+		bare, err := json.Marshal(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d2, err := ProposalDigest(bare); err != nil || d2 != d {
+			t.Fatalf("without signatures: %q, %v; want %q", d2, err, d)
 		}
 	})
 }

@@ -106,13 +106,18 @@ type fixture struct {
 
 type fixtureOpts struct {
 	targetsKeys, targetsThreshold int
+	rootKeys, rootThreshold       int  // default 1 of 1
 	seedBase                      byte // deterministic keys if non-zero
+	creation                      CreationPolicy
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
 	if o.targetsKeys == 0 {
 		o.targetsKeys, o.targetsThreshold = 1, 1
+	}
+	if o.rootKeys == 0 {
+		o.rootKeys, o.rootThreshold = 1, 1
 	}
 	clock := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
 	online := NewOnlineKeys()
@@ -129,16 +134,18 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 		}
 	}
 	st := NewMemState()
-	svc, err := New(st, online, Config{Now: clock.Now})
+	svc, err := New(st, online, Config{Now: clock.Now, Creation: o.creation})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, ctx: context.Background(), repo: "acme/images", st: st, svc: svc, online: online, clock: clock, tthresh: o.targetsThreshold}
-	f.root = []testKey{newTestKey(t, seed(1))}
+	for i := 0; i < o.rootKeys; i++ {
+		f.root = append(f.root, newTestKey(t, seed(byte(1+i))))
+	}
 	for i := 0; i < o.targetsKeys; i++ {
 		f.targets = append(f.targets, newTestKey(t, seed(byte(10+i))))
 	}
-	f.rootV1 = f.signRoot(1, f.root, 1, f.targets, o.targetsThreshold, online, f.root...)
+	f.rootV1 = f.signRoot(1, f.root, o.rootThreshold, f.targets, o.targetsThreshold, online, f.root...)
 	if _, err := svc.Init(f.ctx, f.repo, f.rootV1); err != nil {
 		t.Fatal(err)
 	}

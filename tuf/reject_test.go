@@ -400,12 +400,25 @@ func TestRootRotationRejects(t *testing.T) {
 		}, f.root[0], next), ErrExpired, "signed.expires"},
 	})
 
-	// Signed only by its own new key: valid but pending on the current root's threshold.
-	res, err := f.svc.Upload(f.ctx, f.repo, metadata.ROOT, root(2, f.targets, nil, next)())
+	// Signed only by its own new key: no key of the current root vouches
+	// for it, so it is refused rather than kept pending.
+	before := f.st.Fingerprint(f.repo)
+	if _, err := f.svc.Upload(f.ctx, f.repo, metadata.ROOT, root(2, f.targets, nil, next)()); !errors.Is(err, ErrNotAuthorized) {
+		t.Fatalf("root v2 signed only by its own key = %v, want ErrNotAuthorized", err)
+	}
+	if f.st.Fingerprint(f.repo) != before {
+		t.Fatal("the refused proposal was stored")
+	}
+	// Signed by the current root key too: pending on its own threshold.
+	res, err := f.svc.Upload(f.ctx, f.repo, metadata.ROOT, root(2, f.targets, func(md *metadata.Metadata[metadata.RootType]) {
+		md.Signed.Keys[f.root[0].id] = f.root[0].key
+		md.Signed.Roles[metadata.ROOT].KeyIDs = append(md.Signed.Roles[metadata.ROOT].KeyIDs, f.root[0].id)
+		md.Signed.Roles[metadata.ROOT].Threshold = 2
+	}, f.root[0])())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Pending == nil || res.Pending.Thresholds[0].Missing[0] != f.root[0].id || len(res.Pending.Thresholds[1].Signed) != 1 {
+	if res.Pending == nil || len(res.Pending.Thresholds[0].Signed) != 1 || res.Pending.Thresholds[1].Missing[0] != next.id {
 		t.Fatalf("pending = %+v", res.Pending)
 	}
 	if v := f.st.Latest(f.repo)[metadata.ROOT]; v != 1 {

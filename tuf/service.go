@@ -47,6 +47,9 @@ type Config struct {
 	// MaxDelegations is the client's delegation walk limit that target
 	// reachability is checked against (default DefaultMaxDelegations).
 	MaxDelegations int
+	// Creation says who may create a repository with Init (the zero value:
+	// anyone, any name outside trustd/). trustd configures it.
+	Creation CreationPolicy
 }
 
 func (c Config) withDefaults() Config {
@@ -96,6 +99,9 @@ type Service struct {
 func New(st State, keys *OnlineKeys, cfg Config) (*Service, error) {
 	if st == nil || keys == nil {
 		return nil, errors.New("tuf: new service: a State and OnlineKeys are required")
+	}
+	if err := cfg.Creation.Validate(); err != nil {
+		return nil, fmt.Errorf("tuf: new service: creation policy: %w", err)
 	}
 	return &Service{st: st, keys: keys, cfg: cfg.withDefaults(), dcache: map[string]delegEntry{}}, nil
 }
@@ -239,11 +245,39 @@ func (s *Service) load(ctx context.Context, op, repo string) (*trusted, error) {
 // accepted key types, distinct keys, and name trustd's online keys (and only
 // those) for snapshot and timestamp; it must not have expired. Nothing else
 // is published until the first targets upload.
+//
+// The creation policy (Config.Creation) must allow repo for root v1's
+// verified signers, and names under trustd/ are refused whatever it says
+// (ErrNotAuthorized): trustd creates those itself with InitReserved.
 func (s *Service) Init(ctx context.Context, repo string, rootJSON []byte) (*Result, error) {
-	const op = "init"
 	if err := ValidRepoName(repo); err != nil {
 		return nil, err
 	}
+	if Reserved(repo) {
+		return nil, s.cfg.Creation.Check(repo, nil)
+	}
+	return s.initRepo(ctx, repo, rootJSON, func(signers []string) error { return s.cfg.Creation.Check(repo, signers) })
+}
+
+// InitReserved creates one of trustd's own repositories (a name under
+// trustd/) as Init does, without a creation policy. Only trustd itself
+// calls it, at start; no request reaches it. Any other name is
+// ErrNotAuthorized.
+func (s *Service) InitReserved(ctx context.Context, repo string, rootJSON []byte) (*Result, error) {
+	if err := ValidRepoName(repo); err != nil {
+		return nil, err
+	}
+	if !Reserved(repo) {
+		return nil, &Error{Op: "init reserved", Repo: repo, Field: "repo", Kind: ErrNotAuthorized,
+			Reason: fmt.Sprintf("not one of trustd's own names (%s/…): create it with Init", ReservedNamespace)}
+	}
+	return s.initRepo(ctx, repo, rootJSON, nil)
+}
+
+// initRepo is Init once the name is judged; allow, if set, judges root v1's
+// verified signers before anything is stored.
+func (s *Service) initRepo(ctx context.Context, repo string, rootJSON []byte, allow func(signers []string) error) (*Result, error) {
+	const op = "init"
 	fail := func(f *fault) error { return opError(op, repo, metadata.ROOT, ErrMalformed, f) }
 	if f := prescan(rootJSON, s.cfg.MaxUploadBytes, s.cfg.MaxDepth); f != nil {
 		return nil, fail(f)
@@ -277,6 +311,11 @@ func (s *Service) Init(ctx context.Context, repo string, rootJSON []byte) (*Resu
 	}
 	if err := gate(md, auths); err != nil {
 		return nil, fail(&fault{field: "signatures", reason: "threshold check", kind: ErrThreshold, err: err})
+	}
+	if allow != nil {
+		if err := allow(ev.valid); err != nil {
+			return nil, err
+		}
 	}
 	files := []File{{Role: metadata.ROOT, Version: 1, Data: bytes.Clone(rootJSON)}}
 	if err := s.st.Apply(ctx, Change{Repo: repo, Publish: files}); err != nil {
@@ -322,17 +361,17 @@ func (s *Service) Upload(ctx context.Context, repo, role string, signedJSON []by
 	return s.submitTargets(ctx, op, repo, role, signedJSON, nil, false)
 }
 
-// AddSignatures adds key holders' signatures to the pending proposal for
-// role at version, verifying each, and publishes it once its thresholds are
-// met. Signatures by keys that already signed are ignored.
-func (s *Service) AddSignatures(ctx context.Context, repo, role string, version int64, sigs []metadata.Signature) (*Result, error) {
+// AddSignatures adds key holders' signatures to a pending proposal for role
+// at version, verifying each, and publishes it once its thresholds are met.
+// proposal names it by its signed digest (PendingStatus.SignedDigest) or a
+// unique prefix of at least 8 hex digits; empty means the only one pending
+// for that role and version (ErrAmbiguous when there are several).
+// Signatures by keys that already signed are ignored.
+func (s *Service) AddSignatures(ctx context.Context, repo, role string, version int64, proposal string, sigs []metadata.Signature) (*Result, error) {
 	const op = "add signatures"
-	p, err := s.findPending(ctx, op, repo, role, version)
+	p, err := s.selectPending(ctx, op, repo, role, version, proposal)
 	if err != nil {
 		return nil, err
-	}
-	if p == nil {
-		return nil, &Error{Op: op, Repo: repo, Role: role, Kind: ErrNotFound, Reason: fmt.Sprintf("no pending proposal for %s v%d", role, version)}
 	}
 	if len(sigs) == 0 {
 		return nil, &Error{Op: op, Repo: repo, Role: role, Field: "signatures", Kind: ErrMalformed, Reason: "none given"}
@@ -364,18 +403,107 @@ func (s *Service) AddSignatures(ctx context.Context, repo, role string, version 
 	return s.submitTargets(ctx, op, repo, role, merged, p, false)
 }
 
-// findPending returns the pending proposal for role at version, or nil.
-func (s *Service) findPending(ctx context.Context, op, repo, role string, version int64) (*Pending, error) {
+// MinProposalPrefix is the fewest hex digits of a signed digest that name
+// a pending proposal.
+const MinProposalPrefix = 8
+
+// Proposal returns the pending proposal for role at version that proposal
+// names (see AddSignatures): ErrNotFound if none, ErrAmbiguous if proposal
+// is empty or a prefix and several match, ErrMalformed if it is not hex.
+func (s *Service) Proposal(ctx context.Context, repo, role string, version int64, proposal string) (*Pending, error) {
+	return s.selectPending(ctx, "proposal", repo, role, version, proposal)
+}
+
+// ProposalDigest returns the hex SHA-256 of the canonical JSON of a
+// metadata document's signed part: the key of a pending proposal, the same
+// for every signature it collects.
+func ProposalDigest(doc []byte) (string, error) {
+	var h struct {
+		Signed struct {
+			Type string `json:"_type"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(doc, &h); err != nil {
+		return "", fmt.Errorf("tuf: proposal digest: %w: %w", ErrMalformed, err)
+	}
+	var (
+		signed any
+		err    error
+	)
+	switch h.Signed.Type {
+	case metadata.ROOT:
+		signed, err = parsedSigned[metadata.RootType](doc)
+	case metadata.TARGETS:
+		signed, err = parsedSigned[metadata.TargetsType](doc)
+	default:
+		return "", fmt.Errorf("tuf: proposal digest: signed._type %q: %w: want root or targets", trunc(h.Signed.Type), ErrMalformed)
+	}
+	if err != nil {
+		return "", fmt.Errorf("tuf: proposal digest: %w: %w", ErrMalformed, err)
+	}
+	d := signedDigest(signed)
+	if d == "" {
+		return "", fmt.Errorf("tuf: proposal digest: %w: the signed part has no canonical JSON form", ErrMalformed)
+	}
+	return d, nil
+}
+
+func parsedSigned[T metadata.Roles](doc []byte) (any, error) {
+	md, err := (&metadata.Metadata[T]{}).FromBytes(doc)
+	if err != nil {
+		return nil, err
+	}
+	return md.Signed, nil
+}
+
+// pendingFor lists the pending proposals for role at version.
+func (s *Service) pendingFor(ctx context.Context, op, repo, role string, version int64) ([]Pending, error) {
 	all, err := s.st.Pending(ctx, repo)
 	if err != nil {
 		return nil, fmt.Errorf("tuf: %s %s: list pending: %w", op, repo, err)
 	}
-	for i := range all {
-		if all[i].Role == role && all[i].Version == version {
-			return &all[i], nil
+	var out []Pending
+	for _, p := range all {
+		if p.Role == role && p.Version == version {
+			out = append(out, p)
 		}
 	}
-	return nil, nil
+	return out, nil
+}
+
+// selectPending returns the pending proposal for role at version that
+// proposal (a signed digest or a prefix of one, or empty) names.
+func (s *Service) selectPending(ctx context.Context, op, repo, role string, version int64, proposal string) (*Pending, error) {
+	proposal = strings.ToLower(proposal)
+	if proposal != "" && (len(proposal) < MinProposalPrefix || len(proposal) > 64 || !isHex(proposal)) {
+		return nil, &Error{Op: op, Repo: repo, Role: role, Field: "proposal", Kind: ErrMalformed,
+			Reason: fmt.Sprintf("%q: want the proposal's signed digest or a prefix of it, %d to 64 hex digits", trunc(proposal), MinProposalPrefix)}
+	}
+	all, err := s.pendingFor(ctx, op, repo, role, version)
+	if err != nil {
+		return nil, err
+	}
+	var match []Pending
+	for _, p := range all {
+		if strings.HasPrefix(p.Digest, proposal) {
+			match = append(match, p)
+		}
+	}
+	switch {
+	case len(match) == 1:
+		return &match[0], nil
+	case len(match) == 0 && proposal == "":
+		return nil, &Error{Op: op, Repo: repo, Role: role, Kind: ErrNotFound, Reason: fmt.Sprintf("no pending proposal for %s v%d", role, version)}
+	case len(match) == 0:
+		return nil, &Error{Op: op, Repo: repo, Role: role, Field: "proposal", Kind: ErrNotFound,
+			Reason: fmt.Sprintf("no pending proposal for %s v%d has signed digest %s… (%d pending)", role, version, proposal, len(all))}
+	}
+	ds := make([]string, len(match))
+	for i, p := range match {
+		ds[i] = p.Digest[:min(len(p.Digest), 16)]
+	}
+	return nil, &Error{Op: op, Repo: repo, Role: role, Field: "proposal", Kind: ErrAmbiguous,
+		Reason: fmt.Sprintf("%d proposals for %s v%d are pending (signed digests %s); name one by its signed digest", len(match), role, version, strings.Join(ds, ", "))}
 }
 
 // mergeSignatures returns doc with extra signatures appended; keys that
@@ -403,17 +531,17 @@ type submission[T metadata.Roles] struct {
 	md       *metadata.Metadata[T]
 	data     []byte
 	version  int64
+	digest   string // the signed digest: the proposal's key
 	auths    []authority
 	ev       evaluation
-	existing *Pending // the pending proposal for this role and version, if any
-	conflict bool     // existing has different signed content
+	existing *Pending // the pending proposal with this signed content, if any
 	drop     []PendingKey
 }
 
 // collect parses data, runs check (version, expiry, content, authorities),
-// merges it with a pending proposal of the same content and evaluates the
-// signatures. pend is the proposal AddSignatures extends (data already
-// merged).
+// merges it with the pending proposal of the same signed content, if any
+// (another content is another proposal), and evaluates the signatures.
+// pend is the proposal AddSignatures extends (data already merged).
 func collect[T metadata.Roles](ctx context.Context, s *Service, repo, role, wantType string, data []byte, pend *Pending,
 	check func(md *metadata.Metadata[T], h header) ([]authority, error)) (*submission[T], error) {
 	md, _, h, f := parseDoc[T](data, wantType)
@@ -424,7 +552,13 @@ func collect[T metadata.Roles](ctx context.Context, s *Service, repo, role, want
 	if err != nil {
 		return nil, err
 	}
-	sub := &submission[T]{md: md, data: data, version: h.Version, auths: auths, existing: pend}
+	sub := &submission[T]{md: md, data: data, version: h.Version, digest: signedDigest(md.Signed), auths: auths, existing: pend}
+	if sub.digest == "" {
+		return nil, &fault{field: "signed", reason: "has no canonical JSON form (floats are not allowed)", kind: ErrMalformed}
+	}
+	if pend != nil && pend.Digest != sub.digest {
+		return nil, fmt.Errorf("pending %s v%d: stored under digest %s, its signed part has %s", role, h.Version, pend.Digest, sub.digest)
+	}
 	all, err := s.st.Pending(ctx, repo)
 	if err != nil {
 		return nil, fmt.Errorf("list pending: %w", err)
@@ -434,28 +568,22 @@ func collect[T metadata.Roles](ctx context.Context, s *Service, repo, role, want
 		if p.Role != role || p.Version > h.Version {
 			continue
 		}
-		sub.drop = append(sub.drop, PendingKey{p.Role, p.Version})
-		if p.Version == h.Version && pend == nil {
+		if k := (PendingKey{p.Role, p.Version}); !slices.Contains(sub.drop, k) {
+			sub.drop = append(sub.drop, k)
+		}
+		if pend == nil && p.Version == h.Version && p.Digest == sub.digest {
 			sub.existing = p
 		}
 	}
 	if pend == nil && sub.existing != nil {
-		same, err := sameSigned[T](sub.existing.Data, md)
+		merged, err := mergeSignatures(sub.existing.Data, md.Signatures)
 		if err != nil {
 			return nil, err
 		}
-		if same {
-			merged, err := mergeSignatures(sub.existing.Data, md.Signatures)
-			if err != nil {
-				return nil, err
-			}
-			if md, _, _, f = parseDoc[T](merged, wantType); f != nil {
-				return nil, f
-			}
-			sub.md, sub.data = md, merged
-		} else {
-			sub.conflict = true
+		if md, _, _, f = parseDoc[T](merged, wantType); f != nil {
+			return nil, f
 		}
+		sub.md, sub.data = md, merged
 	}
 	ev, f := evaluate(sub.md, sub.md.Signatures, auths)
 	if f != nil {
@@ -474,23 +602,6 @@ func needs(auths []authority) string {
 		parts[i] = fmt.Sprintf("%s needs %d of %d keys", a.name, a.threshold, len(a.keyIDs))
 	}
 	return strings.Join(parts, ", and ")
-}
-
-// sameSigned reports whether stored doc has the same signed part as md.
-func sameSigned[T metadata.Roles](doc []byte, md *metadata.Metadata[T]) (bool, error) {
-	other, err := (&metadata.Metadata[T]{}).FromBytes(doc)
-	if err != nil {
-		return false, fmt.Errorf("stored pending: %w", err)
-	}
-	a, err := cjson.EncodeCanonical(other.Signed)
-	if err != nil {
-		return false, err
-	}
-	b, err := cjson.EncodeCanonical(md.Signed)
-	if err != nil {
-		return false, err
-	}
-	return bytes.Equal(a, b), nil
 }
 
 func signedDigest(signed any) string {
@@ -529,7 +640,7 @@ func pendingStatus(role string, version int64, expires time.Time, signed any, au
 func pendingOrGate[T metadata.Roles](ctx context.Context, s *Service, op, repo, role string, sub *submission[T], expires time.Time, signed any, dry bool) (*Result, error) {
 	if !sub.ev.met {
 		ps := pendingStatus(role, sub.version, expires, signed, sub.auths, sub.ev)
-		return s.keepPending(ctx, op, repo, role, sub.version, sub.data, sub.existing, sub.conflict, ps, sub.ev.valid, dry)
+		return s.keepPending(ctx, op, repo, role, sub.version, sub.digest, sub.data, sub.existing, ps, sub.ev.valid, dry)
 	}
 	if err := gate(sub.md, sub.auths); err != nil {
 		return nil, opError(op, repo, role, ErrThreshold, &fault{field: "signatures", reason: "threshold check", kind: ErrThreshold, err: err})
@@ -537,17 +648,14 @@ func pendingOrGate[T metadata.Roles](ctx context.Context, s *Service, op, repo, 
 	return nil, nil
 }
 
-// keepPending stores an under-threshold proposal.
-func (s *Service) keepPending(ctx context.Context, op, repo, role string, version int64, data []byte, existing *Pending, conflict bool, ps *PendingStatus, signedBy []string, dry bool) (*Result, error) {
-	if conflict {
-		return nil, &Error{Op: op, Repo: repo, Role: role, Field: "signed", Kind: ErrConflict,
-			Reason: fmt.Sprintf("a different %s v%d proposal is pending; sign that one, or upload yours with a full threshold of signatures", role, version)}
-	}
+// keepPending stores an under-threshold proposal under its signed digest,
+// beside any other proposal for the same role and version.
+func (s *Service) keepPending(ctx context.Context, op, repo, role string, version int64, digest string, data []byte, existing *Pending, ps *PendingStatus, signedBy []string, dry bool) (*Result, error) {
 	res := &Result{Repo: repo, Role: role, Version: version, Pending: ps, SignedBy: signedBy}
 	if dry {
 		return res, nil
 	}
-	w := PendingWrite{Pending: Pending{Role: role, Version: version, Data: data}}
+	w := PendingWrite{Pending: Pending{Role: role, Version: version, Digest: digest, Data: data}}
 	if existing != nil {
 		w.Expect = existing.Data
 	}
@@ -683,6 +791,13 @@ func (s *Service) submitRoot(ctx context.Context, op, repo string, data []byte, 
 	if err != nil {
 		return nil, opError(op, repo, role, nil, err)
 	}
+	// A proposal no current root key signs vouches for nothing: kept, it
+	// would only let a stranger crowd the ceremony.
+	if sub.ev.counts[0] == 0 {
+		return nil, &Error{Op: op, Repo: repo, Role: role, Field: "signatures", Kind: ErrNotAuthorized,
+			Reason: fmt.Sprintf("no root key of the current root v%d signs it (root keys %s): a root proposal is accepted only with at least one of their signatures",
+				cur, strings.Join(t.root.Signed.Roles[metadata.ROOT].KeyIDs, ", "))}
+	}
 	md := sub.md
 	if res, err := pendingOrGate(ctx, s, op, repo, role, sub, md.Signed.Expires, md.Signed, dry); res != nil || err != nil {
 		return res, err
@@ -711,7 +826,7 @@ func (s *Service) submitRoot(ctx context.Context, op, repo string, data []byte, 
 				ps := pendingStatus(role, sub.version, md.Signed.Expires, md.Signed, sub.auths, sub.ev)
 				ps.Problem = fmt.Sprintf("root v%d changes the targets keys, so clients would reject the published targets v%d: it is published together with targets v%d signed by a threshold of its targets keys (upload or sign one, e.g. 'trustctl sign ... --key NEW_TARGETS_KEY')",
 					sub.version, v, v+1)
-				return s.keepPending(ctx, op, repo, role, sub.version, sub.data, sub.existing, sub.conflict, ps, sub.ev.valid, dry)
+				return s.keepPending(ctx, op, repo, role, sub.version, sub.digest, sub.data, sub.existing, ps, sub.ev.valid, dry)
 			}
 			changed = map[string]int64{metadata.TARGETS: v + 1}
 		}
@@ -743,10 +858,11 @@ func (s *Service) submitRoot(ctx context.Context, op, repo string, data []byte, 
 	return res, nil
 }
 
-// nextRoot returns the pending root proposal for the version after cur (and
-// its parsed form) if it names targets keys cur does not and some signature
-// in sigs is by one of those: a targets version meant to be published with
-// that root. Otherwise it returns nils.
+// nextRoot returns a pending root proposal for the version after cur (and
+// its parsed form) that names targets keys cur does not, with some
+// signature in sigs by one of those: a targets version meant to be
+// published with that root (the first such proposal, by digest). Otherwise
+// it returns nils.
 func (s *Service) nextRoot(ctx context.Context, repo string, cur *metadata.Metadata[metadata.RootType], sigs []metadata.Signature) (*metadata.Metadata[metadata.RootType], *Pending, error) {
 	curKeys := cur.Signed.Roles[metadata.TARGETS].KeyIDs
 	var newKey bool
@@ -758,18 +874,21 @@ func (s *Service) nextRoot(ctx context.Context, repo string, cur *metadata.Metad
 	if !newKey {
 		return nil, nil, nil
 	}
-	p, err := s.findPending(ctx, "targets", repo, metadata.ROOT, cur.Signed.Version+1)
-	if err != nil || p == nil {
+	ps, err := s.pendingFor(ctx, "targets", repo, metadata.ROOT, cur.Signed.Version+1)
+	if err != nil {
 		return nil, nil, err
 	}
-	nr, err := (&metadata.Metadata[metadata.RootType]{}).FromBytes(p.Data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pending root v%d: %w", p.Version, err)
-	}
-	nextKeys := nr.Signed.Roles[metadata.TARGETS].KeyIDs
-	for _, sg := range sigs {
-		if !slices.Contains(curKeys, sg.KeyID) && slices.Contains(nextKeys, sg.KeyID) {
-			return nr, p, nil
+	for i := range ps {
+		p := &ps[i]
+		nr, err := (&metadata.Metadata[metadata.RootType]{}).FromBytes(p.Data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pending root v%d: %w", p.Version, err)
+		}
+		nextKeys := nr.Signed.Roles[metadata.TARGETS].KeyIDs
+		for _, sg := range sigs {
+			if !slices.Contains(curKeys, sg.KeyID) && slices.Contains(nextKeys, sg.KeyID) {
+				return nr, p, nil
+			}
 		}
 	}
 	return nil, nil, nil
@@ -782,7 +901,7 @@ func (s *Service) companionTargets(ctx context.Context, op, repo string, sub *su
 	md := sub.md
 	ps := pendingStatus(metadata.TARGETS, sub.version, md.Signed.Expires, md.Signed, sub.auths, sub.ev)
 	ps.Problem = fmt.Sprintf("signed for the pending root v%d, which changes the targets keys: published together with it", root.Version)
-	res, err := s.keepPending(ctx, op, repo, metadata.TARGETS, sub.version, sub.data, sub.existing, sub.conflict, ps, sub.ev.valid, dry)
+	res, err := s.keepPending(ctx, op, repo, metadata.TARGETS, sub.version, sub.digest, sub.data, sub.existing, ps, sub.ev.valid, dry)
 	if err != nil || dry || !sub.ev.met {
 		return res, err
 	}
@@ -793,21 +912,24 @@ func (s *Service) companionTargets(ctx context.Context, op, repo string, sub *su
 	return s.submitRoot(ctx, op, repo, root.Data, root, false)
 }
 
-// companionFor returns the pending targets proposal at version if it meets
-// the threshold of root's targets keys and has not expired, else nil.
+// companionFor returns a pending targets proposal at version that meets
+// the threshold of root's targets keys and has not expired (the first by
+// digest), else nil.
 func (s *Service) companionFor(ctx context.Context, repo string, root *metadata.Metadata[metadata.RootType], version int64, now time.Time) (*metadata.Metadata[metadata.TargetsType], []byte, error) {
-	p, err := s.findPending(ctx, "root", repo, metadata.TARGETS, version)
-	if err != nil || p == nil {
+	ps, err := s.pendingFor(ctx, "root", repo, metadata.TARGETS, version)
+	if err != nil {
 		return nil, nil, err
 	}
-	tg, err := (&metadata.Metadata[metadata.TargetsType]{}).FromBytes(p.Data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pending targets v%d: %w", version, err)
+	for _, p := range ps {
+		tg, err := (&metadata.Metadata[metadata.TargetsType]{}).FromBytes(p.Data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pending targets v%d: %w", version, err)
+		}
+		if tg.Signed.Version == version && tg.Signed.Expires.After(now) && root.VerifyDelegate(metadata.TARGETS, tg) == nil {
+			return tg, bytes.Clone(p.Data), nil
+		}
 	}
-	if tg.Signed.Version != version || !tg.Signed.Expires.After(now) || root.VerifyDelegate(metadata.TARGETS, tg) != nil {
-		return nil, nil, nil
-	}
-	return tg, bytes.Clone(p.Data), nil
+	return nil, nil, nil
 }
 
 // signOnline makes the next snapshot (when newSnapshot: with the changed
@@ -994,11 +1116,11 @@ func (s *Service) Status(ctx context.Context, repo string) (*Status, error) {
 		}
 		switch {
 		case err != nil:
-			st.Pending = append(st.Pending, PendingStatus{Role: p.Role, Version: p.Version, Problem: err.Error()})
+			st.Pending = append(st.Pending, PendingStatus{Role: p.Role, Version: p.Version, SignedDigest: p.Digest, Problem: err.Error()})
 		case res.Pending != nil:
 			st.Pending = append(st.Pending, *res.Pending)
 		default:
-			st.Pending = append(st.Pending, PendingStatus{Role: p.Role, Version: p.Version,
+			st.Pending = append(st.Pending, PendingStatus{Role: p.Role, Version: p.Version, SignedDigest: p.Digest,
 				Problem: "its thresholds are met but it is not published; add any signature to publish it"})
 		}
 	}

@@ -40,12 +40,14 @@ func TestThresholdOverTime(t *testing.T) {
 	if res, err = f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, first); err != nil || res.Pending == nil {
 		t.Fatalf("re-upload: %v %+v", err, res)
 	}
-	// A different proposal for the same version conflicts.
+	firstDigest := res.Pending.SignedDigest
+	// A different proposal for the same version is kept beside it, keyed by
+	// its own digest.
 	other := mustSign(t, f.nextTargets(metadata.TARGETS, addTarget(t, "evil.bin", []byte("evil"))), k[2])
-	before := f.st.Fingerprint(f.repo)
-	if _, err := f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, other); !errors.Is(err, ErrConflict) {
-		t.Fatalf("competing proposal: %v, want ErrConflict", err)
+	if res, err := f.svc.Upload(f.ctx, f.repo, metadata.TARGETS, other); err != nil || res.Pending == nil || res.Pending.SignedDigest == firstDigest {
+		t.Fatalf("competing proposal: %+v, %v; want a second pending proposal", res, err)
 	}
+	before := f.st.Fingerprint(f.repo)
 	// A bad signature is refused and the pending proposal is untouched.
 	sigs, err := SignatureFor(first, k[1].signer)
 	if err != nil {
@@ -53,10 +55,10 @@ func TestThresholdOverTime(t *testing.T) {
 	}
 	bad := []metadata.Signature{{KeyID: sigs[0].KeyID, Signature: append([]byte(nil), sigs[0].Signature...)}}
 	bad[0].Signature[0] ^= 1
-	if _, err := f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 1, bad); !errors.Is(err, ErrBadSignature) {
+	if _, err := f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 1, firstDigest, bad); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("bad signature: %v", err)
 	}
-	if _, err := f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 7, sigs); !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 7, "", sigs); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("signature for a version with no proposal: %v", err)
 	}
 	if after := f.st.Fingerprint(f.repo); after != before {
@@ -67,13 +69,13 @@ func TestThresholdOverTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Pending) != 1 || st.Pending[0].Role != metadata.TARGETS || st.Pending[0].Version != 1 || st.Pending[0].SignedDigest == "" ||
+	if len(st.Pending) != 2 || st.Pending[0].Role != metadata.TARGETS || st.Pending[0].Version != 1 || st.Pending[0].SignedDigest == "" ||
 		st.Timestamp != nil {
 		t.Fatalf("status = %+v", st)
 	}
 
 	// The second holder signs: published.
-	res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 1, sigs)
+	res, err = f.svc.AddSignatures(f.ctx, f.repo, metadata.TARGETS, 1, firstDigest, sigs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,21 +19,27 @@ type File struct {
 
 // Pending is a proposal collecting signatures: a role's metadata at the next
 // version, valid except that it is signed by fewer keys than the threshold.
+// Several proposals may be pending for one role and version; each is keyed
+// by its Digest.
 type Pending struct {
 	Role    string
 	Version int64
-	Data    []byte // the signed JSON with every signature collected so far
+	// Digest is the hex SHA-256 of the canonical JSON of the signed part
+	// (ProposalDigest): what every key holder signs, and the proposal's key.
+	Digest string
+	Data   []byte // the signed JSON with every signature collected so far
 }
 
 // PendingWrite inserts or replaces one pending proposal under a
-// compare-and-swap: the stored proposal for (Role, Version) must hold exactly
-// Expect (nil: there must be none).
+// compare-and-swap: the stored proposal for (Role, Version, Digest) must
+// hold exactly Expect (nil: there must be none).
 type PendingWrite struct {
 	Pending
 	Expect []byte
 }
 
-// PendingKey names a pending proposal.
+// PendingKey names every pending proposal for one role and version: when
+// one of them is published, the others become void and are dropped with it.
 type PendingKey struct {
 	Role    string
 	Version int64
@@ -66,15 +72,16 @@ type Change struct {
 //     the highest published version of role. It returns an error matching
 //     ErrNotFound (errors.Is) if there is none, including when the
 //     repository does not exist.
-//   - Pending returns every pending proposal of repo (any order; none is not
-//     an error).
+//   - Pending returns every pending proposal of repo, each with the Digest
+//     it was written with (any order; none is not an error).
 //   - Apply applies c atomically (one transaction): either every file in
 //     c.Publish is inserted, every PutPending written and every DropPending
 //     deleted, or nothing changes. It returns an error matching ErrConflict,
 //     changing nothing, if any (repo, role, version) in c.Publish already
 //     exists (a unique key on those three columns does this), or if a
 //     PutPending's stored bytes differ from its Expect (nil Expect: a
-//     proposal for that role and version exists). Published files are never
+//     proposal for that role, version and digest exists). A DropPending
+//     deletes every proposal for its role and version, whatever the digest. Published files are never
 //     updated or deleted afterwards (append-only); a repository exists once
 //     root version 1 is published.
 //   - All three are safe for concurrent use, and a Get after a successful
@@ -96,7 +103,13 @@ type MemState struct {
 type memRepo struct {
 	files   map[string]map[int64][]byte // role → version → data
 	latest  map[string]int64
-	pending map[PendingKey][]byte
+	pending map[memPendingKey][]byte
+}
+
+type memPendingKey struct {
+	role    string
+	version int64
+	digest  string
 }
 
 // NewMemState returns an empty MemState.
@@ -132,13 +145,16 @@ func (m *MemState) Pending(_ context.Context, repo string) ([]Pending, error) {
 	}
 	out := make([]Pending, 0, len(r.pending))
 	for k, v := range r.pending {
-		out = append(out, Pending{Role: k.Role, Version: k.Version, Data: v})
+		out = append(out, Pending{Role: k.role, Version: k.version, Digest: k.digest, Data: v})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Role != out[j].Role {
 			return out[i].Role < out[j].Role
 		}
-		return out[i].Version < out[j].Version
+		if out[i].Version != out[j].Version {
+			return out[i].Version < out[j].Version
+		}
+		return out[i].Digest < out[j].Digest
 	})
 	return out, nil
 }
@@ -149,7 +165,7 @@ func (m *MemState) Apply(_ context.Context, c Change) error {
 	defer m.mu.Unlock()
 	r := m.repos[c.Repo]
 	if r == nil {
-		r = &memRepo{files: map[string]map[int64][]byte{}, latest: map[string]int64{}, pending: map[PendingKey][]byte{}}
+		r = &memRepo{files: map[string]map[int64][]byte{}, latest: map[string]int64{}, pending: map[memPendingKey][]byte{}}
 	}
 	seen := map[PendingKey]bool{}
 	for _, f := range c.Publish {
@@ -160,7 +176,10 @@ func (m *MemState) Apply(_ context.Context, c Change) error {
 		seen[k] = true
 	}
 	for _, p := range c.PutPending {
-		cur, ok := r.pending[PendingKey{p.Role, p.Version}]
+		if p.Digest == "" {
+			return fmt.Errorf("memstate: %s pending %s version %d: no digest", c.Repo, p.Role, p.Version)
+		}
+		cur, ok := r.pending[memPendingKey{p.Role, p.Version, p.Digest}]
 		if (p.Expect == nil && ok) || (p.Expect != nil && (!ok || !bytes.Equal(cur, p.Expect))) {
 			return fmt.Errorf("memstate: %s pending %s version %d changed meanwhile: %w", c.Repo, p.Role, p.Version, ErrConflict)
 		}
@@ -180,10 +199,14 @@ func (m *MemState) Apply(_ context.Context, c Change) error {
 		m.bytesWritten += int64(len(f.Data))
 	}
 	for _, k := range c.DropPending {
-		delete(r.pending, k)
+		for pk := range r.pending {
+			if pk.role == k.Role && pk.version == k.Version {
+				delete(r.pending, pk)
+			}
+		}
 	}
 	for _, p := range c.PutPending {
-		r.pending[PendingKey{p.Role, p.Version}] = bytes.Clone(p.Data)
+		r.pending[memPendingKey{p.Role, p.Version, p.Digest}] = bytes.Clone(p.Data)
 		m.bytesWritten += int64(len(p.Data))
 	}
 	return nil
@@ -222,15 +245,16 @@ func (m *MemState) Fingerprint(repo string) string {
 	for _, role := range roles {
 		fmt.Fprintf(&b, "%s:%d:%d;", role, r.latest[role], len(r.files[role]))
 	}
-	keys := make([]PendingKey, 0, len(r.pending))
+	keys := make([]memPendingKey, 0, len(r.pending))
 	for k := range r.pending {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].Role < keys[j].Role || (keys[i].Role == keys[j].Role && keys[i].Version < keys[j].Version)
+		a, b := keys[i], keys[j]
+		return a.role < b.role || (a.role == b.role && (a.version < b.version || (a.version == b.version && a.digest < b.digest)))
 	})
 	for _, k := range keys {
-		fmt.Fprintf(&b, "p:%s:%d:%x;", k.Role, k.Version, sha256.Sum256(r.pending[k]))
+		fmt.Fprintf(&b, "p:%s:%d:%s:%x;", k.role, k.version, k.digest, sha256.Sum256(r.pending[k]))
 	}
 	return b.String()
 }

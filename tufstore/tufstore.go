@@ -114,7 +114,14 @@ func (s *State) Pending(ctx context.Context, repo string) ([]tuf.Pending, error)
 	}
 	out := make([]tuf.Pending, len(ps))
 	for i, p := range ps {
-		out[i] = tuf.Pending{Role: p.Role, Version: p.Version, Data: p.Data}
+		out[i] = tuf.Pending{Role: p.Role, Version: p.Version, Digest: p.Digest, Data: p.Data}
+		if p.Digest == "" {
+			// Stored before proposals were keyed by digest: compute it; the
+			// next update of the proposal stores it.
+			if out[i].Digest, err = tuf.ProposalDigest(p.Data); err != nil {
+				return nil, fmt.Errorf("tufstore: pending %s %s v%d: %w", repo, p.Role, p.Version, err)
+			}
+		}
 	}
 	return out, nil
 }
@@ -136,7 +143,7 @@ func (s *State) Apply(ctx context.Context, c tuf.Change) error {
 			}
 		}
 		for _, p := range c.PutPending {
-			if err := w.PutTUFPending(ctx, c.Repo, store.TUFPending{Role: p.Role, Version: p.Version, Data: p.Data}, p.Expect); err != nil {
+			if err := w.PutTUFPending(ctx, c.Repo, store.TUFPending{Role: p.Role, Version: p.Version, Digest: p.Digest, Data: p.Data}, p.Expect); err != nil {
 				return err
 			}
 		}

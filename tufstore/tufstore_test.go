@@ -62,7 +62,7 @@ func TestStateContract(t *testing.T) {
 				t.Fatalf("Get of an unknown repo = %v, want tuf.ErrNotFound", err)
 			}
 			pdoc := func(n string) []byte { return file("targets", 1, n).Data }
-			pend := tuf.PendingWrite{Pending: tuf.Pending{Role: "targets", Version: 1, Data: pdoc("p1")}}
+			pend := tuf.PendingWrite{Pending: tuf.Pending{Role: "targets", Version: 1, Digest: "d", Data: pdoc("p1")}}
 			if err := s.Apply(ctx, tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{pend}}); !errors.Is(err, tuf.ErrNotFound) {
 				t.Fatalf("pending write to an unknown repo = %v, want tuf.ErrNotFound", err)
 			}
@@ -77,8 +77,8 @@ func TestStateContract(t *testing.T) {
 			}{
 				{"pending insert", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{pend}}, nil},
 				{"pending insert again", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{pend}}, tuf.ErrConflict},
-				{"pending replace, stale expect", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{{Pending: tuf.Pending{Role: "targets", Version: 1, Data: pdoc("p2")}, Expect: pdoc("p0")}}}, tuf.ErrConflict},
-				{"pending replace", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{{Pending: tuf.Pending{Role: "targets", Version: 1, Data: pdoc("p2")}, Expect: pdoc("p1")}}}, nil},
+				{"pending replace, stale expect", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{{Pending: tuf.Pending{Role: "targets", Version: 1, Digest: "d", Data: pdoc("p2")}, Expect: pdoc("p0")}}}, tuf.ErrConflict},
+				{"pending replace", tuf.Change{Repo: repo, PutPending: []tuf.PendingWrite{{Pending: tuf.Pending{Role: "targets", Version: 1, Digest: "d", Data: pdoc("p2")}, Expect: pdoc("p1")}}}, nil},
 				{"publish, drop pending", tuf.Change{Repo: repo, Publish: []tuf.File{file("targets", 1, "t1"), file("snapshot", 1, "s1"), file("timestamp", 1, "ts1")},
 					DropPending: []tuf.PendingKey{{Role: "targets", Version: 1}}}, nil},
 				{"publish conflict rolls back", tuf.Change{Repo: repo, Publish: []tuf.File{file("targets", 2, "t2"), file("timestamp", 1, "ts1b")}}, tuf.ErrConflict},
@@ -246,7 +246,7 @@ func TestCeremonyStepsAreLogged(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := svc.AddSignatures(ctx, r.Name, metadata.ROOT, 2, sigs); err != nil {
+				if _, err := svc.AddSignatures(ctx, r.Name, metadata.ROOT, 2, "", sigs); err != nil {
 					t.Fatal(err)
 				}
 			}

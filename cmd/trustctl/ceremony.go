@@ -36,12 +36,15 @@ trusted root 1 walk 1→2→3… and keep working.
 
 Who runs what, in order:
 
-  1. One root key holder (or the release manager) proposes root N+1, naming
-     the new root keys by their public halves, and signs it with any private
-     key at hand (an old or a new root key):
+  1. One holder of a root key of root N proposes root N+1, naming the new
+     root keys by their public halves, and signs it with that key (trustd
+     keeps a proposal only when a key of root N signs it):
        trustctl ceremony propose REPO --root-key new1.pem.pub --root-key new2.pem.pub \
            --root-threshold 2 --key old1.pem
-     trustd keeps it pending until both thresholds are met.
+     trustd keeps it pending until both thresholds are met. Another holder
+     may propose a different root N+1 meanwhile: both stay pending, each
+     known by its signed digest, and the first to meet both thresholds is
+     published (the others become void).
   2. Anyone checks who has signed and who is missing, per threshold:
        trustctl ceremony status REPO
   3. Each other holder, old root keys and new ones alike, signs on their own
@@ -51,6 +54,8 @@ Who runs what, in order:
   4. trustd publishes root N+1 (with a new snapshot and timestamp) the moment
      the last needed signature arrives. Confirm it (exit 1 while pending):
        trustctl ceremony publish REPO
+When several proposals are pending, 'sign' and 'publish' need --proposal
+DIGEST (the signed digest 'status' shows, or its first 8+ hex digits).
 
 Air-gapped: 'propose --out FILE' writes the proposal instead of uploading it;
 holders sign the file with 'ceremony sign REPO --file FILE --key KEY' on their
@@ -82,9 +87,10 @@ the targets keys is published together with the next targets version signed
 by the new targets keys (e.g. 'trustctl sign ... --key NEW_TARGETS_KEY'),
 since clients would reject the published targets under the new keys.
 Each --key (a private key file of root N or of root N+1) signs it on this
-machine. It is uploaded and stays pending until a threshold of root N's root
-keys and a threshold of its own have signed; with --out it is written to
-FILE instead, for signers on air-gapped machines.`,
+machine; trustd keeps it only if at least one of them is a root key of root
+N. It is uploaded and stays pending until a threshold of root N's root keys
+and a threshold of its own have signed; with --out it is written to FILE
+instead, for signers on air-gapped machines.`,
 		Example: `  trustctl ceremony propose acme/images --root-key new1.pem.pub --root-key new2.pem.pub \
       --root-threshold 2 --key old1.pem
 
@@ -232,14 +238,16 @@ func pickKeys(flag string, ks tuf.KeySet, ids []string) (tuf.KeySet, error) {
 
 func newCeremonySignCmd(g *globals) *cobra.Command {
 	var (
-		version int64
-		file    string
-		key     signingKey
+		version  int64
+		file     string
+		proposal string
+		key      signingKey
 	)
 	cmd := &cobra.Command{
-		Use:   "sign REPO --key PRIV [--version N] [--file FILE]",
+		Use:   "sign REPO --key PRIV [--proposal DIGEST] [--version N] [--file FILE]",
 		Short: "Add your signature (old or new root key) to the pending root proposal",
-		Long: `sign fetches REPO's pending root proposal (the only one, or --version N),
+		Long: `sign fetches REPO's pending root proposal (the only one, or the one --proposal
+names by its signed digest or a prefix of 8+ hex digits, or --version N),
 signs its signed part with --key on this machine and sends the signature.
 Holders of root N's keys and of root N+1's keys each run it; trustd publishes
 root N+1 when both thresholds are met. With --file, it signs a proposal
@@ -269,23 +277,15 @@ written by 'ceremony propose --out' in place, without contacting trustd.`,
 				return nil
 			}
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				v := version
-				if v == 0 {
-					st, err := c.TUF.GetStatus(ctx, &trustv1.GetStatusRequest{Repo: repo})
-					if err != nil {
-						return err
-					}
-					ps := pendingRoots(st)
-					switch len(ps) {
-					case 0:
-						return cliutil.Negative(fmt.Errorf("no root proposal of %s is pending (root v%d is published); start one with 'trustctl ceremony propose'", repo, st.GetRoot().GetVersion()))
-					case 1:
-						v = ps[0].GetVersion()
-					default:
-						return errors.New("--version: several root proposals are pending; name one (see 'trustctl ceremony status')")
-					}
+				st, err := c.TUF.GetStatus(ctx, &trustv1.GetStatusRequest{Repo: repo})
+				if err != nil {
+					return err
 				}
-				res, err := signPending(ctx, c, repo, metadata.ROOT, v, signer)
+				p, err := pickProposal(ceremonyStatusOf(st), version, proposal)
+				if err != nil {
+					return err
+				}
+				res, err := signPending(ctx, c, repo, metadata.ROOT, p.Version, p.SignedDigest, signer)
 				if err != nil {
 					return err
 				}
@@ -294,6 +294,7 @@ written by 'ceremony propose --out' in place, without contacting trustd.`,
 		},
 	}
 	cmd.Flags().Int64Var(&version, "version", 0, "version of the pending root (default: the only pending one)")
+	cmd.Flags().StringVar(&proposal, "proposal", "", "signed digest, or a prefix of 8+ hex digits, of the proposal to sign (default: the only pending one)")
 	cmd.Flags().StringVar(&file, "file", "", "sign this proposal file in place instead of the pending proposal on trustd")
 	key.flags(cmd)
 	return cmd
@@ -308,6 +309,54 @@ func pendingRoots(st *trustv1.GetStatusResponse) []*trustv1.TUFPendingStatus {
 		}
 	}
 	return out
+}
+
+// pickProposal selects the pending root proposal of cs that version (0:
+// any) and proposal (a signed digest or a prefix of one; empty: any) name:
+// the only match, or an error that lists the candidates.
+func pickProposal(cs ceremonyStatus, version int64, proposal string) (ceremonyProposal, error) {
+	proposal = strings.ToLower(proposal)
+	if err := checkProposalFlag(proposal); err != nil {
+		return ceremonyProposal{}, err
+	}
+	var match []ceremonyProposal
+	for _, p := range cs.Proposals {
+		if (version == 0 || p.Version == version) && strings.HasPrefix(p.SignedDigest, proposal) {
+			match = append(match, p)
+		}
+	}
+	switch {
+	case len(match) == 1:
+		return match[0], nil
+	case len(cs.Proposals) == 0:
+		return ceremonyProposal{}, cliutil.Negative(fmt.Errorf("no root proposal of %s is pending (root v%d is published); start one with 'trustctl ceremony propose'", cs.Repo, cs.RootVersion))
+	case len(match) == 0:
+		return ceremonyProposal{}, cliutil.Negative(fmt.Errorf("no pending root proposal of %s matches --version/--proposal; pending: %s", cs.Repo, describeProposals(cs.Proposals)))
+	}
+	return ceremonyProposal{}, fmt.Errorf("--proposal: %d root proposals of %s are pending; name one by its signed digest (or its first %d+ hex digits): %s",
+		len(match), cs.Repo, tuf.MinProposalPrefix, describeProposals(match))
+}
+
+// checkProposalFlag checks --proposal: empty, or 8 to 64 hex digits.
+func checkProposalFlag(proposal string) error {
+	if proposal != "" && (len(proposal) < tuf.MinProposalPrefix || len(proposal) > 64 || strings.Trim(strings.ToLower(proposal), "0123456789abcdef") != "") {
+		return fmt.Errorf("--proposal: %q: want a signed digest or a prefix of at least %d hex digits (see 'trustctl ceremony status')", proposal, tuf.MinProposalPrefix)
+	}
+	return nil
+}
+
+// describeProposals lists proposals on one line: version, signed digest and
+// how far each threshold is.
+func describeProposals(ps []ceremonyProposal) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		var ths []string
+		for _, th := range p.Thresholds {
+			ths = append(ths, fmt.Sprintf("%s %d/%d", th.Authority, len(th.Signed), th.Threshold))
+		}
+		parts[i] = fmt.Sprintf("root v%d %s (%s)", p.Version, p.SignedDigest, strings.Join(ths, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // ceremonyStatus is the JSON form of 'ceremony status'.
@@ -359,8 +408,12 @@ func nonNil(s []string) []string {
 
 func printCeremony(w io.Writer, cs ceremonyStatus) {
 	fmt.Fprintf(w, "repository %s: root v%d published\n", cs.Repo, cs.RootVersion)
-	if len(cs.Proposals) == 0 {
+	switch len(cs.Proposals) {
+	case 0:
 		fmt.Fprintln(w, "no root proposal pending")
+	case 1:
+	default:
+		fmt.Fprintf(w, "%d root proposals pending: the first to meet both thresholds is published, the others become void; name one with --proposal DIGEST (8+ hex digits) in 'ceremony sign' and 'ceremony publish'\n", len(cs.Proposals))
 	}
 	for _, p := range cs.Proposals {
 		fmt.Fprintf(w, "root v%d pending, signed part sha256 %s", p.Version, p.SignedDigest)
@@ -390,8 +443,9 @@ func printCeremony(w io.Writer, cs ceremonyStatus) {
 func newCeremonyStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status REPO",
-		Short: "Show the pending root proposal and, per threshold, who has signed and who is missing",
+		Short: "Show the pending root proposals and, per threshold, who has signed and who is missing",
 		Long: `status shows REPO's published root version and each pending root proposal
+(by its signed digest, which 'sign --proposal' and 'publish --proposal' take)
 with its two thresholds: the current root N's root keys and the proposed root
 N+1's own. For each it lists the key ids that have signed and those missing.
 It exits 0 whether or not a proposal is pending; -o json for scripts.`,
@@ -415,21 +469,27 @@ It exits 0 whether or not a proposal is pending; -o json for scripts.`,
 
 func newCeremonyPublishCmd(g *globals) *cobra.Command {
 	var (
-		version int64
-		file    string
+		version  int64
+		file     string
+		proposal string
 	)
 	cmd := &cobra.Command{
-		Use:   "publish REPO [--version N] [--file FILE]",
+		Use:   "publish REPO [--proposal DIGEST] [--version N] [--file FILE]",
 		Short: "Confirm the new root is published (exit 1 while pending, naming the missing signatures)",
 		Long: `trustd publishes a proposed root by itself the moment it carries both
 thresholds of signatures. publish reports whether that has happened: exit 0
 when root vN (--version, default the pending proposal's) is published, exit 1
 while it is still pending, naming the thresholds and keys still missing.
-With --file, it first uploads a proposal signed offline ('propose --out',
-'sign --file').`,
+When several proposals are pending, --proposal DIGEST (or its first 8+ hex
+digits) names the one to check; once another proposal was published instead,
+publish exits 1 saying so. With --file, it first uploads a proposal signed
+offline ('propose --out', 'sign --file') and checks that one.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo := args[0]
+			if err := checkProposalFlag(proposal); err != nil {
+				return err
+			}
 			var doc []byte
 			if file != "" {
 				var err error
@@ -446,56 +506,77 @@ With --file, it first uploads a proposal signed offline ('propose --out',
 					if version == 0 {
 						version = resp.GetResult().GetVersion()
 					}
+					if proposal == "" {
+						if proposal, err = tuf.ProposalDigest(doc); err != nil {
+							return fmt.Errorf("--file: %w", err)
+						}
+					}
 				}
 				st, err := c.TUF.GetStatus(ctx, &trustv1.GetStatusRequest{Repo: repo})
 				if err != nil {
 					return err
 				}
 				cs := ceremonyStatusOf(st)
+				p, err := pickProposal(cs, version, proposal)
+				switch {
+				case err == nil:
+					return stillPending(cmd, g, cs, p)
+				case len(cs.Proposals) > 0 && (version != 0 || proposal != "") && errors.As(err, new(*cliutil.ExitError)):
+					// Nothing pending matches: published, or void.
+				case len(cs.Proposals) > 0:
+					return err
+				}
 				want := version
 				if want == 0 {
-					switch len(cs.Proposals) {
-					case 0:
-						want = cs.RootVersion
-					case 1:
-						want = cs.Proposals[0].Version
-					default:
-						return errors.New("--version: several root proposals are pending; name one (see 'trustctl ceremony status')")
+					want = cs.RootVersion
+				}
+				if cs.RootVersion < want {
+					return cliutil.Negative(fmt.Errorf("root v%d of %s is neither published (root v%d is) nor pending; start it with 'trustctl ceremony propose'", want, repo, cs.RootVersion))
+				}
+				if proposal != "" {
+					raw, err := c.TUF.GetMetadata(ctx, &trustv1.GetMetadataRequest{Repo: repo, Name: fmt.Sprintf("%d.root.json", want)})
+					if err != nil {
+						return err
+					}
+					d, err := tuf.ProposalDigest(raw.GetData())
+					if err != nil {
+						return fmt.Errorf("published root v%d of %s: %w", want, repo, err)
+					}
+					if !strings.HasPrefix(d, strings.ToLower(proposal)) {
+						return cliutil.Negative(fmt.Errorf("root v%d of %s was published from another proposal (signed digest %s); proposal %s is void", want, repo, d, proposal))
 					}
 				}
-				if cs.RootVersion >= want {
-					if g.output == "json" {
-						return printJSON(cmd.OutOrStdout(), cs)
-					}
-					fmt.Fprintf(cmd.OutOrStdout(), "root v%d of %s is published\n", cs.RootVersion, repo)
-					return nil
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), cs)
 				}
-				for _, p := range cs.Proposals {
-					if p.Version != want {
-						continue
-					}
-					if g.output == "json" {
-						if err := printJSON(cmd.OutOrStdout(), cs); err != nil {
-							return err
-						}
-					}
-					var short []string
-					for _, th := range p.Thresholds {
-						if !th.Met {
-							short = append(short, fmt.Sprintf("%s has %d of %d signatures (missing: %s)", th.Authority, len(th.Signed), th.Threshold, strings.Join(th.Missing, ", ")))
-						}
-					}
-					msg := fmt.Sprintf("root v%d of %s is still pending: %s", want, repo, strings.Join(short, "; "))
-					if p.Problem != "" {
-						msg += "; problem: " + p.Problem
-					}
-					return cliutil.Negative(errors.New(msg))
-				}
-				return cliutil.Negative(fmt.Errorf("root v%d of %s is neither published (root v%d is) nor pending; start it with 'trustctl ceremony propose'", want, repo, cs.RootVersion))
+				fmt.Fprintf(cmd.OutOrStdout(), "root v%d of %s is published\n", want, repo)
+				return nil
 			})
 		},
 	}
 	cmd.Flags().Int64Var(&version, "version", 0, "root version to check (default: the pending proposal, else the published root)")
+	cmd.Flags().StringVar(&proposal, "proposal", "", "signed digest, or a prefix of 8+ hex digits, of the proposal to check (default: the only pending one)")
 	cmd.Flags().StringVar(&file, "file", "", "upload this offline-signed proposal first")
 	return cmd
+}
+
+// stillPending reports proposal p as pending (exit 1), naming the
+// thresholds not met and the keys missing, on one line.
+func stillPending(cmd *cobra.Command, g *globals, cs ceremonyStatus, p ceremonyProposal) error {
+	if g.output == "json" {
+		if err := printJSON(cmd.OutOrStdout(), cs); err != nil {
+			return err
+		}
+	}
+	var short []string
+	for _, th := range p.Thresholds {
+		if !th.Met {
+			short = append(short, fmt.Sprintf("%s has %d of %d signatures (missing: %s)", th.Authority, len(th.Signed), th.Threshold, strings.Join(th.Missing, ", ")))
+		}
+	}
+	msg := fmt.Sprintf("root v%d of %s (proposal %s) is still pending: %s", p.Version, cs.Repo, p.SignedDigest[:min(len(p.SignedDigest), 16)], strings.Join(short, "; "))
+	if p.Problem != "" {
+		msg += "; problem: " + p.Problem
+	}
+	return cliutil.Negative(errors.New(msg))
 }

@@ -193,7 +193,13 @@ when the given root keys meet --root-threshold.
 
 With --out, nothing is uploaded: the root (signed by whatever private keys
 were given) is written to FILE, so other root holders can sign it offline
-('trustctl tuf sign-pending --file FILE') and 'trustctl tuf upload' sends it.`,
+('trustctl tuf sign-pending --file FILE') and 'trustctl tuf upload' sends it.
+
+The server decides who may create which names (trustd --tuf-repo-creation,
+--tuf-operator-key, --tuf-repo-owner): where it is restricted, root v1 must be
+signed by an operator key or by an owner key of the name, given as one of the
+--root-key files (so it is one of the repository's root keys). Names under
+trustd/ are trustd's own and always refused.`,
 		Example: `  trustctl key generate --out root.pem && trustctl key generate --out targets.pem
   trustctl tuf init acme/images --root-key root.pem --root-threshold 1 \
       --targets-key targets.pem.pub --targets-threshold 1
@@ -432,18 +438,20 @@ func newTUFStatusCmd(g *globals) *cobra.Command {
 
 func newTUFSignPendingCmd(g *globals) *cobra.Command {
 	var (
-		role, file string
-		version    int64
-		key        signingKey
+		role, file, proposal string
+		version              int64
+		key                  signingKey
 	)
 	cmd := &cobra.Command{
-		Use:   "sign-pending REPO --role ROLE --version N --key KEY",
+		Use:   "sign-pending REPO --role ROLE --version N --key KEY [--proposal DIGEST]",
 		Short: "Add your signature to a pending proposal (or to a root file from 'tuf init --out')",
 		Long: `sign-pending fetches the pending proposal for ROLE at version N, signs its signed
 part with --key on this machine and sends the signature; trustd publishes the
-proposal once its thresholds are met. With --file, it signs a metadata file
-instead (e.g. a root written by 'tuf init --out') and writes it back, without
-contacting the server.`,
+proposal once its thresholds are met. Several proposals may be pending for one
+role and version: --proposal names one by its signed digest (or a prefix of 8
+or more hex digits) as 'trustctl tuf status' shows it. With --file, it signs a
+metadata file instead (e.g. a root written by 'tuf init --out') and writes it
+back, without contacting the server.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			signer, _, err := key.tufSigner()
@@ -465,7 +473,7 @@ contacting the server.`,
 				return errors.New("--role and --version: both are required (see 'trustctl tuf status')")
 			}
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				res, err := signPending(ctx, c, args[0], role, version, signer)
+				res, err := signPending(ctx, c, args[0], role, version, proposal, signer)
 				if err != nil {
 					return err
 				}
@@ -476,23 +484,33 @@ contacting the server.`,
 	fl := cmd.Flags()
 	fl.StringVar(&role, "role", "", "role of the pending proposal")
 	fl.Int64Var(&version, "version", 0, "version of the pending proposal")
+	fl.StringVar(&proposal, "proposal", "", "signed digest (or a prefix of 8+ hex digits) of the proposal to sign (default: the only one pending for ROLE and N)")
 	fl.StringVar(&file, "file", "", "sign this metadata file in place instead of a pending proposal on the server")
 	key.flags(cmd)
 	return cmd
 }
 
-// signPending fetches the pending proposal for role at version, signs its
-// signed part with signer on this machine and sends the signature.
-func signPending(ctx context.Context, c *client.Client, repo, role string, version int64, signer signature.Signer) (*trustv1.TUFResult, error) {
-	resp, err := c.TUF.GetMetadata(ctx, &trustv1.GetMetadataRequest{Repo: repo, Name: fmt.Sprintf("%d.%s.json", version, role), Pending: true})
+// signPending fetches the pending proposal for role at version that
+// proposal names (a signed digest or a prefix; empty: the only one), signs
+// its signed part with signer on this machine and sends the signature for
+// exactly that proposal (by its full signed digest).
+func signPending(ctx context.Context, c *client.Client, repo, role string, version int64, proposal string, signer signature.Signer) (*trustv1.TUFResult, error) {
+	resp, err := c.TUF.GetMetadata(ctx, &trustv1.GetMetadataRequest{Repo: repo, Name: fmt.Sprintf("%d.%s.json", version, role), Pending: true, Proposal: proposal})
 	if err != nil {
 		return nil, err
+	}
+	digest, err := tuf.ProposalDigest(resp.GetData())
+	if err != nil {
+		return nil, fmt.Errorf("pending %s v%d of %s: %w", role, version, repo, err)
+	}
+	if !strings.HasPrefix(digest, strings.ToLower(proposal)) {
+		return nil, fmt.Errorf("pending %s v%d of %s: trustd sent a proposal with signed digest %s, not %s", role, version, repo, digest, proposal)
 	}
 	sigs, err := tuf.SignatureFor(resp.GetData(), signer)
 	if err != nil {
 		return nil, err
 	}
-	req := &trustv1.AddSignaturesRequest{Repo: repo, Role: role, Version: version}
+	req := &trustv1.AddSignaturesRequest{Repo: repo, Role: role, Version: version, Proposal: digest}
 	for _, s := range sigs {
 		req.Signatures = append(req.Signatures, &trustv1.TUFSignature{KeyId: s.KeyID, Sig: s.Signature})
 	}

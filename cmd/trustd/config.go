@@ -52,6 +52,12 @@ type config struct {
 	TUFSnapshotTTL  time.Duration
 	TUFTimestampTTL time.Duration
 	TUFRefresh      time.Duration
+	// TUFRepoCreation, TUFOperatorKeys and TUFRepoOwners say who may create
+	// TUF repositories; complete resolves them into tufCreation.
+	TUFRepoCreation string
+	TUFOperatorKeys []string
+	TUFRepoOwners   []string
+	tufCreation     tuf.CreationPolicy
 	VoteRate        int
 	VoteRateWindow  time.Duration
 	VoteMaxSkew     time.Duration
@@ -110,6 +116,9 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TokenKey, "token-key", "", "file holding the token signing key (PEM); an ed25519 key is created (0600) if missing; replicas must share it (default DATA_DIR/token.key) (env TRUSTD_TOKEN_KEY)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", server.DefaultTokenTTL, "lifetime of issued deploy tokens (env TRUSTD_TOKEN_TTL)")
 	c.TokenPolicies.flags(fs)
+	fs.StringVar(&c.TUFRepoCreation, "tuf-repo-creation", "auto", "who may create TUF repositories: open (anyone; names under trustd/ and names a --tuf-repo-owner claims excepted), owners (only a root v1 signed by a --tuf-operator-key, or by a --tuf-repo-owner key under its pattern; closed to all when neither is given), or auto: open when --grpc-addr and --http-addr are both loopback, owners otherwise (env TRUSTD_TUF_REPO_CREATION)")
+	fs.StringSliceVar(&c.TUFOperatorKeys, "tuf-operator-key", nil, "key id (64 hex digits, as 'trustctl key generate' prints it) that may create any TUF repository outside trustd/: it must be a root key of the new repository's root v1 and sign it; repeatable or comma-separated; default none (env TRUSTD_TUF_OPERATOR_KEY)")
+	fs.StringArrayVar(&c.TUFRepoOwners, "tuf-repo-owner", nil, "PATTERN=KEYID[,KEYID...]: a repository matching PATTERN (acme/* for every name below acme/, or one exact name; the most specific pattern decides) is created only by a root v1 signed by one of these root keys (or an operator key), whatever --tuf-repo-creation says; repeatable; in the environment separate several with ';'; default none (env TRUSTD_TUF_REPO_OWNER)")
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
 	fs.IntVar(&c.VoteRate, "vote-rate-limit", 600, "feedback statements (votes, trust statements, responses) one key may submit per --vote-rate-window; 0 disables (env TRUSTD_VOTE_RATE_LIMIT)")
 	fs.DurationVar(&c.VoteRateWindow, "vote-rate-window", time.Hour, "window of --vote-rate-limit (env TRUSTD_VOTE_RATE_WINDOW)")
@@ -183,7 +192,49 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		if err := c.TokenPolicies.check(); err != nil {
 			errs = append(errs, err)
 		}
+		if err := c.completeTUFCreation(); err != nil {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
+}
+
+// completeTUFCreation resolves --tuf-repo-creation (auto: open only when
+// every listener is on loopback), --tuf-operator-key and --tuf-repo-owner
+// into the creation policy.
+func (c *config) completeTUFCreation() error {
+	var errs []error
+	p := tuf.CreationPolicy{}
+	switch c.TUFRepoCreation {
+	case "open":
+	case "owners":
+		p.Closed = true
+	case "auto":
+		loopback, _ := c.loopbackOnly()
+		p.Closed = !loopback
+	default:
+		errs = append(errs, fmt.Errorf("--tuf-repo-creation: %q is not auto, open or owners", c.TUFRepoCreation))
+	}
+	for _, id := range c.TUFOperatorKeys {
+		p.Operators = append(p.Operators, strings.ToLower(strings.TrimSpace(id)))
+	}
+	for _, v := range c.TUFRepoOwners {
+		for one := range strings.SplitSeq(v, ";") {
+			if strings.TrimSpace(one) == "" {
+				continue
+			}
+			o, err := tuf.ParseOwner(one)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--tuf-repo-owner: %w", err))
+				continue
+			}
+			p.Owners = append(p.Owners, o)
+		}
+	}
+	if err := p.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--tuf-operator-key / --tuf-repo-owner: %w", err))
+	}
+	c.tufCreation = p
 	return errors.Join(errs...)
 }
 

@@ -34,7 +34,7 @@ func (r *revocationConfig) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&r.SecurityThreshold, "security-authority-threshold", 0, "how many distinct --security-authority keys must sign one revocation or reinstatement that relies on the security authority (default 1 when trustd listens on loopback only; beyond loopback it must be set) (env TRUSTD_SECURITY_AUTHORITY_THRESHOLD)")
 	fs.StringSliceVar(&r.SecurityScopes, "security-authority-scope", nil, "limit the security authority to: digests starting with a prefix (sha256:ab12), digests a TUF repository published (repo:acme/images, repo:acme/*, repo:*), a key (key:ID); repeatable; never tokens or statements when set (default none: unscoped) (env TRUSTD_SECURITY_AUTHORITY_SCOPE)")
 	fs.StringSliceVar(&r.TokenIssuers, "token-issuer", nil, "key id of a token issuer, which may revoke tokens by id (the security authority may too); repeatable (env TRUSTD_TOKEN_ISSUER)")
-	fs.StringVar(&r.ListKey, "revocation-list-key", "", "file holding the key that signs offline revocation lists; created (0600) if missing; published in the trustd/keys TUF repository when a client first asks (default DATA_DIR/revocation-list.key) (env TRUSTD_REVOCATION_LIST_KEY)")
+	fs.StringVar(&r.ListKey, "revocation-list-key", "", "file holding the key that signs offline revocation lists; created (0600) if missing; published in the trustd/keys TUF repository at start (default DATA_DIR/revocation-list.key) (env TRUSTD_REVOCATION_LIST_KEY)")
 	fs.DurationVar(&r.ListValidity, "revocation-list-validity", revocation.DefaultListValidity, "how long a signed revocation list is valid (env TRUSTD_REVOCATION_LIST_VALIDITY)")
 }
 
@@ -120,10 +120,9 @@ func (c *config) loopbackOnly() (bool, string) {
 }
 
 // revocationLists loads (or creates) the list key and the keys of the
-// trustd/keys TUF repository (kept in TUF_KEYS_DIR/keys-repo); the
-// repository is created and the key published when a client first asks.
-// The repository's publisher is returned too: the token key is published
-// through it the same way.
+// trustd/keys TUF repository (kept in TUF_KEYS_DIR/keys-repo; replicas must
+// share them). The repository's publisher is returned too: serve creates
+// the repository and publishes the list and token keys through it at start.
 func revocationLists(c *config, st store.Store, svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, tufDir string) (*revocation.Lists, *revocation.KeyPublisher, envelope.PublicKey, error) {
 	path, err := c.listKeyPath()
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/token"
@@ -171,10 +172,12 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	tufSvc, err := tuf.New(tufState, onlineKeys, tuf.Config{SnapshotExpiry: cfg.TUFSnapshotTTL, TimestampExpiry: cfg.TUFTimestampTTL})
+	tufSvc, err := tuf.New(tufState, onlineKeys, tuf.Config{SnapshotExpiry: cfg.TUFSnapshotTTL, TimestampExpiry: cfg.TUFTimestampTTL,
+		Creation: cfg.tufCreation})
 	if err != nil {
 		return err
 	}
+	logCreationPolicy(log, cfg.tufCreation)
 
 	revLists, keysRepo, listKey, err := revocationLists(cfg, st, tufSvc, tufState, onlineKeys, tufDir)
 	if err != nil {
@@ -185,8 +188,15 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	if err != nil {
 		return err
 	}
+	// trustd/keys is trustd's from the first start: created (if missing)
+	// with trustd's system keys and holding the token and list keys before
+	// anything is served, so no caller can take the name first.
+	tokenKey := keysRepo.Key(token.KeyTarget, tokenIssuer.PublicKey())
+	if err := keysRepo.Start(ctx, tokenKey, revLists.PublishedKey()); err != nil {
+		return fmt.Errorf("TUF repository %s: %w", revocation.KeysRepo, err)
+	}
 	srv, err := server.New(server.Options{
-		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version, TokenKey: keysRepo.Key(token.KeyTarget, tokenIssuer.PublicKey()),
+		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version, TokenKey: tokenKey,
 		TokenPolicies: cfg.TokenPolicies.catalog, TokenVerifierID: cfg.TokenPolicies.VerifierID,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
@@ -236,6 +246,16 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	stopRefresh()
 	<-refreshed
 	return err
+}
+
+// logCreationPolicy says at start who may create TUF repositories, and
+// warns when nobody may.
+func logCreationPolicy(log *slog.Logger, p tuf.CreationPolicy) {
+	if p.Closed && len(p.Operators) == 0 && len(p.Owners) == 0 {
+		log.Warn("TUF repository creation is closed: listening beyond loopback with no --tuf-operator-key or --tuf-repo-owner; every InitRepo is refused (set them, or --tuf-repo-creation open)")
+		return
+	}
+	log.Info("TUF repository creation", "policy", p.Describe())
 }
 
 // watchSigstoreRoot re-reads the Sigstore trusted root on SIGHUP and when

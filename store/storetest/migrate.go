@@ -57,3 +57,39 @@ func MigrationKeepsData(t *testing.T, db *sql.DB, dialect goose.Dialect, migrati
 		t.Errorf("LogSize after migrating = %d, %v; want 1", n, err)
 	}
 }
+
+// MigrationKeepsPendingProposals migrates the empty database db to schema
+// version 7 (before pending TUF proposals were keyed by digest), stores a
+// proposal the way version 7 did, then has open migrate to head and checks
+// that the proposal reads back with an empty digest and that replacing it
+// under its bytes stores the digest the caller gives.
+func MigrationKeepsPendingProposals(t *testing.T, db *sql.DB, dialect goose.Dialect, migrations fs.FS, open func() store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := goose.NewProvider(dialect, db, migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 7); err != nil {
+		t.Fatalf("migrate to version 7: %v", err)
+	}
+	legacy := []byte("a proposal stored before digests")
+	if _, err := db.ExecContext(ctx, `INSERT INTO tuf_pending (repo, role, version, data, sha256, updated_at) VALUES ($1, 'root', 2, $2, $3, $4)`,
+		"acme/images", legacy, sha256Of(string(legacy)).Hex(), time.Now().UTC()); err != nil {
+		t.Fatalf("write with schema version 7: %v", err)
+	}
+	s := open()
+	got, err := s.TUFPending(ctx, "acme/images")
+	if err != nil || len(got) != 1 || got[0].Digest != "" || string(got[0].Data) != string(legacy) {
+		t.Fatalf("pending after migrating = %+v, %v; want the old row with no digest", got, err)
+	}
+	err = s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		return w.PutTUFPending(ctx, "acme/images", store.TUFPending{Role: "root", Version: 2, Digest: "d2", Data: []byte("one more signature")}, legacy)
+	})
+	if err != nil {
+		t.Fatalf("replace the old row: %v", err)
+	}
+	if got, err = s.TUFPending(ctx, "acme/images"); err != nil || len(got) != 1 || got[0].Digest != "d2" || string(got[0].Data) != "one more signature" {
+		t.Fatalf("pending after the replace = %+v, %v", got, err)
+	}
+}

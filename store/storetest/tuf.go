@@ -88,40 +88,45 @@ func testTUFMetadata(t *testing.T, s store.Store) {
 func testTUFPending(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	const repo = "acme/images"
-	p := store.TUFPending{Role: "targets", Version: 3, Data: []byte("one signature")}
+	p := store.TUFPending{Role: "targets", Version: 3, Digest: "d1", Data: []byte("one signature")}
 	if err := tufPut(s, repo, p, nil); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name   string
+		digest string
 		data   []byte
 		expect []byte
 		err    error
 	}{
-		{"insert over existing", []byte("x"), nil, store.ErrConflict},
-		{"stale expect", []byte("x"), []byte("something else"), store.ErrConflict},
-		{"replace", []byte("two signatures"), []byte("one signature"), nil},
-		{"replace with the old expect", []byte("y"), []byte("one signature"), store.ErrConflict},
+		{"insert over existing", "d1", []byte("x"), nil, store.ErrConflict},
+		{"stale expect", "d1", []byte("x"), []byte("something else"), store.ErrConflict},
+		{"no digest", "", []byte("x"), nil, store.ErrInvalid},
+		{"replace under another digest", "d2", []byte("x"), []byte("one signature"), store.ErrConflict},
+		{"replace", "d1", []byte("two signatures"), []byte("one signature"), nil},
+		{"replace with the old expect", "d1", []byte("y"), []byte("one signature"), store.ErrConflict},
+		{"another proposal beside it", "d2", []byte("other proposal"), nil, nil},
 	}
 	for _, tc := range tests {
-		err := tufPut(s, repo, store.TUFPending{Role: "targets", Version: 3, Data: tc.data}, tc.expect)
+		err := tufPut(s, repo, store.TUFPending{Role: "targets", Version: 3, Digest: tc.digest, Data: tc.data}, tc.expect)
 		if (tc.err == nil && err != nil) || (tc.err != nil && !errors.Is(err, tc.err)) {
 			t.Errorf("%s: PutTUFPending = %v, want %v", tc.name, err, tc.err)
 		}
 	}
-	if err := tufPut(s, repo, store.TUFPending{Role: "root", Version: 2, Data: []byte("r2")}, []byte("none")); !errors.Is(err, store.ErrConflict) {
+	if err := tufPut(s, repo, store.TUFPending{Role: "root", Version: 2, Digest: "r", Data: []byte("r2")}, []byte("none")); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("replace of an absent proposal: %v, want ErrConflict", err)
 	}
-	if err := tufPut(s, repo, store.TUFPending{Role: "root", Version: 2, Data: []byte("r2")}, nil); err != nil {
+	if err := tufPut(s, repo, store.TUFPending{Role: "root", Version: 2, Digest: "r", Data: []byte("r2")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.TUFPending(ctx, repo)
-	if err != nil || len(got) != 2 || got[0].Role != "root" || string(got[0].Data) != "r2" ||
-		got[1].Role != "targets" || got[1].Version != 3 || string(got[1].Data) != "two signatures" {
+	if err != nil || len(got) != 3 || got[0].Role != "root" || string(got[0].Data) != "r2" || got[0].Digest != "r" ||
+		got[1].Role != "targets" || got[1].Version != 3 || got[1].Digest != "d1" || string(got[1].Data) != "two signatures" ||
+		got[2].Digest != "d2" || string(got[2].Data) != "other proposal" {
 		t.Fatalf("TUFPending = %+v, %v", got, err)
 	}
 	err = s.Update(ctx, func(ctx context.Context, w store.Writer) error {
-		if err := w.DropTUFPending(ctx, repo, "targets", 3); err != nil {
+		if err := w.DropTUFPending(ctx, repo, "targets", 3); err != nil { // both digests
 			return err
 		}
 		return w.DropTUFPending(ctx, repo, "targets", 99) // absent: ignored
@@ -129,7 +134,7 @@ func testTUFPending(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.TUFPending(ctx, repo); err != nil || len(got) != 1 {
+	if got, err := s.TUFPending(ctx, repo); err != nil || len(got) != 1 || got[0].Role != "root" {
 		t.Errorf("after drop: %+v, %v", got, err)
 	}
 	if got, err := s.TUFPending(ctx, "acme/none"); err != nil || len(got) != 0 {

@@ -279,11 +279,15 @@ func (x *TUFSignature) GetSig() []byte {
 }
 
 type AddSignaturesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Repo          string                 `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
-	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
-	Version       int64                  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
-	Signatures    []*TUFSignature        `protobuf:"bytes,4,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Repo       string                 `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	Role       string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Version    int64                  `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	Signatures []*TUFSignature        `protobuf:"bytes,4,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	// The proposal to sign: its signed_digest (TUFPendingStatus) or a unique
+	// prefix of at least 8 hex digits. Empty: the only proposal pending for
+	// role and version (InvalidArgument naming them when there are several).
+	Proposal      string `protobuf:"bytes,5,opt,name=proposal,proto3" json:"proposal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -344,6 +348,13 @@ func (x *AddSignaturesRequest) GetSignatures() []*TUFSignature {
 		return x.Signatures
 	}
 	return nil
+}
+
+func (x *AddSignaturesRequest) GetProposal() string {
+	if x != nil {
+		return x.Proposal
+	}
+	return ""
 }
 
 type AddSignaturesResponse struct {
@@ -1008,7 +1019,11 @@ type GetMetadataRequest struct {
 	// Return the metadata that statement log entry log_seq holds (a published
 	// file or a pending proposal's state), with its repository, role and
 	// version, instead; repo and name are then not used.
-	LogSeq        uint64 `protobuf:"varint,4,opt,name=log_seq,json=logSeq,proto3" json:"log_seq,omitempty"`
+	LogSeq uint64 `protobuf:"varint,4,opt,name=log_seq,json=logSeq,proto3" json:"log_seq,omitempty"`
+	// With pending: which proposal, by its signed_digest or a unique prefix
+	// of at least 8 hex digits; empty for the only one pending for that role
+	// and version.
+	Proposal      string `protobuf:"bytes,5,opt,name=proposal,proto3" json:"proposal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1069,6 +1084,13 @@ func (x *GetMetadataRequest) GetLogSeq() uint64 {
 		return x.LogSeq
 	}
 	return 0
+}
+
+func (x *GetMetadataRequest) GetProposal() string {
+	if x != nil {
+		return x.Proposal
+	}
+	return ""
 }
 
 type GetMetadataResponse struct {
@@ -1307,14 +1329,15 @@ const file_trust_v1_tuf_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\v2\x13.trust.v1.TUFResultR\x06result\"7\n" +
 	"\fTUFSignature\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x10\n" +
-	"\x03sig\x18\x02 \x01(\fR\x03sig\"\x90\x01\n" +
+	"\x03sig\x18\x02 \x01(\fR\x03sig\"\xac\x01\n" +
 	"\x14AddSignaturesRequest\x12\x12\n" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\x126\n" +
 	"\n" +
 	"signatures\x18\x04 \x03(\v2\x16.trust.v1.TUFSignatureR\n" +
-	"signatures\"D\n" +
+	"signatures\x12\x1a\n" +
+	"\bproposal\x18\x05 \x01(\tR\bproposal\"D\n" +
 	"\x15AddSignaturesResponse\x12+\n" +
 	"\x06result\x18\x01 \x01(\v2\x13.trust.v1.TUFResultR\x06result\"\x9a\x02\n" +
 	"\tTUFResult\x12\x12\n" +
@@ -1364,12 +1387,13 @@ const file_trust_v1_tuf_proto_rawDesc = "" +
 	"\ttimestamp\x18\x03 \x01(\v2\x17.trust.v1.TUFRoleStatusR\ttimestamp\x123\n" +
 	"\bsnapshot\x18\x04 \x01(\v2\x17.trust.v1.TUFRoleStatusR\bsnapshot\x121\n" +
 	"\atargets\x18\x05 \x03(\v2\x17.trust.v1.TUFRoleStatusR\atargets\x124\n" +
-	"\apending\x18\x06 \x03(\v2\x1a.trust.v1.TUFPendingStatusR\apending\"o\n" +
+	"\apending\x18\x06 \x03(\v2\x1a.trust.v1.TUFPendingStatusR\apending\"\x8b\x01\n" +
 	"\x12GetMetadataRequest\x12\x12\n" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\apending\x18\x03 \x01(\bR\apending\x12\x17\n" +
-	"\alog_seq\x18\x04 \x01(\x04R\x06logSeq\"\x85\x01\n" +
+	"\alog_seq\x18\x04 \x01(\x04R\x06logSeq\x12\x1a\n" +
+	"\bproposal\x18\x05 \x01(\tR\bproposal\"\x85\x01\n" +
 	"\x13GetMetadataResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
 	"\x04repo\x18\x02 \x01(\tR\x04repo\x12\x12\n" +

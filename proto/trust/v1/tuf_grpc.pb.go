@@ -37,13 +37,18 @@ const (
 // HTTP in the TUF layout at /tuf/{repo}/{file}, for unmodified TUF clients.
 type TUFServiceClient interface {
 	// InitRepo creates a repository from its root version 1, signed by a
-	// threshold of its own root keys and naming trustd's online keys.
+	// threshold of its own root keys and naming trustd's online keys. The
+	// server's creation policy decides which keys' signatures on root v1 may
+	// create which names; names under trustd/ are trustd's own and refused
+	// (PermissionDenied).
 	InitRepo(ctx context.Context, in *InitRepoRequest, opts ...grpc.CallOption) (*InitRepoResponse, error)
 	// UploadMetadata verifies and publishes a new root or targets version,
 	// or keeps it pending when it is signed by fewer keys than the threshold.
 	UploadMetadata(ctx context.Context, in *UploadMetadataRequest, opts ...grpc.CallOption) (*UploadMetadataResponse, error)
 	// AddSignatures adds key holders' signatures to a pending proposal and
-	// publishes it once its thresholds are met.
+	// publishes it once its thresholds are met. Several proposals may be
+	// pending for one role and version (the first to meet its thresholds is
+	// published, the others become void); proposal names one.
 	AddSignatures(ctx context.Context, in *AddSignaturesRequest, opts ...grpc.CallOption) (*AddSignaturesResponse, error)
 	// GetStatus describes a repository: published versions, expiries and
 	// pending proposals with who has signed.
@@ -134,13 +139,18 @@ func (c *tUFServiceClient) GetOnlineKeys(ctx context.Context, in *GetOnlineKeysR
 // HTTP in the TUF layout at /tuf/{repo}/{file}, for unmodified TUF clients.
 type TUFServiceServer interface {
 	// InitRepo creates a repository from its root version 1, signed by a
-	// threshold of its own root keys and naming trustd's online keys.
+	// threshold of its own root keys and naming trustd's online keys. The
+	// server's creation policy decides which keys' signatures on root v1 may
+	// create which names; names under trustd/ are trustd's own and refused
+	// (PermissionDenied).
 	InitRepo(context.Context, *InitRepoRequest) (*InitRepoResponse, error)
 	// UploadMetadata verifies and publishes a new root or targets version,
 	// or keeps it pending when it is signed by fewer keys than the threshold.
 	UploadMetadata(context.Context, *UploadMetadataRequest) (*UploadMetadataResponse, error)
 	// AddSignatures adds key holders' signatures to a pending proposal and
-	// publishes it once its thresholds are met.
+	// publishes it once its thresholds are met. Several proposals may be
+	// pending for one role and version (the first to meet its thresholds is
+	// published, the others become void); proposal names one.
 	AddSignatures(context.Context, *AddSignaturesRequest) (*AddSignaturesResponse, error)
 	// GetStatus describes a repository: published versions, expiries and
 	// pending proposals with who has signed.

@@ -54,14 +54,14 @@ func (q *Queries) TUFMetadata(ctx context.Context, repo, role string, version in
 
 // TUFPending implements store.TUFReader.
 func (q *Queries) TUFPending(ctx context.Context, repo string) ([]store.TUFPending, error) {
-	rows, err := q.C.Query(ctx, `SELECT role, version, data FROM tuf_pending WHERE repo = $1 ORDER BY role, version`, repo)
+	rows, err := q.C.Query(ctx, `SELECT role, version, digest, data FROM tuf_pending WHERE repo = $1 ORDER BY role, version, digest`, repo)
 	if err != nil {
 		return nil, q.fail("tuf pending "+repo, err)
 	}
 	var out []store.TUFPending
 	err = scanAll(rows, func(r Rows) error {
 		var p store.TUFPending
-		err := r.Scan(&p.Role, &p.Version, &p.Data)
+		err := r.Scan(&p.Role, &p.Version, &p.Digest, &p.Data)
 		out = append(out, p)
 		return err
 	})
@@ -118,22 +118,22 @@ func (q *Queries) PutTUFPending(ctx context.Context, repo string, p store.TUFPen
 	if err := checkTUFName("put tuf pending", repo, p.Role, p.Version); err != nil {
 		return err
 	}
-	if p.Version == 0 || len(p.Data) == 0 {
-		return fmt.Errorf("store: put tuf pending %s %s: %w: a version and data are required", repo, p.Role, store.ErrInvalid)
+	if p.Version == 0 || len(p.Data) == 0 || p.Digest == "" {
+		return fmt.Errorf("store: put tuf pending %s %s: %w: a version, a digest and data are required", repo, p.Role, store.ErrInvalid)
 	}
-	op := fmt.Sprintf("put tuf pending %s %s v%d", repo, p.Role, p.Version)
+	op := fmt.Sprintf("put tuf pending %s %s v%d %s", repo, p.Role, p.Version, p.Digest)
 	if expect == nil {
-		err := q.C.Exec(ctx, `INSERT INTO tuf_pending (repo, role, version, data, sha256, updated_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			repo, p.Role, p.Version, p.Data, sha256Hex(p.Data), Now())
+		err := q.C.Exec(ctx, `INSERT INTO tuf_pending (repo, role, version, digest, data, sha256, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			repo, p.Role, p.Version, p.Digest, p.Data, sha256Hex(p.Data), Now())
 		if err != nil {
 			return q.fail(op, err)
 		}
 		return nil
 	}
 	var v int64
-	err := q.C.QueryRow(ctx, `UPDATE tuf_pending SET data = $1, sha256 = $2, updated_at = $3
-		WHERE repo = $4 AND role = $5 AND version = $6 AND sha256 = $7 RETURNING version`,
-		p.Data, sha256Hex(p.Data), Now(), repo, p.Role, p.Version, sha256Hex(expect)).Scan(&v)
+	err := q.C.QueryRow(ctx, `UPDATE tuf_pending SET digest = $1, data = $2, sha256 = $3, updated_at = $4
+		WHERE repo = $5 AND role = $6 AND version = $7 AND (digest = $8 OR digest = '') AND sha256 = $9 RETURNING version`,
+		p.Digest, p.Data, sha256Hex(p.Data), Now(), repo, p.Role, p.Version, p.Digest, sha256Hex(expect)).Scan(&v)
 	if err != nil {
 		err = q.D.MapError(err)
 		if errors.Is(err, store.ErrNotFound) {
