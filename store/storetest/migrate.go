@@ -59,7 +59,7 @@ func MigrationKeepsData(t *testing.T, db *sql.DB, dialect goose.Dialect, migrati
 }
 
 // MigrationKeepsPendingProposals migrates the empty database db to schema
-// version 7 (before pending TUF proposals were keyed by digest), stores a
+// version 7 (before pending TUF proposals were keyed by digest in 00009), stores a
 // proposal the way version 7 did, then has open migrate to head and checks
 // that the proposal reads back with an empty digest and that replacing it
 // under its bytes stores the digest the caller gives.
