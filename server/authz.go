@@ -343,7 +343,7 @@ func (s *Server) authorize(ctx context.Context, call *rpc, next func(context.Con
 	case call.caller.Role >= need:
 		return next(ctx)
 	case call.caller.Role == RoleAnonymous:
-		return fmt.Errorf("%w: %s is for %ss only (rule %s); connect with a client certificate that trustd names as an operator's (trustctl --tls-cert, --tls-key)",
+		return fmt.Errorf("%w: %s is for %ss only (rule %s); connect with a client certificate that trustd names as an operator's",
 			ErrUnauthenticated, call.method, need, rule)
 	}
 	return fmt.Errorf("%w: %s is for %ss only (rule %s); the client certificate %s is not an operator's",
