@@ -35,41 +35,30 @@ const (
 
 // config is trustd's complete configuration, from flags and TRUSTD_* env.
 type config struct {
-	DataDir  string
-	DB       string
-	GRPCAddr string
-	HTTPAddr string
-	TLSCert  string
-	TLSKey   string
-	// TLSClientCA verifies client certificates (mTLS).
-	TLSClientCA string
-	// OperatorSANs and OperatorFingerprints name operators' client
-	// certificates.
-	OperatorSANs         []string
-	OperatorFingerprints []string
-	// KeyRegistration is open, operator, or empty for the default by
-	// --grpc-addr (see keyRegistration).
-	KeyRegistration string
-	// InsecurePlaintext allows serving without TLS beyond loopback.
-	InsecurePlaintext bool
-	LogLevel          string
-	LogFormat         string
-	LogKey            string
-	LogOrigin         string
-	MaxRequestBytes   int
-	RequestTimeout    time.Duration
-	ShutdownTimeout   time.Duration
-	TUFKeysDir        string
-	TUFKeyType        string
-	TUFSnapshotTTL    time.Duration
-	TUFTimestampTTL   time.Duration
-	TUFRefresh        time.Duration
-	VoteRate          int
-	VoteRateWindow    time.Duration
-	VoteMaxSkew       time.Duration
-	Rev               revocationConfig
-	TokenKey          string
-	TokenTTL          time.Duration
+	DataDir         string
+	DB              string
+	GRPCAddr        string
+	HTTPAddr        string
+	TLSCert         string
+	TLSKey          string
+	LogLevel        string
+	LogFormat       string
+	LogKey          string
+	LogOrigin       string
+	MaxRequestBytes int
+	RequestTimeout  time.Duration
+	ShutdownTimeout time.Duration
+	TUFKeysDir      string
+	TUFKeyType      string
+	TUFSnapshotTTL  time.Duration
+	TUFTimestampTTL time.Duration
+	TUFRefresh      time.Duration
+	VoteRate        int
+	VoteRateWindow  time.Duration
+	VoteMaxSkew     time.Duration
+	Rev             revocationConfig
+	TokenKey        string
+	TokenTTL        time.Duration
 	// MaxAttestationBytes bounds an attestation's in-toto statement.
 	MaxAttestationBytes int
 	// SigstoreTrustedRoot is the trusted_root.json bundles verify against.
@@ -82,6 +71,17 @@ type config struct {
 	// IdentityPGPRoots are the OpenPGP fingerprints whose certifications
 	// verify voters' identities.
 	IdentityPGPRoots []string
+	// TLSClientCA verifies client certificates (mTLS).
+	TLSClientCA string
+	// OperatorSANs and OperatorFingerprints name operators' client
+	// certificates.
+	OperatorSANs         []string
+	OperatorFingerprints []string
+	// KeyRegistration is open, operator, or empty for the default by
+	// --grpc-addr (see keyRegistration).
+	KeyRegistration string
+	// InsecurePlaintext allows serving without TLS beyond loopback.
+	InsecurePlaintext bool
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
