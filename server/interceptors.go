@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -171,9 +172,16 @@ func (s *Server) observe(ctx context.Context, call *rpc, next func(context.Conte
 	return err
 }
 
-// deadline gives calls that carry no deadline the server's RequestTimeout.
-func (s *Server) deadline(ctx context.Context, _ *rpc, next func(context.Context) error) error {
-	if _, ok := ctx.Deadline(); !ok && s.opts.RequestTimeout > 0 {
+// openEnded are the streams meant to stay open until the client ends
+// them: they get no default deadline.
+var openEnded = map[string]bool{
+	healthpb.Health_Watch_FullMethodName: true,
+}
+
+// deadline gives calls that carry no deadline the server's RequestTimeout,
+// streams included (but for the open-ended ones).
+func (s *Server) deadline(ctx context.Context, call *rpc, next func(context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok && s.opts.RequestTimeout > 0 && !openEnded[call.method] {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
 		defer cancel()

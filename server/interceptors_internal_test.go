@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -75,6 +76,12 @@ func TestStreamChain(t *testing.T) {
 			}
 			if c := CallerFrom(ctx); c.Role != RoleAnonymous {
 				return fmt.Errorf("caller %v, want anonymous", c)
+			}
+			return nil
+		}, codes.OK},
+		{"open-ended stream", healthpb.Health_Watch_FullMethodName, func(ctx context.Context) error {
+			if dl, ok := ctx.Deadline(); ok {
+				return fmt.Errorf("health Watch got deadline %v; it stays open until the client ends it", dl)
 			}
 			return nil
 		}, codes.OK},
