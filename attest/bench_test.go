@@ -40,7 +40,7 @@ func BenchmarkIngestDSSE(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := e.keys.Add(context.Background(), pub.Encode(), "bench"); err != nil {
+	if _, _, err := e.keys.Add(context.Background(), pub.Encode(), ""); err != nil {
 		b.Fatal(err)
 	}
 	signer, _, err := envelope.LoadPrivateKey(priv, nil)

@@ -57,7 +57,7 @@ func goSigner(keyType string) signerFunc {
 
 func signWith(t *testing.T, e *env, privPEM, pubPEM, statement []byte) ([]byte, string) {
 	t.Helper()
-	k, _, err := e.keys.Add(context.Background(), pubPEM, "test")
+	k, _, err := e.keys.Add(context.Background(), pubPEM, "")
 	if err != nil {
 		t.Fatalf("register key: %v", err)
 	}
@@ -85,7 +85,7 @@ func intotoSigner(t *testing.T, e *env, statement []byte) ([]byte, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, _, err := e.keys.Add(context.Background(), pub.Encode(), "in-toto")
+	k, _, err := e.keys.Add(context.Background(), pub.Encode(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ type supplyChain struct {
 func newSupplyChain(t *testing.T, e *env) *supplyChain {
 	t.Helper()
 	sc := attesttest.NewSupplyChain(t)
-	k, _, err := e.keys.Add(context.Background(), sc.OwnerPEM, "project owner")
+	k, _, err := e.keys.Add(context.Background(), sc.OwnerPEM, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // TLS chooses how the connection is secured. The zero value is plaintext,
-// which is only sensible on loopback.
+// which is only sensible on loopback. Setting any field turns TLS on.
 type TLS struct {
 	// Enabled turns TLS on, verifying the server against the system roots
 	// or CAFile.
@@ -29,6 +29,11 @@ type TLS struct {
 	CAFile string
 	// ServerName overrides the name checked in the server's certificate.
 	ServerName string
+	// CertFile and KeyFile are a PEM client certificate and its key,
+	// presented to servers that verify client certificates (mTLS), which
+	// give the caller a role: authenticated, or operator when the server
+	// names the certificate. Give both or neither.
+	CertFile, KeyFile string
 }
 
 // Client holds a connection to trustd and its service stubs.
@@ -77,10 +82,20 @@ func New(addr string, t TLS) (*Client, error) {
 func (c *Client) Close() error { return c.conn.Close() }
 
 func (t TLS) credentials() (credentials.TransportCredentials, error) {
-	if !t.Enabled && t.CAFile == "" && t.ServerName == "" {
+	if !t.Enabled && t.CAFile == "" && t.ServerName == "" && t.CertFile == "" && t.KeyFile == "" {
 		return insecure.NewCredentials(), nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("client: TLS client certificate: give both the certificate and its key, or neither")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client: TLS client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {

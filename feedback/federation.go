@@ -290,7 +290,9 @@ func (s *Service) Import(ctx context.Context, l *statement.Log, doc Export) (Imp
 	reg := keys.NewRegistry(s.store)
 	for i, e := range doc.Entries {
 		for j, k := range e.Keys {
-			got, _, err := reg.Add(ctx, k.PublicKey, "imported from log key "+source)
+			// No label: a label names a key uniquely, and the origin
+			// the export claims is recorded as the entries' provenance.
+			got, _, err := reg.Add(ctx, k.PublicKey, "")
 			if err != nil {
 				return res, fmt.Errorf("feedback: import: entries[%d].keys[%d]: %w", i, j, err)
 			}

@@ -60,7 +60,7 @@ func (f *fixture) identity(t testing.TB) identity {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, _, err := keys.NewRegistry(f.store).Add(context.Background(), pub.Encode(), "test")
+	k, _, err := keys.NewRegistry(f.store).Add(context.Background(), pub.Encode(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

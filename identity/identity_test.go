@@ -109,7 +109,7 @@ func (e *env) voter(t testing.TB) voter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, _, err := keys.NewRegistry(e.store).Add(context.Background(), pub.Encode(), "voter")
+	k, _, err := keys.NewRegistry(e.store).Add(context.Background(), pub.Encode(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

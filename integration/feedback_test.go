@@ -55,15 +55,19 @@ func TestFeedbackFederation(t *testing.T) {
 			work := t.TempDir()
 			// Each server gets its own empty store and log key (so its own
 			// log origin).
-			start := func(name string) *daemon {
+			start := func(name string, extra ...string) *daemon {
 				dir := filepath.Join(work, name)
-				args := []string{"--data-dir", dir, "--log-origin", name + ".example"}
+				args := append([]string{"--data-dir", dir, "--log-origin", name + ".example"}, extra...)
 				if backend == "postgres" {
 					args = append(args, "--db", testpg.URL(t))
 				}
 				return startTrustd(t, args...)
 			}
-			a, bb := start("a"), start("b")
+			// Importing is for operators: b serves mTLS and trustctl
+			// calls it with an operator's certificate.
+			pki := newTestPKI(t)
+			a, bb := start("a"), start("b", pki.serverArgs()...)
+			pki.useOperator(t, bb)
 
 			ids := map[string]string{}
 			keyFile := func(name string) string { return filepath.Join(work, name+".pem") }

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -102,8 +104,16 @@ func startTrustd(t *testing.T, args ...string) *daemon {
 		t.Fatalf("trustd did not start:\n%s", d.logs())
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	ready := "http://" + d.httpAddr + "/readyz"
+	probe := http.DefaultClient
+	if slices.Contains(args, "--tls-cert") {
+		// HTTP serves TLS too; the probe only waits for readiness (the
+		// mTLS tests verify the certificate).
+		ready = "https://" + d.httpAddr + "/readyz"
+		probe = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	}
 	for {
-		resp, err := http.Get("http://" + d.httpAddr + "/readyz")
+		resp, err := probe.Get(ready)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -164,9 +174,17 @@ func run(t *testing.T, stdin io.Reader, bin string, args ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
+// clientFlags holds the trustctl TLS flags of servers that need them, by
+// gRPC address (see useOperator).
+var clientFlags sync.Map
+
 func trustctl(t *testing.T, server string, args ...string) result {
 	t.Helper()
-	return run(t, nil, "trustctl", append([]string{"--server", server}, args...)...)
+	flags := []string{"--server", server}
+	if f, ok := clientFlags.Load(server); ok {
+		flags = append(flags, f.([]string)...)
+	}
+	return run(t, nil, "trustctl", append(flags, args...)...)
 }
 
 // backend prepares an empty store, seeds it through the store package, and

@@ -1,7 +1,9 @@
 // Package keys is trustd's registry of public keys: it parses what callers
 // register, gives each key its TUF/securesystemslib key id, and resolves key
-// ids for signature verification. Registering is open; a key alone grants
-// nothing.
+// ids for signature verification. Whether registering is open is trustd's
+// configuration; a key alone grants nothing. Labels are short lowercase
+// ASCII names, unique ignoring case, so nobody labels their key with
+// another holder's name.
 package keys
 
 import (
@@ -9,8 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"unicode"
-	"unicode/utf8"
+	"strings"
 
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/pgp"
@@ -18,10 +19,16 @@ import (
 )
 
 // MaxLabelLength bounds a key's label, in characters.
-const MaxLabelLength = 200
+const MaxLabelLength = 64
 
-// ErrInvalidLabel means a label is too long or holds control characters.
-var ErrInvalidLabel = errors.New("invalid label")
+// Label errors.
+var (
+	// ErrInvalidLabel means a label is too long or holds characters
+	// outside [a-z0-9._-] (upper case is folded to lower case first).
+	ErrInvalidLabel = errors.New("invalid label")
+	// ErrLabelTaken means another key holds the label, ignoring case.
+	ErrLabelTaken = errors.New("label is taken")
+)
 
 // Store is the part of the store the registry needs.
 type Store interface {
@@ -65,10 +72,13 @@ func IsOpenPGP(data []byte) bool {
 // pgp.KeyType, kept as given (every packet), and its primary key and
 // subkeys are indexed so signatures by any of them resolve to it, in the
 // same transaction. It returns the stored key and whether it was new.
+// The label is stored in lower case (see NormalizeLabel); registering the
+// same key again keeps its first label.
 // Errors: envelope.ErrInvalidKey, the pgp sentinels (pgp.ErrMalformed,
-// pgp.ErrUntrusted, …), ErrInvalidLabel, store.ErrConflict.
+// pgp.ErrUntrusted, …), ErrInvalidLabel, ErrLabelTaken, store.ErrConflict.
 func (r *Registry) Add(ctx context.Context, data []byte, label string) (Key, bool, error) {
-	if err := checkLabel(label); err != nil {
+	label, err := NormalizeLabel(label)
+	if err != nil {
 		return Key{}, false, fmt.Errorf("keys: label: %w", err)
 	}
 	var (
@@ -90,11 +100,22 @@ func (r *Registry) Add(ctx context.Context, data []byte, label string) (Key, boo
 		key = Key{Key: store.Key{ID: pub.ID, Type: pub.Type, PublicKey: pub.Encode(), Label: label}, Public: pub}
 	}
 	var created bool
-	err := r.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
+	err = r.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
 		_, err := w.Key(ctx, key.ID)
 		created = errors.Is(err, store.ErrNotFound)
 		if err != nil && !created {
 			return err
+		}
+		if created && label != "" {
+			// The store refuses a taken label too (a unique index); asking
+			// first names the holder.
+			holder, err := w.KeyByLabel(ctx, label)
+			switch {
+			case err == nil:
+				return fmt.Errorf("%w: label %q is the label of key %s", ErrLabelTaken, label, holder.ID)
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
 		}
 		if key.Key, err = w.PutKey(ctx, key.Key); err != nil {
 			return err
@@ -161,17 +182,25 @@ func decode(k store.Key) (Key, error) {
 	return Key{Key: k, Public: pub}, nil
 }
 
-func checkLabel(label string) error {
-	if !utf8.ValidString(label) {
-		return fmt.Errorf("%w: not UTF-8", ErrInvalidLabel)
+// NormalizeLabel checks a key label and returns it in lower case: empty
+// (no label), or 1 to MaxLabelLength ASCII letters, digits, '.', '_' and
+// '-', starting with a letter or digit. Labels compare ignoring case, so
+// "Alice-Release" is the label "alice-release".
+func NormalizeLabel(label string) (string, error) {
+	if label == "" {
+		return "", nil
 	}
-	if n := utf8.RuneCountInString(label); n > MaxLabelLength {
-		return fmt.Errorf("%w: %d characters, the maximum is %d", ErrInvalidLabel, n, MaxLabelLength)
+	if len(label) > MaxLabelLength {
+		return "", fmt.Errorf("%w: %d bytes, the maximum is %d", ErrInvalidLabel, len(label), MaxLabelLength)
 	}
-	for _, r := range label {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: control character %U", ErrInvalidLabel, r)
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case (c == '.' || c == '_' || c == '-') && i > 0:
+		default:
+			return "", fmt.Errorf("%w: %q: character %q at %d; a label is letters, digits, '.', '_' and '-', starting with a letter or digit", ErrInvalidLabel, label, c, i)
 		}
 	}
-	return nil
+	return strings.ToLower(label), nil
 }

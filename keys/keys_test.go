@@ -28,11 +28,11 @@ func TestRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	k, created, err := r.Add(ctx, pub.Encode(), "release 2026")
-	if err != nil || !created || k.ID != pub.ID || k.Type != envelope.KeyTypeECDSAP384 || k.Label != "release 2026" {
+	k, created, err := r.Add(ctx, pub.Encode(), "Release-2026")
+	if err != nil || !created || k.ID != pub.ID || k.Type != envelope.KeyTypeECDSAP384 || k.Label != "release-2026" {
 		t.Fatalf("Add = %+v created=%v err=%v", k, created, err)
 	}
-	again, created, err := r.Add(ctx, pub.Encode(), "release 2026")
+	again, created, err := r.Add(ctx, pub.Encode(), "release-2026")
 	if err != nil || created || !again.CreatedAt.Equal(k.CreatedAt) {
 		t.Errorf("Add again = %+v created=%v err=%v; want the stored key, not created", again, created, err)
 	}
@@ -53,7 +53,8 @@ func TestRegistry(t *testing.T) {
 		want             error
 	}{
 		{"garbage key", "not a key", "", envelope.ErrInvalidKey},
-		{"long label", string(pub.Encode()), strings.Repeat("é", keys.MaxLabelLength+1), keys.ErrInvalidLabel},
+		{"long label", string(pub.Encode()), strings.Repeat("a", keys.MaxLabelLength+1), keys.ErrInvalidLabel},
+		{"non-ASCII", string(pub.Encode()), "é", keys.ErrInvalidLabel},
 		{"control character", string(pub.Encode()), "a\nb", keys.ErrInvalidLabel},
 		{"invalid UTF-8", string(pub.Encode()), "\xff", keys.ErrInvalidLabel},
 	} {
@@ -63,6 +64,99 @@ func TestRegistry(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLabelTaken is the stranger of issue 13 who labels their own key
+// alice-release: refused whatever the case, naming the label and its
+// holder, and nothing stored.
+func TestLabelTaken(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "trustd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := keys.NewRegistry(s)
+	ctx := context.Background()
+	newKey := func() []byte {
+		_, pub, err := envelope.GenerateKey(envelope.KeyTypeED25519)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pub.Encode()
+	}
+	alice, _, err := r.Add(ctx, newKey(), "alice-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, label := range []string{"alice-release", "Alice-Release", "ALICE-RELEASE"} {
+		t.Run(label, func(t *testing.T) {
+			stranger := newKey()
+			_, _, err := r.Add(ctx, stranger, label)
+			if !errors.Is(err, keys.ErrLabelTaken) || !strings.Contains(err.Error(), `"alice-release"`) || !strings.Contains(err.Error(), alice.ID) {
+				t.Fatalf("Add(%q) = %v, want ErrLabelTaken naming the label and alice's key", label, err)
+			}
+			if list, _ := r.List(ctx, "", 10); len(list) != 1 {
+				t.Errorf("the refused key was stored: %d keys", len(list))
+			}
+		})
+	}
+	if _, _, err := r.Add(ctx, newKey(), ""); err != nil {
+		t.Errorf("a second key without a label: %v", err)
+	}
+}
+
+func TestNormalizeLabel(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"", "", true},
+		{"alice-release", "alice-release", true},
+		{"Alice_Release.2026", "alice_release.2026", true},
+		{"0day", "0day", true},
+		{strings.Repeat("x", keys.MaxLabelLength), strings.Repeat("x", keys.MaxLabelLength), true},
+		{strings.Repeat("x", keys.MaxLabelLength+1), "", false},
+		{"-alice", "", false},
+		{".alice", "", false},
+		{"alice release", "", false},
+		{"alice/release", "", false},
+		{"alice\n", "", false},
+		{"аlice", "", false}, // Cyrillic а
+		{"alice\x00", "", false},
+		{"\xff", "", false},
+	}
+	for _, tc := range tests {
+		got, err := keys.NormalizeLabel(tc.in)
+		if tc.ok && (err != nil || got != tc.want) {
+			t.Errorf("NormalizeLabel(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+		if !tc.ok && !errors.Is(err, keys.ErrInvalidLabel) {
+			t.Errorf("NormalizeLabel(%q) = %q, %v; want ErrInvalidLabel", tc.in, got, err)
+		}
+	}
+}
+
+func FuzzNormalizeLabel(f *testing.F) {
+	for _, s := range []string{"", "alice-release", "Alice", "-x", "é", "a b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := keys.NormalizeLabel(in)
+		if err != nil {
+			return
+		}
+		if len(got) > keys.MaxLabelLength || got != strings.ToLower(in) {
+			t.Fatalf("NormalizeLabel(%q) = %q", in, got)
+		}
+		for _, c := range []byte(got) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+				t.Fatalf("NormalizeLabel(%q) = %q holds %q", in, got, c)
+			}
+		}
+		if again, err := keys.NormalizeLabel(got); err != nil || again != got {
+			t.Fatalf("NormalizeLabel is not idempotent on %q: %q, %v", got, again, err)
+		}
+	})
 }
 
 func TestRegistryOpenPGP(t *testing.T) {
@@ -86,11 +180,11 @@ func TestRegistryOpenPGP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			k, created, err := r.Add(ctx, read(name), "gpg key")
+			k, created, err := r.Add(ctx, read(name), "gpg-"+name)
 			if err != nil || !created || k.ID != cert.Fingerprint || k.Type != pgp.KeyType || k.PGP == nil {
 				t.Fatalf("Add = %+v created=%v err=%v", k, created, err)
 			}
-			if _, created, err := r.Add(ctx, read(name), "gpg key"); err != nil || created {
+			if _, created, err := r.Add(ctx, read(name), "gpg-"+name); err != nil || created {
 				t.Errorf("Add again: created=%v err=%v", created, err)
 			}
 			got, err := r.Get(ctx, cert.Fingerprint)

@@ -13,7 +13,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -52,7 +51,9 @@ func newFeedbackFixture(t *testing.T, origin string) *feedbackFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Feedback: fb})
+	// ImportFeedback is for operators: the tests call as one.
+	serverTLS, authz, operator := operatorServer(t)
+	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Feedback: fb, TLS: serverTLS, Authz: authz})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +68,7 @@ func newFeedbackFixture(t *testing.T, origin string) *feedbackFixture {
 		}
 	})
 	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }), operator)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func (f *feedbackFixture) voter(t *testing.T) envelope.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := keys.NewRegistry(f.store).Add(context.Background(), pub.Encode(), "voter"); err != nil {
+	if _, _, err := keys.NewRegistry(f.store).Add(context.Background(), pub.Encode(), ""); err != nil {
 		t.Fatal(err)
 	}
 	sg, _, err := envelope.LoadPrivateKey(priv, nil)

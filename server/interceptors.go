@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -54,48 +55,136 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// unaryInterceptor gives every request an id, a deadline, panic recovery,
-// one error-to-status mapping, a log line and metrics.
-func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+// rpc is one call as the steps of the chain see it, unary or streaming.
+type rpc struct {
+	method string
+	stream bool
+	// id is the request id, set by the observe step.
+	id string
+	// caller is who calls, from the connection.
+	caller Caller
+}
+
+// step is one stage every RPC passes, unary and streaming alike, in the
+// order of Server.chain: it may refuse the call, give the rest of the
+// chain another context, or observe the outcome of next (the rest of the
+// chain and then the handler).
+type step func(ctx context.Context, call *rpc, next func(context.Context) error) error
+
+// steps is the chain every RPC passes, in order. A new concern (a
+// concurrency limit, a rate limit) is one more step here: after observe, so
+// that its refusals are logged, counted and mapped like any error, and
+// after authorize when it depends on the caller's role.
+func (s *Server) steps() []step {
+	return []step{s.observe, s.deadline, s.authorize}
+}
+
+// run passes one call through the chain and then to handler.
+func (s *Server) run(ctx context.Context, call *rpc, handler func(context.Context) error) error {
+	call.caller = s.authz.identify(ctx)
+	ctx = context.WithValue(ctx, callerKey{}, call.caller)
+	var next func(i int) func(context.Context) error
+	next = func(i int) func(context.Context) error {
+		if i == len(s.chain) {
+			return handler
+		}
+		return func(ctx context.Context) error { return s.chain[i](ctx, call, next(i+1)) }
+	}
+	return next(0)(ctx)
+}
+
+// unaryInterceptor passes unary calls through the chain.
+func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	var resp any
+	err := s.run(ctx, &rpc{method: info.FullMethod}, func(ctx context.Context) error {
+		var err error
+		resp, err = handler(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// streamInterceptor passes streaming calls through the same chain; the
+// handler sees the chain's context through its stream.
+func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return s.run(ss.Context(), &rpc{method: info.FullMethod, stream: true}, func(ctx context.Context) error {
+		return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+	})
+}
+
+// contextStream is a server stream with the context the chain made.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c *contextStream) Context() context.Context { return c.ctx }
+
+// observe gives the call a request id (the caller's, truncated to 64
+// characters, or a new one) echoed in the response header, recovers a
+// panicking handler, maps the error to a status (toStatus: the one
+// mapping), and records a log line and metrics.
+func (s *Server) observe(ctx context.Context, call *rpc, next func(context.Context) error) (err error) {
 	start := time.Now()
-	id := ""
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if v := md.Get(RequestIDHeader); len(v) > 0 && v[0] != "" {
-			id = v[0]
-			if len(id) > 64 {
-				id = id[:64]
+			call.id = v[0]
+			if len(call.id) > 64 {
+				call.id = call.id[:64]
 			}
 		}
 	}
-	if id == "" {
-		id = newRequestID()
+	if call.id == "" {
+		call.id = newRequestID()
 	}
-	ctx = context.WithValue(ctx, requestIDKey{}, id)
-	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, id))
-	if _, ok := ctx.Deadline(); !ok && s.opts.RequestTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
-		defer cancel()
-	}
+	ctx = context.WithValue(ctx, requestIDKey{}, call.id)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, call.id))
 
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "request_id", id, "panic", r, "stack", string(debug.Stack()))
-			resp, err = nil, status.Errorf(codes.Internal, "internal error (request id %s)", id)
+			s.log.ErrorContext(ctx, "panic in handler", "method", call.method, "request_id", call.id, "panic", r, "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "internal error (request id %s)", call.id)
 		}
 		code := status.Code(err)
 		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(info.FullMethod, code.String()).Inc()
-		s.metrics.latency.WithLabelValues(info.FullMethod).Observe(elapsed.Seconds())
+		s.metrics.requests.WithLabelValues(call.method, code.String()).Inc()
+		s.metrics.latency.WithLabelValues(call.method).Observe(elapsed.Seconds())
 		level := slog.LevelInfo
 		if code == codes.Internal || code == codes.Unavailable || code == codes.Unknown {
 			level = slog.LevelError
 		}
-		s.log.Log(ctx, level, "rpc", "method", info.FullMethod, "code", code.String(), "duration", elapsed, "request_id", id)
+		attrs := []any{"method", call.method, "code", code.String(), "duration", elapsed, "request_id", call.id, "caller", call.caller.Role.String()}
+		if call.caller.Fingerprint != "" {
+			attrs = append(attrs, "client_cert", call.caller.Subject, "client_cert_sha256", call.caller.Fingerprint)
+		}
+		if call.stream {
+			attrs = append(attrs, "stream", true)
+		}
+		s.log.Log(ctx, level, "rpc", attrs...)
 	}()
 
-	if resp, err = handler(ctx, req); err != nil {
-		err = toStatus(ctx, s.log.With("request_id", id, "method", info.FullMethod), err)
+	if err = next(ctx); err != nil {
+		err = toStatus(ctx, s.log.With("request_id", call.id, "method", call.method), err)
 	}
-	return resp, err
+	return err
+}
+
+// openEnded are the streams meant to stay open until the client ends
+// them: they get no default deadline.
+var openEnded = map[string]bool{
+	healthpb.Health_Watch_FullMethodName: true,
+}
+
+// deadline gives calls that carry no deadline the server's RequestTimeout,
+// streams included (but for the open-ended ones).
+func (s *Server) deadline(ctx context.Context, call *rpc, next func(context.Context) error) error {
+	if _, ok := ctx.Deadline(); !ok && s.opts.RequestTimeout > 0 && !openEnded[call.method] {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.RequestTimeout)
+		defer cancel()
+	}
+	return next(ctx)
 }

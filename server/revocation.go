@@ -93,7 +93,7 @@ func (s *revocationService) ListRevocations(ctx context.Context, req *trustv1.Li
 func (s *revocationService) FetchRevocationList(req *trustv1.FetchRevocationListRequest, stream trustv1.RevocationService_FetchRevocationListServer) error {
 	l, err := s.lists.Fetch(stream.Context(), int64(req.GetSince()))
 	if err != nil {
-		return toStatus(stream.Context(), s.logger, err)
+		return err
 	}
 	body := l.Body
 	first := true

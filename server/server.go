@@ -47,8 +47,13 @@ type Options struct {
 	// ShutdownTimeout bounds graceful shutdown before open calls are cut
 	// (default 15 s).
 	ShutdownTimeout time.Duration
-	// TLS, when set, serves gRPC over TLS.
+	// TLS, when set, serves gRPC and HTTP over TLS. With ClientCAs (and
+	// ClientAuth VerifyClientCertIfGiven or stricter) callers may prove
+	// themselves with client certificates; see Authz.
 	TLS *tls.Config
+	// Authz says which client certificates are operators' and who may
+	// register keys; the authorisation table (AuthzTable) does the rest.
+	Authz Authz
 	// TUF, TUFState and TUFKeys, when TUF is set, serve the TUF repository
 	// service (gRPC TUFService and HTTP /tuf/); all three are then required.
 	TUF      *tuf.Service
@@ -97,6 +102,9 @@ type Server struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 	http     *http.Server
+	authz    *authorizer
+	// chain is the steps every RPC passes (see steps).
+	chain []step
 }
 
 // New builds a Server with every service registered.
@@ -119,13 +127,19 @@ func New(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 15 * time.Second
 	}
-	s := &Server{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry(), health: health.NewServer()}
+	authz, err := newAuthorizer(opts.Authz, opts.TLS != nil && opts.TLS.ClientCAs != nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{authz: authz, opts: opts, log: opts.Logger, registry: prometheus.NewRegistry(), health: health.NewServer()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
 
+	s.chain = s.steps()
 	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRequestBytes),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	}
 	if opts.TLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -182,7 +196,11 @@ func New(opts Options) (*Server, error) {
 	if tufs != nil {
 		s.registerTUFHTTP(mux, tufs)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)}
+	if opts.TLS != nil {
+		s.http.TLSConfig = opts.TLS.Clone()
+	}
 	return s, nil
 }
 
@@ -217,7 +235,13 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	})
 	if httpLis != nil {
 		g.Go(func() error {
-			if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serve := s.http.Serve
+			if s.http.TLSConfig != nil {
+				// The certificate is in TLSConfig; HTTP is never plaintext
+				// when gRPC is not.
+				serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") }
+			}
+			if err := serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("server: http: %w", err)
 			}
 			return nil

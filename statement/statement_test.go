@@ -62,7 +62,7 @@ func newSigner(t testing.TB, s store.Store, keyType string, register bool) signe
 		t.Fatal(err)
 	}
 	if register {
-		if _, _, err := keys.NewRegistry(s).Add(context.Background(), pub.Encode(), "test"); err != nil {
+		if _, _, err := keys.NewRegistry(s).Add(context.Background(), pub.Encode(), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

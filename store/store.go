@@ -472,6 +472,9 @@ type Reader interface {
 	Keys(ctx context.Context, after string, limit int) ([]Key, error)
 	// KeyCount returns how many keys of keyType are registered.
 	KeyCount(ctx context.Context, keyType string) (int64, error)
+	// KeyByLabel returns the key whose label is label, ignoring ASCII
+	// case. Errors: ErrNotFound, also for the empty label (no label).
+	KeyByLabel(ctx context.Context, label string) (Key, error)
 	// Statement returns the log entry with sequence number seq.
 	// Errors: ErrNotFound.
 	Statement(ctx context.Context, seq int64) (Statement, error)
@@ -504,7 +507,8 @@ type Writer interface {
 	RevocationWriter
 	AttestWriter
 	// PutKey registers k. Registering the same key again is a no-op that
-	// returns the stored record; another key under the same id is
+	// returns the stored record (with its first label); another key under
+	// the same id, or a label another key holds (ignoring ASCII case), is
 	// ErrConflict.
 	PutKey(ctx context.Context, k Key) (Key, error)
 	// AppendStatement adds s to the log and indexes it under every digest of

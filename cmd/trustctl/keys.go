@@ -112,9 +112,9 @@ JSON key, or an OpenPGP certificate (armored or binary, as gpg --export
 writes it). An OpenPGP certificate is checked (self-signatures, subkey
 bindings, algorithms) and registered under its primary fingerprint; its
 subkeys are indexed so signatures by any of them find it.`,
-		Example: `  trustctl key add release.pub --label "release signing 2026"
+		Example: `  trustctl key add release.pub --label release-2026
   openssl pkey -in key.pem -pubout | trustctl key add -
-  gpg --export --armor release@example.org | trustctl key add - --label "release (gpg)"`,
+  gpg --export --armor release@example.org | trustctl key add - --label release-gpg`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := readBounded(args[0], keys.MaxKeyBytes)
@@ -138,7 +138,7 @@ subkeys are indexed so signatures by any of them find it.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&label, "label", "", "human label for the key (at most 200 characters)")
+	cmd.Flags().StringVar(&label, "label", "", "label naming the key: letters, digits, '.', '_' and '-', at most 64, stored in lower case and unique ignoring case (default none)")
 	return cmd
 }
 

@@ -41,7 +41,7 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cliutil.BindEnv(cmd.Flags(), "TRUSTCTL", "server"); err != nil {
+			if err := cliutil.BindEnv(cmd.Flags(), "TRUSTCTL", "server", "tls", "tls-ca", "tls-server-name", "tls-cert", "tls-key"); err != nil {
 				return err
 			}
 			if g.output != "text" && g.output != "json" {
@@ -52,9 +52,11 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.server, "server", defaultServer, "trustd gRPC address host:port (env TRUSTCTL_SERVER)")
-	pf.BoolVar(&g.tls.Enabled, "tls", false, "connect with TLS, verifying the server against the system roots")
-	pf.StringVar(&g.tls.CAFile, "tls-ca", "", "PEM file of CA certificates to verify the server with (implies --tls)")
-	pf.StringVar(&g.tls.ServerName, "tls-server-name", "", "name to verify in the server certificate (implies --tls)")
+	pf.BoolVar(&g.tls.Enabled, "tls", false, "connect with TLS, verifying the server against the system roots (default false: plaintext) (env TRUSTCTL_TLS)")
+	pf.StringVar(&g.tls.CAFile, "tls-ca", "", "PEM file of CA certificates to verify the server with instead of the system roots (implies --tls) (env TRUSTCTL_TLS_CA)")
+	pf.StringVar(&g.tls.ServerName, "tls-server-name", "", "name to verify in the server certificate (default: the host of --server; implies --tls) (env TRUSTCTL_TLS_SERVER_NAME)")
+	pf.StringVar(&g.tls.CertFile, "tls-cert", "", "PEM client certificate for servers that verify them (mTLS), with --tls-key; operator RPCs need one the server names as an operator's (default none; implies --tls) (env TRUSTCTL_TLS_CERT)")
+	pf.StringVar(&g.tls.KeyFile, "tls-key", "", "PEM private key of --tls-cert (default none) (env TRUSTCTL_TLS_KEY)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline for each call to the server")
 
@@ -95,6 +97,8 @@ func rpcError(server string, err error) error {
 		return fmt.Errorf("server %s unavailable: %s", server, st.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("server %s did not answer in time (see --timeout)", server)
+	case codes.Unauthenticated:
+		return fmt.Errorf("%s (see --tls-cert, --tls-key)", st.Message())
 	}
 	return fmt.Errorf("%s", st.Message())
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,6 +78,17 @@ type config struct {
 	// IdentityPGPRoots are the OpenPGP fingerprints whose certifications
 	// verify voters' identities.
 	IdentityPGPRoots []string
+	// TLSClientCA verifies client certificates (mTLS).
+	TLSClientCA string
+	// OperatorSANs and OperatorFingerprints name operators' client
+	// certificates.
+	OperatorSANs         []string
+	OperatorFingerprints []string
+	// KeyRegistration is open, operator, or empty for the default by
+	// --grpc-addr (see keyRegistration).
+	KeyRegistration string
+	// InsecurePlaintext allows serving without TLS beyond loopback.
+	InsecurePlaintext bool
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -102,8 +114,13 @@ func (c *config) storeFlags(fs *pflag.FlagSet) {
 func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", defaultGRPCAddr, "gRPC listen address (env TRUSTD_GRPC_ADDR)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address for /healthz, /readyz, /metrics, /log/…, /tuf/REPO/FILE; empty disables (env TRUSTD_HTTP_ADDR)")
-	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate for gRPC TLS (env TRUSTD_TLS_CERT)")
-	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for gRPC TLS (env TRUSTD_TLS_KEY)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) served by gRPC and HTTP over TLS, with --tls-key; default none: plaintext, refused beyond loopback without --insecure-plaintext (env TRUSTD_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert; default none (env TRUSTD_TLS_KEY)")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "PEM file of CA certificates that verify client certificates (mTLS): a caller presenting one it verifies is authenticated, others are anonymous; needs --tls-cert; default none: no client certificate is asked for (env TRUSTD_TLS_CLIENT_CA)")
+	fs.StringSliceVar(&c.OperatorSANs, "operator-cert-san", nil, "subject alternative name (DNS name, email address or URI) of a client certificate, verified by --tls-client-ca, whose holder is an operator; repeatable or comma-separated; default none (env TRUSTD_OPERATOR_CERT_SAN)")
+	fs.StringSliceVar(&c.OperatorFingerprints, "operator-cert-fingerprint", nil, "SHA-256 fingerprint (64 hex digits, colons allowed) of a client certificate, verified by --tls-client-ca, whose holder is an operator; repeatable or comma-separated; default none (env TRUSTD_OPERATOR_CERT_FINGERPRINT)")
+	fs.StringVar(&c.KeyRegistration, "key-registration", "", "who may register keys: open (any caller) or operator (operator client certificates only); default open when --grpc-addr is loopback, operator otherwise (env TRUSTD_KEY_REGISTRATION)")
+	fs.BoolVar(&c.InsecurePlaintext, "insecure-plaintext", false, "serve gRPC and HTTP without TLS on a non-loopback address (a warning is logged at start); default false: refused without --tls-cert (env TRUSTD_INSECURE_PLAINTEXT)")
 	fs.StringVar(&c.LogKey, "log-key", "", "file holding the statement log's checkpoint signing key; created (0600) if missing; replicas must share it (default DATA_DIR/log.key) (env TRUSTD_LOG_KEY)")
 	fs.StringVar(&c.LogOrigin, "log-origin", "trustd-log", "name of the log in its checkpoints, used when creating --log-key (env TRUSTD_LOG_ORIGIN)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest gRPC request accepted (env TRUSTD_MAX_REQUEST_BYTES)")
@@ -154,6 +171,7 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		if (c.TLSCert == "") != (c.TLSKey == "") {
 			errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))
 		}
+		errs = append(errs, c.checkAuth()...)
 		if c.MaxRequestBytes < 1024 {
 			errs = append(errs, fmt.Errorf("--max-request-bytes: %d is below the minimum 1024", c.MaxRequestBytes))
 		}
@@ -236,6 +254,64 @@ func (c *config) completeTUFCreation() error {
 	}
 	c.tufCreation = p
 	return errors.Join(errs...)
+}
+
+// checkAuth checks the TLS, client certificate and authorisation flags,
+// and that nothing is served in plaintext beyond loopback unasked.
+func (c *config) checkAuth() []error {
+	var errs []error
+	if c.TLSCert == "" && !c.InsecurePlaintext {
+		for _, a := range []struct{ flag, addr string }{{"--grpc-addr", c.GRPCAddr}, {"--http-addr", c.HTTPAddr}} {
+			if a.addr != "" && !isLoopback(a.addr) {
+				errs = append(errs, fmt.Errorf("%s: %s is beyond loopback and no --tls-cert is given: serve TLS (--tls-cert, --tls-key), or pass --insecure-plaintext to serve plaintext anyway", a.flag, a.addr))
+			}
+		}
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("--tls-client-ca: client certificates need TLS: give --tls-cert and --tls-key"))
+	}
+	operators := len(c.OperatorSANs)+len(c.OperatorFingerprints) > 0
+	if operators && c.TLSClientCA == "" {
+		errs = append(errs, errors.New("--operator-cert-san, --operator-cert-fingerprint: operator certificates must be verified: give --tls-client-ca"))
+	}
+	for _, san := range c.OperatorSANs {
+		if strings.TrimSpace(san) == "" {
+			errs = append(errs, errors.New("--operator-cert-san: an empty name"))
+		}
+	}
+	for _, f := range c.OperatorFingerprints {
+		if _, err := server.ParseFingerprint(f); err != nil {
+			errs = append(errs, fmt.Errorf("--operator-cert-fingerprint: %w", err))
+		}
+	}
+	switch reg := c.keyRegistration(); {
+	case reg != server.KeyRegistrationOpen && reg != server.KeyRegistrationOperator:
+		errs = append(errs, fmt.Errorf("--key-registration: %q is not open or operator", c.KeyRegistration))
+	case reg == server.KeyRegistrationOperator && !operators:
+		how := "is operator"
+		if c.KeyRegistration == "" {
+			how = "defaults to operator when --grpc-addr is beyond loopback"
+		}
+		errs = append(errs, fmt.Errorf("--key-registration %s, but no operator is configured: name operator certificates (--operator-cert-san, --operator-cert-fingerprint), or pass --key-registration open", how))
+	}
+	return errs
+}
+
+// keyRegistration is --key-registration, or its default: open on
+// loopback, operator beyond.
+func (c *config) keyRegistration() server.KeyRegistration {
+	if c.KeyRegistration != "" {
+		return server.KeyRegistration(c.KeyRegistration)
+	}
+	if isLoopback(c.GRPCAddr) {
+		return server.KeyRegistrationOpen
+	}
+	return server.KeyRegistrationOperator
+}
+
+// authz is the server's authorisation configuration.
+func (c *config) authz() server.Authz {
+	return server.Authz{OperatorSANs: c.OperatorSANs, OperatorFingerprints: c.OperatorFingerprints, KeyRegistration: c.keyRegistration()}
 }
 
 func checkAddr(flag, addr string, mayBeEmpty bool) error {
@@ -350,7 +426,21 @@ func (c *config) tlsConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.TLSClientCA != "" {
+		pem, err := os.ReadFile(c.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-client-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-client-ca: %s holds no PEM certificate", c.TLSClientCA)
+		}
+		// Asked for, verified when given; a caller without one is
+		// anonymous, and the authorisation table decides what it may call.
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
 }
 
 func isLoopback(addr string) bool {

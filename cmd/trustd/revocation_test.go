@@ -11,6 +11,10 @@ import (
 // to 1 only when trustd listens on loopback only, must be set beyond it,
 // and every bad value is refused at start naming its flag.
 func TestSecurityAuthorityFlags(t *testing.T) {
+	// Plaintext and open key registration beyond loopback are asked for
+	// here so the cases judge only the flags under test (see TestConfigAuth).
+	t.Setenv("TRUSTD_INSECURE_PLAINTEXT", "true")
+	t.Setenv("TRUSTD_KEY_REGISTRATION", "open")
 	const a, b, c = "aaaa1111", "bbbb2222", "cccc3333"
 	for _, tc := range []struct {
 		name          string

@@ -198,7 +198,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	srv, err := server.New(server.Options{
 		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version, TokenKey: tokenKey,
 		TokenPolicies: cfg.TokenPolicies.catalog, TokenVerifierID: cfg.TokenPolicies.VerifierID,
-		Store: st, Log: stLog, Logger: log, TLS: tlsCfg,
+		Store: st, Log: stLog, Logger: log, TLS: tlsCfg, Authz: cfg.authz(),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
 		Attest: attestSvc, TokenEvidence: policy.Sources{Attestations: attestSvc.PolicySource()},
 		Revocation: rev, RevocationLists: revLists,
@@ -220,10 +220,13 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	}
 	for _, a := range []string{cfg.GRPCAddr, cfg.HTTPAddr} {
 		if a != "" && !isLoopback(a) && tlsCfg == nil {
-			log.Warn("listening beyond loopback without TLS", "addr", a)
+			// complete refused this without --insecure-plaintext.
+			log.Warn("serving plaintext beyond loopback (--insecure-plaintext): callers cannot authenticate trustd, and nobody can prove an operator role", "addr", a)
 		}
 	}
-	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "log_key", vkey, "version", version}
+	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "log_key", vkey, "version", version,
+		"tls", tlsCfg != nil, "client_certs", cfg.TLSClientCA != "", "operators", len(cfg.OperatorSANs) + len(cfg.OperatorFingerprints),
+		"key_registration", cfg.keyRegistration()}
 	attrs = append(attrs, "revocation_list_key", listKey.ID)
 	if httpLis != nil {
 		attrs = append(attrs, "http", httpLis.Addr().String())

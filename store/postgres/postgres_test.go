@@ -96,3 +96,20 @@ func TestMigrationKeepsPendingProposals(t *testing.T) {
 		return s
 	})
 }
+
+func TestMigrationDedupsKeyLabels(t *testing.T) {
+	url := testpg.URL(t)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.MigrationDedupsKeyLabels(t, db, goose.DialectPostgres, migrations.Postgres(), func() store.Store {
+		s, err := postgres.Open(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

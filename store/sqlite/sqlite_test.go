@@ -107,3 +107,21 @@ func TestMigrationKeepsPendingProposals(t *testing.T) {
 		return s
 	})
 }
+
+func TestMigrationDedupsKeyLabels(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trustd.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.MigrationDedupsKeyLabels(t, db, goose.DialectSQLite3, migrations.SQLite(), func() store.Store {
+		db.Close()
+		s, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

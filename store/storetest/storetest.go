@@ -39,6 +39,7 @@ func Run(t *testing.T, open Factory) {
 		{"AliasClaimIdempotent", testAliasClaimIdempotent},
 		{"AliasClaimInvalid", testAliasClaimInvalid},
 		{"Keys", testKeys},
+		{"KeyLabels", testKeyLabels},
 		{"Evidence", testEvidence},
 		{"AppendStatementsBatch", testAppendBatch},
 		{"LargeStatement", testLargeStatement},

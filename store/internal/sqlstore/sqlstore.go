@@ -202,6 +202,22 @@ func (q *Queries) Key(ctx context.Context, id string) (store.Key, error) {
 	return k, nil
 }
 
+// KeyByLabel implements store.Reader; the unique index on lower(label)
+// answers it.
+func (q *Queries) KeyByLabel(ctx context.Context, label string) (store.Key, error) {
+	if label == "" {
+		return store.Key{}, fmt.Errorf("store: key by label: %w: no key has the empty label", store.ErrNotFound)
+	}
+	var k store.Key
+	err := q.C.QueryRow(ctx, `SELECT id, type, public_key, label, created_at FROM keys WHERE lower(label) = lower($1) AND label <> ''`, label).
+		Scan(&k.ID, &k.Type, &k.PublicKey, &k.Label, &k.CreatedAt)
+	if err != nil {
+		return store.Key{}, q.fail(fmt.Sprintf("key by label %q", label), err)
+	}
+	k.CreatedAt = k.CreatedAt.UTC()
+	return k, nil
+}
+
 // Statement implements store.Reader.
 func (q *Queries) Statement(ctx context.Context, seq int64) (store.Statement, error) {
 	var (
@@ -481,6 +497,15 @@ func (q *Queries) PutKey(ctx context.Context, k store.Key) (store.Key, error) {
 		return existing, nil
 	case !errors.Is(err, store.ErrNotFound):
 		return store.Key{}, err
+	}
+	if k.Label != "" {
+		holder, err := q.KeyByLabel(ctx, k.Label)
+		switch {
+		case err == nil:
+			return store.Key{}, fmt.Errorf("store: put key %q: %w: label %q is the label of key %s", k.ID, store.ErrConflict, k.Label, holder.ID)
+		case !errors.Is(err, store.ErrNotFound):
+			return store.Key{}, err
+		}
 	}
 	k.CreatedAt = Now()
 	if err := q.C.Exec(ctx, `INSERT INTO keys (id, type, public_key, label, created_at) VALUES ($1, $2, $3, $4, $5)`,
