@@ -13,13 +13,14 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
 
 // ExportFormat identifies an export document (and the header line of the
 // JSON lines form).
-const ExportFormat = "https://trustd.dev/feedback/export/v1"
+const ExportFormat = recordtype.FeedbackExport
 
 // Export bounds.
 const (
@@ -91,6 +92,12 @@ func (s *Service) Export(ctx context.Context, l *statement.Log, since int64, lim
 	}
 	sent := map[string]bool{}
 	for _, st := range all {
+		if !recordtype.Genuine(st.PayloadType, st.PredicateType) {
+			// Not a DSSE envelope that went through Submit (a row an older
+			// trustd let in by another path): not feedback to pass on.
+			doc.Next = st.Seq
+			continue
+		}
 		e := ExportEntry{Seq: st.Seq, PredicateType: st.PredicateType, Envelope: st.Envelope}
 		ids := st.SignerKeyIDs
 		if st.PredicateType == TrustPredicateType {

@@ -11,6 +11,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -18,13 +19,13 @@ import (
 // Statement v1 in a DSSE envelope signed by exactly one registered key.
 const (
 	// VotePredicateType is a vote on the one subject of the statement.
-	VotePredicateType = "https://trustd.dev/feedback/vote/v1"
+	VotePredicateType = recordtype.Vote
 	// TrustPredicateType is a trust statement about another identity; its
 	// subject is the trusted key (see KeySubject).
-	TrustPredicateType = "https://trustd.dev/feedback/trust/v1"
+	TrustPredicateType = recordtype.Trust
 	// ResponsePredicateType is a publisher's response to a vote on its
 	// subject or to the subject's reputation.
-	ResponsePredicateType = "https://trustd.dev/feedback/response/v1"
+	ResponsePredicateType = recordtype.Response
 )
 
 // PredicateTypes lists the predicate types of feedback statements, the ones

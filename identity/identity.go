@@ -42,6 +42,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
@@ -49,7 +50,7 @@ import (
 
 // BindingPredicateType is the predicate type of a Sigstore identity
 // binding statement.
-const BindingPredicateType = "https://trustd.dev/identity/sigstore-binding/v1"
+const BindingPredicateType = recordtype.IdentityBinding
 
 // Bounds.
 const (

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/recordtype"
 )
 
 // Predicate types of trustd's OpenPGP authority statements (in-toto
 // statements in DSSE envelopes whose signatures are OpenPGP signatures).
 const (
-	DelegationPredicateType = "https://trustd.dev/pgp/delegation/v1"
-	RotationPredicateType   = "https://trustd.dev/pgp/rotation/v1"
+	DelegationPredicateType = recordtype.PGPDelegation
+	RotationPredicateType   = recordtype.PGPRotation
 )
 
 // Limits on predicates.

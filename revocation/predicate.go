@@ -15,12 +15,13 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
 // PredicateType is the in-toto predicate type of a revocation or
 // reinstatement statement.
-const PredicateType = "https://trustd.dev/revocation/v1"
+const PredicateType = recordtype.Revocation
 
 // Limits of a revocation predicate.
 const (
