@@ -1,7 +1,6 @@
 package feedback
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/internal/strictjson"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -125,13 +125,8 @@ func decodeStrict(raw []byte, v any) error {
 	if len(raw) > MaxPredicateBytes {
 		return bad("predicate", fmt.Sprintf("%d bytes, more than the %d allowed", len(raw), MaxPredicateBytes))
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return inputerr.Wrap(opParse, "predicate", ErrInvalidPredicate, "not a valid predicate object", err)
-	}
-	if dec.More() {
-		return bad("predicate", "trailing data after the object")
+	if field, reason, err := strictjson.Decode(raw, v); err != nil {
+		return inputerr.Wrap(opParse, strictjson.Join("predicate", field), ErrInvalidPredicate, reason, err)
 	}
 	return nil
 }

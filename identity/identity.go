@@ -40,6 +40,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/internal/strictjson"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/recordtype"
@@ -60,6 +61,8 @@ const (
 	MaxPGPRoots = 64
 	// maxField bounds the predicate's strings.
 	maxField = 1024
+	// maxPredicate bounds the predicate as a whole.
+	maxPredicate = 4 * maxField
 )
 
 // Errors callers branch on.
@@ -88,9 +91,13 @@ func ParseBinding(predicate []byte) (Binding, error) {
 	bad := func(field, reason string) error {
 		return inputerr.New("identity: binding", field, ErrInvalidBinding, reason)
 	}
+	if len(predicate) > maxPredicate {
+		return Binding{}, bad("predicate", fmt.Sprintf("%d bytes, at most %d", len(predicate), maxPredicate))
+	}
 	var b Binding
-	if err := json.Unmarshal(predicate, &b); err != nil {
-		return Binding{}, inputerr.Wrap("identity: binding", "predicate", ErrInvalidBinding, "not a JSON object with keyId, issuer and subject", err)
+	if field, reason, err := strictjson.Decode(predicate, &b); err != nil {
+		return Binding{}, inputerr.Wrap("identity: binding", strictjson.Join("predicate", field), ErrInvalidBinding,
+			"not a JSON object of keyId, issuer and subject: "+reason, err)
 	}
 	for _, f := range []struct{ name, v string }{{"predicate.keyId", b.KeyID}, {"predicate.issuer", b.Issuer}, {"predicate.subject", b.Subject}} {
 		switch {
