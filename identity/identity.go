@@ -305,6 +305,9 @@ func (v *Verifier) bindingAt(ctx context.Context, e store.Evidence) (Binding, bo
 	if err != nil {
 		return Binding{}, false, fmt.Errorf("identity: entry %d: %w", e.Seq, err)
 	}
+	if !recordtype.Genuine(st.PayloadType, st.PredicateType) {
+		return Binding{}, false, nil // neither a DSSE submission nor a Sigstore bundle
+	}
 	parsed, err := envelope.ParseStatement(envelope.PayloadTypeInToto, st.Payload, envelope.Limits{})
 	if err != nil {
 		return Binding{}, false, nil
