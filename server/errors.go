@@ -18,6 +18,7 @@ import (
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
@@ -45,6 +46,7 @@ var codeOf = []struct {
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 	{store.ErrUnavailable, codes.Unavailable},
+	{recordtype.ErrReserved, codes.PermissionDenied},
 	{revocation.ErrUnauthorized, codes.PermissionDenied},
 	{revocation.ErrNothingToReinstate, codes.FailedPrecondition},
 	{revocation.ErrInvalid, codes.InvalidArgument},

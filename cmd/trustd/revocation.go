@@ -19,13 +19,17 @@ import (
 type revocationConfig struct {
 	SecurityAuthority []string
 	TokenIssuers      []string
-	ListKey           string
-	ListValidity      time.Duration
+	// AttestationPublishers are the signers whose attestations make them
+	// publishers of the digests they name.
+	AttestationPublishers []string
+	ListKey               string
+	ListValidity          time.Duration
 }
 
 func (r *revocationConfig) flags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&r.SecurityAuthority, "security-authority", nil, "key id of the deployment's security authority, which may revoke any key and any digest; repeatable or comma-separated (env TRUSTD_SECURITY_AUTHORITY)")
 	fs.StringSliceVar(&r.TokenIssuers, "token-issuer", nil, "key id of a token issuer, which may revoke tokens by id (the security authority may too); repeatable (env TRUSTD_TOKEN_ISSUER)")
+	fs.StringSliceVar(&r.AttestationPublishers, "attestation-publisher", nil, "key id (or Sigstore signer id) whose attestations make it a publisher of the digests they name, so it may respond to votes on them and revoke them, as TUF target signers and OpenPGP manifest signers may; repeatable (default none) (env TRUSTD_ATTESTATION_PUBLISHER)")
 	fs.StringVar(&r.ListKey, "revocation-list-key", "", "file holding the key that signs offline revocation lists; created (0600) if missing; published in the trustd/keys TUF repository when a client first asks (default DATA_DIR/revocation-list.key) (env TRUSTD_REVOCATION_LIST_KEY)")
 	fs.DurationVar(&r.ListValidity, "revocation-list-validity", revocation.DefaultListValidity, "how long a signed revocation list is valid (env TRUSTD_REVOCATION_LIST_VALIDITY)")
 }
@@ -35,6 +39,11 @@ func (r *revocationConfig) check() error {
 	for _, id := range append(append([]string(nil), r.SecurityAuthority...), r.TokenIssuers...) {
 		if _, err := revocation.CanonicalID(revocation.KindKey, id); err != nil {
 			errs = append(errs, fmt.Errorf("--security-authority / --token-issuer: %q: %w", id, err))
+		}
+	}
+	for _, id := range r.AttestationPublishers {
+		if _, err := revocation.CanonicalID(revocation.KindKey, id); err != nil {
+			errs = append(errs, fmt.Errorf("--attestation-publisher: %q: %w", id, err))
 		}
 	}
 	if r.ListValidity < time.Minute {
@@ -58,7 +67,8 @@ func (c *config) listKeyPath() (string, error) {
 // newRevocation builds the revocation service (its validator judges
 // revocations through OpenPGP delegation chains read from the store).
 func newRevocation(c *config, st store.Store) *revocation.Service {
-	return revocation.New(st, revocation.Config{SecurityAuthority: c.Rev.SecurityAuthority, TokenIssuers: c.Rev.TokenIssuers, PGP: pgplog.New(st, nil)})
+	return revocation.New(st, revocation.Config{SecurityAuthority: c.Rev.SecurityAuthority, TokenIssuers: c.Rev.TokenIssuers,
+		AttestationPublishers: c.Rev.AttestationPublishers, PGP: pgplog.New(st, nil)})
 }
 
 // revocationLists loads (or creates) the list key and the keys of the
