@@ -283,9 +283,9 @@ func (s *Service) putBundle(ctx context.Context, req PutRequest) (store.Statemen
 		if err := checkPredicateSize(st.Predicate, s.opts.MaxStatementBytes); err != nil {
 			return store.Statement{}, false, err
 		}
-		idx, _, err := Index(st.PredicateType, st.Predicate)
-		if err != nil {
-			return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", err)
+		idx, _, ierr := Index(st.PredicateType, st.Predicate)
+		if ierr != nil {
+			return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", ierr)
 		}
 		if err := checkCallerIndex(idx); err != nil {
 			return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", err)
