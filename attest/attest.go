@@ -13,6 +13,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -23,17 +24,17 @@ import (
 const (
 	// LayoutPayloadType and LayoutPredicateType label an in-toto v0.9
 	// layout metablock ({"signed": layout, "signatures": …}).
-	LayoutPayloadType   = "application/vnd.in-toto.layout+json"
-	LayoutPredicateType = "https://trustd.dev/in-toto/layout/v0.9"
+	LayoutPayloadType   = recordtype.LayoutPayloadType
+	LayoutPredicateType = recordtype.InTotoLayout
 	// LinkPayloadType and LinkPredicateType label an in-toto v0.9 link
 	// metablock.
-	LinkPayloadType   = "application/vnd.in-toto.link+json"
-	LinkPredicateType = "https://trustd.dev/in-toto/link/v0.9"
+	LinkPayloadType   = recordtype.LinkPayloadType
+	LinkPredicateType = recordtype.InTotoLink
 	// MessageSignaturePredicateType labels a Sigstore bundle whose message
 	// signature signs an artifact digest directly (cosign sign-blob).
-	MessageSignaturePredicateType = "https://trustd.dev/sigstore/message-signature/v1"
+	MessageSignaturePredicateType = recordtype.SigstoreMessageSig
 	// bundleMediaTypePrefix starts every Sigstore bundle media type.
-	bundleMediaTypePrefix = "application/vnd.dev.sigstore.bundle"
+	bundleMediaTypePrefix = recordtype.BundlePayloadTypePrefix
 )
 
 // Kinds of attestation, by the format they were submitted in.
@@ -267,23 +268,39 @@ func (s *Service) putBundle(ctx context.Context, req PutRequest) (store.Statemen
 		Payload:      res.Payload,
 		SignerKeyIDs: []string{res.SignerID()},
 	}
+	var (
+		out     store.Statement
+		created bool
+	)
 	if res.MessageDigest.IsZero() {
+		// The caller's own in-toto statement: a type callers may send in
+		// a bundle (never one trustd writes itself), checked like a DSSE
+		// submission's predicate.
 		st := res.Statement
+		if err := recordtype.CheckSubmit(recordtype.Bundle, st.PredicateType); err != nil {
+			return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", err)
+		}
 		if err := checkPredicateSize(st.Predicate, s.opts.MaxStatementBytes); err != nil {
 			return store.Statement{}, false, err
 		}
-		if _, _, err := Index(st.PredicateType, st.Predicate); err != nil {
+		idx, _, ierr := Index(st.PredicateType, st.Predicate)
+		if ierr != nil {
+			return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", ierr)
+		}
+		if err := checkCallerIndex(idx); err != nil {
 			return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", err)
 		}
 		rec.PredicateType = st.PredicateType
 		for _, sub := range st.Subjects {
 			rec.Subjects = append(rec.Subjects, store.StatementSubject{Name: sub.Name, Digests: sub.Digests})
 		}
+		out, created, err = s.log.AppendBundle(ctx, rec)
 	} else {
+		// A message signature carries no statement; trustd names its type.
 		rec.PredicateType = MessageSignaturePredicateType
 		rec.Subjects = []store.StatementSubject{{Digests: []digest.Digest{res.MessageDigest}}}
+		out, created, err = s.log.AppendVerified(ctx, rec)
 	}
-	out, created, err := s.log.AppendVerified(ctx, rec)
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/recordtype"
 )
 
 // maxPolicyAttestations bounds the attestations one policy requirement
@@ -30,7 +31,9 @@ func (p policySource) Attestations(ctx context.Context, ds []digest.Digest, pred
 			return nil, err
 		}
 		for _, a := range list {
-			if seen[a.Seq] || a.Revoked {
+			// A record of a type the table reserves counts only as its
+			// path wrote it (a forged row of an old database does not).
+			if seen[a.Seq] || a.Revoked || !recordtype.Genuine(a.PayloadType, a.PredicateType) {
 				continue
 			}
 			seen[a.Seq] = true

@@ -8,6 +8,7 @@ import (
 
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -96,14 +97,28 @@ func Validators(maxPredicate int) map[string]statement.Validator {
 		if err := checkPredicateSize(st.Predicate, maxPredicate); err != nil {
 			return err
 		}
-		_, _, err := Index(st.PredicateType, st.Predicate)
-		return err
+		a, _, err := Index(st.PredicateType, st.Predicate)
+		if err != nil {
+			return err
+		}
+		return checkCallerIndex(a)
 	}
 	out := make(map[string]statement.Validator)
 	for _, t := range IndexedPredicateTypes() {
 		out[t] = v
 	}
 	return out
+}
+
+// checkCallerIndex refuses what only trustd may say in an attestation a
+// caller sends: a VSA whose verifier is trustd (its tokens are VSAs by
+// trustd's verifier id, signed by the token key and never logged).
+func checkCallerIndex(a store.Attestation) error {
+	if recordtype.InNamespace(a.VerifierID) {
+		return inputerr.New(opPredicate, "predicate.verifier.id", recordtype.ErrReserved,
+			fmt.Sprintf("%q is trustd's own verifier; trustd's verification summaries are its tokens, which it signs itself", a.VerifierID))
+	}
+	return nil
 }
 
 func checkPredicateSize(predicate json.RawMessage, max int) error {

@@ -7,6 +7,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -33,7 +34,9 @@ func (s AttestationSource) Attestations(ctx context.Context, ds []digest.Digest,
 			return nil, fmt.Errorf("attestations of %s: %w", d, err)
 		}
 		for _, a := range resp.GetAttestations() {
-			if seen[a.GetSeq()] || a.GetRevoked() {
+			// A record of a type the table reserves counts only as its
+			// path wrote it (a forged row of an old database does not).
+			if seen[a.GetSeq()] || a.GetRevoked() || !recordtype.Genuine(a.GetPayloadType(), a.GetPredicateType()) {
 				continue
 			}
 			seen[a.GetSeq()] = true

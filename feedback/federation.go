@@ -17,6 +17,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tlog"
@@ -24,7 +25,7 @@ import (
 
 // ExportFormat identifies an export document (and the header line of the
 // JSON lines form).
-const ExportFormat = "https://trustd.dev/feedback/export/v1"
+const ExportFormat = recordtype.FeedbackExport
 
 // Export bounds.
 const (
@@ -116,6 +117,12 @@ func (s *Service) Export(ctx context.Context, l *statement.Log, since int64, lim
 	}
 	sent := map[string]bool{}
 	for _, st := range all {
+		if !recordtype.Genuine(st.PayloadType, st.PredicateType) {
+			// Not a DSSE envelope that went through Submit (a row an older
+			// trustd let in by another path): not feedback to pass on.
+			doc.Next = st.Seq
+			continue
+		}
 		proof, err := tlog.InclusionProof(ctx, s.store, uint64(st.Seq-1), size)
 		if err != nil {
 			return Export{}, fmt.Errorf("feedback: export: entry %d: inclusion proof: %w", st.Seq, err)

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -29,9 +30,8 @@ var (
 	// ErrRateLimited means the signing key submitted more feedback than the
 	// rate limit allows; retry later.
 	ErrRateLimited = errors.New("feedback rate limit exceeded")
-	// ErrNotPublisher means a response is signed by a key that did not
-	// publish the digest (through TUF, an OpenPGP manifest or an
-	// attestation).
+	// ErrNotPublisher means a response is signed by a key that is not a
+	// publisher of the digest (see Publishers).
 	ErrNotPublisher = errors.New("signer is not a publisher of the subject")
 	// ErrUnknownKey means a trust statement names a key that is not
 	// registered.
@@ -54,6 +54,15 @@ type Revocations interface {
 	KeyRevokedAt(ctx context.Context, keyID string) (time.Time, bool, error)
 	// RevokedKeys returns every revoked key with its effective time.
 	RevokedKeys(ctx context.Context) (map[string]time.Time, error)
+}
+
+// Publishers decides who published a digest: a key with publisher
+// evidence (a TUF target signer, an OpenPGP manifest signer, a configured
+// attestation signer). revocation.Service implements it, so revocation
+// authority and the right to respond share one definition.
+type Publishers interface {
+	// IsPublisher reports whether keyID is a publisher of any of ds.
+	IsPublisher(ctx context.Context, keyID string, ds ...digest.Digest) (bool, error)
 }
 
 // Identities tells which keys are bound to a verified identity (a
@@ -84,6 +93,9 @@ type Options struct {
 	Revocations Revocations
 	// Identities, when set, answers which voters are verified.
 	Identities Identities
+	// Publishers decides who may respond to votes on a digest; nil means
+	// nobody may.
+	Publishers Publishers
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/json"
+	"maps"
 	"testing"
 	"time"
 
@@ -26,7 +27,9 @@ type fixture struct {
 	svc   *feedback.Service
 }
 
-func newFixture(t testing.TB, s store.Store, opts feedback.Options) *fixture {
+// newFixture wires a feedback service on s into a statement log, with the
+// validators of other packages the test submits to as well.
+func newFixture(t testing.TB, s store.Store, opts feedback.Options, validators ...map[string]statement.Validator) *fixture {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return t0 }
@@ -36,7 +39,11 @@ func newFixture(t testing.TB, s store.Store, opts feedback.Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: svc.Validators(), Indexers: svc.Indexers()})
+	all := svc.Validators()
+	for _, v := range validators {
+		maps.Copy(all, v)
+	}
+	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: all, Indexers: svc.Indexers()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func TestReputationVerifiedIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := newFixture(t, s, feedback.Options{Identities: idv})
+			f := newFixture(t, s, feedback.Options{Identities: idv}, idv.Validators())
 			vs, err := ca.NewVirtualSigstore()
 			if err != nil {
 				t.Fatal(err)

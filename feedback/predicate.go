@@ -1,7 +1,6 @@
 package feedback
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/internal/strictjson"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -18,13 +19,13 @@ import (
 // Statement v1 in a DSSE envelope signed by exactly one registered key.
 const (
 	// VotePredicateType is a vote on the one subject of the statement.
-	VotePredicateType = "https://trustd.dev/feedback/vote/v1"
+	VotePredicateType = recordtype.Vote
 	// TrustPredicateType is a trust statement about another identity; its
 	// subject is the trusted key (see KeySubject).
-	TrustPredicateType = "https://trustd.dev/feedback/trust/v1"
+	TrustPredicateType = recordtype.Trust
 	// ResponsePredicateType is a publisher's response to a vote on its
 	// subject or to the subject's reputation.
-	ResponsePredicateType = "https://trustd.dev/feedback/response/v1"
+	ResponsePredicateType = recordtype.Response
 )
 
 // PredicateTypes lists the predicate types of feedback statements, the ones
@@ -124,13 +125,8 @@ func decodeStrict(raw []byte, v any) error {
 	if len(raw) > MaxPredicateBytes {
 		return bad("predicate", fmt.Sprintf("%d bytes, more than the %d allowed", len(raw), MaxPredicateBytes))
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return inputerr.Wrap(opParse, "predicate", ErrInvalidPredicate, "not a valid predicate object", err)
-	}
-	if dec.More() {
-		return bad("predicate", "trailing data after the object")
+	if field, reason, err := strictjson.Decode(raw, v); err != nil {
+		return inputerr.Wrap(opParse, strictjson.Join("predicate", field), ErrInvalidPredicate, reason, err)
 	}
 	return nil
 }

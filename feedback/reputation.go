@@ -12,6 +12,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tufstore"
 )
@@ -424,10 +425,13 @@ func (s *Service) publisherClaim(ctx context.Context, c store.AliasClaim, attest
 	if err != nil {
 		return false, fmt.Errorf("feedback: alias claim %d: %w", c.ID, err)
 	}
+	// A record counts by the path that appended it: TUF metadata that
+	// tufstore published, a manifest pgplog published, or an attestation
+	// by a named signer; a forged record of those types links nothing.
 	switch {
 	case st.PredicateType == tufstore.PredicateType, st.PredicateType == pgplog.ManifestPredicateType:
-		return true, nil
-	case slices.Contains(PredicateTypes, st.PredicateType):
+		return recordtype.WrittenByOwner(st.PayloadType, st.PredicateType), nil
+	case !recordtype.Attestation(st.PayloadType, st.PredicateType):
 		return false, nil
 	}
 	for _, k := range c.SignerKeyIDs {

@@ -3,15 +3,16 @@ package feedback_test
 import (
 	"context"
 	"errors"
-	"github.com/trustd-dev/trustd/digest"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/internal/teststore"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tufstore"
 )
@@ -298,18 +299,33 @@ func TestAttackerAlias(t *testing.T) {
 	}
 }
 
+// TestResponses: only a publisher of the digest may respond (issue 13,
+// point 7): a key with publisher evidence, here a configured attestation
+// signer. A stranger who signed an attestation naming the digest, or who
+// holds a forged record of trustd's TUF metadata type naming it (as an
+// old database may), is not one.
 func TestResponses(t *testing.T) {
 	for _, b := range teststore.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			f := newFixture(t, b.Open(t), feedback.Options{})
+			s := b.Open(t)
+			reg := newFixture(t, s, feedback.Options{})
 			ctx := context.Background()
 			app := artifact("app.tar")
-			publisher, voter, stranger := f.identity(t), f.identity(t), f.identity(t)
+			publisher, voter, stranger := reg.identity(t), reg.identity(t), reg.identity(t)
+			f := newFixture(t, s, feedback.Options{Publishers: revocation.New(s, revocation.Config{AttestationPublishers: []string{publisher.id}})})
 			provenance, err := envelope.NewStatement("https://slsa.dev/provenance/v1", []byte(`{}`), app)
 			if err != nil {
 				t.Fatal(err)
 			}
 			release := f.submit(t, signEnv(t, provenance, publisher))
+			f.submit(t, signEnv(t, provenance, stranger))
+			forged, err := envelope.NewStatement(tufstore.PredicateType, []byte(`{}`), app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			teststore.AppendUnchecked(t, s, store.Statement{PayloadType: envelope.PayloadTypeInToto, PredicateType: tufstore.PredicateType,
+				Envelope: signEnv(t, forged, stranger), Payload: forged, SignerKeyIDs: []string{stranger.id},
+				Subjects: []store.StatementSubject{{Name: app.Name, Digests: app.Digests}}})
 			vote := f.submit(t, voteEnv(t, voter, app, feedback.Distrust, t0.Add(-time.Hour)))
 
 			respond := func(who identity, text string) error {
@@ -317,7 +333,11 @@ func TestResponses(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				before, _ := s.LogSize(ctx)
 				_, _, err = f.log.Submit(ctx, signEnv(t, p, who))
+				if after, _ := s.LogSize(ctx); err != nil && after != before {
+					t.Errorf("log grew from %d to %d on a refused response", before, after)
+				}
 				return err
 			}
 			if err := respond(stranger, "trust me"); !errors.Is(err, feedback.ErrNotPublisher) {
@@ -340,6 +360,12 @@ func TestResponses(t *testing.T) {
 			if len(rep.Responses) != 1 || rep.Responses[0].Body != "false positive from scanner X" ||
 				rep.Responses[0].PublisherKeyID != publisher.id || rep.Responses[0].InReplyTo != vote.EnvelopeDigest.String() {
 				t.Fatalf("responses %+v", rep.Responses)
+			}
+			// Without a publisher definition, nobody may respond.
+			bare := newFixture(t, s, feedback.Options{})
+			p, _ := feedback.ResponseStatement(app, feedback.ResponsePredicate{Text: "again", Timestamp: t0})
+			if _, _, err := bare.log.Submit(ctx, signEnv(t, p, publisher)); !errors.Is(err, feedback.ErrNotPublisher) {
+				t.Fatalf("response with no publisher definition: %v", err)
 			}
 		})
 	}

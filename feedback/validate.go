@@ -11,6 +11,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -107,7 +108,7 @@ func (s *Service) validateResponse(ctx context.Context, st envelope.Statement, s
 	}
 	if !ok {
 		return inputerr.New(opValidate, "signatures[0].keyid", ErrNotPublisher,
-			fmt.Sprintf("key %s signed no TUF metadata, OpenPGP manifest or attestation naming %s", signers[0], st.Subjects[0].Digests[0]))
+			fmt.Sprintf("key %s is not a publisher of %s: not a key of a TUF targets role listing it, not the OpenPGP key of a manifest listing it, not a configured attestation publisher that attested it", signers[0], st.Subjects[0].Digests[0]))
 	}
 	if r.InReplyTo != "" {
 		return s.checkRepliedVote(ctx, r.InReplyTo, st.Subjects[0].Digests)
@@ -136,7 +137,7 @@ func (s *Service) checkRepliedVote(ctx context.Context, envelopeDigest string, d
 	if err != nil {
 		return fmt.Errorf("feedback: response: %w", err)
 	}
-	if vote.PredicateType != VotePredicateType {
+	if vote.PredicateType != VotePredicateType || !recordtype.Genuine(vote.PayloadType, vote.PredicateType) {
 		return bad(fmt.Sprintf("log entry %d is a %s, not a vote", seq, vote.PredicateType))
 	}
 	for _, subj := range vote.Subjects {
@@ -149,21 +150,15 @@ func (s *Service) checkRepliedVote(ctx context.Context, envelopeDigest string, d
 	return bad(fmt.Sprintf("vote %d is about another artifact", seq))
 }
 
-// publisherScan bounds the log entries read to decide whether a key
-// published a digest.
-const publisherScan = 256
-
-// isPublisher reports whether keyID signed a log entry other than feedback
-// (TUF metadata, an OpenPGP manifest, an attestation) naming any of ds.
+// isPublisher reports whether keyID is a publisher of any of ds (see
+// Publishers); with no Publishers configured nobody is.
 func (s *Service) isPublisher(ctx context.Context, keyID string, ds []digest.Digest) (bool, error) {
-	ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: ds, SignerKeyID: keyID, Limit: publisherScan})
+	if s.opts.Publishers == nil {
+		return false, nil
+	}
+	ok, err := s.opts.Publishers.IsPublisher(ctx, keyID, ds...)
 	if err != nil {
 		return false, fmt.Errorf("feedback: publisher of %s: %w", ds[0], err)
 	}
-	for _, e := range ev {
-		if !slices.Contains(PredicateTypes, e.PredicateType) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return ok, nil
 }

@@ -271,3 +271,23 @@ func TestConcurrentVotes(t *testing.T) {
 		})
 	}
 }
+
+// TestStrictFields: each feedback predicate refuses a field it does not
+// define, naming it.
+func TestStrictFields(t *testing.T) {
+	ts := `"timestamp":"2026-06-01T12:00:00Z"`
+	for _, tc := range []struct {
+		name  string
+		parse func([]byte) error
+		in    string
+	}{
+		{"vote", func(d []byte) error { _, err := feedback.ParseVote(d); return err }, `{"axis":"quality","value":"like",` + ts + `,"weight":9}`},
+		{"trust", func(d []byte) error { _, err := feedback.ParseTrust(d); return err }, `{"keyid":"k","level":"high",` + ts + `,"weight":9}`},
+		{"response", func(d []byte) error { _, err := feedback.ParseResponse(d); return err }, `{"text":"hi",` + ts + `,"weight":9}`},
+	} {
+		var e *envelope.Error
+		if err := tc.parse([]byte(tc.in)); !errors.Is(err, feedback.ErrInvalidPredicate) || !errors.As(err, &e) || e.Field != "predicate.weight" {
+			t.Errorf("%s with an unknown field = %v, want ErrInvalidPredicate on predicate.weight", tc.name, err)
+		}
+	}
+}

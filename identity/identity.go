@@ -40,8 +40,10 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/internal/strictjson"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
@@ -49,7 +51,7 @@ import (
 
 // BindingPredicateType is the predicate type of a Sigstore identity
 // binding statement.
-const BindingPredicateType = "https://trustd.dev/identity/sigstore-binding/v1"
+const BindingPredicateType = recordtype.IdentityBinding
 
 // Bounds.
 const (
@@ -59,6 +61,8 @@ const (
 	MaxPGPRoots = 64
 	// maxField bounds the predicate's strings.
 	maxField = 1024
+	// maxPredicate bounds the predicate as a whole.
+	maxPredicate = 4 * maxField
 )
 
 // Errors callers branch on.
@@ -87,9 +91,13 @@ func ParseBinding(predicate []byte) (Binding, error) {
 	bad := func(field, reason string) error {
 		return inputerr.New("identity: binding", field, ErrInvalidBinding, reason)
 	}
+	if len(predicate) > maxPredicate {
+		return Binding{}, bad("predicate", fmt.Sprintf("%d bytes, at most %d", len(predicate), maxPredicate))
+	}
 	var b Binding
-	if err := json.Unmarshal(predicate, &b); err != nil {
-		return Binding{}, inputerr.Wrap("identity: binding", "predicate", ErrInvalidBinding, "not a JSON object with keyId, issuer and subject", err)
+	if field, reason, err := strictjson.Decode(predicate, &b); err != nil {
+		return Binding{}, inputerr.Wrap("identity: binding", strictjson.Join("predicate", field), ErrInvalidBinding,
+			"not a JSON object of keyId, issuer and subject: "+reason, err)
 	}
 	for _, f := range []struct{ name, v string }{{"predicate.keyId", b.KeyID}, {"predicate.issuer", b.Issuer}, {"predicate.subject", b.Subject}} {
 		switch {
@@ -296,6 +304,9 @@ func (v *Verifier) bindingAt(ctx context.Context, e store.Evidence) (Binding, bo
 	st, err := v.store.Statement(ctx, e.Seq)
 	if err != nil {
 		return Binding{}, false, fmt.Errorf("identity: entry %d: %w", e.Seq, err)
+	}
+	if !recordtype.Genuine(st.PayloadType, st.PredicateType) {
+		return Binding{}, false, nil // neither a DSSE submission nor a Sigstore bundle
 	}
 	parsed, err := envelope.ParseStatement(envelope.PayloadTypeInToto, st.Payload, envelope.Limits{})
 	if err != nil {

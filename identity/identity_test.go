@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -324,6 +325,10 @@ func TestParseBinding(t *testing.T) {
 		{"no issuer", `{"keyId":"` + kid + `","subject":"s"}`, "predicate.issuer"},
 		{"issuer with fragment", `{"keyId":"` + kid + `","issuer":"https://i#x","subject":"s"}`, "predicate.issuer"},
 		{"no subject", `{"keyId":"` + kid + `","issuer":"https://i"}`, "predicate.subject"},
+		{"unknown field", `{"keyId":"` + kid + `","issuer":"https://i","subject":"s","role":"admin"}`, "predicate.role"},
+		{"mistyped field", `{"keyId":1,"issuer":"https://i","subject":"s"}`, "predicate.keyId"},
+		{"trailing data", `{"keyId":"` + kid + `","issuer":"https://i","subject":"s"} {}`, "predicate"},
+		{"too large", `{"keyId":"` + kid + `","issuer":"https://i","subject":"` + strings.Repeat("s", 5000) + `"}`, "predicate"},
 	} {
 		_, err := identity.ParseBinding([]byte(c.in))
 		if c.field == "" {

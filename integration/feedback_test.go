@@ -53,11 +53,25 @@ func TestFeedbackFederation(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
 			work := t.TempDir()
+			ids := map[string]string{}
+			keyFile := func(name string) string { return filepath.Join(work, name+".pem") }
+			names := []string{"root", "alice", "bob", "carol", "release"}
+			for _, name := range names {
+				r := trustctl(t, "127.0.0.1:1", "key", "generate", "--out", keyFile(name), "-o", "json")
+				var gen struct {
+					KeyID string `json:"key_id"`
+				}
+				if err := json.Unmarshal([]byte(r.stdout), &gen); r.code != 0 || err != nil || gen.KeyID == "" {
+					t.Fatalf("key generate: %q %q", r.stdout, r.stderr)
+				}
+				ids[name] = gen.KeyID
+			}
 			// Each server gets its own empty store and log key (so its own
-			// log origin).
+			// log origin). The release key's attestations make it a
+			// publisher of what they name on both.
 			start := func(name string, extra ...string) *daemon {
 				dir := filepath.Join(work, name)
-				args := append([]string{"--data-dir", dir, "--log-origin", name + ".example"}, extra...)
+				args := append([]string{"--data-dir", dir, "--log-origin", name + ".example", "--attestation-publisher", ids["release"]}, extra...)
 				if backend == "postgres" {
 					args = append(args, "--db", testpg.URL(t))
 				}
@@ -69,22 +83,16 @@ func TestFeedbackFederation(t *testing.T) {
 			a, bb := start("a"), start("b", pki.serverArgs()...)
 			pki.useOperator(t, bb)
 
-			ids := map[string]string{}
-			keyFile := func(name string) string { return filepath.Join(work, name+".pem") }
-			for _, name := range []string{"root", "alice", "bob", "carol", "release"} {
-				if r := trustctl(t, a.grpcAddr, "key", "generate", "--out", keyFile(name)); r.code != 0 {
-					t.Fatalf("key generate: %s", r.stderr)
-				}
+			for _, name := range names {
 				r := trustctl(t, a.grpcAddr, "key", "add", keyFile(name)+".pub", "-o", "json")
 				var added struct {
 					Key struct {
 						ID string `json:"id"`
 					} `json:"key"`
 				}
-				if err := json.Unmarshal([]byte(r.stdout), &added); err != nil || added.Key.ID == "" {
+				if err := json.Unmarshal([]byte(r.stdout), &added); err != nil || added.Key.ID != ids[name] {
 					t.Fatalf("key add: %q %q", r.stdout, r.stderr)
 				}
-				ids[name] = added.Key.ID
 			}
 			app := filepath.Join(work, "app.tar")
 			if err := os.WriteFile(app, []byte("release bytes"), 0o644); err != nil {
@@ -108,6 +116,12 @@ func TestFeedbackFederation(t *testing.T) {
 				}
 			}
 			sha := strings.Fields(trustctl(t, a.grpcAddr, "digest", "-a", "sha256", app).stdout)[0]
+			// bob signs an attestation of the release too, which does not
+			// make him its publisher: his response is refused below.
+			if r := trustctl(t, a.grpcAddr, "statement", "sign", "--predicate-type", "https://slsa.dev/provenance/v1",
+				"--predicate", predicate, "--artifact", app, "--key", keyFile("bob")); r.code != 0 {
+				t.Fatalf("statement sign by bob: %q", r.stderr)
+			}
 
 			steps := [][]string{
 				{"vote", app, "--like", "--reason", "works as documented", "--key", keyFile("alice")},

@@ -1,24 +1,23 @@
 package pgp
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/internal/strictjson"
+	"github.com/trustd-dev/trustd/recordtype"
 )
 
 // Predicate types of trustd's OpenPGP authority statements (in-toto
 // statements in DSSE envelopes whose signatures are OpenPGP signatures).
 const (
-	DelegationPredicateType = "https://trustd.dev/pgp/delegation/v1"
-	RotationPredicateType   = "https://trustd.dev/pgp/rotation/v1"
+	DelegationPredicateType = recordtype.PGPDelegation
+	RotationPredicateType   = recordtype.PGPRotation
 )
 
 // Limits on predicates.
@@ -59,17 +58,8 @@ func decodeStrict(kind string, data []byte, v any) error {
 	if len(data) > MaxPredicateBytes {
 		return inputerr.New(opPredicate, "", ErrTooLarge, fmt.Sprintf("%s predicate is %d bytes, over the limit of %d", kind, len(data), MaxPredicateBytes))
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return inputerr.Wrap(opPredicate, te.Field, ErrInvalidPredicate, fmt.Sprintf("%s predicate: wrong JSON type", kind), err)
-		}
-		return inputerr.Wrap(opPredicate, "", ErrInvalidPredicate, fmt.Sprintf("%s predicate is not valid JSON for its type", kind), err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return inputerr.New(opPredicate, "", ErrInvalidPredicate, fmt.Sprintf("data after the %s predicate", kind))
+	if field, reason, err := strictjson.Decode(data, v); err != nil {
+		return inputerr.Wrap(opPredicate, field, ErrInvalidPredicate, fmt.Sprintf("%s predicate: %s", kind, reason), err)
 	}
 	return nil
 }

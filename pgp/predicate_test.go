@@ -73,3 +73,24 @@ func TestPredicates(t *testing.T) {
 		t.Errorf("NormalizeFingerprint: %q %v", f, err)
 	}
 }
+
+// TestStrictFields: a delegation or rotation with a field the predicate
+// does not define is refused, naming the field.
+func TestStrictFields(t *testing.T) {
+	a, b := strings.Repeat("a", 40), strings.Repeat("b", 64)
+	for _, tc := range []struct {
+		name  string
+		parse func([]byte) error
+		in    string
+	}{
+		{"delegation", func(d []byte) error { _, err := ParseDelegation(d); return err },
+			`{"delegator":"` + a + `","delegate":"` + b + `","scope":["x"],"until":"2030-01-01T00:00:00Z","admin":true}`},
+		{"rotation", func(d []byte) error { _, err := ParseRotation(d); return err },
+			`{"old":"` + a + `","new":"` + b + `","effective":"2030-01-01T00:00:00Z","admin":true}`},
+	} {
+		var e *Error
+		if err := tc.parse([]byte(tc.in)); !errors.Is(err, ErrInvalidPredicate) || !errors.As(err, &e) || e.Field != "admin" {
+			t.Errorf("%s with an unknown field = %v, want ErrInvalidPredicate on field admin", tc.name, err)
+		}
+	}
+}

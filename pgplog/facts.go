@@ -11,6 +11,7 @@ import (
 
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -160,7 +161,11 @@ func (s *Service) Status(ctx context.Context, fingerprint string, at time.Time) 
 	return st, nil
 }
 
-// each calls fn for every log entry of a predicate type, oldest first.
+// each calls fn for every log entry of a predicate type that reached the
+// log by the path recordtype gives the type (delegations and rotations
+// through Submit, revocation certificates through Revoke), oldest first.
+// A forged row of the type (one an older trustd let in by another path)
+// is skipped: it is neither a fact nor a reason to fail every decision.
 func (s *Service) each(ctx context.Context, predicateType string, fn func(store.Statement) error) error {
 	for after := int64(0); ; {
 		sts, err := s.store.StatementsByPredicate(ctx, predicateType, after, factsPage)
@@ -168,6 +173,9 @@ func (s *Service) each(ctx context.Context, predicateType string, fn func(store.
 			return fmt.Errorf("pgplog: facts: %s: %w", predicateType, err)
 		}
 		for _, st := range sts {
+			if !recordtype.Genuine(st.PayloadType, st.PredicateType) {
+				continue
+			}
 			if err := fn(st); err != nil {
 				return err
 			}

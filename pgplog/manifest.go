@@ -11,13 +11,14 @@ import (
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
 // The log types of a published manifest.
 const (
-	ManifestPayloadType   = "application/vnd.trustd.pgp-manifest+json"
-	ManifestPredicateType = "https://trustd.dev/pgp/manifest/v1"
+	ManifestPayloadType   = recordtype.PGPManifestPayloadType
+	ManifestPredicateType = recordtype.PGPManifest
 )
 
 // MaxManifestNameBytes bounds a manifest's file name.

@@ -15,9 +15,11 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/sqlite"
@@ -294,5 +296,54 @@ func TestDelegationRotationDecide(t *testing.T) {
 	}
 	if chain, err := e.svc.Decide(ctx, pgplog.Query{Name: "x", Signer: next.Fingerprint, Roots: []string{root.Fingerprint}}); err != nil || len(chain.Links) != 1 || chain.Links[0].Kind != pgp.LinkRotation {
 		t.Errorf("decide for the new key = %+v, %v; want one rotation link", chain, err)
+	}
+}
+
+// TestForgedRecordsIgnored: a stranger cannot Submit records of the types
+// pgplog writes itself, and forged rows of its types already in the store
+// (an old database) neither count as facts nor make every decision fail.
+func TestForgedRecordsIgnored(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	root, _ := genKey(t, e, "root")
+	stranger, strangerSigner := genKey(t, e, "stranger")
+	before := e.size(t)
+	for _, pt := range []string{pgplog.RevocationPredicateType, pgplog.ManifestPredicateType} {
+		if _, err := submit(t, e, pt, map[string]string{}, root, strangerSigner); !errors.Is(err, recordtype.ErrReserved) {
+			t.Errorf("Submit of a %s = %v, want ErrReserved", pt, err)
+		}
+	}
+	if after := e.size(t); after != before {
+		t.Fatalf("log grew from %d to %d on refused forgeries", before, after)
+	}
+
+	ks := pgplog.KeySubject(root)
+	forge := func(payloadType, predicateType string, predicate any) {
+		pred, err := json.Marshal(predicate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, err := envelope.NewStatement(predicateType, pred, envelope.Subject{Name: ks.Name, Digests: ks.Digests})
+		if err != nil {
+			t.Fatal(err)
+		}
+		teststore.AppendUnchecked(t, e.store, store.Statement{PayloadType: payloadType, PredicateType: predicateType,
+			Envelope: append([]byte(predicateType), payload...), Payload: payload, SignerKeyIDs: []string{stranger.Fingerprint},
+			Subjects: []store.StatementSubject{ks}})
+	}
+	forge(envelope.PayloadTypeInToto, pgplog.RevocationPredicateType, map[string]string{})
+	// A delegation from root to the stranger that never went through the
+	// validator (it came in a Sigstore bundle, before the table).
+	forge(recordtype.BundlePayloadTypePrefix+".v0.3+json", pgp.DelegationPredicateType,
+		pgp.Delegation{Delegator: root.Fingerprint, Delegate: stranger.Fingerprint, Scope: []string{"**"}, Until: time.Now().Add(time.Hour)})
+
+	if st, err := e.svc.Status(ctx, root.Fingerprint, time.Now()); err != nil || st.State != pgp.StateValid {
+		t.Errorf("root status = %+v, %v; want valid, the forged revocation ignored", st, err)
+	}
+	if _, err := e.svc.Decide(ctx, pgplog.Query{Name: "releases/x", Signer: stranger.Fingerprint, Roots: []string{root.Fingerprint}}); !errors.Is(err, pgp.ErrRefused) {
+		t.Errorf("Decide for the stranger = %v, want a refusal: the forged delegation is no fact", err)
+	}
+	if _, err := e.svc.Decide(ctx, pgplog.Query{Name: "releases/x", Signer: root.Fingerprint, Roots: []string{root.Fingerprint}}); err != nil {
+		t.Errorf("Decide for the root itself: %v", err)
 	}
 }

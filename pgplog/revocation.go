@@ -6,13 +6,14 @@ import (
 	"fmt"
 
 	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
 // The log types of a published revocation certificate.
 const (
-	RevocationPayloadType   = "application/vnd.trustd.pgp-revocation+json"
-	RevocationPredicateType = "https://trustd.dev/pgp/revocation/v1"
+	RevocationPayloadType   = recordtype.PGPRevocationPayloadType
+	RevocationPredicateType = recordtype.PGPRevocation
 )
 
 // RevocationRecord is what the log stores for a revocation certificate:

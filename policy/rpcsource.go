@@ -16,6 +16,7 @@ import (
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/recordtype"
 )
 
 // maxEntries bounds how many log entries one source call reads.
@@ -127,7 +128,9 @@ func (s *rpcSource) PGPSignatures(ctx context.Context, ds []digest.Digest) ([]PG
 			return nil, err
 		}
 		for _, e := range entries {
-			if seen[e.GetSeq()] || len(e.GetSignerKeyIds()) == 0 {
+			// Only manifests pgplog published count; a forged record of
+			// the manifest type (an old database's) is no signature.
+			if seen[e.GetSeq()] || len(e.GetSignerKeyIds()) == 0 || !recordtype.WrittenByOwner(e.GetPayloadType(), e.GetPredicateType()) {
 				continue
 			}
 			seen[e.GetSeq()] = true
@@ -226,6 +229,9 @@ func (s *rpcSource) Signatures(ctx context.Context, ds []digest.Digest) ([]Signa
 				continue
 			}
 			seen[e.GetSeq()] = true
+			if !recordtype.Genuine(e.GetPayloadType(), e.GetPredicateType()) {
+				continue // a record its type's path did not write: no signature
+			}
 			kind := "key"
 			if e.GetPredicateType() == pgplog.ManifestPredicateType {
 				kind = "pgp"

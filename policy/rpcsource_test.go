@@ -10,6 +10,7 @@ import (
 
 	"github.com/trustd-dev/trustd/digest"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/recordtype"
 )
 
 // TestServerSourcesRevocationReputation: the API-backed revocation and
@@ -103,4 +104,44 @@ func leafReasons(r Result) []string {
 		out = append(out, leafReasons(c)...)
 	}
 	return out
+}
+
+// TestServerSourcesSkipForgedRecords: log entries of trustd's own types
+// that trustd did not write (a forged OpenPGP manifest or TUF metadata,
+// stored as an in-toto statement by an older server) are neither OpenPGP
+// signatures to verify (which would leave the policy UNDECIDED) nor
+// signatures for thresholds; the signer's genuine attestation is.
+func TestServerSourcesSkipForgedRecords(t *testing.T) {
+	ctx := context.Background()
+	entries := []*trustv1.LogEntry{
+		{Seq: 1, PayloadType: recordtype.PayloadTypeInToto, PredicateType: recordtype.PGPManifest, SignerKeyIds: []string{"stranger"}, Envelope: []byte(`{"payloadType":"x"}`)},
+		{Seq: 2, PayloadType: recordtype.PayloadTypeInToto, PredicateType: recordtype.TUFMetadata, SignerKeyIds: []string{"stranger"}},
+		{Seq: 3, PayloadType: recordtype.PayloadTypeInToto, PredicateType: "https://slsa.dev/provenance/v1", SignerKeyIds: []string{keyA}},
+	}
+	rpc := RPC{
+		ListBySubject: func(_ context.Context, r *trustv1.ListBySubjectRequest) (*trustv1.ListBySubjectResponse, error) {
+			var out []*trustv1.LogEntry
+			for _, e := range entries {
+				if r.GetPredicateType() == "" || r.GetPredicateType() == e.GetPredicateType() {
+					out = append(out, e)
+				}
+			}
+			return &trustv1.ListBySubjectResponse{Entries: out}, nil
+		},
+		Decide: func(context.Context, *trustv1.DecideRequest) (*trustv1.DecideResponse, error) {
+			return nil, errors.New("not asked")
+		},
+		GetKey: func(context.Context, *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error) {
+			return nil, errors.New("a forged manifest's signer was looked up")
+		},
+	}
+	src := ServerSources(rpc)
+	sigs, err := src.PGP.PGPSignatures(ctx, []digest.Digest{artSHA})
+	if err != nil || len(sigs) != 0 {
+		t.Errorf("PGPSignatures = %+v, %v; want none", sigs, err)
+	}
+	all, err := src.Signers.Signatures(ctx, []digest.Digest{artSHA})
+	if err != nil || len(all) != 1 || all[0].ID != keyA || all[0].Seq != 3 {
+		t.Errorf("Signatures = %+v, %v; want keyA's attestation alone", all, err)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
@@ -325,10 +326,11 @@ func TestReinstate(t *testing.T) {
 	})
 }
 
-// TestIndexerJudgesInTransaction: the indexer judges authority again
-// inside the append's transaction, so a revocation that reaches the log by
-// a path without the validator (or after a concurrent change) is refused
-// and nothing is stored.
+// TestIndexerJudgesInTransaction: no path but Submit appends a
+// revocation (the record-type table refuses it elsewhere), and the indexer
+// judges authority again inside the append's transaction, so a revocation
+// whose authority went away after the validator ran (a concurrent change)
+// is refused and nothing is stored.
 func TestIndexerJudgesInTransaction(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, teststoreSQLite(t), revocation.Config{})
@@ -339,14 +341,22 @@ func TestIndexerJudgesInTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := sign(t, stmt, other.signer)
+	rec := store.Statement{PayloadType: envelope.PayloadTypeInToto, PredicateType: revocation.PredicateType,
+		Envelope: raw, Payload: stmt, SignerKeyIDs: []string{other.id}, Subjects: []store.StatementSubject{{Name: "key", Digests: []digest.Digest{sha256Of("x")}}}}
 	before, _ := e.store.LogSize(ctx)
-	_, _, err = e.log.AppendVerified(ctx, store.Statement{PayloadType: envelope.PayloadTypeInToto, PredicateType: revocation.PredicateType,
-		Envelope: raw, Payload: stmt, SignerKeyIDs: []string{other.id}, Subjects: []store.StatementSubject{{Name: "key", Digests: []digest.Digest{sha256Of("x")}}}})
-	if !errors.Is(err, revocation.ErrUnauthorized) {
-		t.Fatalf("append bypassing the validator = %v, want ErrUnauthorized from the indexer", err)
+	if _, _, err = e.log.AppendVerified(ctx, rec); !errors.Is(err, recordtype.ErrReserved) {
+		t.Fatalf("append bypassing Submit = %v, want ErrReserved", err)
 	}
 	if after, _ := e.store.LogSize(ctx); after != before {
 		t.Errorf("log grew from %d to %d", before, after)
+	}
+	index := e.svc.Indexers()[revocation.PredicateType]
+	err = e.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		rec.Seq = 1_000
+		return index(ctx, w, rec)
+	})
+	if !errors.Is(err, revocation.ErrUnauthorized) {
+		t.Fatalf("indexing an unauthorized revocation = %v, want ErrUnauthorized", err)
 	}
 	if r, err := e.svc.KeyRevoked(ctx, owner.id, e.now); err != nil || r != nil {
 		t.Errorf("KeyRevoked = %v, %v; want nothing indexed", r, err)

@@ -15,11 +15,12 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
 // ListPredicateType is the predicate type of a signed revocation list.
-const ListPredicateType = "https://trustd.dev/revocation-list/v1"
+const ListPredicateType = recordtype.RevocationList
 
 // Body names of a list's in-toto subject.
 const (

@@ -1,7 +1,6 @@
 package revocation
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -15,12 +14,14 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/internal/strictjson"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
 // PredicateType is the in-toto predicate type of a revocation or
 // reinstatement statement.
-const PredicateType = "https://trustd.dev/revocation/v1"
+const PredicateType = recordtype.Revocation
 
 // Limits of a revocation predicate.
 const (
@@ -164,14 +165,12 @@ func ParsePredicate(data []byte) (Predicate, error) {
 	if len(data) > MaxPredicateBytes {
 		return Predicate{}, reject("predicate", fmt.Sprintf("%d bytes, the limit is %d", len(data), MaxPredicateBytes))
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var p Predicate
-	if err := dec.Decode(&p); err != nil {
-		return Predicate{}, inputerr.Wrap(opParse, "predicate", ErrInvalid, "not a revocation predicate", err)
-	}
-	if dec.More() {
-		return Predicate{}, reject("predicate", "trailing data after the object")
+	if field, reason, err := strictjson.Decode(data, &p); err != nil {
+		if field == "" {
+			field = "predicate"
+		}
+		return Predicate{}, inputerr.Wrap(opParse, field, ErrInvalid, "not a revocation predicate: "+reason, err)
 	}
 	if err := p.Validate(); err != nil {
 		return Predicate{}, err

@@ -19,7 +19,7 @@ func TestParsePredicate(t *testing.T) {
 		{"predicate-statement.json", ""},
 		{"predicate-token.json", ""},
 		{"predicate-bad-reason.json", `reason: "bored"; want one of compromised, superseded`},
-		{"predicate-unknown-field.json", `unknown field "extra"`},
+		{"predicate-unknown-field.json", `revocation: parse: extra: not a revocation predicate: unknown field`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", tc.file))

@@ -2,7 +2,6 @@ package revocation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,9 +12,9 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
-	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // Config is a deployment's revocation authority.
@@ -42,6 +41,10 @@ type Config struct {
 	// and rotations. Only its reads are used, so pgplog.New(store, nil)
 	// will do.
 	PGP *pgplog.Service
+	// AttestationPublishers are key ids (or Sigstore signer ids) whose
+	// attestations make them publishers of the digests they name (trustd
+	// --attestation-publisher); see IsPublisher.
+	AttestationPublishers []string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -105,12 +108,10 @@ func (s *Service) judge(ctx context.Context, p Predicate, signers []string) erro
 // itself revoked now holds no authority. Who may:
 //   - a key: the key itself, or the security authority;
 //   - a statement: one of its signers;
-//   - a digest: the security authority; a key that signs the current
-//     metadata of a TUF targets role (top-level or delegated) that listed
-//     the digest; the OpenPGP key that published a
-//     manifest listing it, any key whose delegation chain (in force now)
-//     leads from it to that publisher for the name it was published
-//     under, or any key the publisher delegated that name to;
+//   - a digest: the security authority; a publisher of it (IsPublisher);
+//     any key whose OpenPGP delegation chain (in force now) leads from it
+//     to the publisher of a manifest listing it for the name it was
+//     published under, or any key that publisher delegated that name to;
 //   - a token: a configured token issuer, or the security authority.
 //
 // One signer with authority of its own suffices. The security authority
@@ -197,15 +198,12 @@ func (s *Service) authorityOf(ctx context.Context, t Target, k string, now time.
 	return "", fmt.Errorf("revocation: target.kind: %w: %q", ErrInvalid, t.Kind)
 }
 
-// evidencePage bounds the log entries read to find who published a digest.
-const evidencePage = 100
-
 func (s *Service) digestAuthority(ctx context.Context, id, k string, now time.Time) (string, error) {
 	d, err := digest.Parse(id)
 	if err != nil {
 		return "", fmt.Errorf("revocation: target.id: %w: %w", ErrInvalid, err)
 	}
-	if ok, err := s.tufAuthority(ctx, d, k); err != nil || ok {
+	if ok, err := s.IsPublisher(ctx, k, d); err != nil || ok {
 		return "", err
 	}
 	if s.cfg.PGP != nil {
@@ -214,62 +212,14 @@ func (s *Service) digestAuthority(ctx context.Context, id, k string, now time.Ti
 			return "", err
 		}
 	}
-	return "holds no authority for it: not a security authority key, not a key of a TUF targets role that lists it, and no OpenPGP delegation in force covers a name it was published under", nil
+	return "holds no authority for it: not a security authority key, not a publisher of it (a key of a TUF targets role that lists it, " +
+		"the OpenPGP key of a manifest listing it, a configured attestation publisher that attested it), " +
+		"and no OpenPGP delegation in force covers a name it was published under", nil
 }
 
-// tufAuthority reports whether key k may revoke d as a TUF role key: some
-// version of a targets role (top-level or delegated) listed d, and k signs
-// that role's current metadata. A key rotated out of the role loses the
-// authority; its successor gains it.
-func (s *Service) tufAuthority(ctx context.Context, d digest.Digest, k string) (bool, error) {
-	seen := map[tufstore.Descriptor]bool{}
-	for before := int64(0); ; {
-		ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: tufstore.PredicateType,
-			BeforeSeq: before, Limit: evidencePage})
-		if err != nil {
-			return false, fmt.Errorf("revocation: digest %s: %w", d, err)
-		}
-		for _, e := range ev {
-			role, ok, err := s.publishedTUF(ctx, e.Seq)
-			if err != nil {
-				return false, err
-			}
-			if !ok {
-				continue
-			}
-			role.Version = 0
-			if seen[role] {
-				continue
-			}
-			seen[role] = true
-			cur, err := s.store.TUFMetadata(ctx, role.Repo, role.Role, 0)
-			if err != nil {
-				return false, fmt.Errorf("revocation: TUF %s %s: %w", role.Repo, role.Role, err)
-			}
-			var doc struct {
-				Signatures []struct {
-					KeyID string `json:"keyid"`
-				} `json:"signatures"`
-			}
-			if err := json.Unmarshal(cur, &doc); err != nil {
-				return false, fmt.Errorf("revocation: TUF %s %s: %w", role.Repo, role.Role, err)
-			}
-			for _, sg := range doc.Signatures {
-				if sg.KeyID == k {
-					return true, nil
-				}
-			}
-		}
-		if len(ev) < evidencePage {
-			return false, nil
-		}
-		before = ev[len(ev)-1].Seq
-	}
-}
-
-// pgpAuthority reports whether OpenPGP key k may revoke d: it published a
-// manifest naming d, or a delegation chain in force now links k and that
-// publisher for the name.
+// pgpAuthority reports whether OpenPGP key k may revoke d through a
+// delegation chain in force now, linking k and the publisher of a manifest
+// naming d for the name it was published under.
 func (s *Service) pgpAuthority(ctx context.Context, d digest.Digest, k string, now time.Time) (bool, error) {
 	if !pgp.ValidFingerprint(k) {
 		return false, nil
@@ -281,6 +231,9 @@ func (s *Service) pgpAuthority(ctx context.Context, d digest.Digest, k string, n
 			return false, fmt.Errorf("revocation: digest %s: %w", d, err)
 		}
 		for _, e := range ev {
+			if !recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
+				continue // not a manifest pgplog published: a forged row
+			}
 			ok, err := s.pgpManifestAuthority(ctx, d, e, k, now)
 			if err != nil || ok {
 				return ok, err
@@ -293,16 +246,14 @@ func (s *Service) pgpAuthority(ctx context.Context, d digest.Digest, k string, n
 	}
 }
 
-// pgpManifestAuthority reports whether OpenPGP key k may revoke d, listed
-// in the manifest of evidence entry e.
+// pgpManifestAuthority reports whether OpenPGP key k is linked by a
+// delegation chain in force now to the publisher of the manifest of
+// evidence entry e, for a name under which it lists d.
 func (s *Service) pgpManifestAuthority(ctx context.Context, d digest.Digest, e store.Evidence, k string, now time.Time) (bool, error) {
 	if len(e.SignerKeyIDs) != 1 {
 		return false, nil
 	}
 	publisher := e.SignerKeyIDs[0]
-	if publisher == k {
-		return true, nil
-	}
 	st, err := s.store.Statement(ctx, e.Seq)
 	if err != nil {
 		return false, fmt.Errorf("revocation: manifest %d: %w", e.Seq, err)

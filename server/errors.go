@@ -18,6 +18,7 @@ import (
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
@@ -47,6 +48,7 @@ var codeOf = []struct {
 	{store.ErrUnavailable, codes.Unavailable},
 	{ErrUnauthenticated, codes.Unauthenticated},
 	{ErrForbidden, codes.PermissionDenied},
+	{recordtype.ErrReserved, codes.PermissionDenied},
 	{revocation.ErrUnauthorized, codes.PermissionDenied},
 	{revocation.ErrNothingToReinstate, codes.FailedPrecondition},
 	{revocation.ErrInvalid, codes.InvalidArgument},

@@ -63,6 +63,7 @@ func (s *subjectService) GetSubject(ctx context.Context, req *trustv1.GetSubject
 	for _, e := range v.Evidence {
 		out.Evidence = append(out.Evidence, &trustv1.Evidence{
 			StatementSeq:  uint64(e.Seq),
+			PayloadType:   e.PayloadType,
 			PredicateType: e.PredicateType,
 			SignerKeyIds:  e.SignerKeyIDs,
 			Digest:        e.Digest.String(),

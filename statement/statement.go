@@ -3,6 +3,13 @@
 // registered keys, parse the in-toto statement, let the package that owns
 // the predicate type validate it, then store the envelope verbatim and
 // append it to the verifiable log, all in one transaction.
+//
+// Every append obeys recordtype's table: a caller's envelope (Submit) or
+// Sigstore bundle (AppendBundle) may not carry a type trustd writes
+// itself, and an owning service (AppendVerified) may append its own types
+// only in its own format. Records of trustd's types are therefore told
+// apart by the path that appended them (recordtype.Origin), never by their
+// type string alone.
 package statement
 
 import (
@@ -17,6 +24,7 @@ import (
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tlog"
 )
@@ -53,8 +61,10 @@ type Options struct {
 	// LogVerifierKey is LogKey's public half, handed to clients to pin.
 	// Required.
 	LogVerifierKey string
-	// Validators by predicate type; predicate types without one are stored
-	// as opaque attestations.
+	// Validators by predicate type. Foreign predicate types without one
+	// are stored as opaque attestations; a type of trustd's namespace that
+	// callers Submit is refused without one (see CheckValidators), and
+	// only such types may have one (see New).
 	Validators map[string]Validator
 	// Indexers by predicate type; see Indexer.
 	Indexers map[string]Indexer
@@ -68,10 +78,23 @@ type Log struct {
 	keys  *keyCache
 }
 
-// New returns a Log over s.
+// New returns a Log over s. It refuses validators and indexers for
+// predicate types of trustd's namespace that recordtype.Table does not
+// list, and validators for types callers may not Submit: a type cannot be
+// given meaning without its rule in the table.
 func New(s store.Store, opts Options) (*Log, error) {
 	if opts.LogKey == "" || opts.LogVerifierKey == "" {
 		return nil, errors.New("statement: a log key and its verifier key are required")
+	}
+	for pt := range opts.Validators {
+		if err := recordtype.CheckSubmit(recordtype.Submit, pt); err != nil {
+			return nil, fmt.Errorf("statement: validator of %s: %w", pt, err)
+		}
+	}
+	for pt := range opts.Indexers {
+		if _, ok := recordtype.Lookup(pt); !ok && recordtype.InNamespace(pt) {
+			return nil, fmt.Errorf("statement: indexer of %s: %w: not in the record type table", pt, recordtype.ErrReserved)
+		}
 	}
 	if opts.Limits == (envelope.Limits{}) {
 		opts.Limits = envelope.DefaultLimits()
@@ -82,11 +105,32 @@ func New(s store.Store, opts Options) (*Log, error) {
 // VerifierKey is the note verifier key of the log's checkpoints.
 func (l *Log) VerifierKey() string { return l.opts.LogVerifierKey }
 
+// CheckValidators checks a server's validators against recordtype.Table:
+// every type callers Submit has one, and no type that callers may not
+// Submit has one. trustd calls it at startup, so a type cannot be served
+// without its rule and its validator.
+func CheckValidators(validators map[string]Validator) error {
+	var errs []error
+	for _, t := range recordtype.Table {
+		if t.Has(recordtype.Submit) && validators[t.PredicateType] == nil {
+			errs = append(errs, fmt.Errorf("statement: %s (owner %s) is submitted by callers but has no validator", t.PredicateType, t.Owner))
+		}
+	}
+	for pt := range validators {
+		if err := recordtype.CheckSubmit(recordtype.Submit, pt); err != nil {
+			errs = append(errs, fmt.Errorf("statement: validator of %s: %w", pt, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Submit verifies raw (a DSSE envelope, JSON) and, when it holds, appends it
 // to the log. Resubmitting an envelope already in the log returns the
 // original entry and false. Errors wrap the envelope sentinels (malformed,
-// too large, too deep, unknown key, bad signature, …), ErrRejected, or
-// store errors; nothing is stored on error.
+// too large, too deep, unknown key, bad signature, …), ErrRejected,
+// recordtype.ErrReserved (a type callers may not send, or one of trustd's
+// namespace this server has no validator for), or store errors; nothing
+// is stored on error.
 func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, error) {
 	env, err := envelope.Decode(raw, l.opts.Limits)
 	if err != nil {
@@ -104,7 +148,14 @@ func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, er
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
 	}
-	if v := l.opts.Validators[st.PredicateType]; v != nil {
+	if err := recordtype.CheckSubmit(recordtype.Submit, st.PredicateType); err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
+	}
+	v := l.opts.Validators[st.PredicateType]
+	if v == nil && recordtype.InNamespace(st.PredicateType) {
+		return store.Statement{}, false, fmt.Errorf("statement: predicateType: %w: this server has no validator for %s", recordtype.ErrReserved, st.PredicateType)
+	}
+	if v != nil {
 		if err := v(ctx, st, signers); err != nil {
 			return store.Statement{}, false, fmt.Errorf("statement: predicate %s: %w: %w", st.PredicateType, ErrRejected, err)
 		}
@@ -120,15 +171,42 @@ func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, er
 	for _, s := range st.Subjects {
 		rec.Subjects = append(rec.Subjects, store.StatementSubject{Name: s.Name, Digests: s.Digests})
 	}
-	return l.AppendVerified(ctx, rec)
+	return l.append(ctx, rec)
 }
 
 // AppendVerified appends a signed record that its owning package has
 // already verified in a format other than a DSSE envelope (an OpenPGP
 // signed manifest, TUF metadata). rec.Envelope holds the signed bytes
 // verbatim; they are the log leaf and identify the record, so appending the
-// same bytes again returns the original entry and false.
+// same bytes again returns the original entry and false. A record of
+// trustd's namespace must carry the payload type recordtype.Table gives
+// its owner; in-toto envelopes and Sigstore bundles, which callers send,
+// go through Submit and AppendBundle. Errors: recordtype.ErrReserved.
 func (l *Log) AppendVerified(ctx context.Context, rec store.Statement) (store.Statement, bool, error) {
+	if err := recordtype.CheckOwner(rec.PayloadType, rec.PredicateType); err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
+	}
+	return l.append(ctx, rec)
+}
+
+// AppendBundle appends a caller's in-toto statement that arrived in a
+// Sigstore bundle, verified by its owning package (attest) against the
+// Sigstore trusted root; rec.PayloadType is the bundle's media type and
+// rec.Envelope the bundle verbatim. Its predicate type must be one callers
+// may send in a bundle (recordtype.CheckSubmit). Errors:
+// recordtype.ErrReserved.
+func (l *Log) AppendBundle(ctx context.Context, rec store.Statement) (store.Statement, bool, error) {
+	if !strings.HasPrefix(rec.PayloadType, recordtype.BundlePayloadTypePrefix) {
+		return store.Statement{}, false, fmt.Errorf("statement: payloadType: %w: %q is not a Sigstore bundle media type", recordtype.ErrReserved, rec.PayloadType)
+	}
+	if err := recordtype.CheckSubmit(recordtype.Bundle, rec.PredicateType); err != nil {
+		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
+	}
+	return l.append(ctx, rec)
+}
+
+// append appends a record whose path has been checked.
+func (l *Log) append(ctx context.Context, rec store.Statement) (store.Statement, bool, error) {
 	sum := sha256.Sum256(rec.Envelope)
 	d, err := digest.New(digest.SHA256, sum[:])
 	if err != nil {
@@ -148,10 +226,16 @@ func (l *Log) AppendVerified(ctx context.Context, rec store.Statement) (store.St
 // metadata and its log entries are published in one transaction). It
 // returns each entry and whether it was new; records whose bytes are
 // already in the log return the original entry. It bypasses group commit;
-// the store's log lock orders it with every other append.
+// the store's log lock orders it with every other append. Each record
+// must pass AppendVerified's check. Errors: recordtype.ErrReserved.
 func (l *Log) AppendVerifiedIn(ctx context.Context, w store.Writer, recs []store.Statement) ([]store.Statement, []bool, error) {
 	if len(recs) == 0 {
 		return nil, nil, nil
+	}
+	for i := range recs {
+		if err := recordtype.CheckOwner(recs[i].PayloadType, recs[i].PredicateType); err != nil {
+			return nil, nil, fmt.Errorf("statement: record %d: %w", i, err)
+		}
 	}
 	recs = append([]store.Statement(nil), recs...)
 	leaves := make([][]byte, len(recs))

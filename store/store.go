@@ -124,7 +124,10 @@ type Statement struct {
 // Evidence is a log entry that names one of the digests a lookup asked
 // about.
 type Evidence struct {
-	Seq           int64
+	Seq int64
+	// PayloadType is the stored payload type, which tells the path that
+	// appended the entry (see recordtype.Origin).
+	PayloadType   string
 	PredicateType string
 	SignerKeyIDs  []string
 	// Digest is the digest the statement names.

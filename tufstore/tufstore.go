@@ -28,6 +28,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tuf"
@@ -36,13 +37,13 @@ import (
 // Log entry types of published TUF metadata.
 const (
 	// PayloadType is the payload type of a TUF metadata log entry.
-	PayloadType = "application/vnd.tuf+json"
+	PayloadType = recordtype.TUFPayloadType
 	// PredicateType is the predicate type of a TUF metadata log entry.
-	PredicateType = "https://trustd.dev/tuf/metadata/v1"
+	PredicateType = recordtype.TUFMetadata
 	// PendingPredicateType is the predicate type of the log entry of a
 	// pending proposal (under-signed metadata collecting signatures), logged
 	// each time it is stored or gains signatures.
-	PendingPredicateType = "https://trustd.dev/tuf/pending/v1"
+	PendingPredicateType = recordtype.TUFPending
 )
 
 // Descriptor is the payload stored beside a TUF metadata log entry: which

@@ -14,6 +14,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/recordtype"
 )
 
 // parseDigestArg checks a digest locally so a typo is reported without a
@@ -102,7 +103,7 @@ func newAliasesCmd(g *globals) *cobra.Command {
 func manifestNames(ctx context.Context, c *client.Client, s *trustv1.Subject) (map[uint64]string, error) {
 	names := map[uint64]string{}
 	for _, e := range s.GetEvidence() {
-		if e.GetPredicateType() != pgplog.ManifestPredicateType {
+		if e.GetPredicateType() != pgplog.ManifestPredicateType || !recordtype.WrittenByOwner(e.GetPayloadType(), e.GetPredicateType()) {
 			continue
 		}
 		if _, ok := names[e.GetStatementSeq()]; ok {
@@ -147,8 +148,12 @@ func printSubject(w io.Writer, s *trustv1.Subject, manifests map[uint64]string, 
 				strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
 			continue
 		}
-		fmt.Fprintf(w, "  #%d %s signed by %s at %s%s\n", e.GetStatementSeq(), e.GetPredicateType(),
-			strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via)
+		forged := ""
+		if !recordtype.Genuine(e.GetPayloadType(), e.GetPredicateType()) {
+			forged = " [not appended by the path its type requires: ignored]"
+		}
+		fmt.Fprintf(w, "  #%d %s signed by %s at %s%s%s\n", e.GetStatementSeq(), e.GetPredicateType(),
+			strings.Join(e.GetSignerKeyIds(), ", "), ts(e.GetRecordedAt().AsTime()), via, forged)
 	}
 	printRevokedEvidence(w, s.GetEvidence())
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/pkcs11"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/tuf"
 	"github.com/trustd-dev/trustd/tufstore"
 )
@@ -684,7 +685,7 @@ func tufEvidenceLabels(ctx context.Context, c *client.Client, s *trustv1.Subject
 	labels := map[string]string{}
 	entries := map[uint64]*trustv1.GetMetadataResponse{}
 	for _, e := range s.GetEvidence() {
-		if e.GetPredicateType() != tufstore.PredicateType {
+		if e.GetPredicateType() != tufstore.PredicateType || !recordtype.WrittenByOwner(e.GetPayloadType(), e.GetPredicateType()) {
 			continue
 		}
 		m, ok := entries[e.GetStatementSeq()]

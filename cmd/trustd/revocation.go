@@ -23,8 +23,11 @@ type revocationConfig struct {
 	SecurityThreshold int
 	SecurityScopes    []string
 	TokenIssuers      []string
-	ListKey           string
-	ListValidity      time.Duration
+	// AttestationPublishers are the signers whose attestations make them
+	// publishers of the digests they name.
+	AttestationPublishers []string
+	ListKey               string
+	ListValidity          time.Duration
 
 	scopes []revocation.Scope // SecurityScopes, parsed by check
 }
@@ -34,6 +37,7 @@ func (r *revocationConfig) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&r.SecurityThreshold, "security-authority-threshold", 0, "how many distinct --security-authority keys must sign one revocation or reinstatement that relies on the security authority (default 1 when trustd listens on loopback only; beyond loopback it must be set) (env TRUSTD_SECURITY_AUTHORITY_THRESHOLD)")
 	fs.StringSliceVar(&r.SecurityScopes, "security-authority-scope", nil, "limit the security authority to: digests starting with a prefix (sha256:ab12), digests a TUF repository published (repo:acme/images, repo:acme/*, repo:*), a key (key:ID); repeatable; never tokens or statements when set (default none: unscoped) (env TRUSTD_SECURITY_AUTHORITY_SCOPE)")
 	fs.StringSliceVar(&r.TokenIssuers, "token-issuer", nil, "key id of a token issuer, which may revoke tokens by id (the security authority may too); repeatable (env TRUSTD_TOKEN_ISSUER)")
+	fs.StringSliceVar(&r.AttestationPublishers, "attestation-publisher", nil, "key id (or Sigstore signer id) whose attestations make it a publisher of the digests they name, so it may respond to votes on them and revoke them, as TUF target signers and OpenPGP manifest signers may; repeatable (default none) (env TRUSTD_ATTESTATION_PUBLISHER)")
 	fs.StringVar(&r.ListKey, "revocation-list-key", "", "file holding the key that signs offline revocation lists; created (0600) if missing; published in the trustd/keys TUF repository at start (default DATA_DIR/revocation-list.key) (env TRUSTD_REVOCATION_LIST_KEY)")
 	fs.DurationVar(&r.ListValidity, "revocation-list-validity", revocation.DefaultListValidity, "how long a signed revocation list is valid (env TRUSTD_REVOCATION_LIST_VALIDITY)")
 }
@@ -82,6 +86,11 @@ func (r *revocationConfig) check(loopback bool, listen string) error {
 	if len(r.SecurityScopes) > 0 && n == 0 {
 		errs = append(errs, errors.New("--security-authority-scope: set without any --security-authority key"))
 	}
+	for _, id := range r.AttestationPublishers {
+		if _, err := revocation.CanonicalID(revocation.KindKey, id); err != nil {
+			errs = append(errs, fmt.Errorf("--attestation-publisher: %q: %w", id, err))
+		}
+	}
 	if r.ListValidity < time.Minute {
 		errs = append(errs, fmt.Errorf("--revocation-list-validity: %s is below the minimum 1m", r.ListValidity))
 	}
@@ -104,7 +113,7 @@ func (c *config) listKeyPath() (string, error) {
 // revocations through OpenPGP delegation chains read from the store).
 func newRevocation(c *config, st store.Store) *revocation.Service {
 	return revocation.New(st, revocation.Config{SecurityAuthority: c.Rev.SecurityAuthority, SecurityThreshold: c.Rev.SecurityThreshold,
-		SecurityScopes: c.Rev.scopes, TokenIssuers: c.Rev.TokenIssuers, PGP: pgplog.New(st, nil)})
+		SecurityScopes: c.Rev.scopes, TokenIssuers: c.Rev.TokenIssuers, AttestationPublishers: c.Rev.AttestationPublishers, PGP: pgplog.New(st, nil)})
 }
 
 // loopbackOnly reports whether every listener of trustd is on a loopback

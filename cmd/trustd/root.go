@@ -23,6 +23,7 @@ import (
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 	"github.com/trustd-dev/trustd/tufstore"
@@ -128,22 +129,20 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	}
 	// feedback validates votes, trust statements and responses, and keeps
 	// the current votes and their totals in each append's transaction;
-	// votes of revoked keys stop counting.
+	// votes of revoked keys stop counting; only publishers (revocation's
+	// one definition) may respond.
 	fb := feedback.New(st, feedback.Options{
 		MaxSkew: cfg.VoteMaxSkew, RateLimit: feedback.RateLimit{N: cfg.VoteRate, Per: cfg.VoteRateWindow},
 		Revocations: rev,
 		Identities:  idv,
+		Publishers:  rev,
 	})
-	// attest's validators and indexers check and index the predicates it
-	// understands (SLSA provenance, SBOMs, VSAs) on every path into the log.
-	validators := pgplog.Validators(st)
-	maps.Copy(validators, fb.Validators())
-	maps.Copy(validators, rev.Validators())
-	maps.Copy(validators, attest.Validators(cfg.MaxAttestationBytes))
-	maps.Copy(validators, idv.Validators())
-	indexers := fb.Indexers()
-	maps.Copy(indexers, rev.Indexers())
-	maps.Copy(indexers, attest.Indexers())
+	validators, indexers := logHooks(cfg, st, rev, fb, idv)
+	// Every record type callers submit has its validator, and nothing
+	// else has one: a type is not served without its rule.
+	if err := statement.CheckValidators(validators); err != nil {
+		return fmt.Errorf("record types: %w", err)
+	}
 	limits := envelope.DefaultLimits()
 	limits.MaxEnvelopeBytes = max(limits.MaxEnvelopeBytes, attest.EnvelopeBound(cfg.MaxAttestationBytes))
 	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Limits: limits,
@@ -259,6 +258,22 @@ func logCreationPolicy(log *slog.Logger, p tuf.CreationPolicy) {
 		return
 	}
 	log.Info("TUF repository creation", "policy", p.Describe())
+}
+
+// logHooks gathers the validators and indexers of every package that
+// gives a record type meaning, for statement.Options. attest's check and
+// index the predicates it understands (SLSA provenance, SBOMs, VSAs) on
+// every path into the log.
+func logHooks(cfg *config, st store.Store, rev *revocation.Service, fb *feedback.Service, idv *identity.Verifier) (map[string]statement.Validator, map[string]statement.Indexer) {
+	validators := pgplog.Validators(st)
+	maps.Copy(validators, fb.Validators())
+	maps.Copy(validators, rev.Validators())
+	maps.Copy(validators, attest.Validators(cfg.MaxAttestationBytes))
+	maps.Copy(validators, idv.Validators())
+	indexers := fb.Indexers()
+	maps.Copy(indexers, rev.Indexers())
+	maps.Copy(indexers, attest.Indexers())
+	return validators, indexers
 }
 
 // watchSigstoreRoot re-reads the Sigstore trusted root on SIGHUP and when

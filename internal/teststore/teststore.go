@@ -4,13 +4,19 @@ package teststore
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"path/filepath"
 	"testing"
 
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/internal/testpg"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/store/sqlite"
+	"github.com/trustd-dev/trustd/tlog"
 )
 
 // Backend names a store backend and opens a fresh, empty store on it,
@@ -41,4 +47,51 @@ func Backends() []Backend {
 			return s
 		}},
 	}
+}
+
+// AppendUnchecked appends rec to s's log (with its Merkle tree nodes) the
+// way a trustd without the record-type table did: no validator, no
+// indexer, no check of its types. Tests use it to make the forged rows an
+// old database may hold, which readers must ignore.
+func AppendUnchecked(t testing.TB, s store.Store, rec store.Statement) store.Statement {
+	t.Helper()
+	ctx := context.Background()
+	sum := sha256.Sum256(rec.Envelope)
+	d, err := digest.New(digest.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.EnvelopeDigest = d
+	var out store.Statement
+	err = s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		got, created, err := w.AppendStatements(ctx, []store.Statement{rec})
+		if err != nil {
+			return err
+		}
+		if !created[0] {
+			return fmt.Errorf("envelope already in the log as entry %d", got[0].Seq)
+		}
+		out = got[0]
+		_, err = tlog.AppendBatch(ctx, nodeWriter{w}, uint64(out.Seq-1), [][]byte{tlog.LeafHash(rec.Envelope)})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("teststore: append unchecked: %v", err)
+	}
+	return out
+}
+
+// nodeWriter adapts a transaction to tlog.NodeWriter.
+type nodeWriter struct{ w store.Writer }
+
+func (n nodeWriter) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	return n.w.LogNodes(ctx, ids)
+}
+
+func (n nodeWriter) PutLogNodes(ctx context.Context, ns []tlog.Node) error {
+	out := make([]store.LogNode, len(ns))
+	for i, x := range ns {
+		out[i] = store.LogNode{ID: x.ID, Hash: x.Hash}
+	}
+	return n.w.PutLogNodes(ctx, out)
 }

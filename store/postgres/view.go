@@ -31,7 +31,7 @@ SELECT s.id, s.created_at,
   (SELECT array_agg(algorithm || ':' || value ORDER BY id) FROM sd),
   (SELECT json_agg(cl ORDER BY cl.id) FROM cl),
   (SELECT json_agg(e) FROM (
-     SELECT st.seq, st.predicate_type, st.signer_key_ids, ss.algorithm, ss.value, st.recorded_at
+     SELECT st.seq, st.payload_type, st.predicate_type, st.signer_key_ids, ss.algorithm, ss.value, st.recorded_at
      FROM statement_subjects ss
      JOIN statements st ON st.seq = ss.seq
      JOIN al ON ss.algorithm = al.algorithm AND ss.value = al.value
@@ -120,6 +120,7 @@ func decodeEvidence(b []byte) ([]store.Evidence, error) {
 	}
 	var rows []struct {
 		Seq           int64      `json:"seq"`
+		PayloadType   string     `json:"payload_type"`
 		PredicateType string     `json:"predicate_type"`
 		Signers       signerList `json:"signer_key_ids"`
 		Algorithm     string     `json:"algorithm"`
@@ -135,7 +136,7 @@ func decodeEvidence(b []byte) ([]store.Evidence, error) {
 		if err != nil {
 			return nil, fmt.Errorf("stored digest: %w", err)
 		}
-		out[i] = store.Evidence{Seq: r.Seq, PredicateType: r.PredicateType, SignerKeyIDs: r.Signers, Digest: d, RecordedAt: r.RecordedAt.UTC()}
+		out[i] = store.Evidence{Seq: r.Seq, PayloadType: r.PayloadType, PredicateType: r.PredicateType, SignerKeyIDs: r.Signers, Digest: d, RecordedAt: r.RecordedAt.UTC()}
 	}
 	return out, nil
 }

@@ -511,7 +511,8 @@ func testEvidence(t *testing.T, s store.Store) {
 	if !want[fmt.Sprint(got)] {
 		t.Errorf("Evidence = %v, want statement 3 (both digests) then 1", got)
 	}
-	if ev[len(ev)-1].PredicateType != "https://example.com/predicate/e1" || fmt.Sprint(ev[len(ev)-1].SignerKeyIDs) != "[key-e1]" {
+	if ev[len(ev)-1].PredicateType != "https://example.com/predicate/e1" || ev[len(ev)-1].PayloadType != "application/vnd.in-toto+json" ||
+		fmt.Sprint(ev[len(ev)-1].SignerKeyIDs) != "[key-e1]" {
 		t.Errorf("Evidence[last] = %+v", ev[len(ev)-1])
 	}
 	if ev, _ := s.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{a, b}, Limit: 1}); len(ev) != 1 || ev[0].Seq != 3 {
@@ -616,6 +617,9 @@ func testSubjectView(t *testing.T, s store.Store) {
 	var ev []string
 	for _, e := range v.Evidence {
 		ev = append(ev, fmt.Sprintf("%d:%s", e.Seq, e.Digest.Algorithm()))
+		if e.PayloadType != "application/vnd.in-toto+json" {
+			t.Errorf("evidence %d: payload type %q, want the stored one", e.Seq, e.PayloadType)
+		}
 	}
 	// Evidence on good, good512 and other (reached through claim 4), but
 	// not on far (two hops), newest first.

@@ -561,7 +561,11 @@ type Evidence struct {
 	// Set when the statement no longer counts: it was revoked, or every key
 	// that signed it was revoked as of when trustd recorded it (compromised:
 	// always). The entry is still shown.
-	Revoked       *Revocation `protobuf:"bytes,7,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	Revoked *Revocation `protobuf:"bytes,7,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	// The stored payload type, which tells the path that appended the entry:
+	// a record of one of trustd's own types counts only with the payload
+	// type its owner stores (recordtype.WrittenByOwner).
+	PayloadType   string `protobuf:"bytes,8,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -645,6 +649,13 @@ func (x *Evidence) GetRevoked() *Revocation {
 	return nil
 }
 
+func (x *Evidence) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
+}
+
 var File_trust_v1_subject_proto protoreflect.FileDescriptor
 
 const file_trust_v1_subject_proto_rawDesc = "" +
@@ -686,7 +697,7 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"\x0esigner_key_ids\x18\x04 \x03(\tR\fsignerKeyIds\x12\x18\n" +
 	"\adigests\x18\x05 \x03(\tR\adigests\x129\n" +
 	"\n" +
-	"claimed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\"\x9e\x02\n" +
+	"claimed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\"\xc1\x02\n" +
 	"\bEvidence\x12#\n" +
 	"\rstatement_seq\x18\x01 \x01(\x04R\fstatementSeq\x12%\n" +
 	"\x0epredicate_type\x18\x02 \x01(\tR\rpredicateType\x12$\n" +
@@ -695,7 +706,8 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"\tvia_alias\x18\x05 \x01(\bR\bviaAlias\x12;\n" +
 	"\vrecorded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"recordedAt\x12.\n" +
-	"\arevoked\x18\a \x01(\v2\x14.trust.v1.RevocationR\arevoked*d\n" +
+	"\arevoked\x18\a \x01(\v2\x14.trust.v1.RevocationR\arevoked\x12!\n" +
+	"\fpayload_type\x18\b \x01(\tR\vpayloadType*d\n" +
 	"\vClaimSource\x12\x1c\n" +
 	"\x18CLAIM_SOURCE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CLAIM_SOURCE_STATEMENT\x10\x01\x12\x1b\n" +

@@ -290,7 +290,7 @@ func (q *Queries) Evidence(ctx context.Context, eq store.EvidenceQuery) ([]store
 	where, dargs := digestIn("ss.algorithm", "ss.value", eq.Digests, len(args))
 	args = append(args, dargs...)
 	cond = append(cond, where)
-	rows, err := q.C.Query(ctx, `SELECT s.seq, s.predicate_type, s.signer_key_ids, ss.algorithm, ss.value, s.recorded_at
+	rows, err := q.C.Query(ctx, `SELECT s.seq, s.payload_type, s.predicate_type, s.signer_key_ids, ss.algorithm, ss.value, s.recorded_at
 		FROM statement_subjects ss JOIN statements s ON s.seq = ss.seq
 		WHERE `+strings.Join(cond, " AND ")+` ORDER BY s.seq DESC, ss.algorithm, ss.value LIMIT $1`, args...)
 	if err != nil {
@@ -303,7 +303,7 @@ func (q *Queries) Evidence(ctx context.Context, eq store.EvidenceQuery) ([]store
 			signers    string
 			alg, value string
 		)
-		if err := r.Scan(&e.Seq, &e.PredicateType, &signers, &alg, &value, &e.RecordedAt); err != nil {
+		if err := r.Scan(&e.Seq, &e.PayloadType, &e.PredicateType, &signers, &alg, &value, &e.RecordedAt); err != nil {
 			return err
 		}
 		if err := json.Unmarshal([]byte(signers), &e.SignerKeyIDs); err != nil {
