@@ -15,14 +15,66 @@ import (
 // maxLogKeyFile bounds the log key file read.
 const maxLogKeyFile = 4 << 10
 
-// loadLogKey reads the log's note key pair from path (signer key on the
-// first line, verifier key on the second), creating it for origin with mode
-// 0600 when the file does not exist yet. Replicas sharing one database must
-// share this file.
-func loadLogKey(path, origin string) (skey, vkey string, err error) {
+// logKeys are the log's note keys as --log-key names them: the key that
+// signs checkpoints, and the keys a planned rotation retires, which
+// co-sign them.
+type logKeys struct {
+	skey, vkey string
+	// retiring are the retiring keys' signer keys, retiringV their
+	// verifier keys.
+	retiring, retiringV []string
+}
+
+// loadLogKeys reads the log's note key pairs from paths (in each file the
+// signer key on the first line, the verifier key on the second). A file
+// that does not exist yet is created with mode 0600, named as the existing
+// keys are (a rotation keeps the log's name), or origin when none exists.
+// The first key signs checkpoints; the others retire (see rotationHelp).
+// Replicas sharing one database must share these files.
+func loadLogKeys(paths []string, origin string) (logKeys, error) {
+	type pair struct{ skey, vkey string }
+	pairs := make([]*pair, len(paths))
+	name := ""
+	for i, path := range paths {
+		skey, vkey, err := readLogKey(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return logKeys{}, err
+		}
+		v, _ := note.NewVerifier(vkey) // readLogKey checked it
+		if name != "" && v.Name() != name {
+			return logKeys{}, fmt.Errorf("--log-key: %s holds a key named %q, %s one named %q: a log's keys share its name (the origin of its checkpoints)", path, v.Name(), paths[0], name)
+		}
+		name = v.Name()
+		pairs[i] = &pair{skey, vkey}
+	}
+	if name == "" {
+		name = origin
+	}
+	for i, path := range paths {
+		if pairs[i] != nil {
+			continue
+		}
+		skey, vkey, err := createLogKey(path, name)
+		if err != nil {
+			return logKeys{}, err
+		}
+		pairs[i] = &pair{skey, vkey}
+	}
+	k := logKeys{skey: pairs[0].skey, vkey: pairs[0].vkey}
+	for _, p := range pairs[1:] {
+		k.retiring, k.retiringV = append(k.retiring, p.skey), append(k.retiringV, p.vkey)
+	}
+	return k, nil
+}
+
+// readLogKey reads one log key file; a missing file is os.ErrNotExist.
+func readLogKey(path string) (skey, vkey string, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return createLogKey(path, origin)
+		return "", "", err
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("--log-key: %w", err)
