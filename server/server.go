@@ -79,6 +79,9 @@ type Options struct {
 	// Attest serves AttestService; nil serves one over Store and Log with
 	// attest's defaults (no Sigstore trusted root: bundles are refused).
 	Attest *attest.Service
+	// Limits shed load beyond the calls trustd can serve at once and
+	// bound each peer's writes; the zero value limits nothing.
+	Limits Limits
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -89,6 +92,7 @@ type Server struct {
 	health   *health.Server
 	registry *prometheus.Registry
 	metrics  *metrics
+	limits   *limiter
 	http     *http.Server
 }
 
@@ -115,10 +119,12 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry(), health: health.NewServer()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
+	s.limits = newLimiter(opts.Limits, s.registry)
 
 	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRequestBytes),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor, s.limitUnary),
+		grpc.ChainStreamInterceptor(s.limitStream),
 	}
 	if opts.TLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -175,7 +181,7 @@ func New(opts Options) (*Server, error) {
 	if tufs != nil {
 		s.registerTUFHTTP(mux, tufs)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
+	s.http = &http.Server{Handler: s.limitHTTP(mux), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
 	return s, nil
 }
 
