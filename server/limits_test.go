@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/ratelimit"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
@@ -30,12 +34,7 @@ import (
 func serveWith(t *testing.T, opts server.Options) (*grpc.ClientConn, store.Store) {
 	t.Helper()
 	if opts.Store == nil {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "trustd.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		opts.Store = st
+		opts.Store = openSQLite(t)
 	}
 	if opts.Log == nil {
 		opts.Log = newLog(t, opts.Store)
@@ -65,6 +64,16 @@ func serveWith(t *testing.T, opts server.Options) (*grpc.ClientConn, store.Store
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn, opts.Store
+}
+
+func openSQLite(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "trustd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func newKey(t *testing.T) []byte {
@@ -130,4 +139,75 @@ func TestPeerWriteRate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEvidencePaging: a lookup returns at most MaxEvidencePerLookup
+// evidence rows whatever the caller asks, and the pages together hold every
+// row exactly once, newest first, never splitting one log entry's rows.
+func TestEvidencePaging(t *testing.T) {
+	const perPage, entries = 5, 12
+	st := openSQLite(t)
+	l := newLog(t, st)
+	conn, _ := serveWith(t, server.Options{Store: st, Log: l, MaxEvidencePerLookup: perPage})
+	ctx := context.Background()
+	a256, a512 := digestOf(t, digest.SHA256, "artifact"), digestOf(t, digest.SHA512, "artifact")
+	for i := range entries {
+		// Each entry names both digests of the artifact: two rows.
+		if _, _, err := l.AppendVerified(ctx, store.Statement{PayloadType: "application/vnd.in-toto+json", PredicateType: "https://example.com/p",
+			Envelope: []byte(fmt.Sprintf(`{"entry":%d}`, i)), SignerKeyIDs: []string{"k"},
+			Subjects: []store.StatementSubject{{Name: "a", Digests: []digest.Digest{a256, a512}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := trustv1.NewSubjectServiceClient(conn)
+	var rows []string
+	token, pages := "", 0
+	for {
+		resp, err := client.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: a256.String(), EvidenceLimit: 1000, PageToken: token})
+		if err != nil {
+			t.Fatalf("page %d: %v", pages+1, err)
+		}
+		pages++
+		ev := resp.GetSubject().GetEvidence()
+		if len(ev) > perPage || len(ev)%2 != 0 {
+			t.Errorf("page %d holds %d rows: over the limit %d, or an entry split across pages", pages, len(ev), perPage)
+		}
+		if len(resp.GetSubject().GetAliases()) != 2 {
+			t.Errorf("page %d: %d aliases, want both on every page", pages, len(resp.GetSubject().GetAliases()))
+		}
+		for _, e := range ev {
+			rows = append(rows, fmt.Sprintf("%d/%s", e.GetStatementSeq(), e.GetDigest()[:6]))
+		}
+		if resp.GetSubject().GetEvidenceTruncated() != (resp.GetNextPageToken() != "") {
+			t.Errorf("page %d: truncated %v but next_page_token %q", pages, resp.GetSubject().GetEvidenceTruncated(), resp.GetNextPageToken())
+		}
+		if token = resp.GetNextPageToken(); token == "" || pages > entries {
+			break
+		}
+	}
+	var want []string
+	for seq := entries; seq >= 1; seq-- {
+		want = append(want, fmt.Sprintf("%d/sha256", seq), fmt.Sprintf("%d/sha512", seq))
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Errorf("rows over %d pages:\n%v\nwant\n%v", pages, rows, want)
+	}
+}
+
+func digestOf(t *testing.T, alg digest.Algorithm, s string) digest.Digest {
+	t.Helper()
+	var sum []byte
+	switch alg {
+	case digest.SHA256:
+		h := sha256.Sum256([]byte(s))
+		sum = h[:]
+	default:
+		h := sha512.Sum512([]byte(s))
+		sum = h[:]
+	}
+	d, err := digest.New(alg, sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

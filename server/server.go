@@ -82,6 +82,9 @@ type Options struct {
 	// Limits shed load beyond the calls trustd can serve at once and
 	// bound each peer's writes; the zero value limits nothing.
 	Limits Limits
+	// MaxEvidencePerLookup bounds the evidence entries of one GetSubject
+	// response (default DefaultMaxEvidencePerLookup); callers page beyond.
+	MaxEvidencePerLookup int
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -110,6 +113,9 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
 	}
+	if opts.MaxEvidencePerLookup <= 0 {
+		opts.MaxEvidencePerLookup = DefaultMaxEvidencePerLookup
+	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 30 * time.Second
 	}
@@ -131,7 +137,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
 	ls := &logService{log: opts.Log}
-	subjects := &subjectService{store: opts.Store}
+	subjects := &subjectService{store: opts.Store, maxEvidence: opts.MaxEvidencePerLookup}
 	if opts.Revocation != nil {
 		subjects.revocations = opts.Revocation
 	}

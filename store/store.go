@@ -146,6 +146,15 @@ type EvidenceQuery struct {
 	Limit int
 }
 
+// EvidencePage selects a page of a subject's evidence, newest first.
+type EvidencePage struct {
+	// BeforeSeq, when positive, keeps only entries older than it (the
+	// last entry of the previous page).
+	BeforeSeq int64
+	// Limit bounds the evidence rows returned; 0 returns none.
+	Limit int
+}
+
 // SubjectView is the stored material of one subject lookup.
 type SubjectView struct {
 	Subject  Subject
@@ -449,11 +458,11 @@ type Reader interface {
 	// first.
 	AliasClaims(ctx context.Context, ds []digest.Digest) ([]AliasClaim, error)
 	// SubjectView reads in one go what a lookup of d shows: the subject of
-	// d, the alias claims naming any of its digests, and up to limit
-	// evidence entries (newest first) naming any digest of the subject or
-	// of those claims (claims are followed one hop, no further).
-	// Errors: ErrNotFound when d is unknown.
-	SubjectView(ctx context.Context, d digest.Digest, limit int) (SubjectView, error)
+	// d, the alias claims naming any of its digests, and up to page.Limit
+	// evidence rows (newest first, older than page.BeforeSeq when set)
+	// naming any digest of the subject or of those claims (claims are
+	// followed one hop, no further). Errors: ErrNotFound when d is unknown.
+	SubjectView(ctx context.Context, d digest.Digest, page EvidencePage) (SubjectView, error)
 	// Key returns a registered key. Errors: ErrNotFound.
 	Key(ctx context.Context, id string) (Key, error)
 	// Keys returns up to limit registered keys with ids after `after`, in id
