@@ -492,6 +492,9 @@ type Reader interface {
 	// LogNodes returns the hashes of the given tree nodes, in order.
 	// Errors: ErrNotFound when any is missing.
 	LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error)
+	// LogVerifierKey returns the verifier key of the log's checkpoints as
+	// recorded by SetLogVerifierKey. Errors: ErrNotFound when none is.
+	LogVerifierKey(ctx context.Context) (string, error)
 }
 
 // Writer is the read-write view inside one transaction.
@@ -532,6 +535,13 @@ type Writer interface {
 	// a node again with the same hash is a no-op, with another hash
 	// ErrConflict.
 	PutLogNodes(ctx context.Context, nodes []LogNode) error
+	// SetLogVerifierKey records key as the verifier key of the log's
+	// checkpoints when the recorded key is expect ("" when none is
+	// recorded yet): a compare-and-swap, so of two replicas racing to
+	// record their keys one wins, and a planned rotation names the key it
+	// replaces. Recording the key already recorded is a no-op.
+	// Errors: ErrConflict (another key is recorded), ErrInvalid (empty key).
+	SetLogVerifierKey(ctx context.Context, key, expect string) error
 }
 
 // Store is a trustd backend.

@@ -60,6 +60,8 @@ func Run(t *testing.T, open Factory) {
 		{"Attestations", testAttestations},
 		{"AttestationInvalid", testAttestationInvalid},
 		{"LayoutLinks", testLayoutLinks},
+		{"LogVerifierKey", testLogVerifierKey},
+		{"LogVerifierKeyRace", testLogVerifierKeyRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
