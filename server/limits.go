@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/tap"
 
 	"github.com/trustd-dev/trustd/internal/ratelimit"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
@@ -33,7 +36,10 @@ type Limits struct {
 	MaxInFlightReads  int
 	MaxInFlightWrites int
 	// QueueWait is how long a call may wait for a free slot before it is
-	// shed; 0 sheds at once.
+	// shed; 0 sheds at once. At most as many calls wait as the limit
+	// admits; gRPC calls beyond those are shed as their headers arrive,
+	// before trustd reads their message or starts a goroutine for them,
+	// which is what keeps shedding fast under a flood.
 	QueueWait time.Duration
 	// PeerWrites, when set, is charged once for every write RPC, keyed by
 	// the caller's address (an IPv4 address, or the /64 of an IPv6 one).
@@ -130,13 +136,18 @@ func classOf(fullMethod string) callClass {
 // limiter sheds calls beyond the configured limits.
 type limiter struct {
 	opts          Limits
+	log           *slog.Logger
 	reads, writes chan struct{}
-	inFlight      *prometheus.GaugeVec
-	shed          *prometheus.CounterVec
+	// waiting counts the calls of each class waiting for a slot.
+	waitingReads, waitingWrites atomic.Int64
+	inFlight                    *prometheus.GaugeVec
+	shed                        *prometheus.CounterVec
+	// lastWarn throttles the "shedding load" log line (unix nanoseconds).
+	lastWarn atomic.Int64
 }
 
-func newLimiter(opts Limits, reg prometheus.Registerer) *limiter {
-	l := &limiter{opts: opts,
+func newLimiter(opts Limits, reg prometheus.Registerer, log *slog.Logger) *limiter {
+	l := &limiter{opts: opts, log: log,
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "trustd_inflight_calls",
 			Help: "Calls being served, by class (read, write).",
@@ -156,51 +167,83 @@ func newLimiter(opts Limits, reg prometheus.Registerer) *limiter {
 	return l
 }
 
+// slotsOf returns the slots of class c (nil: unlimited), what they count,
+// the flag that sets them, and the counter of calls waiting for them.
+func (l *limiter) slotsOf(c callClass) (slots chan struct{}, kind, flag string, waiting *atomic.Int64) {
+	switch c {
+	case classRead:
+		return l.reads, "reads", "--max-inflight-reads", &l.waitingReads
+	case classWrite:
+		return l.writes, "writes", "--max-inflight-writes", &l.waitingWrites
+	}
+	return nil, "", "", nil
+}
+
+// shedEarly reports whether a call of class c is refused as it arrives:
+// every slot is taken and as many calls already wait for one.
+func (l *limiter) shedEarly(c callClass) error {
+	slots, kind, flag, waiting := l.slotsOf(c)
+	if slots == nil || len(slots) < cap(slots) || waiting.Load() < int64(cap(slots)) {
+		return nil
+	}
+	l.shed.WithLabelValues(classLabel(c), "concurrency").Inc()
+	l.warn(kind)
+	return &overloadError{kind: kind, limit: cap(slots), flag: flag}
+}
+
+// warn logs that trustd sheds load, at most once a second.
+func (l *limiter) warn(kind string) {
+	now := time.Now().UnixNano()
+	last := l.lastWarn.Load()
+	if now-last < int64(time.Second) || !l.lastWarn.CompareAndSwap(last, now) || l.log == nil {
+		return
+	}
+	l.log.Warn("shedding load: refusing calls with ResourceExhausted", "class", kind, "metric", "trustd_shed_calls_total")
+}
+
+func classLabel(c callClass) string {
+	if c == classWrite {
+		return "write"
+	}
+	return "read"
+}
+
 // admit takes a slot of class c, waiting at most QueueWait, and charges a
 // write to the caller's peer quota. It returns the release of what it took.
 func (l *limiter) admit(ctx context.Context, c callClass) (release func(), err error) {
-	var (
-		slots       chan struct{}
-		name, flag  string
-		limit       int
-		refundPeer  = func() {}
-		classLabel  = "read"
-		releaseSlot = func() {}
-	)
-	switch c {
-	case classExempt:
+	if c == classExempt {
 		return func() {}, nil
-	case classRead:
-		slots, name, flag, limit = l.reads, "reads", "--max-inflight-reads", l.opts.MaxInFlightReads
-	case classWrite:
-		slots, name, flag, limit, classLabel = l.writes, "writes", "--max-inflight-writes", l.opts.MaxInFlightWrites, "write"
-		if l.opts.PeerWrites != nil && (l.opts.Exempt == nil || !l.opts.Exempt(ctx)) {
-			if key, ok := l.peerKey(ctx); ok {
-				if refundPeer, err = l.opts.PeerWrites.Charge(key); err != nil {
-					l.shed.WithLabelValues(classLabel, "peer_rate").Inc()
-					return nil, err
-				}
+	}
+	label := classLabel(c)
+	refundPeer, releaseSlot := func() {}, func() {}
+	if c == classWrite && l.opts.PeerWrites != nil && (l.opts.Exempt == nil || !l.opts.Exempt(ctx)) {
+		if key, ok := l.peerKey(ctx); ok {
+			if refundPeer, err = l.opts.PeerWrites.Charge(key); err != nil {
+				l.shed.WithLabelValues(label, "peer_rate").Inc()
+				return nil, err
 			}
 		}
 	}
-	if slots != nil {
-		if !l.acquire(ctx, slots) {
+	if slots, kind, flag, waiting := l.slotsOf(c); slots != nil {
+		if !l.acquire(ctx, slots, waiting) {
 			refundPeer()
-			l.shed.WithLabelValues(classLabel, "concurrency").Inc()
+			l.shed.WithLabelValues(label, "concurrency").Inc()
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			return nil, &overloadError{kind: name, limit: limit, flag: flag}
+			l.warn(kind)
+			return nil, &overloadError{kind: kind, limit: cap(slots), flag: flag}
 		}
 		releaseSlot = func() { <-slots }
 	}
-	g := l.inFlight.WithLabelValues(classLabel)
+	g := l.inFlight.WithLabelValues(label)
 	g.Inc()
 	return func() { g.Dec(); releaseSlot() }, nil
 }
 
-// acquire takes a slot, waiting up to QueueWait (or until ctx is done).
-func (l *limiter) acquire(ctx context.Context, slots chan struct{}) bool {
+// acquire takes a slot, waiting up to QueueWait (or until ctx is done)
+// while counted in waiting.
+func (l *limiter) acquire(ctx context.Context, slots chan struct{}, waiting *atomic.Int64) bool {
 	select {
 	case slots <- struct{}{}:
 		return true
@@ -209,6 +252,8 @@ func (l *limiter) acquire(ctx context.Context, slots chan struct{}) bool {
 	if l.opts.QueueWait <= 0 {
 		return false
 	}
+	waiting.Add(1)
+	defer waiting.Add(-1)
 	t := time.NewTimer(l.opts.QueueWait)
 	defer t.Stop()
 	select {
@@ -250,6 +295,17 @@ func (l *limiter) peerKey(ctx context.Context) (string, bool) {
 		return "peer " + pfx.String(), true
 	}
 	return "peer " + ip.String(), true
+}
+
+// tap sheds a gRPC call as its headers arrive when its class is full and
+// its queue too (see Limits.QueueWait): no goroutine, no message read, no
+// log line per call, so a flood is refused at the cost of a header frame.
+// It is installed with grpc.InTapHandle.
+func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if err := s.limits.shedEarly(classOf(info.FullMethodName)); err != nil {
+		return ctx, toStatus(ctx, s.log, err)
+	}
+	return ctx, nil
 }
 
 // limitUnary is the unary interceptor that applies Limits. It sits after

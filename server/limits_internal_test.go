@@ -60,7 +60,7 @@ func TestEveryMethodClassified(t *testing.T) {
 // time, and reads and writes have separate limits.
 func TestConcurrencyLimit(t *testing.T) {
 	ctx := context.Background()
-	l := newLimiter(Limits{MaxInFlightReads: 2, MaxInFlightWrites: 1, QueueWait: 50 * time.Millisecond}, prometheus.NewRegistry())
+	l := newLimiter(Limits{MaxInFlightReads: 2, MaxInFlightWrites: 1, QueueWait: 50 * time.Millisecond}, prometheus.NewRegistry(), nil)
 	var held []func()
 	for range 2 {
 		release, err := l.admit(ctx, classRead)
@@ -103,7 +103,7 @@ func TestConcurrencyLimit(t *testing.T) {
 	release()
 	held[1]()
 	// A caller's deadline ends the wait with the deadline's error.
-	full := newLimiter(Limits{MaxInFlightReads: 1, QueueWait: time.Minute}, prometheus.NewRegistry())
+	full := newLimiter(Limits{MaxInFlightReads: 1, QueueWait: time.Minute}, prometheus.NewRegistry(), nil)
 	if _, err := full.admit(ctx, classRead); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Errorf("queued past the caller's deadline = %v, want DeadlineExceeded", err)
 	}
 	// Zero limits limit nothing.
-	none := newLimiter(Limits{}, prometheus.NewRegistry())
+	none := newLimiter(Limits{}, prometheus.NewRegistry(), nil)
 	var wg sync.WaitGroup
 	for range 100 {
 		wg.Go(func() {
@@ -164,7 +164,7 @@ func TestLimitStatus(t *testing.T) {
 // TestPeerKey: peers are counted by IPv4 address or IPv6 /64, and exempt
 // prefixes are not counted.
 func TestPeerKey(t *testing.T) {
-	l := newLimiter(Limits{PeerExempt: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:1::/48")}}, prometheus.NewRegistry())
+	l := newLimiter(Limits{PeerExempt: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:1::/48")}}, prometheus.NewRegistry(), nil)
 	for _, tc := range []struct {
 		addr    net.Addr
 		key     string
@@ -182,5 +182,58 @@ func TestPeerKey(t *testing.T) {
 		if key != tc.key || counted != tc.counted {
 			t.Errorf("%s: key %q counted %v, want %q %v", tc.addr, key, counted, tc.key, tc.counted)
 		}
+	}
+}
+
+// TestShedEarly: once every slot is taken and as many calls wait for one,
+// further calls are refused as they arrive (the tap), without waiting.
+func TestShedEarly(t *testing.T) {
+	ctx := context.Background()
+	l := newLimiter(Limits{MaxInFlightReads: 2, QueueWait: time.Minute}, prometheus.NewRegistry(), nil)
+	var releases []func()
+	for range 2 {
+		r, err := l.admit(ctx, classRead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, r)
+	}
+	if err := l.shedEarly(classRead); err != nil {
+		t.Fatalf("full, nobody waiting: %v; want the call to queue", err)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			r, err := l.admit(ctx, classRead)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			r()
+		})
+	}
+	for l.waitingReads.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	err := l.shedEarly(classRead)
+	if !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("full with a full queue: %v, want ErrOverloaded", err)
+	}
+	if err := l.shedEarly(classWrite); err != nil {
+		t.Errorf("writes are unlimited here, yet shed: %v", err)
+	}
+	if err := l.shedEarly(classExempt); err != nil {
+		t.Errorf("health shed: %v", err)
+	}
+	st := status.Convert(toStatus(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), err))
+	if st.Code() != codes.ResourceExhausted || len(st.Details()) != 1 {
+		t.Errorf("early refusal = %v %v, want ResourceExhausted with RetryInfo", st.Code(), st.Details())
+	}
+	for _, r := range releases {
+		r()
+	}
+	wg.Wait()
+	if err := l.shedEarly(classRead); err != nil {
+		t.Errorf("after the calls ended: %v", err)
 	}
 }

@@ -125,12 +125,13 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry(), health: health.NewServer()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
-	s.limits = newLimiter(opts.Limits, s.registry)
+	s.limits = newLimiter(opts.Limits, s.registry, opts.Logger)
 
 	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRequestBytes),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor, s.limitUnary),
 		grpc.ChainStreamInterceptor(s.limitStream),
+		grpc.InTapHandle(s.tap),
 	}
 	if opts.TLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -30,12 +31,20 @@ type limitsConfig struct {
 	exemptPrefixes []netip.Prefix
 }
 
+// readsPerCPU is the default --max-inflight-reads per CPU: a lookup is
+// mostly CPU (SQLite) or a few round trips on a pool of about one
+// connection per CPU (PostgreSQL), so more in flight adds no throughput,
+// only latency, and starves the transport that sheds the excess.
+const readsPerCPU = 4
+
+// defaultMaxInFlightReads is readsPerCPU per CPU trustd may use.
+var defaultMaxInFlightReads = readsPerCPU * runtime.GOMAXPROCS(0)
+
 // Defaults of the limits, as --help and the README state them.
 const (
 	defaultWritesPerKey      = 600
 	defaultWritesPerPeer     = 1200
 	defaultWriteWindow       = time.Minute
-	defaultMaxInFlightReads  = 64
 	defaultMaxInFlightWrites = 32
 	defaultQueueWait         = 10 * time.Millisecond
 )
@@ -48,8 +57,8 @@ func (l *limitsConfig) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&l.WriteWindow, "write-rate-window", defaultWriteWindow, "window of --write-rate-per-key and --write-rate-per-peer (env TRUSTD_WRITE_RATE_WINDOW)")
 	fs.StringSliceVar(&l.ExemptKeys, "write-rate-exempt-key", nil, "key id never charged to --write-rate-per-key (operator or benchmark keys); repeatable or comma-separated; default none (env TRUSTD_WRITE_RATE_EXEMPT_KEY)")
 	fs.StringSliceVar(&l.ExemptCIDRs, "write-rate-exempt-cidr", nil, "client addresses (CIDR, e.g. 10.0.0.0/8, or one address) never charged to --write-rate-per-peer: a load balancer in front of trustd, benchmark hosts; repeatable or comma-separated; default none (env TRUSTD_WRITE_RATE_EXEMPT_CIDR)")
-	fs.IntVar(&l.MaxInFlightReads, "max-inflight-reads", defaultMaxInFlightReads, "read calls (gRPC and HTTP) served at once; beyond it calls wait up to --max-queue-wait, then are refused (ResourceExhausted); 0 disables (env TRUSTD_MAX_INFLIGHT_READS)")
-	fs.IntVar(&l.MaxInFlightWrites, "max-inflight-writes", defaultMaxInFlightWrites, "write calls served at once, as --max-inflight-reads; 0 disables (env TRUSTD_MAX_INFLIGHT_WRITES)")
+	fs.IntVar(&l.MaxInFlightReads, "max-inflight-reads", defaultMaxInFlightReads, "read calls (gRPC and HTTP) served at once, by default 4 per CPU; as many more wait up to --max-queue-wait for a slot, the rest are refused (ResourceExhausted) at once; 0 disables (env TRUSTD_MAX_INFLIGHT_READS)")
+	fs.IntVar(&l.MaxInFlightWrites, "max-inflight-writes", defaultMaxInFlightWrites, "write calls served at once; beyond it as --max-inflight-reads; 0 disables (env TRUSTD_MAX_INFLIGHT_WRITES)")
 	fs.DurationVar(&l.QueueWait, "max-queue-wait", defaultQueueWait, "how long a call beyond --max-inflight-reads/-writes waits for a free slot before it is refused (env TRUSTD_MAX_QUEUE_WAIT)")
 }
 
