@@ -25,6 +25,7 @@ import (
 type writer struct {
 	t      *testing.T
 	signer envelope.Signer
+	keyID  string
 	conn   *grpc.ClientConn
 }
 
@@ -48,14 +49,19 @@ func newWriter(t *testing.T, addr string) *writer {
 	if _, err := trustv1.NewKeyServiceClient(conn).AddKey(ctx, &trustv1.AddKeyRequest{PublicKey: pub.Encode()}); err != nil {
 		t.Fatal(err)
 	}
-	return &writer{t: t, signer: s, conn: conn}
+	return &writer{t: t, signer: s, keyID: pub.ID, conn: conn}
 }
 
 // statement is a signed statement about the artifact named name.
 func (w *writer) statement(name string) []byte {
 	w.t.Helper()
-	d := sha256Digest(name)
-	payload, err := envelope.NewStatement("https://example.com/outage/v1", json.RawMessage(`{}`), envelope.Subject{Name: name, Digests: []digest.Digest{d}})
+	return w.statementAbout(envelope.Subject{Name: name, Digests: []digest.Digest{sha256Digest(name)}})
+}
+
+// statementAbout is a signed statement about subjects.
+func (w *writer) statementAbout(subjects ...envelope.Subject) []byte {
+	w.t.Helper()
+	payload, err := envelope.NewStatement("https://example.com/outage/v1", json.RawMessage(`{}`), subjects...)
 	if err != nil {
 		w.t.Fatal(err)
 	}
