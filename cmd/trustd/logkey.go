@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tlog"
 )
 
@@ -69,6 +71,49 @@ func createLogKey(path, origin string) (string, string, error) {
 	}
 	if err := f.Close(); err != nil {
 		return "", "", fmt.Errorf("--log-key: write %s: %w", path, err)
+	}
+	return skey, vkey, nil
+}
+
+// sharedLogKey loads the log key at path for a replica serving st. The
+// database records the log's verifier key at its first start; a replica
+// whose key differs (one started without the shared key file, which would
+// otherwise create a key of its own and sign checkpoints no client
+// accepts) is refused with an error saying what to do. A key file is
+// created only for a database that records no key yet.
+func sharedLogKey(ctx context.Context, st store.Store, path, origin string) (skey, vkey string, err error) {
+	recorded, err := st.LogVerifierKey(ctx)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", "", fmt.Errorf("log key: read the key the database records: %w", err)
+	}
+	_, statErr := os.Stat(path)
+	missing := errors.Is(statErr, os.ErrNotExist)
+	if recorded != "" && missing {
+		return "", "", fmt.Errorf("--log-key: %s does not exist, but this database's log is signed by %s: give every replica the same log key file (a new key would sign checkpoints no client accepts)",
+			path, recorded)
+	}
+	if skey, vkey, err = loadLogKey(path, origin); err != nil {
+		return "", "", err
+	}
+	if recorded == "" {
+		err := st.Update(ctx, func(ctx context.Context, w store.Writer) error { return w.SetLogVerifierKey(ctx, vkey, "") })
+		switch {
+		case errors.Is(err, store.ErrConflict): // another replica recorded its key first
+			if recorded, err = st.LogVerifierKey(ctx); err != nil {
+				return "", "", fmt.Errorf("log key: read the key the database records: %w", err)
+			}
+		case err != nil:
+			return "", "", fmt.Errorf("log key: record %s: %w", vkey, err)
+		default:
+			recorded = vkey
+		}
+	}
+	if recorded != vkey {
+		if missing {
+			_ = os.Remove(path) // the key just created is of no use
+		}
+		return "", "", fmt.Errorf("--log-key: %s holds the key %s, but this database's log is signed by %s (recorded at its first start): every replica must use the same log key file; refusing to serve",
+			path, vkey, recorded)
 	}
 	return skey, vkey, nil
 }

@@ -106,15 +106,15 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	skey, vkey, err := loadLogKey(keyPath, cfg.LogOrigin)
-	if err != nil {
-		return err
-	}
 	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	skey, vkey, err := sharedLogKey(ctx, st, keyPath, cfg.LogOrigin)
+	if err != nil {
+		return err
+	}
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.
@@ -145,8 +145,20 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	}
 	limits := envelope.DefaultLimits()
 	limits.MaxEnvelopeBytes = max(limits.MaxEnvelopeBytes, attest.EnvelopeBound(cfg.MaxAttestationBytes))
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Limits: limits,
-		Validators: validators, Indexers: indexers})
+	limits.MaxSubjects = cfg.Limits.MaxStatementSubjects
+	logOpts := statement.Options{LogKey: skey, LogVerifierKey: vkey, Limits: limits, Validators: validators, Indexers: indexers}
+	keyQuota, err := cfg.Limits.keyQuota()
+	if err != nil {
+		return err
+	}
+	if keyQuota != nil {
+		logOpts.Quota = keyQuota
+	}
+	serverLimits, err := cfg.Limits.server()
+	if err != nil {
+		return err
+	}
+	stLog, err := statement.New(st, logOpts)
 	if err != nil {
 		return err
 	}
@@ -201,7 +213,8 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
 		Attest: attestSvc, TokenEvidence: policy.Sources{Attestations: attestSvc.PolicySource()},
 		Revocation: rev, RevocationLists: revLists,
-		MaxRequestBytes: max(cfg.MaxRequestBytes, attestSvc.MaxDocumentBytes()+64<<10), RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+		Limits: serverLimits, MaxEvidencePerLookup: cfg.Limits.MaxEvidence,
 	})
 	if err != nil {
 		return err
