@@ -78,6 +78,23 @@ func EnvelopeBound(maxStatement int) int {
 	return maxStatement/3*4 + 4 + 64<<10
 }
 
+// RequestOverhead is the room a gRPC request takes around the document it
+// carries (field tags, identity policy, digest): MaxStatementWithin keeps
+// it free.
+const RequestOverhead = 4 << 10
+
+// MaxStatementWithin is the largest statement whose signed document
+// (EnvelopeBound) still fits, with RequestOverhead, in a request of
+// requestBytes; 0 when none does. trustd takes it as the attestation bound
+// when --max-attestation-bytes is not set, so the request cap stays exact.
+func MaxStatementWithin(requestBytes int) int {
+	room := requestBytes - RequestOverhead - 4 - 64<<10
+	if room < 0 {
+		return 0
+	}
+	return room/4*3 + 2
+}
+
 // Revocations tells whether a log entry has been revoked. The revocation
 // package implements it; attest only consults it, so that a listing says
 // whether each attestation is still valid.

@@ -17,6 +17,10 @@ type Limits struct {
 	MaxEnvelopeBytes int // size of the envelope JSON (and of the payload); default 1 MiB
 	MaxJSONDepth     int // nesting of arrays and objects; default 32
 	MaxSignatures    int // signatures in one envelope; default 16
+	// MaxSubjects bounds the subjects of one in-toto statement; default
+	// 1,000. Every subject digest becomes an index row, so this, not the
+	// byte size, bounds what one statement costs the store.
+	MaxSubjects int
 }
 
 // Default limits.
@@ -24,17 +28,20 @@ const (
 	DefaultMaxEnvelopeBytes = 1 << 20
 	DefaultMaxJSONDepth     = 32
 	DefaultMaxSignatures    = 16
+	DefaultMaxSubjects      = 1000
 )
 
 // MaxKeyIDBytes is the longest signature key id Decode accepts.
 const MaxKeyIDBytes = 256
 
-// DefaultLimits returns the default limits: 1 MiB, depth 32, 16 signatures.
+// DefaultLimits returns the default limits: 1 MiB, depth 32, 16 signatures,
+// 1,000 subjects.
 func DefaultLimits() Limits {
 	return Limits{
 		MaxEnvelopeBytes: DefaultMaxEnvelopeBytes,
 		MaxJSONDepth:     DefaultMaxJSONDepth,
 		MaxSignatures:    DefaultMaxSignatures,
+		MaxSubjects:      DefaultMaxSubjects,
 	}
 }
 
@@ -49,6 +56,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxSignatures <= 0 {
 		l.MaxSignatures = d.MaxSignatures
+	}
+	if l.MaxSubjects <= 0 {
+		l.MaxSubjects = d.MaxSubjects
 	}
 	return l
 }

@@ -115,7 +115,7 @@ func TestLimitsDefaults(t *testing.T) {
 	if got := (Limits{MaxJSONDepth: -1}).withDefaults(); got != DefaultLimits() {
 		t.Fatalf("zero and negative limits give %+v, want %+v", got, DefaultLimits())
 	}
-	custom := Limits{MaxEnvelopeBytes: 10, MaxJSONDepth: 3, MaxSignatures: 2}
+	custom := Limits{MaxEnvelopeBytes: 10, MaxJSONDepth: 3, MaxSignatures: 2, MaxSubjects: 7}
 	if got := custom.withDefaults(); got != custom {
 		t.Fatalf("set limits changed to %+v", got)
 	}

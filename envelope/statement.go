@@ -61,7 +61,8 @@ func intotoName(alg digest.Algorithm) string {
 // be of an algorithm trustd supports, with a well-formed value (digest.Parse
 // of "algorithm:value"; in-toto's sha3_256 spelling is accepted), and no
 // digest may appear in two subjects. predicateType is required, predicate
-// must be an object if present, and lim's size and depth limits apply.
+// must be an object if present, and lim's size, depth and subject count
+// limits apply (too many subjects is ErrTooLarge, named "subject").
 // Unknown fields are ignored, as the in-toto spec requires.
 func ParseStatement(payloadType string, payload []byte, lim Limits) (Statement, error) {
 	lim = lim.withDefaults()
@@ -111,6 +112,10 @@ func ParseStatement(payloadType string, payload []byte, lim Limits) (Statement, 
 	}
 	if len(elems) == 0 {
 		return bad("subject", "empty: a statement must name at least one subject")
+	}
+	if len(elems) > lim.MaxSubjects {
+		return Statement{}, inputerr.New(opStatement, "subject", ErrTooLarge,
+			fmt.Sprintf("%d subjects, the limit is %d (trustd --max-statement-subjects): split the statement", len(elems), lim.MaxSubjects))
 	}
 	seen := make(map[digest.Digest]int)
 	st.Subjects = make([]Subject, len(elems))

@@ -1,9 +1,12 @@
 package envelope
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,6 +104,8 @@ func TestParseStatementRejects(t *testing.T) {
 		{"deep predicate", "", stmt(one, `"predicate":`+nested), Limits{}, ErrTooDeep, []string{"predicate.a.a.a", "nested deeper than 32"}},
 		{"deep past a small limit", "", stmt(one), Limits{MaxJSONDepth: 3}, ErrTooDeep, []string{"subject[0].digest: nested deeper than 3"}},
 		{"over the size limit", "", stmt(one), Limits{MaxEnvelopeBytes: 100}, ErrTooLarge, []string{"the limit is 100"}},
+		{"more subjects than the limit", "", stmt(subjectsJSON(3)), Limits{MaxSubjects: 2}, ErrTooLarge, []string{"subject: 3 subjects, the limit is 2"}},
+		{"more subjects than the default", "", stmt(subjectsJSON(DefaultMaxSubjects + 1)), Limits{}, ErrTooLarge, []string{"subject: 1001 subjects, the limit is 1000", "--max-statement-subjects"}},
 		{"invalid JSON", "", []byte(`{"_type":`), Limits{}, ErrInvalidStatement, []string{"invalid JSON"}},
 		{"duplicate top-level key", "", stmt(one, `"subject":[]`), Limits{}, ErrInvalidStatement, []string{"subject: duplicate key"}},
 		{"not an object", "", []byte(`"statement"`), Limits{}, ErrInvalidStatement, []string{"want a JSON object, got a string"}},
@@ -228,5 +233,34 @@ func TestStatementPipeline(t *testing.T) {
 	}
 	if got := fmt.Sprint(st.Subjects[0].Digests); got != "[sha256:"+sha256A+"]" {
 		t.Fatalf("subject digests %s", got)
+	}
+}
+
+// subjectsJSON is a subject array of n subjects with distinct sha256
+// digests.
+func subjectsJSON(n int) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		sum := sha256.Sum256([]byte(strconv.Itoa(i)))
+		b.WriteString(`{"digest":{"sha256":"` + hex.EncodeToString(sum[:]) + `"}}`)
+	}
+	return b.String() + "]"
+}
+
+// TestParseStatementSubjectLimit checks that a statement with exactly the
+// limit of subjects is accepted, under the default and a given limit.
+func TestParseStatementSubjectLimit(t *testing.T) {
+	for _, tc := range []struct {
+		lim Limits
+		n   int
+	}{{Limits{}, DefaultMaxSubjects}, {Limits{MaxSubjects: 5}, 5}, {Limits{MaxSubjects: 1}, 1}} {
+		st, err := ParseStatement(PayloadTypeInToto, stmt(subjectsJSON(tc.n)), tc.lim)
+		if err != nil || len(st.Subjects) != tc.n {
+			t.Errorf("%d subjects under %+v: %d parsed, %v", tc.n, tc.lim, len(st.Subjects), err)
+		}
 	}
 }

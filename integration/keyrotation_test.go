@@ -24,7 +24,8 @@ import (
 // and stops accepting the old token key only once trustd drops it; the
 // watcher follows the checkpoint signed by both log keys to the new key and
 // keeps proving consistency; a watcher that missed the rotation is refused,
-// unless it trusts the log key trustd/keys publishes.
+// unless it trusts the log key trustd/keys publishes. The database records
+// the new log key, so a replica with the retired one alone is refused.
 func TestKeyRotation(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { keyRotation(t, backend) })
@@ -224,6 +225,13 @@ func keyRotation(t *testing.T, backend string) {
 		t.Errorf("watcher that missed the rotation, with --trust-root: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	d.stop(t)
+
+	// The rotation changed the log key the database records: a replica
+	// left with the old key alone is refused.
+	args := append(append([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", ""}, base...), "--log-key", keyFile("log-a.key"))
+	if r := run(t, nil, "trustd", args...); r.code == 0 || !strings.Contains(r.stderr, "this database's log is signed by "+logB) {
+		t.Errorf("a replica with the retired log key alone: exit %d %q", r.code, r.stderr)
+	}
 
 	// Step 3: A is dropped. trustd says what stops verifying; after a sync
 	// A's tokens no longer verify, B's do.

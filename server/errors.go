@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/internal/ratelimit"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
@@ -49,6 +53,8 @@ var codeOf = []struct {
 	{ErrUnauthenticated, codes.Unauthenticated},
 	{ErrForbidden, codes.PermissionDenied},
 	{recordtype.ErrReserved, codes.PermissionDenied},
+	{ErrOverloaded, codes.ResourceExhausted},
+	{ratelimit.ErrLimited, codes.ResourceExhausted},
 	{revocation.ErrUnauthorized, codes.PermissionDenied},
 	{revocation.ErrNothingToReinstate, codes.FailedPrecondition},
 	{revocation.ErrInvalid, codes.InvalidArgument},
@@ -164,7 +170,24 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		log.ErrorContext(ctx, "internal error", "err", err)
 		return status.Error(codes.Internal, fmt.Sprintf("internal error (request id %s)", requestID(ctx)))
 	}
-	return status.Error(code, err.Error())
+	return withRetryInfo(status.New(code, err.Error()), err).Err()
+}
+
+// retryAfter is an error that knows when a retry will be admitted (a
+// rate limit or load shedding refusal).
+type retryAfter interface{ RetryDelay() time.Duration }
+
+// withRetryInfo attaches google.rpc.RetryInfo to st when err says when to
+// retry, so clients' retry policies can honour it.
+func withRetryInfo(st *status.Status, err error) *status.Status {
+	var ra retryAfter
+	if !errors.As(err, &ra) || ra.RetryDelay() <= 0 {
+		return st
+	}
+	if with, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(ra.RetryDelay())}); derr == nil {
+		return with
+	}
+	return st
 }
 
 var httpStatus = map[codes.Code]int{

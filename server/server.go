@@ -91,6 +91,12 @@ type Options struct {
 	// Attest serves AttestService; nil serves one over Store and Log with
 	// attest's defaults (no Sigstore trusted root: bundles are refused).
 	Attest *attest.Service
+	// Limits shed load beyond the calls trustd can serve at once and
+	// bound each peer's writes; the zero value limits nothing.
+	Limits Limits
+	// MaxEvidencePerLookup bounds the evidence entries of one GetSubject
+	// response (default DefaultMaxEvidencePerLookup); callers page beyond.
+	MaxEvidencePerLookup int
 }
 
 // Server is trustd's gRPC and HTTP front.
@@ -101,6 +107,7 @@ type Server struct {
 	health   *health.Server
 	registry *prometheus.Registry
 	metrics  *metrics
+	limits   *limiter
 	http     *http.Server
 	authz    *authorizer
 	// chain is the steps every RPC passes (see steps).
@@ -121,6 +128,9 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = 4 << 20
 	}
+	if opts.MaxEvidencePerLookup <= 0 {
+		opts.MaxEvidencePerLookup = DefaultMaxEvidencePerLookup
+	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 30 * time.Second
 	}
@@ -134,19 +144,26 @@ func New(opts Options) (*Server, error) {
 	s := &Server{authz: authz, opts: opts, log: opts.Logger, registry: prometheus.NewRegistry(), health: health.NewServer()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
+	if opts.Limits.Exempt == nil {
+		// Operators (mTLS) configure their own quota: their writes are
+		// never charged to their peer's rate.
+		opts.Limits.Exempt = func(ctx context.Context) bool { return CallerFrom(ctx).Role == RoleOperator }
+	}
+	s.limits = newLimiter(opts.Limits, s.registry, opts.Logger)
 
 	s.chain = s.steps()
 	grpcOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRequestBytes),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-		grpc.ChainStreamInterceptor(s.streamInterceptor),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor, s.limitUnary),
+		grpc.ChainStreamInterceptor(s.streamInterceptor, s.limitStream),
+		grpc.InTapHandle(s.tap),
 	}
 	if opts.TLS != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
 	ls := &logService{log: opts.Log}
-	subjects := &subjectService{store: opts.Store}
+	subjects := &subjectService{store: opts.Store, maxEvidence: opts.MaxEvidencePerLookup}
 	if opts.Revocation != nil {
 		subjects.revocations = opts.Revocation
 	}
@@ -196,7 +213,7 @@ func New(opts Options) (*Server, error) {
 	if tufs != nil {
 		s.registerTUFHTTP(mux, tufs)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10,
+	s.http = &http.Server{Handler: s.limitHTTP(mux), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)}
 	if opts.TLS != nil {
 		s.http.TLSConfig = opts.TLS.Clone()

@@ -163,7 +163,7 @@ func TestBadRequests(t *testing.T) {
 		{"uppercase", &trustv1.GetSubjectRequest{Digest: strings.ToUpper(unknown[:7]) + strings.ToUpper(unknown[7:])}, codes.InvalidArgument, "digest: "},
 		{"oversized digest", &trustv1.GetSubjectRequest{Digest: "sha256:" + strings.Repeat("a", 4096)}, codes.InvalidArgument, "digest: "},
 		{"unknown subject", &trustv1.GetSubjectRequest{Digest: unknown}, codes.NotFound, "no subject known"},
-		{"evidence limit", &trustv1.GetSubjectRequest{Digest: unknown, EvidenceLimit: 5000}, codes.InvalidArgument, "evidence_limit"},
+		{"page token", &trustv1.GetSubjectRequest{Digest: unknown, PageToken: "zz"}, codes.InvalidArgument, "page_token"},
 		{"oversized request", &trustv1.GetSubjectRequest{Digest: strings.Repeat("x", 128<<10)}, codes.ResourceExhausted, ""},
 	}
 	for _, tc := range tests {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -13,15 +14,19 @@ import (
 	"github.com/trustd-dev/trustd/subject"
 )
 
-const (
-	defaultEvidenceLimit = 100
-	maxEvidenceLimit     = 1000
-)
+const defaultEvidenceLimit = 100
+
+// DefaultMaxEvidencePerLookup is the most evidence entries one GetSubject
+// returns unless Options.MaxEvidencePerLookup says otherwise; callers page
+// through the rest.
+const DefaultMaxEvidencePerLookup = 1000
 
 // subjectService implements trustv1.SubjectServiceServer.
 type subjectService struct {
 	trustv1.UnimplementedSubjectServiceServer
 	store subject.Reader
+	// maxEvidence bounds the evidence of one response.
+	maxEvidence int
 	// revocations, when set, marks revoked aliases and evidence.
 	revocations subject.RevocationChecker
 }
@@ -42,14 +47,18 @@ func (s *subjectService) GetSubject(ctx context.Context, req *trustv1.GetSubject
 	if err != nil {
 		return nil, err
 	}
-	limit := int(req.GetEvidenceLimit())
-	switch {
-	case limit == 0:
-		limit = defaultEvidenceLimit
-	case limit > maxEvidenceLimit:
-		return nil, invalidField("evidence_limit", fmt.Errorf("%d is above the maximum %d", limit, maxEvidenceLimit))
+	page := subject.Page{Limit: min(int(req.GetEvidenceLimit()), s.maxEvidence)}
+	if page.Limit == 0 {
+		page.Limit = min(defaultEvidenceLimit, s.maxEvidence)
 	}
-	v, err := subject.Lookup(ctx, s.store, d, limit)
+	if t := req.GetPageToken(); t != "" {
+		n, err := strconv.ParseInt(t, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, invalidField("page_token", fmt.Errorf("%q is not a token this server issued", t))
+		}
+		page.BeforeSeq = n
+	}
+	v, err := subject.Lookup(ctx, s.store, d, page)
 	if err != nil {
 		return nil, notFound(d, err)
 	}
@@ -76,7 +85,11 @@ func (s *subjectService) GetSubject(ctx context.Context, req *trustv1.GetSubject
 			return nil, err
 		}
 	}
-	return &trustv1.GetSubjectResponse{Subject: out}, nil
+	resp := &trustv1.GetSubjectResponse{Subject: out}
+	if v.Truncated {
+		resp.NextPageToken = strconv.FormatInt(v.NextBefore, 10)
+	}
+	return resp, nil
 }
 
 // markRevoked sets the revocation of every revoked alias and evidence
@@ -100,7 +113,7 @@ func (s *subjectService) ListAliases(ctx context.Context, req *trustv1.ListAlias
 	if err != nil {
 		return nil, err
 	}
-	v, err := subject.Lookup(ctx, s.store, d, 0)
+	v, err := subject.Lookup(ctx, s.store, d, subject.Page{})
 	if err != nil {
 		return nil, notFound(d, err)
 	}

@@ -52,6 +52,19 @@ type Validator func(ctx context.Context, st envelope.Statement, signerKeyIDs []s
 // path appended it; an error rolls the append back.
 type Indexer func(ctx context.Context, w store.Writer, entry store.Statement) error
 
+// WriteQuota limits how many entries each key may sign (the
+// internal/ratelimit Limiter is one). The log charges only signers whose
+// signatures verified, and gives the charge back when nothing new was
+// appended (a failure, or an envelope already in the log), so nobody can
+// spend another key's quota by replaying its envelopes or naming its key
+// id under a bad signature.
+type WriteQuota interface {
+	// Charge takes one write from every signer's quota, all or none; an
+	// error (the quota's own, e.g. wrapping ratelimit.ErrLimited) refuses
+	// the write. refund gives the charge back.
+	Charge(signerKeyIDs ...string) (refund func(), err error)
+}
+
 // Options configure a Log.
 type Options struct {
 	// Limits bound envelope decoding; zero means envelope.DefaultLimits.
@@ -75,6 +88,9 @@ type Options struct {
 	Validators map[string]Validator
 	// Indexers by predicate type; see Indexer.
 	Indexers map[string]Indexer
+	// Quota, when set, charges every new entry to the keys that signed it
+	// (see WriteQuota); nil charges nothing.
+	Quota WriteQuota
 }
 
 // Log accepts signed statements and serves the verifiable log of them.
@@ -169,10 +185,10 @@ func CheckValidators(validators map[string]Validator) error {
 // Submit verifies raw (a DSSE envelope, JSON) and, when it holds, appends it
 // to the log. Resubmitting an envelope already in the log returns the
 // original entry and false. Errors wrap the envelope sentinels (malformed,
-// too large, too deep, unknown key, bad signature, …), ErrRejected,
-// recordtype.ErrReserved (a type callers may not send, or one of trustd's
-// namespace this server has no validator for), or store errors; nothing
-// is stored on error.
+// too large, too many subjects, too deep, unknown key, bad signature, …),
+// ErrRejected, recordtype.ErrReserved (a type callers may not send, or one
+// of trustd's namespace this server has no validator for), the Quota's
+// refusal, or store errors; nothing is stored on error.
 func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, error) {
 	env, err := envelope.Decode(raw, l.opts.Limits)
 	if err != nil {
@@ -247,15 +263,27 @@ func (l *Log) AppendBundle(ctx context.Context, rec store.Statement) (store.Stat
 	return l.append(ctx, rec)
 }
 
-// append appends a record whose path has been checked.
-func (l *Log) append(ctx context.Context, rec store.Statement) (store.Statement, bool, error) {
+// append appends a record whose path has been checked, charging its
+// signers' write quota (refunded unless the entry is new).
+func (l *Log) append(ctx context.Context, rec store.Statement) (_ store.Statement, created bool, err error) {
 	sum := sha256.Sum256(rec.Envelope)
 	d, err := digest.New(digest.SHA256, sum[:])
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
 	}
 	rec.EnvelopeDigest = d
-	rec, created, err := l.batch.append(ctx, rec, tlog.LeafHash(rec.Envelope))
+	if l.opts.Quota != nil {
+		refund, err := l.opts.Quota.Charge(rec.SignerKeyIDs...)
+		if err != nil {
+			return store.Statement{}, false, fmt.Errorf("statement: %w", err)
+		}
+		defer func() {
+			if !created {
+				refund()
+			}
+		}()
+	}
+	rec, created, err = l.batch.append(ctx, rec, tlog.LeafHash(rec.Envelope))
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: append: %w", err)
 	}

@@ -149,6 +149,15 @@ type EvidenceQuery struct {
 	Limit int
 }
 
+// EvidencePage selects a page of a subject's evidence, newest first.
+type EvidencePage struct {
+	// BeforeSeq, when positive, keeps only entries older than it (the
+	// last entry of the previous page).
+	BeforeSeq int64
+	// Limit bounds the evidence rows returned; 0 returns none.
+	Limit int
+}
+
 // SubjectView is the stored material of one subject lookup.
 type SubjectView struct {
 	Subject  Subject
@@ -463,11 +472,11 @@ type Reader interface {
 	// first.
 	AliasClaims(ctx context.Context, ds []digest.Digest) ([]AliasClaim, error)
 	// SubjectView reads in one go what a lookup of d shows: the subject of
-	// d, the alias claims naming any of its digests, and up to limit
-	// evidence entries (newest first) naming any digest of the subject or
-	// of those claims (claims are followed one hop, no further).
-	// Errors: ErrNotFound when d is unknown.
-	SubjectView(ctx context.Context, d digest.Digest, limit int) (SubjectView, error)
+	// d, the alias claims naming any of its digests, and up to page.Limit
+	// evidence rows (newest first, older than page.BeforeSeq when set)
+	// naming any digest of the subject or of those claims (claims are
+	// followed one hop, no further). Errors: ErrNotFound when d is unknown.
+	SubjectView(ctx context.Context, d digest.Digest, page EvidencePage) (SubjectView, error)
 	// Key returns a registered key. Errors: ErrNotFound.
 	Key(ctx context.Context, id string) (Key, error)
 	// Keys returns up to limit registered keys with ids after `after`, in id
@@ -500,6 +509,9 @@ type Reader interface {
 	// LogNodes returns the hashes of the given tree nodes, in order.
 	// Errors: ErrNotFound when any is missing.
 	LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error)
+	// LogVerifierKey returns the verifier key of the log's checkpoints as
+	// recorded by SetLogVerifierKey. Errors: ErrNotFound when none is.
+	LogVerifierKey(ctx context.Context) (string, error)
 }
 
 // Writer is the read-write view inside one transaction.
@@ -541,6 +553,13 @@ type Writer interface {
 	// a node again with the same hash is a no-op, with another hash
 	// ErrConflict.
 	PutLogNodes(ctx context.Context, nodes []LogNode) error
+	// SetLogVerifierKey records key as the verifier key of the log's
+	// checkpoints when the recorded key is expect ("" when none is
+	// recorded yet): a compare-and-swap, so of two replicas racing to
+	// record their keys one wins, and a planned rotation names the key it
+	// replaces. Recording the key already recorded is a no-op.
+	// Errors: ErrConflict (another key is recorded), ErrInvalid (empty key).
+	SetLogVerifierKey(ctx context.Context, key, expect string) error
 }
 
 // Store is a trustd backend.

@@ -15,7 +15,7 @@ import (
 
 // Reader is the part of the store a lookup needs.
 type Reader interface {
-	SubjectView(ctx context.Context, d digest.Digest, limit int) (store.SubjectView, error)
+	SubjectView(ctx context.Context, d digest.Digest, page store.EvidencePage) (store.SubjectView, error)
 }
 
 // Alias is one digest that is, or is claimed to be, of the same bytes as the
@@ -47,16 +47,30 @@ type View struct {
 	Queried  digest.Digest
 	Aliases  []Alias
 	Evidence []Evidence
-	// Truncated is true when more evidence exists than the limit allowed.
-	Truncated bool
+	// Truncated is true when more evidence exists than the limit allowed;
+	// NextBefore then continues the listing (as Page.BeforeSeq).
+	Truncated  bool
+	NextBefore int64
 }
 
-// Lookup builds the View of d with at most evidenceLimit evidence entries.
-// Claims are followed one hop from the subject's digests: a digest that a
-// claim links from another subject is shown, labelled, but its own subject
-// is not pulled in. Errors: store.ErrNotFound when d is unknown.
-func Lookup(ctx context.Context, r Reader, d digest.Digest, evidenceLimit int) (View, error) {
-	sv, err := r.SubjectView(ctx, d, max(evidenceLimit+1, 0))
+// Page selects the evidence a lookup returns: at most Limit rows (0: none),
+// older than BeforeSeq when it is positive.
+type Page = store.EvidencePage
+
+// Lookup builds the View of d with the page of evidence rows that page
+// selects. Claims are followed one hop from the subject's digests: a digest
+// that a claim links from another subject is shown, labelled, but its own
+// subject is not pulled in. A page ends between log entries, never inside
+// one (unless a single entry has more rows than the page holds), so the
+// next page, older than the last entry shown, misses nothing.
+// Errors: store.ErrNotFound when d is unknown.
+func Lookup(ctx context.Context, r Reader, d digest.Digest, page Page) (View, error) {
+	evidenceLimit := max(page.Limit, 0)
+	fetch := Page{BeforeSeq: page.BeforeSeq}
+	if evidenceLimit > 0 {
+		fetch.Limit = evidenceLimit + 1
+	}
+	sv, err := r.SubjectView(ctx, d, fetch)
 	if err != nil {
 		return View{}, fmt.Errorf("subject: lookup %s: %w", d, err)
 	}
@@ -90,7 +104,15 @@ func Lookup(ctx context.Context, r Reader, d digest.Digest, evidenceLimit int) (
 		return v, nil
 	}
 	if len(ev) > evidenceLimit {
-		ev, v.Truncated = ev[:evidenceLimit], true
+		cut := evidenceLimit
+		for cut > 0 && ev[cut].Seq == ev[cut-1].Seq {
+			cut--
+		}
+		if cut == 0 {
+			cut = evidenceLimit
+		}
+		ev, v.Truncated = ev[:cut], true
+		v.NextBefore = ev[cut-1].Seq
 	}
 	for _, e := range ev {
 		v.Evidence = append(v.Evidence, Evidence{Evidence: e, ViaAlias: e.Digest != d})

@@ -171,7 +171,7 @@ func TestPublishIsLoggedAndIndexed(t *testing.T) {
 			s512 := sha512.Sum512(content)
 			d256, _ := digest.New(digest.SHA256, s256[:])
 			d512, _ := digest.New(digest.SHA512, s512[:])
-			view, err := st.SubjectView(ctx, d512, 10)
+			view, err := st.SubjectView(ctx, d512, store.EvidencePage{Limit: 10})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,7 +196,7 @@ func TestPublishIsLoggedAndIndexed(t *testing.T) {
 			if _, err := svc.Upload(ctx, r.Name, metadata.TARGETS, r.SignTargets(t, cur, "other.bin", []byte("other"))); err != nil {
 				t.Fatal(err)
 			}
-			if view, err = st.SubjectView(ctx, d256, 10); err != nil || len(view.Evidence) != 2 {
+			if view, err = st.SubjectView(ctx, d256, store.EvidencePage{Limit: 10}); err != nil || len(view.Evidence) != 2 {
 				t.Fatalf("evidence after an unrelated version = %+v, %v", view.Evidence, err)
 			}
 			if size, _ := st.LogSize(ctx); size != 7 {

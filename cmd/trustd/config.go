@@ -93,6 +93,7 @@ type config struct {
 	KeyRegistration string
 	// InsecurePlaintext allows serving without TLS beyond loopback.
 	InsecurePlaintext bool
+	Limits            limitsConfig
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -127,7 +128,7 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.InsecurePlaintext, "insecure-plaintext", false, "serve gRPC and HTTP without TLS on a non-loopback address (a warning is logged at start); default false: refused without --tls-cert (env TRUSTD_INSECURE_PLAINTEXT)")
 	fs.StringSliceVar(&c.LogKeys, "log-key", nil, "file holding the statement log's checkpoint signing key; created (0600) if missing; replicas must share it. Two or more files (repeatable or comma-separated) rotate it: the first signs checkpoints, the others co-sign them and the checkpoints announce the first, so clients that pinned an old key move to it (see Rotating trustd's keys, above) (default DATA_DIR/log.key) (env TRUSTD_LOG_KEY)")
 	fs.StringVar(&c.LogOrigin, "log-origin", "trustd-log", "name of the log in its checkpoints, used when creating the first --log-key; later keys take the existing keys' name (env TRUSTD_LOG_ORIGIN)")
-	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest gRPC request accepted (env TRUSTD_MAX_REQUEST_BYTES)")
+	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest gRPC request accepted, exactly: larger ones are refused (ResourceExhausted) unread; it bounds every document (attestations, TUF metadata, OpenPGP manifests) (env TRUSTD_MAX_REQUEST_BYTES)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 30*time.Second, "deadline for requests that carry none (env TRUSTD_REQUEST_TIMEOUT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "grace period for open calls on SIGTERM (env TRUSTD_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.TUFKeysDir, "tuf-keys-dir", "", "directory of the TUF online keys (snapshot*.pem, timestamp*.pem, mode 0600); missing ones are generated (default DATA_DIR/tuf-keys) (env TRUSTD_TUF_KEYS_DIR)")
@@ -145,7 +146,8 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.VoteRateWindow, "vote-rate-window", time.Hour, "window of --vote-rate-limit (env TRUSTD_VOTE_RATE_WINDOW)")
 	fs.DurationVar(&c.VoteMaxSkew, "vote-max-skew", 5*time.Minute, "how far ahead of the server clock a feedback statement's signed timestamp may be (env TRUSTD_VOTE_MAX_SKEW)")
 	c.Rev.flags(fs)
-	fs.IntVar(&c.MaxAttestationBytes, "max-attestation-bytes", attest.DefaultMaxStatementBytes, "largest in-toto statement (predicate included: SBOMs) accepted; envelopes, bundles and gRPC requests may be a third larger (env TRUSTD_MAX_ATTESTATION_BYTES)")
+	c.Limits.flags(fs)
+	fs.IntVar(&c.MaxAttestationBytes, "max-attestation-bytes", 0, "largest in-toto statement (predicate included: SBOMs) accepted; signed, it is a third larger and must fit in --max-request-bytes; 0 (default) takes the largest that fits (3,093,503 under the default 4 MiB request cap) (env TRUSTD_MAX_ATTESTATION_BYTES)")
 	fs.StringVar(&c.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless bundles verify against (Fulcio CAs, Rekor logs, TSAs); re-read on SIGHUP and when it changes; empty refuses bundles (env TRUSTD_SIGSTORE_TRUSTED_ROOT)")
 	fs.BoolVar(&c.SigstoreRequireSCT, "sigstore-require-sct", true, "require bundle certificates to carry a signed certificate timestamp from a CT log of the trusted root, as Fulcio issues them; false for private CAs without CT (env TRUSTD_SIGSTORE_REQUIRE_SCT)")
 	fs.StringSliceVar(&c.IdentityPGPRoots, "identity-pgp-root", nil, "fingerprint of a registered OpenPGP certificate whose certifications (gpg --sign-key) make a voter's OpenPGP key a verified identity for reputation --verified-only; repeatable or comma-separated (env TRUSTD_IDENTITY_PGP_ROOT)")
@@ -178,8 +180,8 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 			errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))
 		}
 		errs = append(errs, c.checkAuth()...)
-		if c.MaxRequestBytes < 1024 {
-			errs = append(errs, fmt.Errorf("--max-request-bytes: %d is below the minimum 1024", c.MaxRequestBytes))
+		if err := c.checkDocumentSizes(); err != nil {
+			errs = append(errs, err)
 		}
 		if c.RequestTimeout <= 0 || c.ShutdownTimeout <= 0 {
 			errs = append(errs, errors.New("--request-timeout and --shutdown-timeout must be positive"))
@@ -198,9 +200,6 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		if c.VoteMaxSkew <= 0 {
 			errs = append(errs, errors.New("--vote-max-skew must be positive"))
 		}
-		if c.MaxAttestationBytes < 1024 {
-			errs = append(errs, fmt.Errorf("--max-attestation-bytes: %d is below the minimum 1024", c.MaxAttestationBytes))
-		}
 		if c.SigstoreRootCheck <= 0 {
 			errs = append(errs, errors.New("--sigstore-trusted-root-check must be positive"))
 		}
@@ -217,6 +216,9 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 			errs = append(errs, err)
 		}
 		if err := c.completeTUFCreation(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.Limits.check(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -318,6 +320,33 @@ func (c *config) keyRegistration() server.KeyRegistration {
 // authz is the server's authorisation configuration.
 func (c *config) authz() server.Authz {
 	return server.Authz{OperatorSANs: c.OperatorSANs, OperatorFingerprints: c.OperatorFingerprints, KeyRegistration: c.keyRegistration()}
+}
+
+// minStatementBytes is the smallest --max-attestation-bytes accepted.
+const minStatementBytes = 1024
+
+// checkDocumentSizes checks --max-request-bytes and fills in
+// --max-attestation-bytes when it is 0: the request cap is exact, so an
+// attestation, once signed, must fit in it.
+func (c *config) checkDocumentSizes() error {
+	fits := attest.MaxStatementWithin(c.MaxRequestBytes)
+	least := minStatementBytes
+	if c.MaxAttestationBytes > 0 {
+		least = c.MaxAttestationBytes
+	}
+	smallestRequest := attest.EnvelopeBound(least) + attest.RequestOverhead
+	switch {
+	case c.MaxAttestationBytes < 0:
+		return fmt.Errorf("--max-attestation-bytes: %d is negative", c.MaxAttestationBytes)
+	case c.MaxAttestationBytes > 0 && c.MaxAttestationBytes < minStatementBytes:
+		return fmt.Errorf("--max-attestation-bytes: %d is below the minimum %d", c.MaxAttestationBytes, minStatementBytes)
+	case fits < least:
+		return fmt.Errorf("--max-request-bytes: %d cannot carry a signed statement of %d bytes (--max-attestation-bytes); it needs at least %d",
+			c.MaxRequestBytes, least, smallestRequest)
+	case c.MaxAttestationBytes == 0:
+		c.MaxAttestationBytes = fits
+	}
+	return nil
 }
 
 func checkAddr(flag, addr string, mayBeEmpty bool) error {

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tlog"
 )
 
@@ -123,4 +127,84 @@ func createLogKey(path, origin string) (string, string, error) {
 		return "", "", fmt.Errorf("--log-key: write %s: %w", path, err)
 	}
 	return skey, vkey, nil
+}
+
+// sharedLogKeys loads the log keys at paths (see loadLogKeys) for a
+// replica serving st. The database records the log's verifier key at its
+// first start; a replica whose key differs (one started without the shared
+// key file, which would otherwise create a key of its own and sign
+// checkpoints no client accepts) is refused with an error saying what to
+// do. A planned rotation is the one way to change the recorded key: when
+// the recorded key is one of the retiring keys (--log-key NEW,OLD), the
+// new key is recorded in its place, compare-and-swap against the recorded
+// one, so replicas restarting with the same rotation agree. A key file is
+// created only for a database that records no key yet, or as the new key
+// of a rotation whose other files hold the recorded key.
+func sharedLogKeys(ctx context.Context, log *slog.Logger, st store.Store, paths []string, origin string) (logKeys, error) {
+	recorded, err := st.LogVerifierKey(ctx)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return logKeys{}, fmt.Errorf("log key: read the key the database records: %w", err)
+	}
+	var missing []string
+	holdsRecorded := false
+	for _, path := range paths {
+		_, vkey, err := readLogKey(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			missing = append(missing, path)
+		case err != nil:
+			return logKeys{}, err
+		case vkey == recorded:
+			holdsRecorded = true
+		}
+	}
+	if recorded != "" && len(missing) > 0 && !holdsRecorded {
+		return logKeys{}, fmt.Errorf("--log-key: %s does not exist, but this database's log is signed by %s: give every replica the same log key file (a new key would sign checkpoints no client accepts); to rotate the log key, name the file holding %s after the new one",
+			strings.Join(missing, ", "), recorded, recorded)
+	}
+	k, err := loadLogKeys(paths, origin)
+	if err != nil {
+		return logKeys{}, err
+	}
+	refuse := func(recorded string) (logKeys, error) {
+		for _, path := range missing {
+			_ = os.Remove(path) // the key just created is of no use
+		}
+		return logKeys{}, fmt.Errorf("--log-key: %s holds the key %s, but this database's log is signed by %s (recorded at its first start, or by the last planned rotation): every replica must use the same log key file; to rotate the log key, name the file holding %s after the new one; refusing to serve",
+			paths[0], k.vkey, recorded, recorded)
+	}
+	record := func(expect string) error {
+		err := st.Update(ctx, func(ctx context.Context, w store.Writer) error { return w.SetLogVerifierKey(ctx, k.vkey, expect) })
+		if errors.Is(err, store.ErrConflict) { // another replica recorded a key first
+			if recorded, err = st.LogVerifierKey(ctx); err != nil {
+				return fmt.Errorf("log key: read the key the database records: %w", err)
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("log key: record %s: %w", k.vkey, err)
+		}
+		recorded = k.vkey
+		return nil
+	}
+	switch {
+	case recorded == k.vkey:
+	case recorded == "":
+		if err := record(""); err != nil {
+			return logKeys{}, err
+		}
+	case slices.Contains(k.retiringV, recorded):
+		// A planned rotation: the new key takes the retiring one's place.
+		old := recorded
+		if err := record(old); err != nil {
+			return logKeys{}, err
+		}
+		if recorded == k.vkey {
+			log.Info("log key rotation: the database now records the new log key", "new", k.vkey, "retiring", old)
+		}
+	}
+	if recorded != k.vkey {
+		return refuse(recorded)
+	}
+	return k, nil
 }

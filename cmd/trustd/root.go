@@ -108,16 +108,16 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	logKey, err := loadLogKeys(logKeyPaths, cfg.LogOrigin)
-	if err != nil {
-		return err
-	}
-	skey, vkey := logKey.skey, logKey.vkey
 	st, err := cfg.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	logKey, err := sharedLogKeys(ctx, log, st, logKeyPaths, cfg.LogOrigin)
+	if err != nil {
+		return err
+	}
+	skey, vkey := logKey.skey, logKey.vkey
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.
@@ -148,8 +148,20 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	}
 	limits := envelope.DefaultLimits()
 	limits.MaxEnvelopeBytes = max(limits.MaxEnvelopeBytes, attest.EnvelopeBound(cfg.MaxAttestationBytes))
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, RetiringLogKeys: logKey.retiring, Limits: limits,
-		Validators: validators, Indexers: indexers})
+	limits.MaxSubjects = cfg.Limits.MaxStatementSubjects
+	logOpts := statement.Options{LogKey: skey, LogVerifierKey: vkey, RetiringLogKeys: logKey.retiring, Limits: limits, Validators: validators, Indexers: indexers}
+	keyQuota, err := cfg.Limits.keyQuota()
+	if err != nil {
+		return err
+	}
+	if keyQuota != nil {
+		logOpts.Quota = keyQuota
+	}
+	serverLimits, err := cfg.Limits.server()
+	if err != nil {
+		return err
+	}
+	stLog, err := statement.New(st, logOpts)
 	if err != nil {
 		return err
 	}
@@ -220,7 +232,8 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
 		Attest: attestSvc, TokenEvidence: policy.Sources{Attestations: attestSvc.PolicySource()},
 		Revocation: rev, RevocationLists: revLists,
-		MaxRequestBytes: max(cfg.MaxRequestBytes, attestSvc.MaxDocumentBytes()+64<<10), RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+		Limits: serverLimits, MaxEvidencePerLookup: cfg.Limits.MaxEvidence,
 	})
 	if err != nil {
 		return err

@@ -206,8 +206,10 @@ func startTrustd(ctx context.Context, bin, dbURL, dataDir string) (*trustdProces
 	}
 	// --data-dir keeps anything trustd writes beside its database (its
 	// SQLite default, a generated key) in our temporary directory.
+	// --max-inflight-reads 0: the benchmark measures throughput at its own
+	// -concurrency, so trustd's load shedding is off.
 	cmd := exec.Command(bin, "--db", dbURL, "--data-dir", dataDir,
-		"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--log-level", "warn")
+		"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--log-level", "warn", "--max-inflight-reads", "0")
 	cmd.Env = childEnv()
 	cmd.SysProcAttr = childProcAttr()
 	tail := &tailBuffer{max: 16 << 10}

@@ -7,6 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -123,6 +127,18 @@ const (
 	notNullViolation    = "23502"
 )
 
+// unavailableStates are the SQLSTATEs of a server that is going away,
+// starting up or out of connections: a retry, later or on a reconnected
+// session, may succeed. Class 08 (connection exceptions) counts whole.
+var unavailableStates = map[string]bool{
+	"57P01": true, // admin_shutdown: a fast shutdown or restart terminated the session
+	"57P02": true, // crash_shutdown
+	"57P03": true, // cannot_connect_now: starting up or shutting down
+	"57P05": true, // idle_session_timeout
+	"53300": true, // too_many_connections
+	"25P03": true, // idle_in_transaction_session_timeout
+}
+
 func (dialect) MapError(err error) error {
 	var pgErr *pgconn.PgError
 	switch {
@@ -131,17 +147,33 @@ func (dialect) MapError(err error) error {
 	case errors.Is(err, pgx.ErrNoRows):
 		return store.ErrNotFound
 	case errors.As(err, &pgErr):
-		switch pgErr.Code {
-		case uniqueViolation:
+		switch {
+		case pgErr.Code == uniqueViolation:
 			return fmt.Errorf("%w: %s", store.ErrConflict, pgErr.Message)
-		case foreignKeyViolation, checkViolation, notNullViolation:
+		case pgErr.Code == foreignKeyViolation, pgErr.Code == checkViolation, pgErr.Code == notNullViolation:
 			return fmt.Errorf("%w: %s", store.ErrInvalid, pgErr.Message)
+		case strings.HasPrefix(pgErr.Code, "08"), unavailableStates[pgErr.Code]:
+			return fmt.Errorf("%w: %s (SQLSTATE %s)", store.ErrUnavailable, pgErr.Message, pgErr.Code)
 		}
 		return fmt.Errorf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
-	case pgconn.SafeToRetry(err), pgconn.Timeout(err):
+	case connectionLost(err):
 		return fmt.Errorf("%w: %s", store.ErrUnavailable, redact(err))
 	}
 	return err
+}
+
+// connectionLost reports whether err is the failure to reach the server
+// or the loss of the connection to it (refused, reset, closed, timed out),
+// rather than an answer from it.
+func connectionLost(err error) bool {
+	var (
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	return errors.As(err, &connErr) || errors.As(err, &netErr) ||
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // redact drops the error chain below the message so connection strings with

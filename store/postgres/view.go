@@ -12,7 +12,8 @@ import (
 
 // SubjectViewSQL is store.Reader.SubjectView in one statement, so a lookup
 // costs one round trip; $1, $2 are the digest's algorithm and hex value, $3
-// the evidence limit. It must select exactly what the generic
+// the evidence limit and $4 the page's BeforeSeq (0: from the newest). It
+// must select exactly what the generic
 // sqlstore.Queries.SubjectView selects; the conformance suite holds both to
 // the same answers. Exported so benchmarks replay the very statement.
 const SubjectViewSQL = `
@@ -35,17 +36,18 @@ SELECT s.id, s.created_at,
      FROM statement_subjects ss
      JOIN statements st ON st.seq = ss.seq
      JOIN al ON ss.algorithm = al.algorithm AND ss.value = al.value
+     WHERE $4::bigint = 0 OR st.seq < $4::bigint
      ORDER BY st.seq DESC, ss.algorithm, ss.value LIMIT $3) e)
 FROM subjects s WHERE s.id = (SELECT subject_id FROM q)`
 
 // SubjectView implements store.Reader in one round trip.
-func (s *Store) SubjectView(ctx context.Context, d digest.Digest, limit int) (store.SubjectView, error) {
+func (s *Store) SubjectView(ctx context.Context, d digest.Digest, page store.EvidencePage) (store.SubjectView, error) {
 	var (
 		v              store.SubjectView
 		digests        []string
 		claims, events []byte
 	)
-	err := s.pool.QueryRow(ctx, SubjectViewSQL, string(d.Algorithm()), d.Hex(), max(limit, 0)).
+	err := s.pool.QueryRow(ctx, SubjectViewSQL, string(d.Algorithm()), d.Hex(), max(page.Limit, 0), max(page.BeforeSeq, 0)).
 		Scan(&v.Subject.ID, &v.Subject.CreatedAt, &digests, &claims, &events)
 	if err != nil {
 		return store.SubjectView{}, fmt.Errorf("store: subject view %s: %w", d, dialect{}.MapError(err))

@@ -31,6 +31,11 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database file at path and applies
 // pending migrations. The file's directory must exist and be writable.
+//
+// The database runs in WAL mode with synchronous=FULL: the WAL is synced on
+// every commit, so a write trustd acknowledged survives a power loss or an
+// operating system crash, not only a crash of trustd (NORMAL, SQLite's WAL
+// default, may lose the last commits then).
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, fmt.Errorf("sqlite: %w: database path is empty", store.ErrInvalid)
@@ -41,7 +46,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())

@@ -125,3 +125,26 @@ func TestMigrationDedupsKeyLabels(t *testing.T) {
 		return s
 	})
 }
+
+// TestDurablePragmas checks that every connection syncs the WAL on each
+// commit (synchronous=FULL, 2): an acknowledged write survives power loss.
+func TestDurablePragmas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trustd.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tc := range []struct {
+		pragma string
+		want   string
+	}{{"synchronous", "2"}, {"journal_mode", "wal"}, {"foreign_keys", "1"}} {
+		got, err := sqlite.Pragma(context.Background(), s, tc.pragma)
+		if err != nil {
+			t.Fatalf("PRAGMA %s: %v", tc.pragma, err)
+		}
+		if got != tc.want {
+			t.Errorf("PRAGMA %s = %s, want %s", tc.pragma, got, tc.want)
+		}
+	}
+}

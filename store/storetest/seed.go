@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/transparency-dev/merkle/compact"
+
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
 )
 
 // Seeded names the records Seed writes.
@@ -23,8 +26,12 @@ func Seed(t testing.TB, s store.Store) {
 	err := s.Update(context.Background(), func(ctx context.Context, w store.Writer) error {
 		st := statementOf("seeded", artifact("seeded.tar", Seeded.SHA256, Seeded.SHA512))
 		st.SignerKeyIDs = []string{Seeded.Signer}
-		_, _, err := w.AppendStatement(ctx, st)
-		return err
+		if _, _, err := w.AppendStatement(ctx, st); err != nil {
+			return err
+		}
+		// The leaf is the whole tree of size 1, so trustd can append to
+		// the seeded log (it does at first start: trustd/keys).
+		return w.PutLogNodes(ctx, []store.LogNode{{ID: compact.NewNodeID(0, 0), Hash: tlog.LeafHash(st.Envelope)}})
 	})
 	if err != nil {
 		t.Fatalf("seed: %v", err)

@@ -61,6 +61,8 @@ func Run(t *testing.T, open Factory) {
 		{"Attestations", testAttestations},
 		{"AttestationInvalid", testAttestationInvalid},
 		{"LayoutLinks", testLayoutLinks},
+		{"LogVerifierKey", testLogVerifierKey},
+		{"LogVerifierKeyRace", testLogVerifierKeyRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -589,7 +591,7 @@ func testAppendBatch(t *testing.T, s store.Store) {
 // one-statement version) to the same answers.
 func testSubjectView(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	if _, err := s.SubjectView(ctx, sha256Of("none"), 10); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SubjectView(ctx, sha256Of("none"), store.EvidencePage{Limit: 10}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SubjectView(unknown) = %v, want ErrNotFound", err)
 	}
 	good, good512, other, far := sha256Of("g"), sha512Of("g"), sha256Of("other"), sha512Of("far")
@@ -600,7 +602,7 @@ func testSubjectView(t *testing.T, s store.Store) {
 	appendOne(t, s, statementOf("far-link", artifact("y", other, far)))   // 5: two hops from good: not followed
 	appendOne(t, s, statement("unrelated", sha256Of("u")))                // 6
 
-	v, err := s.SubjectView(ctx, good, 10)
+	v, err := s.SubjectView(ctx, good, store.EvidencePage{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,11 +628,35 @@ func testSubjectView(t *testing.T, s store.Store) {
 	if fmt.Sprint(ev) != "[5:sha256 4:sha256 4:sha512 2:sha256 1:sha256 1:sha512]" {
 		t.Errorf("evidence = %v", ev)
 	}
-	if v, _ := s.SubjectView(ctx, good, 2); len(v.Evidence) != 2 {
+	if v, _ := s.SubjectView(ctx, good, store.EvidencePage{Limit: 2}); len(v.Evidence) != 2 {
 		t.Errorf("limit 2: %d entries", len(v.Evidence))
 	}
-	if v, _ := s.SubjectView(ctx, good, 0); len(v.Evidence) != 0 || len(v.Claims) != 2 {
+	if v, _ := s.SubjectView(ctx, good, store.EvidencePage{}); len(v.Evidence) != 0 || len(v.Claims) != 2 {
 		t.Errorf("limit 0: %+v", v)
+	}
+	// Pages: rows older than BeforeSeq, with the subject and claims on
+	// every page.
+	for _, tc := range []struct {
+		before int64
+		limit  int
+		want   string
+	}{
+		{5, 10, "[4:sha256 4:sha512 2:sha256 1:sha256 1:sha512]"},
+		{4, 2, "[2:sha256 1:sha256]"},
+		{2, 10, "[1:sha256 1:sha512]"},
+		{1, 10, "[]"},
+	} {
+		v, err := s.SubjectView(ctx, good, store.EvidencePage{BeforeSeq: tc.before, Limit: tc.limit})
+		if err != nil {
+			t.Fatalf("page before %d: %v", tc.before, err)
+		}
+		ev := []string{}
+		for _, e := range v.Evidence {
+			ev = append(ev, fmt.Sprintf("%d:%s", e.Seq, e.Digest.Algorithm()))
+		}
+		if fmt.Sprint(ev) != tc.want || len(v.Claims) != 2 || len(v.Subject.Digests) != 2 {
+			t.Errorf("page before %d limit %d: evidence %v, %d claims; want %s and both claims", tc.before, tc.limit, ev, len(v.Claims), tc.want)
+		}
 	}
 }
 

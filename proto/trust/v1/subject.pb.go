@@ -78,8 +78,14 @@ type GetSubjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Digest in OCI form ("sha256:<hex>") or a multibase multihash string.
 	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
-	// Most evidence entries to return; 0 means the server default (100).
+	// Most evidence entries to return; 0 means the server default (100). A
+	// value above the server's maximum (trustd --max-evidence-per-lookup,
+	// default 1,000) is lowered to it: page through the rest with
+	// page_token.
 	EvidenceLimit uint32 `protobuf:"varint,2,opt,name=evidence_limit,json=evidenceLimit,proto3" json:"evidence_limit,omitempty"`
+	// Token from a previous response's next_page_token: evidence older than
+	// that page. Aliases and claims are returned on every page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -128,9 +134,18 @@ func (x *GetSubjectRequest) GetEvidenceLimit() uint32 {
 	return 0
 }
 
+func (x *GetSubjectRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type GetSubjectResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Subject       *Subject               `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Subject *Subject               `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// Continues the evidence listing; empty when there is no more.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -170,6 +185,13 @@ func (x *GetSubjectResponse) GetSubject() *Subject {
 		return x.Subject
 	}
 	return nil
+}
+
+func (x *GetSubjectResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type ListAliasesRequest struct {
@@ -290,7 +312,8 @@ type Subject struct {
 	Aliases []*Alias `protobuf:"bytes,4,rep,name=aliases,proto3" json:"aliases,omitempty"`
 	// Signed statements naming the queried digest or an alias, newest first.
 	Evidence []*Evidence `protobuf:"bytes,5,rep,name=evidence,proto3" json:"evidence,omitempty"`
-	// True when more evidence exists than was returned.
+	// True when more evidence exists than was returned (see
+	// GetSubjectResponse.next_page_token).
 	EvidenceTruncated bool `protobuf:"varint,6,opt,name=evidence_truncated,json=evidenceTruncated,proto3" json:"evidence_truncated,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -660,12 +683,15 @@ var File_trust_v1_subject_proto protoreflect.FileDescriptor
 
 const file_trust_v1_subject_proto_rawDesc = "" +
 	"\n" +
-	"\x16trust/v1/subject.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19trust/v1/revocation.proto\"R\n" +
+	"\x16trust/v1/subject.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19trust/v1/revocation.proto\"q\n" +
 	"\x11GetSubjectRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12%\n" +
-	"\x0eevidence_limit\x18\x02 \x01(\rR\revidenceLimit\"A\n" +
+	"\x0eevidence_limit\x18\x02 \x01(\rR\revidenceLimit\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"i\n" +
 	"\x12GetSubjectResponse\x12+\n" +
-	"\asubject\x18\x01 \x01(\v2\x11.trust.v1.SubjectR\asubject\",\n" +
+	"\asubject\x18\x01 \x01(\v2\x11.trust.v1.SubjectR\asubject\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
 	"\x12ListAliasesRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\"w\n" +
 	"\x13ListAliasesResponse\x12\x1d\n" +

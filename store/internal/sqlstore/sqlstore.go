@@ -112,7 +112,7 @@ func (q *Queries) SubjectByDigest(ctx context.Context, d digest.Digest) (store.S
 
 // SubjectView implements store.Reader with one query per part; backends
 // where round trips are dear override it.
-func (q *Queries) SubjectView(ctx context.Context, d digest.Digest, limit int) (store.SubjectView, error) {
+func (q *Queries) SubjectView(ctx context.Context, d digest.Digest, page store.EvidencePage) (store.SubjectView, error) {
 	var (
 		v   store.SubjectView
 		err error
@@ -127,7 +127,7 @@ func (q *Queries) SubjectView(ctx context.Context, d digest.Digest, limit int) (
 	for _, c := range v.Claims {
 		all = append(all, c.Digests...)
 	}
-	if v.Evidence, err = q.Evidence(ctx, store.EvidenceQuery{Digests: uniqueDigests(all), Limit: limit}); err != nil {
+	if v.Evidence, err = q.Evidence(ctx, store.EvidenceQuery{Digests: uniqueDigests(all), BeforeSeq: page.BeforeSeq, Limit: page.Limit}); err != nil {
 		return store.SubjectView{}, err
 	}
 	return v, nil
