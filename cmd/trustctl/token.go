@@ -265,7 +265,7 @@ accepted beside the one in use (the next key, or the previous one whose
 tokens have not expired); verify --trust-root accepts tokens signed by any
 of them, and each run of this command or of 'revocations sync' refreshes
 them from the pinned root. --out writes the key in use only; -o json lists
-the others as acceptedPublicKeys.`,
+the others as accepted_public_keys.`,
 		Example: `  curl -o keys-root.json http://trustd.example:7401/tuf/trustd/keys/1.root.json   # once, then check it out of band
   trustctl token key --root keys-root.json --tuf-url http://trustd.example:7401/tuf/trustd/keys
   trustctl verify app.tar.gz --policy deploy.yaml --offline --trust-root keys-root.json
