@@ -158,6 +158,10 @@ func keyRotation(t *testing.T, backend string) {
 	missed := filepath.Join(work, "missed-state.json") // a watcher that will miss the rotation
 	must(trustctl(t, d.grpcAddr, "log", "watch", "--once", "--state", missed), "log watch (missed)")
 	seqA := logSize(t, d)
+	inclusion := filepath.Join(work, "inclusion-state.json") // a client that only checks inclusion
+	if r := must(trustctl(t, d.grpcAddr, "log", "verify-inclusion", fmt.Sprint(seqA), "--state", inclusion), "verify-inclusion"); !strings.Contains(r.stderr, "on first use") {
+		t.Errorf("verify-inclusion did not pin the log key: %q", r.stderr)
+	}
 	d.stop(t)
 
 	// Step 1: the next token key is announced; the list and log keys
@@ -188,6 +192,9 @@ func keyRotation(t *testing.T, backend string) {
 		t.Errorf("log state after the rotation: %+v, %v; want %s pinned, %s retired", st, err, logB, logA)
 	}
 	must(trustctl(t, d.grpcAddr, "log", "verify-inclusion", fmt.Sprint(seqA), "--state", logState), "verify-inclusion with the followed key")
+	if r := must(trustctl(t, d.grpcAddr, "log", "verify-inclusion", fmt.Sprint(seqA), "--state", inclusion), "verify-inclusion across the rotation"); !strings.Contains(r.stderr, "log key rotated") {
+		t.Errorf("verify-inclusion pinned on the old key did not follow: %q", r.stderr)
+	}
 	must(verifyOffline(artA), "offline verify of A's token during step 1")
 	d.stop(t)
 
@@ -214,6 +221,7 @@ func keyRotation(t *testing.T, backend string) {
 		t.Errorf("log watch after the rotation: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	must(trustctl(t, d.grpcAddr, "log", "verify-inclusion", fmt.Sprint(seqA), "--state", logState), "verify-inclusion after the rotation")
+	must(trustctl(t, d.grpcAddr, "log", "verify-inclusion", fmt.Sprint(seqA), "--state", inclusion), "verify-inclusion (followed in step 1) after the rotation")
 	// A watcher that slept through the rotation still pins A: refused…
 	if r := trustctl(t, d.grpcAddr, "log", "watch", "--once", "--state", missed); r.code != 1 || !strings.Contains(r.stderr, "no signature by log key") {
 		t.Errorf("watcher that missed the rotation: %d %q %q; want exit 1", r.code, r.stdout, r.stderr)
