@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 trustd serves the deprecated v1alpha reflection service too, so the matrix calls it
+
 package integration_test
 
 import (
@@ -395,7 +397,7 @@ func (e *matrixEnv) rows() map[string][]mrow {
 			return fmt.Sprint(r.GetListServicesResponse().GetService()), endStream(s.CloseSend(), s.Recv)
 		})}},
 		"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {{"list services", readRPC("trust.v1.TUFService", func(ctx context.Context, conn *grpc.ClientConn) (string, error) {
-			s, err := reflectionv1alpha.NewServerReflectionClient(conn).ServerReflectionInfo(ctx) //nolint:staticcheck // the deprecated service is served too
+			s, err := reflectionv1alpha.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
 			if err != nil {
 				return "", err
 			}
