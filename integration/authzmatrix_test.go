@@ -60,10 +60,10 @@ policies:
 //   - anonymous: no client certificate; signs with a key it generated and
 //     registered itself;
 //   - stranger: a client certificate of the CA that is not an operator's;
-//     signs with its own self-registered key, and holds its own TUF
-//     repository listing the owner's releases (everything a stranger may
-//     legitimately get), aiming at the owner's artifacts, repositories,
-//     keys and names;
+//     signs with its own self-registered key, and lists the owner's
+//     releases in a TUF repository and an OpenPGP manifest of its own
+//     (everything a stranger may legitimately get), aiming at the owner's
+//     artifacts, repositories, keys and names;
 //   - operator: the operator's client certificate; signs with its own
 //     self-registered key (the certificate grants administration, not
 //     anybody's signing authority);
@@ -302,6 +302,9 @@ func (e *matrixEnv) setup(backend string) {
 	e.manifest = w("SHA256SUMS", strings.TrimPrefix(e.appSHA, "sha256:")+"  app.tar\n")
 	e.manifestSig = w("SHA256SUMS.sig", string(g.run("--local-user", e.pgpOwner, "--detach-sign", "--output", "-", e.manifest)))
 	e.must(e.owner, "pgp", "publish", e.manifest, e.manifestSig)
+	// The stranger's own manifest lists the owner's releases too.
+	mirror := w("MIRROR-SUMS", strings.TrimPrefix(e.appSHA, "sha256:")+"  app.tar\n"+strings.TrimPrefix(e.oldSHA, "sha256:")+"  old.tar\n")
+	e.must(e.stranger, "pgp", "publish", mirror, w("MIRROR-SUMS.sig", string(g.run("--local-user", pgpStranger, "--detach-sign", "--output", "-", mirror))))
 	e.manifest2 = w("SHA256SUMS-2", strings.TrimPrefix(e.appSHA, "sha256:")+"  app-again.tar\n")
 	e.manifest2Sig = w("SHA256SUMS-2.sig", string(g.run("--local-user", e.pgpOwner, "--detach-sign", "--output", "-", e.manifest2)))
 	revoke := func(fpr string) []byte {
@@ -739,15 +742,7 @@ func (e *matrixEnv) get(path string) []byte {
 // logSize is the size of the log in trustd's current checkpoint.
 func (e *matrixEnv) logSize(t *testing.T) uint64 {
 	t.Helper()
-	lines := strings.Split(string(e.get("/log/checkpoint")), "\n")
-	if len(lines) < 2 {
-		t.Fatalf("checkpoint %q", lines)
-	}
-	n, err := strconv.ParseUint(lines[1], 10, 64)
-	if err != nil {
-		t.Fatalf("checkpoint size %q: %v", lines[1], err)
-	}
-	return n
+	return tlsLogSize(t, e.https, e.d)
 }
 
 // intotoKey loads c's signing key for in-toto-golang.
