@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
@@ -70,8 +71,9 @@ policies:
 //   - owner: the key that owns acme/* and signed the releases; it connects
 //     without a certificate, since its signatures are its authority.
 //
-// Each request is made through trustctl where a command sends it, else
-// through a gRPC client of the test. The cell asserts the answer (exit
+// Key registration is open here so strangers have keys (TestMTLS drives
+// --key-registration operator). Each request is made through trustctl
+// where a command sends it, else through a gRPC client of the test. The cell asserts the answer (exit
 // status and reason, or gRPC code and message), trustd's own log line for
 // the call (method, gRPC code and the caller's role), and the log size: a
 // refusal leaves it unchanged, an allowed read too, an allowed write grows
@@ -151,6 +153,8 @@ type matrixEnv struct {
 	manifest2, manifest2Sig         string
 	retiredRevocation, forgedRevoke string
 	export, keysRoot, state         string
+	// marks counts settle's marker calls.
+	marks int
 }
 
 func authzMatrix(t *testing.T, backend string) {
@@ -607,7 +611,7 @@ var rpcLine = regexp.MustCompile(`msg=rpc method=(\S+) code=(\S+) .*?caller=(\S+
 // for it and the log size.
 func (e *matrixEnv) check(t *testing.T, method string, c *mcaller, x cell) {
 	before := e.logSize(t)
-	mark := len(e.d.logs())
+	_, mark := e.settle(t)
 	if x.ctl != nil {
 		r := e.ctl(c, x.env, x.ctl...)
 		exit := x.exit
@@ -646,7 +650,7 @@ func (e *matrixEnv) check(t *testing.T, method string, c *mcaller, x cell) {
 	if x.clientEnds {
 		logged = codes.Canceled
 	}
-	line := e.rpcLogged(t, mark, method)
+	line := e.rpcLogged(t, mark, method, x.clientEnds)
 	if line != nil && (line[2] != logged.String() || line[3] != c.role) {
 		t.Errorf("trustd logged %s with code %s for caller %s; want %s for %s", method, line[2], line[3], logged, c.role)
 	}
@@ -662,27 +666,57 @@ func (e *matrixEnv) check(t *testing.T, method string, c *mcaller, x cell) {
 	}
 }
 
-// rpcLogged waits for trustd's log line of a call to method after offset
-// mark of its log and returns its fields (method, code, caller); the last
-// such line when a command made several calls.
-func (e *matrixEnv) rpcLogged(t *testing.T, mark int, method string) []string {
+// rpcLogged returns the fields (method, code, caller) of trustd's log
+// line for the call of method the cell made, the last one when it made
+// several: the lines between offset mark of trustd's log and the next
+// settle. A stream the client ended is logged when trustd notices, so for
+// one the line is awaited first.
+func (e *matrixEnv) rpcLogged(t *testing.T, mark int, method string, clientEnds bool) []string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var last []string
-		for _, m := range rpcLine.FindAllStringSubmatch(e.d.logs()[mark:], -1) {
+	last := func(logs string) []string {
+		var l []string
+		for _, m := range rpcLine.FindAllStringSubmatch(logs, -1) {
 			if m[1] == method {
-				last = m
+				l = m
 			}
 		}
-		if last != nil {
-			return last
+		return l
+	}
+	for deadline := time.Now().Add(5 * time.Second); clientEnds && last(e.d.logs()[mark:]) == nil && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	end, _ := e.settle(t)
+	logs := e.d.logs()[mark:end]
+	if l := last(logs); l != nil {
+		return l
+	}
+	t.Errorf("trustd logged no call of %s:\n%s", method, logs)
+	return nil
+}
+
+// settle makes a marked health check and waits until trustd's log shows
+// it: every line logged before the call is then read. It returns the
+// offsets of the marker's line and of the line after it.
+func (e *matrixEnv) settle(t *testing.T) (int, int) {
+	t.Helper()
+	e.marks++
+	id := "matrix-mark-" + strconv.Itoa(e.marks)
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), server.RequestIDHeader, id), 10*time.Second)
+	defer cancel()
+	if _, err := healthpb.NewHealthClient(e.owner.conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("marker call: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		logs := e.d.logs()
+		if i := strings.Index(logs, "request_id="+id+" "); i >= 0 {
+			if n := strings.Index(logs[i:], "\n"); n >= 0 {
+				return strings.LastIndex(logs[:i], "\n") + 1, i + n + 1
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("trustd logged no call of %s:\n%s", method, e.d.logs()[mark:])
-			return nil
+			t.Fatalf("trustd did not log the marker call %s", id)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
