@@ -99,6 +99,27 @@ func (r *NameRequirement) check(fld string) error {
 	return nil
 }
 
+// BindsNames reports whether p has a name requirement anywhere in its
+// tree: then a token that names nothing, or a reference that names
+// nothing, cannot satisfy it either.
+func (p *Policy) BindsNames() bool {
+	var walk func(r *Requirement) bool
+	walk = func(r *Requirement) bool {
+		if r.Name != nil {
+			return true
+		}
+		for _, l := range [][]Requirement{r.All, r.Any} {
+			for i := range l {
+				if walk(&l[i]) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(&p.Require)
+}
+
 // escapeGlob quotes path.Match's special characters in s.
 func escapeGlob(s string) string {
 	var b strings.Builder

@@ -336,17 +336,30 @@ func validRepository(r string) bool {
 
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
+// MismatchError says why evidence for one name does not bind another. It
+// matches ErrMismatch.
+type MismatchError struct {
+	Evidence, Asked Name
+	// Why names the difference ("other tag", …).
+	Why string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("%s does not bind %s (%s)", e.Evidence.Short(), e.Asked.Short(), e.Why)
+}
+
+// Is makes a MismatchError match ErrMismatch.
+func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
+
 // Binds reports whether evidence recorded for n (a token's resourceUri)
-// binds the name asked for, or returns an error matching ErrMismatch that
-// says what differs. Files bind by equal file name. Images bind when
-// registry and repository are equal and, if asked names a tag, n names
-// the same tag (a digest reference binds no tag, so evidence for one binds
-// no tag asked for); when both name a digest, the digests are equal. The
-// bytes themselves are compared separately (a token's subject).
+// binds the name asked for, or returns a *MismatchError saying what
+// differs. Files bind by equal file name. Images bind when registry and
+// repository are equal and, if asked names a tag, n names the same tag (a
+// digest reference binds no tag, so evidence for one binds no tag asked
+// for); when both name a digest, the digests are equal. The bytes
+// themselves are compared separately (a token's subject).
 func (n Name) Binds(asked Name) error {
-	mismatch := func(what string) error {
-		return fmt.Errorf("%w: the evidence names %s, the reference is %s (%s)", ErrMismatch, n.Short(), asked.Short(), what)
-	}
+	mismatch := func(why string) error { return &MismatchError{Evidence: n, Asked: asked, Why: why} }
 	switch {
 	case n.Kind != asked.Kind:
 		return mismatch("a " + kindWord(n.Kind) + " is not a " + kindWord(asked.Kind))
@@ -360,7 +373,7 @@ func (n Name) Binds(asked Name) error {
 	case n.Repository != asked.Repository:
 		return mismatch("other repository")
 	case asked.Tag != "" && n.Tag == "":
-		return mismatch("the evidence binds no tag")
+		return mismatch("a digest reference binds no tag")
 	case asked.Tag != "" && n.Tag != asked.Tag:
 		return mismatch("other tag")
 	case asked.Digest != "" && n.Digest != "" && n.Digest != asked.Digest:
