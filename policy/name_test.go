@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +176,30 @@ func TestParseNameRejects(t *testing.T) {
 		if schema.Validate(yamlToJSONValue(t, []byte(head+tc.doc))) == nil {
 			t.Errorf("%s: the schema accepts what Parse rejects", strings.TrimSpace(tc.doc))
 		}
+	}
+}
+
+// TestReadmePolicyBindsNames: the deploy policy the README teaches parses
+// and binds names to digests.
+func TestReadmePolicyBindsNames(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "## Deploy-time verification")
+	if !ok {
+		t.Fatal("README has no deploy-time verification section")
+	}
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	if !ok {
+		t.Fatal("the deploy section shows no policy")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	f, err := Parse([]byte(block))
+	if err != nil {
+		t.Fatalf("README policy: %v", err)
+	}
+	if !f.Policies[0].BindsNames() {
+		t.Errorf("the README's policy %s has no name requirement", f.Policies[0].Name)
 	}
 }
