@@ -115,7 +115,7 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 		if err != nil {
 			return nil, err
 		}
-		tc := &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Now: now}
+		tc := &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Name: art.ResourceURI, Now: now}
 		if opts.Revocations != nil {
 			if _, has := opts.Revocations.Number(); has {
 				tc.Revocations = opts.Revocations
@@ -163,7 +163,12 @@ type TokenChecker struct {
 	// whose key, subject digest or input statement it revokes; a cache
 	// too old to prove absence refuses every token (STALE_METADATA).
 	Revocations *revocation.Cache
-	Now         func() time.Time
+	// Name is the reference being verified (Artifact.ResourceURI): a
+	// token issued for another name fails NAME_MISMATCH, and when the
+	// policy binds names (Policy.BindsNames) a token that names nothing
+	// does too (token.Expect.Name).
+	Name string
+	Now  func() time.Time
 }
 
 // CheckToken implements policy.TokenSource.
@@ -188,7 +193,8 @@ func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *p
 		tok, err := v.Verify(ctx, data)
 		if err == nil {
 			c.IssuedAt, c.Expires = tok.Claims.TimeVerified, tok.Claims.Expires
-			err = tok.Check(token.Expect{Digests: ds, PolicyURI: p.URI(), PolicyDigest: p.Digest(), MaxAge: maxAge}, now())
+			err = tok.Check(token.Expect{Digests: ds, PolicyURI: p.URI(), PolicyDigest: p.Digest(), MaxAge: maxAge,
+				Name: tc.Name, NameRequired: p.BindsNames()}, now())
 		}
 		if err == nil && tc.Revocations != nil {
 			err = revokedToken(tc.Revocations, tok)
@@ -248,6 +254,8 @@ func tokenReason(err error) policy.Reason {
 		return policy.ReasonDigestMismatch
 	case errors.Is(err, token.ErrPolicyMismatch):
 		return policy.ReasonPolicyMismatch
+	case errors.Is(err, token.ErrNameMismatch):
+		return policy.ReasonNameMismatch
 	}
 	return policy.ReasonTokenInvalid
 }
@@ -261,7 +269,7 @@ func rank(r policy.Reason) int {
 		return 4
 	case policy.ReasonExpired, policy.ReasonStaleMetadata:
 		return 3
-	case policy.ReasonPolicyMismatch:
+	case policy.ReasonPolicyMismatch, policy.ReasonNameMismatch:
 		return 2
 	case policy.ReasonDigestMismatch:
 		return 1

@@ -18,6 +18,7 @@ import (
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/refname"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/token"
 )
@@ -124,6 +125,11 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	}
 	if len(req.GetResourceUri()) > maxResourceURI {
 		return nil, invalidField("resource_uri", fmt.Errorf("longer than %d bytes", maxResourceURI))
+	}
+	// The token binds this name (verifiers compare it with the reference
+	// they verify), so it must be one; empty or stdin: names nothing.
+	if _, err := refname.Normalize(req.GetResourceUri()); errors.Is(err, refname.ErrInvalid) {
+		return nil, invalidField("resource_uri", err)
 	}
 	if err := hasAlgorithms(p, ds); err != nil {
 		return nil, err

@@ -77,6 +77,12 @@ URI, content digest and SLSA levels as trustd holds them; 'trustctl verify
 file (same digest: 'trustctl policy check FILE' prints it). An unknown NAME
 is refused with the list of the names trustd holds.
 
+The token records REF as its resourceUri (for an image the tag asked for
+and the digest read), and verify admits it only for that name: issue it
+for the reference deployments will ask for. A policy with a name
+requirement checks that trustd's evidence binds this name to the bytes
+before a token is signed.
+
 Only sha256 is computed unless --algorithm adds others: give the algorithms
 the policy lists under digests (trustd refuses the request naming them).
 

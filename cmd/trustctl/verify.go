@@ -132,7 +132,10 @@ trustd's live revocation index, reputation requirements its vote totals.
 With --offline only the token stored beside the bytes counts
 (FILE.trust.json, URL.trust.json or an OCI referrer; see trustctl token
 attach): its signature is checked against the token key, and its expiry,
-age, digest and policy against the bytes just hashed and the policy given.
+age, digest and policy against the bytes just hashed and the policy given,
+and the name it was issued for (its resourceUri) against REF, both
+normalised as 'trustctl policy --help' describes (NAME_MISMATCH: a token
+for app:1.3 does not admit the same bytes pulled as app:1.4).
 The token keys are read through trustd's trustd/keys TUF repository from
 the root pinned with --trust-root (while trustd rotates its token key, a
 token signed by any key it publishes verifies), out of the go-tuf metadata cached by
