@@ -59,10 +59,14 @@ type Revocations interface {
 // Publishers decides who published a digest: a key of the TUF targets
 // role or the OpenPGP manifest that published it first (not a mirror
 // listing it later), or a configured attestation signer. revocation.Service implements it, so revocation
-// authority and the right to respond share one definition.
+// authority, the right to respond and alias links share one definition.
 type Publishers interface {
 	// IsPublisher reports whether keyID is a publisher of any of ds.
 	IsPublisher(ctx context.Context, keyID string, ds ...digest.Digest) (bool, error)
+	// WrittenByPublisher returns those of the log entries seqs that a
+	// publisher of d wrote (its TUF role's metadata, whichever key signs
+	// the role now, or an entry signed by a publisher).
+	WrittenByPublisher(ctx context.Context, d digest.Digest, seqs ...int64) ([]int64, error)
 }
 
 // Identities tells which keys are bound to a verified identity (a
@@ -93,8 +97,8 @@ type Options struct {
 	Revocations Revocations
 	// Identities, when set, answers which voters are verified.
 	Identities Identities
-	// Publishers decides who may respond to votes on a digest; nil means
-	// nobody may.
+	// Publishers decides who may respond to votes on a digest and whose
+	// TUF targets and manifests link its aliases; nil means nobody.
 	Publishers Publishers
 	// Now is the clock (default time.Now).
 	Now func() time.Time

@@ -9,13 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tlog"
+	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // t0 is the fixed clock of the tests.
@@ -180,4 +185,54 @@ func recount(t testing.TB, s store.Reader, d digest.Digest) store.VoteTotals {
 func counts(t store.VoteTotals) store.VoteTotals {
 	t.LastVoteAt = time.Time{}
 	return t
+}
+
+// tufRepo is a TUF repository trustd serves from the fixture's store,
+// created by whoever holds its offline keys (creation is open, as on
+// loopback), whose targets uploads are logged as tufstore logs them.
+type tufRepo struct {
+	svc     *tuf.Service
+	repo    *tuftest.Repo
+	targets []byte // the current targets metadata
+}
+
+func (f *fixture) tufRepo(t testing.TB, name string) *tufRepo {
+	t.Helper()
+	state, err := tufstore.New(f.store, f.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := tuftest.OnlineKeys(t)
+	svc, err := tuf.New(state, online, tuf.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &tufRepo{svc: svc, repo: tuftest.NewRepo(t, name, online)}
+	if _, err := svc.Init(context.Background(), name, r.repo.RootV1); err != nil {
+		t.Fatalf("init %s: %v", name, err)
+	}
+	return r
+}
+
+// list publishes a new targets version adding target name with digests
+// ds: its sha256 and optionally sha512. Nothing checks them against any
+// bytes, so anybody may list any digests together.
+func (r *tufRepo) list(t testing.TB, name string, ds ...digest.Digest) {
+	t.Helper()
+	tf, err := tuf.NewTargetFile(int64(len(name)), ds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := tuf.AddTarget(r.targets, name, tf, time.Now().Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := tuf.Sign(md, r.repo.Targets.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.Upload(context.Background(), r.repo.Name, metadata.TARGETS, signed); err != nil {
+		t.Fatalf("upload %s targets: %v", r.repo.Name, err)
+	}
+	r.targets = signed
 }

@@ -32,7 +32,8 @@ type Query struct {
 	Digest digest.Digest
 	// AttestationSigners are keys whose in-toto attestations the caller
 	// accepts as asserting alias links (TUF targets and OpenPGP manifests
-	// always count; other signers never do).
+	// count when the publisher of the digests wrote them; other signers
+	// never do).
 	AttestationSigners []string
 	// TrustRoots, when set, count only voters reachable from these keys
 	// through trust statements within Depth, weighted by level.
@@ -380,64 +381,110 @@ func (s *Service) revokedAt(ctx context.Context, cache map[string]time.Time, key
 	return at, nil
 }
 
-// aliases returns d and the digests a publisher of d linked to it: through
-// a TUF target, an OpenPGP manifest, or an attestation by one of
-// attestationSigners. Claims by anyone else (an attacker's attestation, a
-// voter's own multi-digest vote) link nothing. Claims are followed one hop.
+// aliases returns d and the digests linked to it one hop away: by a
+// record of a publisher of both (TUF targets metadata tufstore published
+// or an OpenPGP manifest pgplog published, written by the publisher by the
+// first-publication rule of Options.Publishers), or by an attestation of
+// one of attestationSigners. Claims by anyone else (a mirror's target
+// listing d beside other bytes, an attacker's attestation, a voter's own
+// multi-digest vote) link nothing.
 func (s *Service) aliases(ctx context.Context, d digest.Digest, attestationSigners []string) ([]Alias, error) {
 	out := []Alias{{Digest: d}}
 	claims, err := s.store.AliasClaims(ctx, []digest.Digest{d})
 	if err != nil {
 		return nil, fmt.Errorf("feedback: aliases of %s: %w", d, err)
 	}
-	seen := map[digest.Digest]bool{d: true}
-	for _, c := range claims {
-		ok, err := s.publisherClaim(ctx, c, attestationSigners)
-		if err != nil {
+	kinds := make([]claimKind, len(claims))
+	var records []int64
+	for i, c := range claims {
+		if kinds[i], err = s.claimKind(ctx, c, attestationSigners); err != nil {
 			return nil, err
 		}
-		if !ok {
+		if kinds[i] == publisherRecord {
+			records = append(records, c.StatementSeq)
+		}
+	}
+	// Which records d's publisher wrote, asked once for all of them.
+	ofD := map[int64]bool{}
+	if len(records) > 0 && s.opts.Publishers != nil {
+		seqs, err := s.opts.Publishers.WrittenByPublisher(ctx, d, records...)
+		if err != nil {
+			return nil, fmt.Errorf("feedback: aliases of %s: %w", d, err)
+		}
+		for _, seq := range seqs {
+			ofD[seq] = true
+		}
+	}
+	seen := map[digest.Digest]bool{d: true}
+	for i, c := range claims {
+		if kinds[i] == noClaim || kinds[i] == publisherRecord && !ofD[c.StatementSeq] {
 			continue
 		}
 		for _, cd := range c.Digests {
-			if !seen[cd] {
-				seen[cd] = true
-				out = append(out, Alias{Digest: cd, Source: c.Source, Reference: c.Reference, SignerKeyIDs: c.SignerKeyIDs})
+			if seen[cd] {
+				continue
 			}
+			if kinds[i] == publisherRecord {
+				// The publisher of d vouches for d, not for bytes someone
+				// else published first: the record must be cd's
+				// publisher's too.
+				seqs, err := s.opts.Publishers.WrittenByPublisher(ctx, cd, c.StatementSeq)
+				if err != nil {
+					return nil, fmt.Errorf("feedback: aliases of %s: %w", d, err)
+				}
+				if len(seqs) == 0 {
+					continue
+				}
+			}
+			seen[cd] = true
+			out = append(out, Alias{Digest: cd, Source: c.Source, Reference: c.Reference, SignerKeyIDs: c.SignerKeyIDs})
 		}
 	}
 	return out, nil
 }
 
-// publisherClaim reports whether c was asserted by a publisher: a TUF
-// role, the key of an OpenPGP manifest, or a named attestation signer.
-func (s *Service) publisherClaim(ctx context.Context, c store.AliasClaim, attestationSigners []string) (bool, error) {
-	if c.Source == store.ClaimTUFTarget {
-		return true, nil
-	}
+// claimKind says what an alias claim needs to count.
+type claimKind int
+
+const (
+	// noClaim links nothing.
+	noClaim claimKind = iota
+	// publisherRecord links digests whose publisher wrote it.
+	publisherRecord
+	// namedAttestation is an attestation by a signer the caller named: it
+	// links whatever it lists.
+	namedAttestation
+)
+
+// claimKind classifies c by the log entry that made it. A record counts
+// by the path that appended it: TUF metadata that tufstore published or a
+// manifest pgplog published may be a publisher's (a forged record of those
+// types is not), an attestation counts when the caller named a signer;
+// a claim with no log entry behind it proves nobody made it.
+func (s *Service) claimKind(ctx context.Context, c store.AliasClaim, attestationSigners []string) (claimKind, error) {
 	if c.StatementSeq <= 0 {
-		return false, nil
+		return noClaim, nil
 	}
 	st, err := s.store.Statement(ctx, c.StatementSeq)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+		return noClaim, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("feedback: alias claim %d: %w", c.ID, err)
+		return noClaim, fmt.Errorf("feedback: alias claim %d: %w", c.ID, err)
 	}
-	// A record counts by the path that appended it: TUF metadata that
-	// tufstore published, a manifest pgplog published, or an attestation
-	// by a named signer; a forged record of those types links nothing.
 	switch {
 	case st.PredicateType == tufstore.PredicateType, st.PredicateType == pgplog.ManifestPredicateType:
-		return recordtype.WrittenByOwner(st.PayloadType, st.PredicateType), nil
+		if recordtype.WrittenByOwner(st.PayloadType, st.PredicateType) {
+			return publisherRecord, nil
+		}
+		return noClaim, nil
 	case !recordtype.Attestation(st.PayloadType, st.PredicateType):
-		return false, nil
+		return noClaim, nil
 	}
 	for _, k := range c.SignerKeyIDs {
 		if slices.Contains(attestationSigners, k) {
-			return true, nil
+			return namedAttestation, nil
 		}
 	}
-	return false, nil
+	return noClaim, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,25 +231,14 @@ func TestRevokedVoters(t *testing.T) {
 func TestAttackerAlias(t *testing.T) {
 	for _, b := range teststore.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			f := newFixture(t, b.Open(t), feedback.Options{})
-			ctx := context.Background()
+			s := b.Open(t)
+			f := newFixture(t, s, feedback.Options{Publishers: revocation.New(s, revocation.Config{})})
 			popular := artifact("popular.tar")
 			pop256, pop512 := popular.Digests[0], popular.Digests[1]
 			mal := artifact("malware.tar").Digests[1] // sha512: joins the popular subject when claimed with it
-			publisher := f.identity(t)
 
-			// The publisher's TUF target lists both hashes (recorded the way
-			// tufstore records it: a log entry of TUF metadata whose subject
-			// carries both digests).
-			_, _, err := f.log.AppendVerified(ctx, store.Statement{
-				PayloadType: tufstore.PayloadType, PredicateType: tufstore.PredicateType,
-				Envelope: []byte(`{"signed":{"_type":"targets"},"signatures":[]}`), Payload: []byte(`{"repo":"r","role":"targets","version":1}`),
-				SignerKeyIDs: []string{publisher.id},
-				Subjects:     []store.StatementSubject{{Name: "popular.tar", Digests: []digestT{pop256, pop512}}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			// The publisher's TUF target lists both hashes.
+			f.tufRepo(t, "acme/popular").list(t, "popular.tar", pop256, pop512)
 			voters := make([]identity, 5)
 			for i := range voters {
 				voters[i] = f.identity(t)
@@ -297,6 +287,76 @@ func TestAttackerAlias(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMirrorAlias: anybody may list digests together in a TUF repository
+// of their own (creation is open on loopback), but only a publisher of
+// both digests, by revocation's first-publication rule, links them. A
+// stranger's target listing the owner's sha256 with the sha512 of other
+// bytes moves neither the owner's figures (votes on that sha512 stay out)
+// nor the sha512's (the owner's voters vouch for nothing the stranger
+// made); the owner's own target, and the stranger's own first release,
+// still link their two hashes.
+func TestMirrorAlias(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
+			f := newFixture(t, s, feedback.Options{Publishers: revocation.New(s, revocation.Config{})})
+			app, tool, mal := artifact("app.tar.gz"), artifact("tool.tar.gz"), artifact("malware.tar.gz")
+			owner, stranger := f.tufRepo(t, "acme/app"), f.tufRepo(t, "stranger/mirror")
+			owner.list(t, "app.tar.gz", app.Digests...)
+			stranger.list(t, "tool.tar.gz", tool.Digests...)
+			// The attack: the owner's sha256 with an unrelated sha512.
+			stranger.list(t, "app.tar.gz", app.Digests[0], mal.Digests[1])
+
+			vote := func(d digestT, value string, n int) {
+				for range n {
+					f.submit(t, voteEnv(t, f.identity(t), envelope.Subject{Digests: []digestT{d}}, value, t0.Add(-time.Hour)))
+				}
+			}
+			vote(app.Digests[0], feedback.Like, 3)
+			vote(app.Digests[1], feedback.Like, 1)
+			vote(mal.Digests[1], feedback.Dislike, 4)
+			vote(tool.Digests[1], feedback.Like, 2)
+
+			for _, tc := range []struct {
+				name            string
+				query           digestT
+				aliases         []digestT
+				likes, dislikes int64
+			}{
+				{"the owner's sha256", app.Digests[0], app.Digests, 4, 0},
+				{"the owner's sha512", app.Digests[1], app.Digests, 4, 0},
+				{"the sha512 the stranger listed with the owner's sha256", mal.Digests[1], mal.Digests[1:], 0, 4},
+				{"the stranger's own release", tool.Digests[0], tool.Digests, 2, 0},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					rep := f.reputation(t, feedback.Query{Digest: tc.query})
+					var got []digestT
+					for _, a := range rep.Aliases {
+						got = append(got, a.Digest)
+					}
+					if !sameDigests(got, tc.aliases) || rep.Quality.Positive != tc.likes || rep.Quality.Negative != tc.dislikes {
+						t.Fatalf("aliases %v, %d likes, %d dislikes; want %v, %d, %d", got, rep.Quality.Positive, rep.Quality.Negative,
+							tc.aliases, tc.likes, tc.dislikes)
+					}
+				})
+			}
+		})
+	}
+}
+
+// sameDigests reports whether a and b hold the same digests, in any order.
+func sameDigests(a, b []digestT) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, d := range a {
+		if !slices.Contains(b, d) {
+			return false
+		}
+	}
+	return true
 }
 
 // TestResponses: only a publisher of the digest may respond (issue 13,

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -421,5 +422,11 @@ func TestTUFRoleRotation(t *testing.T) {
 	}
 	if _, err := e.revoke(t, revocation.Predicate{Target: target, Reason: revocation.ReasonMalicious}, newKey.signer); err != nil {
 		t.Errorf("revocation by the role's current key: %v", err)
+	}
+	// Targets v1, signed by the rotated-out key only, is still the role's:
+	// the aliases it linked stay linked.
+	v1Seq := e.tufEntries(t, "app 1")[repo.Name]
+	if got, err := e.svc.WrittenByPublisher(ctx, sha256Of("app 1"), v1Seq); err != nil || !slices.Equal(got, []int64{v1Seq}) {
+		t.Errorf("WrittenByPublisher(targets v1 after the rotation) = %v, %v; want [%d]", got, err, v1Seq)
 	}
 }

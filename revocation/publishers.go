@@ -3,6 +3,7 @@ package revocation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -42,10 +43,8 @@ func (s *Service) IsPublisher(ctx context.Context, k string, ds ...digest.Digest
 	if k == "" || len(ds) == 0 {
 		return false, nil
 	}
-	if slices.Contains(s.cfg.AttestationPublishers, k) {
-		if ok, err := s.signedEvidence(ctx, ds, k, "", recordtype.Attestation); err != nil || ok {
-			return ok, err
-		}
+	if ok, err := s.attested(ctx, k, ds); err != nil || ok {
+		return ok, err
 	}
 	for _, d := range ds {
 		p, err := s.firstPublication(ctx, d)
@@ -57,6 +56,71 @@ func (s *Service) IsPublisher(ctx context.Context, k string, ds ...digest.Digest
 		}
 	}
 	return false, nil
+}
+
+// WrittenByPublisher returns those of the log entries seqs that a
+// publisher of d wrote, by the rule of IsPublisher: the TUF metadata
+// tufstore published for the targets role that published d first, any
+// version of it (the role keeps its authority when its keys rotate), and
+// entries one of whose signers is a publisher of d. A mirror's entries
+// are not among them: reputation links an alias to d only through an
+// entry of d's publisher, so listing someone's digest beside another in a
+// repository of one's own links nothing.
+func (s *Service) WrittenByPublisher(ctx context.Context, d digest.Digest, seqs ...int64) ([]int64, error) {
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	p, err := s.firstPublication(ctx, d)
+	if err != nil || p.entry == nil {
+		return nil, err
+	}
+	var out []int64
+	for _, seq := range seqs {
+		ok, err := s.wrote(ctx, p, d, seq)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, seq)
+		}
+	}
+	return out, nil
+}
+
+// wrote reports whether log entry seq is by the publisher of d, whose
+// first publication is p.
+func (s *Service) wrote(ctx context.Context, p publication, d digest.Digest, seq int64) (bool, error) {
+	st, err := s.store.Statement(ctx, seq)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("revocation: entry %d: %w", seq, err)
+	}
+	if p.role != nil {
+		desc, ok, err := s.publishedTUF(ctx, seq)
+		if err != nil || ok && desc.Repo == p.role.Repo && desc.Role == p.role.Role {
+			return err == nil, err
+		}
+	}
+	for _, k := range st.SignerKeyIDs {
+		if ok, err := s.attested(ctx, k, []digest.Digest{d}); err != nil || ok {
+			return ok, err
+		}
+		if ok, err := s.publishes(ctx, p, k); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// attested reports whether k is one of Config.AttestationPublishers and
+// attested any of ds.
+func (s *Service) attested(ctx context.Context, k string, ds []digest.Digest) (bool, error) {
+	if !slices.Contains(s.cfg.AttestationPublishers, k) {
+		return false, nil
+	}
+	return s.signedEvidence(ctx, ds, k, "", recordtype.Attestation)
 }
 
 // publication is the first record in the log that published a digest.

@@ -23,7 +23,7 @@ const (
 	// ("algorithm:hex") starts with the scope's value.
 	ScopeDigest ScopeKind = "digest"
 	// ScopeRepo covers the digests a TUF repository whose name matches the
-	// scope's pattern published as a target.
+	// scope's pattern published first as a target (not ones it mirrors).
 	ScopeRepo ScopeKind = "repo"
 	// ScopeKey covers the registered key whose id is the scope's value.
 	ScopeKey ScopeKind = "key"
@@ -33,7 +33,7 @@ const (
 // form (ParseScope, String) is one of
 //
 //	ALGORITHM:HEXPREFIX  digests starting so, e.g. sha256:ab12
-//	repo:NAME            digests TUF repository NAME published
+//	repo:NAME            digests TUF repository NAME published first
 //	repo:PREFIX/*        … any repository under PREFIX/ (any depth)
 //	repo:*               … any TUF repository
 //	key:ID               the registered key ID
@@ -175,29 +175,16 @@ func (s *Service) covers(ctx context.Context, sc Scope, t Target) (bool, error) 
 	return false, nil
 }
 
-// publishedBy reports whether a TUF repository whose name satisfies match
-// published d as a target (see publishedTUF).
+// publishedBy reports whether the TUF repository whose targets role
+// published d first (see IsPublisher) has a name satisfying match. A
+// repository listing d later mirrors it and places it in no scope, so a
+// repository under the scope cannot bring another's release into it.
 func (s *Service) publishedBy(ctx context.Context, d digest.Digest, match func(repo string) bool) (bool, error) {
-	for before := int64(0); ; {
-		ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: tufstore.PredicateType,
-			BeforeSeq: before, Limit: evidencePage})
-		if err != nil {
-			return false, fmt.Errorf("revocation: digest %s: %w", d, err)
-		}
-		for _, e := range ev {
-			desc, ok, err := s.publishedTUF(ctx, e.Seq)
-			if err != nil {
-				return false, err
-			}
-			if ok && match(desc.Repo) {
-				return true, nil
-			}
-		}
-		if len(ev) < evidencePage {
-			return false, nil
-		}
-		before = ev[len(ev)-1].Seq
+	p, err := s.firstPublication(ctx, d)
+	if err != nil {
+		return false, err
 	}
+	return p.role != nil && match(p.role.Repo), nil
 }
 
 // publishedTUF returns the repository, role and version of log entry seq

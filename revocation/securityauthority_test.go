@@ -114,8 +114,9 @@ func TestSecurityAuthorityThreshold(t *testing.T) {
 
 // TestSecurityAuthorityScope: a scoped security authority (2 of 2) may
 // revoke only within its scopes: digest prefixes, digests a matching TUF
-// repository published, listed keys; never tokens, never a digest a
-// forged record claims a repository published.
+// repository published first (whoever mirrors them later), listed keys;
+// never tokens, never a digest a matching repository merely mirrors, never
+// a digest a forged record claims a repository published.
 func TestSecurityAuthorityScope(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		ctx := context.Background()
@@ -135,6 +136,12 @@ func TestSecurityAuthorityScope(t *testing.T) {
 		_, otherMeta := e.tufKey(t)
 		e.tufPublish(t, "acme/images", acmeMeta, "app.tar.gz", []byte("acme app"))
 		e.tufPublish(t, "acmecorp/images", otherMeta, "tool.tar.gz", []byte("acmecorp tool"))
+		// A repository under the scope that mirrors someone else's release,
+		// and one outside it mirroring acme's: the first publication decides.
+		_, mirrorMeta := e.tufKey(t)
+		e.tufPublish(t, "upstream/tools", otherMeta, "lib.tar.gz", []byte("upstream lib"))
+		e.tufPublish(t, "acme/mirror", mirrorMeta, "lib.tar.gz", []byte("upstream lib"))
+		e.tufPublish(t, "elsewhere/mirror", mirrorMeta, "app.tar.gz", []byte("acme app"))
 		// A stranger's record claiming that acme/evil published a digest
 		// (refused outright once trustd reserves its record types).
 		forged := digestWithPrefix(t, "forged", "ff")
@@ -159,6 +166,7 @@ func TestSecurityAuthorityScope(t *testing.T) {
 			{"key in a key scope", revocation.Target{Kind: revocation.KindKey, ID: inScopeKey.id}, ""},
 			{"digest outside every prefix and repository", dig(digestWithPrefix(t, "elsewhere", "11")), "lies outside every scope of the security authority (sha256:00, repo:acme/*, key:"},
 			{"digest of a repository whose name only starts alike", dig(sha256Of("acmecorp tool")), "lies outside every scope"},
+			{"digest a matching repository only mirrors", dig(sha256Of("upstream lib")), "lies outside every scope"},
 			{"digest a forged record places in a matching repository", dig(forged), "lies outside every scope"},
 			{"key outside the key scope", revocation.Target{Kind: revocation.KindKey, ID: outScopeKey.id}, "lies outside every scope"},
 			{"token (no scope covers tokens)", revocation.Target{Kind: revocation.KindToken, ID: "tok-1"}, "lies outside every scope"},

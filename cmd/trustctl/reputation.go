@@ -35,9 +35,9 @@ keys you trust) only voters reachable from them through trust statements
 ('trustctl vote trust-key') within --depth count, each weighted by the
 strongest path to it; distrusted keys are cut off with their downstream.
 
-Votes on another digest count only when a publisher of this one linked it
-(a TUF target listing both hashes, an OpenPGP manifest, or an attestation by
-a key you name with --attestation-signer), once per voter.
+Votes on another digest count only when a publisher of both linked them (a
+TUF target listing both hashes, by the role that published both first) or an
+attestation by a key you name with --attestation-signer did, once per voter.
 
 Sybil controls: --verified-only counts voters bound to a verified identity,
 --min-paths K counts voters reached by at least K trust paths that share no
