@@ -1,0 +1,144 @@
+package revocation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/recordtype"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// PGPReason maps an OpenPGP revocation's reason code onto the reasons of
+// revocation statements, keeping its strength (timerule.Hard): key
+// superseded (1) is superseded and key retired (3) retired, both soft;
+// key compromised (2) is compromised; no reason, user id no longer valid
+// and any unknown code are other, which is hard.
+func PGPReason(r pgp.Revocation) Reason {
+	if !r.HasReason {
+		return ReasonOther
+	}
+	switch r.Reason {
+	case pgp.ReasonSuperseded:
+		return ReasonSuperseded
+	case pgp.ReasonRetired:
+		return ReasonRetired
+	case pgp.ReasonCompromised:
+		return ReasonCompromised
+	}
+	return ReasonOther
+}
+
+// indexPGP is the Indexer of OpenPGP revocation certificates (pgplog's
+// recordtype.PGPRevocation records): the certificate is verified again,
+// inside the append's transaction, against the registered certificate that
+// the entry names as its signer, and recorded in the one revocation index
+// as a revocation of the revoked key (the primary key, or the subkey a
+// subkey revocation names) for its reason (PGPReason), effective at the
+// revocation signature's creation time, by that certificate, under the
+// entry's log sequence number. From then on revocations lookup and list,
+// the signed offline lists, policies and tokens see it like any
+// revocation statement.
+func (s *Service) indexPGP(ctx context.Context, w store.Writer, entry store.Statement) error {
+	rev, err := verifyPGPEntry(ctx, w, entry)
+	if err != nil {
+		return fmt.Errorf("revocation: index OpenPGP revocation %d: %w", entry.Seq, err)
+	}
+	primary := entry.SignerKeyIDs[0]
+	return put(ctx, w, Record{Target: Target{Kind: KindKey, ID: rev.Fingerprint}, Action: ActionRevoke, Reason: PGPReason(rev),
+		Effective: rev.Created.UTC(), Revokers: []string{primary}, Seq: entry.Seq, RecordedAt: entry.RecordedAt})
+}
+
+// verifyPGPEntry checks a logged OpenPGP revocation certificate: written
+// by pgplog's path, signed by one registered certificate, verifying
+// against it.
+func verifyPGPEntry(ctx context.Context, r store.Reader, entry store.Statement) (pgp.Revocation, error) {
+	if !recordtype.Genuine(entry.PayloadType, entry.PredicateType) {
+		return pgp.Revocation{}, fmt.Errorf("%w: payload type %s is not the one pgplog writes", ErrInvalid, entry.PayloadType)
+	}
+	if len(entry.SignerKeyIDs) != 1 {
+		return pgp.Revocation{}, fmt.Errorf("%w: %d signers, want the revoked certificate alone", ErrInvalid, len(entry.SignerKeyIDs))
+	}
+	var rec pgplog.RevocationRecord
+	if err := json.Unmarshal(entry.Envelope, &rec); err != nil {
+		return pgp.Revocation{}, fmt.Errorf("%w: not a revocation record: %w", ErrInvalid, err)
+	}
+	primary := entry.SignerKeyIDs[0]
+	k, err := r.Key(ctx, primary)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && k.Type != pgp.KeyType) {
+		return pgp.Revocation{}, fmt.Errorf("%w: certificate %s is not registered", ErrInvalid, primary)
+	}
+	if err != nil {
+		return pgp.Revocation{}, fmt.Errorf("certificate %s: %w", primary, err)
+	}
+	cert, err := pgp.ParseCertificate(k.PublicKey)
+	if err != nil {
+		return pgp.Revocation{}, fmt.Errorf("stored certificate %s: %w", primary, err)
+	}
+	rev, err := pgp.VerifyRevocation(cert, rec.Revocation)
+	if err != nil {
+		return pgp.Revocation{}, err
+	}
+	return rev, nil
+}
+
+// put records event in the index and sets its target's current state
+// (Merge), in the transaction w.
+func put(ctx context.Context, w store.Writer, ev Record) error {
+	if ev.RecordedAt.IsZero() {
+		ev.RecordedAt = time.Now().UTC()
+	}
+	key := ev.Target.Key()
+	var cur *Record
+	switch got, err := w.Revocation(ctx, key[:]); {
+	case err == nil:
+		r := fromStore(got)
+		cur = &r
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("revocation: index %d: %w", ev.Seq, err)
+	}
+	if err := w.PutRevocation(ctx, ev.toStore(), Merge(cur, ev).toStore()); err != nil {
+		return fmt.Errorf("revocation: index %d: %w", ev.Seq, err)
+	}
+	return nil
+}
+
+// IndexLoggedPGPRevocations brings the revocation index up to date with
+// the OpenPGP revocation certificates in the log: each one logged before
+// this trustd indexed them (an older database) is indexed now, in log
+// order, in one transaction each; one already indexed is left alone. It
+// returns how many it indexed. trustd runs it at start, so lookups, lists
+// and policies never miss a revocation an older version logged.
+func (s *Service) IndexLoggedPGPRevocations(ctx context.Context, st store.Store) (int, error) {
+	n := 0
+	for after := int64(0); ; {
+		entries, err := st.StatementsByPredicate(ctx, recordtype.PGPRevocation, after, evidencePage)
+		if err != nil {
+			return n, fmt.Errorf("revocation: OpenPGP revocations: %w", err)
+		}
+		for _, e := range entries {
+			after = e.Seq
+			if !recordtype.Genuine(e.PayloadType, e.PredicateType) {
+				continue // a forged row of an older database: no revocation
+			}
+			evs, err := st.RevocationEvents(ctx, e.Seq-1, e.Seq, 1)
+			if err != nil {
+				return n, fmt.Errorf("revocation: OpenPGP revocation %d: %w", e.Seq, err)
+			}
+			if len(evs) > 0 {
+				continue
+			}
+			if err := st.Update(ctx, func(ctx context.Context, w store.Writer) error { return s.indexPGP(ctx, w, e) }); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(entries) < evidencePage {
+			return n, nil
+		}
+	}
+}
