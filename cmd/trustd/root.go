@@ -121,6 +121,14 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// revocation's validator enforces who may revoke what; its indexer
 	// keeps the revocation index in each append's transaction.
 	rev := newRevocation(cfg, st)
+	// OpenPGP revocation certificates feed the one revocation index as
+	// they are logged; those an older trustd logged are indexed now,
+	// before anything is served.
+	if n, err := rev.IndexLoggedPGPRevocations(ctx, st); err != nil {
+		return fmt.Errorf("revocation index: %w", err)
+	} else if n > 0 {
+		log.Info("indexed OpenPGP revocation certificates logged before this version", "count", n)
+	}
 	// identity tells which voters are bound to a verified identity (a
 	// Sigstore binding, or an OpenPGP certification by a configured root).
 	idv, err := identity.New(st, identity.Options{PGPRoots: cfg.IdentityPGPRoots, Revocations: rev})
