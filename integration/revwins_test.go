@@ -1,0 +1,211 @@
+package integration_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/trustd-dev/trustd/internal/testpg"
+)
+
+// readmePolicy is the README's shape: a token, or the full evidence with
+// a revocation check.
+const readmePolicy = `apiVersion: trustd.dev/policy/v1
+policies:
+  - name: production
+    require:
+      any:
+        - token: {maxAge: 1h}
+        - all:
+            - tuf: {repo: acme/images, pattern: "app/*"}
+            - revocation: {}
+`
+
+// revokedVerdict reports whether a verify result is the definite no a
+// revocation gives: exit 1, outcome fail, the deny-overrides leaf failing
+// REVOKED above the requirement tree.
+func revokedVerdict(t *testing.T, r result) bool {
+	t.Helper()
+	var v struct {
+		Outcome string `json:"outcome"`
+		Result  struct {
+			Kind     string `json:"kind"`
+			Children []struct {
+				Kind    string `json:"kind"`
+				Outcome string `json:"outcome"`
+				Reason  string `json:"reason"`
+			} `json:"children"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatalf("verdict is not JSON (exit %d): %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	return r.code == 1 && v.Outcome == "fail" && v.Result.Kind == "deny-overrides" && len(v.Result.Children) == 2 &&
+		v.Result.Children[0].Kind == "revocations" && v.Result.Children[0].Reason == "REVOKED"
+}
+
+// TestRevocationAlwaysWins is issue 14's first symptom through the real
+// binaries, on both backends, for a file and an OCI image: with the
+// README's policy (any: [token, all: [tuf, revocation]]) a token is
+// issued and attached and everything passes online and offline; once the
+// token's issuer revokes the token as compromised, and again once the
+// security authority revokes the digests as malicious, online verify (live
+// state) and offline verify (a freshly synced list) both fail REVOKED with
+// exit 1, whatever the any branch says, and trustd issues no new token.
+// Before, online printed PASS with "✗ revocation [REVOKED]" under it and
+// never checked the token against revocations.
+func TestRevocationAlwaysWins(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { revocationAlwaysWins(t, backend) })
+	}
+}
+
+func revocationAlwaysWins(t *testing.T, backend string) {
+	work := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	securityKey, issuerKey := filepath.Join(work, "security.pem"), filepath.Join(work, "issuer.pem")
+	security, issuer := genKey(t, securityKey), genKey(t, issuerKey)
+	policyFile := write("deploy.yaml", readmePolicy)
+	args := []string{"--data-dir", filepath.Join(work, "data"), "--token-policy", policyFile,
+		"--security-authority", security, "--token-issuer", issuer}
+	if backend == "postgres" {
+		args = append(args, "--db", testpg.URL(t))
+	}
+	d := startTrustd(t, args...)
+	reg := startRegistry(t)
+	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
+	must := func(r result, what string) result {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	for _, k := range []string{securityKey, issuerKey} {
+		must(ctl("key", "add", k+".pub"), "key add")
+	}
+
+	// A TUF repository listing a release file and an image manifest.
+	rootKey, targetsKey := filepath.Join(work, "root.pem"), filepath.Join(work, "targets.pem")
+	for _, k := range []string{rootKey, targetsKey} {
+		must(ctl("key", "generate", "--out", k), "key generate")
+	}
+	must(ctl("tuf", "init", "acme/images", "--root-key", rootKey, "--root-threshold", "1",
+		"--targets-key", targetsKey+".pub", "--targets-threshold", "1"), "tuf init")
+	file := write("app-1.0.tar.gz", "app 1.0 release bytes\n")
+	must(ctl("sign", file, "--repo", "acme/images", "--name", "app/app-1.0.tar.gz", "--key", targetsKey), "sign file")
+	img, err := random.Image(2048, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.ParseReference(reg.host + "/acme/app:1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	manifest, _ := img.RawManifest()
+	must(ctl("sign", write("manifest.json", string(manifest)), "--repo", "acme/images", "--name", "app/image-1.0", "--key", targetsKey), "sign image")
+	image := reg.host + "/acme/app:1.0"
+
+	// Tokens, issued and attached beside the bytes.
+	tokenKey := filepath.Join(work, "token.pub")
+	must(ctl("token", "key", "--out", tokenKey), "token key")
+	type issued struct {
+		Issued  bool   `json:"issued"`
+		TokenID string `json:"tokenId"`
+		Digest  string `json:"digest"`
+	}
+	issue := func(ref string) issued {
+		t.Helper()
+		r := must(ctl("token", "issue", ref, "--policy", "production", "--attach", "-o", "json"), "token issue "+ref)
+		var out issued
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || !out.Issued || out.TokenID == "" {
+			t.Fatalf("token issue %s: %v %s", ref, err, r.stdout)
+		}
+		return out
+	}
+	fileTok, imageTok := issue(file), issue(image)
+
+	// The offline revocation list, synced through trustd/keys.
+	cache := filepath.Join(work, "cache")
+	tufURL := "http://" + d.httpAddr + "/tuf/trustd/keys"
+	keysRoot := write("keys-root.json", string(httpGet(t, tufURL+"/1.root.json")))
+	sync := func() {
+		t.Helper()
+		must(ctl("revocations", "sync", "--cache", cache, "--tuf-url", tufURL, "--root", keysRoot), "revocations sync")
+	}
+	sync()
+	const closed = "127.0.0.1:1"
+	online := func(ref string, extra ...string) result {
+		t.Helper()
+		return ctl(append([]string{"verify", ref, "--policy", policyFile, "-o", "json"}, extra...)...)
+	}
+	offline := func(ref string) result {
+		t.Helper()
+		return trustctl(t, closed, "verify", ref, "--policy", policyFile, "-o", "json", "--offline", "--token-key", tokenKey, "--cache", cache)
+	}
+	for _, ref := range []string{file, image} {
+		if r := online(ref); r.code != 0 {
+			t.Fatalf("online verify %s before any revocation: exit %d\n%s\n%s", ref, r.code, r.stdout, r.stderr)
+		}
+		if r := offline(ref); r.code != 0 {
+			t.Fatalf("offline verify %s before any revocation: exit %d\n%s\n%s", ref, r.code, r.stdout, r.stderr)
+		}
+	}
+
+	// The file's token revoked as compromised by its issuer: the tuf
+	// branch still holds, but the verdict relied on the token.
+	must(ctl("revoke", "token", fileTok.TokenID, "--reason", "compromised", "--key", issuerKey), "revoke token")
+	sync()
+	if r := online(file); !revokedVerdict(t, r) {
+		t.Errorf("online verify with a revoked token: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := offline(file); !revokedVerdict(t, r) {
+		t.Errorf("offline verify with a revoked token: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := online(image); r.code != 0 {
+		t.Errorf("online verify of the image, whose token is not revoked: exit %d\n%s", r.code, r.stdout)
+	}
+
+	// The digests revoked as malicious by the security authority.
+	for _, dg := range []string{fileTok.Digest, imageTok.Digest} {
+		must(ctl("revoke", "digest", dg, "--reason", "malicious", "--key", securityKey), "revoke digest")
+	}
+	sync()
+	for _, ref := range []string{file, image} {
+		if r := online(ref); !revokedVerdict(t, r) {
+			t.Errorf("online verify of revoked %s: exit %d\n%s\n%s", ref, r.code, r.stdout, r.stderr)
+		}
+		if r := online(ref, "--layers"); !revokedVerdict(t, r) {
+			t.Errorf("online verify --layers of revoked %s: exit %d\n%s\n%s", ref, r.code, r.stdout, r.stderr)
+		}
+		if r := offline(ref); !revokedVerdict(t, r) {
+			t.Errorf("offline verify of revoked %s: exit %d\n%s\n%s", ref, r.code, r.stdout, r.stderr)
+		}
+		// People read the same: FAIL, never PASS over a failed revocation.
+		r := ctl("verify", ref, "--policy", policyFile)
+		if r.code != 1 || !strings.HasPrefix(r.stdout, "FAIL: policy production") || !strings.Contains(r.stdout, "✗ revocations [REVOKED]: revoked: digest "+map[string]string{file: fileTok.Digest, image: imageTok.Digest}[ref]+" (malicious)") {
+			t.Errorf("text verdict of revoked %s: exit %d\n%s\n%s", ref, r.code, r.stdout, r.stderr)
+		}
+		// trustd's own evaluation refuses a token for them.
+		r = ctl("token", "issue", ref, "--policy", "production", "-o", "json")
+		if r.code != 1 || !strings.Contains(r.stdout, `"issued": false`) || !strings.Contains(r.stdout, "REVOKED") {
+			t.Errorf("token issue for revoked %s: exit %d\n%s\n%s", ref, r.code, r.stdout, r.stderr)
+		}
+	}
+}
