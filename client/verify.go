@@ -186,7 +186,7 @@ func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *p
 			err = tok.Check(token.Expect{Digests: ds, PolicyURI: p.URI(), PolicyDigest: p.Digest(), MaxAge: maxAge}, now())
 		}
 		if err == nil {
-			c.KeyID, c.Signers = tok.KeyID, tok.Claims.Signers
+			c.KeyID, c.Signers, c.SignerTimes = tok.KeyID, tok.Claims.Signers, tok.Claims.SignerTimes
 			for _, in := range tok.Claims.Inputs {
 				c.Inputs = append(c.Inputs, policy.Input{URI: in.URI, Digest: in.Digest})
 			}

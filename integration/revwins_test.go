@@ -1,11 +1,15 @@
 package integration_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -207,5 +211,153 @@ func revocationAlwaysWins(t *testing.T, backend string) {
 		if r.code != 1 || !strings.Contains(r.stdout, `"issued": false`) || !strings.Contains(r.stdout, "REVOKED") {
 			t.Errorf("token issue for revoked %s: exit %d\n%s\n%s", ref, r.code, r.stdout, r.stderr)
 		}
+	}
+}
+
+// TestOneRevocationStateOneTimeRule is issue 14's second and third
+// symptoms through the real binaries and real gpg, on both backends. A
+// developer's key (its own pinned root) signs two SHA256SUMS manifests;
+// the first is published at once, then the developer makes an OpenPGP
+// revocation certificate (key superseded: soft) and publishes the second,
+// signed before the revocation but first observed by the log after it;
+// then the certificate is published with trustctl pgp revoke. Every view
+// must tell the same story:
+//   - one revocation state: revocations lookup and list, and revocations
+//     check after a sync, say the key is revoked (superseded), citing the
+//     certificate's log entry, as key show does;
+//   - one time rule: the second manifest is void everywhere (subject marks
+//     it REVOKED, pgp verify --at its signing time refuses it, a policy
+//     fails it REVOKED) and the first counts everywhere (pgp verify with
+//     its observed time allows it, subject does not mark it, the policy
+//     passes, online and offline with a token).
+func TestOneRevocationStateOneTimeRule(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { oneStateOneRule(t, backend) })
+	}
+}
+
+func oneStateOneRule(t *testing.T, backend string) {
+	g := newGnuPG(t)
+	t.Setenv("GNUPGHOME", g.home)
+	work := t.TempDir()
+	write := func(name string, data []byte) string {
+		t.Helper()
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dev, devSub := g.newKey("Dev <dev@example.org>")
+	policyFile := write("deploy.yaml", []byte(`apiVersion: trustd.dev/policy/v1
+policies:
+  - name: release
+    require:
+      any:
+        - token: {maxAge: 1h}
+        - pgp: {roots: [`+dev+`]}
+`))
+	args := []string{"--data-dir", filepath.Join(work, "data"), "--token-policy", policyFile}
+	if backend == "postgres" {
+		args = append(args, "--db", testpg.URL(t))
+	}
+	d := startTrustd(t, args...)
+	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
+	must := func(r result, what string) result {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	must(ctl("key", "add", write("dev.asc", g.run("--export", "--armor", dev))), "key add")
+
+	// Two releases, each in its own signed SHA256SUMS.
+	type release struct{ file, digest, sums, sig string }
+	var rel [2]release
+	for i, body := range []string{"release one\n", "release two\n"} {
+		f := write(fmt.Sprintf("app-%d.tar.gz", i+1), []byte(body))
+		sum := sha256.Sum256([]byte(body))
+		sums := write(fmt.Sprintf("SHA256SUMS.%d", i+1), []byte(hex.EncodeToString(sum[:])+"  "+filepath.Base(f)+"\n"))
+		sig := write(fmt.Sprintf("SHA256SUMS.%d.gpg", i+1), g.run("--local-user", devSub+"!", "--detach-sign", "--output", "-", sums))
+		rel[i] = release{f, "sha256:" + hex.EncodeToString(sum[:]), sums, sig}
+	}
+	signedAt := time.Now().UTC().Format(time.RFC3339) // both were signed by now
+	must(ctl("pgp", "publish", rel[0].sums, rel[0].sig), "publish the first manifest")
+	observedFirst := time.Now().UTC().Format(time.RFC3339) // the log has observed it by now
+	// The revocation is made (its effective time) after both signatures
+	// and the first publication, before the second publication.
+	time.Sleep(1100 * time.Millisecond)
+	rev := write("rev.asc", g.exec([]byte("y\n2\nnew key\n\ny\n"), "--no-tty", "--command-fd", "0", "--status-fd", "2",
+		"--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--gen-revoke", dev))
+	time.Sleep(1100 * time.Millisecond)
+	must(ctl("pgp", "publish", rel[1].sums, rel[1].sig), "publish the second manifest")
+	r := must(ctl("pgp", "revoke", rev, "-o", "json"), "pgp revoke")
+	var revoked struct {
+		Entry struct {
+			Seq json.Number `json:"seq"`
+		} `json:"entry"`
+		Hard bool `json:"hard"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &revoked); err != nil || revoked.Hard || revoked.Entry.Seq == "" {
+		t.Fatalf("pgp revoke: %v %s", err, r.stdout)
+	}
+	logEntry := "log entry " + revoked.Entry.Seq.String()
+
+	// One revocation state.
+	if r := ctl("key", "show", dev); r.code != 0 || !strings.Contains(r.stdout, "status revoked (key superseded, soft)") {
+		t.Errorf("key show: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("revocations", "lookup", "key", dev); r.code != 1 || !strings.Contains(r.stdout, "revoked (superseded)") || !strings.Contains(r.stdout, logEntry) {
+		t.Errorf("revocations lookup key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("revocations", "list"); r.code != 0 || !strings.Contains(r.stdout, "key:"+dev+" revoked (superseded)") || !strings.Contains(r.stdout, logEntry) {
+		t.Errorf("revocations list: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	cache := filepath.Join(work, "cache")
+	tufURL := "http://" + d.httpAddr + "/tuf/trustd/keys"
+	keysRoot := write("keys-root.json", httpGet(t, tufURL+"/1.root.json"))
+	must(ctl("revocations", "sync", "--cache", cache, "--tuf-url", tufURL, "--root", keysRoot), "revocations sync")
+	const closed = "127.0.0.1:1"
+	if r := trustctl(t, closed, "revocations", "check", "--cache", cache, "key", dev); r.code != 1 || !strings.Contains(r.stdout, "revoked (superseded)") || !strings.Contains(r.stdout, logEntry) {
+		t.Errorf("revocations check key after a sync: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+
+	// One time rule: the second manifest, observed after the
+	// supersession, is void however early it claims to be signed.
+	name := func(i int) string { return filepath.Base(rel[i].file) }
+	if r := ctl("pgp", "verify", "--name", name(1), "--signer", devSub, "--root", dev, "--at", signedAt); r.code != 1 || !strings.Contains(r.stdout, "refused: revoked") {
+		t.Errorf("pgp verify --at the signing time, not yet observed: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("pgp", "verify", "--name", name(0), "--signer", devSub, "--root", dev, "--at", signedAt, "--observed", observedFirst); r.code != 0 {
+		t.Errorf("pgp verify of a signature observed before the supersession: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("subject", rel[1].digest); r.code != 0 || !strings.Contains(r.stdout, "REVOKED") || !strings.Contains(r.stdout, "superseded") {
+		t.Errorf("subject of the late manifest's file: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("subject", rel[0].digest); r.code != 0 || strings.Contains(r.stdout, "REVOKED") {
+		t.Errorf("subject of the early manifest's file: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	verify := func(server string, i int, extra ...string) result {
+		t.Helper()
+		return trustctl(t, server, append([]string{"verify", rel[i].file, "--policy", policyFile, "-o", "json"}, extra...)...)
+	}
+	if r := verify(d.grpcAddr, 1); r.code != 1 || !strings.Contains(r.stdout, `"reason": "REVOKED"`) {
+		t.Errorf("policy over the late manifest: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("token", "issue", rel[1].file, "--policy", "release"); r.code != 1 {
+		t.Errorf("token issue over the late manifest: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := verify(d.grpcAddr, 0); r.code != 0 {
+		t.Errorf("policy over the early manifest: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The early release's token names the superseded key as a signer; the
+	// synced list holds its revocation, which by the same rule does not
+	// void what was observed before it.
+	tokenKey := filepath.Join(work, "token.pub")
+	must(ctl("token", "key", "--out", tokenKey), "token key")
+	must(ctl("token", "issue", rel[0].file, "--policy", "release", "--attach"), "token issue over the early manifest")
+	if r := verify(closed, 0, "--offline", "--token-key", tokenKey, "--cache", cache); r.code != 0 {
+		t.Errorf("offline verify of the early release's token: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -56,6 +56,11 @@ type Verdict struct {
 	// evaluation counted, sorted; a token names them so an offline
 	// verifier can check them against its revocation list.
 	Signers []string `json:"signers,omitempty"`
+	// SignerTimes are, by signer, the time the one time rule judges the
+	// earliest signature it counted from that signer at (timerule.At); a
+	// token carries them so an offline verifier judges soft revocations
+	// as the evaluation did.
+	SignerTimes map[string]time.Time `json:"signerTimes,omitempty"`
 	Result  Result   `json:"result"`
 }
 
@@ -135,8 +140,12 @@ func (e *Evaluator) Evaluate(ctx context.Context, p *Policy, resource string, ds
 	for _, d := range ds {
 		v.Digests = append(v.Digests, d.String())
 	}
-	for k := range ev.signers {
+	for k, at := range ev.signers {
 		v.Signers = append(v.Signers, k)
+		if v.SignerTimes == nil {
+			v.SignerTimes = map[string]time.Time{}
+		}
+		v.SignerTimes[k] = at
 	}
 	sort.Strings(v.Signers)
 	return v
@@ -681,11 +690,15 @@ func (ev *evaluation) token(t *TokenRequirement) Result {
 	}
 	// What the token relies on counts as relied on by this verdict: its
 	// own key (a token is in no log, so it is judged as used now), the
-	// signers its verdict counted (observed by the time it was issued)
-	// and its input log entries.
+	// signers its verdict counted (at the times it names, else as
+	// observed when it was issued) and its input log entries.
 	ev.counted(c.KeyID, ev.now, ev.now)
 	for _, s := range c.Signers {
-		ev.counted(s, c.IssuedAt, c.IssuedAt)
+		at, ok := c.SignerTimes[s]
+		if !ok || at.After(c.IssuedAt) {
+			at = c.IssuedAt
+		}
+		ev.counted(s, at, at)
 	}
 	res := pass("token", fmt.Sprintf("token issued %s, expires %s, for policy %s", c.IssuedAt.UTC().Format(time.RFC3339), c.Expires.UTC().Format(time.RFC3339), ev.policy.Name), evidence...)
 	res.Inputs = c.Inputs

@@ -347,6 +347,16 @@ func TestRevocationAlwaysWins(t *testing.T) {
 		{"token's signer compromised", tokenOrTUF, both(withToken, revoke("key", keyB, "compromised", now.Add(time.Hour))), Fail, []Reason{ReasonRevoked}},
 		{"token's signer superseded after issue", tokenOrTUF, both(withToken, revoke("key", keyB, "superseded", now.Add(-time.Minute))), Pass, nil},
 		{"token's signer superseded before issue", tokenOrTUF, both(withToken, revoke("key", keyB, "superseded", now.Add(-2*time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"token's signer superseded before issue, after the signature the token names", tokenOrTUF, both(withToken, func(s *Sources) {
+			tc := s.Tokens.(tokenData)
+			tc.SignerTimes = map[string]time.Time{keyB: now.Add(-3 * time.Hour)}
+			s.Tokens = tc
+		}, revoke("key", keyB, "superseded", now.Add(-2*time.Hour))), Pass, nil},
+		{"token's signer time after its issue is not believed", tokenOrTUF, both(withToken, func(s *Sources) {
+			tc := s.Tokens.(tokenData)
+			tc.SignerTimes = map[string]time.Time{keyB: now.Add(time.Hour)}
+			s.Tokens = tc
+		}, revoke("key", keyB, "superseded", now.Add(-2*time.Hour))), Fail, []Reason{ReasonRevoked}},
 		{"token's input statement revoked", tokenOrTUF, both(withToken, revoke("statement", input.String(), "withdrawn", now.Add(-time.Minute))), Fail, []Reason{ReasonRevoked}},
 		{"failed token's revocation is not relied on", tokenOrTUF, func(s *Sources) {
 			s.Tokens = tokenData{ID: tokenID, Reason: ReasonExpired, Detail: "expired"}

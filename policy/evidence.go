@@ -215,7 +215,11 @@ type TokenCheck struct {
 	// IssuedAt) and the log entries it names as inputs.
 	KeyID   string
 	Signers []string
-	Inputs  []Input
+	// SignerTimes are the times the token says its signers' signatures
+	// are judged at (token.Claims.SignerTimes); a signer without one, or
+	// with one after IssuedAt, is judged at IssuedAt.
+	SignerTimes map[string]time.Time
+	Inputs      []Input
 }
 
 // TokenSource checks the tokens found beside the bytes against the digests,
