@@ -61,7 +61,7 @@ type Verdict struct {
 	// token carries them so an offline verifier judges soft revocations
 	// as the evaluation did.
 	SignerTimes map[string]time.Time `json:"signerTimes,omitempty"`
-	Result  Result   `json:"result"`
+	Result      Result               `json:"result"`
 }
 
 // Inputs returns the signed documents that the passing part of the verdict
