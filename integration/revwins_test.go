@@ -323,6 +323,15 @@ policies:
 		t.Errorf("revocations check key after a sync: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 
+	// The help says the one rule, not another.
+	for _, cmd := range [][]string{{"pgp", "revoke", "--help"}, {"pgp", "verify", "--help"}, {"revoke", "--help"}} {
+		r := ctl(cmd...)
+		text := strings.Join(strings.Fields(r.stdout), " ")
+		if r.code != 0 || !strings.Contains(text, "first observed") || strings.Contains(text, "made before the revocation stay valid") {
+			t.Errorf("trustctl %s: %d\n%s", strings.Join(cmd, " "), r.code, r.stdout)
+		}
+	}
+
 	// One time rule: the second manifest, observed after the
 	// supersession, is void however early it claims to be signed.
 	name := func(i int) string { return filepath.Base(rel[i].file) }
@@ -332,7 +341,8 @@ policies:
 	if r := ctl("pgp", "verify", "--name", name(0), "--signer", devSub, "--root", dev, "--at", signedAt, "--observed", observedFirst); r.code != 0 {
 		t.Errorf("pgp verify of a signature observed before the supersession: %d %q %q", r.code, r.stdout, r.stderr)
 	}
-	if r := ctl("subject", rel[1].digest); r.code != 0 || !strings.Contains(r.stdout, "REVOKED") || !strings.Contains(r.stdout, "superseded") {
+	if r := ctl("subject", rel[1].digest); r.code != 0 || !strings.Contains(r.stdout, "REVOKED") || !strings.Contains(r.stdout, "superseded") ||
+		!strings.Contains(r.stdout, logEntry) || strings.Contains(r.stdout, "log entry 0") {
 		t.Errorf("subject of the late manifest's file: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	if r := ctl("subject", rel[0].digest); r.code != 0 || strings.Contains(r.stdout, "REVOKED") {
