@@ -44,7 +44,7 @@ policies:
 	art, _ := client.Resolve(ctx, artifact, client.ResolveOptions{})
 	now := time.Now()
 	tok, _, err := token.NewIssuer(signer, pub).Issue(ctx, token.Claims{
-		Subject: []digest.Digest{art.SHA256()}, TimeVerified: now, Expires: now.Add(time.Hour),
+		Subject: []digest.Digest{art.SHA256()}, ResourceURI: art.ResourceURI, TimeVerified: now, Expires: now.Add(time.Hour),
 		PolicyName: p.Name, PolicyURI: p.URI(), PolicyDigest: p.Digest(), Result: token.ResultPassed,
 	})
 	if err != nil {

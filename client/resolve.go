@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/refname"
 )
 
 // Kinds of artifact reference Resolve accepts.
@@ -87,7 +88,9 @@ type Artifact struct {
 	// path's last element, or the OCI repository.
 	Name string
 	// ResourceURI names where the bytes were found (file://, https://,
-	// oci://registry/repo@digest).
+	// oci://registry/repo:tag@digest, the tag as the reference gave it and
+	// absent for a digest reference); refname.Normalize reads it as the
+	// name being verified.
 	ResourceURI string
 	Size        int64
 	// Digests are in the order of ResolveOptions.Algorithms.
@@ -304,7 +307,15 @@ func resolveOCI(ctx context.Context, ref, s string, opts ResolveOptions) (*Artif
 	}
 	h, _ := v1.NewHash(got.String())
 	a.OCI = &OCIArtifact{Repository: repo, Digest: h, MediaType: string(desc.MediaType), options: ro}
-	a.ResourceURI = "oci://" + repo.Name() + "@" + got.String()
+	// The name asked for, as refname normalises it, with the digest read:
+	// a tag reference keeps its tag, which tokens and name requirements
+	// bind (oci://registry/repo:tag@sha256:…).
+	n, err := refname.Normalize("oci://" + s)
+	if err != nil {
+		return nil, fmt.Errorf("client: resolve %s: %w: %w", ref, ErrBadRef, err)
+	}
+	n.Digest = got.String()
+	a.ResourceURI = n.String()
 	if opts.Layers {
 		if err := checkBlobs(ctx, a, desc, opts); err != nil {
 			return nil, err

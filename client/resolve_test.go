@@ -141,14 +141,21 @@ func TestResolveOCIReferrersAPI(t *testing.T) {
 	manifest, _ := img.RawManifest()
 	want, _ := img.Digest()
 	ctx := context.Background()
-	for _, ref := range []string{host + "/acme/app:1.0", "oci://" + host + "/acme/app@" + want.String()} {
+	// The resource URI is the name asked for, normalised, with the
+	// digest read: a tag reference keeps its tag (which tokens bind), a
+	// digest reference has none.
+	for ref, uri := range map[string]string{
+		host + "/acme/app:1.0":                         "oci://" + host + "/acme/app:1.0@" + want.String(),
+		"oci://" + host + "/acme/app@" + want.String(): "oci://" + host + "/acme/app@" + want.String(),
+		host + "/acme/app:1.0@" + want.String():        "oci://" + host + "/acme/app:1.0@" + want.String(),
+	} {
 		a, err := Resolve(ctx, ref, ResolveOptions{Layers: true})
 		if err != nil {
 			t.Fatalf("%s: %v", ref, err)
 		}
 		if a.Kind != KindOCI || a.SHA256().String() != want.String() || a.Size != int64(len(manifest)) || len(a.OCI.Checked) != 4 ||
-			a.ResourceURI != "oci://"+host+"/acme/app@"+want.String() {
-			t.Errorf("%s: %+v %+v", ref, a, a.OCI)
+			a.ResourceURI != uri {
+			t.Errorf("%s: resource %s, want %s; %+v %+v", ref, a.ResourceURI, uri, a, a.OCI)
 		}
 	}
 	// A multi-platform index: every child manifest and what it references.

@@ -115,7 +115,7 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 		if err != nil {
 			return nil, err
 		}
-		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Now: now}
+		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Name: art.ResourceURI, Now: now}
 	}
 	if opts.Client == nil && opts.Revocations != nil {
 		if _, has := opts.Revocations.Number(); has {
@@ -158,7 +158,12 @@ func needsTokens(r *policy.Requirement) bool {
 type TokenChecker struct {
 	Keys   token.KeySource
 	Tokens [][]byte
-	Now    func() time.Time
+	// Name is the reference being verified (Artifact.ResourceURI): a
+	// token issued for another name fails NAME_MISMATCH, and when the
+	// policy binds names (Policy.BindsNames) a token that names nothing
+	// does too (token.Expect.Name).
+	Name string
+	Now  func() time.Time
 }
 
 // CheckToken implements policy.TokenSource.
@@ -183,7 +188,8 @@ func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *p
 		tok, err := v.Verify(ctx, data)
 		if err == nil {
 			c.IssuedAt, c.Expires = tok.Claims.TimeVerified, tok.Claims.Expires
-			err = tok.Check(token.Expect{Digests: ds, PolicyURI: p.URI(), PolicyDigest: p.Digest(), MaxAge: maxAge}, now())
+			err = tok.Check(token.Expect{Digests: ds, PolicyURI: p.URI(), PolicyDigest: p.Digest(), MaxAge: maxAge,
+				Name: tc.Name, NameRequired: p.BindsNames()}, now())
 		}
 		if err == nil {
 			c.KeyID, c.Signers, c.SignerTimes = tok.KeyID, tok.Claims.Signers, tok.Claims.SignerTimes
@@ -211,6 +217,8 @@ func tokenReason(err error) policy.Reason {
 		return policy.ReasonDigestMismatch
 	case errors.Is(err, token.ErrPolicyMismatch):
 		return policy.ReasonPolicyMismatch
+	case errors.Is(err, token.ErrNameMismatch):
+		return policy.ReasonNameMismatch
 	}
 	return policy.ReasonTokenInvalid
 }
@@ -222,7 +230,7 @@ func rank(r policy.Reason) int {
 	switch r {
 	case policy.ReasonExpired, policy.ReasonStaleMetadata:
 		return 3
-	case policy.ReasonPolicyMismatch:
+	case policy.ReasonPolicyMismatch, policy.ReasonNameMismatch:
 		return 2
 	case policy.ReasonDigestMismatch:
 		return 1

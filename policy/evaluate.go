@@ -118,7 +118,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, p *Policy, resource string, ds
 	if e.Now != nil {
 		now = e.Now
 	}
-	ev := &evaluation{e: e, ctx: ctx, policy: p, ds: ds, now: now().UTC(), signers: map[string]time.Time{}, leaves: map[*Requirement]Result{}}
+	ev := &evaluation{e: e, ctx: ctx, policy: p, resource: resource, ds: ds, now: now().UTC(), signers: map[string]time.Time{}, leaves: map[*Requirement]Result{}}
 	// The revocation check needs the signers, statements and tokens the
 	// other evidence named, so every other leaf is evaluated first.
 	ev.walk(&p.Require, func(r *Requirement) {
@@ -164,6 +164,10 @@ type evaluation struct {
 	signers map[string]time.Time
 	leaves  map[*Requirement]Result
 	revSeq  uint64
+
+	// resource is the reference being verified, which name requirements
+	// bind (refname.Normalize reads it).
+	resource string
 
 	// The revocation check (checkRevocations), made once per evaluation.
 	revChecked bool
@@ -298,6 +302,14 @@ func (ev *evaluation) leaf(r *Requirement) Result {
 			return missing("token")
 		}
 		return ev.token(r.Token)
+	case r.Name != nil:
+		if r.Name.TUF != nil && src.TUF == nil {
+			return missing("TUF")
+		}
+		if r.Name.PGP != nil && src.PGP == nil {
+			return missing("OpenPGP")
+		}
+		return ev.name(r.Name)
 	}
 	return undecided(k, "unknown requirement kind")
 }

@@ -89,6 +89,7 @@ type Requirement struct {
 	Reputation  *ReputationRequirement  `yaml:"reputation,omitempty" json:"reputation,omitempty"`
 	Threshold   *ThresholdRequirement   `yaml:"threshold,omitempty" json:"threshold,omitempty"`
 	Token       *TokenRequirement       `yaml:"token,omitempty" json:"token,omitempty"`
+	Name        *NameRequirement        `yaml:"name,omitempty" json:"name,omitempty"`
 }
 
 // TUFRequirement: the artifact is a target (by exact name or path.Match
@@ -169,6 +170,41 @@ type ThresholdRequirement struct {
 // policy, issued no longer than MaxAge ago, satisfies the requirement.
 type TokenRequirement struct {
 	MaxAge Duration `yaml:"maxAge" json:"maxAge"`
+}
+
+// NameRequirement: the evidence binds the name being verified (the
+// reference given to trustctl verify or to token issue: an image tag, a
+// file name) to these bytes, so a registry that points the tag at an
+// older image that is still validly signed does not pass. The name a TUF
+// target or an OpenPGP manifest line must carry is Template filled in
+// from the normalised reference (package refname); exactly one of TUF and
+// PGP says which evidence binds it.
+type NameRequirement struct {
+	// TUF: a target of this repository and role, named by Template,
+	// lists these bytes.
+	TUF *NameTUF `yaml:"tuf,omitempty" json:"tuf,omitempty"`
+	// PGP: a line of an OpenPGP-signed manifest, named by Template, lists
+	// these bytes, signed by a key that chains to one of Roots for that
+	// name.
+	PGP *NamePGP `yaml:"pgp,omitempty" json:"pgp,omitempty"`
+	// Template derives the name from the reference: {registry},
+	// {repository} and {tag} of an image, {file} of a file, {ref} the
+	// whole reference ("{registry}/{repository}:{tag}" or "{file}").
+	// Empty means DefaultImageTemplate for images and DefaultFileTemplate
+	// for files.
+	Template string `yaml:"template,omitempty" json:"template,omitempty"`
+}
+
+// NameTUF names the TUF repository and targets role whose targets bind
+// names.
+type NameTUF struct {
+	Repo string `yaml:"repo" json:"repo"`
+	Role string `yaml:"role,omitempty" json:"role,omitempty"` // default "targets"
+}
+
+// NamePGP pins the OpenPGP roots whose manifests bind names.
+type NamePGP struct {
+	Roots []string `yaml:"roots" json:"roots"`
 }
 
 // Duration is a time.Duration written as Go duration text ("90m", "24h"),
@@ -399,6 +435,7 @@ func (r *Requirement) kinds() []string {
 	add(r.Reputation != nil, "reputation")
 	add(r.Threshold != nil, "threshold")
 	add(r.Token != nil, "token")
+	add(r.Name != nil, "name")
 	return k
 }
 
@@ -440,7 +477,7 @@ func (r *Requirement) check(fld string, depth int, count *int) error {
 	}
 	k := r.kinds()
 	if len(k) != 1 {
-		return bad(fld, fmt.Sprintf("want exactly one of all, any, tuf, pgp, attestation, revocation, reputation, threshold, token; got %d (%s)", len(k), strings.Join(k, ", ")))
+		return bad(fld, fmt.Sprintf("want exactly one of all, any, tuf, pgp, attestation, revocation, reputation, threshold, token, name; got %d (%s)", len(k), strings.Join(k, ", ")))
 	}
 	switch {
 	case r.All != nil || r.Any != nil:
@@ -577,6 +614,8 @@ func (r *Requirement) check(fld string, depth int, count *int) error {
 		if r.Token.MaxAge <= 0 {
 			return bad(fld+".token.maxAge", "required: how old a token may be, such as 24h")
 		}
+	case r.Name != nil:
+		return r.Name.check(fld + ".name")
 	}
 	return nil
 }

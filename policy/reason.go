@@ -39,6 +39,11 @@ const (
 	// ReasonPolicyMismatch: a token was issued for another policy (name or
 	// content digest differ).
 	ReasonPolicyMismatch Reason = "POLICY_MISMATCH"
+	// ReasonNameMismatch: the evidence does not bind the name being
+	// verified (the tag or file name asked for) to these bytes: a TUF
+	// target or manifest line names them otherwise, the name is bound to
+	// other bytes, or a token was issued for another name.
+	ReasonNameMismatch Reason = "NAME_MISMATCH"
 	// ReasonEvidenceUnavailable: the evidence could not be consulted
 	// (offline, server unreachable, source not configured); the
 	// requirement is undecided, not failed.
@@ -69,6 +74,7 @@ var Reasons = []struct {
 	{ReasonTokenInvalid, "a token is malformed or not signed by a trusted token key"},
 	{ReasonNoToken, "no token was found beside the bytes"},
 	{ReasonPolicyMismatch, "a token was issued for another policy (name or content digest differ)"},
+	{ReasonNameMismatch, "the evidence does not bind the name being verified (tag or file name) to these bytes, or a token names another"},
 	{ReasonEvidenceUnavailable, "the evidence could not be consulted (offline, unreachable, not configured): undecided"},
 	{ReasonOffline, "the requirement needs evidence only trustd holds; offline verification counts it as not met"},
 	{ReasonChildrenFailed, "an all/any combination did not hold; see its children"},

@@ -18,6 +18,7 @@ import (
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/refname"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/token"
 )
@@ -87,7 +88,13 @@ func (s *tokenService) GetTokenKey(ctx context.Context, _ *trustv1.GetTokenKeyRe
 		}
 	}
 	k := s.issuer.PublicKey()
-	return &trustv1.GetTokenKeyResponse{KeyId: k.ID, KeyType: k.Type, PublicKey: k.Encode()}, nil
+	resp := &trustv1.GetTokenKeyResponse{KeyId: k.ID, KeyType: k.Type, PublicKey: k.Encode()}
+	if s.published != nil {
+		for _, a := range s.published.Accepted() {
+			resp.AcceptedPublicKeys = append(resp.AcceptedPublicKeys, a.Encode())
+		}
+	}
+	return resp, nil
 }
 
 func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRequest) (*trustv1.IssueTokenResponse, error) {
@@ -118,6 +125,11 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	}
 	if len(req.GetResourceUri()) > maxResourceURI {
 		return nil, invalidField("resource_uri", fmt.Errorf("longer than %d bytes", maxResourceURI))
+	}
+	// The token binds this name (verifiers compare it with the reference
+	// they verify), so it must be one; empty or stdin: names nothing.
+	if _, err := refname.Normalize(req.GetResourceUri()); errors.Is(err, refname.ErrInvalid) {
+		return nil, invalidField("resource_uri", err)
 	}
 	if err := hasAlgorithms(p, ds); err != nil {
 		return nil, err

@@ -341,6 +341,7 @@ func TestIssueTokenErrors(t *testing.T) {
 		{"no policy name", &trustv1.IssueTokenRequest{Digests: []string{good}}, codes.InvalidArgument, "policy_name: required: the name of a policy this trustd holds (one of clean, other, release, wide)"},
 		{"long name", &trustv1.IssueTokenRequest{Digests: []string{good}, Name: strings.Repeat("n", 1025), PolicyName: "release"}, codes.InvalidArgument, "name: longer than 1024 bytes"},
 		{"long resource", &trustv1.IssueTokenRequest{Digests: []string{good}, ResourceUri: strings.Repeat("u", 4097), PolicyName: "release"}, codes.InvalidArgument, "resource_uri: longer than 4096 bytes"},
+		{"resource not a reference", &trustv1.IssueTokenRequest{Digests: []string{good}, ResourceUri: "s3://bucket/app.tar.gz", PolicyName: "release"}, codes.InvalidArgument, "resource_uri: refname"},
 		{"policy document", withPolicyDocument(&trustv1.IssueTokenRequest{Digests: []string{good}, PolicyName: "release"}, "apiVersion: v0\n"),
 			codes.InvalidArgument, "policy: trustd evaluates only the policies it holds; name one in policy_name"},
 		{"empty policy document", withPolicyDocument(&trustv1.IssueTokenRequest{Digests: []string{good}, PolicyName: "release"}, ""),

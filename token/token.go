@@ -75,6 +75,10 @@ var (
 	ErrDigestMismatch = errors.New("token is for another digest")
 	// ErrPolicyMismatch: the token is for another policy.
 	ErrPolicyMismatch = errors.New("token is for another policy")
+	// ErrNameMismatch: the token was issued for another name (its
+	// resourceUri: another tag, repository or file name) than the one
+	// being verified.
+	ErrNameMismatch = errors.New("token is for another name")
 	// ErrFailed: the token records a failed verification.
 	ErrFailed = errors.New("token records a failed verification")
 )

@@ -131,6 +131,55 @@ func TestCheckRefusals(t *testing.T) {
 		{"not an envelope", []byte(`{"hello":1}`), nil, nil, t0, ErrInvalid},
 		{"too large", bytes.Repeat([]byte(" "), MaxTokenBytes+1), nil, nil, t0, ErrInvalid},
 	}
+	// Names: the resourceUri the token was issued for against the
+	// reference verified, both normalised.
+	named := func(uri string) []byte {
+		c := claims()
+		c.ResourceURI = uri
+		e, _, err := iss.Issue(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	tag13 := named("oci://registry.example/acme/app:1.3@" + artDig.String())
+	file := named("file:///ci/dist/app-1.3.tar.gz")
+	noName := named("")
+	junk := named("s3://bucket/app")
+	ask := func(name string, required bool) func(*Expect) {
+		return func(e *Expect) { e.Name, e.NameRequired = name, required }
+	}
+	tests = append(tests, []struct {
+		name   string
+		env    []byte
+		keys   Keys
+		expect func(*Expect)
+		at     time.Time
+		want   error
+	}{
+		{"same tag", tag13, nil, ask("oci://registry.example/acme/app:1.3@"+artDig.String(), false), t0, nil},
+		{"same tag, Docker Hub spelling", tag13, nil, ask("Registry.Example/acme/app:1.3", true), t0, nil},
+		{"retagged: the token is for 1.3", tag13, nil, ask("oci://registry.example/acme/app:1.4@"+artDig.String(), false), t0, ErrNameMismatch},
+		{"other repository", tag13, nil, ask("registry.example/acme/other:1.3", false), t0, ErrNameMismatch},
+		{"other registry", tag13, nil, ask("mirror.example/acme/app:1.3", false), t0, ErrNameMismatch},
+		{"digest reference binds no tag", env, nil, ask("registry.example/acme/app:1.3", false), t0, ErrNameMismatch},
+		{"verifying by digest needs no tag", tag13, nil, ask("registry.example/acme/app@"+artDig.String(), true), t0, nil},
+		{"file anywhere", file, nil, ask("file:///home/u/app-1.3.tar.gz", true), t0, nil},
+		{"file over https", file, nil, ask("https://example.com/app-1.3.tar.gz", true), t0, nil},
+		{"renamed file", file, nil, ask("file:///home/u/app-1.4.tar.gz", false), t0, ErrNameMismatch},
+		{"a file is not an image", file, nil, ask("registry.example/acme/app:1.3", false), t0, ErrNameMismatch},
+		{"no name asked", tag13, nil, ask("", false), t0, nil},
+		{"standard input", tag13, nil, ask("stdin:", false), t0, nil},
+		{"standard input, names required", tag13, nil, ask("stdin:", true), t0, ErrNameMismatch},
+		{"token for a bare digest", noName, nil, ask("file:///app-1.3.tar.gz", false), t0, nil},
+		{"token for a bare digest, names required", noName, nil, ask("file:///app-1.3.tar.gz", true), t0, ErrNameMismatch},
+		{"token names no reference", junk, nil, ask("file:///app", false), t0, ErrNameMismatch},
+		// A name mismatch does not hide a token for other bytes.
+		{"other bytes and other name", tag13, nil, func(e *Expect) {
+			e.Digests = []digest.Digest{otherD}
+			e.Name = "registry.example/acme/app:1.4"
+		}, t0, ErrDigestMismatch},
+	}...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			keys := tc.keys

@@ -16,6 +16,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/refname"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -253,12 +254,24 @@ type Expect struct {
 	PolicyDigest digest.Digest
 	// MaxAge, when positive, bounds how long ago the token was issued.
 	MaxAge time.Duration
+	// Name is the reference being verified (a file, an https URL, an OCI
+	// reference, or the URI trustctl's resolver gives one). When it names
+	// something, a token whose resourceUri names something else, after
+	// refname.Normalize on both, is refused (ErrNameMismatch): a token
+	// issued for registry/app:1.3 does not admit the same bytes pulled as
+	// registry/app:1.4. Leave it empty only where names do not matter.
+	Name string
+	// NameRequired refuses a token that names nothing (one issued for a
+	// bare digest) and a reference that names nothing (standard input):
+	// set it when the policy binds names.
+	NameRequired bool
 }
 
 // Check judges t against what the verifier knows at now: it must record a
 // pass, be unexpired, no older than MaxAge, about the same bytes (every
 // token digest of an algorithm the verifier computed must equal its
-// digest, and at least one must be compared) and for the same policy.
+// digest, and at least one must be compared), for the same policy, and
+// issued for the name being verified (see Expect.Name).
 func (t *Token) Check(want Expect, now time.Time) error {
 	c := t.Claims
 	compared := 0
@@ -278,6 +291,9 @@ func (t *Token) Check(want Expect, now time.Time) error {
 	if c.PolicyURI != want.PolicyURI || c.PolicyDigest != want.PolicyDigest {
 		return fmt.Errorf("%s: %w: token is for %s (%s), enforcing %s (%s)", opVerify, ErrPolicyMismatch, c.PolicyURI, c.PolicyDigest, want.PolicyURI, want.PolicyDigest)
 	}
+	if err := checkName(c.ResourceURI, want); err != nil {
+		return err
+	}
 	if c.Result != ResultPassed {
 		return fmt.Errorf("%s: %w", opVerify, ErrFailed)
 	}
@@ -286,6 +302,32 @@ func (t *Token) Check(want Expect, now time.Time) error {
 	}
 	if want.MaxAge > 0 && now.Sub(c.TimeVerified) > want.MaxAge {
 		return fmt.Errorf("%s: %w: issued %s, more than %s ago", opVerify, ErrTooOld, c.TimeVerified.UTC().Format(time.RFC3339), want.MaxAge)
+	}
+	return nil
+}
+
+// checkName compares the token's resourceUri with the reference being
+// verified, both normalised by refname.Normalize (refname.Name.Binds).
+func checkName(resourceURI string, want Expect) error {
+	mismatch := func(format string, a ...any) error {
+		return fmt.Errorf("%s: %w: %s", opVerify, ErrNameMismatch, fmt.Sprintf(format, a...))
+	}
+	asked, err := refname.Normalize(want.Name)
+	if errors.Is(err, refname.ErrNoName) && !want.NameRequired {
+		return nil
+	}
+	if err != nil {
+		return mismatch("the policy binds names, and the reference verified names none: %v", err)
+	}
+	got, err := refname.Normalize(resourceURI)
+	if errors.Is(err, refname.ErrNoName) && !want.NameRequired {
+		return nil // issued for a bare digest: binds no name, and none is required
+	}
+	if err != nil {
+		return mismatch("the token names no artifact (resourceUri %.200q), and the policy binds names", resourceURI)
+	}
+	if err := got.Binds(asked); err != nil {
+		return mismatch("%v", err)
 	}
 	return nil
 }

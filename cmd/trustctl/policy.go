@@ -22,11 +22,54 @@ Each combines requirements with all/any:
                pinned root fingerprints for the file's name
   attestation  at least N of predicate type T by given signers or Sigstore
                identities, with conditions on indexed fields
-  revocation   nothing involved revoked; revocation list no older than D
+  revocation   revocation state required, no older than D (the check
+               itself is made of every verdict: see below)
   reputation   score / vote thresholds, globally or within a trust set
   threshold    at least K distinct signers of a named set (keys, OpenPGP
                keys, Sigstore identities)
   token        a trustd token no older than D satisfies it by itself
+  name         the evidence binds the name being verified to the bytes: a
+               TUF target (tuf: {repo, role}) or OpenPGP manifest line
+               (pgp: {roots}) named from the reference by a template
+
+Revocations always win (deny-overrides). Whenever revocation state is
+available (online: trustd's live index; offline: the list 'trustctl
+revocations sync' cached; token issue: trustd's index), every verdict is
+checked for a revocation in force of the bytes' digests, of every key whose
+signature the evaluation counted (a token's own key and the signers it
+names too), of every log entry a passing requirement relied on and of every
+token it accepted. One fails the verdict REVOKED whatever the all/any tree,
+thresholds or tokens say. Unreadable state leaves a passing verdict
+undecided; an expired or too old list fails it STALE_METADATA. Revocations
+are judged by trustd's one time rule: a hard one (compromised, malicious,
+other) voids every signature of a key, a soft one (superseded, retired,
+withdrawn) effective at E what the log first observed at or after E, a
+signature being judged at the later of its claimed time and when the log
+first observed it (see 'trustctl revoke --help').
+
+Names bound to digests. A deploy asks for a name; a registry may point
+that tag at an older image that is still validly signed. The reference
+given to verify (or token issue) is normalised once (package refname):
+  - an image: oci://REGISTRY/REPOSITORY[:TAG][@DIGEST]; the registry is
+    lowercased, index.docker.io and registry-1.docker.io are docker.io, a
+    one-element repository on docker.io is library/NAME, no tag and no
+    digest means :latest; a digest reference (repo@sha256:…) binds no tag
+  - a file, https URL or file:// URI: its last path element (base name)
+  - standard input names nothing
+A name requirement's template is filled in from it: {registry},
+{repository}, {tag} (images), {file} (files), {ref} (the whole name,
+REGISTRY/REPOSITORY:TAG or the file name). Default: {repository}:{tag} for
+images (registry.example/acme/app:1.4 → target acme/app:1.4), {file} for
+files (dist/app-1.4.tar.gz → app-1.4.tar.gz). A digest reference lets
+{tag} be any tag. The requirement fails NAME_MISMATCH when the evidence
+names the bytes otherwise or binds the name to other bytes, UNSIGNED when
+neither exists, and is undecided when nothing names the artifact.
+
+A token binds the name it was issued for (its VSA resourceUri): verify
+compares it with the reference, both normalised as above, online and
+offline, and a token for another tag, repository, registry or file name
+fails NAME_MISMATCH. A token issued for a bare digest names nothing; it
+passes only policies without a name requirement.
 
 'trustctl policy schema' prints the JSON schema; policy/testdata holds
 examples.`,

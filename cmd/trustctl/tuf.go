@@ -340,7 +340,7 @@ The target's digests are indexed: 'trustctl subject DIGEST' shows it.
 
 ` + refHelp,
 		Example: `  trustctl sign dist/app-1.0.tar.gz --repo acme/images --name app/app-1.0.tar.gz --key targets.pem
-  trustctl sign registry.example/acme/app:1.4 --repo acme/images --name app/image-1.4 --key targets.pem
+  trustctl sign registry.example/acme/app:1.4 --repo acme/images --name acme/app:1.4 --key targets.pem   # the name a policy's name requirement derives
   curl -s https://example.com/x.iso | trustctl sign - --repo acme/images --name x.iso --key targets.pem
   # the targets key on a PKCS#11 token, the PIN read from a file
   trustctl sign app.tar --repo acme/images --name app.tar \
