@@ -59,8 +59,9 @@ type VerifyOptions struct {
 	// evaluator checks every verdict against (deny-overrides: a token, its
 	// key, the signers it names, its subject or an input statement revoked
 	// fails the verdict REVOKED whatever the policy), and revocation
-	// requirements are answered from it. Online the server's live state is
-	// checked instead.
+	// requirements are answered from it (undecided while it holds no
+	// list, when no verdict is checked against it either). Online the
+	// server's live state is checked instead.
 	Revocations *revocation.Cache
 	// Extra are further evidence sources (attestations, revocations,
 	// reputation); a set field replaces the built-in one.
@@ -118,9 +119,10 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Name: art.ResourceURI, Now: now}
 	}
 	if opts.Client == nil && opts.Revocations != nil {
-		if _, has := opts.Revocations.Number(); has {
-			src.Revocations = opts.Revocations.PolicySource()
-		}
+		// A cache that holds no list yet answers ErrNoRevocationState:
+		// nothing to check verdicts against, revocation requirements
+		// undecided.
+		src.Revocations = opts.Revocations.PolicySource()
 	}
 	ev := &policy.Evaluator{Sources: src.With(opts.Extra), Now: now, Offline: opts.Client == nil}
 	return &Result{Artifact: art, Verdict: ev.Evaluate(ctx, opts.Policy, art.ResourceURI, art.Digests)}, nil

@@ -534,7 +534,7 @@ func revokedDetail(rs []Revoked) (string, []string) {
 // revoked; else a failed (REVOKED, or STALE_METADATA for a list too old to
 // prove absence) or undecided leaf that overrides the requirement tree.
 func (ev *evaluation) denyResult() *Result {
-	if !ev.revChecked {
+	if !ev.revChecked || errors.Is(ev.revErr, ErrNoRevocationState) {
 		return nil
 	}
 	const kind = "revocations"

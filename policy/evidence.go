@@ -79,6 +79,13 @@ type TUFRole struct {
 // STALE_METADATA rather than being undecided.
 var ErrStaleEvidence = errors.New("evidence expired")
 
+// ErrNoRevocationState, wrapped by a revocation source's error, says the
+// source holds no revocation state at all (an offline cache never
+// synced): there is nothing to check a verdict against, so the
+// deny-overrides check is not made, and a revocation requirement is
+// undecided.
+var ErrNoRevocationState = errors.New("no revocation state")
+
 // TUFSource reads a targets role as its repository currently publishes it.
 type TUFSource interface {
 	TUFRole(ctx context.Context, repo, role string) (*TUFRole, error)

@@ -157,3 +157,18 @@ func TestServerSourcesSkipForgedRecords(t *testing.T) {
 		t.Errorf("Signatures = %+v, %v; want keyA's attestation alone", all, err)
 	}
 }
+
+// TestNoRevocationState: a source with no state at all (an offline cache
+// never synced) checks nothing: a token still decides alone, and a
+// revocation requirement is undecided.
+func TestNoRevocationState(t *testing.T) {
+	src := Sources{Revocations: revErr{fmt.Errorf("no list cached: %w", ErrNoRevocationState)}, Tokens: tokenData{ID: "t", IssuedAt: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
+	ev := &Evaluator{Sources: src, Now: func() time.Time { return now }, Offline: true}
+	if v := ev.Evaluate(context.Background(), mustPolicy(t, "      token: {maxAge: 1h}\n"), "", []digest.Digest{artSHA}); v.Outcome != Pass {
+		t.Errorf("token with no revocation state: %s %v", v.Outcome, v.Reasons())
+	}
+	v := ev.Evaluate(context.Background(), mustPolicy(t, "      revocation: {}\n"), "", []digest.Digest{artSHA})
+	if v.Outcome != Undecided || !slices.Equal(v.Reasons(), []Reason{ReasonEvidenceUnavailable}) {
+		t.Errorf("revocation requirement with no revocation state: %s %v", v.Outcome, v.Reasons())
+	}
+}

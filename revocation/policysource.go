@@ -76,7 +76,8 @@ func policyRevoked(kind Kind, id string, seq int64, reason Reason, effective tim
 // judges its age), and the cached revocations of the targets asked about
 // (the evaluator applies the time rule). A list past its expiry or older
 // than MaxStaleness is stale evidence (policy.ErrStaleEvidence): absence
-// from it proves nothing; an empty cache is an error (sync first).
+// from it proves nothing; an empty cache is an error wrapping ErrNoCache
+// and policy.ErrNoRevocationState (sync first).
 func (c *Cache) PolicySource() policy.RevocationSource { return cacheSource{c} }
 
 type cacheSource struct{ c *Cache }
@@ -84,7 +85,7 @@ type cacheSource struct{ c *Cache }
 func (src cacheSource) Revocations(_ context.Context, q policy.RevocationQuery) (policy.RevocationStatus, error) {
 	c := src.c
 	if !c.has {
-		return policy.RevocationStatus{}, fmt.Errorf("revocation: %w in %s: run trustctl revocations sync", ErrNoCache, c.dir)
+		return policy.RevocationStatus{}, fmt.Errorf("revocation: %w in %s (%w): run trustctl revocations sync", ErrNoCache, c.dir, policy.ErrNoRevocationState)
 	}
 	now := c.Now()
 	if now.After(c.state.Expires) {
