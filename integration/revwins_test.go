@@ -370,4 +370,23 @@ policies:
 	if r := verify(closed, 0, "--offline", "--token-key", tokenKey, "--cache", cache); r.code != 0 {
 		t.Errorf("offline verify of the early release's token: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+
+	// A rotation is a revocation source too: the old key is superseded
+	// in the one state, online and in the next synced list.
+	older, _ := g.newKey("Older <older@example.org>")
+	newer, _ := g.newKey("Newer <newer@example.org>")
+	for _, fpr := range []string{older, newer} {
+		must(ctl("key", "add", write(fpr+".asc", g.run("--export", "--armor", fpr))), "key add")
+	}
+	r = must(ctl("pgp", "rotate", "--old", older, "--new", newer, "--gpg", older, "--gpg", newer), "pgp rotate")
+	if r := ctl("revocations", "lookup", "key", older); r.code != 1 || !strings.Contains(r.stdout, "revoked (superseded)") {
+		t.Errorf("revocations lookup of a rotated key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	must(ctl("revocations", "sync", "--cache", cache, "--tuf-url", tufURL), "revocations sync")
+	if r := trustctl(t, closed, "revocations", "check", "--cache", cache, "key", older); r.code != 1 || !strings.Contains(r.stdout, "revoked (superseded)") {
+		t.Errorf("revocations check of a rotated key after a sync: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := ctl("revocations", "lookup", "key", newer); r.code != 0 {
+		t.Errorf("revocations lookup of the new key: %d %q %q", r.code, r.stdout, r.stderr)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/recordtype"
@@ -51,6 +52,36 @@ func (s *Service) indexPGP(ctx context.Context, w store.Writer, entry store.Stat
 	primary := entry.SignerKeyIDs[0]
 	return put(ctx, w, Record{Target: Target{Kind: KindKey, ID: rev.Fingerprint}, Action: ActionRevoke, Reason: PGPReason(rev),
 		Effective: rev.Created.UTC(), Revokers: []string{primary}, Seq: entry.Seq, RecordedAt: entry.RecordedAt})
+}
+
+// indexRotation is the Indexer of OpenPGP rotations
+// (pgp.RotationPredicateType, signed by both keys): once the chain
+// verifier counts the rotation (its facts compiled inside the append's
+// transaction, so the rotation's own signatures are judged as every chain
+// decision judges them), the old key is recorded in the one revocation
+// index as superseded from the rotation's effective time, by the keys that
+// signed it, under the entry's log sequence number. A rotation the
+// verifier does not count (a signature by a key already revoked, say)
+// supersedes nothing and indexes nothing.
+func (s *Service) indexRotation(ctx context.Context, w store.Writer, entry store.Statement) error {
+	st, err := envelope.ParseStatement(entry.PayloadType, entry.Payload, envelope.DefaultLimits())
+	if err != nil {
+		return fmt.Errorf("revocation: index rotation %d: %w", entry.Seq, err)
+	}
+	rot, err := pgp.ParseRotation(st.Predicate)
+	if err != nil {
+		return fmt.Errorf("revocation: index rotation %d: %w", entry.Seq, err)
+	}
+	g, err := pgplog.New(w, nil).Graph(ctx)
+	if err != nil {
+		return fmt.Errorf("revocation: index rotation %d: %w", entry.Seq, err)
+	}
+	status, err := g.Status(rot.Old, rot.Effective)
+	if err != nil || status.State != pgp.StateSuperseded || status.SupersededBy != rot.New {
+		return nil // not a supersession the chain verifier counts
+	}
+	return put(ctx, w, Record{Target: Target{Kind: KindKey, ID: rot.Old}, Action: ActionRevoke, Reason: ReasonSuperseded,
+		Effective: rot.Effective.UTC(), Revokers: entry.SignerKeyIDs, Seq: entry.Seq, RecordedAt: entry.RecordedAt})
 }
 
 // verifyPGPEntry checks a logged OpenPGP revocation certificate: written
@@ -107,38 +138,64 @@ func put(ctx context.Context, w store.Writer, ev Record) error {
 	return nil
 }
 
-// IndexLoggedPGPRevocations brings the revocation index up to date with
-// the OpenPGP revocation certificates in the log: each one logged before
-// this trustd indexed them (an older database) is indexed now, in log
-// order, in one transaction each; one already indexed is left alone. It
-// returns how many it indexed. trustd runs it at start, so lookups, lists
-// and policies never miss a revocation an older version logged.
-func (s *Service) IndexLoggedPGPRevocations(ctx context.Context, st store.Store) (int, error) {
+// IndexLoggedOpenPGP brings the revocation index up to date with the
+// OpenPGP revocation certificates and rotations in the log: each one
+// logged before this trustd indexed them (an older database) is indexed
+// now, in log order, in one transaction each; one already indexed is left
+// alone. It returns how many it indexed. trustd runs it at start, so
+// lookups, lists and policies never miss a revocation an older version
+// logged. (An offline cache that synced deltas before the upgrade gets
+// them with its next snapshot: a delta covers newer log entries only.)
+func (s *Service) IndexLoggedOpenPGP(ctx context.Context, st store.Store) (int, error) {
 	n := 0
-	for after := int64(0); ; {
-		entries, err := st.StatementsByPredicate(ctx, recordtype.PGPRevocation, after, evidencePage)
-		if err != nil {
-			return n, fmt.Errorf("revocation: OpenPGP revocations: %w", err)
-		}
-		for _, e := range entries {
-			after = e.Seq
-			if !recordtype.Genuine(e.PayloadType, e.PredicateType) {
-				continue // a forged row of an older database: no revocation
-			}
-			evs, err := st.RevocationEvents(ctx, e.Seq-1, e.Seq, 1)
+	for _, source := range []struct {
+		predicateType string
+		index         func(context.Context, store.Writer, store.Statement) error
+	}{
+		{recordtype.PGPRevocation, s.indexPGP},
+		{pgp.RotationPredicateType, s.indexRotation},
+	} {
+		for after := int64(0); ; {
+			entries, err := st.StatementsByPredicate(ctx, source.predicateType, after, evidencePage)
 			if err != nil {
-				return n, fmt.Errorf("revocation: OpenPGP revocation %d: %w", e.Seq, err)
+				return n, fmt.Errorf("revocation: %s: %w", source.predicateType, err)
 			}
-			if len(evs) > 0 {
-				continue
+			for _, e := range entries {
+				after = e.Seq
+				if !recordtype.Genuine(e.PayloadType, e.PredicateType) {
+					continue // a forged row of an older database: no revocation
+				}
+				evs, err := st.RevocationEvents(ctx, e.Seq-1, e.Seq, 1)
+				if err != nil {
+					return n, fmt.Errorf("revocation: %s %d: %w", source.predicateType, e.Seq, err)
+				}
+				if len(evs) > 0 {
+					continue
+				}
+				indexed := false
+				err = st.Update(ctx, func(ctx context.Context, w store.Writer) error {
+					before, err := w.RevocationHead(ctx)
+					if err != nil {
+						return err
+					}
+					if err := source.index(ctx, w, e); err != nil {
+						return err
+					}
+					after, err := w.RevocationHead(ctx)
+					indexed = after != before
+					return err
+				})
+				if err != nil {
+					return n, err
+				}
+				if indexed {
+					n++
+				}
 			}
-			if err := st.Update(ctx, func(ctx context.Context, w store.Writer) error { return s.indexPGP(ctx, w, e) }); err != nil {
-				return n, err
+			if len(entries) < evidencePage {
+				break
 			}
-			n++
-		}
-		if len(entries) < evidencePage {
-			return n, nil
 		}
 	}
+	return n, nil
 }

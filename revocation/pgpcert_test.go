@@ -1,6 +1,7 @@
 package revocation_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
@@ -133,7 +140,7 @@ func TestPGPRevocationIndexerRefusesForgeries(t *testing.T) {
 }
 
 // TestPGPRevocationBackfill: certificates an older trustd logged without
-// indexing them are indexed once, by IndexLoggedPGPRevocations.
+// indexing them are indexed once, by IndexLoggedOpenPGP.
 func TestPGPRevocationBackfill(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		ctx := context.Background()
@@ -161,7 +168,7 @@ func TestPGPRevocationBackfill(t *testing.T) {
 			t.Fatalf("before the backfill: %+v, %v", r, err)
 		}
 		for i, want := range []int{1, 0} {
-			n, err := e.svc.IndexLoggedPGPRevocations(ctx, st)
+			n, err := e.svc.IndexLoggedOpenPGP(ctx, st)
 			if err != nil || n != want {
 				t.Fatalf("run %d: indexed %d, %v; want %d", i, n, err, want)
 			}
@@ -191,4 +198,117 @@ func TestPGPRevocationNotReinstated(t *testing.T) {
 	if !errors.Is(err, revocation.ErrInvalid) {
 		t.Fatalf("reinstating an OpenPGP revocation = %v, want ErrInvalid", err)
 	}
+}
+
+// pgpKey generates an OpenPGP key, registers its certificate and returns
+// its fingerprint and a signer.
+func pgpKey(t *testing.T, e *env, name string) (string, *pgp.KeySigner) {
+	t.Helper()
+	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEd25519}
+	ent, err := openpgp.NewEntity(name, "", name+"@example.org", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sec bytes.Buffer
+	w, err := armor.Encode(&sec, "PGP PRIVATE KEY BLOCK", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ent.SerializePrivate(w, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	signer, err := pgp.NewKeySigner(sec.Bytes(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := e.keys.Add(context.Background(), signer.Certificate().Encode(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID, signer
+}
+
+// rotation signs a rotation from old to new (both signing) about new's
+// certificate.
+func rotation(t *testing.T, st store.Store, oldFpr, newFpr string, effective time.Time, signers ...envelope.Signer) []byte {
+	t.Helper()
+	pred, err := json.Marshal(pgp.Rotation{Old: oldFpr, New: newFpr, Effective: effective})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := st.Key(context.Background(), newFpr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pgp.ParseCertificate(k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := pgplog.KeySubject(cert)
+	stmt, err := envelope.NewStatement(pgp.RotationPredicateType, pred, envelope.Subject{Name: ks.Name, Digests: ks.Digests})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sign(t, stmt, signers...)
+}
+
+// TestPGPRotationOneState: an OpenPGP rotation the chain verifier counts
+// supersedes the old key in the one index from its effective time, so
+// lookups, lists and policies see what chain decisions see; an older log's
+// rotations are indexed by the backfill; none can be reinstated.
+func TestPGPRotationOneState(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		st := open(t)
+		e := newEnv(t, st, revocation.Config{})
+		oldFpr, oldSigner := pgpKey(t, e, "old")
+		newFpr, newSigner := pgpKey(t, e, "new")
+		effective := e.now.Add(time.Hour)
+		entry, _, err := e.log.Submit(ctx, rotation(t, st, oldFpr, newFpr, effective, oldSigner, newSigner))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := e.svc.Lookup(ctx, revocation.Target{Kind: revocation.KindKey, ID: oldFpr})
+		if err != nil || r == nil || r.Reason != revocation.ReasonSuperseded || !r.Effective.Equal(effective) || r.Seq != entry.Seq {
+			t.Fatalf("Lookup(old key) = %+v, %v; want superseded from %s at log entry %d", r, err, effective, entry.Seq)
+		}
+		if r, err := e.svc.Lookup(ctx, revocation.Target{Kind: revocation.KindKey, ID: newFpr}); err != nil || r != nil {
+			t.Errorf("Lookup(new key) = %+v, %v", r, err)
+		}
+		// The soft rule: before the effective time the old key still signs.
+		if r, err := e.svc.KeyRevoked(ctx, oldFpr, e.now, e.now); err != nil || r != nil {
+			t.Errorf("KeyRevoked(old key) before the effective time = %+v, %v", r, err)
+		}
+		if r, err := e.svc.KeyRevoked(ctx, oldFpr, e.now, effective); err != nil || r == nil || r.Seq != entry.Seq {
+			t.Errorf("KeyRevoked(old key) observed at the effective time = %+v, %v", r, err)
+		}
+		authority := e.key(t)
+		e2 := newEnvOn(t, e, revocation.Config{SecurityAuthority: []string{authority.id}})
+		if _, err := e2.revoke(t, revocation.Predicate{Action: revocation.ActionReinstate, Target: revocation.Target{Kind: revocation.KindKey, ID: oldFpr},
+			Reason: revocation.ReasonOther}, authority.signer); !errors.Is(err, revocation.ErrInvalid) {
+			t.Errorf("reinstating a rotation = %v, want ErrInvalid", err)
+		}
+
+		// An older trustd logged a rotation without indexing it.
+		skey, vkey, err := tlog.GenerateLogKey("test-log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: pgplog.Validators(st)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		thirdFpr, thirdSigner := pgpKey(t, e, "third")
+		late, _, err := old.Submit(ctx, rotation(t, st, newFpr, thirdFpr, e.now, newSigner, thirdSigner))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := e.svc.IndexLoggedOpenPGP(ctx, st); err != nil || n != 1 {
+			t.Fatalf("backfill indexed %d, %v; want the one rotation", n, err)
+		}
+		if r, err := e.svc.Lookup(ctx, revocation.Target{Kind: revocation.KindKey, ID: newFpr}); err != nil || r == nil || r.Seq != late.Seq {
+			t.Errorf("Lookup(new key) after the backfill = %+v, %v", r, err)
+		}
+	})
 }

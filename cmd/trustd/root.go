@@ -124,13 +124,13 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// revocation's validator enforces who may revoke what; its indexer
 	// keeps the revocation index in each append's transaction.
 	rev := newRevocation(cfg, st)
-	// OpenPGP revocation certificates feed the one revocation index as
-	// they are logged; those an older trustd logged are indexed now,
-	// before anything is served.
-	if n, err := rev.IndexLoggedPGPRevocations(ctx, st); err != nil {
+	// OpenPGP revocation certificates and rotations feed the one
+	// revocation index as they are logged; those an older trustd logged
+	// are indexed now, before anything is served.
+	if n, err := rev.IndexLoggedOpenPGP(ctx, st); err != nil {
 		return fmt.Errorf("revocation index: %w", err)
 	} else if n > 0 {
-		log.Info("indexed OpenPGP revocation certificates logged before this version", "count", n)
+		log.Info("indexed OpenPGP revocation certificates and rotations logged before this version", "count", n)
 	}
 	// identity tells which voters are bound to a verified identity (a
 	// Sigstore binding, or an OpenPGP certification by a configured root).
