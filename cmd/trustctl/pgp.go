@@ -292,10 +292,13 @@ func newPGPRotateCmd(g *globals) *cobra.Command {
 		Use:   "rotate --old A --new B [--effective T] (--key/--gpg for A) (--key/--gpg for B)",
 		Short: "Hand key A's authority to key B from a time; signed by both",
 		Long: `rotate publishes a key transition: from --effective on, B inherits A's
-authority (delegations to A, being a pinned root), and signatures A makes
-from then on are refused. Both keys must sign, so give two signers (--key
-and/or --gpg, once for each key). The statement's subject is B's
-certificate.`,
+authority (delegations to A, being a pinned root), and A is superseded: by
+trustd's one time rule (see 'trustctl revoke --help'), signatures by A that
+the log first observes from then on are refused whatever time they claim,
+and those it observed before stay valid. The supersession is one
+revocation among all others (revocations lookup, list, offline lists).
+Both keys must sign, so give two signers (--key and/or --gpg, once for each
+key). The statement's subject is B's certificate.`,
 		Example: `  trustctl pgp rotate --old $OLD --new $NEW --effective 2026-07-01 --gpg $OLD --gpg $NEW`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
