@@ -37,7 +37,9 @@ func (p policySource) Attestations(ctx context.Context, ds []digest.Digest, pred
 				continue
 			}
 			seen[a.Seq] = true
-			out = append(out, policy.IndexedAttestation(a.Seq, a.EnvelopeDigest, a.SignerIDs, a.Index))
+			pa := policy.IndexedAttestation(a.Seq, a.EnvelopeDigest, a.SignerIDs, a.Index)
+			pa.Observed = a.RecordedAt // for the time rule of the revocation check
+			out = append(out, pa)
 		}
 	}
 	return out, nil

@@ -52,7 +52,11 @@ func (s AttestationSource) Attestations(ctx context.Context, ds []digest.Digest,
 					DocumentName: x.GetDocumentName(), DocumentVersion: x.GetDocumentVersion(),
 					VerifierID: x.GetVerifierId(), VerificationResult: x.GetVerificationResult()}
 			}
-			out = append(out, policy.IndexedAttestation(seq, ed, a.GetSigners(), index))
+			pa := policy.IndexedAttestation(seq, ed, a.GetSigners(), index)
+			if a.GetRecordedAt() != nil {
+				pa.Observed = a.GetRecordedAt().AsTime() // for the time rule of the revocation check
+			}
+			out = append(out, pa)
 		}
 	}
 	return out, nil

@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -57,10 +55,13 @@ type VerifyOptions struct {
 	// undecided.
 	TokenKeys token.KeySource
 	// Revocations is the offline revocation cache (trustctl revocations
-	// sync): once it holds a list, tokens are refused when it revokes
-	// them, their key, their subject or an input statement; offline,
-	// revocation requirements are answered from it (undecided while it
-	// holds no list).
+	// sync): offline, once it holds a list, it is the revocation state the
+	// evaluator checks every verdict against (deny-overrides: a token, its
+	// key, the signers it names, its subject or an input statement revoked
+	// fails the verdict REVOKED whatever the policy), and revocation
+	// requirements are answered from it (undecided while it holds no
+	// list, when no verdict is checked against it either). Online the
+	// server's live state is checked instead.
 	Revocations *revocation.Cache
 	// Extra are further evidence sources (attestations, revocations,
 	// reputation); a set field replaces the built-in one.
@@ -115,15 +116,12 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 		if err != nil {
 			return nil, err
 		}
-		tc := &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Name: art.ResourceURI, Now: now}
-		if opts.Revocations != nil {
-			if _, has := opts.Revocations.Number(); has {
-				tc.Revocations = opts.Revocations
-			}
-		}
-		src.Tokens = tc
+		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Name: art.ResourceURI, Now: now}
 	}
 	if opts.Client == nil && opts.Revocations != nil {
+		// A cache that holds no list yet answers ErrNoRevocationState:
+		// nothing to check verdicts against, revocation requirements
+		// undecided.
 		src.Revocations = opts.Revocations.PolicySource()
 	}
 	ev := &policy.Evaluator{Sources: src.With(opts.Extra), Now: now, Offline: opts.Client == nil}
@@ -155,14 +153,13 @@ func needsTokens(r *policy.Requirement) bool {
 
 // TokenChecker is the token evidence source: it verifies tokens found
 // beside the bytes with the trusted keys and checks each against the
-// digests and policy; the first that holds satisfies the requirement.
+// digests and policy; the first that holds satisfies the requirement. It
+// reports what that token relies on (its key, the signers and input log
+// entries it names), which the evaluator checks against the revocation
+// state with everything else the verdict relies on.
 type TokenChecker struct {
 	Keys   token.KeySource
 	Tokens [][]byte
-	// Revocations, when set, refuses a token it revokes (REVOKED), or
-	// whose key, subject digest or input statement it revokes; a cache
-	// too old to prove absence refuses every token (STALE_METADATA).
-	Revocations *revocation.Cache
 	// Name is the reference being verified (Artifact.ResourceURI): a
 	// token issued for another name fails NAME_MISMATCH, and when the
 	// policy binds names (Policy.BindsNames) a token that names nothing
@@ -196,10 +193,11 @@ func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *p
 			err = tok.Check(token.Expect{Digests: ds, PolicyURI: p.URI(), PolicyDigest: p.Digest(), MaxAge: maxAge,
 				Name: tc.Name, NameRequired: p.BindsNames()}, now())
 		}
-		if err == nil && tc.Revocations != nil {
-			err = revokedToken(tc.Revocations, tok)
-		}
 		if err == nil {
+			c.KeyID, c.Signers, c.SignerTimes = tok.KeyID, tok.Claims.Signers, tok.Claims.SignerTimes
+			for _, in := range tok.Claims.Inputs {
+				c.Inputs = append(c.Inputs, policy.Input{URI: in.URI, Digest: in.Digest})
+			}
 			return c, nil
 		}
 		c.Reason, c.Detail = tokenReason(err), err.Error()
@@ -210,42 +208,9 @@ func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *p
 	return worst, nil
 }
 
-// errTokenRevoked: the revocation cache voids the token or what it names.
-var errTokenRevoked = errors.New("revoked")
-
-// revokedToken checks the token's id, the key that signed it, the signer
-// keys it names, its subject digests and the log entries it names as
-// inputs against the cache.
-func revokedToken(c *revocation.Cache, tok *token.Token) error {
-	targets := []revocation.CheckTarget{{Kind: revocation.KindToken, ID: tok.ID}, {Kind: revocation.KindKey, ID: tok.KeyID}}
-	for _, k := range tok.Claims.Signers {
-		targets = append(targets, revocation.CheckTarget{Kind: revocation.KindKey, ID: k})
-	}
-	for _, d := range tok.Claims.Subject {
-		targets = append(targets, revocation.CheckTarget{Kind: revocation.KindDigest, ID: d.String()})
-	}
-	for _, in := range tok.Claims.Inputs {
-		if strings.HasPrefix(in.URI, "trustd:log/") && in.Digest.Algorithm() == digest.SHA256 {
-			targets = append(targets, revocation.CheckTarget{Kind: revocation.KindStatement, ID: in.Digest.String()})
-		}
-	}
-	what, err := c.FirstRevoked(targets)
-	if err != nil {
-		return fmt.Errorf("token %s: revocation list: %w", tok.ID, err)
-	}
-	if what != "" {
-		return fmt.Errorf("token %s: %w: %s", tok.ID, errTokenRevoked, what)
-	}
-	return nil
-}
-
 // tokenReason maps a token refusal to its verdict reason code.
 func tokenReason(err error) policy.Reason {
 	switch {
-	case errors.Is(err, errTokenRevoked):
-		return policy.ReasonRevoked
-	case errors.Is(err, revocation.ErrStale):
-		return policy.ReasonStaleMetadata
 	case errors.Is(err, token.ErrExpired):
 		return policy.ReasonExpired
 	case errors.Is(err, token.ErrTooOld):
@@ -265,8 +230,6 @@ func tokenReason(err error) policy.Reason {
 // one for other bytes or from an unknown key.
 func rank(r policy.Reason) int {
 	switch r {
-	case policy.ReasonRevoked:
-		return 4
 	case policy.ReasonExpired, policy.ReasonStaleMetadata:
 		return 3
 	case policy.ReasonPolicyMismatch, policy.ReasonNameMismatch:

@@ -13,20 +13,17 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/policy"
-	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/token"
 )
 
 // TestTokenReason: every token refusal maps to its public reason code,
-// and the most telling refusal among several tokens wins (a revoked one
-// above all).
+// and the most telling refusal among several tokens wins. (Revocations
+// are the evaluator's to check, for every verdict alike.)
 func TestTokenReason(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
 		want policy.Reason
 	}{
-		{fmt.Errorf("token x: %w: key k revoked", errTokenRevoked), policy.ReasonRevoked},
-		{fmt.Errorf("token x: revocation list: %w", revocation.ErrStale), policy.ReasonStaleMetadata},
 		{fmt.Errorf("v: %w", token.ErrExpired), policy.ReasonExpired},
 		{fmt.Errorf("v: %w", token.ErrTooOld), policy.ReasonStaleMetadata},
 		{fmt.Errorf("v: %w", token.ErrDigestMismatch), policy.ReasonDigestMismatch},
@@ -39,7 +36,7 @@ func TestTokenReason(t *testing.T) {
 			t.Errorf("tokenReason(%v) = %s, want %s", tc.err, got, tc.want)
 		}
 	}
-	order := []policy.Reason{policy.ReasonRevoked, policy.ReasonExpired, policy.ReasonPolicyMismatch, policy.ReasonDigestMismatch, policy.ReasonTokenInvalid}
+	order := []policy.Reason{policy.ReasonExpired, policy.ReasonPolicyMismatch, policy.ReasonDigestMismatch, policy.ReasonTokenInvalid}
 	for i := 1; i < len(order); i++ {
 		if rank(order[i-1]) <= rank(order[i]) {
 			t.Errorf("rank(%s) = %d is not above rank(%s) = %d", order[i-1], rank(order[i-1]), order[i], rank(order[i]))

@@ -46,13 +46,15 @@ var (
 )
 
 // Revocations tells which keys are revoked and from when; the revocation
-// package implements it. Votes of a revoked key recorded at or after the
-// effective time stop counting.
+// package implements it. By the one time rule (package timerule), votes
+// of a revoked key that the log recorded at or after that time stop
+// counting: all of them for a hard revocation, whose time is zero.
 type Revocations interface {
-	// KeyRevokedAt returns the effective time of keyID's revocation and
-	// whether it is revoked.
+	// KeyRevokedAt returns from when keyID's votes stop counting (the
+	// zero time for a hard revocation) and whether it is revoked.
 	KeyRevokedAt(ctx context.Context, keyID string) (time.Time, bool, error)
-	// RevokedKeys returns every revoked key with its effective time.
+	// RevokedKeys returns every revoked key with from when its votes stop
+	// counting (zero: all of them).
 	RevokedKeys(ctx context.Context) (map[string]time.Time, error)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/timerule"
 	"github.com/trustd-dev/trustd/tufstore"
 )
 
@@ -242,14 +243,14 @@ func (s *Service) fromTotals(ctx context.Context, rep *Reputation, d digest.Dige
 		}
 		dropped := map[string]bool{}
 		for _, v := range vs {
-			if v.Value != 0 && !v.RecordedAt.Before(revoked[v.VoterKeyID]) {
+			if v.Value != 0 && voids(revoked[v.VoterKeyID], v.RecordedAt) {
 				addTo(&t, v.Axis, v.Value, -1)
 				dropped[v.VoterKeyID] = true
 			}
 		}
 		// A dropped voter stops counting only if no vote of theirs remains.
 		for _, v := range vs {
-			if v.Value != 0 && v.RecordedAt.Before(revoked[v.VoterKeyID]) {
+			if v.Value != 0 && !voids(revoked[v.VoterKeyID], v.RecordedAt) {
 				delete(dropped, v.VoterKeyID)
 			}
 		}
@@ -289,7 +290,7 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 	})
 	verified := map[string]bool{}
 	independent := map[string]bool{}
-	revocations := map[string]time.Time{}
+	revocations := map[string]revokedKey{}
 	counted := map[string]bool{}
 	var qual, trust Axis
 	now := s.opts.Now()
@@ -298,9 +299,9 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 		if v.Value == 0 {
 			continue
 		}
-		if revoked, err := s.revokedAt(ctx, revocations, v.VoterKeyID); err != nil {
+		if r, err := s.revokedAt(ctx, revocations, v.VoterKeyID); err != nil {
 			return err
-		} else if !revoked.IsZero() && !v.RecordedAt.Before(revoked) {
+		} else if r.revoked && voids(r.from, v.RecordedAt) {
 			continue
 		}
 		w := 1.0
@@ -361,24 +362,37 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 	return nil
 }
 
-// revokedAt returns when keyID's revocation takes effect (zero when it is
-// not revoked), asking Revocations once per key and query.
-func (s *Service) revokedAt(ctx context.Context, cache map[string]time.Time, keyID string) (time.Time, error) {
+// revokedKey is a voter key's revocation: from when its votes stop
+// counting (the zero time for a hard revocation: all of them).
+type revokedKey struct {
+	from    time.Time
+	revoked bool
+}
+
+// voids reports whether a revocation whose votes stop counting from from
+// (zero: every vote, a hard revocation) voids a vote the log recorded at
+// recorded: the one time rule (timerule.Voids), a vote being judged at
+// when the log observed it.
+func voids(from, recorded time.Time) bool {
+	return timerule.Voids(timerule.Revocation{Hard: from.IsZero(), Effective: from}, recorded, recorded)
+}
+
+// revokedAt returns keyID's revocation, asking Revocations once per key
+// and query.
+func (s *Service) revokedAt(ctx context.Context, cache map[string]revokedKey, keyID string) (revokedKey, error) {
 	if s.opts.Revocations == nil {
-		return time.Time{}, nil
+		return revokedKey{}, nil
 	}
-	if at, ok := cache[keyID]; ok {
-		return at, nil
+	if r, ok := cache[keyID]; ok {
+		return r, nil
 	}
 	at, revoked, err := s.opts.Revocations.KeyRevokedAt(ctx, keyID)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("feedback: revocation of %s: %w", keyID, err)
+		return revokedKey{}, fmt.Errorf("feedback: revocation of %s: %w", keyID, err)
 	}
-	if !revoked {
-		at = time.Time{}
-	}
-	cache[keyID] = at
-	return at, nil
+	r := revokedKey{from: at, revoked: revoked}
+	cache[keyID] = r
+	return r, nil
 }
 
 // aliases returns d and the digests linked to it one hop away: by a

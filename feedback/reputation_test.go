@@ -206,6 +206,15 @@ func TestRevokedVoters(t *testing.T) {
 			if rep, err = svc.Reputation(context.Background(), q); err != nil || rep.Quality.Negative != 0 || rep.Voters != 1 {
 				t.Fatalf("web of trust counted a revoked voter: %+v %v", rep, err)
 			}
+			// A hard revocation (the zero time: every vote) drops the votes
+			// on both paths, however long before it they were recorded.
+			svc = feedback.New(f.store, feedback.Options{Revocations: revokedSet{mallory.id: time.Time{}}})
+			for _, roots := range [][]string{nil, {alice.id, mallory.id}} {
+				hq := feedback.Query{Digest: app.Digests[0], TrustRoots: roots}
+				if rep, err = svc.Reputation(context.Background(), hq); err != nil || rep.Quality.Negative != 0 || rep.Voters != 1 {
+					t.Fatalf("roots %v: a compromised voter counted: %+v %v", roots, rep, err)
+				}
+			}
 			// A revoked key's trust statements reach nobody: carol, trusted
 			// only by mallory, drops out.
 			carol := f.identity(t)

@@ -75,7 +75,7 @@ func (s *Service) web(ctx context.Context, roots []string, depth int) (map[strin
 		}
 		now := s.opts.Now()
 		for k, at := range revoked {
-			if !isRoot[k] && !at.After(now) {
+			if !isRoot[k] && voids(at, now) {
 				cut[k] = true
 			}
 		}

@@ -187,9 +187,10 @@ func checkStatement(st envelope.Statement) (Binding, error) {
 // Revocations says whether keys and log entries are revoked; the
 // revocation package's Service implements it.
 type Revocations interface {
-	// KeyRevoked returns the revocation that voids what keyID signed at
-	// at, or nil.
-	KeyRevoked(ctx context.Context, keyID string, at time.Time) (*revocation.Record, error)
+	// KeyRevoked returns the revocation that voids a signature by keyID
+	// claiming signed and first observed at observed (the one time rule,
+	// package timerule), or nil.
+	KeyRevoked(ctx context.Context, keyID string, signed, observed time.Time) (*revocation.Record, error)
 	// StatementRevoked returns the revocation that voids log entry seq,
 	// signed at signedAt, or nil.
 	StatementRevoked(ctx context.Context, seq int64, signedAt time.Time) (*revocation.Record, error)
@@ -281,7 +282,7 @@ func (v *Verifier) keyRevoked(ctx context.Context, keyID string, at time.Time) (
 	if v.opts.Revocations == nil {
 		return false, nil
 	}
-	r, err := v.opts.Revocations.KeyRevoked(ctx, keyID, at)
+	r, err := v.opts.Revocations.KeyRevoked(ctx, keyID, at, at)
 	if err != nil {
 		return false, fmt.Errorf("identity: revocation of %s: %w", keyID, err)
 	}

@@ -16,6 +16,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // KeyType is the trustd registry key type of OpenPGP certificates; the
@@ -534,7 +535,7 @@ func (c *Certificate) Status(at time.Time, extra ...Revocation) Status {
 		if r.Subkey || r.Fingerprint != c.Fingerprint {
 			continue
 		}
-		if r.Hard || !r.Created.After(at) {
+		if timerule.Voids(timerule.Revocation{Hard: r.Hard, Effective: r.Created}, at, at) {
 			if best == nil || (r.Hard && !best.Hard) || (r.Hard == best.Hard && r.Created.Before(best.Created)) {
 				best = r
 			}
@@ -550,16 +551,19 @@ func (c *Certificate) Status(at time.Time, extra ...Revocation) Status {
 	if !ok {
 		return Status{State: StateNotYetValid, Since: c.keys[0].bindings[0].created}
 	}
-	if !b.keyExpires.IsZero() && at.After(b.keyExpires) {
+	if timerule.Ended(b.keyExpires, at, at) {
 		return Status{State: StateExpired, Since: b.keyExpires}
 	}
 	return Status{State: StateValid}
 }
 
-// keyProblem says why key k cannot have made a signature at t, checking
-// creation, binding, expiry and (if needSign) the sign capability, not
-// revocation; code is "" if it can.
-func (k *keyState) keyProblem(t time.Time, needSign bool) (reason string, code RefusalCode) {
+// keyProblem says why key k cannot have made a signature claiming t and
+// first observed at observed (zero: judged by the claimed time alone),
+// checking creation and binding at the claimed time, expiry at the time
+// the one rule judges signatures at (timerule.Ended: the later of the
+// two, so an expired key cannot backdate) and (if needSign) the sign
+// capability, not revocation; code is "" if it can.
+func (k *keyState) keyProblem(t, observed time.Time, needSign bool) (reason string, code RefusalCode) {
 	name := "primary key"
 	if !k.primary {
 		name = "subkey"
@@ -571,10 +575,10 @@ func (k *keyState) keyProblem(t time.Time, needSign bool) (reason string, code R
 	if !ok {
 		return fmt.Sprintf("%s %s was not yet bound to the certificate at %s", name, k.info.Fingerprint, t.UTC().Format(time.RFC3339)), CodeUnboundSubkey
 	}
-	if !b.keyExpires.IsZero() && t.After(b.keyExpires) {
+	if timerule.Ended(b.keyExpires, t, observed) {
 		return fmt.Sprintf("%s %s expired at %s", name, k.info.Fingerprint, b.keyExpires.UTC().Format(time.RFC3339)), CodeKeyExpired
 	}
-	if !b.sigExpires.IsZero() && t.After(b.sigExpires) {
+	if timerule.Ended(b.sigExpires, t, observed) {
 		return fmt.Sprintf("the self-signature of %s %s expired at %s", name, k.info.Fingerprint, b.sigExpires.UTC().Format(time.RFC3339)), CodeKeyExpired
 	}
 	if needSign && !b.caps.Sign {

@@ -56,7 +56,7 @@ func (c *Certificate) CertifiedBy(certifier *Certificate, at time.Time) []Certif
 			if !s.CheckKeyIdOrFingerprint(issuer) || !sigOK(s) || s.CreationTime.After(at) || s.SigExpired(at) {
 				continue
 			}
-			if _, code := ck.keyProblem(s.CreationTime, false); code != "" {
+			if _, code := ck.keyProblem(s.CreationTime, time.Time{}, false); code != "" {
 				continue
 			}
 			if b, _ := ck.bindingAt(s.CreationTime); !b.caps.Certify {

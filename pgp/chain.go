@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // RefusalCode is the stable code of a chain refusal. A RefusalCode is also
@@ -267,13 +268,6 @@ func (g *Graph) judgeRotation(r *rotation) *Refusal {
 	return nil
 }
 
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // CheckSignature judges one verified signature on its own, with no chain:
@@ -286,11 +280,13 @@ func (g *Graph) CheckSignature(sig SignatureInfo, observed time.Time) error {
 	return nil
 }
 
-// checkSignature judges one verified signature by itself: registered key,
-// strong hash, signing key bound and sign-capable and unexpired at the
-// claimed time, no hard revocation ever, and no soft revocation or rotation
-// (other than self) in effect at the later of the claimed and observed
-// times, so a backdated signature observed after a supersession is refused.
+// checkSignature judges one verified signature by itself, by the one time
+// rule (package timerule): registered key, strong hash, signing key bound
+// and sign-capable at the claimed time and unexpired at the later of the
+// claimed and observed times, no hard revocation ever, and no soft
+// revocation or rotation (other than self) in effect at the later of the
+// claimed and observed times, so a backdated signature observed after a
+// supersession is refused.
 func (g *Graph) checkSignature(sig SignatureInfo, observed time.Time, self *rotation) *Refusal {
 	c, ok := g.certs[sig.Primary]
 	if !ok {
@@ -307,7 +303,6 @@ func (g *Graph) checkSignature(sig SignatureInfo, observed time.Time, self *rota
 	if !observed.IsZero() && claimed.After(observed.Add(ClockSkew)) {
 		return refuse(CodeNotYetValid, "", "the signature claims %s, after trustd observed it at %s", ts(claimed), ts(observed))
 	}
-	late := later(claimed, observed)
 	// Revocations: the certificate's own and the logged ones, of the
 	// primary key and of the signing key.
 	for _, fp := range uniq(sig.Primary, sig.SigningKey) {
@@ -324,22 +319,22 @@ func (g *Graph) checkSignature(sig SignatureInfo, observed time.Time, self *rota
 			}
 		}
 		for _, r := range revs {
-			if !r.Created.After(late) {
+			if timerule.Voids(timerule.Revocation{Hard: r.Hard, Effective: r.Created}, claimed, observed) {
 				return refuse(CodeRevoked, "", "key %s was revoked (%s) on %s; the signature claims %s and was observed %s", fp, r.Reason, ts(r.Created), ts(claimed), tsOrNever(observed))
 			}
 		}
 	}
-	if reason, code := c.keys[0].keyProblem(claimed, false); code != "" {
+	if reason, code := c.keys[0].keyProblem(claimed, observed, false); code != "" {
 		return refuse(code, "", "%s", reason)
 	}
-	if reason, code := k.keyProblem(claimed, true); code != "" {
+	if reason, code := k.keyProblem(claimed, observed, true); code != "" {
 		return refuse(code, "", "%s", reason)
 	}
 	for _, r := range g.rotFrom[sig.Primary] {
 		if r == self {
 			continue
 		}
-		if !r.Effective.After(late) {
+		if timerule.Ended(r.Effective, claimed, observed) {
 			return refuse(CodeSuperseded, r.ID, "key %s was superseded by %s on %s; the signature claims %s and was observed %s", sig.Primary, r.New, ts(r.Effective), ts(claimed), tsOrNever(observed))
 		}
 	}
@@ -375,7 +370,6 @@ type search struct {
 	g      *Graph
 	q      Query
 	roots  map[string]bool
-	late   time.Time
 	onPath map[string]bool
 	failed map[string]*Refusal
 	steps  int
@@ -396,8 +390,7 @@ func (g *Graph) Decide(q Query) (Chain, error) {
 	if ref := g.checkSignature(q.Signature, q.Observed, nil); ref != nil {
 		return Chain{}, ref
 	}
-	s := &search{g: g, q: q, roots: map[string]bool{}, late: later(q.Signature.Created, q.Observed),
-		onPath: map[string]bool{}, failed: map[string]*Refusal{}}
+	s := &search{g: g, q: q, roots: map[string]bool{}, onPath: map[string]bool{}, failed: map[string]*Refusal{}}
 	for _, r := range q.Roots {
 		s.roots[r] = true
 	}
@@ -495,7 +488,7 @@ func (s *search) checkDelegation(d *delegation, below int) *Refusal {
 		return refuse(CodeDepthExceeded, d.ID, "%s may delegate %d more level(s), the chain below it has %d", d.Delegate, d.MaxDepth, below)
 	case !d.NotBefore.IsZero() && q.Signature.Created.Before(d.NotBefore):
 		return refuse(CodeNotYetValid, d.ID, "signed at %s, before the delegation to %s starts at %s", ts(q.Signature.Created), d.Delegate, ts(d.NotBefore))
-	case s.late.After(d.Until):
+	case timerule.Ended(d.Until, q.Signature.Created, q.Observed):
 		return refuse(CodeExpiredDelegation, d.ID, "the delegation to %s ended at %s; the signature claims %s and was observed %s", d.Delegate, ts(d.Until), ts(q.Signature.Created), tsOrNever(q.Observed))
 	}
 	return nil
@@ -517,7 +510,7 @@ func (g *Graph) Status(fingerprint string, at time.Time) (Status, error) {
 		return st, nil
 	}
 	for _, r := range g.rotFrom[fingerprint] {
-		if !r.Effective.After(at) {
+		if timerule.Ended(r.Effective, at, at) {
 			return Status{State: StateSuperseded, Since: r.Effective, SupersededBy: r.New}, nil
 		}
 	}

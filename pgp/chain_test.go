@@ -119,6 +119,9 @@ func TestDecide(t *testing.T) {
 		{name: "claimed time after observation", facts: F(base, nil, nil), sig: sigBy(A, T.Add(day)), observed: T, wantCode: CodeNotYetValid},
 		{name: "key expired at signature time", facts: F([]DelegationFact{deleg("d-RE", R, E, "**", far, 0, t0.Add(day))}, nil, nil), sig: sigBy(E, t0.Add(40*day)), wantCode: CodeKeyExpired},
 		{name: "expiring key before expiry", facts: F([]DelegationFact{deleg("d-RE", R, E, "**", far, 0, t0.Add(day))}, nil, nil), sig: sigBy(E, t0.Add(10*day)), wantLen: 1},
+		{name: "expiring key, observed before expiry", facts: F([]DelegationFact{deleg("d-RE", R, E, "**", far, 0, t0.Add(day))}, nil, nil), sig: sigBy(E, t0.Add(10*day)), observed: t0.Add(20 * day), wantLen: 1},
+		{name: "expired key backdated, observed after expiry", facts: F([]DelegationFact{deleg("d-RE", R, E, "**", far, 0, t0.Add(day))}, nil, nil), sig: sigBy(E, t0.Add(10*day)), observed: t0.Add(40 * day), wantCode: CodeKeyExpired},
+		{name: "retired: signed before, observed after", facts: F(base, nil, []RevocationFact{revFact("rev-A", A, A.cert.Fingerprint, ReasonRetired, T.Add(10*day))}), sig: sigBy(A, T), observed: T.Add(10 * day), wantCode: CodeRevoked},
 		{name: "expired delegation", facts: F([]DelegationFact{deleg("d-RA", R, A, "release/*", T, 0, T.Add(-30*day))}, nil, nil), sig: sigBy(A, T.Add(day)), wantCode: CodeExpiredDelegation},
 		{name: "backdated into an expired delegation", facts: F([]DelegationFact{deleg("d-RA", R, A, "release/*", T, 0, T.Add(-30*day))}, nil, nil), sig: sigBy(A, T.Add(-day)), observed: T.Add(day), wantCode: CodeExpiredDelegation},
 		{name: "delegation not yet valid", facts: F([]DelegationFact{func() DelegationFact {

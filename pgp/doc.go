@@ -17,11 +17,13 @@
 // included); this package re-reads them per verification so that shared
 // certificates are never mutated and can be used from many goroutines.
 //
-// Time: OpenPGP lets the signer choose a signature's creation time, so soft
-// revocations (key superseded or retired) and rotations are judged against
-// both the claimed time and the time trustd first observed the signature;
-// hard revocations (compromised, no reason, or an unknown reason) invalidate
-// every signature the key ever made. See [Decide].
+// Time: OpenPGP lets the signer choose a signature's creation time, so
+// trustd's one time rule (package timerule) applies: soft revocations (key
+// superseded or retired), rotations, delegation ends and key expiry are
+// judged at the later of the claimed time and the time the log first
+// observed the signature; hard revocations (compromised, no reason, or an
+// unknown reason) invalidate every signature the key ever made. See
+// [Decide].
 //
 // Errors for bad input are [*Error] values matching one sentinel (ErrMalformed,
 // ErrTooLarge, ErrUntrusted, …) with errors.Is; chain decisions refuse with a

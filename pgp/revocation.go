@@ -47,8 +47,9 @@ func (r Reason) String() string {
 	return fmt.Sprintf("unknown reason %d", uint8(r))
 }
 
-// Soft reports whether the reason keeps signatures made before the
-// revocation valid: only superseded (1) and retired (3) are soft.
+// Soft reports whether the reason is soft: only superseded (1) and retired
+// (3) are. A soft revocation voids what the log first observed at or after
+// its creation time; a hard one every signature (package timerule).
 func (r Reason) Soft() bool { return r == ReasonSuperseded || r == ReasonRetired }
 
 // Revocation is a verified or parsed key or subkey revocation signature.
@@ -60,7 +61,7 @@ type Revocation struct {
 	HasReason   bool      // whether a reason-for-revocation subpacket is present
 	Text        string    // the human-readable reason
 	Created     time.Time // the revocation signature's creation time
-	Hard        bool      // invalidates every signature the key ever made
+	Hard        bool      // invalidates every signature the key ever made (timerule.Hard)
 	Hash        string    // the signature's hash algorithm ("SHA512")
 	Verified    bool      // checked against a certificate (VerifyRevocation)
 

@@ -14,6 +14,7 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // MaxSignatureBytes bounds a detached signature (armored or binary).
@@ -361,11 +362,11 @@ func (c *Certificate) verifyOne(message []byte, s sigPacket, k *keyState, now ti
 		return SignatureInfo{}, inputerr.New(opVerify, fld, ErrKeyRevoked, fmt.Sprintf("signed on %s, after the key was revoked (%s) on %s", sig.CreationTime.UTC().Format(time.RFC3339), rev.Reason, rev.Created.UTC().Format(time.RFC3339)))
 	}
 	if !k.primary {
-		if reason, code := c.keys[0].keyProblem(sig.CreationTime, false); code != "" {
+		if reason, code := c.keys[0].keyProblem(sig.CreationTime, time.Time{}, false); code != "" {
 			return SignatureInfo{}, inputerr.New(opVerify, fld, code.kind(), reason)
 		}
 	}
-	if reason, code := k.keyProblem(sig.CreationTime, true); code != "" {
+	if reason, code := k.keyProblem(sig.CreationTime, time.Time{}, true); code != "" {
 		return SignatureInfo{}, inputerr.New(opVerify, fld, code.kind(), reason)
 	}
 	_, _, err := openpgp.VerifyDetachedSignature(singleKeyring{c.entity}, bytes.NewReader(message), bytes.NewReader(s.raw), verifyConfig(now))
@@ -395,11 +396,13 @@ func (c *Certificate) hardRevocation(k *keyState) *Revocation {
 }
 
 // softRevocationBefore returns a soft revocation of key k or of the primary
-// key created at or before t.
+// key that voids a signature claiming t (timerule.Voids; with no
+// observation known here, the claimed time is judged: the log's chain
+// decisions judge the observed time too).
 func (c *Certificate) softRevocationBefore(k *keyState, t time.Time) *Revocation {
 	for _, ks := range []*keyState{c.keys[0], k} {
 		for i := range ks.info.Revocations {
-			if r := &ks.info.Revocations[i]; !r.Hard && !r.Created.After(t) {
+			if r := &ks.info.Revocations[i]; !r.Hard && timerule.Voids(timerule.Revocation{Effective: r.Created}, t, time.Time{}) {
 				return r
 			}
 		}

@@ -18,19 +18,26 @@ var ErrInvalidQuery = errors.New("invalid decision query")
 const MaxRoots = 64
 
 // Query asks whether the key Signer (a primary key or subkey fingerprint)
-// may sign for Name at SignedAt, given the pinned Roots.
+// may sign for Name with a signature claiming SignedAt and first observed
+// by the log at Observed, given the pinned Roots.
 type Query struct {
 	Name     string
 	Signer   string
-	SignedAt time.Time // zero: now
-	Observed time.Time // when the signature was first observed; zero: SignedAt
+	SignedAt time.Time // the time the signature claims; zero: now
+	// Observed is when the log first recorded the signature (a logged
+	// manifest's recorded time). Zero means it is not in the log: it is
+	// observed now, so a claimed time cannot reach back past a
+	// revocation, rotation, expiry or delegation end (package timerule).
+	Observed time.Time
 	Roots    []string
 }
 
 // Decide assembles the facts from the registry and the log and runs
 // pgp.Decide. The signature is taken as a valid SHA-256 signature by
-// Signer made at SignedAt; the key's own validity, revocations, rotations
-// and every delegation on the way to a root are judged. A refusal is a
+// Signer claiming SignedAt and observed at Observed (now when zero); the
+// key's own validity, revocations, rotations and every delegation on the
+// way to a root are judged by the one time rule (package timerule). A
+// refusal is a
 // *pgp.Refusal (errors.Is(err, pgp.ErrRefused)); other errors are
 // ErrInvalidQuery or store errors.
 func (s *Service) Decide(ctx context.Context, q Query) (pgp.Chain, error) {
@@ -53,9 +60,14 @@ func (s *Service) Decide(ctx context.Context, q Query) (pgp.Chain, error) {
 			return pgp.Chain{}, fmt.Errorf("pgplog: roots[%d]: %w: %w", i, ErrInvalidQuery, err)
 		}
 	}
+	now := time.Now()
 	at := q.SignedAt
 	if at.IsZero() {
-		at = time.Now()
+		at = now
+	}
+	observed := q.Observed
+	if observed.IsZero() {
+		observed = now
 	}
 	primary := signer
 	switch k, err := s.store.PGPKey(ctx, signer); {
@@ -71,7 +83,7 @@ func (s *Service) Decide(ctx context.Context, q Query) (pgp.Chain, error) {
 	return g.Decide(pgp.Query{
 		Signature: pgp.SignatureInfo{Primary: primary, SigningKey: signer, Created: at, Hash: crypto.SHA256},
 		Name:      q.Name,
-		Observed:  q.Observed,
+		Observed:  observed,
 		Roots:     roots,
 	})
 }

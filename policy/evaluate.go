@@ -13,6 +13,7 @@ import (
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // Outcome is the three-valued result of a requirement.
@@ -36,6 +37,8 @@ type Result struct {
 	// Inputs are the signed documents a passing requirement relied on.
 	Inputs   []Input  `json:"inputs,omitempty"`
 	Children []Result `json:"children,omitempty"`
+
+	token string // the id of the token a passing token leaf accepted
 }
 
 // Verdict is a policy's answer for one artifact.
@@ -53,7 +56,12 @@ type Verdict struct {
 	// evaluation counted, sorted; a token names them so an offline
 	// verifier can check them against its revocation list.
 	Signers []string `json:"signers,omitempty"`
-	Result  Result   `json:"result"`
+	// SignerTimes are, by signer, the time the one time rule judges the
+	// earliest signature it counted from that signer at (timerule.At); a
+	// token carries them so an offline verifier judges soft revocations
+	// as the evaluation did.
+	SignerTimes map[string]time.Time `json:"signerTimes,omitempty"`
+	Result      Result               `json:"result"`
 }
 
 // Inputs returns the signed documents that the passing part of the verdict
@@ -95,49 +103,94 @@ type Evaluator struct {
 // Evaluate evaluates p for the bytes known by ds (sha256 first). Evidence
 // errors never escape: they make the requirement undecided, so the verdict
 // always explains itself.
+//
+// Revocations win (deny-overrides): whenever a revocation source is
+// available, the evaluator itself checks the digests, every key whose
+// signature it counted, every log entry and token a passing requirement
+// relied on against the revocation state, and a revocation in force of
+// any of them (judged by the one time rule, package timerule) fails the
+// verdict REVOKED, whatever the requirement tree (any, all, thresholds)
+// says. A revocation state that cannot be read leaves a passing tree
+// undecided, and a stale one fails it: absence of a revocation is never
+// assumed.
 func (e *Evaluator) Evaluate(ctx context.Context, p *Policy, resource string, ds []digest.Digest) Verdict {
 	now := time.Now
 	if e.Now != nil {
 		now = e.Now
 	}
-	ev := &evaluation{e: e, ctx: ctx, policy: p, resource: resource, ds: ds, now: now().UTC(), signers: map[string]bool{}, leaves: map[*Requirement]Result{}}
-	// Revocation requirements need the signers the other evidence named,
-	// so every other leaf is evaluated first.
+	ev := &evaluation{e: e, ctx: ctx, policy: p, resource: resource, ds: ds, now: now().UTC(), signers: map[string]time.Time{}, leaves: map[*Requirement]Result{}}
+	// The revocation check needs the signers, statements and tokens the
+	// other evidence named, so every other leaf is evaluated first.
 	ev.walk(&p.Require, func(r *Requirement) {
 		if r.Revocation == nil {
 			ev.leaves[r] = ev.leaf(r)
 		}
 	})
+	ev.checkRevocations()
 	ev.walk(&p.Require, func(r *Requirement) {
 		if r.Revocation != nil {
 			ev.leaves[r] = ev.revocation(r.Revocation)
 		}
 	})
 	res := ev.combine(&p.Require)
+	if deny := ev.denyResult(); deny != nil {
+		res = overridden(*deny, res)
+	}
 	v := Verdict{Policy: p.Name, PolicyDigest: p.Digest().String(), Resource: resource, Outcome: res.Outcome, EvaluatedAt: ev.now, Result: res, RevocationListSeq: ev.revSeq}
 	for _, d := range ds {
 		v.Digests = append(v.Digests, d.String())
 	}
-	for k := range ev.signers {
+	for k, at := range ev.signers {
 		v.Signers = append(v.Signers, k)
+		if v.SignerTimes == nil {
+			v.SignerTimes = map[string]time.Time{}
+		}
+		v.SignerTimes[k] = at
 	}
 	sort.Strings(v.Signers)
 	return v
 }
 
 type evaluation struct {
-	e       *Evaluator
-	ctx     context.Context
-	policy  *Policy
-	ds      []digest.Digest
-	now     time.Time
-	signers map[string]bool // key ids and fingerprints that vouched, for revocation
+	e      *Evaluator
+	ctx    context.Context
+	policy *Policy
+	ds     []digest.Digest
+	now    time.Time
+	// signers are the keys and fingerprints whose signatures the
+	// evaluation counted, each with the earliest time one of them is
+	// judged at (timerule.At): a soft revocation voids the key's part
+	// only if it voids that one too.
+	signers map[string]time.Time
 	leaves  map[*Requirement]Result
 	revSeq  uint64
 
 	// resource is the reference being verified, which name requirements
 	// bind (refname.Normalize reads it).
 	resource string
+
+	// The revocation check (checkRevocations), made once per evaluation.
+	revChecked bool
+	revQuery   RevocationQuery
+	revStatus  RevocationStatus
+	revErr     error
+	revInForce []Revoked
+}
+
+// counted records that the evaluation counted a signature by key made at
+// signed and first observed by the log at observed (zero: not observed,
+// judged as now).
+func (ev *evaluation) counted(key string, signed, observed time.Time) {
+	if key == "" {
+		return
+	}
+	if observed.IsZero() {
+		observed = ev.now
+	}
+	at := timerule.At(signed, observed)
+	if cur, ok := ev.signers[key]; !ok || at.Before(cur) {
+		ev.signers[key] = at
+	}
 }
 
 func (ev *evaluation) walk(r *Requirement, fn func(*Requirement)) {
@@ -336,16 +389,14 @@ func (ev *evaluation) pgp(p *PGPRequirement) Result {
 				continue
 			}
 		}
-		d, err := ev.e.Sources.PGP.PGPDecide(ev.ctx, s.Name, s.Signer, s.At, p.Roots)
+		d, err := ev.e.Sources.PGP.PGPDecide(ev.ctx, s.Name, s.Signer, s.At, s.Observed, p.Roots)
 		if err != nil {
 			return undecided("pgp", fmt.Sprintf("chain for %s: %v", s.Signer, err))
 		}
 		evidence := fmt.Sprintf("pgp manifest seq %d: %s signed by key %s", s.Seq, s.Name, s.Signer)
 		if d.Allowed {
-			ev.signers[s.Signer] = true
-			if s.Primary != "" {
-				ev.signers[s.Primary] = true
-			}
+			ev.counted(s.Signer, s.At, s.Observed)
+			ev.counted(s.Primary, s.At, s.Observed)
 			res := pass("pgp", fmt.Sprintf("%s signed by %s, which chains to a pinned root", s.Name, s.Signer), append([]string{evidence}, d.Chain...)...)
 			if s.Input.URI != "" {
 				res.Inputs = []Input{s.Input}
@@ -409,7 +460,7 @@ func (ev *evaluation) attestation(a *AttestationRequirement) Result {
 			inputs = append(inputs, at.Input)
 		}
 		for _, s := range at.Signers {
-			ev.signers[s] = true
+			ev.counted(s, at.Observed, at.Observed)
 		}
 	}
 	switch {
@@ -425,6 +476,96 @@ func (ev *evaluation) attestation(a *AttestationRequirement) Result {
 	return fail("attestation", ReasonThresholdNotMet, fmt.Sprintf("%d attestations of type %s meet the requirement; %d required", good, a.PredicateType, a.Min), evidence...)
 }
 
+// checkRevocations asks the revocation source, once, about everything the
+// leaves evaluated so far rely on, and keeps the revocations in force by
+// the one time rule.
+func (ev *evaluation) checkRevocations() {
+	src := ev.e.Sources.Revocations
+	if src == nil {
+		return
+	}
+	q := RevocationQuery{Digests: ev.ds, Statements: ev.statements(), Tokens: ev.tokens()}
+	for s := range ev.signers {
+		q.Keys = append(q.Keys, s)
+	}
+	sort.Strings(q.Keys)
+	st, err := src.Revocations(ev.ctx, q)
+	ev.revChecked, ev.revQuery, ev.revStatus, ev.revErr = true, q, st, err
+	if err != nil {
+		return
+	}
+	ev.revSeq = max(ev.revSeq, st.ListSeq)
+	for _, r := range st.Revoked {
+		if ev.inForce(r) {
+			ev.revInForce = append(ev.revInForce, r)
+		}
+	}
+}
+
+// inForce applies the one time rule to a revocation of something the
+// evaluation relied on: a key's revocation voids its signatures as of the
+// earliest time one it counted is judged at; a revocation of the digest,
+// a statement or a token holds at the time of use (now).
+func (ev *evaluation) inForce(r Revoked) bool {
+	rule := timerule.Revocation{Hard: timerule.Hard(r.Reason), Effective: r.Effective}
+	if r.Kind == "key" {
+		at, ok := ev.signers[r.ID]
+		if !ok {
+			at = ev.now // named by a token, not counted here: judged as used now
+		}
+		return timerule.Voids(rule, at, at)
+	}
+	return timerule.InForce(rule, ev.now)
+}
+
+// revokedDetail lists revocations in force for a verdict line, with their
+// log entries as evidence.
+func revokedDetail(rs []Revoked) (string, []string) {
+	var what, evidence []string
+	for _, rv := range rs {
+		what = append(what, fmt.Sprintf("%s %s (%s)", rv.Kind, rv.ID, rv.Reason))
+		evidence = append(evidence, fmt.Sprintf("revocation seq %d", rv.Seq))
+	}
+	return "revoked: " + strings.Join(what, ", "), evidence
+}
+
+// denyResult is the deny-overrides check of the whole verdict: nil when
+// there is no revocation source or nothing the verdict relies on is
+// revoked; else a failed (REVOKED, or STALE_METADATA for a list too old to
+// prove absence) or undecided leaf that overrides the requirement tree.
+func (ev *evaluation) denyResult() *Result {
+	if !ev.revChecked || errors.Is(ev.revErr, ErrNoRevocationState) {
+		return nil
+	}
+	const kind = "revocations"
+	var r Result
+	switch {
+	case errors.Is(ev.revErr, ErrStaleEvidence):
+		r = fail(kind, ReasonStaleMetadata, fmt.Sprintf("revocation state: %v; nothing can be proven not revoked", ev.revErr))
+	case ev.revErr != nil:
+		r = undecided(kind, fmt.Sprintf("revocation state: %v; nothing can be proven not revoked", ev.revErr))
+	case len(ev.revInForce) > 0:
+		detail, evidence := revokedDetail(ev.revInForce)
+		r = fail(kind, ReasonRevoked, detail+" (a revocation in force fails the verdict whatever the requirements)",
+			append([]string{fmt.Sprintf("revocation list seq %d", ev.revStatus.ListSeq)}, evidence...)...)
+	default:
+		return nil
+	}
+	return &r
+}
+
+// overridden puts the deny-overrides result above the requirement tree:
+// the verdict fails (or is undecided) as deny says unless the tree itself
+// failed, which a failure always keeps.
+func overridden(deny, tree Result) Result {
+	out := Result{Kind: "deny-overrides", Outcome: deny.Outcome, Reason: deny.Reason, Children: []Result{deny, tree}}
+	if tree.Outcome == Fail {
+		out.Outcome, out.Reason = Fail, ReasonChildrenFailed
+	}
+	out.Detail = "revocations are checked before the requirements and override them"
+	return out
+}
+
 func (ev *evaluation) revocation(r *RevocationRequirement) Result {
 	if ev.e.Sources.Revocations == nil {
 		if ev.e.Offline {
@@ -432,32 +573,38 @@ func (ev *evaluation) revocation(r *RevocationRequirement) Result {
 		}
 		return undecided("revocation", "no revocation evidence source (not configured)")
 	}
-	signers := make([]string, 0, len(ev.signers))
-	for s := range ev.signers {
-		signers = append(signers, s)
-	}
-	sort.Strings(signers)
-	st, err := ev.e.Sources.Revocations.Revocations(ev.ctx, ev.ds, signers, ev.statements())
+	st, err := ev.revStatus, ev.revErr
 	if errors.Is(err, ErrStaleEvidence) {
 		return fail("revocation", ReasonStaleMetadata, fmt.Sprintf("revocation list: %v", err))
 	}
 	if err != nil {
 		return undecided("revocation", fmt.Sprintf("revocation list: %v", err))
 	}
-	ev.revSeq = max(ev.revSeq, st.ListSeq)
 	list := fmt.Sprintf("revocation list seq %d", st.ListSeq)
 	if r.MaxAge > 0 && ev.now.Sub(st.ListTime) > time.Duration(r.MaxAge) {
 		return fail("revocation", ReasonStaleMetadata, fmt.Sprintf("the revocation list is from %s, older than %s", st.ListTime.UTC().Format(time.RFC3339), r.MaxAge), list)
 	}
-	if len(st.Revoked) > 0 {
-		var what, evidence []string
-		for _, rv := range st.Revoked {
-			what = append(what, rv.What+" ("+rv.Reason+")")
-			evidence = append(evidence, fmt.Sprintf("revocation seq %d", rv.Seq))
-		}
-		return fail("revocation", ReasonRevoked, "revoked: "+strings.Join(what, ", "), append([]string{list}, evidence...)...)
+	if len(ev.revInForce) > 0 {
+		detail, evidence := revokedDetail(ev.revInForce)
+		return fail("revocation", ReasonRevoked, detail, append([]string{list}, evidence...)...)
 	}
-	return pass("revocation", fmt.Sprintf("nothing involved is revoked (%d signers, %d statements checked)", len(signers), len(ev.statements())), list)
+	return pass("revocation", fmt.Sprintf("nothing involved is revoked (%d signers, %d statements, %d tokens checked)",
+		len(ev.revQuery.Keys), len(ev.revQuery.Statements), len(ev.revQuery.Tokens)), list)
+}
+
+// tokens are the ids of the tokens the passing token leaves accepted.
+func (ev *evaluation) tokens() []string {
+	var out []string
+	ev.walk(&ev.policy.Require, func(r *Requirement) {
+		res, ok := ev.leaves[r]
+		if !ok || res.Outcome != Pass || r.Token == nil || res.token == "" {
+			return
+		}
+		if !slices.Contains(out, res.token) {
+			out = append(out, res.token)
+		}
+	})
+	return out
 }
 
 // statements are the log entries (sha256 envelope digests) that the
@@ -523,9 +670,7 @@ func (ev *evaluation) threshold(t *ThresholdRequirement) Result {
 			if ok && !met[i] {
 				met[i] = true
 				evidence = append(evidence, fmt.Sprintf("%s (seq %d)", want, s.Seq))
-				if s.ID != "" {
-					ev.signers[s.ID] = true
-				}
+				ev.counted(s.ID, s.Observed, s.Observed)
 				if s.Input.URI != "" && !slices.Contains(inputs, s.Input) {
 					inputs = append(inputs, s.Input)
 				}
@@ -555,5 +700,20 @@ func (ev *evaluation) token(t *TokenRequirement) Result {
 	if c.Reason != "" {
 		return fail("token", c.Reason, c.Detail, evidence...)
 	}
-	return pass("token", fmt.Sprintf("token issued %s, expires %s, for policy %s", c.IssuedAt.UTC().Format(time.RFC3339), c.Expires.UTC().Format(time.RFC3339), ev.policy.Name), evidence...)
+	// What the token relies on counts as relied on by this verdict: its
+	// own key (a token is in no log, so it is judged as used now), the
+	// signers its verdict counted (at the times it names, else as
+	// observed when it was issued) and its input log entries.
+	ev.counted(c.KeyID, ev.now, ev.now)
+	for _, s := range c.Signers {
+		at, ok := c.SignerTimes[s]
+		if !ok || at.After(c.IssuedAt) {
+			at = c.IssuedAt
+		}
+		ev.counted(s, at, at)
+	}
+	res := pass("token", fmt.Sprintf("token issued %s, expires %s, for policy %s", c.IssuedAt.UTC().Format(time.RFC3339), c.Expires.UTC().Format(time.RFC3339), ev.policy.Name), evidence...)
+	res.Inputs = c.Inputs
+	res.token = c.ID
+	return res
 }

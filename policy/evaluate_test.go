@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func (d pgpData) PGPSignatures(context.Context, []digest.Digest) ([]PGPSignature
 	return d.sigs, nil
 }
 
-func (d pgpData) PGPDecide(_ context.Context, name, signer string, _ time.Time, roots []string) (PGPDecision, error) {
+func (d pgpData) PGPDecide(_ context.Context, name, signer string, _, _ time.Time, roots []string) (PGPDecision, error) {
 	if signer == "revoked" {
 		return PGPDecision{Refusal: "revoked-compromised", Detail: "root revoked"}, nil
 	}
@@ -61,18 +62,28 @@ func (d attData) Attestations(context.Context, []digest.Digest, string) ([]Attes
 	return d, nil
 }
 
+// revData holds revocations of any targets; it answers with those the
+// query names, as the real sources do.
 type revData RevocationStatus
 
-func (d revData) Revocations(_ context.Context, _ []digest.Digest, signers []string, _ []digest.Digest) (RevocationStatus, error) {
+func (d revData) Revocations(_ context.Context, q RevocationQuery) (RevocationStatus, error) {
 	st := RevocationStatus(d)
+	named := map[string]bool{}
+	for _, x := range q.Digests {
+		named["digest "+x.String()] = true
+	}
+	for _, x := range q.Keys {
+		named["key "+x] = true
+	}
+	for _, x := range q.Statements {
+		named["statement "+x.String()] = true
+	}
+	for _, x := range q.Tokens {
+		named["token "+x] = true
+	}
 	var out []Revoked
 	for _, r := range st.Revoked {
-		for _, s := range signers {
-			if r.What == s {
-				out = append(out, r)
-			}
-		}
-		if r.What == artSHA.String() {
+		if named[r.Kind+" "+r.ID] {
 			out = append(out, r)
 		}
 	}
@@ -160,13 +171,13 @@ func TestEvaluate(t *testing.T) {
 		{"attestation none", "      attestation: {predicateType: p}\n", func(s *Sources) { s.Attestations = attData{} }, Fail, []Reason{ReasonUnsigned}},
 		{"revocation pass", "      all: [" + strings.TrimSpace(strings.TrimPrefix(pgpReq, "      ")) + ", {revocation: {maxAge: 1h}}]\n", nil, Pass, nil},
 		{"revoked signer", "      all: [{pgp: {roots: [" + fprRoot + "]}}, {revocation: {}}]\n", func(s *Sources) {
-			s.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{What: fprDev, Seq: 41, Reason: "key compromised"}}}
+			s.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{Kind: "key", ID: fprDev, Seq: 41, Reason: "compromised"}}}
 		}, Fail, []Reason{ReasonRevoked}},
 		{"revoked signer not involved", "      revocation: {}\n", func(s *Sources) {
-			s.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{What: fprDev, Seq: 41, Reason: "key compromised"}}}
+			s.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{Kind: "key", ID: fprDev, Seq: 41, Reason: "compromised"}}}
 		}, Pass, nil},
 		{"revoked artifact", "      revocation: {}\n", func(s *Sources) {
-			s.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{What: artSHA.String(), Seq: 41, Reason: "bad build"}}}
+			s.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{Kind: "digest", ID: artSHA.String(), Seq: 41, Reason: "malicious"}}}
 		}, Fail, []Reason{ReasonRevoked}},
 		{"stale revocation list", "      revocation: {maxAge: 5m}\n", nil, Fail, []Reason{ReasonStaleMetadata}},
 		{"reputation pass", "      reputation: {minScore: 0.5, minVotes: 5}\n", nil, Pass, nil},
@@ -250,7 +261,7 @@ func TestVerdictGolden(t *testing.T) {
 	}
 	src := good()
 	src.Tokens = tokenData{Reason: ReasonNoToken, Detail: "no token found beside the bytes"}
-	src.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{What: fprDev, Seq: 41, Reason: "key compromised"}}}
+	src.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{Kind: "key", ID: fprDev, Seq: 41, Reason: "compromised"}}}
 	ev := &Evaluator{Sources: src, Now: func() time.Time { return now }}
 	v := ev.Evaluate(context.Background(), &f.Policies[0], "registry.example/acme/app:1.0", []digest.Digest{artSHA})
 	var text, js bytes.Buffer
@@ -278,5 +289,104 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the golden file:\n%s", name, got)
+	}
+}
+
+// TestRevocationAlwaysWins: a revocation in force of the digest, of a key
+// the evaluation counted, of a statement or of a token a passing
+// requirement relied on fails the verdict REVOKED whatever the requirement
+// tree says, with or without a revocation requirement in the policy; the
+// one time rule decides what is in force.
+func TestRevocationAlwaysWins(t *testing.T) {
+	tokenID := "sha256:" + strings.Repeat("e", 64)
+	tokenKey := strings.Repeat("9", 64)
+	input := digest.MustParse("sha256:" + strings.Repeat("12", 32))
+	revoke := func(kind, id, reason string, effective time.Time) func(*Sources) {
+		return func(s *Sources) {
+			rd := s.Revocations.(revData)
+			rd.Revoked = append(slices.Clone(rd.Revoked), Revoked{Kind: kind, ID: id, Seq: 77, Reason: reason, Effective: effective})
+			s.Revocations = rd
+		}
+	}
+	withToken := func(s *Sources) {
+		s.Tokens = tokenData{ID: tokenID, IssuedAt: now.Add(-time.Hour), Expires: now.Add(time.Hour), KeyID: tokenKey,
+			Signers: []string{keyB}, Inputs: []Input{{URI: "trustd:log/5", Digest: input}}}
+	}
+	both := func(fns ...func(*Sources)) func(*Sources) {
+		return func(s *Sources) {
+			for _, f := range fns {
+				f(s)
+			}
+		}
+	}
+	// The README's shape: a token, or the full evidence with a revocation check.
+	readme := "      any: [{token: {maxAge: 24h}}, {all: [{tuf: {repo: acme/app, target: app-1.0.tar.gz}}, {revocation: {}}]}]\n"
+	tokenOrTUF := "      any: [{token: {maxAge: 24h}}, {tuf: {repo: acme/app, target: app-1.0.tar.gz}}]\n"
+	threshold := "      threshold: {k: 1, signers: [{key: " + keyA + "}, {pgp: " + fprDev + "}]}\n"
+	pgpObserved := func(s *Sources) {
+		// The manifest was first observed two days ago, claiming three.
+		s.PGP = pgpData{sigs: []PGPSignature{{Name: "app-1.0.tar.gz", Signer: fprDev, Seq: 9, At: now.Add(-72 * time.Hour), Observed: now.Add(-48 * time.Hour)}}, allowed: map[string]bool{fprDev: true}}
+	}
+	pgpReq := "      any: [{pgp: {roots: [" + fprRoot + "]}}, {tuf: {repo: acme/app, target: app-1.0.tar.gz}}]\n"
+	tests := []struct {
+		name    string
+		req     string
+		mutate  func(*Sources)
+		outcome Outcome
+		reasons []Reason
+	}{
+		{"nothing revoked", readme, withToken, Pass, nil},
+		{"digest revoked malicious, README policy", readme, both(withToken, revoke("digest", artSHA.String(), "malicious", now.Add(-time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"digest revoked, no revocation requirement", tokenOrTUF, both(withToken, revoke("digest", artSHA.String(), "malicious", now.Add(-time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"digest revoked malicious from tomorrow: hard, in force now", tokenOrTUF, revoke("digest", artSHA.String(), "malicious", now.Add(24*time.Hour)), Fail, []Reason{ReasonRevoked}},
+		{"digest withdrawn from tomorrow: soft, not yet", tokenOrTUF, revoke("digest", artSHA.String(), "withdrawn", now.Add(24*time.Hour)), Pass, nil},
+		{"digest withdrawn since an hour", tokenOrTUF, revoke("digest", artSHA.String(), "withdrawn", now.Add(-time.Hour)), Fail, []Reason{ReasonRevoked}},
+		{"token revoked compromised", tokenOrTUF, both(withToken, revoke("token", tokenID, "compromised", now.Add(-time.Minute))), Fail, []Reason{ReasonRevoked}},
+		{"token key revoked", tokenOrTUF, both(withToken, revoke("key", tokenKey, "compromised", now.Add(-time.Minute))), Fail, []Reason{ReasonRevoked}},
+		{"token key superseded: a token is in no log, judged as used now", tokenOrTUF, both(withToken, revoke("key", tokenKey, "superseded", now.Add(-time.Minute))), Fail, []Reason{ReasonRevoked}},
+		{"token's signer compromised", tokenOrTUF, both(withToken, revoke("key", keyB, "compromised", now.Add(time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"token's signer superseded after issue", tokenOrTUF, both(withToken, revoke("key", keyB, "superseded", now.Add(-time.Minute))), Pass, nil},
+		{"token's signer superseded before issue", tokenOrTUF, both(withToken, revoke("key", keyB, "superseded", now.Add(-2*time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"token's signer superseded before issue, after the signature the token names", tokenOrTUF, both(withToken, func(s *Sources) {
+			tc := s.Tokens.(tokenData)
+			tc.SignerTimes = map[string]time.Time{keyB: now.Add(-3 * time.Hour)}
+			s.Tokens = tc
+		}, revoke("key", keyB, "superseded", now.Add(-2*time.Hour))), Pass, nil},
+		{"token's signer time after its issue is not believed", tokenOrTUF, both(withToken, func(s *Sources) {
+			tc := s.Tokens.(tokenData)
+			tc.SignerTimes = map[string]time.Time{keyB: now.Add(time.Hour)}
+			s.Tokens = tc
+		}, revoke("key", keyB, "superseded", now.Add(-2*time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"token's input statement revoked", tokenOrTUF, both(withToken, revoke("statement", input.String(), "withdrawn", now.Add(-time.Minute))), Fail, []Reason{ReasonRevoked}},
+		{"failed token's revocation is not relied on", tokenOrTUF, func(s *Sources) {
+			s.Tokens = tokenData{ID: tokenID, Reason: ReasonExpired, Detail: "expired"}
+			revoke("token", tokenID, "compromised", now.Add(-time.Minute))(s)
+		}, Pass, nil},
+		{"threshold signer compromised", threshold, revoke("key", fprDev, "compromised", now.Add(time.Hour)), Fail, []Reason{ReasonRevoked}},
+		{"pgp signer superseded after the manifest was observed", pgpReq, both(pgpObserved, revoke("key", fprDev, "superseded", now.Add(-24*time.Hour))), Pass, nil},
+		{"pgp signer superseded before it was observed, backdated", pgpReq, both(pgpObserved, revoke("key", fprDev, "superseded", now.Add(-60*time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"pgp signer compromised long after", pgpReq, both(pgpObserved, revoke("key", fprDev, "compromised", now)), Fail, []Reason{ReasonRevoked}},
+		{"attestation signer never observed: judged as now", "      attestation: {predicateType: p, signers: [" + keyA + "]}\n", revoke("key", keyA, "retired", now.Add(-time.Second)), Fail, []Reason{ReasonRevoked}},
+		{"a failed tree keeps its own reasons after REVOKED", "      tuf: {repo: acme/app, target: nope}\n", revoke("digest", artSHA.String(), "malicious", now), Fail, []Reason{ReasonRevoked, ReasonUntrustedSigner}},
+		{"revocation state unreadable: undecided", tokenOrTUF, func(s *Sources) { s.Revocations = revErr{errors.New("unreachable")} }, Undecided, []Reason{ReasonEvidenceUnavailable}},
+		{"revocation state stale: fails", tokenOrTUF, func(s *Sources) { s.Revocations = revErr{fmt.Errorf("%w: list expired", ErrStaleEvidence)} }, Fail, []Reason{ReasonStaleMetadata}},
+		{"no revocation source: nothing to check", tokenOrTUF, func(s *Sources) { s.Revocations = nil }, Pass, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := good()
+			src.TUF.(tufData)["acme/app/targets"] = &TUFRole{Repo: "acme/app", Role: "targets", Version: 4, Expires: now.Add(time.Hour),
+				Targets: map[string][]digest.Digest{"app-1.0.tar.gz": {artSHA}}}
+			if tc.mutate != nil {
+				tc.mutate(&src)
+			}
+			ev := &Evaluator{Sources: src, Now: func() time.Time { return now }}
+			v := ev.Evaluate(context.Background(), mustPolicy(t, tc.req), "app.tar.gz", []digest.Digest{artSHA})
+			if v.Outcome != tc.outcome || !equalReasons(v.Reasons(), tc.reasons) {
+				var b bytes.Buffer
+				_ = v.WriteText(&b)
+				t.Errorf("outcome %s reasons %v, want %s %v\n%s", v.Outcome, v.Reasons(), tc.outcome, tc.reasons, b.String())
+			}
+		})
 	}
 }

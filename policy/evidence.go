@@ -79,6 +79,13 @@ type TUFRole struct {
 // STALE_METADATA rather than being undecided.
 var ErrStaleEvidence = errors.New("evidence expired")
 
+// ErrNoRevocationState, wrapped by a revocation source's error, says the
+// source holds no revocation state at all (an offline cache never
+// synced): there is nothing to check a verdict against, so the
+// deny-overrides check is not made, and a revocation requirement is
+// undecided.
+var ErrNoRevocationState = errors.New("no revocation state")
+
 // TUFSource reads a targets role as its repository currently publishes it.
 type TUFSource interface {
 	TUFRole(ctx context.Context, repo, role string) (*TUFRole, error)
@@ -86,12 +93,15 @@ type TUFSource interface {
 
 // PGPSignature is an OpenPGP-signed manifest line naming the bytes.
 type PGPSignature struct {
-	Name    string // the file name on the manifest line
-	Signer  string // the fingerprint of the key that signed (primary or subkey)
-	Primary string // its certificate's primary fingerprint
-	Seq     uint64 // log sequence number of the manifest
-	At      time.Time
-	Input   Input // the manifest's log entry, if known
+	Name    string    // the file name on the manifest line
+	Signer  string    // the fingerprint of the key that signed (primary or subkey)
+	Primary string    // its certificate's primary fingerprint
+	Seq     uint64    // log sequence number of the manifest
+	At      time.Time // the time the signature claims
+	// Observed is when the log first recorded the manifest; zero when
+	// unknown, which the time rule judges as now.
+	Observed time.Time
+	Input    Input // the manifest's log entry, if known
 }
 
 // PGPDecision is whether a key may sign for a name, given pinned roots.
@@ -103,9 +113,12 @@ type PGPDecision struct {
 }
 
 // PGPSource finds manifest signatures over the bytes and decides chains.
+// PGPDecide judges a signature claiming signed and first observed by the
+// log at observed (zero: not yet observed, judged as now) by the one time
+// rule (package timerule).
 type PGPSource interface {
 	PGPSignatures(ctx context.Context, ds []digest.Digest) ([]PGPSignature, error)
-	PGPDecide(ctx context.Context, name, signer string, at time.Time, roots []string) (PGPDecision, error)
+	PGPDecide(ctx context.Context, name, signer string, signed, observed time.Time, roots []string) (PGPDecision, error)
 }
 
 // SigstoreIdentity is the certificate identity of a keyless signature.
@@ -119,6 +132,7 @@ type Attestation struct {
 	Identities []SigstoreIdentity // keyless signers
 	Fields     map[string]string  // builderId, sourceRepository, …
 	Input      Input              // the attestation's log entry, if known
+	Observed   time.Time          // when the log recorded it; zero: unknown (judged as now)
 }
 
 // AttestationSource lists verified attestations of a predicate type.
@@ -126,26 +140,43 @@ type AttestationSource interface {
 	Attestations(ctx context.Context, ds []digest.Digest, predicateType string) ([]Attestation, error)
 }
 
-// Revoked is one revocation that applies.
-type Revoked struct {
-	What   string // the revoked digest or key
-	Seq    uint64 // the revocation's log sequence number
-	Reason string
+// RevocationQuery names everything a verdict relies on, for the
+// revocation check the evaluator makes of every verdict (deny-overrides):
+// the bytes' digests, the keys whose signatures it counted, the log
+// entries it relied on (statements, named by the sha256 digest of their
+// envelope) and the tokens it accepted.
+type RevocationQuery struct {
+	Digests    []digest.Digest
+	Keys       []string
+	Statements []digest.Digest
+	Tokens     []string
 }
 
-// RevocationStatus is the revocation list's answer for the bytes and the
-// keys involved.
+// Revoked is a revocation (not a reinstatement) of one target the query
+// named, whether or not it is in force yet: the evaluator judges it with
+// the one time rule (package timerule) against the time of use.
+type Revoked struct {
+	Kind      string    // digest, key, statement or token
+	ID        string    // the digest, key id or fingerprint, envelope digest or token id
+	Seq       uint64    // the revocation's log sequence number
+	Reason    string    // compromised, malicious, superseded, retired, withdrawn, other
+	Effective time.Time // from when a soft reason applies
+}
+
+// RevocationStatus is the revocation state's answer for the targets of a
+// query.
 type RevocationStatus struct {
-	ListSeq  uint64    // sequence of the revocation list consulted
-	ListTime time.Time // when that list was produced
+	ListSeq  uint64    // sequence of the revocation list consulted (online: the newest revocation event)
+	ListTime time.Time // when that list was produced (online: now)
 	Revoked  []Revoked
 }
 
-// RevocationSource checks digests, signer keys and the log entries the
-// other evidence relied on (statements, named by the sha256 digest of
-// their envelope) against the revocation list.
+// RevocationSource reads the one revocation state (trustd's live index
+// online, the synced signed list offline) for the targets of q. It returns
+// every revocation of them, in force or not: the evaluator applies the
+// time rule. ErrStaleEvidence says the state is too old to prove absence.
 type RevocationSource interface {
-	Revocations(ctx context.Context, ds []digest.Digest, signers []string, statements []digest.Digest) (RevocationStatus, error)
+	Revocations(ctx context.Context, q RevocationQuery) (RevocationStatus, error)
 }
 
 // Reputation is an aggregate of votes about the bytes.
@@ -167,6 +198,9 @@ type Signature struct {
 	Identity SigstoreIdentity
 	Seq      uint64 // log sequence number of the signed evidence
 	Input    Input  // the signed evidence's log entry, if known
+	// Observed is when the log recorded the evidence; zero when unknown,
+	// which the time rule judges as now.
+	Observed time.Time
 }
 
 // SignerSource lists who signed evidence about the bytes, for thresholds.
@@ -182,6 +216,17 @@ type TokenCheck struct {
 	Expires  time.Time
 	Reason   Reason
 	Detail   string
+	// What a token that holds relies on, for the revocation check: the
+	// key that signed it (a token is in no log, so it is judged as used
+	// now), the signers its verdict counted (judged as observed by
+	// IssuedAt) and the log entries it names as inputs.
+	KeyID   string
+	Signers []string
+	// SignerTimes are the times the token says its signers' signatures
+	// are judged at (token.Claims.SignerTimes); a signer without one, or
+	// with one after IssuedAt, is judged at IssuedAt.
+	SignerTimes map[string]time.Time
+	Inputs      []Input
 }
 
 // TokenSource checks the tokens found beside the bytes against the digests,

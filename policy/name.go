@@ -262,15 +262,13 @@ func (ev *evaluation) namePGP(p *NamePGP, n refname.Name, pattern, shown string)
 			others = append(others, fmt.Sprintf("%s (manifest seq %d)", s.Name, s.Seq))
 			continue
 		}
-		d, err := ev.e.Sources.PGP.PGPDecide(ev.ctx, s.Name, s.Signer, s.At, p.Roots)
+		d, err := ev.e.Sources.PGP.PGPDecide(ev.ctx, s.Name, s.Signer, s.At, s.Observed, p.Roots)
 		if err != nil {
 			return undecided("name", fmt.Sprintf("chain for %s: %v", s.Signer, err))
 		}
 		if d.Allowed {
-			ev.signers[s.Signer] = true
-			if s.Primary != "" {
-				ev.signers[s.Primary] = true
-			}
+			ev.counted(s.Signer, s.At, s.Observed)
+			ev.counted(s.Primary, s.At, s.Observed)
 			evidence := fmt.Sprintf("pgp manifest seq %d: %s signed by key %s", s.Seq, s.Name, s.Signer)
 			res := pass("name", fmt.Sprintf("manifest line %s, signed by %s, which chains to a pinned root, binds %s to these bytes", s.Name, s.Signer, n.Short()), append([]string{evidence}, d.Chain...)...)
 			if s.Input.URI != "" {

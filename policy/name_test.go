@@ -116,7 +116,7 @@ func TestNameInputsAndSigners(t *testing.T) {
 		t.Errorf("tuf inputs: %s %+v", v.Outcome, in)
 	}
 	p := mustPolicy(t, "      all: [{name: {pgp: {roots: ["+fprRoot+"]}}}, {revocation: {}}]\n")
-	src.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{What: fprDev, Seq: 41, Reason: "key compromised"}}}
+	src.Revocations = revData{ListSeq: 41, ListTime: now, Revoked: []Revoked{{Kind: "key", ID: fprDev, Seq: 41, Reason: "compromised"}}}
 	ev.Sources = src
 	if v := ev.Evaluate(context.Background(), p, "file:///app-1.0.tar.gz", []digest.Digest{artSHA}); v.Outcome != Fail || !equalReasons(v.Reasons(), []Reason{ReasonRevoked}) {
 		t.Errorf("revoked manifest signer: %s %v", v.Outcome, v.Reasons())

@@ -179,6 +179,9 @@ func (s *rpcSource) verifyManifest(ctx context.Context, e *trustv1.LogEntry, d d
 	for _, l := range lines {
 		if l.Digest == d {
 			sig := &PGPSignature{Name: l.Name, Signer: info.SigningKey, Primary: info.Primary, Seq: e.GetSeq(), At: info.Created}
+			if e.GetRecordedAt() != nil {
+				sig.Observed = e.GetRecordedAt().AsTime()
+			}
 			if ed, err := digest.Parse(e.GetEnvelopeDigest()); err == nil {
 				sig.Input = Input{URI: fmt.Sprintf("trustd:log/%d", e.GetSeq()), Digest: ed}
 			}
@@ -188,12 +191,16 @@ func (s *rpcSource) verifyManifest(ctx context.Context, e *trustv1.LogEntry, d d
 	return nil, nil
 }
 
-// PGPDecide asks trustd's chain decision for a signer and name.
-func (s *rpcSource) PGPDecide(ctx context.Context, name, signer string, at time.Time, roots []string) (PGPDecision, error) {
+// PGPDecide asks trustd's chain decision for a signer and name, for a
+// signature claiming signed and first observed by the log at observed
+// (zero: not yet observed, which trustd judges as now).
+func (s *rpcSource) PGPDecide(ctx context.Context, name, signer string, signed, observed time.Time, roots []string) (PGPDecision, error) {
 	req := &trustv1.DecideRequest{Name: name, Signer: signer, Roots: roots}
-	if !at.IsZero() {
-		req.SignedAt = timestamppb.New(at)
-		req.ObservedAt = timestamppb.New(at)
+	if !signed.IsZero() {
+		req.SignedAt = timestamppb.New(signed)
+	}
+	if !observed.IsZero() {
+		req.ObservedAt = timestamppb.New(observed)
 	}
 	resp, err := s.rpc.Decide(ctx, req)
 	if err != nil {
@@ -240,42 +247,51 @@ func (s *rpcSource) Signatures(ctx context.Context, ds []digest.Digest) ([]Signa
 			if ed, err := digest.Parse(e.GetEnvelopeDigest()); err == nil {
 				in = Input{URI: fmt.Sprintf("trustd:log/%d", e.GetSeq()), Digest: ed}
 			}
+			var observed time.Time
+			if e.GetRecordedAt() != nil {
+				observed = e.GetRecordedAt().AsTime()
+			}
 			for _, id := range e.GetSignerKeyIds() {
-				out = append(out, Signature{Kind: kind, ID: id, Seq: e.GetSeq(), Input: in})
+				out = append(out, Signature{Kind: kind, ID: id, Seq: e.GetSeq(), Input: in, Observed: observed})
 			}
 		}
 	}
 	return out, nil
 }
 
-// Revocations asks trustd's live revocation index about each digest,
-// signer key and statement. The answer is current, so the list time is
-// now; the list number is not known to this call and is left 0.
-func (s *rpcSource) Revocations(ctx context.Context, ds []digest.Digest, signers []string, statements []digest.Digest) (RevocationStatus, error) {
+// Revocations asks trustd's live revocation index about each target of q
+// and returns every revocation of them, in force or not (the evaluator
+// judges the time). The answer is current, so the list time is now; the
+// list number is not known to this call and is left 0.
+func (s *rpcSource) Revocations(ctx context.Context, q RevocationQuery) (RevocationStatus, error) {
 	st := RevocationStatus{ListTime: time.Now()}
 	ask := func(kind, id string) error {
 		resp, err := s.rpc.LookupRevocation(ctx, &trustv1.LookupRevocationRequest{Kind: kind, Id: id})
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", kind, id, err)
 		}
-		if resp.GetInForce() {
-			r := resp.GetRevocation()
-			st.Revoked = append(st.Revoked, Revoked{What: kind + " " + id, Seq: r.GetSeq(), Reason: r.GetReason()})
+		if r := resp.GetRevocation(); r != nil && r.GetAction() == "revoke" {
+			st.Revoked = append(st.Revoked, Revoked{Kind: kind, ID: id, Seq: r.GetSeq(), Reason: r.GetReason(), Effective: r.GetEffective().AsTime()})
 		}
 		return nil
 	}
-	for _, d := range ds {
+	for _, d := range q.Digests {
 		if err := ask("digest", d.String()); err != nil {
 			return RevocationStatus{}, err
 		}
 	}
-	for _, k := range signers {
+	for _, k := range q.Keys {
 		if err := ask("key", k); err != nil {
 			return RevocationStatus{}, err
 		}
 	}
-	for _, d := range statements {
+	for _, d := range q.Statements {
 		if err := ask("statement", d.String()); err != nil {
+			return RevocationStatus{}, err
+		}
+	}
+	for _, id := range q.Tokens {
+		if err := ask("token", id); err != nil {
 			return RevocationStatus{}, err
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/recordtype"
 )
@@ -26,11 +28,16 @@ func TestServerSourcesRevocationReputation(t *testing.T) {
 		LookupRevocation: func(_ context.Context, r *trustv1.LookupRevocationRequest) (*trustv1.LookupRevocationResponse, error) {
 			asked = append(asked, r.GetKind()+" "+r.GetId())
 			if r.GetId() == keyB {
-				return &trustv1.LookupRevocationResponse{InForce: true, Revocation: &trustv1.Revocation{Seq: 17, Reason: "compromised"}}, nil
+				return &trustv1.LookupRevocationResponse{InForce: true, Revocation: &trustv1.Revocation{Action: "revoke", Seq: 17, Reason: "compromised", Effective: timestamppb.New(now)}}, nil
 			}
 			if r.GetId() == otherSH.String() {
-				// Revoked from a future time: not in force.
-				return &trustv1.LookupRevocationResponse{Revocation: &trustv1.Revocation{Seq: 18, Reason: "withdrawn"}}, nil
+				// Revoked from a future time: returned, for the
+				// evaluator to judge (not in force yet).
+				return &trustv1.LookupRevocationResponse{Revocation: &trustv1.Revocation{Action: "revoke", Seq: 18, Reason: "withdrawn", Effective: timestamppb.New(now.Add(time.Hour))}}, nil
+			}
+			if r.GetId() == keyA {
+				// Reinstated: no revocation.
+				return &trustv1.LookupRevocationResponse{Revocation: &trustv1.Revocation{Action: "reinstate", Seq: 19, Reason: "other", Effective: timestamppb.New(now)}}, nil
 			}
 			return &trustv1.LookupRevocationResponse{}, nil
 		},
@@ -42,9 +49,14 @@ func TestServerSourcesRevocationReputation(t *testing.T) {
 		},
 	}
 	src := ServerSources(rpc)
-	st, err := src.Revocations.Revocations(ctx, []digest.Digest{artSHA, otherSH}, []string{keyA, keyB}, []digest.Digest{otherSH})
-	wantAsked := []string{"digest " + artSHA.String(), "digest " + otherSH.String(), "key " + keyA, "key " + keyB, "statement " + otherSH.String()}
-	if err != nil || !slices.Equal(asked, wantAsked) || len(st.Revoked) != 1 || st.Revoked[0] != (Revoked{What: "key " + keyB, Seq: 17, Reason: "compromised"}) || st.ListTime.IsZero() {
+	st, err := src.Revocations.Revocations(ctx, RevocationQuery{Digests: []digest.Digest{artSHA, otherSH}, Keys: []string{keyA, keyB}, Statements: []digest.Digest{otherSH}, Tokens: []string{"tok"}})
+	wantAsked := []string{"digest " + artSHA.String(), "digest " + otherSH.String(), "key " + keyA, "key " + keyB, "statement " + otherSH.String(), "token tok"}
+	wantRevoked := []Revoked{
+		{Kind: "digest", ID: otherSH.String(), Seq: 18, Reason: "withdrawn", Effective: now.Add(time.Hour)},
+		{Kind: "key", ID: keyB, Seq: 17, Reason: "compromised", Effective: now},
+		{Kind: "statement", ID: otherSH.String(), Seq: 18, Reason: "withdrawn", Effective: now.Add(time.Hour)},
+	}
+	if err != nil || !slices.Equal(asked, wantAsked) || !slices.Equal(st.Revoked, wantRevoked) || st.ListTime.IsZero() {
 		t.Errorf("Revocations = %+v, %v; asked %v", st, err, asked)
 	}
 	rep, err := src.Reputation.Reputation(ctx, []digest.Digest{artSHA}, []string{keyA})
@@ -60,7 +72,7 @@ func TestServerSourcesRevocationReputation(t *testing.T) {
 `)
 	src.Signers = sigData{{Kind: "key", ID: keyB, Seq: 3}}
 	v := (&Evaluator{Sources: src, Now: func() time.Time { return now }}).Evaluate(ctx, p, "", []digest.Digest{artSHA})
-	if got := leafReasons(v.Result); !slices.Equal(got, []string{"revocation:REVOKED", "reputation:REPUTATION_BELOW"}) {
+	if got := leafReasons(v.Result); !slices.Equal(got, []string{"revocations:REVOKED", "revocation:REVOKED", "reputation:REPUTATION_BELOW"}) {
 		t.Errorf("verdict reasons %v", got)
 	}
 }
@@ -79,15 +91,15 @@ func TestRevocationStaleEvidence(t *testing.T) {
 		{errors.New("no revocation list cached"), Undecided, ReasonEvidenceUnavailable},
 	} {
 		v := (&Evaluator{Sources: Sources{Revocations: revErr{tc.err}}, Now: func() time.Time { return now }}).Evaluate(context.Background(), p, "", []digest.Digest{artSHA})
-		if v.Outcome != tc.want || v.Result.Reason != tc.code {
-			t.Errorf("%v: %s %s, want %s %s", tc.err, v.Outcome, v.Result.Reason, tc.want, tc.code)
+		if v.Outcome != tc.want || !slices.Equal(v.Reasons(), []Reason{tc.code}) {
+			t.Errorf("%v: %s %v, want %s %s", tc.err, v.Outcome, v.Reasons(), tc.want, tc.code)
 		}
 	}
 }
 
 type revErr struct{ err error }
 
-func (r revErr) Revocations(context.Context, []digest.Digest, []string, []digest.Digest) (RevocationStatus, error) {
+func (r revErr) Revocations(context.Context, RevocationQuery) (RevocationStatus, error) {
 	return RevocationStatus{}, r.err
 }
 
@@ -143,5 +155,20 @@ func TestServerSourcesSkipForgedRecords(t *testing.T) {
 	all, err := src.Signers.Signatures(ctx, []digest.Digest{artSHA})
 	if err != nil || len(all) != 1 || all[0].ID != keyA || all[0].Seq != 3 {
 		t.Errorf("Signatures = %+v, %v; want keyA's attestation alone", all, err)
+	}
+}
+
+// TestNoRevocationState: a source with no state at all (an offline cache
+// never synced) checks nothing: a token still decides alone, and a
+// revocation requirement is undecided.
+func TestNoRevocationState(t *testing.T) {
+	src := Sources{Revocations: revErr{fmt.Errorf("no list cached: %w", ErrNoRevocationState)}, Tokens: tokenData{ID: "t", IssuedAt: now.Add(-time.Minute), Expires: now.Add(time.Hour)}}
+	ev := &Evaluator{Sources: src, Now: func() time.Time { return now }, Offline: true}
+	if v := ev.Evaluate(context.Background(), mustPolicy(t, "      token: {maxAge: 1h}\n"), "", []digest.Digest{artSHA}); v.Outcome != Pass {
+		t.Errorf("token with no revocation state: %s %v", v.Outcome, v.Reasons())
+	}
+	v := ev.Evaluate(context.Background(), mustPolicy(t, "      revocation: {}\n"), "", []digest.Digest{artSHA})
+	if v.Outcome != Undecided || !slices.Equal(v.Reasons(), []Reason{ReasonEvidenceUnavailable}) {
+		t.Errorf("revocation requirement with no revocation state: %s %v", v.Outcome, v.Reasons())
 	}
 }

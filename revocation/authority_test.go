@@ -359,7 +359,7 @@ func TestIndexerJudgesInTransaction(t *testing.T) {
 	if !errors.Is(err, revocation.ErrUnauthorized) {
 		t.Fatalf("indexing an unauthorized revocation = %v, want ErrUnauthorized", err)
 	}
-	if r, err := e.svc.KeyRevoked(ctx, owner.id, e.now); err != nil || r != nil {
+	if r, err := e.svc.KeyRevoked(ctx, owner.id, e.now, e.now); err != nil || r != nil {
 		t.Errorf("KeyRevoked = %v, %v; want nothing indexed", r, err)
 	}
 }

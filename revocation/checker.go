@@ -9,6 +9,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // Record is a target's revocation: who (Revokers), why (Reason), from when
@@ -24,11 +25,26 @@ type Record struct {
 	RecordedAt time.Time
 }
 
-// Voids reports whether r makes something signed (or used) at time at stop
-// counting: a revocation for a retroactive reason voids everything, any
-// other from its effective time on; a reinstatement voids nothing.
-func (r Record) Voids(at time.Time) bool {
-	return r.Action == ActionRevoke && (r.Reason.Retroactive() || !at.Before(r.Effective))
+// rule is r as the time rule sees it.
+func (r Record) rule() timerule.Revocation {
+	return timerule.Revocation{Hard: r.Reason.Hard(), Effective: r.Effective}
+}
+
+// VoidsSignature reports whether r, a revocation of a key, voids a
+// signature the key made claiming signed and first observed by the log at
+// observed: by the one time rule (timerule.Voids), a hard reason voids
+// every signature, a soft one what is judged at or after its effective
+// time. A reinstatement voids nothing.
+func (r Record) VoidsSignature(signed, observed time.Time) bool {
+	return r.Action == ActionRevoke && timerule.Voids(r.rule(), signed, observed)
+}
+
+// InForce reports whether r holds at now for the target itself (a digest,
+// statement or token in use now, or a key used now): a hard reason at
+// once, a soft one from its effective time (timerule.InForce). A
+// reinstatement is never in force.
+func (r Record) InForce(now time.Time) bool {
+	return r.Action == ActionRevoke && timerule.InForce(r.rule(), now)
 }
 
 // String renders r in one line: "revoked (compromised) by KEY effective T, log entry N".
@@ -50,7 +66,7 @@ func (r Record) String() string {
 // Merge returns a target's state after event, given its state cur (nil
 // when it has none). A reinstatement replaces any state. A revocation
 // replaces no state or a reinstatement; over a revocation it wins only if
-// it is stronger (retroactive over not, else an earlier effective time),
+// it is stronger (hard over soft, else an earlier effective time),
 // so revoking twice is idempotent. The server's index and the offline
 // cache apply events with this one function, which is why a delta applied
 // to a snapshot equals the next full snapshot.
@@ -59,9 +75,9 @@ func Merge(cur *Record, event Record) Record {
 		return event
 	}
 	switch {
-	case event.Reason.Retroactive() && !cur.Reason.Retroactive():
+	case event.Reason.Hard() && !cur.Reason.Hard():
 		return event
-	case cur.Reason.Retroactive() && !event.Reason.Retroactive():
+	case cur.Reason.Hard() && !event.Reason.Hard():
 		return *cur
 	case event.Effective.Before(cur.Effective):
 		return event
@@ -109,13 +125,15 @@ func (s *Service) Lookup(ctx context.Context, t Target) (*Record, error) {
 // nil.
 
 // KeyRevoked returns the revocation that voids a signature key keyID made
-// at time at: a revocation statement about the key, or, for an OpenPGP
-// certificate when the Service has Config.PGP, a logged revocation
-// certificate (hard ones are retroactive) or a rotation that superseded it
-// before at.
-func (s *Service) KeyRevoked(ctx context.Context, keyID string, at time.Time) (*Record, error) {
+// claiming signed and first observed by the log at observed (pass now for
+// both for a signature being judged as it arrives), by the one time rule:
+// the key's revocation in the index (revocation statements and OpenPGP
+// revocation certificates alike), or, for an OpenPGP certificate when the
+// Service has Config.PGP, a revocation inside the registered certificate
+// or a rotation that superseded it, judged at the same time.
+func (s *Service) KeyRevoked(ctx context.Context, keyID string, signed, observed time.Time) (*Record, error) {
 	r, err := s.lookup(ctx, Target{Kind: KindKey, ID: keyID})
-	if err != nil || (r != nil && r.Voids(at)) {
+	if err != nil || (r != nil && r.VoidsSignature(signed, observed)) {
 		return r, err
 	}
 	if s.cfg.PGP == nil || !pgp.ValidFingerprint(keyID) {
@@ -128,16 +146,14 @@ func (s *Service) KeyRevoked(ctx context.Context, keyID string, at time.Time) (*
 	if err != nil {
 		return nil, fmt.Errorf("revocation: key %s: %w", keyID, err)
 	}
-	st, err := s.cfg.PGP.Status(ctx, keyID, at)
+	st, err := s.cfg.PGP.Status(ctx, keyID, timerule.At(signed, observed))
 	if err != nil {
 		return nil, fmt.Errorf("revocation: key %s: %w", keyID, err)
 	}
 	out := &Record{Target: Target{Kind: KindKey, ID: keyID}, Action: ActionRevoke, Effective: st.Since, Revokers: []string{keyID}}
 	switch {
-	case st.State == pgp.StateRevoked && st.Revocation != nil && st.Revocation.Hard:
-		out.Reason = ReasonCompromised
-	case st.State == pgp.StateRevoked:
-		out.Reason = ReasonRetired
+	case st.State == pgp.StateRevoked && st.Revocation != nil:
+		out.Reason = PGPReason(*st.Revocation)
 	case st.State == pgp.StateSuperseded:
 		out.Reason = ReasonSuperseded
 	default:
@@ -147,10 +163,12 @@ func (s *Service) KeyRevoked(ctx context.Context, keyID string, at time.Time) (*
 }
 
 // StatementRevoked returns the revocation that voids the log entry seq,
-// taken as signed at signedAt: a revocation of the statement itself in
-// force now (a statement always predates its own withdrawal, so that is
-// judged at the time of use), or else, when every one of its signers' keys
-// is revoked as of signedAt, the first signer's. A statement keeps
+// whose signatures claim signedAt (the entry's recorded time when it
+// claims none): a revocation of the statement itself in force now (a
+// statement always predates its own withdrawal, so that is judged at the
+// time of use), or else, when every one of its signers' keys is revoked
+// for a signature claiming signedAt and observed when the log recorded the
+// entry (the one time rule), the first signer's. A statement keeps
 // counting while one signer's key is in force.
 func (s *Service) StatementRevoked(ctx context.Context, seq int64, signedAt time.Time) (*Record, error) {
 	st, err := s.store.Statement(ctx, seq)
@@ -158,12 +176,12 @@ func (s *Service) StatementRevoked(ctx context.Context, seq int64, signedAt time
 		return nil, fmt.Errorf("revocation: statement %d: %w", seq, err)
 	}
 	r, err := s.lookup(ctx, Target{Kind: KindStatement, ID: st.EnvelopeDigest.String()})
-	if err != nil || (r != nil && r.Voids(s.cfg.Now())) {
+	if err != nil || (r != nil && r.InForce(s.cfg.Now())) {
 		return r, err
 	}
 	var first *Record
 	for _, k := range st.SignerKeyIDs {
-		kr, err := s.KeyRevoked(ctx, k, signedAt)
+		kr, err := s.KeyRevoked(ctx, k, signedAt, st.RecordedAt)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +204,7 @@ func (s *Service) DigestRevoked(ctx context.Context, ds ...digest.Digest) (*Reco
 		if err != nil {
 			return nil, err
 		}
-		if r != nil && r.Voids(now) {
+		if r != nil && r.InForce(now) {
 			return r, nil
 		}
 	}
@@ -196,7 +214,7 @@ func (s *Service) DigestRevoked(ctx context.Context, ds ...digest.Digest) (*Reco
 // TokenRevoked returns the revocation in force now of token id, or nil.
 func (s *Service) TokenRevoked(ctx context.Context, id string) (*Record, error) {
 	r, err := s.lookup(ctx, Target{Kind: KindToken, ID: id})
-	if err != nil || r == nil || !r.Voids(s.cfg.Now()) {
+	if err != nil || r == nil || !r.InForce(s.cfg.Now()) {
 		return nil, err
 	}
 	return r, nil
@@ -226,10 +244,11 @@ func (s *Service) DigestRevocation(ctx context.Context, d digest.Digest) (*Recor
 	return r, nil
 }
 
-// notBefore is from when r voids signatures: the zero time for a
-// retroactive reason, else its effective time.
+// notBefore is from when r voids signatures (timerule.Voids): the zero
+// time for a hard reason, else its effective time; a signature judged
+// (timerule.At) at or after it stops counting.
 func notBefore(r *Record) time.Time {
-	if r.Reason.Retroactive() {
+	if r.Reason.Hard() {
 		return time.Time{}
 	}
 	return r.Effective
@@ -245,7 +264,8 @@ func (s *Service) KeyRevokedAt(ctx context.Context, keyID string) (time.Time, bo
 		return time.Time{}, false, err
 	}
 	if r == nil || r.Action != ActionRevoke {
-		if r, err = s.KeyRevoked(ctx, keyID, s.cfg.Now()); err != nil || r == nil {
+		now := s.cfg.Now()
+		if r, err = s.KeyRevoked(ctx, keyID, now, now); err != nil || r == nil {
 			return time.Time{}, false, err
 		}
 	}

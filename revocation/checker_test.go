@@ -16,15 +16,23 @@ func TestTimeSemantics(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		ctx := context.Background()
 		e := newEnv(t, open(t), revocation.Config{})
-		rotated, voter, signer := e.key(t), e.key(t), e.key(t)
-		effective := e.now.Add(-time.Hour)
-
-		// Signatures by a superseded key: before the effective time they count, after it not.
+		rotated, backdater, voter, signer := e.key(t), e.key(t), e.key(t), e.key(t)
+		// rotated is superseded from an hour from now: what the log
+		// observed before then counts.
+		effective := e.now.Add(time.Hour)
 		old := e.attest(t, "signed-by-rotated", rotated.signer)
 		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: rotated.id},
 			Reason: revocation.ReasonSuperseded, Effective: effective}, rotated.signer); err != nil {
 			t.Fatal(err)
 		}
+		// backdater was superseded an hour ago; its statement is first
+		// observed now, whatever time it claims.
+		past := e.now.Add(-time.Hour)
+		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: backdater.id},
+			Reason: revocation.ReasonSuperseded, Effective: past}, backdater.signer); err != nil {
+			t.Fatal(err)
+		}
+		late := e.attest(t, "signed-by-superseded", backdater.signer)
 		// A vote-like statement by a voter whose key is then revoked as compromised.
 		vote := e.attest(t, "vote-by-voter", voter.signer)
 		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: voter.id},
@@ -44,9 +52,11 @@ func TestTimeSemantics(t *testing.T) {
 			signedAt time.Time
 			revoked  revocation.Reason // "" = still counts
 		}{
-			{"superseded key, signed before", old.Seq, effective.Add(-time.Minute), ""},
-			{"superseded key, signed at the effective time", old.Seq, effective, revocation.ReasonSuperseded},
-			{"superseded key, signed after", old.Seq, effective.Add(time.Minute), revocation.ReasonSuperseded},
+			{"superseded key, observed before the effective time", old.Seq, e.now.Add(-time.Minute), ""},
+			{"superseded key, observed before, claims the effective time", old.Seq, effective, revocation.ReasonSuperseded},
+			{"superseded key, observed before, claims a later time", old.Seq, effective.Add(time.Minute), revocation.ReasonSuperseded},
+			{"superseded key, observed after, backdated", late.Seq, past.Add(-time.Minute), revocation.ReasonSuperseded},
+			{"superseded key, observed after", late.Seq, e.now, revocation.ReasonSuperseded},
 			{"compromised voter, signed long before", vote.Seq, e.now.Add(-365 * 24 * time.Hour), revocation.ReasonCompromised},
 			{"compromised voter, signed after", vote.Seq, e.now.Add(time.Hour), revocation.ReasonCompromised},
 			{"statement withdrawn from a later time, used now", withdrawn.Seq, e.now.Add(-time.Hour), ""},
@@ -71,10 +81,13 @@ func TestTimeSemantics(t *testing.T) {
 		if r, err := later.svc.StatementRevoked(ctx, withdrawn.Seq, e.now.Add(-time.Hour)); err != nil || r == nil || r.Reason != revocation.ReasonWithdrawn {
 			t.Errorf("StatementRevoked after the withdrawal's effective time = %v, %v; want withdrawn", r, err)
 		}
-		if r, err := e.svc.KeyRevoked(ctx, rotated.id, effective.Add(-time.Second)); err != nil || r != nil {
+		if r, err := e.svc.KeyRevoked(ctx, rotated.id, effective.Add(-time.Second), effective.Add(-time.Second)); err != nil || r != nil {
 			t.Errorf("KeyRevoked before the effective time = %v, %v", r, err)
 		}
-		if r, err := e.svc.KeyRevoked(ctx, voter.id, time.Unix(0, 0)); err != nil || r == nil || r.Reason != revocation.ReasonCompromised {
+		if r, err := e.svc.KeyRevoked(ctx, backdater.id, past.Add(-time.Second), e.now); err != nil || r == nil || r.Reason != revocation.ReasonSuperseded {
+			t.Errorf("KeyRevoked of a signature backdated before the supersession, observed after = %v, %v; want superseded", r, err)
+		}
+		if r, err := e.svc.KeyRevoked(ctx, voter.id, time.Unix(0, 0), time.Unix(0, 0)); err != nil || r == nil || r.Reason != revocation.ReasonCompromised {
 			t.Errorf("KeyRevoked of a compromised key at 1970 = %v, %v; want compromised", r, err)
 		}
 
@@ -97,24 +110,32 @@ func TestTimeSemantics(t *testing.T) {
 		if _, ok, err := e.svc.KeyRevokedAt(ctx, signer.id); err != nil || ok {
 			t.Errorf("KeyRevokedAt(in good standing) = %v, %v", ok, err)
 		}
-		if keys, err := e.svc.RevokedKeys(ctx); err != nil || len(keys) != 2 || !keys[voter.id].IsZero() || !keys[rotated.id].Equal(effective) {
+		if keys, err := e.svc.RevokedKeys(ctx); err != nil || len(keys) != 3 || !keys[voter.id].IsZero() || !keys[rotated.id].Equal(effective) || !keys[backdater.id].Equal(past) {
 			t.Errorf("RevokedKeys = %v, %v", keys, err)
 		}
 
-		// Digests: known bad from the effective time on.
-		bad := sha256Of("bad release")
+		// Digests: withdrawn (soft) from the effective time on; malicious
+		// (hard) at once, whatever effective time it names.
+		bad, gone := sha256Of("bad release"), sha256Of("withdrawn release")
 		authority := e.key(t)
 		e = newEnvOn(t, e, revocation.Config{SecurityAuthority: []string{authority.id}})
+		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindDigest, ID: gone.String()},
+			Reason: revocation.ReasonWithdrawn, Effective: e.now.Add(time.Hour)}, authority.signer); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindDigest, ID: bad.String()},
 			Reason: revocation.ReasonMalicious, Effective: e.now.Add(time.Hour)}, authority.signer); err != nil {
 			t.Fatal(err)
 		}
-		if r, err := e.svc.DigestRevoked(ctx, sha256Of("fine"), bad); err != nil || r != nil {
-			t.Errorf("DigestRevoked before its effective time = %v, %v", r, err)
+		if r, err := e.svc.DigestRevoked(ctx, sha256Of("fine"), gone); err != nil || r != nil {
+			t.Errorf("DigestRevoked(withdrawn) before its effective time = %v, %v", r, err)
+		}
+		if r, err := e.svc.DigestRevoked(ctx, sha256Of("fine"), bad); err != nil || r == nil || r.Target.ID != bad.String() {
+			t.Errorf("DigestRevoked(malicious) before its effective time = %v, %v; want in force (hard)", r, err)
 		}
 		e.now = e.now.Add(2 * time.Hour)
-		if r, err := e.svc.DigestRevoked(ctx, sha256Of("fine"), bad); err != nil || r == nil || r.Target.ID != bad.String() {
-			t.Errorf("DigestRevoked after its effective time = %v, %v", r, err)
+		if r, err := e.svc.DigestRevoked(ctx, sha256Of("fine"), gone); err != nil || r == nil || r.Target.ID != gone.String() {
+			t.Errorf("DigestRevoked(withdrawn) after its effective time = %v, %v", r, err)
 		}
 	})
 }
@@ -135,14 +156,22 @@ func TestPGPRevocationCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := e.svc.KeyRevoked(ctx, k.ID, time.Now()); err != nil || r != nil {
+	now := time.Now()
+	if r, err := e.svc.KeyRevoked(ctx, k.ID, now, now); err != nil || r != nil {
 		t.Fatalf("before the certificate: %v, %v", r, err)
 	}
-	if _, err := e.pgp.Revoke(ctx, read("rev-compromised.asc")); err != nil {
+	revoked, err := e.pgp.Revoke(ctx, read("rev-compromised.asc"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.svc.KeyRevoked(ctx, k.ID, time.Unix(0, 0))
-	if err != nil || r == nil || r.Reason != revocation.ReasonCompromised {
-		t.Fatalf("KeyRevoked after a compromised certificate = %v, %v; want compromised (retroactive)", r, err)
+	r, err := e.svc.KeyRevoked(ctx, k.ID, time.Unix(0, 0), time.Unix(0, 0))
+	if err != nil || r == nil || r.Reason != revocation.ReasonCompromised || r.Seq != revoked.Entry.Seq {
+		t.Fatalf("KeyRevoked after a compromised certificate = %v, %v; want compromised (hard), log entry %d", r, err, revoked.Entry.Seq)
+	}
+	// The one index holds it: lookups, lists and policies read it there.
+	got, err := e.svc.Lookup(ctx, revocation.Target{Kind: revocation.KindKey, ID: k.ID})
+	if err != nil || got == nil || got.Action != revocation.ActionRevoke || got.Reason != revocation.ReasonCompromised ||
+		got.Seq != revoked.Entry.Seq || !got.Effective.Equal(revoked.Revocation.Created) || len(got.Revokers) != 1 || got.Revokers[0] != k.ID {
+		t.Fatalf("Lookup(key %s) = %+v, %v; want the certificate's revocation at log entry %d", k.ID, got, err, revoked.Entry.Seq)
 	}
 }

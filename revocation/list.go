@@ -98,9 +98,16 @@ type Entry struct {
 	Seq       int64
 }
 
-// Voids reports whether the entry makes what was signed or used at time
-// at stop counting (see Record.Voids).
-func (e Entry) Voids(at time.Time) bool { return e.record().Voids(at) }
+// InForce reports whether the entry holds at now for the target itself
+// (see Record.InForce).
+func (e Entry) InForce(now time.Time) bool { return e.record().InForce(now) }
+
+// VoidsSignature reports whether the entry, a key's revocation, voids a
+// signature claiming signed and first observed at observed (see
+// Record.VoidsSignature).
+func (e Entry) VoidsSignature(signed, observed time.Time) bool {
+	return e.record().VoidsSignature(signed, observed)
+}
 
 func (e Entry) record() Record {
 	var rv []string

@@ -416,7 +416,7 @@ func TestDeltaEqualsSnapshotRandomized(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (want != nil) != (got != nil && got.Voids(e.now)) {
+			if (want != nil) != (got != nil && got.InForce(e.now)) {
 				t.Fatalf("round %d: t%d: server says %v, cache %+v", round, i, want, got)
 			}
 		}

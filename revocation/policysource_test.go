@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,10 +14,10 @@ import (
 )
 
 // TestPolicySources: the server's live index and a client's synced cache
-// give a deploy policy the same answer about the same digests and keys,
-// numbered by the same list; the cache reports its issue time (the policy
-// judges its age), refuses to answer when empty or expired, and checks a
-// token's targets.
+// give a deploy policy the same answer about the same digests, keys,
+// statements and tokens, numbered by the same list; the cache reports its
+// issue time (the policy judges its age) and refuses to answer when empty,
+// expired or older than its maximum staleness.
 func TestPolicySources(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		ctx := context.Background()
@@ -49,7 +48,7 @@ func TestPolicySources(t *testing.T) {
 		what := func(st policy.RevocationStatus) []string {
 			var out []string
 			for _, r := range st.Revoked {
-				out = append(out, r.What+" "+r.Reason)
+				out = append(out, r.Kind+" "+r.ID+" "+r.Reason)
 			}
 			return out
 		}
@@ -57,19 +56,20 @@ func TestPolicySources(t *testing.T) {
 		wantBad := []string{"digest " + bad.String() + " malicious", "key " + compromised.id + " compromised"}
 
 		live := e.svc.PolicySource()
-		for _, tc := range []struct {
-			ds         []digest.Digest
-			signers    []string
-			statements []digest.Digest
-			want       []string
+		revokedToken := "sha256:" + good.Hex()
+		queries := []struct {
+			q    policy.RevocationQuery
+			want []string
 		}{
-			{[]digest.Digest{good}, []string{signer.id}, []digest.Digest{kept}, wantGood},
-			{[]digest.Digest{good, bad}, []string{signer.id, compromised.id}, nil, wantBad},
-			{[]digest.Digest{good}, nil, []digest.Digest{kept, withdrawn}, []string{"statement " + withdrawn.String() + " withdrawn"}},
-		} {
-			st, err := live.Revocations(ctx, tc.ds, tc.signers, tc.statements)
+			{policy.RevocationQuery{Digests: []digest.Digest{good}, Keys: []string{signer.id}, Statements: []digest.Digest{kept}, Tokens: []string{"other-token"}}, wantGood},
+			{policy.RevocationQuery{Digests: []digest.Digest{good, bad}, Keys: []string{signer.id, compromised.id}}, wantBad},
+			{policy.RevocationQuery{Digests: []digest.Digest{good}, Statements: []digest.Digest{kept, withdrawn}}, []string{"statement " + withdrawn.String() + " withdrawn"}},
+			{policy.RevocationQuery{Digests: []digest.Digest{good}, Tokens: []string{revokedToken}}, []string{"token " + revokedToken + " withdrawn"}},
+		}
+		for _, tc := range queries {
+			st, err := live.Revocations(ctx, tc.q)
 			if err != nil || st.ListSeq != uint64(head) || !slices.Equal(what(st), tc.want) || !st.ListTime.Equal(e.now) {
-				t.Errorf("live %v %v: %+v, %v; want %v at list %d", tc.ds, tc.signers, st, err, tc.want, head)
+				t.Errorf("live %+v: %+v, %v; want %v at list %d", tc.q, st, err, tc.want, head)
 			}
 		}
 
@@ -85,37 +85,28 @@ func TestPolicySources(t *testing.T) {
 			t.Fatal(err)
 		}
 		cached := c.PolicySource()
-		if _, err := cached.Revocations(ctx, []digest.Digest{good}, nil, nil); !errors.Is(err, revocation.ErrNoCache) {
+		if _, err := cached.Revocations(ctx, policy.RevocationQuery{Digests: []digest.Digest{good}}); !errors.Is(err, revocation.ErrNoCache) {
 			t.Errorf("empty cache: %v, want ErrNoCache", err)
 		}
 		if err := c.Apply(v); err != nil {
 			t.Fatal(err)
 		}
-		st, err := cached.Revocations(ctx, []digest.Digest{good, bad}, []string{signer.id, compromised.id}, nil)
-		if err != nil || st.ListSeq != uint64(head) || !st.ListTime.Equal(v.Info.Issued) || !slices.Equal(what(st), wantBad) {
-			t.Errorf("cache: %+v, %v; want %v at list %d", st, err, wantBad, head)
-		}
-		if st, err := cached.Revocations(ctx, []digest.Digest{good}, []string{signer.id}, []digest.Digest{kept}); err != nil || len(st.Revoked) != 0 {
-			t.Errorf("cache, good: %+v, %v", st, err)
-		}
-		if st, err := cached.Revocations(ctx, []digest.Digest{good}, nil, []digest.Digest{kept, withdrawn}); err != nil || !slices.Equal(what(st), []string{"statement " + withdrawn.String() + " withdrawn"}) {
-			t.Errorf("cache, withdrawn statement: %+v, %v", st, err)
-		}
-		got, err := c.FirstRevoked([]revocation.CheckTarget{{Kind: revocation.KindKey, ID: signer.id}, {Kind: revocation.KindToken, ID: "sha256:" + good.Hex()}})
-		if err != nil || !strings.Contains(got, "token sha256:"+good.Hex()+": revoked (withdrawn)") {
-			t.Errorf("FirstRevoked(token) = %q, %v", got, err)
-		}
-		if got, err := c.FirstRevoked([]revocation.CheckTarget{{Kind: revocation.KindKey, ID: signer.id}, {Kind: revocation.KindDigest, ID: good.String()}}); err != nil || got != "" {
-			t.Errorf("FirstRevoked(nothing revoked) = %q, %v", got, err)
+		for _, tc := range queries {
+			st, err := cached.Revocations(ctx, tc.q)
+			if err != nil || st.ListSeq != uint64(head) || !st.ListTime.Equal(v.Info.Issued) || !slices.Equal(what(st), tc.want) {
+				t.Errorf("cache %+v: %+v, %v; want %v at list %d", tc.q, st, err, tc.want, head)
+			}
 		}
 
-		// Past the list's expiry the cache proves nothing.
-		c.Now = func() time.Time { return v.Info.Expires.Add(time.Second) }
-		if _, err := cached.Revocations(ctx, []digest.Digest{good}, nil, nil); !errors.Is(err, policy.ErrStaleEvidence) {
-			t.Errorf("expired cache: %v, want ErrStaleEvidence", err)
-		}
-		if _, err := c.FirstRevoked([]revocation.CheckTarget{{Kind: revocation.KindDigest, ID: good.String()}}); !errors.Is(err, revocation.ErrStale) {
-			t.Errorf("expired cache, token check: %v, want ErrStale", err)
+		// Past the list's expiry, or older than the cache's maximum
+		// staleness, the cache proves nothing.
+		issued := v.Info.Issued
+		c.MaxStaleness = 10 * time.Minute
+		for _, now := range []time.Time{v.Info.Expires.Add(time.Second), issued.Add(c.MaxStaleness + time.Second)} {
+			c.Now = func() time.Time { return now }
+			if _, err := cached.Revocations(ctx, policy.RevocationQuery{Digests: []digest.Digest{good}}); !errors.Is(err, policy.ErrStaleEvidence) {
+				t.Errorf("cache at %s: %v, want ErrStaleEvidence", now, err)
+			}
 		}
 	})
 }

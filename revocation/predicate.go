@@ -17,6 +17,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/strictjson"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // PredicateType is the in-toto predicate type of a revocation or
@@ -59,8 +60,12 @@ var Kinds = []Kind{KindKey, KindStatement, KindDigest, KindToken}
 // Reason says why a target is revoked.
 type Reason string
 
-// Revocation reasons. Compromised is retroactive: everything the target
-// signed stops counting; the others apply from the effective time on.
+// Revocation reasons. Compromised, malicious and other are hard: a key
+// revoked for them voids every signature it made, whenever made or
+// observed, and the revocation of anything else holds at once. Superseded,
+// retired and withdrawn are soft: they void what was first observed in
+// the log at or after the effective time (see package timerule, the one
+// rule every path applies).
 const (
 	ReasonCompromised Reason = "compromised"
 	ReasonSuperseded  Reason = "superseded"
@@ -73,9 +78,10 @@ const (
 // Reasons lists every reason, in their one-byte encoding's order.
 var Reasons = []Reason{ReasonCompromised, ReasonSuperseded, ReasonRetired, ReasonMalicious, ReasonWithdrawn, ReasonOther}
 
-// Retroactive reports whether the reason voids what was signed before the
-// effective time too.
-func (r Reason) Retroactive() bool { return r == ReasonCompromised }
+// Hard reports whether the reason voids every signature, whenever made
+// (timerule.Hard): compromised, malicious, other, and any reason this
+// trustd does not know.
+func (r Reason) Hard() bool { return timerule.Hard(string(r)) }
 
 // Action is revoke or reinstate.
 type Action string

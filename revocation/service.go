@@ -12,6 +12,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -71,12 +72,16 @@ func (s *Service) Validators() map[string]statement.Validator {
 	return map[string]statement.Validator{PredicateType: s.validate}
 }
 
-// Indexers returns the statement indexer of PredicateType, for
-// statement.Options: it judges the revocation again inside the append's
-// transaction (so nothing committed since the validator ran slips past),
-// then records the entry and the target's new current state.
+// Indexers returns the statement indexers of the revocation index, for
+// statement.Options. Every source of revocation feeds the one index: a
+// revocation statement (PredicateType) is judged again inside the
+// append's transaction (so nothing committed since the validator ran
+// slips past), then the entry and the target's new current state are
+// recorded; an OpenPGP revocation certificate that pgplog logs
+// (recordtype.PGPRevocation) is verified again and recorded as a
+// revocation of the key (see indexPGP).
 func (s *Service) Indexers() map[string]statement.Indexer {
-	return map[string]statement.Indexer{PredicateType: s.index}
+	return map[string]statement.Indexer{PredicateType: s.index, recordtype.PGPRevocation: s.indexPGP, pgp.RotationPredicateType: s.indexRotation}
 }
 
 func (s *Service) validate(ctx context.Context, st envelope.Statement, signers []string) error {
@@ -97,6 +102,15 @@ func (s *Service) judge(ctx context.Context, p Predicate, signers []string) erro
 		}
 		if cur == nil || cur.Action != ActionRevoke {
 			return fmt.Errorf("revocation: %s: %w: it is not revoked", p.Target, ErrNothingToReinstate)
+		}
+		// An OpenPGP revocation certificate or rotation is the key
+		// holder's own, final word (OpenPGP has no way back): lifting it
+		// here would leave the index saying one thing and every OpenPGP
+		// chain decision another.
+		if st, err := s.store.Statement(ctx, cur.Seq); err == nil && (st.PredicateType == recordtype.PGPRevocation || st.PredicateType == pgp.RotationPredicateType) {
+			return fmt.Errorf("revocation: %s: %w: it is revoked by an OpenPGP revocation certificate or rotation (log entry %d), which cannot be lifted", p.Target, ErrInvalid, cur.Seq)
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("revocation: %s: %w", p.Target, err)
 		}
 	}
 	return s.Authorize(ctx, p.Target, signers)
@@ -125,7 +139,7 @@ func (s *Service) Authorize(ctx context.Context, t Target, signers []string) err
 	now := s.cfg.Now()
 	var why, authority []string
 	for _, k := range signers {
-		rev, err := s.KeyRevoked(ctx, k, now)
+		rev, err := s.KeyRevoked(ctx, k, now, now)
 		if err != nil {
 			return err
 		}
@@ -275,22 +289,6 @@ func (s *Service) index(ctx context.Context, w store.Writer, entry store.Stateme
 	if err := in.judge(ctx, p, entry.SignerKeyIDs); err != nil {
 		return err
 	}
-	key := p.Target.Key()
-	ev := Record{Target: p.Target, Action: p.Action, Reason: p.Reason, Effective: p.Effective.UTC(),
-		Revokers: entry.SignerKeyIDs, Seq: entry.Seq, RecordedAt: entry.RecordedAt}
-	if ev.RecordedAt.IsZero() {
-		ev.RecordedAt = time.Now().UTC()
-	}
-	var cur *Record
-	switch got, err := w.Revocation(ctx, key[:]); {
-	case err == nil:
-		r := fromStore(got)
-		cur = &r
-	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("revocation: index %d: %w", entry.Seq, err)
-	}
-	if err := w.PutRevocation(ctx, ev.toStore(), Merge(cur, ev).toStore()); err != nil {
-		return fmt.Errorf("revocation: index %d: %w", entry.Seq, err)
-	}
-	return nil
+	return put(ctx, w, Record{Target: p.Target, Action: p.Action, Reason: p.Reason, Effective: p.Effective.UTC(),
+		Revokers: entry.SignerKeyIDs, Seq: entry.Seq, RecordedAt: entry.RecordedAt})
 }

@@ -67,7 +67,7 @@ func (s *revocationService) LookupRevocation(ctx context.Context, req *trustv1.L
 	if err != nil {
 		return nil, err
 	}
-	return &trustv1.LookupRevocationResponse{Revocation: revocationToProto(r), InForce: r != nil && r.Voids(time.Now())}, nil
+	return &trustv1.LookupRevocationResponse{Revocation: revocationToProto(r), InForce: r != nil && r.InForce(time.Now())}, nil
 }
 
 func (s *revocationService) ListRevocations(ctx context.Context, req *trustv1.ListRevocationsRequest) (*trustv1.ListRevocationsResponse, error) {

@@ -150,7 +150,7 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 		Subject: ds, Name: req.GetName(), ResourceURI: req.GetResourceUri(),
 		VerifierID: s.verifierID, VerifierVersion: s.version, TimeVerified: at, Expires: at.Add(s.ttl),
 		PolicyName: p.Name, PolicyURI: p.URI(), PolicyDigest: p.Digest(),
-		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq, Signers: v.Signers,
+		Result: token.ResultPassed, Levels: p.Levels, RevocationListSeq: v.RevocationListSeq, Signers: v.Signers, SignerTimes: v.SignerTimes,
 	}
 	for _, in := range v.Inputs() {
 		c.Inputs = append(c.Inputs, token.Input{URI: in.URI, Digest: in.Digest})

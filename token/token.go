@@ -118,6 +118,12 @@ type Claims struct {
 	// Signers are the keys whose signatures the verification counted, so
 	// an offline verifier can check them against its revocation list.
 	Signers []string
+	// SignerTimes are, by signer, the time the one time rule (package
+	// timerule) judges the earliest signature the verification counted
+	// from it at: the later of its claimed time and when the log first
+	// observed it. An offline verifier judges a soft revocation of the
+	// signer against it; a signer without one is judged at TimeVerified.
+	SignerTimes map[string]time.Time
 }
 
 // Token is a verified token.
@@ -149,6 +155,8 @@ type extension struct {
 	RevocationListSeq uint64    `json:"revocationListSeq"`
 	PolicyName        string    `json:"policyName"`
 	Signers           []string  `json:"signers,omitempty"`
+	// SignerTimes: see Claims.SignerTimes.
+	SignerTimes map[string]time.Time `json:"signerTimes,omitempty"`
 }
 
 type predicate struct {
@@ -216,7 +224,7 @@ func (i *Issuer) Issue(ctx context.Context, c Claims) (envBytes []byte, id strin
 		p.VerifiedLevels = []string{}
 	}
 	p.SLSAVersion = "1.0"
-	p.Extension = &extension{Expires: c.Expires.UTC().Truncate(time.Second), RevocationListSeq: c.RevocationListSeq, PolicyName: c.PolicyName, Signers: c.Signers}
+	p.Extension = &extension{Expires: c.Expires.UTC().Truncate(time.Second), RevocationListSeq: c.RevocationListSeq, PolicyName: c.PolicyName, Signers: c.Signers, SignerTimes: c.SignerTimes}
 	pred, err := json.Marshal(p)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", opIssue, err)

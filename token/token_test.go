@@ -391,3 +391,29 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs from the golden file:\n%s", name, got)
 	}
 }
+
+// TestSignerTimesRoundTrip: the signers a token names and the times their
+// signatures are judged at survive issue and verification, so an offline
+// verifier applies the time rule as trustd did.
+func TestSignerTimesRoundTrip(t *testing.T) {
+	iss := fixedIssuer(t)
+	c := claims()
+	c.Signers = []string{"k1", "k2"}
+	c.SignerTimes = map[string]time.Time{"k1": t0.Add(-time.Hour), "k2": t0.Add(-90 * time.Second)}
+	env, _, err := iss.Issue(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(context.Background(), Keys{iss.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := v.Verify(context.Background(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tok.Claims
+	if len(got.Signers) != 2 || len(got.SignerTimes) != 2 || !got.SignerTimes["k1"].Equal(c.SignerTimes["k1"]) || !got.SignerTimes["k2"].Equal(c.SignerTimes["k2"]) {
+		t.Errorf("signers %v, times %v; want %v, %v", got.Signers, got.SignerTimes, c.Signers, c.SignerTimes)
+	}
+}

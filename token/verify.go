@@ -223,7 +223,7 @@ func parseClaims(predicateType, name string, subject []digest.Digest, p *predica
 		TimeVerified: p.TimeVerified, Expires: p.Extension.Expires,
 		PolicyName: p.Extension.PolicyName, PolicyURI: p.Policy.URI, PolicyDigest: pd,
 		Result: p.VerificationResult, Levels: p.VerifiedLevels, RevocationListSeq: p.Extension.RevocationListSeq,
-		Signers: p.Extension.Signers,
+		Signers: p.Extension.Signers, SignerTimes: p.Extension.SignerTimes,
 	}
 	for i, in := range p.InputAttestations {
 		d, err := oneDigest(in.Digest)

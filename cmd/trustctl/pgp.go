@@ -292,10 +292,13 @@ func newPGPRotateCmd(g *globals) *cobra.Command {
 		Use:   "rotate --old A --new B [--effective T] (--key/--gpg for A) (--key/--gpg for B)",
 		Short: "Hand key A's authority to key B from a time; signed by both",
 		Long: `rotate publishes a key transition: from --effective on, B inherits A's
-authority (delegations to A, being a pinned root), and signatures A makes
-from then on are refused. Both keys must sign, so give two signers (--key
-and/or --gpg, once for each key). The statement's subject is B's
-certificate.`,
+authority (delegations to A, being a pinned root), and A is superseded: by
+trustd's one time rule (see 'trustctl revoke --help'), signatures by A that
+the log first observes from then on are refused whatever time they claim,
+and those it observed before stay valid. The supersession is one
+revocation among all others (revocations lookup, list, offline lists).
+Both keys must sign, so give two signers (--key and/or --gpg, once for each
+key). The statement's subject is B's certificate.`,
 		Example: `  trustctl pgp rotate --old $OLD --new $NEW --effective 2026-07-01 --gpg $OLD --gpg $NEW`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -344,9 +347,15 @@ func newPGPRevokeCmd(g *globals) *cobra.Command {
 		Long: `revoke sends a revocation certificate (gpg --gen-revoke output, or the file
 gpg keeps in $GNUPGHOME/openpgp-revocs.d with the ':' before its armor line
 removed) to trustd, which verifies it against the registered certificate and
-logs it. Revoked as superseded or retired, the key's signatures made before
-the revocation stay valid; compromised, no reason or an unknown reason
-invalidates every signature it ever made.`,
+logs it. From then on it is one revocation among all others: revocations
+lookup and list, the signed offline lists, subject, key show, policies and
+tokens all see it. Revoked as compromised, with no reason or an unknown
+reason (hard), every signature the key made is invalid, whenever it was
+made or observed. Revoked as superseded or retired (soft), effective at the
+revocation's creation time E, what the log first observed at or after E is
+invalid and what it observed before E stays valid; a signature's own
+claimed time is never taken as earlier than when the log first observed it,
+so a backdated signature published after E is invalid too.`,
 		Example: `  gpg --gen-revoke $FPR > rev.asc && trustctl pgp revoke rev.asc`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -362,7 +371,7 @@ invalidates every signature it ever made.`,
 				if g.output == "json" {
 					return printJSON(cmd.OutOrStdout(), resp)
 				}
-				kind := "soft: signatures made before it stay valid"
+				kind := "soft: signatures the log observed before it stay valid"
 				if resp.GetHard() {
 					kind = "hard: every signature the key made is invalid"
 				}
@@ -387,11 +396,20 @@ func newPGPVerifyCmd(g *globals) *cobra.Command {
 		Use:   "verify --name N --signer FPR --root FPR... [--at T]",
 		Short: "Decide whether a key may sign for a name, given pinned root keys",
 		Long: `verify asks trustd whether the key --signer (a primary key or a signing
-subkey) may sign for --name at time --at (default now), following the
-delegations and rotations in the log from a pinned --root, and counting
-revocations, expiry and supersession. It prints the chain, or the precise
-reason for refusal (scope-escape, expired-delegation, revoked-compromised,
-superseded, …) and exits 1.`,
+subkey) may sign for --name with a signature claiming --at (default now),
+following the delegations and rotations in the log from a pinned --root,
+and counting revocations, expiry and supersession. It prints the chain, or
+the precise reason for refusal (scope-escape, expired-delegation,
+revoked-compromised, superseded, …) and exits 1.
+
+It applies trustd's one time rule, the same as policies, tokens and subject:
+a hard revocation (compromised, no reason) refuses every signature; a soft
+one (superseded, retired), a rotation, a delegation's end and the key's
+expiry refuse what the log first observed at or after their time. A
+signature is judged at the later of its claimed time (--at) and when the
+log first observed it (--observed): a signature not yet in the log is
+observed now, so a claimed time cannot reach back past a revocation. Give
+--observed only for a signature the log holds, with its recorded time.`,
 		Example: `  trustctl pgp verify --name releases/app/1.0.tar.gz --signer $DEV --root $ROOT`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -432,8 +450,8 @@ superseded, …) and exits 1.`,
 	cmd.Flags().StringVar(&name, "name", "", "the name signed for (file or artifact name)")
 	cmd.Flags().StringVar(&signer, "signer", "", "fingerprint of the key that signed (primary or subkey)")
 	cmd.Flags().StringArrayVar(&roots, "root", nil, "pinned root key fingerprint (repeatable)")
-	cmd.Flags().StringVar(&at, "at", "", "when the signature was made, RFC 3339 or a date (default: now)")
-	cmd.Flags().StringVar(&observed, "observed", "", "when the signature was first seen (default: --at)")
+	cmd.Flags().StringVar(&at, "at", "", "the time the signature claims, RFC 3339 or a date (default: now)")
+	cmd.Flags().StringVar(&observed, "observed", "", "when the log first recorded the signature, RFC 3339 or a date (default: now, not yet in the log)")
 	for _, f := range []string{"name", "signer", "root"} {
 		_ = cmd.MarkFlagRequired(f)
 	}

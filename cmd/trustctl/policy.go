@@ -22,7 +22,8 @@ Each combines requirements with all/any:
                pinned root fingerprints for the file's name
   attestation  at least N of predicate type T by given signers or Sigstore
                identities, with conditions on indexed fields
-  revocation   nothing involved revoked; revocation list no older than D
+  revocation   revocation state required, no older than D (the check
+               itself is made of every verdict: see below)
   reputation   score / vote thresholds, globally or within a trust set
   threshold    at least K distinct signers of a named set (keys, OpenPGP
                keys, Sigstore identities)
@@ -30,6 +31,21 @@ Each combines requirements with all/any:
   name         the evidence binds the name being verified to the bytes: a
                TUF target (tuf: {repo, role}) or OpenPGP manifest line
                (pgp: {roots}) named from the reference by a template
+
+Revocations always win (deny-overrides). Whenever revocation state is
+available (online: trustd's live index; offline: the list 'trustctl
+revocations sync' cached; token issue: trustd's index), every verdict is
+checked for a revocation in force of the bytes' digests, of every key whose
+signature the evaluation counted (a token's own key and the signers it
+names too), of every log entry a passing requirement relied on and of every
+token it accepted. One fails the verdict REVOKED whatever the all/any tree,
+thresholds or tokens say. Unreadable state leaves a passing verdict
+undecided; an expired or too old list fails it STALE_METADATA. Revocations
+are judged by trustd's one time rule: a hard one (compromised, malicious,
+other) voids every signature of a key, a soft one (superseded, retired,
+withdrawn) effective at E what the log first observed at or after E, a
+signature being judged at the later of its claimed time and when the log
+first observed it (see 'trustctl revoke --help').
 
 Names bound to digests. A deploy asks for a name; a registry may point
 that tag at an older image that is still validly signed. The reference

@@ -332,7 +332,7 @@ an error (exit 2): absence from a stale list proves nothing.`,
 				return err
 			}
 			number, _ := cache.Number()
-			revoked := e != nil && e.Voids(time.Now())
+			revoked := e != nil && e.InForce(time.Now())
 			out := map[string]any{"kind": kind, "id": id, "revoked": revoked, "list": number, "list_issued": cache.Issued()}
 			if e != nil {
 				out["reason"], out["effective"], out["revoker"], out["seq"] = e.Reason, e.Effective, e.Revoker, e.Seq

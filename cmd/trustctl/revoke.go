@@ -93,10 +93,18 @@ when the keys are held apart, each holder adding a signature:
   bob$   trustctl statement cosign rev.json --key bob.pem --out rev.json
   bob$   trustctl statement submit rev.json
 
-A key that is itself revoked holds no authority. Reasons: compromised (every
-signature the key ever made stops counting), superseded, retired, malicious,
-withdrawn, other (these count from --effective on). Revoking twice is
-harmless: the first (or a stronger, compromised) revocation stays in force.
+A key that is itself revoked holds no authority. Reasons are hard or soft,
+and trustd applies one time rule to them everywhere (subject, policies,
+tokens, offline lists, pgp verify): compromised, malicious and other are
+hard: a key revoked for them has every signature it made void, whenever made
+or observed, and a digest, statement or token revoked for them is revoked at
+once, whatever --effective says. superseded, retired and withdrawn are soft:
+they apply from --effective (E) on: a key's signatures that the log first
+observed before E stay valid, those it observed at or after E are void (a
+signature's own claimed time is never taken as earlier than when the log
+observed it, so backdating does not help), and a digest, statement or token
+is revoked from E. Revoking twice is harmless: the first (or a stronger,
+hard) revocation stays in force.
 Only a new statement by the same authority, 'trustctl revoke reinstate',
 lifts a revocation; both stay in the log.`
 
@@ -218,7 +226,7 @@ func newRevokeKindCmd(g *globals, kind revocation.Kind, action revocation.Action
 		defReason = string(revocation.ReasonOther)
 	}
 	fl.StringVar(&reason, "reason", defReason, "compromised, superseded, retired, malicious, withdrawn or other")
-	fl.StringVar(&effective, "effective", "", "when it takes effect: RFC 3339 time or date (default now); ignored for compromised, which is retroactive")
+	fl.StringVar(&effective, "effective", "", "when a soft reason (superseded, retired, withdrawn) takes effect: RFC 3339 time or date (default now); a hard one (compromised, malicious, other) holds at once")
 	fl.StringVar(&comment, "comment", "", "free text kept in the statement")
 	fl.StringVar(&out, "out", "", "write the signed envelope here (- for stdout) instead of submitting")
 	signer.flags(cmd)

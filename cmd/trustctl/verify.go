@@ -126,8 +126,17 @@ failed requirement carries a stable reason code (trustctl policy reasons).
 Online (the default) the evidence comes from trustd; with --tuf-root
 REPO=ROOT.json the TUF evidence of REPO is verified from that pinned root
 by go-tuf's client workflow (signatures, thresholds, versions, expiry,
-delegations) rather than taken as served. Revocation requirements ask
-trustd's live revocation index, reputation requirements its vote totals.
+delegations) rather than taken as served. Reputation requirements ask
+trustd's vote totals.
+
+Revocations always win (deny-overrides): online against trustd's live
+revocation index, offline against the list 'trustctl revocations sync'
+cached (--cache), every verdict is checked for a revocation in force of the
+bytes' digests, of every key whose signature it counted (a token's own key
+and the signers it names too), of the log entries it relied on and of the
+token it accepted. One such revocation fails the verdict REVOKED whatever
+the policy's any/all/threshold tree says. Revocations are judged by
+trustd's one time rule (see 'trustctl revoke --help').
 
 With --offline only the token stored beside the bytes counts
 (FILE.trust.json, URL.trust.json or an OCI referrer; see trustctl token
@@ -141,12 +150,12 @@ the root pinned with --trust-root (while trustd rotates its token key, a
 token signed by any key it publishes verifies), out of the go-tuf metadata cached by
 'trustctl token key --root' or 'trustctl revocations sync' (or given as a
 file with --token-key). The revocation list cached by 'trustctl revocations
-sync' (--cache) answers revocation requirements (STALE_METADATA when older
-than the policy's maxAge) and refuses a token it revokes, or whose key,
-signer keys, subject or input statements it revokes (REVOKED); once a list
-is cached, one older than --max-staleness refuses every token
-(STALE_METADATA): absence from a stale list proves nothing. Nothing is
-contacted.
+sync' (--cache) is the revocation state offline: it answers revocation
+requirements (STALE_METADATA when older than the policy's maxAge) and
+fails a verdict whose token, token key, signer keys, subject or input
+statements it revokes (REVOKED); once a list is cached, one older than
+--max-staleness, or expired, fails every verdict (STALE_METADATA): absence
+from a stale list proves nothing. Nothing is contacted.
 
 ` + refHelp + `
 

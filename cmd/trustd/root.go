@@ -124,6 +124,14 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// revocation's validator enforces who may revoke what; its indexer
 	// keeps the revocation index in each append's transaction.
 	rev := newRevocation(cfg, st)
+	// OpenPGP revocation certificates and rotations feed the one
+	// revocation index as they are logged; those an older trustd logged
+	// are indexed now, before anything is served.
+	if n, err := rev.IndexLoggedOpenPGP(ctx, st); err != nil {
+		return fmt.Errorf("revocation index: %w", err)
+	} else if n > 0 {
+		log.Info("indexed OpenPGP revocation certificates and rotations logged before this version", "count", n)
+	}
 	// identity tells which voters are bound to a verified identity (a
 	// Sigstore binding, or an OpenPGP certification by a configured root).
 	idv, err := identity.New(st, identity.Options{PGPRoots: cfg.IdentityPGPRoots, Revocations: rev})

@@ -351,8 +351,8 @@ type Revocation struct {
 	Id    string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
 	// revoke or reinstate.
 	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
-	// compromised (retroactive), superseded, retired, malicious, withdrawn,
-	// other.
+	// compromised, malicious, other (hard: void every signature, in force at
+	// once), superseded, retired, withdrawn (soft: from effective on).
 	Reason    string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
 	Effective *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=effective,proto3" json:"effective,omitempty"`
 	// The key ids that signed the statement.
