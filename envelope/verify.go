@@ -10,7 +10,6 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/trustd-dev/trustd/internal/inputerr"
-	"github.com/trustd-dev/trustd/store"
 )
 
 // Verify checks every signature of env against the key registered under its
@@ -78,7 +77,7 @@ func Verify(ctx context.Context, env *dsse.Envelope, lookup KeyLookup) ([]string
 // loadVerifier looks a key id up and builds the verifier for its row.
 func loadVerifier(ctx context.Context, lookup KeyLookup, fld, keyID string) (string, dsse.Verifier, error) {
 	keyType, encoded, err := lookup(ctx, keyID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, ErrUnknownKey) {
 		return "", nil, inputerr.New(opVerify, fld, ErrUnknownKey, fmt.Sprintf("key id %s is not registered", keyID))
 	}
 	if err != nil {

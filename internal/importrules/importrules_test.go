@@ -85,10 +85,6 @@ var allowed = map[[2]string]string{
 	{"client", "keys"}:     "through feedback",
 
 	// Fixed by the following commits of issue 14, point 3.
-	{"envelope", "store"}:        "KeyLookup's not-registered error is store.ErrNotFound",
-	{"pgp", "store"}:             "through envelope",
-	{"tuf", "store"}:             "through envelope",
-	{"token", "store"}:           "the token key lookup answers store.ErrNotFound",
 	{"policy", "store"}:          "IndexedAttestation takes store.Attestation",
 	{"policy", "pgplog"}:         "the RPC-backed evidence sources read pgplog.ManifestRecord",
 	{"policy", "statement"}:      "through pgplog",
