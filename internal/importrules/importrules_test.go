@@ -79,17 +79,12 @@ var allowed = map[[2]string]string{
 	{"client", "statement"}:  "through revocation",
 	{"client", "pgplog"}:     "through revocation",
 	{"client", "tufstore"}:   "through revocation",
-	// feedback.Export, the export file format trustctl writes and reads,
-	// lives in package feedback beside its store-backed service.
-	{"client", "feedback"}: "feedback export format (pure part of a mixed package)",
-	{"client", "keys"}:     "through feedback",
 
 	// Fixed by the following commits of issue 14, point 3.
 	{"policy", "store"}:          "IndexedAttestation takes store.Attestation",
 	{"policy", "pgplog"}:         "the RPC-backed evidence sources read pgplog.ManifestRecord",
 	{"policy", "statement"}:      "through pgplog",
 	{"policy", "proto/trust/v1"}: "the RPC-backed evidence sources",
-	{"server", "client"}:         "the feedback export wire conversions",
 }
 
 func concat(lists ...[]string) []string {

@@ -1,4 +1,4 @@
-package client
+package apiconv
 
 import (
 	"github.com/trustd-dev/trustd/feedback"
