@@ -6,6 +6,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/recordtype"
+	"github.com/trustd-dev/trustd/store"
 )
 
 // maxPolicyAttestations bounds the attestations one policy requirement
@@ -37,8 +38,18 @@ func (p policySource) Attestations(ctx context.Context, ds []digest.Digest, pred
 				continue
 			}
 			seen[a.Seq] = true
-			out = append(out, policy.IndexedAttestation(a.Seq, a.EnvelopeDigest, a.SignerIDs, a.Index))
+			out = append(out, policy.IndexedAttestation(a.Seq, a.EnvelopeDigest, a.SignerIDs, IndexFields(a.Index)))
 		}
 	}
 	return out, nil
+}
+
+// IndexFields returns the stored index of an attestation as policy reads
+// it; nil for an opaque predicate type.
+func IndexFields(x *store.Attestation) *policy.AttestationIndex {
+	if x == nil {
+		return nil
+	}
+	return &policy.AttestationIndex{BuilderID: x.BuilderID, BuildType: x.BuildType, SourceRepository: x.SourceRepository, SourceRef: x.SourceRef,
+		DocumentName: x.DocumentName, DocumentVersion: x.DocumentVersion, VerifierID: x.VerifierID, VerificationResult: x.VerificationResult}
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/recordtype"
-	"github.com/trustd-dev/trustd/store"
 )
 
 // maxAttestations bounds the attestations one requirement reads per
@@ -45,9 +44,9 @@ func (s AttestationSource) Attestations(ctx context.Context, ds []digest.Digest,
 			if err != nil {
 				return nil, fmt.Errorf("attestation %d: envelope_digest: %w", seq, err)
 			}
-			var index *store.Attestation
+			var index *policy.AttestationIndex
 			if x := a.GetIndex(); x != nil {
-				index = &store.Attestation{Seq: seq,
+				index = &policy.AttestationIndex{
 					BuilderID: x.GetBuilderId(), BuildType: x.GetBuildType(), SourceRepository: x.GetSourceRepository(), SourceRef: x.GetSourceRef(),
 					DocumentName: x.GetDocumentName(), DocumentVersion: x.GetDocumentVersion(),
 					VerifierID: x.GetVerifierId(), VerificationResult: x.GetVerificationResult()}

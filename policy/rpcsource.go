@@ -14,7 +14,6 @@ import (
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/pgp"
-	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/recordtype"
 )
@@ -123,7 +122,7 @@ func (s *rpcSource) PGPSignatures(ctx context.Context, ds []digest.Digest) ([]PG
 	var out []PGPSignature
 	seen := map[uint64]bool{}
 	for _, d := range ds {
-		entries, err := s.entries(ctx, d, pgplog.ManifestPredicateType)
+		entries, err := s.entries(ctx, d, recordtype.PGPManifest)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +148,7 @@ func (s *rpcSource) PGPSignatures(ctx context.Context, ds []digest.Digest) ([]PG
 // verifyManifest checks a manifest log entry's signature and finds the line
 // naming d; nil when no line does.
 func (s *rpcSource) verifyManifest(ctx context.Context, e *trustv1.LogEntry, d digest.Digest) (*PGPSignature, error) {
-	var rec pgplog.ManifestRecord
+	var rec pgp.ManifestRecord
 	if err := json.Unmarshal(e.GetEnvelope(), &rec); err != nil {
 		return nil, fmt.Errorf("not a manifest record: %w", err)
 	}
@@ -233,7 +232,7 @@ func (s *rpcSource) Signatures(ctx context.Context, ds []digest.Digest) ([]Signa
 				continue // a record its type's path did not write: no signature
 			}
 			kind := "key"
-			if e.GetPredicateType() == pgplog.ManifestPredicateType {
+			if e.GetPredicateType() == recordtype.PGPManifest {
 				kind = "pgp"
 			}
 			var in Input

@@ -81,9 +81,6 @@ var allowed = map[[2]string]string{
 	{"client", "tufstore"}:   "through revocation",
 
 	// Fixed by the following commits of issue 14, point 3.
-	{"policy", "store"}:          "IndexedAttestation takes store.Attestation",
-	{"policy", "pgplog"}:         "the RPC-backed evidence sources read pgplog.ManifestRecord",
-	{"policy", "statement"}:      "through pgplog",
 	{"policy", "proto/trust/v1"}: "the RPC-backed evidence sources",
 }
 
