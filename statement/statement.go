@@ -385,6 +385,20 @@ func (l *Log) InclusionProof(ctx context.Context, seq int64, size uint64) (proof
 	return proof, checkpoint, treeSize, nil
 }
 
+// InclusionProofAt proves entry seq is in the tree of size (the size of a
+// checkpoint the caller already has), without signing another checkpoint:
+// many entries proven against one checkpoint cost one signature.
+func (l *Log) InclusionProofAt(ctx context.Context, seq int64, size uint64) ([][]byte, error) {
+	if seq <= 0 || uint64(seq) > size {
+		return nil, fmt.Errorf("statement: seq %d: %w (tree size %d)", seq, ErrBeyondLog, size)
+	}
+	proof, err := tlog.InclusionProof(ctx, nodeReader{l.store}, uint64(seq-1), size)
+	if err != nil {
+		return nil, fmt.Errorf("statement: inclusion proof of %d: %w", seq, err)
+	}
+	return proof, nil
+}
+
 // ConsistencyProof proves the tree of size from is a prefix of the tree of
 // size to (0 = latest), returned with a checkpoint of to.
 func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) (proof [][]byte, checkpoint []byte, toSize uint64, err error) {
