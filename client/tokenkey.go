@@ -9,9 +9,12 @@ import (
 	"github.com/trustd-dev/trustd/token"
 )
 
-// TUFTokenKey is the token key as trustd publishes it: target
-// token.KeyTarget of its trustd/keys TUF repository, read with go-tuf's
-// updater from a pinned root, so a verifier pins only that root. Online
+// TUFTokenKey is the token keys as trustd publishes them: target
+// token.KeyTarget of its trustd/keys TUF repository (the key that signs
+// tokens now) and, during a rotation, the keys accepted beside it (the
+// next key, or the previous one whose tokens have not expired yet), read
+// with go-tuf's updater from a pinned root, so a verifier pins only that
+// root and follows rotations. Online
 // (RepoURL set) it refreshes the repository into MetadataDir; offline
 // (RepoURL empty) it verifies the metadata cached there by an earlier
 // online read (signatures, thresholds, versions, expiry) and contacts
@@ -27,19 +30,19 @@ type TUFTokenKey struct {
 	MetadataDir string
 }
 
-// TokenKeys implements token.KeySource.
+// TokenKeys implements token.KeySource: the key in use first.
 func (k TUFTokenKey) TokenKeys(context.Context) ([]envelope.PublicKey, error) {
 	var (
-		pub envelope.PublicKey
-		err error
+		keys []envelope.PublicKey
+		err  error
 	)
 	if k.RepoURL == "" {
-		pub, err = revocation.CachedKey(k.Root, k.MetadataDir, token.KeyTarget)
+		keys, err = revocation.CachedKeys(k.Root, k.MetadataDir, token.KeyTarget)
 	} else {
-		pub, err = revocation.FetchKey(k.RepoURL, k.Root, k.MetadataDir, token.KeyTarget)
+		keys, err = revocation.FetchKeys(k.RepoURL, k.Root, k.MetadataDir, token.KeyTarget)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("client: token key from TUF: %w", err)
+		return nil, fmt.Errorf("client: token keys from TUF: %w", err)
 	}
-	return []envelope.PublicKey{pub}, nil
+	return keys, nil
 }

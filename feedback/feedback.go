@@ -56,9 +56,9 @@ type Revocations interface {
 	RevokedKeys(ctx context.Context) (map[string]time.Time, error)
 }
 
-// Publishers decides who published a digest: a key with publisher
-// evidence (a TUF target signer, an OpenPGP manifest signer, a configured
-// attestation signer). revocation.Service implements it, so revocation
+// Publishers decides who published a digest: a key of the TUF targets
+// role or the OpenPGP manifest that published it first (not a mirror
+// listing it later), or a configured attestation signer. revocation.Service implements it, so revocation
 // authority and the right to respond share one definition.
 type Publishers interface {
 	// IsPublisher reports whether keyID is a publisher of any of ds.

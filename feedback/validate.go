@@ -108,7 +108,7 @@ func (s *Service) validateResponse(ctx context.Context, st envelope.Statement, s
 	}
 	if !ok {
 		return inputerr.New(opValidate, "signatures[0].keyid", ErrNotPublisher,
-			fmt.Sprintf("key %s is not a publisher of %s: not a key of a TUF targets role listing it, not the OpenPGP key of a manifest listing it, not a configured attestation publisher that attested it", signers[0], st.Subjects[0].Digests[0]))
+			fmt.Sprintf("key %s is not a publisher of %s: not a key of the TUF targets role that published it first, not the OpenPGP key of the manifest that published it first, not a configured attestation publisher that attested it (a repository or manifest listing it later is a mirror's)", signers[0], st.Subjects[0].Digests[0]))
 	}
 	if r.InReplyTo != "" {
 		return s.checkRepliedVote(ctx, r.InReplyTo, st.Subjects[0].Digests)

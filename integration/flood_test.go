@@ -57,7 +57,7 @@ func seedEvidence(t *testing.T, s store.Store, n int) {
 	}
 	// The seeded artifact, known by two digests.
 	if _, _, err := l.AppendVerified(context.Background(), store.Statement{
-		PayloadType: "application/vnd.in-toto+json", PredicateType: "https://example.com/flood/v1",
+		PayloadType: "application/vnd.example.flood+json", PredicateType: "https://example.com/flood/v1",
 		Envelope: []byte(`{"flood":"seed"}`), Payload: []byte("{}"), SignerKeyIDs: []string{storetest.Seeded.Signer},
 		Subjects: []store.StatementSubject{{Name: "seeded.tar", Digests: []digest.Digest{storetest.Seeded.SHA256, storetest.Seeded.SHA512}}},
 	}); err != nil {
@@ -68,7 +68,7 @@ func seedEvidence(t *testing.T, s store.Store, n int) {
 	for i := range n {
 		wg.Go(func() {
 			_, _, err := l.AppendVerified(context.Background(), store.Statement{
-				PayloadType: "application/vnd.in-toto+json", PredicateType: "https://example.com/flood/v1",
+				PayloadType: "application/vnd.example.flood+json", PredicateType: "https://example.com/flood/v1",
 				Envelope: fmt.Appendf(nil, `{"flood":%d}`, i), Payload: []byte("{}"), SignerKeyIDs: []string{fmt.Sprintf("key-%d", i%7)},
 				Subjects: []store.StatementSubject{{Name: "seeded.tar", Digests: []digest.Digest{storetest.Seeded.SHA256}}},
 			})

@@ -97,7 +97,7 @@ type Signers string
 // Signer rules.
 const (
 	SignedByAuthor        Signers = "its author: exactly one registered key (feedback validator)"
-	SignedByPublisher     Signers = "a publisher of its subject: a TUF target signer, an OpenPGP manifest signer or a configured attestation signer (revocation.Service.IsPublisher)"
+	SignedByPublisher     Signers = "a publisher of its subject: a signer of the TUF targets role or OpenPGP manifest that published it first, or a configured attestation signer (revocation.Service.IsPublisher)"
 	SignedByBoundPair     Signers = "the bound registered key (DSSE) and the bound Sigstore identity (bundle); only the pair binds (identity)"
 	SignedByDelegator     Signers = "the delegating OpenPGP certificate (pgplog validator)"
 	SignedByBothKeys      Signers = "both the old and the new OpenPGP certificate (pgplog validator)"

@@ -17,4 +17,10 @@
 // key; Cache keeps the verified list on disk for lookups in well under a
 // microsecond, refusing lists older than the one it has or older than its
 // maximum staleness. The server and the client run the same code.
+//
+// KeysRepo publishes each of trustd's own keys (token, list, log) as one
+// set per purpose: the key in use under the purpose's target, and during a
+// planned rotation the keys accepted beside it (AcceptedKeyTarget). Only
+// targets change, never the root, so a client that pinned the root follows
+// a rotation, and verifiers accept what any published key signed.
 package revocation

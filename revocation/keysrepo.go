@@ -3,12 +3,17 @@ package revocation
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +24,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/tuf"
@@ -42,6 +48,48 @@ const publishAttempts = 8
 
 // ListKeyTarget is the target name of the revocation list key in KeysRepo.
 const ListKeyTarget = "revocation-list.pub"
+
+// LogKeyTarget is the target name of the log key in KeysRepo: the note
+// verifier key that signs the statement log's checkpoints (its text is the
+// target's bytes).
+const LogKeyTarget = "log.vkey"
+
+// NoteKeyType is the KeyCustom.KeyType of a log key: a note verifier key
+// (golang.org/x/mod/sumdb/note), not a PEM public key.
+const NoteKeyType = "note"
+
+// AcceptedKeyTarget is the target name under which KeysRepo publishes a key
+// accepted for the purpose of target name besides the key in use (which is
+// published as name itself): a key being rotated in, published before it
+// signs so that verifiers learn it first, or a key being rotated out, still
+// published so that what it signed verifies until it expires. For
+// token.pub and key id 3e63… it is token.3e63….pub.
+func AcceptedKeyTarget(name, keyID string) string {
+	ext := path.Ext(name)
+	return strings.TrimSuffix(name, ext) + "." + keyID + ext
+}
+
+// acceptedKeyID reports whether target is an AcceptedKeyTarget of name,
+// and the key id it names.
+func acceptedKeyID(name, target string) (string, bool) {
+	ext := path.Ext(name)
+	mid, ok := strings.CutPrefix(target, strings.TrimSuffix(name, ext)+".")
+	if !ok {
+		return "", false
+	}
+	mid, ok = strings.CutSuffix(mid, ext)
+	if !ok || mid == "" || strings.ContainsAny(mid, "./") {
+		return "", false
+	}
+	return mid, true
+}
+
+// inFamily reports whether target publishes a key for the purpose of name:
+// name itself or one of its AcceptedKeyTargets.
+func inFamily(name, target string) bool {
+	_, ok := acceptedKeyID(name, target)
+	return ok || target == name
+}
 
 // Lifetimes of the system repository's offline-role metadata, and the
 // remaining lifetime below which PublishKey re-signs the targets role.
@@ -68,6 +116,10 @@ type KeyCustom struct {
 // KeyPublisher keeps KeysRepo: it creates the repository with trustd-held
 // root and targets keys and publishes public keys as targets.
 type KeyPublisher struct {
+	// Log, when set, is told which keys stop being published (a key
+	// rotation's last step), so an operator sees what no longer verifies.
+	Log *slog.Logger
+
 	svc     *tuf.Service
 	state   tuf.State
 	online  *tuf.OnlineKeys
@@ -111,13 +163,14 @@ func NewKeyPublisher(svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, 
 // and holds its keys before any client asks. It is idempotent (a restart
 // publishes nothing new) and safe when replicas start at once on one
 // database: the loser of a race re-reads the winner's repository.
+//
+// Each PublishedKey is a purpose's whole key set: targets of that purpose
+// it does not hold are removed (the last step of a rotation), in the same
+// targets version that adds the new ones, so a client never sees a purpose
+// without its key in use.
 func (p *KeyPublisher) Start(ctx context.Context, keys ...*PublishedKey) error {
-	nks := make([]namedKey, len(keys))
-	for i, k := range keys {
-		nks[i] = namedKey{k.name, k.key}
-	}
 	// One targets version carries them all.
-	if err := p.publish(ctx, nks); err != nil {
+	if err := p.publish(ctx, keys); err != nil {
 		return err
 	}
 	for _, k := range keys {
@@ -197,25 +250,25 @@ func (p *KeyPublisher) checkOurs(root []byte) error {
 }
 
 // PublishKey publishes pub as target name of KeysRepo (the PEM bytes, with
-// the key in the target's custom field), unless the current targets
-// already list exactly that key and are not due for renewal. It is how
-// every trustd-held key reaches clients: the revocation list key, the
-// token key. When another replica publishes at the same moment, it re-reads
-// the targets and tries again (a few times), so the race never reaches a
-// caller.
+// the key in the target's custom field) as the only key of that purpose,
+// unless the current targets already list exactly that key and are not due
+// for renewal. When another replica publishes at the same moment, it
+// re-reads the targets and tries again (a few times), so the race never
+// reaches a caller.
 func (p *KeyPublisher) PublishKey(ctx context.Context, name string, pub envelope.PublicKey) error {
-	return p.publish(ctx, []namedKey{{name, pub}})
+	return p.publish(ctx, []*PublishedKey{p.Key(name, pub)})
 }
 
-// namedKey is a public key and its target name in KeysRepo.
-type namedKey struct {
-	name string
-	key  envelope.PublicKey
+// keyTarget is one public key and its target name in KeysRepo.
+type keyTarget struct {
+	name   string
+	custom KeyCustom
 }
 
-// publish is PublishKey for several keys at once: one targets version
-// carries every key that is missing or changed.
-func (p *KeyPublisher) publish(ctx context.Context, keys []namedKey) error {
+// publish publishes several purposes' key sets at once: one targets
+// version carries every key that is missing or changed and drops every
+// key of those purposes that is no longer in their sets.
+func (p *KeyPublisher) publish(ctx context.Context, keys []*PublishedKey) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.Ensure(ctx); err != nil {
@@ -237,9 +290,9 @@ func (p *KeyPublisher) publish(ctx context.Context, keys []namedKey) error {
 }
 
 // publishOnce is one attempt of publish: it reads the current targets and
-// uploads the next version if a key is missing or changed, or the targets
-// are due for renewal.
-func (p *KeyPublisher) publishOnce(ctx context.Context, keys []namedKey) error {
+// uploads the next version if a key is missing, changed or no longer in
+// its purpose's set, or the targets are due for renewal.
+func (p *KeyPublisher) publishOnce(ctx context.Context, keys []*PublishedKey) error {
 	current, err := p.state.Get(ctx, KeysRepo, metadata.TARGETS, 0)
 	if err != nil && !errors.Is(err, tuf.ErrNotFound) {
 		return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
@@ -258,29 +311,50 @@ func (p *KeyPublisher) publishOnce(ctx context.Context, keys []namedKey) error {
 		return fmt.Errorf("revocation: %s targets: %w", KeysRepo, err)
 	}
 	var names []string
+	var retired []removedKey
+	changed := false
 	for _, k := range keys {
-		pemBytes := k.key.Encode()
-		if tf, ok := have[k.name]; ok && tf.VerifyLengthHashes(pemBytes) == nil {
-			continue
+		want, ids := map[string]bool{}, map[string]bool{}
+		for _, kt := range k.targets {
+			want[kt.name], ids[kt.custom.KeyID] = true, true
+			data := []byte(kt.custom.PublicKey)
+			if tf, ok := have[kt.name]; ok && tf.VerifyLengthHashes(data) == nil {
+				continue
+			}
+			n, ds, err := tuf.HashTarget(ctx, bytes.NewReader(data))
+			if err != nil {
+				return fmt.Errorf("revocation: publish key %s: %w", kt.name, err)
+			}
+			custom, err := json.Marshal(kt.custom)
+			if err != nil {
+				return fmt.Errorf("revocation: publish key %s: %w", kt.name, err)
+			}
+			tf, err := tuf.NewTargetFile(n, ds, custom)
+			if err != nil {
+				return fmt.Errorf("revocation: publish key %s: %w", kt.name, err)
+			}
+			tf.Path = kt.name
+			md.Signed.Targets[kt.name] = tf
+			names = append(names, kt.name)
 		}
-		n, ds, err := tuf.HashTarget(ctx, bytes.NewReader(pemBytes))
-		if err != nil {
-			return fmt.Errorf("revocation: publish key %s: %w", k.name, err)
+		for name, tf := range have {
+			if want[name] || !inFamily(k.name, name) {
+				continue
+			}
+			delete(md.Signed.Targets, name)
+			r := removedKey{name, tf}
+			if !ids[r.keyID()] {
+				// Gone from the set, not moved to another of its targets.
+				retired = append(retired, r)
+			}
+			changed = true
 		}
-		custom, err := json.Marshal(KeyCustom{KeyID: k.key.ID, KeyType: k.key.Type, PublicKey: string(pemBytes)})
-		if err != nil {
-			return fmt.Errorf("revocation: publish key %s: %w", k.name, err)
-		}
-		tf, err := tuf.NewTargetFile(n, ds, custom)
-		if err != nil {
-			return fmt.Errorf("revocation: publish key %s: %w", k.name, err)
-		}
-		tf.Path = k.name
-		md.Signed.Targets[k.name] = tf
-		names = append(names, k.name)
 	}
-	if len(names) == 0 && !renew {
+	if len(names) == 0 && !changed && !renew {
 		return nil
+	}
+	for _, r := range retired {
+		names = append(names, "-"+r.name)
 	}
 	signed, err := tuf.Sign(md, p.targets)
 	if err != nil {
@@ -289,16 +363,48 @@ func (p *KeyPublisher) publishOnce(ctx context.Context, keys []namedKey) error {
 	if _, err := p.svc.Upload(ctx, KeysRepo, metadata.TARGETS, signed); err != nil {
 		return fmt.Errorf("revocation: publish keys %s in %s: %w", strings.Join(names, ", "), KeysRepo, err)
 	}
+	if p.Log != nil {
+		for _, r := range retired {
+			p.Log.Warn("a key is no longer published in "+KeysRepo+": what it signed stops verifying for clients that sync", "target", r.name, "key", r.keyID())
+		}
+	}
 	return nil
+}
+
+// removedKey is a target publishOnce dropped.
+type removedKey struct {
+	name string
+	tf   *metadata.TargetFiles
+}
+
+// keyID is the key id in the removed target's custom field, if any.
+func (r removedKey) keyID() string {
+	var kc KeyCustom
+	if r.tf.Custom != nil && json.Unmarshal(*r.tf.Custom, &kc) == nil {
+		return kc.KeyID
+	}
+	return ""
 }
 
 // FetchKey is the client side of KeysRepo: go-tuf's updater refreshes the
 // repository at repoURL (http://HOST/tuf/trustd/keys) into metadataDir,
 // trusting the root stored there from an earlier fetch or else the pinned
-// root, and returns the public key of target name, checked against the
-// target's length and hashes.
+// root, and returns the public key of target name (the key in use for
+// that purpose), checked against the target's length and hashes.
 func FetchKey(repoURL string, pinnedRoot []byte, metadataDir, name string) (envelope.PublicKey, error) {
-	return readKey(repoURL, pinnedRoot, metadataDir, name, false)
+	keys, err := readKeys(repoURL, pinnedRoot, metadataDir, name, false)
+	if err != nil {
+		return envelope.PublicKey{}, err
+	}
+	return keys[0], nil
+}
+
+// FetchKeys is FetchKey returning every key KeysRepo publishes for the
+// purpose of target name: the key in use first, then the keys accepted
+// besides it during a rotation (AcceptedKeyTarget). A verifier accepts a
+// signature by any of them.
+func FetchKeys(repoURL string, pinnedRoot []byte, metadataDir, name string) ([]envelope.PublicKey, error) {
+	return readKeys(repoURL, pinnedRoot, metadataDir, name, false)
 }
 
 // CachedKey is FetchKey with no network: go-tuf's local mode verifies the
@@ -307,25 +413,108 @@ func FetchKey(repoURL string, pinnedRoot []byte, metadataDir, name string) (enve
 // root) and returns the public key of target name. Expired metadata fails
 // with metadata.ErrExpiredMetadata in the chain; fetch again to renew it.
 func CachedKey(pinnedRoot []byte, metadataDir, name string) (envelope.PublicKey, error) {
-	// go-tuf wants a remote URL even in local mode, which never uses it.
-	return readKey("file://"+filepath.ToSlash(metadataDir), pinnedRoot, metadataDir, name, true)
+	keys, err := CachedKeys(pinnedRoot, metadataDir, name)
+	if err != nil {
+		return envelope.PublicKey{}, err
+	}
+	return keys[0], nil
 }
 
-// readKey is FetchKey, or CachedKey when local.
-func readKey(repoURL string, pinnedRoot []byte, metadataDir, name string, local bool) (envelope.PublicKey, error) {
+// CachedKeys is FetchKeys with no network, as CachedKey is FetchKey.
+func CachedKeys(pinnedRoot []byte, metadataDir, name string) ([]envelope.PublicKey, error) {
+	return readKeys(localURL(metadataDir), pinnedRoot, metadataDir, name, true)
+}
+
+// FetchLogKeys returns the note verifier keys KeysRepo publishes for the
+// statement log (LogKeyTarget): the key that signs checkpoints first, then
+// the keys still accepted during a rotation. It refreshes the repository
+// as FetchKey does.
+func FetchLogKeys(repoURL string, pinnedRoot []byte, metadataDir string) ([]string, error) {
+	return readLogKeys(repoURL, pinnedRoot, metadataDir, false)
+}
+
+// CachedLogKeys is FetchLogKeys with no network.
+func CachedLogKeys(pinnedRoot []byte, metadataDir string) ([]string, error) {
+	return readLogKeys(localURL(metadataDir), pinnedRoot, metadataDir, true)
+}
+
+// localURL is the remote URL go-tuf wants even in local mode, which never
+// uses it.
+func localURL(metadataDir string) string { return "file://" + filepath.ToSlash(metadataDir) }
+
+// readKeys reads the PEM keys of name's purpose (FetchKeys, or CachedKeys
+// when local).
+func readKeys(repoURL string, pinnedRoot []byte, metadataDir, name string, local bool) ([]envelope.PublicKey, error) {
+	kcs, err := readKeyTargets(repoURL, pinnedRoot, metadataDir, name, local)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]envelope.PublicKey, 0, len(kcs))
+	for _, kc := range kcs {
+		pub, err := envelope.ParsePublicKey([]byte(kc.PublicKey))
+		if err != nil {
+			return nil, fmt.Errorf("revocation: tuf target %s: %w", kc.target, err)
+		}
+		if pub.ID != kc.KeyID {
+			return nil, fmt.Errorf("revocation: tuf target %s: %w: custom keyid %s, but the key's id is %s", kc.target, ErrBadList, kc.KeyID, pub.ID)
+		}
+		out = append(out, pub)
+	}
+	return out, nil
+}
+
+// readLogKeys reads the log's note verifier keys (FetchLogKeys, or
+// CachedLogKeys when local).
+func readLogKeys(repoURL string, pinnedRoot []byte, metadataDir string, local bool) ([]string, error) {
+	kcs, err := readKeyTargets(repoURL, pinnedRoot, metadataDir, LogKeyTarget, local)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(kcs))
+	for _, kc := range kcs {
+		if kc.KeyType != NoteKeyType || kc.KeyID != NoteKeyID(kc.PublicKey) {
+			return nil, fmt.Errorf("revocation: tuf target %s: %w: keytype %q, keyid %s: not the note verifier key it holds", kc.target, ErrBadList, kc.KeyType, kc.KeyID)
+		}
+		if _, err := note.NewVerifier(kc.PublicKey); err != nil {
+			return nil, fmt.Errorf("revocation: tuf target %s: %w: %w", kc.target, ErrBadList, err)
+		}
+		out = append(out, kc.PublicKey)
+	}
+	return out, nil
+}
+
+// NoteKeyID is the KeyCustom.KeyID of a log key: the hex SHA-256 of the
+// note verifier key's text.
+func NoteKeyID(vkey string) string {
+	sum := sha256.Sum256([]byte(vkey))
+	return hex.EncodeToString(sum[:])
+}
+
+// readKeyTarget is a key target read through TUF: its custom field, whose
+// key is the target's bytes, and its name.
+type readKeyTarget struct {
+	KeyCustom
+	target string
+}
+
+// readKeyTargets refreshes KeysRepo with go-tuf's updater (online, or
+// from the cache when local) and returns the key targets of name's
+// purpose, each checked against its length and hashes: name first, then
+// its AcceptedKeyTargets by name.
+func readKeyTargets(repoURL string, pinnedRoot []byte, metadataDir, name string, local bool) ([]readKeyTarget, error) {
 	if err := os.MkdirAll(metadataDir, 0o700); err != nil {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: %w", err)
+		return nil, fmt.Errorf("revocation: tuf: %w", err)
 	}
 	root := pinnedRoot
 	if stored, err := os.ReadFile(filepath.Join(metadataDir, "root.json")); err == nil {
 		root = stored
 	}
 	if len(root) == 0 {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: no trusted root: pin the root of %s (%s/1.root.json, checked out of band)", KeysRepo, repoURL)
+		return nil, fmt.Errorf("revocation: tuf: no trusted root: pin the root of %s (%s/1.root.json, checked out of band)", KeysRepo, repoURL)
 	}
 	cfg, err := config.New(repoURL, root)
 	if err != nil {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: %w", err)
+		return nil, fmt.Errorf("revocation: tuf: %w", err)
 	}
 	cfg.LocalMetadataDir = metadataDir
 	cfg.LocalTargetsDir = filepath.Join(metadataDir, "targets")
@@ -335,32 +524,54 @@ func readKey(repoURL string, pinnedRoot []byte, metadataDir, name string, local 
 	cfg.DisableLocalCache = local
 	up, err := updater.New(cfg)
 	if err != nil {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: %w", err)
+		return nil, fmt.Errorf("revocation: tuf: %w", err)
 	}
 	if err := up.Refresh(); local && errors.Is(err, fs.ErrNotExist) {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf: no cached metadata of %s in %s: fetch it once online (trustctl token key --root, or trustctl revocations sync): %w", KeysRepo, metadataDir, err)
+		return nil, fmt.Errorf("revocation: tuf: no cached metadata of %s in %s: fetch it once online (trustctl token key --root, or trustctl revocations sync): %w", KeysRepo, metadataDir, err)
 	} else if err != nil {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf refresh of %s: %w", KeysRepo, err)
+		return nil, fmt.Errorf("revocation: tuf refresh of %s: %w", KeysRepo, err)
 	}
 	ti, err := up.GetTargetInfo(name)
 	if err != nil {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: %w", name, err)
+		return nil, fmt.Errorf("revocation: tuf target %s: %w", name, err)
 	}
+	kc, err := keyTargetOf(name, ti)
+	if err != nil {
+		return nil, err
+	}
+	out := []readKeyTarget{kc}
+	targets := up.GetTopLevelTargets()
+	for _, target := range slices.Sorted(maps.Keys(targets)) {
+		id, ok := acceptedKeyID(name, target)
+		if !ok {
+			continue
+		}
+		kc, err := keyTargetOf(target, targets[target])
+		if err != nil {
+			return nil, err
+		}
+		if kc.KeyID != id {
+			return nil, fmt.Errorf("revocation: tuf target %s: %w: its key id is %s", target, ErrBadList, kc.KeyID)
+		}
+		out = append(out, kc)
+	}
+	return out, nil
+}
+
+// keyTargetOf decodes a key target's custom field and checks the key in it
+// against the target's length and hashes.
+func keyTargetOf(target string, ti *metadata.TargetFiles) (readKeyTarget, error) {
 	if ti.Custom == nil {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: %w: no custom field with the key", name, ErrBadList)
+		return readKeyTarget{}, fmt.Errorf("revocation: tuf target %s: %w: no custom field with the key", target, ErrBadList)
 	}
 	var kc KeyCustom
 	if err := json.Unmarshal(*ti.Custom, &kc); err != nil {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: custom: %w: %w", name, ErrBadList, err)
+		return readKeyTarget{}, fmt.Errorf("revocation: tuf target %s: custom: %w: %w", target, ErrBadList, err)
 	}
 	if err := ti.VerifyLengthHashes([]byte(kc.PublicKey)); err != nil {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: %w: %w", name, ErrBadList, err)
+		return readKeyTarget{}, fmt.Errorf("revocation: tuf target %s: %w: %w", target, ErrBadList, err)
 	}
-	pub, err := envelope.ParsePublicKey([]byte(kc.PublicKey))
-	if err != nil {
-		return envelope.PublicKey{}, fmt.Errorf("revocation: tuf target %s: %w", name, err)
-	}
-	return pub, nil
+	return readKeyTarget{KeyCustom: kc, target: target}, nil
 }
 
 // LoadListKey loads the revocation list signing key from path, generating

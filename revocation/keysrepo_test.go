@@ -3,9 +3,11 @@ package revocation_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -246,4 +248,137 @@ func TestKeysRepoReplicaRace(t *testing.T) {
 			t.Errorf("round %d: a second root was published: %v", round, err)
 		}
 	}
+}
+
+// TestKeysRepoRotation: a planned rotation of trustd's keys through
+// trustd/keys, followed by a client that pinned the old state, on both
+// backends. Each step is a restart (Start) with the rotated key sets: the
+// next token key is published beside the current one (verifiers learn it
+// before it signs), then it signs while the old one stays published (old
+// tokens verify until they expire), then the old one goes; the list key
+// and the log key rotate the same way. The client refreshes from the root
+// it pinned before the rotation, which never changes; between refreshes
+// it reads the same keys from its cache alone.
+func TestKeysRepoRotation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(t testing.TB) store.Store) {
+		ctx := context.Background()
+		online := tuftest.OnlineKeys(t)
+		skey, vkey := newLogKey(t)
+		s := newKeysRepoStack(t, open(t), skey, vkey, online, filepath.Join(t.TempDir(), "system"))
+		var logged strings.Builder
+		s.kp.Log = slog.New(slog.NewTextHandler(&logged, nil))
+		_, tokA := listKey(t)
+		_, tokB := listKey(t)
+		_, listA := listKey(t)
+		_, listB := listKey(t)
+		_, logB := newLogKey(t)
+
+		start := func(tok, list *revocation.PublishedKey, logKeys ...string) {
+			t.Helper()
+			lk, err := s.kp.LogKey(logKeys[0], logKeys[1:]...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.kp.Start(ctx, tok, list, lk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start(s.kp.Key(token.KeyTarget, tokA), s.kp.Key(revocation.ListKeyTarget, listA), vkey)
+		url := serveKeysRepo(t, s.svc)
+		pinned, err := s.state.Get(ctx, revocation.KeysRepo, metadata.ROOT, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := t.TempDir() // the client's cache, kept across the rotation
+		check := func(step string, wantTok, wantList []envelope.PublicKey, wantLog []string) {
+			t.Helper()
+			for _, local := range []bool{false, true} {
+				var toks, lists []envelope.PublicKey
+				var logs []string
+				var err1, err2, err3 error
+				if local {
+					toks, err1 = revocation.CachedKeys(pinned, meta, token.KeyTarget)
+					lists, err2 = revocation.CachedKeys(pinned, meta, revocation.ListKeyTarget)
+					logs, err3 = revocation.CachedLogKeys(pinned, meta)
+				} else {
+					toks, err1 = revocation.FetchKeys(url, pinned, meta, token.KeyTarget)
+					lists, err2 = revocation.FetchKeys(url, pinned, meta, revocation.ListKeyTarget)
+					logs, err3 = revocation.FetchLogKeys(url, pinned, meta)
+				}
+				if err := errors.Join(err1, err2, err3); err != nil {
+					t.Fatalf("%s (cached: %v): %v", step, local, err)
+				}
+				if got, want := keyIDs(toks), keyIDs(wantTok); !slices.Equal(got, want) {
+					t.Errorf("%s (cached: %v): token keys %v, want %v", step, local, got, want)
+				}
+				if got, want := keyIDs(lists), keyIDs(wantList); !slices.Equal(got, want) {
+					t.Errorf("%s (cached: %v): list keys %v, want %v", step, local, got, want)
+				}
+				if !slices.Equal(logs, wantLog) {
+					t.Errorf("%s (cached: %v): log keys %v, want %v", step, local, logs, wantLog)
+				}
+			}
+		}
+		check("before", []envelope.PublicKey{tokA}, []envelope.PublicKey{listA}, []string{vkey})
+
+		// 1: the next keys are announced; the current ones still sign.
+		start(s.kp.Key(token.KeyTarget, tokA, tokB), s.kp.Key(revocation.ListKeyTarget, listA, listB), vkey)
+		check("announced", []envelope.PublicKey{tokA, tokB}, []envelope.PublicKey{listA, listB}, []string{vkey})
+		// 2: the new keys sign; the old ones stay accepted. The log key
+		// rotates here: the new one signs, the old one co-signs.
+		start(s.kp.Key(token.KeyTarget, tokB, tokA), s.kp.Key(revocation.ListKeyTarget, listB, listA), logB, vkey)
+		check("switched", []envelope.PublicKey{tokB, tokA}, []envelope.PublicKey{listB, listA}, []string{logB, vkey})
+		if logged.Len() > 0 {
+			t.Errorf("a key was retired before the last step:\n%s", logged.String())
+		}
+		// A restart with the same configuration publishes nothing new.
+		before := logSize(t, s)
+		start(s.kp.Key(token.KeyTarget, tokB, tokA), s.kp.Key(revocation.ListKeyTarget, listB, listA), logB, vkey)
+		if got := logSize(t, s); got != before {
+			t.Errorf("a restart with the same keys appended %d log entries", got-before)
+		}
+		// 3: the old keys go, in one targets version, and the operator is
+		// told what stops verifying.
+		start(s.kp.Key(token.KeyTarget, tokB), s.kp.Key(revocation.ListKeyTarget, listB), logB)
+		check("retired", []envelope.PublicKey{tokB}, []envelope.PublicKey{listB}, []string{logB})
+		if got := logSize(t, s); got != before+3 { // targets, snapshot, timestamp
+			t.Errorf("retiring three keys appended %d log entries, want 3 (one targets version)", got-before)
+		}
+		for _, id := range []string{tokA.ID, listA.ID, revocation.NoteKeyID(vkey)} {
+			if !strings.Contains(logged.String(), "key="+id) {
+				t.Errorf("retiring key %s was not logged:\n%s", id, logged.String())
+			}
+		}
+		// The root never changed: the pinned root v1 is still the root.
+		if _, err := s.state.Get(ctx, revocation.KeysRepo, metadata.ROOT, 2); !errors.Is(err, tuf.ErrNotFound) {
+			t.Errorf("the rotation published a root v2: %v", err)
+		}
+		// The daily republish of one purpose keeps the others' keys.
+		if _, err := s.kp.Key(token.KeyTarget, tokB).Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check("republished", []envelope.PublicKey{tokB}, []envelope.PublicKey{listB}, []string{logB})
+	})
+}
+
+// TestAcceptedKeyTarget: accepted keys are published under names of their
+// purpose that no other purpose's names match.
+func TestAcceptedKeyTarget(t *testing.T) {
+	for _, tc := range []struct{ name, id, want string }{
+		{token.KeyTarget, "3e63", "token.3e63.pub"},
+		{revocation.ListKeyTarget, "ab12", "revocation-list.ab12.pub"},
+		{revocation.LogKeyTarget, "ff00", "log.ff00.vkey"},
+	} {
+		if got := revocation.AcceptedKeyTarget(tc.name, tc.id); got != tc.want {
+			t.Errorf("AcceptedKeyTarget(%s, %s) = %s, want %s", tc.name, tc.id, got, tc.want)
+		}
+	}
+}
+
+func keyIDs(keys []envelope.PublicKey) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.ID
+	}
+	return out
 }

@@ -271,7 +271,9 @@ func Sign(ctx context.Context, signer envelope.Signer, info ListInfo, entries []
 
 // Verified is a list whose signature, statement and body checked out.
 type Verified struct {
-	Info     ListInfo
+	Info ListInfo
+	// KeyID is the list key that signed it.
+	KeyID    string
 	entries  []byte
 	revokers []string
 }
@@ -284,23 +286,30 @@ func (v *Verified) Entry(i int) (Entry, error) {
 	return decodeEntry(v.entries[i*EntrySize:(i+1)*EntrySize], v.revokers)
 }
 
-// Verify checks l: its envelope is signed by key (the list key fetched
-// through TUF), its statement is a revocation list whose one subject is
-// the sha256 of the body, and the body holds exactly the entries and
-// revokers the statement counts. It does not judge freshness (see
-// Cache.Apply). Errors: ErrUntrustedList, ErrBadList.
-func Verify(ctx context.Context, l List, key envelope.PublicKey) (*Verified, error) {
+// Verify checks l: its envelope is signed by one of keys (the list keys
+// fetched through TUF: the key in use, and during a rotation the keys
+// accepted beside it), its statement is a revocation list whose one
+// subject is the sha256 of the body, and the body holds exactly the
+// entries and revokers the statement counts. It does not judge freshness
+// (see Cache.Apply). Errors: ErrUntrustedList, ErrBadList.
+func Verify(ctx context.Context, l List, keys ...envelope.PublicKey) (*Verified, error) {
 	env, err := envelope.Decode(l.Envelope, envelope.Limits{MaxEnvelopeBytes: MaxListEnvelopeBytes})
 	if err != nil {
 		return nil, fmt.Errorf("revocation: list envelope: %w: %w", ErrBadList, err)
 	}
-	lookup := func(_ context.Context, id string) (string, []byte, error) {
-		if id != key.ID {
-			return "", nil, fmt.Errorf("key %s is not the revocation list key %s: %w", id, key.ID, envelope.ErrUnknownKey)
-		}
-		return key.Type, key.Encode(), nil
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
 	}
-	if _, err := envelope.Verify(ctx, env, lookup); err != nil {
+	lookup := func(_ context.Context, id string) (string, []byte, error) {
+		i := slices.Index(ids, id)
+		if i < 0 {
+			return "", nil, fmt.Errorf("key %s is not a revocation list key (%s): %w", id, strings.Join(ids, ", "), envelope.ErrUnknownKey)
+		}
+		return keys[i].Type, keys[i].Encode(), nil
+	}
+	signers, err := envelope.Verify(ctx, env, lookup)
+	if err != nil {
 		return nil, fmt.Errorf("revocation: list: %w: %w", ErrUntrustedList, err)
 	}
 	payload, err := env.DecodeB64Payload()
@@ -332,7 +341,7 @@ func Verify(ctx context.Context, l List, key envelope.PublicKey) (*Verified, err
 	if err != nil {
 		return nil, err
 	}
-	v := &Verified{Info: info, entries: entries, revokers: revokers}
+	v := &Verified{Info: info, KeyID: signers[0], entries: entries, revokers: revokers}
 	for i := range v.Len() {
 		if _, err := v.Entry(i); err != nil {
 			return nil, err

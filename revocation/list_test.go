@@ -422,3 +422,68 @@ func TestDeltaEqualsSnapshotRandomized(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyListKeyRotation: while trustd rotates its list key, a client
+// holding both published keys accepts a list signed by either, in a cache
+// that holds lists signed by the other, and knows which one signed; a key
+// it does not hold is refused.
+func TestVerifyListKeyRotation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open(t), revocation.Config{})
+		authority := e.key(t)
+		e = newEnvOn(t, e, revocation.Config{SecurityAuthority: []string{authority.id}})
+		oldSigner, oldPub := listKey(t)
+		newSigner, newPub := listKey(t)
+		_, strangerPub := listKey(t)
+		cache, err := revocation.OpenCache(t.TempDir(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		revoke := func(i int) {
+			t.Helper()
+			if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindDigest, ID: sha256Of(fmt.Sprint("bad ", i)).String()},
+				Reason: revocation.ReasonMalicious}, authority.signer); err != nil {
+				t.Fatal(err)
+			}
+		}
+		revoke(1)
+		snap, err := revocation.NewPublisher(e.store, oldSigner, time.Hour).Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := revocation.Verify(ctx, snap, oldPub) // before the rotation
+		if err != nil || v.KeyID != oldPub.ID {
+			t.Fatalf("old list, old key: %v, %v", v, err)
+		}
+		if err := cache.Apply(v); err != nil {
+			t.Fatal(err)
+		}
+		revoke(2)
+		delta, err := revocation.NewPublisher(e.store, newSigner, time.Hour).Delta(ctx, v.Info.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := revocation.Verify(ctx, delta, oldPub); !errors.Is(err, revocation.ErrUntrustedList) {
+			t.Errorf("new list, old key only: %v, want ErrUntrustedList", err)
+		}
+		for _, keys := range [][]envelope.PublicKey{{newPub, oldPub}, {oldPub, newPub}} {
+			if v, err := revocation.Verify(ctx, delta, keys...); err != nil || v.KeyID != newPub.ID {
+				t.Errorf("new list, keys %v: %v, %v; want verified by %s", keyIDs(keys), v, err, newPub.ID)
+			}
+		}
+		v2, err := revocation.Verify(ctx, delta, newPub, oldPub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cache.Apply(v2); err != nil || cache.Len() != 2 {
+			t.Errorf("the new key's delta on the old key's snapshot: %v, %d entries", err, cache.Len())
+		}
+		if _, err := revocation.Verify(ctx, delta, strangerPub); !errors.Is(err, revocation.ErrUntrustedList) || !strings.Contains(err.Error(), "not a revocation list key") {
+			t.Errorf("a key trustd does not publish: %v", err)
+		}
+		if _, err := revocation.Verify(ctx, delta); !errors.Is(err, revocation.ErrUntrustedList) {
+			t.Errorf("no keys: %v", err)
+		}
+	})
+}

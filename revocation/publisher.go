@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -154,44 +156,99 @@ type Lists struct {
 const republishEvery = 24 * time.Hour
 
 // NewLists returns Lists signing with the publisher's key, whose public
-// half is key, published through keys as ListKeyTarget.
-func NewLists(pub *Publisher, keys *KeyPublisher, key envelope.PublicKey) *Lists {
-	return &Lists{pub: pub, key: keys.Key(ListKeyTarget, key)}
+// half is key, published through keys as ListKeyTarget; accepted are
+// further list keys published beside it during a rotation
+// (AcceptedKeyTarget): a key to sign lists next, or the one that signed
+// them before.
+func NewLists(pub *Publisher, keys *KeyPublisher, key envelope.PublicKey, accepted ...envelope.PublicKey) *Lists {
+	return &Lists{pub: pub, key: keys.Key(ListKeyTarget, key, accepted...)}
 }
 
-// Key publishes the list key in KeysRepo if needed (on first use, then
-// daily, renewing the targets metadata before it expires) and returns it.
+// Key publishes the list keys in KeysRepo if needed (on first use, then
+// daily, renewing the targets metadata before it expires) and returns the
+// one that signs lists.
 func (l *Lists) Key(ctx context.Context) (envelope.PublicKey, error) {
 	return l.key.Publish(ctx)
 }
 
-// PublishedKey returns the list key as kept published in KeysRepo, for
+// PublishedKey returns the list keys as kept published in KeysRepo, for
 // KeyPublisher.Start.
 func (l *Lists) PublishedKey() *PublishedKey { return l.key }
 
-// PublishedKey is a trustd-held public key kept published as one target
-// of KeysRepo: the revocation list key, the token key.
+// PublishedKey is the set of trustd-held public keys of one purpose (the
+// revocation list key, the token key, the log key), kept published in
+// KeysRepo: the key in use as one target, and the keys accepted beside it
+// during a rotation as its AcceptedKeyTargets. Publishing the set also
+// removes that purpose's targets of keys no longer in it.
 type PublishedKey struct {
 	keys *KeyPublisher
+	// name is the target of the key in use.
 	name string
-	key  envelope.PublicKey
+	// key is the key in use and accepted the others; zero and nil for the
+	// log key, which is no envelope key.
+	key      envelope.PublicKey
+	accepted []envelope.PublicKey
+	// targets are the set's targets, the key in use first.
+	targets []keyTarget
 
 	mu          sync.Mutex
 	publishedAt time.Time
 }
 
-// Key returns key, to be published in KeysRepo as target name by Publish.
-func (p *KeyPublisher) Key(name string, key envelope.PublicKey) *PublishedKey {
-	return &PublishedKey{keys: p, name: name, key: key}
+// Key returns key, to be published in KeysRepo as target name by Publish,
+// and the keys accepted beside it (AcceptedKeyTarget); an accepted key
+// equal to key, or listed twice, is published once.
+func (p *KeyPublisher) Key(name string, key envelope.PublicKey, accepted ...envelope.PublicKey) *PublishedKey {
+	k := &PublishedKey{keys: p, name: name, key: key}
+	k.targets = append(k.targets, keyTarget{name, KeyCustom{KeyID: key.ID, KeyType: key.Type, PublicKey: string(key.Encode())}})
+	seen := map[string]bool{key.ID: true}
+	for _, a := range accepted {
+		if seen[a.ID] {
+			continue
+		}
+		seen[a.ID] = true
+		k.accepted = append(k.accepted, a)
+		k.targets = append(k.targets, keyTarget{AcceptedKeyTarget(name, a.ID), KeyCustom{KeyID: a.ID, KeyType: a.Type, PublicKey: string(a.Encode())}})
+	}
+	return k
 }
 
-// Publish publishes the key in KeysRepo if needed (on first use, then
-// daily, renewing the targets metadata before it expires) and returns it.
+// LogKey returns the statement log's note verifier keys, to be published
+// as LogKeyTarget (vkey, the key that signs checkpoints) and its
+// AcceptedKeyTargets (retiring, the keys that co-sign checkpoints during a
+// rotation), so clients that pin trustd/keys' root can follow the log's
+// key too.
+func (p *KeyPublisher) LogKey(vkey string, retiring ...string) (*PublishedKey, error) {
+	k := &PublishedKey{keys: p, name: LogKeyTarget}
+	seen := map[string]bool{}
+	for i, v := range append([]string{vkey}, retiring...) {
+		if _, err := note.NewVerifier(v); err != nil {
+			return nil, fmt.Errorf("revocation: log key %q: %w", v, err)
+		}
+		if seen[v] {
+			continue
+		}
+		seen[v] = true
+		id, name := NoteKeyID(v), LogKeyTarget
+		if i > 0 {
+			name = AcceptedKeyTarget(LogKeyTarget, id)
+		}
+		k.targets = append(k.targets, keyTarget{name, KeyCustom{KeyID: id, KeyType: NoteKeyType, PublicKey: v}})
+	}
+	return k, nil
+}
+
+// Accepted returns the keys published beside the key in use.
+func (k *PublishedKey) Accepted() []envelope.PublicKey { return slices.Clone(k.accepted) }
+
+// Publish publishes the key set in KeysRepo if needed (on first use, then
+// daily, renewing the targets metadata before it expires) and returns the
+// key in use.
 func (k *PublishedKey) Publish(ctx context.Context) (envelope.PublicKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if time.Since(k.publishedAt) > republishEvery {
-		if err := k.keys.PublishKey(ctx, k.name, k.key); err != nil {
+		if err := k.keys.publish(ctx, []*PublishedKey{k}); err != nil {
 			return envelope.PublicKey{}, err
 		}
 		k.publishedAt = time.Now()

@@ -12,7 +12,6 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
-	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
@@ -108,9 +107,10 @@ func (s *Service) judge(ctx context.Context, p Predicate, signers []string) erro
 // itself revoked now holds no authority. Who may:
 //   - a key: the key itself, or the security authority;
 //   - a statement: one of its signers;
-//   - a digest: the security authority; a publisher of it (IsPublisher);
-//     any key whose OpenPGP delegation chain (in force now) leads from it
-//     to the publisher of a manifest listing it for the name it was
+//   - a digest: the security authority; its publisher (IsPublisher: who
+//     published it first, not a mirror listing it later); when a manifest
+//     published it first, any key whose OpenPGP delegation chain (in force
+//     now) leads from it to that manifest's publisher for the name it was
 //     published under, or any key that publisher delegated that name to;
 //   - a token: a configured token issuer, or the security authority.
 //
@@ -212,38 +212,24 @@ func (s *Service) digestAuthority(ctx context.Context, id, k string, now time.Ti
 			return "", err
 		}
 	}
-	return "holds no authority for it: not a security authority key, not a publisher of it (a key of a TUF targets role that lists it, " +
-		"the OpenPGP key of a manifest listing it, a configured attestation publisher that attested it), " +
-		"and no OpenPGP delegation in force covers a name it was published under", nil
+	return "holds no authority for it: not a security authority key, not its publisher (a key of the TUF targets role that published it first, " +
+		"the OpenPGP key of the manifest that published it first, a configured attestation publisher that attested it; a repository or " +
+		"manifest listing it later is a mirror's), and no OpenPGP delegation in force covers the name it was first published under", nil
 }
 
 // pgpAuthority reports whether OpenPGP key k may revoke d through a
-// delegation chain in force now, linking k and the publisher of a manifest
-// naming d for the name it was published under.
+// delegation chain in force now, linking k and the publisher of the
+// manifest that first published d, for the name it lists d under (a
+// manifest listing d later is a mirror's: see IsPublisher).
 func (s *Service) pgpAuthority(ctx context.Context, d digest.Digest, k string, now time.Time) (bool, error) {
 	if !pgp.ValidFingerprint(k) {
 		return false, nil
 	}
-	for before := int64(0); ; {
-		ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: pgplog.ManifestPredicateType,
-			BeforeSeq: before, Limit: evidencePage})
-		if err != nil {
-			return false, fmt.Errorf("revocation: digest %s: %w", d, err)
-		}
-		for _, e := range ev {
-			if !recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
-				continue // not a manifest pgplog published: a forged row
-			}
-			ok, err := s.pgpManifestAuthority(ctx, d, e, k, now)
-			if err != nil || ok {
-				return ok, err
-			}
-		}
-		if len(ev) < evidencePage {
-			return false, nil
-		}
-		before = ev[len(ev)-1].Seq
+	p, err := s.firstPublication(ctx, d)
+	if err != nil || p.entry == nil || p.role != nil || p.entry.PredicateType != pgplog.ManifestPredicateType {
+		return false, err
 	}
+	return s.pgpManifestAuthority(ctx, d, *p.entry, k, now)
 }
 
 // pgpManifestAuthority reports whether OpenPGP key k is linked by a

@@ -153,7 +153,7 @@ func TestEvidencePaging(t *testing.T) {
 	a256, a512 := digestOf(t, digest.SHA256, "artifact"), digestOf(t, digest.SHA512, "artifact")
 	for i := range entries {
 		// Each entry names both digests of the artifact: two rows.
-		if _, _, err := l.AppendVerified(ctx, store.Statement{PayloadType: "application/vnd.in-toto+json", PredicateType: "https://example.com/p",
+		if _, _, err := l.AppendVerified(ctx, store.Statement{PayloadType: "application/vnd.example+json", PredicateType: "https://example.com/p",
 			Envelope: []byte(fmt.Sprintf(`{"entry":%d}`, i)), SignerKeyIDs: []string{"k"},
 			Subjects: []store.StatementSubject{{Name: "a", Digests: []digest.Digest{a256, a512}}}}); err != nil {
 			t.Fatal(err)

@@ -54,6 +54,14 @@ type revFixture struct {
 
 func newRevFixture(t testing.TB, st store.Store) *revFixture {
 	t.Helper()
+	return newRotatingRevFixture(t, st, nil, nil)
+}
+
+// newRotatingRevFixture is newRevFixture in the middle of a planned
+// rotation: acceptedTokenKeys and acceptedListKeys are published beside
+// the token and list keys it signs with.
+func newRotatingRevFixture(t testing.TB, st store.Store, acceptedTokenKeys, acceptedListKeys []envelope.PublicKey) *revFixture {
+	t.Helper()
 	ctx := context.Background()
 	priv, pub, err := envelope.GenerateKey(envelope.KeyTypeED25519)
 	if err != nil {
@@ -99,8 +107,8 @@ func newRevFixture(t testing.TB, st store.Store) *revFixture {
 	}
 	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: online,
-		Revocation: rev, RevocationLists: revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey),
-		TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey), TokenPolicies: tokenPolicies(t)})
+		Revocation: rev, RevocationLists: revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey, acceptedListKeys...),
+		TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey, acceptedTokenKeys...), TokenPolicies: tokenPolicies(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,13 @@ func (s *tokenService) GetTokenKey(ctx context.Context, _ *trustv1.GetTokenKeyRe
 		}
 	}
 	k := s.issuer.PublicKey()
-	return &trustv1.GetTokenKeyResponse{KeyId: k.ID, KeyType: k.Type, PublicKey: k.Encode()}, nil
+	resp := &trustv1.GetTokenKeyResponse{KeyId: k.ID, KeyType: k.Type, PublicKey: k.Encode()}
+	if s.published != nil {
+		for _, a := range s.published.Accepted() {
+			resp.AcceptedPublicKeys = append(resp.AcceptedPublicKeys, a.Encode())
+		}
+	}
+	return resp, nil
 }
 
 func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRequest) (*trustv1.IssueTokenResponse, error) {

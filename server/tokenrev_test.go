@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/teststore"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
@@ -72,6 +74,81 @@ func TestIssueTokenRevocation(t *testing.T) {
 			targets, err := f.tufState.Get(ctx, revocation.KeysRepo, "targets", 0)
 			if err != nil || !strings.Contains(string(targets), `"`+token.KeyTarget+`"`) || !strings.Contains(string(targets), f.tokenKey.ID) {
 				t.Errorf("trustd/keys targets after GetTokenKey: %v\n%s", err, targets)
+			}
+		})
+	}
+}
+
+// TestTokenKeyRotation: during a planned rotation GetTokenKey names the key
+// that signs and the keys accepted beside it, and publishes them all in
+// trustd/keys; a token signed by the previous key verifies with the keys
+// it reports, as does one signed now.
+func TestTokenKeyRotation(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			oldSigner, oldKey, err := token.LoadOrCreateKey(filepath.Join(t.TempDir(), "old-token.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, oldListKey, err := revocation.LoadListKey(filepath.Join(t.TempDir(), "old-list.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := newRotatingRevFixture(t, b.Open(t), []envelope.PublicKey{oldKey}, []envelope.PublicKey{oldListKey})
+			k, err := f.tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{})
+			if err != nil || k.GetKeyId() != f.tokenKey.ID || len(k.GetAcceptedPublicKeys()) != 1 {
+				t.Fatalf("GetTokenKey: %v %v; want the new key and one accepted key", k, err)
+			}
+			var keys token.Keys
+			for _, pem := range append([][]byte{k.GetPublicKey()}, k.GetAcceptedPublicKeys()...) {
+				pub, err := envelope.ParsePublicKey(pem)
+				if err != nil {
+					t.Fatal(err)
+				}
+				keys = append(keys, pub)
+			}
+			if keys[1].ID != oldKey.ID {
+				t.Errorf("accepted key %s, want the old key %s", keys[1].ID, oldKey.ID)
+			}
+			targets, err := f.tufState.Get(ctx, revocation.KeysRepo, "targets", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{token.KeyTarget, revocation.AcceptedKeyTarget(token.KeyTarget, oldKey.ID)} {
+				if !strings.Contains(string(targets), `"`+name+`"`) {
+					t.Errorf("trustd/keys targets lack %s:\n%s", name, targets)
+				}
+			}
+			if _, err := f.rev.GetRevocationListKey(ctx, &trustv1.GetRevocationListKeyRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if targets, err = f.tufState.Get(ctx, revocation.KeysRepo, "targets", 0); err != nil ||
+				!strings.Contains(string(targets), `"`+revocation.AcceptedKeyTarget(revocation.ListKeyTarget, oldListKey.ID)+`"`) {
+				t.Errorf("trustd/keys targets lack the old list key: %v\n%s", err, targets)
+			}
+
+			ver, err := token.NewVerifier(ctx, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC().Truncate(time.Second)
+			sum := sha256.Sum256([]byte("bytes"))
+			d, _ := digest.New(digest.SHA256, sum[:])
+			old, _, err := token.NewIssuer(oldSigner, oldKey).Issue(ctx, token.Claims{Subject: []digest.Digest{d}, VerifierID: token.VerifierID,
+				TimeVerified: now, Expires: now.Add(time.Hour), PolicyURI: "trustd:policy/clean", PolicyDigest: d, Result: token.ResultPassed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok, err := ver.Verify(ctx, old); err != nil || tok.KeyID != oldKey.ID {
+				t.Errorf("a token of the previous key: %v, %v", tok, err)
+			}
+			resp, err := f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{d.String()}, PolicyName: "clean"})
+			if err != nil || !resp.GetIssued() {
+				t.Fatalf("IssueToken: %v\n%s", err, resp.GetVerdict())
+			}
+			if tok, err := ver.Verify(ctx, resp.GetToken()); err != nil || tok.KeyID != f.tokenKey.ID {
+				t.Errorf("a token issued now: %v, %v; want signed by the new key", tok, err)
 			}
 		})
 	}

@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/transparency-dev/merkle/compact"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
@@ -74,6 +75,12 @@ type Options struct {
 	// LogVerifierKey is LogKey's public half, handed to clients to pin.
 	// Required.
 	LogVerifierKey string
+	// RetiringLogKeys are the note signer keys a planned rotation replaces
+	// with LogKey (same name). While set, every checkpoint announces
+	// LogVerifierKey as the log's new key (tlog.Checkpoint.NewKey) and is
+	// signed by LogKey and by each of them, so clients that pinned one of
+	// them move to the new key (tlog.FollowCheckpoint).
+	RetiringLogKeys []string
 	// Validators by predicate type. Foreign predicate types without one
 	// are stored as opaque attestations; a type of trustd's namespace that
 	// callers Submit is refused without one (see CheckValidators), and
@@ -102,6 +109,9 @@ func New(s store.Store, opts Options) (*Log, error) {
 	if opts.LogKey == "" || opts.LogVerifierKey == "" {
 		return nil, errors.New("statement: a log key and its verifier key are required")
 	}
+	if err := checkLogKeys(opts); err != nil {
+		return nil, err
+	}
 	for pt := range opts.Validators {
 		if err := recordtype.CheckSubmit(recordtype.Submit, pt); err != nil {
 			return nil, fmt.Errorf("statement: validator of %s: %w", pt, err)
@@ -116,6 +126,38 @@ func New(s store.Store, opts Options) (*Log, error) {
 		opts.Limits = envelope.DefaultLimits()
 	}
 	return &Log{store: s, opts: opts, batch: &batcher{store: s, index: opts.Indexers}, keys: newKeyCache(s)}, nil
+}
+
+// checkLogKeys checks that LogKey and LogVerifierKey belong together and
+// that every retiring key is another key of the same name, so a checkpoint
+// can never be signed in a way no client accepts.
+func checkLogKeys(opts Options) error {
+	signer, err := note.NewSigner(opts.LogKey)
+	if err != nil {
+		return fmt.Errorf("statement: log key: %w", err)
+	}
+	verifier, err := note.NewVerifier(opts.LogVerifierKey)
+	if err != nil {
+		return fmt.Errorf("statement: log verifier key: %w", err)
+	}
+	if signer.Name() != verifier.Name() || signer.KeyHash() != verifier.KeyHash() {
+		return errors.New("statement: the log key and the log verifier key do not belong together")
+	}
+	seen := map[uint32]bool{signer.KeyHash(): true}
+	for i, k := range opts.RetiringLogKeys {
+		r, err := note.NewSigner(k)
+		if err != nil {
+			return fmt.Errorf("statement: retiring log key %d: %w", i+1, err)
+		}
+		if r.Name() != signer.Name() {
+			return fmt.Errorf("statement: retiring log key %d is named %q, the log key %q: a rotation keeps the log's name", i+1, r.Name(), signer.Name())
+		}
+		if seen[r.KeyHash()] {
+			return fmt.Errorf("statement: retiring log key %d: the same key twice, or the log key itself", i+1)
+		}
+		seen[r.KeyHash()] = true
+	}
+	return nil
 }
 
 // VerifierKey is the note verifier key of the log's checkpoints.
@@ -363,7 +405,11 @@ func (l *Log) Checkpoint(ctx context.Context, size uint64) ([]byte, uint64, erro
 		return nil, 0, fmt.Errorf("statement: root of %d: %w", size, err)
 	}
 	origin, _, _ := strings.Cut(l.opts.LogVerifierKey, "+")
-	cp, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: origin, Size: size, Hash: root}, l.opts.LogKey)
+	c := tlog.Checkpoint{Origin: origin, Size: size, Hash: root}
+	if len(l.opts.RetiringLogKeys) > 0 {
+		c.NewKey = l.opts.LogVerifierKey
+	}
+	cp, err := tlog.SignCheckpoint(c, l.opts.LogKey, l.opts.RetiringLogKeys...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("statement: sign checkpoint: %w", err)
 	}

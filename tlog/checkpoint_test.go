@@ -236,6 +236,12 @@ func FuzzOpenCheckpoint(f *testing.F) {
 	f.Add([]byte("trustd.example/log\n5\n" + goldenRoot5 + "\n\n— trustd.example/log AAAA\n"))
 	f.Add([]byte(""))
 	f.Add([]byte("\n\n— \n"))
+	newSKey, newVKey := testKey(f, testOrigin, 2)
+	rotating, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: testOrigin, Size: 0, Hash: tlog.EmptyRoot(), NewKey: newVKey}, newSKey, skey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(rotating)
 	verifiers := mustVerifiers(f, vkey)
 	f.Fuzz(func(t *testing.T, signed []byte) {
 		cp, err := tlog.OpenCheckpoint(signed, vkey)
@@ -248,6 +254,12 @@ func FuzzOpenCheckpoint(f *testing.F) {
 		n, err := note.Open(signed, verifiers)
 		if err != nil {
 			t.Fatalf("accepted a note that note.Open rejects: %v", err)
+		}
+		if got := string(cp.Marshal()); got != n.Text {
+			t.Fatalf("accepted body %q re-marshals to %q", n.Text, got)
+		}
+		if cp.NewKey != "" {
+			return // announces another key: only that key signs it again
 		}
 		resigned, err := tlog.SignCheckpoint(cp, skey)
 		if err != nil {
@@ -271,6 +283,8 @@ func FuzzCheckpointBody(f *testing.F) {
 	f.Add("trustd.example/log\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n")
 	f.Add("trustd.example/log\n05\n" + goldenRoot5 + "\n")
 	f.Add("trustd.example/log\n5\n" + goldenRoot5 + "\nextension\n")
+	f.Add("trustd.example/log\n5\n" + goldenRoot5 + "\n" + tlog.NewKeyLine + goldenVKey + "\n")
+	f.Add("trustd.example/log\n5\n" + goldenRoot5 + "\n" + tlog.NewKeyLine + goldenVKey + "\nextension\n")
 	f.Add("trustd.example/log\n18446744073709551615\n" + goldenRoot5 + "\n")
 	f.Fuzz(func(t *testing.T, body string) {
 		signed, err := note.Sign(&note.Note{Text: body}, signer)
@@ -300,5 +314,143 @@ func mustVerifiers(t testing.TB, vkey string) note.Verifiers {
 }
 
 func equalCheckpoints(a, b tlog.Checkpoint) bool {
-	return a.Origin == b.Origin && a.Size == b.Size && bytes.Equal(a.Hash, b.Hash)
+	return a.Origin == b.Origin && a.Size == b.Size && bytes.Equal(a.Hash, b.Hash) && a.NewKey == b.NewKey
+}
+
+// TestFollowCheckpoint: a planned rotation of the log key. A checkpoint
+// signed by the new key and the old one, announcing the new key in its
+// body, moves a client that pinned the old key to the new one; a client
+// that pinned the new key reads it as any checkpoint. A stranger cannot
+// move anyone's pin: their signature appended to a checkpoint of the old
+// key announces nothing, an announcement edited into the body breaks the
+// old key's signature, and an announcement the new key did not sign is
+// refused.
+func TestFollowCheckpoint(t *testing.T) {
+	oldSKey, oldVKey := testKey(t, testOrigin, 1)
+	newSKey, newVKey := testKey(t, testOrigin, 2)
+	strangerSKey, strangerVKey := testKey(t, testOrigin, 3)
+	root := naiveMTH(leafHashes("main", 5))
+	cp := tlog.Checkpoint{Origin: testOrigin, Size: 5, Hash: root, NewKey: newVKey}
+	rotating, err := tlog.SignCheckpoint(cp, newSKey, oldSKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "trustd.example/log\n5\n" + goldenRoot5 + "\n" + tlog.NewKeyLine + newVKey + "\n\n"; !strings.HasPrefix(string(rotating), want) {
+		t.Fatalf("rotating checkpoint %q, want the body %q", rotating, want)
+	}
+	for _, pinned := range []string{oldVKey, newVKey} {
+		got, key, err := tlog.FollowCheckpoint(rotating, pinned)
+		if err != nil || key != newVKey || !equalCheckpoints(got, cp) {
+			t.Errorf("pinned %s: FollowCheckpoint = %+v, %s, %v; want the new key", pinned, got, key, err)
+		}
+		if got, err := tlog.OpenCheckpoint(rotating, pinned); err != nil || got.NewKey != newVKey {
+			t.Errorf("pinned %s: OpenCheckpoint = %+v, %v", pinned, got, err)
+		}
+	}
+	// Not signed by a key the client pinned: nothing is followed.
+	if _, _, err := tlog.FollowCheckpoint(rotating, strangerVKey); !errors.Is(err, tlog.ErrBadCheckpoint) {
+		t.Errorf("pinned stranger: %v, want ErrBadCheckpoint", err)
+	}
+
+	// An ordinary checkpoint keeps the pin.
+	plain, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: testOrigin, Size: 5, Hash: root}, oldSKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, key, err := tlog.FollowCheckpoint(plain, oldVKey); err != nil || key != oldVKey {
+		t.Errorf("plain checkpoint: key %s, %v; want the old key kept", key, err)
+	}
+	// A stranger's signature appended to it announces nothing.
+	n, err := note.Open(plain, mustVerifiers(t, oldVKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := note.NewSigner(strangerSKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigned, err := note.Sign(n, stranger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, key, err := tlog.FollowCheckpoint(cosigned, oldVKey); err != nil || key != oldVKey {
+		t.Errorf("stranger-cosigned checkpoint: key %s, %v; want the old key kept", key, err)
+	}
+	// An announcement edited into a checkpoint of the old key does not
+	// verify.
+	edited := strings.Replace(string(cosigned), goldenRoot5+"\n", goldenRoot5+"\n"+tlog.NewKeyLine+strangerVKey+"\n", 1)
+	if _, _, err := tlog.FollowCheckpoint([]byte(edited), oldVKey); !errors.Is(err, tlog.ErrBadCheckpoint) || !strings.Contains(err.Error(), "invalid signature") {
+		t.Errorf("edited announcement: %v, want ErrBadCheckpoint (invalid signature)", err)
+	}
+	// An announcement the announced key did not sign (the old key alone
+	// announcing a key it does not hold) is refused.
+	oldOnly, err := note.Sign(&note.Note{Text: string(tlog.Checkpoint{Origin: testOrigin, Size: 5, Hash: root, NewKey: strangerVKey}.Marshal())}, mustSigner(t, oldSKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tlog.FollowCheckpoint(oldOnly, oldVKey); !errors.Is(err, tlog.ErrBadCheckpoint) || !strings.Contains(err.Error(), "not signed by it") {
+		t.Errorf("announcement without the new key's signature: %v", err)
+	}
+	// The old key's signature stripped: the client that pinned it refuses.
+	newOnly, err := tlog.SignCheckpoint(cp, newSKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tlog.FollowCheckpoint(newOnly, oldVKey); !errors.Is(err, tlog.ErrBadCheckpoint) {
+		t.Errorf("announcement by the new key alone, pinned old: %v", err)
+	}
+}
+
+// TestSignCheckpointRotationRejects: co-signing keys sign only an
+// announcement of the signer's own key, under one origin.
+func TestSignCheckpointRotationRejects(t *testing.T) {
+	oldSKey, oldVKey := testKey(t, testOrigin, 1)
+	newSKey, newVKey := testKey(t, testOrigin, 2)
+	otherSKey, otherVKey := testKey(t, "other.example/log", 3)
+	root := tlog.LeafHash([]byte("a"))
+	tests := []struct {
+		name      string
+		cp        tlog.Checkpoint
+		skey      string
+		cosigners []string
+		message   string
+	}{
+		{"cosigner without announcement", tlog.Checkpoint{Origin: testOrigin, Size: 1, Hash: root}, newSKey, []string{oldSKey}, "announces the new key"},
+		{"announces another key", tlog.Checkpoint{Origin: testOrigin, Size: 1, Hash: root, NewKey: oldVKey}, newSKey, []string{oldSKey}, "not the signer key's"},
+		{"announces a key of another name", tlog.Checkpoint{Origin: testOrigin, Size: 1, Hash: root, NewKey: otherVKey}, newSKey, []string{oldSKey}, "is named"},
+		{"cosigner of another name", tlog.Checkpoint{Origin: testOrigin, Size: 1, Hash: root, NewKey: newVKey}, newSKey, []string{otherSKey}, "differs from signer key name"},
+		{"malformed announcement", tlog.Checkpoint{Origin: testOrigin, Size: 1, Hash: root, NewKey: "nope"}, newSKey, nil, "new log key"},
+		{"announcement with a newline", tlog.Checkpoint{Origin: testOrigin, Size: 1, Hash: root, NewKey: newVKey[:30] + "\n" + newVKey[30:]}, newSKey, nil, "white space"},
+	}
+	for _, tc := range tests {
+		if _, err := tlog.SignCheckpoint(tc.cp, tc.skey, tc.cosigners...); !errors.Is(err, tlog.ErrBadCheckpoint) || !strings.Contains(err.Error(), tc.message) {
+			t.Errorf("%s: %v, want ErrBadCheckpoint containing %q", tc.name, err, tc.message)
+		}
+	}
+	// Bodies no signer of trustd writes are refused when opened.
+	b64 := base64.StdEncoding.EncodeToString(root)
+	for name, body := range map[string]string{
+		"announcement then another line": "trustd.example/log\n1\n" + b64 + "\n" + tlog.NewKeyLine + newVKey + "\nextra\n",
+		"two announcements":              "trustd.example/log\n1\n" + b64 + "\n" + tlog.NewKeyLine + newVKey + "\n" + tlog.NewKeyLine + newVKey + "\n",
+		"announcement of another name":   "trustd.example/log\n1\n" + b64 + "\n" + tlog.NewKeyLine + otherVKey + "\n",
+		"malformed announced key":        "trustd.example/log\n1\n" + b64 + "\n" + tlog.NewKeyLine + "trustd.example/log+00000000+AAAA\n",
+		"empty announcement":             "trustd.example/log\n1\n" + b64 + "\n" + tlog.NewKeyLine + "\n",
+	} {
+		signed, err := note.Sign(&note.Note{Text: body}, mustSigner(t, oldSKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tlog.OpenCheckpoint(signed, oldVKey); !errors.Is(err, tlog.ErrBadCheckpoint) {
+			t.Errorf("%s: OpenCheckpoint = %v, want ErrBadCheckpoint", name, err)
+		}
+	}
+}
+
+func mustSigner(t testing.TB, skey string) note.Signer {
+	t.Helper()
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -24,4 +24,11 @@
 // detects a server that rewrites history ([ErrFork]), shrinks it
 // ([ErrRollback]) or shows different users different histories (their
 // checkpoints cannot be proven consistent).
+//
+// A planned rotation of the log key is announced in the checkpoints
+// themselves: during the rotation each checkpoint's body names the new key
+// ([Checkpoint.NewKey], one extension line) and the note carries the
+// signatures of the new key and of the keys it replaces, so a client that
+// pinned an old key reads the announcement under that key's signature and
+// moves its pin ([FollowCheckpoint]).
 package tlog

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,25 +16,60 @@ import (
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/tlog"
 )
 
 // logState is what trustctl remembers about a server's log between runs:
-// the verifier key pinned on first use and the newest checkpoint seen.
+// the verifier key pinned on first use (or followed to through a planned
+// rotation) and the newest checkpoint seen.
 type logState struct {
 	Server      string `json:"server"`
 	VerifierKey string `json:"verifier_key"`
 	Checkpoint  string `json:"checkpoint,omitempty"`
+	// RetiredKeys are the keys pinned before, newest last: the remembered
+	// checkpoint may be signed by one of them, and --log-key may still
+	// name one.
+	RetiredKeys []string `json:"retired_keys,omitempty"`
 }
 
+// maxRetiredKeys bounds logState.RetiredKeys.
+const maxRetiredKeys = 8
+
 type logFlags struct {
-	state string
-	key   string
+	state     string
+	key       string
+	trustRoot string
+	tufURL    string
+	cache     string
+	// changed says the pinned key changed this run (first use, or a
+	// rotation followed), so the state is saved.
+	changed bool
 }
 
 func (f *logFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&f.state, "state", "", "file remembering the pinned log key and last checkpoint (default: per server, under $XDG_STATE_HOME/trustctl)")
 	cmd.PersistentFlags().StringVar(&f.key, "log-key", "", "pin this note verifier key instead of trusting the server's on first use (env TRUSTCTL_LOG_KEY)")
+	cmd.PersistentFlags().StringVar(&f.trustRoot, "trust-root", "", "pinned root.json of trustd's trustd/keys TUF repository: pin the log key it publishes instead of the server's on first use, and re-pin to it when the pinned key no longer signs (a rotation missed)")
+	cmd.PersistentFlags().StringVar(&f.tufURL, "tuf-url", defaultTUFURL, "URL of the trustd/keys TUF repository, with --trust-root")
+	cmd.PersistentFlags().StringVar(&f.cache, "cache", defaultCacheDir(), "directory whose tuf/ holds the trustd/keys metadata, with --trust-root")
+}
+
+// publishedKeys reads the log keys trustd/keys publishes (the key in use
+// first) from the root pinned with --trust-root; nil without it.
+func (f *logFlags) publishedKeys() ([]string, error) {
+	if f.trustRoot == "" {
+		return nil, nil
+	}
+	pinned, err := readBounded(f.trustRoot, 1<<20)
+	if err != nil {
+		return nil, fmt.Errorf("--trust-root: %w", err)
+	}
+	keys, err := revocation.FetchLogKeys(f.tufURL, pinned, filepath.Join(f.cache, "tuf"))
+	if err != nil {
+		return nil, fmt.Errorf("--trust-root: log keys from %s: %w", revocation.KeysRepo, err)
+	}
+	return keys, nil
 }
 
 var unsafePathChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -72,13 +108,24 @@ func (f *logFlags) load(server string) (logState, string, error) {
 	if f.key == "" {
 		f.key = os.Getenv("TRUSTCTL_LOG_KEY")
 	}
-	if f.key != "" {
-		if st.VerifierKey != "" && st.VerifierKey != f.key {
-			return logState{}, "", fmt.Errorf("--log-key differs from the key pinned in %s; remove the file to re-pin", path)
-		}
-		st.VerifierKey = f.key
+	switch {
+	case f.key == "" || f.key == st.VerifierKey:
+	case slices.Contains(st.RetiredKeys, f.key):
+		// The state followed a planned rotation from that key.
+	case st.VerifierKey != "":
+		return logState{}, "", fmt.Errorf("--log-key differs from the key pinned in %s; remove the file to re-pin", path)
+	default:
+		st.VerifierKey, f.changed = f.key, true
 	}
 	return st, path, nil
+}
+
+// save writes st when its pinned key changed this run.
+func (f *logFlags) save(path string, st logState) error {
+	if !f.changed {
+		return nil
+	}
+	return saveState(path, st)
 }
 
 func saveState(path string, st logState) error {
@@ -97,21 +144,72 @@ func saveState(path string, st logState) error {
 }
 
 // latestCheckpoint fetches the log's latest checkpoint and opens it with
-// the pinned key, pinning the server's key first if none is pinned yet.
-func latestCheckpoint(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState) ([]byte, tlog.Checkpoint, error) {
+// the pinned key, pinning a key first if none is pinned yet (the one
+// trustd/keys publishes with --trust-root, else the server's). It follows
+// a planned rotation of the log key: a checkpoint the pinned key signed
+// that announces a new key, signed by that key too, moves the pin to it
+// (tlog.FollowCheckpoint). With --trust-root, a checkpoint the pinned key
+// no longer signs is accepted when a key trustd/keys publishes signs it,
+// and the pin moves to that key.
+func latestCheckpoint(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState, f *logFlags) ([]byte, tlog.Checkpoint, error) {
 	resp, err := c.Log.GetCheckpoint(ctx, &trustv1.GetCheckpointRequest{})
 	if err != nil {
 		return nil, tlog.Checkpoint{}, err
 	}
-	if st.VerifierKey == "" {
-		st.VerifierKey = resp.GetVerifierKey()
-		fmt.Fprintf(cmd.ErrOrStderr(), "trusting log key %s on first use\n", st.VerifierKey)
+	published, err := f.publishedKeys()
+	if err != nil {
+		return nil, tlog.Checkpoint{}, err
 	}
-	cp, err := tlog.OpenCheckpoint(resp.GetCheckpoint(), st.VerifierKey)
+	if st.VerifierKey == "" {
+		if len(published) > 0 {
+			st.VerifierKey = published[0]
+			fmt.Fprintf(cmd.ErrOrStderr(), "trusting log key %s, published in %s\n", st.VerifierKey, revocation.KeysRepo)
+		} else {
+			st.VerifierKey = resp.GetVerifierKey()
+			fmt.Fprintf(cmd.ErrOrStderr(), "trusting log key %s on first use\n", st.VerifierKey)
+		}
+		f.changed = true
+	}
+	cp, key, err := tlog.FollowCheckpoint(resp.GetCheckpoint(), st.VerifierKey)
+	if err != nil {
+		for _, k := range published {
+			if k == st.VerifierKey {
+				continue
+			}
+			if cp2, key2, err2 := tlog.FollowCheckpoint(resp.GetCheckpoint(), k); err2 == nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "log key %s no longer signs checkpoints; %s publishes %s, which does\n", st.VerifierKey, revocation.KeysRepo, k)
+				cp, key, err = cp2, key2, nil
+				break
+			}
+		}
+	}
 	if err != nil {
 		return nil, tlog.Checkpoint{}, cliutil.Negative(fmt.Errorf("checkpoint: %w", err))
 	}
+	if key != st.VerifierKey {
+		if cp.NewKey == key {
+			fmt.Fprintf(cmd.ErrOrStderr(), "log key rotated: the checkpoint of size %d, signed by the pinned key %s, announces %s; trusting it from now on\n", cp.Size, st.VerifierKey, key)
+		}
+		st.RetiredKeys = append(st.RetiredKeys, st.VerifierKey)
+		if n := len(st.RetiredKeys); n > maxRetiredKeys {
+			st.RetiredKeys = st.RetiredKeys[n-maxRetiredKeys:]
+		}
+		st.VerifierKey, f.changed = key, true
+	}
 	return resp.GetCheckpoint(), cp, nil
+}
+
+// openRemembered opens the remembered checkpoint with the pinned key, or
+// with a key pinned before a rotation that may have signed it.
+func openRemembered(st *logState) (tlog.Checkpoint, error) {
+	cp, err := tlog.OpenCheckpoint([]byte(st.Checkpoint), st.VerifierKey)
+	for i := len(st.RetiredKeys) - 1; err != nil && i >= 0; i-- {
+		var err2 error
+		if cp, err2 = tlog.OpenCheckpoint([]byte(st.Checkpoint), st.RetiredKeys[i]); err2 == nil {
+			err = nil
+		}
+	}
+	return cp, err
 }
 
 func newLogCmd(g *globals) *cobra.Command {
@@ -125,9 +223,12 @@ commands let anyone check that an entry is in the log and that the log only
 ever grew: a server that rewrites history, or shows different users
 different histories, is caught.
 
-The log's key is pinned on first use (or with --log-key) in a state file
-that also remembers the newest checkpoint seen. Exit code 1 means the check
-failed: the log is not what it claims.`,
+The log's key is pinned on first use (or with --log-key, or as trustd/keys
+publishes it with --trust-root) in a state file that also remembers the
+newest checkpoint seen. When trustd rotates its log key, its checkpoints
+announce the new key and carry the signatures of both; a checkpoint the
+pinned key signed moves the pin to the key it announces. Exit code 1 means
+the check failed: the log is not what it claims.`,
 	}
 	f.register(cmd)
 	cmd.AddCommand(newLogCheckpointCmd(g, &f), newLogVerifyInclusionCmd(g, &f), newLogWatchCmd(g, &f))
@@ -140,13 +241,16 @@ func newLogCheckpointCmd(g *globals, f *logFlags) *cobra.Command {
 		Short: "Print the log's latest signed checkpoint, after checking its signature",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, _, err := f.load(g.server)
+			st, path, err := f.load(g.server)
 			if err != nil {
 				return err
 			}
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				signed, cp, err := latestCheckpoint(ctx, cmd, c, &st)
+				signed, cp, err := latestCheckpoint(ctx, cmd, c, &st, f)
 				if err != nil {
+					return err
+				}
+				if err := f.save(path, st); err != nil {
 					return err
 				}
 				if g.output == "json" {
@@ -174,12 +278,15 @@ with exit code 1.`,
 			if err != nil {
 				return err
 			}
-			st, _, err := f.load(g.server)
+			st, path, err := f.load(g.server)
 			if err != nil {
 				return err
 			}
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				if _, _, err := latestCheckpoint(ctx, cmd, c, &st); err != nil {
+				if _, _, err := latestCheckpoint(ctx, cmd, c, &st, f); err != nil {
+					return err
+				}
+				if err := f.save(path, st); err != nil {
 					return err
 				}
 				entry, err := c.Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: seq})
@@ -232,7 +339,7 @@ checks once and exits; otherwise it polls every --interval until stopped.`,
 			}
 			for {
 				if err := g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-					return watchOnce(ctx, cmd, c, &st, path, g.output)
+					return watchOnce(ctx, cmd, c, &st, f, path, g.output)
 				}); err != nil {
 					return err
 				}
@@ -252,14 +359,14 @@ checks once and exits; otherwise it polls every --interval until stopped.`,
 	return cmd
 }
 
-func watchOnce(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState, path, output string) error {
-	signed, next, err := latestCheckpoint(ctx, cmd, c, st)
+func watchOnce(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState, f *logFlags, path, output string) error {
+	signed, next, err := latestCheckpoint(ctx, cmd, c, st, f)
 	if err != nil {
 		return err
 	}
 	verdict := "first checkpoint"
 	if st.Checkpoint != "" {
-		prev, err := tlog.OpenCheckpoint([]byte(st.Checkpoint), st.VerifierKey)
+		prev, err := openRemembered(st)
 		if err != nil {
 			return fmt.Errorf("--state: remembered checkpoint: %w", err)
 		}

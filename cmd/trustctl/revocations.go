@@ -37,9 +37,11 @@ sync fetches the revocation list key through trustd's own TUF repository
 (trustd/keys) with go-tuf's updater, trusting a root you pinned (--root, the
 repository's 1.root.json obtained out of band; later syncs trust the root
 stored in the cache), then fetches the signed list: the delta since the list
-it holds, or a full snapshot the first time. It refuses a list signed by
-another key, a list older than the one it holds (rollback) and a list older
-than --max-staleness. check answers from that copy alone.`,
+it holds, or a full snapshot the first time. It refuses a list signed by a
+key trustd/keys does not publish (while trustd rotates its list key it
+publishes the new and the old one, and a list signed by either verifies),
+a list older than the one it holds (rollback) and a list older than
+--max-staleness. check answers from that copy alone.`,
 	}
 	cmd.AddCommand(newRevocationsListCmd(g), newRevocationsLookupCmd(g), newRevocationsSyncCmd(g), newRevocationsCheckCmd(g))
 	return cmd
@@ -213,7 +215,10 @@ keeps (in CACHE/tuf) also holds trustd's token key, which 'trustctl verify
 				if _, err := c.Tokens.GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{}); err != nil && status.Code(err) != codes.Unimplemented {
 					return err
 				}
-				pub, err := revocation.FetchKey(tufURL, pinned, filepath.Join(cf.dir, "tuf"), revocation.ListKeyTarget)
+				// Every list key trustd publishes: during a rotation a list
+				// signed by the next key, or still by the previous one,
+				// verifies.
+				keys, err := revocation.FetchKeys(tufURL, pinned, filepath.Join(cf.dir, "tuf"), revocation.ListKeyTarget)
 				if err != nil {
 					return err
 				}
@@ -221,13 +226,13 @@ keeps (in CACHE/tuf) also holds trustd's token key, which 'trustctl verify
 				if !has || full {
 					since = 0
 				}
-				v, n, err := fetchList(ctx, c, pub, since, maxBytes)
+				v, n, err := fetchList(ctx, c, keys, since, maxBytes)
 				if err != nil {
 					return err
 				}
 				err = cache.Apply(v)
 				if errors.Is(err, revocation.ErrDeltaBase) {
-					if v, n, err = fetchList(ctx, c, pub, 0, maxBytes); err != nil {
+					if v, n, err = fetchList(ctx, c, keys, 0, maxBytes); err != nil {
 						return err
 					}
 					err = cache.Apply(v)
@@ -235,7 +240,7 @@ keeps (in CACHE/tuf) also holds trustd's token key, which 'trustctl verify
 				if err != nil {
 					return err
 				}
-				res = syncResult{Number: v.Info.Number, Since: v.Info.Since, Issued: v.Info.Issued, Entries: v.Len(), Bytes: n, ListKey: pub.ID}
+				res = syncResult{Number: v.Info.Number, Since: v.Info.Since, Issued: v.Info.Issued, Entries: v.Len(), Bytes: n, ListKey: v.KeyID}
 				return nil
 			})
 			if err != nil {
@@ -266,9 +271,9 @@ keeps (in CACHE/tuf) also holds trustd's token key, which 'trustctl verify
 	return cmd
 }
 
-// fetchList downloads and verifies the list since a number; it returns
-// the verified list and its size in bytes.
-func fetchList(ctx context.Context, c *client.Client, pub envelope.PublicKey, since int64, maxBytes int) (*revocation.Verified, int, error) {
+// fetchList downloads and verifies the list since a number, signed by one
+// of keys; it returns the verified list and its size in bytes.
+func fetchList(ctx context.Context, c *client.Client, keys []envelope.PublicKey, since int64, maxBytes int) (*revocation.Verified, int, error) {
 	stream, err := c.Revocations().FetchRevocationList(ctx, &trustv1.FetchRevocationListRequest{Since: uint64(since)})
 	if err != nil {
 		return nil, 0, err
@@ -290,7 +295,7 @@ func fetchList(ctx context.Context, c *client.Client, pub envelope.PublicKey, si
 		}
 		l.Body = append(l.Body, msg.GetBody()...)
 	}
-	v, err := revocation.Verify(ctx, l, pub)
+	v, err := revocation.Verify(ctx, l, keys...)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -258,7 +258,14 @@ trustd/keys TUF repository, through go-tuf's updater from the pinned root
 (the repository's 1.root.json, checked out of band), and keeps the verified
 metadata in the cache (--cache DIR/tuf) where 'trustctl verify --offline
 --trust-root ROOT.json' reads it with no network. Without --root the key is
-trusted as far as the connection to trustd is.`,
+trusted as far as the connection to trustd is.
+
+While trustd rotates its token key, trustd/keys also publishes the keys
+accepted beside the one in use (the next key, or the previous one whose
+tokens have not expired); verify --trust-root accepts tokens signed by any
+of them, and each run of this command or of 'revocations sync' refreshes
+them from the pinned root. --out writes the key in use only; -o json lists
+the others as accepted_public_keys.`,
 		Example: `  curl -o keys-root.json http://trustd.example:7401/tuf/trustd/keys/1.root.json   # once, then check it out of band
   trustctl token key --root keys-root.json --tuf-url http://trustd.example:7401/tuf/trustd/keys
   trustctl verify app.tar.gz --policy deploy.yaml --offline --trust-root keys-root.json
@@ -285,6 +292,9 @@ trusted as far as the connection to trustd is.`,
 					return err
 				}
 				resp = &trustv1.GetTokenKeyResponse{KeyId: keys[0].ID, KeyType: keys[0].Type, PublicKey: keys[0].Encode()}
+				for _, k := range keys[1:] {
+					resp.AcceptedPublicKeys = append(resp.AcceptedPublicKeys, k.Encode())
+				}
 				return nil
 			}); err != nil {
 				return err
@@ -295,6 +305,9 @@ trusted as far as the connection to trustd is.`,
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "token key %s (%s) written to %s\n", resp.GetKeyId(), resp.GetKeyType(), out)
+				if n := len(resp.GetAcceptedPublicKeys()); n > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "trustd is rotating its token key: %d more key(s) are accepted beside it; verify with --trust-root to follow the rotation\n", n)
+				}
 				return nil
 			}
 			if g.output == "json" {

@@ -84,8 +84,9 @@ func loadPolicy(file, name string) ([]byte, *policy.Policy, error) {
 	return data, p, nil
 }
 
-// serverTokenKey is the token key a connected trustd reports, trusted as
-// far as the connection to it is.
+// serverTokenKey is the token keys a connected trustd reports (the key in
+// use, and during a rotation the keys accepted beside it), trusted as far
+// as the connection to it is.
 type serverTokenKey struct{ c *client.Client }
 
 func (s serverTokenKey) TokenKeys(ctx context.Context) ([]envelope.PublicKey, error) {
@@ -93,11 +94,15 @@ func (s serverTokenKey) TokenKeys(ctx context.Context) ([]envelope.PublicKey, er
 	if err != nil {
 		return nil, err
 	}
-	k, err := envelope.ParsePublicKey(resp.GetPublicKey())
-	if err != nil {
-		return nil, err
+	var keys []envelope.PublicKey
+	for _, pem := range append([][]byte{resp.GetPublicKey()}, resp.GetAcceptedPublicKeys()...) {
+		k, err := envelope.ParsePublicKey(pem)
+		if err != nil {
+			return nil, fmt.Errorf("token key from the server: %w", err)
+		}
+		keys = append(keys, k)
 	}
-	return []envelope.PublicKey{k}, nil
+	return keys, nil
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -128,8 +133,9 @@ With --offline only the token stored beside the bytes counts
 (FILE.trust.json, URL.trust.json or an OCI referrer; see trustctl token
 attach): its signature is checked against the token key, and its expiry,
 age, digest and policy against the bytes just hashed and the policy given.
-The token key is read through trustd's trustd/keys TUF repository from the
-root pinned with --trust-root, out of the go-tuf metadata cached by
+The token keys are read through trustd's trustd/keys TUF repository from
+the root pinned with --trust-root (while trustd rotates its token key, a
+token signed by any key it publishes verifies), out of the go-tuf metadata cached by
 'trustctl token key --root' or 'trustctl revocations sync' (or given as a
 file with --token-key). The revocation list cached by 'trustctl revocations
 sync' (--cache) answers revocation requirements (STALE_METADATA when older

@@ -35,15 +35,17 @@ const (
 
 // config is trustd's complete configuration, from flags and TRUSTD_* env.
 type config struct {
-	DataDir         string
-	DB              string
-	GRPCAddr        string
-	HTTPAddr        string
-	TLSCert         string
-	TLSKey          string
-	LogLevel        string
-	LogFormat       string
-	LogKey          string
+	DataDir   string
+	DB        string
+	GRPCAddr  string
+	HTTPAddr  string
+	TLSCert   string
+	TLSKey    string
+	LogLevel  string
+	LogFormat string
+	// LogKeys are the log key files: the first signs checkpoints, the
+	// others retire (co-sign them during a rotation).
+	LogKeys         []string
 	LogOrigin       string
 	MaxRequestBytes int
 	RequestTimeout  time.Duration
@@ -63,9 +65,11 @@ type config struct {
 	VoteRateWindow  time.Duration
 	VoteMaxSkew     time.Duration
 	Rev             revocationConfig
-	TokenKey        string
-	TokenTTL        time.Duration
-	TokenPolicies   tokenPolicyConfig
+	// TokenKeys are the token key files: the first signs tokens, the
+	// others are accepted beside it during a rotation.
+	TokenKeys     []string
+	TokenTTL      time.Duration
+	TokenPolicies tokenPolicyConfig
 	// MaxAttestationBytes bounds an attestation's in-toto statement.
 	MaxAttestationBytes int
 	// SigstoreTrustedRoot is the trusted_root.json bundles verify against.
@@ -122,8 +126,8 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.OperatorFingerprints, "operator-cert-fingerprint", nil, "SHA-256 fingerprint (64 hex digits, colons allowed) of a client certificate, verified by --tls-client-ca, whose holder is an operator; repeatable or comma-separated; default none (env TRUSTD_OPERATOR_CERT_FINGERPRINT)")
 	fs.StringVar(&c.KeyRegistration, "key-registration", "", "who may register keys: open (any caller) or operator (operator client certificates only); default open when --grpc-addr is loopback, operator otherwise (env TRUSTD_KEY_REGISTRATION)")
 	fs.BoolVar(&c.InsecurePlaintext, "insecure-plaintext", false, "serve gRPC and HTTP without TLS on a non-loopback address (a warning is logged at start); default false: refused without --tls-cert (env TRUSTD_INSECURE_PLAINTEXT)")
-	fs.StringVar(&c.LogKey, "log-key", "", "file holding the statement log's checkpoint signing key; created (0600) if missing; replicas must share it (default DATA_DIR/log.key) (env TRUSTD_LOG_KEY)")
-	fs.StringVar(&c.LogOrigin, "log-origin", "trustd-log", "name of the log in its checkpoints, used when creating --log-key (env TRUSTD_LOG_ORIGIN)")
+	fs.StringSliceVar(&c.LogKeys, "log-key", nil, "file holding the statement log's checkpoint signing key; created (0600) if missing; replicas must share it. Two or more files (repeatable or comma-separated) rotate it: the first signs checkpoints, the others co-sign them and the checkpoints announce the first, so clients that pinned an old key move to it (see Rotating trustd's keys, above) (default DATA_DIR/log.key) (env TRUSTD_LOG_KEY)")
+	fs.StringVar(&c.LogOrigin, "log-origin", "trustd-log", "name of the log in its checkpoints, used when creating the first --log-key; later keys take the existing keys' name (env TRUSTD_LOG_ORIGIN)")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest gRPC request accepted, exactly: larger ones are refused (ResourceExhausted) unread; it bounds every document (attestations, TUF metadata, OpenPGP manifests) (env TRUSTD_MAX_REQUEST_BYTES)")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", 30*time.Second, "deadline for requests that carry none (env TRUSTD_REQUEST_TIMEOUT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "grace period for open calls on SIGTERM (env TRUSTD_SHUTDOWN_TIMEOUT)")
@@ -131,7 +135,7 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TUFKeyType, "tuf-key-type", "ed25519", "type of generated TUF online keys: ed25519, ecdsa-p256 or rsa (env TRUSTD_TUF_KEY_TYPE)")
 	fs.DurationVar(&c.TUFSnapshotTTL, "tuf-snapshot-expiry", tuf.DefaultSnapshotExpiry, "lifetime of newly signed TUF snapshot metadata (env TRUSTD_TUF_SNAPSHOT_EXPIRY)")
 	fs.DurationVar(&c.TUFTimestampTTL, "tuf-timestamp-expiry", tuf.DefaultTimestampExpiry, "lifetime of newly signed TUF timestamp metadata (env TRUSTD_TUF_TIMESTAMP_EXPIRY)")
-	fs.StringVar(&c.TokenKey, "token-key", "", "file holding the token signing key (PEM); an ed25519 key is created (0600) if missing; replicas must share it (default DATA_DIR/token.key) (env TRUSTD_TOKEN_KEY)")
+	fs.StringSliceVar(&c.TokenKeys, "token-key", nil, "file holding the token signing key (PEM); an ed25519 key is created (0600) if missing; replicas must share it. Several files (repeatable or comma-separated) rotate it: the first signs tokens, every one is published in trustd/keys, and verifiers accept tokens signed by any (see Rotating trustd's keys, above) (default DATA_DIR/token.key) (env TRUSTD_TOKEN_KEY)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", server.DefaultTokenTTL, "lifetime of issued deploy tokens (env TRUSTD_TOKEN_TTL)")
 	c.TokenPolicies.flags(fs)
 	fs.StringVar(&c.TUFRepoCreation, "tuf-repo-creation", "auto", "who may create TUF repositories: open (anyone; names under trustd/ and names a --tuf-repo-owner claims excepted), owners (only a root v1 signed by a --tuf-operator-key, or by a --tuf-repo-owner key under its pattern; closed to all when neither is given), or auto: open when --grpc-addr and --http-addr are both loopback, owners otherwise (env TRUSTD_TUF_REPO_CREATION)")
@@ -170,6 +174,8 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		if err := checkAddr("--http-addr", c.HTTPAddr, true); err != nil {
 			errs = append(errs, err)
 		}
+		errs = append(errs, checkKeyFiles("--log-key", c.LogKeys), checkKeyFiles("--token-key", c.TokenKeys),
+			checkKeyFiles("--revocation-list-key", c.Rev.ListKeys))
 		if (c.TLSCert == "") != (c.TLSKey == "") {
 			errs = append(errs, errors.New("--tls-cert and --tls-key: give both or neither"))
 		}
@@ -409,17 +415,6 @@ func (c *config) openStore(ctx context.Context) (store.Store, error) {
 		return sqlite.Open(ctx, path)
 	}
 	return nil, fmt.Errorf("--db: %q is neither postgres://…, postgresql://… nor sqlite:PATH", c.DB)
-}
-
-// logKeyPath is --log-key, or log.key in the data directory.
-func (c *config) logKeyPath() (string, error) {
-	if c.LogKey != "" {
-		return c.LogKey, nil
-	}
-	if err := ensureWritableDir(c.DataDir); err != nil {
-		return "", fmt.Errorf("--data-dir (for the log key): %w", err)
-	}
-	return filepath.Join(c.DataDir, "log.key"), nil
 }
 
 // tufKeysDir is --tuf-keys-dir, or tuf-keys in the data directory.

@@ -26,8 +26,10 @@ type revocationConfig struct {
 	// AttestationPublishers are the signers whose attestations make them
 	// publishers of the digests they name.
 	AttestationPublishers []string
-	ListKey               string
-	ListValidity          time.Duration
+	// ListKeys are the list key files: the first signs lists, the others
+	// are accepted beside it during a rotation.
+	ListKeys     []string
+	ListValidity time.Duration
 
 	scopes []revocation.Scope // SecurityScopes, parsed by check
 }
@@ -38,7 +40,7 @@ func (r *revocationConfig) flags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&r.SecurityScopes, "security-authority-scope", nil, "limit the security authority to: digests starting with a prefix (sha256:ab12), digests a TUF repository published (repo:acme/images, repo:acme/*, repo:*), a key (key:ID); repeatable; never tokens or statements when set (default none: unscoped) (env TRUSTD_SECURITY_AUTHORITY_SCOPE)")
 	fs.StringSliceVar(&r.TokenIssuers, "token-issuer", nil, "key id of a token issuer, which may revoke tokens by id (the security authority may too); repeatable (env TRUSTD_TOKEN_ISSUER)")
 	fs.StringSliceVar(&r.AttestationPublishers, "attestation-publisher", nil, "key id (or Sigstore signer id) whose attestations make it a publisher of the digests they name, so it may respond to votes on them and revoke them, as TUF target signers and OpenPGP manifest signers may; repeatable (default none) (env TRUSTD_ATTESTATION_PUBLISHER)")
-	fs.StringVar(&r.ListKey, "revocation-list-key", "", "file holding the key that signs offline revocation lists; created (0600) if missing; published in the trustd/keys TUF repository at start (default DATA_DIR/revocation-list.key) (env TRUSTD_REVOCATION_LIST_KEY)")
+	fs.StringSliceVar(&r.ListKeys, "revocation-list-key", nil, "file holding the key that signs offline revocation lists; created (0600) if missing; published in the trustd/keys TUF repository at start; replicas must share it. Several files (repeatable or comma-separated) rotate it: the first signs lists, every one is published, and clients accept lists signed by any (see Rotating trustd's keys, above) (default DATA_DIR/revocation-list.key) (env TRUSTD_REVOCATION_LIST_KEY)")
 	fs.DurationVar(&r.ListValidity, "revocation-list-validity", revocation.DefaultListValidity, "how long a signed revocation list is valid (env TRUSTD_REVOCATION_LIST_VALIDITY)")
 }
 
@@ -97,18 +99,6 @@ func (r *revocationConfig) check(loopback bool, listen string) error {
 	return errors.Join(errs...)
 }
 
-// listKeyPath is --revocation-list-key, or revocation-list.key in the
-// data directory.
-func (c *config) listKeyPath() (string, error) {
-	if c.Rev.ListKey != "" {
-		return c.Rev.ListKey, nil
-	}
-	if err := ensureWritableDir(c.DataDir); err != nil {
-		return "", fmt.Errorf("--data-dir (for the revocation list key): %w", err)
-	}
-	return filepath.Join(c.DataDir, "revocation-list.key"), nil
-}
-
 // newRevocation builds the revocation service (its validator judges
 // revocations through OpenPGP delegation chains read from the store).
 func newRevocation(c *config, st store.Store) *revocation.Service {
@@ -128,22 +118,35 @@ func (c *config) loopbackOnly() (bool, string) {
 	return ok, listen
 }
 
-// revocationLists loads (or creates) the list key and the keys of the
+// revocationLists loads (or creates) the list keys and the keys of the
 // trustd/keys TUF repository (kept in TUF_KEYS_DIR/keys-repo; replicas must
 // share them). The repository's publisher is returned too: serve creates
 // the repository and publishes the list and token keys through it at start.
-func revocationLists(c *config, st store.Store, svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, tufDir string) (*revocation.Lists, *revocation.KeyPublisher, envelope.PublicKey, error) {
-	path, err := c.listKeyPath()
+// The first list key signs; the others are published beside it.
+func revocationLists(c *config, st store.Store, svc *tuf.Service, state tuf.State, online *tuf.OnlineKeys, tufDir string) (*revocation.Lists, *revocation.KeyPublisher, error) {
+	paths, err := c.keyFiles("--revocation-list-key", c.Rev.ListKeys, "revocation-list.key")
 	if err != nil {
-		return nil, nil, envelope.PublicKey{}, err
+		return nil, nil, err
 	}
-	signer, pub, err := revocation.LoadListKey(path)
-	if err != nil {
-		return nil, nil, envelope.PublicKey{}, fmt.Errorf("--revocation-list-key: %w", err)
+	var (
+		signer   envelope.Signer
+		pub      envelope.PublicKey
+		accepted []envelope.PublicKey
+	)
+	for i, path := range paths {
+		s, p, err := revocation.LoadListKey(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--revocation-list-key: %w", err)
+		}
+		if i == 0 {
+			signer, pub = s, p
+		} else {
+			accepted = append(accepted, p)
+		}
 	}
 	kp, err := revocation.NewKeyPublisher(svc, state, online, filepath.Join(tufDir, "keys-repo"))
 	if err != nil {
-		return nil, nil, envelope.PublicKey{}, err
+		return nil, nil, err
 	}
-	return revocation.NewLists(revocation.NewPublisher(st, signer, c.Rev.ListValidity), kp, pub), kp, pub, nil
+	return revocation.NewLists(revocation.NewPublisher(st, signer, c.Rev.ListValidity), kp, pub, accepted...), kp, nil
 }

@@ -41,7 +41,9 @@ answers lookups over gRPC. It never stores artifact bytes.
 
 With no flags it serves on loopback (gRPC ` + defaultGRPCAddr + `, HTTP ` + defaultHTTPAddr + `)
 from an embedded SQLite file in --data-dir. Point --db at postgres://… to use
-PostgreSQL. Every flag can also be set as TRUSTD_<FLAG> (e.g. TRUSTD_DB).`,
+PostgreSQL. Every flag can also be set as TRUSTD_<FLAG> (e.g. TRUSTD_DB).
+
+` + rotationHelp,
 		Example: `  trustd                                  # SQLite in ~/.local/share/trustd
   trustd --data-dir /var/lib/trustd
   TRUSTD_DB=postgres://trustd@db/trustd trustd --grpc-addr 0.0.0.0:7400`,
@@ -101,7 +103,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	keyPath, err := cfg.logKeyPath()
+	logKeyPaths, err := cfg.keyFiles("--log-key", cfg.LogKeys, "log.key")
 	if err != nil {
 		return err
 	}
@@ -110,10 +112,11 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 	defer st.Close()
-	skey, vkey, err := sharedLogKey(ctx, st, keyPath, cfg.LogOrigin)
+	logKey, err := sharedLogKeys(ctx, log, st, logKeyPaths, cfg.LogOrigin)
 	if err != nil {
 		return err
 	}
+	skey, vkey := logKey.skey, logKey.vkey
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.
@@ -145,7 +148,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	limits := envelope.DefaultLimits()
 	limits.MaxEnvelopeBytes = max(limits.MaxEnvelopeBytes, attest.EnvelopeBound(cfg.MaxAttestationBytes))
 	limits.MaxSubjects = cfg.Limits.MaxStatementSubjects
-	logOpts := statement.Options{LogKey: skey, LogVerifierKey: vkey, Limits: limits, Validators: validators, Indexers: indexers}
+	logOpts := statement.Options{LogKey: skey, LogVerifierKey: vkey, RetiringLogKeys: logKey.retiring, Limits: limits, Validators: validators, Indexers: indexers}
 	keyQuota, err := cfg.Limits.keyQuota()
 	if err != nil {
 		return err
@@ -189,22 +192,38 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	}
 	logCreationPolicy(log, cfg.tufCreation)
 
-	revLists, keysRepo, listKey, err := revocationLists(cfg, st, tufSvc, tufState, onlineKeys, tufDir)
+	revLists, keysRepo, err := revocationLists(cfg, st, tufSvc, tufState, onlineKeys, tufDir)
 	if err != nil {
 		return err
 	}
+	keysRepo.Log = log
+	listKey := revLists.PublishedKey()
 
-	tokenIssuer, err := loadTokenIssuer(cfg)
+	tokenIssuer, acceptedTokenKeys, err := loadTokenIssuer(cfg)
 	if err != nil {
 		return err
 	}
 	// trustd/keys is trustd's from the first start: created (if missing)
-	// with trustd's system keys and holding the token and list keys before
-	// anything is served, so no caller can take the name first.
-	tokenKey := keysRepo.Key(token.KeyTarget, tokenIssuer.PublicKey())
-	if err := keysRepo.Start(ctx, tokenKey, revLists.PublishedKey()); err != nil {
+	// with trustd's system keys and holding the token, list and log keys
+	// before anything is served, so no caller can take the name first.
+	// Each purpose's keys are published as one set: during a rotation the
+	// key in use and the keys accepted beside it; keys dropped from the
+	// flags are unpublished.
+	tokenKey := keysRepo.Key(token.KeyTarget, tokenIssuer.PublicKey(), acceptedTokenKeys...)
+	publishedLogKey, err := keysRepo.LogKey(vkey, logKey.retiringV...)
+	if err != nil {
+		return fmt.Errorf("--log-key: %w", err)
+	}
+	if err := keysRepo.Start(ctx, tokenKey, listKey, publishedLogKey); err != nil {
 		return fmt.Errorf("TUF repository %s: %w", revocation.KeysRepo, err)
 	}
+	logRotation(log, "token key", tokenIssuer.PublicKey().ID, keyIDs(acceptedTokenKeys))
+	listInUse, err := listKey.Publish(ctx)
+	if err != nil {
+		return err
+	}
+	logRotation(log, "revocation list key", listInUse.ID, keyIDs(listKey.Accepted()))
+	logRotation(log, "log key (checkpoints announce it, co-signed by the retiring keys)", vkey, logKey.retiringV)
 	srv, err := server.New(server.Options{
 		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version, TokenKey: tokenKey,
 		TokenPolicies: cfg.TokenPolicies.catalog, TokenVerifierID: cfg.TokenPolicies.VerifierID,
@@ -238,7 +257,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "log_key", vkey, "version", version,
 		"tls", tlsCfg != nil, "client_certs", cfg.TLSClientCA != "", "operators", len(cfg.OperatorSANs) + len(cfg.OperatorFingerprints),
 		"key_registration", cfg.keyRegistration()}
-	attrs = append(attrs, "revocation_list_key", listKey.ID)
+	attrs = append(attrs, "revocation_list_key", listInUse.ID, "token_key", tokenIssuer.PublicKey().ID)
 	if httpLis != nil {
 		attrs = append(attrs, "http", httpLis.Addr().String())
 	}

@@ -8,33 +8,42 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/pflag"
 
+	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/token"
 )
 
-// loadTokenIssuer reads the token key (--token-key, or token.key in the
-// data directory), creating it at first start.
-func loadTokenIssuer(c *config) (*token.Issuer, error) {
-	path := c.TokenKey
-	if path == "" {
-		if err := ensureWritableDir(c.DataDir); err != nil {
-			return nil, fmt.Errorf("--data-dir (for the token key): %w", err)
-		}
-		path = filepath.Join(c.DataDir, "token.key")
+// loadTokenIssuer reads the token keys (--token-key, or token.key in the
+// data directory), creating missing files: the first key signs tokens;
+// the others are returned to be published beside it during a rotation.
+func loadTokenIssuer(c *config) (*token.Issuer, []envelope.PublicKey, error) {
+	paths, err := c.keyFiles("--token-key", c.TokenKeys, "token.key")
+	if err != nil {
+		return nil, nil, err
 	}
 	if c.TokenTTL <= 0 {
-		return nil, fmt.Errorf("--token-ttl: %s: must be positive", c.TokenTTL)
+		return nil, nil, fmt.Errorf("--token-ttl: %s: must be positive", c.TokenTTL)
 	}
-	s, pub, err := token.LoadOrCreateKey(path)
-	if err != nil {
-		return nil, fmt.Errorf("--token-key: %w", err)
+	var (
+		issuer   *token.Issuer
+		accepted []envelope.PublicKey
+	)
+	for i, path := range paths {
+		s, pub, err := token.LoadOrCreateKey(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--token-key: %w", err)
+		}
+		if i == 0 {
+			issuer = token.NewIssuer(s, pub)
+		} else {
+			accepted = append(accepted, pub)
+		}
 	}
-	return token.NewIssuer(s, pub), nil
+	return issuer, accepted, nil
 }
 
 // tokenPolicyConfig is the part of trustd's configuration that says which

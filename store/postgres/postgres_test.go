@@ -63,53 +63,24 @@ func TestMigrateTwiceKeepsData(t *testing.T) {
 	storetest.CheckSeeded(t, s2)
 }
 
-func TestMigrationKeepsData(t *testing.T) {
-	url := testpg.URL(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
+// TestMigrations runs storetest's migration cases, each on a new database.
+func TestMigrations(t *testing.T) {
+	for name, check := range storetest.MigrationCases {
+		t.Run(name, func(t *testing.T) {
+			url := testpg.URL(t)
+			db, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			check(t, db, goose.DialectPostgres, migrations.Postgres(), func() store.Store {
+				s, err := postgres.Open(context.Background(), url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			})
+		})
 	}
-	defer db.Close()
-	storetest.MigrationKeepsData(t, db, goose.DialectPostgres, migrations.Postgres(), func() store.Store {
-		s, err := postgres.Open(context.Background(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
-}
-
-func TestMigrationKeepsPendingProposals(t *testing.T) {
-	url := testpg.URL(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	storetest.MigrationKeepsPendingProposals(t, db, goose.DialectPostgres, migrations.Postgres(), func() store.Store {
-		s, err := postgres.Open(context.Background(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
-}
-
-func TestMigrationDedupsKeyLabels(t *testing.T) {
-	url := testpg.URL(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	storetest.MigrationDedupsKeyLabels(t, db, goose.DialectPostgres, migrations.Postgres(), func() store.Store {
-		s, err := postgres.Open(context.Background(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
 }

@@ -72,58 +72,27 @@ func TestReopenKeepsData(t *testing.T) {
 	storetest.CheckSeeded(t, s2)
 }
 
-func TestMigrationKeepsData(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "trustd.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
+// TestMigrations runs storetest's migration cases, each on a new file.
+func TestMigrations(t *testing.T) {
+	for name, check := range storetest.MigrationCases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "trustd.db")
+			db, err := sql.Open("sqlite", "file:"+path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			check(t, db, goose.DialectSQLite3, migrations.SQLite(), func() store.Store {
+				db.Close()
+				s, err := sqlite.Open(context.Background(), path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Close() })
+				return s
+			})
+		})
 	}
-	defer db.Close()
-	storetest.MigrationKeepsData(t, db, goose.DialectSQLite3, migrations.SQLite(), func() store.Store {
-		db.Close()
-		s, err := sqlite.Open(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
-}
-
-func TestMigrationKeepsPendingProposals(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "trustd.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	storetest.MigrationKeepsPendingProposals(t, db, goose.DialectSQLite3, migrations.SQLite(), func() store.Store {
-		db.Close()
-		s, err := sqlite.Open(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
-}
-
-func TestMigrationDedupsKeyLabels(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "trustd.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	storetest.MigrationDedupsKeyLabels(t, db, goose.DialectSQLite3, migrations.SQLite(), func() store.Store {
-		db.Close()
-		s, err := sqlite.Open(context.Background(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
 }
 
 // TestDurablePragmas checks that every connection syncs the WAL on each

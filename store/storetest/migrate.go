@@ -12,6 +12,17 @@ import (
 	"github.com/trustd-dev/trustd/store"
 )
 
+// MigrationCase checks, on a fresh database of one backend, that migrating
+// data written under an older schema keeps it.
+type MigrationCase func(t *testing.T, db *sql.DB, dialect goose.Dialect, migrations fs.FS, open func() store.Store)
+
+// MigrationCases are the migration checks every backend runs, by name.
+var MigrationCases = map[string]MigrationCase{
+	"KeepsData":             MigrationKeepsData,
+	"KeepsPendingProposals": MigrationKeepsPendingProposals,
+	"DedupsKeyLabels":       MigrationDedupsKeyLabels,
+}
+
 // MigrationKeepsData migrates the empty database db to schema version 1
 // only, writes a statement the way version 1 stored it, then has open
 // migrate the same database to head, and checks the statement reads back

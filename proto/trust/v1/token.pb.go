@@ -217,13 +217,19 @@ func (*GetTokenKeyRequest) Descriptor() ([]byte, []int) {
 
 type GetTokenKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The key that signs tokens now.
+	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	// "ed25519", "ecdsa-p256", …
 	KeyType string `protobuf:"bytes,2,opt,name=key_type,json=keyType,proto3" json:"key_type,omitempty"`
 	// PEM "PUBLIC KEY".
-	PublicKey     []byte `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PublicKey []byte `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// During a planned rotation, the other token keys trustd publishes in
+	// trustd/keys beside the one above (the next key, or the previous one
+	// whose tokens have not expired yet), each a PEM "PUBLIC KEY": a
+	// verifier accepts tokens signed by any of them.
+	AcceptedPublicKeys [][]byte `protobuf:"bytes,4,rep,name=accepted_public_keys,json=acceptedPublicKeys,proto3" json:"accepted_public_keys,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetTokenKeyResponse) Reset() {
@@ -277,6 +283,13 @@ func (x *GetTokenKeyResponse) GetPublicKey() []byte {
 	return nil
 }
 
+func (x *GetTokenKeyResponse) GetAcceptedPublicKeys() [][]byte {
+	if x != nil {
+		return x.AcceptedPublicKeys
+	}
+	return nil
+}
+
 var File_trust_v1_token_proto protoreflect.FileDescriptor
 
 const file_trust_v1_token_proto_rawDesc = "" +
@@ -294,12 +307,13 @@ const file_trust_v1_token_proto_rawDesc = "" +
 	"\btoken_id\x18\x03 \x01(\tR\atokenId\x124\n" +
 	"\aexpires\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\x12\x18\n" +
 	"\averdict\x18\x05 \x01(\fR\averdict\"\x14\n" +
-	"\x12GetTokenKeyRequest\"f\n" +
+	"\x12GetTokenKeyRequest\"\x98\x01\n" +
 	"\x13GetTokenKeyResponse\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x19\n" +
 	"\bkey_type\x18\x02 \x01(\tR\akeyType\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x03 \x01(\fR\tpublicKey2\xa3\x01\n" +
+	"public_key\x18\x03 \x01(\fR\tpublicKey\x120\n" +
+	"\x14accepted_public_keys\x18\x04 \x03(\fR\x12acceptedPublicKeys2\xa3\x01\n" +
 	"\fTokenService\x12G\n" +
 	"\n" +
 	"IssueToken\x12\x1b.trust.v1.IssueTokenRequest\x1a\x1c.trust.v1.IssueTokenResponse\x12J\n" +
