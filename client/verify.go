@@ -8,36 +8,11 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/evidence"
 	"github.com/trustd-dev/trustd/policy"
-	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/token"
 )
-
-// RPC adapts the client's stubs to the functions policy's server-backed
-// evidence sources call.
-func (c *Client) RPC() policy.RPC {
-	return policy.RPC{
-		ListBySubject: func(ctx context.Context, r *trustv1.ListBySubjectRequest) (*trustv1.ListBySubjectResponse, error) {
-			return c.Statements.ListBySubject(ctx, r)
-		},
-		Decide: func(ctx context.Context, r *trustv1.DecideRequest) (*trustv1.DecideResponse, error) {
-			return c.PGP.Decide(ctx, r)
-		},
-		GetMetadata: func(ctx context.Context, r *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error) {
-			return c.TUF.GetMetadata(ctx, r)
-		},
-		GetKey: func(ctx context.Context, r *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error) {
-			return c.Keys.GetKey(ctx, r)
-		},
-		LookupRevocation: func(ctx context.Context, r *trustv1.LookupRevocationRequest) (*trustv1.LookupRevocationResponse, error) {
-			return c.Revocations().LookupRevocation(ctx, r)
-		},
-		GetReputation: func(ctx context.Context, r *trustv1.GetReputationRequest) (*trustv1.GetReputationResponse, error) {
-			return c.Feedback.GetReputation(ctx, r)
-		},
-	}
-}
 
 // VerifyOptions configure Verify.
 type VerifyOptions struct {
@@ -46,12 +21,17 @@ type VerifyOptions struct {
 	// Resolve configures how the bytes are read; its Algorithms are
 	// replaced by the ones the policy needs.
 	Resolve ResolveOptions
-	// Client, when set, is asked for evidence (online verification);
-	// nil verifies offline, from the tokens beside the bytes alone.
+	// Client, when set, is asked for evidence (online verification), in
+	// one call; nil verifies offline, from the tokens beside the bytes
+	// alone.
 	Client *Client
+	// LogKey is the pinned note verifier key of trustd's log: online
+	// evidence must be proven under a checkpoint it signs. Empty trusts
+	// the key the server names (as far as the connection is trusted).
+	LogKey string
 	// TUFRoots pins TUF roots by repository name: online TUF evidence for
 	// those repositories is verified by go-tuf's client workflow from the
-	// pinned root instead of read as served (see TUFClient).
+	// pinned root instead of read as served.
 	TUFRoots map[string][]byte
 	// TokenKeys are the trusted token keys; nil leaves token requirements
 	// undecided.
@@ -73,11 +53,17 @@ type VerifyOptions struct {
 type Result struct {
 	Artifact *Artifact
 	Verdict  policy.Verdict
+	// Evidence is the verified evidence an online verification fetched;
+	// nil offline, or when the evidence call failed (the verdict says
+	// why).
+	Evidence *evidence.Set
 }
 
 // Verify resolves ref, reads the bytes once computing the digests the
-// policy needs, gathers evidence (the tokens beside the bytes, and the
-// server's evidence when online) and evaluates the policy. An error means
+// policy needs, gathers evidence (the tokens beside the bytes, and, when
+// online, the server's evidence in one GetEvidence call, checked against
+// the log key) and evaluates the policy with the same evaluator, over the
+// same evidence model, that trustd's token issuance runs. An error means
 // the verification could not start (bad reference, unreadable bytes);
 // otherwise the verdict says pass, fail or undecided, and why. Bytes that
 // do not match their digests (a tampered registry manifest or layer) fail
@@ -101,18 +87,13 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	var src policy.Sources
-	if opts.Client != nil {
-		rpc := opts.Client.RPC()
-		src = policy.ServerSources(rpc)
-		src.Attestations = AttestationSource{Attest: opts.Client.Attest}
-		if len(opts.TUFRoots) > 0 {
-			src.TUF = &TUFClient{GetMetadata: rpc.GetMetadata, Roots: opts.TUFRoots, Unpinned: src.TUF, Now: opts.Now}
-		}
-	}
+	var (
+		src  policy.Sources
+		toks [][]byte
+		res  = &Result{Artifact: art}
+	)
 	if opts.TokenKeys != nil || needsTokens(&opts.Policy.Require) {
-		toks, err := FindTokens(ctx, art, ro)
-		if err != nil {
+		if toks, err = FindTokens(ctx, art, ro); err != nil {
 			return nil, err
 		}
 		tc := &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Now: now}
@@ -123,11 +104,28 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 		}
 		src.Tokens = tc
 	}
+	if opts.Client != nil {
+		req := evidence.RequestFor(opts.Policy, art.Digests)
+		// The tokens' revocation state comes in the same answer.
+		for _, t := range toks {
+			if len(req.Tokens) < evidence.MaxExtraTargets {
+				req.Tokens = append(req.Tokens, token.ID(t))
+			}
+		}
+		set, err := opts.Client.FetchEvidence(ctx, req, opts.LogKey)
+		if err != nil {
+			src = src.With(unavailableSources(err))
+		} else {
+			res.Evidence = set
+			src = src.With(set.Sources(evidence.SourceOptions{TUFRoots: opts.TUFRoots, Now: opts.Now}))
+		}
+	}
 	if opts.Client == nil && opts.Revocations != nil {
 		src.Revocations = opts.Revocations.PolicySource()
 	}
 	ev := &policy.Evaluator{Sources: src.With(opts.Extra), Now: now, Offline: opts.Client == nil}
-	return &Result{Artifact: art, Verdict: ev.Evaluate(ctx, opts.Policy, art.ResourceURI, art.Digests)}, nil
+	res.Verdict = ev.Evaluate(ctx, opts.Policy, art.ResourceURI, art.Digests)
+	return res, nil
 }
 
 // integrityFailure is the verdict for bytes that do not match their own

@@ -192,6 +192,7 @@ func New(opts Options) (*Server, error) {
 	}
 	ev := &evidencesvc.Builder{Store: opts.Store, Log: opts.Log, TUF: opts.TUF != nil, PGP: pgpLog, Attest: attestSvc,
 		Revocation: opts.Revocation, Feedback: fb}
+	trustv1.RegisterEvidenceServiceServer(s.grpc, &evidenceService{builder: ev})
 	if opts.TokenIssuer != nil {
 		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, ev))
 	}

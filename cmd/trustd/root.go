@@ -229,7 +229,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		TokenPolicies: cfg.TokenPolicies.catalog, TokenVerifierID: cfg.TokenPolicies.VerifierID,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg, Authz: cfg.authz(),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
-		Attest: attestSvc,
+		Attest:     attestSvc,
 		Revocation: rev, RevocationLists: revLists,
 		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 		Limits: serverLimits, MaxEvidencePerLookup: cfg.Limits.MaxEvidence,

@@ -9,9 +9,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/digest"
@@ -24,6 +27,7 @@ import (
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
@@ -387,5 +391,135 @@ func TestVerifyRefusesTampering(t *testing.T) {
 				t.Errorf("Verify = %v, want ErrUnverified", err)
 			}
 		})
+	}
+}
+
+// TestTUFDelegatedRole: the evidence for a delegated role carries the way
+// down to it, so a client verifies it from the pinned root with go-tuf;
+// a role that is not delegated, a repository not asked about and another
+// repository's root are each an error, never a pass.
+func TestTUFDelegatedRole(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, teststore.Backends()[0].Open(t))
+	r := tuftest.NewRepo(t, "acme/images", e.online)
+	if _, err := e.tuf.Init(ctx, r.Name, r.RootV1); err != nil {
+		t.Fatal(err)
+	}
+	// targets delegates app/* to the role "releases", held by another key.
+	rel := tuftest.NewKey(t)
+	top, err := tuf.NextTargets(nil, time.Now().Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top.Signed.Delegations = &metadata.Delegations{
+		Keys:  map[string]*metadata.Key{rel.ID: rel.Key},
+		Roles: []metadata.DelegatedRole{{Name: "releases", KeyIDs: []string{rel.ID}, Threshold: 1, Paths: []string{"app/*"}}},
+	}
+	topDoc, err := tuf.Sign(top, r.Targets.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tuf.Upload(ctx, r.Name, "targets", topDoc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tuf.Upload(ctx, r.Name, "releases", r.SignTargets(t, nil, "app/app-1.0.tar.gz", []byte("app"), rel.Signer)); err != nil {
+		t.Fatal(err)
+	}
+	d := sha256Digest([]byte("app"))
+	req := evidence.Request{Digests: []digest.Digest{d}, Kinds: []evidence.Kind{evidence.KindTUF},
+		TUFRoles: []evidence.RoleRef{{Repo: r.Name, Role: "releases"}, {Repo: r.Name, Role: "targets"}, {Repo: r.Name, Role: "nightlies"}, {Repo: "acme/none", Role: "targets"}}}
+	b, err := e.builder.Build(ctx, req, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := evidence.Verify(ctx, b, evidence.VerifyOptions{LogKey: e.vkey, Digests: req.Digests})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pinned := range []bool{true, false} {
+		var roots map[string][]byte
+		if pinned {
+			roots = map[string][]byte{r.Name: r.RootV1}
+		}
+		src := set.Sources(evidence.SourceOptions{TUFRoots: roots}).TUF
+		role, err := src.TUFRole(ctx, r.Name, "releases")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if role.Verified != pinned || role.Version != 1 || len(role.Targets["app/app-1.0.tar.gz"]) != 2 || role.Input.URI != "trustd:tuf/acme/images/1.releases.json" {
+			t.Errorf("pinned %v: releases: %+v", pinned, role)
+		}
+		if role, err := src.TUFRole(ctx, r.Name, "targets"); err != nil || len(role.Targets) != 0 || role.Version != 1 {
+			t.Errorf("pinned %v: targets: %+v %v", pinned, role, err)
+		}
+		if _, err := src.TUFRole(ctx, r.Name, "nightlies"); err == nil || !strings.Contains(err.Error(), "not delegated") {
+			t.Errorf("pinned %v: undelegated role: %v", pinned, err)
+		}
+		if _, err := src.TUFRole(ctx, "acme/none", "targets"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("pinned %v: missing repository: %v", pinned, err)
+		}
+		if _, err := src.TUFRole(ctx, "acme/other", "targets"); err == nil || !strings.Contains(err.Error(), "not asked for") {
+			t.Errorf("pinned %v: repository not asked about: %v", pinned, err)
+		}
+	}
+	// A root that is not this repository's: the update fails.
+	other := tuftest.NewRepo(t, "acme/other", e.online)
+	if _, err := set.Sources(evidence.SourceOptions{TUFRoots: map[string][]byte{r.Name: other.RootV1}}).TUF.TUFRole(ctx, r.Name, "releases"); err == nil {
+		t.Error("metadata verified under another repository's root")
+	}
+}
+
+// TestForgedRecordsSkipped: log entries of trustd's own types that trustd
+// did not write (an OpenPGP manifest or TUF metadata stored as an in-toto
+// statement by an older server) are neither OpenPGP signatures nor
+// signatures for thresholds, though the evidence carries and proves them;
+// the signer's genuine attestation counts.
+func TestForgedRecordsSkipped(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, teststore.Backends()[0].Open(t))
+	w := e.publish(t)
+	stranger, strangerID := e.key(t)
+	for _, pt := range []string{recordtype.PGPManifest, recordtype.TUFMetadata} {
+		stmt, err := envelope.NewStatement(pt, json.RawMessage(`{"forged":true}`), envelope.Subject{Name: "app.tar", Digests: []digest.Digest{w.app}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, stmt, stranger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		teststore.AppendUnchecked(t, e.store, store.Statement{PayloadType: envelope.PayloadTypeInToto, PredicateType: pt, Envelope: raw, Payload: stmt,
+			SignerKeyIDs: []string{strangerID}, Subjects: []store.StatementSubject{{Name: "app.tar", Digests: []digest.Digest{w.app}}}})
+	}
+	req := evidence.Request{Digests: []digest.Digest{w.app}, Kinds: []evidence.Kind{evidence.KindEntries, evidence.KindPGP}, PGPRoots: [][]string{{strangerID}}}
+	b, err := e.builder.Build(ctx, req, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := evidence.Verify(ctx, b, evidence.VerifyOptions{LogKey: e.vkey, Digests: req.Digests})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := set.Sources(evidence.SourceOptions{})
+	if sigs, err := src.PGP.PGPSignatures(ctx, req.Digests); err != nil || len(sigs) != 0 {
+		t.Errorf("PGPSignatures = %+v, %v; want none", sigs, err)
+	}
+	all, err := src.Signers.Signatures(ctx, req.Digests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range all {
+		ids = append(ids, s.ID)
+		if s.ID == strangerID {
+			t.Errorf("a forged record counts as %s's signature (entry %d)", strangerID, s.Seq)
+		}
+	}
+	if !slices.Contains(ids, w.attester) {
+		t.Errorf("signers %v: the genuine attestation by %s is missing", ids, w.attester)
 	}
 }

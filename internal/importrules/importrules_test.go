@@ -79,10 +79,6 @@ var allowed = map[[2]string]string{
 	{"client", "statement"}:  "through revocation",
 	{"client", "pgplog"}:     "through revocation",
 	{"client", "tufstore"}:   "through revocation",
-
-	// Fixed by the following commits of issue 14, point 3.
-	{"policy", "proto/trust/v1"}:   "the RPC-backed evidence sources",
-	{"evidence", "proto/trust/v1"}: "through policy",
 }
 
 func concat(lists ...[]string) []string {
