@@ -7,6 +7,7 @@
 package evidencesvc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,8 @@ type Builder struct {
 	Feedback *feedback.Service
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	cache cache
 }
 
 // Kinds are the kinds b serves.
@@ -89,6 +92,11 @@ type build struct {
 	byseq  map[uint64]*evidence.Entry
 	keys   map[string]bool
 	checks map[[2]string]bool
+	// reliedOn are the entries a policy may rely on (and so whose
+	// revocation and signers' revocations matter): those naming the
+	// digests, manifests, attestations, chain links, publishers' entries;
+	// not the TUF files or the revocation statements cited in support.
+	reliedOn map[uint64]bool
 }
 
 // Build assembles the evidence req asks for. With prove, the bundle
@@ -109,7 +117,7 @@ func (b *Builder) Build(ctx context.Context, req evidence.Request, prove bool) (
 		at = now()
 	}
 	at = at.UTC()
-	bd := &build{b: b, req: req, at: at, prove: prove, byseq: map[uint64]*evidence.Entry{}, keys: map[string]bool{}, checks: map[[2]string]bool{},
+	bd := &build{b: b, req: req, at: at, prove: prove, byseq: map[uint64]*evidence.Entry{}, keys: map[string]bool{}, checks: map[[2]string]bool{}, reliedOn: map[uint64]bool{},
 		out: &evidence.Bundle{Digests: slices.Clone(req.Digests), At: at, PredicateTypes: slices.Clone(req.PredicateTypes)}}
 	for _, k := range b.Kinds() {
 		if req.Wants(k) {
@@ -149,12 +157,19 @@ func (b *Builder) Build(ctx context.Context, req evidence.Request, prove bool) (
 	return bd.out, nil
 }
 
+// rely cites log entry seq as evidence a policy may rely on (see
+// build.reliedOn).
+func (bd *build) rely(ctx context.Context, seq int64, d *digest.Digest) (*evidence.Entry, error) {
+	bd.reliedOn[uint64(seq)] = true
+	return bd.cite(ctx, seq, d)
+}
+
 // cite adds log entry seq to the bundle (once), noting that it names d
 // when d is set, and returns it.
 func (bd *build) cite(ctx context.Context, seq int64, d *digest.Digest) (*evidence.Entry, error) {
 	e, ok := bd.byseq[uint64(seq)]
 	if !ok {
-		st, err := bd.b.Store.Statement(ctx, seq)
+		st, err := bd.b.statement(ctx, seq)
 		if err != nil {
 			return nil, fmt.Errorf("evidence: log entry %d: %w", seq, err)
 		}
@@ -215,7 +230,7 @@ func (bd *build) entries(ctx context.Context) error {
 	}
 	bd.out.Truncated = more
 	for _, e := range ev {
-		if _, err := bd.cite(ctx, e.Seq, &e.Digest); err != nil {
+		if _, err := bd.rely(ctx, e.Seq, &e.Digest); err != nil {
 			return err
 		}
 	}
@@ -238,7 +253,7 @@ func (bd *build) pgp(ctx context.Context) error {
 			continue
 		}
 		seen[row.Seq] = true
-		e, err := bd.cite(ctx, row.Seq, nil)
+		e, err := bd.rely(ctx, row.Seq, nil)
 		if err != nil {
 			return err
 		}
@@ -305,7 +320,7 @@ func (bd *build) decide(ctx context.Context, l evidence.PGPSignature, roots []st
 			seq := seqOf(link.Statement)
 			d.Links = append(d.Links, evidence.PGPLink{Kind: string(link.Kind), From: link.From, To: link.To, Seq: seq})
 			if seq != 0 {
-				if _, err := bd.cite(ctx, int64(seq), nil); err != nil {
+				if _, err := bd.rely(ctx, int64(seq), nil); err != nil {
 					return err
 				}
 			}
@@ -345,7 +360,7 @@ func (bd *build) attestations(ctx context.Context) error {
 					continue
 				}
 				seen[key] = true
-				if _, err := bd.cite(ctx, a.Seq, &d); err != nil {
+				if _, err := bd.rely(ctx, a.Seq, &d); err != nil {
 					return err
 				}
 				item := evidence.Attestation{Seq: uint64(a.Seq), Digest: d, PredicateType: a.PredicateType, Signers: a.SignerIDs, Index: attest.IndexFields(a.Index)}
@@ -421,15 +436,27 @@ func (bd *build) tufRepo(ctx context.Context, repo string, roles []string) (evid
 	}
 	files := map[string]bool{}
 	add := func(role string, version int64) ([]byte, error) {
-		data, err := bd.b.Store.TUFMetadata(ctx, repo, role, version)
-		if err != nil {
-			return nil, err
+		// A published version never changes: its bytes and log entry
+		// are read once. The latest timestamp is read every time.
+		cached, ok := tufFile{}, false
+		if version > 0 {
+			cached, ok = bd.b.tufFileOf(tufKey{repo, role, version})
+		}
+		data := cached.data
+		if !ok {
+			var err error
+			if data, err = bd.b.Store.TUFMetadata(ctx, repo, role, version); err != nil {
+				return nil, err
+			}
 		}
 		f := evidence.TUFFile{Role: role, Version: version}
 		if version == 0 {
+			var err error
 			if f.Version, err = versionOf(data); err != nil {
 				return nil, fmt.Errorf("evidence: TUF %s %s: %w", repo, role, err)
 			}
+			cached, ok = bd.b.tufFileOf(tufKey{repo, role, f.Version})
+			ok = ok && bytes.Equal(cached.data, data)
 		}
 		if files[f.Name()] {
 			return data, nil
@@ -437,9 +464,13 @@ func (bd *build) tufRepo(ctx context.Context, repo string, roles []string) (evid
 		if len(files) >= maxTUFFiles {
 			return nil, fmt.Errorf("evidence: TUF %s: more than %d metadata files needed", repo, maxTUFFiles)
 		}
-		seq, err := bd.b.Store.StatementSeqByEnvelope(ctx, digestOf(data))
-		if err != nil {
-			return nil, fmt.Errorf("evidence: TUF %s %s: its log entry: %w", repo, f.Name(), err)
+		seq := cached.seq
+		if !ok {
+			var err error
+			if seq, err = bd.b.Store.StatementSeqByEnvelope(ctx, digestOf(data)); err != nil {
+				return nil, fmt.Errorf("evidence: TUF %s %s: its log entry: %w", repo, f.Name(), err)
+			}
+			bd.b.keepTUFFile(tufKey{repo, role, f.Version}, tufFile{seq: seq, data: data})
 		}
 		if _, err := bd.cite(ctx, seq, nil); err != nil {
 			return nil, err

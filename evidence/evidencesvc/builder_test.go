@@ -53,7 +53,10 @@ type env struct {
 	keys    *keys.Registry
 }
 
-func newEnv(t *testing.T, st store.Store) *env {
+func newEnv(t testing.TB, st store.Store) *env { return newEnvTB(t, st) }
+
+// newEnvTB is newEnv for tests and benchmarks.
+func newEnvTB(t testing.TB, st store.Store) *env {
 	t.Helper()
 	skey, vkey, err := tlog.GenerateLogKey("test-log")
 	if err != nil {
@@ -87,7 +90,7 @@ func newEnv(t *testing.T, st store.Store) *env {
 }
 
 // key generates and registers an ed25519 key.
-func (e *env) key(t *testing.T) (envelope.Signer, string) {
+func (e *env) key(t testing.TB) (envelope.Signer, string) {
 	t.Helper()
 	priv, pub, err := envelope.GenerateKey(envelope.KeyTypeED25519)
 	if err != nil {
@@ -104,7 +107,7 @@ func (e *env) key(t *testing.T) (envelope.Signer, string) {
 }
 
 // submit signs stmt with signer and submits it.
-func (e *env) submit(t *testing.T, stmt []byte, signer envelope.Signer) store.Statement {
+func (e *env) submit(t testing.TB, stmt []byte, signer envelope.Signer) store.Statement {
 	t.Helper()
 	env, err := envelope.Sign(context.Background(), envelope.PayloadTypeInToto, stmt, signer)
 	if err != nil {
@@ -127,7 +130,7 @@ func sha256Digest(data []byte) digest.Digest {
 	return d
 }
 
-func fixture(t *testing.T, name string) []byte {
+func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "pgp", "testdata", name))
 	if err != nil {
@@ -150,7 +153,7 @@ type world struct {
 
 // publish makes evidence of every kind: a TUF target and an attestation
 // for app, an OpenPGP manifest listing hello.bin.
-func (e *env) publish(t *testing.T) world {
+func (e *env) publish(t testing.TB) world {
 	t.Helper()
 	ctx := context.Background()
 	content := []byte("app release bytes")

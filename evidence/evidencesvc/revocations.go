@@ -38,10 +38,12 @@ func (bd *build) revocations(ctx context.Context) error {
 			return err
 		}
 	}
-	// The entries cited so far, in order; checking them may cite more
-	// (the revocation statements), which are not themselves checked.
+	// The entries a policy may rely on, in order; checking them cites
+	// more (the revocation statements), which are not themselves checked,
+	// nor are the TUF files (the policy relies on a role, not on its
+	// metadata's log entries).
 	var seqs []uint64
-	for seq := range bd.byseq {
+	for seq := range bd.reliedOn {
 		seqs = append(seqs, seq)
 	}
 	slices.Sort(seqs)
@@ -187,7 +189,7 @@ func (bd *build) publishers(ctx context.Context) error {
 				if !ok {
 					continue
 				}
-				if _, err := bd.cite(ctx, e.Seq, nil); err != nil {
+				if _, err := bd.rely(ctx, e.Seq, nil); err != nil {
 					return err
 				}
 				bd.out.Publishers = append(bd.out.Publishers, evidence.Publisher{Key: k, Digest: t.d, Seq: uint64(e.Seq), Claim: t.claim})
@@ -200,7 +202,7 @@ func (bd *build) publishers(ctx context.Context) error {
 // tufSigners are the key ids that sign the current metadata of the TUF
 // role whose metadata log entry seq holds.
 func (bd *build) tufSigners(ctx context.Context, seq int64) ([]string, error) {
-	st, err := bd.b.Store.Statement(ctx, seq)
+	st, err := bd.b.statement(ctx, seq)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: TUF entry %d: %w", seq, err)
 	}
@@ -236,16 +238,21 @@ func (bd *build) proofs(ctx context.Context) error {
 	if bd.b.Log == nil {
 		return errors.New("evidence: no log to prove entries in")
 	}
-	cp, size, err := bd.b.Log.Checkpoint(ctx, 0)
+	cp, size, err := bd.b.checkpoint(ctx)
 	if err != nil {
-		return fmt.Errorf("evidence: checkpoint: %w", err)
+		return err
 	}
 	bd.out.Log = &evidence.Checkpoint{Signed: cp, VerifierKey: bd.b.Log.VerifierKey(), Size: size}
+	seqs := make([]int64, len(bd.out.Entries))
+	for i, e := range bd.out.Entries {
+		seqs[i] = int64(e.Seq)
+	}
+	proofs, err := bd.b.Log.InclusionProofsAt(ctx, seqs, size)
+	if err != nil {
+		return fmt.Errorf("evidence: %w", err)
+	}
 	for i := range bd.out.Entries {
-		e := &bd.out.Entries[i]
-		if e.Proof, err = bd.b.Log.InclusionProofAt(ctx, int64(e.Seq), size); err != nil {
-			return fmt.Errorf("evidence: %w", err)
-		}
+		bd.out.Entries[i].Proof = proofs[i]
 	}
 	return nil
 }
