@@ -217,8 +217,12 @@ type Bundle struct {
 	// certificates and DSSE keys), so their signatures can be checked.
 	Keys []Key
 
-	TUF          []TUFRepo
-	PGP          []PGPSignature
+	TUF []TUFRepo
+	PGP []PGPSignature
+	// PGPProblems are manifests naming the digests whose signature the
+	// server could not verify now (an expired or since-revoked subkey):
+	// OpenPGP requirements are undecided while any is unexplained.
+	PGPProblems  []PGPProblem
 	Decisions    []PGPDecision
 	Attestations []Attestation
 	// RevocationHead is the newest revocation event's log sequence
@@ -328,6 +332,13 @@ type PGPSignature struct {
 	Signer   string
 	Primary  string
 	SignedAt time.Time
+}
+
+// PGPProblem is a manifest (log entry Seq) the server could not read as
+// signed lines, and why.
+type PGPProblem struct {
+	Seq    uint64
+	Reason string
 }
 
 // PGPDecision is the chain decision for one signature and one pinned root

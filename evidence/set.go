@@ -108,6 +108,9 @@ type pgpSource struct{ s *Set }
 // PGPSignatures lists the manifest lines naming the bytes, each manifest
 // once.
 func (p pgpSource) PGPSignatures(_ context.Context, ds []digest.Digest) ([]policy.PGPSignature, error) {
+	if pr := p.s.b.PGPProblems; len(pr) > 0 {
+		return nil, fmt.Errorf("manifest seq %d: %s", pr[0].Seq, pr[0].Reason)
+	}
 	var out []policy.PGPSignature
 	seen := map[uint64]bool{}
 	for _, d := range ds {

@@ -180,6 +180,11 @@ func (s *Set) verifyItems(keys map[string]Key) error {
 			return fmt.Errorf("%s names %s, which was not asked about", what, sig.Digest)
 		}
 	}
+	for _, pr := range b.PGPProblems {
+		if _, err := cited("an OpenPGP manifest problem", pr.Seq, recordtype.PGPManifest); err != nil {
+			return err
+		}
+	}
 	for _, d := range b.Decisions {
 		for _, l := range d.Links {
 			if _, err := cited(fmt.Sprintf("the chain of %s for %s", d.Signer, d.Name), l.Seq, ""); err != nil {

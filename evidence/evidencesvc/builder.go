@@ -264,7 +264,11 @@ func (bd *build) pgp(ctx context.Context) error {
 		}
 		lines, err := evidence.ManifestLines(e.Envelope, k.PublicKey)
 		if err != nil {
-			return fmt.Errorf("evidence: manifest %d: %w", row.Seq, err)
+			// Verified when published; no longer verifiable now (a key
+			// expired, a subkey revoked): the OpenPGP requirement is
+			// undecided and says why, the other evidence stands.
+			bd.out.PGPProblems = append(bd.out.PGPProblems, evidence.PGPProblem{Seq: uint64(row.Seq), Reason: err.Error()})
+			continue
 		}
 		if bd.prove {
 			if err := bd.key(ctx, primary); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/recordtype"
@@ -524,5 +526,38 @@ func TestForgedRecordsSkipped(t *testing.T) {
 	}
 	if !slices.Contains(ids, w.attester) {
 		t.Errorf("signers %v: the genuine attestation by %s is missing", ids, w.attester)
+	}
+}
+
+// TestUnverifiableManifest: a manifest in the log whose signature no
+// longer verifies leaves OpenPGP requirements undecided, naming it, and
+// spoils nothing else: the bundle still verifies, the other evidence
+// stands.
+func TestUnverifiableManifest(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, teststore.Backends()[0].Open(t))
+	w := e.publish(t)
+	sums := bytes.Replace(fixture(t, "SHA256SUMS"), []byte("empty.txt"), []byte("other.txt"), 1)
+	rec, err := json.Marshal(pgp.ManifestRecord{Name: "SHA256SUMS", Manifest: sums, Signature: fixture(t, "SHA256SUMS.ed25519.gpg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := teststore.AppendUnchecked(t, e.store, store.Statement{PayloadType: recordtype.PGPManifestPayloadType, PredicateType: recordtype.PGPManifest,
+		Envelope: rec, Payload: []byte("{}"), SignerKeyIDs: []string{w.pgpPrimary},
+		Subjects: []store.StatementSubject{{Name: "hello.bin", Digests: []digest.Digest{w.hello}}}})
+	p := helloPolicy(w)
+	b, err := e.builder.Build(ctx, evidence.RequestFor(p, []digest.Digest{w.hello}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := evidence.Verify(ctx, b, evidence.VerifyOptions{LogKey: e.vkey, Digests: []digest.Digest{w.hello}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := evaluate(set, p, []digest.Digest{w.hello}, nil)
+	var out bytes.Buffer
+	_ = v.WriteText(&out)
+	if v.Outcome != policy.Undecided || !strings.Contains(out.String(), fmt.Sprintf("manifest seq %d", bad.Seq)) || !strings.Contains(out.String(), "✓ revocation") {
+		t.Errorf("verdict:\n%s", out.String())
 	}
 }

@@ -146,6 +146,9 @@ func BundleToProto(b *evidence.Bundle) *trustv1.GetEvidenceResponse {
 	for _, l := range b.PGP {
 		out.Pgp = append(out.Pgp, &trustv1.PGPLineEvidence{Seq: l.Seq, Digest: l.Digest.String(), Name: l.Name, Signer: l.Signer, Primary: l.Primary, SignedAt: ts(l.SignedAt)})
 	}
+	for _, pr := range b.PGPProblems {
+		out.PgpProblems = append(out.PgpProblems, &trustv1.PGPProblemEvidence{Seq: pr.Seq, Reason: pr.Reason})
+	}
 	for _, d := range b.Decisions {
 		pd := &trustv1.PGPDecisionEvidence{Roots: d.Roots, Name: d.Name, Signer: d.Signer, SignedAt: ts(d.SignedAt), Allowed: d.Allowed, Root: d.Root,
 			Refusal: d.Refusal, RefusalSeq: d.RefusalSeq, Detail: d.Detail, Error: d.Error}
@@ -253,6 +256,9 @@ func BundleFromProto(p *trustv1.GetEvidenceResponse) (*evidence.Bundle, error) {
 			return nil, err
 		}
 		b.PGP = append(b.PGP, evidence.PGPSignature{Seq: l.GetSeq(), Digest: d, Name: l.GetName(), Signer: l.GetSigner(), Primary: l.GetPrimary(), SignedAt: fromTS(l.GetSignedAt())})
+	}
+	for _, pr := range p.GetPgpProblems() {
+		b.PGPProblems = append(b.PGPProblems, evidence.PGPProblem{Seq: pr.GetSeq(), Reason: pr.GetReason()})
 	}
 	for _, d := range p.GetDecisions() {
 		ed := evidence.PGPDecision{Roots: d.GetRoots(), Name: d.GetName(), Signer: d.GetSigner(), SignedAt: fromTS(d.GetSignedAt()), Allowed: d.GetAllowed(),

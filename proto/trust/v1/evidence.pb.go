@@ -280,8 +280,10 @@ type GetEvidenceResponse struct {
 	AliasClaims    []*AliasClaimEvidence `protobuf:"bytes,16,rep,name=alias_claims,json=aliasClaims,proto3" json:"alias_claims,omitempty"`
 	// The attestation predicate types asked for; none means every type.
 	PredicateTypes []string `protobuf:"bytes,17,rep,name=predicate_types,json=predicateTypes,proto3" json:"predicate_types,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Manifests naming the digests whose signature does not verify now.
+	PgpProblems   []*PGPProblemEvidence `protobuf:"bytes,18,rep,name=pgp_problems,json=pgpProblems,proto3" json:"pgp_problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetEvidenceResponse) Reset() {
@@ -433,6 +435,67 @@ func (x *GetEvidenceResponse) GetPredicateTypes() []string {
 	return nil
 }
 
+func (x *GetEvidenceResponse) GetPgpProblems() []*PGPProblemEvidence {
+	if x != nil {
+		return x.PgpProblems
+	}
+	return nil
+}
+
+// PGPProblemEvidence is a manifest (log entry seq) that could not be read
+// as signed lines, and why.
+type PGPProblemEvidence struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PGPProblemEvidence) Reset() {
+	*x = PGPProblemEvidence{}
+	mi := &file_trust_v1_evidence_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PGPProblemEvidence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PGPProblemEvidence) ProtoMessage() {}
+
+func (x *PGPProblemEvidence) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_evidence_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PGPProblemEvidence.ProtoReflect.Descriptor instead.
+func (*PGPProblemEvidence) Descriptor() ([]byte, []int) {
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PGPProblemEvidence) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PGPProblemEvidence) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // EvidenceCheckpoint is a signed checkpoint of the log.
 type EvidenceCheckpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -448,7 +511,7 @@ type EvidenceCheckpoint struct {
 
 func (x *EvidenceCheckpoint) Reset() {
 	*x = EvidenceCheckpoint{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[4]
+	mi := &file_trust_v1_evidence_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +523,7 @@ func (x *EvidenceCheckpoint) String() string {
 func (*EvidenceCheckpoint) ProtoMessage() {}
 
 func (x *EvidenceCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[4]
+	mi := &file_trust_v1_evidence_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +536,7 @@ func (x *EvidenceCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvidenceCheckpoint.ProtoReflect.Descriptor instead.
 func (*EvidenceCheckpoint) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{4}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EvidenceCheckpoint) GetSigned() []byte {
@@ -518,7 +581,7 @@ type EvidenceEntry struct {
 
 func (x *EvidenceEntry) Reset() {
 	*x = EvidenceEntry{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[5]
+	mi := &file_trust_v1_evidence_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +593,7 @@ func (x *EvidenceEntry) String() string {
 func (*EvidenceEntry) ProtoMessage() {}
 
 func (x *EvidenceEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[5]
+	mi := &file_trust_v1_evidence_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +606,7 @@ func (x *EvidenceEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvidenceEntry.ProtoReflect.Descriptor instead.
 func (*EvidenceEntry) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{5}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EvidenceEntry) GetSeq() uint64 {
@@ -614,7 +677,7 @@ type EvidenceKey struct {
 
 func (x *EvidenceKey) Reset() {
 	*x = EvidenceKey{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[6]
+	mi := &file_trust_v1_evidence_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +689,7 @@ func (x *EvidenceKey) String() string {
 func (*EvidenceKey) ProtoMessage() {}
 
 func (x *EvidenceKey) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[6]
+	mi := &file_trust_v1_evidence_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +702,7 @@ func (x *EvidenceKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvidenceKey.ProtoReflect.Descriptor instead.
 func (*EvidenceKey) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{6}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EvidenceKey) GetId() string {
@@ -679,7 +742,7 @@ type TUFRepoEvidence struct {
 
 func (x *TUFRepoEvidence) Reset() {
 	*x = TUFRepoEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[7]
+	mi := &file_trust_v1_evidence_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +754,7 @@ func (x *TUFRepoEvidence) String() string {
 func (*TUFRepoEvidence) ProtoMessage() {}
 
 func (x *TUFRepoEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[7]
+	mi := &file_trust_v1_evidence_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +767,7 @@ func (x *TUFRepoEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TUFRepoEvidence.ProtoReflect.Descriptor instead.
 func (*TUFRepoEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{7}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TUFRepoEvidence) GetRepo() string {
@@ -747,7 +810,7 @@ type TUFFileEvidence struct {
 
 func (x *TUFFileEvidence) Reset() {
 	*x = TUFFileEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[8]
+	mi := &file_trust_v1_evidence_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +822,7 @@ func (x *TUFFileEvidence) String() string {
 func (*TUFFileEvidence) ProtoMessage() {}
 
 func (x *TUFFileEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[8]
+	mi := &file_trust_v1_evidence_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +835,7 @@ func (x *TUFFileEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TUFFileEvidence.ProtoReflect.Descriptor instead.
 func (*TUFFileEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{8}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TUFFileEvidence) GetRole() string {
@@ -812,7 +875,7 @@ type PGPLineEvidence struct {
 
 func (x *PGPLineEvidence) Reset() {
 	*x = PGPLineEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[9]
+	mi := &file_trust_v1_evidence_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +887,7 @@ func (x *PGPLineEvidence) String() string {
 func (*PGPLineEvidence) ProtoMessage() {}
 
 func (x *PGPLineEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[9]
+	mi := &file_trust_v1_evidence_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +900,7 @@ func (x *PGPLineEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPLineEvidence.ProtoReflect.Descriptor instead.
 func (*PGPLineEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{9}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PGPLineEvidence) GetSeq() uint64 {
@@ -904,7 +967,7 @@ type PGPDecisionEvidence struct {
 
 func (x *PGPDecisionEvidence) Reset() {
 	*x = PGPDecisionEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[10]
+	mi := &file_trust_v1_evidence_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +979,7 @@ func (x *PGPDecisionEvidence) String() string {
 func (*PGPDecisionEvidence) ProtoMessage() {}
 
 func (x *PGPDecisionEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[10]
+	mi := &file_trust_v1_evidence_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +992,7 @@ func (x *PGPDecisionEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPDecisionEvidence.ProtoReflect.Descriptor instead.
 func (*PGPDecisionEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{10}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PGPDecisionEvidence) GetRoots() []string {
@@ -1022,7 +1085,7 @@ type PGPLinkEvidence struct {
 
 func (x *PGPLinkEvidence) Reset() {
 	*x = PGPLinkEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[11]
+	mi := &file_trust_v1_evidence_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1097,7 @@ func (x *PGPLinkEvidence) String() string {
 func (*PGPLinkEvidence) ProtoMessage() {}
 
 func (x *PGPLinkEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[11]
+	mi := &file_trust_v1_evidence_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1110,7 @@ func (x *PGPLinkEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPLinkEvidence.ProtoReflect.Descriptor instead.
 func (*PGPLinkEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{11}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PGPLinkEvidence) GetKind() string {
@@ -1094,7 +1157,7 @@ type AttestationEvidence struct {
 
 func (x *AttestationEvidence) Reset() {
 	*x = AttestationEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[12]
+	mi := &file_trust_v1_evidence_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1169,7 @@ func (x *AttestationEvidence) String() string {
 func (*AttestationEvidence) ProtoMessage() {}
 
 func (x *AttestationEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[12]
+	mi := &file_trust_v1_evidence_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1182,7 @@ func (x *AttestationEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttestationEvidence.ProtoReflect.Descriptor instead.
 func (*AttestationEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{12}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AttestationEvidence) GetSeq() uint64 {
@@ -1180,7 +1243,7 @@ type RevocationEvidence struct {
 
 func (x *RevocationEvidence) Reset() {
 	*x = RevocationEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[13]
+	mi := &file_trust_v1_evidence_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1255,7 @@ func (x *RevocationEvidence) String() string {
 func (*RevocationEvidence) ProtoMessage() {}
 
 func (x *RevocationEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[13]
+	mi := &file_trust_v1_evidence_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1268,7 @@ func (x *RevocationEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationEvidence.ProtoReflect.Descriptor instead.
 func (*RevocationEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{13}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RevocationEvidence) GetKind() string {
@@ -1253,7 +1316,7 @@ type RevocationStateEvidence struct {
 
 func (x *RevocationStateEvidence) Reset() {
 	*x = RevocationStateEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[14]
+	mi := &file_trust_v1_evidence_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1328,7 @@ func (x *RevocationStateEvidence) String() string {
 func (*RevocationStateEvidence) ProtoMessage() {}
 
 func (x *RevocationStateEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[14]
+	mi := &file_trust_v1_evidence_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1341,7 @@ func (x *RevocationStateEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevocationStateEvidence.ProtoReflect.Descriptor instead.
 func (*RevocationStateEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{14}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RevocationStateEvidence) GetAction() string {
@@ -1337,7 +1400,7 @@ type ReputationEvidence struct {
 
 func (x *ReputationEvidence) Reset() {
 	*x = ReputationEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[15]
+	mi := &file_trust_v1_evidence_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1412,7 @@ func (x *ReputationEvidence) String() string {
 func (*ReputationEvidence) ProtoMessage() {}
 
 func (x *ReputationEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[15]
+	mi := &file_trust_v1_evidence_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1425,7 @@ func (x *ReputationEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReputationEvidence.ProtoReflect.Descriptor instead.
 func (*ReputationEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{15}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReputationEvidence) GetTrustSet() []string {
@@ -1414,7 +1477,7 @@ type PublisherEvidence struct {
 
 func (x *PublisherEvidence) Reset() {
 	*x = PublisherEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[16]
+	mi := &file_trust_v1_evidence_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1489,7 @@ func (x *PublisherEvidence) String() string {
 func (*PublisherEvidence) ProtoMessage() {}
 
 func (x *PublisherEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[16]
+	mi := &file_trust_v1_evidence_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1502,7 @@ func (x *PublisherEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublisherEvidence.ProtoReflect.Descriptor instead.
 func (*PublisherEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{16}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PublisherEvidence) GetKey() string {
@@ -1485,7 +1548,7 @@ type AliasClaimEvidence struct {
 
 func (x *AliasClaimEvidence) Reset() {
 	*x = AliasClaimEvidence{}
-	mi := &file_trust_v1_evidence_proto_msgTypes[17]
+	mi := &file_trust_v1_evidence_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1560,7 @@ func (x *AliasClaimEvidence) String() string {
 func (*AliasClaimEvidence) ProtoMessage() {}
 
 func (x *AliasClaimEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_evidence_proto_msgTypes[17]
+	mi := &file_trust_v1_evidence_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1573,7 @@ func (x *AliasClaimEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AliasClaimEvidence.ProtoReflect.Descriptor instead.
 func (*AliasClaimEvidence) Descriptor() ([]byte, []int) {
-	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{17}
+	return file_trust_v1_evidence_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AliasClaimEvidence) GetSource() string {
@@ -1580,7 +1643,7 @@ const file_trust_v1_evidence_proto_rawDesc = "" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\"\x1b\n" +
 	"\aRootSet\x12\x10\n" +
-	"\x03ids\x18\x01 \x03(\tR\x03ids\"\xd3\x06\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\"\x94\a\n" +
 	"\x13GetEvidenceResponse\x12\x18\n" +
 	"\adigests\x18\x01 \x03(\tR\adigests\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
@@ -1605,7 +1668,11 @@ const file_trust_v1_evidence_proto_rawDesc = "" +
 	"publishers\x18\x0f \x03(\v2\x1b.trust.v1.PublisherEvidenceR\n" +
 	"publishers\x12?\n" +
 	"\falias_claims\x18\x10 \x03(\v2\x1c.trust.v1.AliasClaimEvidenceR\valiasClaims\x12'\n" +
-	"\x0fpredicate_types\x18\x11 \x03(\tR\x0epredicateTypes\"c\n" +
+	"\x0fpredicate_types\x18\x11 \x03(\tR\x0epredicateTypes\x12?\n" +
+	"\fpgp_problems\x18\x12 \x03(\v2\x1c.trust.v1.PGPProblemEvidenceR\vpgpProblems\">\n" +
+	"\x12PGPProblemEvidence\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"c\n" +
 	"\x12EvidenceCheckpoint\x12\x16\n" +
 	"\x06signed\x18\x01 \x01(\fR\x06signed\x12!\n" +
 	"\fverifier_key\x18\x02 \x01(\tR\vverifierKey\x12\x12\n" +
@@ -1718,66 +1785,68 @@ func file_trust_v1_evidence_proto_rawDescGZIP() []byte {
 	return file_trust_v1_evidence_proto_rawDescData
 }
 
-var file_trust_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_trust_v1_evidence_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_trust_v1_evidence_proto_goTypes = []any{
 	(*GetEvidenceRequest)(nil),      // 0: trust.v1.GetEvidenceRequest
 	(*TUFRoleRef)(nil),              // 1: trust.v1.TUFRoleRef
 	(*RootSet)(nil),                 // 2: trust.v1.RootSet
 	(*GetEvidenceResponse)(nil),     // 3: trust.v1.GetEvidenceResponse
-	(*EvidenceCheckpoint)(nil),      // 4: trust.v1.EvidenceCheckpoint
-	(*EvidenceEntry)(nil),           // 5: trust.v1.EvidenceEntry
-	(*EvidenceKey)(nil),             // 6: trust.v1.EvidenceKey
-	(*TUFRepoEvidence)(nil),         // 7: trust.v1.TUFRepoEvidence
-	(*TUFFileEvidence)(nil),         // 8: trust.v1.TUFFileEvidence
-	(*PGPLineEvidence)(nil),         // 9: trust.v1.PGPLineEvidence
-	(*PGPDecisionEvidence)(nil),     // 10: trust.v1.PGPDecisionEvidence
-	(*PGPLinkEvidence)(nil),         // 11: trust.v1.PGPLinkEvidence
-	(*AttestationEvidence)(nil),     // 12: trust.v1.AttestationEvidence
-	(*RevocationEvidence)(nil),      // 13: trust.v1.RevocationEvidence
-	(*RevocationStateEvidence)(nil), // 14: trust.v1.RevocationStateEvidence
-	(*ReputationEvidence)(nil),      // 15: trust.v1.ReputationEvidence
-	(*PublisherEvidence)(nil),       // 16: trust.v1.PublisherEvidence
-	(*AliasClaimEvidence)(nil),      // 17: trust.v1.AliasClaimEvidence
-	nil,                             // 18: trust.v1.TUFRepoEvidence.MissingEntry
-	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
-	(*AttestationIndex)(nil),        // 20: trust.v1.AttestationIndex
+	(*PGPProblemEvidence)(nil),      // 4: trust.v1.PGPProblemEvidence
+	(*EvidenceCheckpoint)(nil),      // 5: trust.v1.EvidenceCheckpoint
+	(*EvidenceEntry)(nil),           // 6: trust.v1.EvidenceEntry
+	(*EvidenceKey)(nil),             // 7: trust.v1.EvidenceKey
+	(*TUFRepoEvidence)(nil),         // 8: trust.v1.TUFRepoEvidence
+	(*TUFFileEvidence)(nil),         // 9: trust.v1.TUFFileEvidence
+	(*PGPLineEvidence)(nil),         // 10: trust.v1.PGPLineEvidence
+	(*PGPDecisionEvidence)(nil),     // 11: trust.v1.PGPDecisionEvidence
+	(*PGPLinkEvidence)(nil),         // 12: trust.v1.PGPLinkEvidence
+	(*AttestationEvidence)(nil),     // 13: trust.v1.AttestationEvidence
+	(*RevocationEvidence)(nil),      // 14: trust.v1.RevocationEvidence
+	(*RevocationStateEvidence)(nil), // 15: trust.v1.RevocationStateEvidence
+	(*ReputationEvidence)(nil),      // 16: trust.v1.ReputationEvidence
+	(*PublisherEvidence)(nil),       // 17: trust.v1.PublisherEvidence
+	(*AliasClaimEvidence)(nil),      // 18: trust.v1.AliasClaimEvidence
+	nil,                             // 19: trust.v1.TUFRepoEvidence.MissingEntry
+	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
+	(*AttestationIndex)(nil),        // 21: trust.v1.AttestationIndex
 }
 var file_trust_v1_evidence_proto_depIdxs = []int32{
-	19, // 0: trust.v1.GetEvidenceRequest.at:type_name -> google.protobuf.Timestamp
+	20, // 0: trust.v1.GetEvidenceRequest.at:type_name -> google.protobuf.Timestamp
 	1,  // 1: trust.v1.GetEvidenceRequest.tuf_roles:type_name -> trust.v1.TUFRoleRef
 	2,  // 2: trust.v1.GetEvidenceRequest.pgp_roots:type_name -> trust.v1.RootSet
 	2,  // 3: trust.v1.GetEvidenceRequest.trust_sets:type_name -> trust.v1.RootSet
-	19, // 4: trust.v1.GetEvidenceResponse.at:type_name -> google.protobuf.Timestamp
-	4,  // 5: trust.v1.GetEvidenceResponse.checkpoint:type_name -> trust.v1.EvidenceCheckpoint
-	5,  // 6: trust.v1.GetEvidenceResponse.entries:type_name -> trust.v1.EvidenceEntry
-	6,  // 7: trust.v1.GetEvidenceResponse.keys:type_name -> trust.v1.EvidenceKey
-	7,  // 8: trust.v1.GetEvidenceResponse.tuf:type_name -> trust.v1.TUFRepoEvidence
-	9,  // 9: trust.v1.GetEvidenceResponse.pgp:type_name -> trust.v1.PGPLineEvidence
-	10, // 10: trust.v1.GetEvidenceResponse.decisions:type_name -> trust.v1.PGPDecisionEvidence
-	12, // 11: trust.v1.GetEvidenceResponse.attestations:type_name -> trust.v1.AttestationEvidence
-	13, // 12: trust.v1.GetEvidenceResponse.revocations:type_name -> trust.v1.RevocationEvidence
-	15, // 13: trust.v1.GetEvidenceResponse.reputation:type_name -> trust.v1.ReputationEvidence
-	16, // 14: trust.v1.GetEvidenceResponse.publishers:type_name -> trust.v1.PublisherEvidence
-	17, // 15: trust.v1.GetEvidenceResponse.alias_claims:type_name -> trust.v1.AliasClaimEvidence
-	19, // 16: trust.v1.EvidenceEntry.recorded_at:type_name -> google.protobuf.Timestamp
-	8,  // 17: trust.v1.TUFRepoEvidence.files:type_name -> trust.v1.TUFFileEvidence
-	18, // 18: trust.v1.TUFRepoEvidence.missing:type_name -> trust.v1.TUFRepoEvidence.MissingEntry
-	19, // 19: trust.v1.PGPLineEvidence.signed_at:type_name -> google.protobuf.Timestamp
-	19, // 20: trust.v1.PGPDecisionEvidence.signed_at:type_name -> google.protobuf.Timestamp
-	11, // 21: trust.v1.PGPDecisionEvidence.links:type_name -> trust.v1.PGPLinkEvidence
-	20, // 22: trust.v1.AttestationEvidence.index:type_name -> trust.v1.AttestationIndex
-	14, // 23: trust.v1.RevocationEvidence.state:type_name -> trust.v1.RevocationStateEvidence
-	19, // 24: trust.v1.RevocationStateEvidence.effective:type_name -> google.protobuf.Timestamp
-	19, // 25: trust.v1.RevocationStateEvidence.recorded_at:type_name -> google.protobuf.Timestamp
-	17, // 26: trust.v1.PublisherEvidence.claim:type_name -> trust.v1.AliasClaimEvidence
-	19, // 27: trust.v1.AliasClaimEvidence.claimed_at:type_name -> google.protobuf.Timestamp
-	0,  // 28: trust.v1.EvidenceService.GetEvidence:input_type -> trust.v1.GetEvidenceRequest
-	3,  // 29: trust.v1.EvidenceService.GetEvidence:output_type -> trust.v1.GetEvidenceResponse
-	29, // [29:30] is the sub-list for method output_type
-	28, // [28:29] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	20, // 4: trust.v1.GetEvidenceResponse.at:type_name -> google.protobuf.Timestamp
+	5,  // 5: trust.v1.GetEvidenceResponse.checkpoint:type_name -> trust.v1.EvidenceCheckpoint
+	6,  // 6: trust.v1.GetEvidenceResponse.entries:type_name -> trust.v1.EvidenceEntry
+	7,  // 7: trust.v1.GetEvidenceResponse.keys:type_name -> trust.v1.EvidenceKey
+	8,  // 8: trust.v1.GetEvidenceResponse.tuf:type_name -> trust.v1.TUFRepoEvidence
+	10, // 9: trust.v1.GetEvidenceResponse.pgp:type_name -> trust.v1.PGPLineEvidence
+	11, // 10: trust.v1.GetEvidenceResponse.decisions:type_name -> trust.v1.PGPDecisionEvidence
+	13, // 11: trust.v1.GetEvidenceResponse.attestations:type_name -> trust.v1.AttestationEvidence
+	14, // 12: trust.v1.GetEvidenceResponse.revocations:type_name -> trust.v1.RevocationEvidence
+	16, // 13: trust.v1.GetEvidenceResponse.reputation:type_name -> trust.v1.ReputationEvidence
+	17, // 14: trust.v1.GetEvidenceResponse.publishers:type_name -> trust.v1.PublisherEvidence
+	18, // 15: trust.v1.GetEvidenceResponse.alias_claims:type_name -> trust.v1.AliasClaimEvidence
+	4,  // 16: trust.v1.GetEvidenceResponse.pgp_problems:type_name -> trust.v1.PGPProblemEvidence
+	20, // 17: trust.v1.EvidenceEntry.recorded_at:type_name -> google.protobuf.Timestamp
+	9,  // 18: trust.v1.TUFRepoEvidence.files:type_name -> trust.v1.TUFFileEvidence
+	19, // 19: trust.v1.TUFRepoEvidence.missing:type_name -> trust.v1.TUFRepoEvidence.MissingEntry
+	20, // 20: trust.v1.PGPLineEvidence.signed_at:type_name -> google.protobuf.Timestamp
+	20, // 21: trust.v1.PGPDecisionEvidence.signed_at:type_name -> google.protobuf.Timestamp
+	12, // 22: trust.v1.PGPDecisionEvidence.links:type_name -> trust.v1.PGPLinkEvidence
+	21, // 23: trust.v1.AttestationEvidence.index:type_name -> trust.v1.AttestationIndex
+	15, // 24: trust.v1.RevocationEvidence.state:type_name -> trust.v1.RevocationStateEvidence
+	20, // 25: trust.v1.RevocationStateEvidence.effective:type_name -> google.protobuf.Timestamp
+	20, // 26: trust.v1.RevocationStateEvidence.recorded_at:type_name -> google.protobuf.Timestamp
+	18, // 27: trust.v1.PublisherEvidence.claim:type_name -> trust.v1.AliasClaimEvidence
+	20, // 28: trust.v1.AliasClaimEvidence.claimed_at:type_name -> google.protobuf.Timestamp
+	0,  // 29: trust.v1.EvidenceService.GetEvidence:input_type -> trust.v1.GetEvidenceRequest
+	3,  // 30: trust.v1.EvidenceService.GetEvidence:output_type -> trust.v1.GetEvidenceResponse
+	30, // [30:31] is the sub-list for method output_type
+	29, // [29:30] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_trust_v1_evidence_proto_init() }
@@ -1792,7 +1861,7 @@ func file_trust_v1_evidence_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trust_v1_evidence_proto_rawDesc), len(file_trust_v1_evidence_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
