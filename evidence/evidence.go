@@ -55,10 +55,19 @@ const (
 	// MaxEntries bounds the log entries naming the digests that a bundle
 	// carries, newest first; Bundle.Truncated says when more exist.
 	MaxEntries = 500
+	// MaxBundleBytes bounds the signed bytes one bundle carries. The
+	// entries naming the digests stop at half of it (Truncated); the
+	// evidence a policy needs beyond that fails the request with
+	// ErrTooLarge.
+	MaxBundleBytes = 32 << 20
 )
 
 // ErrInvalidRequest reports a malformed or oversized Request.
 var ErrInvalidRequest = errors.New("invalid evidence request")
+
+// ErrTooLarge reports evidence larger than one bundle carries
+// (MaxBundleBytes).
+var ErrTooLarge = errors.New("evidence too large")
 
 // RoleRef names a TUF targets role of a repository.
 type RoleRef struct {

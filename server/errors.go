@@ -137,6 +137,7 @@ var codeOf = []struct {
 	{policy.ErrNoCatalog, codes.FailedPrecondition},
 	{token.ErrInvalid, codes.InvalidArgument},
 	{evidence.ErrInvalidRequest, codes.InvalidArgument},
+	{evidence.ErrTooLarge, codes.ResourceExhausted},
 }
 
 // toStatus maps a domain error to a gRPC status. It is the only place that

@@ -97,6 +97,8 @@ type build struct {
 	// digests, manifests, attestations, chain links, publishers' entries;
 	// not the TUF files or the revocation statements cited in support.
 	reliedOn map[uint64]bool
+	// size is the signed bytes cited so far.
+	size int
 }
 
 // Build assembles the evidence req asks for. With prove, the bundle
@@ -173,6 +175,9 @@ func (bd *build) cite(ctx context.Context, seq int64, d *digest.Digest) (*eviden
 		if err != nil {
 			return nil, fmt.Errorf("evidence: log entry %d: %w", seq, err)
 		}
+		if bd.size += len(st.Envelope); bd.size > evidence.MaxBundleBytes {
+			return nil, fmt.Errorf("evidence: %w: more than %d bytes of signed evidence about %s", evidence.ErrTooLarge, evidence.MaxBundleBytes, bd.req.Digests[0])
+		}
 		e = &evidence.Entry{Seq: uint64(st.Seq), Envelope: st.Envelope, PayloadType: st.PayloadType, PredicateType: st.PredicateType,
 			SignerKeyIDs: st.SignerKeyIDs, RecordedAt: st.RecordedAt.UTC()}
 		bd.byseq[e.Seq] = e
@@ -230,6 +235,12 @@ func (bd *build) entries(ctx context.Context) error {
 	}
 	bd.out.Truncated = more
 	for _, e := range ev {
+		if bd.size > evidence.MaxBundleBytes/2 {
+			// The newest entries fill half a bundle; the rest is left for
+			// the evidence the requirements name.
+			bd.out.Truncated = true
+			break
+		}
 		if _, err := bd.rely(ctx, e.Seq, &e.Digest); err != nil {
 			return err
 		}
