@@ -151,6 +151,7 @@ type world struct {
 	hello      digest.Digest
 	pgpPrimary string
 	repo       string
+	targetsKey string
 }
 
 // publish makes evidence of every kind: a TUF target and an attestation
@@ -169,6 +170,7 @@ func (e *env) publish(t testing.TB) world {
 	w.attested = e.submit(t, stmt, signer)
 
 	r := tuftest.NewRepo(t, w.repo, e.online)
+	w.targetsKey = r.Targets.ID
 	if _, err := e.tuf.Init(ctx, r.Name, r.RootV1); err != nil {
 		t.Fatal(err)
 	}
@@ -559,5 +561,59 @@ func TestUnverifiableManifest(t *testing.T) {
 	_ = v.WriteText(&out)
 	if v.Outcome != policy.Undecided || !strings.Contains(out.String(), fmt.Sprintf("manifest seq %d", bad.Seq)) || !strings.Contains(out.String(), "✓ revocation") {
 		t.Errorf("verdict:\n%s", out.String())
+	}
+}
+
+// TestPublishers: the publishers of a digest are found by the one
+// definition (revocation.Service.IsPublisher): the key of the TUF targets
+// role that lists it, the OpenPGP key of the manifest that lists it, not
+// an attester; a publisher of an alias is labelled with the claim that
+// links it.
+func TestPublishers(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, teststore.Backends()[0].Open(t))
+	w := e.publish(t)
+	for _, tc := range []struct {
+		name string
+		d    digest.Digest
+		want string
+	}{{"TUF target", w.app, w.targetsKey}, {"OpenPGP manifest", w.hello, w.pgpPrimary}} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := evidence.Request{Digests: []digest.Digest{tc.d}, Kinds: []evidence.Kind{evidence.KindPublishers}}
+			b, err := e.builder.Build(ctx, req, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := evidence.Verify(ctx, b, evidence.VerifyOptions{LogKey: e.vkey, Digests: req.Digests}); err != nil {
+				t.Fatal(err)
+			}
+			var direct []string
+			for _, p := range b.Publishers {
+				if p.Key == w.attester {
+					t.Errorf("the attester %s counts as a publisher", p.Key)
+				}
+				if p.Digest == tc.d && p.Claim == nil {
+					direct = append(direct, p.Key)
+				} else if p.Digest != tc.d && p.Claim == nil {
+					t.Errorf("publisher %s of alias %s without the claim that links it", p.Key, p.Digest)
+				}
+			}
+			if !slices.Equal(direct, []string{tc.want}) {
+				t.Errorf("publishers %v, want %s", direct, tc.want)
+			}
+		})
+	}
+	// app's TUF target lists sha256 and sha512: the targets key publishes
+	// the alias too, through the claim its metadata entry makes.
+	b, err := e.builder.Build(ctx, evidence.Request{Digests: []digest.Digest{w.app}, Kinds: []evidence.Kind{evidence.KindPublishers}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viaClaim bool
+	for _, p := range b.Publishers {
+		viaClaim = viaClaim || (p.Digest != w.app && p.Claim != nil && p.Key == w.targetsKey && p.Claim.Seq == p.Seq)
+	}
+	if len(b.AliasClaims) == 0 || !viaClaim {
+		t.Errorf("claims %+v, publishers %+v: want the targets key publishing the sha512 alias through the claim its metadata entry makes", b.AliasClaims, b.Publishers)
 	}
 }
