@@ -18,7 +18,7 @@ PROTOC_GEN_GO      := $(BIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 STATICCHECK        := $(BIN)/staticcheck
 
-.PHONY: all build run test test-go bench bench-digest bench-load bench-verify bench-tuf-bins bench-attest bench-feedback bench-revocation proto proto-check lint tools fuzz clean
+.PHONY: all build run test test-go bench bench-digest bench-load bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation proto proto-check lint tools fuzz clean
 
 all: build
 
@@ -47,6 +47,9 @@ bench-load:
 
 bench-verify: ## Deploy verification: offline verify wall time (1 KiB, 1 GiB vs openssl), tokens/s
 	scripts/bench-verify.sh
+
+bench-online-verify: ## Online trustctl verify (one GetEvidence call) of a 1 KiB file against 100,000 subjects vs offline verify with a token
+	$(GO) test -run '^$$' -bench OnlineVerify -benchtime 21x -timeout 20m ./integration
 
 bench-tuf-bins: ## Publish into 1,024 hashed bins of 102,400 targets on PostgreSQL; serve timestamp.json
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench BenchmarkHashedBinPublishPostgres -benchtime 100x ./tufstore

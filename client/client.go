@@ -48,6 +48,7 @@ type Client struct {
 	Feedback   trustv1.FeedbackServiceClient
 	Tokens     trustv1.TokenServiceClient
 	Attest     trustv1.AttestServiceClient
+	Evidence   trustv1.EvidenceServiceClient
 }
 
 // New prepares a client for the trustd server at addr (host:port). It does
@@ -75,6 +76,7 @@ func New(addr string, t TLS) (*Client, error) {
 		Feedback:   trustv1.NewFeedbackServiceClient(conn),
 		Tokens:     trustv1.NewTokenServiceClient(conn),
 		Attest:     trustv1.NewAttestServiceClient(conn),
+		Evidence:   trustv1.NewEvidenceServiceClient(conn),
 	}, nil
 }
 

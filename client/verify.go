@@ -3,39 +3,16 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/evidence"
 	"github.com/trustd-dev/trustd/policy"
-	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/token"
 )
-
-// RPC adapts the client's stubs to the functions policy's server-backed
-// evidence sources call.
-func (c *Client) RPC() policy.RPC {
-	return policy.RPC{
-		ListBySubject: func(ctx context.Context, r *trustv1.ListBySubjectRequest) (*trustv1.ListBySubjectResponse, error) {
-			return c.Statements.ListBySubject(ctx, r)
-		},
-		Decide: func(ctx context.Context, r *trustv1.DecideRequest) (*trustv1.DecideResponse, error) {
-			return c.PGP.Decide(ctx, r)
-		},
-		GetMetadata: func(ctx context.Context, r *trustv1.GetMetadataRequest) (*trustv1.GetMetadataResponse, error) {
-			return c.TUF.GetMetadata(ctx, r)
-		},
-		GetKey: func(ctx context.Context, r *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error) {
-			return c.Keys.GetKey(ctx, r)
-		},
-		LookupRevocation: func(ctx context.Context, r *trustv1.LookupRevocationRequest) (*trustv1.LookupRevocationResponse, error) {
-			return c.Revocations().LookupRevocation(ctx, r)
-		},
-		GetReputation: func(ctx context.Context, r *trustv1.GetReputationRequest) (*trustv1.GetReputationResponse, error) {
-			return c.Feedback.GetReputation(ctx, r)
-		},
-	}
-}
 
 // VerifyOptions configure Verify.
 type VerifyOptions struct {
@@ -44,12 +21,17 @@ type VerifyOptions struct {
 	// Resolve configures how the bytes are read; its Algorithms are
 	// replaced by the ones the policy needs.
 	Resolve ResolveOptions
-	// Client, when set, is asked for evidence (online verification);
-	// nil verifies offline, from the tokens beside the bytes alone.
+	// Client, when set, is asked for evidence (online verification), in
+	// one call; nil verifies offline, from the tokens beside the bytes
+	// alone.
 	Client *Client
+	// LogKey is the pinned note verifier key of trustd's log: online
+	// evidence must be proven under a checkpoint it signs. Empty trusts
+	// the key the server names (as far as the connection is trusted).
+	LogKey string
 	// TUFRoots pins TUF roots by repository name: online TUF evidence for
 	// those repositories is verified by go-tuf's client workflow from the
-	// pinned root instead of read as served (see TUFClient).
+	// pinned root instead of read as served.
 	TUFRoots map[string][]byte
 	// TokenKeys are the trusted token keys; nil leaves token requirements
 	// undecided.
@@ -74,11 +56,17 @@ type VerifyOptions struct {
 type Result struct {
 	Artifact *Artifact
 	Verdict  policy.Verdict
+	// Evidence is the verified evidence an online verification fetched;
+	// nil offline, or when the evidence call failed (the verdict says
+	// why).
+	Evidence *evidence.Set
 }
 
 // Verify resolves ref, reads the bytes once computing the digests the
-// policy needs, gathers evidence (the tokens beside the bytes, and the
-// server's evidence when online) and evaluates the policy. An error means
+// policy needs, gathers evidence (the tokens beside the bytes, and, when
+// online, the server's evidence in one GetEvidence call, checked against
+// the log key) and evaluates the policy with the same evaluator, over the
+// same evidence model, that trustd's token issuance runs. An error means
 // the verification could not start (bad reference, unreadable bytes);
 // otherwise the verdict says pass, fail or undecided, and why. Bytes that
 // do not match their digests (a tampered registry manifest or layer) fail
@@ -102,21 +90,33 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	var src policy.Sources
-	if opts.Client != nil {
-		rpc := opts.Client.RPC()
-		src = policy.ServerSources(rpc)
-		src.Attestations = AttestationSource{Attest: opts.Client.Attest}
-		if len(opts.TUFRoots) > 0 {
-			src.TUF = &TUFClient{GetMetadata: rpc.GetMetadata, Roots: opts.TUFRoots, Unpinned: src.TUF, Now: opts.Now}
-		}
-	}
+	var (
+		src  policy.Sources
+		toks [][]byte
+		res  = &Result{Artifact: art}
+	)
 	if opts.TokenKeys != nil || needsTokens(&opts.Policy.Require) {
-		toks, err := FindTokens(ctx, art, ro)
-		if err != nil {
+		if toks, err = FindTokens(ctx, art, ro); err != nil {
 			return nil, err
 		}
 		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Name: art.ResourceURI, Now: now}
+	}
+	if opts.Client != nil {
+		req := evidence.RequestFor(opts.Policy, art.Digests)
+		// The tokens' revocation state comes in the same answer: each
+		// token, and what a token the evaluator accepts relies on (its
+		// key, the signers it names, its input statements), which the
+		// deny-overrides check queries. Targets beyond the request's
+		// bound stay uncovered, which leaves a pass undecided, never
+		// unchecked.
+		addTokenTargets(ctx, &req, opts.TokenKeys, toks)
+		set, err := opts.Client.FetchEvidence(ctx, req, opts.LogKey)
+		if err != nil {
+			src = src.With(unavailableSources(err))
+		} else {
+			res.Evidence = set
+			src = src.With(set.Sources(evidence.SourceOptions{TUFRoots: opts.TUFRoots, Now: opts.Now}))
+		}
 	}
 	if opts.Client == nil && opts.Revocations != nil {
 		// A cache that holds no list yet answers ErrNoRevocationState:
@@ -125,7 +125,8 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 		src.Revocations = opts.Revocations.PolicySource()
 	}
 	ev := &policy.Evaluator{Sources: src.With(opts.Extra), Now: now, Offline: opts.Client == nil}
-	return &Result{Artifact: art, Verdict: ev.Evaluate(ctx, opts.Policy, art.ResourceURI, art.Digests)}, nil
+	res.Verdict = ev.Evaluate(ctx, opts.Policy, art.ResourceURI, art.Digests)
+	return res, nil
 }
 
 // integrityFailure is the verdict for bytes that do not match their own
@@ -238,4 +239,40 @@ func rank(r policy.Reason) int {
 		return 1
 	}
 	return 0
+}
+
+// addTokenTargets adds to req the revocation targets of the tokens beside
+// the bytes: every token's id, and for each token the trusted keys verify,
+// its key, the signers it names and its input log entries (by envelope
+// digest), up to evidence.MaxExtraTargets in all.
+func addTokenTargets(ctx context.Context, req *evidence.Request, keys token.KeySource, toks [][]byte) {
+	room := func() bool { return len(req.Tokens)+len(req.Keys)+len(req.Statements) < evidence.MaxExtraTargets }
+	for _, t := range toks {
+		if id := token.ID(t); room() && !slices.Contains(req.Tokens, id) {
+			req.Tokens = append(req.Tokens, id)
+		}
+	}
+	if keys == nil || len(toks) == 0 {
+		return
+	}
+	v, err := token.NewVerifier(ctx, keys)
+	if err != nil {
+		return // token requirements are undecided anyway (CheckToken says why)
+	}
+	for _, t := range toks {
+		tok, err := v.Verify(ctx, t)
+		if err != nil {
+			continue // a token that does not verify is never accepted
+		}
+		for _, k := range append([]string{tok.KeyID}, tok.Claims.Signers...) {
+			if k != "" && room() && !slices.Contains(req.Keys, k) {
+				req.Keys = append(req.Keys, k)
+			}
+		}
+		for _, in := range tok.Claims.Inputs {
+			if strings.HasPrefix(in.URI, "trustd:log/") && in.Digest.Algorithm() == digest.SHA256 && room() && !slices.Contains(req.Statements, in.Digest) {
+				req.Statements = append(req.Statements, in.Digest)
+			}
+		}
+	}
 }

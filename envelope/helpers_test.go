@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/trustd-dev/trustd/store"
 )
 
 const testPassword = "trustd-test-password"
@@ -111,7 +109,7 @@ func (r *memRegistry) lookup(_ context.Context, id string) (string, []byte, erro
 	}
 	row, ok := r.rows[id]
 	if !ok {
-		return "", nil, fmt.Errorf("key %s: %w", id, store.ErrNotFound)
+		return "", nil, fmt.Errorf("key %s: %w", id, ErrUnknownKey)
 	}
 	return row.keyType, row.encoded, nil
 }

@@ -10,7 +10,9 @@ import (
 
 // KeyLookup returns the registry row for a key id: its key type and encoded
 // public key (store.Key's Type and PublicKey). An error wrapping
-// store.ErrNotFound means the key id is not registered.
+// ErrUnknownKey means the key id is not registered; a lookup backed by a
+// store translates the store's not-found error into it, so this package
+// needs no store.
 type KeyLookup func(ctx context.Context, keyID string) (keyType string, encoded []byte, err error)
 
 // newVerifierFunc turns the encoded public key of a registry row into a

@@ -10,7 +10,6 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/trustd-dev/trustd/internal/inputerr"
-	"github.com/trustd-dev/trustd/store"
 )
 
 // Verify checks every signature of env against the key registered under its
@@ -78,8 +77,13 @@ func Verify(ctx context.Context, env *dsse.Envelope, lookup KeyLookup) ([]string
 // loadVerifier looks a key id up and builds the verifier for its row.
 func loadVerifier(ctx context.Context, lookup KeyLookup, fld, keyID string) (string, dsse.Verifier, error) {
 	keyType, encoded, err := lookup(ctx, keyID)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", nil, inputerr.New(opVerify, fld, ErrUnknownKey, fmt.Sprintf("key id %s is not registered", keyID))
+	if errors.Is(err, ErrUnknownKey) {
+		if err == ErrUnknownKey {
+			return "", nil, inputerr.New(opVerify, fld, ErrUnknownKey, fmt.Sprintf("key id %s is not registered", keyID))
+		}
+		// Keep the lookup's reason (not a revocation list key, not a
+		// trusted token key, not in the evidence).
+		return "", nil, inputerr.Wrap(opVerify, fld, ErrUnknownKey, fmt.Sprintf("key id %s is not registered", keyID), err)
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: %s: look up key %s: %w", opVerify, fld, keyID, err)

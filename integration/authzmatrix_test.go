@@ -532,6 +532,15 @@ func (e *matrixEnv) rows() map[string][]mrow {
 			})},
 		},
 
+		trustv1.EvidenceService_GetEvidence_FullMethodName: {{"the owner's release's evidence", readRPC(e.owner.id, func(ctx context.Context, conn *grpc.ClientConn) (string, error) {
+			r, err := trustv1.NewEvidenceServiceClient(conn).GetEvidence(ctx, &trustv1.GetEvidenceRequest{Digests: []string{e.appSHA}, Kinds: []string{"entries"}})
+			var signers []string
+			for _, en := range r.GetEntries() {
+				signers = append(signers, en.GetSignerKeyIds()...)
+			}
+			return fmt.Sprintf("%d entries signed by %v", len(r.GetEntries()), signers), err
+		})}},
+
 		trustv1.SubjectService_GetSubject_FullMethodName:  {{"the owner's release", read("claimed by "+e.owner.id, func(*mcaller) []string { return []string{"subject", e.appSHA} })}},
 		trustv1.SubjectService_ListAliases_FullMethodName: {{"the owner's release", read("sha512:", func(*mcaller) []string { return []string{"aliases", e.appSHA} })}},
 

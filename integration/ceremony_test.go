@@ -241,7 +241,7 @@ func keyID(t *testing.T, path string) string {
 	return id
 }
 
-func httpGet(t *testing.T, url string) []byte {
+func httpGet(t testing.TB, url string) []byte {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

@@ -65,7 +65,7 @@ var servingLine = regexp.MustCompile(`grpc=(\S+).*http=(\S+)`)
 
 // startTrustd runs trustd with args on ephemeral loopback ports and waits
 // until /readyz answers.
-func startTrustd(t *testing.T, args ...string) *daemon {
+func startTrustd(t testing.TB, args ...string) *daemon {
 	t.Helper()
 	args = append([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)
 	d := &daemon{cmd: exec.Command(filepath.Join(binDir, "trustd"), args...), done: make(chan error, 1)}
@@ -157,7 +157,7 @@ type result struct {
 	stdout, stderr string
 }
 
-func run(t *testing.T, stdin io.Reader, bin string, args ...string) result {
+func run(t testing.TB, stdin io.Reader, bin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -178,7 +178,7 @@ func run(t *testing.T, stdin io.Reader, bin string, args ...string) result {
 // gRPC address (see useOperator).
 var clientFlags sync.Map
 
-func trustctl(t *testing.T, server string, args ...string) result {
+func trustctl(t testing.TB, server string, args ...string) result {
 	t.Helper()
 	flags := []string{"--server", server}
 	if f, ok := clientFlags.Load(server); ok {

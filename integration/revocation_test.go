@@ -13,7 +13,7 @@ import (
 )
 
 // genKey makes a key pair with trustctl and returns its id.
-func genKey(t *testing.T, path string) string {
+func genKey(t testing.TB, path string) string {
 	t.Helper()
 	r := run(t, nil, "trustctl", "key", "generate", "--out", path, "-o", "json")
 	var out struct {

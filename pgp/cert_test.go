@@ -15,7 +15,6 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/trustd-dev/trustd/envelope"
-	"github.com/trustd-dev/trustd/store"
 )
 
 // TestParseCertificate covers the gpg-made fixtures and malformed input.
@@ -312,7 +311,7 @@ func TestDSSE(t *testing.T) {
 		if id == fpr {
 			return KeyType, signer.Certificate().Encode(), nil
 		}
-		return "", nil, store.ErrNotFound
+		return "", nil, envelope.ErrUnknownKey
 	}
 	env, err := envelope.Sign(ctx, "application/vnd.in-toto+json", []byte(`{"x":1}`), signer)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/envelope"
-	"github.com/trustd-dev/trustd/store"
 )
 
 const testSums = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  empty.txt\n" +
@@ -220,7 +219,7 @@ func TestGPGSigner(t *testing.T) {
 		if id == fpr {
 			return KeyType, s.Certificate().Encode(), nil
 		}
-		return "", nil, store.ErrNotFound
+		return "", nil, envelope.ErrUnknownKey
 	}
 	ids, err := envelope.Verify(ctx, env, lookup)
 	if err != nil || len(ids) != 1 || ids[0] != fpr {

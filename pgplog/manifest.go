@@ -29,16 +29,10 @@ const MaxManifestNameBytes = 255
 // clearsigned signature.
 var ErrInvalidManifest = errors.New("invalid manifest request")
 
-// ManifestRecord is what the log stores for a published manifest: the
-// signed bytes exactly as given, as JSON with fields in this order (so the
-// same publication gives the same bytes, hence the same log entry).
-// Either Manifest and Signature are set, or Clearsigned.
-type ManifestRecord struct {
-	Name        string `json:"name"`
-	Manifest    []byte `json:"manifest,omitempty"`
-	Signature   []byte `json:"signature,omitempty"`
-	Clearsigned []byte `json:"clearsigned,omitempty"`
-}
+// ManifestRecord is what the log stores for a published manifest (see
+// pgp.ManifestRecord, where the format lives so that verifiers of fetched
+// log entries need not import this service package).
+type ManifestRecord = pgp.ManifestRecord
 
 // Manifest is a publish request.
 type Manifest struct {

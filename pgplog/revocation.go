@@ -16,11 +16,9 @@ const (
 	RevocationPredicateType = recordtype.PGPRevocation
 )
 
-// RevocationRecord is what the log stores for a revocation certificate:
-// the bytes exactly as given, as JSON.
-type RevocationRecord struct {
-	Revocation []byte `json:"revocation"`
-}
+// RevocationRecord is what the log stores for a revocation certificate
+// (see pgp.RevocationRecord).
+type RevocationRecord = pgp.RevocationRecord
 
 // Revoked is the outcome of Revoke.
 type Revoked struct {

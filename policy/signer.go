@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/trustd-dev/trustd/digest"
-	"github.com/trustd-dev/trustd/store"
 )
 
 // sigstorePrefix starts every Sigstore signer id.
@@ -32,12 +31,22 @@ func ParseSignerID(s string) (id SigstoreIdentity, ok bool) {
 	return id, ok && id.Issuer != "" && id.Subject != ""
 }
 
+// AttestationIndex is what trustd indexes from the predicate of an
+// attestation whose predicate type it understands (SLSA provenance, SBOMs,
+// SLSA VSAs); empty fields were absent. It mirrors the store's index so
+// that policy needs no store.
+type AttestationIndex struct {
+	BuilderID, BuildType, SourceRepository, SourceRef string
+	DocumentName, DocumentVersion                     string
+	VerifierID, VerificationResult                    string
+}
+
 // IndexedAttestation is a stored attestation as policy evaluation sees
 // it: key signers and Sigstore identities apart, the indexed predicate
 // fields under their condition names, the log entry as an input. trustd's
 // own source and trustctl's (over the API) both build it here, so a policy
 // reads the same evidence online and in token issuance.
-func IndexedAttestation(seq int64, envelopeDigest digest.Digest, signerIDs []string, index *store.Attestation) Attestation {
+func IndexedAttestation(seq int64, envelopeDigest digest.Digest, signerIDs []string, index *AttestationIndex) Attestation {
 	a := Attestation{Seq: uint64(seq), Input: Input{URI: fmt.Sprintf("trustd:log/%d", seq), Digest: envelopeDigest}}
 	for _, s := range signerIDs {
 		if id, ok := ParseSignerID(s); ok {

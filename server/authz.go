@@ -132,6 +132,10 @@ var methodRules = map[string]Rule{
 	trustv1.SubjectService_GetSubject_FullMethodName:  RuleRead,
 	trustv1.SubjectService_ListAliases_FullMethodName: RuleRead,
 
+	// The evidence a verifier evaluates, with its proofs: what the log
+	// already serves entry by entry.
+	trustv1.EvidenceService_GetEvidence_FullMethodName: RuleRead,
+
 	// Registering a key grants nothing by itself; whether strangers may do
 	// it is configured.
 	trustv1.KeyService_AddKey_FullMethodName:   RuleKeyRegistration,

@@ -16,6 +16,7 @@ import (
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/evidence"
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/internal/ratelimit"
 	"github.com/trustd-dev/trustd/keys"
@@ -135,6 +136,8 @@ var codeOf = []struct {
 	{policy.ErrNoPolicy, codes.NotFound},
 	{policy.ErrNoCatalog, codes.FailedPrecondition},
 	{token.ErrInvalid, codes.InvalidArgument},
+	{evidence.ErrInvalidRequest, codes.InvalidArgument},
+	{evidence.ErrTooLarge, codes.ResourceExhausted},
 }
 
 // toStatus maps a domain error to a gRPC status. It is the only place that

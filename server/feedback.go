@@ -6,8 +6,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/internal/apiconv/feedbackconv"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/statement"
 )
@@ -84,14 +84,14 @@ func (s *feedbackService) ExportFeedback(ctx context.Context, req *trustv1.Expor
 	if err != nil {
 		return nil, err
 	}
-	return client.FeedbackExportToProto(doc), nil
+	return feedbackconv.FeedbackExportToProto(doc), nil
 }
 
 func (s *feedbackService) ImportFeedback(ctx context.Context, req *trustv1.ImportFeedbackRequest) (*trustv1.ImportFeedbackResponse, error) {
 	if len(req.GetEntries()) > maxImportEntries {
 		return nil, invalidField("entries", errors.New("too many entries in one call; send at most 5000"))
 	}
-	res, err := s.svc.Import(ctx, s.log, client.FeedbackExportFromProto(req.GetOrigin(), req.GetVerifierKey(), req.GetCheckpoint(), req.GetEntries()))
+	res, err := s.svc.Import(ctx, s.log, feedbackconv.FeedbackExportFromProto(req.GetOrigin(), req.GetVerifierKey(), req.GetCheckpoint(), req.GetEntries()))
 	if err != nil {
 		return nil, err
 	}

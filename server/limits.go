@@ -83,6 +83,7 @@ const (
 // method counts as a write.
 var readMethods = map[string]bool{
 	trustv1.AttestService_ListAttestations_FullMethodName:         true,
+	trustv1.EvidenceService_GetEvidence_FullMethodName:            true,
 	trustv1.AttestService_GetAttestation_FullMethodName:           true,
 	trustv1.AttestService_VerifyLayout_FullMethodName:             true,
 	trustv1.FeedbackService_GetReputation_FullMethodName:          true,

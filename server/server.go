@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/evidence/evidencesvc"
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgp"
@@ -82,10 +83,6 @@ type Options struct {
 	// TokenVerifierID is the verifier.id of issued tokens (default
 	// token.VerifierID).
 	TokenVerifierID string
-	// TokenEvidence adds evidence sources (attestations, revocations,
-	// reputation) to the built-in TUF, OpenPGP and signer sources that
-	// IssueToken evaluates policies over.
-	TokenEvidence policy.Sources
 	// Version is the trustd version recorded in tokens.
 	Version string
 	// Attest serves AttestService; nil serves one over Store and Log with
@@ -193,8 +190,11 @@ func New(opts Options) (*Server, error) {
 	if opts.Revocation != nil {
 		trustv1.RegisterRevocationServiceServer(s.grpc, &revocationService{log: opts.Log, svc: opts.Revocation, lists: opts.RevocationLists, logger: opts.Logger})
 	}
+	ev := &evidencesvc.Builder{Store: opts.Store, Log: opts.Log, TUF: opts.TUF != nil, PGP: pgpLog, Attest: attestSvc,
+		Revocation: opts.Revocation, Feedback: fb}
+	trustv1.RegisterEvidenceServiceServer(s.grpc, &evidenceService{builder: ev})
 	if opts.TokenIssuer != nil {
-		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, pgpLog, tufs, &feedbackService{svc: fb, log: opts.Log}))
+		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, ev))
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -13,9 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trustd-dev/trustd/digest"
-	"github.com/trustd-dev/trustd/keys"
-	"github.com/trustd-dev/trustd/pgp"
-	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/evidence"
+	"github.com/trustd-dev/trustd/evidence/evidencesvc"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/refname"
@@ -35,8 +34,8 @@ const (
 )
 
 // tokenService implements trustv1.TokenServiceServer over the server's own
-// evidence: the same policy evaluator trustctl runs, with sources that
-// call this server's handlers in process.
+// evidence: the evidence a GetEvidence call returns, built in process, and
+// the same policy evaluator trustctl runs over it.
 type tokenService struct {
 	trustv1.UnimplementedTokenServiceServer
 	issuer *token.Issuer
@@ -46,38 +45,24 @@ type tokenService struct {
 	// policies are the policies tokens may be issued for.
 	policies   *policy.Catalog
 	verifierID string
-	sources    policy.Sources
+	evidence   *evidencesvc.Builder
 	version    string
 	now        func() time.Time
 }
 
-// newTokenService builds the token service over in-process calls to the
-// statement, OpenPGP and TUF handlers.
-func newTokenService(opts Options, pgpLog *pgplog.Service, tufs *tufService, fb *feedbackService) *tokenService {
-	rpc := policy.RPC{
-		GetReputation: fb.GetReputation,
-		ListBySubject: (&statementService{log: opts.Log}).ListBySubject,
-		Decide:        (&pgpService{pgp: pgpLog}).Decide,
-		GetKey: (&keyService{keys: keys.NewRegistry(opts.Store),
-			pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) { return pgpLog.Status(ctx, k.ID, time.Now()) }}).GetKey,
-	}
-	if tufs != nil {
-		rpc.GetMetadata = tufs.GetMetadata
-	}
+// newTokenService builds the token service over the server's evidence
+// builder.
+func newTokenService(opts Options, ev *evidencesvc.Builder) *tokenService {
 	ttl := opts.TokenTTL
 	if ttl <= 0 {
 		ttl = DefaultTokenTTL
-	}
-	sources := policy.ServerSources(rpc)
-	if opts.Revocation != nil {
-		sources.Revocations = opts.Revocation.PolicySource()
 	}
 	verifierID := opts.TokenVerifierID
 	if verifierID == "" {
 		verifierID = token.VerifierID
 	}
 	return &tokenService{issuer: opts.TokenIssuer, published: opts.TokenKey, ttl: ttl, version: opts.Version,
-		policies: opts.TokenPolicies, verifierID: verifierID, sources: sources.With(opts.TokenEvidence)}
+		policies: opts.TokenPolicies, verifierID: verifierID, evidence: ev}
 }
 
 func (s *tokenService) GetTokenKey(ctx context.Context, _ *trustv1.GetTokenKeyRequest) (*trustv1.GetTokenKeyResponse, error) {
@@ -134,7 +119,19 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	if err := hasAlgorithms(p, ds); err != nil {
 		return nil, err
 	}
-	ev := &policy.Evaluator{Sources: s.sources, Now: s.now}
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	evalAt := now().UTC()
+	evReq := evidence.RequestFor(p, ds)
+	evReq.At = evalAt
+	bundle, err := s.evidence.Build(ctx, evReq, false)
+	if err != nil {
+		return nil, err
+	}
+	clock := func() time.Time { return evalAt }
+	ev := &policy.Evaluator{Sources: evidence.NewSet(bundle).Sources(evidence.SourceOptions{Now: clock}), Now: clock}
 	v := ev.Evaluate(ctx, p, req.GetResourceUri(), ds)
 	var verdict bytes.Buffer
 	if err := v.WriteJSON(&verdict); err != nil {

@@ -2,8 +2,11 @@ package statement
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
+	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -32,7 +35,9 @@ func (c *keyCache) lookup(ctx context.Context, id string) (string, []byte, error
 	c.mu.RUnlock()
 	if !ok {
 		var err error
-		if k, err = c.store.Key(ctx, id); err != nil {
+		if k, err = c.store.Key(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return "", nil, fmt.Errorf("%w: %w", envelope.ErrUnknownKey, err)
+		} else if err != nil {
 			return "", nil, err
 		}
 		c.mu.Lock()

@@ -431,6 +431,25 @@ func (l *Log) InclusionProof(ctx context.Context, seq int64, size uint64) (proof
 	return proof, checkpoint, treeSize, nil
 }
 
+// InclusionProofsAt proves entries seqs in the tree of size (the size of a
+// checkpoint the caller already has), without signing another checkpoint
+// and reading the tree once: many entries proven against one checkpoint
+// cost one signature and one read.
+func (l *Log) InclusionProofsAt(ctx context.Context, seqs []int64, size uint64) ([][][]byte, error) {
+	indices := make([]uint64, len(seqs))
+	for i, seq := range seqs {
+		if seq <= 0 || uint64(seq) > size {
+			return nil, fmt.Errorf("statement: seq %d: %w (tree size %d)", seq, ErrBeyondLog, size)
+		}
+		indices[i] = uint64(seq - 1)
+	}
+	proofs, err := tlog.InclusionProofs(ctx, nodeReader{l.store}, indices, size)
+	if err != nil {
+		return nil, fmt.Errorf("statement: inclusion proofs: %w", err)
+	}
+	return proofs, nil
+}
+
 // ConsistencyProof proves the tree of size from is a prefix of the tree of
 // size to (0 = latest), returned with a checkpoint of to.
 func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) (proof [][]byte, checkpoint []byte, toSize uint64, err error) {

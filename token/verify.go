@@ -17,7 +17,6 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/refname"
-	"github.com/trustd-dev/trustd/store"
 )
 
 // KeySource gives the token keys a verifier trusts. A file of pinned keys
@@ -88,7 +87,7 @@ func NewVerifier(ctx context.Context, src KeySource) (*Verifier, error) {
 func (v *Verifier) lookup(_ context.Context, id string) (string, []byte, error) {
 	k, ok := v.keys[id]
 	if !ok {
-		return "", nil, store.ErrNotFound
+		return "", nil, fmt.Errorf("key %s is not a trusted token key: %w", id, envelope.ErrUnknownKey)
 	}
 	return k.Type, v.enc[id], nil
 }

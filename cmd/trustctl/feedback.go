@@ -13,6 +13,7 @@ import (
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/internal/apiconv/feedbackconv"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/tlog"
 )
@@ -66,7 +67,7 @@ func newFeedbackExportCmd(g *globals) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					p := client.FeedbackExportFromProto(page.GetOrigin(), page.GetVerifierKey(), page.GetCheckpoint(), page.GetEntries())
+					p := feedbackconv.FeedbackExportFromProto(page.GetOrigin(), page.GetVerifierKey(), page.GetCheckpoint(), page.GetEntries())
 					if treeSize == 0 {
 						cp, err := tlog.OpenCheckpoint([]byte(p.Checkpoint), p.VerifierKey)
 						if err != nil {
@@ -154,7 +155,7 @@ func newFeedbackImportCmd(g *globals) *cobra.Command {
 			}
 			var res trustv1.ImportFeedbackResponse
 			err = g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				entries := client.FeedbackExportToProto(doc).GetEntries()
+				entries := feedbackconv.FeedbackExportToProto(doc).GetEntries()
 				for start := 0; start < len(entries); start += importChunk {
 					part, err := c.Feedback.ImportFeedback(ctx, &trustv1.ImportFeedbackRequest{
 						Origin: doc.Origin, VerifierKey: doc.VerifierKey, Checkpoint: []byte(doc.Checkpoint),

@@ -113,6 +113,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		trustRoot, tufURL      string
 		cf                     cacheFlags
 		ref                    refFlags
+		lf                     logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify REF --policy FILE [--policy-name N]",
@@ -123,14 +124,21 @@ requirement: passed or failed and why, naming the evidence (log sequence
 numbers, keys, TUF role and version, OpenPGP chain). In --output json every
 failed requirement carries a stable reason code (trustctl policy reasons).
 
-Online (the default) the evidence comes from trustd; with --tuf-root
+Online (the default) the evidence comes from trustd in one call
+(GetEvidence): every log entry it cites with its signed bytes and an
+inclusion proof under a checkpoint signed by the log key (--log-key, or
+the key 'trustctl log' pinned for this server, or else the key trustd
+names), which trustctl checks, re-verifying every OpenPGP manifest
+signature and DSSE signature by a registered key, before the same policy
+evaluator trustd's token issuance runs judges it. With --tuf-root
 REPO=ROOT.json the TUF evidence of REPO is verified from that pinned root
 by go-tuf's client workflow (signatures, thresholds, versions, expiry,
-delegations) rather than taken as served. Reputation requirements ask
-trustd's vote totals.
+delegations) rather than taken as served. Revocations are trustd's live
+state at the time of the call (they travel in the same evidence),
+reputation its vote totals.
 
 Revocations always win (deny-overrides): online against trustd's live
-revocation index, offline against the list 'trustctl revocations sync'
+revocation state, offline against the list 'trustctl revocations sync'
 cached (--cache), every verdict is checked for a revocation in force of the
 bytes' digests, of every key whose signature it counted (a token's own key
 and the signers it names too), of the log entries it relied on and of the
@@ -214,6 +222,13 @@ server, evidence unavailable).`,
 				ctx, cancel = context.WithTimeout(ctx, g.timeout)
 				defer cancel()
 				opts.Client = c
+				// Without a key or state file named, a state file that
+				// cannot be found is no error: the server's key is used.
+				st, _, err := lf.load(g.server)
+				if err != nil && (lf.key != "" || lf.state != "") {
+					return err
+				}
+				opts.LogKey = st.VerifierKey
 				switch {
 				case opts.TokenKeys != nil:
 				case pinned != nil:
@@ -261,6 +276,8 @@ server, evidence unavailable).`,
 	f.StringArrayVar(&tokenKeys, "token-key", nil, "trusted token public key file (PEM or TUF JSON; repeatable); online, the server's key is used when none is given")
 	f.StringVar(&trustRoot, "trust-root", "", "pinned root.json of trustd's trustd/keys TUF repository: the token key is read through it")
 	f.StringVar(&tufURL, "tuf-url", defaultTUFURL, "URL of the trustd/keys TUF repository, online with --trust-root")
+	f.StringVar(&lf.key, "log-key", "", "online: the log's note verifier key that the evidence must be proven under (default: the key 'trustctl log' pinned for this server, else the key trustd names; env TRUSTCTL_LOG_KEY)")
+	f.StringVar(&lf.state, "log-state", "", "online: the 'trustctl log' state file holding the pinned log key (default: per server, under $XDG_STATE_HOME/trustctl)")
 	cf.register(cmd)
 	ref.add(f)
 	_ = cmd.MarkFlagRequired("policy")

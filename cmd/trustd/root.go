@@ -19,7 +19,6 @@ import (
 	"github.com/trustd-dev/trustd/identity"
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
-	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
@@ -238,7 +237,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		TokenPolicies: cfg.TokenPolicies.catalog, TokenVerifierID: cfg.TokenPolicies.VerifierID,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg, Authz: cfg.authz(),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
-		Attest: attestSvc, TokenEvidence: policy.Sources{Attestations: attestSvc.PolicySource()},
+		Attest:     attestSvc,
 		Revocation: rev, RevocationLists: revLists,
 		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 		Limits: serverLimits, MaxEvidencePerLookup: cfg.Limits.MaxEvidence,

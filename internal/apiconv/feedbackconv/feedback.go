@@ -1,4 +1,8 @@
-package client
+// Package feedbackconv converts feedback export pages between the generated
+// API and package feedback's export format, for the server and trustctl;
+// apart from package apiconv so that the client library, which converts
+// evidence, does not reach the feedback service.
+package feedbackconv
 
 import (
 	"github.com/trustd-dev/trustd/feedback"

@@ -1,0 +1,99 @@
+package evidencesvc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/trustd-dev/trustd/store"
+)
+
+// maxCached bounds each cache; past it the cache starts over.
+const maxCached = 4096
+
+// cache keeps what never changes once written: log entries by sequence
+// number, and the log entry of each published TUF metadata file (a
+// published version is never replaced). Revocation states, the latest
+// timestamp and anything else that moves are read every time.
+type cache struct {
+	mu      sync.Mutex
+	entries map[int64]store.Statement
+	tuf     map[tufKey]tufFile
+	// cpSize and cpSigned are the last checkpoint signed: a checkpoint of
+	// a size is signed once while the log does not grow.
+	cpSize   uint64
+	cpSigned []byte
+}
+
+type tufKey struct {
+	repo, role string
+	version    int64
+}
+
+type tufFile struct {
+	seq  int64
+	data []byte
+}
+
+// statement returns log entry seq, reading it once.
+func (b *Builder) statement(ctx context.Context, seq int64) (store.Statement, error) {
+	b.cache.mu.Lock()
+	st, ok := b.cache.entries[seq]
+	b.cache.mu.Unlock()
+	if ok {
+		return st, nil
+	}
+	st, err := b.Store.Statement(ctx, seq)
+	if err != nil {
+		return store.Statement{}, err
+	}
+	b.cache.mu.Lock()
+	defer b.cache.mu.Unlock()
+	if b.cache.entries == nil || len(b.cache.entries) >= maxCached {
+		b.cache.entries = map[int64]store.Statement{}
+	}
+	b.cache.entries[seq] = st
+	return st, nil
+}
+
+// tufFileOf returns a published TUF file (version > 0) with the sequence
+// number of its log entry, if cached.
+func (b *Builder) tufFileOf(k tufKey) (tufFile, bool) {
+	b.cache.mu.Lock()
+	defer b.cache.mu.Unlock()
+	f, ok := b.cache.tuf[k]
+	return f, ok
+}
+
+func (b *Builder) keepTUFFile(k tufKey, f tufFile) {
+	b.cache.mu.Lock()
+	defer b.cache.mu.Unlock()
+	if b.cache.tuf == nil || len(b.cache.tuf) >= maxCached {
+		b.cache.tuf = map[tufKey]tufFile{}
+	}
+	b.cache.tuf[k] = f
+}
+
+// checkpoint returns a signed checkpoint of the log as it is now, signing
+// one only when the log grew since the last.
+func (b *Builder) checkpoint(ctx context.Context) ([]byte, uint64, error) {
+	size, err := b.Store.LogSize(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("evidence: log size: %w", err)
+	}
+	b.cache.mu.Lock()
+	if b.cache.cpSigned != nil && b.cache.cpSize == size {
+		cp := b.cache.cpSigned
+		b.cache.mu.Unlock()
+		return cp, size, nil
+	}
+	b.cache.mu.Unlock()
+	cp, size, err := b.Log.Checkpoint(ctx, size)
+	if err != nil {
+		return nil, 0, fmt.Errorf("evidence: checkpoint: %w", err)
+	}
+	b.cache.mu.Lock()
+	b.cache.cpSize, b.cache.cpSigned = size, cp
+	b.cache.mu.Unlock()
+	return cp, size, nil
+}

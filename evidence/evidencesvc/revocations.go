@@ -1,0 +1,298 @@
+package evidencesvc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/evidence"
+	"github.com/trustd-dev/trustd/recordtype"
+	"github.com/trustd-dev/trustd/revocation"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tufstore"
+)
+
+// digestOf is the sha256 digest of data.
+func digestOf(data []byte) digest.Digest {
+	sum := sha256.Sum256(data)
+	d, _ := digest.New(digest.SHA256, sum[:])
+	return d
+}
+
+// revocations records the revocation state at the bundle's time of every
+// target the evidence involves: the digests, every signer of every entry
+// and manifest line, every entry as a statement, and the request's extra
+// tokens, keys and statements. The revocation statements found are cited.
+func (bd *build) revocations(ctx context.Context) error {
+	head, err := bd.b.Store.RevocationHead(ctx)
+	if err != nil {
+		return fmt.Errorf("evidence: revocation head: %w", err)
+	}
+	bd.out.RevocationHead = uint64(head)
+	for _, d := range bd.req.Digests {
+		if err := bd.check(ctx, revocation.KindDigest, d.String()); err != nil {
+			return err
+		}
+	}
+	// The entries a policy may rely on, in order; checking them cites
+	// more (the revocation statements), which are not themselves checked,
+	// nor are the TUF files (the policy relies on a role, not on its
+	// metadata's log entries).
+	var seqs []uint64
+	for seq := range bd.reliedOn {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		e := bd.byseq[seq]
+		if err := bd.check(ctx, revocation.KindStatement, e.EnvelopeDigest().String()); err != nil {
+			return err
+		}
+		for _, k := range e.SignerKeyIDs {
+			if err := bd.check(ctx, revocation.KindKey, k); err != nil {
+				return err
+			}
+		}
+	}
+	for _, sig := range bd.out.PGP {
+		for _, k := range []string{sig.Signer, sig.Primary} {
+			if err := bd.check(ctx, revocation.KindKey, k); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range bd.req.Keys {
+		if err := bd.check(ctx, revocation.KindKey, k); err != nil {
+			return err
+		}
+	}
+	for _, d := range bd.req.Statements {
+		if err := bd.check(ctx, revocation.KindStatement, d.String()); err != nil {
+			return err
+		}
+	}
+	for _, t := range bd.req.Tokens {
+		if err := bd.check(ctx, revocation.KindToken, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check records the revocation state of one target (once). A key counts
+// as revoked by a revocation statement about it, an OpenPGP revocation
+// certificate or a rotation (revocation.Service.KeyRevoked, judged at the
+// bundle's time); a digest, statement or token by a revocation statement
+// about it. The state carries reason and effective time, so the policy
+// evaluator applies the one time rule (package timerule) itself at the
+// times it relied on the target; InForce is that rule's answer at the
+// bundle's time (revocation.Record.InForce), for readers such as subject. An
+// id that cannot be a revocation target (malformed) was never revoked.
+func (bd *build) check(ctx context.Context, kind revocation.Kind, id string) error {
+	key := [2]string{string(kind), id}
+	if bd.checks[key] {
+		return nil
+	}
+	bd.checks[key] = true
+	svc := bd.b.Revocation
+	item := evidence.Revocation{Kind: string(kind), ID: id}
+	rec, err := svc.Lookup(ctx, revocation.Target{Kind: kind, ID: id})
+	if errors.Is(err, revocation.ErrInvalid) {
+		bd.out.Revocations = append(bd.out.Revocations, item)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("evidence: revocation of %s %s: %w", kind, id, err)
+	}
+	if kind == revocation.KindKey {
+		kr, err := svc.KeyRevoked(ctx, id, bd.at, bd.at)
+		if err != nil {
+			return fmt.Errorf("evidence: revocation of key %s: %w", id, err)
+		}
+		if kr != nil {
+			rec = kr
+		}
+	}
+	if rec != nil {
+		item.State = &evidence.RevocationState{Action: string(rec.Action), Reason: string(rec.Reason), Effective: rec.Effective.UTC(),
+			Revokers: rec.Revokers, Seq: uint64(rec.Seq), RecordedAt: rec.RecordedAt.UTC()}
+		item.InForce = rec.InForce(bd.at) // timerule.InForce: the one time rule
+		if rec.Seq > 0 {
+			if _, err := bd.cite(ctx, rec.Seq, nil); err != nil {
+				return err
+			}
+		}
+	}
+	bd.out.Revocations = append(bd.out.Revocations, item)
+	return nil
+}
+
+// publishers records who publishes each digest (revocation.Service's one
+// definition, the first publication), and, through the alias claims
+// naming the digests that a publisher of both wrote, who publishes the
+// digests they link, labelled with the claim. The
+// candidates are the signers of the entries naming a digest and the
+// current signers of the TUF roles whose metadata listed it.
+func (bd *build) publishers(ctx context.Context) error {
+	claims, err := bd.b.Store.AliasClaims(ctx, bd.req.Digests)
+	if err != nil {
+		return fmt.Errorf("evidence: alias claims of %s: %w", bd.req.Digests[0], err)
+	}
+	type target struct {
+		d     digest.Digest
+		claim *evidence.AliasClaim
+	}
+	var targets []target
+	for _, d := range bd.req.Digests {
+		targets = append(targets, target{d: d})
+	}
+	for _, c := range claims {
+		// The first-publication rule (revocation.Service.WrittenByPublisher,
+		// as reputation links aliases): a claim links a requested digest to
+		// another only when a publisher of both wrote the record that makes
+		// it. A mirror's TUF target listing someone's digest beside other
+		// bytes links nothing, nor does a claim no log entry stands behind.
+		if c.StatementSeq == 0 {
+			continue
+		}
+		ofReq := false
+		for _, d := range c.Digests {
+			if !slices.Contains(bd.req.Digests, d) {
+				continue
+			}
+			seqs, err := bd.b.Revocation.WrittenByPublisher(ctx, d, c.StatementSeq)
+			if err != nil {
+				return fmt.Errorf("evidence: alias claim %d of %s: %w", c.StatementSeq, d, err)
+			}
+			if len(seqs) > 0 {
+				ofReq = true
+				break
+			}
+		}
+		if !ofReq {
+			continue
+		}
+		ac := evidence.AliasClaim{Source: string(c.Source), Reference: c.Reference, Seq: uint64(c.StatementSeq), Signers: c.SignerKeyIDs,
+			Digests: c.Digests, ClaimedAt: c.ClaimedAt.UTC()}
+		linked := false
+		for _, d := range c.Digests {
+			if slices.Contains(bd.req.Digests, d) || slices.ContainsFunc(targets, func(t target) bool { return t.d == d }) {
+				continue
+			}
+			seqs, err := bd.b.Revocation.WrittenByPublisher(ctx, d, c.StatementSeq)
+			if err != nil {
+				return fmt.Errorf("evidence: alias claim %d of %s: %w", c.StatementSeq, d, err)
+			}
+			if len(seqs) == 0 {
+				continue // bytes someone else published first
+			}
+			linked = true
+			targets = append(targets, target{d: d, claim: &ac})
+		}
+		if !linked {
+			continue
+		}
+		bd.out.AliasClaims = append(bd.out.AliasClaims, ac)
+		if _, err := bd.cite(ctx, c.StatementSeq, nil); err != nil {
+			return err
+		}
+	}
+	for _, t := range targets {
+		ev, err := bd.b.Store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{t.d}, Limit: evidence.MaxEntries})
+		if err != nil {
+			return fmt.Errorf("evidence: entries naming %s: %w", t.d, err)
+		}
+		seen := map[string]bool{}
+		for _, e := range ev {
+			if !recordtype.Genuine(e.PayloadType, e.PredicateType) {
+				continue
+			}
+			candidates := e.SignerKeyIDs
+			if e.PredicateType == tufstore.PredicateType {
+				if candidates, err = bd.tufSigners(ctx, e.Seq); err != nil {
+					return err
+				}
+			}
+			for _, k := range candidates {
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				ok, err := bd.b.Revocation.IsPublisher(ctx, k, t.d)
+				if err != nil {
+					return fmt.Errorf("evidence: publisher %s of %s: %w", k, t.d, err)
+				}
+				if !ok {
+					continue
+				}
+				if _, err := bd.rely(ctx, e.Seq, nil); err != nil {
+					return err
+				}
+				bd.out.Publishers = append(bd.out.Publishers, evidence.Publisher{Key: k, Digest: t.d, Seq: uint64(e.Seq), Claim: t.claim})
+			}
+		}
+	}
+	return nil
+}
+
+// tufSigners are the key ids that sign the current metadata of the TUF
+// role whose metadata log entry seq holds.
+func (bd *build) tufSigners(ctx context.Context, seq int64) ([]string, error) {
+	st, err := bd.b.statement(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: TUF entry %d: %w", seq, err)
+	}
+	role, err := tufstore.Describe(st)
+	if errors.Is(err, tufstore.ErrNotTUF) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("evidence: TUF entry %d: %w", seq, err)
+	}
+	cur, err := bd.b.Store.TUFMetadata(ctx, role.Repo, role.Role, 0)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: TUF %s %s: %w", role.Repo, role.Role, err)
+	}
+	var doc struct {
+		Signatures []struct {
+			KeyID string `json:"keyid"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(cur, &doc); err != nil {
+		return nil, fmt.Errorf("evidence: TUF %s %s: %w", role.Repo, role.Role, err)
+	}
+	var out []string
+	for _, s := range doc.Signatures {
+		out = append(out, s.KeyID)
+	}
+	return out, nil
+}
+
+// proofs signs a checkpoint of the log as it is after every read (so it
+// covers every entry cited) and proves each entry in its tree.
+func (bd *build) proofs(ctx context.Context) error {
+	if bd.b.Log == nil {
+		return errors.New("evidence: no log to prove entries in")
+	}
+	cp, size, err := bd.b.checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	bd.out.Log = &evidence.Checkpoint{Signed: cp, VerifierKey: bd.b.Log.VerifierKey(), Size: size}
+	seqs := make([]int64, len(bd.out.Entries))
+	for i, e := range bd.out.Entries {
+		seqs[i] = int64(e.Seq)
+	}
+	proofs, err := bd.b.Log.InclusionProofsAt(ctx, seqs, size)
+	if err != nil {
+		return fmt.Errorf("evidence: %w", err)
+	}
+	for i := range bd.out.Entries {
+		bd.out.Entries[i].Proof = proofs[i]
+	}
+	return nil
+}

@@ -1,0 +1,294 @@
+package evidence
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/recordtype"
+	"github.com/trustd-dev/trustd/tlog"
+)
+
+// ErrUnverified reports a bundle that does not hold up: a checkpoint that
+// does not open with the log key, an entry not proven in the log, a
+// signature that does not verify, or an item citing what the bundle does
+// not hold. A server that sends one is not to be believed about anything
+// in it.
+var ErrUnverified = errors.New("evidence does not verify")
+
+// VerifyOptions configure Verify.
+type VerifyOptions struct {
+	// LogKey is the pinned note verifier key of the log. Empty trusts the
+	// key the bundle names, which proves only that the bundle is
+	// consistent with itself: as far as the connection to the server is
+	// trusted, as every online answer is.
+	LogKey string
+	// Digests are the digests the caller asked about (it computed them
+	// over the bytes); the bundle must answer about exactly these.
+	Digests []digest.Digest
+}
+
+// Verify checks a bundle fetched from a server and returns its evidence
+// as a Set: the checkpoint opens with the log key; every entry is proven
+// in the tree the checkpoint signs; every DSSE envelope's signatures
+// verify with the bundle's keys and are the signers the log names; every
+// OpenPGP manifest signature verifies with its signer's certificate and
+// its manifest has the line cited; every TUF file is the role and version
+// it is cited as; and every item cites entries and digests the bundle
+// holds. What the server judged without signed bytes to show (chain
+// decisions, revocation states, reputation figures, publishers) is taken
+// as the server's word, each citing the entries it rests on. Any failure
+// wraps ErrUnverified.
+func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Set, error) {
+	if b == nil || b.Log == nil {
+		return nil, fmt.Errorf("evidence: %w: no signed checkpoint", ErrUnverified)
+	}
+	if len(opts.Digests) > 0 && !sameDigests(b.Digests, opts.Digests) {
+		return nil, fmt.Errorf("evidence: %w: the bundle is about %v, not the digests asked about %v", ErrUnverified, b.Digests, opts.Digests)
+	}
+	key := opts.LogKey
+	if key == "" {
+		key = b.Log.VerifierKey
+	}
+	cp, err := tlog.OpenCheckpoint(b.Log.Signed, key)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: %w: checkpoint: %w", ErrUnverified, err)
+	}
+	if cp.Size != b.Log.Size {
+		return nil, fmt.Errorf("evidence: %w: the checkpoint signs size %d, the bundle says %d", ErrUnverified, cp.Size, b.Log.Size)
+	}
+	s := NewSet(b)
+	if len(s.entries) != len(b.Entries) {
+		return nil, fmt.Errorf("evidence: %w: an entry is listed twice", ErrUnverified)
+	}
+	keys := map[string]Key{}
+	for _, k := range b.Keys {
+		keys[k.ID] = k
+	}
+	for _, e := range b.Entries {
+		if e.Seq == 0 || e.Seq > cp.Size {
+			return nil, fmt.Errorf("evidence: %w: entry %d is outside the checkpoint's tree of size %d", ErrUnverified, e.Seq, cp.Size)
+		}
+		if err := tlog.VerifyInclusion(tlog.LeafHash(e.Envelope), e.Seq-1, cp.Size, e.Proof, cp.Hash); err != nil {
+			return nil, fmt.Errorf("evidence: %w: entry %d: %w", ErrUnverified, e.Seq, err)
+		}
+		for _, d := range e.Digests {
+			if !slices.Contains(b.Digests, d) {
+				return nil, fmt.Errorf("evidence: %w: entry %d is cited for %s, which was not asked about", ErrUnverified, e.Seq, d)
+			}
+		}
+		if e.PayloadType == recordtype.PayloadTypeInToto {
+			if err := verifyDSSE(ctx, e, keys); err != nil {
+				return nil, fmt.Errorf("evidence: %w: entry %d: %w", ErrUnverified, e.Seq, err)
+			}
+		}
+	}
+	if err := s.verifyItems(keys); err != nil {
+		return nil, fmt.Errorf("evidence: %w: %w", ErrUnverified, err)
+	}
+	return s, nil
+}
+
+func sameDigests(a, b []digest.Digest) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, d := range a {
+		if !slices.Contains(b, d) {
+			return false
+		}
+	}
+	return true
+}
+
+// verifyDSSE checks a DSSE entry's signatures with the bundle's keys: the
+// key signers the log names must be exactly those whose signatures verify.
+// Sigstore signers are judged by the log (their bundles carry certificates
+// checked against a trusted root the client does not hold).
+func verifyDSSE(ctx context.Context, e Entry, keys map[string]Key) error {
+	env, err := envelope.Decode(e.Envelope, envelope.DefaultLimits())
+	if err != nil {
+		return err
+	}
+	lookup := func(_ context.Context, id string) (string, []byte, error) {
+		k, ok := keys[id]
+		if !ok {
+			return "", nil, fmt.Errorf("key %s is not in the evidence: %w", id, envelope.ErrUnknownKey)
+		}
+		return k.Type, k.PublicKey, nil
+	}
+	signers, err := envelope.Verify(ctx, env, lookup)
+	if err != nil {
+		return err
+	}
+	var claimed []string
+	for _, id := range e.SignerKeyIDs {
+		if _, sigstore := policy.ParseSignerID(id); !sigstore {
+			claimed = append(claimed, id)
+		}
+	}
+	slices.Sort(claimed)
+	signers = slices.Compact(slices.Sorted(slices.Values(signers)))
+	if !slices.Equal(slices.Compact(claimed), signers) {
+		return fmt.Errorf("the log names signers %v, the signatures are by %v", claimed, signers)
+	}
+	return nil
+}
+
+// verifyItems checks that every item cites entries, keys and digests the
+// bundle holds, with the types and bytes it says.
+func (s *Set) verifyItems(keys map[string]Key) error {
+	b := s.b
+	cited := func(what string, seq uint64, predicateType string) (Entry, error) {
+		e, ok := s.entries[seq]
+		if !ok {
+			return Entry{}, fmt.Errorf("%s cites log entry %d, which the bundle does not hold", what, seq)
+		}
+		if predicateType != "" && (e.PredicateType != predicateType || !recordtype.Genuine(e.PayloadType, e.PredicateType)) {
+			return Entry{}, fmt.Errorf("%s cites log entry %d, which is %s (%s), not %s", what, seq, e.PredicateType, e.PayloadType, predicateType)
+		}
+		return e, nil
+	}
+	for _, sig := range b.PGP {
+		what := fmt.Sprintf("OpenPGP signature of %s", sig.Name)
+		e, err := cited(what, sig.Seq, recordtype.PGPManifest)
+		if err != nil {
+			return err
+		}
+		k, ok := keys[sig.Primary]
+		if !ok || k.Type != pgp.KeyType {
+			return fmt.Errorf("%s: certificate %s is not in the evidence", what, sig.Primary)
+		}
+		lines, err := ManifestLines(e.Envelope, k.PublicKey)
+		if err != nil {
+			return fmt.Errorf("%s (entry %d): %w", what, sig.Seq, err)
+		}
+		if !slices.ContainsFunc(lines, func(l PGPSignature) bool {
+			return l.Name == sig.Name && l.Digest == sig.Digest && l.Signer == sig.Signer && l.Primary == sig.Primary && l.SignedAt.Equal(sig.SignedAt)
+		}) {
+			return fmt.Errorf("%s (entry %d): the manifest has no such line signed by %s at %s", what, sig.Seq, sig.Signer, sig.SignedAt)
+		}
+		if !slices.Contains(b.Digests, sig.Digest) {
+			return fmt.Errorf("%s names %s, which was not asked about", what, sig.Digest)
+		}
+	}
+	for _, pr := range b.PGPProblems {
+		if _, err := cited("an OpenPGP manifest problem", pr.Seq, recordtype.PGPManifest); err != nil {
+			return err
+		}
+	}
+	for _, d := range b.Decisions {
+		for _, l := range d.Links {
+			if _, err := cited(fmt.Sprintf("the chain of %s for %s", d.Signer, d.Name), l.Seq, ""); err != nil {
+				return err
+			}
+		}
+	}
+	for _, a := range b.Attestations {
+		e, err := cited(fmt.Sprintf("attestation of %s", a.PredicateType), a.Seq, "")
+		if err != nil {
+			return err
+		}
+		if e.PredicateType != a.PredicateType || !slices.Contains(e.Digests, a.Digest) || !sameSet(e.SignerKeyIDs, a.Signers) {
+			return fmt.Errorf("attestation %d: its type, digest or signers differ from its log entry's", a.Seq)
+		}
+	}
+	for _, r := range b.TUF {
+		for _, f := range r.Files {
+			e, err := cited(fmt.Sprintf("TUF %s %s", r.Repo, f.Name()), f.Seq, recordtype.TUFMetadata)
+			if err != nil {
+				return err
+			}
+			if err := checkTUFFile(e.Envelope, f); err != nil {
+				return fmt.Errorf("TUF %s %s (entry %d): %w", r.Repo, f.Name(), f.Seq, err)
+			}
+		}
+	}
+	for _, r := range b.Revocations {
+		if r.State != nil && r.State.Seq != 0 {
+			if _, err := cited(fmt.Sprintf("the revocation of %s %s", r.Kind, r.ID), r.State.Seq, ""); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range b.Publishers {
+		if p.Seq != 0 {
+			if _, err := cited(fmt.Sprintf("publisher %s of %s", p.Key, p.Digest), p.Seq, ""); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sameSet(a, b []string) bool {
+	return slices.Equal(slices.Compact(slices.Sorted(slices.Values(a))), slices.Compact(slices.Sorted(slices.Values(b))))
+}
+
+// checkTUFFile checks that data is TUF metadata of f's role (a delegated
+// role is of type targets) and version.
+func checkTUFFile(data []byte, f TUFFile) error {
+	var doc struct {
+		Signed struct {
+			Type    string `json:"_type"`
+			Version int64  `json:"version"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("not TUF metadata: %w", err)
+	}
+	want := f.Role
+	switch f.Role {
+	case metadata.ROOT, metadata.TIMESTAMP, metadata.SNAPSHOT, metadata.TARGETS:
+	default:
+		want = metadata.TARGETS
+	}
+	if doc.Signed.Type != want || doc.Signed.Version != f.Version {
+		return fmt.Errorf("holds %s version %d", doc.Signed.Type, doc.Signed.Version)
+	}
+	return nil
+}
+
+// ManifestLines verifies the OpenPGP signature of a logged manifest record
+// (pgp.ManifestRecord JSON, the log entry's leaf) with the signer's
+// certificate and returns every line of the manifest as a signature of
+// its digest: file name, signing key, certificate and claimed signing
+// time. The server reads manifests with it, and a client re-checks what
+// the server cites.
+func ManifestLines(record, certificate []byte) ([]PGPSignature, error) {
+	var rec pgp.ManifestRecord
+	if err := json.Unmarshal(record, &rec); err != nil {
+		return nil, fmt.Errorf("not a manifest record: %w", err)
+	}
+	cert, err := pgp.ParseCertificate(certificate)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
+	}
+	data := rec.Manifest
+	var info pgp.SignatureInfo
+	if len(rec.Clearsigned) > 0 {
+		data, info, err = pgp.VerifyCleartext(cert, rec.Clearsigned)
+	} else {
+		info, err = pgp.VerifyDetached(cert, rec.Manifest, rec.Signature)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("signature: %w", err)
+	}
+	lines, _, err := pgp.ParseManifestWith(data, pgp.ManifestOptionsFor(rec.Name))
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	out := make([]PGPSignature, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, PGPSignature{Digest: l.Digest, Name: l.Name, Signer: info.SigningKey, Primary: info.Primary, SignedAt: info.Created})
+	}
+	return out, nil
+}

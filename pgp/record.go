@@ -1,0 +1,19 @@
+package pgp
+
+// ManifestRecord is what trustd's log stores for a published manifest:
+// the signed bytes exactly as given, as JSON with fields in this order (so
+// the same publication gives the same bytes, hence the same log entry).
+// Either Manifest and Signature are set, or Clearsigned. The log entry's
+// leaf is this JSON, so anyone holding the entry can verify the signature.
+type ManifestRecord struct {
+	Name        string `json:"name"`
+	Manifest    []byte `json:"manifest,omitempty"`
+	Signature   []byte `json:"signature,omitempty"`
+	Clearsigned []byte `json:"clearsigned,omitempty"`
+}
+
+// RevocationRecord is what trustd's log stores for an OpenPGP revocation
+// certificate: the bytes exactly as given, as JSON.
+type RevocationRecord struct {
+	Revocation []byte `json:"revocation"`
+}
