@@ -26,7 +26,9 @@ var ErrUnverified = errors.New("evidence does not verify")
 
 // VerifyOptions configure Verify.
 type VerifyOptions struct {
-	// LogKey is the pinned note verifier key of the log. Empty trusts the
+	// LogKey is the pinned note verifier key of the log; a checkpoint it
+	// signs announcing a planned rotation, signed by the new key too, is
+	// followed (tlog.FollowCheckpoint). Empty trusts the
 	// key the bundle names, which proves only that the bundle is
 	// consistent with itself: as far as the connection to the server is
 	// trusted, as every online answer is.
@@ -58,7 +60,10 @@ func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Set, error) {
 	if key == "" {
 		key = b.Log.VerifierKey
 	}
-	cp, err := tlog.OpenCheckpoint(b.Log.Signed, key)
+	// A checkpoint the pinned key signs that announces a planned rotation
+	// of the log key, signed by the new key too, is followed as 'trustctl
+	// log' follows it (tlog.FollowCheckpoint).
+	cp, _, err := tlog.FollowCheckpoint(b.Log.Signed, key)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: %w: checkpoint: %w", ErrUnverified, err)
 	}

@@ -150,3 +150,47 @@ func mustRoundTrip(t *testing.T, b *evidence.Bundle) *evidence.Bundle {
 	}
 	return out
 }
+
+// TestVerifyFollowsLogKeyRotation: evidence proven under a checkpoint that
+// announces a planned rotation of the log key, signed by the pinned key
+// and the new one, verifies against the pinned key ('trustctl log'
+// follows it the same way); one signed by the new key alone does not.
+func TestVerifyFollowsLogKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	b, _ := seedBundle(t)
+	oldSkey, oldVkey, err := tlog.GenerateLogKey("fuzz-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newSkey, newVkey, err := tlog.GenerateLogKey("fuzz-log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := tlog.Checkpoint{Origin: "fuzz-log", Size: 1, Hash: tlog.LeafHash(b.Entries[0].Envelope)}
+	sign := func(skey string, cosigners ...string) []byte {
+		t.Helper()
+		c := cp
+		if len(cosigners) > 0 {
+			c.NewKey = newVkey
+		}
+		signed, err := tlog.SignCheckpoint(c, skey, cosigners...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signed
+	}
+	for _, tc := range []struct {
+		name   string
+		signed []byte
+		ok     bool
+	}{
+		{"rotation signed by the pinned and the new key", sign(newSkey, oldSkey), true},
+		{"the new key alone", sign(newSkey), false},
+	} {
+		b.Log = &evidence.Checkpoint{Signed: tc.signed, VerifierKey: newVkey, Size: 1}
+		_, err := evidence.Verify(ctx, b, evidence.VerifyOptions{LogKey: oldVkey, Digests: b.Digests})
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: Verify = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
