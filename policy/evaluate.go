@@ -323,13 +323,18 @@ func (ev *evaluation) matches(ds []digest.Digest) bool {
 	return false
 }
 
-func (ev *evaluation) tuf(t *TUFRequirement) Result {
-	role, err := ev.e.Sources.TUF.TUFRole(ev.ctx, t.Repo, t.Role)
+// readRole reads a targets role for a requirement of kind and returns it,
+// how a verdict cites it and its target names in order; a stale or
+// unreadable role gives the requirement's result instead.
+func (ev *evaluation) readRole(kind, repo, roleName string) (*TUFRole, string, []string, *Result) {
+	role, err := ev.e.Sources.TUF.TUFRole(ev.ctx, repo, roleName)
 	if errors.Is(err, ErrStaleEvidence) {
-		return fail("tuf", ReasonStaleMetadata, fmt.Sprintf("repo %s role %s: %v", t.Repo, t.Role, err))
+		r := fail(kind, ReasonStaleMetadata, fmt.Sprintf("repo %s role %s: %v", repo, roleName, err))
+		return nil, "", nil, &r
 	}
 	if err != nil {
-		return undecided("tuf", fmt.Sprintf("repo %s role %s: %v", t.Repo, t.Role, err))
+		r := undecided(kind, fmt.Sprintf("repo %s role %s: %v", repo, roleName, err))
+		return nil, "", nil, &r
 	}
 	ref := fmt.Sprintf("tuf %s/%s v%d", role.Repo, role.Role, role.Version)
 	if role.Verified {
@@ -340,6 +345,14 @@ func (ev *evaluation) tuf(t *TUFRequirement) Result {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	return role, ref, names, nil
+}
+
+func (ev *evaluation) tuf(t *TUFRequirement) Result {
+	role, ref, names, res := ev.readRole("tuf", t.Repo, t.Role)
+	if res != nil {
+		return *res
+	}
 	var wrongName []string
 	for _, name := range names {
 		if !ev.matches(role.Targets[name]) {

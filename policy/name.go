@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -201,22 +200,10 @@ func (ev *evaluation) name(r *NameRequirement) Result {
 
 // nameTUF: a target of the role named by the reference lists the bytes.
 func (ev *evaluation) nameTUF(t *NameTUF, n refname.Name, pattern, shown string) Result {
-	role, err := ev.e.Sources.TUF.TUFRole(ev.ctx, t.Repo, t.Role)
-	if errors.Is(err, ErrStaleEvidence) {
-		return fail("name", ReasonStaleMetadata, fmt.Sprintf("repo %s role %s: %v", t.Repo, t.Role, err))
+	role, ref, names, res := ev.readRole("name", t.Repo, t.Role)
+	if res != nil {
+		return *res
 	}
-	if err != nil {
-		return undecided("name", fmt.Sprintf("repo %s role %s: %v", t.Repo, t.Role, err))
-	}
-	ref := fmt.Sprintf("tuf %s/%s v%d", role.Repo, role.Role, role.Version)
-	if role.Verified {
-		ref += " (verified from the pinned root)"
-	}
-	names := make([]string, 0, len(role.Targets))
-	for name := range role.Targets {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	var listing, named []string
 	for _, name := range names {
 		m, _ := path.Match(pattern, name)
