@@ -25,18 +25,11 @@ import (
 
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/certtest"
-	"github.com/trustd-dev/trustd/internal/tuftest"
-	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
-	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/sqlite"
-	"github.com/trustd-dev/trustd/tlog"
-	"github.com/trustd-dev/trustd/token"
-	"github.com/trustd-dev/trustd/tuf"
-	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // pki is a client CA and the certificates of every kind of caller.
@@ -95,42 +88,9 @@ func newFullServer(t *testing.T, tlsCfg *tls.Config, authz server.Authz) *fullSe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	rev := revocation.New(st, revocation.Config{PGP: pgplog.New(st, nil)})
-	skey, vkey, err := tlog.GenerateLogKey("test-log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: rev.Validators(), Indexers: rev.Indexers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	online := tuftest.OnlineKeys(t)
-	tufState, err := tufstore.New(st, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tufSvc, err := tuf.New(tufState, online, tuf.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	signer, listKey, err := revocation.LoadListKey(filepath.Join(dir, "list.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := revocation.NewKeyPublisher(tufSvc, tufState, online, filepath.Join(dir, "keys-repo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokSigner, tokKey, err := token.LoadOrCreateKey(filepath.Join(dir, "token.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		TUF: tufSvc, TUFState: tufState, TUFKeys: online,
-		Revocation: rev, RevocationLists: revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey),
-		TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey),
-		TLS: tlsCfg, Authz: authz})
+	opts := newStack(t, st, revocation.Config{}, nil, nil).opts
+	opts.TLS, opts.Authz = tlsCfg, authz
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

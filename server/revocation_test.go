@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,20 +22,14 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/testpg"
-	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/keys"
-	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
-	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/store/sqlite"
-	"github.com/trustd-dev/trustd/tlog"
-	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
-	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // revFixture is a server with revocation on a real loopback listener.
@@ -74,41 +67,9 @@ func newRotatingRevFixture(t testing.TB, st store.Store, acceptedTokenKeys, acce
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev := revocation.New(st, revocation.Config{SecurityAuthority: []string{pub.ID}, PGP: pgplog.New(st, nil)})
-	skey, vkey, err := tlog.GenerateLogKey("test-log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: rev.Validators(), Indexers: rev.Indexers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	online := tuftest.OnlineKeys(t)
-	tufState, err := tufstore.New(st, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tufSvc, err := tuf.New(tufState, online, tuf.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	signer, listKey, err := revocation.LoadListKey(filepath.Join(dir, "list.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := revocation.NewKeyPublisher(tufSvc, tufState, online, filepath.Join(dir, "keys-repo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokSigner, tokKey, err := token.LoadOrCreateKey(filepath.Join(dir, "token.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		TUF: tufSvc, TUFState: tufState, TUFKeys: online,
-		Revocation: rev, RevocationLists: revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey, acceptedListKeys...),
-		TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey, acceptedTokenKeys...), TokenPolicies: tokenPolicies(t)})
+	sk := newStack(t, st, revocation.Config{SecurityAuthority: []string{pub.ID}}, acceptedTokenKeys, acceptedListKeys)
+	sk.opts.TokenPolicies = tokenPolicies(t)
+	srv, err := server.New(sk.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +91,8 @@ func newRotatingRevFixture(t testing.TB, st store.Store, acceptedTokenKeys, acce
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &revFixture{store: st, conn: conn, rev: trustv1.NewRevocationServiceClient(conn), authority: authority, authID: pub.ID, listKey: listKey,
-		tokens: trustv1.NewTokenServiceClient(conn), tokenKey: tokKey, tufState: tufState}
+	return &revFixture{store: st, conn: conn, rev: trustv1.NewRevocationServiceClient(conn), authority: authority, authID: pub.ID, listKey: sk.listKey,
+		tokens: trustv1.NewTokenServiceClient(conn), tokenKey: sk.tokenKey, tufState: sk.tufState}
 }
 
 func (f *revFixture) sign(t testing.TB, p revocation.Predicate, s envelope.Signer) []byte {
