@@ -37,8 +37,15 @@ func newSubjectCmd(g *globals) *cobra.Command {
 		Short: "Show what trustd knows about a digest",
 		Long: `subject asks trustd for the subject a digest belongs to: every alias (another
 digest of the same bytes) with the signed claim that links it, and the signed
-evidence recorded for the digest and its aliases. Evidence reached through an
-alias is marked: it holds only as far as the alias claim's signer is trusted.
+evidence recorded for the digest and its aliases, one line per log entry
+ending in its status now: valid, REVOKED (by whom, why, from when, and the
+revocation's log entry) or SUPERSEDED. An entry naming several digests of the
+artifact is shown once, as reached by the digest asked about. Evidence reached
+only through an alias is marked with the alias and the claim (signer, log
+entry) linking it: it holds only as far as that claim's signer is trusted.
+Key ids are followed by their labels. A TUF target is shown against its role's
+current version, or as no longer listed there. With --output json, evidence
+has one row per log entry and digest named (via_alias marks alias rows).
 
 DIGEST is algorithm:hex (e.g. sha256:…) or a multibase multihash string.
 Exit code 1 means trustd knows nothing about the digest.`,
