@@ -258,10 +258,15 @@ func TestSubjectAcrossRestart(t *testing.T) {
 			}
 			text := trustctl(t, d.grpcAddr, "subject", storetest.Seeded.SHA256.String())
 			for _, want := range []string{"digest " + storetest.Seeded.SHA256.String(), "alias " + storetest.Seeded.SHA512.String(),
-				"claimed by " + storetest.Seeded.Signer, "[via alias " + storetest.Seeded.SHA512.String() + "]"} {
+				"claimed by " + storetest.Seeded.Signer, "evidence: 1\n", "(also names " + storetest.Seeded.SHA512.String() + "): valid\n"} {
 				if !strings.Contains(text.stdout, want) {
 					t.Errorf("trustctl subject text lacks %q:\n%s", want, text.stdout)
 				}
+			}
+			// The seeded statement names both digests: one fact, shown
+			// once, as reached directly.
+			if strings.Contains(text.stdout, "[via alias") {
+				t.Errorf("trustctl subject shows the seeded statement again via its alias:\n%s", text.stdout)
 			}
 			d.stop(t)
 		})

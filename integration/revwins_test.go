@@ -344,6 +344,21 @@ policies:
 	if r := ctl("subject", rel[1].digest); r.code != 0 || !strings.Contains(r.stdout, "REVOKED") || !strings.Contains(r.stdout, "superseded") ||
 		!strings.Contains(r.stdout, logEntry) || strings.Contains(r.stdout, "log entry 0") {
 		t.Errorf("subject of the late manifest's file: %d %q %q", r.code, r.stdout, r.stderr)
+	} else {
+		// One line per fact, its status now on it: the manifest's line
+		// cites the pgp revoke's own log entry.
+		facts := 0
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if strings.Contains(line, "signed in manifest "+filepath.Base(rel[1].sums)) {
+				facts++
+				if !strings.Contains(line, ": SUPERSEDED (REVOKED: key:"+dev) || !strings.HasSuffix(line, logEntry+")") {
+					t.Errorf("the revoked manifest's line does not cite the pgp revoke at %s: %q", logEntry, line)
+				}
+			}
+		}
+		if facts != 1 {
+			t.Errorf("subject shows the manifest %d times, want once:\n%s", facts, r.stdout)
+		}
 	}
 	if r := ctl("subject", rel[0].digest); r.code != 0 || strings.Contains(r.stdout, "REVOKED") {
 		t.Errorf("subject of the early manifest's file: %d %q %q", r.code, r.stdout, r.stderr)

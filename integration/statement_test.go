@@ -69,16 +69,6 @@ func TestSignedStatementFlow(t *testing.T) {
 		t.Errorf("subject: %d %q", r.code, r.stdout)
 	}
 
-	// Resubmitting the same envelope is idempotent.
-	env := trustctl(t, d.grpcAddr, "statement", "get", fmt.Sprint(seq), "--envelope")
-	envFile := filepath.Join(work, "env.json")
-	if err := os.WriteFile(envFile, []byte(env.stdout), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if r := trustctl(t, d.grpcAddr, "statement", "submit", envFile); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("already in the log: seq %d", seq)) {
-		t.Errorf("resubmit: %d %q %q", r.code, r.stdout, r.stderr)
-	}
-
 	state := filepath.Join(work, "log-state.json")
 	r = trustctl(t, d.grpcAddr, "log", "verify-inclusion", fmt.Sprint(seq), "--state", state)
 	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("entry %d is in the log of size %d", seq, seq)) {
@@ -92,6 +82,40 @@ func TestSignedStatementFlow(t *testing.T) {
 		"--subject", sha, "--key", other)
 	if r.code != 2 || !strings.Contains(r.stderr, "is not registered") {
 		t.Errorf("unregistered signer: %d %q", r.code, r.stderr)
+	}
+
+	// A second statement names the sha512 digest alone: asked by sha256,
+	// subject shows it once, labelled with the claim and signer that link
+	// the two digests; the first statement, naming both, shows once as
+	// reached directly. Key ids carry their labels.
+	sha256d := strings.Fields(trustctl(t, d.grpcAddr, "digest", "-a", "sha256", artifact).stdout)[0]
+	r = trustctl(t, d.grpcAddr, "statement", "sign", "--predicate-type", "https://example.com/scan/v1",
+		"--predicate", predicate, "--subject", "app.tar="+sha, "--key", keyFile)
+	if r.code != 0 || !strings.Contains(r.stdout, "accepted: seq") {
+		t.Fatalf("statement sign of the sha512 digest alone: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = trustctl(t, d.grpcAddr, "subject", sha256d)
+	viaClaim := fmt.Sprintf("signed by %s (release) at ", added.Key.ID)
+	if r.code != 0 || strings.Count(r.stdout, "https://example.com/test-result/v1") != 1 || strings.Count(r.stdout, "https://example.com/scan/v1") != 1 ||
+		!strings.Contains(r.stdout, fmt.Sprintf("#%d https://example.com/test-result/v1 %s", seq, viaClaim)) ||
+		!strings.Contains(r.stdout, "[via alias "+sha+", claimed by "+added.Key.ID+" (release) in statement") ||
+		!strings.Contains(r.stdout, "evidence: 2\n") {
+		t.Errorf("subject by sha256 after a statement naming the sha512 digest alone: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, "https://example.com/scan/v1") && !strings.Contains(line, "[via alias "+sha) {
+			t.Errorf("the alias-reached fact is not labelled with its alias: %q", line)
+		}
+	}
+
+	// Resubmitting the same envelope is idempotent.
+	env := trustctl(t, d.grpcAddr, "statement", "get", fmt.Sprint(seq), "--envelope")
+	envFile := filepath.Join(work, "env.json")
+	if err := os.WriteFile(envFile, []byte(env.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := trustctl(t, d.grpcAddr, "statement", "submit", envFile); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("already in the log: seq %d", seq)) {
+		t.Errorf("resubmit: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 }
 

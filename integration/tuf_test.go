@@ -155,6 +155,27 @@ func TestTUFRepositoryFlow(t *testing.T) {
 			if r.code != 0 || !strings.Contains(r.stdout, "targets    v1") || !strings.Contains(r.stdout, "pending: 0") {
 				t.Errorf("tuf status: %d %q %q", r.code, r.stdout, r.stderr)
 			}
+
+			// Two later releases move targets to v3: the first target is
+			// shown against the role as it is now, once, though its entry
+			// names two digests of it.
+			for _, v := range []string{"1.1", "1.2"} {
+				f := filepath.Join(work, "app-"+v+".tar.gz")
+				if err := os.WriteFile(f, []byte("app "+v+" release bytes\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if r := trustctl(t, d.grpcAddr, "sign", f, "--repo", "acme/images", "--name", "app/app-"+v+".tar.gz", "--key", targetsKey); r.code != 0 {
+					t.Fatalf("sign %s: %d %q %q", v, r.code, r.stdout, r.stderr)
+				}
+			}
+			r = trustctl(t, d.grpcAddr, "subject", "sha256:"+hex.EncodeToString(sum[:]))
+			if r.code != 0 || !strings.Contains(r.stdout, "TUF repo acme/images: target app/app-1.0.tar.gz in role targets v3 (current; first listed in v1)") ||
+				strings.Contains(r.stdout, "in role targets v1,") || strings.Contains(r.stdout, "[via alias") {
+				t.Errorf("subject after targets v3: %d %q %q", r.code, r.stdout, r.stderr)
+			}
+			if n := strings.Count(r.stdout, "target app/app-1.0.tar.gz"); n != 1 {
+				t.Errorf("subject prints the target %d times, want once:\n%s", n, r.stdout)
+			}
 		})
 	}
 }

@@ -265,6 +265,12 @@ func formatRevocation(r *trustv1.Revocation) string {
 	if r.GetAction() == string(revocation.ActionReinstate) {
 		verb = "reinstated"
 	}
-	return fmt.Sprintf("%s:%s %s (%s) effective %s by %s, log entry %d", r.GetKind(), r.GetId(), verb, r.GetReason(),
-		r.GetEffective().AsTime().UTC().Format(time.RFC3339), strings.Join(r.GetRevokers(), ", "), r.GetSeq())
+	// Seq 0: no log entry of its own (a revocation inside a registered
+	// OpenPGP certificate); never cite "log entry 0".
+	where := fmt.Sprintf("log entry %d", r.GetSeq())
+	if r.GetSeq() == 0 {
+		where = "in the registered certificate"
+	}
+	return fmt.Sprintf("%s:%s %s (%s) effective %s by %s, %s", r.GetKind(), r.GetId(), verb, r.GetReason(),
+		r.GetEffective().AsTime().UTC().Format(time.RFC3339), strings.Join(r.GetRevokers(), ", "), where)
 }
