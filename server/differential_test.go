@@ -84,7 +84,12 @@ type diffRun struct {
 }
 
 func newDiffRun(t *testing.T, b teststore.Backend, seed uint64) *diffRun {
-	f := newRevFixture(t, b.Open(t))
+	dir := filepath.Join("testdata", "differential")
+	catalog, err := policy.LoadCatalog(policy.CatalogSources{Dirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newRevFixtureHolding(t, b.Open(t), catalog, nil, nil)
 	c, err := client.New(f.conn.Target(), client.TLS{})
 	if err != nil {
 		t.Fatal(err)
@@ -94,8 +99,8 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64) *diffRun {
 	if _, _, err := keys.NewRegistry(f.store).Add(context.Background(), f.tokenKey.Encode(), "token"); err != nil {
 		t.Fatal(err)
 	}
-	r := &diffRun{base: time.Now().UTC().Truncate(time.Minute), f: f, c: c, seed: seed, rng: rand.New(rand.NewPCG(seed, 14)), pol: heldPolicy(t, "diff.yaml", "diff"), cacheDir: t.TempDir(), stats: map[string]int{}}
-	dir := t.TempDir()
+	r := &diffRun{base: time.Now().UTC().Truncate(time.Minute), f: f, c: c, seed: seed, rng: rand.New(rand.NewPCG(seed, 14)), pol: diffPolicy(t, dir), cacheDir: t.TempDir(), stats: map[string]int{}}
+	dir = t.TempDir()
 	for i := range 3 {
 		file := filepath.Join(dir, fmt.Sprintf("app-%d.tar", i))
 		if err := os.WriteFile(file, fmt.Appendf(nil, "seed %d artifact %d", seed, i), 0o644); err != nil {
@@ -111,6 +116,25 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64) *diffRun {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// diffPolicy is the policy "diff" as a verifier reads it from the file
+// trustd holds.
+func diffPolicy(t *testing.T, dir string) *policy.Policy {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "policies.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := policy.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := f.Policy("diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 var diffReasons = []revocation.Reason{revocation.ReasonCompromised, revocation.ReasonMalicious, revocation.ReasonSuperseded,

@@ -26,6 +26,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/pgplog"
+	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
@@ -61,6 +62,13 @@ func newRevFixture(t testing.TB, st store.Store) *revFixture {
 // rotation: acceptedTokenKeys and acceptedListKeys are published beside
 // the token and list keys it signs with.
 func newRotatingRevFixture(t testing.TB, st store.Store, acceptedTokenKeys, acceptedListKeys []envelope.PublicKey) *revFixture {
+	t.Helper()
+	return newRevFixtureHolding(t, st, tokenPolicies(t), acceptedTokenKeys, acceptedListKeys)
+}
+
+// newRevFixtureHolding is newRotatingRevFixture holding the token
+// policies of catalog.
+func newRevFixtureHolding(t testing.TB, st store.Store, catalog *policy.Catalog, acceptedTokenKeys, acceptedListKeys []envelope.PublicKey) *revFixture {
 	t.Helper()
 	ctx := context.Background()
 	priv, pub, err := envelope.GenerateKey(envelope.KeyTypeED25519)
@@ -108,7 +116,7 @@ func newRotatingRevFixture(t testing.TB, st store.Store, acceptedTokenKeys, acce
 	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: online,
 		Revocation: rev, RevocationLists: revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey, acceptedListKeys...),
-		TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey, acceptedTokenKeys...), TokenPolicies: tokenPolicies(t)})
+		TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey, acceptedTokenKeys...), TokenPolicies: catalog})
 	if err != nil {
 		t.Fatal(err)
 	}
