@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/policy"
@@ -34,10 +37,18 @@ func TestDifferential(t *testing.T) {
 	seeds, steps := envInt(t, "TRUSTD_DIFF_SEEDS", 3), envInt(t, "TRUSTD_DIFF_STEPS", 50)
 	for _, b := range teststore.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
+			stats := map[string]int{}
 			for seed := range uint64(seeds) {
 				t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-					newDiffRun(t, b, seed).play(t, steps)
+					newDiffRun(t, b, seed, stats).play(t, steps)
 				})
+			}
+			// A run that stops exercising something shows: the default
+			// size reaches every outcome.
+			for _, k := range []string{"online pass", "online fail", "issued", "refused", "offline compared", "token revoked"} {
+				if !t.Failed() && !t.Skipped() && seeds*steps >= 150 && stats[k] == 0 {
+					t.Errorf("the histories never exercised %q: %v", k, stats)
+				}
 			}
 		})
 	}
@@ -57,39 +68,67 @@ func envInt(t *testing.T, name string, def int) int {
 
 // diffArtifact is one file the history judges, with the token beside it.
 type diffArtifact struct {
-	file   string
+	file   string // the bytes with the token beside them
+	bare   string // the same bytes alone
 	digest string
-	token  string // id of the token beside the file; "" when none
+	token  string // id of the token beside file; "" when none
+	// relies are the revocation targets the token relies on: its key,
+	// the signers and input statements it names.
+	relies     [][2]string
+	statements []string // envelope digests of the attestations published
 }
 
 type diffRun struct {
-	f         *revFixture
-	c         *client.Client
-	seed      uint64
-	rng       *rand.Rand
-	pol       *policy.Policy
-	arts      []*diffArtifact
-	cache     *revocation.Cache
-	cacheDir  string
-	changeSeq uint64 // log seq of the last revocation event
+	attester   envelope.Signer
+	attesterID string
+	statements trustv1.StatementServiceClient
+	f          *revFixture
+	c          *client.Client
+	seed       uint64
+	rng        *rand.Rand
+	pol        *policy.Policy
+	arts       []*diffArtifact
+	cache      *revocation.Cache
+	cacheDir   string
+	changeSeq  uint64 // log seq of the last revocation event
 	// base is the run's clock for effective times: a seed draws the same
 	// predicates whenever it runs, so which submissions repeat an
 	// earlier statement (the log keeps one entry for identical bytes)
 	// does not depend on the wall clock.
 	base   time.Time
 	synced bool
-	// stats count what the history exercised, so a run that stops
-	// exercising something shows in the log.
+	// stats count what the histories of a backend exercised, so a run
+	// that stops exercising something shows.
 	stats map[string]int
 }
 
-func newDiffRun(t *testing.T, b teststore.Backend, seed uint64) *diffRun {
-	dir := filepath.Join("testdata", "differential")
+func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string]int) *diffRun {
+	ctx := context.Background()
+	st := b.Open(t)
+	priv, pub, err := envelope.GenerateKey(envelope.KeyTypeED25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := keys.NewRegistry(st).Add(ctx, pub.Encode(), "attester"); err != nil {
+		t.Fatal(err)
+	}
+	attester, _, err := envelope.LoadPrivateKey(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := os.ReadFile(filepath.Join("testdata", "differential", "policies.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "policies.yaml"), []byte(strings.ReplaceAll(string(tmpl), "ATTESTER", pub.ID)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	catalog, err := policy.LoadCatalog(policy.CatalogSources{Dirs: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newRevFixtureHolding(t, b.Open(t), catalog, nil, nil)
+	f := newRevFixtureHolding(t, st, catalog, nil, nil)
 	c, err := client.New(f.conn.Target(), client.TLS{})
 	if err != nil {
 		t.Fatal(err)
@@ -99,18 +138,28 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64) *diffRun {
 	if _, _, err := keys.NewRegistry(f.store).Add(context.Background(), f.tokenKey.Encode(), "token"); err != nil {
 		t.Fatal(err)
 	}
-	r := &diffRun{base: time.Now().UTC().Truncate(time.Minute), f: f, c: c, seed: seed, rng: rand.New(rand.NewPCG(seed, 14)), pol: diffPolicy(t, dir), cacheDir: t.TempDir(), stats: map[string]int{}}
+	r := &diffRun{attester: attester, attesterID: pub.ID, statements: trustv1.NewStatementServiceClient(f.conn), base: time.Now().UTC().Truncate(time.Minute), f: f, c: c, seed: seed, rng: rand.New(rand.NewPCG(seed, 14)), pol: diffPolicy(t, dir), cacheDir: t.TempDir(), stats: stats}
+	// Each artifact's bytes lie twice: bare, and with the last token
+	// issued for them beside them.
 	dir = t.TempDir()
-	for i := range 3 {
-		file := filepath.Join(dir, fmt.Sprintf("app-%d.tar", i))
-		if err := os.WriteFile(file, fmt.Appendf(nil, "seed %d artifact %d", seed, i), 0o644); err != nil {
+	for _, sub := range []string{"bare", "tok"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		art, err := client.Resolve(context.Background(), file, client.ResolveOptions{})
+	}
+	for i := range 3 {
+		a := &diffArtifact{file: filepath.Join(dir, "tok", fmt.Sprintf("app-%d.tar", i)), bare: filepath.Join(dir, "bare", fmt.Sprintf("app-%d.tar", i))}
+		for _, file := range []string{a.file, a.bare} {
+			if err := os.WriteFile(file, fmt.Appendf(nil, "seed %d artifact %d", seed, i), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		art, err := client.Resolve(ctx, a.file, client.ResolveOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.arts = append(r.arts, &diffArtifact{file: file, digest: art.Digests[0].String()})
+		a.digest = art.Digests[0].String()
+		r.arts = append(r.arts, a)
 	}
 	if r.cache, err = revocation.OpenCache(r.cacheDir, time.Hour); err != nil {
 		t.Fatal(err)
@@ -151,20 +200,39 @@ func (r *diffRun) play(t *testing.T, steps int) {
 			return
 		}
 	}
-	t.Logf("seed %d: %d steps, %v", r.seed, steps, r.stats)
-	for _, k := range []string{"online revoked", "online pass", "issued", "refused", "offline compared", "offline revoked", "token revoked"} {
-		if steps >= 50 && r.stats[k] == 0 {
-			t.Errorf("seed %d: the history never exercised %q: %v", r.seed, k, r.stats)
-		}
-	}
+	t.Logf("seed %d: %d steps; so far %v", r.seed, steps, r.stats)
 }
 
 // step draws and plays one step, and says what it did.
 func (r *diffRun) step(t *testing.T, step int) string {
 	ctx := context.Background()
 	a := r.arts[r.rng.IntN(len(r.arts))]
-	switch n := r.rng.IntN(10); {
-	case n < 3: // issue a token and put it beside the file
+	switch n := r.rng.IntN(12); {
+	case n < 2: // publish an attestation of the artifact
+		d, err := digest.Parse(a.digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmt, err := envelope.NewStatement("https://example.com/test-result/v1", fmt.Appendf(nil, `{"n":%d}`, len(a.statements)),
+			envelope.Subject{Name: filepath.Base(a.file), Digests: []digest.Digest{d}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, stmt, r.attester)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub, err := r.statements.Submit(ctx, &trustv1.SubmitRequest{Envelope: raw})
+		if err != nil {
+			r.fatalf(t, step, "publish an attestation of %s: %v", a.file, err)
+		}
+		a.statements = append(a.statements, sub.GetEntry().GetEnvelopeDigest())
+		return fmt.Sprintf("attest %s (log seq %d)", filepath.Base(a.file), sub.GetEntry().GetSeq())
+	case n < 5: // issue a token and put it beside the file
 		resp, err := r.f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{a.digest}, PolicyName: "diff"})
 		if err != nil {
 			r.fatalf(t, step, "issue token for %s: %v", a.file, err)
@@ -176,8 +244,23 @@ func (r *diffRun) step(t *testing.T, step int) string {
 			t.Fatal(err)
 		}
 		a.token = token.ID(resp.GetToken())
+		ver, err := token.NewVerifier(ctx, token.Keys{r.f.tokenKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := ver.Verify(ctx, resp.GetToken())
+		if err != nil {
+			r.fatalf(t, step, "the token issued does not verify: %v", err)
+		}
+		a.relies = [][2]string{{string(revocation.KindKey), tok.KeyID}}
+		for _, k := range tok.Claims.Signers {
+			a.relies = append(a.relies, [2]string{string(revocation.KindKey), k})
+		}
+		for _, in := range tok.Claims.Inputs {
+			a.relies = append(a.relies, [2]string{string(revocation.KindStatement), in.Digest.String()})
+		}
 		return "issue token for " + filepath.Base(a.file)
-	case n < 4: // sync the offline list (a delta once it holds one)
+	case n < 6: // sync the offline list (a delta once it holds one)
 		var since int64
 		if num, ok := r.cache.Number(); ok && r.rng.IntN(2) == 0 {
 			since = num
@@ -190,11 +273,15 @@ func (r *diffRun) step(t *testing.T, step int) string {
 		return fmt.Sprintf("sync since %d", since)
 	default: // revoke or reinstate a digest, a token or the token key
 		kind, id := revocation.KindDigest, a.digest
-		switch k := r.rng.IntN(6); {
+		switch k := r.rng.IntN(10); {
 		case k == 0 && a.token != "":
 			kind, id = revocation.KindToken, a.token
 		case k == 1:
 			kind, id = revocation.KindKey, r.f.tokenKey.ID
+		case k == 2 && r.rng.IntN(2) == 0: // rarely: it voids every attestation
+			kind, id = revocation.KindKey, r.attesterID
+		case k >= 3 && k <= 4 && len(a.statements) > 0:
+			kind, id = revocation.KindStatement, a.statements[r.rng.IntN(len(a.statements))]
 		}
 		action := revocation.ActionRevoke
 		if r.rng.IntN(3) == 0 {
@@ -220,51 +307,77 @@ func (r *diffRun) step(t *testing.T, step int) string {
 	}
 }
 
-// check compares every path's answer for every artifact.
+// check compares every path's answer for every artifact:
+//   - token issuance and online verify of the bare bytes evaluate the same
+//     evidence with the same evaluator, so they agree exactly;
+//   - the digest revoked (by the lookup) passes nowhere;
+//   - the token, its key, or a signer or input statement it names revoked
+//     fails online and offline verify of the bytes with the token
+//     (deny-overrides: an any branch cannot outvote it);
+//   - offline verify with a list as fresh as the last change agrees with
+//     online verify of the bytes with the token wherever the token is what
+//     decides: a token alone passes offline only if it passes online, and
+//     what online passes through the token alone passes offline.
 func (r *diffRun) check(t *testing.T, step int, what string) {
 	ctx := context.Background()
 	num, _ := r.cache.Number()
 	fresh := r.synced && uint64(num) >= r.changeSeq
 	for _, a := range r.arts {
-		revoked := r.lookup(t, step, revocation.KindDigest, a.digest) || r.lookup(t, step, revocation.KindKey, r.f.tokenKey.ID) && a.token != "" ||
-			a.token != "" && r.lookup(t, step, revocation.KindToken, a.token)
 		digestRevoked := r.lookup(t, step, revocation.KindDigest, a.digest)
-
-		online, err := client.Verify(ctx, a.file, client.VerifyOptions{Policy: r.pol, Client: r.c, TokenKeys: token.Keys{r.f.tokenKey}})
-		if err != nil {
-			r.fatalf(t, step, "online verify %s: %v", a.file, err)
+		reliedRevoked := false
+		if a.token != "" {
+			reliedRevoked = r.lookup(t, step, revocation.KindToken, a.token)
+			for _, rel := range a.relies {
+				reliedRevoked = reliedRevoked || r.lookup(t, step, revocation.Kind(rel[0]), rel[1])
+			}
 		}
+		verify := func(file string, online bool) policy.Verdict {
+			opts := client.VerifyOptions{Policy: r.pol, TokenKeys: token.Keys{r.f.tokenKey}}
+			if online {
+				opts.Client = r.c
+			} else {
+				opts.Revocations = r.cache
+			}
+			res, err := client.Verify(ctx, file, opts)
+			if err != nil {
+				r.fatalf(t, step, "verify %s (online %v): %v", file, online, err)
+			}
+			return res.Verdict
+		}
+		bare, withToken, offline := verify(a.bare, true), verify(a.file, true), verify(a.file, false)
 		resp, err := r.f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{a.digest}, PolicyName: "diff"})
 		if err != nil {
 			r.fatalf(t, step, "issue token for %s: %v", a.file, err)
 		}
-		offline, err := client.Verify(ctx, a.file, client.VerifyOptions{Policy: r.pol, Revocations: r.cache, TokenKeys: token.Keys{r.f.tokenKey}})
-		if err != nil {
-			r.fatalf(t, step, "offline verify %s: %v", a.file, err)
-		}
 		verdicts := func() string {
-			return fmt.Sprintf("after %s:\n lookup: revoked %v (digest %v)\n online: %s\n issue: %v\n offline (list %d, last change %d): %s",
-				what, revoked, digestRevoked, summary(online.Verdict), resp.GetIssued(), num, r.changeSeq, summary(offline.Verdict))
+			return fmt.Sprintf("after %s:\n lookup: digest revoked %v, token or what it relies on revoked %v (token %q, relies on %v)\n issue: %v\n online, bare: %s\n online, with token: %s\n offline (list %d, last change %d): %s",
+				what, digestRevoked, reliedRevoked, a.token, a.relies, resp.GetIssued(), summary(bare), summary(withToken), num, r.changeSeq, summary(offline))
 		}
-		r.count(online.Verdict.Outcome == policy.Pass, "online pass", "online revoked")
+		pass := func(v policy.Verdict) bool { return v.Outcome == policy.Pass }
+		r.count(pass(bare), "online pass", "online fail")
 		r.count(resp.GetIssued(), "issued", "refused")
-		if fresh {
-			r.stats["offline compared"]++
-			if offline.Verdict.Outcome != policy.Pass {
-				r.stats["offline revoked"]++
-			}
-		}
-		if a.token != "" && revoked && !digestRevoked {
+		if reliedRevoked && !digestRevoked {
 			r.stats["token revoked"]++
 		}
-		if got := online.Verdict.Outcome == policy.Pass; got == revoked {
-			r.errorf(t, step, "%s: online verify disagrees with the lookup, %s", filepath.Base(a.file), verdicts())
+		name := filepath.Base(a.file)
+		if resp.GetIssued() != pass(bare) {
+			r.errorf(t, step, "%s: token issuance and online verify disagree, %s", name, verdicts())
 		}
-		if resp.GetIssued() == digestRevoked {
-			r.errorf(t, step, "%s: token issuance disagrees with the lookup, %s", filepath.Base(a.file), verdicts())
+		if digestRevoked && (pass(bare) || pass(withToken) || resp.GetIssued() || fresh && pass(offline)) {
+			r.errorf(t, step, "%s: the digest is revoked and a path passes it, %s", name, verdicts())
 		}
-		if fresh && offline.Verdict.Outcome != online.Verdict.Outcome {
-			r.errorf(t, step, "%s: offline verify with a fresh list disagrees with online, %s", filepath.Base(a.file), verdicts())
+		if reliedRevoked && (pass(withToken) || fresh && pass(offline)) {
+			r.errorf(t, step, "%s: the token or what it relies on is revoked and verify passes, %s", name, verdicts())
+		}
+		if !fresh {
+			continue
+		}
+		r.stats["offline compared"]++
+		if pass(offline) && !pass(withToken) {
+			r.errorf(t, step, "%s: offline verify with a fresh list passes what online fails, %s", name, verdicts())
+		}
+		if pass(withToken) && !pass(bare) && !pass(offline) {
+			r.errorf(t, step, "%s: online passes through the token, offline with a fresh list does not, %s", name, verdicts())
 		}
 	}
 }
