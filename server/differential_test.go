@@ -46,7 +46,8 @@ func TestDifferential(t *testing.T) {
 			// A run that stops exercising something shows: the default
 			// size reaches every outcome.
 			for _, k := range []string{"online pass", "online fail", "issued", "refused", "offline compared", "token revoked"} {
-				if !t.Failed() && !t.Skipped() && seeds*steps >= 150 && stats[k] == 0 {
+				// (len(stats) == 0: the backend skipped, no history ran.)
+				if !t.Failed() && len(stats) > 0 && seeds*steps >= 150 && stats[k] == 0 {
 					t.Errorf("the histories never exercised %q: %v", k, stats)
 				}
 			}
