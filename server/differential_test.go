@@ -25,14 +25,15 @@ import (
 )
 
 // TestDifferential plays seeded random histories against an in-process
-// trustd on each backend: revoke and reinstate digests, tokens and the
-// token key with every reason at various effective times, issue tokens
-// under a server-held policy, sync the offline revocation list. After each
-// step, for every artifact, the revocation lookup, online verify, token
-// issuance and offline verify with the synced list must give the same
-// answer; offline may differ only when the state changed after the list it
-// holds (the staleness its list number declares). A failure names the
-// seed and step. TRUSTD_DIFF_SEEDS and TRUSTD_DIFF_STEPS size the run
+// trustd on each backend: publish attestations, revoke and reinstate
+// digests, tokens, the token key, the attester's key and attestation
+// statements with every reason at various effective times, issue tokens
+// under a server-held policy, sync the offline revocation list (full or
+// delta). After each step, for every artifact, the revocation lookup,
+// online verify, token issuance and offline verify with the synced list
+// must agree (see check); offline may differ only when the state changed
+// after the list it holds (the staleness its list number declares). A
+// failure names the seed and step; -v logs every step. TRUSTD_DIFF_SEEDS and TRUSTD_DIFF_STEPS size the run
 // (make test-differential runs the issue's 20 × 200).
 func TestDifferential(t *testing.T) {
 	seeds, steps := envInt(t, "TRUSTD_DIFF_SEEDS", 3), envInt(t, "TRUSTD_DIFF_STEPS", 50)
