@@ -18,7 +18,7 @@ PROTOC_GEN_GO      := $(BIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 STATICCHECK        := $(BIN)/staticcheck
 
-.PHONY: all build run test test-go bench bench-digest bench-load bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation proto proto-check lint tools fuzz clean
+.PHONY: all build run test test-go test-differential bench bench-digest bench-load bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation proto proto-check lint tools fuzz clean
 
 all: build
 
@@ -35,6 +35,10 @@ test: ## Run every test, against a throwaway PostgreSQL that is removed afterwar
 
 test-go:
 	$(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
+
+test-differential: ## The differential test's long run: 20 seeds x 200 steps on SQLite and a throwaway PostgreSQL
+	scripts/with-postgres.sh env TRUSTD_DIFF_SEEDS=$${TRUSTD_DIFF_SEEDS:-20} TRUSTD_DIFF_STEPS=$${TRUSTD_DIFF_STEPS:-200} \
+	  $(GO) test -count=1 -timeout 30m -run '^TestDifferential$$' ./server
 
 bench: bench-digest bench-load ## Run the benchmarks and print figures
 

@@ -23,6 +23,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/testpg"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
@@ -55,6 +56,13 @@ func newRevFixture(t testing.TB, st store.Store) *revFixture {
 // the token and list keys it signs with.
 func newRotatingRevFixture(t testing.TB, st store.Store, acceptedTokenKeys, acceptedListKeys []envelope.PublicKey) *revFixture {
 	t.Helper()
+	return newRevFixtureHolding(t, st, tokenPolicies(t), acceptedTokenKeys, acceptedListKeys)
+}
+
+// newRevFixtureHolding is newRotatingRevFixture holding the token
+// policies of catalog.
+func newRevFixtureHolding(t testing.TB, st store.Store, catalog *policy.Catalog, acceptedTokenKeys, acceptedListKeys []envelope.PublicKey) *revFixture {
+	t.Helper()
 	ctx := context.Background()
 	priv, pub, err := envelope.GenerateKey(envelope.KeyTypeED25519)
 	if err != nil {
@@ -68,7 +76,7 @@ func newRotatingRevFixture(t testing.TB, st store.Store, acceptedTokenKeys, acce
 		t.Fatal(err)
 	}
 	sk := newStack(t, st, revocation.Config{SecurityAuthority: []string{pub.ID}}, acceptedTokenKeys, acceptedListKeys)
-	sk.opts.TokenPolicies = tokenPolicies(t)
+	sk.opts.TokenPolicies = catalog
 	srv, err := server.New(sk.opts)
 	if err != nil {
 		t.Fatal(err)
