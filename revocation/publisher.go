@@ -148,6 +148,10 @@ type Lists struct {
 	mu       sync.Mutex
 	snap     List     // the last snapshot served
 	snapInfo ListInfo // and what it covers
+	// deltaAt is when the last delta was served: a cached snapshot issued
+	// before it is signed again, since a client that applied that delta
+	// refuses a list of its number issued earlier (ErrRollback).
+	deltaAt time.Time
 }
 
 // republishEvery is how often a PublishedKey re-checks that its key is
@@ -274,7 +278,13 @@ func (l *Lists) Fetch(ctx context.Context, since int64) (List, error) {
 		return List{}, err
 	}
 	if since > 0 {
-		return l.pub.Delta(ctx, since)
+		d, err := l.pub.Delta(ctx, since)
+		if err == nil {
+			l.mu.Lock()
+			l.deltaAt = l.pub.now()
+			l.mu.Unlock()
+		}
+		return d, err
 	}
 	head, err := l.pub.store.RevocationHead(ctx)
 	if err != nil {
@@ -282,7 +292,7 @@ func (l *Lists) Fetch(ctx context.Context, since int64) (List, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.snap.Envelope != nil && l.snapInfo.Number == head && l.pub.now().Sub(l.snapInfo.Issued) < l.pub.validity/4 {
+	if l.snap.Envelope != nil && l.snapInfo.Number == head && l.pub.now().Sub(l.snapInfo.Issued) < l.pub.validity/4 && !l.snapInfo.Issued.Before(l.deltaAt) {
 		return l.snap, nil
 	}
 	snap, info, err := l.pub.snapshot(ctx)
