@@ -472,6 +472,10 @@ func (n nodeReader) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byt
 	return n.r.LogNodes(ctx, ids)
 }
 
+// NodeWriter adapts a store transaction to tlog.NodeWriter, for code that
+// appends log leaves inside its own transaction (tests planting records).
+func NodeWriter(w store.Writer) tlog.NodeWriter { return nodeWriter{w} }
+
 // nodeWriter adapts a transaction to tlog.NodeWriter.
 type nodeWriter struct{ w store.Writer }
 

@@ -9,10 +9,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/transparency-dev/merkle/compact"
-
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/internal/testpg"
+	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/store/sqlite"
@@ -72,26 +71,11 @@ func AppendUnchecked(t testing.TB, s store.Store, rec store.Statement) store.Sta
 			return fmt.Errorf("envelope already in the log as entry %d", got[0].Seq)
 		}
 		out = got[0]
-		_, err = tlog.AppendBatch(ctx, nodeWriter{w}, uint64(out.Seq-1), [][]byte{tlog.LeafHash(rec.Envelope)})
+		_, err = tlog.AppendBatch(ctx, statement.NodeWriter(w), uint64(out.Seq-1), [][]byte{tlog.LeafHash(rec.Envelope)})
 		return err
 	})
 	if err != nil {
 		t.Fatalf("teststore: append unchecked: %v", err)
 	}
 	return out
-}
-
-// nodeWriter adapts a transaction to tlog.NodeWriter.
-type nodeWriter struct{ w store.Writer }
-
-func (n nodeWriter) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
-	return n.w.LogNodes(ctx, ids)
-}
-
-func (n nodeWriter) PutLogNodes(ctx context.Context, ns []tlog.Node) error {
-	out := make([]store.LogNode, len(ns))
-	for i, x := range ns {
-		out[i] = store.LogNode{ID: x.ID, Hash: x.Hash}
-	}
-	return n.w.PutLogNodes(ctx, out)
 }
