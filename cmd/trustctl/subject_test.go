@@ -106,4 +106,3 @@ func TestSubjectGolden(t *testing.T) {
 		}
 	}
 }
-
