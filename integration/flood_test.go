@@ -226,8 +226,8 @@ func TestLookupFlood(t *testing.T) {
 			t0 := time.Now()
 			resp, err := trustv1.NewSubjectServiceClient(conns[0]).GetSubject(context.Background(), req)
 			alone := time.Since(t0)
-			if err != nil || len(resp.GetSubject().GetEvidence()) < floodEvidence {
-				t.Fatalf("warm-up lookup: %d evidence entries, %v", len(resp.GetSubject().GetEvidence()), err)
+			if err != nil || len(resp.GetSubject().GetFacts()) < floodEvidence {
+				t.Fatalf("warm-up lookup: %d facts, %v", len(resp.GetSubject().GetFacts()), err)
 			}
 
 			before := procStatus(t, pid, "VmRSS")

@@ -351,7 +351,7 @@ policies:
 		for _, line := range strings.Split(r.stdout, "\n") {
 			if strings.Contains(line, "signed in manifest "+filepath.Base(rel[1].sums)) {
 				facts++
-				if !strings.Contains(line, ": SUPERSEDED (REVOKED: key:"+dev) || !strings.HasSuffix(line, logEntry+")") {
+				if !strings.Contains(line, ": REVOKED: key:"+dev) || !strings.Contains(line, "revoked (superseded)") || !strings.HasSuffix(line, logEntry) {
 					t.Errorf("the revoked manifest's line does not cite the pgp revoke at %s: %q", logEntry, line)
 				}
 			}
@@ -360,7 +360,10 @@ policies:
 			t.Errorf("subject shows the manifest %d times, want once:\n%s", facts, r.stdout)
 		}
 	}
-	if r := ctl("subject", rel[0].digest); r.code != 0 || strings.Contains(r.stdout, "REVOKED") {
+	// The first manifest, observed before the supersession, still counts:
+	// superseded, not revoked, citing the same log entry.
+	if r := ctl("subject", rel[0].digest); r.code != 0 || strings.Contains(r.stdout, "REVOKED") || !strings.Contains(r.stdout, ": SUPERSEDED, still counts") ||
+		!strings.Contains(r.stdout, logEntry) {
 		t.Errorf("subject of the early manifest's file: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	verify := func(server string, i int, extra ...string) result {
