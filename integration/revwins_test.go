@@ -360,6 +360,14 @@ policies:
 			t.Errorf("subject shows the manifest %d times, want once:\n%s", facts, r.stdout)
 		}
 	}
+	// The same in JSON: the manifest's fact cites the pgp revoke's own
+	// entry, never 0.
+	var sj subjectJSON
+	if r := ctl("subject", rel[1].digest, "-o", "json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &sj) != nil || len(sj.Facts) != 1 ||
+		sj.Facts[0].Manifest != filepath.Base(rel[1].sums) || sj.Facts[0].Status != "revoked" || sj.Facts[0].Revocation == nil ||
+		fmt.Sprint(sj.Facts[0].Revocation.Seq) != revoked.Entry.Seq.String() || sj.Facts[0].Revocation.ID != dev {
+		t.Errorf("subject -o json of the late manifest's file: %d %q; want one fact revoked by key %s at log entry %s", r.code, r.stdout, dev, revoked.Entry.Seq)
+	}
 	// The first manifest, observed before the supersession, still counts:
 	// superseded, not revoked, citing the same log entry.
 	if r := ctl("subject", rel[0].digest); r.code != 0 || strings.Contains(r.stdout, "REVOKED") || !strings.Contains(r.stdout, ": SUPERSEDED, still counts") ||
