@@ -146,12 +146,12 @@ type GetSubjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Digest in OCI form ("sha256:<hex>") or a multibase multihash string.
 	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
-	// Most evidence entries to return; 0 means the server default (100). A
-	// value above the server's maximum (trustd --max-evidence-per-lookup,
-	// default 1,000) is lowered to it: page through the rest with
-	// page_token.
+	// Most facts (log entries) to return; 0 means the server default (100).
+	// A value above the server's maximum (trustd --max-evidence-per-lookup,
+	// default 1,000, and at most 500, what one evidence bundle carries) is
+	// lowered to it: page through the rest with page_token.
 	EvidenceLimit uint32 `protobuf:"varint,2,opt,name=evidence_limit,json=evidenceLimit,proto3" json:"evidence_limit,omitempty"`
-	// Token from a previous response's next_page_token: evidence older than
+	// Token from a previous response's next_page_token: facts older than
 	// that page. Aliases and claims are returned on every page.
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// When the facts' status is judged; unset means now.
