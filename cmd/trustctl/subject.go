@@ -40,16 +40,18 @@ digest of the same bytes) with the signed claim that links it, and one line
 per fact: each log entry naming the digest or an alias, shown once however
 many of the artifact's digests it names. The facts and their status come from
 the same evidence token issuance and verify evaluate, judged by the same time
-rule: a hard revocation (compromised, malicious, no reason) of a signer voids
-every signature its key made; a soft one (superseded, retired, withdrawn)
-effective at E voids what the log first observed at or after E. Each line
-ends in its status at --at (default now):
+rule: a hard revocation (compromised, malicious, other, no reason) of a
+signer voids every signature its key made; a soft one (superseded, retired,
+withdrawn) effective at E voids what the log first observed at or after E;
+a revocation of the statement itself holds from its effective time (a hard
+one at once). Each line ends in its status at --at (default now):
   valid        nothing revokes the entry or its signers
   REVOKED      a revocation voids it: who (key id and label), why, from when,
                and the revocation's own log entry
   SUPERSEDED   it still counts; a signer's key was superseded, retired,
                withdrawn or rotated after the log observed it
   REINSTATED   it counts; a revocation of it or of a signer was reinstated
+  unknown      the server serves no revocation state
 A fact reached only through an alias names the alias and the claim (signer,
 log entry) linking it: it holds only as far as that claim's signer is
 trusted. Key ids are followed by their labels. A TUF target is shown against
