@@ -91,8 +91,9 @@ type Options struct {
 	// Limits shed load beyond the calls trustd can serve at once and
 	// bound each peer's writes; the zero value limits nothing.
 	Limits Limits
-	// MaxEvidencePerLookup bounds the evidence entries of one GetSubject
-	// response (default DefaultMaxEvidencePerLookup); callers page beyond.
+	// MaxEvidencePerLookup bounds the facts (log entries) of one GetSubject
+	// response (default and at most DefaultMaxEvidencePerLookup); callers
+	// page beyond.
 	MaxEvidencePerLookup int
 }
 

@@ -26,10 +26,11 @@ import (
 
 const defaultEvidenceLimit = 100
 
-// DefaultMaxEvidencePerLookup is the most evidence entries one GetSubject
-// returns unless Options.MaxEvidencePerLookup says otherwise; callers page
-// through the rest.
-const DefaultMaxEvidencePerLookup = 1000
+// DefaultMaxEvidencePerLookup is the most facts (log entries) one
+// GetSubject returns unless Options.MaxEvidencePerLookup says otherwise
+// (never more: what one evidence bundle carries); callers page through the
+// rest.
+const DefaultMaxEvidencePerLookup = evidence.MaxEntries
 
 // maxLabelledKeys bounds the registered keys one lookup reads labels of;
 // keys past it are shown by id alone.

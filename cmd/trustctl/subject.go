@@ -111,7 +111,7 @@ Exit code 1 means trustd knows nothing about the digest.`,
 			})
 		},
 	}
-	cmd.Flags().Uint32Var(&limit, "evidence-limit", 0, "most facts to show (default 0: the server's default, 100; at most the server's --max-evidence-per-lookup and 500)")
+	cmd.Flags().Uint32Var(&limit, "evidence-limit", 0, "most facts to show (default 0: the server's default, 100; at most the server's --max-evidence-per-lookup, 500 unless lowered)")
 	cmd.Flags().StringVar(&pageToken, "page-token", "", "continue after a previous page (its next_page_token; default: the newest facts)")
 	cmd.Flags().StringVar(&at, "at", "", "judge the facts' status at this time, RFC 3339 or a date (default: now)")
 	return cmd

@@ -148,8 +148,8 @@ type GetSubjectRequest struct {
 	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Most facts (log entries) to return; 0 means the server default (100).
 	// A value above the server's maximum (trustd --max-evidence-per-lookup,
-	// default 1,000, and at most 500, what one evidence bundle carries) is
-	// lowered to it: page through the rest with page_token.
+	// default and at most 500, what one evidence bundle carries) is lowered
+	// to it: page through the rest with page_token.
 	EvidenceLimit uint32 `protobuf:"varint,2,opt,name=evidence_limit,json=evidenceLimit,proto3" json:"evidence_limit,omitempty"`
 	// Token from a previous response's next_page_token: facts older than
 	// that page. Aliases and claims are returned on every page.
