@@ -99,6 +99,11 @@ type Request struct {
 	Tokens     []string
 	Keys       []string
 	Statements []digest.Digest
+	// EntriesBefore and EntriesLimit page KindEntries: only entries older
+	// than EntriesBefore (when positive), at most EntriesLimit of them
+	// (0: MaxEntries), newest first. A page never splits an entry.
+	EntriesBefore uint64
+	EntriesLimit  int
 }
 
 // Wants reports whether r asks for kind k.
@@ -122,6 +127,8 @@ func (r Request) Validate() error {
 		return bad("predicate_types", "%d types, the limit is %d", len(r.PredicateTypes), MaxPredicateTypes)
 	case len(r.TrustSets) > MaxTrustSets:
 		return bad("trust_sets", "%d sets, the limit is %d", len(r.TrustSets), MaxTrustSets)
+	case r.EntriesLimit < 0 || r.EntriesLimit > MaxEntries:
+		return bad("entries_limit", "%d entries, want 0 to %d", r.EntriesLimit, MaxEntries)
 	case len(r.Tokens)+len(r.Keys)+len(r.Statements) > MaxExtraTargets:
 		return bad("tokens", "%d extra revocation targets, the limit is %d", len(r.Tokens)+len(r.Keys)+len(r.Statements), MaxExtraTargets)
 	}

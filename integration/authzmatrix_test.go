@@ -555,7 +555,20 @@ func (e *matrixEnv) rows() map[string][]mrow {
 				return []string{"tuf", "sign-pending", "acme/ceremony-sign", "--role", "root", "--version", "2", "--key", k}
 			})},
 		},
-		trustv1.TUFService_GetMetadata_FullMethodName: {{"the owner's release's TUF evidence", read("TUF repo acme/app: target app.tar", func(*mcaller) []string { return []string{"subject", e.appSHA} })}},
+		// (trustctl subject reads TUF evidence server-side now, so the RPC
+		// is called directly.)
+		trustv1.TUFService_GetMetadata_FullMethodName: {{"the owner's release's targets metadata", readRPC("acme/app targets.json lists app.tar", func(ctx context.Context, conn *grpc.ClientConn) (string, error) {
+			r, err := trustv1.NewTUFServiceClient(conn).GetMetadata(ctx, &trustv1.GetMetadataRequest{Repo: "acme/app", Name: "targets.json"})
+			var doc struct {
+				Signed struct {
+					Targets map[string]json.RawMessage `json:"targets"`
+				} `json:"signed"`
+			}
+			if err == nil && json.Unmarshal(r.GetData(), &doc) == nil && doc.Signed.Targets["app.tar"] != nil {
+				return "acme/app targets.json lists app.tar", nil
+			}
+			return fmt.Sprintf("targets.json: %d bytes", len(r.GetData())), err
+		})}},
 		trustv1.TUFService_GetOnlineKeys_FullMethodName: {{"build a root offline", read("wrote root v1", func(c *mcaller) []string {
 			return []string{"tuf", "init", "own/" + c.name + "-offline", "--root-key", c.key, "--targets-key", c.key + ".pub", "--out", out(c, "root.json")}
 		})}},

@@ -253,8 +253,8 @@ func runFlood(tb testing.TB, backend string) floodRun {
 	t0 := time.Now()
 	resp, err := trustv1.NewSubjectServiceClient(conns[0]).GetSubject(context.Background(), req)
 	r.alone = time.Since(t0)
-	if err != nil || len(resp.GetSubject().GetEvidence()) < floodEvidence {
-		tb.Fatalf("warm-up lookup: %d evidence entries, %v", len(resp.GetSubject().GetEvidence()), err)
+	if err != nil || len(resp.GetSubject().GetFacts()) < floodEvidence {
+		tb.Fatalf("warm-up lookup: %d facts, %v", len(resp.GetSubject().GetFacts()), err)
 	}
 
 	r.before = procStatus(tb, pid, "VmRSS")

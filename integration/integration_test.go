@@ -224,23 +224,60 @@ func seedAndClose(t *testing.T, s store.Store) {
 	}
 }
 
+// subjectJSON is the part of trustctl subject -o json the tests read.
 type subjectJSON struct {
-	ID      string `json:"id"`
+	ID      uint64 `json:"id"`
 	Digest  string `json:"digest"`
 	Aliases []struct {
 		Digest      string `json:"digest"`
 		Queried     bool   `json:"queried"`
 		SameSubject bool   `json:"same_subject"`
 		Claims      []struct {
-			Source       string   `json:"source"`
-			SignerKeyIDs []string `json:"signer_key_ids"`
-			StatementSeq string   `json:"statement_seq"`
+			Source  string `json:"source"`
+			Signers []struct {
+				ID string `json:"id"`
+			} `json:"signers"`
+			Seq uint64 `json:"seq"`
 		} `json:"claims"`
 	} `json:"aliases"`
-	Evidence []struct {
-		Digest   string `json:"digest"`
-		ViaAlias bool   `json:"via_alias"`
-	} `json:"evidence"`
+	Facts []factJSON `json:"facts"`
+}
+
+// factJSON is one fact of trustctl subject -o json.
+type factJSON struct {
+	Seq           uint64   `json:"seq"`
+	PredicateType string   `json:"predicate_type"`
+	Digests       []string `json:"digests"`
+	ViaAlias      *struct {
+		Digest string `json:"digest"`
+		Claims []struct {
+			Seq     uint64 `json:"seq"`
+			Signers []struct {
+				ID string `json:"id"`
+			} `json:"signers"`
+		} `json:"claims"`
+	} `json:"via_alias"`
+	Status     string `json:"status"`
+	Revocation *struct {
+		Kind     string `json:"kind"`
+		ID       string `json:"id"`
+		Action   string `json:"action"`
+		Reason   string `json:"reason"`
+		Seq      uint64 `json:"seq"`
+		Revokers []struct {
+			ID    string `json:"id"`
+			Label string `json:"label"`
+		} `json:"revokers"`
+	} `json:"revocation"`
+	TUF *struct {
+		Repo           string   `json:"repo"`
+		Role           string   `json:"role"`
+		Targets        []string `json:"targets"`
+		Version        int64    `json:"version"`
+		CurrentVersion int64    `json:"current_version"`
+		ListedNow      bool     `json:"listed_now"`
+	} `json:"tuf"`
+	Manifest string `json:"manifest"`
 }
 
 func TestSubjectAcrossRestart(t *testing.T) {
@@ -254,7 +291,7 @@ func TestSubjectAcrossRestart(t *testing.T) {
 			d = startTrustd(t, flags...)
 			again := checkSubject(t, d.grpcAddr)
 			if again.ID != first.ID {
-				t.Errorf("subject id after restart = %s, want %s", again.ID, first.ID)
+				t.Errorf("subject id after restart = %d, want %d", again.ID, first.ID)
 			}
 			text := trustctl(t, d.grpcAddr, "subject", storetest.Seeded.SHA256.String())
 			for _, want := range []string{"digest " + storetest.Seeded.SHA256.String(), "alias " + storetest.Seeded.SHA512.String(),
@@ -285,11 +322,11 @@ func checkSubject(t *testing.T, addr string) subjectJSON {
 	}
 	if s.Digest != storetest.Seeded.SHA256.String() || len(s.Aliases) != 2 || s.Aliases[1].Digest != storetest.Seeded.SHA512.String() ||
 		!s.Aliases[1].SameSubject || len(s.Aliases[1].Claims) != 1 ||
-		s.Aliases[1].Claims[0].Source != "CLAIM_SOURCE_STATEMENT" || s.Aliases[1].Claims[0].SignerKeyIDs[0] != storetest.Seeded.Signer {
+		s.Aliases[1].Claims[0].Source != "statement" || len(s.Aliases[1].Claims[0].Signers) != 1 || s.Aliases[1].Claims[0].Signers[0].ID != storetest.Seeded.Signer {
 		t.Errorf("subject = %+v", s)
 	}
-	if len(s.Evidence) != 2 {
-		t.Errorf("evidence = %+v, want the seeded statement once per digest", s.Evidence)
+	if len(s.Facts) != 1 || len(s.Facts[0].Digests) != 2 || s.Facts[0].ViaAlias != nil || s.Facts[0].Status != "valid" {
+		t.Errorf("facts = %+v, want the seeded statement once, naming both digests, valid", s.Facts)
 	}
 	return s
 }

@@ -351,7 +351,7 @@ policies:
 		for _, line := range strings.Split(r.stdout, "\n") {
 			if strings.Contains(line, "signed in manifest "+filepath.Base(rel[1].sums)) {
 				facts++
-				if !strings.Contains(line, ": SUPERSEDED (REVOKED: key:"+dev) || !strings.HasSuffix(line, logEntry+")") {
+				if !strings.Contains(line, ": REVOKED: key:"+dev) || !strings.Contains(line, "revoked (superseded)") || !strings.HasSuffix(line, logEntry) {
 					t.Errorf("the revoked manifest's line does not cite the pgp revoke at %s: %q", logEntry, line)
 				}
 			}
@@ -360,7 +360,18 @@ policies:
 			t.Errorf("subject shows the manifest %d times, want once:\n%s", facts, r.stdout)
 		}
 	}
-	if r := ctl("subject", rel[0].digest); r.code != 0 || strings.Contains(r.stdout, "REVOKED") {
+	// The same in JSON: the manifest's fact cites the pgp revoke's own
+	// entry, never 0.
+	var sj subjectJSON
+	if r := ctl("subject", rel[1].digest, "-o", "json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &sj) != nil || len(sj.Facts) != 1 ||
+		sj.Facts[0].Manifest != filepath.Base(rel[1].sums) || sj.Facts[0].Status != "revoked" || sj.Facts[0].Revocation == nil ||
+		fmt.Sprint(sj.Facts[0].Revocation.Seq) != revoked.Entry.Seq.String() || sj.Facts[0].Revocation.ID != dev {
+		t.Errorf("subject -o json of the late manifest's file: %d %q; want one fact revoked by key %s at log entry %s", r.code, r.stdout, dev, revoked.Entry.Seq)
+	}
+	// The first manifest, observed before the supersession, still counts:
+	// superseded, not revoked, citing the same log entry.
+	if r := ctl("subject", rel[0].digest); r.code != 0 || strings.Contains(r.stdout, "REVOKED") || !strings.Contains(r.stdout, ": SUPERSEDED, still counts") ||
+		!strings.Contains(r.stdout, logEntry) {
 		t.Errorf("subject of the early manifest's file: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	verify := func(server string, i int, extra ...string) result {

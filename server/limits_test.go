@@ -141,9 +141,10 @@ func TestPeerWriteRate(t *testing.T) {
 	}
 }
 
-// TestEvidencePaging: a lookup returns at most MaxEvidencePerLookup
-// evidence rows whatever the caller asks, and the pages together hold every
-// row exactly once, newest first, never splitting one log entry's rows.
+// TestEvidencePaging: a lookup returns at most MaxEvidencePerLookup facts
+// whatever the caller asks, and the pages together hold every log entry
+// exactly once, newest first, each naming every digest it names (an entry
+// is never split across pages).
 func TestEvidencePaging(t *testing.T) {
 	const perPage, entries = 5, 12
 	st := openSQLite(t)
@@ -160,7 +161,7 @@ func TestEvidencePaging(t *testing.T) {
 		}
 	}
 	client := trustv1.NewSubjectServiceClient(conn)
-	var rows []string
+	var facts []string
 	token, pages := "", 0
 	for {
 		resp, err := client.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: a256.String(), EvidenceLimit: 1000, PageToken: token})
@@ -168,15 +169,15 @@ func TestEvidencePaging(t *testing.T) {
 			t.Fatalf("page %d: %v", pages+1, err)
 		}
 		pages++
-		ev := resp.GetSubject().GetEvidence()
-		if len(ev) > perPage || len(ev)%2 != 0 {
-			t.Errorf("page %d holds %d rows: over the limit %d, or an entry split across pages", pages, len(ev), perPage)
+		fs := resp.GetSubject().GetFacts()
+		if len(fs) > perPage {
+			t.Errorf("page %d holds %d facts: over the limit %d", pages, len(fs), perPage)
 		}
 		if len(resp.GetSubject().GetAliases()) != 2 {
 			t.Errorf("page %d: %d aliases, want both on every page", pages, len(resp.GetSubject().GetAliases()))
 		}
-		for _, e := range ev {
-			rows = append(rows, fmt.Sprintf("%d/%s", e.GetStatementSeq(), e.GetDigest()[:6]))
+		for _, f := range fs {
+			facts = append(facts, fmt.Sprintf("%d/%d", f.GetSeq(), len(f.GetDigests())))
 		}
 		if resp.GetSubject().GetEvidenceTruncated() != (resp.GetNextPageToken() != "") {
 			t.Errorf("page %d: truncated %v but next_page_token %q", pages, resp.GetSubject().GetEvidenceTruncated(), resp.GetNextPageToken())
@@ -187,10 +188,10 @@ func TestEvidencePaging(t *testing.T) {
 	}
 	var want []string
 	for seq := entries; seq >= 1; seq-- {
-		want = append(want, fmt.Sprintf("%d/sha256", seq), fmt.Sprintf("%d/sha512", seq))
+		want = append(want, fmt.Sprintf("%d/2", seq))
 	}
-	if fmt.Sprint(rows) != fmt.Sprint(want) {
-		t.Errorf("rows over %d pages:\n%v\nwant\n%v", pages, rows, want)
+	if fmt.Sprint(facts) != fmt.Sprint(want) || pages != 3 {
+		t.Errorf("facts over %d pages:\n%v\nwant over 3 pages\n%v", pages, facts, want)
 	}
 }
 

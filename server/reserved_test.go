@@ -73,9 +73,9 @@ func TestSubmitReservedTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := resp.GetSubject().GetEvidence()
-	if len(ev) != 1 || ev[0].GetStatementSeq() != uint64(forged.Seq) || ev[0].GetPayloadType() != envelope.PayloadTypeInToto ||
-		recordtype.WrittenByOwner(ev[0].GetPayloadType(), ev[0].GetPredicateType()) {
-		t.Errorf("evidence = %v, want the forged entry with its in-toto payload type, not trustd's", ev)
+	ev := resp.GetSubject().GetFacts()
+	if len(ev) != 1 || ev[0].GetSeq() != uint64(forged.Seq) || ev[0].GetPayloadType() != envelope.PayloadTypeInToto ||
+		recordtype.WrittenByOwner(ev[0].GetPayloadType(), ev[0].GetPredicateType()) || !ev[0].GetIgnored() || ev[0].GetTuf() != nil {
+		t.Errorf("evidence = %v, want the forged entry with its in-toto payload type, not trustd's, ignored and not read as TUF metadata", ev)
 	}
 }

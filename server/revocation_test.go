@@ -261,8 +261,8 @@ func TestRevocationService(t *testing.T) {
 	if shown == nil || shown.GetReason() != "malicious" || shown.GetRevokers()[0] != f.authID {
 		t.Errorf("subject aliases = %v; want the digest marked revoked (malicious) by the authority", subj.GetSubject().GetAliases())
 	}
-	if len(subj.GetSubject().GetEvidence()) != 1 || subj.GetSubject().GetEvidence()[0].GetPredicateType() != revocation.PredicateType {
-		t.Errorf("subject evidence = %v; want the revocation statement", subj.GetSubject().GetEvidence())
+	if fs := subj.GetSubject().GetFacts(); len(fs) != 1 || fs[0].GetPredicateType() != revocation.PredicateType || fs[0].GetSeq() == 0 {
+		t.Errorf("subject facts = %v; want the revocation statement", fs)
 	}
 }
 

@@ -91,8 +91,9 @@ type Options struct {
 	// Limits shed load beyond the calls trustd can serve at once and
 	// bound each peer's writes; the zero value limits nothing.
 	Limits Limits
-	// MaxEvidencePerLookup bounds the evidence entries of one GetSubject
-	// response (default DefaultMaxEvidencePerLookup); callers page beyond.
+	// MaxEvidencePerLookup bounds the facts (log entries) of one GetSubject
+	// response (default and at most DefaultMaxEvidencePerLookup); callers
+	// page beyond.
 	MaxEvidencePerLookup int
 }
 
@@ -160,11 +161,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
 	ls := &logService{log: opts.Log}
-	subjects := &subjectService{store: opts.Store, maxEvidence: opts.MaxEvidencePerLookup}
-	if opts.Revocation != nil {
-		subjects.revocations = opts.Revocation
-	}
-	trustv1.RegisterSubjectServiceServer(s.grpc, subjects)
 	pgpLog := pgplog.New(opts.Store, opts.Log)
 	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store),
 		pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) { return pgpLog.Status(ctx, k.ID, time.Now()) }})
@@ -193,6 +189,7 @@ func New(opts Options) (*Server, error) {
 	ev := &evidencesvc.Builder{Store: opts.Store, Log: opts.Log, TUF: opts.TUF != nil, PGP: pgpLog, Attest: attestSvc,
 		Revocation: opts.Revocation, Feedback: fb}
 	trustv1.RegisterEvidenceServiceServer(s.grpc, &evidenceService{builder: ev})
+	trustv1.RegisterSubjectServiceServer(s.grpc, &subjectService{store: opts.Store, maxEvidence: opts.MaxEvidencePerLookup, builder: ev})
 	if opts.TokenIssuer != nil {
 		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, ev))
 	}

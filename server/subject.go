@@ -2,33 +2,50 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/evidence"
+	"github.com/trustd-dev/trustd/evidence/evidencesvc"
+	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/subject"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 const defaultEvidenceLimit = 100
 
-// DefaultMaxEvidencePerLookup is the most evidence entries one GetSubject
-// returns unless Options.MaxEvidencePerLookup says otherwise; callers page
-// through the rest.
-const DefaultMaxEvidencePerLookup = 1000
+// DefaultMaxEvidencePerLookup is the most facts (log entries) one
+// GetSubject returns unless Options.MaxEvidencePerLookup says otherwise
+// (never more: what one evidence bundle carries); callers page through the
+// rest.
+const DefaultMaxEvidencePerLookup = evidence.MaxEntries
 
-// subjectService implements trustv1.SubjectServiceServer.
+// maxLabelledKeys bounds the registered keys one lookup reads labels of;
+// keys past it are shown by id alone.
+const maxLabelledKeys = 64
+
+// subjectService implements trustv1.SubjectServiceServer: the human view
+// of the evidence model. Facts and their status come from the bundle
+// evidencesvc.Builder assembles for token issuance and GetEvidence, judged
+// by evidence.Set.Status; nothing here recomputes revocation state.
 type subjectService struct {
 	trustv1.UnimplementedSubjectServiceServer
-	store subject.Reader
-	// maxEvidence bounds the evidence of one response.
+	store store.Reader
+	// maxEvidence bounds the facts of one response.
 	maxEvidence int
-	// revocations, when set, marks revoked aliases and evidence.
-	revocations subject.RevocationChecker
+	builder     *evidencesvc.Builder
 }
 
 func parseDigestField(field, s string) (digest.Digest, error) {
@@ -47,65 +64,276 @@ func (s *subjectService) GetSubject(ctx context.Context, req *trustv1.GetSubject
 	if err != nil {
 		return nil, err
 	}
-	page := subject.Page{Limit: min(int(req.GetEvidenceLimit()), s.maxEvidence)}
-	if page.Limit == 0 {
-		page.Limit = min(defaultEvidenceLimit, s.maxEvidence)
+	limit := min(int(req.GetEvidenceLimit()), s.maxEvidence)
+	if limit == 0 {
+		limit = min(defaultEvidenceLimit, s.maxEvidence)
 	}
+	limit = min(limit, evidence.MaxEntries)
+	var before uint64
 	if t := req.GetPageToken(); t != "" {
-		n, err := strconv.ParseInt(t, 10, 64)
-		if err != nil || n <= 0 {
+		n, err := strconv.ParseUint(t, 10, 64)
+		if err != nil || n == 0 {
 			return nil, invalidField("page_token", fmt.Errorf("%q is not a token this server issued", t))
 		}
-		page.BeforeSeq = n
+		before = n
 	}
-	v, err := subject.Lookup(ctx, s.store, d, page)
+	v, err := subject.Lookup(ctx, s.store, d)
 	if err != nil {
 		return nil, notFound(d, err)
 	}
+	// The queried digest first, then the subject's, then those claims
+	// link (as many as one evidence request carries).
+	var ds []digest.Digest
+	for _, a := range v.Aliases {
+		if len(ds) < evidence.MaxDigests {
+			ds = append(ds, a.Digest)
+		}
+	}
+	r := evidence.Request{Digests: ds, Kinds: []evidence.Kind{evidence.KindEntries, evidence.KindRevocations},
+		EntriesBefore: before, EntriesLimit: limit}
+	if req.GetAt() != nil {
+		r.At = req.GetAt().AsTime()
+	}
+	b, err := s.builder.Build(ctx, r, false)
+	if err != nil {
+		return nil, err
+	}
+	set := evidence.NewSet(b)
 	out := &trustv1.Subject{
 		Id:                uint64(v.Subject.ID),
 		Digest:            d.String(),
 		FirstSeen:         timestamppb.New(v.Subject.CreatedAt),
 		Aliases:           aliasesToProto(v.Aliases),
-		EvidenceTruncated: v.Truncated,
+		EvidenceTruncated: b.Truncated,
+		At:                timestamppb.New(b.At),
 	}
-	for _, e := range v.Evidence {
-		out.Evidence = append(out.Evidence, &trustv1.Evidence{
-			StatementSeq:  uint64(e.Seq),
-			PayloadType:   e.PayloadType,
-			PredicateType: e.PredicateType,
-			SignerKeyIds:  e.SignerKeyIDs,
-			Digest:        e.Digest.String(),
-			ViaAlias:      e.ViaAlias,
-			RecordedAt:    timestamppb.New(e.RecordedAt),
-		})
-	}
-	if s.revocations != nil {
-		if err := markRevoked(ctx, s.revocations, v, out); err != nil {
-			return nil, err
+	for i, a := range v.Aliases {
+		if rv, ok := set.Revocation(evidence.TargetDigest, a.Digest.String()); ok && rv.State != nil {
+			out.Aliases[i].Revocation = revocationStateToProto(rv)
 		}
 	}
+	var next uint64
+	for _, e := range slices.Backward(b.Entries) {
+		if len(e.Digests) == 0 {
+			continue // cited in support (a revocation statement), not naming the digests on this page
+		}
+		out.Facts = append(out.Facts, factToProto(set, e, d, v))
+		next = e.Seq
+	}
+	if err := s.describeTUF(ctx, r, out.Facts); err != nil {
+		return nil, err
+	}
+	if out.KeyLabels, err = s.keyLabels(ctx, out); err != nil {
+		return nil, err
+	}
 	resp := &trustv1.GetSubjectResponse{Subject: out}
-	if v.Truncated {
-		resp.NextPageToken = strconv.FormatInt(v.NextBefore, 10)
+	if b.Truncated && next > 0 {
+		resp.NextPageToken = strconv.FormatUint(next, 10)
 	}
 	return resp, nil
 }
 
-// markRevoked sets the revocation of every revoked alias and evidence
-// entry of out (built from v, in the same order).
-func markRevoked(ctx context.Context, c subject.RevocationChecker, v subject.View, out *trustv1.Subject) error {
-	rv, err := subject.MarkRevoked(ctx, v, c)
+var factStatuses = map[string]trustv1.FactStatus{
+	evidence.StatusValid:      trustv1.FactStatus_FACT_STATUS_VALID,
+	evidence.StatusRevoked:    trustv1.FactStatus_FACT_STATUS_REVOKED,
+	evidence.StatusSuperseded: trustv1.FactStatus_FACT_STATUS_SUPERSEDED,
+	evidence.StatusReinstated: trustv1.FactStatus_FACT_STATUS_REINSTATED,
+	evidence.StatusUnknown:    trustv1.FactStatus_FACT_STATUS_UNKNOWN,
+}
+
+// factToProto renders log entry e of the bundle as a fact of the lookup
+// of d: the digests it names, the alias claims linking it when it names
+// not d but an alias, its status by evidence.Set.Status, and, for an
+// OpenPGP manifest, the manifest's name.
+func factToProto(set *evidence.Set, e evidence.Entry, d digest.Digest, v subject.View) *trustv1.Fact {
+	f := &trustv1.Fact{Seq: e.Seq, PayloadType: e.PayloadType, PredicateType: e.PredicateType, SignerKeyIds: e.SignerKeyIDs,
+		RecordedAt: timestamppb.New(e.RecordedAt), Ignored: !recordtype.Genuine(e.PayloadType, e.PredicateType)}
+	for _, ed := range e.Digests {
+		f.Digests = append(f.Digests, ed.String())
+	}
+	if !slices.Contains(e.Digests, d) {
+		alias := e.Digests[0]
+		f.ViaAlias = alias.String()
+		f.ViaClaims = linkingClaims(v, alias, d)
+	}
+	st, _ := set.Status(e.Seq)
+	f.Status = factStatuses[st.Status]
+	if st.By != nil {
+		f.Revocation = revocationStateToProto(*st.By)
+	}
+	if e.PredicateType == pgplog.ManifestPredicateType && recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
+		var rec pgp.ManifestRecord
+		if json.Unmarshal(e.Envelope, &rec) == nil {
+			f.Manifest = rec.Name
+		}
+	}
+	return f
+}
+
+// linkingClaims are the alias claims that link alias to the queried d:
+// those naming both, or, when none does (the link passes through another
+// digest of the subject), every claim naming alias.
+func linkingClaims(v subject.View, alias, d digest.Digest) []*trustv1.AliasClaim {
+	var both, all []*trustv1.AliasClaim
+	for _, a := range v.Aliases {
+		if a.Digest != alias {
+			continue
+		}
+		for _, c := range a.Claims {
+			pc := aliasClaimToProto(c)
+			all = append(all, pc)
+			if slices.Contains(c.Digests, d) {
+				both = append(both, pc)
+			}
+		}
+	}
+	if len(both) > 0 {
+		return both
+	}
+	return all
+}
+
+// revocationStateToProto renders a revocation state of the evidence.
+func revocationStateToProto(r evidence.Revocation) *trustv1.Revocation {
+	st := r.State
+	return &trustv1.Revocation{Kind: r.Kind, Id: r.ID, Action: st.Action, Reason: st.Reason, Effective: timestamppb.New(st.Effective),
+		Revokers: st.Revokers, Seq: st.Seq, RecordedAt: optTime(st.RecordedAt)}
+}
+
+// describeTUF places the TUF targets facts: the repository, role and
+// version each entry holds (the descriptor logged beside it), the targets
+// in it naming the fact's digests, and the role as the evidence holds it
+// now (a second bundle of KindTUF for those roles, read through the
+// evaluator's own TUF source).
+func (s *subjectService) describeTUF(ctx context.Context, r evidence.Request, facts []*trustv1.Fact) error {
+	var roles []evidence.RoleRef
+	for _, f := range facts {
+		if f.GetPredicateType() != tufstore.PredicateType || !recordtype.WrittenByOwner(f.GetPayloadType(), f.GetPredicateType()) {
+			continue
+		}
+		st, err := s.store.Statement(ctx, int64(f.GetSeq()))
+		if err != nil {
+			return fmt.Errorf("subject: TUF entry %d: %w", f.GetSeq(), err)
+		}
+		desc, err := tufstore.Describe(st)
+		if err != nil {
+			continue // not published metadata: shown as an entry
+		}
+		f.Tuf = &trustv1.TUFTargetFact{Repo: desc.Repo, Role: desc.Role, Version: desc.Version, Targets: targetsNaming(st.Envelope, f.GetDigests())}
+		if rr := (evidence.RoleRef{Repo: desc.Repo, Role: desc.Role}); !slices.Contains(roles, rr) && len(roles) < evidence.MaxRoles {
+			roles = append(roles, rr)
+		}
+	}
+	if len(roles) == 0 || !slices.Contains(s.builder.Kinds(), evidence.KindTUF) {
+		return nil
+	}
+	tr := evidence.Request{Digests: r.Digests, Kinds: []evidence.Kind{evidence.KindTUF}, At: r.At, TUFRoles: roles}
+	b, err := s.builder.Build(ctx, tr, false)
 	if err != nil {
 		return err
 	}
-	for i, a := range v.Aliases {
-		out.Aliases[i].Revocation = revocationToProto(rv.Aliases[a.Digest])
-	}
-	for i, e := range v.Evidence {
-		out.Evidence[i].Revoked = revocationToProto(rv.Evidence[e.Seq])
+	src := evidence.NewSet(b).Sources(evidence.SourceOptions{}).TUF
+	for _, f := range facts {
+		t := f.GetTuf()
+		if t == nil || !slices.Contains(roles, evidence.RoleRef{Repo: t.Repo, Role: t.Role}) {
+			continue
+		}
+		cur, err := src.TUFRole(ctx, t.Repo, t.Role)
+		if err != nil {
+			t.Missing = err.Error()
+			continue
+		}
+		t.CurrentVersion = cur.Version
+		t.ListedNow = len(t.Targets) > 0
+		for _, name := range t.Targets {
+			listed := false
+			for _, cd := range cur.Targets[name] {
+				listed = listed || slices.Contains(f.GetDigests(), cd.String())
+			}
+			t.ListedNow = t.ListedNow && listed
+		}
 	}
 	return nil
+}
+
+// targetsNaming lists the targets of TUF targets metadata whose hashes
+// hold one of ds, sorted.
+func targetsNaming(data []byte, ds []string) []string {
+	var doc struct {
+		Signed struct {
+			Targets map[string]struct {
+				Hashes map[string]string `json:"hashes"`
+			} `json:"targets"`
+		} `json:"signed"`
+	}
+	if json.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	var out []string
+	for name, t := range doc.Signed.Targets {
+		for alg, h := range t.Hashes {
+			if slices.Contains(ds, alg+":"+strings.ToLower(h)) {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// keyLabels reads the labels of the registered keys out names (signers,
+// claim signers, revokers, revoked keys), at most maxLabelledKeys of them;
+// an id that is no registered key (a Sigstore identity) has none.
+func (s *subjectService) keyLabels(ctx context.Context, out *trustv1.Subject) (map[string]string, error) {
+	var ids []string
+	add := func(list ...string) {
+		for _, id := range list {
+			if id != "" && !slices.Contains(ids, id) && len(ids) < maxLabelledKeys {
+				ids = append(ids, id)
+			}
+		}
+	}
+	addRev := func(r *trustv1.Revocation) {
+		if r == nil {
+			return
+		}
+		add(r.GetRevokers()...)
+		if r.GetKind() == evidence.TargetKey {
+			add(r.GetId())
+		}
+	}
+	claims := func(cs []*trustv1.AliasClaim) {
+		for _, c := range cs {
+			add(c.GetSignerKeyIds()...)
+		}
+	}
+	for _, a := range out.GetAliases() {
+		claims(a.GetClaims())
+		addRev(a.GetRevocation())
+	}
+	for _, f := range out.GetFacts() {
+		add(f.GetSignerKeyIds()...)
+		claims(f.GetViaClaims())
+		addRev(f.GetRevocation())
+	}
+	labels := map[string]string{}
+	for _, id := range ids {
+		if strings.HasPrefix(id, "sigstore:") {
+			continue
+		}
+		k, err := s.store.Key(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("subject: key %s: %w", id, err)
+		}
+		if k.Label != "" {
+			labels[id] = k.Label
+		}
+	}
+	return labels, nil
 }
 
 func (s *subjectService) ListAliases(ctx context.Context, req *trustv1.ListAliasesRequest) (*trustv1.ListAliasesResponse, error) {
@@ -113,7 +341,7 @@ func (s *subjectService) ListAliases(ctx context.Context, req *trustv1.ListAlias
 	if err != nil {
 		return nil, err
 	}
-	v, err := subject.Lookup(ctx, s.store, d, subject.Page{})
+	v, err := subject.Lookup(ctx, s.store, d)
 	if err != nil {
 		return nil, notFound(d, err)
 	}
@@ -134,22 +362,26 @@ var claimSources = map[store.ClaimSource]trustv1.ClaimSource{
 	store.ClaimTUFTarget: trustv1.ClaimSource_CLAIM_SOURCE_TUF_TARGET,
 }
 
+func aliasClaimToProto(c store.AliasClaim) *trustv1.AliasClaim {
+	pc := &trustv1.AliasClaim{
+		Source:       claimSources[c.Source],
+		Reference:    c.Reference,
+		StatementSeq: uint64(c.StatementSeq),
+		SignerKeyIds: c.SignerKeyIDs,
+		ClaimedAt:    timestamppb.New(c.ClaimedAt),
+	}
+	for _, cd := range c.Digests {
+		pc.Digests = append(pc.Digests, cd.String())
+	}
+	return pc
+}
+
 func aliasesToProto(as []subject.Alias) []*trustv1.Alias {
 	out := make([]*trustv1.Alias, 0, len(as))
 	for _, a := range as {
 		pa := &trustv1.Alias{Digest: a.Digest.String(), Queried: a.Queried, SameSubject: a.SameSubject}
 		for _, c := range a.Claims {
-			pc := &trustv1.AliasClaim{
-				Source:       claimSources[c.Source],
-				Reference:    c.Reference,
-				StatementSeq: uint64(c.StatementSeq),
-				SignerKeyIds: c.SignerKeyIDs,
-				ClaimedAt:    timestamppb.New(c.ClaimedAt),
-			}
-			for _, cd := range c.Digests {
-				pc.Digests = append(pc.Digests, cd.String())
-			}
-			pa.Claims = append(pa.Claims, pc)
+			pa.Claims = append(pa.Claims, aliasClaimToProto(c))
 		}
 		out = append(out, pa)
 	}

@@ -1,8 +1,8 @@
-// Package subject assembles what trustd knows about one digest: the subject
-// it belongs to, its aliases with the signed claims that link them, and the
-// evidence recorded for any of them, each labelled with how it was reached.
-// It is the one place the alias rule lives: nothing crosses an alias link
-// without carrying the claim that made it.
+// Package subject assembles which digests name the same bytes as one
+// digest: the subject it belongs to and its aliases with the signed claims
+// that link them. It is the one place the alias rule lives: nothing
+// crosses an alias link without carrying the claim that made it. The
+// evidence about those digests is package evidence's.
 package subject
 
 import (
@@ -33,48 +33,25 @@ type Alias struct {
 	Claims []store.AliasClaim
 }
 
-// Evidence is a log entry naming the queried digest or one of its aliases.
-type Evidence struct {
-	store.Evidence
-	// ViaAlias is true when the entry names an alias rather than the
-	// queried digest, so it holds only as far as the alias claim holds.
-	ViaAlias bool
-}
-
 // View is the answer to a lookup.
 type View struct {
-	Subject  store.Subject
-	Queried  digest.Digest
-	Aliases  []Alias
-	Evidence []Evidence
-	// Truncated is true when more evidence exists than the limit allowed;
-	// NextBefore then continues the listing (as Page.BeforeSeq).
-	Truncated  bool
-	NextBefore int64
+	Subject store.Subject
+	Queried digest.Digest
+	// Aliases are the queried digest first, then the subject's other
+	// digests, then those claims link from other subjects.
+	Aliases []Alias
 }
 
-// Page selects the evidence a lookup returns: at most Limit rows (0: none),
-// older than BeforeSeq when it is positive.
-type Page = store.EvidencePage
-
-// Lookup builds the View of d with the page of evidence rows that page
-// selects. Claims are followed one hop from the subject's digests: a digest
-// that a claim links from another subject is shown, labelled, but its own
-// subject is not pulled in. A page ends between log entries, never inside
-// one (unless a single entry has more rows than the page holds), so the
-// next page, older than the last entry shown, misses nothing.
+// Lookup builds the View of d. Claims are followed one hop from the
+// subject's digests: a digest that a claim links from another subject is
+// shown, labelled, but its own subject is not pulled in.
 // Errors: store.ErrNotFound when d is unknown.
-func Lookup(ctx context.Context, r Reader, d digest.Digest, page Page) (View, error) {
-	evidenceLimit := max(page.Limit, 0)
-	fetch := Page{BeforeSeq: page.BeforeSeq}
-	if evidenceLimit > 0 {
-		fetch.Limit = evidenceLimit + 1
-	}
-	sv, err := r.SubjectView(ctx, d, fetch)
+func Lookup(ctx context.Context, r Reader, d digest.Digest) (View, error) {
+	sv, err := r.SubjectView(ctx, d, store.EvidencePage{})
 	if err != nil {
 		return View{}, fmt.Errorf("subject: lookup %s: %w", d, err)
 	}
-	subj, claims, ev := sv.Subject, sv.Claims, sv.Evidence
+	subj, claims := sv.Subject, sv.Claims
 	v := View{Subject: subj, Queried: d}
 
 	inSubject := make(map[digest.Digest]bool, len(subj.Digests))
@@ -100,22 +77,5 @@ func Lookup(ctx context.Context, r Reader, d digest.Digest, page Page) (View, er
 		}
 	}
 
-	if evidenceLimit <= 0 {
-		return v, nil
-	}
-	if len(ev) > evidenceLimit {
-		cut := evidenceLimit
-		for cut > 0 && ev[cut].Seq == ev[cut-1].Seq {
-			cut--
-		}
-		if cut == 0 {
-			cut = evidenceLimit
-		}
-		ev, v.Truncated = ev[:cut], true
-		v.NextBefore = ev[cut-1].Seq
-	}
-	for _, e := range ev {
-		v.Evidence = append(v.Evidence, Evidence{Evidence: e, ViaAlias: e.Digest != d})
-	}
 	return v, nil
 }

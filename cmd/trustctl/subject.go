@@ -2,21 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/digest"
-	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
-	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
 )
 
@@ -31,58 +27,93 @@ func parseDigestArg(s string) (digest.Digest, error) {
 }
 
 func newSubjectCmd(g *globals) *cobra.Command {
-	var limit uint32
+	var (
+		limit     uint32
+		pageToken string
+		at        string
+	)
 	cmd := &cobra.Command{
 		Use:   "subject DIGEST",
 		Short: "Show what trustd knows about a digest",
 		Long: `subject asks trustd for the subject a digest belongs to: every alias (another
-digest of the same bytes) with the signed claim that links it, and the signed
-evidence recorded for the digest and its aliases, one line per log entry
-ending in its status now: valid, REVOKED (by whom, why, from when, and the
-revocation's log entry) or SUPERSEDED. An entry naming several digests of the
-artifact is shown once, as reached by the digest asked about. Evidence reached
-only through an alias is marked with the alias and the claim (signer, log
-entry) linking it: it holds only as far as that claim's signer is trusted.
-Key ids are followed by their labels. A TUF target is shown against its role's
-current version, or as no longer listed there. With --output json, evidence
-has one row per log entry and digest named (via_alias marks alias rows).
+digest of the same bytes) with the signed claim that links it, and one line
+per fact: each log entry naming the digest or an alias, shown once however
+many of the artifact's digests it names. The facts and their status come from
+the same evidence token issuance and verify evaluate, judged by the same time
+rule: a hard revocation (compromised, malicious, other, no reason) of a
+signer voids every signature its key made; a soft one (superseded, retired,
+withdrawn) effective at E voids what the log first observed at or after E;
+a revocation of the statement itself holds from its effective time (a hard
+one at once). Each line ends in its status at --at (default now):
+  valid        nothing revokes the entry or its signers
+  REVOKED      a revocation voids it: who (key id and label), why, from when,
+               and the revocation's own log entry
+  SUPERSEDED   it still counts; a signer's key was superseded, retired,
+               withdrawn or rotated after the log observed it
+  REINSTATED   it counts; a revocation of it or of a signer was reinstated
+  unknown      the server serves no revocation state
+A fact reached only through an alias names the alias and the claim (signer,
+log entry) linking it: it holds only as far as that claim's signer is
+trusted. Key ids are followed by their labels. A TUF target is shown against
+its role's version now, or as no longer listed there.
+
+With --output json, one document:
+  id, digest, first_seen, at          the subject, the digest asked about,
+                                      and when statuses were judged
+  aliases[]: digest, queried, same_subject, revocation, claims[]
+  facts[] (one object per log entry, newest first):
+    seq, predicate_type, payload_type, recorded_at
+    signers[]: id, label
+    digests[]                         the artifact's digests it names
+    via_alias: {digest, claims[]}     only when reached through an alias
+    status                            valid, revoked, superseded,
+                                      reinstated or unknown
+    revocation: {kind, id, action, reason, effective, revokers[]: {id,
+                label}, seq, recorded_at}   what decides the status
+    tuf: {repo, role, targets[], version, current_version, listed_now,
+         missing}                     for TUF targets metadata
+    manifest                          an OpenPGP manifest's file name
+    ignored                           not appended by the path its type
+                                      requires: counts for nothing
+  each claim: source (statement, tuf-target), reference, seq (its log
+             entry), signers[]: {id, label}, digests[], claimed_at
+  truncated, next_page_token          more facts: pass --page-token
 
 DIGEST is algorithm:hex (e.g. sha256:…) or a multibase multihash string.
 Exit code 1 means trustd knows nothing about the digest.`,
 		Example: `  trustctl subject sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
-  trustctl subject -o json $(trustctl digest -a sha256 app.tar | cut -d' ' -f1)`,
+  trustctl subject -o json $(trustctl digest -a sha256 app.tar | cut -d' ' -f1)
+  trustctl subject --at 2026-01-02 sha256:e3b0…`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := parseDigestArg(args[0])
 			if err != nil {
 				return err
 			}
+			req := &trustv1.GetSubjectRequest{Digest: d.String(), EvidenceLimit: limit, PageToken: pageToken}
+			if at != "" {
+				t, err := parseTime("--at", at)
+				if err != nil {
+					return err
+				}
+				req.At = timestamppb.New(t)
+			}
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				resp, err := c.Subjects.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: d.String(), EvidenceLimit: limit})
+				resp, err := c.Subjects.GetSubject(ctx, req)
 				if err != nil {
 					return err
 				}
 				if g.output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp.GetSubject())
+					return printJSON(cmd.OutOrStdout(), subjectToJSON(resp))
 				}
-				names, err := manifestNames(ctx, c, resp.GetSubject())
-				if err != nil {
-					return err
-				}
-				tufLabels, err := tufEvidenceLabels(ctx, c, resp.GetSubject())
-				if err != nil {
-					return err
-				}
-				keys, err := keyLabels(ctx, c, resp.GetSubject())
-				if err != nil {
-					return err
-				}
-				printSubject(cmd.OutOrStdout(), resp.GetSubject(), names, tufLabels, keys)
+				printSubject(cmd.OutOrStdout(), resp)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().Uint32Var(&limit, "evidence-limit", 0, "most evidence entries to show (server default 100, max 1000)")
+	cmd.Flags().Uint32Var(&limit, "evidence-limit", 0, "most facts to show (default 0: the server's default, 100; at most the server's --max-evidence-per-lookup, 500 unless lowered)")
+	cmd.Flags().StringVar(&pageToken, "page-token", "", "continue after a previous page (its next_page_token; default: the newest facts)")
+	cmd.Flags().StringVar(&at, "at", "", "judge the facts' status at this time, RFC 3339 or a date (default: now)")
 	return cmd
 }
 
@@ -112,85 +143,147 @@ func newAliasesCmd(g *globals) *cobra.Command {
 	}
 }
 
-// manifestNames reads the file names of the OpenPGP manifests among the
-// evidence, by log sequence number, for "signed in manifest NAME".
-func manifestNames(ctx context.Context, c *client.Client, s *trustv1.Subject) (map[uint64]string, error) {
-	names := map[uint64]string{}
-	for _, e := range s.GetEvidence() {
-		if e.GetPredicateType() != pgplog.ManifestPredicateType || !recordtype.WrittenByOwner(e.GetPayloadType(), e.GetPredicateType()) {
-			continue
+// subjectJSON is trustctl subject's JSON document (its field names are
+// stable and documented in the command's help).
+type subjectJSON struct {
+	ID            uint64      `json:"id"`
+	Digest        string      `json:"digest"`
+	FirstSeen     string      `json:"first_seen"`
+	At            string      `json:"at"`
+	Aliases       []aliasJSON `json:"aliases"`
+	Facts         []factJSON  `json:"facts"`
+	Truncated     bool        `json:"truncated"`
+	NextPageToken string      `json:"next_page_token,omitempty"`
+}
+
+type keyJSON struct {
+	ID    string `json:"id"`
+	Label string `json:"label,omitempty"`
+}
+
+type claimJSON struct {
+	Source    string    `json:"source"`
+	Reference string    `json:"reference"`
+	Seq       uint64    `json:"seq,omitempty"`
+	Signers   []keyJSON `json:"signers"`
+	Digests   []string  `json:"digests"`
+	ClaimedAt string    `json:"claimed_at"`
+}
+
+type revocationJSON struct {
+	Kind       string    `json:"kind"`
+	ID         string    `json:"id"`
+	Action     string    `json:"action"`
+	Reason     string    `json:"reason"`
+	Effective  string    `json:"effective"`
+	Revokers   []keyJSON `json:"revokers"`
+	Seq        uint64    `json:"seq,omitempty"`
+	RecordedAt string    `json:"recorded_at,omitempty"`
+}
+
+type aliasJSON struct {
+	Digest      string          `json:"digest"`
+	Queried     bool            `json:"queried"`
+	SameSubject bool            `json:"same_subject"`
+	Revocation  *revocationJSON `json:"revocation,omitempty"`
+	Claims      []claimJSON     `json:"claims"`
+}
+
+type viaJSON struct {
+	Digest string      `json:"digest"`
+	Claims []claimJSON `json:"claims"`
+}
+
+type tufJSON struct {
+	Repo           string   `json:"repo"`
+	Role           string   `json:"role"`
+	Targets        []string `json:"targets"`
+	Version        int64    `json:"version"`
+	CurrentVersion int64    `json:"current_version"`
+	ListedNow      bool     `json:"listed_now"`
+	Missing        string   `json:"missing,omitempty"`
+}
+
+type factJSON struct {
+	Seq           uint64          `json:"seq"`
+	PredicateType string          `json:"predicate_type"`
+	PayloadType   string          `json:"payload_type"`
+	RecordedAt    string          `json:"recorded_at"`
+	Signers       []keyJSON       `json:"signers"`
+	Digests       []string        `json:"digests"`
+	ViaAlias      *viaJSON        `json:"via_alias,omitempty"`
+	Status        string          `json:"status"`
+	Revocation    *revocationJSON `json:"revocation,omitempty"`
+	TUF           *tufJSON        `json:"tuf,omitempty"`
+	Manifest      string          `json:"manifest,omitempty"`
+	Ignored       bool            `json:"ignored"`
+}
+
+// statusName is a fact status's lower-case name (valid, revoked, …).
+func statusName(s trustv1.FactStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "FACT_STATUS_"))
+}
+
+func claimSource(s trustv1.ClaimSource) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.String(), "CLAIM_SOURCE_")), "_", "-")
+}
+
+// subjectToJSON is resp as trustctl subject's JSON document.
+func subjectToJSON(resp *trustv1.GetSubjectResponse) subjectJSON {
+	s := resp.GetSubject()
+	labels := s.GetKeyLabels()
+	keys := func(ids []string) []keyJSON {
+		out := make([]keyJSON, 0, len(ids))
+		for _, id := range ids {
+			out = append(out, keyJSON{ID: id, Label: labels[id]})
 		}
-		if _, ok := names[e.GetStatementSeq()]; ok {
-			continue
-		}
-		resp, err := c.Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: e.GetStatementSeq()})
-		if err != nil {
-			return nil, err
-		}
-		var rec pgplog.ManifestRecord
-		if err := json.Unmarshal(resp.GetEntry().GetEnvelope(), &rec); err != nil {
-			return nil, fmt.Errorf("statement #%d: not a manifest record: %w", e.GetStatementSeq(), err)
-		}
-		names[e.GetStatementSeq()] = rec.Name
+		return out
 	}
-	return names, nil
-}
-
-// fact is one log entry of a subject's evidence, printed once: the row
-// naming the queried digest when there is one (else the first alias row),
-// and the other digests the same entry names.
-type fact struct {
-	*trustv1.Evidence
-	// also are the other digests of the subject the entry names.
-	also []string
-}
-
-// subjectFacts folds the evidence rows of s (one per log entry and digest
-// named) into one fact per log entry, in the order of s, preferring the
-// row of the queried digest: the same entry is never shown twice.
-func subjectFacts(s *trustv1.Subject) []fact {
-	var out []fact
-	index := map[uint64]int{}
-	for _, e := range s.GetEvidence() {
-		i, ok := index[e.GetStatementSeq()]
-		if !ok {
-			index[e.GetStatementSeq()] = len(out)
-			out = append(out, fact{Evidence: e})
-			continue
+	claims := func(cs []*trustv1.AliasClaim) []claimJSON {
+		out := make([]claimJSON, 0, len(cs))
+		for _, c := range cs {
+			out = append(out, claimJSON{Source: claimSource(c.GetSource()), Reference: c.GetReference(), Seq: c.GetStatementSeq(),
+				Signers: keys(c.GetSignerKeyIds()), Digests: c.GetDigests(), ClaimedAt: ts(c.GetClaimedAt().AsTime())})
 		}
-		f := &out[i]
-		if f.GetViaAlias() && !e.GetViaAlias() {
-			f.also = append(f.also, f.GetDigest())
-			f.Evidence = e
-			continue
+		return out
+	}
+	rev := func(r *trustv1.Revocation) *revocationJSON {
+		if r == nil {
+			return nil
 		}
-		f.also = append(f.also, e.GetDigest())
+		out := &revocationJSON{Kind: r.GetKind(), ID: r.GetId(), Action: r.GetAction(), Reason: r.GetReason(),
+			Effective: ts(r.GetEffective().AsTime()), Revokers: keys(r.GetRevokers()), Seq: r.GetSeq()}
+		if r.GetRecordedAt() != nil {
+			out.RecordedAt = ts(r.GetRecordedAt().AsTime())
+		}
+		return out
+	}
+	out := subjectJSON{ID: s.GetId(), Digest: s.GetDigest(), FirstSeen: ts(s.GetFirstSeen().AsTime()), At: ts(s.GetAt().AsTime()),
+		Aliases: []aliasJSON{}, Facts: []factJSON{}, Truncated: s.GetEvidenceTruncated(), NextPageToken: resp.GetNextPageToken()}
+	for _, a := range s.GetAliases() {
+		out.Aliases = append(out.Aliases, aliasJSON{Digest: a.GetDigest(), Queried: a.GetQueried(), SameSubject: a.GetSameSubject(),
+			Revocation: rev(a.GetRevocation()), Claims: claims(a.GetClaims())})
+	}
+	for _, f := range s.GetFacts() {
+		fj := factJSON{Seq: f.GetSeq(), PredicateType: f.GetPredicateType(), PayloadType: f.GetPayloadType(), RecordedAt: ts(f.GetRecordedAt().AsTime()),
+			Signers: keys(f.GetSignerKeyIds()), Digests: f.GetDigests(), Status: statusName(f.GetStatus()), Revocation: rev(f.GetRevocation()),
+			Manifest: f.GetManifest(), Ignored: f.GetIgnored()}
+		if fj.Digests == nil {
+			fj.Digests = []string{}
+		}
+		if f.GetViaAlias() != "" {
+			fj.ViaAlias = &viaJSON{Digest: f.GetViaAlias(), Claims: claims(f.GetViaClaims())}
+		}
+		if t := f.GetTuf(); t != nil {
+			fj.TUF = &tufJSON{Repo: t.GetRepo(), Role: t.GetRole(), Targets: t.GetTargets(), Version: t.GetVersion(),
+				CurrentVersion: t.GetCurrentVersion(), ListedNow: t.GetListedNow(), Missing: t.GetMissing()}
+			if fj.TUF.Targets == nil {
+				fj.TUF.Targets = []string{}
+			}
+		}
+		out.Facts = append(out.Facts, fj)
 	}
 	return out
-}
-
-// aliasLink says how an alias-reached fact is linked to the queried
-// digest: the alias and the claims (signer, source, log entry) naming it.
-func aliasLink(s *trustv1.Subject, d string, keys map[string]string) string {
-	for _, a := range s.GetAliases() {
-		if a.GetDigest() != d {
-			continue
-		}
-		var claims []string
-		for _, c := range a.GetClaims() {
-			src := strings.ToLower(strings.TrimPrefix(c.GetSource().String(), "CLAIM_SOURCE_"))
-			cl := fmt.Sprintf("claimed by %s in %s %s", keyNames(c.GetSignerKeyIds(), keys), src, c.GetReference())
-			if c.GetStatementSeq() != 0 {
-				cl += fmt.Sprintf(" #%d", c.GetStatementSeq())
-			}
-			claims = append(claims, cl)
-		}
-		if len(claims) == 0 {
-			return "[via alias " + d + "]"
-		}
-		return "[via alias " + d + ", " + strings.Join(claims, "; ") + "]"
-	}
-	return "[via alias " + d + "]"
 }
 
 // keyNames lists key ids, each followed by its label when it has one.
@@ -205,97 +298,133 @@ func keyNames(ids []string, labels map[string]string) string {
 	return strings.Join(out, ", ")
 }
 
-// keyLabels reads the labels of the registered keys that signed the
-// evidence and alias claims of s; a signer that is no registered key (a
-// Sigstore identity) has none.
-func keyLabels(ctx context.Context, c *client.Client, s *trustv1.Subject) (map[string]string, error) {
-	labels := map[string]string{}
-	ask := func(ids []string) error {
-		for _, id := range ids {
-			if _, ok := labels[id]; ok {
-				continue
-			}
-			labels[id] = ""
-			resp, err := c.Keys.GetKey(ctx, &trustv1.GetKeyRequest{KeyId: id})
-			if status.Code(err) == codes.NotFound || status.Code(err) == codes.InvalidArgument {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("key %s: %w", id, err)
-			}
-			labels[id] = resp.GetKey().GetLabel()
-		}
-		return nil
+// claimText says who claims an alias link, where, and in which log entry.
+func claimText(c *trustv1.AliasClaim, labels map[string]string) string {
+	s := fmt.Sprintf("claimed by %s in %s %s", keyNames(c.GetSignerKeyIds(), labels), claimSource(c.GetSource()), c.GetReference())
+	if c.GetStatementSeq() != 0 {
+		s += fmt.Sprintf(" #%d", c.GetStatementSeq())
 	}
-	for _, e := range s.GetEvidence() {
-		if err := ask(e.GetSignerKeyIds()); err != nil {
-			return nil, err
-		}
-	}
-	for _, a := range s.GetAliases() {
-		for _, cl := range a.GetClaims() {
-			if err := ask(cl.GetSignerKeyIds()); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return labels, nil
+	return s
 }
 
-// printSubject prints a lookup, one line per fact (log entry) with its
-// status now; manifests names the OpenPGP manifests among the evidence by
-// sequence number, tufLabels the TUF targets by evidenceKey, keys the
-// labels of registered keys by id.
-func printSubject(w io.Writer, s *trustv1.Subject, manifests map[uint64]string, tufLabels map[string]string, keys map[string]string) {
-	fmt.Fprintf(w, "subject %d (first seen %s)\n", s.GetId(), ts(s.GetFirstSeen().AsTime()))
-	printAliases(w, s.GetAliases(), keys)
-	facts := subjectFacts(s)
-	fmt.Fprintf(w, "evidence: %d", len(facts))
+// revocationText renders a revocation in one line: what, who (with key
+// labels), why, from when, and its own log entry.
+func revocationText(r *trustv1.Revocation, labels map[string]string) string {
+	verb := "revoked"
+	if r.GetAction() == string(revocation.ActionReinstate) {
+		verb = "reinstated"
+	}
+	target := r.GetId()
+	if r.GetKind() == "key" {
+		target = keyNames([]string{r.GetId()}, labels)
+	}
+	// Seq 0: no log entry of its own (a revocation inside a registered
+	// OpenPGP certificate, a rotation); never cite "log entry 0".
+	where := fmt.Sprintf("log entry %d", r.GetSeq())
+	if r.GetSeq() == 0 {
+		where = "in the registered certificate"
+	}
+	return fmt.Sprintf("%s:%s %s (%s) effective %s by %s, %s", r.GetKind(), target, verb, r.GetReason(),
+		ts(r.GetEffective().AsTime()), keyNames(r.GetRevokers(), labels), where)
+}
+
+// factStatus is a fact's status as its line ends.
+func factStatus(f *trustv1.Fact, labels map[string]string) string {
+	r := f.GetRevocation()
+	switch f.GetStatus() {
+	case trustv1.FactStatus_FACT_STATUS_VALID:
+		return "valid"
+	case trustv1.FactStatus_FACT_STATUS_REVOKED:
+		return "REVOKED: " + revocationText(r, labels)
+	case trustv1.FactStatus_FACT_STATUS_SUPERSEDED:
+		return "SUPERSEDED, still counts (observed before it: " + revocationText(r, labels) + ")"
+	case trustv1.FactStatus_FACT_STATUS_REINSTATED:
+		return "REINSTATED, counts (" + revocationText(r, labels) + ")"
+	}
+	return "status unknown (the server serves no revocation state)"
+}
+
+// tufText names a TUF targets fact against its role's version now: "in
+// role R vN" when the current version still lists it (noting the version
+// that first listed it when older), "was in role R vM; not listed in
+// current vN" when it no longer does.
+func tufText(t *trustv1.TUFTargetFact) string {
+	head := fmt.Sprintf("TUF repo %s: target %s", t.GetRepo(), strings.Join(t.GetTargets(), ", "))
+	switch {
+	case t.GetCurrentVersion() == 0 || t.GetCurrentVersion() == t.GetVersion():
+		return fmt.Sprintf("%s in role %s v%d", head, t.GetRole(), t.GetVersion())
+	case t.GetListedNow():
+		return fmt.Sprintf("%s in role %s v%d (current; first listed in v%d)", head, t.GetRole(), t.GetCurrentVersion(), t.GetVersion())
+	}
+	return fmt.Sprintf("%s was in role %s v%d; not listed in current v%d", head, t.GetRole(), t.GetVersion(), t.GetCurrentVersion())
+}
+
+// printSubject prints a lookup: the aliases, then one line per fact with
+// its status, then the facts that no longer count.
+func printSubject(w io.Writer, resp *trustv1.GetSubjectResponse) {
+	s := resp.GetSubject()
+	labels := s.GetKeyLabels()
+	fmt.Fprintf(w, "subject %d (first seen %s), status at %s\n", s.GetId(), ts(s.GetFirstSeen().AsTime()), ts(s.GetAt().AsTime()))
+	printAliases(w, s.GetAliases(), labels)
+	fmt.Fprintf(w, "evidence: %d", len(s.GetFacts()))
 	if s.GetEvidenceTruncated() {
-		fmt.Fprint(w, " (more exist; raise --evidence-limit)")
+		fmt.Fprintf(w, " (more exist: --page-token %s)", resp.GetNextPageToken())
 	}
 	fmt.Fprintln(w)
-	for _, e := range facts {
+	var revoked []*trustv1.Fact
+	for _, f := range s.GetFacts() {
 		via := ""
-		if e.GetViaAlias() {
-			via = " " + aliasLink(s, e.GetDigest(), keys)
-		}
-		if len(e.also) > 0 {
-			via += " (also names " + strings.Join(e.also, ", ") + ")"
-		}
-		signers := keyNames(e.GetSignerKeyIds(), keys)
-		var line string
-		if label, ok := tufLabels[evidenceKey(e.Evidence)]; ok {
-			line = fmt.Sprintf("  #%d %s, signed by keys %s at %s%s", e.GetStatementSeq(), label, signers, ts(e.GetRecordedAt().AsTime()), via)
-		} else if name, ok := manifests[e.GetStatementSeq()]; ok {
-			line = fmt.Sprintf("  #%d signed in manifest %s by key %s at %s%s", e.GetStatementSeq(), name, signers, ts(e.GetRecordedAt().AsTime()), via)
-		} else {
-			forged := ""
-			if !recordtype.Genuine(e.GetPayloadType(), e.GetPredicateType()) {
-				forged = " [not appended by the path its type requires: ignored]"
+		if f.GetViaAlias() != "" {
+			var claims []string
+			for _, c := range f.GetViaClaims() {
+				claims = append(claims, claimText(c, labels))
 			}
-			line = fmt.Sprintf("  #%d %s signed by %s at %s%s%s", e.GetStatementSeq(), e.GetPredicateType(), signers, ts(e.GetRecordedAt().AsTime()), via, forged)
+			via = " [via alias " + f.GetViaAlias()
+			if len(claims) > 0 {
+				via += ", " + strings.Join(claims, "; ")
+			}
+			via += "]"
 		}
-		fmt.Fprintf(w, "%s: %s\n", line, factStatus(e.GetRevoked()))
+		var also []string
+		for _, fd := range f.GetDigests() {
+			if fd != s.GetDigest() && fd != f.GetViaAlias() {
+				also = append(also, fd)
+			}
+		}
+		if len(also) > 0 {
+			via += " (also names " + strings.Join(also, ", ") + ")"
+		}
+		signers := keyNames(f.GetSignerKeyIds(), labels)
+		at := ts(f.GetRecordedAt().AsTime())
+		var line string
+		switch {
+		case f.GetTuf() != nil && len(f.GetTuf().GetTargets()) > 0:
+			line = fmt.Sprintf("  #%d %s, signed by keys %s at %s%s", f.GetSeq(), tufText(f.GetTuf()), signers, at, via)
+		case f.GetManifest() != "":
+			line = fmt.Sprintf("  #%d signed in manifest %s by key %s at %s%s", f.GetSeq(), f.GetManifest(), signers, at, via)
+		default:
+			ignored := ""
+			if f.GetIgnored() {
+				ignored = " [not appended by the path its type requires: ignored]"
+			}
+			line = fmt.Sprintf("  #%d %s signed by %s at %s%s%s", f.GetSeq(), f.GetPredicateType(), signers, at, via, ignored)
+		}
+		fmt.Fprintf(w, "%s: %s\n", line, factStatus(f, labels))
+		if f.GetStatus() == trustv1.FactStatus_FACT_STATUS_REVOKED {
+			revoked = append(revoked, f)
+		}
 	}
-	printRevokedEvidence(w, facts)
-}
-
-// factStatus is a fact's status now: valid, or the revocation voiding it
-// (superseded for a soft supersession).
-func factStatus(r *trustv1.Revocation) string {
-	if r == nil {
-		return "valid"
+	if len(revoked) > 0 {
+		fmt.Fprintf(w, "revoked evidence: %d (shown above, no longer counting)\n", len(revoked))
+		for _, f := range revoked {
+			fmt.Fprintf(w, "  #%d REVOKED: %s\n", f.GetSeq(), revocationText(f.GetRevocation(), labels))
+		}
 	}
-	if r.GetReason() == string(revocation.ReasonSuperseded) {
-		return "SUPERSEDED (REVOKED: " + formatRevocation(r) + ")"
-	}
-	return "REVOKED: " + formatRevocation(r)
 }
 
 // printAliases prints the aliases of a lookup with the claims linking
-// them; keys labels registered keys by id (nil: ids alone).
-func printAliases(w io.Writer, as []*trustv1.Alias, keys map[string]string) {
+// them; labels names registered keys by id (nil: ids alone).
+func printAliases(w io.Writer, as []*trustv1.Alias, labels map[string]string) {
 	for _, a := range as {
 		label := "alias"
 		switch {
@@ -305,10 +434,16 @@ func printAliases(w io.Writer, as []*trustv1.Alias, keys map[string]string) {
 			label = "alias (other subject)"
 		}
 		fmt.Fprintf(w, "%s %s\n", label, a.GetDigest())
-		printRevoked(w, a.GetRevocation())
+		if r := a.GetRevocation(); r != nil {
+			if r.GetAction() == string(revocation.ActionReinstate) {
+				fmt.Fprintf(w, "    reinstated, counts again: %s\n", revocationText(r, labels))
+			} else {
+				fmt.Fprintf(w, "    REVOKED: %s\n", revocationText(r, labels))
+			}
+		}
 		for _, c := range a.GetClaims() {
-			src := strings.ToLower(strings.TrimPrefix(c.GetSource().String(), "CLAIM_SOURCE_"))
-			fmt.Fprintf(w, "  claimed by %s in %s %s", keyNames(c.GetSignerKeyIds(), keys), src, c.GetReference())
+			src := claimSource(c.GetSource())
+			fmt.Fprintf(w, "  claimed by %s in %s %s", keyNames(c.GetSignerKeyIds(), labels), src, c.GetReference())
 			if c.GetStatementSeq() != 0 {
 				fmt.Fprintf(w, " (statement #%d)", c.GetStatementSeq())
 			}
@@ -318,34 +453,3 @@ func printAliases(w io.Writer, as []*trustv1.Alias, keys map[string]string) {
 }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// printRevoked prints a revocation under the line it applies to: who, why,
-// from when. Nothing is hidden because it is revoked.
-func printRevoked(w io.Writer, r *trustv1.Revocation) {
-	if r == nil {
-		return
-	}
-	if r.GetAction() == string(revocation.ActionReinstate) {
-		fmt.Fprintf(w, "    reinstated, counts again: %s\n", formatRevocation(r))
-		return
-	}
-	fmt.Fprintf(w, "    REVOKED: %s\n", formatRevocation(r))
-}
-
-// printRevokedEvidence lists, after the evidence, every entry that no
-// longer counts and the revocation that voids it (each entry once).
-func printRevokedEvidence(w io.Writer, facts []fact) {
-	var revoked []fact
-	for _, e := range facts {
-		if e.GetRevoked() != nil {
-			revoked = append(revoked, e)
-		}
-	}
-	if len(revoked) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "revoked evidence: %d (shown above, no longer counting)\n", len(revoked))
-	for _, e := range revoked {
-		fmt.Fprintf(w, "  #%d REVOKED: %s\n", e.GetStatementSeq(), formatRevocation(e.GetRevoked()))
-	}
-}

@@ -2,104 +2,107 @@ package main
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/trustd-dev/trustd/client"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/recordtype"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
-// TestSubjectSkipsForgedRecords: a subject whose evidence holds records of
-// trustd's TUF metadata and OpenPGP manifest types that trustd did not
-// write (forged rows of an old database, stored as in-toto statements) is
-// printed, with those rows marked, rather than failing on them: they are
-// not fetched as TUF metadata or read as manifests.
-func TestSubjectSkipsForgedRecords(t *testing.T) {
-	now := timestamppb.Now()
-	s := &trustv1.Subject{Id: 1, FirstSeen: now, Evidence: []*trustv1.Evidence{
-		{StatementSeq: 7, PayloadType: recordtype.PayloadTypeInToto, PredicateType: recordtype.TUFMetadata, SignerKeyIds: []string{"stranger"}, Digest: "sha256:ab", RecordedAt: now},
-		{StatementSeq: 8, PayloadType: recordtype.PayloadTypeInToto, PredicateType: recordtype.PGPManifest, SignerKeyIds: []string{"stranger"}, Digest: "sha256:ab", RecordedAt: now},
+// subjectFixture is a lookup holding one fact of each kind and status: a
+// direct fact naming both digests, a fact reached only through an alias
+// with its linking claim, a revoked, a superseded and a reinstated one, a
+// TUF target against its role's version now (still listed, and no longer
+// listed), an OpenPGP manifest, and a forged record of a reserved type.
+func subjectFixture() *trustv1.GetSubjectResponse {
+	at := func(h int) *timestamppb.Timestamp {
+		return timestamppb.New(time.Date(2026, 6, 1, h, 0, 0, 0, time.UTC))
+	}
+	const (
+		d256 = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+		d512 = "sha512:f7fbba6e0636f890e56fbbf3283e524c6fa3204ae298382d624741d0dc6638326e282c41be5e4254d8820772c5518a2c5a8c0c7f7eda19594a7eb539453e1ed7"
+	)
+	claim := &trustv1.AliasClaim{Source: trustv1.ClaimSource_CLAIM_SOURCE_STATEMENT, Reference: "3/0", StatementSeq: 3, SignerKeyIds: []string{"k1"},
+		Digests: []string{d256, d512}, ClaimedAt: at(1)}
+	rev := func(kind, id, action, reason string, h int, by string, seq uint64) *trustv1.Revocation {
+		return &trustv1.Revocation{Kind: kind, Id: id, Action: action, Reason: reason, Effective: at(h), Revokers: []string{by}, Seq: seq, RecordedAt: at(h)}
+	}
+	return &trustv1.GetSubjectResponse{NextPageToken: "2", Subject: &trustv1.Subject{
+		Id: 7, Digest: d256, FirstSeen: at(1), At: at(20), EvidenceTruncated: true,
+		KeyLabels: map[string]string{"k1": "release-bot", "sec": "security"},
+		Aliases: []*trustv1.Alias{
+			{Digest: d256, Queried: true, SameSubject: true, Claims: []*trustv1.AliasClaim{claim}},
+			{Digest: d512, SameSubject: true, Claims: []*trustv1.AliasClaim{claim}, Revocation: rev("digest", d512, "reinstate", "other", 9, "sec", 30)},
+		},
+		Facts: []*trustv1.Fact{
+			{Seq: 13, PayloadType: recordtype.PayloadTypeInToto, PredicateType: "https://example.com/scan/v1", SignerKeyIds: []string{"k2"},
+				Digests: []string{d256, d512}, RecordedAt: at(12), Status: trustv1.FactStatus_FACT_STATUS_VALID},
+			{Seq: 12, PayloadType: recordtype.PayloadTypeInToto, PredicateType: "https://example.com/sbom/v1", SignerKeyIds: []string{"k1"},
+				Digests: []string{d512}, RecordedAt: at(11), ViaAlias: d512, ViaClaims: []*trustv1.AliasClaim{claim},
+				Status: trustv1.FactStatus_FACT_STATUS_REVOKED, Revocation: rev("key", "k1", "revoke", "compromised", 13, "sec", 41)},
+			{Seq: 11, PayloadType: recordtype.PayloadTypeInToto, PredicateType: "https://example.com/test/v1", SignerKeyIds: []string{"k2"},
+				Digests: []string{d256}, RecordedAt: at(11), Status: trustv1.FactStatus_FACT_STATUS_REINSTATED,
+				Revocation: rev("statement", "sha256:41c7", "reinstate", "withdrawn", 14, "k2", 43)},
+			{Seq: 10, PayloadType: tufstore.PayloadType, PredicateType: tufstore.PredicateType, SignerKeyIds: []string{"t1"},
+				Digests: []string{d256, d512}, RecordedAt: at(10), Status: trustv1.FactStatus_FACT_STATUS_VALID,
+				Tuf: &trustv1.TUFTargetFact{Repo: "acme/app", Role: "targets", Targets: []string{"app.tar"}, Version: 1, CurrentVersion: 4, ListedNow: true}},
+			{Seq: 9, PayloadType: tufstore.PayloadType, PredicateType: tufstore.PredicateType, SignerKeyIds: []string{"t1"},
+				Digests: []string{d256}, RecordedAt: at(9), Status: trustv1.FactStatus_FACT_STATUS_VALID,
+				Tuf: &trustv1.TUFTargetFact{Repo: "acme/app", Role: "releases", Targets: []string{"old.tar"}, Version: 2, CurrentVersion: 5}},
+			{Seq: 8, PayloadType: recordtype.PGPManifestPayloadType, PredicateType: recordtype.PGPManifest, SignerKeyIds: []string{"AAAA"},
+				Digests: []string{d256}, RecordedAt: at(8), Manifest: "SHA256SUMS", Status: trustv1.FactStatus_FACT_STATUS_SUPERSEDED,
+				Revocation: rev("key", "AAAA", "revoke", "superseded", 15, "AAAA", 44)},
+			{Seq: 7, PayloadType: recordtype.PayloadTypeInToto, PredicateType: recordtype.TUFMetadata, SignerKeyIds: []string{"stranger"},
+				Digests: []string{d256}, RecordedAt: at(7), Ignored: true, Status: trustv1.FactStatus_FACT_STATUS_VALID},
+		},
 	}}
-	// A client with no connections: reaching the server would panic.
-	c := &client.Client{}
-	labels, err := tufEvidenceLabels(context.Background(), c, s)
-	if err != nil || len(labels) != 0 {
-		t.Fatalf("tufEvidenceLabels = %v, %v; want nothing", labels, err)
-	}
-	names, err := manifestNames(context.Background(), c, s)
-	if err != nil || len(names) != 0 {
-		t.Fatalf("manifestNames = %v, %v; want nothing", names, err)
-	}
-	var out bytes.Buffer
-	printSubject(&out, s, names, labels, nil)
-	if strings.Count(out.String(), "not appended by the path its type requires: ignored") != 2 {
-		t.Errorf("output does not mark the forged rows:\n%s", out.String())
-	}
 }
 
-// TestSubjectOneLinePerFact: an entry naming the queried digest and an
-// alias is printed once, as the direct fact; an entry reached only through
-// an alias is labelled with the claim and signer linking it; each line
-// carries its status now, and key labels follow key ids.
-func TestSubjectOneLinePerFact(t *testing.T) {
-	now := timestamppb.Now()
-	const (
-		d256 = "sha256:aa"
-		d512 = "sha512:bb"
-	)
-	s := &trustv1.Subject{Id: 1, Digest: d256, FirstSeen: now,
-		Aliases: []*trustv1.Alias{
-			{Digest: d256, Queried: true, SameSubject: true},
-			{Digest: d512, SameSubject: true, Claims: []*trustv1.AliasClaim{{Source: trustv1.ClaimSource_CLAIM_SOURCE_STATEMENT, Reference: "app.tar", StatementSeq: 3, SignerKeyIds: []string{"k1"}, ClaimedAt: now}}},
-		},
-		Evidence: []*trustv1.Evidence{
-			{StatementSeq: 9, PayloadType: recordtype.PayloadTypeInToto, PredicateType: "https://example.com/scan/v1", SignerKeyIds: []string{"k2"}, Digest: d512, ViaAlias: true, RecordedAt: now},
-			{StatementSeq: 9, PayloadType: recordtype.PayloadTypeInToto, PredicateType: "https://example.com/scan/v1", SignerKeyIds: []string{"k2"}, Digest: d256, RecordedAt: now},
-			{StatementSeq: 7, PayloadType: recordtype.PayloadTypeInToto, PredicateType: "https://example.com/sbom/v1", SignerKeyIds: []string{"k1"}, Digest: d512, ViaAlias: true, RecordedAt: now,
-				Revoked: &trustv1.Revocation{Kind: "key", Id: "k1", Action: "revoke", Reason: "compromised", Effective: now, Revokers: []string{"k1"}, Seq: 41}},
-		}}
-	var out bytes.Buffer
-	printSubject(&out, s, nil, nil, map[string]string{"k1": "release-bot"})
-	text := out.String()
-	for _, want := range []string{
-		"evidence: 2\n",
-		"#9 https://example.com/scan/v1 signed by k2 at " + ts(now.AsTime()) + " (also names " + d512 + "): valid\n",
-		"#7 https://example.com/sbom/v1 signed by k1 (release-bot) at " + ts(now.AsTime()) + " [via alias " + d512 + ", claimed by k1 (release-bot) in statement app.tar #3]: REVOKED: key:k1 revoked (compromised)",
-		"log entry 41\n",
-		"revoked evidence: 1",
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("output lacks %q:\n%s", want, text)
+// TestSubjectGolden pins both outputs of `trustctl subject`: one line (text)
+// or one object (JSON) per fact, each with its status, the claim linking
+// an alias-reached fact, TUF targets against their role's version now, key
+// labels, and revocation and reinstatement told apart.
+func TestSubjectGolden(t *testing.T) {
+	resp := subjectFixture()
+	var text bytes.Buffer
+	printSubject(&text, resp)
+	golden(t, "subject.txt.golden", text.Bytes())
+	var js bytes.Buffer
+	if err := printJSON(&js, subjectToJSON(resp)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "subject.json.golden", js.Bytes())
+
+	// Each fact once, in both outputs (the summary of revoked facts
+	// after the list only cites them).
+	for _, f := range resp.GetSubject().GetFacts() {
+		n := 0
+		for _, line := range strings.Split(text.String(), "\n") {
+			if p := fmt.Sprintf("  #%d ", f.GetSeq()); strings.HasPrefix(line, p) && !strings.HasPrefix(line, p+"REVOKED:") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("fact %d printed %d times, want once:\n%s", f.GetSeq(), n, text.String())
 		}
 	}
-	if n := strings.Count(text, "#9 "); n != 1 {
-		t.Errorf("entry 9 printed %d times, want once:\n%s", n, text)
+	var doc struct {
+		Facts []map[string]any `json:"facts"`
 	}
-}
-
-// TestTUFTargetLabel: a target is shown against its role's current
-// version, and a target the current version no longer lists is said so.
-func TestTUFTargetLabel(t *testing.T) {
-	m := &trustv1.GetMetadataResponse{Repo: "acme/app", Role: "targets", Version: 1}
-	listed := tufRole{version: 4, targets: map[string]map[string]string{"app.tar": {"sha256": "AA"}}}
-	tests := []struct {
-		name string
-		cur  tufRole
-		want string
-	}{
-		{"same version", tufRole{version: 1}, "TUF repo acme/app: target app.tar in role targets v1"},
-		{"role unknown now", tufRole{}, "TUF repo acme/app: target app.tar in role targets v1"},
-		{"still listed", listed, "TUF repo acme/app: target app.tar in role targets v4 (current; first listed in v1)"},
-		{"other digest now", tufRole{version: 4, targets: map[string]map[string]string{"app.tar": {"sha256": "bb"}}}, "TUF repo acme/app: target app.tar was in role targets v1; not listed in current v4"},
-		{"removed", tufRole{version: 4}, "TUF repo acme/app: target app.tar was in role targets v1; not listed in current v4"},
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || len(doc.Facts) != len(resp.GetSubject().GetFacts()) {
+		t.Fatalf("JSON facts %d (%v), want one object per fact (%d)", len(doc.Facts), err, len(resp.GetSubject().GetFacts()))
 	}
-	for _, tc := range tests {
-		if got := tufTargetLabel(m, []string{"app.tar"}, tc.cur, "sha256", "aa"); got != tc.want {
-			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+	for _, f := range doc.Facts {
+		for _, field := range []string{"seq", "predicate_type", "payload_type", "recorded_at", "signers", "digests", "status", "ignored"} {
+			if _, ok := f[field]; !ok {
+				t.Errorf("fact %v lacks %q", f["seq"], field)
+			}
 		}
 	}
 }

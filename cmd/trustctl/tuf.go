@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -21,9 +20,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/pkcs11"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
-	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/tuf"
-	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // maxMetadataFile bounds TUF metadata read from disk or the server.
@@ -676,117 +673,4 @@ Signed by --key, which must be a key of --from.`,
 	_ = cmd.MarkFlagRequired("to")
 	_ = cmd.MarkFlagRequired("key-file")
 	return cmd
-}
-
-// tufEvidenceLabels describes the TUF metadata among a subject's evidence:
-// "TUF repo R: target NAME in role X vN", keyed by evidenceKey. A target is
-// found in the entry's metadata by the evidence digest among its hashes.
-func tufEvidenceLabels(ctx context.Context, c *client.Client, s *trustv1.Subject) (map[string]string, error) {
-	labels := map[string]string{}
-	entries := map[uint64]*trustv1.GetMetadataResponse{}
-	current := map[string]tufRole{}
-	for _, e := range s.GetEvidence() {
-		if e.GetPredicateType() != tufstore.PredicateType || !recordtype.WrittenByOwner(e.GetPayloadType(), e.GetPredicateType()) {
-			continue
-		}
-		m, ok := entries[e.GetStatementSeq()]
-		if !ok {
-			resp, err := c.TUF.GetMetadata(ctx, &trustv1.GetMetadataRequest{LogSeq: e.GetStatementSeq()})
-			if err != nil {
-				return nil, fmt.Errorf("statement #%d: %w", e.GetStatementSeq(), err)
-			}
-			m, entries[e.GetStatementSeq()] = resp, resp
-		}
-		var doc struct {
-			Signed struct {
-				Targets map[string]struct {
-					Hashes map[string]string `json:"hashes"`
-				} `json:"targets"`
-			} `json:"signed"`
-		}
-		if err := json.Unmarshal(m.GetData(), &doc); err != nil {
-			return nil, fmt.Errorf("statement #%d: TUF metadata: %w", e.GetStatementSeq(), err)
-		}
-		alg, hexDigest, _ := strings.Cut(e.GetDigest(), ":")
-		names := make([]string, 0, 1)
-		for name, t := range doc.Signed.Targets {
-			if strings.EqualFold(t.Hashes[alg], hexDigest) {
-				names = append(names, name)
-			}
-		}
-		if len(names) == 0 {
-			continue
-		}
-		sort.Strings(names)
-		roleKey := m.GetRepo() + "\x00" + m.GetRole()
-		cur, ok := current[roleKey]
-		if !ok {
-			var err error
-			cur, err = currentRole(ctx, c, m.GetRepo(), m.GetRole())
-			if err != nil {
-				return nil, err
-			}
-			current[roleKey] = cur
-		}
-		labels[evidenceKey(e)] = tufTargetLabel(m, names, cur, alg, hexDigest)
-	}
-	return labels, nil
-}
-
-// tufRole is a targets role's latest published version and the hashes of
-// its targets; version 0 when it could not be read.
-type tufRole struct {
-	version int64
-	targets map[string]map[string]string
-}
-
-// currentRole reads the latest published version of a targets role, so
-// a target is shown against the role as it is now, not the version that
-// first listed it. A role the server no longer serves is version 0.
-func currentRole(ctx context.Context, c *client.Client, repo, role string) (tufRole, error) {
-	resp, err := c.TUF.GetMetadata(ctx, &trustv1.GetMetadataRequest{Repo: repo, Name: role + ".json"})
-	if status.Code(err) == codes.NotFound {
-		return tufRole{}, nil
-	}
-	if err != nil {
-		return tufRole{}, fmt.Errorf("TUF repo %s: role %s: %w", repo, role, err)
-	}
-	var doc struct {
-		Signed struct {
-			Version int64 `json:"version"`
-			Targets map[string]struct {
-				Hashes map[string]string `json:"hashes"`
-			} `json:"targets"`
-		} `json:"signed"`
-	}
-	if err := json.Unmarshal(resp.GetData(), &doc); err != nil {
-		return tufRole{}, fmt.Errorf("TUF repo %s: role %s: %w", repo, role, err)
-	}
-	out := tufRole{version: doc.Signed.Version, targets: map[string]map[string]string{}}
-	for name, t := range doc.Signed.Targets {
-		out.targets[name] = t.Hashes
-	}
-	return out, nil
-}
-
-// tufTargetLabel names a TUF target against its role's current version:
-// "in role R vN" when the current version still lists it with the digest
-// (noting the version that first listed it when older), "was in role R
-// vM; not listed in current vN" when it no longer does.
-func tufTargetLabel(m *trustv1.GetMetadataResponse, names []string, cur tufRole, alg, hexDigest string) string {
-	head := fmt.Sprintf("TUF repo %s: target %s", m.GetRepo(), strings.Join(names, ", "))
-	if cur.version == 0 || cur.version == int64(m.GetVersion()) {
-		return fmt.Sprintf("%s in role %s v%d", head, m.GetRole(), m.GetVersion())
-	}
-	for _, n := range names {
-		if !strings.EqualFold(cur.targets[n][alg], hexDigest) {
-			return fmt.Sprintf("%s was in role %s v%d; not listed in current v%d", head, m.GetRole(), m.GetVersion(), cur.version)
-		}
-	}
-	return fmt.Sprintf("%s in role %s v%d (current; first listed in v%d)", head, m.GetRole(), cur.version, m.GetVersion())
-}
-
-// evidenceKey names one evidence row: its log entry and digest.
-func evidenceKey(e *trustv1.Evidence) string {
-	return fmt.Sprintf("%d %s", e.GetStatementSeq(), e.GetDigest())
 }

@@ -51,7 +51,7 @@ const (
 
 func (l *limitsConfig) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&l.MaxStatementSubjects, "max-statement-subjects", envelope.DefaultMaxSubjects, "most subjects one in-toto statement may name; more is refused (InvalidArgument) before anything is stored (env TRUSTD_MAX_STATEMENT_SUBJECTS)")
-	fs.IntVar(&l.MaxEvidence, "max-evidence-per-lookup", server.DefaultMaxEvidencePerLookup, "most evidence entries one subject lookup returns; callers page beyond with page_token (env TRUSTD_MAX_EVIDENCE_PER_LOOKUP)")
+	fs.IntVar(&l.MaxEvidence, "max-evidence-per-lookup", server.DefaultMaxEvidencePerLookup, "most facts (log entries) one subject lookup returns, at most 500 (what one evidence bundle carries); callers page beyond with page_token (env TRUSTD_MAX_EVIDENCE_PER_LOOKUP)")
 	fs.IntVar(&l.WritesPerKey, "write-rate-per-key", defaultWritesPerKey, "new log entries one key may sign per --write-rate-window (statements, attestations, OpenPGP manifests, revocations), in bursts of up to as many; 0 disables (env TRUSTD_WRITE_RATE_PER_KEY)")
 	fs.IntVar(&l.WritesPerPeer, "write-rate-per-peer", defaultWritesPerPeer, "write calls one client address (IPv4, or IPv6 /64) may make per --write-rate-window, in bursts of up to as many; 0 disables (env TRUSTD_WRITE_RATE_PER_PEER)")
 	fs.DurationVar(&l.WriteWindow, "write-rate-window", defaultWriteWindow, "window of --write-rate-per-key and --write-rate-per-peer (env TRUSTD_WRITE_RATE_WINDOW)")
@@ -68,8 +68,8 @@ func (l *limitsConfig) check() error {
 	if l.MaxStatementSubjects < 1 {
 		errs = append(errs, fmt.Errorf("--max-statement-subjects: %d is below 1", l.MaxStatementSubjects))
 	}
-	if l.MaxEvidence < 1 {
-		errs = append(errs, fmt.Errorf("--max-evidence-per-lookup: %d is below 1", l.MaxEvidence))
+	if l.MaxEvidence < 1 || l.MaxEvidence > server.DefaultMaxEvidencePerLookup {
+		errs = append(errs, fmt.Errorf("--max-evidence-per-lookup: %d is not between 1 and %d (what one evidence bundle carries)", l.MaxEvidence, server.DefaultMaxEvidencePerLookup))
 	}
 	if l.WritesPerKey < 0 || l.WritesPerPeer < 0 {
 		errs = append(errs, errors.New("--write-rate-per-key and --write-rate-per-peer must not be negative (0 disables)"))

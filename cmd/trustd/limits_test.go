@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/server"
 )
 
 // TestLimitFlags: every limit flag is validated naming the flag, and the
@@ -23,7 +24,7 @@ func TestLimitFlags(t *testing.T) {
 				t.Errorf("request %d, attestation %d: want 4 MiB and the largest statement that fits", c.MaxRequestBytes, c.MaxAttestationBytes)
 			}
 			l := c.Limits
-			if l.MaxStatementSubjects != 1000 || l.MaxEvidence != 1000 || l.WritesPerKey != defaultWritesPerKey || l.WritesPerPeer != defaultWritesPerPeer ||
+			if l.MaxStatementSubjects != 1000 || l.MaxEvidence != server.DefaultMaxEvidencePerLookup || l.WritesPerKey != defaultWritesPerKey || l.WritesPerPeer != defaultWritesPerPeer ||
 				l.MaxInFlightReads != defaultMaxInFlightReads || l.MaxInFlightWrites != defaultMaxInFlightWrites || l.QueueWait != defaultQueueWait {
 				t.Errorf("limits %+v", l)
 			}
@@ -39,6 +40,7 @@ func TestLimitFlags(t *testing.T) {
 		{"attestation below the minimum", []string{"--max-attestation-bytes", "10"}, "--max-attestation-bytes: 10 is below the minimum 1024", nil},
 		{"no subjects", []string{"--max-statement-subjects", "0"}, "--max-statement-subjects", nil},
 		{"no evidence", []string{"--max-evidence-per-lookup", "0"}, "--max-evidence-per-lookup", nil},
+		{"more evidence than a bundle", []string{"--max-evidence-per-lookup", "501"}, "--max-evidence-per-lookup: 501 is not between 1 and 500", nil},
 		{"negative rate", []string{"--write-rate-per-key", "-1"}, "--write-rate-per-key", nil},
 		{"zero window", []string{"--write-rate-window", "0s"}, "--write-rate-window", nil},
 		{"rates off, no window needed", []string{"--write-rate-per-key", "0", "--write-rate-per-peer", "0", "--write-rate-window", "0s"}, "", nil},

@@ -227,15 +227,33 @@ func (bd *build) naming(ctx context.Context, predicateType string, limit int) ([
 	return ev, false, nil
 }
 
-// entries cites every log entry naming the digests (KindEntries).
+// entries cites the log entries naming the digests (KindEntries), newest
+// first: the page the request selects (EntriesBefore, EntriesLimit
+// entries, MaxEntries by default), never splitting one entry's rows
+// (one per digest it names).
 func (bd *build) entries(ctx context.Context) error {
-	ev, more, err := bd.naming(ctx, "", evidence.MaxEntries)
-	if err != nil {
-		return err
+	limit := bd.req.EntriesLimit
+	if limit <= 0 {
+		limit = evidence.MaxEntries
 	}
-	bd.out.Truncated = more
-	for _, e := range ev {
-		if bd.size > evidence.MaxBundleBytes/2 {
+	// An entry has at most one row per digest asked about, so this many
+	// rows hold the first limit entries whole, and one more row shows
+	// whether another entry follows.
+	rows := limit*len(bd.req.Digests) + 1
+	ev, err := bd.b.Store.Evidence(ctx, store.EvidenceQuery{Digests: bd.req.Digests, BeforeSeq: int64(bd.req.EntriesBefore), Limit: rows})
+	if err != nil {
+		return fmt.Errorf("evidence: entries naming %s: %w", bd.req.Digests[0], err)
+	}
+	seen := 0
+	for i, e := range ev {
+		if i == 0 || e.Seq != ev[i-1].Seq {
+			if seen == limit {
+				bd.out.Truncated = true
+				break
+			}
+			seen++
+		}
+		if bd.size > evidence.MaxBundleBytes/2 && (i == 0 || e.Seq != ev[i-1].Seq) {
 			// The newest entries fill half a bundle; the rest is left for
 			// the evidence the requirements name.
 			bd.out.Truncated = true

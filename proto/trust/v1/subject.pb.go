@@ -74,18 +74,88 @@ func (ClaimSource) EnumDescriptor() ([]byte, []int) {
 	return file_trust_v1_subject_proto_rawDescGZIP(), []int{0}
 }
 
+// FactStatus is a fact's status at the time asked about, by the one time
+// rule (package timerule).
+type FactStatus int32
+
+const (
+	FactStatus_FACT_STATUS_UNSPECIFIED FactStatus = 0
+	// Nothing revokes the entry or its signers.
+	FactStatus_FACT_STATUS_VALID FactStatus = 1
+	// A revocation voids it: of the statement, or of a signer's key voiding
+	// the signature as first observed by the log.
+	FactStatus_FACT_STATUS_REVOKED FactStatus = 2
+	// It still counts; a signer's key was superseded, retired or withdrawn
+	// after the log observed it (or the statement's withdrawal is not yet
+	// effective).
+	FactStatus_FACT_STATUS_SUPERSEDED FactStatus = 3
+	// It counts; a revocation of it or of a signer was reinstated.
+	FactStatus_FACT_STATUS_REINSTATED FactStatus = 4
+	// The server serves no revocation state.
+	FactStatus_FACT_STATUS_UNKNOWN FactStatus = 5
+)
+
+// Enum value maps for FactStatus.
+var (
+	FactStatus_name = map[int32]string{
+		0: "FACT_STATUS_UNSPECIFIED",
+		1: "FACT_STATUS_VALID",
+		2: "FACT_STATUS_REVOKED",
+		3: "FACT_STATUS_SUPERSEDED",
+		4: "FACT_STATUS_REINSTATED",
+		5: "FACT_STATUS_UNKNOWN",
+	}
+	FactStatus_value = map[string]int32{
+		"FACT_STATUS_UNSPECIFIED": 0,
+		"FACT_STATUS_VALID":       1,
+		"FACT_STATUS_REVOKED":     2,
+		"FACT_STATUS_SUPERSEDED":  3,
+		"FACT_STATUS_REINSTATED":  4,
+		"FACT_STATUS_UNKNOWN":     5,
+	}
+)
+
+func (x FactStatus) Enum() *FactStatus {
+	p := new(FactStatus)
+	*p = x
+	return p
+}
+
+func (x FactStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FactStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_trust_v1_subject_proto_enumTypes[1].Descriptor()
+}
+
+func (FactStatus) Type() protoreflect.EnumType {
+	return &file_trust_v1_subject_proto_enumTypes[1]
+}
+
+func (x FactStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FactStatus.Descriptor instead.
+func (FactStatus) EnumDescriptor() ([]byte, []int) {
+	return file_trust_v1_subject_proto_rawDescGZIP(), []int{1}
+}
+
 type GetSubjectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Digest in OCI form ("sha256:<hex>") or a multibase multihash string.
 	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
-	// Most evidence entries to return; 0 means the server default (100). A
-	// value above the server's maximum (trustd --max-evidence-per-lookup,
-	// default 1,000) is lowered to it: page through the rest with
-	// page_token.
+	// Most facts (log entries) to return; 0 means the server default (100).
+	// A value above the server's maximum (trustd --max-evidence-per-lookup,
+	// default and at most 500, what one evidence bundle carries) is lowered
+	// to it: page through the rest with page_token.
 	EvidenceLimit uint32 `protobuf:"varint,2,opt,name=evidence_limit,json=evidenceLimit,proto3" json:"evidence_limit,omitempty"`
-	// Token from a previous response's next_page_token: evidence older than
+	// Token from a previous response's next_page_token: facts older than
 	// that page. Aliases and claims are returned on every page.
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// When the facts' status is judged; unset means now.
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,6 +209,13 @@ func (x *GetSubjectRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *GetSubjectRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
 }
 
 type GetSubjectResponse struct {
@@ -310,13 +387,19 @@ type Subject struct {
 	// Every digest that the subject is recorded under, or that an alias claim
 	// naming one of them links to it. The queried digest comes first.
 	Aliases []*Alias `protobuf:"bytes,4,rep,name=aliases,proto3" json:"aliases,omitempty"`
-	// Signed statements naming the queried digest or an alias, newest first.
-	Evidence []*Evidence `protobuf:"bytes,5,rep,name=evidence,proto3" json:"evidence,omitempty"`
-	// True when more evidence exists than was returned (see
+	// True when more facts exist than were returned (see
 	// GetSubjectResponse.next_page_token).
 	EvidenceTruncated bool `protobuf:"varint,6,opt,name=evidence_truncated,json=evidenceTruncated,proto3" json:"evidence_truncated,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The log entries naming the queried digest or an alias, newest first,
+	// each exactly once.
+	Facts []*Fact `protobuf:"bytes,7,rep,name=facts,proto3" json:"facts,omitempty"`
+	// When the statuses were judged.
+	At *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=at,proto3" json:"at,omitempty"`
+	// Labels of the registered keys the response names (signers, claim
+	// signers, revokers), by key id; a key without a label is absent.
+	KeyLabels     map[string]string `protobuf:"bytes,9,rep,name=key_labels,json=keyLabels,proto3" json:"key_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Subject) Reset() {
@@ -377,18 +460,32 @@ func (x *Subject) GetAliases() []*Alias {
 	return nil
 }
 
-func (x *Subject) GetEvidence() []*Evidence {
-	if x != nil {
-		return x.Evidence
-	}
-	return nil
-}
-
 func (x *Subject) GetEvidenceTruncated() bool {
 	if x != nil {
 		return x.EvidenceTruncated
 	}
 	return false
+}
+
+func (x *Subject) GetFacts() []*Fact {
+	if x != nil {
+		return x.Facts
+	}
+	return nil
+}
+
+func (x *Subject) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Subject) GetKeyLabels() map[string]string {
+	if x != nil {
+		return x.KeyLabels
+	}
+	return nil
 }
 
 // Alias is a digest that some signed claim says names the same bytes.
@@ -568,45 +665,59 @@ func (x *AliasClaim) GetClaimedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// Evidence is a signed statement in the log that names a digest of the
-// subject.
-type Evidence struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StatementSeq  uint64                 `protobuf:"varint,1,opt,name=statement_seq,json=statementSeq,proto3" json:"statement_seq,omitempty"`
-	PredicateType string                 `protobuf:"bytes,2,opt,name=predicate_type,json=predicateType,proto3" json:"predicate_type,omitempty"`
-	SignerKeyIds  []string               `protobuf:"bytes,3,rep,name=signer_key_ids,json=signerKeyIds,proto3" json:"signer_key_ids,omitempty"`
-	// The digest the statement names, canonical OCI form.
-	Digest string `protobuf:"bytes,4,opt,name=digest,proto3" json:"digest,omitempty"`
-	// True when digest is not the queried digest: the statement reached this
-	// subject through an alias claim, which the client must weigh.
-	ViaAlias   bool                   `protobuf:"varint,5,opt,name=via_alias,json=viaAlias,proto3" json:"via_alias,omitempty"`
-	RecordedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
-	// Set when the statement no longer counts: it was revoked, or every key
-	// that signed it was revoked as of when trustd recorded it (compromised:
-	// always). The entry is still shown.
-	Revoked *Revocation `protobuf:"bytes,7,opt,name=revoked,proto3" json:"revoked,omitempty"`
+// Fact is one log entry naming a digest of the subject (or of an alias),
+// shown once however many of the digests it names.
+type Fact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry's log sequence number.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	// The stored payload type, which tells the path that appended the entry:
 	// a record of one of trustd's own types counts only with the payload
 	// type its owner stores (recordtype.WrittenByOwner).
-	PayloadType   string `protobuf:"bytes,8,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	PayloadType   string `protobuf:"bytes,2,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	PredicateType string `protobuf:"bytes,3,opt,name=predicate_type,json=predicateType,proto3" json:"predicate_type,omitempty"`
+	// Key ids (or Sigstore signer ids) whose signatures the log verified.
+	SignerKeyIds []string `protobuf:"bytes,4,rep,name=signer_key_ids,json=signerKeyIds,proto3" json:"signer_key_ids,omitempty"`
+	// The digests of the subject and its aliases the entry names, canonical
+	// OCI form.
+	Digests    []string               `protobuf:"bytes,5,rep,name=digests,proto3" json:"digests,omitempty"`
+	RecordedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	// Set when the entry does not name the queried digest: the alias it
+	// names, and the claims linking that alias to the queried digest. The fact holds only as far as those claims' signers
+	// are trusted.
+	ViaAlias  string        `protobuf:"bytes,7,opt,name=via_alias,json=viaAlias,proto3" json:"via_alias,omitempty"`
+	ViaClaims []*AliasClaim `protobuf:"bytes,8,rep,name=via_claims,json=viaClaims,proto3" json:"via_claims,omitempty"`
+	// The entry's status at the response's time.
+	Status FactStatus `protobuf:"varint,9,opt,name=status,proto3,enum=trust.v1.FactStatus" json:"status,omitempty"`
+	// The revocation state deciding status: the one voiding it (REVOKED),
+	// the one not voiding it (SUPERSEDED) or the reinstatement
+	// (REINSTATED); unset when VALID.
+	Revocation *Revocation `protobuf:"bytes,10,opt,name=revocation,proto3" json:"revocation,omitempty"`
+	// Set for TUF targets metadata listing the digests.
+	Tuf *TUFTargetFact `protobuf:"bytes,11,opt,name=tuf,proto3" json:"tuf,omitempty"`
+	// The file name of an OpenPGP manifest.
+	Manifest string `protobuf:"bytes,12,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	// True when the entry is of one of trustd's own record types but was
+	// not appended by the path that type requires: it counts for nothing.
+	Ignored       bool `protobuf:"varint,13,opt,name=ignored,proto3" json:"ignored,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Evidence) Reset() {
-	*x = Evidence{}
+func (x *Fact) Reset() {
+	*x = Fact{}
 	mi := &file_trust_v1_subject_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *Evidence) String() string {
+func (x *Fact) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Evidence) ProtoMessage() {}
+func (*Fact) ProtoMessage() {}
 
-func (x *Evidence) ProtoReflect() protoreflect.Message {
+func (x *Fact) ProtoReflect() protoreflect.Message {
 	mi := &file_trust_v1_subject_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -618,63 +729,199 @@ func (x *Evidence) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Evidence.ProtoReflect.Descriptor instead.
-func (*Evidence) Descriptor() ([]byte, []int) {
+// Deprecated: Use Fact.ProtoReflect.Descriptor instead.
+func (*Fact) Descriptor() ([]byte, []int) {
 	return file_trust_v1_subject_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *Evidence) GetStatementSeq() uint64 {
+func (x *Fact) GetSeq() uint64 {
 	if x != nil {
-		return x.StatementSeq
+		return x.Seq
 	}
 	return 0
 }
 
-func (x *Evidence) GetPredicateType() string {
+func (x *Fact) GetPayloadType() string {
+	if x != nil {
+		return x.PayloadType
+	}
+	return ""
+}
+
+func (x *Fact) GetPredicateType() string {
 	if x != nil {
 		return x.PredicateType
 	}
 	return ""
 }
 
-func (x *Evidence) GetSignerKeyIds() []string {
+func (x *Fact) GetSignerKeyIds() []string {
 	if x != nil {
 		return x.SignerKeyIds
 	}
 	return nil
 }
 
-func (x *Evidence) GetDigest() string {
+func (x *Fact) GetDigests() []string {
 	if x != nil {
-		return x.Digest
+		return x.Digests
 	}
-	return ""
+	return nil
 }
 
-func (x *Evidence) GetViaAlias() bool {
-	if x != nil {
-		return x.ViaAlias
-	}
-	return false
-}
-
-func (x *Evidence) GetRecordedAt() *timestamppb.Timestamp {
+func (x *Fact) GetRecordedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.RecordedAt
 	}
 	return nil
 }
 
-func (x *Evidence) GetRevoked() *Revocation {
+func (x *Fact) GetViaAlias() string {
 	if x != nil {
-		return x.Revoked
+		return x.ViaAlias
+	}
+	return ""
+}
+
+func (x *Fact) GetViaClaims() []*AliasClaim {
+	if x != nil {
+		return x.ViaClaims
 	}
 	return nil
 }
 
-func (x *Evidence) GetPayloadType() string {
+func (x *Fact) GetStatus() FactStatus {
 	if x != nil {
-		return x.PayloadType
+		return x.Status
+	}
+	return FactStatus_FACT_STATUS_UNSPECIFIED
+}
+
+func (x *Fact) GetRevocation() *Revocation {
+	if x != nil {
+		return x.Revocation
+	}
+	return nil
+}
+
+func (x *Fact) GetTuf() *TUFTargetFact {
+	if x != nil {
+		return x.Tuf
+	}
+	return nil
+}
+
+func (x *Fact) GetManifest() string {
+	if x != nil {
+		return x.Manifest
+	}
+	return ""
+}
+
+func (x *Fact) GetIgnored() bool {
+	if x != nil {
+		return x.Ignored
+	}
+	return false
+}
+
+// TUFTargetFact places a TUF targets metadata entry: the targets in it
+// naming the digests, the version of the role this entry is, and the
+// role's version now.
+type TUFTargetFact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Repo  string                 `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	Role  string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// Target names listing one of the digests.
+	Targets []string `protobuf:"bytes,3,rep,name=targets,proto3" json:"targets,omitempty"`
+	// The version of the role this log entry holds.
+	Version int64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// The role's version at the response's time (0: the role could not be
+	// read now, see missing).
+	CurrentVersion int64 `protobuf:"varint,5,opt,name=current_version,json=currentVersion,proto3" json:"current_version,omitempty"`
+	// True when the current version still lists every target with the digest.
+	ListedNow bool `protobuf:"varint,6,opt,name=listed_now,json=listedNow,proto3" json:"listed_now,omitempty"`
+	// Why the role's current version could not be read.
+	Missing       string `protobuf:"bytes,7,opt,name=missing,proto3" json:"missing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TUFTargetFact) Reset() {
+	*x = TUFTargetFact{}
+	mi := &file_trust_v1_subject_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TUFTargetFact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TUFTargetFact) ProtoMessage() {}
+
+func (x *TUFTargetFact) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_subject_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TUFTargetFact.ProtoReflect.Descriptor instead.
+func (*TUFTargetFact) Descriptor() ([]byte, []int) {
+	return file_trust_v1_subject_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *TUFTargetFact) GetRepo() string {
+	if x != nil {
+		return x.Repo
+	}
+	return ""
+}
+
+func (x *TUFTargetFact) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *TUFTargetFact) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *TUFTargetFact) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *TUFTargetFact) GetCurrentVersion() int64 {
+	if x != nil {
+		return x.CurrentVersion
+	}
+	return 0
+}
+
+func (x *TUFTargetFact) GetListedNow() bool {
+	if x != nil {
+		return x.ListedNow
+	}
+	return false
+}
+
+func (x *TUFTargetFact) GetMissing() string {
+	if x != nil {
+		return x.Missing
 	}
 	return ""
 }
@@ -683,12 +930,13 @@ var File_trust_v1_subject_proto protoreflect.FileDescriptor
 
 const file_trust_v1_subject_proto_rawDesc = "" +
 	"\n" +
-	"\x16trust/v1/subject.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19trust/v1/revocation.proto\"q\n" +
+	"\x16trust/v1/subject.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19trust/v1/revocation.proto\"\x9d\x01\n" +
 	"\x11GetSubjectRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12%\n" +
 	"\x0eevidence_limit\x18\x02 \x01(\rR\revidenceLimit\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"i\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"i\n" +
 	"\x12GetSubjectResponse\x12+\n" +
 	"\asubject\x18\x01 \x01(\v2\x11.trust.v1.SubjectR\asubject\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
@@ -698,15 +946,21 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\x04R\tsubjectId\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12)\n" +
-	"\aaliases\x18\x03 \x03(\v2\x0f.trust.v1.AliasR\aaliases\"\xf6\x01\n" +
+	"\aaliases\x18\x03 \x03(\v2\x0f.trust.v1.AliasR\aaliases\"\xa7\x03\n" +
 	"\aSubject\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x129\n" +
 	"\n" +
 	"first_seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tfirstSeen\x12)\n" +
-	"\aaliases\x18\x04 \x03(\v2\x0f.trust.v1.AliasR\aaliases\x12.\n" +
-	"\bevidence\x18\x05 \x03(\v2\x12.trust.v1.EvidenceR\bevidence\x12-\n" +
-	"\x12evidence_truncated\x18\x06 \x01(\bR\x11evidenceTruncated\"\xc0\x01\n" +
+	"\aaliases\x18\x04 \x03(\v2\x0f.trust.v1.AliasR\aaliases\x12-\n" +
+	"\x12evidence_truncated\x18\x06 \x01(\bR\x11evidenceTruncated\x12$\n" +
+	"\x05facts\x18\a \x03(\v2\x0e.trust.v1.FactR\x05facts\x12*\n" +
+	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12?\n" +
+	"\n" +
+	"key_labels\x18\t \x03(\v2 .trust.v1.Subject.KeyLabelsEntryR\tkeyLabels\x1a<\n" +
+	"\x0eKeyLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x05\x10\x06R\bevidence\"\xc0\x01\n" +
 	"\x05Alias\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x18\n" +
 	"\aqueried\x18\x02 \x01(\bR\aqueried\x12!\n" +
@@ -723,21 +977,47 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"\x0esigner_key_ids\x18\x04 \x03(\tR\fsignerKeyIds\x12\x18\n" +
 	"\adigests\x18\x05 \x03(\tR\adigests\x129\n" +
 	"\n" +
-	"claimed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\"\xc1\x02\n" +
-	"\bEvidence\x12#\n" +
-	"\rstatement_seq\x18\x01 \x01(\x04R\fstatementSeq\x12%\n" +
-	"\x0epredicate_type\x18\x02 \x01(\tR\rpredicateType\x12$\n" +
-	"\x0esigner_key_ids\x18\x03 \x03(\tR\fsignerKeyIds\x12\x16\n" +
-	"\x06digest\x18\x04 \x01(\tR\x06digest\x12\x1b\n" +
-	"\tvia_alias\x18\x05 \x01(\bR\bviaAlias\x12;\n" +
+	"claimed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\"\xf6\x03\n" +
+	"\x04Fact\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12!\n" +
+	"\fpayload_type\x18\x02 \x01(\tR\vpayloadType\x12%\n" +
+	"\x0epredicate_type\x18\x03 \x01(\tR\rpredicateType\x12$\n" +
+	"\x0esigner_key_ids\x18\x04 \x03(\tR\fsignerKeyIds\x12\x18\n" +
+	"\adigests\x18\x05 \x03(\tR\adigests\x12;\n" +
 	"\vrecorded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"recordedAt\x12.\n" +
-	"\arevoked\x18\a \x01(\v2\x14.trust.v1.RevocationR\arevoked\x12!\n" +
-	"\fpayload_type\x18\b \x01(\tR\vpayloadType*d\n" +
+	"recordedAt\x12\x1b\n" +
+	"\tvia_alias\x18\a \x01(\tR\bviaAlias\x123\n" +
+	"\n" +
+	"via_claims\x18\b \x03(\v2\x14.trust.v1.AliasClaimR\tviaClaims\x12,\n" +
+	"\x06status\x18\t \x01(\x0e2\x14.trust.v1.FactStatusR\x06status\x124\n" +
+	"\n" +
+	"revocation\x18\n" +
+	" \x01(\v2\x14.trust.v1.RevocationR\n" +
+	"revocation\x12)\n" +
+	"\x03tuf\x18\v \x01(\v2\x17.trust.v1.TUFTargetFactR\x03tuf\x12\x1a\n" +
+	"\bmanifest\x18\f \x01(\tR\bmanifest\x12\x18\n" +
+	"\aignored\x18\r \x01(\bR\aignored\"\xcd\x01\n" +
+	"\rTUFTargetFact\x12\x12\n" +
+	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x18\n" +
+	"\atargets\x18\x03 \x03(\tR\atargets\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x03R\aversion\x12'\n" +
+	"\x0fcurrent_version\x18\x05 \x01(\x03R\x0ecurrentVersion\x12\x1d\n" +
+	"\n" +
+	"listed_now\x18\x06 \x01(\bR\tlistedNow\x12\x18\n" +
+	"\amissing\x18\a \x01(\tR\amissing*d\n" +
 	"\vClaimSource\x12\x1c\n" +
 	"\x18CLAIM_SOURCE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CLAIM_SOURCE_STATEMENT\x10\x01\x12\x1b\n" +
-	"\x17CLAIM_SOURCE_TUF_TARGET\x10\x022\xa5\x01\n" +
+	"\x17CLAIM_SOURCE_TUF_TARGET\x10\x02*\xaa\x01\n" +
+	"\n" +
+	"FactStatus\x12\x1b\n" +
+	"\x17FACT_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11FACT_STATUS_VALID\x10\x01\x12\x17\n" +
+	"\x13FACT_STATUS_REVOKED\x10\x02\x12\x1a\n" +
+	"\x16FACT_STATUS_SUPERSEDED\x10\x03\x12\x1a\n" +
+	"\x16FACT_STATUS_REINSTATED\x10\x04\x12\x17\n" +
+	"\x13FACT_STATUS_UNKNOWN\x10\x052\xa5\x01\n" +
 	"\x0eSubjectService\x12G\n" +
 	"\n" +
 	"GetSubject\x12\x1b.trust.v1.GetSubjectRequest\x1a\x1c.trust.v1.GetSubjectResponse\x12J\n" +
@@ -756,42 +1036,51 @@ func file_trust_v1_subject_proto_rawDescGZIP() []byte {
 	return file_trust_v1_subject_proto_rawDescData
 }
 
-var file_trust_v1_subject_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trust_v1_subject_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_trust_v1_subject_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_trust_v1_subject_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_trust_v1_subject_proto_goTypes = []any{
 	(ClaimSource)(0),              // 0: trust.v1.ClaimSource
-	(*GetSubjectRequest)(nil),     // 1: trust.v1.GetSubjectRequest
-	(*GetSubjectResponse)(nil),    // 2: trust.v1.GetSubjectResponse
-	(*ListAliasesRequest)(nil),    // 3: trust.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),   // 4: trust.v1.ListAliasesResponse
-	(*Subject)(nil),               // 5: trust.v1.Subject
-	(*Alias)(nil),                 // 6: trust.v1.Alias
-	(*AliasClaim)(nil),            // 7: trust.v1.AliasClaim
-	(*Evidence)(nil),              // 8: trust.v1.Evidence
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*Revocation)(nil),            // 10: trust.v1.Revocation
+	(FactStatus)(0),               // 1: trust.v1.FactStatus
+	(*GetSubjectRequest)(nil),     // 2: trust.v1.GetSubjectRequest
+	(*GetSubjectResponse)(nil),    // 3: trust.v1.GetSubjectResponse
+	(*ListAliasesRequest)(nil),    // 4: trust.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),   // 5: trust.v1.ListAliasesResponse
+	(*Subject)(nil),               // 6: trust.v1.Subject
+	(*Alias)(nil),                 // 7: trust.v1.Alias
+	(*AliasClaim)(nil),            // 8: trust.v1.AliasClaim
+	(*Fact)(nil),                  // 9: trust.v1.Fact
+	(*TUFTargetFact)(nil),         // 10: trust.v1.TUFTargetFact
+	nil,                           // 11: trust.v1.Subject.KeyLabelsEntry
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*Revocation)(nil),            // 13: trust.v1.Revocation
 }
 var file_trust_v1_subject_proto_depIdxs = []int32{
-	5,  // 0: trust.v1.GetSubjectResponse.subject:type_name -> trust.v1.Subject
-	6,  // 1: trust.v1.ListAliasesResponse.aliases:type_name -> trust.v1.Alias
-	9,  // 2: trust.v1.Subject.first_seen:type_name -> google.protobuf.Timestamp
-	6,  // 3: trust.v1.Subject.aliases:type_name -> trust.v1.Alias
-	8,  // 4: trust.v1.Subject.evidence:type_name -> trust.v1.Evidence
-	7,  // 5: trust.v1.Alias.claims:type_name -> trust.v1.AliasClaim
-	10, // 6: trust.v1.Alias.revocation:type_name -> trust.v1.Revocation
-	0,  // 7: trust.v1.AliasClaim.source:type_name -> trust.v1.ClaimSource
-	9,  // 8: trust.v1.AliasClaim.claimed_at:type_name -> google.protobuf.Timestamp
-	9,  // 9: trust.v1.Evidence.recorded_at:type_name -> google.protobuf.Timestamp
-	10, // 10: trust.v1.Evidence.revoked:type_name -> trust.v1.Revocation
-	1,  // 11: trust.v1.SubjectService.GetSubject:input_type -> trust.v1.GetSubjectRequest
-	3,  // 12: trust.v1.SubjectService.ListAliases:input_type -> trust.v1.ListAliasesRequest
-	2,  // 13: trust.v1.SubjectService.GetSubject:output_type -> trust.v1.GetSubjectResponse
-	4,  // 14: trust.v1.SubjectService.ListAliases:output_type -> trust.v1.ListAliasesResponse
-	13, // [13:15] is the sub-list for method output_type
-	11, // [11:13] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 0: trust.v1.GetSubjectRequest.at:type_name -> google.protobuf.Timestamp
+	6,  // 1: trust.v1.GetSubjectResponse.subject:type_name -> trust.v1.Subject
+	7,  // 2: trust.v1.ListAliasesResponse.aliases:type_name -> trust.v1.Alias
+	12, // 3: trust.v1.Subject.first_seen:type_name -> google.protobuf.Timestamp
+	7,  // 4: trust.v1.Subject.aliases:type_name -> trust.v1.Alias
+	9,  // 5: trust.v1.Subject.facts:type_name -> trust.v1.Fact
+	12, // 6: trust.v1.Subject.at:type_name -> google.protobuf.Timestamp
+	11, // 7: trust.v1.Subject.key_labels:type_name -> trust.v1.Subject.KeyLabelsEntry
+	8,  // 8: trust.v1.Alias.claims:type_name -> trust.v1.AliasClaim
+	13, // 9: trust.v1.Alias.revocation:type_name -> trust.v1.Revocation
+	0,  // 10: trust.v1.AliasClaim.source:type_name -> trust.v1.ClaimSource
+	12, // 11: trust.v1.AliasClaim.claimed_at:type_name -> google.protobuf.Timestamp
+	12, // 12: trust.v1.Fact.recorded_at:type_name -> google.protobuf.Timestamp
+	8,  // 13: trust.v1.Fact.via_claims:type_name -> trust.v1.AliasClaim
+	1,  // 14: trust.v1.Fact.status:type_name -> trust.v1.FactStatus
+	13, // 15: trust.v1.Fact.revocation:type_name -> trust.v1.Revocation
+	10, // 16: trust.v1.Fact.tuf:type_name -> trust.v1.TUFTargetFact
+	2,  // 17: trust.v1.SubjectService.GetSubject:input_type -> trust.v1.GetSubjectRequest
+	4,  // 18: trust.v1.SubjectService.ListAliases:input_type -> trust.v1.ListAliasesRequest
+	3,  // 19: trust.v1.SubjectService.GetSubject:output_type -> trust.v1.GetSubjectResponse
+	5,  // 20: trust.v1.SubjectService.ListAliases:output_type -> trust.v1.ListAliasesResponse
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_trust_v1_subject_proto_init() }
@@ -805,8 +1094,8 @@ func file_trust_v1_subject_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trust_v1_subject_proto_rawDesc), len(file_trust_v1_subject_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   8,
+			NumEnums:      2,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,7 +31,9 @@ const (
 // digest of them.
 type SubjectServiceClient interface {
 	// GetSubject returns the subject a digest belongs to, every alias with
-	// the claims that link it, and the evidence recorded for them.
+	// the claims that link it, and the facts (log entries) recorded for
+	// them, each once with its status at the requested time, read from the
+	// same evidence model (package evidence) token issuance and verify use.
 	GetSubject(ctx context.Context, in *GetSubjectRequest, opts ...grpc.CallOption) (*GetSubjectResponse, error)
 	// ListAliases returns only the aliases of a digest and their claims.
 	ListAliases(ctx context.Context, in *ListAliasesRequest, opts ...grpc.CallOption) (*ListAliasesResponse, error)
@@ -73,7 +75,9 @@ func (c *subjectServiceClient) ListAliases(ctx context.Context, in *ListAliasesR
 // digest of them.
 type SubjectServiceServer interface {
 	// GetSubject returns the subject a digest belongs to, every alias with
-	// the claims that link it, and the evidence recorded for them.
+	// the claims that link it, and the facts (log entries) recorded for
+	// them, each once with its status at the requested time, read from the
+	// same evidence model (package evidence) token issuance and verify use.
 	GetSubject(context.Context, *GetSubjectRequest) (*GetSubjectResponse, error)
 	// ListAliases returns only the aliases of a digest and their claims.
 	ListAliases(context.Context, *ListAliasesRequest) (*ListAliasesResponse, error)
