@@ -328,6 +328,15 @@ func TestRevocationAlwaysWins(t *testing.T) {
 		s.PGP = pgpData{sigs: []PGPSignature{{Name: "app-1.0.tar.gz", Signer: fprDev, Seq: 9, At: now.Add(-72 * time.Hour), Observed: now.Add(-48 * time.Hour)}}, allowed: map[string]bool{fprDev: true}}
 	}
 	pgpReq := "      any: [{pgp: {roots: [" + fprRoot + "]}}, {tuf: {repo: acme/app, target: app-1.0.tar.gz}}]\n"
+	// The TUF targets role, signed by tufKey, first observed two days ago.
+	tufKey := strings.Repeat("7", 64)
+	tufMeta := digest.MustParse("sha256:" + strings.Repeat("34", 32))
+	tufOnly := "      tuf: {repo: acme/app, target: app-1.0.tar.gz}\n"
+	tufSigned := func(s *Sources) {
+		r := s.TUF.(tufData)["acme/app/targets"]
+		r.Signers, r.Observed = []string{tufKey}, now.Add(-48*time.Hour)
+		r.Input = Input{URI: "trustd:tuf/acme/app/4.targets.json", Digest: tufMeta}
+	}
 	tests := []struct {
 		name    string
 		req     string
@@ -371,6 +380,19 @@ func TestRevocationAlwaysWins(t *testing.T) {
 		{"revocation state unreadable: undecided", tokenOrTUF, func(s *Sources) { s.Revocations = revErr{errors.New("unreachable")} }, Undecided, []Reason{ReasonEvidenceUnavailable}},
 		{"revocation state stale: fails", tokenOrTUF, func(s *Sources) { s.Revocations = revErr{fmt.Errorf("%w: list expired", ErrStaleEvidence)} }, Fail, []Reason{ReasonStaleMetadata}},
 		{"no revocation source: nothing to check", tokenOrTUF, func(s *Sources) { s.Revocations = nil }, Pass, nil},
+		{"TUF role signed, nothing revoked", tufOnly, tufSigned, Pass, nil},
+		{"TUF targets key compromised", tufOnly, both(tufSigned, revoke("key", tufKey, "compromised", now)), Fail, []Reason{ReasonRevoked}},
+		{"TUF targets key superseded after the role was observed", tufOnly, both(tufSigned, revoke("key", tufKey, "superseded", now.Add(-24*time.Hour))), Pass, nil},
+		{"TUF targets key superseded before the role was observed", tufOnly, both(tufSigned, revoke("key", tufKey, "superseded", now.Add(-60*time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"TUF targets metadata statement withdrawn", tufOnly, both(tufSigned, revoke("statement", tufMeta.String(), "withdrawn", now.Add(-time.Minute))), Fail, []Reason{ReasonRevoked}},
+		{"TUF name binding's targets key compromised", "      name: {tuf: {repo: acme/app}}\n", both(tufSigned, func(s *Sources) {
+			s.TUF.(tufData)["acme/app/targets"].Targets = map[string][]digest.Digest{"app.tar.gz": {artSHA}}
+		}, revoke("key", tufKey, "compromised", now)), Fail, []Reason{ReasonRevoked}},
+		{"token's TUF metadata input revoked (offline)", "      token: {maxAge: 24h}\n", both(withToken, func(s *Sources) {
+			tc := s.Tokens.(tokenData)
+			tc.Inputs = []Input{{URI: "trustd:tuf/acme/app/4.targets.json", Digest: tufMeta}}
+			s.Tokens = tc
+		}, revoke("statement", tufMeta.String(), "withdrawn", now.Add(-time.Minute))), Fail, []Reason{ReasonRevoked}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

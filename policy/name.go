@@ -216,6 +216,7 @@ func (ev *evaluation) nameTUF(t *NameTUF, n refname.Name, pattern, shown string)
 			if role.Input.URI != "" {
 				res.Inputs = []Input{role.Input}
 			}
+			ev.reliesOnRole(role)
 			return res
 		case m:
 			named = append(named, name)
