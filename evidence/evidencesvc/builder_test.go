@@ -727,3 +727,86 @@ func TestTUFRevocations(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyRefusesChainLies: a server that lies about an OpenPGP chain
+// decision or about when the log observed a manifest is caught by the
+// client: it recomputes every allowed decision from the signed statements
+// the decision cites (package pgp's one chain rule, with the one time
+// rule), and refuses observed times that run backwards against the order
+// the log proves. Before, the client took decisions and observed times on
+// the server's word: each tampered bundle below verified, and the first
+// two passed an OpenPGP requirement whose signer chains to no pinned root.
+func TestVerifyRefusesChainLies(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, teststore.Backends()[0].Open(t))
+	w := e.publish(t)
+	// A root the manifest's signer does not chain to: the server refuses.
+	const stranger = "0123456789abcdef0123456789abcdef01234567"
+	p := appPolicy(w)
+	p.Require.All = append(p.Require.All, policy.Requirement{PGP: &policy.PGPRequirement{Roots: []string{stranger}, Name: "hello.bin"}})
+	ds := []digest.Digest{w.app, w.hello}
+	good, err := e.builder.Build(ctx, evidence.RequestFor(p, ds), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := evidence.VerifyOptions{LogKey: e.vkey, Digests: ds}
+	set, err := evidence.Verify(ctx, good, opts)
+	if err != nil {
+		t.Fatalf("untouched bundle: %v", err)
+	}
+	if v := evaluate(set, p, ds, nil); v.Outcome != policy.Fail {
+		t.Fatalf("untouched bundle: %s %v, want the stranger root refused", v.Outcome, v.Reasons())
+	}
+	refused := func(b *evidence.Bundle) *evidence.PGPDecision {
+		for i := range b.Decisions {
+			if !b.Decisions[i].Allowed {
+				return &b.Decisions[i]
+			}
+		}
+		t.Fatal("no refused decision in the bundle")
+		return nil
+	}
+	allow := func(d *evidence.PGPDecision) {
+		d.Allowed, d.Root, d.Refusal, d.RefusalSeq, d.Detail = true, stranger, "", 0, ""
+	}
+	for _, tc := range []struct {
+		name   string
+		tamper func(b *evidence.Bundle)
+	}{
+		{"refusal turned into a chain from the root", func(b *evidence.Bundle) { allow(refused(b)) }},
+		{"a link citing an entry that is no delegation", func(b *evidence.Bundle) {
+			d := refused(b)
+			allow(d)
+			d.Links = []evidence.PGPLink{{Kind: "delegation", From: stranger, To: w.pgpPrimary, Seq: b.Attestations[0].Seq}}
+		}},
+		{"manifest observed before an earlier log entry", func(b *evidence.Bundle) {
+			back := 24 * time.Hour
+			for i := range b.Entries {
+				if b.Entries[i].PredicateType == recordtype.PGPManifest {
+					b.Entries[i].RecordedAt = b.Entries[i].RecordedAt.Add(-back)
+				}
+			}
+			for i := range b.Decisions {
+				b.Decisions[i].Observed = b.Decisions[i].Observed.Add(-back)
+			}
+		}},
+		{"revocation recorded at another time than its entry", func(b *evidence.Bundle) {
+			for i := range b.Revocations {
+				if st := b.Revocations[i].State; st != nil {
+					st.RecordedAt = st.RecordedAt.Add(-time.Hour)
+					return
+				}
+			}
+			// No revocation yet in this bundle: give one a state citing an entry.
+			b.Revocations[0].State = &evidence.RevocationState{Action: evidence.ActionReinstate, Seq: b.Entries[0].Seq, RecordedAt: b.Entries[0].RecordedAt.Add(-time.Hour)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := clone(t, good)
+			tc.tamper(b)
+			if _, err := evidence.Verify(ctx, b, opts); !errors.Is(err, evidence.ErrUnverified) {
+				t.Errorf("Verify = %v, want ErrUnverified", err)
+			}
+		})
+	}
+}
