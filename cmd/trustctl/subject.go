@@ -18,6 +18,7 @@ import (
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // parseDigestArg checks a digest locally so a typo is reported without a
@@ -46,6 +47,8 @@ entry) linking it: it holds only as far as that claim's signer is trusted.
 Key ids are followed by their labels. A TUF target is shown against its role's
 current version, or as no longer listed there. With --output json, evidence
 has one row per log entry and digest named (via_alias marks alias rows).
+
+` + timerule.Help + `
 
 DIGEST is algorithm:hex (e.g. sha256:…) or a multibase multihash string.
 Exit code 1 means trustd knows nothing about the digest.`,

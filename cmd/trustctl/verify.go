@@ -17,6 +17,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/timerule"
 	"github.com/trustd-dev/trustd/token"
 )
 
@@ -151,9 +152,10 @@ cached (--cache), every verdict is checked for a revocation in force of the
 bytes' digests, of every key whose signature it counted (a token's own key
 and the signers it names too, and the keys that signed a TUF targets role
 it relied on), of the log entries it relied on (that role's metadata too)
-and of the token it accepted. One such revocation fails the verdict REVOKED whatever
-the policy's any/all/threshold tree says. Revocations are judged by
-trustd's one time rule (see 'trustctl revoke --help').
+and of the token it accepted. One such revocation fails the verdict REVOKED
+whatever the policy's any/all/threshold tree says.
+
+` + timerule.Help + `
 
 With --offline only the token stored beside the bytes counts
 (FILE.trust.json, URL.trust.json or an OCI referrer; see trustctl token
