@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/evidence"
@@ -450,8 +452,52 @@ func followEvidence(ctx context.Context, cmd *cobra.Command, c *client.Client, s
 		}
 		st.VerifierKey = key
 	}
+	if older, err := olderPrefix(ctx, c, st, next); err != nil {
+		return err
+	} else if older {
+		// Evidence proven under an older tree that the remembered one
+		// extends (a replica behind the one seen before): it stands, and
+		// the newer checkpoint stays remembered (a followed key moves).
+		return saveState(path, *st)
+	}
 	if _, err := advance(ctx, c, st, cp.Signed, next); err != nil {
 		return err
 	}
 	return saveState(path, *st)
+}
+
+// olderPrefix reports whether checkpoint next is smaller than the one st
+// remembers and the log proves the remembered tree extends it. A smaller
+// tree the log cannot prove so (entries lost: a rollback) fails with exit
+// code 1 (cliutil.Negative); an unreachable server is an error of its own.
+func olderPrefix(ctx context.Context, c *client.Client, st *logState, next tlog.Checkpoint) (bool, error) {
+	if st.Checkpoint == "" {
+		return false, nil
+	}
+	prev, err := openRemembered(st)
+	if err != nil {
+		return false, fmt.Errorf("--log-state: remembered checkpoint: %w", err)
+	}
+	if next.Size >= prev.Size {
+		return false, nil
+	}
+	inconsistent := func(err error) error {
+		return cliutil.Negative(fmt.Errorf("log at %s is inconsistent with the checkpoint of size %d seen before: the evidence is proven under size %d, which the log cannot prove the larger tree extends: %w",
+			st.Server, prev.Size, next.Size, err))
+	}
+	p, err := c.Log.GetConsistencyProof(ctx, &trustv1.GetConsistencyProofRequest{FromSize: next.Size, ToSize: prev.Size})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return false, err
+	default:
+		return false, inconsistent(err)
+	}
+	if p.GetToSize() != prev.Size {
+		return false, inconsistent(fmt.Errorf("the log proves consistency up to size %d only", p.GetToSize()))
+	}
+	if err := tlog.CheckConsistent(next, prev, p.GetHashes()); err != nil {
+		return false, inconsistent(err)
+	}
+	return true, nil
 }
