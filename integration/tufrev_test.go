@@ -134,3 +134,81 @@ policies:
 	must(ctl("revoke", "key", targets, "--reason", "compromised", "--key", targetsKey), "revoke key")
 	revoked(fileB, "targets key compromised")
 }
+
+// TestPGPChainKeyRevocationWins: a verdict relying on an OpenPGP chain
+// relies on every key that signed a statement of it, not only on the
+// manifest's signer: once the root that delegated to the developer revokes
+// its own key as compromised (a revocation statement, which the chain
+// decision itself does not read), online verify fails REVOKED, and so does
+// offline verify with a token issued before and a freshly synced list.
+// Before, the revocation check asked only about the developer's key, and
+// both passed.
+func TestPGPChainKeyRevocationWins(t *testing.T) {
+	g := newGnuPG(t)
+	t.Setenv("GNUPGHOME", g.home)
+	work := t.TempDir()
+	write := func(name string, data []byte) string {
+		t.Helper()
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	must := func(r result, what string) {
+		t.Helper()
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d %q %q", what, r.code, r.stdout, r.stderr)
+		}
+	}
+	root, _ := g.newKey("Root <root@example.org>")
+	dev, _ := g.newKey("Dev <dev@example.org>")
+	policyFile := write("deploy.yaml", []byte(`apiVersion: trustd.dev/policy/v1
+policies:
+  - name: release
+    require:
+      any:
+        - token: {maxAge: 1h}
+        - pgp: {roots: [`+root+`], name: "app-*"}
+`))
+	d := startTrustd(t, "--data-dir", filepath.Join(work, "data"), "--token-policy", policyFile)
+	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
+	for _, fpr := range []string{root, dev} {
+		must(ctl("key", "add", write(fpr+".asc", g.run("--export", "--armor", fpr))), "key add")
+	}
+	artifact := write("app-1.0.tar.gz", []byte("release tarball bytes\n"))
+	sum := sha256.Sum256([]byte("release tarball bytes\n"))
+	manifest := write("SHA256SUMS", []byte(hex.EncodeToString(sum[:])+"  app-1.0.tar.gz\n"))
+	must(ctl("pgp", "delegate", "--from", root, "--to", dev, "--scope", "**", "--gpg", root), "pgp delegate")
+	must(ctl("pgp", "publish", manifest, write("SHA256SUMS.gpg", g.run("--local-user", dev, "--detach-sign", "--output", "-", manifest))), "pgp publish")
+	tokenKey := filepath.Join(work, "token.pub")
+	must(ctl("token", "key", "--out", tokenKey), "token key")
+	must(ctl("token", "issue", artifact, "--policy", "release", "--attach", "-o", "json"), "token issue")
+
+	cache := filepath.Join(work, "cache")
+	tufURL := "http://" + d.httpAddr + "/tuf/trustd/keys"
+	keysRoot := write("keys-root.json", httpGet(t, tufURL+"/1.root.json"))
+	sync := func() {
+		t.Helper()
+		must(ctl("revocations", "sync", "--cache", cache, "--tuf-url", tufURL, "--root", keysRoot), "revocations sync")
+	}
+	online := func() result { t.Helper(); return ctl("verify", artifact, "--policy", policyFile, "-o", "json") }
+	offline := func() result {
+		t.Helper()
+		return trustctl(t, "127.0.0.1:1", "verify", artifact, "--policy", policyFile, "-o", "json", "--offline", "--token-key", tokenKey, "--cache", cache)
+	}
+	sync()
+	for _, r := range []result{online(), offline()} {
+		if r.code != 0 {
+			t.Fatalf("verify before the root's revocation: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	must(ctl("revoke", "key", root, "--reason", "compromised", "--gpg", root), "revoke key")
+	sync()
+	if r := online(); !revokedVerdict(t, r) {
+		t.Errorf("online verify with the delegating root revoked: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if r := offline(); !revokedVerdict(t, r) {
+		t.Errorf("offline verify with the delegating root revoked: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -358,6 +358,16 @@ func (ev *evaluation) reliesOnRole(role *TUFRole) {
 	}
 }
 
+// reliesOnChain records that a passing requirement relies on an allowed
+// OpenPGP chain: each key that signed one of its statements counts as
+// signing when the log first observed that statement, so the
+// deny-overrides check covers the whole chain, not only the signer.
+func (ev *evaluation) reliesOnChain(d PGPDecision) {
+	for k, at := range d.ChainKeys {
+		ev.counted(k, at, at)
+	}
+}
+
 func (ev *evaluation) tuf(t *TUFRequirement) Result {
 	role, ref, names, res := ev.readRole("tuf", t.Repo, t.Role)
 	if res != nil {
@@ -421,6 +431,7 @@ func (ev *evaluation) pgp(p *PGPRequirement) Result {
 		if d.Allowed {
 			ev.counted(s.Signer, s.At, s.Observed)
 			ev.counted(s.Primary, s.At, s.Observed)
+			ev.reliesOnChain(d)
 			res := pass("pgp", fmt.Sprintf("%s signed by %s, which chains to a pinned root", s.Name, s.Signer), append([]string{evidence}, d.Chain...)...)
 			if s.Input.URI != "" {
 				res.Inputs = []Input{s.Input}

@@ -129,6 +129,13 @@ type PGPDecision struct {
 	Chain   []string // root first, then each link ("delegation a→b (seq 7)")
 	Refusal string   // refusal code when not allowed
 	Detail  string
+	// ChainKeys are the keys that signed the statements of an allowed
+	// chain (the root's delegation, each further delegation, both keys of
+	// a rotation), each with when the log first observed the earliest
+	// statement it signed there: a verdict relying on the chain relies on
+	// those signatures, so a revocation voiding one (by the one time rule)
+	// fails it REVOKED.
+	ChainKeys map[string]time.Time
 }
 
 // PGPSource finds manifest signatures over the bytes and decides chains.

@@ -38,7 +38,8 @@ available (online: trustd's live index; offline: the list 'trustctl
 revocations sync' cached; token issue: trustd's index), every verdict is
 checked for a revocation in force of the bytes' digests, of every key whose
 signature the evaluation counted (a token's own key and the signers it
-names too), of every log entry a passing requirement relied on and of every
+names too, the keys that signed a TUF targets role or the statements of an
+OpenPGP chain it relied on), of every log entry a passing requirement relied on and of every
 token it accepted. One fails the verdict REVOKED whatever the all/any tree,
 thresholds or tokens say. Unreadable state leaves a passing verdict
 undecided; an expired or too old list fails it STALE_METADATA.

@@ -150,10 +150,11 @@ Revocations always win (deny-overrides): online against trustd's live
 revocation state, offline against the list 'trustctl revocations sync'
 cached (--cache), every verdict is checked for a revocation in force of the
 bytes' digests, of every key whose signature it counted (a token's own key
-and the signers it names too, and the keys that signed a TUF targets role
-it relied on), of the log entries it relied on (that role's metadata too)
-and of the token it accepted. One such revocation fails the verdict REVOKED
-whatever the policy's any/all/threshold tree says.
+and the signers it names too, the keys that signed a TUF targets role and
+the statements of an OpenPGP chain it relied on), of the log entries it
+relied on (that role's metadata too) and of the token it accepted. One such
+revocation fails the verdict REVOKED whatever the policy's any/all/threshold
+tree says.
 
 ` + timerule.Help + `
 
