@@ -15,7 +15,8 @@ import (
 
 // TestAddTokenTargets: online verify asks the one evidence call for the
 // revocation state of everything a token the evaluator may accept relies
-// on (its id, its key, the signers it names, its input log entries), so
+// on (its id, its key, the signers it names, its input log entries and
+// TUF metadata, which the log holds verbatim), so
 // the deny-overrides check is answered from the same evidence; a token no
 // trusted key verifies adds its id alone.
 func TestAddTokenTargets(t *testing.T) {
@@ -43,8 +44,8 @@ func TestAddTokenTargets(t *testing.T) {
 	}
 	req := evidence.Request{Digests: []digest.Digest{art}}
 	addTokenTargets(ctx, &req, token.Keys{pub}, [][]byte{tok})
-	if !slices.Equal(req.Tokens, []string{id}) || !slices.Equal(req.Keys, []string{pub.ID, "signerkey"}) || !slices.Equal(req.Statements, []digest.Digest{input}) {
-		t.Errorf("targets: tokens %v, keys %v, statements %v; want %s, [%s signerkey], [%s]", req.Tokens, req.Keys, req.Statements, id, pub.ID, input)
+	if !slices.Equal(req.Tokens, []string{id}) || !slices.Equal(req.Keys, []string{pub.ID, "signerkey"}) || !slices.Equal(req.Statements, []digest.Digest{input, art}) {
+		t.Errorf("targets: tokens %v, keys %v, statements %v; want %s, [%s signerkey], [%s %s]", req.Tokens, req.Keys, req.Statements, id, pub.ID, input, art)
 	}
 	if err := req.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -270,8 +269,9 @@ func addTokenTargets(ctx context.Context, req *evidence.Request, keys token.KeyS
 			}
 		}
 		for _, in := range tok.Claims.Inputs {
-			if strings.HasPrefix(in.URI, "trustd:log/") && in.Digest.Algorithm() == digest.SHA256 && room() && !slices.Contains(req.Statements, in.Digest) {
-				req.Statements = append(req.Statements, in.Digest)
+			d, ok := policy.Input{URI: in.URI, Digest: in.Digest}.Statement()
+			if ok && room() && !slices.Contains(req.Statements, d) {
+				req.Statements = append(req.Statements, d)
 			}
 		}
 	}

@@ -14,7 +14,10 @@
 // store (package evidencesvc); trustctl fetches one in a single call
 // (GetEvidence) and checks it with Verify against the pinned log key,
 // re-verifying the signed bytes it can (OpenPGP manifest signatures, DSSE
-// signatures by registered keys, TUF metadata from a pinned root). Either
+// signatures by registered keys, TUF metadata from a pinned root, every
+// chain decision that allows a signature, recomputed from the delegation
+// and rotation statements it cites) and bounding the log's recording
+// times by the order its proofs establish. Either
 // way the verified Set is handed to the policy evaluator through
 // Set.Sources, so token issuance, online verification and every other
 // reader judge the same evidence with the same code, and differ only in

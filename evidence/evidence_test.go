@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -161,5 +162,27 @@ func TestSetRevocations(t *testing.T) {
 	v = (&policy.Evaluator{Sources: policy.Sources{Revocations: src}, Now: func() time.Time { return now.Add(2 * time.Hour) }}).Evaluate(ctx, p, "", []digest.Digest{other})
 	if v.Outcome != policy.Fail || !slices.Contains(v.Reasons(), policy.ReasonRevoked) {
 		t.Errorf("the withdrawal in force: %s %v, want REVOKED", v.Outcome, v.Reasons())
+	}
+}
+
+// TestSetChainKeys: an allowed chain decision names, for the evaluator's
+// revocation check, every key that signed one of its statements, at the
+// time the log first observed the earliest statement it signed there.
+func TestSetChainKeys(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	root, mid, dev := strings.Repeat("1", 40), strings.Repeat("2", 40), strings.Repeat("3", 40)
+	b := &evidence.Bundle{At: now, Kinds: []evidence.Kind{evidence.KindPGP},
+		Entries: []evidence.Entry{
+			{Seq: 3, SignerKeyIDs: []string{root}, RecordedAt: now.Add(-3 * time.Hour)},
+			{Seq: 5, SignerKeyIDs: []string{mid}, RecordedAt: now.Add(-2 * time.Hour)},
+		},
+		Decisions: []evidence.PGPDecision{{Roots: []string{root}, Name: "app.tar", Signer: dev, SignedAt: now.Add(-time.Hour), Allowed: true, Root: root,
+			Links: []evidence.PGPLink{{Kind: "delegation", From: root, To: mid, Seq: 3}, {Kind: "delegation", From: mid, To: dev, Seq: 5}}}},
+	}
+	d, err := evidence.NewSet(b).Sources(evidence.SourceOptions{}).PGP.PGPDecide(ctx, "app.tar", dev, now.Add(-time.Hour), time.Time{}, []string{root})
+	want := map[string]time.Time{root: now.Add(-3 * time.Hour), mid: now.Add(-2 * time.Hour)}
+	if err != nil || !d.Allowed || !maps.Equal(d.ChainKeys, want) {
+		t.Errorf("PGPDecide = %+v, %v; want chain keys %v", d, err, want)
 	}
 }

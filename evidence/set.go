@@ -156,6 +156,21 @@ func (p pgpSource) PGPDecide(_ context.Context, name, signer string, at, observe
 		out := policy.PGPDecision{Allowed: true, Chain: []string{"pinned root " + d.Root}}
 		for _, l := range d.Links {
 			out.Chain = append(out.Chain, fmt.Sprintf("%s %s → %s (statement seq %d)", l.Kind, l.From, l.To, l.Seq))
+			// The keys the log verified on the link's statement (the
+			// revocation state covers them: the builder checks every
+			// signer of a relied-on entry), as of its first observation.
+			e, ok := p.s.entries[l.Seq]
+			if !ok {
+				return policy.PGPDecision{}, fmt.Errorf("the chain of %s for %s cites log entry %d, which the evidence does not hold", signer, name, l.Seq)
+			}
+			for _, k := range e.SignerKeyIDs {
+				if out.ChainKeys == nil {
+					out.ChainKeys = map[string]time.Time{}
+				}
+				if at, seen := out.ChainKeys[k]; !seen || e.RecordedAt.Before(at) {
+					out.ChainKeys[k] = e.RecordedAt
+				}
+			}
 		}
 		return out, nil
 	}

@@ -3,9 +3,11 @@ package evidence
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +67,7 @@ func (t tufSource) TUFRole(_ context.Context, repo, role string) (*policy.TUFRol
 		return nil, err
 	}
 	if root, ok := t.o.TUFRoots[repo]; ok {
-		return t.verified(repo, role, root, files)
+		return t.verified(r, role, root, files)
 	}
 	var file TUFFile
 	for _, f := range r.Files {
@@ -81,7 +83,49 @@ func (t tufSource) TUFRole(_ context.Context, repo, role string) (*policy.TUFRol
 	if err != nil {
 		return nil, fmt.Errorf("repo %s role %s: %w", repo, role, err)
 	}
-	return roleOf(repo, role, md, file.Name(), data, false), nil
+	return t.relied(r, roleOf(repo, role, md, file.Name(), data, false), file.Name())
+}
+
+// relied completes a role with what a verdict relying on it relies on:
+// the keys that signed its metadata file (TUFSigners) and when the log
+// first observed that file (its entry's recording time).
+func (t tufSource) relied(r *TUFRepo, role *policy.TUFRole, file string) (*policy.TUFRole, error) {
+	for _, f := range r.Files {
+		if f.Name() != file {
+			continue
+		}
+		e := t.s.entries[f.Seq] // files() checked every file's entry is held
+		signers, err := TUFSigners(e.Envelope)
+		if err != nil {
+			return nil, fmt.Errorf("repo %s role %s: %w", r.Repo, role.Role, err)
+		}
+		role.Signers, role.Observed = signers, e.RecordedAt
+		return role, nil
+	}
+	return nil, fmt.Errorf("repo %s role %s: the evidence holds no metadata file %s", r.Repo, role.Role, file)
+}
+
+// TUFSigners are the key ids of the signatures TUF metadata carries, each
+// once: the keys a verdict relying on the role relies on. Every signature
+// counts, not only the threshold go-tuf needed, so a revoked key among
+// them is never outvoted; the server checks the revocation state of the
+// same keys (evidencesvc), so the two agree by construction.
+func TUFSigners(data []byte) ([]string, error) {
+	var doc struct {
+		Signatures []struct {
+			KeyID string `json:"keyid"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("not TUF metadata: %w", err)
+	}
+	var out []string
+	for _, sig := range doc.Signatures {
+		if sig.KeyID != "" && !slices.Contains(out, sig.KeyID) {
+			out = append(out, sig.KeyID)
+		}
+	}
+	return out, nil
 }
 
 // roleOf is a targets role as the evaluator reads it.
@@ -122,7 +166,8 @@ func (f bundleFetcher) DownloadFile(urlPath string, maxLength int64, _ time.Dura
 // snapshot, targets, delegations: every signature threshold, version and
 // expiry) from the pinned root over the evidence's files and returns the
 // role as verified.
-func (t tufSource) verified(repo, role string, root []byte, files map[string][]byte) (*policy.TUFRole, error) {
+func (t tufSource) verified(r *TUFRepo, role string, root []byte, files map[string][]byte) (*policy.TUFRole, error) {
+	repo := r.Repo
 	cfg, err := config.New("trustd:tuf/"+repo, root)
 	if err != nil {
 		return nil, err
@@ -148,7 +193,7 @@ func (t tufSource) verified(repo, role string, root []byte, files map[string][]b
 		return nil, err
 	}
 	file := fmt.Sprintf("%d.%s.json", md.Signed.Version, role)
-	return roleOf(repo, role, md, file, files[file], true), nil
+	return t.relied(r, roleOf(repo, role, md, file, files[file], true), file)
 }
 
 // delegated returns the verified metadata of role, loading delegated roles

@@ -1,11 +1,16 @@
 package evidence
 
 import (
+	"cmp"
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
@@ -45,10 +50,15 @@ type VerifyOptions struct {
 // OpenPGP manifest signature verifies with its signer's certificate and
 // its manifest has the line cited; every TUF file is the role and version
 // it is cited as; and every item cites entries and digests the bundle
-// holds. What the server judged without signed bytes to show (chain
-// decisions, revocation states, reputation figures, publishers) is taken
-// as the server's word, each citing the entries it rests on. Any failure
-// wraps ErrUnverified.
+// holds. Every chain decision that allows a signature is recomputed from
+// the signed delegation and rotation statements it cites (checkDecisions),
+// and the log's recording times must follow the order of the log (no
+// entry recorded more than RecordedSkew before an entry the log holds
+// before it), so a server cannot backdate when it observed a manifest
+// past an earlier entry. What the server judged without signed bytes to
+// show (refusals, revocation states, reputation figures, publishers) is
+// taken as the server's word, each citing the entries it rests on: a
+// refusal can only deny. Any failure wraps ErrUnverified.
 func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Set, error) {
 	if b == nil || b.Log == nil {
 		return nil, fmt.Errorf("evidence: %w: no signed checkpoint", ErrUnverified)
@@ -99,7 +109,181 @@ func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Set, error) {
 	if err := s.verifyItems(keys); err != nil {
 		return nil, fmt.Errorf("evidence: %w: %w", ErrUnverified, err)
 	}
+	if err := s.verifyTimes(); err != nil {
+		return nil, fmt.Errorf("evidence: %w: %w", ErrUnverified, err)
+	}
+	if err := s.checkDecisions(); err != nil {
+		return nil, fmt.Errorf("evidence: %w: %w", ErrUnverified, err)
+	}
 	return s, nil
+}
+
+// RecordedSkew is how far a log entry's recording time may lie before
+// that of an entry the log holds before it: the clocks of trustd replicas
+// appending to one log may differ by that much, no more.
+const RecordedSkew = time.Minute
+
+// verifyTimes checks the recording times the bundle states against the
+// order the inclusion proofs establish (an entry's place in the tree is
+// its sequence number): they may not run backwards by more than
+// RecordedSkew, and a revocation state cites its entry's recording time.
+// The times themselves are the server's word (a checkpoint carries none);
+// this bounds each by the entries around it.
+func (s *Set) verifyTimes() error {
+	entries := slices.SortedFunc(maps.Values(s.entries), func(a, b Entry) int { return cmp.Compare(a.Seq, b.Seq) })
+	latest := Entry{}
+	for _, e := range entries {
+		if e.RecordedAt.Add(RecordedSkew).Before(latest.RecordedAt) {
+			return fmt.Errorf("entry %d is said to be recorded at %s, before entry %d (%s), which the log holds before it",
+				e.Seq, e.RecordedAt.UTC().Format(time.RFC3339), latest.Seq, latest.RecordedAt.UTC().Format(time.RFC3339))
+		}
+		if e.RecordedAt.After(latest.RecordedAt) {
+			latest = e
+		}
+	}
+	for _, r := range s.b.Revocations {
+		if r.State == nil || r.State.Seq == 0 {
+			continue
+		}
+		if e := s.entries[r.State.Seq]; !e.RecordedAt.Equal(r.State.RecordedAt) {
+			return fmt.Errorf("the revocation of %s %s is said to be recorded at %s, its log entry %d at %s", r.Kind, r.ID,
+				r.State.RecordedAt.UTC().Format(time.RFC3339), e.Seq, e.RecordedAt.UTC().Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// checkDecisions recomputes every chain decision of the bundle that
+// allows a signature, with package pgp's one chain rule (pgp.Decide, the
+// one time rule included) over the facts the bundle's signed bytes give:
+// the OpenPGP certificates it carries and the delegation and rotation
+// statements the decision cites as its links, each verified with those
+// certificates and observed when its log entry was recorded. The
+// manifest line decided must be in the bundle with the decision's signing
+// and observed times. A decision the cited statements do not support, or
+// whose chain differs from the one they give, is an error. A refusal is
+// not recomputed (it can only deny, and absence of a link cannot be shown
+// from a bundle), nor is a revocation the server knows and the bundle
+// does not carry (the revocation state is the server's word).
+func (s *Set) checkDecisions() error {
+	var allowed []PGPDecision
+	for _, d := range s.b.Decisions {
+		if d.Allowed && d.Error == "" {
+			allowed = append(allowed, d)
+		}
+	}
+	if len(allowed) == 0 {
+		return nil
+	}
+	certs := map[string]*pgp.Certificate{}
+	var list []*pgp.Certificate
+	for _, k := range s.b.Keys {
+		if k.Type != pgp.KeyType {
+			continue
+		}
+		c, err := pgp.ParseCertificate(k.PublicKey)
+		if err != nil {
+			return fmt.Errorf("certificate %s: %w", k.ID, err)
+		}
+		certs[c.Fingerprint] = c
+		list = append(list, c)
+	}
+	lookup := func(fpr string) (*pgp.Certificate, bool) { c, ok := certs[fpr]; return c, ok }
+	for _, d := range allowed {
+		what := fmt.Sprintf("the chain decision for %s signing %s with roots %v", d.Signer, d.Name, d.Roots)
+		var line *PGPSignature
+		for i, l := range s.b.PGP {
+			if l.Name == d.Name && l.Signer == d.Signer && l.SignedAt.Equal(d.SignedAt) && s.entries[l.Seq].RecordedAt.Equal(d.Observed) {
+				line = &s.b.PGP[i]
+				break
+			}
+		}
+		if line == nil {
+			return fmt.Errorf("%s: the bundle has no such manifest line observed at %s", what, d.Observed.UTC().Format(time.RFC3339))
+		}
+		facts := pgp.Facts{Certificates: list}
+		for _, l := range d.Links {
+			if err := s.linkFact(&facts, l, lookup); err != nil {
+				return fmt.Errorf("%s: link %s %s → %s (entry %d): %w", what, l.Kind, l.From, l.To, l.Seq, err)
+			}
+		}
+		roots := make([]string, len(d.Roots))
+		for i, r := range d.Roots {
+			var err error
+			if roots[i], err = pgp.NormalizeFingerprint(r); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		chain, err := pgp.Decide(facts, pgp.Query{
+			Signature: pgp.SignatureInfo{Primary: line.Primary, SigningKey: line.Signer, Created: line.SignedAt, Hash: crypto.SHA256},
+			Name:      d.Name, Observed: d.Observed, Roots: roots,
+		})
+		if err != nil {
+			return fmt.Errorf("%s: the server allowed it, the statements it cites do not: %w", what, err)
+		}
+		if chain.Root != d.Root || len(chain.Links) != len(d.Links) {
+			return fmt.Errorf("%s: the server names root %s and %d links, the statements give root %s and %d links", what, d.Root, len(d.Links), chain.Root, len(chain.Links))
+		}
+		for i, l := range chain.Links {
+			if got := d.Links[i]; string(l.Kind) != got.Kind || l.From != got.From || l.To != got.To || l.Statement != strconv.FormatUint(got.Seq, 10) {
+				return fmt.Errorf("%s: link %d is %s %s → %s (entry %d), the statements give %s %s → %s (entry %s)", what, i, got.Kind, got.From, got.To, got.Seq, l.Kind, l.From, l.To, l.Statement)
+			}
+		}
+	}
+	return nil
+}
+
+// linkFact adds the delegation or rotation statement a chain link cites to
+// facts: its log entry must be a genuine statement of the link's kind,
+// whose OpenPGP signatures are verified with the bundle's certificates.
+// The fact is named by the entry's sequence number, as trustd names it
+// (pgplog.StatementID), and observed when the entry was recorded.
+func (s *Set) linkFact(facts *pgp.Facts, l PGPLink, certs func(string) (*pgp.Certificate, bool)) error {
+	e := s.entries[l.Seq] // verifyItems checked the bundle holds it
+	want := map[string]string{string(pgp.LinkDelegation): pgp.DelegationPredicateType, string(pgp.LinkRotation): pgp.RotationPredicateType}[l.Kind]
+	if want == "" {
+		return fmt.Errorf("unknown link kind %q", l.Kind)
+	}
+	if e.PredicateType != want || !recordtype.Genuine(e.PayloadType, e.PredicateType) {
+		return fmt.Errorf("the entry is %s (%s), not a %s statement", e.PredicateType, e.PayloadType, l.Kind)
+	}
+	env, err := envelope.Decode(e.Envelope, envelope.DefaultLimits())
+	if err != nil {
+		return err
+	}
+	payload, err := env.DecodeB64Payload()
+	if err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	st, err := envelope.ParseStatement(env.PayloadType, payload, envelope.DefaultLimits())
+	if err != nil {
+		return err
+	}
+	sigs, err := pgp.VerifyEnvelope(env, certs)
+	if err != nil {
+		return fmt.Errorf("signatures: %w", err)
+	}
+	id := strconv.FormatUint(e.Seq, 10)
+	if l.Kind == string(pgp.LinkDelegation) {
+		d, err := pgp.ParseDelegation(st.Predicate)
+		if err != nil {
+			return err
+		}
+		fact := pgp.DelegationFact{Delegation: d, ID: id, Observed: e.RecordedAt}
+		for _, si := range sigs {
+			if si.Primary == d.Delegator {
+				fact.Signature = si
+			}
+		}
+		facts.Delegations = append(facts.Delegations, fact)
+		return nil
+	}
+	r, err := pgp.ParseRotation(st.Predicate)
+	if err != nil {
+		return err
+	}
+	facts.Rotations = append(facts.Rotations, pgp.RotationFact{Rotation: r, ID: id, Signatures: sigs, Observed: e.RecordedAt})
+	return nil
 }
 
 func sameDigests(a, b []digest.Digest) bool {

@@ -348,6 +348,26 @@ func (ev *evaluation) readRole(kind, repo, roleName string) (*TUFRole, string, [
 	return role, ref, names, nil
 }
 
+// reliesOnRole records that a passing requirement relies on a TUF role:
+// the keys that signed its metadata count as signing when the log first
+// observed it (the role's metadata file itself is the requirement's
+// input), so the deny-overrides check covers them.
+func (ev *evaluation) reliesOnRole(role *TUFRole) {
+	for _, k := range role.Signers {
+		ev.counted(k, role.Observed, role.Observed)
+	}
+}
+
+// reliesOnChain records that a passing requirement relies on an allowed
+// OpenPGP chain: each key that signed one of its statements counts as
+// signing when the log first observed that statement, so the
+// deny-overrides check covers the whole chain, not only the signer.
+func (ev *evaluation) reliesOnChain(d PGPDecision) {
+	for k, at := range d.ChainKeys {
+		ev.counted(k, at, at)
+	}
+}
+
 func (ev *evaluation) tuf(t *TUFRequirement) Result {
 	role, ref, names, res := ev.readRole("tuf", t.Repo, t.Role)
 	if res != nil {
@@ -373,6 +393,7 @@ func (ev *evaluation) tuf(t *TUFRequirement) Result {
 		if role.Input.URI != "" {
 			res.Inputs = []Input{role.Input}
 		}
+		ev.reliesOnRole(role)
 		return res
 	}
 	if len(wrongName) > 0 {
@@ -410,6 +431,7 @@ func (ev *evaluation) pgp(p *PGPRequirement) Result {
 		if d.Allowed {
 			ev.counted(s.Signer, s.At, s.Observed)
 			ev.counted(s.Primary, s.At, s.Observed)
+			ev.reliesOnChain(d)
 			res := pass("pgp", fmt.Sprintf("%s signed by %s, which chains to a pinned root", s.Name, s.Signer), append([]string{evidence}, d.Chain...)...)
 			if s.Input.URI != "" {
 				res.Inputs = []Input{s.Input}
@@ -620,8 +642,9 @@ func (ev *evaluation) tokens() []string {
 	return out
 }
 
-// statements are the log entries (sha256 envelope digests) that the
-// passing leaves evaluated so far relied on, in tree order.
+// statements are the log entries (sha256 envelope digests: log entries
+// and TUF metadata, Input.Statement) that the passing leaves evaluated so
+// far relied on, in tree order.
 func (ev *evaluation) statements() []digest.Digest {
 	var out []digest.Digest
 	ev.walk(&ev.policy.Require, func(r *Requirement) {
@@ -630,8 +653,8 @@ func (ev *evaluation) statements() []digest.Digest {
 			return
 		}
 		for _, in := range res.Inputs {
-			if strings.HasPrefix(in.URI, "trustd:log/") && in.Digest.Algorithm() == digest.SHA256 && !slices.Contains(out, in.Digest) {
-				out = append(out, in.Digest)
+			if d, ok := in.Statement(); ok && !slices.Contains(out, d) {
+				out = append(out, d)
 			}
 		}
 	})

@@ -40,6 +40,8 @@ func (d tufData) TUFRole(_ context.Context, repo, role string) (*TUFRole, error)
 type pgpData struct {
 	sigs    []PGPSignature
 	allowed map[string]bool
+	// chainKeys are the keys of an allowed chain's statements.
+	chainKeys map[string]time.Time
 }
 
 func (d pgpData) PGPSignatures(context.Context, []digest.Digest) ([]PGPSignature, error) {
@@ -51,7 +53,7 @@ func (d pgpData) PGPDecide(_ context.Context, name, signer string, _, _ time.Tim
 		return PGPDecision{Refusal: "revoked-compromised", Detail: "root revoked"}, nil
 	}
 	if d.allowed[signer] {
-		return PGPDecision{Allowed: true, Chain: []string{"root " + roots[0], "delegation " + roots[0] + "→" + signer + " (seq 3)"}}, nil
+		return PGPDecision{Allowed: true, Chain: []string{"root " + roots[0], "delegation " + roots[0] + "→" + signer + " (seq 3)"}, ChainKeys: d.chainKeys}, nil
 	}
 	return PGPDecision{Refusal: "no-path", Detail: "no delegation from a pinned root"}, nil
 }
@@ -328,6 +330,23 @@ func TestRevocationAlwaysWins(t *testing.T) {
 		s.PGP = pgpData{sigs: []PGPSignature{{Name: "app-1.0.tar.gz", Signer: fprDev, Seq: 9, At: now.Add(-72 * time.Hour), Observed: now.Add(-48 * time.Hour)}}, allowed: map[string]bool{fprDev: true}}
 	}
 	pgpReq := "      any: [{pgp: {roots: [" + fprRoot + "]}}, {tuf: {repo: acme/app, target: app-1.0.tar.gz}}]\n"
+	// The developer's manifest, allowed through the root's delegation,
+	// which the log first observed 80 hours ago.
+	pgpChain := func(s *Sources) {
+		pgpObserved(s)
+		d := s.PGP.(pgpData)
+		d.chainKeys = map[string]time.Time{fprRoot: now.Add(-80 * time.Hour)}
+		s.PGP = d
+	}
+	// The TUF targets role, signed by tufKey, first observed two days ago.
+	tufKey := strings.Repeat("7", 64)
+	tufMeta := digest.MustParse("sha256:" + strings.Repeat("34", 32))
+	tufOnly := "      tuf: {repo: acme/app, target: app-1.0.tar.gz}\n"
+	tufSigned := func(s *Sources) {
+		r := s.TUF.(tufData)["acme/app/targets"]
+		r.Signers, r.Observed = []string{tufKey}, now.Add(-48*time.Hour)
+		r.Input = Input{URI: "trustd:tuf/acme/app/4.targets.json", Digest: tufMeta}
+	}
 	tests := []struct {
 		name    string
 		req     string
@@ -371,6 +390,23 @@ func TestRevocationAlwaysWins(t *testing.T) {
 		{"revocation state unreadable: undecided", tokenOrTUF, func(s *Sources) { s.Revocations = revErr{errors.New("unreachable")} }, Undecided, []Reason{ReasonEvidenceUnavailable}},
 		{"revocation state stale: fails", tokenOrTUF, func(s *Sources) { s.Revocations = revErr{fmt.Errorf("%w: list expired", ErrStaleEvidence)} }, Fail, []Reason{ReasonStaleMetadata}},
 		{"no revocation source: nothing to check", tokenOrTUF, func(s *Sources) { s.Revocations = nil }, Pass, nil},
+		{"pgp chain: the root's delegation, nothing revoked", pgpReq, pgpChain, Pass, nil},
+		{"pgp chain: the root that delegated compromised", pgpReq, both(pgpChain, revoke("key", fprRoot, "compromised", now)), Fail, []Reason{ReasonRevoked}},
+		{"pgp chain: the root superseded after its delegation was observed", pgpReq, both(pgpChain, revoke("key", fprRoot, "superseded", now.Add(-24*time.Hour))), Pass, nil},
+		{"pgp chain: the root superseded before its delegation was observed", pgpReq, both(pgpChain, revoke("key", fprRoot, "superseded", now.Add(-90*time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"TUF role signed, nothing revoked", tufOnly, tufSigned, Pass, nil},
+		{"TUF targets key compromised", tufOnly, both(tufSigned, revoke("key", tufKey, "compromised", now)), Fail, []Reason{ReasonRevoked}},
+		{"TUF targets key superseded after the role was observed", tufOnly, both(tufSigned, revoke("key", tufKey, "superseded", now.Add(-24*time.Hour))), Pass, nil},
+		{"TUF targets key superseded before the role was observed", tufOnly, both(tufSigned, revoke("key", tufKey, "superseded", now.Add(-60*time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"TUF targets metadata statement withdrawn", tufOnly, both(tufSigned, revoke("statement", tufMeta.String(), "withdrawn", now.Add(-time.Minute))), Fail, []Reason{ReasonRevoked}},
+		{"TUF name binding's targets key compromised", "      name: {tuf: {repo: acme/app}}\n", both(tufSigned, func(s *Sources) {
+			s.TUF.(tufData)["acme/app/targets"].Targets = map[string][]digest.Digest{"app.tar.gz": {artSHA}}
+		}, revoke("key", tufKey, "compromised", now)), Fail, []Reason{ReasonRevoked}},
+		{"token's TUF metadata input revoked (offline)", "      token: {maxAge: 24h}\n", both(withToken, func(s *Sources) {
+			tc := s.Tokens.(tokenData)
+			tc.Inputs = []Input{{URI: "trustd:tuf/acme/app/4.targets.json", Digest: tufMeta}}
+			s.Tokens = tc
+		}, revoke("statement", tufMeta.String(), "withdrawn", now.Add(-time.Minute))), Fail, []Reason{ReasonRevoked}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -60,6 +61,17 @@ type Input struct {
 	Digest digest.Digest `json:"digest"`
 }
 
+// Statement returns the log entry in names, by the sha256 digest of its
+// signed bytes (how revocations name a statement): a log entry
+// (trustd:log/SEQ) or TUF metadata, which the log holds verbatim
+// (trustd:tuf/REPO/FILE). ok is false for anything else.
+func (in Input) Statement() (d digest.Digest, ok bool) {
+	if (strings.HasPrefix(in.URI, "trustd:log/") || strings.HasPrefix(in.URI, "trustd:tuf/")) && in.Digest.Algorithm() == digest.SHA256 {
+		return in.Digest, true
+	}
+	return digest.Digest{}, false
+}
+
 // TUFRole is the current version of one targets role of a TUF repository.
 type TUFRole struct {
 	Repo, Role string
@@ -72,6 +84,13 @@ type TUFRole struct {
 	Verified bool
 	// Input is the role's metadata file, if known.
 	Input Input
+	// Signers are the key ids whose signatures on the role's metadata
+	// count for it, and Observed is when the log first recorded that
+	// metadata (zero: unknown, judged as now): a verdict relying on the
+	// role relies on those keys as signing at that time, so a revocation
+	// of one of them (by the one time rule) fails it REVOKED.
+	Signers  []string
+	Observed time.Time
 }
 
 // ErrStaleEvidence, wrapped by a source's error, says the evidence exists
@@ -110,6 +129,13 @@ type PGPDecision struct {
 	Chain   []string // root first, then each link ("delegation a→b (seq 7)")
 	Refusal string   // refusal code when not allowed
 	Detail  string
+	// ChainKeys are the keys that signed the statements of an allowed
+	// chain (the root's delegation, each further delegation, both keys of
+	// a rotation), each with when the log first observed the earliest
+	// statement it signed there: a verdict relying on the chain relies on
+	// those signatures, so a revocation voiding one (by the one time rule)
+	// fails it REVOKED.
+	ChainKeys map[string]time.Time
 }
 
 // PGPSource finds manifest signatures over the bytes and decides chains.

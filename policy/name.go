@@ -216,6 +216,7 @@ func (ev *evaluation) nameTUF(t *NameTUF, n refname.Name, pattern, shown string)
 			if role.Input.URI != "" {
 				res.Inputs = []Input{role.Input}
 			}
+			ev.reliesOnRole(role)
 			return res
 		case m:
 			named = append(named, name)
@@ -256,6 +257,7 @@ func (ev *evaluation) namePGP(p *NamePGP, n refname.Name, pattern, shown string)
 		if d.Allowed {
 			ev.counted(s.Signer, s.At, s.Observed)
 			ev.counted(s.Primary, s.At, s.Observed)
+			ev.reliesOnChain(d)
 			evidence := fmt.Sprintf("pgp manifest seq %d: %s signed by key %s", s.Seq, s.Name, s.Signer)
 			res := pass("name", fmt.Sprintf("manifest line %s, signed by %s, which chains to a pinned root, binds %s to these bytes", s.Name, s.Signer, n.Short()), append([]string{evidence}, d.Chain...)...)
 			if s.Input.URI != "" {

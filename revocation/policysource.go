@@ -8,46 +8,6 @@ import (
 	"github.com/trustd-dev/trustd/policy"
 )
 
-// PolicySource returns s as the revocation evidence of deploy policies
-// (trustd's IssueToken): the live revocation index, numbered by its newest
-// event, which is the number of the revocation list a client syncing now
-// gets; a token records it. It returns every revocation of the digests,
-// statements and tokens asked about, and each key's revocation that voids
-// its use now (KeyRevoked: the index, which holds OpenPGP revocation
-// certificates too, and the rotations and revocations inside registered
-// OpenPGP certificates); the evaluator applies the time rule.
-func (s *Service) PolicySource() policy.RevocationSource { return serviceSource{s} }
-
-type serviceSource struct{ s *Service }
-
-func (src serviceSource) Revocations(ctx context.Context, q policy.RevocationQuery) (policy.RevocationStatus, error) {
-	s := src.s
-	head, err := s.store.RevocationHead(ctx)
-	if err != nil {
-		return policy.RevocationStatus{}, fmt.Errorf("revocation: head: %w", err)
-	}
-	now := s.cfg.Now()
-	st := policy.RevocationStatus{ListSeq: uint64(head), ListTime: now}
-	add := func(r *Record) {
-		if r != nil && r.Action == ActionRevoke {
-			st.Revoked = append(st.Revoked, policyRevoked(r.Target.Kind, r.Target.ID, r.Seq, r.Reason, r.Effective))
-		}
-	}
-	for _, t := range queryTargets(q) {
-		var r *Record
-		if t.Kind == KindKey {
-			r, err = s.KeyRevoked(ctx, t.ID, now, now)
-		} else {
-			r, err = s.lookup(ctx, t)
-		}
-		if err != nil {
-			return policy.RevocationStatus{}, err
-		}
-		add(r)
-	}
-	return st, nil
-}
-
 // queryTargets lists the targets of a policy's revocation query, in the
 // order digests, keys, statements, tokens.
 func queryTargets(q policy.RevocationQuery) []Target {

@@ -26,6 +26,20 @@ package timerule
 
 import "time"
 
+// Help states the rule for people, word for word as every help text that
+// depends on it (trustctl subject, pgp verify, revoke, pgp revoke,
+// revocations, token issue, verify, policy) prints it: one paragraph,
+// wrapped for a terminal.
+const Help = `Time rule (the same for every command, policy, token and offline list): a
+hard revocation (compromised, malicious, other, or no reason) voids every
+signature the key made, whenever it was made or observed. A soft revocation
+(superseded, retired, withdrawn) effective at E voids what the log first
+observed at or after E. A signature's claimed time is never taken as
+earlier than when the log first observed it, so a superseded key cannot
+backdate. Rotations and the end of a delegation follow the soft rule, and
+expiry is judged at the observed time. A revoked digest, statement or token
+is revoked from E on, or at once when the revocation is hard.`
+
 // Reasons a revocation can give that are soft: everything else (compromised,
 // malicious, no reason, an unknown reason) is hard. The names are
 // revocation statements' reasons; OpenPGP's reason codes map onto them

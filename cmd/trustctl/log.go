@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/evidence"
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
@@ -128,6 +131,9 @@ func (f *logFlags) save(path string, st logState) error {
 	return saveState(path, st)
 }
 
+// saveState writes st to path atomically (a temporary file in the same
+// directory, synced, then renamed over it), mode 0600: a reader never
+// sees half a state, and two runs at once each leave a whole one.
 func saveState(path string, st logState) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -136,11 +142,25 @@ func saveState(path string, st logState) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("--state: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
 		return fmt.Errorf("--state: %w", err)
 	}
-	return os.Rename(tmp, path)
+	defer os.Remove(tmp.Name()) // after the rename, nothing to remove
+	_, err = tmp.Write(append(data, '\n'))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("--state: %s: %w", path, err)
+	}
+	return nil
 }
 
 // latestCheckpoint fetches the log's latest checkpoint and opens it with
@@ -364,26 +384,10 @@ func watchOnce(ctx context.Context, cmd *cobra.Command, c *client.Client, st *lo
 	if err != nil {
 		return err
 	}
-	verdict := "first checkpoint"
-	if st.Checkpoint != "" {
-		prev, err := openRemembered(st)
-		if err != nil {
-			return fmt.Errorf("--state: remembered checkpoint: %w", err)
-		}
-		var proof [][]byte
-		if prev.Size > 0 && prev.Size < next.Size {
-			p, err := c.Log.GetConsistencyProof(ctx, &trustv1.GetConsistencyProofRequest{FromSize: prev.Size, ToSize: next.Size})
-			if err != nil {
-				return err
-			}
-			proof = p.GetHashes()
-		}
-		if err := tlog.CheckConsistent(prev, next, proof); err != nil {
-			return cliutil.Negative(fmt.Errorf("log at %s is inconsistent with the checkpoint of size %d seen before: %w", st.Server, prev.Size, err))
-		}
-		verdict = fmt.Sprintf("consistent with size %d", prev.Size)
+	verdict, err := advance(ctx, c, st, signed, next)
+	if err != nil {
+		return err
 	}
-	st.Checkpoint = string(signed)
 	if err := saveState(path, *st); err != nil {
 		return err
 	}
@@ -392,4 +396,108 @@ func watchOnce(ctx context.Context, cmd *cobra.Command, c *client.Client, st *lo
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "size %d: %s\n", next.Size, verdict)
 	return nil
+}
+
+// advance proves the checkpoint next (its signed note, already opened with
+// the pinned key) consistent with the checkpoint st remembers, asking the
+// log for a consistency proof when it grew, and remembers it; it says how
+// it relates to the one before. A log that shrank or forked fails with
+// exit code 1 (cliutil.Negative), and st is left as it was.
+func advance(ctx context.Context, c *client.Client, st *logState, signed []byte, next tlog.Checkpoint) (string, error) {
+	verdict := "first checkpoint"
+	if st.Checkpoint != "" {
+		prev, err := openRemembered(st)
+		if err != nil {
+			return "", fmt.Errorf("--state: remembered checkpoint: %w", err)
+		}
+		var proof [][]byte
+		if prev.Size > 0 && prev.Size < next.Size {
+			p, err := c.Log.GetConsistencyProof(ctx, &trustv1.GetConsistencyProofRequest{FromSize: prev.Size, ToSize: next.Size})
+			if err != nil {
+				return "", err
+			}
+			proof = p.GetHashes()
+		}
+		if err := tlog.CheckConsistent(prev, next, proof); err != nil {
+			return "", cliutil.Negative(fmt.Errorf("log at %s is inconsistent with the checkpoint of size %d seen before: %w", st.Server, prev.Size, err))
+		}
+		verdict = fmt.Sprintf("consistent with size %d", prev.Size)
+	}
+	st.Checkpoint = string(signed)
+	return verdict, nil
+}
+
+// followEvidence is what online verify does with the checkpoint its
+// evidence was proven under (evidence.Verify opened it with the pinned key
+// or followed a planned rotation from it): it moves the pin as
+// latestCheckpoint would (trusting the key the evidence was proven under
+// on first use, following a rotation), proves the checkpoint consistent
+// with the one remembered (advance), and saves the state, so a later
+// rollback or fork of the log is caught by the next verify or 'trustctl
+// log watch'.
+func followEvidence(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState, path string, cp *evidence.Checkpoint) error {
+	if st.VerifierKey == "" {
+		st.VerifierKey = cp.VerifierKey
+		fmt.Fprintf(cmd.ErrOrStderr(), "trusting log key %s on first use\n", st.VerifierKey)
+	}
+	next, key, err := tlog.FollowCheckpoint(cp.Signed, st.VerifierKey)
+	if err != nil {
+		return cliutil.Negative(fmt.Errorf("evidence checkpoint: %w", err))
+	}
+	if key != st.VerifierKey {
+		fmt.Fprintf(cmd.ErrOrStderr(), "log key rotated: the checkpoint of size %d, signed by the pinned key %s, announces %s; trusting it from now on\n", next.Size, st.VerifierKey, key)
+		st.RetiredKeys = append(st.RetiredKeys, st.VerifierKey)
+		if n := len(st.RetiredKeys); n > maxRetiredKeys {
+			st.RetiredKeys = st.RetiredKeys[n-maxRetiredKeys:]
+		}
+		st.VerifierKey = key
+	}
+	if older, err := olderPrefix(ctx, c, st, next); err != nil {
+		return err
+	} else if older {
+		// Evidence proven under an older tree that the remembered one
+		// extends (a replica behind the one seen before): it stands, and
+		// the newer checkpoint stays remembered (a followed key moves).
+		return saveState(path, *st)
+	}
+	if _, err := advance(ctx, c, st, cp.Signed, next); err != nil {
+		return err
+	}
+	return saveState(path, *st)
+}
+
+// olderPrefix reports whether checkpoint next is smaller than the one st
+// remembers and the log proves the remembered tree extends it. A smaller
+// tree the log cannot prove so (entries lost: a rollback) fails with exit
+// code 1 (cliutil.Negative); an unreachable server is an error of its own.
+func olderPrefix(ctx context.Context, c *client.Client, st *logState, next tlog.Checkpoint) (bool, error) {
+	if st.Checkpoint == "" {
+		return false, nil
+	}
+	prev, err := openRemembered(st)
+	if err != nil {
+		return false, fmt.Errorf("--log-state: remembered checkpoint: %w", err)
+	}
+	if next.Size >= prev.Size {
+		return false, nil
+	}
+	inconsistent := func(err error) error {
+		return cliutil.Negative(fmt.Errorf("log at %s is inconsistent with the checkpoint of size %d seen before: the evidence is proven under size %d, which the log cannot prove the larger tree extends: %w",
+			st.Server, prev.Size, next.Size, err))
+	}
+	p, err := c.Log.GetConsistencyProof(ctx, &trustv1.GetConsistencyProofRequest{FromSize: next.Size, ToSize: prev.Size})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return false, err
+	default:
+		return false, inconsistent(err)
+	}
+	if p.GetToSize() != prev.Size {
+		return false, inconsistent(fmt.Errorf("the log proves consistency up to size %d only", p.GetToSize()))
+	}
+	if err := tlog.CheckConsistent(next, prev, p.GetHashes()); err != nil {
+		return false, inconsistent(err)
+	}
+	return true, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/pgp"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 func newPGPCmd(g *globals) *cobra.Command {
@@ -292,13 +293,13 @@ func newPGPRotateCmd(g *globals) *cobra.Command {
 		Use:   "rotate --old A --new B [--effective T] (--key/--gpg for A) (--key/--gpg for B)",
 		Short: "Hand key A's authority to key B from a time; signed by both",
 		Long: `rotate publishes a key transition: from --effective on, B inherits A's
-authority (delegations to A, being a pinned root), and A is superseded: by
-trustd's one time rule (see 'trustctl revoke --help'), signatures by A that
-the log first observes from then on are refused whatever time they claim,
-and those it observed before stay valid. The supersession is one
-revocation among all others (revocations lookup, list, offline lists).
-Both keys must sign, so give two signers (--key and/or --gpg, once for each
-key). The statement's subject is B's certificate.`,
+authority (delegations to A, being a pinned root), and A is superseded from
+--effective (E) on. The supersession is one revocation among all others
+(revocations lookup, list, offline lists). Both keys must sign, so give two
+signers (--key and/or --gpg, once for each key). The statement's subject is
+B's certificate.
+
+` + timerule.Help,
 		Example: `  trustctl pgp rotate --old $OLD --new $NEW --effective 2026-07-01 --gpg $OLD --gpg $NEW`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -349,13 +350,11 @@ gpg keeps in $GNUPGHOME/openpgp-revocs.d with the ':' before its armor line
 removed) to trustd, which verifies it against the registered certificate and
 logs it. From then on it is one revocation among all others: revocations
 lookup and list, the signed offline lists, subject, key show, policies and
-tokens all see it. Revoked as compromised, with no reason or an unknown
-reason (hard), every signature the key made is invalid, whenever it was
-made or observed. Revoked as superseded or retired (soft), effective at the
-revocation's creation time E, what the log first observed at or after E is
-invalid and what it observed before E stays valid; a signature's own
-claimed time is never taken as earlier than when the log first observed it,
-so a backdated signature published after E is invalid too.`,
+tokens all see it. The certificate's reason decides: compromised, no reason
+or an unknown reason is hard; superseded or retired is soft, effective at
+the revocation's creation time E.
+
+` + timerule.Help,
 		Example: `  gpg --gen-revoke $FPR > rev.asc && trustctl pgp revoke rev.asc`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -402,14 +401,12 @@ and counting revocations, expiry and supersession. It prints the chain, or
 the precise reason for refusal (scope-escape, expired-delegation,
 revoked-compromised, superseded, …) and exits 1.
 
-It applies trustd's one time rule, the same as policies, tokens and subject:
-a hard revocation (compromised, no reason) refuses every signature; a soft
-one (superseded, retired), a rotation, a delegation's end and the key's
-expiry refuse what the log first observed at or after their time. A
-signature is judged at the later of its claimed time (--at) and when the
-log first observed it (--observed): a signature not yet in the log is
-observed now, so a claimed time cannot reach back past a revocation. Give
---observed only for a signature the log holds, with its recorded time.`,
+It applies trustd's one time rule, the same as policies, tokens and subject,
+to a signature claiming --at and first observed by the log at --observed: a
+signature not yet in the log is observed now. Give --observed only for a
+signature the log holds, with its recorded time.
+
+` + timerule.Help,
 		Example: `  trustctl pgp verify --name releases/app/1.0.tar.gz --signer $DEV --root $ROOT`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

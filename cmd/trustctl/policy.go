@@ -8,6 +8,7 @@ import (
 
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/policy"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 func newPolicyCmd(g *globals) *cobra.Command {
@@ -37,15 +38,13 @@ available (online: trustd's live index; offline: the list 'trustctl
 revocations sync' cached; token issue: trustd's index), every verdict is
 checked for a revocation in force of the bytes' digests, of every key whose
 signature the evaluation counted (a token's own key and the signers it
-names too), of every log entry a passing requirement relied on and of every
+names too, the keys that signed a TUF targets role or the statements of an
+OpenPGP chain it relied on), of every log entry a passing requirement relied on and of every
 token it accepted. One fails the verdict REVOKED whatever the all/any tree,
 thresholds or tokens say. Unreadable state leaves a passing verdict
-undecided; an expired or too old list fails it STALE_METADATA. Revocations
-are judged by trustd's one time rule: a hard one (compromised, malicious,
-other) voids every signature of a key, a soft one (superseded, retired,
-withdrawn) effective at E what the log first observed at or after E, a
-signature being judged at the later of its claimed time and when the log
-first observed it (see 'trustctl revoke --help').
+undecided; an expired or too old list fails it STALE_METADATA.
+
+` + timerule.Help + `
 
 Names bound to digests. A deploy asks for a name; a registry may point
 that tag at an older image that is still validly signed. The reference

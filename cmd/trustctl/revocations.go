@@ -18,6 +18,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // defaultTUFURL is where a local trustd serves the trustd/keys repository.
@@ -41,7 +42,9 @@ it holds, or a full snapshot the first time. It refuses a list signed by a
 key trustd/keys does not publish (while trustd rotates its list key it
 publishes the new and the old one, and a list signed by either verifies),
 a list older than the one it holds (rollback) and a list older than
---max-staleness. check answers from that copy alone.`,
+--max-staleness. check answers from that copy alone.
+
+` + timerule.Help,
 	}
 	cmd.AddCommand(newRevocationsListCmd(g), newRevocationsLookupCmd(g), newRevocationsSyncCmd(g), newRevocationsCheckCmd(g))
 	return cmd

@@ -16,6 +16,7 @@ import (
 	"github.com/trustd-dev/trustd/pgp"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // revokeSigner is the --key / --gpg choice of the revocation commands:
@@ -93,18 +94,13 @@ when the keys are held apart, each holder adding a signature:
   bob$   trustctl statement cosign rev.json --key bob.pem --out rev.json
   bob$   trustctl statement submit rev.json
 
-A key that is itself revoked holds no authority. Reasons are hard or soft,
-and trustd applies one time rule to them everywhere (subject, policies,
-tokens, offline lists, pgp verify): compromised, malicious and other are
-hard: a key revoked for them has every signature it made void, whenever made
-or observed, and a digest, statement or token revoked for them is revoked at
-once, whatever --effective says. superseded, retired and withdrawn are soft:
-they apply from --effective (E) on: a key's signatures that the log first
-observed before E stay valid, those it observed at or after E are void (a
-signature's own claimed time is never taken as earlier than when the log
-observed it, so backdating does not help), and a digest, statement or token
-is revoked from E. Revoking twice is harmless: the first (or a stronger,
-hard) revocation stays in force.
+A key that is itself revoked holds no authority. --effective is E below; a
+hard revocation ignores it.
+
+` + timerule.Help + `
+
+Revoking twice is harmless: the first (or a stronger, hard) revocation stays
+in force.
 Only a new statement by the same authority, 'trustctl revoke reinstate',
 lifts a revocation; both stay in the log.`
 

@@ -14,6 +14,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // parseDigestArg checks a digest locally so a typo is reported without a
@@ -78,6 +79,8 @@ With --output json, one document:
   each claim: source (statement, tuf-target), reference, seq (its log
              entry), signers[]: {id, label}, digests[], claimed_at
   truncated, next_page_token          more facts: pass --page-token
+
+` + timerule.Help + `
 
 DIGEST is algorithm:hex (e.g. sha256:…) or a multibase multihash string.
 Exit code 1 means trustd knows nothing about the digest.`,

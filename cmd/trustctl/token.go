@@ -19,6 +19,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/timerule"
 	"github.com/trustd-dev/trustd/token"
 )
 
@@ -85,6 +86,11 @@ before a token is signed.
 
 Only sha256 is computed unless --algorithm adds others: give the algorithms
 the policy lists under digests (trustd refuses the request naming them).
+
+No token is issued while a revocation in force voids what the verdict
+relies on (the bytes, a signer, a statement).
+
+` + timerule.Help + `
 
 ` + refHelp,
 		Example: `  trustctl token issue registry.example/acme/app:1.4 --policy production --attach

@@ -17,6 +17,7 @@ import (
 	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/timerule"
 	"github.com/trustd-dev/trustd/token"
 )
 
@@ -114,6 +115,10 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		cf                     cacheFlags
 		ref                    refFlags
 		lf                     logFlags
+		// followed is the log state followed after an online verify,
+		// kept at logPath; nil when none is in use.
+		followed *logState
+		logPath  string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify REF --policy FILE [--policy-name N]",
@@ -130,7 +135,11 @@ inclusion proof under a checkpoint signed by the log key (--log-key, or
 the key 'trustctl log' pinned for this server, or else the key trustd
 names), which trustctl checks, re-verifying every OpenPGP manifest
 signature and DSSE signature by a registered key, before the same policy
-evaluator trustd's token issuance runs judges it. With --tuf-root
+evaluator trustd's token issuance runs judges it. When a log state file is
+in use (--log-state, or the one 'trustctl log' keeps for this server), that
+checkpoint must be consistent with the one remembered there (a log that
+shrank or forked since fails with exit 1, before any verdict) and is
+remembered in its place. With --tuf-root
 REPO=ROOT.json the TUF evidence of REPO is verified from that pinned root
 by go-tuf's client workflow (signatures, thresholds, versions, expiry,
 delegations) rather than taken as served. Revocations are trustd's live
@@ -141,10 +150,13 @@ Revocations always win (deny-overrides): online against trustd's live
 revocation state, offline against the list 'trustctl revocations sync'
 cached (--cache), every verdict is checked for a revocation in force of the
 bytes' digests, of every key whose signature it counted (a token's own key
-and the signers it names too), of the log entries it relied on and of the
-token it accepted. One such revocation fails the verdict REVOKED whatever
-the policy's any/all/threshold tree says. Revocations are judged by
-trustd's one time rule (see 'trustctl revoke --help').
+and the signers it names too, the keys that signed a TUF targets role and
+the statements of an OpenPGP chain it relied on), of the log entries it
+relied on (that role's metadata too) and of the token it accepted. One such
+revocation fails the verdict REVOKED whatever the policy's any/all/threshold
+tree says.
+
+` + timerule.Help + `
 
 With --offline only the token stored beside the bytes counts
 (FILE.trust.json, URL.trust.json or an OCI referrer; see trustctl token
@@ -224,11 +236,17 @@ server, evidence unavailable).`,
 				opts.Client = c
 				// Without a key or state file named, a state file that
 				// cannot be found is no error: the server's key is used.
-				st, _, err := lf.load(g.server)
+				st, path, err := lf.load(g.server)
 				if err != nil && (lf.key != "" || lf.state != "") {
 					return err
 				}
 				opts.LogKey = st.VerifierKey
+				// The state is followed and saved when one is in use: named
+				// with --log-state, or kept by 'trustctl log' for this
+				// server.
+				if err == nil && (lf.state != "" || fileExists(path)) {
+					followed, logPath = &st, path
+				}
 				switch {
 				case opts.TokenKeys != nil:
 				case pinned != nil:
@@ -256,6 +274,13 @@ server, evidence unavailable).`,
 			if err != nil {
 				return resolveError(err)
 			}
+			if followed != nil && res.Evidence != nil {
+				// Before the verdict is told: evidence from a log that
+				// shrank or forked since it was last seen is not believed.
+				if err := followEvidence(ctx, cmd, opts.Client, followed, logPath, res.Evidence.Bundle().Log); err != nil {
+					return err
+				}
+			}
 			out := cmd.OutOrStdout()
 			if g.output == "json" {
 				err = res.Verdict.WriteJSON(out)
@@ -277,7 +302,7 @@ server, evidence unavailable).`,
 	f.StringVar(&trustRoot, "trust-root", "", "pinned root.json of trustd's trustd/keys TUF repository: the token key is read through it")
 	f.StringVar(&tufURL, "tuf-url", defaultTUFURL, "URL of the trustd/keys TUF repository, online with --trust-root")
 	f.StringVar(&lf.key, "log-key", "", "online: the log's note verifier key that the evidence must be proven under (default: the key 'trustctl log' pinned for this server, else the key trustd names; env TRUSTCTL_LOG_KEY)")
-	f.StringVar(&lf.state, "log-state", "", "online: the 'trustctl log' state file holding the pinned log key (default: per server, under $XDG_STATE_HOME/trustctl)")
+	f.StringVar(&lf.state, "log-state", "", "online: the 'trustctl log' state file holding the pinned log key and the newest checkpoint seen; verify proves the evidence's checkpoint consistent with it (exit 1 when the log shrank or forked) and saves it there (default: per server, under $XDG_STATE_HOME/trustctl, used when it exists)")
 	cf.register(cmd)
 	ref.add(f)
 	_ = cmd.MarkFlagRequired("policy")

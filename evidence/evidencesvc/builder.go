@@ -94,9 +94,15 @@ type build struct {
 	checks map[[2]string]bool
 	// reliedOn are the entries a policy may rely on (and so whose
 	// revocation and signers' revocations matter): those naming the
-	// digests, manifests, attestations, chain links, publishers' entries;
-	// not the TUF files or the revocation statements cited in support.
+	// digests, manifests, attestations, chain links, publishers' entries,
+	// the metadata files of the requested TUF roles; not the other TUF
+	// files (root, timestamp, snapshot, roles on the way) or the
+	// revocation statements cited in support.
 	reliedOn map[uint64]bool
+	// tufKeys are the keys of every signature on the requested TUF
+	// roles' metadata (evidence.TUFSigners), whose revocation state a
+	// verdict relying on a role needs.
+	tufKeys []string
 	// size is the signed bytes cited so far.
 	size int
 }
@@ -454,7 +460,40 @@ func (bd *build) tuf(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := bd.relyOnRoles(ctx, r); err != nil {
+			return err
+		}
 		bd.out.TUF = append(bd.out.TUF, r)
+	}
+	return nil
+}
+
+// relyOnRoles marks the metadata file of each requested role a repository
+// has as relied on, and the keys of every signature it carries
+// (evidence.TUFSigners, what the client's TUF source names): a verdict
+// relying on the role relies on both, so their revocation state is part
+// of the evidence (deny-overrides).
+func (bd *build) relyOnRoles(ctx context.Context, r evidence.TUFRepo) error {
+	for _, role := range r.Roles {
+		if _, missing := r.Missing[role]; missing {
+			continue
+		}
+		for _, f := range r.Files {
+			if f.Role != role {
+				continue
+			}
+			e, err := bd.rely(ctx, int64(f.Seq), nil)
+			if err != nil {
+				return err
+			}
+			signers, err := evidence.TUFSigners(e.Envelope)
+			if err != nil {
+				return fmt.Errorf("evidence: TUF %s %s: %w", r.Repo, f.Name(), err)
+			}
+			for _, k := range signers {
+				bd.tufKeys = appendNew(bd.tufKeys, k)
+			}
+		}
 	}
 	return nil
 }

@@ -152,6 +152,8 @@ type world struct {
 	pgpPrimary string
 	repo       string
 	targetsKey string
+	tufRepo    *tuftest.Repo
+	content    []byte
 }
 
 // publish makes evidence of every kind: a TUF target and an attestation
@@ -170,7 +172,7 @@ func (e *env) publish(t testing.TB) world {
 	w.attested = e.submit(t, stmt, signer)
 
 	r := tuftest.NewRepo(t, w.repo, e.online)
-	w.targetsKey = r.Targets.ID
+	w.targetsKey, w.tufRepo, w.content = r.Targets.ID, r, content
 	if _, err := e.tuf.Init(ctx, r.Name, r.RootV1); err != nil {
 		t.Fatal(err)
 	}
@@ -615,5 +617,196 @@ func TestPublishers(t *testing.T) {
 	}
 	if len(b.AliasClaims) == 0 || !viaClaim {
 		t.Errorf("claims %+v, publishers %+v: want the targets key publishing the sha512 alias through the claim its metadata entry makes", b.AliasClaims, b.Publishers)
+	}
+}
+
+// TestTUFRevocations: a verdict relying on a TUF targets role relies on the
+// keys that signed the role's metadata and on the metadata's log entry: a
+// revocation in force of either fails it REVOKED (deny-overrides, with no
+// revocation requirement in the policy), over the evidence verified by a
+// client (read as served or from the pinned root) and the evidence built
+// in process for token issuance alike. A superseded targets key voids only
+// the metadata the log first observed from its effective time on.
+func TestTUFRevocations(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			tufOnly := func(w world) *policy.Policy {
+				return &policy.Policy{Name: "tuf", Require: policy.Requirement{TUF: &policy.TUFRequirement{Repo: w.repo, Role: "targets", Target: "app.tar"}}}
+			}
+			// setup publishes the world and registers the targets key, so
+			// it can sign revocations (of itself, of the metadata it signed).
+			setup := func(t *testing.T) (*env, world, []byte) {
+				e := newEnv(t, be.Open(t))
+				w := e.publish(t)
+				if _, _, err := e.keys.Add(ctx, w.tufRepo.Targets.Public.Encode(), "targets"); err != nil {
+					t.Fatal(err)
+				}
+				root, err := e.tuf.Metadata(ctx, w.repo, "1.root.json")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return e, w, root
+			}
+			revoke := func(t *testing.T, e *env, w world, kind revocation.Kind, id string, reason revocation.Reason, effective time.Time) {
+				t.Helper()
+				stmt, err := revocation.NewStatement(revocation.Predicate{Target: revocation.Target{Kind: kind, ID: id},
+					Action: revocation.ActionRevoke, Reason: reason, Effective: effective})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.submit(t, stmt, w.tufRepo.Targets.Envelope)
+			}
+			// check evaluates tufOnly from proven and in-process evidence,
+			// with and without the pinned root: all four must say want.
+			check := func(t *testing.T, e *env, w world, root []byte, want policy.Outcome, reason policy.Reason) {
+				t.Helper()
+				p, ds := tufOnly(w), []digest.Digest{w.app}
+				req := evidence.RequestFor(p, ds)
+				proven, err := e.builder.Build(ctx, req, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				set, err := evidence.Verify(ctx, proven, evidence.VerifyOptions{LogKey: e.vkey, Digests: ds})
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				inProcess, err := e.builder.Build(ctx, req, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range []struct {
+					name  string
+					set   *evidence.Set
+					roots map[string][]byte
+				}{
+					{"verified, as served", set, nil},
+					{"verified, pinned root", set, map[string][]byte{w.repo: root}},
+					{"in process", evidence.NewSet(inProcess), nil},
+					{"in process, pinned root", evidence.NewSet(inProcess), map[string][]byte{w.repo: root}},
+				} {
+					v := evaluate(c.set, p, ds, c.roots)
+					var out bytes.Buffer
+					_ = v.WriteText(&out)
+					if v.Outcome != want || (reason != "" && !slices.Contains(v.Reasons(), reason)) {
+						t.Errorf("%s: outcome %s %v, want %s %s:\n%s", c.name, v.Outcome, v.Reasons(), want, reason, out.String())
+					}
+				}
+			}
+			t.Run("targets key compromised", func(t *testing.T) {
+				e, w, root := setup(t)
+				check(t, e, w, root, policy.Pass, "")
+				revoke(t, e, w, revocation.KindKey, w.targetsKey, revocation.ReasonCompromised, time.Now())
+				check(t, e, w, root, policy.Fail, policy.ReasonRevoked)
+			})
+			t.Run("targets metadata withdrawn", func(t *testing.T) {
+				e, w, root := setup(t)
+				cur, err := e.tuf.Metadata(ctx, w.repo, "targets.json")
+				if err != nil {
+					t.Fatal(err)
+				}
+				revoke(t, e, w, revocation.KindStatement, sha256Digest(cur).String(), revocation.ReasonWithdrawn, time.Now())
+				check(t, e, w, root, policy.Fail, policy.ReasonRevoked)
+			})
+			t.Run("targets key superseded", func(t *testing.T) {
+				e, w, root := setup(t)
+				revoke(t, e, w, revocation.KindKey, w.targetsKey, revocation.ReasonSuperseded, time.Now())
+				// Observed before the key was superseded: still good.
+				check(t, e, w, root, policy.Pass, "")
+				// A new version signed by the superseded key afterwards is void.
+				time.Sleep(2 * time.Millisecond)
+				cur, err := e.tuf.Metadata(ctx, w.repo, "targets.json")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.tuf.Upload(ctx, w.repo, "targets", w.tufRepo.SignTargets(t, cur, "other.tar", []byte("other"))); err != nil {
+					t.Fatal(err)
+				}
+				check(t, e, w, root, policy.Fail, policy.ReasonRevoked)
+			})
+		})
+	}
+}
+
+// TestVerifyRefusesChainLies: a server that lies about an OpenPGP chain
+// decision or about when the log observed a manifest is caught by the
+// client: it recomputes every allowed decision from the signed statements
+// the decision cites (package pgp's one chain rule, with the one time
+// rule), and refuses observed times that run backwards against the order
+// the log proves. Before, the client took decisions and observed times on
+// the server's word: each tampered bundle below verified, and the first
+// two passed an OpenPGP requirement whose signer chains to no pinned root.
+func TestVerifyRefusesChainLies(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, teststore.Backends()[0].Open(t))
+	w := e.publish(t)
+	// A root the manifest's signer does not chain to: the server refuses.
+	const stranger = "0123456789abcdef0123456789abcdef01234567"
+	p := appPolicy(w)
+	p.Require.All = append(p.Require.All, policy.Requirement{PGP: &policy.PGPRequirement{Roots: []string{stranger}, Name: "hello.bin"}})
+	ds := []digest.Digest{w.app, w.hello}
+	good, err := e.builder.Build(ctx, evidence.RequestFor(p, ds), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := evidence.VerifyOptions{LogKey: e.vkey, Digests: ds}
+	set, err := evidence.Verify(ctx, good, opts)
+	if err != nil {
+		t.Fatalf("untouched bundle: %v", err)
+	}
+	if v := evaluate(set, p, ds, nil); v.Outcome != policy.Fail {
+		t.Fatalf("untouched bundle: %s %v, want the stranger root refused", v.Outcome, v.Reasons())
+	}
+	refused := func(b *evidence.Bundle) *evidence.PGPDecision {
+		for i := range b.Decisions {
+			if !b.Decisions[i].Allowed {
+				return &b.Decisions[i]
+			}
+		}
+		t.Fatal("no refused decision in the bundle")
+		return nil
+	}
+	allow := func(d *evidence.PGPDecision) {
+		d.Allowed, d.Root, d.Refusal, d.RefusalSeq, d.Detail = true, stranger, "", 0, ""
+	}
+	for _, tc := range []struct {
+		name   string
+		tamper func(b *evidence.Bundle)
+	}{
+		{"refusal turned into a chain from the root", func(b *evidence.Bundle) { allow(refused(b)) }},
+		{"a link citing an entry that is no delegation", func(b *evidence.Bundle) {
+			d := refused(b)
+			allow(d)
+			d.Links = []evidence.PGPLink{{Kind: "delegation", From: stranger, To: w.pgpPrimary, Seq: b.Attestations[0].Seq}}
+		}},
+		{"manifest observed before an earlier log entry", func(b *evidence.Bundle) {
+			back := 24 * time.Hour
+			for i := range b.Entries {
+				if b.Entries[i].PredicateType == recordtype.PGPManifest {
+					b.Entries[i].RecordedAt = b.Entries[i].RecordedAt.Add(-back)
+				}
+			}
+			for i := range b.Decisions {
+				b.Decisions[i].Observed = b.Decisions[i].Observed.Add(-back)
+			}
+		}},
+		{"revocation recorded at another time than its entry", func(b *evidence.Bundle) {
+			for i := range b.Revocations {
+				if st := b.Revocations[i].State; st != nil {
+					st.RecordedAt = st.RecordedAt.Add(-time.Hour)
+					return
+				}
+			}
+			// No revocation yet in this bundle: give one a state citing an entry.
+			b.Revocations[0].State = &evidence.RevocationState{Action: evidence.ActionReinstate, Seq: b.Entries[0].Seq, RecordedAt: b.Entries[0].RecordedAt.Add(-time.Hour)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := clone(t, good)
+			tc.tamper(b)
+			if _, err := evidence.Verify(ctx, b, opts); !errors.Is(err, evidence.ErrUnverified) {
+				t.Errorf("Verify = %v, want ErrUnverified", err)
+			}
+		})
 	}
 }

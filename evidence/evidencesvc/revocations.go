@@ -38,10 +38,9 @@ func (bd *build) revocations(ctx context.Context) error {
 			return err
 		}
 	}
-	// The entries a policy may rely on, in order; checking them cites
-	// more (the revocation statements), which are not themselves checked,
-	// nor are the TUF files (the policy relies on a role, not on its
-	// metadata's log entries).
+	// The entries a policy may rely on, in order (the requested TUF
+	// roles' metadata among them); checking them cites more (the
+	// revocation statements), which are not themselves checked.
 	var seqs []uint64
 	for seq := range bd.reliedOn {
 		seqs = append(seqs, seq)
@@ -65,7 +64,7 @@ func (bd *build) revocations(ctx context.Context) error {
 			}
 		}
 	}
-	for _, k := range bd.req.Keys {
+	for _, k := range append(bd.tufKeys, bd.req.Keys...) {
 		if err := bd.check(ctx, revocation.KindKey, k); err != nil {
 			return err
 		}

@@ -16,17 +16,23 @@ import (
 	"github.com/trustd-dev/trustd/tuf"
 )
 
-// Key is a test signing key in both forms the tuf package uses.
+// Key is a test signing key in both forms the tuf package uses, and as
+// an envelope key (to register it with trustd, or sign statements with
+// it).
 type Key struct {
 	Signer signature.Signer
 	Key    *metadata.Key
 	ID     string
+	// Envelope signs DSSE envelopes with the key; Public is its public
+	// key (Public.Encode registers it).
+	Envelope envelope.Signer
+	Public   envelope.PublicKey
 }
 
 // NewKey generates an ed25519 key.
 func NewKey(t testing.TB) Key {
 	t.Helper()
-	priv, _, err := envelope.GenerateKey(envelope.KeyTypeED25519)
+	priv, pub, err := envelope.GenerateKey(envelope.KeyTypeED25519)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +45,7 @@ func NewKey(t testing.TB) Key {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Key{Signer: signer, Key: k, ID: id}
+	return Key{Signer: signer, Key: k, ID: id, Envelope: s, Public: pub}
 }
 
 // OnlineKeys returns a fresh set of trustd online keys (one snapshot, one
