@@ -104,6 +104,15 @@ type Revocations interface {
 	StatementRevoked(ctx context.Context, seq int64, signers []string) (why string, revoked bool, err error)
 }
 
+// BatchRevocations is Revocations answering for many log entries at once
+// (revocation.AttestationView is one); List asks it once per page rather
+// than once per entry.
+type BatchRevocations interface {
+	// StatementsRevoked says why each of seqs is revoked ("" when it is
+	// not), as StatementRevoked would entry by entry.
+	StatementsRevoked(ctx context.Context, seqs []int64) (why []string, err error)
+}
+
 // Options configure a Service.
 type Options struct {
 	// MaxStatementBytes bounds an attestation's statement (predicate
@@ -369,15 +378,14 @@ func (s *Service) List(ctx context.Context, q Query) ([]Attestation, string, err
 	}
 	out := make([]Attestation, 0, len(entries))
 	for _, e := range entries {
-		a := Attestation{
+		out = append(out, Attestation{
 			Seq: e.Seq, Kind: KindOf(e.PayloadType), PayloadType: e.PayloadType, PredicateType: e.PredicateType,
 			SignerIDs: e.SignerKeyIDs, RecordedAt: e.RecordedAt, Index: e.Index, EnvelopeDigest: e.EnvelopeDigest,
 			Subjects: []store.StatementSubject{{Name: e.SubjectName, Digests: []digest.Digest{e.Digest}}},
-		}
-		if err := s.revoked(ctx, &a); err != nil {
-			return nil, "", err
-		}
-		out = append(out, a)
+		})
+	}
+	if err := s.revokedAll(ctx, out); err != nil {
+		return nil, "", err
 	}
 	return out, next, nil
 }
@@ -417,6 +425,32 @@ func (s *Service) view(ctx context.Context, rec store.Statement) (Attestation, e
 		return Attestation{}, err
 	}
 	return a, nil
+}
+
+// revokedAll marks the revoked attestations of as, asking once when the
+// Revocations answers for many.
+func (s *Service) revokedAll(ctx context.Context, as []Attestation) error {
+	batch, ok := s.opts.Revocations.(BatchRevocations)
+	if !ok || len(as) == 0 {
+		for i := range as {
+			if err := s.revoked(ctx, &as[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	seqs := make([]int64, len(as))
+	for i, a := range as {
+		seqs[i] = a.Seq
+	}
+	why, err := batch.StatementsRevoked(ctx, seqs)
+	if err != nil {
+		return fmt.Errorf("attest: revocation of %d entries: %w", len(seqs), err)
+	}
+	for i := range as {
+		as[i].Revoked, as[i].RevokedWhy = why[i] != "", why[i]
+	}
+	return nil
 }
 
 func (s *Service) revoked(ctx context.Context, a *Attestation) error {

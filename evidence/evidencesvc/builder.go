@@ -227,6 +227,15 @@ func (bd *build) naming(ctx context.Context, predicateType string, limit int) ([
 	return ev, false, nil
 }
 
+// seqsOf are the sequence numbers of ev.
+func seqsOf(ev []store.Evidence) []int64 {
+	out := make([]int64, len(ev))
+	for i, e := range ev {
+		out[i] = e.Seq
+	}
+	return out
+}
+
 // entries cites every log entry naming the digests (KindEntries).
 func (bd *build) entries(ctx context.Context) error {
 	ev, more, err := bd.naming(ctx, "", evidence.MaxEntries)
@@ -234,6 +243,9 @@ func (bd *build) entries(ctx context.Context) error {
 		return err
 	}
 	bd.out.Truncated = more
+	if err := bd.b.prefetch(ctx, seqsOf(ev)); err != nil {
+		return err
+	}
 	for _, e := range ev {
 		if bd.size > evidence.MaxBundleBytes/2 {
 			// The newest entries fill half a bundle; the rest is left for
@@ -254,6 +266,9 @@ func (bd *build) entries(ctx context.Context) error {
 func (bd *build) pgp(ctx context.Context) error {
 	ev, _, err := bd.naming(ctx, pgplog.ManifestPredicateType, evidence.MaxEntries)
 	if err != nil {
+		return err
+	}
+	if err := bd.b.prefetch(ctx, seqsOf(ev)); err != nil {
 		return err
 	}
 	seen := map[int64]bool{}
@@ -370,6 +385,13 @@ func (bd *build) attestations(ctx context.Context) error {
 			list, _, err := bd.b.Attest.List(ctx, attest.Query{Digest: d, PredicateType: pt, PageSize: evidence.MaxEntries})
 			if err != nil {
 				return fmt.Errorf("evidence: attestations of %s: %w", d, err)
+			}
+			seqs := make([]int64, len(list))
+			for i, a := range list {
+				seqs[i] = a.Seq
+			}
+			if err := bd.b.prefetch(ctx, seqs); err != nil {
+				return err
 			}
 			for _, a := range list {
 				key := [2]string{fmt.Sprint(a.Seq), d.String()}

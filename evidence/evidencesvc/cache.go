@@ -97,3 +97,32 @@ func (b *Builder) checkpoint(ctx context.Context) ([]byte, uint64, error) {
 	b.cache.mu.Unlock()
 	return cp, size, nil
 }
+
+// prefetch reads the log entries of seqs that are not cached in one store
+// read, so that citing them one by one reads nothing more.
+func (b *Builder) prefetch(ctx context.Context, seqs []int64) error {
+	var missing []int64
+	b.cache.mu.Lock()
+	for _, seq := range seqs {
+		if _, ok := b.cache.entries[seq]; !ok {
+			missing = append(missing, seq)
+		}
+	}
+	b.cache.mu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	got, err := b.Store.StatementsBySeq(ctx, missing, true)
+	if err != nil {
+		return fmt.Errorf("evidence: log entries: %w", err)
+	}
+	b.cache.mu.Lock()
+	defer b.cache.mu.Unlock()
+	if b.cache.entries == nil || len(b.cache.entries)+len(got) > maxCached {
+		b.cache.entries = map[int64]store.Statement{}
+	}
+	for _, st := range got {
+		b.cache.entries[st.Seq] = st
+	}
+	return nil
+}
