@@ -108,9 +108,11 @@ type Revocations interface {
 // (revocation.AttestationView is one); List asks it once per page rather
 // than once per entry.
 type BatchRevocations interface {
-	// StatementsRevoked says why each of seqs is revoked ("" when it is
-	// not), as StatementRevoked would entry by entry.
-	StatementsRevoked(ctx context.Context, seqs []int64) (why []string, err error)
+	// StatementsRevoked says why each of entries is revoked ("" when it
+	// is not), as StatementRevoked would entry by entry. The entries are
+	// as the store gave them (Seq, EnvelopeDigest, SignerKeyIDs and
+	// RecordedAt set), so nothing is read again.
+	StatementsRevoked(ctx context.Context, entries []store.Statement) (why []string, err error)
 }
 
 // Options configure a Service.
@@ -439,13 +441,13 @@ func (s *Service) revokedAll(ctx context.Context, as []Attestation) error {
 		}
 		return nil
 	}
-	seqs := make([]int64, len(as))
+	entries := make([]store.Statement, len(as))
 	for i, a := range as {
-		seqs[i] = a.Seq
+		entries[i] = store.Statement{Seq: a.Seq, EnvelopeDigest: a.EnvelopeDigest, SignerKeyIDs: a.SignerIDs, RecordedAt: a.RecordedAt}
 	}
-	why, err := batch.StatementsRevoked(ctx, seqs)
+	why, err := batch.StatementsRevoked(ctx, entries)
 	if err != nil {
-		return fmt.Errorf("attest: revocation of %d entries: %w", len(seqs), err)
+		return fmt.Errorf("attest: revocation of %d entries: %w", len(entries), err)
 	}
 	for i := range as {
 		as[i].Revoked, as[i].RevokedWhy = why[i] != "", why[i]

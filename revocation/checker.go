@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -200,13 +201,29 @@ type StatementRef struct {
 // entries were read before), however many entries there are.
 // Errors: store.ErrNotFound (wrapped) when an entry does not exist.
 func (s *Service) StatementsRevoked(ctx context.Context, refs []StatementRef) ([]*Record, error) {
-	seqs := make([]int64, len(refs))
-	for i, r := range refs {
-		seqs[i] = r.Seq
+	return s.statementsRevoked(ctx, refs, nil)
+}
+
+// statementsRevoked is StatementsRevoked given the entries as read from
+// the store (known: Seq, EnvelopeDigest, SignerKeyIDs, RecordedAt); the
+// others are read.
+func (s *Service) statementsRevoked(ctx context.Context, refs []StatementRef, known []store.Statement) ([]*Record, error) {
+	heads := make(map[int64]store.Statement, len(refs))
+	for _, k := range known {
+		heads[k.Seq] = k
 	}
-	heads, err := s.heads(ctx, seqs)
-	if err != nil {
-		return nil, err
+	var seqs []int64
+	for _, r := range refs {
+		if _, ok := heads[r.Seq]; !ok {
+			seqs = append(seqs, r.Seq)
+		}
+	}
+	if len(seqs) > 0 {
+		read, err := s.heads(ctx, seqs)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(heads, read)
 	}
 	var targets []Target
 	for _, h := range heads {
@@ -357,26 +374,27 @@ func (s *Service) AttestationView() AttestationView { return AttestationView{s: 
 // and why: who revoked what, for which reason, from when. The signers the
 // caller names are those of the stored entry, which is what is judged.
 func (v AttestationView) StatementRevoked(ctx context.Context, seq int64, _ []string) (string, bool, error) {
-	why, err := v.StatementsRevoked(ctx, []int64{seq})
+	heads, err := v.s.heads(ctx, []int64{seq})
+	if err != nil {
+		return "", false, err
+	}
+	why, err := v.StatementsRevoked(ctx, []store.Statement{heads[seq]})
 	if err != nil {
 		return "", false, err
 	}
 	return why[0], why[0] != "", nil
 }
 
-// StatementsRevoked is StatementRevoked for many log entries in a few
-// store reads: why[i] says why entry seqs[i] is revoked, "" when it is
-// not.
-func (v AttestationView) StatementsRevoked(ctx context.Context, seqs []int64) ([]string, error) {
-	heads, err := v.s.heads(ctx, seqs)
-	if err != nil {
-		return nil, err
+// StatementsRevoked is StatementRevoked for many log entries in one store
+// read: why[i] says why entries[i] is revoked, "" when it is not. The
+// entries are as the store gave them (an attestation listing): their
+// envelope digests, signers and recorded times are what is judged.
+func (v AttestationView) StatementsRevoked(ctx context.Context, entries []store.Statement) ([]string, error) {
+	refs := make([]StatementRef, len(entries))
+	for i, e := range entries {
+		refs[i] = StatementRef{Seq: e.Seq, SignedAt: e.RecordedAt}
 	}
-	refs := make([]StatementRef, len(seqs))
-	for i, seq := range seqs {
-		refs[i] = StatementRef{Seq: seq, SignedAt: heads[seq].RecordedAt}
-	}
-	recs, err := v.s.StatementsRevoked(ctx, refs)
+	recs, err := v.s.statementsRevoked(ctx, refs, entries)
 	if err != nil {
 		return nil, err
 	}

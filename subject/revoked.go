@@ -20,6 +20,12 @@ type RevocationChecker interface {
 	StatementRevoked(ctx context.Context, seq int64, signedAt time.Time) (*revocation.Record, error)
 }
 
+// batchChecker is a RevocationChecker that answers for many entries in a
+// few store reads (revocation.Service is one).
+type batchChecker interface {
+	StatementsRevoked(ctx context.Context, refs []revocation.StatementRef) ([]*revocation.Record, error)
+}
+
 // Revoked is what of a View is revoked: alias digests, and evidence by log
 // sequence number (judged as of when trustd recorded it). A view shows
 // revoked evidence marked as revoked; it never drops it.
@@ -39,6 +45,22 @@ func MarkRevoked(ctx context.Context, v View, c RevocationChecker) (Revoked, err
 		if r != nil {
 			out.Aliases[a.Digest] = r
 		}
+	}
+	if b, ok := c.(batchChecker); ok {
+		var refs []revocation.StatementRef
+		for _, e := range v.Evidence {
+			refs = append(refs, revocation.StatementRef{Seq: e.Seq, SignedAt: e.RecordedAt})
+		}
+		recs, err := b.StatementsRevoked(ctx, refs)
+		if err != nil {
+			return Revoked{}, fmt.Errorf("subject: revocation of %d entries: %w", len(refs), err)
+		}
+		for i, r := range recs {
+			if _, seen := out.Evidence[refs[i].Seq]; !seen && r != nil {
+				out.Evidence[refs[i].Seq] = r
+			}
+		}
+		return out, nil
 	}
 	for _, e := range v.Evidence {
 		if _, seen := out.Evidence[e.Seq]; seen {

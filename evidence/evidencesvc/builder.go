@@ -205,7 +205,7 @@ func (bd *build) key(ctx context.Context, id string) error {
 	if strings.HasPrefix(id, "sigstore:") {
 		return nil
 	}
-	k, err := bd.b.Store.Key(ctx, id)
+	k, err := bd.b.keyOf(ctx, id)
 	if err != nil {
 		return fmt.Errorf("evidence: key %s: %w", id, err)
 	}
@@ -284,7 +284,7 @@ func (bd *build) pgp(ctx context.Context) error {
 			return err
 		}
 		primary := row.SignerKeyIDs[0]
-		k, err := bd.b.Store.Key(ctx, primary)
+		k, err := bd.b.keyOf(ctx, primary)
 		if err != nil {
 			return fmt.Errorf("evidence: manifest %d: certificate %s: %w", row.Seq, primary, err)
 		}
