@@ -236,29 +236,11 @@ func (s *Service) statementsRevoked(ctx context.Context, refs []StatementRef, kn
 	if err != nil {
 		return nil, err
 	}
-	now := s.cfg.Now()
 	out := make([]*Record, len(refs))
 	for i, ref := range refs {
-		h := heads[ref.Seq]
-		if r := states.Lookup(Target{Kind: KindStatement, ID: h.EnvelopeDigest.String()}); r != nil && r.InForce(now) {
-			out[i] = r
-			continue
+		if out[i], err = states.StatementRevoked(ctx, heads[ref.Seq], ref.SignedAt); err != nil {
+			return nil, err
 		}
-		var first *Record
-		for _, k := range h.SignerKeyIDs {
-			kr, err := states.KeyRevoked(ctx, k, ref.SignedAt, h.RecordedAt)
-			if err != nil {
-				return nil, err
-			}
-			if kr == nil {
-				first = nil
-				break
-			}
-			if first == nil {
-				first = kr
-			}
-		}
-		out[i] = first
 	}
 	return out, nil
 }

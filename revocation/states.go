@@ -126,3 +126,24 @@ func (st States) Lookup(t Target) *Record { return st.recs[t.Key()] }
 func (st States) KeyRevoked(ctx context.Context, keyID string, signed, observed time.Time) (*Record, error) {
 	return st.s.keyRevoked(ctx, st.recs[TargetKey(KindKey, keyID)], keyID, signed, observed)
 }
+
+// StatementRevoked is Service.StatementRevoked of entry e as the store
+// gave it (Seq, EnvelopeDigest, SignerKeyIDs, RecordedAt), with the states
+// taken from st: the statement and its signers' keys must be among the
+// targets read.
+func (st States) StatementRevoked(ctx context.Context, e store.Statement, signedAt time.Time) (*Record, error) {
+	if r := st.Lookup(Target{Kind: KindStatement, ID: e.EnvelopeDigest.String()}); r != nil && r.InForce(st.s.cfg.Now()) {
+		return r, nil
+	}
+	var first *Record
+	for _, k := range e.SignerKeyIDs {
+		kr, err := st.KeyRevoked(ctx, k, signedAt, e.RecordedAt)
+		if err != nil || kr == nil {
+			return nil, err
+		}
+		if first == nil {
+			first = kr
+		}
+	}
+	return first, nil
+}

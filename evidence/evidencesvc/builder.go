@@ -99,6 +99,11 @@ type build struct {
 	reliedOn map[uint64]bool
 	// size is the signed bytes cited so far.
 	size int
+	// attRevs are the attestations (indexes in out.Attestations) whose
+	// revocation is still to be judged, and states the revocation states
+	// read for the bundle (nil until read).
+	attRevs []int
+	states  *revocation.States
 }
 
 // Build assembles the evidence req asks for. With prove, the bundle
@@ -146,6 +151,9 @@ func (b *Builder) Build(ctx context.Context, req evidence.Request, prove bool) (
 		if err := st.fn(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := bd.attestationRevocations(ctx); err != nil {
+		return nil, err
 	}
 	for _, e := range bd.byseq {
 		bd.out.Entries = append(bd.out.Entries, *e)
@@ -382,7 +390,11 @@ func (bd *build) attestations(ctx context.Context) error {
 	seen := map[[2]string]bool{}
 	for _, d := range bd.req.Digests {
 		for _, pt := range types {
-			list, _, err := bd.b.Attest.List(ctx, attest.Query{Digest: d, PredicateType: pt, PageSize: evidence.MaxEntries})
+			// With a revocation service, the revocation of what is listed
+			// is judged with the bundle's other states, read at once
+			// (attestationRevocations).
+			skip := bd.b.Revocation != nil
+			list, _, err := bd.b.Attest.List(ctx, attest.Query{Digest: d, PredicateType: pt, PageSize: evidence.MaxEntries, SkipRevocations: skip})
 			if err != nil {
 				return fmt.Errorf("evidence: attestations of %s: %w", d, err)
 			}
@@ -408,6 +420,9 @@ func (bd *build) attestations(ctx context.Context) error {
 					if item.Revoked == "" {
 						item.Revoked = "revoked"
 					}
+				}
+				if skip {
+					bd.attRevs = append(bd.attRevs, len(bd.out.Attestations))
 				}
 				bd.out.Attestations = append(bd.out.Attestations, item)
 			}

@@ -109,6 +109,7 @@ func (bd *build) check(ctx context.Context, targets []revocation.Target) error {
 	if err != nil {
 		return fmt.Errorf("evidence: %w", err)
 	}
+	bd.states = &states
 	var cites []int64
 	for i, t := range targets {
 		if canon[i] == "" {
@@ -143,6 +144,47 @@ func (bd *build) check(ctx context.Context, targets []revocation.Target) error {
 		}
 	}
 	bd.out.Revocations = append(bd.out.Revocations, items...)
+	return nil
+}
+
+// attestationRevocations judges, as the attestation service would
+// (revocation.AttestationView: the entry's signatures taken as made when
+// the log recorded it), whether each attestation listed is revoked, with
+// the states the revocations step read, or, when the bundle has no
+// revocations kind, with those of the attestations' entries read now.
+func (bd *build) attestationRevocations(ctx context.Context) error {
+	if len(bd.attRevs) == 0 {
+		return nil
+	}
+	heads := make([]store.Statement, len(bd.attRevs))
+	for i, ai := range bd.attRevs {
+		e := bd.byseq[bd.out.Attestations[ai].Seq]
+		heads[i] = store.Statement{Seq: int64(e.Seq), EnvelopeDigest: e.EnvelopeDigest(), SignerKeyIDs: e.SignerKeyIDs, RecordedAt: e.RecordedAt}
+	}
+	states := bd.states
+	if states == nil {
+		var targets []revocation.Target
+		for _, h := range heads {
+			targets = append(targets, revocation.Target{Kind: revocation.KindStatement, ID: h.EnvelopeDigest.String()})
+			for _, k := range h.SignerKeyIDs {
+				targets = append(targets, revocation.Target{Kind: revocation.KindKey, ID: k})
+			}
+		}
+		st, err := bd.b.Revocation.States(ctx, targets)
+		if err != nil {
+			return fmt.Errorf("evidence: %w", err)
+		}
+		states = &st
+	}
+	for i, ai := range bd.attRevs {
+		r, err := states.StatementRevoked(ctx, heads[i], heads[i].RecordedAt)
+		if err != nil {
+			return fmt.Errorf("evidence: revocation of attestation %d: %w", heads[i].Seq, err)
+		}
+		if r != nil {
+			bd.out.Attestations[ai].Revoked = r.String()
+		}
+	}
 	return nil
 }
 
