@@ -93,8 +93,18 @@ func seedEvidence(ctx context.Context, dbURL string, n int) (evidenceSeed, error
 		return evidenceSeed{}, fmt.Errorf("seed evidence: connect: %w", err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, `SET session_replication_role = replica`); err != nil {
-		return evidenceSeed{}, fmt.Errorf("seed evidence: %w", err)
+	// Foreign keys are not checked (the rows are consistent by
+	// construction) and autovacuum leaves the tables alone while they
+	// fill; they are vacuumed and analysed once at the end.
+	seeded := []string{"statements", "statement_subjects", "statement_signers", "attestations", "log_nodes"}
+	setup := []string{`SET session_replication_role = replica`}
+	for _, t := range seeded {
+		setup = append(setup, `ALTER TABLE `+t+` SET (autovacuum_enabled = false)`)
+	}
+	for _, sql := range setup {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return evidenceSeed{}, fmt.Errorf("seed evidence: %s: %w", sql, err)
+		}
 	}
 	releases := (n + releaseSize - 1) / releaseSize
 	total := releases * len(seedPredicates)
@@ -102,18 +112,54 @@ func seedEvidence(ctx context.Context, dbURL string, n int) (evidenceSeed, error
 	start := time.Now().UTC().Add(-365 * 24 * time.Hour).Truncate(time.Microsecond)
 	step := (365*24*time.Hour - time.Minute) / time.Duration(total)
 	tree := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
-	for first := 0; first < total; first += seedChunk {
-		count := min(seedChunk, total-first)
-		rows, err := signChunk(ctx, ks, n, first, count, start, step)
-		if err != nil {
-			return evidenceSeed{}, err
-		}
-		if err := copyChunk(ctx, conn, tree, rows); err != nil {
-			return evidenceSeed{}, err
-		}
+	// The next chunk is signed while PostgreSQL takes the last.
+	type chunk struct {
+		rows []seedRow
+		err  error
 	}
-	if _, err := conn.Exec(ctx, `SET session_replication_role = DEFAULT`); err != nil {
-		return evidenceSeed{}, fmt.Errorf("seed evidence: %w", err)
+	chunks := make(chan chunk, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(chunks)
+		for first := 0; first < total; first += seedChunk {
+			rows, err := signChunk(sctx, ks, n, first, min(seedChunk, total-first), start, step)
+			select {
+			case chunks <- chunk{rows, err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var signWait, copyTime time.Duration
+	for {
+		t0 := time.Now()
+		c, ok := <-chunks
+		signWait += time.Since(t0)
+		if !ok {
+			break
+		}
+		if c.err != nil {
+			return evidenceSeed{}, c.err
+		}
+		t0 = time.Now()
+		if err := copyChunk(ctx, conn, tree, c.rows); err != nil {
+			return evidenceSeed{}, err
+		}
+		copyTime += time.Since(t0)
+	}
+	logf("seed evidence: %d statements copied in %.1fs, %.1fs more waiting for signatures", total, copyTime.Seconds(), signWait.Seconds())
+	teardown := []string{`SET session_replication_role = DEFAULT`}
+	for _, t := range seeded {
+		teardown = append(teardown, `ALTER TABLE `+t+` RESET (autovacuum_enabled)`)
+	}
+	for _, sql := range teardown {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return evidenceSeed{}, fmt.Errorf("seed evidence: %s: %w", sql, err)
+		}
 	}
 
 	// Two keys revoke themselves through trustd's log: a compromised
@@ -145,11 +191,13 @@ func seedEvidence(ctx context.Context, dbURL string, n int) (evidenceSeed, error
 	}
 	steps := []string{`VACUUM ANALYZE statements`, `VACUUM ANALYZE statement_subjects`, `VACUUM ANALYZE statement_signers`,
 		`VACUUM ANALYZE attestations`, `VACUUM ANALYZE log_nodes`, `VACUUM ANALYZE revocations`, `VACUUM ANALYZE keys`}
+	t0 := time.Now()
 	for _, sql := range steps {
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return evidenceSeed{}, fmt.Errorf("seed evidence: %s: %w", sql, err)
 		}
 	}
+	logf("seed evidence: VACUUM ANALYZE in %.1fs", time.Since(t0).Seconds())
 	return evidenceSeed{Statements: int64(total) + 2, RevokedKeys: maps.Clone(revoked)}, nil
 }
 
