@@ -23,6 +23,17 @@
 // failed request fails the run (exit status 1); a MISS does so only with
 // -strict.
 //
+// With -evidence the seed also gives the subjects realistic evidence (see
+// seedEvidence: three signed statements per subject, written with COPY
+// with their Merkle tree nodes and attestation index, two signing keys
+// revoked through trustd's own log), and -targets evidence measures
+// GetEvidence by digest (every entry naming it with its inclusion proof,
+// the attestations among them, and the revocation states) after checking
+// two bundles as trustctl verifies them. Each lookup is then reported
+// with its machine CPU (trustd + PostgreSQL + client + irq) per lookup and
+// p99 against the lookup ceilings, next to the echo rate and
+// pgbench -S of the same run (make bench-lookup).
+//
 // With -inprocess the trustd target is server.New on the PostgreSQL store
 // inside this process instead of the binary, so -cpuprofile, -memprofile
 // and -blockprofile capture the handler and store path.
