@@ -89,9 +89,15 @@ func (s *Service) keyType(ctx context.Context, id string) (string, error) {
 type States struct {
 	s    *Service
 	recs map[[32]byte]*Record
+	head int64
 }
 
-// States reads the current state of every target of ts in one store read,
+// Head is the revocation head (the last revocation event's log entry)
+// read with the states: every revocation up to it is in them.
+func (st States) Head() int64 { return st.head }
+
+// States reads the current state of every target of ts, and the
+// revocation head, in one store read,
 // for answering many questions about them (an evidence bundle, a subject
 // view) without a read per target. The ids must be canonical
 // (CanonicalID).
@@ -101,11 +107,11 @@ func (s *Service) States(ctx context.Context, ts []Target) (States, error) {
 		k := t.Key()
 		keys[i] = k[:]
 	}
-	got, err := s.store.RevocationsOf(ctx, keys)
+	got, head, err := s.store.RevocationsOf(ctx, keys)
 	if err != nil {
 		return States{}, fmt.Errorf("revocation: states of %d targets: %w", len(ts), err)
 	}
-	out := States{s: s, recs: make(map[[32]byte]*Record, len(got))}
+	out := States{s: s, recs: make(map[[32]byte]*Record, len(got)), head: head}
 	for _, g := range got {
 		if len(g.TargetKey) != 32 {
 			return States{}, fmt.Errorf("revocation: stored target key of %s:%s is %d bytes", g.Kind, g.TargetID, len(g.TargetKey))

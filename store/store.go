@@ -364,8 +364,11 @@ type RevocationReader interface {
 	RevocationsOfKind(ctx context.Context, kind, afterID string, limit int) ([]RevocationRecord, error)
 	// RevocationsOf returns the current states of the targets with these
 	// keys in one read: those that have one (a target never revoked has
-	// none and is left out), in no particular order.
-	RevocationsOf(ctx context.Context, targetKeys [][]byte) ([]RevocationRecord, error)
+	// none and is left out), in no particular order; and the revocation
+	// head (RevocationHead) read in the same statement as the states (the
+	// first of them, when so many keys are asked for that they take
+	// several), so every revocation up to the head is in the states.
+	RevocationsOf(ctx context.Context, targetKeys [][]byte) ([]RevocationRecord, int64, error)
 	// RevocationHead returns the highest event seq, 0 when there is none.
 	RevocationHead(ctx context.Context) (int64, error)
 	// StatementByEnvelope returns the log entry whose envelope has digest

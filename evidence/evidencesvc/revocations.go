@@ -29,11 +29,6 @@ func digestOf(data []byte) digest.Digest {
 // tokens, keys and statements. The revocation statements found are cited.
 // The states of all the targets are read at once (revocation.Service.States).
 func (bd *build) revocations(ctx context.Context) error {
-	head, err := bd.b.Store.RevocationHead(ctx)
-	if err != nil {
-		return fmt.Errorf("evidence: revocation head: %w", err)
-	}
-	bd.out.RevocationHead = uint64(head)
 	var targets []revocation.Target
 	add := func(kind revocation.Kind, id string) {
 		key := [2]string{string(kind), id}
@@ -110,6 +105,9 @@ func (bd *build) check(ctx context.Context, targets []revocation.Target) error {
 		return fmt.Errorf("evidence: %w", err)
 	}
 	bd.states = &states
+	// The head read with the states: every revocation up to it is in
+	// them.
+	bd.out.RevocationHead = uint64(states.Head())
 	var cites []int64
 	for i, t := range targets {
 		if canon[i] == "" {

@@ -119,8 +119,8 @@ func testStatementByEnvelope(t *testing.T, s store.Store) {
 // lists longer than one query holds.
 func testRevocationsOf(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	if got, err := s.RevocationsOf(ctx, nil); err != nil || len(got) != 0 {
-		t.Fatalf("RevocationsOf(none) = %+v, %v", got, err)
+	if got, head, err := s.RevocationsOf(ctx, nil); err != nil || len(got) != 0 || head != 0 {
+		t.Fatalf("RevocationsOf(none) of an empty index = %+v, head %d, %v", got, head, err)
 	}
 	a, b := revocationRecord("a", "revoke", 1), revocationRecord("b", "revoke", 2)
 	a3 := revocationRecord("a", "reinstate", 3)
@@ -134,9 +134,16 @@ func testRevocationsOf(t *testing.T, s store.Store) {
 	for i := range 600 {
 		keys = append(keys, revocationRecord(fmt.Sprint("unknown-", i), "revoke", 9).TargetKey)
 	}
-	got, err := s.RevocationsOf(ctx, keys)
+	got, head, err := s.RevocationsOf(ctx, keys)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want, _ := s.RevocationHead(ctx); head != want || head != 3 {
+		t.Errorf("RevocationsOf head = %d; RevocationHead says %d, want 3", head, want)
+	}
+	// The head comes also when no target asked for has a state.
+	if none, head, err := s.RevocationsOf(ctx, keys[1:2]); err != nil || len(none) != 0 || head != 3 {
+		t.Errorf("RevocationsOf(never revoked) = %+v, head %d, %v; want none, head 3", none, head, err)
 	}
 	bySeq := map[int64]store.RevocationRecord{}
 	for _, r := range got {

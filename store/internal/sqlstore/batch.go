@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -59,23 +60,63 @@ func chunks[T any](vals []T, fn func([]T) error) error {
 	return nil
 }
 
-// RevocationsOf implements store.RevocationReader.
-func (q *Queries) RevocationsOf(ctx context.Context, targetKeys [][]byte) ([]store.RevocationRecord, error) {
+// RevocationsOf implements store.RevocationReader: the head and the states
+// in one statement (a one-row head left-joined with the states asked for,
+// so the head comes even when no target has a state).
+func (q *Queries) RevocationsOf(ctx context.Context, targetKeys [][]byte) ([]store.RevocationRecord, int64, error) {
 	keys := slices.Clone(targetKeys)
 	slices.SortFunc(keys, func(a, b []byte) int { return strings.Compare(string(a), string(b)) })
 	keys = slices.CompactFunc(keys, func(a, b []byte) bool { return string(a) == string(b) })
-	var out []store.RevocationRecord
+	if len(keys) == 0 {
+		head, err := q.RevocationHead(ctx)
+		return nil, head, err
+	}
+	var (
+		out  []store.RevocationRecord
+		head int64 = -1
+	)
 	err := chunks(keys, func(part [][]byte) error {
 		args := padded(part)
-		recs, err := q.revocations(ctx, "revocations of targets",
-			`SELECT `+revocationColumns+` FROM revocations WHERE target_key IN (`+inList(0, len(args))+`)`, args...)
-		out = append(out, recs...)
-		return err
+		rows, err := q.C.Query(ctx, `SELECT h.head, r.target_key, r.kind, r.target_id, r.action, r.reason, r.effective_at, r.revokers, r.seq, r.recorded_at
+			FROM (SELECT COALESCE(MAX(seq), 0) AS head FROM revocation_events) h
+			LEFT JOIN revocations r ON r.target_key IN (`+inList(0, len(args))+`)`, args...)
+		if err != nil {
+			return q.fail("revocations of targets", err)
+		}
+		err = scanAll(rows, func(r Rows) error {
+			var (
+				h                                  int64
+				key                                []byte
+				kind, id, action, reason, revokers sql.NullString
+				effective, recorded                sql.NullTime
+				seq                                sql.NullInt64
+			)
+			if err := r.Scan(&h, &key, &kind, &id, &action, &reason, &effective, &revokers, &seq, &recorded); err != nil {
+				return err
+			}
+			if head < 0 {
+				head = h // the first read's: the states are at least as new
+			}
+			if key == nil {
+				return nil // no target of this part has a state
+			}
+			rec := store.RevocationRecord{TargetKey: key, Kind: kind.String, TargetID: id.String, Action: action.String, Reason: reason.String,
+				Effective: effective.Time.UTC(), Seq: seq.Int64, RecordedAt: recorded.Time.UTC()}
+			if err := json.Unmarshal([]byte(revokers.String), &rec.Revokers); err != nil {
+				return fmt.Errorf("revocation %d: stored revokers: %w", rec.Seq, err)
+			}
+			out = append(out, rec)
+			return nil
+		})
+		if err != nil {
+			return q.fail("revocations of targets", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return out, nil
+	return out, head, nil
 }
 
 // StatementsBySeq implements store.Reader.
