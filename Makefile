@@ -18,7 +18,7 @@ PROTOC_GEN_GO      := $(BIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 STATICCHECK        := $(BIN)/staticcheck
 
-.PHONY: all build run test test-go test-differential bench bench-digest bench-load bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation bench-flood proto proto-check lint tools fuzz clean
+.PHONY: all build run test test-go test-differential bench bench-digest bench-load bench-lookup bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation bench-flood proto proto-check lint tools fuzz clean
 
 all: build
 
@@ -48,6 +48,9 @@ bench-digest:
 
 bench-load:
 	scripts/bench-load.sh $(ARGS)
+
+bench-lookup: ## Evidence lookup by digest (GetEvidence, GetSubject) at concurrency 16 on PostgreSQL with 1,000,000 subjects and their evidence, beside echo and pgbench -S: machine CPU per lookup and p99 against the ceilings
+	scripts/bench-load.sh -subjects $${SUBJECTS:-1000000} -evidence -targets echo,evidence,trustd,pgbench -conns shared $(ARGS)
 
 bench-verify: ## Deploy verification: offline verify wall time (1 KiB, 1 GiB vs openssl), tokens/s
 	scripts/bench-verify.sh

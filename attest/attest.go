@@ -104,6 +104,17 @@ type Revocations interface {
 	StatementRevoked(ctx context.Context, seq int64, signers []string) (why string, revoked bool, err error)
 }
 
+// BatchRevocations is Revocations answering for many log entries at once
+// (revocation.AttestationView is one); List asks it once per page rather
+// than once per entry.
+type BatchRevocations interface {
+	// StatementsRevoked says why each of entries is revoked ("" when it
+	// is not), as StatementRevoked would entry by entry. The entries are
+	// as the store gave them (Seq, EnvelopeDigest, SignerKeyIDs and
+	// RecordedAt set), so nothing is read again.
+	StatementsRevoked(ctx context.Context, entries []store.Statement) (why []string, err error)
+}
+
 // Options configure a Service.
 type Options struct {
 	// MaxStatementBytes bounds an attestation's statement (predicate
@@ -339,6 +350,10 @@ type Query struct {
 	// PageToken continues a previous listing; empty starts at the newest.
 	PageToken string
 	PageSize  int
+	// SkipRevocations leaves Revoked unset, for a caller that judges the
+	// revocation of what it lists itself (the evidence builder, which
+	// reads the states of a whole bundle at once).
+	SkipRevocations bool
 }
 
 // List returns the attestations naming q.Digest (by exactly that digest;
@@ -369,15 +384,16 @@ func (s *Service) List(ctx context.Context, q Query) ([]Attestation, string, err
 	}
 	out := make([]Attestation, 0, len(entries))
 	for _, e := range entries {
-		a := Attestation{
+		out = append(out, Attestation{
 			Seq: e.Seq, Kind: KindOf(e.PayloadType), PayloadType: e.PayloadType, PredicateType: e.PredicateType,
 			SignerIDs: e.SignerKeyIDs, RecordedAt: e.RecordedAt, Index: e.Index, EnvelopeDigest: e.EnvelopeDigest,
 			Subjects: []store.StatementSubject{{Name: e.SubjectName, Digests: []digest.Digest{e.Digest}}},
-		}
-		if err := s.revoked(ctx, &a); err != nil {
+		})
+	}
+	if !q.SkipRevocations {
+		if err := s.revokedAll(ctx, out); err != nil {
 			return nil, "", err
 		}
-		out = append(out, a)
 	}
 	return out, next, nil
 }
@@ -417,6 +433,32 @@ func (s *Service) view(ctx context.Context, rec store.Statement) (Attestation, e
 		return Attestation{}, err
 	}
 	return a, nil
+}
+
+// revokedAll marks the revoked attestations of as, asking once when the
+// Revocations answers for many.
+func (s *Service) revokedAll(ctx context.Context, as []Attestation) error {
+	batch, ok := s.opts.Revocations.(BatchRevocations)
+	if !ok || len(as) == 0 {
+		for i := range as {
+			if err := s.revoked(ctx, &as[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	entries := make([]store.Statement, len(as))
+	for i, a := range as {
+		entries[i] = store.Statement{Seq: a.Seq, EnvelopeDigest: a.EnvelopeDigest, SignerKeyIDs: a.SignerIDs, RecordedAt: a.RecordedAt}
+	}
+	why, err := batch.StatementsRevoked(ctx, entries)
+	if err != nil {
+		return fmt.Errorf("attest: revocation of %d entries: %w", len(entries), err)
+	}
+	for i := range as {
+		as[i].Revoked, as[i].RevokedWhy = why[i] != "", why[i]
+	}
+	return nil
 }
 
 func (s *Service) revoked(ctx context.Context, a *Attestation) error {

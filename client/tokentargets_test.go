@@ -43,7 +43,7 @@ func TestAddTokenTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := evidence.Request{Digests: []digest.Digest{art}}
-	addTokenTargets(ctx, &req, token.Keys{pub}, [][]byte{tok})
+	addTokenTargets(ctx, &req, &TokenChecker{Keys: token.Keys{pub}}, [][]byte{tok})
 	if !slices.Equal(req.Tokens, []string{id}) || !slices.Equal(req.Keys, []string{pub.ID, "signerkey"}) || !slices.Equal(req.Statements, []digest.Digest{input, art}) {
 		t.Errorf("targets: tokens %v, keys %v, statements %v; want %s, [%s signerkey], [%s %s]", req.Tokens, req.Keys, req.Statements, id, pub.ID, input, art)
 	}
@@ -56,7 +56,7 @@ func TestAddTokenTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	req = evidence.Request{Digests: []digest.Digest{art}}
-	addTokenTargets(ctx, &req, token.Keys{stranger}, [][]byte{tok})
+	addTokenTargets(ctx, &req, &TokenChecker{Keys: token.Keys{stranger}}, [][]byte{tok})
 	if !slices.Equal(req.Tokens, []string{id}) || len(req.Keys)+len(req.Statements) != 0 {
 		t.Errorf("an untrusted token: tokens %v, keys %v, statements %v; want its id alone", req.Tokens, req.Keys, req.Statements)
 	}

@@ -80,6 +80,11 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 	if now == nil {
 		now = time.Now
 	}
+	if opts.Client != nil {
+		// Connect while the bytes are read and hashed and the tokens
+		// verified: the one evidence call then finds the connection up.
+		opts.Client.conn.Connect()
+	}
 	ro := opts.Resolve
 	ro.Algorithms = opts.Policy.Algorithms()
 	art, err := Resolve(ctx, ref, ro)
@@ -92,13 +97,15 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 	var (
 		src  policy.Sources
 		toks [][]byte
+		tc   *TokenChecker
 		res  = &Result{Artifact: art}
 	)
 	if opts.TokenKeys != nil || needsTokens(&opts.Policy.Require) {
 		if toks, err = FindTokens(ctx, art, ro); err != nil {
 			return nil, err
 		}
-		src.Tokens = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Name: art.ResourceURI, Now: now}
+		tc = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Name: art.ResourceURI, Now: now}
+		src.Tokens = tc
 	}
 	if opts.Client != nil {
 		req := evidence.RequestFor(opts.Policy, art.Digests)
@@ -108,7 +115,7 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 		// deny-overrides check queries. Targets beyond the request's
 		// bound stay uncovered, which leaves a pass undecided, never
 		// unchecked.
-		addTokenTargets(ctx, &req, opts.TokenKeys, toks)
+		addTokenTargets(ctx, &req, tc, toks)
 		set, err := opts.Client.FetchEvidence(ctx, req, opts.LogKey)
 		if err != nil {
 			src = src.With(unavailableSources(err))
@@ -166,6 +173,23 @@ type TokenChecker struct {
 	// does too (token.Expect.Name).
 	Name string
 	Now  func() time.Time
+
+	// verifier, once made, verifies (and remembers) the tokens for every
+	// check, so the trusted keys are read and each token verified once.
+	verifier *token.Verifier
+}
+
+// tokenVerifier returns tc's verifier, making it on first use.
+func (tc *TokenChecker) tokenVerifier(ctx context.Context) (*token.Verifier, error) {
+	if tc.verifier != nil {
+		return tc.verifier, nil
+	}
+	v, err := token.NewVerifier(ctx, tc.Keys)
+	if err != nil {
+		return nil, err
+	}
+	tc.verifier = v
+	return v, nil
 }
 
 // CheckToken implements policy.TokenSource.
@@ -176,7 +200,7 @@ func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *p
 	if tc.Keys == nil {
 		return policy.TokenCheck{}, errors.New("no trusted token key given (--token-key)")
 	}
-	v, err := token.NewVerifier(ctx, tc.Keys)
+	v, err := tc.tokenVerifier(ctx)
 	if err != nil {
 		return policy.TokenCheck{}, err
 	}
@@ -243,18 +267,20 @@ func rank(r policy.Reason) int {
 // addTokenTargets adds to req the revocation targets of the tokens beside
 // the bytes: every token's id, and for each token the trusted keys verify,
 // its key, the signers it names and its input log entries (by envelope
-// digest), up to evidence.MaxExtraTargets in all.
-func addTokenTargets(ctx context.Context, req *evidence.Request, keys token.KeySource, toks [][]byte) {
+// digest), up to evidence.MaxExtraTargets in all. The tokens are verified
+// with tc's verifier, which then answers the evaluator's checks without
+// verifying them again.
+func addTokenTargets(ctx context.Context, req *evidence.Request, tc *TokenChecker, toks [][]byte) {
 	room := func() bool { return len(req.Tokens)+len(req.Keys)+len(req.Statements) < evidence.MaxExtraTargets }
 	for _, t := range toks {
 		if id := token.ID(t); room() && !slices.Contains(req.Tokens, id) {
 			req.Tokens = append(req.Tokens, id)
 		}
 	}
-	if keys == nil || len(toks) == 0 {
+	if tc == nil || tc.Keys == nil || len(toks) == 0 {
 		return
 	}
-	v, err := token.NewVerifier(ctx, keys)
+	v, err := tc.tokenVerifier(ctx)
 	if err != nil {
 		return // token requirements are undecided anyway (CheckToken says why)
 	}

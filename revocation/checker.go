@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -133,14 +134,23 @@ func (s *Service) Lookup(ctx context.Context, t Target) (*Record, error) {
 // or a rotation that superseded it, judged at the same time.
 func (s *Service) KeyRevoked(ctx context.Context, keyID string, signed, observed time.Time) (*Record, error) {
 	r, err := s.lookup(ctx, Target{Kind: KindKey, ID: keyID})
-	if err != nil || (r != nil && r.VoidsSignature(signed, observed)) {
-		return r, err
+	if err != nil {
+		return nil, err
+	}
+	return s.keyRevoked(ctx, r, keyID, signed, observed)
+}
+
+// keyRevoked is KeyRevoked given r, the key's state in the index (nil:
+// none).
+func (s *Service) keyRevoked(ctx context.Context, r *Record, keyID string, signed, observed time.Time) (*Record, error) {
+	if r != nil && r.VoidsSignature(signed, observed) {
+		return r, nil
 	}
 	if s.cfg.PGP == nil || !pgp.ValidFingerprint(keyID) {
 		return nil, nil
 	}
-	k, err := s.store.Key(ctx, keyID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && k.Type != pgp.KeyType) {
+	typ, err := s.keyType(ctx, keyID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && typ != pgp.KeyType) {
 		return nil, nil
 	}
 	if err != nil {
@@ -171,28 +181,68 @@ func (s *Service) KeyRevoked(ctx context.Context, keyID string, signed, observed
 // entry (the one time rule), the first signer's. A statement keeps
 // counting while one signer's key is in force.
 func (s *Service) StatementRevoked(ctx context.Context, seq int64, signedAt time.Time) (*Record, error) {
-	st, err := s.store.Statement(ctx, seq)
+	out, err := s.StatementsRevoked(ctx, []StatementRef{{Seq: seq, SignedAt: signedAt}})
 	if err != nil {
-		return nil, fmt.Errorf("revocation: statement %d: %w", seq, err)
+		return nil, err
 	}
-	r, err := s.lookup(ctx, Target{Kind: KindStatement, ID: st.EnvelopeDigest.String()})
-	if err != nil || (r != nil && r.InForce(s.cfg.Now())) {
-		return r, err
+	return out[0], nil
+}
+
+// StatementRef names a log entry and the time its signatures claim (the
+// entry's recorded time when they claim none).
+type StatementRef struct {
+	Seq      int64
+	SignedAt time.Time
+}
+
+// StatementsRevoked is StatementRevoked for many entries at once: out[i]
+// is what voids refs[i], or nil. It reads the entries' signers and the
+// states of every statement and signer in two store reads (fewer when the
+// entries were read before), however many entries there are.
+// Errors: store.ErrNotFound (wrapped) when an entry does not exist.
+func (s *Service) StatementsRevoked(ctx context.Context, refs []StatementRef) ([]*Record, error) {
+	return s.statementsRevoked(ctx, refs, nil)
+}
+
+// statementsRevoked is StatementsRevoked given the entries as read from
+// the store (known: Seq, EnvelopeDigest, SignerKeyIDs, RecordedAt); the
+// others are read.
+func (s *Service) statementsRevoked(ctx context.Context, refs []StatementRef, known []store.Statement) ([]*Record, error) {
+	heads := make(map[int64]store.Statement, len(refs))
+	for _, k := range known {
+		heads[k.Seq] = k
 	}
-	var first *Record
-	for _, k := range st.SignerKeyIDs {
-		kr, err := s.KeyRevoked(ctx, k, signedAt, st.RecordedAt)
+	var seqs []int64
+	for _, r := range refs {
+		if _, ok := heads[r.Seq]; !ok {
+			seqs = append(seqs, r.Seq)
+		}
+	}
+	if len(seqs) > 0 {
+		read, err := s.heads(ctx, seqs)
 		if err != nil {
 			return nil, err
 		}
-		if kr == nil {
-			return nil, nil
-		}
-		if first == nil {
-			first = kr
+		maps.Copy(heads, read)
+	}
+	var targets []Target
+	for _, h := range heads {
+		targets = append(targets, Target{Kind: KindStatement, ID: h.EnvelopeDigest.String()})
+		for _, k := range h.SignerKeyIDs {
+			targets = append(targets, Target{Kind: KindKey, ID: k})
 		}
 	}
-	return first, nil
+	states, err := s.States(ctx, targets)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Record, len(refs))
+	for i, ref := range refs {
+		if out[i], err = states.StatementRevoked(ctx, heads[ref.Seq], ref.SignedAt); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // DigestRevoked returns the revocation in force now of the first of ds
@@ -306,13 +356,35 @@ func (s *Service) AttestationView() AttestationView { return AttestationView{s: 
 // and why: who revoked what, for which reason, from when. The signers the
 // caller names are those of the stored entry, which is what is judged.
 func (v AttestationView) StatementRevoked(ctx context.Context, seq int64, _ []string) (string, bool, error) {
-	st, err := v.s.store.Statement(ctx, seq)
+	heads, err := v.s.heads(ctx, []int64{seq})
 	if err != nil {
-		return "", false, fmt.Errorf("revocation: statement %d: %w", seq, err)
-	}
-	r, err := v.s.StatementRevoked(ctx, seq, st.RecordedAt)
-	if err != nil || r == nil {
 		return "", false, err
 	}
-	return r.String(), true, nil
+	why, err := v.StatementsRevoked(ctx, []store.Statement{heads[seq]})
+	if err != nil {
+		return "", false, err
+	}
+	return why[0], why[0] != "", nil
+}
+
+// StatementsRevoked is StatementRevoked for many log entries in one store
+// read: why[i] says why entries[i] is revoked, "" when it is not. The
+// entries are as the store gave them (an attestation listing): their
+// envelope digests, signers and recorded times are what is judged.
+func (v AttestationView) StatementsRevoked(ctx context.Context, entries []store.Statement) ([]string, error) {
+	refs := make([]StatementRef, len(entries))
+	for i, e := range entries {
+		refs[i] = StatementRef{Seq: e.Seq, SignedAt: e.RecordedAt}
+	}
+	recs, err := v.s.statementsRevoked(ctx, refs, entries)
+	if err != nil {
+		return nil, err
+	}
+	why := make([]string, len(recs))
+	for i, r := range recs {
+		if r != nil {
+			why[i] = r.String()
+		}
+	}
+	return why, nil
 }

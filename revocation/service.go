@@ -55,6 +55,7 @@ type Config struct {
 type Service struct {
 	store store.Reader
 	cfg   Config
+	memo  *memo
 }
 
 // New returns a Service reading the store r.
@@ -62,7 +63,7 @@ func New(r store.Reader, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: r, cfg: cfg}
+	return &Service{store: r, cfg: cfg, memo: &memo{}}
 }
 
 // Validators returns the statement validator of PredicateType, for
@@ -285,7 +286,7 @@ func (s *Service) index(ctx context.Context, w store.Writer, entry store.Stateme
 		return fmt.Errorf("revocation: index %d: %w", entry.Seq, err)
 	}
 	// The same judgement as the validator's, read through the transaction.
-	in := &Service{store: w, cfg: s.cfg}
+	in := &Service{store: w, cfg: s.cfg, memo: &memo{}}
 	if err := in.judge(ctx, p, entry.SignerKeyIDs); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@
 #   scripts/bench-load.sh -subjects 1000000 -duration 10s
 #   scripts/bench-load.sh -output json
 #   scripts/bench-load.sh -inprocess -targets trustd -cpuprofile cpu.pprof
+#   scripts/bench-load.sh -evidence -targets echo,evidence,trustd,pgbench   # make bench-lookup
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
@@ -99,6 +100,7 @@ type Log struct {
 	opts  Options
 	batch *batcher
 	keys  *keyCache
+	nodes *nodeCache
 }
 
 // New returns a Log over s. It refuses validators and indexers for
@@ -125,7 +127,7 @@ func New(s store.Store, opts Options) (*Log, error) {
 	if opts.Limits == (envelope.Limits{}) {
 		opts.Limits = envelope.DefaultLimits()
 	}
-	return &Log{store: s, opts: opts, batch: &batcher{store: s, index: opts.Indexers}, keys: newKeyCache(s)}, nil
+	return &Log{store: s, opts: opts, batch: &batcher{store: s, index: opts.Indexers}, keys: newKeyCache(s), nodes: &nodeCache{}}, nil
 }
 
 // checkLogKeys checks that LogKey and LogVerifierKey belong together and
@@ -400,7 +402,7 @@ func (l *Log) Checkpoint(ctx context.Context, size uint64) ([]byte, uint64, erro
 	if err != nil {
 		return nil, 0, err
 	}
-	root, err := tlog.Root(ctx, nodeReader{l.store}, size)
+	root, err := tlog.Root(ctx, cachedNodes{l.store, l.nodes}, size)
 	if err != nil {
 		return nil, 0, fmt.Errorf("statement: root of %d: %w", size, err)
 	}
@@ -425,7 +427,7 @@ func (l *Log) InclusionProof(ctx context.Context, seq int64, size uint64) (proof
 	if seq <= 0 || uint64(seq) > treeSize {
 		return nil, nil, 0, fmt.Errorf("statement: seq %d: %w (tree size %d)", seq, ErrBeyondLog, treeSize)
 	}
-	if proof, err = tlog.InclusionProof(ctx, nodeReader{l.store}, uint64(seq-1), treeSize); err != nil {
+	if proof, err = tlog.InclusionProof(ctx, cachedNodes{l.store, l.nodes}, uint64(seq-1), treeSize); err != nil {
 		return nil, nil, 0, fmt.Errorf("statement: inclusion proof: %w", err)
 	}
 	return proof, checkpoint, treeSize, nil
@@ -443,7 +445,7 @@ func (l *Log) InclusionProofsAt(ctx context.Context, seqs []int64, size uint64) 
 		}
 		indices[i] = uint64(seq - 1)
 	}
-	proofs, err := tlog.InclusionProofs(ctx, nodeReader{l.store}, indices, size)
+	proofs, err := tlog.InclusionProofs(ctx, cachedNodes{l.store, l.nodes}, indices, size)
 	if err != nil {
 		return nil, fmt.Errorf("statement: inclusion proofs: %w", err)
 	}
@@ -459,17 +461,69 @@ func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) (proof [][]
 	if from > toSize {
 		return nil, nil, 0, fmt.Errorf("statement: from_size %d: %w (to size %d)", from, ErrBeyondLog, toSize)
 	}
-	if proof, err = tlog.ConsistencyProof(ctx, nodeReader{l.store}, from, toSize); err != nil {
+	if proof, err = tlog.ConsistencyProof(ctx, cachedNodes{l.store, l.nodes}, from, toSize); err != nil {
 		return nil, nil, 0, fmt.Errorf("statement: consistency proof: %w", err)
 	}
 	return proof, checkpoint, toSize, nil
 }
 
-// nodeReader adapts the store's log nodes to tlog.NodeReader.
-type nodeReader struct{ r store.Reader }
+// maxCachedNodes bounds the tree nodes a Log keeps; past it the cache
+// starts over.
+const maxCachedNodes = 1 << 16
 
-func (n nodeReader) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
-	return n.r.LogNodes(ctx, ids)
+// minCachedLevel is the lowest level of the nodes kept: a node at level L
+// sits in the proof of 2^L leaves, so the upper levels are read by nearly
+// every proof, the lowest by few.
+const minCachedLevel = 4
+
+// nodeCache keeps stored tree nodes of the upper levels: a stored node
+// never changes (store.Writer.PutLogNodes), so proofs read each once.
+type nodeCache struct {
+	mu sync.Mutex
+	m  map[compact.NodeID][]byte
+}
+
+// cachedNodes reads tree nodes through a nodeCache.
+type cachedNodes struct {
+	r     store.Reader
+	cache *nodeCache
+}
+
+func (c cachedNodes) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	var missing []compact.NodeID
+	var at []int
+	c.cache.mu.Lock()
+	for i, id := range ids {
+		if h, ok := c.cache.m[id]; ok {
+			out[i] = h
+		} else {
+			missing, at = append(missing, id), append(at, i)
+		}
+	}
+	c.cache.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := c.r.LogNodes(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	if len(got) != len(missing) {
+		return nil, fmt.Errorf("statement: read %d tree nodes, the store returned %d", len(missing), len(got))
+	}
+	c.cache.mu.Lock()
+	defer c.cache.mu.Unlock()
+	if c.cache.m == nil || len(c.cache.m)+len(missing) > maxCachedNodes {
+		c.cache.m = map[compact.NodeID][]byte{}
+	}
+	for j, id := range missing {
+		out[at[j]] = got[j]
+		if id.Level >= minCachedLevel && len(got[j]) > 0 {
+			c.cache.m[id] = got[j]
+		}
+	}
+	return out, nil
 }
 
 // NodeWriter adapts a store transaction to tlog.NodeWriter, for code that

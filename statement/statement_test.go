@@ -458,3 +458,49 @@ func TestIndexer(t *testing.T) {
 		})
 	}
 }
+
+// TestLogProofsCached: proofs read the upper tree nodes through the Log's
+// cache; proofs made with a warm cache, at several tree sizes and after
+// the log grew, still verify against freshly signed checkpoints.
+func TestLogProofsCached(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := newFixture(t, b.Open(t), nil)
+			ctx := context.Background()
+			k := newSigner(t, f.store, envelope.KeyTypeED25519, true)
+			n := 0
+			grow := func(to int) {
+				for ; n < to; n++ {
+					if _, _, err := f.log.Submit(ctx, sign(t, `{}`, []envelope.Subject{artifact(fmt.Sprint("cached-", n))}, k)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for _, size := range []int{40, 40, 70, 100} {
+				grow(size)
+				signed, got, err := f.log.Checkpoint(ctx, 0)
+				if err != nil || got != uint64(size) {
+					t.Fatalf("Checkpoint = size %d, %v; want %d", got, err, size)
+				}
+				cp, err := tlog.OpenCheckpoint(signed, f.vkey)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var seqs []int64
+				for seq := int64(1); seq <= int64(size); seq++ {
+					seqs = append(seqs, seq)
+				}
+				proofs, err := f.log.InclusionProofsAt(ctx, seqs, uint64(size))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, seq := range seqs {
+					st, _ := f.log.Get(ctx, seq)
+					if err := tlog.VerifyInclusion(tlog.LeafHash(st.Envelope), uint64(seq-1), uint64(size), proofs[i], cp.Hash); err != nil {
+						t.Errorf("size %d: inclusion of %d: %v", size, seq, err)
+					}
+				}
+			}
+		})
+	}
+}

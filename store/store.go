@@ -362,6 +362,13 @@ type RevocationReader interface {
 	// kind whose action is revoke, with target ids above afterID, in
 	// target id order.
 	RevocationsOfKind(ctx context.Context, kind, afterID string, limit int) ([]RevocationRecord, error)
+	// RevocationsOf returns the current states of the targets with these
+	// keys in one read: those that have one (a target never revoked has
+	// none and is left out), in no particular order; and the revocation
+	// head (RevocationHead) read in the same statement as the states (the
+	// first of them, when so many keys are asked for that they take
+	// several), so every revocation up to the head is in the states.
+	RevocationsOf(ctx context.Context, targetKeys [][]byte) ([]RevocationRecord, int64, error)
 	// RevocationHead returns the highest event seq, 0 when there is none.
 	RevocationHead(ctx context.Context) (int64, error)
 	// StatementByEnvelope returns the log entry whose envelope has digest
@@ -490,6 +497,11 @@ type Reader interface {
 	// Statement returns the log entry with sequence number seq.
 	// Errors: ErrNotFound.
 	Statement(ctx context.Context, seq int64) (Statement, error)
+	// StatementsBySeq returns the log entries with these sequence numbers
+	// in one read, in sequence order, leaving out those that do not exist.
+	// Subjects are not filled in; with envelopes false neither are
+	// Envelope and Payload (what a revocation check needs, cheaply read).
+	StatementsBySeq(ctx context.Context, seqs []int64, envelopes bool) ([]Statement, error)
 	// Evidence returns the log entries naming any of q.Digests, newest first,
 	// one per (entry, digest) pair.
 	Evidence(ctx context.Context, q EvidenceQuery) ([]Evidence, error)

@@ -105,6 +105,11 @@ type build struct {
 	tufKeys []string
 	// size is the signed bytes cited so far.
 	size int
+	// attRevs are the attestations (indexes in out.Attestations) whose
+	// revocation is still to be judged, and states the revocation states
+	// read for the bundle (nil until read).
+	attRevs []int
+	states  *revocation.States
 }
 
 // Build assembles the evidence req asks for. With prove, the bundle
@@ -152,6 +157,9 @@ func (b *Builder) Build(ctx context.Context, req evidence.Request, prove bool) (
 		if err := st.fn(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if err := bd.attestationRevocations(ctx); err != nil {
+		return nil, err
 	}
 	for _, e := range bd.byseq {
 		bd.out.Entries = append(bd.out.Entries, *e)
@@ -211,7 +219,7 @@ func (bd *build) key(ctx context.Context, id string) error {
 	if strings.HasPrefix(id, "sigstore:") {
 		return nil
 	}
-	k, err := bd.b.Store.Key(ctx, id)
+	k, err := bd.b.keyOf(ctx, id)
 	if err != nil {
 		return fmt.Errorf("evidence: key %s: %w", id, err)
 	}
@@ -231,6 +239,15 @@ func (bd *build) naming(ctx context.Context, predicateType string, limit int) ([
 		return ev[:limit], true, nil
 	}
 	return ev, false, nil
+}
+
+// seqsOf are the sequence numbers of ev.
+func seqsOf(ev []store.Evidence) []int64 {
+	out := make([]int64, len(ev))
+	for i, e := range ev {
+		out[i] = e.Seq
+	}
+	return out
 }
 
 // entries cites the log entries naming the digests (KindEntries), newest
@@ -255,10 +272,16 @@ func (bd *build) entries(ctx context.Context) error {
 		if i == 0 || e.Seq != ev[i-1].Seq {
 			if seen == limit {
 				bd.out.Truncated = true
+				ev = ev[:i]
 				break
 			}
 			seen++
 		}
+	}
+	if err := bd.b.prefetch(ctx, seqsOf(ev)); err != nil {
+		return err
+	}
+	for i, e := range ev {
 		if bd.size > evidence.MaxBundleBytes/2 && (i == 0 || e.Seq != ev[i-1].Seq) {
 			// The newest entries fill half a bundle; the rest is left for
 			// the evidence the requirements name.
@@ -280,6 +303,9 @@ func (bd *build) pgp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := bd.b.prefetch(ctx, seqsOf(ev)); err != nil {
+		return err
+	}
 	seen := map[int64]bool{}
 	for _, row := range ev {
 		// Only manifests pgplog published count; a forged record of the
@@ -293,7 +319,7 @@ func (bd *build) pgp(ctx context.Context) error {
 			return err
 		}
 		primary := row.SignerKeyIDs[0]
-		k, err := bd.b.Store.Key(ctx, primary)
+		k, err := bd.b.keyOf(ctx, primary)
 		if err != nil {
 			return fmt.Errorf("evidence: manifest %d: certificate %s: %w", row.Seq, primary, err)
 		}
@@ -391,9 +417,20 @@ func (bd *build) attestations(ctx context.Context) error {
 	seen := map[[2]string]bool{}
 	for _, d := range bd.req.Digests {
 		for _, pt := range types {
-			list, _, err := bd.b.Attest.List(ctx, attest.Query{Digest: d, PredicateType: pt, PageSize: evidence.MaxEntries})
+			// With a revocation service, the revocation of what is listed
+			// is judged with the bundle's other states, read at once
+			// (attestationRevocations).
+			skip := bd.b.Revocation != nil
+			list, _, err := bd.b.Attest.List(ctx, attest.Query{Digest: d, PredicateType: pt, PageSize: evidence.MaxEntries, SkipRevocations: skip})
 			if err != nil {
 				return fmt.Errorf("evidence: attestations of %s: %w", d, err)
+			}
+			seqs := make([]int64, len(list))
+			for i, a := range list {
+				seqs[i] = a.Seq
+			}
+			if err := bd.b.prefetch(ctx, seqs); err != nil {
+				return err
 			}
 			for _, a := range list {
 				key := [2]string{fmt.Sprint(a.Seq), d.String()}
@@ -410,6 +447,9 @@ func (bd *build) attestations(ctx context.Context) error {
 					if item.Revoked == "" {
 						item.Revoked = "revoked"
 					}
+				}
+				if skip {
+					bd.attRevs = append(bd.attRevs, len(bd.out.Attestations))
 				}
 				bd.out.Attestations = append(bd.out.Attestations, item)
 			}

@@ -810,3 +810,37 @@ func TestVerifyRefusesChainLies(t *testing.T) {
 		})
 	}
 }
+
+// many submits n attestations of one artifact signed in turn by k keys,
+// revokes the first key as compromised, and returns the artifact's digest
+// and the revoked key.
+func (e *env) many(t testing.TB, n, k int) (digest.Digest, string) {
+	t.Helper()
+	app := sha256Digest([]byte("popular artifact"))
+	var signers []envelope.Signer
+	var ids []string
+	for range k {
+		s, id := e.key(t)
+		signers, ids = append(signers, s), append(ids, id)
+	}
+	for i := range n {
+		stmt, err := envelope.NewStatement(predicateType, json.RawMessage(fmt.Sprintf(`{"run":%d}`, i)), envelope.Subject{Name: "app.tar", Digests: []digest.Digest{app}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.submit(t, stmt, signers[i%k])
+	}
+	e.revokeKey(t, signers[0], ids[0])
+	return app, ids[0]
+}
+
+// revokeKey has the key revoke itself as compromised.
+func (e *env) revokeKey(t testing.TB, signer envelope.Signer, id string) {
+	t.Helper()
+	stmt, err := revocation.NewStatement(revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: id},
+		Action: revocation.ActionRevoke, Reason: revocation.ReasonCompromised, Effective: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.submit(t, stmt, signer)
+}

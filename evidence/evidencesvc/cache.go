@@ -12,13 +12,16 @@ import (
 const maxCached = 4096
 
 // cache keeps what never changes once written: log entries by sequence
-// number, and the log entry of each published TUF metadata file (a
+// number, registered keys, and the log entry of each published TUF metadata file (a
 // published version is never replaced). Revocation states, the latest
 // timestamp and anything else that moves are read every time.
 type cache struct {
 	mu      sync.Mutex
 	entries map[int64]store.Statement
 	tuf     map[tufKey]tufFile
+	// keys are registered keys by id (a key id is never registered again
+	// with other bytes).
+	keys map[string]store.Key
 	// cpSize and cpSigned are the last checkpoint signed: a checkpoint of
 	// a size is signed once while the log does not grow.
 	cpSize   uint64
@@ -96,4 +99,54 @@ func (b *Builder) checkpoint(ctx context.Context) ([]byte, uint64, error) {
 	b.cache.cpSize, b.cache.cpSigned = size, cp
 	b.cache.mu.Unlock()
 	return cp, size, nil
+}
+
+// prefetch reads the log entries of seqs that are not cached in one store
+// read, so that citing them one by one reads nothing more.
+func (b *Builder) prefetch(ctx context.Context, seqs []int64) error {
+	var missing []int64
+	b.cache.mu.Lock()
+	for _, seq := range seqs {
+		if _, ok := b.cache.entries[seq]; !ok {
+			missing = append(missing, seq)
+		}
+	}
+	b.cache.mu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	got, err := b.Store.StatementsBySeq(ctx, missing, true)
+	if err != nil {
+		return fmt.Errorf("evidence: log entries: %w", err)
+	}
+	b.cache.mu.Lock()
+	defer b.cache.mu.Unlock()
+	if b.cache.entries == nil || len(b.cache.entries)+len(got) > maxCached {
+		b.cache.entries = map[int64]store.Statement{}
+	}
+	for _, st := range got {
+		b.cache.entries[st.Seq] = st
+	}
+	return nil
+}
+
+// keyOf returns registered key id, reading it once.
+func (b *Builder) keyOf(ctx context.Context, id string) (store.Key, error) {
+	b.cache.mu.Lock()
+	k, ok := b.cache.keys[id]
+	b.cache.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	k, err := b.Store.Key(ctx, id)
+	if err != nil {
+		return store.Key{}, err
+	}
+	b.cache.mu.Lock()
+	defer b.cache.mu.Unlock()
+	if b.cache.keys == nil || len(b.cache.keys) >= maxCached {
+		b.cache.keys = map[string]store.Key{}
+	}
+	b.cache.keys[id] = k
+	return k, nil
 }

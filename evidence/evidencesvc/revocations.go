@@ -27,16 +27,19 @@ func digestOf(data []byte) digest.Digest {
 // target the evidence involves: the digests, every signer of every entry
 // and manifest line, every entry as a statement, and the request's extra
 // tokens, keys and statements. The revocation statements found are cited.
+// The states of all the targets are read at once (revocation.Service.States).
 func (bd *build) revocations(ctx context.Context) error {
-	head, err := bd.b.Store.RevocationHead(ctx)
-	if err != nil {
-		return fmt.Errorf("evidence: revocation head: %w", err)
-	}
-	bd.out.RevocationHead = uint64(head)
-	for _, d := range bd.req.Digests {
-		if err := bd.check(ctx, revocation.KindDigest, d.String()); err != nil {
-			return err
+	var targets []revocation.Target
+	add := func(kind revocation.Kind, id string) {
+		key := [2]string{string(kind), id}
+		if bd.checks[key] {
+			return
 		}
+		bd.checks[key] = true
+		targets = append(targets, revocation.Target{Kind: kind, ID: id})
+	}
+	for _, d := range bd.req.Digests {
+		add(revocation.KindDigest, d.String())
 	}
 	// The entries a policy may rely on, in order (the requested TUF
 	// roles' metadata among them); checking them cites more (the
@@ -48,41 +51,29 @@ func (bd *build) revocations(ctx context.Context) error {
 	slices.Sort(seqs)
 	for _, seq := range seqs {
 		e := bd.byseq[seq]
-		if err := bd.check(ctx, revocation.KindStatement, e.EnvelopeDigest().String()); err != nil {
-			return err
-		}
+		add(revocation.KindStatement, e.EnvelopeDigest().String())
 		for _, k := range e.SignerKeyIDs {
-			if err := bd.check(ctx, revocation.KindKey, k); err != nil {
-				return err
-			}
+			add(revocation.KindKey, k)
 		}
 	}
 	for _, sig := range bd.out.PGP {
 		for _, k := range []string{sig.Signer, sig.Primary} {
-			if err := bd.check(ctx, revocation.KindKey, k); err != nil {
-				return err
-			}
+			add(revocation.KindKey, k)
 		}
 	}
-	for _, k := range append(bd.tufKeys, bd.req.Keys...) {
-		if err := bd.check(ctx, revocation.KindKey, k); err != nil {
-			return err
-		}
+	for _, k := range slices.Concat(bd.tufKeys, bd.req.Keys) {
+		add(revocation.KindKey, k)
 	}
 	for _, d := range bd.req.Statements {
-		if err := bd.check(ctx, revocation.KindStatement, d.String()); err != nil {
-			return err
-		}
+		add(revocation.KindStatement, d.String())
 	}
 	for _, t := range bd.req.Tokens {
-		if err := bd.check(ctx, revocation.KindToken, t); err != nil {
-			return err
-		}
+		add(revocation.KindToken, t)
 	}
-	return nil
+	return bd.check(ctx, targets)
 }
 
-// check records the revocation state of one target (once). A key counts
+// check records the revocation state of each target. A key counts
 // as revoked by a revocation statement about it, an OpenPGP revocation
 // certificate or a rotation (revocation.Service.KeyRevoked, judged at the
 // bundle's time); a digest, statement or token by a revocation statement
@@ -91,42 +82,106 @@ func (bd *build) revocations(ctx context.Context) error {
 // times it relied on the target; InForce is that rule's answer at the
 // bundle's time (revocation.Record.InForce), for readers such as subject. An
 // id that cannot be a revocation target (malformed) was never revoked.
-func (bd *build) check(ctx context.Context, kind revocation.Kind, id string) error {
-	key := [2]string{string(kind), id}
-	if bd.checks[key] {
-		return nil
-	}
-	bd.checks[key] = true
+func (bd *build) check(ctx context.Context, targets []revocation.Target) error {
 	svc := bd.b.Revocation
-	item := evidence.Revocation{Kind: string(kind), ID: id}
-	rec, err := svc.Lookup(ctx, revocation.Target{Kind: kind, ID: id})
-	if errors.Is(err, revocation.ErrInvalid) {
-		bd.out.Revocations = append(bd.out.Revocations, item)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("evidence: revocation of %s %s: %w", kind, id, err)
-	}
-	if kind == revocation.KindKey {
-		kr, err := svc.KeyRevoked(ctx, id, bd.at, bd.at)
+	items := make([]evidence.Revocation, len(targets))
+	var valid []revocation.Target
+	canon := make([]string, len(targets))
+	for i, t := range targets {
+		items[i] = evidence.Revocation{Kind: string(t.Kind), ID: t.ID}
+		id, err := revocation.CanonicalID(t.Kind, t.ID)
+		if errors.Is(err, revocation.ErrInvalid) {
+			continue
+		}
 		if err != nil {
-			return fmt.Errorf("evidence: revocation of key %s: %w", id, err)
+			return fmt.Errorf("evidence: revocation of %s %s: %w", t.Kind, t.ID, err)
 		}
-		if kr != nil {
-			rec = kr
-		}
+		canon[i] = id
+		valid = append(valid, revocation.Target{Kind: t.Kind, ID: id})
 	}
-	if rec != nil {
-		item.State = &evidence.RevocationState{Action: string(rec.Action), Reason: string(rec.Reason), Effective: rec.Effective.UTC(),
-			Revokers: rec.Revokers, Seq: uint64(rec.Seq), RecordedAt: rec.RecordedAt.UTC()}
-		item.InForce = rec.InForce(bd.at) // timerule.InForce: the one time rule
-		if rec.Seq > 0 {
-			if _, err := bd.cite(ctx, rec.Seq, nil); err != nil {
-				return err
+	states, err := svc.States(ctx, valid)
+	if err != nil {
+		return fmt.Errorf("evidence: %w", err)
+	}
+	bd.states = &states
+	// The head read with the states: every revocation up to it is in
+	// them.
+	bd.out.RevocationHead = uint64(states.Head())
+	var cites []int64
+	for i, t := range targets {
+		if canon[i] == "" {
+			continue
+		}
+		rec := states.Lookup(revocation.Target{Kind: t.Kind, ID: canon[i]})
+		if t.Kind == revocation.KindKey {
+			kr, err := states.KeyRevoked(ctx, t.ID, bd.at, bd.at)
+			if err != nil {
+				return fmt.Errorf("evidence: revocation of key %s: %w", t.ID, err)
+			}
+			if kr != nil {
+				rec = kr
 			}
 		}
+		if rec == nil {
+			continue
+		}
+		items[i].State = &evidence.RevocationState{Action: string(rec.Action), Reason: string(rec.Reason), Effective: rec.Effective.UTC(),
+			Revokers: rec.Revokers, Seq: uint64(rec.Seq), RecordedAt: rec.RecordedAt.UTC()}
+		items[i].InForce = rec.InForce(bd.at) // timerule.InForce: the one time rule
+		if rec.Seq > 0 {
+			cites = append(cites, rec.Seq)
+		}
 	}
-	bd.out.Revocations = append(bd.out.Revocations, item)
+	if err := bd.b.prefetch(ctx, cites); err != nil {
+		return err
+	}
+	for _, seq := range cites {
+		if _, err := bd.cite(ctx, seq, nil); err != nil {
+			return err
+		}
+	}
+	bd.out.Revocations = append(bd.out.Revocations, items...)
+	return nil
+}
+
+// attestationRevocations judges, as the attestation service would
+// (revocation.AttestationView: the entry's signatures taken as made when
+// the log recorded it), whether each attestation listed is revoked, with
+// the states the revocations step read, or, when the bundle has no
+// revocations kind, with those of the attestations' entries read now.
+func (bd *build) attestationRevocations(ctx context.Context) error {
+	if len(bd.attRevs) == 0 {
+		return nil
+	}
+	heads := make([]store.Statement, len(bd.attRevs))
+	for i, ai := range bd.attRevs {
+		e := bd.byseq[bd.out.Attestations[ai].Seq]
+		heads[i] = store.Statement{Seq: int64(e.Seq), EnvelopeDigest: e.EnvelopeDigest(), SignerKeyIDs: e.SignerKeyIDs, RecordedAt: e.RecordedAt}
+	}
+	states := bd.states
+	if states == nil {
+		var targets []revocation.Target
+		for _, h := range heads {
+			targets = append(targets, revocation.Target{Kind: revocation.KindStatement, ID: h.EnvelopeDigest.String()})
+			for _, k := range h.SignerKeyIDs {
+				targets = append(targets, revocation.Target{Kind: revocation.KindKey, ID: k})
+			}
+		}
+		st, err := bd.b.Revocation.States(ctx, targets)
+		if err != nil {
+			return fmt.Errorf("evidence: %w", err)
+		}
+		states = &st
+	}
+	for i, ai := range bd.attRevs {
+		r, err := states.StatementRevoked(ctx, heads[i], heads[i].RecordedAt)
+		if err != nil {
+			return fmt.Errorf("evidence: revocation of attestation %d: %w", heads[i].Seq, err)
+		}
+		if r != nil {
+			bd.out.Attestations[ai].Revoked = r.String()
+		}
+	}
 	return nil
 }
 

@@ -23,6 +23,17 @@
 // failed request fails the run (exit status 1); a MISS does so only with
 // -strict.
 //
+// With -evidence the seed also gives the subjects realistic evidence (see
+// seedEvidence: three signed statements per subject, written with COPY
+// with their Merkle tree nodes and attestation index, two signing keys
+// revoked through trustd's own log), and -targets evidence measures
+// GetEvidence by digest (every entry naming it with its inclusion proof,
+// the attestations among them, and the revocation states) after checking
+// two bundles as trustctl verifies them. Each lookup is then reported
+// with its machine CPU (trustd + PostgreSQL + client + irq) per lookup and
+// p99 against the lookup ceilings, next to the echo rate and
+// pgbench -S of the same run (make bench-lookup).
+//
 // With -inprocess the trustd target is server.New on the PostgreSQL store
 // inside this process instead of the binary, so -cpuprofile, -memprofile
 // and -blockprofile capture the handler and store path.
@@ -74,9 +85,11 @@ const (
 
 // Targets that -targets can pick.
 const (
-	targetEcho    = "echo"
-	targetTrustd  = "trustd"
-	targetPGBench = "pgbench"
+	targetEcho   = "echo"
+	targetTrustd = "trustd"
+	// targetEvidence is GetEvidence by digest on the trustd binary.
+	targetEvidence = "evidence"
+	targetPGBench  = "pgbench"
 )
 
 // options are the command-line flags.
@@ -98,6 +111,8 @@ type options struct {
 	cpuProfile   string
 	memProfile   string
 	blockProfile string
+	// evidence seeds log entries and revocations beside the subjects.
+	evidence bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -111,7 +126,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.callTimeout, "call-timeout", 5*time.Second, "deadline of each request")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "upper bound on the whole run")
 	fs.StringVar(&o.conns, "conns", connBoth, "gRPC connections: shared (one for all workers), per-worker, or both (each target measured both ways)")
-	targets := fs.String("targets", "echo,trustd,pgbench", "comma-separated targets to run: echo, trustd, pgbench")
+	targets := fs.String("targets", "echo,trustd,pgbench", "comma-separated targets to run: echo, trustd (GetSubject), evidence (GetEvidence), pgbench")
+	fs.BoolVar(&o.evidence, "evidence", false, "seed evidence too: per release of 8 subjects a signed SLSA provenance, SPDX SBOM and test result, two of 16 signing keys revoked (default false: subjects and digests only)")
 	fs.BoolVar(&o.inProcess, "inprocess", false, "serve trustd in this process (server.New on store/postgres) instead of the built binary, for profiling")
 	fs.IntVar(&o.poolMaxConns, "trustd-pool-max-conns", 0, "pass pool_max_conns=N in trustd's database URL (0: trustd's default)")
 	fs.IntVar(&o.pgbenchScale, "pgbench-scale", 10, "scale of the database for pgbench -S")
@@ -130,13 +146,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	for _, t := range strings.Split(*targets, ",") {
 		t = strings.TrimSpace(t)
 		switch t {
-		case targetEcho, targetTrustd, targetPGBench:
+		case targetEcho, targetTrustd, targetEvidence, targetPGBench:
 			if !slices.Contains(o.targets, t) {
 				o.targets = append(o.targets, t)
 			}
 		case "":
 		default:
-			return o, fmt.Errorf("-targets: unknown target %q (want echo, trustd, pgbench)", t)
+			return o, fmt.Errorf("-targets: unknown target %q (want echo, trustd, evidence, pgbench)", t)
 		}
 	}
 	switch {
@@ -218,7 +234,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	defer os.RemoveAll(tmp)
 
 	var trustdBin string
-	if o.has(targetTrustd) && !o.inProcess {
+	if (o.has(targetTrustd) || o.has(targetEvidence)) && !o.inProcess {
 		logf("building ./cmd/trustd")
 		if trustdBin, err = buildTrustd(ctx, tmp); err != nil {
 			return nil, err
@@ -243,7 +259,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 	}
 	st.Close()
 
-	if o.has(targetTrustd) || o.has(targetPGBench) {
+	if o.has(targetTrustd) || o.has(targetEvidence) || o.has(targetPGBench) {
 		logf("seeding %d subjects into %s", o.subjects, db.name)
 		t0 := time.Now()
 		if err := seedSubjects(ctx, db.url, o.subjects); err != nil {
@@ -251,6 +267,16 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 		}
 		rep.SeedSeconds = time.Since(t0).Seconds()
 		logf("seeded %d subjects in %.1fs (insert + VACUUM ANALYZE)", o.subjects, rep.SeedSeconds)
+		if o.evidence {
+			t0 := time.Now()
+			seed, err := seedEvidence(ctx, db.url, o.subjects)
+			if err != nil {
+				return rep, err
+			}
+			rep.Evidence = &seed
+			rep.EvidenceSeedSeconds = time.Since(t0).Seconds()
+			logf("seeded %d log entries (revoked keys %v) in %.1fs (sign + COPY + VACUUM ANALYZE)", seed.Statements, seed.RevokedKeys, rep.EvidenceSeedSeconds)
+		}
 	}
 
 	lc := loadConfig{concurrency: o.concurrency, warmup: o.warmup, duration: o.duration, callTimeout: o.callTimeout}
@@ -260,7 +286,7 @@ func run(ctx context.Context, o options) (rep *report, err error) {
 			return rep, err
 		}
 	}
-	if o.has(targetTrustd) {
+	if o.has(targetTrustd) || o.has(targetEvidence) {
 		if err := runTrustd(ctx, o, lc, rep, trustdBin, db.url); err != nil {
 			return rep, err
 		}
@@ -380,9 +406,32 @@ func runTrustd(ctx context.Context, o options, lc loadConfig, rep *report, bin, 
 		addr, name = p.addr, rowTrustd
 		meter.trustdPID = p.cmd.Process.Pid
 	}
-	mk := func(cc *grpc.ClientConn) call { return getSubjectCall(cc, o.subjects) }
-	if err := drive(ctx, o, lc, rep, meter, name, addr, mk, true); err != nil {
-		return err
+	if o.has(targetEvidence) && o.evidence {
+		revoked, err := checkEvidence(ctx, addr, o.subjects)
+		if err != nil {
+			return err
+		}
+		logf("evidence of subjects 1 and %d verified as trustctl verifies it (checkpoint, inclusion proofs, signatures); keys revoked in force there: %v", o.subjects, revoked)
+	}
+	if o.has(targetEvidence) {
+		mk := func(cc *grpc.ClientConn) call { return getEvidenceCall(cc, o.subjects, o.evidence) }
+		evName := rowEvidence
+		if o.inProcess {
+			evName = rowEvidenceInProcess
+		}
+		eo := o
+		if eo.cpuProfile != "" {
+			eo.cpuProfile = profilePath(eo.cpuProfile, "evidence", true)
+		}
+		if err := drive(ctx, eo, lc, rep, meter, evName, addr, mk, true); err != nil {
+			return err
+		}
+	}
+	if o.has(targetTrustd) {
+		mk := func(cc *grpc.ClientConn) call { return getSubjectCall(cc, o.subjects) }
+		if err := drive(ctx, o, lc, rep, meter, name, addr, mk, true); err != nil {
+			return err
+		}
 	}
 	if o.memProfile != "" {
 		runtime.GC()

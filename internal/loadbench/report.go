@@ -17,6 +17,8 @@ const (
 	rowEcho              = "echo (grpc health, no work)"
 	rowTrustd            = "trustd GetSubject (binary)"
 	rowTrustdInProcess   = "trustd GetSubject (in-process)"
+	rowEvidence          = "trustd GetEvidence (binary)"
+	rowEvidenceInProcess = "trustd GetEvidence (in-process)"
 	rowPGBenchPoint      = "pgbench point select (digests pk)"
 	rowPGBenchTrustdSQL  = "pgbench trustd's SQL"
 	rowPGBenchSelectOnly = "pgbench -S (built-in select-only)"
@@ -86,6 +88,35 @@ type summary struct {
 	RatePass bool `json:"rate_pass"`
 	P99Pass  bool `json:"p99_pass"`
 	Pass     bool `json:"pass"`
+	// Lookups are the evidence lookups by digest measured (GetEvidence,
+	// GetSubject), each against the lookup ceilings.
+	Lookups []lookupFigures `json:"lookups,omitempty"`
+}
+
+// The evidence lookup targets (issue 14): machine CPU per lookup and p99.
+const (
+	targetLookupCPUUs = 160.0
+	targetLookupP99   = 10 * time.Millisecond
+)
+
+// lookupFigures are one lookup row's figures: machine CPU per lookup is
+// what trustd, PostgreSQL, the client (the load generator) and the
+// network stack (irq) spent on it; other workloads on the machine are not
+// counted.
+type lookupFigures struct {
+	Target       string  `json:"target"`
+	Conns        string  `json:"conns"`
+	Rate         float64 `json:"rate_per_s"`
+	P99Ms        float64 `json:"p99_ms"`
+	MachineCPUUs float64 `json:"machine_cpu_us_per_lookup"`
+	TrustdUs     float64 `json:"trustd_us_per_lookup"`
+	PostgresUs   float64 `json:"postgres_us_per_lookup"`
+	ClientUs     float64 `json:"client_us_per_lookup"`
+	IRQUs        float64 `json:"irq_us_per_lookup"`
+	OverEcho     float64 `json:"rate_over_echo"`
+	OverPGBenchS float64 `json:"rate_over_pgbench_select_only"`
+	CPUPass      bool    `json:"cpu_pass"`
+	P99Pass      bool    `json:"p99_pass"`
 }
 
 // report is everything one run printed.
@@ -108,8 +139,11 @@ type report struct {
 		PostgreSQL string `json:"postgresql"`
 	} `json:"machine"`
 	SeedSeconds float64 `json:"seed_seconds"`
-	Rows        []row   `json:"rows"`
-	Summary     summary `json:"summary"`
+	// Evidence is what -evidence seeded, and in how long.
+	Evidence            *evidenceSeed `json:"evidence,omitempty"`
+	EvidenceSeedSeconds float64       `json:"evidence_seed_seconds,omitempty"`
+	Rows                []row         `json:"rows"`
+	Summary             summary       `json:"summary"`
 }
 
 func newReport(o options) *report {
@@ -177,6 +211,22 @@ func (r *report) summarise() {
 	s.RatePass = s.Trustd != nil && s.Echo != nil && s.TrustdOverEcho >= targetEchoRatio
 	s.P99Pass = s.Trustd != nil && s.Trustd.P99Ms < ms(targetP99)
 	s.Pass = s.RatePass && s.P99Pass
+	s.Lookups = nil
+	for _, t := range [][]string{{rowEvidence, rowEvidenceInProcess}, {rowTrustd, rowTrustdInProcess}} {
+		b := r.best(t...)
+		if b == nil {
+			continue
+		}
+		f := lookupFigures{Target: b.Target, Conns: b.Conns, Rate: b.Rate, P99Ms: b.P99Ms,
+			OverEcho: ratio(b, s.Echo), OverPGBenchS: ratio(b, r.best(rowPGBenchSelectOnly))}
+		if u := b.CPU; u != nil {
+			f.TrustdUs, f.PostgresUs, f.ClientUs, f.IRQUs = u.TrustdUs, u.PostgresUs, u.LoadbenchUs, u.IRQUs
+			f.MachineCPUUs = u.TrustdUs + u.PostgresUs + u.LoadbenchUs + u.IRQUs
+			f.CPUPass = f.MachineCPUUs < targetLookupCPUUs
+		}
+		f.P99Pass = b.P99Ms < ms(targetLookupP99)
+		s.Lookups = append(s.Lookups, f)
+	}
 }
 
 func (r *report) write(w io.Writer, format string) error {
@@ -280,6 +330,30 @@ func (r *report) writeText(w io.Writer) error {
 			}
 		}
 		fmt.Fprintf(&b, "overall: %s\n", passMiss(s.Pass))
+	}
+	if len(s.Lookups) > 0 {
+		if e := r.Evidence; e != nil {
+			fmt.Fprintf(&b, "\nevidence seeded: %d log entries (%d per subject, releases of %d subjects), keys revoked: %v; in %.1f s\n",
+				e.Statements, len(seedPredicates), releaseSize, e.RevokedKeys, r.EvidenceSeedSeconds)
+		}
+		b.WriteString("\nevidence lookup by digest (machine CPU = trustd + PostgreSQL + client + irq, per lookup)\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "lookup\tconns\treq/s\t/ echo\t/ pgbench -S\tp99 ms\t(ceiling)\tmachine CPU µs\t(ceiling)\ttrustd\tpostgres\tclient\tirq\t")
+		for _, f := range s.Lookups {
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.1f %%\t%.1f %%\t%.3f\t< %.0f %s\t%.0f\t< %.0f %s\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
+				f.Target, f.Conns, f.Rate, 100*f.OverEcho, 100*f.OverPGBenchS, f.P99Ms, ms(targetLookupP99), passMiss(f.P99Pass),
+				f.MachineCPUUs, targetLookupCPUUs, passMiss(f.CPUPass), f.TrustdUs, f.PostgresUs, f.ClientUs, f.IRQUs)
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("write table: %w", err)
+		}
+		if s.Echo != nil {
+			fmt.Fprintf(&b, "echo: %.0f req/s", s.Echo.Rate)
+			if pg := r.best(rowPGBenchSelectOnly); pg != nil {
+				fmt.Fprintf(&b, "; pgbench -S: %.0f tps", pg.Rate)
+			}
+			b.WriteString(" (same run)\n")
+		}
 	}
 	fmt.Fprintf(&b, "command: %s\n", r.Command)
 	_, err := io.WriteString(w, b.String())

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +25,13 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/evidence"
+	"github.com/trustd-dev/trustd/internal/apiconv"
+	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store/postgres"
@@ -272,13 +279,32 @@ func startInProcess(ctx context.Context, dbURL string) (addr string, stop func()
 		st.Close()
 		return "", nil, fmt.Errorf("in-process trustd: %w", err)
 	}
-	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey})
+	// The revocation service and the attestation service that asks it,
+	// as cmd/trustd wires them (GetSubject marks revoked evidence with
+	// it; GetEvidence reports revocation states).
+	rev := revocation.New(st, revocation.Config{PGP: pgplog.New(st, nil)})
+	stLog, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: rev.Validators(), Indexers: rev.Indexers()})
 	if err != nil {
 		st.Close()
 		return "", nil, fmt.Errorf("in-process trustd: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := server.New(server.Options{Store: st, Log: stLog, Logger: log})
+	attestSvc := attest.New(st, stLog, attest.Options{Revocations: rev.AttestationView()})
+	// Revocation lists are never asked for here: a throwaway list key,
+	// published nowhere.
+	listKeyDir, err := os.MkdirTemp("", "trustd-loadbench-listkey-")
+	if err != nil {
+		st.Close()
+		return "", nil, fmt.Errorf("in-process trustd: %w", err)
+	}
+	defer os.RemoveAll(listKeyDir)
+	listSigner, listPub, err := revocation.LoadListKey(filepath.Join(listKeyDir, "list.key"))
+	if err != nil {
+		st.Close()
+		return "", nil, fmt.Errorf("in-process trustd: %w", err)
+	}
+	lists := revocation.NewLists(revocation.NewPublisher(st, listSigner, 0), nil, listPub)
+	srv, err := server.New(server.Options{Store: st, Log: stLog, Logger: log, Revocation: rev, RevocationLists: lists, Attest: attestSvc})
 	if err != nil {
 		st.Close()
 		return "", nil, fmt.Errorf("in-process trustd: %w", err)
@@ -326,4 +352,84 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// lookupKinds are the kinds a GetEvidence lookup asks for: every log entry
+// naming the digest with its signed bytes and inclusion proof, the
+// attestations among them with their index, and the revocation state of
+// the digest, of every entry and of every signer.
+var lookupKinds = []string{"entries", "attestations", "revocations"}
+
+// getEvidenceCall asks for the evidence about a random seeded digest and
+// checks that the answer is about it: with withEvidence, the entries the
+// seed wrote naming it (one per seeded predicate type), each with its
+// inclusion proof under a signed checkpoint; without, none.
+func getEvidenceCall(cc *grpc.ClientConn, subjects int, withEvidence bool) call {
+	ec := trustv1.NewEvidenceServiceClient(cc)
+	return func(ctx context.Context, rng *rand.Rand) error {
+		i := rng.IntN(subjects) + 1
+		d := seededDigest(i)
+		resp, err := ec.GetEvidence(ctx, &trustv1.GetEvidenceRequest{Digests: []string{d}, Kinds: lookupKinds})
+		if err != nil {
+			return fmt.Errorf("GetEvidence %s: %w", d, err)
+		}
+		naming := 0
+		for _, e := range resp.GetEntries() {
+			if slices.Contains(e.GetDigests(), d) {
+				naming++
+				if len(e.GetProof()) == 0 && resp.GetCheckpoint().GetSize() > 1 {
+					return fmt.Errorf("GetEvidence %s: entry %d without an inclusion proof", d, e.GetSeq())
+				}
+			}
+		}
+		if want := len(seedPredicates); withEvidence && naming != want {
+			return fmt.Errorf("GetEvidence %s: %d entries name it, want %d", d, naming, want)
+		}
+		if len(resp.GetRevocations()) == 0 {
+			return fmt.Errorf("GetEvidence %s: no revocation state", d)
+		}
+		return nil
+	}
+}
+
+// checkEvidence fetches the evidence of seeded subjects 1 and n over addr
+// and verifies each bundle as trustctl does (evidence.Verify: the
+// checkpoint's signature, every entry's inclusion proof, every envelope's
+// signatures), so a seed whose tree or envelopes were wrong fails the run
+// before it is measured. It returns the revoked keys the bundles show in
+// force.
+func checkEvidence(ctx context.Context, addr string, n int) ([]string, error) {
+	cc, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Close()
+	var revoked []string
+	for _, i := range []int{1, n} {
+		d := seededDigest(i)
+		resp, err := trustv1.NewEvidenceServiceClient(cc).GetEvidence(ctx, &trustv1.GetEvidenceRequest{Digests: []string{d}, Kinds: lookupKinds})
+		if err != nil {
+			return nil, fmt.Errorf("check evidence of %s: %w", d, err)
+		}
+		b, err := apiconv.BundleFromProto(resp)
+		if err != nil {
+			return nil, fmt.Errorf("check evidence of %s: %w", d, err)
+		}
+		pd, err := digest.Parse(d)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := evidence.Verify(ctx, b, evidence.VerifyOptions{Digests: []digest.Digest{pd}}); err != nil {
+			return nil, fmt.Errorf("check evidence of %s: %w", d, err)
+		}
+		if len(b.Entries) < len(seedPredicates) {
+			return nil, fmt.Errorf("check evidence of %s: %d entries, want at least %d", d, len(b.Entries), len(seedPredicates))
+		}
+		for _, r := range b.Revocations {
+			if r.Kind == "key" && r.State != nil && r.InForce && !slices.Contains(revoked, r.ID) {
+				revoked = append(revoked, r.ID)
+			}
+		}
+	}
+	return revoked, nil
 }

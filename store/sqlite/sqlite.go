@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/pressly/goose/v3"
 	sqlite3 "modernc.org/sqlite"
@@ -58,7 +59,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w: %s", path, store.ErrUnavailable, err)
 	}
 	s := &Store{db: db}
-	s.Queries = sqlstore.Queries{C: conn{db}, D: dialect{}}
+	s.Queries = sqlstore.Queries{C: conn{q: db, stmts: &stmtCache{db: db}}, D: dialect{}}
 	if err := s.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -84,7 +85,7 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, store.Write
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", dialect{}.MapError(err))
 	}
-	if err := fn(ctx, &sqlstore.Queries{C: conn{tx}, D: dialect{}}); err != nil {
+	if err := fn(ctx, &sqlstore.Queries{C: conn{q: tx}, D: dialect{}}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -141,8 +142,53 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// conn adapts a database handle or a transaction to sqlstore.Conn.
-type conn struct{ q querier }
+// conn adapts a database handle or a transaction to sqlstore.Conn. On the
+// database handle, reads go through prepared statements (stmts): SQLite
+// parses and plans a statement's text every time it is prepared, which
+// costs more than running most of trustd's reads.
+type conn struct {
+	q     querier
+	stmts *stmtCache
+}
+
+// maxStmts bounds the prepared statements kept; texts past it (queries
+// whose text varies, such as long IN lists) run unprepared.
+const maxStmts = 512
+
+// stmtCache keeps one prepared statement per query text (database/sql
+// prepares it on each pooled connection as needed).
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// get returns the prepared statement of query, or nil when the cache is
+// full.
+func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[query]
+	full := len(c.m) >= maxStmts
+	c.mu.Unlock()
+	if ok || full {
+		return st, nil
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		_ = st.Close()
+		return prev, nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = st
+	return st, nil
+}
 
 func (c conn) Exec(ctx context.Context, query string, args ...any) error {
 	_, err := c.q.ExecContext(ctx, query, args...)
@@ -161,7 +207,15 @@ func (c conn) ExecBatch(ctx context.Context, stmts []sqlstore.Stmt) error {
 }
 
 func (c conn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := c.q.QueryContext(ctx, query, args...)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if st, perr := c.prepared(ctx, query); st != nil && perr == nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = c.q.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +223,20 @@ func (c conn) Query(ctx context.Context, query string, args ...any) (sqlstore.Ro
 }
 
 func (c conn) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	if st, err := c.prepared(ctx, query); st != nil && err == nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return c.q.QueryRowContext(ctx, query, args...)
+}
+
+// prepared returns the prepared statement of query on the database
+// handle; nil inside a transaction, when the cache is full, or when the
+// text does not prepare (the unprepared call then reports why).
+func (c conn) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if c.stmts == nil {
+		return nil, nil
+	}
+	return c.stmts.get(ctx, query)
 }
 
 // sqlRows drops the error from Close: Err reports anything that matters.

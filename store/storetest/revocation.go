@@ -113,3 +113,93 @@ func testStatementByEnvelope(t *testing.T, s store.Store) {
 		t.Errorf("StatementByEnvelope(unknown) = %v, want ErrNotFound", err)
 	}
 }
+
+// testRevocationsOf: the batched read answers as Revocation would key by
+// key, leaves out targets never revoked, ignores repeated keys and reads
+// lists longer than one query holds.
+func testRevocationsOf(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if got, head, err := s.RevocationsOf(ctx, nil); err != nil || len(got) != 0 || head != 0 {
+		t.Fatalf("RevocationsOf(none) of an empty index = %+v, head %d, %v", got, head, err)
+	}
+	a, b := revocationRecord("a", "revoke", 1), revocationRecord("b", "revoke", 2)
+	a3 := revocationRecord("a", "reinstate", 3)
+	for _, r := range [][2]store.RevocationRecord{{a, a}, {b, b}, {a3, a3}} {
+		if err := putRevocation(s, r[0], r[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := [][]byte{a.TargetKey, revocationRecord("never", "revoke", 9).TargetKey, b.TargetKey, a.TargetKey}
+	// Pad past one query's worth of placeholders with targets never revoked.
+	for i := range 600 {
+		keys = append(keys, revocationRecord(fmt.Sprint("unknown-", i), "revoke", 9).TargetKey)
+	}
+	got, head, err := s.RevocationsOf(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := s.RevocationHead(ctx); head != want || head != 3 {
+		t.Errorf("RevocationsOf head = %d; RevocationHead says %d, want 3", head, want)
+	}
+	// The head comes also when no target asked for has a state.
+	if none, head, err := s.RevocationsOf(ctx, keys[1:2]); err != nil || len(none) != 0 || head != 3 {
+		t.Errorf("RevocationsOf(never revoked) = %+v, head %d, %v; want none, head 3", none, head, err)
+	}
+	bySeq := map[int64]store.RevocationRecord{}
+	for _, r := range got {
+		bySeq[r.Seq] = r
+	}
+	if len(got) != 2 || len(bySeq) != 2 {
+		t.Fatalf("RevocationsOf = %+v; want the states of a (reinstated at 3) and b (revoked at 2)", got)
+	}
+	for _, key := range [][]byte{a.TargetKey, b.TargetKey} {
+		one, err := s.Revocation(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if many := bySeq[one.Seq]; !bytes.Equal(many.TargetKey, one.TargetKey) || many.Action != one.Action || many.TargetID != one.TargetID ||
+			fmt.Sprint(many.Revokers) != fmt.Sprint(one.Revokers) || !many.Effective.Equal(one.Effective) || !many.RecordedAt.Equal(one.RecordedAt) {
+			t.Errorf("RevocationsOf gives %+v, Revocation gives %+v", many, one)
+		}
+	}
+}
+
+// testStatementsBySeq: the batched read gives each existing entry once, in
+// order, as Statement does (without subjects), with or without its bytes.
+func testStatementsBySeq(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var seqs []int64
+	for i := range 5 {
+		st, _ := appendOne(t, s, statement(fmt.Sprint("by-seq-", i), sha256Of(fmt.Sprint("by-seq-", i))))
+		seqs = append(seqs, st.Seq)
+	}
+	ask := []int64{seqs[3], seqs[0], 99999, seqs[3], seqs[4]}
+	for i := range 300 { // more than one query's worth
+		ask = append(ask, 100000+int64(i))
+	}
+	for _, envelopes := range []bool{false, true} {
+		got, err := s.StatementsBySeq(ctx, ask, envelopes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || got[0].Seq != seqs[0] || got[1].Seq != seqs[3] || got[2].Seq != seqs[4] {
+			t.Fatalf("StatementsBySeq(envelopes %v) = %d entries; want %d, %d, %d", envelopes, len(got), seqs[0], seqs[3], seqs[4])
+		}
+		for _, g := range got {
+			one, err := s.Statement(ctx, g.Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.EnvelopeDigest != one.EnvelopeDigest || g.PayloadType != one.PayloadType || g.PredicateType != one.PredicateType ||
+				fmt.Sprint(g.SignerKeyIDs) != fmt.Sprint(one.SignerKeyIDs) || !g.RecordedAt.Equal(one.RecordedAt) || g.Subjects != nil {
+				t.Errorf("StatementsBySeq gives %+v, Statement gives %+v", g, one)
+			}
+			if envelopes != (g.Envelope != nil) || (envelopes && (!bytes.Equal(g.Envelope, one.Envelope) || !bytes.Equal(g.Payload, one.Payload))) {
+				t.Errorf("StatementsBySeq(envelopes %v) of %d: envelope %q, payload %q", envelopes, g.Seq, g.Envelope, g.Payload)
+			}
+		}
+	}
+	if got, err := s.StatementsBySeq(ctx, nil, true); err != nil || len(got) != 0 {
+		t.Errorf("StatementsBySeq(none) = %+v, %v", got, err)
+	}
+}

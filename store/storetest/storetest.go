@@ -58,6 +58,8 @@ func Run(t *testing.T, open Factory) {
 		{"FeedbackProvenance", testFeedbackProvenance},
 		{"Revocations", testRevocations},
 		{"StatementByEnvelope", testStatementByEnvelope},
+		{"RevocationsOf", testRevocationsOf},
+		{"StatementsBySeq", testStatementsBySeq},
 		{"Attestations", testAttestations},
 		{"AttestationInvalid", testAttestationInvalid},
 		{"LayoutLinks", testLayoutLinks},

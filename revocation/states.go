@@ -1,0 +1,155 @@
+package revocation
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/trustd-dev/trustd/store"
+)
+
+// maxMemo bounds each of the Service's memos of immutable facts; past it
+// a memo starts over.
+const maxMemo = 1 << 16
+
+// memo keeps what never changes once written, so that checking the same
+// log entries and keys again costs no store read: an entry's envelope
+// digest, signers and recorded time, and a registered key's type.
+// Revocation states move and are read every time.
+type memo struct {
+	mu       sync.Mutex
+	heads    map[int64]store.Statement
+	keyTypes map[string]string
+}
+
+// heads returns the entries seqs with their envelope digest, signers and
+// recorded time (no bytes), reading the ones not seen before in one store
+// read. Errors: store.ErrNotFound (wrapped) for an entry not in the log.
+func (s *Service) heads(ctx context.Context, seqs []int64) (map[int64]store.Statement, error) {
+	out := make(map[int64]store.Statement, len(seqs))
+	var missing []int64
+	s.memo.mu.Lock()
+	for _, seq := range seqs {
+		if h, ok := s.memo.heads[seq]; ok {
+			out[seq] = h
+		} else {
+			missing = append(missing, seq)
+		}
+	}
+	s.memo.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := s.store.StatementsBySeq(ctx, missing, false)
+	if err != nil {
+		return nil, fmt.Errorf("revocation: statements: %w", err)
+	}
+	s.memo.mu.Lock()
+	if s.memo.heads == nil || len(s.memo.heads)+len(got) > maxMemo {
+		s.memo.heads = map[int64]store.Statement{}
+	}
+	for _, h := range got {
+		out[h.Seq] = h
+		s.memo.heads[h.Seq] = h
+	}
+	s.memo.mu.Unlock()
+	for _, seq := range missing {
+		if _, ok := out[seq]; !ok {
+			return nil, fmt.Errorf("revocation: statement %d: %w", seq, store.ErrNotFound)
+		}
+	}
+	return out, nil
+}
+
+// keyType returns the type of registered key id (a key id is never
+// registered again under another type). Errors: store.ErrNotFound.
+func (s *Service) keyType(ctx context.Context, id string) (string, error) {
+	s.memo.mu.Lock()
+	typ, ok := s.memo.keyTypes[id]
+	s.memo.mu.Unlock()
+	if ok {
+		return typ, nil
+	}
+	k, err := s.store.Key(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	s.memo.mu.Lock()
+	if s.memo.keyTypes == nil || len(s.memo.keyTypes) >= maxMemo {
+		s.memo.keyTypes = map[string]string{}
+	}
+	s.memo.keyTypes[id] = k.Type
+	s.memo.mu.Unlock()
+	return k.Type, nil
+}
+
+// States is the index state of a set of targets, read at once (see
+// Service.States).
+type States struct {
+	s    *Service
+	recs map[[32]byte]*Record
+	head int64
+}
+
+// Head is the revocation head (the last revocation event's log entry)
+// read with the states: every revocation up to it is in them.
+func (st States) Head() int64 { return st.head }
+
+// States reads the current state of every target of ts, and the
+// revocation head, in one store read,
+// for answering many questions about them (an evidence bundle, a subject
+// view) without a read per target. The ids must be canonical
+// (CanonicalID).
+func (s *Service) States(ctx context.Context, ts []Target) (States, error) {
+	keys := make([][]byte, len(ts))
+	for i, t := range ts {
+		k := t.Key()
+		keys[i] = k[:]
+	}
+	got, head, err := s.store.RevocationsOf(ctx, keys)
+	if err != nil {
+		return States{}, fmt.Errorf("revocation: states of %d targets: %w", len(ts), err)
+	}
+	out := States{s: s, recs: make(map[[32]byte]*Record, len(got)), head: head}
+	for _, g := range got {
+		if len(g.TargetKey) != 32 {
+			return States{}, fmt.Errorf("revocation: stored target key of %s:%s is %d bytes", g.Kind, g.TargetID, len(g.TargetKey))
+		}
+		r := fromStore(g)
+		out.recs[[32]byte(g.TargetKey)] = &r
+	}
+	return out, nil
+}
+
+// Lookup returns the state of t as Service.Lookup would (nil: never
+// revoked); t must be one of the targets read.
+func (st States) Lookup(t Target) *Record { return st.recs[t.Key()] }
+
+// KeyRevoked is Service.KeyRevoked with the key's index state taken from
+// st (the key must be one of the targets read); only an OpenPGP key's
+// certificate is read from the store.
+func (st States) KeyRevoked(ctx context.Context, keyID string, signed, observed time.Time) (*Record, error) {
+	return st.s.keyRevoked(ctx, st.recs[TargetKey(KindKey, keyID)], keyID, signed, observed)
+}
+
+// StatementRevoked is Service.StatementRevoked of entry e as the store
+// gave it (Seq, EnvelopeDigest, SignerKeyIDs, RecordedAt), with the states
+// taken from st: the statement and its signers' keys must be among the
+// targets read.
+func (st States) StatementRevoked(ctx context.Context, e store.Statement, signedAt time.Time) (*Record, error) {
+	if r := st.Lookup(Target{Kind: KindStatement, ID: e.EnvelopeDigest.String()}); r != nil && r.InForce(st.s.cfg.Now()) {
+		return r, nil
+	}
+	var first *Record
+	for _, k := range e.SignerKeyIDs {
+		kr, err := st.KeyRevoked(ctx, k, signedAt, e.RecordedAt)
+		if err != nil || kr == nil {
+			return nil, err
+		}
+		if first == nil {
+			first = kr
+		}
+	}
+	return first, nil
+}
