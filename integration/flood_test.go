@@ -144,17 +144,6 @@ func flood(conns []*grpc.ClientConn, n int, deadline time.Duration, call func(ct
 	return results, time.Since(t0)
 }
 
-// latencies returns the elapsed times of the results with code.
-func latencies(rs []floodResult, code codes.Code) []time.Duration {
-	var out []time.Duration
-	for _, r := range rs {
-		if r.code == code {
-			out = append(out, r.elapsed)
-		}
-	}
-	return out
-}
-
 func describe(ds []time.Duration) string {
 	return fmt.Sprintf("%d (p50 %s, p99 %s, max %s)", len(ds), percentile(ds, .5).Round(100*time.Microsecond),
 		percentile(ds, .99).Round(100*time.Microsecond), percentile(ds, 1).Round(100*time.Microsecond))
