@@ -1,10 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,28 +15,47 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/teststore"
+	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/pgp"
+	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/revocation"
+	"github.com/trustd-dev/trustd/server"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/timerule"
 	"github.com/trustd-dev/trustd/token"
+	"github.com/trustd-dev/trustd/tuf"
 )
 
 // TestDifferential plays seeded random histories against an in-process
-// trustd on each backend: publish attestations, revoke and reinstate
-// digests, tokens, the token key, the attester's key and attestation
-// statements with every reason at various effective times, issue tokens
-// under a server-held policy, sync the offline revocation list (full or
-// delta). After each step, for every artifact, the revocation lookup,
-// online verify, token issuance and offline verify with the synced list
-// must agree (see check); offline may differ only when the state changed
-// after the list it holds (the staleness its list number declares). A
-// failure names the seed and step; -v logs every step. TRUSTD_DIFF_SEEDS and TRUSTD_DIFF_STEPS size the run
-// (make test-differential runs the issue's 20 × 200).
+// trustd on each backend: publish attestations, TUF targets (a new targets
+// version each time) and OpenPGP manifests signed by a delegated key;
+// rotate that key; revoke and reinstate digests, tokens, keys (the token
+// key, the attester's, the OpenPGP keys) and statements (attestations,
+// manifests) with every reason at effective times past, present and a few
+// seconds in the future; issue tokens that expire within seconds; sync the
+// offline revocation list (full or delta). After each step, for every
+// artifact, the revocation lookup, online verify, token issuance, offline
+// verify with the synced list and the subject view must agree (see check);
+// offline may differ only when the state changed after the list it holds
+// (the staleness its list number declares). The clock is the wall clock
+// (trustd has no injectable one): a comparison that straddles a future
+// effective time or a token's expiry is made again once it has passed. A
+// failure names the seed and step; -v logs every step. TRUSTD_DIFF_SEEDS
+// and TRUSTD_DIFF_STEPS size the run (make test-differential runs the
+// issue's 20 × 200).
 func TestDifferential(t *testing.T) {
 	seeds, steps := envInt(t, "TRUSTD_DIFF_SEEDS", 3), envInt(t, "TRUSTD_DIFF_STEPS", 50)
 	for _, b := range teststore.Backends() {
@@ -46,7 +68,8 @@ func TestDifferential(t *testing.T) {
 			}
 			// A run that stops exercising something shows: the default
 			// size reaches every outcome.
-			for _, k := range []string{"online pass", "online fail", "issued", "refused", "offline compared", "token revoked"} {
+			for _, k := range []string{"online pass", "online fail", "issued", "refused", "offline compared", "token revoked",
+				"tuf publish", "pgp publish", "pgp rotate", "future revocation", "token expired", "statement revoked", "subject compared"} {
 				// (len(stats) == 0: the backend skipped, no history ran.)
 				if !t.Failed() && len(stats) > 0 && seeds*steps >= 150 && stats[k] == 0 {
 					t.Errorf("the histories never exercised %q: %v", k, stats)
@@ -68,16 +91,37 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
+// diffTokenTTL is the lifetime of the tokens the histories issue: short, so
+// tokens expire while a history plays.
+const diffTokenTTL = 3 * time.Second
+
+// diffRepo is the TUF repository the histories publish targets in.
+const diffRepo = "acme/app"
+
+// diffMaxEvidence bounds the attestations of an artifact and the
+// manifests listing it that a history publishes.
+const diffMaxEvidence = 4
+
 // diffArtifact is one file the history judges, with the token beside it.
 type diffArtifact struct {
-	file   string // the bytes with the token beside them
-	bare   string // the same bytes alone
-	digest string
-	token  string // id of the token beside file; "" when none
+	file    string // the bytes with the token beside them
+	bare    string // the same bytes alone
+	digest  string
+	content []byte
+	token   string // id of the token beside file; "" when none
+	expires time.Time
 	// relies are the revocation targets the token relies on: its key,
 	// the signers and input statements it names.
 	relies     [][2]string
 	statements []string // envelope digests of the attestations published
+	manifests  int      // how many manifests list it
+	attestSeqs []uint64 // and their log entries, in the same order
+}
+
+// diffManifest is an OpenPGP manifest the history published.
+type diffManifest struct {
+	envelope string // envelope digest of its log entry
+	signer   *pgp.KeySigner
 }
 
 type diffRun struct {
@@ -93,15 +137,30 @@ type diffRun struct {
 	cache      *revocation.Cache
 	cacheDir   string
 	changeSeq  uint64 // log seq of the last revocation event
-	// base is the run's clock for effective times: a seed draws the same
-	// predicates whenever it runs, so which submissions repeat an
+	// base is the run's clock for past effective times: a seed draws the
+	// same predicates whenever it runs, so which submissions repeat an
 	// earlier statement (the log keeps one entry for identical bytes)
-	// does not depend on the wall clock.
+	// does not depend on the wall clock. Future effective times are the
+	// wall clock's, so they fall due while the history plays.
 	base   time.Time
 	synced bool
 	// stats count what the histories of a backend exercised, so a run
 	// that stops exercising something shows.
 	stats map[string]int
+
+	tufc    trustv1.TUFServiceClient
+	repo    *tuftest.Repo
+	targets []byte // the current targets metadata; nil before the first
+	pgpc    trustv1.PGPServiceClient
+	subject trustv1.SubjectServiceClient
+	pgpRoot *pgp.KeySigner
+	// pgpKeys are the delegated OpenPGP key and the keys it was rotated
+	// to, in order: the last signs manifests.
+	pgpKeys   []*pgp.KeySigner
+	manifests []diffManifest
+	// boundaries are the times at which the state changes without a
+	// step: future effective times and token expiries.
+	boundaries []time.Time
 }
 
 func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string]int) *diffRun {
@@ -118,19 +177,21 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string
 	if err != nil {
 		t.Fatal(err)
 	}
+	pgpRoot, pgpDev := diffPGPKey(t, "root"), diffPGPKey(t, "dev")
 	tmpl, err := os.ReadFile(filepath.Join("testdata", "differential", "policies.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "policies.yaml"), []byte(strings.ReplaceAll(string(tmpl), "ATTESTER", pub.ID)), 0o644); err != nil {
+	pols := strings.NewReplacer("ATTESTER", pub.ID, "PGPROOT", pgpRoot.Certificate().Fingerprint, "TUFREPO", diffRepo).Replace(string(tmpl))
+	if err := os.WriteFile(filepath.Join(dir, "policies.yaml"), []byte(pols), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	catalog, err := policy.LoadCatalog(policy.CatalogSources{Dirs: []string{dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newRevFixtureHolding(t, st, catalog, nil, nil)
+	f, online := newDiffFixture(t, st, catalog)
 	c, err := client.New(f.conn.Target(), client.TLS{})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +201,23 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string
 	if _, _, err := keys.NewRegistry(f.store).Add(context.Background(), f.tokenKey.Encode(), "token"); err != nil {
 		t.Fatal(err)
 	}
-	r := &diffRun{attester: attester, attesterID: pub.ID, statements: trustv1.NewStatementServiceClient(f.conn), base: time.Now().UTC().Truncate(time.Minute), f: f, c: c, seed: seed, rng: rand.New(rand.NewPCG(seed, 14)), pol: diffPolicy(t, dir), cacheDir: t.TempDir(), stats: stats}
+	r := &diffRun{attester: attester, attesterID: pub.ID, statements: trustv1.NewStatementServiceClient(f.conn), base: time.Now().UTC().Truncate(time.Minute),
+		f: f, c: c, seed: seed, rng: rand.New(rand.NewPCG(seed, 14)), pol: diffPolicy(t, dir), cacheDir: t.TempDir(), stats: stats,
+		tufc: trustv1.NewTUFServiceClient(f.conn), pgpc: trustv1.NewPGPServiceClient(f.conn), subject: trustv1.NewSubjectServiceClient(f.conn),
+		pgpRoot: pgpRoot, pgpKeys: []*pgp.KeySigner{pgpDev}}
+	// The TUF repository, and the OpenPGP root delegating every name to
+	// the dev key.
+	r.repo = tuftest.NewRepo(t, diffRepo, online)
+	if _, err := r.tufc.InitRepo(ctx, &trustv1.InitRepoRequest{Repo: diffRepo, Root: r.repo.RootV1}); err != nil {
+		t.Fatal(err)
+	}
+	r.registerPGP(t, pgpRoot, "pgp-root")
+	r.registerPGP(t, pgpDev, "pgp-dev")
+	deleg := pgp.Delegation{Delegator: pgpRoot.Certificate().Fingerprint, Delegate: pgpDev.Certificate().Fingerprint, Scope: []string{"**"},
+		Until: time.Now().UTC().Add(24 * time.Hour).Truncate(time.Second)}
+	if _, err := r.submitPGP(t, pgp.DelegationPredicateType, deleg, pgpDev, pgpRoot); err != nil {
+		t.Fatalf("delegate to the dev key: %v", err)
+	}
 	// Each artifact's bytes lie twice: bare, and with the last token
 	// issued for them beside them.
 	dir = t.TempDir()
@@ -150,9 +227,10 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string
 		}
 	}
 	for i := range 3 {
-		a := &diffArtifact{file: filepath.Join(dir, "tok", fmt.Sprintf("app-%d.tar", i)), bare: filepath.Join(dir, "bare", fmt.Sprintf("app-%d.tar", i))}
+		a := &diffArtifact{file: filepath.Join(dir, "tok", fmt.Sprintf("app-%d.tar", i)), bare: filepath.Join(dir, "bare", fmt.Sprintf("app-%d.tar", i)),
+			content: fmt.Appendf(nil, "seed %d artifact %d", seed, i)}
 		for _, file := range []string{a.file, a.bare} {
-			if err := os.WriteFile(file, fmt.Appendf(nil, "seed %d artifact %d", seed, i), 0o644); err != nil {
+			if err := os.WriteFile(file, a.content, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -167,6 +245,113 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string
 		t.Fatal(err)
 	}
 	return r
+}
+
+// newDiffFixture is newRevFixtureHolding for the differential test: the
+// security authority may also revoke tokens (a token issuer), tokens live
+// diffTokenTTL, and the TUF online keys are returned to build
+// repositories with.
+func newDiffFixture(t *testing.T, st store.Store, catalog *policy.Catalog) (*revFixture, *tuf.OnlineKeys) {
+	t.Helper()
+	ctx := context.Background()
+	priv, pub, err := envelope.GenerateKey(envelope.KeyTypeED25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := keys.NewRegistry(st).Add(ctx, pub.Encode(), "authority"); err != nil {
+		t.Fatal(err)
+	}
+	authority, _, err := envelope.LoadPrivateKey(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := newStack(t, st, revocation.Config{SecurityAuthority: []string{pub.ID}, TokenIssuers: []string{pub.ID}}, nil, nil)
+	sk.opts.TokenPolicies, sk.opts.TokenTTL = catalog, diffTokenTTL
+	srv, err := server.New(sk.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, lis, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &revFixture{store: st, conn: conn, rev: trustv1.NewRevocationServiceClient(conn), authority: authority, authID: pub.ID, listKey: sk.listKey,
+		tokens: trustv1.NewTokenServiceClient(conn), tokenKey: sk.tokenKey, tufState: sk.tufState}, sk.opts.TUFKeys
+}
+
+// diffPGPKey makes an Ed25519 OpenPGP key with a signing subkey.
+func diffPGPKey(t *testing.T, name string) *pgp.KeySigner {
+	t.Helper()
+	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEd25519}
+	ent, err := openpgp.NewEntity(name, "", name+"@example.org", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ent.AddSigningSubkey(cfg); err != nil {
+		t.Fatal(err)
+	}
+	var sec bytes.Buffer
+	w, err := armor.Encode(&sec, "PGP PRIVATE KEY BLOCK", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ent.SerializePrivate(w, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgp.NewKeySigner(sec.Bytes(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// registerPGP registers an OpenPGP certificate through the key service.
+func (r *diffRun) registerPGP(t *testing.T, k *pgp.KeySigner, label string) {
+	t.Helper()
+	if _, err := trustv1.NewKeyServiceClient(r.f.conn).AddKey(context.Background(), &trustv1.AddKeyRequest{PublicKey: k.Certificate().Encode(), Label: label}); err != nil {
+		t.Fatalf("register %s: %v", label, err)
+	}
+}
+
+// submitPGP submits an OpenPGP authority statement (a delegation or a
+// rotation) about subject's certificate, signed by signers.
+func (r *diffRun) submitPGP(t *testing.T, predicateType string, predicate any, subject *pgp.KeySigner, signers ...envelope.Signer) (*trustv1.SubmitResponse, error) {
+	t.Helper()
+	pred, err := json.Marshal(predicate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := pgplog.KeySubject(subject.Certificate())
+	payload, err := envelope.NewStatement(predicateType, pred, envelope.Subject{Name: ks.Name, Digests: ks.Digests})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := envelope.Sign(context.Background(), envelope.PayloadTypeInToto, payload, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.statements.Submit(context.Background(), &trustv1.SubmitRequest{Envelope: raw})
 }
 
 // diffPolicy is the policy "diff" as a verifier reads it from the file
@@ -188,6 +373,8 @@ func diffPolicy(t *testing.T, dir string) *policy.Policy {
 	return p
 }
 
+// diffReasons are every reason a revocation gives: hard (compromised,
+// malicious, other: unspecified) and soft (superseded, retired, withdrawn).
 var diffReasons = []revocation.Reason{revocation.ReasonCompromised, revocation.ReasonMalicious, revocation.ReasonSuperseded,
 	revocation.ReasonRetired, revocation.ReasonWithdrawn, revocation.ReasonOther}
 
@@ -205,12 +392,22 @@ func (r *diffRun) play(t *testing.T, steps int) {
 	t.Logf("seed %d: %d steps; so far %v", r.seed, steps, r.stats)
 }
 
+// future is a wall-clock time a few whole seconds ahead, recorded as a
+// boundary.
+func (r *diffRun) future() time.Time {
+	e := time.Now().UTC().Truncate(time.Second).Add(time.Duration(1+r.rng.IntN(4)) * time.Second)
+	r.boundaries = append(r.boundaries, e)
+	return e
+}
+
 // step draws and plays one step, and says what it did.
 func (r *diffRun) step(t *testing.T, step int) string {
 	ctx := context.Background()
 	a := r.arts[r.rng.IntN(len(r.arts))]
-	switch n := r.rng.IntN(12); {
-	case n < 2: // publish an attestation of the artifact
+	// The evidence about an artifact is bounded (diffMaxEvidence), so a
+	// step costs about the same at step 200 as at step 1.
+	switch n := r.rng.IntN(16); {
+	case n < 2 && len(a.statements) < diffMaxEvidence: // publish an attestation of the artifact
 		d, err := digest.Parse(a.digest)
 		if err != nil {
 			t.Fatal(err)
@@ -233,8 +430,9 @@ func (r *diffRun) step(t *testing.T, step int) string {
 			r.fatalf(t, step, "publish an attestation of %s: %v", a.file, err)
 		}
 		a.statements = append(a.statements, sub.GetEntry().GetEnvelopeDigest())
+		a.attestSeqs = append(a.attestSeqs, sub.GetEntry().GetSeq())
 		return fmt.Sprintf("attest %s (log seq %d)", filepath.Base(a.file), sub.GetEntry().GetSeq())
-	case n < 5: // issue a token and put it beside the file
+	case n >= 2 && n < 5: // issue a token and put it beside the file
 		resp, err := r.f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{a.digest}, PolicyName: "diff"})
 		if err != nil {
 			r.fatalf(t, step, "issue token for %s: %v", a.file, err)
@@ -254,6 +452,8 @@ func (r *diffRun) step(t *testing.T, step int) string {
 		if err != nil {
 			r.fatalf(t, step, "the token issued does not verify: %v", err)
 		}
+		a.expires = tok.Claims.Expires
+		r.boundaries = append(r.boundaries, a.expires)
 		a.relies = [][2]string{{string(revocation.KindKey), tok.KeyID}}
 		for _, k := range tok.Claims.Signers {
 			a.relies = append(a.relies, [2]string{string(revocation.KindKey), k})
@@ -261,8 +461,8 @@ func (r *diffRun) step(t *testing.T, step int) string {
 		for _, in := range tok.Claims.Inputs {
 			a.relies = append(a.relies, [2]string{string(revocation.KindStatement), in.Digest.String()})
 		}
-		return "issue token for " + filepath.Base(a.file)
-	case n < 6: // sync the offline list (a delta once it holds one)
+		return fmt.Sprintf("issue token for %s (expires %s, relies on %v)", filepath.Base(a.file), a.expires.Format(time.RFC3339Nano), a.relies)
+	case n == 5: // sync the offline list (a delta once it holds one)
 		var since int64
 		if num, ok := r.cache.Number(); ok && r.rng.IntN(2) == 0 {
 			since = num
@@ -272,44 +472,179 @@ func (r *diffRun) step(t *testing.T, step int) string {
 			r.fatalf(t, step, "apply list since %d: %v", since, err)
 		}
 		r.synced = true
-		return fmt.Sprintf("sync since %d", since)
-	default: // revoke or reinstate a digest, a token or the token key
-		kind, id := revocation.KindDigest, a.digest
-		switch k := r.rng.IntN(10); {
-		case k == 0 && a.token != "":
-			kind, id = revocation.KindToken, a.token
-		case k == 1:
-			kind, id = revocation.KindKey, r.f.tokenKey.ID
-		case k == 2 && r.rng.IntN(2) == 0: // rarely: it voids every attestation
-			kind, id = revocation.KindKey, r.attesterID
-		case k >= 3 && k <= 4 && len(a.statements) > 0:
-			kind, id = revocation.KindStatement, a.statements[r.rng.IntN(len(a.statements))]
-		}
-		action := revocation.ActionRevoke
-		if r.rng.IntN(3) == 0 {
-			action = revocation.ActionReinstate
-		}
-		reason := diffReasons[r.rng.IntN(len(diffReasons))]
-		eff := r.base // now, or some time before
-		if r.rng.IntN(2) == 0 {
-			eff = eff.Add(-time.Duration(1+r.rng.IntN(120)) * time.Minute)
-		}
-		p := revocation.Predicate{Action: action, Target: revocation.Target{Kind: kind, ID: id}, Reason: reason, Effective: eff}
-		sub, err := r.f.rev.SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: r.f.sign(t, p, r.f.authority)})
-		what := fmt.Sprintf("%s %s %s reason %q effective %s", action, kind, id, p.Reason, eff.Format(time.RFC3339))
+		return fmt.Sprintf("sync since %d (list %d)", since, v.Info.Number)
+	case n == 6: // publish the artifact as a target: a new targets version
+		name := filepath.Base(a.file)
+		doc := r.repo.SignTargets(t, r.targets, name, a.content)
+		resp, err := r.tufc.UploadMetadata(ctx, &trustv1.UploadMetadataRequest{Repo: diffRepo, Role: "targets", Metadata: doc})
 		if err != nil {
-			// A reinstatement of what is not revoked is refused; nothing changed.
-			return what + " (refused: " + err.Error() + ")"
+			r.fatalf(t, step, "publish %s in %s: %v", name, diffRepo, err)
 		}
-		// Identical bytes (a predicate drawn twice) answer the entry
-		// already logged, and change nothing.
-		seq := sub.GetEntry().GetSeq()
-		r.changeSeq = max(r.changeSeq, seq)
-		return fmt.Sprintf("%s (log seq %d)", what, seq)
+		r.targets = doc
+		r.stats["tuf publish"]++
+		return fmt.Sprintf("tuf publish %s in %s (%d metadata published)", name, diffRepo, len(resp.GetResult().GetPublished()))
+	case n >= 7 && n < 9 && a.manifests < diffMaxEvidence: // publish a manifest signed by the delegated key
+		return r.publishManifest(t, step, a)
+	case n == 9 && len(r.pgpKeys) <= 3: // rotate the delegated key (thrice at most)
+		return r.rotate(t, step)
+	default:
+		return r.revoke(t, step, a)
 	}
 }
 
-// check compares every path's answer for every artifact:
+// publishManifest publishes a SHA256SUMS manifest listing a (and sometimes
+// another artifact), signed by the delegated OpenPGP key in use.
+func (r *diffRun) publishManifest(t *testing.T, step int, a *diffArtifact) string {
+	var m strings.Builder
+	for _, x := range []*diffArtifact{a, r.arts[r.rng.IntN(len(r.arts))]} {
+		if x != a && x.manifests >= diffMaxEvidence {
+			break
+		}
+		x.manifests++
+		d, err := digest.Parse(x.digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&m, "%s  %s\n", hex.EncodeToString(d.Bytes()), filepath.Base(x.file))
+		if r.rng.IntN(2) == 0 {
+			break
+		}
+	}
+	signer := r.pgpKeys[len(r.pgpKeys)-1]
+	sig, err := signer.Sign(context.Background(), []byte(m.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := r.pgpc.PublishManifest(context.Background(), &trustv1.PublishManifestRequest{Name: "SHA256SUMS", Manifest: []byte(m.String()), Signature: sig})
+	what := fmt.Sprintf("pgp publish %q signed by %s", m.String(), signer.Certificate().Fingerprint)
+	if err != nil {
+		// A revoked key's manifest may be refused; nothing changed.
+		return what + " (refused: " + err.Error() + ")"
+	}
+	r.manifests = append(r.manifests, diffManifest{envelope: resp.GetEntry().GetEnvelopeDigest(), signer: signer})
+	r.stats["pgp publish"]++
+	return fmt.Sprintf("%s (log seq %d)", what, resp.GetEntry().GetSeq())
+}
+
+// rotate rotates the delegated OpenPGP key to a new one, effective now or
+// a few seconds ahead; the new key signs the manifests from then on.
+func (r *diffRun) rotate(t *testing.T, step int) string {
+	old, next := r.pgpKeys[len(r.pgpKeys)-1], diffPGPKey(t, fmt.Sprint("dev", len(r.pgpKeys)))
+	r.registerPGP(t, next, fmt.Sprint("pgp-dev-", len(r.pgpKeys)))
+	eff := time.Now().UTC().Truncate(time.Second)
+	if r.rng.IntN(2) == 0 {
+		eff = r.future()
+	}
+	rot := pgp.Rotation{Old: old.Certificate().Fingerprint, New: next.Certificate().Fingerprint, Effective: eff}
+	sub, err := r.submitPGP(t, pgp.RotationPredicateType, rot, next, old, next)
+	what := fmt.Sprintf("pgp rotate %s to %s effective %s", rot.Old, rot.New, eff.Format(time.RFC3339))
+	if err != nil {
+		// A revoked key cannot rotate; nothing changed.
+		return what + " (refused: " + err.Error() + ")"
+	}
+	r.pgpKeys = append(r.pgpKeys, next)
+	r.stats["pgp rotate"]++
+	return fmt.Sprintf("%s (log seq %d)", what, sub.GetEntry().GetSeq())
+}
+
+// revoke revokes or reinstates a target, signed by a key entitled to: the
+// security authority for digests, keys and tokens (or a key itself), a
+// statement's signer for a statement.
+func (r *diffRun) revoke(t *testing.T, step int, a *diffArtifact) string {
+	ctx := context.Background()
+	kind, id := revocation.KindDigest, a.digest
+	var signer envelope.Signer = r.f.authority
+	switch k := r.rng.IntN(14); {
+	case k == 0 && a.token != "":
+		kind, id = revocation.KindToken, a.token
+	case k == 1:
+		kind, id = revocation.KindKey, r.f.tokenKey.ID
+	case k == 2 && r.rng.IntN(2) == 0: // rarely: it voids every attestation
+		kind, id = revocation.KindKey, r.attesterID
+		if r.rng.IntN(2) == 0 {
+			signer = r.attester
+		}
+	case k >= 3 && k <= 4 && len(a.statements) > 0:
+		kind, id, signer = revocation.KindStatement, a.statements[r.rng.IntN(len(a.statements))], r.attester
+	case k >= 5 && k <= 6:
+		keys := append([]*pgp.KeySigner{r.pgpRoot}, r.pgpKeys...)
+		if r.rng.IntN(3) != 0 { // the root more rarely
+			keys = keys[1:]
+		}
+		pk := keys[r.rng.IntN(len(keys))]
+		kind, id = revocation.KindKey, pk.Certificate().Fingerprint
+		if r.rng.IntN(2) == 0 {
+			signer = pk
+		}
+	case k == 7 && len(r.manifests) > 0:
+		m := r.manifests[r.rng.IntN(len(r.manifests))]
+		kind, id, signer = revocation.KindStatement, m.envelope, m.signer
+	}
+	action := revocation.ActionRevoke
+	if r.rng.IntN(3) == 0 {
+		action = revocation.ActionReinstate
+	}
+	reason := diffReasons[r.rng.IntN(len(diffReasons))]
+	eff := r.base // now, some time before, or a few seconds ahead
+	switch r.rng.IntN(4) {
+	case 0, 1:
+		eff = eff.Add(-time.Duration(1+r.rng.IntN(120)) * time.Minute)
+	case 2:
+		eff = r.future()
+	}
+	p := revocation.Predicate{Action: action, Target: revocation.Target{Kind: kind, ID: id}, Reason: reason, Effective: eff}
+	sub, err := r.f.rev.SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: r.f.sign(t, p, signer)})
+	what := fmt.Sprintf("%s %s %s reason %q effective %s signed by %s", action, kind, id, p.Reason, eff.Format(time.RFC3339), signer)
+	if err != nil {
+		// A reinstatement of what is not revoked is refused; nothing changed.
+		return what + " (refused: " + err.Error() + ")"
+	}
+	if action == revocation.ActionRevoke && eff.After(time.Now()) {
+		r.stats["future revocation"]++
+	}
+	if action == revocation.ActionRevoke && kind == revocation.KindStatement {
+		r.stats["statement revoked"]++
+	}
+	// Identical bytes (a predicate drawn twice) answer the entry
+	// already logged, and change nothing.
+	seq := sub.GetEntry().GetSeq()
+	r.changeSeq = max(r.changeSeq, seq)
+	return fmt.Sprintf("%s (log seq %d)", what, seq)
+}
+
+// check compares every path's answer for every artifact (compare). The
+// wall clock runs on, so when a comparison fails and a future effective
+// time or a token's expiry fell inside it, it is made again once that
+// time has passed; only a failure that stands is reported.
+func (r *diffRun) check(t *testing.T, step int, what string) {
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		errs := r.compare(t, step, what)
+		end := time.Now()
+		if len(errs) == 0 {
+			return
+		}
+		var crossed time.Time
+		for _, b := range r.boundaries {
+			// (A second's slack: times in the log and lists are kept
+			// to the microsecond or the second.)
+			if !b.Before(start.Add(-time.Second)) && !b.After(end.Add(time.Second)) && b.After(crossed) {
+				crossed = b
+			}
+		}
+		if crossed.IsZero() || attempt >= 2 {
+			for _, e := range errs {
+				r.errorf(t, step, "%s", e)
+			}
+			return
+		}
+		r.stats["compared again"]++
+		time.Sleep(time.Until(crossed.Add(1100 * time.Millisecond)))
+	}
+}
+
+// compare compares every path's answer for every artifact, and says how
+// they disagree:
 //   - token issuance and online verify of the bare bytes evaluate the same
 //     evidence with the same evaluator, so they agree exactly;
 //   - the digest revoked (by the lookup) passes nowhere;
@@ -319,9 +654,12 @@ func (r *diffRun) step(t *testing.T, step int) string {
 //   - offline verify with a list as fresh as the last change agrees with
 //     online verify of the bytes with the token wherever the token is what
 //     decides: a token alone passes offline only if it passes online, and
-//     what online passes through the token alone passes offline.
-func (r *diffRun) check(t *testing.T, step int, what string) {
+//     what online passes through the token alone passes offline;
+//   - the subject view marks revoked exactly the attestations the lookup
+//     says are revoked (subjectAgrees).
+func (r *diffRun) compare(t *testing.T, step int, what string) []string {
 	ctx := context.Background()
+	var errs []string
 	num, _ := r.cache.Number()
 	fresh := r.synced && uint64(num) >= r.changeSeq
 	for _, a := range r.arts {
@@ -330,7 +668,7 @@ func (r *diffRun) check(t *testing.T, step int, what string) {
 		if a.token != "" {
 			reliedRevoked = r.lookup(t, step, revocation.KindToken, a.token)
 			for _, rel := range a.relies {
-				reliedRevoked = reliedRevoked || r.lookup(t, step, revocation.Kind(rel[0]), rel[1])
+				reliedRevoked = reliedRevoked || r.voids(t, step, revocation.Kind(rel[0]), rel[1])
 			}
 		}
 		verify := func(file string, online bool) policy.Verdict {
@@ -351,9 +689,10 @@ func (r *diffRun) check(t *testing.T, step int, what string) {
 		if err != nil {
 			r.fatalf(t, step, "issue token for %s: %v", a.file, err)
 		}
+		expired := a.token != "" && !time.Now().Before(a.expires)
 		verdicts := func() string {
-			return fmt.Sprintf("after %s:\n lookup: digest revoked %v, token or what it relies on revoked %v (token %q, relies on %v)\n issue: %v\n online, bare: %s\n online, with token: %s\n offline (list %d, last change %d): %s",
-				what, digestRevoked, reliedRevoked, a.token, a.relies, resp.GetIssued(), summary(bare), summary(withToken), num, r.changeSeq, summary(offline))
+			return fmt.Sprintf("after %s:\n lookup: digest revoked %v, token or what it relies on revoked %v (token %q, expired %v, relies on %v)\n issue: %v\n online, bare: %s\n online, with token: %s\n offline (list %d, last change %d): %s",
+				what, digestRevoked, reliedRevoked, a.token, expired, a.relies, resp.GetIssued(), summary(bare), summary(withToken), num, r.changeSeq, summary(offline))
 		}
 		pass := func(v policy.Verdict) bool { return v.Outcome == policy.Pass }
 		r.count(pass(bare), "online pass", "online fail")
@@ -361,27 +700,76 @@ func (r *diffRun) check(t *testing.T, step int, what string) {
 		if reliedRevoked && !digestRevoked {
 			r.stats["token revoked"]++
 		}
+		if expired && !pass(bare) {
+			r.stats["token expired"]++
+		}
 		name := filepath.Base(a.file)
 		if resp.GetIssued() != pass(bare) {
-			r.errorf(t, step, "%s: token issuance and online verify disagree, %s", name, verdicts())
+			errs = append(errs, fmt.Sprintf("%s: token issuance and online verify disagree, %s", name, verdicts()))
 		}
 		if digestRevoked && (pass(bare) || pass(withToken) || resp.GetIssued() || fresh && pass(offline)) {
-			r.errorf(t, step, "%s: the digest is revoked and a path passes it, %s", name, verdicts())
+			errs = append(errs, fmt.Sprintf("%s: the digest is revoked and a path passes it, %s", name, verdicts()))
 		}
-		if reliedRevoked && (pass(withToken) || fresh && pass(offline)) {
-			r.errorf(t, step, "%s: the token or what it relies on is revoked and verify passes, %s", name, verdicts())
+		// (An expired token is relied on by nothing: its revocation
+		// does not fail what passes without it.)
+		if reliedRevoked && !expired && (pass(withToken) || fresh && pass(offline)) {
+			errs = append(errs, fmt.Sprintf("%s: the token or what it relies on is revoked and verify passes, %s", name, verdicts()))
+		}
+		if expired && !pass(bare) && (pass(withToken) || pass(offline)) {
+			errs = append(errs, fmt.Sprintf("%s: the token expired and verify passes through it, %s", name, verdicts()))
+		}
+		if e := r.subjectAgrees(t, step, a); e != "" {
+			errs = append(errs, fmt.Sprintf("%s: the subject view and the revocation lookup disagree: %s; after %s", name, e, what))
 		}
 		if !fresh {
 			continue
 		}
 		r.stats["offline compared"]++
 		if pass(offline) && !pass(withToken) {
-			r.errorf(t, step, "%s: offline verify with a fresh list passes what online fails, %s", name, verdicts())
+			errs = append(errs, fmt.Sprintf("%s: offline verify with a fresh list passes what online fails, %s", name, verdicts()))
 		}
 		if pass(withToken) && !pass(bare) && !pass(offline) {
-			r.errorf(t, step, "%s: online passes through the token, offline with a fresh list does not, %s", name, verdicts())
+			errs = append(errs, fmt.Sprintf("%s: online passes through the token, offline with a fresh list does not, %s", name, verdicts()))
 		}
 	}
+	return errs
+}
+
+// subjectAgrees compares the subject view (GetSubject) of a's digest with
+// the revocation lookup, on what is stable while the view is rebuilt on
+// the evidence model: each attestation of a whose statement revocation is
+// in force is listed and marked revoked, and one marked revoked has its
+// statement, or a key that signed it, revoked. It says how they disagree,
+// or "" when they agree. Adapt here when GetSubject's answer changes.
+func (r *diffRun) subjectAgrees(t *testing.T, step int, a *diffArtifact) string {
+	if len(a.attestSeqs) == 0 {
+		return ""
+	}
+	resp, err := r.subject.GetSubject(context.Background(), &trustv1.GetSubjectRequest{Digest: a.digest, EvidenceLimit: 1000})
+	if err != nil {
+		r.fatalf(t, step, "subject %s: %v", a.digest, err)
+	}
+	marked := map[uint64]bool{}
+	listed := map[uint64]bool{}
+	for _, e := range resp.GetSubject().GetEvidence() {
+		listed[e.GetStatementSeq()] = true
+		marked[e.GetStatementSeq()] = marked[e.GetStatementSeq()] || e.GetRevoked() != nil
+	}
+	r.stats["subject compared"]++
+	keyRevoked := r.lookup(t, step, revocation.KindKey, r.attesterID) || r.hasRevocation(t, step, revocation.KindKey, r.attesterID)
+	var bad []string
+	for i, seq := range a.attestSeqs {
+		stmtRevoked := r.lookup(t, step, revocation.KindStatement, a.statements[i])
+		switch {
+		case !listed[seq]:
+			bad = append(bad, fmt.Sprintf("attestation %d is not listed", seq))
+		case stmtRevoked && !marked[seq]:
+			bad = append(bad, fmt.Sprintf("attestation %d's statement is revoked, the subject view does not mark it", seq))
+		case marked[seq] && !stmtRevoked && !keyRevoked:
+			bad = append(bad, fmt.Sprintf("attestation %d is marked revoked, but neither its statement nor its signer is", seq))
+		}
+	}
+	return strings.Join(bad, "; ")
 }
 
 func (r *diffRun) count(c bool, yes, no string) {
@@ -399,6 +787,31 @@ func (r *diffRun) lookup(t *testing.T, step int, kind revocation.Kind, id string
 		r.fatalf(t, step, "lookup %s %s: %v", kind, id, err)
 	}
 	return resp.GetInForce()
+}
+
+// voids reports whether the lookup's revocation of the target voids what
+// a token relies on for certain: a statement's or a token's in force, a
+// key's when hard (a soft one voids only what was observed from its
+// effective time on, which a token's claims do not tell the test).
+func (r *diffRun) voids(t *testing.T, step int, kind revocation.Kind, id string) bool {
+	resp, err := r.f.rev.LookupRevocation(context.Background(), &trustv1.LookupRevocationRequest{Kind: string(kind), Id: id})
+	if err != nil {
+		r.fatalf(t, step, "lookup %s %s: %v", kind, id, err)
+	}
+	if kind == revocation.KindKey && !timerule.Hard(resp.GetRevocation().GetReason()) {
+		return false
+	}
+	return resp.GetInForce()
+}
+
+// hasRevocation reports whether the lookup holds a revocation of the
+// target at all, in force now or not (a soft one effective later).
+func (r *diffRun) hasRevocation(t *testing.T, step int, kind revocation.Kind, id string) bool {
+	resp, err := r.f.rev.LookupRevocation(context.Background(), &trustv1.LookupRevocationRequest{Kind: string(kind), Id: id})
+	if err != nil {
+		r.fatalf(t, step, "lookup %s %s: %v", kind, id, err)
+	}
+	return resp.GetRevocation().GetAction() == string(revocation.ActionRevoke)
 }
 
 func summary(v policy.Verdict) string {

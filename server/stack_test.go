@@ -3,6 +3,7 @@ package server_test
 import (
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"testing"
 	"time"
@@ -41,7 +42,10 @@ func newStack(t testing.TB, st store.Store, cfg revocation.Config, acceptedToken
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: rev.Validators(), Indexers: rev.Indexers()})
+	// The OpenPGP records' validators too, as trustd wires them (logHooks).
+	validators := pgplog.Validators(st)
+	maps.Copy(validators, rev.Validators())
+	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: rev.Indexers()})
 	if err != nil {
 		t.Fatal(err)
 	}
