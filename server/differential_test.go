@@ -69,7 +69,7 @@ func TestDifferential(t *testing.T) {
 			// A run that stops exercising something shows: the default
 			// size reaches every outcome.
 			for _, k := range []string{"online pass", "online fail", "issued", "refused", "offline compared", "token revoked",
-				"tuf publish", "pgp publish", "pgp rotate", "future revocation", "token expired", "statement revoked", "subject compared"} {
+				"tuf publish", "pgp publish", "pgp rotate", "pgp revoke", "key compared", "future revocation", "token expired", "statement revoked", "subject compared"} {
 				// (len(stats) == 0: the backend skipped, no history ran.)
 				if !t.Failed() && len(stats) > 0 && seeds*steps >= 150 && stats[k] == 0 {
 					t.Errorf("the histories never exercised %q: %v", k, stats)
@@ -177,7 +177,13 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	pgpRoot, pgpDev := diffPGPKey(t, "root"), diffPGPKey(t, "dev")
+	// The delegated key is pgp/testdata's Ed25519 key, for which gpg made
+	// revocation certificates with every reason.
+	pgpDev, err := pgp.NewKeySigner(pgpFixture(t, "ed25519.sec.asc"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgpRoot := diffPGPKey(t, "root")
 	tmpl, err := os.ReadFile(filepath.Join("testdata", "differential", "policies.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -406,7 +412,7 @@ func (r *diffRun) step(t *testing.T, step int) string {
 	a := r.arts[r.rng.IntN(len(r.arts))]
 	// The evidence about an artifact is bounded (diffMaxEvidence), so a
 	// step costs about the same at step 200 as at step 1.
-	switch n := r.rng.IntN(16); {
+	switch n := r.rng.IntN(17); {
 	case n < 2 && len(a.statements) < diffMaxEvidence: // publish an attestation of the artifact
 		d, err := digest.Parse(a.digest)
 		if err != nil {
@@ -487,9 +493,27 @@ func (r *diffRun) step(t *testing.T, step int) string {
 		return r.publishManifest(t, step, a)
 	case n == 9 && len(r.pgpKeys) <= 3: // rotate the delegated key (thrice at most)
 		return r.rotate(t, step)
+	case n == 16: // revoke the first delegated key with a gpg revocation certificate
+		return r.pgpRevoke(t, step)
 	default:
 		return r.revoke(t, step, a)
 	}
+}
+
+// diffPGPRevocations are gpg's revocation certificates for the fixture
+// key, one per reason (pgp/testdata/README.md).
+var diffPGPRevocations = []string{"rev-none.asc", "rev-compromised.asc", "rev-superseded.asc", "rev-retired.asc"}
+
+// pgpRevoke submits one of gpg's revocation certificates of the first
+// delegated key (trustctl pgp revoke).
+func (r *diffRun) pgpRevoke(t *testing.T, step int) string {
+	file := diffPGPRevocations[r.rng.IntN(len(diffPGPRevocations))]
+	resp, err := r.pgpc.Revoke(context.Background(), &trustv1.RevokeRequest{Revocation: pgpFixture(t, file)})
+	if err != nil {
+		r.fatalf(t, step, "pgp revoke %s: %v", file, err)
+	}
+	r.stats["pgp revoke"]++
+	return fmt.Sprintf("pgp revoke %s with %s (reason %q, hard %v, log seq %d, created %v)", resp.GetFingerprint(), file, resp.GetReason(), resp.GetHard(), resp.GetEntry().GetSeq(), resp.GetCreated())
 }
 
 // publishManifest publishes a SHA256SUMS manifest listing a (and sometimes
@@ -732,7 +756,35 @@ func (r *diffRun) compare(t *testing.T, step int, what string) []string {
 			errs = append(errs, fmt.Sprintf("%s: online passes through the token, offline with a fresh list does not, %s", name, verdicts()))
 		}
 	}
+	for _, k := range append([]*pgp.KeySigner{r.pgpRoot}, r.pgpKeys...) {
+		if e := r.keyAgrees(t, step, k.Certificate().Fingerprint); e != "" {
+			errs = append(errs, fmt.Sprintf("OpenPGP key %s: key show and the revocation lookup disagree: %s; after %s", k.Certificate().Fingerprint, e, what))
+		}
+	}
 	return errs
+}
+
+// keyAgrees compares what key show (GetKey) says of an OpenPGP key's state
+// with the revocation lookup of the key: one revocation state, whatever
+// the source (a revocation statement, a gpg revocation certificate, a
+// rotation). It says how they disagree, or "" when they agree.
+func (r *diffRun) keyAgrees(t *testing.T, step int, fpr string) string {
+	ctx := context.Background()
+	k, err := trustv1.NewKeyServiceClient(r.f.conn).GetKey(ctx, &trustv1.GetKeyRequest{KeyId: fpr})
+	if err != nil {
+		r.fatalf(t, step, "key show %s: %v", fpr, err)
+	}
+	lk, err := r.f.rev.LookupRevocation(ctx, &trustv1.LookupRevocationRequest{Kind: string(revocation.KindKey), Id: fpr})
+	if err != nil {
+		r.fatalf(t, step, "lookup key %s: %v", fpr, err)
+	}
+	st := k.GetKey().GetPgp().GetStatus()
+	r.stats["key compared"]++
+	revoked := st.GetState() == string(pgp.StateRevoked) || st.GetState() == string(pgp.StateSuperseded)
+	if revoked != lk.GetInForce() {
+		return fmt.Sprintf("key show: %s; lookup: in force %v, %v", st.GetSummary(), lk.GetInForce(), lk.GetRevocation())
+	}
+	return ""
 }
 
 // subjectAgrees compares the subject view (GetSubject) of a's digest with
