@@ -158,6 +158,9 @@ type diffRun struct {
 	// to, in order: the last signs manifests.
 	pgpKeys   []*pgp.KeySigner
 	manifests []diffManifest
+	// replica is a second trustd over the same store and keys: syncs
+	// fetch lists from either.
+	replica *revFixture
 	// boundaries are the times at which the state changes without a
 	// step: future effective times and token expiries.
 	boundaries []time.Time
@@ -197,7 +200,7 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, online := newDiffFixture(t, st, catalog)
+	f, online, replica := newDiffFixture(t, st, catalog)
 	c, err := client.New(f.conn.Target(), client.TLS{})
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +213,7 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string
 	r := &diffRun{attester: attester, attesterID: pub.ID, statements: trustv1.NewStatementServiceClient(f.conn), base: time.Now().UTC().Truncate(time.Minute),
 		f: f, c: c, seed: seed, rng: rand.New(rand.NewPCG(seed, 14)), pol: diffPolicy(t, dir), cacheDir: t.TempDir(), stats: stats,
 		tufc: trustv1.NewTUFServiceClient(f.conn), pgpc: trustv1.NewPGPServiceClient(f.conn), subject: trustv1.NewSubjectServiceClient(f.conn),
-		pgpRoot: pgpRoot, pgpKeys: []*pgp.KeySigner{pgpDev}}
+		pgpRoot: pgpRoot, pgpKeys: []*pgp.KeySigner{pgpDev}, replica: replica}
 	// The TUF repository, and the OpenPGP root delegating every name to
 	// the dev key.
 	r.repo = tuftest.NewRepo(t, diffRepo, online)
@@ -256,8 +259,10 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string
 // newDiffFixture is newRevFixtureHolding for the differential test: the
 // security authority may also revoke tokens (a token issuer), tokens live
 // diffTokenTTL, and the TUF online keys are returned to build
-// repositories with.
-func newDiffFixture(t *testing.T, st store.Store, catalog *policy.Catalog) (*revFixture, *tuf.OnlineKeys) {
+// repositories with, and a replica: a second trustd over the same store
+// and keys, whose revocation lists the offline list is synced from too
+// (its fixture has only rev and listKey).
+func newDiffFixture(t *testing.T, st store.Store, catalog *policy.Catalog) (*revFixture, *tuf.OnlineKeys, *revFixture) {
 	t.Helper()
 	ctx := context.Background()
 	priv, pub, err := envelope.GenerateKey(envelope.KeyTypeED25519)
@@ -273,7 +278,21 @@ func newDiffFixture(t *testing.T, st store.Store, catalog *policy.Catalog) (*rev
 	}
 	sk := newStack(t, st, revocation.Config{SecurityAuthority: []string{pub.ID}, TokenIssuers: []string{pub.ID}}, nil, nil)
 	sk.opts.TokenPolicies, sk.opts.TokenTTL = catalog, diffTokenTTL
-	srv, err := server.New(sk.opts)
+	conn := serveDiff(t, sk.opts)
+	// A second trustd over the same store and keys, serving revocation
+	// lists from a cache of its own.
+	replica := sk.opts
+	replica.RevocationLists = sk.replicaLists()
+	return &revFixture{store: st, conn: conn, rev: trustv1.NewRevocationServiceClient(conn), authority: authority, authID: pub.ID, listKey: sk.listKey,
+			tokens: trustv1.NewTokenServiceClient(conn), tokenKey: sk.tokenKey, tufState: sk.tufState}, sk.opts.TUFKeys,
+		&revFixture{rev: trustv1.NewRevocationServiceClient(serveDiff(t, replica)), listKey: sk.listKey}
+}
+
+// serveDiff serves a trustd with opts on a loopback port until the test
+// ends, and returns a connection to it.
+func serveDiff(t *testing.T, opts server.Options) *grpc.ClientConn {
+	t.Helper()
+	srv, err := server.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +300,7 @@ func newDiffFixture(t *testing.T, st store.Store, catalog *policy.Catalog) (*rev
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, lis, nil) }()
 	t.Cleanup(func() {
@@ -295,8 +314,7 @@ func newDiffFixture(t *testing.T, st store.Store, catalog *policy.Catalog) (*rev
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &revFixture{store: st, conn: conn, rev: trustv1.NewRevocationServiceClient(conn), authority: authority, authID: pub.ID, listKey: sk.listKey,
-		tokens: trustv1.NewTokenServiceClient(conn), tokenKey: sk.tokenKey, tufState: sk.tufState}, sk.opts.TUFKeys
+	return conn
 }
 
 // diffPGPKey makes an Ed25519 OpenPGP key with a signing subkey.
@@ -468,17 +486,25 @@ func (r *diffRun) step(t *testing.T, step int) string {
 			a.relies = append(a.relies, [2]string{string(revocation.KindStatement), in.Digest.String()})
 		}
 		return fmt.Sprintf("issue token for %s (expires %s, relies on %v)", filepath.Base(a.file), a.expires.Format(time.RFC3339Nano), a.relies)
-	case n == 5: // sync the offline list (a delta once it holds one)
-		var since int64
-		if num, ok := r.cache.Number(); ok && r.rng.IntN(2) == 0 {
-			since = num
-		}
-		v, _ := r.f.fetch(t, since)
-		if err := r.cache.Apply(v); err != nil {
-			r.fatalf(t, step, "apply list since %d: %v", since, err)
+	case n == 5: // sync the offline list: one to three fetches in a row, each full or a delta, from trustd or its replica
+		var did []string
+		for range 1 + r.rng.IntN(3) {
+			var since int64
+			if num, ok := r.cache.Number(); ok && r.rng.IntN(2) == 0 {
+				since = num
+			}
+			from, name := r.f, "trustd"
+			if r.rng.IntN(2) == 0 {
+				from, name = r.replica, "its replica"
+			}
+			v, _ := from.fetch(t, since)
+			if err := r.cache.Apply(v); err != nil {
+				r.fatalf(t, step, "apply list since %d from %s (after %v): %v", since, name, did, err)
+			}
+			did = append(did, fmt.Sprintf("since %d from %s (list %d issued %s)", since, name, v.Info.Number, v.Info.Issued.Format(time.RFC3339Nano)))
 		}
 		r.synced = true
-		return fmt.Sprintf("sync since %d (list %d)", since, v.Info.Number)
+		return "sync " + strings.Join(did, ", then ")
 	case n == 6: // publish the artifact as a target: a new targets version
 		name := filepath.Base(a.file)
 		doc := r.repo.SignTargets(t, r.targets, name, a.content)
