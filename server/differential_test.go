@@ -19,7 +19,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/digest"
@@ -815,17 +817,36 @@ func (r *diffRun) keyAgrees(t *testing.T, step int, fpr string) string {
 
 // subjectAgrees compares the subject view (GetSubject) of a's digest with
 // the revocation lookup, on what is stable while the view is rebuilt on
-// the evidence model: each attestation of a whose statement revocation is
-// in force is listed and marked revoked, and one marked revoked has its
-// statement, or a key that signed it, revoked. It says how they disagree,
-// or "" when they agree. Adapt here when GetSubject's answer changes.
+// the evidence model: the queried digest carries the revocation the lookup
+// holds (in force or effective later), the same log entry; each
+// attestation of a whose statement revocation is in force is listed and
+// marked revoked; one marked revoked has its statement, or a key that
+// signed it, revoked. It says how they disagree, or "" when they agree.
+// Adapt here when GetSubject's answer changes.
 func (r *diffRun) subjectAgrees(t *testing.T, step int, a *diffArtifact) string {
-	if len(a.attestSeqs) == 0 {
-		return ""
+	ctx := context.Background()
+	resp, err := r.subject.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: a.digest, EvidenceLimit: 1000})
+	if status.Code(err) == codes.NotFound {
+		return "" // nothing names the digest yet
 	}
-	resp, err := r.subject.GetSubject(context.Background(), &trustv1.GetSubjectRequest{Digest: a.digest, EvidenceLimit: 1000})
 	if err != nil {
 		r.fatalf(t, step, "subject %s: %v", a.digest, err)
+	}
+	r.stats["subject compared"]++
+	var bad []string
+	lk, err := r.f.rev.LookupRevocation(ctx, &trustv1.LookupRevocationRequest{Kind: string(revocation.KindDigest), Id: a.digest})
+	if err != nil {
+		r.fatalf(t, step, "lookup digest %s: %v", a.digest, err)
+	}
+	var queried *trustv1.Revocation
+	for _, al := range resp.GetSubject().GetAliases() {
+		if al.GetQueried() {
+			queried = al.GetRevocation()
+		}
+	}
+	revoked := func(rv *trustv1.Revocation) bool { return rv.GetAction() == string(revocation.ActionRevoke) }
+	if revoked(queried) != revoked(lk.GetRevocation()) || revoked(queried) && queried.GetSeq() != lk.GetRevocation().GetSeq() {
+		bad = append(bad, fmt.Sprintf("the subject view's digest revocation is %v, the lookup's %v", queried, lk.GetRevocation()))
 	}
 	marked := map[uint64]bool{}
 	listed := map[uint64]bool{}
@@ -833,9 +854,7 @@ func (r *diffRun) subjectAgrees(t *testing.T, step int, a *diffArtifact) string 
 		listed[e.GetStatementSeq()] = true
 		marked[e.GetStatementSeq()] = marked[e.GetStatementSeq()] || e.GetRevoked() != nil
 	}
-	r.stats["subject compared"]++
 	keyRevoked := r.lookup(t, step, revocation.KindKey, r.attesterID) || r.hasRevocation(t, step, revocation.KindKey, r.attesterID)
-	var bad []string
 	for i, seq := range a.attestSeqs {
 		stmtRevoked := r.lookup(t, step, revocation.KindStatement, a.statements[i])
 		switch {
