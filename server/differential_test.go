@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,11 +64,23 @@ func TestDifferential(t *testing.T) {
 	for _, b := range teststore.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			stats := map[string]int{}
-			for seed := range uint64(seeds) {
-				t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-					newDiffRun(t, b, seed, stats).play(t, steps)
-				})
-			}
+			var mu sync.Mutex
+			// The seeds run in parallel (go test -parallel, default
+			// GOMAXPROCS), each with a store and servers of its own.
+			t.Run("seeds", func(t *testing.T) {
+				for seed := range uint64(seeds) {
+					t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+						t.Parallel()
+						own := map[string]int{}
+						newDiffRun(t, b, seed, own).play(t, steps)
+						mu.Lock()
+						defer mu.Unlock()
+						for k, n := range own {
+							stats[k] += n
+						}
+					})
+				}
+			})
 			// A run that stops exercising something shows: the default
 			// size reaches every outcome.
 			for _, k := range []string{"online pass", "online fail", "issued", "refused", "offline compared", "token revoked",
@@ -165,7 +178,39 @@ type diffRun struct {
 	replica *revFixture
 	// boundaries are the times at which the state changes without a
 	// step: future effective times and token expiries.
-	boundaries []time.Time
+	boundaries []diffBoundary
+	// touched are the artifacts whose evidence the last step changed, or
+	// all of them (touchedAll): check compares those, and every artifact
+	// every diffFullCheck steps.
+	touched    map[*diffArtifact]bool
+	touchedAll bool
+	lastCheck  time.Time
+}
+
+// diffBoundary is a time at which the state of one artifact (or of all,
+// art nil) changes without a step.
+type diffBoundary struct {
+	at  time.Time
+	art *diffArtifact
+}
+
+// diffFullCheck is how often (in steps) check compares every artifact,
+// not only those the steps since touched. An artifact's answers depend
+// only on the evidence about its digest, on what every artifact shares
+// (keys, rotations, the offline list; a step changing those touches all)
+// and on the clock (boundaries touch what they concern), so this only
+// guards against changes the generator does not expect.
+const diffFullCheck = 8
+
+// touch marks the artifacts the step changed the evidence of; no
+// artifact means all.
+func (r *diffRun) touch(arts ...*diffArtifact) {
+	if len(arts) == 0 {
+		r.touchedAll = true
+	}
+	for _, a := range arts {
+		r.touched[a] = true
+	}
 }
 
 func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string]int) *diffRun {
@@ -215,7 +260,7 @@ func newDiffRun(t *testing.T, b teststore.Backend, seed uint64, stats map[string
 	r := &diffRun{attester: attester, attesterID: pub.ID, statements: trustv1.NewStatementServiceClient(f.conn), base: time.Now().UTC().Truncate(time.Minute),
 		f: f, c: c, seed: seed, rng: rand.New(rand.NewPCG(seed, 14)), pol: diffPolicy(t, dir), cacheDir: t.TempDir(), stats: stats,
 		tufc: trustv1.NewTUFServiceClient(f.conn), pgpc: trustv1.NewPGPServiceClient(f.conn), subject: trustv1.NewSubjectServiceClient(f.conn),
-		pgpRoot: pgpRoot, pgpKeys: []*pgp.KeySigner{pgpDev}, replica: replica}
+		pgpRoot: pgpRoot, pgpKeys: []*pgp.KeySigner{pgpDev}, replica: replica, touched: map[*diffArtifact]bool{}}
 	// The TUF repository, and the OpenPGP root delegating every name to
 	// the dev key.
 	r.repo = tuftest.NewRepo(t, diffRepo, online)
@@ -410,19 +455,41 @@ func (r *diffRun) play(t *testing.T, steps int) {
 		if testing.Verbose() {
 			t.Logf("seed %d step %d: %s", r.seed, step, what)
 		}
-		r.check(t, step, what)
+		now := time.Now()
+		for _, b := range r.boundaries {
+			if b.at.After(r.lastCheck.Add(-time.Second)) && !b.at.After(now) {
+				if b.art == nil {
+					r.touch()
+				} else {
+					r.touch(b.art)
+				}
+			}
+		}
+		arts := r.arts
+		if !r.touchedAll && step%diffFullCheck != 0 {
+			arts = nil
+			for _, a := range r.arts {
+				if r.touched[a] {
+					arts = append(arts, a)
+				}
+			}
+		}
+		r.lastCheck = now
+		r.check(t, step, what, arts)
 		if t.Failed() {
 			return
 		}
+		clear(r.touched)
+		r.touchedAll = false
 	}
-	t.Logf("seed %d: %d steps; so far %v", r.seed, steps, r.stats)
+	t.Logf("seed %d: %d steps: %v", r.seed, steps, r.stats)
 }
 
 // future is a wall-clock time a few whole seconds ahead, recorded as a
-// boundary.
-func (r *diffRun) future() time.Time {
+// boundary of art (nil: of every artifact).
+func (r *diffRun) future(art *diffArtifact) time.Time {
 	e := time.Now().UTC().Truncate(time.Second).Add(time.Duration(1+r.rng.IntN(4)) * time.Second)
-	r.boundaries = append(r.boundaries, e)
+	r.boundaries = append(r.boundaries, diffBoundary{e, art})
 	return e
 }
 
@@ -457,8 +524,10 @@ func (r *diffRun) step(t *testing.T, step int) string {
 		}
 		a.statements = append(a.statements, sub.GetEntry().GetEnvelopeDigest())
 		a.attestSeqs = append(a.attestSeqs, sub.GetEntry().GetSeq())
+		r.touch(a)
 		return fmt.Sprintf("attest %s (log seq %d)", filepath.Base(a.file), sub.GetEntry().GetSeq())
 	case n >= 2 && n < 5: // issue a token and put it beside the file
+		r.touch(a)
 		resp, err := r.f.tokens.IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{a.digest}, PolicyName: "diff"})
 		if err != nil {
 			r.fatalf(t, step, "issue token for %s: %v", a.file, err)
@@ -479,7 +548,7 @@ func (r *diffRun) step(t *testing.T, step int) string {
 			r.fatalf(t, step, "the token issued does not verify: %v", err)
 		}
 		a.expires = tok.Claims.Expires
-		r.boundaries = append(r.boundaries, a.expires)
+		r.boundaries = append(r.boundaries, diffBoundary{a.expires, a})
 		a.relies = [][2]string{{string(revocation.KindKey), tok.KeyID}}
 		for _, k := range tok.Claims.Signers {
 			a.relies = append(a.relies, [2]string{string(revocation.KindKey), k})
@@ -490,6 +559,7 @@ func (r *diffRun) step(t *testing.T, step int) string {
 		return fmt.Sprintf("issue token for %s (expires %s, relies on %v)", filepath.Base(a.file), a.expires.Format(time.RFC3339Nano), a.relies)
 	case n == 5: // sync the offline list: one to three fetches in a row, each full or a delta, from trustd or its replica
 		var did []string
+		r.touch()
 		for range 1 + r.rng.IntN(3) {
 			var since int64
 			if num, ok := r.cache.Number(); ok && r.rng.IntN(2) == 0 {
@@ -509,6 +579,7 @@ func (r *diffRun) step(t *testing.T, step int) string {
 		return "sync " + strings.Join(did, ", then ")
 	case n == 6: // publish the artifact as a target: a new targets version
 		name := filepath.Base(a.file)
+		r.touch() // a new targets version: every target's evidence
 		doc := r.repo.SignTargets(t, r.targets, name, a.content)
 		resp, err := r.tufc.UploadMetadata(ctx, &trustv1.UploadMetadataRequest{Repo: diffRepo, Role: "targets", Metadata: doc})
 		if err != nil {
@@ -536,6 +607,7 @@ var diffPGPRevocations = []string{"rev-none.asc", "rev-compromised.asc", "rev-su
 // delegated key (trustctl pgp revoke).
 func (r *diffRun) pgpRevoke(t *testing.T, step int) string {
 	file := diffPGPRevocations[r.rng.IntN(len(diffPGPRevocations))]
+	r.touch()
 	resp, err := r.pgpc.Revoke(context.Background(), &trustv1.RevokeRequest{Revocation: pgpFixture(t, file)})
 	if err != nil {
 		r.fatalf(t, step, "pgp revoke %s: %v", file, err)
@@ -553,6 +625,7 @@ func (r *diffRun) publishManifest(t *testing.T, step int, a *diffArtifact) strin
 			break
 		}
 		x.manifests++
+		r.touch(x)
 		d, err := digest.Parse(x.digest)
 		if err != nil {
 			t.Fatal(err)
@@ -585,8 +658,9 @@ func (r *diffRun) rotate(t *testing.T, step int) string {
 	r.registerPGP(t, next, fmt.Sprint("pgp-dev-", len(r.pgpKeys)))
 	eff := time.Now().UTC().Truncate(time.Second)
 	if r.rng.IntN(2) == 0 {
-		eff = r.future()
+		eff = r.future(nil)
 	}
+	r.touch()
 	rot := pgp.Rotation{Old: old.Certificate().Fingerprint, New: next.Certificate().Fingerprint, Effective: eff}
 	sub, err := r.submitPGP(t, pgp.RotationPredicateType, rot, next, old, next)
 	what := fmt.Sprintf("pgp rotate %s to %s effective %s", rot.Old, rot.New, eff.Format(time.RFC3339))
@@ -606,13 +680,14 @@ func (r *diffRun) revoke(t *testing.T, step int, a *diffArtifact) string {
 	ctx := context.Background()
 	kind, id := revocation.KindDigest, a.digest
 	var signer envelope.Signer = r.f.authority
+	affected := a // the artifact the revocation concerns; nil: all
 	switch k := r.rng.IntN(14); {
 	case k == 0 && a.token != "":
 		kind, id = revocation.KindToken, a.token
 	case k == 1:
-		kind, id = revocation.KindKey, r.f.tokenKey.ID
+		kind, id, affected = revocation.KindKey, r.f.tokenKey.ID, nil
 	case k == 2 && r.rng.IntN(2) == 0: // rarely: it voids every attestation
-		kind, id = revocation.KindKey, r.attesterID
+		kind, id, affected = revocation.KindKey, r.attesterID, nil
 		if r.rng.IntN(2) == 0 {
 			signer = r.attester
 		}
@@ -624,13 +699,18 @@ func (r *diffRun) revoke(t *testing.T, step int, a *diffArtifact) string {
 			keys = keys[1:]
 		}
 		pk := keys[r.rng.IntN(len(keys))]
-		kind, id = revocation.KindKey, pk.Certificate().Fingerprint
+		kind, id, affected = revocation.KindKey, pk.Certificate().Fingerprint, nil
 		if r.rng.IntN(2) == 0 {
 			signer = pk
 		}
 	case k == 7 && len(r.manifests) > 0:
 		m := r.manifests[r.rng.IntN(len(r.manifests))]
-		kind, id, signer = revocation.KindStatement, m.envelope, m.signer
+		kind, id, signer, affected = revocation.KindStatement, m.envelope, m.signer, nil
+	}
+	if affected == nil {
+		r.touch()
+	} else {
+		r.touch(affected)
 	}
 	action := revocation.ActionRevoke
 	if r.rng.IntN(3) == 0 {
@@ -642,7 +722,7 @@ func (r *diffRun) revoke(t *testing.T, step int, a *diffArtifact) string {
 	case 0, 1:
 		eff = eff.Add(-time.Duration(1+r.rng.IntN(120)) * time.Minute)
 	case 2:
-		eff = r.future()
+		eff = r.future(affected)
 	}
 	p := revocation.Predicate{Action: action, Target: revocation.Target{Kind: kind, ID: id}, Reason: reason, Effective: eff}
 	sub, err := r.f.rev.SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: r.f.sign(t, p, signer)})
@@ -668,16 +748,17 @@ func (r *diffRun) revoke(t *testing.T, step int, a *diffArtifact) string {
 // wall clock runs on, so when a comparison fails and a future effective
 // time or a token's expiry fell inside it, it is made again once that
 // time has passed; only a failure that stands is reported.
-func (r *diffRun) check(t *testing.T, step int, what string) {
+func (r *diffRun) check(t *testing.T, step int, what string, arts []*diffArtifact) {
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
-		errs := r.compare(t, step, what)
+		errs := r.compare(t, step, what, arts)
 		end := time.Now()
 		if len(errs) == 0 {
 			return
 		}
 		var crossed time.Time
-		for _, b := range r.boundaries {
+		for _, bd := range r.boundaries {
+			b := bd.at
 			// (A second's slack: times in the log and lists are kept
 			// to the microsecond or the second.)
 			if !b.Before(start.Add(-time.Second)) && !b.After(end.Add(time.Second)) && b.After(crossed) {
@@ -709,12 +790,12 @@ func (r *diffRun) check(t *testing.T, step int, what string) {
 //     what online passes through the token alone passes offline;
 //   - the subject view marks revoked exactly the attestations the lookup
 //     says are revoked (subjectAgrees).
-func (r *diffRun) compare(t *testing.T, step int, what string) []string {
+func (r *diffRun) compare(t *testing.T, step int, what string, arts []*diffArtifact) []string {
 	ctx := context.Background()
 	var errs []string
 	num, _ := r.cache.Number()
 	fresh := r.synced && uint64(num) >= r.changeSeq
-	for _, a := range r.arts {
+	for _, a := range arts {
 		digestRevoked := r.lookup(t, step, revocation.KindDigest, a.digest)
 		reliedRevoked := false
 		if a.token != "" {
