@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/pgp"
@@ -74,6 +77,55 @@ func TestRevokedPGPKeyRotation(t *testing.T) {
 				dec, err := r.pgpc.Decide(ctx, &trustv1.DecideRequest{Name: "app-0.tar", Signer: sig, Roots: []string{r.pgpRoot.Certificate().Fingerprint}})
 				if err != nil || dec.GetAllowed() {
 					t.Errorf("Decide for the key the compromised key rotated to = %v, %v; want refused", dec, err)
+				}
+			})
+		}
+	}
+}
+
+// TestReinstateRotatedPGPKey is what the differential test found: a
+// delegated OpenPGP key rotated to a new one, and revoked by a revocation
+// statement (before or after the rotation). Lifting that statement's
+// revocation erased the rotation from the one revocation index (lookup
+// said not revoked) while key show and the chain decisions still counted
+// it (superseded); with the statement first, lifting it would also make
+// valid the rotation the revoked key signed. The reinstatement is refused
+// now, and lookup and key show agree.
+func TestReinstateRotatedPGPKey(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		for _, revokeFirst := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/revoked before the rotation %v", b.Name, revokeFirst), func(t *testing.T) {
+				ctx := context.Background()
+				r := newDiffRun(t, b, 0, map[string]int{})
+				dev := r.pgpKeys[0]
+				fpr := dev.Certificate().Fingerprint
+				submit := func(action revocation.Action) error {
+					p := revocation.Predicate{Action: action, Target: revocation.Target{Kind: revocation.KindKey, ID: fpr},
+						Reason: revocation.ReasonMalicious, Effective: time.Now().UTC().Truncate(time.Second)}
+					_, err := r.f.rev.SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: r.f.sign(t, p, r.f.authority)})
+					return err
+				}
+				if revokeFirst {
+					if err := submit(revocation.ActionRevoke); err != nil {
+						t.Fatal(err)
+					}
+				}
+				next := diffPGPKey(t, "next")
+				r.registerPGP(t, next, "next")
+				rot := pgp.Rotation{Old: fpr, New: next.Certificate().Fingerprint, Effective: time.Now().UTC().Add(-time.Minute).Truncate(time.Second)}
+				if _, err := r.submitPGP(t, pgp.RotationPredicateType, rot, next, dev, next); err != nil {
+					t.Fatal(err)
+				}
+				if !revokeFirst {
+					if err := submit(revocation.ActionRevoke); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := submit(revocation.ActionReinstate); status.Code(err) != codes.InvalidArgument {
+					t.Errorf("reinstating the key = %v, want InvalidArgument (a rotation from it is logged)", err)
+				}
+				if e := r.keyAgrees(t, 0, fpr); e != "" {
+					t.Errorf("key show and lookup disagree: %s", e)
 				}
 			})
 		}
