@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,7 +109,7 @@ func envInt(t *testing.T, name string, def int) int {
 
 // diffTokenTTL is the lifetime of the tokens the histories issue: short, so
 // tokens expire while a history plays.
-const diffTokenTTL = 3 * time.Second
+const diffTokenTTL = 2 * time.Second
 
 // diffRepo is the TUF repository the histories publish targets in.
 const diffRepo = "acme/app"
@@ -592,7 +593,7 @@ func (r *diffRun) step(t *testing.T, step int) string {
 		return r.publishManifest(t, step, a)
 	case n == 9 && len(r.pgpKeys) <= 3: // rotate the delegated key (thrice at most)
 		return r.rotate(t, step)
-	case n == 16: // revoke the first delegated key with a gpg revocation certificate
+	case n == 16 && r.rng.IntN(3) == 0: // rarely (it ends the first delegated key's chains): revoke it with a gpg revocation certificate
 		return r.pgpRevoke(t, step)
 	default:
 		return r.revoke(t, step, a)
@@ -681,19 +682,19 @@ func (r *diffRun) revoke(t *testing.T, step int, a *diffArtifact) string {
 	kind, id := revocation.KindDigest, a.digest
 	var signer envelope.Signer = r.f.authority
 	affected := a // the artifact the revocation concerns; nil: all
-	switch k := r.rng.IntN(14); {
-	case k == 0 && a.token != "":
+	switch k := r.rng.IntN(15); {
+	case k <= 1 && a.token != "":
 		kind, id = revocation.KindToken, a.token
-	case k == 1:
+	case k == 2:
 		kind, id, affected = revocation.KindKey, r.f.tokenKey.ID, nil
-	case k == 2 && r.rng.IntN(2) == 0: // rarely: it voids every attestation
+	case k == 3 && r.rng.IntN(2) == 0: // rarely: it voids every attestation
 		kind, id, affected = revocation.KindKey, r.attesterID, nil
 		if r.rng.IntN(2) == 0 {
 			signer = r.attester
 		}
-	case k >= 3 && k <= 4 && len(a.statements) > 0:
+	case k >= 4 && k <= 5 && len(a.statements) > 0:
 		kind, id, signer = revocation.KindStatement, a.statements[r.rng.IntN(len(a.statements))], r.attester
-	case k >= 5 && k <= 6:
+	case k >= 6 && k <= 7:
 		keys := append([]*pgp.KeySigner{r.pgpRoot}, r.pgpKeys...)
 		if r.rng.IntN(3) != 0 { // the root more rarely
 			keys = keys[1:]
@@ -703,7 +704,7 @@ func (r *diffRun) revoke(t *testing.T, step int, a *diffArtifact) string {
 		if r.rng.IntN(2) == 0 {
 			signer = pk
 		}
-	case k == 7 && len(r.manifests) > 0:
+	case k == 8 && len(r.manifests) > 0:
 		m := r.manifests[r.rng.IntN(len(r.manifests))]
 		kind, id, signer, affected = revocation.KindStatement, m.envelope, m.signer, nil
 	}
@@ -713,7 +714,7 @@ func (r *diffRun) revoke(t *testing.T, step int, a *diffArtifact) string {
 		r.touch(affected)
 	}
 	action := revocation.ActionRevoke
-	if r.rng.IntN(3) == 0 {
+	if r.rng.IntN(5) < 2 {
 		action = revocation.ActionReinstate
 	}
 	reason := diffReasons[r.rng.IntN(len(diffReasons))]
@@ -829,6 +830,9 @@ func (r *diffRun) compare(t *testing.T, step int, what string, arts []*diffArtif
 		}
 		pass := func(v policy.Verdict) bool { return v.Outcome == policy.Pass }
 		r.count(pass(bare), "online pass", "online fail")
+		if !pass(bare) {
+			r.stats["online fail: "+string(bare.Result.Reason)]++
+		}
 		r.count(resp.GetIssued(), "issued", "refused")
 		if reliedRevoked && !digestRevoked {
 			r.stats["token revoked"]++
@@ -851,6 +855,16 @@ func (r *diffRun) compare(t *testing.T, step int, what string, arts []*diffArtif
 		if expired && !pass(bare) && (pass(withToken) || pass(offline)) {
 			errs = append(errs, fmt.Sprintf("%s: the token expired and verify passes through it, %s", name, verdicts()))
 		}
+		for _, v := range []policy.Verdict{bare, withToken} {
+			if !pass(v) {
+				continue
+			}
+			for _, k := range reliedKeys(v) {
+				if r.voids(t, step, revocation.KindKey, k) {
+					errs = append(errs, fmt.Sprintf("%s: a passing verdict relies on key %s, revoked hard, %s", name, k, verdicts()))
+				}
+			}
+		}
 		if e := r.subjectAgrees(t, step, a); e != "" {
 			errs = append(errs, fmt.Sprintf("%s: the subject view and the revocation lookup disagree: %s; after %s", name, e, what))
 		}
@@ -866,6 +880,9 @@ func (r *diffRun) compare(t *testing.T, step int, what string, arts []*diffArtif
 		}
 	}
 	for _, k := range append([]*pgp.KeySigner{r.pgpRoot}, r.pgpKeys...) {
+		if len(arts) < len(r.arts) {
+			break // no step since the last full comparison changed the keys
+		}
 		if e := r.keyAgrees(t, step, k.Certificate().Fingerprint); e != "" {
 			errs = append(errs, fmt.Sprintf("OpenPGP key %s: key show and the revocation lookup disagree: %s; after %s", k.Certificate().Fingerprint, e, what))
 		}
@@ -894,6 +911,33 @@ func (r *diffRun) keyAgrees(t *testing.T, step int, fpr string) string {
 		return fmt.Sprintf("key show: %s; lookup: in force %v, %v", st.GetSummary(), lk.GetInForce(), lk.GetRevocation())
 	}
 	return ""
+}
+
+// reliedKeys are the keys a verdict relies on: the signers it counted, and
+// the keys of the OpenPGP chains of the pgp requirements it passed (the
+// delegator and delegate of each delegation, both keys of each rotation),
+// as its evidence cites them ("rotation OLD → NEW (statement seq N)").
+func reliedKeys(v policy.Verdict) []string {
+	keys := slices.Clone(v.Signers)
+	var walk func(r policy.Result)
+	walk = func(r policy.Result) {
+		if r.Outcome != policy.Pass {
+			return
+		}
+		if r.Kind == "pgp" {
+			for _, e := range r.Evidence {
+				if f := strings.Fields(e); len(f) >= 4 && (f[0] == "delegation" || f[0] == "rotation") && f[2] == "→" {
+					keys = append(keys, f[1], f[3])
+				}
+			}
+		}
+		for _, c := range r.Children {
+			walk(c)
+		}
+	}
+	walk(v.Result)
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }
 
 // subjectAgrees compares the subject view (GetSubject) of a's digest with
