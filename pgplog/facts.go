@@ -13,6 +13,7 @@ import (
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // factsPage is how many keys or log entries one store read returns while
@@ -138,6 +139,11 @@ func (s *Service) Graph(ctx context.Context) (*pgp.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	idx, err := s.indexedRevocations(ctx, f.Certificates)
+	if err != nil {
+		return nil, err
+	}
+	f.Revocations = append(f.Revocations, idx...)
 	g, err := pgp.Compile(f)
 	if err != nil {
 		return nil, fmt.Errorf("pgplog: compile facts: %w", err)
@@ -203,4 +209,53 @@ func statementFact(st store.Statement, certs func(string) (*pgp.Certificate, boo
 		sigs = nil
 	}
 	return parsed.Predicate, sigs, nil
+}
+
+// indexedRevocations returns, as revocation facts, the revocations in
+// force or scheduled in trustd's one revocation index of the registered
+// OpenPGP keys that came from revocation statements (trustctl revoke key
+// FPR): the chain decisions count them like the key holder's own
+// revocation certificates, so a key the security authority revoked as
+// compromised cannot sign, delegate or rotate its authority away. (The
+// index's records of OpenPGP revocation certificates and rotations are
+// facts already.)
+func (s *Service) indexedRevocations(ctx context.Context, certs []*pgp.Certificate) ([]pgp.RevocationFact, error) {
+	registered := map[string]bool{}
+	for _, c := range certs {
+		registered[c.Fingerprint] = true
+	}
+	var out []pgp.RevocationFact
+	for after := ""; ; {
+		recs, err := s.store.RevocationsOfKind(ctx, "key", after, factsPage)
+		if err != nil {
+			return nil, fmt.Errorf("pgplog: facts: key revocations: %w", err)
+		}
+		for _, r := range recs {
+			if !registered[r.TargetID] || r.Action != "revoke" {
+				continue
+			}
+			st, err := s.store.Statement(ctx, r.Seq)
+			if err != nil {
+				return nil, fmt.Errorf("pgplog: facts: key revocation %d: %w", r.Seq, err)
+			}
+			if st.PredicateType != recordtype.Revocation || !recordtype.Genuine(st.PayloadType, st.PredicateType) {
+				continue
+			}
+			rev := pgp.Revocation{Fingerprint: r.TargetID, Primary: r.TargetID, Text: "revocation statement: " + r.Reason,
+				Created: r.Effective, Hard: timerule.Hard(r.Reason), Verified: true}
+			switch r.Reason {
+			case timerule.Superseded:
+				rev.Reason, rev.HasReason = pgp.ReasonSuperseded, true
+			case timerule.Retired:
+				rev.Reason, rev.HasReason = pgp.ReasonRetired, true
+			case "compromised":
+				rev.Reason, rev.HasReason = pgp.ReasonCompromised, true
+			}
+			out = append(out, pgp.RevocationFact{Revocation: rev, ID: StatementID(r.Seq), Observed: r.RecordedAt})
+		}
+		if len(recs) < factsPage {
+			return out, nil
+		}
+		after = recs[len(recs)-1].TargetID
+	}
 }

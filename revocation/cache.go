@@ -132,13 +132,27 @@ func (c *Cache) SizeOnDisk() int64 { return int64(len(c.entries)) }
 
 // Apply adds a verified list to the cache: a snapshot replaces it, a delta
 // (whose Since must be the cache's number) is merged entry by entry with
-// Merge. Errors: ErrRollback for a list numbered or issued before the
-// cached one, ErrStale for one older than MaxStaleness or expired,
+// Merge. A list number names one state, so a list of the cached number
+// must hold exactly the cached revocations, whenever it was issued: one
+// issued earlier (by another replica, or before a restart) changes
+// nothing and is no error; one that differs is refused, so no issue time
+// lets it drop a revocation. Errors: ErrRollback for a list numbered
+// before the cached one, issued before it, or of its number with other
+// entries; ErrStale for one older than MaxStaleness or expired;
 // ErrDeltaBase for a delta that does not start at the cache's number.
 // Apply does not save; call Save.
 func (c *Cache) Apply(v *Verified) error {
 	now := c.Now()
 	info := v.Info
+	same := c.has && info.Number == c.state.Number
+	if same {
+		if err := c.sameState(v); err != nil {
+			return err
+		}
+		if info.Issued.Before(c.state.Issued) {
+			return nil // the state the cache holds, issued earlier: nothing new
+		}
+	}
 	switch {
 	case c.has && info.Number < c.state.Number:
 		return fmt.Errorf("revocation: list %d: %w: the cache already holds list %d", info.Number, ErrRollback, c.state.Number)
@@ -163,6 +177,40 @@ func (c *Cache) Apply(v *Verified) error {
 	}
 	c.has = true
 	c.state.Number, c.state.Issued, c.state.Expires, c.state.Entries = info.Number, info.Issued, info.Expires, c.Len()
+	return nil
+}
+
+// sameState checks that v, a list of the cached number, holds the cached
+// state: a snapshot the same entries, a delta (since that number) none.
+func (c *Cache) sameState(v *Verified) error {
+	differs := func(what string) error {
+		return fmt.Errorf("revocation: list %d: %w: %s; the cached list of that number differs (a list number names one state)", v.Info.Number, ErrRollback, what)
+	}
+	if v.Info.Delta() {
+		if v.Info.Since != c.state.Number {
+			return fmt.Errorf("revocation: delta since %d: %w: the cache holds list %d", v.Info.Since, ErrDeltaBase, c.state.Number)
+		}
+		if v.Len() > 0 {
+			return differs(fmt.Sprintf("a delta of %d events", v.Len()))
+		}
+		return nil
+	}
+	if v.Len() != c.Len() {
+		return differs(fmt.Sprintf("%d entries where the cache holds %d", v.Len(), c.Len()))
+	}
+	for i := range v.Len() {
+		a, err := v.Entry(i)
+		if err != nil {
+			return err
+		}
+		b, err := decodeEntry(c.entries[i*EntrySize:(i+1)*EntrySize], c.state.Revokers)
+		if err != nil {
+			return err
+		}
+		if a.Key != b.Key || a.Kind != b.Kind || a.Reason != b.Reason || a.Action != b.Action || a.Revoker != b.Revoker || !a.Effective.Equal(b.Effective) || a.Seq != b.Seq {
+			return differs(fmt.Sprintf("entry %d (log entry %d) is another revocation", i, a.Seq))
+		}
+	}
 	return nil
 }
 

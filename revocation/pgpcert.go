@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/trustd-dev/trustd/envelope"
@@ -198,4 +199,42 @@ func (s *Service) IndexLoggedOpenPGP(ctx context.Context, st store.Store) (int, 
 		}
 	}
 	return n, nil
+}
+
+// KeyStatus is OpenPGP key fpr's state at now as key show tells it, read
+// from the one revocation state: the certificate's own state (its
+// revocation certificates, expiry and rotations, from the log through
+// Config.PGP), or revoked when the index holds a revocation of the key in
+// force at now that the certificate's state does not show (a revocation
+// statement: trustctl revoke key FPR). Without Config.PGP it is valid
+// unless the index revokes the key.
+func (s *Service) KeyStatus(ctx context.Context, fpr string, now time.Time) (pgp.Status, error) {
+	st := pgp.Status{State: pgp.StateValid}
+	if s.cfg.PGP != nil {
+		var err error
+		if st, err = s.cfg.PGP.Status(ctx, fpr, now); err != nil {
+			return pgp.Status{}, err
+		}
+	}
+	if st.State == pgp.StateRevoked {
+		return st, nil
+	}
+	r, err := s.lookup(ctx, Target{Kind: KindKey, ID: fpr})
+	if err != nil || r == nil || !r.InForce(now) {
+		return st, err
+	}
+	text := fmt.Sprintf("%s, by revocation statement log entry %d", r.Reason, r.Seq)
+	if len(r.Revokers) > 0 {
+		text += " signed by " + strings.Join(r.Revokers, ", ")
+	}
+	rev := &pgp.Revocation{Fingerprint: fpr, Text: text, Created: r.Effective, Hard: r.Reason.Hard()}
+	switch r.Reason {
+	case ReasonSuperseded:
+		rev.Reason, rev.HasReason = pgp.ReasonSuperseded, true
+	case ReasonRetired:
+		rev.Reason, rev.HasReason = pgp.ReasonRetired, true
+	case ReasonCompromised:
+		rev.Reason, rev.HasReason = pgp.ReasonCompromised, true
+	}
+	return pgp.Status{State: pgp.StateRevoked, Since: r.Effective, Revocation: rev}, nil
 }

@@ -312,3 +312,56 @@ func TestPGPRotationOneState(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyStatusOneState: key show's status of an OpenPGP key (KeyStatus)
+// reads the one revocation state: a revocation statement of the key shows
+// as revoked once in force (hard or not as its reason says), and lifting
+// it shows the key valid again; a reinstatement is refused while a
+// rotation from the key is logged.
+func TestKeyStatusOneState(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open(t), revocation.Config{})
+		authority := e.key(t)
+		e = newEnvOn(t, e, revocation.Config{SecurityAuthority: []string{authority.id}})
+		fpr, _ := pgpKey(t, e, "dev")
+		for _, tc := range []struct {
+			action    revocation.Action
+			reason    revocation.Reason
+			effective time.Time
+			want      pgp.State
+			hard      bool
+		}{
+			{revocation.ActionRevoke, revocation.ReasonWithdrawn, e.now.Add(time.Hour), pgp.StateValid, false},
+			{revocation.ActionRevoke, revocation.ReasonMalicious, e.now.Add(time.Hour), pgp.StateRevoked, true},
+			{revocation.ActionReinstate, revocation.ReasonOther, e.now, pgp.StateValid, false},
+			{revocation.ActionRevoke, revocation.ReasonRetired, e.now.Add(-time.Hour), pgp.StateRevoked, false},
+		} {
+			if _, err := e.revoke(t, revocation.Predicate{Action: tc.action, Target: revocation.Target{Kind: revocation.KindKey, ID: fpr},
+				Reason: tc.reason, Effective: tc.effective}, authority.signer); err != nil {
+				t.Fatalf("%s %s: %v", tc.action, tc.reason, err)
+			}
+			st, err := e.svc.KeyStatus(ctx, fpr, e.now)
+			if err != nil || st.State != tc.want || (tc.want == pgp.StateRevoked && st.Revocation.Hard != tc.hard) {
+				t.Errorf("after %s %s effective %s: KeyStatus = %v, %v; want %s (hard %v)", tc.action, tc.reason, tc.effective, st, err, tc.want, tc.hard)
+			}
+		}
+		// Another key, rotated, then revoked by a statement: lifting the
+		// statement would erase the rotation from the index.
+		oldFpr, oldSigner := pgpKey(t, e, "old")
+		newFpr, newSigner := pgpKey(t, e, "new")
+		if _, _, err := e.log.Submit(ctx, rotation(t, e.store, oldFpr, newFpr, e.now, oldSigner, newSigner)); err != nil {
+			t.Fatal(err)
+		}
+		target := revocation.Target{Kind: revocation.KindKey, ID: oldFpr}
+		if _, err := e.revoke(t, revocation.Predicate{Target: target, Reason: revocation.ReasonCompromised}, authority.signer); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.revoke(t, revocation.Predicate{Action: revocation.ActionReinstate, Target: target, Reason: revocation.ReasonOther}, authority.signer); !errors.Is(err, revocation.ErrInvalid) {
+			t.Errorf("reinstating a rotated key's revocation statement = %v, want ErrInvalid", err)
+		}
+		if r, err := e.svc.Lookup(ctx, target); err != nil || r == nil || !r.InForce(e.now) {
+			t.Errorf("Lookup(rotated key) after the refused reinstatement = %+v, %v; want revoked", r, err)
+		}
+	})
+}

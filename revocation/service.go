@@ -113,8 +113,38 @@ func (s *Service) judge(ctx context.Context, p Predicate, signers []string) erro
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("revocation: %s: %w", p.Target, err)
 		}
+		if err := s.pgpFinal(ctx, p.Target); err != nil {
+			return err
+		}
 	}
 	return s.Authorize(ctx, p.Target, signers)
+}
+
+// pgpFinal refuses to lift a revocation statement of OpenPGP key t while
+// a revocation certificate of the key or a rotation from it is logged,
+// valid or not: the index keeps one state per key, so the reinstatement
+// would erase what that certificate or rotation says there (lookups,
+// offline lists, tokens) while the chain decisions still count it; and a
+// rotation the revoked key signed would become valid again.
+func (s *Service) pgpFinal(ctx context.Context, t Target) error {
+	if t.Kind != KindKey || s.cfg.PGP == nil || !pgp.ValidFingerprint(t.ID) {
+		return nil
+	}
+	f, err := s.cfg.PGP.Facts(ctx)
+	if err != nil {
+		return fmt.Errorf("revocation: %s: %w", t, err)
+	}
+	for _, r := range f.Revocations {
+		if r.Fingerprint == t.ID {
+			return fmt.Errorf("revocation: %s: %w: an OpenPGP revocation certificate of the key is logged (log entry %s), which cannot be lifted", t, ErrInvalid, r.ID)
+		}
+	}
+	for _, r := range f.Rotations {
+		if r.Old == t.ID {
+			return fmt.Errorf("revocation: %s: %w: a rotation from the key to %s is logged (log entry %s), which cannot be lifted", t, ErrInvalid, r.New, r.ID)
+		}
+	}
+	return nil
 }
 
 // Authorize checks that the signers may revoke or reinstate t, and returns

@@ -163,7 +163,14 @@ func New(opts Options) (*Server, error) {
 	ls := &logService{log: opts.Log}
 	pgpLog := pgplog.New(opts.Store, opts.Log)
 	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store),
-		pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) { return pgpLog.Status(ctx, k.ID, time.Now()) }})
+		pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) {
+			// Key show reads the one revocation state: revocation
+			// statements of the key too, not only the log's OpenPGP facts.
+			if opts.Revocation != nil {
+				return opts.Revocation.KeyStatus(ctx, k.ID, time.Now())
+			}
+			return pgpLog.Status(ctx, k.ID, time.Now())
+		}})
 	trustv1.RegisterPGPServiceServer(s.grpc, &pgpService{pgp: pgpLog})
 	trustv1.RegisterStatementServiceServer(s.grpc, &statementService{log: opts.Log})
 	trustv1.RegisterLogServiceServer(s.grpc, ls)

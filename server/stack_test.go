@@ -3,6 +3,7 @@ package server_test
 import (
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"testing"
 	"time"
@@ -28,6 +29,10 @@ type stack struct {
 	tufState tuf.State
 	listKey  envelope.PublicKey
 	tokenKey envelope.PublicKey
+	// replicaLists builds the revocation lists another trustd over the
+	// same store and keys would serve: the same list key, a cache of its
+	// own.
+	replicaLists func() *revocation.Lists
 }
 
 // newStack wires trustd's services over st as trustd does, with revocation
@@ -41,7 +46,10 @@ func newStack(t testing.TB, st store.Store, cfg revocation.Config, acceptedToken
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: rev.Validators(), Indexers: rev.Indexers()})
+	// The OpenPGP records' validators too, as trustd wires them (logHooks).
+	validators := pgplog.Validators(st)
+	maps.Copy(validators, rev.Validators())
+	l, err := statement.New(st, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: validators, Indexers: rev.Indexers()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,5 +81,8 @@ func newStack(t testing.TB, st store.Store, cfg revocation.Config, acceptedToken
 			Revocation: rev, RevocationLists: revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey, acceptedListKeys...),
 			TokenIssuer: token.NewIssuer(tokSigner, tokKey), TokenKey: kp.Key(token.KeyTarget, tokKey, acceptedTokenKeys...)},
 		tufState: tufState, listKey: listKey, tokenKey: tokKey,
+		replicaLists: func() *revocation.Lists {
+			return revocation.NewLists(revocation.NewPublisher(st, signer, time.Hour), kp, listKey, acceptedListKeys...)
+		},
 	}
 }
