@@ -963,14 +963,13 @@ func reliedKeys(v policy.Verdict) []string {
 	return slices.Compact(keys)
 }
 
-// subjectAgrees compares the subject view (GetSubject) of a's digest with
-// the revocation lookup, on what is stable while the view is rebuilt on
-// the evidence model: the queried digest carries the revocation the lookup
-// holds (in force or effective later), the same log entry; each
-// attestation of a whose statement revocation is in force is listed and
-// marked revoked; one marked revoked has its statement, or a key that
-// signed it, revoked. It says how they disagree, or "" when they agree.
-// Adapt here when GetSubject's answer changes.
+// subjectAgrees compares the subject view (GetSubject, one fact per log
+// entry with its status) of a's digest with the revocation lookup: the
+// queried digest carries the revocation the lookup holds (in force or
+// effective later), the same log entry; each attestation of a is a fact,
+// REVOKED when its statement revocation is in force; a fact REVOKED has
+// its statement, or a key that signed it, revoked. It says how they
+// disagree, or "" when they agree.
 func (r *diffRun) subjectAgrees(t *testing.T, step int, a *diffArtifact) string {
 	ctx := context.Background()
 	resp, err := r.subject.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: a.digest, EvidenceLimit: 1000})
@@ -998,9 +997,9 @@ func (r *diffRun) subjectAgrees(t *testing.T, step int, a *diffArtifact) string 
 	}
 	marked := map[uint64]bool{}
 	listed := map[uint64]bool{}
-	for _, e := range resp.GetSubject().GetEvidence() {
-		listed[e.GetStatementSeq()] = true
-		marked[e.GetStatementSeq()] = marked[e.GetStatementSeq()] || e.GetRevoked() != nil
+	for _, f := range resp.GetSubject().GetFacts() {
+		listed[f.GetSeq()] = true
+		marked[f.GetSeq()] = f.GetStatus() == trustv1.FactStatus_FACT_STATUS_REVOKED
 	}
 	keyRevoked := r.lookup(t, step, revocation.KindKey, r.attesterID) || r.hasRevocation(t, step, revocation.KindKey, r.attesterID)
 	for i, seq := range a.attestSeqs {
