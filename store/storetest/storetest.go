@@ -60,6 +60,7 @@ func Run(t *testing.T, open Factory) {
 		{"StatementByEnvelope", testStatementByEnvelope},
 		{"RevocationsOf", testRevocationsOf},
 		{"StatementsBySeq", testStatementsBySeq},
+		{"DigestLookup", testDigestLookup},
 		{"Attestations", testAttestations},
 		{"AttestationInvalid", testAttestationInvalid},
 		{"LayoutLinks", testLayoutLinks},
