@@ -497,9 +497,21 @@ func (k knownNodes) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byt
 	if err != nil {
 		return nil, err
 	}
+	// What was not read ahead is mostly the same few nodes each time: those
+	// of entries at the log's right edge (a recent revocation statement's
+	// proof, read by every bundle citing it), whose proofs the lower
+	// siblings do not cover. Keep them whatever their level.
+	k.next.cache.mu.Lock()
 	for j, i := range at {
 		out[i] = got[j]
+		if len(got[j]) > 0 {
+			if k.next.cache.m == nil || len(k.next.cache.m) >= maxCachedNodes {
+				k.next.cache.m = map[compact.NodeID][]byte{}
+			}
+			k.next.cache.m[missing[j]] = got[j]
+		}
 	}
+	k.next.cache.mu.Unlock()
 	return out, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -251,21 +252,25 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 	if keys == nil {
 		keys = [][]byte{}
 	}
-	where, dargs := digestIn("ss.algorithm", "ss.value", lq.Digests, 3)
-	args := append([]any{lq.Limit, keys, lq.NodeLevels}, dargs...)
+	// The limit and the levels are written into the text, not passed: with
+	// them known, PostgreSQL's generic plan of the prepared statement is
+	// as good as a custom one and is kept, where planning the statement
+	// anew costs several times executing it. Both take few values.
+	where, dargs := digestIn("ss.algorithm", "ss.value", lq.Digests, 1)
+	args := append([]any{keys}, dargs...)
 	rows, err := q.C.Query(ctx, `WITH
 		size AS (SELECT COALESCE(MAX(seq), 0) AS size FROM statements),
 		naming AS (
 			SELECT `+namingColumns+` AS aseq, `+prefixed("a.", attestationColumns)+`
 			FROM statement_subjects ss JOIN statements s ON s.seq = ss.seq LEFT JOIN attestations a ON a.seq = ss.seq
-			WHERE `+where+` ORDER BY s.seq DESC, ss.algorithm, ss.value LIMIT $1),
+			WHERE `+where+` ORDER BY s.seq DESC, ss.algorithm, ss.value LIMIT `+strconv.Itoa(lq.Limit)+`),
 		ents AS (SELECT DISTINCT seq, signer_key_ids, envelope_digest FROM naming),
 		revs AS (
-			SELECT r.* FROM revocations r WHERE r.target_key = ANY($2::bytea[])
+			SELECT r.* FROM revocations r WHERE r.target_key = ANY($1::bytea[])
 			UNION SELECT r.* FROM revocations r
-				WHERE r.kind = 'key' AND r.target_id IN (SELECT jsonb_array_elements_text(signer_key_ids::jsonb) FROM ents)
+				WHERE r.kind = 'key' AND r.target_id = ANY(ARRAY(SELECT jsonb_array_elements_text(signer_key_ids::jsonb) FROM ents))
 			UNION SELECT r.* FROM revocations r
-				WHERE r.kind = 'statement' AND r.target_id IN (SELECT envelope_digest FROM ents)),
+				WHERE r.kind = 'statement' AND r.target_id = ANY(ARRAY(SELECT envelope_digest FROM ents))),
 		seqs AS (SELECT seq FROM ents UNION SELECT seq FROM revs WHERE seq > 0)
 		SELECT 'n', seq, aseq, payload_type, predicate_type, signer_key_ids, name, algorithm, value, envelope_digest,
 			builder_id, build_type, source_repository, source_ref, document_name, document_version, verifier_id, verification_result,
@@ -274,7 +279,7 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 		UNION ALL
 		SELECT 's', s.seq, NULL, s.payload_type, s.predicate_type, s.signer_key_ids, NULL, NULL, NULL, s.envelope_digest,
 			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.recorded_at, NULL, s.envelope, s.payload
-		FROM statements s WHERE s.seq IN (SELECT seq FROM seqs)
+		FROM statements s WHERE s.seq = ANY(ARRAY(SELECT seq FROM seqs))
 		UNION ALL
 		SELECT 'r', seq, NULL, kind, target_id, revokers, action, reason, NULL, NULL,
 			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, effective_at, recorded_at, target_key, NULL
@@ -284,11 +289,11 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 		FROM size
 		UNION ALL
-		SELECT 'k', n.level::bigint, n.idx, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, n.hash, NULL
+		SELECT 'k', p.level::bigint, p.idx, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+			(SELECT n.hash FROM log_nodes n WHERE n.level = p.level AND n.idx = p.idx), NULL
 		FROM (SELECT DISTINCT l.level, ((w.seq - 1) >> l.level) # 1 AS idx
-				FROM seqs w CROSS JOIN generate_series(0, $3::integer - 1) AS l (level)) p
-			JOIN log_nodes n ON n.level = p.level AND n.idx = p.idx`, args...)
+				FROM seqs w CROSS JOIN generate_series(0, `+strconv.Itoa(lq.NodeLevels-1)+`) AS l (level)) p`, args...)
 	if err != nil {
 		return out, q.fail("digest lookup", err)
 	}
@@ -340,6 +345,9 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 		case "h":
 			out.RevocationHead, out.LogSize = i1, uint64(i2.Int64)
 		case "k":
+			if b1 == nil {
+				return nil // a sibling not complete yet
+			}
 			out.Nodes = append(out.Nodes, store.LogNode{ID: compact.NewNodeID(uint(i1), uint64(i2.Int64)), Hash: b1})
 		default:
 			return fmt.Errorf("row tagged %q", tag)
