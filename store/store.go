@@ -486,6 +486,9 @@ type Reader interface {
 	SubjectView(ctx context.Context, d digest.Digest, page EvidencePage) (SubjectView, error)
 	// Key returns a registered key. Errors: ErrNotFound.
 	Key(ctx context.Context, id string) (Key, error)
+	// KeysByID returns the registered keys with these ids in one read, in
+	// id order, leaving out ids not registered.
+	KeysByID(ctx context.Context, ids []string) ([]Key, error)
 	// Keys returns up to limit registered keys with ids after `after`, in id
 	// order.
 	Keys(ctx context.Context, after string, limit int) ([]Key, error)
