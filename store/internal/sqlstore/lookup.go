@@ -268,7 +268,8 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 		revs AS (
 			SELECT r.* FROM revocations r WHERE r.target_key = ANY($1::bytea[])
 			UNION SELECT r.* FROM revocations r
-				WHERE r.kind = 'key' AND r.target_id = ANY(ARRAY(SELECT jsonb_array_elements_text(signer_key_ids::jsonb) FROM ents))
+				WHERE r.kind = 'key' AND r.target_id = ANY(ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(signer_key_ids::jsonb) = 'array'
+					THEN signer_key_ids::jsonb ELSE '[]'::jsonb END) FROM ents))
 			UNION SELECT r.* FROM revocations r
 				WHERE r.kind = 'statement' AND r.target_id = ANY(ARRAY(SELECT envelope_digest FROM ents))),
 		seqs AS (SELECT seq FROM ents UNION SELECT seq FROM revs WHERE seq > 0)
