@@ -557,9 +557,9 @@ type DigestLookup struct {
 	// (entry, digest, subject), with the attestation index when the entry
 	// has one (as Attestations returns them), at most Limit.
 	Naming []AttestationEntry
-	// Statements are, with their envelopes and payloads (no subjects),
-	// the entries of Naming and the revocation statements of Revocations,
-	// in sequence order.
+	// Statements are, with their envelopes (no payloads, which the
+	// envelopes hold, and no subjects), the entries of Naming and the
+	// revocation statements of Revocations, in sequence order.
 	Statements []Statement
 	// Revocations are the current states of TargetKeys, of every signer
 	// of an entry in Naming (kind "key") and of every such entry itself

@@ -174,7 +174,8 @@ func (bd *build) prefetch(ctx context.Context, seqs []int64) error {
 	return bd.b.prefetch(ctx, seqs)
 }
 
-// statement returns log entry seq, read ahead or through the cache.
+// statement returns log entry seq, read ahead (without its payload) or
+// through the cache.
 func (bd *build) statement(ctx context.Context, seq int64) (store.Statement, error) {
 	if bd.ahead != nil {
 		if st, ok := bd.ahead.stmts[seq]; ok {

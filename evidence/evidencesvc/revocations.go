@@ -314,7 +314,9 @@ func (bd *build) publishers(ctx context.Context) error {
 // tufSigners are the key ids that sign the current metadata of the TUF
 // role whose metadata log entry seq holds.
 func (bd *build) tufSigners(ctx context.Context, seq int64) ([]string, error) {
-	st, err := bd.statement(ctx, seq)
+	// Through the cache: the descriptor is in the payload, which
+	// entries read ahead do not carry.
+	st, err := bd.b.statement(ctx, seq)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: TUF entry %d: %w", seq, err)
 	}

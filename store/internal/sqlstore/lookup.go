@@ -181,6 +181,9 @@ func (q *Queries) lookupSeveral(ctx context.Context, lq store.DigestLookupQuery)
 	if out.Statements, err = q.StatementsBySeq(ctx, seqs, true); err != nil {
 		return out, err
 	}
+	for i := range out.Statements {
+		out.Statements[i].Payload = nil // the envelope holds it
+	}
 	var ids []compact.NodeID
 	for _, st := range out.Statements {
 		ids = append(ids, lowerSiblings(uint64(st.Seq-1), size, lq.NodeLevels)...)
@@ -275,44 +278,46 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 		seqs AS (SELECT seq FROM ents UNION SELECT seq FROM revs WHERE seq > 0)
 		SELECT 'n', seq, aseq, payload_type, predicate_type, signer_key_ids, name, algorithm, value, envelope_digest,
 			builder_id, build_type, source_repository, source_ref, document_name, document_version, verifier_id, verification_result,
-			recorded_at, NULL::timestamptz, NULL::bytea, NULL::bytea
+			recorded_at, NULL::timestamptz, NULL::bytea
 		FROM naming
 		UNION ALL
 		SELECT 's', s.seq, NULL, s.payload_type, s.predicate_type, s.signer_key_ids, NULL, NULL, NULL, s.envelope_digest,
-			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.recorded_at, NULL, s.envelope, s.payload
+			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, s.recorded_at, NULL, s.envelope
 		FROM statements s WHERE s.seq = ANY(ARRAY(SELECT seq FROM seqs))
 		UNION ALL
 		SELECT 'r', seq, NULL, kind, target_id, revokers, action, reason, NULL, NULL,
-			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, effective_at, recorded_at, target_key, NULL
+			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, effective_at, recorded_at, target_key
 		FROM revs
 		UNION ALL
 		SELECT 'h', (SELECT COALESCE(MAX(seq), 0) FROM revocation_events), size, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 		FROM size
 		UNION ALL
 		SELECT 'k', p.level::bigint, p.idx, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-			(SELECT n.hash FROM log_nodes n WHERE n.level = p.level AND n.idx = p.idx), NULL
+			(SELECT n.hash FROM log_nodes n WHERE n.level = p.level AND n.idx = p.idx)
 		FROM (SELECT DISTINCT l.level, ((w.seq - 1) >> l.level) # 1 AS idx
 				FROM seqs w CROSS JOIN generate_series(0, `+strconv.Itoa(lq.NodeLevels-1)+`) AS l (level)) p`, args...)
 	if err != nil {
 		return out, q.fail("digest lookup", err)
 	}
+	// One set of destinations for every row: each value is copied out
+	// before the next row is scanned (the byte slices are new each row).
+	var (
+		tag      string
+		i1       int64
+		i2       sql.NullInt64
+		t        [15]sql.NullString
+		ts1, ts2 sql.NullTime
+		b1       []byte
+	)
+	dest := []any{&tag, &i1, &i2}
+	for i := range t {
+		dest = append(dest, &t[i])
+	}
+	dest = append(dest, &ts1, &ts2, &b1)
 	err = scanAll(rows, func(r Rows) error {
-		var (
-			tag    string
-			i1     int64
-			i2     sql.NullInt64
-			t      [15]sql.NullString
-			ts1    sql.NullTime
-			ts2    sql.NullTime
-			b1, b2 []byte
-		)
-		dest := []any{&tag, &i1, &i2}
-		for i := range t {
-			dest = append(dest, &t[i])
-		}
-		dest = append(dest, &ts1, &ts2, &b1, &b2)
+		b1 = nil
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
@@ -326,7 +331,7 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 			}
 			out.Naming = append(out.Naming, e)
 		case "s":
-			s := store.Statement{Seq: i1, PayloadType: t[0].String, PredicateType: t[1].String, RecordedAt: ts1.Time.UTC(), Envelope: b1, Payload: b2}
+			s := store.Statement{Seq: i1, PayloadType: t[0].String, PredicateType: t[1].String, RecordedAt: ts1.Time.UTC(), Envelope: b1}
 			d, err := digest.Parse(t[6].String)
 			if err != nil {
 				return fmt.Errorf("statement %d: stored envelope digest: %w", s.Seq, err)
