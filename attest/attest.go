@@ -382,6 +382,19 @@ func (s *Service) List(ctx context.Context, q Query) ([]Attestation, string, err
 		entries = entries[:q.PageSize]
 		next = strconv.FormatInt(entries[len(entries)-1].Seq, 10)
 	}
+	out := FromEntries(entries)
+	if !q.SkipRevocations {
+		if err := s.revokedAll(ctx, out); err != nil {
+			return nil, "", err
+		}
+	}
+	return out, next, nil
+}
+
+// FromEntries lists the attestations of index rows as List does, without
+// their revocation state (what Query.SkipRevocations lists), for a caller
+// that read the rows itself (store.DigestLookup).
+func FromEntries(entries []store.AttestationEntry) []Attestation {
 	out := make([]Attestation, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, Attestation{
@@ -390,12 +403,7 @@ func (s *Service) List(ctx context.Context, q Query) ([]Attestation, string, err
 			Subjects: []store.StatementSubject{{Name: e.SubjectName, Digests: []digest.Digest{e.Digest}}},
 		})
 	}
-	if !q.SkipRevocations {
-		if err := s.revokedAll(ctx, out); err != nil {
-			return nil, "", err
-		}
-	}
-	return out, next, nil
+	return out
 }
 
 // Get returns the attestation at log entry seq with its signed bytes.

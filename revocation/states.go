@@ -111,6 +111,13 @@ func (s *Service) States(ctx context.Context, ts []Target) (States, error) {
 	if err != nil {
 		return States{}, fmt.Errorf("revocation: states of %d targets: %w", len(ts), err)
 	}
+	return s.StatesFrom(got, head)
+}
+
+// StatesFrom is States over index records already read with their head
+// (store.DigestLookup's): every target a caller looks up must have been
+// among those the records were read for, or it counts as never revoked.
+func (s *Service) StatesFrom(got []store.RevocationRecord, head int64) (States, error) {
 	out := States{s: s, recs: make(map[[32]byte]*Record, len(got)), head: head}
 	for _, g := range got {
 		if len(g.TargetKey) != 32 {

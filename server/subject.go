@@ -318,19 +318,18 @@ func (s *subjectService) keyLabels(ctx context.Context, out *trustv1.Subject) (m
 		addRev(f.GetRevocation())
 	}
 	labels := map[string]string{}
-	for _, id := range ids {
-		if strings.HasPrefix(id, "sigstore:") {
-			continue
-		}
-		k, err := s.store.Key(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("subject: key %s: %w", id, err)
-		}
+	ids = slices.DeleteFunc(ids, func(id string) bool { return strings.HasPrefix(id, "sigstore:") })
+	if len(ids) == 0 {
+		return labels, nil
+	}
+	// One read for every key, not a round trip each.
+	keys, err := s.store.KeysByID(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("subject: keys of %s: %w", out.GetDigest(), err)
+	}
+	for _, k := range keys {
 		if k.Label != "" {
-			labels[id] = k.Label
+			labels[k.ID] = k.Label
 		}
 	}
 	return labels, nil

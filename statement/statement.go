@@ -452,6 +452,69 @@ func (l *Log) InclusionProofsAt(ctx context.Context, seqs []int64, size uint64) 
 	return proofs, nil
 }
 
+// InclusionProofsWith is InclusionProofsAt with some of the tree nodes
+// already read (a store.DigestLookup's): only the others are read.
+func (l *Log) InclusionProofsWith(ctx context.Context, seqs []int64, size uint64, known []store.LogNode) ([][][]byte, error) {
+	indices := make([]uint64, len(seqs))
+	for i, seq := range seqs {
+		if seq <= 0 || uint64(seq) > size {
+			return nil, fmt.Errorf("statement: seq %d: %w (tree size %d)", seq, ErrBeyondLog, size)
+		}
+		indices[i] = uint64(seq - 1)
+	}
+	m := make(map[compact.NodeID][]byte, len(known))
+	for _, n := range known {
+		m[n.ID] = n.Hash
+	}
+	proofs, err := tlog.InclusionProofs(ctx, knownNodes{m, cachedNodes{l.store, l.nodes}}, indices, size)
+	if err != nil {
+		return nil, fmt.Errorf("statement: inclusion proofs: %w", err)
+	}
+	return proofs, nil
+}
+
+// knownNodes answers from nodes already read, and reads the others.
+type knownNodes struct {
+	m    map[compact.NodeID][]byte
+	next cachedNodes
+}
+
+func (k knownNodes) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	var missing []compact.NodeID
+	var at []int
+	for i, id := range ids {
+		if h, ok := k.m[id]; ok {
+			out[i] = h
+		} else {
+			missing, at = append(missing, id), append(at, i)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := k.next.LogNodes(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	// What was not read ahead is mostly the same few nodes each time: those
+	// of entries at the log's right edge (a recent revocation statement's
+	// proof, read by every bundle citing it), whose proofs the lower
+	// siblings do not cover. Keep them whatever their level.
+	k.next.cache.mu.Lock()
+	for j, i := range at {
+		out[i] = got[j]
+		if len(got[j]) > 0 {
+			if k.next.cache.m == nil || len(k.next.cache.m) >= maxCachedNodes {
+				k.next.cache.m = map[compact.NodeID][]byte{}
+			}
+			k.next.cache.m[missing[j]] = got[j]
+		}
+	}
+	k.next.cache.mu.Unlock()
+	return out, nil
+}
+
 // ConsistencyProof proves the tree of size from is a prefix of the tree of
 // size to (0 = latest), returned with a checkpoint of to.
 func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) (proof [][]byte, checkpoint []byte, toSize uint64, err error) {
@@ -470,6 +533,12 @@ func (l *Log) ConsistencyProof(ctx context.Context, from, to uint64) (proof [][]
 // maxCachedNodes bounds the tree nodes a Log keeps; past it the cache
 // starts over.
 const maxCachedNodes = 1 << 16
+
+// UncachedLevels is how many of the lowest tree levels a Log does not keep
+// in memory: the nodes an inclusion proof reads from the store, which a
+// caller may read ahead with the entries (store.DigestLookupQuery) and
+// pass to InclusionProofsWith.
+const UncachedLevels = minCachedLevel
 
 // minCachedLevel is the lowest level of the nodes kept: a node at level L
 // sits in the proof of 2^L leaves, so the upper levels are read by nearly

@@ -486,6 +486,9 @@ type Reader interface {
 	SubjectView(ctx context.Context, d digest.Digest, page EvidencePage) (SubjectView, error)
 	// Key returns a registered key. Errors: ErrNotFound.
 	Key(ctx context.Context, id string) (Key, error)
+	// KeysByID returns the registered keys with these ids in one read, in
+	// id order, leaving out ids not registered.
+	KeysByID(ctx context.Context, ids []string) ([]Key, error)
 	// Keys returns up to limit registered keys with ids after `after`, in id
 	// order.
 	Keys(ctx context.Context, after string, limit int) ([]Key, error)
@@ -524,6 +527,56 @@ type Reader interface {
 	// LogVerifierKey returns the verifier key of the log's checkpoints as
 	// recorded by SetLogVerifierKey. Errors: ErrNotFound when none is.
 	LogVerifierKey(ctx context.Context) (string, error)
+	// DigestLookup reads what an evidence lookup of some digests needs in
+	// one round trip (on PostgreSQL one statement, so one snapshot): see
+	// DigestLookupQuery and DigestLookup.
+	DigestLookup(ctx context.Context, q DigestLookupQuery) (DigestLookup, error)
+}
+
+// DigestLookupQuery selects what DigestLookup reads.
+type DigestLookupQuery struct {
+	// Digests are the digests looked up; at least one.
+	Digests []digest.Digest
+	// Limit bounds the rows naming the digests (one per entry, digest and
+	// subject naming it), newest first, as Evidence and Attestations
+	// order them.
+	Limit int
+	// TargetKeys are revocation target keys whose states are read besides
+	// those DigestLookup derives from the entries (the digests' own, for
+	// instance).
+	TargetKeys [][]byte
+	// NodeLevels is how many of the lowest levels of the log tree to read
+	// the inclusion-path nodes of for every statement returned (0: none).
+	NodeLevels int
+}
+
+// DigestLookup is what an evidence lookup of some digests reads from the
+// store at once.
+type DigestLookup struct {
+	// Naming are the rows naming the digests, newest first, one per
+	// (entry, digest, subject), with the attestation index when the entry
+	// has one (as Attestations returns them), at most Limit.
+	Naming []AttestationEntry
+	// Statements are, with their envelopes (no payloads, which the
+	// envelopes hold, and no subjects), the entries of Naming and the
+	// revocation statements of Revocations, in sequence order.
+	Statements []Statement
+	// Revocations are the current states of TargetKeys, of every signer
+	// of an entry in Naming (kind "key") and of every such entry itself
+	// (kind "statement", by envelope digest); targets never revoked have
+	// none.
+	Revocations []RevocationRecord
+	// RevocationHead is the newest revocation event (RevocationHead): every
+	// state in Revocations is at least this new.
+	RevocationHead int64
+	// LogSize is the number of log entries (LogSize), at least the
+	// sequence number of every statement returned.
+	LogSize uint64
+	// Nodes are the stored tree nodes below level NodeLevels that are
+	// siblings on the path from a statement's leaf to the root of the
+	// tree of LogSize (the lower part of its inclusion proof), in no
+	// particular order. A sibling not yet complete is not among them.
+	Nodes []LogNode
 }
 
 // Writer is the read-write view inside one transaction.

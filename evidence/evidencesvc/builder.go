@@ -110,6 +110,8 @@ type build struct {
 	// read for the bundle (nil until read).
 	attRevs []int
 	states  *revocation.States
+	// ahead is what was read ahead in one store read (nil: nothing).
+	ahead *readAhead
 }
 
 // Build assembles the evidence req asks for. With prove, the bundle
@@ -136,6 +138,9 @@ func (b *Builder) Build(ctx context.Context, req evidence.Request, prove bool) (
 		if req.Wants(k) {
 			bd.out.Kinds = append(bd.out.Kinds, k)
 		}
+	}
+	if err := bd.readAhead(ctx); err != nil {
+		return nil, err
 	}
 	steps := []struct {
 		kind evidence.Kind
@@ -185,7 +190,7 @@ func (bd *build) rely(ctx context.Context, seq int64, d *digest.Digest) (*eviden
 func (bd *build) cite(ctx context.Context, seq int64, d *digest.Digest) (*evidence.Entry, error) {
 	e, ok := bd.byseq[uint64(seq)]
 	if !ok {
-		st, err := bd.b.statement(ctx, seq)
+		st, err := bd.statement(ctx, seq)
 		if err != nil {
 			return nil, fmt.Errorf("evidence: log entry %d: %w", seq, err)
 		}
@@ -263,9 +268,13 @@ func (bd *build) entries(ctx context.Context) error {
 	// rows hold the first limit entries whole, and one more row shows
 	// whether another entry follows.
 	rows := limit*len(bd.req.Digests) + 1
-	ev, err := bd.b.Store.Evidence(ctx, store.EvidenceQuery{Digests: bd.req.Digests, BeforeSeq: int64(bd.req.EntriesBefore), Limit: rows})
-	if err != nil {
-		return fmt.Errorf("evidence: entries naming %s: %w", bd.req.Digests[0], err)
+	ev, ok := bd.evidenceRows(rows)
+	if !ok {
+		var err error
+		ev, err = bd.b.Store.Evidence(ctx, store.EvidenceQuery{Digests: bd.req.Digests, BeforeSeq: int64(bd.req.EntriesBefore), Limit: rows})
+		if err != nil {
+			return fmt.Errorf("evidence: entries naming %s: %w", bd.req.Digests[0], err)
+		}
 	}
 	seen := 0
 	for i, e := range ev {
@@ -278,7 +287,7 @@ func (bd *build) entries(ctx context.Context) error {
 			seen++
 		}
 	}
-	if err := bd.b.prefetch(ctx, seqsOf(ev)); err != nil {
+	if err := bd.prefetch(ctx, seqsOf(ev)); err != nil {
 		return err
 	}
 	for i, e := range ev {
@@ -303,7 +312,7 @@ func (bd *build) pgp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := bd.b.prefetch(ctx, seqsOf(ev)); err != nil {
+	if err := bd.prefetch(ctx, seqsOf(ev)); err != nil {
 		return err
 	}
 	seen := map[int64]bool{}
@@ -421,15 +430,19 @@ func (bd *build) attestations(ctx context.Context) error {
 			// is judged with the bundle's other states, read at once
 			// (attestationRevocations).
 			skip := bd.b.Revocation != nil
-			list, _, err := bd.b.Attest.List(ctx, attest.Query{Digest: d, PredicateType: pt, PageSize: evidence.MaxEntries, SkipRevocations: skip})
-			if err != nil {
-				return fmt.Errorf("evidence: attestations of %s: %w", d, err)
+			list, ok := bd.attestationsOf(d, pt)
+			if !ok || !skip {
+				var err error
+				list, _, err = bd.b.Attest.List(ctx, attest.Query{Digest: d, PredicateType: pt, PageSize: evidence.MaxEntries, SkipRevocations: skip})
+				if err != nil {
+					return fmt.Errorf("evidence: attestations of %s: %w", d, err)
+				}
 			}
 			seqs := make([]int64, len(list))
 			for i, a := range list {
 				seqs[i] = a.Seq
 			}
-			if err := bd.b.prefetch(ctx, seqs); err != nil {
+			if err := bd.prefetch(ctx, seqs); err != nil {
 				return err
 			}
 			for _, a := range list {

@@ -22,11 +22,14 @@ type cache struct {
 	// keys are registered keys by id (a key id is never registered again
 	// with other bytes).
 	keys map[string]store.Key
-	// cpSize and cpSigned are the last checkpoint signed: a checkpoint of
-	// a size is signed once while the log does not grow.
-	cpSize   uint64
-	cpSigned []byte
+	// checkpoints are the checkpoints signed lately by tree size: a
+	// checkpoint of a size is signed once, however many bundles read the
+	// tree at that size (while appends go on, lookups read a few sizes).
+	checkpoints map[uint64][]byte
 }
+
+// maxCheckpoints bounds the signed checkpoints kept.
+const maxCheckpoints = 16
 
 type tufKey struct {
 	repo, role string
@@ -77,16 +80,17 @@ func (b *Builder) keepTUFFile(k tufKey, f tufFile) {
 	b.cache.tuf[k] = f
 }
 
-// checkpoint returns a signed checkpoint of the log as it is now, signing
-// one only when the log grew since the last.
-func (b *Builder) checkpoint(ctx context.Context) ([]byte, uint64, error) {
-	size, err := b.Store.LogSize(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("evidence: log size: %w", err)
+// checkpoint returns a signed checkpoint of the tree of size (0: the log
+// as it is now), signing one only for a size not signed lately.
+func (b *Builder) checkpoint(ctx context.Context, size uint64) ([]byte, uint64, error) {
+	if size == 0 {
+		var err error
+		if size, err = b.Store.LogSize(ctx); err != nil {
+			return nil, 0, fmt.Errorf("evidence: log size: %w", err)
+		}
 	}
 	b.cache.mu.Lock()
-	if b.cache.cpSigned != nil && b.cache.cpSize == size {
-		cp := b.cache.cpSigned
+	if cp, ok := b.cache.checkpoints[size]; ok {
 		b.cache.mu.Unlock()
 		return cp, size, nil
 	}
@@ -96,7 +100,10 @@ func (b *Builder) checkpoint(ctx context.Context) ([]byte, uint64, error) {
 		return nil, 0, fmt.Errorf("evidence: checkpoint: %w", err)
 	}
 	b.cache.mu.Lock()
-	b.cache.cpSize, b.cache.cpSigned = size, cp
+	if b.cache.checkpoints == nil || len(b.cache.checkpoints) >= maxCheckpoints {
+		b.cache.checkpoints = map[uint64][]byte{}
+	}
+	b.cache.checkpoints[size] = cp
 	b.cache.mu.Unlock()
 	return cp, size, nil
 }

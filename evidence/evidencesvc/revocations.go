@@ -99,11 +99,19 @@ func (bd *build) check(ctx context.Context, targets []revocation.Target) error {
 		canon[i] = id
 		valid = append(valid, revocation.Target{Kind: t.Kind, ID: id})
 	}
-	states, err := svc.States(ctx, valid)
+	ahead, ok, err := bd.statesAhead(valid)
 	if err != nil {
-		return fmt.Errorf("evidence: %w", err)
+		return err
 	}
-	bd.states = &states
+	if !ok {
+		states, err := svc.States(ctx, valid)
+		if err != nil {
+			return fmt.Errorf("evidence: %w", err)
+		}
+		ahead = &states
+	}
+	bd.states = ahead
+	states := *ahead
 	// The head read with the states: every revocation up to it is in
 	// them.
 	bd.out.RevocationHead = uint64(states.Head())
@@ -167,11 +175,21 @@ func (bd *build) attestationRevocations(ctx context.Context) error {
 				targets = append(targets, revocation.Target{Kind: revocation.KindKey, ID: k})
 			}
 		}
-		st, err := bd.b.Revocation.States(ctx, targets)
+		var (
+			ok  bool
+			err error
+		)
+		states, ok, err = bd.statesAhead(targets)
 		if err != nil {
-			return fmt.Errorf("evidence: %w", err)
+			return err
 		}
-		states = &st
+		if !ok {
+			st, err := bd.b.Revocation.States(ctx, targets)
+			if err != nil {
+				return fmt.Errorf("evidence: %w", err)
+			}
+			states = &st
+		}
 	}
 	for i, ai := range bd.attRevs {
 		r, err := states.StatementRevoked(ctx, heads[i], heads[i].RecordedAt)
@@ -296,6 +314,8 @@ func (bd *build) publishers(ctx context.Context) error {
 // tufSigners are the key ids that sign the current metadata of the TUF
 // role whose metadata log entry seq holds.
 func (bd *build) tufSigners(ctx context.Context, seq int64) ([]string, error) {
+	// Through the cache: the descriptor is in the payload, which
+	// entries read ahead do not carry.
 	st, err := bd.b.statement(ctx, seq)
 	if err != nil {
 		return nil, fmt.Errorf("evidence: TUF entry %d: %w", seq, err)
@@ -332,16 +352,26 @@ func (bd *build) proofs(ctx context.Context) error {
 	if bd.b.Log == nil {
 		return errors.New("evidence: no log to prove entries in")
 	}
-	cp, size, err := bd.b.checkpoint(ctx)
+	seqs := make([]int64, len(bd.out.Entries))
+	var last uint64
+	for i, e := range bd.out.Entries {
+		seqs[i] = int64(e.Seq)
+		last = max(last, e.Seq)
+	}
+	// The tree read ahead holds every entry cited when none was read
+	// after it; its size and the lower nodes of the proofs were read with
+	// the entries.
+	var known []store.LogNode
+	size := uint64(0)
+	if bd.ahead != nil && last <= bd.ahead.size {
+		size, known = bd.ahead.size, bd.ahead.nodes
+	}
+	cp, size, err := bd.b.checkpoint(ctx, size)
 	if err != nil {
 		return err
 	}
 	bd.out.Log = &evidence.Checkpoint{Signed: cp, VerifierKey: bd.b.Log.VerifierKey(), Size: size}
-	seqs := make([]int64, len(bd.out.Entries))
-	for i, e := range bd.out.Entries {
-		seqs[i] = int64(e.Seq)
-	}
-	proofs, err := bd.b.Log.InclusionProofsAt(ctx, seqs, size)
+	proofs, err := bd.b.Log.InclusionProofsWith(ctx, seqs, size, known)
 	if err != nil {
 		return fmt.Errorf("evidence: %w", err)
 	}

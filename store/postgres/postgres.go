@@ -115,6 +115,10 @@ func (dialect) LogNodesQuery(ids []compact.NodeID) (string, []any) {
 		JOIN unnest($1::integer[], $2::bigint[]) AS w (level, idx) ON n.level = w.level AND n.idx = w.idx`, []any{levels, idxs}
 }
 
+// OneStatementLookup makes DigestLookup one statement: one round trip
+// and one snapshot.
+func (dialect) OneStatementLookup() {}
+
 func (dialect) LockLog(ctx context.Context, c sqlstore.Conn) error {
 	return c.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(logLockKey))
 }

@@ -60,6 +60,7 @@ func Run(t *testing.T, open Factory) {
 		{"StatementByEnvelope", testStatementByEnvelope},
 		{"RevocationsOf", testRevocationsOf},
 		{"StatementsBySeq", testStatementsBySeq},
+		{"DigestLookup", testDigestLookup},
 		{"Attestations", testAttestations},
 		{"AttestationInvalid", testAttestationInvalid},
 		{"LayoutLinks", testLayoutLinks},
@@ -486,6 +487,23 @@ func testKeys(t *testing.T, s store.Store) {
 	got, err := s.Key(ctx, "abc123")
 	if err != nil || got.Type != "ed25519" || string(got.PublicKey) != "\x01\x02\x03" || got.Label != "release" {
 		t.Errorf("Key = %+v, %v", got, err)
+	}
+	// The batched read answers as Key does, leaving out unknown ids and
+	// repeats, over lists longer than one query holds.
+	if _, err := put(store.Key{ID: "abc000", Type: "ed25519", PublicKey: []byte{4}}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"abc123", "unknown", "abc000", "abc123"}
+	for i := range 300 {
+		ids = append(ids, fmt.Sprint("missing-", i))
+	}
+	many, err := s.KeysByID(ctx, ids)
+	if err != nil || len(many) != 2 || many[0].ID != "abc000" || many[1].ID != "abc123" || many[1].Label != "release" ||
+		!many[1].CreatedAt.Equal(got.CreatedAt) || string(many[1].PublicKey) != "\x01\x02\x03" || many[1].Type != "ed25519" {
+		t.Errorf("KeysByID = %+v, %v; want abc000 and abc123 as Key reads them", many, err)
+	}
+	if none, err := s.KeysByID(ctx, nil); err != nil || len(none) != 0 {
+		t.Errorf("KeysByID(none) = %+v, %v", none, err)
 	}
 	k.PublicKey = []byte{9}
 	if _, err := put(k); !errors.Is(err, store.ErrConflict) {

@@ -169,3 +169,35 @@ func (q *Queries) StatementsBySeq(ctx context.Context, seqs []int64, envelopes b
 	}
 	return out, nil
 }
+
+// KeysByID implements store.Reader.
+func (q *Queries) KeysByID(ctx context.Context, ids []string) ([]store.Key, error) {
+	want := slices.Clone(ids)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	var out []store.Key
+	err := chunks(want, func(part []string) error {
+		args := padded(part)
+		rows, err := q.C.Query(ctx, `SELECT id, type, public_key, label, created_at FROM keys WHERE id IN (`+inList(0, len(args))+`) ORDER BY id`, args...)
+		if err != nil {
+			return q.fail("keys by id", err)
+		}
+		err = scanAll(rows, func(r Rows) error {
+			var k store.Key
+			if err := r.Scan(&k.ID, &k.Type, &k.PublicKey, &k.Label, &k.CreatedAt); err != nil {
+				return err
+			}
+			k.CreatedAt = k.CreatedAt.UTC()
+			out = append(out, k)
+			return nil
+		})
+		if err != nil {
+			return q.fail("keys by id", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
