@@ -256,7 +256,7 @@ func (q *Queries) revocationsByID(ctx context.Context, kind string, ids []string
 }
 
 // textColumns name the text columns of lookupOne's union, and
-// coalescedText reads each with NULL as ”.
+// coalescedText reads each with NULL as the empty string.
 var textColumns, coalescedText = func() (string, string) {
 	var names, reads []string
 	for i := range 15 {
