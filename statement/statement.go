@@ -22,7 +22,6 @@ import (
 	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -454,11 +453,7 @@ func (l *Log) InclusionProofsAt(ctx context.Context, seqs []int64, size uint64) 
 }
 
 // InclusionProofsWith is InclusionProofsAt with some of the tree nodes
-// already read (a store.DigestLookup's): only the others are read. The
-// nodes that known leaves determine (a complete pair of children gives
-// their parent, level by level) are computed, not read: a lookup reads an
-// entry's block of leaves in one range instead of its lower siblings one
-// by one.
+// already read (a store.DigestLookup's): only the others are read.
 func (l *Log) InclusionProofsWith(ctx context.Context, seqs []int64, size uint64, known []store.LogNode) ([][][]byte, error) {
 	indices := make([]uint64, len(seqs))
 	for i, seq := range seqs {
@@ -467,29 +462,9 @@ func (l *Log) InclusionProofsWith(ctx context.Context, seqs []int64, size uint64
 		}
 		indices[i] = uint64(seq - 1)
 	}
-	m := make(map[compact.NodeID][]byte, 2*len(known))
-	level := map[uint64][]byte{}
+	m := make(map[compact.NodeID][]byte, len(known))
 	for _, n := range known {
 		m[n.ID] = n.Hash
-		if n.ID.Level == 0 {
-			level[n.ID.Index] = n.Hash
-		}
-	}
-	for l := uint(1); len(level) > 1 && l < minCachedLevel; l++ {
-		up := make(map[uint64][]byte, len(level)/2)
-		for i, h := range level {
-			if i%2 != 0 {
-				continue
-			}
-			if r, ok := level[i+1]; ok {
-				p := rfc6962.DefaultHasher.HashChildren(h, r)
-				up[i/2] = p
-				if _, ok := m[compact.NewNodeID(l, i/2)]; !ok {
-					m[compact.NewNodeID(l, i/2)] = p
-				}
-			}
-		}
-		level = up
 	}
 	proofs, err := tlog.InclusionProofs(ctx, knownNodes{m, cachedNodes{l.store, l.nodes}}, indices, size)
 	if err != nil {

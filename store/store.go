@@ -545,10 +545,8 @@ type DigestLookupQuery struct {
 	// those DigestLookup derives from the entries (the digests' own, for
 	// instance).
 	TargetKeys [][]byte
-	// NodeLevels is how many of the lowest levels of the log tree the
-	// caller proves from leaves read with the lookup: the leaves of the
-	// 2^NodeLevels-leaf block holding every statement returned are read
-	// (0: none).
+	// NodeLevels is how many of the lowest levels of the log tree to read
+	// the inclusion-path nodes of for every statement returned (0: none).
 	NodeLevels int
 }
 
@@ -574,13 +572,10 @@ type DigestLookup struct {
 	// LogSize is the number of log entries (LogSize), at least the
 	// sequence number of every statement returned.
 	LogSize uint64
-	// Nodes are the stored leaves (level 0 nodes) of the aligned
-	// 2^NodeLevels-leaf block holding each statement's leaf, those within
-	// the tree of LogSize, in no particular order. They determine every
-	// complete node below level NodeLevels on the statement's path (the
-	// lower part of its inclusion proof): one contiguous range read per
-	// block, where reading those nodes themselves is a lookup each. A
-	// block whose leaves are not all stored has none among them.
+	// Nodes are the stored tree nodes below level NodeLevels that are
+	// siblings on the path from a statement's leaf to the root of the
+	// tree of LogSize (the lower part of its inclusion proof), in no
+	// particular order. A sibling not yet complete is not among them.
 	Nodes []LogNode
 }
 

@@ -50,7 +50,7 @@ func testDigestLookup(t *testing.T, s store.Store) {
 		var nodes []store.LogNode
 		for l := range uint(3) {
 			for idx := uint64(0); (idx+1)<<l <= size; idx++ {
-				nodes = append(nodes, store.LogNode{ID: compact.NewNodeID(l, idx), Hash: []byte(fmt.Sprintf("node %-23d %3d", l, idx))})
+				nodes = append(nodes, store.LogNode{ID: compact.NewNodeID(l, idx), Hash: []byte(fmt.Sprintf("node %d %d", l, idx))})
 			}
 		}
 		return w.PutLogNodes(ctx, nodes)
@@ -157,16 +157,15 @@ func testDigestLookup(t *testing.T, s store.Store) {
 			if !reflect.DeepEqual(got.Statements, wantSts) {
 				t.Errorf("Statements = %+v\nwant %+v", got.Statements, wantSts)
 			}
-			// The nodes: the leaves within the log of each statement's
-			// block of 2^NodeLevels leaves.
+			// The nodes: each statement's complete siblings below NodeLevels.
 			wantNodes := map[compact.NodeID]bool{}
 			for _, st := range wantSts {
-				if tc.q.NodeLevels == 0 {
-					break
-				}
-				start := uint64(st.Seq-1) >> tc.q.NodeLevels << tc.q.NodeLevels
-				for i := start; i < start+1<<tc.q.NodeLevels && i < size; i++ {
-					wantNodes[compact.NewNodeID(0, i)] = true
+				leaf := uint64(st.Seq - 1)
+				for l := range uint(tc.q.NodeLevels) {
+					sib := (leaf >> l) ^ 1
+					if (sib+1)<<l <= size {
+						wantNodes[compact.NewNodeID(l, sib)] = true
+					}
 				}
 			}
 			if len(got.Nodes) != len(wantNodes) {

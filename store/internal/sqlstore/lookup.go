@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -188,28 +187,21 @@ func (q *Queries) lookupSeveral(ctx context.Context, lq store.DigestLookupQuery)
 	}
 	var ids []compact.NodeID
 	for _, st := range out.Statements {
-		ids = append(ids, blockLeaves(uint64(st.Seq-1), size, lq.NodeLevels)...)
+		ids = append(ids, lowerSiblings(uint64(st.Seq-1), size, lq.NodeLevels)...)
 	}
-	slices.SortFunc(ids, func(a, b compact.NodeID) int { return compareU64(a.Index, b.Index) })
+	slices.SortFunc(ids, func(a, b compact.NodeID) int {
+		if a.Level != b.Level {
+			return int(a.Level) - int(b.Level)
+		}
+		return compareU64(a.Index, b.Index)
+	})
 	ids = slices.Compact(ids)
 	hashes, err := q.LogNodes(ctx, ids)
-	if errors.Is(err, store.ErrNotFound) {
-		return out, nil // a leaf not stored: the caller reads what it needs
-	}
 	if err != nil {
 		return out, err
 	}
-	// A block is returned whole or not at all, as one statement reads it.
-	missing := map[uint64]bool{}
 	for i, id := range ids {
-		if len(hashes[i]) == 0 {
-			missing[id.Index>>uint(lq.NodeLevels)] = true
-		}
-	}
-	for i, id := range ids {
-		if !missing[id.Index>>uint(lq.NodeLevels)] {
-			out.Nodes = append(out.Nodes, store.LogNode{ID: id, Hash: hashes[i]})
-		}
+		out.Nodes = append(out.Nodes, store.LogNode{ID: id, Hash: hashes[i]})
 	}
 	return out, nil
 }
@@ -224,16 +216,16 @@ func compareU64(a, b uint64) int {
 	return 0
 }
 
-// blockLeaves are the leaves of the tree of size in the aligned
-// 2^levels-leaf block holding leaf (none for levels 0).
-func blockLeaves(leaf, size uint64, levels int) []compact.NodeID {
-	if levels == 0 {
-		return nil
-	}
+// lowerSiblings are the complete siblings below level levels on the path
+// from leaf to the root of the tree of size.
+func lowerSiblings(leaf, size uint64, levels int) []compact.NodeID {
 	var out []compact.NodeID
-	start := leaf >> uint(levels) << uint(levels)
-	for i := start; i < start+1<<uint(levels) && i < size; i++ {
-		out = append(out, compact.NewNodeID(0, i))
+	for l := range levels {
+		sib := (leaf >> uint(l)) ^ 1
+		if (sib+1)<<uint(l) > size {
+			continue
+		}
+		out = append(out, compact.NewNodeID(uint(l), sib))
 	}
 	return out
 }
@@ -266,12 +258,9 @@ var textColumns, coalescedText = func() (string, string) {
 	return strings.Join(names, ", "), strings.Join(reads, ", ")
 }()
 
-// hashSize is the size of a stored tree node (SHA-256).
-const hashSize = 32
-
 // lookupOne reads a DigestLookup in one statement: a union of tagged rows
 // (n: naming row, s: statement, r: revocation state, h: head and size, k:
-// the leaves of a block) over common columns.
+// tree node) over common columns.
 func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (store.DigestLookup, error) {
 	var out store.DigestLookup
 	keys := lq.TargetKeys
@@ -319,13 +308,11 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 		FROM size
 		UNION ALL
-		SELECT 'k', b.start, b.n, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+		SELECT 'k', p.level::bigint, p.idx, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-			(SELECT string_agg(n.hash, ''::bytea ORDER BY n.idx) FROM log_nodes n
-				WHERE n.level = 0 AND n.idx >= b.start AND n.idx < b.start + b.n)
-		FROM (SELECT w.start, LEAST(`+strconv.Itoa(1<<lq.NodeLevels)+`, size.size - w.start) AS n
-			FROM (SELECT DISTINCT ((seq - 1) >> `+strconv.Itoa(lq.NodeLevels)+`) << `+strconv.Itoa(lq.NodeLevels)+` AS start
-				FROM seqs WHERE `+strconv.FormatBool(lq.NodeLevels > 0)+`) w, size) b
+			(SELECT n.hash FROM log_nodes n WHERE n.level = p.level AND n.idx = p.idx)
+		FROM (SELECT DISTINCT l.level, ((w.seq - 1) >> l.level) # 1 AS idx
+				FROM seqs w CROSS JOIN generate_series(0, `+strconv.Itoa(lq.NodeLevels-1)+`) AS l (level)) p
 		) u (tag, i1, i2, `+textColumns+`, ts1, ts2, b1)`, args...)
 	if err != nil {
 		return out, q.fail("digest lookup", err)
@@ -385,15 +372,10 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 		case "h":
 			out.RevocationHead, out.LogSize = i1, uint64(i2)
 		case "k":
-			// A block's leaves, concatenated in order; one not stored
-			// whole is left out.
-			n := int(i2)
-			if n <= 0 || len(b1) != n*hashSize {
-				return nil
+			if b1 == nil {
+				return nil // a sibling not complete yet
 			}
-			for j := range n {
-				out.Nodes = append(out.Nodes, store.LogNode{ID: compact.NewNodeID(0, uint64(i1)+uint64(j)), Hash: b1[j*hashSize : (j+1)*hashSize : (j+1)*hashSize]})
-			}
+			out.Nodes = append(out.Nodes, store.LogNode{ID: compact.NewNodeID(uint(i1), uint64(i2)), Hash: b1})
 		default:
 			return fmt.Errorf("row tagged %q", tag)
 		}
