@@ -322,8 +322,9 @@ func (s *subjectService) keyLabels(ctx context.Context, out *trustv1.Subject) (m
 	if len(ids) == 0 {
 		return labels, nil
 	}
-	// One read for every key, not a round trip each.
-	keys, err := s.store.KeysByID(ctx, ids)
+	// One read for every key not yet seen, not a round trip each (a
+	// registered key never changes, so the builder keeps those it read).
+	keys, err := s.builder.KeysByID(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("subject: keys of %s: %w", out.GetDigest(), err)
 	}

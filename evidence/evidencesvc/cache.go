@@ -3,6 +3,8 @@ package evidencesvc
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/trustd-dev/trustd/store"
@@ -156,4 +158,41 @@ func (b *Builder) keyOf(ctx context.Context, id string) (store.Key, error) {
 	}
 	b.cache.keys[id] = k
 	return k, nil
+}
+
+// KeysByID returns the registered keys with these ids, as
+// store.Reader.KeysByID does (ordered by id, unregistered ids left out),
+// reading only those not cached, in one store read. A registered key never
+// changes (no label or bytes are rewritten), so GetSubject's labels need
+// no store read once its signers were seen; an id not registered is read
+// again each time, as it may be registered since.
+func (b *Builder) KeysByID(ctx context.Context, ids []string) ([]store.Key, error) {
+	var out []store.Key
+	var missing []string
+	b.cache.mu.Lock()
+	for _, id := range ids {
+		if k, ok := b.cache.keys[id]; ok {
+			out = append(out, k)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	b.cache.mu.Unlock()
+	if len(missing) > 0 {
+		got, err := b.Store.KeysByID(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		b.cache.mu.Lock()
+		if b.cache.keys == nil || len(b.cache.keys)+len(got) > maxCached {
+			b.cache.keys = map[string]store.Key{}
+		}
+		for _, k := range got {
+			b.cache.keys[k.ID] = k
+		}
+		b.cache.mu.Unlock()
+		out = append(out, got...)
+	}
+	slices.SortFunc(out, func(a, b store.Key) int { return strings.Compare(a.ID, b.ID) })
+	return slices.CompactFunc(out, func(a, b store.Key) bool { return a.ID == b.ID }), nil
 }

@@ -175,3 +175,63 @@ func TestLookupOneRead(t *testing.T) {
 		})
 	}
 }
+
+func (c *countingStore) KeysByID(ctx context.Context, ids []string) ([]store.Key, error) {
+	c.count("KeysByID")
+	return c.Store.KeysByID(ctx, ids)
+}
+
+// TestKeysByIDCached: the builder answers KeysByID as the store does, and
+// reads a registered key once, but an unregistered id every time (it may
+// be registered since).
+func TestKeysByIDCached(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, be.Open(t))
+			app, _ := e.many(t, 4, 1)
+			c := &countingStore{Store: e.store, n: map[string]int{}}
+			b := &evidencesvc.Builder{Store: c, Log: e.log}
+			bundle, err := e.builder.Build(ctx, evidence.Request{Digests: []digest.Digest{app}, Kinds: []evidence.Kind{evidence.KindEntries}, At: time.Now()}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, en := range bundle.Entries {
+				ids = append(ids, en.SignerKeyIDs...)
+			}
+			if len(ids) == 0 {
+				t.Fatal("no signers to look up")
+			}
+			ids = append(ids, "unregistered-key", ids[0])
+			want, err := e.store.KeysByID(ctx, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				name  string
+				ids   []string
+				reads int
+			}{
+				{"first", ids, 1},
+				{"registered cached", ids[:len(ids)-2], 0},
+				{"unregistered read again", ids, 1},
+			} {
+				got, err := b.KeysByID(ctx, tc.ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := want
+				if tc.name == "registered cached" {
+					w, _ = e.store.KeysByID(ctx, tc.ids)
+				}
+				if !reflect.DeepEqual(got, w) {
+					t.Errorf("%s: KeysByID = %+v, want %+v", tc.name, got, w)
+				}
+				if n := c.reads()["KeysByID"]; n != tc.reads {
+					t.Errorf("%s: %d store reads, want %d", tc.name, n, tc.reads)
+				}
+			}
+		})
+	}
+}

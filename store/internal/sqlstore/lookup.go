@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -246,6 +247,17 @@ func (q *Queries) revocationsByID(ctx context.Context, kind string, ids []string
 	return out, err
 }
 
+// textColumns name the text columns of lookupOne's union, and
+// coalescedText reads each with NULL as the empty string.
+var textColumns, coalescedText = func() (string, string) {
+	var names, reads []string
+	for i := range 15 {
+		names = append(names, "t"+strconv.Itoa(i))
+		reads = append(reads, "COALESCE(t"+strconv.Itoa(i)+", '')")
+	}
+	return strings.Join(names, ", "), strings.Join(reads, ", ")
+}()
+
 // lookupOne reads a DigestLookup in one statement: a union of tagged rows
 // (n: naming row, s: statement, r: revocation state, h: head and size, k:
 // tree node) over common columns.
@@ -276,6 +288,9 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 			UNION SELECT r.* FROM revocations r
 				WHERE r.kind = 'statement' AND r.target_id = ANY(ARRAY(SELECT envelope_digest FROM ents))),
 		seqs AS (SELECT seq FROM ents UNION SELECT seq FROM revs WHERE seq > 0)
+		SELECT tag, i1, COALESCE(i2, 0), `+coalescedText+`,
+			COALESCE(ts1, 'epoch'), COALESCE(ts2, 'epoch'), b1
+		FROM (
 		SELECT 'n', seq, aseq, payload_type, predicate_type, signer_key_ids, name, algorithm, value, envelope_digest,
 			builder_id, build_type, source_repository, source_ref, document_name, document_version, verifier_id, verification_result,
 			recorded_at, NULL::timestamptz, NULL::bytea
@@ -297,18 +312,21 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 			(SELECT n.hash FROM log_nodes n WHERE n.level = p.level AND n.idx = p.idx)
 		FROM (SELECT DISTINCT l.level, ((w.seq - 1) >> l.level) # 1 AS idx
-				FROM seqs w CROSS JOIN generate_series(0, `+strconv.Itoa(lq.NodeLevels-1)+`) AS l (level)) p`, args...)
+				FROM seqs w CROSS JOIN generate_series(0, `+strconv.Itoa(lq.NodeLevels-1)+`) AS l (level)) p
+		) u (tag, i1, i2, `+textColumns+`, ts1, ts2, b1)`, args...)
 	if err != nil {
 		return out, q.fail("digest lookup", err)
 	}
 	// One set of destinations for every row: each value is copied out
 	// before the next row is scanned (the byte slices are new each row).
+	// No column is NULL but b1 (coalesced to 0, '' and the epoch, which no
+	// row reads as a value), so the driver scans into plain Go values, not
+	// through the sql.Scanner of a Null wrapper.
 	var (
 		tag      string
-		i1       int64
-		i2       sql.NullInt64
-		t        [15]sql.NullString
-		ts1, ts2 sql.NullTime
+		i1, i2   int64
+		t        [15]string
+		ts1, ts2 time.Time
 		b1       []byte
 	)
 	dest := []any{&tag, &i1, &i2}
@@ -324,37 +342,40 @@ func (q *Queries) lookupOne(ctx context.Context, lq store.DigestLookupQuery) (st
 		switch tag {
 		case "n":
 			var idx [8]sql.NullString
-			copy(idx[:], t[7:])
-			e, err := namingEntry(i1, t[0].String, t[1].String, t[2].String, t[3].String, t[4].String, t[5].String, t[6].String, ts1.Time, i2, idx)
+			for j := range idx {
+				idx[j] = sql.NullString{String: t[7+j], Valid: true}
+			}
+			// An attestation's seq is its entry's, never 0.
+			e, err := namingEntry(i1, t[0], t[1], t[2], t[3], t[4], t[5], t[6], ts1, sql.NullInt64{Int64: i2, Valid: i2 != 0}, idx)
 			if err != nil {
 				return err
 			}
 			out.Naming = append(out.Naming, e)
 		case "s":
-			s := store.Statement{Seq: i1, PayloadType: t[0].String, PredicateType: t[1].String, RecordedAt: ts1.Time.UTC(), Envelope: b1}
-			d, err := digest.Parse(t[6].String)
+			s := store.Statement{Seq: i1, PayloadType: t[0], PredicateType: t[1], RecordedAt: ts1.UTC(), Envelope: b1}
+			d, err := digest.Parse(t[6])
 			if err != nil {
 				return fmt.Errorf("statement %d: stored envelope digest: %w", s.Seq, err)
 			}
 			s.EnvelopeDigest = d
-			if err := json.Unmarshal([]byte(t[2].String), &s.SignerKeyIDs); err != nil {
+			if err := json.Unmarshal([]byte(t[2]), &s.SignerKeyIDs); err != nil {
 				return fmt.Errorf("statement %d: stored signers: %w", s.Seq, err)
 			}
 			out.Statements = append(out.Statements, s)
 		case "r":
-			rec := store.RevocationRecord{TargetKey: b1, Kind: t[0].String, TargetID: t[1].String, Action: t[3].String, Reason: t[4].String,
-				Effective: ts1.Time.UTC(), Seq: i1, RecordedAt: ts2.Time.UTC()}
-			if err := json.Unmarshal([]byte(t[2].String), &rec.Revokers); err != nil {
+			rec := store.RevocationRecord{TargetKey: b1, Kind: t[0], TargetID: t[1], Action: t[3], Reason: t[4],
+				Effective: ts1.UTC(), Seq: i1, RecordedAt: ts2.UTC()}
+			if err := json.Unmarshal([]byte(t[2]), &rec.Revokers); err != nil {
 				return fmt.Errorf("revocation %d: stored revokers: %w", rec.Seq, err)
 			}
 			out.Revocations = append(out.Revocations, rec)
 		case "h":
-			out.RevocationHead, out.LogSize = i1, uint64(i2.Int64)
+			out.RevocationHead, out.LogSize = i1, uint64(i2)
 		case "k":
 			if b1 == nil {
 				return nil // a sibling not complete yet
 			}
-			out.Nodes = append(out.Nodes, store.LogNode{ID: compact.NewNodeID(uint(i1), uint64(i2.Int64)), Hash: b1})
+			out.Nodes = append(out.Nodes, store.LogNode{ID: compact.NewNodeID(uint(i1), uint64(i2)), Hash: b1})
 		default:
 			return fmt.Errorf("row tagged %q", tag)
 		}
