@@ -36,9 +36,9 @@ test: ## Run every test, against a throwaway PostgreSQL that is removed afterwar
 test-go:
 	$(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
 
-test-differential: ## The differential test's long run: 20 seeds x 200 steps on SQLite and a throwaway PostgreSQL
+test-differential: ## The differential test's long run: 20 seeds x 200 steps on SQLite and a throwaway PostgreSQL, 4 seeds at a time (they wait on token expiries)
 	scripts/with-postgres.sh env TRUSTD_DIFF_SEEDS=$${TRUSTD_DIFF_SEEDS:-20} TRUSTD_DIFF_STEPS=$${TRUSTD_DIFF_STEPS:-200} \
-	  $(GO) test -count=1 -timeout 30m -run '^TestDifferential$$' ./server
+	  $(GO) test -count=1 -timeout 30m -parallel 4 -run '^TestDifferential$$' ./server
 
 bench: bench-digest bench-load ## Run the benchmarks and print figures
 
