@@ -8,8 +8,10 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,6 +40,14 @@ func TestMain(m *testing.M) {
 		os.Exit(2)
 	}
 	binDir = dir
+	// trustctl keeps log state (per server address) and its revocation
+	// cache under these: never the user's own, and gone with the run.
+	for env, sub := range map[string]string{"XDG_STATE_HOME": "state", "XDG_CACHE_HOME": "cache"} {
+		if err := os.Setenv(env, filepath.Join(dir, sub)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+	}
 	for _, name := range []string{"trustd", "trustctl"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -98,6 +108,12 @@ func startTrustd(t testing.TB, args ...string) *daemon {
 	select {
 	case a := <-addrs:
 		d.grpcAddr, d.httpAddr = a[0], a[1]
+		// A new trustd is a new log, even on a port an earlier one used:
+		// forget what trustctl pinned for that address.
+		stale := filepath.Join(os.Getenv("XDG_STATE_HOME"), "trustctl", "log-"+strings.ReplaceAll(d.grpcAddr, ":", "_")+".json")
+		if err := os.Remove(stale); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
 	case err := <-d.done:
 		t.Fatalf("trustd exited before serving: %v\n%s", err, d.logs())
 	case <-time.After(60 * time.Second):
@@ -428,4 +444,24 @@ func TestDigestMatchesCoreutils(t *testing.T) {
 	if r := run(t, nil, "trustctl", "digest", filepath.Join(t.TempDir(), "missing")); r.code != 2 || !strings.Contains(r.stderr, "no such file") {
 		t.Errorf("missing file: exit %d %q", r.code, r.stderr)
 	}
+}
+
+// mustSucceed fails the test unless the trustctl run r (described by what)
+// exited 0, showing its output, and returns r.
+func mustSucceed(t testing.TB, r result, what string) result {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// writeFile writes content to dir/name (0644) and returns the path.
+func writeFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

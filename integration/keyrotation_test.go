@@ -82,13 +82,7 @@ func keyRotation(t *testing.T, backend string) {
 		}
 		return startTrustd(t, append(append([]string(nil), base...), "--token-key", k(tokens), "--revocation-list-key", k(lists), "--log-key", k(logs))...)
 	}
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 	cache := filepath.Join(work, "cache") // the offline verifier's
 	rootFile := filepath.Join(work, "keys-root.json")
 	logState := filepath.Join(work, "log-state.json") // the log watcher's

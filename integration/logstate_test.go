@@ -21,21 +21,8 @@ import (
 func TestVerifyFollowsLogState(t *testing.T) {
 	work := t.TempDir()
 	data, snapshot := filepath.Join(work, "data"), filepath.Join(work, "snapshot")
-	write := func(name, content string) string {
-		t.Helper()
-		p := filepath.Join(work, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	write := func(name, content string) string { t.Helper(); return writeFile(t, work, name, content) }
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 	policyFile := write("deploy.yaml", `apiVersion: trustd.dev/policy/v1
 policies:
   - name: production

@@ -82,13 +82,7 @@ func nameBoundToDigest(t *testing.T, backend string) {
 	d := startTrustd(t, args...)
 	reg := startRegistry(t)
 	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 
 	rootKey, targetsKey := filepath.Join(work, "root.pem"), filepath.Join(work, "targets.pem")
 	for _, k := range []string{rootKey, targetsKey} {

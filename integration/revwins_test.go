@@ -72,14 +72,7 @@ func TestRevocationAlwaysWins(t *testing.T) {
 
 func revocationAlwaysWins(t *testing.T, backend string) {
 	work := t.TempDir()
-	write := func(name, content string) string {
-		t.Helper()
-		p := filepath.Join(work, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { t.Helper(); return writeFile(t, work, name, content) }
 	securityKey, issuerKey := filepath.Join(work, "security.pem"), filepath.Join(work, "issuer.pem")
 	security, issuer := genKey(t, securityKey), genKey(t, issuerKey)
 	policyFile := write("deploy.yaml", readmePolicy)
@@ -91,13 +84,7 @@ func revocationAlwaysWins(t *testing.T, backend string) {
 	d := startTrustd(t, args...)
 	reg := startRegistry(t)
 	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 	for _, k := range []string{securityKey, issuerKey} {
 		must(ctl("key", "add", k+".pub"), "key add")
 	}
@@ -263,13 +250,7 @@ policies:
 	}
 	d := startTrustd(t, args...)
 	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 	must(ctl("key", "add", write("dev.asc", g.run("--export", "--armor", dev))), "key add")
 
 	// Two releases, each in its own signed SHA256SUMS.

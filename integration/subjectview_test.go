@@ -28,13 +28,7 @@ func TestSubjectCitations(t *testing.T) {
 			}
 			d := startTrustd(t, args...)
 			ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
-			must := func(r result, what string) result {
-				t.Helper()
-				if r.code != 0 {
-					t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-				}
-				return r
-			}
+			must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 			write := func(name, body string) string {
 				t.Helper()
 				p := filepath.Join(work, name)

@@ -106,13 +106,7 @@ func tokenPolicies(t *testing.T, backend string) {
 		t.Errorf("trustd does not log the policies it holds:\n%s", d.logs())
 	}
 	tc := func(args ...string) result { return trustctl(t, d.grpcAddr, args...) }
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 	rootKey, targetsKey := filepath.Join(work, "root.pem"), filepath.Join(work, "targets.pem")
 	genKey(t, rootKey)
 	genKey(t, targetsKey)

@@ -26,14 +26,7 @@ func TestTUFRevocationWins(t *testing.T) {
 
 func tufRevocationWins(t *testing.T, backend string) {
 	work := t.TempDir()
-	write := func(name, content string) string {
-		t.Helper()
-		p := filepath.Join(work, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { t.Helper(); return writeFile(t, work, name, content) }
 	policyFile := write("deploy.yaml", `apiVersion: trustd.dev/policy/v1
 policies:
   - name: production
@@ -48,13 +41,7 @@ policies:
 	}
 	d := startTrustd(t, args...)
 	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 	rootKey, targetsKey := filepath.Join(work, "root.pem"), filepath.Join(work, "targets.pem")
 	genKey(t, rootKey)
 	targets := genKey(t, targetsKey)

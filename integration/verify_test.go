@@ -150,13 +150,7 @@ func deployVerify(t *testing.T, backend string) {
 	}
 	d := startTrustd(t, args...)
 	reg := startRegistry(t)
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 
 	// A TUF repository whose targets role lists a release file and an
 	// image manifest.

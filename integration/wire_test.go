@@ -109,13 +109,7 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 	}
 	d := startTrustd(t, args...)
 	tc := func(args ...string) result { return trustctl(t, d.grpcAddr, args...) }
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 	oldKey, old := key("old")
 	aliceKey, _ := key("alice")
 	bobKey, _ := key("bob")
@@ -300,13 +294,7 @@ func oneResolver(t *testing.T, backend string) {
 	d := startTrustd(t, args...)
 	reg := startRegistry(t)
 	tc := func(args ...string) result { return trustctl(t, d.grpcAddr, args...) }
-	must := func(r result, what string) result {
-		t.Helper()
-		if r.code != 0 {
-			t.Fatalf("%s: exit %d\n%s\n%s", what, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	must := func(r result, what string) result { t.Helper(); return mustSucceed(t, r, what) }
 	img, err := random.Image(2048, 2)
 	if err != nil {
 		t.Fatal(err)
