@@ -43,6 +43,9 @@ const (
 	KindSigstoreBundle = "sigstore-bundle"
 	KindLayout         = "in-toto-layout"
 	KindLink           = "in-toto-link"
+	// KindCosign is a cosign key-based message signature (package
+	// cosign's Record).
+	KindCosign = "cosign"
 	// KindOther is a log entry of another kind (an OpenPGP manifest, TUF
 	// metadata) that names the digest.
 	KindOther = "other"
@@ -59,6 +62,8 @@ func KindOf(payloadType string) string {
 		return KindLayout
 	case payloadType == LinkPayloadType:
 		return KindLink
+	case payloadType == recordtype.CosignPayloadType:
+		return KindCosign
 	}
 	return KindOther
 }
@@ -175,8 +180,9 @@ type Attestation struct {
 
 // PutRequest is one submission.
 type PutRequest struct {
-	// Data is a DSSE envelope, a Sigstore bundle, or an in-toto layout or
-	// link metablock (JSON), exactly as signed.
+	// Data is a DSSE envelope, a Sigstore bundle, an in-toto layout or
+	// link metablock (JSON), exactly as signed, or a cosign Record (package
+	// cosign) carrying what cosign signed with a registered key.
 	Data []byte
 	// Digest, when set, must be a subject of the attestation.
 	Digest digest.Digest
@@ -214,9 +220,11 @@ func (s *Service) Put(ctx context.Context, req PutRequest) (Attestation, bool, e
 		rec, created, err = s.putBundle(ctx, req)
 	case top["signed"] != nil && top["signatures"] != nil:
 		rec, created, err = s.putMetablock(ctx, req, top["signed"])
+	case top["cosign"] != nil:
+		rec, created, err = s.putCosign(ctx, req)
 	default:
 		return Attestation{}, false, inputerr.New(opPut, "", ErrMalformed,
-			"not a DSSE envelope (payloadType, payload, signatures), a Sigstore bundle (mediaType, …) or an in-toto metablock (signed, signatures)")
+			"not a DSSE envelope (payloadType, payload, signatures), a Sigstore bundle (mediaType, …), an in-toto metablock (signed, signatures) or a cosign record (cosign, kind, keyid, data)")
 	}
 	if err != nil {
 		return Attestation{}, false, err

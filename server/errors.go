@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/cosign"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/evidence"
@@ -80,6 +81,11 @@ var codeOf = []struct {
 	{tuf.ErrRepoExists, codes.AlreadyExists},
 	{envelope.ErrUnknownKey, codes.FailedPrecondition},
 	{attest.ErrNoTrustedRoot, codes.FailedPrecondition},
+	{cosign.ErrBadSignature, codes.PermissionDenied},
+	{cosign.ErrKeyMismatch, codes.PermissionDenied},
+	{cosign.ErrUnsupportedKey, codes.InvalidArgument},
+	{cosign.ErrMalformed, codes.InvalidArgument},
+	{cosign.ErrTooLarge, codes.InvalidArgument},
 	{attest.ErrNotLayout, codes.FailedPrecondition},
 	{attest.ErrBundleVerification, codes.PermissionDenied},
 	{attest.ErrNoTimestamp, codes.PermissionDenied},
