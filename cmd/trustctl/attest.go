@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trustd-dev/trustd/client"
+	"github.com/trustd-dev/trustd/cosign"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/cliutil"
@@ -53,6 +54,7 @@ func newAttestPutCmd(g *globals) *cobra.Command {
 		want, layout string
 		id           trustv1.SigstoreIdentity
 		layoutKeys   []string
+		cosignKey    string
 	)
 	cmd := &cobra.Command{
 		Use:   "put FILE|-",
@@ -62,6 +64,13 @@ recognised: a DSSE envelope (in-toto statement v1 or v0.1), a Sigstore bundle
 (v0.1 to v0.3 JSON, as cosign --new-bundle-format and sigstore-go write), or an
 in-toto v0.9 layout or link metablock. What does not verify is refused with the
 reason and nothing is stored.
+
+--cosign-key KEYID takes what cosign signed with a key (not keyless) and
+registered with trustctl key add: a legacy bundle of cosign sign-blob --bundle
+(give --digest, the signed file's sha256: the bundle does not say what it
+signs), a Sigstore bundle of --new-bundle-format (sign-blob or attest-blob), or
+a DSSE envelope of cosign attest. trustd verifies it against that key and
+records it as that key's signature.
 
 --digest makes trustd check that the attestation is about that artifact.
 --issuer and --identity (or their -regexp forms; give both) require a Sigstore
@@ -73,7 +82,8 @@ registered key id(s) of the project owner who signed it; a link needs
   trustctl attest put app.sigstore.json --issuer https://token.actions.githubusercontent.com \
       --identity-regexp '^https://github.com/example/app/'
   trustctl attest put root.layout --layout-key 5c3b…    # prints the layout's seq, e.g. 12
-  trustctl attest put package.a1b2c3d4.link --layout 12`,
+  trustctl attest put package.a1b2c3d4.link --layout 12
+  trustctl attest put app.cosign.bundle --cosign-key 5c3b… --digest sha256:…`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := readBounded(args[0], maxAttestationFile)
@@ -81,6 +91,11 @@ registered key id(s) of the project owner who signed it; a link needs
 				return fmt.Errorf("FILE: %w", err)
 			}
 			req := &trustv1.PutAttestationRequest{Data: data, LayoutKeyIds: layoutKeys}
+			if cosignKey != "" {
+				if req.Data, err = cosignRecord(data, cosignKey, want); err != nil {
+					return err
+				}
+			}
 			if want != "" {
 				d, err := digest.Parse(want)
 				if err != nil {
@@ -109,7 +124,38 @@ registered key id(s) of the project owner who signed it; a link needs
 	fl.StringVar(&id.SubjectRegexp, "identity-regexp", "", "Sigstore: regular expression the certificate subject must match")
 	fl.StringArrayVar(&layoutKeys, "layout-key", nil, "in-toto layout: registered key id of the owner who signed it; repeatable")
 	fl.StringVar(&layout, "layout", "", "in-toto link: sequence number of its layout")
+	fl.StringVar(&cosignKey, "cosign-key", "", "cosign: the registered key id that signed FILE, a cosign key-based bundle or DSSE envelope (default none)")
 	return cmd
+}
+
+// cosignRecord wraps a document cosign signed with the registered key
+// keyID as the cosign.Record trustd verifies: a legacy bundle
+// (base64Signature; its signed digest is want), a Sigstore bundle
+// (mediaType) or a DSSE envelope (payloadType).
+func cosignRecord(data []byte, keyID, want string) ([]byte, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("FILE: not a JSON object: %w", err)
+	}
+	r := cosign.Record{Cosign: cosign.RecordVersion, KeyID: keyID, Data: data}
+	switch {
+	case top["base64Signature"] != nil:
+		if want == "" {
+			return nil, errors.New("--digest: required with a legacy cosign bundle: give the signed file's sha256")
+		}
+		d, err := digest.Parse(want)
+		if err != nil {
+			return nil, fmt.Errorf("--digest: %w", err)
+		}
+		r.Kind, r.Digest = cosign.KindBlobBundle, d.String()
+	case top["mediaType"] != nil:
+		r.Kind = cosign.KindSigstoreBundle
+	case top["payloadType"] != nil:
+		r.Kind = cosign.KindDSSE
+	default:
+		return nil, errors.New("FILE: --cosign-key takes a cosign bundle (base64Signature), a Sigstore bundle (mediaType) or a DSSE envelope (payloadType)")
+	}
+	return r.Encode()
 }
 
 func (g *globals) putAttestation(cmd *cobra.Command, req *trustv1.PutAttestationRequest) error {

@@ -64,7 +64,7 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 	root.AddCommand(newVoteCmd(g), newReputationCmd(g), newFeedbackCmd(g))
 	root.AddCommand(newRevokeCmd(g), newRevocationsCmd(g))
 	root.AddCommand(newVerifyCmd(g), newTokenCmd(g), newPolicyCmd(g))
-	root.AddCommand(newAttestCmd(g))
+	root.AddCommand(newAttestCmd(g), newImportCmd(g))
 	root.AddCommand(newIdentityCmd(g))
 	return root
 }
