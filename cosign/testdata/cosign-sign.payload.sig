@@ -1,0 +1,1 @@
+MEQCIGiNGH/7jDHwu536SjcGofhNMPkmLNlSomz5ZlF11+gFAiBo4qVRAFknbWxqhiNbXGJnQFNuDVAwjlFmnvi7aHQKdQ==
