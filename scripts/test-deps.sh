@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # test-deps.sh: makes sure the foreign tools the interop tests drive are
-# installed (gpg for OpenPGP, openssl for keys, coreutils' b2sum). On a
-# Debian machine where we are root, missing ones are installed; elsewhere
-# a missing tool is reported and the tests that need it say so.
+# installed (gpg for OpenPGP, openssl for keys, coreutils' b2sum, cosign for
+# the cosign import tests). On a Debian machine where we are root, missing
+# ones are installed; elsewhere a missing tool is reported and the tests that
+# need it say so.
 set -euo pipefail
+
+# cosign, at the version the interop tests were written against, is built
+# into bin/ (git-ignored) with the Go toolchain; a version stamp makes a
+# version bump rebuild it.
+COSIGN_VERSION=v2.6.5
+bin="$(cd "$(dirname "$0")/.." && pwd)/bin"
+if [ ! -x "$bin/cosign" ] || [ ! -e "$bin/.cosign-$COSIGN_VERSION" ]; then
+  echo "test-deps: installing cosign $COSIGN_VERSION into $bin" >&2
+  mkdir -p "$bin"
+  GOBIN="$bin" go install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
+  touch "$bin/.cosign-$COSIGN_VERSION"
+fi
 
 missing=()
 command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v b2sum >/dev/null 2>&1 || missing+=(coreutils)
+# unshare and ip: the cosign tests run cosign offline in a network namespace.
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # docker-registry: the distribution registry the OCI verify tests run.
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 # SoftHSM2 and OpenSC's pkcs11-tool: the PKCS#11 (hardware key) signing tests.
