@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -222,4 +224,46 @@ func TestCosignRecords(t *testing.T) {
 
 func containsField(err error, field string) bool {
 	return err != nil && strings.Contains(err.Error(), field)
+}
+
+// TestCosignRealBundles: the protobuf Sigstore bundles real cosign v2.6.5
+// made with a key (sign-blob and attest-blob --new-bundle-format, see
+// ../cosign/testdata) verify against that key once registered: the
+// message signature as a cosign signature of the blob, the DSSE one as the
+// statement it carries; both are refused under another key.
+func TestCosignRealBundles(t *testing.T) {
+	read := func(name string) []byte {
+		data, err := os.ReadFile(filepath.Join("..", "cosign", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, b, 0)
+			ctx := context.Background()
+			pub, _, err := e.keys.Add(ctx, read("release.pub"), "release")
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := newCosignKey(t, e, "other")
+			blob := sha256Of(string(read("blob.txt")))
+			for _, tc := range []struct{ file, predicateType string }{
+				{"cosign-sign-blob-new.sigstore.json", recordtype.CosignSignature},
+				{"cosign-attest-blob-new.sigstore.json", "https://example.com/test-result/v1"},
+			} {
+				t.Run(tc.file, func(t *testing.T) {
+					data := read(tc.file)
+					if _, _, err := e.svc.Put(ctx, attest.PutRequest{Data: record(t, cosign.Record{Kind: cosign.KindSigstoreBundle, KeyID: other.id, Data: data})}); err == nil {
+						t.Fatal("verified under another key")
+					}
+					a, created, err := e.svc.Put(ctx, attest.PutRequest{Data: record(t, cosign.Record{Kind: cosign.KindSigstoreBundle, KeyID: pub.ID, Data: data}), Digest: blob})
+					if err != nil || !created || a.PredicateType != tc.predicateType || len(a.SignerIDs) != 1 || a.SignerIDs[0] != pub.ID {
+						t.Fatalf("Put = %+v, created %v, %v", a, created, err)
+					}
+				})
+			}
+		})
+	}
 }

@@ -49,8 +49,13 @@ var (
 
 // Bounds on what this package parses.
 const (
-	// MaxRecordBytes bounds a Record (and so each document it carries).
-	MaxRecordBytes = 1 << 20
+	// MaxRecordBytes bounds a Record (and so each document it carries);
+	// the server's attestation bound (trustd --max-attestation-bytes) is
+	// usually the tighter one.
+	MaxRecordBytes = 64 << 20
+	// MaxBundleBytes bounds a legacy bundle: a signature, a public key
+	// and a transparency log entry are a few KiB.
+	MaxBundleBytes = 1 << 20
 	// MaxPayloadBytes bounds a simple-signing payload; cosign's are a few
 	// hundred bytes, annotations included.
 	MaxPayloadBytes = 64 << 10
@@ -182,8 +187,8 @@ const opLegacy = "cosign: bundle"
 // with ErrKeyMismatch, it is a keyless bundle) and rekorBundle. Unknown
 // fields are refused.
 func ParseLegacyBundle(data []byte) (LegacyBundle, error) {
-	if len(data) > MaxRecordBytes {
-		return LegacyBundle{}, inputerr.New(opLegacy, "", ErrTooLarge, fmt.Sprintf("%d bytes, the limit is %d", len(data), MaxRecordBytes))
+	if len(data) > MaxBundleBytes {
+		return LegacyBundle{}, inputerr.New(opLegacy, "", ErrTooLarge, fmt.Sprintf("%d bytes, the limit is %d", len(data), MaxBundleBytes))
 	}
 	var raw struct {
 		Base64Signature *string         `json:"base64Signature"`

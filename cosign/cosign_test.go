@@ -98,7 +98,7 @@ func TestParseErrors(t *testing.T) {
 		{"bundle: unknown field", `{"base64Signature":"AA==","x":1}`, "", legacy, cosign.ErrMalformed},
 		{"bundle: cert not PEM", `{"base64Signature":"AA==","cert":"AAAA"}`, "cert", legacy, cosign.ErrMalformed},
 		{"bundle: rekorBundle not an object", `{"base64Signature":"AA==","rekorBundle":[]}`, "rekorBundle", legacy, cosign.ErrMalformed},
-		{"bundle: too large", `{"base64Signature":"` + strings.Repeat(" ", cosign.MaxRecordBytes) + `"}`, "", legacy, cosign.ErrTooLarge},
+		{"bundle: too large", `{"base64Signature":"` + strings.Repeat(" ", cosign.MaxBundleBytes) + `"}`, "", legacy, cosign.ErrTooLarge},
 		{"payload: no critical", `{"optional":null}`, "critical", simple, cosign.ErrMalformed},
 		{"payload: wrong type", `{"critical":{"identity":{},"image":{"docker-manifest-digest":"` + dg + `"},"type":"atomic container signature"}}`, "critical.type", simple, cosign.ErrMalformed},
 		{"payload: no digest", `{"critical":{"identity":{},"image":{},"type":"cosign container image signature"}}`, "critical.image.docker-manifest-digest", simple, cosign.ErrMalformed},
