@@ -79,7 +79,7 @@ func newImportCmd(g *globals) *cobra.Command {
 		insecure bool
 	)
 	cmd := &cobra.Command{
-		Use:   "import REF --key KEYID...",
+		Use:   "import REF [--key KEYID...]",
 		Short: "Import the signatures and attestations a registry holds for an image",
 		Long: `import discovers what an OCI registry already holds for the image REF
 (a tag is resolved to its manifest digest first) and imports all of it into
@@ -97,9 +97,6 @@ from the Docker config (~/.docker/config.json), as for trustctl verify.`,
   trustctl import registry.example/app@sha256:… --key 5c3b… --key 9e1f…`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(keyIDs) == 0 {
-				return errors.New("--key: give the registered key id(s) whose signatures to import")
-			}
 			var nopts []name.Option
 			if insecure {
 				nopts = append(nopts, name.Insecure)
@@ -139,6 +136,9 @@ from the Docker config (~/.docker/config.json), as for trustctl verify.`,
 						imp.Name(), n.Imported, n.Skipped, n.Unmatched)
 					total.add(n)
 				}
+				if total.Unmatched > 0 && len(keyIDs) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "name the registered keys whose signatures to import with --key")
+				}
 				if total.Imported == 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "nothing new to import for %s\n", img)
 				}
@@ -146,7 +146,7 @@ from the Docker config (~/.docker/config.json), as for trustctl verify.`,
 			})
 		},
 	}
-	cmd.Flags().StringArrayVar(&keyIDs, "key", nil, "registered key id whose signatures to import; repeatable (required)")
+	cmd.Flags().StringArrayVar(&keyIDs, "key", nil, "registered key id whose cosign signatures to import; repeatable (default none: cosign signatures are counted, not imported)")
 	cmd.Flags().BoolVar(&insecure, "insecure-registry", false, "talk plain HTTP to the registry (default false; localhost is always plain HTTP)")
 	return cmd
 }
