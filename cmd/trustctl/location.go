@@ -187,7 +187,7 @@ trustd accepts only https and oci locations, and no loopback, link-local or
 private addresses, unless its operator allows them; it keeps at most
 --max-locations-per-digest claims per digest (the publisher's always).
 The claim is authoritative when --key publishes the artifact, a mirror
-otherwise. Withdraw it with 'trustctl revoke statement ENVELOPE_DIGEST'.`,
+otherwise. Withdraw it with 'trustctl revoke statement SEQ --reason withdrawn'.`,
 		Example: `  trustctl location add app.tar.gz=sha256:…,sha512:… https://mirror.example.com/targets/ --key vendor.pem
   trustctl location add sha256:… oci://registry.example.com/acme/app@sha256:… --key vendor.pem`,
 		Args: cobra.ExactArgs(2),
