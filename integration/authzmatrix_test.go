@@ -530,6 +530,11 @@ func (e *matrixEnv) rows() map[string][]mrow {
 			{"vote on the owner's release", allowedWrite(func(*mcaller) string { return "accepted" }, func(c *mcaller) []string {
 				return []string{"vote", e.appSHA, "--like", "--key", c.key}
 			})},
+			// A location claim is evidence of where to look: anyone may say
+			// they hold the owner's release, as a mirror.
+			{"claim a location of the owner's release", allowedWrite(func(*mcaller) string { return "accepted" }, func(c *mcaller) []string {
+				return []string{"location", "add", e.appSHA, "https://" + c.name + ".mirror.example.com/app.tar", "--key", c.key}
+			})},
 		},
 
 		trustv1.EvidenceService_GetEvidence_FullMethodName: {{"the owner's release's evidence", readRPC(e.owner.id, func(ctx context.Context, conn *grpc.ClientConn) (string, error) {
@@ -539,6 +544,15 @@ func (e *matrixEnv) rows() map[string][]mrow {
 				signers = append(signers, en.GetSignerKeyIds()...)
 			}
 			return fmt.Sprintf("%d entries signed by %v", len(r.GetEntries()), signers), err
+		})}},
+
+		trustv1.LocationService_GetLocations_FullMethodName: {{"the owner's release", readRPC(e.appSHA, func(ctx context.Context, conn *grpc.ClientConn) (string, error) {
+			r, err := trustv1.NewLocationServiceClient(conn).GetLocations(ctx, &trustv1.GetLocationsRequest{Digest: e.appSHA})
+			return fmt.Sprintf("%s: %d locations", r.GetDigest(), len(r.GetLocations())), err
+		})}},
+		trustv1.LocationService_ListSharedLocations_FullMethodName: {{"the owner's and the stranger's", readRPC("digests shared", func(ctx context.Context, conn *grpc.ClientConn) (string, error) {
+			r, err := trustv1.NewLocationServiceClient(conn).ListSharedLocations(ctx, &trustv1.ListSharedLocationsRequest{KeyA: e.owner.id, KeyB: e.stranger.id})
+			return fmt.Sprintf("%d digests shared", len(r.GetDigests())), err
 		})}},
 
 		trustv1.SubjectService_GetSubject_FullMethodName:  {{"the owner's release", read("claimed by "+e.owner.id, func(*mcaller) []string { return []string{"subject", e.appSHA} })}},
