@@ -282,7 +282,11 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 	verified := map[string]map[string]intoto.Metadata{}
 	good := layout
 	good.Steps = nil
-	stepCheck := map[string]*LayoutCheck{}
+	// stepCheck holds the index of each step's check in rep.Checks, never
+	// a pointer: appending moves the slice, and a pointer kept across an
+	// append writes into a stale copy (which once lost the failure of the
+	// first step's artifact rules and reported such a layout verified).
+	stepCheck := map[string]int{}
 	for _, step := range layout.Steps {
 		one := layout
 		one.Steps = []intoto.Step{step}
@@ -299,8 +303,8 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 			c.Passed = true
 			c.Detail = fmt.Sprintf("%d of %d required link(s) signed by authorised functionaries", len(v[step.Name]), step.Threshold)
 		}
+		stepCheck[step.Name] = len(rep.Checks)
 		rep.Checks = append(rep.Checks, c)
-		stepCheck[step.Name] = &rep.Checks[len(rep.Checks)-1]
 	}
 	// Links of one step must agree on what they saw; a step whose links
 	// disagree fails.
@@ -312,7 +316,7 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 		one.Steps = []intoto.Step{step}
 		r, err := intoto.ReduceStepsMetadata(one, verified)
 		if err != nil {
-			c := stepCheck[step.Name]
+			c := &rep.Checks[stepCheck[step.Name]]
 			c.Passed, c.Detail = false, "links disagree: "+err.Error()
 			continue
 		}
@@ -321,7 +325,7 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 	}
 	// Artifact rules of the steps whose links verified.
 	for _, step := range agreed.Steps {
-		c := stepCheck[step.Name]
+		c := &rep.Checks[stepCheck[step.Name]]
 		if err := intoto.VerifyArtifacts([]any{step}, reduced); err != nil {
 			c.Passed = false
 			c.Detail = "artifact rules: " + err.Error()

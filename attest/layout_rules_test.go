@@ -1,0 +1,110 @@
+package attest_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	intoto "github.com/in-toto/in-toto-golang/in_toto"
+
+	"github.com/trustd-dev/trustd/internal/teststore"
+)
+
+// withReview puts a review step by Alice between write-code and package:
+// it reads foo.py and produces nothing.
+func withReview(l *intoto.Layout) {
+	review := intoto.Step{Type: "step", PubKeys: []string{l.Steps[0].PubKeys[0]}, Threshold: 1, ExpectedCommand: []string{},
+		SupplyChainItem: intoto.SupplyChainItem{Name: "review",
+			ExpectedMaterials: [][]string{{"MATCH", "foo.py", "WITH", "PRODUCTS", "FROM", "write-code"}, {"DISALLOW", "*"}},
+			ExpectedProducts:  [][]string{{"DISALLOW", "*"}}}}
+	l.Steps = []intoto.Step{l.Steps[0], review, l.Steps[1]}
+}
+
+// TestLayoutArtifactRulesEveryPosition breaks the artifact rules of one
+// item at a time (first, middle and last step, and the inspection): the
+// layout must fail at exactly that item, and every other step's report
+// line must say that its artifact rules hold. A layout check that kept a
+// pointer into its growing list of results once lost the failure of the
+// first step and reported such a layout verified.
+func TestLayoutArtifactRulesEveryPosition(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, b, 0)
+			ctx := context.Background()
+			sc := newSupplyChain(t, e)
+			writeCode := sc.Link(t, "write-code", nil, []string{"foo.py"}, sc.Alice)
+			review := sc.Link(t, "review", []string{"foo.py"}, nil, sc.Alice)
+			pack := sc.Link(t, "package", []string{"foo.py"}, []string{"foo.tar.gz"}, sc.Bob)
+			other := sha256Of("a different tarball")
+			tests := []struct {
+				name    string
+				edits   []func(*intoto.Layout)
+				links   func() [][]byte
+				product func() string
+				// failing is the kind/name of the one check that must fail ("" none).
+				failing string
+				words   string
+			}{
+				{name: "two steps verified", links: func() [][]byte { return [][]byte{writeCode, pack} }},
+				{name: "three steps verified", edits: []func(*intoto.Layout){withReview},
+					links: func() [][]byte { return [][]byte{writeCode, review, pack} }},
+				{name: "first step records a disallowed material",
+					links: func() [][]byte {
+						return [][]byte{sc.Link(t, "write-code", []string{"foo.py"}, []string{"foo.py"}, sc.Alice), pack}
+					},
+					failing: "step/write-code", words: "disallowed by rule [DISALLOW *]"},
+				{name: "first of three steps records a disallowed material", edits: []func(*intoto.Layout){withReview},
+					links: func() [][]byte {
+						return [][]byte{sc.Link(t, "write-code", []string{"foo.py"}, []string{"foo.py"}, sc.Alice), review, pack}
+					},
+					failing: "step/write-code", words: "disallowed by rule [DISALLOW *]"},
+				{name: "middle step records a disallowed product", edits: []func(*intoto.Layout){withReview},
+					links: func() [][]byte {
+						return [][]byte{writeCode, sc.Link(t, "review", []string{"foo.py"}, []string{"foo.py"}, sc.Alice), pack}
+					},
+					failing: "step/review", words: "disallowed by rule [DISALLOW *]"},
+				{name: "last step records a disallowed material", edits: []func(*intoto.Layout){withReview},
+					links: func() [][]byte {
+						return [][]byte{writeCode, review, sc.Link(t, "package", []string{"foo.py", "foo.tar.gz"}, []string{"foo.tar.gz"}, sc.Bob)}
+					},
+					failing: "step/package", words: "disallowed by rule [DISALLOW *]"},
+				{name: "inspection sees another product",
+					links:   func() [][]byte { return [][]byte{writeCode, pack} },
+					product: func() string { return other.String() }, failing: "inspection/untar", words: "artifact rules for foo.tar.gz"},
+			}
+			for i, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					seq := sc.put(t, e, sc.Layout(t, "rules "+tc.name+string(rune('a'+i)), tc.edits...), tc.links()...)
+					product := sc.Product
+					if tc.product != nil {
+						product = other
+					}
+					rep, err := e.svc.VerifyLayout(ctx, seq, product, "")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if rep.Passed != (tc.failing == "") {
+						t.Errorf("Passed = %v, want %v; checks %+v", rep.Passed, tc.failing == "", rep.Checks)
+					}
+					for _, c := range rep.Checks {
+						id := c.Kind + "/" + c.Name
+						switch {
+						case id == tc.failing:
+							if c.Passed || !strings.Contains(c.Detail, tc.words) {
+								t.Errorf("%s = %+v, want failed naming %q", id, c, tc.words)
+							}
+						case !c.Passed:
+							t.Errorf("%s failed: %s", id, c.Detail)
+						case c.Kind == "step" && !strings.Contains(c.Detail, "artifact rules hold"):
+							t.Errorf("%s passed without saying its artifact rules hold: %s", id, c.Detail)
+						}
+					}
+					if tc.failing != "" {
+						kind, name, _ := strings.Cut(tc.failing, "/")
+						check(t, rep, kind, name)
+					}
+				})
+			}
+		})
+	}
+}
