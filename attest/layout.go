@@ -16,6 +16,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -86,22 +87,32 @@ func (s *Service) putLayout(ctx context.Context, req PutRequest, signed json.Raw
 	if err := intoto.VerifyLayoutExpiration(layout); err != nil {
 		return store.Statement{}, false, inputerr.Wrap(opLayout, "signed.expires", ErrInvalidLayout, "", err)
 	}
-	ids := slices.Clone(req.LayoutKeyIDs)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	for _, id := range ids {
-		k, err := s.store.Key(ctx, id)
+	// A key is named by its trustd (TUF) id or by an in-toto key id, an
+	// alias of it; the log records the primary ids.
+	var ids []string
+	owners := map[string]store.Key{}
+	for _, id := range req.LayoutKeyIDs {
+		k, err := keys.Resolve(ctx, s.store, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Statement{}, false, inputerr.Wrap(opLayout, "layout_key_ids", envelope.ErrUnknownKey, id+" is not registered", err)
+			return store.Statement{}, false, inputerr.Wrap(opLayout, "layout_key_ids", envelope.ErrUnknownKey,
+				id+" is not registered (neither as a key id nor as an in-toto key id)", err)
 		}
 		if err != nil {
 			return store.Statement{}, false, fmt.Errorf("attest: layout key %s: %w", id, err)
 		}
+		if _, ok := owners[k.ID]; !ok {
+			ids = append(ids, k.ID)
+		}
+		owners[k.ID] = k
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		k := owners[id]
 		ik, err := intotoKey(k)
 		if err != nil {
 			return store.Statement{}, false, inputerr.Wrap(opLayout, "layout_key_ids", ErrLayoutSignature, id+" cannot sign in-toto metadata", err)
 		}
-		if err := intoto.VerifyLayoutSignatures(md, map[string]intoto.Key{ik.KeyID: ik}); err != nil {
+		if err := s.verifyOwnerSignature(ctx, md, k.ID, ik); err != nil {
 			return store.Statement{}, false, inputerr.Wrap(opLayout, "signatures", ErrLayoutSignature,
 				fmt.Sprintf("no valid signature by registered key %s (in-toto key id %s)", id, ik.KeyID), err)
 		}
@@ -114,6 +125,39 @@ func (s *Service) putLayout(ctx context.Context, req PutRequest, signed json.Raw
 		return store.Statement{}, false, fmt.Errorf("attest: layout: %w", err)
 	}
 	return out, created, nil
+}
+
+// maxOwnerSignatures bounds the signatures of a layout whose key ids are
+// looked up: a layout has one per owner key.
+const maxOwnerSignatures = 16
+
+// verifyOwnerSignature checks that md carries a valid signature by the
+// registered key keyID (as the in-toto key ik). The signature may name the
+// key by the id in-toto-golang computes (ik.KeyID) or by any other id the
+// key is registered under (securesystemslib's, an alias), as Python in-toto
+// names ECDSA keys.
+func (s *Service) verifyOwnerSignature(ctx context.Context, md intoto.Metadata, keyID string, ik intoto.Key) error {
+	err := intoto.VerifyLayoutSignatures(md, map[string]intoto.Key{ik.KeyID: ik})
+	if err == nil {
+		return nil
+	}
+	for i, sig := range md.Sigs() {
+		if i >= maxOwnerSignatures {
+			break
+		}
+		if sig.KeyID == ik.KeyID {
+			continue
+		}
+		if k, rerr := keys.Resolve(ctx, s.store, sig.KeyID); rerr != nil || k.ID != keyID {
+			continue
+		}
+		named := ik
+		named.KeyID = sig.KeyID
+		if md.VerifySignature(named) == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // layout reads the layout at log entry seq.

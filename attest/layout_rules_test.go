@@ -7,6 +7,8 @@ import (
 
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
 
+	"github.com/trustd-dev/trustd/attest"
+
 	"github.com/trustd-dev/trustd/internal/teststore"
 )
 
@@ -104,6 +106,31 @@ func TestLayoutArtifactRulesEveryPosition(t *testing.T) {
 						check(t, rep, kind, name)
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestLayoutKeyByInTotoID puts a layout naming its owner's key by the id
+// in-toto computes for it (which hashes keyid_hash_algorithms and so is
+// not the TUF key id trustd registers it under): the layout is recorded
+// under the registered (primary) id.
+func TestLayoutKeyByInTotoID(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, b, 0)
+			sc := newSupplyChain(t, e)
+			if sc.Owner.KeyID == sc.ownerID {
+				t.Fatalf("the in-toto id %s is the TUF id", sc.Owner.KeyID)
+			}
+			for _, id := range []string{sc.Owner.KeyID, sc.ownerID} {
+				l, _, err := e.svc.Put(context.Background(), attest.PutRequest{Data: sc.Layout(t, "by "+id), LayoutKeyIDs: []string{id, sc.ownerID}})
+				if err != nil {
+					t.Fatalf("Put(layout, --layout-key %s): %v", id, err)
+				}
+				if len(l.SignerIDs) != 1 || l.SignerIDs[0] != sc.ownerID {
+					t.Errorf("signers = %q, want the primary id %s once", l.SignerIDs, sc.ownerID)
+				}
 			}
 		})
 	}
