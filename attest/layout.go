@@ -36,7 +36,38 @@ func loadMetadata(raw []byte) (intoto.Metadata, error) {
 	if werr != nil {
 		return nil, fmt.Errorf("attest: in-toto metadata: %w", werr)
 	}
-	return intoto.LoadMetadata(f.Name())
+	md, err := intoto.LoadMetadata(f.Name())
+	if err != nil {
+		return nil, err
+	}
+	if mb, ok := md.(*intoto.Metablock); ok {
+		var top struct {
+			Signed json.RawMessage `json:"signed"`
+		}
+		if err := json.Unmarshal(raw, &top); err != nil {
+			return nil, err
+		}
+		return &signedAsGiven{Metablock: mb, signed: top.Signed}, nil
+	}
+	return md, nil
+}
+
+// signedAsGiven is a v0.9 metablock whose signatures verify over the
+// canonical JSON of its "signed" object exactly as given. in-toto-golang
+// verifies over its own re-encoding of the parsed layout or link, which
+// drops what its types leave out (the empty "private" of the RSA keys that
+// Python securesystemslib writes into layouts), so a layout signed by
+// Python in-toto would not verify.
+type signedAsGiven struct {
+	*intoto.Metablock
+	signed json.RawMessage
+}
+
+// VerifySignature verifies the signature by key over the signed object as
+// given, with in-toto-golang's verifier.
+func (m *signedAsGiven) VerifySignature(key intoto.Key) error {
+	raw := intoto.Metablock{Signed: m.signed, Signatures: m.Signatures}
+	return raw.VerifySignature(key)
 }
 
 func (s *Service) putMetablock(ctx context.Context, req PutRequest, signed json.RawMessage) (store.Statement, bool, error) {

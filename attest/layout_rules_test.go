@@ -2,6 +2,7 @@ package attest_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -131,6 +132,46 @@ func TestLayoutKeyByInTotoID(t *testing.T) {
 				if len(l.SignerIDs) != 1 || l.SignerIDs[0] != sc.ownerID {
 					t.Errorf("signers = %q, want the primary id %s once", l.SignerIDs, sc.ownerID)
 				}
+			}
+		})
+	}
+}
+
+// TestLayoutSignedAsGiven puts a layout whose functionary keys carry an
+// empty "private" (as Python securesystemslib writes RSA keys into
+// layouts) and a link: signatures verify over the signed object as given,
+// not over in-toto-golang's re-encoding, which drops the field.
+func TestLayoutSignedAsGiven(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, b, 0)
+			sc := newSupplyChain(t, e)
+			var mb struct {
+				Signed map[string]any `json:"signed"`
+			}
+			if err := json.Unmarshal(sc.Layout(t, "private"), &mb); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range mb.Signed["keys"].(map[string]any) {
+				k.(map[string]any)["keyval"].(map[string]any)["private"] = ""
+			}
+			signed := intoto.Metablock{Signed: mb.Signed}
+			if err := signed.Sign(sc.Owner); err != nil {
+				t.Fatal(err)
+			}
+			layout, err := json.Marshal(&signed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(layout), `"private":""`) {
+				t.Fatalf("layout lost the empty private: %s", layout)
+			}
+			seq := sc.put(t, e, layout,
+				sc.Link(t, "write-code", nil, []string{"foo.py"}, sc.Alice),
+				sc.Link(t, "package", []string{"foo.py"}, []string{"foo.tar.gz"}, sc.Bob))
+			rep, err := e.svc.VerifyLayout(context.Background(), seq, sc.Product, "")
+			if err != nil || !rep.Passed {
+				t.Fatalf("VerifyLayout = %+v, %v", rep, err)
 			}
 		})
 	}
