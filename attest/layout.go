@@ -3,6 +3,7 @@ package attest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,8 +21,9 @@ import (
 	"github.com/trustd-dev/trustd/store"
 )
 
-// loadMetadata parses an in-toto v0.9 metablock with in-toto-golang's own
-// loader and validator. That loader reads only files, so the bytes go
+// loadMetadata parses an in-toto v0.9 metablock or an in-toto 1.0 DSSE
+// envelope of a layout or link with in-toto-golang's own loader and
+// validator. That loader reads only files, so the bytes go
 // through a private temporary file.
 func loadMetadata(raw []byte) (intoto.Metadata, error) {
 	f, err := os.CreateTemp("", "trustd-intoto-*.json")
@@ -68,6 +70,35 @@ type signedAsGiven struct {
 func (m *signedAsGiven) VerifySignature(key intoto.Key) error {
 	raw := intoto.Metablock{Signed: m.signed, Signatures: m.Signatures}
 	return raw.VerifySignature(key)
+}
+
+// inTotoDSSEPayload returns the payload of a DSSE envelope (top, its
+// members) that is an in-toto 1.0 layout or link (ITE-5: payload type
+// application/vnd.in-toto+json, payload a layout or link object), and
+// false for any other envelope (an in-toto statement, which putDSSE
+// takes). A payload that is not base64 or not JSON is left to putDSSE,
+// which names the field.
+func inTotoDSSEPayload(top map[string]json.RawMessage) (json.RawMessage, bool, error) {
+	var payloadType, payload string
+	if json.Unmarshal(top["payloadType"], &payloadType) != nil || payloadType != intoto.PayloadType {
+		return nil, false, nil
+	}
+	if json.Unmarshal(top["payload"], &payload) != nil {
+		return nil, false, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(payload)
+	if err != nil {
+		if raw, err = base64.URLEncoding.DecodeString(payload); err != nil {
+			return nil, false, nil
+		}
+	}
+	var t struct {
+		Type string `json:"_type"`
+	}
+	if json.Unmarshal(raw, &t) != nil || (t.Type != "layout" && t.Type != "link") {
+		return nil, false, nil
+	}
+	return raw, true, nil
 }
 
 func (s *Service) putMetablock(ctx context.Context, req PutRequest, signed json.RawMessage) (store.Statement, bool, error) {

@@ -2,13 +2,16 @@ package attest_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
 
 	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/attest/attesttest"
 
 	"github.com/trustd-dev/trustd/internal/teststore"
 )
@@ -31,82 +34,91 @@ func withReview(l *intoto.Layout) {
 // first step and reported such a layout verified.
 func TestLayoutArtifactRulesEveryPosition(t *testing.T) {
 	for _, b := range teststore.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			e := newEnv(t, b, 0)
-			ctx := context.Background()
-			sc := newSupplyChain(t, e)
-			writeCode := sc.Link(t, "write-code", nil, []string{"foo.py"}, sc.Alice)
-			review := sc.Link(t, "review", []string{"foo.py"}, nil, sc.Alice)
-			pack := sc.Link(t, "package", []string{"foo.py"}, []string{"foo.tar.gz"}, sc.Bob)
-			other := sha256Of("a different tarball")
-			tests := []struct {
-				name    string
-				edits   []func(*intoto.Layout)
-				links   func() [][]byte
-				product func() string
-				// failing is the kind/name of the one check that must fail ("" none).
-				failing string
-				words   string
-			}{
-				{name: "two steps verified", links: func() [][]byte { return [][]byte{writeCode, pack} }},
-				{name: "three steps verified", edits: []func(*intoto.Layout){withReview},
-					links: func() [][]byte { return [][]byte{writeCode, review, pack} }},
-				{name: "first step records a disallowed material",
-					links: func() [][]byte {
-						return [][]byte{sc.Link(t, "write-code", []string{"foo.py"}, []string{"foo.py"}, sc.Alice), pack}
-					},
-					failing: "step/write-code", words: "disallowed by rule [DISALLOW *]"},
-				{name: "first of three steps records a disallowed material", edits: []func(*intoto.Layout){withReview},
-					links: func() [][]byte {
-						return [][]byte{sc.Link(t, "write-code", []string{"foo.py"}, []string{"foo.py"}, sc.Alice), review, pack}
-					},
-					failing: "step/write-code", words: "disallowed by rule [DISALLOW *]"},
-				{name: "middle step records a disallowed product", edits: []func(*intoto.Layout){withReview},
-					links: func() [][]byte {
-						return [][]byte{writeCode, sc.Link(t, "review", []string{"foo.py"}, []string{"foo.py"}, sc.Alice), pack}
-					},
-					failing: "step/review", words: "disallowed by rule [DISALLOW *]"},
-				{name: "last step records a disallowed material", edits: []func(*intoto.Layout){withReview},
-					links: func() [][]byte {
-						return [][]byte{writeCode, review, sc.Link(t, "package", []string{"foo.py", "foo.tar.gz"}, []string{"foo.tar.gz"}, sc.Bob)}
-					},
-					failing: "step/package", words: "disallowed by rule [DISALLOW *]"},
-				{name: "inspection sees another product",
-					links:   func() [][]byte { return [][]byte{writeCode, pack} },
-					product: func() string { return other.String() }, failing: "inspection/untar", words: "artifact rules for foo.tar.gz"},
+		for _, dsse := range []bool{false, true} {
+			name := b.Name + "/metablock"
+			if dsse {
+				name = b.Name + "/dsse"
 			}
-			for i, tc := range tests {
-				t.Run(tc.name, func(t *testing.T) {
-					seq := sc.put(t, e, sc.Layout(t, "rules "+tc.name+string(rune('a'+i)), tc.edits...), tc.links()...)
-					product := sc.Product
-					if tc.product != nil {
-						product = other
+			t.Run(name, func(t *testing.T) { testArtifactRules(t, b, dsse) })
+		}
+	}
+}
+
+func testArtifactRules(t *testing.T, b teststore.Backend, dsse bool) {
+	e := newEnv(t, b, 0)
+	ctx := context.Background()
+	sc := newSupplyChain(t, e)
+	sc.DSSE = dsse
+	writeCode := sc.Link(t, "write-code", nil, []string{"foo.py"}, sc.Alice)
+	review := sc.Link(t, "review", []string{"foo.py"}, nil, sc.Alice)
+	pack := sc.Link(t, "package", []string{"foo.py"}, []string{"foo.tar.gz"}, sc.Bob)
+	other := sha256Of("a different tarball")
+	tests := []struct {
+		name    string
+		edits   []func(*intoto.Layout)
+		links   func() [][]byte
+		product func() string
+		// failing is the kind/name of the one check that must fail ("" none).
+		failing string
+		words   string
+	}{
+		{name: "two steps verified", links: func() [][]byte { return [][]byte{writeCode, pack} }},
+		{name: "three steps verified", edits: []func(*intoto.Layout){withReview},
+			links: func() [][]byte { return [][]byte{writeCode, review, pack} }},
+		{name: "first step records a disallowed material",
+			links: func() [][]byte {
+				return [][]byte{sc.Link(t, "write-code", []string{"foo.py"}, []string{"foo.py"}, sc.Alice), pack}
+			},
+			failing: "step/write-code", words: "disallowed by rule [DISALLOW *]"},
+		{name: "first of three steps records a disallowed material", edits: []func(*intoto.Layout){withReview},
+			links: func() [][]byte {
+				return [][]byte{sc.Link(t, "write-code", []string{"foo.py"}, []string{"foo.py"}, sc.Alice), review, pack}
+			},
+			failing: "step/write-code", words: "disallowed by rule [DISALLOW *]"},
+		{name: "middle step records a disallowed product", edits: []func(*intoto.Layout){withReview},
+			links: func() [][]byte {
+				return [][]byte{writeCode, sc.Link(t, "review", []string{"foo.py"}, []string{"foo.py"}, sc.Alice), pack}
+			},
+			failing: "step/review", words: "disallowed by rule [DISALLOW *]"},
+		{name: "last step records a disallowed material", edits: []func(*intoto.Layout){withReview},
+			links: func() [][]byte {
+				return [][]byte{writeCode, review, sc.Link(t, "package", []string{"foo.py", "foo.tar.gz"}, []string{"foo.tar.gz"}, sc.Bob)}
+			},
+			failing: "step/package", words: "disallowed by rule [DISALLOW *]"},
+		{name: "inspection sees another product",
+			links:   func() [][]byte { return [][]byte{writeCode, pack} },
+			product: func() string { return other.String() }, failing: "inspection/untar", words: "artifact rules for foo.tar.gz"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seq := sc.put(t, e, sc.Layout(t, "rules "+tc.name+string(rune('a'+i)), tc.edits...), tc.links()...)
+			product := sc.Product
+			if tc.product != nil {
+				product = other
+			}
+			rep, err := e.svc.VerifyLayout(ctx, seq, product, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Passed != (tc.failing == "") {
+				t.Errorf("Passed = %v, want %v; checks %+v", rep.Passed, tc.failing == "", rep.Checks)
+			}
+			for _, c := range rep.Checks {
+				id := c.Kind + "/" + c.Name
+				switch {
+				case id == tc.failing:
+					if c.Passed || !strings.Contains(c.Detail, tc.words) {
+						t.Errorf("%s = %+v, want failed naming %q", id, c, tc.words)
 					}
-					rep, err := e.svc.VerifyLayout(ctx, seq, product, "")
-					if err != nil {
-						t.Fatal(err)
-					}
-					if rep.Passed != (tc.failing == "") {
-						t.Errorf("Passed = %v, want %v; checks %+v", rep.Passed, tc.failing == "", rep.Checks)
-					}
-					for _, c := range rep.Checks {
-						id := c.Kind + "/" + c.Name
-						switch {
-						case id == tc.failing:
-							if c.Passed || !strings.Contains(c.Detail, tc.words) {
-								t.Errorf("%s = %+v, want failed naming %q", id, c, tc.words)
-							}
-						case !c.Passed:
-							t.Errorf("%s failed: %s", id, c.Detail)
-						case c.Kind == "step" && !strings.Contains(c.Detail, "artifact rules hold"):
-							t.Errorf("%s passed without saying its artifact rules hold: %s", id, c.Detail)
-						}
-					}
-					if tc.failing != "" {
-						kind, name, _ := strings.Cut(tc.failing, "/")
-						check(t, rep, kind, name)
-					}
-				})
+				case !c.Passed:
+					t.Errorf("%s failed: %s", id, c.Detail)
+				case c.Kind == "step" && !strings.Contains(c.Detail, "artifact rules hold"):
+					t.Errorf("%s passed without saying its artifact rules hold: %s", id, c.Detail)
+				}
+			}
+			if tc.failing != "" {
+				kind, name, _ := strings.Cut(tc.failing, "/")
+				check(t, rep, kind, name)
 			}
 		})
 	}
@@ -172,6 +184,58 @@ func TestLayoutSignedAsGiven(t *testing.T) {
 			rep, err := e.svc.VerifyLayout(context.Background(), seq, sc.Product, "")
 			if err != nil || !rep.Passed {
 				t.Fatalf("VerifyLayout = %+v, %v", rep, err)
+			}
+		})
+	}
+}
+
+// TestInTotoDSSERejections refuses in-toto 1.0 DSSE layouts and links
+// that a stranger could submit about someone else's supply chain, and
+// stores nothing for them.
+func TestInTotoDSSERejections(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, b, 0)
+			ctx := context.Background()
+			sc := newSupplyChain(t, e)
+			sc.DSSE = true
+			seq := sc.put(t, e, sc.Layout(t, "dsse"))
+			stranger, _, _ := attesttest.KeyPair(t)
+			strangerChain := *sc.SupplyChain
+			strangerChain.Owner = stranger
+			tampered := func(doc []byte) []byte {
+				var env map[string]any
+				if err := json.Unmarshal(doc, &env); err != nil {
+					t.Fatal(err)
+				}
+				env["payload"] = base64.StdEncoding.EncodeToString([]byte(`{"_type":"layout","expires":"2099-01-01T00:00:00Z","readme":"","keys":{},"steps":[],"inspect":[]}`))
+				out, _ := json.Marshal(env)
+				return out
+			}
+			tests := []struct {
+				name  string
+				req   attest.PutRequest
+				kind  error
+				words string
+			}{
+				{"layout signed by a stranger", attest.PutRequest{Data: strangerChain.Layout(t, "stranger"), LayoutKeyIDs: []string{sc.ownerID}},
+					attest.ErrLayoutSignature, "no valid signature by registered key " + sc.ownerID},
+				{"layout with a swapped payload", attest.PutRequest{Data: tampered(sc.Layout(t, "swap")), LayoutKeyIDs: []string{sc.ownerID}},
+					attest.ErrLayoutSignature, "no valid signature"},
+				{"link by a key the layout does not list", attest.PutRequest{Data: sc.Link(t, "package", nil, []string{"foo.tar.gz"}, stranger), Layout: seq},
+					attest.ErrLayoutSignature, "no valid signature by a key layout"},
+			}
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					before := logSize(t, e.store)
+					_, _, err := e.svc.Put(ctx, tc.req)
+					if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.words) {
+						t.Fatalf("Put = %v; want %v mentioning %q", err, tc.kind, tc.words)
+					}
+					if after := logSize(t, e.store); after != before {
+						t.Errorf("log grew from %d to %d on a rejection", before, after)
+					}
+				})
 			}
 		})
 	}
