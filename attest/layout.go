@@ -110,6 +110,11 @@ func (s *Service) putMetablock(ctx context.Context, req PutRequest, signed json.
 	}
 	switch t.Type {
 	case "layout":
+		if req.Layout > 0 {
+			// A layout submitted for a layout is a sublayout: the link of
+			// a step of it.
+			return s.putLink(ctx, req, signed)
+		}
 		return s.putLayout(ctx, req, signed)
 	case "link":
 		return s.putLink(ctx, req, signed)
@@ -222,13 +227,14 @@ func (s *Service) verifyOwnerSignature(ctx context.Context, md intoto.Metadata, 
 	return err
 }
 
-// layout reads the layout at log entry seq.
+// layout reads the layout at log entry seq: a layout, or a sublayout
+// (stored as the link of its parent's step).
 func (s *Service) layout(ctx context.Context, seq int64) (intoto.Layout, error) {
 	rec, err := s.log.Get(ctx, seq)
 	if err != nil {
 		return intoto.Layout{}, fmt.Errorf("attest: layout: %w", err)
 	}
-	if rec.PayloadType != LayoutPayloadType {
+	if rec.PayloadType != LayoutPayloadType && rec.PayloadType != LinkPayloadType {
 		return intoto.Layout{}, inputerr.New(opLayout, "layout", ErrNotLayout, fmt.Sprintf("log entry %d is not an in-toto layout but a %s", seq, rec.PredicateType))
 	}
 	md, err := loadMetadata(rec.Envelope)
@@ -236,15 +242,21 @@ func (s *Service) layout(ctx context.Context, seq int64) (intoto.Layout, error) 
 		return intoto.Layout{}, fmt.Errorf("attest: stored layout %d: %w", seq, err)
 	}
 	layout, ok := md.GetPayload().(intoto.Layout)
-	if !ok {
+	switch {
+	case !ok && rec.PayloadType == LinkPayloadType:
+		return intoto.Layout{}, inputerr.New(opLayout, "layout", ErrNotLayout, fmt.Sprintf("log entry %d is an in-toto link, not a layout or sublayout", seq))
+	case !ok:
 		return intoto.Layout{}, fmt.Errorf("attest: stored layout %d holds no layout", seq)
 	}
 	return layout, nil
 }
 
-// putLink verifies a link against the keys its layout lists and appends
-// it, recorded under its step. Whether its signer is authorised for that
-// step is judged by VerifyLayout, which reports it.
+// putLink verifies a link, or a sublayout (a layout that is the link of a
+// step, signed by the step's functionary), against the keys its layout
+// lists and appends it, recorded under its step. Whether its signer is
+// authorised for that step is judged by VerifyLayout, which reports it. A
+// sublayout's own links are put with the sublayout's log entry as their
+// layout.
 func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMessage) (store.Statement, bool, error) {
 	if req.Layout <= 0 {
 		return store.Statement{}, false, inputerr.New(opLink, "layout", ErrInvalidLayout,
@@ -258,17 +270,24 @@ func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMe
 	if err != nil {
 		return store.Statement{}, false, inputerr.Wrap(opLink, "", ErrInvalidLayout, "in-toto-golang rejects it", err)
 	}
-	link, ok := md.GetPayload().(intoto.Link)
-	if !ok {
-		return store.Statement{}, false, inputerr.New(opLink, "signed._type", ErrInvalidLayout, "not a link")
-	}
 	var names []string
 	for _, st := range layout.Steps {
 		names = append(names, st.Name)
 	}
-	if !slices.Contains(names, link.Name) {
-		return store.Statement{}, false, inputerr.New(opLink, "signed.name", ErrInvalidLayout,
-			fmt.Sprintf("layout %d has no step %q (its steps: %s)", req.Layout, link.Name, strings.Join(names, ", ")))
+	stepName := ""
+	switch p := md.GetPayload().(type) {
+	case intoto.Link:
+		stepName = p.Name
+		if !slices.Contains(names, stepName) {
+			return store.Statement{}, false, inputerr.New(opLink, "signed.name", ErrInvalidLayout,
+				fmt.Sprintf("layout %d has no step %q (its steps: %s)", req.Layout, stepName, strings.Join(names, ", ")))
+		}
+	case intoto.Layout:
+		if err := checkSublayout(p); err != nil {
+			return store.Statement{}, false, err
+		}
+	default:
+		return store.Statement{}, false, inputerr.New(opLink, "signed._type", ErrInvalidLayout, "not a link or a sublayout")
 	}
 	keyID := ""
 	for _, sig := range md.Sigs() {
@@ -280,6 +299,22 @@ func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMe
 	if keyID == "" {
 		return store.Statement{}, false, inputerr.New(opLink, "signatures", ErrLayoutSignature,
 			fmt.Sprintf("no valid signature by a key layout %d lists", req.Layout))
+	}
+	if stepName == "" {
+		// A sublayout names no step: it is the link of the one step whose
+		// functionary signed it.
+		var steps []string
+		for _, st := range layout.Steps {
+			if slices.Contains(st.PubKeys, keyID) {
+				steps = append(steps, st.Name)
+			}
+		}
+		if len(steps) != 1 {
+			return store.Statement{}, false, inputerr.New(opLink, "signatures", ErrInvalidLayout,
+				fmt.Sprintf("a sublayout is the link of the one step of layout %d its signer %s is a functionary of; it is one of %d (%s)",
+					req.Layout, keyID, len(steps), strings.Join(steps, ", ")))
+		}
+		stepName = steps[0]
 	}
 	var (
 		out     []store.Statement
@@ -294,7 +329,7 @@ func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMe
 		if err != nil {
 			return err
 		}
-		return w.PutLayoutLink(ctx, store.LayoutLink{LayoutSeq: req.Layout, Step: link.Name, Seq: out[0].Seq, KeyID: keyID})
+		return w.PutLayoutLink(ctx, store.LayoutLink{LayoutSeq: req.Layout, Step: stepName, Seq: out[0].Seq, KeyID: keyID})
 	})
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("attest: link: %w", err)
@@ -404,10 +439,27 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 		case err != nil:
 			c.Detail = unauthorised(step, signers[step.Name]) + err.Error()
 		default:
-			verified[step.Name] = v[step.Name]
+			c.Detail = fmt.Sprintf("%d of %d required link(s) signed by authorised functionaries", len(v[step.Name]), step.Threshold)
+			links, subs := v[step.Name], 0
+			for _, md := range links {
+				if isSublayout(md) {
+					subs++
+				}
+			}
+			if subs > 0 {
+				// Sublayouts, resolved as in-toto-golang does, stand for
+				// their summary links.
+				resolved, err := s.resolveSublayouts(ctx, layout, step, links, signers[step.Name])
+				if err != nil {
+					c.Detail = "sublayout: " + err.Error()
+					break
+				}
+				links = resolved
+				c.Detail += fmt.Sprintf("; %d sublayout(s) verified", subs)
+			}
+			verified[step.Name] = links
 			good.Steps = append(good.Steps, step)
 			c.Passed = true
-			c.Detail = fmt.Sprintf("%d of %d required link(s) signed by authorised functionaries", len(v[step.Name]), step.Threshold)
 		}
 		stepCheck[step.Name] = len(rep.Checks)
 		rep.Checks = append(rep.Checks, c)
