@@ -23,11 +23,12 @@ import (
 // the bundle's media type.
 const (
 	// LayoutPayloadType and LayoutPredicateType label an in-toto v0.9
-	// layout metablock ({"signed": layout, "signatures": …}).
+	// layout metablock ({"signed": layout, "signatures": …}) or an in-toto
+	// 1.0 DSSE envelope of one; the stored bytes tell which.
 	LayoutPayloadType   = recordtype.LayoutPayloadType
 	LayoutPredicateType = recordtype.InTotoLayout
 	// LinkPayloadType and LinkPredicateType label an in-toto v0.9 link
-	// metablock.
+	// metablock or a DSSE envelope of one.
 	LinkPayloadType   = recordtype.LinkPayloadType
 	LinkPredicateType = recordtype.InTotoLink
 	// MessageSignaturePredicateType labels a Sigstore bundle whose message
@@ -181,8 +182,9 @@ type Attestation struct {
 // PutRequest is one submission.
 type PutRequest struct {
 	// Data is a DSSE envelope, a Sigstore bundle, an in-toto layout or
-	// link metablock (JSON), exactly as signed, or a cosign Record (package
-	// cosign) carrying what cosign signed with a registered key.
+	// link (a v0.9 metablock or an in-toto 1.0 DSSE envelope, JSON), or a
+	// cosign Record (package cosign) carrying what cosign signed with a
+	// registered key, exactly as signed.
 	Data []byte
 	// Digest, when set, must be a subject of the attestation.
 	Digest digest.Digest
@@ -215,6 +217,14 @@ func (s *Service) Put(ctx context.Context, req PutRequest) (Attestation, bool, e
 	)
 	switch {
 	case top["payloadType"] != nil:
+		// An in-toto 1.0 (ITE-5) layout or link in a DSSE envelope has the
+		// payload type of a statement; its payload's _type tells it apart.
+		if signed, ok, perr := inTotoDSSEPayload(top); perr != nil {
+			return Attestation{}, false, perr
+		} else if ok {
+			rec, created, err = s.putMetablock(ctx, req, signed)
+			break
+		}
 		rec, created, err = s.putDSSE(ctx, req)
 	case top["mediaType"] != nil:
 		rec, created, err = s.putBundle(ctx, req)

@@ -3,6 +3,7 @@ package attest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,11 +17,13 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/inputerr"
+	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/store"
 )
 
-// loadMetadata parses an in-toto v0.9 metablock with in-toto-golang's own
-// loader and validator. That loader reads only files, so the bytes go
+// loadMetadata parses an in-toto v0.9 metablock or an in-toto 1.0 DSSE
+// envelope of a layout or link with in-toto-golang's own loader and
+// validator. That loader reads only files, so the bytes go
 // through a private temporary file.
 func loadMetadata(raw []byte) (intoto.Metadata, error) {
 	f, err := os.CreateTemp("", "trustd-intoto-*.json")
@@ -35,7 +38,67 @@ func loadMetadata(raw []byte) (intoto.Metadata, error) {
 	if werr != nil {
 		return nil, fmt.Errorf("attest: in-toto metadata: %w", werr)
 	}
-	return intoto.LoadMetadata(f.Name())
+	md, err := intoto.LoadMetadata(f.Name())
+	if err != nil {
+		return nil, err
+	}
+	if mb, ok := md.(*intoto.Metablock); ok {
+		var top struct {
+			Signed json.RawMessage `json:"signed"`
+		}
+		if err := json.Unmarshal(raw, &top); err != nil {
+			return nil, err
+		}
+		return &signedAsGiven{Metablock: mb, signed: top.Signed}, nil
+	}
+	return md, nil
+}
+
+// signedAsGiven is a v0.9 metablock whose signatures verify over the
+// canonical JSON of its "signed" object exactly as given. in-toto-golang
+// verifies over its own re-encoding of the parsed layout or link, which
+// drops what its types leave out (the empty "private" of the RSA keys that
+// Python securesystemslib writes into layouts), so a layout signed by
+// Python in-toto would not verify.
+type signedAsGiven struct {
+	*intoto.Metablock
+	signed json.RawMessage
+}
+
+// VerifySignature verifies the signature by key over the signed object as
+// given, with in-toto-golang's verifier.
+func (m *signedAsGiven) VerifySignature(key intoto.Key) error {
+	raw := intoto.Metablock{Signed: m.signed, Signatures: m.Signatures}
+	return raw.VerifySignature(key)
+}
+
+// inTotoDSSEPayload returns the payload of a DSSE envelope (top, its
+// members) that is an in-toto 1.0 layout or link (ITE-5: payload type
+// application/vnd.in-toto+json, payload a layout or link object), and
+// false for any other envelope (an in-toto statement, which putDSSE
+// takes). A payload that is not base64 or not JSON is left to putDSSE,
+// which names the field.
+func inTotoDSSEPayload(top map[string]json.RawMessage) (json.RawMessage, bool, error) {
+	var payloadType, payload string
+	if json.Unmarshal(top["payloadType"], &payloadType) != nil || payloadType != intoto.PayloadType {
+		return nil, false, nil
+	}
+	if json.Unmarshal(top["payload"], &payload) != nil {
+		return nil, false, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(payload)
+	if err != nil {
+		if raw, err = base64.URLEncoding.DecodeString(payload); err != nil {
+			return nil, false, nil
+		}
+	}
+	var t struct {
+		Type string `json:"_type"`
+	}
+	if json.Unmarshal(raw, &t) != nil || (t.Type != "layout" && t.Type != "link") {
+		return nil, false, nil
+	}
+	return raw, true, nil
 }
 
 func (s *Service) putMetablock(ctx context.Context, req PutRequest, signed json.RawMessage) (store.Statement, bool, error) {
@@ -47,6 +110,11 @@ func (s *Service) putMetablock(ctx context.Context, req PutRequest, signed json.
 	}
 	switch t.Type {
 	case "layout":
+		if req.Layout > 0 {
+			// A layout submitted for a layout is a sublayout: the link of
+			// a step of it.
+			return s.putLink(ctx, req, signed)
+		}
 		return s.putLayout(ctx, req, signed)
 	case "link":
 		return s.putLink(ctx, req, signed)
@@ -86,22 +154,32 @@ func (s *Service) putLayout(ctx context.Context, req PutRequest, signed json.Raw
 	if err := intoto.VerifyLayoutExpiration(layout); err != nil {
 		return store.Statement{}, false, inputerr.Wrap(opLayout, "signed.expires", ErrInvalidLayout, "", err)
 	}
-	ids := slices.Clone(req.LayoutKeyIDs)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	for _, id := range ids {
-		k, err := s.store.Key(ctx, id)
+	// A key is named by its trustd (TUF) id or by an in-toto key id, an
+	// alias of it; the log records the primary ids.
+	var ids []string
+	owners := map[string]store.Key{}
+	for _, id := range req.LayoutKeyIDs {
+		k, err := keys.Resolve(ctx, s.store, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Statement{}, false, inputerr.Wrap(opLayout, "layout_key_ids", envelope.ErrUnknownKey, id+" is not registered", err)
+			return store.Statement{}, false, inputerr.Wrap(opLayout, "layout_key_ids", envelope.ErrUnknownKey,
+				id+" is not registered (neither as a key id nor as an in-toto key id)", err)
 		}
 		if err != nil {
 			return store.Statement{}, false, fmt.Errorf("attest: layout key %s: %w", id, err)
 		}
+		if _, ok := owners[k.ID]; !ok {
+			ids = append(ids, k.ID)
+		}
+		owners[k.ID] = k
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		k := owners[id]
 		ik, err := intotoKey(k)
 		if err != nil {
 			return store.Statement{}, false, inputerr.Wrap(opLayout, "layout_key_ids", ErrLayoutSignature, id+" cannot sign in-toto metadata", err)
 		}
-		if err := intoto.VerifyLayoutSignatures(md, map[string]intoto.Key{ik.KeyID: ik}); err != nil {
+		if err := s.verifyOwnerSignature(ctx, md, k.ID, ik); err != nil {
 			return store.Statement{}, false, inputerr.Wrap(opLayout, "signatures", ErrLayoutSignature,
 				fmt.Sprintf("no valid signature by registered key %s (in-toto key id %s)", id, ik.KeyID), err)
 		}
@@ -116,13 +194,47 @@ func (s *Service) putLayout(ctx context.Context, req PutRequest, signed json.Raw
 	return out, created, nil
 }
 
-// layout reads the layout at log entry seq.
+// maxOwnerSignatures bounds the signatures of a layout whose key ids are
+// looked up: a layout has one per owner key.
+const maxOwnerSignatures = 16
+
+// verifyOwnerSignature checks that md carries a valid signature by the
+// registered key keyID (as the in-toto key ik). The signature may name the
+// key by the id in-toto-golang computes (ik.KeyID) or by any other id the
+// key is registered under (securesystemslib's, an alias), as Python in-toto
+// names ECDSA keys.
+func (s *Service) verifyOwnerSignature(ctx context.Context, md intoto.Metadata, keyID string, ik intoto.Key) error {
+	err := intoto.VerifyLayoutSignatures(md, map[string]intoto.Key{ik.KeyID: ik})
+	if err == nil {
+		return nil
+	}
+	for i, sig := range md.Sigs() {
+		if i >= maxOwnerSignatures {
+			break
+		}
+		if sig.KeyID == ik.KeyID {
+			continue
+		}
+		if k, rerr := keys.Resolve(ctx, s.store, sig.KeyID); rerr != nil || k.ID != keyID {
+			continue
+		}
+		named := ik
+		named.KeyID = sig.KeyID
+		if md.VerifySignature(named) == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// layout reads the layout at log entry seq: a layout, or a sublayout
+// (stored as the link of its parent's step).
 func (s *Service) layout(ctx context.Context, seq int64) (intoto.Layout, error) {
 	rec, err := s.log.Get(ctx, seq)
 	if err != nil {
 		return intoto.Layout{}, fmt.Errorf("attest: layout: %w", err)
 	}
-	if rec.PayloadType != LayoutPayloadType {
+	if rec.PayloadType != LayoutPayloadType && rec.PayloadType != LinkPayloadType {
 		return intoto.Layout{}, inputerr.New(opLayout, "layout", ErrNotLayout, fmt.Sprintf("log entry %d is not an in-toto layout but a %s", seq, rec.PredicateType))
 	}
 	md, err := loadMetadata(rec.Envelope)
@@ -130,15 +242,21 @@ func (s *Service) layout(ctx context.Context, seq int64) (intoto.Layout, error) 
 		return intoto.Layout{}, fmt.Errorf("attest: stored layout %d: %w", seq, err)
 	}
 	layout, ok := md.GetPayload().(intoto.Layout)
-	if !ok {
+	switch {
+	case !ok && rec.PayloadType == LinkPayloadType:
+		return intoto.Layout{}, inputerr.New(opLayout, "layout", ErrNotLayout, fmt.Sprintf("log entry %d is an in-toto link, not a layout or sublayout", seq))
+	case !ok:
 		return intoto.Layout{}, fmt.Errorf("attest: stored layout %d holds no layout", seq)
 	}
 	return layout, nil
 }
 
-// putLink verifies a link against the keys its layout lists and appends
-// it, recorded under its step. Whether its signer is authorised for that
-// step is judged by VerifyLayout, which reports it.
+// putLink verifies a link, or a sublayout (a layout that is the link of a
+// step, signed by the step's functionary), against the keys its layout
+// lists and appends it, recorded under its step. Whether its signer is
+// authorised for that step is judged by VerifyLayout, which reports it. A
+// sublayout's own links are put with the sublayout's log entry as their
+// layout.
 func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMessage) (store.Statement, bool, error) {
 	if req.Layout <= 0 {
 		return store.Statement{}, false, inputerr.New(opLink, "layout", ErrInvalidLayout,
@@ -152,17 +270,24 @@ func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMe
 	if err != nil {
 		return store.Statement{}, false, inputerr.Wrap(opLink, "", ErrInvalidLayout, "in-toto-golang rejects it", err)
 	}
-	link, ok := md.GetPayload().(intoto.Link)
-	if !ok {
-		return store.Statement{}, false, inputerr.New(opLink, "signed._type", ErrInvalidLayout, "not a link")
-	}
 	var names []string
 	for _, st := range layout.Steps {
 		names = append(names, st.Name)
 	}
-	if !slices.Contains(names, link.Name) {
-		return store.Statement{}, false, inputerr.New(opLink, "signed.name", ErrInvalidLayout,
-			fmt.Sprintf("layout %d has no step %q (its steps: %s)", req.Layout, link.Name, strings.Join(names, ", ")))
+	stepName := ""
+	switch p := md.GetPayload().(type) {
+	case intoto.Link:
+		stepName = p.Name
+		if !slices.Contains(names, stepName) {
+			return store.Statement{}, false, inputerr.New(opLink, "signed.name", ErrInvalidLayout,
+				fmt.Sprintf("layout %d has no step %q (its steps: %s)", req.Layout, stepName, strings.Join(names, ", ")))
+		}
+	case intoto.Layout:
+		if err := checkSublayout(p); err != nil {
+			return store.Statement{}, false, err
+		}
+	default:
+		return store.Statement{}, false, inputerr.New(opLink, "signed._type", ErrInvalidLayout, "not a link or a sublayout")
 	}
 	keyID := ""
 	for _, sig := range md.Sigs() {
@@ -174,6 +299,22 @@ func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMe
 	if keyID == "" {
 		return store.Statement{}, false, inputerr.New(opLink, "signatures", ErrLayoutSignature,
 			fmt.Sprintf("no valid signature by a key layout %d lists", req.Layout))
+	}
+	if stepName == "" {
+		// A sublayout names no step: it is the link of the one step whose
+		// functionary signed it.
+		var steps []string
+		for _, st := range layout.Steps {
+			if slices.Contains(st.PubKeys, keyID) {
+				steps = append(steps, st.Name)
+			}
+		}
+		if len(steps) != 1 {
+			return store.Statement{}, false, inputerr.New(opLink, "signatures", ErrInvalidLayout,
+				fmt.Sprintf("a sublayout is the link of the one step of layout %d its signer %s is a functionary of; it is one of %d (%s)",
+					req.Layout, keyID, len(steps), strings.Join(steps, ", ")))
+		}
+		stepName = steps[0]
 	}
 	var (
 		out     []store.Statement
@@ -188,7 +329,7 @@ func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMe
 		if err != nil {
 			return err
 		}
-		return w.PutLayoutLink(ctx, store.LayoutLink{LayoutSeq: req.Layout, Step: link.Name, Seq: out[0].Seq, KeyID: keyID})
+		return w.PutLayoutLink(ctx, store.LayoutLink{LayoutSeq: req.Layout, Step: stepName, Seq: out[0].Seq, KeyID: keyID})
 	})
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("attest: link: %w", err)
@@ -282,7 +423,11 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 	verified := map[string]map[string]intoto.Metadata{}
 	good := layout
 	good.Steps = nil
-	stepCheck := map[string]*LayoutCheck{}
+	// stepCheck holds the index of each step's check in rep.Checks, never
+	// a pointer: appending moves the slice, and a pointer kept across an
+	// append writes into a stale copy (which once lost the failure of the
+	// first step's artifact rules and reported such a layout verified).
+	stepCheck := map[string]int{}
 	for _, step := range layout.Steps {
 		one := layout
 		one.Steps = []intoto.Step{step}
@@ -294,13 +439,30 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 		case err != nil:
 			c.Detail = unauthorised(step, signers[step.Name]) + err.Error()
 		default:
-			verified[step.Name] = v[step.Name]
+			c.Detail = fmt.Sprintf("%d of %d required link(s) signed by authorised functionaries", len(v[step.Name]), step.Threshold)
+			links, subs := v[step.Name], 0
+			for _, md := range links {
+				if isSublayout(md) {
+					subs++
+				}
+			}
+			if subs > 0 {
+				// Sublayouts, resolved as in-toto-golang does, stand for
+				// their summary links.
+				resolved, err := s.resolveSublayouts(ctx, layout, step, links, signers[step.Name])
+				if err != nil {
+					c.Detail = "sublayout: " + err.Error()
+					break
+				}
+				links = resolved
+				c.Detail += fmt.Sprintf("; %d sublayout(s) verified", subs)
+			}
+			verified[step.Name] = links
 			good.Steps = append(good.Steps, step)
 			c.Passed = true
-			c.Detail = fmt.Sprintf("%d of %d required link(s) signed by authorised functionaries", len(v[step.Name]), step.Threshold)
 		}
+		stepCheck[step.Name] = len(rep.Checks)
 		rep.Checks = append(rep.Checks, c)
-		stepCheck[step.Name] = &rep.Checks[len(rep.Checks)-1]
 	}
 	// Links of one step must agree on what they saw; a step whose links
 	// disagree fails.
@@ -312,7 +474,7 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 		one.Steps = []intoto.Step{step}
 		r, err := intoto.ReduceStepsMetadata(one, verified)
 		if err != nil {
-			c := stepCheck[step.Name]
+			c := &rep.Checks[stepCheck[step.Name]]
 			c.Passed, c.Detail = false, "links disagree: "+err.Error()
 			continue
 		}
@@ -321,7 +483,7 @@ func (s *Service) VerifyLayout(ctx context.Context, layoutSeq int64, product dig
 	}
 	// Artifact rules of the steps whose links verified.
 	for _, step := range agreed.Steps {
-		c := stepCheck[step.Name]
+		c := &rep.Checks[stepCheck[step.Name]]
 		if err := intoto.VerifyArtifacts([]any{step}, reduced); err != nil {
 			c.Passed = false
 			c.Detail = "artifact rules: " + err.Error()

@@ -22,7 +22,7 @@ type supplyChain struct {
 	ownerID string
 }
 
-func newSupplyChain(t *testing.T, e *env) *supplyChain {
+func newSupplyChain(t testing.TB, e *env) *supplyChain {
 	t.Helper()
 	sc := attesttest.NewSupplyChain(t)
 	k, _, err := e.keys.Add(context.Background(), sc.OwnerPEM, "")
@@ -32,7 +32,7 @@ func newSupplyChain(t *testing.T, e *env) *supplyChain {
 	return &supplyChain{SupplyChain: sc, ownerID: k.ID}
 }
 
-func (sc *supplyChain) put(t *testing.T, e *env, layout []byte, links ...[]byte) int64 {
+func (sc *supplyChain) put(t testing.TB, e *env, layout []byte, links ...[]byte) int64 {
 	t.Helper()
 	ctx := context.Background()
 	l, _, err := e.svc.Put(ctx, attest.PutRequest{Data: layout, LayoutKeyIDs: []string{sc.ownerID}})

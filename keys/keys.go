@@ -33,6 +33,7 @@ var (
 // Store is the part of the store the registry needs.
 type Store interface {
 	Key(ctx context.Context, id string) (store.Key, error)
+	KeyByAlias(ctx context.Context, alias string) (store.Key, error)
 	Keys(ctx context.Context, after string, limit int) ([]store.Key, error)
 	Update(ctx context.Context, fn func(context.Context, store.Writer) error) error
 }
@@ -56,6 +57,9 @@ type Key struct {
 	store.Key
 	Public envelope.PublicKey
 	PGP    *pgp.Certificate
+	// Aliases are the other ids the key is found by (its in-toto key ids,
+	// see InTotoKeyIDs); set by Add.
+	Aliases []string
 }
 
 // IsOpenPGP reports whether data looks like an OpenPGP certificate or key
@@ -98,6 +102,9 @@ func (r *Registry) Add(ctx context.Context, data []byte, label string) (Key, boo
 			return Key{}, false, fmt.Errorf("keys: public_key: %w", err)
 		}
 		key = Key{Key: store.Key{ID: pub.ID, Type: pub.Type, PublicKey: pub.Encode(), Label: label}, Public: pub}
+		if key.Aliases, err = InTotoKeyIDs(data, pub); err != nil {
+			return Key{}, false, fmt.Errorf("keys: public_key: %w", err)
+		}
 	}
 	var created bool
 	err = r.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
@@ -123,7 +130,9 @@ func (r *Registry) Add(ctx context.Context, data []byte, label string) (Key, boo
 		if len(subkeys) > 0 {
 			return w.PutPGPKeys(ctx, subkeys)
 		}
-		return nil
+		// Registering a key again records the aliases it lacks (a key
+		// registered before trustd knew aliases gains them).
+		return w.PutKeyAliases(ctx, key.ID, key.Aliases)
 	})
 	if err != nil {
 		return Key{}, false, fmt.Errorf("keys: register %s: %w", key.ID, err)
@@ -141,13 +150,34 @@ func PGPIndex(cert *pgp.Certificate) []store.PGPKey {
 	return out
 }
 
-// Get returns a registered key. Errors: store.ErrNotFound.
+// Get returns a registered key by its id or an alias (an in-toto key id);
+// the key returned carries its primary id. Errors: store.ErrNotFound.
 func (r *Registry) Get(ctx context.Context, id string) (Key, error) {
-	k, err := r.store.Key(ctx, id)
+	k, err := Resolve(ctx, r.store, id)
 	if err != nil {
 		return Key{}, fmt.Errorf("keys: key %q: %w", id, err)
 	}
 	return decode(k)
+}
+
+// Resolver is the part of the store Resolve reads.
+type Resolver interface {
+	Key(ctx context.Context, id string) (store.Key, error)
+	KeyByAlias(ctx context.Context, alias string) (store.Key, error)
+}
+
+// Resolve finds the registered key with id as its id or, failing that, as
+// an alias. Errors: store.ErrNotFound.
+func Resolve(ctx context.Context, s Resolver, id string) (store.Key, error) {
+	k, err := s.Key(ctx, id)
+	if !errors.Is(err, store.ErrNotFound) {
+		return k, err
+	}
+	k, aerr := s.KeyByAlias(ctx, id)
+	if errors.Is(aerr, store.ErrNotFound) {
+		return store.Key{}, err
+	}
+	return k, aerr
 }
 
 // List returns up to limit keys with ids after `after`.

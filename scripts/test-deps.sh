@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # test-deps.sh: makes sure the foreign tools the interop tests drive are
-# installed (gpg for OpenPGP, openssl for keys, coreutils' b2sum, cosign for
-# the cosign import tests). On a Debian machine where we are root, missing
-# ones are installed; elsewhere a missing tool is reported and the tests that
-# need it say so.
+# installed (gpg for OpenPGP, openssl for keys, coreutils' b2sum, in-toto,
+# cosign for the cosign import tests). On a Debian machine where we are root,
+# missing ones are installed; elsewhere a missing tool is reported and the
+# tests that need it say so.
 set -euo pipefail
 
 # cosign, at the version the interop tests were written against, is built
@@ -30,6 +30,8 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 # SoftHSM2 and OpenSC's pkcs11-tool: the PKCS#11 (hardware key) signing tests.
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
+# The Python in-toto reference implementation: the differential in-toto tests.
+command -v in-toto-verify >/dev/null 2>&1 || missing+=(in-toto)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -527,6 +527,9 @@ type Reader interface {
 	// KeyByLabel returns the key whose label is label, ignoring ASCII
 	// case. Errors: ErrNotFound, also for the empty label (no label).
 	KeyByLabel(ctx context.Context, label string) (Key, error)
+	// KeyByAlias returns the key registered with alias as another id (an
+	// in-toto key id, see PutKeyAliases). Errors: ErrNotFound.
+	KeyByAlias(ctx context.Context, alias string) (Key, error)
 	// Statement returns the log entry with sequence number seq.
 	// Errors: ErrNotFound.
 	Statement(ctx context.Context, seq int64) (Statement, error)
@@ -622,6 +625,12 @@ type Writer interface {
 	// the same id, or a label another key holds (ignoring ASCII case), is
 	// ErrConflict.
 	PutKey(ctx context.Context, k Key) (Key, error)
+	// PutKeyAliases records aliases as other ids of the registered key
+	// keyID (the key ids in-toto computes for it). An alias equal to keyID
+	// is skipped and one already recorded for keyID is a no-op; an alias
+	// that is another key's id or alias is ErrConflict, an unregistered
+	// keyID or an empty alias ErrInvalid.
+	PutKeyAliases(ctx context.Context, keyID string, aliases []string) error
 	// AppendStatement adds s to the log and indexes it under every digest of
 	// every subject. The digests of one statement subject are placed as
 	// AddAliasClaim places them, and when there are several the statement

@@ -1,7 +1,9 @@
 // Package attesttest makes keyless Sigstore bundles offline for tests,
 // with sigstore-go's virtual Sigstore (a Fulcio CA, a Rekor log and a
 // timestamp authority in memory): the trusted_root.json a deployment would
-// give trustd, and bundles as cosign and sigstore-go write them.
+// give trustd, and bundles as cosign and sigstore-go write them. It also
+// makes in-toto supply chains: with in-toto-golang (SupplyChain) and with
+// the Python reference tools (RefChain), for differential tests.
 package attesttest
 
 import (

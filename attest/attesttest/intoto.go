@@ -43,6 +43,9 @@ type SupplyChain struct {
 	Dir      string
 	// Product is the sha256 digest of the final product.
 	Product digest.Digest
+	// DSSE makes Layout and Link write in-toto 1.0 DSSE envelopes (as
+	// in-toto-golang does with useDSSE) instead of v0.9 metablocks.
+	DSSE bool
 }
 
 // NewSupplyChain makes the keys and the files of a SupplyChain.
@@ -94,11 +97,43 @@ func (sc *SupplyChain) Layout(t testing.TB, readme string, edits ...func(*intoto
 	for _, edit := range edits {
 		edit(&l)
 	}
+	if sc.DSSE {
+		return SignDSSE(t, l, sc.Owner)
+	}
 	mb := intoto.Metablock{Signed: l}
 	if err := mb.Sign(sc.Owner); err != nil {
 		t.Fatal(err)
 	}
 	return marshal(t, &mb)
+}
+
+// SignDSSE wraps an in-toto layout or link in a DSSE envelope signed by
+// key, with in-toto-golang, and returns the envelope as it writes it.
+func SignDSSE(t testing.TB, payload any, key intoto.Key) []byte {
+	t.Helper()
+	var env intoto.Envelope
+	if err := env.SetPayload(payload); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Sign(key); err != nil {
+		t.Fatal(err)
+	}
+	return dump(t, &env)
+}
+
+// dump writes md as in-toto-golang does (the only way to read a DSSE
+// envelope of its back).
+func dump(t testing.TB, md intoto.Metadata) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "metadata.json")
+	if err := md.Dump(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // Link records a step with in-toto-golang's InTotoRun, signed by key.
@@ -112,9 +147,12 @@ func (sc *SupplyChain) Link(t testing.TB, step string, materials, products []str
 		return out
 	}
 	md, err := intoto.InTotoRun(step, sc.Dir, abs(materials), abs(products), nil, key, []string{"sha256"}, nil,
-		[]string{sc.Dir + string(os.PathSeparator)}, false, false, false)
+		[]string{sc.Dir + string(os.PathSeparator)}, false, false, sc.DSSE)
 	if err != nil {
 		t.Fatalf("InTotoRun %s: %v", step, err)
+	}
+	if sc.DSSE {
+		return dump(t, md)
 	}
 	return marshal(t, md)
 }

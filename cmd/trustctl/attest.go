@@ -42,8 +42,8 @@ vulnerability scans, test results. trustd verifies each on submission, keeps it
 verbatim in its verifiable log, and finds it again by any digest of its
 subjects. It reads in-toto statements in DSSE envelopes (signed by registered
 keys), Sigstore bundles (keyless, verified against the server's trusted root,
-signer recorded as sigstore:ISSUER#SUBJECT), and in-toto v0.9 layouts with
-their links.`,
+signer recorded as sigstore:ISSUER#SUBJECT), and in-toto layouts (v0.9
+metablocks and in-toto 1.0 DSSE envelopes) with their links and sublayouts.`,
 	}
 	cmd.AddCommand(newAttestPutCmd(g), newAttestSignCmd(g), newAttestListCmd(g), newAttestGetCmd(g), newAttestVerifyLayoutCmd(g))
 	return cmd
@@ -62,8 +62,8 @@ func newAttestPutCmd(g *globals) *cobra.Command {
 		Long: `put submits a signed attestation exactly as it was signed. The format is
 recognised: a DSSE envelope (in-toto statement v1 or v0.1), a Sigstore bundle
 (v0.1 to v0.3 JSON, as cosign --new-bundle-format and sigstore-go write), or an
-in-toto v0.9 layout or link metablock. What does not verify is refused with the
-reason and nothing is stored.
+in-toto layout or link (a v0.9 metablock or an in-toto 1.0 DSSE envelope). What
+does not verify is refused with the reason and nothing is stored.
 
 --cosign-key KEYID takes what cosign signed with a key (not keyless) and
 registered with trustctl key add: a legacy bundle of cosign sign-blob --bundle
@@ -76,8 +76,10 @@ records it as that key's signature.
 --issuer and --identity (or their -regexp forms; give both) require a Sigstore
 bundle's certificate identity; without them any identity the trusted root's CA
 certified is accepted, and recorded. A layout needs --layout-key: the
-registered key id(s) of the project owner who signed it; a link needs
---layout: the layout's sequence number.`,
+registered key id(s) of the project owner who signed it (trustd's key id or
+the key's in-toto key id); a link needs --layout: the layout's sequence number.
+A sublayout (a layout that is the link of a step) is put with --layout of its
+parent layout, and its own links with --layout of the sublayout.`,
 		Example: `  trustctl attest put app.intoto.dsse.json --digest sha256:…
   trustctl attest put app.sigstore.json --issuer https://token.actions.githubusercontent.com \
       --identity-regexp '^https://github.com/example/app/'
@@ -122,8 +124,8 @@ registered key id(s) of the project owner who signed it; a link needs
 	fl.StringVar(&id.IssuerRegexp, "issuer-regexp", "", "Sigstore: regular expression the OIDC issuer must match")
 	fl.StringVar(&id.Subject, "identity", "", "Sigstore: required certificate subject (email, workflow URI)")
 	fl.StringVar(&id.SubjectRegexp, "identity-regexp", "", "Sigstore: regular expression the certificate subject must match")
-	fl.StringArrayVar(&layoutKeys, "layout-key", nil, "in-toto layout: registered key id of the owner who signed it; repeatable")
-	fl.StringVar(&layout, "layout", "", "in-toto link: sequence number of its layout")
+	fl.StringArrayVar(&layoutKeys, "layout-key", nil, "in-toto layout: registered key id (or in-toto key id) of the owner who signed it; repeatable (default none)")
+	fl.StringVar(&layout, "layout", "", "in-toto link or sublayout: sequence number of its layout (default none)")
 	fl.StringVar(&cosignKey, "cosign-key", "", "cosign: the registered key id that signed FILE, a cosign key-based bundle or DSSE envelope (default none)")
 	return cmd
 }

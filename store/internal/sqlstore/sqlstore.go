@@ -1044,6 +1044,54 @@ func (q *Queries) PGPKey(ctx context.Context, fingerprint string) (store.PGPKey,
 	return k, nil
 }
 
+// KeyByAlias implements store.Reader.
+func (q *Queries) KeyByAlias(ctx context.Context, alias string) (store.Key, error) {
+	var k store.Key
+	err := q.C.QueryRow(ctx, `SELECT k.id, k.type, k.public_key, k.label, k.created_at
+		FROM key_aliases a JOIN keys k ON k.id = a.key_id WHERE a.alias = $1`, alias).
+		Scan(&k.ID, &k.Type, &k.PublicKey, &k.Label, &k.CreatedAt)
+	if err != nil {
+		return store.Key{}, q.fail(fmt.Sprintf("key by alias %q", alias), err)
+	}
+	k.CreatedAt = k.CreatedAt.UTC()
+	return k, nil
+}
+
+// PutKeyAliases implements store.Writer.
+func (q *Queries) PutKeyAliases(ctx context.Context, keyID string, aliases []string) error {
+	if _, err := q.Key(ctx, keyID); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("store: put key aliases: %w: %s is not a registered key", store.ErrInvalid, keyID)
+	} else if err != nil {
+		return err
+	}
+	for _, a := range aliases {
+		if a == "" {
+			return fmt.Errorf("store: put key aliases of %s: %w: empty alias", keyID, store.ErrInvalid)
+		}
+		if a == keyID {
+			continue
+		}
+		if other, err := q.Key(ctx, a); err == nil {
+			return fmt.Errorf("store: key alias %s of %s: %w: it is the id of key %s", a, keyID, store.ErrConflict, other.ID)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		holder, err := q.KeyByAlias(ctx, a)
+		switch {
+		case err == nil && holder.ID == keyID:
+			continue
+		case err == nil:
+			return fmt.Errorf("store: key alias %s of %s: %w: already an alias of key %s", a, keyID, store.ErrConflict, holder.ID)
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if err := q.C.Exec(ctx, `INSERT INTO key_aliases (alias, key_id) VALUES ($1, $2)`, a, keyID); err != nil {
+			return q.fail(fmt.Sprintf("put key alias %s of %s", a, keyID), err)
+		}
+	}
+	return nil
+}
+
 // PGPKeysByKeyID implements store.Reader.
 func (q *Queries) PGPKeysByKeyID(ctx context.Context, keyID string) ([]store.PGPKey, error) {
 	rows, err := q.C.Query(ctx, `SELECT fingerprint, key_id, primary_fingerprint FROM pgp_subkeys WHERE key_id = $1
