@@ -240,7 +240,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		}
 	}
 	srv, err := server.New(server.Options{
-		Witnesses: pusher,
+		Witnesses:   pusher,
 		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version, TokenKey: tokenKey,
 		TokenPolicies: cfg.TokenPolicies.catalog, TokenVerifierID: cfg.TokenPolicies.VerifierID,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg, Authz: cfg.authz(),
