@@ -124,6 +124,10 @@ func OpenCosignatures(signed, lines []byte, w *WitnessVerifier) ([]Cosignature, 
 	}
 	text := append(append(body, '\n', '\n'), lines...)
 	n, err := note.Open(text, note.VerifierList(w))
+	var unverified *note.UnverifiedNoteError
+	if errors.As(err, &unverified) {
+		return nil, fmt.Errorf("tlog: cosignatures of %s: the answer holds no cosignature by its key %s", w.name, keyLabel(w))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tlog: cosignatures of %s: %w", w.name, err)
 	}

@@ -189,3 +189,42 @@ func parseRequest(body []byte) (int64, sumtlog.TreeProof, []byte, error) {
 	rest, _ := io.ReadAll(br)
 	return old, proof, rest, nil
 }
+
+// NewVerifier returns a note verifier of cosignature/v1 signatures by the
+// witness key vkey, written here from the C2SP tlog-cosignature text
+// rather than taken from trustd's tlog package, so tests check trustd's
+// cosignatures independently.
+func NewVerifier(vkey string) (note.Verifier, error) {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("witness key %q: want name+hash+key", vkey)
+	}
+	h, err := strconv.ParseUint(parts[1], 16, 32)
+	if err != nil {
+		return nil, err
+	}
+	key, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(key) != 33 || key[0] != 0x04 {
+		return nil, fmt.Errorf("witness key %q: not a cosignature/v1 key", vkey)
+	}
+	return &cosigVerifier{name: parts[0], hash: uint32(h), key: ed25519.PublicKey(key[1:])}, nil
+}
+
+type cosigVerifier struct {
+	name string
+	hash uint32
+	key  ed25519.PublicKey
+}
+
+func (v *cosigVerifier) Name() string    { return v.name }
+func (v *cosigVerifier) KeyHash() uint32 { return v.hash }
+func (v *cosigVerifier) Verify(msg, sig []byte) bool {
+	if len(sig) != 8+ed25519.SignatureSize {
+		return false
+	}
+	var t uint64
+	for _, b := range sig[:8] {
+		t = t<<8 | uint64(b)
+	}
+	return ed25519.Verify(v.key, fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s", t, msg), sig[8:])
+}
