@@ -29,6 +29,7 @@ import (
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
 	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 )
@@ -137,6 +138,9 @@ var codeOf = []struct {
 	{statement.ErrInvalidPage, codes.InvalidArgument},
 	{statement.ErrRejected, codes.InvalidArgument},
 	{statement.ErrBeyondLog, codes.OutOfRange},
+	{tlog.ErrBadTilePath, codes.InvalidArgument},
+	{tlog.ErrTileBeyondTree, codes.NotFound},
+	{tlog.ErrEntryTooLarge, codes.NotFound},
 	{digest.ErrInvalid, codes.InvalidArgument},
 	{store.ErrInvalid, codes.InvalidArgument},
 	{store.ErrNotFound, codes.NotFound},

@@ -10,16 +10,24 @@ import (
 
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/witness"
 )
 
 // logService implements trustv1.LogServiceServer.
 type logService struct {
 	trustv1.UnimplementedLogServiceServer
-	log *statement.Log
+	log       *statement.Log
+	store     store.Reader
+	witnesses *witness.Pusher // nil without witnesses
 }
 
+// GetCheckpoint returns the checkpoint of the requested size, or with
+// tree_size 0 the latest (with witnesses, the one last pushed to them),
+// carrying the witness cosignatures stored for it as extra signature
+// lines.
 func (s *logService) GetCheckpoint(ctx context.Context, req *trustv1.GetCheckpointRequest) (*trustv1.GetCheckpointResponse, error) {
-	cp, _, err := s.log.Checkpoint(ctx, req.GetTreeSize())
+	cp, _, err := witness.Cosigned(ctx, s.witnesses, s.log, s.store, req.GetTreeSize())
 	if err != nil {
 		return nil, err
 	}

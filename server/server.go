@@ -34,6 +34,7 @@ import (
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/witness"
 )
 
 // Options configure a Server. Store, Log and Logger are required.
@@ -41,6 +42,10 @@ type Options struct {
 	Store  store.Store
 	Log    *statement.Log
 	Logger *slog.Logger
+	// Witnesses, when set, pushes checkpoints to witnesses; the latest
+	// checkpoint served (GetCheckpoint, /checkpoint) is then the one it
+	// last pushed, with the witnesses' cosignatures.
+	Witnesses *witness.Pusher
 	// MaxRequestBytes bounds one gRPC request message (default 4 MiB).
 	MaxRequestBytes int
 	// RequestTimeout is the deadline given to requests that carry none
@@ -166,7 +171,7 @@ func New(opts Options) (*Server, error) {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
 	}
 	s.grpc = grpc.NewServer(grpcOpts...)
-	ls := &logService{log: opts.Log}
+	ls := &logService{log: opts.Log, store: opts.Store, witnesses: opts.Witnesses}
 	pgpLog := pgplog.New(opts.Store, opts.Log)
 	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store),
 		pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) {
@@ -226,6 +231,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 	s.registerLogHTTP(mux, ls)
+	s.registerTileHTTP(mux, ls)
 	if tufs != nil {
 		s.registerTUFHTTP(mux, tufs)
 	}

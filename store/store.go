@@ -560,6 +560,12 @@ type Reader interface {
 	// LogVerifierKey returns the verifier key of the log's checkpoints as
 	// recorded by SetLogVerifierKey. Errors: ErrNotFound when none is.
 	LogVerifierKey(ctx context.Context) (string, error)
+	// LogCosignatures returns the witness cosignatures stored for the
+	// checkpoint of treeSize, by witness key.
+	LogCosignatures(ctx context.Context, treeSize uint64) ([]LogCosignature, error)
+	// LatestLogCosignature returns the cosignature of the largest tree size
+	// stored for witness (its verifier key). Errors: ErrNotFound.
+	LatestLogCosignature(ctx context.Context, witness string) (LogCosignature, error)
 	// DigestLookup reads what an evidence lookup of some digests needs in
 	// one round trip (on PostgreSQL one statement, so one snapshot): see
 	// DigestLookupQuery and DigestLookup.
@@ -665,6 +671,27 @@ type Writer interface {
 	// replaces. Recording the key already recorded is a no-op.
 	// Errors: ErrConflict (another key is recorded), ErrInvalid (empty key).
 	SetLogVerifierKey(ctx context.Context, key, expect string) error
+	// PutLogCosignature stores a verified witness cosignature. Storing one
+	// for a witness and size already stored keeps the first (a no-op) when
+	// the root hash is the same, and is ErrConflict when it differs.
+	// Errors: ErrInvalid (a field missing).
+	PutLogCosignature(ctx context.Context, c LogCosignature) error
+}
+
+// LogCosignature is a witness's cosignature (C2SP tlog-cosignature) of the
+// log's checkpoint of one tree size, verified before it is stored.
+type LogCosignature struct {
+	// Witness is the witness's cosignature/v1 verifier key.
+	Witness string
+	// TreeSize and RootHash name the checkpoint cosigned.
+	TreeSize uint64
+	RootHash []byte
+	// Line is the note signature line, "— name base64\n".
+	Line string
+	// SignedAt is the cosignature's timestamp; RecordedAt when trustd
+	// stored it.
+	SignedAt   time.Time
+	RecordedAt time.Time
 }
 
 // Store is a trustd backend.

@@ -45,6 +45,7 @@ type logFlags struct {
 	trustRoot string
 	tufURL    string
 	cache     string
+	witnesses witnessFlags
 	// changed says the pinned key changed this run (first use, or a
 	// rotation followed), so the state is saved.
 	changed bool
@@ -56,6 +57,7 @@ func (f *logFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringVar(&f.trustRoot, "trust-root", "", "pinned root.json of trustd's trustd/keys TUF repository: pin the log key it publishes instead of the server's on first use, and re-pin to it when the pinned key no longer signs (a rotation missed)")
 	cmd.PersistentFlags().StringVar(&f.tufURL, "tuf-url", defaultTUFURL, "URL of the trustd/keys TUF repository, with --trust-root")
 	cmd.PersistentFlags().StringVar(&f.cache, "cache", defaultCacheDir(), "directory whose tuf/ holds the trustd/keys metadata, with --trust-root")
+	f.witnesses.register(cmd.PersistentFlags())
 }
 
 // publishedKeys reads the log keys trustd/keys publishes (the key in use
@@ -172,6 +174,9 @@ func saveState(path string, st logState) error {
 // no longer signs is accepted when a key trustd/keys publishes signs it,
 // and the pin moves to that key.
 func latestCheckpoint(ctx context.Context, cmd *cobra.Command, c *client.Client, st *logState, f *logFlags) ([]byte, tlog.Checkpoint, error) {
+	if err := f.witnesses.check(); err != nil {
+		return nil, tlog.Checkpoint{}, err
+	}
 	resp, err := c.Log.GetCheckpoint(ctx, &trustv1.GetCheckpointRequest{})
 	if err != nil {
 		return nil, tlog.Checkpoint{}, err
@@ -205,6 +210,11 @@ func latestCheckpoint(ctx context.Context, cmd *cobra.Command, c *client.Client,
 	}
 	if err != nil {
 		return nil, tlog.Checkpoint{}, cliutil.Negative(fmt.Errorf("checkpoint: %w", err))
+	}
+	// With --witness, a checkpoint the named witnesses did not cosign is
+	// not believed: nothing is pinned or remembered from it.
+	if err := f.witnesses.require(resp.GetCheckpoint()); err != nil {
+		return nil, tlog.Checkpoint{}, err
 	}
 	if key != st.VerifierKey {
 		if cp.NewKey == key {
@@ -247,8 +257,12 @@ The log's key is pinned on first use (or with --log-key, or as trustd/keys
 publishes it with --trust-root) in a state file that also remembers the
 newest checkpoint seen. When trustd rotates its log key, its checkpoints
 announce the new key and carry the signatures of both; a checkpoint the
-pinned key signed moves the pin to the key it announces. Exit code 1 means
-the check failed: the log is not what it claims.`,
+pinned key signed moves the pin to the key it announces. With --witness
+(repeatable) and --witness-threshold K, a checkpoint must also carry the
+cosignatures (C2SP tlog-cosignature) of at least K of the named witnesses,
+which trustd gathers when run with --witness: a log cannot show you a
+history those witnesses did not see. Exit code 1 means the check failed:
+the log is not what it claims, or too few witnesses vouch for it.`,
 	}
 	f.register(cmd)
 	cmd.AddCommand(newLogCheckpointCmd(g, &f), newLogVerifyInclusionCmd(g, &f), newLogWatchCmd(g, &f))

@@ -18,6 +18,7 @@ import (
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/timerule"
+	"github.com/trustd-dev/trustd/tlog"
 	"github.com/trustd-dev/trustd/token"
 )
 
@@ -115,6 +116,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		cf                     cacheFlags
 		ref                    refFlags
 		lf                     logFlags
+		wf                     witnessFlags
 		// followed is the log state followed after an online verify,
 		// kept at logPath; nil when none is in use.
 		followed *logState
@@ -193,6 +195,12 @@ server, evidence unavailable).`,
 			_, p, err := loadPolicy(policyFile, policyName)
 			if err != nil {
 				return err
+			}
+			if err := wf.check(); err != nil {
+				return err
+			}
+			if offline && len(wf.keys) > 0 {
+				return errors.New("--witness: witnesses vouch for the log's checkpoints, which online verify checks; --offline decides from the token alone")
 			}
 			opts := client.VerifyOptions{Policy: p, Resolve: ref.options(cmd)}
 			if len(tokenKeys) > 0 {
@@ -274,6 +282,25 @@ server, evidence unavailable).`,
 			if err != nil {
 				return resolveError(err)
 			}
+			if len(wf.keys) > 0 {
+				// Before the verdict is told: evidence the witnesses did
+				// not see in the log's history is not believed.
+				if res.Evidence == nil || res.Evidence.Bundle().Log == nil {
+					return cliutil.Negative(errors.New("--witness: the answer holds no checkpoint for the witnesses to vouch for"))
+				}
+				ecp := res.Evidence.Bundle().Log
+				key := opts.LogKey
+				if key == "" {
+					key = ecp.VerifierKey
+				}
+				cp, _, err := tlog.FollowCheckpoint(ecp.Signed, key)
+				if err != nil {
+					return cliutil.Negative(fmt.Errorf("evidence checkpoint: %w", err))
+				}
+				if err := wf.requireWitnessed(ctx, opts.Client, key, cp); err != nil {
+					return err
+				}
+			}
 			if followed != nil && res.Evidence != nil {
 				// Before the verdict is told: evidence from a log that
 				// shrank or forked since it was last seen is not believed.
@@ -303,6 +330,7 @@ server, evidence unavailable).`,
 	f.StringVar(&tufURL, "tuf-url", defaultTUFURL, "URL of the trustd/keys TUF repository, online with --trust-root")
 	f.StringVar(&lf.key, "log-key", "", "online: the log's note verifier key that the evidence must be proven under (default: the key 'trustctl log' pinned for this server, else the key trustd names; env TRUSTCTL_LOG_KEY)")
 	f.StringVar(&lf.state, "log-state", "", "online: the 'trustctl log' state file holding the pinned log key and the newest checkpoint seen; verify proves the evidence's checkpoint consistent with it (exit 1 when the log shrank or forked) and saves it there (default: per server, under $XDG_STATE_HOME/trustctl, used when it exists)")
+	wf.register(f)
 	cf.register(cmd)
 	ref.add(f)
 	_ = cmd.MarkFlagRequired("policy")

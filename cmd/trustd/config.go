@@ -25,6 +25,7 @@ import (
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/store/sqlite"
 	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/witness"
 )
 
 // Default listen addresses: loopback, so exposing trustd is a choice.
@@ -62,6 +63,11 @@ type config struct {
 	TUFOperatorKeys []string
 	TUFRepoOwners   []string
 	tufCreation     tuf.CreationPolicy
+	// WitnessSpecs are the --witness values (VKEY=URL), resolved into
+	// witnesses by complete; WitnessInterval is the push round interval.
+	WitnessSpecs    []string
+	WitnessInterval time.Duration
+	witnesses       []witness.Witness
 	VoteRate        int
 	VoteRateWindow  time.Duration
 	VoteMaxSkew     time.Duration
@@ -143,6 +149,8 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	c.TokenPolicies.flags(fs)
 	fs.StringVar(&c.TUFRepoCreation, "tuf-repo-creation", "auto", "who may create TUF repositories: open (anyone; names under trustd/ and names a --tuf-repo-owner claims excepted), owners (only a root v1 signed by a --tuf-operator-key, or by a --tuf-repo-owner key under its pattern; closed to all when neither is given), or auto: open when --grpc-addr and --http-addr are both loopback, owners otherwise (env TRUSTD_TUF_REPO_CREATION)")
 	fs.StringSliceVar(&c.TUFOperatorKeys, "tuf-operator-key", nil, "key id (64 hex digits, as 'trustctl key generate' prints it) that may create any TUF repository outside trustd/: it must be a root key of the new repository's root v1 and sign it; repeatable or comma-separated; default none (env TRUSTD_TUF_OPERATOR_KEY)")
+	fs.StringArrayVar(&c.WitnessSpecs, "witness", nil, "VKEY=URL: a transparency-log witness (C2SP tlog-witness) to push every new checkpoint to: its cosignature/v1 verifier key (name+hash+key, as the witness prints it) and its submission URL prefix (http or https; /add-checkpoint is appended); its cosignatures are stored and served with the checkpoint; repeatable; in the environment separate several with ';'; default none (env TRUSTD_WITNESS)")
+	fs.DurationVar(&c.WitnessInterval, "witness-interval", 5*time.Second, "how often to push a new checkpoint to the --witness witnesses when the log grew; the cosigned checkpoint served lags the log by at most about this (default 5s) (env TRUSTD_WITNESS_INTERVAL)")
 	fs.StringArrayVar(&c.TUFRepoOwners, "tuf-repo-owner", nil, "PATTERN=KEYID[,KEYID...]: a repository matching PATTERN (acme/* for every name below acme/, or one exact name; the most specific pattern decides) is created only by a root v1 signed by one of these root keys (or an operator key), whatever --tuf-repo-creation says; repeatable; in the environment separate several with ';'; default none (env TRUSTD_TUF_REPO_OWNER)")
 	fs.DurationVar(&c.TUFRefresh, "tuf-refresh-interval", 10*time.Minute, "how often to re-sign TUF timestamps and snapshots that are past half their lifetime (env TRUSTD_TUF_REFRESH_INTERVAL)")
 	fs.IntVar(&c.VoteRate, "vote-rate-limit", 600, "feedback statements (votes, trust statements, responses) one key may submit per --vote-rate-window; 0 disables (env TRUSTD_VOTE_RATE_LIMIT)")
@@ -230,8 +238,33 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		if err := c.Limits.check(); err != nil {
 			errs = append(errs, err)
 		}
+		if err := c.completeWitnesses(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// completeWitnesses parses --witness (several per value, ';'-separated,
+// for the environment) and checks --witness-interval.
+func (c *config) completeWitnesses() error {
+	var specs []string
+	for _, v := range c.WitnessSpecs {
+		for one := range strings.SplitSeq(v, ";") {
+			if strings.TrimSpace(one) != "" {
+				specs = append(specs, one)
+			}
+		}
+	}
+	ws, err := witness.ParseAll(specs)
+	if err != nil {
+		return fmt.Errorf("--witness: %w", err)
+	}
+	c.witnesses = ws
+	if c.WitnessInterval < 100*time.Millisecond {
+		return fmt.Errorf("--witness-interval: %s is below 100ms", c.WitnessInterval)
+	}
+	return nil
 }
 
 // completeTUFCreation resolves --tuf-repo-creation (auto: open only when

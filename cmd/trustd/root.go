@@ -27,6 +27,7 @@ import (
 	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 	"github.com/trustd-dev/trustd/tufstore"
+	"github.com/trustd-dev/trustd/witness"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -237,7 +238,14 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	}
 	logRotation(log, "revocation list key", listInUse.ID, keyIDs(listKey.Accepted()))
 	logRotation(log, "log key (checkpoints announce it, co-signed by the retiring keys)", vkey, logKey.retiringV)
+	var pusher *witness.Pusher
+	if len(cfg.witnesses) > 0 {
+		if pusher, err = witness.New(ctx, stLog, st, witness.Options{Witnesses: cfg.witnesses, Interval: cfg.WitnessInterval, Logger: log}); err != nil {
+			return fmt.Errorf("--witness: %w", err)
+		}
+	}
 	srv, err := server.New(server.Options{
+		Witnesses:   pusher,
 		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version, TokenKey: tokenKey,
 		TokenPolicies: cfg.TokenPolicies.catalog, TokenVerifierID: cfg.TokenPolicies.VerifierID,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg, Authz: cfg.authz(),
@@ -288,9 +296,22 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	if cfg.TokenPolicies.catalog != nil {
 		watchTokenPolicies(rctx, log, cfg.TokenPolicies.catalog)
 	}
+	pushed := make(chan struct{})
+	go func() {
+		defer close(pushed)
+		if pusher != nil {
+			var names []string
+			for _, w := range cfg.witnesses {
+				names = append(names, w.Name())
+			}
+			log.Info("pushing checkpoints to witnesses", "witnesses", names, "interval", cfg.WitnessInterval)
+			pusher.Run(rctx)
+		}
+	}()
 	err = srv.Serve(ctx, grpcLis, httpLis)
 	stopRefresh()
 	<-refreshed
+	<-pushed
 	return err
 }
 

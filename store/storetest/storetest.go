@@ -67,6 +67,7 @@ func Run(t *testing.T, open Factory) {
 		{"LayoutLinks", testLayoutLinks},
 		{"LogVerifierKey", testLogVerifierKey},
 		{"LogVerifierKeyRace", testLogVerifierKeyRace},
+		{"LogCosignatures", testLogCosignatures},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
