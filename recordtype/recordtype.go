@@ -75,6 +75,7 @@ const (
 	InTotoLayout       = "https://trustd.dev/in-toto/layout/v0.9"
 	InTotoLink         = "https://trustd.dev/in-toto/link/v0.9"
 	SigstoreMessageSig = "https://trustd.dev/sigstore/message-signature/v1"
+	NotationSignature  = "https://trustd.dev/notation/signature/v1"
 	RevocationList     = "https://trustd.dev/revocation-list/v1"
 	TokenExtension     = "https://trustd.dev/token/v1"
 	TokenVerifier      = "https://trustd.dev/trustd"
@@ -88,6 +89,9 @@ const (
 	PGPRevocationPayloadType = "application/vnd.trustd.pgp-revocation+json"
 	LayoutPayloadType        = "application/vnd.in-toto.layout+json"
 	LinkPayloadType          = "application/vnd.in-toto.link+json"
+	// NotationPayloadTypePrefix starts the payload types of Notation
+	// envelopes (…+cose, …+jws): the envelope is stored verbatim.
+	NotationPayloadTypePrefix = "application/vnd.trustd.notation-signature"
 )
 
 // Signers is who may sign a record of a type: a short rule, enforced by
@@ -109,6 +113,7 @@ const (
 	SignedByLayoutOwner   Signers = "the registered keys of the layout's owner (attest)"
 	SignedByFunctionary   Signers = "a functionary key its layout names for the step (attest)"
 	SignedBySigstore      Signers = "a Sigstore certificate verified against the trusted root (attest)"
+	SignedByNotationTrust Signers = "an X.509 certificate chaining to the server's Notation trust store, a trusted identity of the trust policy covering the image (attest)"
 	SignedByTrustd        Signers = "trustd's own key (token key, revocation-list key); never logged"
 	SignedByNobody        Signers = "not a signed record: a file format of signed statements; never logged"
 	SignedByAnyone        Signers = "any registered key (DSSE) or Sigstore identity (bundle); readers judge the signer"
@@ -154,6 +159,7 @@ var Table = []Type{
 	{PredicateType: InTotoLayout, Paths: []Path{Owner}, OwnerPayloadType: LayoutPayloadType, Owner: "attest", Signers: SignedByLayoutOwner},
 	{PredicateType: InTotoLink, Paths: []Path{Owner}, OwnerPayloadType: LinkPayloadType, Owner: "attest", Signers: SignedByFunctionary},
 	{PredicateType: SigstoreMessageSig, Paths: []Path{Owner}, OwnerPayloadType: BundlePayloadTypePrefix, OwnerPayloadPrefix: true, Owner: "attest", Signers: SignedBySigstore},
+	{PredicateType: NotationSignature, Paths: []Path{Owner}, OwnerPayloadType: NotationPayloadTypePrefix, OwnerPayloadPrefix: true, Owner: "attest", Signers: SignedByNotationTrust},
 
 	{PredicateType: RevocationList, Owner: "revocation", Signers: SignedByTrustd},
 	{PredicateType: TokenExtension, Owner: "token", Signers: SignedByTrustd},
@@ -333,11 +339,11 @@ func WrittenByOwner(payloadType, predicateType string) bool {
 // signer made about the artifacts it names: a foreign type (SLSA
 // provenance, an SBOM, a VSA, …) that came by a path the table allows, or
 // one of attest's records about artifacts (a Sigstore message signature,
-// an in-toto link). Feedback, revocations, identity bindings and trustd's
+// a Notation signature, an in-toto link). Feedback, revocations, identity bindings and trustd's
 // own records are not.
 func Attestation(payloadType, predicateType string) bool {
 	if Foreign(predicateType) {
 		return Genuine(payloadType, predicateType)
 	}
-	return (predicateType == SigstoreMessageSig || predicateType == InTotoLink) && WrittenByOwner(payloadType, predicateType)
+	return (predicateType == SigstoreMessageSig || predicateType == NotationSignature || predicateType == InTotoLink) && WrittenByOwner(payloadType, predicateType)
 }
