@@ -14,8 +14,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/notaryproject/notation-core-go/signature"
-	"github.com/notaryproject/notation-core-go/signature/cose"
-	"github.com/notaryproject/notation-core-go/signature/jws"
+	// notation-core-go parses the envelope formats these register.
+	_ "github.com/notaryproject/notation-core-go/signature/cose"
+	_ "github.com/notaryproject/notation-core-go/signature/jws"
 	"github.com/notaryproject/notation-go"
 	"github.com/notaryproject/notation-go/dir"
 	"github.com/notaryproject/notation-go/verifier"
@@ -23,6 +24,7 @@ import (
 	"github.com/notaryproject/notation-go/verifier/truststore"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/trustd-dev/trustd/attest/notationdoc"
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/recordtype"
@@ -30,9 +32,10 @@ import (
 
 // Notation envelope media types (the two formats notation signs in).
 const (
-	NotationMediaTypeCOSE = cose.MediaTypeEnvelope // application/cose
-	NotationMediaTypeJWS  = jws.MediaTypeEnvelope  // application/jose+json
+	NotationMediaTypeCOSE = notationdoc.MediaTypeCOSE
+	NotationMediaTypeJWS  = notationdoc.MediaTypeJWS
 )
+
 
 // NotationPredicateType labels a verified Notation signature in the log.
 const NotationPredicateType = recordtype.NotationSignature
@@ -52,15 +55,14 @@ const NotationPayloadContentType = "application/vnd.cncf.notary.payload.v1+json"
 // followed by the hex SHA-256 of the signing (leaf) certificate's DER.
 const NotationSignerIDPrefix = "notation:x509-sha256:"
 
-// Bounds on Notation input. An envelope holds a small payload, a
-// certificate chain and perhaps a timestamp token: a few KiB.
+// Bounds on Notation input (see notationdoc).
 const (
 	// MaxNotationEnvelopeBytes bounds one signature envelope.
-	MaxNotationEnvelopeBytes = 1 << 20
+	MaxNotationEnvelopeBytes = notationdoc.MaxEnvelopeBytes
 	// maxNotationPolicyBytes bounds trustpolicy.json.
 	maxNotationPolicyBytes = 1 << 20
 	// maxNotationReferenceBytes bounds an artifact reference.
-	maxNotationReferenceBytes = 4096
+	maxNotationReferenceBytes = notationdoc.MaxReferenceBytes
 )
 
 // NotationSignerID is the signer id trustd records for a Notation
@@ -149,45 +151,25 @@ func LoadNotationTrust(storeDir, policyPath string) (*NotationTrust, error) {
 	return &NotationTrust{storeDir: storeDir, policy: &doc, verifier: v}, nil
 }
 
-// NotationSignature is a Notation signature as a caller submits it: the
-// envelope exactly as the registry holds it, its media type (the
-// signature manifest's layer media type), and the reference of the image
-// it signs, whose registry and repository select the trust policy.
-type NotationSignature struct {
-	MediaType string
-	Envelope  []byte
-	// Reference is REGISTRY/REPOSITORY@DIGEST.
-	Reference string
-}
-
-// notationWire is NotationSignature in a PutAttestation document:
-// {"notationSignature": {"mediaType", "envelope" (base64), "reference"}}.
-type notationWire struct {
-	MediaType string `json:"mediaType"`
-	Envelope  []byte `json:"envelope"`
-	Reference string `json:"reference"`
-}
+// NotationSignature is a Notation signature as a caller submits it (see
+// notationdoc.Signature).
+type NotationSignature = notationdoc.Signature
 
 // NotationDocumentKey is the top-level key of a Notation signature in a
 // PutAttestation document.
-const NotationDocumentKey = "notationSignature"
+const NotationDocumentKey = notationdoc.DocumentKey
 
 // MarshalNotationDocument makes the PutAttestation document that carries s.
-func MarshalNotationDocument(s NotationSignature) ([]byte, error) {
-	return json.Marshal(map[string]notationWire{NotationDocumentKey: {MediaType: s.MediaType, Envelope: s.Envelope, Reference: s.Reference}})
-}
+func MarshalNotationDocument(s NotationSignature) ([]byte, error) { return notationdoc.Marshal(s) }
 
 // ParseNotationDocument reads the value of a PutAttestation document's
 // notationSignature key.
 func ParseNotationDocument(raw []byte) (NotationSignature, error) {
-	var w notationWire
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return NotationSignature{}, inputerr.Wrap(opNotation, NotationDocumentKey, ErrInvalidNotation,
-			"want an object of mediaType, envelope (base64) and reference", err)
+	s, err := notationdoc.Parse(raw)
+	if err != nil {
+		return NotationSignature{}, inputerr.Wrap(opNotation, NotationDocumentKey, ErrInvalidNotation, "", err)
 	}
-	return NotationSignature{MediaType: w.MediaType, Envelope: w.Envelope, Reference: w.Reference}, nil
+	return s, nil
 }
 
 // NotationResult is what a verified Notation signature says.
