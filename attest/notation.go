@@ -36,7 +36,6 @@ const (
 	NotationMediaTypeJWS  = notationdoc.MediaTypeJWS
 )
 
-
 // NotationPredicateType labels a verified Notation signature in the log.
 const NotationPredicateType = recordtype.NotationSignature
 
