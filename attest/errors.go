@@ -58,7 +58,7 @@ var (
 	// certificate outside the trust store or not a trusted identity, a
 	// tampered envelope, an expired or revoked certificate, a reference no
 	// trust policy covers.
-	ErrNotationVerification = errors.New("Notation signature verification failed")
+	ErrNotationVerification = errors.New("notation signature verification failed")
 	// ErrNoNotationTrust reports a Notation signature submitted to a server
 	// with no Notation trust store and trust policy configured.
 	ErrNoNotationTrust = errors.New("no Notation trust store and trust policy configured")
