@@ -90,10 +90,11 @@ type trustStoreFS struct {
 }
 
 func (t trustStoreFS) SysPath(items ...string) (string, error) {
+	parts := append([]string{t.root}, items...)
 	if len(items) > 0 {
-		items[0] = strings.TrimPrefix(strings.TrimPrefix(items[0], dir.TrustStoreDir), "/")
+		parts[1] = strings.TrimPrefix(strings.TrimPrefix(items[0], dir.TrustStoreDir), "/")
 	}
-	return filepath.Join(append([]string{t.root}, items...)...), nil
+	return filepath.Join(parts...), nil
 }
 
 // LoadNotationTrust reads the trust policy at policyPath and checks the
