@@ -259,3 +259,44 @@ func TestLoadNotationTrust(t *testing.T) {
 		}
 	})
 }
+
+// TestNotationOtherScope: beta's CA is trusted for beta's repositories.
+// Beta signs acme's image and names a beta repository, so beta's policy
+// verifies it: the record says beta's certificate signed the digest, never
+// acme's, so a policy that trusts acme's signer is not fooled.
+func TestNotationOtherScope(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, b, 0)
+			acme, beta := attesttest.NewNotationCA(t, "acme"), attesttest.NewNotationCA(t, "beta")
+			dir := t.TempDir()
+			storeDir := acme.WriteTrustStore(t, filepath.Join(dir, "truststore"), "acme")
+			beta.WriteTrustStore(t, storeDir, "beta")
+			policy := attesttest.WriteTrustPolicy(t, filepath.Join(dir, "trustpolicy.json"),
+				attesttest.NotationPolicy{Name: "acme", Scopes: []string{"registry.example/acme/app"}, Stores: []string{"ca:acme"}},
+				attesttest.NotationPolicy{Name: "beta", Scopes: []string{"registry.example/beta/app"}, Stores: []string{"ca:beta"}})
+			nt, err := attest.LoadNotationTrust(storeDir, policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc := attest.New(e.store, e.log, attest.Options{Notation: nt})
+			img := notationImage("acme app v4")
+			sig := beta.Sign(t, img, attest.NotationMediaTypeCOSE)
+			if _, _, err := svc.Put(ctx, attest.PutRequest{Data: notationDoc(t, attest.NotationMediaTypeCOSE, sig, "registry.example/acme/app@"+img.Digest.String())}); !errors.Is(err, attest.ErrNotationVerification) {
+				t.Fatalf("beta's signature under acme's repository: %v", err)
+			}
+			a, _, err := svc.Put(ctx, attest.PutRequest{Data: notationDoc(t, attest.NotationMediaTypeCOSE, sig, "registry.example/beta/app@"+img.Digest.String())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a.SignerIDs) != 1 || a.SignerIDs[0] != attest.NotationSignerID(beta.Leaf.Raw) || a.SignerIDs[0] == attest.NotationSignerID(acme.Leaf.Raw) {
+				t.Fatalf("signers %v, want beta's only", a.SignerIDs)
+			}
+			list, _, err := svc.List(ctx, attest.Query{Digest: tdigest.MustParse(img.Digest.String()), SignerID: attest.NotationSignerID(acme.Leaf.Raw), PageSize: 10})
+			if err != nil || len(list) != 0 {
+				t.Fatalf("acme is said to have signed: %v, %v", list, err)
+			}
+		})
+	}
+}
