@@ -47,6 +47,7 @@ const (
 	// KindCosign is a cosign key-based message signature (package
 	// cosign's Record).
 	KindCosign = "cosign"
+	KindNotation = "notation"
 	// KindOther is a log entry of another kind (an OpenPGP manifest, TUF
 	// metadata) that names the digest.
 	KindOther = "other"
@@ -65,6 +66,8 @@ func KindOf(payloadType string) string {
 		return KindLink
 	case payloadType == recordtype.CosignPayloadType:
 		return KindCosign
+	case strings.HasPrefix(payloadType, recordtype.NotationPayloadTypePrefix):
+		return KindNotation
 	}
 	return KindOther
 }
@@ -139,6 +142,9 @@ type Options struct {
 	// Revocations, when set, marks revoked entries in listings; nil means
 	// nothing is revoked.
 	Revocations Revocations
+	// Notation is the trust store and trust policy Notation signatures
+	// verify against; nil rejects them with ErrNoNotationTrust.
+	Notation *NotationTrust
 }
 
 // Service ingests, verifies and finds attestations.
@@ -215,7 +221,10 @@ func (s *Service) Put(ctx context.Context, req PutRequest) (Attestation, bool, e
 		created bool
 		err     error
 	)
+	notationRaw, isNotation := notationDocument(top)
 	switch {
+	case isNotation:
+		rec, created, err = s.putNotation(ctx, req, notationRaw)
 	case top["payloadType"] != nil:
 		// An in-toto 1.0 (ITE-5) layout or link in a DSSE envelope has the
 		// payload type of a statement; its payload's _type tells it apart.
@@ -234,7 +243,7 @@ func (s *Service) Put(ctx context.Context, req PutRequest) (Attestation, bool, e
 		rec, created, err = s.putCosign(ctx, req)
 	default:
 		return Attestation{}, false, inputerr.New(opPut, "", ErrMalformed,
-			"not a DSSE envelope (payloadType, payload, signatures), a Sigstore bundle (mediaType, …), an in-toto metablock (signed, signatures) or a cosign record (cosign, kind, keyid, data)")
+			"not a DSSE envelope (payloadType, payload, signatures), a Sigstore bundle (mediaType, …), an in-toto metablock (signed, signatures), a cosign record (cosign, kind, keyid, data) or a Notation signature (notationSignature)")
 	}
 	if err != nil {
 		return Attestation{}, false, err
@@ -349,6 +358,37 @@ func (s *Service) putBundle(ctx context.Context, req PutRequest) (store.Statemen
 	}
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("attest: bundle: %w", err)
+	}
+	return out, created, nil
+}
+
+// putNotation verifies a Notation signature against the server's trust
+// store and policy and appends its envelope verbatim, as the record of the
+// digest it signs; the same envelope again returns the original entry.
+func (s *Service) putNotation(ctx context.Context, req PutRequest, raw json.RawMessage) (store.Statement, bool, error) {
+	sig, err := ParseNotationDocument(raw)
+	if err != nil {
+		return store.Statement{}, false, err
+	}
+	res, err := VerifyNotation(ctx, s.opts.Notation, sig)
+	if err != nil {
+		return store.Statement{}, false, err
+	}
+	if !req.Digest.IsZero() && req.Digest != res.Digest {
+		return store.Statement{}, false, inputerr.New(opNotation, "envelope.payload.targetArtifact.digest", ErrDigestMismatch,
+			fmt.Sprintf("the signature signs %s, not %s", res.Digest, req.Digest))
+	}
+	rec := store.Statement{
+		PayloadType:   res.PayloadType,
+		PredicateType: NotationPredicateType,
+		Envelope:      sig.Envelope,
+		Payload:       res.Payload,
+		SignerKeyIDs:  []string{res.SignerID},
+		Subjects:      []store.StatementSubject{{Digests: []digest.Digest{res.Digest}}},
+	}
+	out, created, err := s.log.AppendVerified(ctx, rec)
+	if err != nil {
+		return store.Statement{}, false, fmt.Errorf("attest: notation: %w", err)
 	}
 	return out, created, nil
 }

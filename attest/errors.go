@@ -48,6 +48,20 @@ var (
 	// ErrNotLayout reports a layout id that names a log entry that is not an
 	// in-toto layout.
 	ErrNotLayout = errors.New("not an in-toto layout")
+	// ErrInvalidNotation reports a Notation signature that does not parse:
+	// an unknown envelope media type, an envelope that is not COSE or JWS,
+	// a payload that is not a Notation payload, a reference without a
+	// digest.
+	ErrInvalidNotation = errors.New("invalid Notation signature")
+	// ErrNotationVerification reports a Notation signature that does not
+	// verify against the server's trust store and trust policy: a
+	// certificate outside the trust store or not a trusted identity, a
+	// tampered envelope, an expired or revoked certificate, a reference no
+	// trust policy covers.
+	ErrNotationVerification = errors.New("notation signature verification failed")
+	// ErrNoNotationTrust reports a Notation signature submitted to a server
+	// with no Notation trust store and trust policy configured.
+	ErrNoNotationTrust = errors.New("no Notation trust store and trust policy configured")
 )
 
 // Error is the error type for rejected input (see inputerr.Error).
@@ -61,4 +75,5 @@ const (
 	opLayout    = "attest: layout"
 	opLink      = "attest: link"
 	opVerify    = "attest: verify layout"
+	opNotation  = "attest: notation"
 )

@@ -16,7 +16,7 @@ import (
 // TestPutRefusesReservedTypes: PutAttestation is a caller path like
 // Submit. Neither a DSSE envelope nor a Sigstore bundle may carry a type
 // trustd writes itself (TUF metadata, an OpenPGP manifest, a message
-// signature it names), a type callers send only as DSSE (a vote), an
+// signature or a Notation signature it names), a type callers send only as DSSE (a vote), an
 // unknown type of trustd's namespace, or a VSA in trustd's name (its
 // tokens). Nothing is stored.
 func TestPutRefusesReservedTypes(t *testing.T) {
@@ -34,6 +34,7 @@ func TestPutRefusesReservedTypes(t *testing.T) {
 				{recordtype.TUFMetadata, `{}`, true, true},
 				{recordtype.PGPManifest, `{}`, true, true},
 				{recordtype.SigstoreMessageSig, `{}`, true, true},
+				{recordtype.NotationSignature, `{}`, true, true},
 				{recordtype.Vote, `{}`, false, true},
 				{"https://trustd.dev/unknown/v1", `{}`, true, true},
 				{attest.PredicateSLSAVSAV1, trustdVSA, true, true},

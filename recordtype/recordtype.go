@@ -76,6 +76,7 @@ const (
 	InTotoLink         = "https://trustd.dev/in-toto/link/v0.9"
 	SigstoreMessageSig = "https://trustd.dev/sigstore/message-signature/v1"
 	CosignSignature    = "https://trustd.dev/cosign/signature/v1"
+	NotationSignature  = "https://trustd.dev/notation/signature/v1"
 	RevocationList     = "https://trustd.dev/revocation-list/v1"
 	TokenExtension     = "https://trustd.dev/token/v1"
 	TokenVerifier      = "https://trustd.dev/trustd"
@@ -94,6 +95,9 @@ const (
 	// it (package cosign's Record: cosign's document verbatim and the
 	// registered key that verified it).
 	CosignPayloadType = "application/vnd.trustd.cosign-signature+json"
+	// NotationPayloadTypePrefix starts the payload types of Notation
+	// envelopes (…+cose, …+jws): the envelope is stored verbatim.
+	NotationPayloadTypePrefix = "application/vnd.trustd.notation-signature"
 )
 
 // Signers is who may sign a record of a type: a short rule, enforced by
@@ -116,6 +120,7 @@ const (
 	SignedByFunctionary   Signers = "a functionary key its layout names for the step (attest)"
 	SignedBySigstore      Signers = "a Sigstore certificate verified against the trusted root (attest)"
 	SignedByCosignKey     Signers = "the registered key the record names, verifying cosign's signature over the digest it records (attest); readers judge the signer"
+	SignedByNotationTrust Signers = "an X.509 certificate chaining to the server's Notation trust store, a trusted identity of the trust policy covering the image (attest)"
 	SignedByTrustd        Signers = "trustd's own key (token key, revocation-list key); never logged"
 	SignedByNobody        Signers = "not a signed record: a file format of signed statements; never logged"
 	SignedByClaimer       Signers = "its claimer: exactly one registered key; a publisher of the artifact makes the location authoritative, anyone else a mirror (location)"
@@ -164,6 +169,7 @@ var Table = []Type{
 	{PredicateType: InTotoLink, Paths: []Path{Owner}, OwnerPayloadType: LinkPayloadType, Owner: "attest", Signers: SignedByFunctionary},
 	{PredicateType: SigstoreMessageSig, Paths: []Path{Owner}, OwnerPayloadType: BundlePayloadTypePrefix, OwnerPayloadPrefix: true, Owner: "attest", Signers: SignedBySigstore},
 	{PredicateType: CosignSignature, Paths: []Path{Owner}, OwnerPayloadType: CosignPayloadType, Owner: "attest", Signers: SignedByCosignKey},
+	{PredicateType: NotationSignature, Paths: []Path{Owner}, OwnerPayloadType: NotationPayloadTypePrefix, OwnerPayloadPrefix: true, Owner: "attest", Signers: SignedByNotationTrust},
 
 	{PredicateType: RevocationList, Owner: "revocation", Signers: SignedByTrustd},
 	{PredicateType: TokenExtension, Owner: "token", Signers: SignedByTrustd},
@@ -343,11 +349,12 @@ func WrittenByOwner(payloadType, predicateType string) bool {
 // signer made about the artifacts it names: a foreign type (SLSA
 // provenance, an SBOM, a VSA, …) that came by a path the table allows, or
 // one of attest's records about artifacts (a Sigstore message signature,
-// a cosign key-based signature, an in-toto link). Feedback, revocations, identity bindings and trustd's
-// own records are not.
+// a cosign key-based signature, a Notation signature, an in-toto link).
+// Feedback, revocations, identity bindings and trustd's own records are
+// not.
 func Attestation(payloadType, predicateType string) bool {
 	if Foreign(predicateType) {
 		return Genuine(payloadType, predicateType)
 	}
-	return (predicateType == SigstoreMessageSig || predicateType == CosignSignature || predicateType == InTotoLink) && WrittenByOwner(payloadType, predicateType)
+	return (predicateType == SigstoreMessageSig || predicateType == CosignSignature || predicateType == NotationSignature || predicateType == InTotoLink) && WrittenByOwner(payloadType, predicateType)
 }

@@ -67,7 +67,7 @@ type registryImporter interface {
 }
 
 // registryImporters are run in order by trustctl import.
-var registryImporters = []registryImporter{cosignImporter{}}
+var registryImporters = []registryImporter{cosignImporter{}, notationImporter{}}
 
 // maxImportBlob bounds one signature or attestation layer read from a
 // registry.
@@ -80,15 +80,20 @@ func newImportCmd(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "import REF [--key KEYID...]",
-		Short: "Import the signatures and attestations a registry holds for an image",
+		Short: "Import the cosign and Notation signatures and attestations a registry holds for an image",
 		Long: `import discovers what an OCI registry already holds for the image REF
 (a tag is resolved to its manifest digest first) and imports all of it into
 trustd: cosign signatures (sha256-HEX.sig tags, simple-signing payloads) and
 cosign attestations (sha256-HEX.att tags, DSSE in-toto statements) made with
-a key. --key names the registered keys (trustctl key add cosign.pub) whose
+a key, and Notation signatures (COSE and JWS envelopes) stored as OCI
+referrers, found through the registry's referrers API or, on registries
+without one, the referrers tag (sha256-HEX). --key names the registered keys (trustctl key add cosign.pub) whose
 signatures to import; a signature by none of them is counted and left out.
 trustd verifies every item again against the registered key before storing
-it, and records it as that key's signature of the image's digest.
+it (Notation signatures against its --notation-trust-store and
+--notation-trust-policy), and records it as evidence for the image's digest.
+A refused item does not stop the others: they are imported, the refusals
+are listed, and the command fails.
 
 Running it again imports nothing new and says so. Registry credentials come
 from the Docker config (~/.docker/config.json), as for trustctl verify.`,
@@ -126,15 +131,18 @@ from the Docker config (~/.docker/config.json), as for trustctl verify.`,
 				if err != nil {
 					return err
 				}
-				var total importCounts
+				var (
+					total importCounts
+					errs  []error
+				)
 				for _, imp := range registryImporters {
 					n, err := imp.Import(ctx, env, img)
-					if err != nil {
-						return fmt.Errorf("%s: %w", imp.Name(), err)
-					}
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: %d imported, %d already in trustd, %d signed by none of --key\n",
 						imp.Name(), n.Imported, n.Skipped, n.Unmatched)
 					total.add(n)
+					if err != nil {
+						errs = append(errs, fmt.Errorf("%s: %w", imp.Name(), err))
+					}
 				}
 				if total.Unmatched > 0 && len(keyIDs) == 0 {
 					fmt.Fprintln(cmd.OutOrStdout(), "name the registered keys whose signatures to import with --key")
@@ -142,7 +150,7 @@ from the Docker config (~/.docker/config.json), as for trustctl verify.`,
 				if total.Imported == 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "nothing new to import for %s\n", img)
 				}
-				return nil
+				return errors.Join(errs...)
 			})
 		},
 	}

@@ -88,6 +88,11 @@ type config struct {
 	SigstoreRootCheck time.Duration
 	// SigstoreRequireSCT requires an SCT in bundle certificates.
 	SigstoreRequireSCT bool
+	// NotationTrustStore and NotationTrustPolicy are what Notation
+	// signatures verify against; notationTrust is them loaded by complete.
+	NotationTrustStore  string
+	NotationTrustPolicy string
+	notationTrust       *attest.NotationTrust
 	// IdentityPGPRoots are the OpenPGP fingerprints whose certifications
 	// verify voters' identities.
 	IdentityPGPRoots []string
@@ -166,6 +171,8 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.SigstoreRequireSCT, "sigstore-require-sct", true, "require bundle certificates to carry a signed certificate timestamp from a CT log of the trusted root, as Fulcio issues them; false for private CAs without CT (env TRUSTD_SIGSTORE_REQUIRE_SCT)")
 	fs.StringSliceVar(&c.IdentityPGPRoots, "identity-pgp-root", nil, "fingerprint of a registered OpenPGP certificate whose certifications (gpg --sign-key) make a voter's OpenPGP key a verified identity for reputation --verified-only; repeatable or comma-separated (env TRUSTD_IDENTITY_PGP_ROOT)")
 	fs.DurationVar(&c.SigstoreRootCheck, "sigstore-trusted-root-check", time.Minute, "how often to check --sigstore-trusted-root for changes (env TRUSTD_SIGSTORE_TRUSTED_ROOT_CHECK)")
+	fs.StringVar(&c.NotationTrustStore, "notation-trust-store", "", "Notation X.509 trust store directory, laid out as Notation's own (DIR/x509/ca|signingAuthority|tsa/NAME/*.pem), that Notation signatures verify against; its certificates are re-read at every verification; give --notation-trust-policy with it; default empty refuses Notation signatures (env TRUSTD_NOTATION_TRUST_STORE)")
+	fs.StringVar(&c.NotationTrustPolicy, "notation-trust-policy", "", "Notation trust policy (trustpolicy.json, version 1.0) choosing by registry scope the trust stores and trusted identities a signature must match; skip and audit levels are refused; read at start; default empty refuses Notation signatures (env TRUSTD_NOTATION_TRUST_POLICY)")
 }
 
 // complete reads the environment and checks every value, naming the flag
@@ -220,6 +227,9 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		if c.SigstoreRootCheck <= 0 {
 			errs = append(errs, errors.New("--sigstore-trusted-root-check must be positive"))
 		}
+		if err := c.completeNotation(); err != nil {
+			errs = append(errs, err)
+		}
 		if c.TUFRefresh <= 0 || c.TUFRefresh >= c.TUFTimestampTTL/2 {
 			errs = append(errs, fmt.Errorf("--tuf-refresh-interval: %s must be positive and below half of --tuf-timestamp-expiry (%s), or timestamps would expire between refreshes", c.TUFRefresh, c.TUFTimestampTTL))
 		}
@@ -264,6 +274,25 @@ func (c *config) completeWitnesses() error {
 	if c.WitnessInterval < 100*time.Millisecond {
 		return fmt.Errorf("--witness-interval: %s is below 100ms", c.WitnessInterval)
 	}
+	return nil
+}
+
+// completeNotation loads --notation-trust-store and --notation-trust-policy
+// (both or neither), so a bad trust policy or a missing trust store stops
+// the start.
+func (c *config) completeNotation() error {
+	c.notationTrust = nil
+	switch {
+	case c.NotationTrustStore == "" && c.NotationTrustPolicy == "":
+		return nil
+	case c.NotationTrustStore == "" || c.NotationTrustPolicy == "":
+		return errors.New("--notation-trust-store and --notation-trust-policy: give both or neither")
+	}
+	nt, err := attest.LoadNotationTrust(c.NotationTrustStore, c.NotationTrustPolicy)
+	if err != nil {
+		return fmt.Errorf("--notation-trust-store %s, --notation-trust-policy %s: %w", c.NotationTrustStore, c.NotationTrustPolicy, err)
+	}
+	c.notationTrust = nt
 	return nil
 }
 

@@ -185,7 +185,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		}
 	}
 	attestSvc := attest.New(st, stLog, attest.Options{MaxStatementBytes: cfg.MaxAttestationBytes, Limits: limits, Sigstore: sigstoreRoot,
-		SigstoreRequireSCT: cfg.SigstoreRequireSCT, Revocations: rev.AttestationView()})
+		SigstoreRequireSCT: cfg.SigstoreRequireSCT, Revocations: rev.AttestationView(), Notation: cfg.notationTrust})
 
 	tufDir, err := cfg.tufKeysDir()
 	if err != nil {
