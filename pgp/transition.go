@@ -140,30 +140,25 @@ func ParseTransitionText(text []byte) (TransitionText, error) {
 func lineFingerprints(line string) []string {
 	var out []string
 	words := strings.Fields(line)
+	for i := range words {
+		words[i] = strings.Trim(words[i], `'"<>()[],;.`)
+	}
 	for i := 0; i < len(words); i++ {
-		w := strings.Trim(words[i], `'"<>()[],;.`)
-		w = strings.TrimPrefix(strings.TrimPrefix(w, "0x"), "0X")
-		if (len(w) == 40 || len(w) == 64) && isHex(w) {
+		if w := strings.TrimPrefix(strings.TrimPrefix(words[i], "0x"), "0X"); (len(w) == 40 || len(w) == 64) && isHex(w) {
 			out = append(out, strings.ToLower(w))
 			continue
 		}
-		if len(w) != 4 || !isHex(w) {
-			continue
-		}
+		// A run of four-digit groups: a fingerprint if exactly 10 or 16.
 		j := i
-		var b strings.Builder
-		for j < len(words) {
-			g := strings.Trim(words[j], `'"<>()[],;.`)
-			if len(g) != 4 || !isHex(g) {
-				break
-			}
-			b.WriteString(g)
+		for j < len(words) && len(words[j]) == 4 && isHex(words[j]) {
 			j++
 		}
 		if n := j - i; n == 10 || n == 16 {
-			out = append(out, strings.ToLower(b.String()))
+			out = append(out, strings.ToLower(strings.Join(words[i:j], "")))
 		}
-		i = j - 1
+		if j > i {
+			i = j - 1
+		}
 	}
 	return out
 }

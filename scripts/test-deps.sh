@@ -9,6 +9,8 @@ missing=()
 command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v b2sum >/dev/null 2>&1 || missing+=(coreutils)
+# apt-ftparchive: the Debian Release files the OpenPGP manifest tests index.
+command -v apt-ftparchive >/dev/null 2>&1 || missing+=(apt-utils)
 # docker-registry: the distribution registry the OCI verify tests run.
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 # SoftHSM2 and OpenSC's pkcs11-tool: the PKCS#11 (hardware key) signing tests.
