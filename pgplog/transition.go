@@ -2,11 +2,13 @@ package pgplog
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
@@ -73,6 +75,23 @@ func (s *Service) ImportTransition(ctx context.Context, signed []byte) (Imported
 	if err != nil {
 		return Imported{}, fmt.Errorf("pgplog: clearsigned: %w", err)
 	}
+	rec, err := json.Marshal(TransitionRecord{Transition: signed})
+	if err != nil {
+		return Imported{}, fmt.Errorf("pgplog: encode transition record: %w", err)
+	}
+	// Importing the same statement again returns the original entry: the
+	// old key is superseded by then, by this very statement.
+	sum := sha256.Sum256(rec)
+	d, err := digest.New(digest.SHA256, sum[:])
+	if err != nil {
+		return Imported{}, fmt.Errorf("pgplog: transition record digest: %w", err)
+	}
+	switch prev, err := s.store.StatementByEnvelope(ctx, d); {
+	case err == nil:
+		return Imported{Entry: prev, Created: false, Transition: t}, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return Imported{}, fmt.Errorf("pgplog: key transition: %w", err)
+	}
 	g, err := s.Graph(ctx)
 	if err != nil {
 		return Imported{}, err
@@ -82,10 +101,6 @@ func (s *Service) ImportTransition(ctx context.Context, signed []byte) (Imported
 		if err := g.CheckSignature(info, now); err != nil {
 			return Imported{}, fmt.Errorf("pgplog: the %s key's signature: %w", []string{"old", "new"}[i], err)
 		}
-	}
-	rec, err := json.Marshal(TransitionRecord{Transition: signed})
-	if err != nil {
-		return Imported{}, fmt.Errorf("pgplog: encode transition record: %w", err)
 	}
 	st := store.Statement{
 		PayloadType:   TransitionPayloadType,

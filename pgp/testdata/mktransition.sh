@@ -12,7 +12,11 @@ GNUPGHOME=$(mktemp -d /tmp/pgptr.XXXXXX)
 export GNUPGHOME
 work=$(mktemp -d /tmp/pgprepo.XXXXXX)
 trap 'gpgconf --kill gpg-agent >/dev/null 2>&1 || true; rm -rf "$GNUPGHOME" "$work"' EXIT
-g() { gpg --batch --no-tty --pinentry-mode loopback --passphrase '' "$@"; }
+revoke() {
+	printf 'y\n%s\n%s\n\ny\n' "$2" "$3" | gpg --no-tty --command-fd 0 --status-fd 2 \
+		--pinentry-mode loopback --passphrase '' --armor --gen-revoke "$1" 2>/dev/null
+}
+g() { gpg --batch --yes --no-tty --pinentry-mode loopback --passphrase '' "$@"; }
 fpr() { gpg --with-colons --list-keys "$1" | awk -F: '/^fpr/{print $10; exit}'; }
 # grouped FPR: gpg's spelling "1234 5678 ... ABCD  EF01 ..." of a fingerprint.
 grouped() { echo "$1" | sed -e 's/\(....\)/\1 /g' -e 's/ $//' | awk '{for(i=1;i<=10;i++){printf "%s%s", $i, (i==5?"  ":(i<10?" ":""))}; print ""}'; }
@@ -72,6 +76,10 @@ g --clearsign --local-user "$O" --output "$T/old-only.asc" "$work/transition.txt
 # Mallory names Tom's old key and her own as the new one, and signs with hers and Tom's new key.
 statement "$O" "$M" >"$work/mallory.txt"
 g --clearsign --local-user "$M" --local-user "$N" --output "$T/mallory-claims-old.asc" "$work/mallory.txt"
+# A second transition from Tom's old key, to Mallory's key, signed by both.
+g --clearsign --local-user "$O" --local-user "$M" --output "$T/old-to-mallory.asc" "$work/mallory.txt"
+# A revocation certificate of Tom's old key: compromised (gpg menu 1).
+revoke "$O" 1 'key was stolen' >"$T/old-revoked.asc"
 # The text names Tom's keys, but Mallory's key signs in place of the new key.
 g --clearsign --local-user "$O" --local-user "$M" --output "$T/wrong-new-signer.asc" "$work/transition.txt"
 
