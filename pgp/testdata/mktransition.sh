@@ -76,6 +76,9 @@ g --clearsign --local-user "$O" --output "$T/old-only.asc" "$work/transition.txt
 # Mallory names Tom's old key and her own as the new one, and signs with hers and Tom's new key.
 statement "$O" "$M" >"$work/mallory.txt"
 g --clearsign --local-user "$M" --local-user "$N" --output "$T/mallory-claims-old.asc" "$work/mallory.txt"
+# The new key signs a release manifest (after the transition).
+sleep 1
+g --local-user "$N" --detach-sign --output "$T/SHA256SUMS.new.gpg" "$out/SHA256SUMS"
 # A second transition from Tom's old key, to Mallory's key, signed by both.
 g --clearsign --local-user "$O" --local-user "$M" --output "$T/old-to-mallory.asc" "$work/mallory.txt"
 # A revocation certificate of Tom's old key: compromised (gpg menu 1).
