@@ -46,7 +46,7 @@ const (
 	KindLink           = "in-toto-link"
 	// KindCosign is a cosign key-based message signature (package
 	// cosign's Record).
-	KindCosign = "cosign"
+	KindCosign   = "cosign"
 	KindNotation = "notation"
 	// KindOther is a log entry of another kind (an OpenPGP manifest, TUF
 	// metadata) that names the digest.

@@ -234,8 +234,10 @@ func (s *Set) checkDecisions() error {
 }
 
 // linkFact adds the delegation or rotation statement a chain link cites to
-// facts: its log entry must be a genuine statement of the link's kind,
-// whose OpenPGP signatures are verified with the bundle's certificates.
+// facts: its log entry must be a genuine statement of the link's kind (a
+// rotation: a DSSE rotation statement or a key transition statement
+// pgplog imported), whose OpenPGP signatures are verified with the
+// bundle's certificates.
 // The fact is named by the entry's sequence number, as trustd names it
 // (pgplog.StatementID), and observed when the entry was recorded.
 func (s *Set) linkFact(facts *pgp.Facts, l PGPLink, certs func(string) (*pgp.Certificate, bool)) error {
@@ -243,6 +245,16 @@ func (s *Set) linkFact(facts *pgp.Facts, l PGPLink, certs func(string) (*pgp.Cer
 	want := map[string]string{string(pgp.LinkDelegation): pgp.DelegationPredicateType, string(pgp.LinkRotation): pgp.RotationPredicateType}[l.Kind]
 	if want == "" {
 		return fmt.Errorf("unknown link kind %q", l.Kind)
+	}
+	id := strconv.FormatUint(e.Seq, 10)
+	if l.Kind == string(pgp.LinkRotation) && e.PredicateType == recordtype.PGPTransition && recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
+		// A clearsigned key transition statement pgplog imported.
+		t, err := pgp.VerifyTransitionRecord(e.Envelope, certs)
+		if err != nil {
+			return fmt.Errorf("key transition statement: %w", err)
+		}
+		facts.Rotations = append(facts.Rotations, pgp.RotationFact{Rotation: t.Rotation, ID: id, Signatures: t.Signatures, Observed: e.RecordedAt})
+		return nil
 	}
 	if e.PredicateType != want || !recordtype.Genuine(e.PayloadType, e.PredicateType) {
 		return fmt.Errorf("the entry is %s (%s), not a %s statement", e.PredicateType, e.PayloadType, l.Kind)
@@ -263,7 +275,6 @@ func (s *Set) linkFact(facts *pgp.Facts, l PGPLink, certs func(string) (*pgp.Cer
 	if err != nil {
 		return fmt.Errorf("signatures: %w", err)
 	}
-	id := strconv.FormatUint(e.Seq, 10)
 	if l.Kind == string(pgp.LinkDelegation) {
 		d, err := pgp.ParseDelegation(st.Predicate)
 		if err != nil {
@@ -471,7 +482,7 @@ func ManifestLines(record, certificate []byte) ([]PGPSignature, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signature: %w", err)
 	}
-	lines, _, err := pgp.ParseManifestWith(data, pgp.ManifestOptionsFor(rec.Name))
+	lines, _, err := pgp.ParseManifestFile(rec.Name, data)
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
 	}

@@ -1,7 +1,9 @@
 // Package pgp is trustd's OpenPGP support: it registers GnuPG-compatible
 // certificates (transferable public keys), verifies detached and clearsigned
 // signatures over release manifests, parses those manifests (GNU coreutils
-// and BSD tagged checksum formats), reads revocation certificates, plugs
+// and BSD tagged checksum formats, Debian Release/InRelease files), reads
+// clearsigned key transition statements signed by an old and a new key
+// (the rotation they state), reads revocation certificates, plugs
 // OpenPGP signatures into trustd's DSSE envelopes, and decides whether a key
 // may sign for a name at a time through delegation and rotation chains.
 //

@@ -81,3 +81,77 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRelease checks the deb822 Release parser's invariants: it never
+// panics, an error comes with no entries, every entry is a SHA-256 or
+// SHA-512 digest of a named path with a size, no line is both indexed and
+// reported, and a path's entries agree on its size.
+func FuzzParseRelease(f *testing.F) {
+	f.Add(fixture(f, "debian/Release"))
+	f.Add([]byte("Origin: x\nSHA256:\n " + h256 + " 0 a\n " + h256b + " 0 a\nSHA512:\n " + h512 + " 1 a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, problems, err := ParseRelease(data)
+		if err != nil {
+			if entries != nil || problems != nil {
+				t.Fatalf("error %v with %d entries", err, len(entries))
+			}
+			return
+		}
+		lines := map[int]bool{}
+		size := map[string]int64{}
+		for _, e := range entries {
+			if e.Name == "" || e.Digest.IsZero() || !e.HasSize || e.Size < 0 || lines[e.Line] {
+				t.Fatalf("bad entry %+v", e)
+			}
+			if s, ok := size[e.Name]; ok && s != e.Size {
+				t.Fatalf("%q indexed with sizes %d and %d", e.Name, s, e.Size)
+			}
+			lines[e.Line], size[e.Name] = true, e.Size
+		}
+		for _, p := range problems {
+			if lines[p.Line] || p.Reason == "" {
+				t.Fatalf("line %d both indexed and reported: %v", p.Line, p)
+			}
+		}
+	})
+}
+
+// FuzzParseTransitionText checks the transition statement parser: it never
+// panics, and what it accepts names two different well-formed fingerprints
+// that appear in the text on the lines it reports.
+func FuzzParseTransitionText(f *testing.F) {
+	f.Add(fixture(f, "transition/transition.txt"))
+	f.Add([]byte("old key: 0x" + fprA + "\nnew key: " + fprB + "\n"))
+	f.Add([]byte("the old key and the new key:\n" + grouped(fprA) + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tt, err := ParseTransitionText(data)
+		if err != nil {
+			return
+		}
+		if !ValidFingerprint(tt.Old) || !ValidFingerprint(tt.New) || tt.Old == tt.New || tt.OldLine < 1 || tt.NewLine < 1 {
+			t.Fatalf("accepted %+v", tt)
+		}
+		if !LooksLikeTransition(data) {
+			t.Fatalf("accepted but LooksLikeTransition is false")
+		}
+	})
+}
+
+// FuzzVerifyTransition feeds arbitrary clearsigned input to the transition
+// verifier with the fixture certificates.
+func FuzzVerifyTransition(f *testing.F) {
+	for _, name := range []string{"transition/transition.asc", "transition/old-only.asc", "transition/mallory-claims-old.asc"} {
+		f.Add(fixture(f, name))
+	}
+	all := map[string]*Certificate{}
+	for _, name := range []string{"transition/old.asc", "transition/new.asc", "transition/mallory.asc"} {
+		c := fixtureCert(f, name)
+		all[c.Fingerprint] = c
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tr, err := VerifyTransition(data, func(fp string) (*Certificate, bool) { c, ok := all[fp]; return c, ok })
+		if err == nil && (len(tr.Signatures) != 2 || tr.Signatures[0].Primary != tr.Old || tr.Signatures[1].Primary != tr.New) {
+			t.Fatalf("accepted %+v", tr)
+		}
+	})
+}

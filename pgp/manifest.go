@@ -26,6 +26,10 @@ type ManifestEntry struct {
 	Digest digest.Digest // the listed digest
 	Binary bool          // GNU binary-mode marker ("*name")
 	Tagged bool          // BSD tagged form ("SHA256 (name) = hex")
+	// Size is the listed size in bytes when HasSize (Debian Release files
+	// list one; checksum manifests do not).
+	Size    int64
+	HasSize bool
 }
 
 // ManifestProblem is a manifest line that was not indexed, and why.

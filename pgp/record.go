@@ -17,3 +17,10 @@ type ManifestRecord struct {
 type RevocationRecord struct {
 	Revocation []byte `json:"revocation"`
 }
+
+// TransitionRecord is what trustd's log stores for a key transition
+// statement imported as a rotation: the clearsigned statement exactly as
+// given, as JSON, so anyone holding the entry can verify both signatures.
+type TransitionRecord struct {
+	Transition []byte `json:"transition"`
+}

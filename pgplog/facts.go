@@ -25,8 +25,9 @@ const factsPage = 500
 func StatementID(seq int64) string { return strconv.FormatInt(seq, 10) }
 
 // Facts assembles everything pgp.Decide judges by: every registered
-// OpenPGP certificate, and every delegation, rotation and revocation in the
-// log, each with its log sequence number as ID and its recorded time as
+// OpenPGP certificate, and every delegation, rotation (DSSE rotation
+// statements and imported key transition statements alike) and revocation
+// in the log, each with its log sequence number as ID and its recorded time as
 // observed time. A logged statement whose signatures no longer verify
 // against the registered certificates is kept without them, so the chain
 // verifier refuses it as unsigned rather than ignoring it.
@@ -87,6 +88,17 @@ func (s *Service) Facts(ctx context.Context) (pgp.Facts, error) {
 			return fmt.Errorf("pgplog: facts: rotation %d: %w", st.Seq, err)
 		}
 		f.Rotations = append(f.Rotations, pgp.RotationFact{Rotation: r, ID: StatementID(st.Seq), Signatures: sigs, Observed: st.RecordedAt})
+		return nil
+	})
+	if err != nil {
+		return pgp.Facts{}, err
+	}
+	err = s.each(ctx, TransitionPredicateType, func(st store.Statement) error {
+		fact, err := transitionFact(st, lookup)
+		if err != nil {
+			return err
+		}
+		f.Rotations = append(f.Rotations, fact)
 		return nil
 	})
 	if err != nil {

@@ -49,6 +49,10 @@ type Published struct {
 	Entries   []pgp.ManifestEntry
 	Problems  []pgp.ManifestProblem
 	Signature pgp.SignatureInfo
+	// Transition is set when the clearsigned document was a key
+	// transition statement, imported as a rotation (ImportTransition);
+	// Signature is then the old key's.
+	Transition *pgp.Transition
 }
 
 func invalid(field, format string, args ...any) error {
@@ -105,6 +109,15 @@ func (s *Service) PublishManifest(ctx context.Context, m Manifest) (Published, e
 	signed, field := m.Signature, "signature"
 	if len(m.Clearsigned) > 0 {
 		signed, field = m.Clearsigned, "clearsigned"
+		// A clearsigned key transition statement is no manifest: it is
+		// imported as the rotation it states.
+		if plain, err := pgp.ClearsignedText(m.Clearsigned); err == nil && isTransition(m.Name, plain) {
+			imp, err := s.ImportTransition(ctx, m.Clearsigned)
+			if err != nil {
+				return Published{}, err
+			}
+			return Published{Entry: imp.Entry, Created: imp.Created, Signature: imp.Transition.Signatures[0], Transition: &imp.Transition}, nil
+		}
 	}
 	issuers, err := pgp.SignatureIssuers(signed)
 	if err != nil {
@@ -147,9 +160,12 @@ func (s *Service) PublishManifest(ctx context.Context, m Manifest) (Published, e
 	if err := s.checkInForce(ctx, info); err != nil {
 		return Published{}, err
 	}
-	entries, problems, err := pgp.ParseManifestWith(data, pgp.ManifestOptionsFor(m.Name))
+	entries, problems, err := pgp.ParseManifestFile(m.Name, data)
 	if err != nil {
 		return Published{}, fmt.Errorf("pgplog: manifest: %w", err)
+	}
+	if len(entries) == 0 {
+		return Published{}, emptyManifest(m.Name, data, problems)
 	}
 	rec, err := json.Marshal(ManifestRecord{Name: m.Name, Manifest: m.Data, Signature: m.Signature, Clearsigned: m.Clearsigned})
 	if err != nil {
@@ -162,9 +178,7 @@ func (s *Service) PublishManifest(ctx context.Context, m Manifest) (Published, e
 		Payload:       data,
 		SignerKeyIDs:  []string{info.Primary},
 	}
-	for _, e := range entries {
-		st.Subjects = append(st.Subjects, store.StatementSubject{Name: e.Name, Digests: []digest.Digest{e.Digest}})
-	}
+	st.Subjects = manifestSubjects(entries)
 	entry, created, err := s.log.AppendVerified(ctx, st)
 	if err != nil {
 		return Published{}, fmt.Errorf("pgplog: publish manifest %s: %w", m.Name, err)
@@ -185,4 +199,48 @@ func (s *Service) checkInForce(ctx context.Context, info pgp.SignatureInfo) erro
 		return fmt.Errorf("pgplog: signature: %w", err)
 	}
 	return nil
+}
+
+// isTransition tells a clearsigned key transition statement from a
+// manifest: a document not named as a Debian Release file, in which no
+// line is a checksum line, that names an old or new key and holds a full
+// fingerprint (pgp.LooksLikeTransition).
+func isTransition(name string, text []byte) bool {
+	if pgp.IsReleaseName(name) || !pgp.LooksLikeTransition(text) {
+		return false
+	}
+	entries, _, err := pgp.ParseManifestFile(name, text)
+	return err == nil && len(entries) == 0
+}
+
+// emptyManifest is the error for a manifest of which no line can be
+// indexed: it would grant nothing, so it is not logged.
+func emptyManifest(name string, data []byte, problems []pgp.ManifestProblem) error {
+	why := "it has no checksum lines"
+	if len(problems) > 0 {
+		why = fmt.Sprintf("none of its %d checksum lines can be indexed; the first: %s", len(problems), problems[0])
+	}
+	hint := ""
+	if !pgp.IsReleaseName(name) && pgp.LooksLikeRelease(data) {
+		hint = "; it looks like a Debian Release file: publish it under its name (--name Release or --name InRelease)"
+	}
+	return fmt.Errorf("pgplog: manifest: %w: %s lists no digest, %s%s", ErrInvalidManifest, name, why, hint)
+}
+
+// manifestSubjects makes one statement subject per file name, holding
+// every digest the manifest lists for it (a Debian Release file lists a
+// path under SHA256 and SHA512), so the digests of one file are aliases
+// of one subject, claimed by the manifest's signer.
+func manifestSubjects(entries []pgp.ManifestEntry) []store.StatementSubject {
+	var out []store.StatementSubject
+	at := map[string]int{}
+	for _, e := range entries {
+		if i, ok := at[e.Name]; ok {
+			out[i].Digests = append(out[i].Digests, e.Digest)
+			continue
+		}
+		at[e.Name] = len(out)
+		out = append(out, store.StatementSubject{Name: e.Name, Digests: []digest.Digest{e.Digest}})
+	}
+	return out
 }

@@ -61,17 +61,21 @@ const Namespace = "https://trustd.dev/"
 
 // Predicate types of records users sign and send (Submit, Bundle).
 const (
-	Vote               = "https://trustd.dev/feedback/vote/v1"
-	Trust              = "https://trustd.dev/feedback/trust/v1"
-	Response           = "https://trustd.dev/feedback/response/v1"
-	IdentityBinding    = "https://trustd.dev/identity/sigstore-binding/v1"
-	PGPDelegation      = "https://trustd.dev/pgp/delegation/v1"
-	PGPRotation        = "https://trustd.dev/pgp/rotation/v1"
-	Revocation         = "https://trustd.dev/revocation/v1"
-	TUFMetadata        = "https://trustd.dev/tuf/metadata/v1"
-	TUFPending         = "https://trustd.dev/tuf/pending/v1"
-	PGPManifest        = "https://trustd.dev/pgp/manifest/v1"
-	PGPRevocation      = "https://trustd.dev/pgp/revocation/v1"
+	Vote            = "https://trustd.dev/feedback/vote/v1"
+	Trust           = "https://trustd.dev/feedback/trust/v1"
+	Response        = "https://trustd.dev/feedback/response/v1"
+	IdentityBinding = "https://trustd.dev/identity/sigstore-binding/v1"
+	PGPDelegation   = "https://trustd.dev/pgp/delegation/v1"
+	PGPRotation     = "https://trustd.dev/pgp/rotation/v1"
+	Revocation      = "https://trustd.dev/revocation/v1"
+	TUFMetadata     = "https://trustd.dev/tuf/metadata/v1"
+	TUFPending      = "https://trustd.dev/tuf/pending/v1"
+	PGPManifest     = "https://trustd.dev/pgp/manifest/v1"
+	PGPRevocation   = "https://trustd.dev/pgp/revocation/v1"
+	// PGPTransition is a clearsigned OpenPGP key transition statement
+	// imported as a rotation: a rotation fact like PGPRotation, in the
+	// format people already publish.
+	PGPTransition      = "https://trustd.dev/pgp/transition/v1"
 	InTotoLayout       = "https://trustd.dev/in-toto/layout/v0.9"
 	InTotoLink         = "https://trustd.dev/in-toto/link/v0.9"
 	SigstoreMessageSig = "https://trustd.dev/sigstore/message-signature/v1"
@@ -89,6 +93,9 @@ const (
 	TUFPayloadType           = "application/vnd.tuf+json"
 	PGPManifestPayloadType   = "application/vnd.trustd.pgp-manifest+json"
 	PGPRevocationPayloadType = "application/vnd.trustd.pgp-revocation+json"
+	// PGPTransitionPayloadType is a clearsigned OpenPGP key transition
+	// statement (signed by the old and the new key), as pgplog logs it.
+	PGPTransitionPayloadType = "application/vnd.trustd.pgp-transition+json"
 	LayoutPayloadType        = "application/vnd.in-toto.layout+json"
 	LinkPayloadType          = "application/vnd.in-toto.link+json"
 	// CosignPayloadType is a cosign key-based signature as attest stores
@@ -110,7 +117,7 @@ const (
 	SignedByPublisher     Signers = "a publisher of its subject: a signer of the TUF targets role or OpenPGP manifest that published it first, or a configured attestation signer (revocation.Service.IsPublisher)"
 	SignedByBoundPair     Signers = "the bound registered key (DSSE) and the bound Sigstore identity (bundle); only the pair binds (identity)"
 	SignedByDelegator     Signers = "the delegating OpenPGP certificate (pgplog validator)"
-	SignedByBothKeys      Signers = "both the old and the new OpenPGP certificate (pgplog validator)"
+	SignedByBothKeys      Signers = "both the old and the new OpenPGP certificate (pgplog validator, or pgplog.ImportTransition for a clearsigned key transition statement)"
 	SignedByRevoker       Signers = "a key with revocation authority over the target (revocation.Service.Authorize)"
 	SignedByTUFRole       Signers = "the keys of the TUF role to its threshold, trustd's online keys for snapshot and timestamp (tuf)"
 	SignedByTUFProposer   Signers = "key holders of the proposed TUF role, collecting signatures (tuf)"
@@ -165,6 +172,7 @@ var Table = []Type{
 	{PredicateType: TUFPending, Paths: []Path{Owner}, OwnerPayloadType: TUFPayloadType, Owner: "tufstore", Signers: SignedByTUFProposer},
 	{PredicateType: PGPManifest, Paths: []Path{Owner}, OwnerPayloadType: PGPManifestPayloadType, Owner: "pgplog", Signers: SignedByPGPPublisher},
 	{PredicateType: PGPRevocation, Paths: []Path{Owner}, OwnerPayloadType: PGPRevocationPayloadType, Owner: "pgplog", Signers: SignedByRevokedPGPKey},
+	{PredicateType: PGPTransition, Paths: []Path{Owner}, OwnerPayloadType: PGPTransitionPayloadType, Owner: "pgplog", Signers: SignedByBothKeys},
 	{PredicateType: InTotoLayout, Paths: []Path{Owner}, OwnerPayloadType: LayoutPayloadType, Owner: "attest", Signers: SignedByLayoutOwner},
 	{PredicateType: InTotoLink, Paths: []Path{Owner}, OwnerPayloadType: LinkPayloadType, Owner: "attest", Signers: SignedByFunctionary},
 	{PredicateType: SigstoreMessageSig, Paths: []Path{Owner}, OwnerPayloadType: BundlePayloadTypePrefix, OwnerPayloadPrefix: true, Owner: "attest", Signers: SignedBySigstore},

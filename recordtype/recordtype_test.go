@@ -37,6 +37,7 @@ func TestOwnersUseTheTable(t *testing.T) {
 		{tufstore.PendingPredicateType, recordtype.Owner, tufstore.PayloadType},
 		{pgplog.ManifestPredicateType, recordtype.Owner, pgplog.ManifestPayloadType},
 		{pgplog.RevocationPredicateType, recordtype.Owner, pgplog.RevocationPayloadType},
+		{pgplog.TransitionPredicateType, recordtype.Owner, pgplog.TransitionPayloadType},
 		{attest.LayoutPredicateType, recordtype.Owner, attest.LayoutPayloadType},
 		{attest.LinkPredicateType, recordtype.Owner, attest.LinkPayloadType},
 		{attest.MessageSignaturePredicateType, recordtype.Owner, recordtype.BundlePayloadTypePrefix},

@@ -56,7 +56,8 @@ func (s *Service) indexPGP(ctx context.Context, w store.Writer, entry store.Stat
 }
 
 // indexRotation is the Indexer of OpenPGP rotations
-// (pgp.RotationPredicateType, signed by both keys): once the chain
+// (pgp.RotationPredicateType, signed by both keys, and the key transition
+// statements pgplog imports, recordtype.PGPTransition): once the chain
 // verifier counts the rotation (its facts compiled inside the append's
 // transaction, so the rotation's own signatures are judged as every chain
 // decision judges them), the old key is recorded in the one revocation
@@ -65,13 +66,26 @@ func (s *Service) indexPGP(ctx context.Context, w store.Writer, entry store.Stat
 // verifier does not count (a signature by a key already revoked, say)
 // supersedes nothing and indexes nothing.
 func (s *Service) indexRotation(ctx context.Context, w store.Writer, entry store.Statement) error {
-	st, err := envelope.ParseStatement(entry.PayloadType, entry.Payload, envelope.DefaultLimits())
-	if err != nil {
-		return fmt.Errorf("revocation: index rotation %d: %w", entry.Seq, err)
-	}
-	rot, err := pgp.ParseRotation(st.Predicate)
-	if err != nil {
-		return fmt.Errorf("revocation: index rotation %d: %w", entry.Seq, err)
+	var rot pgp.Rotation
+	if entry.PredicateType == recordtype.PGPTransition {
+		// A clearsigned key transition statement pgplog imported; the
+		// graph below verifies its signatures as a rotation fact.
+		if !recordtype.WrittenByOwner(entry.PayloadType, entry.PredicateType) {
+			return nil
+		}
+		r, err := pgp.ParseTransitionRecord(entry.Envelope)
+		if err != nil {
+			return fmt.Errorf("revocation: index key transition %d: %w", entry.Seq, err)
+		}
+		rot = r
+	} else {
+		st, err := envelope.ParseStatement(entry.PayloadType, entry.Payload, envelope.DefaultLimits())
+		if err != nil {
+			return fmt.Errorf("revocation: index rotation %d: %w", entry.Seq, err)
+		}
+		if rot, err = pgp.ParseRotation(st.Predicate); err != nil {
+			return fmt.Errorf("revocation: index rotation %d: %w", entry.Seq, err)
+		}
 	}
 	g, err := pgplog.New(w, nil).Graph(ctx)
 	if err != nil {
@@ -155,6 +169,7 @@ func (s *Service) IndexLoggedOpenPGP(ctx context.Context, st store.Store) (int, 
 	}{
 		{recordtype.PGPRevocation, s.indexPGP},
 		{pgp.RotationPredicateType, s.indexRotation},
+		{recordtype.PGPTransition, s.indexRotation},
 	} {
 		for after := int64(0); ; {
 			entries, err := st.StatementsByPredicate(ctx, source.predicateType, after, evidencePage)

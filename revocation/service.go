@@ -82,7 +82,8 @@ func (s *Service) Validators() map[string]statement.Validator {
 // (recordtype.PGPRevocation) is verified again and recorded as a
 // revocation of the key (see indexPGP).
 func (s *Service) Indexers() map[string]statement.Indexer {
-	return map[string]statement.Indexer{PredicateType: s.index, recordtype.PGPRevocation: s.indexPGP, pgp.RotationPredicateType: s.indexRotation}
+	return map[string]statement.Indexer{PredicateType: s.index, recordtype.PGPRevocation: s.indexPGP, pgp.RotationPredicateType: s.indexRotation,
+		recordtype.PGPTransition: s.indexRotation}
 }
 
 func (s *Service) validate(ctx context.Context, st envelope.Statement, signers []string) error {
@@ -108,7 +109,7 @@ func (s *Service) judge(ctx context.Context, p Predicate, signers []string) erro
 		// holder's own, final word (OpenPGP has no way back): lifting it
 		// here would leave the index saying one thing and every OpenPGP
 		// chain decision another.
-		if st, err := s.store.Statement(ctx, cur.Seq); err == nil && (st.PredicateType == recordtype.PGPRevocation || st.PredicateType == pgp.RotationPredicateType) {
+		if st, err := s.store.Statement(ctx, cur.Seq); err == nil && (st.PredicateType == recordtype.PGPRevocation || st.PredicateType == pgp.RotationPredicateType || st.PredicateType == recordtype.PGPTransition) {
 			return fmt.Errorf("revocation: %s: %w: it is revoked by an OpenPGP revocation certificate or rotation (log entry %d), which cannot be lifted", p.Target, ErrInvalid, cur.Seq)
 		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("revocation: %s: %w", p.Target, err)

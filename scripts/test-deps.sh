@@ -25,6 +25,8 @@ command -v b2sum >/dev/null 2>&1 || missing+=(coreutils)
 # unshare and ip: the cosign tests run cosign offline in a network namespace.
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# apt-ftparchive: the Debian Release files the OpenPGP manifest tests index.
+command -v apt-ftparchive >/dev/null 2>&1 || missing+=(apt-utils)
 # docker-registry: the distribution registry the OCI verify tests run.
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 # SoftHSM2 and OpenSC's pkcs11-tool: the PKCS#11 (hardware key) signing tests.

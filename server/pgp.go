@@ -78,6 +78,9 @@ func (s *pgpService) PublishManifest(ctx context.Context, req *trustv1.PublishMa
 	for _, pr := range p.Problems {
 		resp.Problems = append(resp.Problems, &trustv1.ManifestProblem{Line: uint32(pr.Line), Text: pr.Text, Reason: pr.Reason})
 	}
+	if t := p.Transition; t != nil {
+		resp.Transition = &trustv1.KeyTransition{Old: t.Old, New: t.New, Effective: optTime(t.Effective)}
+	}
 	return resp, nil
 }
 

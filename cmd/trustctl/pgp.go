@@ -31,7 +31,8 @@ func newPGPCmd(g *globals) *cobra.Command {
 		Long: `pgp works with OpenPGP keys as GnuPG makes them. Register a certificate
 first with 'trustctl key add' (gpg --export --armor output works).
 
-  publish   a signed checksum manifest (SHA256SUMS + .gpg, or clearsigned InRelease)
+  publish   a signed checksum manifest (SHA256SUMS + .gpg, Debian Release +
+            Release.gpg or InRelease), or a key transition statement
   delegate  let another key sign for names matching patterns, until a time
   rotate    hand a key's authority to a new key (signed by both)
   revoke    publish a revocation certificate (gpg --gen-revoke output)
@@ -49,7 +50,7 @@ func newPGPPublishCmd(g *globals) *cobra.Command {
 	var name string
 	cmd := &cobra.Command{
 		Use:   "publish MANIFEST [SIGNATURE]",
-		Short: "Publish an OpenPGP-signed checksum manifest; its listed digests become evidence",
+		Short: "Publish an OpenPGP-signed checksum manifest (or key transition statement)",
 		Long: `publish sends a checksum manifest and its OpenPGP signature to trustd, which
 verifies it against the signer's registered certificate, indexes every
 listed digest under its file name, and logs manifest and signature verbatim.
@@ -59,9 +60,22 @@ Formats: GNU coreutils (sha256sum, sha512sum, b2sum; text and binary mode)
 and BSD tagged lines ("SHA256 (file) = hex"). The manifest's file name picks
 the algorithm of untagged lines (SHA256SUMS, SHA512SUMS, B2SUMS, …); use
 --name when the file is saved under another name. Lines that cannot be
-indexed are listed; the rest is published.`,
+indexed are listed; the rest is published. A manifest with no line to
+index is refused, with the reason.
+
+Debian repositories: a file named Release (with Release.gpg) or InRelease
+(or apt's ..._Release, ..._InRelease) is read as a deb822 Release file: the
+" HEX SIZE PATH" lines of its SHA256 and SHA512 fields are indexed (MD5Sum
+and SHA1 are not), and the two digests of one path become aliases of one
+subject.
+
+Key transitions: a clearsigned key transition statement is imported as a
+rotation from the old key to the new key (as 'pgp rotate' makes), not as
+a manifest. ` + pgp.TransitionFormat,
 		Example: `  gpg --detach-sign SHA256SUMS && trustctl pgp publish SHA256SUMS SHA256SUMS.gpg
   trustctl pgp publish InRelease
+  trustctl pgp publish Release Release.gpg
+  gpg --clearsign -u $OLD -u $NEW transition.txt && trustctl pgp publish transition.txt.asc
   trustctl subject sha256:…      # "signed in manifest SHA256SUMS by key …"`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -94,6 +108,16 @@ indexed are listed; the rest is published.`,
 				verb := "published"
 				if !resp.GetCreated() {
 					verb = "already published"
+				}
+				if t := resp.GetTransition(); t != nil {
+					if !resp.GetCreated() {
+						verb = "already imported"
+					} else {
+						verb = "imported"
+					}
+					fmt.Fprintf(w, "%s key transition %s -> %s (a rotation, effective %s): seq %d\n", verb, t.GetOld(), t.GetNew(),
+						ts(t.GetEffective().AsTime()), resp.GetEntry().GetSeq())
+					return nil
 				}
 				fmt.Fprintf(w, "%s %s: seq %d, %d entries, signed by %s (key %s) at %s\n", verb, req.Name, resp.GetEntry().GetSeq(),
 					resp.GetEntryCount(), resp.GetSigner(), resp.GetSigningKey(), ts(resp.GetSignedAt().AsTime()))

@@ -200,7 +200,10 @@ func (bd *build) cite(ctx context.Context, seq int64, d *digest.Digest) (*eviden
 		e = &evidence.Entry{Seq: uint64(st.Seq), Envelope: st.Envelope, PayloadType: st.PayloadType, PredicateType: st.PredicateType,
 			SignerKeyIDs: st.SignerKeyIDs, RecordedAt: st.RecordedAt.UTC()}
 		bd.byseq[e.Seq] = e
-		if bd.prove && st.PayloadType == recordtype.PayloadTypeInToto {
+		// The signers' keys, so a client can verify the entry: a DSSE
+		// statement's, or both certificates of a key transition statement.
+		transition := st.PredicateType == recordtype.PGPTransition && recordtype.WrittenByOwner(st.PayloadType, st.PredicateType)
+		if bd.prove && (st.PayloadType == recordtype.PayloadTypeInToto || transition) {
 			for _, k := range st.SignerKeyIDs {
 				if err := bd.key(ctx, k); err != nil {
 					return nil, err

@@ -109,7 +109,11 @@ type PublishManifestResponse struct {
 	Signer     string `protobuf:"bytes,5,opt,name=signer,proto3" json:"signer,omitempty"`
 	SigningKey string `protobuf:"bytes,6,opt,name=signing_key,json=signingKey,proto3" json:"signing_key,omitempty"`
 	// The signature's creation time, as the signer claims it.
-	SignedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=signed_at,json=signedAt,proto3" json:"signed_at,omitempty"`
+	SignedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=signed_at,json=signedAt,proto3" json:"signed_at,omitempty"`
+	// Set when the clearsigned document was a key transition statement
+	// (signed by both the old and the new key), imported as a rotation
+	// instead of a manifest; signer is then the old key.
+	Transition    *KeyTransition `protobuf:"bytes,8,opt,name=transition,proto3" json:"transition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +197,78 @@ func (x *PublishManifestResponse) GetSignedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PublishManifestResponse) GetTransition() *KeyTransition {
+	if x != nil {
+		return x.Transition
+	}
+	return nil
+}
+
+// KeyTransition is a key transition statement imported as a rotation.
+type KeyTransition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The old and the new key's primary fingerprints, as the text names
+	// them and as their signatures verify.
+	Old string `protobuf:"bytes,1,opt,name=old,proto3" json:"old,omitempty"`
+	New string `protobuf:"bytes,2,opt,name=new,proto3" json:"new,omitempty"`
+	// When the new key takes over: the later of the two signatures'
+	// creation times.
+	Effective     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=effective,proto3" json:"effective,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyTransition) Reset() {
+	*x = KeyTransition{}
+	mi := &file_trust_v1_pgp_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyTransition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyTransition) ProtoMessage() {}
+
+func (x *KeyTransition) ProtoReflect() protoreflect.Message {
+	mi := &file_trust_v1_pgp_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyTransition.ProtoReflect.Descriptor instead.
+func (*KeyTransition) Descriptor() ([]byte, []int) {
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *KeyTransition) GetOld() string {
+	if x != nil {
+		return x.Old
+	}
+	return ""
+}
+
+func (x *KeyTransition) GetNew() string {
+	if x != nil {
+		return x.New
+	}
+	return ""
+}
+
+func (x *KeyTransition) GetEffective() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Effective
+	}
+	return nil
+}
+
 // ManifestProblem is a manifest line that was not indexed.
 type ManifestProblem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -207,7 +283,7 @@ type ManifestProblem struct {
 
 func (x *ManifestProblem) Reset() {
 	*x = ManifestProblem{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[2]
+	mi := &file_trust_v1_pgp_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -219,7 +295,7 @@ func (x *ManifestProblem) String() string {
 func (*ManifestProblem) ProtoMessage() {}
 
 func (x *ManifestProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[2]
+	mi := &file_trust_v1_pgp_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -232,7 +308,7 @@ func (x *ManifestProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManifestProblem.ProtoReflect.Descriptor instead.
 func (*ManifestProblem) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{2}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ManifestProblem) GetLine() uint32 {
@@ -266,7 +342,7 @@ type RevokeRequest struct {
 
 func (x *RevokeRequest) Reset() {
 	*x = RevokeRequest{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[3]
+	mi := &file_trust_v1_pgp_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -278,7 +354,7 @@ func (x *RevokeRequest) String() string {
 func (*RevokeRequest) ProtoMessage() {}
 
 func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[3]
+	mi := &file_trust_v1_pgp_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -291,7 +367,7 @@ func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
 func (*RevokeRequest) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{3}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RevokeRequest) GetRevocation() []byte {
@@ -321,7 +397,7 @@ type RevokeResponse struct {
 
 func (x *RevokeResponse) Reset() {
 	*x = RevokeResponse{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[4]
+	mi := &file_trust_v1_pgp_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +409,7 @@ func (x *RevokeResponse) String() string {
 func (*RevokeResponse) ProtoMessage() {}
 
 func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[4]
+	mi := &file_trust_v1_pgp_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +422,7 @@ func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
 func (*RevokeResponse) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{4}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RevokeResponse) GetEntry() *LogEntry {
@@ -430,7 +506,7 @@ type DecideRequest struct {
 
 func (x *DecideRequest) Reset() {
 	*x = DecideRequest{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[5]
+	mi := &file_trust_v1_pgp_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +518,7 @@ func (x *DecideRequest) String() string {
 func (*DecideRequest) ProtoMessage() {}
 
 func (x *DecideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[5]
+	mi := &file_trust_v1_pgp_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +531,7 @@ func (x *DecideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideRequest.ProtoReflect.Descriptor instead.
 func (*DecideRequest) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{5}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DecideRequest) GetName() string {
@@ -505,7 +581,7 @@ type DecideResponse struct {
 
 func (x *DecideResponse) Reset() {
 	*x = DecideResponse{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[6]
+	mi := &file_trust_v1_pgp_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -517,7 +593,7 @@ func (x *DecideResponse) String() string {
 func (*DecideResponse) ProtoMessage() {}
 
 func (x *DecideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[6]
+	mi := &file_trust_v1_pgp_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -530,7 +606,7 @@ func (x *DecideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideResponse.ProtoReflect.Descriptor instead.
 func (*DecideResponse) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{6}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DecideResponse) GetAllowed() bool {
@@ -567,7 +643,7 @@ type PGPChain struct {
 
 func (x *PGPChain) Reset() {
 	*x = PGPChain{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[7]
+	mi := &file_trust_v1_pgp_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +655,7 @@ func (x *PGPChain) String() string {
 func (*PGPChain) ProtoMessage() {}
 
 func (x *PGPChain) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[7]
+	mi := &file_trust_v1_pgp_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +668,7 @@ func (x *PGPChain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPChain.ProtoReflect.Descriptor instead.
 func (*PGPChain) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{7}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PGPChain) GetRoot() string {
@@ -631,7 +707,7 @@ type PGPLink struct {
 
 func (x *PGPLink) Reset() {
 	*x = PGPLink{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[8]
+	mi := &file_trust_v1_pgp_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +719,7 @@ func (x *PGPLink) String() string {
 func (*PGPLink) ProtoMessage() {}
 
 func (x *PGPLink) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[8]
+	mi := &file_trust_v1_pgp_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +732,7 @@ func (x *PGPLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPLink.ProtoReflect.Descriptor instead.
 func (*PGPLink) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{8}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PGPLink) GetKind() string {
@@ -701,7 +777,7 @@ type PGPRefusal struct {
 
 func (x *PGPRefusal) Reset() {
 	*x = PGPRefusal{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[9]
+	mi := &file_trust_v1_pgp_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +789,7 @@ func (x *PGPRefusal) String() string {
 func (*PGPRefusal) ProtoMessage() {}
 
 func (x *PGPRefusal) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[9]
+	mi := &file_trust_v1_pgp_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +802,7 @@ func (x *PGPRefusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPRefusal.ProtoReflect.Descriptor instead.
 func (*PGPRefusal) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{9}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PGPRefusal) GetCode() string {
@@ -771,7 +847,7 @@ type PGPCertificate struct {
 
 func (x *PGPCertificate) Reset() {
 	*x = PGPCertificate{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[10]
+	mi := &file_trust_v1_pgp_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +859,7 @@ func (x *PGPCertificate) String() string {
 func (*PGPCertificate) ProtoMessage() {}
 
 func (x *PGPCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[10]
+	mi := &file_trust_v1_pgp_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +872,7 @@ func (x *PGPCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPCertificate.ProtoReflect.Descriptor instead.
 func (*PGPCertificate) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{10}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PGPCertificate) GetVersion() int32 {
@@ -864,7 +940,7 @@ type PGPKeyInfo struct {
 
 func (x *PGPKeyInfo) Reset() {
 	*x = PGPKeyInfo{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[11]
+	mi := &file_trust_v1_pgp_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +952,7 @@ func (x *PGPKeyInfo) String() string {
 func (*PGPKeyInfo) ProtoMessage() {}
 
 func (x *PGPKeyInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[11]
+	mi := &file_trust_v1_pgp_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +965,7 @@ func (x *PGPKeyInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPKeyInfo.ProtoReflect.Descriptor instead.
 func (*PGPKeyInfo) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{11}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PGPKeyInfo) GetFingerprint() string {
@@ -965,7 +1041,7 @@ type PGPKeyStatus struct {
 
 func (x *PGPKeyStatus) Reset() {
 	*x = PGPKeyStatus{}
-	mi := &file_trust_v1_pgp_proto_msgTypes[12]
+	mi := &file_trust_v1_pgp_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1053,7 @@ func (x *PGPKeyStatus) String() string {
 func (*PGPKeyStatus) ProtoMessage() {}
 
 func (x *PGPKeyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_trust_v1_pgp_proto_msgTypes[12]
+	mi := &file_trust_v1_pgp_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1066,7 @@ func (x *PGPKeyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PGPKeyStatus.ProtoReflect.Descriptor instead.
 func (*PGPKeyStatus) Descriptor() ([]byte, []int) {
-	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{12}
+	return file_trust_v1_pgp_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PGPKeyStatus) GetState() string {
@@ -1051,7 +1127,7 @@ const file_trust_v1_pgp_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bmanifest\x18\x02 \x01(\fR\bmanifest\x12\x1c\n" +
 	"\tsignature\x18\x03 \x01(\fR\tsignature\x12 \n" +
-	"\vclearsigned\x18\x04 \x01(\fR\vclearsigned\"\xa7\x02\n" +
+	"\vclearsigned\x18\x04 \x01(\fR\vclearsigned\"\xe0\x02\n" +
 	"\x17PublishManifestResponse\x12(\n" +
 	"\x05entry\x18\x01 \x01(\v2\x12.trust.v1.LogEntryR\x05entry\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1f\n" +
@@ -1061,7 +1137,14 @@ const file_trust_v1_pgp_proto_rawDesc = "" +
 	"\x06signer\x18\x05 \x01(\tR\x06signer\x12\x1f\n" +
 	"\vsigning_key\x18\x06 \x01(\tR\n" +
 	"signingKey\x127\n" +
-	"\tsigned_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bsignedAt\"Q\n" +
+	"\tsigned_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bsignedAt\x127\n" +
+	"\n" +
+	"transition\x18\b \x01(\v2\x17.trust.v1.KeyTransitionR\n" +
+	"transition\"m\n" +
+	"\rKeyTransition\x12\x10\n" +
+	"\x03old\x18\x01 \x01(\tR\x03old\x12\x10\n" +
+	"\x03new\x18\x02 \x01(\tR\x03new\x128\n" +
+	"\teffective\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\teffective\"Q\n" +
 	"\x0fManifestProblem\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\rR\x04line\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x16\n" +
@@ -1149,52 +1232,55 @@ func file_trust_v1_pgp_proto_rawDescGZIP() []byte {
 	return file_trust_v1_pgp_proto_rawDescData
 }
 
-var file_trust_v1_pgp_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_trust_v1_pgp_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_trust_v1_pgp_proto_goTypes = []any{
 	(*PublishManifestRequest)(nil),  // 0: trust.v1.PublishManifestRequest
 	(*PublishManifestResponse)(nil), // 1: trust.v1.PublishManifestResponse
-	(*ManifestProblem)(nil),         // 2: trust.v1.ManifestProblem
-	(*RevokeRequest)(nil),           // 3: trust.v1.RevokeRequest
-	(*RevokeResponse)(nil),          // 4: trust.v1.RevokeResponse
-	(*DecideRequest)(nil),           // 5: trust.v1.DecideRequest
-	(*DecideResponse)(nil),          // 6: trust.v1.DecideResponse
-	(*PGPChain)(nil),                // 7: trust.v1.PGPChain
-	(*PGPLink)(nil),                 // 8: trust.v1.PGPLink
-	(*PGPRefusal)(nil),              // 9: trust.v1.PGPRefusal
-	(*PGPCertificate)(nil),          // 10: trust.v1.PGPCertificate
-	(*PGPKeyInfo)(nil),              // 11: trust.v1.PGPKeyInfo
-	(*PGPKeyStatus)(nil),            // 12: trust.v1.PGPKeyStatus
-	(*LogEntry)(nil),                // 13: trust.v1.LogEntry
-	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
+	(*KeyTransition)(nil),           // 2: trust.v1.KeyTransition
+	(*ManifestProblem)(nil),         // 3: trust.v1.ManifestProblem
+	(*RevokeRequest)(nil),           // 4: trust.v1.RevokeRequest
+	(*RevokeResponse)(nil),          // 5: trust.v1.RevokeResponse
+	(*DecideRequest)(nil),           // 6: trust.v1.DecideRequest
+	(*DecideResponse)(nil),          // 7: trust.v1.DecideResponse
+	(*PGPChain)(nil),                // 8: trust.v1.PGPChain
+	(*PGPLink)(nil),                 // 9: trust.v1.PGPLink
+	(*PGPRefusal)(nil),              // 10: trust.v1.PGPRefusal
+	(*PGPCertificate)(nil),          // 11: trust.v1.PGPCertificate
+	(*PGPKeyInfo)(nil),              // 12: trust.v1.PGPKeyInfo
+	(*PGPKeyStatus)(nil),            // 13: trust.v1.PGPKeyStatus
+	(*LogEntry)(nil),                // 14: trust.v1.LogEntry
+	(*timestamppb.Timestamp)(nil),   // 15: google.protobuf.Timestamp
 }
 var file_trust_v1_pgp_proto_depIdxs = []int32{
-	13, // 0: trust.v1.PublishManifestResponse.entry:type_name -> trust.v1.LogEntry
-	2,  // 1: trust.v1.PublishManifestResponse.problems:type_name -> trust.v1.ManifestProblem
-	14, // 2: trust.v1.PublishManifestResponse.signed_at:type_name -> google.protobuf.Timestamp
-	13, // 3: trust.v1.RevokeResponse.entry:type_name -> trust.v1.LogEntry
-	14, // 4: trust.v1.RevokeResponse.revoked_at:type_name -> google.protobuf.Timestamp
-	14, // 5: trust.v1.DecideRequest.signed_at:type_name -> google.protobuf.Timestamp
-	14, // 6: trust.v1.DecideRequest.observed_at:type_name -> google.protobuf.Timestamp
-	7,  // 7: trust.v1.DecideResponse.chain:type_name -> trust.v1.PGPChain
-	9,  // 8: trust.v1.DecideResponse.refusal:type_name -> trust.v1.PGPRefusal
-	8,  // 9: trust.v1.PGPChain.links:type_name -> trust.v1.PGPLink
-	11, // 10: trust.v1.PGPCertificate.primary:type_name -> trust.v1.PGPKeyInfo
-	11, // 11: trust.v1.PGPCertificate.subkeys:type_name -> trust.v1.PGPKeyInfo
-	12, // 12: trust.v1.PGPCertificate.status:type_name -> trust.v1.PGPKeyStatus
-	14, // 13: trust.v1.PGPKeyInfo.created:type_name -> google.protobuf.Timestamp
-	14, // 14: trust.v1.PGPKeyInfo.expires:type_name -> google.protobuf.Timestamp
-	14, // 15: trust.v1.PGPKeyStatus.since:type_name -> google.protobuf.Timestamp
-	0,  // 16: trust.v1.PGPService.PublishManifest:input_type -> trust.v1.PublishManifestRequest
-	3,  // 17: trust.v1.PGPService.Revoke:input_type -> trust.v1.RevokeRequest
-	5,  // 18: trust.v1.PGPService.Decide:input_type -> trust.v1.DecideRequest
-	1,  // 19: trust.v1.PGPService.PublishManifest:output_type -> trust.v1.PublishManifestResponse
-	4,  // 20: trust.v1.PGPService.Revoke:output_type -> trust.v1.RevokeResponse
-	6,  // 21: trust.v1.PGPService.Decide:output_type -> trust.v1.DecideResponse
-	19, // [19:22] is the sub-list for method output_type
-	16, // [16:19] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	14, // 0: trust.v1.PublishManifestResponse.entry:type_name -> trust.v1.LogEntry
+	3,  // 1: trust.v1.PublishManifestResponse.problems:type_name -> trust.v1.ManifestProblem
+	15, // 2: trust.v1.PublishManifestResponse.signed_at:type_name -> google.protobuf.Timestamp
+	2,  // 3: trust.v1.PublishManifestResponse.transition:type_name -> trust.v1.KeyTransition
+	15, // 4: trust.v1.KeyTransition.effective:type_name -> google.protobuf.Timestamp
+	14, // 5: trust.v1.RevokeResponse.entry:type_name -> trust.v1.LogEntry
+	15, // 6: trust.v1.RevokeResponse.revoked_at:type_name -> google.protobuf.Timestamp
+	15, // 7: trust.v1.DecideRequest.signed_at:type_name -> google.protobuf.Timestamp
+	15, // 8: trust.v1.DecideRequest.observed_at:type_name -> google.protobuf.Timestamp
+	8,  // 9: trust.v1.DecideResponse.chain:type_name -> trust.v1.PGPChain
+	10, // 10: trust.v1.DecideResponse.refusal:type_name -> trust.v1.PGPRefusal
+	9,  // 11: trust.v1.PGPChain.links:type_name -> trust.v1.PGPLink
+	12, // 12: trust.v1.PGPCertificate.primary:type_name -> trust.v1.PGPKeyInfo
+	12, // 13: trust.v1.PGPCertificate.subkeys:type_name -> trust.v1.PGPKeyInfo
+	13, // 14: trust.v1.PGPCertificate.status:type_name -> trust.v1.PGPKeyStatus
+	15, // 15: trust.v1.PGPKeyInfo.created:type_name -> google.protobuf.Timestamp
+	15, // 16: trust.v1.PGPKeyInfo.expires:type_name -> google.protobuf.Timestamp
+	15, // 17: trust.v1.PGPKeyStatus.since:type_name -> google.protobuf.Timestamp
+	0,  // 18: trust.v1.PGPService.PublishManifest:input_type -> trust.v1.PublishManifestRequest
+	4,  // 19: trust.v1.PGPService.Revoke:input_type -> trust.v1.RevokeRequest
+	6,  // 20: trust.v1.PGPService.Decide:input_type -> trust.v1.DecideRequest
+	1,  // 21: trust.v1.PGPService.PublishManifest:output_type -> trust.v1.PublishManifestResponse
+	5,  // 22: trust.v1.PGPService.Revoke:output_type -> trust.v1.RevokeResponse
+	7,  // 23: trust.v1.PGPService.Decide:output_type -> trust.v1.DecideResponse
+	21, // [21:24] is the sub-list for method output_type
+	18, // [18:21] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_trust_v1_pgp_proto_init() }
@@ -1209,7 +1295,7 @@ func file_trust_v1_pgp_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trust_v1_pgp_proto_rawDesc), len(file_trust_v1_pgp_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,12 +34,16 @@ const (
 // and chain decisions are answered from what the log holds.
 type PGPServiceClient interface {
 	// PublishManifest verifies an OpenPGP-signed checksum manifest
-	// (SHA256SUMS + detached signature, or a clearsigned InRelease-style
-	// file) against the registered certificate of its signer, indexes every
-	// listed digest under its file name, and appends the manifest and
-	// signature verbatim to the log. Lines that cannot be indexed are
-	// reported in the response. Publishing the same bytes again returns the
-	// original entry with created = false.
+	// (SHA256SUMS + detached signature, a clearsigned file, or a Debian
+	// Release + Release.gpg or InRelease file, whose SHA256 and SHA512
+	// sections are indexed) against the registered certificate of its
+	// signer, indexes every listed digest under its file name, and appends
+	// the manifest and signature verbatim to the log. Lines that cannot be
+	// indexed are reported in the response; a manifest with no line to index
+	// is refused. A clearsigned key transition statement signed by both the
+	// old and the new key is imported as a rotation (see transition).
+	// Publishing the same bytes again returns the original entry with
+	// created = false.
 	PublishManifest(ctx context.Context, in *PublishManifestRequest, opts ...grpc.CallOption) (*PublishManifestResponse, error)
 	// Revoke verifies a revocation certificate (gpg --gen-revoke output)
 	// against the registered certificate it revokes and appends it to the
@@ -100,12 +104,16 @@ func (c *pGPServiceClient) Decide(ctx context.Context, in *DecideRequest, opts .
 // and chain decisions are answered from what the log holds.
 type PGPServiceServer interface {
 	// PublishManifest verifies an OpenPGP-signed checksum manifest
-	// (SHA256SUMS + detached signature, or a clearsigned InRelease-style
-	// file) against the registered certificate of its signer, indexes every
-	// listed digest under its file name, and appends the manifest and
-	// signature verbatim to the log. Lines that cannot be indexed are
-	// reported in the response. Publishing the same bytes again returns the
-	// original entry with created = false.
+	// (SHA256SUMS + detached signature, a clearsigned file, or a Debian
+	// Release + Release.gpg or InRelease file, whose SHA256 and SHA512
+	// sections are indexed) against the registered certificate of its
+	// signer, indexes every listed digest under its file name, and appends
+	// the manifest and signature verbatim to the log. Lines that cannot be
+	// indexed are reported in the response; a manifest with no line to index
+	// is refused. A clearsigned key transition statement signed by both the
+	// old and the new key is imported as a rotation (see transition).
+	// Publishing the same bytes again returns the original entry with
+	// created = false.
 	PublishManifest(context.Context, *PublishManifestRequest) (*PublishManifestResponse, error)
 	// Revoke verifies a revocation certificate (gpg --gen-revoke output)
 	// against the registered certificate it revokes and appends it to the
