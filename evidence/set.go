@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/policy"
 	"github.com/trustd-dev/trustd/recordtype"
 )
@@ -156,6 +157,12 @@ func (p pgpSource) PGPDecide(_ context.Context, name, signer string, at, observe
 		out := policy.PGPDecision{Allowed: true, Chain: []string{"pinned root " + d.Root}}
 		for _, l := range d.Links {
 			out.Chain = append(out.Chain, fmt.Sprintf("%s %s → %s (statement seq %d)", l.Kind, l.From, l.To, l.Seq))
+			if l.Kind == string(pgp.LinkRotation) {
+				if out.Rotations == nil {
+					out.Rotations = map[string]uint64{}
+				}
+				out.Rotations[l.From] = l.Seq
+			}
 			// The keys the log verified on the link's statement (the
 			// revocation state covers them: the builder checks every
 			// signer of a relied-on entry), as of its first observation.

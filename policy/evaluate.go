@@ -162,8 +162,12 @@ type evaluation struct {
 	// judged at (timerule.At): a soft revocation voids the key's part
 	// only if it voids that one too.
 	signers map[string]time.Time
-	leaves  map[*Requirement]Result
-	revSeq  uint64
+	// rotations are the supersessions (key → the rotation's log sequence)
+	// of the OpenPGP chains the evaluation relied on: each is the chain's
+	// own link, not a revocation of it.
+	rotations map[string]map[uint64]bool
+	leaves    map[*Requirement]Result
+	revSeq    uint64
 
 	// resource is the reference being verified, which name requirements
 	// bind (refname.Normalize reads it).
@@ -366,6 +370,15 @@ func (ev *evaluation) reliesOnChain(d PGPDecision) {
 	for k, at := range d.ChainKeys {
 		ev.counted(k, at, at)
 	}
+	for k, seq := range d.Rotations {
+		if ev.rotations == nil {
+			ev.rotations = map[string]map[uint64]bool{}
+		}
+		if ev.rotations[k] == nil {
+			ev.rotations[k] = map[uint64]bool{}
+		}
+		ev.rotations[k][seq] = true
+	}
 }
 
 func (ev *evaluation) tuf(t *TUFRequirement) Result {
@@ -544,6 +557,9 @@ func (ev *evaluation) checkRevocations() {
 func (ev *evaluation) inForce(r Revoked) bool {
 	rule := timerule.Revocation{Hard: timerule.Hard(r.Reason), Effective: r.Effective}
 	if r.Kind == "key" {
+		if r.Reason == timerule.Superseded && ev.rotations[r.ID][r.Seq] {
+			return false // the rotation the relied-on chain passes through
+		}
 		at, ok := ev.signers[r.ID]
 		if !ok {
 			at = ev.now // named by a token, not counted here: judged as used now

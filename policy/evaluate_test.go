@@ -42,6 +42,8 @@ type pgpData struct {
 	allowed map[string]bool
 	// chainKeys are the keys of an allowed chain's statements.
 	chainKeys map[string]time.Time
+	// rotations are the chain's rotation links (old key → statement seq).
+	rotations map[string]uint64
 }
 
 func (d pgpData) PGPSignatures(context.Context, []digest.Digest) ([]PGPSignature, error) {
@@ -53,7 +55,7 @@ func (d pgpData) PGPDecide(_ context.Context, name, signer string, _, _ time.Tim
 		return PGPDecision{Refusal: "revoked-compromised", Detail: "root revoked"}, nil
 	}
 	if d.allowed[signer] {
-		return PGPDecision{Allowed: true, Chain: []string{"root " + roots[0], "delegation " + roots[0] + "→" + signer + " (seq 3)"}, ChainKeys: d.chainKeys}, nil
+		return PGPDecision{Allowed: true, Chain: []string{"root " + roots[0], "delegation " + roots[0] + "→" + signer + " (seq 3)"}, ChainKeys: d.chainKeys, Rotations: d.rotations}, nil
 	}
 	return PGPDecision{Refusal: "no-path", Detail: "no delegation from a pinned root"}, nil
 }
@@ -338,6 +340,18 @@ func TestRevocationAlwaysWins(t *testing.T) {
 		d.chainKeys = map[string]time.Time{fprRoot: now.Add(-80 * time.Hour)}
 		s.PGP = d
 	}
+	// The root rotated to the developer's key by the statement logged as
+	// seq 77 (the revocations' seq) an hour ago, effective two hours ago:
+	// the chain relies on the root's signature on that rotation.
+	pgpRotated := func(seq uint64) func(*Sources) {
+		return func(s *Sources) {
+			pgpObserved(s)
+			d := s.PGP.(pgpData)
+			d.chainKeys = map[string]time.Time{fprRoot: now.Add(-time.Hour), fprDev: now.Add(-time.Hour)}
+			d.rotations = map[string]uint64{fprRoot: seq}
+			s.PGP = d
+		}
+	}
 	// The TUF targets role, signed by tufKey, first observed two days ago.
 	tufKey := strings.Repeat("7", 64)
 	tufMeta := digest.MustParse("sha256:" + strings.Repeat("34", 32))
@@ -394,6 +408,9 @@ func TestRevocationAlwaysWins(t *testing.T) {
 		{"pgp chain: the root that delegated compromised", pgpReq, both(pgpChain, revoke("key", fprRoot, "compromised", now)), Fail, []Reason{ReasonRevoked}},
 		{"pgp chain: the root superseded after its delegation was observed", pgpReq, both(pgpChain, revoke("key", fprRoot, "superseded", now.Add(-24*time.Hour))), Pass, nil},
 		{"pgp chain: the root superseded before its delegation was observed", pgpReq, both(pgpChain, revoke("key", fprRoot, "superseded", now.Add(-90*time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"pgp chain: the root superseded by the rotation the chain passes through", pgpReq, both(pgpRotated(77), revoke("key", fprRoot, "superseded", now.Add(-2*time.Hour))), Pass, nil},
+		{"pgp chain: the root superseded by another rotation before this one", pgpReq, both(pgpRotated(70), revoke("key", fprRoot, "superseded", now.Add(-2*time.Hour))), Fail, []Reason{ReasonRevoked}},
+		{"pgp chain: the rotated root compromised", pgpReq, both(pgpRotated(77), revoke("key", fprRoot, "compromised", now.Add(-2*time.Hour))), Fail, []Reason{ReasonRevoked}},
 		{"TUF role signed, nothing revoked", tufOnly, tufSigned, Pass, nil},
 		{"TUF targets key compromised", tufOnly, both(tufSigned, revoke("key", tufKey, "compromised", now)), Fail, []Reason{ReasonRevoked}},
 		{"TUF targets key superseded after the role was observed", tufOnly, both(tufSigned, revoke("key", tufKey, "superseded", now.Add(-24*time.Hour))), Pass, nil},

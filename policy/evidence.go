@@ -136,6 +136,12 @@ type PGPDecision struct {
 	// those signatures, so a revocation voiding one (by the one time rule)
 	// fails it REVOKED.
 	ChainKeys map[string]time.Time
+	// Rotations are the chain's rotation links, old key → the log
+	// sequence of the rotation statement: the supersession that statement
+	// made is what the chain passes through, so it does not void the old
+	// key's signature on it (any other revocation of the old key still
+	// does).
+	Rotations map[string]uint64
 }
 
 // PGPSource finds manifest signatures over the bytes and decides chains.

@@ -62,14 +62,13 @@ func TestTransitionChainVerifies(t *testing.T) {
 			if err != nil {
 				t.Fatalf("verify bundle: %v", err)
 			}
-			// The OpenPGP requirement passes through the rotation. (The
-			// verdict as a whole is overridden REVOKED: the chain relies on
-			// the old key's signature on the rotation statement, observed
-			// when it was logged, after the supersession that same
-			// statement made took effect. A DSSE rotation (pgp rotate)
-			// whose effective time is not after its logging fails the same
-			// way; the policy's revocation check is not this test's.)
+			// The OpenPGP requirement passes through the rotation, and the
+			// verdict with it: the supersession the rotation itself made
+			// does not void the old key's signature on that rotation.
 			v := evaluate(set, p, ds, nil)
+			if v.Result.Outcome != policy.Pass {
+				t.Errorf("verdict %s (%s); want pass through the rotation", v.Result.Outcome, v.Result.Detail)
+			}
 			var leaf *policy.Result
 			var find func(r *policy.Result)
 			find = func(r *policy.Result) {
