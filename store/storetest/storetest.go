@@ -40,6 +40,7 @@ func Run(t *testing.T, open Factory) {
 		{"AliasClaimInvalid", testAliasClaimInvalid},
 		{"Keys", testKeys},
 		{"KeyLabels", testKeyLabels},
+		{"ReplaceKeyMaterial", testReplaceKeyMaterial},
 		{"Evidence", testEvidence},
 		{"AppendStatementsBatch", testAppendBatch},
 		{"LargeStatement", testLargeStatement},
