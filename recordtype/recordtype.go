@@ -72,6 +72,7 @@ const (
 	TUFPending         = "https://trustd.dev/tuf/pending/v1"
 	PGPManifest        = "https://trustd.dev/pgp/manifest/v1"
 	PGPRevocation      = "https://trustd.dev/pgp/revocation/v1"
+	PGPCertUpdate      = "https://trustd.dev/pgp/certificate-update/v1"
 	InTotoLayout       = "https://trustd.dev/in-toto/layout/v0.9"
 	InTotoLink         = "https://trustd.dev/in-toto/link/v0.9"
 	SigstoreMessageSig = "https://trustd.dev/sigstore/message-signature/v1"
@@ -86,6 +87,7 @@ const (
 	TUFPayloadType           = "application/vnd.tuf+json"
 	PGPManifestPayloadType   = "application/vnd.trustd.pgp-manifest+json"
 	PGPRevocationPayloadType = "application/vnd.trustd.pgp-revocation+json"
+	PGPCertUpdatePayloadType = "application/vnd.trustd.pgp-certificate-update+json"
 	LayoutPayloadType        = "application/vnd.in-toto.layout+json"
 	LinkPayloadType          = "application/vnd.in-toto.link+json"
 )
@@ -106,6 +108,7 @@ const (
 	SignedByTUFProposer   Signers = "key holders of the proposed TUF role, collecting signatures (tuf)"
 	SignedByPGPPublisher  Signers = "a registered OpenPGP certificate in force, its signature verified (pgplog.PublishManifest)"
 	SignedByRevokedPGPKey Signers = "the revoked OpenPGP certificate itself (pgplog.Revoke)"
+	SignedByCertHolder    Signers = "the updated OpenPGP certificate's primary key over every packet it adds, a third-party certification by its registered issuer (pgplog.UpdateCertificate)"
 	SignedByLayoutOwner   Signers = "the registered keys of the layout's owner (attest)"
 	SignedByFunctionary   Signers = "a functionary key its layout names for the step (attest)"
 	SignedBySigstore      Signers = "a Sigstore certificate verified against the trusted root (attest)"
@@ -151,6 +154,7 @@ var Table = []Type{
 	{PredicateType: TUFPending, Paths: []Path{Owner}, OwnerPayloadType: TUFPayloadType, Owner: "tufstore", Signers: SignedByTUFProposer},
 	{PredicateType: PGPManifest, Paths: []Path{Owner}, OwnerPayloadType: PGPManifestPayloadType, Owner: "pgplog", Signers: SignedByPGPPublisher},
 	{PredicateType: PGPRevocation, Paths: []Path{Owner}, OwnerPayloadType: PGPRevocationPayloadType, Owner: "pgplog", Signers: SignedByRevokedPGPKey},
+	{PredicateType: PGPCertUpdate, Paths: []Path{Owner}, OwnerPayloadType: PGPCertUpdatePayloadType, Owner: "pgplog", Signers: SignedByCertHolder},
 	{PredicateType: InTotoLayout, Paths: []Path{Owner}, OwnerPayloadType: LayoutPayloadType, Owner: "attest", Signers: SignedByLayoutOwner},
 	{PredicateType: InTotoLink, Paths: []Path{Owner}, OwnerPayloadType: LinkPayloadType, Owner: "attest", Signers: SignedByFunctionary},
 	{PredicateType: SigstoreMessageSig, Paths: []Path{Owner}, OwnerPayloadType: BundlePayloadTypePrefix, OwnerPayloadPrefix: true, Owner: "attest", Signers: SignedBySigstore},
