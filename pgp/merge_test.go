@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -315,5 +316,70 @@ func TestRevocationSignatures(t *testing.T) {
 	fpr := g.fingerprints("fine@example.org")[0]
 	if _, err := RevocationSignatures(g.run(nil, "--export", fpr)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("unrevoked certificate: %v, want ErrMalformed", err)
+	}
+}
+
+// TestMergeFixture merges the fixture re-export (new user id, subkey,
+// expiry, superseded revocation) into the fixture certificate.
+func TestMergeFixture(t *testing.T) {
+	base := fixtureCert(t, "ed25519.asc")
+	m, err := Merge(base, fixture(t, "ed25519-updated.asc"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[ChangeKind]int{}
+	for _, c := range m.Changes {
+		got[c.Kind]++
+	}
+	if got[ChangeUserID] != 1 || got[ChangeSubkey] != 1 || got[ChangeKeyRevocation] != 1 || got[ChangeSelfSignature] < 3 || len(m.Ignored) != 0 {
+		t.Errorf("changes %v, ignored %+v", got, m.Ignored)
+	}
+	c := m.Certificate
+	if len(c.UserIDs) != 2 || len(c.Subkeys) != len(base.Subkeys)+1 || c.Expires.IsZero() {
+		t.Errorf("merged: user ids %v, %d subkeys, expires %v", c.UserIDs, len(c.Subkeys), c.Expires)
+	}
+	if st := c.Status(time.Now()); st.State != StateRevoked || st.Revocation.Reason != ReasonSuperseded {
+		t.Errorf("status %s", st)
+	}
+	keepsAll(t, base, c)
+}
+
+// TestMergeBadInput: bounded, precise errors, and nothing half-merged.
+func TestMergeBadInput(t *testing.T) {
+	base := fixtureCert(t, "ed25519.asc")
+	raw := base.Encode()
+	ps, err := certPackets("test", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flood := slices.Clone(raw)
+	for range MaxCertificatePackets {
+		flood = append(flood, ps[len(ps)-1].bytes...)
+	}
+	for _, tc := range []struct {
+		name   string
+		old    *Certificate
+		update []byte
+		want   error
+		text   string
+	}{
+		{"no certificate", nil, raw, ErrMalformed, "no certificate"},
+		{"empty", base, nil, ErrMalformed, "empty"},
+		{"garbage", base, []byte{0x99, 0x00}, ErrMalformed, ""},
+		{"secret key", base, fixture(t, "ed25519.sec.asc"), ErrSecretKey, "secret"},
+		{"another certificate", base, fixture(t, "rsa3072.asc"), ErrWrongKey, "not " + base.Fingerprint},
+		{"too many packets", base, flood, ErrTooLarge, "packets"},
+		{"too large", base, make([]byte, MaxCertificateBytes+1), ErrTooLarge, "bytes"},
+		{"two certificates", base, append(slices.Clone(raw), fixtureCert(t, "rsa3072.asc").Encode()...), ErrMalformed, "more than one"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Merge(tc.old, tc.update, nil)
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("Merge = %v, want %v mentioning %q", err, tc.want, tc.text)
+			}
+		})
+	}
+	if !bytes.Equal(base.Encode(), raw) {
+		t.Error("the registered certificate changed")
 	}
 }
