@@ -2,6 +2,7 @@ package pgp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,6 +16,13 @@ import (
 // certificate, given or merged, so a flooded certificate (thousands of
 // third-party certifications) cannot make every verification slow.
 const MaxCertificatePackets = 4096
+
+// MaxCertifications bounds the third-party certifications Merge keeps in
+// one certificate, and Merge takes at most one per issuer and user id:
+// whoever registers a key may certify anyone's user ids, and without a
+// bound they could flood a certificate up to MaxCertificatePackets so that
+// its holder's own updates no longer fit.
+const MaxCertifications = 64
 
 const opMerge = "pgp: merge certificate"
 
@@ -195,7 +203,20 @@ func Merge(old *Certificate, update []byte, certify Certifier) (Merged, error) {
 	if err != nil {
 		return Merged{}, err
 	}
-	m := &merger{pk: old.entity.PrimaryKey, fpr: old.Fingerprint, certify: certify}
+	m := &merger{pk: old.entity.PrimaryKey, fpr: old.Fingerprint, certify: certify, certified: map[string]bool{}}
+	for _, co := range base.ids {
+		uid, err := parseUserID(co.head.bytes)
+		if err != nil {
+			continue
+		}
+		for _, p := range co.sigs {
+			pp, err := packet.Read(bytes.NewReader(p.bytes))
+			if sig, ok := pp.(*packet.Signature); err == nil && ok && isCertification(sig) && !m.self(sig) {
+				m.certifications++
+				m.certified[certKey(uid, issuerKeyID(sig))] = true
+			}
+		}
+	}
 	out := Merged{Certificate: old}
 
 	// Primary key: direct key signatures and key revocations.
@@ -305,8 +326,12 @@ type merger struct {
 	pk      *packet.PublicKey
 	fpr     string
 	certify Certifier
-	changes []Change
-	ignored []Ignored
+	// certifications counts the third-party certifications kept;
+	// certified holds each (user id, issuer key id) that has one.
+	certifications int
+	certified      map[string]bool
+	changes        []Change
+	ignored        []Ignored
 }
 
 func (m *merger) ignore(field, reason string) {
@@ -363,8 +388,7 @@ func (m *merger) mergeSigs(have, got []rawPacket, field string, check func(*pack
 // self-certification or certification revocation by the primary key, or a
 // third-party certification by a registered certificate.
 func (m *merger) checkUserIDSig(uid string, sig *packet.Signature) (ChangeKind, string, error) {
-	certification := sig.SigType == packet.SigTypeGenericCert || sig.SigType == packet.SigTypePersonaCert ||
-		sig.SigType == packet.SigTypeCasualCert || sig.SigType == packet.SigTypePositiveCert
+	certification := isCertification(sig)
 	if m.self(sig) {
 		switch {
 		case certification:
@@ -395,8 +419,42 @@ func (m *merger) checkUserIDSig(uid string, sig *packet.Signature) (ChangeKind, 
 	if !sig.CheckKeyIdOrFingerprint(c.entity.PrimaryKey) {
 		return "", "", fmt.Errorf("a certification by %s, not by the primary key of certificate %s", issuerString(sig), c.Fingerprint)
 	}
-	return ChangeCertification, uid, c.entity.PrimaryKey.VerifyUserIdSignature(uid, m.pk, sig)
+	if err := c.entity.PrimaryKey.VerifyUserIdSignature(uid, m.pk, sig); err != nil {
+		return "", "", err
+	}
+	key := certKey(uid, c.KeyID)
+	switch {
+	case m.certified[key]:
+		return "", "", fmt.Errorf("certificate %s already certified this user id (one certification per issuer is kept)", c.Fingerprint)
+	case m.certifications >= MaxCertifications:
+		return "", "", fmt.Errorf("the certificate already holds %d third-party certifications, the limit", MaxCertifications)
+	}
+	m.certified[key] = true
+	m.certifications++
+	return ChangeCertification, uid, nil
 }
+
+func isCertification(sig *packet.Signature) bool {
+	return sig.SigType == packet.SigTypeGenericCert || sig.SigType == packet.SigTypePersonaCert ||
+		sig.SigType == packet.SigTypeCasualCert || sig.SigType == packet.SigTypePositiveCert
+}
+
+// issuerKeyID is the 64-bit key id of a signature's issuer: the issuer
+// subpacket, else derived from the issuer fingerprint (v4: its last 8
+// bytes, v6: its first 8); 0 if it names none.
+func issuerKeyID(sig *packet.Signature) uint64 {
+	switch f := sig.IssuerFingerprint; {
+	case sig.IssuerKeyId != nil:
+		return *sig.IssuerKeyId
+	case len(f) == 20:
+		return binary.BigEndian.Uint64(f[12:])
+	case len(f) == 32:
+		return binary.BigEndian.Uint64(f[:8])
+	}
+	return 0
+}
+
+func certKey(uid string, keyID uint64) string { return fmt.Sprintf("%016x %s", keyID, uid) }
 
 func parseUserID(b []byte) (string, error) {
 	p, err := packet.Read(bytes.NewReader(b))

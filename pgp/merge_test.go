@@ -3,10 +3,13 @@ package pgp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 )
 
 // kinds lists the kinds of changes.
@@ -381,5 +384,78 @@ func TestMergeBadInput(t *testing.T) {
 	}
 	if !bytes.Equal(base.Encode(), raw) {
 		t.Error("the registered certificate changed")
+	}
+}
+
+// TestMergeCertificationFlood: whoever registers a key may certify
+// anyone's user id, so a stranger could flood a certificate until its
+// holder's own updates no longer fit. One certification per issuer and
+// user id, and MaxCertifications in all, are kept; the holder's own
+// packets still merge past the bound.
+func TestMergeCertificationFlood(t *testing.T) {
+	alice := genKey(t, "alice")
+	base := alice.cert
+	uid := base.UserIDs[0]
+	var certifiers []*openpgp.Entity
+	byKeyID := map[uint64]*Certificate{}
+	for i := range MaxCertifications + 5 {
+		e, err := openpgp.NewEntity(fmt.Sprintf("c%d", i), "", fmt.Sprintf("c%d@example.org", i), genConfig(t0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		certifiers = append(certifiers, e)
+		c := certOf(t, e)
+		byKeyID[c.KeyID] = c
+	}
+	certify := func(_ string, id uint64) *Certificate { return byKeyID[id] }
+	// The first certifier signs three times (three distinct packets).
+	for i := range 3 {
+		if err := alice.entity.SignIdentity(uid, certifiers[0], genConfig(t0.Add(time.Duration(i+1)*time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := alice.entity.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Merge(base, buf.Bytes(), certify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(m.Changes); !slices.Equal(got, []ChangeKind{ChangeCertification}) || len(m.Ignored) != 2 {
+		t.Fatalf("three certifications by one issuer: changes %v, ignored %+v", got, m.Ignored)
+	}
+	cur := m.Certificate
+	for _, c := range certifiers[1:] {
+		if err := alice.entity.SignIdentity(uid, c, genConfig(t0.Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf.Reset()
+	if err := alice.entity.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	m, err = Merge(cur, buf.Bytes(), certify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Changes) != MaxCertifications-1 {
+		t.Errorf("%d certifications accepted, want %d to reach the bound", len(m.Changes), MaxCertifications-1)
+	}
+	if !slices.ContainsFunc(m.Ignored, func(ig Ignored) bool { return strings.Contains(ig.Reason, "limit") }) {
+		t.Errorf("nothing ignored for the limit: %+v", m.Ignored)
+	}
+	// The holder's own new subkey still merges.
+	cur = m.Certificate
+	if err := alice.entity.AddSigningSubkey(genConfig(t0.Add(2 * time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if err := alice.entity.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	m, err = Merge(cur, buf.Bytes(), certify)
+	if err != nil || !slices.Contains(kinds(m.Changes), ChangeSubkey) {
+		t.Errorf("the holder's subkey after the flood: %v, %v", kinds(m.Changes), err)
 	}
 }
