@@ -45,11 +45,35 @@ const MaxKeyBytes = pgp.MaxCertificateBytes
 
 // Registry registers and looks up keys.
 type Registry struct {
-	store Store
+	store  Store
+	update CertificateUpdater
 }
 
 // NewRegistry returns a registry over s.
 func NewRegistry(s Store) *Registry { return &Registry{store: s} }
+
+// CertificateUpdater merges a re-export of a registered OpenPGP
+// certificate into it and logs every change (pgplog's UpdateCertificate),
+// returning the certificate as registered after it.
+type CertificateUpdater func(ctx context.Context, data []byte) (*pgp.Certificate, Update, error)
+
+// Update is what a certificate update changed: the packets accepted (none
+// when the registered certificate already held them all) and those not.
+type Update struct {
+	Changes []pgp.Change
+	Ignored []pgp.Ignored
+	// Entry is the log sequence number of the update's record; 0 when
+	// nothing changed.
+	Entry int64
+}
+
+// WithCertificateUpdater makes Add update a registered OpenPGP
+// certificate with u when it is given again with other packets, instead of
+// refusing it as a conflict. It returns r.
+func (r *Registry) WithCertificateUpdater(u CertificateUpdater) *Registry {
+	r.update = u
+	return r
+}
 
 // Key is a registered key with its parsed public half: Public for the
 // envelope key types, PGP for OpenPGP certificates (type pgp.KeyType).
@@ -60,6 +84,9 @@ type Key struct {
 	// Aliases are the other ids the key is found by (its in-toto key ids,
 	// see InTotoKeyIDs); set by Add.
 	Aliases []string
+	// Update is set when Add merged a re-export into a registered
+	// OpenPGP certificate.
+	Update *Update
 }
 
 // IsOpenPGP reports whether data looks like an OpenPGP certificate or key
@@ -77,7 +104,10 @@ func IsOpenPGP(data []byte) bool {
 // subkeys are indexed so signatures by any of them resolve to it, in the
 // same transaction. It returns the stored key and whether it was new.
 // The label is stored in lower case (see NormalizeLabel); registering the
-// same key again keeps its first label.
+// same key again keeps its first label. An OpenPGP certificate given again
+// with packets the registered one lacks (a re-export after gpg
+// --edit-key) is merged into it by the CertificateUpdater, when one is set
+// (WithCertificateUpdater); Key.Update says what changed.
 // Errors: envelope.ErrInvalidKey, the pgp sentinels (pgp.ErrMalformed,
 // pgp.ErrUntrusted, …), ErrInvalidLabel, ErrLabelTaken, store.ErrConflict.
 func (r *Registry) Add(ctx context.Context, data []byte, label string) (Key, bool, error) {
@@ -107,6 +137,7 @@ func (r *Registry) Add(ctx context.Context, data []byte, label string) (Key, boo
 		}
 	}
 	var created bool
+	id := key.ID
 	err = r.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
 		_, err := w.Key(ctx, key.ID)
 		created = errors.Is(err, store.ErrNotFound)
@@ -134,8 +165,22 @@ func (r *Registry) Add(ctx context.Context, data []byte, label string) (Key, boo
 		// registered before trustd knew aliases gains them).
 		return w.PutKeyAliases(ctx, key.ID, key.Aliases)
 	})
+	if err != nil && key.PGP != nil && r.update != nil && errors.Is(err, store.ErrConflict) && !errors.Is(err, ErrLabelTaken) {
+		// The certificate is registered with other packets: a re-export
+		// after gpg --edit-key, merged and logged change by change.
+		cert, u, uerr := r.update(ctx, data)
+		if uerr != nil {
+			return Key{}, false, fmt.Errorf("keys: update %s: %w", id, uerr)
+		}
+		got, gerr := r.Get(ctx, id)
+		if gerr != nil {
+			return Key{}, false, gerr
+		}
+		got.PGP, got.Update = cert, &u
+		return got, false, nil
+	}
 	if err != nil {
-		return Key{}, false, fmt.Errorf("keys: register %s: %w", key.ID, err)
+		return Key{}, false, fmt.Errorf("keys: register %s: %w", id, err)
 	}
 	return key, created, nil
 }

@@ -317,6 +317,9 @@ func scanCertificatePackets(raw []byte) error {
 				return inputerr.New(opCert, "", ErrMalformed, "more than one certificate; give exactly one")
 			}
 		}
+		if n == MaxCertificatePackets {
+			return inputerr.New(opCert, "", ErrTooLarge, fmt.Sprintf("more than %d packets", MaxCertificatePackets))
+		}
 		if n == 0 {
 			if pk, ok := p.(*packet.PublicKey); !ok || pk.IsSubkey {
 				return inputerr.New(opCert, "packet 0", ErrMalformed, fmt.Sprintf("a certificate starts with a public key packet, not %T", p))

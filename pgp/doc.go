@@ -18,6 +18,9 @@
 // Certificates are stored verbatim (all packets, old self-signatures
 // included); this package re-reads them per verification so that shared
 // certificates are never mutated and can be used from many goroutines.
+// A re-export of a registered certificate is merged into it as keyservers
+// merge ([Merge]): the union of packets by their bytes, each new one
+// verified first, nothing dropped.
 //
 // Time: OpenPGP lets the signer choose a signature's creation time, so
 // trustd's one time rule (package timerule) applies: soft revocations (key

@@ -1,6 +1,7 @@
 package pgp
 
 import (
+	"bytes"
 	"testing"
 )
 
@@ -152,6 +153,41 @@ func FuzzVerifyTransition(f *testing.F) {
 		tr, err := VerifyTransition(data, func(fp string) (*Certificate, bool) { c, ok := all[fp]; return c, ok })
 		if err == nil && (len(tr.Signatures) != 2 || tr.Signatures[0].Primary != tr.Old || tr.Signatures[1].Primary != tr.New) {
 			t.Fatalf("accepted %+v", tr)
+		}
+	})
+}
+
+// FuzzMerge feeds arbitrary certificate updates to Merge over the Ed25519
+// fixture: it must never panic, never drop a packet of the registered
+// certificate, stay within the bounds, and change nothing when the same
+// update is merged again. RevocationSignatures reads the same input.
+func FuzzMerge(f *testing.F) {
+	for _, name := range []string{"ed25519-updated.asc", "ed25519.asc", "expired.asc", "rev-superseded.asc", "ed25519.sec.asc"} {
+		f.Add(fixture(f, name))
+	}
+	base := fixtureCert(f, "ed25519.asc")
+	basePackets, err := certPackets("fuzz", base.raw)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = RevocationSignatures(data)
+		m, err := Merge(base, data, nil)
+		if err != nil {
+			return
+		}
+		raw := m.Certificate.raw
+		if len(raw) > MaxCertificateBytes {
+			t.Fatalf("merged certificate of %d bytes", len(raw))
+		}
+		for i, p := range basePackets {
+			if !bytes.Contains(raw, p.bytes) {
+				t.Fatalf("packet %d of the registered certificate dropped", i)
+			}
+		}
+		again, err := Merge(m.Certificate, data, nil)
+		if err != nil || len(again.Changes) != 0 {
+			t.Fatalf("merging again: %d changes, %v", len(again.Changes), err)
 		}
 	})
 }

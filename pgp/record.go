@@ -24,3 +24,16 @@ type RevocationRecord struct {
 type TransitionRecord struct {
 	Transition []byte `json:"transition"`
 }
+
+// CertificateUpdateRecord is what trustd's log stores for an accepted
+// certificate update (pgplog.UpdateCertificate): the certificate's primary
+// fingerprint, the export exactly as given, and the binary packets that
+// Merge accepted from it, in certificate order, as JSON. Replaying the
+// records of a certificate in log order onto its first registration gives
+// the certificate as registered now; every added signature re-verifies
+// against the certificate (or, for a certification, its issuer's).
+type CertificateUpdateRecord struct {
+	Certificate string `json:"certificate"`
+	Update      []byte `json:"update"`
+	Added       []byte `json:"added"`
+}

@@ -1,6 +1,7 @@
 // Package pgplog is the server side of OpenPGP: it verifies what is
-// published (signed release manifests, revocation certificates) against the
-// registered certificates, appends it verbatim to the verifiable log, and
+// published (signed release manifests, revocation certificates,
+// certificate updates) against the registered certificates, appends it
+// verbatim to the verifiable log, and
 // assembles the chain facts (certificates, delegations, rotations,
 // revocations) from the registry and the log for pgp.Decide and key status.
 //

@@ -2,7 +2,7 @@ package pgplog
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/trustd-dev/trustd/pgp"
@@ -25,23 +25,34 @@ type Revoked struct {
 	Entry      store.Statement
 	Created    bool
 	Revocation pgp.Revocation
+	// Others are the further revocations a certificate export carried
+	// (revoked twice, say), each logged as its own entry.
+	Others []Revoked
 }
 
-// Revoke verifies a standalone revocation certificate (gpg --gen-revoke
-// output) against the registered certificate it names and appends it to
-// the log, signed by that certificate's primary fingerprint; from then on
-// it counts in key status, chain decisions and publishing. Revoking with
-// the same bytes again returns the original entry. Its subject is the
-// certificate (KeySubject), so a lookup of the key's digest finds it.
+// Revoke verifies a revocation against the registered certificate it
+// names and appends it to the log, signed by that certificate's primary
+// fingerprint; from then on it counts in key status, chain decisions and
+// publishing. data is a standalone revocation certificate (gpg
+// --gen-revoke output, armored or binary), logged as given, or a revoked
+// certificate as gpg --export writes it, whose key revocation signatures
+// (its subkey revocations if it has none) are logged, each its own entry,
+// all in one transaction. Revoking with the same bytes again returns the
+// original entry. Its subject is the certificate (KeySubject), so a lookup
+// of the key's digest finds it.
 // Errors: ErrUnknownSigner, the pgp sentinels.
 func (s *Service) Revoke(ctx context.Context, data []byte) (Revoked, error) {
 	if len(data) == 0 {
 		return Revoked{}, fmt.Errorf("pgplog: revocation: %w: required", pgp.ErrMalformed)
 	}
-	if len(data) > pgp.MaxRevocationBytes {
-		return Revoked{}, fmt.Errorf("pgplog: revocation: %w: %d bytes, the limit is %d", pgp.ErrTooLarge, len(data), pgp.MaxRevocationBytes)
+	if len(data) > pgp.MaxCertificateBytes {
+		return Revoked{}, fmt.Errorf("pgplog: revocation: %w: %d bytes, the limit is %d", pgp.ErrTooLarge, len(data), pgp.MaxCertificateBytes)
 	}
-	parsed, err := pgp.ParseRevocation(data)
+	sigs, err := pgp.RevocationSignatures(data)
+	if err != nil {
+		return Revoked{}, fmt.Errorf("pgplog: revocation: %w", err)
+	}
+	parsed, err := pgp.ParseRevocation(sigs[0])
 	if err != nil {
 		return Revoked{}, fmt.Errorf("pgplog: revocation: %w", err)
 	}
@@ -56,24 +67,39 @@ func (s *Service) Revoke(ctx context.Context, data []byte) (Revoked, error) {
 	if err != nil {
 		return Revoked{}, err
 	}
-	rev, err := pgp.VerifyRevocation(cert, data)
-	if err != nil {
-		return Revoked{}, fmt.Errorf("pgplog: revocation: %w", err)
+	out := make([]Revoked, len(sigs))
+	recs := make([]store.Statement, len(sigs))
+	for i, sig := range sigs {
+		if out[i].Revocation, err = pgp.VerifyRevocation(cert, sig); err != nil {
+			return Revoked{}, fmt.Errorf("pgplog: revocation: %w", err)
+		}
+		if recs[i], err = revocationStatement(cert, sig); err != nil {
+			return Revoked{}, fmt.Errorf("pgplog: revocation: %w", err)
+		}
 	}
-	rec, err := json.Marshal(RevocationRecord{Revocation: data})
-	if err != nil {
-		return Revoked{}, fmt.Errorf("pgplog: encode revocation record: %w", err)
+	if len(recs) == 1 {
+		entry, created, err := s.log.AppendVerified(ctx, recs[0])
+		if err != nil {
+			return Revoked{}, fmt.Errorf("pgplog: revoke %s: %w", out[0].Revocation.Fingerprint, err)
+		}
+		out[0].Entry, out[0].Created = entry, created
+		return out[0], nil
 	}
-	entry, created, err := s.log.AppendVerified(ctx, store.Statement{
-		PayloadType:   RevocationPayloadType,
-		PredicateType: RevocationPredicateType,
-		Envelope:      rec,
-		Payload:       rev.Encode(),
-		SignerKeyIDs:  []string{cert.Fingerprint},
-		Subjects:      []store.StatementSubject{KeySubject(cert)},
+	st, ok := s.store.(store.Store)
+	if !ok {
+		return Revoked{}, errors.New("pgplog: revocation: this service only reads")
+	}
+	err = st.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		entries, created, err := s.log.AppendVerifiedIn(ctx, w, recs)
+		for i := range entries {
+			out[i].Entry, out[i].Created = entries[i], created[i]
+		}
+		return err
 	})
 	if err != nil {
-		return Revoked{}, fmt.Errorf("pgplog: revoke %s: %w", rev.Fingerprint, err)
+		return Revoked{}, fmt.Errorf("pgplog: revoke %s: %w", cert.Fingerprint, err)
 	}
-	return Revoked{Entry: entry, Created: created, Revocation: rev}, nil
+	first := out[0]
+	first.Others = out[1:]
+	return first, nil
 }

@@ -76,6 +76,7 @@ const (
 	// imported as a rotation: a rotation fact like PGPRotation, in the
 	// format people already publish.
 	PGPTransition      = "https://trustd.dev/pgp/transition/v1"
+	PGPCertUpdate      = "https://trustd.dev/pgp/certificate-update/v1"
 	InTotoLayout       = "https://trustd.dev/in-toto/layout/v0.9"
 	InTotoLink         = "https://trustd.dev/in-toto/link/v0.9"
 	SigstoreMessageSig = "https://trustd.dev/sigstore/message-signature/v1"
@@ -96,6 +97,7 @@ const (
 	// PGPTransitionPayloadType is a clearsigned OpenPGP key transition
 	// statement (signed by the old and the new key), as pgplog logs it.
 	PGPTransitionPayloadType = "application/vnd.trustd.pgp-transition+json"
+	PGPCertUpdatePayloadType = "application/vnd.trustd.pgp-certificate-update+json"
 	LayoutPayloadType        = "application/vnd.in-toto.layout+json"
 	LinkPayloadType          = "application/vnd.in-toto.link+json"
 	// CosignPayloadType is a cosign key-based signature as attest stores
@@ -123,6 +125,7 @@ const (
 	SignedByTUFProposer   Signers = "key holders of the proposed TUF role, collecting signatures (tuf)"
 	SignedByPGPPublisher  Signers = "a registered OpenPGP certificate in force, its signature verified (pgplog.PublishManifest)"
 	SignedByRevokedPGPKey Signers = "the revoked OpenPGP certificate itself (pgplog.Revoke)"
+	SignedByCertHolder    Signers = "the updated OpenPGP certificate's primary key over every packet it adds, a third-party certification by its registered issuer (pgplog.UpdateCertificate)"
 	SignedByLayoutOwner   Signers = "the registered keys of the layout's owner (attest)"
 	SignedByFunctionary   Signers = "a functionary key its layout names for the step (attest)"
 	SignedBySigstore      Signers = "a Sigstore certificate verified against the trusted root (attest)"
@@ -173,6 +176,7 @@ var Table = []Type{
 	{PredicateType: PGPManifest, Paths: []Path{Owner}, OwnerPayloadType: PGPManifestPayloadType, Owner: "pgplog", Signers: SignedByPGPPublisher},
 	{PredicateType: PGPRevocation, Paths: []Path{Owner}, OwnerPayloadType: PGPRevocationPayloadType, Owner: "pgplog", Signers: SignedByRevokedPGPKey},
 	{PredicateType: PGPTransition, Paths: []Path{Owner}, OwnerPayloadType: PGPTransitionPayloadType, Owner: "pgplog", Signers: SignedByBothKeys},
+	{PredicateType: PGPCertUpdate, Paths: []Path{Owner}, OwnerPayloadType: PGPCertUpdatePayloadType, Owner: "pgplog", Signers: SignedByCertHolder},
 	{PredicateType: InTotoLayout, Paths: []Path{Owner}, OwnerPayloadType: LayoutPayloadType, Owner: "attest", Signers: SignedByLayoutOwner},
 	{PredicateType: InTotoLink, Paths: []Path{Owner}, OwnerPayloadType: LinkPayloadType, Owner: "attest", Signers: SignedByFunctionary},
 	{PredicateType: SigstoreMessageSig, Paths: []Path{Owner}, OwnerPayloadType: BundlePayloadTypePrefix, OwnerPayloadPrefix: true, Owner: "attest", Signers: SignedBySigstore},

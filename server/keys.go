@@ -37,7 +37,26 @@ func (s *keyService) AddKey(ctx context.Context, req *trustv1.AddKeyRequest) (*t
 	if err != nil {
 		return nil, err
 	}
-	return &trustv1.AddKeyResponse{Key: pk, Created: created}, nil
+	resp := &trustv1.AddKeyResponse{Key: pk, Created: created}
+	if u := k.Update; u != nil {
+		resp.UpdateSeq = u.Entry
+		for _, c := range u.Changes {
+			resp.Changes = append(resp.Changes, changeString(c))
+		}
+		for _, ig := range u.Ignored {
+			resp.Ignored = append(resp.Ignored, ig.Field+": "+ig.Reason)
+		}
+	}
+	return resp, nil
+}
+
+// changeString describes one accepted packet of a certificate update.
+func changeString(c pgp.Change) string {
+	s := fmt.Sprintf("%s %s", c.Kind, c.Target)
+	if c.Issuer != "" && c.Kind == pgp.ChangeCertification {
+		s += " by " + c.Issuer
+	}
+	return s
 }
 
 func (s *keyService) GetKey(ctx context.Context, req *trustv1.GetKeyRequest) (*trustv1.GetKeyResponse, error) {

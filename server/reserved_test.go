@@ -53,7 +53,7 @@ func TestSubmitReservedTypes(t *testing.T) {
 		return raw, payload
 	}
 	stmts := trustv1.NewStatementServiceClient(f.conn)
-	for _, pt := range []string{recordtype.TUFMetadata, recordtype.TUFPending, recordtype.PGPManifest, recordtype.PGPRevocation,
+	for _, pt := range []string{recordtype.TUFMetadata, recordtype.TUFPending, recordtype.PGPManifest, recordtype.PGPRevocation, recordtype.PGPCertUpdate,
 		recordtype.RevocationList, "https://trustd.dev/unknown/v1"} {
 		before, _ := f.store.LogSize(ctx)
 		raw, _ := sign(pt)

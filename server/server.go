@@ -173,7 +173,11 @@ func New(opts Options) (*Server, error) {
 	s.grpc = grpc.NewServer(grpcOpts...)
 	ls := &logService{log: opts.Log, store: opts.Store, witnesses: opts.Witnesses}
 	pgpLog := pgplog.New(opts.Store, opts.Log)
-	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: keys.NewRegistry(opts.Store),
+	registry := keys.NewRegistry(opts.Store).WithCertificateUpdater(func(ctx context.Context, data []byte) (*pgp.Certificate, keys.Update, error) {
+		u, err := pgpLog.UpdateCertificate(ctx, data)
+		return u.Certificate, keys.Update{Changes: u.Changes, Ignored: u.Ignored, Entry: u.Entry.Seq}, err
+	})
+	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: registry,
 		pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) {
 			// Key show reads the one revocation state: revocation
 			// statements of the key too, not only the log's OpenPGP facts.

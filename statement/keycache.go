@@ -10,12 +10,18 @@ import (
 	"github.com/trustd-dev/trustd/store"
 )
 
+// openPGPKeyType is pgp.KeyType (package pgp is not imported here).
+const openPGPKeyType = "pgp"
+
 // maxCachedKeys bounds the key cache; past it the cache starts over.
 const maxCachedKeys = 10000
 
 // keyCache remembers registered keys by id. A key id is a hash of the key
 // itself, so a cached entry can never go stale; revocation is decided
-// elsewhere, never by dropping a key from the registry.
+// elsewhere, never by dropping a key from the registry. OpenPGP
+// certificates are the exception: one grows under its fingerprint when an
+// update is merged (new subkeys, new self-signatures), so they are read
+// from the store each time, never cached.
 type keyCache struct {
 	store interface {
 		Key(ctx context.Context, id string) (store.Key, error)
@@ -39,6 +45,9 @@ func (c *keyCache) lookup(ctx context.Context, id string) (string, []byte, error
 			return "", nil, fmt.Errorf("%w: %w", envelope.ErrUnknownKey, err)
 		} else if err != nil {
 			return "", nil, err
+		}
+		if k.Type == openPGPKeyType {
+			return k.Type, k.PublicKey, nil
 		}
 		c.mu.Lock()
 		if len(c.keys) >= maxCachedKeys {

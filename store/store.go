@@ -637,6 +637,14 @@ type Writer interface {
 	// that is another key's id or alias is ErrConflict, an unregistered
 	// keyID or an empty alias ErrInvalid.
 	PutKeyAliases(ctx context.Context, keyID string, aliases []string) error
+	// ReplaceKeyMaterial sets the public key of registered key id to next
+	// when it is prev (a compare-and-swap, so of two concurrent updates
+	// one fails instead of losing the other's packets). Only an OpenPGP
+	// certificate grows this way, by a merge that keeps every packet of
+	// prev, with every change in the log (pgplog.UpdateCertificate).
+	// Errors: ErrNotFound, ErrConflict (the stored key is not prev),
+	// ErrInvalid (empty next).
+	ReplaceKeyMaterial(ctx context.Context, id string, prev, next []byte) error
 	// AppendStatement adds s to the log and indexes it under every digest of
 	// every subject. The digests of one statement subject are placed as
 	// AddAliasClaim places them, and when there are several the statement

@@ -111,10 +111,21 @@ func newKeyAddCmd(g *globals) *cobra.Command {
 JSON key, or an OpenPGP certificate (armored or binary, as gpg --export
 writes it). An OpenPGP certificate is checked (self-signatures, subkey
 bindings, algorithms) and registered under its primary fingerprint; its
-subkeys are indexed so signatures by any of them find it.`,
+subkeys are indexed so signatures by any of them find it.
+
+Give an OpenPGP certificate that is already registered again, re-exported
+after gpg --edit-key (addkey, adduid, expire, revkey, a certification by
+another key, an imported revocation certificate), and add updates it the
+way keyservers merge certificates: every packet the registered certificate
+lacks is verified (against its primary key; a certification against its
+issuer, which must be registered) and added, nothing is ever removed, and
+the update is logged. Key show then reflects the new subkeys, expiry and
+revocations. Adding the same export again changes nothing. Packets that do
+not verify are listed as ignored.`,
 		Example: `  trustctl key add release.pub --label release-2026
   openssl pkey -in key.pem -pubout | trustctl key add -
-  gpg --export --armor release@example.org | trustctl key add - --label release-gpg`,
+  gpg --export --armor release@example.org | trustctl key add - --label release-gpg
+  gpg --quick-set-expire $FPR 2y && gpg --export $FPR | trustctl key add -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := readBounded(args[0], keys.MaxKeyBytes)
@@ -130,10 +141,20 @@ subkeys are indexed so signatures by any of them find it.`,
 					return printJSON(cmd.OutOrStdout(), resp)
 				}
 				verb := "registered"
-				if !resp.GetCreated() {
+				switch {
+				case len(resp.GetChanges()) > 0:
+					verb = fmt.Sprintf("updated (log entry %d)", resp.GetUpdateSeq())
+				case !resp.GetCreated():
 					verb = "already registered"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s)\n", verb, resp.GetKey().GetId(), resp.GetKey().GetType())
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "%s %s (%s)\n", verb, resp.GetKey().GetId(), resp.GetKey().GetType())
+				for _, c := range resp.GetChanges() {
+					fmt.Fprintf(w, "  added %s\n", c)
+				}
+				for _, c := range resp.GetIgnored() {
+					fmt.Fprintf(w, "  ignored %s\n", c)
+				}
 				return nil
 			})
 		},

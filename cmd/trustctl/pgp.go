@@ -35,7 +35,7 @@ first with 'trustctl key add' (gpg --export --armor output works).
             Release.gpg or InRelease), or a key transition statement
   delegate  let another key sign for names matching patterns, until a time
   rotate    hand a key's authority to a new key (signed by both)
-  revoke    publish a revocation certificate (gpg --gen-revoke output)
+  revoke    publish a revocation (gpg --gen-revoke output, or a revoked certificate's export)
   verify    may a key sign for a name, given pinned root keys? (exit 1: refused)
 
 Statements are signed on this machine, with an exported secret key (--key)
@@ -367,22 +367,28 @@ B's certificate.
 
 func newPGPRevokeCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke REVOCATION.asc",
-		Short: "Publish an OpenPGP revocation certificate",
-		Long: `revoke sends a revocation certificate (gpg --gen-revoke output, or the file
-gpg keeps in $GNUPGHOME/openpgp-revocs.d with the ':' before its armor line
-removed) to trustd, which verifies it against the registered certificate and
-logs it. From then on it is one revocation among all others: revocations
+		Use:   "revoke REVOCATION.asc|CERTIFICATE.asc",
+		Short: "Publish an OpenPGP revocation (revocation certificate or revoked certificate)",
+		Long: `revoke sends a revocation to trustd, which verifies it against the
+registered certificate and logs it. The file is either a revocation
+certificate (gpg --gen-revoke output, or the file gpg keeps in
+$GNUPGHOME/openpgp-revocs.d with the ':' before its armor line removed), or
+a revoked certificate as gpg --export writes it (after gpg --edit-key KEY
+revkey, or after importing a revocation certificate), whose key revocation
+signatures are taken out and logged (its subkey revocations, if it has no
+key revocation); armored or binary. To merge every other change of a
+re-exported certificate too, give it to 'trustctl key add'. From then on it is one revocation among all others: revocations
 lookup and list, the signed offline lists, subject, key show, policies and
 tokens all see it. The certificate's reason decides: compromised, no reason
 or an unknown reason is hard; superseded or retired is soft, effective at
 the revocation's creation time E.
 
 ` + timerule.Help,
-		Example: `  gpg --gen-revoke $FPR > rev.asc && trustctl pgp revoke rev.asc`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  gpg --gen-revoke $FPR > rev.asc && trustctl pgp revoke rev.asc
+  gpg --export --armor $FPR | trustctl pgp revoke -`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := readBounded(args[0], pgp.MaxRevocationBytes)
+			data, err := readBounded(args[0], pgp.MaxCertificateBytes)
 			if err != nil {
 				return fmt.Errorf("REVOCATION: %w", err)
 			}

@@ -65,3 +65,12 @@ g --armor --export sha1@example.org >"$out/sha1-selfsig.asc"
 # A DSA key (an algorithm trustd does not accept).
 g --quick-gen-key 'Dsa Example <dsa@example.org>' dsa2048 sign 0
 g --armor --export dsa@example.org >"$out/dsa.asc"
+
+# Alice's certificate re-exported after gpg edits (for Merge): a new user
+# id, a new signing subkey, a new expiry, and the superseded revocation
+# imported.
+g --quick-add-uid "$A" 'Alice Work <alice@work.example>'
+g --quick-add-key "$A" ed25519 sign 0
+g --quick-set-expire "$A" 5y
+g --import "$out/rev-superseded.asc"
+g --armor --export "$A" >"$out/ed25519-updated.asc"

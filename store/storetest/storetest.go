@@ -41,6 +41,7 @@ func Run(t *testing.T, open Factory) {
 		{"Keys", testKeys},
 		{"KeyLabels", testKeyLabels},
 		{"KeyAliases", testKeyAliases},
+		{"ReplaceKeyMaterial", testReplaceKeyMaterial},
 		{"Evidence", testEvidence},
 		{"AppendStatementsBatch", testAppendBatch},
 		{"LargeStatement", testLargeStatement},

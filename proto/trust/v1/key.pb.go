@@ -82,7 +82,15 @@ type AddKeyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
 	// False when the key was already registered.
-	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	Created bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// For an OpenPGP certificate already registered: what the update added
+	// (one line per accepted packet, "subkey FPR", "key-revocation FPR",
+	// …); empty when the registered certificate already held everything.
+	Changes []string `protobuf:"bytes,3,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Packets of the update that were not accepted, and why.
+	Ignored []string `protobuf:"bytes,4,rep,name=ignored,proto3" json:"ignored,omitempty"`
+	// The log entry of the certificate update; 0 when nothing changed.
+	UpdateSeq     int64 `protobuf:"varint,5,opt,name=update_seq,json=updateSeq,proto3" json:"update_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -129,6 +137,27 @@ func (x *AddKeyResponse) GetCreated() bool {
 		return x.Created
 	}
 	return false
+}
+
+func (x *AddKeyResponse) GetChanges() []string {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *AddKeyResponse) GetIgnored() []string {
+	if x != nil {
+		return x.Ignored
+	}
+	return nil
+}
+
+func (x *AddKeyResponse) GetUpdateSeq() int64 {
+	if x != nil {
+		return x.UpdateSeq
+	}
+	return 0
 }
 
 type GetKeyRequest struct {
@@ -433,10 +462,14 @@ const file_trust_v1_key_proto_rawDesc = "" +
 	"\rAddKeyRequest\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\fR\tpublicKey\x12\x14\n" +
-	"\x05label\x18\x02 \x01(\tR\x05label\"K\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\"\x9e\x01\n" +
 	"\x0eAddKeyResponse\x12\x1f\n" +
 	"\x03key\x18\x01 \x01(\v2\r.trust.v1.KeyR\x03key\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"&\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12\x18\n" +
+	"\achanges\x18\x03 \x03(\tR\achanges\x12\x18\n" +
+	"\aignored\x18\x04 \x03(\tR\aignored\x12\x1d\n" +
+	"\n" +
+	"update_seq\x18\x05 \x01(\x03R\tupdateSeq\"&\n" +
 	"\rGetKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"1\n" +
 	"\x0eGetKeyResponse\x12\x1f\n" +

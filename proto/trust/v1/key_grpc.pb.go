@@ -33,7 +33,10 @@ const (
 // delegations, TUF roles and policy.
 type KeyServiceClient interface {
 	// AddKey registers a public key. Registering the same key again returns
-	// the stored record.
+	// the stored record. An OpenPGP certificate already registered, given
+	// again with new packets (a re-export after gpg --edit-key: new subkey,
+	// user id, expiry, certification, revocation), updates the registered
+	// certificate: each new packet verified, merged, and logged.
 	AddKey(ctx context.Context, in *AddKeyRequest, opts ...grpc.CallOption) (*AddKeyResponse, error)
 	// GetKey returns one key by id.
 	GetKey(ctx context.Context, in *GetKeyRequest, opts ...grpc.CallOption) (*GetKeyResponse, error)
@@ -88,7 +91,10 @@ func (c *keyServiceClient) ListKeys(ctx context.Context, in *ListKeysRequest, op
 // delegations, TUF roles and policy.
 type KeyServiceServer interface {
 	// AddKey registers a public key. Registering the same key again returns
-	// the stored record.
+	// the stored record. An OpenPGP certificate already registered, given
+	// again with new packets (a re-export after gpg --edit-key: new subkey,
+	// user id, expiry, certification, revocation), updates the registered
+	// certificate: each new packet verified, merged, and logged.
 	AddKey(context.Context, *AddKeyRequest) (*AddKeyResponse, error)
 	// GetKey returns one key by id.
 	GetKey(context.Context, *GetKeyRequest) (*GetKeyResponse, error)

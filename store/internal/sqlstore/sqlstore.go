@@ -515,6 +515,28 @@ func (q *Queries) PutKey(ctx context.Context, k store.Key) (store.Key, error) {
 	return k, nil
 }
 
+// ReplaceKeyMaterial implements store.Writer.
+func (q *Queries) ReplaceKeyMaterial(ctx context.Context, id string, prev, next []byte) error {
+	if id == "" || len(next) == 0 {
+		return fmt.Errorf("store: replace key %q: %w: id and public key are required", id, store.ErrInvalid)
+	}
+	if _, err := q.Key(ctx, id); err != nil {
+		return err
+	}
+	// The condition on the old bytes makes it a compare-and-swap even
+	// when two transactions read the same key (PostgreSQL re-checks it
+	// on the locked row).
+	var got string
+	err := q.C.QueryRow(ctx, `UPDATE keys SET public_key = $1 WHERE id = $2 AND public_key = $3 RETURNING id`, next, id, prev).Scan(&got)
+	if errors.Is(q.fail("", err), store.ErrNotFound) {
+		return fmt.Errorf("store: replace key %q: %w: the stored key changed meanwhile", id, store.ErrConflict)
+	}
+	if err != nil {
+		return q.fail(fmt.Sprintf("replace key %q", id), err)
+	}
+	return nil
+}
+
 // AppendStatement implements store.Writer.
 func (q *Queries) AppendStatement(ctx context.Context, s store.Statement) (store.Statement, bool, error) {
 	out, created, err := q.AppendStatements(ctx, []store.Statement{s})
