@@ -300,7 +300,11 @@ func TestPGPRotationOneState(t *testing.T) {
 			t.Fatal(err)
 		}
 		thirdFpr, thirdSigner := pgpKey(t, e, "third")
-		late, _, err := old.Submit(ctx, rotation(t, st, newFpr, thirdFpr, e.now, newSigner, thirdSigner))
+		// Effective once both keys exist: a key made after e.now (a
+		// second boundary crossed on a loaded machine) cannot be
+		// superseded before its creation.
+		lateAt := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+		late, _, err := old.Submit(ctx, rotation(t, st, newFpr, thirdFpr, lateAt, newSigner, thirdSigner))
 		if err != nil {
 			t.Fatal(err)
 		}
