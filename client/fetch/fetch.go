@@ -423,8 +423,11 @@ func (f *fetcher) fetchOne(ctx context.Context, l Location, w io.Writer) (digest
 		return digest.Result{}, 0, err
 	}
 	defer body.Close()
-	if size >= 0 && (size > limit || (l.Length > 0 && size != l.Length)) {
-		return digest.Result{}, 0, fmt.Errorf("%w: the location serves %d bytes, the publisher's length is %d (cap %d)", ErrMismatch, size, l.Length, limit)
+	switch {
+	case size >= 0 && l.Length > 0 && size != l.Length:
+		return digest.Result{}, 0, fmt.Errorf("%w: the location serves %d bytes, the publisher's length is %d", ErrMismatch, size, l.Length)
+	case size > limit:
+		return digest.Result{}, 0, fmt.Errorf("%w: the location serves %d bytes, the cap is %d", ErrTooLarge, size, limit)
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	var r io.Reader = &capReader{r: body, left: limit}
