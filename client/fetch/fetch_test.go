@@ -150,6 +150,7 @@ func TestGet(t *testing.T) {
 		failures int
 		resumes  int
 		silent   *server // must see no connection
+		max      int64
 	}{
 		{name: "by sha256", want: s256, locs: []fetch.Location{auth(good.URL)}, from: good.URL},
 		{name: "by sha512 with the publisher's sha256 and length", want: s512, locs: []fetch.Location{withLen(withDigests(auth(good.URL), s256), int64(len(art)))}, from: good.URL},
@@ -158,6 +159,7 @@ func TestGet(t *testing.T) {
 		{name: "tampered only", want: s256, locs: []fetch.Location{auth(tampered.URL)}, err: fetch.ErrMismatch},
 		{name: "location names other bytes' sha256", want: s512, locs: []fetch.Location{withDigests(auth(good.URL), o256)}, err: fetch.ErrMismatch},
 		{name: "longer than the publisher's length", want: s256, locs: []fetch.Location{withLen(auth(good.URL), int64(len(art)-1))}, err: fetch.ErrMismatch},
+		{name: "larger than the cap", want: s256, locs: []fetch.Location{auth(good.URL)}, max: int64(len(art) - 1), err: fetch.ErrTooLarge},
 		{name: "mirrors not asked for", want: s256, locs: []fetch.Location{mirror(good.URL)}, err: fetch.ErrNoLocations},
 		{name: "authoritative before mirrors", want: s256, locs: []fetch.Location{mirror(tampered.URL), auth(good.URL)}, mirrors: true, from: good.URL},
 		{name: "cut transfer resumed", want: s512, locs: []fetch.Location{auth(cut.URL)}, from: cut.URL, resumes: 1},
@@ -174,7 +176,7 @@ func TestGet(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out.bin")
 			res, err := fetch.Get(context.Background(), tc.want, fetch.Options{
 				Source: fetch.StaticLocations(tc.locs), Out: out, Mirrors: tc.mirrors,
-				RootCAs: roots, AllowNetworksUnsafe: loopback,
+				RootCAs: roots, AllowNetworksUnsafe: loopback, MaxBytes: tc.max,
 			})
 			if tc.silent != nil && tc.silent.conns.Load() != 0 {
 				t.Errorf("the private server saw %d connections", tc.silent.conns.Load())
