@@ -79,6 +79,7 @@ const (
 	TokenExtension     = "https://trustd.dev/token/v1"
 	TokenVerifier      = "https://trustd.dev/trustd"
 	FeedbackExport     = "https://trustd.dev/feedback/export/v1"
+	Location           = "https://trustd.dev/location/v1"
 )
 
 // Payload types the owning services store.
@@ -111,6 +112,7 @@ const (
 	SignedBySigstore      Signers = "a Sigstore certificate verified against the trusted root (attest)"
 	SignedByTrustd        Signers = "trustd's own key (token key, revocation-list key); never logged"
 	SignedByNobody        Signers = "not a signed record: a file format of signed statements; never logged"
+	SignedByClaimer       Signers = "its claimer: exactly one registered key; a publisher of the artifact makes the location authoritative, anyone else a mirror (location)"
 	SignedByAnyone        Signers = "any registered key (DSSE) or Sigstore identity (bundle); readers judge the signer"
 )
 
@@ -146,6 +148,7 @@ var Table = []Type{
 	{PredicateType: PGPDelegation, Paths: []Path{Submit}, Owner: "pgplog", Signers: SignedByDelegator},
 	{PredicateType: PGPRotation, Paths: []Path{Submit}, Owner: "pgplog", Signers: SignedByBothKeys},
 	{PredicateType: Revocation, Paths: []Path{Submit}, Owner: "revocation", Signers: SignedByRevoker},
+	{PredicateType: Location, Paths: []Path{Submit}, Owner: "location", Signers: SignedByClaimer},
 
 	{PredicateType: TUFMetadata, Paths: []Path{Owner}, OwnerPayloadType: TUFPayloadType, Owner: "tufstore", Signers: SignedByTUFRole},
 	{PredicateType: TUFPending, Paths: []Path{Owner}, OwnerPayloadType: TUFPayloadType, Owner: "tufstore", Signers: SignedByTUFProposer},

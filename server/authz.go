@@ -132,6 +132,10 @@ var methodRules = map[string]Rule{
 	trustv1.SubjectService_GetSubject_FullMethodName:  RuleRead,
 	trustv1.SubjectService_ListAliases_FullMethodName: RuleRead,
 
+	// Where artifacts can be fetched: read from logged location claims.
+	trustv1.LocationService_GetLocations_FullMethodName:        RuleRead,
+	trustv1.LocationService_ListSharedLocations_FullMethodName: RuleRead,
+
 	// The evidence a verifier evaluates, with its proofs: what the log
 	// already serves entry by entry.
 	trustv1.EvidenceService_GetEvidence_FullMethodName: RuleRead,

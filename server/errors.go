@@ -20,6 +20,7 @@ import (
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/internal/ratelimit"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
@@ -57,6 +58,8 @@ var codeOf = []struct {
 	{ErrOverloaded, codes.ResourceExhausted},
 	{ratelimit.ErrLimited, codes.ResourceExhausted},
 	{revocation.ErrUnauthorized, codes.PermissionDenied},
+	{location.ErrTooMany, codes.ResourceExhausted},
+	{location.ErrInvalid, codes.InvalidArgument},
 	{revocation.ErrNothingToReinstate, codes.FailedPrecondition},
 	{revocation.ErrInvalid, codes.InvalidArgument},
 	{revocation.ErrAhead, codes.FailedPrecondition},

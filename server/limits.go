@@ -102,6 +102,8 @@ var readMethods = map[string]bool{
 	trustv1.StatementService_ListBySubject_FullMethodName:         true,
 	trustv1.SubjectService_GetSubject_FullMethodName:              true,
 	trustv1.SubjectService_ListAliases_FullMethodName:             true,
+	trustv1.LocationService_GetLocations_FullMethodName:           true,
+	trustv1.LocationService_ListSharedLocations_FullMethodName:    true,
 	// IssueToken signs but stores nothing; GetTokenKey publishes trustd's
 	// own key at most once.
 	trustv1.TokenService_IssueToken_FullMethodName:  true,

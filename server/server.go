@@ -24,6 +24,7 @@ import (
 	"github.com/trustd-dev/trustd/evidence/evidencesvc"
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/keys"
+	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/policy"
@@ -91,6 +92,11 @@ type Options struct {
 	// Limits shed load beyond the calls trustd can serve at once and
 	// bound each peer's writes; the zero value limits nothing.
 	Limits Limits
+	// Locations serves LocationService (where artifacts can be fetched);
+	// nil serves it with location's defaults over Revocation (none
+	// without Revocation). Its validators and indexers must be in Log's
+	// options either way.
+	Locations *location.Service
 	// MaxEvidencePerLookup bounds the facts (log entries) of one GetSubject
 	// response (default and at most DefaultMaxEvidencePerLookup); callers
 	// page beyond.
@@ -197,6 +203,12 @@ func New(opts Options) (*Server, error) {
 		Revocation: opts.Revocation, Feedback: fb}
 	trustv1.RegisterEvidenceServiceServer(s.grpc, &evidenceService{builder: ev})
 	trustv1.RegisterSubjectServiceServer(s.grpc, &subjectService{store: opts.Store, maxEvidence: opts.MaxEvidencePerLookup, builder: ev})
+	if locs := opts.Locations; locs != nil || opts.Revocation != nil {
+		if locs == nil {
+			locs = location.New(opts.Store, location.Options{Publishers: opts.Revocation, Revocations: opts.Revocation})
+		}
+		trustv1.RegisterLocationServiceServer(s.grpc, &locationService{svc: locs, store: opts.Store})
+	}
 	if opts.TokenIssuer != nil {
 		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, ev))
 	}

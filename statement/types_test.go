@@ -44,7 +44,7 @@ func TestSubmitRefusesReservedTypes(t *testing.T) {
 				}
 			}
 			reserved = append(reserved,
-				"https://trustd.dev/location/v1", // a later issue's type, not in the table yet
+				"https://trustd.dev/not-a-type/v1", // a later issue's type, not in the table yet
 				"HTTPS://TRUSTD.DEV/tuf/metadata/v1",
 				"https://trustd.dev./tuf/metadata/v1",
 				"http://trustd.dev/tuf/metadata/v1",
@@ -147,7 +147,7 @@ func TestValidatorsMatchTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := func(context.Context, envelope.Statement, []string) error { return nil }
-	for _, pt := range []string{"https://trustd.dev/location/v1", recordtype.TUFMetadata, recordtype.RevocationList} {
+	for _, pt := range []string{"https://trustd.dev/not-a-type/v1", recordtype.TUFMetadata, recordtype.RevocationList} {
 		_, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: map[string]statement.Validator{pt: ok}})
 		if !errors.Is(err, recordtype.ErrReserved) {
 			t.Errorf("New with a validator of %s = %v, want ErrReserved", pt, err)
@@ -157,7 +157,7 @@ func TestValidatorsMatchTable(t *testing.T) {
 		}
 	}
 	_, err = statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Indexers: map[string]statement.Indexer{
-		"https://trustd.dev/location/v1": func(context.Context, store.Writer, store.Statement) error { return nil }}})
+		"https://trustd.dev/not-a-type/v1": func(context.Context, store.Writer, store.Statement) error { return nil }}})
 	if !errors.Is(err, recordtype.ErrReserved) {
 		t.Errorf("New with an indexer of a type not in the table = %v, want ErrReserved", err)
 	}

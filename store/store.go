@@ -465,12 +465,42 @@ type AttestWriter interface {
 	PutLayoutLink(ctx context.Context, l LayoutLink) error
 }
 
+// Location is one row of the location index: log entry Seq (a location
+// claim signed by KeyID) says the artifact with digest Digest is available
+// at URI.
+type Location struct {
+	Seq    int64
+	Digest digest.Digest
+	URI    string
+	KeyID  string
+}
+
+// LocationReader reads the location index.
+type LocationReader interface {
+	// Locations returns up to limit rows naming any of ds, oldest first.
+	Locations(ctx context.Context, ds []digest.Digest, limit int) ([]Location, error)
+	// LocationCount returns how many rows name d.
+	LocationCount(ctx context.Context, d digest.Digest) (int64, error)
+	// SharedLocations returns up to limit digests, in canonical order and
+	// after `after` (zero: from the start), that both keyA and keyB claim
+	// a location of.
+	SharedLocations(ctx context.Context, keyA, keyB string, after digest.Digest, limit int) ([]digest.Digest, error)
+}
+
+// LocationWriter writes the location index inside a transaction.
+type LocationWriter interface {
+	// PutLocation stores a row; storing it again is a no-op.
+	// Errors: ErrInvalid (no such entry, an empty field).
+	PutLocation(ctx context.Context, l Location) error
+}
+
 // Reader is the read side of the store.
 type Reader interface {
 	TUFReader
 	FeedbackReader
 	RevocationReader
 	AttestReader
+	LocationReader
 
 	// SubjectByDigest returns the subject that d is recorded under.
 	// Errors: ErrNotFound.
@@ -586,6 +616,7 @@ type Writer interface {
 	FeedbackWriter
 	RevocationWriter
 	AttestWriter
+	LocationWriter
 	// PutKey registers k. Registering the same key again is a no-op that
 	// returns the stored record (with its first label); another key under
 	// the same id, or a label another key holds (ignoring ASCII case), is

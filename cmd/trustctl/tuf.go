@@ -321,6 +321,7 @@ func newSignCmd(g *globals) *cobra.Command {
 		expires          time.Duration
 		key              signingKey
 		ref              refFlags
+		loc, locURL      string
 	)
 	cmd := &cobra.Command{
 		Use:   "sign REF --repo REPO --name NAME --key KEY [--role ROLE]",
@@ -334,6 +335,21 @@ would and publishes it with a new snapshot and timestamp, or keeps it
 pending when the role needs more signatures ('trustctl tuf sign-pending').
 
 The target's digests are indexed: 'trustctl subject DIGEST' shows it.
+
+--location also places the bytes and records where they live (a file or
+stdin artifact only):
+  --location DIR --location-url https://HOST/PREFIX/
+      writes the file as DIR/DIRNAME/SHA256HEX.BASE and
+      DIR/DIRNAME/SHA512HEX.BASE of NAME (hard links where possible). trustd's
+      roots use consistent snapshots and its targets carry both hashes, and a
+      TUF client may fetch by either, so a blob store must serve both names:
+      a plain static file server over DIR, at --location-url, is then a
+      working TUF target store;
+  --location oci://HOST/REPO
+      pushes the file as a blob of the OCI repository (by its sha256).
+Then it submits a location claim signed by --key (which must be a registered
+key; as a signer of the targets role it makes the location authoritative):
+'trustctl locations DIGEST' lists it, 'trustctl get' fetches from it.
 
 ` + refHelp,
 		Example: `  trustctl sign dist/app-1.0.tar.gz --repo acme/images --name app/app-1.0.tar.gz --key targets.pem
@@ -350,15 +366,44 @@ The target's digests are indexed: 'trustctl subject DIGEST' shows it.
 			if expires <= 0 {
 				return fmt.Errorf("--expires: %s must be positive", expires)
 			}
-			signer, _, err := key.tufSigner()
+			place, err := parsePlacement(loc, locURL)
 			if err != nil {
 				return err
 			}
+			dsse, pub, err := key.load()
+			if err != nil {
+				return err
+			}
+			if _, _, err := tuf.KeyFromEnvelope(pub); err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			signer := tuf.EnvelopeSigner(dsse)
+			src := args[0]
+			if place != nil {
+				switch {
+				case src == "-":
+					path, done, err := spoolStdin(cmd.InOrStdin())
+					if err != nil {
+						return fmt.Errorf("REF: %w", err)
+					}
+					defer done()
+					src = path
+				case strings.Contains(src, "://"):
+					return fmt.Errorf("--location: places a file or stdin artifact, not %s", src)
+				}
+			}
 			ro := ref.options(cmd)
 			ro.Algorithms = tuf.TargetAlgorithms
-			art, err := client.Resolve(cmd.Context(), args[0], ro)
+			art, err := client.Resolve(cmd.Context(), src, ro)
 			if err != nil {
 				return resolveError(fmt.Errorf("REF: %w", err))
+			}
+			var claimURI string
+			var placed []string
+			if place != nil {
+				if claimURI, placed, err = place.place(cmd.Context(), src, name, art.Size, art.Digests); err != nil {
+					return err
+				}
 			}
 			tf, err := tuf.NewTargetFile(art.Size, art.Digests, nil)
 			if err != nil {
@@ -381,7 +426,10 @@ The target's digests are indexed: 'trustctl subject DIGEST' shows it.
 				if err != nil {
 					return err
 				}
-				return g.printResult(cmd, resp.GetResult())
+				if err := g.printResult(cmd, resp.GetResult()); err != nil || place == nil {
+					return err
+				}
+				return claimLocation(ctx, cmd, g, c, dsse, envelope.Subject{Name: name, Digests: art.Digests}, claimURI, placed)
 			})
 		},
 	}
@@ -390,6 +438,8 @@ The target's digests are indexed: 'trustctl subject DIGEST' shows it.
 	fl.StringVar(&name, "name", "", "target path in the repository (e.g. app/app-1.0.tar.gz)")
 	fl.StringVar(&role, "role", "targets", "targets role to add the target to (targets or a delegated role)")
 	fl.DurationVar(&expires, "expires", 90*24*time.Hour, "lifetime of the new role version")
+	fl.StringVar(&loc, "location", "", "also place the bytes in this directory (with --location-url) or OCI repository oci://HOST/REPO, and claim the location (default: neither)")
+	fl.StringVar(&locURL, "location-url", "", "the https URL a --location directory is served at (default none; required with a directory)")
 	key.flags(cmd)
 	ref.add(fl)
 	_ = cmd.MarkFlagRequired("repo")

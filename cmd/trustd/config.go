@@ -19,6 +19,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/identity"
 	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/postgres"
@@ -72,6 +73,8 @@ type config struct {
 	TokenPolicies tokenPolicyConfig
 	// MaxAttestationBytes bounds an attestation's in-toto statement.
 	MaxAttestationBytes int
+	// Location are the rules of location claims.
+	Location locationConfig
 	// SigstoreTrustedRoot is the trusted_root.json bundles verify against.
 	SigstoreTrustedRoot string
 	// SigstoreRootCheck is how often the trusted root file is checked for
@@ -147,6 +150,9 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.VoteMaxSkew, "vote-max-skew", 5*time.Minute, "how far ahead of the server clock a feedback statement's signed timestamp may be (env TRUSTD_VOTE_MAX_SKEW)")
 	c.Rev.flags(fs)
 	c.Limits.flags(fs)
+	fs.BoolVar(&c.Location.AllowHTTP, "location-allow-http", false, "accept location claims with plain http URLs (loopback tests); default false: https and oci only (env TRUSTD_LOCATION_ALLOW_HTTP)")
+	fs.BoolVar(&c.Location.AllowPrivate, "location-allow-private", false, "accept location claims naming loopback, link-local or private IP addresses or localhost; default false (env TRUSTD_LOCATION_ALLOW_PRIVATE)")
+	fs.IntVar(&c.Location.MaxPerDigest, "max-locations-per-digest", location.DefaultMaxPerDigest, "location claims one digest may have; a publisher of the digest may always add its own (env TRUSTD_MAX_LOCATIONS_PER_DIGEST)")
 	fs.IntVar(&c.MaxAttestationBytes, "max-attestation-bytes", 0, "largest in-toto statement (predicate included: SBOMs) accepted; signed, it is a third larger and must fit in --max-request-bytes; 0 (default) takes the largest that fits (3,093,503 under the default 4 MiB request cap) (env TRUSTD_MAX_ATTESTATION_BYTES)")
 	fs.StringVar(&c.SigstoreTrustedRoot, "sigstore-trusted-root", "", "Sigstore trusted_root.json that keyless bundles verify against (Fulcio CAs, Rekor logs, TSAs); re-read on SIGHUP and when it changes; empty refuses bundles (env TRUSTD_SIGSTORE_TRUSTED_ROOT)")
 	fs.BoolVar(&c.SigstoreRequireSCT, "sigstore-require-sct", true, "require bundle certificates to carry a signed certificate timestamp from a CT log of the trusted root, as Fulcio issues them; false for private CAs without CT (env TRUSTD_SIGSTORE_REQUIRE_SCT)")
@@ -196,6 +202,9 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		}
 		if c.VoteRate < 0 || (c.VoteRate > 0 && c.VoteRateWindow <= 0) {
 			errs = append(errs, errors.New("--vote-rate-limit must not be negative, and --vote-rate-window must be positive with it"))
+		}
+		if c.Location.MaxPerDigest < 1 {
+			errs = append(errs, fmt.Errorf("--max-locations-per-digest: %d is below 1", c.Location.MaxPerDigest))
 		}
 		if c.VoteMaxSkew <= 0 {
 			errs = append(errs, errors.New("--vote-max-skew must be positive"))
@@ -477,4 +486,10 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// locationConfig holds the location claim flags.
+type locationConfig struct {
+	AllowHTTP, AllowPrivate bool
+	MaxPerDigest            int
 }

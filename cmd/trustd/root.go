@@ -17,6 +17,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/identity"
+	"github.com/trustd-dev/trustd/location"
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
 	"github.com/trustd-dev/trustd/revocation"
@@ -147,7 +148,11 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		Identities:  idv,
 		Publishers:  rev,
 	})
-	validators, indexers := logHooks(cfg, st, rev, fb, idv)
+	// location validates location claims (schemes, addresses, the cap per
+	// digest) and indexes them; publishers' claims are authoritative.
+	locs := location.New(st, location.Options{Rules: location.Rules{AllowHTTP: cfg.Location.AllowHTTP, AllowPrivate: cfg.Location.AllowPrivate},
+		MaxPerDigest: cfg.Location.MaxPerDigest, Publishers: rev, Revocations: rev})
+	validators, indexers := logHooks(cfg, st, rev, fb, idv, locs)
 	// Every record type callers submit has its validator, and nothing
 	// else has one: a type is not served without its rule.
 	if err := statement.CheckValidators(validators); err != nil {
@@ -238,7 +243,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg, Authz: cfg.authz(),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
 		Attest:     attestSvc,
-		Revocation: rev, RevocationLists: revLists,
+		Revocation: rev, RevocationLists: revLists, Locations: locs,
 		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 		Limits: serverLimits, MaxEvidencePerLookup: cfg.Limits.MaxEvidence,
 	})
@@ -303,13 +308,15 @@ func logCreationPolicy(log *slog.Logger, p tuf.CreationPolicy) {
 // gives a record type meaning, for statement.Options. attest's check and
 // index the predicates it understands (SLSA provenance, SBOMs, VSAs) on
 // every path into the log.
-func logHooks(cfg *config, st store.Store, rev *revocation.Service, fb *feedback.Service, idv *identity.Verifier) (map[string]statement.Validator, map[string]statement.Indexer) {
+func logHooks(cfg *config, st store.Store, rev *revocation.Service, fb *feedback.Service, idv *identity.Verifier, locs *location.Service) (map[string]statement.Validator, map[string]statement.Indexer) {
 	validators := pgplog.Validators(st)
 	maps.Copy(validators, fb.Validators())
 	maps.Copy(validators, rev.Validators())
 	maps.Copy(validators, attest.Validators(cfg.MaxAttestationBytes))
 	maps.Copy(validators, idv.Validators())
+	maps.Copy(validators, locs.Validators())
 	indexers := fb.Indexers()
+	maps.Copy(indexers, locs.Indexers())
 	maps.Copy(indexers, rev.Indexers())
 	maps.Copy(indexers, attest.Indexers())
 	return validators, indexers

@@ -7,6 +7,7 @@ import (
 
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/identity"
+	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store/sqlite"
@@ -33,7 +34,7 @@ func TestRecordTypesHaveValidators(t *testing.T) {
 		t.Fatal(err)
 	}
 	fb := feedback.New(st, feedback.Options{Revocations: rev, Identities: idv, Publishers: rev})
-	validators, indexers := logHooks(cfg, st, rev, fb, idv)
+	validators, indexers := logHooks(cfg, st, rev, fb, idv, location.New(st, location.Options{Publishers: rev, Revocations: rev}))
 	if err := statement.CheckValidators(validators); err != nil {
 		t.Fatal(err)
 	}

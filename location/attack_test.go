@@ -1,0 +1,67 @@
+package location_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/trustd-dev/trustd/location"
+	"github.com/trustd-dev/trustd/store"
+)
+
+// TestStrangerAliasLinksNothing is the attack on GetLocations: a stranger
+// registers a key, signs an alias claim saying a popular release's
+// sha512 names the same bytes as a sha256 of their own, and claims a
+// location of that sha256. Asking for the release by its sha512 must not
+// offer the stranger's location; the publisher's own alias (its TUF
+// target, carrying both hashes) does link its sha256 location.
+func TestStrangerAliasLinksNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open(t), location.Options{})
+		owner, ownerTUF := e.tufKey(t, "owner")
+		stranger := e.key(t, "stranger")
+		app := "the popular release"
+		e.tufPublish(t, "acme/app", ownerTUF, "app.tar.gz", []byte(app))
+		e.mustClaim(t, owner, "oci://registry.example.com/acme/app@"+sha256Of(app).String(), "app.tar.gz", sha256Of(app))
+
+		// The stranger's alias claim: an attestation naming both digests
+		// in one subject (the store records it as an alias claim).
+		if _, err := e.submit(t, statementOf(t, "https://example.com/alias/v1", map[string]string{}, "app.tar.gz", sha512Of(app), sha256Of("evil")), stranger); err != nil {
+			t.Fatal(err)
+		}
+		e.mustClaim(t, stranger, "https://evil.example.com/evil.bin", "evil.bin", sha256Of("evil"))
+		// Also one location claim naming both digests itself.
+		e.mustClaim(t, stranger, "https://evil.example.com/both.bin", "both.bin", sha256Of("evil2"), sha512Of("evil2"))
+		if _, err := e.submit(t, statementOf(t, "https://example.com/alias/v1", map[string]string{}, "x", sha512Of(app), sha256Of("evil2")), stranger); err != nil {
+			t.Fatal(err)
+		}
+
+		r, err := e.svc.Lookup(ctx, sha512Of(app))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := uris(r)
+		want := []string{"authoritative oci://registry.example.com/acme/app@" + sha256Of(app).String()}
+		if !slices.Equal(got, want) {
+			t.Fatalf("locations of %s = %q; want only the publisher's %q", sha512Of(app), got, want)
+		}
+		if !slices.Contains(r.Digests, sha256Of(app)) || slices.Contains(r.Digests, sha256Of("evil")) || slices.Contains(r.Digests, sha256Of("evil2")) {
+			t.Errorf("digests %v: want the publisher's sha256 alias and no stranger's", r.Digests)
+		}
+		if r.Locations[0].ViaAlias != sha256Of(app) {
+			t.Errorf("via alias %v, want %v", r.Locations[0].ViaAlias, sha256Of(app))
+		}
+		if r.Length != int64(len(app)) || r.LengthFrom != "acme/app targets v1 app.tar.gz" {
+			t.Errorf("length %d from %q; want %d from the publisher's TUF target", r.Length, r.LengthFrom, len(app))
+		}
+		// Asked by the stranger's own digest, their location is theirs.
+		r, err = e.svc.Lookup(ctx, sha256Of("evil"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := uris(r); !slices.Equal(got, []string{"mirror https://evil.example.com/evil.bin"}) || r.Length != 0 {
+			t.Errorf("locations of the stranger's digest = %q (length %d)", got, r.Length)
+		}
+	})
+}
