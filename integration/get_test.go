@@ -104,6 +104,16 @@ type getOutput struct {
 	} `json:"verdict"`
 }
 
+const getPolicy = `apiVersion: trustd.dev/policy/v1
+policies:
+  - name: release
+    require:
+      tuf: {repo: acme/rel, pattern: "rel/*"}
+  - name: other
+    require:
+      tuf: {repo: acme/rel, target: rel/none}
+`
+
 // TestGet drives trustctl get against the real trustd on both backends: an
 // artifact published in a TUF repository, pushed to the distribution
 // registry and served by https mirrors, fetched by sha256, by sha512
@@ -308,6 +318,25 @@ func getFlow(t *testing.T, backend string) {
 		t.Errorf("get tool: exit %d %+v\n%s", r.code, o, r.stderr)
 	}
 	written(t, out, tool)
+
+	// --policy: the same verdict as verify, on the fetched bytes; --out
+	// is written only when it passes.
+	pol := filepath.Join(work, "policy.yaml")
+	if err := os.WriteFile(pol, []byte(getPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, o, out = get(app512, "--policy", pol, "--policy-name", "release")
+	if r.code != 0 || o.Verdict == nil || o.Verdict.Outcome != "pass" || !o.Written {
+		t.Errorf("get --policy release: exit %d %+v\n%s", r.code, o, r.stderr)
+	}
+	written(t, out, app)
+	r, o, out = get(app512, "--policy", pol, "--policy-name", "other")
+	if r.code != 1 || o.Verdict == nil || o.Verdict.Outcome != "fail" || o.Written {
+		t.Errorf("get --policy other: exit %d %+v\n%s", r.code, o, r.stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("--out written although the policy failed")
+	}
 
 	// Nothing known: exit 2, no file.
 	none, _ := sums([]byte("nobody has these bytes"))

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -138,7 +139,7 @@ other bytes, bad input, unreachable server).`,
 			}
 			defer c.Close()
 			ctx := cmd.Context()
-			opts.Source = c.LocationSource()
+			opts.Source = timedSource{src: c.LocationSource(), timeout: g.timeout}
 			var verdict *policy.Verdict
 			if p != nil {
 				vo := client.VerifyOptions{Policy: p, Client: c, TokenKeys: serverTokenKey{c}}
@@ -203,6 +204,19 @@ other bytes, bad input, unreachable server).`,
 	f.StringVar(&lf.key, "log-key", "", "with --policy: the log's note verifier key the evidence must be proven under (default: the key 'trustctl log' pinned for this server, else the key trustd names)")
 	f.StringVar(&lf.state, "log-state", "", "with --policy: the 'trustctl log' state file with the pinned log key (default: per server, used when it exists)")
 	return cmd
+}
+
+// timedSource bounds the location lookup by --timeout; the transfer that
+// follows is not bounded (an artifact may be large).
+type timedSource struct {
+	src     bytefetch.LocationSource
+	timeout time.Duration
+}
+
+func (s timedSource) Locations(ctx context.Context, d digest.Digest) ([]bytefetch.Location, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.src.Locations(ctx, d)
 }
 
 // certPool is the system roots plus the PEM certificates in file.
