@@ -226,7 +226,7 @@ func getFlow(t *testing.T, backend string) {
 	claim(strangerKey, tampered.url+"/lib.tar", lib256)
 	withdrawn := claim(strangerKey, good.url+"/withdrawn/lib.tar", lib256)
 	claim(strangerKey, good.url+"/lib.tar", lib256)
-	must(tc("revoke", "statement", withdrawn, "--reason", "moved", "--key", strangerKey), "withdraw location")
+	must(tc("revoke", "statement", withdrawn, "--reason", "withdrawn", "--key", strangerKey), "withdraw location")
 	claim(strangerKey, tampered.url+"/doc.tar", doc256)
 	// A stranger's claim that their blob in the registry is doc (its
 	// sha512) too: an alias claim pointing a popular digest at their bytes.
