@@ -256,6 +256,11 @@ func Order(locs []Location, mirrors bool) []Location {
 	return out
 }
 
+// chunkSize is the unit bytes are hashed and written in: small enough that
+// the chunks in flight (four, see digest.Sum) stay a fraction of a
+// megabyte, large enough that per-chunk costs vanish.
+const chunkSize = 256 << 10
+
 type fetcher struct {
 	opts  Options
 	want  digest.Digest
@@ -271,8 +276,9 @@ func (f *fetcher) transport() *http.Transport {
 		DialContext: f.guard.dialer(),
 		// Raw bytes only: a transparently decompressed body would not be
 		// the bytes the digest names, and Range offsets would not match.
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   true,
+		DisableCompression: true,
+		// HTTP/1.1: one stream per location, read straight from the
+		// connection (an HTTP/2 stream buffers up to 4 MiB ahead).
 		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: f.opts.RootCAs},
 		MaxIdleConnsPerHost: 2,
 	}
@@ -429,10 +435,10 @@ func (f *fetcher) fetchOne(ctx context.Context, l Location, w io.Writer) (digest
 	case size > limit:
 		return digest.Result{}, 0, fmt.Errorf("%w: the location serves %d bytes, the cap is %d", ErrTooLarge, size, limit)
 	}
-	bw := bufio.NewWriterSize(w, 1<<20)
+	bw := bufio.NewWriterSize(w, chunkSize)
 	var r io.Reader = &capReader{r: body, left: limit}
 	r = io.TeeReader(r, writerOnly{bw})
-	var sumOpts []digest.SumOption
+	sumOpts := []digest.SumOption{digest.WithBufferSize(chunkSize)}
 	if p := f.opts.Progress; p != nil {
 		p.Start(f.want.Algorithm().String()+":"+f.want.Hex()[:12]+" "+l.URL, size)
 		defer p.Done()
