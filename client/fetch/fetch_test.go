@@ -129,7 +129,13 @@ func TestGet(t *testing.T) {
 	redirect := newServer(t, "127.0.0.1", http.RedirectHandler(private.URL+"/a.bin", http.StatusFound))
 	var cuts atomic.Int32
 	cut := newServer(t, "127.0.0.1", cutOnce(art, &cuts))
-	roots := pool(good, tampered, broken, private, redirect, cut)
+	var loops atomic.Int32
+	var loop *server
+	loop = newServer(t, "127.0.0.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		loops.Add(1)
+		http.Redirect(w, r, loop.URL+"/again", http.StatusFound)
+	}))
+	roots := pool(good, tampered, broken, private, redirect, cut, loop)
 
 	auth := func(u string) fetch.Location {
 		return fetch.Location{URL: u + "/a.bin", Kind: fetch.Authoritative, Claimer: "publisher"}
@@ -165,11 +171,18 @@ func TestGet(t *testing.T) {
 		{name: "cut transfer resumed", want: s512, locs: []fetch.Location{auth(cut.URL)}, from: cut.URL, resumes: 1},
 		{name: "private address never contacted", want: s256, locs: []fetch.Location{mirror(private.URL), mirror(good.URL)}, mirrors: true, from: good.URL, failures: 1, silent: private},
 		{name: "redirect to a private address", want: s256, locs: []fetch.Location{auth(redirect.URL)}, err: fetch.ErrForbiddenAddress, silent: private},
+		{name: "redirect loop capped", want: s256, locs: []fetch.Location{auth(loop.URL)}, err: fetch.ErrUnavailable},
 		{name: "plain http refused", want: s256, locs: []fetch.Location{auth(strings.Replace(good.URL, "https", "http", 1))}, err: fetch.ErrBadLocation},
 		{name: "file scheme refused", want: s256, locs: []fetch.Location{auth("file:///etc")}, err: fetch.ErrBadLocation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			loops.Store(0)
+			defer func() {
+				if n := loops.Load(); n > fetch.DefaultMaxRedirects+1 {
+					t.Errorf("%d requests to the redirect loop, want at most %d", n, fetch.DefaultMaxRedirects+1)
+				}
+			}()
 			if tc.silent != nil {
 				tc.silent.conns.Store(0)
 			}
