@@ -18,7 +18,7 @@ PROTOC_GEN_GO      := $(BIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
 STATICCHECK        := $(BIN)/staticcheck
 
-.PHONY: all build run test test-go test-differential bench bench-digest bench-load bench-lookup bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation bench-flood proto proto-check lint tools fuzz clean
+.PHONY: all build run test test-go test-differential bench bench-digest bench-load bench-lookup bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation bench-flood bench-get proto proto-check lint tools fuzz clean
 
 all: build
 
@@ -73,6 +73,9 @@ bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one
 bench-revocation: ## Offline revocation cache check at 1M; full list (1M) and delta (1,000) sync on PostgreSQL
 	$(GO) test -run '^$$' -bench 'CacheCheck1M' -benchtime 2s ./revocation
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'FullListDownload1M|DeltaSync1000' -benchtime 3x -timeout 30m ./server
+
+bench-get: ## trustctl get of a 1 GiB artifact by sha512 from a loopback https mirror vs curl | sha512sum: wall-time ratio and peak RSS against the ceilings (BENCH_GET_MIB, BENCH_RUNS)
+	$(GO) test -run '^$$' -bench BenchmarkGet -benchtime 1x -timeout 30m ./integration
 
 bench-flood: ## 1,000 concurrent lookups against the real trustd on SQLite and PostgreSQL: shed p99 beside its ceiling
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench LookupFlood -benchtime 1x -timeout 10m ./integration

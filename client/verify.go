@@ -49,6 +49,10 @@ type VerifyOptions struct {
 	Extra policy.Sources
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ResourceURI, when set, is the name the bytes are verified as
+	// instead of the reference's (trustctl get verifies a file it fetched
+	// as the location it came from).
+	ResourceURI string
 }
 
 // Result is the outcome of Verify.
@@ -93,6 +97,9 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 	}
 	if err != nil {
 		return nil, err
+	}
+	if opts.ResourceURI != "" {
+		art.ResourceURI = opts.ResourceURI
 	}
 	var (
 		src  policy.Sources

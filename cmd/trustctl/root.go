@@ -66,6 +66,7 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 	root.AddCommand(newVerifyCmd(g), newTokenCmd(g), newPolicyCmd(g))
 	root.AddCommand(newAttestCmd(g), newImportCmd(g))
 	root.AddCommand(newIdentityCmd(g))
+	root.AddCommand(newGetCmd(g))
 	root.AddCommand(newLocationsCmd(g), newLocationCmd(g))
 	return root
 }
