@@ -261,6 +261,9 @@ func (i *Issuer) Issue(ctx context.Context, c Claims) (envBytes []byte, id strin
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", opIssue, err)
 	}
+	if len(out) > MaxTokenBytes {
+		return bad("", fmt.Sprintf("the token would be %d bytes, more than a verifier reads (%d)", len(out), MaxTokenBytes))
+	}
 	return out, ID(out), nil
 }
 

@@ -15,8 +15,11 @@ const (
 	// MaxLogCheckpoint bounds the checkpoint note, cosignature lines
 	// included.
 	MaxLogCheckpoint = 16 << 10
-	// MaxLogInclusions bounds the inclusion proofs one token carries.
-	MaxLogInclusions = 256
+	// MaxLogInclusions bounds the inclusion proofs one token carries:
+	// with the checkpoint, even proofs of the longest length keep a token
+	// under MaxTokenBytes. Inputs beyond it go unproven (a verifier
+	// requiring witnesses then refuses the token, saying which).
+	MaxLogInclusions = 64
 )
 
 // ErrUnwitnessed: the token's log inputs are not proven in a checkpoint

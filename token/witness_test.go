@@ -213,6 +213,11 @@ func TestLogProofRefusals(t *testing.T) {
 		{"two proofs of one input", func(p *LogProof) { p.Inclusions[1].URI = p.Inclusions[0].URI }, "has a proof already"},
 		{"short leaf hash", func(p *LogProof) { p.Inclusions[0].LeafHash = []byte{1} }, "leafHash"},
 		{"long proof", func(p *LogProof) { p.Inclusions[0].Hashes = make([][]byte, tlog.MaxProofHashes+1) }, "limit 64"},
+		{"too many proofs", func(p *LogProof) {
+			for len(p.Inclusions) <= MaxLogInclusions {
+				p.Inclusions = append(p.Inclusions, p.Inclusions[0])
+			}
+		}, "65 proofs, limit 64"},
 		{"short proof hash", func(p *LogProof) { p.Inclusions[0].Hashes[0] = []byte{1} }, "hashes[0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
