@@ -44,6 +44,19 @@ type VerifyOptions struct {
 	// list, when no verdict is checked against it either). Online the
 	// server's live state is checked instead.
 	Revocations *revocation.Cache
+	// Witnesses, offline, are the cosignature/v1 verifier keys of the
+	// witnesses a token must show vouch for its log inputs: a token is
+	// accepted only when its checkpoint verifies under LogKey (required
+	// then), carries valid cosignatures of at least WitnessThreshold of
+	// them, and proves each log input in it (token.Claims.VerifyLog);
+	// otherwise it fails TOKEN_INVALID naming the missing witnesses or
+	// the failing input. Empty requires none (tokens without a
+	// checkpoint verify as before). Online the evidence's checkpoint is
+	// the caller's to check (trustctl verify --witness does).
+	Witnesses []string
+	// WitnessThreshold is how many of Witnesses must have cosigned; 0
+	// means all of them.
+	WitnessThreshold int
 	// Extra are further evidence sources (attestations, revocations,
 	// reputation); a set field replaces the built-in one.
 	Extra policy.Sources
@@ -84,6 +97,9 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 	if now == nil {
 		now = time.Now
 	}
+	if opts.Client == nil && len(opts.Witnesses) > 0 && opts.LogKey == "" {
+		return nil, errors.New("client: verify: offline witnesses need the log's verifier key (LogKey) to open the token's checkpoint")
+	}
 	if opts.Client != nil {
 		// Connect while the bytes are read and hashed and the tokens
 		// verified: the one evidence call then finds the connection up.
@@ -112,6 +128,9 @@ func Verify(ctx context.Context, ref string, opts VerifyOptions) (*Result, error
 			return nil, err
 		}
 		tc = &TokenChecker{Keys: opts.TokenKeys, Tokens: toks, Name: art.ResourceURI, Now: now}
+		if opts.Client == nil {
+			tc.LogKey, tc.Witnesses, tc.WitnessThreshold = opts.LogKey, opts.Witnesses, opts.WitnessThreshold
+		}
 		src.Tokens = tc
 	}
 	if opts.Client != nil {
@@ -180,6 +199,14 @@ type TokenChecker struct {
 	// does too (token.Expect.Name).
 	Name string
 	Now  func() time.Time
+	// Witnesses, when set, must vouch for each token's log inputs: at
+	// least WitnessThreshold of them (0: all) must have cosigned its
+	// checkpoint, which must verify under LogKey, and every log input
+	// must be proven in it (token.Claims.VerifyLog); a token that fails
+	// is TOKEN_INVALID, saying why.
+	Witnesses        []string
+	WitnessThreshold int
+	LogKey           string
 
 	// verifier, once made, verifies (and remembers) the tokens for every
 	// check, so the trusted keys are read and each token verified once.
@@ -223,6 +250,13 @@ func (tc *TokenChecker) CheckToken(ctx context.Context, ds []digest.Digest, p *p
 			c.IssuedAt, c.Expires = tok.Claims.TimeVerified, tok.Claims.Expires
 			err = tok.Check(token.Expect{Digests: ds, PolicyURI: p.URI(), PolicyDigest: p.Digest(), MaxAge: maxAge,
 				Name: tc.Name, NameRequired: p.BindsNames()}, now())
+		}
+		if err == nil && len(tc.Witnesses) > 0 {
+			k := tc.WitnessThreshold
+			if k == 0 {
+				k = len(tc.Witnesses)
+			}
+			_, err = tok.Claims.VerifyLog(tc.LogKey, tc.Witnesses, k)
 		}
 		if err == nil {
 			c.KeyID, c.Signers, c.SignerTimes = tok.KeyID, tok.Claims.Signers, tok.Claims.SignerTimes

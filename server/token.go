@@ -48,6 +48,9 @@ type tokenService struct {
 	evidence   *evidencesvc.Builder
 	version    string
 	now        func() time.Time
+	// log proves the tokens' log inputs (token.Claims.Log); nil fields
+	// when the server has no log.
+	log *tokenLog
 }
 
 // newTokenService builds the token service over the server's evidence
@@ -62,7 +65,8 @@ func newTokenService(opts Options, ev *evidencesvc.Builder) *tokenService {
 		verifierID = token.VerifierID
 	}
 	return &tokenService{issuer: opts.TokenIssuer, published: opts.TokenKey, ttl: ttl, version: opts.Version,
-		policies: opts.TokenPolicies, verifierID: verifierID, evidence: ev}
+		policies: opts.TokenPolicies, verifierID: verifierID, evidence: ev,
+		log: &tokenLog{log: opts.Log, store: opts.Store, witnesses: opts.Witnesses}}
 }
 
 func (s *tokenService) GetTokenKey(ctx context.Context, _ *trustv1.GetTokenKeyRequest) (*trustv1.GetTokenKeyResponse, error) {
@@ -151,6 +155,9 @@ func (s *tokenService) IssueToken(ctx context.Context, req *trustv1.IssueTokenRe
 	}
 	for _, in := range v.Inputs() {
 		c.Inputs = append(c.Inputs, token.Input{URI: in.URI, Digest: in.Digest})
+	}
+	if c.Log, err = s.log.proof(ctx, bundle, c.Inputs); err != nil {
+		return nil, err
 	}
 	env, id, err := s.issuer.Issue(ctx, c)
 	if err != nil {

@@ -1,14 +1,17 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,14 +28,17 @@ import (
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/testwitness"
 	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/policy"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/store/sqlite"
+	"github.com/trustd-dev/trustd/tlog"
 	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
 	"github.com/trustd-dev/trustd/tufstore"
+	"github.com/trustd-dev/trustd/witness"
 )
 
 // tokenPolicies are the token policies the test servers hold.
@@ -80,6 +86,17 @@ type tokenServerOptions struct {
 	ttl        time.Duration
 	policies   *policy.Catalog
 	verifierID string
+	// witnesses, when set, is filled with witnesses the server pushes
+	// its checkpoints to.
+	witnesses *tokenWitnesses
+}
+
+// tokenWitnesses are two in-process witnesses of a token server's log and
+// its pusher.
+type tokenWitnesses struct {
+	pusher *witness.Pusher
+	keys   []string
+	logKey string
 }
 
 // tokenServer serves a server with a token key over bufconn and returns a
@@ -106,9 +123,31 @@ func tokenServer(t *testing.T, o tokenServerOptions) (*grpc.ClientConn, *tuf.Onl
 		t.Fatal(err)
 	}
 	counting := &countingSigner{Signer: signer}
+	var pusher *witness.Pusher
+	if o.witnesses != nil {
+		var ws []witness.Witness
+		for i, name := range []string{"witness.example/a", "witness.example/b"} {
+			w, err := testwitness.New(name, bytes.Repeat([]byte{byte(i + 1)}, 32), l.VerifierKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := httptest.NewServer(w)
+			t.Cleanup(hs.Close)
+			pw, err := witness.Parse(w.VerifierKey() + "=" + hs.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws = append(ws, pw)
+			o.witnesses.keys = append(o.witnesses.keys, w.VerifierKey())
+		}
+		if pusher, err = witness.New(context.Background(), l, st, witness.Options{Witnesses: ws}); err != nil {
+			t.Fatal(err)
+		}
+		o.witnesses.pusher, o.witnesses.logKey = pusher, l.VerifierKey()
+	}
 	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: online, TokenIssuer: token.NewIssuer(counting, pub), TokenTTL: o.ttl, Version: "test",
-		TokenPolicies: o.policies, TokenVerifierID: o.verifierID})
+		TokenPolicies: o.policies, TokenVerifierID: o.verifierID, Witnesses: pusher})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,4 +400,91 @@ func TestIssueTokenErrors(t *testing.T) {
 	if signer.n.Load() != 0 {
 		t.Errorf("the token key signed %d times for refused requests", signer.n.Load())
 	}
+}
+
+// TestIssueTokenLogProof: a token carries the checkpoint trustd serves and
+// its log inputs' inclusion proofs in it; with witnesses, the checkpoint
+// they cosigned once it covers the inputs (an offline verifier requiring
+// them passes), the plain latest one before their first round.
+func TestIssueTokenLogProof(t *testing.T) {
+	ctx := context.Background()
+	issue := func(t *testing.T, conn *grpc.ClientConn, appDigest string) token.Claims {
+		t.Helper()
+		resp, err := trustv1.NewTokenServiceClient(conn).IssueToken(ctx, &trustv1.IssueTokenRequest{Digests: []string{appDigest}, PolicyName: "release"})
+		if err != nil || !resp.GetIssued() {
+			t.Fatalf("IssueToken: %v %s", err, resp.GetVerdict())
+		}
+		key, err := trustv1.NewTokenServiceClient(conn).GetTokenKey(ctx, &trustv1.GetTokenKeyRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := envelope.ParsePublicKey(key.GetPublicKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := token.NewVerifier(ctx, token.Keys{pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := v.Verify(ctx, resp.GetToken())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Claims.Log == nil {
+			t.Fatal("token holds no log proof")
+		}
+		return tok.Claims
+	}
+	t.Run("no witnesses", func(t *testing.T) {
+		conn, online, _ := tokenServer(t, tokenServerOptions{policies: tokenPolicies(t)})
+		c := issue(t, conn, signApp(t, conn, online))
+		if len(c.Log.Inclusions) != len(c.Inputs) {
+			t.Fatalf("%d proofs for inputs %+v", len(c.Log.Inclusions), c.Inputs)
+		}
+		lk := logKeyOf(t, conn)
+		if _, err := c.VerifyLog(lk, []string{mustWitnessKey(t)}, 1); !errors.Is(err, tlog.ErrWitnessQuorum) {
+			t.Fatalf("VerifyLog without witnesses = %v, want ErrWitnessQuorum", err)
+		}
+	})
+	t.Run("witnesses", func(t *testing.T) {
+		var w tokenWitnesses
+		conn, online, _ := tokenServer(t, tokenServerOptions{policies: tokenPolicies(t), witnesses: &w})
+		appDigest := signApp(t, conn, online)
+		// Before any witness round: the plain latest checkpoint.
+		c := issue(t, conn, appDigest)
+		if _, err := c.VerifyLog(w.logKey, w.keys, 1); !errors.Is(err, tlog.ErrWitnessQuorum) {
+			t.Fatalf("VerifyLog before a witness round = %v, want ErrWitnessQuorum", err)
+		}
+		if err := w.pusher.Push(ctx); err != nil {
+			t.Fatal(err)
+		}
+		c = issue(t, conn, appDigest)
+		if len(c.Log.Inclusions) != len(c.Inputs) || len(c.Inputs) == 0 {
+			t.Fatalf("%d proofs for inputs %+v", len(c.Log.Inclusions), c.Inputs)
+		}
+		names, err := c.VerifyLog(w.logKey, w.keys, 2)
+		if err != nil || len(names) != 2 {
+			t.Fatalf("VerifyLog(2 of 2) = %v, %v", names, err)
+		}
+	})
+}
+
+// logKeyOf is the server's log verifier key.
+func logKeyOf(t *testing.T, conn *grpc.ClientConn) string {
+	t.Helper()
+	resp, err := trustv1.NewLogServiceClient(conn).GetCheckpoint(context.Background(), &trustv1.GetCheckpointRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetVerifierKey()
+}
+
+// mustWitnessKey is a witness key no server here pushes to.
+func mustWitnessKey(t *testing.T) string {
+	t.Helper()
+	w, err := testwitness.New("witness.example/z", bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.VerifierKey()
 }

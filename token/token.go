@@ -14,8 +14,18 @@
 //	  "expires": "2026-11-24T12:00:00Z",     // the token is void after this
 //	  "revocationListSeq": 42,               // the revocation list it was checked against
 //	  "policyName": "production",            // the policy's name (its URI and digest are in "policy")
-//	  "signers": ["3e63ed31…"]               // keys whose signatures counted (omitted when none)
+//	  "signers": ["3e63ed31…"],              // keys whose signatures counted (omitted when none)
+//	  "signerTimes": {"3e63ed31…": "…"},     // when each signer is judged to have signed (omitted when none)
+//	  "log": {                               // omitted when trustd has no log proof to give
+//	    "checkpoint": "trustd.example/log\n42\n…\n\n— trustd.example/log …\n— witness.example …\n",
+//	    "inclusion": [{"uri": "trustd:log/7", "leafIndex": 6, "leafHash": "base64", "hashes": ["base64", …]}]
+//	  }
 //	}
+//
+// "log" is the checkpoint of trustd's log (a signed note with the witness
+// cosignatures trustd held for it) and the RFC 6962 inclusion proof of
+// every input that names a log entry: an offline verifier that pins the
+// log key requires k of n witnesses with them (Claims.VerifyLog).
 //
 // A token's ID is the sha256 digest of its envelope bytes exactly as issued
 // ("sha256:…"), stable across copies, so a revocation can name it.
@@ -124,6 +134,10 @@ type Claims struct {
 	// observed it. An offline verifier judges a soft revocation of the
 	// signer against it; a signer without one is judged at TimeVerified.
 	SignerTimes map[string]time.Time
+	// Log, when set, proves the log inputs in a checkpoint of trustd's
+	// log carrying the witness cosignatures trustd held for it, so an
+	// offline verifier can require k of n witnesses (VerifyLog).
+	Log *LogProof
 }
 
 // Token is a verified token.
@@ -157,6 +171,8 @@ type extension struct {
 	Signers           []string  `json:"signers,omitempty"`
 	// SignerTimes: see Claims.SignerTimes.
 	SignerTimes map[string]time.Time `json:"signerTimes,omitempty"`
+	// Log: see Claims.Log.
+	Log *logJSON `json:"log,omitempty"`
 }
 
 type predicate struct {
@@ -224,7 +240,11 @@ func (i *Issuer) Issue(ctx context.Context, c Claims) (envBytes []byte, id strin
 		p.VerifiedLevels = []string{}
 	}
 	p.SLSAVersion = "1.0"
-	p.Extension = &extension{Expires: c.Expires.UTC().Truncate(time.Second), RevocationListSeq: c.RevocationListSeq, PolicyName: c.PolicyName, Signers: c.Signers, SignerTimes: c.SignerTimes}
+	lj := c.Log.toJSON()
+	if _, err := parseLogProof(opIssue, lj, c.Inputs); err != nil {
+		return nil, "", err
+	}
+	p.Extension = &extension{Expires: c.Expires.UTC().Truncate(time.Second), RevocationListSeq: c.RevocationListSeq, PolicyName: c.PolicyName, Signers: c.Signers, SignerTimes: c.SignerTimes, Log: lj}
 	pred, err := json.Marshal(p)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", opIssue, err)
@@ -240,6 +260,9 @@ func (i *Issuer) Issue(ctx context.Context, c Claims) (envBytes []byte, id strin
 	out, err := json.Marshal(env)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", opIssue, err)
+	}
+	if len(out) > MaxTokenBytes {
+		return bad("", fmt.Sprintf("the token would be %d bytes, more than a verifier reads (%d)", len(out), MaxTokenBytes))
 	}
 	return out, ID(out), nil
 }

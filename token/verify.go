@@ -231,6 +231,9 @@ func parseClaims(predicateType, name string, subject []digest.Digest, p *predica
 		}
 		c.Inputs = append(c.Inputs, Input{URI: in.URI, Digest: d})
 	}
+	if c.Log, err = parseLogProof(opVerify, p.Extension.Log, c.Inputs); err != nil {
+		return Claims{}, err
+	}
 	return c, nil
 }
 

@@ -179,6 +179,18 @@ statements it revokes (REVOKED); once a list is cached, one older than
 --max-staleness, or expired, fails every verdict (STALE_METADATA): absence
 from a stale list proves nothing. Nothing is contacted.
 
+With --offline --witness VKEY (repeatable; --witness-threshold K, default
+all) the token must also carry a checkpoint of trustd's log that verifies
+under the log key (--log-key, or the key 'trustctl log' pinned for
+--server), cosigned by at least K of the named witnesses, and an inclusion
+proof in it of every log entry it relies on: trustd puts the checkpoint it
+last had its witnesses cosign (the latest, uncosigned, if their last round
+is older than the token's inputs) in every token it issues. A token short
+of cosignatures fails TOKEN_INVALID naming the missing witnesses, one
+whose checkpoint or proof does not verify names the failing input (exit
+1); tokens issued before tokens carried a checkpoint fail too. Without
+--witness nothing of this is checked.
+
 ` + refHelp + `
 
 Exit codes: 0 the policy passed, 1 it failed, 2 it could not be decided
@@ -189,6 +201,7 @@ server, evidence unavailable).`,
   trustctl revocations sync --root keys-root.json --tuf-url http://trustd.example:7401/tuf/trustd/keys   # while online
   trustctl verify registry.example/acme/app@sha256:… --policy deploy.yaml --offline --trust-root keys-root.json
   trustctl verify dist/app.tar.gz --policy deploy.yaml --offline --token-key token.pub
+  trustctl verify dist/app.tar.gz --policy deploy.yaml --offline --token-key token.pub --log-key "$LOG_VKEY" --witness "$W1" --witness "$W2" --witness-threshold 1
   curl -sL https://example.com/app.tgz | trustctl verify - --policy deploy.yaml -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -198,9 +211,6 @@ server, evidence unavailable).`,
 			}
 			if err := wf.check(); err != nil {
 				return err
-			}
-			if offline && len(wf.keys) > 0 {
-				return errors.New("--witness: witnesses vouch for the log's checkpoints, which online verify checks; --offline decides from the token alone")
 			}
 			opts := client.VerifyOptions{Policy: p, Resolve: ref.options(cmd)}
 			if len(tokenKeys) > 0 {
@@ -277,12 +287,24 @@ server, evidence unavailable).`,
 				if opts.Revocations, err = cf.open(); err != nil {
 					return err
 				}
+				if len(wf.keys) > 0 {
+					// The token's checkpoint is opened with the log key
+					// given or pinned by 'trustctl log' for this server.
+					st, _, err := lf.load(g.server)
+					if err != nil {
+						return err
+					}
+					if st.VerifierKey == "" {
+						return errors.New("--witness with --offline: give the log's verifier key with --log-key (or pin it first with 'trustctl log --log-key' for this --server)")
+					}
+					opts.LogKey, opts.Witnesses, opts.WitnessThreshold = st.VerifierKey, wf.keys, wf.threshold
+				}
 			}
 			res, err := client.Verify(ctx, args[0], opts)
 			if err != nil {
 				return resolveError(err)
 			}
-			if len(wf.keys) > 0 {
+			if len(wf.keys) > 0 && !offline {
 				// Before the verdict is told: evidence the witnesses did
 				// not see in the log's history is not believed.
 				if res.Evidence == nil || res.Evidence.Bundle().Log == nil {
@@ -328,7 +350,7 @@ server, evidence unavailable).`,
 	f.StringArrayVar(&tokenKeys, "token-key", nil, "trusted token public key file (PEM or TUF JSON; repeatable); online, the server's key is used when none is given")
 	f.StringVar(&trustRoot, "trust-root", "", "pinned root.json of trustd's trustd/keys TUF repository: the token key is read through it")
 	f.StringVar(&tufURL, "tuf-url", defaultTUFURL, "URL of the trustd/keys TUF repository, online with --trust-root")
-	f.StringVar(&lf.key, "log-key", "", "online: the log's note verifier key that the evidence must be proven under (default: the key 'trustctl log' pinned for this server, else the key trustd names; env TRUSTCTL_LOG_KEY)")
+	f.StringVar(&lf.key, "log-key", "", "the log's note verifier key: online, the evidence must be proven under it; offline with --witness, the token's checkpoint must be signed by it (default: the key 'trustctl log' pinned for this server, else online the key trustd names; env TRUSTCTL_LOG_KEY)")
 	f.StringVar(&lf.state, "log-state", "", "online: the 'trustctl log' state file holding the pinned log key and the newest checkpoint seen; verify proves the evidence's checkpoint consistent with it (exit 1 when the log shrank or forked) and saves it there (default: per server, under $XDG_STATE_HOME/trustctl, used when it exists)")
 	wf.register(f)
 	cf.register(cmd)
