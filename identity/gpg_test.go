@@ -3,13 +3,11 @@ package identity_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/trustd-dev/trustd/internal/gpgtest"
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/revocation"
@@ -17,44 +15,23 @@ import (
 
 // gnupg runs the real gpg in a throwaway home.
 type gnupg struct {
-	t    *testing.T
-	home string
+	*gpgtest.Home
+	t *testing.T
 }
 
+// newGnuPG fails the test, even outside CI, when gpg is not installed.
 func newGnuPG(t *testing.T) *gnupg {
 	t.Helper()
 	if _, err := exec.LookPath("gpg"); err != nil {
 		t.Fatal("gpg is not installed; scripts/test-deps.sh installs it")
 	}
-	home, err := os.MkdirTemp("", "gpgid") // short: gpg-agent's socket path is bounded
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	g := &gnupg{t: t, home: home}
-	t.Cleanup(func() {
-		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
-		_ = cmd.Run()
-		_ = os.RemoveAll(home)
-	})
-	return g
+	return &gnupg{gpgtest.New(t), t}
 }
 
+// run runs gpg in batch mode, answering yes to its questions.
 func (g *gnupg) run(args ...string) []byte {
 	g.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "gpg", append([]string{"--batch", "--no-tty", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
-	cmd.Env = append(os.Environ(), "GNUPGHOME="+g.home, "LC_ALL=C")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		g.t.Fatalf("gpg %s: %v", strings.Join(args, " "), errors.Join(err, errors.New(errb.String())))
-	}
-	return out.Bytes()
+	return g.Run(nil, append([]string{"--yes"}, args...)...)
 }
 
 // newKey makes an Ed25519 sign-and-certify key and returns its
@@ -62,13 +39,7 @@ func (g *gnupg) run(args ...string) []byte {
 func (g *gnupg) newKey(uid string) string {
 	g.t.Helper()
 	g.run("--quick-gen-key", uid, "ed25519", "sign,cert", "0")
-	for _, line := range strings.Split(string(g.run("--with-colons", "--list-keys", uid)), "\n") {
-		if f := strings.Split(line, ":"); len(f) > 9 && f[0] == "fpr" {
-			return strings.ToLower(f[9])
-		}
-	}
-	g.t.Fatalf("gpg lists no fingerprint for %s", uid)
-	return ""
+	return g.Fingerprints(uid)[0]
 }
 
 // TestGnuPGCertification: certifications made by gpg --quick-sign-key

@@ -312,8 +312,7 @@ func (e *matrixEnv) setup(backend string) {
 	e.manifest2 = w("SHA256SUMS-2", strings.TrimPrefix(e.appSHA, "sha256:")+"  app-again.tar\n")
 	e.manifest2Sig = w("SHA256SUMS-2.sig", string(g.run("--local-user", e.pgpOwner, "--detach-sign", "--output", "-", e.manifest2)))
 	revoke := func(fpr string) []byte {
-		return g.exec([]byte("y\n3\nretired\n\ny\n"), "--no-tty", "--command-fd", "0", "--status-fd", "2",
-			"--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--gen-revoke", fpr)
+		return g.GenRevoke(fpr, "3", "retired")
 	}
 	e.retiredRevocation = w("retired.rev", string(revoke(e.pgpRetired)))
 	e.forgedRevoke = w("forged.rev", string(renameIssuer(t, revoke(pgpStranger), pgpStranger, e.pgpRetired)))

@@ -1,73 +1,29 @@
 package integration_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/trustd-dev/trustd/internal/gpgtest"
 )
 
 // gnupg is a throwaway GNUPGHOME driven in batch mode (no passphrases).
 type gnupg struct {
-	t    *testing.T
-	home string
+	*gpgtest.Home
+	t *testing.T
 }
 
-func newGnuPG(t *testing.T) *gnupg {
-	t.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("gpg is not installed; scripts/test-deps.sh installs it")
-		}
-		t.Skip("gpg not installed")
-	}
-	home, err := os.MkdirTemp("", "gpgi") // short: gpg-agent's socket path is bounded
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	g := &gnupg{t: t, home: home}
-	t.Cleanup(func() {
-		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
-		cmd.Env = g.env()
-		_ = cmd.Run()
-		_ = os.RemoveAll(home)
-	})
-	return g
-}
+func newGnuPG(t *testing.T) *gnupg { return &gnupg{gpgtest.New(t), t} }
 
-func (g *gnupg) env() []string { return append(os.Environ(), "GNUPGHOME="+g.home, "LC_ALL=C") }
-
-func (g *gnupg) exec(stdin []byte, args ...string) []byte {
-	g.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "gpg", args...)
-	cmd.Env = g.env()
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		g.t.Fatalf("gpg %s: %v", strings.Join(args, " "), errors.Join(err, errors.New(errb.String())))
-	}
-	return out.Bytes()
-}
-
+// run runs gpg in batch mode without input.
 func (g *gnupg) run(args ...string) []byte {
 	g.t.Helper()
-	return g.exec(nil, append([]string{"--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
+	return g.Run(nil, args...)
 }
 
 // newKey makes an Ed25519 certify-only primary key with an Ed25519
@@ -75,24 +31,13 @@ func (g *gnupg) run(args ...string) []byte {
 func (g *gnupg) newKey(uid string) (primary, subkey string) {
 	g.t.Helper()
 	g.run("--quick-gen-key", uid, "ed25519", "cert", "0")
-	primary = g.fingerprints(uid)[0]
+	primary = g.Fingerprints(uid)[0]
 	g.run("--quick-add-key", primary, "ed25519", "sign", "0")
-	fprs := g.fingerprints(uid)
+	fprs := g.Fingerprints(uid)
 	if len(fprs) != 2 {
 		g.t.Fatalf("gpg lists %d keys for %s, want 2", len(fprs), uid)
 	}
 	return fprs[0], fprs[1]
-}
-
-func (g *gnupg) fingerprints(uid string) []string {
-	g.t.Helper()
-	var fprs []string
-	for _, line := range strings.Split(string(g.run("--with-colons", "--list-keys", uid)), "\n") {
-		if f := strings.Split(line, ":"); len(f) > 9 && f[0] == "fpr" {
-			fprs = append(fprs, strings.ToLower(f[9]))
-		}
-	}
-	return fprs
 }
 
 // TestPGPFlow walks a release manager's OpenPGP path with real gpg and the
@@ -101,7 +46,7 @@ func (g *gnupg) fingerprints(uid string) []string {
 // and out of scope, revoke the root as compromised and see it everywhere.
 func TestPGPFlow(t *testing.T) {
 	g := newGnuPG(t)
-	t.Setenv("GNUPGHOME", g.home) // for trustctl --gpg
+	t.Setenv("GNUPGHOME", g.Dir) // for trustctl --gpg
 	work := t.TempDir()
 	d := startTrustd(t, "--data-dir", filepath.Join(work, "data"))
 	ctl := func(args ...string) result { t.Helper(); return trustctl(t, d.grpcAddr, args...) }
@@ -165,8 +110,7 @@ func TestPGPFlow(t *testing.T) {
 	}
 
 	// Revoke the root as compromised (gpg menu 1 is reason code 2).
-	rev := g.exec([]byte("y\n1\nkey leaked\n\ny\n"), "--no-tty", "--command-fd", "0", "--status-fd", "2",
-		"--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--gen-revoke", root)
+	rev := g.GenRevoke(root, "1", "key leaked")
 	r = ctl("pgp", "revoke", write("rev.asc", rev))
 	if r.code != 0 || !strings.Contains(r.stdout, "revoked "+root+" (key compromised, hard") {
 		t.Fatalf("pgp revoke: %d %q %q", r.code, r.stdout, r.stderr)

@@ -34,7 +34,7 @@ func TestPGPCertificateUpdateFlow(t *testing.T) {
 	}
 
 	g.run("--quick-add-key", fpr, "ed25519", "sign", "0")
-	newSub := g.fingerprints("rel@example.org")[2]
+	newSub := g.Fingerprints("rel@example.org")[2]
 	v2 := write("v2.gpg", g.run("--export", fpr))
 	r := ctl("key", "add", v2)
 	if r.code != 0 || !strings.Contains(r.stdout, "updated (log entry") || !strings.Contains(r.stdout, "added subkey "+newSub) {
@@ -48,9 +48,8 @@ func TestPGPCertificateUpdateFlow(t *testing.T) {
 	}
 
 	// Revoked in gpg (superseded: gpg menu 2), then exported.
-	rev := g.exec([]byte("y\n2\nmoved to a new key\n\ny\n"), "--no-tty", "--command-fd", "0", "--status-fd", "2",
-		"--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--gen-revoke", fpr)
-	g.exec(rev, "--batch", "--import")
+	rev := g.GenRevoke(fpr, "2", "moved to a new key")
+	g.Run(rev, "--import")
 	revoked := write("revoked.asc", g.run("--export", "--armor", fpr))
 	r = ctl("pgp", "revoke", revoked)
 	if r.code != 0 || !strings.Contains(r.stdout, "revoked "+fpr+" (key superseded, soft") {

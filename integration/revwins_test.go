@@ -225,7 +225,7 @@ func TestOneRevocationStateOneTimeRule(t *testing.T) {
 
 func oneStateOneRule(t *testing.T, backend string) {
 	g := newGnuPG(t)
-	t.Setenv("GNUPGHOME", g.home)
+	t.Setenv("GNUPGHOME", g.Dir)
 	work := t.TempDir()
 	write := func(name string, data []byte) string {
 		t.Helper()
@@ -269,8 +269,7 @@ policies:
 	// The revocation is made (its effective time) after both signatures
 	// and the first publication, before the second publication.
 	time.Sleep(1100 * time.Millisecond)
-	rev := write("rev.asc", g.exec([]byte("y\n2\nnew key\n\ny\n"), "--no-tty", "--command-fd", "0", "--status-fd", "2",
-		"--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--gen-revoke", dev))
+	rev := write("rev.asc", g.GenRevoke(dev, "2", "new key"))
 	time.Sleep(1100 * time.Millisecond)
 	must(ctl("pgp", "publish", rel[1].sums, rel[1].sig), "publish the second manifest")
 	r := must(ctl("pgp", "revoke", rev, "-o", "json"), "pgp revoke")

@@ -132,7 +132,7 @@ policies:
 // both passed.
 func TestPGPChainKeyRevocationWins(t *testing.T) {
 	g := newGnuPG(t)
-	t.Setenv("GNUPGHOME", g.home)
+	t.Setenv("GNUPGHOME", g.Dir)
 	work := t.TempDir()
 	write := func(name string, data []byte) string {
 		t.Helper()

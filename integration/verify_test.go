@@ -402,7 +402,7 @@ func TestVerifyPGPChainAndThreshold(t *testing.T) {
 
 func verifyPGPChain(t *testing.T, backend string) {
 	g := newGnuPG(t)
-	t.Setenv("GNUPGHOME", g.home)
+	t.Setenv("GNUPGHOME", g.Dir)
 	work := t.TempDir()
 	args := []string{"--data-dir", filepath.Join(work, "data")}
 	if backend == "postgres" {
@@ -466,8 +466,7 @@ policies:
 	if r.code != 0 || v.Outcome != "pass" || !strings.Contains(r.stdout, "delegation "+root+" → "+dev) {
 		t.Errorf("after delegation: exit %d %+v\n%s", r.code, v, r.stdout)
 	}
-	rev := g.exec([]byte("y\n1\nkey leaked\n\ny\n"), "--no-tty", "--command-fd", "0", "--status-fd", "2",
-		"--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--gen-revoke", root)
+	rev := g.GenRevoke(root, "1", "key leaked")
 	must(ctl("pgp", "revoke", write("rev.asc", rev)), "pgp revoke")
 	r, v = verify()
 	if got := v.reasons(); r.code != 1 || len(got) != 1 || got[0] != "pgp:REVOKED" {

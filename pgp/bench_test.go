@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trustd-dev/trustd/internal/gpgtest"
 )
 
 // BenchmarkVerifyDetached measures detached signature verifications over
@@ -32,7 +34,7 @@ func BenchmarkVerifyDetached(b *testing.B) {
 // BenchmarkGPGVerify times `gpg --verify` (one process per verification,
 // the way scripts use it) on the same signatures, for comparison.
 func BenchmarkGPGVerify(b *testing.B) {
-	g := newGPG(b)
+	g := gpgtest.New(b)
 	dir := b.TempDir()
 	sums := filepath.Join(dir, "SHA256SUMS")
 	if err := os.WriteFile(sums, fixture(b, "SHA256SUMS"), 0o600); err != nil {
@@ -42,12 +44,12 @@ func BenchmarkGPGVerify(b *testing.B) {
 		{"ed25519", "ed25519.asc", "SHA256SUMS.ed25519.gpg"},
 		{"rsa3072", "rsa3072.asc", "SHA256SUMS.rsa3072.gpg"},
 	} {
-		g.run(fixture(b, tc.cert), "--import")
+		g.Run(fixture(b, tc.cert), "--import")
 		sig := filepath.Join("testdata", tc.sig)
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
 				cmd := exec.Command("gpg", "--batch", "--no-tty", "--quiet", "--verify", sig, sums)
-				cmd.Env = g.env()
+				cmd.Env = g.Env()
 				if out, err := cmd.CombinedOutput(); err != nil {
 					b.Fatalf("%v: %s", err, out)
 				}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/gpgtest"
 )
 
 func TestIsReleaseName(t *testing.T) {
@@ -136,10 +137,10 @@ func TestAptFtparchiveRelease(t *testing.T) {
 		}
 		t.Skip("apt-ftparchive not installed (apt-utils)")
 	}
-	g := newGPG(t)
-	g.run(nil, "--quick-gen-key", "Archive <archive@example.org>", "ed25519", "cert,sign", "0")
-	fpr := g.fingerprints("archive@example.org")[0]
-	cert, err := ParseCertificate(g.run(nil, "--armor", "--export", fpr))
+	g := gpgtest.New(t)
+	g.Run(nil, "--quick-gen-key", "Archive <archive@example.org>", "ed25519", "cert,sign", "0")
+	fpr := g.Fingerprints("archive@example.org")[0]
+	cert, err := ParseCertificate(g.Run(nil, "--armor", "--export", fpr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,12 +177,12 @@ func TestAptFtparchiveRelease(t *testing.T) {
 			}
 		}
 	}
-	sig := g.run(nil, "--local-user", fpr, "--armor", "--detach-sign", "--output", "-", rel)
+	sig := g.Run(nil, "--local-user", fpr, "--armor", "--detach-sign", "--output", "-", rel)
 	if _, err := VerifyDetached(cert, release, sig); err != nil {
 		t.Fatalf("Release.gpg: %v", err)
 	}
 	check("Release", release)
-	text, _, err := VerifyCleartext(cert, g.run(nil, "--local-user", fpr, "--clearsign", "--output", "-", rel))
+	text, _, err := VerifyCleartext(cert, g.Run(nil, "--local-user", fpr, "--clearsign", "--output", "-", rel))
 	if err != nil {
 		t.Fatalf("InRelease: %v", err)
 	}

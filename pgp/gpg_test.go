@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/gpgtest"
 )
 
 const testSums = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  empty.txt\n" +
@@ -23,13 +24,13 @@ const testSums = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8
 func TestGPGInterop(t *testing.T) {
 	for _, alg := range []string{"ed25519", "rsa3072"} {
 		t.Run(alg, func(t *testing.T) {
-			g := newGPG(t)
+			g := gpgtest.New(t)
 			uid := alg + "@example.org"
-			g.run(nil, "--quick-gen-key", "Test <"+uid+">", alg, "cert", "0")
-			primary := g.fingerprints(uid)[0]
-			g.run(nil, "--quick-add-key", primary, alg, "sign", "0")
-			fprs := g.fingerprints(uid)
-			cert, err := ParseCertificate(g.run(nil, "--armor", "--export", primary))
+			g.Run(nil, "--quick-gen-key", "Test <"+uid+">", alg, "cert", "0")
+			primary := g.Fingerprints(uid)[0]
+			g.Run(nil, "--quick-add-key", primary, alg, "sign", "0")
+			fprs := g.Fingerprints(uid)
+			cert, err := ParseCertificate(g.Run(nil, "--armor", "--export", primary))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,7 +44,7 @@ func TestGPGInterop(t *testing.T) {
 				t.Fatalf("status %s", st)
 			}
 			// Binary export gives the same certificate.
-			bin, err := ParseCertificate(g.run(nil, "--export", primary))
+			bin, err := ParseCertificate(g.Run(nil, "--export", primary))
 			if err != nil || !bytes.Equal(bin.Encode(), cert.Encode()) {
 				t.Fatalf("binary export differs: %v", err)
 			}
@@ -57,7 +58,7 @@ func TestGPGInterop(t *testing.T) {
 				var info SignatureInfo
 				switch mode {
 				case "binary":
-					sig := g.run(nil, "--local-user", primary, "--detach-sign", "--output", "-", sums)
+					sig := g.Run(nil, "--local-user", primary, "--detach-sign", "--output", "-", sums)
 					info, err = VerifyDetached(cert, []byte(testSums), sig)
 					if err == nil {
 						_, err2 := VerifyDetached(cert, []byte(testSums+"x"), sig)
@@ -66,10 +67,10 @@ func TestGPGInterop(t *testing.T) {
 						}
 					}
 				case "armor":
-					sig := g.run(nil, "--local-user", primary, "--armor", "--detach-sign", "--output", "-", sums)
+					sig := g.Run(nil, "--local-user", primary, "--armor", "--detach-sign", "--output", "-", sums)
 					info, err = VerifyDetached(cert, []byte(testSums), sig)
 				case "clear":
-					signed := g.run(nil, "--local-user", primary, "--clearsign", "--output", "-", sums)
+					signed := g.Run(nil, "--local-user", primary, "--clearsign", "--output", "-", sums)
 					var text []byte
 					text, info, err = VerifyCleartext(cert, signed)
 					if err == nil {
@@ -89,7 +90,7 @@ func TestGPGInterop(t *testing.T) {
 
 			// The other direction: trustd's key signer with the exported
 			// secret key, checked by gpg --verify.
-			signer, err := NewKeySigner(g.run(nil, "--armor", "--export-secret-keys", primary), nil)
+			signer, err := NewKeySigner(g.Run(nil, "--armor", "--export-secret-keys", primary), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +102,7 @@ func TestGPGInterop(t *testing.T) {
 			if err := os.WriteFile(sigFile, sig, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := g.try(nil, "--verify", sigFile, sums); err != nil {
+			if _, err := g.Try(nil, "--verify", sigFile, sums); err != nil {
 				t.Errorf("gpg --verify of a KeySigner signature: %v", err)
 			}
 		})
@@ -111,10 +112,10 @@ func TestGPGInterop(t *testing.T) {
 // TestGPGRevocations drives gpg --gen-revoke for every reason and checks
 // the reason, hard/soft semantics and the verification against the key.
 func TestGPGRevocations(t *testing.T) {
-	g := newGPG(t)
-	g.run(nil, "--quick-gen-key", "Rev <rev@example.org>", "ed25519", "sign", "0")
-	fpr := g.fingerprints("rev@example.org")[0]
-	cert, err := ParseCertificate(g.run(nil, "--export", fpr))
+	g := gpgtest.New(t)
+	g.Run(nil, "--quick-gen-key", "Rev <rev@example.org>", "ed25519", "sign", "0")
+	fpr := g.Fingerprints("rev@example.org")[0]
+	cert, err := ParseCertificate(g.Run(nil, "--export", fpr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestGPGRevocations(t *testing.T) {
 		{"2", ReasonSuperseded, false},
 		{"3", ReasonRetired, false},
 	} {
-		rev := g.genRevoke(fpr, tc.menu, "reason text "+tc.menu)
+		rev := g.GenRevoke(fpr, tc.menu, "reason text "+tc.menu)
 		r, err := VerifyRevocation(cert, rev)
 		if err != nil {
 			t.Fatalf("menu %s: %v", tc.menu, err)
@@ -147,7 +148,7 @@ func TestGPGRevocations(t *testing.T) {
 	}
 
 	// The revocation gpg made at key generation: colon-protected.
-	pre, err := os.ReadFile(filepath.Join(g.home, "openpgp-revocs.d", strings.ToUpper(fpr)+".rev"))
+	pre, err := os.ReadFile(filepath.Join(g.Dir, "openpgp-revocs.d", strings.ToUpper(fpr)+".rev"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +165,8 @@ func TestGPGRevocations(t *testing.T) {
 	}
 
 	// Imported into gpg, the revocation travels inside the certificate.
-	g.run(g.genRevoke(fpr, "2", "moved"), "--import")
-	revoked, err := ParseCertificate(g.run(nil, "--export", fpr))
+	g.Run(g.GenRevoke(fpr, "2", "moved"), "--import")
+	revoked, err := ParseCertificate(g.Run(nil, "--export", fpr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +178,10 @@ func TestGPGRevocations(t *testing.T) {
 // TestGPGExpired makes a key that expires after one day, with gpg's clock
 // faked, and checks that its signature made while valid still verifies.
 func TestGPGExpired(t *testing.T) {
-	g := newGPG(t)
-	g.run(nil, "--faked-system-time", "20200101T000000", "--quick-gen-key", "Old <old@example.org>", "ed25519", "sign", "1d")
-	fpr := g.fingerprints("old@example.org")[0]
-	cert, err := ParseCertificate(g.run(nil, "--export", fpr))
+	g := gpgtest.New(t)
+	g.Run(nil, "--faked-system-time", "20200101T000000", "--quick-gen-key", "Old <old@example.org>", "ed25519", "sign", "1d")
+	fpr := g.Fingerprints("old@example.org")[0]
+	cert, err := ParseCertificate(g.Run(nil, "--export", fpr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +192,11 @@ func TestGPGExpired(t *testing.T) {
 		t.Errorf("status now: %s", st)
 	}
 	msg := []byte(testSums)
-	sig := g.run(msg, "--faked-system-time", "20200101T120000", "--local-user", fpr, "--detach-sign", "--output", "-")
+	sig := g.Run(msg, "--faked-system-time", "20200101T120000", "--local-user", fpr, "--detach-sign", "--output", "-")
 	if _, err := VerifyDetached(cert, msg, sig); err != nil {
 		t.Errorf("signature made while the key was valid: %v", err)
 	}
-	if _, err := g.try(msg, "--faked-system-time", "20200105T000000", "--local-user", fpr, "--detach-sign", "--output", "-"); err == nil {
+	if _, err := g.Try(msg, "--faked-system-time", "20200105T000000", "--local-user", fpr, "--detach-sign", "--output", "-"); err == nil {
 		t.Errorf("gpg signed with an expired key")
 	}
 }
@@ -203,11 +204,11 @@ func TestGPGExpired(t *testing.T) {
 // TestGPGSigner signs a DSSE envelope through the gpg program and verifies
 // it through envelope.Verify and the registered pgp key type.
 func TestGPGSigner(t *testing.T) {
-	g := newGPG(t)
-	g.run(nil, "--quick-gen-key", "Signer <signer@example.org>", "ed25519", "sign", "0")
-	fpr := g.fingerprints("signer@example.org")[0]
+	g := gpgtest.New(t)
+	g.Run(nil, "--quick-gen-key", "Signer <signer@example.org>", "ed25519", "sign", "0")
+	fpr := g.Fingerprints("signer@example.org")[0]
 	ctx := context.Background()
-	s, err := NewGPGSigner(ctx, "gpg", strings.ToUpper(fpr), g.env())
+	s, err := NewGPGSigner(ctx, "gpg", strings.ToUpper(fpr), g.Env())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestGPGSigner(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0] != fpr {
 		t.Fatalf("envelope.Verify: %v %v", ids, err)
 	}
-	if _, err := NewGPGSigner(ctx, "gpg", strings.Repeat("ab", 20), g.env()); !errors.Is(err, ErrGPG) {
+	if _, err := NewGPGSigner(ctx, "gpg", strings.Repeat("ab", 20), g.Env()); !errors.Is(err, ErrGPG) {
 		t.Errorf("unknown key: %v, want ErrGPG", err)
 	}
 }

@@ -2,12 +2,8 @@ package pgp
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,103 +120,4 @@ func keyPool(t testing.TB, n int) []*testKey {
 		t.Fatalf("keyPool has %d keys, want %d", len(pool), n)
 	}
 	return pool[:n]
-}
-
-// gpgHome is a throwaway GnuPG home driven in batch mode.
-type gpgHome struct {
-	t    testing.TB
-	home string
-}
-
-// newGPG returns a gpg harness in a fresh GNUPGHOME, skipping the test if
-// gpg is not installed; the agent it starts is stopped at cleanup.
-func newGPG(t testing.TB) *gpgHome {
-	t.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("gpg is not installed; scripts/test-deps.sh installs it")
-		}
-		t.Skip("gpg not installed")
-	}
-	// gpg-agent's socket path must be short: use a short temp dir.
-	home, err := os.MkdirTemp("", "pgpt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	g := &gpgHome{t: t, home: home}
-	t.Cleanup(func() {
-		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
-		cmd.Env = g.env()
-		_ = cmd.Run()
-		_ = os.RemoveAll(home)
-	})
-	return g
-}
-
-func (g *gpgHome) env() []string {
-	return append(os.Environ(), "GNUPGHOME="+g.home, "LC_ALL=C")
-}
-
-// run runs gpg in batch mode with an empty passphrase and returns stdout.
-func (g *gpgHome) run(stdin []byte, args ...string) []byte {
-	g.t.Helper()
-	out, err := g.try(stdin, args...)
-	if err != nil {
-		g.t.Fatalf("gpg %s: %v", strings.Join(args, " "), err)
-	}
-	return out
-}
-
-func (g *gpgHome) try(stdin []byte, args ...string) ([]byte, error) {
-	all := append([]string{"--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)
-	return g.exec(stdin, all...)
-}
-
-func (g *gpgHome) exec(stdin []byte, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "gpg", args...)
-	cmd.Env = g.env()
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, errors.Join(err, errors.New(stderr.String()))
-	}
-	return stdout.Bytes(), nil
-}
-
-// fingerprints returns the primary and subkey fingerprints gpg lists for
-// a user id, lowercase.
-func (g *gpgHome) fingerprints(uid string) []string {
-	g.t.Helper()
-	out := g.run(nil, "--with-colons", "--list-keys", uid)
-	var fprs []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Split(line, ":"); len(f) > 9 && f[0] == "fpr" {
-			fprs = append(fprs, strings.ToLower(f[9]))
-		}
-	}
-	if len(fprs) == 0 {
-		g.t.Fatalf("gpg lists no key for %s", uid)
-	}
-	return fprs
-}
-
-// genRevoke drives the interactive gpg --gen-revoke with --command-fd 0;
-// menu is gpg's choice (0 no reason, 1 compromised, 2 superseded, 3 retired).
-func (g *gpgHome) genRevoke(fpr, menu, text string) []byte {
-	g.t.Helper()
-	answers := "y\n" + menu + "\n" + text + "\n\ny\n"
-	out, err := g.exec([]byte(answers), "--no-tty", "--command-fd", "0", "--status-fd", "2",
-		"--pinentry-mode", "loopback", "--passphrase", "", "--armor", "--gen-revoke", fpr)
-	if err != nil {
-		g.t.Fatalf("gpg --gen-revoke: %v", err)
-	}
-	return out
 }

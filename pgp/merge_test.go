@@ -10,6 +10,7 @@ import (
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+	"github.com/trustd-dev/trustd/internal/gpgtest"
 )
 
 // kinds lists the kinds of changes.
@@ -42,18 +43,18 @@ func keepsAll(t *testing.T, old, merged *Certificate) {
 // registered certificate: every change is accepted and verified, nothing
 // old is dropped, and merging the same export again changes nothing.
 func TestGPGCertificateUpdates(t *testing.T) {
-	g := newGPG(t)
-	g.run(nil, "--quick-gen-key", "Alice <alice@example.org>", "ed25519", "sign", "0")
-	fpr := g.fingerprints("alice@example.org")[0]
-	cur, err := ParseCertificate(g.run(nil, "--armor", "--export", fpr))
+	g := gpgtest.New(t)
+	g.Run(nil, "--quick-gen-key", "Alice <alice@example.org>", "ed25519", "sign", "0")
+	fpr := g.Fingerprints("alice@example.org")[0]
+	cur, err := ParseCertificate(g.Run(nil, "--armor", "--export", fpr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Bob certifies Alice's user id in his own home.
-	b := newGPG(t)
-	b.run(nil, "--quick-gen-key", "Bob <bob@example.org>", "ed25519", "sign", "0")
-	bobFpr := b.fingerprints("bob@example.org")[0]
-	bob, err := ParseCertificate(b.run(nil, "--export", bobFpr))
+	b := gpgtest.New(t)
+	b.Run(nil, "--quick-gen-key", "Bob <bob@example.org>", "ed25519", "sign", "0")
+	bobFpr := b.Fingerprints("bob@example.org")[0]
+	bob, err := ParseCertificate(b.Run(nil, "--export", bobFpr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,37 +73,37 @@ func TestGPGCertificateUpdates(t *testing.T) {
 		check   func(t *testing.T, c *Certificate)
 	}{
 		{"addkey", func() []byte {
-			g.run(nil, "--quick-add-key", fpr, "ed25519", "sign", "0")
-			return g.run(nil, "--export", fpr)
+			g.Run(nil, "--quick-add-key", fpr, "ed25519", "sign", "0")
+			return g.Run(nil, "--export", fpr)
 		}, nil, []ChangeKind{ChangeSubkey, ChangeSelfSignature}, func(t *testing.T, c *Certificate) {
 			if len(c.Subkeys) != 1 || !c.Subkeys[0].Capabilities.Sign {
 				t.Errorf("subkeys %+v", c.Subkeys)
 			}
 		}},
 		{"adduid", func() []byte {
-			g.run(nil, "--quick-add-uid", fpr, "Alice Work <alice@work.example>")
-			return g.run(nil, "--armor", "--export", fpr)
+			g.Run(nil, "--quick-add-uid", fpr, "Alice Work <alice@work.example>")
+			return g.Run(nil, "--armor", "--export", fpr)
 		}, nil, []ChangeKind{ChangeUserID, ChangeSelfSignature}, func(t *testing.T, c *Certificate) {
 			if len(c.UserIDs) != 2 {
 				t.Errorf("user ids %v", c.UserIDs)
 			}
 		}},
 		{"expire", func() []byte {
-			g.run(nil, "--quick-set-expire", fpr, "3y")
-			return g.run(nil, "--export", fpr)
+			g.Run(nil, "--quick-set-expire", fpr, "3y")
+			return g.Run(nil, "--export", fpr)
 		}, nil, nil, func(t *testing.T, c *Certificate) {
 			if c.Expires.IsZero() || c.Expires.Before(time.Now().AddDate(2, 0, 0)) {
 				t.Errorf("expires %v, want in about 3 years", c.Expires)
 			}
 		}},
 		{"certification", func() []byte {
-			b.run(g.run(nil, "--export", fpr), "--import")
-			b.run(nil, "--yes", "--quick-sign-key", fpr)
-			return b.run(nil, "--export", fpr)
+			b.Run(g.Run(nil, "--export", fpr), "--import")
+			b.Run(nil, "--yes", "--quick-sign-key", fpr)
+			return b.Run(nil, "--export", fpr)
 		}, registered, nil, func(t *testing.T, c *Certificate) {}},
 		{"revkey", func() []byte {
-			g.run(g.genRevoke(fpr, "2", "moved to a new key"), "--import")
-			return g.run(nil, "--export", fpr)
+			g.Run(g.GenRevoke(fpr, "2", "moved to a new key"), "--import")
+			return g.Run(nil, "--export", fpr)
 		}, nil, []ChangeKind{ChangeKeyRevocation}, func(t *testing.T, c *Certificate) {
 			st := c.Status(time.Now().Add(time.Hour))
 			if st.State != StateRevoked || st.Revocation.Reason != ReasonSuperseded || st.Revocation.Hard {
@@ -182,20 +183,20 @@ func splice(t *testing.T, export []byte, at int, extra ...[]byte) []byte {
 // onto someone else's certificate export, or a tampered copy of the
 // owner's own signature. None of it is accepted.
 func TestMergeForgeries(t *testing.T) {
-	g := newGPG(t)
-	g.run(nil, "--quick-gen-key", "Alice <alice@example.org>", "ed25519", "sign", "0")
-	fpr := g.fingerprints("alice@example.org")[0]
-	export := g.run(nil, "--export", fpr)
+	g := gpgtest.New(t)
+	g.Run(nil, "--quick-gen-key", "Alice <alice@example.org>", "ed25519", "sign", "0")
+	fpr := g.Fingerprints("alice@example.org")[0]
+	export := g.Run(nil, "--export", fpr)
 	alice, err := ParseCertificate(export)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newGPG(t)
-	s.run(nil, "--quick-gen-key", "Alice <alice@example.org>", "ed25519", "sign", "0")
-	strangerFpr := s.fingerprints("alice@example.org")[0]
-	s.run(nil, "--quick-add-key", strangerFpr, "ed25519", "sign", "0")
-	s.run(nil, "--quick-add-uid", strangerFpr, "Mallory <m@example.org>")
-	stranger, err := ParseCertificate(s.run(nil, "--export", strangerFpr))
+	s := gpgtest.New(t)
+	s.Run(nil, "--quick-gen-key", "Alice <alice@example.org>", "ed25519", "sign", "0")
+	strangerFpr := s.Fingerprints("alice@example.org")[0]
+	s.Run(nil, "--quick-add-key", strangerFpr, "ed25519", "sign", "0")
+	s.Run(nil, "--quick-add-uid", strangerFpr, "Mallory <m@example.org>")
+	stranger, err := ParseCertificate(s.Run(nil, "--export", strangerFpr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestMergeForgeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	strangerRev, err := RevocationSignatures(s.genRevoke(strangerFpr, "1", "x"))
+	strangerRev, err := RevocationSignatures(s.GenRevoke(strangerFpr, "1", "x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func TestMergeForgeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := len(ap.primary.sigs) + 1 + len(ap.ids[0].sigs) // the last packet of the first user id
-	aliceRev, err := RevocationSignatures(g.genRevoke(fpr, "1", "x"))
+	aliceRev, err := RevocationSignatures(g.GenRevoke(fpr, "1", "x"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,24 +285,24 @@ func TestRevocationSignatures(t *testing.T) {
 		{"2", ReasonSuperseded, false},
 		{"3", ReasonRetired, false},
 	} {
-		g := newGPG(t)
-		g.run(nil, "--quick-gen-key", "Rev <rev@example.org>", "ed25519", "sign", "0")
-		fpr := g.fingerprints("rev@example.org")[0]
-		cert, err := ParseCertificate(g.run(nil, "--export", fpr))
+		g := gpgtest.New(t)
+		g.Run(nil, "--quick-gen-key", "Rev <rev@example.org>", "ed25519", "sign", "0")
+		fpr := g.Fingerprints("rev@example.org")[0]
+		cert, err := ParseCertificate(g.Run(nil, "--export", fpr))
 		if err != nil {
 			t.Fatal(err)
 		}
-		bare := g.genRevoke(fpr, tc.menu, "text "+tc.menu)
+		bare := g.GenRevoke(fpr, tc.menu, "text "+tc.menu)
 		if got, err := RevocationSignatures(bare); err != nil || len(got) != 1 || !bytes.Equal(got[0], bare) {
 			t.Fatalf("bare revocation: %v", err)
 		}
-		g.run(bare, "--import")
+		g.Run(bare, "--import")
 		for _, armor := range []bool{false, true} {
 			args := []string{"--export", fpr}
 			if armor {
 				args = append([]string{"--armor"}, args...)
 			}
-			sigs, err := RevocationSignatures(g.run(nil, args...))
+			sigs, err := RevocationSignatures(g.Run(nil, args...))
 			if err != nil || len(sigs) != 1 {
 				t.Fatalf("menu %s armor %v: %d signatures, %v", tc.menu, armor, len(sigs), err)
 			}
@@ -314,10 +315,10 @@ func TestRevocationSignatures(t *testing.T) {
 			}
 		}
 	}
-	g := newGPG(t)
-	g.run(nil, "--quick-gen-key", "Fine <fine@example.org>", "ed25519", "sign", "0")
-	fpr := g.fingerprints("fine@example.org")[0]
-	if _, err := RevocationSignatures(g.run(nil, "--export", fpr)); !errors.Is(err, ErrMalformed) {
+	g := gpgtest.New(t)
+	g.Run(nil, "--quick-gen-key", "Fine <fine@example.org>", "ed25519", "sign", "0")
+	fpr := g.Fingerprints("fine@example.org")[0]
+	if _, err := RevocationSignatures(g.Run(nil, "--export", fpr)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("unrevoked certificate: %v, want ErrMalformed", err)
 	}
 }

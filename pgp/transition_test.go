@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trustd-dev/trustd/internal/gpgtest"
 )
 
 const (
@@ -147,17 +149,17 @@ func jsonBytes(t *testing.T, b []byte) string {
 // --local-user options, in a throwaway GNUPGHOME; and checks the refusals
 // with statements gpg signed with one key or with a stranger's.
 func TestGPGTransition(t *testing.T) {
-	g := newGPG(t)
-	g.run(nil, "--quick-gen-key", "Old <old@example.org>", "ed25519", "cert,sign", "0")
-	g.run(nil, "--quick-gen-key", "New <new@example.org>", "rsa3072", "cert", "0")
-	g.run(nil, "--quick-gen-key", "Stranger <stranger@example.org>", "ed25519", "cert,sign", "0")
-	oldF := g.fingerprints("old@example.org")[0]
-	newF := g.fingerprints("new@example.org")[0]
-	g.run(nil, "--quick-add-key", newF, "ed25519", "sign", "0") // the new key signs with a subkey
-	strF := g.fingerprints("stranger@example.org")[0]
+	g := gpgtest.New(t)
+	g.Run(nil, "--quick-gen-key", "Old <old@example.org>", "ed25519", "cert,sign", "0")
+	g.Run(nil, "--quick-gen-key", "New <new@example.org>", "rsa3072", "cert", "0")
+	g.Run(nil, "--quick-gen-key", "Stranger <stranger@example.org>", "ed25519", "cert,sign", "0")
+	oldF := g.Fingerprints("old@example.org")[0]
+	newF := g.Fingerprints("new@example.org")[0]
+	g.Run(nil, "--quick-add-key", newF, "ed25519", "sign", "0") // the new key signs with a subkey
+	strF := g.Fingerprints("stranger@example.org")[0]
 	all := map[string]*Certificate{}
 	for _, f := range []string{oldF, newF, strF} {
-		c, err := ParseCertificate(g.run(nil, "--armor", "--export", f))
+		c, err := ParseCertificate(g.Run(nil, "--armor", "--export", f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +170,7 @@ func TestGPGTransition(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, oldKey, newKey string) string {
 		text := "For a number of reasons, I have set up a new OpenPGP key.\n\nThe old key was:\n\n" +
-			string(g.run(nil, "--fingerprint", oldKey)) + "\nAnd the new key is:\n\n" + string(g.run(nil, "--fingerprint", newKey)) +
+			string(g.Run(nil, "--fingerprint", oldKey)) + "\nAnd the new key is:\n\n" + string(g.Run(nil, "--fingerprint", newKey)) +
 			"\n- this line starts with a dash and is dash-escaped\n"
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
@@ -177,7 +179,7 @@ func TestGPGTransition(t *testing.T) {
 		return p
 	}
 	good := write("good.txt", oldF, newF)
-	signed := g.run(nil, "--clearsign", "--local-user", oldF, "--local-user", newF, "--output", "-", good)
+	signed := g.Run(nil, "--clearsign", "--local-user", oldF, "--local-user", newF, "--output", "-", good)
 	tr, err := VerifyTransition(signed, certs)
 	if err != nil {
 		t.Fatalf("VerifyTransition: %v\n%s", err, signed)
@@ -186,7 +188,7 @@ func TestGPGTransition(t *testing.T) {
 		t.Fatalf("transition %+v; want %s -> %s, the new key's signature by its subkey", tr, oldF, newF)
 	}
 	// The order of the signatures does not matter.
-	if tr2, err := VerifyTransition(g.run(nil, "--clearsign", "--local-user", newF, "--local-user", oldF, "--output", "-", good), certs); err != nil || tr2.Rotation.Old != oldF {
+	if tr2, err := VerifyTransition(g.Run(nil, "--clearsign", "--local-user", newF, "--local-user", oldF, "--output", "-", good), certs); err != nil || tr2.Rotation.Old != oldF {
 		t.Errorf("signatures in the other order: %+v, %v", tr2, err)
 	}
 
@@ -196,11 +198,11 @@ func TestGPGTransition(t *testing.T) {
 		signed []byte
 		msg    string
 	}{
-		{"old key only", g.run(nil, "--clearsign", "--local-user", oldF, "--output", "-", good), "1 signature(s)"},
-		{"new key only", g.run(nil, "--clearsign", "--local-user", newF, "--output", "-", good), "1 signature(s)"},
-		{"stranger alone claims the old key", g.run(nil, "--clearsign", "--local-user", strF, "--output", "-", theft), "1 signature(s)"},
-		{"stranger and the new key claim the old key", g.run(nil, "--clearsign", "--local-user", strF, "--local-user", newF, "--output", "-", theft), "no signature by the old key " + oldF},
-		{"stranger signs in place of the new key", g.run(nil, "--clearsign", "--local-user", oldF, "--local-user", strF, "--output", "-", good), "no signature by the new key " + newF},
+		{"old key only", g.Run(nil, "--clearsign", "--local-user", oldF, "--output", "-", good), "1 signature(s)"},
+		{"new key only", g.Run(nil, "--clearsign", "--local-user", newF, "--output", "-", good), "1 signature(s)"},
+		{"stranger alone claims the old key", g.Run(nil, "--clearsign", "--local-user", strF, "--output", "-", theft), "1 signature(s)"},
+		{"stranger and the new key claim the old key", g.Run(nil, "--clearsign", "--local-user", strF, "--local-user", newF, "--output", "-", theft), "no signature by the old key " + oldF},
+		{"stranger signs in place of the new key", g.Run(nil, "--clearsign", "--local-user", oldF, "--local-user", strF, "--output", "-", good), "no signature by the new key " + newF},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := VerifyTransition(tc.signed, certs)
@@ -209,7 +211,7 @@ func TestGPGTransition(t *testing.T) {
 			}
 		})
 	}
-	three := g.run(nil, "--clearsign", "--local-user", oldF, "--local-user", newF, "--local-user", strF, "--output", "-", good)
+	three := g.Run(nil, "--clearsign", "--local-user", oldF, "--local-user", newF, "--local-user", strF, "--output", "-", good)
 	if _, err := VerifyTransition(three, certs); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "3 signature(s)") {
 		t.Errorf("three signatures: %v; want ErrMalformed", err)
 	}

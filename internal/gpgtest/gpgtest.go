@@ -1,6 +1,6 @@
 // Package gpgtest runs the real gpg program in throwaway GNUPGHOMEs for
-// tests outside package pgp, so certificates, edits and revocations are
-// made the way people make them.
+// tests, so certificates, edits and revocations are made the way people
+// make them. It must not import package pgp, whose own tests use it.
 package gpgtest
 
 import (
@@ -40,32 +40,40 @@ func New(t testing.TB) *Home {
 	h := &Home{t: t, Dir: dir}
 	t.Cleanup(func() {
 		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
-		cmd.Env = h.env()
+		cmd.Env = h.Env()
 		_ = cmd.Run()
 		_ = os.RemoveAll(dir)
 	})
 	return h
 }
 
-func (h *Home) env() []string { return append(os.Environ(), "GNUPGHOME="+h.Dir, "LC_ALL=C") }
+// Env is the environment gpg runs in: this home and the C locale, for
+// programs under test that start gpg themselves.
+func (h *Home) Env() []string { return append(os.Environ(), "GNUPGHOME="+h.Dir, "LC_ALL=C") }
 
 // Run runs gpg in batch mode with an empty passphrase and returns its
 // standard output, failing the test on error.
 func (h *Home) Run(stdin []byte, args ...string) []byte {
 	h.t.Helper()
-	all := append([]string{"--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)
-	out, err := h.exec(stdin, all...)
+	out, err := h.Try(stdin, args...)
 	if err != nil {
 		h.t.Fatalf("gpg %s: %v", strings.Join(args, " "), err)
 	}
 	return out
 }
 
+// Try is Run for commands expected to fail: it returns gpg's error
+// (with its standard error) instead of failing the test.
+func (h *Home) Try(stdin []byte, args ...string) ([]byte, error) {
+	all := append([]string{"--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)
+	return h.exec(stdin, all...)
+}
+
 func (h *Home) exec(stdin []byte, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "gpg", args...)
-	cmd.Env = h.env()
+	cmd.Env = h.Env()
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
