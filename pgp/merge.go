@@ -253,15 +253,9 @@ func Merge(old *Certificate, update []byte, certify Certifier) (Merged, error) {
 			base.ids[i].sigs = m.mergeSigs(base.ids[i].sigs, co.sigs, field, check)
 			continue
 		}
-		n := len(m.changes)
-		sigs := m.mergeSigs(nil, co.sigs, field, check)
-		if !slices.ContainsFunc(m.changes[n:], func(c Change) bool { return c.Kind == ChangeSelfSignature }) {
-			m.changes = m.changes[:n]
-			m.ignore(field, "a new user id needs a valid self-certification")
-			continue
+		if sigs, ok := m.addComponent(co, ChangeUserID, uid, field, check, "a new user id needs a valid self-certification"); ok {
+			base.ids = append(base.ids, component{head: co.head, sigs: sigs})
 		}
-		m.changes = slices.Insert(m.changes, n, Change{Kind: ChangeUserID, Target: uid, Issuer: m.fpr, Packet: slices.Clone(co.head.bytes)})
-		base.ids = append(base.ids, component{head: co.head, sigs: sigs})
 	}
 
 	// Subkeys.
@@ -294,15 +288,9 @@ func Merge(old *Certificate, update []byte, certify Certifier) (Merged, error) {
 			m.ignore(field, err.Error())
 			continue
 		}
-		n := len(m.changes)
-		sigs := m.mergeSigs(nil, co.sigs, field, check)
-		if !slices.ContainsFunc(m.changes[n:], func(c Change) bool { return c.Kind == ChangeSelfSignature }) {
-			m.changes = m.changes[:n]
-			m.ignore(field, "a new subkey needs a valid binding signature")
-			continue
+		if sigs, ok := m.addComponent(co, ChangeSubkey, sfpr, field, check, "a new subkey needs a valid binding signature"); ok {
+			base.subkeys = append(base.subkeys, component{head: co.head, sigs: sigs})
 		}
-		m.changes = slices.Insert(m.changes, n, Change{Kind: ChangeSubkey, Target: sfpr, Issuer: m.fpr, Packet: slices.Clone(co.head.bytes)})
-		base.subkeys = append(base.subkeys, component{head: co.head, sigs: sigs})
 	}
 
 	out.Ignored = m.ignored
@@ -344,6 +332,23 @@ func (m *merger) self(sig *packet.Signature) bool {
 		return false
 	}
 	return sig.CheckKeyIdOrFingerprint(m.pk)
+}
+
+// addComponent merges the signatures of a component (user id or subkey)
+// the stored certificate lacks. The component is added only with a valid
+// self-signature among them, and then its own Change (kind, target) goes
+// before its signatures'; otherwise none of its changes are kept and it
+// is ignored for reason.
+func (m *merger) addComponent(co component, kind ChangeKind, target, field string, check func(*packet.Signature) (ChangeKind, string, error), reason string) ([]rawPacket, bool) {
+	n := len(m.changes)
+	sigs := m.mergeSigs(nil, co.sigs, field, check)
+	if !slices.ContainsFunc(m.changes[n:], func(c Change) bool { return c.Kind == ChangeSelfSignature }) {
+		m.changes = m.changes[:n]
+		m.ignore(field, reason)
+		return nil, false
+	}
+	m.changes = slices.Insert(m.changes, n, Change{Kind: kind, Target: target, Issuer: m.fpr, Packet: slices.Clone(co.head.bytes)})
+	return sigs, true
 }
 
 // mergeSigs returns have with every signature of got that it lacks (by
