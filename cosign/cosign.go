@@ -125,17 +125,9 @@ func (r Record) Encode() ([]byte, error) { return json.Marshal(r) }
 // ParseRecord reads a Record within MaxRecordBytes: every field known,
 // the required ones set for its kind.
 func ParseRecord(data []byte) (Record, error) {
-	if len(data) > MaxRecordBytes {
-		return Record{}, inputerr.New(opRecord, "", ErrTooLarge, fmt.Sprintf("%d bytes, the limit is %d", len(data), MaxRecordBytes))
-	}
 	var r Record
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return Record{}, inputerr.Wrap(opRecord, "", ErrMalformed, "not a cosign record (cosign, kind, keyid, data)", err)
-	}
-	if dec.More() {
-		return Record{}, inputerr.New(opRecord, "", ErrMalformed, "data after the record")
+	if err := decodeStrict(opRecord, data, MaxRecordBytes, &r, "record", "cosign record (cosign, kind, keyid, data)"); err != nil {
+		return Record{}, err
 	}
 	if r.Cosign != RecordVersion {
 		return Record{}, inputerr.New(opRecord, "cosign", ErrMalformed, fmt.Sprintf("%q is not %q", r.Cosign, RecordVersion))
@@ -187,21 +179,13 @@ const opLegacy = "cosign: bundle"
 // with ErrKeyMismatch, it is a keyless bundle) and rekorBundle. Unknown
 // fields are refused.
 func ParseLegacyBundle(data []byte) (LegacyBundle, error) {
-	if len(data) > MaxBundleBytes {
-		return LegacyBundle{}, inputerr.New(opLegacy, "", ErrTooLarge, fmt.Sprintf("%d bytes, the limit is %d", len(data), MaxBundleBytes))
-	}
 	var raw struct {
 		Base64Signature *string         `json:"base64Signature"`
 		Cert            *string         `json:"cert"`
 		RekorBundle     json.RawMessage `json:"rekorBundle"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
-		return LegacyBundle{}, inputerr.Wrap(opLegacy, "", ErrMalformed, "not a cosign bundle (base64Signature, cert, rekorBundle)", err)
-	}
-	if dec.More() {
-		return LegacyBundle{}, inputerr.New(opLegacy, "", ErrMalformed, "data after the bundle")
+	if err := decodeStrict(opLegacy, data, MaxBundleBytes, &raw, "bundle", "cosign bundle (base64Signature, cert, rekorBundle)"); err != nil {
+		return LegacyBundle{}, err
 	}
 	if raw.Base64Signature == nil {
 		return LegacyBundle{}, inputerr.New(opLegacy, "base64Signature", ErrMalformed, "required")
@@ -257,9 +241,6 @@ const opPayload = "cosign: simple-signing payload"
 // critical holds nothing else (its fields must be understood); optional
 // is an object or null.
 func ParseSimpleSigning(data []byte) (SimpleSigning, error) {
-	if len(data) > MaxPayloadBytes {
-		return SimpleSigning{}, inputerr.New(opPayload, "", ErrTooLarge, fmt.Sprintf("%d bytes, the limit is %d", len(data), MaxPayloadBytes))
-	}
 	var raw struct {
 		Critical *struct {
 			Identity *struct {
@@ -272,13 +253,8 @@ func ParseSimpleSigning(data []byte) (SimpleSigning, error) {
 		} `json:"critical"`
 		Optional json.RawMessage `json:"optional"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
-		return SimpleSigning{}, inputerr.Wrap(opPayload, "", ErrMalformed, "not a simple-signing payload (critical, optional)", err)
-	}
-	if dec.More() {
-		return SimpleSigning{}, inputerr.New(opPayload, "", ErrMalformed, "data after the payload")
+	if err := decodeStrict(opPayload, data, MaxPayloadBytes, &raw, "payload", "simple-signing payload (critical, optional)"); err != nil {
+		return SimpleSigning{}, err
 	}
 	c := raw.Critical
 	switch {
@@ -406,4 +382,23 @@ func truncate(s string) string {
 		return s[:80] + "…"
 	}
 	return strings.ToValidUTF8(s, "?")
+}
+
+// decodeStrict decodes untrusted JSON into v the one way cosign's parsers
+// accept it: at most limit bytes, every field known, nothing after the
+// value. Errors name what the document is ("record") and expect, its
+// expected shape ("cosign record (cosign, kind, keyid, data)").
+func decodeStrict(op string, data []byte, limit int, v any, what, expect string) error {
+	if len(data) > limit {
+		return inputerr.New(op, "", ErrTooLarge, fmt.Sprintf("%d bytes, the limit is %d", len(data), limit))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return inputerr.Wrap(op, "", ErrMalformed, "not a "+expect, err)
+	}
+	if dec.More() {
+		return inputerr.New(op, "", ErrMalformed, "data after the "+what)
+	}
+	return nil
 }
