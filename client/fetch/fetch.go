@@ -139,6 +139,11 @@ type Options struct {
 	// RootCAs are the roots https locations and registries are checked
 	// against; nil means the system's.
 	RootCAs *x509.CertPool
+	// ExtraRootCAs are trusted besides the system's roots (a private
+	// mirror's CA). A chain is checked against them first; the system's
+	// roots, about 4 MiB once parsed, are loaded only for a server whose
+	// chain these do not verify. Ignored when RootCAs is set.
+	ExtraRootCAs *x509.CertPool
 	// AllowHTTPUnsafe accepts plain http locations (and registries over
 	// http): for loopback tests only, since anyone on the path can then
 	// change the bytes (they are still validated) or see what is fetched.
@@ -279,10 +284,51 @@ func (f *fetcher) transport() *http.Transport {
 		DisableCompression: true,
 		// HTTP/1.1: one stream per location, read straight from the
 		// connection (an HTTP/2 stream buffers up to 4 MiB ahead).
-		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: f.opts.RootCAs},
+		TLSClientConfig:     f.tlsConfig(),
 		MaxIdleConnsPerHost: 2,
 	}
 	return tr
+}
+
+// tlsConfig checks servers against RootCAs, or against ExtraRootCAs and
+// then the system's roots. The second case verifies in VerifyConnection
+// (the standard library's own verification, with the same name check)
+// because tls.Config takes only one pool.
+func (f *fetcher) tlsConfig() *tls.Config {
+	extra := f.opts.ExtraRootCAs
+	if f.opts.RootCAs != nil || extra == nil {
+		return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: f.opts.RootCAs}
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Verification is not skipped: VerifyConnection below does it for
+		// every connection, resumed ones included.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return verifyChain(cs, extra)
+		},
+	}
+}
+
+// verifyChain verifies the server's chain for its name against extra,
+// then against the system's roots (nil Roots).
+func verifyChain(cs tls.ConnectionState, extra *x509.CertPool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("tls: the server sent no certificate")
+	}
+	opts := x509.VerifyOptions{DNSName: cs.ServerName, Intermediates: x509.NewCertPool(), Roots: extra}
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	leaf := cs.PeerCertificates[0]
+	if _, err := leaf.Verify(opts); err == nil {
+		return nil
+	}
+	opts.Roots = nil
+	if _, err := leaf.Verify(opts); err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	return nil
 }
 
 func (f *fetcher) httpClient() *http.Client {

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/trustd-dev/trustd/client/fetch"
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/certtest"
 )
 
 // loopback is the one non-public network the tests let Get reach; servers
@@ -350,4 +352,44 @@ func TestPublic(t *testing.T) {
 			t.Errorf("Public(%s) = %v, want %v", tc.ip, got, tc.want)
 		}
 	}
+}
+
+// TestGetExtraRootCAs: ExtraRootCAs verify a private mirror without the
+// system's roots replacing them, the name is still checked, and a chain
+// neither they nor the system's roots verify is refused.
+func TestGetExtraRootCAs(t *testing.T) {
+	art := randomBytes(t, 1000)
+	s256, _ := digests(art)
+	s := newServer(t, "127.0.0.1", serveBytes(art))
+	port := s.URL[strings.LastIndex(s.URL, ":")+1:]
+	other := certtest.NewCA(t, "another CA")
+	tests := []struct {
+		name  string
+		url   string
+		extra *x509.CertPool
+		ok    bool
+	}{
+		{"the mirror's CA", s.URL + "/a", pool(s), true},
+		{"another CA", s.URL + "/a", other.Pool(), false},
+		// httptest's certificate names 127.0.0.1 and example.com, not localhost.
+		{"the mirror's CA, another name", "https://localhost:" + port + "/a", pool(s), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			_, err := fetch.Get(context.Background(), s256, fetch.Options{Source: fetch.StaticLocations{{URL: tc.url, Kind: fetch.Authoritative}},
+				Out: out, ExtraRootCAs: tc.extra, AllowNetworksUnsafe: append(slices.Clone(loopback), netip.MustParsePrefix("::1/128"))})
+			if tc.ok != (err == nil) {
+				t.Fatalf("err = %v, want ok %v", err, tc.ok)
+			}
+			if !tc.ok && (!strings.Contains(err.Error(), "certificate") || fileExists(out)) {
+				t.Fatalf("err = %v (want a certificate error), out written %v", err, fileExists(out))
+			}
+		})
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -124,7 +124,7 @@ other bytes, bad input, unreachable server).`,
 				opts.AllowNetworksUnsafe = append(opts.AllowNetworksUnsafe, pfx)
 			}
 			if caFile != "" {
-				if opts.RootCAs, err = certPool(caFile); err != nil {
+				if opts.ExtraRootCAs, err = certPool(caFile); err != nil {
 					return err
 				}
 			}
@@ -223,12 +223,10 @@ func (s timedSource) Locations(ctx context.Context, d digest.Digest) ([]bytefetc
 	return s.src.Locations(ctx, d)
 }
 
-// certPool is the system roots plus the PEM certificates in file.
+// certPool holds the PEM certificates in file, trusted besides the
+// system roots (which fetch loads only for a server these do not verify).
 func certPool(file string) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
+	pool := x509.NewCertPool()
 	pem, err := readBounded(file, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("--blob-ca: %w", err)
