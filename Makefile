@@ -75,6 +75,7 @@ bench-revocation: ## Offline revocation cache check at 1M; full list (1M) and de
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'FullListDownload1M|DeltaSync1000' -benchtime 3x -timeout 30m ./server
 
 bench-get: ## trustctl get of a 1 GiB artifact by sha512 from a loopback https mirror vs curl | sha512sum: wall-time ratio and peak RSS against the ceilings (BENCH_GET_MIB, BENCH_RUNS)
+	scripts/test-deps.sh
 	$(GO) test -run '^$$' -bench BenchmarkGet -benchtime 1x -timeout 30m ./integration
 
 bench-flood: ## 1,000 concurrent lookups against the real trustd on SQLite and PostgreSQL: shed p99 beside its ceiling

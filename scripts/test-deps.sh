@@ -22,6 +22,8 @@ missing=()
 command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v b2sum >/dev/null 2>&1 || missing+=(coreutils)
+# GNU time: make bench-get reads trustctl's own peak RSS from it.
+[ -x /usr/bin/time ] || missing+=(time)
 # unshare and ip: the cosign tests run cosign offline in a network namespace.
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
