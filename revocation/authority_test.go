@@ -112,29 +112,7 @@ func (e *env) tufKey(t testing.TB) (testKey, tuftest.Key) {
 func (e *env) tufPublish(t testing.TB, name string, targets tuftest.Key, target string, content []byte, delegate ...tuftest.Key) {
 	t.Helper()
 	ctx := context.Background()
-	state, err := tufstore.New(e.store, e.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	online := tuftest.OnlineKeys(t)
-	svc, err := tuf.New(state, online, tuf.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo := &tuftest.Repo{Name: name, Root: tuftest.NewKey(t), Targets: targets}
-	md, err := tuf.NewRoot(tuf.RootSpec{Version: 1, Expires: time.Now().Add(24 * time.Hour),
-		Root: tuf.KeySet{Keys: []*metadata.Key{repo.Root.Key}}, Targets: tuf.KeySet{Keys: []*metadata.Key{targets.Key}},
-		Snapshot: tuf.Keys(online.Keys(metadata.SNAPSHOT)), Timestamp: tuf.Keys(online.Keys(metadata.TIMESTAMP))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := tuf.Sign(md, repo.Root.Signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Init(ctx, name, root); err != nil {
-		t.Fatal(err)
-	}
+	svc, repo := tuftest.InitRepo(t, e.store, e.log, name, targets)
 	if len(delegate) == 0 {
 		if _, err := svc.Upload(ctx, name, metadata.TARGETS, repo.SignTargets(t, nil, target, content)); err != nil {
 			t.Fatal(err)

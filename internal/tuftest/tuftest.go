@@ -13,7 +13,10 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // Key is a test signing key in both forms the tuf package uses, and as
@@ -111,4 +114,36 @@ func (r *Repo) SignTargets(t testing.TB, current []byte, name string, content []
 		t.Fatal(err)
 	}
 	return out
+}
+
+// InitRepo creates repository name in trustd's TUF state over st and log:
+// a new root key, targets as the targets key, and fresh online keys for
+// snapshot and timestamp. It returns the service to upload through and
+// the repository to sign with.
+func InitRepo(t testing.TB, st store.Store, log *statement.Log, name string, targets Key) (*tuf.Service, *Repo) {
+	t.Helper()
+	state, err := tufstore.New(st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	online := OnlineKeys(t)
+	svc, err := tuf.New(state, online, tuf.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := &Repo{Name: name, Root: NewKey(t), Targets: targets}
+	md, err := tuf.NewRoot(tuf.RootSpec{Version: 1, Expires: time.Now().Add(24 * time.Hour),
+		Root: tuf.KeySet{Keys: []*metadata.Key{repo.Root.Key}}, Targets: tuf.KeySet{Keys: []*metadata.Key{targets.Key}},
+		Snapshot: tuf.Keys(online.Keys(metadata.SNAPSHOT)), Timestamp: tuf.Keys(online.Keys(metadata.TIMESTAMP))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := tuf.Sign(md, repo.Root.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Init(context.Background(), name, root); err != nil {
+		t.Fatal(err)
+	}
+	return svc, repo
 }
