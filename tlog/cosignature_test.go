@@ -109,3 +109,46 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// FuzzCosignatures feeds arbitrary witness answers to OpenCosignatures and
+// arbitrary cosigned checkpoints to RequireWitnesses (both untrusted: a
+// witness's HTTP answer, a server's checkpoint). Neither may panic; what
+// OpenCosignatures accepts is by the witness it was asked about, and
+// RequireWitnesses never reports more witnesses than it was given.
+func FuzzCosignatures(f *testing.F) {
+	skey, vkey := testKey(f, testOrigin, 1)
+	signed, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: testOrigin, Size: 0, Hash: tlog.EmptyRoot()}, skey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, err := torchwood.NewCosignatureSigner("w.example/a", ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	key := s.Verifier().String()
+	w, err := tlog.ParseWitnessKey(key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	n, err := note.Open(signed, note.VerifierList(must(note.NewVerifier(vkey))))
+	if err != nil {
+		f.Fatal(err)
+	}
+	cosigned := must(note.Sign(n, s))
+	_, lines, _ := bytes.Cut(must(note.Sign(&note.Note{Text: n.Text}, s)), []byte("\n\n"))
+	f.Add(lines, cosigned)
+	f.Add([]byte("— w.example/a AAAA\n"), signed)
+	f.Add([]byte{}, []byte("not a note"))
+	f.Fuzz(func(t *testing.T, answer, checkpoint []byte) {
+		if cos, err := tlog.OpenCosignatures(signed, answer, w); err == nil {
+			for _, c := range cos {
+				if c.Witness != key {
+					t.Fatalf("accepted a cosignature by %s, asked about %s", c.Witness, key)
+				}
+			}
+		}
+		if names, err := tlog.RequireWitnesses(checkpoint, []string{key}, 1); err == nil && len(names) != 1 {
+			t.Fatalf("RequireWitnesses named %v of one witness", names)
+		}
+	})
+}
