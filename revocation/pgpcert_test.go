@@ -204,7 +204,9 @@ func TestPGPRevocationNotReinstated(t *testing.T) {
 // its fingerprint and a signer.
 func pgpKey(t *testing.T, e *env, name string) (string, *pgp.KeySigner) {
 	t.Helper()
-	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEd25519}
+	// Created at the env's clock: a key made a second boundary after
+	// e.now (a loaded machine) would be not yet valid at e.now.
+	cfg := &packet.Config{Algorithm: packet.PubKeyAlgoEd25519, Time: func() time.Time { return e.now }}
 	ent, err := openpgp.NewEntity(name, "", name+"@example.org", cfg)
 	if err != nil {
 		t.Fatal(err)
