@@ -9,6 +9,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPC_GATEWAY_VERSION       := v2.34.0
 STATICCHECK_VERSION        := v0.8.2
 
 # Tool binaries carry their version in a stamp file so a version bump
@@ -16,6 +17,8 @@ STATICCHECK_VERSION        := v0.8.2
 BUF                := $(BIN)/buf
 PROTOC_GEN_GO      := $(BIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC := $(BIN)/protoc-gen-go-grpc
+PROTOC_GEN_GATEWAY := $(BIN)/protoc-gen-grpc-gateway
+PROTOC_GEN_OPENAPI := $(BIN)/protoc-gen-openapiv2
 STATICCHECK        := $(BIN)/staticcheck
 
 .PHONY: all build run test test-go test-differential bench bench-digest bench-load bench-lookup bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation bench-flood bench-get proto proto-check lint tools fuzz clean
@@ -88,7 +91,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	  done; \
 	done
 
-proto: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) ## Regenerate Go code from proto/
+proto: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(PROTOC_GEN_GATEWAY) $(PROTOC_GEN_OPENAPI) ## Regenerate Go code from proto/
 	$(BUF) lint
 	$(BUF) generate
 
@@ -101,7 +104,7 @@ lint: $(STATICCHECK) ## gofmt, go vet, staticcheck
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(STATICCHECK)
+tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC) $(PROTOC_GEN_GATEWAY) $(PROTOC_GEN_OPENAPI) $(STATICCHECK)
 
 $(BUF): $(BIN)/.buf-$(BUF_VERSION)
 $(BIN)/.buf-$(BUF_VERSION):
@@ -116,6 +119,16 @@ $(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION):
 $(PROTOC_GEN_GO_GRPC): $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
 $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION):
 	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@touch $@
+
+$(PROTOC_GEN_GATEWAY): $(BIN)/.protoc-gen-grpc-gateway-$(GRPC_GATEWAY_VERSION)
+$(BIN)/.protoc-gen-grpc-gateway-$(GRPC_GATEWAY_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION)
+	@touch $@
+
+$(PROTOC_GEN_OPENAPI): $(BIN)/.protoc-gen-openapiv2-$(GRPC_GATEWAY_VERSION)
+$(BIN)/.protoc-gen-openapiv2-$(GRPC_GATEWAY_VERSION):
+	GOBIN=$(BIN) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
 	@touch $@
 
 $(STATICCHECK): $(BIN)/.staticcheck-$(STATICCHECK_VERSION)
