@@ -126,8 +126,9 @@ func (r Rule) String() string {
 // methodRules is the authorisation table: every gRPC method trustd serves,
 // by full method name, and who may call it. A method missing here is
 // refused, so a new RPC cannot be served before its rule is written down
-// (a test checks every registered method is listed). The HTTP listener
-// serves only reads (health, metrics, log and TUF files).
+// (a test checks every registered method is listed). The HTTP listener's
+// own paths serve only reads (health, metrics, log and TUF files); its
+// JSON API calls these methods through the same chain (httpapi.go).
 var methodRules = map[string]Rule{
 	trustv1.SubjectService_GetSubject_FullMethodName:  RuleRead,
 	trustv1.SubjectService_ListAliases_FullMethodName: RuleRead,

@@ -63,6 +63,8 @@ type rpc struct {
 	id string
 	// caller is who calls, from the connection.
 	caller Caller
+	// http says the call came through the HTTP/JSON API.
+	http bool
 }
 
 // step is one stage every RPC passes, unary and streaming alike, in the
@@ -81,6 +83,7 @@ func (s *Server) steps() []step {
 
 // run passes one call through the chain and then to handler.
 func (s *Server) run(ctx context.Context, call *rpc, handler func(context.Context) error) error {
+	ctx, call.http = s.apiPeer(ctx)
 	call.caller = s.authz.identify(ctx)
 	ctx = context.WithValue(ctx, callerKey{}, call.caller)
 	var next func(i int) func(context.Context) error
@@ -162,6 +165,9 @@ func (s *Server) observe(ctx context.Context, call *rpc, next func(context.Conte
 		}
 		if call.stream {
 			attrs = append(attrs, "stream", true)
+		}
+		if call.http {
+			attrs = append(attrs, "via", "http")
 		}
 		s.log.Log(ctx, level, "rpc", attrs...)
 	}()

@@ -335,11 +335,19 @@ func (s *Server) limitStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 }
 
 // limitHTTP holds the HTTP reads (log proofs, TUF metadata) to the read
-// limit; health, readiness and metrics are never shed.
+// limit; health, readiness and metrics are never shed, and the HTTP/JSON
+// API is limited per method by the gRPC chain.
 func (s *Server) limitHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/healthz", "/readyz", "/metrics":
+			next.ServeHTTP(w, r)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, APIPrefix+"/") {
+			// The HTTP/JSON API's calls are held to the limits of their
+			// method by the gRPC chain they pass; a slot here too would
+			// count each call twice.
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -119,6 +119,10 @@ type Server struct {
 	limits   *limiter
 	http     *http.Server
 	authz    *authorizer
+	// api is the HTTP/JSON API (httpapi.go); apiCalls holds its calls in
+	// flight by handle, for apiPeer.
+	api      *api
+	apiCalls sync.Map
 	// chain is the steps every RPC passes (see steps).
 	chain []step
 }
@@ -167,10 +171,13 @@ func New(opts Options) (*Server, error) {
 		grpc.ChainStreamInterceptor(s.streamInterceptor, s.limitStream),
 		grpc.InTapHandle(s.tap),
 	}
-	if opts.TLS != nil {
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
-	}
+	// TLS when configured; the HTTP/JSON API's in-memory connection is
+	// recognised and marked (apiCreds).
+	grpcOpts = append(grpcOpts, grpc.Creds(serverCreds(opts)))
 	s.grpc = grpc.NewServer(grpcOpts...)
+	if s.api, err = s.newAPI(); err != nil {
+		return nil, err
+	}
 	ls := &logService{log: opts.Log, store: opts.Store, witnesses: opts.Witnesses}
 	pgpLog := pgplog.New(opts.Store, opts.Log)
 	registry := keys.NewRegistry(opts.Store).WithCertificateUpdater(func(ctx context.Context, data []byte) (*pgp.Certificate, keys.Update, error) {
@@ -234,6 +241,8 @@ func New(opts Options) (*Server, error) {
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc(APIPrefix+"/", s.serveAPI)
+	mux.HandleFunc("GET "+OpenAPIPath, serveOpenAPI)
 	s.registerLogHTTP(mux, ls)
 	s.registerTileHTTP(mux, ls)
 	if tufs != nil {
@@ -309,7 +318,9 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 		}
 		hctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 		defer cancel()
-		return s.http.Shutdown(hctx)
+		err := s.http.Shutdown(hctx)
+		_ = s.api.conn.Close()
+		return err
 	})
 	return g.Wait()
 }
