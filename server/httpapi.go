@@ -66,8 +66,6 @@ type apiCall struct {
 	// before that is the gateway's own refusal (a body that does not
 	// decode), which no step of the chain has logged.
 	sent atomic.Bool
-	// id is the request id of a refusal made before the chain.
-	id string
 }
 
 type apiCallKey struct{}
