@@ -12,9 +12,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
@@ -276,21 +278,37 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	call := &apiCall{handle: randomHandle(), peer: httpPeer(r)}
 	ctx := context.WithValue(r.Context(), apiCallKey{}, call)
 	r = r.WithContext(ctx)
+	// As the gRPC tap does, shed a call whose class is full (its queue
+	// too) before its body is read: a flood of large bodies is refused
+	// without buffering them.
+	if err := s.limits.shedEarly(classOf(strings.TrimPrefix(r.URL.Path, APIPrefix))); err != nil {
+		w.Header().Set("Retry-After", "1")
+		s.apiError(ctx, a.mux, apiMarshaler, w, r, toStatus(ctx, s.log, err))
+		return
+	}
 	if r.ContentLength > a.maxBody {
 		s.apiError(ctx, a.mux, apiMarshaler, w, r, &apiTooLarge{what: "request body", size: r.ContentLength, max: a.maxBody, flag: "--max-request-bytes"})
 		return
 	}
+	// The body arrives within the request timeout, or the call is
+	// refused: a slow sender does not hold a connection for ever.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.RequestTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
 	if err != nil {
 		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
+		switch {
+		case errors.As(err, &mb):
 			err = &apiTooLarge{what: "request body", size: -1, max: a.maxBody, flag: "--max-request-bytes"}
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestTimeout,
+				Err: status.Errorf(codes.DeadlineExceeded, "the request body did not arrive within %s (trustd --request-timeout)", s.opts.RequestTimeout)}
+		default:
 			err = &runtime.HTTPStatusError{HTTPStatus: http.StatusBadRequest, Err: status.Errorf(codes.InvalidArgument, "reading the request body: %v", err)}
 		}
 		s.apiError(ctx, a.mux, apiMarshaler, w, r, err)
 		return
 	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.apiCalls.Store(call.handle, call)
 	defer s.apiCalls.Delete(call.handle)

@@ -4,8 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -81,5 +88,50 @@ func TestAPICredsMarkOnlyGatewayConns(t *testing.T) {
 		t.Fatal(err)
 	} else if _, ok := info.(apiAuthInfo); !ok {
 		t.Errorf("a gateway connection got %T, want apiAuthInfo", info)
+	}
+}
+
+// TestAPIShedAndSlowBody: a JSON call whose class is full is shed before
+// its body is read, as the gRPC tap sheds; a body that does not arrive
+// within the request timeout is refused with 408.
+func TestAPIShedAndSlowBody(t *testing.T) {
+	s := newBareServer(t, 300*time.Millisecond)
+	s.limits = newLimiter(Limits{MaxInFlightReads: 1}, prometheus.NewRegistry(), nil)
+	hs := httptest.NewServer(s.HTTPHandler())
+	defer hs.Close()
+	t.Cleanup(s.grpc.Stop)
+	post := func(body io.Reader) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Post(hs.URL+APIPrefix+"/trust.v1.KeyService/ListKeys", "application/json", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+
+	// The one read slot taken and one call waiting for it: the next read
+	// is shed as it arrives.
+	s.limits.reads <- struct{}{}
+	s.limits.waitingReads.Add(1)
+	resp, body := post(strings.NewReader(`{}`))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+		!strings.Contains(body, `"code":8`) || !strings.Contains(body, "--max-inflight-reads") {
+		t.Errorf("read with the read class full: %d %s (Retry-After %q), want 429 naming --max-inflight-reads", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	<-s.limits.reads
+	s.limits.waitingReads.Add(-1)
+	if resp, body := post(strings.NewReader(`{}`)); resp.StatusCode != http.StatusOK {
+		t.Errorf("read with a free slot: %d %s", resp.StatusCode, body)
+	}
+
+	// A body that stops after its first byte.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte("{")) }()
+	resp, body = post(pr)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(body, "--request-timeout") {
+		t.Errorf("stalled body: %d %s, want 408 naming --request-timeout", resp.StatusCode, body)
 	}
 }
