@@ -227,7 +227,7 @@ var funcs = template.FuncMap{
 	"short": short,
 	"join":  strings.Join,
 	// kl pairs a key id with the labels of a page, for the keyl template.
-	"kl": func(id string, labels map[string]string) keyLabel { return keyLabel{ID: id, Labels: labels} },
+	"kl":   func(id string, labels map[string]string) keyLabel { return keyLabel{ID: id, Labels: labels} },
 	"axes": func(a ...axisView) []axisView { return a },
 	// roles lists a TUF repository's roles: root, timestamp, snapshot,
 	// then the targets roles.
