@@ -108,6 +108,9 @@ type keyPage struct {
 	History []historyItem
 	Signed  []entryView
 	Scanned int
+	// Unregistered is true for a key not in the registry (a TUF or
+	// trustd key) that signed log entries.
+	Unregistered bool
 }
 
 type historyItem struct {
@@ -123,11 +126,18 @@ type historyItem struct {
 func (h *Handler) key(r *http.Request) result {
 	ctx := r.Context()
 	id := r.PathValue("id")
+	p := keyPage{}
 	kr, err := h.opts.Keys.GetKey(ctx, &trustv1.GetKeyRequest{KeyId: id})
-	if err != nil {
+	switch {
+	case err == nil:
+		p.Key = kr.GetKey()
+	case h.notFound(ctx, err):
+		// Not in the registry: a TUF key or trustd's own key still signs
+		// log entries and may be revoked.
+		p.Key, p.Unregistered = &trustv1.Key{Id: id}, true
+	default:
 		return result{err: err}
 	}
-	p := keyPage{Key: kr.GetKey()}
 	if h.opts.Revocations != nil {
 		lr, err := h.opts.Revocations.LookupRevocation(ctx, &trustv1.LookupRevocationRequest{Kind: string(revocation.KindKey), Id: p.Key.GetId()})
 		if err != nil {
@@ -159,6 +169,9 @@ func (h *Handler) key(r *http.Request) result {
 			}
 		}
 	}
+	if p.Unregistered && p.Revocation == nil && len(p.Signed) == 0 && len(p.History) == 0 {
+		return result{status: http.StatusNotFound, err: fmt.Errorf("key %s: not a registered key, and it signed none of the latest %d log entries", id, p.Scanned)}
+	}
 	return result{name: "key", title: "key " + p.Key.GetId(), data: p}
 }
 
@@ -176,4 +189,13 @@ func (h *Handler) tufRepo(r *http.Request) result {
 		return result{err: err}
 	}
 	return result{name: "tuf", title: "TUF repository " + st.GetRepo(), data: tufPage{Status: st, Now: h.opts.Now()}}
+}
+
+// notFound reports whether err is a service's "not found".
+func (h *Handler) notFound(ctx context.Context, err error) bool {
+	if errors.Is(err, store.ErrNotFound) {
+		return true
+	}
+	code, _ := h.status(ctx, err)
+	return code == http.StatusNotFound
 }

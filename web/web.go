@@ -228,6 +228,15 @@ var funcs = template.FuncMap{
 	"join":  strings.Join,
 	// kl pairs a key id with the labels of a page, for the keyl template.
 	"kl":   func(id string, labels map[string]string) keyLabel { return keyLabel{ID: id, Labels: labels} },
+	"claimSource": func(c trustv1.ClaimSource) string {
+		switch c {
+		case trustv1.ClaimSource_CLAIM_SOURCE_STATEMENT:
+			return "statement"
+		case trustv1.ClaimSource_CLAIM_SOURCE_TUF_TARGET:
+			return "TUF target"
+		}
+		return "unknown source"
+	},
 	"axes": func(a ...axisView) []axisView { return a },
 	// roles lists a TUF repository's roles: root, timestamp, snapshot,
 	// then the targets roles.
