@@ -2,14 +2,11 @@ package web
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -17,6 +14,7 @@ import (
 	"github.com/trustd-dev/trustd/feedback"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/recordtype"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // maxFacts is the facts one digest page shows (the newest; the count says
@@ -57,6 +55,9 @@ type digestPage struct {
 	Trust       axisView
 	Chart       chart
 	Voters      []voter
+	// Responses are the publishers' responses to the reputation as a
+	// whole (those to a vote are shown with the vote).
+	Responses []*trustv1.FeedbackResponse
 }
 
 // verdict is the status at a glance: a class, a headline and the
@@ -159,7 +160,15 @@ func (h *Handler) digestPage(ctx context.Context, d digest.Digest) (*digestPage,
 		return nil, err
 	}
 	p.Bundle, p.Publishers, p.PGP = b, b.Publishers, b.PGP
+	seen := map[uint64]bool{}
 	for _, a := range b.Attestations {
+		// One row per entry (an entry naming two of the digests is one
+		// attestation); feedback, TUF metadata and revocations have their
+		// own sections.
+		if seen[a.Seq] || slices.Contains(feedback.PredicateTypes, a.PredicateType) || a.PredicateType == tufstore.PredicateType || a.PredicateType == recordtype.Revocation {
+			continue
+		}
+		seen[a.Seq] = true
 		av := attestation{Attestation: a}
 		if x := a.Index; x != nil {
 			for _, kv := range [][2]string{{"builderId", x.BuilderID}, {"buildType", x.BuildType}, {"sourceRepository", x.SourceRepository},
@@ -197,6 +206,11 @@ func (h *Handler) digestPage(ctx context.Context, d digest.Digest) (*digestPage,
 	}
 	p.Chart = voteChart(votes, p.Quality, p.Trust)
 	p.Voters = voters(votes, rep.GetResponses())
+	for _, r := range rep.GetResponses() {
+		if r.GetInReplyTo() == "" {
+			p.Responses = append(p.Responses, r)
+		}
+	}
 	return p, nil
 }
 
@@ -209,7 +223,7 @@ func verdictOf(s *trustv1.Subject) verdict {
 	for _, a := range s.GetAliases() {
 		if r := a.GetRevocation(); r != nil && r.GetAction() == evidence.ActionRevoke {
 			return verdict{Class: ClassRevoked, Headline: "Revoked", By: r,
-				Detail: fmt.Sprintf("digest %s revoked (%s) by %s", a.GetDigest(), r.GetReason(), strings.Join(r.GetRevokers(), ", "))}
+				Detail: fmt.Sprintf("known bad: do not deploy. Digest %s was revoked (%s).", a.GetDigest(), r.GetReason())}
 		}
 	}
 	count := map[trustv1.FactStatus]int{}
@@ -323,18 +337,4 @@ func voters(vs []vote, responses []*trustv1.FeedbackResponse) []voter {
 		out = out[:maxVoters]
 	}
 	return out
-}
-
-// envelopePayload decodes a DSSE envelope's payload.
-func envelopePayload(env []byte) ([]byte, error) {
-	var e struct {
-		Payload string `json:"payload"`
-	}
-	if err := json.Unmarshal(env, &e); err != nil {
-		return nil, err
-	}
-	if e.Payload == "" {
-		return nil, errors.New("no payload")
-	}
-	return base64.StdEncoding.DecodeString(e.Payload)
 }

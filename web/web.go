@@ -227,7 +227,7 @@ var funcs = template.FuncMap{
 	"short": short,
 	"join":  strings.Join,
 	// kl pairs a key id with the labels of a page, for the keyl template.
-	"kl":   func(id string, labels map[string]string) keyLabel { return keyLabel{ID: id, Labels: labels} },
+	"kl": func(id string, labels map[string]string) keyLabel { return keyLabel{ID: id, Labels: labels} },
 	"claimSource": func(c trustv1.ClaimSource) string {
 		switch c {
 		case trustv1.ClaimSource_CLAIM_SOURCE_STATEMENT:
