@@ -162,10 +162,10 @@ func TestBrowser(t *testing.T) {
 		}
 		for sel, want := range map[string][]string{
 			"#digests":     {f.a512.String(), "statement"},
-			"#publishers":  {"acme/app", "app.tar", "https://slsa.dev/provenance/v1", "builderId", "<script>window.__pwned=1</script>"},
+			"#publishers":  {"acme/app", "app.tar", "OpenPGP manifests", "line app.tar", f.pgp[:16], "https://slsa.dev/provenance/v1", "builderId", "<script>window.__pwned=1</script>"},
 			"#reputation":  {"quality", "trust", "works <script>", "thanks <script>", "unsigned source"},
 			"#revocations": {"Nothing this page cites is revoked"},
-			"#locations":   {"No location claimed"},
+			"#locations":   {"authoritative", "https://downloads.example.com/app.tar"},
 		} {
 			got := text(t, sel)
 			for _, w := range want {
@@ -210,6 +210,15 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("key status class %q, want status-valid", c)
 		}
 		shot(t, "key")
+		check(t)
+	})
+	t.Run("OpenPGP key page", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/k/"+f.pgp), chromedp.WaitVisible(chromedp.CSS(`#pgp`))); err != nil {
+			t.Fatal(err)
+		}
+		if s := text(t, "#pgp .uid"); !strings.Contains(s, "Mallory <script>window.__pwned=1</script>") {
+			t.Errorf("user id shown as %q; want the text as written, inert", s)
+		}
 		check(t)
 	})
 	t.Run("TUF repository page", func(t *testing.T) {

@@ -33,6 +33,10 @@ const (
 	ClassUnknown    = "status-unknown"
 )
 
+// ownSections are the record types the digest page shows in sections of
+// their own rather than among attestations.
+var ownSections = []string{tufstore.PredicateType, recordtype.Revocation, recordtype.PGPManifest, recordtype.Location}
+
 // digestPage is the digest page's data.
 type digestPage struct {
 	Digest    string
@@ -163,9 +167,9 @@ func (h *Handler) digestPage(ctx context.Context, d digest.Digest) (*digestPage,
 	seen := map[uint64]bool{}
 	for _, a := range b.Attestations {
 		// One row per entry (an entry naming two of the digests is one
-		// attestation); feedback, TUF metadata and revocations have their
-		// own sections.
-		if seen[a.Seq] || slices.Contains(feedback.PredicateTypes, a.PredicateType) || a.PredicateType == tufstore.PredicateType || a.PredicateType == recordtype.Revocation {
+		// attestation); feedback, TUF metadata, manifests, locations and
+		// revocations have their own sections.
+		if seen[a.Seq] || slices.Contains(feedback.PredicateTypes, a.PredicateType) || slices.Contains(ownSections, a.PredicateType) {
 			continue
 		}
 		seen[a.Seq] = true

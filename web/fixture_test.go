@@ -19,6 +19,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/internal/gpgtest"
 	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/location"
@@ -57,6 +58,8 @@ type fixture struct {
 	publisher string
 	authority string
 	repo      string
+	// pgp is the OpenPGP certificate that signed a manifest of A.
+	pgp string
 	// missing is the key that still must sign the pending targets v2.
 	missing string
 }
@@ -178,6 +181,28 @@ func newFixture(t testing.TB, st store.Store) *fixture {
 			"externalParameters": map[string]any{"source": map[string]any{"uri": "git+https://example.com/" + xssScript}}},
 		"runDetails": map[string]any{"builder": map[string]any{"id": "https://ci.example.com/" + xssScript}},
 	}, "app", f.a256), publisher)
+
+	// An OpenPGP manifest listing artifact A, signed by a certificate
+	// whose user id carries a payload.
+	h := gpgtest.New(t)
+	fpr := h.GenKey("Mallory " + xssScript + " <m@example.com>")
+	if _, _, err := keys.NewRegistry(st).Add(ctx, h.Run(nil, "--armor", "--export", fpr), "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	sums := []byte(f.a256.Hex() + "  app.tar\n")
+	sig := h.Run(sums, "--detach-sign", "--armor", "-u", fpr)
+	if _, err := pgplog.New(st, l).PublishManifest(ctx, pgplog.Manifest{Name: "SHA256SUMS", Data: sums, Signature: sig}); err != nil {
+		t.Fatalf("publish manifest: %v", err)
+	}
+	f.pgp = fpr
+
+	// Where to fetch it, claimed by its publisher.
+	loc, err := envelope.NewStatement(location.PredicateType, json.RawMessage(`{"uri":"https://downloads.example.com/app.tar?v=%22%3E%3Cscript%3E"}`),
+		envelope.Subject{Name: "app.tar", Digests: []digest.Digest{f.a256, f.a512}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(loc, publisher)
 
 	// A TUF repository listing artifact A whose targets role needs two
 	// of two keys, and a targets v2 signed by one of them: pending.

@@ -60,13 +60,15 @@ func TestPages(t *testing.T) {
 				{"search empty", "/search?q=", 400, "", []string{"a digest is required"}},
 				{"search bad", "/search?q=sha256:xyz", 400, "", []string{"sha256:xyz"}},
 				{"digest", "/d/" + f.a256.String(), 200, "", []string{"status-valid", f.a512.String(), "https://slsa.dev/provenance/v1",
-					"builderId", "acme/app", "app.tar", "<svg", "series-quality", "series-trust", "dislike", "distrust", "/log/proof/inclusion?seq=", "/log/entry/"}},
+					"builderId", "acme/app", "app.tar", "<svg", "series-quality", "series-trust", "dislike", "distrust", "/log/proof/inclusion?seq=", "/log/entry/",
+					"OpenPGP manifest SHA256SUMS", "https://downloads.example.com/app.tar", "authoritative"}},
 				{"digest sha512 alias", "/d/" + f.a512.String(), 200, "", []string{f.a256.String(), "status-valid"}},
 				{"digest multibase redirects", "/d/" + mb, 303, "/d/" + f.a256.String(), nil},
 				{"revoked", "/d/" + f.b256.String(), 200, "", []string{`class="verdict status-revoked"`, "malicious", f.authority}},
 				{"digest unknown", "/d/sha256:" + strings.Repeat("0", 64), 404, "", []string{"no subject known"}},
 				{"digest bad", "/d/sha256:zz", 400, "", []string{"sha256:zz"}},
 				{"key", "/k/" + f.publisher, 200, "", []string{f.publisher, "Valid", "What it signed", "https://slsa.dev/provenance/v1"}},
+				{"key pgp", "/k/" + f.pgp, 200, "", []string{"OpenPGP certificate", "Mallory &lt;script&gt;", "https://trustd.dev/pgp/manifest/v1"}},
 				{"key authority", "/k/" + f.authority, 200, "", []string{"https://trustd.dev/revocation/v1"}},
 				{"key unknown", "/k/" + strings.Repeat("ab", 32), 404, "", nil},
 				{"tuf repo", "/tuf-repo/" + f.repo, 200, "", []string{"acme/app", "targets", "snapshot", "timestamp", "Pending ceremonies", f.missing}},
@@ -108,12 +110,13 @@ func TestEscaping(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			f := newFixture(t, b.Open(t))
 			pages := map[string][]string{
-				"/d/" + f.a256.String():                   {"&lt;script&gt;window.__pwned=1&lt;/script&gt;", "&#34;&#39;&gt;&lt;img src=x onerror=&#34;window.__pwned=1&#34;&gt;"},
-				"/d/" + f.b256.String():                   nil,
-				"/k/" + f.publisher:                       nil,
-				"/k/" + f.authority:                       nil,
-				"/tuf-repo/" + f.repo:                     nil,
-				"/log":                                    nil,
+				"/d/" + f.a256.String(): {"&lt;script&gt;window.__pwned=1&lt;/script&gt;", "&#34;&#39;&gt;&lt;img src=x onerror=&#34;window.__pwned=1&#34;&gt;"},
+				"/d/" + f.b256.String(): nil,
+				"/k/" + f.publisher:     nil,
+				"/k/" + f.pgp:           {"Mallory &lt;script&gt;window.__pwned=1&lt;/script&gt;"},
+				"/k/" + f.authority:     nil,
+				"/tuf-repo/" + f.repo:   nil,
+				"/log":                  nil,
 				"/search?q=" + url.QueryEscape(xssScript): {"&lt;script&gt;"},
 			}
 			for path, escaped := range pages {
