@@ -164,7 +164,7 @@ func TestBrowser(t *testing.T) {
 			"#digests":     {f.a512.String(), "statement"},
 			"#publishers":  {"acme/app", "app.tar", "OpenPGP manifests", "line app.tar", f.pgp[:16], "https://slsa.dev/provenance/v1", "builderId", "<script>window.__pwned=1</script>"},
 			"#reputation":  {"quality", "trust", "works <script>", "thanks <script>", "unsigned source"},
-			"#revocations": {"Nothing this page cites is revoked"},
+			"#revocations": {"retired", f.retired},
 			"#locations":   {"authoritative", "https://downloads.example.com/app.tar"},
 		} {
 			got := text(t, sel)
@@ -210,6 +210,19 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("key status class %q, want status-valid", c)
 		}
 		shot(t, "key")
+		check(t)
+	})
+	t.Run("retired key page", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/k/"+f.retired), chromedp.WaitVisible(chromedp.CSS(`#history`))); err != nil {
+			t.Fatal(err)
+		}
+		if c := class(t, "section.verdict"); !strings.Contains(c, "status-superseded") {
+			t.Errorf("retired key class %q, want status-superseded", c)
+		}
+		if s := text(t, "#history"); !strings.Contains(s, "retired") || !strings.Contains(s, `rotated "'><img`) {
+			t.Errorf("history: %q; want the retirement with its comment, inert", s)
+		}
+		shot(t, "key-retired")
 		check(t)
 	})
 	t.Run("OpenPGP key page", func(t *testing.T) {

@@ -60,6 +60,8 @@ type fixture struct {
 	repo      string
 	// pgp is the OpenPGP certificate that signed a manifest of A.
 	pgp string
+	// retired is a key the security authority retired.
+	retired string
 	// missing is the key that still must sign the pending targets v2.
 	missing string
 }
@@ -259,5 +261,14 @@ func newFixture(t testing.TB, st store.Store) *fixture {
 		t.Fatal(err)
 	}
 	submit(rs, authority)
+
+	// voter2's key retired by the security authority.
+	rk, err := revocation.NewStatement(revocation.Predicate{Action: revocation.ActionRevoke, Target: revocation.Target{Kind: revocation.KindKey, ID: voter2.id},
+		Reason: revocation.ReasonRetired, Effective: now.Add(time.Hour), Comment: "rotated " + xssAttr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(rk, authority)
+	f.retired = voter2.id
 	return f
 }

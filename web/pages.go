@@ -15,6 +15,7 @@ import (
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/timerule"
 )
 
 // recentEntries is how many of the newest log entries the log page lists
@@ -108,6 +109,8 @@ type keyPage struct {
 	History []historyItem
 	Signed  []entryView
 	Scanned int
+	// Class and Headline are the key's status at a glance.
+	Class, Headline string
 	// Unregistered is true for a key not in the registry (a TUF or
 	// trustd key) that signed log entries.
 	Unregistered bool
@@ -167,6 +170,20 @@ func (h *Handler) key(r *http.Request) result {
 				p.History = append(p.History, historyItem{Seq: st.Seq, Action: string(pr.Action), Reason: string(pr.Reason), Effective: pr.Effective,
 					Comment: pr.Comment, Revokers: st.SignerKeyIDs, RecordedAt: st.RecordedAt})
 			}
+		}
+	}
+	p.Class, p.Headline = ClassValid, "Valid"
+	if r := p.Revocation; r != nil {
+		switch {
+		case r.GetAction() != string(revocation.ActionRevoke):
+			p.Class, p.Headline = ClassReinstated, "Reinstated"
+		case timerule.Hard(r.GetReason()):
+			// A hard revocation voids every signature the key made.
+			p.Class, p.Headline = ClassRevoked, "Revoked"
+		default:
+			// A soft one stops what the log observes from its effective
+			// time on; what came before still counts.
+			p.Class, p.Headline = ClassSuperseded, "Superseded ("+r.GetReason()+")"
 		}
 	}
 	if p.Unregistered && p.Revocation == nil && len(p.Signed) == 0 && len(p.History) == 0 {

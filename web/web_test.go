@@ -69,6 +69,7 @@ func TestPages(t *testing.T) {
 				{"digest bad", "/d/sha256:zz", 400, "", []string{"sha256:zz"}},
 				{"key", "/k/" + f.publisher, 200, "", []string{f.publisher, "Valid", "What it signed", "https://slsa.dev/provenance/v1"}},
 				{"key pgp", "/k/" + f.pgp, 200, "", []string{"OpenPGP certificate", "Mallory &lt;script&gt;", "https://trustd.dev/pgp/manifest/v1"}},
+				{"key retired", "/k/" + f.retired, 200, "", []string{"retired", "Rotations and revocations", f.authority, "https://trustd.dev/feedback/vote/v1"}},
 				{"key authority", "/k/" + f.authority, 200, "", []string{"https://trustd.dev/revocation/v1"}},
 				{"key unknown", "/k/" + strings.Repeat("ab", 32), 404, "", nil},
 				{"tuf repo", "/tuf-repo/" + f.repo, 200, "", []string{"acme/app", "targets", "snapshot", "timestamp", "Pending ceremonies", f.missing}},
