@@ -35,7 +35,7 @@ func wilson(pos, neg float64) (lo, hi float64) {
 
 const (
 	chartW, chartH = 640, 200
-	padL, padR     = 44, 12
+	padL, padR     = 58, 12
 	padT, padB     = 14, 28
 	scoreH         = 68
 )
@@ -112,7 +112,7 @@ func voteChart(vs []vote, quality, trust axisView) chart {
 			fmt.Fprintf(&b, `<circle class="dot series-%s" cx="%.1f" cy="%.1f" r="3"/>`, axis, x(p.t), y(p.n))
 		}
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" class="legend series-quality-text">— quality</text><text x="%d" y="%d" class="legend series-trust-text">— trust</text>`, chartW-150, padT, chartW-80, padT)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" class="legend series-quality-text">— quality</text><text x="%d" y="%d" class="legend series-trust-text">— trust</text>`, chartW/2-70, chartH-8, chartW/2+10, chartH-8)
 	// Scores: the interval as a bar on [0, 1], the score (its lower bound)
 	// as a mark.
 	for i, a := range []axisView{quality, trust} {
