@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-deps.sh: makes sure the foreign tools the interop tests drive are
 # installed (gpg for OpenPGP, openssl for keys, coreutils' b2sum, in-toto,
-# cosign for the cosign import tests). On a Debian machine where we are root,
+# cosign for the cosign import tests, chromium for the web view's browser tests). On a Debian machine where we are root,
 # missing ones are installed; elsewhere a missing tool is reported and the
 # tests that need it say so.
 set -euo pipefail
@@ -36,6 +36,8 @@ command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 # The Python in-toto reference implementation: the differential in-toto tests.
 command -v in-toto-verify >/dev/null 2>&1 || missing+=(in-toto)
+# Chromium: the web view's browser tests drive it headless (chromedp).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -234,3 +234,16 @@ func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	http.Error(w, st.Message(), code)
 }
+
+// webStatus maps an error of the web view's reads as httpError does: the
+// HTTP status and the message a client may see.
+func (s *Server) webStatus(ctx context.Context, err error) (int, string) {
+	id := newRequestID()
+	ctx = context.WithValue(ctx, requestIDKey{}, id)
+	st := status.Convert(toStatus(ctx, s.log.With("request_id", id), err))
+	code, ok := httpStatus[st.Code()]
+	if !ok {
+		code = http.StatusInternalServerError
+	}
+	return code, st.Message()
+}

@@ -34,6 +34,7 @@ import (
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/web"
 	"github.com/trustd-dev/trustd/witness"
 )
 
@@ -184,7 +185,7 @@ func New(opts Options) (*Server, error) {
 		u, err := pgpLog.UpdateCertificate(ctx, data)
 		return u.Certificate, keys.Update{Changes: u.Changes, Ignored: u.Ignored, Entry: u.Entry.Seq}, err
 	})
-	trustv1.RegisterKeyServiceServer(s.grpc, &keyService{keys: registry,
+	keySvc := &keyService{keys: registry,
 		pgpStatus: func(ctx context.Context, k keys.Key) (pgp.Status, error) {
 			// Key show reads the one revocation state: revocation
 			// statements of the key too, not only the log's OpenPGP facts.
@@ -192,7 +193,8 @@ func New(opts Options) (*Server, error) {
 				return opts.Revocation.KeyStatus(ctx, k.ID, time.Now())
 			}
 			return pgpLog.Status(ctx, k.ID, time.Now())
-		}})
+		}}
+	trustv1.RegisterKeyServiceServer(s.grpc, keySvc)
 	trustv1.RegisterPGPServiceServer(s.grpc, &pgpService{pgp: pgpLog})
 	trustv1.RegisterStatementServiceServer(s.grpc, &statementService{log: opts.Log})
 	trustv1.RegisterLogServiceServer(s.grpc, ls)
@@ -200,7 +202,8 @@ func New(opts Options) (*Server, error) {
 	if fb == nil {
 		fb = feedback.New(opts.Store, feedback.Options{})
 	}
-	trustv1.RegisterFeedbackServiceServer(s.grpc, &feedbackService{svc: fb, log: opts.Log})
+	fbSvc := &feedbackService{svc: fb, log: opts.Log}
+	trustv1.RegisterFeedbackServiceServer(s.grpc, fbSvc)
 	attestSvc := opts.Attest
 	if attestSvc == nil {
 		attestSvc = attest.New(opts.Store, opts.Log, attest.Options{})
@@ -212,18 +215,30 @@ func New(opts Options) (*Server, error) {
 		tufs.log = opts.Log
 		trustv1.RegisterTUFServiceServer(s.grpc, tufs)
 	}
+	// The web view reads through the same service implementations as the
+	// gRPC read RPCs (nil interfaces leave their sections out).
+	wopts := web.Options{Keys: keySvc, Log: ls, Reputation: fbSvc, Store: opts.Store, Logger: opts.Logger, Status: s.webStatus}
+	if tufs != nil {
+		wopts.TUF = tufs
+	}
 	if opts.Revocation != nil {
-		trustv1.RegisterRevocationServiceServer(s.grpc, &revocationService{log: opts.Log, svc: opts.Revocation, lists: opts.RevocationLists, logger: opts.Logger})
+		revSvc := &revocationService{log: opts.Log, svc: opts.Revocation, lists: opts.RevocationLists, logger: opts.Logger}
+		trustv1.RegisterRevocationServiceServer(s.grpc, revSvc)
+		wopts.Revocations = revSvc
 	}
 	ev := &evidencesvc.Builder{Store: opts.Store, Log: opts.Log, TUF: opts.TUF != nil, PGP: pgpLog, Attest: attestSvc,
 		Revocation: opts.Revocation, Feedback: fb}
 	trustv1.RegisterEvidenceServiceServer(s.grpc, &evidenceService{builder: ev})
-	trustv1.RegisterSubjectServiceServer(s.grpc, &subjectService{store: opts.Store, maxEvidence: opts.MaxEvidencePerLookup, builder: ev})
+	subjects := &subjectService{store: opts.Store, maxEvidence: opts.MaxEvidencePerLookup, builder: ev}
+	trustv1.RegisterSubjectServiceServer(s.grpc, subjects)
+	wopts.Subject, wopts.Builder = subjects, ev
 	if locs := opts.Locations; locs != nil || opts.Revocation != nil {
 		if locs == nil {
 			locs = location.New(opts.Store, location.Options{Publishers: opts.Revocation, Revocations: opts.Revocation})
 		}
-		trustv1.RegisterLocationServiceServer(s.grpc, &locationService{svc: locs, store: opts.Store})
+		locSvc := &locationService{svc: locs, store: opts.Store}
+		trustv1.RegisterLocationServiceServer(s.grpc, locSvc)
+		wopts.Locations = locSvc
 	}
 	if opts.TokenIssuer != nil {
 		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, ev))
@@ -248,6 +263,11 @@ func New(opts Options) (*Server, error) {
 	if tufs != nil {
 		s.registerTUFHTTP(mux, tufs)
 	}
+	view, err := web.New(wopts)
+	if err != nil {
+		return nil, err
+	}
+	view.Register(mux)
 	s.http = &http.Server{Handler: s.limitHTTP(mux), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)}
 	if opts.TLS != nil {

@@ -132,7 +132,7 @@ func (c *config) storeFlags(fs *pflag.FlagSet) {
 
 func (c *config) serveFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", defaultGRPCAddr, "gRPC listen address (env TRUSTD_GRPC_ADDR)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address for /healthz, /readyz, /metrics, /log/…, /tuf/REPO/FILE, the JSON API at /api/; empty disables (env TRUSTD_HTTP_ADDR)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address for the web view (/, /d/DIGEST, …), the JSON API at /api/, /healthz, /readyz, /metrics, /log/…, /tuf/REPO/FILE; empty disables (env TRUSTD_HTTP_ADDR)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) served by gRPC and HTTP over TLS, with --tls-key; default none: plaintext, refused beyond loopback without --insecure-plaintext (env TRUSTD_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key of --tls-cert; default none (env TRUSTD_TLS_KEY)")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "PEM file of CA certificates that verify client certificates (mTLS): a caller presenting one it verifies is authenticated, others are anonymous; needs --tls-cert; default none: no client certificate is asked for (env TRUSTD_TLS_CLIENT_CA)")
