@@ -250,9 +250,9 @@ func verdictOf(s *trustv1.Subject) verdict {
 	}
 	switch {
 	case count[trustv1.FactStatus_FACT_STATUS_VALID]+count[trustv1.FactStatus_FACT_STATUS_REINSTATED] > 0:
-		v := verdict{Class: ClassValid, Headline: "Valid", Detail: fmt.Sprintf("%d fact(s) count", count[trustv1.FactStatus_FACT_STATUS_VALID]+count[trustv1.FactStatus_FACT_STATUS_REINSTATED])}
+		v := verdict{Class: ClassValid, Headline: "Valid", Detail: fmt.Sprintf("%d of its facts are in force", count[trustv1.FactStatus_FACT_STATUS_VALID]+count[trustv1.FactStatus_FACT_STATUS_REINSTATED])}
 		if n := count[trustv1.FactStatus_FACT_STATUS_REVOKED]; n > 0 {
-			v.Detail += fmt.Sprintf("; %d revoked fact(s) no longer count", n)
+			v.Detail += fmt.Sprintf("; %d revoked ones no longer count", n)
 		}
 		return v
 	case count[trustv1.FactStatus_FACT_STATUS_SUPERSEDED] > 0:
