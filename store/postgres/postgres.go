@@ -19,6 +19,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/migrations"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/internal/sqlstore"
@@ -101,7 +102,10 @@ func (s *Store) Close() error {
 
 type dialect struct{}
 
-var _ sqlstore.NodeQuerier = dialect{}
+var (
+	_ sqlstore.NodeQuerier   = dialect{}
+	_ sqlstore.DigestQuerier = dialect{}
+)
 
 // LogNodesQuery reads any number of nodes with one statement text, so
 // PostgreSQL plans it once.
@@ -111,8 +115,24 @@ func (dialect) LogNodesQuery(ids []compact.NodeID) (string, []any) {
 	for i, id := range ids {
 		levels[i], idxs[i] = int32(id.Level), int64(id.Index)
 	}
-	return `SELECT n.level, n.idx, n.hash FROM log_nodes n
-		JOIN unnest($1::integer[], $2::bigint[]) AS w (level, idx) ON n.level = w.level AND n.idx = w.idx`, []any{levels, idxs}
+	// LATERAL makes each wanted node a primary-key probe: a plain join
+	// with the unnest was planned as a hash join scanning all of
+	// log_nodes, which grows with the log (it took most of an append's
+	// time in the database at a few thousand entries).
+	return `SELECT w.level, w.idx, n.hash FROM unnest($1::integer[], $2::bigint[]) AS w (level, idx)
+		CROSS JOIN LATERAL (SELECT hash FROM log_nodes WHERE level = w.level AND idx = w.idx) n`, []any{levels, idxs}
+}
+
+// DigestSubjectsQuery reads the subjects of any number of digests with
+// one statement text, each digest a probe of the (algorithm, value) unique index.
+func (dialect) DigestSubjectsQuery(ds []digest.Digest) (string, []any) {
+	algs := make([]string, len(ds))
+	values := make([]string, len(ds))
+	for i, d := range ds {
+		algs[i], values[i] = string(d.Algorithm()), d.Hex()
+	}
+	return `SELECT w.algorithm, w.value, d.subject_id FROM unnest($1::text[], $2::text[]) AS w (algorithm, value)
+		CROSS JOIN LATERAL (SELECT subject_id FROM digests WHERE algorithm = w.algorithm AND value = w.value) d`, []any{algs, values}
 }
 
 // OneStatementLookup makes DigestLookup one statement: one round trip

@@ -412,6 +412,14 @@ func (q *Queries) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte,
 	return out, nil
 }
 
+// DigestQuerier is implemented by dialects that read the subjects of any
+// number of digests with one statement text (PostgreSQL: arrays), where
+// the default spells out a row-value list whose text, and plan, change
+// with its length. The query selects algorithm, value and subject_id.
+type DigestQuerier interface {
+	DigestSubjectsQuery(ds []digest.Digest) (string, []any)
+}
+
 // NodeQuerier is implemented by dialects with a better way to read a set of
 // log nodes than unionNodeQuery. The query selects level, idx and hash.
 type NodeQuerier interface {
@@ -585,29 +593,34 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 
 	// Envelopes already in the log, or earlier in this call, are not
 	// appended again.
-	envs := make([]any, len(sts))
-	marks := make([]string, len(sts))
+	envs := make([]string, len(sts))
 	for i, s := range sts {
 		envs[i] = s.EnvelopeDigest.String()
-		marks[i] = fmt.Sprintf("$%d", i+1)
-	}
-	rows, err := q.C.Query(ctx, `SELECT seq, envelope_digest FROM statements WHERE envelope_digest IN (`+strings.Join(marks, ", ")+`)`, envs...)
-	if err != nil {
-		return nil, nil, q.fail("known envelopes", err)
 	}
 	seen := map[string]int64{}
-	err = scanAll(rows, func(r Rows) error {
-		var (
-			seq int64
-			env string
-		)
-		err := r.Scan(&seq, &env)
-		seen[env] = seq
-		return err
-	})
-	if err != nil {
-		return nil, nil, q.fail("known envelopes", err)
+	for start := 0; start < len(envs); {
+		// One statement text for any batch size where the dialect binds
+		// lists (PostgreSQL: text[]), so it is planned once per session.
+		cond, args, n := q.textIn("envelope_digest", 0, envs[start:])
+		start += n
+		rows, err := q.C.Query(ctx, `SELECT seq, envelope_digest FROM statements WHERE `+cond, args...)
+		if err != nil {
+			return nil, nil, q.fail("known envelopes", err)
+		}
+		err = scanAll(rows, func(r Rows) error {
+			var (
+				seq int64
+				env string
+			)
+			err := r.Scan(&seq, &env)
+			seen[env] = seq
+			return err
+		})
+		if err != nil {
+			return nil, nil, q.fail("known envelopes", err)
+		}
 	}
+	var err error
 	var fresh []int       // indexes of statements to append
 	dups := map[int]int{} // later copy -> first index of the same envelope
 	firstIn := map[string]int{}
@@ -727,9 +740,25 @@ func (q *Queries) AddAliasClaim(ctx context.Context, c store.AliasClaim) (store.
 // subjectsOf returns the subject of each of ds that is already recorded.
 func (q *Queries) subjectsOf(ctx context.Context, ds []digest.Digest) (map[digest.Digest]int64, error) {
 	known := make(map[digest.Digest]int64, len(ds))
-	for start := 0; start < len(ds); start += maxDigestsPerQuery {
-		where, args := digestIn("algorithm", "value", ds[start:min(start+maxDigestsPerQuery, len(ds))], 0)
-		rows, err := q.C.Query(ctx, `SELECT algorithm, value, subject_id FROM digests WHERE `+where, args...)
+	step := maxDigestsPerQuery
+	dq, lists := q.D.(DigestQuerier)
+	if lists {
+		step = max(1, len(ds))
+	}
+	for start := 0; start < len(ds); start += step {
+		part := ds[start:min(start+step, len(ds))]
+		var (
+			query string
+			args  []any
+		)
+		if lists {
+			query, args = dq.DigestSubjectsQuery(part)
+		} else {
+			var where string
+			where, args = digestIn("algorithm", "value", part, 0)
+			query = `SELECT algorithm, value, subject_id FROM digests WHERE ` + where
+		}
+		rows, err := q.C.Query(ctx, query, args...)
 		if err != nil {
 			return nil, q.fail("digest subjects", err)
 		}
