@@ -1,8 +1,10 @@
 package statement
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/trustd-dev/trustd/store"
@@ -35,7 +37,7 @@ type result struct {
 // until its own entry is done, then hands leadership to the next waiter.
 type batcher struct {
 	store store.Store
-	index map[string]Indexer
+	index indexers
 	mu    sync.Mutex
 	queue []*pending
 	busy  bool
@@ -138,21 +140,62 @@ func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, er
 	return results, err
 }
 
+// indexers are a log's indexers by predicate type: per entry, and per
+// batch (which replace the per-entry one of their type).
+type indexers struct {
+	each  map[string]Indexer
+	batch map[string]BatchIndexer
+}
+
+// run runs the indexers of the new entries out (created[i]): each
+// per-entry indexer once per entry in log order, then each batch indexer
+// once with all the entries of its type, in log order.
+func (ix indexers) run(ctx context.Context, w store.Writer, out []store.Statement, created []bool) error {
+	var (
+		types   []string
+		byType  = map[string][]store.Statement{}
+		entries []store.Statement
+	)
+	for i := range out {
+		if created[i] {
+			entries = append(entries, out[i])
+		}
+	}
+	slices.SortFunc(entries, func(a, b store.Statement) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, e := range entries {
+		if f := ix.each[e.PredicateType]; f != nil {
+			if err := f(ctx, w, e); err != nil {
+				return fmt.Errorf("index %s entry %d: %w", e.PredicateType, e.Seq, err)
+			}
+			continue
+		}
+		if ix.batch[e.PredicateType] != nil {
+			if byType[e.PredicateType] == nil {
+				types = append(types, e.PredicateType)
+			}
+			byType[e.PredicateType] = append(byType[e.PredicateType], e)
+		}
+	}
+	for _, pt := range types {
+		es := byType[pt]
+		if err := ix.batch[pt](ctx, w, es); err != nil {
+			return fmt.Errorf("index %s entries %d to %d: %w", pt, es[0].Seq, es[len(es)-1].Seq, err)
+		}
+	}
+	return nil
+}
+
 // appendIn appends recs (whose leaf hashes are leaves) to the log inside
 // the transaction w: the statements, the index entries their predicate
 // types' indexers derive from them, then the Merkle tree nodes of the new
-// entries.
-func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leaves [][]byte, index map[string]Indexer) ([]store.Statement, []bool, error) {
+// entries, computed once for all of them.
+func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leaves [][]byte, index indexers) ([]store.Statement, []bool, error) {
 	out, created, err := w.AppendStatements(ctx, recs)
 	if err != nil {
 		return nil, nil, err
 	}
-	for i := range out {
-		if ix := index[out[i].PredicateType]; ix != nil && created[i] {
-			if err := ix(ctx, w, out[i]); err != nil {
-				return nil, nil, fmt.Errorf("index %s entry %d: %w", out[i].PredicateType, out[i].Seq, err)
-			}
-		}
+	if err := index.run(ctx, w, out, created); err != nil {
+		return nil, nil, err
 	}
 	var (
 		first int64
