@@ -103,8 +103,10 @@ func (s *Store) Close() error {
 type dialect struct{}
 
 var (
-	_ sqlstore.NodeQuerier   = dialect{}
-	_ sqlstore.DigestQuerier = dialect{}
+	_ sqlstore.NodeQuerier      = dialect{}
+	_ sqlstore.DigestQuerier    = dialect{}
+	_ sqlstore.ArrayInserter    = dialect{}
+	_ sqlstore.LogLockStatement = dialect{}
 )
 
 // LogNodesQuery reads any number of nodes with one statement text, so
@@ -123,6 +125,25 @@ func (dialect) LogNodesQuery(ids []compact.NodeID) (string, []any) {
 		CROSS JOIN LATERAL (SELECT hash FROM log_nodes WHERE level = w.level AND idx = w.idx) n`, []any{levels, idxs}
 }
 
+// ArrayInsert inserts rows with one statement whatever their number: a
+// column per array parameter, unnested.
+func (dialect) ArrayInsert(table string, cols, types []string, rows [][]any) sqlstore.Stmt {
+	args := make([]any, len(cols))
+	params := make([]string, len(cols))
+	for c := range cols {
+		col := make([]any, len(rows))
+		for i, r := range rows {
+			col[i] = r[c]
+		}
+		args[c] = col
+		params[c] = fmt.Sprintf("$%d::%s[]", c+1, types[c])
+	}
+	return sqlstore.Stmt{
+		SQL:  `INSERT INTO ` + table + ` (` + strings.Join(cols, ", ") + `) SELECT * FROM unnest(` + strings.Join(params, ", ") + `)`,
+		Args: args,
+	}
+}
+
 // DigestSubjectsQuery reads the subjects of any number of digests with
 // one statement text, each digest a probe of the (algorithm, value) unique index.
 func (dialect) DigestSubjectsQuery(ds []digest.Digest) (string, []any) {
@@ -139,8 +160,14 @@ func (dialect) DigestSubjectsQuery(ds []digest.Digest) (string, []any) {
 // and one snapshot.
 func (dialect) OneStatementLookup() {}
 
-func (dialect) LockLog(ctx context.Context, c sqlstore.Conn) error {
-	return c.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(logLockKey))
+func (d dialect) LockLog(ctx context.Context, c sqlstore.Conn) error {
+	st := d.LockLogStmt()
+	return c.Exec(ctx, st.SQL, st.Args...)
+}
+
+// LockLogStmt is the advisory lock LockLog takes, for a pipeline.
+func (dialect) LockLogStmt() sqlstore.Stmt {
+	return sqlstore.Stmt{SQL: `SELECT pg_advisory_xact_lock($1)`, Args: []any{int64(logLockKey)}}
 }
 
 // SQLSTATE codes mapped to store errors.
@@ -242,6 +269,38 @@ func (c conn) ExecBatch(ctx context.Context, stmts []sqlstore.Stmt) error {
 	br := c.q.SendBatch(ctx, b)
 	for range stmts {
 		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	return br.Close()
+}
+
+// QueryBatch pipelines stmts: one round trip for all of them.
+func (c conn) QueryBatch(ctx context.Context, stmts []sqlstore.Stmt, scan func(i int, r sqlstore.Rows) error) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, s := range stmts {
+		b.Queue(s.SQL, s.Args...)
+	}
+	br := c.q.SendBatch(ctx, b)
+	for i := range stmts {
+		rows, err := br.Query()
+		if err != nil {
+			_ = br.Close()
+			return err
+		}
+		for rows.Next() {
+			if err := scan(i, rows); err != nil {
+				rows.Close()
+				_ = br.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			_ = br.Close()
 			return err
 		}
