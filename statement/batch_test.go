@@ -196,3 +196,58 @@ func envelopeDigest(t *testing.T, env []byte) digest.Digest {
 	}
 	return d
 }
+
+// TestTwoLogsOneTree: two Logs on one store (two trustd replicas on one
+// database) append in turn, each keeping its own idea of the tree's right
+// edge between its batches; the log stays one gapless tree that proves
+// every entry from both.
+func TestTwoLogsOneTree(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := be.Open(t)
+			a := newFixture(t, s, nil)
+			skey, vkey, err := tlog.GenerateLogKey("second")
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := newSigner(t, s, envelope.KeyTypeED25519, true)
+			var envs [][]byte
+			for i := range 23 {
+				env := sign(t, `{}`, []envelope.Subject{artifact(fmt.Sprint("two-", i))}, k)
+				l := a.log
+				if i%3 == 1 {
+					l = other
+				}
+				rec, created, err := l.Submit(ctx, env)
+				if err != nil || !created || rec.Seq != int64(i+1) {
+					t.Fatalf("entry %d: seq %d created %v %v", i, rec.Seq, created, err)
+				}
+				envs = append(envs, env)
+			}
+			for _, l := range []*statement.Log{a.log, other} {
+				signed, size, err := l.Checkpoint(ctx, 0)
+				if err != nil || size != 23 {
+					t.Fatalf("Checkpoint: size %d, %v", size, err)
+				}
+				cp, err := tlog.OpenCheckpoint(signed, l.VerifierKey())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, env := range envs {
+					proof, _, treeSize, err := l.InclusionProof(ctx, int64(i+1), size)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := tlog.VerifyInclusion(tlog.LeafHash(env), uint64(i), treeSize, proof, cp.Hash); err != nil {
+						t.Fatalf("inclusion of entry %d: %v", i+1, err)
+					}
+				}
+			}
+		})
+	}
+}

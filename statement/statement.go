@@ -341,7 +341,7 @@ func (l *Log) AppendVerifiedIn(ctx context.Context, w store.Writer, recs []store
 		recs[i].EnvelopeDigest = d
 		leaves[i] = tlog.LeafHash(recs[i].Envelope)
 	}
-	out, created, err := appendIn(ctx, w, recs, leaves, l.index)
+	out, created, err := appendIn(ctx, w, recs, leaves, l.index, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("statement: append: %w", err)
 	}
