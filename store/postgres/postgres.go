@@ -127,10 +127,10 @@ func (dialect) LogNodesQuery(ids []compact.NodeID) (string, []any) {
 
 // ArrayInsert inserts rows with one statement whatever their number: a
 // column per array parameter, unnested.
-func (dialect) ArrayInsert(table string, cols, types []string, rows [][]any) sqlstore.Stmt {
-	args := make([]any, len(cols))
-	params := make([]string, len(cols))
-	for c := range cols {
+func (dialect) ArrayInsert(sql string, types []string, rows [][]any) sqlstore.Stmt {
+	args := make([]any, len(types))
+	params := make([]string, len(types))
+	for c := range types {
 		col := make([]any, len(rows))
 		for i, r := range rows {
 			col[i] = r[c]
@@ -138,10 +138,7 @@ func (dialect) ArrayInsert(table string, cols, types []string, rows [][]any) sql
 		args[c] = col
 		params[c] = fmt.Sprintf("$%d::%s[]", c+1, types[c])
 	}
-	return sqlstore.Stmt{
-		SQL:  `INSERT INTO ` + table + ` (` + strings.Join(cols, ", ") + `) SELECT * FROM unnest(` + strings.Join(params, ", ") + `)`,
-		Args: args,
-	}
+	return sqlstore.Stmt{SQL: fmt.Sprintf(sql, strings.Join(params, ", ")), Args: args}
 }
 
 // DigestSubjectsQuery reads the subjects of any number of digests with

@@ -827,9 +827,12 @@ type rows struct {
 	head, row string
 	args      [][]any
 	// table, cols and types (PostgreSQL type names), when set, let an
-	// ArrayInserter dialect insert all the rows with one statement.
+	// ArrayInserter dialect insert all the rows with one statement; unnest,
+	// when set, is that statement with %s for the arrays (by default,
+	// INSERT INTO table (cols) SELECT * FROM unnest(%s)).
 	table       string
 	cols, types []string
+	unnest      string
 }
 
 // ArrayInserter is implemented by dialects that insert any number of rows
@@ -837,15 +840,21 @@ type rows struct {
 // INSERT … SELECT FROM unnest): one plan for any batch size, where
 // multi-row VALUES lists change text, and plan, with their length.
 type ArrayInserter interface {
-	ArrayInsert(table string, cols, types []string, rows [][]any) Stmt
+	// ArrayInsert returns the statement: sql with %s replaced by one array
+	// parameter per column, of the given types, holding rows' values.
+	ArrayInsert(sql string, types []string, rows [][]any) Stmt
 }
 
 // inserts returns the statements that insert r's rows: one where the
 // dialect takes arrays and r says its columns' types, else multi-row
 // INSERTs (see rows.stmts).
 func (q *Queries) inserts(r *rows) []Stmt {
-	if ai, ok := q.D.(ArrayInserter); ok && r.table != "" && len(r.args) > 0 {
-		return []Stmt{ai.ArrayInsert(r.table, r.cols, r.types, r.args)}
+	if ai, ok := q.D.(ArrayInserter); ok && r.types != nil && len(r.args) > 0 {
+		sql := r.unnest
+		if sql == "" {
+			sql = `INSERT INTO ` + r.table + ` (` + strings.Join(r.cols, ", ") + `) SELECT * FROM unnest(%s)`
+		}
+		return []Stmt{ai.ArrayInsert(sql, r.types, r.args)}
 	}
 	return r.stmts()
 }
@@ -919,9 +928,16 @@ func newWrites() *writes {
 			table: "statement_subjects", cols: []string{"seq", "subject_index", "name", "algorithm", "value"},
 			types: []string{"bigint", "integer", "text", "text", "text"}},
 		claims: rows{head: `INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at) VALUES `,
-			row: "(?, ?, ?, ?, ?)"},
+			row: "(?, ?, ?, ?, ?)", table: "alias_claims", cols: []string{"source", "reference", "statement_seq", "signer_key_ids", "claimed_at"},
+			types: []string{"text", "text", "bigint", "text", "timestamptz"}},
 		claimDigests: rows{head: `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value) VALUES `,
-			row: "((SELECT id FROM alias_claims WHERE source = ? AND reference = ?), ?, ?, ?)"},
+			row:   "((SELECT id FROM alias_claims WHERE source = ? AND reference = ?), ?, ?, ?)",
+			types: []string{"text", "text", "integer", "text", "text"},
+			// One join with the claims, where the row form looks each
+			// claim up again for each of its digests.
+			unnest: `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value)
+				SELECT c.id, x.position, x.algorithm, x.value FROM unnest(%s) AS x (source, reference, position, algorithm, value)
+				JOIN alias_claims c ON c.source = x.source AND c.reference = x.reference`},
 	}
 }
 
