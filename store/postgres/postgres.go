@@ -163,15 +163,21 @@ func (d dialect) LockLog(ctx context.Context, c sqlstore.Conn) error {
 }
 
 // LockLogStmt is the advisory lock LockLog takes, for a pipeline. It also
-// makes the rest of the append's transaction plan each statement for its
-// arguments and the tables as they are (plan_cache_mode, local to the
-// transaction): pgx prepares statements, and PostgreSQL's generic plan of
-// a prepared lookup, made while a table is small and kept until the next
-// analyze, scans the table where an index probe is right; at 5,000 entries
-// such plans took most of an append's database time (the known-digests
-// lookup 9 ms a batch). A handful of statements a batch pay the planning.
+// makes the reads an append sends after it plan for their arguments and
+// the tables as they are (plan_cache_mode, local to the transaction, until
+// ReadsDoneStmt): pgx prepares statements, and PostgreSQL's generic plan
+// of a prepared lookup, made while a table is small and kept until the
+// next analyze, scans the table where an index probe is right; at 5,000
+// entries such plans took most of an append's database time (the
+// known-digests lookup 9 ms a batch). The writes after them keep cached
+// plans, their foreign key checks above all (one per row).
 func (dialect) LockLogStmt() sqlstore.Stmt {
 	return sqlstore.Stmt{SQL: `SELECT pg_advisory_xact_lock($1), set_config('plan_cache_mode', 'force_custom_plan', true)`, Args: []any{int64(logLockKey)}}
+}
+
+// ReadsDoneStmt puts plan_cache_mode back to PostgreSQL's default.
+func (dialect) ReadsDoneStmt() sqlstore.Stmt {
+	return sqlstore.Stmt{SQL: `SELECT set_config('plan_cache_mode', 'auto', true)`}
 }
 
 // SQLSTATE codes mapped to store errors.

@@ -56,6 +56,9 @@ type Conn interface {
 // the same pipeline as its first reads.
 type LogLockStatement interface {
 	LockLogStmt() Stmt
+	// ReadsDoneStmt follows the reads sent with the lock: it undoes what
+	// the lock statement set up for them only (PostgreSQL: their planning).
+	ReadsDoneStmt() Stmt
 }
 
 // Dialect is what differs between backends.
@@ -646,6 +649,9 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 	for _, st := range q.digestSubjectStmts(all) {
 		stmts, kinds = append(stmts, st), append(kinds, kindDigests)
 	}
+	if ls, ok := q.D.(LogLockStatement); ok && q.nextSeq == 0 {
+		stmts, kinds = append(stmts, ls.ReadsDoneStmt()), append(kinds, kindLock)
+	}
 	var (
 		next  int64
 		seen  = map[string]int64{}
@@ -666,7 +672,7 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 		case kindDigests:
 			return scanDigestSubject(r, known)
 		}
-		return nil // the lock's void
+		return nil // the lock's void, the end of the reads
 	})
 	if err != nil {
 		return nil, nil, q.fail("append: lock and known envelopes and digests", err)
