@@ -21,7 +21,7 @@ PROTOC_GEN_GATEWAY := $(BIN)/protoc-gen-grpc-gateway
 PROTOC_GEN_OPENAPI := $(BIN)/protoc-gen-openapiv2
 STATICCHECK        := $(BIN)/staticcheck
 
-.PHONY: all build run test test-go test-differential bench bench-digest bench-load bench-lookup bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation bench-flood bench-get proto proto-check lint tools fuzz clean
+.PHONY: all build run test test-go test-differential bench bench-digest bench-load bench-lookup bench-verify bench-online-verify bench-tuf-bins bench-attest bench-feedback bench-revocation bench-flood bench-get bench-write bench-write-durable proto proto-check lint tools fuzz clean
 
 all: build
 
@@ -72,6 +72,16 @@ bench-feedback: ## Feedback benchmarks on a throwaway PostgreSQL (the global one
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime 20000x ./feedback
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationWebOfTrust -benchtime 300x ./feedback
 	scripts/with-postgres.sh $(GO) test -run '^$$' -bench ReputationGlobal -benchtime 5000x -timeout 40m ./feedback
+
+WRITE_N ?= 20000
+
+bench-write: ## Signed statements and votes accepted/s at concurrency 16 on SQLite (synchronous=FULL) and on a PostgreSQL with fsync off, each PostgreSQL figure beside the same cluster's pgbench single-row inserts (16 clients) and its statements per entry (WRITE_N entries)
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'BenchmarkSubmit$$' -benchtime $(WRITE_N)x ./statement
+	scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit' -benchtime $(WRITE_N)x ./feedback
+
+bench-write-durable: ## bench-write on a durable PostgreSQL (fsync, synchronous_commit and full_page_writes on): accepted/s and its ratio to pgbench on the same cluster
+	TRUSTD_PG_DURABLE=1 scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'BenchmarkSubmit/postgres' -benchtime $(WRITE_N)x ./statement
+	TRUSTD_PG_DURABLE=1 scripts/with-postgres.sh $(GO) test -run '^$$' -bench 'VoteSubmit/postgres' -benchtime $(WRITE_N)x ./feedback
 
 bench-revocation: ## Offline revocation cache check at 1M; full list (1M) and delta (1,000) sync on PostgreSQL
 	$(GO) test -run '^$$' -bench 'CacheCheck1M' -benchtime 2s ./revocation

@@ -29,7 +29,8 @@ import (
 func BenchmarkVoteSubmit(b *testing.B) {
 	for _, be := range teststore.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
-			f := newFixture(b, be.Open(b), feedback.Options{Now: time.Now})
+			s, figs := teststore.OpenWriteBench(b, be)
+			f := newFixture(b, s, feedback.Options{Now: time.Now})
 			voters := make([]identity, 256)
 			for i := range voters {
 				voters[i] = f.identity(b)
@@ -42,6 +43,7 @@ func BenchmarkVoteSubmit(b *testing.B) {
 			}
 			var next atomic.Int64
 			b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+			figs.Start(b)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -52,7 +54,10 @@ func BenchmarkVoteSubmit(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "votes/s")
+			b.StopTimer()
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "votes/s")
+			figs.Report(b, b.N, rate)
 		})
 	}
 }

@@ -48,7 +48,7 @@ func newFixture(t testing.TB, s store.Store, opts feedback.Options, validators .
 	for _, v := range validators {
 		maps.Copy(all, v)
 	}
-	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: all, Indexers: svc.Indexers()})
+	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: all, Indexers: svc.Indexers(), BatchIndexers: svc.BatchIndexers()})
 	if err != nil {
 		t.Fatal(err)
 	}

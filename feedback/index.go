@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -108,6 +109,149 @@ func (s *Service) indexVote(ctx context.Context, w store.Writer, e store.Stateme
 		}
 	}
 	return nil
+}
+
+// indexVotes is indexVote for a group-committed batch of votes, in log
+// order: one read of the standing votes of the batch's voters on its
+// digests, the batch applied to them in memory (so a later vote of the
+// batch sees an earlier one), and one write of the rows that changed and
+// of each digest's net totals (store.FeedbackWriter.PutVotes). Its
+// outcome is indexVote's applied entry by entry.
+func (s *Service) indexVotes(ctx context.Context, w store.Writer, entries []store.Statement) error {
+	type vote struct {
+		e     store.Statement
+		voter string
+		p     VotePredicate
+	}
+	votes := make([]vote, 0, len(entries))
+	var (
+		ds      []digest.Digest
+		voters  []string
+		isVoter = map[string]bool{}
+	)
+	for _, e := range entries {
+		voter, err := author(e)
+		if err != nil {
+			return err
+		}
+		raw, err := predicateOf(e)
+		if err != nil {
+			return err
+		}
+		p, err := ParseVote(raw)
+		if err != nil {
+			return fmt.Errorf("feedback: entry %d: %w", e.Seq, err)
+		}
+		votes = append(votes, vote{e, voter, p})
+		ds = append(ds, e.Subjects[0].Digests...)
+		if !isVoter[voter] {
+			isVoter[voter] = true
+			voters = append(voters, voter)
+		}
+	}
+	stored, err := w.Votes(ctx, ds, voters)
+	if err != nil {
+		return err
+	}
+	// standing[d][voter] are the voter's rows on d, by axis.
+	type key struct {
+		d     digest.Digest
+		voter string
+	}
+	standing := map[key]map[string]store.Vote{}
+	for _, v := range stored {
+		k := key{v.Digest, v.VoterKeyID}
+		if standing[k] == nil {
+			standing[k] = map[string]store.Vote{}
+		}
+		standing[k][v.Axis] = v
+	}
+	type rowKey struct {
+		key
+		axis string
+	}
+	var (
+		changed  = map[rowKey]store.Vote{}
+		order    []rowKey
+		totals   = map[digest.Digest]*store.VoteTotals{}
+		digestsO []digest.Digest
+	)
+	for _, x := range votes {
+		for _, d := range x.e.Subjects[0].Digests {
+			k := key{d, x.voter}
+			cur := standing[k]
+			v := store.Vote{VoterKeyID: x.voter, Digest: d, Axis: x.p.Axis, Value: x.p.Sign(), VotedAt: x.p.Timestamp.UTC(), Seq: x.e.Seq, RecordedAt: x.e.RecordedAt}
+			var (
+				delta    store.VoteTotals
+				before   = false
+				after    = false
+				replaced = true
+			)
+			for _, old := range cur {
+				before = before || old.Value != 0
+				if old.Axis != v.Axis {
+					after = after || old.Value != 0
+					continue
+				}
+				if !newer(v, old) {
+					replaced = false
+					after = after || old.Value != 0
+					continue
+				}
+				addTo(&delta, old.Axis, old.Value, -1)
+			}
+			if !replaced {
+				continue
+			}
+			if cur == nil {
+				cur = map[string]store.Vote{}
+				standing[k] = cur
+			}
+			cur[v.Axis] = v
+			rk := rowKey{k, v.Axis}
+			if _, ok := changed[rk]; !ok {
+				order = append(order, rk)
+			}
+			changed[rk] = v
+			addTo(&delta, v.Axis, v.Value, 1)
+			after = after || v.Value != 0
+			switch {
+			case after && !before:
+				delta.Voters = 1
+			case before && !after:
+				delta.Voters = -1
+			}
+			if v.Value != 0 {
+				delta.LastVoteAt = v.VotedAt
+			}
+			t := totals[d]
+			if t == nil {
+				t = &store.VoteTotals{}
+				totals[d] = t
+				digestsO = append(digestsO, d)
+			}
+			t.Likes += delta.Likes
+			t.Dislikes += delta.Dislikes
+			t.Trusts += delta.Trusts
+			t.Distrusts += delta.Distrusts
+			t.Voters += delta.Voters
+			if delta.LastVoteAt.After(t.LastVoteAt) {
+				t.LastVoteAt = delta.LastVoteAt
+			}
+		}
+	}
+	rows := make([]store.Vote, len(order))
+	for i, rk := range order {
+		rows[i] = changed[rk]
+	}
+	deltas := make([]store.VoteDelta, len(digestsO))
+	for i, d := range digestsO {
+		deltas[i] = store.VoteDelta{Digest: d, Delta: *totals[d]}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return w.PutVotes(ctx, rows, deltas)
 }
 
 // addTo adds n times one vote of value on axis to t.

@@ -76,12 +76,27 @@ for _ in $(seq 1 50); do
 done
 [ -n "$port" ] || { log "no free port found"; exit 2; }
 
+# Durability: the test cluster turns fsync, synchronous_commit and
+# full_page_writes off (nothing it holds must survive a crash), unless
+# TRUSTD_PG_DURABLE=1 asks for PostgreSQL's defaults, all on, so write
+# benchmarks can report what a production cluster does.
+durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+if [ "${TRUSTD_PG_DURABLE:-0}" = 1 ]; then
+  durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+fi
+# pg_stat_statements, when the server has it, lets benchmarks count the
+# statements each write costs.
+preload=""
+if [ -f "$("$pg_bin/pg_config" --pkglibdir 2>/dev/null || echo /nonexistent)/pg_stat_statements.so" ]; then
+  preload="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+fi
+
 "${run_pg[@]}" "$pg_bin/initdb" -D "$tmp/data" -U postgres -A trust -E UTF8 --no-sync >"$tmp/initdb.log" 2>&1 ||
   { cat "$tmp/initdb.log" >&2; exit 2; }
 "${run_pg[@]}" "$pg_bin/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 start \
-  -o "-c listen_addresses=127.0.0.1 -p $port -k $tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null ||
+  -o "-c listen_addresses=127.0.0.1 -p $port -k $tmp $durability -c max_connections=300 $preload" >/dev/null ||
   { cat "$tmp/server.log" >&2; exit 2; }
-log "PostgreSQL $("$pg_bin/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port (removed on exit)"
+log "PostgreSQL $("$pg_bin/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port (removed on exit)${TRUSTD_PG_DURABLE:+, durable=$TRUSTD_PG_DURABLE}"
 
 export TRUSTD_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 export TRUSTD_TEST_PG_BIN="$pg_bin"

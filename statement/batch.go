@@ -1,9 +1,13 @@
 package statement
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+
+	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tlog"
@@ -35,10 +39,89 @@ type result struct {
 // until its own entry is done, then hands leadership to the next waiter.
 type batcher struct {
 	store store.Store
-	index map[string]Indexer
+	index indexers
 	mu    sync.Mutex
 	queue []*pending
 	busy  bool
+	// edge holds the tree's right edge as of the last batch this log
+	// committed (see edgeNodes), so the next batch need not read it.
+	edge edgeCache
+}
+
+// edgeCache keeps the nodes of the tree's right edge (the roots of the
+// perfect subtrees a tree of size leaves is made of) after the last
+// committed append. Stored nodes never change, so a cached node is right
+// whatever was appended since; when another writer (another trustd on the
+// same database) grew the log, the edge asked for is other nodes, which are
+// read.
+type edgeCache struct {
+	mu sync.Mutex
+	m  map[compact.NodeID][]byte
+}
+
+// update keeps, of the cached nodes and those read and written by a
+// committed append that left the tree at size leaves, the right edge of
+// that tree.
+func (c *edgeCache) update(size uint64, seen map[compact.NodeID][]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := map[compact.NodeID][]byte{}
+	for _, id := range compact.RangeNodes(0, size, nil) {
+		if h, ok := seen[id]; ok {
+			next[id] = h
+		} else if h, ok := c.m[id]; ok {
+			next[id] = h
+		}
+	}
+	c.m = next
+}
+
+// edgeNodes is a transaction's tlog.NodeWriter that answers reads from the
+// edge cache first, and records the nodes it reads and writes for the
+// cache's update once the transaction commits.
+type edgeNodes struct {
+	w     nodeWriter
+	cache *edgeCache
+	seen  map[compact.NodeID][]byte
+}
+
+func (e *edgeNodes) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, error) {
+	out := make([][]byte, len(ids))
+	var (
+		missing []compact.NodeID
+		at      []int
+	)
+	e.cache.mu.Lock()
+	for i, id := range ids {
+		if h, ok := e.cache.m[id]; ok {
+			out[i] = h
+		} else {
+			missing, at = append(missing, id), append(at, i)
+		}
+	}
+	e.cache.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := e.w.LogNodes(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		out[i] = got[j]
+		e.seen[missing[j]] = got[j]
+	}
+	return out, nil
+}
+
+func (e *edgeNodes) PutLogNodes(ctx context.Context, ns []tlog.Node) error {
+	if err := e.w.PutLogNodes(ctx, ns); err != nil {
+		return err
+	}
+	for _, n := range ns {
+		e.seen[n.ID] = n.Hash
+	}
+	return nil
 }
 
 func (b *batcher) append(ctx context.Context, rec store.Statement, leaf []byte) (store.Statement, bool, error) {
@@ -125,34 +208,87 @@ func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, er
 	for i, q := range batch {
 		leaves[i] = q.leaf
 	}
+	var (
+		nodes *edgeNodes
+		size  uint64
+	)
 	err := b.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
-		out, created, err := appendIn(ctx, w, recs, leaves, b.index)
+		nodes = &edgeNodes{w: nodeWriter{w}, cache: &b.edge, seen: map[compact.NodeID][]byte{}}
+		out, created, err := appendIn(ctx, w, recs, leaves, b.index, nodes)
 		if err != nil {
 			return err
 		}
+		size = 0
 		for i := range batch {
 			results[i] = result{rec: out[i], created: created[i]}
+			if created[i] {
+				size = max(size, uint64(out[i].Seq))
+			}
 		}
 		return nil
 	})
+	if err == nil && size > 0 {
+		b.edge.update(size, nodes.seen)
+	}
 	return results, err
+}
+
+// indexers are a log's indexers by predicate type: per entry, and per
+// batch (which replace the per-entry one of their type).
+type indexers struct {
+	each  map[string]Indexer
+	batch map[string]BatchIndexer
+}
+
+// run runs the indexers of the new entries out (created[i]): each
+// per-entry indexer once per entry in log order, then each batch indexer
+// once with all the entries of its type, in log order.
+func (ix indexers) run(ctx context.Context, w store.Writer, out []store.Statement, created []bool) error {
+	var (
+		types   []string
+		byType  = map[string][]store.Statement{}
+		entries []store.Statement
+	)
+	for i := range out {
+		if created[i] {
+			entries = append(entries, out[i])
+		}
+	}
+	slices.SortFunc(entries, func(a, b store.Statement) int { return cmp.Compare(a.Seq, b.Seq) })
+	for _, e := range entries {
+		if f := ix.each[e.PredicateType]; f != nil {
+			if err := f(ctx, w, e); err != nil {
+				return fmt.Errorf("index %s entry %d: %w", e.PredicateType, e.Seq, err)
+			}
+			continue
+		}
+		if ix.batch[e.PredicateType] != nil {
+			if byType[e.PredicateType] == nil {
+				types = append(types, e.PredicateType)
+			}
+			byType[e.PredicateType] = append(byType[e.PredicateType], e)
+		}
+	}
+	for _, pt := range types {
+		es := byType[pt]
+		if err := ix.batch[pt](ctx, w, es); err != nil {
+			return fmt.Errorf("index %s entries %d to %d: %w", pt, es[0].Seq, es[len(es)-1].Seq, err)
+		}
+	}
+	return nil
 }
 
 // appendIn appends recs (whose leaf hashes are leaves) to the log inside
 // the transaction w: the statements, the index entries their predicate
 // types' indexers derive from them, then the Merkle tree nodes of the new
-// entries.
-func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leaves [][]byte, index map[string]Indexer) ([]store.Statement, []bool, error) {
+// entries, computed once for all of them.
+func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leaves [][]byte, index indexers, nodes tlog.NodeWriter) ([]store.Statement, []bool, error) {
 	out, created, err := w.AppendStatements(ctx, recs)
 	if err != nil {
 		return nil, nil, err
 	}
-	for i := range out {
-		if ix := index[out[i].PredicateType]; ix != nil && created[i] {
-			if err := ix(ctx, w, out[i]); err != nil {
-				return nil, nil, fmt.Errorf("index %s entry %d: %w", out[i].PredicateType, out[i].Seq, err)
-			}
-		}
+	if err := index.run(ctx, w, out, created); err != nil {
+		return nil, nil, err
 	}
 	var (
 		first int64
@@ -169,7 +305,10 @@ func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leave
 	if len(fresh) == 0 {
 		return out, created, nil
 	}
-	if _, err := tlog.AppendBatch(ctx, nodeWriter{w}, uint64(first-1), fresh); err != nil {
+	if nodes == nil {
+		nodes = nodeWriter{w}
+	}
+	if _, err := tlog.AppendBatch(ctx, nodes, uint64(first-1), fresh); err != nil {
 		return nil, nil, err
 	}
 	return out, created, nil

@@ -25,7 +25,8 @@ import (
 func BenchmarkSubmit(b *testing.B) {
 	for _, be := range teststore.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
-			f := newFixture(b, be.Open(b), nil)
+			s, figs := teststore.OpenWriteBench(b, be)
+			f := newFixture(b, s, nil)
 			k := newSigner(b, f.store, envelope.KeyTypeED25519, true)
 			envs := make([][]byte, b.N)
 			for i := range envs {
@@ -33,6 +34,7 @@ func BenchmarkSubmit(b *testing.B) {
 			}
 			var next atomic.Int64
 			b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+			figs.Start(b)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -43,7 +45,10 @@ func BenchmarkSubmit(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "stmts/s")
+			b.StopTimer()
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "stmts/s")
+			figs.Report(b, b.N, rate)
 		})
 	}
 }

@@ -53,6 +53,13 @@ type Validator func(ctx context.Context, st envelope.Statement, signerKeyIDs []s
 // path appended it; an error rolls the append back.
 type Indexer func(ctx context.Context, w store.Writer, entry store.Statement) error
 
+// BatchIndexer is an Indexer that takes every new entry of its predicate
+// type in one append at once, in log order, so it reads and writes its
+// derived tables once per group-committed batch rather than once per
+// entry. An error rolls the whole append back (the log then appends each
+// entry of the batch alone, so only the failing one is refused).
+type BatchIndexer func(ctx context.Context, w store.Writer, entries []store.Statement) error
+
 // WriteQuota limits how many entries each key may sign (the
 // internal/ratelimit Limiter is one). The log charges only signers whose
 // signatures verified, and gives the charge back when nothing new was
@@ -89,6 +96,10 @@ type Options struct {
 	Validators map[string]Validator
 	// Indexers by predicate type; see Indexer.
 	Indexers map[string]Indexer
+	// BatchIndexers by predicate type; see BatchIndexer. A type's batch
+	// indexer replaces its entry in Indexers, which is then not run (a
+	// service may offer both forms of one indexer).
+	BatchIndexers map[string]BatchIndexer
 	// Quota, when set, charges every new entry to the keys that signed it
 	// (see WriteQuota); nil charges nothing.
 	Quota WriteQuota
@@ -98,6 +109,7 @@ type Options struct {
 type Log struct {
 	store store.Store
 	opts  Options
+	index indexers
 	batch *batcher
 	keys  *keyCache
 	nodes *nodeCache
@@ -119,15 +131,24 @@ func New(s store.Store, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("statement: validator of %s: %w", pt, err)
 		}
 	}
-	for pt := range opts.Indexers {
+	ix := indexers{each: map[string]Indexer{}, batch: opts.BatchIndexers}
+	for pt, f := range opts.Indexers {
 		if _, ok := recordtype.Lookup(pt); !ok && recordtype.InNamespace(pt) {
 			return nil, fmt.Errorf("statement: indexer of %s: %w: not in the record type table", pt, recordtype.ErrReserved)
+		}
+		if opts.BatchIndexers[pt] == nil {
+			ix.each[pt] = f
+		}
+	}
+	for pt := range opts.BatchIndexers {
+		if _, ok := recordtype.Lookup(pt); !ok && recordtype.InNamespace(pt) {
+			return nil, fmt.Errorf("statement: batch indexer of %s: %w: not in the record type table", pt, recordtype.ErrReserved)
 		}
 	}
 	if opts.Limits == (envelope.Limits{}) {
 		opts.Limits = envelope.DefaultLimits()
 	}
-	return &Log{store: s, opts: opts, batch: &batcher{store: s, index: opts.Indexers}, keys: newKeyCache(s), nodes: &nodeCache{}}, nil
+	return &Log{store: s, opts: opts, index: ix, batch: &batcher{store: s, index: ix}, keys: newKeyCache(s), nodes: &nodeCache{}}, nil
 }
 
 // checkLogKeys checks that LogKey and LogVerifierKey belong together and
@@ -320,7 +341,7 @@ func (l *Log) AppendVerifiedIn(ctx context.Context, w store.Writer, recs []store
 		recs[i].EnvelopeDigest = d
 		leaves[i] = tlog.LeafHash(recs[i].Envelope)
 	}
-	out, created, err := appendIn(ctx, w, recs, leaves, l.opts.Indexers)
+	out, created, err := appendIn(ctx, w, recs, leaves, l.index, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("statement: append: %w", err)
 	}

@@ -249,6 +249,13 @@ type VoteTotals struct {
 	LastVoteAt time.Time
 }
 
+// VoteDelta is a change to one digest's vote totals (see
+// FeedbackWriter.PutVotes).
+type VoteDelta struct {
+	Digest digest.Digest
+	Delta  VoteTotals
+}
+
 // TrustEdge is the current trust statement of one identity about another.
 type TrustEdge struct {
 	TrusterKeyID, TrusteeKeyID string
@@ -317,6 +324,12 @@ type FeedbackWriter interface {
 	// AddVoteTotals adds delta's counts to d's totals (creating them) and
 	// raises LastVoteAt to delta.LastVoteAt when later.
 	AddVoteTotals(ctx context.Context, d digest.Digest, delta VoteTotals) error
+	// PutVotes does what PutVote does for each of votes and AddVoteTotals
+	// for each of totals, in one round trip where the backend can: the
+	// feedback indexer writes a group-committed batch's votes with it. At
+	// most one vote per (Digest, Axis, VoterKeyID) and one delta per digest
+	// (else ErrInvalid); nothing is written on error.
+	PutVotes(ctx context.Context, votes []Vote, totals []VoteDelta) error
 	// PutTrustEdge inserts or replaces the edge (TrusterKeyID,
 	// TrusteeKeyID).
 	PutTrustEdge(ctx context.Context, e TrustEdge) error

@@ -79,3 +79,21 @@ func AppendUnchecked(t testing.TB, s store.Store, rec store.Statement) store.Sta
 	}
 	return out
 }
+
+// OpenWriteBench opens a fresh store on be for a write benchmark, with the
+// figures that put its rate beside the backend's own (nil on SQLite, whose
+// store runs in WAL mode with synchronous=FULL, said in the log).
+func OpenWriteBench(b *testing.B, be Backend) (store.Store, *testpg.WriteFigures) {
+	b.Helper()
+	if be.Name != "postgres" {
+		b.Logf("%s: journal_mode=WAL synchronous=FULL (store/sqlite.Open)", be.Name)
+		return be.Open(b), nil
+	}
+	url := testpg.URL(b)
+	s, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		b.Fatalf("postgres.Open: %v", err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s, testpg.NewWriteFigures(url)
+}

@@ -206,6 +206,27 @@ func (c conn) ExecBatch(ctx context.Context, stmts []sqlstore.Stmt) error {
 	return nil
 }
 
+// QueryBatch runs stmts one after the other, as ExecBatch does.
+func (c conn) QueryBatch(ctx context.Context, stmts []sqlstore.Stmt, scan func(i int, r sqlstore.Rows) error) error {
+	for i, s := range stmts {
+		rows, err := c.Query(ctx, s.SQL, s.Args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(i, rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (c conn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
 	var (
 		rows *sql.Rows

@@ -130,6 +130,73 @@ func testVoteTotals(t *testing.T, s store.Store) {
 	}
 }
 
+// testPutVotes: the batch form writes the same rows and totals as PutVote
+// and AddVoteTotals, replaces stored rows, refuses a key twice, a bad row
+// or an unknown digest, and then writes nothing.
+func testPutVotes(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := sha256Of("putvotes-a"), sha512Of("putvotes-a")
+	st, _ := appendOne(t, s, statementOf("putvotes", artifact("a", a, b)))
+	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	first := []store.Vote{
+		{VoterKeyID: "v1", Digest: a, Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq, RecordedAt: at},
+		{VoterKeyID: "v2", Digest: a, Axis: "quality", Value: -1, VotedAt: at, Seq: st.Seq, RecordedAt: at},
+		{VoterKeyID: "v1", Digest: b, Axis: "trust", Value: 1, VotedAt: at, Seq: st.Seq, RecordedAt: at},
+	}
+	totals := []store.VoteDelta{
+		{Digest: a, Delta: store.VoteTotals{Likes: 1, Dislikes: 1, Voters: 2, LastVoteAt: at}},
+		{Digest: b, Delta: store.VoteTotals{Trusts: 1, Voters: 1, LastVoteAt: at}},
+	}
+	if err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.PutVotes(ctx, first, totals) }); err != nil {
+		t.Fatal(err)
+	}
+	// Replacing: v1 withdraws on a; the totals move by the delta.
+	later := first[0]
+	later.Value, later.VotedAt = 0, at.Add(time.Minute)
+	err := update(t, s, func(ctx context.Context, w store.Writer) error {
+		return w.PutVotes(ctx, []store.Vote{later}, []store.VoteDelta{{Digest: a, Delta: store.VoteTotals{Likes: -1, Voters: -1}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Votes(ctx, []digest.Digest{a, b}, nil)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Votes: %+v, %v; want 3 rows", got, err)
+	}
+	if got[0].VoterKeyID != "v1" || got[0].Value != 0 || !got[0].VotedAt.Equal(at.Add(time.Minute)) {
+		t.Fatalf("replaced row: %+v", got[0])
+	}
+	ta, err := s.VoteTotals(ctx, a)
+	if err != nil || ta.Likes != 0 || ta.Dislikes != 1 || ta.Voters != 1 || !ta.LastVoteAt.Equal(at) {
+		t.Fatalf("totals of a: %+v, %v", ta, err)
+	}
+	if tb, err := s.VoteTotals(ctx, b); err != nil || tb.Trusts != 1 || tb.Voters != 1 {
+		t.Fatalf("totals of b: %+v, %v", tb, err)
+	}
+	// Refused batches write nothing, whatever else they carry.
+	fresh := store.Vote{VoterKeyID: "v3", Digest: b, Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq, RecordedAt: at}
+	for name, bad := range map[string]struct {
+		votes  []store.Vote
+		totals []store.VoteDelta
+	}{
+		"same key twice": {[]store.Vote{fresh, fresh}, nil},
+		"bad value":      {[]store.Vote{fresh, {VoterKeyID: "v", Digest: a, Axis: "quality", Value: 2, VotedAt: at, Seq: st.Seq}}, nil},
+		"unknown digest": {[]store.Vote{fresh, {VoterKeyID: "v", Digest: sha256Of("unknown"), Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq}}, nil},
+		"digest twice":   {[]store.Vote{fresh}, []store.VoteDelta{{Digest: b, Delta: store.VoteTotals{Likes: 1}}, {Digest: b}}},
+	} {
+		err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.PutVotes(ctx, bad.votes, bad.totals) })
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("%s: PutVotes: %v, want ErrInvalid", name, err)
+		}
+		if got, _ := s.Votes(ctx, []digest.Digest{b}, []string{"v3"}); len(got) != 0 {
+			t.Fatalf("%s: a refused batch wrote %+v", name, got)
+		}
+		if tb, _ := s.VoteTotals(ctx, b); tb.Likes != 0 {
+			t.Fatalf("%s: a refused batch moved the totals: %+v", name, tb)
+		}
+	}
+}
+
 // testTrustEdges: edges are replaced per (truster, trustee), withdrawn ones
 // read back with level 0.
 func testTrustEdges(t *testing.T, s store.Store) {

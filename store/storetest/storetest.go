@@ -55,6 +55,7 @@ func Run(t *testing.T, open Factory) {
 		{"TUFConcurrentPublish", testTUFConcurrentPublish},
 		{"Votes", testVotes},
 		{"VoteTotals", testVoteTotals},
+		{"PutVotes", testPutVotes},
 		{"TrustEdges", testTrustEdges},
 		{"FeedbackResponses", testFeedbackResponses},
 		{"FeedbackProvenance", testFeedbackProvenance},

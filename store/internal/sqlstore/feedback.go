@@ -270,6 +270,67 @@ func (q *Queries) AddVoteTotals(ctx context.Context, d digest.Digest, t store.Vo
 	return nil
 }
 
+// PutVotes implements store.FeedbackWriter: multi-row upserts of the vote
+// rows and of the totals, sent in one batch.
+func (q *Queries) PutVotes(ctx context.Context, votes []store.Vote, totals []store.VoteDelta) error {
+	vr := rows{head: `INSERT INTO votes (algorithm, value, axis, voter_key_id, vote, voted_at, seq, recorded_at) VALUES `,
+		row: "(?, ?, ?, ?, ?, ?, ?, ?)", table: "votes",
+		cols:  []string{"algorithm", "value", "axis", "voter_key_id", "vote", "voted_at", "seq", "recorded_at"},
+		types: []string{"text", "text", "text", "text", "smallint", "timestamptz", "bigint", "timestamptz"}}
+	type voteKey struct {
+		d            digest.Digest
+		axis, author string
+	}
+	seen := make(map[voteKey]bool, len(votes))
+	for _, v := range votes {
+		if v.Digest.IsZero() || v.Axis == "" || v.VoterKeyID == "" || v.Value < -1 || v.Value > 1 || v.Seq <= 0 {
+			return fmt.Errorf("store: put votes: %w: digest, axis, voter, value in -1..1 and seq are required", store.ErrInvalid)
+		}
+		k := voteKey{v.Digest, v.Axis, v.VoterKeyID}
+		if seen[k] {
+			return fmt.Errorf("store: put votes: %w: two votes of %s on %s along %s", store.ErrInvalid, v.VoterKeyID, v.Digest, v.Axis)
+		}
+		seen[k] = true
+		vr.add(string(v.Digest.Algorithm()), v.Digest.Hex(), v.Axis, v.VoterKeyID, v.Value, v.VotedAt.UTC(), v.Seq, v.RecordedAt.UTC())
+	}
+	tr := rows{head: `INSERT INTO vote_totals (algorithm, value, likes, dislikes, trusts, distrusts, voters, last_vote_at) VALUES `,
+		row: "(?, ?, ?, ?, ?, ?, ?, ?)", table: "vote_totals",
+		cols:  []string{"algorithm", "value", "likes", "dislikes", "trusts", "distrusts", "voters", "last_vote_at"},
+		types: []string{"text", "text", "bigint", "bigint", "bigint", "bigint", "bigint", "timestamptz"}}
+	seenTotals := make(map[digest.Digest]bool, len(totals))
+	for _, t := range totals {
+		if t.Digest.IsZero() || seenTotals[t.Digest] {
+			return fmt.Errorf("store: put votes: %w: a totals delta without a digest, or two for %s", store.ErrInvalid, t.Digest)
+		}
+		seenTotals[t.Digest] = true
+		var last *time.Time
+		if !t.Delta.LastVoteAt.IsZero() {
+			l := t.Delta.LastVoteAt.UTC()
+			last = &l
+		}
+		tr.add(string(t.Digest.Algorithm()), t.Digest.Hex(), t.Delta.Likes, t.Delta.Dislikes, t.Delta.Trusts, t.Delta.Distrusts, t.Delta.Voters, last)
+	}
+	var batch []Stmt
+	for _, st := range q.inserts(&vr) {
+		st.SQL += ` ON CONFLICT (algorithm, value, axis, voter_key_id) DO UPDATE SET
+			vote = excluded.vote, voted_at = excluded.voted_at, seq = excluded.seq, recorded_at = excluded.recorded_at`
+		batch = append(batch, st)
+	}
+	for _, st := range q.inserts(&tr) {
+		st.SQL += ` ON CONFLICT (algorithm, value) DO UPDATE SET
+			likes = vote_totals.likes + excluded.likes, dislikes = vote_totals.dislikes + excluded.dislikes,
+			trusts = vote_totals.trusts + excluded.trusts, distrusts = vote_totals.distrusts + excluded.distrusts,
+			voters = vote_totals.voters + excluded.voters,
+			last_vote_at = CASE WHEN vote_totals.last_vote_at IS NULL OR excluded.last_vote_at > vote_totals.last_vote_at
+				THEN COALESCE(excluded.last_vote_at, vote_totals.last_vote_at) ELSE vote_totals.last_vote_at END`
+		batch = append(batch, st)
+	}
+	if err := q.C.ExecBatch(ctx, batch); err != nil {
+		return q.fail("put votes", err)
+	}
+	return nil
+}
+
 // PutTrustEdge implements store.FeedbackWriter.
 func (q *Queries) PutTrustEdge(ctx context.Context, e store.TrustEdge) error {
 	if e.TrusterKeyID == "" || e.TrusteeKeyID == "" || e.Level < -1 || e.Level > 3 || e.Seq <= 0 {

@@ -44,8 +44,21 @@ type Conn interface {
 	// ExecBatch runs stmts in order, in one round trip where the driver can
 	// pipeline them.
 	ExecBatch(ctx context.Context, stmts []Stmt) error
+	// QueryBatch runs queries in order, in one round trip where the driver
+	// can pipeline them, and calls scan with each row of query i.
+	QueryBatch(ctx context.Context, stmts []Stmt, scan func(i int, r Rows) error) error
 	Query(ctx context.Context, sql string, args ...any) (Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) Row
+}
+
+// LogLockStatement is implemented by dialects whose log lock is one
+// statement (PostgreSQL: an advisory lock), so an append can send it in
+// the same pipeline as its first reads.
+type LogLockStatement interface {
+	LockLogStmt() Stmt
+	// ReadsDoneStmt follows the reads sent with the lock: it undoes what
+	// the lock statement set up for them only (PostgreSQL: their planning).
+	ReadsDoneStmt() Stmt
 }
 
 // Dialect is what differs between backends.
@@ -412,6 +425,14 @@ func (q *Queries) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte,
 	return out, nil
 }
 
+// DigestQuerier is implemented by dialects that read the subjects of any
+// number of digests with one statement text (PostgreSQL: arrays), where
+// the default spells out a row-value list whose text, and plan, change
+// with its length. The query selects algorithm, value and subject_id.
+type DigestQuerier interface {
+	DigestSubjectsQuery(ds []digest.Digest) (string, []any)
+}
+
 // NodeQuerier is implemented by dialects with a better way to read a set of
 // log nodes than unionNodeQuery. The query selects level, idx and hash.
 type NodeQuerier interface {
@@ -435,7 +456,8 @@ func unionNodeQuery(ids []compact.NodeID) (string, []any) {
 // new; only the others (none, when appends are serialised) are read back
 // and compared.
 func (q *Queries) PutLogNodes(ctx context.Context, nodes []store.LogNode) error {
-	r := rows{head: `INSERT INTO log_nodes (level, idx, hash) VALUES `, row: "(?, ?, ?)"}
+	r := rows{head: `INSERT INTO log_nodes (level, idx, hash) VALUES `, row: "(?, ?, ?)",
+		table: "log_nodes", cols: []string{"level", "idx", "hash"}, types: []string{"integer", "bigint", "bytea"}}
 	for _, n := range nodes {
 		if len(n.Hash) == 0 {
 			return fmt.Errorf("store: log node level %d index %d: %w: empty hash", n.ID.Level, n.ID.Index, store.ErrInvalid)
@@ -443,7 +465,7 @@ func (q *Queries) PutLogNodes(ctx context.Context, nodes []store.LogNode) error 
 		r.add(int64(n.ID.Level), int64(n.ID.Index), n.Hash)
 	}
 	inserted := make(map[compact.NodeID]bool, len(nodes))
-	for _, st := range r.stmts() {
+	for _, st := range q.inserts(&r) {
 		rs, err := q.C.Query(ctx, st.SQL+` ON CONFLICT (level, idx) DO NOTHING RETURNING level, idx`, st.Args...)
 		if err != nil {
 			return q.fail("put log nodes", err)
@@ -583,31 +605,84 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 		out[i].Subjects, out[i].SignerKeyIDs = subjects, nonNil(s.SignerKeyIDs)
 	}
 
-	// Envelopes already in the log, or earlier in this call, are not
-	// appended again.
-	envs := make([]any, len(sts))
-	marks := make([]string, len(sts))
+	// One pipelined round trip where the driver can: take the log lock
+	// (first append of the transaction; also when every envelope turns
+	// out to be known, which costs nothing but the lock), read the next
+	// sequence number, the envelopes already in the log and the subjects
+	// of the digests already recorded. The reads follow the lock, so they
+	// see every append committed before it.
+	const (
+		kindLock = iota
+		kindNext
+		kindEnvelopes
+		kindDigests
+	)
+	var (
+		stmts []Stmt
+		kinds []int
+	)
+	if q.nextSeq == 0 {
+		if ls, ok := q.D.(LogLockStatement); ok {
+			stmts, kinds = append(stmts, ls.LockLogStmt()), append(kinds, kindLock)
+		} else if err := q.D.LockLog(ctx, q.C); err != nil {
+			return nil, nil, q.fail("lock log", err)
+		}
+		stmts, kinds = append(stmts, Stmt{SQL: `SELECT COALESCE(MAX(seq), 0) + 1 FROM statements`}), append(kinds, kindNext)
+	}
+	envs := make([]string, len(sts))
 	for i, s := range sts {
 		envs[i] = s.EnvelopeDigest.String()
-		marks[i] = fmt.Sprintf("$%d", i+1)
 	}
-	rows, err := q.C.Query(ctx, `SELECT seq, envelope_digest FROM statements WHERE envelope_digest IN (`+strings.Join(marks, ", ")+`)`, envs...)
-	if err != nil {
-		return nil, nil, q.fail("known envelopes", err)
+	for start := 0; start < len(envs); {
+		// One statement text for any batch size where the dialect binds
+		// lists (PostgreSQL: text[]), so it is planned once per session.
+		cond, args, n := q.textIn("envelope_digest", 0, envs[start:])
+		start += n
+		stmts, kinds = append(stmts, Stmt{`SELECT seq, envelope_digest FROM statements WHERE ` + cond, args}), append(kinds, kindEnvelopes)
 	}
-	seen := map[string]int64{}
-	err = scanAll(rows, func(r Rows) error {
-		var (
-			seq int64
-			env string
-		)
-		err := r.Scan(&seq, &env)
-		seen[env] = seq
-		return err
+	var all []digest.Digest
+	for i := range out {
+		for _, subj := range out[i].Subjects {
+			all = append(all, subj.Digests...)
+		}
+	}
+	for _, st := range q.digestSubjectStmts(all) {
+		stmts, kinds = append(stmts, st), append(kinds, kindDigests)
+	}
+	if ls, ok := q.D.(LogLockStatement); ok && q.nextSeq == 0 {
+		stmts, kinds = append(stmts, ls.ReadsDoneStmt()), append(kinds, kindLock)
+	}
+	var (
+		next  int64
+		seen  = map[string]int64{}
+		known = make(map[digest.Digest]int64, len(all))
+	)
+	err := q.C.QueryBatch(ctx, stmts, func(i int, r Rows) error {
+		switch kinds[i] {
+		case kindNext:
+			return r.Scan(&next)
+		case kindEnvelopes:
+			var (
+				seq int64
+				env string
+			)
+			err := r.Scan(&seq, &env)
+			seen[env] = seq
+			return err
+		case kindDigests:
+			return scanDigestSubject(r, known)
+		}
+		return nil // the lock's void, the end of the reads
 	})
 	if err != nil {
-		return nil, nil, q.fail("known envelopes", err)
+		return nil, nil, q.fail("append: lock and known envelopes and digests", err)
 	}
+	if next != 0 {
+		q.nextSeq = next
+	}
+
+	// Envelopes already in the log, or earlier in this call, are not
+	// appended again.
 	var fresh []int       // indexes of statements to append
 	dups := map[int]int{} // later copy -> first index of the same envelope
 	firstIn := map[string]int{}
@@ -628,25 +703,6 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 	}
 	if len(fresh) == 0 {
 		return out, created, nil
-	}
-
-	if q.nextSeq == 0 {
-		if err := q.D.LockLog(ctx, q.C); err != nil {
-			return nil, nil, q.fail("lock log", err)
-		}
-		if err := q.C.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM statements`).Scan(&q.nextSeq); err != nil {
-			return nil, nil, q.fail("next sequence number", err)
-		}
-	}
-	var all []digest.Digest
-	for _, i := range fresh {
-		for _, subj := range out[i].Subjects {
-			all = append(all, subj.Digests...)
-		}
-	}
-	known, err := q.subjectsOf(ctx, all)
-	if err != nil {
-		return nil, nil, err
 	}
 	w := newWrites()
 	now := Now()
@@ -727,32 +783,47 @@ func (q *Queries) AddAliasClaim(ctx context.Context, c store.AliasClaim) (store.
 // subjectsOf returns the subject of each of ds that is already recorded.
 func (q *Queries) subjectsOf(ctx context.Context, ds []digest.Digest) (map[digest.Digest]int64, error) {
 	known := make(map[digest.Digest]int64, len(ds))
-	for start := 0; start < len(ds); start += maxDigestsPerQuery {
-		where, args := digestIn("algorithm", "value", ds[start:min(start+maxDigestsPerQuery, len(ds))], 0)
-		rows, err := q.C.Query(ctx, `SELECT algorithm, value, subject_id FROM digests WHERE `+where, args...)
-		if err != nil {
-			return nil, q.fail("digest subjects", err)
-		}
-		err = scanAll(rows, func(r Rows) error {
-			var (
-				alg, value string
-				sid        int64
-			)
-			if err := r.Scan(&alg, &value, &sid); err != nil {
-				return err
-			}
-			d, err := digest.Parse(alg + ":" + value)
-			if err != nil {
-				return fmt.Errorf("stored digest: %w", err)
-			}
-			known[d] = sid
-			return nil
-		})
-		if err != nil {
-			return nil, q.fail("digest subjects", err)
-		}
+	err := q.C.QueryBatch(ctx, q.digestSubjectStmts(ds), func(_ int, r Rows) error { return scanDigestSubject(r, known) })
+	if err != nil {
+		return nil, q.fail("digest subjects", err)
 	}
 	return known, nil
+}
+
+// digestSubjectStmts returns the queries that read the subjects of ds
+// (algorithm, value, subject_id): one where the dialect binds lists, else
+// one per maxDigestsPerQuery digests.
+func (q *Queries) digestSubjectStmts(ds []digest.Digest) []Stmt {
+	if len(ds) == 0 {
+		return nil
+	}
+	if dq, ok := q.D.(DigestQuerier); ok {
+		query, args := dq.DigestSubjectsQuery(ds)
+		return []Stmt{{query, args}}
+	}
+	var out []Stmt
+	for start := 0; start < len(ds); start += maxDigestsPerQuery {
+		where, args := digestIn("algorithm", "value", ds[start:min(start+maxDigestsPerQuery, len(ds))], 0)
+		out = append(out, Stmt{`SELECT algorithm, value, subject_id FROM digests WHERE ` + where, args})
+	}
+	return out
+}
+
+// scanDigestSubject adds one row of a digestSubjectStmts query to known.
+func scanDigestSubject(r Rows, known map[digest.Digest]int64) error {
+	var (
+		alg, value string
+		sid        int64
+	)
+	if err := r.Scan(&alg, &value, &sid); err != nil {
+		return err
+	}
+	d, err := digest.Parse(alg + ":" + value)
+	if err != nil {
+		return fmt.Errorf("stored digest: %w", err)
+	}
+	known[d] = sid
+	return nil
 }
 
 // rows accumulates the rows of one multi-row INSERT. Its row template
@@ -761,6 +832,37 @@ func (q *Queries) subjectsOf(ctx context.Context, ds []digest.Digest) (map[diges
 type rows struct {
 	head, row string
 	args      [][]any
+	// table, cols and types (PostgreSQL type names), when set, let an
+	// ArrayInserter dialect insert all the rows with one statement; unnest,
+	// when set, is that statement with %s for the arrays (by default,
+	// INSERT INTO table (cols) SELECT * FROM unnest(%s)).
+	table       string
+	cols, types []string
+	unnest      string
+}
+
+// ArrayInserter is implemented by dialects that insert any number of rows
+// with one statement text, a column per array parameter (PostgreSQL:
+// INSERT … SELECT FROM unnest): one plan for any batch size, where
+// multi-row VALUES lists change text, and plan, with their length.
+type ArrayInserter interface {
+	// ArrayInsert returns the statement: sql with %s replaced by one array
+	// parameter per column, of the given types, holding rows' values.
+	ArrayInsert(sql string, types []string, rows [][]any) Stmt
+}
+
+// inserts returns the statements that insert r's rows: one where the
+// dialect takes arrays and r says its columns' types, else multi-row
+// INSERTs (see rows.stmts).
+func (q *Queries) inserts(r *rows) []Stmt {
+	if ai, ok := q.D.(ArrayInserter); ok && r.types != nil && len(r.args) > 0 {
+		sql := r.unnest
+		if sql == "" {
+			sql = `INSERT INTO ` + r.table + ` (` + strings.Join(r.cols, ", ") + `) SELECT * FROM unnest(%s)`
+		}
+		return []Stmt{ai.ArrayInsert(sql, r.types, r.args)}
+	}
+	return r.stmts()
 }
 
 // maxRows bounds the rows of one INSERT. SQLite resolves $N parameters by
@@ -821,14 +923,27 @@ type writes struct {
 func newWrites() *writes {
 	return &writes{
 		statements: rows{head: `INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at) VALUES `,
-			row: "(?, ?, ?, ?, ?, ?, ?, ?)"},
-		signers:  rows{head: `INSERT INTO statement_signers (seq, key_id) VALUES `, row: "(?, ?)"},
-		digests:  rows{head: `INSERT INTO digests (algorithm, value, subject_id) VALUES `, row: "(?, ?, ?)"},
-		subjects: rows{head: `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES `, row: "(?, ?, ?, ?, ?)"},
+			row: "(?, ?, ?, ?, ?, ?, ?, ?)", table: "statements",
+			cols:  []string{"seq", "envelope_digest", "payload_type", "predicate_type", "envelope", "payload", "signer_key_ids", "recorded_at"},
+			types: []string{"bigint", "text", "text", "text", "bytea", "bytea", "text", "timestamptz"}},
+		signers: rows{head: `INSERT INTO statement_signers (seq, key_id) VALUES `, row: "(?, ?)",
+			table: "statement_signers", cols: []string{"seq", "key_id"}, types: []string{"bigint", "text"}},
+		digests: rows{head: `INSERT INTO digests (algorithm, value, subject_id) VALUES `, row: "(?, ?, ?)",
+			table: "digests", cols: []string{"algorithm", "value", "subject_id"}, types: []string{"text", "text", "bigint"}},
+		subjects: rows{head: `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES `, row: "(?, ?, ?, ?, ?)",
+			table: "statement_subjects", cols: []string{"seq", "subject_index", "name", "algorithm", "value"},
+			types: []string{"bigint", "integer", "text", "text", "text"}},
 		claims: rows{head: `INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at) VALUES `,
-			row: "(?, ?, ?, ?, ?)"},
+			row: "(?, ?, ?, ?, ?)", table: "alias_claims", cols: []string{"source", "reference", "statement_seq", "signer_key_ids", "claimed_at"},
+			types: []string{"text", "text", "bigint", "text", "timestamptz"}},
 		claimDigests: rows{head: `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value) VALUES `,
-			row: "((SELECT id FROM alias_claims WHERE source = ? AND reference = ?), ?, ?, ?)"},
+			row:   "((SELECT id FROM alias_claims WHERE source = ? AND reference = ?), ?, ?, ?)",
+			types: []string{"text", "text", "integer", "text", "text"},
+			// One join with the claims, where the row form looks each
+			// claim up again for each of its digests.
+			unnest: `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value)
+				SELECT c.id, x.position, x.algorithm, x.value FROM unnest(%s) AS x (source, reference, position, algorithm, value)
+				JOIN alias_claims c ON c.source = x.source AND c.reference = x.reference`},
 	}
 }
 
@@ -909,7 +1024,7 @@ func (w *writes) flush(ctx context.Context, q *Queries) error {
 	}
 	var batch []Stmt
 	for _, r := range []*rows{&w.statements, &w.digests, &w.signers, &w.subjects, &w.claims, &w.claimDigests} {
-		batch = append(batch, r.stmts()...)
+		batch = append(batch, q.inserts(r)...)
 	}
 	return q.C.ExecBatch(ctx, batch)
 }

@@ -1,0 +1,253 @@
+package statement_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/teststore"
+	"github.com/trustd-dev/trustd/statement"
+	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
+)
+
+// TestBatchFailureInTheMiddle: three submissions committed as one batch,
+// the middle one refused by its predicate's indexer after that indexer
+// wrote a row. The other two are acknowledged and stored, the refused one
+// leaves nothing (no entry, no subject, not the indexer's row), the log
+// stays gapless and its tree proves every entry; resubmitting an
+// acknowledged envelope returns its entry. Per-entry and batch indexers.
+func TestBatchFailureInTheMiddle(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		for _, batched := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/batch=%v", be.Name, batched), func(t *testing.T) {
+				testBatchFailure(t, be.Open(t), batched)
+			})
+		}
+	}
+}
+
+func testBatchFailure(t *testing.T, s store.Store, batched bool) {
+	ctx := context.Background()
+	var (
+		gate    = make(chan struct{})
+		entered = make(chan struct{}, 1)
+		once    sync.Once
+	)
+	refused := errors.New("refused by the test indexer")
+	index := func(ctx context.Context, w store.Writer, e store.Statement) error {
+		switch {
+		case bytes.Contains(e.Payload, []byte(`"gate"`)):
+			once.Do(func() { entered <- struct{}{}; <-gate })
+		case bytes.Contains(e.Payload, []byte(`"fail"`)):
+			// A row of the failing entry's own, which must not survive.
+			if _, err := w.PutKey(ctx, store.Key{ID: "written-by-failed-entry", Type: "ed25519", PublicKey: []byte("x")}); err != nil {
+				return err
+			}
+			return refused
+		}
+		return nil
+	}
+	opts := statement.Options{}
+	if batched {
+		opts.BatchIndexers = map[string]statement.BatchIndexer{testPredicate: func(ctx context.Context, w store.Writer, es []store.Statement) error {
+			for _, e := range es {
+				if err := index(ctx, w, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}
+	} else {
+		opts.Indexers = map[string]statement.Indexer{testPredicate: index}
+	}
+	skey, vkey, err := tlog.GenerateLogKey("batch-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.LogKey, opts.LogVerifierKey = skey, vkey
+	l, err := statement.New(s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newSigner(t, s, envelope.KeyTypeED25519, true)
+	envs := map[string][]byte{
+		"gate": sign(t, `{"gate":true}`, []envelope.Subject{artifact("gate")}, k),
+		"a":    sign(t, `{"ok":1}`, []envelope.Subject{artifact("a")}, k),
+		"b":    sign(t, `{"fail":true}`, []envelope.Subject{artifact("b-only")}, k),
+		"c":    sign(t, `{"ok":3}`, []envelope.Subject{artifact("c")}, k),
+	}
+	type outcome struct {
+		rec     store.Statement
+		created bool
+		err     error
+	}
+	var (
+		mu  sync.Mutex
+		got = map[string]outcome{}
+		wg  sync.WaitGroup
+	)
+	submit := func(name string) {
+		defer wg.Done()
+		rec, created, err := l.Submit(ctx, envs[name])
+		mu.Lock()
+		got[name] = outcome{rec, created, err}
+		mu.Unlock()
+	}
+	// The gate entry holds the commit inside its indexer while a, b and c
+	// queue up behind it: they are then committed as one batch.
+	wg.Add(1)
+	go submit("gate")
+	<-entered
+	for _, name := range []string{"a", "b", "c"} {
+		wg.Add(1)
+		go submit(name)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for l.QueuedAppends() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d appends queued, want 3", l.QueuedAppends())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+
+	for _, name := range []string{"gate", "a", "c"} {
+		if o := got[name]; o.err != nil || !o.created || o.rec.Seq == 0 {
+			t.Fatalf("%s: %+v, want a new entry", name, o)
+		}
+	}
+	if o := got["b"]; !errors.Is(o.err, refused) {
+		t.Fatalf("b: %+v, want the indexer's refusal", o)
+	}
+	// Gapless: entries 1..3 hold gate, a and c, and there is no 4th.
+	size, err := s.LogSize(ctx)
+	if err != nil || size != 3 {
+		t.Fatalf("LogSize = %d, %v; want 3", size, err)
+	}
+	seen := map[int64]string{}
+	for _, name := range []string{"gate", "a", "c"} {
+		seq := got[name].rec.Seq
+		if seq < 1 || seq > 3 || seen[seq] != "" {
+			t.Fatalf("%s at seq %d (others %v)", name, seq, seen)
+		}
+		seen[seq] = name
+		st, err := l.Get(ctx, seq)
+		if err != nil || !bytes.Equal(st.Envelope, envs[name]) {
+			t.Fatalf("entry %d: %v, want %s's envelope", seq, err, name)
+		}
+	}
+	// Nothing of b: no entry, no subject, not its indexer's row.
+	if _, err := s.StatementSeqByEnvelope(ctx, envelopeDigest(t, envs["b"])); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("b's entry: %v, want ErrNotFound", err)
+	}
+	if _, err := s.SubjectByDigest(ctx, artifact("b-only").Digests[0]); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("b's subject: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Key(ctx, "written-by-failed-entry"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("b's indexer row: %v, want ErrNotFound", err)
+	}
+	// One tree over the three entries.
+	signed, _, err := l.Checkpoint(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := tlog.OpenCheckpoint(signed, vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, name := range seen {
+		proof, _, treeSize, err := l.InclusionProof(ctx, seq, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlog.VerifyInclusion(tlog.LeafHash(envs[name]), uint64(seq-1), treeSize, proof, cp.Hash); err != nil {
+			t.Fatalf("inclusion of %s (entry %d): %v", name, seq, err)
+		}
+	}
+	// Idempotent: a again is its entry; b again is refused again.
+	again, created, err := l.Submit(ctx, envs["a"])
+	if err != nil || created || again.Seq != got["a"].rec.Seq {
+		t.Fatalf("resubmitted a: seq %d created %v %v; want seq %d, not created", again.Seq, created, err, got["a"].rec.Seq)
+	}
+	if _, _, err := l.Submit(ctx, envs["b"]); !errors.Is(err, refused) {
+		t.Fatalf("resubmitted b: %v, want the refusal", err)
+	}
+	if size, _ := s.LogSize(ctx); size != 3 {
+		t.Fatalf("LogSize after resubmissions = %d, want 3", size)
+	}
+}
+
+// envelopeDigest is the log's identity of an envelope: its SHA-256.
+func envelopeDigest(t *testing.T, env []byte) digest.Digest {
+	t.Helper()
+	sum := sha256.Sum256(env)
+	d, err := digest.New(digest.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestTwoLogsOneTree: two Logs on one store (two trustd replicas on one
+// database) append in turn, each keeping its own idea of the tree's right
+// edge between its batches; the log stays one gapless tree that proves
+// every entry from both.
+func TestTwoLogsOneTree(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := be.Open(t)
+			a := newFixture(t, s, nil)
+			skey, vkey, err := tlog.GenerateLogKey("second")
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := newSigner(t, s, envelope.KeyTypeED25519, true)
+			var envs [][]byte
+			for i := range 23 {
+				env := sign(t, `{}`, []envelope.Subject{artifact(fmt.Sprint("two-", i))}, k)
+				l := a.log
+				if i%3 == 1 {
+					l = other
+				}
+				rec, created, err := l.Submit(ctx, env)
+				if err != nil || !created || rec.Seq != int64(i+1) {
+					t.Fatalf("entry %d: seq %d created %v %v", i, rec.Seq, created, err)
+				}
+				envs = append(envs, env)
+			}
+			for _, l := range []*statement.Log{a.log, other} {
+				signed, size, err := l.Checkpoint(ctx, 0)
+				if err != nil || size != 23 {
+					t.Fatalf("Checkpoint: size %d, %v", size, err)
+				}
+				cp, err := tlog.OpenCheckpoint(signed, l.VerifierKey())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, env := range envs {
+					proof, _, treeSize, err := l.InclusionProof(ctx, int64(i+1), size)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := tlog.VerifyInclusion(tlog.LeafHash(env), uint64(i), treeSize, proof, cp.Hash); err != nil {
+						t.Fatalf("inclusion of entry %d: %v", i+1, err)
+					}
+				}
+			}
+		})
+	}
+}

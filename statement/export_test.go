@@ -1,0 +1,9 @@
+package statement
+
+// QueuedAppends returns how many appends wait for the group commit, so a
+// test can see a batch form before it lets the commit go on.
+func (l *Log) QueuedAppends() int {
+	l.batch.mu.Lock()
+	defer l.batch.mu.Unlock()
+	return len(l.batch.queue)
+}
