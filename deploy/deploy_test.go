@@ -32,7 +32,7 @@ func loadCompose(t *testing.T, envFile string) (*types.Project, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cli.ProjectFromOptions(context.Background(), opts)
+	return opts.LoadProject(context.Background())
 }
 
 func TestComposeFile(t *testing.T) {
