@@ -37,7 +37,9 @@ TRUSTD_TLS_CERT like trustd itself, so a container's HEALTHCHECK is just
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cliutil.BindEnv(cmd.Flags(), envPrefix); err != nil {
+			// Only the two settings it shares with the server come from the
+			// environment.
+			if err := cliutil.BindEnv(cmd.Flags(), envPrefix, "http-addr", "tls-cert"); err != nil {
 				return err
 			}
 			if timeout <= 0 {
