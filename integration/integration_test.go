@@ -77,8 +77,15 @@ var servingLine = regexp.MustCompile(`grpc=(\S+).*http=(\S+)`)
 // until /readyz answers.
 func startTrustd(t testing.TB, args ...string) *daemon {
 	t.Helper()
+	return startTrustdBinary(t, filepath.Join(binDir, "trustd"), args...)
+}
+
+// startTrustdBinary is startTrustd with another trustd binary (the release
+// image's).
+func startTrustdBinary(t testing.TB, bin string, args ...string) *daemon {
+	t.Helper()
 	args = append([]string{"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)
-	d := &daemon{cmd: exec.Command(filepath.Join(binDir, "trustd"), args...), done: make(chan error, 1)}
+	d := &daemon{cmd: exec.Command(bin, args...), done: make(chan error, 1)}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

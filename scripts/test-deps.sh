@@ -29,8 +29,11 @@ command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # apt-ftparchive: the Debian Release files the OpenPGP manifest tests index.
 command -v apt-ftparchive >/dev/null 2>&1 || missing+=(apt-utils)
-# docker-registry: the distribution registry the OCI verify tests run.
+# docker-registry: the distribution registry the OCI verify tests and the
+# release image test run.
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+# systemd-analyze: deploy/trustd.service is checked with its verify.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # SoftHSM2 and OpenSC's pkcs11-tool: the PKCS#11 (hardware key) signing tests.
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)

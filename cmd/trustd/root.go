@@ -61,7 +61,7 @@ PostgreSQL. Every flag can also be set as TRUSTD_<FLAG> (e.g. TRUSTD_DB).
 	}
 	cfg.storeFlags(root.Flags())
 	cfg.serveFlags(root.Flags())
-	root.AddCommand(newMigrateCmd(), &cobra.Command{
+	root.AddCommand(newMigrateCmd(), newHealthcheckCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the trustd version",
 		Args:  cobra.NoArgs,
