@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
+	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -76,7 +77,8 @@ func commitLSN(ctx context.Context) (string, error) {
 }
 
 // route opens a store.ReadSession for the lookups of standbyRead, wanting
-// the position in the caller's MinLSNHeader; after any other successful
+// the position in the caller's MinLSNHeader (and reads the primary when a
+// unary lookup names a tree size or entry the standby has not replayed); after any other successful
 // call (but reads) it sends the commit position in CommitLSNHeader (a failure to read
 // it costs the caller only the header: the write is done).
 func (s *Server) route(ctx context.Context, call *rpc, next func(context.Context) error) error {
@@ -90,7 +92,15 @@ func (s *Server) route(ctx context.Context, call *rpc, next func(context.Context
 				}
 			}
 		}
-		return next(store.WithReadSession(ctx, minLSN))
+		err := next(store.WithReadSession(ctx, minLSN))
+		if errors.Is(err, statement.ErrBeyondLog) && !call.stream {
+			// A tree size the caller knows (from another replica, or the
+			// checkpoint this replica's witness pusher serves) that the
+			// standby has not replayed yet: the primary has it. A unary
+			// lookup has sent nothing yet, so it runs again there.
+			err = next(ctx)
+		}
+		return err
 	}
 	p, ok := s.opts.Store.(store.Positioner)
 	if !ok || readMethods[call.method] || strings.HasPrefix(call.method, "/grpc.") {

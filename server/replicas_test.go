@@ -341,6 +341,15 @@ func TestReplicaReadYourWritesGRPC(t *testing.T) {
 	if err := lookup(dial(t, rep.addr)); status.Code(err) != codes.NotFound {
 		t.Fatalf("lookup without position = %v, want NotFound from the paused standby", err)
 	}
+	// A tree size learnt elsewhere (another replica's checkpoint) that the
+	// standby has not replayed is read from the primary, not refused as
+	// beyond the log.
+	seq := resp.GetEntry().GetSeq()
+	if p, err := dial(t, rep.addr).Log.GetInclusionProof(ctx, &trustv1.GetInclusionProofRequest{Seq: seq, TreeSize: seq}); err != nil {
+		t.Fatalf("inclusion proof in a tree of size %d the standby has not replayed: %v", seq, err)
+	} else if cp, err := tlog.OpenCheckpoint(p.GetCheckpoint(), rs.vkey); err != nil || cp.Size != seq {
+		t.Fatalf("inclusion proof checkpoint = %+v, %v; want size %d", cp, err, seq)
+	}
 	other := dial(t, rep.addr)
 	other.SetMinLSN(resp.GetCommitLsn())
 	execSQL(t, rs.standby.URL, `SELECT pg_wal_replay_resume()`)
