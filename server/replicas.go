@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -116,4 +117,33 @@ func (s *Server) route(ctx context.Context, call *rpc, next func(context.Context
 		s.log.WarnContext(ctx, "commit position not read", "method", call.method, "error", err)
 	}
 	return nil
+}
+
+// readCounter is a store that counts where its reads went (PostgreSQL
+// with read standbys).
+type readCounter interface {
+	ReadsServed() (standby, primary uint64)
+}
+
+// registerReadMetrics exports trustd_db_reads_total{backend} when the
+// store counts its reads, so operators see how much the standbys carry
+// (and when they carry nothing: all down, or lagging past --db-read-wait).
+func registerReadMetrics(reg prometheus.Registerer, st store.Store) {
+	rc, ok := st.(readCounter)
+	if !ok {
+		return
+	}
+	for _, b := range []struct {
+		name string
+		n    func() uint64
+	}{
+		{"standby", func() uint64 { n, _ := rc.ReadsServed(); return n }},
+		{"primary", func() uint64 { _, n := rc.ReadsServed(); return n }},
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "trustd_db_reads_total",
+			Help:        "Reads outside transactions, by the database that served them (standby: a --db-read standby).",
+			ConstLabels: prometheus.Labels{"backend": b.name},
+		}, func() float64 { return float64(b.n()) }))
+	}
 }
