@@ -85,19 +85,19 @@ func waitReplayed(t *testing.T, r *replicated, pos string) {
 
 // read runs one read in a new session wanting minPos and says whether the
 // standby or the primary served it.
-func read[T any](t *testing.T, r *replicated, minPos string, fn func(context.Context) (T, error)) (T, error, string) {
+func read[T any](t *testing.T, r *replicated, minPos string, fn func(context.Context) (T, error)) (T, string, error) {
 	t.Helper()
 	sb0, p0 := r.s.ReadsServed()
 	v, err := fn(store.WithReadSession(context.Background(), minPos))
 	sb1, p1 := r.s.ReadsServed()
 	switch {
 	case sb1 > sb0 && p1 == p0:
-		return v, err, "standby"
+		return v, "standby", err
 	case p1 > p0 && sb1 == sb0:
-		return v, err, "primary"
+		return v, "primary", err
 	}
 	t.Fatalf("read served by %d standby and %d primary reads", sb1-sb0, p1-p0)
-	return v, err, ""
+	return v, "", err
 }
 
 // TestReadYourWritesLaggingStandby: with the standby's replay paused, a
@@ -115,7 +115,7 @@ func TestReadYourWritesLaggingStandby(t *testing.T) {
 	lookup := func(ctx context.Context) (store.Key, error) { return r.s.Key(ctx, "mine") }
 
 	start := time.Now()
-	k, err, by := read(t, r, pos, lookup)
+	k, by, err := read(t, r, pos, lookup)
 	if err != nil || k.ID != "mine" || by != "primary" {
 		t.Fatalf("read with the write's position = %+v, %v, by %s; want the key from the primary", k, err, by)
 	}
@@ -123,17 +123,17 @@ func TestReadYourWritesLaggingStandby(t *testing.T) {
 		t.Errorf("read with position went to the primary after %v, before the %v bound", took, wait)
 	}
 
-	if _, err, by := read(t, r, "", lookup); !errors.Is(err, store.ErrNotFound) || by != "standby" {
+	if _, by, err := read(t, r, "", lookup); !errors.Is(err, store.ErrNotFound) || by != "standby" {
 		t.Fatalf("read without position = %v by %s; want the standby's view, without the key", err, by)
 	}
 	// Every kind of read routes: a list (Query) and a one-statement view.
-	if ks, err, by := read(t, r, "", func(ctx context.Context) ([]store.Key, error) { return r.s.Keys(ctx, "", 10) }); err != nil || len(ks) != 1 || by != "standby" {
+	if ks, by, err := read(t, r, "", func(ctx context.Context) ([]store.Key, error) { return r.s.Keys(ctx, "", 10) }); err != nil || len(ks) != 1 || by != "standby" {
 		t.Fatalf("key list without position = %d keys, %v, by %s; want the standby's one", len(ks), err, by)
 	}
 
 	execOn(t, r.standby.URL, `SELECT pg_wal_replay_resume()`)
 	waitReplayed(t, r, pos)
-	if k, err, by := read(t, r, pos, lookup); err != nil || k.ID != "mine" || by != "standby" {
+	if k, by, err := read(t, r, pos, lookup); err != nil || k.ID != "mine" || by != "standby" {
 		t.Fatalf("read with position after resume = %+v, %v, by %s; want the key from the standby", k, err, by)
 	}
 }
@@ -162,7 +162,7 @@ func TestStandbyDown(t *testing.T) {
 		if i%2 == 1 {
 			pos = putKey(t, r.s, fmt.Sprintf("k%d", i))
 		}
-		n, err, by := read(t, r, pos, func(ctx context.Context) (int64, error) { return r.s.KeyCount(ctx, "ed25519") })
+		n, by, err := read(t, r, pos, func(ctx context.Context) (int64, error) { return r.s.KeyCount(ctx, "ed25519") })
 		if err != nil {
 			t.Fatalf("read %d with the standby down: %v", i, err)
 		}
