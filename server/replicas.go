@@ -94,11 +94,13 @@ func (s *Server) route(ctx context.Context, call *rpc, next func(context.Context
 			}
 		}
 		err := next(store.WithReadSession(ctx, minLSN))
-		if errors.Is(err, statement.ErrBeyondLog) && !call.stream {
-			// A tree size the caller knows (from another replica, or the
-			// checkpoint this replica's witness pusher serves) that the
-			// standby has not replayed yet: the primary has it. A unary
-			// lookup has sent nothing yet, so it runs again there.
+		if !call.stream && (errors.Is(err, statement.ErrBeyondLog) ||
+			call.method == trustv1.StatementService_GetStatement_FullMethodName && errors.Is(err, store.ErrNotFound)) {
+			// A tree size or entry the caller knows (from another
+			// replica, or the checkpoint this replica's witness pusher
+			// serves) that the standby has not replayed yet: the primary
+			// has it. A unary lookup has sent nothing yet, so it runs
+			// again there.
 			err = next(ctx)
 		}
 		return err

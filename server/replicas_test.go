@@ -378,6 +378,12 @@ func TestReplicaReadYourWritesGRPC(t *testing.T) {
 	} else if cp, err := tlog.OpenCheckpoint(p.GetCheckpoint(), rs.vkey); err != nil || cp.Size != seq {
 		t.Fatalf("inclusion proof checkpoint = %+v, %v; want size %d", cp, err, seq)
 	}
+	if got, err := dial(t, rep.addr).Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: seq}); err != nil || got.GetEntry().GetSeq() != seq {
+		t.Fatalf("entry %d the standby has not replayed = %v, %v; want it from the primary", seq, got, err)
+	}
+	if _, err := dial(t, rep.addr).Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: seq + 1}); status.Code(err) != codes.NotFound {
+		t.Fatalf("entry %d beyond the log = %v, want NotFound", seq+1, err)
+	}
 	other := dial(t, rep.addr)
 	other.SetMinLSN(resp.GetCommitLsn())
 	execSQL(t, rs.standby.URL, `SELECT pg_wal_replay_resume()`)
