@@ -39,6 +39,7 @@ type TLS struct {
 // Client holds a connection to trustd and its service stubs.
 type Client struct {
 	conn       *grpc.ClientConn
+	pos        *positions
 	Subjects   trustv1.SubjectServiceClient
 	Keys       trustv1.KeyServiceClient
 	Statements trustv1.StatementServiceClient
@@ -52,7 +53,8 @@ type Client struct {
 }
 
 // New prepares a client for the trustd server at addr (host:port). It does
-// not dial until the first call.
+// not dial until the first call. Its calls read their own writes: each
+// sends the latest commit position the client saw (see MinLSN).
 func New(addr string, t TLS) (*Client, error) {
 	if addr == "" {
 		return nil, errors.New("client: server address is empty")
@@ -61,12 +63,15 @@ func New(addr string, t TLS) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	pos := &positions{}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
+		grpc.WithChainUnaryInterceptor(pos.unary), grpc.WithChainStreamInterceptor(pos.stream))
 	if err != nil {
 		return nil, fmt.Errorf("client: %s: %w", addr, err)
 	}
 	return &Client{
 		conn:       conn,
+		pos:        pos,
 		Subjects:   trustv1.NewSubjectServiceClient(conn),
 		Keys:       trustv1.NewKeyServiceClient(conn),
 		Statements: trustv1.NewStatementServiceClient(conn),

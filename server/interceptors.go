@@ -78,7 +78,7 @@ type step func(ctx context.Context, call *rpc, next func(context.Context) error)
 // that its refusals are logged, counted and mapped like any error, and
 // after authorize when it depends on the caller's role.
 func (s *Server) steps() []step {
-	return []step{s.observe, s.deadline, s.authorize}
+	return []step{s.observe, s.deadline, s.authorize, s.route}
 }
 
 // run passes one call through the chain and then to handler.

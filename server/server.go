@@ -158,6 +158,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{authz: authz, opts: opts, log: opts.Logger, registry: prometheus.NewRegistry(), health: health.NewServer()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
+	registerReadMetrics(s.registry, opts.Store)
 	if opts.Limits.Exempt == nil {
 		// Operators (mTLS) configure their own quota: their writes are
 		// never charged to their peer's rate.

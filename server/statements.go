@@ -30,7 +30,13 @@ func (s *statementService) Submit(ctx context.Context, req *trustv1.SubmitReques
 	if err != nil {
 		return nil, err
 	}
-	return &trustv1.SubmitResponse{Entry: entryToProto(st), Created: created}, nil
+	lsn, err := commitLSN(ctx)
+	if err != nil {
+		// The entry is in the log: answer without the position rather
+		// than make the caller resubmit.
+		lsn = ""
+	}
+	return &trustv1.SubmitResponse{Entry: entryToProto(st), Created: created, CommitLsn: lsn}, nil
 }
 
 func (s *statementService) GetStatement(ctx context.Context, req *trustv1.GetStatementRequest) (*trustv1.GetStatementResponse, error) {

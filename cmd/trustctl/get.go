@@ -142,6 +142,7 @@ other bytes, bad input, unreachable server).`,
 				return err
 			}
 			defer c.Close()
+			c.SetMinLSN(g.minLSN)
 			ctx := cmd.Context()
 			opts.Source = timedSource{src: c.LocationSource(), timeout: g.timeout}
 			var verdict *policy.Verdict

@@ -26,6 +26,8 @@ type globals struct {
 	tls     client.TLS
 	output  string
 	timeout time.Duration
+	// minLSN is --min-lsn: the commit position every call must read.
+	minLSN string
 }
 
 func newRootCmd() *cobra.Command {
@@ -41,8 +43,11 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cliutil.BindEnv(cmd.Flags(), "TRUSTCTL", "server", "tls", "tls-ca", "tls-server-name", "tls-cert", "tls-key"); err != nil {
+			if err := cliutil.BindEnv(cmd.Flags(), "TRUSTCTL", "server", "tls", "tls-ca", "tls-server-name", "tls-cert", "tls-key", "min-lsn"); err != nil {
 				return err
+			}
+			if g.minLSN != "" && !client.ValidLSN(g.minLSN) {
+				return fmt.Errorf("--min-lsn: %q is not a commit position (like 16/B374D848, as a submit prints it)", g.minLSN)
 			}
 			if g.output != "text" && g.output != "json" {
 				return fmt.Errorf("--output: %q is not text or json", g.output)
@@ -59,6 +64,7 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 	pf.StringVar(&g.tls.KeyFile, "tls-key", "", "PEM private key of --tls-cert (default none) (env TRUSTCTL_TLS_KEY)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline for each call to the server")
+	pf.StringVar(&g.minLSN, "min-lsn", "", "commit position (a submit's commit_lsn) lookups must see: a trustd reading from standbys (--db-read) waits for one that replayed it, else reads its primary; calls of one trustctl run pass their own writes' positions on by themselves; default none (env TRUSTCTL_MIN_LSN)")
 
 	root.AddCommand(newDigestCmd(g), newSubjectCmd(g), newAliasesCmd(g), newKeyCmd(g), newPGPCmd(g), newStatementCmd(g), newLogCmd(g), newTUFCmd(g), newCeremonyCmd(g), newSignCmd(g), newVersionCmd())
 	root.AddCommand(newVoteCmd(g), newReputationCmd(g), newFeedbackCmd(g))
@@ -79,6 +85,7 @@ func (g *globals) call(ctx context.Context, fn func(context.Context, *client.Cli
 		return err
 	}
 	defer c.Close()
+	c.SetMinLSN(g.minLSN)
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	return rpcError(g.server, fn(ctx, c))

@@ -164,6 +164,9 @@ func (g *globals) submit(cmd *cobra.Command, raw []byte) error {
 			state = "already in the log"
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s: seq %d, %s signed by %s\n", state, e.GetSeq(), e.GetPredicateType(), strings.Join(e.GetSignerKeyIds(), ", "))
+		if lsn := resp.GetCommitLsn(); lsn != "" {
+			fmt.Fprintf(cmd.OutOrStdout(), "commit position %s (read it back elsewhere with --min-lsn %s)\n", lsn, lsn)
+		}
 		return nil
 	})
 }

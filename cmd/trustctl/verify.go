@@ -248,6 +248,7 @@ server, evidence unavailable).`,
 					return err
 				}
 				defer c.Close()
+				c.SetMinLSN(g.minLSN)
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, g.timeout)
 				defer cancel()

@@ -108,6 +108,10 @@ type config struct {
 	// InsecurePlaintext allows serving without TLS beyond loopback.
 	InsecurePlaintext bool
 	Limits            limitsConfig
+	// DBRead are the --db-read hot standbys of a PostgreSQL --db, and
+	// DBReadWait how long a read-your-writes lookup waits for one.
+	DBRead     []string
+	DBReadWait time.Duration
 }
 
 // defaultDataDir is $XDG_DATA_HOME/trustd, else ~/.local/share/trustd.
@@ -131,6 +135,8 @@ func (c *config) storeFlags(fs *pflag.FlagSet) {
 }
 
 func (c *config) serveFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&c.DBRead, "db-read", nil, "postgres://… URL of a hot standby of the PostgreSQL --db: lookups (subjects, evidence, reputation, attestations, TUF metadata, log proofs) are spread over the healthy ones, writes go to --db; a standby that fails is read around and re-probed; repeatable; in the environment separate several with ';'; default none: all reads go to --db (env TRUSTD_DB_READ)")
+	fs.DurationVar(&c.DBReadWait, "db-read-wait", postgres.DefaultReadWait, "how long a lookup carrying the caller's commit position (x-trustd-min-lsn) waits for a --db-read standby to replay that far before it reads --db instead (default 200ms) (env TRUSTD_DB_READ_WAIT)")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", defaultGRPCAddr, "gRPC listen address (env TRUSTD_GRPC_ADDR)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address for the web view (/, /d/DIGEST, …), the JSON API at /api/, /healthz, /readyz, /metrics, /log/…, /tuf/REPO/FILE; empty disables (env TRUSTD_HTTP_ADDR)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate (chain) served by gRPC and HTTP over TLS, with --tls-key; default none: plaintext, refused beyond loopback without --insecure-plaintext (env TRUSTD_TLS_CERT)")
@@ -189,6 +195,7 @@ func (c *config) complete(fs *pflag.FlagSet) error {
 		errs = append(errs, fmt.Errorf("--log-format: %q is not text or json", c.LogFormat))
 	}
 	if fs.Lookup("grpc-addr") != nil {
+		errs = append(errs, c.checkDBRead())
 		if err := checkAddr("--grpc-addr", c.GRPCAddr, false); err != nil {
 			errs = append(errs, err)
 		}
@@ -447,6 +454,34 @@ func (c *config) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// checkDBRead splits --db-read values at ';' (several in the
+// environment) and checks them and --db-read-wait: standbys need a
+// PostgreSQL --db, and are PostgreSQL URLs themselves.
+func (c *config) checkDBRead() error {
+	var errs []error
+	var urls []string
+	for _, v := range c.DBRead {
+		for one := range strings.SplitSeq(v, ";") {
+			if one = strings.TrimSpace(one); one != "" {
+				urls = append(urls, one)
+			}
+		}
+	}
+	c.DBRead = urls
+	if len(c.DBRead) > 0 && !isPostgres(c.DB) {
+		errs = append(errs, errors.New("--db-read: read standbys need a PostgreSQL --db (postgres://…)"))
+	}
+	for i, u := range c.DBRead {
+		if !isPostgres(u) {
+			errs = append(errs, fmt.Errorf("--db-read %d: not a postgres:// or postgresql:// URL", i+1))
+		}
+	}
+	if c.DBReadWait < 0 || c.DBReadWait > time.Minute {
+		errs = append(errs, fmt.Errorf("--db-read-wait: %v is not between 0 and 1m", c.DBReadWait))
+	}
+	return errors.Join(errs...)
+}
+
 // backend describes the configured store without secrets, for logs.
 func (c *config) backend() string {
 	if isPostgres(c.DB) {
@@ -470,8 +505,11 @@ func (c *config) sqlitePath() string {
 func (c *config) openStore(ctx context.Context) (store.Store, error) {
 	switch {
 	case isPostgres(c.DB):
-		s, err := postgres.Open(ctx, c.DB)
+		s, err := postgres.OpenWith(ctx, c.DB, postgres.Options{ReadURLs: c.DBRead, ReadWait: c.DBReadWait, Logger: c.logger()})
 		if err != nil {
+			if len(c.DBRead) > 0 && errors.Is(err, store.ErrInvalid) {
+				return nil, fmt.Errorf("--db or --db-read: %w", err)
+			}
 			return nil, fmt.Errorf("--db: %w", err)
 		}
 		return s, nil

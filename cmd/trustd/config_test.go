@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -161,5 +162,45 @@ func TestTLSConfig(t *testing.T) {
 	c.TLSClientCA = keyFile
 	if _, err := c.tlsConfig(); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
 		t.Errorf("client CA file without certificates: %v", err)
+	}
+}
+
+func TestConfigDBRead(t *testing.T) {
+	const pg = "postgres://trustd@db/trustd"
+	tests := []struct {
+		name string
+		args []string
+		env  string // TRUSTD_DB_READ
+		// err is a substring of the error; empty for none.
+		err   string
+		reads int
+	}{
+		{"none", nil, "", "", 0},
+		{"two standbys", []string{"--db", pg, "--db-read", "postgres://ro@s1/trustd", "--db-read", "postgresql://ro@s2/trustd?sslmode=require"}, "", "", 2},
+		{"standbys from the environment", []string{"--db", pg}, "postgres://ro@s1/trustd;postgres://ro@h1,h2/trustd", "", 2},
+		{"standby without postgres primary", []string{"--db-read", "postgres://ro@s1/trustd"}, "", "--db-read: read standbys need a PostgreSQL --db", 0},
+		{"standby not postgres", []string{"--db", pg, "--db-read", "sqlite:/tmp/x.db"}, "", "--db-read 1: not a postgres:// or postgresql:// URL", 0},
+		{"negative wait", []string{"--db", pg, "--db-read-wait", "-1s"}, "", "--db-read-wait: -1s is not between 0 and 1m", 0},
+		{"too long a wait", []string{"--db", pg, "--db-read-wait", "2m"}, "", "--db-read-wait: 2m0s is not between 0 and 1m", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("TRUSTD_DB_READ", tc.env)
+			}
+			c, err := parseConfig(t, tc.args...)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("complete: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("complete = %v, want an error containing %q", err, tc.err)
+			case tc.err == "" && len(c.DBRead) != tc.reads:
+				t.Errorf("--db-read = %q, want %d standbys", c.DBRead, tc.reads)
+			}
+		})
+	}
+	c, err := parseConfig(t)
+	if err != nil || c.DBReadWait != 200*time.Millisecond {
+		t.Errorf("default --db-read-wait = %v (%v), want 200ms", c.DBReadWait, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -43,6 +44,16 @@ func NewCluster(t testing.TB) *Cluster {
 		}
 		t.Skipf("%s is not set (scripts/with-postgres.sh sets it); skipping the PostgreSQL outage test", EnvBin)
 	}
+	c := newCluster(t, bin)
+	c.run("initdb", "-D", c.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+	c.firstStart()
+	return c
+}
+
+// newCluster prepares the directory, port and URL of a cluster and its
+// removal when the test ends; the data directory is left to create.
+func newCluster(t testing.TB, bin string) *Cluster {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "trustd-pgcluster-")
 	if err != nil {
 		t.Fatal(err)
@@ -64,15 +75,7 @@ func NewCluster(t testing.TB) *Cluster {
 			t.Fatal(err)
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	c.run("initdb", "-D", c.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
-	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
-	c.Start()
+	c.pickPort()
 	t.Cleanup(func() {
 		if _, err := os.Stat(filepath.Join(c.data, "postmaster.pid")); err == nil {
 			c.pgctl("-m", "immediate", "stop")
@@ -81,11 +84,35 @@ func NewCluster(t testing.TB) *Cluster {
 	return c
 }
 
+// NewStandby makes a hot standby streaming from c, as an operator makes
+// one (pg_basebackup -R from the primary: initdb's defaults already allow
+// replication from loopback, with wal_level replica and hot_standby on),
+// starts it on another loopback port and returns it; its URL is read-only.
+// It is stopped and removed when the test ends.
+func (c *Cluster) NewStandby() *Cluster {
+	c.t.Helper()
+	sb := newCluster(c.t, c.bin)
+	sb.run("pg_basebackup", "-R", "-X", "stream", "--no-sync", "-D", sb.data, "-d", c.URL)
+	sb.firstStart()
+	return sb
+}
+
 // Start starts the cluster and waits until it accepts connections.
 func (c *Cluster) Start() {
 	c.t.Helper()
-	c.pgctl("-l", c.log, "-t", "60", "-o",
-		fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c max_connections=200", c.port, filepath.Dir(c.data)), "start")
+	c.run("pg_ctl", c.startArgs()...)
+}
+
+func (c *Cluster) startArgs() []string {
+	return []string{"-D", c.data, "-w", "-l", c.log, "-t", "60", "-o",
+		fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c max_connections=200", c.port, filepath.Dir(c.data)), "start"}
+}
+
+// Kill stops the cluster the way a crash does (immediate mode: no
+// shutdown checkpoint, sessions cut) and waits until it is down.
+func (c *Cluster) Kill() {
+	c.t.Helper()
+	c.pgctl("-m", "immediate", "stop")
 }
 
 // Stop shuts the cluster down the way an operator's restart does (fast
@@ -103,12 +130,46 @@ func (c *Cluster) pgctl(args ...string) {
 
 func (c *Cluster) run(name string, args ...string) {
 	c.t.Helper()
+	if out, err := c.try(name, args...); err != nil {
+		logs, _ := os.ReadFile(c.log)
+		c.t.Fatalf("testpg: %s %v: %v\n%s\n%s", name, args, err, out, logs)
+	}
+}
+
+func (c *Cluster) try(name string, args ...string) ([]byte, error) {
 	cmd := exec.Command(filepath.Join(c.bin, name), args...)
 	if c.as != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.as}
 	}
-	if out, err := cmd.CombinedOutput(); err != nil {
+	return cmd.CombinedOutput()
+}
+
+// firstStart starts a new cluster, on another free port when the one
+// picked was taken meanwhile (other tests start clusters too).
+func (c *Cluster) firstStart() {
+	c.t.Helper()
+	for range 5 {
+		if _, err := c.try("pg_ctl", c.startArgs()...); err == nil {
+			return
+		}
 		logs, _ := os.ReadFile(c.log)
-		c.t.Fatalf("testpg: %s %v: %v\n%s\n%s", name, args, err, out, logs)
+		if !strings.Contains(string(logs), "already in use") {
+			break
+		}
+		c.pickPort()
+		os.Remove(c.log)
 	}
+	c.Start()
+}
+
+// pickPort picks a free loopback port and sets URL to it.
+func (c *Cluster) pickPort() {
+	c.t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	c.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
 }

@@ -31,7 +31,8 @@ const logLockKey = 0x7472757374640001
 // Store is a store.Store on PostgreSQL.
 type Store struct {
 	sqlstore.Queries
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	router *router
 }
 
 var _ store.Store = (*Store)(nil)
@@ -40,6 +41,13 @@ var _ store.Store = (*Store)(nil)
 // pending migrations. Errors wrap store.ErrUnavailable when the server cannot
 // be reached and store.ErrInvalid when url is malformed.
 func Open(ctx context.Context, url string) (*Store, error) {
+	return OpenWith(ctx, url, Options{})
+}
+
+// OpenWith is Open with read standbys and their options (see Options).
+// Standbys are connected lazily: one down at start is read around and
+// probed until it answers.
+func OpenWith(ctx context.Context, url string, o Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse url: %w: %s", store.ErrInvalid, redact(err))
@@ -52,10 +60,15 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect to %s:%d: %w: %s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, store.ErrUnavailable, redact(err))
 	}
-	s := &Store{pool: pool}
-	s.Queries = sqlstore.Queries{C: conn{pool}, D: dialect{}}
-	if err := s.Migrate(ctx); err != nil {
+	r, err := newRouter(pool, o)
+	if err != nil {
 		pool.Close()
+		return nil, err
+	}
+	s := &Store{pool: pool, router: r}
+	s.Queries = sqlstore.Queries{C: routed{r}, D: dialect{}}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -96,6 +109,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements store.Store.
 func (s *Store) Close() error {
+	s.router.close()
 	s.pool.Close()
 	return nil
 }

@@ -47,7 +47,7 @@ func (s *Store) SubjectView(ctx context.Context, d digest.Digest, page store.Evi
 		digests        []string
 		claims, events []byte
 	)
-	err := s.pool.QueryRow(ctx, SubjectViewSQL, string(d.Algorithm()), d.Hex(), max(page.Limit, 0), max(page.BeforeSeq, 0)).
+	err := s.Queries.C.QueryRow(ctx, SubjectViewSQL, string(d.Algorithm()), d.Hex(), max(page.Limit, 0), max(page.BeforeSeq, 0)).
 		Scan(&v.Subject.ID, &v.Subject.CreatedAt, &digests, &claims, &events)
 	if err != nil {
 		return store.SubjectView{}, fmt.Errorf("store: subject view %s: %w", d, dialect{}.MapError(err))

@@ -68,9 +68,14 @@ func (x *SubmitRequest) GetEnvelope() []byte {
 }
 
 type SubmitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entry         *LogEntry              `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
-	Created       bool                   `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entry   *LogEntry              `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	Created bool                   `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// commit_lsn is the database position (PostgreSQL WAL LSN) at or after the
+	// entry's commit, when trustd reads from standbys (--db-read); empty
+	// otherwise. Sent back in the x-trustd-min-lsn request header, it makes a
+	// later read see this entry (see "Scaling reads and replicas" in README).
+	CommitLsn     string `protobuf:"bytes,3,opt,name=commit_lsn,json=commitLsn,proto3" json:"commit_lsn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -117,6 +122,13 @@ func (x *SubmitResponse) GetCreated() bool {
 		return x.Created
 	}
 	return false
+}
+
+func (x *SubmitResponse) GetCommitLsn() string {
+	if x != nil {
+		return x.CommitLsn
+	}
+	return ""
 }
 
 type GetStatementRequest struct {
@@ -506,10 +518,12 @@ const file_trust_v1_statement_proto_rawDesc = "" +
 	"\n" +
 	"\x18trust/v1/statement.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"+\n" +
 	"\rSubmitRequest\x12\x1a\n" +
-	"\benvelope\x18\x01 \x01(\fR\benvelope\"T\n" +
+	"\benvelope\x18\x01 \x01(\fR\benvelope\"s\n" +
 	"\x0eSubmitResponse\x12(\n" +
 	"\x05entry\x18\x01 \x01(\v2\x12.trust.v1.LogEntryR\x05entry\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"'\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12\x1d\n" +
+	"\n" +
+	"commit_lsn\x18\x03 \x01(\tR\tcommitLsn\"'\n" +
 	"\x13GetStatementRequest\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\"@\n" +
 	"\x14GetStatementResponse\x12(\n" +
