@@ -174,12 +174,12 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 			voters []string
 		)
 		if len(q.TrustRoots) > 0 {
-			var cache *edgeCache
-			if web, cache, err = s.web(ctx, q.TrustRoots, q.Depth); err != nil {
+			var es edges
+			if web, es, err = s.web(ctx, q.TrustRoots, q.Depth); err != nil {
 				return Reputation{}, err
 			}
 			if q.MinPaths > 0 {
-				paths = newPathCounter(web, cache)
+				paths = newPathCounter(web, es)
 			}
 			rep.WebOfTrust, rep.Reached = true, len(web)
 			if voters, err = s.votersToRead(ctx, ds, web); err != nil {
@@ -292,6 +292,37 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 	independent := map[string]bool{}
 	revocations := map[string]revokedKey{}
 	counted := map[string]bool{}
+	// Voters' revocations and identities, read for all of them at once
+	// where the services can.
+	bulkIDs, _ := s.opts.Identities.(BulkIdentities)
+	bulkRevs, _ := s.opts.Revocations.(BulkRevocations)
+	if bulkRevs != nil || (q.VerifiedOnly && bulkIDs != nil) {
+		var voters []string
+		for _, k := range keys {
+			if current[k].Value != 0 && (len(voters) == 0 || voters[len(voters)-1] != k.voter) {
+				voters = append(voters, k.voter)
+			}
+		}
+		if bulkRevs != nil && len(voters) > 0 {
+			revoked, err := bulkRevs.KeysRevokedAt(ctx, voters)
+			if err != nil {
+				return fmt.Errorf("feedback: revocation of voters: %w", err)
+			}
+			for _, v := range voters {
+				at, ok := revoked[v]
+				revocations[v] = revokedKey{from: at, revoked: ok}
+			}
+		}
+		if q.VerifiedOnly && bulkIDs != nil {
+			ok, err := bulkIDs.VerifiedKeys(ctx, voters)
+			if err != nil {
+				return fmt.Errorf("feedback: identities of voters: %w", err)
+			}
+			for _, v := range voters {
+				verified[v] = ok[v]
+			}
+		}
+	}
 	var qual, trust Axis
 	now := s.opts.Now()
 	for _, k := range keys {

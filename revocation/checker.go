@@ -322,6 +322,36 @@ func (s *Service) KeyRevokedAt(ctx context.Context, keyID string) (time.Time, bo
 	return notBefore(r), true, nil
 }
 
+// KeysRevokedAt is KeyRevokedAt for many keys at once: the revoked ones
+// among keyIDs, each with from when its signatures stop counting. It reads
+// the keys' index states in one store read (an OpenPGP key's certificate
+// state is read as KeyRevokedAt reads it).
+func (s *Service) KeysRevokedAt(ctx context.Context, keyIDs []string) (map[string]time.Time, error) {
+	ts := make([]Target, len(keyIDs))
+	for i, k := range keyIDs {
+		ts[i] = Target{Kind: KindKey, ID: k}
+	}
+	states, err := s.States(ctx, ts)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	now := s.cfg.Now()
+	for _, k := range keyIDs {
+		r := states.Lookup(Target{Kind: KindKey, ID: k})
+		if r == nil || r.Action != ActionRevoke {
+			if r, err = states.KeyRevoked(ctx, k, now, now); err != nil {
+				return nil, err
+			}
+			if r == nil {
+				continue
+			}
+		}
+		out[k] = notBefore(r)
+	}
+	return out, nil
+}
+
 // RevokedKeys returns every key with a revocation statement in force or
 // scheduled, with from when its signatures stop counting (as
 // KeyRevokedAt). OpenPGP revocation certificates are not enumerated here;
