@@ -42,6 +42,7 @@ type env struct {
 	idv    *identity.Verifier
 	// authority is the security authority, which may revoke anything.
 	authority voter
+	rev    *revocation.Service
 	// legacy logs bindings as a trustd from before the binding index did:
 	// without indexing them.
 	legacy bool
@@ -86,7 +87,7 @@ func newEnv(t testing.TB, s store.Store, roots ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.log, e.attest, e.fb, e.vs, e.idv = l, attest.New(s, l, attest.Options{Sigstore: tr}), fb, vs, idv
+	e.log, e.attest, e.fb, e.vs, e.idv, e.rev = l, attest.New(s, l, attest.Options{Sigstore: tr}), fb, vs, idv, rev
 	return e
 }
 
