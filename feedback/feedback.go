@@ -136,6 +136,8 @@ type Service struct {
 	opts  Options
 	// graphs is the compiled current web of trust.
 	graphs *graphCache
+	// voteCache keeps vote rows read at the current log size.
+	voteCache *voteCache
 }
 
 // New returns a Service over s.
@@ -146,7 +148,7 @@ func New(s Store, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{store: s, opts: opts, graphs: &graphCache{}}
+	return &Service{store: s, opts: opts, graphs: &graphCache{}, voteCache: &voteCache{}}
 }
 
 // Validators returns the statement validators of the feedback predicate

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -182,4 +183,64 @@ func graphAt(ctx context.Context, st Store, seq int64) (*graph, error) {
 		return nil, fmt.Errorf("feedback: trust edges at %d: %w", seq, err)
 	}
 	return (*graph)(nil).apply(es, seq), nil
+}
+
+// maxCachedVotes bounds the vote rows the vote cache holds in all; past
+// it the cache starts over.
+const maxCachedVotes = 1 << 20
+
+// voteCache keeps the vote rows reputation queries read, by the digests
+// and voters asked and the log size they were read at: vote rows change
+// only when the log grows, so a query at the same size reads none.
+type voteCache struct {
+	mu      sync.Mutex
+	at      int64
+	entries map[string][]store.Vote
+	rows    int
+}
+
+// votes returns the vote rows on ds (of voters, when not nil) as of the
+// log's size now.
+func (s *Service) votes(ctx context.Context, ds []digest.Digest, voters []string) ([]store.Vote, error) {
+	n, err := s.store.LogSize(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: log size: %w", err)
+	}
+	size := int64(n)
+	h := sha256.New()
+	for _, d := range ds {
+		h.Write([]byte(d.String()))
+		h.Write([]byte{0})
+	}
+	if voters != nil {
+		h.Write([]byte{0xff})
+		h.Write([]byte(strings.Join(voters, "\x00")))
+	}
+	key := hex.EncodeToString(h.Sum(nil))
+	c := s.voteCache
+	c.mu.Lock()
+	if c.at == size {
+		if vs, ok := c.entries[key]; ok {
+			c.mu.Unlock()
+			return vs, nil
+		}
+	}
+	c.mu.Unlock()
+	vs, err := s.store.Votes(ctx, ds, voters)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at < size || c.entries == nil || c.rows+len(vs) > maxCachedVotes {
+		if c.at > size {
+			return vs, nil // a newer size is cached: keep it
+		}
+		c.at, c.entries, c.rows = size, map[string][]store.Vote{}, 0
+	}
+	if c.at == size && len(vs) <= maxCachedVotes {
+		c.entries[key] = vs
+		c.rows += len(vs)
+	}
+	return vs, nil
 }

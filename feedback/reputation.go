@@ -186,7 +186,7 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 				return Reputation{}, err
 			}
 		}
-		votes, err := s.store.Votes(ctx, ds, voters)
+		votes, err := s.votes(ctx, ds, voters)
 		if err != nil {
 			return Reputation{}, fmt.Errorf("feedback: reputation of %s: %w", q.Digest, err)
 		}
