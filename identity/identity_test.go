@@ -42,7 +42,7 @@ type env struct {
 	idv    *identity.Verifier
 	// authority is the security authority, which may revoke anything.
 	authority voter
-	rev    *revocation.Service
+	rev       *revocation.Service
 	// legacy logs bindings as a trustd from before the binding index did:
 	// without indexing them.
 	legacy bool
