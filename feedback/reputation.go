@@ -200,10 +200,15 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 	return rep, nil
 }
 
+// maxVotesReadWhole is how many votes digests may have for a web-of-trust
+// query to read them all whatever the roots: one read, cached until the
+// log grows, serves every root.
+const maxVotesReadWhole = 50_000
+
 // votersToRead returns the reached identities whose votes on ds to read,
 // or nil (read every vote on ds and filter them here) when the digests
-// have few votes compared with the identities reached: one scan of a few
-// rows beats many lookups by voter.
+// have few votes compared with the identities reached, or few at all: one
+// scan of a few rows beats many lookups by voter, and it is cached.
 func (s *Service) votersToRead(ctx context.Context, ds []digest.Digest, web map[string]*node) ([]string, error) {
 	var votes int64
 	for _, d := range ds {
@@ -213,7 +218,7 @@ func (s *Service) votersToRead(ctx context.Context, ds []digest.Digest, web map[
 		}
 		votes += t.Likes + t.Dislikes + t.Trusts + t.Distrusts
 	}
-	if votes <= 4*int64(len(web)) {
+	if votes <= 4*int64(len(web)) || votes <= maxVotesReadWhole {
 		return nil, nil
 	}
 	voters := make([]string, 0, len(web))
