@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"time"
 
@@ -119,10 +120,11 @@ func (v *Verifier) VerifiedKeys(ctx context.Context, keyIDs []string) (map[strin
 	if len(keyIDs) == 0 {
 		return out, nil
 	}
-	keys, err := v.store.KeysByID(ctx, keyIDs)
+	snap, err := v.snapshot(ctx, keyIDs)
 	if err != nil {
-		return nil, fmt.Errorf("identity: keys: %w", err)
+		return nil, err
 	}
+	keys := snap.keys
 	now := v.opts.Now()
 	found := make([]string, 0, len(keys))
 	for _, k := range keys {
@@ -155,24 +157,7 @@ func (v *Verifier) VerifiedKeys(ctx context.Context, keyIDs []string) (map[strin
 	}
 	// The bindings each key signed, newest first, and those of the
 	// identities they name: each read filtered by signer, as Verified's.
-	byKey, err := v.bindingsBy(ctx, bound, func(b store.IdentityBinding) bool { return b.KeyID == b.Signer })
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	named := map[string]bool{}
-	for _, bs := range byKey {
-		for _, b := range bs {
-			if !named[b.Identity] {
-				named[b.Identity] = true
-				ids = append(ids, b.Identity)
-			}
-		}
-	}
-	byID, err := v.bindingsBy(ctx, ids, func(b store.IdentityBinding) bool { return b.Identity == b.Signer })
-	if err != nil {
-		return nil, err
-	}
+	byKey, byID := snap.byKey, snap.byID
 	var refs []revocation.StatementRef
 	for _, m := range []map[string][]store.IdentityBinding{byKey, byID} {
 		for _, bs := range m {
@@ -208,6 +193,63 @@ func (v *Verifier) VerifiedKeys(ctx context.Context, keyIDs []string) (map[strin
 		}
 	}
 	return out, nil
+}
+
+// snapshot is what VerifiedKeys reads from the store for a set of keys,
+// as of a log size: the keys, the bindings they signed and those of the
+// identities they name. None of it changes until the log grows; what is
+// judged at the clock's now (revocations, certificates) is not in it.
+type snapshot struct {
+	at          int64
+	set         [32]byte
+	keys        []store.Key
+	byKey, byID map[string][]store.IdentityBinding
+}
+
+// snapshot returns the snapshot of keyIDs at the log's size now, read
+// again only when the log has grown or other keys are asked about.
+func (v *Verifier) snapshot(ctx context.Context, keyIDs []string) (*snapshot, error) {
+	n, err := v.store.LogSize(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("identity: log size: %w", err)
+	}
+	h := sha256.New()
+	for _, k := range keyIDs {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+	}
+	snap := &snapshot{at: int64(n)}
+	h.Sum(snap.set[:0])
+	if old := v.snap.Load(); old != nil && old.at == snap.at && old.set == snap.set {
+		return old, nil
+	}
+	if snap.keys, err = v.store.KeysByID(ctx, keyIDs); err != nil {
+		return nil, fmt.Errorf("identity: keys: %w", err)
+	}
+	var ids []string
+	for _, k := range snap.keys {
+		if k.Type != pgp.KeyType {
+			ids = append(ids, k.ID)
+		}
+	}
+	if snap.byKey, err = v.bindingsBy(ctx, ids, func(b store.IdentityBinding) bool { return b.KeyID == b.Signer }); err != nil {
+		return nil, err
+	}
+	ids = ids[:0]
+	named := map[string]bool{}
+	for _, bs := range snap.byKey {
+		for _, b := range bs {
+			if !named[b.Identity] {
+				named[b.Identity] = true
+				ids = append(ids, b.Identity)
+			}
+		}
+	}
+	if snap.byID, err = v.bindingsBy(ctx, ids, func(b store.IdentityBinding) bool { return b.Identity == b.Signer }); err != nil {
+		return nil, err
+	}
+	v.snap.Store(snap)
+	return snap, nil
 }
 
 // bindingsBy returns the binding rows signed by each of signers that keep
