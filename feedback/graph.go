@@ -199,8 +199,8 @@ type voteCache struct {
 	rows    int
 }
 
-// votes returns the vote rows on ds (of voters, when not nil) as of the
-// log's size now.
+// votes returns the current votes (currentVotes) among the vote rows on
+// ds (of voters, when not nil) as of the log's size now.
 func (s *Service) votes(ctx context.Context, ds []digest.Digest, voters []string) ([]store.Vote, error) {
 	n, err := s.store.LogSize(ctx)
 	if err != nil {
@@ -230,6 +230,7 @@ func (s *Service) votes(ctx context.Context, ds []digest.Digest, voters []string
 	if err != nil {
 		return nil, err
 	}
+	vs = currentVotes(vs)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.at < size || c.entries == nil || c.rows+len(vs) > maxCachedVotes {

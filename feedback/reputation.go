@@ -273,11 +273,9 @@ func axisOf(pos, neg float64) Axis {
 	return Axis{PositiveWeight: pos, NegativeWeight: neg, Score: WilsonLowerBound(pos, neg)}
 }
 
-// tally counts votes once per voter and axis (the newest across aliases),
-// weighted by the web of trust and half-life, without withdrawn votes,
-// revoked voters' later votes, unverified voters when asked, or voters
-// with too few independent paths.
-func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []store.Vote, web map[string]*node, paths *pathCounter) error {
+// currentVotes returns each voter's newest vote per axis across the
+// digests of votes (aliases), by voter and axis.
+func currentVotes(votes []store.Vote) []store.Vote {
 	type key struct{ voter, axis string }
 	current := map[key]store.Vote{}
 	for _, v := range votes {
@@ -286,13 +284,21 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 			current[k] = v
 		}
 	}
-	keys := make([]key, 0, len(current))
-	for k := range current {
-		keys = append(keys, k)
+	out := make([]store.Vote, 0, len(current))
+	for _, v := range current {
+		out = append(out, v)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].voter < keys[j].voter || keys[i].voter == keys[j].voter && keys[i].axis < keys[j].axis
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].VoterKeyID < out[j].VoterKeyID || out[i].VoterKeyID == out[j].VoterKeyID && out[i].Axis < out[j].Axis
 	})
+	return out
+}
+
+// tally counts current (currentVotes: once per voter and axis, the newest across aliases),
+// weighted by the web of trust and half-life, without withdrawn votes,
+// revoked voters' later votes, unverified voters when asked, or voters
+// with too few independent paths.
+func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, current []store.Vote, web map[string]*node, paths *pathCounter) error {
 	verified := map[string]bool{}
 	independent := map[string]bool{}
 	revocations := map[string]revokedKey{}
@@ -303,9 +309,9 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 	bulkRevs, _ := s.opts.Revocations.(BulkRevocations)
 	if bulkRevs != nil || (q.VerifiedOnly && bulkIDs != nil) {
 		var voters []string
-		for _, k := range keys {
-			if current[k].Value != 0 && (len(voters) == 0 || voters[len(voters)-1] != k.voter) {
-				voters = append(voters, k.voter)
+		for _, v := range current {
+			if v.Value != 0 && (len(voters) == 0 || voters[len(voters)-1] != v.VoterKeyID) {
+				voters = append(voters, v.VoterKeyID)
 			}
 		}
 		if bulkRevs != nil && len(voters) > 0 {
@@ -330,8 +336,7 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 	}
 	var qual, trust Axis
 	now := s.opts.Now()
-	for _, k := range keys {
-		v := current[k]
+	for _, v := range current {
 		if v.Value == 0 {
 			continue
 		}
