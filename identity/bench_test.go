@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,12 +77,16 @@ func BenchmarkVerified(b *testing.B) {
 // identity), reporting p50 and p99: the voters' identities and
 // revocations are read for all of them at once (VerifiedKeys,
 // KeysRevokedAt). Seeding 10,000 voters through the log takes a minute or
-// two on a small machine.
+// two on a small machine. TRUSTD_BENCH_VOTERS=N runs N voters instead.
 //
 //	scripts/with-postgres.sh go test -run '^$' -bench VerifiedOnly -benchtime 50x -timeout 30m ./identity/
 func BenchmarkVerifiedOnly(b *testing.B) {
 	for _, be := range teststore.Backends() {
-		for _, voters := range []int{100, 10_000} {
+		sizes := []int{100, 10_000}
+		if n, err := strconv.Atoi(os.Getenv("TRUSTD_BENCH_VOTERS")); err == nil && n > 0 {
+			sizes = []int{n} // e.g. to profile a size between
+		}
+		for _, voters := range sizes {
 			b.Run(fmt.Sprintf("%s/voters-%d", be.Name, voters), func(b *testing.B) {
 				e := newEnv(b, be.Open(b))
 				sum := sha256.Sum256([]byte("bench"))

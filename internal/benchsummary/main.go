@@ -49,7 +49,7 @@ var benches = []bench{
 	{"reputation, trust root (10k ids x 20, depth 3)", "./feedback", "ReputationWebOfTrust/fanout-20$", "100x", "30x", "", ""},
 	{"reputation --verified-only (10,000 voters)", "./identity", "VerifiedOnly/postgres/voters-10000/bulk$", "30x", "", "", ""},
 	{"reputation --verified-only (100 voters)", "./identity", "VerifiedOnly/postgres/voters-100$/bulk$", "50x", "20x", "", ""},
-	{"token verify (warm)", "./token", "VerifyWarm$", "2s", "1s", "", "ed25519 verify"},
+	{"token verify (cold: signature checked)", "./token", "VerifyCold$", "2s", "1s", "", "ed25519 verify"},
 	{"ed25519 verify (one core)", "./token", "Ed25519Baseline$", "2s", "1s", "", ""},
 }
 
