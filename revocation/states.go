@@ -1,9 +1,11 @@
 package revocation
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -120,8 +122,12 @@ func (s *Service) States(ctx context.Context, ts []Target) (States, error) {
 	}
 	var set [32]byte
 	if len(ts) >= minRememberedStates {
+		// The set, whatever order its targets come in (callers gather
+		// them from maps).
+		sorted := slices.Clone(keys)
+		slices.SortFunc(sorted, bytes.Compare)
 		h := sha256.New()
-		for _, k := range keys {
+		for _, k := range sorted {
 			h.Write(k)
 		}
 		h.Sum(set[:0])
