@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/trustd-dev/trustd/envelope"
@@ -15,14 +16,13 @@ import (
 )
 
 // BulkRevocations answers the revocation questions of many keys and log
-// entries in a bounded number of store reads; the revocation package's
-// Service implements it. With it, VerifiedKeys costs the same few reads
-// however many keys it is asked about.
+// entries in one store read; the revocation package's Service implements
+// it. With it, VerifiedKeys costs the same few reads however many keys it
+// is asked about, and its answer is kept until a revocation is appended
+// or the next effective time among the states it read.
 type BulkRevocations interface {
 	// States reads the index state of every target at once.
 	States(ctx context.Context, ts []revocation.Target) (revocation.States, error)
-	// StatementsRevoked is StatementRevoked for many entries at once.
-	StatementsRevoked(ctx context.Context, refs []revocation.StatementRef) ([]*revocation.Record, error)
 }
 
 // Indexers returns the indexer that keeps the identity binding index
@@ -126,11 +126,25 @@ func (v *Verifier) VerifiedKeys(ctx context.Context, keyIDs []string) (map[strin
 	}
 	keys := snap.keys
 	now := v.opts.Now()
+	// The verdicts of this snapshot stand while no revocation is appended
+	// and until the next effective time among the revocations they
+	// consulted.
+	head, err := v.store.RevocationHead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("identity: revocation head: %w", err)
+	}
+	if c := snap.verdicts.Load(); c != nil && c.head == head && (c.until.IsZero() || now.Before(c.until)) {
+		return c.out, nil
+	}
+	_, bulk := v.opts.Revocations.(BulkRevocations)
+	cacheable := bulk || v.opts.Revocations == nil
 	found := make([]string, 0, len(keys))
 	for _, k := range keys {
 		found = append(found, k.ID)
+		// A certificate's state is judged at now, with no horizon.
+		cacheable = cacheable && k.Type != pgp.KeyType
 	}
-	revoked, err := v.keysRevoked(ctx, found, now)
+	revoked, until, err := v.keysRevoked(ctx, found, now)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +167,7 @@ func (v *Verifier) VerifiedKeys(ctx context.Context, keyIDs []string) (map[strin
 		}
 	}
 	if len(bound) == 0 {
+		snap.remember(cacheable, head, until, out)
 		return out, nil
 	}
 	// The bindings each key signed, newest first, and those of the
@@ -166,10 +181,11 @@ func (v *Verifier) VerifiedKeys(ctx context.Context, keyIDs []string) (map[strin
 			}
 		}
 	}
-	stRevoked, err := v.statementsRevoked(ctx, refs)
+	stRevoked, next, err := v.statementsRevoked(ctx, refs, snap.heads)
 	if err != nil {
 		return nil, err
 	}
+	until = earliest(until, next)
 	newest := map[string]string{}
 	for id, bs := range byID {
 		for _, b := range bs {
@@ -192,7 +208,31 @@ func (v *Verifier) VerifiedKeys(ctx context.Context, keyIDs []string) (map[strin
 			}
 		}
 	}
+	snap.remember(cacheable, head, until, out)
 	return out, nil
+}
+
+// verdicts are VerifiedKeys' answer for a snapshot's keys, valid while
+// the revocation head is head and, when until is not zero, before until.
+type verdicts struct {
+	head  int64
+	until time.Time
+	out   map[string]bool
+}
+
+// remember keeps out as the snapshot's verdicts when they may be kept.
+func (s *snapshot) remember(cacheable bool, head int64, until time.Time, out map[string]bool) {
+	if cacheable {
+		s.verdicts.Store(&verdicts{head: head, until: until, out: out})
+	}
+}
+
+// earliest is the earlier of two times, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // snapshot is what VerifiedKeys reads from the store for a set of keys,
@@ -204,6 +244,10 @@ type snapshot struct {
 	set         [32]byte
 	keys        []store.Key
 	byKey, byID map[string][]store.IdentityBinding
+	// heads are the binding entries (no bytes), for their revocations.
+	heads map[int64]store.Statement
+	// verdicts is the last answer judged from it.
+	verdicts atomic.Pointer[verdicts]
 }
 
 // snapshot returns the snapshot of keyIDs at the log's size now, read
@@ -248,6 +292,24 @@ func (v *Verifier) snapshot(ctx context.Context, keyIDs []string) (*snapshot, er
 	if snap.byID, err = v.bindingsBy(ctx, ids, func(b store.IdentityBinding) bool { return b.Identity == b.Signer }); err != nil {
 		return nil, err
 	}
+	var seqs []int64
+	for _, m := range []map[string][]store.IdentityBinding{snap.byKey, snap.byID} {
+		for _, bs := range m {
+			for _, b := range bs {
+				seqs = append(seqs, b.Seq)
+			}
+		}
+	}
+	snap.heads = map[int64]store.Statement{}
+	if len(seqs) > 0 {
+		hs, err := v.store.StatementsBySeq(ctx, seqs, false)
+		if err != nil {
+			return nil, fmt.Errorf("identity: binding entries: %w", err)
+		}
+		for _, h := range hs {
+			snap.heads[h.Seq] = h
+		}
+	}
 	v.snap.Store(snap)
 	return snap, nil
 }
@@ -272,22 +334,24 @@ func (v *Verifier) bindingsBy(ctx context.Context, signers []string, keep func(s
 }
 
 // keysRevoked returns which of keyIDs are revoked for a signature judged
-// at at, in one read of their states when the revocations allow.
-func (v *Verifier) keysRevoked(ctx context.Context, keyIDs []string, at time.Time) (map[string]bool, error) {
+// at at, in one read of their states when the revocations allow, and the
+// earliest effective time after at among those states (zero: none, or
+// read key by key).
+func (v *Verifier) keysRevoked(ctx context.Context, keyIDs []string, at time.Time) (map[string]bool, time.Time, error) {
 	out := map[string]bool{}
 	if v.opts.Revocations == nil || len(keyIDs) == 0 {
-		return out, nil
+		return out, time.Time{}, nil
 	}
 	bulk, ok := v.opts.Revocations.(BulkRevocations)
 	if !ok {
 		for _, k := range keyIDs {
 			r, err := v.keyRevoked(ctx, k, at)
 			if err != nil {
-				return nil, err
+				return nil, time.Time{}, err
 			}
 			out[k] = r
 		}
-		return out, nil
+		return out, time.Time{}, nil
 	}
 	ts := make([]revocation.Target, len(keyIDs))
 	for i, k := range keyIDs {
@@ -295,41 +359,60 @@ func (v *Verifier) keysRevoked(ctx context.Context, keyIDs []string, at time.Tim
 	}
 	states, err := bulk.States(ctx, ts)
 	if err != nil {
-		return nil, fmt.Errorf("identity: revocation of keys: %w", err)
+		return nil, time.Time{}, fmt.Errorf("identity: revocation of keys: %w", err)
 	}
 	for _, k := range keyIDs {
 		r, err := states.KeyRevoked(ctx, k, at, at)
 		if err != nil {
-			return nil, fmt.Errorf("identity: revocation of %s: %w", k, err)
+			return nil, time.Time{}, fmt.Errorf("identity: revocation of %s: %w", k, err)
 		}
 		out[k] = r != nil
 	}
-	return out, nil
+	return out, states.NextChange(at), nil
 }
 
-// statementsRevoked returns which of the entries refs are revoked, in a
-// bounded number of reads when the revocations allow.
-func (v *Verifier) statementsRevoked(ctx context.Context, refs []revocation.StatementRef) (map[int64]bool, error) {
+// statementsRevoked returns which of the entries refs are revoked, judged
+// as revocation.Service.StatementsRevoked judges them, and the earliest
+// effective time after now among the states read (zero: none, or read
+// entry by entry). heads are the entries (their envelope digests and
+// signers).
+func (v *Verifier) statementsRevoked(ctx context.Context, refs []revocation.StatementRef, heads map[int64]store.Statement) (map[int64]bool, time.Time, error) {
 	out := map[int64]bool{}
 	if v.opts.Revocations == nil || len(refs) == 0 {
-		return out, nil
+		return out, time.Time{}, nil
 	}
-	if bulk, ok := v.opts.Revocations.(BulkRevocations); ok {
-		rs, err := bulk.StatementsRevoked(ctx, refs)
-		if err != nil {
-			return nil, fmt.Errorf("identity: revocation of bindings: %w", err)
+	bulk, ok := v.opts.Revocations.(BulkRevocations)
+	if !ok {
+		for _, ref := range refs {
+			r, err := v.opts.Revocations.StatementRevoked(ctx, ref.Seq, ref.SignedAt)
+			if err != nil {
+				return nil, time.Time{}, fmt.Errorf("identity: revocation of entry %d: %w", ref.Seq, err)
+			}
+			out[ref.Seq] = r != nil
 		}
-		for i, r := range rs {
-			out[refs[i].Seq] = r != nil
+		return out, time.Time{}, nil
+	}
+	var targets []revocation.Target
+	for _, ref := range refs {
+		h, ok := heads[ref.Seq]
+		if !ok {
+			return nil, time.Time{}, fmt.Errorf("identity: revocation of entry %d: %w", ref.Seq, store.ErrNotFound)
 		}
-		return out, nil
+		targets = append(targets, revocation.Target{Kind: revocation.KindStatement, ID: h.EnvelopeDigest.String()})
+		for _, k := range h.SignerKeyIDs {
+			targets = append(targets, revocation.Target{Kind: revocation.KindKey, ID: k})
+		}
+	}
+	states, err := bulk.States(ctx, targets)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("identity: revocation of bindings: %w", err)
 	}
 	for _, ref := range refs {
-		r, err := v.opts.Revocations.StatementRevoked(ctx, ref.Seq, ref.SignedAt)
+		r, err := states.StatementRevoked(ctx, heads[ref.Seq], ref.SignedAt)
 		if err != nil {
-			return nil, fmt.Errorf("identity: revocation of entry %d: %w", ref.Seq, err)
+			return nil, time.Time{}, fmt.Errorf("identity: revocation of entry %d: %w", ref.Seq, err)
 		}
 		out[ref.Seq] = r != nil
 	}
-	return out, nil
+	return out, states.NextChange(v.opts.Now()), nil
 }

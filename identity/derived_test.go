@@ -3,6 +3,8 @@ package identity_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"time"
 	"math/rand/v2"
 	"testing"
 
@@ -41,6 +43,10 @@ func TestVerifiedKeysDifferential(t *testing.T) {
 						bulk, err := e.idv.VerifiedKeys(ctx, ids)
 						if err != nil {
 							t.Fatal(err)
+						}
+						// Asked again at the same log size: the kept answer.
+						if again, err := e.idv.VerifiedKeys(ctx, ids); err != nil || !maps.Equal(again, bulk) {
+							t.Fatalf("%s: asked again: %v, %v; first %v", when, again, err, bulk)
 						}
 						for _, id := range ids {
 							one, err := e.idv.Verified(ctx, id)
@@ -92,6 +98,44 @@ func TestVerifiedKeysDifferential(t *testing.T) {
 						}
 					}
 				})
+			}
+		})
+	}
+}
+
+// TestVerifiedKeysKeptUntilEffective: an answer VerifiedKeys keeps is not
+// served past the effective time of a revocation it consulted (a key
+// retired from a time still to come), though the log has not grown.
+func TestVerifiedKeysKeptUntilEffective(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, b.Open(t))
+			v := e.voter(t)
+			e.bindKey(t, v, "soon@example.com")
+			e.bindIdentity(t, v.id, "soon@example.com")
+			effective := time.Now().Add(2 * time.Second)
+			stmt, err := revocation.NewStatement(revocation.Predicate{Action: revocation.ActionRevoke,
+				Target: revocation.Target{Kind: revocation.KindKey, ID: v.id}, Reason: revocation.ReasonRetired, Effective: effective})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := e.log.Submit(ctx, e.sign(t, stmt, e.authority)); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []bool{true, true} {
+				got, err := e.idv.VerifiedKeys(ctx, []string{v.id})
+				if err != nil || got[v.id] != want {
+					t.Fatalf("before the effective time: %v, %v; want %v", got, err, want)
+				}
+			}
+			time.Sleep(time.Until(effective) + 100*time.Millisecond)
+			got, err := e.idv.VerifiedKeys(ctx, []string{v.id})
+			if err != nil || got[v.id] {
+				t.Fatalf("after the effective time: %v, %v; want not verified", got, err)
+			}
+			if one := e.verified(t, v.id); one {
+				t.Fatal("Verified: still verified after the effective time")
 			}
 		})
 	}

@@ -181,6 +181,20 @@ func (s *Service) StatesFrom(got []store.RevocationRecord, head int64) (States, 
 	return out, nil
 }
 
+// NextChange returns the earliest effective time after now among the
+// states read (zero when none): until then, every answer judged at the
+// time of use (InForce, KeyRevoked at now) stays the same, as long as the
+// head does not move and no OpenPGP certificate is judged.
+func (st States) NextChange(now time.Time) time.Time {
+	var next time.Time
+	for _, r := range st.recs {
+		if r.Effective.After(now) && (next.IsZero() || r.Effective.Before(next)) {
+			next = r.Effective
+		}
+	}
+	return next
+}
+
 // Lookup returns the state of t as Service.Lookup would (nil: never
 // revoked); t must be one of the targets read.
 func (st States) Lookup(t Target) *Record { return st.recs[t.Key()] }
