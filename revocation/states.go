@@ -28,6 +28,8 @@ type memo struct {
 	// states are large sets of States read, by the hash of their targets'
 	// keys (States).
 	states map[[32]byte]States
+	// revokedAt are large KeysRevokedAt answers, by the hash of the keys.
+	revokedAt map[[32]byte]keptRevokedAt
 }
 
 // heads returns the entries seqs with their envelope digest, signers and

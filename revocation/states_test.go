@@ -145,8 +145,8 @@ func TestRememberedStatesFollowTheHead(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(t testing.TB) store.Store) {
 		ctx := context.Background()
 		e := newEnv(t, open(t), revocation.Config{})
-		k := e.key(t)
-		targets := []revocation.Target{{Kind: revocation.KindKey, ID: k.id}}
+		k, k2 := e.key(t), e.key(t)
+		targets := []revocation.Target{{Kind: revocation.KindKey, ID: k.id}, {Kind: revocation.KindKey, ID: k2.id}}
 		for i := range 300 {
 			targets = append(targets, revocation.Target{Kind: revocation.KindKey, ID: fmt.Sprintf("%064x", i)})
 		}
@@ -174,8 +174,26 @@ func TestRememberedStatesFollowTheHead(t *testing.T) {
 			Reason: revocation.ReasonCompromised, Effective: e.now.Add(-time.Hour)}, k.signer); err != nil {
 			t.Fatal(err)
 		}
+		ids := make([]string, len(targets))
+		for i, tg := range targets {
+			ids[i] = tg.ID
+		}
 		if !revoked(targets) || !revoked(reversed) {
 			t.Fatal("a revocation appended after the states were remembered is not seen")
+		}
+		// KeysRevokedAt keeps its answer for a large set the same way.
+		for range 2 {
+			got, err := e.svc.KeysRevokedAt(ctx, ids)
+			if _, ok := got[k.id]; err != nil || !ok || len(got) != 1 {
+				t.Fatalf("KeysRevokedAt = %v, %v; want %s alone", got, err, k.id)
+			}
+		}
+		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: k2.id},
+			Reason: revocation.ReasonCompromised, Effective: e.now.Add(-time.Hour)}, k2.signer); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.svc.KeysRevokedAt(ctx, ids); err != nil || len(got) != 2 {
+			t.Fatalf("after a second revocation KeysRevokedAt = %v, %v; want both keys", got, err)
 		}
 	})
 }
