@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"time"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/revocation"
