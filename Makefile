@@ -63,7 +63,8 @@ test-differential: ## The differential test's long run: 20 seeds x 200 steps on 
 	scripts/with-postgres.sh env TRUSTD_DIFF_SEEDS=$${TRUSTD_DIFF_SEEDS:-20} TRUSTD_DIFF_STEPS=$${TRUSTD_DIFF_STEPS:-200} \
 	  $(GO) test -count=1 -timeout 30m -parallel 4 -run '^TestDifferential$$' ./server
 
-bench: bench-digest bench-load ## Run the benchmarks and print figures
+bench: ## One summary table of the main benchmarks (submit, votes, lookup, reputation, verified-only, token verify) beside the same run's ceilings (gRPC echo, pgbench -S, COPY) and the cluster's durability settings; ARGS=-quick for a shorter run
+	scripts/with-postgres.sh $(GO) run ./internal/benchsummary $(ARGS)
 
 bench-digest:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 ./digest

@@ -58,6 +58,15 @@ type Revocations interface {
 	RevokedKeys(ctx context.Context) (map[string]time.Time, error)
 }
 
+// BulkRevocations is a Revocations that answers for many keys at once
+// (revocation.Service is one): a reputation query then reads its voters'
+// revocations in one go, not voter by voter.
+type BulkRevocations interface {
+	// KeysRevokedAt returns the revoked keys among keyIDs, each with what
+	// KeyRevokedAt returns for it.
+	KeysRevokedAt(ctx context.Context, keyIDs []string) (map[string]time.Time, error)
+}
+
 // Publishers decides who published a digest: a key of the TUF targets
 // role or the OpenPGP manifest that published it first (not a mirror
 // listing it later), or a configured attestation signer. revocation.Service implements it, so revocation
@@ -76,6 +85,14 @@ type Publishers interface {
 // for queries that count verified voters only.
 type Identities interface {
 	Verified(ctx context.Context, keyID string) (bool, error)
+}
+
+// BulkIdentities is an Identities that answers for many keys at once
+// (identity.Verifier is one): --verified-only then costs a few reads,
+// not a dozen per voter.
+type BulkIdentities interface {
+	// VerifiedKeys reports Verified for each of keyIDs (absent: false).
+	VerifiedKeys(ctx context.Context, keyIDs []string) (map[string]bool, error)
 }
 
 // RateLimit bounds the feedback statements one key may submit: at most N
@@ -117,6 +134,10 @@ type Store interface {
 type Service struct {
 	store Store
 	opts  Options
+	// graphs is the compiled current web of trust.
+	graphs *graphCache
+	// voteCache keeps vote rows read at the current log size.
+	voteCache *voteCache
 }
 
 // New returns a Service over s.
@@ -127,7 +148,7 @@ func New(s Store, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Service{store: s, opts: opts}
+	return &Service{store: s, opts: opts, graphs: &graphCache{}, voteCache: &voteCache{}}
 }
 
 // Validators returns the statement validators of the feedback predicate

@@ -48,7 +48,14 @@ func newFixture(t testing.TB, s store.Store, opts feedback.Options, validators .
 	for _, v := range validators {
 		maps.Copy(all, v)
 	}
-	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: all, Indexers: svc.Indexers(), BatchIndexers: svc.BatchIndexers()})
+	indexers := svc.Indexers()
+	// An identity verifier keeps its binding index on the same log.
+	if ix, ok := opts.Identities.(interface {
+		Indexers() map[string]statement.Indexer
+	}); ok {
+		maps.Copy(indexers, ix.Indexers())
+	}
+	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: all, Indexers: indexers, BatchIndexers: svc.BatchIndexers()})
 	if err != nil {
 		t.Fatal(err)
 	}

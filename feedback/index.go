@@ -1,11 +1,14 @@
 package feedback
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -271,29 +274,101 @@ func addTo(t *store.VoteTotals, axis string, value int, n int64) {
 // indexTrust makes the entry the truster's current statement about the
 // trusted key, unless a later one stands.
 func (s *Service) indexTrust(ctx context.Context, w store.Writer, e store.Statement) error {
-	truster, err := author(e)
+	edge, err := trustEdgeOf(e)
 	if err != nil {
 		return err
 	}
-	raw, err := predicateOf(e)
-	if err != nil {
+	truster := edge.TrusterKeyID
+	if err := indexTrustVersion(ctx, w, edge); err != nil {
 		return err
 	}
-	p, err := ParseTrust(raw)
-	if err != nil {
-		return fmt.Errorf("feedback: entry %d: %w", e.Seq, err)
-	}
-	edge := store.TrustEdge{TrusterKeyID: truster, TrusteeKeyID: p.KeyID, Level: p.Weight(), StatedAt: p.Timestamp.UTC(), Seq: e.Seq}
 	cur, err := w.TrustEdges(ctx, []string{truster})
 	if err != nil {
 		return err
 	}
 	for _, old := range cur {
-		if old.TrusteeKeyID == p.KeyID && !newer(store.Vote{VotedAt: edge.StatedAt, Seq: edge.Seq}, store.Vote{VotedAt: old.StatedAt, Seq: old.Seq}) {
+		if old.TrusteeKeyID == edge.TrusteeKeyID && !edgeNewer(edge, old) {
 			return nil
 		}
 	}
 	return w.PutTrustEdge(ctx, edge)
+}
+
+// trustEdgeOf returns the edge trust statement e states.
+// Its subject (the trusted key, also named by the predicate) is not
+// needed: a log read without subjects will do.
+func trustEdgeOf(e store.Statement) (store.TrustEdge, error) {
+	if len(e.SignerKeyIDs) != 1 {
+		return store.TrustEdge{}, fmt.Errorf("feedback: entry %d: %d signers, want one", e.Seq, len(e.SignerKeyIDs))
+	}
+	truster := e.SignerKeyIDs[0]
+	raw, err := predicateOf(e)
+	if err != nil {
+		return store.TrustEdge{}, err
+	}
+	p, err := ParseTrust(raw)
+	if err != nil {
+		return store.TrustEdge{}, fmt.Errorf("feedback: entry %d: %w", e.Seq, err)
+	}
+	return store.TrustEdge{TrusterKeyID: truster, TrusteeKeyID: p.KeyID, Level: p.Weight(), StatedAt: p.Timestamp.UTC(), Seq: e.Seq}, nil
+}
+
+// edgeNewer reports whether trust statement e supersedes old: a later
+// signed time wins, the log sequence breaks ties (as for votes).
+func edgeNewer(e, old store.TrustEdge) bool {
+	return newer(store.Vote{VotedAt: e.StatedAt, Seq: e.Seq}, store.Vote{VotedAt: old.StatedAt, Seq: old.Seq})
+}
+
+// indexTrustVersion adds edge to the versioned web of trust and
+// recomputes, for its (truster, trustee) pair, from which log entry each
+// statement stood and until which: the statement standing after entry N
+// is the newest (edgeNewer) of those logged up to N. Recomputing the pair
+// whole makes the result independent of the order statements are indexed
+// in (a backfill replays old entries after new ones were indexed) and
+// indexing an entry twice a no-op.
+func indexTrustVersion(ctx context.Context, w store.Writer, edge store.TrustEdge) error {
+	old, err := w.TrustEdgeVersions(ctx, edge.TrusterKeyID, edge.TrusteeKeyID)
+	if err != nil {
+		return err
+	}
+	for _, v := range old {
+		if v.Seq == edge.Seq {
+			return nil
+		}
+	}
+	all := append(slices.Clone(old), store.TrustEdgeVersion{TrustEdge: edge})
+	slices.SortFunc(all, func(a, b store.TrustEdgeVersion) int { return cmp.Compare(a.Seq, b.Seq) })
+	next := versionsOf(all)
+	for i, v := range next {
+		if v.Seq != edge.Seq {
+			if j := slices.IndexFunc(old, func(o store.TrustEdgeVersion) bool { return o.Seq == v.Seq }); old[j].SupersededAtSeq == v.SupersededAtSeq {
+				continue
+			}
+		}
+		if err := w.PutTrustEdgeVersion(ctx, next[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// versionsOf sets SupersededAtSeq of one pair's statements, sorted by
+// Seq: each statement that is newer than the one standing stands from its
+// own entry until the next such statement; the others never stand.
+func versionsOf(vs []store.TrustEdgeVersion) []store.TrustEdgeVersion {
+	standing := -1
+	for i := range vs {
+		vs[i].SupersededAtSeq = 0
+		if standing >= 0 && !edgeNewer(vs[i].TrustEdge, vs[standing].TrustEdge) {
+			vs[i].SupersededAtSeq = vs[i].Seq
+			continue
+		}
+		if standing >= 0 {
+			vs[standing].SupersededAtSeq = vs[i].Seq
+		}
+		standing = i
+	}
+	return vs
 }
 
 // indexResponse records a publisher's response under each digest of its
@@ -320,4 +395,57 @@ func (s *Service) indexResponse(ctx context.Context, w store.Writer, e store.Sta
 		}
 	}
 	return nil
+}
+
+// backfillPage is how many logged trust statements one backfill
+// transaction replays.
+const backfillPage = 500
+
+// IndexLoggedTrust replays into the versioned web of trust the trust
+// statements an older trustd logged before it existed (every entry up to
+// the one the migration recorded), and returns how many it replayed. It
+// is idempotent, and entries indexed meanwhile do not disturb it (a
+// pair's versions are recomputed whole); trustd calls it at start.
+func (s *Service) IndexLoggedTrust(ctx context.Context, st store.Store) (int, error) {
+	through, err := st.DerivedBackfill(ctx, store.BackfillTrustEdgeVersions)
+	if err != nil || through == 0 {
+		return 0, err
+	}
+	n := 0
+	for after := int64(0); after < through; {
+		entries, err := st.StatementsByPredicate(ctx, TrustPredicateType, after, backfillPage)
+		if err != nil {
+			return n, fmt.Errorf("feedback: backfill trust versions: %w", err)
+		}
+		if len(entries) == 0 {
+			break
+		}
+		err = st.Update(ctx, func(ctx context.Context, w store.Writer) error {
+			for _, e := range entries {
+				if e.Seq > through || !recordtype.Genuine(e.PayloadType, e.PredicateType) {
+					continue
+				}
+				edge, err := trustEdgeOf(e)
+				if err != nil {
+					return err
+				}
+				if err := indexTrustVersion(ctx, w, edge); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("feedback: backfill trust versions: %w", err)
+		}
+		after = entries[len(entries)-1].Seq
+	}
+	err = st.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		return w.SetDerivedBackfill(ctx, store.BackfillTrustEdgeVersions, 0)
+	})
+	if err != nil {
+		return n, fmt.Errorf("feedback: backfill trust versions: %w", err)
+	}
+	return n, nil
 }

@@ -174,19 +174,19 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 			voters []string
 		)
 		if len(q.TrustRoots) > 0 {
-			var cache *edgeCache
-			if web, cache, err = s.web(ctx, q.TrustRoots, q.Depth); err != nil {
+			var es edges
+			if web, es, err = s.web(ctx, q.TrustRoots, q.Depth); err != nil {
 				return Reputation{}, err
 			}
 			if q.MinPaths > 0 {
-				paths = newPathCounter(web, cache)
+				paths = newPathCounter(web, es)
 			}
 			rep.WebOfTrust, rep.Reached = true, len(web)
 			if voters, err = s.votersToRead(ctx, ds, web); err != nil {
 				return Reputation{}, err
 			}
 		}
-		votes, err := s.store.Votes(ctx, ds, voters)
+		votes, err := s.votes(ctx, ds, voters)
 		if err != nil {
 			return Reputation{}, fmt.Errorf("feedback: reputation of %s: %w", q.Digest, err)
 		}
@@ -200,10 +200,15 @@ func (s *Service) Reputation(ctx context.Context, q Query) (Reputation, error) {
 	return rep, nil
 }
 
+// maxVotesReadWhole is how many votes digests may have for a web-of-trust
+// query to read them all whatever the roots: one read, cached until the
+// log grows, serves every root.
+const maxVotesReadWhole = 50_000
+
 // votersToRead returns the reached identities whose votes on ds to read,
 // or nil (read every vote on ds and filter them here) when the digests
-// have few votes compared with the identities reached: one scan of a few
-// rows beats many lookups by voter.
+// have few votes compared with the identities reached, or few at all: one
+// scan of a few rows beats many lookups by voter, and it is cached.
 func (s *Service) votersToRead(ctx context.Context, ds []digest.Digest, web map[string]*node) ([]string, error) {
 	var votes int64
 	for _, d := range ds {
@@ -213,7 +218,7 @@ func (s *Service) votersToRead(ctx context.Context, ds []digest.Digest, web map[
 		}
 		votes += t.Likes + t.Dislikes + t.Trusts + t.Distrusts
 	}
-	if votes <= 4*int64(len(web)) {
+	if votes <= 4*int64(len(web)) || votes <= maxVotesReadWhole {
 		return nil, nil
 	}
 	voters := make([]string, 0, len(web))
@@ -268,11 +273,9 @@ func axisOf(pos, neg float64) Axis {
 	return Axis{PositiveWeight: pos, NegativeWeight: neg, Score: WilsonLowerBound(pos, neg)}
 }
 
-// tally counts votes once per voter and axis (the newest across aliases),
-// weighted by the web of trust and half-life, without withdrawn votes,
-// revoked voters' later votes, unverified voters when asked, or voters
-// with too few independent paths.
-func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []store.Vote, web map[string]*node, paths *pathCounter) error {
+// currentVotes returns each voter's newest vote per axis across the
+// digests of votes (aliases), by voter and axis.
+func currentVotes(votes []store.Vote) []store.Vote {
 	type key struct{ voter, axis string }
 	current := map[key]store.Vote{}
 	for _, v := range votes {
@@ -281,21 +284,59 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, votes []s
 			current[k] = v
 		}
 	}
-	keys := make([]key, 0, len(current))
-	for k := range current {
-		keys = append(keys, k)
+	out := make([]store.Vote, 0, len(current))
+	for _, v := range current {
+		out = append(out, v)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].voter < keys[j].voter || keys[i].voter == keys[j].voter && keys[i].axis < keys[j].axis
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].VoterKeyID < out[j].VoterKeyID || out[i].VoterKeyID == out[j].VoterKeyID && out[i].Axis < out[j].Axis
 	})
+	return out
+}
+
+// tally counts current (currentVotes: once per voter and axis, the newest across aliases),
+// weighted by the web of trust and half-life, without withdrawn votes,
+// revoked voters' later votes, unverified voters when asked, or voters
+// with too few independent paths.
+func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, current []store.Vote, web map[string]*node, paths *pathCounter) error {
 	verified := map[string]bool{}
 	independent := map[string]bool{}
 	revocations := map[string]revokedKey{}
 	counted := map[string]bool{}
+	// Voters' revocations and identities, read for all of them at once
+	// where the services can.
+	bulkIDs, _ := s.opts.Identities.(BulkIdentities)
+	bulkRevs, _ := s.opts.Revocations.(BulkRevocations)
+	if bulkRevs != nil || (q.VerifiedOnly && bulkIDs != nil) {
+		var voters []string
+		for _, v := range current {
+			if v.Value != 0 && (len(voters) == 0 || voters[len(voters)-1] != v.VoterKeyID) {
+				voters = append(voters, v.VoterKeyID)
+			}
+		}
+		if bulkRevs != nil && len(voters) > 0 {
+			revoked, err := bulkRevs.KeysRevokedAt(ctx, voters)
+			if err != nil {
+				return fmt.Errorf("feedback: revocation of voters: %w", err)
+			}
+			for _, v := range voters {
+				at, ok := revoked[v]
+				revocations[v] = revokedKey{from: at, revoked: ok}
+			}
+		}
+		if q.VerifiedOnly && bulkIDs != nil {
+			ok, err := bulkIDs.VerifiedKeys(ctx, voters)
+			if err != nil {
+				return fmt.Errorf("feedback: identities of voters: %w", err)
+			}
+			for _, v := range voters {
+				verified[v] = ok[v]
+			}
+		}
+	}
 	var qual, trust Axis
 	now := s.opts.Now()
-	for _, k := range keys {
-		v := current[k]
+	for _, v := range current {
 		if v.Value == 0 {
 			continue
 		}

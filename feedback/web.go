@@ -3,6 +3,7 @@ package feedback
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -18,38 +19,18 @@ type node struct {
 	weight float64
 }
 
-// edgeCache keeps the trust edges read while answering one query.
-type edgeCache struct {
-	s     *Service
-	edges map[string][]edge
+// edges gives the trust edges of the web a walk runs over: the compiled
+// current graph, or one as of a log size.
+type edges interface {
+	// load makes the edges stated by keys available to out.
+	load(ctx context.Context, keys []string) error
+	// out returns the edges keyID states (none withdrawn).
+	out(keyID string) []edge
 }
 
 type edge struct {
 	to    string
 	level int
-}
-
-func (c *edgeCache) load(ctx context.Context, keys []string) error {
-	var want []string
-	for _, k := range keys {
-		if _, ok := c.edges[k]; !ok {
-			want = append(want, k)
-			c.edges[k] = nil
-		}
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	es, err := c.s.store.TrustEdges(ctx, want)
-	if err != nil {
-		return fmt.Errorf("feedback: trust edges: %w", err)
-	}
-	for _, e := range es {
-		if e.Level != 0 {
-			c.edges[e.TrusterKeyID] = append(c.edges[e.TrusterKeyID], edge{e.TrusteeKeyID, e.Level})
-		}
-	}
-	return nil
 }
 
 // web walks trust statements from roots for at most depth hops. The
@@ -59,42 +40,71 @@ func (c *edgeCache) load(ctx context.Context, keys []string) error {
 // only through it; roots are never cut. The walk repeats until the cut set
 // is stable, as cutting can unreach a distruster. Revoked keys are cut
 // from the start.
-func (s *Service) web(ctx context.Context, roots []string, depth int) (map[string]*node, *edgeCache, error) {
-	cache := &edgeCache{s: s, edges: map[string][]edge{}}
+func (s *Service) web(ctx context.Context, roots []string, depth int) (map[string]*node, edges, error) {
+	cut, err := s.revokedCut(ctx, roots)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := s.graphs.current(ctx, s.store)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := webKey(roots, depth, cut)
+	if w, ok := g.walked(key); ok {
+		return w.web, w.view, nil
+	}
+	v := g.view()
+	w, err := walkWeb(ctx, v, roots, depth, cut)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.remember(key, walked{web: w, view: v})
+	return w, v, nil
+}
+
+// revokedCut returns the keys cut from the web from the start: revoked
+// keys speak for nobody, their trust statements stop counting once the
+// revocation is in effect (roots are never cut).
+func (s *Service) revokedCut(ctx context.Context, roots []string) (map[string]bool, error) {
+	cut := map[string]bool{}
+	if s.opts.Revocations == nil {
+		return cut, nil
+	}
+	revoked, err := s.opts.Revocations.RevokedKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: revoked keys: %w", err)
+	}
+	now := s.opts.Now()
+	for k, at := range revoked {
+		if !slices.Contains(roots, k) && voids(at, now) {
+			cut[k] = true
+		}
+	}
+	return cut, nil
+}
+
+// walkWeb is the web of trust from roots within depth over es, with the
+// keys of cut (which it extends) cut from the start.
+func walkWeb(ctx context.Context, es edges, roots []string, depth int, cut map[string]bool) (map[string]*node, error) {
 	isRoot := map[string]bool{}
 	for _, r := range roots {
 		isRoot[r] = true
 	}
-	// Revoked keys speak for nobody: their trust statements stop counting
-	// once the revocation is in effect.
-	cut := map[string]bool{}
-	if s.opts.Revocations != nil {
-		revoked, err := s.opts.Revocations.RevokedKeys(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("feedback: revoked keys: %w", err)
-		}
-		now := s.opts.Now()
-		for k, at := range revoked {
-			if !isRoot[k] && voids(at, now) {
-				cut[k] = true
-			}
-		}
-	}
 	for {
-		reached, err := s.walk(ctx, cache, roots, depth, cut)
+		reached, err := walk(ctx, es, roots, depth, cut)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		grew := false
 		for k := range reached {
-			for _, e := range cache.edges[k] {
+			for _, e := range es.out(k) {
 				if e.level < 0 && !isRoot[e.to] && !cut[e.to] {
 					cut[e.to], grew = true, true
 				}
 			}
 		}
 		if !grew {
-			return reached, cache, nil
+			return reached, nil
 		}
 	}
 }
@@ -102,7 +112,7 @@ func (s *Service) web(ctx context.Context, roots []string, depth int) (map[strin
 // walk is one bounded relaxation from roots avoiding cut: round r extends
 // the paths of round r-1 by one statement, so weights are those of the
 // strongest path within depth.
-func (s *Service) walk(ctx context.Context, cache *edgeCache, roots []string, depth int, cut map[string]bool) (map[string]*node, error) {
+func walk(ctx context.Context, es edges, roots []string, depth int, cut map[string]bool) (map[string]*node, error) {
 	reached := map[string]*node{}
 	var frontier []string
 	for _, r := range roots {
@@ -113,7 +123,7 @@ func (s *Service) walk(ctx context.Context, cache *edgeCache, roots []string, de
 	}
 	for hop := 1; hop <= depth && len(frontier) > 0; hop++ {
 		sort.Strings(frontier)
-		if err := cache.load(ctx, frontier); err != nil {
+		if err := es.load(ctx, frontier); err != nil {
 			return nil, err
 		}
 		snapshot := make(map[string]float64, len(frontier))
@@ -122,7 +132,7 @@ func (s *Service) walk(ctx context.Context, cache *edgeCache, roots []string, de
 		}
 		next := map[string]bool{}
 		for _, from := range frontier {
-			for _, e := range cache.edges[from] {
+			for _, e := range es.out(from) {
 				strength, ok := levelStrength[e.level]
 				if !ok || cut[e.to] || e.to == from {
 					continue
@@ -165,7 +175,7 @@ type arc struct {
 	to, next, capacity int
 }
 
-func newPathCounter(web map[string]*node, cache *edgeCache) *pathCounter {
+func newPathCounter(web map[string]*node, es edges) *pathCounter {
 	pc := &pathCounter{index: make(map[string]int, len(web))}
 	keys := make([]string, 0, len(web))
 	for k := range web {
@@ -192,7 +202,7 @@ func newPathCounter(web map[string]*node, cache *edgeCache) *pathCounter {
 		} else {
 			pc.add(2*i, 2*i+1, 1)
 		}
-		for _, e := range cache.edges[k] {
+		for _, e := range es.out(k) {
 			if j, ok := pc.index[e.to]; ok && e.level > 0 && j != i {
 				pc.add(2*i+1, 2*j, 1)
 			}

@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -216,6 +217,8 @@ type Verifier struct {
 	// roots caches parsed root certificates by fingerprint: a registered
 	// key never changes.
 	roots sync.Map
+	// snap is VerifiedKeys' last snapshot of the store.
+	snap atomic.Pointer[snapshot]
 }
 
 // New returns a Verifier over s. Errors: ErrInvalidRoot.

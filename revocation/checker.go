@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -320,6 +321,78 @@ func (s *Service) KeyRevokedAt(ctx context.Context, keyID string) (time.Time, bo
 		}
 	}
 	return notBefore(r), true, nil
+}
+
+// KeysRevokedAt is KeyRevokedAt for many keys at once: the revoked ones
+// among keyIDs, each with from when its signatures stop counting. It reads
+// the keys' index states in one store read (an OpenPGP key's certificate
+// state is read as KeyRevokedAt reads it). The answer for a large set
+// with no OpenPGP key in it depends on the index alone, and is kept until
+// the revocation head moves; callers must not change it.
+func (s *Service) KeysRevokedAt(ctx context.Context, keyIDs []string) (map[string]time.Time, error) {
+	var set [32]byte
+	if len(keyIDs) >= minRememberedStates {
+		h := sha256.New()
+		for _, k := range keyIDs {
+			h.Write([]byte(k))
+			h.Write([]byte{0})
+		}
+		h.Sum(set[:0])
+		head, err := s.store.RevocationHead(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("revocation: head: %w", err)
+		}
+		s.memo.mu.Lock()
+		kept, ok := s.memo.revokedAt[set]
+		s.memo.mu.Unlock()
+		if ok && kept.head == head {
+			return kept.out, nil
+		}
+	}
+	ts := make([]Target, len(keyIDs))
+	for i, k := range keyIDs {
+		ts[i] = Target{Kind: KindKey, ID: k}
+	}
+	states, err := s.States(ctx, ts)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	now := s.cfg.Now()
+	keep := len(keyIDs) >= minRememberedStates
+	for _, k := range keyIDs {
+		r := states.Lookup(Target{Kind: KindKey, ID: k})
+		if r == nil || r.Action != ActionRevoke {
+			if keep && s.cfg.PGP != nil && pgp.ValidFingerprint(k) {
+				// An OpenPGP certificate's state is judged at now.
+				if typ, err := s.keyType(ctx, k); err == nil && typ == pgp.KeyType {
+					keep = false
+				}
+			}
+			if r, err = states.KeyRevoked(ctx, k, now, now); err != nil {
+				return nil, err
+			}
+			if r == nil {
+				continue
+			}
+		}
+		out[k] = notBefore(r)
+	}
+	if keep {
+		s.memo.mu.Lock()
+		if s.memo.revokedAt == nil || len(s.memo.revokedAt) >= maxRememberedSets {
+			s.memo.revokedAt = map[[32]byte]keptRevokedAt{}
+		}
+		s.memo.revokedAt[set] = keptRevokedAt{head: states.Head(), out: out}
+		s.memo.mu.Unlock()
+	}
+	return out, nil
+}
+
+// keptRevokedAt is a KeysRevokedAt answer and the head it was read at.
+type keptRevokedAt struct {
+	head int64
+	out  map[string]time.Time
 }
 
 // RevokedKeys returns every key with a revocation statement in force or

@@ -1,8 +1,11 @@
 package revocation
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,11 +19,17 @@ const maxMemo = 1 << 16
 // memo keeps what never changes once written, so that checking the same
 // log entries and keys again costs no store read: an entry's envelope
 // digest, signers and recorded time, and a registered key's type.
-// Revocation states move and are read every time.
+// Revocation states move: they are read every time, except large sets,
+// remembered with the revocation head they were read at (States).
 type memo struct {
 	mu       sync.Mutex
 	heads    map[int64]store.Statement
 	keyTypes map[string]string
+	// states are large sets of States read, by the hash of their targets'
+	// keys (States).
+	states map[[32]byte]States
+	// revokedAt are large KeysRevokedAt answers, by the hash of the keys.
+	revokedAt map[[32]byte]keptRevokedAt
 }
 
 // heads returns the entries seqs with their envelope digest, signers and
@@ -101,18 +110,63 @@ func (st States) Head() int64 { return st.head }
 // for answering many questions about them (an evidence bundle, a subject
 // view) without a read per target. The ids must be canonical
 // (CanonicalID).
+//
+// The states of a large set of targets (a reputation query's voters) are
+// remembered with the revocation head they were read at and served again
+// while the head has not moved: the index changes only when a revocation
+// event is appended, which moves the head, so one cheap read of the head
+// replaces reading thousands of states.
 func (s *Service) States(ctx context.Context, ts []Target) (States, error) {
 	keys := make([][]byte, len(ts))
 	for i, t := range ts {
 		k := t.Key()
 		keys[i] = k[:]
 	}
+	var set [32]byte
+	if len(ts) >= minRememberedStates {
+		// The set, whatever order its targets come in (callers gather
+		// them from maps).
+		sorted := slices.Clone(keys)
+		slices.SortFunc(sorted, bytes.Compare)
+		h := sha256.New()
+		for _, k := range sorted {
+			h.Write(k)
+		}
+		h.Sum(set[:0])
+		head, err := s.store.RevocationHead(ctx)
+		if err != nil {
+			return States{}, fmt.Errorf("revocation: head: %w", err)
+		}
+		s.memo.mu.Lock()
+		st, ok := s.memo.states[set]
+		s.memo.mu.Unlock()
+		if ok && st.head == head {
+			return st, nil
+		}
+	}
 	got, head, err := s.store.RevocationsOf(ctx, keys)
 	if err != nil {
 		return States{}, fmt.Errorf("revocation: states of %d targets: %w", len(ts), err)
 	}
-	return s.StatesFrom(got, head)
+	st, err := s.StatesFrom(got, head)
+	if err != nil || len(ts) < minRememberedStates {
+		return st, err
+	}
+	s.memo.mu.Lock()
+	if s.memo.states == nil || len(s.memo.states) >= maxRememberedSets {
+		s.memo.states = map[[32]byte]States{}
+	}
+	s.memo.states[set] = st
+	s.memo.mu.Unlock()
+	return st, nil
 }
+
+// Sets of targets at least minRememberedStates large are remembered by
+// States, at most maxRememberedSets of them.
+const (
+	minRememberedStates = 256
+	maxRememberedSets   = 16
+)
 
 // StatesFrom is States over index records already read with their head
 // (store.DigestLookup's): every target a caller looks up must have been
@@ -127,6 +181,20 @@ func (s *Service) StatesFrom(got []store.RevocationRecord, head int64) (States, 
 		out.recs[[32]byte(g.TargetKey)] = &r
 	}
 	return out, nil
+}
+
+// NextChange returns the earliest effective time after now among the
+// states read (zero when none): until then, every answer judged at the
+// time of use (InForce, KeyRevoked at now) stays the same, as long as the
+// head does not move and no OpenPGP certificate is judged.
+func (st States) NextChange(now time.Time) time.Time {
+	var next time.Time
+	for _, r := range st.recs {
+		if r.Effective.After(now) && (next.IsZero() || r.Effective.Before(next)) {
+			next = r.Effective
+		}
+	}
+	return next
 }
 
 // Lookup returns the state of t as Service.Lookup would (nil: never

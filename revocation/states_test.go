@@ -3,6 +3,7 @@ package revocation_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -133,6 +134,66 @@ func TestBatchedChecksAnswerAsSingle(t *testing.T) {
 		}
 		if _, err := e.svc.StatementsRevoked(ctx, []revocation.StatementRef{{Seq: 99999, SignedAt: e.now}}); err == nil {
 			t.Error("StatementsRevoked of an entry not in the log: no error")
+		}
+	})
+}
+
+// TestRememberedStatesFollowTheHead: the states of a large set of targets
+// are remembered, in any order the targets come in, and read again once a
+// revocation has been appended, so a remembered answer is never stale.
+func TestRememberedStatesFollowTheHead(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(t testing.TB) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open(t), revocation.Config{})
+		k, k2 := e.key(t), e.key(t)
+		targets := []revocation.Target{{Kind: revocation.KindKey, ID: k.id}, {Kind: revocation.KindKey, ID: k2.id}}
+		for i := range 300 {
+			targets = append(targets, revocation.Target{Kind: revocation.KindKey, ID: fmt.Sprintf("%064x", i)})
+		}
+		revoked := func(ts []revocation.Target) bool {
+			t.Helper()
+			st, err := e.svc.States(ctx, ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := st.KeyRevoked(ctx, k.id, e.now, e.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r != nil
+		}
+		if revoked(targets) {
+			t.Fatal("revoked before any revocation")
+		}
+		reversed := slices.Clone(targets)
+		slices.Reverse(reversed)
+		if revoked(reversed) {
+			t.Fatal("revoked before any revocation (targets in another order)")
+		}
+		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: k.id},
+			Reason: revocation.ReasonCompromised, Effective: e.now.Add(-time.Hour)}, k.signer); err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]string, len(targets))
+		for i, tg := range targets {
+			ids[i] = tg.ID
+		}
+		if !revoked(targets) || !revoked(reversed) {
+			t.Fatal("a revocation appended after the states were remembered is not seen")
+		}
+		// KeysRevokedAt keeps its answer for a large set the same way.
+		for range 2 {
+			got, err := e.svc.KeysRevokedAt(ctx, ids)
+			if _, ok := got[k.id]; err != nil || !ok || len(got) != 1 {
+				t.Fatalf("KeysRevokedAt = %v, %v; want %s alone", got, err, k.id)
+			}
+		}
+		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindKey, ID: k2.id},
+			Reason: revocation.ReasonCompromised, Effective: e.now.Add(-time.Hour)}, k2.signer); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.svc.KeysRevokedAt(ctx, ids); err != nil || len(got) != 2 {
+			t.Fatalf("after a second revocation KeysRevokedAt = %v, %v; want both keys", got, err)
 		}
 	})
 }

@@ -266,6 +266,33 @@ type TrustEdge struct {
 	Seq      int64
 }
 
+// TrustEdgeVersion is one trust statement in the web of trust versioned
+// by log sequence: the edge stood after every log entry from Seq up to,
+// not including, SupersededAtSeq (0: it still stands; equal to Seq: it
+// never stood, a statement signed earlier than the one standing).
+type TrustEdgeVersion struct {
+	TrustEdge
+	SupersededAtSeq int64
+}
+
+// IdentityBinding is one side's signature on a well-formed, genuine
+// Sigstore identity binding statement (package identity): Signer is the
+// bound key (KeyID) or the Sigstore identity (Identity, its signer id).
+type IdentityBinding struct {
+	Signer     string
+	Seq        int64
+	KeyID      string
+	Identity   string
+	RecordedAt time.Time
+}
+
+// Derived tables that entries logged before they existed are replayed
+// into at start (see FeedbackReader.DerivedBackfill).
+const (
+	BackfillTrustEdgeVersions = "trust_edge_versions"
+	BackfillIdentityBindings  = "identity_bindings"
+)
+
 // FeedbackResponse is a publisher's signed response to a vote on a digest
 // or to the digest's reputation.
 type FeedbackResponse struct {
@@ -302,6 +329,23 @@ type FeedbackReader interface {
 	// TrustEdges returns the current trust edges stated by any of
 	// trusters, withdrawn ones (Level 0) included, by truster and trustee.
 	TrustEdges(ctx context.Context, trusters []string) ([]TrustEdge, error)
+	// TrustEdgeVersions returns every version of the edge (truster,
+	// trustee), by Seq.
+	TrustEdgeVersions(ctx context.Context, truster, trustee string) ([]TrustEdgeVersion, error)
+	// TrustEdgesAt returns the edges that stood after log entry seq
+	// (withdrawn ones included), by truster and trustee: the web of trust
+	// as of that log size.
+	TrustEdgesAt(ctx context.Context, seq int64) ([]TrustEdge, error)
+	// TrustEdgesSince returns the current edges whose statement is a log
+	// entry after afterSeq (every current edge for 0), by Seq: what a web
+	// compiled at afterSeq must apply to be current.
+	TrustEdgesSince(ctx context.Context, afterSeq int64) ([]TrustEdge, error)
+	// IdentityBindings returns the identity binding rows signed by any of
+	// signers, by signer and newest (highest Seq) first.
+	IdentityBindings(ctx context.Context, signers []string) ([]IdentityBinding, error)
+	// DerivedBackfill returns up to which log entry the derived table name
+	// (Backfill…) still has entries to replay from the log; 0 when none.
+	DerivedBackfill(ctx context.Context, name string) (int64, error)
 	// FeedbackResponses returns up to limit responses on any of ds,
 	// newest first.
 	FeedbackResponses(ctx context.Context, ds []digest.Digest, limit int) ([]FeedbackResponse, error)
@@ -333,6 +377,14 @@ type FeedbackWriter interface {
 	// PutTrustEdge inserts or replaces the edge (TrusterKeyID,
 	// TrusteeKeyID).
 	PutTrustEdge(ctx context.Context, e TrustEdge) error
+	// PutTrustEdgeVersion inserts or replaces (by Seq) the version v.
+	PutTrustEdgeVersion(ctx context.Context, v TrustEdgeVersion) error
+	// PutIdentityBinding records b; the same (Signer, Seq) again is a
+	// no-op.
+	PutIdentityBinding(ctx context.Context, b IdentityBinding) error
+	// SetDerivedBackfill records that derived table name still has the
+	// log entries up to through to replay (0: none).
+	SetDerivedBackfill(ctx context.Context, name string, through int64) error
 	// AddFeedbackResponse records r; the same (Digest, Seq) again is a
 	// no-op.
 	AddFeedbackResponse(ctx context.Context, r FeedbackResponse) error

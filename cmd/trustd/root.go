@@ -149,6 +149,19 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		Identities:  idv,
 		Publishers:  rev,
 	})
+	// So is the identity binding index --verified-only reads.
+	if n, err := idv.IndexLoggedBindings(ctx, st); err != nil {
+		return fmt.Errorf("identity binding index: %w", err)
+	} else if n > 0 {
+		log.Info("indexed identity bindings logged before this version", "count", n)
+	}
+	// The versioned web of trust is derived from the log: trust
+	// statements an older trustd logged are replayed into it now.
+	if n, err := fb.IndexLoggedTrust(ctx, st); err != nil {
+		return fmt.Errorf("trust graph index: %w", err)
+	} else if n > 0 {
+		log.Info("indexed trust statements logged before this version into the versioned web of trust", "count", n)
+	}
 	// location validates location claims (schemes, addresses, the cap per
 	// digest) and indexes them; publishers' claims are authoritative.
 	locs := location.New(st, location.Options{Rules: location.Rules{AllowHTTP: cfg.Location.AllowHTTP, AllowPrivate: cfg.Location.AllowPrivate},
@@ -340,6 +353,7 @@ func logHooks(cfg *config, st store.Store, rev *revocation.Service, fb *feedback
 	maps.Copy(indexers, locs.Indexers())
 	maps.Copy(indexers, rev.Indexers())
 	maps.Copy(indexers, attest.Indexers())
+	maps.Copy(indexers, idv.Indexers())
 	return validators, indexers
 }
 

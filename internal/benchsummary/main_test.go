@@ -1,0 +1,30 @@
+package main
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestParseBenchLine(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want result
+		ok   bool
+	}{
+		{"BenchmarkReputationWebOfTrust/fanout-20-2   100  253729130 ns/op  225.6 p50_ms  585.6 p99_ms", result{
+			Name: "BenchmarkReputationWebOfTrust/fanout-20-2", N: 100, NsPerOp: 253729130,
+			Metrics: map[string]float64{"ns/op": 253729130, "p50_ms": 225.6, "p99_ms": 585.6}}, true},
+		{"BenchmarkSubmit/postgres-2  20000  650000 ns/op  1538 stmts/s", result{
+			Name: "BenchmarkSubmit/postgres-2", N: 20000, NsPerOp: 650000,
+			Metrics: map[string]float64{"ns/op": 650000, "stmts/s": 1538}}, true},
+		{"--- BENCH: BenchmarkVerifiedOnly/sqlite/voters-100-2", result{}, false},
+		{"BenchmarkX-2  ten  5 ns/op", result{}, false},
+		{"BenchmarkX-2  10  5 allocs/op", result{}, false},
+		{"ok  github.com/trustd-dev/trustd/feedback  46.965s", result{}, false},
+	} {
+		got, ok := parseBenchLine(tc.line)
+		if ok != tc.ok || (ok && !reflect.DeepEqual(got, tc.want)) {
+			t.Errorf("parseBenchLine(%q) = %+v, %v; want %+v, %v", tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}
