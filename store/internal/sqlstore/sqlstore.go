@@ -939,11 +939,12 @@ func newWrites() *writes {
 		claimDigests: rows{head: `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value) VALUES `,
 			row:   "((SELECT id FROM alias_claims WHERE source = ? AND reference = ?), ?, ?, ?)",
 			types: []string{"text", "text", "integer", "text", "text"},
-			// One join with the claims, where the row form looks each
-			// claim up again for each of its digests.
+			// Each row's claim looked up through the (source, reference)
+			// index: a join is planned once for the prepared statement
+			// and, planned while alias_claims was small, scans it whole.
 			unnest: `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value)
-				SELECT c.id, x.position, x.algorithm, x.value FROM unnest(%s) AS x (source, reference, position, algorithm, value)
-				JOIN alias_claims c ON c.source = x.source AND c.reference = x.reference`},
+				SELECT (SELECT c.id FROM alias_claims c WHERE c.source = x.source AND c.reference = x.reference), x.position, x.algorithm, x.value
+				FROM unnest(%s) AS x (source, reference, position, algorithm, value)`},
 	}
 }
 
