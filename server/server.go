@@ -292,7 +292,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	}
 	g.Go(func() error {
 		<-gctx.Done()
-		s.log.Info("shutting down", "grace", s.opts.ShutdownTimeout)
+		s.log.Info("shutting down", "grace", LogDuration(s.opts.ShutdownTimeout))
 		s.health.Shutdown()
 		stopped := make(chan struct{})
 		go func() {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -92,17 +94,33 @@ func rpcError(server string, err error) error {
 	if !ok {
 		return err
 	}
+	msg := st.Message() + requestIDNote(st)
 	switch st.Code() {
 	case codes.NotFound:
-		return cliutil.Negative(errors.New(st.Message()))
+		return cliutil.Negative(errors.New(msg))
 	case codes.Unavailable:
-		return fmt.Errorf("server %s unavailable: %s", server, st.Message())
+		return fmt.Errorf("server %s unavailable: %s", server, msg)
 	case codes.DeadlineExceeded:
-		return fmt.Errorf("server %s did not answer in time (see --timeout)", server)
+		return fmt.Errorf("server %s did not answer in time (see --timeout)%s", server, requestIDNote(st))
 	case codes.Unauthenticated:
-		return fmt.Errorf("%s (see --tls-cert, --tls-key)", st.Message())
+		return fmt.Errorf("%s (see --tls-cert, --tls-key)", msg)
 	}
-	return fmt.Errorf("%s", st.Message())
+	return fmt.Errorf("%s", msg)
+}
+
+// requestIDNote is " (request id ID)" when trustd attached its request id
+// to st (a google.rpc.RequestInfo detail) and the message does not already
+// name it, so an operator can find the call in trustd's log; else "".
+func requestIDNote(st *status.Status) string {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RequestInfo); ok && ri.GetRequestId() != "" {
+			if strings.Contains(st.Message(), "request id "+ri.GetRequestId()) {
+				return ""
+			}
+			return " (request id " + ri.GetRequestId() + ")"
+		}
+	}
+	return ""
 }
 
 // printJSON writes v (a proto message or plain value) as indented JSON.

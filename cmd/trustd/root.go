@@ -304,7 +304,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 			for _, w := range cfg.witnesses {
 				names = append(names, w.Name())
 			}
-			log.Info("pushing checkpoints to witnesses", "witnesses", names, "interval", cfg.WitnessInterval)
+			log.Info("pushing checkpoints to witnesses", "witnesses", names, "interval", server.LogDuration(cfg.WitnessInterval))
 			pusher.Run(rctx)
 		}
 	}()
