@@ -483,9 +483,35 @@ func (c *config) openStore(ctx context.Context) (store.Store, error) {
 			}
 			return nil, fmt.Errorf("--db: %w", err)
 		}
-		return sqlite.Open(ctx, path)
+		lock, err := lockDataDir(filepath.Dir(path))
+		if err != nil {
+			if c.DB == "" {
+				return nil, fmt.Errorf("--data-dir: %w", err)
+			}
+			return nil, fmt.Errorf("--db: %w", err)
+		}
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			lock.release()
+			return nil, err
+		}
+		return &lockedStore{Store: s, lock: lock}, nil
 	}
 	return nil, fmt.Errorf("--db: %q is neither postgres://…, postgresql://… nor sqlite:PATH", c.DB)
+}
+
+// lockedStore is an SQLite store together with the lock of its directory,
+// released when the store closes.
+type lockedStore struct {
+	store.Store
+	lock *dirLock
+}
+
+// Close closes the store, then releases the directory's lock.
+func (s *lockedStore) Close() error {
+	err := s.Store.Close()
+	s.lock.release()
+	return err
 }
 
 // tufKeysDir is --tuf-keys-dir, or tuf-keys in the data directory.
