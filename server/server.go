@@ -23,6 +23,7 @@ import (
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/evidence/evidencesvc"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/internal/version"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/pgp"
@@ -91,6 +92,12 @@ type Options struct {
 	TokenVerifierID string
 	// Version is the trustd version recorded in tokens.
 	Version string
+	// Build is the trustd build GetServerInfo reports (default
+	// version.Get()).
+	Build version.Info
+	// Database is the database backend kind GetServerInfo reports
+	// ("sqlite" or "postgres"; default "unknown"). Never its address.
+	Database string
 	// Attest serves AttestService; nil serves one over Store and Log with
 	// attest's defaults (no Sigstore trusted root: bundles are refused).
 	Attest *attest.Service
@@ -221,6 +228,15 @@ func New(opts Options) (*Server, error) {
 	if opts.TokenIssuer != nil {
 		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, ev))
 	}
+	build := opts.Build
+	if build == (version.Info{}) {
+		build = version.Get()
+	}
+	database := opts.Database
+	if database == "" {
+		database = version.Unknown
+	}
+	trustv1.RegisterServerServiceServer(s.grpc, &serverService{build: build, log: opts.Log, database: database, started: time.Now(), now: time.Now})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for name := range s.grpc.GetServiceInfo() {

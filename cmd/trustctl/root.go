@@ -62,7 +62,7 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline for each call to the server")
 
-	root.AddCommand(newDigestCmd(g), newSubjectCmd(g), newAliasesCmd(g), newKeyCmd(g), newPGPCmd(g), newStatementCmd(g), newLogCmd(g), newTUFCmd(g), newCeremonyCmd(g), newSignCmd(g), newVersionCmd())
+	root.AddCommand(newDigestCmd(g), newSubjectCmd(g), newAliasesCmd(g), newKeyCmd(g), newPGPCmd(g), newStatementCmd(g), newLogCmd(g), newTUFCmd(g), newCeremonyCmd(g), newSignCmd(g), newVersionCmd(g))
 	root.AddCommand(newVoteCmd(g), newReputationCmd(g), newFeedbackCmd(g))
 	root.AddCommand(newRevokeCmd(g), newRevocationsCmd(g))
 	root.AddCommand(newVerifyCmd(g), newTokenCmd(g), newPolicyCmd(g))
@@ -136,15 +136,4 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-var version = "dev"
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the trustctl version",
-		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "trustctl", version) },
-	}
 }

@@ -455,6 +455,15 @@ func (c *config) backend() string {
 	return "sqlite " + c.sqlitePath()
 }
 
+// backendKind is the database backend kind, sqlite or postgres, as
+// GetServerInfo reports it.
+func (c *config) backendKind() string {
+	if isPostgres(c.DB) {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
 func isPostgres(db string) bool {
 	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
