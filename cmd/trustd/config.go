@@ -18,7 +18,6 @@ import (
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/identity"
-	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/store"
@@ -35,8 +34,14 @@ const (
 	envPrefix       = "TRUSTD"
 )
 
-// config is trustd's complete configuration, from flags and TRUSTD_* env.
+// config is trustd's complete configuration, from flags, TRUSTD_* env and
+// the --config file.
 type config struct {
+	// ConfigFile is --config: a YAML or TOML file of flag values.
+	ConfigFile string
+	// sources says, by flag name, where each value set came from (flag,
+	// env or file); flags missing from it have their defaults.
+	sources   map[string]string
 	DataDir   string
 	DB        string
 	GRPCAddr  string
@@ -124,6 +129,7 @@ func defaultDataDir() string {
 // storeFlags registers the flags that choose the store (shared by serve
 // and migrate).
 func (c *config) storeFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML (or TOML, when the name ends in .toml) file whose keys are flag names (data-dir: /var/lib/trustd; lists for repeatable flags); the command line beats the environment, which beats the file; an unknown key is an error; default none (env TRUSTD_CONFIG)")
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "directory for the embedded SQLite database (env TRUSTD_DATA_DIR)")
 	fs.StringVar(&c.DB, "db", "", "database: empty for SQLite in --data-dir, postgres://… for PostgreSQL, or sqlite:PATH (env TRUSTD_DB)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env TRUSTD_LOG_LEVEL)")
@@ -178,7 +184,7 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 // complete reads the environment and checks every value, naming the flag
 // at fault.
 func (c *config) complete(fs *pflag.FlagSet) error {
-	if err := cliutil.BindEnv(fs, envPrefix); err != nil {
+	if err := c.layer(fs); err != nil {
 		return err
 	}
 	var errs []error

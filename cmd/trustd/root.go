@@ -59,7 +59,7 @@ PostgreSQL. Every flag can also be set as TRUSTD_<FLAG> (e.g. TRUSTD_DB).
 	}
 	cfg.storeFlags(root.Flags())
 	cfg.serveFlags(root.Flags())
-	root.AddCommand(newMigrateCmd(), newVersionCmd())
+	root.AddCommand(newMigrateCmd(), newVersionCmd(), newConfigCmd())
 	return root
 }
 
