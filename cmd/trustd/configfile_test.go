@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/trustd-dev/trustd/internal/configfile"
 )
 
 // serveFlagSet is trustd serve's flag set over c, parsed from args.
@@ -47,16 +49,16 @@ func TestConfigPrecedence(t *testing.T) {
 		flag   string
 		source string
 	}{
-		{"file over default", nil, nil, func(c *config) any { return c.LogLevel }, "warn", "log-level", sourceFile},
-		{"env over file", nil, map[string]string{"TRUSTD_LOG_LEVEL": "error"}, func(c *config) any { return c.LogLevel }, "error", "log-level", sourceEnv},
-		{"flag over env and file", []string{"--log-level", "debug"}, map[string]string{"TRUSTD_LOG_LEVEL": "error"}, func(c *config) any { return c.LogLevel }, "debug", "log-level", sourceFlag},
+		{"file over default", nil, nil, func(c *config) any { return c.LogLevel }, "warn", "log-level", configfile.SourceFile},
+		{"env over file", nil, map[string]string{"TRUSTD_LOG_LEVEL": "error"}, func(c *config) any { return c.LogLevel }, "error", "log-level", configfile.SourceEnv},
+		{"flag over env and file", []string{"--log-level", "debug"}, map[string]string{"TRUSTD_LOG_LEVEL": "error"}, func(c *config) any { return c.LogLevel }, "debug", "log-level", configfile.SourceFlag},
 		{"default when nowhere", nil, nil, func(c *config) any { return c.LogFormat }, "text", "log-format", ""},
-		{"duration from file", nil, nil, func(c *config) any { return c.RequestTimeout }, 45 * time.Second, "request-timeout", sourceFile},
-		{"list from file", nil, nil, func(c *config) any { return c.LogKeys }, []string{"f1.key", "f2.key"}, "log-key", sourceFile},
-		{"list items kept whole", nil, nil, func(c *config) any { return c.WitnessSpecs }, []string{"a=b,c"}, "witness", sourceFile},
-		{"list flag beats file", []string{"--log-key", "x.key"}, nil, func(c *config) any { return c.LogKeys }, []string{"x.key"}, "log-key", sourceFlag},
-		{"list env beats file", nil, map[string]string{"TRUSTD_LOG_KEY": "e1.key,e2.key"}, func(c *config) any { return c.LogKeys }, []string{"e1.key", "e2.key"}, "log-key", sourceEnv},
-		{"config from env", nil, nil, func(c *config) any { return c.GRPCAddr }, "127.0.0.1:7500", "grpc-addr", sourceFile},
+		{"duration from file", nil, nil, func(c *config) any { return c.RequestTimeout }, 45 * time.Second, "request-timeout", configfile.SourceFile},
+		{"list from file", nil, nil, func(c *config) any { return c.LogKeys }, []string{"f1.key", "f2.key"}, "log-key", configfile.SourceFile},
+		{"list items kept whole", nil, nil, func(c *config) any { return c.WitnessSpecs }, []string{"a=b,c"}, "witness", configfile.SourceFile},
+		{"list flag beats file", []string{"--log-key", "x.key"}, nil, func(c *config) any { return c.LogKeys }, []string{"x.key"}, "log-key", configfile.SourceFlag},
+		{"list env beats file", nil, map[string]string{"TRUSTD_LOG_KEY": "e1.key,e2.key"}, func(c *config) any { return c.LogKeys }, []string{"e1.key", "e2.key"}, "log-key", configfile.SourceEnv},
+		{"config from env", nil, nil, func(c *config) any { return c.GRPCAddr }, "127.0.0.1:7500", "grpc-addr", configfile.SourceFile},
 	}
 	for _, format := range []struct{ ext, content string }{{".yaml", yamlFile}, {".toml", tomlFile}} {
 		for _, tc := range tests {
@@ -84,7 +86,7 @@ func TestConfigPrecedence(t *testing.T) {
 				r := c.report(fs)
 				want := tc.source
 				if want == "" {
-					want = sourceDefault
+					want = configfile.SourceDefault
 				}
 				for _, s := range r.Settings {
 					if s.Name == tc.flag && s.Source != want {
@@ -122,7 +124,7 @@ func TestConfigFileErrors(t *testing.T) {
 			var c config
 			fs := serveFlagSet(t, &c, "--config", writeConfig(t, tc.file, tc.content))
 			err := c.layer(fs)
-			if !errors.Is(err, errConfigFile) {
+			if !errors.Is(err, configfile.ErrInvalid) {
 				t.Fatalf("layer = %v, want a config file error", err)
 			}
 			for _, w := range append(tc.want, "--config: ") {
@@ -151,7 +153,7 @@ func TestConfigFileServeKeysInMigrate(t *testing.T) {
 	if err := c.layer(fs); err != nil {
 		t.Fatal(err)
 	}
-	if c.sources["data-dir"] != sourceFile {
+	if c.sources["data-dir"] != configfile.SourceFile {
 		t.Errorf("data-dir from %q", c.sources["data-dir"])
 	}
 }
@@ -206,56 +208,4 @@ func toString(v any) string {
 	}
 	s, _ := v.(string)
 	return s
-}
-
-// FuzzParseConfigFile: any bytes, YAML or TOML, parse or fail with an
-// error; never a panic, and every setting parsed has a value or is a list.
-func FuzzParseConfigFile(f *testing.F) {
-	for _, name := range []string{"full.yaml", "full.toml"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "config", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b, strings.HasSuffix(name, ".toml"))
-	}
-	f.Add([]byte("db: [a\n"), false)
-	f.Add([]byte("a:\n  b: c\n"), false)
-	f.Add([]byte("&a [*a]"), false)
-	f.Add([]byte("[t]\nx=1\n"), true)
-	f.Add([]byte("x = inf\n"), true)
-	f.Fuzz(func(t *testing.T, data []byte, isTOML bool) {
-		cf, err := parseConfigFile("fuzz", data, isTOML)
-		if err != nil {
-			if !errors.Is(err, errConfigFile) {
-				t.Fatalf("error %v is not a config file error", err)
-			}
-			return
-		}
-		for k, s := range cf.settings {
-			if k == "" && !isTOML {
-				t.Errorf("empty key parsed")
-			}
-			if !s.list && len(s.values) != 1 {
-				t.Errorf("scalar %q with %d values", k, len(s.values))
-			}
-		}
-	})
-}
-
-// TestConfigFileTestdata: the example files parse to the same settings.
-func TestConfigFileTestdata(t *testing.T) {
-	var got []map[string]fileSetting
-	for _, name := range []string{"full.yaml", "full.toml"} {
-		cf, err := readConfigFile(filepath.Join("testdata", "config", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cf.apply(serveFlagSet(t, &config{}), configKeys(), map[string]string{}); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		got = append(got, cf.settings)
-	}
-	if !reflect.DeepEqual(got[0], got[1]) {
-		t.Errorf("YAML and TOML differ:\n%v\n%v", got[0], got[1])
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/trustd-dev/trustd/internal/configfile"
 )
 
 // redacted replaces a secret in config print.
@@ -115,7 +116,7 @@ func (c *config) report(fs *pflag.FlagSet) configReport {
 		}
 		src := c.sources[f.Name]
 		if src == "" {
-			src = sourceDefault
+			src = configfile.SourceDefault
 		}
 		s := setting{Name: f.Name, Source: src, Env: cliutil.EnvName(envPrefix, f.Name)}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
