@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/trustd-dev/trustd/internal/configfile"
 )
 
 const defaultServer = "127.0.0.1:7400"
@@ -28,6 +30,8 @@ type globals struct {
 	tls     client.TLS
 	output  string
 	timeout time.Duration
+	// config is --config, the per-user config file.
+	config string
 }
 
 func newRootCmd() *cobra.Command {
@@ -43,7 +47,17 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cliutil.BindEnv(cmd.Flags(), "TRUSTCTL", "server", "tls", "tls-ca", "tls-server-name", "tls-cert", "tls-key"); err != nil {
+			sources := map[string]string{}
+			cmd.Flags().Visit(func(f *pflag.Flag) { sources[f.Name] = configfile.SourceFlag })
+			if err := cliutil.BindEnv(cmd.Flags(), "TRUSTCTL", "server", "tls", "tls-ca", "tls-server-name", "tls-cert", "tls-key", "config"); err != nil {
+				return err
+			}
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if sources[f.Name] == "" {
+					sources[f.Name] = configfile.SourceEnv
+				}
+			})
+			if err := applyUserConfig(cmd, g.config, sources); err != nil {
 				return err
 			}
 			if g.output != "text" && g.output != "json" {
@@ -61,6 +75,7 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 	pf.StringVar(&g.tls.KeyFile, "tls-key", "", "PEM private key of --tls-cert (default none) (env TRUSTCTL_TLS_KEY)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline for each call to the server")
+	pf.StringVar(&g.config, "config", "", "per-user config file (YAML, or TOML when it ends in .toml) with keys server, tls, tls-ca, tls-server-name, tls-cert, tls-key, output, timeout and policy (verify's and get's --policy file); relative file names are taken from its directory; the command line and TRUSTCTL_* beat it (default $XDG_CONFIG_HOME/trustctl/config.yaml when present) (env TRUSTCTL_CONFIG)")
 
 	root.AddCommand(newDigestCmd(g), newSubjectCmd(g), newAliasesCmd(g), newKeyCmd(g), newPGPCmd(g), newStatementCmd(g), newLogCmd(g), newTUFCmd(g), newCeremonyCmd(g), newSignCmd(g), newVersionCmd(g))
 	root.AddCommand(newVoteCmd(g), newReputationCmd(g), newFeedbackCmd(g))

@@ -201,11 +201,11 @@ func (cf *File) where(s Setting) string {
 	return cf.Path
 }
 
-// apply sets every flag of fs that neither the command line nor the
+// Apply sets every flag of fs that neither the command line nor the
 // environment set (sources has them) from the file, and records the
-// source. known are every key trustd accepts in a file: a key in it that
-// fs lacks (a serve flag read by migrate) is ignored, any other is an
-// error naming the key and where it is.
+// source in sources. known are every key the program accepts in a file: a
+// known key fs lacks (a flag of another command) is ignored, an unknown
+// one is an error naming the key and where it is.
 func (cf *File) Apply(fs *pflag.FlagSet, known map[string]bool, sources map[string]string) error {
 	keys := make([]string, 0, len(cf.Settings))
 	for k := range cf.Settings {
@@ -219,12 +219,13 @@ func (cf *File) Apply(fs *pflag.FlagSet, known map[string]bool, sources map[stri
 			errs = append(errs, fmt.Errorf("%w %s: key \"config\": a config file cannot name another", ErrInvalid, cf.where(s)))
 			continue
 		}
+		if !known[k] {
+			errs = append(errs, fmt.Errorf("%w %s: unknown key %q (keys are the flag names without the dashes)", ErrInvalid, cf.where(s), k))
+			continue
+		}
 		f := fs.Lookup(k)
 		if f == nil {
-			if !known[k] {
-				errs = append(errs, fmt.Errorf("%w %s: unknown key %q (keys are the flag names without the dashes)", ErrInvalid, cf.where(s), k))
-			}
-			continue
+			continue // a key for another command
 		}
 		if _, set := sources[k]; set {
 			continue // the command line or the environment wins
