@@ -3,6 +3,7 @@ package integration_test
 import (
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -92,5 +93,42 @@ func TestSecondTrustdOnOneDataDir(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, "--data-dir: data directory "+dir+" is in use by another trustd "+pid) {
 			t.Errorf("trustd %v beside a running one: exit %d stderr %q; want exit 2 naming %s and %s", args, r.code, r.stderr, dir, pid)
 		}
+	}
+}
+
+// TestConfigFileEndToEnd: trustd started with a config file uses it
+// beneath its flags, and config print tells where each value came from
+// without showing the database password.
+func TestConfigFileEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "trustd.yaml")
+	writeTestFile(t, cfg, []byte("data-dir: "+filepath.Join(dir, "data")+"\nlog-origin: file.example/log\ngrpc-addr: 127.0.0.1:1\n"))
+	d := startTrustd(t, "--config", cfg)
+	r := trustctl(t, d.grpcAddr, "version", "--output", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"log_origin": "file.example/log"`) {
+		t.Errorf("trustd with --config: version exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	writeTestFile(t, filepath.Join(dir, "pg.toml"), []byte("db = \"postgres://trustd:hunter2@db/trustd\"\n"))
+	r = runEnv(t, append(os.Environ(), "TRUSTD_LOG_LEVEL=debug"), "trustd", "config", "print", "--config", filepath.Join(dir, "pg.toml"), "--grpc-addr", "127.0.0.1:7999", "--output", "json")
+	var rep struct {
+		Settings []struct {
+			Name   string `json:"name"`
+			Value  any    `json:"value"`
+			Source string `json:"source"`
+		} `json:"settings"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 || strings.Contains(r.stdout, "hunter2") {
+		t.Fatalf("config print: exit %d %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	want := map[string]string{"db": "file", "log-level": "env", "grpc-addr": "flag", "log-format": "default"}
+	for _, s := range rep.Settings {
+		if w, ok := want[s.Name]; ok && s.Source != w {
+			t.Errorf("config print: %s from %s, want %s", s.Name, s.Source, w)
+		}
+	}
+	writeTestFile(t, filepath.Join(dir, "bad.yaml"), []byte("grcp-addr: x\n"))
+	r = run(t, nil, "trustd", "--config", filepath.Join(dir, "bad.yaml"))
+	if r.code != 2 || !strings.Contains(r.stderr, "bad.yaml:1: unknown key \"grcp-addr\"") {
+		t.Errorf("unknown key: exit %d stderr %q", r.code, r.stderr)
 	}
 }
