@@ -50,6 +50,8 @@ type Client struct {
 	Tokens     trustv1.TokenServiceClient
 	Attest     trustv1.AttestServiceClient
 	Evidence   trustv1.EvidenceServiceClient
+	// Server tells which trustd this is (GetServerInfo).
+	Server trustv1.ServerServiceClient
 }
 
 // New prepares a client for the trustd server at addr (host:port). It does
@@ -82,6 +84,7 @@ func New(addr string, t TLS) (*Client, error) {
 		Tokens:     trustv1.NewTokenServiceClient(conn),
 		Attest:     trustv1.NewAttestServiceClient(conn),
 		Evidence:   trustv1.NewEvidenceServiceClient(conn),
+		Server:     trustv1.NewServerServiceClient(conn),
 	}, nil
 }
 

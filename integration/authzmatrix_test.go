@@ -554,6 +554,11 @@ func (e *matrixEnv) rows() map[string][]mrow {
 			return fmt.Sprintf("%d digests shared", len(r.GetDigests())), err
 		})}},
 
+		trustv1.ServerService_GetServerInfo_FullMethodName: {{"which trustd", readRPC("log trustd-log database ", func(ctx context.Context, conn *grpc.ClientConn) (string, error) {
+			r, err := trustv1.NewServerServiceClient(conn).GetServerInfo(ctx, &trustv1.GetServerInfoRequest{})
+			return fmt.Sprintf("trustd %s log %s database %s", r.GetVersion(), r.GetLogOrigin(), r.GetDatabase()), err
+		})}},
+
 		trustv1.SubjectService_GetSubject_FullMethodName:  {{"the owner's release", read("claimed by "+e.owner.id, func(*mcaller) []string { return []string{"subject", e.appSHA} })}},
 		trustv1.SubjectService_ListAliases_FullMethodName: {{"the owner's release", read("sha512:", func(*mcaller) []string { return []string{"aliases", e.appSHA} })}},
 

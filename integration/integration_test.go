@@ -41,8 +41,9 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	// trustctl keeps log state (per server address) and its revocation
-	// cache under these: never the user's own, and gone with the run.
-	for env, sub := range map[string]string{"XDG_STATE_HOME": "state", "XDG_CACHE_HOME": "cache"} {
+	// cache under these, and reads its config file from there: never the
+	// user's own, and gone with the run.
+	for env, sub := range map[string]string{"XDG_STATE_HOME": "state", "XDG_CACHE_HOME": "cache", "XDG_CONFIG_HOME": "config"} {
 		if err := os.Setenv(env, filepath.Join(dir, sub)); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)

@@ -191,6 +191,10 @@ var methodRules = map[string]Rule{
 	trustv1.TokenService_IssueToken_FullMethodName:  RuleRead,
 	trustv1.TokenService_GetTokenKey_FullMethodName: RuleRead,
 
+	// Which build trustd is, its log's name and database kind: nothing a
+	// caller could not learn from the log and the HTTP listener.
+	trustv1.ServerService_GetServerInfo_FullMethodName: RuleRead,
+
 	healthpb.Health_Check_FullMethodName: RuleRead,
 	healthpb.Health_List_FullMethodName:  RuleRead,
 	healthpb.Health_Watch_FullMethodName: RuleRead,

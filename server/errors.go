@@ -225,13 +225,22 @@ var httpStatus = map[codes.Code]int{
 
 // httpError answers an HTTP request with err mapped as toStatus maps it.
 func (s *Server) httpError(w http.ResponseWriter, r *http.Request, err error) {
-	id := newRequestID()
+	id := r.Header.Get(RequestIDHeader)
+	if !WellFormedRequestID(id) {
+		id = newRequestID()
+	}
 	ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 	st := status.Convert(toStatus(ctx, s.log.With("request_id", id, "path", r.URL.Path), err))
 	code, ok := httpStatus[st.Code()]
 	if !ok {
 		code = http.StatusInternalServerError
 	}
+	level := slog.LevelWarn
+	if st.Code() == codes.NotFound {
+		level = slog.LevelInfo // clients probe for tiles and files
+	}
+	s.log.Log(ctx, level, "http request failed", "path", r.URL.Path, "peer", r.RemoteAddr, "code", st.Code().String(), "reason", st.Message(), "request_id", id)
+	w.Header().Set(RequestIDHeader, id)
 	http.Error(w, st.Message(), code)
 }
 

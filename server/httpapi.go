@@ -236,6 +236,7 @@ func (s *Server) newAPI() (*api, error) {
 		trustv1.RegisterLogServiceHandler,
 		trustv1.RegisterPGPServiceHandler,
 		trustv1.RegisterRevocationServiceHandler,
+		trustv1.RegisterServerServiceHandler,
 		trustv1.RegisterStatementServiceHandler,
 		trustv1.RegisterSubjectServiceHandler,
 		trustv1.RegisterTokenServiceHandler,

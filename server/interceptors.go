@@ -9,16 +9,41 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
 // RequestIDHeader is the metadata key carrying a request id in and out. A
-// caller's id is kept (truncated to 64 characters); otherwise one is made.
+// caller's well-formed id (WellFormedRequestID) is kept; otherwise one is
+// made. The id is returned in the response header, in the trailer and, on
+// every error, as a google.rpc.RequestInfo status detail.
 const RequestIDHeader = "x-request-id"
+
+// maxRequestIDLen bounds a caller's request id.
+const maxRequestIDLen = 64
+
+// WellFormedRequestID reports whether id may be kept as a request id: 1 to
+// 64 characters of letters, digits, '.', '_', ':' and '-'. Anything else
+// (control characters, spaces, a log line's worth of text) is replaced, so
+// a caller cannot forge log lines through it.
+func WellFormedRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for _, c := range []byte(id) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 type requestIDKey struct{}
 
@@ -126,18 +151,17 @@ type contextStream struct {
 
 func (c *contextStream) Context() context.Context { return c.ctx }
 
-// observe gives the call a request id (the caller's, truncated to 64
-// characters, or a new one) echoed in the response header, recovers a
+// observe gives the call a request id (the caller's if well-formed, or a
+// new one) echoed in the response header and trailer, recovers a
 // panicking handler, maps the error to a status (toStatus: the one
-// mapping), and records a log line and metrics.
+// mapping) carrying the request id as a RequestInfo detail, and records a
+// log line and metrics. A failed call's line names the peer, the status
+// code and the reason.
 func (s *Server) observe(ctx context.Context, call *rpc, next func(context.Context) error) (err error) {
 	start := time.Now()
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(RequestIDHeader); len(v) > 0 && v[0] != "" {
+		if v := md.Get(RequestIDHeader); len(v) > 0 && WellFormedRequestID(v[0]) {
 			call.id = v[0]
-			if len(call.id) > 64 {
-				call.id = call.id[:64]
-			}
 		}
 	}
 	if call.id == "" {
@@ -145,21 +169,30 @@ func (s *Server) observe(ctx context.Context, call *rpc, next func(context.Conte
 	}
 	ctx = context.WithValue(ctx, requestIDKey{}, call.id)
 	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDHeader, call.id))
+	_ = grpc.SetTrailer(ctx, metadata.Pairs(RequestIDHeader, call.id))
 
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.ErrorContext(ctx, "panic in handler", "method", call.method, "request_id", call.id, "panic", r, "stack", string(debug.Stack()))
 			err = status.Errorf(codes.Internal, "internal error (request id %s)", call.id)
 		}
+		err = withRequestID(err, call.id)
 		code := status.Code(err)
 		elapsed := time.Since(start)
 		s.metrics.requests.WithLabelValues(call.method, code.String()).Inc()
 		s.metrics.latency.WithLabelValues(call.method).Observe(elapsed.Seconds())
 		level := slog.LevelInfo
-		if code == codes.Internal || code == codes.Unavailable || code == codes.Unknown {
+		switch code {
+		case codes.OK:
+		case codes.Internal, codes.Unavailable, codes.Unknown, codes.DataLoss:
 			level = slog.LevelError
+		default:
+			level = slog.LevelWarn
 		}
-		attrs := []any{"method", call.method, "code", code.String(), "duration", elapsed, "request_id", call.id, "caller", call.caller.Role.String()}
+		attrs := []any{"method", call.method, "code", code.String(), "duration", LogDuration(elapsed), "request_id", call.id, "caller", call.caller.Role.String()}
+		if err != nil {
+			attrs = append(attrs, "peer", peerAddr(ctx), "reason", status.Convert(err).Message())
+		}
 		if call.caller.Fingerprint != "" {
 			attrs = append(attrs, "client_cert", call.caller.Subject, "client_cert_sha256", call.caller.Fingerprint)
 		}
@@ -176,6 +209,44 @@ func (s *Server) observe(ctx context.Context, call *rpc, next func(context.Conte
 		err = toStatus(ctx, s.log.With("request_id", call.id, "method", call.method), err)
 	}
 	return err
+}
+
+// LogDuration is d as logs show it: a string with its unit ("1.234ms",
+// "2.5s"), rounded to the microsecond, in the text and the JSON format
+// alike (slog's JSON handler would otherwise write bare nanoseconds).
+func LogDuration(d time.Duration) string {
+	if d > time.Microsecond {
+		d = d.Round(time.Microsecond)
+	}
+	return d.String()
+}
+
+// peerAddr is the caller's network address, or "unknown".
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return "unknown"
+}
+
+// withRequestID attaches the request id to err's status as a
+// google.rpc.RequestInfo detail, so every error a client sees carries it
+// (trustctl prints it); a status that has one already is left alone.
+func withRequestID(err error, id string) error {
+	if err == nil {
+		return nil
+	}
+	st := status.Convert(err)
+	for _, d := range st.Details() {
+		if _, ok := d.(*errdetails.RequestInfo); ok {
+			return err
+		}
+	}
+	with, derr := st.WithDetails(&errdetails.RequestInfo{RequestId: id})
+	if derr != nil {
+		return err
+	}
+	return with.Err()
 }
 
 // openEnded are the streams meant to stay open until the client ends

@@ -1,19 +1,25 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
@@ -105,6 +111,98 @@ func TestStreamChain(t *testing.T) {
 					t.Errorf("code %v (%v), want %v", got, err, tc.code)
 				}
 			})
+		}
+	}
+}
+
+// TestFailedCallLogAndRequestID: a failed call's log line names the peer,
+// the method, the status code, the reason and a duration with its unit;
+// the error carries the request id as a RequestInfo detail; a caller's
+// well-formed id is kept and a malformed one replaced.
+func TestFailedCallLogAndRequestID(t *testing.T) {
+	s := newBareServer(t, time.Second)
+	var logs bytes.Buffer
+	s.log = slog.New(slog.NewJSONHandler(&logs, nil))
+	method := trustv1.SubjectService_GetSubject_FullMethodName
+	peerAddr := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4242}
+	tests := []struct {
+		name    string
+		inID    string
+		handler func(ctx context.Context) error
+		code    codes.Code
+		reason  string
+		keepID  bool
+	}{
+		{"domain error, caller's id kept", "abc-123.X:y_z", func(context.Context) error {
+			return fmt.Errorf("digest: %w", store.ErrNotFound)
+		}, codes.NotFound, "not found", true},
+		{"internal error, malformed id replaced", "bad id\nlevel=ERROR", func(context.Context) error {
+			return errors.New("disk on fire")
+		}, codes.Internal, "internal error (request id ", false},
+		{"too long id replaced", strings.Repeat("a", 65), func(context.Context) error {
+			return invalidField("digest", errors.New("not hex"))
+		}, codes.InvalidArgument, "digest: not hex", false},
+		{"panic", "", func(context.Context) error { panic("boom") }, codes.Internal, "internal error (request id ", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs.Reset()
+			ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: peerAddr})
+			if tc.inID != "" {
+				ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(RequestIDHeader, tc.inID))
+			}
+			_, err := s.unaryInterceptor(ctx, nil, &grpc.UnaryServerInfo{FullMethod: method},
+				func(ctx context.Context, _ any) (any, error) { return nil, tc.handler(ctx) })
+			st := status.Convert(err)
+			if st.Code() != tc.code || !strings.Contains(st.Message(), tc.reason) {
+				t.Fatalf("status %v %q, want %v containing %q", st.Code(), st.Message(), tc.code, tc.reason)
+			}
+			var id string
+			for _, d := range st.Details() {
+				if ri, ok := d.(*errdetails.RequestInfo); ok {
+					id = ri.RequestId
+				}
+			}
+			switch {
+			case id == "":
+				t.Fatalf("no RequestInfo detail in %v", st.Details())
+			case tc.keepID && id != tc.inID:
+				t.Errorf("request id %q, want the caller's %q", id, tc.inID)
+			case !tc.keepID && (id == tc.inID || !WellFormedRequestID(id)):
+				t.Errorf("request id %q: want a new well-formed one", id)
+			}
+			var line map[string]any
+			for l := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "rpc" {
+					line = m
+				}
+			}
+			if line == nil {
+				t.Fatalf("no rpc log line in %s", logs.String())
+			}
+			want := map[string]string{"method": method, "code": tc.code.String(), "peer": peerAddr.String(), "request_id": id, "reason": st.Message()}
+			for k, v := range want {
+				if line[k] != v {
+					t.Errorf("log %s = %v, want %q", k, line[k], v)
+				}
+			}
+			if d, _ := line["duration"].(string); !strings.HasSuffix(d, "s") {
+				t.Errorf("log duration %v: want a string with its unit", line["duration"])
+			} else if _, err := time.ParseDuration(d); err != nil {
+				t.Errorf("log duration %q: %v", d, err)
+			}
+		})
+	}
+}
+
+func TestWellFormedRequestID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"": false, "a": true, "req-123": true, "matrix-mark-1": true, "0f1e2d3c4b5a6978": true,
+		strings.Repeat("x", 64): true, strings.Repeat("x", 65): false, "a b": false, "a\nb": false, "a=b": false, "ü": false,
+	} {
+		if got := WellFormedRequestID(id); got != want {
+			t.Errorf("WellFormedRequestID(%q) = %v, want %v", id, got, want)
 		}
 	}
 }

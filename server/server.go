@@ -23,6 +23,7 @@ import (
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/evidence/evidencesvc"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/internal/version"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/pgp"
@@ -92,6 +93,12 @@ type Options struct {
 	TokenVerifierID string
 	// Version is the trustd version recorded in tokens.
 	Version string
+	// Build is the trustd build GetServerInfo reports (default
+	// version.Get()).
+	Build version.Info
+	// Database is the database backend kind GetServerInfo reports
+	// ("sqlite" or "postgres"; default "unknown"). Never its address.
+	Database string
 	// Attest serves AttestService; nil serves one over Store and Log with
 	// attest's defaults (no Sigstore trusted root: bundles are refused).
 	Attest *attest.Service
@@ -244,6 +251,15 @@ func New(opts Options) (*Server, error) {
 	if opts.TokenIssuer != nil {
 		trustv1.RegisterTokenServiceServer(s.grpc, newTokenService(opts, ev))
 	}
+	build := opts.Build
+	if build == (version.Info{}) {
+		build = version.Get()
+	}
+	database := opts.Database
+	if database == "" {
+		database = version.Unknown
+	}
+	trustv1.RegisterServerServiceServer(s.grpc, &serverService{build: build, log: opts.Log, database: database, started: time.Now(), now: time.Now})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for name := range s.grpc.GetServiceInfo() {
@@ -322,7 +338,7 @@ func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error
 	}
 	g.Go(func() error {
 		<-gctx.Done()
-		s.log.Info("shutting down", "grace", s.opts.ShutdownTimeout)
+		s.log.Info("shutting down", "grace", LogDuration(s.opts.ShutdownTimeout))
 		s.health.Shutdown()
 		stopped := make(chan struct{})
 		go func() {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -171,10 +172,22 @@ func TestBadRequests(t *testing.T) {
 func TestRequestIDAndHealth(t *testing.T) {
 	f := newFixture(t)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), server.RequestIDHeader, "req-123")
-	var header metadata.MD
-	_, _ = f.client.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: "sha256:" + strings.Repeat("0", 64)}, grpc.Header(&header))
+	var header, trailer metadata.MD
+	_, err := f.client.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: "sha256:bad"}, grpc.Header(&header), grpc.Trailer(&trailer))
 	if got := header.Get(server.RequestIDHeader); len(got) != 1 || got[0] != "req-123" {
 		t.Errorf("request id header = %v, want the caller's id echoed", got)
+	}
+	if got := trailer.Get(server.RequestIDHeader); len(got) != 1 || got[0] != "req-123" {
+		t.Errorf("request id trailer = %v, want the caller's id echoed", got)
+	}
+	var info *errdetails.RequestInfo
+	for _, d := range status.Convert(err).Details() {
+		if ri, ok := d.(*errdetails.RequestInfo); ok {
+			info = ri
+		}
+	}
+	if info.GetRequestId() != "req-123" {
+		t.Errorf("error %v: RequestInfo %v, want request id req-123", err, info)
 	}
 	hc := healthpb.NewHealthClient(f.conn)
 	for _, svc := range []string{"", "trust.v1.SubjectService"} {

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/trustd-dev/trustd/internal/configfile"
 )
 
 const defaultServer = "127.0.0.1:7400"
@@ -28,6 +32,8 @@ type globals struct {
 	timeout time.Duration
 	// minLSN is --min-lsn: the commit position every call must read.
 	minLSN string
+	// config is --config, the per-user config file.
+	config string
 }
 
 func newRootCmd() *cobra.Command {
@@ -43,7 +49,17 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cliutil.BindEnv(cmd.Flags(), "TRUSTCTL", "server", "tls", "tls-ca", "tls-server-name", "tls-cert", "tls-key", "min-lsn"); err != nil {
+			sources := map[string]string{}
+			cmd.Flags().Visit(func(f *pflag.Flag) { sources[f.Name] = configfile.SourceFlag })
+			if err := cliutil.BindEnv(cmd.Flags(), "TRUSTCTL", "server", "tls", "tls-ca", "tls-server-name", "tls-cert", "tls-key", "min-lsn", "config"); err != nil {
+				return err
+			}
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if sources[f.Name] == "" {
+					sources[f.Name] = configfile.SourceEnv
+				}
+			})
+			if err := applyUserConfig(cmd, g.config, sources); err != nil {
 				return err
 			}
 			if g.minLSN != "" && !client.ValidLSN(g.minLSN) {
@@ -65,8 +81,9 @@ digest), 2 an error (bad input, server unreachable, internal error).`,
 	pf.StringVarP(&g.output, "output", "o", "text", "output format: text or json")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "deadline for each call to the server")
 	pf.StringVar(&g.minLSN, "min-lsn", "", "commit position (a submit's commit_lsn) lookups must see: a trustd reading from standbys (--db-read) waits for one that replayed it, else reads its primary; calls of one trustctl run pass their own writes' positions on by themselves; default none (env TRUSTCTL_MIN_LSN)")
+	pf.StringVar(&g.config, "config", "", "per-user config file (YAML, or TOML when it ends in .toml) with keys server, tls, tls-ca, tls-server-name, tls-cert, tls-key, output, timeout and policy (verify's and get's --policy file); relative file names are taken from its directory; the command line and TRUSTCTL_* beat it (default $XDG_CONFIG_HOME/trustctl/config.yaml when present) (env TRUSTCTL_CONFIG)")
 
-	root.AddCommand(newDigestCmd(g), newSubjectCmd(g), newAliasesCmd(g), newKeyCmd(g), newPGPCmd(g), newStatementCmd(g), newLogCmd(g), newTUFCmd(g), newCeremonyCmd(g), newSignCmd(g), newVersionCmd())
+	root.AddCommand(newDigestCmd(g), newSubjectCmd(g), newAliasesCmd(g), newKeyCmd(g), newPGPCmd(g), newStatementCmd(g), newLogCmd(g), newTUFCmd(g), newCeremonyCmd(g), newSignCmd(g), newVersionCmd(g))
 	root.AddCommand(newVoteCmd(g), newReputationCmd(g), newFeedbackCmd(g))
 	root.AddCommand(newRevokeCmd(g), newRevocationsCmd(g))
 	root.AddCommand(newVerifyCmd(g), newTokenCmd(g), newPolicyCmd(g))
@@ -99,17 +116,33 @@ func rpcError(server string, err error) error {
 	if !ok {
 		return err
 	}
+	msg := st.Message() + requestIDNote(st)
 	switch st.Code() {
 	case codes.NotFound:
-		return cliutil.Negative(errors.New(st.Message()))
+		return cliutil.Negative(errors.New(msg))
 	case codes.Unavailable:
-		return fmt.Errorf("server %s unavailable: %s", server, st.Message())
+		return fmt.Errorf("server %s unavailable: %s", server, msg)
 	case codes.DeadlineExceeded:
-		return fmt.Errorf("server %s did not answer in time (see --timeout)", server)
+		return fmt.Errorf("server %s did not answer in time (see --timeout)%s", server, requestIDNote(st))
 	case codes.Unauthenticated:
-		return fmt.Errorf("%s (see --tls-cert, --tls-key)", st.Message())
+		return fmt.Errorf("%s (see --tls-cert, --tls-key)", msg)
 	}
-	return fmt.Errorf("%s", st.Message())
+	return fmt.Errorf("%s", msg)
+}
+
+// requestIDNote is " (request id ID)" when trustd attached its request id
+// to st (a google.rpc.RequestInfo detail) and the message does not already
+// name it, so an operator can find the call in trustd's log; else "".
+func requestIDNote(st *status.Status) string {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RequestInfo); ok && ri.GetRequestId() != "" {
+			if strings.Contains(st.Message(), "request id "+ri.GetRequestId()) {
+				return ""
+			}
+			return " (request id " + ri.GetRequestId() + ")"
+		}
+	}
+	return ""
 }
 
 // printJSON writes v (a proto message or plain value) as indented JSON.
@@ -125,15 +158,4 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-var version = "dev"
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the trustctl version",
-		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "trustctl", version) },
-	}
 }

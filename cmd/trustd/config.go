@@ -18,7 +18,6 @@ import (
 	"github.com/trustd-dev/trustd/attest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/identity"
-	"github.com/trustd-dev/trustd/internal/cliutil"
 	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/store"
@@ -35,8 +34,14 @@ const (
 	envPrefix       = "TRUSTD"
 )
 
-// config is trustd's complete configuration, from flags and TRUSTD_* env.
+// config is trustd's complete configuration, from flags, TRUSTD_* env and
+// the --config file.
 type config struct {
+	// ConfigFile is --config: a YAML or TOML file of flag values.
+	ConfigFile string
+	// sources says, by flag name, where each value set came from (flag,
+	// env or file); flags missing from it have their defaults.
+	sources   map[string]string
 	DataDir   string
 	DB        string
 	GRPCAddr  string
@@ -128,6 +133,7 @@ func defaultDataDir() string {
 // storeFlags registers the flags that choose the store (shared by serve
 // and migrate).
 func (c *config) storeFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML (or TOML, when the name ends in .toml) file whose keys are flag names (data-dir: /var/lib/trustd; lists for repeatable flags); the command line beats the environment, which beats the file; an unknown key is an error; default none (env TRUSTD_CONFIG)")
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "directory for the embedded SQLite database (env TRUSTD_DATA_DIR)")
 	fs.StringVar(&c.DB, "db", "", "database: empty for SQLite in --data-dir, postgres://… for PostgreSQL, or sqlite:PATH (env TRUSTD_DB)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error (env TRUSTD_LOG_LEVEL)")
@@ -184,7 +190,7 @@ func (c *config) serveFlags(fs *pflag.FlagSet) {
 // complete reads the environment and checks every value, naming the flag
 // at fault.
 func (c *config) complete(fs *pflag.FlagSet) error {
-	if err := cliutil.BindEnv(fs, envPrefix); err != nil {
+	if err := c.layer(fs); err != nil {
 		return err
 	}
 	var errs []error
@@ -490,6 +496,15 @@ func (c *config) backend() string {
 	return "sqlite " + c.sqlitePath()
 }
 
+// backendKind is the database backend kind, sqlite or postgres, as
+// GetServerInfo reports it.
+func (c *config) backendKind() string {
+	if isPostgres(c.DB) {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
 func isPostgres(db string) bool {
 	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
@@ -521,9 +536,35 @@ func (c *config) openStore(ctx context.Context) (store.Store, error) {
 			}
 			return nil, fmt.Errorf("--db: %w", err)
 		}
-		return sqlite.Open(ctx, path)
+		lock, err := lockDataDir(filepath.Dir(path))
+		if err != nil {
+			if c.DB == "" {
+				return nil, fmt.Errorf("--data-dir: %w", err)
+			}
+			return nil, fmt.Errorf("--db: %w", err)
+		}
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			lock.release()
+			return nil, err
+		}
+		return &lockedStore{Store: s, lock: lock}, nil
 	}
 	return nil, fmt.Errorf("--db: %q is neither postgres://…, postgresql://… nor sqlite:PATH", c.DB)
+}
+
+// lockedStore is an SQLite store together with the lock of its directory,
+// released when the store closes.
+type lockedStore struct {
+	store.Store
+	lock *dirLock
+}
+
+// Close closes the store, then releases the directory's lock.
+func (s *lockedStore) Close() error {
+	err := s.Store.Close()
+	s.lock.release()
+	return err
 }
 
 // tufKeysDir is --tuf-keys-dir, or tuf-keys in the data directory.

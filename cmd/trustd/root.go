@@ -17,6 +17,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/identity"
+	"github.com/trustd-dev/trustd/internal/version"
 	"github.com/trustd-dev/trustd/location"
 	_ "github.com/trustd-dev/trustd/pgp" // the pgp key type, for envelope.Verify
 	"github.com/trustd-dev/trustd/pgplog"
@@ -29,9 +30,6 @@ import (
 	"github.com/trustd-dev/trustd/tufstore"
 	"github.com/trustd-dev/trustd/witness"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 func newRootCmd() *cobra.Command {
 	var cfg config
@@ -61,12 +59,7 @@ PostgreSQL. Every flag can also be set as TRUSTD_<FLAG> (e.g. TRUSTD_DB).
 	}
 	cfg.storeFlags(root.Flags())
 	cfg.serveFlags(root.Flags())
-	root.AddCommand(newMigrateCmd(), newHealthcheckCmd(), &cobra.Command{
-		Use:   "version",
-		Short: "Print the trustd version",
-		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "trustd", version) },
-	})
+	root.AddCommand(newMigrateCmd(), newHealthcheckCmd(), newVersionCmd(), newConfigCmd())
 	return root
 }
 
@@ -259,7 +252,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	}
 	srv, err := server.New(server.Options{
 		Witnesses:   pusher,
-		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version, TokenKey: tokenKey,
+		TokenIssuer: tokenIssuer, TokenTTL: cfg.TokenTTL, Version: version.Get().Version, TokenKey: tokenKey,
 		TokenPolicies: cfg.TokenPolicies.catalog, TokenVerifierID: cfg.TokenPolicies.VerifierID,
 		Store: st, Log: stLog, Logger: log, TLS: tlsCfg, Authz: cfg.authz(),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: onlineKeys, Feedback: fb,
@@ -267,6 +260,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		Revocation: rev, RevocationLists: revLists, Locations: locs,
 		MaxRequestBytes: cfg.MaxRequestBytes, RequestTimeout: cfg.RequestTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 		Limits: serverLimits, MaxEvidencePerLookup: cfg.Limits.MaxEvidence,
+		Build: version.Get(), Database: cfg.backendKind(),
 	})
 	if err != nil {
 		return err
@@ -288,7 +282,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 			log.Warn("serving plaintext beyond loopback (--insecure-plaintext): callers cannot authenticate trustd, and nobody can prove an operator role", "addr", a)
 		}
 	}
-	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "log_key", vkey, "version", version,
+	attrs := []any{"grpc", grpcLis.Addr().String(), "store", cfg.backend(), "log_key", vkey, "version", version.Get().String(),
 		"tls", tlsCfg != nil, "client_certs", cfg.TLSClientCA != "", "operators", len(cfg.OperatorSANs) + len(cfg.OperatorFingerprints),
 		"key_registration", cfg.keyRegistration()}
 	attrs = append(attrs, "revocation_list_key", listInUse.ID, "token_key", tokenIssuer.PublicKey().ID)
@@ -317,7 +311,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 			for _, w := range cfg.witnesses {
 				names = append(names, w.Name())
 			}
-			log.Info("pushing checkpoints to witnesses", "witnesses", names, "interval", cfg.WitnessInterval)
+			log.Info("pushing checkpoints to witnesses", "witnesses", names, "interval", server.LogDuration(cfg.WitnessInterval))
 			pusher.Run(rctx)
 		}
 	}()
