@@ -267,11 +267,8 @@ the statement into a DSSE envelope with a local key (registered with
 			switch out {
 			case "":
 				return g.putAttestation(cmd, &trustv1.PutAttestationRequest{Data: raw})
-			case "-":
-				_, err = fmt.Fprintln(cmd.OutOrStdout(), string(raw))
-				return err
 			}
-			return os.WriteFile(out, append(raw, '\n'), 0o644)
+			return writeSigned(cmd, out, raw)
 		},
 	}
 	fl := cmd.Flags()

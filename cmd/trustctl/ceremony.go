@@ -156,6 +156,9 @@ instead, for signers on air-gapped machines.`,
 					if err := os.WriteFile(out, doc, 0o644); err != nil {
 						return fmt.Errorf("--out: %w", err)
 					}
+					if g.output == "json" {
+						return printJSON(cmd.OutOrStdout(), rootWritten{Repo: repo, Version: int(n + 1), File: out, Signatures: len(ss)})
+					}
 					fmt.Fprintf(cmd.OutOrStdout(), "wrote root v%d of %s to %s, signed by %d key(s); sign it with 'trustctl ceremony sign %s --file %s --key KEY', send it with 'trustctl ceremony publish %s --file %s'\n",
 						n+1, repo, out, len(ss), repo, out, repo, out)
 					return nil
@@ -272,6 +275,9 @@ written by 'ceremony propose --out' in place, without contacting trustd.`,
 				}
 				if err := os.WriteFile(file, merged, 0o644); err != nil {
 					return fmt.Errorf("--file: %w", err)
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), fileWritten{File: file, Bytes: len(merged)})
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "signed %s\n", file)
 				return nil

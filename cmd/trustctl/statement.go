@@ -290,7 +290,13 @@ func writeSigned(cmd *cobra.Command, out string, raw []byte) error {
 		_, err := fmt.Fprintln(cmd.OutOrStdout(), string(raw))
 		return err
 	}
-	return os.WriteFile(out, append(raw, '\n'), 0o644)
+	if err := os.WriteFile(out, append(raw, '\n'), 0o644); err != nil {
+		return err
+	}
+	if wantJSON(cmd) {
+		return printJSON(cmd.OutOrStdout(), fileWritten{File: out, Bytes: len(raw) + 1})
+	}
+	return nil
 }
 
 // signAndSubmit signs payload and submits it to the statement log, or,

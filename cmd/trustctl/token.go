@@ -316,6 +316,9 @@ the others as accepted_public_keys.`,
 				if err := os.WriteFile(out, resp.GetPublicKey(), 0o644); err != nil {
 					return err
 				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), tokenKeyWritten{File: out, KeyID: resp.GetKeyId(), Type: resp.GetKeyType(), Accepted: len(resp.GetAcceptedPublicKeys())})
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "token key %s (%s) written to %s\n", resp.GetKeyId(), resp.GetKeyType(), out)
 				if n := len(resp.GetAcceptedPublicKeys()); n > 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "trustd is rotating its token key: %d more key(s) are accepted beside it; verify with --trust-root to follow the rotation\n", n)

@@ -240,6 +240,9 @@ trustd/ are trustd's own and always refused.`,
 					if err := os.WriteFile(out, doc, 0o644); err != nil {
 						return fmt.Errorf("--out: %w", err)
 					}
+					if g.output == "json" {
+						return printJSON(cmd.OutOrStdout(), rootWritten{Repo: repo, Version: 1, File: out, Signatures: len(signers), Threshold: rootThreshold})
+					}
 					fmt.Fprintf(cmd.OutOrStdout(), "wrote root v1 of %s to %s, signed by %d of the %d root signatures it needs\n", repo, out, len(signers), rootThreshold)
 					return nil
 				}
