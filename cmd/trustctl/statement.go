@@ -203,7 +203,7 @@ labels), when it was recorded, its envelope digest and subjects, then the
 decoded in-toto statement: its _type and its predicate as indented JSON.
 --envelope prints the envelope bytes exactly as stored instead, and
 --output json the LogEntry (envelope base64), for scripts.`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			seq, err := parseSeq(args[0])
 			if err != nil {
