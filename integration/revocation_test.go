@@ -155,7 +155,7 @@ func TestRevocationFlow(t *testing.T) {
 			if r := tc("revoke", "reinstate", "digest", sha, "--key", securityKey); r.code != 0 {
 				t.Fatalf("reinstate: %d %q", r.code, r.stderr)
 			}
-			if r := tc("revoke", "token", "tok-1", "--reason", "retired", "--key", securityKey); r.code != 0 {
+			if r := tc("revoke", "token", "sha256:65dcf16ea3dfa49069628089eb4a75483070f5584b2a21ee64912b5f621f12da", "--reason", "retired", "--key", securityKey); r.code != 0 {
 				t.Fatalf("revoke token: %d %q", r.code, r.stderr)
 			}
 			r = tc("revocations", "sync", "--cache", cache, "--tuf-url", tufURL, "-o", "json")
