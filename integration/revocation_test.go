@@ -62,7 +62,7 @@ func TestRevocationFlow(t *testing.T) {
 				"--artifact", artifact, "--key", releaseKey, "-o", "json")
 			var signed struct {
 				Entry struct {
-					Seq string `json:"seq"`
+					Seq json.Number `json:"seq"`
 				} `json:"entry"`
 			}
 			if err := json.Unmarshal([]byte(r.stdout), &signed); r.code != 0 || err != nil {
@@ -71,7 +71,7 @@ func TestRevocationFlow(t *testing.T) {
 			sha := strings.Fields(tc("digest", "-a", "sha256", artifact).stdout)[0]
 
 			// Wrong parties are refused with the reason, exit 2.
-			if r := tc("revoke", "statement", signed.Entry.Seq, "--reason", "withdrawn", "--key", otherKey); r.code != 2 || !strings.Contains(r.stderr, "did not sign statement") {
+			if r := tc("revoke", "statement", string(signed.Entry.Seq), "--reason", "withdrawn", "--key", otherKey); r.code != 2 || !strings.Contains(r.stderr, "did not sign statement") {
 				t.Errorf("statement revoked by another key: %d %q", r.code, r.stderr)
 			}
 			if r := tc("revoke", "digest", sha, "--reason", "malicious", "--key", otherKey); r.code != 2 || !strings.Contains(r.stderr, "holds no authority for it") {
@@ -82,7 +82,7 @@ func TestRevocationFlow(t *testing.T) {
 			}
 
 			// The right parties are accepted.
-			if r := tc("revoke", "statement", signed.Entry.Seq, "--reason", "withdrawn", "--key", releaseKey); r.code != 0 || !strings.Contains(r.stdout, "accepted") {
+			if r := tc("revoke", "statement", string(signed.Entry.Seq), "--reason", "withdrawn", "--key", releaseKey); r.code != 0 || !strings.Contains(r.stdout, "accepted") {
 				t.Fatalf("statement revoked by its signer: %d %q %q", r.code, r.stdout, r.stderr)
 			}
 			r = tc("revoke", "digest", sha, "--reason", "malicious", "--key", securityKey, "--comment", "backdoored build", "-o", "json")

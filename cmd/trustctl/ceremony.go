@@ -194,7 +194,9 @@ func currentRoot(ctx context.Context, c *client.Client, repo string) (*metadata.
 		return nil, err
 	}
 	if raw == nil {
-		return nil, cliutil.Negative(fmt.Errorf("repository %s has no root; create it with 'trustctl tuf init'", repo))
+		// An unknown repository named in a write is bad input (exit 2),
+		// like every NotFound outside a lookup.
+		return nil, &cliutil.ExitError{Code: cliutil.ExitFailure, Err: fmt.Errorf("REPO: repository %s has no root; create it with 'trustctl tuf init'", repo)}
 	}
 	md, err := (&metadata.Metadata[metadata.RootType]{}).FromBytes(raw)
 	if err != nil {

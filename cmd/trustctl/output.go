@@ -306,7 +306,9 @@ func classify(path string, err error) (int, errorBody) {
 		body.Code = "usage"
 	case errors.Is(err, client.ErrDigestMismatch):
 		body.Code = "digest_mismatch"
-		code = cliutil.ExitNegative
+		if !set {
+			code = cliutil.ExitNegative
+		}
 	}
 	body.Exit = code
 	return code, body

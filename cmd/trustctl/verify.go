@@ -63,9 +63,14 @@ func (f *refFlags) subject(cmd *cobra.Command, what, ref string, algs []digest.A
 	return envelope.Subject{Name: art.Name, Digests: art.Digests}, nil
 }
 
-// resolveError gives bad references and unreadable bytes their exit code:
-// both are "could not decide" (2).
+// resolveError gives resolver errors their exit code: bytes that do not
+// hash to the digest naming them (a tampered registry blob or manifest)
+// are a definite no (1); bad references and unreadable bytes are "could
+// not decide" (2).
 func resolveError(err error) error {
+	if errors.Is(err, client.ErrDigestMismatch) {
+		return cliutil.Negative(err)
+	}
 	return &cliutil.ExitError{Code: cliutil.ExitFailure, Err: err}
 }
 
@@ -193,9 +198,10 @@ whose checkpoint or proof does not verify names the failing input (exit
 
 ` + refHelp + `
 
-Exit codes: 0 the policy passed, 1 it failed, 2 it could not be decided
-(bad input, unreadable bytes, tampered registry content, unreachable
-server, evidence unavailable).`,
+Exit codes (trustctl --help states the rule): 0 the policy passed, 1 it
+failed (tampered registry content included: a blob or manifest that does
+not hash to its digest fails DIGEST_MISMATCH), 2 it could not be decided
+(bad input, unreadable bytes, unreachable server, evidence unavailable).`,
 		Example: `  trustctl verify dist/app.tar.gz --policy deploy.yaml
   trustctl verify registry.example/acme/app:1.4 --layers --policy deploy.yaml --policy-name production
   trustctl revocations sync --root keys-root.json --tuf-url http://trustd.example:7401/tuf/trustd/keys   # while online
