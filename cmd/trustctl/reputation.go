@@ -312,6 +312,9 @@ func printReputation(w io.Writer, r *trustv1.GetReputationResponse, roots int, l
 // attachResponses gives each vote the publisher responses to it.
 func attachResponses(vs []voterVote, responses []*trustv1.FeedbackResponse) error {
 	for i := range vs {
+		if vs[i].ResponseDocs == nil {
+			vs[i].ResponseDocs = []any{}
+		}
 		for _, r := range responses {
 			if r.GetInReplyTo() != "" && r.GetInReplyTo() == vs[i].EnvelopeDigest {
 				vs[i].Responses = append(vs[i].Responses, r)
