@@ -34,19 +34,30 @@ checked against its digest too.`
 // refFlags are the flags that control how REF is read; commands that take
 // an artifact register them with add.
 type refFlags struct {
-	layers bool
-	caFile string
+	layers   bool
+	caFile   string
+	progress string
 }
 
 func (f *refFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.layers, "layers", false, "for OCI references, also fetch and check every layer's digest")
 	fs.StringVar(&f.caFile, "blob-ca", "", "PEM CA certificates to trust for https URLs and registries, besides the system's")
+	fs.StringVar(&f.progress, "progress", "auto", "progress of reading and hashing large artifacts on stderr: auto (when stderr is a terminal and CI is unset), always, never")
 }
 
-// options returns the resolver options: a progress bar when stderr is a
-// terminal (and CI is unset), quiet otherwise.
+// options returns the resolver options: a progress bar on stderr as
+// --progress says (by default when stderr is a terminal and CI is unset),
+// quiet otherwise.
 func (f *refFlags) options(cmd *cobra.Command) client.ResolveOptions {
-	return client.ResolveOptions{Layers: f.layers, CAFile: f.caFile, Stdin: cmd.InOrStdin(), Progress: client.TerminalProgress(os.Stderr)}
+	ro := client.ResolveOptions{Layers: f.layers, CAFile: f.caFile, Stdin: cmd.InOrStdin()}
+	switch f.progress {
+	case "always":
+		ro.Progress = client.WriterProgress(cmd.ErrOrStderr())
+	case "never":
+	default:
+		ro.Progress = client.TerminalProgress(os.Stderr)
+	}
+	return ro
 }
 
 // subject resolves ref (one of the refHelp forms) computing algs over its
