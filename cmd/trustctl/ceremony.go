@@ -377,8 +377,8 @@ type ceremonyStatus struct {
 type ceremonyProposal struct {
 	Version      int64               `json:"version"`
 	SignedDigest string              `json:"signed_digest"`
-	Expires      string              `json:"expires,omitempty"`
-	Problem      string              `json:"problem,omitempty"`
+	Expires      string              `json:"expires"`
+	Problem      string              `json:"problem"`
 	Thresholds   []ceremonyThreshold `json:"thresholds"`
 }
 

@@ -42,12 +42,12 @@ Token id: "sha256:" and the sha256 of the envelope bytes.`,
 
 type issueOutput struct {
 	Issued   bool            `json:"issued"`
-	TokenID  string          `json:"tokenId,omitempty"`
-	Expires  string          `json:"expires,omitempty"`
+	TokenID  string          `json:"tokenId"`
+	Expires  string          `json:"expires"`
 	Resource string          `json:"resource"`
 	Digest   string          `json:"digest"`
-	Attached string          `json:"attached,omitempty"`
-	Written  string          `json:"written,omitempty"`
+	Attached string          `json:"attached"`
+	Written  string          `json:"written"`
 	Verdict  json.RawMessage `json:"verdict"`
 }
 
