@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -196,6 +197,9 @@ the server, so it works offline and on keys nobody registered.`,
 			}
 			k, err := keys.Parse(data)
 			if err != nil {
+				if bytes.Contains(data, []byte("PRIVATE KEY-----")) {
+					return fmt.Errorf("PUBLIC_KEY_FILE %s: a private key; give its public half (FILE.pub from 'trustctl key generate', or 'openssl pkey -in FILE -pubout')", args[0])
+				}
 				return fmt.Errorf("PUBLIC_KEY_FILE %s: %w", args[0], err)
 			}
 			doc := keyIDDoc{File: args[0], KeyID: k.ID, Type: k.Type, Aliases: append([]string{}, k.Aliases...)}

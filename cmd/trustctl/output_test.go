@@ -182,7 +182,8 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
-// writeKey writes a fresh ECDSA public key as PEM and returns its path and
+// writeKey writes a fresh ECDSA key pair as PEM (the private key at the
+// public key's path without .pub) and returns the public key's path and
 // the id trustd registers it under.
 func writeKey(t *testing.T) (string, string) {
 	t.Helper()
@@ -201,6 +202,14 @@ func writeKey(t *testing.T) (string, string) {
 	}
 	path := filepath.Join(t.TempDir(), "k.pub")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The private half beside it, as key generate writes it.
+	p8, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(strings.TrimSuffix(path, ".pub"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path, pub.ID
@@ -230,6 +239,7 @@ func TestRunCommands(t *testing.T) {
 		{"key id json", []string{"key", "id", keyFile, "-o", "json"}, 0, `"key_id": "` + keyID + `"`, ""},
 		{"key id of garbage", []string{"key", "id", garbage}, 2, "", ""},
 		{"key id of garbage json", []string{"key", "id", garbage, "-o", "json"}, 2, "", "error"},
+		{"key id of a private key", []string{"key", "id", strings.TrimSuffix(keyFile, ".pub")}, 2, "", ""},
 		{"key id without a file", []string{"key", "id", "-o", "json"}, 2, "", "usage"},
 		{"unknown flag", []string{"key", "id", keyFile, "--bogus", "-o", "json"}, 2, "", ""},
 		{"revoke a malformed token id", []string{"revoke", "token", "tok-2026-0001", "--reason", "retired", "--key", keyFile, "--server", dead, "-o", "json"}, 2, "", "error"},
