@@ -106,7 +106,7 @@ var jsonOutput = map[string]jsonShape{
 	"trustctl token key":                  {"{key_id, type, file, accepted}", true},
 	"trustctl tuf delegate":               {"trust.v1.TUFResult", false},
 	"trustctl tuf init":                   {"trust.v1.TUFResult, or {repo, version, file, signatures, threshold} with --out", false},
-	"trustctl tuf sign-pending":           {"trust.v1.TUFResult", false},
+	"trustctl tuf sign-pending":           {"trust.v1.TUFResult; with --file, {file, bytes}", false},
 	"trustctl tuf status":                 {"trust.v1.GetStatusResponse", true},
 	"trustctl tuf upload":                 {"trust.v1.TUFResult", false},
 	"trustctl verify":                     {"verdict document (see trustctl verify --help)", true},

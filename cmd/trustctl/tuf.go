@@ -518,7 +518,13 @@ back, without contacting the server.`,
 				if err != nil {
 					return fmt.Errorf("--file %s: %w", file, err)
 				}
-				return os.WriteFile(file, merged, 0o644)
+				if err := os.WriteFile(file, merged, 0o644); err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), fileWritten{File: file, Bytes: len(merged)})
+				}
+				return nil
 			}
 			if role == "" || version < 1 {
 				return errors.New("--role and --version: both are required (see 'trustctl tuf status')")
