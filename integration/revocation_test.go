@@ -30,6 +30,10 @@ func genKey(t testing.TB, path string) string {
 // showing revoked evidence, the history, and the offline list: sync through
 // the trustd/keys TUF repository, a delta, checks without the server, and
 // a rollback refused.
+// retiredToken is a token id (the sha256 of a token's envelope, the only
+// form a token revocation may name) that the revocation flow retires.
+const retiredToken = "sha256:65dcf16ea3dfa49069628089eb4a75483070f5584b2a21ee64912b5f621f12da"
+
 func TestRevocationFlow(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
@@ -155,7 +159,7 @@ func TestRevocationFlow(t *testing.T) {
 			if r := tc("revoke", "reinstate", "digest", sha, "--key", securityKey); r.code != 0 {
 				t.Fatalf("reinstate: %d %q", r.code, r.stderr)
 			}
-			if r := tc("revoke", "token", "sha256:65dcf16ea3dfa49069628089eb4a75483070f5584b2a21ee64912b5f621f12da", "--reason", "retired", "--key", securityKey); r.code != 0 {
+			if r := tc("revoke", "token", retiredToken, "--reason", "retired", "--key", securityKey); r.code != 0 {
 				t.Fatalf("revoke token: %d %q", r.code, r.stderr)
 			}
 			r = tc("revocations", "sync", "--cache", cache, "--tuf-url", tufURL, "-o", "json")
@@ -174,7 +178,7 @@ func TestRevocationFlow(t *testing.T) {
 			if r := offline("digest", sha); r.code != 0 || !strings.Contains(r.stdout, "is not revoked") {
 				t.Errorf("offline check of the reinstated digest: %d %q %q", r.code, r.stdout, r.stderr)
 			}
-			r = offline("token", "tok-1", "-o", "json")
+			r = offline("token", retiredToken, "-o", "json")
 			var checked struct {
 				Revoked bool   `json:"revoked"`
 				Reason  string `json:"reason"`
