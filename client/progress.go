@@ -13,6 +13,10 @@ import (
 // progressMinBytes is the smallest download that gets a progress bar.
 const progressMinBytes = 8 << 20
 
+// WriterProgress returns a progress bar drawn on w whatever w is (for
+// --progress always).
+func WriterProgress(w io.Writer) Progress { return &bar{w: w} }
+
 // TerminalProgress returns a progress bar drawn on f when f is a terminal
 // and the CI environment variable is unset, else nil (quiet).
 func TerminalProgress(f *os.File) Progress {

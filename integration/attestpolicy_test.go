@@ -45,7 +45,7 @@ func TestVerifyAttestationPolicy(t *testing.T) {
 			}
 			var signed struct {
 				Attestation struct {
-					Seq string `json:"seq"` // protojson writes 64-bit integers as strings
+					Seq json.Number `json:"seq"`
 				} `json:"attestation"`
 			}
 			if err := json.Unmarshal([]byte(r.stdout), &signed); err != nil || signed.Attestation.Seq == "" {
@@ -80,7 +80,7 @@ policies:
 			if code, reason := verdict(other); code != 1 || reason != "CONDITION_FAILED" {
 				t.Errorf("verify with another builder: exit %d reason %q, want 1 CONDITION_FAILED", code, reason)
 			}
-			if r := tc("revoke", "statement", signed.Attestation.Seq, "--reason", "withdrawn", "--key", key); r.code != 0 {
+			if r := tc("revoke", "statement", string(signed.Attestation.Seq), "--reason", "withdrawn", "--key", key); r.code != 0 {
 				t.Fatalf("revoke: exit %d: %s", r.code, r.stderr)
 			}
 			if code, reason := verdict(good); code != 1 || reason != "UNSIGNED" {

@@ -287,10 +287,10 @@ func (e *matrixEnv) setup(backend string) {
 	}
 	mustJSON(t, e.must(e.owner, "attest", "sign", e.app, "--predicate-type", attest.PredicateSLSAProvenanceV1, "--predicate", prov,
 		"--key", ownerKey, "-o", "json"), &put)
-	e.attSeq = put.Attestation.Seq
+	e.attSeq = string(put.Attestation.Seq)
 	e.sc = attesttest.NewSupplyChain(t)
 	mustJSON(t, e.must(e.owner, "attest", "put", e.layout(e.owner, "the owner's layout"), "--layout-key", ownerID, "-o", "json"), &put)
-	e.layoutSeq = put.Attestation.Seq
+	e.layoutSeq = string(put.Attestation.Seq)
 
 	// OpenPGP: the owner's certificate publishes a manifest listing app;
 	// its retired certificate is revoked in the matrix; the stranger's

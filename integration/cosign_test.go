@@ -170,10 +170,10 @@ func TestCosignImport(t *testing.T) {
 
 // cosignListed is an attestation as trustctl attest list -o json prints it.
 type cosignListed struct {
-	Seq           string   `json:"seq"`
-	Kind          string   `json:"kind"`
-	PredicateType string   `json:"predicate_type"`
-	Signers       []string `json:"signers"`
+	Seq           json.Number `json:"seq"`
+	Kind          string      `json:"kind"`
+	PredicateType string      `json:"predicate_type"`
+	Signers       []string    `json:"signers"`
 }
 
 func listAttestations(t *testing.T, addr, d string) []cosignListed {

@@ -208,13 +208,13 @@ func getFlow(t *testing.T, backend string) {
 			"--subject", strings.Join(ds, ","), "--key", key, "-o", "json"), "location claim "+uri)
 		var out struct {
 			Entry struct {
-				Seq string `json:"seq"`
+				Seq json.Number `json:"seq"`
 			} `json:"entry"`
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 			t.Fatalf("claim %s: %v\n%s", uri, err, r.stdout)
 		}
-		return out.Entry.Seq
+		return string(out.Entry.Seq)
 	}
 	// app: the publisher's own locations, the first one down, then the
 	// registry (by sha256 only).

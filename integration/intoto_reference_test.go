@@ -69,7 +69,7 @@ func cliVerdict(t *testing.T, d *daemon, prefix string, tc attesttest.RefCase) (
 	for j, link := range tc.Links {
 		p := prefix + "." + strconv.Itoa(j) + ".link"
 		writeTestFile(t, p, link)
-		if r := trustctl(t, d.grpcAddr, "attest", "put", p, "--layout", seq); r.code != 0 {
+		if r := trustctl(t, d.grpcAddr, "attest", "put", p, "--layout", string(seq)); r.code != 0 {
 			if r.code != 2 {
 				t.Fatalf("attest put link: exit %d (want 0, or 2 for a refusal): %s", r.code, r.stderr)
 			}
@@ -77,7 +77,7 @@ func cliVerdict(t *testing.T, d *daemon, prefix string, tc attesttest.RefCase) (
 		}
 	}
 	sum := sha256.Sum256(tc.Product)
-	r = trustctl(t, d.grpcAddr, "attest", "verify-layout", "sha256:"+hex.EncodeToString(sum[:]), "--layout", seq)
+	r = trustctl(t, d.grpcAddr, "attest", "verify-layout", "sha256:"+hex.EncodeToString(sum[:]), "--layout", string(seq))
 	switch r.code {
 	case 0:
 		return true, ""

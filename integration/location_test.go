@@ -27,13 +27,13 @@ type locationsJSON struct {
 	Digests   []string `json:"digests"`
 	Length    string   `json:"length"`
 	Locations []struct {
-		URI      string   `json:"uri"`
-		URLs     []string `json:"urls"`
-		Kind     string   `json:"kind"`
-		KeyID    string   `json:"key_id"`
-		KeyLabel string   `json:"key_label"`
-		Seq      string   `json:"seq"`
-		ViaAlias string   `json:"via_alias"`
+		URI      string      `json:"uri"`
+		URLs     []string    `json:"urls"`
+		Kind     string      `json:"kind"`
+		KeyID    string      `json:"key_id"`
+		KeyLabel string      `json:"key_label"`
+		Seq      json.Number `json:"seq"`
+		ViaAlias string      `json:"via_alias"`
 	} `json:"locations"`
 }
 
@@ -160,7 +160,7 @@ func TestLocations(t *testing.T) {
 			r = ctl("location", "add", "app-1.0.tar.gz=sha256:"+hex256, "http://127.0.0.1:9/mirror/app-1.0.tar.gz", "--key", keys["mirror"], "-o", "json")
 			var mirrorClaim struct {
 				Entry struct {
-					Seq string `json:"seq"`
+					Seq json.Number `json:"seq"`
 				} `json:"entry"`
 			}
 			if err := json.Unmarshal([]byte(r.stdout), &mirrorClaim); r.code != 0 || err != nil {
@@ -225,7 +225,7 @@ func TestLocations(t *testing.T) {
 			}
 
 			// The mirror withdraws its claim: no longer offered or shared.
-			if r := ctl("revoke", "statement", mirrorClaim.Entry.Seq, "--reason", "withdrawn", "--key", keys["mirror"]); r.code != 0 {
+			if r := ctl("revoke", "statement", string(mirrorClaim.Entry.Seq), "--reason", "withdrawn", "--key", keys["mirror"]); r.code != 0 {
 				t.Fatalf("revoke the mirror's claim: %d %q", r.code, r.stderr)
 			}
 			got = locations("sha256:" + hex256)

@@ -121,7 +121,7 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 		"--artifact", artifact, "--key", releaseKey, "-o", "json"), "statement sign")
 	var entry struct {
 		Entry struct {
-			Seq string `json:"seq"`
+			Seq json.Number `json:"seq"`
 		} `json:"entry"`
 	}
 	if err := json.Unmarshal([]byte(signed.stdout), &entry); err != nil || entry.Entry.Seq == "" {
@@ -225,7 +225,7 @@ func deployEvidenceWiring(t *testing.T, backend string) {
 	// revocation requirement names it; offline, once synced, the
 	// evaluator's deny-overrides check fails the verdict on the token's
 	// input, whatever the tree.
-	must(tc("revoke", "statement", entry.Entry.Seq, "--reason", "withdrawn", "--key", releaseKey), "withdraw statement")
+	must(tc("revoke", "statement", string(entry.Entry.Seq), "--reason", "withdrawn", "--key", releaseKey), "withdraw statement")
 	if r, v := verify(d.grpcAddr, "release"); r.code != 1 || !slices.Contains(v.leafReasons(), "revocation:REVOKED") || !strings.Contains(v.detail("revocation"), "statement sha256:") {
 		t.Errorf("withdrawn statement online: exit %d %v %q\n%s", r.code, v.leafReasons(), v.detail("revocation"), r.stderr)
 	}

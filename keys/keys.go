@@ -97,6 +97,31 @@ func IsOpenPGP(data []byte) bool {
 	return bytes.HasPrefix(t, []byte("-----BEGIN PGP ")) || (len(t) > 0 && t[0]&0x80 != 0)
 }
 
+// Parse reads a public key in any form Add registers (PEM,
+// securesystemslib JSON, an OpenPGP certificate armored or binary) and
+// returns it under the id Add would register it by, with its in-toto
+// aliases, without storing anything: trustctl key id shows a key's id
+// before (or instead of) registering it. Errors: envelope.ErrInvalidKey
+// and the pgp sentinels, prefixed "keys: public_key".
+func Parse(data []byte) (Key, error) {
+	if IsOpenPGP(data) {
+		cert, err := pgp.ParseCertificate(data)
+		if err != nil {
+			return Key{}, fmt.Errorf("keys: public_key: %w", err)
+		}
+		return Key{Key: store.Key{ID: cert.Fingerprint, Type: pgp.KeyType, PublicKey: cert.Encode()}, PGP: cert}, nil
+	}
+	pub, err := envelope.ParsePublicKey(data)
+	if err != nil {
+		return Key{}, fmt.Errorf("keys: public_key: %w", err)
+	}
+	key := Key{Key: store.Key{ID: pub.ID, Type: pub.Type, PublicKey: pub.Encode()}, Public: pub}
+	if key.Aliases, err = InTotoKeyIDs(data, pub); err != nil {
+		return Key{}, fmt.Errorf("keys: public_key: %w", err)
+	}
+	return key, nil
+}
+
 // Add parses data (PEM, securesystemslib JSON, or an OpenPGP certificate,
 // armored or binary, as gpg --export writes it) and registers the key. An
 // OpenPGP certificate is registered under its primary fingerprint with type
@@ -115,26 +140,14 @@ func (r *Registry) Add(ctx context.Context, data []byte, label string) (Key, boo
 	if err != nil {
 		return Key{}, false, fmt.Errorf("keys: label: %w", err)
 	}
-	var (
-		key     Key
-		subkeys []store.PGPKey
-	)
-	if IsOpenPGP(data) {
-		cert, err := pgp.ParseCertificate(data)
-		if err != nil {
-			return Key{}, false, fmt.Errorf("keys: public_key: %w", err)
-		}
-		key = Key{Key: store.Key{ID: cert.Fingerprint, Type: pgp.KeyType, PublicKey: cert.Encode(), Label: label}, PGP: cert}
-		subkeys = PGPIndex(cert)
-	} else {
-		pub, err := envelope.ParsePublicKey(data)
-		if err != nil {
-			return Key{}, false, fmt.Errorf("keys: public_key: %w", err)
-		}
-		key = Key{Key: store.Key{ID: pub.ID, Type: pub.Type, PublicKey: pub.Encode(), Label: label}, Public: pub}
-		if key.Aliases, err = InTotoKeyIDs(data, pub); err != nil {
-			return Key{}, false, fmt.Errorf("keys: public_key: %w", err)
-		}
+	key, err := Parse(data)
+	if err != nil {
+		return Key{}, false, err
+	}
+	key.Label = label
+	var subkeys []store.PGPKey
+	if key.PGP != nil {
+		subkeys = PGPIndex(key.PGP)
 	}
 	var created bool
 	id := key.ID

@@ -197,7 +197,7 @@ func TestAuthorityMatrix(t *testing.T) {
 			return revocation.Target{Kind: revocation.KindStatement, ID: s.EnvelopeDigest.String()}
 		}
 		dig := func(d string) revocation.Target { return revocation.Target{Kind: revocation.KindDigest, ID: d} }
-		token := revocation.Target{Kind: revocation.KindToken, ID: "tok-0001"}
+		token := revocation.Target{Kind: revocation.KindToken, ID: "sha256:e838f952786f396e8ee05518f8f55781bd890d84029dd45e1d3250b41b5e7020"}
 
 		for _, tc := range []struct {
 			name   string
@@ -226,7 +226,7 @@ func TestAuthorityMatrix(t *testing.T) {
 			{"PGP digest by an expired delegation", dig(pgpDigest.String()), stale, "holds no authority for it"},
 			{"PGP digest by a delegate of another scope", dig(pgpDigest.String()), elsewhere, "holds no authority for it"},
 			{"token by its issuer", token, issuer.signer, ""},
-			{"token by the security authority", revocation.Target{Kind: revocation.KindToken, ID: "tok-0002"}, authority.signer, ""},
+			{"token by the security authority", revocation.Target{Kind: revocation.KindToken, ID: "sha256:44fafdb1831f04a2fd82b097c0ff99fb2f32f8be0494062b324bcfc8f6b53c0c"}, authority.signer, ""},
 			{"token by another key", token, owner.signer, "is neither a token issuer nor a security authority key"},
 			{"token by a TUF role key (another scope)", token, tufTargets.signer, "is neither a token issuer nor a security authority key"},
 			{"token by a revoked issuer", token, revokedIssuer.signer, "is revoked (compromised"},
@@ -272,7 +272,7 @@ func TestReinstate(t *testing.T) {
 		ctx := context.Background()
 		e := newEnv(t, open(t), revocation.Config{})
 		owner, other := e.key(t), e.key(t)
-		target := revocation.Target{Kind: revocation.KindToken, ID: "x"}
+		target := revocation.Target{Kind: revocation.KindToken, ID: "sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"}
 		e = newEnvOn(t, e, revocation.Config{TokenIssuers: []string{owner.id}})
 		if _, err := e.revoke(t, revocation.Predicate{Action: revocation.ActionReinstate, Target: target}, owner.signer); !errors.Is(err, revocation.ErrNothingToReinstate) {
 			t.Fatalf("reinstating what is not revoked = %v, want ErrNothingToReinstate", err)

@@ -3,6 +3,8 @@ package revocation_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -56,8 +58,8 @@ func TestOfflineList(t *testing.T) {
 		for i := range 20 {
 			revoke(revocation.ActionRevoke, revocation.KindDigest, sha256Of(fmt.Sprint("bad ", i)).String(), revocation.ReasonMalicious)
 		}
-		revoke(revocation.ActionRevoke, revocation.KindToken, "tok-a", revocation.ReasonRetired)
-		revoke(revocation.ActionRevoke, revocation.KindToken, "tok-b", revocation.ReasonRetired)
+		revoke(revocation.ActionRevoke, revocation.KindToken, "sha256:4f66a4283f8bc9768c3cb97fd06d267b79315aee941c9c1727b9354509242ffe", revocation.ReasonRetired)
+		revoke(revocation.ActionRevoke, revocation.KindToken, "sha256:efa1cd32d437a4dd30463a379503cadfb2b13481660f6345110f3bde01f2e773", revocation.ReasonRetired)
 
 		signer, pub := listKey(t)
 		pubr := revocation.NewPublisher(e.store, signer, time.Hour)
@@ -74,7 +76,7 @@ func TestOfflineList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Check(revocation.KindToken, "tok-a"); !errors.Is(err, revocation.ErrNoCache) {
+		if _, err := c.Check(revocation.KindToken, "sha256:4f66a4283f8bc9768c3cb97fd06d267b79315aee941c9c1727b9354509242ffe"); !errors.Is(err, revocation.ErrNoCache) {
 			t.Fatalf("check on an empty cache = %v, want ErrNoCache", err)
 		}
 		if err := c.Apply(v1); err != nil {
@@ -86,16 +88,16 @@ func TestOfflineList(t *testing.T) {
 
 		// Changes: a reinstatement, a stronger revocation over a weaker
 		// one, an idempotent repeat, new revocations.
-		revoke(revocation.ActionReinstate, revocation.KindToken, "tok-a", revocation.ReasonOther)
-		revoke(revocation.ActionRevoke, revocation.KindToken, "tok-b", revocation.ReasonCompromised)
+		revoke(revocation.ActionReinstate, revocation.KindToken, "sha256:4f66a4283f8bc9768c3cb97fd06d267b79315aee941c9c1727b9354509242ffe", revocation.ReasonOther)
+		revoke(revocation.ActionRevoke, revocation.KindToken, "sha256:efa1cd32d437a4dd30463a379503cadfb2b13481660f6345110f3bde01f2e773", revocation.ReasonCompromised)
 		if _, err := e.revoke(t, revocation.Predicate{Target: revocation.Target{Kind: revocation.KindDigest, ID: sha256Of("bad 0").String()},
 			Reason: revocation.ReasonMalicious, Effective: e.now.Add(time.Minute)}, authority.signer); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 5 {
-			revoke(revocation.ActionRevoke, revocation.KindToken, fmt.Sprint("new-", i), revocation.ReasonWithdrawn)
+			revoke(revocation.ActionRevoke, revocation.KindToken, tokID(fmt.Sprint("new-", i)), revocation.ReasonWithdrawn)
 		}
-		revoke(revocation.ActionReinstate, revocation.KindToken, "new-3", revocation.ReasonOther)
+		revoke(revocation.ActionReinstate, revocation.KindToken, tokID("new-3"), revocation.ReasonOther)
 
 		delta, err := pubr.Delta(ctx, v1.Info.Number)
 		if err != nil {
@@ -160,10 +162,10 @@ func TestOfflineList(t *testing.T) {
 				id     string
 				reason revocation.Reason // "" = not revoked
 			}{
-				{revocation.KindToken, "tok-a", ""},
-				{revocation.KindToken, "tok-b", revocation.ReasonCompromised},
-				{revocation.KindToken, "new-3", ""},
-				{revocation.KindToken, "new-4", revocation.ReasonWithdrawn},
+				{revocation.KindToken, "sha256:4f66a4283f8bc9768c3cb97fd06d267b79315aee941c9c1727b9354509242ffe", ""},
+				{revocation.KindToken, "sha256:efa1cd32d437a4dd30463a379503cadfb2b13481660f6345110f3bde01f2e773", revocation.ReasonCompromised},
+				{revocation.KindToken, tokID("new-3"), ""},
+				{revocation.KindToken, tokID("new-4"), revocation.ReasonWithdrawn},
 				{revocation.KindDigest, sha256Of("bad 7").String(), revocation.ReasonMalicious},
 				{revocation.KindDigest, sha256Of("good").String(), ""},
 				{revocation.KindKey, authority.id, ""},
@@ -202,7 +204,7 @@ func TestOfflineList(t *testing.T) {
 			}
 			full.Now = func() time.Time { return v2.Info.Issued.Add(49 * time.Hour) }
 			defer func() { full.Now = time.Now }()
-			if _, err := full.Check(revocation.KindToken, "tok-b"); !errors.Is(err, revocation.ErrStale) {
+			if _, err := full.Check(revocation.KindToken, "sha256:efa1cd32d437a4dd30463a379503cadfb2b13481660f6345110f3bde01f2e773"); !errors.Is(err, revocation.ErrStale) {
 				t.Fatalf("check on a stale cache = %v, want ErrStale", err)
 			}
 		})
@@ -366,7 +368,7 @@ func TestDeltaEqualsSnapshotRandomized(t *testing.T) {
 	}
 	for round := range 8 {
 		for range 25 {
-			target := revocation.Target{Kind: revocation.KindToken, ID: fmt.Sprint("t", rng.IntN(10))}
+			target := revocation.Target{Kind: revocation.KindToken, ID: tokID(fmt.Sprint("t", rng.IntN(10)))}
 			cur, err := e.svc.Lookup(ctx, target)
 			if err != nil {
 				t.Fatal(err)
@@ -408,11 +410,11 @@ func TestDeltaEqualsSnapshotRandomized(t *testing.T) {
 			t.Fatalf("round %d: delta-kept cache %+v\n!= snapshot %+v", round, a, b)
 		}
 		for i := range 10 {
-			want, err := e.svc.TokenRevoked(ctx, fmt.Sprint("t", i))
+			want, err := e.svc.TokenRevoked(ctx, tokID(fmt.Sprint("t", i)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := delta.Check(revocation.KindToken, fmt.Sprint("t", i))
+			got, err := delta.Check(revocation.KindToken, tokID(fmt.Sprint("t", i)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -486,4 +488,11 @@ func TestVerifyListKeyRotation(t *testing.T) {
 			t.Errorf("no keys: %v", err)
 		}
 	})
+}
+
+// tokID is a well-formed token id (the sha256 form token.ID gives) made
+// from name, for tests that need many distinct tokens.
+func tokID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -60,7 +60,7 @@ func TestCachePolicySource(t *testing.T) {
 			q    policy.RevocationQuery
 			want []string
 		}{
-			{policy.RevocationQuery{Digests: []digest.Digest{good}, Keys: []string{signer.id}, Statements: []digest.Digest{kept}, Tokens: []string{"other-token"}}, wantGood},
+			{policy.RevocationQuery{Digests: []digest.Digest{good}, Keys: []string{signer.id}, Statements: []digest.Digest{kept}, Tokens: []string{"sha256:6c67163bbed989f232b31acc4f04df54b31285bfc01bd022c735b71e041a4754"}}, wantGood},
 			{policy.RevocationQuery{Digests: []digest.Digest{good, bad}, Keys: []string{signer.id, compromised.id}}, wantBad},
 			{policy.RevocationQuery{Digests: []digest.Digest{good}, Statements: []digest.Digest{kept, withdrawn}}, []string{"statement " + withdrawn.String() + " withdrawn"}},
 			{policy.RevocationQuery{Digests: []digest.Digest{good}, Tokens: []string{revokedToken}}, []string{"token " + revokedToken + " withdrawn"}},

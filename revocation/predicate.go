@@ -51,7 +51,7 @@ const (
 	KindKey       Kind = "key"       // a registered key, by key id
 	KindStatement Kind = "statement" // a logged statement, by envelope digest (sha256:…)
 	KindDigest    Kind = "digest"    // an artifact digest: known bad, do not deploy
-	KindToken     Kind = "token"     // an issued token, by its opaque token id
+	KindToken     Kind = "token"     // an issued token, by its token id: the sha256 of its envelope (sha256:…)
 )
 
 // Kinds lists every target kind.
@@ -225,21 +225,29 @@ func ParseReason(s string) (Reason, error) {
 }
 
 // CanonicalID checks id as an id of kind and returns its canonical form:
-// digests (and statement envelope digests, which must be sha256) in the
-// OCI "algorithm:hex" form, key and token ids as given (printable, no
-// spaces, at most MaxIDBytes).
+// digests (and statement envelope digests and token ids, which must be
+// sha256) in the OCI "algorithm:hex" form, key ids as given (printable, no
+// spaces, at most MaxIDBytes). A token id is the sha256 of the token's
+// envelope (token.ID): a revocation naming anything else could never match
+// a token, so it is refused rather than stored to revoke nothing.
 func CanonicalID(kind Kind, id string) (string, error) {
 	switch kind {
-	case KindDigest, KindStatement:
+	case KindDigest, KindStatement, KindToken:
 		d, err := digest.Parse(id)
 		if err != nil {
+			if kind == KindToken {
+				return "", inputerr.Wrap(opParse, "target.id", ErrInvalid, "not a token id (sha256: and the 64 hex digits of the sha256 of the token's envelope, as 'trustctl token issue' prints it)", err)
+			}
 			return "", inputerr.Wrap(opParse, "target.id", ErrInvalid, "not a digest", err)
 		}
-		if kind == KindStatement && d.Algorithm() != digest.SHA256 {
+		switch {
+		case kind == KindStatement && d.Algorithm() != digest.SHA256:
 			return "", reject("target.id", "a statement is named by the sha256 digest of its envelope")
+		case kind == KindToken && d.Algorithm() != digest.SHA256:
+			return "", reject("target.id", "a token is named by the sha256 digest of its envelope (sha256:…), not "+string(d.Algorithm()))
 		}
 		return d.String(), nil
-	case KindKey, KindToken:
+	case KindKey:
 		if id == "" || len(id) > MaxIDBytes {
 			return "", reject("target.id", fmt.Sprintf("required, at most %d bytes", MaxIDBytes))
 		}

@@ -47,7 +47,9 @@ func TestParsePredicate(t *testing.T) {
 		{"bad digest", `{"action":"revoke","target":{"kind":"digest","id":"sha256:abc"},"reason":"other","effective":"2026-01-01T00:00:00Z"}`, "target.id: not a digest"},
 		{"statement by sha512", `{"action":"revoke","target":{"kind":"statement","id":"sha512:` + strings.Repeat("ab", 64) + `"},"reason":"other","effective":"2026-01-01T00:00:00Z"}`, "sha256 digest of its envelope"},
 		{"non-canonical digest", `{"action":"revoke","target":{"kind":"digest","id":"SHA256:` + strings.Repeat("AB", 32) + `"},"reason":"other","effective":"2026-01-01T00:00:00Z"}`, "target.id"},
-		{"space in token id", `{"action":"revoke","target":{"kind":"token","id":"a b"},"reason":"other","effective":"2026-01-01T00:00:00Z"}`, "target.id: character U+0020"},
+		{"space in key id", `{"action":"revoke","target":{"kind":"key","id":"a b"},"reason":"other","effective":"2026-01-01T00:00:00Z"}`, "target.id: character U+0020"},
+		{"token id not a token id", `{"action":"revoke","target":{"kind":"token","id":"tok-2026-0001"},"reason":"other","effective":"2026-01-01T00:00:00Z"}`, "target.id: not a token id"},
+		{"token id by sha512", `{"action":"revoke","target":{"kind":"token","id":"sha512:` + strings.Repeat("ab", 64) + `"},"reason":"other","effective":"2026-01-01T00:00:00Z"}`, "a token is named by the sha256 digest of its envelope"},
 		{"trailing data", `{"action":"revoke","target":{"kind":"token","id":"t"},"reason":"other","effective":"2026-01-01T00:00:00Z"} {}`, "trailing data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,7 +45,7 @@ func TestSecurityAuthorityThreshold(t *testing.T) {
 		}
 		dig := revocation.Target{Kind: revocation.KindDigest, ID: sha256Of("backdoored build").String()}
 		key := revocation.Target{Kind: revocation.KindKey, ID: victim.id}
-		tok := revocation.Target{Kind: revocation.KindToken, ID: "tok-quorum"}
+		tok := revocation.Target{Kind: revocation.KindToken, ID: "sha256:aa3683708523cf792b31e56f6dfd6213f2efdcf5df27a8fccbd49803270abe11"}
 
 		for _, tc := range []struct {
 			name    string
@@ -169,7 +169,7 @@ func TestSecurityAuthorityScope(t *testing.T) {
 			{"digest a matching repository only mirrors", dig(sha256Of("upstream lib")), "lies outside every scope"},
 			{"digest a forged record places in a matching repository", dig(forged), "lies outside every scope"},
 			{"key outside the key scope", revocation.Target{Kind: revocation.KindKey, ID: outScopeKey.id}, "lies outside every scope"},
-			{"token (no scope covers tokens)", revocation.Target{Kind: revocation.KindToken, ID: "tok-1"}, "lies outside every scope"},
+			{"token (no scope covers tokens)", revocation.Target{Kind: revocation.KindToken, ID: "sha256:65dcf16ea3dfa49069628089eb4a75483070f5584b2a21ee64912b5f621f12da"}, "lies outside every scope"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				before, _ := e.store.LogSize(ctx)

@@ -213,7 +213,7 @@ func TestRevocationService(t *testing.T) {
 		t.Errorf("LookupRevocation of a bad kind = %v, want InvalidArgument", err)
 	}
 	for i := range 3 {
-		p := revocation.Predicate{Action: revocation.ActionRevoke, Target: revocation.Target{Kind: revocation.KindToken, ID: fmt.Sprint("t", i)}, Reason: revocation.ReasonRetired, Effective: now}
+		p := revocation.Predicate{Action: revocation.ActionRevoke, Target: revocation.Target{Kind: revocation.KindToken, ID: fmt.Sprintf("sha256:%064x", i)}, Reason: revocation.ReasonRetired, Effective: now}
 		if _, err := f.rev.SubmitRevocation(ctx, &trustv1.SubmitRevocationRequest{Envelope: f.sign(t, p, f.authority)}); err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +223,7 @@ func TestRevocationService(t *testing.T) {
 		t.Fatalf("ListRevocations page 1 = %v, %v", page, err)
 	}
 	page, err = f.rev.ListRevocations(ctx, &trustv1.ListRevocationsRequest{SinceSeq: page.GetNextSinceSeq()})
-	if err != nil || len(page.GetRevocations()) != 1 || page.GetNextSinceSeq() != 0 || page.GetRevocations()[0].GetId() != "t2" {
+	if err != nil || len(page.GetRevocations()) != 1 || page.GetNextSinceSeq() != 0 || page.GetRevocations()[0].GetId() != fmt.Sprintf("sha256:%064x", 2) {
 		t.Fatalf("ListRevocations page 2 = %v, %v", page, err)
 	}
 

@@ -156,6 +156,9 @@ instead, for signers on air-gapped machines.`,
 					if err := os.WriteFile(out, doc, 0o644); err != nil {
 						return fmt.Errorf("--out: %w", err)
 					}
+					if g.output == "json" {
+						return printJSON(cmd.OutOrStdout(), rootWritten{Repo: repo, Version: int(n + 1), File: out, Signatures: len(ss)})
+					}
 					fmt.Fprintf(cmd.OutOrStdout(), "wrote root v%d of %s to %s, signed by %d key(s); sign it with 'trustctl ceremony sign %s --file %s --key KEY', send it with 'trustctl ceremony publish %s --file %s'\n",
 						n+1, repo, out, len(ss), repo, out, repo, out)
 					return nil
@@ -191,7 +194,9 @@ func currentRoot(ctx context.Context, c *client.Client, repo string) (*metadata.
 		return nil, err
 	}
 	if raw == nil {
-		return nil, cliutil.Negative(fmt.Errorf("repository %s has no root; create it with 'trustctl tuf init'", repo))
+		// An unknown repository named in a write is bad input (exit 2),
+		// like every NotFound outside a lookup.
+		return nil, &cliutil.ExitError{Code: cliutil.ExitFailure, Err: fmt.Errorf("REPO: repository %s has no root; create it with 'trustctl tuf init'", repo)}
 	}
 	md, err := (&metadata.Metadata[metadata.RootType]{}).FromBytes(raw)
 	if err != nil {
@@ -272,6 +277,9 @@ written by 'ceremony propose --out' in place, without contacting trustd.`,
 				}
 				if err := os.WriteFile(file, merged, 0o644); err != nil {
 					return fmt.Errorf("--file: %w", err)
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), fileWritten{File: file, Bytes: len(merged)})
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "signed %s\n", file)
 				return nil
@@ -369,8 +377,8 @@ type ceremonyStatus struct {
 type ceremonyProposal struct {
 	Version      int64               `json:"version"`
 	SignedDigest string              `json:"signed_digest"`
-	Expires      string              `json:"expires,omitempty"`
-	Problem      string              `json:"problem,omitempty"`
+	Expires      string              `json:"expires"`
+	Problem      string              `json:"problem"`
 	Thresholds   []ceremonyThreshold `json:"thresholds"`
 }
 

@@ -105,6 +105,9 @@ func newFeedbackExportCmd(g *globals) *cobra.Command {
 			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 				return err
 			}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), feedbackExported{File: out, Entries: len(doc.Entries), VerifierKey: doc.VerifierKey})
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "exported %d entries from the log with key %s to %s\n", len(doc.Entries), doc.VerifierKey, out)
 			return nil
 		},

@@ -32,7 +32,7 @@ type getJSON struct {
 	Location  getLocationJSON `json:"location"`
 	Failures  []getFailure    `json:"failures"`
 	Resumes   int             `json:"resumes"`
-	Verdict   json.RawMessage `json:"verdict,omitempty"`
+	Verdict   json.RawMessage `json:"verdict"`
 	Committed bool            `json:"written"`
 }
 

@@ -111,7 +111,11 @@ from the Docker config (~/.docker/config.json), as for trustctl verify.`,
 				return fmt.Errorf("REF: %w", err)
 			}
 			return g.call(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				env := importEnv{Client: c, NameOptions: nopts, Out: cmd.OutOrStdout(),
+				progress := cmd.OutOrStdout()
+				if g.output == "json" {
+					progress = cmd.ErrOrStderr()
+				}
+				env := importEnv{Client: c, NameOptions: nopts, Out: progress,
 					Remote: []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}}
 				for _, id := range keyIDs {
 					resp, err := c.Keys.GetKey(ctx, &trustv1.GetKeyRequest{KeyId: id})
@@ -134,15 +138,25 @@ from the Docker config (~/.docker/config.json), as for trustctl verify.`,
 				var (
 					total importCounts
 					errs  []error
+					doc   = importDoc{Image: img.String(), Formats: []importFormat{}}
 				)
 				for _, imp := range registryImporters {
 					n, err := imp.Import(ctx, env, img)
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %d imported, %d already in trustd, %d signed by none of --key\n",
-						imp.Name(), n.Imported, n.Skipped, n.Unmatched)
+					doc.Formats = append(doc.Formats, importFormat{Format: imp.Name(), Imported: n.Imported, AlreadyPresent: n.Skipped, Unmatched: n.Unmatched})
+					if g.output != "json" {
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: %d imported, %d already in trustd, %d signed by none of --key\n",
+							imp.Name(), n.Imported, n.Skipped, n.Unmatched)
+					}
 					total.add(n)
 					if err != nil {
 						errs = append(errs, fmt.Errorf("%s: %w", imp.Name(), err))
 					}
+				}
+				if g.output == "json" {
+					if len(errs) > 0 {
+						return errors.Join(errs...)
+					}
+					return printJSON(cmd.OutOrStdout(), doc)
 				}
 				if total.Unmatched > 0 && len(keyIDs) == 0 {
 					fmt.Fprintln(cmd.OutOrStdout(), "name the registered keys whose signatures to import with --key")
@@ -338,4 +352,20 @@ func isNotFound(err error) bool {
 		}
 	}
 	return strings.Contains(te.Error(), "MANIFEST_UNKNOWN")
+}
+
+// importDoc is trustctl import's --output json document: per format, what
+// was imported.
+type importDoc struct {
+	Image   string         `json:"image"`
+	Formats []importFormat `json:"formats"`
+}
+
+// importFormat counts one format's signatures: imported new, already in
+// trustd, and signed by none of --key.
+type importFormat struct {
+	Format         string `json:"format"`
+	Imported       int    `json:"imported"`
+	AlreadyPresent int    `json:"already_present"`
+	Unmatched      int    `json:"unmatched"`
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -98,7 +99,7 @@ func newKeyCmd(g *globals) *cobra.Command {
 TUF/securesystemslib key id; registering is open, because a key alone grants
 nothing: authority comes from delegations, TUF roles and policy.`,
 	}
-	cmd.AddCommand(newKeyAddCmd(g), newKeyShowCmd(g), newKeyListCmd(g), newKeyGenerateCmd(g))
+	cmd.AddCommand(newKeyAddCmd(g), newKeyShowCmd(g), newKeyListCmd(g), newKeyGenerateCmd(g), newKeyIDCmd(g))
 	return cmd
 }
 
@@ -161,6 +162,59 @@ not verify are listed as ignored.`,
 	}
 	cmd.Flags().StringVar(&label, "label", "", "label naming the key: letters, digits, '.', '_' and '-', at most 64, stored in lower case and unique ignoring case (default none)")
 	return cmd
+}
+
+// keyIDDoc is trustctl key id's --output json document.
+type keyIDDoc struct {
+	File string `json:"file"`
+	// KeyID is the id key add registers the key under.
+	KeyID string `json:"key_id"`
+	Type  string `json:"type"`
+	// Aliases are the other ids signatures may name the key by (its
+	// in-toto key ids); never null.
+	Aliases []string `json:"aliases"`
+}
+
+func newKeyIDCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "id PUBLIC_KEY_FILE|-",
+		Short: "Print the id 'key add' would register a public key under, without contacting trustd",
+		Long: `id reads a public key in any form 'key add' takes (a PEM "PUBLIC KEY"
+block, a securesystemslib JSON key, an OpenPGP certificate armored or
+binary) and prints the id trustd registers it under: the
+TUF/securesystemslib key id (sha256 of the canonical key), or for an
+OpenPGP certificate its primary fingerprint. The other ids signatures may
+name the key by (in-toto key ids) follow as aliases. Nothing is sent to
+the server, so it works offline and on keys nobody registered.`,
+		Example: `  trustctl key id release.pub
+  gpg --export release@example.org | trustctl key id -
+  trustctl key id release.pub -o json | jq -r .key_id`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readBounded(args[0], keys.MaxKeyBytes)
+			if err != nil {
+				return fmt.Errorf("PUBLIC_KEY_FILE: %w", err)
+			}
+			k, err := keys.Parse(data)
+			if err != nil {
+				if bytes.Contains(data, []byte("PRIVATE KEY-----")) {
+					return fmt.Errorf("PUBLIC_KEY_FILE %s: a private key; give its public half (FILE.pub from 'trustctl key generate', or 'openssl pkey -in FILE -pubout')", args[0])
+				}
+				return fmt.Errorf("PUBLIC_KEY_FILE %s: %w", args[0], err)
+			}
+			doc := keyIDDoc{File: args[0], KeyID: k.ID, Type: k.Type, Aliases: append([]string{}, k.Aliases...)}
+			if g.output == "json" {
+				return printJSON(cmd.OutOrStdout(), doc)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k.ID)
+			for _, a := range doc.Aliases {
+				if a != k.ID {
+					fmt.Fprintf(cmd.OutOrStdout(), "alias %s\n", a)
+				}
+			}
+			return nil
+		},
+	}
 }
 
 func newKeyShowCmd(g *globals) *cobra.Command {

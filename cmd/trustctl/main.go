@@ -9,12 +9,14 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/trustd-dev/trustd/internal/cliutil"
+	"github.com/spf13/cobra"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	code := run(newRootCmd(), os.Stdout, os.Stderr, func(root *cobra.Command) (*cobra.Command, error) {
+		return root.ExecuteContextC(ctx)
+	})
 	stop()
-	os.Exit(cliutil.Exit(os.Stderr, "trustctl", err))
+	os.Exit(code)
 }

@@ -44,7 +44,7 @@ func TestPrintReputationGolden(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			printReputation(&buf, tc.resp, tc.roots)
+			printReputation(&buf, tc.resp, tc.roots, nil)
 			path := filepath.Join("testdata", "reputation-"+tc.name+".golden")
 			if *update {
 				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {

@@ -83,6 +83,8 @@ submits it. trustd accepts it only from a key with authority for the target:
                 that published it or whose delegation (in force) covers its name,
                 or the security authority ("known bad: do not deploy")
   token ID      the token issuer (--token-issuer) or the security authority
+                (ID: the token id, sha256: and the sha256 of the token's
+                envelope, as 'trustctl token issue' prints it)
 
 The security authority (trustd --security-authority) acts only as a quorum:
 K of its keys (trustd --security-authority-threshold) must sign the same
@@ -113,8 +115,8 @@ func newRevokeCmd(g *globals) *cobra.Command {
   trustctl revoke digest sha256:ff7a5e64… --reason malicious --key security-a.pem --key security-b.pem
   trustctl revoke statement 42 --reason withdrawn --key release.pem
   trustctl revoke key 3e63ed31… --reason superseded --effective 2026-07-01 --key old.pem
-  trustctl revoke token tok-2026-0001 --reason retired --key issuer.pem --output json
-  trustctl revoke reinstate token tok-2026-0001 --key issuer.pem`,
+  trustctl revoke token sha256:9b1f42c0… --reason retired --key issuer.pem --output json
+  trustctl revoke reinstate token sha256:9b1f42c0… --key issuer.pem`,
 	}
 	for _, kind := range revocation.Kinds {
 		cmd.AddCommand(newRevokeKindCmd(g, kind, revocation.ActionRevoke))
@@ -143,13 +145,13 @@ func newRevokeKindCmd(g *globals, kind revocation.Kind, action revocation.Action
 		revocation.KindKey:       "a registered key, by key id",
 		revocation.KindStatement: "a logged statement, by log sequence number or envelope digest",
 		revocation.KindDigest:    "an artifact digest (known bad: do not deploy)",
-		revocation.KindToken:     "an issued token, by token id",
+		revocation.KindToken:     "an issued token, by token id (sha256:…, as token issue prints it)",
 	}[kind]
 	example := map[revocation.Kind]string{
 		revocation.KindKey:       "key 3e63ed31… --reason compromised --key laptop.pem",
 		revocation.KindStatement: "statement 42 --reason withdrawn --key release.pem",
 		revocation.KindDigest:    "digest sha256:ff7a5e64… --reason malicious --key security-a.pem --key security-b.pem",
-		revocation.KindToken:     "token tok-2026-0001 --reason retired --key issuer.pem",
+		revocation.KindToken:     "token sha256:9b1f42c0… --reason retired --key issuer.pem",
 	}[kind]
 	prefix := "  trustctl revoke "
 	if action == revocation.ActionReinstate {

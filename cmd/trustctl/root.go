@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -14,8 +12,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/trustd-dev/trustd/client"
 	"github.com/trustd-dev/trustd/internal/cliutil"
@@ -44,8 +40,9 @@ func newRootCmd() *cobra.Command {
 		Long: `trustctl talks to a trustd server. It hashes artifacts itself (the server never
 sees the bytes) and looks up what trustd knows about their digests.
 
-Exit codes: 0 success, 1 a negative answer (e.g. nothing known about a
-digest), 2 an error (bad input, server unreachable, internal error).`,
+` + exitHelp + `
+
+` + outputHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -108,6 +105,8 @@ func (g *globals) call(ctx context.Context, fn func(context.Context, *client.Cli
 	return rpcError(g.server, fn(ctx, c))
 }
 
+// rpcError turns a gRPC error into an rpcFailure with a one-line message
+// for people; its exit code follows from its status (classify).
 func rpcError(server string, err error) error {
 	if err == nil {
 		return nil
@@ -116,18 +115,18 @@ func rpcError(server string, err error) error {
 	if !ok {
 		return err
 	}
-	msg := st.Message() + requestIDNote(st)
+	var msg error
 	switch st.Code() {
-	case codes.NotFound:
-		return cliutil.Negative(errors.New(msg))
 	case codes.Unavailable:
-		return fmt.Errorf("server %s unavailable: %s", server, msg)
+		msg = fmt.Errorf("server %s unavailable: %s", server, st.Message()+requestIDNote(st))
 	case codes.DeadlineExceeded:
-		return fmt.Errorf("server %s did not answer in time (see --timeout)%s", server, requestIDNote(st))
+		msg = fmt.Errorf("server %s did not answer in time (see --timeout)%s", server, requestIDNote(st))
 	case codes.Unauthenticated:
-		return fmt.Errorf("%s (see --tls-cert, --tls-key)", msg)
+		msg = fmt.Errorf("%s%s (see --tls-cert, --tls-key)", st.Message(), requestIDNote(st))
+	default:
+		msg = errors.New(st.Message() + requestIDNote(st))
 	}
-	return fmt.Errorf("%s", msg)
+	return &rpcFailure{st: st, err: msg}
 }
 
 // requestIDNote is " (request id ID)" when trustd attached its request id
@@ -143,19 +142,4 @@ func requestIDNote(st *status.Status) string {
 		}
 	}
 	return ""
-}
-
-// printJSON writes v (a proto message or plain value) as indented JSON.
-func printJSON(w io.Writer, v any) error {
-	if m, ok := v.(proto.Message); ok {
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}.Marshal(m)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

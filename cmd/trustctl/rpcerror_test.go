@@ -29,7 +29,8 @@ func TestRPCErrorRequestID(t *testing.T) {
 		code int
 	}{
 		{"invalid argument", withID(codes.InvalidArgument, "digest: not hex", "r1"), "digest: not hex (request id r1)", cliutil.ExitFailure},
-		{"not found stays negative", withID(codes.NotFound, "nothing known", "r2"), "nothing known (request id r2)", cliutil.ExitNegative},
+		// NotFound is negative only for a lookup, which the command tree decides (output.go).
+		{"not found", withID(codes.NotFound, "nothing known", "r2"), "nothing known (request id r2)", cliutil.ExitFailure},
 		{"internal names it once", withID(codes.Internal, "internal error (request id r3)", "r3"), "internal error (request id r3)", cliutil.ExitFailure},
 		{"no detail", status.Error(codes.PermissionDenied, "permission denied"), "permission denied", cliutil.ExitFailure},
 		{"not a status", errors.New("dial: refused"), "dial: refused", cliutil.ExitFailure},

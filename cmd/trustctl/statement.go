@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -198,8 +200,13 @@ func newStatementGetCmd(g *globals) *cobra.Command {
 	var raw bool
 	cmd := &cobra.Command{
 		Use:   "get SEQ",
-		Short: "Show the log entry with a sequence number",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show the log entry with a sequence number, its statement decoded",
+		Long: `get shows log entry SEQ: its predicate type, signers (with their registered
+labels), when it was recorded, its envelope digest and subjects, then the
+decoded in-toto statement: its _type and its predicate as indented JSON.
+--envelope prints the envelope bytes exactly as stored instead, and
+--output json the LogEntry (envelope base64), for scripts.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			seq, err := parseSeq(args[0])
 			if err != nil {
@@ -219,6 +226,7 @@ func newStatementGetCmd(g *globals) *cobra.Command {
 					return printJSON(w, resp.GetEntry())
 				}
 				printEntry(w, resp.GetEntry())
+				printPredicate(w, resp.GetEntry(), keyLabels(ctx, c, resp.GetEntry().GetSignerKeyIds()))
 				return nil
 			})
 		},
@@ -293,7 +301,13 @@ func writeSigned(cmd *cobra.Command, out string, raw []byte) error {
 		_, err := fmt.Fprintln(cmd.OutOrStdout(), string(raw))
 		return err
 	}
-	return os.WriteFile(out, append(raw, '\n'), 0o644)
+	if err := os.WriteFile(out, append(raw, '\n'), 0o644); err != nil {
+		return err
+	}
+	if wantJSON(cmd) {
+		return printJSON(cmd.OutOrStdout(), fileWritten{File: out, Bytes: len(raw) + 1})
+	}
+	return nil
 }
 
 // signAndSubmit signs payload and submits it to the statement log, or,
@@ -307,4 +321,38 @@ func signAndSubmit(cmd *cobra.Command, g *globals, signer envelope.Signer, paylo
 		return writeSigned(cmd, out, raw)
 	}
 	return g.submit(cmd, raw)
+}
+
+// printPredicate prints the in-toto statement a log entry carries, for
+// people: signers with their labels (when any has one), the statement type and its predicate as
+// indented JSON. An envelope that does not decode is said so, not hidden.
+func printPredicate(w io.Writer, e *trustv1.LogEntry, labels map[string]string) {
+	var signers []string
+	for _, id := range e.GetSignerKeyIds() {
+		signers = append(signers, labelled(id, labels))
+	}
+	if len(labels) > 0 {
+		fmt.Fprintf(w, "  signers %s\n", strings.Join(signers, ", "))
+	}
+	st, err := entryStatement(e)
+	if err != nil {
+		fmt.Fprintf(w, "  statement not decoded: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "  statement %s\n  predicate %s:\n", st.Type, st.PredicateType)
+	if len(st.Predicate) == 0 {
+		fmt.Fprintln(w, "    (none)")
+		return
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, st.Predicate, "    ", "  "); err != nil {
+		fmt.Fprintf(w, "    %s\n", oneLine(string(st.Predicate)))
+		return
+	}
+	fmt.Fprintf(w, "    %s\n", strings.Map(func(r rune) rune {
+		if r != '\n' && unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, buf.String()))
 }

@@ -42,12 +42,12 @@ Token id: "sha256:" and the sha256 of the envelope bytes.`,
 
 type issueOutput struct {
 	Issued   bool            `json:"issued"`
-	TokenID  string          `json:"tokenId,omitempty"`
-	Expires  string          `json:"expires,omitempty"`
+	TokenID  string          `json:"tokenId"`
+	Expires  string          `json:"expires"`
 	Resource string          `json:"resource"`
 	Digest   string          `json:"digest"`
-	Attached string          `json:"attached,omitempty"`
-	Written  string          `json:"written,omitempty"`
+	Attached string          `json:"attached"`
+	Written  string          `json:"written"`
 	Verdict  json.RawMessage `json:"verdict"`
 }
 
@@ -315,6 +315,9 @@ the others as accepted_public_keys.`,
 			if out != "" {
 				if err := os.WriteFile(out, resp.GetPublicKey(), 0o644); err != nil {
 					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), tokenKeyWritten{File: out, KeyID: resp.GetKeyId(), Type: resp.GetKeyType(), Accepted: len(resp.GetAcceptedPublicKeys())})
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "token key %s (%s) written to %s\n", resp.GetKeyId(), resp.GetKeyType(), out)
 				if n := len(resp.GetAcceptedPublicKeys()); n > 0 {

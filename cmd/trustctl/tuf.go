@@ -240,6 +240,9 @@ trustd/ are trustd's own and always refused.`,
 					if err := os.WriteFile(out, doc, 0o644); err != nil {
 						return fmt.Errorf("--out: %w", err)
 					}
+					if g.output == "json" {
+						return printJSON(cmd.OutOrStdout(), rootWritten{Repo: repo, Version: 1, File: out, Signatures: len(signers), Threshold: rootThreshold})
+					}
 					fmt.Fprintf(cmd.OutOrStdout(), "wrote root v1 of %s to %s, signed by %d of the %d root signatures it needs\n", repo, out, len(signers), rootThreshold)
 					return nil
 				}
@@ -515,7 +518,13 @@ back, without contacting the server.`,
 				if err != nil {
 					return fmt.Errorf("--file %s: %w", file, err)
 				}
-				return os.WriteFile(file, merged, 0o644)
+				if err := os.WriteFile(file, merged, 0o644); err != nil {
+					return err
+				}
+				if g.output == "json" {
+					return printJSON(cmd.OutOrStdout(), fileWritten{File: file, Bytes: len(merged)})
+				}
+				return nil
 			}
 			if role == "" || version < 1 {
 				return errors.New("--role and --version: both are required (see 'trustctl tuf status')")

@@ -34,19 +34,30 @@ checked against its digest too.`
 // refFlags are the flags that control how REF is read; commands that take
 // an artifact register them with add.
 type refFlags struct {
-	layers bool
-	caFile string
+	layers   bool
+	caFile   string
+	progress string
 }
 
 func (f *refFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.layers, "layers", false, "for OCI references, also fetch and check every layer's digest")
 	fs.StringVar(&f.caFile, "blob-ca", "", "PEM CA certificates to trust for https URLs and registries, besides the system's")
+	fs.StringVar(&f.progress, "progress", "auto", "progress of reading and hashing large artifacts on stderr: auto (when stderr is a terminal and CI is unset), always, never")
 }
 
-// options returns the resolver options: a progress bar when stderr is a
-// terminal (and CI is unset), quiet otherwise.
+// options returns the resolver options: a progress bar on stderr as
+// --progress says (by default when stderr is a terminal and CI is unset),
+// quiet otherwise.
 func (f *refFlags) options(cmd *cobra.Command) client.ResolveOptions {
-	return client.ResolveOptions{Layers: f.layers, CAFile: f.caFile, Stdin: cmd.InOrStdin(), Progress: client.TerminalProgress(os.Stderr)}
+	ro := client.ResolveOptions{Layers: f.layers, CAFile: f.caFile, Stdin: cmd.InOrStdin()}
+	switch f.progress {
+	case "always":
+		ro.Progress = client.WriterProgress(cmd.ErrOrStderr())
+	case "never":
+	default:
+		ro.Progress = client.TerminalProgress(os.Stderr)
+	}
+	return ro
 }
 
 // subject resolves ref (one of the refHelp forms) computing algs over its
@@ -63,9 +74,14 @@ func (f *refFlags) subject(cmd *cobra.Command, what, ref string, algs []digest.A
 	return envelope.Subject{Name: art.Name, Digests: art.Digests}, nil
 }
 
-// resolveError gives bad references and unreadable bytes their exit code:
-// both are "could not decide" (2).
+// resolveError gives resolver errors their exit code: bytes that do not
+// hash to the digest naming them (a tampered registry blob or manifest)
+// are a definite no (1); bad references and unreadable bytes are "could
+// not decide" (2).
 func resolveError(err error) error {
+	if errors.Is(err, client.ErrDigestMismatch) {
+		return cliutil.Negative(err)
+	}
 	return &cliutil.ExitError{Code: cliutil.ExitFailure, Err: err}
 }
 
@@ -193,9 +209,10 @@ whose checkpoint or proof does not verify names the failing input (exit
 
 ` + refHelp + `
 
-Exit codes: 0 the policy passed, 1 it failed, 2 it could not be decided
-(bad input, unreadable bytes, tampered registry content, unreachable
-server, evidence unavailable).`,
+Exit codes (trustctl --help states the rule): 0 the policy passed, 1 it
+failed (tampered registry content included: a blob or manifest that does
+not hash to its digest fails DIGEST_MISMATCH), 2 it could not be decided
+(bad input, unreadable bytes, unreachable server, evidence unavailable).`,
 		Example: `  trustctl verify dist/app.tar.gz --policy deploy.yaml
   trustctl verify registry.example/acme/app:1.4 --layers --policy deploy.yaml --policy-name production
   trustctl revocations sync --root keys-root.json --tuf-url http://trustd.example:7401/tuf/trustd/keys   # while online

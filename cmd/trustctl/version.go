@@ -34,7 +34,7 @@ type serverVersion struct {
 type versionJSON struct {
 	Client      version.Info   `json:"client"`
 	Server      *serverVersion `json:"server"`
-	ServerError string         `json:"server_error,omitempty"`
+	ServerError string         `json:"server_error"`
 }
 
 func newVersionCmd(g *globals) *cobra.Command {
