@@ -43,83 +43,18 @@ func newer(v store.Vote, old store.Vote) bool {
 
 // indexVote makes the entry the voter's current vote on each digest of its
 // subject along its axis, unless a later vote stands, and moves the totals
-// by the difference, in the append's transaction.
+// by the difference, in the append's transaction: indexVotes with a batch
+// of one.
 func (s *Service) indexVote(ctx context.Context, w store.Writer, e store.Statement) error {
-	voter, err := author(e)
-	if err != nil {
-		return err
-	}
-	raw, err := predicateOf(e)
-	if err != nil {
-		return err
-	}
-	p, err := ParseVote(raw)
-	if err != nil {
-		return fmt.Errorf("feedback: entry %d: %w", e.Seq, err)
-	}
-	// The voter's standing votes on every digest of the subject, in one
-	// read.
-	all, err := w.Votes(ctx, e.Subjects[0].Digests, []string{voter})
-	if err != nil {
-		return err
-	}
-	for _, d := range e.Subjects[0].Digests {
-		var cur []store.Vote
-		for _, old := range all {
-			if old.Digest == d {
-				cur = append(cur, old)
-			}
-		}
-		v := store.Vote{VoterKeyID: voter, Digest: d, Axis: p.Axis, Value: p.Sign(), VotedAt: p.Timestamp.UTC(), Seq: e.Seq, RecordedAt: e.RecordedAt}
-		var (
-			delta    store.VoteTotals
-			before   = false
-			after    = false
-			replaced = true
-		)
-		for _, old := range cur {
-			before = before || old.Value != 0
-			if old.Axis != p.Axis {
-				after = after || old.Value != 0
-				continue
-			}
-			if !newer(v, old) {
-				replaced = false
-				after = after || old.Value != 0
-				continue
-			}
-			addTo(&delta, old.Axis, old.Value, -1)
-		}
-		if !replaced {
-			continue
-		}
-		if err := w.PutVote(ctx, v); err != nil {
-			return err
-		}
-		addTo(&delta, v.Axis, v.Value, 1)
-		after = after || v.Value != 0
-		switch {
-		case after && !before:
-			delta.Voters = 1
-		case before && !after:
-			delta.Voters = -1
-		}
-		if v.Value != 0 {
-			delta.LastVoteAt = v.VotedAt
-		}
-		if err := w.AddVoteTotals(ctx, d, delta); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.indexVotes(ctx, w, []store.Statement{e})
 }
 
-// indexVotes is indexVote for a group-committed batch of votes, in log
-// order: one read of the standing votes of the batch's voters on its
+// indexVotes indexes a group-committed batch of votes, in log order: one
+// read of the standing votes of the batch's voters on its
 // digests, the batch applied to them in memory (so a later vote of the
 // batch sees an earlier one), and one write of the rows that changed and
 // of each digest's net totals (store.FeedbackWriter.PutVotes). Its
-// outcome is indexVote's applied entry by entry.
+// outcome is that of indexing the votes one at a time.
 func (s *Service) indexVotes(ctx context.Context, w store.Writer, entries []store.Statement) error {
 	type vote struct {
 		e     store.Statement
