@@ -143,3 +143,68 @@ func FuzzParsePublicKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainJSON checks checkJSON's fast path against the token walk: it
+// may pass only what the walk passes, and passes the ordinary envelopes.
+func FuzzPlainJSON(f *testing.F) {
+	addTestdata(f, ".json")
+	for _, s := range plainJSONCases {
+		f.Add([]byte(s.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, depth := range []int{1, 3, 8} {
+			if plainJSON(data, depth) {
+				if issue := walkJSON(data, depth); issue != nil {
+					t.Fatalf("fast path passed %q at depth %d, the walk refuses it: %+v", data, depth, *issue)
+				}
+			}
+		}
+	})
+}
+
+// plainJSONCases are inputs with what the fast path answers at depth 3 and
+// whether the walk refuses them.
+var plainJSONCases = []struct {
+	in            string
+	plain, refuse bool
+}{
+	{`{"a":1,"b":[true,null,"x"]}`, true, false},
+	{` {"a":"{[\"}]\\","b":{"a":2}} `, true, false},
+	{`{"a":1,"a":2}`, false, true},
+	{`{"a":1,"\u0061":2}`, false, true},
+	{`{"\u0061":1,"b":2}`, false, false},
+	{`{"a":{"b":{"c":{}}}}`, false, true},
+	{`{"a":[[1]]}`, true, false},
+	{`[1]`, false, true},
+	{`{"a":1} x`, false, true},
+	{"{\"a\":\"\xff\"}", false, true},
+	{`{"a":{"x":1},"b":{"x":1}}`, true, false},
+}
+
+func TestPlainJSON(t *testing.T) {
+	for _, c := range plainJSONCases {
+		if got := plainJSON([]byte(c.in), 3); got != c.plain {
+			t.Errorf("plainJSON(%q) = %v, want %v", c.in, got, c.plain)
+		}
+		if issue := checkJSON([]byte(c.in), 3); (issue != nil) != c.refuse {
+			t.Errorf("checkJSON(%q) = %+v, want refused %v", c.in, issue, c.refuse)
+		}
+	}
+}
+
+// FuzzPlainString checks jsonString's fast path against json.Unmarshal.
+func FuzzPlainString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\"b"`, `"a\u0041"`, "\"\x01\"", "\"\xff\"", `""`, `"`, `"é"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := plainString(raw)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil || want != got {
+			t.Fatalf("plainString(%q) = %q, json.Unmarshal: %q, %v", raw, got, want, err)
+		}
+	})
+}

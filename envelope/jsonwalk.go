@@ -34,6 +34,86 @@ type frame struct {
 // object keys (which encoding/json resolves by "last one wins"), a top level
 // that is not an object, and anything after the top-level value.
 func checkJSON(data []byte, maxDepth int) *jsonIssue {
+	if plainJSON(data, maxDepth) {
+		return nil
+	}
+	return walkJSON(data, maxDepth)
+}
+
+// plainJSON reports whether checkJSON has nothing to say about data,
+// cheaply: valid UTF-8 and JSON (one scan each, no allocation), a top-level
+// object, nesting within maxDepth, and no duplicate key, keys compared as
+// written. It answers false whenever it is unsure (an escape in a key,
+// which walkJSON compares decoded), so walkJSON, which a token walk makes
+// several times slower, runs only for input it may refuse and says why.
+func plainJSON(data []byte, maxDepth int) bool {
+	if !utf8.Valid(data) || !json.Valid(data) {
+		return false
+	}
+	i := 0
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	if i == len(data) || data[i] != '{' {
+		return false
+	}
+	// data is valid JSON, so outside strings a '{' or '[' opens a value,
+	// '}' or ']' closes one, and in an object a string right after '{' or
+	// ',' is a key.
+	type open struct {
+		object bool
+		keys   map[string]struct{}
+	}
+	var (
+		stack     []open
+		expectKey bool
+	)
+	for ; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '{', '[':
+			if len(stack)+1 > maxDepth {
+				return false
+			}
+			stack = append(stack, open{object: c == '{'})
+			expectKey = c == '{'
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			expectKey = false
+		case ',':
+			expectKey = stack[len(stack)-1].object
+		case '"':
+			end := i + 1
+			for data[end] != '"' {
+				if data[end] == '\\' {
+					if expectKey {
+						return false
+					}
+					end++
+				}
+				end++
+			}
+			if expectKey {
+				top := &stack[len(stack)-1]
+				if top.keys == nil {
+					top.keys = make(map[string]struct{}, 4)
+				}
+				key := string(data[i+1 : end])
+				if _, dup := top.keys[key]; dup {
+					return false
+				}
+				top.keys[key] = struct{}{}
+				expectKey = false
+			}
+			i = end
+		}
+	}
+	return true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// walkJSON is checkJSON's token walk, which names the first issue.
+func walkJSON(data []byte, maxDepth int) *jsonIssue {
 	if !utf8.Valid(data) {
 		off := 0
 		for off < len(data) {
@@ -266,6 +346,9 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
+	if s, ok := plainString(raw); ok {
+		return s, true
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
@@ -284,4 +367,25 @@ func jsonArray(raw json.RawMessage) ([]json.RawMessage, bool) {
 		return nil, false
 	}
 	return a, true
+}
+
+// plainString returns the string raw holds when it needs no decoding: a
+// quoted run of valid UTF-8 without escapes, quotes or control characters,
+// whose value is the bytes between the quotes (the long base64 payloads
+// and signatures are such strings). ok is false otherwise, and
+// json.Unmarshal decides.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }
