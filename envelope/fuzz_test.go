@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -205,6 +206,31 @@ func FuzzPlainString(f *testing.F) {
 		var want string
 		if err := json.Unmarshal(raw, &want); err != nil || want != got {
 			t.Fatalf("plainString(%q) = %q, json.Unmarshal: %q, %v", raw, got, want, err)
+		}
+	})
+}
+
+// FuzzObjectMembers checks objectMembers' byte scan against the token
+// walk.
+func FuzzObjectMembers(f *testing.F) {
+	addTestdata(f, ".json")
+	for _, s := range []string{`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "\u0061\"":"x\"" } `, `{"a":{}}`, `{"a":1`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := objectMembers(raw)
+		trimmed := bytes.TrimSpace(raw)
+		if len(trimmed) == 0 || trimmed[0] != '{' {
+			return
+		}
+		want, wantOK := decodeMembers(trimmed)
+		if ok != wantOK || len(got) != len(want) {
+			t.Fatalf("objectMembers(%q) = %q, %v; the walk: %q, %v", raw, got, ok, want, wantOK)
+		}
+		for i := range got {
+			if got[i].key != want[i].key || !bytes.Equal(got[i].value, want[i].value) {
+				t.Fatalf("objectMembers(%q) member %d = %q %q; the walk: %q %q", raw, i, got[i].key, got[i].value, want[i].key, want[i].value)
+			}
 		}
 	})
 }

@@ -292,6 +292,73 @@ func objectMembers(raw json.RawMessage) ([]member, bool) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, false
 	}
+	if !json.Valid(raw) {
+		return decodeMembers(raw)
+	}
+	// Valid JSON: split it with one byte scan. Members are separated by
+	// commas and the object ends with '}' at depth 1, outside strings.
+	var out []member
+	i := 1
+	for {
+		i = skipSpace(raw, i)
+		if raw[i] == '}' {
+			return out, true
+		}
+		keyEnd := stringEnd(raw, i)
+		key, ok := jsonString(raw[i:keyEnd])
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(raw, keyEnd) + 1 // past ':'
+		start := skipSpace(raw, i)
+		depth := 0
+		for i = start; ; i++ {
+			c := raw[i]
+			if c == '"' {
+				i = stringEnd(raw, i) - 1
+				continue
+			}
+			if depth == 0 && (c == ',' || c == '}') {
+				break
+			}
+			switch c {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+		}
+		out = append(out, member{key: key, value: json.RawMessage(bytes.TrimRight(raw[start:i], " \t\r\n"))})
+		if raw[i] == '}' {
+			return out, true
+		}
+		i++ // past ','
+	}
+}
+
+// skipSpace returns the index of the first non-space byte of data at or
+// after i.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string that starts at
+// data[i] (a quote) in valid JSON.
+func stringEnd(data []byte, i int) int {
+	for i++; data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// decodeMembers is objectMembers by token walk, for input that is not
+// valid JSON.
+func decodeMembers(raw json.RawMessage) ([]member, bool) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if _, err := dec.Token(); err != nil { // '{'
 		return nil, false
