@@ -234,3 +234,23 @@ func FuzzObjectMembers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJSONArray checks jsonArray's byte scan against json.Unmarshal.
+func FuzzJSONArray(f *testing.F) {
+	for _, s := range []string{`[]`, ` [ 1 , "a,]" , {"b":[2,3]} , [ ] ] `, `[1,`, `[null]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := jsonArray(raw)
+		var want []json.RawMessage
+		wantOK := json.Unmarshal(raw, &want) == nil && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("["))
+		if ok != wantOK || len(got) != len(want) {
+			t.Fatalf("jsonArray(%q) = %q, %v; json.Unmarshal: %q, %v", raw, got, ok, want, wantOK)
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("jsonArray(%q) element %d = %q; json.Unmarshal: %q", raw, i, got[i], want[i])
+			}
+		}
+	})
+}

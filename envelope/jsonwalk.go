@@ -429,6 +429,9 @@ func jsonArray(raw json.RawMessage) ([]json.RawMessage, bool) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, false
 	}
+	if json.Valid(raw) {
+		return splitArray(raw), true
+	}
 	var a []json.RawMessage
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, false
@@ -455,4 +458,39 @@ func plainString(raw []byte) (string, bool) {
 		return "", false
 	}
 	return string(in), true
+}
+
+// splitArray returns the elements of raw, a valid JSON array, as written
+// (json.Unmarshal into []json.RawMessage gives the same, after a second
+// validation and a copy of each element).
+func splitArray(raw []byte) []json.RawMessage {
+	var out []json.RawMessage
+	i := skipSpace(raw, 1)
+	if raw[i] == ']' {
+		return out
+	}
+	for {
+		start, depth := skipSpace(raw, i), 0
+		for i = start; ; i++ {
+			c := raw[i]
+			if c == '"' {
+				i = stringEnd(raw, i) - 1
+				continue
+			}
+			if depth == 0 && (c == ',' || c == ']') {
+				break
+			}
+			switch c {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+		}
+		out = append(out, json.RawMessage(bytes.TrimRight(raw[start:i], " \t\r\n")))
+		if raw[i] == ']' {
+			return out
+		}
+		i++ // past ','
+	}
 }
