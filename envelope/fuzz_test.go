@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -140,6 +141,116 @@ func FuzzParsePublicKey(f *testing.F) {
 		again, err := ParsePublicKey(k.Encode())
 		if err != nil || again.ID != k.ID {
 			t.Fatalf("ParsePublicKey(Encode()) = %v, %v; want id %s", again.ID, err, k.ID)
+		}
+	})
+}
+
+// FuzzPlainJSON checks checkJSON's fast path against the token walk: it
+// may pass only what the walk passes, and passes the ordinary envelopes.
+func FuzzPlainJSON(f *testing.F) {
+	addTestdata(f, ".json")
+	for _, s := range plainJSONCases {
+		f.Add([]byte(s.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, depth := range []int{1, 3, 8} {
+			if plainJSON(data, depth) {
+				if issue := walkJSON(data, depth); issue != nil {
+					t.Fatalf("fast path passed %q at depth %d, the walk refuses it: %+v", data, depth, *issue)
+				}
+			}
+		}
+	})
+}
+
+// plainJSONCases are inputs with what the fast path answers at depth 3 and
+// whether the walk refuses them.
+var plainJSONCases = []struct {
+	in            string
+	plain, refuse bool
+}{
+	{`{"a":1,"b":[true,null,"x"]}`, true, false},
+	{` {"a":"{[\"}]\\","b":{"a":2}} `, true, false},
+	{`{"a":1,"a":2}`, false, true},
+	{`{"a":1,"\u0061":2}`, false, true},
+	{`{"\u0061":1,"b":2}`, false, false},
+	{`{"a":{"b":{"c":{}}}}`, false, true},
+	{`{"a":[[1]]}`, true, false},
+	{`[1]`, false, true},
+	{`{"a":1} x`, false, true},
+	{"{\"a\":\"\xff\"}", false, true},
+	{`{"a":{"x":1},"b":{"x":1}}`, true, false},
+}
+
+func TestPlainJSON(t *testing.T) {
+	for _, c := range plainJSONCases {
+		if got := plainJSON([]byte(c.in), 3); got != c.plain {
+			t.Errorf("plainJSON(%q) = %v, want %v", c.in, got, c.plain)
+		}
+		if issue := checkJSON([]byte(c.in), 3); (issue != nil) != c.refuse {
+			t.Errorf("checkJSON(%q) = %+v, want refused %v", c.in, issue, c.refuse)
+		}
+	}
+}
+
+// FuzzPlainString checks jsonString's fast path against json.Unmarshal.
+func FuzzPlainString(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\"b"`, `"a\u0041"`, "\"\x01\"", "\"\xff\"", `""`, `"`, `"é"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := plainString(raw)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil || want != got {
+			t.Fatalf("plainString(%q) = %q, json.Unmarshal: %q, %v", raw, got, want, err)
+		}
+	})
+}
+
+// FuzzObjectMembers checks objectMembers' byte scan against the token
+// walk.
+func FuzzObjectMembers(f *testing.F) {
+	addTestdata(f, ".json")
+	for _, s := range []string{`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "\u0061\"":"x\"" } `, `{"a":{}}`, `{"a":1`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := objectMembers(raw)
+		trimmed := bytes.TrimSpace(raw)
+		if len(trimmed) == 0 || trimmed[0] != '{' {
+			return
+		}
+		want, wantOK := decodeMembers(trimmed)
+		if ok != wantOK || len(got) != len(want) {
+			t.Fatalf("objectMembers(%q) = %q, %v; the walk: %q, %v", raw, got, ok, want, wantOK)
+		}
+		for i := range got {
+			if got[i].key != want[i].key || !bytes.Equal(got[i].value, want[i].value) {
+				t.Fatalf("objectMembers(%q) member %d = %q %q; the walk: %q %q", raw, i, got[i].key, got[i].value, want[i].key, want[i].value)
+			}
+		}
+	})
+}
+
+// FuzzJSONArray checks jsonArray's byte scan against json.Unmarshal.
+func FuzzJSONArray(f *testing.F) {
+	for _, s := range []string{`[]`, ` [ 1 , "a,]" , {"b":[2,3]} , [ ] ] `, `[1,`, `[null]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := jsonArray(raw)
+		var want []json.RawMessage
+		wantOK := json.Unmarshal(raw, &want) == nil && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("["))
+		if ok != wantOK || len(got) != len(want) {
+			t.Fatalf("jsonArray(%q) = %q, %v; json.Unmarshal: %q, %v", raw, got, ok, want, wantOK)
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("jsonArray(%q) element %d = %q; json.Unmarshal: %q", raw, i, got[i], want[i])
+			}
 		}
 	})
 }

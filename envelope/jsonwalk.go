@@ -34,6 +34,86 @@ type frame struct {
 // object keys (which encoding/json resolves by "last one wins"), a top level
 // that is not an object, and anything after the top-level value.
 func checkJSON(data []byte, maxDepth int) *jsonIssue {
+	if plainJSON(data, maxDepth) {
+		return nil
+	}
+	return walkJSON(data, maxDepth)
+}
+
+// plainJSON reports whether checkJSON has nothing to say about data,
+// cheaply: valid UTF-8 and JSON (one scan each, no allocation), a top-level
+// object, nesting within maxDepth, and no duplicate key, keys compared as
+// written. It answers false whenever it is unsure (an escape in a key,
+// which walkJSON compares decoded), so walkJSON, which a token walk makes
+// several times slower, runs only for input it may refuse and says why.
+func plainJSON(data []byte, maxDepth int) bool {
+	if !utf8.Valid(data) || !json.Valid(data) {
+		return false
+	}
+	i := 0
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	if i == len(data) || data[i] != '{' {
+		return false
+	}
+	// data is valid JSON, so outside strings a '{' or '[' opens a value,
+	// '}' or ']' closes one, and in an object a string right after '{' or
+	// ',' is a key.
+	type open struct {
+		object bool
+		keys   map[string]struct{}
+	}
+	var (
+		stack     []open
+		expectKey bool
+	)
+	for ; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '{', '[':
+			if len(stack)+1 > maxDepth {
+				return false
+			}
+			stack = append(stack, open{object: c == '{'})
+			expectKey = c == '{'
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			expectKey = false
+		case ',':
+			expectKey = stack[len(stack)-1].object
+		case '"':
+			end := i + 1
+			for data[end] != '"' {
+				if data[end] == '\\' {
+					if expectKey {
+						return false
+					}
+					end++
+				}
+				end++
+			}
+			if expectKey {
+				top := &stack[len(stack)-1]
+				if top.keys == nil {
+					top.keys = make(map[string]struct{}, 4)
+				}
+				key := string(data[i+1 : end])
+				if _, dup := top.keys[key]; dup {
+					return false
+				}
+				top.keys[key] = struct{}{}
+				expectKey = false
+			}
+			i = end
+		}
+	}
+	return true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// walkJSON is checkJSON's token walk, which names the first issue.
+func walkJSON(data []byte, maxDepth int) *jsonIssue {
 	if !utf8.Valid(data) {
 		off := 0
 		for off < len(data) {
@@ -212,6 +292,73 @@ func objectMembers(raw json.RawMessage) ([]member, bool) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, false
 	}
+	if !json.Valid(raw) {
+		return decodeMembers(raw)
+	}
+	// Valid JSON: split it with one byte scan. Members are separated by
+	// commas and the object ends with '}' at depth 1, outside strings.
+	var out []member
+	i := 1
+	for {
+		i = skipSpace(raw, i)
+		if raw[i] == '}' {
+			return out, true
+		}
+		keyEnd := stringEnd(raw, i)
+		key, ok := jsonString(raw[i:keyEnd])
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(raw, keyEnd) + 1 // past ':'
+		start := skipSpace(raw, i)
+		depth := 0
+		for i = start; ; i++ {
+			c := raw[i]
+			if c == '"' {
+				i = stringEnd(raw, i) - 1
+				continue
+			}
+			if depth == 0 && (c == ',' || c == '}') {
+				break
+			}
+			switch c {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+		}
+		out = append(out, member{key: key, value: json.RawMessage(bytes.TrimRight(raw[start:i], " \t\r\n"))})
+		if raw[i] == '}' {
+			return out, true
+		}
+		i++ // past ','
+	}
+}
+
+// skipSpace returns the index of the first non-space byte of data at or
+// after i.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index just past the JSON string that starts at
+// data[i] (a quote) in valid JSON.
+func stringEnd(data []byte, i int) int {
+	for i++; data[i] != '"'; i++ {
+		if data[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// decodeMembers is objectMembers by token walk, for input that is not
+// valid JSON.
+func decodeMembers(raw json.RawMessage) ([]member, bool) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if _, err := dec.Token(); err != nil { // '{'
 		return nil, false
@@ -266,6 +413,9 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
+	if s, ok := plainString(raw); ok {
+		return s, true
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
@@ -279,9 +429,68 @@ func jsonArray(raw json.RawMessage) ([]json.RawMessage, bool) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, false
 	}
+	if json.Valid(raw) {
+		return splitArray(raw), true
+	}
 	var a []json.RawMessage
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, false
 	}
 	return a, true
+}
+
+// plainString returns the string raw holds when it needs no decoding: a
+// quoted run of valid UTF-8 without escapes, quotes or control characters,
+// whose value is the bytes between the quotes (the long base64 payloads
+// and signatures are such strings). ok is false otherwise, and
+// json.Unmarshal decides.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
+}
+
+// splitArray returns the elements of raw, a valid JSON array, as written
+// (json.Unmarshal into []json.RawMessage gives the same, after a second
+// validation and a copy of each element).
+func splitArray(raw []byte) []json.RawMessage {
+	var out []json.RawMessage
+	i := skipSpace(raw, 1)
+	if raw[i] == ']' {
+		return out
+	}
+	for {
+		start, depth := skipSpace(raw, i), 0
+		for i = start; ; i++ {
+			c := raw[i]
+			if c == '"' {
+				i = stringEnd(raw, i) - 1
+				continue
+			}
+			if depth == 0 && (c == ',' || c == ']') {
+				break
+			}
+			switch c {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+		}
+		out = append(out, json.RawMessage(bytes.TrimRight(raw[start:i], " \t\r\n")))
+		if raw[i] == ']' {
+			return out
+		}
+		i++ // past ','
+	}
 }
