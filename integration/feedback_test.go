@@ -17,17 +17,17 @@ import (
 type reputationJSON struct {
 	Digest  string `json:"digest"`
 	Quality struct {
-		Positive string  `json:"positive"`
-		Negative string  `json:"negative"`
+		Positive int64   `json:"positive"`
+		Negative int64   `json:"negative"`
 		Score    float64 `json:"score"`
 		PosW     float64 `json:"positive_weight"`
 	} `json:"quality"`
 	Trust struct {
-		Positive string  `json:"positive"`
-		Negative string  `json:"negative"`
+		Positive int64   `json:"positive"`
+		Negative int64   `json:"negative"`
 		Score    float64 `json:"score"`
 	} `json:"trust"`
-	Voters     string `json:"voters"`
+	Voters     int64  `json:"voters"`
 	LastVoteAt string `json:"last_vote_at"`
 	WebOfTrust bool   `json:"web_of_trust"`
 	Responses  []struct {
@@ -142,7 +142,7 @@ func TestFeedbackFederation(t *testing.T) {
 				}
 			}
 			global := reputation(t, a.grpcAddr, sha)
-			if global.Quality.Positive != "1" || global.Quality.Negative != "1" || global.Trust.Negative != "1" || global.Voters != "3" ||
+			if global.Quality.Positive != 1 || global.Quality.Negative != 1 || global.Trust.Negative != 1 || global.Voters != 3 ||
 				len(global.Responses) != 1 || global.LastVoteAt == "" {
 				t.Fatalf("global reputation on a: %+v", global)
 			}
@@ -150,7 +150,7 @@ func TestFeedbackFederation(t *testing.T) {
 			web := reputation(t, a.grpcAddr, webArgs...)
 			// carol is distrusted by the root: her distrust vote drops out;
 			// bob counts with weight 0.25 (high, then low).
-			if !web.WebOfTrust || web.Trust.Negative != "" || web.Quality.PosW != 1 || web.Voters != "2" {
+			if !web.WebOfTrust || web.Trust.Negative != 0 || web.Quality.PosW != 1 || web.Voters != 2 {
 				t.Fatalf("web-of-trust reputation on a: %+v", web)
 			}
 			if r := trustctl(t, a.grpcAddr, "reputation", sha); r.code != 0 || !strings.Contains(r.stdout, "response by publisher "+ids["release"]) {

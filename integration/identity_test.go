@@ -125,10 +125,10 @@ func TestIdentityVerifiedVoters(t *testing.T) {
 				must(trustctl(t, d.grpcAddr, "vote", app, "--like", "--key", filepath.Join(work, name+".pem")), "vote")
 			}
 			sha := strings.Fields(must(trustctl(t, d.grpcAddr, "digest", "-a", "sha256", app), "digest").stdout)[0]
-			if all := reputation(t, d.grpcAddr, sha); all.Voters != "2" || all.Quality.Positive != "2" {
+			if all := reputation(t, d.grpcAddr, sha); all.Voters != 2 || all.Quality.Positive != 2 {
 				t.Fatalf("reputation: %+v, want 2 voters", all)
 			}
-			if ver := reputation(t, d.grpcAddr, sha, "--verified-only"); ver.Voters != "1" || ver.Quality.Positive != "1" {
+			if ver := reputation(t, d.grpcAddr, sha, "--verified-only"); ver.Voters != 1 || ver.Quality.Positive != 1 {
 				t.Fatalf("reputation --verified-only: %+v, want alice alone", ver)
 			}
 		})

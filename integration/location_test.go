@@ -25,7 +25,7 @@ import (
 type locationsJSON struct {
 	Digest    string   `json:"digest"`
 	Digests   []string `json:"digests"`
-	Length    string   `json:"length"`
+	Length    int64    `json:"length"`
 	Locations []struct {
 		URI      string      `json:"uri"`
 		URLs     []string    `json:"urls"`
@@ -209,8 +209,8 @@ func TestLocations(t *testing.T) {
 				len(l.URLs) != 2 || l.URLs[1] != blobs.URL+"/app/"+hex512+".app-1.0.tar.gz" {
 				t.Errorf("directory location %+v", l)
 			}
-			if got.Length != "46" || len(got.Digests) != 2 || got.Digests[1] != "sha256:"+hex256 {
-				t.Errorf("length %s, digests %v", got.Length, got.Digests)
+			if got.Length != 46 || len(got.Digests) != 2 || got.Digests[1] != "sha256:"+hex256 {
+				t.Errorf("length %d, digests %v", got.Length, got.Digests)
 			}
 			r = ctl("locations", "sha256:"+hex256)
 			if r.code != 0 || !strings.Contains(r.stdout, "authoritative "+blobs.URL+"/  claimed by "+targetsID+" (targets), log entry") ||
