@@ -311,23 +311,7 @@ func objectMembers(raw json.RawMessage) ([]member, bool) {
 		}
 		i = skipSpace(raw, keyEnd) + 1 // past ':'
 		start := skipSpace(raw, i)
-		depth := 0
-		for i = start; ; i++ {
-			c := raw[i]
-			if c == '"' {
-				i = stringEnd(raw, i) - 1
-				continue
-			}
-			if depth == 0 && (c == ',' || c == '}') {
-				break
-			}
-			switch c {
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-			}
-		}
+		i = valueEnd(raw, start, '}')
 		out = append(out, member{key: key, value: json.RawMessage(bytes.TrimRight(raw[start:i], " \t\r\n"))})
 		if raw[i] == '}' {
 			return out, true
@@ -470,27 +454,35 @@ func splitArray(raw []byte) []json.RawMessage {
 		return out
 	}
 	for {
-		start, depth := skipSpace(raw, i), 0
-		for i = start; ; i++ {
-			c := raw[i]
-			if c == '"' {
-				i = stringEnd(raw, i) - 1
-				continue
-			}
-			if depth == 0 && (c == ',' || c == ']') {
-				break
-			}
-			switch c {
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-			}
-		}
+		start := skipSpace(raw, i)
+		i = valueEnd(raw, start, ']')
 		out = append(out, json.RawMessage(bytes.TrimRight(raw[start:i], " \t\r\n")))
 		if raw[i] == ']' {
 			return out
 		}
 		i++ // past ','
+	}
+}
+
+// valueEnd returns the index of the ',' or closing byte that ends the
+// value starting at raw[start], in valid JSON whose enclosing container
+// closes with closing.
+func valueEnd(raw []byte, start int, closing byte) int {
+	depth := 0
+	for i := start; ; i++ {
+		c := raw[i]
+		if c == '"' {
+			i = stringEnd(raw, i) - 1
+			continue
+		}
+		if depth == 0 && (c == ',' || c == closing) {
+			return i
+		}
+		switch c {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		}
 	}
 }
