@@ -362,17 +362,13 @@ type FeedbackReader interface {
 
 // FeedbackWriter writes the feedback tables inside a transaction.
 type FeedbackWriter interface {
-	// PutVote inserts or replaces the vote row of (v.Digest, v.Axis,
-	// v.VoterKeyID). The digest must be recorded, else ErrInvalid.
-	PutVote(ctx context.Context, v Vote) error
-	// AddVoteTotals adds delta's counts to d's totals (creating them) and
-	// raises LastVoteAt to delta.LastVoteAt when later.
-	AddVoteTotals(ctx context.Context, d digest.Digest, delta VoteTotals) error
-	// PutVotes does what PutVote does for each of votes and AddVoteTotals
-	// for each of totals, in one round trip where the backend can: the
-	// feedback indexer writes a group-committed batch's votes with it. At
-	// most one vote per (Digest, Axis, VoterKeyID) and one delta per digest
-	// (else ErrInvalid); nothing is written on error.
+	// PutVotes inserts or replaces the vote row of (Digest, Axis,
+	// VoterKeyID) of each of votes (whose digests must be recorded) and
+	// adds each of totals' counts to its digest's totals (creating them,
+	// raising LastVoteAt when later), in one round trip where the backend
+	// can: the feedback indexer writes a group-committed batch's votes with
+	// it. At most one vote per (Digest, Axis, VoterKeyID) and one delta per
+	// digest (else ErrInvalid); nothing is written on error.
 	PutVotes(ctx context.Context, votes []Vote, totals []VoteDelta) error
 	// PutTrustEdge inserts or replaces the edge (TrusterKeyID,
 	// TrusteeKeyID).

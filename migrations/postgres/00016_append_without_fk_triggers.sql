@@ -11,7 +11,7 @@
 -- from them: the references hold by construction. Tables others write
 -- keep their keys, whose refusals are part of the store's contract:
 -- alias_claims (AddAliasClaim takes a caller's statement_seq), votes and
--- vote_totals (PutVote refuses an unknown digest; checking it in the
+-- vote_totals (PutVotes refuses an unknown digest; checking it in the
 -- insert instead, by index probe, measured no faster), the indexers'
 -- tables. SQLite keeps every constraint, so the conformance suite, which
 -- runs on both, still catches an append that would break one.

@@ -31,15 +31,13 @@ func testVotes(t *testing.T, s store.Store) {
 		{VoterKeyID: "v1", Digest: b, Axis: "quality", Value: 0, VotedAt: at, Seq: st.Seq, RecordedAt: at},
 	}
 	err := update(t, s, func(ctx context.Context, w store.Writer) error {
-		for _, v := range rows {
-			if err := w.PutVote(ctx, v); err != nil {
-				return err
-			}
+		if err := w.PutVotes(ctx, rows, nil); err != nil {
+			return err
 		}
 		// Replacing in place: the row keeps its key, takes the new value.
 		later := rows[1]
 		later.Value, later.VotedAt = 1, at.Add(time.Minute)
-		return w.PutVote(ctx, later)
+		return w.PutVotes(ctx, []store.Vote{later}, nil)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -80,9 +78,9 @@ func testVotes(t *testing.T, s store.Store) {
 		{VoterKeyID: "", Digest: a, Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq},
 		{VoterKeyID: "v", Digest: sha256Of("unknown"), Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq},
 	} {
-		err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.PutVote(ctx, bad) })
+		err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.PutVotes(ctx, []store.Vote{bad}, nil) })
 		if !errors.Is(err, store.ErrInvalid) {
-			t.Fatalf("PutVote(%+v): %v, want ErrInvalid", bad, err)
+			t.Fatalf("PutVotes(%+v): %v, want ErrInvalid", bad, err)
 		}
 	}
 }
@@ -104,7 +102,9 @@ func testVoteTotals(t *testing.T, s store.Store) {
 		{Voters: -1},
 	}
 	for _, d := range deltas {
-		if err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.AddVoteTotals(ctx, a, d) }); err != nil {
+		if err := update(t, s, func(ctx context.Context, w store.Writer) error {
+			return w.PutVotes(ctx, nil, []store.VoteDelta{{Digest: a, Delta: d}})
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,7 +117,7 @@ func testVoteTotals(t *testing.T, s store.Store) {
 	// A rolled back transaction leaves the totals as they were.
 	boom := errors.New("boom")
 	err = update(t, s, func(ctx context.Context, w store.Writer) error {
-		if err := w.AddVoteTotals(ctx, a, store.VoteTotals{Likes: 100}); err != nil {
+		if err := w.PutVotes(ctx, nil, []store.VoteDelta{{Digest: a, Delta: store.VoteTotals{Likes: 100}}}); err != nil {
 			return err
 		}
 		return boom
@@ -130,9 +130,9 @@ func testVoteTotals(t *testing.T, s store.Store) {
 	}
 }
 
-// testPutVotes: the batch form writes the same rows and totals as PutVote
-// and AddVoteTotals, replaces stored rows, refuses a key twice, a bad row
-// or an unknown digest, and then writes nothing.
+// testPutVotes: a batch of several rows and totals is written whole,
+// replaces stored rows, refuses a key twice, a bad row or an unknown
+// digest, and then writes nothing.
 func testPutVotes(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a, b := sha256Of("putvotes-a"), sha512Of("putvotes-a")

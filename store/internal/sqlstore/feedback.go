@@ -232,44 +232,6 @@ func (q *Queries) SignedSince(ctx context.Context, keyID string, predicateTypes 
 	return n, nil
 }
 
-// PutVote implements store.FeedbackWriter.
-func (q *Queries) PutVote(ctx context.Context, v store.Vote) error {
-	if v.Digest.IsZero() || v.Axis == "" || v.VoterKeyID == "" || v.Value < -1 || v.Value > 1 || v.Seq <= 0 {
-		return fmt.Errorf("store: put vote: %w: digest, axis, voter, value in -1..1 and seq are required", store.ErrInvalid)
-	}
-	err := q.C.Exec(ctx, `INSERT INTO votes (algorithm, value, axis, voter_key_id, vote, voted_at, seq, recorded_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (algorithm, value, axis, voter_key_id) DO UPDATE SET
-			vote = excluded.vote, voted_at = excluded.voted_at, seq = excluded.seq, recorded_at = excluded.recorded_at`,
-		string(v.Digest.Algorithm()), v.Digest.Hex(), v.Axis, v.VoterKeyID, v.Value, v.VotedAt.UTC(), v.Seq, v.RecordedAt.UTC())
-	if err != nil {
-		return q.fail("put vote", err)
-	}
-	return nil
-}
-
-// AddVoteTotals implements store.FeedbackWriter.
-func (q *Queries) AddVoteTotals(ctx context.Context, d digest.Digest, t store.VoteTotals) error {
-	var last *time.Time
-	if !t.LastVoteAt.IsZero() {
-		l := t.LastVoteAt.UTC()
-		last = &l
-	}
-	err := q.C.Exec(ctx, `INSERT INTO vote_totals (algorithm, value, likes, dislikes, trusts, distrusts, voters, last_vote_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (algorithm, value) DO UPDATE SET
-			likes = vote_totals.likes + excluded.likes, dislikes = vote_totals.dislikes + excluded.dislikes,
-			trusts = vote_totals.trusts + excluded.trusts, distrusts = vote_totals.distrusts + excluded.distrusts,
-			voters = vote_totals.voters + excluded.voters,
-			last_vote_at = CASE WHEN vote_totals.last_vote_at IS NULL OR excluded.last_vote_at > vote_totals.last_vote_at
-				THEN COALESCE(excluded.last_vote_at, vote_totals.last_vote_at) ELSE vote_totals.last_vote_at END`,
-		string(d.Algorithm()), d.Hex(), t.Likes, t.Dislikes, t.Trusts, t.Distrusts, t.Voters, last)
-	if err != nil {
-		return q.fail("add vote totals", err)
-	}
-	return nil
-}
-
 // PutVotes implements store.FeedbackWriter: multi-row upserts of the vote
 // rows and of the totals, sent in one batch.
 func (q *Queries) PutVotes(ctx context.Context, votes []store.Vote, totals []store.VoteDelta) error {
