@@ -95,7 +95,7 @@ func (f *WriteFigures) Report(b *testing.B, entries int, rate float64) {
 // statements logs the calls per entry of the statements the benchmark ran.
 func (f *WriteFigures) statements(b *testing.B, conn *pgx.Conn, entries int) {
 	ctx := context.Background()
-	rows, err := conn.Query(ctx, `SELECT calls, total_exec_time, shared_blks_hit + shared_blks_read, query FROM pg_stat_statements
+	rows, err := conn.Query(ctx, `SELECT calls, total_exec_time, total_plan_time, shared_blks_hit + shared_blks_read, query FROM pg_stat_statements
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 		  AND query NOT LIKE '%pg_stat_statements%' AND toplevel
 		ORDER BY calls DESC`)
@@ -106,34 +106,34 @@ func (f *WriteFigures) statements(b *testing.B, conn *pgx.Conn, entries int) {
 	defer rows.Close()
 	var (
 		total, totalBlks int64
-		totalMS          float64
+		totalMS, planMS  float64
 		lines            []string
 	)
 	for rows.Next() {
 		var (
 			calls, blks int64
-			ms          float64
+			ms, plan    float64
 			q           string
 		)
-		if err := rows.Scan(&calls, &ms, &blks, &q); err != nil {
+		if err := rows.Scan(&calls, &ms, &plan, &blks, &q); err != nil {
 			b.Logf("pg_stat_statements: %v", err)
 			return
 		}
-		total, totalBlks, totalMS = total+calls, totalBlks+blks, totalMS+ms
+		total, totalBlks, totalMS, planMS = total+calls, totalBlks+blks, totalMS+ms, planMS+plan
 		if len(lines) < 16 {
 			q = strings.Join(strings.Fields(q), " ")
 			if len(q) > 90 {
 				q = q[:90] + "…"
 			}
-			lines = append(lines, fmt.Sprintf("  %8.3f calls/entry %8.1f µs/entry %7.1f buffers/entry  %s",
-				float64(calls)/float64(entries), ms*1000/float64(entries), float64(blks)/float64(entries), q))
+			lines = append(lines, fmt.Sprintf("  %8.3f calls/entry %8.1f µs/entry %6.1f µs planning/entry %7.1f buffers/entry  %s",
+				float64(calls)/float64(entries), ms*1000/float64(entries), plan*1000/float64(entries), float64(blks)/float64(entries), q))
 		}
 	}
 	// Printed, not logged: the testing package cuts a benchmark's log.
 	// Buffers touched (shared hits and reads) measure the database's work
 	// whatever else loads the machine; execution times do not.
-	fmt.Printf("%s: pg_stat_statements: %.2f statements, %.1f buffers, %.0f µs of execution per entry (%d entries), top by calls:\n%s\n",
-		b.Name(), float64(total)/float64(entries), float64(totalBlks)/float64(entries), totalMS*1000/float64(entries), entries, strings.Join(lines, "\n"))
+	fmt.Printf("%s: pg_stat_statements: %.2f statements, %.1f buffers, %.0f µs of execution and %.0f µs of planning per entry (%d entries), top by calls:\n%s\n",
+		b.Name(), float64(total)/float64(entries), float64(totalBlks)/float64(entries), totalMS*1000/float64(entries), planMS*1000/float64(entries), entries, strings.Join(lines, "\n"))
 	b.ReportMetric(float64(totalBlks)/float64(entries), "buffers/entry")
 	b.ReportMetric(float64(total)/float64(entries), "stmts/entry")
 }

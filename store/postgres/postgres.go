@@ -90,8 +90,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // Update implements store.Store.
 func (s *Store) Update(ctx context.Context, fn func(context.Context, store.Writer) error) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return fn(ctx, &sqlstore.Queries{C: conn{tx}, D: dialect{}})
+	err := s.update(ctx, func(t *tx) error {
+		return fn(ctx, &sqlstore.Queries{C: t, D: dialect{}})
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: %w", dialect{}.MapError(err))
@@ -309,8 +309,13 @@ func (c conn) QueryBatch(ctx context.Context, stmts []sqlstore.Stmt, scan func(i
 	for _, s := range stmts {
 		b.Queue(s.SQL, s.Args...)
 	}
-	br := c.q.SendBatch(ctx, b)
-	for i := range stmts {
+	return scanBatch(c.q.SendBatch(ctx, b), len(stmts), scan)
+}
+
+// scanBatch calls scan with each row of the next n results of br, then
+// closes it.
+func scanBatch(br pgx.BatchResults, n int, scan func(i int, r sqlstore.Rows) error) error {
+	for i := range n {
 		rows, err := br.Query()
 		if err != nil {
 			_ = br.Close()
