@@ -171,6 +171,22 @@ type LogNode struct {
 	Hash []byte
 }
 
+// LogTip is the end of the log as an appender that wrote its last entries
+// knows it: the next entry's sequence number and the right edge of the
+// tree of the entries before it (the nodes compact.RangeNodes(0, Next-1)
+// names, in that order). Those nodes fix the tree's root and every node a
+// later append computes, so an appender holding the tip can plan its
+// append without reading the log.
+type LogTip struct {
+	Next int64
+	Edge []LogNode
+	// After, when not 0, is the first sequence number of the append,
+	// planned against a tip itself and still committing, that leaves this
+	// tip: an append planned against this one takes the log lock after
+	// that append's commit (or failure), not before.
+	After int64
+}
+
 // TUFFile is one published TUF metadata file of a repository, kept
 // verbatim.
 type TUFFile struct {
@@ -718,6 +734,16 @@ type Writer interface {
 	// does not grow with len(sts). It returns each entry and whether it was
 	// new; an envelope given twice is appended once.
 	AppendStatements(ctx context.Context, sts []Statement) ([]Statement, []bool, error)
+	// AppendStatementsAt is AppendStatements for an appender that knows
+	// the log's tip, and so need not hold the log lock while it reads: the
+	// new entries are numbered from tip.Next, and the lock is taken, and
+	// the tip checked, with the transaction's writes, where a backend can
+	// send them together (PostgreSQL: in the round trip that commits). The
+	// reads before it (known envelopes and digests) may so miss what a
+	// concurrent append is writing; such an append's envelope or digest
+	// makes this one fail on its unique key. When the log's tip is not
+	// tip, the transaction fails with ErrConflict and stores nothing.
+	AppendStatementsAt(ctx context.Context, sts []Statement, tip LogTip) ([]Statement, []bool, error)
 	// AddAliasClaim records c. Digests not yet known join the subject of the
 	// oldest known digest in c (or a new subject); digests already under
 	// another subject stay there, so a claim never merges subjects. The same

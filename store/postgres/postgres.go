@@ -223,7 +223,7 @@ func (dialect) MapError(err error) error {
 		return store.ErrNotFound
 	case errors.As(err, &pgErr):
 		switch {
-		case pgErr.Code == uniqueViolation:
+		case pgErr.Code == uniqueViolation, pgErr.Code == serializationFailure:
 			return fmt.Errorf("%w: %s", store.ErrConflict, pgErr.Message)
 		case pgErr.Code == foreignKeyViolation, pgErr.Code == checkViolation, pgErr.Code == notNullViolation:
 			return fmt.Errorf("%w: %s", store.ErrInvalid, pgErr.Message)

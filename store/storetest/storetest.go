@@ -44,6 +44,7 @@ func Run(t *testing.T, open Factory) {
 		{"ReplaceKeyMaterial", testReplaceKeyMaterial},
 		{"Evidence", testEvidence},
 		{"AppendStatementsBatch", testAppendBatch},
+		{"AppendStatementsAtTip", testAppendAtTip},
 		{"LargeStatement", testLargeStatement},
 		{"SubjectView", testSubjectView},
 		{"KeyList", testKeyList},
@@ -608,6 +609,74 @@ func testAppendBatch(t *testing.T, s store.Store) {
 	}
 	if n := nextSeq(t, s); n != 4 {
 		t.Errorf("next seq = %d, want 4", n)
+	}
+}
+
+// testAppendAtTip: an append planned against the log's tip is stored
+// only when the tip is the log's when it commits; else nothing of it is.
+func testAppendAtTip(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	first, _ := appendOne(t, s, statement("tip-first", sha256Of("tip-first")))
+	leaf := store.LogNode{ID: compact.NewNodeID(0, 0), Hash: []byte("leaf-0")}
+	if err := s.Update(ctx, func(ctx context.Context, w store.Writer) error { return w.PutLogNodes(ctx, []store.LogNode{leaf}) }); err != nil {
+		t.Fatal(err)
+	}
+	tip := store.LogTip{Next: 2, Edge: []store.LogNode{leaf}}
+	appendAt := func(tip store.LogTip, sts ...store.Statement) ([]store.Statement, []bool, error) {
+		var (
+			out     []store.Statement
+			created []bool
+		)
+		err := s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+			var err error
+			out, created, err = w.AppendStatementsAt(ctx, sts, tip)
+			if err != nil {
+				return err
+			}
+			// The tree nodes go with the entries, as the log writes them.
+			return w.PutLogNodes(ctx, []store.LogNode{{ID: compact.NewNodeID(0, uint64(tip.Next-1)), Hash: []byte("leaf-new")}})
+		})
+		return out, created, err
+	}
+	moved := sha256Of("tip-moved")
+	for _, tc := range []struct {
+		name string
+		tip  store.LogTip
+		want error
+	}{
+		{"next entry ahead", store.LogTip{Next: 3, Edge: tip.Edge}, store.ErrConflict},
+		{"next entry behind", store.LogTip{Next: 1}, store.ErrConflict},
+		{"edge with another hash", store.LogTip{Next: 2, Edge: []store.LogNode{{ID: leaf.ID, Hash: []byte("other")}}}, store.ErrConflict},
+		{"edge node not stored", store.LogTip{Next: 2, Edge: []store.LogNode{{ID: compact.NewNodeID(4, 9), Hash: []byte("x")}}}, store.ErrConflict},
+		{"no sequence number", store.LogTip{}, store.ErrInvalid},
+	} {
+		if _, _, err := appendAt(tc.tip, statement("tip-moved", moved)); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if _, err := s.SubjectByDigest(ctx, moved); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s: the refused entry's digest is stored (%v)", tc.name, err)
+		}
+	}
+	out, created, err := appendAt(tip, statement("tip-second", sha256Of("tip-second")), statement("tip-first", sha256Of("tip-first")))
+	if err != nil {
+		t.Fatalf("append at the tip: %v", err)
+	}
+	if got := fmt.Sprint(out[0].Seq, created[0], out[1].Seq, created[1]); got != fmt.Sprint(2, true, first.Seq, false) {
+		t.Errorf("seqs and created = %s, want 2 true %d false", got, first.Seq)
+	}
+	if n := nextSeq(t, s); n != 3 {
+		t.Errorf("next seq = %d, want 3", n)
+	}
+	// The tip is the transaction's first append or none.
+	err = s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		if _, _, err := w.AppendStatement(ctx, statement("tip-third", sha256Of("tip-third"))); err != nil {
+			return err
+		}
+		_, _, err := w.AppendStatementsAt(ctx, []store.Statement{statement("tip-fourth", sha256Of("tip-fourth"))}, store.LogTip{Next: 4})
+		return err
+	})
+	if !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("AppendStatementsAt after an append: %v, want ErrInvalid", err)
 	}
 }
 

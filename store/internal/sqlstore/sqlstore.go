@@ -61,6 +61,40 @@ type LogLockStatement interface {
 	ReadsDoneStmt() Stmt
 }
 
+// CustomPlanner is implemented by dialects that cache generic plans of
+// prepared statements (PostgreSQL): a read whose good plan depends on its
+// arguments (a lookup of a list of keys, which a generic plan can make a
+// scan) goes between the two statements, which plan those between them
+// for their arguments, in the same round trip.
+type CustomPlanner interface {
+	CustomPlans() (begin, end Stmt)
+}
+
+// TipChecker is implemented by dialects that can take the log lock and
+// check the log's tip (store.LogTip) in statements sent with an append's
+// writes (PostgreSQL), so AppendStatementsAt reads before it holds the
+// lock, and holds it only while its writes run.
+type TipChecker interface {
+	// ReadsStmt precedes the reads AppendStatementsAt sends without the
+	// lock, as LockLogStmt precedes them with it (ReadsDoneStmt ends
+	// them). It also takes the append's own turn, the one an append
+	// planned against the tip it leaves waits for (store.LogTip.After).
+	ReadsStmt(tip store.LogTip) Stmt
+	// LockAndCheckStmts follow the append's writes: they wait for the
+	// turn of tip.After, take the log lock, and fail the transaction,
+	// with an error MapError maps to ErrConflict, unless tip is the log's
+	// tip.
+	LockAndCheckStmts(tip store.LogTip) []Stmt
+}
+
+// NodeInserter is implemented by dialects that store tree nodes with one
+// statement that returns nothing and fails on a node stored with another
+// hash (PostgreSQL), so PutLogNodes can go with a transaction's other
+// writes rather than read back what it inserted.
+type NodeInserter interface {
+	PutLogNodesStmt(nodes []store.LogNode) Stmt
+}
+
 // Dialect is what differs between backends.
 type Dialect interface {
 	// LockLog serialises log appends until the current transaction ends, so
@@ -464,6 +498,15 @@ func (q *Queries) PutLogNodes(ctx context.Context, nodes []store.LogNode) error 
 		}
 		r.add(int64(n.ID.Level), int64(n.ID.Index), n.Hash)
 	}
+	if ni, ok := q.D.(NodeInserter); ok {
+		if len(nodes) == 0 {
+			return nil
+		}
+		if err := q.C.ExecBatch(ctx, []Stmt{ni.PutLogNodesStmt(nodes)}); err != nil {
+			return q.fail("put log nodes", err)
+		}
+		return nil
+	}
 	inserted := make(map[compact.NodeID]bool, len(nodes))
 	for _, st := range q.inserts(&r) {
 		rs, err := q.C.Query(ctx, st.SQL+` ON CONFLICT (level, idx) DO NOTHING RETURNING level, idx`, st.Args...)
@@ -594,6 +637,23 @@ func normalize(i int, s store.Statement) ([]store.StatementSubject, error) {
 // not grow with len(sts): one lookup of known envelopes, one of known
 // digests, one insert of new subjects and one pipelined batch of inserts.
 func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) ([]store.Statement, []bool, error) {
+	return q.appendStatements(ctx, sts, nil)
+}
+
+// AppendStatementsAt implements store.Writer. It must be the first append
+// of its transaction.
+func (q *Queries) AppendStatementsAt(ctx context.Context, sts []store.Statement, tip store.LogTip) ([]store.Statement, []bool, error) {
+	if q.nextSeq != 0 {
+		return nil, nil, fmt.Errorf("store: append at tip %d: %w: the transaction has appended already", tip.Next, store.ErrInvalid)
+	}
+	if tip.Next < 1 {
+		return nil, nil, fmt.Errorf("store: append at tip %d: %w: sequence numbers start at 1", tip.Next, store.ErrInvalid)
+	}
+	return q.appendStatements(ctx, sts, &tip)
+}
+
+// appendStatements appends sts; at tip, when not nil (AppendStatementsAt).
+func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, tip *store.LogTip) ([]store.Statement, []bool, error) {
 	out := make([]store.Statement, len(sts))
 	created := make([]bool, len(sts))
 	for i, s := range sts {
@@ -604,13 +664,16 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 		out[i] = s
 		out[i].Subjects, out[i].SignerKeyIDs = subjects, nonNil(s.SignerKeyIDs)
 	}
+	tc, lockWithWrites := q.D.(TipChecker)
+	lockWithWrites = lockWithWrites && tip != nil
 
 	// One pipelined round trip where the driver can: take the log lock
 	// (first append of the transaction; also when every envelope turns
 	// out to be known, which costs nothing but the lock), read the next
 	// sequence number, the envelopes already in the log and the subjects
 	// of the digests already recorded. The reads follow the lock, so they
-	// see every append committed before it.
+	// see every append committed before it. At a tip the dialect checks
+	// with the writes, the lock waits for those instead.
 	const (
 		kindLock = iota
 		kindNext
@@ -621,8 +684,12 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 		stmts []Stmt
 		kinds []int
 	)
-	if q.nextSeq == 0 {
-		if ls, ok := q.D.(LogLockStatement); ok {
+	ls, lockStmt := q.D.(LogLockStatement)
+	switch {
+	case lockWithWrites:
+		stmts, kinds = append(stmts, tc.ReadsStmt(*tip)), append(kinds, kindLock)
+	case q.nextSeq == 0:
+		if lockStmt {
 			stmts, kinds = append(stmts, ls.LockLogStmt()), append(kinds, kindLock)
 		} else if err := q.D.LockLog(ctx, q.C); err != nil {
 			return nil, nil, q.fail("lock log", err)
@@ -649,7 +716,7 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 	for _, st := range q.digestSubjectStmts(all) {
 		stmts, kinds = append(stmts, st), append(kinds, kindDigests)
 	}
-	if ls, ok := q.D.(LogLockStatement); ok && q.nextSeq == 0 {
+	if lockStmt && len(kinds) > 0 && kinds[0] == kindLock {
 		stmts, kinds = append(stmts, ls.ReadsDoneStmt()), append(kinds, kindLock)
 	}
 	var (
@@ -680,6 +747,15 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 	if next != 0 {
 		q.nextSeq = next
 	}
+	var lockAndCheck []Stmt
+	switch {
+	case lockWithWrites:
+		q.nextSeq, lockAndCheck = tip.Next, tc.LockAndCheckStmts(*tip)
+	case tip != nil:
+		if err := q.checkTip(ctx, *tip); err != nil {
+			return nil, nil, err
+		}
+	}
 
 	// Envelopes already in the log, or earlier in this call, are not
 	// appended again.
@@ -705,6 +781,7 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 		return out, created, nil
 	}
 	w := newWrites()
+	w.tail = lockAndCheck
 	now := Now()
 	for _, i := range fresh {
 		s := &out[i]
@@ -738,6 +815,35 @@ func (q *Queries) AppendStatements(ctx context.Context, sts []store.Statement) (
 		out[i] = out[j]
 	}
 	return out, created, nil
+}
+
+// checkTip fails with ErrConflict unless tip is the log's tip; the log
+// lock is held and q.nextSeq read.
+func (q *Queries) checkTip(ctx context.Context, tip store.LogTip) error {
+	moved := fmt.Errorf("store: append at tip %d: %w: the log moved since the append was planned", tip.Next, store.ErrConflict)
+	if q.nextSeq != tip.Next {
+		return moved
+	}
+	ids := make([]compact.NodeID, len(tip.Edge))
+	for i, n := range tip.Edge {
+		ids[i] = n.ID
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	stored, err := q.LogNodes(ctx, ids)
+	if errors.Is(err, store.ErrNotFound) {
+		return moved
+	}
+	if err != nil {
+		return err
+	}
+	for i, n := range tip.Edge {
+		if string(stored[i]) != string(n.Hash) {
+			return moved
+		}
+	}
+	return nil
 }
 
 // AddAliasClaim implements store.Writer.
@@ -915,6 +1021,11 @@ func (r *rows) stmts() []Stmt {
 // order.
 type writes struct {
 	statements, signers, digests, subjects, claims, claimDigests rows
+	// tail follows the inserts: the log lock and tip check of
+	// AppendStatementsAt, where they go with the writes. The inserts so
+	// run while an append before holds the lock, and the lock is held
+	// for the check and the commit only.
+	tail []Stmt
 	// newSubjects counts the placeholder subject ids (-1, -2, …) handed
 	// out for artifacts none of whose digests is known yet.
 	newSubjects int
@@ -1027,6 +1138,7 @@ func (w *writes) flush(ctx context.Context, q *Queries) error {
 	for _, r := range []*rows{&w.statements, &w.digests, &w.signers, &w.subjects, &w.claims, &w.claimDigests} {
 		batch = append(batch, q.inserts(r)...)
 	}
+	batch = append(batch, w.tail...)
 	return q.C.ExecBatch(ctx, batch)
 }
 
