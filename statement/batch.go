@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 
@@ -16,6 +18,18 @@ import (
 // maxBatch bounds how many submissions share one transaction.
 const maxBatch = 256
 
+// maxFlights bounds the batches on their way to the log at once: while
+// one commits, holding the log lock, the next reads what it needs and
+// plans its append against the tip the first will leave (see flight), so
+// the database works on both.
+const maxFlights = 2
+
+// lockedAfterMove is how long appends read the log under its lock after
+// an append planned against a tip found the log moved (another trustd on
+// the same database appends, or an append bypassed the batcher): planning
+// against a tip that others keep moving would fail every time.
+const lockedAfterMove = time.Second
+
 // pending is one verified submission waiting to be appended.
 type pending struct {
 	rec  store.Statement
@@ -24,6 +38,10 @@ type pending struct {
 	// over committing. Both are buffered so senders never block.
 	done chan result
 	lead chan struct{}
+	// leading is set, under the batcher's lock, once lead is sent;
+	// finished once done is.
+	leading  bool
+	finished atomic.Bool
 }
 
 type result struct {
@@ -34,18 +52,86 @@ type result struct {
 
 // batcher groups concurrent appends into shared transactions (group
 // commit): the log lock and the commit are paid once per batch rather than
-// once per statement. There is no background goroutine: the first
-// submitter to find nobody committing becomes the leader, commits batches
-// until its own entry is done, then hands leadership to the next waiter.
+// once per statement. There is no background goroutine: a submitter that
+// finds fewer than maxFlights leaders becomes one, commits batches until
+// its own entry is done, then hands leadership to the oldest waiter.
 type batcher struct {
 	store store.Store
 	index indexers
 	mu    sync.Mutex
 	queue []*pending
-	busy  bool
+	// leaders counts the submitters leading; last is the newest flight,
+	// the one the next batch is numbered after.
+	leaders int
+	last    *flight
+	// lockedUntil ends the reads under the lock that a moved log started
+	// (lockedAfterMove); replans counts the batches planned against a tip
+	// that were retried under the lock.
+	lockedUntil time.Time
+	replans     atomic.Int64
 	// edge holds the tree's right edge as of the last batch this log
 	// committed (see edgeNodes), so the next batch need not read it.
 	edge edgeCache
+}
+
+// flight is a batch on its way to the log. Once its entries are numbered
+// and their tree nodes computed, it publishes the tip the log will have
+// when it commits, and the next batch plans against that tip while this
+// one commits: its reads do not wait for the log lock, which it takes
+// with its writes, checking then that the tip is the log's (else it is
+// retried under the lock, and stores nothing planned against the wrong
+// tip; see store.Writer.AppendStatementsAt).
+type flight struct {
+	// planned is closed once the tip is published; tried once the first
+	// attempt to commit the batch has ended, committed or not.
+	planned, tried chan struct{}
+	once           sync.Once
+	mu      sync.Mutex
+	tip     *store.LogTip
+	// keys are the envelopes and digests of the batch: a next batch that
+	// names one reads under the lock, since its reads may not see them.
+	keys map[string]bool
+}
+
+func newFlight() *flight { return &flight{planned: make(chan struct{}), tried: make(chan struct{})} }
+
+// publish sets the tip the flight leaves (nil: unknown) and lets the next
+// batch plan; only the first call counts.
+func (f *flight) publish(tip *store.LogTip) {
+	f.once.Do(func() {
+		f.mu.Lock()
+		f.tip = tip
+		f.mu.Unlock()
+		close(f.planned)
+	})
+}
+
+// forget drops the published tip once the flight failed, so a batch not
+// yet planned reads the log under its lock instead.
+func (f *flight) forget() {
+	f.mu.Lock()
+	f.tip = nil
+	f.mu.Unlock()
+}
+
+func (f *flight) currentTip() *store.LogTip {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tip
+}
+
+// batchKeys returns the envelopes and digests batch names.
+func batchKeys(batch []*pending) map[string]bool {
+	keys := map[string]bool{}
+	for _, q := range batch {
+		keys[q.rec.EnvelopeDigest.String()] = true
+		for _, s := range q.rec.Subjects {
+			for _, d := range s.Digests {
+				keys[d.String()] = true
+			}
+		}
+	}
+	return keys
 }
 
 // edgeCache keeps the nodes of the tree's right edge (the roots of the
@@ -77,8 +163,9 @@ func (c *edgeCache) update(size uint64, seen map[compact.NodeID][]byte) {
 }
 
 // edgeNodes is a transaction's tlog.NodeWriter that answers reads from the
-// edge cache first, and records the nodes it reads and writes for the
-// cache's update once the transaction commits.
+// nodes it has seen (those of the tip it plans against, if any, and those
+// it read or wrote) and the edge cache first, and records what it reads
+// and writes for the cache's update once the transaction commits.
 type edgeNodes struct {
 	w     nodeWriter
 	cache *edgeCache
@@ -93,7 +180,9 @@ func (e *edgeNodes) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byt
 	)
 	e.cache.mu.Lock()
 	for i, id := range ids {
-		if h, ok := e.cache.m[id]; ok {
+		if h, ok := e.seen[id]; ok {
+			out[i] = h
+		} else if h, ok := e.cache.m[id]; ok {
 			out[i] = h
 		} else {
 			missing, at = append(missing, id), append(at, i)
@@ -124,12 +213,31 @@ func (e *edgeNodes) PutLogNodes(ctx context.Context, ns []tlog.Node) error {
 	return nil
 }
 
+// tip returns the log's tip once the entries before next are in the tree:
+// its right edge from the nodes seen and cached, nil when one is neither.
+func (e *edgeNodes) tip(next int64) *store.LogTip {
+	e.cache.mu.Lock()
+	defer e.cache.mu.Unlock()
+	t := &store.LogTip{Next: next}
+	for _, id := range compact.RangeNodes(0, uint64(next-1), nil) {
+		h, ok := e.seen[id]
+		if !ok {
+			if h, ok = e.cache.m[id]; !ok {
+				return nil
+			}
+		}
+		t.Edge = append(t.Edge, store.LogNode{ID: id, Hash: h})
+	}
+	return t
+}
+
 func (b *batcher) append(ctx context.Context, rec store.Statement, leaf []byte) (store.Statement, bool, error) {
 	p := &pending{rec: rec, leaf: leaf, done: make(chan result, 1), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
-	if !b.busy {
-		b.busy = true
+	if b.leaders < maxFlights {
+		b.leaders++
+		p.leading = true
 		p.lead <- struct{}{}
 	}
 	b.mu.Unlock()
@@ -137,84 +245,163 @@ func (b *batcher) append(ctx context.Context, rec store.Statement, leaf []byte) 
 	for {
 		select {
 		case r := <-p.done:
+			// Leadership handed to p is sent before p's entry leaves the
+			// queue, so before its outcome: if it came, it is here now.
+			select {
+			case <-p.lead:
+				b.lead(ctx, p)
+			default:
+			}
 			return r.rec, r.created, r.err
 		case <-p.lead:
-			b.leadUntilDone(ctx, p)
+			b.lead(ctx, p)
 		}
 	}
 }
 
-// leadUntilDone commits batches from the queue until p's own is committed,
-// then passes leadership to the oldest waiter, if any.
-func (b *batcher) leadUntilDone(ctx context.Context, p *pending) {
+// lead commits batches from the queue until p's entry is committed or the
+// queue is empty, then passes leadership to the oldest waiter not leading
+// already, if any.
+func (b *batcher) lead(ctx context.Context, p *pending) {
 	for {
 		b.mu.Lock()
-		n := min(len(b.queue), maxBatch)
-		batch := b.queue[:n:n]
-		b.queue = b.queue[n:]
-		b.mu.Unlock()
-
-		b.commit(context.WithoutCancel(ctx), batch)
-
-		mine := false
-		for _, q := range batch {
-			mine = mine || q == p
-		}
-		b.mu.Lock()
-		if mine || len(b.queue) == 0 {
-			if len(b.queue) > 0 {
-				b.queue[0].lead <- struct{}{}
-			} else {
-				b.busy = false
+		if p.finished.Load() || len(b.queue) == 0 {
+			b.leaders--
+			for _, q := range b.queue {
+				if !q.leading {
+					b.leaders++
+					q.leading = true
+					q.lead <- struct{}{}
+					break
+				}
 			}
 			b.mu.Unlock()
 			return
 		}
+		prev, f := b.last, newFlight()
+		b.last = f
 		b.mu.Unlock()
+
+		// The batch is taken once the one before is numbered, so it
+		// gathers what arrived meanwhile, and is numbered after it.
+		var tip *store.LogTip
+		if prev != nil {
+			<-prev.planned
+			tip = prev.currentTip()
+		}
+		b.mu.Lock()
+		n := min(len(b.queue), maxBatch)
+		batch := b.queue[:n:n]
+		b.queue = b.queue[n:]
+		if time.Now().Before(b.lockedUntil) {
+			tip = nil
+		}
+		b.mu.Unlock()
+		if tip != nil && (b.index.locked(batch) || overlaps(prev, batch)) {
+			tip = nil
+		}
+		b.commit(context.WithoutCancel(ctx), batch, prev, tip, f)
 	}
 }
 
-// commit appends the batch in one transaction. When that fails, each entry
-// is retried alone so one bad entry cannot fail the others.
-func (b *batcher) commit(ctx context.Context, batch []*pending) {
-	results, err := b.appendAll(ctx, batch)
+// overlaps reports whether batch names an envelope or digest of prev's.
+func overlaps(prev *flight, batch []*pending) bool {
+	for _, q := range batch {
+		if prev.keys[q.rec.EnvelopeDigest.String()] {
+			return true
+		}
+		for _, s := range q.rec.Subjects {
+			for _, d := range s.Digests {
+				if prev.keys[d.String()] {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// commit appends the batch in one transaction, planned against tip when
+// not nil, and publishes f's tip. Under the lock from the start, it asks
+// for the log lock only once prev's first attempt has ended, so the
+// batches take it in the order they were numbered (planned against a tip,
+// it waits for prev's turn in the database instead). When that fails, the
+// batch is retried under the log lock, and then each entry alone, so one
+// bad entry cannot fail the others.
+func (b *batcher) commit(ctx context.Context, batch []*pending, prev *flight, tip *store.LogTip, f *flight) {
+	if len(batch) == 0 {
+		f.publish(tip)
+		if prev != nil {
+			<-prev.tried // a next batch then waits for prev's through f
+		}
+		close(f.tried)
+		return
+	}
+	f.keys = batchKeys(batch)
+	if prev != nil && tip == nil {
+		<-prev.tried
+	}
+	results, err := b.appendAll(ctx, batch, tip, f)
+	close(f.tried)
+	if err != nil {
+		// Once more under the lock: what failed may be another's write
+		// that the attempt could not see (the log moved, a digest was
+		// recorded meanwhile), which the retry reads.
+		f.forget()
+		if tip != nil {
+			b.replans.Add(1)
+			b.mu.Lock()
+			b.lockedUntil = time.Now().Add(lockedAfterMove)
+			b.mu.Unlock()
+		}
+		results, err = b.appendAll(ctx, batch, nil, nil)
+	}
 	if err == nil {
 		for i, q := range batch {
+			q.finished.Store(true)
 			q.done <- results[i]
 		}
 		return
 	}
-	if len(batch) == 1 {
-		batch[0].done <- result{err: err}
-		return
-	}
 	for _, q := range batch {
-		rs, err := b.appendAll(ctx, []*pending{q})
-		if err != nil {
-			q.done <- result{err: err}
-			continue
+		r := result{err: err}
+		if len(batch) > 1 {
+			if rs, err := b.appendAll(ctx, []*pending{q}, nil, nil); err != nil {
+				r = result{err: err}
+			} else {
+				r = rs[0]
+			}
 		}
-		q.done <- rs[0]
+		q.finished.Store(true)
+		q.done <- r
 	}
 }
 
-func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, error) {
-	recs := make([]store.Statement, len(batch))
-	for i, q := range batch {
-		recs[i] = q.rec
+// appendAll appends the batch in one transaction, planned against tip when
+// not nil, and publishes, when f is not nil, the tip it leaves: as soon as
+// it is known, before the commit.
+func (b *batcher) appendAll(ctx context.Context, batch []*pending, tip *store.LogTip, f *flight) ([]result, error) {
+	if f != nil {
+		defer f.publish(nil) // when it failed before publishing
 	}
-	results := make([]result, len(batch))
+	recs := make([]store.Statement, len(batch))
 	leaves := make([][]byte, len(batch))
 	for i, q := range batch {
-		leaves[i] = q.leaf
+		recs[i], leaves[i] = q.rec, q.leaf
 	}
+	results := make([]result, len(batch))
 	var (
 		nodes *edgeNodes
 		size  uint64
 	)
 	err := b.store.Update(ctx, func(ctx context.Context, w store.Writer) error {
 		nodes = &edgeNodes{w: nodeWriter{w}, cache: &b.edge, seen: map[compact.NodeID][]byte{}}
-		out, created, err := appendIn(ctx, w, recs, leaves, b.index, nodes)
+		if tip != nil {
+			for _, n := range tip.Edge {
+				nodes.seen[n.ID] = n.Hash
+			}
+		}
+		out, created, err := appendIn(ctx, w, recs, leaves, b.index, nodes, tip)
 		if err != nil {
 			return err
 		}
@@ -223,6 +410,18 @@ func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, er
 			results[i] = result{rec: out[i], created: created[i]}
 			if created[i] {
 				size = max(size, uint64(out[i].Seq))
+			}
+		}
+		if f != nil {
+			switch {
+			case size > 0:
+				next := nodes.tip(int64(size) + 1)
+				if next != nil && tip != nil {
+					next.After = tip.Next // this append's turn
+				}
+				f.publish(next)
+			case tip != nil:
+				f.publish(tip)
 			}
 		}
 		return nil
@@ -238,6 +437,20 @@ func (b *batcher) appendAll(ctx context.Context, batch []*pending) ([]result, er
 type indexers struct {
 	each  map[string]Indexer
 	batch map[string]BatchIndexer
+}
+
+// locked reports whether an entry of batch has a per-entry indexer. Such
+// an indexer may read anything earlier entries left, so the batch reads
+// under the log lock; a batch indexer reads only what the entries naming
+// its entries' digests left (see BatchIndexer), which no append but the
+// one before, checked apart (overlaps), can change unseen.
+func (ix indexers) locked(batch []*pending) bool {
+	for _, q := range batch {
+		if ix.each[q.rec.PredicateType] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // run runs the indexers of the new entries out (created[i]): each
@@ -281,9 +494,20 @@ func (ix indexers) run(ctx context.Context, w store.Writer, out []store.Statemen
 // appendIn appends recs (whose leaf hashes are leaves) to the log inside
 // the transaction w: the statements, the index entries their predicate
 // types' indexers derive from them, then the Merkle tree nodes of the new
-// entries, computed once for all of them.
-func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leaves [][]byte, index indexers, nodes tlog.NodeWriter) ([]store.Statement, []bool, error) {
-	out, created, err := w.AppendStatements(ctx, recs)
+// entries, computed once for all of them. With a tip, the append is
+// planned against it (store.Writer.AppendStatementsAt) and nodes must hold
+// its edge.
+func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leaves [][]byte, index indexers, nodes tlog.NodeWriter, tip *store.LogTip) ([]store.Statement, []bool, error) {
+	var (
+		out     []store.Statement
+		created []bool
+		err     error
+	)
+	if tip != nil {
+		out, created, err = w.AppendStatementsAt(ctx, recs, *tip)
+	} else {
+		out, created, err = w.AppendStatements(ctx, recs)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

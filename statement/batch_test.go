@@ -197,6 +197,124 @@ func envelopeDigest(t *testing.T, env []byte) digest.Digest {
 	return d
 }
 
+// TestPlannedOnAFailedBatch: a batch planned against the tip the batch
+// before it leaves, while that one commits, when that one then fails at
+// its commit: neither is stored against a tip the log does not have. The
+// first is held in its indexer while another transaction records one of
+// its digests, so its insert of that digest fails at COMMIT, after the
+// second planned against it. Both are retried under the lock and
+// acknowledged; the log is gapless and its tree proves every entry.
+// PostgreSQL only: SQLite's one write lock makes the other transaction
+// wait for the first instead, so the first cannot fail so there.
+func TestPlannedOnAFailedBatch(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		if be.Name != "postgres" {
+			continue
+		}
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := be.Open(t)
+			var (
+				gate    = make(chan struct{})
+				entered = make(chan struct{}, 1)
+				once    sync.Once
+			)
+			skey, vkey, err := tlog.GenerateLogKey("planned-test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey,
+				BatchIndexers: map[string]statement.BatchIndexer{testPredicate: func(ctx context.Context, w store.Writer, es []store.Statement) error {
+					for _, e := range es {
+						if bytes.Contains(e.Payload, []byte(`"gate"`)) {
+							once.Do(func() { entered <- struct{}{}; <-gate })
+						}
+					}
+					return nil
+				}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := newSigner(t, s, envelope.KeyTypeED25519, true)
+			gated := artifact("planned-gate")
+			envs := map[string][]byte{
+				"gate": sign(t, `{"gate":true}`, []envelope.Subject{gated}, k),
+				"a":    sign(t, `{"ok":1}`, []envelope.Subject{artifact("planned-a")}, k),
+				"c":    sign(t, `{"ok":3}`, []envelope.Subject{artifact("planned-c")}, k),
+			}
+			var (
+				mu  sync.Mutex
+				got = map[string]store.Statement{}
+				wg  sync.WaitGroup
+			)
+			submit := func(name string) {
+				defer wg.Done()
+				rec, created, err := l.Submit(ctx, envs[name])
+				if err != nil || !created {
+					t.Errorf("%s: created %v, %v", name, created, err)
+				}
+				mu.Lock()
+				got[name] = rec
+				mu.Unlock()
+			}
+			wg.Add(1)
+			go submit("gate")
+			<-entered
+			for _, name := range []string{"a", "c"} {
+				wg.Add(1)
+				go submit(name)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for l.QueuedAppends() < 2 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d appends queued, want 2", l.QueuedAppends())
+				}
+				time.Sleep(time.Millisecond)
+			}
+			// Another transaction records the gate's digest (an alias
+			// claim, which does not take the log lock).
+			err = s.Update(ctx, func(ctx context.Context, w store.Writer) error {
+				_, _, err := w.AddAliasClaim(ctx, store.AliasClaim{Source: store.ClaimTUFTarget, Reference: "planned-test",
+					Digests: []digest.Digest{gated.Digests[0], artifact("planned-elsewhere").Digests[0]}})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			close(gate)
+			wg.Wait()
+			if t.Failed() {
+				return
+			}
+			t.Logf("batches planned against a tip and retried under the lock: %d", l.Replans())
+			if size, err := s.LogSize(ctx); err != nil || size != 3 {
+				t.Fatalf("LogSize = %d, %v; want 3", size, err)
+			}
+			signed, _, err := l.Checkpoint(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp, err := tlog.OpenCheckpoint(signed, vkey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, rec := range got {
+				st, err := l.Get(ctx, rec.Seq)
+				if err != nil || !bytes.Equal(st.Envelope, envs[name]) {
+					t.Fatalf("entry %d: %v, want %s's envelope", rec.Seq, err, name)
+				}
+				proof, _, treeSize, err := l.InclusionProof(ctx, rec.Seq, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tlog.VerifyInclusion(tlog.LeafHash(envs[name]), uint64(rec.Seq-1), treeSize, proof, cp.Hash); err != nil {
+					t.Fatalf("inclusion of %s (entry %d): %v", name, rec.Seq, err)
+				}
+			}
+		})
+	}
+}
+
 // TestTwoLogsOneTree: two Logs on one store (two trustd replicas on one
 // database) append in turn, each keeping its own idea of the tree's right
 // edge between its batches; the log stays one gapless tree that proves
@@ -228,6 +346,12 @@ func TestTwoLogsOneTree(t *testing.T) {
 					t.Fatalf("entry %d: seq %d created %v %v", i, rec.Seq, created, err)
 				}
 				envs = append(envs, env)
+			}
+			// a planned its second batch against the tip its first left,
+			// which other had moved: the check refused it, and it was
+			// appended under the lock.
+			if a.log.Replans() == 0 {
+				t.Error("no batch of a was planned against a moved tip and retried")
 			}
 			for _, l := range []*statement.Log{a.log, other} {
 				signed, size, err := l.Checkpoint(ctx, 0)

@@ -7,3 +7,8 @@ func (l *Log) QueuedAppends() int {
 	defer l.batch.mu.Unlock()
 	return len(l.batch.queue)
 }
+
+// Replans returns how many batches planned against the log's tip were
+// retried under the log lock (the log had moved, or the batch before
+// failed).
+func (l *Log) Replans() int64 { return l.batch.replans.Load() }

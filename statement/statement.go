@@ -57,7 +57,13 @@ type Indexer func(ctx context.Context, w store.Writer, entry store.Statement) er
 // type in one append at once, in log order, so it reads and writes its
 // derived tables once per group-committed batch rather than once per
 // entry. An error rolls the whole append back (the log then appends each
-// entry of the batch alone, so only the failing one is refused).
+// entry of the batch alone, so only the failing one is refused). It must
+// read only what entries naming its entries' subject digests left: a
+// batch planned against the log's tip runs it before taking the log lock
+// (store.Writer.AppendStatementsAt), which is sound only because no other
+// append can have changed that unseen (the check at the lock refuses one
+// that moved the log, and an append still committing before it that names
+// one of those digests makes the batch read under the lock).
 type BatchIndexer func(ctx context.Context, w store.Writer, entries []store.Statement) error
 
 // WriteQuota limits how many entries each key may sign (the
@@ -341,7 +347,7 @@ func (l *Log) AppendVerifiedIn(ctx context.Context, w store.Writer, recs []store
 		recs[i].EnvelopeDigest = d
 		leaves[i] = tlog.LeafHash(recs[i].Envelope)
 	}
-	out, created, err := appendIn(ctx, w, recs, leaves, l.index, nil)
+	out, created, err := appendIn(ctx, w, recs, leaves, l.index, nil, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("statement: append: %w", err)
 	}
