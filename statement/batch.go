@@ -86,8 +86,8 @@ type flight struct {
 	// attempt to commit the batch has ended, committed or not.
 	planned, tried chan struct{}
 	once           sync.Once
-	mu      sync.Mutex
-	tip     *store.LogTip
+	mu             sync.Mutex
+	tip            *store.LogTip
 	// keys are the envelopes and digests of the batch: a next batch that
 	// names one reads under the lock, since its reads may not see them.
 	keys map[string]bool
