@@ -325,9 +325,10 @@ func overlaps(prev *flight, batch []*pending) bool {
 // not nil, and publishes f's tip. Under the lock from the start, it asks
 // for the log lock only once prev's first attempt has ended, so the
 // batches take it in the order they were numbered (planned against a tip,
-// it waits for prev's turn in the database instead). When that fails, the
-// batch is retried under the log lock, and then each entry alone, so one
-// bad entry cannot fail the others.
+// it waits for prev's turn in the database instead). When that fails, a
+// batch planned against a tip is retried under the log lock, and then
+// each entry of a failed batch alone, so one bad entry cannot fail the
+// others.
 func (b *batcher) commit(ctx context.Context, batch []*pending, prev *flight, tip *store.LogTip, f *flight) {
 	if len(batch) == 0 {
 		f.publish(tip)
@@ -343,18 +344,18 @@ func (b *batcher) commit(ctx context.Context, batch []*pending, prev *flight, ti
 	}
 	results, err := b.appendAll(ctx, batch, tip, f)
 	close(f.tried)
-	if err != nil {
-		// Once more under the lock: what failed may be another's write
-		// that the attempt could not see (the log moved, a digest was
-		// recorded meanwhile), which the retry reads.
+	if err != nil && tip != nil {
+		// Once more under the lock: the attempt may have failed on what
+		// it could not see (the log moved, the batch before failed),
+		// which the retry reads.
 		f.forget()
-		if tip != nil {
-			b.replans.Add(1)
-			b.mu.Lock()
-			b.lockedUntil = time.Now().Add(lockedAfterMove)
-			b.mu.Unlock()
-		}
+		b.replans.Add(1)
+		b.mu.Lock()
+		b.lockedUntil = time.Now().Add(lockedAfterMove)
+		b.mu.Unlock()
 		results, err = b.appendAll(ctx, batch, nil, nil)
+	} else if err != nil {
+		f.forget()
 	}
 	if err == nil {
 		for i, q := range batch {

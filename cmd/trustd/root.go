@@ -289,8 +289,11 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	if httpLis != nil {
 		attrs = append(attrs, "http", httpLis.Addr().String())
 	}
-	log.Info("trustd serving", attrs...)
+	// The policies are logged before the line that says trustd serves,
+	// which whoever waits for it (an operator, the integration tests)
+	// takes as the end of the start.
 	logTokenPolicies(log, cfg.TokenPolicies.catalog, "token policies")
+	log.Info("trustd serving", attrs...)
 	refreshed := make(chan struct{})
 	rctx, stopRefresh := context.WithCancel(ctx)
 	go func() {
