@@ -302,9 +302,15 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, current [
 	verified := map[string]bool{}
 	independent := map[string]bool{}
 	revocations := map[string]revokedKey{}
-	counted := map[string]bool{}
+	counted := make(map[string]bool, len(current))
 	// Voters' revocations and identities, read for all of them at once
-	// where the services can.
+	// where the services can, and then looked up in the answers as they
+	// are (no copy: at 10,000 voters, filling maps took a third of a
+	// query).
+	var (
+		bulkRevoked  map[string]time.Time
+		bulkVerified map[string]bool
+	)
 	bulkIDs, _ := s.opts.Identities.(BulkIdentities)
 	bulkRevs, _ := s.opts.Revocations.(BulkRevocations)
 	if bulkRevs != nil || (q.VerifiedOnly && bulkIDs != nil) {
@@ -314,23 +320,15 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, current [
 				voters = append(voters, v.VoterKeyID)
 			}
 		}
+		var err error
 		if bulkRevs != nil && len(voters) > 0 {
-			revoked, err := bulkRevs.KeysRevokedAt(ctx, voters)
-			if err != nil {
+			if bulkRevoked, err = bulkRevs.KeysRevokedAt(ctx, voters); err != nil {
 				return fmt.Errorf("feedback: revocation of voters: %w", err)
 			}
-			for _, v := range voters {
-				at, ok := revoked[v]
-				revocations[v] = revokedKey{from: at, revoked: ok}
-			}
 		}
-		if q.VerifiedOnly && bulkIDs != nil {
-			ok, err := bulkIDs.VerifiedKeys(ctx, voters)
-			if err != nil {
+		if q.VerifiedOnly && bulkIDs != nil && len(voters) > 0 {
+			if bulkVerified, err = bulkIDs.VerifiedKeys(ctx, voters); err != nil {
 				return fmt.Errorf("feedback: identities of voters: %w", err)
-			}
-			for _, v := range voters {
-				verified[v] = ok[v]
 			}
 		}
 	}
@@ -340,7 +338,11 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, current [
 		if v.Value == 0 {
 			continue
 		}
-		if r, err := s.revokedAt(ctx, revocations, v.VoterKeyID); err != nil {
+		if bulkRevoked != nil {
+			if from, ok := bulkRevoked[v.VoterKeyID]; ok && voids(from, v.RecordedAt) {
+				continue
+			}
+		} else if r, err := s.revokedAt(ctx, revocations, v.VoterKeyID); err != nil {
 			return err
 		} else if r.revoked && voids(r.from, v.RecordedAt) {
 			continue
@@ -363,7 +365,11 @@ func (s *Service) tally(ctx context.Context, rep *Reputation, q Query, current [
 			}
 			w = n.weight
 		}
-		if q.VerifiedOnly {
+		if q.VerifiedOnly && bulkVerified != nil {
+			if !bulkVerified[v.VoterKeyID] {
+				continue
+			}
+		} else if q.VerifiedOnly {
 			ok, seen := verified[v.VoterKeyID]
 			if !seen {
 				var err error

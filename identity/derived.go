@@ -258,9 +258,10 @@ func (v *Verifier) snapshot(ctx context.Context, keyIDs []string) (*snapshot, er
 		return nil, fmt.Errorf("identity: log size: %w", err)
 	}
 	h := sha256.New()
+	var buf []byte // one buffer for every key: no copy of each
 	for _, k := range keyIDs {
-		h.Write([]byte(k))
-		h.Write([]byte{0})
+		buf = append(append(buf[:0], k...), 0)
+		h.Write(buf)
 	}
 	snap := &snapshot{at: int64(n)}
 	h.Sum(snap.set[:0])

@@ -333,9 +333,10 @@ func (s *Service) KeysRevokedAt(ctx context.Context, keyIDs []string) (map[strin
 	var set [32]byte
 	if len(keyIDs) >= minRememberedStates {
 		h := sha256.New()
+		var buf []byte // one buffer for every key: no copy of each
 		for _, k := range keyIDs {
-			h.Write([]byte(k))
-			h.Write([]byte{0})
+			buf = append(append(buf[:0], k...), 0)
+			h.Write(buf)
 		}
 		h.Sum(set[:0])
 		head, err := s.store.RevocationHead(ctx)
