@@ -2,12 +2,12 @@ package identity
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/keyset"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/revocation"
@@ -241,7 +241,7 @@ func earliest(a, b time.Time) time.Time {
 // judged at the clock's now (revocations, certificates) is not in it.
 type snapshot struct {
 	at          int64
-	set         [32]byte
+	set         [24]byte
 	keys        []store.Key
 	byKey, byID map[string][]store.IdentityBinding
 	// heads are the binding entries (no bytes), for their revocations.
@@ -257,14 +257,7 @@ func (v *Verifier) snapshot(ctx context.Context, keyIDs []string) (*snapshot, er
 	if err != nil {
 		return nil, fmt.Errorf("identity: log size: %w", err)
 	}
-	h := sha256.New()
-	var buf []byte // one buffer for every key: no copy of each
-	for _, k := range keyIDs {
-		buf = append(append(buf[:0], k...), 0)
-		h.Write(buf)
-	}
-	snap := &snapshot{at: int64(n)}
-	h.Sum(snap.set[:0])
+	snap := &snapshot{at: int64(n), set: keyset.Of(keyIDs)}
 	if old := v.snap.Load(); old != nil && old.at == snap.at && old.set == snap.set {
 		return old, nil
 	}

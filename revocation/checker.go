@@ -2,13 +2,13 @@ package revocation
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/internal/keyset"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/timerule"
@@ -330,15 +330,9 @@ func (s *Service) KeyRevokedAt(ctx context.Context, keyID string) (time.Time, bo
 // with no OpenPGP key in it depends on the index alone, and is kept until
 // the revocation head moves; callers must not change it.
 func (s *Service) KeysRevokedAt(ctx context.Context, keyIDs []string) (map[string]time.Time, error) {
-	var set [32]byte
+	var set [24]byte
 	if len(keyIDs) >= minRememberedStates {
-		h := sha256.New()
-		var buf []byte // one buffer for every key: no copy of each
-		for _, k := range keyIDs {
-			buf = append(append(buf[:0], k...), 0)
-			h.Write(buf)
-		}
-		h.Sum(set[:0])
+		set = keyset.Of(keyIDs)
 		head, err := s.store.RevocationHead(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("revocation: head: %w", err)
@@ -361,6 +355,9 @@ func (s *Service) KeysRevokedAt(ctx context.Context, keyIDs []string) (map[strin
 	out := map[string]time.Time{}
 	now := s.cfg.Now()
 	keep := len(keyIDs) >= minRememberedStates
+	if keep && s.cfg.PGP != nil {
+		s.keyTypes(ctx, keyIDs)
+	}
 	for _, k := range keyIDs {
 		r := states.Lookup(Target{Kind: KindKey, ID: k})
 		if r == nil || r.Action != ActionRevoke {
@@ -382,7 +379,7 @@ func (s *Service) KeysRevokedAt(ctx context.Context, keyIDs []string) (map[strin
 	if keep {
 		s.memo.mu.Lock()
 		if s.memo.revokedAt == nil || len(s.memo.revokedAt) >= maxRememberedSets {
-			s.memo.revokedAt = map[[32]byte]keptRevokedAt{}
+			s.memo.revokedAt = map[[24]byte]keptRevokedAt{}
 		}
 		s.memo.revokedAt[set] = keptRevokedAt{head: states.Head(), out: out}
 		s.memo.mu.Unlock()

@@ -29,7 +29,7 @@ type memo struct {
 	// keys (States).
 	states map[[32]byte]States
 	// revokedAt are large KeysRevokedAt answers, by the hash of the keys.
-	revokedAt map[[32]byte]keptRevokedAt
+	revokedAt map[[24]byte]keptRevokedAt
 }
 
 // heads returns the entries seqs with their envelope digest, signers and
@@ -91,6 +91,35 @@ func (s *Service) keyType(ctx context.Context, id string) (string, error) {
 	s.memo.keyTypes[id] = k.Type
 	s.memo.mu.Unlock()
 	return k.Type, nil
+}
+
+// keyTypes reads into the memo, in one read, the types of those of ids
+// that keyType would ask the store for one at a time (unknown ids are left
+// to it).
+func (s *Service) keyTypes(ctx context.Context, ids []string) {
+	var want []string
+	s.memo.mu.Lock()
+	for _, id := range ids {
+		if _, ok := s.memo.keyTypes[id]; !ok {
+			want = append(want, id)
+		}
+	}
+	s.memo.mu.Unlock()
+	if len(want) == 0 {
+		return
+	}
+	keys, err := s.store.KeysByID(ctx, want)
+	if err != nil {
+		return // keyType asks again, and says what failed
+	}
+	s.memo.mu.Lock()
+	defer s.memo.mu.Unlock()
+	if s.memo.keyTypes == nil || len(s.memo.keyTypes)+len(keys) > maxMemo {
+		s.memo.keyTypes = map[string]string{}
+	}
+	for _, k := range keys {
+		s.memo.keyTypes[k.ID] = k.Type
+	}
 }
 
 // States is the index state of a set of targets, read at once (see
