@@ -21,8 +21,23 @@ const maxBatch = 256
 // maxFlights bounds the batches on their way to the log at once: while
 // one commits, holding the log lock, the next reads what it needs and
 // plans its append against the tip the first will leave (see flight), so
-// the database works on both.
+// the database works on both. It is 1 on a store whose write transactions
+// run one at a time (SQLite), where a second would only wait.
 const maxFlights = 2
+
+// concurrentWriter is implemented by stores whose write transactions run
+// side by side (PostgreSQL).
+type concurrentWriter interface {
+	ConcurrentWrites() bool
+}
+
+// flightsFor returns how many batches may be in flight at once on s.
+func flightsFor(s store.Store) int {
+	if c, ok := s.(concurrentWriter); ok && c.ConcurrentWrites() {
+		return maxFlights
+	}
+	return 1
+}
 
 // lockedAfterMove is how long appends read the log under its lock after
 // an append planned against a tip found the log moved (another trustd on
@@ -53,13 +68,15 @@ type result struct {
 // batcher groups concurrent appends into shared transactions (group
 // commit): the log lock and the commit are paid once per batch rather than
 // once per statement. There is no background goroutine: a submitter that
-// finds fewer than maxFlights leaders becomes one, commits batches until
+// finds fewer leaders than flights becomes one, commits batches until
 // its own entry is done, then hands leadership to the oldest waiter.
 type batcher struct {
 	store store.Store
 	index indexers
-	mu    sync.Mutex
-	queue []*pending
+	// flights is flightsFor(store).
+	flights int
+	mu      sync.Mutex
+	queue   []*pending
 	// leaders counts the submitters leading; last is the newest flight,
 	// the one the next batch is numbered after.
 	leaders int
@@ -235,7 +252,7 @@ func (b *batcher) append(ctx context.Context, rec store.Statement, leaf []byte) 
 	p := &pending{rec: rec, leaf: leaf, done: make(chan result, 1), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
-	if b.leaders < maxFlights {
+	if b.leaders < b.flights {
 		b.leaders++
 		p.leading = true
 		p.lead <- struct{}{}

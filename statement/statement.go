@@ -154,7 +154,7 @@ func New(s store.Store, opts Options) (*Log, error) {
 	if opts.Limits == (envelope.Limits{}) {
 		opts.Limits = envelope.DefaultLimits()
 	}
-	return &Log{store: s, opts: opts, index: ix, batch: &batcher{store: s, index: ix}, keys: newKeyCache(s), nodes: &nodeCache{}}, nil
+	return &Log{store: s, opts: opts, index: ix, batch: &batcher{store: s, index: ix, flights: flightsFor(s)}, keys: newKeyCache(s), nodes: &nodeCache{}}, nil
 }
 
 // checkLogKeys checks that LogKey and LogVerifierKey belong together and

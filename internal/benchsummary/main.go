@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -118,18 +119,43 @@ func runBench(ctx context.Context, b bench, quick bool, log io.Writer) (result, 
 	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("go test -bench %s %s: %w", b.Pattern, b.Pkg, err)
 	}
-	var last result
-	found := false
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if r, ok := parseBenchLine(sc.Text()); ok {
-			last, found = r, true
-		}
-	}
+	last, found := lastResult(&out)
 	if !found {
 		return result{}, fmt.Errorf("go test -bench %s %s: no result line", b.Pattern, b.Pkg)
 	}
 	return last, nil
+}
+
+// benchName is a benchmark's name as go test prints it before its figures
+// ("BenchmarkSubmit/postgres-2").
+var benchName = regexp.MustCompile(`^Benchmark\S*-[0-9]+$`)
+
+// lastResult returns the last result in go test's output. A benchmark
+// that prints while it runs splits its result line: go test writes the
+// name, then what the benchmark printed (on the name's line first), then
+// the figures on a line of their own, which is read under that name.
+func lastResult(out io.Reader) (result, bool) {
+	var (
+		last  result
+		found bool
+		name  string
+	)
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		if r, ok := parseBenchLine(line); ok {
+			last, found = r, true
+			continue
+		}
+		if f := strings.Fields(line); len(f) > 0 && benchName.MatchString(f[0]) {
+			name = f[0]
+			continue
+		}
+		if r, ok := parseBenchLine(name + " " + line); ok && name != "" {
+			last, found = r, true
+		}
+	}
+	return last, found
 }
 
 var errSkipped = errors.New("skipped by -quick")

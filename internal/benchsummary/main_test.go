@@ -2,6 +2,7 @@ package main
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -25,6 +26,32 @@ func TestParseBenchLine(t *testing.T) {
 		got, ok := parseBenchLine(tc.line)
 		if ok != tc.ok || (ok && !reflect.DeepEqual(got, tc.want)) {
 			t.Errorf("parseBenchLine(%q) = %+v, %v; want %+v, %v", tc.line, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestLastResult: a benchmark that prints while it runs (the write
+// benchmarks print their database figures) splits its result line.
+func TestLastResult(t *testing.T) {
+	for _, tc := range []struct {
+		name, out string
+		want      result
+		ok        bool
+	}{
+		{"whole line", "goos: linux\nBenchmarkSubmit/postgres-2  20000  650000 ns/op  1538 stmts/s\nPASS\n", result{
+			Name: "BenchmarkSubmit/postgres-2", N: 20000, NsPerOp: 650000,
+			Metrics: map[string]float64{"ns/op": 650000, "stmts/s": 1538}}, true},
+		{"split by the benchmark's own output", "BenchmarkSubmit/postgres-2         \tBenchmarkSubmit/postgres: postgres durability: fsync=off\n" +
+			"BenchmarkSubmit/postgres: pg_stat_statements: 2.56 statements\n     0.341 calls/entry     60.8 µs/entry\n" +
+			"   20000\t    376690 ns/op\t        98.04 buffers/entry\t      2655 stmts/s\nPASS\n", result{
+			Name: "BenchmarkSubmit/postgres-2", N: 20000, NsPerOp: 376690,
+			Metrics: map[string]float64{"ns/op": 376690, "buffers/entry": 98.04, "stmts/s": 2655}}, true},
+		{"figures without a name", "   20000\t    376690 ns/op\nPASS\n", result{}, false},
+		{"no result", "PASS\nok  github.com/trustd-dev/trustd/statement  1.2s\n", result{}, false},
+	} {
+		got, ok := lastResult(strings.NewReader(tc.out))
+		if ok != tc.ok || (ok && !reflect.DeepEqual(got, tc.want)) {
+			t.Errorf("%s: lastResult = %+v, %v; want %+v, %v", tc.name, got, ok, tc.want, tc.ok)
 		}
 	}
 }

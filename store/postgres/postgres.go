@@ -99,6 +99,10 @@ func (s *Store) Update(ctx context.Context, fn func(context.Context, store.Write
 	return nil
 }
 
+// ConcurrentWrites reports that write transactions run side by side, so
+// the log keeps a second batch in flight while one commits.
+func (s *Store) ConcurrentWrites() bool { return true }
+
 // Ping implements store.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
