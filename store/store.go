@@ -757,7 +757,8 @@ type Writer interface {
 	PutPGPKeys(ctx context.Context, keys []PGPKey) error
 	// PutLogNodes stores completed tree nodes. Nodes are immutable: storing
 	// a node again with the same hash is a no-op, with another hash
-	// ErrConflict.
+	// ErrConflict (from the call, or where the backend sends the writes
+	// with the commit, PostgreSQL, from the transaction).
 	PutLogNodes(ctx context.Context, nodes []LogNode) error
 	// SetLogVerifierKey records key as the verifier key of the log's
 	// checkpoints when the recorded key is expect ("" when none is
