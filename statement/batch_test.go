@@ -110,13 +110,7 @@ func testBatchFailure(t *testing.T, s store.Store, batched bool) {
 		wg.Add(1)
 		go submit(name)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for l.QueuedAppends() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d appends queued, want 3", l.QueuedAppends())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, l, 3)
 	close(gate)
 	wg.Wait()
 
@@ -133,17 +127,13 @@ func testBatchFailure(t *testing.T, s store.Store, batched bool) {
 	if err != nil || size != 3 {
 		t.Fatalf("LogSize = %d, %v; want 3", size, err)
 	}
-	seen := map[int64]string{}
+	seen := map[int64][]byte{}
 	for _, name := range []string{"gate", "a", "c"} {
 		seq := got[name].rec.Seq
-		if seq < 1 || seq > 3 || seen[seq] != "" {
+		if seq < 1 || seq > 3 || seen[seq] != nil {
 			t.Fatalf("%s at seq %d (others %v)", name, seq, seen)
 		}
-		seen[seq] = name
-		st, err := l.Get(ctx, seq)
-		if err != nil || !bytes.Equal(st.Envelope, envs[name]) {
-			t.Fatalf("entry %d: %v, want %s's envelope", seq, err, name)
-		}
+		seen[seq] = envs[name]
 	}
 	// Nothing of b: no entry, no subject, not its indexer's row.
 	if _, err := s.StatementSeqByEnvelope(ctx, envelopeDigest(t, envs["b"])); !errors.Is(err, store.ErrNotFound) {
@@ -156,23 +146,7 @@ func testBatchFailure(t *testing.T, s store.Store, batched bool) {
 		t.Fatalf("b's indexer row: %v, want ErrNotFound", err)
 	}
 	// One tree over the three entries.
-	signed, _, err := l.Checkpoint(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := tlog.OpenCheckpoint(signed, vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for seq, name := range seen {
-		proof, _, treeSize, err := l.InclusionProof(ctx, seq, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tlog.VerifyInclusion(tlog.LeafHash(envs[name]), uint64(seq-1), treeSize, proof, cp.Hash); err != nil {
-			t.Fatalf("inclusion of %s (entry %d): %v", name, seq, err)
-		}
-	}
+	checkProves(t, l, vkey, seen)
 	// Idempotent: a again is its entry; b again is refused again.
 	again, created, err := l.Submit(ctx, envs["a"])
 	if err != nil || created || again.Seq != got["a"].rec.Seq {
@@ -272,13 +246,7 @@ func TestPlannedOnAFailedBatch(t *testing.T) {
 				wg.Add(1)
 				go submit(name)
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for l.QueuedAppends() < 2 {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d appends queued, want 2", l.QueuedAppends())
-				}
-				time.Sleep(time.Millisecond)
-			}
+			waitQueued(t, l, 2)
 			// Another transaction records the gate's digest (an alias
 			// claim, which does not take the log lock).
 			err = s.Update(ctx, func(ctx context.Context, w store.Writer) error {
@@ -300,27 +268,11 @@ func TestPlannedOnAFailedBatch(t *testing.T) {
 			if size, err := s.LogSize(ctx); err != nil || size != 2 {
 				t.Fatalf("LogSize = %d, %v; want 2", size, err)
 			}
-			signed, _, err := l.Checkpoint(ctx, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cp, err := tlog.OpenCheckpoint(signed, vkey)
-			if err != nil {
-				t.Fatal(err)
-			}
+			acked := map[int64][]byte{}
 			for name, rec := range got {
-				st, err := l.Get(ctx, rec.Seq)
-				if err != nil || !bytes.Equal(st.Envelope, envs[name]) {
-					t.Fatalf("entry %d: %v, want %s's envelope", rec.Seq, err, name)
-				}
-				proof, _, treeSize, err := l.InclusionProof(ctx, rec.Seq, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := tlog.VerifyInclusion(tlog.LeafHash(envs[name]), uint64(rec.Seq-1), treeSize, proof, cp.Hash); err != nil {
-					t.Fatalf("inclusion of %s (entry %d): %v", name, rec.Seq, err)
-				}
+				acked[rec.Seq] = envs[name]
 			}
+			checkProves(t, l, vkey, acked)
 		})
 	}
 }
@@ -383,5 +335,45 @@ func TestTwoLogsOneTree(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// waitQueued waits until n appends of l wait for the group commit.
+func waitQueued(t *testing.T, l *statement.Log, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for l.QueuedAppends() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d appends queued, want %d", l.QueuedAppends(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// checkProves checks that entry seq of l holds envs[seq] and that l's
+// latest checkpoint, verified with vkey, proves it, for every seq.
+func checkProves(t *testing.T, l *statement.Log, vkey string, envs map[int64][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	signed, _, err := l.Checkpoint(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := tlog.OpenCheckpoint(signed, vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, env := range envs {
+		st, err := l.Get(ctx, seq)
+		if err != nil || !bytes.Equal(st.Envelope, env) {
+			t.Fatalf("entry %d: %v, want the envelope acknowledged as it", seq, err)
+		}
+		proof, _, treeSize, err := l.InclusionProof(ctx, seq, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tlog.VerifyInclusion(tlog.LeafHash(env), uint64(seq-1), treeSize, proof, cp.Hash); err != nil {
+			t.Fatalf("inclusion of entry %d: %v", seq, err)
+		}
 	}
 }
