@@ -348,9 +348,15 @@ func overlaps(prev *flight, batch []*pending) bool {
 // others.
 func (b *batcher) commit(ctx context.Context, batch []*pending, prev *flight, tip *store.LogTip, f *flight) {
 	if len(batch) == 0 {
+		// An empty flight stands for prev to the next batch: prev's tip,
+		// prev's keys (prev may still be committing while the next batch
+		// reads), and prev's end.
+		if prev != nil {
+			f.keys = prev.keys
+		}
 		f.publish(tip)
 		if prev != nil {
-			<-prev.tried // a next batch then waits for prev's through f
+			<-prev.tried
 		}
 		close(f.tried)
 		return
@@ -360,19 +366,19 @@ func (b *batcher) commit(ctx context.Context, batch []*pending, prev *flight, ti
 		<-prev.tried
 	}
 	results, err := b.appendAll(ctx, batch, tip, f)
+	if err != nil {
+		f.forget()
+	}
 	close(f.tried)
 	if err != nil && tip != nil {
 		// Once more under the lock: the attempt may have failed on what
 		// it could not see (the log moved, the batch before failed),
 		// which the retry reads.
-		f.forget()
 		b.replans.Add(1)
 		b.mu.Lock()
 		b.lockedUntil = time.Now().Add(lockedAfterMove)
 		b.mu.Unlock()
 		results, err = b.appendAll(ctx, batch, nil, nil)
-	} else if err != nil {
-		f.forget()
 	}
 	if err == nil {
 		for i, q := range batch {
