@@ -55,3 +55,29 @@ func TestLastResult(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLastResult: whatever go test printed, reading it never panics, and
+// a result it finds has a benchmark's name and its ns/op.
+func FuzzLastResult(f *testing.F) {
+	for _, seed := range []string{
+		"BenchmarkSubmit/postgres-2  20000  650000 ns/op  1538 stmts/s\n",
+		"BenchmarkSubmit/postgres-2         \tBenchmarkSubmit/postgres: figures\n   20000\t    376690 ns/op\t      2655 stmts/s\n",
+		"   20000\t    376690 ns/op\n",
+		"--- BENCH: BenchmarkVerifiedOnly/sqlite/voters-100-2\nPASS\n",
+		"BenchmarkX-2\nBenchmarkY-3\n 1 2 ns/op\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, out string) {
+		r, ok := lastResult(strings.NewReader(out))
+		if !ok {
+			return
+		}
+		if !strings.HasPrefix(r.Name, "Benchmark") {
+			t.Errorf("result named %q", r.Name)
+		}
+		if _, has := r.Metrics["ns/op"]; !has || r.NsPerOp != r.Metrics["ns/op"] {
+			t.Errorf("result %+v without its ns/op", r)
+		}
+	})
+}
