@@ -47,7 +47,16 @@ func (s *Store) update(ctx context.Context, fn func(*tx) error) error {
 		}
 		return err
 	}
-	return t.commit(ctx)
+	if err := t.commit(ctx); err != nil {
+		// A held write failed in the commit's round trip: end the failed
+		// transaction, so the connection goes back to the pool rather
+		// than being closed.
+		if !t.c.IsClosed() && t.c.PgConn().TxStatus() != 'I' {
+			_, _ = t.c.Exec(ctx, "ROLLBACK")
+		}
+		return err
+	}
+	return nil
 }
 
 // batch returns the statements of the next round trip: BEGIN when not yet
