@@ -190,8 +190,12 @@ func (d dialect) LockLog(ctx context.Context, c sqlstore.Conn) error {
 // known-digests lookup 9 ms a batch). The writes after them keep cached
 // plans, their foreign key checks above all (one per row).
 func (dialect) LockLogStmt() sqlstore.Stmt {
-	return sqlstore.Stmt{SQL: `SELECT pg_advisory_xact_lock($1), set_config('plan_cache_mode', 'force_custom_plan', true)`, Args: []any{int64(logLockKey)}}
+	return sqlstore.Stmt{SQL: `SELECT pg_advisory_xact_lock($1), ` + customPlans, Args: []any{int64(logLockKey)}}
 }
+
+// customPlans makes the statements after it in the transaction, until
+// ReadsDoneStmt, plan for their arguments.
+const customPlans = `set_config('plan_cache_mode', 'force_custom_plan', true)`
 
 // ReadsDoneStmt puts plan_cache_mode back to PostgreSQL's default.
 func (dialect) ReadsDoneStmt() sqlstore.Stmt {

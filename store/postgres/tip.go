@@ -29,13 +29,13 @@ const turnKeys = 0x7475 << 48
 // CustomPlans plans the statements between them for their arguments
 // (see LockLogStmt).
 func (d dialect) CustomPlans() (begin, end sqlstore.Stmt) {
-	return sqlstore.Stmt{SQL: `SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`}, d.ReadsDoneStmt()
+	return sqlstore.Stmt{SQL: `SELECT ` + customPlans}, d.ReadsDoneStmt()
 }
 
 // ReadsStmt plans the reads that follow as LockLogStmt does, without the
 // log lock, and takes the append's turn.
 func (dialect) ReadsStmt(tip store.LogTip) sqlstore.Stmt {
-	return sqlstore.Stmt{SQL: `SELECT set_config('plan_cache_mode', 'force_custom_plan', true), pg_advisory_xact_lock($1)`,
+	return sqlstore.Stmt{SQL: `SELECT ` + customPlans + `, pg_advisory_xact_lock($1)`,
 		Args: []any{turnKey(tip.Next)}}
 }
 

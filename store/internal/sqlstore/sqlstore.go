@@ -490,13 +490,10 @@ func unionNodeQuery(ids []compact.NodeID) (string, []any) {
 // new; only the others (none, when appends are serialised) are read back
 // and compared.
 func (q *Queries) PutLogNodes(ctx context.Context, nodes []store.LogNode) error {
-	r := rows{head: `INSERT INTO log_nodes (level, idx, hash) VALUES `, row: "(?, ?, ?)",
-		table: "log_nodes", cols: []string{"level", "idx", "hash"}, types: []string{"integer", "bigint", "bytea"}}
 	for _, n := range nodes {
 		if len(n.Hash) == 0 {
 			return fmt.Errorf("store: log node level %d index %d: %w: empty hash", n.ID.Level, n.ID.Index, store.ErrInvalid)
 		}
-		r.add(int64(n.ID.Level), int64(n.ID.Index), n.Hash)
 	}
 	if ni, ok := q.D.(NodeInserter); ok {
 		if len(nodes) == 0 {
@@ -506,6 +503,11 @@ func (q *Queries) PutLogNodes(ctx context.Context, nodes []store.LogNode) error 
 			return q.fail("put log nodes", err)
 		}
 		return nil
+	}
+	r := rows{head: `INSERT INTO log_nodes (level, idx, hash) VALUES `, row: "(?, ?, ?)",
+		table: "log_nodes", cols: []string{"level", "idx", "hash"}, types: []string{"integer", "bigint", "bytea"}}
+	for _, n := range nodes {
+		r.add(int64(n.ID.Level), int64(n.ID.Index), n.Hash)
 	}
 	inserted := make(map[compact.NodeID]bool, len(nodes))
 	for _, st := range q.inserts(&r) {
