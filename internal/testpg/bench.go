@@ -23,8 +23,9 @@ import (
 // database in the same run. A nil *WriteFigures (another backend) does
 // nothing.
 type WriteFigures struct {
-	url  string
-	pgss bool
+	url   string
+	pgss  bool
+	start cpuTimes
 }
 
 // NewWriteFigures returns the figures of the benchmark database at url.
@@ -53,6 +54,7 @@ func (f *WriteFigures) Start(b *testing.B) {
 		}
 		f.pgss = true
 	}
+	f.start = readCPU()
 }
 
 // Report logs the durability settings, the statements per entry (the
@@ -64,6 +66,7 @@ func (f *WriteFigures) Report(b *testing.B, entries int, rate float64) {
 	if f == nil || entries < minFigureEntries {
 		return
 	}
+	f.cpu(b, readCPU(), entries)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, f.url)
 	if err != nil {
@@ -144,6 +147,21 @@ func (f *WriteFigures) statements(b *testing.B, conn *pgx.Conn, entries int) {
 		b.Name(), float64(total)/float64(entries), float64(totalBlks)/float64(entries), totalMS*1000/float64(entries), planning, entries, strings.Join(lines, "\n"))
 	b.ReportMetric(float64(totalBlks)/float64(entries), "buffers/entry")
 	b.ReportMetric(float64(total)/float64(entries), "stmts/entry")
+}
+
+// cpu prints and reports the CPU time one entry cost this process (the
+// store's client and everything above it: decoding, verification, the
+// benchmark's own submitters) and the machine's PostgreSQL processes
+// between Start and now.
+func (f *WriteFigures) cpu(b *testing.B, now cpuTimes, entries int) {
+	if !f.start.ok || !now.ok {
+		return
+	}
+	self := float64((now.self - f.start.self).Microseconds()) / float64(entries)
+	pg := float64((now.postgres - f.start.postgres).Microseconds()) / float64(entries)
+	fmt.Printf("%s: CPU per entry: %.0f µs = %.0f µs this process + %.0f µs PostgreSQL\n", b.Name(), self+pg, self, pg)
+	b.ReportMetric(self+pg, "cpu_µs/entry")
+	b.ReportMetric(pg, "pg_cpu_µs/entry")
 }
 
 // minFigureEntries is the smallest run Report reports on: the testing
