@@ -210,19 +210,19 @@ func FuzzPlainString(f *testing.F) {
 	})
 }
 
-// FuzzObjectMembers checks objectMembers' byte scan against the token
-// walk.
+// FuzzObjectMembers checks objectMembers' byte scan against a token walk,
+// on valid JSON (what checkJSON lets through to it).
 func FuzzObjectMembers(f *testing.F) {
 	addTestdata(f, ".json")
 	for _, s := range []string{`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "\u0061\"":"x\"" } `, `{"a":{}}`, `{"a":1`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		got, ok := objectMembers(raw)
 		trimmed := bytes.TrimSpace(raw)
-		if len(trimmed) == 0 || trimmed[0] != '{' {
+		if !json.Valid(raw) || trimmed[0] != '{' {
 			return
 		}
+		got, ok := objectMembers(raw)
 		want, wantOK := decodeMembers(trimmed)
 		if ok != wantOK || len(got) != len(want) {
 			t.Fatalf("objectMembers(%q) = %q, %v; the walk: %q, %v", raw, got, ok, want, wantOK)
@@ -235,12 +235,16 @@ func FuzzObjectMembers(f *testing.F) {
 	})
 }
 
-// FuzzJSONArray checks jsonArray's byte scan against json.Unmarshal.
+// FuzzJSONArray checks jsonArray's byte scan against json.Unmarshal, on
+// valid JSON (what checkJSON lets through to it).
 func FuzzJSONArray(f *testing.F) {
 	for _, s := range []string{`[]`, ` [ 1 , "a,]" , {"b":[2,3]} , [ ] ] `, `[1,`, `[null]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return
+		}
 		got, ok := jsonArray(raw)
 		var want []json.RawMessage
 		wantOK := json.Unmarshal(raw, &want) == nil && bytes.HasPrefix(bytes.TrimSpace(raw), []byte("["))
@@ -253,4 +257,33 @@ func FuzzJSONArray(f *testing.F) {
 			}
 		}
 	})
+}
+
+// decodeMembers splits the JSON object raw by token walk, the reference
+// FuzzObjectMembers holds objectMembers' byte scan to.
+func decodeMembers(raw json.RawMessage) ([]member, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // '{'
+		return nil, false
+	}
+	var out []member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		out = append(out, member{key: key, value: v})
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return nil, false
+	}
+	return out, true
 }

@@ -285,18 +285,15 @@ type member struct {
 }
 
 // objectMembers returns the members of the JSON object raw in document order.
-// raw must have passed checkJSON (as part of a larger document or alone), so
-// syntax and duplicate keys are already settled.
+// raw must be a value of a document that passed checkJSON, so syntax and
+// duplicate keys are settled and one byte scan splits it: members are
+// separated by commas and the object ends with '}' at depth 1, outside
+// strings. ok is false if raw is not an object.
 func objectMembers(raw json.RawMessage) ([]member, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, false
 	}
-	if !json.Valid(raw) {
-		return decodeMembers(raw)
-	}
-	// Valid JSON: split it with one byte scan. Members are separated by
-	// commas and the object ends with '}' at depth 1, outside strings.
 	var out []member
 	i := 1
 	for {
@@ -340,35 +337,6 @@ func stringEnd(data []byte, i int) int {
 	return i + 1
 }
 
-// decodeMembers is objectMembers by token walk, for input that is not
-// valid JSON.
-func decodeMembers(raw json.RawMessage) ([]member, bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if _, err := dec.Token(); err != nil { // '{'
-		return nil, false
-	}
-	var out []member
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, false
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, false
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, false
-		}
-		out = append(out, member{key: key, value: v})
-	}
-	if _, err := dec.Token(); err != nil { // '}'
-		return nil, false
-	}
-	return out, true
-}
-
 // jsonKind names the JSON type of raw for error messages.
 func jsonKind(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
@@ -407,20 +375,14 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-// jsonArray splits raw into its elements; ok is false if it is not an array.
+// jsonArray splits raw, a value of a document that passed checkJSON, into
+// its elements; ok is false if it is not an array.
 func jsonArray(raw json.RawMessage) ([]json.RawMessage, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, false
 	}
-	if json.Valid(raw) {
-		return splitArray(raw), true
-	}
-	var a []json.RawMessage
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return nil, false
-	}
-	return a, true
+	return splitArray(raw), true
 }
 
 // plainString returns the string raw holds when it needs no decoding: a
