@@ -131,8 +131,8 @@ func testVoteTotals(t *testing.T, s store.Store) {
 }
 
 // testPutVotes: a batch of several rows and totals is written whole,
-// replaces stored rows, refuses a key twice, a bad row or an unknown
-// digest, and then writes nothing.
+// replaces stored rows, refuses a key twice, a bad row, an unknown digest
+// or log entry, and then writes nothing.
 func testPutVotes(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a, b := sha256Of("putvotes-a"), sha512Of("putvotes-a")
@@ -182,6 +182,7 @@ func testPutVotes(t *testing.T, s store.Store) {
 		"same key twice": {[]store.Vote{fresh, fresh}, nil},
 		"bad value":      {[]store.Vote{fresh, {VoterKeyID: "v", Digest: a, Axis: "quality", Value: 2, VotedAt: at, Seq: st.Seq}}, nil},
 		"unknown digest": {[]store.Vote{fresh, {VoterKeyID: "v", Digest: sha256Of("unknown"), Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq}}, nil},
+		"unknown entry":  {[]store.Vote{fresh, {VoterKeyID: "v", Digest: a, Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq + 1000}}, nil},
 		"digest twice":   {[]store.Vote{fresh}, []store.VoteDelta{{Digest: b, Delta: store.VoteTotals{Likes: 1}}, {Digest: b}}},
 	} {
 		err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.PutVotes(ctx, bad.votes, bad.totals) })
