@@ -18,6 +18,9 @@ func TestParseBenchLine(t *testing.T) {
 		{"BenchmarkSubmit/postgres-2  20000  650000 ns/op  1538 stmts/s", result{
 			Name: "BenchmarkSubmit/postgres-2", N: 20000, NsPerOp: 650000,
 			Metrics: map[string]float64{"ns/op": 650000, "stmts/s": 1538}}, true},
+		{"BenchmarkVoteSubmit/postgres-2  20000  420127 ns/op  628.1 cpu_µs/entry  2380 votes/s", result{
+			Name: "BenchmarkVoteSubmit/postgres-2", N: 20000, NsPerOp: 420127,
+			Metrics: map[string]float64{"ns/op": 420127, "cpu_µs/entry": 628.1, "votes/s": 2380}}, true},
 		{"--- BENCH: BenchmarkVerifiedOnly/sqlite/voters-100-2", result{}, false},
 		{"BenchmarkX-2  ten  5 ns/op", result{}, false},
 		{"BenchmarkX-2  10  5 allocs/op", result{}, false},
