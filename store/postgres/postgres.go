@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -149,14 +151,75 @@ func (dialect) ArrayInsert(sql string, types []string, rows [][]any) sqlstore.St
 	args := make([]any, len(types))
 	params := make([]string, len(types))
 	for c := range types {
-		col := make([]any, len(rows))
-		for i, r := range rows {
-			col[i] = r[c]
-		}
-		args[c] = col
+		args[c] = arrayColumn(types[c], rows, c)
 		params[c] = fmt.Sprintf("$%d::%s[]", c+1, types[c])
 	}
 	return sqlstore.Stmt{SQL: fmt.Sprintf(sql, strings.Join(params, ", ")), Args: args}
+}
+
+// arrayColumn returns column c of rows as a slice of the Go type pgx
+// encodes as typ without looking at each element's type (a []string for
+// text), or as a []any when a value is of another type or nil. An append
+// encodes eight such columns per batch on its leader's path.
+func arrayColumn(typ string, rows [][]any, c int) any {
+	switch typ {
+	case "text":
+		return typedColumn(rows, c, func(v any) (string, bool) { s, ok := v.(string); return s, ok })
+	case "bytea":
+		return typedColumn(rows, c, func(v any) ([]byte, bool) { b, ok := v.([]byte); return b, ok && b != nil })
+	case "timestamptz":
+		return typedColumn(rows, c, func(v any) (time.Time, bool) { t, ok := v.(time.Time); return t, ok })
+	case "bigint":
+		return typedColumn(rows, c, func(v any) (int64, bool) { return intOf[int64](v, math.MinInt64, math.MaxInt64) })
+	case "integer":
+		return typedColumn(rows, c, func(v any) (int32, bool) { return intOf[int32](v, math.MinInt32, math.MaxInt32) })
+	case "smallint":
+		return typedColumn(rows, c, func(v any) (int16, bool) { return intOf[int16](v, math.MinInt16, math.MaxInt16) })
+	}
+	return anyColumn(rows, c)
+}
+
+// typedColumn is column c of rows as a []T, or a []any if as refuses a
+// value.
+func typedColumn[T any](rows [][]any, c int, as func(any) (T, bool)) any {
+	col := make([]T, len(rows))
+	for i, r := range rows {
+		v, ok := as(r[c])
+		if !ok {
+			return anyColumn(rows, c)
+		}
+		col[i] = v
+	}
+	return col
+}
+
+func anyColumn(rows [][]any, c int) []any {
+	col := make([]any, len(rows))
+	for i, r := range rows {
+		col[i] = r[c]
+	}
+	return col
+}
+
+// intOf converts an int, int64, int32 or int16 within lo..hi to T.
+func intOf[T int16 | int32 | int64](v any, lo, hi int64) (T, bool) {
+	var n int64
+	switch x := v.(type) {
+	case int:
+		n = int64(x)
+	case int64:
+		n = x
+	case int32:
+		n = int64(x)
+	case int16:
+		n = int64(x)
+	default:
+		return 0, false
+	}
+	if n < lo || n > hi {
+		return 0, false
+	}
+	return T(n), true
 }
 
 // DigestSubjectsQuery reads the subjects of any number of digests with
