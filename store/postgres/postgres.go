@@ -145,16 +145,16 @@ func (dialect) LogNodesQuery(ids []compact.NodeID) (string, []any) {
 		CROSS JOIN LATERAL (SELECT hash FROM log_nodes WHERE level = w.level AND idx = w.idx) n`, []any{levels, idxs}
 }
 
-// ArrayInsert inserts rows with one statement whatever their number: a
-// column per array parameter, unnested.
-func (dialect) ArrayInsert(sql string, types []string, rows [][]any) sqlstore.Stmt {
+// ArrayColumns binds rows as a column per array parameter, to be
+// unnested: one statement inserts them whatever their number.
+func (dialect) ArrayColumns(first int, types []string, rows [][]any) (string, []any) {
 	args := make([]any, len(types))
 	params := make([]string, len(types))
 	for c := range types {
 		args[c] = arrayColumn(types[c], rows, c)
-		params[c] = fmt.Sprintf("$%d::%s[]", c+1, types[c])
+		params[c] = fmt.Sprintf("$%d::%s[]", first+c, types[c])
 	}
-	return sqlstore.Stmt{SQL: fmt.Sprintf(sql, strings.Join(params, ", ")), Args: args}
+	return strings.Join(params, ", "), args
 }
 
 // arrayColumn returns column c of rows as a slice of the Go type pgx

@@ -14,9 +14,9 @@ import (
 // allow. BEGIN is not sent on its own but with the first statement, and
 // the statements of an ExecBatch, which return nothing, are held back and
 // sent with the next round trip: the next query, or COMMIT. A batched
-// append (one pipelined read, the new subjects, then inserts, tree nodes
-// and the commit) so costs three round trips, where a statement per
-// round trip cost seven. Held statements run before anything sent after
+// append (one pipelined read, then its inserts, tree nodes and the
+// commit) so costs two round trips, where a statement per round trip
+// cost seven. Held statements run before anything sent after
 // them, so the order, and with it the result, is that of sending each at
 // once; only a held statement's error surfaces later, from the call or
 // the commit that sent it, and fails the transaction the same way.

@@ -954,9 +954,10 @@ type rows struct {
 // INSERT … SELECT FROM unnest): one plan for any batch size, where
 // multi-row VALUES lists change text, and plan, with their length.
 type ArrayInserter interface {
-	// ArrayInsert returns the statement: sql with %s replaced by one array
-	// parameter per column, of the given types, holding rows' values.
-	ArrayInsert(sql string, types []string, rows [][]any) Stmt
+	// ArrayColumns returns one array parameter per column, of the given
+	// types and numbered from first ("$1::text[], $2::bigint[]"), and
+	// the arguments holding rows' values.
+	ArrayColumns(first int, types []string, rows [][]any) (params string, args []any)
 }
 
 // inserts returns the statements that insert r's rows: one where the
@@ -964,13 +965,18 @@ type ArrayInserter interface {
 // INSERTs (see rows.stmts).
 func (q *Queries) inserts(r *rows) []Stmt {
 	if ai, ok := q.D.(ArrayInserter); ok && r.types != nil && len(r.args) > 0 {
-		sql := r.unnest
-		if sql == "" {
-			sql = `INSERT INTO ` + r.table + ` (` + strings.Join(r.cols, ", ") + `) SELECT * FROM unnest(%s)`
-		}
-		return []Stmt{ai.ArrayInsert(sql, r.types, r.args)}
+		params, args := ai.ArrayColumns(1, r.types, r.args)
+		return []Stmt{{SQL: fmt.Sprintf(r.unnestSQL(), params), Args: args}}
 	}
 	return r.stmts()
+}
+
+// unnestSQL is r's insert from arrays, with %s for them.
+func (r *rows) unnestSQL() string {
+	if r.unnest != "" {
+		return r.unnest
+	}
+	return `INSERT INTO ` + r.table + ` (` + strings.Join(r.cols, ", ") + `) SELECT * FROM unnest(%s)`
 }
 
 // maxRows bounds the rows of one INSERT. SQLite resolves $N parameters by
@@ -1051,13 +1057,7 @@ func newWrites() *writes {
 			types: []string{"text", "text", "bigint", "text", "timestamptz"}},
 		claimDigests: rows{head: `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value) VALUES `,
 			row:   "((SELECT id FROM alias_claims WHERE source = ? AND reference = ?), ?, ?, ?)",
-			types: []string{"text", "text", "integer", "text", "text"},
-			// Each row's claim looked up through the (source, reference)
-			// index: a join is planned once for the prepared statement
-			// and, planned while alias_claims was small, scans it whole.
-			unnest: `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value)
-				SELECT (SELECT c.id FROM alias_claims c WHERE c.source = x.source AND c.reference = x.reference), x.position, x.algorithm, x.value
-				FROM unnest(%s) AS x (source, reference, position, algorithm, value)`},
+			types: []string{"text", "text", "integer", "text", "text"}},
 	}
 }
 
@@ -1104,28 +1104,14 @@ func (w *writes) claim(c store.AliasClaim, signersJSON []byte) {
 	}
 }
 
-// newSubjectsInsert inserts the digests with the subjects their
-// placeholder ids stand for, in one statement: the subjects' ids are
-// handed out in order, so placeholder -k is the k-th smallest. It saves
-// the round trip of reading the ids back before the digests go.
-const newSubjectsInsert = `WITH fresh AS (
-		INSERT INTO subjects (created_at) SELECT $4 FROM generate_series(1, $5::integer) RETURNING id
-	), numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM fresh)
-	INSERT INTO digests (algorithm, value, subject_id)
-	SELECT x.algorithm, x.value,
-		CASE WHEN x.subject_id < 0 THEN (SELECT n.id FROM numbered n WHERE n.k = -x.subject_id) ELSE x.subject_id END
-	FROM unnest(%s) AS x (algorithm, value, subject_id)`
-
 // flush creates the new subjects, rewrites placeholder ids to theirs, and
-// runs every INSERT in one batch. Where the dialect inserts arrays, the
-// subjects go in the digests' statement (newSubjectsInsert).
+// runs every INSERT in one batch. Where the dialect inserts arrays, all of
+// it is one statement (insertAll).
 func (w *writes) flush(ctx context.Context, q *Queries) error {
 	var batch []Stmt
-	if ai, ok := q.D.(ArrayInserter); ok && w.newSubjects > 0 {
-		st := ai.ArrayInsert(newSubjectsInsert, w.digests.types, w.digests.args)
-		st.Args = append(st.Args, Now(), w.newSubjects)
-		batch = append(batch, st)
-		w.digests.args = nil
+	ai, arrays := q.D.(ArrayInserter)
+	if arrays {
+		batch = w.insertAll(ai)
 	} else if w.newSubjects > 0 {
 		marks := make([]string, w.newSubjects)
 		for i := range marks {
@@ -1155,11 +1141,59 @@ func (w *writes) flush(ctx context.Context, q *Queries) error {
 			}
 		}
 	}
-	for _, r := range []*rows{&w.statements, &w.digests, &w.signers, &w.subjects, &w.claims, &w.claimDigests} {
-		batch = append(batch, q.inserts(r)...)
+	if !arrays {
+		for _, r := range []*rows{&w.statements, &w.digests, &w.signers, &w.subjects, &w.claims, &w.claimDigests} {
+			batch = append(batch, q.inserts(r)...)
+		}
 	}
 	batch = append(batch, w.tail...)
 	return q.C.ExecBatch(ctx, batch)
+}
+
+// insertAll is every row of w in one statement of data-modifying WITH
+// queries, which PostgreSQL runs in order: an append's inserts cost the
+// database one statement, not six, and its client one to encode. Since
+// the queries share one snapshot, none reads another's rows but through
+// RETURNING: the new subjects are created with the digests (placeholder
+// -k is the k-th smallest id handed out) and a claim's digests find its
+// id among the claims inserted (a claim missing there leaves the id NULL,
+// which the table refuses).
+func (w *writes) insertAll(ai ArrayInserter) []Stmt {
+	var (
+		ctes []string
+		args []any
+	)
+	add := func(name string, r *rows, sql string) {
+		if len(r.args) == 0 {
+			return
+		}
+		params, a := ai.ArrayColumns(len(args)+1, r.types, r.args)
+		ctes = append(ctes, name+" AS ("+fmt.Sprintf(sql, params)+")")
+		args = append(args, a...)
+	}
+	add("st", &w.statements, w.statements.unnestSQL())
+	add("sg", &w.signers, w.signers.unnestSQL())
+	if w.newSubjects > 0 {
+		args = append(args, Now(), w.newSubjects)
+		ctes = append(ctes,
+			fmt.Sprintf("fresh AS (INSERT INTO subjects (created_at) SELECT $%d::timestamptz FROM generate_series(1, $%d::integer) RETURNING id)", len(args)-1, len(args)),
+			"numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM fresh)")
+		add("dg", &w.digests, `INSERT INTO digests (algorithm, value, subject_id)
+			SELECT x.algorithm, x.value,
+				CASE WHEN x.subject_id < 0 THEN (SELECT n.id FROM numbered n WHERE n.k = -x.subject_id) ELSE x.subject_id END
+			FROM unnest(%s) AS x (algorithm, value, subject_id)`)
+	} else {
+		add("dg", &w.digests, w.digests.unnestSQL())
+	}
+	add("ss", &w.subjects, w.subjects.unnestSQL())
+	add("cl", &w.claims, w.claims.unnestSQL()+` RETURNING id, source, reference`)
+	add("cd", &w.claimDigests, `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value)
+		SELECT (SELECT cl.id FROM cl WHERE cl.source = x.source AND cl.reference = x.reference), x.position, x.algorithm, x.value
+		FROM unnest(%s) AS x (source, reference, position, algorithm, value)`)
+	if len(ctes) == 0 {
+		return nil
+	}
+	return []Stmt{{SQL: "WITH " + strings.Join(ctes, ",\n") + "\nSELECT", Args: args}}
 }
 
 // existingClaim returns the stored claim with id when it says the same as c,
