@@ -182,8 +182,10 @@ func testPutVotes(t *testing.T, s store.Store) {
 		"same key twice": {[]store.Vote{fresh, fresh}, nil},
 		"bad value":      {[]store.Vote{fresh, {VoterKeyID: "v", Digest: a, Axis: "quality", Value: 2, VotedAt: at, Seq: st.Seq}}, nil},
 		"unknown digest": {[]store.Vote{fresh, {VoterKeyID: "v", Digest: sha256Of("unknown"), Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq}}, nil},
-		"unknown entry":  {[]store.Vote{fresh, {VoterKeyID: "v", Digest: a, Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq + 1000}}, nil},
-		"digest twice":   {[]store.Vote{fresh}, []store.VoteDelta{{Digest: b, Delta: store.VoteTotals{Likes: 1}}, {Digest: b}}},
+		"unknown digest, with totals": {[]store.Vote{fresh, {VoterKeyID: "v", Digest: sha256Of("unknown"), Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq}},
+			[]store.VoteDelta{{Digest: b, Delta: store.VoteTotals{Likes: 1, Voters: 1}}}},
+		"unknown entry": {[]store.Vote{fresh, {VoterKeyID: "v", Digest: a, Axis: "quality", Value: 1, VotedAt: at, Seq: st.Seq + 1000}}, nil},
+		"digest twice":  {[]store.Vote{fresh}, []store.VoteDelta{{Digest: b, Delta: store.VoteTotals{Likes: 1}}, {Digest: b}}},
 	} {
 		err := update(t, s, func(ctx context.Context, w store.Writer) error { return w.PutVotes(ctx, bad.votes, bad.totals) })
 		if !errors.Is(err, store.ErrInvalid) {

@@ -293,20 +293,35 @@ func (q *Queries) PutVotes(ctx context.Context, votes []store.Vote, totals []sto
 		}
 		tr.add(string(t.Digest.Algorithm()), t.Digest.Hex(), t.Delta.Likes, t.Delta.Dislikes, t.Delta.Trusts, t.Delta.Distrusts, t.Delta.Voters, last)
 	}
-	var batch []Stmt
-	for _, st := range q.inserts(&vr) {
-		st.SQL += ` ON CONFLICT (algorithm, value, axis, voter_key_id) DO UPDATE SET
+	const (
+		votesConflict = ` ON CONFLICT (algorithm, value, axis, voter_key_id) DO UPDATE SET
 			vote = excluded.vote, voted_at = excluded.voted_at, seq = excluded.seq, recorded_at = excluded.recorded_at`
-		batch = append(batch, st)
-	}
-	for _, st := range q.inserts(&tr) {
-		st.SQL += ` ON CONFLICT (algorithm, value) DO UPDATE SET
+		totalsConflict = ` ON CONFLICT (algorithm, value) DO UPDATE SET
 			likes = vote_totals.likes + excluded.likes, dislikes = vote_totals.dislikes + excluded.dislikes,
 			trusts = vote_totals.trusts + excluded.trusts, distrusts = vote_totals.distrusts + excluded.distrusts,
 			voters = vote_totals.voters + excluded.voters,
 			last_vote_at = CASE WHEN vote_totals.last_vote_at IS NULL OR excluded.last_vote_at > vote_totals.last_vote_at
 				THEN COALESCE(excluded.last_vote_at, vote_totals.last_vote_at) ELSE vote_totals.last_vote_at END`
-		batch = append(batch, st)
+	)
+	var batch []Stmt
+	if ai, ok := q.D.(ArrayInserter); ok && len(vr.args) > 0 && len(tr.args) > 0 {
+		// One statement for both: the totals' insert after a WITH query
+		// of the votes'. Neither reads the other's table.
+		vp, va := ai.ArrayColumns(1, vr.types, vr.args)
+		tp, ta := ai.ArrayColumns(len(va)+1, tr.types, tr.args)
+		batch = append(batch, Stmt{
+			SQL:  "WITH v AS (" + fmt.Sprintf(vr.unnestSQL(), vp) + votesConflict + ")\n" + fmt.Sprintf(tr.unnestSQL(), tp) + totalsConflict,
+			Args: append(va, ta...),
+		})
+	} else {
+		for _, st := range q.inserts(&vr) {
+			st.SQL += votesConflict
+			batch = append(batch, st)
+		}
+		for _, st := range q.inserts(&tr) {
+			st.SQL += totalsConflict
+			batch = append(batch, st)
+		}
 	}
 	if err := q.C.ExecBatch(ctx, batch); err != nil {
 		return q.fail("put votes", err)
