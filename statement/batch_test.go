@@ -104,8 +104,15 @@ func testBatchFailure(t *testing.T, s store.Store, batched bool) {
 	// The gate entry holds the commit inside its indexer while a, b and c
 	// queue up behind it: they are then committed as one batch.
 	wg.Add(1)
-	go submit("gate")
-	<-entered
+	gateDone := make(chan struct{})
+	go func() { submit("gate"); close(gateDone) }()
+	select {
+	case <-entered:
+	case <-gateDone:
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("gate: %v; it ended before its indexer held it", got["gate"].err)
+	}
 	for _, name := range []string{"a", "b", "c"} {
 		wg.Add(1)
 		go submit(name)
