@@ -1151,13 +1151,14 @@ func (w *writes) flush(ctx context.Context, q *Queries) error {
 }
 
 // insertAll is every row of w in one statement of data-modifying WITH
-// queries, which PostgreSQL runs in order: an append's inserts cost the
-// database one statement, not six, and its client one to encode. Since
-// the queries share one snapshot, none reads another's rows but through
+// queries: an append's inserts cost the database one statement, not six,
+// and its client one to encode. PostgreSQL runs the queries in no set
+// order on one snapshot, so none reads another's rows but through
 // RETURNING: the new subjects are created with the digests (placeholder
 // -k is the k-th smallest id handed out) and a claim's digests find its
 // id among the claims inserted (a claim missing there leaves the id NULL,
-// which the table refuses).
+// which the table refuses). Foreign keys are checked when the whole
+// statement is done, with every row in place.
 func (w *writes) insertAll(ai ArrayInserter) []Stmt {
 	var (
 		ctes []string
