@@ -295,7 +295,7 @@ func run(ctx context.Context, url string, quick bool, subjects int, duration tim
 			return err
 		}
 		// cpu_µs/entry: what one write cost trustd and PostgreSQL together
-		// (testpg.WriteFigures), steadier than a rate on a shared machine.
+		// (testpg.WriteFigures).
 		l := line{label: b.Label, rate: b.rate(r), p50: r.Metrics["p50_ms"], p99: r.Metrics["p99_ms"], cpu: r.Metrics["cpu_µs/entry"]}
 		switch {
 		case b.Pattern == "Ed25519Baseline$":
