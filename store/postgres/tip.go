@@ -19,7 +19,7 @@ const serializationFailure = "40001"
 // turnKey is the advisory lock of the turn of an append planned against a
 // tip whose next entry is next: held from its first round trip to its
 // end, so the append planned after it waits for it before it takes the
-// log lock (its inserts go first, while this append commits).
+// log lock.
 func turnKey(next int64) int64 { return turnKeys | next&(1<<48-1) }
 
 // turnKeys are the 2^48 advisory lock keys of turns, apart from

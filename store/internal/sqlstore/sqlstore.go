@@ -80,10 +80,10 @@ type TipChecker interface {
 	// them). It also takes the append's own turn, the one an append
 	// planned against the tip it leaves waits for (store.LogTip.After).
 	ReadsStmt(tip store.LogTip) Stmt
-	// LockAndCheckStmts follow the append's writes: they wait for the
-	// turn of tip.After, take the log lock, and fail the transaction,
-	// with an error MapError maps to ErrConflict, unless tip is the log's
-	// tip.
+	// LockAndCheckStmts precede the append's writes, in their round
+	// trip: they wait for the turn of tip.After, take the log lock, and
+	// fail the transaction, with an error MapError maps to ErrConflict,
+	// unless tip is the log's tip.
 	LockAndCheckStmts(tip store.LogTip) []Stmt
 }
 
@@ -783,7 +783,7 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 		return out, created, nil
 	}
 	w := newWrites()
-	w.tail = lockAndCheck
+	w.head = lockAndCheck
 	now := Now()
 	for _, i := range fresh {
 		s := &out[i]
@@ -1029,11 +1029,14 @@ func (r *rows) stmts() []Stmt {
 // order.
 type writes struct {
 	statements, signers, digests, subjects, claims, claimDigests rows
-	// tail follows the inserts: the log lock and tip check of
-	// AppendStatementsAt, where they go with the writes. The inserts so
-	// run while an append before holds the lock, and the lock is held
-	// for the check and the commit only.
-	tail []Stmt
+	// head precedes the inserts, in their round trip: the log lock and
+	// tip check of AppendStatementsAt. Every write of an append so runs
+	// under the log lock. Were the inserts first (to run while the
+	// append before commits), an append holding the lock could wait for
+	// rows that one planned against a tip had inserted and not
+	// committed, while that one waited for the lock: two trustd
+	// replicas writing at once deadlocked so (TestReplicasConcurrentWrites).
+	head []Stmt
 	// newSubjects counts the placeholder subject ids (-1, -2, …) handed
 	// out for artifacts none of whose digests is known yet.
 	newSubjects int
@@ -1108,10 +1111,10 @@ func (w *writes) claim(c store.AliasClaim, signersJSON []byte) {
 // runs every INSERT in one batch. Where the dialect inserts arrays, all of
 // it is one statement (insertAll).
 func (w *writes) flush(ctx context.Context, q *Queries) error {
-	var batch []Stmt
+	batch := w.head
 	ai, arrays := q.D.(ArrayInserter)
 	if arrays {
-		batch = w.insertAll(ai)
+		batch = append(batch, w.insertAll(ai)...)
 	} else if w.newSubjects > 0 {
 		marks := make([]string, w.newSubjects)
 		for i := range marks {
@@ -1146,7 +1149,6 @@ func (w *writes) flush(ctx context.Context, q *Queries) error {
 			batch = append(batch, q.inserts(r)...)
 		}
 	}
-	batch = append(batch, w.tail...)
 	return q.C.ExecBatch(ctx, batch)
 }
 
