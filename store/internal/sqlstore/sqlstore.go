@@ -1112,10 +1112,10 @@ func (w *writes) claim(c store.AliasClaim, signersJSON []byte) {
 // it is one statement (insertAll).
 func (w *writes) flush(ctx context.Context, q *Queries) error {
 	batch := w.head
-	ai, arrays := q.D.(ArrayInserter)
-	if arrays {
-		batch = append(batch, w.insertAll(ai)...)
-	} else if w.newSubjects > 0 {
+	if ai, ok := q.D.(ArrayInserter); ok {
+		return q.C.ExecBatch(ctx, append(batch, w.insertAll(ai)...))
+	}
+	if w.newSubjects > 0 {
 		marks := make([]string, w.newSubjects)
 		for i := range marks {
 			marks[i] = "($1)"
@@ -1144,10 +1144,8 @@ func (w *writes) flush(ctx context.Context, q *Queries) error {
 			}
 		}
 	}
-	if !arrays {
-		for _, r := range []*rows{&w.statements, &w.digests, &w.signers, &w.subjects, &w.claims, &w.claimDigests} {
-			batch = append(batch, q.inserts(r)...)
-		}
+	for _, r := range []*rows{&w.statements, &w.digests, &w.signers, &w.subjects, &w.claims, &w.claimDigests} {
+		batch = append(batch, q.inserts(r)...)
 	}
 	return q.C.ExecBatch(ctx, batch)
 }
