@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -228,7 +229,13 @@ func TestTrustedRootWatch(t *testing.T) {
 		reports <- changed
 	})
 	other := newEnv(t, teststore.Backends()[0], 0)
-	writeFile(t, e.root, readFile(t, other.root))
+	// Replaced as a deployment replaces it, by rename: written in place,
+	// the watcher may read it half written (and report that, keeping the
+	// last good root), which is not what this test is about.
+	writeFile(t, e.root+".new", readFile(t, other.root))
+	if err := os.Rename(e.root+".new", e.root); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case changed := <-reports:
 		if !changed || tr.Material() == before {
