@@ -124,7 +124,7 @@ type dialect struct{}
 
 var (
 	_ sqlstore.NodeQuerier      = dialect{}
-	_ sqlstore.DigestQuerier    = dialect{}
+	_ sqlstore.DigestLister     = dialect{}
 	_ sqlstore.ArrayInserter    = dialect{}
 	_ sqlstore.LogLockStatement = dialect{}
 )
@@ -222,16 +222,14 @@ func intOf[T int16 | int32 | int64](v any, lo, hi int64) (T, bool) {
 	return T(n), true
 }
 
-// DigestSubjectsQuery reads the subjects of any number of digests with
-// one statement text, each digest a probe of the (algorithm, value) unique index.
-func (dialect) DigestSubjectsQuery(ds []digest.Digest) (string, []any) {
+// DigestList binds ds as two text arrays, unnested.
+func (dialect) DigestList(first int, ds []digest.Digest) (string, []any) {
 	algs := make([]string, len(ds))
 	values := make([]string, len(ds))
 	for i, d := range ds {
 		algs[i], values[i] = string(d.Algorithm()), d.Hex()
 	}
-	return `SELECT w.algorithm, w.value, d.subject_id FROM unnest($1::text[], $2::text[]) AS w (algorithm, value)
-		CROSS JOIN LATERAL (SELECT subject_id FROM digests WHERE algorithm = w.algorithm AND value = w.value) d`, []any{algs, values}
+	return fmt.Sprintf(`unnest($%d::text[], $%d::text[]) AS w (algorithm, value)`, first, first+1), []any{algs, values}
 }
 
 // OneStatementLookup makes DigestLookup one statement: one round trip

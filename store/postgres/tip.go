@@ -6,9 +6,8 @@ import (
 )
 
 var (
-	_ sqlstore.CustomPlanner = dialect{}
-	_ sqlstore.TipChecker    = dialect{}
-	_ sqlstore.NodeInserter  = dialect{}
+	_ sqlstore.TipChecker   = dialect{}
+	_ sqlstore.NodeInserter = dialect{}
 )
 
 // serializationFailure is the SQLSTATE of a check that found the log
@@ -25,12 +24,6 @@ func turnKey(next int64) int64 { return turnKeys | next&(1<<48-1) }
 // turnKeys are the 2^48 advisory lock keys of turns, apart from
 // logLockKey.
 const turnKeys = 0x7475 << 48
-
-// CustomPlans plans the statements between them for their arguments
-// (see LockLogStmt).
-func (d dialect) CustomPlans() (begin, end sqlstore.Stmt) {
-	return sqlstore.Stmt{SQL: `SELECT ` + customPlans}, d.ReadsDoneStmt()
-}
 
 // ReadsStmt plans the reads that follow as LockLogStmt does, without the
 // log lock, and takes the append's turn.

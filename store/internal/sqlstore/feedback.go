@@ -46,42 +46,53 @@ func (q *Queries) textIn(col string, n int, values []string) (string, []any, int
 	return col + " IN (" + placeholders(n, len(part)) + ")", args, len(part)
 }
 
-// Votes implements store.FeedbackReader. Its queries are planned for
-// their arguments where the dialect would cache a generic plan: with a
-// batch's digests and voters the same in number from batch to batch (the
-// vote indexer's), PostgreSQL's generic plan scanned votes whole (500 µs
-// an entry at 10,000 votes).
+// Votes implements store.FeedbackReader. Where the dialect binds digest
+// lists, each digest is an index probe whatever the plan: with a batch's
+// digests and voters the same in number from batch to batch (the vote
+// indexer's), PostgreSQL's generic plan of a row-value list scanned votes
+// whole (500 µs an entry at 10,000 votes).
 func (q *Queries) Votes(ctx context.Context, ds []digest.Digest, voters []string) ([]store.Vote, error) {
 	ds = uniqueDigests(ds)
 	if len(ds) == 0 || (voters != nil && len(voters) == 0) {
 		return nil, nil
 	}
+	const cols = `algorithm, value, axis, voter_key_id, vote, voted_at, seq, recorded_at`
+	dl, lists := q.D.(DigestLister)
 	var stmts []Stmt
 	for start := 0; start == 0 || start < len(voters); {
-		where, args := digestIn("algorithm", "value", ds, 0)
+		var (
+			where string
+			args  []any
+		)
+		if lists {
+			where, args = dl.DigestList(1, ds)
+		} else {
+			where, args = digestIn("algorithm", "value", ds, 0)
+		}
+		var cond string
 		if voters != nil {
-			cond, vargs, n := q.textIn("voter_key_id", len(args), voters[start:])
-			where += " AND " + cond
+			var (
+				vargs []any
+				n     int
+			)
+			cond, vargs, n = q.textIn("voter_key_id", len(args), voters[start:])
 			args = append(args, vargs...)
 			start += n
 		}
-		stmts = append(stmts, Stmt{`SELECT algorithm, value, axis, voter_key_id, vote, voted_at, seq, recorded_at
-			FROM votes WHERE ` + where + ` ORDER BY algorithm, value, axis, voter_key_id`, args})
+		if lists {
+			stmts = append(stmts, Stmt{`SELECT x.*` + perDigest(where, cols, `votes`, cond) + ` ORDER BY 1, 2, 3, 4`, args})
+		} else {
+			if cond != "" {
+				where += " AND " + cond
+			}
+			stmts = append(stmts, Stmt{`SELECT ` + cols + ` FROM votes WHERE ` + where + ` ORDER BY 1, 2, 3, 4`, args})
+		}
 		if voters == nil {
 			break
 		}
 	}
-	first := 0
-	if cp, ok := q.D.(CustomPlanner); ok {
-		begin, end := cp.CustomPlans()
-		stmts = append(append([]Stmt{begin}, stmts...), end)
-		first = 1
-	}
 	var out []store.Vote
-	err := q.C.QueryBatch(ctx, stmts, func(i int, r Rows) error {
-		if i < first || i == len(stmts)-first {
-			return nil // the planning mode's
-		}
+	err := q.C.QueryBatch(ctx, stmts, func(_ int, r Rows) error {
 		var (
 			v          store.Vote
 			alg, value string

@@ -61,15 +61,6 @@ type LogLockStatement interface {
 	ReadsDoneStmt() Stmt
 }
 
-// CustomPlanner is implemented by dialects that cache generic plans of
-// prepared statements (PostgreSQL): a read whose good plan depends on its
-// arguments (a lookup of a list of keys, which a generic plan can make a
-// scan) goes between the two statements, which plan those between them
-// for their arguments, in the same round trip.
-type CustomPlanner interface {
-	CustomPlans() (begin, end Stmt)
-}
-
 // TipChecker is implemented by dialects that can take the log lock and
 // check the log's tip (store.LogTip) in statements sent with an append's
 // writes (PostgreSQL), so AppendStatementsAt reads before it holds the
@@ -459,12 +450,27 @@ func (q *Queries) LogNodes(ctx context.Context, ids []compact.NodeID) ([][]byte,
 	return out, nil
 }
 
-// DigestQuerier is implemented by dialects that read the subjects of any
-// number of digests with one statement text (PostgreSQL: arrays), where
-// the default spells out a row-value list whose text, and plan, change
-// with its length. The query selects algorithm, value and subject_id.
-type DigestQuerier interface {
-	DigestSubjectsQuery(ds []digest.Digest) (string, []any)
+// DigestLister is implemented by dialects that bind any number of digests
+// as one list (PostgreSQL: two arrays), so a query over them has one
+// statement text, and plan, where the default spells out a row-value list
+// whose text changes with its length.
+type DigestLister interface {
+	// DigestList returns a FROM item w (algorithm, value) of ds, bound
+	// from parameter number first on, and its arguments.
+	DigestList(first int, ds []digest.Digest) (from string, args []any)
+}
+
+// perDigest joins each digest of a DigestList to the rows sel selects
+// from table where algorithm and value are the digest's (w.algorithm,
+// w.value): a lateral subquery that OFFSET 0 keeps from being pulled up
+// into a join, so each digest is an index probe whatever the plan (a
+// pulled-up join hashed the whole digests table to look up a batch's).
+func perDigest(list, sel, table, cond string) string {
+	if cond != "" {
+		cond = " AND " + cond
+	}
+	return ` FROM ` + list + ` CROSS JOIN LATERAL (SELECT ` + sel + ` FROM ` + table +
+		` WHERE algorithm = w.algorithm AND value = w.value` + cond + ` OFFSET 0) x`
 }
 
 // NodeQuerier is implemented by dialects with a better way to read a set of
@@ -905,9 +911,9 @@ func (q *Queries) digestSubjectStmts(ds []digest.Digest) []Stmt {
 	if len(ds) == 0 {
 		return nil
 	}
-	if dq, ok := q.D.(DigestQuerier); ok {
-		query, args := dq.DigestSubjectsQuery(ds)
-		return []Stmt{{query, args}}
+	if dl, ok := q.D.(DigestLister); ok {
+		list, args := dl.DigestList(1, ds)
+		return []Stmt{{`SELECT w.algorithm, w.value, x.subject_id` + perDigest(list, `subject_id`, `digests`, ``), args}}
 	}
 	var out []Stmt
 	for start := 0; start < len(ds); start += maxDigestsPerQuery {
