@@ -127,6 +127,7 @@ var (
 	_ sqlstore.DigestLister     = dialect{}
 	_ sqlstore.ArrayInserter    = dialect{}
 	_ sqlstore.LogLockStatement = dialect{}
+	_ sqlstore.GenericPlanner   = dialect{}
 )
 
 // LogNodesQuery reads any number of nodes with one statement text, so
@@ -261,6 +262,12 @@ const customPlans = `set_config('plan_cache_mode', 'force_custom_plan', true)`
 // ReadsDoneStmt puts plan_cache_mode back to PostgreSQL's default.
 func (dialect) ReadsDoneStmt() sqlstore.Stmt {
 	return sqlstore.Stmt{SQL: `SELECT set_config('plan_cache_mode', 'auto', true)`}
+}
+
+// GenericPlans makes the writes between them use their cached generic
+// plans (see sqlstore.GenericPlanner).
+func (d dialect) GenericPlans() (begin, end sqlstore.Stmt) {
+	return sqlstore.Stmt{SQL: `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`}, d.ReadsDoneStmt()
 }
 
 // SQLSTATE codes mapped to store errors.

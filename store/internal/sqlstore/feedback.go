@@ -334,7 +334,7 @@ func (q *Queries) PutVotes(ctx context.Context, votes []store.Vote, totals []sto
 			batch = append(batch, st)
 		}
 	}
-	if err := q.C.ExecBatch(ctx, batch); err != nil {
+	if err := q.C.ExecBatch(ctx, q.genericPlans(batch)); err != nil {
 		return q.fail("put votes", err)
 	}
 	return nil

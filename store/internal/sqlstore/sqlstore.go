@@ -61,6 +61,25 @@ type LogLockStatement interface {
 	ReadsDoneStmt() Stmt
 }
 
+// GenericPlanner is implemented by dialects that may plan a prepared
+// statement anew on every run (PostgreSQL does so when a generic plan's
+// estimate exceeds the custom plans', as an insert from arrays of unknown
+// length does: 250 µs of planning a batch). The writes between begin and
+// end use one cached plan; their shape does not depend on the arguments.
+type GenericPlanner interface {
+	GenericPlans() (begin, end Stmt)
+}
+
+// genericPlans wraps writes in the dialect's GenericPlans, if any.
+func (q *Queries) genericPlans(writes []Stmt) []Stmt {
+	gp, ok := q.D.(GenericPlanner)
+	if !ok || len(writes) == 0 {
+		return writes
+	}
+	begin, end := gp.GenericPlans()
+	return append(append([]Stmt{begin}, writes...), end)
+}
+
 // TipChecker is implemented by dialects that can take the log lock and
 // check the log's tip (store.LogTip) in statements sent with an append's
 // writes (PostgreSQL), so AppendStatementsAt reads before it holds the
@@ -1119,7 +1138,7 @@ func (w *writes) claim(c store.AliasClaim, signersJSON []byte) {
 func (w *writes) flush(ctx context.Context, q *Queries) error {
 	batch := w.head
 	if ai, ok := q.D.(ArrayInserter); ok {
-		return q.C.ExecBatch(ctx, append(batch, w.insertAll(ai)...))
+		return q.C.ExecBatch(ctx, append(batch, q.genericPlans(w.insertAll(ai))...))
 	}
 	if w.newSubjects > 0 {
 		marks := make([]string, w.newSubjects)
