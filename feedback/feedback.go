@@ -169,6 +169,14 @@ func (s *Service) BatchIndexers() map[string]statement.BatchIndexer {
 	return map[string]statement.BatchIndexer{VotePredicateType: s.indexVotes}
 }
 
+// ReadAheads returns, for statement.Options.ReadAheads, the batch vote
+// indexer's read announced before a batch is appended, so the append's
+// first round trip makes it: a batch of votes then costs the round trips
+// of a batch of other statements.
+func (s *Service) ReadAheads() map[string]statement.ReadAhead {
+	return map[string]statement.ReadAhead{VotePredicateType: s.readVotesAhead}
+}
+
 // Indexers returns the indexers that maintain votes, totals, trust edges
 // and responses, for statement.Options.Indexers.
 func (s *Service) Indexers() map[string]statement.Indexer {

@@ -55,7 +55,7 @@ func newFixture(t testing.TB, s store.Store, opts feedback.Options, validators .
 	}); ok {
 		maps.Copy(indexers, ix.Indexers())
 	}
-	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: all, Indexers: indexers, BatchIndexers: svc.BatchIndexers()})
+	l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey, Validators: all, Indexers: indexers, BatchIndexers: svc.BatchIndexers(), ReadAheads: svc.ReadAheads()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,35 @@ func newer(v store.Vote, old store.Vote) bool {
 	return v.Seq > old.Seq
 }
 
+// standingRead returns what indexVotes reads of entries: the standing
+// votes on their subjects' digests by their authors. An entry without one
+// author and subject adds nothing (indexVotes refuses it).
+func standingRead(entries []store.Statement) ([]digest.Digest, []string) {
+	var (
+		ds      []digest.Digest
+		voters  []string
+		isVoter = map[string]bool{}
+	)
+	for _, e := range entries {
+		voter, err := author(e)
+		if err != nil {
+			continue
+		}
+		ds = append(ds, e.Subjects[0].Digests...)
+		if !isVoter[voter] {
+			isVoter[voter] = true
+			voters = append(voters, voter)
+		}
+	}
+	return ds, voters
+}
+
+// readVotesAhead announces indexVotes' read of a batch before it is
+// appended (statement.ReadAhead).
+func (s *Service) readVotesAhead(w store.Writer, recs []store.Statement) {
+	w.ReadVotesAhead(standingRead(recs))
+}
+
 // indexVote makes the entry the voter's current vote on each digest of its
 // subject along its axis, unless a later vote stands, and moves the totals
 // by the difference, in the append's transaction: indexVotes with a batch
@@ -62,11 +91,6 @@ func (s *Service) indexVotes(ctx context.Context, w store.Writer, entries []stor
 		p     VotePredicate
 	}
 	votes := make([]vote, 0, len(entries))
-	var (
-		ds      []digest.Digest
-		voters  []string
-		isVoter = map[string]bool{}
-	)
 	for _, e := range entries {
 		voter, err := author(e)
 		if err != nil {
@@ -81,12 +105,8 @@ func (s *Service) indexVotes(ctx context.Context, w store.Writer, entries []stor
 			return fmt.Errorf("feedback: entry %d: %w", e.Seq, err)
 		}
 		votes = append(votes, vote{e, voter, p})
-		ds = append(ds, e.Subjects[0].Digests...)
-		if !isVoter[voter] {
-			isVoter[voter] = true
-			voters = append(voters, voter)
-		}
 	}
+	ds, voters := standingRead(entries)
 	stored, err := w.Votes(ctx, ds, voters)
 	if err != nil {
 		return err

@@ -461,6 +461,23 @@ func (b *batcher) appendAll(ctx context.Context, batch []*pending, tip *store.Lo
 type indexers struct {
 	each  map[string]Indexer
 	batch map[string]BatchIndexer
+	ahead map[string]ReadAhead
+}
+
+// readAhead announces to w the reads of the batch indexers of recs.
+func (ix indexers) readAhead(w store.Writer, recs []store.Statement) {
+	if len(ix.ahead) == 0 {
+		return
+	}
+	byType := map[string][]store.Statement{}
+	for _, r := range recs {
+		if ix.ahead[r.PredicateType] != nil {
+			byType[r.PredicateType] = append(byType[r.PredicateType], r)
+		}
+	}
+	for pt, rs := range byType {
+		ix.ahead[pt](w, rs)
+	}
 }
 
 // locked reports whether an entry of batch has a per-entry indexer. Such
@@ -527,6 +544,7 @@ func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leave
 		created []bool
 		err     error
 	)
+	index.readAhead(w, recs)
 	if tip != nil {
 		out, created, err = w.AppendStatementsAt(ctx, recs, *tip)
 	} else {

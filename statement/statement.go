@@ -66,6 +66,14 @@ type Indexer func(ctx context.Context, w store.Writer, entry store.Statement) er
 // one of those digests makes the batch read under the lock).
 type BatchIndexer func(ctx context.Context, w store.Writer, entries []store.Statement) error
 
+// ReadAhead announces, before a batch is appended, what its BatchIndexer
+// will read (store.Writer.ReadVotesAhead), given the batch's records of
+// its predicate type (not yet in the log; some may turn out to be): the
+// store then reads it in the append's first round trip, and the indexer's
+// read costs none. It must not fail: what it cannot make sense of, the
+// indexer refuses.
+type ReadAhead func(w store.Writer, recs []store.Statement)
+
 // WriteQuota limits how many entries each key may sign (the
 // internal/ratelimit Limiter is one). The log charges only signers whose
 // signatures verified, and gives the charge back when nothing new was
@@ -106,6 +114,8 @@ type Options struct {
 	// indexer replaces its entry in Indexers, which is then not run (a
 	// service may offer both forms of one indexer).
 	BatchIndexers map[string]BatchIndexer
+	// ReadAheads by predicate type, of batch indexers; see ReadAhead.
+	ReadAheads map[string]ReadAhead
 	// Quota, when set, charges every new entry to the keys that signed it
 	// (see WriteQuota); nil charges nothing.
 	Quota WriteQuota
@@ -137,13 +147,18 @@ func New(s store.Store, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("statement: validator of %s: %w", pt, err)
 		}
 	}
-	ix := indexers{each: map[string]Indexer{}, batch: opts.BatchIndexers}
+	ix := indexers{each: map[string]Indexer{}, batch: opts.BatchIndexers, ahead: opts.ReadAheads}
 	for pt, f := range opts.Indexers {
 		if _, ok := recordtype.Lookup(pt); !ok && recordtype.InNamespace(pt) {
 			return nil, fmt.Errorf("statement: indexer of %s: %w: not in the record type table", pt, recordtype.ErrReserved)
 		}
 		if opts.BatchIndexers[pt] == nil {
 			ix.each[pt] = f
+		}
+	}
+	for pt := range opts.ReadAheads {
+		if opts.BatchIndexers[pt] == nil {
+			return nil, fmt.Errorf("statement: read ahead of %s: no batch indexer of that type reads it", pt)
 		}
 	}
 	for pt := range opts.BatchIndexers {

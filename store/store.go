@@ -386,6 +386,13 @@ type FeedbackWriter interface {
 	// it. At most one vote per (Digest, Axis, VoterKeyID) and one delta per
 	// digest (else ErrInvalid); nothing is written on error.
 	PutVotes(ctx context.Context, votes []Vote, totals []VoteDelta) error
+	// ReadVotesAhead announces the Votes read (of ds, by voters; nil:
+	// all) that will follow the transaction's next append, so the
+	// append's first round trip makes it: until PutVotes, Votes on some of
+	// ds by some of voters is answered from it without a round trip. The
+	// vote indexer calls it before a batch is appended (see
+	// statement.ReadAhead).
+	ReadVotesAhead(ds []digest.Digest, voters []string)
 	// PutTrustEdge inserts or replaces the edge (TrusterKeyID,
 	// TrusteeKeyID).
 	PutTrustEdge(ctx context.Context, e TrustEdge) error

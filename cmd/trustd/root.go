@@ -168,7 +168,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	limits := envelope.DefaultLimits()
 	limits.MaxEnvelopeBytes = max(limits.MaxEnvelopeBytes, attest.EnvelopeBound(cfg.MaxAttestationBytes))
 	limits.MaxSubjects = cfg.Limits.MaxStatementSubjects
-	logOpts := statement.Options{LogKey: skey, LogVerifierKey: vkey, RetiringLogKeys: logKey.retiring, Limits: limits, Validators: validators, Indexers: indexers, BatchIndexers: fb.BatchIndexers()}
+	logOpts := statement.Options{LogKey: skey, LogVerifierKey: vkey, RetiringLogKeys: logKey.retiring, Limits: limits, Validators: validators, Indexers: indexers, BatchIndexers: fb.BatchIndexers(), ReadAheads: fb.ReadAheads()}
 	keyQuota, err := cfg.Limits.keyQuota()
 	if err != nil {
 		return err

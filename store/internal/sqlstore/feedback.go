@@ -46,16 +46,34 @@ func (q *Queries) textIn(col string, n int, values []string) (string, []any, int
 	return col + " IN (" + placeholders(n, len(part)) + ")", args, len(part)
 }
 
-// Votes implements store.FeedbackReader. Where the dialect binds digest
-// lists, each digest is an index probe whatever the plan: with a batch's
-// digests and voters the same in number from batch to batch (the vote
-// indexer's), PostgreSQL's generic plan of a row-value list scanned votes
-// whole (500 µs an entry at 10,000 votes).
+// Votes implements store.FeedbackReader.
 func (q *Queries) Votes(ctx context.Context, ds []digest.Digest, voters []string) ([]store.Vote, error) {
 	ds = uniqueDigests(ds)
 	if len(ds) == 0 || (voters != nil && len(voters) == 0) {
 		return nil, nil
 	}
+	if out, ok := q.ahead.answer(ds, voters); ok {
+		return out, nil
+	}
+	var out []store.Vote
+	err := q.C.QueryBatch(ctx, q.votesStmts(ds, voters), func(_ int, r Rows) error {
+		v, err := scanVote(r)
+		out = append(out, v)
+		return err
+	})
+	if err != nil {
+		return nil, q.fail("votes", err)
+	}
+	return out, nil
+}
+
+// votesStmts are the queries of Votes on ds (unique, not empty) by
+// voters. Where the dialect binds digest lists, each digest is an index
+// probe whatever the plan: with a batch's digests and voters the same in
+// number from batch to batch (the vote indexer's), PostgreSQL's generic
+// plan of a row-value list scanned votes whole (500 µs an entry at
+// 10,000 votes).
+func (q *Queries) votesStmts(ds []digest.Digest, voters []string) []Stmt {
 	const cols = `algorithm, value, axis, voter_key_id, vote, voted_at, seq, recorded_at`
 	dl, lists := q.D.(DigestLister)
 	var stmts []Stmt
@@ -91,27 +109,89 @@ func (q *Queries) Votes(ctx context.Context, ds []digest.Digest, voters []string
 			break
 		}
 	}
-	var out []store.Vote
-	err := q.C.QueryBatch(ctx, stmts, func(_ int, r Rows) error {
-		var (
-			v          store.Vote
-			alg, value string
-		)
-		if err := r.Scan(&alg, &value, &v.Axis, &v.VoterKeyID, &v.Value, &v.VotedAt, &v.Seq, &v.RecordedAt); err != nil {
-			return err
-		}
-		d, err := digest.Parse(alg + ":" + value)
-		if err != nil {
-			return fmt.Errorf("stored digest: %w", err)
-		}
-		v.Digest, v.VotedAt, v.RecordedAt = d, v.VotedAt.UTC(), v.RecordedAt.UTC()
-		out = append(out, v)
-		return nil
-	})
-	if err != nil {
-		return nil, q.fail("votes", err)
+	return stmts
+}
+
+// scanVote reads one row of a votesStmts query.
+func scanVote(r Rows) (store.Vote, error) {
+	var (
+		v          store.Vote
+		alg, value string
+	)
+	if err := r.Scan(&alg, &value, &v.Axis, &v.VoterKeyID, &v.Value, &v.VotedAt, &v.Seq, &v.RecordedAt); err != nil {
+		return v, err
 	}
-	return out, nil
+	d, err := digest.Parse(alg + ":" + value)
+	if err != nil {
+		return v, fmt.Errorf("stored digest: %w", err)
+	}
+	v.Digest, v.VotedAt, v.RecordedAt = d, v.VotedAt.UTC(), v.RecordedAt.UTC()
+	return v, nil
+}
+
+// votesAhead is a Votes read announced by ReadVotesAhead: its arguments,
+// then, once the next append's first round trip made it, its rows.
+type votesAhead struct {
+	ds     map[digest.Digest]bool
+	voters map[string]bool // nil: all
+	query  []digest.Digest
+	by     []string
+	read   bool
+	rows   []store.Vote
+}
+
+// ReadVotesAhead implements store.FeedbackWriter.
+func (q *Queries) ReadVotesAhead(ds []digest.Digest, voters []string) {
+	ds = uniqueDigests(ds)
+	if len(ds) == 0 || (voters != nil && len(voters) == 0) {
+		q.ahead = nil
+		return
+	}
+	a := &votesAhead{ds: make(map[digest.Digest]bool, len(ds)), query: ds, by: voters}
+	for _, d := range ds {
+		a.ds[d] = true
+	}
+	if voters != nil {
+		a.voters = make(map[string]bool, len(voters))
+		for _, v := range voters {
+			a.voters[v] = true
+		}
+	}
+	q.ahead = a
+}
+
+// answer returns the rows of the read ahead on ds by voters, when it was
+// made and covers them.
+func (a *votesAhead) answer(ds []digest.Digest, voters []string) ([]store.Vote, bool) {
+	if a == nil || !a.read || (voters == nil && a.voters != nil) {
+		return nil, false
+	}
+	for _, d := range ds {
+		if !a.ds[d] {
+			return nil, false
+		}
+	}
+	var want map[string]bool
+	if voters != nil {
+		want = make(map[string]bool, len(voters))
+		for _, v := range voters {
+			if a.voters != nil && !a.voters[v] {
+				return nil, false
+			}
+			want[v] = true
+		}
+	}
+	asked := make(map[digest.Digest]bool, len(ds))
+	for _, d := range ds {
+		asked[d] = true
+	}
+	var out []store.Vote
+	for _, v := range a.rows {
+		if asked[v.Digest] && (want == nil || want[v.VoterKeyID]) {
+			out = append(out, v)
+		}
+	}
+	return out, true
 }
 
 // placeholders returns "$n+1, $n+2, …" for count values after n.
@@ -334,6 +414,7 @@ func (q *Queries) PutVotes(ctx context.Context, votes []store.Vote, totals []sto
 			batch = append(batch, st)
 		}
 	}
+	q.ahead = nil // the rows it read may change now
 	if err := q.C.ExecBatch(ctx, q.genericPlans(batch)); err != nil {
 		return q.fail("put votes", err)
 	}

@@ -135,6 +135,7 @@ type Queries struct {
 	D Dialect
 
 	nextSeq int64 // 0 until the log lock is taken in this transaction
+	ahead   *votesAhead
 }
 
 var _ store.Writer = (*Queries)(nil)
@@ -697,15 +698,17 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 	// One pipelined round trip where the driver can: take the log lock
 	// (first append of the transaction; also when every envelope turns
 	// out to be known, which costs nothing but the lock), read the next
-	// sequence number, the envelopes already in the log and the subjects
-	// of the digests already recorded. The reads follow the lock, so they
-	// see every append committed before it. At a tip the dialect checks
-	// with the writes, the lock waits for those instead.
+	// sequence number, the envelopes already in the log, the subjects
+	// of the digests already recorded and the votes read ahead
+	// (ReadVotesAhead). The reads follow the lock, so they see every
+	// append committed before it. At a tip the dialect checks with the
+	// writes, the lock waits for those instead.
 	const (
 		kindLock = iota
 		kindNext
 		kindEnvelopes
 		kindDigests
+		kindVotes
 	)
 	var (
 		stmts []Stmt
@@ -743,6 +746,12 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 	for _, st := range q.digestSubjectStmts(all) {
 		stmts, kinds = append(stmts, st), append(kinds, kindDigests)
 	}
+	ahead := q.ahead
+	if ahead != nil && !ahead.read {
+		for _, st := range q.votesStmts(ahead.query, ahead.by) {
+			stmts, kinds = append(stmts, st), append(kinds, kindVotes)
+		}
+	}
 	if lockStmt && len(kinds) > 0 && kinds[0] == kindLock {
 		stmts, kinds = append(stmts, ls.ReadsDoneStmt()), append(kinds, kindLock)
 	}
@@ -765,6 +774,10 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 			return err
 		case kindDigests:
 			return scanDigestSubject(r, known)
+		case kindVotes:
+			v, err := scanVote(r)
+			ahead.rows = append(ahead.rows, v)
+			return err
 		}
 		return nil // the lock's void, the end of the reads
 	})
@@ -773,6 +786,9 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 	}
 	if next != 0 {
 		q.nextSeq = next
+	}
+	if ahead != nil {
+		ahead.read = true
 	}
 	var lockAndCheck []Stmt
 	switch {
