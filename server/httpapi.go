@@ -166,17 +166,23 @@ func (s *Server) newAPI() (*api, error) {
 	a := &api{lis: apiListener{bufconn.Listen(256 << 10)}, maxBody: 2 * int64(s.opts.MaxRequestBytes)}
 	a.mux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, apiMarshaler),
-		// Only the request id passes from HTTP headers to gRPC metadata:
-		// nothing an HTTP caller sends can pose as the gateway's handle.
+		// Only the request id and the commit position a lookup must see
+		// pass from HTTP headers to gRPC metadata: nothing an HTTP caller
+		// sends can pose as the gateway's handle.
 		runtime.WithIncomingHeaderMatcher(func(h string) (string, bool) {
-			if strings.EqualFold(h, RequestIDHeader) {
-				return RequestIDHeader, true
+			for _, k := range []string{RequestIDHeader, MinLSNHeader} {
+				if strings.EqualFold(h, k) {
+					return k, true
+				}
 			}
 			return "", false
 		}),
 		runtime.WithOutgoingHeaderMatcher(func(k string) (string, bool) {
-			if k == RequestIDHeader {
+			switch k {
+			case RequestIDHeader:
 				return "X-Request-Id", true
+			case CommitLSNHeader:
+				return "X-Trustd-Commit-Lsn", true
 			}
 			return "", false
 		}),

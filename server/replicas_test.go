@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -387,6 +388,17 @@ func TestReplicaReadYourWritesGRPC(t *testing.T) {
 	// router counts it healthy (a standby that failed a probe under load
 	// is read around until the next one, a second later).
 	waitFor(t, func() bool { return status.Code(lookup(dial(t, rep.addr))) == codes.NotFound })
+	// The HTTP/JSON API passes the position on: without it the lookup is
+	// the standby's, with it the primary's.
+	for _, lsn := range []string{"", resp.GetCommitLsn()} {
+		want := http.StatusOK
+		if lsn == "" {
+			want = http.StatusNotFound
+		}
+		if got, body := jsonCall(t, rep.httpAddr, "SubjectService/GetSubject", `{"digest":"`+d.String()+`"}`, lsn); got.StatusCode != want {
+			t.Errorf("JSON GetSubject with position %q: %d %s, want %d", lsn, got.StatusCode, body, want)
+		}
+	}
 	// A tree size learnt elsewhere (another replica's checkpoint) that the
 	// standby has not replayed is read from the primary, not refused as
 	// beyond the log.
@@ -401,6 +413,18 @@ func TestReplicaReadYourWritesGRPC(t *testing.T) {
 	}
 	if _, err := dial(t, rep.addr).Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: seq + 1}); status.Code(err) != codes.NotFound {
 		t.Fatalf("entry %d beyond the log = %v, want NotFound", seq+1, err)
+	}
+	// A JSON write answers with its commit position in a header too.
+	env, _ = sig.envelope(t, "third")
+	got, body := jsonCall(t, rep.httpAddr, "StatementService/Submit", `{"envelope":"`+base64.StdEncoding.EncodeToString(env)+`"}`, "")
+	var submitted struct {
+		CommitLSN string `json:"commit_lsn"`
+	}
+	if err := json.Unmarshal(body, &submitted); err != nil || got.StatusCode != http.StatusOK {
+		t.Fatalf("JSON Submit: %d %s (%v)", got.StatusCode, body, err)
+	}
+	if h := got.Header.Get(server.CommitLSNHeader); h == "" || h != submitted.CommitLSN {
+		t.Errorf("JSON Submit: %s header %q, body commit_lsn %q; want the same position in both", server.CommitLSNHeader, h, submitted.CommitLSN)
 	}
 	other := dial(t, rep.addr)
 	other.SetMinLSN(resp.GetCommitLsn())
@@ -452,4 +476,28 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// jsonCall posts body to the HTTP/JSON API method (Service/Method) of the
+// trustd at httpAddr, with the commit position lsn when not empty.
+func jsonCall(t *testing.T, httpAddr, method, body, lsn string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+httpAddr+server.APIPrefix+"/trust.v1."+method, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if lsn != "" {
+		req.Header.Set(server.MinLSNHeader, lsn)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, out
 }
