@@ -76,7 +76,11 @@ func (s *Server) registerLogHTTP(mux *http.ServeMux, ls *logService) {
 			s.httpError(w, r, err)
 			return
 		}
-		resp, err := ls.GetInclusionProof(r.Context(), &trustv1.GetInclusionProofRequest{Seq: seq, TreeSize: size})
+		var resp *trustv1.GetInclusionProofResponse
+		err := s.standbyHTTP(r, func(ctx context.Context) (err error) {
+			resp, err = ls.GetInclusionProof(ctx, &trustv1.GetInclusionProofRequest{Seq: seq, TreeSize: size})
+			return err
+		})
 		s.writeJSON(w, r, map[string]any{"seq": resp.GetSeq(), "tree_size": resp.GetTreeSize(), "hashes": resp.GetHashes(), "checkpoint": string(resp.GetCheckpoint())}, err)
 	})
 	mux.HandleFunc("GET /log/proof/consistency", func(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +90,11 @@ func (s *Server) registerLogHTTP(mux *http.ServeMux, ls *logService) {
 			s.httpError(w, r, err)
 			return
 		}
-		resp, err := ls.GetConsistencyProof(r.Context(), &trustv1.GetConsistencyProofRequest{FromSize: from, ToSize: to})
+		var resp *trustv1.GetConsistencyProofResponse
+		err := s.standbyHTTP(r, func(ctx context.Context) (err error) {
+			resp, err = ls.GetConsistencyProof(ctx, &trustv1.GetConsistencyProofRequest{FromSize: from, ToSize: to})
+			return err
+		})
 		s.writeJSON(w, r, map[string]any{"from_size": resp.GetFromSize(), "to_size": resp.GetToSize(), "hashes": resp.GetHashes(), "checkpoint": string(resp.GetCheckpoint())}, err)
 	})
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -13,6 +14,8 @@ import (
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/tlog"
+	"github.com/trustd-dev/trustd/tuf"
 )
 
 // Headers of read-your-writes across read standbys.
@@ -148,4 +151,27 @@ func registerReadMetrics(reg prometheus.Registerer, st store.Store) {
 			ConstLabels: prometheus.Labels{"backend": b.name},
 		}, func() float64 { return float64(b.n()) }))
 	}
+}
+
+// standbyHTTP runs read, the lookup of an HTTP request for something that
+// never changes once it exists (a tile, a log entry, a proof in a tree of
+// a given size, a versioned TUF file), in a read session wanting the
+// position in the request's MinLSNHeader; when the standby has not
+// replayed what the request names yet (a tree size or version the caller
+// learnt from the primary or another replica), read runs again on the
+// primary. What changes (the latest checkpoint, timestamp.json) stays on
+// the primary, so a client polling it never sees it go back.
+func (s *Server) standbyHTTP(r *http.Request, read func(context.Context) error) error {
+	lsn := strings.TrimSpace(r.Header.Get(MinLSNHeader))
+	if len(lsn) > maxLSNHeader {
+		return invalidField(MinLSNHeader, errLSNTooLong)
+	}
+	if _, ok := s.opts.Store.(store.Positioner); !ok {
+		return read(r.Context())
+	}
+	err := read(store.WithReadSession(r.Context(), lsn))
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, tuf.ErrNotFound) || errors.Is(err, statement.ErrBeyondLog) || errors.Is(err, tlog.ErrTileBeyondTree) {
+		err = read(r.Context())
+	}
+	return err
 }

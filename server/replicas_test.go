@@ -27,11 +27,14 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/internal/testpg"
+	"github.com/trustd-dev/trustd/internal/tuftest"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/tlog"
+	"github.com/trustd-dev/trustd/tuf"
+	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // replicaSet is a PostgreSQL primary with one streaming hot standby and
@@ -72,7 +75,17 @@ func (rs *replicaSet) start(t *testing.T, wait time.Duration) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	online := tuftest.OnlineKeys(t)
+	tufState, err := tufstore.New(st, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tufSvc, err := tuf.New(tufState, online, tuf.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		TUF: tufSvc, TUFState: tufState, TUFKeys: online})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,6 +426,42 @@ func TestReplicaReadYourWritesGRPC(t *testing.T) {
 	}
 	if _, err := dial(t, rep.addr).Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: seq + 1}); status.Code(err) != codes.NotFound {
 		t.Fatalf("entry %d beyond the log = %v, want NotFound", seq+1, err)
+	}
+	// So are the HTTP forms of entries, tiles, proofs and versioned TUF
+	// files: what is already replayed comes from the standby, the rest
+	// from the primary after the standby. timestamp.json, which changes,
+	// comes from the primary alone.
+	const (
+		standby = iota
+		fallback
+		primary
+	)
+	for _, c := range []struct {
+		path   string
+		status int
+		from   int
+	}{
+		{"/log/entry/1", http.StatusOK, standby},
+		{"/log/proof/inclusion?seq=1&size=1", http.StatusOK, standby},
+		{"/tile/0/000.p/1", http.StatusOK, standby},
+		{fmt.Sprintf("/log/entry/%d", seq), http.StatusOK, fallback},
+		{fmt.Sprintf("/log/proof/inclusion?seq=%d&size=%d", seq, seq), http.StatusOK, fallback},
+		{fmt.Sprintf("/tile/0/000.p/%d", seq), http.StatusOK, fallback},
+		{fmt.Sprintf("/log/entry/%d", seq+1), http.StatusNotFound, fallback},
+		{"/tuf/acme/app/1.root.json", http.StatusNotFound, fallback},
+		{"/tuf/acme/app/timestamp.json", http.StatusNotFound, primary},
+	} {
+		sb0, p0 := rep.store.ReadsServed()
+		got, err := http.Get("http://" + rep.httpAddr + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got.Body.Close()
+		sb1, p1 := rep.store.ReadsServed()
+		want := [...][2]bool{standby: {true, false}, fallback: {true, true}, primary: {false, true}}[c.from]
+		if got.StatusCode != c.status || (sb1 > sb0) != want[0] || (p1 > p0) != want[1] {
+			t.Errorf("GET %s: %d with %d standby and %d primary reads; want %d with (standby, primary) reads %v", c.path, got.StatusCode, sb1-sb0, p1-p0, c.status, want)
+		}
 	}
 	// A JSON write answers with its commit position in a header too.
 	env, _ = sig.envelope(t, "third")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -57,17 +58,19 @@ func (s *Server) registerTileHTTP(mux *http.ServeMux, ls *logService) {
 			s.tileError(w, r, err)
 			return
 		}
-		size, err := ls.store.LogSize(r.Context())
-		if err != nil {
-			s.tileError(w, r, err)
-			return
-		}
 		var body []byte
-		if t.Entries() {
-			body, err = s.entryBundle(r, ls.store, t, size)
-		} else {
-			body, err = tlog.TileHashes(r.Context(), ls.store, t, size)
-		}
+		err = s.standbyHTTP(r, func(ctx context.Context) error {
+			size, err := ls.store.LogSize(ctx)
+			if err != nil {
+				return err
+			}
+			if t.Entries() {
+				body, err = s.entryBundle(ctx, ls.store, t, size)
+			} else {
+				body, err = tlog.TileHashes(ctx, ls.store, t, size)
+			}
+			return err
+		})
 		if err != nil {
 			s.tileError(w, r, err)
 			return
@@ -83,10 +86,15 @@ func (s *Server) registerTileHTTP(mux *http.ServeMux, ls *logService) {
 			s.tileError(w, r, invalidField("seq", fmt.Errorf("%q is not a sequence number (a decimal from 1, no leading zeros)", v)))
 			return
 		}
-		st, err := ls.store.StatementsBySeq(r.Context(), []int64{seq}, true)
-		if err == nil && len(st) != 1 {
-			err = fmt.Errorf("log entry seq %d: %w", seq, statementBeyond(seq))
-		}
+		var st []store.Statement
+		err = s.standbyHTTP(r, func(ctx context.Context) error {
+			var err error
+			st, err = ls.store.StatementsBySeq(ctx, []int64{seq}, true)
+			if err == nil && len(st) != 1 {
+				err = fmt.Errorf("log entry seq %d: %w", seq, statementBeyond(seq))
+			}
+			return err
+		})
 		if err != nil {
 			s.tileError(w, r, err)
 			return
@@ -104,7 +112,7 @@ func statementBeyond(seq int64) error {
 
 // entryBundle builds entry bundle t of the tree of size from the stored
 // envelopes.
-func (s *Server) entryBundle(r *http.Request, st store.Reader, t tlog.Tile, size uint64) ([]byte, error) {
+func (s *Server) entryBundle(ctx context.Context, st store.Reader, t tlog.Tile, size uint64) ([]byte, error) {
 	first, n, err := tlog.BundleRange(t, size)
 	if err != nil {
 		return nil, err
@@ -113,7 +121,7 @@ func (s *Server) entryBundle(r *http.Request, st store.Reader, t tlog.Tile, size
 	for i := range seqs {
 		seqs[i] = int64(first) + int64(i) + 1
 	}
-	entries, err := st.StatementsBySeq(r.Context(), seqs, true)
+	entries, err := st.StatementsBySeq(ctx, seqs, true)
 	if err != nil {
 		return nil, err
 	}

@@ -242,13 +242,24 @@ func (s *Server) registerTUFHTTP(mux *http.ServeMux, ts *tufService) {
 			http.NotFound(w, r)
 			return
 		}
-		data, err := ts.svc.Metadata(r.Context(), repo, name)
+		var data []byte
+		read := func(ctx context.Context) (err error) {
+			data, err = ts.svc.Metadata(ctx, repo, name)
+			return err
+		}
+		_, version, _ := tuf.ParseFileName(name)
+		var err error
+		if version > 0 {
+			err = s.standbyHTTP(r, read)
+		} else {
+			err = read(r.Context()) // timestamp.json: never older than a client saw
+		}
 		if err != nil {
 			s.httpError(w, r, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		if _, version, _ := tuf.ParseFileName(name); version > 0 {
+		if version > 0 {
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		} else {
 			w.Header().Set("Cache-Control", "no-cache")
