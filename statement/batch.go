@@ -81,6 +81,13 @@ type batcher struct {
 	// the one the next batch is numbered after.
 	leaders int
 	last    *flight
+	// arriving counts the submitters decoding and verifying an entry
+	// (arrival) that is not queued yet; joined signals, under mu, each
+	// one that is queued or gives up.
+	arriving int
+	joined   *sync.Cond
+	// gatherWait is gatherWait but in tests.
+	gatherWait time.Duration
 	// lockedUntil ends the reads under the lock that a moved log started
 	// (lockedAfterMove); replans counts the batches planned against a tip
 	// that were retried under the lock.
@@ -89,6 +96,13 @@ type batcher struct {
 	// edge holds the tree's right edge as of the last batch this log
 	// committed (see edgeNodes), so the next batch need not read it.
 	edge edgeCache
+}
+
+// newBatcher returns the batcher of appends to s.
+func newBatcher(s store.Store, ix indexers) *batcher {
+	b := &batcher{store: s, index: ix, flights: flightsFor(s), gatherWait: gatherWait}
+	b.joined = sync.NewCond(&b.mu)
+	return b
 }
 
 // flight is a batch on its way to the log. Once its entries are numbered
@@ -248,10 +262,75 @@ func (e *edgeNodes) tip(next int64) *store.LogTip {
 	return t
 }
 
-func (b *batcher) append(ctx context.Context, rec store.Statement, leaf []byte) (store.Statement, bool, error) {
+// gatherWait bounds how long a leader waits for the submitters still
+// verifying their entries (see gather). Longer waits made bigger batches
+// but fewer of them: BenchmarkVoteSubmit ran 3,018/s at 250 µs, 3,015 and
+// 3,028/s at 500 µs, 2,853/s at 1 ms, and 2,889-2,902/s without waiting.
+const gatherWait = 250 * time.Microsecond
+
+// arrival is a submitter on its way to the queue, counted in
+// batcher.arriving until its entry is queued or it gives up.
+type arrival struct {
+	b    *batcher
+	done bool // guarded by b.mu
+}
+
+// arrive counts a submitter that is about to decode and verify an entry.
+func (b *batcher) arrive() *arrival {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.arriving++
+	return &arrival{b: b}
+}
+
+// settleLocked ends the arrival (once), b.mu held.
+func (a *arrival) settleLocked() {
+	if a == nil || a.done {
+		return
+	}
+	a.done = true
+	a.b.arriving--
+	a.b.joined.Broadcast()
+}
+
+// leave ends the arrival of a submitter whose entry is not queued (it
+// failed before, or was queued already: then nothing happens).
+func (a *arrival) leave() {
+	a.b.mu.Lock()
+	defer a.b.mu.Unlock()
+	a.settleLocked()
+}
+
+// gather waits, b.mu held, while submitters are verifying entries, until
+// they have queued them, the queue holds a full batch or b.gatherWait has
+// passed. Verification takes a client's entry ~60 µs; a batch taken the
+// moment the one before it is planned misses the entries of the clients
+// just answered, and with two batches in flight each then paid the fixed
+// cost of an append for about six entries where ten were on their way.
+func (b *batcher) gather() {
+	if b.arriving == 0 || len(b.queue) >= maxBatch {
+		return
+	}
+	expired := false
+	t := time.AfterFunc(b.gatherWait, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		expired = true
+		b.joined.Broadcast()
+	})
+	defer t.Stop()
+	for b.arriving > 0 && len(b.queue) < maxBatch && !expired {
+		b.joined.Wait()
+	}
+}
+
+// append queues rec (whose submitter's arrival a ends, when not nil) and
+// returns once it is committed.
+func (b *batcher) append(ctx context.Context, rec store.Statement, leaf []byte, a *arrival) (store.Statement, bool, error) {
 	p := &pending{rec: rec, leaf: leaf, done: make(chan result, 1), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
+	a.settleLocked()
 	if b.leaders < b.flights {
 		b.leaders++
 		p.leading = true
@@ -307,6 +386,7 @@ func (b *batcher) lead(ctx context.Context, p *pending) {
 			tip = prev.currentTip()
 		}
 		b.mu.Lock()
+		b.gather()
 		n := min(len(b.queue), maxBatch)
 		batch := b.queue[:n:n]
 		b.queue = b.queue[n:]

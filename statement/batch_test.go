@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -382,5 +383,76 @@ func checkProves(t *testing.T, l *statement.Log, vkey string, envs map[int64][]b
 		if err := tlog.VerifyInclusion(tlog.LeafHash(env), uint64(seq-1), treeSize, proof, cp.Hash); err != nil {
 			t.Fatalf("inclusion of entry %d: %v", seq, err)
 		}
+	}
+}
+
+// TestBatchGathersArrivingEntries: a batch waits for the submitters still
+// verifying their entries, so a client answered a moment ago joins it
+// rather than a batch of its own; one that gives up, or takes longer than
+// the wait, holds nobody up.
+func TestBatchGathersArrivingEntries(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		wait  time.Duration
+		join  bool // the arriving submitter queues an entry
+		leave bool // it leaves (queued or not) before the wait is over
+		sizes []int
+	}{
+		{"joins the batch", time.Minute, true, true, []int{2}},
+		{"gives up", time.Minute, false, true, []int{1}},
+		{"too slow", 200 * time.Millisecond, false, false, []int{1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := teststore.Backends()[0].Open(t)
+			var (
+				mu    sync.Mutex
+				sizes []int
+			)
+			skey, vkey, err := tlog.GenerateLogKey("gather-test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := statement.New(s, statement.Options{LogKey: skey, LogVerifierKey: vkey,
+				BatchIndexers: map[string]statement.BatchIndexer{testPredicate: func(_ context.Context, _ store.Writer, es []store.Statement) error {
+					mu.Lock()
+					defer mu.Unlock()
+					sizes = append(sizes, len(es))
+					return nil
+				}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.SetGatherWait(c.wait)
+			k := newSigner(t, s, envelope.KeyTypeED25519, true)
+			ctx := context.Background()
+			leave := l.Arrive()
+			errs := make(chan error, 2)
+			submit := func(name string) {
+				_, _, err := l.Submit(ctx, sign(t, `{"ok":1}`, []envelope.Subject{artifact(name)}, k))
+				errs <- err
+			}
+			go submit("first")
+			waitQueued(t, l, 1)
+			n := 1
+			if c.join {
+				go submit("second")
+				waitQueued(t, l, 2)
+				n++
+			}
+			if c.leave {
+				leave()
+			}
+			for range n {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			leave()
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(sizes, c.sizes) {
+				t.Errorf("batches of %v entries, want %v", sizes, c.sizes)
+			}
+		})
 	}
 }

@@ -169,7 +169,7 @@ func New(s store.Store, opts Options) (*Log, error) {
 	if opts.Limits == (envelope.Limits{}) {
 		opts.Limits = envelope.DefaultLimits()
 	}
-	return &Log{store: s, opts: opts, index: ix, batch: &batcher{store: s, index: ix, flights: flightsFor(s)}, keys: newKeyCache(s), nodes: &nodeCache{}}, nil
+	return &Log{store: s, opts: opts, index: ix, batch: newBatcher(s, ix), keys: newKeyCache(s), nodes: &nodeCache{}}, nil
 }
 
 // checkLogKeys checks that LogKey and LogVerifierKey belong together and
@@ -234,6 +234,8 @@ func CheckValidators(validators map[string]Validator) error {
 // of trustd's namespace this server has no validator for), the Quota's
 // refusal, or store errors; nothing is stored on error.
 func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, error) {
+	a := l.batch.arrive()
+	defer a.leave()
 	env, err := envelope.Decode(raw, l.opts.Limits)
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
@@ -273,7 +275,7 @@ func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, er
 	for _, s := range st.Subjects {
 		rec.Subjects = append(rec.Subjects, store.StatementSubject{Name: s.Name, Digests: s.Digests})
 	}
-	return l.append(ctx, rec)
+	return l.append(ctx, rec, a)
 }
 
 // AppendVerified appends a signed record that its owning package has
@@ -288,7 +290,7 @@ func (l *Log) AppendVerified(ctx context.Context, rec store.Statement) (store.St
 	if err := recordtype.CheckOwner(rec.PayloadType, rec.PredicateType); err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
 	}
-	return l.append(ctx, rec)
+	return l.append(ctx, rec, nil)
 }
 
 // AppendBundle appends a caller's in-toto statement that arrived in a
@@ -304,12 +306,12 @@ func (l *Log) AppendBundle(ctx context.Context, rec store.Statement) (store.Stat
 	if err := recordtype.CheckSubmit(recordtype.Bundle, rec.PredicateType); err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
 	}
-	return l.append(ctx, rec)
+	return l.append(ctx, rec, nil)
 }
 
 // append appends a record whose path has been checked, charging its
 // signers' write quota (refunded unless the entry is new).
-func (l *Log) append(ctx context.Context, rec store.Statement) (_ store.Statement, created bool, err error) {
+func (l *Log) append(ctx context.Context, rec store.Statement, a *arrival) (_ store.Statement, created bool, err error) {
 	sum := sha256.Sum256(rec.Envelope)
 	d, err := digest.New(digest.SHA256, sum[:])
 	if err != nil {
@@ -327,7 +329,7 @@ func (l *Log) append(ctx context.Context, rec store.Statement) (_ store.Statemen
 			}
 		}()
 	}
-	rec, created, err = l.batch.append(ctx, rec, tlog.LeafHash(rec.Envelope))
+	rec, created, err = l.batch.append(ctx, rec, tlog.LeafHash(rec.Envelope), a)
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: append: %w", err)
 	}
