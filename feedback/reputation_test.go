@@ -82,6 +82,13 @@ func TestWebOfTrust(t *testing.T) {
 			map[string]float64{"a": 1, "b": 0, "c": 0, "e": 0}},
 		{"downstream reachable another way survives", [][3]string{{"r", "a", H}, {"r", "b", H}, {"b", "c", H}, {"a", "c", M}, {"a", "b", D}}, "r", 3,
 			map[string]float64{"a": 1, "b": 0, "c": 0.5}},
+		// Depth bounds whose statements count, distrust as much as trust:
+		// an identity first reached at the last hop votes, but neither
+		// vouches for nor cuts anyone.
+		{"distrust at the last hop does not cut", [][3]string{{"r", "a", H}, {"a", "b", H}, {"b", "c", H}, {"c", "a", D}}, "r", 3,
+			map[string]float64{"a": 1, "b": 1, "c": 1}},
+		{"distrust one hop before the last cuts", [][3]string{{"r", "a", H}, {"a", "b", H}, {"b", "c", H}, {"b", "a", D}}, "r", 3,
+			map[string]float64{"a": 0, "b": 0, "c": 0}},
 		{"roots are never cut", [][3]string{{"r", "a", H}, {"a", "r", D}}, "r", 3,
 			map[string]float64{"r": 1, "a": 1}},
 		{"two roots", [][3]string{{"r", "a", L}, {"s", "a", H}}, "rs", 3,

@@ -35,9 +35,12 @@ type edge struct {
 
 // web walks trust statements from roots for at most depth hops. The
 // strongest path to each identity wins (a path's strength is its weakest
-// level); cycles end the walk where they add nothing. An identity
-// distrusted by any reached identity is cut off with everything reached
-// only through it; roots are never cut. The walk repeats until the cut set
+// level); cycles end the walk where they add nothing. Depth bounds whose
+// statements count, distrust as much as trust: an identity distrusted by
+// a reached identity whose statements the walk follows (one reached
+// within depth-1 hops) is cut off with everything reached only through
+// it; one first reached at the last hop votes but cuts nobody, as it
+// vouches for nobody. Roots are never cut. The walk repeats until the cut set
 // is stable, as cutting can unreach a distruster. Revoked keys are cut
 // from the start.
 func (s *Service) web(ctx context.Context, roots []string, depth int) (map[string]*node, edges, error) {
