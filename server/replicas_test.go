@@ -33,8 +33,6 @@ import (
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store/postgres"
 	"github.com/trustd-dev/trustd/tlog"
-	"github.com/trustd-dev/trustd/tuf"
-	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // replicaSet is a PostgreSQL primary with one streaming hot standby and
@@ -75,15 +73,7 @@ func (rs *replicaSet) start(t *testing.T, wait time.Duration) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	online := tuftest.OnlineKeys(t)
-	tufState, err := tufstore.New(st, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tufSvc, err := tuf.New(tufState, online, tuf.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tufSvc, tufState, online := tuftest.NewService(t, st, l)
 	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TUF: tufSvc, TUFState: tufState, TUFKeys: online})
 	if err != nil {

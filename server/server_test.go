@@ -31,7 +31,6 @@ import (
 	"github.com/trustd-dev/trustd/store/storetest"
 	"github.com/trustd-dev/trustd/tlog"
 	"github.com/trustd-dev/trustd/tuf"
-	"github.com/trustd-dev/trustd/tufstore"
 )
 
 type fixture struct {
@@ -50,15 +49,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	l := newLog(t, st)
-	online := tuftest.OnlineKeys(t)
-	tufState, err := tufstore.New(st, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tufSvc, err := tuf.New(tufState, online, tuf.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tufSvc, tufState, online := tuftest.NewService(t, st, l)
 	srv, err := server.New(server.Options{Store: st, Log: l, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxRequestBytes: 64 << 10,
 		TUF: tufSvc, TUFState: tufState, TUFKeys: online})
 	if err != nil {

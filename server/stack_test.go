@@ -18,7 +18,6 @@ import (
 	"github.com/trustd-dev/trustd/tlog"
 	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
-	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // stack is what newStack wires over one store: the server's options with
@@ -53,15 +52,7 @@ func newStack(t testing.TB, st store.Store, cfg revocation.Config, acceptedToken
 	if err != nil {
 		t.Fatal(err)
 	}
-	online := tuftest.OnlineKeys(t)
-	tufState, err := tufstore.New(st, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tufSvc, err := tuf.New(tufState, online, tuf.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tufSvc, tufState, online := tuftest.NewService(t, st, l)
 	dir := t.TempDir()
 	signer, listKey, err := revocation.LoadListKey(filepath.Join(dir, "list.key"))
 	if err != nil {

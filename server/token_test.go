@@ -37,7 +37,6 @@ import (
 	"github.com/trustd-dev/trustd/tlog"
 	"github.com/trustd-dev/trustd/token"
 	"github.com/trustd-dev/trustd/tuf"
-	"github.com/trustd-dev/trustd/tufstore"
 	"github.com/trustd-dev/trustd/witness"
 )
 
@@ -109,15 +108,7 @@ func tokenServer(t *testing.T, o tokenServerOptions) (*grpc.ClientConn, *tuf.Onl
 	}
 	t.Cleanup(func() { st.Close() })
 	l := newLog(t, st)
-	online := tuftest.OnlineKeys(t)
-	tufState, err := tufstore.New(st, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tufSvc, err := tuf.New(tufState, online, tuf.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tufSvc, tufState, online := tuftest.NewService(t, st, l)
 	signer, pub, err := token.LoadOrCreateKey(filepath.Join(t.TempDir(), "token.key"))
 	if err != nil {
 		t.Fatal(err)

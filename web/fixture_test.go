@@ -30,7 +30,6 @@ import (
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tlog"
 	"github.com/trustd-dev/trustd/tuf"
-	"github.com/trustd-dev/trustd/tufstore"
 )
 
 // Payloads put into every untrusted field the fixture writes (subject
@@ -124,15 +123,7 @@ func newFixture(t testing.TB, st store.Store) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	online := tuftest.OnlineKeys(t)
-	tufState, err := tufstore.New(st, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tufSvc, err := tuf.New(tufState, online, tuf.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tufSvc, tufState, online := tuftest.NewService(t, st, l)
 	dir := t.TempDir()
 	listSigner, listKey, err := revocation.LoadListKey(filepath.Join(dir, "list.key"))
 	if err != nil {

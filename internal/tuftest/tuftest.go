@@ -116,11 +116,9 @@ func (r *Repo) SignTargets(t testing.TB, current []byte, name string, content []
 	return out
 }
 
-// InitRepo creates repository name in trustd's TUF state over st and log:
-// a new root key, targets as the targets key, and fresh online keys for
-// snapshot and timestamp. It returns the service to upload through and
-// the repository to sign with.
-func InitRepo(t testing.TB, st store.Store, log *statement.Log, name string, targets Key) (*tuf.Service, *Repo) {
+// NewService returns trustd's TUF service over st and log, with its state
+// and fresh online keys, as a server wires them.
+func NewService(t testing.TB, st store.Store, log *statement.Log) (*tuf.Service, *tufstore.State, *tuf.OnlineKeys) {
 	t.Helper()
 	state, err := tufstore.New(st, log)
 	if err != nil {
@@ -131,6 +129,16 @@ func InitRepo(t testing.TB, st store.Store, log *statement.Log, name string, tar
 	if err != nil {
 		t.Fatal(err)
 	}
+	return svc, state, online
+}
+
+// InitRepo creates repository name in trustd's TUF state over st and log:
+// a new root key, targets as the targets key, and fresh online keys for
+// snapshot and timestamp. It returns the service to upload through and
+// the repository to sign with.
+func InitRepo(t testing.TB, st store.Store, log *statement.Log, name string, targets Key) (*tuf.Service, *Repo) {
+	t.Helper()
+	svc, _, online := NewService(t, st, log)
 	repo := &Repo{Name: name, Root: NewKey(t), Targets: targets}
 	md, err := tuf.NewRoot(tuf.RootSpec{Version: 1, Expires: time.Now().Add(24 * time.Hour),
 		Root: tuf.KeySet{Keys: []*metadata.Key{repo.Root.Key}}, Targets: tuf.KeySet{Keys: []*metadata.Key{targets.Key}},
