@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -122,6 +123,10 @@ type flight struct {
 	// keys are the envelopes and digests of the batch: a next batch that
 	// names one reads under the lock, since its reads may not see them.
 	keys map[string]bool
+	// before are the keys of the flight before when this one was planned
+	// against its tip: a flight that creates nothing leaves the log at
+	// that tip, and stands for it to the next batch (see appendAll).
+	before map[string]bool
 }
 
 func newFlight() *flight { return &flight{planned: make(chan struct{}), tried: make(chan struct{})} }
@@ -442,6 +447,9 @@ func (b *batcher) commit(ctx context.Context, batch []*pending, prev *flight, ti
 		return
 	}
 	f.keys = batchKeys(batch)
+	if tip != nil {
+		f.before = prev.keys
+	}
 	if prev != nil && tip == nil {
 		<-prev.tried
 	}
@@ -525,6 +533,12 @@ func (b *batcher) appendAll(ctx context.Context, batch []*pending, tip *store.Lo
 				}
 				f.publish(next)
 			case tip != nil:
+				// Every envelope was in the log already: the batch took no
+				// turn and leaves the log at the tip of the batch before,
+				// which may still be committing. The next batch, planned
+				// against that tip, must read under the lock what that
+				// one writes, as it would behind it.
+				maps.Copy(f.keys, f.before)
 				f.publish(tip)
 			}
 		}
