@@ -77,7 +77,7 @@ func (s *Server) registerLogHTTP(mux *http.ServeMux, ls *logService) {
 			return
 		}
 		var resp *trustv1.GetInclusionProofResponse
-		err := s.standbyHTTP(r, func(ctx context.Context) (err error) {
+		err := s.sizedHTTP(r, size, func(ctx context.Context) (err error) {
 			resp, err = ls.GetInclusionProof(ctx, &trustv1.GetInclusionProofRequest{Seq: seq, TreeSize: size})
 			return err
 		})
@@ -91,7 +91,7 @@ func (s *Server) registerLogHTTP(mux *http.ServeMux, ls *logService) {
 			return
 		}
 		var resp *trustv1.GetConsistencyProofResponse
-		err := s.standbyHTTP(r, func(ctx context.Context) (err error) {
+		err := s.sizedHTTP(r, to, func(ctx context.Context) (err error) {
 			resp, err = ls.GetConsistencyProof(ctx, &trustv1.GetConsistencyProofRequest{FromSize: from, ToSize: to})
 			return err
 		})

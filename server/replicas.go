@@ -153,6 +153,16 @@ func registerReadMetrics(reg prometheus.Registerer, st store.Store) {
 	}
 }
 
+// sizedHTTP is standbyHTTP for a proof in the tree of size n; a proof
+// without one (n = 0) is in the latest tree, with the latest checkpoint,
+// which stays on the primary as /log/checkpoint does.
+func (s *Server) sizedHTTP(r *http.Request, n uint64, read func(context.Context) error) error {
+	if n == 0 {
+		return read(r.Context())
+	}
+	return s.standbyHTTP(r, read)
+}
+
 // standbyHTTP runs read, the lookup of an HTTP request for something that
 // never changes once it exists (a tile, a log entry, a proof in a tree of
 // a given size, a versioned TUF file), in a read session wanting the

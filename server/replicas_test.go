@@ -419,8 +419,9 @@ func TestReplicaReadYourWritesGRPC(t *testing.T) {
 	}
 	// So are the HTTP forms of entries, tiles, proofs and versioned TUF
 	// files: what is already replayed comes from the standby, the rest
-	// from the primary after the standby. timestamp.json, which changes,
-	// comes from the primary alone.
+	// from the primary after the standby. timestamp.json and proofs in
+	// the latest tree (no size asked), which change, come from the
+	// primary alone.
 	const (
 		standby = iota
 		fallback
@@ -440,6 +441,9 @@ func TestReplicaReadYourWritesGRPC(t *testing.T) {
 		{fmt.Sprintf("/log/entry/%d", seq+1), http.StatusNotFound, fallback},
 		{"/tuf/acme/app/1.root.json", http.StatusNotFound, fallback},
 		{"/tuf/acme/app/timestamp.json", http.StatusNotFound, primary},
+		{"/log/proof/inclusion?seq=1", http.StatusOK, primary},
+		{"/log/proof/consistency?from=1", http.StatusOK, primary},
+		{fmt.Sprintf("/log/proof/consistency?from=1&to=%d", seq), http.StatusOK, fallback},
 	} {
 		sb0, p0 := rep.store.ReadsServed()
 		got, err := http.Get("http://" + rep.httpAddr + c.path)
