@@ -33,12 +33,16 @@ func author(e store.Statement) (string, error) {
 }
 
 // newer reports whether a vote signed at (at, seq) supersedes the stored
-// vote old: a later signed time wins, the log sequence breaks ties.
+// vote old: a later signed time wins, and of equal signed times the first
+// logged. Anybody may log a voter's signed statement again, re-encoded (a
+// new envelope around the same signature): were the later entry to win a
+// tie, a stranger could flip between two votes signed at the same time,
+// or move when a standing vote was recorded.
 func newer(v store.Vote, old store.Vote) bool {
 	if !v.VotedAt.Equal(old.VotedAt) {
 		return v.VotedAt.After(old.VotedAt)
 	}
-	return v.Seq > old.Seq
+	return v.Seq < old.Seq
 }
 
 // standingRead returns what indexVotes reads of entries: the standing

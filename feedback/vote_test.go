@@ -1,7 +1,9 @@
 package feedback_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/internal/teststore"
@@ -89,21 +92,49 @@ func TestReplay(t *testing.T) {
 			if st := f.submit(t, older); st.Seq == 0 {
 				t.Fatal("older vote not logged")
 			}
-			// Same timestamp as the standing vote: the later log entry wins.
-			tie := voteEnv(t, alice, app, feedback.Dislike, t0.Add(-time.Hour))
 			got, _ := f.store.VoteTotals(context.Background(), d)
 			if counts(got) != want {
 				t.Fatalf("after replays: %+v, want %+v", counts(got), want)
 			}
+			standing := func() store.Vote {
+				t.Helper()
+				vs, err := f.store.Votes(context.Background(), []digest.Digest{d}, []string{alice.id})
+				if err != nil || len(vs) != 1 {
+					t.Fatalf("alice's votes on %s: %+v, %v", d, vs, err)
+				}
+				return vs[0]
+			}
+			before := standing()
+			// Same timestamp as the standing vote: the first logged stands.
+			// Were the later one to win, anybody could flip a vote back
+			// and forth by logging again, re-encoded (a new envelope
+			// around the same signature), whichever of the two does not
+			// stand.
+			tie := voteEnv(t, alice, app, feedback.Dislike, t0.Add(-time.Hour))
 			f.submit(t, tie)
+			// A stranger re-encodes alice's votes: new log entries whose
+			// signatures are alice's, which change nothing, not even when
+			// her standing vote was recorded (revocation voids votes by it).
+			for _, env := range [][]byte{newer, tie, old} {
+				var reencoded bytes.Buffer
+				if err := json.Indent(&reencoded, env, "", "  "); err != nil {
+					t.Fatal(err)
+				}
+				if st, created, err := f.log.Submit(context.Background(), reencoded.Bytes()); err != nil || !created || st.SignerKeyIDs[0] != alice.id {
+					t.Fatalf("re-encoded vote: %+v, created %v, %v; want a new entry signed by alice", st, created, err)
+				}
+			}
 			got, _ = f.store.VoteTotals(context.Background(), d)
-			if want := (store.VoteTotals{Dislikes: 1, Voters: 1}); counts(got) != want {
-				t.Fatalf("after tie: %+v, want %+v", counts(got), want)
+			if counts(got) != want {
+				t.Fatalf("after a tie and re-encoded replays: %+v, want %+v", counts(got), want)
+			}
+			if after := standing(); after.Seq != before.Seq || !after.RecordedAt.Equal(before.RecordedAt) || after.Value != before.Value {
+				t.Fatalf("alice's standing vote after replays %+v, want %+v", after, before)
 			}
 			// A retraction older than the standing vote withdraws nothing.
 			f.submit(t, retractEnv(t, alice, app, feedback.AxisQuality, t0.Add(-3*time.Hour)))
 			got, _ = f.store.VoteTotals(context.Background(), d)
-			if counts(got) != recount(t, f.store, d) || got.Dislikes != 1 {
+			if counts(got) != recount(t, f.store, d) || counts(got) != want {
 				t.Fatalf("after old retraction: %+v", got)
 			}
 		})
