@@ -380,7 +380,7 @@ func deployVerify(t *testing.T, backend string) {
 	}
 	// Targets metadata past its expiry: STALE_METADATA.
 	must(trustctl(t, d.grpcAddr, "sign", other, "--repo", "acme/images", "--name", "app/other.bin", "--key", targetsKey, "--expires", "1s"), "sign short-lived")
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond) // a lifetime counts whole seconds, rounded up
 	for _, extra := range [][]string{nil, pinned} {
 		r, v := verify(d.grpcAddr, append([]string{artifact}, extra...)...)
 		if got := v.reasons(); r.code != 1 || len(got) != 2 || got[1] != "tuf:STALE_METADATA" {

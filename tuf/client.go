@@ -58,19 +58,30 @@ func NewTargetFile(length int64, digests []digest.Digest, custom json.RawMessage
 	return tf, nil
 }
 
+// expiresAt is t as a TUF expiry, in whole seconds: rounded up, so a
+// document asked to live for a while (trustctl's --expires) is not
+// already expired when it reaches the server.
+func expiresAt(t time.Time) time.Time {
+	s := t.UTC().Truncate(time.Second)
+	if s.Before(t) {
+		s = s.Add(time.Second)
+	}
+	return s
+}
+
 // NextTargets parses the current signed targets metadata of a role (nil for
 // a role's first version) and returns the next version, unsigned, expiring
 // at expires: same targets and delegations, version + 1, no signatures.
 func NextTargets(current []byte, expires time.Time) (*metadata.Metadata[metadata.TargetsType], error) {
 	if current == nil {
-		return metadata.Targets(expires.UTC().Truncate(time.Second)), nil
+		return metadata.Targets(expiresAt(expires)), nil
 	}
 	md, err := (&metadata.Metadata[metadata.TargetsType]{}).FromBytes(current)
 	if err != nil {
 		return nil, fmt.Errorf("tuf: next targets: %w", err)
 	}
 	md.Signed.Version++
-	md.Signed.Expires = expires.UTC().Truncate(time.Second)
+	md.Signed.Expires = expiresAt(expires)
 	md.ClearSignatures()
 	return md, nil
 }
@@ -178,7 +189,7 @@ type RootSpec struct {
 
 // NewRoot builds an unsigned root from spec, with consistent snapshots.
 func NewRoot(spec RootSpec) (*metadata.Metadata[metadata.RootType], error) {
-	md := metadata.Root(spec.Expires.UTC().Truncate(time.Second))
+	md := metadata.Root(expiresAt(spec.Expires))
 	if spec.Version > 0 {
 		md.Signed.Version = spec.Version
 	}

@@ -982,7 +982,7 @@ func metaVersionOf(snap *metadata.Metadata[metadata.SnapshotType]) int64 {
 }
 
 func expiry(now time.Time, d time.Duration) time.Time {
-	return now.Add(d).UTC().Truncate(time.Second)
+	return expiresAt(now.Add(d))
 }
 
 // signOnlineRole signs md with every online key root lists for role and
