@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/inputerr"
 	"github.com/trustd-dev/trustd/internal/keyset"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/recordtype"
@@ -30,13 +31,26 @@ type BulkRevocations interface {
 // on either path (a DSSE submission or a Sigstore bundle), for
 // statement.Options.Indexers.
 func (v *Verifier) Indexers() map[string]statement.Indexer {
-	return map[string]statement.Indexer{BindingPredicateType: indexBinding}
+	return map[string]statement.Indexer{BindingPredicateType: func(ctx context.Context, w store.Writer, e store.Statement) error {
+		return indexBinding(ctx, w, e, true)
+	}}
 }
 
 // indexBinding records which sides signed the binding entry e: the bound
 // key, the identity, or both. Entries that are not genuine or not well
 // formed bind nothing and are not recorded (Verified skips them too).
-func indexBinding(ctx context.Context, w store.Writer, e store.Statement) error {
+//
+// With refuseRepeats (an entry being appended), a side that signed the
+// same binding before is refused (ErrRepeatedBinding), so the entry is
+// not stored: an identity vouches for the key of its newest binding, and
+// anybody can log a side's signed binding again as a new entry
+// (re-encoded, or with a signature of their own added), which would make
+// an identity vouch again for a key it moved away from, or bring back a
+// binding whose entry was revoked. The check reads under the log lock
+// (per-entry indexers are never planned ahead), so two copies cannot both
+// pass. The backfill of entries logged before the index records repeats
+// already in the log as they are.
+func indexBinding(ctx context.Context, w store.Writer, e store.Statement, refuseRepeats bool) error {
 	if !recordtype.Genuine(e.PayloadType, e.PredicateType) {
 		return nil
 	}
@@ -53,9 +67,30 @@ func indexBinding(ctx context.Context, w store.Writer, e store.Statement) error 
 		if signer != b.KeyID && signer != id {
 			continue
 		}
+		if refuseRepeats {
+			if err := refuseRepeat(ctx, w, e.Seq, signer, b.KeyID, id); err != nil {
+				return err
+			}
+		}
 		err := w.PutIdentityBinding(ctx, store.IdentityBinding{Signer: signer, Seq: e.Seq, KeyID: b.KeyID, Identity: id, RecordedAt: e.RecordedAt})
 		if err != nil {
 			return fmt.Errorf("identity: index binding %d: %w", e.Seq, err)
+		}
+	}
+	return nil
+}
+
+// refuseRepeat fails with ErrRepeatedBinding when signer signed the
+// binding of keyID to id at an entry before seq.
+func refuseRepeat(ctx context.Context, w store.Writer, seq int64, signer, keyID, id string) error {
+	rows, err := w.IdentityBindings(ctx, []string{signer})
+	if err != nil {
+		return fmt.Errorf("identity: index binding %d: %w", seq, err)
+	}
+	for _, r := range rows {
+		if r.KeyID == keyID && r.Identity == id && r.Seq < seq {
+			return inputerr.New("identity: binding", "signatures", ErrRepeatedBinding,
+				fmt.Sprintf("%s signed this binding of key %s to %s at log entry %d already; a binding counts once, at its first entry (to return to it, revoke the bindings of %s logged after it)", signer, keyID, id, r.Seq, id))
 		}
 	}
 	return nil
@@ -88,7 +123,7 @@ func (v *Verifier) IndexLoggedBindings(ctx context.Context, st store.Store) (int
 				if e.Seq > through {
 					continue
 				}
-				if err := indexBinding(ctx, w, e); err != nil {
+				if err := indexBinding(ctx, w, e, false); err != nil {
 					return err
 				}
 				n++

@@ -2,12 +2,14 @@ package identity_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"testing"
 	"time"
 
+	"github.com/trustd-dev/trustd/identity"
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/store"
@@ -38,6 +40,7 @@ func TestVerifiedKeysDifferential(t *testing.T) {
 					subjects := []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"}
 					var keySides []store.Statement
 					retired := map[string]bool{}
+					signed := map[string]bool{}
 					compare := func(when string) {
 						t.Helper()
 						bulk, err := e.idv.VerifiedKeys(ctx, ids)
@@ -78,9 +81,24 @@ func TestVerifiedKeysDifferential(t *testing.T) {
 						v, subject := voters[rng.IntN(len(voters))], subjects[rng.IntN(len(subjects))]
 						switch op := rng.IntN(10); {
 						case op < 4:
+							// ed25519 signs the same binding into the same
+							// envelope: the original entry again.
 							keySides = append(keySides, e.bindKey(t, v, subject))
 						case op < 8:
-							e.bindIdentity(t, v.id, subject)
+							// An identity signing a binding it signed before,
+							// with a new certificate: logged by a trustd
+							// without the index, refused since.
+							pair := subject + " to key " + v.id
+							_, err := e.tryBindIdentity(t, v.id, subject)
+							switch {
+							case signed[pair] && !e.legacy:
+								if !errors.Is(err, identity.ErrRepeatedBinding) {
+									t.Fatalf("%s signed again: %v, want ErrRepeatedBinding", pair, err)
+								}
+							case err != nil:
+								t.Fatalf("%s: %v", pair, err)
+							}
+							signed[pair] = true
 						case op < 9 && len(keySides) > 0:
 							// The key withdraws its side (while it may).
 							side := keySides[rng.IntN(len(keySides))]

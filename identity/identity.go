@@ -72,6 +72,9 @@ var (
 	ErrInvalidBinding = errors.New("invalid identity binding")
 	// ErrInvalidRoot means a configured OpenPGP root is not a fingerprint.
 	ErrInvalidRoot = errors.New("invalid OpenPGP identity root")
+	// ErrRepeatedBinding means a side signed the same binding before: a
+	// binding counts once, at its first log entry.
+	ErrRepeatedBinding = errors.New("identity binding already logged")
 )
 
 // Binding is the predicate of a binding statement: the key and the

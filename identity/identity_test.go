@@ -156,17 +156,26 @@ func (e *env) bindKey(t testing.TB, v voter, subject string) store.Statement {
 	return st
 }
 
-// bindIdentity submits the identity's side: a keyless Sigstore bundle.
-func (e *env) bindIdentity(t testing.TB, keyID, subject string) {
+// bindIdentity submits the identity's side, a keyless Sigstore bundle,
+// and returns the bundle.
+func (e *env) bindIdentity(t testing.TB, keyID, subject string) []byte {
+	t.Helper()
+	b, err := e.tryBindIdentity(t, keyID, subject)
+	if err != nil {
+		t.Fatalf("put identity bundle: %v", err)
+	}
+	return b
+}
+
+func (e *env) tryBindIdentity(t testing.TB, keyID, subject string) ([]byte, error) {
 	t.Helper()
 	stmt, err := identity.Statement(identity.Binding{KeyID: keyID, Issuer: issuer, Subject: subject})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := attesttest.Attest(t, e.vs, subject, issuer, stmt, time.Now().Add(time.Minute), attesttest.Opts{TLog: true})
-	if _, _, err := e.attest.Put(context.Background(), attest.PutRequest{Data: b}); err != nil {
-		t.Fatalf("put identity bundle: %v", err)
-	}
+	_, _, err = e.attest.Put(context.Background(), attest.PutRequest{Data: b})
+	return b, err
 }
 
 func (e *env) verified(t testing.TB, keyID string) bool {
@@ -269,6 +278,76 @@ func TestSigstoreBinding(t *testing.T) {
 			ver, err := e.fb.Reputation(context.Background(), feedback.Query{Digest: d, VerifiedOnly: true})
 			if err != nil || ver.Voters != 1 || ver.Quality.Positive != 1 {
 				t.Fatalf("Reputation(verified only) = %+v, %v; want alice alone", ver, err)
+			}
+		})
+	}
+}
+
+// TestBindingReplay: a stranger logs an identity's superseded binding
+// again to make the identity vouch for its old key: both sides
+// re-encoded (whitespace around the same signatures is a new envelope,
+// so a new log entry, whose signatures verify), and the key's side with
+// the stranger's own signature added. Each is refused with nothing
+// stored, and the newest binding stands; the very same envelope again
+// is still the original entry.
+func TestBindingReplay(t *testing.T) {
+	ctx := context.Background()
+	reencode := func(t *testing.T, raw []byte) []byte {
+		t.Helper()
+		var out bytes.Buffer
+		if err := json.Indent(&out, raw, "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		return out.Bytes()
+	}
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnv(t, b.Open(t))
+			old, next, stranger := e.voter(t), e.voter(t), e.voter(t)
+			const who = "rotating@example.com"
+			oldSide := e.bindKey(t, old, who)
+			oldBundle := e.bindIdentity(t, old.id, who)
+			e.bindKey(t, next, who)
+			e.bindIdentity(t, next.id, who)
+			if e.verified(t, old.id) || !e.verified(t, next.id) {
+				t.Fatal("before the replays: want the newest binding's key verified, the old one not")
+			}
+			size, err := e.store.LogSize(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cosigned, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, oldSide.Payload, old, stranger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cosignedRaw, err := json.Marshal(cosigned)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				name   string
+				submit func() error
+			}{
+				{"key side re-encoded", func() error { _, _, err := e.log.Submit(ctx, reencode(t, oldSide.Envelope)); return err }},
+				{"key side with the stranger's signature", func() error { _, _, err := e.log.Submit(ctx, cosignedRaw); return err }},
+				{"identity side re-encoded", func() error {
+					_, _, err := e.attest.Put(ctx, attest.PutRequest{Data: reencode(t, oldBundle)})
+					return err
+				}},
+			} {
+				if err := c.submit(); !errors.Is(err, identity.ErrRepeatedBinding) {
+					t.Errorf("%s: %v, want ErrRepeatedBinding", c.name, err)
+				}
+			}
+			if after, err := e.store.LogSize(ctx); err != nil || after != size {
+				t.Errorf("log size after the replays = %d, %v; want %d (nothing stored)", after, err, size)
+			}
+			if e.verified(t, old.id) || !e.verified(t, next.id) {
+				t.Error("after the replays: the old key is verified again, or the newest one no longer")
+			}
+			st, created, err := e.log.Submit(ctx, oldSide.Envelope)
+			if err != nil || created || st.Seq != oldSide.Seq {
+				t.Errorf("the original envelope again: seq %d created %v %v; want the original entry %d", st.Seq, created, err, oldSide.Seq)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/evidence"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/identity"
 	"github.com/trustd-dev/trustd/internal/ratelimit"
 	"github.com/trustd-dev/trustd/keys"
 	"github.com/trustd-dev/trustd/location"
@@ -130,6 +131,7 @@ var codeOf = []struct {
 	{pgp.ErrSecretKey, codes.InvalidArgument},
 	{pgp.ErrUntrusted, codes.InvalidArgument},
 	{pgp.ErrUnsupportedAlgorithm, codes.InvalidArgument},
+	{identity.ErrRepeatedBinding, codes.AlreadyExists},
 	{feedback.ErrRateLimited, codes.ResourceExhausted},
 	{feedback.ErrNotPublisher, codes.PermissionDenied},
 	{feedback.ErrUnknownKey, codes.FailedPrecondition},
