@@ -2,6 +2,7 @@ package envelope
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/internal/inputerr"
 )
 
@@ -182,4 +184,15 @@ func (c *verifierCache) load(keyType string, encoded []byte, factory func([]byte
 	c.m[k] = v
 	c.mu.Unlock()
 	return v, nil
+}
+
+// PAEDigest is the SHA-256 of the DSSE pre-authentication encoding of
+// payloadType and payload: what every signature of an envelope signs,
+// whatever the envelope's encoding (its whitespace, its base64 alphabet,
+// which signatures it carries). trustd logs each signer's payload once by
+// it (store.Statement.SignedDigest).
+func PAEDigest(payloadType string, payload []byte) digest.Digest {
+	sum := sha256.Sum256(dsse.PAE(payloadType, payload))
+	d, _ := digest.New(digest.SHA256, sum[:]) // a SHA-256 sum is always a valid digest
+	return d
 }

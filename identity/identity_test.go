@@ -284,12 +284,13 @@ func TestSigstoreBinding(t *testing.T) {
 }
 
 // TestBindingReplay: a stranger logs an identity's superseded binding
-// again to make the identity vouch for its old key: both sides
-// re-encoded (whitespace around the same signatures is a new envelope,
-// so a new log entry, whose signatures verify), and the key's side with
-// the stranger's own signature added. Each is refused with nothing
-// stored, and the newest binding stands; the very same envelope again
-// is still the original entry.
+// again to make the identity vouch for its old key. Copies of what the
+// sides logged (both sides re-encoded: whitespace around the same
+// signatures) are the original entries; the key's side with the
+// stranger's own signature added is refused (store.ErrSignedBefore); the
+// old key signing the same binding anew, in a payload of other bytes, is
+// refused by the binding index (ErrRepeatedBinding). Nothing is stored
+// and the newest binding stands.
 func TestBindingReplay(t *testing.T) {
 	ctx := context.Background()
 	reencode := func(t *testing.T, raw []byte) []byte {
@@ -316,27 +317,49 @@ func TestBindingReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cosigned, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, oldSide.Payload, old, stranger)
-			if err != nil {
-				t.Fatal(err)
+			signed := func(payload []byte, signers ...envelope.Signer) []byte {
+				env, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, payload, signers...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, err := json.Marshal(env)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return raw
 			}
-			cosignedRaw, err := json.Marshal(cosigned)
-			if err != nil {
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, oldSide.Payload, "", " "); err != nil {
 				t.Fatal(err)
 			}
 			for _, c := range []struct {
 				name   string
-				submit func() error
+				submit func() (int64, error)
+				want   error // nil: the original entry
 			}{
-				{"key side re-encoded", func() error { _, _, err := e.log.Submit(ctx, reencode(t, oldSide.Envelope)); return err }},
-				{"key side with the stranger's signature", func() error { _, _, err := e.log.Submit(ctx, cosignedRaw); return err }},
-				{"identity side re-encoded", func() error {
-					_, _, err := e.attest.Put(ctx, attest.PutRequest{Data: reencode(t, oldBundle)})
-					return err
-				}},
+				{"key side re-encoded", func() (int64, error) {
+					st, _, err := e.log.Submit(ctx, reencode(t, oldSide.Envelope))
+					return st.Seq, err
+				}, nil},
+				{"identity side re-encoded", func() (int64, error) {
+					a, _, err := e.attest.Put(ctx, attest.PutRequest{Data: reencode(t, oldBundle)})
+					return a.Seq, err
+				}, nil},
+				{"key side with the stranger's signature", func() (int64, error) {
+					_, _, err := e.log.Submit(ctx, signed(oldSide.Payload, old, stranger))
+					return 0, err
+				}, store.ErrSignedBefore},
+				{"key side signed anew, other bytes", func() (int64, error) {
+					_, _, err := e.log.Submit(ctx, signed(pretty.Bytes(), old))
+					return 0, err
+				}, identity.ErrRepeatedBinding},
 			} {
-				if err := c.submit(); !errors.Is(err, identity.ErrRepeatedBinding) {
-					t.Errorf("%s: %v, want ErrRepeatedBinding", c.name, err)
+				seq, err := c.submit()
+				switch {
+				case c.want != nil && !errors.Is(err, c.want):
+					t.Errorf("%s: %v, want %v", c.name, err, c.want)
+				case c.want == nil && (err != nil || seq <= 0 || uint64(seq) > size):
+					t.Errorf("%s: entry %d, %v; want an entry logged before", c.name, seq, err)
 				}
 			}
 			if after, err := e.store.LogSize(ctx); err != nil || after != size {

@@ -150,6 +150,7 @@ var codeOf = []struct {
 	{store.ErrInvalid, codes.InvalidArgument},
 	{store.ErrNotFound, codes.NotFound},
 	{store.ErrConflict, codes.AlreadyExists},
+	{store.ErrSignedBefore, codes.AlreadyExists},
 	{policy.ErrInvalid, codes.InvalidArgument},
 	{policy.ErrNoPolicy, codes.NotFound},
 	{policy.ErrNoCatalog, codes.FailedPrecondition},

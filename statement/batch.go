@@ -156,11 +156,15 @@ func (f *flight) currentTip() *store.LogTip {
 	return f.tip
 }
 
-// batchKeys returns the envelopes and digests batch names.
+// batchKeys returns the envelopes, signed payloads and digests batch
+// names.
 func batchKeys(batch []*pending) map[string]bool {
 	keys := map[string]bool{}
 	for _, q := range batch {
 		keys[q.rec.EnvelopeDigest.String()] = true
+		if !q.rec.SignedDigest.IsZero() {
+			keys[q.rec.SignedDigest.String()] = true
+		}
 		for _, s := range q.rec.Subjects {
 			for _, d := range s.Digests {
 				keys[d.String()] = true
@@ -406,10 +410,11 @@ func (b *batcher) lead(ctx context.Context, p *pending) {
 	}
 }
 
-// overlaps reports whether batch names an envelope or digest of prev's.
+// overlaps reports whether batch names an envelope, signed payload or
+// digest of prev's.
 func overlaps(prev *flight, batch []*pending) bool {
 	for _, q := range batch {
-		if prev.keys[q.rec.EnvelopeDigest.String()] {
+		if prev.keys[q.rec.EnvelopeDigest.String()] || (!q.rec.SignedDigest.IsZero() && prev.keys[q.rec.SignedDigest.String()]) {
 			return true
 		}
 		for _, s := range q.rec.Subjects {

@@ -228,9 +228,14 @@ func CheckValidators(validators map[string]Validator) error {
 
 // Submit verifies raw (a DSSE envelope, JSON) and, when it holds, appends it
 // to the log. Resubmitting an envelope already in the log returns the
-// original entry and false. Errors wrap the envelope sentinels (malformed,
-// too large, too many subjects, too deep, unknown key, bad signature, …),
-// ErrRejected, recordtype.ErrReserved (a type callers may not send, or one
+// original entry and false, and so does an envelope whose payload its
+// signers all signed in one entry before (re-encoded, its signatures made
+// anew or in another order): a signer's payload is logged once, so no
+// copy brings back a revoked entry or spends its signers' quota. Errors
+// wrap the envelope sentinels (malformed, too large, too many subjects,
+// too deep, unknown key, bad signature, …), store.ErrSignedBefore (a
+// signer logged the payload in an entry without all of this one's
+// signers), ErrRejected, recordtype.ErrReserved (a type callers may not send, or one
 // of trustd's namespace this server has no validator for), the Quota's
 // refusal, or store errors; nothing is stored on error.
 func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, error) {
@@ -269,6 +274,7 @@ func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, er
 		PayloadType:   env.PayloadType,
 		PredicateType: st.PredicateType,
 		Envelope:      raw,
+		SignedDigest:  envelope.PAEDigest(env.PayloadType, payload),
 		Payload:       payload,
 		SignerKeyIDs:  signers,
 	}
@@ -296,9 +302,11 @@ func (l *Log) AppendVerified(ctx context.Context, rec store.Statement) (store.St
 // AppendBundle appends a caller's in-toto statement that arrived in a
 // Sigstore bundle, verified by its owning package (attest) against the
 // Sigstore trusted root; rec.PayloadType is the bundle's media type and
-// rec.Envelope the bundle verbatim. Its predicate type must be one callers
-// may send in a bundle (recordtype.CheckSubmit). Errors:
-// recordtype.ErrReserved.
+// rec.Envelope the bundle verbatim, rec.Payload its DSSE envelope's in-toto
+// payload. Its predicate type must be one callers may send in a bundle
+// (recordtype.CheckSubmit). As with Submit, a payload its signer logged
+// before in a bundle is that entry. Errors: recordtype.ErrReserved,
+// store.ErrSignedBefore.
 func (l *Log) AppendBundle(ctx context.Context, rec store.Statement) (store.Statement, bool, error) {
 	if !strings.HasPrefix(rec.PayloadType, recordtype.BundlePayloadTypePrefix) {
 		return store.Statement{}, false, fmt.Errorf("statement: payloadType: %w: %q is not a Sigstore bundle media type", recordtype.ErrReserved, rec.PayloadType)
@@ -306,6 +314,7 @@ func (l *Log) AppendBundle(ctx context.Context, rec store.Statement) (store.Stat
 	if err := recordtype.CheckSubmit(recordtype.Bundle, rec.PredicateType); err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: %w", err)
 	}
+	rec.SignedDigest = envelope.PAEDigest(envelope.PayloadTypeInToto, rec.Payload)
 	return l.append(ctx, rec, nil)
 }
 
@@ -320,20 +329,39 @@ func (l *Log) append(ctx context.Context, rec store.Statement, a *arrival) (_ st
 	rec.EnvelopeDigest = d
 	if l.opts.Quota != nil {
 		refund, err := l.opts.Quota.Charge(rec.SignerKeyIDs...)
-		if err != nil {
+		switch {
+		case err == nil:
+			defer func() {
+				if !created {
+					refund()
+				}
+			}()
+		case l.logged(ctx, rec):
+			// A copy of what its signers logged appends nothing (it is the
+			// original entry, or refused), so it is not charged: however
+			// often anyone sends it, it cannot spend their quota.
+		default:
 			return store.Statement{}, false, fmt.Errorf("statement: %w", err)
 		}
-		defer func() {
-			if !created {
-				refund()
-			}
-		}()
 	}
 	rec, created, err = l.batch.append(ctx, rec, tlog.LeafHash(rec.Envelope), a)
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("statement: append: %w", err)
 	}
 	return rec, created, nil
+}
+
+// logged reports whether rec's envelope, or its signed payload by one of
+// its signers, is in the log; a read that fails reports false.
+func (l *Log) logged(ctx context.Context, rec store.Statement) bool {
+	if _, err := l.store.StatementSeqByEnvelope(ctx, rec.EnvelopeDigest); err == nil {
+		return true
+	}
+	if rec.SignedDigest.IsZero() {
+		return false
+	}
+	ok, err := l.store.SignedBefore(ctx, rec.SignedDigest, rec.SignerKeyIDs)
+	return err == nil && ok
 }
 
 // AppendVerifiedIn appends signed records verified in their own format,
@@ -656,4 +684,75 @@ func (n nodeWriter) PutLogNodes(ctx context.Context, ns []tlog.Node) error {
 		out[i] = store.LogNode{ID: x.ID, Hash: x.Hash}
 	}
 	return n.w.PutLogNodes(ctx, out)
+}
+
+// backfillPage is how many logged entries one backfill transaction reads.
+const backfillPage = 500
+
+// IndexLoggedSignatures records the signed payload
+// (store.Statement.SignedDigest) of the entries a caller signed in DSSE
+// (envelopes, Sigstore bundles) that an older trustd logged before it was
+// recorded: every entry up to the one the migration noted, in log order,
+// so the first entry of a payload keeps it. It returns how many entries it
+// read and how many repeat a payload an earlier entry of theirs holds (a
+// copy logged before this version; revoke it too where its original is
+// revoked). It is idempotent; trustd calls it at start, before serving.
+func IndexLoggedSignatures(ctx context.Context, st store.Store) (read, repeats int, err error) {
+	through, err := st.DerivedBackfill(ctx, store.BackfillSignedDigests)
+	if err != nil || through == 0 {
+		return 0, 0, err
+	}
+	for after := int64(0); after < through; {
+		entries, err := st.StatementsAfter(ctx, after, backfillPage)
+		if err != nil {
+			return read, repeats, fmt.Errorf("statement: backfill signed digests: %w", err)
+		}
+		if len(entries) == 0 {
+			break
+		}
+		var n, r int
+		err = st.Update(ctx, func(ctx context.Context, w store.Writer) error {
+			n, r = 0, 0
+			for _, e := range entries {
+				if e.Seq > through {
+					break
+				}
+				n++
+				d, ok := signedDigest(e)
+				if !ok {
+					continue
+				}
+				first, err := w.SetSignedDigest(ctx, e.Seq, d)
+				if err != nil {
+					return err
+				}
+				if !first {
+					r++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return read, repeats, fmt.Errorf("statement: backfill signed digests: %w", err)
+		}
+		read, repeats = read+n, repeats+r
+		after = entries[len(entries)-1].Seq
+	}
+	err = st.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		return w.SetDerivedBackfill(ctx, store.BackfillSignedDigests, 0)
+	})
+	if err != nil {
+		return read, repeats, fmt.Errorf("statement: backfill signed digests: %w", err)
+	}
+	return read, repeats, nil
+}
+
+// signedDigest is the SignedDigest Submit and AppendBundle give a logged
+// entry, and whether they would have given one (they alone do).
+func signedDigest(e store.Statement) (digest.Digest, bool) {
+	switch p, _ := recordtype.Origin(e.PayloadType, e.PredicateType); p {
+	case recordtype.Submit, recordtype.Bundle:
+		return envelope.PAEDigest(envelope.PayloadTypeInToto, e.Payload), true
+	}
+	return digest.Digest{}, false
 }

@@ -28,6 +28,10 @@ var (
 	// ErrUnavailable means the backend could not be reached or failed in a
 	// way that a retry may fix.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrSignedBefore means an entry's signer logged the same signed
+	// payload (Statement.SignedDigest) in another entry, which does not
+	// have all of this one's signers: nothing was stored.
+	ErrSignedBefore = errors.New("signed payload logged before")
 )
 
 // Subject is one artifact, known by one or more digests. Which digests share
@@ -112,13 +116,21 @@ type Statement struct {
 	// EnvelopeDigest identifies the envelope bytes; appending the same
 	// envelope twice returns the first entry.
 	EnvelopeDigest digest.Digest
-	PayloadType    string
-	PredicateType  string
-	Envelope       []byte
-	Payload        []byte
-	SignerKeyIDs   []string
-	Subjects       []StatementSubject
-	RecordedAt     time.Time
+	// SignedDigest, when not zero, identifies what the signatures sign
+	// apart from how the envelope encodes it (envelope.PAEDigest of a DSSE
+	// payload): each signer logs it once. An entry whose signers all
+	// logged it in one earlier entry is that entry (a re-encoded copy);
+	// one whose signers logged it elsewhere, or not all of them, is
+	// refused (ErrSignedBefore). The append paths set it; reads leave it
+	// zero.
+	SignedDigest  digest.Digest
+	PayloadType   string
+	PredicateType string
+	Envelope      []byte
+	Payload       []byte
+	SignerKeyIDs  []string
+	Subjects      []StatementSubject
+	RecordedAt    time.Time
 }
 
 // Evidence is a log entry that names one of the digests a lookup asked
@@ -307,6 +319,9 @@ type IdentityBinding struct {
 const (
 	BackfillTrustEdgeVersions = "trust_edge_versions"
 	BackfillIdentityBindings  = "identity_bindings"
+	// BackfillSignedDigests is Statement.SignedDigest of the entries
+	// logged before it was recorded (see Writer.SetSignedDigest).
+	BackfillSignedDigests = "signed_digests"
 )
 
 // FeedbackResponse is a publisher's signed response to a vote on a digest
@@ -629,6 +644,13 @@ type Reader interface {
 	// predicate type with sequence numbers above afterSeq, oldest first
 	// (paging: pass the last Seq seen). Subjects are not filled in.
 	StatementsByPredicate(ctx context.Context, predicateType string, afterSeq int64, limit int) ([]Statement, error)
+	// SignedBefore reports whether any of keyIDs logged the signed payload
+	// d (Statement.SignedDigest) in an entry.
+	SignedBefore(ctx context.Context, d digest.Digest, keyIDs []string) (bool, error)
+	// StatementsAfter returns up to limit log entries of any type with
+	// sequence numbers above afterSeq, oldest first, as
+	// StatementsByPredicate does.
+	StatementsAfter(ctx context.Context, afterSeq int64, limit int) ([]Statement, error)
 	// PGPKey returns the index entry of an OpenPGP key by fingerprint.
 	// Errors: ErrNotFound.
 	PGPKey(ctx context.Context, fingerprint string) (PGPKey, error)
@@ -734,7 +756,9 @@ type Writer interface {
 	// AddAliasClaim places them, and when there are several the statement
 	// is recorded as an alias claim (source ClaimStatement, reference
 	// "SEQ/INDEX", signed by s's signers). Appending an envelope already in
-	// the log returns the original entry and false. Errors: ErrInvalid.
+	// the log returns the original entry and false, and so does one whose
+	// SignedDigest its signers all logged in one entry. Errors: ErrInvalid,
+	// ErrSignedBefore.
 	AppendStatement(ctx context.Context, s Statement) (Statement, bool, error)
 	// AppendStatements appends several statements in order, as
 	// AppendStatement would one by one, in a number of round trips that
@@ -751,6 +775,13 @@ type Writer interface {
 	// makes this one fail on its unique key. When the log's tip is not
 	// tip, the transaction fails with ErrConflict and stores nothing.
 	AppendStatementsAt(ctx context.Context, sts []Statement, tip LogTip) ([]Statement, []bool, error)
+	// SetSignedDigest records d as the SignedDigest of log entry seq, which
+	// was logged without one, for each of its signers that has not logged
+	// d in an earlier entry, and reports whether all of them were (false:
+	// the entry repeats a payload an earlier entry holds). The backfill of
+	// entries logged before signed digests were recorded calls it, in log
+	// order. Errors: ErrNotFound (no such entry).
+	SetSignedDigest(ctx context.Context, seq int64, d digest.Digest) (bool, error)
 	// AddAliasClaim records c. Digests not yet known join the subject of the
 	// oldest known digest in c (or a new subject); digests already under
 	// another subject stay there, so a claim never merges subjects. The same

@@ -112,6 +112,17 @@ func serve(cmd *cobra.Command, cfg *config) error {
 		return err
 	}
 	skey, vkey := logKey.skey, logKey.vkey
+	// Each signer's payload is logged once; entries an older trustd
+	// logged are recorded by what they sign now, before anything is
+	// served, so no copy of one is a new entry.
+	if n, repeats, err := statement.IndexLoggedSignatures(ctx, st); err != nil {
+		return fmt.Errorf("signed payload index: %w", err)
+	} else if n > 0 {
+		log.Info("recorded the signed payloads of entries logged before this version", "count", n, "repeats", repeats)
+		if repeats > 0 {
+			log.Warn("entries logged before this version repeat a payload their signers logged in an earlier entry; a revocation of the earlier entry does not name them: revoke them too", "count", repeats)
+		}
+	}
 	// pgplog's validators judge OpenPGP delegations and rotations; its
 	// import of pgp registers the pgp key type with envelope, so DSSE
 	// signatures by registered OpenPGP certificates verify.

@@ -45,6 +45,8 @@ func Run(t *testing.T, open Factory) {
 		{"Evidence", testEvidence},
 		{"AppendStatementsBatch", testAppendBatch},
 		{"AppendStatementsAtTip", testAppendAtTip},
+		{"SignedOnce", testSignedOnce},
+		{"SetSignedDigest", testSetSignedDigest},
 		{"LargeStatement", testLargeStatement},
 		{"SubjectView", testSubjectView},
 		{"KeyList", testKeyList},

@@ -709,6 +709,7 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 		kindEnvelopes
 		kindDigests
 		kindVotes
+		kindSigned
 	)
 	var (
 		stmts []Stmt
@@ -737,6 +738,17 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 		start += n
 		stmts, kinds = append(stmts, Stmt{`SELECT seq, envelope_digest FROM statements WHERE ` + cond, args}), append(kinds, kindEnvelopes)
 	}
+	var signed []string
+	for _, s := range sts {
+		if !s.SignedDigest.IsZero() {
+			signed = append(signed, s.SignedDigest.String())
+		}
+	}
+	for start := 0; start < len(signed); {
+		cond, args, n := q.textIn("signed_digest", 0, signed[start:])
+		start += n
+		stmts, kinds = append(stmts, Stmt{`SELECT seq, key_id, signed_digest FROM statement_signers WHERE ` + cond, args}), append(kinds, kindSigned)
+	}
 	var all []digest.Digest
 	for i := range out {
 		for _, subj := range out[i].Subjects {
@@ -756,9 +768,10 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 		stmts, kinds = append(stmts, ls.ReadsDoneStmt()), append(kinds, kindLock)
 	}
 	var (
-		next  int64
-		seen  = map[string]int64{}
-		known = make(map[digest.Digest]int64, len(all))
+		next     int64
+		seen     = map[string]int64{}
+		signedBy = signings{}
+		known    = make(map[digest.Digest]int64, len(all))
 	)
 	err := q.C.QueryBatch(ctx, stmts, func(i int, r Rows) error {
 		switch kinds[i] {
@@ -771,6 +784,14 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 			)
 			err := r.Scan(&seq, &env)
 			seen[env] = seq
+			return err
+		case kindSigned:
+			var (
+				seq         int64
+				key, signed string
+			)
+			err := r.Scan(&seq, &key, &signed)
+			signedBy[signing{signed, key}] = seq
 			return err
 		case kindDigests:
 			return scanDigestSubject(r, known)
@@ -801,23 +822,39 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 	}
 
 	// Envelopes already in the log, or earlier in this call, are not
-	// appended again.
+	// appended again, nor are payloads their signers logged already.
 	var fresh []int       // indexes of statements to append
 	dups := map[int]int{} // later copy -> first index of the same envelope
 	firstIn := map[string]int{}
+	signedIn := signings{} // by statements of this call: their index
 	for i := range out {
 		env := out[i].EnvelopeDigest.String()
-		if seq, ok := seen[env]; ok {
+		seq, ok := seen[env]
+		if !ok {
+			if seq, err = signedBy.logged(i, out[i], inLog); err != nil {
+				return nil, nil, err
+			}
+		}
+		if seq != 0 {
 			if out[i], err = q.Statement(ctx, seq); err != nil {
 				return nil, nil, err
 			}
 			continue
 		}
-		if j, ok := firstIn[env]; ok {
+		j, ok := firstIn[env]
+		if !ok {
+			at, err := signedIn.logged(i, out[i], inAppend)
+			if err != nil {
+				return nil, nil, err
+			}
+			j, ok = int(at)-1, at != 0
+		}
+		if ok {
 			dups[i] = j
 			continue
 		}
 		firstIn[env] = i
+		signedIn.add(out[i], int64(i+1))
 		fresh = append(fresh, i)
 	}
 	if len(fresh) == 0 {
@@ -836,8 +873,12 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 			return nil, nil, fmt.Errorf("store: append statement: %w", err)
 		}
 		w.statements.add(s.Seq, s.EnvelopeDigest.String(), s.PayloadType, s.PredicateType, s.Envelope, nonNilBytes(s.Payload), string(signers), s.RecordedAt)
+		var signed any
+		if !s.SignedDigest.IsZero() {
+			signed = s.SignedDigest.String()
+		}
 		for _, k := range uniqueStrings(s.SignerKeyIDs) {
-			w.signers.add(s.Seq, k)
+			w.signers.add(s.Seq, k, signed)
 		}
 		for j, subj := range s.Subjects {
 			w.place(subj.Digests, known)
@@ -859,6 +900,62 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 	}
 	return out, created, nil
 }
+
+// signing is one signer's signature on one signed payload: its
+// store.Statement.SignedDigest and the signer's key id.
+type signing struct{ signed, key string }
+
+// signings maps signings to where they were logged: a sequence number,
+// or (within one append) a statement's index + 1.
+type signings map[signing]int64
+
+// add records s's signings as made at at.
+func (m signings) add(s store.Statement, at int64) {
+	if s.SignedDigest.IsZero() {
+		return
+	}
+	for _, k := range s.SignerKeyIDs {
+		m[signing{s.SignedDigest.String(), k}] = at
+	}
+}
+
+// logged returns where every signer of s (statement i of an append)
+// logged its signed payload, the same place for all, or 0 when none of
+// them did; ErrSignedBefore when some did, elsewhere or not all of them.
+// place names a place for the error.
+func (m signings) logged(i int, s store.Statement, place func(int64) string) (int64, error) {
+	if s.SignedDigest.IsZero() {
+		return 0, nil
+	}
+	var (
+		at      int64
+		missing string
+	)
+	for _, k := range s.SignerKeyIDs {
+		where, ok := m[signing{s.SignedDigest.String(), k}]
+		switch {
+		case !ok:
+			missing = k
+		case at == 0:
+			at = where
+		case where != at:
+			return 0, fmt.Errorf("store: append statement %d: signatures: %w: its signers logged this payload apart (%s in %s, another in %s)",
+				i, store.ErrSignedBefore, k, place(where), place(at))
+		}
+	}
+	switch {
+	case at == 0:
+		return 0, nil
+	case missing != "":
+		return 0, fmt.Errorf("store: append statement %d: signatures: %w: another of its signers logged this payload without %s, in %s; each signer's payload is logged once, so a new signature goes in an envelope of its own",
+			i, store.ErrSignedBefore, missing, place(at))
+	}
+	return at, nil
+}
+
+func inLog(seq int64) string { return fmt.Sprintf("log entry %d", seq) }
+
+func inAppend(at int64) string { return fmt.Sprintf("statement %d of this append", at-1) }
 
 // checkTip fails with ErrConflict unless tip is the log's tip; the log
 // lock is held and q.nextSeq read.
@@ -1089,8 +1186,8 @@ func newWrites() *writes {
 			row: "(?, ?, ?, ?, ?, ?, ?, ?)", table: "statements",
 			cols:  []string{"seq", "envelope_digest", "payload_type", "predicate_type", "envelope", "payload", "signer_key_ids", "recorded_at"},
 			types: []string{"bigint", "text", "text", "text", "bytea", "bytea", "text", "timestamptz"}},
-		signers: rows{head: `INSERT INTO statement_signers (seq, key_id) VALUES `, row: "(?, ?)",
-			table: "statement_signers", cols: []string{"seq", "key_id"}, types: []string{"bigint", "text"}},
+		signers: rows{head: `INSERT INTO statement_signers (seq, key_id, signed_digest) VALUES `, row: "(?, ?, ?)",
+			table: "statement_signers", cols: []string{"seq", "key_id", "signed_digest"}, types: []string{"bigint", "text", "text"}},
 		digests: rows{head: `INSERT INTO digests (algorithm, value, subject_id) VALUES `, row: "(?, ?, ?)",
 			table: "digests", cols: []string{"algorithm", "value", "subject_id"}, types: []string{"text", "text", "bigint"}},
 		subjects: rows{head: `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES `, row: "(?, ?, ?, ?, ?)",
@@ -1345,13 +1442,24 @@ func nonNilBytes(b []byte) []byte {
 
 // StatementsByPredicate implements store.Reader.
 func (q *Queries) StatementsByPredicate(ctx context.Context, predicateType string, afterSeq int64, limit int) ([]store.Statement, error) {
+	return q.statementsAfter(ctx, "statements by predicate type", `predicate_type = $3 AND `, afterSeq, limit, predicateType)
+}
+
+// StatementsAfter implements store.Reader.
+func (q *Queries) StatementsAfter(ctx context.Context, afterSeq int64, limit int) ([]store.Statement, error) {
+	return q.statementsAfter(ctx, "statements after", "", afterSeq, limit)
+}
+
+// statementsAfter reads up to limit entries above afterSeq meeting cond
+// (empty, or conditions ending in AND over arguments from $3 on).
+func (q *Queries) statementsAfter(ctx context.Context, what, cond string, afterSeq int64, limit int, args ...any) ([]store.Statement, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	rows, err := q.C.Query(ctx, `SELECT seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at
-		FROM statements WHERE predicate_type = $1 AND seq > $2 ORDER BY seq LIMIT $3`, predicateType, afterSeq, limit)
+		FROM statements WHERE `+cond+`seq > $1 ORDER BY seq LIMIT $2`, append([]any{afterSeq, limit}, args...)...)
 	if err != nil {
-		return nil, q.fail("statements by predicate type", err)
+		return nil, q.fail(what, err)
 	}
 	var out []store.Statement
 	err = scanAll(rows, func(r Rows) error {
@@ -1374,9 +1482,50 @@ func (q *Queries) StatementsByPredicate(ctx context.Context, predicateType strin
 		return nil
 	})
 	if err != nil {
-		return nil, q.fail("statements by predicate type", err)
+		return nil, q.fail(what, err)
 	}
 	return out, nil
+}
+
+// SignedBefore implements store.Reader.
+func (q *Queries) SignedBefore(ctx context.Context, d digest.Digest, keyIDs []string) (bool, error) {
+	keyIDs = uniqueStrings(keyIDs)
+	if len(keyIDs) == 0 {
+		return false, nil
+	}
+	cond, args, n := q.textIn("key_id", 1, keyIDs)
+	if n < len(keyIDs) {
+		return false, fmt.Errorf("store: signed before: %w: %d signers, at most %d", store.ErrInvalid, len(keyIDs), n)
+	}
+	var found int
+	err := q.C.QueryRow(ctx, `SELECT COUNT(*) FROM statement_signers WHERE signed_digest = $1 AND `+cond, append([]any{d.String()}, args...)...).Scan(&found)
+	if err != nil {
+		return false, q.fail("signed before", err)
+	}
+	return found > 0, nil
+}
+
+// SetSignedDigest implements store.Writer.
+func (q *Queries) SetSignedDigest(ctx context.Context, seq int64, d digest.Digest) (bool, error) {
+	var signers, free int64
+	err := q.C.QueryRow(ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE NOT EXISTS
+			(SELECT 1 FROM statement_signers o WHERE o.signed_digest = $2 AND o.key_id = s.key_id AND o.seq <> s.seq))
+		FROM statement_signers s WHERE s.seq = $1`, seq, d.String()).Scan(&signers, &free)
+	if err != nil {
+		return false, q.fail(fmt.Sprintf("signed digest of entry %d", seq), err)
+	}
+	if signers == 0 {
+		if _, err := q.Statement(ctx, seq); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	err = q.C.Exec(ctx, `UPDATE statement_signers SET signed_digest = $2 WHERE seq = $1 AND signed_digest IS NULL AND NOT EXISTS
+		(SELECT 1 FROM statement_signers o WHERE o.signed_digest = $2 AND o.key_id = statement_signers.key_id)`, seq, d.String())
+	if err != nil {
+		return false, q.fail(fmt.Sprintf("set signed digest of entry %d", seq), err)
+	}
+	return free == signers, nil
 }
 
 // PGPKey implements store.Reader.
