@@ -352,8 +352,11 @@ func (s *Service) putBundle(ctx context.Context, req PutRequest) (store.Statemen
 		out, created, err = s.log.AppendBundle(ctx, rec)
 	} else {
 		// A message signature carries no statement; trustd names its type.
+		// Its signer signs the artifact once: the bundle in other bytes is
+		// the first entry.
 		rec.PredicateType = MessageSignaturePredicateType
 		rec.Subjects = []store.StatementSubject{{Digests: []digest.Digest{res.MessageDigest}}}
+		rec.SignedDigest = messageDigest(res.MessageDigest)
 		out, created, err = s.log.AppendVerified(ctx, rec)
 	}
 	if err != nil {
@@ -383,6 +386,7 @@ func (s *Service) putNotation(ctx context.Context, req PutRequest, raw json.RawM
 		PredicateType: NotationPredicateType,
 		Envelope:      sig.Envelope,
 		Payload:       res.Payload,
+		SignedDigest:  envelope.PAEDigest(res.PayloadType, res.Payload),
 		SignerKeyIDs:  []string{res.SignerID},
 		Subjects:      []store.StatementSubject{{Digests: []digest.Digest{res.Digest}}},
 	}

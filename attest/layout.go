@@ -187,6 +187,7 @@ func (s *Service) putLayout(ctx context.Context, req PutRequest, signed json.Raw
 	out, created, err := s.log.AppendVerified(ctx, store.Statement{
 		PayloadType: LayoutPayloadType, PredicateType: LayoutPredicateType,
 		Envelope: req.Data, Payload: signed, SignerKeyIDs: ids,
+		SignedDigest: metablockDigest(LayoutPayloadType, signed),
 	})
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("attest: layout: %w", err)
@@ -325,6 +326,7 @@ func (s *Service) putLink(ctx context.Context, req PutRequest, signed json.RawMe
 		out, created, err = s.log.AppendVerifiedIn(ctx, w, []store.Statement{{
 			PayloadType: LinkPayloadType, PredicateType: LinkPredicateType,
 			Envelope: req.Data, Payload: signed, SignerKeyIDs: []string{keyID},
+			SignedDigest: metablockDigest(LinkPayloadType, signed),
 		}})
 		if err != nil {
 			return err

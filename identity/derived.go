@@ -43,10 +43,11 @@ func (v *Verifier) Indexers() map[string]statement.Indexer {
 // With refuseRepeats (an entry being appended), a side that signed the
 // same binding before is refused (ErrRepeatedBinding), so the entry is
 // not stored: an identity vouches for the key of its newest binding, and
-// anybody can log a side's signed binding again as a new entry
-// (re-encoded, or with a signature of their own added), which would make
-// an identity vouch again for a key it moved away from, or bring back a
-// binding whose entry was revoked. The check reads under the log lock
+// a side signing its binding again, in other bytes, would make it vouch
+// again for a key it moved away from, or bring back a binding whose entry
+// was revoked. (Copies of a logged side, re-encoded or with a signature
+// added, never get here: the log keeps one entry per signed payload,
+// store.Statement.SignedDigest.) The check reads under the log lock
 // (per-entry indexers are never planned ahead), so two copies cannot both
 // pass. The backfill of entries logged before the index records repeats
 // already in the log as they are.

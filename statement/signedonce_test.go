@@ -179,14 +179,14 @@ func TestIndexLoggedSignatures(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			if read, repeats, err := statement.IndexLoggedSignatures(ctx, f.store); err != nil || read != 2 || repeats != 1 {
+			if read, repeats, err := statement.IndexLoggedSignatures(ctx, f.store, nil); err != nil || read != 2 || repeats != 1 {
 				t.Fatalf("IndexLoggedSignatures = %d read, %d repeats, %v; want 2 and 1", read, repeats, err)
 			}
 			got, created, err := f.log.Submit(ctx, marshal(t, urlSafe(mustEnvelope(t, raw))))
 			if err != nil || created || got.Seq != first.Seq {
 				t.Errorf("a copy since: entry %d created %v, %v; want the first entry %d", got.Seq, created, err, first.Seq)
 			}
-			if read, repeats, err := statement.IndexLoggedSignatures(ctx, f.store); err != nil || read != 0 || repeats != 0 {
+			if read, repeats, err := statement.IndexLoggedSignatures(ctx, f.store, nil); err != nil || read != 0 || repeats != 0 {
 				t.Errorf("a second run = %d read, %d repeats, %v; want nothing", read, repeats, err)
 			}
 		})

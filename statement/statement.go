@@ -76,10 +76,13 @@ type ReadAhead func(w store.Writer, recs []store.Statement)
 
 // WriteQuota limits how many entries each key may sign (the
 // internal/ratelimit Limiter is one). The log charges only signers whose
-// signatures verified, and gives the charge back when nothing new was
-// appended (a failure, or an envelope already in the log), so nobody can
-// spend another key's quota by replaying its envelopes or naming its key
-// id under a bad signature.
+// signatures verified, gives the charge back when nothing new was
+// appended (a failure, or a copy of an entry), and lets a copy of an
+// entry through when the charge is refused (it appends nothing), so
+// nobody can spend another key's quota by replaying its envelopes,
+// re-encoded or not, or by naming its key id under a bad signature. (A
+// charge is held while its append runs: copies sent at once can refuse a
+// key's own new write at the edge of its quota while they run.)
 type WriteQuota interface {
 	// Charge takes one write from every signer's quota, all or none; an
 	// error (the quota's own, e.g. wrapping ratelimit.ErrLimited) refuses
@@ -288,7 +291,10 @@ func (l *Log) Submit(ctx context.Context, raw []byte) (store.Statement, bool, er
 // already verified in a format other than a DSSE envelope (an OpenPGP
 // signed manifest, TUF metadata). rec.Envelope holds the signed bytes
 // verbatim; they are the log leaf and identify the record, so appending the
-// same bytes again returns the original entry and false. A record of
+// same bytes again returns the original entry and false. An owner that
+// knows what its format's signatures sign sets rec.SignedDigest (see
+// store.Statement), so its records, too, are logged once per signer and
+// signed message, however their bytes are encoded. A record of
 // trustd's namespace must carry the payload type recordtype.Table gives
 // its owner; in-toto envelopes and Sigstore bundles, which callers send,
 // go through Submit and AppendBundle. Errors: recordtype.ErrReserved.
@@ -690,14 +696,15 @@ func (n nodeWriter) PutLogNodes(ctx context.Context, ns []tlog.Node) error {
 const backfillPage = 500
 
 // IndexLoggedSignatures records the signed payload
-// (store.Statement.SignedDigest) of the entries a caller signed in DSSE
-// (envelopes, Sigstore bundles) that an older trustd logged before it was
-// recorded: every entry up to the one the migration noted, in log order,
-// so the first entry of a payload keeps it. It returns how many entries it
+// (store.Statement.SignedDigest) of the entries an older trustd logged
+// before it was recorded: those a caller signed in DSSE (envelopes,
+// Sigstore bundles), and those of the formats owners gives a signed
+// digest (attest.SignedDigest), every entry up to the one the migration
+// noted, in log order, so the first entry of a payload keeps it. It returns how many entries it
 // read and how many repeat a payload an earlier entry of theirs holds (a
 // copy logged before this version; revoke it too where its original is
 // revoked). It is idempotent; trustd calls it at start, before serving.
-func IndexLoggedSignatures(ctx context.Context, st store.Store) (read, repeats int, err error) {
+func IndexLoggedSignatures(ctx context.Context, st store.Store, owners func(store.Statement) (digest.Digest, bool)) (read, repeats int, err error) {
 	through, err := st.DerivedBackfill(ctx, store.BackfillSignedDigests)
 	if err != nil || through == 0 {
 		return 0, 0, err
@@ -719,6 +726,9 @@ func IndexLoggedSignatures(ctx context.Context, st store.Store) (read, repeats i
 				}
 				n++
 				d, ok := signedDigest(e)
+				if !ok && owners != nil {
+					d, ok = owners(e)
+				}
 				if !ok {
 					continue
 				}

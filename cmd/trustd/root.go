@@ -115,7 +115,7 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// Each signer's payload is logged once; entries an older trustd
 	// logged are recorded by what they sign now, before anything is
 	// served, so no copy of one is a new entry.
-	if n, repeats, err := statement.IndexLoggedSignatures(ctx, st); err != nil {
+	if n, repeats, err := statement.IndexLoggedSignatures(ctx, st, attest.SignedDigest); err != nil {
 		return fmt.Errorf("signed payload index: %w", err)
 	} else if n > 0 {
 		log.Info("recorded the signed payloads of entries logged before this version", "count", n, "repeats", repeats)
