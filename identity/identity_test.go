@@ -129,9 +129,9 @@ func (e *env) voter(t testing.TB) voter {
 	return voter{Signer: sg, id: k.ID}
 }
 
-func (e *env) sign(t testing.TB, payload []byte, by voter) []byte {
+func (e *env) sign(t testing.TB, payload []byte, by ...envelope.Signer) []byte {
 	t.Helper()
-	env, err := envelope.Sign(context.Background(), envelope.PayloadTypeInToto, payload, by)
+	env, err := envelope.Sign(context.Background(), envelope.PayloadTypeInToto, payload, by...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,17 +317,6 @@ func TestBindingReplay(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			signed := func(payload []byte, signers ...envelope.Signer) []byte {
-				env, err := envelope.Sign(ctx, envelope.PayloadTypeInToto, payload, signers...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				raw, err := json.Marshal(env)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return raw
-			}
 			var pretty bytes.Buffer
 			if err := json.Indent(&pretty, oldSide.Payload, "", " "); err != nil {
 				t.Fatal(err)
@@ -346,11 +335,11 @@ func TestBindingReplay(t *testing.T) {
 					return a.Seq, err
 				}, nil},
 				{"key side with the stranger's signature", func() (int64, error) {
-					_, _, err := e.log.Submit(ctx, signed(oldSide.Payload, old, stranger))
+					_, _, err := e.log.Submit(ctx, e.sign(t, oldSide.Payload, old, stranger))
 					return 0, err
 				}, store.ErrSignedBefore},
 				{"key side signed anew, other bytes", func() (int64, error) {
-					_, _, err := e.log.Submit(ctx, signed(pretty.Bytes(), old))
+					_, _, err := e.log.Submit(ctx, e.sign(t, pretty.Bytes(), old))
 					return 0, err
 				}, identity.ErrRepeatedBinding},
 			} {
