@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
@@ -177,6 +178,10 @@ func (s *Service) PublishManifest(ctx context.Context, m Manifest) (Published, e
 		Envelope:      rec,
 		Payload:       data,
 		SignerKeyIDs:  []string{info.Primary},
+		// A key publishes a manifest once: the same text signed again,
+		// its signature re-armored or its unhashed subpackets changed, or
+		// under a name that reads it alike, is the first entry.
+		SignedDigest: manifestDigest(m.Name, data),
 	}
 	st.Subjects = manifestSubjects(entries)
 	entry, created, err := s.log.AppendVerified(ctx, st)
@@ -243,4 +248,41 @@ func manifestSubjects(entries []pgp.ManifestEntry) []store.StatementSubject {
 		out = append(out, store.StatementSubject{Name: e.Name, Digests: []digest.Digest{e.Digest}})
 	}
 	return out
+}
+
+// manifestDigest identifies a manifest as its signer signed it and trustd
+// reads it: the signed text, and how its name says to parse it (the name
+// is not signed: names that parse the text alike are one manifest, names
+// that parse it otherwise say something else of it).
+func manifestDigest(name string, data []byte) digest.Digest {
+	format := "release"
+	if !pgp.IsReleaseName(name) {
+		format = fmt.Sprint(pgp.ManifestOptionsFor(name).Untagged)
+	}
+	return envelope.PAEDigest(ManifestPayloadType+"; format="+format, data)
+}
+
+// transitionDigest identifies a key transition statement by its signed
+// text.
+func transitionDigest(plain []byte) digest.Digest {
+	return envelope.PAEDigest(TransitionPayloadType, plain)
+}
+
+// SignedDigest is the store.Statement.SignedDigest PublishManifest and
+// ImportTransition give an entry, computed from the entry as logged; ok is
+// false for other entries and for one it cannot read.
+// statement.IndexLoggedSignatures uses it for the entries logged before
+// signed digests were recorded.
+func SignedDigest(e store.Statement) (digest.Digest, bool) {
+	switch e.PayloadType {
+	case ManifestPayloadType:
+		var rec ManifestRecord
+		if err := json.Unmarshal(e.Envelope, &rec); err != nil {
+			return digest.Digest{}, false
+		}
+		return manifestDigest(rec.Name, e.Payload), true
+	case TransitionPayloadType:
+		return transitionDigest(e.Payload), true
+	}
+	return digest.Digest{}, false
 }

@@ -87,19 +87,33 @@ func TestPublishManifest(t *testing.T) {
 	}
 	cert := e.register(t, fixture(t, "ed25519.asc"))
 
+	// A key publishes a manifest once: its signature armored, or the same
+	// text under a name that reads it alike, is the first entry (copyOf);
+	// the clearsigned text (without the final newline) is other text, and
+	// a name that reads the lines as other digests says something else.
 	tests := []struct {
-		name string
-		m    pgplog.Manifest
+		name   string
+		m      pgplog.Manifest
+		copyOf string
 	}{
-		{"detached binary", pgplog.Manifest{Name: "SHA256SUMS", Data: sums, Signature: fixture(t, "SHA256SUMS.ed25519.gpg")}},
-		{"detached armored", pgplog.Manifest{Name: "SHA256SUMS", Data: sums, Signature: fixture(t, "SHA256SUMS.ed25519.asc")}},
-		{"clearsigned", pgplog.Manifest{Name: "SHA256SUMS", Clearsigned: fixture(t, "SHA256SUMS.ed25519.clear")}},
+		{"detached binary", pgplog.Manifest{Name: "SHA256SUMS", Data: sums, Signature: fixture(t, "SHA256SUMS.ed25519.gpg")}, ""},
+		{"detached armored", pgplog.Manifest{Name: "SHA256SUMS", Data: sums, Signature: fixture(t, "SHA256SUMS.ed25519.asc")}, "detached binary"},
+		{"renamed alike", pgplog.Manifest{Name: "sha256sums.txt", Data: sums, Signature: fixture(t, "SHA256SUMS.ed25519.asc")}, "detached binary"},
+		{"clearsigned", pgplog.Manifest{Name: "SHA256SUMS", Clearsigned: fixture(t, "SHA256SUMS.ed25519.clear")}, ""},
 	}
+	seqs := map[string]int64{}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := e.svc.PublishManifest(ctx, tc.m)
 			if err != nil {
 				t.Fatalf("PublishManifest: %v", err)
+			}
+			seqs[tc.name] = p.Entry.Seq
+			if tc.copyOf != "" {
+				if p.Created || p.Entry.Seq != seqs[tc.copyOf] || len(p.Entries) != 3 {
+					t.Errorf("published entry %d created %v; want the %s entry %d", p.Entry.Seq, p.Created, tc.copyOf, seqs[tc.copyOf])
+				}
+				return
 			}
 			if !p.Created || len(p.Entries) != 3 || len(p.Problems) != 0 || p.Signature.Primary != cert.Fingerprint ||
 				p.Entry.PredicateType != pgplog.ManifestPredicateType || len(p.Entry.Subjects) != 3 || p.Entry.SignerKeyIDs[0] != cert.Fingerprint {
@@ -115,6 +129,18 @@ func TestPublishManifest(t *testing.T) {
 				t.Errorf("publish again: %+v, %v; want the original entry", again.Entry, err)
 			}
 		})
+	}
+
+	// What the start-up backfill computes from a logged manifest is what
+	// the append recorded.
+	first, err := e.store.Statement(ctx, seqs["detached binary"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := pgplog.SignedDigest(first); !ok {
+		t.Error("SignedDigest of a logged manifest: not ok")
+	} else if logged, err := e.store.SignedBefore(ctx, d, first.SignerKeyIDs); err != nil || !logged {
+		t.Errorf("SignedDigest of a logged manifest: %s, logged %v, %v; want what the append recorded", d, logged, err)
 	}
 
 	before := e.size(t)

@@ -107,8 +107,12 @@ func (s *Service) ImportTransition(ctx context.Context, signed []byte) (Imported
 		PredicateType: TransitionPredicateType,
 		Envelope:      rec,
 		Payload:       plain,
-		SignerKeyIDs:  []string{t.Old, t.New},
-		Subjects:      []store.StatementSubject{KeySubject(certs[t.New])},
+		// The two keys sign a rotation once: a copy of the statement in
+		// other bytes (its signatures re-armored, their unhashed
+		// subpackets changed) is the first entry, revoked if it is.
+		SignedDigest: transitionDigest(plain),
+		SignerKeyIDs: []string{t.Old, t.New},
+		Subjects:     []store.StatementSubject{KeySubject(certs[t.New])},
 	}
 	entry, created, err := s.log.AppendVerified(ctx, st)
 	if err != nil {

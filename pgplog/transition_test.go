@@ -91,6 +91,17 @@ func TestImportTransition(t *testing.T) {
 			if err != nil || again.Created || again.Entry.Seq != ent.Seq {
 				t.Errorf("publish again = %+v, %v; want the original entry", again.Entry, err)
 			}
+			// Both keys logged the statement's text, as the start-up
+			// backfill would compute it from the entry.
+			if d, ok := pgplog.SignedDigest(ent); !ok {
+				t.Error("SignedDigest of the transition: not ok")
+			} else {
+				for _, k := range ent.SignerKeyIDs {
+					if logged, err := e.store.SignedBefore(ctx, d, []string{k}); err != nil || !logged {
+						t.Errorf("SignedDigest of the transition by %s: logged %v, %v", k, logged, err)
+					}
+				}
+			}
 
 			// A rotation like pgp rotate's: the old key superseded, the new
 			// key inherits its authority through a rotation link.

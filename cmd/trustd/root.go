@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trustd-dev/trustd/attest"
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/identity"
@@ -115,7 +116,12 @@ func serve(cmd *cobra.Command, cfg *config) error {
 	// Each signer's payload is logged once; entries an older trustd
 	// logged are recorded by what they sign now, before anything is
 	// served, so no copy of one is a new entry.
-	if n, repeats, err := statement.IndexLoggedSignatures(ctx, st, attest.SignedDigest); err != nil {
+	if n, repeats, err := statement.IndexLoggedSignatures(ctx, st, func(e store.Statement) (digest.Digest, bool) {
+		if d, ok := attest.SignedDigest(e); ok {
+			return d, true
+		}
+		return pgplog.SignedDigest(e)
+	}); err != nil {
 		return fmt.Errorf("signed payload index: %w", err)
 	} else if n > 0 {
 		log.Info("recorded the signed payloads of entries logged before this version", "count", n, "repeats", repeats)
