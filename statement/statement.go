@@ -718,7 +718,7 @@ func IndexLoggedSignatures(ctx context.Context, st store.Store, owners func(stor
 			break
 		}
 		var n, r int
-		err = st.Update(ctx, func(ctx context.Context, w store.Writer) error {
+		page := func(ctx context.Context, w store.Writer) error {
 			n, r = 0, 0
 			for _, e := range entries {
 				if e.Seq > through {
@@ -741,7 +741,17 @@ func IndexLoggedSignatures(ctx context.Context, st store.Store, owners func(stor
 				}
 			}
 			return nil
-		})
+		}
+		// A copy appended meanwhile by another trustd (one already past
+		// its backfill), or the backfill of another starting at once, may
+		// record a payload this page records too: the page then fails on
+		// the unique index, and once more sees it recorded.
+		for try := 0; ; try++ {
+			err = st.Update(ctx, page)
+			if !errors.Is(err, store.ErrConflict) || try == 2 {
+				break
+			}
+		}
 		if err != nil {
 			return read, repeats, fmt.Errorf("statement: backfill signed digests: %w", err)
 		}
