@@ -2,21 +2,14 @@ package feedback_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/internal/testpg"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/store/postgres"
 )
-
-// holdKey is the advisory lock the test holds to keep an append in its
-// COMMIT (see TestReadAheadBehindResubmission).
-const holdKey = 4242
 
 // TestReadAheadBehindResubmission: a voter's second vote must see the
 // first even when a batch of nothing but resubmitted envelopes came
@@ -49,48 +42,7 @@ func TestReadAheadBehindResubmission(t *testing.T) {
 	resubmitted := voteEnv(t, other, artifact("elsewhere.tar"), feedback.Like, t0.Add(-time.Hour))
 	f.submit(t, resubmitted)
 
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close(context.Background()) })
-	for _, q := range []string{
-		fmt.Sprintf(`CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN PERFORM pg_advisory_xact_lock_shared(%d); RETURN NULL; END $$`, holdKey),
-		`CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON statements
-			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit()`,
-		fmt.Sprintf(`SELECT pg_advisory_lock(%d)`, holdKey),
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			if _, err := admin.Exec(ctx, `SELECT pg_advisory_unlock($1)`, holdKey); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	defer release()
-	waiting := func(n int) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			var got int
-			if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if got >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d appends wait on a lock, want %d", got, n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
+	hold := testpg.HoldCommits(t, url)
 	type outcome struct {
 		rec store.Statement
 		err error
@@ -105,13 +57,13 @@ func TestReadAheadBehindResubmission(t *testing.T) {
 	}
 
 	first := submit(voteEnv(t, voter, app, feedback.Like, t0.Add(-2*time.Minute)))
-	waiting(1) // the first vote is in its COMMIT
+	hold.WaitFor(t, "advisory", 1) // the first vote is in its COMMIT
 	if _, created, err := f.log.Submit(ctx, resubmitted); err != nil || created {
 		t.Fatalf("resubmission while the first vote commits: created %v, %v", created, err)
 	}
 	second := submit(voteEnv(t, voter, app, feedback.Dislike, t0.Add(-time.Minute)))
-	waiting(2) // the second waits for the first's log lock
-	release()
+	hold.WaitFor(t, "advisory", 2) // the second waits for the first's log lock
+	hold.Release(t)
 	for _, c := range []chan outcome{first, second} {
 		if o := <-c; o.err != nil {
 			t.Fatalf("vote: %v", o.err)

@@ -5,11 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
@@ -54,50 +50,7 @@ func TestIndexLoggedSignaturesRace(t *testing.T) {
 	// The other trustd's copy: alice's payload re-encoded, with its signed
 	// digest, whose COMMIT a deferred trigger holds on an advisory lock the
 	// test owns, its rows written, until the backfill waits on them.
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close(context.Background()) })
-	const holdKey = 4243
-	for _, q := range []string{
-		fmt.Sprintf(`CREATE FUNCTION hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN PERFORM pg_advisory_xact_lock_shared(%d); RETURN NULL; END $$`, holdKey),
-		`CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON statements
-			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION hold_commit()`,
-		fmt.Sprintf(`SELECT pg_advisory_lock(%d)`, holdKey),
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			if _, err := admin.Exec(ctx, `SELECT pg_advisory_unlock($1)`, holdKey); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	defer release()
-	waitFor := func(event string) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			var n int
-			if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = $1 AND datname = current_database()`, event).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n > 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				release()
-				t.Fatalf("nothing waits on %s", event)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	hold := testpg.HoldCommits(t, url)
 	var indented bytes.Buffer
 	if err := json.Indent(&indented, raw, "", "  "); err != nil {
 		t.Fatal(err)
@@ -112,7 +65,7 @@ func TestIndexLoggedSignaturesRace(t *testing.T) {
 			return err
 		})
 	}()
-	waitFor("advisory")
+	hold.WaitFor(t, "advisory", 1)
 
 	type result struct{ read, repeats int }
 	done, failed := make(chan result, 1), make(chan error, 1)
@@ -124,8 +77,8 @@ func TestIndexLoggedSignaturesRace(t *testing.T) {
 		}
 		done <- result{read, repeats}
 	}()
-	waitFor("transactionid")
-	release()
+	hold.WaitFor(t, "transactionid", 1)
+	hold.Release(t)
 	if err := <-copied; err != nil {
 		t.Fatalf("the copy: %v", err)
 	}
