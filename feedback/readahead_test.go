@@ -7,8 +7,8 @@ import (
 
 	"github.com/trustd-dev/trustd/feedback"
 	"github.com/trustd-dev/trustd/internal/testpg"
+	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/store"
-	"github.com/trustd-dev/trustd/store/postgres"
 )
 
 // TestReadAheadBehindResubmission: a voter's second vote must see the
@@ -26,12 +26,7 @@ import (
 // while another commits.
 func TestReadAheadBehindResubmission(t *testing.T) {
 	ctx := context.Background()
-	url := testpg.URL(t)
-	s, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, url := teststore.Postgres(t)
 	f := newFixture(t, s, feedback.Options{})
 	voter, other := f.identity(t), f.identity(t)
 	app := artifact("readahead.tar")

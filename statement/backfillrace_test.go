@@ -13,7 +13,6 @@ import (
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
-	"github.com/trustd-dev/trustd/store/postgres"
 )
 
 // TestIndexLoggedSignaturesRace: while trustd backfills the signed
@@ -25,12 +24,7 @@ import (
 // one writer has the backfill wait for the copy's whole transaction.
 func TestIndexLoggedSignaturesRace(t *testing.T) {
 	ctx := context.Background()
-	url := testpg.URL(t)
-	s, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, url := teststore.Postgres(t)
 	f := newFixture(t, s, nil)
 	alice := newSigner(t, s, envelope.KeyTypeED25519, true)
 	payload, err := envelope.NewStatement(testPredicate, json.RawMessage(`{"raced":true}`), artifact("raced.tar"))

@@ -38,14 +38,24 @@ func Backends() []Backend {
 			return s
 		}},
 		{"postgres", func(t testing.TB) store.Store {
-			s, err := postgres.Open(context.Background(), testpg.URL(t))
-			if err != nil {
-				t.Fatalf("postgres.Open: %v", err)
-			}
-			t.Cleanup(func() { s.Close() })
+			s, _ := Postgres(t)
 			return s
 		}},
 	}
+}
+
+// Postgres opens a store on a fresh database of the test cluster
+// (testpg.URL) and returns it with the database's URL, for a test that
+// also reaches the database directly.
+func Postgres(t testing.TB) (*postgres.Store, string) {
+	t.Helper()
+	url := testpg.URL(t)
+	s, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("postgres.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, url
 }
 
 // AppendUnchecked appends rec to s's log (with its Merkle tree nodes) the
