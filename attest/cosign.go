@@ -96,17 +96,13 @@ func (s *Service) putCosign(ctx context.Context, req PutRequest) (store.Statemen
 	if err != nil {
 		return store.Statement{}, false, fmt.Errorf("attest: cosign: encode: %w", err)
 	}
-	sd, ok := cosignDigest(r)
-	if !ok {
-		return store.Statement{}, false, fmt.Errorf("attest: cosign: a verified %s record has no signed digest", r.Kind)
-	}
 	out, created, err := s.log.AppendVerified(ctx, store.Statement{
 		PayloadType:   recordtype.CosignPayloadType,
 		PredicateType: recordtype.CosignSignature,
 		Envelope:      canon,
 		// The key signs a message once: a record of it in other bytes (a
 		// bundle re-indented, a signature made anew) is the first entry.
-		SignedDigest: sd,
+		SignedDigest: cosignDigest(r, signed),
 		SignerKeyIDs: []string{r.KeyID},
 		Subjects:     []store.StatementSubject{{Digests: []digest.Digest{signed}}},
 	})

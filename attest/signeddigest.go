@@ -30,7 +30,7 @@ func SignedDigest(e store.Statement) (d digest.Digest, ok bool) {
 		if err != nil {
 			return digest.Digest{}, false
 		}
-		return cosignDigest(r)
+		return loggedCosignDigest(r)
 	case KindSigstoreBundle:
 		if e.PredicateType != MessageSignaturePredicateType {
 			return digest.Digest{}, false
@@ -70,25 +70,36 @@ func messageDigest(signed digest.Digest) digest.Digest {
 	return envelope.PAEDigest(MessageSignaturePredicateType, []byte(signed.String()))
 }
 
-// cosignDigest identifies what a cosign record's key signed: a
-// simple-signing payload, or a blob's digest. A DSSE record is logged as
-// its envelope (Submit), never as a record.
-func cosignDigest(r cosign.Record) (digest.Digest, bool) {
+// cosignDigest identifies what a cosign record's key signed: its
+// simple-signing payload, or signed, the digest of the blob it signs. A
+// DSSE record is logged as its envelope (Submit), never as a record.
+func cosignDigest(r cosign.Record, signed digest.Digest) digest.Digest {
+	if r.Kind == cosign.KindSimpleSigning {
+		return envelope.PAEDigest(recordtype.CosignPayloadType, r.Data)
+	}
+	return messageDigest(signed)
+}
+
+// loggedCosignDigest is cosignDigest of a logged record, reading the blob
+// digest from the record as putCosign did.
+func loggedCosignDigest(r cosign.Record) (digest.Digest, bool) {
+	var signed digest.Digest
 	switch r.Kind {
 	case cosign.KindSimpleSigning:
-		return envelope.PAEDigest(recordtype.CosignPayloadType, r.Data), true
 	case cosign.KindBlobBundle:
 		d, err := digest.Parse(r.Digest)
 		if err != nil {
 			return digest.Digest{}, false
 		}
-		return messageDigest(d), true
+		signed = d
 	case cosign.KindSigstoreBundle:
 		env, d, _, err := keyBundle(r.Data)
 		if err != nil || env != nil {
 			return digest.Digest{}, false
 		}
-		return messageDigest(d), true
+		signed = d
+	default:
+		return digest.Digest{}, false
 	}
-	return digest.Digest{}, false
+	return cosignDigest(r, signed), true
 }
