@@ -1295,7 +1295,9 @@ func (w *writes) flush(ctx context.Context, q *Queries) error {
 // RETURNING: the new subjects are created with the digests (placeholder
 // -k is the k-th smallest id handed out) and a claim's digests find its
 // id among the claims inserted (a claim missing there leaves the id NULL,
-// which the table refuses). Foreign keys are checked when the whole
+// which the table refuses). Both are joins: as subqueries per row, each
+// digest sorted the new subjects again, quadratic in the batch. Digests
+// keep their order, which their ids record. Foreign keys are checked when the whole
 // statement is done, with every row in place.
 func (w *writes) insertAll(ai ArrayInserter) []Stmt {
 	var (
@@ -1318,17 +1320,17 @@ func (w *writes) insertAll(ai ArrayInserter) []Stmt {
 			fmt.Sprintf("fresh AS (INSERT INTO subjects (created_at) SELECT $%d::timestamptz FROM generate_series(1, $%d::integer) RETURNING id)", len(args)-1, len(args)),
 			"numbered AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM fresh)")
 		add("dg", &w.digests, `INSERT INTO digests (algorithm, value, subject_id)
-			SELECT x.algorithm, x.value,
-				CASE WHEN x.subject_id < 0 THEN (SELECT n.id FROM numbered n WHERE n.k = -x.subject_id) ELSE x.subject_id END
-			FROM unnest(%s) AS x (algorithm, value, subject_id)`)
+			SELECT x.algorithm, x.value, CASE WHEN x.subject_id < 0 THEN n.id ELSE x.subject_id END
+			FROM unnest(%s) WITH ORDINALITY AS x (algorithm, value, subject_id, i) LEFT JOIN numbered n ON n.k = -x.subject_id
+			ORDER BY x.i`)
 	} else {
 		add("dg", &w.digests, w.digests.unnestSQL())
 	}
 	add("ss", &w.subjects, w.subjects.unnestSQL())
 	add("cl", &w.claims, w.claims.unnestSQL()+` RETURNING id, source, reference`)
 	add("cd", &w.claimDigests, `INSERT INTO alias_claim_digests (claim_id, position, algorithm, value)
-		SELECT (SELECT cl.id FROM cl WHERE cl.source = x.source AND cl.reference = x.reference), x.position, x.algorithm, x.value
-		FROM unnest(%s) AS x (source, reference, position, algorithm, value)`)
+		SELECT cl.id, x.position, x.algorithm, x.value
+		FROM unnest(%s) AS x (source, reference, position, algorithm, value) LEFT JOIN cl ON cl.source = x.source AND cl.reference = x.reference`)
 	if len(ctes) == 0 {
 		return nil
 	}
