@@ -38,7 +38,9 @@ var errLSNTooLong = errors.New("is longer than a WAL position (like 16/B374D848)
 // primaryReads are the reads (readMethods) that stay on the primary
 // anyway: what a deployer acts on at once (a deploy token, an OpenPGP
 // decision) and what may write (trustd's own token key, published once),
-// so a just-revoked key or artifact is never judged on an older view.
+// so a just-revoked key or artifact is never judged on an older view; and
+// the log's checkpoint, as over HTTP, so a client polling it through
+// standbys that lag by different amounts never sees the log go back.
 // Every other read may be served by a standby; every write, and all it
 // reads first, goes to the primary, so authority is never judged on an
 // older view either.
@@ -47,6 +49,7 @@ var primaryReads = map[string]bool{
 	trustv1.TokenService_GetTokenKey_FullMethodName: true,
 	trustv1.PGPService_Decide_FullMethodName:        true,
 	trustv1.TUFService_GetOnlineKeys_FullMethodName: true,
+	trustv1.LogService_GetCheckpoint_FullMethodName: true,
 }
 
 // standbyRead reports whether method's reads may go to a read standby.

@@ -417,6 +417,13 @@ func TestReplicaReadYourWritesGRPC(t *testing.T) {
 	if _, err := dial(t, rep.addr).Statements.GetStatement(ctx, &trustv1.GetStatementRequest{Seq: seq + 1}); status.Code(err) != codes.NotFound {
 		t.Fatalf("entry %d beyond the log = %v, want NotFound", seq+1, err)
 	}
+	// The latest checkpoint is the primary's, as over HTTP: a caller with
+	// no position still sees the entry the standby has not replayed.
+	if cp, err := dial(t, rep.addr).Log.GetCheckpoint(ctx, &trustv1.GetCheckpointRequest{}); err != nil {
+		t.Fatal(err)
+	} else if got, err := tlog.OpenCheckpoint(cp.GetCheckpoint(), rs.vkey); err != nil || got.Size != seq {
+		t.Fatalf("checkpoint without a position = %+v, %v; want the primary's, size %d", got, err, seq)
+	}
 	// So are the HTTP forms of entries, tiles, proofs and versioned TUF
 	// files: what is already replayed comes from the standby, the rest
 	// from the primary after the standby. timestamp.json and proofs in
