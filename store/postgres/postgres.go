@@ -273,6 +273,7 @@ func (d dialect) GenericPlans() (begin, end sqlstore.Stmt) {
 // SQLSTATE codes mapped to store errors.
 const (
 	uniqueViolation     = "23505"
+	lockNotAvailable    = "55P03"
 	foreignKeyViolation = "23503"
 	checkViolation      = "23514"
 	notNullViolation    = "23502"
@@ -299,7 +300,7 @@ func (dialect) MapError(err error) error {
 		return store.ErrNotFound
 	case errors.As(err, &pgErr):
 		switch {
-		case pgErr.Code == uniqueViolation, pgErr.Code == serializationFailure:
+		case pgErr.Code == uniqueViolation, pgErr.Code == serializationFailure, pgErr.Code == lockNotAvailable:
 			return fmt.Errorf("%w: %s", store.ErrConflict, pgErr.Message)
 		case pgErr.Code == foreignKeyViolation, pgErr.Code == checkViolation, pgErr.Code == notNullViolation:
 			return fmt.Errorf("%w: %s", store.ErrInvalid, pgErr.Message)

@@ -15,10 +15,20 @@ var (
 // a retry that reads the log again succeeds.
 const serializationFailure = "40001"
 
+// planLockTimeout bounds how long an append planned against a tip waits,
+// its rows written, for its turn and the log lock. A writer holding the
+// lock may be waiting for those rows (another replica's append, reading
+// under the lock, that logs one of the same digests): past the timeout
+// the planned append gives up with ErrConflict, and the batcher retries
+// it under the lock, where PostgreSQL's deadlock check would fail one of
+// the two a second later with an error no caller can retry. An append
+// before it on this replica commits in a few milliseconds.
+const planLockTimeout = "100ms"
+
 // turnKey is the advisory lock of the turn of an append planned against a
 // tip whose next entry is next: held from its first round trip to its
-// end, so the append planned after it waits for it before it takes the
-// log lock.
+// end, so the append planned after it, its rows written, waits for it
+// before it takes the log lock.
 func turnKey(next int64) int64 { return turnKeys | next&(1<<48-1) }
 
 // turnKeys are the 2^48 advisory lock keys of turns, apart from
@@ -42,7 +52,7 @@ func (dialect) ReadsStmt(tip store.LogTip) sqlstore.Stmt {
 // up, and its generic plan scanned log_nodes (3 ms a batch).
 func (dialect) LockAndCheckStmts(tip store.LogTip) []sqlstore.Stmt {
 	levels, idxs, hashes := nodeColumns(tip.Edge)
-	var stmts []sqlstore.Stmt
+	stmts := []sqlstore.Stmt{{SQL: `SELECT set_config('lock_timeout', $1, true)`, Args: []any{planLockTimeout}}}
 	if tip.After != 0 {
 		stmts = append(stmts, sqlstore.Stmt{SQL: `SELECT pg_advisory_xact_lock($1)`, Args: []any{turnKey(tip.After)}})
 	}

@@ -25,7 +25,12 @@ type tx struct {
 	// begun is set once BEGIN has been sent.
 	begun bool
 	held  []sqlstore.Stmt
+	// last are held for COMMIT's round trip, after every other statement.
+	last []sqlstore.Stmt
 }
+
+// HoldForCommit implements sqlstore.CommitHolder.
+func (t *tx) HoldForCommit(stmts []sqlstore.Stmt) { t.last = append(t.last, stmts...) }
 
 var _ sqlstore.Conn = (*tx)(nil)
 
@@ -94,12 +99,18 @@ func (t *tx) send(ctx context.Context, stmts ...sqlstore.Stmt) (pgx.BatchResults
 // commit sends the held statements and COMMIT. A transaction that never
 // sent a statement has nothing to commit.
 func (t *tx) commit(ctx context.Context) error {
-	if !t.begun && len(t.held) == 0 {
+	if !t.begun && len(t.held) == 0 && len(t.last) == 0 {
 		return nil
 	}
-	br, err := t.send(ctx, sqlstore.Stmt{SQL: "COMMIT"})
+	br, err := t.send(ctx, append(t.last, sqlstore.Stmt{SQL: "COMMIT"})...)
 	if err != nil {
 		return err
+	}
+	for range t.last {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
 	}
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {

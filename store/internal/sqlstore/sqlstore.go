@@ -81,19 +81,21 @@ func (q *Queries) genericPlans(writes []Stmt) []Stmt {
 }
 
 // TipChecker is implemented by dialects that can take the log lock and
-// check the log's tip (store.LogTip) in statements sent with an append's
-// writes (PostgreSQL), so AppendStatementsAt reads before it holds the
-// lock, and holds it only while its writes run.
+// check the log's tip (store.LogTip) in statements sent after an append's
+// writes, with its commit (CommitHolder; PostgreSQL), so
+// AppendStatementsAt reads and writes before it holds the lock.
 type TipChecker interface {
 	// ReadsStmt precedes the reads AppendStatementsAt sends without the
 	// lock, as LockLogStmt precedes them with it (ReadsDoneStmt ends
 	// them). It also takes the append's own turn, the one an append
 	// planned against the tip it leaves waits for (store.LogTip.After).
 	ReadsStmt(tip store.LogTip) Stmt
-	// LockAndCheckStmts precede the append's writes, in their round
-	// trip: they wait for the turn of tip.After, take the log lock, and
-	// fail the transaction, with an error MapError maps to ErrConflict,
-	// unless tip is the log's tip.
+	// LockAndCheckStmts follow the append's writes, in the commit's
+	// round trip: they wait for the turn of tip.After, take the log
+	// lock, and fail the transaction, with an error MapError maps to
+	// ErrConflict, unless tip is the log's tip. A wait that may be a
+	// lock holder's wait for the append's rows ends in ErrConflict too
+	// (the caller retries under the lock).
 	LockAndCheckStmts(tip store.LogTip) []Stmt
 }
 
@@ -693,7 +695,8 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 		out[i].Subjects, out[i].SignerKeyIDs = subjects, nonNil(s.SignerKeyIDs)
 	}
 	tc, lockWithWrites := q.D.(TipChecker)
-	lockWithWrites = lockWithWrites && tip != nil
+	holder, holds := q.C.(CommitHolder)
+	lockWithWrites = lockWithWrites && holds && tip != nil
 
 	// One pipelined round trip where the driver can: take the log lock
 	// (first append of the transaction; also when every envelope turns
@@ -861,7 +864,9 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 		return out, created, nil
 	}
 	w := newWrites()
-	w.head = lockAndCheck
+	if lockWithWrites {
+		holder.HoldForCommit(lockAndCheck)
+	}
 	now := Now()
 	for _, i := range fresh {
 		s := &out[i]
@@ -1087,6 +1092,15 @@ type rows struct {
 	unnest      string
 }
 
+// CommitHolder is implemented by connections that hold statements for
+// the commit's round trip, after every other (PostgreSQL's): an append
+// planned against a tip sends its log lock and tip check there
+// (TipChecker), so its rows are written while the append before it
+// commits, and it holds the lock for the check and its own commit only.
+type CommitHolder interface {
+	HoldForCommit(stmts []Stmt)
+}
+
 // ArrayInserter is implemented by dialects that insert any number of rows
 // with one statement text, a column per array parameter (PostgreSQL:
 // INSERT … SELECT FROM unnest): one plan for any batch size, where
@@ -1167,14 +1181,6 @@ func (r *rows) stmts() []Stmt {
 // order.
 type writes struct {
 	statements, signers, digests, subjects, claims, claimDigests rows
-	// head precedes the inserts, in their round trip: the log lock and
-	// tip check of AppendStatementsAt. Every write of an append so runs
-	// under the log lock. Were the inserts first (to run while the
-	// append before commits), an append holding the lock could wait for
-	// rows that one planned against a tip had inserted and not
-	// committed, while that one waited for the lock: two trustd
-	// replicas writing at once deadlocked so (TestReplicasConcurrentWrites).
-	head []Stmt
 	// newSubjects counts the placeholder subject ids (-1, -2, …) handed
 	// out for artifacts none of whose digests is known yet.
 	newSubjects int
@@ -1249,9 +1255,8 @@ func (w *writes) claim(c store.AliasClaim, signersJSON []byte) {
 // runs every INSERT in one batch. Where the dialect inserts arrays, all of
 // it is one statement (insertAll).
 func (w *writes) flush(ctx context.Context, q *Queries) error {
-	batch := w.head
 	if ai, ok := q.D.(ArrayInserter); ok {
-		return q.C.ExecBatch(ctx, append(batch, q.genericPlans(w.insertAll(ai))...))
+		return q.C.ExecBatch(ctx, q.genericPlans(w.insertAll(ai)))
 	}
 	if w.newSubjects > 0 {
 		marks := make([]string, w.newSubjects)
@@ -1282,6 +1287,7 @@ func (w *writes) flush(ctx context.Context, q *Queries) error {
 			}
 		}
 	}
+	var batch []Stmt
 	for _, r := range []*rows{&w.statements, &w.digests, &w.signers, &w.subjects, &w.claims, &w.claimDigests} {
 		batch = append(batch, q.inserts(r)...)
 	}

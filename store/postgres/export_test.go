@@ -1,0 +1,4 @@
+package postgres
+
+// LogLockKey is logLockKey, for tests that hold the log lock themselves.
+const LogLockKey = logLockKey
