@@ -94,5 +94,8 @@ func TestPlannedAppendYieldsTheLock(t *testing.T) {
 	if err := <-planned; !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("planned append = %v, want ErrConflict (retried under the lock)", err)
 	}
+	if size, err := s.LogSize(ctx); err != nil || size != 0 {
+		t.Fatalf("log size after the planned append gave up = %d, %v; want 0 (nothing of it stored)", size, err)
+	}
 	t.Logf("the lock holder waited %v for the planned append to give up", time.Since(start))
 }

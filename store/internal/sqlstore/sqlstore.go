@@ -1303,8 +1303,8 @@ func (w *writes) flush(ctx context.Context, q *Queries) error {
 // id among the claims inserted (a claim missing there leaves the id NULL,
 // which the table refuses). Both are joins: as subqueries per row, each
 // digest sorted the new subjects again, quadratic in the batch. Digests
-// keep their order, which their ids record. Foreign keys are checked when the whole
-// statement is done, with every row in place.
+// keep their order, which their ids record. Foreign keys are checked when
+// the whole statement is done, with every row in place.
 func (w *writes) insertAll(ai ArrayInserter) []Stmt {
 	var (
 		ctes []string
