@@ -13,6 +13,7 @@ import (
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/envelope"
+	"github.com/trustd-dev/trustd/internal/testpg"
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
@@ -283,6 +284,61 @@ func TestPlannedOnAFailedBatch(t *testing.T) {
 			checkProves(t, l, vkey, acked)
 		})
 	}
+}
+
+// TestSlowCommitBeforePlanned: a batch planned against the tip of a batch
+// whose commit takes longer than the planned batch's lock timeout (a slow
+// disk; here a commit held by a trigger) gives up its wait, is appended
+// again under the log lock once that commit is done, and its submitter
+// gets its entry, not an error.
+func TestSlowCommitBeforePlanned(t *testing.T) {
+	ctx := context.Background()
+	s, url := teststore.Postgres(t)
+	f := newFixture(t, s, nil)
+	k := newSigner(t, s, envelope.KeyTypeED25519, true)
+	envs := map[string][]byte{
+		"slow":    sign(t, `{"slow":true}`, []envelope.Subject{artifact("commit-slow")}, k),
+		"planned": sign(t, `{"planned":true}`, []envelope.Subject{artifact("commit-planned")}, k),
+	}
+	hold := testpg.HoldCommits(t, url)
+	var (
+		mu  sync.Mutex
+		got = map[int64][]byte{}
+		wg  sync.WaitGroup
+	)
+	submit := func(name string) {
+		defer wg.Done()
+		rec, created, err := f.log.Submit(ctx, envs[name])
+		if err != nil || !created {
+			t.Errorf("%s: created %v, %v", name, created, err)
+			return
+		}
+		mu.Lock()
+		got[rec.Seq] = envs[name]
+		mu.Unlock()
+	}
+	wg.Add(2)
+	go submit("slow")
+	hold.WaitFor(t, "advisory", 1) // its commit is held, the log lock with it
+	go submit("planned")
+	for deadline := time.Now().Add(30 * time.Second); f.log.Replans() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			hold.Release(t)
+			t.Fatal("the planned batch never gave up waiting for the held commit")
+		}
+	}
+	hold.Release(t)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if n := f.log.Replans(); n != 1 {
+		t.Errorf("batches retried under the lock: %d, want 1", n)
+	}
+	if size, err := s.LogSize(ctx); err != nil || size != 2 {
+		t.Fatalf("LogSize = %d, %v; want 2", size, err)
+	}
+	checkProves(t, f.log, f.vkey, got)
 }
 
 // TestTwoLogsOneTree: two Logs on one store (two trustd replicas on one
