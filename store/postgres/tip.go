@@ -15,15 +15,22 @@ var (
 // a retry that reads the log again succeeds.
 const serializationFailure = "40001"
 
-// planLockTimeout bounds how long an append planned against a tip waits,
-// its rows written, for its turn and the log lock. A writer holding the
-// lock may be waiting for those rows (another replica's append, reading
-// under the lock, that logs one of the same digests): past the timeout
-// the planned append gives up with ErrConflict, and the batcher retries
-// it under the lock, where PostgreSQL's deadlock check would fail one of
-// the two a second later with an error no caller can retry. An append
-// before it on this replica commits in a few milliseconds.
+// planLockTimeout bounds each lock wait of an append planned against a
+// tip from its writes on: for its turn and the log lock, which a writer
+// holding the lock may hold while it waits for the planned append's rows
+// (another replica's append, reading under the lock, that logs one of the
+// same digests), and for rows another planned append wrote first, which
+// that one may hold while it waits for the planned append's own. Past it
+// the planned append gives up with ErrConflict and the batcher retries it
+// under the lock, where PostgreSQL's deadlock check would fail one of the
+// two a second later with an error no caller can retry. An append before
+// it on this replica commits in a few milliseconds.
 const planLockTimeout = "100ms"
+
+// BoundWaitsStmt sets planLockTimeout for the rest of the transaction.
+func (dialect) BoundWaitsStmt() sqlstore.Stmt {
+	return sqlstore.Stmt{SQL: `SELECT set_config('lock_timeout', $1, true)`, Args: []any{planLockTimeout}}
+}
 
 // turnKey is the advisory lock of the turn of an append planned against a
 // tip whose next entry is next: held from its first round trip to its
@@ -52,7 +59,7 @@ func (dialect) ReadsStmt(tip store.LogTip) sqlstore.Stmt {
 // up, and its generic plan scanned log_nodes (3 ms a batch).
 func (dialect) LockAndCheckStmts(tip store.LogTip) []sqlstore.Stmt {
 	levels, idxs, hashes := nodeColumns(tip.Edge)
-	stmts := []sqlstore.Stmt{{SQL: `SELECT set_config('lock_timeout', $1, true)`, Args: []any{planLockTimeout}}}
+	var stmts []sqlstore.Stmt
 	if tip.After != 0 {
 		stmts = append(stmts, sqlstore.Stmt{SQL: `SELECT pg_advisory_xact_lock($1)`, Args: []any{turnKey(tip.After)}})
 	}

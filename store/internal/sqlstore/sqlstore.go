@@ -93,10 +93,14 @@ type TipChecker interface {
 	// LockAndCheckStmts follow the append's writes, in the commit's
 	// round trip: they wait for the turn of tip.After, take the log
 	// lock, and fail the transaction, with an error MapError maps to
-	// ErrConflict, unless tip is the log's tip. A wait that may be a
-	// lock holder's wait for the append's rows ends in ErrConflict too
-	// (the caller retries under the lock).
+	// ErrConflict, unless tip is the log's tip.
 	LockAndCheckStmts(tip store.LogTip) []Stmt
+	// BoundWaitsStmt precedes the writes: it bounds every lock wait of
+	// the rest of the transaction, which fails past it with an error
+	// MapError maps to ErrConflict (the caller retries under the lock).
+	// Written before the lock, the append's rows may be what another
+	// writer waits for while the append waits for it.
+	BoundWaitsStmt() Stmt
 }
 
 // NodeInserter is implemented by dialects that store tree nodes with one
@@ -865,6 +869,9 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 	}
 	w := newWrites()
 	if lockWithWrites {
+		if err := q.C.ExecBatch(ctx, []Stmt{tc.BoundWaitsStmt()}); err != nil {
+			return nil, nil, q.fail("append statements", err)
+		}
 		holder.HoldForCommit(lockAndCheck)
 	}
 	now := Now()
