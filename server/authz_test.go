@@ -315,6 +315,14 @@ func TestStreamInterceptors(t *testing.T) {
 	if got := header.Get(server.RequestIDHeader); err != nil || len(got) != 1 || got[0] != "stream-42" {
 		t.Errorf("request id header = %v, %v; want the caller's id echoed", got, err)
 	}
+	// The call is counted once the handler returns, before its status
+	// reaches the client: read to the end, so the count is in /metrics.
+	for err == nil {
+		_, err = stream.Recv()
+	}
+	if err != io.EOF {
+		t.Fatalf("FetchRevocationList: %v, want the list and its end", err)
+	}
 	// A list number beyond the head is a domain error, mapped like a
 	// unary call's.
 	stream, err = rev.FetchRevocationList(context.Background(), &trustv1.FetchRevocationListRequest{Since: 1 << 40})
