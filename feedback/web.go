@@ -17,6 +17,9 @@ type node struct {
 	// weight is the strength of the strongest path from a root within the
 	// depth (1 for roots).
 	weight float64
+	// hop is the last round of walk that put the node in the next
+	// round's frontier.
+	hop int
 }
 
 // edges gives the trust edges of the web a walk runs over: the compiled
@@ -114,48 +117,64 @@ func walkWeb(ctx context.Context, es edges, roots []string, depth int, cut map[s
 
 // walk is one bounded relaxation from roots avoiding cut: round r extends
 // the paths of round r-1 by one statement, so weights are those of the
-// strongest path within depth.
+// strongest path within depth. A query walks thousands of identities, so
+// their nodes come from slabs and each round's frontier is a slice the
+// nodes mark themselves into (node.hop), not a set: allocated one by one,
+// and as a map a round, they were most of a query's garbage.
 func walk(ctx context.Context, es edges, roots []string, depth int, cut map[string]bool) (map[string]*node, error) {
 	reached := map[string]*node{}
+	var slab []node
+	newNode := func(n node) *node {
+		if len(slab) == cap(slab) {
+			slab = make([]node, 0, min(max(2*cap(slab), 64), 4096))
+		}
+		slab = append(slab, n)
+		return &slab[len(slab)-1]
+	}
 	var frontier []string
 	for _, r := range roots {
 		if reached[r] == nil {
-			reached[r] = &node{root: true, weight: 1}
+			reached[r] = newNode(node{root: true, weight: 1})
 			frontier = append(frontier, r)
 		}
 	}
+	var (
+		weights []float64
+		next    []string
+	)
 	for hop := 1; hop <= depth && len(frontier) > 0; hop++ {
 		sort.Strings(frontier)
 		if err := es.load(ctx, frontier); err != nil {
 			return nil, err
 		}
-		snapshot := make(map[string]float64, len(frontier))
+		// The weights the round extends, before it raises any.
+		weights = weights[:0]
 		for _, k := range frontier {
-			snapshot[k] = reached[k].weight
+			weights = append(weights, reached[k].weight)
 		}
-		next := map[string]bool{}
-		for _, from := range frontier {
+		next = next[:0]
+		for i, from := range frontier {
 			for _, e := range es.out(from) {
 				strength, ok := levelStrength[e.level]
 				if !ok || cut[e.to] || e.to == from {
 					continue
 				}
-				w := min(snapshot[from], strength)
+				w := min(weights[i], strength)
 				n := reached[e.to]
 				if n == nil {
-					n = &node{}
+					n = newNode(node{})
 					reached[e.to] = n
 				}
 				if w > n.weight {
 					n.weight = w
-					next[e.to] = true
+					if n.hop != hop {
+						n.hop = hop
+						next = append(next, e.to)
+					}
 				}
 			}
 		}
-		frontier = frontier[:0]
-		for k := range next {
-			frontier = append(frontier, k)
-		}
+		frontier, next = next, frontier
 	}
 	return reached, nil
 }
