@@ -65,6 +65,8 @@ func (s ClaimSource) Valid() bool {
 // bytes. trustd never sees the bytes, so the link is only as good as its
 // signer: readers label whatever they reach through it with the claim.
 type AliasClaim struct {
+	// ID numbers a claim AddAliasClaim stored; a statement's claim, read
+	// from its subject, has none (0).
 	ID int64
 	// Source and Reference identify the evidence that made the claim; the
 	// pair is unique, so recording the same claim twice is a no-op.
@@ -605,7 +607,7 @@ type Reader interface {
 	// Errors: ErrNotFound.
 	SubjectByDigest(ctx context.Context, d digest.Digest) (Subject, error)
 	// AliasClaims returns every claim that names at least one of ds, oldest
-	// first.
+	// first: those AddAliasClaim stored and those of logged statements.
 	AliasClaims(ctx context.Context, ds []digest.Digest) ([]AliasClaim, error)
 	// SubjectView reads in one go what a lookup of d shows: the subject of
 	// d, the alias claims naming any of its digests, and up to page.Limit
@@ -753,12 +755,12 @@ type Writer interface {
 	ReplaceKeyMaterial(ctx context.Context, id string, prev, next []byte) error
 	// AppendStatement adds s to the log and indexes it under every digest of
 	// every subject. The digests of one statement subject are placed as
-	// AddAliasClaim places them, and when there are several the statement
-	// is recorded as an alias claim (source ClaimStatement, reference
-	// "SEQ/INDEX", signed by s's signers). Appending an envelope already in
-	// the log returns the original entry and false, and so does one whose
-	// SignedDigest its signers all logged in one entry. Errors: ErrInvalid,
-	// ErrSignedBefore.
+	// AddAliasClaim places them, and when there are several the subject is
+	// an alias claim (source ClaimStatement, reference "SEQ/INDEX", signed
+	// by s's signers, claimed when recorded), read from the subject.
+	// Appending an envelope already in the log returns the original entry
+	// and false, and so does one whose SignedDigest its signers all logged
+	// in one entry. Errors: ErrInvalid, ErrSignedBefore.
 	AppendStatement(ctx context.Context, s Statement) (Statement, bool, error)
 	// AppendStatements appends several statements in order, as
 	// AppendStatement would one by one, in a number of round trips that
@@ -785,8 +787,10 @@ type Writer interface {
 	// AddAliasClaim records c. Digests not yet known join the subject of the
 	// oldest known digest in c (or a new subject); digests already under
 	// another subject stay there, so a claim never merges subjects. The same
-	// (Source, Reference) again returns the stored claim and false.
-	// Errors: ErrInvalid, ErrConflict (same identity, different content).
+	// (Source, Reference) again returns the stored claim and false. Only
+	// appending a statement makes a ClaimStatement claim; AddAliasClaim
+	// refuses one. Errors: ErrInvalid, ErrConflict (same identity,
+	// different content).
 	AddAliasClaim(ctx context.Context, c AliasClaim) (AliasClaim, bool, error)
 	// PutPGPKeys indexes the keys of a registered OpenPGP certificate.
 	// Indexing a key again under the same primary is a no-op; under another

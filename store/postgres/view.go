@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/store/internal/sqlstore"
 )
 
 // SubjectViewSQL is store.Reader.SubjectView in one statement, so a lookup
@@ -24,13 +26,24 @@ cl AS (
     (SELECT array_agg(a2.algorithm || ':' || a2.value ORDER BY a2.position) FROM alias_claim_digests a2 WHERE a2.claim_id = c.id) AS digests
   FROM alias_claims c
   WHERE c.id IN (SELECT a.claim_id FROM alias_claim_digests a JOIN sd ON a.algorithm = sd.algorithm AND a.value = sd.value)),
+sc AS (SELECT DISTINCT s2.seq, s2.subject_index FROM statement_subjects s2 JOIN sd ON s2.algorithm = sd.algorithm AND s2.value = sd.value),
+dd AS (
+  SELECT s3.seq, s3.subject_index, s3.algorithm, s3.value, count(*) OVER (PARTITION BY s3.seq, s3.subject_index) AS n
+  FROM sc JOIN statement_subjects s3 ON s3.seq = sc.seq AND s3.subject_index = sc.subject_index),
+dc AS (
+  SELECT dd.seq, dd.subject_index, st.signer_key_ids, st.recorded_at, array_agg(dd.algorithm || ':' || dd.value) AS digests
+  FROM dd JOIN statements st ON st.seq = dd.seq WHERE dd.n > 1
+  GROUP BY dd.seq, dd.subject_index, st.signer_key_ids, st.recorded_at),
 al AS (
   SELECT algorithm, value FROM sd
   UNION
-  SELECT a.algorithm, a.value FROM alias_claim_digests a WHERE a.claim_id IN (SELECT id FROM cl))
+  SELECT a.algorithm, a.value FROM alias_claim_digests a WHERE a.claim_id IN (SELECT id FROM cl)
+  UNION
+  SELECT algorithm, value FROM dd WHERE n > 1)
 SELECT s.id, s.created_at,
   (SELECT array_agg(algorithm || ':' || value ORDER BY id) FROM sd),
-  (SELECT json_agg(cl ORDER BY cl.id) FROM cl),
+  (SELECT json_agg(cl) FROM cl),
+  (SELECT json_agg(dc) FROM dc),
   (SELECT json_agg(e) FROM (
      SELECT st.seq, st.payload_type, st.predicate_type, st.signer_key_ids, ss.algorithm, ss.value, st.recorded_at
      FROM statement_subjects ss
@@ -43,12 +56,12 @@ FROM subjects s WHERE s.id = (SELECT subject_id FROM q)`
 // SubjectView implements store.Reader in one round trip.
 func (s *Store) SubjectView(ctx context.Context, d digest.Digest, page store.EvidencePage) (store.SubjectView, error) {
 	var (
-		v              store.SubjectView
-		digests        []string
-		claims, events []byte
+		v                       store.SubjectView
+		digests                 []string
+		claims, derived, events []byte
 	)
 	err := s.Queries.C.QueryRow(ctx, SubjectViewSQL, string(d.Algorithm()), d.Hex(), max(page.Limit, 0), max(page.BeforeSeq, 0)).
-		Scan(&v.Subject.ID, &v.Subject.CreatedAt, &digests, &claims, &events)
+		Scan(&v.Subject.ID, &v.Subject.CreatedAt, &digests, &claims, &derived, &events)
 	if err != nil {
 		return store.SubjectView{}, fmt.Errorf("store: subject view %s: %w", d, dialect{}.MapError(err))
 	}
@@ -56,7 +69,7 @@ func (s *Store) SubjectView(ctx context.Context, d digest.Digest, page store.Evi
 	if v.Subject.Digests, err = parseDigests(digests); err != nil {
 		return store.SubjectView{}, fmt.Errorf("store: subject view %s: %w", d, err)
 	}
-	if v.Claims, err = decodeClaims(claims); err != nil {
+	if v.Claims, err = decodeClaims(claims, derived); err != nil {
 		return store.SubjectView{}, fmt.Errorf("store: subject view %s: claims: %w", d, err)
 	}
 	if v.Evidence, err = decodeEvidence(events); err != nil {
@@ -88,31 +101,58 @@ func (l *signerList) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal([]byte(text), (*[]string)(l))
 }
 
-func decodeClaims(b []byte) ([]store.AliasClaim, error) {
-	if len(b) == 0 {
-		return nil, nil
+// decodeClaims reads the stored claims and the statements' claims of
+// SubjectViewSQL into one list in sqlstore.ClaimOrder.
+func decodeClaims(stored, derived []byte) ([]store.AliasClaim, error) {
+	var (
+		rows []struct {
+			ID           int64      `json:"id"`
+			Source       string     `json:"source"`
+			Reference    string     `json:"reference"`
+			StatementSeq int64      `json:"statement_seq"`
+			Signers      signerList `json:"signer_key_ids"`
+			ClaimedAt    time.Time  `json:"claimed_at"`
+			Digests      []string   `json:"digests"`
+		}
+		subjects []struct {
+			Seq        int64     `json:"seq"`
+			Index      int       `json:"subject_index"`
+			Signers    string    `json:"signer_key_ids"`
+			RecordedAt time.Time `json:"recorded_at"`
+			Digests    []string  `json:"digests"`
+		}
+	)
+	if len(stored) > 0 {
+		if err := json.Unmarshal(stored, &rows); err != nil {
+			return nil, err
+		}
 	}
-	var rows []struct {
-		ID           int64      `json:"id"`
-		Source       string     `json:"source"`
-		Reference    string     `json:"reference"`
-		StatementSeq int64      `json:"statement_seq"`
-		Signers      signerList `json:"signer_key_ids"`
-		ClaimedAt    time.Time  `json:"claimed_at"`
-		Digests      []string   `json:"digests"`
+	if len(derived) > 0 {
+		if err := json.Unmarshal(derived, &subjects); err != nil {
+			return nil, err
+		}
 	}
-	if err := json.Unmarshal(b, &rows); err != nil {
-		return nil, err
-	}
-	out := make([]store.AliasClaim, len(rows))
-	for i, r := range rows {
+	var out []store.AliasClaim
+	for _, r := range rows {
 		ds, err := parseDigests(r.Digests)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = store.AliasClaim{ID: r.ID, Source: store.ClaimSource(r.Source), Reference: r.Reference, StatementSeq: r.StatementSeq,
-			SignerKeyIDs: r.Signers, Digests: ds, ClaimedAt: r.ClaimedAt.UTC()}
+		out = append(out, store.AliasClaim{ID: r.ID, Source: store.ClaimSource(r.Source), Reference: r.Reference, StatementSeq: r.StatementSeq,
+			SignerKeyIDs: r.Signers, Digests: ds, ClaimedAt: r.ClaimedAt.UTC()})
 	}
+	for _, r := range subjects {
+		ds, err := parseDigests(r.Digests)
+		if err != nil {
+			return nil, err
+		}
+		c, err := sqlstore.StatementClaim(r.Seq, r.Index, r.Signers, r.RecordedAt, ds)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, sqlstore.ClaimOrder)
 	return out, nil
 }
 

@@ -3,12 +3,15 @@ package storetest
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -18,9 +21,10 @@ type MigrationCase func(t *testing.T, db *sql.DB, dialect goose.Dialect, migrati
 
 // MigrationCases are the migration checks every backend runs, by name.
 var MigrationCases = map[string]MigrationCase{
-	"KeepsData":             MigrationKeepsData,
-	"KeepsPendingProposals": MigrationKeepsPendingProposals,
-	"DedupsKeyLabels":       MigrationDedupsKeyLabels,
+	"KeepsData":              MigrationKeepsData,
+	"KeepsPendingProposals":  MigrationKeepsPendingProposals,
+	"DedupsKeyLabels":        MigrationDedupsKeyLabels,
+	"DerivesStatementClaims": MigrationDerivesStatementClaims,
 }
 
 // MigrationKeepsData migrates the empty database db to schema version 1
@@ -102,5 +106,104 @@ func MigrationKeepsPendingProposals(t *testing.T, db *sql.DB, dialect goose.Dial
 	}
 	if got, err = s.TUFPending(ctx, "acme/images"); err != nil || len(got) != 1 || got[0].Digest != "d2" || string(got[0].Data) != "one more signature" {
 		t.Fatalf("pending after the replace = %+v, %v", got, err)
+	}
+}
+
+// MigrationDerivesStatementClaims writes, at schema version 19, a
+// statement whose subject lists two digests with the alias claim version
+// 19 copied out of it, and a TUF target's claim; migrates up (the copy
+// goes, the TUF claim stays), down (the copy comes back as it was) and up
+// again through open; and checks that the store reads the statement's
+// claim from its subject, once, as it was stored.
+func MigrationDerivesStatementClaims(t *testing.T, db *sql.DB, dialect goose.Dialect, migrations fs.FS, open func() store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := goose.NewProvider(dialect, db, migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 19); err != nil {
+		t.Fatalf("migrate to version 19: %v", err)
+	}
+	a, b := Seeded.SHA256, Seeded.SHA512
+	tufA, tufB := sha256Of("tuf target"), sha512Of("tuf target")
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	exec := func(what string, stmts ...string) {
+		t.Helper()
+		for _, q := range stmts {
+			var args []any
+			if strings.Contains(q, "$1") {
+				args = []any{now}
+			}
+			if _, err := db.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%s: %s: %v", what, q, err)
+			}
+		}
+	}
+	exec("write with schema version 19",
+		`INSERT INTO subjects (created_at) VALUES ($1)`,
+		`INSERT INTO subjects (created_at) VALUES ($1)`,
+		`INSERT INTO digests (algorithm, value, subject_id) VALUES ('sha256', '`+a.Hex()+`', 1), ('sha512', '`+b.Hex()+`', 1),
+			('sha256', '`+tufA.Hex()+`', 2), ('sha512', '`+tufB.Hex()+`', 2)`,
+		`INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
+			VALUES (1, '`+sha256Of("envelope").String()+`', 'application/vnd.in-toto+json', '', 'envelope', '{}', '["publisher"]', $1)`,
+		`INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES
+			(1, 0, 'seeded.tar', 'sha256', '`+a.Hex()+`'), (1, 0, 'seeded.tar', 'sha512', '`+b.Hex()+`')`,
+		`INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at)
+			VALUES ('tuf-target', 'repo/targets/1/t', NULL, '["targets"]', $1),
+			('statement', '1/0', 1, '["publisher"]', $1)`,
+		`INSERT INTO alias_claim_digests (claim_id, position, algorithm, value) VALUES
+			(1, 0, 'sha256', '`+tufA.Hex()+`'), (1, 1, 'sha512', '`+tufB.Hex()+`'),
+			(2, 0, 'sha256', '`+a.Hex()+`'), (2, 1, 'sha512', '`+b.Hex()+`')`)
+	stored := func() string {
+		t.Helper()
+		rows, err := db.QueryContext(ctx, `SELECT c.source, c.reference, COALESCE(c.statement_seq, 0), c.signer_key_ids, d.position, d.algorithm
+			FROM alias_claims c JOIN alias_claim_digests d ON d.claim_id = c.id ORDER BY c.source, c.reference, d.position`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var (
+				src, ref, signers, alg string
+				seq, pos               int64
+			)
+			if err := rows.Scan(&src, &ref, &seq, &signers, &pos, &alg); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprint(src, " ", ref, " ", seq, " ", signers, " ", pos, " ", alg))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(out, "; ")
+	}
+	before := stored()
+	if _, err := p.UpTo(ctx, 20); err != nil {
+		t.Fatalf("migrate to version 20: %v", err)
+	}
+	const tufOnly = `tuf-target repo/targets/1/t 0 ["targets"] 0 sha256; tuf-target repo/targets/1/t 0 ["targets"] 1 sha512`
+	if got := stored(); got != tufOnly {
+		t.Errorf("stored claims at version 20 = %s, want the TUF target's only", got)
+	}
+	if _, err := p.DownTo(ctx, 19); err != nil {
+		t.Fatalf("migrate down to version 19: %v", err)
+	}
+	if got := stored(); got != before {
+		t.Errorf("stored claims back at version 19 = %s, want %s", got, before)
+	}
+
+	s := open()
+	claims, err := s.AliasClaims(ctx, []digest.Digest{a})
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("AliasClaims(a) after migrating = %+v, %v; want the statement's claim once", claims, err)
+	}
+	if c := claims[0]; c.Source != store.ClaimStatement || c.Reference != "1/0" || c.StatementSeq != 1 || fmt.Sprint(c.SignerKeyIDs) != "[publisher]" ||
+		fmt.Sprint(c.Digests) != fmt.Sprint([]digest.Digest{a, b}) || !c.ClaimedAt.Equal(now) {
+		t.Errorf("statement claim after migrating = %+v", c)
+	}
+	if claims, err := s.AliasClaims(ctx, []digest.Digest{tufB}); err != nil || len(claims) != 1 || claims[0].Reference != "repo/targets/1/t" {
+		t.Errorf("AliasClaims(TUF target) after migrating = %+v, %v; want the stored claim", claims, err)
 	}
 }

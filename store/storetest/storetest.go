@@ -297,7 +297,7 @@ func testRollback(t *testing.T, s store.Store) {
 		if _, _, err := w.AppendStatement(ctx, statement("rb", d)); err != nil {
 			return err
 		}
-		if _, _, err := w.AddAliasClaim(ctx, store.AliasClaim{Source: store.ClaimStatement, Reference: "rb",
+		if _, _, err := w.AddAliasClaim(ctx, store.AliasClaim{Source: store.ClaimTUFTarget, Reference: "rb",
 			Digests: []digest.Digest{d, sha512Of("rolled back")}}); err != nil {
 			return err
 		}
@@ -357,9 +357,9 @@ func testConcurrentAppends(t *testing.T, s store.Store) {
 func testAliasClaimJoins(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a, b := sha256Of("artifact"), sha512Of("artifact")
-	st, _ := appendOne(t, s, statement("release", a, b))
-	c, created, err := claim(t, s, store.AliasClaim{Source: store.ClaimStatement, Reference: "stmt/1",
-		StatementSeq: st.Seq, SignerKeyIDs: []string{"publisher"}, Digests: []digest.Digest{a, b}})
+	appendOne(t, s, statement("release", a, b))
+	c, created, err := claim(t, s, store.AliasClaim{Source: store.ClaimTUFTarget, Reference: "repo/targets/1/release.tar",
+		SignerKeyIDs: []string{"publisher"}, Digests: []digest.Digest{a, b}})
 	if err != nil || !created {
 		t.Fatalf("AddAliasClaim: %v created=%v", err, created)
 	}
@@ -392,7 +392,7 @@ func testAliasClaimJoins(t *testing.T, s store.Store) {
 		t.Fatalf("AliasClaims(a) = %v, %v; want one", claims, err)
 	}
 	got := claims[0]
-	if got.ID != c.ID || got.Source != store.ClaimStatement || got.Reference != "stmt/1" || got.StatementSeq != st.Seq ||
+	if got.ID != c.ID || got.Source != store.ClaimTUFTarget || got.Reference != "repo/targets/1/release.tar" || got.StatementSeq != 0 ||
 		fmt.Sprint(got.SignerKeyIDs) != "[publisher]" || len(got.Digests) != 2 || !got.ClaimedAt.Equal(c.ClaimedAt) {
 		t.Errorf("AliasClaims(a)[0] = %+v, want %+v", got, c)
 	}
@@ -402,17 +402,16 @@ func testAliasClaimNeverMerges(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	good, good512 := sha256Of("good"), sha512Of("good")
 	bad := sha512Of("malware")
-	if _, _, err := claim(t, s, store.AliasClaim{Source: store.ClaimStatement, Reference: "publisher",
-		SignerKeyIDs: []string{"publisher"}, Digests: []digest.Digest{good, good512}}); err != nil {
-		t.Fatal(err)
-	}
+	publisher := statementOf("release", artifact("good.tar", good, good512))
+	publisher.SignerKeyIDs = []string{"publisher"}
+	appendOne(t, s, publisher)
 	appendOne(t, s, statement("bad-evidence", bad))
-	// The attacker claims GOOD ≡ BAD. BAD already has a subject, so it stays
-	// there; the claim is visible from both sides, labelled with its signer.
-	if _, _, err := claim(t, s, store.AliasClaim{Source: store.ClaimStatement, Reference: "attacker",
-		SignerKeyIDs: []string{"attacker"}, Digests: []digest.Digest{good, bad}}); err != nil {
-		t.Fatal(err)
-	}
+	// A stranger logs a statement whose one subject lists GOOD and BAD:
+	// it claims GOOD ≡ BAD. BAD already has a subject, so it stays there;
+	// the claim is visible from both sides, labelled with its signer.
+	attacker := statementOf("attack", artifact("good.tar", good, bad))
+	attacker.SignerKeyIDs = []string{"attacker"}
+	appendOne(t, s, attacker)
 	sg, _ := s.SubjectByDigest(ctx, good)
 	sb, _ := s.SubjectByDigest(ctx, bad)
 	if sg.ID == sb.ID || len(sg.Digests) != 2 || len(sb.Digests) != 1 {
@@ -457,9 +456,11 @@ func testAliasClaimInvalid(t *testing.T, s store.Store) {
 	two := []digest.Digest{sha256Of("v"), sha512Of("v")}
 	cases := map[string]store.AliasClaim{
 		"unknown source":    {Source: "gossip", Reference: "r", Digests: two},
-		"no reference":      {Source: store.ClaimStatement, Digests: two},
-		"one digest":        {Source: store.ClaimStatement, Reference: "r", Digests: []digest.Digest{two[0], two[0]}},
-		"unknown statement": {Source: store.ClaimStatement, Reference: "r", StatementSeq: 999, Digests: two},
+		"no reference":      {Source: store.ClaimTUFTarget, Digests: two},
+		"one digest":        {Source: store.ClaimTUFTarget, Reference: "r", Digests: []digest.Digest{two[0], two[0]}},
+		"unknown statement": {Source: store.ClaimTUFTarget, Reference: "r", StatementSeq: 999, Digests: two},
+		// A statement's claim is its subject: only appending it makes one.
+		"statement source": {Source: store.ClaimStatement, Reference: "1/0", Digests: two},
 	}
 	for name, c := range cases {
 		if _, _, err := claim(t, s, c); !errors.Is(err, store.ErrInvalid) {

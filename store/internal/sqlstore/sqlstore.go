@@ -5,6 +5,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -197,7 +198,9 @@ func (q *Queries) SubjectView(ctx context.Context, d digest.Digest, page store.E
 	return v, nil
 }
 
-// AliasClaims implements store.Reader.
+// AliasClaims implements store.Reader: the claims stored by AddAliasClaim
+// and those of the statements in the log, which are read from their
+// subjects (statementClaims), in ClaimOrder.
 func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error) {
 	if len(ds) == 0 {
 		return nil, nil
@@ -222,7 +225,98 @@ func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.
 			return nil, err
 		}
 	}
+	derived, err := q.statementClaims(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
+	claims = append(claims, derived...)
+	slices.SortFunc(claims, ClaimOrder)
 	return claims, nil
+}
+
+// statementClaims returns the alias claims of the logged statements with
+// a subject that lists one of ds among several digests. Such a subject is
+// the claim (source ClaimStatement, reference "SEQ/INDEX"), so nothing of
+// it is stored twice: an append writes a third fewer rows than it did when
+// each claim was copied into alias_claims.
+func (q *Queries) statementClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error) {
+	where, args := digestIn("algorithm", "value", ds, 0)
+	rows, err := q.C.Query(ctx, `SELECT ss.seq, ss.subject_index, ss.algorithm, ss.value, st.signer_key_ids, st.recorded_at
+		FROM statement_subjects ss JOIN statements st ON st.seq = ss.seq
+		WHERE (ss.seq, ss.subject_index) IN (SELECT seq, subject_index FROM statement_subjects WHERE `+where+`)
+		ORDER BY ss.seq, ss.subject_index`, args...)
+	if err != nil {
+		return nil, q.fail("statement alias claims", err)
+	}
+	// One row a digest, a subject's rows in a run.
+	type subjectRow struct {
+		seq     int64
+		index   int
+		signers string
+		at      time.Time
+	}
+	var (
+		claims  []store.AliasClaim
+		last    subjectRow
+		digests []digest.Digest
+	)
+	flush := func() error {
+		if len(digests) < 2 {
+			return nil
+		}
+		c, err := StatementClaim(last.seq, last.index, last.signers, last.at, digests)
+		claims = append(claims, c)
+		return err
+	}
+	err = scanAll(rows, func(r Rows) error {
+		var (
+			row        subjectRow
+			alg, value string
+		)
+		if err := r.Scan(&row.seq, &row.index, &alg, &value, &row.signers, &row.at); err != nil {
+			return err
+		}
+		if row.seq != last.seq || row.index != last.index {
+			if err := flush(); err != nil {
+				return err
+			}
+			last, digests = row, nil
+		}
+		d, err := digest.Parse(alg + ":" + value)
+		if err != nil {
+			return fmt.Errorf("stored digest: %w", err)
+		}
+		digests = append(digests, d)
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return nil, q.fail("statement alias claims", err)
+	}
+	return claims, nil
+}
+
+// StatementClaim is the alias claim of subject index of log entry seq,
+// whose signers (the statements column, JSON) recorded it at at and
+// which lists digests: the same claim, digests in canonical order, from
+// either backend's query.
+func StatementClaim(seq int64, index int, signers string, at time.Time, digests []digest.Digest) (store.AliasClaim, error) {
+	c := store.AliasClaim{Source: store.ClaimStatement, Reference: fmt.Sprintf("%d/%d", seq, index), StatementSeq: seq,
+		Digests: sortedDigests(digests), ClaimedAt: at.UTC()}
+	if err := json.Unmarshal([]byte(signers), &c.SignerKeyIDs); err != nil {
+		return c, fmt.Errorf("stored signers of log entry %d: %w", seq, err)
+	}
+	return c, nil
+}
+
+// ClaimOrder orders alias claims by when they were made: claimed time,
+// then source, log entry, stored id, and reference (shorter first, so a
+// statement's subject 2 comes before its subject 10).
+func ClaimOrder(a, b store.AliasClaim) int {
+	return cmp.Or(a.ClaimedAt.Compare(b.ClaimedAt), cmp.Compare(a.Source, b.Source), cmp.Compare(a.StatementSeq, b.StatementSeq),
+		cmp.Compare(a.ID, b.ID), cmp.Compare(len(a.Reference), len(b.Reference)), cmp.Compare(a.Reference, b.Reference))
 }
 
 const claimColumns = `SELECT c.id, c.source, c.reference, COALESCE(c.statement_seq, 0), c.signer_key_ids, c.claimed_at FROM alias_claims c`
@@ -897,10 +991,6 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 			for _, d := range subj.Digests {
 				w.subjects.add(s.Seq, j, subj.Name, string(d.Algorithm()), d.Hex())
 			}
-			if len(subj.Digests) > 1 {
-				w.claim(store.AliasClaim{Source: store.ClaimStatement, Reference: fmt.Sprintf("%d/%d", s.Seq, j),
-					StatementSeq: s.Seq, SignerKeyIDs: s.SignerKeyIDs, Digests: subj.Digests, ClaimedAt: s.RecordedAt}, signers)
-			}
 		}
 	}
 	if err := w.flush(ctx, q); err != nil {
@@ -1004,6 +1094,8 @@ func (q *Queries) AddAliasClaim(ctx context.Context, c store.AliasClaim) (store.
 	switch {
 	case !c.Source.Valid():
 		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w: unknown source %q", store.ErrInvalid, c.Source)
+	case c.Source == store.ClaimStatement:
+		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w: a statement's claim is its subject, recorded by appending the statement", store.ErrInvalid)
 	case c.Reference == "":
 		return store.AliasClaim{}, false, fmt.Errorf("store: alias claim: %w: reference is required", store.ErrInvalid)
 	case len(ds) < 2:
