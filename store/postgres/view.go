@@ -26,20 +26,22 @@ cl AS (
     (SELECT array_agg(a2.algorithm || ':' || a2.value ORDER BY a2.position) FROM alias_claim_digests a2 WHERE a2.claim_id = c.id) AS digests
   FROM alias_claims c
   WHERE c.id IN (SELECT a.claim_id FROM alias_claim_digests a JOIN sd ON a.algorithm = sd.algorithm AND a.value = sd.value)),
-sc AS (SELECT DISTINCT s2.seq, s2.subject_index FROM statement_subjects s2 JOIN sd ON s2.algorithm = sd.algorithm AND s2.value = sd.value),
+sc AS (
+  SELECT DISTINCT s2.seq, s2.subject_index FROM statement_subjects s2 JOIN sd ON s2.algorithm = sd.algorithm AND s2.value = sd.value
+  WHERE s2.aliased),
 dd AS (
-  SELECT s3.seq, s3.subject_index, s3.algorithm, s3.value, count(*) OVER (PARTITION BY s3.seq, s3.subject_index) AS n
+  SELECT s3.seq, s3.subject_index, s3.algorithm, s3.value
   FROM sc JOIN statement_subjects s3 ON s3.seq = sc.seq AND s3.subject_index = sc.subject_index),
 dc AS (
   SELECT dd.seq, dd.subject_index, st.signer_key_ids, st.recorded_at, array_agg(dd.algorithm || ':' || dd.value) AS digests
-  FROM dd JOIN statements st ON st.seq = dd.seq WHERE dd.n > 1
+  FROM dd JOIN statements st ON st.seq = dd.seq
   GROUP BY dd.seq, dd.subject_index, st.signer_key_ids, st.recorded_at),
 al AS (
   SELECT algorithm, value FROM sd
   UNION
   SELECT a.algorithm, a.value FROM alias_claim_digests a WHERE a.claim_id IN (SELECT id FROM cl)
   UNION
-  SELECT algorithm, value FROM dd WHERE n > 1)
+  SELECT algorithm, value FROM dd)
 SELECT s.id, s.created_at,
   (SELECT array_agg(algorithm || ':' || value ORDER BY id) FROM sd),
   (SELECT json_agg(cl) FROM cl),

@@ -237,13 +237,14 @@ func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.
 // statementClaims returns the alias claims of the logged statements with
 // a subject that lists one of ds among several digests. Such a subject is
 // the claim (source ClaimStatement, reference "SEQ/INDEX"), so nothing of
-// it is stored twice: an append writes a third fewer rows than it did when
-// each claim was copied into alias_claims.
+// it is stored twice: its rows are marked aliased, and a partial index on
+// the marked rows finds them without reading the many single-digest
+// subjects (votes, mostly) a popular digest has.
 func (q *Queries) statementClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error) {
 	where, args := digestIn("algorithm", "value", ds, 0)
 	rows, err := q.C.Query(ctx, `SELECT ss.seq, ss.subject_index, ss.algorithm, ss.value, st.signer_key_ids, st.recorded_at
 		FROM statement_subjects ss JOIN statements st ON st.seq = ss.seq
-		WHERE (ss.seq, ss.subject_index) IN (SELECT seq, subject_index FROM statement_subjects WHERE `+where+`)
+		WHERE ss.aliased AND (ss.seq, ss.subject_index) IN (SELECT seq, subject_index FROM statement_subjects WHERE aliased AND `+where+`)
 		ORDER BY ss.seq, ss.subject_index`, args...)
 	if err != nil {
 		return nil, q.fail("statement alias claims", err)
@@ -989,7 +990,7 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 		for j, subj := range s.Subjects {
 			w.place(subj.Digests, known)
 			for _, d := range subj.Digests {
-				w.subjects.add(s.Seq, j, subj.Name, string(d.Algorithm()), d.Hex())
+				w.subjects.add(s.Seq, j, subj.Name, string(d.Algorithm()), d.Hex(), len(subj.Digests) > 1)
 			}
 		}
 	}
@@ -1295,9 +1296,9 @@ func newWrites() *writes {
 			table: "statement_signers", cols: []string{"seq", "key_id", "signed_digest"}, types: []string{"bigint", "text", "text"}},
 		digests: rows{head: `INSERT INTO digests (algorithm, value, subject_id) VALUES `, row: "(?, ?, ?)",
 			table: "digests", cols: []string{"algorithm", "value", "subject_id"}, types: []string{"text", "text", "bigint"}},
-		subjects: rows{head: `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES `, row: "(?, ?, ?, ?, ?)",
-			table: "statement_subjects", cols: []string{"seq", "subject_index", "name", "algorithm", "value"},
-			types: []string{"bigint", "integer", "text", "text", "text"}},
+		subjects: rows{head: `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value, aliased) VALUES `, row: "(?, ?, ?, ?, ?, ?)",
+			table: "statement_subjects", cols: []string{"seq", "subject_index", "name", "algorithm", "value", "aliased"},
+			types: []string{"bigint", "integer", "text", "text", "text", "boolean"}},
 		claims: rows{head: `INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at) VALUES `,
 			row: "(?, ?, ?, ?, ?)", table: "alias_claims", cols: []string{"source", "reference", "statement_seq", "signer_key_ids", "claimed_at"},
 			types: []string{"text", "text", "bigint", "text", "timestamptz"}},
