@@ -199,24 +199,31 @@ func (q *Queries) SubjectView(ctx context.Context, d digest.Digest, page store.E
 }
 
 // AliasClaims implements store.Reader: the claims stored by AddAliasClaim
-// and those of the statements in the log, which are read from their
-// subjects (statementClaims), in ClaimOrder.
+// and those of the statements in the log, read in one round trip where
+// the driver pipelines, in ClaimOrder.
 func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error) {
 	if len(ds) == 0 {
 		return nil, nil
 	}
 	where, args := digestIn("algorithm", "value", ds, 0)
-	rows, err := q.C.Query(ctx, claimColumns+` WHERE c.id IN (SELECT claim_id FROM alias_claim_digests WHERE `+where+`)
-		ORDER BY c.id`, args...)
-	if err != nil {
-		return nil, q.fail("alias claims", err)
-	}
-	var claims []store.AliasClaim
-	err = scanAll(rows, func(r Rows) error {
+	var (
+		claims   []store.AliasClaim
+		subjects subjectClaims
+	)
+	err := q.C.QueryBatch(ctx, []Stmt{
+		{claimColumns + ` WHERE c.id IN (SELECT claim_id FROM alias_claim_digests WHERE ` + where + `) ORDER BY c.id`, args},
+		{subjectClaimsSQL + where + `) ORDER BY ss.seq, ss.subject_index`, args},
+	}, func(i int, r Rows) error {
+		if i == 1 {
+			return subjects.scan(r)
+		}
 		c, err := scanClaim(r)
 		claims = append(claims, c)
 		return err
 	})
+	if err == nil {
+		err = subjects.flush()
+	}
 	if err != nil {
 		return nil, q.fail("alias claims", err)
 	}
@@ -225,78 +232,68 @@ func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.
 			return nil, err
 		}
 	}
-	derived, err := q.statementClaims(ctx, ds)
-	if err != nil {
-		return nil, err
-	}
-	claims = append(claims, derived...)
+	claims = append(claims, subjects.claims...)
 	slices.SortFunc(claims, ClaimOrder)
 	return claims, nil
 }
 
-// statementClaims returns the alias claims of the logged statements with
-// a subject that lists one of ds among several digests. Such a subject is
-// the claim (source ClaimStatement, reference "SEQ/INDEX"), so nothing of
-// it is stored twice: its rows are marked aliased, and a partial index on
-// the marked rows finds them without reading the many single-digest
+// subjectClaimsSQL, completed by a digest condition and ")", selects the
+// rows of the logged statements' subjects that list one of the digests
+// among several, one row a digest. Such a subject is the statement's
+// alias claim (source ClaimStatement, reference "SEQ/INDEX"), so nothing
+// of it is stored twice: its rows are marked aliased, and a partial index
+// on the marked rows finds them without reading the many single-digest
 // subjects (votes, mostly) a popular digest has.
-func (q *Queries) statementClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error) {
-	where, args := digestIn("algorithm", "value", ds, 0)
-	rows, err := q.C.Query(ctx, `SELECT ss.seq, ss.subject_index, ss.algorithm, ss.value, st.signer_key_ids, st.recorded_at
-		FROM statement_subjects ss JOIN statements st ON st.seq = ss.seq
-		WHERE ss.aliased AND (ss.seq, ss.subject_index) IN (SELECT seq, subject_index FROM statement_subjects WHERE aliased AND `+where+`)
-		ORDER BY ss.seq, ss.subject_index`, args...)
-	if err != nil {
-		return nil, q.fail("statement alias claims", err)
-	}
-	// One row a digest, a subject's rows in a run.
-	type subjectRow struct {
-		seq     int64
-		index   int
-		signers string
-		at      time.Time
-	}
+const subjectClaimsSQL = `SELECT ss.seq, ss.subject_index, ss.algorithm, ss.value, st.signer_key_ids, st.recorded_at
+	FROM statement_subjects ss JOIN statements st ON st.seq = ss.seq
+	WHERE ss.aliased AND (ss.seq, ss.subject_index) IN (SELECT seq, subject_index FROM statement_subjects WHERE aliased AND `
+
+// subjectClaims builds the claims of subjectClaimsSQL's rows, which come
+// a subject's rows in a run.
+type subjectClaims struct {
+	claims  []store.AliasClaim
+	last    subjectRow
+	digests []digest.Digest
+}
+
+// subjectRow is the subject of one subjectClaimsSQL row.
+type subjectRow struct {
+	seq     int64
+	index   int
+	signers string
+	at      time.Time
+}
+
+func (sc *subjectClaims) scan(r Rows) error {
 	var (
-		claims  []store.AliasClaim
-		last    subjectRow
-		digests []digest.Digest
+		row        subjectRow
+		alg, value string
 	)
-	flush := func() error {
-		if len(digests) < 2 {
-			return nil
-		}
-		c, err := StatementClaim(last.seq, last.index, last.signers, last.at, digests)
-		claims = append(claims, c)
+	if err := r.Scan(&row.seq, &row.index, &alg, &value, &row.signers, &row.at); err != nil {
 		return err
 	}
-	err = scanAll(rows, func(r Rows) error {
-		var (
-			row        subjectRow
-			alg, value string
-		)
-		if err := r.Scan(&row.seq, &row.index, &alg, &value, &row.signers, &row.at); err != nil {
+	if row.seq != sc.last.seq || row.index != sc.last.index {
+		if err := sc.flush(); err != nil {
 			return err
 		}
-		if row.seq != last.seq || row.index != last.index {
-			if err := flush(); err != nil {
-				return err
-			}
-			last, digests = row, nil
-		}
-		d, err := digest.Parse(alg + ":" + value)
-		if err != nil {
-			return fmt.Errorf("stored digest: %w", err)
-		}
-		digests = append(digests, d)
-		return nil
-	})
-	if err == nil {
-		err = flush()
+		sc.last = row
 	}
+	d, err := digest.Parse(alg + ":" + value)
 	if err != nil {
-		return nil, q.fail("statement alias claims", err)
+		return fmt.Errorf("stored digest: %w", err)
 	}
-	return claims, nil
+	sc.digests = append(sc.digests, d)
+	return nil
+}
+
+// flush ends the run of the last subject read.
+func (sc *subjectClaims) flush() error {
+	if len(sc.digests) == 0 {
+		return nil
+	}
+	c, err := StatementClaim(sc.last.seq, sc.last.index, sc.last.signers, sc.last.at, sc.digests)
+	sc.claims, sc.digests = append(sc.claims, c), nil
+	return err
 }
 
 // StatementClaim is the alias claim of subject index of log entry seq,
