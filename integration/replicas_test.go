@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,6 +36,10 @@ func TestReplicasReadYourWritesCLI(t *testing.T) {
 	b := start()
 
 	w := newWriter(t, a.grpcAddr)
+	// The standby has the schema both replicas migrated before its replay
+	// pauses: a standby without a table fails the lookup, which the
+	// primary then answers.
+	caughtUp(t, primary.URL, standby.URL)
 	sqlOn(t, standby.URL, `SELECT pg_wal_replay_pause()`)
 	env := filepath.Join(t.TempDir(), "env.json")
 	if err := os.WriteFile(env, w.statement("replicated.tgz"), 0o644); err != nil {
@@ -76,5 +81,35 @@ func sqlOn(t *testing.T, url, sql string) {
 	defer c.Close(context.Background())
 	if _, err := c.Exec(context.Background(), sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// caughtUp waits until the standby at standbyURL has replayed what the
+// primary at primaryURL has written so far.
+func caughtUp(t *testing.T, primaryURL, standbyURL string) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := pgx.Connect(ctx, primaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	var lsn string
+	if err := p.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgx.Connect(ctx, standbyURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var done bool
+		if err := s.QueryRow(ctx, `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`, lsn).Scan(&done); err == nil && done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("standby did not replay to %s in 30s", lsn)
+		}
 	}
 }

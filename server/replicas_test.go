@@ -162,6 +162,22 @@ func execSQL(t *testing.T, url, sql string) {
 	}
 }
 
+// waitReplayed waits until the standby at url has replayed the WAL up to
+// commit position lsn.
+func waitReplayed(t *testing.T, url, lsn string) {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	waitFor(t, func() bool {
+		var done bool
+		err := c.QueryRow(context.Background(), `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`, lsn).Scan(&done)
+		return err == nil && done
+	})
+}
+
 // pauseReplay pauses the standby at url's WAL replay and waits until it
 // is paused: a pause is only requested until then.
 func pauseReplay(t *testing.T, url string) {
@@ -360,13 +376,18 @@ func TestReplicaReadYourWritesGRPC(t *testing.T) {
 	writer := dial(t, rep.addr)
 	sig := newSigner(t, writer)
 	env, d := sig.envelope(t, "first")
-	if _, err := writer.Statements.Submit(ctx, &trustv1.SubmitRequest{Envelope: env}); err != nil {
+	first, err := writer.Statements.Submit(ctx, &trustv1.SubmitRequest{Envelope: env})
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
-		_, err := dial(t, rep.addr).Subjects.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: d.String()})
-		return err == nil
-	})
+	// The standby itself has the first write (and the schema before it)
+	// before its replay pauses: a lookup alone may have been the
+	// primary's, after the standby failed it on a table or column whose
+	// migration it had not replayed yet.
+	waitReplayed(t, rs.standby.URL, first.GetCommitLsn())
+	if _, err := dial(t, rep.addr).Subjects.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: d.String()}); err != nil {
+		t.Fatalf("lookup of a write the standby replayed: %v", err)
+	}
 
 	pauseReplay(t, rs.standby.URL)
 	env, d = sig.envelope(t, "second")
