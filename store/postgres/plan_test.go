@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,30 +32,7 @@ import (
 // plan to the test as a notice.
 func TestDigestListsProbe(t *testing.T) {
 	ctx := context.Background()
-	url := testpg.URL(t)
-	s, err := Open(ctx, url) // migrates
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	var (
-		mu    sync.Mutex
-		plans []string
-	)
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		mu.Lock()
-		defer mu.Unlock()
-		plans = append(plans, n.Message)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn, n := noticedConn(t)
 	const rows = 5000
 	for _, q := range []string{
 		fmt.Sprintf(`INSERT INTO subjects (id, created_at) OVERRIDING SYSTEM VALUE SELECT i, now() FROM generate_series(1, %d) i`, rows),
@@ -104,9 +82,7 @@ func TestDigestListsProbe(t *testing.T) {
 				return err
 			}},
 		} {
-			mu.Lock()
-			plans = nil
-			mu.Unlock()
+			n.reset()
 			if err := read.run(); err != nil {
 				t.Fatalf("%s, %s: %v", read.name, mode, err)
 			}
@@ -114,14 +90,13 @@ func TestDigestListsProbe(t *testing.T) {
 			if _, err := conn.Exec(ctx, `SELECT 1`); err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
 			var plan string
+			plans := n.all()
 			for _, p := range plans {
 				if strings.Contains(p, "unnest") && strings.Contains(p, "AS w (algorithm, value)") {
 					plan = p
 				}
 			}
-			mu.Unlock()
 			switch {
 			case plan == "":
 				t.Errorf("%s, %s: no plan of the digest list read among %d notices", read.name, mode, len(plans))
@@ -144,30 +119,7 @@ func TestDigestListsProbe(t *testing.T) {
 // voters from 4 to 71 ms.
 func TestStatementClaimsReadAliasedRows(t *testing.T) {
 	ctx := context.Background()
-	url := testpg.URL(t)
-	s, err := Open(ctx, url) // migrates
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	var (
-		mu    sync.Mutex
-		plans []string
-	)
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		mu.Lock()
-		defer mu.Unlock()
-		plans = append(plans, n.Message)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn, n := noticedConn(t)
 	sum256, sum512 := sha256.Sum256([]byte("popular")), sha512.Sum512([]byte("popular"))
 	d256 := digest.MustParse("sha256:" + hex.EncodeToString(sum256[:]))
 	d512 := digest.MustParse("sha512:" + hex.EncodeToString(sum512[:]))
@@ -197,17 +149,14 @@ func TestStatementClaimsReadAliasedRows(t *testing.T) {
 	// holds marker.
 	planOf := func(marker string, read func() error) string {
 		t.Helper()
-		mu.Lock()
-		plans = nil
-		mu.Unlock()
+		n.reset()
 		if err := read(); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := conn.Exec(ctx, `SELECT 1`); err != nil { // logs the last portal's plan
 			t.Fatal(err)
 		}
-		mu.Lock()
-		defer mu.Unlock()
+		plans := n.all()
 		for _, p := range plans {
 			if strings.Contains(p, marker) {
 				return p
@@ -246,4 +195,52 @@ func TestStatementClaimsReadAliasedRows(t *testing.T) {
 	if !strings.Contains(plan, "statement_subjects_aliased") {
 		t.Errorf("SubjectViewSQL does not find the claims through the partial index:\n%s", plan)
 	}
+}
+
+// notices collects the notices a connection receives: auto_explain's
+// plans, with auto_explain.log_level = 'notice'.
+type notices struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (n *notices) reset() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.msgs = nil
+}
+
+func (n *notices) all() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.msgs)
+}
+
+// noticedConn migrates a new database and returns a connection to it
+// whose notices it collects, closed when the test ends.
+func noticedConn(t *testing.T) (*pgx.Conn, *notices) {
+	t.Helper()
+	ctx := context.Background()
+	url := testpg.URL(t)
+	s, err := Open(ctx, url) // migrates
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &notices{}
+	cfg.OnNotice = func(_ *pgconn.PgConn, msg *pgconn.Notice) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.msgs = append(n.msgs, msg.Message)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn, n
 }
