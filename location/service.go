@@ -267,22 +267,30 @@ func (s *Service) aliases(ctx context.Context, d digest.Digest) ([]digest.Digest
 	if err != nil {
 		return nil, fmt.Errorf("location: aliases of %s: %w", d, err)
 	}
+	// Sets, not lists: a stranger may add claims at will, and lists made
+	// this quadratic in their number.
 	var seqs []int64
+	asked := map[int64]bool{}
 	for _, c := range claims {
-		if c.StatementSeq > 0 && slices.Contains(c.Digests, d) && !slices.Contains(seqs, c.StatementSeq) {
+		if c.StatementSeq > 0 && slices.Contains(c.Digests, d) && !asked[c.StatementSeq] {
+			asked[c.StatementSeq] = true
 			seqs = append(seqs, c.StatementSeq)
 		}
 	}
 	if len(seqs) == 0 {
 		return nil, nil
 	}
-	byPublisher, err := s.opts.Publishers.WrittenByPublisher(ctx, d, seqs...)
+	written, err := s.opts.Publishers.WrittenByPublisher(ctx, d, seqs...)
 	if err != nil {
 		return nil, fmt.Errorf("location: aliases of %s: %w", d, err)
 	}
+	byPublisher := make(map[int64]bool, len(written))
+	for _, seq := range written {
+		byPublisher[seq] = true
+	}
 	var out []digest.Digest
 	for _, c := range claims {
-		if !slices.Contains(byPublisher, c.StatementSeq) || !slices.Contains(c.Digests, d) {
+		if !byPublisher[c.StatementSeq] || !slices.Contains(c.Digests, d) {
 			continue
 		}
 		for _, a := range c.Digests {
