@@ -2,7 +2,6 @@ package feedback
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -458,10 +457,7 @@ func (s *Service) aliases(ctx context.Context, d digest.Digest, attestationSigne
 	kinds := make([]claimKind, len(claims))
 	var records []int64
 	for i, c := range claims {
-		if kinds[i], err = s.claimKind(ctx, c, attestationSigners); err != nil {
-			return nil, err
-		}
-		if kinds[i] == publisherRecord {
+		if kinds[i] = claimKindOf(c, attestationSigners); kinds[i] == publisherRecord {
 			records = append(records, c.StatementSeq)
 		}
 	}
@@ -517,35 +513,30 @@ const (
 	namedAttestation
 )
 
-// claimKind classifies c by the log entry that made it. A record counts
+// claimKindOf classifies c by the log entry that made it. A record counts
 // by the path that appended it: TUF metadata that tufstore published or a
 // manifest pgplog published may be a publisher's (a forged record of those
 // types is not), an attestation counts when the caller named a signer;
 // a claim with no log entry behind it proves nobody made it.
-func (s *Service) claimKind(ctx context.Context, c store.AliasClaim, attestationSigners []string) (claimKind, error) {
-	if c.StatementSeq <= 0 {
-		return noClaim, nil
-	}
-	st, err := s.store.Statement(ctx, c.StatementSeq)
-	if errors.Is(err, store.ErrNotFound) {
-		return noClaim, nil
-	}
-	if err != nil {
-		return noClaim, fmt.Errorf("feedback: alias claim %d: %w", c.ID, err)
+func claimKindOf(c store.AliasClaim, attestationSigners []string) claimKind {
+	// The claim carries its entry's types (no entry: none), so weighing
+	// it reads nothing more: claims are many where a stranger wants them.
+	if c.StatementSeq <= 0 || c.PayloadType == "" {
+		return noClaim
 	}
 	switch {
-	case st.PredicateType == tufstore.PredicateType, st.PredicateType == pgplog.ManifestPredicateType:
-		if recordtype.WrittenByOwner(st.PayloadType, st.PredicateType) {
-			return publisherRecord, nil
+	case c.PredicateType == tufstore.PredicateType, c.PredicateType == pgplog.ManifestPredicateType:
+		if recordtype.WrittenByOwner(c.PayloadType, c.PredicateType) {
+			return publisherRecord
 		}
-		return noClaim, nil
-	case !recordtype.Attestation(st.PayloadType, st.PredicateType):
-		return noClaim, nil
+		return noClaim
+	case !recordtype.Attestation(c.PayloadType, c.PredicateType):
+		return noClaim
 	}
 	for _, k := range c.SignerKeyIDs {
 		if slices.Contains(attestationSigners, k) {
-			return namedAttestation, nil
+			return namedAttestation
 		}
 	}
-	return noClaim, nil
+	return noClaim
 }

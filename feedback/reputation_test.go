@@ -3,9 +3,11 @@ package feedback_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,6 +305,64 @@ func TestAttackerAlias(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAliasFloodAddsNoReads: a stranger logs many self-signed statements
+// whose subject lists someone else's digest beside another: each is an
+// alias claim naming it. A reputation query of the digest weighs every
+// claim, but must not read each claim's log entry again to learn what it
+// is (one round trip a claim), or the stranger sets how slow everyone's
+// query of the artifact is.
+func TestAliasFloodAddsNoReads(t *testing.T) {
+	for _, b := range teststore.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
+			f := newFixture(t, s, feedback.Options{Publishers: revocation.New(s, revocation.Config{})})
+			popular := artifact("popular.tar")
+			f.tufRepo(t, "acme/popular").list(t, "popular.tar", popular.Digests[0], popular.Digests[1])
+			f.submit(t, voteEnv(t, f.identity(t), envelope.Subject{Digests: []digestT{popular.Digests[0]}}, feedback.Like, t0.Add(-time.Hour)))
+			counted := &statementReads{Store: s}
+			svc := feedback.New(counted, feedback.Options{Now: func() time.Time { return t0 }, Publishers: revocation.New(s, revocation.Config{})})
+			query := func() (feedback.Reputation, int64) {
+				t.Helper()
+				before := counted.n.Load()
+				rep, err := svc.Reputation(context.Background(), feedback.Query{Digest: popular.Digests[0]})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rep, counted.n.Load() - before
+			}
+			rep, reads := query()
+
+			stranger := f.identity(t)
+			for i := range 20 {
+				payload, err := envelope.NewStatement("https://example.com/scan/v1", []byte(`{}`),
+					envelope.Subject{Name: "x", Digests: []digestT{popular.Digests[0], artifact(fmt.Sprint("flood-", i)).Digests[1]}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.submit(t, signEnv(t, payload, stranger))
+			}
+			after, flooded := query()
+			if after.Quality != rep.Quality || len(after.Aliases) != len(rep.Aliases) {
+				t.Errorf("the flood changed the reputation: %+v -> %+v", rep, after)
+			}
+			if flooded != reads {
+				t.Errorf("20 claims by a stranger took the query from %d to %d reads of log entries", reads, flooded)
+			}
+		})
+	}
+}
+
+// statementReads counts the log entries read through Statement.
+type statementReads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *statementReads) Statement(ctx context.Context, seq int64) (store.Statement, error) {
+	s.n.Add(1)
+	return s.Store.Statement(ctx, seq)
 }
 
 // TestMirrorAlias: anybody may list digests together in a TUF repository

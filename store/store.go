@@ -77,8 +77,12 @@ type AliasClaim struct {
 	StatementSeq int64
 	// SignerKeyIDs are the keys whose signatures carry the claim.
 	SignerKeyIDs []string
-	Digests      []digest.Digest
-	ClaimedAt    time.Time
+	// PayloadType and PredicateType are those of log entry StatementSeq
+	// (empty without one), read with the claim, so a reader can tell what
+	// kind of record makes it without reading each entry again.
+	PayloadType, PredicateType string
+	Digests                    []digest.Digest
+	ClaimedAt                  time.Time
 }
 
 // Key is a registered public key. Registering grants nothing: authority comes

@@ -23,8 +23,9 @@ WITH q AS (SELECT subject_id FROM digests WHERE algorithm = $1 AND value = $2),
 sd AS (SELECT d.id, d.algorithm, d.value FROM digests d WHERE d.subject_id = (SELECT subject_id FROM q)),
 cl AS (
   SELECT c.id, c.source, c.reference, COALESCE(c.statement_seq, 0) AS statement_seq, c.signer_key_ids, c.claimed_at,
+    COALESCE(st.payload_type, '') AS payload_type, COALESCE(st.predicate_type, '') AS predicate_type,
     (SELECT array_agg(a2.algorithm || ':' || a2.value ORDER BY a2.position) FROM alias_claim_digests a2 WHERE a2.claim_id = c.id) AS digests
-  FROM alias_claims c
+  FROM alias_claims c LEFT JOIN statements st ON st.seq = c.statement_seq
   WHERE c.id IN (SELECT a.claim_id FROM alias_claim_digests a JOIN sd ON a.algorithm = sd.algorithm AND a.value = sd.value)),
 sc AS (
   SELECT DISTINCT s2.seq, s2.subject_index FROM statement_subjects s2 JOIN sd ON s2.algorithm = sd.algorithm AND s2.value = sd.value
@@ -33,9 +34,10 @@ dd AS (
   SELECT s3.seq, s3.subject_index, s3.algorithm, s3.value
   FROM sc JOIN statement_subjects s3 ON s3.seq = sc.seq AND s3.subject_index = sc.subject_index),
 dc AS (
-  SELECT dd.seq, dd.subject_index, st.signer_key_ids, st.recorded_at, array_agg(dd.algorithm || ':' || dd.value) AS digests
+  SELECT dd.seq, dd.subject_index, st.signer_key_ids, st.recorded_at, st.payload_type, st.predicate_type,
+    array_agg(dd.algorithm || ':' || dd.value) AS digests
   FROM dd JOIN statements st ON st.seq = dd.seq
-  GROUP BY dd.seq, dd.subject_index, st.signer_key_ids, st.recorded_at),
+  GROUP BY dd.seq, dd.subject_index, st.signer_key_ids, st.recorded_at, st.payload_type, st.predicate_type),
 al AS (
   SELECT algorithm, value FROM sd
   UNION
@@ -108,20 +110,24 @@ func (l *signerList) UnmarshalJSON(b []byte) error {
 func decodeClaims(stored, derived []byte) ([]store.AliasClaim, error) {
 	var (
 		rows []struct {
-			ID           int64      `json:"id"`
-			Source       string     `json:"source"`
-			Reference    string     `json:"reference"`
-			StatementSeq int64      `json:"statement_seq"`
-			Signers      signerList `json:"signer_key_ids"`
-			ClaimedAt    time.Time  `json:"claimed_at"`
-			Digests      []string   `json:"digests"`
+			ID            int64      `json:"id"`
+			Source        string     `json:"source"`
+			Reference     string     `json:"reference"`
+			StatementSeq  int64      `json:"statement_seq"`
+			Signers       signerList `json:"signer_key_ids"`
+			ClaimedAt     time.Time  `json:"claimed_at"`
+			PayloadType   string     `json:"payload_type"`
+			PredicateType string     `json:"predicate_type"`
+			Digests       []string   `json:"digests"`
 		}
 		subjects []struct {
-			Seq        int64     `json:"seq"`
-			Index      int       `json:"subject_index"`
-			Signers    string    `json:"signer_key_ids"`
-			RecordedAt time.Time `json:"recorded_at"`
-			Digests    []string  `json:"digests"`
+			Seq           int64     `json:"seq"`
+			Index         int       `json:"subject_index"`
+			Signers       string    `json:"signer_key_ids"`
+			RecordedAt    time.Time `json:"recorded_at"`
+			PayloadType   string    `json:"payload_type"`
+			PredicateType string    `json:"predicate_type"`
+			Digests       []string  `json:"digests"`
 		}
 	)
 	if len(stored) > 0 {
@@ -141,7 +147,7 @@ func decodeClaims(stored, derived []byte) ([]store.AliasClaim, error) {
 			return nil, err
 		}
 		out = append(out, store.AliasClaim{ID: r.ID, Source: store.ClaimSource(r.Source), Reference: r.Reference, StatementSeq: r.StatementSeq,
-			SignerKeyIDs: r.Signers, Digests: ds, ClaimedAt: r.ClaimedAt.UTC()})
+			SignerKeyIDs: r.Signers, Digests: ds, ClaimedAt: r.ClaimedAt.UTC(), PayloadType: r.PayloadType, PredicateType: r.PredicateType})
 	}
 	for _, r := range subjects {
 		ds, err := parseDigests(r.Digests)
@@ -152,6 +158,7 @@ func decodeClaims(stored, derived []byte) ([]store.AliasClaim, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.PayloadType, c.PredicateType = r.PayloadType, r.PredicateType
 		out = append(out, c)
 	}
 	slices.SortFunc(out, sqlstore.ClaimOrder)

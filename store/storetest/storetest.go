@@ -9,6 +9,7 @@ import (
 	"crypto/sha512"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,7 +247,8 @@ func testAppendStatement(t *testing.T, s store.Store) {
 		t.Fatalf("AliasClaims(c256) = %+v, %v; want the statement's claim", claims, err)
 	}
 	if c := claims[0]; c.Source != store.ClaimStatement || c.StatementSeq != third.Seq || c.Reference != "3/0" ||
-		fmt.Sprint(c.SignerKeyIDs) != "[key-three]" || !c.ClaimedAt.Equal(third.RecordedAt) {
+		fmt.Sprint(c.SignerKeyIDs) != "[key-three]" || !c.ClaimedAt.Equal(third.RecordedAt) ||
+		c.PayloadType != third.PayloadType || c.PredicateType != third.PredicateType {
 		t.Errorf("statement claim = %+v", c)
 	}
 }
@@ -708,6 +710,9 @@ func testSubjectView(t *testing.T, s store.Store) {
 	var refs []string
 	for _, c := range v.Claims {
 		refs = append(refs, c.Reference+fmt.Sprint(c.SignerKeyIDs, len(c.Digests)))
+		if c.PredicateType != "https://example.com/predicate/"+strings.TrimPrefix(c.SignerKeyIDs[0], "key-") || c.PayloadType != "application/vnd.in-toto+json" {
+			t.Errorf("claim %s: types %q %q, want its entry's", c.Reference, c.PayloadType, c.PredicateType)
+		}
 	}
 	if fmt.Sprint(refs) != "[1/0[key-release] 2 4/0[key-link] 2]" {
 		t.Errorf("claims = %v, want statement 1's and 4's", refs)

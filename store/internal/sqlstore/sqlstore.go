@@ -244,7 +244,7 @@ func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.
 // of it is stored twice: its rows are marked aliased, and a partial index
 // on the marked rows finds them without reading the many single-digest
 // subjects (votes, mostly) a popular digest has.
-const subjectClaimsSQL = `SELECT ss.seq, ss.subject_index, ss.algorithm, ss.value, st.signer_key_ids, st.recorded_at
+const subjectClaimsSQL = `SELECT ss.seq, ss.subject_index, ss.algorithm, ss.value, st.signer_key_ids, st.recorded_at, st.payload_type, st.predicate_type
 	FROM statement_subjects ss JOIN statements st ON st.seq = ss.seq
 	WHERE ss.aliased AND (ss.seq, ss.subject_index) IN (SELECT seq, subject_index FROM statement_subjects WHERE aliased AND `
 
@@ -258,10 +258,11 @@ type subjectClaims struct {
 
 // subjectRow is the subject of one subjectClaimsSQL row.
 type subjectRow struct {
-	seq     int64
-	index   int
-	signers string
-	at      time.Time
+	seq                        int64
+	index                      int
+	signers                    string
+	at                         time.Time
+	payloadType, predicateType string
 }
 
 func (sc *subjectClaims) scan(r Rows) error {
@@ -269,7 +270,7 @@ func (sc *subjectClaims) scan(r Rows) error {
 		row        subjectRow
 		alg, value string
 	)
-	if err := r.Scan(&row.seq, &row.index, &alg, &value, &row.signers, &row.at); err != nil {
+	if err := r.Scan(&row.seq, &row.index, &alg, &value, &row.signers, &row.at, &row.payloadType, &row.predicateType); err != nil {
 		return err
 	}
 	if row.seq != sc.last.seq || row.index != sc.last.index {
@@ -292,6 +293,7 @@ func (sc *subjectClaims) flush() error {
 		return nil
 	}
 	c, err := StatementClaim(sc.last.seq, sc.last.index, sc.last.signers, sc.last.at, sc.digests)
+	c.PayloadType, c.PredicateType = sc.last.payloadType, sc.last.predicateType
 	sc.claims, sc.digests = append(sc.claims, c), nil
 	return err
 }
@@ -317,14 +319,15 @@ func ClaimOrder(a, b store.AliasClaim) int {
 		cmp.Compare(a.ID, b.ID), cmp.Compare(len(a.Reference), len(b.Reference)), cmp.Compare(a.Reference, b.Reference))
 }
 
-const claimColumns = `SELECT c.id, c.source, c.reference, COALESCE(c.statement_seq, 0), c.signer_key_ids, c.claimed_at FROM alias_claims c`
+const claimColumns = `SELECT c.id, c.source, c.reference, COALESCE(c.statement_seq, 0), c.signer_key_ids, c.claimed_at,
+	COALESCE(st.payload_type, ''), COALESCE(st.predicate_type, '') FROM alias_claims c LEFT JOIN statements st ON st.seq = c.statement_seq`
 
 func scanClaim(r Row) (store.AliasClaim, error) {
 	var (
 		c            store.AliasClaim
 		src, signers string
 	)
-	if err := r.Scan(&c.ID, &src, &c.Reference, &c.StatementSeq, &signers, &c.ClaimedAt); err != nil {
+	if err := r.Scan(&c.ID, &src, &c.Reference, &c.StatementSeq, &signers, &c.ClaimedAt, &c.PayloadType, &c.PredicateType); err != nil {
 		return c, err
 	}
 	c.Source, c.ClaimedAt = store.ClaimSource(src), c.ClaimedAt.UTC()
