@@ -154,11 +154,11 @@ func decodeClaims(stored, derived []byte) ([]store.AliasClaim, error) {
 		if err != nil {
 			return nil, err
 		}
-		c, err := sqlstore.StatementClaim(r.Seq, r.Index, r.Signers, r.RecordedAt, ds)
+		c, err := sqlstore.StatementClaim(sqlstore.ClaimEntry{Seq: r.Seq, Index: r.Index, Signers: r.Signers, RecordedAt: r.RecordedAt,
+			PayloadType: r.PayloadType, PredicateType: r.PredicateType}, ds)
 		if err != nil {
 			return nil, err
 		}
-		c.PayloadType, c.PredicateType = r.PayloadType, r.PredicateType
 		out = append(out, c)
 	}
 	slices.SortFunc(out, sqlstore.ClaimOrder)

@@ -252,32 +252,23 @@ const subjectClaimsSQL = `SELECT ss.seq, ss.subject_index, ss.algorithm, ss.valu
 // a subject's rows in a run.
 type subjectClaims struct {
 	claims  []store.AliasClaim
-	last    subjectRow
+	last    ClaimEntry
 	digests []digest.Digest
-}
-
-// subjectRow is the subject of one subjectClaimsSQL row.
-type subjectRow struct {
-	seq                        int64
-	index                      int
-	signers                    string
-	at                         time.Time
-	payloadType, predicateType string
 }
 
 func (sc *subjectClaims) scan(r Rows) error {
 	var (
-		row        subjectRow
+		e          ClaimEntry
 		alg, value string
 	)
-	if err := r.Scan(&row.seq, &row.index, &alg, &value, &row.signers, &row.at, &row.payloadType, &row.predicateType); err != nil {
+	if err := r.Scan(&e.Seq, &e.Index, &alg, &value, &e.Signers, &e.RecordedAt, &e.PayloadType, &e.PredicateType); err != nil {
 		return err
 	}
-	if row.seq != sc.last.seq || row.index != sc.last.index {
+	if e.Seq != sc.last.Seq || e.Index != sc.last.Index {
 		if err := sc.flush(); err != nil {
 			return err
 		}
-		sc.last = row
+		sc.last = e
 	}
 	d, err := digest.Parse(alg + ":" + value)
 	if err != nil {
@@ -292,21 +283,29 @@ func (sc *subjectClaims) flush() error {
 	if len(sc.digests) == 0 {
 		return nil
 	}
-	c, err := StatementClaim(sc.last.seq, sc.last.index, sc.last.signers, sc.last.at, sc.digests)
-	c.PayloadType, c.PredicateType = sc.last.payloadType, sc.last.predicateType
+	c, err := StatementClaim(sc.last, sc.digests)
 	sc.claims, sc.digests = append(sc.claims, c), nil
 	return err
 }
 
-// StatementClaim is the alias claim of subject index of log entry seq,
-// whose signers (the statements column, JSON) recorded it at at and
+// ClaimEntry is what a statement's alias claim takes from its log entry:
+// the subject's place in it and the entry's columns.
+type ClaimEntry struct {
+	Seq                        int64
+	Index                      int
+	Signers                    string // the signer_key_ids column, JSON
+	RecordedAt                 time.Time
+	PayloadType, PredicateType string
+}
+
+// StatementClaim is the alias claim of subject e.Index of log entry e.Seq,
 // which lists digests: the same claim, digests in canonical order, from
 // either backend's query.
-func StatementClaim(seq int64, index int, signers string, at time.Time, digests []digest.Digest) (store.AliasClaim, error) {
-	c := store.AliasClaim{Source: store.ClaimStatement, Reference: fmt.Sprintf("%d/%d", seq, index), StatementSeq: seq,
-		Digests: sortedDigests(digests), ClaimedAt: at.UTC()}
-	if err := json.Unmarshal([]byte(signers), &c.SignerKeyIDs); err != nil {
-		return c, fmt.Errorf("stored signers of log entry %d: %w", seq, err)
+func StatementClaim(e ClaimEntry, digests []digest.Digest) (store.AliasClaim, error) {
+	c := store.AliasClaim{Source: store.ClaimStatement, Reference: fmt.Sprintf("%d/%d", e.Seq, e.Index), StatementSeq: e.Seq,
+		Digests: sortedDigests(digests), ClaimedAt: e.RecordedAt.UTC(), PayloadType: e.PayloadType, PredicateType: e.PredicateType}
+	if err := json.Unmarshal([]byte(e.Signers), &c.SignerKeyIDs); err != nil {
+		return c, fmt.Errorf("stored signers of log entry %d: %w", e.Seq, err)
 	}
 	return c, nil
 }
