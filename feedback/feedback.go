@@ -74,10 +74,11 @@ type BulkRevocations interface {
 type Publishers interface {
 	// IsPublisher reports whether keyID is a publisher of any of ds.
 	IsPublisher(ctx context.Context, keyID string, ds ...digest.Digest) (bool, error)
-	// WrittenByPublisher returns those of the log entries seqs that a
-	// publisher of d wrote (its TUF role's metadata, whichever key signs
-	// the role now, or an entry signed by a publisher).
-	WrittenByPublisher(ctx context.Context, d digest.Digest, seqs ...int64) ([]int64, error)
+	// WrittenByPublisher returns the sequence numbers of those of entries
+	// that a publisher of d wrote (its TUF role's metadata, whichever key
+	// signs the role now, or an entry signed by a publisher), judging
+	// them by the types and signers they carry.
+	WrittenByPublisher(ctx context.Context, d digest.Digest, entries ...store.EntryMeta) ([]int64, error)
 }
 
 // Identities tells which keys are bound to a verified identity (a

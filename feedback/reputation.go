@@ -455,10 +455,10 @@ func (s *Service) aliases(ctx context.Context, d digest.Digest, attestationSigne
 		return nil, fmt.Errorf("feedback: aliases of %s: %w", d, err)
 	}
 	kinds := make([]claimKind, len(claims))
-	var records []int64
+	var records []store.EntryMeta
 	for i, c := range claims {
 		if kinds[i] = claimKindOf(c, attestationSigners); kinds[i] == publisherRecord {
-			records = append(records, c.StatementSeq)
+			records = append(records, c.Meta())
 		}
 	}
 	// Which records d's publisher wrote, asked once for all of them.
@@ -485,7 +485,7 @@ func (s *Service) aliases(ctx context.Context, d digest.Digest, attestationSigne
 				// The publisher of d vouches for d, not for bytes someone
 				// else published first: the record must be cd's
 				// publisher's too.
-				seqs, err := s.opts.Publishers.WrittenByPublisher(ctx, cd, c.StatementSeq)
+				seqs, err := s.opts.Publishers.WrittenByPublisher(ctx, cd, c.Meta())
 				if err != nil {
 					return nil, fmt.Errorf("feedback: aliases of %s: %w", d, err)
 				}

@@ -2,10 +2,13 @@ package location_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/trustd-dev/trustd/location"
+	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/store"
 )
 
@@ -64,4 +67,72 @@ func TestStrangerAliasLinksNothing(t *testing.T) {
 			t.Errorf("locations of the stranger's digest = %q (length %d)", got, r.Length)
 		}
 	})
+}
+
+// TestAliasFloodAddsNoReads is the attack on a lookup's cost: anyone may
+// log statements whose subject lists a popular release's digest beside
+// another, each of them an alias claim about the release. Weighing those
+// claims must not read anything per claim, or a stranger sets how many
+// reads every lookup of someone else's release takes.
+func TestAliasFloodAddsNoReads(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open(t), location.Options{})
+		owner, ownerTUF := e.tufKey(t, "owner")
+		app := "the popular release"
+		e.tufPublish(t, "acme/app", ownerTUF, "app.tar.gz", []byte(app))
+		e.mustClaim(t, owner, "oci://registry.example.com/acme/app@"+sha256Of(app).String(), "app.tar.gz", sha256Of(app))
+
+		var claimed int
+		counted := &entryReads{Store: e.store}
+		rev := revocation.New(counted, revocation.Config{})
+		svc := location.New(counted, location.Options{Publishers: rev, Revocations: rev})
+		lookup := func() (location.Result, int64) {
+			t.Helper()
+			before := counted.n.Load()
+			r, err := svc.Lookup(ctx, sha512Of(app))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r, counted.n.Load() - before
+		}
+		stranger := e.key(t, "stranger")
+		flood := func(n int) {
+			t.Helper()
+			for range n {
+				claimed++
+				if _, err := e.submit(t, statementOf(t, "https://example.com/scan/v1", map[string]string{}, "x", sha512Of(app), sha256Of(fmt.Sprint("flood-", claimed))), stranger); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// One claim first: judging the first stranger's claim reads the
+		// TUF role's signers once; the next 20 must read nothing more.
+		flood(1)
+		want, reads := lookup()
+		flood(20)
+		got, flooded := lookup()
+		if !slices.Equal(uris(got), uris(want)) || !slices.Equal(got.Digests, want.Digests) {
+			t.Errorf("the flood changed the lookup: %q %v -> %q %v", uris(want), want.Digests, uris(got), got.Digests)
+		}
+		if flooded != reads {
+			t.Errorf("20 more claims by a stranger took the lookup from %d to %d reads of log entries and TUF metadata", reads, flooded)
+		}
+	})
+}
+
+// entryReads counts the log entries and TUF metadata read.
+type entryReads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *entryReads) Statement(ctx context.Context, seq int64) (store.Statement, error) {
+	s.n.Add(1)
+	return s.Store.Statement(ctx, seq)
+}
+
+func (s *entryReads) TUFMetadata(ctx context.Context, repo, role string, version int64) ([]byte, error) {
+	s.n.Add(1)
+	return s.Store.TUFMetadata(ctx, repo, role, version)
 }

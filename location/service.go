@@ -29,7 +29,7 @@ const maxAliases = 16
 // (revocation.Service).
 type Publishers interface {
 	IsPublisher(ctx context.Context, k string, ds ...digest.Digest) (bool, error)
-	WrittenByPublisher(ctx context.Context, d digest.Digest, seqs ...int64) ([]int64, error)
+	WrittenByPublisher(ctx context.Context, d digest.Digest, entries ...store.EntryMeta) ([]int64, error)
 }
 
 // Revocations tells which claims are withdrawn (revocation.Service).
@@ -269,18 +269,18 @@ func (s *Service) aliases(ctx context.Context, d digest.Digest) ([]digest.Digest
 	}
 	// Sets, not lists: a stranger may add claims at will, and lists made
 	// this quadratic in their number.
-	var seqs []int64
+	var entries []store.EntryMeta
 	asked := map[int64]bool{}
 	for _, c := range claims {
 		if c.StatementSeq > 0 && slices.Contains(c.Digests, d) && !asked[c.StatementSeq] {
 			asked[c.StatementSeq] = true
-			seqs = append(seqs, c.StatementSeq)
+			entries = append(entries, c.Meta())
 		}
 	}
-	if len(seqs) == 0 {
+	if len(entries) == 0 {
 		return nil, nil
 	}
-	written, err := s.opts.Publishers.WrittenByPublisher(ctx, d, seqs...)
+	written, err := s.opts.Publishers.WrittenByPublisher(ctx, d, entries...)
 	if err != nil {
 		return nil, fmt.Errorf("location: aliases of %s: %w", d, err)
 	}
@@ -309,16 +309,16 @@ func (s *Service) length(ctx context.Context, d digest.Digest) (int64, string, e
 	if err != nil {
 		return 0, "", fmt.Errorf("location: TUF targets naming %s: %w", d, err)
 	}
-	var seqs []int64
+	var entries []store.EntryMeta
 	for _, e := range ev {
 		if recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
-			seqs = append(seqs, e.Seq)
+			entries = append(entries, e.Meta())
 		}
 	}
-	if len(seqs) == 0 {
+	if len(entries) == 0 {
 		return 0, "", nil
 	}
-	byPublisher, err := s.opts.Publishers.WrittenByPublisher(ctx, d, seqs...)
+	byPublisher, err := s.opts.Publishers.WrittenByPublisher(ctx, d, entries...)
 	if err != nil || len(byPublisher) == 0 {
 		return 0, "", err
 	}

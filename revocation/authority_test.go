@@ -403,8 +403,8 @@ func TestTUFRoleRotation(t *testing.T) {
 	}
 	// Targets v1, signed by the rotated-out key only, is still the role's:
 	// the aliases it linked stay linked.
-	v1Seq := e.tufEntries(t, "app 1")[repo.Name]
-	if got, err := e.svc.WrittenByPublisher(ctx, sha256Of("app 1"), v1Seq); err != nil || !slices.Equal(got, []int64{v1Seq}) {
-		t.Errorf("WrittenByPublisher(targets v1 after the rotation) = %v, %v; want [%d]", got, err, v1Seq)
+	v1Entry := e.tufEntries(t, "app 1")[repo.Name]
+	if got, err := e.svc.WrittenByPublisher(ctx, sha256Of("app 1"), v1Entry); err != nil || !slices.Equal(got, []int64{v1Entry.Seq}) {
+		t.Errorf("WrittenByPublisher(targets v1 after the rotation) = %v, %v; want [%d]", got, err, v1Entry.Seq)
 	}
 }

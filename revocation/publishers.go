@@ -51,67 +51,110 @@ func (s *Service) IsPublisher(ctx context.Context, k string, ds ...digest.Digest
 		if err != nil {
 			return false, err
 		}
-		if ok, err := s.publishes(ctx, p, k); err != nil || ok {
-			return ok, err
+		var signers []string
+		if p.role != nil {
+			if signers, err = s.roleSigners(ctx, *p.role); err != nil {
+				return false, err
+			}
+		}
+		if publishes(p, signers, k) {
+			return true, nil
 		}
 	}
 	return false, nil
 }
 
-// WrittenByPublisher returns those of the log entries seqs that a
-// publisher of d wrote, by the rule of IsPublisher: the TUF metadata
+// WrittenByPublisher returns the sequence numbers of those of entries that
+// a publisher of d wrote, by the rule of IsPublisher: the TUF metadata
 // tufstore published for the targets role that published d first, any
 // version of it (the role keeps its authority when its keys rotate), and
 // entries one of whose signers is a publisher of d. A mirror's entries
 // are not among them: reputation links an alias to d only through an
 // entry of d's publisher, so listing someone's digest beside another in a
 // repository of one's own links nothing.
-func (s *Service) WrittenByPublisher(ctx context.Context, d digest.Digest, seqs ...int64) ([]int64, error) {
-	if len(seqs) == 0 {
+//
+// Entries are judged by the types and signers they carry: d's publisher
+// is resolved once, each signer is asked about once, and only a TUF
+// metadata entry is read (for its repository and role). Anyone may log
+// entries naming d, so reading each one would let a stranger set the cost
+// of every question about d.
+func (s *Service) WrittenByPublisher(ctx context.Context, d digest.Digest, entries ...store.EntryMeta) ([]int64, error) {
+	if len(entries) == 0 {
 		return nil, nil
 	}
 	p, err := s.firstPublication(ctx, d)
 	if err != nil || p.entry == nil {
 		return nil, err
 	}
+	j := judge{s: s, p: p, d: d, keys: map[string]bool{}}
 	var out []int64
-	for _, seq := range seqs {
-		ok, err := s.wrote(ctx, p, d, seq)
+	for _, e := range entries {
+		ok, err := j.wrote(ctx, e)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			out = append(out, seq)
+			out = append(out, e.Seq)
 		}
 	}
 	return out, nil
 }
 
-// wrote reports whether log entry seq is by the publisher of d, whose
-// first publication is p.
-func (s *Service) wrote(ctx context.Context, p publication, d digest.Digest, seq int64) (bool, error) {
-	st, err := s.store.Statement(ctx, seq)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("revocation: entry %d: %w", seq, err)
-	}
-	if p.role != nil {
-		desc, ok, err := s.publishedTUF(ctx, seq)
-		if err != nil || ok && desc.Repo == p.role.Repo && desc.Role == p.role.Role {
-			return err == nil, err
+// judge tells which log entries the publisher of d, whose first
+// publication is p, wrote, remembering its answer for each signer and the
+// signers of p's TUF role.
+type judge struct {
+	s    *Service
+	p    publication
+	d    digest.Digest
+	keys map[string]bool
+	// role holds the signers of p's TUF role once roleRead.
+	role     []string
+	roleRead bool
+}
+
+// wrote reports whether entry e is by the publisher.
+func (j *judge) wrote(ctx context.Context, e store.EntryMeta) (bool, error) {
+	if j.p.role != nil && e.PredicateType == tufstore.PredicateType && recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
+		desc, ok, err := j.s.publishedTUF(ctx, e.Seq)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return false, nil
+		case err != nil:
+			return false, err
+		case ok && desc.Repo == j.p.role.Repo && desc.Role == j.p.role.Role:
+			return true, nil
 		}
 	}
-	for _, k := range st.SignerKeyIDs {
-		if ok, err := s.attested(ctx, k, []digest.Digest{d}); err != nil || ok {
-			return ok, err
+	for _, k := range e.SignerKeyIDs {
+		ok, asked := j.keys[k]
+		if !asked {
+			var err error
+			if ok, err = j.publisher(ctx, k); err != nil {
+				return false, err
+			}
+			j.keys[k] = ok
 		}
-		if ok, err := s.publishes(ctx, p, k); err != nil || ok {
-			return ok, err
+		if ok {
+			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// publisher reports whether key k is a publisher of d.
+func (j *judge) publisher(ctx context.Context, k string) (bool, error) {
+	if ok, err := j.s.attested(ctx, k, []digest.Digest{j.d}); err != nil || ok {
+		return ok, err
+	}
+	if j.p.role != nil && !j.roleRead {
+		var err error
+		if j.role, err = j.s.roleSigners(ctx, *j.p.role); err != nil {
+			return false, err
+		}
+		j.roleRead = true
+	}
+	return publishes(j.p, j.role, k), nil
 }
 
 // attested reports whether k is one of Config.AttestationPublishers and
@@ -202,18 +245,25 @@ func (s *Service) earliest(ctx context.Context, q store.EvidenceQuery, counts fu
 }
 
 // publishes reports whether key k is the publisher p names: a key signing
-// the current metadata of its TUF role, or its manifest's signer. (A
-// first publication by an attestation publisher names nobody else.)
-func (s *Service) publishes(ctx context.Context, p publication, k string) (bool, error) {
+// the current metadata of its TUF role (roleSigners, read by the caller),
+// or its manifest's signer. (A first publication by an attestation
+// publisher names nobody else.)
+func publishes(p publication, roleSigners []string, k string) bool {
 	switch {
 	case p.entry == nil:
-		return false, nil
+		return false
 	case p.role == nil:
-		return p.entry.PredicateType == pgplog.ManifestPredicateType && p.entry.SignerKeyIDs[0] == k, nil
+		return p.entry.PredicateType == pgplog.ManifestPredicateType && p.entry.SignerKeyIDs[0] == k
 	}
-	cur, err := s.store.TUFMetadata(ctx, p.role.Repo, p.role.Role, 0)
+	return slices.Contains(roleSigners, k)
+}
+
+// roleSigners returns the keys signing the current metadata of TUF role
+// r.
+func (s *Service) roleSigners(ctx context.Context, r tufstore.Descriptor) ([]string, error) {
+	cur, err := s.store.TUFMetadata(ctx, r.Repo, r.Role, 0)
 	if err != nil {
-		return false, fmt.Errorf("revocation: TUF %s %s: %w", p.role.Repo, p.role.Role, err)
+		return nil, fmt.Errorf("revocation: TUF %s %s: %w", r.Repo, r.Role, err)
 	}
 	var doc struct {
 		Signatures []struct {
@@ -221,14 +271,13 @@ func (s *Service) publishes(ctx context.Context, p publication, k string) (bool,
 		} `json:"signatures"`
 	}
 	if err := json.Unmarshal(cur, &doc); err != nil {
-		return false, fmt.Errorf("revocation: TUF %s %s: %w", p.role.Repo, p.role.Role, err)
+		return nil, fmt.Errorf("revocation: TUF %s %s: %w", r.Repo, r.Role, err)
 	}
-	for _, sg := range doc.Signatures {
-		if sg.KeyID == k {
-			return true, nil
-		}
+	out := make([]string, len(doc.Signatures))
+	for i, sg := range doc.Signatures {
+		out[i] = sg.KeyID
 	}
-	return false, nil
+	return out, nil
 }
 
 // signedEvidence reports whether k signed a log entry naming any of ds

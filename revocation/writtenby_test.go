@@ -12,14 +12,14 @@ import (
 
 // tufEntries returns the log entries of TUF targets metadata listing
 // content, by repository.
-func (e *env) tufEntries(t testing.TB, content string) map[string]int64 {
+func (e *env) tufEntries(t testing.TB, content string) map[string]store.EntryMeta {
 	t.Helper()
 	ctx := context.Background()
 	ev, err := e.store.Evidence(ctx, store.EvidenceQuery{Digests: []digestT{sha256Of(content)}, PredicateType: tufstore.PredicateType, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]int64{}
+	out := map[string]store.EntryMeta{}
 	for _, r := range ev {
 		st, err := e.store.Statement(ctx, r.Seq)
 		if err != nil {
@@ -29,7 +29,7 @@ func (e *env) tufEntries(t testing.TB, content string) map[string]int64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[desc.Repo] = r.Seq
+		out[desc.Repo] = r.Meta()
 	}
 	return out
 }
@@ -56,18 +56,19 @@ func TestWrittenByPublisher(t *testing.T) {
 		for _, tc := range []struct {
 			name    string
 			content string
-			seqs    []int64
+			entries []store.EntryMeta
 			want    []int64
 		}{
-			{"the owner's release", "app", []int64{app["acme/app"], app["stranger/mirror"], app["acme/mirror"]},
-				[]int64{app["acme/app"], app["acme/mirror"]}},
-			{"the stranger's own release", "tool", []int64{tool["stranger/tool"], app["acme/app"]}, []int64{tool["stranger/tool"]}},
-			{"a digest nobody published", "nothing", []int64{app["acme/app"]}, nil},
-			{"an entry that does not exist", "app", []int64{app["acme/app"], 1 << 40}, []int64{app["acme/app"]}},
+			{"the owner's release", "app", []store.EntryMeta{app["acme/app"], app["stranger/mirror"], app["acme/mirror"]},
+				[]int64{app["acme/app"].Seq, app["acme/mirror"].Seq}},
+			{"the stranger's own release", "tool", []store.EntryMeta{tool["stranger/tool"], app["acme/app"]}, []int64{tool["stranger/tool"].Seq}},
+			{"a digest nobody published", "nothing", []store.EntryMeta{app["acme/app"]}, nil},
+			{"a TUF entry that does not exist", "app", []store.EntryMeta{app["acme/app"], {Seq: 1 << 40, PayloadType: app["acme/app"].PayloadType, PredicateType: tufstore.PredicateType}},
+				[]int64{app["acme/app"].Seq}},
 			{"no entries", "app", nil, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				got, err := e.svc.WrittenByPublisher(ctx, sha256Of(tc.content), tc.seqs...)
+				got, err := e.svc.WrittenByPublisher(ctx, sha256Of(tc.content), tc.entries...)
 				if err != nil || !slices.Equal(got, tc.want) {
 					t.Fatalf("WrittenByPublisher = %v, %v; want %v", got, err, tc.want)
 				}

@@ -85,6 +85,12 @@ type AliasClaim struct {
 	ClaimedAt                  time.Time
 }
 
+// Meta returns what c says of the log entry that makes it (Seq 0 and
+// no types when none does).
+func (c AliasClaim) Meta() EntryMeta {
+	return EntryMeta{Seq: c.StatementSeq, PayloadType: c.PayloadType, PredicateType: c.PredicateType, SignerKeyIDs: c.SignerKeyIDs}
+}
+
 // Key is a registered public key. Registering grants nothing: authority comes
 // from delegations, TUF roles and policy.
 type Key struct {
@@ -151,6 +157,21 @@ type Evidence struct {
 	// Digest is the digest the statement names.
 	Digest     digest.Digest
 	RecordedAt time.Time
+}
+
+// EntryMeta is what a reader judges a log entry by without reading it:
+// its sequence number, the types that tell which path appended it, and
+// its signers. Evidence rows and alias claims carry it, so weighing many
+// of them (a stranger may log as many as they like) reads nothing more.
+type EntryMeta struct {
+	Seq                        int64
+	PayloadType, PredicateType string
+	SignerKeyIDs               []string
+}
+
+// Meta returns what e says of its log entry.
+func (e Evidence) Meta() EntryMeta {
+	return EntryMeta{Seq: e.Seq, PayloadType: e.PayloadType, PredicateType: e.PredicateType, SignerKeyIDs: e.SignerKeyIDs}
 }
 
 // EvidenceQuery selects log entries naming some digests.

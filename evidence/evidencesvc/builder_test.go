@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -843,4 +845,88 @@ func (e *env) revokeKey(t testing.TB, signer envelope.Signer, id string) {
 		t.Fatal(err)
 	}
 	e.submit(t, stmt, signer)
+}
+
+// TestPublishersAliasFlood is the attack on GetEvidence's cost: anyone
+// may log statements whose subject lists a published artifact's digest
+// beside another, each of them an alias claim naming the artifact. The
+// publishers of the artifact are the same however many there are, and
+// finding them must not read more per claim: one question per claim let
+// a stranger set what every verification of the artifact costs.
+func TestPublishersAliasFlood(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, be.Open(t))
+			w := e.publish(t)
+			counted := &reads{Store: e.store}
+			b := &evidencesvc.Builder{Store: counted, Log: e.log, TUF: true,
+				Revocation: revocation.New(counted, revocation.Config{PGP: pgplog.New(counted, nil)})}
+			req := evidence.Request{Digests: []digest.Digest{w.app}, Kinds: []evidence.Kind{evidence.KindPublishers}}
+			build := func() ([]evidence.Publisher, int64) {
+				t.Helper()
+				before := counted.n.Load()
+				got, err := b.Build(ctx, req, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got.Publishers, counted.n.Load() - before
+			}
+			stranger, _ := e.key(t)
+			var claimed int
+			flood := func(n int) {
+				t.Helper()
+				for range n {
+					claimed++
+					sum := sha512.Sum512(fmt.Append(nil, "flood-", claimed))
+					other, err := digest.New(digest.SHA512, sum[:])
+					if err != nil {
+						t.Fatal(err)
+					}
+					stmt, err := envelope.NewStatement("https://example.com/scan/v1", json.RawMessage(`{}`),
+						envelope.Subject{Name: "x", Digests: []digest.Digest{w.app, other}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					e.submit(t, stmt, stranger)
+				}
+			}
+			// One claim first, and one build to fill the builder's caches:
+			// judging the first stranger's claim may read what every claim
+			// shares; the next 20 must read nothing more.
+			flood(1)
+			build()
+			want, reads := build()
+			flood(20)
+			got, flooded := build()
+			if !slices.EqualFunc(got, want, func(a, b evidence.Publisher) bool { return a.Key == b.Key && a.Digest == b.Digest && a.Seq == b.Seq }) {
+				t.Errorf("the flood changed the publishers: %+v -> %+v", want, got)
+			}
+			if flooded != reads {
+				t.Errorf("20 more claims by a stranger took the build from %d to %d reads", reads, flooded)
+			}
+		})
+	}
+}
+
+// reads counts the store reads a publisher question may make per claim:
+// log entries, evidence pages and TUF metadata.
+type reads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *reads) Statement(ctx context.Context, seq int64) (store.Statement, error) {
+	s.n.Add(1)
+	return s.Store.Statement(ctx, seq)
+}
+
+func (s *reads) Evidence(ctx context.Context, q store.EvidenceQuery) ([]store.Evidence, error) {
+	s.n.Add(1)
+	return s.Store.Evidence(ctx, q)
+}
+
+func (s *reads) TUFMetadata(ctx context.Context, repo, role string, version int64) ([]byte, error) {
+	s.n.Add(1)
+	return s.Store.TUFMetadata(ctx, repo, role, version)
 }

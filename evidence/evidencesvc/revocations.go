@@ -222,30 +222,33 @@ func (bd *build) publishers(ctx context.Context) error {
 	for _, d := range bd.req.Digests {
 		targets = append(targets, target{d: d})
 	}
+	// The first-publication rule (revocation.Service.WrittenByPublisher, as
+	// reputation links aliases): a claim links a requested digest to
+	// another only when a publisher of both wrote the record that makes it.
+	// A mirror's TUF target listing someone's digest beside other bytes
+	// links nothing, nor does a claim no log entry stands behind. Each
+	// requested digest's claims are judged in one call: anyone may add
+	// claims naming it, and a call per claim let them set this lookup's
+	// cost.
+	written := map[digest.Digest]map[int64]bool{}
+	for _, d := range bd.req.Digests {
+		var entries []store.EntryMeta
+		for _, c := range claims {
+			if c.StatementSeq != 0 && slices.Contains(c.Digests, d) {
+				entries = append(entries, c.Meta())
+			}
+		}
+		seqs, err := bd.b.Revocation.WrittenByPublisher(ctx, d, entries...)
+		if err != nil {
+			return fmt.Errorf("evidence: alias claims of %s: %w", d, err)
+		}
+		written[d] = map[int64]bool{}
+		for _, seq := range seqs {
+			written[d][seq] = true
+		}
+	}
 	for _, c := range claims {
-		// The first-publication rule (revocation.Service.WrittenByPublisher,
-		// as reputation links aliases): a claim links a requested digest to
-		// another only when a publisher of both wrote the record that makes
-		// it. A mirror's TUF target listing someone's digest beside other
-		// bytes links nothing, nor does a claim no log entry stands behind.
-		if c.StatementSeq == 0 {
-			continue
-		}
-		ofReq := false
-		for _, d := range c.Digests {
-			if !slices.Contains(bd.req.Digests, d) {
-				continue
-			}
-			seqs, err := bd.b.Revocation.WrittenByPublisher(ctx, d, c.StatementSeq)
-			if err != nil {
-				return fmt.Errorf("evidence: alias claim %d of %s: %w", c.StatementSeq, d, err)
-			}
-			if len(seqs) > 0 {
-				ofReq = true
-				break
-			}
-		}
-		if !ofReq {
+		if !slices.ContainsFunc(c.Digests, func(d digest.Digest) bool { return written[d][c.StatementSeq] }) {
 			continue
 		}
 		ac := evidence.AliasClaim{Source: string(c.Source), Reference: c.Reference, Seq: uint64(c.StatementSeq), Signers: c.SignerKeyIDs,
@@ -255,7 +258,7 @@ func (bd *build) publishers(ctx context.Context) error {
 			if slices.Contains(bd.req.Digests, d) || slices.ContainsFunc(targets, func(t target) bool { return t.d == d }) {
 				continue
 			}
-			seqs, err := bd.b.Revocation.WrittenByPublisher(ctx, d, c.StatementSeq)
+			seqs, err := bd.b.Revocation.WrittenByPublisher(ctx, d, c.Meta())
 			if err != nil {
 				return fmt.Errorf("evidence: alias claim %d of %s: %w", c.StatementSeq, d, err)
 			}
