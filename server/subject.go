@@ -106,6 +106,7 @@ func (s *subjectService) GetSubject(ctx context.Context, req *trustv1.GetSubject
 		Aliases:           aliasesToProto(v.Aliases),
 		EvidenceTruncated: b.Truncated,
 		At:                timestamppb.New(b.At),
+		OmittedClaims:     uint32(v.OmittedClaims),
 	}
 	for i, a := range v.Aliases {
 		if rv, ok := set.Revocation(evidence.TargetDigest, a.Digest.String()); ok && rv.State != nil {
@@ -345,7 +346,8 @@ func (s *subjectService) ListAliases(ctx context.Context, req *trustv1.ListAlias
 	if err != nil {
 		return nil, notFound(d, err)
 	}
-	return &trustv1.ListAliasesResponse{SubjectId: uint64(v.Subject.ID), Digest: d.String(), Aliases: aliasesToProto(v.Aliases)}, nil
+	return &trustv1.ListAliasesResponse{SubjectId: uint64(v.Subject.ID), Digest: d.String(), Aliases: aliasesToProto(v.Aliases),
+		OmittedClaims: uint32(v.OmittedClaims)}, nil
 }
 
 // notFound rewords a missing subject so the message names the digest

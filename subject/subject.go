@@ -8,10 +8,19 @@ package subject
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/trustd-dev/trustd/digest"
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 )
+
+// MaxClaims bounds the alias claims one lookup shows. Anyone may log a
+// statement whose subject lists someone's digest beside another, so the
+// claims naming a digest are as many as strangers like: unbounded, they
+// would make a lookup of someone else's artifact as large as a stranger
+// wants (past what a client accepts, so it fails).
+const MaxClaims = 100
 
 // Reader is the part of the store a lookup needs.
 type Reader interface {
@@ -40,6 +49,9 @@ type View struct {
 	// Aliases are the queried digest first, then the subject's other
 	// digests, then those claims link from other subjects.
 	Aliases []Alias
+	// OmittedClaims counts the claims naming the subject's digests that
+	// are not shown (MaxClaims).
+	OmittedClaims int
 }
 
 // Lookup builds the View of d. Claims are followed one hop from the
@@ -51,8 +63,8 @@ func Lookup(ctx context.Context, r Reader, d digest.Digest) (View, error) {
 	if err != nil {
 		return View{}, fmt.Errorf("subject: lookup %s: %w", d, err)
 	}
-	subj, claims := sv.Subject, sv.Claims
-	v := View{Subject: subj, Queried: d}
+	subj, claims := sv.Subject, shown(sv.Claims)
+	v := View{Subject: subj, Queried: d, OmittedClaims: len(sv.Claims) - len(claims)}
 
 	inSubject := make(map[digest.Digest]bool, len(subj.Digests))
 	for _, sd := range subj.Digests {
@@ -78,4 +90,32 @@ func Lookup(ctx context.Context, r Reader, d digest.Digest) (View, error) {
 	}
 
 	return v, nil
+}
+
+// shown returns at most MaxClaims of claims, in their order. Claims
+// trustd itself made (a TUF target's, or a record of a type only its own
+// path appends: TUF metadata, a published manifest) come before signed
+// statements anyone may log, so a stranger's flood cannot push a
+// publisher's record out; among each, the oldest are kept.
+func shown(claims []store.AliasClaim) []store.AliasClaim {
+	if len(claims) <= MaxClaims {
+		return claims
+	}
+	byTrustd := func(c store.AliasClaim) bool {
+		return c.StatementSeq == 0 || recordtype.WrittenByOwner(c.PayloadType, c.PredicateType)
+	}
+	keep := make([]int, 0, MaxClaims)
+	for pass := range 2 {
+		for i, c := range claims {
+			if len(keep) < MaxClaims && byTrustd(c) == (pass == 0) {
+				keep = append(keep, i)
+			}
+		}
+	}
+	slices.Sort(keep)
+	out := make([]store.AliasClaim, len(keep))
+	for i, k := range keep {
+		out[i] = claims[k]
+	}
+	return out
 }

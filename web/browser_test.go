@@ -199,6 +199,16 @@ func TestBrowser(t *testing.T) {
 		shot(t, "revoked")
 		check(t)
 	})
+	t.Run("artifact flooded with a stranger's alias claims", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/d/"+f.c256.String()), chromedp.WaitVisible(chromedp.CSS(`#digests`))); err != nil {
+			t.Fatal(err)
+		}
+		if s := text(t, "#digests"); !strings.Contains(s, "2 more alias claims not shown") {
+			t.Errorf("digests section %q; want it to say how many claims it left out", s[max(0, len(s)-300):])
+		}
+		shot(t, "flooded")
+		check(t)
+	})
 	t.Run("key page", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/k/"+f.publisher), chromedp.WaitVisible(chromedp.CSS(`#signed`))); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -28,6 +29,7 @@ import (
 	"github.com/trustd-dev/trustd/server"
 	"github.com/trustd-dev/trustd/statement"
 	"github.com/trustd-dev/trustd/store"
+	"github.com/trustd-dev/trustd/subject"
 	"github.com/trustd-dev/trustd/tlog"
 	"github.com/trustd-dev/trustd/tuf"
 )
@@ -54,6 +56,7 @@ type fixture struct {
 	a256      digest.Digest
 	a512      digest.Digest
 	b256      digest.Digest
+	c256      digest.Digest
 	publisher string
 	authority string
 	repo      string
@@ -261,5 +264,14 @@ func newFixture(t testing.TB, st store.Store) *fixture {
 	}
 	submit(rk, authority)
 	f.retired = voter2.id
+
+	// Artifact C: a stranger's flood of alias claims, two more than a
+	// lookup shows.
+	stranger := newKey(t, st, "stranger")
+	f.c256, _ = sha("artifact-c")
+	for i := range subject.MaxClaims + 2 {
+		_, other := sha(fmt.Sprint("flood-", i))
+		submit(stmt("https://example.com/scan/v1", map[string]string{}, "c", f.c256, other), stranger)
+	}
 	return f
 }

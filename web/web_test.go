@@ -65,6 +65,7 @@ func TestPages(t *testing.T) {
 				{"digest sha512 alias", "/d/" + f.a512.String(), 200, "", []string{f.a256.String(), "status-valid"}},
 				{"digest multibase redirects", "/d/" + mb, 303, "/d/" + f.a256.String(), nil},
 				{"revoked", "/d/" + f.b256.String(), 200, "", []string{`class="verdict status-revoked"`, "malicious", f.authority}},
+				{"digest claims omitted", "/d/" + f.c256.String(), 200, "", []string{"2 more alias claims not shown"}},
 				{"digest unknown", "/d/sha256:" + strings.Repeat("0", 64), 404, "", []string{"no subject known"}},
 				{"digest bad", "/d/sha256:zz", 400, "", []string{"sha256:zz"}},
 				{"key", "/k/" + f.publisher, 200, "", []string{f.publisher, "Valid", "What it signed", "https://slsa.dev/provenance/v1"}},

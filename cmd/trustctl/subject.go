@@ -62,6 +62,9 @@ With --output json, one document:
   id, digest, first_seen, at          the subject, the digest asked about,
                                       and when statuses were judged
   aliases[]: digest, queried, same_subject, revocation, claims[]
+  omitted_claims                      alias claims not shown (a lookup
+                                      shows at most 100: trustd's own
+                                      records first, then the oldest)
   facts[] (one object per log entry, newest first):
     seq, predicate_type, payload_type, recorded_at
     signers[]: id, label
@@ -140,6 +143,7 @@ func newAliasesCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "subject %d\n", resp.GetSubjectId())
 				printAliases(cmd.OutOrStdout(), resp.GetAliases(), nil)
+				printOmittedClaims(cmd.OutOrStdout(), resp.GetOmittedClaims())
 				return nil
 			})
 		},
@@ -157,6 +161,7 @@ type subjectJSON struct {
 	Facts         []factJSON  `json:"facts"`
 	Truncated     bool        `json:"truncated"`
 	NextPageToken string      `json:"next_page_token,omitempty"`
+	OmittedClaims uint32      `json:"omitted_claims,omitempty"`
 }
 
 type keyJSON struct {
@@ -262,7 +267,8 @@ func subjectToJSON(resp *trustv1.GetSubjectResponse) subjectJSON {
 		return out
 	}
 	out := subjectJSON{ID: s.GetId(), Digest: s.GetDigest(), FirstSeen: ts(s.GetFirstSeen().AsTime()), At: ts(s.GetAt().AsTime()),
-		Aliases: []aliasJSON{}, Facts: []factJSON{}, Truncated: s.GetEvidenceTruncated(), NextPageToken: resp.GetNextPageToken()}
+		Aliases: []aliasJSON{}, Facts: []factJSON{}, Truncated: s.GetEvidenceTruncated(), NextPageToken: resp.GetNextPageToken(),
+		OmittedClaims: s.GetOmittedClaims()}
 	for _, a := range s.GetAliases() {
 		out.Aliases = append(out.Aliases, aliasJSON{Digest: a.GetDigest(), Queried: a.GetQueried(), SameSubject: a.GetSameSubject(),
 			Revocation: rev(a.GetRevocation()), Claims: claims(a.GetClaims())})
@@ -287,6 +293,13 @@ func subjectToJSON(resp *trustv1.GetSubjectResponse) subjectJSON {
 		out.Facts = append(out.Facts, fj)
 	}
 	return out
+}
+
+// printOmittedClaims says how many alias claims the server left out.
+func printOmittedClaims(w io.Writer, n uint32) {
+	if n > 0 {
+		fmt.Fprintf(w, "  (%d more alias claims not shown: a lookup shows trustd's own records first, then the oldest signed claims)\n", n)
+	}
 }
 
 // keyNames lists key ids, each followed by its label when it has one.
@@ -369,6 +382,7 @@ func printSubject(w io.Writer, resp *trustv1.GetSubjectResponse) {
 	labels := s.GetKeyLabels()
 	fmt.Fprintf(w, "subject %d (first seen %s), status at %s\n", s.GetId(), ts(s.GetFirstSeen().AsTime()), ts(s.GetAt().AsTime()))
 	printAliases(w, s.GetAliases(), labels)
+	printOmittedClaims(w, s.GetOmittedClaims())
 	fmt.Fprintf(w, "evidence: %d", len(s.GetFacts()))
 	if s.GetEvidenceTruncated() {
 		fmt.Fprintf(w, " (more exist: --page-token %s)", resp.GetNextPageToken())

@@ -34,7 +34,7 @@ func subjectFixture() *trustv1.GetSubjectResponse {
 		return &trustv1.Revocation{Kind: kind, Id: id, Action: action, Reason: reason, Effective: at(h), Revokers: []string{by}, Seq: seq, RecordedAt: at(h)}
 	}
 	return &trustv1.GetSubjectResponse{NextPageToken: "2", Subject: &trustv1.Subject{
-		Id: 7, Digest: d256, FirstSeen: at(1), At: at(20), EvidenceTruncated: true,
+		Id: 7, Digest: d256, FirstSeen: at(1), At: at(20), EvidenceTruncated: true, OmittedClaims: 3,
 		KeyLabels: map[string]string{"k1": "release-bot", "sec": "security"},
 		Aliases: []*trustv1.Alias{
 			{Digest: d256, Queried: true, SameSubject: true, Claims: []*trustv1.AliasClaim{claim}},

@@ -320,8 +320,10 @@ type ListAliasesResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SubjectId uint64                 `protobuf:"varint,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
 	// The digest asked about, in canonical OCI form.
-	Digest        string   `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
-	Aliases       []*Alias `protobuf:"bytes,3,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	Digest  string   `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	Aliases []*Alias `protobuf:"bytes,3,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	// How many alias claims are not shown (see Subject.omitted_claims).
+	OmittedClaims uint32 `protobuf:"varint,4,opt,name=omitted_claims,json=omittedClaims,proto3" json:"omitted_claims,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -377,6 +379,13 @@ func (x *ListAliasesResponse) GetAliases() []*Alias {
 	return nil
 }
 
+func (x *ListAliasesResponse) GetOmittedClaims() uint32 {
+	if x != nil {
+		return x.OmittedClaims
+	}
+	return 0
+}
+
 // Subject is one artifact known by one or more digests.
 type Subject struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -397,7 +406,12 @@ type Subject struct {
 	At *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=at,proto3" json:"at,omitempty"`
 	// Labels of the registered keys the response names (signers, claim
 	// signers, revokers), by key id; a key without a label is absent.
-	KeyLabels     map[string]string `protobuf:"bytes,9,rep,name=key_labels,json=keyLabels,proto3" json:"key_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	KeyLabels map[string]string `protobuf:"bytes,9,rep,name=key_labels,json=keyLabels,proto3" json:"key_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// How many alias claims naming the subject's digests are not shown: a
+	// lookup shows at most 100, those trustd's own records make (TUF
+	// targets, published manifests) first, then the oldest signed ones.
+	// Anyone may sign a claim naming any digest.
+	OmittedClaims uint32 `protobuf:"varint,10,opt,name=omitted_claims,json=omittedClaims,proto3" json:"omitted_claims,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -486,6 +500,13 @@ func (x *Subject) GetKeyLabels() map[string]string {
 		return x.KeyLabels
 	}
 	return nil
+}
+
+func (x *Subject) GetOmittedClaims() uint32 {
+	if x != nil {
+		return x.OmittedClaims
+	}
+	return 0
 }
 
 // Alias is a digest that some signed claim says names the same bytes.
@@ -941,12 +962,13 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"\asubject\x18\x01 \x01(\v2\x11.trust.v1.SubjectR\asubject\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\",\n" +
 	"\x12ListAliasesRequest\x12\x16\n" +
-	"\x06digest\x18\x01 \x01(\tR\x06digest\"w\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\"\x9e\x01\n" +
 	"\x13ListAliasesResponse\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\x04R\tsubjectId\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12)\n" +
-	"\aaliases\x18\x03 \x03(\v2\x0f.trust.v1.AliasR\aaliases\"\xa7\x03\n" +
+	"\aaliases\x18\x03 \x03(\v2\x0f.trust.v1.AliasR\aaliases\x12%\n" +
+	"\x0eomitted_claims\x18\x04 \x01(\rR\romittedClaims\"\xce\x03\n" +
 	"\aSubject\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x129\n" +
@@ -957,7 +979,9 @@ const file_trust_v1_subject_proto_rawDesc = "" +
 	"\x05facts\x18\a \x03(\v2\x0e.trust.v1.FactR\x05facts\x12*\n" +
 	"\x02at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12?\n" +
 	"\n" +
-	"key_labels\x18\t \x03(\v2 .trust.v1.Subject.KeyLabelsEntryR\tkeyLabels\x1a<\n" +
+	"key_labels\x18\t \x03(\v2 .trust.v1.Subject.KeyLabelsEntryR\tkeyLabels\x12%\n" +
+	"\x0eomitted_claims\x18\n" +
+	" \x01(\rR\romittedClaims\x1a<\n" +
 	"\x0eKeyLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x05\x10\x06R\bevidence\"\xc0\x01\n" +
