@@ -177,33 +177,36 @@ type publication struct {
 // firstPublication finds the first publication of d: the earliest of the
 // TUF targets metadata tufstore published listing d, the OpenPGP
 // manifests pgplog published listing d and the attestations of d by a
-// configured attestation publisher.
+// configured attestation publisher. Each search reads oldest first, ends
+// at the first entry that counts and reads nothing after the earliest
+// found so far: what came after the first publication (a mirror's
+// listings, anyone's entries) is never read, however much of it there is.
 func (s *Service) firstPublication(ctx context.Context, d digest.Digest) (publication, error) {
 	ds := []digest.Digest{d}
 	byOwner := func(e store.Evidence) bool { return recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) }
-	first, err := s.earliest(ctx, store.EvidenceQuery{Digests: ds, PredicateType: tufstore.PredicateType}, byOwner)
-	if err != nil {
-		return publication{}, err
-	}
-	candidates := []*store.Evidence{first}
-	manifest, err := s.earliest(ctx, store.EvidenceQuery{Digests: ds, PredicateType: pgplog.ManifestPredicateType},
-		func(e store.Evidence) bool { return byOwner(e) && len(e.SignerKeyIDs) == 1 })
-	if err != nil {
-		return publication{}, err
-	}
-	candidates = append(candidates, manifest)
-	for _, k := range s.cfg.AttestationPublishers {
-		att, err := s.earliest(ctx, store.EvidenceQuery{Digests: ds, SignerKeyID: k},
-			func(e store.Evidence) bool { return recordtype.Attestation(e.PayloadType, e.PredicateType) })
-		if err != nil {
-			return publication{}, err
-		}
-		candidates = append(candidates, att)
-	}
 	var p publication
-	for _, c := range candidates {
-		if c != nil && (p.entry == nil || c.Seq < p.entry.Seq) {
-			p.entry = c
+	search := func(q store.EvidenceQuery, counts func(store.Evidence) bool) (*store.Evidence, error) {
+		if p.entry != nil {
+			q.BeforeSeq = p.entry.Seq
+		}
+		e, err := s.earliest(ctx, q, counts)
+		if e != nil {
+			p.entry = e
+		}
+		return e, err
+	}
+	first, err := search(store.EvidenceQuery{Digests: ds, PredicateType: tufstore.PredicateType}, byOwner)
+	if err != nil {
+		return publication{}, err
+	}
+	if _, err := search(store.EvidenceQuery{Digests: ds, PredicateType: pgplog.ManifestPredicateType},
+		func(e store.Evidence) bool { return byOwner(e) && len(e.SignerKeyIDs) == 1 }); err != nil {
+		return publication{}, err
+	}
+	for _, k := range s.cfg.AttestationPublishers {
+		if _, err := search(store.EvidenceQuery{Digests: ds, SignerKeyID: k},
+			func(e store.Evidence) bool { return recordtype.Attestation(e.PayloadType, e.PredicateType) }); err != nil {
+			return publication{}, err
 		}
 	}
 	if p.entry == nil || p.entry != first {
@@ -222,25 +225,28 @@ func (s *Service) firstPublication(ctx context.Context, d digest.Digest) (public
 	return p, nil
 }
 
+// earliestPage bounds the entries one step of the search for a first
+// publication reads: the first that counts is usually the first read.
+const earliestPage = 16
+
 // earliest returns the oldest evidence row q finds that counts, nil if
 // none does.
 func (s *Service) earliest(ctx context.Context, q store.EvidenceQuery, counts func(store.Evidence) bool) (*store.Evidence, error) {
-	var found *store.Evidence
-	q.Limit = evidencePage
+	q.OldestFirst, q.Limit = true, earliestPage
 	for {
 		ev, err := s.store.Evidence(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("revocation: publication of %s: %w", q.Digests[0], err)
 		}
 		for i := range ev {
-			if counts(ev[i]) && (found == nil || ev[i].Seq < found.Seq) {
-				found = &ev[i]
+			if counts(ev[i]) {
+				return &ev[i], nil
 			}
 		}
-		if len(ev) < evidencePage {
-			return found, nil
+		if len(ev) < q.Limit {
+			return nil, nil
 		}
-		q.BeforeSeq = ev[len(ev)-1].Seq
+		q.AfterSeq = ev[len(ev)-1].Seq
 	}
 }
 

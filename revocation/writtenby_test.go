@@ -2,9 +2,14 @@ package revocation_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tufstore"
@@ -75,4 +80,63 @@ func TestWrittenByPublisher(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestFirstPublicationIgnoresMirrors is the attack on the cost of "who
+// publishes this": anyone may list a release in a TUF repository of their
+// own, version after version, and every version is an entry naming it.
+// Finding the release's first publication must not read through them:
+// the reads stay the same from 1 mirror version to 120.
+func TestFirstPublicationIgnoresMirrors(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open(t), revocation.Config{})
+		owner, ownerMeta := e.tufKey(t)
+		stranger, strangerMeta := e.tufKey(t)
+		content := []byte("app")
+		e.tufPublish(t, "acme/app", ownerMeta, "app.tar.gz", content)
+		svc, mirror := tuftest.InitRepo(t, e.store, e.log, "stranger/mirror", strangerMeta)
+		var current []byte
+		listed := 0
+		list := func(n int) {
+			t.Helper()
+			for range n {
+				listed++
+				current = mirror.SignTargets(t, current, fmt.Sprintf("copy-%d.tar.gz", listed), content)
+				if _, err := svc.Upload(ctx, mirror.Name, metadata.TARGETS, current); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		counted := &evidenceReads{Store: e.store}
+		svc2 := revocation.New(counted, revocation.Config{})
+		ask := func() int64 {
+			t.Helper()
+			before := counted.n.Load()
+			if ok, err := svc2.IsPublisher(ctx, owner.id, sha256Of("app")); err != nil || !ok {
+				t.Fatalf("IsPublisher(owner) = %v, %v; want true", ok, err)
+			}
+			if ok, err := svc2.IsPublisher(ctx, stranger.id, sha256Of("app")); err != nil || ok {
+				t.Fatalf("IsPublisher(mirror) = %v, %v; want false", ok, err)
+			}
+			return counted.n.Load() - before
+		}
+		list(1)
+		reads := ask()
+		list(119)
+		if flooded := ask(); flooded != reads {
+			t.Errorf("119 more mirror versions took the question from %d to %d evidence reads", reads, flooded)
+		}
+	})
+}
+
+// evidenceReads counts evidence queries.
+type evidenceReads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *evidenceReads) Evidence(ctx context.Context, q store.EvidenceQuery) ([]store.Evidence, error) {
+	s.n.Add(1)
+	return s.Store.Evidence(ctx, q)
 }

@@ -184,6 +184,13 @@ type EvidenceQuery struct {
 	SignerKeyID string
 	// BeforeSeq, when positive, keeps only entries older than it (paging).
 	BeforeSeq int64
+	// AfterSeq, when positive, keeps only entries newer than it (paging
+	// OldestFirst).
+	AfterSeq int64
+	// OldestFirst returns the oldest entries first, not the newest: a
+	// search for the first entry that counts ends at it, instead of
+	// reading past every later one.
+	OldestFirst bool
 	// Limit bounds the number of entries returned.
 	Limit int
 }
@@ -554,6 +561,13 @@ type AttestationQuery struct {
 	SignerKeyID   string
 	// BeforeSeq, when positive, keeps only entries older than it (paging).
 	BeforeSeq int64
+	// AfterSeq, when positive, keeps only entries newer than it (paging
+	// OldestFirst).
+	AfterSeq int64
+	// OldestFirst returns the oldest entries first, not the newest: a
+	// search for the first entry that counts ends at it, instead of
+	// reading past every later one.
+	OldestFirst bool
 	// Limit bounds the number of entries returned.
 	Limit int
 }

@@ -572,6 +572,10 @@ func testEvidence(t *testing.T, s store.Store) {
 		{store.EvidenceQuery{Digests: []digest.Digest{a}, SignerKeyID: "key-e2"}, "[]"},
 		{store.EvidenceQuery{Digests: []digest.Digest{a}, BeforeSeq: 3}, "[1]"},
 		{store.EvidenceQuery{Digests: []digest.Digest{c}}, "[2]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a}, OldestFirst: true}, "[1 3]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a}, OldestFirst: true, AfterSeq: 1}, "[3]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a, c}, OldestFirst: true, AfterSeq: 1, BeforeSeq: 3}, "[2]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a}, AfterSeq: 1}, "[3]"},
 	} {
 		if got := seqs(tc.q); got != tc.want {
 			t.Errorf("Evidence(%+v) = %s, want %s", tc.q, got, tc.want)

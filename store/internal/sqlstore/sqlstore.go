@@ -445,12 +445,20 @@ func (q *Queries) Evidence(ctx context.Context, eq store.EvidenceQuery) ([]store
 		args = append(args, eq.BeforeSeq)
 		cond = append(cond, fmt.Sprintf("s.seq < $%d", len(args)))
 	}
+	if eq.AfterSeq > 0 {
+		args = append(args, eq.AfterSeq)
+		cond = append(cond, fmt.Sprintf("s.seq > $%d", len(args)))
+	}
 	where, dargs := digestIn("ss.algorithm", "ss.value", eq.Digests, len(args))
 	args = append(args, dargs...)
 	cond = append(cond, where)
+	order := "DESC"
+	if eq.OldestFirst {
+		order = "ASC"
+	}
 	rows, err := q.C.Query(ctx, `SELECT s.seq, s.payload_type, s.predicate_type, s.signer_key_ids, ss.algorithm, ss.value, s.recorded_at
 		FROM statement_subjects ss JOIN statements s ON s.seq = ss.seq
-		WHERE `+strings.Join(cond, " AND ")+` ORDER BY s.seq DESC, ss.algorithm, ss.value LIMIT $1`, args...)
+		WHERE `+strings.Join(cond, " AND ")+` ORDER BY s.seq `+order+`, ss.algorithm, ss.value LIMIT $1`, args...)
 	if err != nil {
 		return nil, q.fail("evidence", err)
 	}
