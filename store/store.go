@@ -34,8 +34,10 @@ var (
 	ErrSignedBefore = errors.New("signed payload logged before")
 )
 
-// Subject is one artifact, known by one or more digests. Which digests share
-// a subject follows from alias claims; see AliasClaim.
+// Subject is one artifact, known by one or more digests: those that one
+// record (the first to name any of them) introduced together. A later
+// record naming a known digest beside others links them by its alias
+// claim (see AliasClaim) and adds nothing to the subject.
 type Subject struct {
 	ID        int64
 	CreatedAt time.Time
@@ -823,9 +825,10 @@ type Writer interface {
 	// entries logged before signed digests were recorded calls it, in log
 	// order. Errors: ErrNotFound (no such entry).
 	SetSignedDigest(ctx context.Context, seq int64, d digest.Digest) (bool, error)
-	// AddAliasClaim records c. Digests not yet known join the subject of the
-	// oldest known digest in c (or a new subject); digests already under
-	// another subject stay there, so a claim never merges subjects. The same
+	// AddAliasClaim records c. Digests not yet known share one new subject;
+	// digests already known stay in theirs, so a claim never merges
+	// subjects nor adds to one (anyone's claim could name anyone's
+	// digest). The same
 	// (Source, Reference) again returns the stored claim and false. Only
 	// appending a statement makes a ClaimStatement claim; AddAliasClaim
 	// refuses one. Errors: ErrInvalid, ErrConflict (same identity,

@@ -419,6 +419,20 @@ func testAliasClaimNeverMerges(t *testing.T, s store.Store) {
 	if sg.ID == sb.ID || len(sg.Digests) != 2 || len(sb.Digests) != 1 {
 		t.Errorf("attacker claim changed subjects: good=%+v bad=%+v", sg, sb)
 	}
+	// Nor does a digest new to the log join GOOD's subject because a
+	// stranger listed it beside GOOD: it gets a subject of its own, and
+	// GOOD's subject stays the digests its first statement listed, however
+	// many a stranger names beside it (each was one more digest on every
+	// lookup of GOOD).
+	fresh := sha512Of("fresh malware")
+	newcomer := statementOf("attack-new", artifact("good.tar", good, fresh))
+	newcomer.SignerKeyIDs = []string{"attacker"}
+	appendOne(t, s, newcomer)
+	sg, _ = s.SubjectByDigest(ctx, good)
+	sf, err := s.SubjectByDigest(ctx, fresh)
+	if err != nil || sf.ID == sg.ID || len(sg.Digests) != 2 || fmt.Sprint(sf.Digests) != fmt.Sprint([]digest.Digest{fresh}) {
+		t.Errorf("a new digest listed beside GOOD: GOOD's subject %+v, its own %+v (%v); want it apart", sg, sf, err)
+	}
 	for _, d := range []digest.Digest{good, bad} {
 		claims, err := s.AliasClaims(ctx, []digest.Digest{d})
 		if err != nil {
@@ -428,7 +442,7 @@ func testAliasClaimNeverMerges(t *testing.T, s store.Store) {
 		for _, c := range claims {
 			signers = append(signers, c.SignerKeyIDs...)
 		}
-		if fmt.Sprint(signers) != map[bool]string{true: "[publisher attacker]", false: "[attacker]"}[d == good] {
+		if fmt.Sprint(signers) != map[bool]string{true: "[publisher attacker attacker]", false: "[attacker]"}[d == good] {
 			t.Errorf("claims naming %s signed by %v", d, signers)
 		}
 	}
@@ -590,7 +604,7 @@ func testAppendBatch(t *testing.T, s store.Store) {
 	batch := []store.Statement{
 		statementOf("b1", artifact("x", x256, x512)), // new artifact: one new subject for both digests
 		statement("old", sha256Of("old")),            // already in the log
-		statementOf("b2", artifact("x+y", x512, y)),  // y joins x's subject, placed earlier in this batch
+		statementOf("b2", artifact("x+y", x512, y)),  // y is new beside x512, placed earlier in this batch: a subject of its own
 		statementOf("b1", artifact("x", x256, x512)), // the same envelope again
 	}
 	var (
@@ -609,9 +623,13 @@ func testAppendBatch(t *testing.T, s store.Store) {
 	if want := fmt.Sprint(2, true, old.Seq, false, 3, true, 2, false); got != want {
 		t.Errorf("seqs and created = %s, want %s", got, want)
 	}
-	sx, err := s.SubjectByDigest(ctx, y)
-	if err != nil || len(sx.Digests) != 3 {
-		t.Errorf("subject of y = %+v, %v; want x's subject with x256, x512 and y", sx, err)
+	sx, err := s.SubjectByDigest(ctx, x256)
+	if err != nil || fmt.Sprint(sx.Digests) != fmt.Sprint([]digest.Digest{x256, x512}) {
+		t.Errorf("subject of x = %+v, %v; want x256 and x512, introduced together", sx, err)
+	}
+	sy, err := s.SubjectByDigest(ctx, y)
+	if err != nil || sy.ID == sx.ID || len(sy.Digests) != 1 {
+		t.Errorf("subject of y = %+v, %v; want one of its own, linked to x by statement 3's claim", sy, err)
 	}
 	if claims, _ := s.AliasClaims(ctx, []digest.Digest{y}); len(claims) != 1 || claims[0].StatementSeq != 3 {
 		t.Errorf("claims naming y = %+v, want statement 3's", claims)

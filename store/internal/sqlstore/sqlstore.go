@@ -1316,30 +1316,25 @@ func newWrites() *writes {
 }
 
 // place decides which subject the digests of one artifact join. Digests
-// already known keep their subject; new ones join the subject of the oldest
-// known digest among ds, or one new subject when none is known (a
-// placeholder id until allocate). known is updated with the placements.
+// already known keep their subject; the new ones share one new subject (a
+// placeholder id until allocate), whether or not others are known. A
+// record naming a known digest beside new ones claims they name the same
+// bytes, on its signer's word: the claim links them, labelled, and
+// places nothing in the known digest's subject, or anyone could grow
+// anyone's subject (and every lookup of it) at will. known is updated
+// with the placements.
 func (w *writes) place(ds []digest.Digest, known map[digest.Digest]int64) {
-	var (
-		target  int64
-		missing []digest.Digest
-	)
+	var missing []digest.Digest
 	for _, d := range ds {
-		sid, ok := known[d]
-		switch {
-		case !ok:
+		if _, ok := known[d]; !ok {
 			missing = append(missing, d)
-		case target == 0, sid > 0 && (target < 0 || sid < target):
-			target = sid
 		}
 	}
 	if len(missing) == 0 {
 		return
 	}
-	if target == 0 {
-		w.newSubjects++
-		target = -int64(w.newSubjects)
-	}
+	w.newSubjects++
+	target := -int64(w.newSubjects)
 	for _, d := range missing {
 		known[d] = target
 		w.digests.add(string(d.Algorithm()), d.Hex(), target)
