@@ -450,7 +450,9 @@ func (s *Service) revokedAt(ctx context.Context, cache map[string]revokedKey, ke
 // multi-digest vote) link nothing.
 func (s *Service) aliases(ctx context.Context, d digest.Digest, attestationSigners []string) ([]Alias, error) {
 	out := []Alias{{Digest: d}}
-	claims, err := s.store.AliasClaims(ctx, []digest.Digest{d})
+	// Only a publication's claim or a named signer's can link anything:
+	// the store reads no others, however many strangers logged.
+	claims, err := s.store.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{d}, Publications: true, SignedBy: attestationSigners})
 	if err != nil {
 		return nil, fmt.Errorf("feedback: aliases of %s: %w", d, err)
 	}
@@ -525,10 +527,9 @@ func claimKindOf(c store.AliasClaim, attestationSigners []string) claimKind {
 		return noClaim
 	}
 	switch {
+	case recordtype.Publication(c.PayloadType, c.PredicateType):
+		return publisherRecord
 	case c.PredicateType == tufstore.PredicateType, c.PredicateType == pgplog.ManifestPredicateType:
-		if recordtype.WrittenByOwner(c.PayloadType, c.PredicateType) {
-			return publisherRecord
-		}
 		return noClaim
 	case !recordtype.Attestation(c.PayloadType, c.PredicateType):
 		return noClaim

@@ -30,6 +30,7 @@ const maxAliases = 16
 type Publishers interface {
 	IsPublisher(ctx context.Context, k string, ds ...digest.Digest) (bool, error)
 	WrittenByPublisher(ctx context.Context, d digest.Digest, entries ...store.EntryMeta) ([]int64, error)
+	PublisherKeys(ctx context.Context, d digest.Digest) ([]string, error)
 }
 
 // Revocations tells which claims are withdrawn (revocation.Service).
@@ -263,7 +264,13 @@ func (s *Service) Lookup(ctx context.Context, d digest.Digest) (Result, error) {
 // aliases returns the digests that alias claims written by a publisher of
 // d link to d, one hop: a stranger's claim links nothing.
 func (s *Service) aliases(ctx context.Context, d digest.Digest) ([]digest.Digest, error) {
-	claims, err := s.store.AliasClaims(ctx, []digest.Digest{d})
+	// Only a publication's claim or one a publisher key signed can be the
+	// publisher's: the store reads no others.
+	keys, err := s.opts.Publishers.PublisherKeys(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("location: aliases of %s: %w", d, err)
+	}
+	claims, err := s.store.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{d}, Publications: true, SignedBy: keys})
 	if err != nil {
 		return nil, fmt.Errorf("location: aliases of %s: %w", d, err)
 	}

@@ -357,6 +357,16 @@ func WrittenByOwner(payloadType, predicateType string) bool {
 	return ok && t.ownerPayload(payloadType)
 }
 
+// Publication reports whether a logged record publishes the digests it
+// lists: TUF metadata tufstore published or an OpenPGP manifest pgplog
+// published, each appended by its own path. Only such a record can be a
+// publisher's (by the first-publication rule), so the store keeps the
+// alias claims of publications apart from everyone's (see
+// store.ClaimQuery).
+func Publication(payloadType, predicateType string) bool {
+	return (predicateType == TUFMetadata || predicateType == PGPManifest) && WrittenByOwner(payloadType, predicateType)
+}
+
 // Attestation reports whether a logged record is an attestation its
 // signer made about the artifacts it names: a foreign type (SLSA
 // provenance, an SBOM, a VSA, …) that came by a path the table allows, or

@@ -100,6 +100,33 @@ func (s *Service) WrittenByPublisher(ctx context.Context, d digest.Digest, entri
 	return out, nil
 }
 
+// PublisherKeys returns the keys whose entries may be a publisher's of d
+// (WrittenByPublisher decides): the configured attestation publishers,
+// and the signers of the current metadata of the TUF role that published
+// d first or the signer of the manifest that did. An entry none of them
+// signed is a publisher's only as a publication (TUF metadata, whichever
+// key signed it then), so a reader of d's alias claims asks the store for
+// the publications' and these keys' alone (store.ClaimQuery), and the
+// claims strangers add are never read.
+func (s *Service) PublisherKeys(ctx context.Context, d digest.Digest) ([]string, error) {
+	p, err := s.firstPublication(ctx, d)
+	if err != nil || p.entry == nil {
+		return nil, err
+	}
+	keys := slices.Clone(s.cfg.AttestationPublishers)
+	switch {
+	case p.role != nil:
+		signers, err := s.roleSigners(ctx, *p.role)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, signers...)
+	case p.entry.PredicateType == pgplog.ManifestPredicateType:
+		keys = append(keys, p.entry.SignerKeyIDs[0])
+	}
+	return keys, nil
+}
+
 // judge tells which log entries the publisher of d, whose first
 // publication is p, wrote, remembering its answer for each signer and the
 // signers of p's TUF role.

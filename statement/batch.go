@@ -12,6 +12,7 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 
+	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/store"
 	"github.com/trustd-dev/trustd/tlog"
 )
@@ -643,6 +644,9 @@ func appendIn(ctx context.Context, w store.Writer, recs []store.Statement, leave
 		created []bool
 		err     error
 	)
+	for i := range recs {
+		recs[i].Publication = recordtype.Publication(recs[i].PayloadType, recs[i].PredicateType)
+	}
 	index.readAhead(w, recs)
 	if tip != nil {
 		out, created, err = w.AppendStatementsAt(ctx, recs, *tip)

@@ -131,7 +131,7 @@ func TestSubmitGetList(t *testing.T) {
 				t.Errorf("Get(1) = %+v, %v", got, err)
 			}
 			// Two algorithms for one subject: an alias claim signed by k.
-			claims, err := f.store.AliasClaims(ctx, app.Digests[:1])
+			claims, err := f.store.AliasClaims(ctx, store.ClaimQuery{Digests: app.Digests[:1]})
 			if err != nil || len(claims) != 1 || claims[0].StatementSeq != 1 || claims[0].SignerKeyIDs[0] != k.pub.ID {
 				t.Errorf("alias claims = %+v, %v", claims, err)
 			}

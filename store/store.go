@@ -145,6 +145,11 @@ type Statement struct {
 	SignerKeyIDs  []string
 	Subjects      []StatementSubject
 	RecordedAt    time.Time
+	// Publication marks an entry that publishes the digests it lists
+	// (recordtype.Publication, which the append path decides): its
+	// subjects' alias claims are kept apart from everyone's, for the
+	// readers ClaimQuery.Publications serves. Reads leave it false.
+	Publication bool
 }
 
 // Evidence is a log entry that names one of the digests a lookup asked
@@ -204,13 +209,38 @@ type EvidencePage struct {
 	BeforeSeq int64
 	// Limit bounds the evidence rows returned; 0 returns none.
 	Limit int
+	// Claims bounds the statements' alias claims read, as ClaimQuery.Limit
+	// does; 0 reads them all.
+	Claims int
 }
 
 // SubjectView is the stored material of one subject lookup.
 type SubjectView struct {
-	Subject  Subject
-	Claims   []AliasClaim
-	Evidence []Evidence
+	Subject Subject
+	Claims  []AliasClaim
+	// ClaimCount counts every claim naming the subject's digests, those
+	// EvidencePage.Claims left out included.
+	ClaimCount int
+	Evidence   []Evidence
+}
+
+// ClaimQuery selects among the alias claims naming some digests. Anyone
+// may log a statement whose subject lists someone's digest beside
+// another, so those are as many as strangers like; a reader takes the
+// ones it can use, and the store reads no others.
+type ClaimQuery struct {
+	// Digests are the digests asked about.
+	Digests []digest.Digest
+	// Publications and SignedBy, when either is set, keep only the claims
+	// AddAliasClaim stored, those of publications (when Publications; see
+	// Statement.Publication) and those of entries one of SignedBy
+	// signed: what can link digests for a reader that trusts publishers
+	// and the keys it names. A stranger's flood adds none of them.
+	Publications bool
+	SignedBy     []string
+	// Limit, when positive, bounds the statements' claims returned:
+	// publications' first, then the oldest. Stored claims all come.
+	Limit int
 }
 
 // LogNode is a stored node of the statement log's Merkle tree.
@@ -647,9 +677,10 @@ type Reader interface {
 	// SubjectByDigest returns the subject that d is recorded under.
 	// Errors: ErrNotFound.
 	SubjectByDigest(ctx context.Context, d digest.Digest) (Subject, error)
-	// AliasClaims returns every claim that names at least one of ds, oldest
-	// first: those AddAliasClaim stored and those of logged statements.
-	AliasClaims(ctx context.Context, ds []digest.Digest) ([]AliasClaim, error)
+	// AliasClaims returns the claims q selects among those naming at least
+	// one of its digests, oldest first: those AddAliasClaim stored and
+	// those of logged statements.
+	AliasClaims(ctx context.Context, q ClaimQuery) ([]AliasClaim, error)
 	// SubjectView reads in one go what a lookup of d shows: the subject of
 	// d, the alias claims naming any of its digests, and up to page.Limit
 	// evidence rows (newest first, older than page.BeforeSeq when set)

@@ -59,12 +59,12 @@ type View struct {
 // shown, labelled, but its own subject is not pulled in.
 // Errors: store.ErrNotFound when d is unknown.
 func Lookup(ctx context.Context, r Reader, d digest.Digest) (View, error) {
-	sv, err := r.SubjectView(ctx, d, store.EvidencePage{})
+	sv, err := r.SubjectView(ctx, d, store.EvidencePage{Claims: MaxClaims})
 	if err != nil {
 		return View{}, fmt.Errorf("subject: lookup %s: %w", d, err)
 	}
 	subj, claims := sv.Subject, shown(sv.Claims)
-	v := View{Subject: subj, Queried: d, OmittedClaims: len(sv.Claims) - len(claims)}
+	v := View{Subject: subj, Queried: d, OmittedClaims: max(sv.ClaimCount, len(sv.Claims)) - len(claims)}
 
 	inSubject := make(map[digest.Digest]bool, len(subj.Digests))
 	for _, sd := range subj.Digests {
@@ -93,16 +93,17 @@ func Lookup(ctx context.Context, r Reader, d digest.Digest) (View, error) {
 }
 
 // shown returns at most MaxClaims of claims, in their order. Claims
-// trustd itself made (a TUF target's, or a record of a type only its own
-// path appends: TUF metadata, a published manifest) come before signed
-// statements anyone may log, so a stranger's flood cannot push a
-// publisher's record out; among each, the oldest are kept.
+// trustd itself made (a TUF target's, or a publication's: TUF metadata, a
+// published manifest) come before signed statements anyone may log, so a
+// stranger's flood cannot push a publisher's record out; among each, the
+// oldest are kept. The store reads the statements' claims in that order
+// and no more than MaxClaims of them; its stored claims come besides.
 func shown(claims []store.AliasClaim) []store.AliasClaim {
 	if len(claims) <= MaxClaims {
 		return claims
 	}
 	byTrustd := func(c store.AliasClaim) bool {
-		return c.StatementSeq == 0 || recordtype.WrittenByOwner(c.PayloadType, c.PredicateType)
+		return c.StatementSeq == 0 || recordtype.Publication(c.PayloadType, c.PredicateType)
 	}
 	keep := make([]int, 0, MaxClaims)
 	for pass := range 2 {

@@ -97,9 +97,9 @@ func (c *countingStore) Key(ctx context.Context, id string) (store.Key, error) {
 	return c.Store.Key(ctx, id)
 }
 
-func (c *countingStore) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error) {
+func (c *countingStore) AliasClaims(ctx context.Context, q store.ClaimQuery) ([]store.AliasClaim, error) {
 	c.count("AliasClaims")
-	return c.Store.AliasClaims(ctx, ds)
+	return c.Store.AliasClaims(ctx, q)
 }
 
 func (c *countingStore) PGPKey(ctx context.Context, fingerprint string) (store.PGPKey, error) {

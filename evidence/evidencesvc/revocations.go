@@ -210,7 +210,19 @@ func (bd *build) attestationRevocations(ctx context.Context) error {
 // candidates are the signers of the entries naming a digest and the
 // current signers of the TUF roles whose metadata listed it.
 func (bd *build) publishers(ctx context.Context) error {
-	claims, err := bd.b.Store.AliasClaims(ctx, bd.req.Digests)
+	// Only a publication's claim or one a publisher key signed can be a
+	// publisher's: the store reads no others, however many strangers
+	// logged.
+	var keys []string
+	for _, d := range bd.req.Digests {
+		ks, err := bd.b.Revocation.PublisherKeys(ctx, d)
+		if err != nil {
+			return fmt.Errorf("evidence: publishers of %s: %w", d, err)
+		}
+		keys = append(keys, ks...)
+	}
+	slices.Sort(keys)
+	claims, err := bd.b.Store.AliasClaims(ctx, store.ClaimQuery{Digests: bd.req.Digests, Publications: true, SignedBy: slices.Compact(keys)})
 	if err != nil {
 		return fmt.Errorf("evidence: alias claims of %s: %w", bd.req.Digests[0], err)
 	}

@@ -255,7 +255,7 @@ SELECT d.subject_id FROM digests d WHERE d.id = :id;
 	// (postgres.SubjectViewSQL), with the digest value computed in the
 	// server.
 	"trustd-sql.sql": `\set id random(1, %d)
-` + strings.NewReplacer("$1", "'sha256'", "$2", "encode(sha256(:id::text::bytea), 'hex')", "$3", "101", "$4", "0", "\n", " ").
+` + strings.NewReplacer("$1", "'sha256'", "$2", "encode(sha256(:id::text::bytea), 'hex')", "$3", "101", "$4", "0", "$5", "100", "\n", " ").
 		Replace(postgres.SubjectViewSQL) + ";\n",
 }
 

@@ -14,7 +14,10 @@ import (
 
 // SubjectViewSQL is store.Reader.SubjectView in one statement, so a lookup
 // costs one round trip; $1, $2 are the digest's algorithm and hex value, $3
-// the evidence limit and $4 the page's BeforeSeq (0: from the newest). It
+// the evidence limit, $4 the page's BeforeSeq (0: from the newest) and $5
+// the page's claim limit (0: all; each digest's claims are read through
+// the partial index in its order, publications first, then oldest, so a
+// limit reads no claim it leaves out). It
 // must select exactly what the generic
 // sqlstore.Queries.SubjectView selects; the conformance suite holds both to
 // the same answers. Exported so benchmarks replay the very statement.
@@ -28,8 +31,11 @@ cl AS (
   FROM alias_claims c LEFT JOIN statements st ON st.seq = c.statement_seq
   WHERE c.id IN (SELECT a.claim_id FROM alias_claim_digests a JOIN sd ON a.algorithm = sd.algorithm AND a.value = sd.value)),
 sc AS (
-  SELECT DISTINCT s2.seq, s2.subject_index FROM statement_subjects s2 JOIN sd ON s2.algorithm = sd.algorithm AND s2.value = sd.value
-  WHERE s2.aliased),
+  SELECT DISTINCT x.seq, x.subject_index, x.published FROM sd CROSS JOIN LATERAL (
+    SELECT s2.seq, s2.subject_index, s2.published FROM statement_subjects s2
+    WHERE s2.aliased AND s2.algorithm = sd.algorithm AND s2.value = sd.value
+    ORDER BY s2.published DESC, s2.seq LIMIT NULLIF($5::int, 0)) x
+  ORDER BY x.published DESC, x.seq LIMIT NULLIF($5::int, 0)),
 dd AS (
   SELECT s3.seq, s3.subject_index, s3.algorithm, s3.value
   FROM sc JOIN statement_subjects s3 ON s3.seq = sc.seq AND s3.subject_index = sc.subject_index),
@@ -48,6 +54,8 @@ SELECT s.id, s.created_at,
   (SELECT array_agg(algorithm || ':' || value ORDER BY id) FROM sd),
   (SELECT json_agg(cl) FROM cl),
   (SELECT json_agg(dc) FROM dc),
+  (SELECT COUNT(*) FROM (SELECT DISTINCT s2.seq, s2.subject_index FROM statement_subjects s2 JOIN sd ON s2.algorithm = sd.algorithm AND s2.value = sd.value
+     WHERE s2.aliased) n),
   (SELECT json_agg(e) FROM (
      SELECT st.seq, st.payload_type, st.predicate_type, st.signer_key_ids, ss.algorithm, ss.value, st.recorded_at
      FROM statement_subjects ss
@@ -64,8 +72,8 @@ func (s *Store) SubjectView(ctx context.Context, d digest.Digest, page store.Evi
 		digests                 []string
 		claims, derived, events []byte
 	)
-	err := s.Queries.C.QueryRow(ctx, SubjectViewSQL, string(d.Algorithm()), d.Hex(), max(page.Limit, 0), max(page.BeforeSeq, 0)).
-		Scan(&v.Subject.ID, &v.Subject.CreatedAt, &digests, &claims, &derived, &events)
+	err := s.Queries.C.QueryRow(ctx, SubjectViewSQL, string(d.Algorithm()), d.Hex(), max(page.Limit, 0), max(page.BeforeSeq, 0), max(page.Claims, 0)).
+		Scan(&v.Subject.ID, &v.Subject.CreatedAt, &digests, &claims, &derived, &v.ClaimCount, &events)
 	if err != nil {
 		return store.SubjectView{}, fmt.Errorf("store: subject view %s: %w", d, dialect{}.MapError(err))
 	}
@@ -75,6 +83,11 @@ func (s *Store) SubjectView(ctx context.Context, d digest.Digest, page store.Evi
 	}
 	if v.Claims, err = decodeClaims(claims, derived); err != nil {
 		return store.SubjectView{}, fmt.Errorf("store: subject view %s: claims: %w", d, err)
+	}
+	for _, c := range v.Claims {
+		if c.Source != store.ClaimStatement {
+			v.ClaimCount++
+		}
 	}
 	if v.Evidence, err = decodeEvidence(events); err != nil {
 		return store.SubjectView{}, fmt.Errorf("store: subject view %s: evidence: %w", d, err)

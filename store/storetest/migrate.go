@@ -146,7 +146,7 @@ func MigrationDerivesStatementClaims(t *testing.T, db *sql.DB, dialect goose.Dia
 		`INSERT INTO digests (algorithm, value, subject_id) VALUES ('sha256', '`+a.Hex()+`', 1), ('sha512', '`+b.Hex()+`', 1),
 			('sha256', '`+tufA.Hex()+`', 2), ('sha512', '`+tufB.Hex()+`', 2)`,
 		`INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
-			VALUES (1, '`+sha256Of("envelope").String()+`', 'application/vnd.in-toto+json', '', 'envelope', '{}', '["publisher"]', $1)`,
+			VALUES (1, '`+sha256Of("envelope").String()+`', 'application/vnd.tuf+json', 'https://trustd.dev/tuf/metadata/v1', 'envelope', '{}', '["publisher"]', $1)`,
 		`INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) VALUES
 			(1, 0, 'seeded.tar', 'sha256', '`+a.Hex()+`'), (1, 0, 'seeded.tar', 'sha512', '`+b.Hex()+`')`,
 		`INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at)
@@ -195,7 +195,7 @@ func MigrationDerivesStatementClaims(t *testing.T, db *sql.DB, dialect goose.Dia
 	}
 
 	s := open()
-	claims, err := s.AliasClaims(ctx, []digest.Digest{a})
+	claims, err := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{a}})
 	if err != nil || len(claims) != 1 {
 		t.Fatalf("AliasClaims(a) after migrating = %+v, %v; want the statement's claim once", claims, err)
 	}
@@ -203,7 +203,12 @@ func MigrationDerivesStatementClaims(t *testing.T, db *sql.DB, dialect goose.Dia
 		fmt.Sprint(c.Digests) != fmt.Sprint([]digest.Digest{a, b}) || !c.ClaimedAt.Equal(now) {
 		t.Errorf("statement claim after migrating = %+v", c)
 	}
-	if claims, err := s.AliasClaims(ctx, []digest.Digest{tufB}); err != nil || len(claims) != 1 || claims[0].Reference != "repo/targets/1/t" {
+	// Version 21 marks the rows of publications' subjects: the TUF
+	// metadata entry's claim is a publication's.
+	if claims, err := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{a}, Publications: true}); err != nil || len(claims) != 1 || claims[0].StatementSeq != 1 {
+		t.Errorf("AliasClaims(a, publications) after migrating = %+v, %v; want the TUF metadata entry's claim", claims, err)
+	}
+	if claims, err := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{tufB}}); err != nil || len(claims) != 1 || claims[0].Reference != "repo/targets/1/t" {
 		t.Errorf("AliasClaims(TUF target) after migrating = %+v, %v; want the stored claim", claims, err)
 	}
 }

@@ -45,7 +45,7 @@ func CheckSeeded(t testing.TB, s store.Store) {
 	if _, err := s.SubjectByDigest(ctx, Seeded.SHA256); err != nil {
 		t.Fatalf("seeded subject: %v", err)
 	}
-	claims, err := s.AliasClaims(ctx, []digest.Digest{Seeded.SHA512})
+	claims, err := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{Seeded.SHA512}})
 	if err != nil || len(claims) != 1 || fmt.Sprint(claims[0].SignerKeyIDs) != "["+Seeded.Signer+"]" {
 		t.Fatalf("seeded claim: %+v, %v", claims, err)
 	}

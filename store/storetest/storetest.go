@@ -39,6 +39,7 @@ func Run(t *testing.T, open Factory) {
 		{"AliasClaimNeverMerges", testAliasClaimNeverMerges},
 		{"AliasClaimIdempotent", testAliasClaimIdempotent},
 		{"AliasClaimInvalid", testAliasClaimInvalid},
+		{"AliasClaimsSelected", testAliasClaimsSelected},
 		{"Keys", testKeys},
 		{"KeyLabels", testKeyLabels},
 		{"KeyAliases", testKeyAliases},
@@ -189,7 +190,7 @@ func testUnknownSubject(t *testing.T, s store.Store) {
 	if _, err := s.Key(ctx, "nokey"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Key(nokey) = %v, want ErrNotFound", err)
 	}
-	claims, err := s.AliasClaims(ctx, []digest.Digest{sha256Of("nobody")})
+	claims, err := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{sha256Of("nobody")}})
 	if err != nil || len(claims) != 0 {
 		t.Errorf("AliasClaims(unknown) = %v, %v; want none", claims, err)
 	}
@@ -231,7 +232,7 @@ func testAppendStatement(t *testing.T, s store.Store) {
 	if sa.ID == sb.ID || len(sa.Digests) != 1 || sa.Digests[0] != a {
 		t.Errorf("subjects a=%+v b=%+v: want distinct single-digest subjects", sa, sb)
 	}
-	if claims, _ := s.AliasClaims(ctx, []digest.Digest{a, b}); len(claims) != 0 {
+	if claims, _ := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{a, b}}); len(claims) != 0 {
 		t.Errorf("claims = %+v, want none", claims)
 	}
 
@@ -242,7 +243,7 @@ func testAppendStatement(t *testing.T, s store.Store) {
 	if err != nil || len(sc.Digests) != 2 {
 		t.Fatalf("SubjectByDigest(c512) = %+v, %v; want both digests of the artifact", sc, err)
 	}
-	claims, err := s.AliasClaims(ctx, []digest.Digest{c256})
+	claims, err := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{c256}})
 	if err != nil || len(claims) != 1 {
 		t.Fatalf("AliasClaims(c256) = %+v, %v; want the statement's claim", claims, err)
 	}
@@ -389,7 +390,7 @@ func testAliasClaimJoins(t *testing.T, s store.Store) {
 	if len(c2.Digests) != 2 {
 		t.Errorf("claim digests = %v, want duplicates dropped", c2.Digests)
 	}
-	claims, err := s.AliasClaims(ctx, []digest.Digest{a})
+	claims, err := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{a}})
 	if err != nil || len(claims) != 1 {
 		t.Fatalf("AliasClaims(a) = %v, %v; want one", claims, err)
 	}
@@ -434,7 +435,7 @@ func testAliasClaimNeverMerges(t *testing.T, s store.Store) {
 		t.Errorf("a new digest listed beside GOOD: GOOD's subject %+v, its own %+v (%v); want it apart", sg, sf, err)
 	}
 	for _, d := range []digest.Digest{good, bad} {
-		claims, err := s.AliasClaims(ctx, []digest.Digest{d})
+		claims, err := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{d}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,6 +446,88 @@ func testAliasClaimNeverMerges(t *testing.T, s store.Store) {
 		if fmt.Sprint(signers) != map[bool]string{true: "[publisher attacker attacker]", false: "[attacker]"}[d == good] {
 			t.Errorf("claims naming %s signed by %v", d, signers)
 		}
+	}
+}
+
+// testAliasClaimsSelected: a stranger's claims naming a digest are read
+// only by readers that take every claim. A reader that trusts publishers
+// and some keys gets the stored claims, the publications' and those
+// keys'; a limit keeps the publications' first, then the oldest; a
+// subject view counts the claims it leaves out.
+func testAliasClaimsSelected(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := sha256Of("selected")
+	seqOf := func(st store.Statement) int64 { got, _ := appendOne(t, s, st); return got.Seq }
+	var stranger []int64
+	for i := range 3 {
+		st := statementOf(fmt.Sprint("stranger-", i), artifact("x", a, sha512Of(fmt.Sprint("stranger-", i))))
+		st.SignerKeyIDs = []string{"stranger"}
+		stranger = append(stranger, seqOf(st))
+	}
+	pub := statementOf("release", artifact("app.tar", a, sha512Of("selected")))
+	pub.Publication, pub.SignerKeyIDs = true, []string{"targets-key"}
+	published := seqOf(pub)
+	att := statementOf("provenance", artifact("app.tar", a, sha512Of("built")))
+	att.SignerKeyIDs = []string{"builder"}
+	attested := seqOf(att)
+	late := statementOf("stranger-late", artifact("x", a, sha512Of("stranger-late")))
+	late.SignerKeyIDs = []string{"stranger"}
+	stranger = append(stranger, seqOf(late))
+	stored, _, err := claim(t, s, store.AliasClaim{Source: store.ClaimTUFTarget, Reference: "repo/targets/1/app.tar",
+		SignerKeyIDs: []string{"targets-key"}, Digests: []digest.Digest{a, sha512Of("stored")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := func(q store.ClaimQuery) string {
+		t.Helper()
+		claims, err := s.AliasClaims(ctx, q)
+		if err != nil {
+			t.Fatalf("AliasClaims(%+v): %v", q, err)
+		}
+		var out []string
+		for _, c := range claims {
+			if c.Source == store.ClaimTUFTarget {
+				out = append(out, "stored")
+			} else {
+				out = append(out, fmt.Sprint(c.StatementSeq))
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	all := []int64{stranger[0], stranger[1], stranger[2], published, attested, stranger[3]}
+	list := func(ss ...int64) string {
+		var out []string
+		for _, seq := range ss {
+			out = append(out, fmt.Sprint(seq))
+		}
+		return strings.Join(append(out, "stored"), " ")
+	}
+	for _, tc := range []struct {
+		name string
+		q    store.ClaimQuery
+		want string
+	}{
+		{"every claim", store.ClaimQuery{Digests: []digest.Digest{a}}, list(all...)},
+		{"publications'", store.ClaimQuery{Digests: []digest.Digest{a}, Publications: true}, list(published)},
+		{"a key's", store.ClaimQuery{Digests: []digest.Digest{a}, SignedBy: []string{"builder", "nobody"}}, list(attested)},
+		{"both", store.ClaimQuery{Digests: []digest.Digest{a}, Publications: true, SignedBy: []string{"builder"}}, list(published, attested)},
+		{"publications first, then the oldest", store.ClaimQuery{Digests: []digest.Digest{a}, Limit: 2}, list(stranger[0], published)},
+		{"limited and filtered", store.ClaimQuery{Digests: []digest.Digest{a}, Publications: true, SignedBy: []string{"builder"}, Limit: 1}, list(published)},
+		{"by an alias", store.ClaimQuery{Digests: []digest.Digest{sha512Of("built")}}, fmt.Sprint(attested)},
+	} {
+		if got := seqs(tc.q); got != tc.want {
+			t.Errorf("%s: claims %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	v, err := s.SubjectView(ctx, a, store.EvidencePage{Claims: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Claims) != 3 || v.ClaimCount != len(all)+1 || v.Claims[2].ID != stored.ID {
+		t.Errorf("view limited to 2 statement claims: %d claims (count %d), want the 2 and the stored one of %d", len(v.Claims), v.ClaimCount, len(all)+1)
+	}
+	if v, _ := s.SubjectView(ctx, a, store.EvidencePage{}); len(v.Claims) != len(all)+1 || v.ClaimCount != len(all)+1 {
+		t.Errorf("view without a limit: %d claims (count %d), want all %d", len(v.Claims), v.ClaimCount, len(all)+1)
 	}
 }
 
@@ -631,7 +714,7 @@ func testAppendBatch(t *testing.T, s store.Store) {
 	if err != nil || sy.ID == sx.ID || len(sy.Digests) != 1 {
 		t.Errorf("subject of y = %+v, %v; want one of its own, linked to x by statement 3's claim", sy, err)
 	}
-	if claims, _ := s.AliasClaims(ctx, []digest.Digest{y}); len(claims) != 1 || claims[0].StatementSeq != 3 {
+	if claims, _ := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{y}}); len(claims) != 1 || claims[0].StatementSeq != 3 {
 		t.Errorf("claims naming y = %+v, want statement 3's", claims)
 	}
 	if n := nextSeq(t, s); n != 4 {
@@ -804,7 +887,7 @@ func testLargeStatement(t *testing.T, s store.Store) {
 	if err != nil || len(last.Digests) != 2 {
 		t.Errorf("subject of the last artifact = %+v, %v", last, err)
 	}
-	claims, err := s.AliasClaims(ctx, []digest.Digest{sha256Of("0"), sha256Of(fmt.Sprint(n - 1))})
+	claims, err := s.AliasClaims(ctx, store.ClaimQuery{Digests: []digest.Digest{sha256Of("0"), sha256Of(fmt.Sprint(n - 1))}})
 	if err != nil || len(claims) != 2 {
 		t.Errorf("claims of the first and last artifacts = %d, %v; want 2", len(claims), err)
 	}

@@ -185,8 +185,18 @@ func (q *Queries) SubjectView(ctx context.Context, d digest.Digest, page store.E
 	if v.Subject, err = q.SubjectByDigest(ctx, d); err != nil {
 		return store.SubjectView{}, err
 	}
-	if v.Claims, err = q.AliasClaims(ctx, v.Subject.Digests); err != nil {
+	if v.Claims, err = q.AliasClaims(ctx, store.ClaimQuery{Digests: v.Subject.Digests, Limit: page.Claims}); err != nil {
 		return store.SubjectView{}, err
+	}
+	where, args := digestIn("algorithm", "value", v.Subject.Digests, 0)
+	if err := q.C.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT DISTINCT seq, subject_index FROM statement_subjects WHERE aliased AND `+where+`) n`,
+		args...).Scan(&v.ClaimCount); err != nil {
+		return store.SubjectView{}, q.fail("count alias claims", err)
+	}
+	for _, c := range v.Claims {
+		if c.Source != store.ClaimStatement {
+			v.ClaimCount++
+		}
 	}
 	all := slices.Clone(v.Subject.Digests)
 	for _, c := range v.Claims {
@@ -199,20 +209,21 @@ func (q *Queries) SubjectView(ctx context.Context, d digest.Digest, page store.E
 }
 
 // AliasClaims implements store.Reader: the claims stored by AddAliasClaim
-// and those of the statements in the log, read in one round trip where
-// the driver pipelines, in ClaimOrder.
-func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.AliasClaim, error) {
-	if len(ds) == 0 {
+// and those of the statements in the log that cq selects, read in one
+// round trip where the driver pipelines, in ClaimOrder.
+func (q *Queries) AliasClaims(ctx context.Context, cq store.ClaimQuery) ([]store.AliasClaim, error) {
+	if len(cq.Digests) == 0 {
 		return nil, nil
 	}
-	where, args := digestIn("algorithm", "value", ds, 0)
+	where, args := digestIn("algorithm", "value", cq.Digests, 0)
+	sel, selArgs := claimSubjects(cq)
 	var (
 		claims   []store.AliasClaim
 		subjects subjectClaims
 	)
 	err := q.C.QueryBatch(ctx, []Stmt{
 		{claimColumns + ` WHERE c.id IN (SELECT claim_id FROM alias_claim_digests WHERE ` + where + `) ORDER BY c.id`, args},
-		{subjectClaimsSQL + where + `) ORDER BY ss.seq, ss.subject_index`, args},
+		{subjectClaimsSQL + sel + `) ORDER BY ss.seq, ss.subject_index`, selArgs},
 	}, func(i int, r Rows) error {
 		if i == 1 {
 			return subjects.scan(r)
@@ -237,16 +248,71 @@ func (q *Queries) AliasClaims(ctx context.Context, ds []digest.Digest) ([]store.
 	return claims, nil
 }
 
-// subjectClaimsSQL, completed by a digest condition and ")", selects the
-// rows of the logged statements' subjects that list one of the digests
-// among several, one row a digest. Such a subject is the statement's
-// alias claim (source ClaimStatement, reference "SEQ/INDEX"), so nothing
-// of it is stored twice: its rows are marked aliased, and a partial index
-// on the marked rows finds them without reading the many single-digest
-// subjects (votes, mostly) a popular digest has.
+// subjectClaimsSQL, completed by a selection of (seq, subject_index)
+// pairs (claimSubjects) and ")", selects the rows of the logged
+// statements' subjects it names, one row a digest. A subject listing
+// several digests is the statement's alias claim (source ClaimStatement,
+// reference "SEQ/INDEX"), so nothing of it is stored twice: its rows are
+// marked aliased, and a partial index on the marked rows finds them
+// without reading the many single-digest subjects (votes, mostly) a
+// popular digest has.
 const subjectClaimsSQL = `SELECT ss.seq, ss.subject_index, ss.algorithm, ss.value, st.signer_key_ids, st.recorded_at, st.payload_type, st.predicate_type
 	FROM statement_subjects ss JOIN statements st ON st.seq = ss.seq
-	WHERE ss.aliased AND (ss.seq, ss.subject_index) IN (SELECT seq, subject_index FROM statement_subjects WHERE aliased AND `
+	WHERE ss.aliased AND (ss.seq, ss.subject_index) IN (`
+
+// claimSubjects selects the statement claims cq asks for: a query of
+// (seq, subject_index) pairs and its arguments. Each digest is read on
+// its own through the partial index, which orders a digest's claims
+// publications first, then oldest, so a limit or a filter reads what it
+// returns and not the claims it leaves out; the signers' claims are
+// found from the signers' side (statement_signers is keyed by signer).
+func claimSubjects(cq store.ClaimQuery) (string, []any) {
+	var (
+		parts []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	// Reading in the index's order also keeps a planner that has no
+	// statistics yet on the partial index.
+	order, limit := " ORDER BY ss.published DESC, ss.seq", ""
+	if cq.Limit > 0 {
+		limit = " LIMIT " + arg(cq.Limit)
+	}
+	filtered := cq.Publications || len(cq.SignedBy) > 0
+	for _, d := range cq.Digests {
+		match := "ss.aliased AND ss.algorithm = " + arg(string(d.Algorithm())) + " AND ss.value = " + arg(d.Hex())
+		var sources []string
+		switch {
+		case !filtered:
+			sources = append(sources, "statement_subjects ss WHERE "+match)
+		case cq.Publications:
+			sources = append(sources, "statement_subjects ss WHERE "+match+" AND ss.published = TRUE")
+		}
+		if len(cq.SignedBy) > 0 {
+			keys := make([]string, len(cq.SignedBy))
+			for i, k := range cq.SignedBy {
+				keys[i] = arg(k)
+			}
+			// CROSS JOIN: SQLite, which keeps no statistics here, joins
+			// in the order written, from the keys' entries.
+			sources = append(sources, "statement_signers sg CROSS JOIN statement_subjects ss WHERE ss.seq = sg.seq AND sg.key_id IN ("+
+				strings.Join(keys, ", ")+") AND "+match)
+		}
+		for _, src := range sources {
+			parts = append(parts, fmt.Sprintf("SELECT * FROM (SELECT ss.seq, ss.subject_index, ss.published FROM %s%s%s) p%d",
+				src, order, limit, len(parts)))
+		}
+	}
+	union := strings.Join(parts, " UNION ALL ")
+	if cq.Limit == 0 {
+		return "SELECT seq, subject_index FROM (" + union + ") u", args
+	}
+	return "SELECT seq, subject_index FROM (SELECT DISTINCT seq, subject_index, published FROM (" + union +
+		") u ORDER BY published DESC, seq LIMIT " + arg(cq.Limit) + ") l", args
+}
 
 // subjectClaims builds the claims of subjectClaimsSQL's rows, which come
 // a subject's rows in a run.
@@ -996,8 +1062,9 @@ func (q *Queries) appendStatements(ctx context.Context, sts []store.Statement, t
 		}
 		for j, subj := range s.Subjects {
 			w.place(subj.Digests, known)
+			aliased := len(subj.Digests) > 1
 			for _, d := range subj.Digests {
-				w.subjects.add(s.Seq, j, subj.Name, string(d.Algorithm()), d.Hex(), len(subj.Digests) > 1)
+				w.subjects.add(s.Seq, j, subj.Name, string(d.Algorithm()), d.Hex(), aliased, aliased && s.Publication)
 			}
 		}
 	}
@@ -1303,9 +1370,9 @@ func newWrites() *writes {
 			table: "statement_signers", cols: []string{"seq", "key_id", "signed_digest"}, types: []string{"bigint", "text", "text"}},
 		digests: rows{head: `INSERT INTO digests (algorithm, value, subject_id) VALUES `, row: "(?, ?, ?)",
 			table: "digests", cols: []string{"algorithm", "value", "subject_id"}, types: []string{"text", "text", "bigint"}},
-		subjects: rows{head: `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value, aliased) VALUES `, row: "(?, ?, ?, ?, ?, ?)",
-			table: "statement_subjects", cols: []string{"seq", "subject_index", "name", "algorithm", "value", "aliased"},
-			types: []string{"bigint", "integer", "text", "text", "text", "boolean"}},
+		subjects: rows{head: `INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value, aliased, published) VALUES `, row: "(?, ?, ?, ?, ?, ?, ?)",
+			table: "statement_subjects", cols: []string{"seq", "subject_index", "name", "algorithm", "value", "aliased", "published"},
+			types: []string{"bigint", "integer", "text", "text", "text", "boolean", "boolean"}},
 		claims: rows{head: `INSERT INTO alias_claims (source, reference, statement_seq, signer_key_ids, claimed_at) VALUES `,
 			row: "(?, ?, ?, ?, ?)", table: "alias_claims", cols: []string{"source", "reference", "statement_seq", "signer_key_ids", "claimed_at"},
 			types: []string{"text", "text", "bigint", "text", "timestamptz"}},
