@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -321,16 +320,16 @@ func TestAliasFloodAddsNoReads(t *testing.T) {
 			popular := artifact("popular.tar")
 			f.tufRepo(t, "acme/popular").list(t, "popular.tar", popular.Digests[0], popular.Digests[1])
 			f.submit(t, voteEnv(t, f.identity(t), envelope.Subject{Digests: []digestT{popular.Digests[0]}}, feedback.Like, t0.Add(-time.Hour)))
-			counted := &statementReads{Store: s}
+			counted := &teststore.Reads{Store: s}
 			svc := feedback.New(counted, feedback.Options{Now: func() time.Time { return t0 }, Publishers: revocation.New(s, revocation.Config{})})
 			query := func() (feedback.Reputation, int64) {
 				t.Helper()
-				before := counted.n.Load()
+				before := counted.N()
 				rep, err := svc.Reputation(context.Background(), feedback.Query{Digest: popular.Digests[0]})
 				if err != nil {
 					t.Fatal(err)
 				}
-				return rep, counted.n.Load() - before
+				return rep, counted.N() - before
 			}
 			rep, reads := query()
 
@@ -348,21 +347,10 @@ func TestAliasFloodAddsNoReads(t *testing.T) {
 				t.Errorf("the flood changed the reputation: %+v -> %+v", rep, after)
 			}
 			if flooded != reads {
-				t.Errorf("20 claims by a stranger took the query from %d to %d reads of log entries", reads, flooded)
+				t.Errorf("20 claims by a stranger took the query from %d to %d reads", reads, flooded)
 			}
 		})
 	}
-}
-
-// statementReads counts the log entries read through Statement.
-type statementReads struct {
-	store.Store
-	n atomic.Int64
-}
-
-func (s *statementReads) Statement(ctx context.Context, seq int64) (store.Statement, error) {
-	s.n.Add(1)
-	return s.Store.Statement(ctx, seq)
 }
 
 // TestMirrorAlias: anybody may list digests together in a TUF repository

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"testing"
 
+	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/store"
@@ -84,17 +84,17 @@ func TestAliasFloodAddsNoReads(t *testing.T) {
 		e.mustClaim(t, owner, "oci://registry.example.com/acme/app@"+sha256Of(app).String(), "app.tar.gz", sha256Of(app))
 
 		var claimed int
-		counted := &entryReads{Store: e.store}
+		counted := &teststore.Reads{Store: e.store}
 		rev := revocation.New(counted, revocation.Config{})
 		svc := location.New(counted, location.Options{Publishers: rev, Revocations: rev})
 		lookup := func() (location.Result, int64) {
 			t.Helper()
-			before := counted.n.Load()
+			before := counted.N()
 			r, err := svc.Lookup(ctx, sha512Of(app))
 			if err != nil {
 				t.Fatal(err)
 			}
-			return r, counted.n.Load() - before
+			return r, counted.N() - before
 		}
 		stranger := e.key(t, "stranger")
 		flood := func(n int) {
@@ -116,23 +116,7 @@ func TestAliasFloodAddsNoReads(t *testing.T) {
 			t.Errorf("the flood changed the lookup: %q %v -> %q %v", uris(want), want.Digests, uris(got), got.Digests)
 		}
 		if flooded != reads {
-			t.Errorf("20 more claims by a stranger took the lookup from %d to %d reads of log entries and TUF metadata", reads, flooded)
+			t.Errorf("20 more claims by a stranger took the lookup from %d to %d reads", reads, flooded)
 		}
 	})
-}
-
-// entryReads counts the log entries and TUF metadata read.
-type entryReads struct {
-	store.Store
-	n atomic.Int64
-}
-
-func (s *entryReads) Statement(ctx context.Context, seq int64) (store.Statement, error) {
-	s.n.Add(1)
-	return s.Store.Statement(ctx, seq)
-}
-
-func (s *entryReads) TUFMetadata(ctx context.Context, repo, role string, version int64) ([]byte, error) {
-	s.n.Add(1)
-	return s.Store.TUFMetadata(ctx, repo, role, version)
 }

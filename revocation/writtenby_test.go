@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"testing"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/store"
@@ -108,35 +108,24 @@ func TestFirstPublicationIgnoresMirrors(t *testing.T) {
 				}
 			}
 		}
-		counted := &evidenceReads{Store: e.store}
+		counted := &teststore.Reads{Store: e.store}
 		svc2 := revocation.New(counted, revocation.Config{})
 		ask := func() int64 {
 			t.Helper()
-			before := counted.n.Load()
+			before := counted.N()
 			if ok, err := svc2.IsPublisher(ctx, owner.id, sha256Of("app")); err != nil || !ok {
 				t.Fatalf("IsPublisher(owner) = %v, %v; want true", ok, err)
 			}
 			if ok, err := svc2.IsPublisher(ctx, stranger.id, sha256Of("app")); err != nil || ok {
 				t.Fatalf("IsPublisher(mirror) = %v, %v; want false", ok, err)
 			}
-			return counted.n.Load() - before
+			return counted.N() - before
 		}
 		list(1)
 		reads := ask()
 		list(119)
 		if flooded := ask(); flooded != reads {
-			t.Errorf("119 more mirror versions took the question from %d to %d evidence reads", reads, flooded)
+			t.Errorf("119 more mirror versions took the question from %d to %d reads", reads, flooded)
 		}
 	})
-}
-
-// evidenceReads counts evidence queries.
-type evidenceReads struct {
-	store.Store
-	n atomic.Int64
-}
-
-func (s *evidenceReads) Evidence(ctx context.Context, q store.EvidenceQuery) ([]store.Evidence, error) {
-	s.n.Add(1)
-	return s.Store.Evidence(ctx, q)
 }

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -859,18 +858,18 @@ func TestPublishersAliasFlood(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, be.Open(t))
 			w := e.publish(t)
-			counted := &reads{Store: e.store}
+			counted := &teststore.Reads{Store: e.store}
 			b := &evidencesvc.Builder{Store: counted, Log: e.log, TUF: true,
 				Revocation: revocation.New(counted, revocation.Config{PGP: pgplog.New(counted, nil)})}
 			req := evidence.Request{Digests: []digest.Digest{w.app}, Kinds: []evidence.Kind{evidence.KindPublishers}}
 			build := func() ([]evidence.Publisher, int64) {
 				t.Helper()
-				before := counted.n.Load()
+				before := counted.N()
 				got, err := b.Build(ctx, req, false)
 				if err != nil {
 					t.Fatal(err)
 				}
-				return got.Publishers, counted.n.Load() - before
+				return got.Publishers, counted.N() - before
 			}
 			stranger, _ := e.key(t)
 			var claimed int
@@ -907,26 +906,4 @@ func TestPublishersAliasFlood(t *testing.T) {
 			}
 		})
 	}
-}
-
-// reads counts the store reads a publisher question may make per claim:
-// log entries, evidence pages and TUF metadata.
-type reads struct {
-	store.Store
-	n atomic.Int64
-}
-
-func (s *reads) Statement(ctx context.Context, seq int64) (store.Statement, error) {
-	s.n.Add(1)
-	return s.Store.Statement(ctx, seq)
-}
-
-func (s *reads) Evidence(ctx context.Context, q store.EvidenceQuery) ([]store.Evidence, error) {
-	s.n.Add(1)
-	return s.Store.Evidence(ctx, q)
-}
-
-func (s *reads) TUFMetadata(ctx context.Context, repo, role string, version int64) ([]byte, error) {
-	s.n.Add(1)
-	return s.Store.TUFMetadata(ctx, repo, role, version)
 }
