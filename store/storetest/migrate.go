@@ -110,11 +110,13 @@ func MigrationKeepsPendingProposals(t *testing.T, db *sql.DB, dialect goose.Dial
 }
 
 // MigrationDerivesStatementClaims writes, at schema version 19, a
-// statement whose subject lists two digests with the alias claim version
-// 19 copied out of it, and a TUF target's claim; migrates up (the copy
-// goes, the TUF claim stays), down (the copy comes back as it was) and up
-// again through open; and checks that the store reads the statement's
-// claim from its subject, once, as it was stored.
+// statement (TUF metadata) whose subject lists two digests with the alias
+// claim version 19 copied out of it, and a TUF target's claim; migrates
+// up (the copy goes, the TUF claim stays), down (the copy comes back as
+// it was), up to 21 (the entry's rows marked a publication's) and down to
+// 20 (the marker gone), and up again through open; and checks that the
+// store reads the statement's claim from its subject, once, as it was
+// stored, and as a publication's.
 func MigrationDerivesStatementClaims(t *testing.T, db *sql.DB, dialect goose.Dialect, migrations fs.FS, open func() store.Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -192,6 +194,21 @@ func MigrationDerivesStatementClaims(t *testing.T, db *sql.DB, dialect goose.Dia
 	}
 	if got := stored(); got != before {
 		t.Errorf("stored claims back at version 19 = %s, want %s", got, before)
+	}
+	// Version 21 marks the TUF metadata entry's subject rows as a
+	// publication's; its down migration takes the marker away.
+	if _, err := p.UpTo(ctx, 21); err != nil {
+		t.Fatalf("migrate to version 21: %v", err)
+	}
+	var marked int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM statement_subjects WHERE seq = 1 AND published`).Scan(&marked); err != nil || marked != 2 {
+		t.Errorf("publication rows marked at version 21: %d, %v; want both of the TUF entry's", marked, err)
+	}
+	if _, err := p.DownTo(ctx, 20); err != nil {
+		t.Fatalf("migrate down to version 20: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `SELECT published FROM statement_subjects`); err == nil {
+		t.Errorf("the publication marker is still there at version 20")
 	}
 
 	s := open()
