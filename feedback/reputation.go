@@ -19,12 +19,15 @@ import (
 
 // Query bounds.
 const (
-	DefaultDepth         = 3
-	MaxDepth             = 8
-	MaxTrustRoots        = 64
-	MaxMinPaths          = 16
-	DefaultResponseLimit = 20
-	MaxResponseLimit     = 200
+	DefaultDepth  = 3
+	MaxDepth      = 8
+	MaxTrustRoots = 64
+	// MaxAttestationSigners bounds the keys whose attestations may link
+	// aliases; the store reads their claims by key.
+	MaxAttestationSigners = 64
+	MaxMinPaths           = 16
+	DefaultResponseLimit  = 20
+	MaxResponseLimit      = 200
 )
 
 // Query asks for the reputation of a digest.
@@ -109,6 +112,8 @@ func (q *Query) check() error {
 	switch {
 	case q.Digest.IsZero():
 		return bad("digest", "required")
+	case len(q.AttestationSigners) > MaxAttestationSigners:
+		return bad("attestation_signers", fmt.Sprintf("%d keys, at most %d", len(q.AttestationSigners), MaxAttestationSigners))
 	case len(q.TrustRoots) > MaxTrustRoots:
 		return bad("trust_roots", fmt.Sprintf("%d roots, at most %d", len(q.TrustRoots), MaxTrustRoots))
 	case q.Depth < 0 || q.Depth > MaxDepth:

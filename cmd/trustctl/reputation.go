@@ -120,7 +120,7 @@ label}}.
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&roots, "trust-root", nil, "key id to walk trust statements from; repeatable")
-	fl.StringArrayVar(&attesters, "attestation-signer", nil, "key id whose attestations may link aliases; repeatable")
+	fl.StringArrayVar(&attesters, "attestation-signer", nil, "key id whose attestations may link aliases; repeatable, up to 64")
 	fl.Uint32Var(&depth, "depth", 0, "trust statements a path may chain (server default 3, at most 8)")
 	fl.Uint32Var(&minPaths, "min-paths", 0, "with --trust-root: count voters reached by at least this many paths sharing no identity but the roots")
 	fl.BoolVar(&verifiedOnly, "verified-only", false, "count only voters bound to a verified identity")

@@ -29,7 +29,7 @@ type GetReputationRequest struct {
 	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Keys whose in-toto attestations may link aliases of the digest (TUF
 	// targets and OpenPGP manifests do when the publisher of both digests
-	// wrote them).
+	// wrote them); at most 64.
 	AttestationSigners []string `protobuf:"bytes,2,rep,name=attestation_signers,json=attestationSigners,proto3" json:"attestation_signers,omitempty"`
 	// Trust roots: count only voters reachable from these keys.
 	TrustRoots []string `protobuf:"bytes,3,rep,name=trust_roots,json=trustRoots,proto3" json:"trust_roots,omitempty"`
