@@ -30,7 +30,7 @@ const maxAliases = 16
 type Publishers interface {
 	IsPublisher(ctx context.Context, k string, ds ...digest.Digest) (bool, error)
 	WrittenByPublisher(ctx context.Context, d digest.Digest, entries ...store.EntryMeta) ([]int64, error)
-	PublisherKeys(ctx context.Context, d digest.Digest) ([]string, error)
+	PublisherOf(ctx context.Context, d digest.Digest) (*revocation.DigestPublisher, error)
 }
 
 // Revocations tells which claims are withdrawn (revocation.Service).
@@ -266,7 +266,11 @@ func (s *Service) Lookup(ctx context.Context, d digest.Digest) (Result, error) {
 func (s *Service) aliases(ctx context.Context, d digest.Digest) ([]digest.Digest, error) {
 	// Only a publication's claim or one a publisher key signed can be the
 	// publisher's: the store reads no others.
-	keys, err := s.opts.Publishers.PublisherKeys(ctx, d)
+	pb, err := s.opts.Publishers.PublisherOf(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("location: aliases of %s: %w", d, err)
+	}
+	keys, err := pb.Keys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("location: aliases of %s: %w", d, err)
 	}
@@ -287,7 +291,7 @@ func (s *Service) aliases(ctx context.Context, d digest.Digest) ([]digest.Digest
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	written, err := s.opts.Publishers.WrittenByPublisher(ctx, d, entries...)
+	written, err := pb.Wrote(ctx, entries...)
 	if err != nil {
 		return nil, fmt.Errorf("location: aliases of %s: %w", d, err)
 	}

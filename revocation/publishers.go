@@ -82,14 +82,68 @@ func (s *Service) WrittenByPublisher(ctx context.Context, d digest.Digest, entri
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	p, err := s.firstPublication(ctx, d)
-	if err != nil || p.entry == nil {
+	pb, err := s.PublisherOf(ctx, d)
+	if err != nil {
 		return nil, err
 	}
-	j := judge{s: s, p: p, d: d, keys: map[string]bool{}}
+	return pb.Wrote(ctx, entries...)
+}
+
+// DigestPublisher is the publisher of one digest by the first-publication rule
+// (IsPublisher), resolved once, so that the keys that may sign for it and
+// the entries it wrote are answered without resolving it again, each
+// signer and its TUF role's signers read once. It is not safe for
+// concurrent use.
+type DigestPublisher struct {
+	j judge
+}
+
+// PublisherOf resolves the publisher of d (none, when nothing published
+// d: Keys and Wrote then answer nothing).
+func (s *Service) PublisherOf(ctx context.Context, d digest.Digest) (*DigestPublisher, error) {
+	p, err := s.firstPublication(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return &DigestPublisher{j: judge{s: s, p: p, d: d, keys: map[string]bool{}}}, nil
+}
+
+// Keys returns the keys whose entries may be the publisher's (Wrote
+// decides): the configured attestation publishers, and the signers of the
+// current metadata of the TUF role that published the digest first or the
+// signer of the manifest that did. An entry none of them signed is the
+// publisher's only as a publication (TUF metadata, whichever key signed it
+// then), so a reader of the digest's alias claims asks the store for the
+// publications' and these keys' alone (store.ClaimQuery), and the claims
+// strangers add are never read.
+func (pb *DigestPublisher) Keys(ctx context.Context) ([]string, error) {
+	j := &pb.j
+	if j.p.entry == nil {
+		return nil, nil
+	}
+	keys := slices.Clone(j.s.cfg.AttestationPublishers)
+	switch {
+	case j.p.role != nil:
+		signers, err := j.roleSigners(ctx)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, signers...)
+	case j.p.entry.PredicateType == pgplog.ManifestPredicateType:
+		keys = append(keys, j.p.entry.SignerKeyIDs[0])
+	}
+	return keys, nil
+}
+
+// Wrote returns the sequence numbers of those of entries the publisher
+// wrote (see WrittenByPublisher).
+func (pb *DigestPublisher) Wrote(ctx context.Context, entries ...store.EntryMeta) ([]int64, error) {
+	if pb.j.p.entry == nil {
+		return nil, nil
+	}
 	var out []int64
 	for _, e := range entries {
-		ok, err := j.wrote(ctx, e)
+		ok, err := pb.j.wrote(ctx, e)
 		if err != nil {
 			return nil, err
 		}
@@ -98,33 +152,6 @@ func (s *Service) WrittenByPublisher(ctx context.Context, d digest.Digest, entri
 		}
 	}
 	return out, nil
-}
-
-// PublisherKeys returns the keys whose entries may be a publisher's of d
-// (WrittenByPublisher decides): the configured attestation publishers,
-// and the signers of the current metadata of the TUF role that published
-// d first or the signer of the manifest that did. An entry none of them
-// signed is a publisher's only as a publication (TUF metadata, whichever
-// key signed it then), so a reader of d's alias claims asks the store for
-// the publications' and these keys' alone (store.ClaimQuery), and the
-// claims strangers add are never read.
-func (s *Service) PublisherKeys(ctx context.Context, d digest.Digest) ([]string, error) {
-	p, err := s.firstPublication(ctx, d)
-	if err != nil || p.entry == nil {
-		return nil, err
-	}
-	keys := slices.Clone(s.cfg.AttestationPublishers)
-	switch {
-	case p.role != nil:
-		signers, err := s.roleSigners(ctx, *p.role)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, signers...)
-	case p.entry.PredicateType == pgplog.ManifestPredicateType:
-		keys = append(keys, p.entry.SignerKeyIDs[0])
-	}
-	return keys, nil
 }
 
 // judge tells which log entries the publisher of d, whose first
@@ -174,14 +201,24 @@ func (j *judge) publisher(ctx context.Context, k string) (bool, error) {
 	if ok, err := j.s.attested(ctx, k, []digest.Digest{j.d}); err != nil || ok {
 		return ok, err
 	}
+	signers, err := j.roleSigners(ctx)
+	if err != nil {
+		return false, err
+	}
+	return publishes(j.p, signers, k), nil
+}
+
+// roleSigners returns the signers of p's TUF role (none without one),
+// read once.
+func (j *judge) roleSigners(ctx context.Context) ([]string, error) {
 	if j.p.role != nil && !j.roleRead {
 		var err error
 		if j.role, err = j.s.roleSigners(ctx, *j.p.role); err != nil {
-			return false, err
+			return nil, err
 		}
 		j.roleRead = true
 	}
-	return publishes(j.p, j.role, k), nil
+	return j.role, nil
 }
 
 // attested reports whether k is one of Config.AttestationPublishers and

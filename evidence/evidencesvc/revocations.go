@@ -214,12 +214,17 @@ func (bd *build) publishers(ctx context.Context) error {
 	// publisher's: the store reads no others, however many strangers
 	// logged.
 	var keys []string
-	for _, d := range bd.req.Digests {
-		ks, err := bd.b.Revocation.PublisherKeys(ctx, d)
+	pubs := make([]*revocation.DigestPublisher, len(bd.req.Digests))
+	for i, d := range bd.req.Digests {
+		pb, err := bd.b.Revocation.PublisherOf(ctx, d)
 		if err != nil {
 			return fmt.Errorf("evidence: publishers of %s: %w", d, err)
 		}
-		keys = append(keys, ks...)
+		ks, err := pb.Keys(ctx)
+		if err != nil {
+			return fmt.Errorf("evidence: publishers of %s: %w", d, err)
+		}
+		pubs[i], keys = pb, append(keys, ks...)
 	}
 	slices.Sort(keys)
 	claims, err := bd.b.Store.AliasClaims(ctx, store.ClaimQuery{Digests: bd.req.Digests, Publications: true, SignedBy: slices.Compact(keys)})
@@ -243,14 +248,14 @@ func (bd *build) publishers(ctx context.Context) error {
 	// claims naming it, and a call per claim let them set this lookup's
 	// cost.
 	written := map[digest.Digest]map[int64]bool{}
-	for _, d := range bd.req.Digests {
+	for i, d := range bd.req.Digests {
 		var entries []store.EntryMeta
 		for _, c := range claims {
 			if c.StatementSeq != 0 && slices.Contains(c.Digests, d) {
 				entries = append(entries, c.Meta())
 			}
 		}
-		seqs, err := bd.b.Revocation.WrittenByPublisher(ctx, d, entries...)
+		seqs, err := pubs[i].Wrote(ctx, entries...)
 		if err != nil {
 			return fmt.Errorf("evidence: alias claims of %s: %w", d, err)
 		}
