@@ -15,6 +15,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/evidence"
 	"github.com/trustd-dev/trustd/evidence/evidencesvc"
+	"github.com/trustd-dev/trustd/internal/apiconv"
 	"github.com/trustd-dev/trustd/pgp"
 	"github.com/trustd-dev/trustd/pgplog"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
@@ -110,7 +111,7 @@ func (s *subjectService) GetSubject(ctx context.Context, req *trustv1.GetSubject
 	}
 	for i, a := range v.Aliases {
 		if rv, ok := set.Revocation(evidence.TargetDigest, a.Digest.String()); ok && rv.State != nil {
-			out.Aliases[i].Revocation = revocationStateToProto(rv)
+			out.Aliases[i].Revocation = apiconv.RevocationStateToProto(rv)
 		}
 	}
 	var next uint64
@@ -134,14 +135,6 @@ func (s *subjectService) GetSubject(ctx context.Context, req *trustv1.GetSubject
 	return resp, nil
 }
 
-var factStatuses = map[string]trustv1.FactStatus{
-	evidence.StatusValid:      trustv1.FactStatus_FACT_STATUS_VALID,
-	evidence.StatusRevoked:    trustv1.FactStatus_FACT_STATUS_REVOKED,
-	evidence.StatusSuperseded: trustv1.FactStatus_FACT_STATUS_SUPERSEDED,
-	evidence.StatusReinstated: trustv1.FactStatus_FACT_STATUS_REINSTATED,
-	evidence.StatusUnknown:    trustv1.FactStatus_FACT_STATUS_UNKNOWN,
-}
-
 // factToProto renders log entry e of the bundle as a fact of the lookup
 // of d: the digests it names, the alias claims linking it when it names
 // not d but an alias, its status by evidence.Set.Status, and, for an
@@ -158,10 +151,7 @@ func factToProto(set *evidence.Set, e evidence.Entry, d digest.Digest, v subject
 		f.ViaClaims = linkingClaims(v, alias, d)
 	}
 	st, _ := set.Status(e.Seq)
-	f.Status = factStatuses[st.Status]
-	if st.By != nil {
-		f.Revocation = revocationStateToProto(*st.By)
-	}
+	f.Status, f.Revocation = apiconv.FactStatusToProto(st)
 	if e.PredicateType == pgplog.ManifestPredicateType && recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
 		var rec pgp.ManifestRecord
 		if json.Unmarshal(e.Envelope, &rec) == nil {
@@ -192,13 +182,6 @@ func linkingClaims(v subject.View, alias, d digest.Digest) []*trustv1.AliasClaim
 		return both
 	}
 	return all
-}
-
-// revocationStateToProto renders a revocation state of the evidence.
-func revocationStateToProto(r evidence.Revocation) *trustv1.Revocation {
-	st := r.State
-	return &trustv1.Revocation{Kind: r.Kind, Id: r.ID, Action: st.Action, Reason: st.Reason, Effective: timestamppb.New(st.Effective),
-		Revokers: st.Revokers, Seq: st.Seq, RecordedAt: optTime(st.RecordedAt)}
 }
 
 // describeTUF places the TUF targets facts: the repository, role and

@@ -45,6 +45,32 @@ func ts(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
+// RevocationStateToProto renders the revocation state r holds (State not
+// nil), as GetSubject shows it beside an alias or a fact.
+func RevocationStateToProto(r evidence.Revocation) *trustv1.Revocation {
+	st := r.State
+	return &trustv1.Revocation{Kind: r.Kind, Id: r.ID, Action: st.Action, Reason: st.Reason, Effective: timestamppb.New(st.Effective),
+		Revokers: st.Revokers, Seq: st.Seq, RecordedAt: ts(st.RecordedAt)}
+}
+
+var factStatuses = map[string]trustv1.FactStatus{
+	evidence.StatusValid:      trustv1.FactStatus_FACT_STATUS_VALID,
+	evidence.StatusRevoked:    trustv1.FactStatus_FACT_STATUS_REVOKED,
+	evidence.StatusSuperseded: trustv1.FactStatus_FACT_STATUS_SUPERSEDED,
+	evidence.StatusReinstated: trustv1.FactStatus_FACT_STATUS_REINSTATED,
+	evidence.StatusUnknown:    trustv1.FactStatus_FACT_STATUS_UNKNOWN,
+}
+
+// FactStatusToProto renders an entry's status (evidence.Set.Status) and
+// the revocation state deciding it, as GetSubject shows them on a fact.
+func FactStatusToProto(st evidence.FactStatus) (trustv1.FactStatus, *trustv1.Revocation) {
+	var by *trustv1.Revocation
+	if st.By != nil && st.By.State != nil {
+		by = RevocationStateToProto(*st.By)
+	}
+	return factStatuses[st.Status], by
+}
+
 func fromTS(t *timestamppb.Timestamp) time.Time {
 	if t == nil {
 		return time.Time{}
