@@ -151,8 +151,8 @@ func TestBrowser(t *testing.T) {
 		if c := class(t, "section.verdict"); !strings.Contains(c, "status-valid") {
 			t.Errorf("verdict class %q, want status-valid", c)
 		}
-		if s := text(t, ".verdict .status-word"); s != "Valid" {
-			t.Errorf("verdict %q, want Valid", s)
+		if s := text(t, ".verdict .status-word"); s != "Published" {
+			t.Errorf("verdict %q, want Published", s)
 		}
 		if circles < 3 {
 			t.Errorf("the chart shows %d votes, want 3", circles)
@@ -205,6 +205,12 @@ func TestBrowser(t *testing.T) {
 		}
 		if s := text(t, "#digests"); !strings.Contains(s, "2 more alias claims not shown") {
 			t.Errorf("digests section %q; want it to say how many claims it left out", s[max(0, len(s)-300):])
+		}
+		if c := class(t, "section.verdict"); !strings.Contains(c, "status-unvouched") {
+			t.Errorf("verdict class %q of an artifact only a stranger signed for; want status-unvouched", c)
+		}
+		if s := text(t, ".verdict .status-word"); s != "No publisher" {
+			t.Errorf("verdict %q of an artifact only a stranger signed for; want No publisher", s)
 		}
 		shot(t, "flooded")
 		check(t)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/evidence"
 	"github.com/trustd-dev/trustd/feedback"
+	"github.com/trustd-dev/trustd/internal/apiconv"
 	trustv1 "github.com/trustd-dev/trustd/proto/trust/v1"
 	"github.com/trustd-dev/trustd/recordtype"
 	"github.com/trustd-dev/trustd/tufstore"
@@ -31,6 +33,8 @@ const (
 	ClassSuperseded = "status-superseded"
 	ClassReinstated = "status-reinstated"
 	ClassUnknown    = "status-unknown"
+	// ClassUnvouched: facts in force, none by a publisher of the digest.
+	ClassUnvouched = "status-unvouched"
 )
 
 // ownSections are the record types the digest page shows in sections of
@@ -64,13 +68,17 @@ type digestPage struct {
 	Responses []*trustv1.FeedbackResponse
 }
 
-// verdict is the status at a glance: a class, a headline and the
-// revocation that decides it.
+// verdict is the status at a glance: a class, a headline, the
+// publisher's entry and the revocation that decide it.
 type verdict struct {
 	Class    string
 	Headline string
 	Detail   string
 	By       *trustv1.Revocation
+	// Publisher is the publisher's key whose entry PublisherSeq decides
+	// the verdict; empty when no publisher wrote about the digest.
+	Publisher    string
+	PublisherSeq uint64
 }
 
 // fact is a Fact of the lookup with what the page shows beside it.
@@ -128,8 +136,9 @@ func (h *Handler) digest(r *http.Request) result {
 }
 
 func (h *Handler) digestPage(ctx context.Context, d digest.Digest) (*digestPage, error) {
-	// The verdict: exactly GetSubject's answer (the one trustctl subject
-	// prints).
+	// The facts and their statuses: exactly GetSubject's answer (the one
+	// trustctl subject prints). The verdict weighs them with the
+	// digest's publishers, from the bundle below.
 	resp, err := h.opts.Subject.GetSubject(ctx, &trustv1.GetSubjectRequest{Digest: d.String(), EvidenceLimit: maxFacts})
 	if err != nil {
 		return nil, err
@@ -143,7 +152,6 @@ func (h *Handler) digestPage(ctx context.Context, d digest.Digest) (*digestPage,
 		w := statusWords[f.GetStatus()]
 		p.Facts = append(p.Facts, fact{Fact: f, Class: w.class, Status: w.word})
 	}
-	p.Verdict = verdictOf(s)
 
 	// The evidence bundle of the subject's digests, as GetEvidence builds
 	// it: publishers, OpenPGP manifests, attestations, revocations.
@@ -164,6 +172,7 @@ func (h *Handler) digestPage(ctx context.Context, d digest.Digest) (*digestPage,
 		return nil, err
 	}
 	p.Bundle, p.Publishers, p.PGP = b, b.Publishers, b.PGP
+	p.Verdict = verdictOf(s, publicationsOf(s, b, d))
 	seen := map[uint64]bool{}
 	for _, a := range b.Attestations {
 		// One row per entry (an entry naming two of the digests is one
@@ -218,12 +227,72 @@ func (h *Handler) digestPage(ctx context.Context, d digest.Digest) (*digestPage,
 	return p, nil
 }
 
+// publication is an entry a publisher of the queried digest wrote, with
+// its status at the lookup's time.
+type publication struct {
+	Key    string
+	Seq    uint64
+	Status trustv1.FactStatus
+	By     *trustv1.Revocation
+}
+
+// publicationsOf returns the entries about d that its publishers wrote
+// (evidence.Bundle.Publishers: the entries it cites, and the facts of s
+// naming d that one of their keys signed), oldest first, each with the
+// status GetSubject gives it, or the bundle's (evidence.Set.Status, the
+// same judgement) for an entry older than the facts shown. Publishers of
+// the aliases count for nothing here: a claim anyone signs may list a
+// digest beside someone's release.
+func publicationsOf(s *trustv1.Subject, b *evidence.Bundle, d digest.Digest) []publication {
+	keys := map[string]bool{}
+	cited := map[uint64]string{}
+	for _, p := range b.Publishers {
+		if p.Digest != d {
+			continue
+		}
+		keys[p.Key] = true
+		if _, ok := cited[p.Seq]; !ok {
+			cited[p.Seq] = p.Key
+		}
+	}
+	var out []publication
+	for _, f := range s.GetFacts() {
+		if f.GetIgnored() || f.GetViaAlias() != "" {
+			continue
+		}
+		k, ok := cited[f.GetSeq()]
+		if !ok {
+			i := slices.IndexFunc(f.GetSignerKeyIds(), func(k string) bool { return keys[k] })
+			if i < 0 {
+				continue
+			}
+			k = f.GetSignerKeyIds()[i]
+		}
+		delete(cited, f.GetSeq())
+		out = append(out, publication{Key: k, Seq: f.GetSeq(), Status: f.GetStatus(), By: f.GetRevocation()})
+	}
+	set := evidence.NewSet(b)
+	for seq, k := range cited {
+		if st, ok := set.Status(seq); ok {
+			status, by := apiconv.FactStatusToProto(st)
+			out = append(out, publication{Key: k, Seq: seq, Status: status, By: by})
+		}
+	}
+	slices.SortFunc(out, func(a, b publication) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
+}
+
 // verdictOf is the status at a glance of a lookup: revoked when a
-// revocation of one of the subject's digests is in force (who, why), else
-// the facts' statuses as GetSubject judged them: valid when one counts,
-// superseded when the only ones counting are superseded, revoked when
-// every one is revoked.
-func verdictOf(s *trustv1.Subject) verdict {
+// revocation of one of the subject's digests is in force (who, why);
+// else what the entries of the digest's publishers (pubs) say, as the
+// evaluator judges them: published when one counts, superseded when the
+// only ones counting are superseded, revoked when every one is. Without a
+// publisher's entry the page vouches for nothing: anyone may register a
+// key and sign statements about any digest, so facts in force by others
+// say "no publisher", and only a policy (trustctl verify) decides whose
+// word counts. GetSubject's statuses (the ones trustctl subject prints)
+// give the count of facts in force.
+func verdictOf(s *trustv1.Subject, pubs []publication) verdict {
 	for _, a := range s.GetAliases() {
 		if r := a.GetRevocation(); r != nil && r.GetAction() == evidence.ActionRevoke {
 			return verdict{Class: ClassRevoked, Headline: "Revoked", By: r,
@@ -231,38 +300,59 @@ func verdictOf(s *trustv1.Subject) verdict {
 		}
 	}
 	count := map[trustv1.FactStatus]int{}
-	var firstRevoked, firstSuperseded *trustv1.Revocation
+	var firstRevoked *trustv1.Revocation
 	for _, f := range s.GetFacts() {
 		if f.GetIgnored() {
 			continue
 		}
 		count[f.GetStatus()]++
-		switch f.GetStatus() {
-		case trustv1.FactStatus_FACT_STATUS_REVOKED:
-			if firstRevoked == nil {
-				firstRevoked = f.GetRevocation()
-			}
-		case trustv1.FactStatus_FACT_STATUS_SUPERSEDED:
-			if firstSuperseded == nil {
-				firstSuperseded = f.GetRevocation()
-			}
+		if f.GetStatus() == trustv1.FactStatus_FACT_STATUS_REVOKED && firstRevoked == nil {
+			firstRevoked = f.GetRevocation()
 		}
 	}
+	inForce := count[trustv1.FactStatus_FACT_STATUS_VALID] + count[trustv1.FactStatus_FACT_STATUS_REINSTATED] + count[trustv1.FactStatus_FACT_STATUS_SUPERSEDED]
+	if len(pubs) > 0 {
+		return publishedVerdict(pubs, inForce)
+	}
 	switch {
-	case count[trustv1.FactStatus_FACT_STATUS_VALID]+count[trustv1.FactStatus_FACT_STATUS_REINSTATED] > 0:
-		v := verdict{Class: ClassValid, Headline: "Valid", Detail: fmt.Sprintf("%d of its facts are in force", count[trustv1.FactStatus_FACT_STATUS_VALID]+count[trustv1.FactStatus_FACT_STATUS_REINSTATED])}
-		if n := count[trustv1.FactStatus_FACT_STATUS_REVOKED]; n > 0 {
-			v.Detail += fmt.Sprintf("; %d revoked ones no longer count", n)
-		}
-		return v
-	case count[trustv1.FactStatus_FACT_STATUS_SUPERSEDED] > 0:
-		return verdict{Class: ClassSuperseded, Headline: "Superseded", By: firstSuperseded, Detail: "its evidence still counts, but a signer's key was superseded, retired or withdrawn since"}
+	case inForce > 0:
+		return verdict{Class: ClassUnvouched, Headline: "No publisher",
+			Detail: fmt.Sprintf("%d signed facts about it are in force, none by a publisher of this digest (the first to list it in a TUF repository or an OpenPGP manifest here, or an attestation publisher the operator named). Anyone may register a key and sign statements about any digest: each holds only as far as you trust its signer.", inForce)}
 	case count[trustv1.FactStatus_FACT_STATUS_REVOKED] > 0:
 		return verdict{Class: ClassRevoked, Headline: "Revoked", By: firstRevoked, Detail: "every fact about it is revoked"}
 	case count[trustv1.FactStatus_FACT_STATUS_UNKNOWN] > 0:
 		return verdict{Class: ClassUnknown, Headline: "Unknown", Detail: "the server serves no revocation state"}
 	}
 	return verdict{Class: ClassUnknown, Headline: "No evidence", Detail: "trustd knows the digest but holds no signed fact about it"}
+}
+
+// publishedVerdict is the verdict of a digest its publishers wrote pubs
+// (not empty, oldest first) about; inForce facts of anyone's count.
+func publishedVerdict(pubs []publication, inForce int) verdict {
+	first := map[trustv1.FactStatus]*publication{}
+	for i := range pubs {
+		if first[pubs[i].Status] == nil {
+			first[pubs[i].Status] = &pubs[i]
+		}
+	}
+	facts := fmt.Sprintf("; %d of its facts are in force", inForce)
+	pick := func(class, headline, detail string, p *publication) verdict {
+		return verdict{Class: class, Headline: headline, Detail: detail, Publisher: p.Key, PublisherSeq: p.Seq, By: p.By}
+	}
+	for _, st := range []trustv1.FactStatus{trustv1.FactStatus_FACT_STATUS_VALID, trustv1.FactStatus_FACT_STATUS_REINSTATED} {
+		if p := first[st]; p != nil {
+			v := pick(ClassValid, "Published", "its publisher's entry counts"+facts, p)
+			v.By = nil
+			return v
+		}
+	}
+	if p := first[trustv1.FactStatus_FACT_STATUS_SUPERSEDED]; p != nil {
+		return pick(ClassSuperseded, "Superseded", "its publisher's entry still counts, but a signer's key was superseded, retired or withdrawn since"+facts, p)
+	}
+	if p := first[trustv1.FactStatus_FACT_STATUS_REVOKED]; p != nil && len(first) == 1 {
+		return pick(ClassRevoked, "Revoked", "every entry its publishers wrote about it is revoked: what others signed about it does not make it good", p)
+	}
+	return verdict{Class: ClassUnknown, Headline: "Unknown", Detail: "the server serves no revocation state"}
 }
 
 func axisOf(name string, a *trustv1.ReputationAxis) axisView {

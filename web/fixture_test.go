@@ -57,6 +57,7 @@ type fixture struct {
 	a512      digest.Digest
 	b256      digest.Digest
 	c256      digest.Digest
+	d256      digest.Digest
 	publisher string
 	authority string
 	repo      string
@@ -265,9 +266,21 @@ func newFixture(t testing.TB, st store.Store) *fixture {
 	submit(rk, authority)
 	f.retired = voter2.id
 
+	// Artifact D: its publisher's release revoked by the publisher, then
+	// a stranger's statement about it.
+	stranger := newKey(t, st, "stranger")
+	f.d256, _ = sha("artifact-d")
+	release := submit(stmt("https://example.com/release/v1", map[string]string{}, "d", f.d256), publisher)
+	wd, err := revocation.NewStatement(revocation.Predicate{Action: revocation.ActionRevoke, Target: revocation.Target{Kind: revocation.KindStatement, ID: release.EnvelopeDigest.String()},
+		Reason: revocation.ReasonCompromised, Effective: now.Add(-time.Minute), Comment: "built from a poisoned cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(wd, publisher)
+	submit(stmt("https://example.com/scan/v1", map[string]string{"result": "clean"}, "d", f.d256), stranger)
+
 	// Artifact C: a stranger's flood of alias claims, two more than a
 	// lookup shows.
-	stranger := newKey(t, st, "stranger")
 	f.c256, _ = sha("artifact-c")
 	for i := range subject.MaxClaims + 2 {
 		_, other := sha(fmt.Sprint("flood-", i))

@@ -59,13 +59,18 @@ func TestPages(t *testing.T) {
 				{"search sha512", "/search?q=" + url.QueryEscape(f.a512.String()), 303, "/d/" + f.a512.String(), nil},
 				{"search empty", "/search?q=", 400, "", []string{"a digest is required"}},
 				{"search bad", "/search?q=sha256:xyz", 400, "", []string{"sha256:xyz"}},
-				{"digest", "/d/" + f.a256.String(), 200, "", []string{"status-valid", f.a512.String(), "https://slsa.dev/provenance/v1",
+				{"digest", "/d/" + f.a256.String(), 200, "", []string{"status-valid", "Published", f.a512.String(), "https://slsa.dev/provenance/v1",
 					"builderId", "acme/app", "app.tar", "<svg", "series-quality", "series-trust", "dislike", "distrust", "/log/proof/inclusion?seq=", "/log/entry/",
 					"OpenPGP manifest SHA256SUMS", "https://downloads.example.com/app.tar", "authoritative"}},
 				{"digest sha512 alias", "/d/" + f.a512.String(), 200, "", []string{f.a256.String(), "status-valid"}},
 				{"digest multibase redirects", "/d/" + mb, 303, "/d/" + f.a256.String(), nil},
 				{"revoked", "/d/" + f.b256.String(), 200, "", []string{`class="verdict status-revoked"`, "malicious", f.authority}},
-				{"digest claims omitted", "/d/" + f.c256.String(), 200, "", []string{"2 more alias claims not shown"}},
+				// Only a stranger's statements name artifact C: trustd may
+				// show them, never vouch for the bytes on their word.
+				{"digest claims omitted", "/d/" + f.c256.String(), 200, "", []string{"2 more alias claims not shown", `class="verdict status-unvouched"`, "No publisher"}},
+				// Artifact D's publisher's release is revoked: a
+				// stranger's statement does not make it good.
+				{"digest publisher's entry revoked", "/d/" + f.d256.String(), 200, "", []string{`class="verdict status-revoked"`, "every entry its publishers wrote about it is revoked", "compromised"}},
 				{"digest unknown", "/d/sha256:" + strings.Repeat("0", 64), 404, "", []string{"no subject known"}},
 				{"digest bad", "/d/sha256:zz", 400, "", []string{"sha256:zz"}},
 				{"key", "/k/" + f.publisher, 200, "", []string{f.publisher, "Valid", "What it signed", "https://slsa.dev/provenance/v1"}},
