@@ -135,6 +135,25 @@ func (pb *DigestPublisher) Keys(ctx context.Context) ([]string, error) {
 	return keys, nil
 }
 
+// First returns the evidence row of the digest's first publication, nil
+// when nothing published it.
+func (pb *DigestPublisher) First() *store.Evidence {
+	if pb.j.p.entry == nil {
+		return nil
+	}
+	e := *pb.j.p.entry
+	return &e
+}
+
+// Is reports whether key k is a publisher of the digest (IsPublisher),
+// asking about each key once.
+func (pb *DigestPublisher) Is(ctx context.Context, k string) (bool, error) {
+	if pb.j.p.entry == nil {
+		return false, nil
+	}
+	return pb.j.is(ctx, k)
+}
+
 // Wrote returns the sequence numbers of those of entries the publisher
 // wrote (see WrittenByPublisher).
 func (pb *DigestPublisher) Wrote(ctx context.Context, entries ...store.EntryMeta) ([]int64, error) {
@@ -181,19 +200,24 @@ func (j *judge) wrote(ctx context.Context, e store.EntryMeta) (bool, error) {
 		}
 	}
 	for _, k := range e.SignerKeyIDs {
-		ok, asked := j.keys[k]
-		if !asked {
-			var err error
-			if ok, err = j.publisher(ctx, k); err != nil {
-				return false, err
-			}
-			j.keys[k] = ok
-		}
-		if ok {
-			return true, nil
+		if ok, err := j.is(ctx, k); err != nil || ok {
+			return ok, err
 		}
 	}
 	return false, nil
+}
+
+// is reports whether key k is a publisher of d, asking once per key.
+func (j *judge) is(ctx context.Context, k string) (bool, error) {
+	if ok, asked := j.keys[k]; asked {
+		return ok, nil
+	}
+	ok, err := j.publisher(ctx, k)
+	if err != nil {
+		return false, err
+	}
+	j.keys[k] = ok
+	return ok, nil
 }
 
 // publisher reports whether key k is a publisher of d.

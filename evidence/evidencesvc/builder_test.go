@@ -907,3 +907,43 @@ func TestPublishersAliasFlood(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishersEntryFlood: a stranger who logs more statements naming a
+// release than a bundle reads leaves its publishers as they were: the
+// publishers are found among the entries their keys and the TUF
+// repository wrote, not among the newest entries anyone logged.
+func TestPublishersEntryFlood(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, be.Open(t))
+			w := e.publish(t)
+			req := evidence.Request{Digests: []digest.Digest{w.app}, Kinds: []evidence.Kind{evidence.KindPublishers}}
+			build := func() []evidence.Publisher {
+				t.Helper()
+				got, err := e.builder.Build(ctx, req, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got.Publishers
+			}
+			want := build()
+			if !slices.ContainsFunc(want, func(p evidence.Publisher) bool { return p.Key == w.targetsKey && p.Digest == w.app }) {
+				t.Fatalf("publishers %+v; want the targets key", want)
+			}
+			stranger, _ := e.key(t)
+			for i := range evidence.MaxEntries + 1 {
+				stmt, err := envelope.NewStatement("https://example.com/scan/v1", fmt.Appendf(nil, `{"run":%d}`, i),
+					envelope.Subject{Name: "app.tar", Digests: []digest.Digest{w.app}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.submit(t, stmt, stranger)
+			}
+			got := build()
+			if !slices.EqualFunc(got, want, func(a, b evidence.Publisher) bool { return a.Key == b.Key && a.Digest == b.Digest && a.Seq == b.Seq }) {
+				t.Errorf("%d statements by a stranger changed the publishers: %+v -> %+v", evidence.MaxEntries+1, want, got)
+			}
+		})
+	}
+}

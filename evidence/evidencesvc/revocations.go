@@ -1,6 +1,7 @@
 package evidencesvc
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -206,9 +207,10 @@ func (bd *build) attestationRevocations(ctx context.Context) error {
 // publishers records who publishes each digest (revocation.Service's one
 // definition, the first publication), and, through the alias claims
 // naming the digests that a publisher of both wrote, who publishes the
-// digests they link, labelled with the claim. The
-// candidates are the signers of the entries naming a digest and the
-// current signers of the TUF roles whose metadata listed it.
+// digests they link, labelled with the claim. The candidates are the
+// signers of the first publication (the current signers of its TUF role)
+// and of each publisher key's newest entry naming the digest
+// (publisherEntries).
 func (bd *build) publishers(ctx context.Context) error {
 	// Only a publication's claim or one a publisher key signed can be a
 	// publisher's: the store reads no others, however many strangers
@@ -233,11 +235,12 @@ func (bd *build) publishers(ctx context.Context) error {
 	}
 	type target struct {
 		d     digest.Digest
+		pb    *revocation.DigestPublisher
 		claim *evidence.AliasClaim
 	}
 	var targets []target
-	for _, d := range bd.req.Digests {
-		targets = append(targets, target{d: d})
+	for i, d := range bd.req.Digests {
+		targets = append(targets, target{d: d, pb: pubs[i]})
 	}
 	// The first-publication rule (revocation.Service.WrittenByPublisher, as
 	// reputation links aliases): a claim links a requested digest to
@@ -275,7 +278,11 @@ func (bd *build) publishers(ctx context.Context) error {
 			if slices.Contains(bd.req.Digests, d) || slices.ContainsFunc(targets, func(t target) bool { return t.d == d }) {
 				continue
 			}
-			seqs, err := bd.b.Revocation.WrittenByPublisher(ctx, d, c.Meta())
+			pb, err := bd.b.Revocation.PublisherOf(ctx, d)
+			if err != nil {
+				return fmt.Errorf("evidence: publishers of %s: %w", d, err)
+			}
+			seqs, err := pb.Wrote(ctx, c.Meta())
 			if err != nil {
 				return fmt.Errorf("evidence: alias claim %d of %s: %w", c.StatementSeq, d, err)
 			}
@@ -283,7 +290,7 @@ func (bd *build) publishers(ctx context.Context) error {
 				continue // bytes someone else published first
 			}
 			linked = true
-			targets = append(targets, target{d: d, claim: &ac})
+			targets = append(targets, target{d: d, pb: pb, claim: &ac})
 		}
 		if !linked {
 			continue
@@ -294,9 +301,9 @@ func (bd *build) publishers(ctx context.Context) error {
 		}
 	}
 	for _, t := range targets {
-		ev, err := bd.b.Store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{t.d}, Limit: evidence.MaxEntries})
+		ev, err := bd.publisherEntries(ctx, t.d, t.pb)
 		if err != nil {
-			return fmt.Errorf("evidence: entries naming %s: %w", t.d, err)
+			return err
 		}
 		seen := map[string]bool{}
 		for _, e := range ev {
@@ -314,7 +321,7 @@ func (bd *build) publishers(ctx context.Context) error {
 					continue
 				}
 				seen[k] = true
-				ok, err := bd.b.Revocation.IsPublisher(ctx, k, t.d)
+				ok, err := t.pb.Is(ctx, k)
 				if err != nil {
 					return fmt.Errorf("evidence: publisher %s of %s: %w", k, t.d, err)
 				}
@@ -330,6 +337,37 @@ func (bd *build) publishers(ctx context.Context) error {
 	}
 	return nil
 }
+
+// publisherEntries are the entries naming d that may show who publishes
+// it, newest first: its first publication and each publisher key's
+// newest entry naming it. Anyone may log entries naming d, so the newest
+// of all of them could be a stranger's alone; these are read by key.
+func (bd *build) publisherEntries(ctx context.Context, d digest.Digest, pb *revocation.DigestPublisher) ([]store.Evidence, error) {
+	first := pb.First()
+	if first == nil {
+		return nil, nil
+	}
+	keys, err := pb.Keys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("evidence: publishers of %s: %w", d, err)
+	}
+	out := []store.Evidence{*first}
+	for _, k := range keys {
+		ev, err := bd.b.Store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, SignerKeyID: k, Limit: publisherPage})
+		if err != nil {
+			return nil, fmt.Errorf("evidence: entries of %s naming %s: %w", k, d, err)
+		}
+		if i := slices.IndexFunc(ev, func(e store.Evidence) bool { return recordtype.Genuine(e.PayloadType, e.PredicateType) }); i >= 0 {
+			out = append(out, ev[i])
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Evidence) int { return cmp.Compare(b.Seq, a.Seq) })
+	return slices.CompactFunc(out, func(a, b store.Evidence) bool { return a.Seq == b.Seq }), nil
+}
+
+// publisherPage bounds the entries of one publisher key read to find its
+// newest genuine one naming a digest.
+const publisherPage = 8
 
 // tufSigners are the key ids that sign the current metadata of the TUF
 // role whose metadata log entry seq holds.
