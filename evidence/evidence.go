@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/trustd-dev/trustd/digest"
@@ -52,6 +54,7 @@ const (
 	MaxTrustSets      = 8
 	MaxTrustSet       = 64
 	MaxExtraTargets   = 64
+	MaxSigners        = 64
 	// MaxEntries bounds the log entries naming the digests that a bundle
 	// carries, newest first; Bundle.Truncated says when more exist.
 	MaxEntries = 500
@@ -99,6 +102,14 @@ type Request struct {
 	Tokens     []string
 	Keys       []string
 	Statements []digest.Digest
+	// Signers are the signers a policy names (key ids, OpenPGP
+	// fingerprints, Sigstore signer ids): KindEntries and
+	// KindAttestations gather their newest entries naming the digests
+	// besides the newest of anyone's. Anyone may log entries naming any
+	// digest; without this, enough of them would crowd the named
+	// signers' evidence out of a bundle, and a stranger could fail
+	// someone else's verify.
+	Signers []string
 	// EntriesBefore and EntriesLimit page KindEntries: only entries older
 	// than EntriesBefore (when positive), at most EntriesLimit of them
 	// (0: MaxEntries), newest first. A page never splits an entry.
@@ -129,6 +140,8 @@ func (r Request) Validate() error {
 		return bad("trust_sets", "%d sets, the limit is %d", len(r.TrustSets), MaxTrustSets)
 	case r.EntriesLimit < 0 || r.EntriesLimit > MaxEntries:
 		return bad("entries_limit", "%d entries, want 0 to %d", r.EntriesLimit, MaxEntries)
+	case len(r.Signers) > MaxSigners:
+		return bad("signers", "%d signers, the limit is %d", len(r.Signers), MaxSigners)
 	case len(r.Tokens)+len(r.Keys)+len(r.Statements) > MaxExtraTargets:
 		return bad("tokens", "%d extra revocation targets, the limit is %d", len(r.Tokens)+len(r.Keys)+len(r.Statements), MaxExtraTargets)
 	}
@@ -152,13 +165,20 @@ func (r Request) Validate() error {
 			return bad(fmt.Sprintf("trust_sets[%d]", i), "%d keys, the limit is %d", len(ts), MaxTrustSet)
 		}
 	}
+	for i, k := range r.Signers {
+		if k == "" {
+			return bad(fmt.Sprintf("signers[%d]", i), "empty signer")
+		}
+	}
 	return nil
 }
 
 // RequestFor is the request that gathers everything p's requirements can
 // ask about the bytes known by ds: the roles its TUF requirements name,
 // the root sets of its OpenPGP requirements, the predicate types of its
-// attestation requirements, the trust sets of its reputation
+// attestation requirements, the signers its attestation and threshold
+// requirements name (the first MaxSigners; a Sigstore identity whose
+// subject is a pattern names none), the trust sets of its reputation
 // requirements, the roles or root sets its name requirements read, the
 // log entries when a threshold needs them, and
 // revocations always (a revocation in force fails every verdict).
@@ -167,6 +187,21 @@ func RequestFor(p *policy.Policy, ds []digest.Digest) Request {
 	add := func(k Kind) {
 		if !slices.Contains(r.Kinds, k) {
 			r.Kinds = append(r.Kinds, k)
+		}
+	}
+	signer := func(ids ...string) {
+		for _, id := range ids {
+			if id != "" && !slices.Contains(r.Signers, id) && len(r.Signers) < MaxSigners {
+				r.Signers = append(r.Signers, id)
+			}
+		}
+	}
+	// A keyless identity names one signer when its subject pattern is a
+	// literal (a dot in it matching itself above all); a pattern matches
+	// signers no query can list.
+	identity := func(id policy.Identity) {
+		if bare := strings.ReplaceAll(id.Subject, ".", ""); regexp.QuoteMeta(bare) == bare {
+			signer(policy.SigstoreIdentity(id).SignerID())
 		}
 	}
 	var walk func(q *policy.Requirement)
@@ -197,6 +232,10 @@ func RequestFor(p *policy.Policy, ds []digest.Digest) Request {
 			if !slices.Contains(r.PredicateTypes, q.Attestation.PredicateType) {
 				r.PredicateTypes = append(r.PredicateTypes, q.Attestation.PredicateType)
 			}
+			signer(q.Attestation.Signers...)
+			for _, id := range q.Attestation.Identities {
+				identity(id)
+			}
 		case q.Reputation != nil:
 			add(KindReputation)
 			if !slices.ContainsFunc(r.TrustSets, func(s []string) bool { return slices.Equal(s, q.Reputation.TrustSet) }) {
@@ -204,6 +243,12 @@ func RequestFor(p *policy.Policy, ds []digest.Digest) Request {
 			}
 		case q.Threshold != nil:
 			add(KindEntries)
+			for _, ref := range q.Threshold.Signers {
+				signer(ref.Key, ref.PGP)
+				if ref.Sigstore != nil {
+					identity(*ref.Sigstore)
+				}
+			}
 		case q.Name != nil:
 			// A name is bound by a TUF target of the role (the whole role,
 			// so a name bound to other bytes shows) or by a manifest line

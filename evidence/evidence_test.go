@@ -35,9 +35,12 @@ func TestRequestFor(t *testing.T) {
 			{PGP: &policy.PGPRequirement{Roots: []string{"A", "B"}}},
 			{PGP: &policy.PGPRequirement{Roots: []string{"A", "B"}, Name: "x"}},
 			{Attestation: &policy.AttestationRequirement{PredicateType: "t1"}},
-			{Attestation: &policy.AttestationRequirement{PredicateType: "t1", Min: 2}},
+			{Attestation: &policy.AttestationRequirement{PredicateType: "t1", Min: 2, Signers: []string{"k", "a"}, Identities: []policy.Identity{
+				{Issuer: "https://issuer.example", Subject: "release@example.com"},
+				{Issuer: "https://issuer.example", Subject: "https://github.com/acme/.*"},
+			}}},
 			{Reputation: &policy.ReputationRequirement{TrustSet: []string{"k"}}},
-			{Threshold: &policy.ThresholdRequirement{K: 1, Signers: []policy.SignerRef{{Key: "k"}}}},
+			{Threshold: &policy.ThresholdRequirement{K: 1, Signers: []policy.SignerRef{{Key: "k"}, {PGP: "FPR"}, {Sigstore: &policy.Identity{Issuer: "https://issuer.example", Subject: "ci@example.com"}}}}},
 		}},
 	}}}
 	r := evidence.RequestFor(p, []digest.Digest{d})
@@ -54,6 +57,11 @@ func TestRequestFor(t *testing.T) {
 	}
 	if len(r.PGPRoots) != 1 || len(r.PredicateTypes) != 1 || len(r.TrustSets) != 1 {
 		t.Errorf("root sets %v, types %v, trust sets %v: want each once", r.PGPRoots, r.PredicateTypes, r.TrustSets)
+	}
+	// The signers named, each once, so their evidence is gathered however
+	// much others logged; a subject pattern names no one signer.
+	if want := []string{"k", "a", "sigstore:https://issuer.example#release@example.com", "FPR", "sigstore:https://issuer.example#ci@example.com"}; !slices.Equal(r.Signers, want) {
+		t.Errorf("signers %v, want %v", r.Signers, want)
 	}
 	if err := r.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
@@ -88,6 +96,8 @@ func TestRequestValidate(t *testing.T) {
 		{"too many roots", "pgp_roots[0]", evidence.Request{Digests: []digest.Digest{d}, PGPRoots: [][]string{many(evidence.MaxRoots + 1)}}},
 		{"too many types", "predicate_types", evidence.Request{Digests: []digest.Digest{d}, PredicateTypes: many(evidence.MaxPredicateTypes + 1)}},
 		{"too large a trust set", "trust_sets[0]", evidence.Request{Digests: []digest.Digest{d}, TrustSets: [][]string{many(evidence.MaxTrustSet + 1)}}},
+		{"too many signers", "signers", evidence.Request{Digests: []digest.Digest{d}, Signers: many(evidence.MaxSigners + 1)}},
+		{"empty signer", "signers[1]", evidence.Request{Digests: []digest.Digest{d}, Signers: []string{"k", ""}}},
 		{"too many extra targets", "tokens", evidence.Request{Digests: []digest.Digest{d}, Tokens: many(evidence.MaxExtraTargets + 1)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -451,13 +451,15 @@ func (ev *evaluation) pgp(p *PGPRequirement) Result {
 			}
 			return res
 		}
-		refusals = append(refusals, fmt.Sprintf("%s: %s %s", s.Signer, d.Refusal, d.Detail))
+		if r := fmt.Sprintf("%s: %s %s", s.Signer, d.Refusal, d.Detail); !slices.Contains(refusals, r) {
+			refusals = append(refusals, r) // once per signer and reason, however many manifests it signed
+		}
 		revoked = revoked || d.Refusal == string(pgp.CodeRevoked) || d.Refusal == string(pgp.CodeRevokedCompromised)
 	}
 	if revoked {
-		return fail("pgp", ReasonRevoked, "a key on the chain is revoked: "+strings.Join(refusals, "; "))
+		return fail("pgp", ReasonRevoked, "a key on the chain is revoked: "+joinSome(refusals))
 	}
-	return fail("pgp", ReasonUntrustedSigner, "no manifest signer chains to the pinned roots: "+strings.Join(refusals, "; "))
+	return fail("pgp", ReasonUntrustedSigner, "no manifest signer chains to the pinned roots: "+joinSome(refusals))
 }
 
 func identityMatches(want Identity, got SigstoreIdentity) bool {
@@ -768,4 +770,16 @@ func (ev *evaluation) token(t *TokenRequirement) Result {
 	res.Inputs = c.Inputs
 	res.token = c.ID
 	return res
+}
+
+// shownRefusals bounds the refusals a failed requirement lists: anyone
+// may publish manifests naming any bytes, and each would add one.
+const shownRefusals = 10
+
+// joinSome joins the first shownRefusals of rs and counts the rest.
+func joinSome(rs []string) string {
+	if len(rs) <= shownRefusals {
+		return strings.Join(rs, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(rs[:shownRefusals], "; "), len(rs)-shownRefusals)
 }

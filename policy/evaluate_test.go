@@ -242,6 +242,25 @@ func TestVerdictInputs(t *testing.T) {
 	}
 }
 
+// TestPGPRefusalsBounded: anyone may publish manifests naming any bytes,
+// so a failed OpenPGP requirement says each signer's refusal once and
+// lists at most shownRefusals, counting the rest.
+func TestPGPRefusalsBounded(t *testing.T) {
+	src := good()
+	var sigs []PGPSignature
+	for i := range 200 {
+		sigs = append(sigs, PGPSignature{Name: "app-1.0.tar.gz", Signer: "stranger", Seq: uint64(100 + i), At: now})
+		sigs = append(sigs, PGPSignature{Name: fmt.Sprintf("mirror-%d", i), Signer: "stranger", Seq: uint64(300 + i), At: now})
+	}
+	src.PGP = pgpData{sigs: sigs}
+	ev := &Evaluator{Sources: src, Now: func() time.Time { return now }}
+	v := ev.Evaluate(context.Background(), mustPolicy(t, "      pgp: {roots: ["+fprRoot+"], name: 'app-*'}\n"), "", []digest.Digest{artSHA})
+	detail := v.Result.Detail
+	if v.Outcome != Fail || strings.Count(detail, "stranger: no-path") != 1 || !strings.Contains(detail, "and 191 more") || len(detail) > 2000 {
+		t.Errorf("outcome %s, detail (%d bytes): %s", v.Outcome, len(detail), detail)
+	}
+}
+
 func equalReasons(a, b []Reason) bool {
 	if len(a) != len(b) {
 		return false

@@ -304,8 +304,28 @@ func (bd *build) entries(ctx context.Context) error {
 			return err
 		}
 	}
+	if bd.req.EntriesBefore != 0 {
+		return nil // a later page: the first carried the signers'
+	}
+	// The named signers' own entries, however many others logged since.
+	for _, k := range bd.req.Signers {
+		ev, err := bd.b.Store.Evidence(ctx, store.EvidenceQuery{Digests: bd.req.Digests, SignerKeyID: k, Limit: signerPage})
+		if err != nil {
+			return fmt.Errorf("evidence: entries of %s naming %s: %w", k, bd.req.Digests[0], err)
+		}
+		for _, e := range ev {
+			if _, err := bd.rely(ctx, e.Seq, &e.Digest); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
+
+// signerPage bounds the entries (and the attestations of each type) of
+// one named signer (Request.Signers) a bundle gathers besides the newest
+// of anyone's.
+const signerPage = 16
 
 // pgp cites the OpenPGP manifests listing the digests, each manifest's
 // lines naming them (its signature verified with the registered
@@ -314,6 +334,25 @@ func (bd *build) pgp(ctx context.Context) error {
 	ev, _, err := bd.naming(ctx, pgplog.ManifestPredicateType, evidence.MaxEntries)
 	if err != nil {
 		return err
+	}
+	// The manifests the named signers and the pinned roots signed
+	// themselves (the first MaxSigners of them), however many others
+	// published since. A manifest of a certificate a root's chain reaches
+	// is found among the newest only.
+	signers := slices.Clone(bd.req.Signers)
+	for _, roots := range bd.req.PGPRoots {
+		for _, k := range roots {
+			if !slices.Contains(signers, k) {
+				signers = append(signers, k)
+			}
+		}
+	}
+	for _, k := range signers[:min(len(signers), evidence.MaxSigners)] {
+		own, err := bd.b.Store.Evidence(ctx, store.EvidenceQuery{Digests: bd.req.Digests, PredicateType: pgplog.ManifestPredicateType, SignerKeyID: k, Limit: signerPage})
+		if err != nil {
+			return fmt.Errorf("evidence: manifests of %s naming %s: %w", k, bd.req.Digests[0], err)
+		}
+		ev = append(ev, own...)
 	}
 	if err := bd.prefetch(ctx, seqsOf(ev)); err != nil {
 		return err
@@ -440,6 +479,14 @@ func (bd *build) attestations(ctx context.Context) error {
 				if err != nil {
 					return fmt.Errorf("evidence: attestations of %s: %w", d, err)
 				}
+			}
+			// The named signers' own, however many others attested since.
+			for _, k := range bd.req.Signers {
+				own, _, err := bd.b.Attest.List(ctx, attest.Query{Digest: d, PredicateType: pt, SignerID: k, PageSize: signerPage, SkipRevocations: skip})
+				if err != nil {
+					return fmt.Errorf("evidence: attestations of %s by %s: %w", d, k, err)
+				}
+				list = append(list, own...)
 			}
 			seqs := make([]int64, len(list))
 			for i, a := range list {

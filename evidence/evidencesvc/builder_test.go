@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/trustd-dev/trustd/attest"
@@ -943,6 +946,108 @@ func TestPublishersEntryFlood(t *testing.T) {
 			got := build()
 			if !slices.EqualFunc(got, want, func(a, b evidence.Publisher) bool { return a.Key == b.Key && a.Digest == b.Digest && a.Seq == b.Seq }) {
 				t.Errorf("%d statements by a stranger changed the publishers: %+v -> %+v", evidence.MaxEntries+1, want, got)
+			}
+		})
+	}
+}
+
+// TestVerifyEntryFlood is the attack on someone else's deploy: a stranger
+// logs more statements about a release, of the very predicate type its
+// policy requires, than one bundle carries. The attestation and the
+// signature the policy names are still in the evidence, and the verdict,
+// online and in process, still passes.
+func TestVerifyEntryFlood(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, be.Open(t))
+			w := e.publish(t)
+			stranger, _ := e.key(t)
+			for i := range evidence.MaxEntries + 1 {
+				stmt, err := envelope.NewStatement(predicateType, fmt.Appendf(nil, `{"tests":"failed","run":%d}`, i),
+					envelope.Subject{Name: "app.tar", Digests: []digest.Digest{w.app}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.submit(t, stmt, stranger)
+			}
+			p := appPolicy(w)
+			req := evidence.RequestFor(p, []digest.Digest{w.app})
+			for _, proofs := range []bool{false, true} {
+				b, err := e.builder.Build(ctx, req, proofs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				set := evidence.NewSet(b)
+				if proofs {
+					if set, err = evidence.Verify(ctx, b, evidence.VerifyOptions{LogKey: e.vkey, Digests: req.Digests}); err != nil {
+						t.Fatalf("Verify: %v", err)
+					}
+				}
+				if v := evaluate(set, p, req.Digests, nil); v.Outcome != policy.Pass {
+					var out bytes.Buffer
+					_ = v.WriteText(&out)
+					t.Errorf("with proofs %v, after %d statements by a stranger: outcome %s, want pass:\n%s", proofs, evidence.MaxEntries+1, v.Outcome, out.String())
+				}
+			}
+		})
+	}
+}
+
+// TestVerifyManifestFlood is the same attack through OpenPGP manifests:
+// a stranger registers a certificate of their own and publishes more
+// manifests listing someone's release than one bundle carries. The
+// manifest the pinned root signed still decides the verdict.
+func TestVerifyManifestFlood(t *testing.T) {
+	for _, be := range teststore.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, be.Open(t))
+			w := e.publish(t)
+			ent, err := openpgp.NewEntity("stranger", "", "stranger@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sec bytes.Buffer
+			aw, err := armor.Encode(&sec, "PGP PRIVATE KEY BLOCK", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ent.SerializePrivate(aw, nil); err != nil {
+				t.Fatal(err)
+			}
+			_ = aw.Close()
+			stranger, err := pgp.NewKeySigner(sec.Bytes(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := e.keys.Add(ctx, stranger.Certificate().Encode(), ""); err != nil {
+				t.Fatal(err)
+			}
+			for i := range evidence.MaxEntries + 1 {
+				sums := fmt.Appendf(nil, "%s  hello.bin\n%s  mirror-%d.txt\n", w.hello.Hex(), w.app.Hex(), i)
+				sig, err := stranger.Sign(ctx, sums)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.pgp.PublishManifest(ctx, pgplog.Manifest{Name: "SHA256SUMS", Data: sums, Signature: sig}); err != nil {
+					t.Fatalf("manifest %d: %v", i, err)
+				}
+			}
+			p := helloPolicy(w)
+			req := evidence.RequestFor(p, []digest.Digest{w.hello})
+			b, err := e.builder.Build(ctx, req, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, err := evidence.Verify(ctx, b, evidence.VerifyOptions{LogKey: e.vkey, Digests: req.Digests})
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if v := evaluate(set, p, req.Digests, nil); v.Outcome != policy.Pass {
+				var out bytes.Buffer
+				_ = v.WriteText(&out)
+				t.Errorf("after %d manifests by a stranger: outcome %s, want pass:\n%s", evidence.MaxEntries+1, v.Outcome, out.String())
 			}
 		})
 	}

@@ -114,7 +114,7 @@ func fromRootSets(sets []*trustv1.RootSet) [][]string {
 func EvidenceRequestToProto(r evidence.Request) *trustv1.GetEvidenceRequest {
 	out := &trustv1.GetEvidenceRequest{Digests: digestStrings(r.Digests), Kinds: kindStrings(r.Kinds), At: ts(r.At),
 		PgpRoots: rootSets(r.PGPRoots), PredicateTypes: r.PredicateTypes, TrustSets: rootSets(r.TrustSets),
-		Tokens: r.Tokens, Keys: r.Keys, Statements: digestStrings(r.Statements)}
+		Tokens: r.Tokens, Keys: r.Keys, Statements: digestStrings(r.Statements), Signers: r.Signers}
 	for _, rr := range r.TUFRoles {
 		out.TufRoles = append(out.TufRoles, &trustv1.TUFRoleRef{Repo: rr.Repo, Role: rr.Role})
 	}
@@ -141,7 +141,8 @@ func EvidenceRequestFromProto(p *trustv1.GetEvidenceRequest) (evidence.Request, 
 		}
 	}
 	r := evidence.Request{Digests: ds, Kinds: kinds(p.GetKinds()), At: fromTS(p.GetAt()), PGPRoots: fromRootSets(p.GetPgpRoots()),
-		PredicateTypes: p.GetPredicateTypes(), TrustSets: fromRootSets(p.GetTrustSets()), Tokens: p.GetTokens(), Keys: p.GetKeys(), Statements: sts}
+		PredicateTypes: p.GetPredicateTypes(), TrustSets: fromRootSets(p.GetTrustSets()), Tokens: p.GetTokens(), Keys: p.GetKeys(), Statements: sts,
+		Signers: p.GetSigners()}
 	for _, rr := range p.GetTufRoles() {
 		r.TUFRoles = append(r.TUFRoles, evidence.RoleRef{Repo: rr.GetRepo(), Role: rr.GetRole()})
 	}

@@ -46,9 +46,15 @@ type GetEvidenceRequest struct {
 	TrustSets []*RootSet `protobuf:"bytes,7,rep,name=trust_sets,json=trustSets,proto3" json:"trust_sets,omitempty"`
 	// Further revocation targets (kind revocations): token ids, key ids and
 	// statement envelope digests; at most 64 together.
-	Tokens        []string `protobuf:"bytes,8,rep,name=tokens,proto3" json:"tokens,omitempty"`
-	Keys          []string `protobuf:"bytes,9,rep,name=keys,proto3" json:"keys,omitempty"`
-	Statements    []string `protobuf:"bytes,10,rep,name=statements,proto3" json:"statements,omitempty"`
+	Tokens     []string `protobuf:"bytes,8,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	Keys       []string `protobuf:"bytes,9,rep,name=keys,proto3" json:"keys,omitempty"`
+	Statements []string `protobuf:"bytes,10,rep,name=statements,proto3" json:"statements,omitempty"`
+	// Signers a policy names (key ids, OpenPGP fingerprints, Sigstore
+	// signer ids "sigstore:ISSUER#SUBJECT"), at most 64: their newest
+	// entries naming the digests (kind entries) and attestations (kind
+	// attestations) are gathered besides the newest of anyone's, so others'
+	// entries cannot crowd them out of the answer.
+	Signers       []string `protobuf:"bytes,11,rep,name=signers,proto3" json:"signers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -149,6 +155,13 @@ func (x *GetEvidenceRequest) GetKeys() []string {
 func (x *GetEvidenceRequest) GetStatements() []string {
 	if x != nil {
 		return x.Statements
+	}
+	return nil
+}
+
+func (x *GetEvidenceRequest) GetSigners() []string {
+	if x != nil {
+		return x.Signers
 	}
 	return nil
 }
@@ -1632,7 +1645,7 @@ var File_trust_v1_evidence_proto protoreflect.FileDescriptor
 
 const file_trust_v1_evidence_proto_rawDesc = "" +
 	"\n" +
-	"\x17trust/v1/evidence.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15trust/v1/attest.proto\"\xfa\x02\n" +
+	"\x17trust/v1/evidence.proto\x12\btrust.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15trust/v1/attest.proto\"\x94\x03\n" +
 	"\x12GetEvidenceRequest\x12\x18\n" +
 	"\adigests\x18\x01 \x03(\tR\adigests\x12\x14\n" +
 	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12*\n" +
@@ -1647,7 +1660,8 @@ const file_trust_v1_evidence_proto_rawDesc = "" +
 	"\n" +
 	"statements\x18\n" +
 	" \x03(\tR\n" +
-	"statements\"4\n" +
+	"statements\x12\x18\n" +
+	"\asigners\x18\v \x03(\tR\asigners\"4\n" +
 	"\n" +
 	"TUFRoleRef\x12\x12\n" +
 	"\x04repo\x18\x01 \x01(\tR\x04repo\x12\x12\n" +
