@@ -238,6 +238,44 @@ func Compile(f Facts) (*Graph, error) {
 	return g, nil
 }
 
+// Reachable returns roots and the primary keys their valid delegations
+// and rotations reach, roots first then breadth first, at most max of
+// them: the keys whose signatures a decision against roots may allow.
+// Scopes, validity periods and depths are not judged here; a decision
+// judges them for each signature.
+func (g *Graph) Reachable(roots []string, max int) []string {
+	delegFrom := map[string][]string{}
+	for _, ds := range g.delegTo {
+		for _, d := range ds {
+			if d.refusal == nil {
+				delegFrom[d.Delegator] = append(delegFrom[d.Delegator], d.Delegate)
+			}
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	visit := func(k string) {
+		if !seen[k] && len(out) < max {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	for _, r := range roots {
+		visit(r)
+	}
+	for i := 0; i < len(out) && len(out) < max; i++ {
+		next := slices.Clone(delegFrom[out[i]])
+		for _, r := range g.rotFrom[out[i]] {
+			next = append(next, r.New)
+		}
+		slices.Sort(next)
+		for _, k := range next {
+			visit(k)
+		}
+	}
+	return out
+}
+
 func orNone(s string) string {
 	if s == "" {
 		return "nobody"

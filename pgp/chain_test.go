@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -272,5 +273,41 @@ func TestGraphStatus(t *testing.T) {
 	}
 	if _, err := g.Status(strings.Repeat("1", 40), T); !errors.Is(err, CodeUnknownKey) {
 		t.Errorf("unknown key: %v", err)
+	}
+}
+
+// TestGraphReachable: the certificates a root reaches are itself, then
+// through valid delegations and rotations breadth first, each once,
+// bounded; a delegation its delegator did not sign reaches nothing.
+func TestGraphReachable(t *testing.T) {
+	keys := keyPool(t, 6)
+	R, A, B, C, X, Y := keys[0], keys[1], keys[2], keys[3], keys[4], keys[5]
+	forged := deleg("d-XY", X, Y, "**", T.Add(day), 1, T)
+	forged.Signature = sigBy(Y, T) // signed by the delegate, not the delegator
+	g, err := Compile(Facts{Certificates: []*Certificate{R.cert, A.cert, B.cert, C.cert, X.cert, Y.cert},
+		Delegations: []DelegationFact{deleg("d-RA", R, A, "**", T.Add(day), 2, T), deleg("d-AB", A, B, "**", T.Add(day), 1, T),
+			deleg("d-BA", B, A, "**", T.Add(day), 1, T), forged},
+		Rotations: []RotationFact{rot("r-RC", R, C, T.Add(2*day), T, R, C)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := func(ks ...*testKey) []string {
+		var out []string
+		for _, k := range ks {
+			out = append(out, k.cert.Fingerprint)
+		}
+		return out
+	}
+	next := fp(A, C)
+	slices.Sort(next)
+	want := append(fp(R), append(next, fp(B)...)...)
+	if got := g.Reachable(fp(R), 10); !slices.Equal(got, want) {
+		t.Errorf("Reachable(R) = %v, want %v", got, want)
+	}
+	if got := g.Reachable(fp(R), 2); !slices.Equal(got, want[:2]) {
+		t.Errorf("Reachable(R, 2) = %v, want %v", got, want[:2])
+	}
+	if got := g.Reachable(fp(X), 10); !slices.Equal(got, fp(X)) {
+		t.Errorf("Reachable(X) = %v, want only X: its delegation is not signed by it", got)
 	}
 }

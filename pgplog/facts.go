@@ -164,6 +164,17 @@ func (s *Service) Graph(ctx context.Context) (*pgp.Graph, error) {
 	return g, nil
 }
 
+// Reachable returns roots and the primary keys the log's valid
+// delegations and rotations reach from them, at most max (pgp.Graph.Reachable):
+// the certificates whose manifests a decision against roots may allow.
+func (s *Service) Reachable(ctx context.Context, roots []string, max int) ([]string, error) {
+	g, err := s.Graph(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return g.Reachable(roots, max), nil
+}
+
 // Status is a registered OpenPGP key's state at a time, counting the
 // certificate's own revocations and expiry and the revocations and
 // rotations in the log.

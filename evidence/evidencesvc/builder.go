@@ -335,13 +335,16 @@ func (bd *build) pgp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The manifests the named signers and the pinned roots signed
-	// themselves (the first MaxSigners of them), however many others
-	// published since. A manifest of a certificate a root's chain reaches
-	// is found among the newest only.
+	// The manifests of the named signers, and of the pinned roots and
+	// the certificates their delegations and rotations reach (the first
+	// MaxSigners in all), however many others published since.
 	signers := slices.Clone(bd.req.Signers)
 	for _, roots := range bd.req.PGPRoots {
-		for _, k := range roots {
+		reach, err := bd.b.PGP.Reachable(ctx, roots, evidence.MaxSigners)
+		if err != nil {
+			return fmt.Errorf("evidence: certificates the roots %v reach: %w", roots, err)
+		}
+		for _, k := range reach {
 			if !slices.Contains(signers, k) {
 				signers = append(signers, k)
 			}

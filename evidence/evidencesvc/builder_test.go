@@ -1004,44 +1004,76 @@ func (e *env) mustPass(t *testing.T, p *policy.Policy, d digest.Digest) {
 // TestVerifyManifestFlood is the same attack through OpenPGP manifests:
 // a stranger registers a certificate of their own and publishes more
 // manifests listing someone's release than one bundle carries. The
-// manifest the pinned root signed still decides the verdict.
+// manifest the pinned root signed still decides the verdict, and so does
+// one signed by a certificate the root delegated to.
 func TestVerifyManifestFlood(t *testing.T) {
 	for _, be := range teststore.Backends() {
 		t.Run(be.Name, func(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, be.Open(t))
 			w := e.publish(t)
-			ent, err := openpgp.NewEntity("stranger", "", "stranger@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var sec bytes.Buffer
-			aw, err := armor.Encode(&sec, "PGP PRIVATE KEY BLOCK", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ent.SerializePrivate(aw, nil); err != nil {
-				t.Fatal(err)
-			}
-			_ = aw.Close()
-			stranger, err := pgp.NewKeySigner(sec.Bytes(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := e.keys.Add(ctx, stranger.Certificate().Encode(), ""); err != nil {
-				t.Fatal(err)
-			}
-			for i := range evidence.MaxEntries + 1 {
-				sums := fmt.Appendf(nil, "%s  hello.bin\n%s  mirror-%d.txt\n", w.hello.Hex(), w.app.Hex(), i)
-				sig, err := stranger.Sign(ctx, sums)
+			publish := func(signer *pgp.KeySigner, sums []byte) {
+				t.Helper()
+				sig, err := signer.Sign(ctx, sums)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if _, err := e.pgp.PublishManifest(ctx, pgplog.Manifest{Name: "SHA256SUMS", Data: sums, Signature: sig}); err != nil {
-					t.Fatalf("manifest %d: %v", i, err)
+					t.Fatalf("manifest: %v", err)
 				}
 			}
+			// A release the root delegated to a build key: its manifest
+			// lists release.tar, then the stranger's list it too.
+			root, dev := e.pgpKey(t, "root"), e.pgpKey(t, "dev")
+			release := sha256Digest([]byte("delegated release bytes"))
+			deleg, err := json.Marshal(pgp.Delegation{Delegator: root.Certificate().Fingerprint, Delegate: dev.Certificate().Fingerprint,
+				Scope: []string{"**"}, Until: time.Now().Add(24 * time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks := pgplog.KeySubject(dev.Certificate())
+			stmt, err := envelope.NewStatement(pgp.DelegationPredicateType, deleg, envelope.Subject{Name: ks.Name, Digests: ks.Digests})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.submit(t, stmt, root)
+			publish(dev, fmt.Appendf(nil, "%s  release.tar\n", release.Hex()))
+
+			stranger := e.pgpKey(t, "stranger")
+			for i := range evidence.MaxEntries + 1 {
+				publish(stranger, fmt.Appendf(nil, "%s  hello.bin\n%s  release.tar\n%s  mirror-%d.txt\n", w.hello.Hex(), release.Hex(), w.app.Hex(), i))
+			}
 			e.mustPass(t, helloPolicy(w), w.hello)
+			e.mustPass(t, &policy.Policy{Name: "delegated", Require: policy.Requirement{All: []policy.Requirement{
+				{PGP: &policy.PGPRequirement{Roots: []string{root.Certificate().Fingerprint}, Name: "release.tar"}},
+			}}}, release)
 		})
 	}
+}
+
+// pgpKey registers a new OpenPGP certificate (ed25519) and returns its
+// signer.
+func (e *env) pgpKey(t *testing.T, name string) *pgp.KeySigner {
+	t.Helper()
+	ent, err := openpgp.NewEntity(name, "", name+"@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEd25519})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sec bytes.Buffer
+	aw, err := armor.Encode(&sec, "PGP PRIVATE KEY BLOCK", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ent.SerializePrivate(aw, nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = aw.Close()
+	signer, err := pgp.NewKeySigner(sec.Bytes(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.keys.Add(context.Background(), signer.Certificate().Encode(), ""); err != nil {
+		t.Fatal(err)
+	}
+	return signer
 }
