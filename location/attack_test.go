@@ -6,7 +6,10 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
 	"github.com/trustd-dev/trustd/internal/teststore"
+	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/location"
 	"github.com/trustd-dev/trustd/revocation"
 	"github.com/trustd-dev/trustd/store"
@@ -117,6 +120,38 @@ func TestAliasFloodAddsNoReads(t *testing.T) {
 		}
 		if flooded != reads {
 			t.Errorf("20 more claims by a stranger took the lookup from %d to %d reads", reads, flooded)
+		}
+	})
+}
+
+// TestMirrorVersionsKeepLength: a stranger lists a release in a TUF
+// repository of their own, in more versions than a lookup reads of the
+// TUF entries naming it. The length still comes from the publisher's
+// target: the publisher's entries are read by its keys, not among the
+// newest anyone logged.
+func TestMirrorVersionsKeepLength(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open(t), location.Options{})
+		_, ownerTUF := e.tufKey(t, "owner")
+		app := "the popular release"
+		e.tufPublish(t, "acme/app", ownerTUF, "app.tar.gz", []byte(app))
+
+		_, strangerTUF := e.tufKey(t, "stranger")
+		svc, repo := tuftest.InitRepo(t, e.store, e.log, "evil/mirror", strangerTUF)
+		var current []byte
+		for i := range 101 {
+			current = repo.SignTargets(t, current, fmt.Sprintf("copy-%d.tar.gz", i), []byte(app))
+			if _, err := svc.Upload(ctx, "evil/mirror", metadata.TARGETS, current); err != nil {
+				t.Fatalf("mirror version %d: %v", i+1, err)
+			}
+		}
+		r, err := e.svc.Lookup(ctx, sha256Of(app))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Length != int64(len(app)) || r.LengthFrom != "acme/app targets v1 app.tar.gz" {
+			t.Errorf("length %d from %q; want %d from the publisher's TUF target", r.Length, r.LengthFrom, len(app))
 		}
 	})
 }

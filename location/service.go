@@ -29,7 +29,6 @@ const maxAliases = 16
 // (revocation.Service).
 type Publishers interface {
 	IsPublisher(ctx context.Context, k string, ds ...digest.Digest) (bool, error)
-	WrittenByPublisher(ctx context.Context, d digest.Digest, entries ...store.EntryMeta) ([]int64, error)
 	PublisherOf(ctx context.Context, d digest.Digest) (*revocation.DigestPublisher, error)
 }
 
@@ -314,22 +313,39 @@ func (s *Service) aliases(ctx context.Context, d digest.Digest) ([]digest.Digest
 }
 
 // length reads the length of d's target in the newest TUF targets
-// metadata its publisher wrote naming d.
+// metadata its publisher wrote naming d: its first publication, or the
+// newest TUF entry naming d that a key of the publisher's role signed.
+// Anyone may list d in a repository of their own, version after version,
+// so the newest TUF entries naming d could all be a mirror's.
 func (s *Service) length(ctx context.Context, d digest.Digest) (int64, string, error) {
-	ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: tufstore.PredicateType, Limit: 100})
+	pb, err := s.opts.Publishers.PublisherOf(ctx, d)
 	if err != nil {
-		return 0, "", fmt.Errorf("location: TUF targets naming %s: %w", d, err)
+		return 0, "", err
+	}
+	first := pb.First()
+	if first == nil {
+		return 0, "", nil // nobody published d
 	}
 	var entries []store.EntryMeta
-	for _, e := range ev {
-		if recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
-			entries = append(entries, e.Meta())
+	if first.PredicateType == tufstore.PredicateType {
+		entries = append(entries, first.Meta())
+	}
+	keys, err := pb.Keys(ctx)
+	if err != nil {
+		return 0, "", err
+	}
+	for _, k := range keys {
+		ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: tufstore.PredicateType, SignerKeyID: k, Limit: 1})
+		if err != nil {
+			return 0, "", fmt.Errorf("location: TUF targets of %s naming %s: %w", k, d, err)
+		}
+		for _, e := range ev {
+			if recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
+				entries = append(entries, e.Meta())
+			}
 		}
 	}
-	if len(entries) == 0 {
-		return 0, "", nil
-	}
-	byPublisher, err := s.opts.Publishers.WrittenByPublisher(ctx, d, entries...)
+	byPublisher, err := pb.Wrote(ctx, entries...)
 	if err != nil || len(byPublisher) == 0 {
 		return 0, "", err
 	}
