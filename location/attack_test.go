@@ -8,6 +8,7 @@ import (
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
+	"github.com/trustd-dev/trustd/digest"
 	"github.com/trustd-dev/trustd/internal/teststore"
 	"github.com/trustd-dev/trustd/internal/tuftest"
 	"github.com/trustd-dev/trustd/location"
@@ -79,7 +80,6 @@ func TestStrangerAliasLinksNothing(t *testing.T) {
 // reads every lookup of someone else's release takes.
 func TestAliasFloodAddsNoReads(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		ctx := context.Background()
 		e := newEnv(t, open(t), location.Options{})
 		owner, ownerTUF := e.tufKey(t, "owner")
 		app := "the popular release"
@@ -87,17 +87,9 @@ func TestAliasFloodAddsNoReads(t *testing.T) {
 		e.mustClaim(t, owner, "oci://registry.example.com/acme/app@"+sha256Of(app).String(), "app.tar.gz", sha256Of(app))
 
 		var claimed int
-		counted := &teststore.Reads{Store: e.store}
-		rev := revocation.New(counted, revocation.Config{})
-		svc := location.New(counted, location.Options{Publishers: rev, Revocations: rev})
 		lookup := func() (location.Result, int64) {
 			t.Helper()
-			before := counted.N()
-			r, err := svc.Lookup(ctx, sha512Of(app))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r, counted.N() - before
+			return freshLookup(t, e.store, sha512Of(app))
 		}
 		stranger := e.key(t, "stranger")
 		flood := func(n int) {
@@ -109,8 +101,7 @@ func TestAliasFloodAddsNoReads(t *testing.T) {
 				}
 			}
 		}
-		// One claim first: judging the first stranger's claim reads the
-		// TUF role's signers once; the next 20 must read nothing more.
+		// One claim first, then 20 more: they must read nothing more.
 		flood(1)
 		want, reads := lookup()
 		flood(20)
@@ -154,4 +145,61 @@ func TestMirrorVersionsKeepLength(t *testing.T) {
 			t.Errorf("length %d from %q; want %d from the publisher's TUF target", r.Length, r.LengthFrom, len(app))
 		}
 	})
+}
+
+// TestMirrorVersionsAddNoReads is the attack on a lookup's cost through
+// TUF: each version of a stranger's repository listing a release is a
+// publication whose target claims the release's hashes, so every lookup
+// weighs it. Weighing 20 more must read nothing more.
+func TestMirrorVersionsAddNoReads(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
+		ctx := context.Background()
+		e := newEnv(t, open(t), location.Options{})
+		owner, ownerTUF := e.tufKey(t, "owner")
+		app := "the popular release"
+		e.tufPublish(t, "acme/app", ownerTUF, "app.tar.gz", []byte(app))
+		e.mustClaim(t, owner, "oci://registry.example.com/acme/app@"+sha256Of(app).String(), "app.tar.gz", sha256Of(app))
+
+		lookup := func() (location.Result, int64) {
+			t.Helper()
+			return freshLookup(t, e.store, sha512Of(app))
+		}
+		_, strangerTUF := e.tufKey(t, "stranger")
+		mirror, repo := tuftest.InitRepo(t, e.store, e.log, "evil/mirror", strangerTUF)
+		var current []byte
+		versions := 0
+		publish := func(n int) {
+			t.Helper()
+			for range n {
+				current = repo.SignTargets(t, current, fmt.Sprintf("copy-%d.tar.gz", versions), []byte(app))
+				versions++
+				if _, err := mirror.Upload(ctx, "evil/mirror", metadata.TARGETS, current); err != nil {
+					t.Fatalf("mirror version %d: %v", versions, err)
+				}
+			}
+		}
+		publish(1)
+		want, reads := lookup()
+		publish(20)
+		got, flooded := lookup()
+		if !slices.Equal(uris(got), uris(want)) || !slices.Equal(got.Digests, want.Digests) {
+			t.Errorf("the mirror changed the lookup: %q %v -> %q %v", uris(want), want.Digests, uris(got), got.Digests)
+		}
+		if flooded != reads {
+			t.Errorf("20 more mirror versions took the lookup from %d to %d reads", reads, flooded)
+		}
+	})
+}
+
+// freshLookup looks d up through a new service over st, nothing cached
+// from an earlier lookup, and counts its reads (teststore.Reads).
+func freshLookup(t *testing.T, st store.Store, d digest.Digest) (location.Result, int64) {
+	t.Helper()
+	counted := &teststore.Reads{Store: st}
+	rev := revocation.New(counted, revocation.Config{})
+	r, err := location.New(counted, location.Options{Publishers: rev, Revocations: rev}).Lookup(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, counted.N()
 }

@@ -3,7 +3,6 @@ package revocation
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -160,6 +159,9 @@ func (pb *DigestPublisher) Wrote(ctx context.Context, entries ...store.EntryMeta
 	if pb.j.p.entry == nil {
 		return nil, nil
 	}
+	if err := pb.j.readTUF(ctx, entries); err != nil {
+		return nil, err
+	}
 	var out []int64
 	for _, e := range entries {
 		ok, err := pb.j.wrote(ctx, e)
@@ -184,18 +186,49 @@ type judge struct {
 	// role holds the signers of p's TUF role once roleRead.
 	role     []string
 	roleRead bool
+	// tuf holds the descriptors of the TUF entries read (readTUF), by
+	// sequence number; a zero descriptor: not published TUF metadata.
+	tuf map[int64]tufstore.Descriptor
+}
+
+// needsTUF reports whether judging e needs its TUF descriptor: it is TUF
+// metadata, and the publisher a TUF role.
+func (j *judge) needsTUF(e store.EntryMeta) bool {
+	return j.p.role != nil && e.PredicateType == tufstore.PredicateType && recordtype.WrittenByOwner(e.PayloadType, e.PredicateType)
+}
+
+// readTUF reads the descriptors of those of entries that need one and
+// are not read yet, all at once (Service.publishedTUF).
+func (j *judge) readTUF(ctx context.Context, entries []store.EntryMeta) error {
+	var seqs []int64
+	for _, e := range entries {
+		if _, read := j.tuf[e.Seq]; j.needsTUF(e) && !read {
+			seqs = append(seqs, e.Seq)
+		}
+	}
+	if len(seqs) == 0 {
+		return nil
+	}
+	descs, err := j.s.publishedTUF(ctx, seqs...)
+	if err != nil {
+		return err
+	}
+	if j.tuf == nil {
+		j.tuf = map[int64]tufstore.Descriptor{}
+	}
+	for _, seq := range seqs {
+		j.tuf[seq] = descs[seq]
+	}
+	return nil
 }
 
 // wrote reports whether entry e is by the publisher.
 func (j *judge) wrote(ctx context.Context, e store.EntryMeta) (bool, error) {
-	if j.p.role != nil && e.PredicateType == tufstore.PredicateType && recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
-		desc, ok, err := j.s.publishedTUF(ctx, e.Seq)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return false, nil
-		case err != nil:
+	if j.needsTUF(e) {
+		if err := j.readTUF(ctx, []store.EntryMeta{e}); err != nil {
 			return false, err
-		case ok && desc.Repo == j.p.role.Repo && desc.Role == j.p.role.Role:
+		}
+		if desc := j.tuf[e.Seq]; desc.Repo == j.p.role.Repo && desc.Role == j.p.role.Role {
 			return true, nil
 		}
 	}

@@ -1,9 +1,7 @@
 package revocation
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -187,27 +185,50 @@ func (s *Service) publishedBy(ctx context.Context, d digest.Digest, match func(r
 	return p.role != nil && match(p.role.Repo), nil
 }
 
-// publishedTUF returns the repository, role and version of log entry seq
-// when it is TUF metadata trustd's TUF service published: its bytes are
-// the published metadata of the repository, role and version its
-// descriptor names. A statement that merely claims to be TUF metadata
-// (any predicate type string can be signed by anyone) is not, so it
-// places no digest in any repository and makes no key a role's signer.
-func (s *Service) publishedTUF(ctx context.Context, seq int64) (tufstore.Descriptor, bool, error) {
-	st, err := s.store.Statement(ctx, seq)
+// publishedTUF returns the repository, role and version of each of the
+// log entries seqs when it is TUF metadata trustd's TUF service
+// published: its bytes (its envelope digest) are those of the published
+// metadata of the repository, role and version its descriptor names. A
+// statement that merely claims to be TUF metadata (any predicate type
+// string can be signed by anyone) is not, so it places no digest in any
+// repository and makes no key a role's signer. Entries that are not
+// published TUF metadata are left out. Two reads, whatever the number of
+// entries: anyone may publish version after version of a repository of
+// their own, and each may need judging.
+func (s *Service) publishedTUF(ctx context.Context, seqs ...int64) (map[int64]tufstore.Descriptor, error) {
+	out := map[int64]tufstore.Descriptor{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	sts, err := s.store.StatementPayloads(ctx, seqs)
 	if err != nil {
-		return tufstore.Descriptor{}, false, fmt.Errorf("revocation: TUF entry %d: %w", seq, err)
+		return nil, fmt.Errorf("revocation: TUF entries: %w", err)
 	}
-	desc, err := tufstore.Describe(st)
-	if err != nil || desc.Pending || tuf.ValidRepoName(desc.Repo) != nil {
-		return tufstore.Descriptor{}, false, nil
+	descs := map[int64]tufstore.Descriptor{}
+	var refs []store.TUFRef
+	for _, st := range sts {
+		desc, err := tufstore.Describe(st)
+		if err != nil || desc.Pending || tuf.ValidRepoName(desc.Repo) != nil {
+			continue
+		}
+		descs[st.Seq] = desc
+		refs = append(refs, store.TUFRef{Repo: desc.Repo, Role: desc.Role, Version: desc.Version})
 	}
-	published, err := s.store.TUFMetadata(ctx, desc.Repo, desc.Role, desc.Version)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		return tufstore.Descriptor{}, false, nil
+	if len(refs) == 0 {
+		return out, nil
 	}
+	sums, err := s.store.TUFMetadataDigests(ctx, refs)
 	if err != nil {
-		return tufstore.Descriptor{}, false, fmt.Errorf("revocation: TUF %s %s v%d: %w", desc.Repo, desc.Role, desc.Version, err)
+		return nil, fmt.Errorf("revocation: TUF entries: %w", err)
 	}
-	return desc, bytes.Equal(published, st.Envelope), nil
+	for _, st := range sts {
+		desc, ok := descs[st.Seq]
+		if !ok {
+			continue
+		}
+		if sum, ok := sums[store.TUFRef{Repo: desc.Repo, Role: desc.Role, Version: desc.Version}]; ok && st.EnvelopeDigest.String() == "sha256:"+sum {
+			out[st.Seq] = desc
+		}
+	}
+	return out, nil
 }

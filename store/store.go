@@ -285,6 +285,12 @@ type TUFPending struct {
 	Data   []byte
 }
 
+// TUFRef names one version of a TUF role's metadata.
+type TUFRef struct {
+	Repo, Role string
+	Version    int64
+}
+
 // TUFReader reads TUF repositories: published metadata and pending
 // proposals.
 type TUFReader interface {
@@ -292,6 +298,11 @@ type TUFReader interface {
 	// exactly as published; version 0 means the highest published version.
 	// Errors: ErrNotFound (also when the repository does not exist).
 	TUFMetadata(ctx context.Context, repo, role string, version int64) ([]byte, error)
+	// TUFMetadataDigests returns, in one read, the sha256 (hex) of each
+	// published version refs name, leaving out those not published: what
+	// tells whether a log entry is a published file (its envelope digest)
+	// without reading the files.
+	TUFMetadataDigests(ctx context.Context, refs []TUFRef) (map[TUFRef]string, error)
 	// TUFPending returns every pending proposal of repo, by role, version
 	// and digest; none is not an error.
 	TUFPending(ctx context.Context, repo string) ([]TUFPending, error)
@@ -711,6 +722,12 @@ type Reader interface {
 	// Subjects are not filled in; with envelopes false neither are
 	// Envelope and Payload (what a revocation check needs, cheaply read).
 	StatementsBySeq(ctx context.Context, seqs []int64, envelopes bool) ([]Statement, error)
+	// StatementPayloads returns the log entries with these sequence
+	// numbers in one read, as StatementsBySeq does, with their payloads
+	// but not their envelopes: trustd's own records keep what it knows
+	// about them (a TUF entry's repository, role and version) in a small
+	// payload beside a large envelope.
+	StatementPayloads(ctx context.Context, seqs []int64) ([]Statement, error)
 	// Evidence returns the log entries naming any of q.Digests, newest first,
 	// one per (entry, digest) pair.
 	Evidence(ctx context.Context, q EvidenceQuery) ([]Evidence, error)

@@ -202,4 +202,18 @@ func testStatementsBySeq(t *testing.T, s store.Store) {
 	if got, err := s.StatementsBySeq(ctx, nil, true); err != nil || len(got) != 0 {
 		t.Errorf("StatementsBySeq(none) = %+v, %v", got, err)
 	}
+	// StatementPayloads: the same entries, with payloads, without envelopes.
+	got, err := s.StatementPayloads(ctx, ask)
+	if err != nil || len(got) != 3 || got[0].Seq != seqs[0] || got[1].Seq != seqs[3] || got[2].Seq != seqs[4] {
+		t.Fatalf("StatementPayloads = %d entries, %v; want %d, %d, %d", len(got), err, seqs[0], seqs[3], seqs[4])
+	}
+	for _, g := range got {
+		one, err := s.Statement(ctx, g.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.EnvelopeDigest != one.EnvelopeDigest || g.Envelope != nil || len(g.Payload) == 0 || !bytes.Equal(g.Payload, one.Payload) {
+			t.Errorf("StatementPayloads of %d: digest %s, envelope %q, payload %q; want %s, no envelope, %q", g.Seq, g.EnvelopeDigest, g.Envelope, g.Payload, one.EnvelopeDigest, one.Payload)
+		}
+	}
 }

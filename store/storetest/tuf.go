@@ -83,6 +83,18 @@ func testTUFMetadata(t *testing.T, s store.Store) {
 	if err != nil || fmt.Sprint(repos) != "[acme/images acme/pkgs]" {
 		t.Errorf("TUFRepos = %v, %v", repos, err)
 	}
+	// The digests of published versions, in one read; what is not
+	// published is left out.
+	ask := []store.TUFRef{{Repo: "acme/images", Role: "targets", Version: 2}, {Repo: "acme/images", Role: "root", Version: 1},
+		{Repo: "acme/images", Role: "timestamp", Version: 2}, {Repo: "acme/other", Role: "root", Version: 1}, {Repo: "acme/images", Role: "root", Version: 1}}
+	for i := range 300 { // more than one query's worth
+		ask = append(ask, store.TUFRef{Repo: "acme/pkgs", Role: "root", Version: int64(100 + i)})
+	}
+	sums, err := s.TUFMetadataDigests(ctx, ask)
+	want := map[store.TUFRef]string{{Repo: "acme/images", Role: "targets", Version: 2}: sha256Of("t2").Hex(), {Repo: "acme/images", Role: "root", Version: 1}: sha256Of(string(root1)).Hex()}
+	if err != nil || fmt.Sprint(sums) != fmt.Sprint(want) {
+		t.Errorf("TUFMetadataDigests = %v, %v; want %v", sums, err, want)
+	}
 }
 
 func testTUFPending(t *testing.T, s store.Store) {

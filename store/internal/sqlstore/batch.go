@@ -121,12 +121,26 @@ func (q *Queries) RevocationsOf(ctx context.Context, targetKeys [][]byte) ([]sto
 
 // StatementsBySeq implements store.Reader.
 func (q *Queries) StatementsBySeq(ctx context.Context, seqs []int64, envelopes bool) ([]store.Statement, error) {
+	return q.statementsBySeq(ctx, seqs, envelopes, envelopes)
+}
+
+// StatementPayloads implements store.Reader.
+func (q *Queries) StatementPayloads(ctx context.Context, seqs []int64) ([]store.Statement, error) {
+	return q.statementsBySeq(ctx, seqs, false, true)
+}
+
+// statementsBySeq reads the statements seqs name, with their envelopes
+// and payloads when asked.
+func (q *Queries) statementsBySeq(ctx context.Context, seqs []int64, envelopes, payloads bool) ([]store.Statement, error) {
 	want := slices.Clone(seqs)
 	slices.Sort(want)
 	want = slices.Compact(want)
 	cols := `seq, envelope_digest, payload_type, predicate_type, signer_key_ids, recorded_at`
 	if envelopes {
-		cols += `, envelope, payload`
+		cols += `, envelope`
+	}
+	if payloads {
+		cols += `, payload`
 	}
 	var out []store.Statement
 	err := chunks(want, func(part []int64) error {
@@ -142,7 +156,10 @@ func (q *Queries) StatementsBySeq(ctx context.Context, seqs []int64, envelopes b
 			)
 			dest := []any{&s.Seq, &env, &s.PayloadType, &s.PredicateType, &signers, &s.RecordedAt}
 			if envelopes {
-				dest = append(dest, &s.Envelope, &s.Payload)
+				dest = append(dest, &s.Envelope)
+			}
+			if payloads {
+				dest = append(dest, &s.Payload)
 			}
 			if err := r.Scan(dest...); err != nil {
 				return err

@@ -1,11 +1,14 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/trustd-dev/trustd/store"
 )
@@ -50,6 +53,45 @@ func (q *Queries) TUFMetadata(ctx context.Context, repo, role string, version in
 		return nil, q.fail(fmt.Sprintf("tuf metadata %s %s v%d", repo, role, version), err)
 	}
 	return data, nil
+}
+
+// TUFMetadataDigests implements store.TUFReader: one query per
+// maxBatch versions, its condition padded to a power of two of them (see
+// padded) so that its text, and the plan a driver caches for it, repeat.
+func (q *Queries) TUFMetadataDigests(ctx context.Context, refs []store.TUFRef) (map[store.TUFRef]string, error) {
+	want := slices.Clone(refs)
+	slices.SortFunc(want, func(a, b store.TUFRef) int {
+		return cmp.Or(strings.Compare(a.Repo, b.Repo), strings.Compare(a.Role, b.Role), cmp.Compare(a.Version, b.Version))
+	})
+	want = slices.Compact(want)
+	out := make(map[store.TUFRef]string, len(want))
+	err := chunks(want, func(part []store.TUFRef) error {
+		padded := padded(part)
+		conds := make([]string, len(padded))
+		args := make([]any, 0, 3*len(padded))
+		for i, v := range padded {
+			r := v.(store.TUFRef)
+			conds[i] = fmt.Sprintf("(repo = $%d AND role = $%d AND version = $%d)", len(args)+1, len(args)+2, len(args)+3)
+			args = append(args, r.Repo, r.Role, r.Version)
+		}
+		rows, err := q.C.Query(ctx, `SELECT repo, role, version, sha256 FROM tuf_metadata WHERE `+strings.Join(conds, " OR "), args...)
+		if err != nil {
+			return err
+		}
+		return scanAll(rows, func(r Rows) error {
+			var (
+				ref store.TUFRef
+				sum string
+			)
+			err := r.Scan(&ref.Repo, &ref.Role, &ref.Version, &sum)
+			out[ref] = sum
+			return err
+		})
+	})
+	if err != nil {
+		return nil, q.fail("tuf metadata digests", err)
+	}
+	return out, nil
 }
 
 // TUFPending implements store.TUFReader.
