@@ -81,16 +81,9 @@ func TestStrangerAliasLinksNothing(t *testing.T) {
 func TestAliasFloodAddsNoReads(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
 		e := newEnv(t, open(t), location.Options{})
-		owner, ownerTUF := e.tufKey(t, "owner")
-		app := "the popular release"
-		e.tufPublish(t, "acme/app", ownerTUF, "app.tar.gz", []byte(app))
-		e.mustClaim(t, owner, "oci://registry.example.com/acme/app@"+sha256Of(app).String(), "app.tar.gz", sha256Of(app))
+		app := e.release(t)
 
 		var claimed int
-		lookup := func() (location.Result, int64) {
-			t.Helper()
-			return freshLookup(t, e.store, sha512Of(app))
-		}
 		stranger := e.key(t, "stranger")
 		flood := func(n int) {
 			t.Helper()
@@ -101,18 +94,43 @@ func TestAliasFloodAddsNoReads(t *testing.T) {
 				}
 			}
 		}
-		// One claim first, then 20 more: they must read nothing more.
-		flood(1)
-		want, reads := lookup()
-		flood(20)
-		got, flooded := lookup()
-		if !slices.Equal(uris(got), uris(want)) || !slices.Equal(got.Digests, want.Digests) {
-			t.Errorf("the flood changed the lookup: %q %v -> %q %v", uris(want), want.Digests, uris(got), got.Digests)
-		}
-		if flooded != reads {
-			t.Errorf("20 more claims by a stranger took the lookup from %d to %d reads", reads, flooded)
-		}
+		floodAddsNothing(t, e.store, sha512Of(app), "claims by a stranger", flood)
 	})
+}
+
+// floodAddsNothing looks d up after flood(1), then after flood(20): the
+// 20 more must change neither the answer nor its reads (freshLookup).
+func floodAddsNothing(t *testing.T, st store.Store, d digest.Digest, what string, flood func(n int)) {
+	t.Helper()
+	flood(1)
+	want, reads := freshLookup(t, st, d)
+	flood(20)
+	got, flooded := freshLookup(t, st, d)
+	if !slices.Equal(uris(got), uris(want)) || !slices.Equal(got.Digests, want.Digests) {
+		t.Errorf("20 more %s changed the lookup: %q %v -> %q %v", what, uris(want), want.Digests, uris(got), got.Digests)
+	}
+	if flooded != reads {
+		t.Errorf("20 more %s took the lookup from %d to %d reads", what, reads, flooded)
+	}
+}
+
+// mirror returns a function publishing n more versions of a stranger's
+// TUF repository, each adding a target with content.
+func (e *env) mirror(t *testing.T, content []byte) func(n int) {
+	_, strangerTUF := e.tufKey(t, "stranger")
+	svc, repo := tuftest.InitRepo(t, e.store, e.log, "evil/mirror", strangerTUF)
+	var current []byte
+	versions := 0
+	return func(n int) {
+		t.Helper()
+		for range n {
+			current = repo.SignTargets(t, current, fmt.Sprintf("copy-%d.tar.gz", versions), content)
+			versions++
+			if _, err := svc.Upload(context.Background(), "evil/mirror", metadata.TARGETS, current); err != nil {
+				t.Fatalf("mirror version %d: %v", versions, err)
+			}
+		}
+	}
 }
 
 // TestMirrorVersionsKeepLength: a stranger lists a release in a TUF
@@ -122,22 +140,12 @@ func TestAliasFloodAddsNoReads(t *testing.T) {
 // newest anyone logged.
 func TestMirrorVersionsKeepLength(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		ctx := context.Background()
 		e := newEnv(t, open(t), location.Options{})
 		_, ownerTUF := e.tufKey(t, "owner")
 		app := "the popular release"
 		e.tufPublish(t, "acme/app", ownerTUF, "app.tar.gz", []byte(app))
-
-		_, strangerTUF := e.tufKey(t, "stranger")
-		svc, repo := tuftest.InitRepo(t, e.store, e.log, "evil/mirror", strangerTUF)
-		var current []byte
-		for i := range 101 {
-			current = repo.SignTargets(t, current, fmt.Sprintf("copy-%d.tar.gz", i), []byte(app))
-			if _, err := svc.Upload(ctx, "evil/mirror", metadata.TARGETS, current); err != nil {
-				t.Fatalf("mirror version %d: %v", i+1, err)
-			}
-		}
-		r, err := e.svc.Lookup(ctx, sha256Of(app))
+		e.mirror(t, []byte(app))(101)
+		r, err := e.svc.Lookup(context.Background(), sha256Of(app))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,42 +161,21 @@ func TestMirrorVersionsKeepLength(t *testing.T) {
 // weighs it. Weighing 20 more must read nothing more.
 func TestMirrorVersionsAddNoReads(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, open func(testing.TB) store.Store) {
-		ctx := context.Background()
 		e := newEnv(t, open(t), location.Options{})
-		owner, ownerTUF := e.tufKey(t, "owner")
-		app := "the popular release"
-		e.tufPublish(t, "acme/app", ownerTUF, "app.tar.gz", []byte(app))
-		e.mustClaim(t, owner, "oci://registry.example.com/acme/app@"+sha256Of(app).String(), "app.tar.gz", sha256Of(app))
-
-		lookup := func() (location.Result, int64) {
-			t.Helper()
-			return freshLookup(t, e.store, sha512Of(app))
-		}
-		_, strangerTUF := e.tufKey(t, "stranger")
-		mirror, repo := tuftest.InitRepo(t, e.store, e.log, "evil/mirror", strangerTUF)
-		var current []byte
-		versions := 0
-		publish := func(n int) {
-			t.Helper()
-			for range n {
-				current = repo.SignTargets(t, current, fmt.Sprintf("copy-%d.tar.gz", versions), []byte(app))
-				versions++
-				if _, err := mirror.Upload(ctx, "evil/mirror", metadata.TARGETS, current); err != nil {
-					t.Fatalf("mirror version %d: %v", versions, err)
-				}
-			}
-		}
-		publish(1)
-		want, reads := lookup()
-		publish(20)
-		got, flooded := lookup()
-		if !slices.Equal(uris(got), uris(want)) || !slices.Equal(got.Digests, want.Digests) {
-			t.Errorf("the mirror changed the lookup: %q %v -> %q %v", uris(want), want.Digests, uris(got), got.Digests)
-		}
-		if flooded != reads {
-			t.Errorf("20 more mirror versions took the lookup from %d to %d reads", reads, flooded)
-		}
+		app := e.release(t)
+		floodAddsNothing(t, e.store, sha512Of(app), "mirror versions", e.mirror(t, []byte(app)))
 	})
+}
+
+// release publishes "the popular release" as app.tar.gz in acme/app,
+// signed by a new owner key, with the owner's location of it.
+func (e *env) release(t *testing.T) string {
+	t.Helper()
+	owner, ownerTUF := e.tufKey(t, "owner")
+	app := "the popular release"
+	e.tufPublish(t, "acme/app", ownerTUF, "app.tar.gz", []byte(app))
+	e.mustClaim(t, owner, "oci://registry.example.com/acme/app@"+sha256Of(app).String(), "app.tar.gz", sha256Of(app))
+	return app
 }
 
 // freshLookup looks d up through a new service over st, nothing cached
