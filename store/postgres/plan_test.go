@@ -130,7 +130,7 @@ func TestStatementClaimsReadAliasedRows(t *testing.T) {
 	d512 := digest.MustParse("sha512:" + hex.EncodeToString(sum512[:]))
 	const single, flood = 5000, 3000
 	publication := single + flood + 1
-	for _, q := range []string{
+	for _, q := range append([]string{
 		`INSERT INTO subjects (id, created_at) OVERRIDING SYSTEM VALUE VALUES (1, now())`,
 		fmt.Sprintf(`INSERT INTO digests (algorithm, value, subject_id) VALUES ('sha256', '%s', 1), ('sha512', '%s', 1)`, d256.Hex(), d512.Hex()),
 		fmt.Sprintf(`INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
@@ -150,43 +150,10 @@ func TestStatementClaimsReadAliasedRows(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value, aliased, published)
 			VALUES (%[1]d, 0, 'popular', 'sha256', '%[2]s', true, true), (%[1]d, 0, 'popular', 'sha512', '%[3]s', true, true)`, publication, d256.Hex(), d512.Hex()),
 		`ANALYZE`,
-		`LOAD 'auto_explain'`,
-		`SET auto_explain.log_min_duration = 0`,
-		`SET auto_explain.log_analyze = on`,
-		`SET auto_explain.log_buffers = on`,
-		`SET auto_explain.log_level = 'notice'`,
-	} {
+	}, autoExplain...) {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%.60s: %v", q, err)
 		}
-	}
-	// planOf runs read and returns the plan of its statement whose text
-	// holds marker.
-	planOf := func(marker string, read func() error) string {
-		t.Helper()
-		n.reset()
-		if err := read(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, `SELECT 1`); err != nil { // logs the last portal's plan
-			t.Fatal(err)
-		}
-		plans := n.all()
-		for _, p := range plans {
-			if strings.Contains(p, marker) {
-				return p
-			}
-		}
-		t.Fatalf("no plan with %q among %d notices", marker, len(plans))
-		return ""
-	}
-	buffers := func(plan string) int {
-		hits := regexp.MustCompile(`Buffers: shared hit=(\d+)`).FindStringSubmatch(plan)
-		if hits == nil {
-			return -1
-		}
-		n, _ := strconv.Atoi(hits[1])
-		return n
 	}
 	q := &sqlstore.Queries{C: &tx{c: conn}, D: dialect{}}
 	for _, tc := range []struct {
@@ -200,7 +167,7 @@ func TestStatementClaimsReadAliasedRows(t *testing.T) {
 			[]int64{single + 1, single + 2, int64(publication)}},
 	} {
 		var got []int64
-		plan := planOf("FROM statement_subjects ss JOIN statements st", func() error {
+		plan := planOf(t, conn, n, "FROM statement_subjects ss JOIN statements st", func() error {
 			claims, err := q.AliasClaims(ctx, tc.query)
 			for _, c := range claims {
 				got = append(got, c.StatementSeq)
@@ -217,7 +184,7 @@ func TestStatementClaimsReadAliasedRows(t *testing.T) {
 			t.Errorf("%s claims are not read through the partial index:\n%s", tc.name, plan)
 		}
 	}
-	plan := planOf("WITH q AS", func() error {
+	plan := planOf(t, conn, n, "WITH q AS", func() error {
 		var (
 			id, created     any
 			digests         []string
@@ -237,6 +204,98 @@ func TestStatementClaimsReadAliasedRows(t *testing.T) {
 	})
 	if !strings.Contains(plan, "statement_subjects_aliased") {
 		t.Errorf("SubjectViewSQL does not find the claims through the partial index:\n%s", plan)
+	}
+}
+
+// planOf runs read on conn (auto_explain logging to n) and returns the
+// plan of its statement whose text holds marker.
+func planOf(t *testing.T, conn *pgx.Conn, n *notices, marker string, read func() error) string {
+	t.Helper()
+	n.reset()
+	if err := read(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), `SELECT 1`); err != nil { // logs the last portal's plan
+		t.Fatal(err)
+	}
+	plans := n.all()
+	for _, p := range plans {
+		if strings.Contains(p, marker) {
+			return p
+		}
+	}
+	t.Fatalf("no plan with %q among %d notices", marker, len(plans))
+	return ""
+}
+
+// buffers returns the shared buffers a plan's top node hit, -1 when it
+// says none.
+func buffers(plan string) int {
+	hits := regexp.MustCompile(`Buffers: shared hit=(\d+)`).FindStringSubmatch(plan)
+	if hits == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(hits[1])
+	return n
+}
+
+// autoExplain makes conn log every statement's plan, with its buffers, as
+// a notice.
+var autoExplain = []string{
+	`LOAD 'auto_explain'`,
+	`SET auto_explain.log_min_duration = 0`,
+	`SET auto_explain.log_analyze = on`,
+	`SET auto_explain.log_buffers = on`,
+	`SET auto_explain.log_level = 'notice'`,
+}
+
+// TestEvidenceReadsBoundedByFlood: a stranger's entries naming a digest
+// cost a read of one signer's entries nothing (it walks the signer's
+// entries, whatever the statistics say: a freshly loaded database has
+// none), and a read of the newest entries only what it returns.
+func TestEvidenceReadsBoundedByFlood(t *testing.T) {
+	ctx := context.Background()
+	conn, n := noticedConn(t)
+	sum := sha256.Sum256([]byte("release"))
+	d := digest.MustParse("sha256:" + hex.EncodeToString(sum[:]))
+	const flood = 3000
+	for _, q := range append([]string{
+		`INSERT INTO subjects (id, created_at) OVERRIDING SYSTEM VALUE VALUES (1, now())`,
+		fmt.Sprintf(`INSERT INTO digests (algorithm, value, subject_id) VALUES ('sha256', '%s', 1)`, d.Hex()),
+		fmt.Sprintf(`INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
+			SELECT i, 'sha256:' || md5(i::text) || md5((-i)::text), 'application/vnd.in-toto+json', '', 'e', '{}',
+				CASE WHEN i = 1 THEN '["publisher"]' ELSE '["stranger"]' END, now()
+			FROM generate_series(1, %d) i`, flood+1),
+		fmt.Sprintf(`INSERT INTO statement_signers (seq, key_id) SELECT i, CASE WHEN i = 1 THEN 'publisher' ELSE 'stranger' END FROM generate_series(1, %d) i`, flood+1),
+		fmt.Sprintf(`INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) SELECT i, 0, 'x', 'sha256', '%s' FROM generate_series(1, %d) i`, d.Hex(), flood+1),
+	}, autoExplain...) {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	q := &sqlstore.Queries{C: &tx{c: conn}, D: dialect{}}
+	for _, tc := range []struct {
+		name  string
+		query store.EvidenceQuery
+		want  []int64
+	}{
+		{"the publisher's", store.EvidenceQuery{Digests: []digest.Digest{d}, SignerKeyID: "publisher", Limit: 16}, []int64{1}},
+		{"the newest two", store.EvidenceQuery{Digests: []digest.Digest{d}, Limit: 2}, []int64{flood + 1, flood}},
+	} {
+		var got []int64
+		plan := planOf(t, conn, n, "statement_subjects", func() error {
+			ev, err := q.Evidence(ctx, tc.query)
+			for _, e := range ev {
+				got = append(got, e.Seq)
+			}
+			return err
+		})
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s entries: %v, want %v", tc.name, got, tc.want)
+		}
+		if b := buffers(plan); b < 0 || b > 50 {
+			t.Errorf("%s entries among %d of a stranger's read %d buffers:\n%s", tc.name, flood, b, plan)
+		}
 	}
 }
 
