@@ -130,7 +130,7 @@ func TestStatementClaimsReadAliasedRows(t *testing.T) {
 	d512 := digest.MustParse("sha512:" + hex.EncodeToString(sum512[:]))
 	const single, flood = 5000, 3000
 	publication := single + flood + 1
-	for _, q := range append([]string{
+	mustExec(t, conn, append([]string{
 		`INSERT INTO subjects (id, created_at) OVERRIDING SYSTEM VALUE VALUES (1, now())`,
 		fmt.Sprintf(`INSERT INTO digests (algorithm, value, subject_id) VALUES ('sha256', '%s', 1), ('sha512', '%s', 1)`, d256.Hex(), d512.Hex()),
 		fmt.Sprintf(`INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
@@ -150,11 +150,7 @@ func TestStatementClaimsReadAliasedRows(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value, aliased, published)
 			VALUES (%[1]d, 0, 'popular', 'sha256', '%[2]s', true, true), (%[1]d, 0, 'popular', 'sha512', '%[3]s', true, true)`, publication, d256.Hex(), d512.Hex()),
 		`ANALYZE`,
-	}, autoExplain...) {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
+	}, autoExplain...)...)
 	q := &sqlstore.Queries{C: &tx{c: conn}, D: dialect{}}
 	for _, tc := range []struct {
 		name  string
@@ -253,6 +249,16 @@ func buffers(plan string) int {
 	return n
 }
 
+// mustExec runs each of stmts on conn, failing t at the first error.
+func mustExec(t *testing.T, conn *pgx.Conn, stmts ...string) {
+	t.Helper()
+	for _, q := range stmts {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+}
+
 // autoExplain makes conn log every statement's plan, with its buffers, as
 // a notice.
 var autoExplain = []string{
@@ -273,7 +279,7 @@ func TestEvidenceReadsBoundedByFlood(t *testing.T) {
 	sum := sha256.Sum256([]byte("release"))
 	d := digest.MustParse("sha256:" + hex.EncodeToString(sum[:]))
 	const flood = 3000
-	for _, q := range append([]string{
+	mustExec(t, conn, append([]string{
 		`INSERT INTO subjects (id, created_at) OVERRIDING SYSTEM VALUE VALUES (1, now())`,
 		fmt.Sprintf(`INSERT INTO digests (algorithm, value, subject_id) VALUES ('sha256', '%s', 1)`, d.Hex()),
 		fmt.Sprintf(`INSERT INTO statements (seq, envelope_digest, payload_type, predicate_type, envelope, payload, signer_key_ids, recorded_at)
@@ -282,11 +288,7 @@ func TestEvidenceReadsBoundedByFlood(t *testing.T) {
 			FROM generate_series(1, %d) i`, flood+1),
 		fmt.Sprintf(`INSERT INTO statement_signers (seq, key_id) SELECT i, CASE WHEN i = 1 THEN 'publisher' ELSE 'stranger' END FROM generate_series(1, %d) i`, flood+1),
 		fmt.Sprintf(`INSERT INTO statement_subjects (seq, subject_index, name, algorithm, value) SELECT i, 0, 'x', 'sha256', '%s' FROM generate_series(1, %d) i`, d.Hex(), flood+1),
-	}, autoExplain...) {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%.60s: %v", q, err)
-		}
-	}
+	}, autoExplain...)...)
 	q := &sqlstore.Queries{C: &tx{c: conn}, D: dialect{}}
 	for _, tc := range []struct {
 		name  string
