@@ -673,6 +673,10 @@ func testEvidence(t *testing.T, s store.Store) {
 		{store.EvidenceQuery{Digests: []digest.Digest{a}, OldestFirst: true, AfterSeq: 1}, "[3]"},
 		{store.EvidenceQuery{Digests: []digest.Digest{a, c}, OldestFirst: true, AfterSeq: 1, BeforeSeq: 3}, "[2]"},
 		{store.EvidenceQuery{Digests: []digest.Digest{a}, AfterSeq: 1}, "[3]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a, a}}, "[3 1]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a, c}, SignerKeyID: "key-e3"}, "[3]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a, b}, SignerKeyID: "key-e3", OldestFirst: true}, "[3 3]"},
+		{store.EvidenceQuery{Digests: []digest.Digest{a}, SignerKeyID: "key-e3", BeforeSeq: 3}, "[]"},
 	} {
 		if got := seqs(tc.q); got != tc.want {
 			t.Errorf("Evidence(%+v) = %s, want %s", tc.q, got, tc.want)

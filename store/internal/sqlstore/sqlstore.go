@@ -552,8 +552,9 @@ func (q *Queries) Evidence(ctx context.Context, eq store.EvidenceQuery) ([]store
 		// merged: with the digests as one IN list, SQLite sorted every
 		// entry naming them (20,000 of a stranger's: 40-70 ms) to keep
 		// the first Limit.
-		arms := make([]string, len(eq.Digests))
-		for i, d := range eq.Digests {
+		ds := uniqueDigests(eq.Digests)
+		arms := make([]string, len(ds))
+		for i, d := range ds {
 			args = append(args, string(d.Algorithm()), d.Hex())
 			where := fmt.Sprintf("ss.algorithm = $%d AND ss.value = $%d", len(args)-1, len(args))
 			arms[i] = `SELECT * FROM (SELECT ` + cols + ` FROM ` + from + ` WHERE ` + strings.Join(append(slices.Clone(cond), where), " AND ") +
