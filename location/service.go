@@ -322,27 +322,14 @@ func (s *Service) length(ctx context.Context, d digest.Digest) (int64, string, e
 	if err != nil {
 		return 0, "", err
 	}
-	first := pb.First()
-	if first == nil {
-		return 0, "", nil // nobody published d
+	ev, err := pb.Entries(ctx, tufstore.PredicateType)
+	if err != nil {
+		return 0, "", fmt.Errorf("location: TUF targets naming %s: %w", d, err)
 	}
 	var entries []store.EntryMeta
-	if first.PredicateType == tufstore.PredicateType {
-		entries = append(entries, first.Meta())
-	}
-	keys, err := pb.Keys(ctx)
-	if err != nil {
-		return 0, "", err
-	}
-	for _, k := range keys {
-		ev, err := s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, PredicateType: tufstore.PredicateType, SignerKeyID: k, Limit: 1})
-		if err != nil {
-			return 0, "", fmt.Errorf("location: TUF targets of %s naming %s: %w", k, d, err)
-		}
-		for _, e := range ev {
-			if recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
-				entries = append(entries, e.Meta())
-			}
+	for _, e := range ev {
+		if recordtype.WrittenByOwner(e.PayloadType, e.PredicateType) {
+			entries = append(entries, e.Meta())
 		}
 	}
 	byPublisher, err := pb.Wrote(ctx, entries...)

@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -143,6 +144,42 @@ func (pb *DigestPublisher) First() *store.Evidence {
 	e := *pb.j.p.entry
 	return &e
 }
+
+// Entries returns the entries naming the digest that show who publishes
+// it, newest first: its first publication and each of Keys' newest
+// genuine entry naming it (recordtype.Genuine), of predicateType when
+// not empty. Anyone may log entries naming the digest, so the newest of
+// all of them could be a stranger's alone; these are read by key, and
+// what others logged is never read.
+func (pb *DigestPublisher) Entries(ctx context.Context, predicateType string) ([]store.Evidence, error) {
+	first := pb.First()
+	if first == nil {
+		return nil, nil
+	}
+	var out []store.Evidence
+	if predicateType == "" || first.PredicateType == predicateType {
+		out = append(out, *first)
+	}
+	keys, err := pb.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		ev, err := pb.j.s.store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{pb.j.d}, PredicateType: predicateType, SignerKeyID: k, Limit: keyPage})
+		if err != nil {
+			return nil, fmt.Errorf("revocation: entries of %s naming %s: %w", k, pb.j.d, err)
+		}
+		if i := slices.IndexFunc(ev, func(e store.Evidence) bool { return recordtype.Genuine(e.PayloadType, e.PredicateType) }); i >= 0 {
+			out = append(out, ev[i])
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Evidence) int { return cmp.Compare(b.Seq, a.Seq) })
+	return slices.CompactFunc(out, func(a, b store.Evidence) bool { return a.Seq == b.Seq }), nil
+}
+
+// keyPage bounds the entries of one publisher key Entries reads to find
+// its newest genuine one naming a digest.
+const keyPage = 8
 
 // Is reports whether key k is a publisher of the digest (IsPublisher),
 // asking about each key once.

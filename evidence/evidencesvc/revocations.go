@@ -1,7 +1,6 @@
 package evidencesvc
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -210,7 +209,7 @@ func (bd *build) attestationRevocations(ctx context.Context) error {
 // digests they link, labelled with the claim. The candidates are the
 // signers of the first publication (the current signers of its TUF role)
 // and of each publisher key's newest entry naming the digest
-// (publisherEntries).
+// (revocation.DigestPublisher.Entries).
 func (bd *build) publishers(ctx context.Context) error {
 	// Only a publication's claim or one a publisher key signed can be a
 	// publisher's: the store reads no others, however many strangers
@@ -301,9 +300,9 @@ func (bd *build) publishers(ctx context.Context) error {
 		}
 	}
 	for _, t := range targets {
-		ev, err := bd.publisherEntries(ctx, t.d, t.pb)
+		ev, err := t.pb.Entries(ctx, "")
 		if err != nil {
-			return err
+			return fmt.Errorf("evidence: publishers of %s: %w", t.d, err)
 		}
 		seen := map[string]bool{}
 		for _, e := range ev {
@@ -337,37 +336,6 @@ func (bd *build) publishers(ctx context.Context) error {
 	}
 	return nil
 }
-
-// publisherEntries are the entries naming d that may show who publishes
-// it, newest first: its first publication and each publisher key's
-// newest entry naming it. Anyone may log entries naming d, so the newest
-// of all of them could be a stranger's alone; these are read by key.
-func (bd *build) publisherEntries(ctx context.Context, d digest.Digest, pb *revocation.DigestPublisher) ([]store.Evidence, error) {
-	first := pb.First()
-	if first == nil {
-		return nil, nil
-	}
-	keys, err := pb.Keys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("evidence: publishers of %s: %w", d, err)
-	}
-	out := []store.Evidence{*first}
-	for _, k := range keys {
-		ev, err := bd.b.Store.Evidence(ctx, store.EvidenceQuery{Digests: []digest.Digest{d}, SignerKeyID: k, Limit: publisherPage})
-		if err != nil {
-			return nil, fmt.Errorf("evidence: entries of %s naming %s: %w", k, d, err)
-		}
-		if i := slices.IndexFunc(ev, func(e store.Evidence) bool { return recordtype.Genuine(e.PayloadType, e.PredicateType) }); i >= 0 {
-			out = append(out, ev[i])
-		}
-	}
-	slices.SortFunc(out, func(a, b store.Evidence) int { return cmp.Compare(b.Seq, a.Seq) })
-	return slices.CompactFunc(out, func(a, b store.Evidence) bool { return a.Seq == b.Seq }), nil
-}
-
-// publisherPage bounds the entries of one publisher key read to find its
-// newest genuine one naming a digest.
-const publisherPage = 8
 
 // tufSigners are the key ids that sign the current metadata of the TUF
 // role whose metadata log entry seq holds.
